@@ -1,0 +1,673 @@
+//! The Vulkan context: instance, validation, device choice, queue, allocator, the timeline
+//! that every submission signals, and deferred destruction.
+//!
+//! # Deferred destruction
+//! Every submission made through the context signals its timeline semaphore with the next
+//! value. When a resource is dropped, its Vulkan objects are queued with the value of the latest
+//! submission (the last one that can still use them) and destroyed once the GPU has passed that
+//! value ([`Context::collect_garbage`], called on every submission and frame begin). A resource
+//! must therefore not be dropped between recording a command buffer that uses it and submitting
+//! that command buffer.
+
+use std::ffi::{c_char, CStr, CString};
+use std::mem::ManuallyDrop;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ash::vk;
+use gpu_allocator::vulkan::{Allocator, AllocatorCreateDesc};
+
+use crate::caps::{self, Caps};
+use crate::debug::{messenger_callback, MessageCounts, MessageLog};
+
+const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
+
+/// Which physical device to use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DeviceSelector {
+    /// The environment variable `XPG_DEVICE` (an index or part of a name) if set, else the best
+    /// suitable device: discrete, then integrated, virtual, CPU.
+    #[default]
+    Auto,
+    /// The n-th physical device the loader lists.
+    Index(usize),
+    /// The first device whose name contains this text (case-insensitive).
+    Name(String),
+}
+
+/// How to create a [`Context`].
+#[derive(Debug, Clone)]
+pub struct ContextDesc {
+    /// Application name given to the driver.
+    pub app_name: String,
+    /// Enable the Khronos validation layer with synchronization validation.
+    pub validation: bool,
+    /// Which device.
+    pub device: DeviceSelector,
+    /// Uploads always go through the staging ring, even to host-visible memory (on lavapipe
+    /// all memory is host-visible; this is how the staging path gets tested there).
+    pub force_staging: bool,
+    /// Where to load and save the pipeline cache; `None` keeps it in memory only.
+    pub pipeline_cache_path: Option<PathBuf>,
+}
+
+impl Default for ContextDesc {
+    fn default() -> Self {
+        Self {
+            app_name: "xpg".into(),
+            validation: false,
+            device: DeviceSelector::Auto,
+            force_staging: false,
+            pipeline_cache_path: None,
+        }
+    }
+}
+
+/// Errors of [`Context::new`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// The Vulkan loader (libvulkan.so.1) could not be loaded.
+    #[error("cannot load the Vulkan loader: {0} (install libvulkan1; scripts/setup.sh does)")]
+    Loader(#[from] ash::LoadingError),
+    /// Validation was asked for but the layer is not installed.
+    #[error("validation requested but VK_LAYER_KHRONOS_validation is not installed (package vulkan-validationlayers)")]
+    NoValidationLayer,
+    /// No device fits.
+    #[error("no suitable Vulkan device: {0}")]
+    NoDevice(String),
+    /// The chosen device lacks required features.
+    #[error("device '{device}' lacks required features: {}", .missing.join(", "))]
+    MissingFeatures {
+        /// The device.
+        device: String,
+        /// What it lacks.
+        missing: Vec<&'static str>,
+    },
+    /// A Vulkan call failed.
+    #[error("{call} failed: {result}")]
+    Vk {
+        /// The call.
+        call: &'static str,
+        /// Its result.
+        result: vk::Result,
+    },
+    /// The memory allocator failed to start.
+    #[error("gpu-allocator: {0}")]
+    Allocator(#[from] gpu_allocator::AllocationError),
+}
+
+/// Errors of GPU work after set-up (submissions, waits, allocations).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GpuError {
+    /// A Vulkan call failed.
+    #[error("{call} failed: {result}")]
+    Vk {
+        /// The call.
+        call: &'static str,
+        /// Its result.
+        result: vk::Result,
+    },
+    /// Memory allocation failed.
+    #[error("allocation of {what} failed: {source}")]
+    Allocation {
+        /// What was being allocated.
+        what: String,
+        /// The allocator's error.
+        source: gpu_allocator::AllocationError,
+    },
+    /// Invalid use of the API (wrong sizes, out-of-range mip level, ...).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub(crate) trait VkResultExt<T> {
+    fn vk(self, call: &'static str) -> Result<T, GpuError>;
+}
+impl<T> VkResultExt<T> for Result<T, vk::Result> {
+    fn vk(self, call: &'static str) -> Result<T, GpuError> {
+        self.map_err(|result| GpuError::Vk { call, result })
+    }
+}
+fn ctx_vk<T>(r: Result<T, vk::Result>, call: &'static str) -> Result<T, ContextError> {
+    r.map_err(|result| ContextError::Vk { call, result })
+}
+
+type Garbage = Box<dyn FnOnce(&ash::Device, &mut Allocator) + Send>;
+
+/// The state shared by the context and every resource made from it.
+pub(crate) struct Shared {
+    pub entry: ash::Entry,
+    pub instance: ash::Instance,
+    pub physical: vk::PhysicalDevice,
+    pub device: ash::Device,
+    pub caps: Caps,
+    pub queue: vk::Queue,
+    pub queue_family: u32,
+    queue_lock: Mutex<()>,
+    pub allocator: ManuallyDrop<Arc<Mutex<Allocator>>>,
+    pub timeline: vk::Semaphore,
+    /// The value the latest submission signals.
+    submitted: AtomicU64,
+    garbage: Mutex<Vec<(u64, Garbage)>>,
+    pub pipeline_cache: vk::PipelineCache,
+    pipeline_cache_path: Option<PathBuf>,
+    pub force_staging: bool,
+    debug_instance: Option<(ash::ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>,
+    pub debug_device: Option<ash::ext::debug_utils::Device>,
+    messages: Box<MessageLog>,
+    /// One-off submissions reuse one pool.
+    pub(crate) immediate_pool: Mutex<vk::CommandPool>,
+}
+
+impl Shared {
+    /// Queues `f` to run once the GPU has finished every submission made so far.
+    pub(crate) fn defer(&self, f: impl FnOnce(&ash::Device, &mut Allocator) + Send + 'static) {
+        let value = self.submitted.load(Ordering::Acquire);
+        if let Ok(mut g) = self.garbage.lock() {
+            g.push((value, Box::new(f)));
+        }
+    }
+
+    pub(crate) fn completed_value(&self) -> u64 {
+        // SAFETY: the timeline semaphore belongs to this device and lives as long as `self`.
+        unsafe { self.device.get_semaphore_counter_value(self.timeline) }.unwrap_or(0)
+    }
+
+    pub(crate) fn collect_garbage(&self) {
+        let done = self.completed_value();
+        let ready: Vec<Garbage> = match self.garbage.lock() {
+            Ok(mut g) => {
+                let (ready, keep): (Vec<_>, Vec<_>) = g.drain(..).partition(|(v, _)| *v <= done);
+                *g = keep;
+                ready.into_iter().map(|(_, f)| f).collect()
+            }
+            Err(_) => return,
+        };
+        if ready.is_empty() {
+            return;
+        }
+        let mut alloc = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        for f in ready {
+            f(&self.device, &mut alloc);
+        }
+    }
+
+    /// Submits to the universal queue, adding a signal of the context timeline; returns the
+    /// value that signals completion.
+    pub(crate) fn submit(
+        &self,
+        cmds: &[vk::CommandBuffer],
+        waits: &[vk::SemaphoreSubmitInfo<'_>],
+        signals: &[vk::SemaphoreSubmitInfo<'_>],
+    ) -> Result<u64, GpuError> {
+        let _q = self.queue_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let value = self.submitted.load(Ordering::Acquire) + 1;
+        let cmd_infos: Vec<_> =
+            cmds.iter().map(|&c| vk::CommandBufferSubmitInfo::default().command_buffer(c)).collect();
+        let mut sig: Vec<vk::SemaphoreSubmitInfo<'_>> = signals.to_vec();
+        sig.push(
+            vk::SemaphoreSubmitInfo::default()
+                .semaphore(self.timeline)
+                .value(value)
+                .stage_mask(vk::PipelineStageFlags2::ALL_COMMANDS),
+        );
+        let submit = vk::SubmitInfo2::default()
+            .command_buffer_infos(&cmd_infos)
+            .wait_semaphore_infos(waits)
+            .signal_semaphore_infos(&sig);
+        // SAFETY: the queue is externally synchronised by `queue_lock`; the command buffers are
+        // recorded and executable (the caller's contract), the semaphores belong to this device.
+        unsafe { self.device.queue_submit2(self.queue, &[submit], vk::Fence::null()) }
+            .vk("vkQueueSubmit2")?;
+        self.submitted.store(value, Ordering::Release);
+        drop(_q);
+        self.collect_garbage();
+        Ok(value)
+    }
+
+    /// Blocks until the timeline reaches `value`.
+    pub(crate) fn wait(&self, value: u64) -> Result<(), GpuError> {
+        let sems = [self.timeline];
+        let values = [value];
+        let info = vk::SemaphoreWaitInfo::default().semaphores(&sems).values(&values);
+        // SAFETY: the semaphore belongs to this device.
+        unsafe { self.device.wait_semaphores(&info, u64::MAX) }.vk("vkWaitSemaphores")?;
+        self.collect_garbage();
+        Ok(())
+    }
+
+    pub(crate) fn latest_submitted(&self) -> u64 {
+        self.submitted.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // SAFETY: every object below was created from this device/instance; after
+        // device_wait_idle no work uses them, and each is destroyed exactly once, children first.
+        unsafe {
+            let _ = self.device.device_wait_idle();
+            let all: Vec<Garbage> = match self.garbage.get_mut() {
+                Ok(g) => g.drain(..).map(|(_, f)| f).collect(),
+                Err(e) => e.into_inner().drain(..).map(|(_, f)| f).collect(),
+            };
+            {
+                let mut alloc = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+                for f in all {
+                    f(&self.device, &mut alloc);
+                }
+            }
+            if let Some(path) = &self.pipeline_cache_path {
+                if let Ok(data) = self.device.get_pipeline_cache_data(self.pipeline_cache) {
+                    if let Err(e) = std::fs::write(path, data) {
+                        tracing::warn!("cannot save pipeline cache {}: {e}", path.display());
+                    }
+                }
+            }
+            self.device.destroy_pipeline_cache(self.pipeline_cache, None);
+            if let Ok(pool) = self.immediate_pool.get_mut() {
+                self.device.destroy_command_pool(*pool, None);
+            }
+            self.device.destroy_semaphore(self.timeline, None);
+            let alloc = ManuallyDrop::take(&mut self.allocator);
+            if Arc::strong_count(&alloc) > 1 {
+                tracing::error!("the allocator is still shared at context drop; its memory leaks");
+                std::mem::forget(alloc);
+            } else {
+                drop(alloc);
+            }
+            self.device.destroy_device(None);
+            if let Some((di, m)) = self.debug_instance.take() {
+                di.destroy_debug_utils_messenger(m, None);
+            }
+            self.instance.destroy_instance(None);
+        }
+    }
+}
+
+/// The Vulkan context. Cheap to clone (an `Arc`); resources keep it alive.
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("device", &self.shared.caps.device_name).finish()
+    }
+}
+
+impl Context {
+    /// Creates the instance, the device and everything shared.
+    ///
+    /// ```no_run
+    /// let ctx = xpg::Context::new(&xpg::ContextDesc { validation: true, ..Default::default() })?;
+    /// println!("{}", ctx.caps().device_name);
+    /// # Ok::<(), xpg::ContextError>(())
+    /// ```
+    pub fn new(desc: &ContextDesc) -> Result<Self, ContextError> {
+        // SAFETY: loading the system Vulkan loader; its entry points are used per the spec.
+        let entry = unsafe { ash::Entry::load() }?;
+
+        // ---- instance
+        // SAFETY: plain enumeration calls on a loaded entry.
+        let layers = unsafe { entry.enumerate_instance_layer_properties() }.unwrap_or_default();
+        let has_layer = layers.iter().any(|l| l.layer_name_as_c_str() == Ok(VALIDATION_LAYER));
+        if desc.validation && !has_layer {
+            return Err(ContextError::NoValidationLayer);
+        }
+        // SAFETY: as above.
+        let inst_exts = unsafe { entry.enumerate_instance_extension_properties(None) }
+            .unwrap_or_default();
+        let has_ext = |n: &CStr| inst_exts.iter().any(|e| e.extension_name_as_c_str() == Ok(n));
+        let debug_utils = has_ext(ash::ext::debug_utils::NAME);
+        let mut ext_names: Vec<*const c_char> = Vec::new();
+        if debug_utils {
+            ext_names.push(ash::ext::debug_utils::NAME.as_ptr());
+        }
+        let mut layer_names: Vec<*const c_char> = Vec::new();
+        let mut validation_features_ext = false;
+        if desc.validation {
+            layer_names.push(VALIDATION_LAYER.as_ptr());
+            // SAFETY: the layer name is a valid NUL-terminated string.
+            let lexts = unsafe { entry.enumerate_instance_extension_properties(Some(VALIDATION_LAYER)) }
+                .unwrap_or_default();
+            if lexts.iter().any(|e| e.extension_name_as_c_str() == Ok(ash::ext::validation_features::NAME)) {
+                ext_names.push(ash::ext::validation_features::NAME.as_ptr());
+                validation_features_ext = true;
+            }
+        }
+        let app_name = CString::new(desc.app_name.replace('\0', "")).unwrap_or_default();
+        let app = vk::ApplicationInfo::default()
+            .application_name(&app_name)
+            .engine_name(c"xpg")
+            .api_version(vk::API_VERSION_1_3);
+        // Synchronization validation: the Debian layer 1.3.239 predates VK_EXT_layer_settings.
+        let enables = [vk::ValidationFeatureEnableEXT::SYNCHRONIZATION_VALIDATION];
+        let mut vfeatures = vk::ValidationFeaturesEXT::default().enabled_validation_features(&enables);
+        let mut inst_info = vk::InstanceCreateInfo::default()
+            .application_info(&app)
+            .enabled_layer_names(&layer_names)
+            .enabled_extension_names(&ext_names);
+        if desc.validation && validation_features_ext {
+            inst_info = inst_info.push_next(&mut vfeatures);
+        }
+        // SAFETY: every pointer in inst_info refers to locals that outlive the call.
+        let instance = ctx_vk(unsafe { entry.create_instance(&inst_info, None) }, "vkCreateInstance")?;
+
+        let messages = Box::new(MessageLog::default());
+        let debug_instance = if debug_utils {
+            let di = ash::ext::debug_utils::Instance::new(&entry, &instance);
+            let info = vk::DebugUtilsMessengerCreateInfoEXT::default()
+                .message_severity(
+                    vk::DebugUtilsMessageSeverityFlagsEXT::ERROR
+                        | vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
+                        | vk::DebugUtilsMessageSeverityFlagsEXT::INFO,
+                )
+                .message_type(
+                    vk::DebugUtilsMessageTypeFlagsEXT::GENERAL
+                        | vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION
+                        | vk::DebugUtilsMessageTypeFlagsEXT::PERFORMANCE,
+                )
+                .pfn_user_callback(Some(messenger_callback))
+                .user_data(std::ptr::from_ref::<MessageLog>(&messages).cast_mut().cast());
+            // SAFETY: the callback is a valid `extern "system"` fn; user_data points at the boxed
+            // log, which `Shared` owns and drops after destroying the messenger.
+            match unsafe { di.create_debug_utils_messenger(&info, None) } {
+                Ok(m) => Some((di, m)),
+                Err(e) => {
+                    tracing::warn!("vkCreateDebugUtilsMessengerEXT failed: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        // From here on, failure must destroy the instance: build the rest in a closure.
+        let destroy_instance = |instance: &ash::Instance, dbg: Option<(ash::ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>| {
+            // SAFETY: nothing created from the instance survives (the device creation failed).
+            unsafe {
+                if let Some((di, m)) = dbg {
+                    di.destroy_debug_utils_messenger(m, None);
+                }
+                instance.destroy_instance(None);
+            }
+        };
+        let (physical, caps, queue_family) = match pick_device(&instance, &desc.device) {
+            Ok(v) => v,
+            Err(e) => {
+                destroy_instance(&instance, debug_instance);
+                return Err(e);
+            }
+        };
+        tracing::info!(device = %caps.device_name, driver = %caps.driver, "Vulkan device");
+
+        // ---- device
+        let mut feats = caps::enabled_features(&instance, physical);
+        let prio = [1.0f32];
+        let qinfo = [vk::DeviceQueueCreateInfo::default().queue_family_index(queue_family).queue_priorities(&prio)];
+        let mut f2 = vk::PhysicalDeviceFeatures2::default()
+            .features(feats.f10)
+            .push_next(&mut feats.f11)
+            .push_next(&mut feats.f12)
+            .push_next(&mut feats.f13);
+        let dev_info = vk::DeviceCreateInfo::default().queue_create_infos(&qinfo).push_next(&mut f2);
+        // SAFETY: the feature structs enable only what the device reported as supported.
+        let device = match unsafe { instance.create_device(physical, &dev_info, None) } {
+            Ok(d) => d,
+            Err(result) => {
+                destroy_instance(&instance, debug_instance);
+                return Err(ContextError::Vk { call: "vkCreateDevice", result });
+            }
+        };
+        // SAFETY: the family and index 0 were requested in `dev_info`.
+        let queue = unsafe { device.get_device_queue(queue_family, 0) };
+
+        let allocator = Allocator::new(&AllocatorCreateDesc {
+            instance: instance.clone(),
+            device: device.clone(),
+            physical_device: physical,
+            debug_settings: Default::default(),
+            buffer_device_address: true,
+            allocation_sizes: Default::default(),
+        });
+        let allocator = match allocator {
+            Ok(a) => a,
+            Err(e) => {
+                // SAFETY: nothing was created from the device yet.
+                unsafe { device.destroy_device(None) };
+                destroy_instance(&instance, debug_instance);
+                return Err(e.into());
+            }
+        };
+        let mut tl_type = vk::SemaphoreTypeCreateInfo::default()
+            .semaphore_type(vk::SemaphoreType::TIMELINE)
+            .initial_value(0);
+        // SAFETY: valid create info; timelineSemaphore is a required, enabled feature.
+        let timeline = unsafe {
+            device.create_semaphore(&vk::SemaphoreCreateInfo::default().push_next(&mut tl_type), None)
+        };
+        let initial = desc
+            .pipeline_cache_path
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .unwrap_or_default();
+        let create_cache = |data: &[u8]| {
+            // SAFETY: the driver validates the header of `data` and ignores a mismatching cache.
+            unsafe {
+                device.create_pipeline_cache(&vk::PipelineCacheCreateInfo::default().initial_data(data), None)
+            }
+        };
+        let pipeline_cache = create_cache(&initial).or_else(|_| create_cache(&[]));
+        let pool_info = vk::CommandPoolCreateInfo::default()
+            .queue_family_index(queue_family)
+            .flags(vk::CommandPoolCreateFlags::TRANSIENT | vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER);
+        // SAFETY: valid create info for this device.
+        let immediate_pool = unsafe { device.create_command_pool(&pool_info, None) };
+        let debug_device = debug_instance.as_ref().map(|_| ash::ext::debug_utils::Device::new(&instance, &device));
+        let shared = Shared {
+            entry,
+            instance,
+            physical,
+            device,
+            caps,
+            queue,
+            queue_family,
+            queue_lock: Mutex::new(()),
+            allocator: ManuallyDrop::new(Arc::new(Mutex::new(allocator))),
+            timeline: vk::Semaphore::null(),
+            submitted: AtomicU64::new(0),
+            garbage: Mutex::new(Vec::new()),
+            pipeline_cache: vk::PipelineCache::null(),
+            pipeline_cache_path: desc.pipeline_cache_path.clone(),
+            force_staging: desc.force_staging,
+            debug_instance,
+            debug_device,
+            messages,
+            immediate_pool: Mutex::new(vk::CommandPool::null()),
+        };
+        // Fill the handles in now, so that `Shared::drop` cleans up on any failure below.
+        let mut shared = shared;
+        shared.timeline = ctx_vk(timeline, "vkCreateSemaphore")?;
+        shared.pipeline_cache = ctx_vk(pipeline_cache, "vkCreatePipelineCache")?;
+        shared.immediate_pool = Mutex::new(ctx_vk(immediate_pool, "vkCreateCommandPool")?);
+        Ok(Self { shared: Arc::new(shared) })
+    }
+
+    /// The probed features and limits.
+    pub fn caps(&self) -> &Caps {
+        &self.shared.caps
+    }
+    /// The logical device.
+    pub fn device(&self) -> &ash::Device {
+        &self.shared.device
+    }
+    /// The instance.
+    pub fn instance(&self) -> &ash::Instance {
+        &self.shared.instance
+    }
+    /// The loader entry.
+    pub fn entry(&self) -> &ash::Entry {
+        &self.shared.entry
+    }
+    /// The physical device.
+    pub fn physical_device(&self) -> vk::PhysicalDevice {
+        self.shared.physical
+    }
+    /// The universal (graphics + compute + transfer) queue and its family.
+    pub fn queue(&self) -> (vk::Queue, u32) {
+        (self.shared.queue, self.shared.queue_family)
+    }
+    /// The memory allocator, shared (the ImGui renderer uses the same one).
+    pub fn allocator(&self) -> Arc<Mutex<Allocator>> {
+        Arc::clone(&self.shared.allocator)
+    }
+    /// The pipeline cache every pipeline of this context is created with.
+    pub fn pipeline_cache(&self) -> vk::PipelineCache {
+        self.shared.pipeline_cache
+    }
+    /// Whether uploads are forced through the staging ring.
+    pub fn force_staging(&self) -> bool {
+        self.shared.force_staging
+    }
+
+    /// Validation messages (warnings and errors) received so far by this context.
+    pub fn validation_messages(&self) -> MessageCounts {
+        self.shared.messages.snapshot()
+    }
+
+    /// Submits command buffers to the queue. The context timeline is signalled with a new value
+    /// that is returned; wait for it with [`Context::wait`].
+    pub fn submit(
+        &self,
+        cmds: &[vk::CommandBuffer],
+        waits: &[vk::SemaphoreSubmitInfo<'_>],
+        signals: &[vk::SemaphoreSubmitInfo<'_>],
+    ) -> Result<u64, GpuError> {
+        self.shared.submit(cmds, waits, signals)
+    }
+
+    /// Blocks until the GPU has finished the submission that signalled `value`.
+    pub fn wait(&self, value: u64) -> Result<(), GpuError> {
+        self.shared.wait(value)
+    }
+
+    /// Blocks until every submission so far has finished, then frees deferred garbage.
+    pub fn wait_idle(&self) -> Result<(), GpuError> {
+        self.shared.wait(self.shared.latest_submitted())
+    }
+
+    /// Frees resources dropped since the GPU finished using them.
+    pub fn collect_garbage(&self) {
+        self.shared.collect_garbage();
+    }
+
+    /// The context's timeline semaphore (signalled by every submission).
+    pub fn timeline(&self) -> vk::Semaphore {
+        self.shared.timeline
+    }
+
+    /// Names a Vulkan object for debuggers and validation messages (no-op without debug utils).
+    pub fn set_name<H: vk::Handle>(&self, handle: H, name: &str) {
+        if let Some(dd) = &self.shared.debug_device {
+            let Ok(name) = CString::new(name.replace('\0', "")) else { return };
+            let info = vk::DebugUtilsObjectNameInfoEXT::default().object_handle(handle).object_name(&name);
+            // SAFETY: the handle belongs to this device (the caller's contract; a wrong handle is
+            // a validation message, not UB in the layer-less path which ignores names).
+            let _ = unsafe { dd.set_debug_utils_object_name(&info) };
+        }
+    }
+
+    /// Opens a debug label region in `cmd` (shown by RenderDoc, Nsight, validation messages).
+    pub fn begin_label(&self, cmd: vk::CommandBuffer, name: &str, color: [f32; 4]) {
+        if let Some(dd) = &self.shared.debug_device {
+            let Ok(name) = CString::new(name.replace('\0', "")) else { return };
+            let label = vk::DebugUtilsLabelEXT::default().label_name(&name).color(color);
+            // SAFETY: `cmd` is in the recording state (caller's contract).
+            unsafe { dd.cmd_begin_debug_utils_label(cmd, &label) };
+        }
+    }
+
+    /// Closes the label region opened last in `cmd`.
+    pub fn end_label(&self, cmd: vk::CommandBuffer) {
+        if let Some(dd) = &self.shared.debug_device {
+            // SAFETY: `cmd` is recording and has an open label (caller's contract).
+            unsafe { dd.cmd_end_debug_utils_label(cmd) };
+        }
+    }
+}
+
+/// Picks a physical device and its universal queue family.
+fn pick_device(
+    instance: &ash::Instance,
+    selector: &DeviceSelector,
+) -> Result<(vk::PhysicalDevice, Caps, u32), ContextError> {
+    // SAFETY: enumeration on a valid instance.
+    let devices = ctx_vk(unsafe { instance.enumerate_physical_devices() }, "vkEnumeratePhysicalDevices")?;
+    if devices.is_empty() {
+        return Err(ContextError::NoDevice("the loader lists no physical device (no Vulkan driver installed?)".into()));
+    }
+    let selector = match selector {
+        DeviceSelector::Auto => match std::env::var("XPG_DEVICE") {
+            Ok(v) if !v.trim().is_empty() => match v.trim().parse::<usize>() {
+                Ok(i) => DeviceSelector::Index(i),
+                Err(_) => DeviceSelector::Name(v.trim().to_string()),
+            },
+            _ => DeviceSelector::Auto,
+        },
+        s => s.clone(),
+    };
+    let probed: Vec<(vk::PhysicalDevice, Caps, Option<u32>)> = devices
+        .iter()
+        .map(|&pd| (pd, caps::probe(instance, pd), universal_family(instance, pd)))
+        .collect();
+    let names = || probed.iter().enumerate().map(|(i, p)| format!("{i}: {}", p.1.device_name)).collect::<Vec<_>>().join(", ");
+    let chosen = match &selector {
+        DeviceSelector::Index(i) => probed.get(*i).ok_or_else(|| {
+            ContextError::NoDevice(format!("device index {i} out of range (devices: {})", names()))
+        })?,
+        DeviceSelector::Name(n) => {
+            let n = n.to_lowercase();
+            probed.iter().find(|p| p.1.device_name.to_lowercase().contains(&n)).ok_or_else(|| {
+                ContextError::NoDevice(format!("no device name contains '{n}' (devices: {})", names()))
+            })?
+        }
+        DeviceSelector::Auto => {
+            let rank = |t: vk::PhysicalDeviceType| match t {
+                vk::PhysicalDeviceType::DISCRETE_GPU => 0,
+                vk::PhysicalDeviceType::INTEGRATED_GPU => 1,
+                vk::PhysicalDeviceType::VIRTUAL_GPU => 2,
+                vk::PhysicalDeviceType::CPU => 3,
+                _ => 4,
+            };
+            probed
+                .iter()
+                .filter(|p| p.1.missing_required().is_empty() && p.2.is_some())
+                .min_by_key(|p| rank(p.1.device_type))
+                .or_else(|| probed.first())
+                .ok_or_else(|| ContextError::NoDevice(names()))?
+        }
+    };
+    let missing = chosen.1.missing_required();
+    if !missing.is_empty() {
+        return Err(ContextError::MissingFeatures { device: chosen.1.device_name.clone(), missing });
+    }
+    let family = chosen.2.ok_or_else(|| {
+        ContextError::NoDevice(format!("{} has no graphics+compute queue", chosen.1.device_name))
+    })?;
+    let mut caps = chosen.1.clone();
+    // SAFETY: `family` indexes the device's queue family list.
+    let qprops = unsafe { instance.get_physical_device_queue_family_properties(chosen.0) };
+    caps.timestamps = qprops[family as usize].timestamp_valid_bits > 0;
+    Ok((chosen.0, caps, family))
+}
+
+fn universal_family(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Option<u32> {
+    // SAFETY: `pd` belongs to `instance`.
+    let props = unsafe { instance.get_physical_device_queue_family_properties(pd) };
+    let want = vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE;
+    props.iter().position(|p| p.queue_flags.contains(want)).map(|i| i as u32)
+}

@@ -1,0 +1,55 @@
+//! # xpg: a thin Vulkan layer over ash and gpu-allocator, with Slang shaders
+//!
+//! What it promises:
+//! - A [`Context`] with an instance, optional validation (synchronization validation on),
+//!   validation messages routed to `tracing` and counted per context
+//!   ([`Context::validation_messages`]), a device chosen by type or by the caller, its
+//!   [`Caps`], one universal queue, and a shared `gpu_allocator` allocator.
+//! - Resources ([`Buffer`], [`Image`], [`Sampler`]) that own their memory and are destroyed
+//!   only after the GPU has finished every submission made before they were dropped.
+//! - Every submission signals the context's timeline semaphore; [`FrameRing`] paces frames in
+//!   flight with it.
+//! - Uploads and readbacks ([`Uploader`]): a staging ring, and a direct path into host-visible
+//!   device memory chosen from the memory heaps (with an override that forces staging).
+//! - [`Pipeline`]s (compute, graphics with dynamic rendering) whose layouts are built from
+//!   reflection; one `vk::PipelineCache` (optionally persisted).
+//! - A [`BindlessHeap`] of sampled images, storage images and samplers; buffers go through
+//!   device addresses.
+//! - [`ShaderCompiler`]: Slang to SPIR-V with an in-memory cache that tracks dependency files.
+//!
+//! What the caller must guarantee (not validated here; the validation layer catches it):
+//! command buffers passed to the thin wrappers are recording; a resource is not dropped between
+//! recording a use and submitting it; one-off submissions ([`Context::immediate`]) record their
+//! own explicit barriers ([`sync`]). Per-frame work places no barrier by hand: the framegraph
+//! crate does.
+
+#![warn(missing_docs)]
+
+mod bindless;
+mod caps;
+mod context;
+mod debug;
+mod frame;
+mod immediate;
+mod pipeline;
+mod query;
+mod resource;
+pub mod shader;
+pub mod sync;
+mod upload;
+
+pub use ash;
+pub use ash::vk;
+pub use bindless::{binding as bindless_binding, BindlessHeap, BindlessIndex, SlotKind, BINDLESS_SET};
+pub use caps::{Caps, DescriptorIndexingCaps};
+pub use context::{Context, ContextDesc, ContextError, DeviceSelector, GpuError};
+pub use debug::MessageCounts;
+pub use frame::{Frame, FrameRing};
+pub use pipeline::{GraphicsDesc, Pipeline, PipelineError, PipelineLayout};
+pub use query::TimestampPool;
+pub use resource::{
+    format_aspect, format_texel_size, full_mip_count, Buffer, BufferDesc, Image, ImageDesc, ImageView,
+    MemoryUsage, Sampler,
+};
+pub use shader::{CompileStats, CompiledShader, Diagnostic, EntryPointCode, ShaderCompiler, ShaderDesc, ShaderError};
+pub use upload::{MipData, UploadPath, Uploader};

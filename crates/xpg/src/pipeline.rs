@@ -1,0 +1,476 @@
+//! Compute and graphics pipelines (dynamic rendering), with layouts built from reflection of
+//! the SPIR-V and created through the context's `vk::PipelineCache`.
+//!
+//! # Layouts from reflection
+//! Each stage's SPIR-V is reflected (`rspirv-reflect`): descriptor bindings per set and the push
+//! constant block. Set 0 is the bindless heap ([`crate::bindless`]); a shader that declares
+//! anything at set 0 that is not the heap's layout is rejected with a clear error. Other sets get
+//! set layouts made from the reflected bindings (owned by the pipeline layout). Push constants
+//! get one range covering the largest block, visible to every stage of the pipeline.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ash::vk;
+use rspirv_reflect::{BindingCount, DescriptorType, Reflection};
+
+use crate::bindless::{binding, BindlessHeap, BINDLESS_SET};
+use crate::context::{Context, GpuError, Shared};
+use crate::shader::EntryPointCode;
+
+/// Errors of pipeline creation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The SPIR-V could not be reflected.
+    #[error("reflection of entry point `{entry}` failed: {message}")]
+    Reflection {
+        /// The entry point.
+        entry: String,
+        /// What failed.
+        message: String,
+    },
+    /// The shader's resources do not fit the framework's layout rules.
+    #[error("entry point `{entry}`: {message}")]
+    Layout {
+        /// The entry point.
+        entry: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A Vulkan call failed.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+}
+
+fn vk_err(call: &'static str) -> impl Fn(vk::Result) -> PipelineError {
+    move |result| PipelineError::Gpu(GpuError::Vk { call, result })
+}
+
+/// A pipeline layout with the set layouts it owns.
+pub struct PipelineLayout {
+    shared: Arc<Shared>,
+    raw: vk::PipelineLayout,
+    owned_set_layouts: Vec<vk::DescriptorSetLayout>,
+    push_constants: Option<vk::PushConstantRange>,
+    uses_bindless: bool,
+}
+
+impl std::fmt::Debug for PipelineLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineLayout")
+            .field("push_constants", &self.push_constants)
+            .field("uses_bindless", &self.uses_bindless)
+            .field("extra_sets", &self.owned_set_layouts.len())
+            .finish()
+    }
+}
+
+impl PipelineLayout {
+    /// Builds the layout from the reflected SPIR-V of `stages`.
+    pub fn from_reflection(ctx: &Context, stages: &[&EntryPointCode], heap: Option<&BindlessHeap>) -> Result<Self, PipelineError> {
+        let mut sets: BTreeMap<u32, BTreeMap<u32, (DescriptorType, u32, vk::ShaderStageFlags)>> = BTreeMap::new();
+        let mut push_size = 0u32;
+        let mut all_stages = vk::ShaderStageFlags::empty();
+        for ep in stages {
+            all_stages |= ep.stage;
+            let bytes: Vec<u8> = ep.spirv.iter().flat_map(|w| w.to_le_bytes()).collect();
+            let refl = Reflection::new_from_spirv(&bytes)
+                .map_err(|e| PipelineError::Reflection { entry: ep.name.clone(), message: e.to_string() })?;
+            let ds = refl
+                .get_descriptor_sets()
+                .map_err(|e| PipelineError::Reflection { entry: ep.name.clone(), message: e.to_string() })?;
+            for (set, bindings) in ds {
+                for (b, info) in bindings {
+                    let count = match info.binding_count {
+                        BindingCount::One => 1,
+                        BindingCount::StaticSized(n) => n as u32,
+                        BindingCount::Unbounded => 0,
+                    };
+                    let e = sets.entry(set).or_default().entry(b).or_insert((info.ty, count, vk::ShaderStageFlags::empty()));
+                    if e.0 != info.ty {
+                        return Err(PipelineError::Layout {
+                            entry: ep.name.clone(),
+                            message: format!("set {set} binding {b} ({}) has type {:?} in one stage and {:?} in another", info.name, e.0, info.ty),
+                        });
+                    }
+                    e.2 |= ep.stage;
+                }
+            }
+            if let Some(pc) = refl
+                .get_push_constant_range()
+                .map_err(|e| PipelineError::Reflection { entry: ep.name.clone(), message: e.to_string() })?
+            {
+                push_size = push_size.max(pc.offset + pc.size);
+            }
+        }
+        let entry_names = stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("+");
+        let layout_err = |message: String| PipelineError::Layout { entry: entry_names.clone(), message };
+        if push_size > ctx.caps().max_push_constants_size {
+            return Err(layout_err(format!(
+                "push constants of {push_size} bytes exceed the device limit of {}",
+                ctx.caps().max_push_constants_size
+            )));
+        }
+        let uses_bindless = sets.contains_key(&BINDLESS_SET);
+        if let Some(s0) = sets.get(&BINDLESS_SET) {
+            for (&b, &(ty, _, _)) in s0 {
+                let expected = match b {
+                    binding::SAMPLED_IMAGES => DescriptorType::SAMPLED_IMAGE,
+                    binding::STORAGE_IMAGES => DescriptorType::STORAGE_IMAGE,
+                    binding::SAMPLERS => DescriptorType::SAMPLER,
+                    _ => return Err(layout_err(format!("set 0 is the bindless heap; binding {b} is not part of it (import xpg.bindless)"))),
+                };
+                if ty != expected {
+                    return Err(layout_err(format!("set 0 binding {b} is {ty:?}, the bindless heap has {expected:?} there")));
+                }
+            }
+        }
+        if uses_bindless && heap.is_none() {
+            return Err(layout_err("the shader uses the bindless heap (set 0) but no heap was given".into()));
+        }
+        let device = ctx.device();
+        let max_set = sets.keys().next_back().copied();
+        let mut set_layouts = Vec::new();
+        let mut owned = Vec::new();
+        let destroy_owned = |owned: &[vk::DescriptorSetLayout]| {
+            for &l in owned {
+                // SAFETY: created below, unused.
+                unsafe { device.destroy_descriptor_set_layout(l, None) };
+            }
+        };
+        if let Some(max_set) = max_set {
+            for set in 0..=max_set {
+                if set == BINDLESS_SET {
+                    if let Some(h) = heap {
+                        set_layouts.push(h.layout());
+                        continue;
+                    }
+                }
+                let mut bindings = Vec::new();
+                for (&b, &(ty, count, st)) in sets.get(&set).into_iter().flatten() {
+                    if count == 0 {
+                        destroy_owned(&owned);
+                        return Err(layout_err(format!("set {set} binding {b}: unbounded arrays belong in the bindless heap (set 0)")));
+                    }
+                    bindings.push(
+                        vk::DescriptorSetLayoutBinding::default()
+                            .binding(b)
+                            .descriptor_type(vk::DescriptorType::from_raw(ty.0 as i32))
+                            .descriptor_count(count)
+                            .stage_flags(st),
+                    );
+                }
+                let info = vk::DescriptorSetLayoutCreateInfo::default().bindings(&bindings);
+                // SAFETY: valid create info built from reflection.
+                match unsafe { device.create_descriptor_set_layout(&info, None) } {
+                    Ok(l) => {
+                        owned.push(l);
+                        set_layouts.push(l);
+                    }
+                    Err(e) => {
+                        destroy_owned(&owned);
+                        return Err(vk_err("vkCreateDescriptorSetLayout")(e));
+                    }
+                }
+            }
+        } else if let Some(h) = heap {
+            // No descriptors reflected but a heap given: still bind-compatible with it.
+            set_layouts.push(h.layout());
+        }
+        let push_constants = (push_size > 0).then(|| vk::PushConstantRange { stage_flags: all_stages, offset: 0, size: push_size.next_multiple_of(4) });
+        let ranges: Vec<_> = push_constants.into_iter().collect();
+        let info = vk::PipelineLayoutCreateInfo::default().set_layouts(&set_layouts).push_constant_ranges(&ranges);
+        // SAFETY: the set layouts are alive; the push range is within the device limit.
+        let raw = match unsafe { device.create_pipeline_layout(&info, None) } {
+            Ok(l) => l,
+            Err(e) => {
+                destroy_owned(&owned);
+                return Err(vk_err("vkCreatePipelineLayout")(e));
+            }
+        };
+        Ok(Self { shared: Arc::clone(&ctx.shared), raw, owned_set_layouts: owned, push_constants, uses_bindless: uses_bindless || heap.is_some() })
+    }
+
+    /// The Vulkan handle.
+    pub fn raw(&self) -> vk::PipelineLayout {
+        self.raw
+    }
+    /// The push constant range, if the shaders have a push constant block.
+    pub fn push_constants(&self) -> Option<vk::PushConstantRange> {
+        self.push_constants
+    }
+    /// Whether set 0 is the bindless heap.
+    pub fn uses_bindless(&self) -> bool {
+        self.uses_bindless
+    }
+    /// The layouts of sets other than the heap, made from reflection (index = set - 1 when the
+    /// heap is set 0).
+    pub fn owned_set_layouts(&self) -> &[vk::DescriptorSetLayout] {
+        &self.owned_set_layouts
+    }
+}
+
+impl Drop for PipelineLayout {
+    fn drop(&mut self) {
+        let (raw, owned) = (self.raw, std::mem::take(&mut self.owned_set_layouts));
+        self.shared.defer(move |device, _| {
+            // SAFETY: deferred until no submission uses the layout.
+            unsafe {
+                device.destroy_pipeline_layout(raw, None);
+                for l in owned {
+                    device.destroy_descriptor_set_layout(l, None);
+                }
+            }
+        });
+    }
+}
+
+/// A compute or graphics pipeline with its layout.
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    raw: vk::Pipeline,
+    layout: PipelineLayout,
+    bind_point: vk::PipelineBindPoint,
+    workgroup_size: [u32; 3],
+    name: String,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("name", &self.name).field("bind_point", &self.bind_point).finish()
+    }
+}
+
+fn shader_module(device: &ash::Device, code: &[u32]) -> Result<vk::ShaderModule, PipelineError> {
+    let info = vk::ShaderModuleCreateInfo::default().code(code);
+    // SAFETY: `code` is SPIR-V produced by the compiler (validated by the layer when enabled).
+    unsafe { device.create_shader_module(&info, None) }.map_err(vk_err("vkCreateShaderModule"))
+}
+
+/// Fixed-function state of a graphics pipeline (dynamic rendering, dynamic viewport/scissor).
+#[derive(Debug, Clone)]
+pub struct GraphicsDesc<'a> {
+    /// Vertex stage.
+    pub vertex: &'a EntryPointCode,
+    /// Fragment stage (none for depth-only passes).
+    pub fragment: Option<&'a EntryPointCode>,
+    /// Color attachment formats.
+    pub color_formats: Vec<vk::Format>,
+    /// Depth attachment format.
+    pub depth_format: Option<vk::Format>,
+    /// Primitive topology.
+    pub topology: vk::PrimitiveTopology,
+    /// Face culling.
+    pub cull_mode: vk::CullModeFlags,
+    /// Which winding is front-facing.
+    pub front_face: vk::FrontFace,
+    /// Fill, line or point.
+    pub polygon_mode: vk::PolygonMode,
+    /// Depth test (compare LESS_OR_EQUAL... see `depth_compare`).
+    pub depth_test: bool,
+    /// Depth writes.
+    pub depth_write: bool,
+    /// Depth comparison.
+    pub depth_compare: vk::CompareOp,
+    /// Premultiplied-alpha blending on every color attachment.
+    pub blend: bool,
+    /// Vertex buffer bindings (empty when vertices come from device addresses).
+    pub vertex_bindings: Vec<vk::VertexInputBindingDescription>,
+    /// Vertex attributes.
+    pub vertex_attributes: Vec<vk::VertexInputAttributeDescription>,
+    /// Debug name.
+    pub name: &'a str,
+}
+
+impl<'a> GraphicsDesc<'a> {
+    /// Triangles, no culling, no depth, no blending, one color attachment of `color`.
+    pub fn new(name: &'a str, vertex: &'a EntryPointCode, fragment: &'a EntryPointCode, color: vk::Format) -> Self {
+        Self {
+            vertex,
+            fragment: Some(fragment),
+            color_formats: vec![color],
+            depth_format: None,
+            topology: vk::PrimitiveTopology::TRIANGLE_LIST,
+            cull_mode: vk::CullModeFlags::NONE,
+            front_face: vk::FrontFace::COUNTER_CLOCKWISE,
+            polygon_mode: vk::PolygonMode::FILL,
+            depth_test: false,
+            depth_write: false,
+            depth_compare: vk::CompareOp::GREATER_OR_EQUAL,
+            blend: false,
+            vertex_bindings: Vec::new(),
+            vertex_attributes: Vec::new(),
+            name,
+        }
+    }
+}
+
+impl Pipeline {
+    /// A compute pipeline from one compute entry point.
+    pub fn compute(ctx: &Context, entry: &EntryPointCode, heap: Option<&BindlessHeap>) -> Result<Self, PipelineError> {
+        if entry.stage != vk::ShaderStageFlags::COMPUTE {
+            return Err(PipelineError::Layout { entry: entry.name.clone(), message: format!("is a {:?} shader, not compute", entry.stage) });
+        }
+        let layout = PipelineLayout::from_reflection(ctx, &[entry], heap)?;
+        let device = ctx.device();
+        let module = shader_module(device, &entry.spirv)?;
+        let name = std::ffi::CString::new(entry.name.as_str()).unwrap_or_default();
+        let stage = vk::PipelineShaderStageCreateInfo::default().stage(vk::ShaderStageFlags::COMPUTE).module(module).name(&name);
+        let info = [vk::ComputePipelineCreateInfo::default().stage(stage).layout(layout.raw)];
+        // SAFETY: module and layout are alive; the cache belongs to this device.
+        let result = unsafe { device.create_compute_pipelines(ctx.pipeline_cache(), &info, None) };
+        // SAFETY: the module is no longer needed once the pipeline exists (or failed).
+        unsafe { device.destroy_shader_module(module, None) };
+        let raw = result.map_err(|(_, e)| vk_err("vkCreateComputePipelines")(e))?[0];
+        ctx.set_name(raw, &entry.name);
+        Ok(Self {
+            shared: Arc::clone(&ctx.shared),
+            raw,
+            layout,
+            bind_point: vk::PipelineBindPoint::COMPUTE,
+            workgroup_size: entry.workgroup_size,
+            name: entry.name.clone(),
+        })
+    }
+
+    /// A graphics pipeline for dynamic rendering.
+    pub fn graphics(ctx: &Context, desc: &GraphicsDesc<'_>, heap: Option<&BindlessHeap>) -> Result<Self, PipelineError> {
+        let mut stages_code = vec![desc.vertex];
+        stages_code.extend(desc.fragment);
+        let layout = PipelineLayout::from_reflection(ctx, &stages_code, heap)?;
+        let device = ctx.device();
+        let mut modules = Vec::new();
+        for s in &stages_code {
+            match shader_module(device, &s.spirv) {
+                Ok(m) => modules.push(m),
+                Err(e) => {
+                    for m in modules {
+                        // SAFETY: unused modules.
+                        unsafe { device.destroy_shader_module(m, None) };
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let names: Vec<_> = stages_code.iter().map(|s| std::ffi::CString::new(s.name.as_str()).unwrap_or_default()).collect();
+        let stages: Vec<_> = stages_code
+            .iter()
+            .zip(&modules)
+            .zip(&names)
+            .map(|((s, &m), n)| vk::PipelineShaderStageCreateInfo::default().stage(s.stage).module(m).name(n))
+            .collect();
+        let vertex_input = vk::PipelineVertexInputStateCreateInfo::default()
+            .vertex_binding_descriptions(&desc.vertex_bindings)
+            .vertex_attribute_descriptions(&desc.vertex_attributes);
+        let input_assembly = vk::PipelineInputAssemblyStateCreateInfo::default().topology(desc.topology);
+        let viewport = vk::PipelineViewportStateCreateInfo::default().viewport_count(1).scissor_count(1);
+        let raster = vk::PipelineRasterizationStateCreateInfo::default()
+            .polygon_mode(desc.polygon_mode)
+            .cull_mode(desc.cull_mode)
+            .front_face(desc.front_face)
+            .line_width(1.0);
+        let multisample = vk::PipelineMultisampleStateCreateInfo::default().rasterization_samples(vk::SampleCountFlags::TYPE_1);
+        let depth = vk::PipelineDepthStencilStateCreateInfo::default()
+            .depth_test_enable(desc.depth_test)
+            .depth_write_enable(desc.depth_write)
+            .depth_compare_op(desc.depth_compare);
+        let attachment = vk::PipelineColorBlendAttachmentState::default()
+            .blend_enable(desc.blend)
+            .src_color_blend_factor(vk::BlendFactor::ONE)
+            .dst_color_blend_factor(vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
+            .color_blend_op(vk::BlendOp::ADD)
+            .src_alpha_blend_factor(vk::BlendFactor::ONE)
+            .dst_alpha_blend_factor(vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
+            .alpha_blend_op(vk::BlendOp::ADD)
+            .color_write_mask(vk::ColorComponentFlags::RGBA);
+        let attachments = vec![attachment; desc.color_formats.len()];
+        let blend = vk::PipelineColorBlendStateCreateInfo::default().attachments(&attachments);
+        let dynamic_states = [vk::DynamicState::VIEWPORT, vk::DynamicState::SCISSOR];
+        let dynamic = vk::PipelineDynamicStateCreateInfo::default().dynamic_states(&dynamic_states);
+        let mut rendering = vk::PipelineRenderingCreateInfo::default()
+            .color_attachment_formats(&desc.color_formats)
+            .depth_attachment_format(desc.depth_format.unwrap_or(vk::Format::UNDEFINED));
+        let info = [vk::GraphicsPipelineCreateInfo::default()
+            .stages(&stages)
+            .vertex_input_state(&vertex_input)
+            .input_assembly_state(&input_assembly)
+            .viewport_state(&viewport)
+            .rasterization_state(&raster)
+            .multisample_state(&multisample)
+            .depth_stencil_state(&depth)
+            .color_blend_state(&blend)
+            .dynamic_state(&dynamic)
+            .layout(layout.raw)
+            .push_next(&mut rendering)];
+        // SAFETY: every referenced state struct and module is alive during the call.
+        let result = unsafe { device.create_graphics_pipelines(ctx.pipeline_cache(), &info, None) };
+        for m in modules {
+            // SAFETY: no longer needed after pipeline creation.
+            unsafe { device.destroy_shader_module(m, None) };
+        }
+        let raw = result.map_err(|(_, e)| vk_err("vkCreateGraphicsPipelines")(e))?[0];
+        ctx.set_name(raw, desc.name);
+        Ok(Self {
+            shared: Arc::clone(&ctx.shared),
+            raw,
+            layout,
+            bind_point: vk::PipelineBindPoint::GRAPHICS,
+            workgroup_size: [0; 3],
+            name: desc.name.to_string(),
+        })
+    }
+
+    /// The Vulkan handle.
+    pub fn raw(&self) -> vk::Pipeline {
+        self.raw
+    }
+    /// Its layout.
+    pub fn layout(&self) -> &PipelineLayout {
+        &self.layout
+    }
+    /// Compute workgroup size (zeros for graphics).
+    pub fn workgroup_size(&self) -> [u32; 3] {
+        self.workgroup_size
+    }
+
+    /// Binds the pipeline, and the bindless heap when the layout uses it.
+    pub fn bind(&self, cmd: vk::CommandBuffer, heap: Option<&BindlessHeap>) {
+        // SAFETY: `cmd` is recording (caller's contract); the pipeline is alive.
+        unsafe { self.shared.device.cmd_bind_pipeline(cmd, self.bind_point, self.raw) };
+        if self.layout.uses_bindless {
+            if let Some(h) = heap {
+                h.bind(cmd, self.bind_point, self.layout.raw);
+            }
+        }
+    }
+
+    /// Sets push constants from a plain-old-data value (`#[repr(C)]`, matching the shader's
+    /// block). Does nothing if the pipeline has no push constants.
+    pub fn push<T: Copy>(&self, cmd: vk::CommandBuffer, value: &T) {
+        let Some(range) = self.layout.push_constants else { return };
+        // SAFETY: `T: Copy` is plain data; reading its bytes is sound for repr(C) types without
+        // padding-sensitive invariants (the caller provides a #[repr(C)] block).
+        let bytes = unsafe { std::slice::from_raw_parts(std::ptr::from_ref(value).cast::<u8>(), size_of::<T>()) };
+        let len = bytes.len().min(range.size as usize);
+        // SAFETY: `cmd` is recording; the range lies inside the layout's push range.
+        unsafe { self.shared.device.cmd_push_constants(cmd, self.layout.raw, range.stage_flags, 0, &bytes[..len]) };
+    }
+
+    /// Dispatches enough workgroups to cover `threads` invocations.
+    pub fn dispatch_threads(&self, cmd: vk::CommandBuffer, threads: [u32; 3]) {
+        let g = self.workgroup_size.map(|s| s.max(1));
+        // SAFETY: `cmd` is recording with this compute pipeline bound (caller's contract).
+        unsafe {
+            self.shared.device.cmd_dispatch(cmd, threads[0].div_ceil(g[0]), threads[1].div_ceil(g[1]), threads[2].div_ceil(g[2]))
+        };
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        let raw = self.raw;
+        // SAFETY: deferred until no submission uses the pipeline.
+        self.shared.defer(move |device, _| unsafe { device.destroy_pipeline(raw, None) });
+    }
+}

@@ -1,0 +1,529 @@
+//! Slang -> SPIR-V compilation with an in-memory cache that knows the dependency files.
+//!
+//! # Cache
+//! An entry is keyed by the hash of: the main file's path and source, the entry points, the
+//! defines, the search paths and the compiler version. Each entry also records the content
+//! hash of every file Slang reported as a dependency (the main file and every module it imports,
+//! transitively) at the time of the compile. A lookup is a hit only when every recorded file
+//! still has the same content, so editing an imported module invalidates every module that
+//! imports it, and the viewer's hot reload can watch exactly [`CompiledShader::dependencies`].
+//!
+//! Each compile uses a fresh Slang session: a session caches loaded modules by name and would
+//! otherwise return a stale imported module after it was edited. The global session (the
+//! expensive part: the core module) is created once.
+//!
+//! # Output fix
+//! Slang writes `OpSource Slang` (source language 11), which Debian's validation layer 1.3.239
+//! and spirv-val 2023.1 reject as an unknown enum. The operand is debug metadata only, so it is
+//! rewritten to 0 (Unknown); see [`patch_op_source`].
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ash::vk;
+use shader_slang as slang;
+use slang::Downcast;
+
+/// The Slang release the project pins (scripts/setup.sh installs it); part of the cache key.
+pub const SLANG_VERSION: &str = "2026.12";
+
+/// One diagnostic line of the compiler: where and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file the compiler names (as it printed it).
+    pub file: String,
+    /// 1-based line number.
+    pub line: u32,
+    /// 1-based column, when the compiler gave one.
+    pub column: Option<u32>,
+    /// `error`, `warning`, `note`, ...
+    pub severity: String,
+    /// The compiler's message, code included (`error 20001: unexpected ...`).
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.column {
+            Some(c) => write!(f, "{}:{}:{}: {}", self.file, self.line, c, self.message),
+            None => write!(f, "{}:{}: {}", self.file, self.line, self.message),
+        }
+    }
+}
+
+/// Errors of [`ShaderCompiler::compile`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShaderError {
+    /// The shader file could not be read.
+    #[error("cannot read shader {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The path is not valid UTF-8 (Slang takes UTF-8 paths).
+    #[error("shader path is not valid UTF-8: {0}")]
+    NonUtf8Path(PathBuf),
+    /// The compiler rejected the source. `Display` lists `file:line: message` per diagnostic.
+    #[error("failed to compile {path}:\n{}", format_diagnostics(.diagnostics, .log))]
+    Compile {
+        /// The main file of the request.
+        path: PathBuf,
+        /// Parsed diagnostics (errors first as the compiler printed them).
+        diagnostics: Vec<Diagnostic>,
+        /// The compiler's whole output.
+        log: String,
+    },
+    /// A requested entry point is not in the module.
+    #[error("{path}: no entry point named `{name}`")]
+    MissingEntryPoint {
+        /// The main file.
+        path: PathBuf,
+        /// The entry point asked for.
+        name: String,
+    },
+    /// The module defines no entry point and none was named.
+    #[error("{0}: no entry points (mark them with [shader(\"...\")] or name them)")]
+    NoEntryPoints(PathBuf),
+    /// The Slang global session could not be created.
+    #[error("the Slang compiler could not be initialised (is .slang/ installed? run scripts/setup.sh)")]
+    Init,
+    /// The compiler misbehaved (a panic inside the bindings, an empty result).
+    #[error("internal Slang error while compiling {path}: {message}")]
+    Internal {
+        /// The main file.
+        path: PathBuf,
+        /// What happened.
+        message: String,
+    },
+}
+
+fn format_diagnostics(diags: &[Diagnostic], log: &str) -> String {
+    if diags.is_empty() {
+        return log.trim_end().to_string();
+    }
+    diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// Parses Slang's diagnostic output: `path(line): error 20001: message` or
+/// `path(line, col): ...`. Lines that are not a located diagnostic (source excerpts, carets)
+/// are skipped.
+pub fn parse_diagnostics(log: &str) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for line in log.lines() {
+        let Some(close) = line.find("): ") else { continue };
+        let head = &line[..close];
+        let Some(open) = head.rfind('(') else { continue };
+        let file = &head[..open];
+        let loc = &head[open + 1..];
+        let mut nums = loc.split(',').map(|s| s.trim().parse::<u32>());
+        let Some(Ok(line_no)) = nums.next() else { continue };
+        let column = nums.next().and_then(|r| r.ok());
+        let message = line[close + 3..].trim().to_string();
+        let severity = message.split_whitespace().next().unwrap_or("").trim_end_matches(':');
+        out.push(Diagnostic {
+            file: file.to_string(),
+            line: line_no,
+            column,
+            severity: severity.to_string(),
+            message,
+        });
+    }
+    out
+}
+
+/// What to compile: one Slang file, its entry points and options.
+#[derive(Debug, Clone, Default)]
+pub struct ShaderDesc {
+    /// The main `.slang` file.
+    pub path: PathBuf,
+    /// Entry points to compile, by name. Empty: every entry point the module defines with a
+    /// `[shader("...")]` attribute.
+    pub entry_points: Vec<String>,
+    /// Preprocessor defines (`name`, `value`).
+    pub defines: Vec<(String, String)>,
+    /// Extra folders searched by `import` and `#include`, before the compiler's own.
+    pub search_paths: Vec<PathBuf>,
+}
+
+impl ShaderDesc {
+    /// A request for `path` with every entry point it defines.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), ..Default::default() }
+    }
+    /// Names one entry point (call once per entry point).
+    pub fn entry(mut self, name: &str) -> Self {
+        self.entry_points.push(name.to_string());
+        self
+    }
+    /// Adds a preprocessor define.
+    pub fn define(mut self, name: &str, value: &str) -> Self {
+        self.defines.push((name.to_string(), value.to_string()));
+        self
+    }
+    /// Adds a search path for imports and includes.
+    pub fn search_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.search_paths.push(path.into());
+        self
+    }
+}
+
+/// One compiled entry point.
+#[derive(Debug, Clone)]
+pub struct EntryPointCode {
+    /// The entry point's name, also its name in the SPIR-V module.
+    pub name: String,
+    /// Its pipeline stage.
+    pub stage: vk::ShaderStageFlags,
+    /// SPIR-V words (version 1.5 or later), patched to pass the validation layer.
+    pub spirv: Arc<Vec<u32>>,
+    /// Compute workgroup size (zeros for other stages).
+    pub workgroup_size: [u32; 3],
+}
+
+/// The result of a compile (or a cache hit).
+#[derive(Debug, Clone)]
+pub struct CompiledShader {
+    /// The entry points, in the order asked for (or the module's order).
+    pub entry_points: Vec<EntryPointCode>,
+    /// Every file the result depends on, as Slang reported it: the main file and every
+    /// imported module or included file. Hot reload watches these.
+    pub dependencies: Vec<PathBuf>,
+}
+
+impl CompiledShader {
+    /// The entry point named `name`.
+    pub fn entry(&self, name: &str) -> Option<&EntryPointCode> {
+        self.entry_points.iter().find(|e| e.name == name)
+    }
+}
+
+/// Counters of the compiler, for tests and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Calls that ran the Slang compiler.
+    pub compiles: u64,
+    /// Calls answered from the cache.
+    pub cache_hits: u64,
+}
+
+struct CacheEntry {
+    deps: Vec<(PathBuf, u64)>,
+    result: CompiledShader,
+}
+
+struct Global(slang::GlobalSession);
+// SAFETY: a Slang global session may be used from any thread as long as calls are not
+// concurrent; it is only reached through the `Mutex` in `ShaderCompiler`.
+unsafe impl Send for Global {}
+
+struct Inner {
+    global: Option<Global>,
+    cache: HashMap<u64, CacheEntry>,
+    stats: CompileStats,
+}
+
+/// Compiles Slang to SPIR-V and caches the results. Cheap to share (`Arc`), thread-safe
+/// (compiles are serialised).
+pub struct ShaderCompiler {
+    search_paths: Vec<PathBuf>,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for ShaderCompiler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShaderCompiler").field("search_paths", &self.search_paths).finish()
+    }
+}
+
+impl ShaderCompiler {
+    /// A compiler whose every request also searches `search_paths` (after the request's own),
+    /// for example the project's `shaders/` folder so that a user's shader can import it.
+    /// The Slang global session is created on the first compile.
+    pub fn new(search_paths: impl IntoIterator<Item = PathBuf>) -> Self {
+        Self {
+            search_paths: search_paths.into_iter().collect(),
+            inner: Mutex::new(Inner { global: None, cache: HashMap::new(), stats: Default::default() }),
+        }
+    }
+
+    /// The folder of the project's own Slang modules (`shaders/` at the workspace root).
+    pub fn project_shader_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shaders")
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> CompileStats {
+        self.lock().stats
+    }
+
+    /// Drops every cached result.
+    pub fn clear_cache(&self) {
+        self.lock().cache.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves only a cache behind: keep using it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Compiles `desc`, or returns the cached result when neither the request nor any of the
+    /// files it depended on last time has changed.
+    pub fn compile(&self, desc: &ShaderDesc) -> Result<CompiledShader, ShaderError> {
+        let path = absolute(&desc.path);
+        let source =
+            std::fs::read(&path).map_err(|source| ShaderError::Io { path: path.clone(), source })?;
+        let key = self.request_key(&path, &source, desc);
+
+        let mut inner = self.lock();
+        if let Some(entry) = inner.cache.get(&key) {
+            if entry.deps.iter().all(|(p, h)| file_hash(p) == Some(*h)) {
+                let result = entry.result.clone();
+                inner.stats.cache_hits += 1;
+                return Ok(result);
+            }
+        }
+        if inner.global.is_none() {
+            let g = slang::GlobalSession::new().ok_or(ShaderError::Init)?;
+            inner.global = Some(Global(g));
+        }
+        inner.stats.compiles += 1;
+        let Some(Global(global)) = inner.global.as_ref() else { return Err(ShaderError::Init) };
+        let span = tracing::debug_span!("slang_compile", path = %path.display());
+        let _g = span.enter();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            compile_uncached(global, &path, desc, &self.search_paths)
+        }))
+        .unwrap_or_else(|p| {
+            let message = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            Err(ShaderError::Internal { path: path.clone(), message })
+        })?;
+        let deps = result
+            .dependencies
+            .iter()
+            .map(|p| (p.clone(), file_hash(p).unwrap_or(0)))
+            .collect();
+        inner.cache.insert(key, CacheEntry { deps, result: result.clone() });
+        Ok(result)
+    }
+
+    fn request_key(&self, path: &Path, source: &[u8], desc: &ShaderDesc) -> u64 {
+        let mut h = DefaultHasher::new();
+        path.hash(&mut h);
+        source.hash(&mut h);
+        desc.entry_points.hash(&mut h);
+        desc.defines.hash(&mut h);
+        desc.search_paths.hash(&mut h);
+        self.search_paths.hash(&mut h);
+        SLANG_VERSION.hash(&mut h);
+        h.finish()
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn file_hash(p: &Path) -> Option<u64> {
+    let bytes = std::fs::read(p).ok()?;
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    Some(h.finish())
+}
+
+fn utf8(p: &Path) -> Result<&str, ShaderError> {
+    p.to_str().ok_or_else(|| ShaderError::NonUtf8Path(p.to_path_buf()))
+}
+
+fn compile_error(path: &Path, err: slang::Error) -> ShaderError {
+    let log = err.to_string();
+    ShaderError::Compile { path: path.to_path_buf(), diagnostics: parse_diagnostics(&log), log }
+}
+
+fn compile_uncached(
+    global: &slang::GlobalSession,
+    path: &Path,
+    desc: &ShaderDesc,
+    default_search: &[PathBuf],
+) -> Result<CompiledShader, ShaderError> {
+    let path_str = utf8(path)?;
+    let mut search: Vec<CString> = Vec::new();
+    let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    for p in std::iter::once(&parent).chain(&desc.search_paths).chain(default_search) {
+        let s = utf8(p)?;
+        search.push(CString::new(s).map_err(|_| ShaderError::NonUtf8Path(p.clone()))?);
+    }
+    let search_ptrs: Vec<*const std::ffi::c_char> = search.iter().map(|s| s.as_ptr()).collect();
+
+    let mut options = slang::CompilerOptions::default()
+        .emit_spirv_directly(true)
+        .vulkan_use_entry_point_name(true)
+        .matrix_layout_column(true)
+        .optimization(slang::OptimizationLevel::Default);
+    for (k, v) in &desc.defines {
+        options = options.macro_define(k, v);
+    }
+    let targets = [slang::TargetDesc::default()
+        .format(slang::CompileTarget::Spirv)
+        .profile(global.find_profile("spirv_1_5"))];
+    let session_desc = slang::SessionDesc::default()
+        .targets(&targets)
+        .search_paths(&search_ptrs)
+        .options(&options);
+    let session = global.create_session(&session_desc).ok_or_else(|| ShaderError::Internal {
+        path: path.to_path_buf(),
+        message: "createSession failed".into(),
+    })?;
+    let module = session.load_module(path_str).map_err(|e| compile_error(path, e))?;
+
+    let entry_points: Vec<slang::EntryPoint> = if desc.entry_points.is_empty() {
+        let all: Vec<_> = (0..module.entry_point_count())
+            .filter_map(|i| module.entry_point_by_index(i))
+            .collect();
+        if all.is_empty() {
+            return Err(ShaderError::NoEntryPoints(path.to_path_buf()));
+        }
+        all
+    } else {
+        desc.entry_points
+            .iter()
+            .map(|n| {
+                module.find_entry_point_by_name(n).ok_or_else(|| ShaderError::MissingEntryPoint {
+                    path: path.to_path_buf(),
+                    name: n.clone(),
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+
+    let mut components = vec![module.downcast().clone()];
+    components.extend(entry_points.iter().map(|e| e.downcast().clone()));
+    let program =
+        session.create_composite_component_type(&components).map_err(|e| compile_error(path, e))?;
+    let linked = program.link().map_err(|e| compile_error(path, e))?;
+    let layout = linked.layout(0).map_err(|e| compile_error(path, e))?;
+
+    let mut out = Vec::with_capacity(entry_points.len());
+    for (i, _) in entry_points.iter().enumerate() {
+        let refl = layout.entry_point_by_index(i as u32).ok_or_else(|| ShaderError::Internal {
+            path: path.to_path_buf(),
+            message: format!("no reflection for entry point {i}"),
+        })?;
+        let blob = linked.entry_point_code(i as i64, 0).map_err(|e| compile_error(path, e))?;
+        let mut words = spirv_words(blob.as_slice()).ok_or_else(|| ShaderError::Internal {
+            path: path.to_path_buf(),
+            message: "compiler returned malformed SPIR-V".into(),
+        })?;
+        patch_op_source(&mut words);
+        let stage = stage_flags(refl.stage());
+        let workgroup_size = if stage == vk::ShaderStageFlags::COMPUTE {
+            let s = refl.compute_thread_group_size();
+            [s[0] as u32, s[1] as u32, s[2] as u32]
+        } else {
+            [0; 3]
+        };
+        out.push(EntryPointCode {
+            name: refl.name().to_string(),
+            stage,
+            spirv: Arc::new(words),
+            workgroup_size,
+        });
+    }
+    let mut dependencies: Vec<PathBuf> =
+        module.dependency_file_paths().map(|p| absolute(Path::new(p))).collect();
+    if !dependencies.iter().any(|d| d == path) {
+        dependencies.insert(0, path.to_path_buf());
+    }
+    dependencies.dedup();
+    Ok(CompiledShader { entry_points: out, dependencies })
+}
+
+fn stage_flags(stage: slang::Stage) -> vk::ShaderStageFlags {
+    use slang::Stage as S;
+    match stage {
+        S::Vertex => vk::ShaderStageFlags::VERTEX,
+        S::Hull => vk::ShaderStageFlags::TESSELLATION_CONTROL,
+        S::Domain => vk::ShaderStageFlags::TESSELLATION_EVALUATION,
+        S::Geometry => vk::ShaderStageFlags::GEOMETRY,
+        S::Fragment => vk::ShaderStageFlags::FRAGMENT,
+        S::Compute => vk::ShaderStageFlags::COMPUTE,
+        S::RayGeneration => vk::ShaderStageFlags::RAYGEN_KHR,
+        S::Intersection => vk::ShaderStageFlags::INTERSECTION_KHR,
+        S::AnyHit => vk::ShaderStageFlags::ANY_HIT_KHR,
+        S::ClosestHit => vk::ShaderStageFlags::CLOSEST_HIT_KHR,
+        S::Miss => vk::ShaderStageFlags::MISS_KHR,
+        S::Callable => vk::ShaderStageFlags::CALLABLE_KHR,
+        S::Mesh => vk::ShaderStageFlags::MESH_EXT,
+        S::Amplification => vk::ShaderStageFlags::TASK_EXT,
+        _ => vk::ShaderStageFlags::empty(),
+    }
+}
+
+fn spirv_words(bytes: &[u8]) -> Option<Vec<u32>> {
+    if bytes.len() % 4 != 0 || bytes.len() < 20 {
+        return None;
+    }
+    let words: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    (words[0] == 0x0723_0203).then_some(words)
+}
+
+/// Rewrites the source-language operand of every `OpSource` from Slang (11) to Unknown (0).
+///
+/// Debian's validation layer 1.3.239 and spirv-val 2023.1 predate the Slang enum value and
+/// reject the module; the operand is debug information only.
+pub fn patch_op_source(words: &mut [u32]) {
+    const OP_SOURCE: u32 = 3;
+    const SOURCE_LANGUAGE_SLANG: u32 = 11;
+    let mut i = 5; // header: magic, version, generator, bound, schema
+    while i < words.len() {
+        let count = (words[i] >> 16) as usize;
+        let opcode = words[i] & 0xffff;
+        if count == 0 {
+            break; // malformed: stop rather than loop forever
+        }
+        if opcode == OP_SOURCE && i + 1 < words.len() && words[i + 1] == SOURCE_LANGUAGE_SLANG {
+            words[i + 1] = 0;
+        }
+        i += count;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_located_diagnostics() {
+        let log = "/a/b/x.slang(12): error 20001: unexpected identifier, expected ';'\n    foo bar\n        ^~~\n/a/b/y.slang(3, 7): warning 15205: something\n";
+        let d = parse_diagnostics(log);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].file, "/a/b/x.slang");
+        assert_eq!(d[0].line, 12);
+        assert_eq!(d[0].severity, "error");
+        assert_eq!(d[0].to_string(), "/a/b/x.slang:12: error 20001: unexpected identifier, expected ';'");
+        assert_eq!(d[1].column, Some(7));
+        assert_eq!(d[1].severity, "warning");
+    }
+
+    #[test]
+    fn patches_op_source_only() {
+        // header + OpSource Slang 1 + OpCapability Shader (opcode 17, operand 1)
+        let mut w = vec![0x0723_0203, 0x10500, 0, 10, 0, (3 << 16) | 3, 11, 1, (2 << 16) | 17, 11];
+        patch_op_source(&mut w);
+        assert_eq!(w[6], 0);
+        assert_eq!(w[9], 11, "operands of other instructions are untouched");
+    }
+}
