@@ -7,8 +7,8 @@ use common::{assert_clean, compiler, f32s, gpu, test_shader};
 use xpg::sync::{image_barrier, AccessScope};
 use xpg::vk;
 use xpg::{
-    BindlessHeap, Buffer, BufferDesc, GraphicsDesc, Image, ImageDesc, MemoryUsage, Pipeline, Sampler,
-    ShaderDesc, UploadPath, Uploader,
+    BindlessHeap, Buffer, BufferDesc, GraphicsDesc, Image, ImageDesc, MemoryUsage, Pipeline,
+    Sampler, ShaderDesc, UploadPath, Uploader,
 };
 
 #[repr(C)]
@@ -22,18 +22,22 @@ struct FillParams {
 fn compute_fill(force_staging: bool) {
     let ctx = gpu(force_staging);
     let shaders = compiler();
-    let code = shaders.compile(&ShaderDesc::new(test_shader("fill.slang"))).expect("compile fill.slang");
+    let code =
+        shaders.compile(&ShaderDesc::new(test_shader("fill.slang"))).expect("compile fill.slang");
     let pipeline = Pipeline::compute(&ctx, &code.entry_points[0], None).expect("pipeline");
     assert_eq!(pipeline.workgroup_size(), [64, 1, 1]);
     assert!(pipeline.layout().push_constants().is_some_and(|p| p.size >= 16));
 
     let count = 1000u32;
-    let out = Buffer::new(&ctx, &BufferDesc {
-        size: count as u64 * 4,
-        usage: vk::BufferUsageFlags::STORAGE_BUFFER,
-        memory: MemoryUsage::GpuOnly,
-        name: "fill out",
-    })
+    let out = Buffer::new(
+        &ctx,
+        &BufferDesc {
+            size: count as u64 * 4,
+            usage: vk::BufferUsageFlags::STORAGE_BUFFER,
+            memory: MemoryUsage::GpuOnly,
+            name: "fill out",
+        },
+    )
     .expect("buffer");
     ctx.immediate(|cmd| {
         pipeline.bind(cmd, None);
@@ -43,7 +47,8 @@ fn compute_fill(force_staging: bool) {
     .expect("dispatch");
     let mut up = Uploader::new(&ctx, 1 << 20).expect("uploader");
     let bytes = up.read_buffer(&out, 0, out.size()).expect("readback");
-    let got: Vec<u32> = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let got: Vec<u32> =
+        bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     for (i, v) in got.iter().enumerate() {
         assert_eq!(*v, i as u32 * 3 + 7, "element {i}");
     }
@@ -67,13 +72,17 @@ fn buffer_upload_paths_round_trip() {
         let ctx = gpu(force);
         let mut up = Uploader::new(&ctx, 256 << 10).expect("uploader");
         // Larger than the ring: exercises chunking and ring wrap-around.
-        let data: Vec<u8> = (0..1_000_003u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
-        let mut buf = Buffer::new(&ctx, &BufferDesc {
-            size: data.len() as u64 + 13,
-            usage: vk::BufferUsageFlags::STORAGE_BUFFER,
-            memory: MemoryUsage::GpuOnly,
-            name: "round trip",
-        })
+        let data: Vec<u8> =
+            (0..1_000_003u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let mut buf = Buffer::new(
+            &ctx,
+            &BufferDesc {
+                size: data.len() as u64 + 13,
+                usage: vk::BufferUsageFlags::STORAGE_BUFFER,
+                memory: MemoryUsage::GpuOnly,
+                name: "round trip",
+            },
+        )
         .expect("buffer");
         let (path, _) = up.upload_buffer(&mut buf, 13, &data).expect("upload");
         assert_eq!(path, if force { UploadPath::Staging } else { UploadPath::Direct });
@@ -91,28 +100,58 @@ fn buffer_upload_paths_round_trip() {
 fn offscreen_triangle_pixels() {
     let ctx = gpu(false);
     let shaders = compiler();
-    let code = shaders.compile(&ShaderDesc::new(test_shader("triangle.slang"))).expect("compile triangle");
+    let code =
+        shaders.compile(&ShaderDesc::new(test_shader("triangle.slang"))).expect("compile triangle");
     let (vs, fs) = (code.entry("vs_main").expect("vs"), code.entry("fs_main").expect("fs"));
     let format = vk::Format::R8G8B8A8_UNORM;
-    let pipeline = Pipeline::graphics(&ctx, &GraphicsDesc::new("triangle", vs, fs, format), None).expect("pipeline");
+    let pipeline = Pipeline::graphics(&ctx, &GraphicsDesc::new("triangle", vs, fs, format), None)
+        .expect("pipeline");
     let (w, h) = (64u32, 48u32);
-    let target = Image::new(&ctx, &ImageDesc::d2("target", w, h, format, vk::ImageUsageFlags::COLOR_ATTACHMENT)).expect("image");
+    let target = Image::new(
+        &ctx,
+        &ImageDesc::d2("target", w, h, format, vk::ImageUsageFlags::COLOR_ATTACHMENT),
+    )
+    .expect("image");
     let device = ctx.device();
     ctx.immediate(|cmd| {
-        image_barrier(device, cmd, target.raw(), target.full_range(), AccessScope::UNDEFINED, AccessScope::COLOR_ATTACHMENT);
+        image_barrier(
+            device,
+            cmd,
+            target.raw(),
+            target.full_range(),
+            AccessScope::UNDEFINED,
+            AccessScope::COLOR_ATTACHMENT,
+        );
         let color = [vk::RenderingAttachmentInfo::default()
             .image_view(target.view())
             .image_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
             .load_op(vk::AttachmentLoadOp::CLEAR)
             .store_op(vk::AttachmentStoreOp::STORE)
-            .clear_value(vk::ClearValue { color: vk::ClearColorValue { float32: [0.0, 0.0, 0.25, 1.0] } })];
-        let area = vk::Rect2D { offset: vk::Offset2D::default(), extent: vk::Extent2D { width: w, height: h } };
-        let info = vk::RenderingInfo::default().render_area(area).layer_count(1).color_attachments(&color);
+            .clear_value(vk::ClearValue {
+                color: vk::ClearColorValue { float32: [0.0, 0.0, 0.25, 1.0] },
+            })];
+        let area = vk::Rect2D {
+            offset: vk::Offset2D::default(),
+            extent: vk::Extent2D { width: w, height: h },
+        };
+        let info =
+            vk::RenderingInfo::default().render_area(area).layer_count(1).color_attachments(&color);
         // SAFETY: recording; the image is in COLOR_ATTACHMENT_OPTIMAL (barrier above).
         unsafe {
             device.cmd_begin_rendering(cmd, &info);
             pipeline.bind(cmd, None);
-            device.cmd_set_viewport(cmd, 0, &[vk::Viewport { x: 0.0, y: 0.0, width: w as f32, height: h as f32, min_depth: 0.0, max_depth: 1.0 }]);
+            device.cmd_set_viewport(
+                cmd,
+                0,
+                &[vk::Viewport {
+                    x: 0.0,
+                    y: 0.0,
+                    width: w as f32,
+                    height: h as f32,
+                    min_depth: 0.0,
+                    max_depth: 1.0,
+                }],
+            );
             device.cmd_set_scissor(cmd, 0, &[area]);
             device.cmd_draw(cmd, 3, 1, 0, 0);
             device.cmd_end_rendering(cmd);
@@ -168,7 +207,8 @@ fn texture_with_mips_uploaded_through_staging_then_sampled() {
     // stage too (images always do).
     let ctx = gpu(true);
     let shaders = compiler();
-    let code = shaders.compile(&ShaderDesc::new(test_shader("sample_mips.slang"))).expect("compile");
+    let code =
+        shaders.compile(&ShaderDesc::new(test_shader("sample_mips.slang"))).expect("compile");
     let heap = BindlessHeap::new(&ctx).expect("heap");
     let pipeline = Pipeline::compute(&ctx, &code.entry_points[0], Some(&heap)).expect("pipeline");
     assert!(pipeline.layout().uses_bindless());
@@ -176,8 +216,12 @@ fn texture_with_mips_uploaded_through_staging_then_sampled() {
     let (w, h) = (64u32, 32u32);
     let levels = xpg::full_mip_count(w, h);
     assert_eq!(levels, 7);
-    let image = Image::new(&ctx, &ImageDesc::d2("mipped", w, h, vk::Format::R8G8B8A8_UNORM, vk::ImageUsageFlags::SAMPLED).mips(levels))
-        .expect("image");
+    let image = Image::new(
+        &ctx,
+        &ImageDesc::d2("mipped", w, h, vk::Format::R8G8B8A8_UNORM, vk::ImageUsageFlags::SAMPLED)
+            .mips(levels),
+    )
+    .expect("image");
     // Each level one flat color, distinct per level.
     let color = |l: u32| [(l * 40) as u8, 255 - (l * 30) as u8, (l * 17 + 5) as u8, 255];
     let data: Vec<Vec<u8>> = (0..levels)
@@ -192,22 +236,38 @@ fn texture_with_mips_uploaded_through_staging_then_sampled() {
     let mut up = Uploader::new(&ctx, 64 << 10).expect("uploader");
     up.upload_image(&image, &mips, vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL).expect("upload");
     // Wrong data sizes are errors naming the image.
-    let err = up.upload_image(&image, &[&[0u8; 3]], vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL).unwrap_err();
+    let err = up
+        .upload_image(&image, &[&[0u8; 3]], vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
+        .unwrap_err();
     assert!(err.to_string().contains("mipped"), "{err}");
 
     let sampler = Sampler::nearest(&ctx, vk::SamplerAddressMode::CLAMP_TO_EDGE).expect("sampler");
-    let tex_slot = heap.add_sampled_image(image.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL).expect("slot");
+    let tex_slot = heap
+        .add_sampled_image(image.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
+        .expect("slot");
     let smp_slot = heap.add_sampler(sampler.raw()).expect("slot");
-    let out = Buffer::new(&ctx, &BufferDesc {
-        size: 16 * levels as u64,
-        usage: vk::BufferUsageFlags::STORAGE_BUFFER,
-        memory: MemoryUsage::GpuOnly,
-        name: "mip colors",
-    })
+    let out = Buffer::new(
+        &ctx,
+        &BufferDesc {
+            size: 16 * levels as u64,
+            usage: vk::BufferUsageFlags::STORAGE_BUFFER,
+            memory: MemoryUsage::GpuOnly,
+            name: "mip colors",
+        },
+    )
     .expect("buffer");
     ctx.immediate(|cmd| {
         pipeline.bind(cmd, Some(&heap));
-        pipeline.push(cmd, &MipParams { out: out.address(), texture: tex_slot.index(), sampler: smp_slot.index(), levels, _pad: 0 });
+        pipeline.push(
+            cmd,
+            &MipParams {
+                out: out.address(),
+                texture: tex_slot.index(),
+                sampler: smp_slot.index(),
+                levels,
+                _pad: 0,
+            },
+        );
         pipeline.dispatch_threads(cmd, [levels, 1, 1]);
     })
     .expect("dispatch");
@@ -216,7 +276,10 @@ fn texture_with_mips_uploaded_through_staging_then_sampled() {
         let want = color(l).map(|c| c as f32 / 255.0);
         let px = &got[(l * 4) as usize..(l * 4 + 4) as usize];
         for c in 0..4 {
-            assert!((px[c] - want[c]).abs() < 1.0 / 255.0, "mip {l} channel {c}: got {px:?}, want {want:?}");
+            assert!(
+                (px[c] - want[c]).abs() < 1.0 / 255.0,
+                "mip {l} channel {c}: got {px:?}, want {want:?}"
+            );
         }
     }
     drop((pipeline, out, up, tex_slot, smp_slot, image, sampler, heap));
@@ -248,13 +311,28 @@ fn bindless_array_indexed_non_uniformly() {
     let mut images = Vec::new();
     let mut slots = Vec::new();
     let color = |t: u32| [(t * 50) as u8, (200 - t * 30) as u8, (t * 13) as u8, 255];
-    let filler = Image::new(&ctx, &ImageDesc::d2("filler", 4, 4, vk::Format::R8G8B8A8_UNORM, vk::ImageUsageFlags::SAMPLED)).expect("image");
-    up.upload_image(&filler, &[&[9u8; 64]], vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL).expect("upload");
-    let filler_slot = heap.add_sampled_image(filler.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL).expect("slot");
+    let filler = Image::new(
+        &ctx,
+        &ImageDesc::d2("filler", 4, 4, vk::Format::R8G8B8A8_UNORM, vk::ImageUsageFlags::SAMPLED),
+    )
+    .expect("image");
+    up.upload_image(&filler, &[&[9u8; 64]], vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
+        .expect("upload");
+    let filler_slot = heap
+        .add_sampled_image(filler.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
+        .expect("slot");
     for t in 0..n {
-        let img = Image::new(&ctx, &ImageDesc::d2("tex", 4, 4, vk::Format::R8G8B8A8_UNORM, vk::ImageUsageFlags::SAMPLED)).expect("image");
-        up.upload_image(&img, &[&color(t).repeat(16)], vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL).expect("upload");
-        slots.push(heap.add_sampled_image(img.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL).expect("slot"));
+        let img = Image::new(
+            &ctx,
+            &ImageDesc::d2("tex", 4, 4, vk::Format::R8G8B8A8_UNORM, vk::ImageUsageFlags::SAMPLED),
+        )
+        .expect("image");
+        up.upload_image(&img, &[&color(t).repeat(16)], vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
+            .expect("upload");
+        slots.push(
+            heap.add_sampled_image(img.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
+                .expect("slot"),
+        );
         images.push(img);
     }
     let first = slots[0].index();
@@ -264,22 +342,36 @@ fn bindless_array_indexed_non_uniformly() {
     let filler_index = filler_slot.index();
     drop(filler_slot);
     ctx.wait_idle().expect("idle");
-    let recycled = heap.add_sampled_image(filler.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL).expect("slot");
+    let recycled = heap
+        .add_sampled_image(filler.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
+        .expect("slot");
     assert_eq!(recycled.index(), filler_index, "a freed slot is handed out again");
 
     let sampler = Sampler::nearest(&ctx, vk::SamplerAddressMode::CLAMP_TO_EDGE).expect("sampler");
     let smp = heap.add_sampler(sampler.raw()).expect("slot");
     let count = 64u32;
-    let out = Buffer::new(&ctx, &BufferDesc {
-        size: 16 * count as u64,
-        usage: vk::BufferUsageFlags::STORAGE_BUFFER,
-        memory: MemoryUsage::GpuOnly,
-        name: "nonuniform out",
-    })
+    let out = Buffer::new(
+        &ctx,
+        &BufferDesc {
+            size: 16 * count as u64,
+            usage: vk::BufferUsageFlags::STORAGE_BUFFER,
+            memory: MemoryUsage::GpuOnly,
+            name: "nonuniform out",
+        },
+    )
     .expect("buffer");
     ctx.immediate(|cmd| {
         pipeline.bind(cmd, Some(&heap));
-        pipeline.push(cmd, &NonUniformParams { out: out.address(), first_texture: first, texture_count: n, sampler: smp.index(), count });
+        pipeline.push(
+            cmd,
+            &NonUniformParams {
+                out: out.address(),
+                first_texture: first,
+                texture_count: n,
+                sampler: smp.index(),
+                count,
+            },
+        );
         pipeline.dispatch_threads(cmd, [count, 1, 1]);
     })
     .expect("dispatch");
@@ -289,7 +381,10 @@ fn bindless_array_indexed_non_uniformly() {
         let want = color(t).map(|c| c as f32 / 255.0);
         let px = &got[(i * 4) as usize..(i * 4 + 4) as usize];
         for c in 0..4 {
-            assert!((px[c] - want[c]).abs() < 0.5 / 255.0, "thread {i} (texture {t}) channel {c}: got {px:?}, want {want:?}");
+            assert!(
+                (px[c] - want[c]).abs() < 0.5 / 255.0,
+                "thread {i} (texture {t}) channel {c}: got {px:?}, want {want:?}"
+            );
         }
     }
     drop((pipeline, out, up, slots, images, recycled, filler, smp, sampler, heap));
@@ -333,4 +428,36 @@ fn caps_report_what_the_tests_need() {
     assert!(c.acceleration_structure, "acceleration structures missing on {}", c.device_name);
     assert!(c.subgroup_size >= 1 && c.timestamp_period_ns > 0.0);
     assert_clean(&ctx);
+}
+
+/// The zero-message checks above can fail: two copies into one buffer without a barrier are a
+/// write-after-write hazard that synchronization validation reports, counted by this context
+/// only. (Accesses through device addresses are invisible to the layer: the framegraph's plan
+/// tests cover those.)
+#[test]
+fn missing_barrier_is_reported_by_synchronization_validation() {
+    let ctx = gpu(false);
+    let bystander = gpu(false);
+    let desc = |name| BufferDesc {
+        size: 256,
+        usage: vk::BufferUsageFlags::empty(),
+        memory: MemoryUsage::GpuOnly,
+        name,
+    };
+    let src = Buffer::new(&ctx, &desc("src")).expect("buffer");
+    let dst = Buffer::new(&ctx, &desc("dst")).expect("buffer");
+    let device = ctx.device();
+    ctx.immediate(|cmd| {
+        let region = [vk::BufferCopy { src_offset: 0, dst_offset: 0, size: 256 }];
+        // SAFETY: both buffers are alive and large enough; the missing barrier is the point.
+        unsafe {
+            device.cmd_copy_buffer(cmd, src.raw(), dst.raw(), &region);
+            device.cmd_copy_buffer(cmd, src.raw(), dst.raw(), &region);
+        }
+    })
+    .expect("copies");
+    let m = ctx.validation_messages();
+    assert!(m.errors >= 1, "a write-after-write hazard must be reported: {m:?}");
+    assert!(m.recent.iter().any(|r| r.contains("SYNC-HAZARD-WRITE-AFTER-WRITE")), "{:?}", m.recent);
+    assert_eq!(bystander.validation_messages().total(), 0, "messages are counted per context");
 }

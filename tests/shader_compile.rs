@@ -22,16 +22,22 @@ fn tempdir(name: &str) -> std::path::PathBuf {
 fn syntax_error_names_file_and_line() {
     let dir = tempdir("syntax");
     let file = dir.join("broken.slang");
-    write(&file, "// line 1\n[shader(\"compute\")]\n[numthreads(1,1,1)]\nvoid main() {\n    int x = ;\n}\n");
+    write(
+        &file,
+        "// line 1\n[shader(\"compute\")]\n[numthreads(1,1,1)]\nvoid main() {\n    int x = ;\n}\n",
+    );
     let c = ShaderCompiler::new([]);
     let err = c.compile(&ShaderDesc::new(&file)).expect_err("a syntax error must be an Err");
-    let ShaderError::Compile { diagnostics, .. } = &err else { panic!("expected Compile, got {err:?}") };
-    let first = diagnostics.first().expect("at least one diagnostic");
+    let ShaderError::Compile { diagnostics, .. } = &err else {
+        panic!("expected Compile, got {err:?}")
+    };
+    let first = diagnostics.first().unwrap_or_else(|| panic!("at least one diagnostic in: {err}"));
     assert!(first.file.ends_with("broken.slang"), "{first:?}");
     assert_eq!(first.line, 5, "{first:?}");
     assert_eq!(first.severity, "error");
     let text = err.to_string();
-    assert!(text.contains("broken.slang:5"), "message names file:line: {text}");
+    assert!(text.contains("broken.slang:5:"), "message names file:line: {text}");
+    assert!(text.contains("syntax error"), "message has the compiler text: {text}");
     // A missing file is an Io error naming the file.
     let missing = c.compile(&ShaderDesc::new(dir.join("nope.slang"))).expect_err("missing");
     assert!(missing.to_string().contains("nope.slang"), "{missing}");
@@ -73,7 +79,11 @@ fn editing_an_imported_module_invalidates_its_importer() {
     let canon = |p: &Path| p.canonicalize().expect("canonical");
     let deps: Vec<_> = first.dependencies.iter().filter_map(|d| d.canonicalize().ok()).collect();
     assert!(deps.contains(&canon(&main)), "deps {:?}", first.dependencies);
-    assert!(deps.contains(&canon(&lib)), "the imported module is a dependency: {:?}", first.dependencies);
+    assert!(
+        deps.contains(&canon(&lib)),
+        "the imported module is a dependency: {:?}",
+        first.dependencies
+    );
     c.compile(&desc).expect("hit");
     assert_eq!(c.stats(), xpg::CompileStats { compiles: 1, cache_hits: 1 });
 
@@ -100,5 +110,9 @@ fn user_folder_imports_project_modules() {
     let c = compiler();
     let out = c.compile(&ShaderDesc::new(&main)).expect("a user's shader imports xpg.bindless");
     assert_eq!(out.entry_points[0].workgroup_size, [8, 8, 1]);
-    assert!(out.dependencies.iter().any(|d| d.ends_with("xpg/bindless.slang")), "{:?}", out.dependencies);
+    assert!(
+        out.dependencies.iter().any(|d| d.ends_with("xpg/bindless.slang")),
+        "{:?}",
+        out.dependencies
+    );
 }

@@ -19,7 +19,10 @@ fn main() {
     let entries = match std::fs::read_dir(&lib_dir) {
         Ok(e) => e,
         Err(e) => {
-            println!("cargo:warning=cannot read Slang libraries in {}: {e}; run scripts/setup.sh", lib_dir.display());
+            println!(
+                "cargo:warning=cannot read Slang libraries in {}: {e}; run scripts/setup.sh",
+                lib_dir.display()
+            );
             return;
         }
     };

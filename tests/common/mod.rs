@@ -20,21 +20,27 @@ pub fn init_tracing() {
 /// the device or the layer is missing: the set-up script guarantees both.
 pub fn gpu(force_staging: bool) -> Context {
     init_tracing();
-    let ctx = Context::new(&ContextDesc {
+    Context::new(&ContextDesc {
         app_name: "xpg-tests".into(),
         validation: true,
         force_staging,
         ..Default::default()
     })
-    .expect("Vulkan context with validation (run scripts/setup.sh)");
-    ctx
+    .expect("Vulkan context with validation (run scripts/setup.sh)")
 }
 
 /// Asserts that the context received no validation warning or error.
 pub fn assert_clean(ctx: &Context) {
     ctx.wait_idle().expect("wait idle");
     let m = ctx.validation_messages();
-    assert_eq!(m.total(), 0, "validation messages: {} errors, {} warnings:\n{}", m.errors, m.warnings, m.recent.join("\n---\n"));
+    assert_eq!(
+        m.total(),
+        0,
+        "validation messages: {} errors, {} warnings:\n{}",
+        m.errors,
+        m.warnings,
+        m.recent.join("\n---\n")
+    );
 }
 
 pub fn test_shader(name: &str) -> PathBuf {

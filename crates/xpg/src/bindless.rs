@@ -73,7 +73,10 @@ pub struct BindlessIndex {
 
 impl std::fmt::Debug for BindlessIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BindlessIndex").field("kind", &self.kind).field("index", &self.index).finish()
+        f.debug_struct("BindlessIndex")
+            .field("kind", &self.kind)
+            .field("index", &self.index)
+            .finish()
     }
 }
 
@@ -120,9 +123,15 @@ impl BindlessHeap {
     /// images, 4096 storage images, 512 samplers).
     pub fn new(ctx: &Context) -> Result<Self, GpuError> {
         let di = &ctx.caps().descriptor_indexing;
-        let capacity = [di.max_sampled_images.min(16384), di.max_storage_images.min(4096), di.max_samplers.min(512)];
-        if capacity.iter().any(|&c| c == 0) {
-            return Err(GpuError::Invalid("the device allows no update-after-bind descriptors".into()));
+        let capacity = [
+            di.max_sampled_images.min(16384),
+            di.max_storage_images.min(4096),
+            di.max_samplers.min(512),
+        ];
+        if capacity.contains(&0) {
+            return Err(GpuError::Invalid(
+                "the device allows no update-after-bind descriptors".into(),
+            ));
         }
         let device = ctx.device();
         let kinds = [SlotKind::SampledImage, SlotKind::StorageImage, SlotKind::Sampler];
@@ -136,21 +145,27 @@ impl BindlessHeap {
                     .stage_flags(vk::ShaderStageFlags::ALL)
             })
             .collect();
-        let mut flags = vk::DescriptorBindingFlags::PARTIALLY_BOUND | vk::DescriptorBindingFlags::UPDATE_AFTER_BIND;
+        let mut flags = vk::DescriptorBindingFlags::PARTIALLY_BOUND
+            | vk::DescriptorBindingFlags::UPDATE_AFTER_BIND;
         if di.update_unused_while_pending {
             flags |= vk::DescriptorBindingFlags::UPDATE_UNUSED_WHILE_PENDING;
         }
         let binding_flags = [flags; 3];
-        let mut flags_info = vk::DescriptorSetLayoutBindingFlagsCreateInfo::default().binding_flags(&binding_flags);
+        let mut flags_info =
+            vk::DescriptorSetLayoutBindingFlagsCreateInfo::default().binding_flags(&binding_flags);
         let info = vk::DescriptorSetLayoutCreateInfo::default()
             .flags(vk::DescriptorSetLayoutCreateFlags::UPDATE_AFTER_BIND_POOL)
             .bindings(&bindings)
             .push_next(&mut flags_info);
         // SAFETY: valid create info; descriptor indexing features are required and enabled.
-        let layout = unsafe { device.create_descriptor_set_layout(&info, None) }.vk("vkCreateDescriptorSetLayout")?;
+        let layout = unsafe { device.create_descriptor_set_layout(&info, None) }
+            .vk("vkCreateDescriptorSetLayout")?;
         let sizes: Vec<_> = kinds
             .iter()
-            .map(|&k| vk::DescriptorPoolSize { ty: k.descriptor_type(), descriptor_count: capacity[k as usize] })
+            .map(|&k| vk::DescriptorPoolSize {
+                ty: k.descriptor_type(),
+                descriptor_count: capacity[k as usize],
+            })
             .collect();
         let pool_info = vk::DescriptorPoolCreateInfo::default()
             .flags(vk::DescriptorPoolCreateFlags::UPDATE_AFTER_BIND)
@@ -166,7 +181,8 @@ impl BindlessHeap {
             }
         };
         let layouts = [layout];
-        let alloc = vk::DescriptorSetAllocateInfo::default().descriptor_pool(pool).set_layouts(&layouts);
+        let alloc =
+            vk::DescriptorSetAllocateInfo::default().descriptor_pool(pool).set_layouts(&layouts);
         let mut heap = Self {
             shared: Arc::clone(&ctx.shared),
             layout,
@@ -176,7 +192,8 @@ impl BindlessHeap {
             free: Arc::new(Mutex::new(Default::default())),
         };
         // SAFETY: pool and layout were created above with room for this set.
-        heap.set = unsafe { device.allocate_descriptor_sets(&alloc) }.vk("vkAllocateDescriptorSets")?[0];
+        heap.set =
+            unsafe { device.allocate_descriptor_sets(&alloc) }.vk("vkAllocateDescriptorSets")?[0];
         ctx.set_name(heap.set, "bindless heap");
         Ok(heap)
     }
@@ -210,7 +227,12 @@ impl BindlessHeap {
                 )))
             }
         };
-        Ok(BindlessIndex { shared: Arc::clone(&self.shared), free: Arc::clone(&self.free), kind, index })
+        Ok(BindlessIndex {
+            shared: Arc::clone(&self.shared),
+            free: Arc::clone(&self.free),
+            kind,
+            index,
+        })
     }
 
     fn write(&self, slot: &BindlessIndex, info: vk::DescriptorImageInfo) {
@@ -227,28 +249,67 @@ impl BindlessHeap {
     }
 
     /// Puts a sampled image view (in `layout` when sampled) into the heap.
-    pub fn add_sampled_image(&self, view: vk::ImageView, layout: vk::ImageLayout) -> Result<BindlessIndex, GpuError> {
+    pub fn add_sampled_image(
+        &self,
+        view: vk::ImageView,
+        layout: vk::ImageLayout,
+    ) -> Result<BindlessIndex, GpuError> {
         let slot = self.take(SlotKind::SampledImage)?;
-        self.write(&slot, vk::DescriptorImageInfo { sampler: vk::Sampler::null(), image_view: view, image_layout: layout });
+        self.write(
+            &slot,
+            vk::DescriptorImageInfo {
+                sampler: vk::Sampler::null(),
+                image_view: view,
+                image_layout: layout,
+            },
+        );
         Ok(slot)
     }
     /// Puts a storage image view (layout GENERAL) into the heap.
     pub fn add_storage_image(&self, view: vk::ImageView) -> Result<BindlessIndex, GpuError> {
         let slot = self.take(SlotKind::StorageImage)?;
-        self.write(&slot, vk::DescriptorImageInfo { sampler: vk::Sampler::null(), image_view: view, image_layout: vk::ImageLayout::GENERAL });
+        self.write(
+            &slot,
+            vk::DescriptorImageInfo {
+                sampler: vk::Sampler::null(),
+                image_view: view,
+                image_layout: vk::ImageLayout::GENERAL,
+            },
+        );
         Ok(slot)
     }
     /// Puts a sampler into the heap.
     pub fn add_sampler(&self, sampler: vk::Sampler) -> Result<BindlessIndex, GpuError> {
         let slot = self.take(SlotKind::Sampler)?;
-        self.write(&slot, vk::DescriptorImageInfo { sampler, image_view: vk::ImageView::null(), image_layout: vk::ImageLayout::UNDEFINED });
+        self.write(
+            &slot,
+            vk::DescriptorImageInfo {
+                sampler,
+                image_view: vk::ImageView::null(),
+                image_layout: vk::ImageLayout::UNDEFINED,
+            },
+        );
         Ok(slot)
     }
 
     /// Binds the heap at set [`BINDLESS_SET`] of `layout`.
-    pub fn bind(&self, cmd: vk::CommandBuffer, bind_point: vk::PipelineBindPoint, layout: vk::PipelineLayout) {
+    pub fn bind(
+        &self,
+        cmd: vk::CommandBuffer,
+        bind_point: vk::PipelineBindPoint,
+        layout: vk::PipelineLayout,
+    ) {
         // SAFETY: `cmd` is recording; `layout` was made with this heap's set layout at set 0.
-        unsafe { self.shared.device.cmd_bind_descriptor_sets(cmd, bind_point, layout, BINDLESS_SET, &[self.set], &[]) };
+        unsafe {
+            self.shared.device.cmd_bind_descriptor_sets(
+                cmd,
+                bind_point,
+                layout,
+                BINDLESS_SET,
+                &[self.set],
+                &[],
+            )
+        };
     }
 }
 

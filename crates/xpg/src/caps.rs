@@ -104,10 +104,7 @@ impl Caps {
 }
 
 /// Extension names the device advertises.
-pub(crate) fn device_extensions(
-    instance: &ash::Instance,
-    pd: vk::PhysicalDevice,
-) -> Vec<String> {
+pub(crate) fn device_extensions(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Vec<String> {
     // SAFETY: `pd` was enumerated from `instance`.
     unsafe { instance.enumerate_device_extension_properties(pd) }
         .unwrap_or_default()
@@ -190,11 +187,14 @@ pub(crate) fn probe(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Caps {
         sampled_image_non_uniform: f12.shader_sampled_image_array_non_uniform_indexing == vk::TRUE,
         storage_image_non_uniform: f12.shader_storage_image_array_non_uniform_indexing == vk::TRUE,
         update_unused_while_pending: f12.descriptor_binding_update_unused_while_pending == vk::TRUE,
-        max_sampled_images: di_props.max_descriptor_set_update_after_bind_sampled_images
+        max_sampled_images: di_props
+            .max_descriptor_set_update_after_bind_sampled_images
             .min(di_props.max_per_stage_descriptor_update_after_bind_sampled_images),
-        max_storage_images: di_props.max_descriptor_set_update_after_bind_storage_images
+        max_storage_images: di_props
+            .max_descriptor_set_update_after_bind_storage_images
             .min(di_props.max_per_stage_descriptor_update_after_bind_storage_images),
-        max_samplers: di_props.max_descriptor_set_update_after_bind_samplers
+        max_samplers: di_props
+            .max_descriptor_set_update_after_bind_samplers
             .min(di_props.max_per_stage_descriptor_update_after_bind_samplers),
     };
     caps.subgroup_size = subgroup.subgroup_size;
@@ -238,12 +238,17 @@ pub(crate) struct EnabledFeatures {
 }
 
 /// Intersects what the framework wants with what `pd` supports.
-pub(crate) fn enabled_features(instance: &ash::Instance, pd: vk::PhysicalDevice) -> EnabledFeatures {
+pub(crate) fn enabled_features(
+    instance: &ash::Instance,
+    pd: vk::PhysicalDevice,
+) -> EnabledFeatures {
     let mut s11 = vk::PhysicalDeviceVulkan11Features::default();
     let mut s12 = vk::PhysicalDeviceVulkan12Features::default();
     let mut s13 = vk::PhysicalDeviceVulkan13Features::default();
-    let mut f2 =
-        vk::PhysicalDeviceFeatures2::default().push_next(&mut s11).push_next(&mut s12).push_next(&mut s13);
+    let mut f2 = vk::PhysicalDeviceFeatures2::default()
+        .push_next(&mut s11)
+        .push_next(&mut s12)
+        .push_next(&mut s13);
     // SAFETY: called only for devices of API version >= 1.3 (checked by the caller).
     unsafe { instance.get_physical_device_features2(pd, &mut f2) };
     let s10 = f2.features;
@@ -277,7 +282,8 @@ pub(crate) fn enabled_features(instance: &ash::Instance, pd: vk::PhysicalDevice)
         descriptor_indexing: s12.descriptor_indexing,
         runtime_descriptor_array: s12.runtime_descriptor_array,
         descriptor_binding_partially_bound: s12.descriptor_binding_partially_bound,
-        descriptor_binding_variable_descriptor_count: s12.descriptor_binding_variable_descriptor_count,
+        descriptor_binding_variable_descriptor_count: s12
+            .descriptor_binding_variable_descriptor_count,
         descriptor_binding_sampled_image_update_after_bind: s12
             .descriptor_binding_sampled_image_update_after_bind,
         descriptor_binding_storage_image_update_after_bind: s12

@@ -205,8 +205,10 @@ impl Shared {
     ) -> Result<u64, GpuError> {
         let _q = self.queue_lock.lock().unwrap_or_else(|e| e.into_inner());
         let value = self.submitted.load(Ordering::Acquire) + 1;
-        let cmd_infos: Vec<_> =
-            cmds.iter().map(|&c| vk::CommandBufferSubmitInfo::default().command_buffer(c)).collect();
+        let cmd_infos: Vec<_> = cmds
+            .iter()
+            .map(|&c| vk::CommandBufferSubmitInfo::default().command_buffer(c))
+            .collect();
         let mut sig: Vec<vk::SemaphoreSubmitInfo<'_>> = signals.to_vec();
         sig.push(
             vk::SemaphoreSubmitInfo::default()
@@ -320,8 +322,8 @@ impl Context {
             return Err(ContextError::NoValidationLayer);
         }
         // SAFETY: as above.
-        let inst_exts = unsafe { entry.enumerate_instance_extension_properties(None) }
-            .unwrap_or_default();
+        let inst_exts =
+            unsafe { entry.enumerate_instance_extension_properties(None) }.unwrap_or_default();
         let has_ext = |n: &CStr| inst_exts.iter().any(|e| e.extension_name_as_c_str() == Ok(n));
         let debug_utils = has_ext(ash::ext::debug_utils::NAME);
         let mut ext_names: Vec<*const c_char> = Vec::new();
@@ -333,9 +335,13 @@ impl Context {
         if desc.validation {
             layer_names.push(VALIDATION_LAYER.as_ptr());
             // SAFETY: the layer name is a valid NUL-terminated string.
-            let lexts = unsafe { entry.enumerate_instance_extension_properties(Some(VALIDATION_LAYER)) }
-                .unwrap_or_default();
-            if lexts.iter().any(|e| e.extension_name_as_c_str() == Ok(ash::ext::validation_features::NAME)) {
+            let lexts =
+                unsafe { entry.enumerate_instance_extension_properties(Some(VALIDATION_LAYER)) }
+                    .unwrap_or_default();
+            if lexts
+                .iter()
+                .any(|e| e.extension_name_as_c_str() == Ok(ash::ext::validation_features::NAME))
+            {
                 ext_names.push(ash::ext::validation_features::NAME.as_ptr());
                 validation_features_ext = true;
             }
@@ -347,7 +353,8 @@ impl Context {
             .api_version(vk::API_VERSION_1_3);
         // Synchronization validation: the Debian layer 1.3.239 predates VK_EXT_layer_settings.
         let enables = [vk::ValidationFeatureEnableEXT::SYNCHRONIZATION_VALIDATION];
-        let mut vfeatures = vk::ValidationFeaturesEXT::default().enabled_validation_features(&enables);
+        let mut vfeatures =
+            vk::ValidationFeaturesEXT::default().enabled_validation_features(&enables);
         let mut inst_info = vk::InstanceCreateInfo::default()
             .application_info(&app)
             .enabled_layer_names(&layer_names)
@@ -356,7 +363,8 @@ impl Context {
             inst_info = inst_info.push_next(&mut vfeatures);
         }
         // SAFETY: every pointer in inst_info refers to locals that outlive the call.
-        let instance = ctx_vk(unsafe { entry.create_instance(&inst_info, None) }, "vkCreateInstance")?;
+        let instance =
+            ctx_vk(unsafe { entry.create_instance(&inst_info, None) }, "vkCreateInstance")?;
 
         let messages = Box::new(MessageLog::default());
         let debug_instance = if debug_utils {
@@ -387,7 +395,11 @@ impl Context {
             None
         };
         // From here on, failure must destroy the instance: build the rest in a closure.
-        let destroy_instance = |instance: &ash::Instance, dbg: Option<(ash::ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>| {
+        let destroy_instance = |instance: &ash::Instance,
+                                dbg: Option<(
+            ash::ext::debug_utils::Instance,
+            vk::DebugUtilsMessengerEXT,
+        )>| {
             // SAFETY: nothing created from the instance survives (the device creation failed).
             unsafe {
                 if let Some((di, m)) = dbg {
@@ -408,13 +420,16 @@ impl Context {
         // ---- device
         let mut feats = caps::enabled_features(&instance, physical);
         let prio = [1.0f32];
-        let qinfo = [vk::DeviceQueueCreateInfo::default().queue_family_index(queue_family).queue_priorities(&prio)];
+        let qinfo = [vk::DeviceQueueCreateInfo::default()
+            .queue_family_index(queue_family)
+            .queue_priorities(&prio)];
         let mut f2 = vk::PhysicalDeviceFeatures2::default()
             .features(feats.f10)
             .push_next(&mut feats.f11)
             .push_next(&mut feats.f12)
             .push_next(&mut feats.f13);
-        let dev_info = vk::DeviceCreateInfo::default().queue_create_infos(&qinfo).push_next(&mut f2);
+        let dev_info =
+            vk::DeviceCreateInfo::default().queue_create_infos(&qinfo).push_next(&mut f2);
         // SAFETY: the feature structs enable only what the device reported as supported.
         let device = match unsafe { instance.create_device(physical, &dev_info, None) } {
             Ok(d) => d,
@@ -448,7 +463,8 @@ impl Context {
             .initial_value(0);
         // SAFETY: valid create info; timelineSemaphore is a required, enabled feature.
         let timeline = unsafe {
-            device.create_semaphore(&vk::SemaphoreCreateInfo::default().push_next(&mut tl_type), None)
+            device
+                .create_semaphore(&vk::SemaphoreCreateInfo::default().push_next(&mut tl_type), None)
         };
         let initial = desc
             .pipeline_cache_path
@@ -458,16 +474,22 @@ impl Context {
         let create_cache = |data: &[u8]| {
             // SAFETY: the driver validates the header of `data` and ignores a mismatching cache.
             unsafe {
-                device.create_pipeline_cache(&vk::PipelineCacheCreateInfo::default().initial_data(data), None)
+                device.create_pipeline_cache(
+                    &vk::PipelineCacheCreateInfo::default().initial_data(data),
+                    None,
+                )
             }
         };
         let pipeline_cache = create_cache(&initial).or_else(|_| create_cache(&[]));
-        let pool_info = vk::CommandPoolCreateInfo::default()
-            .queue_family_index(queue_family)
-            .flags(vk::CommandPoolCreateFlags::TRANSIENT | vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER);
+        let pool_info =
+            vk::CommandPoolCreateInfo::default().queue_family_index(queue_family).flags(
+                vk::CommandPoolCreateFlags::TRANSIENT
+                    | vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER,
+            );
         // SAFETY: valid create info for this device.
         let immediate_pool = unsafe { device.create_command_pool(&pool_info, None) };
-        let debug_device = debug_instance.as_ref().map(|_| ash::ext::debug_utils::Device::new(&instance, &device));
+        let debug_device =
+            debug_instance.as_ref().map(|_| ash::ext::debug_utils::Device::new(&instance, &device));
         let shared = Shared {
             entry,
             instance,
@@ -574,7 +596,8 @@ impl Context {
     pub fn set_name<H: vk::Handle>(&self, handle: H, name: &str) {
         if let Some(dd) = &self.shared.debug_device {
             let Ok(name) = CString::new(name.replace('\0', "")) else { return };
-            let info = vk::DebugUtilsObjectNameInfoEXT::default().object_handle(handle).object_name(&name);
+            let info =
+                vk::DebugUtilsObjectNameInfoEXT::default().object_handle(handle).object_name(&name);
             // SAFETY: the handle belongs to this device (the caller's contract; a wrong handle is
             // a validation message, not UB in the layer-less path which ignores names).
             let _ = unsafe { dd.set_debug_utils_object_name(&info) };
@@ -606,9 +629,12 @@ fn pick_device(
     selector: &DeviceSelector,
 ) -> Result<(vk::PhysicalDevice, Caps, u32), ContextError> {
     // SAFETY: enumeration on a valid instance.
-    let devices = ctx_vk(unsafe { instance.enumerate_physical_devices() }, "vkEnumeratePhysicalDevices")?;
+    let devices =
+        ctx_vk(unsafe { instance.enumerate_physical_devices() }, "vkEnumeratePhysicalDevices")?;
     if devices.is_empty() {
-        return Err(ContextError::NoDevice("the loader lists no physical device (no Vulkan driver installed?)".into()));
+        return Err(ContextError::NoDevice(
+            "the loader lists no physical device (no Vulkan driver installed?)".into(),
+        ));
     }
     let selector = match selector {
         DeviceSelector::Auto => match std::env::var("XPG_DEVICE") {
@@ -624,16 +650,28 @@ fn pick_device(
         .iter()
         .map(|&pd| (pd, caps::probe(instance, pd), universal_family(instance, pd)))
         .collect();
-    let names = || probed.iter().enumerate().map(|(i, p)| format!("{i}: {}", p.1.device_name)).collect::<Vec<_>>().join(", ");
+    let names = || {
+        probed
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{i}: {}", p.1.device_name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let chosen = match &selector {
         DeviceSelector::Index(i) => probed.get(*i).ok_or_else(|| {
             ContextError::NoDevice(format!("device index {i} out of range (devices: {})", names()))
         })?,
         DeviceSelector::Name(n) => {
             let n = n.to_lowercase();
-            probed.iter().find(|p| p.1.device_name.to_lowercase().contains(&n)).ok_or_else(|| {
-                ContextError::NoDevice(format!("no device name contains '{n}' (devices: {})", names()))
-            })?
+            probed.iter().find(|p| p.1.device_name.to_lowercase().contains(&n)).ok_or_else(
+                || {
+                    ContextError::NoDevice(format!(
+                        "no device name contains '{n}' (devices: {})",
+                        names()
+                    ))
+                },
+            )?
         }
         DeviceSelector::Auto => {
             let rank = |t: vk::PhysicalDeviceType| match t {
@@ -653,7 +691,10 @@ fn pick_device(
     };
     let missing = chosen.1.missing_required();
     if !missing.is_empty() {
-        return Err(ContextError::MissingFeatures { device: chosen.1.device_name.clone(), missing });
+        return Err(ContextError::MissingFeatures {
+            device: chosen.1.device_name.clone(),
+            missing,
+        });
     }
     let family = chosen.2.ok_or_else(|| {
         ContextError::NoDevice(format!("{} has no graphics+compute queue", chosen.1.device_name))

@@ -25,7 +25,10 @@ pub struct FrameRing {
 
 impl std::fmt::Debug for FrameRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FrameRing").field("slots", &self.slots.len()).field("frame_index", &self.frame_index).finish()
+        f.debug_struct("FrameRing")
+            .field("slots", &self.slots.len())
+            .field("frame_index", &self.frame_index)
+            .finish()
     }
 }
 
@@ -49,11 +52,14 @@ impl FrameRing {
                 .queue_family_index(ctx.queue().1)
                 .flags(vk::CommandPoolCreateFlags::TRANSIENT);
             // SAFETY: valid create info; destroyed in Drop.
-            let pool = unsafe { ctx.device().create_command_pool(&info, None) }.vk("vkCreateCommandPool")?;
+            let pool = unsafe { ctx.device().create_command_pool(&info, None) }
+                .vk("vkCreateCommandPool")?;
             ring.slots.push(Slot { pool, cmd: vk::CommandBuffer::null(), value: 0 });
-            let alloc = vk::CommandBufferAllocateInfo::default().command_pool(pool).command_buffer_count(1);
+            let alloc =
+                vk::CommandBufferAllocateInfo::default().command_pool(pool).command_buffer_count(1);
             // SAFETY: the pool was just created.
-            let cmd = unsafe { ctx.device().allocate_command_buffers(&alloc) }.vk("vkAllocateCommandBuffers")?[0];
+            let cmd = unsafe { ctx.device().allocate_command_buffers(&alloc) }
+                .vk("vkAllocateCommandBuffers")?[0];
             if let Some(s) = ring.slots.last_mut() {
                 s.cmd = cmd;
             }
@@ -77,8 +83,10 @@ impl FrameRing {
         self.ctx.wait(s.value)?;
         let device = self.ctx.device();
         // SAFETY: the slot's previous submission completed (waited above).
-        unsafe { device.reset_command_pool(s.pool, vk::CommandPoolResetFlags::empty()) }.vk("vkResetCommandPool")?;
-        let begin = vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+        unsafe { device.reset_command_pool(s.pool, vk::CommandPoolResetFlags::empty()) }
+            .vk("vkResetCommandPool")?;
+        let begin = vk::CommandBufferBeginInfo::default()
+            .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
         // SAFETY: the command buffer was reset with its pool.
         unsafe { device.begin_command_buffer(s.cmd, &begin) }.vk("vkBeginCommandBuffer")?;
         let frame = Frame { cmd: s.cmd, slot, index: self.frame_index };

@@ -28,12 +28,14 @@ impl Context {
             .level(vk::CommandBufferLevel::PRIMARY)
             .command_buffer_count(1);
         // SAFETY: the pool is externally synchronised by its mutex, held until the end.
-        let cmd = unsafe { shared.device.allocate_command_buffers(&info) }.vk("vkAllocateCommandBuffers")?[0];
+        let cmd = unsafe { shared.device.allocate_command_buffers(&info) }
+            .vk("vkAllocateCommandBuffers")?[0];
         let free = |cmd| {
             // SAFETY: `cmd` is not pending (never submitted, or waited for below).
             unsafe { shared.device.free_command_buffers(*pool, &[cmd]) }
         };
-        let begin = vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+        let begin = vk::CommandBufferBeginInfo::default()
+            .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
         // SAFETY: freshly allocated command buffer.
         if let Err(e) = unsafe { shared.device.begin_command_buffer(cmd, &begin) } {
             free(cmd);
@@ -44,7 +46,8 @@ impl Context {
         self.end_label(cmd);
         // SAFETY: `cmd` is recording.
         let ended = unsafe { shared.device.end_command_buffer(cmd) }.vk("vkEndCommandBuffer");
-        let result = ended.and_then(|_| shared.submit(&[cmd], &[], &[])).and_then(|v| shared.wait(v));
+        let result =
+            ended.and_then(|_| shared.submit(&[cmd], &[], &[])).and_then(|v| shared.wait(v));
         if result.is_err() {
             // The submission may be in flight: wait for the device before freeing.
             // SAFETY: plain idle wait.

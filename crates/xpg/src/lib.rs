@@ -40,7 +40,9 @@ mod upload;
 
 pub use ash;
 pub use ash::vk;
-pub use bindless::{binding as bindless_binding, BindlessHeap, BindlessIndex, SlotKind, BINDLESS_SET};
+pub use bindless::{
+    binding as bindless_binding, BindlessHeap, BindlessIndex, SlotKind, BINDLESS_SET,
+};
 pub use caps::{Caps, DescriptorIndexingCaps};
 pub use context::{Context, ContextDesc, ContextError, DeviceSelector, GpuError};
 pub use debug::MessageCounts;
@@ -48,8 +50,11 @@ pub use frame::{Frame, FrameRing};
 pub use pipeline::{GraphicsDesc, Pipeline, PipelineError, PipelineLayout};
 pub use query::TimestampPool;
 pub use resource::{
-    format_aspect, format_texel_size, full_mip_count, Buffer, BufferDesc, Image, ImageDesc, ImageView,
-    MemoryUsage, Sampler,
+    format_aspect, format_texel_size, full_mip_count, Buffer, BufferDesc, Image, ImageDesc,
+    ImageView, MemoryUsage, Sampler,
 };
-pub use shader::{CompileStats, CompiledShader, Diagnostic, EntryPointCode, ShaderCompiler, ShaderDesc, ShaderError};
+pub use shader::{
+    CompileStats, CompiledShader, Diagnostic, EntryPointCode, ShaderCompiler, ShaderDesc,
+    ShaderError,
+};
 pub use upload::{MipData, UploadPath, Uploader};

@@ -68,18 +68,25 @@ impl std::fmt::Debug for PipelineLayout {
 
 impl PipelineLayout {
     /// Builds the layout from the reflected SPIR-V of `stages`.
-    pub fn from_reflection(ctx: &Context, stages: &[&EntryPointCode], heap: Option<&BindlessHeap>) -> Result<Self, PipelineError> {
-        let mut sets: BTreeMap<u32, BTreeMap<u32, (DescriptorType, u32, vk::ShaderStageFlags)>> = BTreeMap::new();
+    pub fn from_reflection(
+        ctx: &Context,
+        stages: &[&EntryPointCode],
+        heap: Option<&BindlessHeap>,
+    ) -> Result<Self, PipelineError> {
+        let mut sets: BTreeMap<u32, BTreeMap<u32, (DescriptorType, u32, vk::ShaderStageFlags)>> =
+            BTreeMap::new();
         let mut push_size = 0u32;
         let mut all_stages = vk::ShaderStageFlags::empty();
         for ep in stages {
             all_stages |= ep.stage;
             let bytes: Vec<u8> = ep.spirv.iter().flat_map(|w| w.to_le_bytes()).collect();
-            let refl = Reflection::new_from_spirv(&bytes)
-                .map_err(|e| PipelineError::Reflection { entry: ep.name.clone(), message: e.to_string() })?;
-            let ds = refl
-                .get_descriptor_sets()
-                .map_err(|e| PipelineError::Reflection { entry: ep.name.clone(), message: e.to_string() })?;
+            let refl = Reflection::new_from_spirv(&bytes).map_err(|e| {
+                PipelineError::Reflection { entry: ep.name.clone(), message: e.to_string() }
+            })?;
+            let ds = refl.get_descriptor_sets().map_err(|e| PipelineError::Reflection {
+                entry: ep.name.clone(),
+                message: e.to_string(),
+            })?;
             for (set, bindings) in ds {
                 for (b, info) in bindings {
                     let count = match info.binding_count {
@@ -87,7 +94,11 @@ impl PipelineLayout {
                         BindingCount::StaticSized(n) => n as u32,
                         BindingCount::Unbounded => 0,
                     };
-                    let e = sets.entry(set).or_default().entry(b).or_insert((info.ty, count, vk::ShaderStageFlags::empty()));
+                    let e = sets.entry(set).or_default().entry(b).or_insert((
+                        info.ty,
+                        count,
+                        vk::ShaderStageFlags::empty(),
+                    ));
                     if e.0 != info.ty {
                         return Err(PipelineError::Layout {
                             entry: ep.name.clone(),
@@ -97,15 +108,15 @@ impl PipelineLayout {
                     e.2 |= ep.stage;
                 }
             }
-            if let Some(pc) = refl
-                .get_push_constant_range()
-                .map_err(|e| PipelineError::Reflection { entry: ep.name.clone(), message: e.to_string() })?
-            {
+            if let Some(pc) = refl.get_push_constant_range().map_err(|e| {
+                PipelineError::Reflection { entry: ep.name.clone(), message: e.to_string() }
+            })? {
                 push_size = push_size.max(pc.offset + pc.size);
             }
         }
         let entry_names = stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("+");
-        let layout_err = |message: String| PipelineError::Layout { entry: entry_names.clone(), message };
+        let layout_err =
+            |message: String| PipelineError::Layout { entry: entry_names.clone(), message };
         if push_size > ctx.caps().max_push_constants_size {
             return Err(layout_err(format!(
                 "push constants of {push_size} bytes exceed the device limit of {}",
@@ -122,12 +133,16 @@ impl PipelineLayout {
                     _ => return Err(layout_err(format!("set 0 is the bindless heap; binding {b} is not part of it (import xpg.bindless)"))),
                 };
                 if ty != expected {
-                    return Err(layout_err(format!("set 0 binding {b} is {ty:?}, the bindless heap has {expected:?} there")));
+                    return Err(layout_err(format!(
+                        "set 0 binding {b} is {ty:?}, the bindless heap has {expected:?} there"
+                    )));
                 }
             }
         }
         if uses_bindless && heap.is_none() {
-            return Err(layout_err("the shader uses the bindless heap (set 0) but no heap was given".into()));
+            return Err(layout_err(
+                "the shader uses the bindless heap (set 0) but no heap was given".into(),
+            ));
         }
         let device = ctx.device();
         let max_set = sets.keys().next_back().copied();
@@ -178,9 +193,15 @@ impl PipelineLayout {
             // No descriptors reflected but a heap given: still bind-compatible with it.
             set_layouts.push(h.layout());
         }
-        let push_constants = (push_size > 0).then(|| vk::PushConstantRange { stage_flags: all_stages, offset: 0, size: push_size.next_multiple_of(4) });
+        let push_constants = (push_size > 0).then(|| vk::PushConstantRange {
+            stage_flags: all_stages,
+            offset: 0,
+            size: push_size.next_multiple_of(4),
+        });
         let ranges: Vec<_> = push_constants.into_iter().collect();
-        let info = vk::PipelineLayoutCreateInfo::default().set_layouts(&set_layouts).push_constant_ranges(&ranges);
+        let info = vk::PipelineLayoutCreateInfo::default()
+            .set_layouts(&set_layouts)
+            .push_constant_ranges(&ranges);
         // SAFETY: the set layouts are alive; the push range is within the device limit.
         let raw = match unsafe { device.create_pipeline_layout(&info, None) } {
             Ok(l) => l,
@@ -189,7 +210,13 @@ impl PipelineLayout {
                 return Err(vk_err("vkCreatePipelineLayout")(e));
             }
         };
-        Ok(Self { shared: Arc::clone(&ctx.shared), raw, owned_set_layouts: owned, push_constants, uses_bindless: uses_bindless || heap.is_some() })
+        Ok(Self {
+            shared: Arc::clone(&ctx.shared),
+            raw,
+            owned_set_layouts: owned,
+            push_constants,
+            uses_bindless: uses_bindless || heap.is_some(),
+        })
     }
 
     /// The Vulkan handle.
@@ -238,7 +265,10 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("name", &self.name).field("bind_point", &self.bind_point).finish()
+        f.debug_struct("Pipeline")
+            .field("name", &self.name)
+            .field("bind_point", &self.bind_point)
+            .finish()
     }
 }
 
@@ -285,7 +315,12 @@ pub struct GraphicsDesc<'a> {
 
 impl<'a> GraphicsDesc<'a> {
     /// Triangles, no culling, no depth, no blending, one color attachment of `color`.
-    pub fn new(name: &'a str, vertex: &'a EntryPointCode, fragment: &'a EntryPointCode, color: vk::Format) -> Self {
+    pub fn new(
+        name: &'a str,
+        vertex: &'a EntryPointCode,
+        fragment: &'a EntryPointCode,
+        color: vk::Format,
+    ) -> Self {
         Self {
             vertex,
             fragment: Some(fragment),
@@ -308,15 +343,25 @@ impl<'a> GraphicsDesc<'a> {
 
 impl Pipeline {
     /// A compute pipeline from one compute entry point.
-    pub fn compute(ctx: &Context, entry: &EntryPointCode, heap: Option<&BindlessHeap>) -> Result<Self, PipelineError> {
+    pub fn compute(
+        ctx: &Context,
+        entry: &EntryPointCode,
+        heap: Option<&BindlessHeap>,
+    ) -> Result<Self, PipelineError> {
         if entry.stage != vk::ShaderStageFlags::COMPUTE {
-            return Err(PipelineError::Layout { entry: entry.name.clone(), message: format!("is a {:?} shader, not compute", entry.stage) });
+            return Err(PipelineError::Layout {
+                entry: entry.name.clone(),
+                message: format!("is a {:?} shader, not compute", entry.stage),
+            });
         }
         let layout = PipelineLayout::from_reflection(ctx, &[entry], heap)?;
         let device = ctx.device();
         let module = shader_module(device, &entry.spirv)?;
         let name = std::ffi::CString::new(entry.name.as_str()).unwrap_or_default();
-        let stage = vk::PipelineShaderStageCreateInfo::default().stage(vk::ShaderStageFlags::COMPUTE).module(module).name(&name);
+        let stage = vk::PipelineShaderStageCreateInfo::default()
+            .stage(vk::ShaderStageFlags::COMPUTE)
+            .module(module)
+            .name(&name);
         let info = [vk::ComputePipelineCreateInfo::default().stage(stage).layout(layout.raw)];
         // SAFETY: module and layout are alive; the cache belongs to this device.
         let result = unsafe { device.create_compute_pipelines(ctx.pipeline_cache(), &info, None) };
@@ -335,7 +380,11 @@ impl Pipeline {
     }
 
     /// A graphics pipeline for dynamic rendering.
-    pub fn graphics(ctx: &Context, desc: &GraphicsDesc<'_>, heap: Option<&BindlessHeap>) -> Result<Self, PipelineError> {
+    pub fn graphics(
+        ctx: &Context,
+        desc: &GraphicsDesc<'_>,
+        heap: Option<&BindlessHeap>,
+    ) -> Result<Self, PipelineError> {
         let mut stages_code = vec![desc.vertex];
         stages_code.extend(desc.fragment);
         let layout = PipelineLayout::from_reflection(ctx, &stages_code, heap)?;
@@ -353,24 +402,32 @@ impl Pipeline {
                 }
             }
         }
-        let names: Vec<_> = stages_code.iter().map(|s| std::ffi::CString::new(s.name.as_str()).unwrap_or_default()).collect();
+        let names: Vec<_> = stages_code
+            .iter()
+            .map(|s| std::ffi::CString::new(s.name.as_str()).unwrap_or_default())
+            .collect();
         let stages: Vec<_> = stages_code
             .iter()
             .zip(&modules)
             .zip(&names)
-            .map(|((s, &m), n)| vk::PipelineShaderStageCreateInfo::default().stage(s.stage).module(m).name(n))
+            .map(|((s, &m), n)| {
+                vk::PipelineShaderStageCreateInfo::default().stage(s.stage).module(m).name(n)
+            })
             .collect();
         let vertex_input = vk::PipelineVertexInputStateCreateInfo::default()
             .vertex_binding_descriptions(&desc.vertex_bindings)
             .vertex_attribute_descriptions(&desc.vertex_attributes);
-        let input_assembly = vk::PipelineInputAssemblyStateCreateInfo::default().topology(desc.topology);
-        let viewport = vk::PipelineViewportStateCreateInfo::default().viewport_count(1).scissor_count(1);
+        let input_assembly =
+            vk::PipelineInputAssemblyStateCreateInfo::default().topology(desc.topology);
+        let viewport =
+            vk::PipelineViewportStateCreateInfo::default().viewport_count(1).scissor_count(1);
         let raster = vk::PipelineRasterizationStateCreateInfo::default()
             .polygon_mode(desc.polygon_mode)
             .cull_mode(desc.cull_mode)
             .front_face(desc.front_face)
             .line_width(1.0);
-        let multisample = vk::PipelineMultisampleStateCreateInfo::default().rasterization_samples(vk::SampleCountFlags::TYPE_1);
+        let multisample = vk::PipelineMultisampleStateCreateInfo::default()
+            .rasterization_samples(vk::SampleCountFlags::TYPE_1);
         let depth = vk::PipelineDepthStencilStateCreateInfo::default()
             .depth_test_enable(desc.depth_test)
             .depth_write_enable(desc.depth_write)
@@ -451,10 +508,20 @@ impl Pipeline {
         let Some(range) = self.layout.push_constants else { return };
         // SAFETY: `T: Copy` is plain data; reading its bytes is sound for repr(C) types without
         // padding-sensitive invariants (the caller provides a #[repr(C)] block).
-        let bytes = unsafe { std::slice::from_raw_parts(std::ptr::from_ref(value).cast::<u8>(), size_of::<T>()) };
+        let bytes = unsafe {
+            std::slice::from_raw_parts(std::ptr::from_ref(value).cast::<u8>(), size_of::<T>())
+        };
         let len = bytes.len().min(range.size as usize);
         // SAFETY: `cmd` is recording; the range lies inside the layout's push range.
-        unsafe { self.shared.device.cmd_push_constants(cmd, self.layout.raw, range.stage_flags, 0, &bytes[..len]) };
+        unsafe {
+            self.shared.device.cmd_push_constants(
+                cmd,
+                self.layout.raw,
+                range.stage_flags,
+                0,
+                &bytes[..len],
+            )
+        };
     }
 
     /// Dispatches enough workgroups to cover `threads` invocations.
@@ -462,7 +529,12 @@ impl Pipeline {
         let g = self.workgroup_size.map(|s| s.max(1));
         // SAFETY: `cmd` is recording with this compute pipeline bound (caller's contract).
         unsafe {
-            self.shared.device.cmd_dispatch(cmd, threads[0].div_ceil(g[0]), threads[1].div_ceil(g[1]), threads[2].div_ceil(g[2]))
+            self.shared.device.cmd_dispatch(
+                cmd,
+                threads[0].div_ceil(g[0]),
+                threads[1].div_ceil(g[1]),
+                threads[2].div_ceil(g[2]),
+            )
         };
     }
 }

@@ -26,10 +26,18 @@ impl TimestampPool {
         if !ctx.caps().timestamps {
             return Err(GpuError::Invalid("the queue does not support timestamps".into()));
         }
-        let info = vk::QueryPoolCreateInfo::default().query_type(vk::QueryType::TIMESTAMP).query_count(count.max(1));
+        let info = vk::QueryPoolCreateInfo::default()
+            .query_type(vk::QueryType::TIMESTAMP)
+            .query_count(count.max(1));
         // SAFETY: valid create info; destroyed (deferred) in Drop.
-        let pool = unsafe { ctx.device().create_query_pool(&info, None) }.vk("vkCreateQueryPool")?;
-        let this = Self { shared: Arc::clone(&ctx.shared), pool, count: count.max(1), period_ns: ctx.caps().timestamp_period_ns as f64 };
+        let pool =
+            unsafe { ctx.device().create_query_pool(&info, None) }.vk("vkCreateQueryPool")?;
+        let this = Self {
+            shared: Arc::clone(&ctx.shared),
+            pool,
+            count: count.max(1),
+            period_ns: ctx.caps().timestamp_period_ns as f64,
+        };
         this.reset();
         Ok(this)
     }
@@ -45,18 +53,34 @@ impl TimestampPool {
     pub fn write(&self, cmd: vk::CommandBuffer, stage: vk::PipelineStageFlags2, index: u32) {
         debug_assert!(index < self.count);
         // SAFETY: `cmd` is recording; the query was reset and is in range.
-        unsafe { self.shared.device.cmd_write_timestamp2(cmd, stage, self.pool, index.min(self.count - 1)) };
+        unsafe {
+            self.shared.device.cmd_write_timestamp2(
+                cmd,
+                stage,
+                self.pool,
+                index.min(self.count - 1),
+            )
+        };
     }
 
     /// Reads `n` timestamps from `first`, in nanoseconds, waiting for them to be available.
     pub fn read_ns(&self, first: u32, n: u32) -> Result<Vec<f64>, GpuError> {
         if first + n > self.count {
-            return Err(GpuError::Invalid(format!("timestamps {first}..{} out of {}", first + n, self.count)));
+            return Err(GpuError::Invalid(format!(
+                "timestamps {first}..{} out of {}",
+                first + n,
+                self.count
+            )));
         }
         let mut raw = vec![0u64; n as usize];
         // SAFETY: the range lies inside the pool; 64-bit results with WAIT.
         unsafe {
-            self.shared.device.get_query_pool_results(self.pool, first, &mut raw, vk::QueryResultFlags::TYPE_64 | vk::QueryResultFlags::WAIT)
+            self.shared.device.get_query_pool_results(
+                self.pool,
+                first,
+                &mut raw,
+                vk::QueryResultFlags::TYPE_64 | vk::QueryResultFlags::WAIT,
+            )
         }
         .vk("vkGetQueryPoolResults")?;
         Ok(raw.iter().map(|&t| t as f64 * self.period_ns).collect())

@@ -78,32 +78,44 @@ impl Buffer {
         let raw = unsafe { device.create_buffer(&info, None) }.vk("vkCreateBuffer")?;
         // SAFETY: `raw` was just created from `device`.
         let reqs = unsafe { device.get_buffer_memory_requirements(raw) };
-        let allocation = shared
-            .allocator
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .allocate(&AllocationCreateDesc {
+        let allocation = shared.allocator.lock().unwrap_or_else(|e| e.into_inner()).allocate(
+            &AllocationCreateDesc {
                 name: desc.name,
                 requirements: reqs,
                 location: desc.memory.location(),
                 linear: true,
                 allocation_scheme: AllocationScheme::GpuAllocatorManaged,
-            });
+            },
+        );
         let allocation = match allocation {
             Ok(a) => a,
             Err(source) => {
                 // SAFETY: the buffer is unused and unbound.
                 unsafe { device.destroy_buffer(raw, None) };
-                return Err(GpuError::Allocation { what: format!("buffer '{}'", desc.name), source });
+                return Err(GpuError::Allocation {
+                    what: format!("buffer '{}'", desc.name),
+                    source,
+                });
             }
         };
         // SAFETY: the allocation satisfies `reqs` and is bound once.
-        let bound = unsafe { device.bind_buffer_memory(raw, allocation.memory(), allocation.offset()) };
+        let bound =
+            unsafe { device.bind_buffer_memory(raw, allocation.memory(), allocation.offset()) };
         let address = bound.map(|_| {
             // SAFETY: the buffer has SHADER_DEVICE_ADDRESS usage and bound memory.
-            unsafe { device.get_buffer_device_address(&vk::BufferDeviceAddressInfo::default().buffer(raw)) }
+            unsafe {
+                device
+                    .get_buffer_device_address(&vk::BufferDeviceAddressInfo::default().buffer(raw))
+            }
         });
-        let mut buffer = Self { shared, raw, allocation: Some(allocation), size: desc.size, address: 0, name: desc.name.to_string() };
+        let mut buffer = Self {
+            shared,
+            raw,
+            allocation: Some(allocation),
+            size: desc.size,
+            address: 0,
+            name: desc.name.to_string(),
+        };
         buffer.address = address.vk("vkBindBufferMemory")?;
         ctx.set_name(raw, desc.name);
         Ok(buffer)
@@ -138,7 +150,8 @@ impl Buffer {
     /// Whether [`Buffer::mapped`] gives access.
     pub fn is_mapped(&self) -> bool {
         self.allocation.as_ref().is_some_and(|a| {
-            a.mapped_ptr().is_some() && a.memory_properties().contains(vk::MemoryPropertyFlags::HOST_COHERENT)
+            a.mapped_ptr().is_some()
+                && a.memory_properties().contains(vk::MemoryPropertyFlags::HOST_COHERENT)
         })
     }
     /// Reads the mapped bytes (see [`Buffer::mapped`]).
@@ -186,7 +199,13 @@ pub struct ImageDesc<'a> {
 
 impl<'a> ImageDesc<'a> {
     /// A 2D image of one mip level and layer.
-    pub fn d2(name: &'a str, width: u32, height: u32, format: vk::Format, usage: vk::ImageUsageFlags) -> Self {
+    pub fn d2(
+        name: &'a str,
+        width: u32,
+        height: u32,
+        format: vk::Format,
+        usage: vk::ImageUsageFlags,
+    ) -> Self {
         Self {
             extent: vk::Extent3D { width, height, depth: 1 },
             format,
@@ -220,7 +239,9 @@ pub fn format_aspect(format: vk::Format) -> vk::ImageAspectFlags {
         vk::Format::D16_UNORM | vk::Format::D32_SFLOAT | vk::Format::X8_D24_UNORM_PACK32 => {
             vk::ImageAspectFlags::DEPTH
         }
-        vk::Format::D16_UNORM_S8_UINT | vk::Format::D24_UNORM_S8_UINT | vk::Format::D32_SFLOAT_S8_UINT => {
+        vk::Format::D16_UNORM_S8_UINT
+        | vk::Format::D24_UNORM_S8_UINT
+        | vk::Format::D32_SFLOAT_S8_UINT => {
             vk::ImageAspectFlags::DEPTH | vk::ImageAspectFlags::STENCIL
         }
         vk::Format::S8_UINT => vk::ImageAspectFlags::STENCIL,
@@ -234,9 +255,17 @@ pub fn format_texel_size(format: vk::Format) -> Option<u32> {
     Some(match format {
         F::R8_UNORM | F::R8_UINT | F::R8_SRGB => 1,
         F::R8G8_UNORM | F::R16_SFLOAT | F::R16_UINT | F::D16_UNORM => 2,
-        F::R8G8B8A8_UNORM | F::R8G8B8A8_SRGB | F::B8G8R8A8_UNORM | F::B8G8R8A8_SRGB | F::R32_SFLOAT
-        | F::R32_UINT | F::R16G16_SFLOAT | F::A2B10G10R10_UNORM_PACK32 | F::B10G11R11_UFLOAT_PACK32
-        | F::D32_SFLOAT | F::R8G8B8A8_UINT => 4,
+        F::R8G8B8A8_UNORM
+        | F::R8G8B8A8_SRGB
+        | F::B8G8R8A8_UNORM
+        | F::B8G8R8A8_SRGB
+        | F::R32_SFLOAT
+        | F::R32_UINT
+        | F::R16G16_SFLOAT
+        | F::A2B10G10R10_UNORM_PACK32
+        | F::B10G11R11_UFLOAT_PACK32
+        | F::D32_SFLOAT
+        | F::R8G8B8A8_UINT => 4,
         F::R16G16B16A16_SFLOAT | F::R32G32_SFLOAT | F::R16G16B16A16_UNORM => 8,
         F::R32G32B32A32_SFLOAT | F::R32G32B32A32_UINT => 16,
         _ => return None,
@@ -271,8 +300,16 @@ impl Image {
     /// default view.
     pub fn new(ctx: &Context, desc: &ImageDesc<'_>) -> Result<Self, GpuError> {
         let e = desc.extent;
-        if e.width == 0 || e.height == 0 || e.depth == 0 || desc.mip_levels == 0 || desc.array_layers == 0 {
-            return Err(GpuError::Invalid(format!("image '{}': zero extent, mips or layers", desc.name)));
+        if e.width == 0
+            || e.height == 0
+            || e.depth == 0
+            || desc.mip_levels == 0
+            || desc.array_layers == 0
+        {
+            return Err(GpuError::Invalid(format!(
+                "image '{}': zero extent, mips or layers",
+                desc.name
+            )));
         }
         let max_mips = full_mip_count(e.width, e.height);
         if desc.mip_levels > max_mips {
@@ -297,25 +334,32 @@ impl Image {
             .array_layers(desc.array_layers)
             .samples(vk::SampleCountFlags::TYPE_1)
             .tiling(vk::ImageTiling::OPTIMAL)
-            .usage(desc.usage | vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST)
+            .usage(
+                desc.usage | vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST,
+            )
             .initial_layout(vk::ImageLayout::UNDEFINED);
         // SAFETY: valid create info; destroyed in `Drop` (deferred).
         let raw = unsafe { device.create_image(&info, None) }.vk("vkCreateImage")?;
         // SAFETY: `raw` was just created from `device`.
         let reqs = unsafe { device.get_image_memory_requirements(raw) };
-        let allocation = shared.allocator.lock().unwrap_or_else(|e| e.into_inner()).allocate(&AllocationCreateDesc {
-            name: desc.name,
-            requirements: reqs,
-            location: MemoryLocation::GpuOnly,
-            linear: false,
-            allocation_scheme: AllocationScheme::GpuAllocatorManaged,
-        });
+        let allocation = shared.allocator.lock().unwrap_or_else(|e| e.into_inner()).allocate(
+            &AllocationCreateDesc {
+                name: desc.name,
+                requirements: reqs,
+                location: MemoryLocation::GpuOnly,
+                linear: false,
+                allocation_scheme: AllocationScheme::GpuAllocatorManaged,
+            },
+        );
         let allocation = match allocation {
             Ok(a) => a,
             Err(source) => {
                 // SAFETY: unused, unbound image.
                 unsafe { device.destroy_image(raw, None) };
-                return Err(GpuError::Allocation { what: format!("image '{}'", desc.name), source });
+                return Err(GpuError::Allocation {
+                    what: format!("image '{}'", desc.name),
+                    source,
+                });
             }
         };
         let mut image = Self {
@@ -336,7 +380,11 @@ impl Image {
             unsafe { device.bind_image_memory(raw, mem, off) }.vk("vkBindImageMemory")?;
         }
         let view_type = if desc.cube {
-            if desc.array_layers > 6 { vk::ImageViewType::CUBE_ARRAY } else { vk::ImageViewType::CUBE }
+            if desc.array_layers > 6 {
+                vk::ImageViewType::CUBE_ARRAY
+            } else {
+                vk::ImageViewType::CUBE
+            }
         } else if e.depth > 1 {
             vk::ImageViewType::TYPE_3D
         } else if desc.array_layers > 1 {
@@ -349,18 +397,33 @@ impl Image {
         Ok(image)
     }
 
-    fn create_view_raw(&self, ty: vk::ImageViewType, range: vk::ImageSubresourceRange) -> Result<vk::ImageView, GpuError> {
-        let info = vk::ImageViewCreateInfo::default().image(self.raw).view_type(ty).format(self.format).subresource_range(range);
+    fn create_view_raw(
+        &self,
+        ty: vk::ImageViewType,
+        range: vk::ImageSubresourceRange,
+    ) -> Result<vk::ImageView, GpuError> {
+        let info = vk::ImageViewCreateInfo::default()
+            .image(self.raw)
+            .view_type(ty)
+            .format(self.format)
+            .subresource_range(range);
         // SAFETY: the image is alive and the range lies inside it (checked by callers).
         unsafe { self.shared.device.create_image_view(&info, None) }.vk("vkCreateImageView")
     }
 
     /// A view of some mips/layers, destroyed (deferred) when dropped.
-    pub fn create_view(&self, ty: vk::ImageViewType, range: vk::ImageSubresourceRange) -> Result<ImageView, GpuError> {
+    pub fn create_view(
+        &self,
+        ty: vk::ImageViewType,
+        range: vk::ImageSubresourceRange,
+    ) -> Result<ImageView, GpuError> {
         if range.base_mip_level + range.level_count.min(self.mip_levels) > self.mip_levels
             || range.base_array_layer + range.layer_count.min(self.array_layers) > self.array_layers
         {
-            return Err(GpuError::Invalid(format!("image '{}': view range {range:?} out of bounds", self.name)));
+            return Err(GpuError::Invalid(format!(
+                "image '{}': view range {range:?} out of bounds",
+                self.name
+            )));
         }
         Ok(ImageView { shared: Arc::clone(&self.shared), raw: self.create_view_raw(ty, range)? })
     }
@@ -473,25 +536,31 @@ impl Sampler {
     }
     /// Trilinear filtering with `address` mode on all axes, every mip level.
     pub fn linear(ctx: &Context, address: vk::SamplerAddressMode) -> Result<Self, GpuError> {
-        Self::new(ctx, &vk::SamplerCreateInfo::default()
-            .mag_filter(vk::Filter::LINEAR)
-            .min_filter(vk::Filter::LINEAR)
-            .mipmap_mode(vk::SamplerMipmapMode::LINEAR)
-            .address_mode_u(address)
-            .address_mode_v(address)
-            .address_mode_w(address)
-            .max_lod(vk::LOD_CLAMP_NONE))
+        Self::new(
+            ctx,
+            &vk::SamplerCreateInfo::default()
+                .mag_filter(vk::Filter::LINEAR)
+                .min_filter(vk::Filter::LINEAR)
+                .mipmap_mode(vk::SamplerMipmapMode::LINEAR)
+                .address_mode_u(address)
+                .address_mode_v(address)
+                .address_mode_w(address)
+                .max_lod(vk::LOD_CLAMP_NONE),
+        )
     }
     /// Nearest filtering, nearest mip, `address` mode on all axes.
     pub fn nearest(ctx: &Context, address: vk::SamplerAddressMode) -> Result<Self, GpuError> {
-        Self::new(ctx, &vk::SamplerCreateInfo::default()
-            .mag_filter(vk::Filter::NEAREST)
-            .min_filter(vk::Filter::NEAREST)
-            .mipmap_mode(vk::SamplerMipmapMode::NEAREST)
-            .address_mode_u(address)
-            .address_mode_v(address)
-            .address_mode_w(address)
-            .max_lod(vk::LOD_CLAMP_NONE))
+        Self::new(
+            ctx,
+            &vk::SamplerCreateInfo::default()
+                .mag_filter(vk::Filter::NEAREST)
+                .min_filter(vk::Filter::NEAREST)
+                .mipmap_mode(vk::SamplerMipmapMode::NEAREST)
+                .address_mode_u(address)
+                .address_mode_v(address)
+                .address_mode_w(address)
+                .max_lod(vk::LOD_CLAMP_NONE),
+        )
     }
     /// The Vulkan handle.
     pub fn raw(&self) -> vk::Sampler {

@@ -92,7 +92,9 @@ pub enum ShaderError {
     #[error("{0}: no entry points (mark them with [shader(\"...\")] or name them)")]
     NoEntryPoints(PathBuf),
     /// The Slang global session could not be created.
-    #[error("the Slang compiler could not be initialised (is .slang/ installed? run scripts/setup.sh)")]
+    #[error(
+        "the Slang compiler could not be initialised (is .slang/ installed? run scripts/setup.sh)"
+    )]
     Init,
     /// The compiler misbehaved (a panic inside the bindings, an empty result).
     #[error("internal Slang error while compiling {path}: {message}")]
@@ -111,31 +113,70 @@ fn format_diagnostics(diags: &[Diagnostic], log: &str) -> String {
     diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
 }
 
-/// Parses Slang's diagnostic output: `path(line): error 20001: message` or
-/// `path(line, col): ...`. Lines that are not a located diagnostic (source excerpts, carets)
-/// are skipped.
+/// Parses Slang's diagnostic output. Two layouts are understood:
+/// - rustc-like (Slang 2026): `error[E20002]: syntax error` followed by ` --> path:5:13`;
+/// - classic: `path(5): error 20001: message` or `path(5, 13): ...`.
+///
+/// Lines that are not a located diagnostic (source excerpts, carets, "compilation ceased") are
+/// skipped.
 pub fn parse_diagnostics(log: &str) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    let mut pending: Option<(String, String)> = None; // (severity, message) awaiting its location
     for line in log.lines() {
-        let Some(close) = line.find("): ") else { continue };
-        let head = &line[..close];
-        let Some(open) = head.rfind('(') else { continue };
-        let file = &head[..open];
-        let loc = &head[open + 1..];
-        let mut nums = loc.split(',').map(|s| s.trim().parse::<u32>());
-        let Some(Ok(line_no)) = nums.next() else { continue };
-        let column = nums.next().and_then(|r| r.ok());
-        let message = line[close + 3..].trim().to_string();
-        let severity = message.split_whitespace().next().unwrap_or("").trim_end_matches(':');
-        out.push(Diagnostic {
-            file: file.to_string(),
-            line: line_no,
-            column,
-            severity: severity.to_string(),
-            message,
-        });
+        let trimmed = line.trim_start();
+        if let Some(loc) = trimmed.strip_prefix("--> ") {
+            if let (Some((severity, message)), Some((file, line_no, column))) =
+                (pending.take(), split_location(loc.trim()))
+            {
+                out.push(Diagnostic { file, line: line_no, column, severity, message });
+            }
+            continue;
+        }
+        if let Some(header) = diagnostic_header(line) {
+            pending = Some(header);
+            continue;
+        }
+        if let Some(d) = classic_diagnostic(line) {
+            out.push(d);
+        }
     }
     out
+}
+
+/// `error[E20002]: syntax error` -> ("error", "error[E20002]: syntax error").
+fn diagnostic_header(line: &str) -> Option<(String, String)> {
+    const SEVERITIES: [&str; 5] = ["fatal error", "internal error", "error", "warning", "note"];
+    let sev = SEVERITIES.iter().find(|s| line.starts_with(**s))?;
+    let rest = &line[sev.len()..];
+    let rest = if rest.starts_with('[') { &rest[rest.find(']')? + 1..] } else { rest };
+    rest.starts_with(':').then(|| (sev.replace(' ', "_"), line.trim().to_string()))
+}
+
+/// `path:line:col` or `path:line`, where the path may itself contain ':'.
+fn split_location(loc: &str) -> Option<(String, u32, Option<u32>)> {
+    let mut parts = loc.rsplitn(3, ':');
+    let last = parts.next()?.trim().parse::<u32>().ok()?;
+    let middle = parts.next()?;
+    match (middle.trim().parse::<u32>(), parts.next()) {
+        (Ok(line), Some(file)) => Some((file.to_string(), line, Some(last))),
+        _ => {
+            let file = loc.rsplit_once(':')?.0;
+            Some((file.to_string(), last, None))
+        }
+    }
+}
+
+fn classic_diagnostic(line: &str) -> Option<Diagnostic> {
+    let close = line.find("): ")?;
+    let head = &line[..close];
+    let open = head.rfind('(')?;
+    let mut nums = head[open + 1..].split(',').map(|s| s.trim().parse::<u32>());
+    let line_no = nums.next()?.ok()?;
+    let column = nums.next().and_then(|r| r.ok());
+    let message = line[close + 3..].trim().to_string();
+    let severity =
+        message.split_whitespace().next().unwrap_or("").trim_end_matches(':').to_string();
+    Some(Diagnostic { file: head[..open].to_string(), line: line_no, column, severity, message })
 }
 
 /// What to compile: one Slang file, its entry points and options.
@@ -249,7 +290,11 @@ impl ShaderCompiler {
     pub fn new(search_paths: impl IntoIterator<Item = PathBuf>) -> Self {
         Self {
             search_paths: search_paths.into_iter().collect(),
-            inner: Mutex::new(Inner { global: None, cache: HashMap::new(), stats: Default::default() }),
+            inner: Mutex::new(Inner {
+                global: None,
+                cache: HashMap::new(),
+                stats: Default::default(),
+            }),
         }
     }
 
@@ -277,8 +322,8 @@ impl ShaderCompiler {
     /// files it depended on last time has changed.
     pub fn compile(&self, desc: &ShaderDesc) -> Result<CompiledShader, ShaderError> {
         let path = absolute(&desc.path);
-        let source =
-            std::fs::read(&path).map_err(|source| ShaderError::Io { path: path.clone(), source })?;
+        let source = std::fs::read(&path)
+            .map_err(|source| ShaderError::Io { path: path.clone(), source })?;
         let key = self.request_key(&path, &source, desc);
 
         let mut inner = self.lock();
@@ -308,11 +353,8 @@ impl ShaderCompiler {
                 .unwrap_or_else(|| "panic".into());
             Err(ShaderError::Internal { path: path.clone(), message })
         })?;
-        let deps = result
-            .dependencies
-            .iter()
-            .map(|p| (p.clone(), file_hash(p).unwrap_or(0)))
-            .collect();
+        let deps =
+            result.dependencies.iter().map(|p| (p.clone(), file_hash(p).unwrap_or(0))).collect();
         inner.cache.insert(key, CacheEntry { deps, result: result.clone() });
         Ok(result)
     }
@@ -473,10 +515,8 @@ fn spirv_words(bytes: &[u8]) -> Option<Vec<u32>> {
     if bytes.len() % 4 != 0 || bytes.len() < 20 {
         return None;
     }
-    let words: Vec<u32> = bytes
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let words: Vec<u32> =
+        bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     (words[0] == 0x0723_0203).then_some(words)
 }
 
@@ -513,9 +553,23 @@ mod tests {
         assert_eq!(d[0].file, "/a/b/x.slang");
         assert_eq!(d[0].line, 12);
         assert_eq!(d[0].severity, "error");
-        assert_eq!(d[0].to_string(), "/a/b/x.slang:12: error 20001: unexpected identifier, expected ';'");
+        assert_eq!(
+            d[0].to_string(),
+            "/a/b/x.slang:12: error 20001: unexpected identifier, expected ';'"
+        );
         assert_eq!(d[1].column, Some(7));
         assert_eq!(d[1].severity, "warning");
+    }
+
+    #[test]
+    fn parses_rustc_style_diagnostics() {
+        let log = "error[E20002]: syntax error\n --> /tmp/a:b/broken.slang:5:13\n  |\n5 | int x = ;\n  |         ^ syntax error.\nerror[E39999]: import failed due to compilation error\nfatal error[E40003]: compilation ceased\n";
+        let d = parse_diagnostics(log);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].file, "/tmp/a:b/broken.slang");
+        assert_eq!((d[0].line, d[0].column), (5, Some(13)));
+        assert_eq!(d[0].severity, "error");
+        assert_eq!(d[0].to_string(), "/tmp/a:b/broken.slang:5:13: error[E20002]: syntax error");
     }
 
     #[test]

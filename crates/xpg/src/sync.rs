@@ -26,7 +26,11 @@ impl AccessScope {
     };
     /// Any earlier GPU work, any write, in `layout`.
     pub const fn any_write(layout: vk::ImageLayout) -> Self {
-        Self { stage: vk::PipelineStageFlags2::ALL_COMMANDS, access: vk::AccessFlags2::MEMORY_WRITE, layout }
+        Self {
+            stage: vk::PipelineStageFlags2::ALL_COMMANDS,
+            access: vk::AccessFlags2::MEMORY_WRITE,
+            layout,
+        }
     }
     /// Any later GPU work, reads and writes, in `layout`.
     pub const fn any_access(layout: vk::ImageLayout) -> Self {
@@ -60,7 +64,8 @@ impl AccessScope {
     pub const COLOR_ATTACHMENT: Self = Self {
         stage: vk::PipelineStageFlags2::COLOR_ATTACHMENT_OUTPUT,
         access: vk::AccessFlags2::from_raw(
-            vk::AccessFlags2::COLOR_ATTACHMENT_WRITE.as_raw() | vk::AccessFlags2::COLOR_ATTACHMENT_READ.as_raw(),
+            vk::AccessFlags2::COLOR_ATTACHMENT_WRITE.as_raw()
+                | vk::AccessFlags2::COLOR_ATTACHMENT_READ.as_raw(),
         ),
         layout: vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
     };
@@ -74,7 +79,8 @@ impl AccessScope {
     pub const COMPUTE_WRITE: Self = Self {
         stage: vk::PipelineStageFlags2::COMPUTE_SHADER,
         access: vk::AccessFlags2::from_raw(
-            vk::AccessFlags2::SHADER_STORAGE_WRITE.as_raw() | vk::AccessFlags2::SHADER_STORAGE_READ.as_raw(),
+            vk::AccessFlags2::SHADER_STORAGE_WRITE.as_raw()
+                | vk::AccessFlags2::SHADER_STORAGE_READ.as_raw(),
         ),
         layout: vk::ImageLayout::GENERAL,
     };
@@ -101,16 +107,25 @@ pub fn image_barrier(
         .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
         .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)];
     // SAFETY: `cmd` is recording (caller's contract); the barrier references a live image.
-    unsafe { device.cmd_pipeline_barrier2(cmd, &vk::DependencyInfo::default().image_memory_barriers(&b)) };
+    unsafe {
+        device.cmd_pipeline_barrier2(cmd, &vk::DependencyInfo::default().image_memory_barriers(&b))
+    };
 }
 
 /// Records a global memory barrier.
-pub fn memory_barrier(device: &ash::Device, cmd: vk::CommandBuffer, src: AccessScope, dst: AccessScope) {
+pub fn memory_barrier(
+    device: &ash::Device,
+    cmd: vk::CommandBuffer,
+    src: AccessScope,
+    dst: AccessScope,
+) {
     let b = [vk::MemoryBarrier2::default()
         .src_stage_mask(src.stage)
         .src_access_mask(src.access)
         .dst_stage_mask(dst.stage)
         .dst_access_mask(dst.access)];
     // SAFETY: `cmd` is recording (caller's contract).
-    unsafe { device.cmd_pipeline_barrier2(cmd, &vk::DependencyInfo::default().memory_barriers(&b)) };
+    unsafe {
+        device.cmd_pipeline_barrier2(cmd, &vk::DependencyInfo::default().memory_barriers(&b))
+    };
 }

@@ -60,21 +60,36 @@ impl Uploader {
     /// A ring of `capacity` bytes (at least 64 KiB).
     pub fn new(ctx: &Context, capacity: u64) -> Result<Self, GpuError> {
         let capacity = capacity.max(64 << 10);
-        let ring = Buffer::new(ctx, &BufferDesc {
-            size: capacity,
-            usage: vk::BufferUsageFlags::TRANSFER_SRC,
-            memory: MemoryUsage::Upload,
-            name: "staging ring",
-        })?;
+        let ring = Buffer::new(
+            ctx,
+            &BufferDesc {
+                size: capacity,
+                usage: vk::BufferUsageFlags::TRANSFER_SRC,
+                memory: MemoryUsage::Upload,
+                name: "staging ring",
+            },
+        )?;
         if !ring.is_mapped() {
-            return Err(GpuError::Invalid("staging ring memory is not host-visible and coherent".into()));
+            return Err(GpuError::Invalid(
+                "staging ring memory is not host-visible and coherent".into(),
+            ));
         }
-        let info = vk::CommandPoolCreateInfo::default()
-            .queue_family_index(ctx.queue().1)
-            .flags(vk::CommandPoolCreateFlags::TRANSIENT | vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER);
+        let info = vk::CommandPoolCreateInfo::default().queue_family_index(ctx.queue().1).flags(
+            vk::CommandPoolCreateFlags::TRANSIENT
+                | vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER,
+        );
         // SAFETY: valid create info; destroyed in Drop after the device is idle for it.
-        let pool = unsafe { ctx.device().create_command_pool(&info, None) }.vk("vkCreateCommandPool")?;
-        Ok(Self { ctx: ctx.clone(), ring, head: 0, regions: VecDeque::new(), pool, cmds: VecDeque::new(), readback: None })
+        let pool =
+            unsafe { ctx.device().create_command_pool(&info, None) }.vk("vkCreateCommandPool")?;
+        Ok(Self {
+            ctx: ctx.clone(),
+            ring,
+            head: 0,
+            regions: VecDeque::new(),
+            pool,
+            cmds: VecDeque::new(),
+            readback: None,
+        })
     }
 
     /// Ring size in bytes.
@@ -125,7 +140,8 @@ impl Uploader {
         let device = self.ctx.device();
         let done = self.ctx.shared.completed_value();
         let cmd = if self.cmds.front().is_some_and(|c| c.1 <= done) {
-            let (cmd, _) = self.cmds.pop_front().ok_or_else(|| GpuError::Invalid("empty".into()))?;
+            let (cmd, _) =
+                self.cmds.pop_front().ok_or_else(|| GpuError::Invalid("empty".into()))?;
             // SAFETY: its submission has completed; the pool allows individual resets.
             unsafe { device.reset_command_buffer(cmd, vk::CommandBufferResetFlags::empty()) }
                 .vk("vkResetCommandBuffer")?;
@@ -138,13 +154,18 @@ impl Uploader {
             // SAFETY: the pool is owned by `self` (`&mut self`: externally synchronised).
             unsafe { device.allocate_command_buffers(&info) }.vk("vkAllocateCommandBuffers")?[0]
         };
-        let begin = vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+        let begin = vk::CommandBufferBeginInfo::default()
+            .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
         // SAFETY: `cmd` is in the initial state.
         unsafe { device.begin_command_buffer(cmd, &begin) }.vk("vkBeginCommandBuffer")?;
         Ok(cmd)
     }
 
-    fn submit_cmd(&mut self, cmd: vk::CommandBuffer, regions: &[(u64, u64)]) -> Result<u64, GpuError> {
+    fn submit_cmd(
+        &mut self,
+        cmd: vk::CommandBuffer,
+        regions: &[(u64, u64)],
+    ) -> Result<u64, GpuError> {
         // SAFETY: `cmd` is recording.
         unsafe { self.ctx.device().end_command_buffer(cmd) }.vk("vkEndCommandBuffer")?;
         let value = self.ctx.submit(&[cmd], &[], &[])?;
@@ -157,7 +178,8 @@ impl Uploader {
 
     fn stage(&mut self, data: &[u8]) -> Result<u64, GpuError> {
         let off = self.alloc(data.len() as u64)?;
-        let map = self.ring.mapped().ok_or_else(|| GpuError::Invalid("staging ring unmapped".into()))?;
+        let map =
+            self.ring.mapped().ok_or_else(|| GpuError::Invalid("staging ring unmapped".into()))?;
         map[off as usize..off as usize + data.len()].copy_from_slice(data);
         Ok(off)
     }
@@ -167,12 +189,19 @@ impl Uploader {
     /// in place on return, and the next submission makes host writes visible).
     ///
     /// The caller must not upload into a buffer the GPU is still using.
-    pub fn upload_buffer(&mut self, dst: &mut Buffer, offset: u64, data: &[u8]) -> Result<(UploadPath, u64), GpuError> {
+    pub fn upload_buffer(
+        &mut self,
+        dst: &mut Buffer,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(UploadPath, u64), GpuError> {
         let end = offset.checked_add(data.len() as u64);
         if end.is_none_or(|e| e > dst.size()) {
             return Err(GpuError::Invalid(format!(
                 "upload of {} bytes at offset {offset} overruns buffer '{}' of {} bytes",
-                data.len(), dst.name(), dst.size()
+                data.len(),
+                dst.name(),
+                dst.size()
             )));
         }
         if data.is_empty() {
@@ -192,13 +221,27 @@ impl Uploader {
             let device = self.ctx.device();
             if i == 0 {
                 // Earlier GPU use of `dst` (reads or writes) happens before the copy writes it.
-                memory_barrier(device, cmd, AccessScope::any_access(vk::ImageLayout::UNDEFINED), AccessScope::TRANSFER_DST);
+                memory_barrier(
+                    device,
+                    cmd,
+                    AccessScope::any_access(vk::ImageLayout::UNDEFINED),
+                    AccessScope::TRANSFER_DST,
+                );
             }
-            let region = [vk::BufferCopy { src_offset: src_off, dst_offset: offset + (i * chunk) as u64, size: part.len() as u64 }];
+            let region = [vk::BufferCopy {
+                src_offset: src_off,
+                dst_offset: offset + (i * chunk) as u64,
+                size: part.len() as u64,
+            }];
             // SAFETY: both buffers are alive; the ranges were checked above and by `alloc`.
             unsafe { device.cmd_copy_buffer(cmd, self.ring.raw(), dst.raw(), &region) };
             // The copy's writes are visible to every later command (this and later submissions).
-            memory_barrier(device, cmd, AccessScope::TRANSFER_DST, AccessScope::any_access(vk::ImageLayout::UNDEFINED));
+            memory_barrier(
+                device,
+                cmd,
+                AccessScope::TRANSFER_DST,
+                AccessScope::any_access(vk::ImageLayout::UNDEFINED),
+            );
             value = self.submit_cmd(cmd, &[(src_off, src_off + part.len() as u64)])?;
         }
         Ok((UploadPath::Staging, value))
@@ -208,14 +251,25 @@ impl Uploader {
     /// tightly packed) through the staging ring and leaves the image in `final_layout`, visible
     /// to all later work. The image's earlier contents are discarded. Returns the timeline value
     /// of the last copy.
-    pub fn upload_image(&mut self, image: &Image, mips: &[MipData<'_>], final_layout: vk::ImageLayout) -> Result<u64, GpuError> {
+    pub fn upload_image(
+        &mut self,
+        image: &Image,
+        mips: &[MipData<'_>],
+        final_layout: vk::ImageLayout,
+    ) -> Result<u64, GpuError> {
         let texel = format_texel_size(image.format()).ok_or_else(|| {
-            GpuError::Invalid(format!("image '{}': format {:?} cannot be uploaded", image.name(), image.format()))
+            GpuError::Invalid(format!(
+                "image '{}': format {:?} cannot be uploaded",
+                image.name(),
+                image.format()
+            ))
         })? as u64;
         if mips.is_empty() || mips.len() as u32 > image.mip_levels() {
             return Err(GpuError::Invalid(format!(
                 "image '{}': {} mip levels of data for an image of {}",
-                image.name(), mips.len(), image.mip_levels()
+                image.name(),
+                mips.len(),
+                image.mip_levels()
             )));
         }
         let layers = image.array_layers() as u64;
@@ -238,7 +292,10 @@ impl Uploader {
             let row = e.width as u64 * texel;
             let slice = row * e.height as u64 * e.depth as u64;
             if row > cap_rows {
-                return Err(GpuError::Invalid(format!("image '{}': a row is larger than the staging ring", image.name())));
+                return Err(GpuError::Invalid(format!(
+                    "image '{}': a row is larger than the staging ring",
+                    image.name()
+                )));
             }
             let rows_per_chunk = (cap_rows / row).max(1) as u32;
             for layer in 0..layers {
@@ -251,7 +308,10 @@ impl Uploader {
                     let (z0, y0, nz, ny) = if e.depth > 1 {
                         let per = e.height;
                         if n < per {
-                            return Err(GpuError::Invalid(format!("image '{}': a 3D slice is larger than the staging ring", image.name())));
+                            return Err(GpuError::Invalid(format!(
+                                "image '{}': a 3D slice is larger than the staging ring",
+                                image.name()
+                            )));
                         }
                         let nz = n / per;
                         (y / per, 0, nz, per)
@@ -259,16 +319,29 @@ impl Uploader {
                         (0, y, 1, n)
                     };
                     let rows = ny * nz;
-                    let bytes = &layer_data[(y as u64 * row) as usize..((y + rows) as u64 * row) as usize];
+                    let bytes =
+                        &layer_data[(y as u64 * row) as usize..((y + rows) as u64 * row) as usize];
                     let src_off = self.stage(bytes)?;
                     let cmd = self.begin_cmd()?;
                     let device = self.ctx.device();
                     if first {
-                        image_barrier(device, cmd, image.raw(), range, AccessScope::UNDEFINED, AccessScope::TRANSFER_DST);
+                        image_barrier(
+                            device,
+                            cmd,
+                            image.raw(),
+                            range,
+                            AccessScope::UNDEFINED,
+                            AccessScope::TRANSFER_DST,
+                        );
                         first = false;
                     } else {
                         // Orders this submission's copy after the previous ones into the image.
-                        memory_barrier(device, cmd, AccessScope::TRANSFER_DST, AccessScope::TRANSFER_DST);
+                        memory_barrier(
+                            device,
+                            cmd,
+                            AccessScope::TRANSFER_DST,
+                            AccessScope::TRANSFER_DST,
+                        );
                     }
                     let copy = vk::BufferImageCopy {
                         buffer_offset: src_off,
@@ -285,11 +358,25 @@ impl Uploader {
                     };
                     // SAFETY: image in TRANSFER_DST_OPTIMAL; region inside the mip; source in the ring.
                     unsafe {
-                        device.cmd_copy_buffer_to_image(cmd, self.ring.raw(), image.raw(), vk::ImageLayout::TRANSFER_DST_OPTIMAL, &[copy])
+                        device.cmd_copy_buffer_to_image(
+                            cmd,
+                            self.ring.raw(),
+                            image.raw(),
+                            vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                            &[copy],
+                        )
                     };
-                    let last = level + 1 == mips.len() && layer + 1 == layers && y + rows >= total_rows;
+                    let last =
+                        level + 1 == mips.len() && layer + 1 == layers && y + rows >= total_rows;
                     if last {
-                        image_barrier(device, cmd, image.raw(), range, AccessScope::TRANSFER_DST, AccessScope::any_access(final_layout));
+                        image_barrier(
+                            device,
+                            cmd,
+                            image.raw(),
+                            range,
+                            AccessScope::TRANSFER_DST,
+                            AccessScope::any_access(final_layout),
+                        );
                     }
                     value = self.submit_cmd(cmd, &[(src_off, src_off + bytes.len() as u64)])?;
                     y += rows;
@@ -302,51 +389,90 @@ impl Uploader {
     fn readback_buffer(&mut self, size: u64) -> Result<&mut Buffer, GpuError> {
         if self.readback.as_ref().is_none_or(|b| b.size() < size) {
             let size = size.next_power_of_two().max(64 << 10);
-            self.readback = Some(Buffer::new(&self.ctx, &BufferDesc {
-                size,
-                usage: vk::BufferUsageFlags::TRANSFER_DST,
-                memory: MemoryUsage::Readback,
-                name: "readback",
-            })?);
+            self.readback = Some(Buffer::new(
+                &self.ctx,
+                &BufferDesc {
+                    size,
+                    usage: vk::BufferUsageFlags::TRANSFER_DST,
+                    memory: MemoryUsage::Readback,
+                    name: "readback",
+                },
+            )?);
         }
         self.readback.as_mut().ok_or_else(|| GpuError::Invalid("no readback buffer".into()))
     }
 
     /// Reads `len` bytes of `src` at `offset`, after all GPU work submitted so far. Blocks.
-    pub fn read_buffer(&mut self, src: &Buffer, offset: u64, len: u64) -> Result<Vec<u8>, GpuError> {
+    pub fn read_buffer(
+        &mut self,
+        src: &Buffer,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, GpuError> {
         if offset.checked_add(len).is_none_or(|e| e > src.size()) {
             return Err(GpuError::Invalid(format!(
-                "readback of {len} bytes at offset {offset} overruns buffer '{}' of {} bytes", src.name(), src.size()
+                "readback of {len} bytes at offset {offset} overruns buffer '{}' of {} bytes",
+                src.name(),
+                src.size()
             )));
         }
         let ctx = self.ctx.clone();
         let device = ctx.device();
         if !ctx.force_staging() && src.is_mapped() {
             // Make every earlier GPU write visible to the host, then wait.
-            ctx.immediate(|cmd| memory_barrier(device, cmd, AccessScope::any_write(vk::ImageLayout::UNDEFINED), AccessScope::HOST_READ))?;
+            ctx.immediate(|cmd| {
+                memory_barrier(
+                    device,
+                    cmd,
+                    AccessScope::any_write(vk::ImageLayout::UNDEFINED),
+                    AccessScope::HOST_READ,
+                )
+            })?;
             let map = src.mapped_read().ok_or_else(|| GpuError::Invalid("unmapped".into()))?;
             return Ok(map[offset as usize..(offset + len) as usize].to_vec());
         }
         let rb = self.readback_buffer(len.max(1))?.raw();
         ctx.immediate(|cmd| {
-            memory_barrier(device, cmd, AccessScope::any_write(vk::ImageLayout::UNDEFINED), AccessScope::TRANSFER_SRC);
+            memory_barrier(
+                device,
+                cmd,
+                AccessScope::any_write(vk::ImageLayout::UNDEFINED),
+                AccessScope::TRANSFER_SRC,
+            );
             let region = [vk::BufferCopy { src_offset: offset, dst_offset: 0, size: len }];
             // SAFETY: ranges checked above; both buffers alive.
             unsafe { device.cmd_copy_buffer(cmd, src.raw(), rb, &region) };
             memory_barrier(device, cmd, AccessScope::TRANSFER_DST, AccessScope::HOST_READ);
         })?;
-        let rb = self.readback.as_ref().and_then(|b| b.mapped_read()).ok_or_else(|| GpuError::Invalid("readback unmapped".into()))?;
+        let rb = self
+            .readback
+            .as_ref()
+            .and_then(|b| b.mapped_read())
+            .ok_or_else(|| GpuError::Invalid("readback unmapped".into()))?;
         Ok(rb[..len as usize].to_vec())
     }
 
     /// Reads mip `level`, layer `layer` of `image` (tightly packed rows) after all GPU work
     /// submitted so far. The image must be in `layout` and is left in it. Blocks.
-    pub fn read_image(&mut self, image: &Image, level: u32, layer: u32, layout: vk::ImageLayout) -> Result<Vec<u8>, GpuError> {
+    pub fn read_image(
+        &mut self,
+        image: &Image,
+        level: u32,
+        layer: u32,
+        layout: vk::ImageLayout,
+    ) -> Result<Vec<u8>, GpuError> {
         let texel = format_texel_size(image.format()).ok_or_else(|| {
-            GpuError::Invalid(format!("image '{}': format {:?} cannot be read back", image.name(), image.format()))
+            GpuError::Invalid(format!(
+                "image '{}': format {:?} cannot be read back",
+                image.name(),
+                image.format()
+            ))
         })? as u64;
         if level >= image.mip_levels() || layer >= image.array_layers() {
-            return Err(GpuError::Invalid(format!("image '{}': no mip {level} / layer {layer}", image.name())));
+            return Err(GpuError::Invalid(format!(
+                "image '{}': no mip {level} / layer {layer}",
+                image.name()
+            )));
         }
         let e = image.mip_extent(level);
         let len = e.width as u64 * e.height as u64 * e.depth as u64 * texel;
@@ -354,23 +480,60 @@ impl Uploader {
         let ctx = self.ctx.clone();
         let device = ctx.device();
         let aspect = image.full_range().aspect_mask;
-        let range = vk::ImageSubresourceRange { aspect_mask: aspect, base_mip_level: level, level_count: 1, base_array_layer: layer, layer_count: 1 };
+        let range = vk::ImageSubresourceRange {
+            aspect_mask: aspect,
+            base_mip_level: level,
+            level_count: 1,
+            base_array_layer: layer,
+            layer_count: 1,
+        };
         ctx.immediate(|cmd| {
-            image_barrier(device, cmd, image.raw(), range, AccessScope::any_write(layout), AccessScope::TRANSFER_SRC);
+            image_barrier(
+                device,
+                cmd,
+                image.raw(),
+                range,
+                AccessScope::any_write(layout),
+                AccessScope::TRANSFER_SRC,
+            );
             let copy = vk::BufferImageCopy {
                 buffer_offset: 0,
                 buffer_row_length: 0,
                 buffer_image_height: 0,
-                image_subresource: vk::ImageSubresourceLayers { aspect_mask: aspect, mip_level: level, base_array_layer: layer, layer_count: 1 },
+                image_subresource: vk::ImageSubresourceLayers {
+                    aspect_mask: aspect,
+                    mip_level: level,
+                    base_array_layer: layer,
+                    layer_count: 1,
+                },
                 image_offset: vk::Offset3D::default(),
                 image_extent: e,
             };
             // SAFETY: image in TRANSFER_SRC_OPTIMAL; the readback buffer holds `len` bytes.
-            unsafe { device.cmd_copy_image_to_buffer(cmd, image.raw(), vk::ImageLayout::TRANSFER_SRC_OPTIMAL, rb, &[copy]) };
-            image_barrier(device, cmd, image.raw(), range, AccessScope::TRANSFER_SRC, AccessScope::any_access(layout));
+            unsafe {
+                device.cmd_copy_image_to_buffer(
+                    cmd,
+                    image.raw(),
+                    vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                    rb,
+                    &[copy],
+                )
+            };
+            image_barrier(
+                device,
+                cmd,
+                image.raw(),
+                range,
+                AccessScope::TRANSFER_SRC,
+                AccessScope::any_access(layout),
+            );
             memory_barrier(device, cmd, AccessScope::TRANSFER_DST, AccessScope::HOST_READ);
         })?;
-        let rb = self.readback.as_ref().and_then(|b| b.mapped_read()).ok_or_else(|| GpuError::Invalid("readback unmapped".into()))?;
+        let rb = self
+            .readback
+            .as_ref()
+            .and_then(|b| b.mapped_read())
+            .ok_or_else(|| GpuError::Invalid("readback unmapped".into()))?;
         Ok(rb[..len as usize].to_vec())
     }
 
