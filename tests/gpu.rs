@@ -213,33 +213,46 @@ fn texture_with_mips_uploaded_through_staging_then_sampled() {
     let pipeline = Pipeline::compute(&ctx, &code.entry_points[0], Some(&heap)).expect("pipeline");
     assert!(pipeline.layout().uses_bindless());
 
-    let (w, h) = (64u32, 32u32);
+    let (w, h) = (256u32, 128u32);
     let levels = xpg::full_mip_count(w, h);
-    assert_eq!(levels, 7);
+    assert_eq!(levels, 9);
     let image = Image::new(
         &ctx,
         &ImageDesc::d2("mipped", w, h, vk::Format::R8G8B8A8_UNORM, vk::ImageUsageFlags::SAMPLED)
             .mips(levels),
     )
     .expect("image");
-    // Each level one flat color, distinct per level.
-    let color = |l: u32| [(l * 40) as u8, 255 - (l * 30) as u8, (l * 17 + 5) as u8, 255];
+    // RGB: one color per level, distinct across levels (checked by sampling). Alpha: a pattern
+    // of the texel position (checked by reading every level back), so a chunk copied to the
+    // wrong rows is caught.
+    let color = |l: u32| [(l * 40) as u8, 255 - (l * 30) as u8, (l * 17 + 5) as u8];
     let data: Vec<Vec<u8>> = (0..levels)
         .map(|l| {
             let e = image.mip_extent(l);
-            color(l).repeat((e.width * e.height) as usize)
+            (0..e.width * e.height)
+                .flat_map(|i| {
+                    let [r, g, b] = color(l);
+                    [r, g, b, ((i / e.width) * 7 + (i % e.width) * 3) as u8]
+                })
+                .collect()
         })
         .collect();
     let mips: Vec<&[u8]> = data.iter().map(|d| d.as_slice()).collect();
-    // A small ring (64 KiB): the 8 KiB top level and the rest still fit, but several chunks
-    // wrap around the ring across submissions.
+    // A small ring (64 KiB, chunks of at most 32 KiB): the 128 KiB top level is split by rows
+    // and the chunks wrap around the ring across submissions.
     let mut up = Uploader::new(&ctx, 64 << 10).expect("uploader");
     up.upload_image(&image, &mips, vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL).expect("upload");
     // Wrong data sizes are errors naming the image.
     let err = up
         .upload_image(&image, &[&[0u8; 3]], vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
-        .unwrap_err();
+        .expect_err("wrong data size");
     assert!(err.to_string().contains("mipped"), "{err}");
+    for (l, want) in data.iter().enumerate() {
+        let back = up
+            .read_image(&image, l as u32, 0, vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
+            .expect("read back");
+        assert!(back == *want, "mip {l} read back differs from what was uploaded");
+    }
 
     let sampler = Sampler::nearest(&ctx, vk::SamplerAddressMode::CLAMP_TO_EDGE).expect("sampler");
     let tex_slot = heap
@@ -275,7 +288,7 @@ fn texture_with_mips_uploaded_through_staging_then_sampled() {
     for l in 0..levels {
         let want = color(l).map(|c| c as f32 / 255.0);
         let px = &got[(l * 4) as usize..(l * 4 + 4) as usize];
-        for c in 0..4 {
+        for c in 0..3 {
             assert!(
                 (px[c] - want[c]).abs() < 1.0 / 255.0,
                 "mip {l} channel {c}: got {px:?}, want {want:?}"
