@@ -68,7 +68,12 @@ fn compute_writes_buffer_read_back_through_staging() {
 
 #[test]
 fn buffer_upload_paths_round_trip() {
-    for force in [false, true] {
+    // Upload memory is host-visible everywhere: the direct path. GPU-only memory with staging
+    // forced: the staging ring (also on lavapipe, where all memory is host-visible).
+    for (force, memory, expected) in [
+        (false, MemoryUsage::Upload, UploadPath::Direct),
+        (true, MemoryUsage::GpuOnly, UploadPath::Staging),
+    ] {
         let ctx = gpu(force);
         let mut up = Uploader::new(&ctx, 256 << 10).expect("uploader");
         // Larger than the ring: exercises chunking and ring wrap-around.
@@ -79,13 +84,13 @@ fn buffer_upload_paths_round_trip() {
             &BufferDesc {
                 size: data.len() as u64 + 13,
                 usage: vk::BufferUsageFlags::STORAGE_BUFFER,
-                memory: MemoryUsage::GpuOnly,
+                memory,
                 name: "round trip",
             },
         )
         .expect("buffer");
         let (path, _) = up.upload_buffer(&mut buf, 13, &data).expect("upload");
-        assert_eq!(path, if force { UploadPath::Staging } else { UploadPath::Direct });
+        assert_eq!(path, expected);
         let back = up.read_buffer(&buf, 13, data.len() as u64).expect("read");
         assert!(back == data, "round trip differs (force_staging={force})");
         // Out-of-range uploads are errors, not panics.
@@ -166,10 +171,12 @@ fn offscreen_triangle_pixels() {
     };
     let fg = [255, 128, 0, 255];
     let bg = [0, 0, 64, 255];
+    // UNORM conversion of 0.5 and 0.25 rounds differently across drivers (127 or 128).
+    let near = |a: [u8; 4], b: [u8; 4]| a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 1);
     // The triangle (-1,-1), (-1,1), (1,1) covers the part below the diagonal from top-left to
     // bottom-right: pixel (x, y) is inside when y/h > x/w.
-    assert_eq!(at(2, h - 3), fg, "bottom-left is inside");
-    assert_eq!(at(w - 3, 2), bg, "top-right is outside");
+    assert!(near(at(2, h - 3), fg), "bottom-left is inside: {:?}", at(2, h - 3));
+    assert!(near(at(w - 3, 2), bg), "top-right is outside: {:?}", at(w - 3, 2));
     let mut inside = 0;
     for y in 0..h {
         for x in 0..w {
@@ -177,9 +184,9 @@ fn offscreen_triangle_pixels() {
             let p = at(x, y);
             if (cy - cx).abs() > 0.05 {
                 let expect = if cy > cx { fg } else { bg };
-                assert_eq!(p, expect, "pixel ({x}, {y})");
+                assert!(near(p, expect), "pixel ({x}, {y}) is {p:?}, expected {expect:?}");
             }
-            if p == fg {
+            if near(p, fg) {
                 inside += 1;
             }
         }
