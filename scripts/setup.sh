@@ -129,6 +129,11 @@ PY
   echo "$SLANG_VERSION" > "$slang_dir/VERSION"
 fi
 
+# ---------------------------------------------------------------- Rust
+if ! command -v cargo >/dev/null; then
+  die "cargo not found: install Rust (rustup, stable >= the rust-version in Cargo.toml) and re-run"
+fi
+
 # ---------------------------------------------------------------- Vulkan capability check
 command -v vulkaninfo >/dev/null || die "vulkaninfo missing (package vulkan-tools)"
 info=$(vulkaninfo 2>/dev/null) || die "vulkaninfo failed: no Vulkan driver works on this machine"

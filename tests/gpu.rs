@@ -12,7 +12,7 @@ use xpg::{
 };
 
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct FillParams {
     out: u64,
     count: u32,
@@ -70,11 +70,18 @@ fn compute_writes_buffer_read_back_through_staging() {
 fn buffer_upload_paths_round_trip() {
     // Upload memory is host-visible everywhere: the direct path. GPU-only memory with staging
     // forced: the staging ring (also on lavapipe, where all memory is host-visible).
-    for (force, memory, expected) in [
-        (false, MemoryUsage::Upload, UploadPath::Direct),
-        (true, MemoryUsage::GpuOnly, UploadPath::Staging),
+    // DeviceUpload memory: direct where the heaps allow it (lavapipe, resizable BAR).
+    for (force, memory) in [
+        (false, MemoryUsage::Upload),
+        (false, MemoryUsage::DeviceUpload),
+        (true, MemoryUsage::GpuOnly),
     ] {
         let ctx = gpu(force);
+        let expected = match memory {
+            MemoryUsage::Upload => UploadPath::Direct,
+            MemoryUsage::DeviceUpload if ctx.caps().direct_device_upload() => UploadPath::Direct,
+            _ => UploadPath::Staging,
+        };
         let mut up = Uploader::new(&ctx, 256 << 10).expect("uploader");
         // Larger than the ring: exercises chunking and ring wrap-around.
         let data: Vec<u8> =
@@ -199,7 +206,7 @@ fn offscreen_triangle_pixels() {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct MipParams {
     out: u64,
     texture: u32,
@@ -307,7 +314,7 @@ fn texture_with_mips_uploaded_through_staging_then_sampled() {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct NonUniformParams {
     out: u64,
     first_texture: u32,

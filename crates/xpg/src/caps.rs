@@ -73,11 +73,22 @@ pub struct Caps {
     pub max_sampler_anisotropy: f32,
     /// Every device-local memory type is also host-visible (CPU renderers, integrated GPUs).
     pub unified_memory: bool,
-    /// Size of the largest device-local heap that has a host-visible type (resizable BAR), 0 if none.
+    /// Size of the largest device-local heap that has a host-visible type, 0 if none.
     pub host_visible_device_heap: u64,
+    /// Size of the largest device-local heap.
+    pub device_local_heap: u64,
 }
 
 impl Caps {
+    /// Whether the CPU can write device-local memory in place for any size: unified memory, or
+    /// a host-visible device-local heap covering at least half of the largest device-local heap
+    /// (resizable BAR; the legacy 256 MiB BAR window does not count).
+    pub fn direct_device_upload(&self) -> bool {
+        self.unified_memory
+            || (self.host_visible_device_heap > 0
+                && self.host_visible_device_heap >= self.device_local_heap / 2)
+    }
+
     /// The names of the features the framework needs and this device lacks.
     pub fn missing_required(&self) -> Vec<&'static str> {
         let mut m = Vec::new();
@@ -220,6 +231,12 @@ pub(crate) fn probe(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Caps {
         .iter()
         .filter(|t| t.property_flags.contains(local))
         .all(|t| t.property_flags.contains(visible));
+    caps.device_local_heap = types
+        .iter()
+        .filter(|t| t.property_flags.contains(local))
+        .map(|t| mem.memory_heaps[t.heap_index as usize].size)
+        .max()
+        .unwrap_or(0);
     caps.host_visible_device_heap = types
         .iter()
         .filter(|t| t.property_flags.contains(local | visible))

@@ -503,15 +503,16 @@ impl Pipeline {
     }
 
     /// Sets push constants from a plain-old-data value (`#[repr(C)]`, matching the shader's
-    /// block). Does nothing if the pipeline has no push constants.
-    pub fn push<T: Copy>(&self, cmd: vk::CommandBuffer, value: &T) {
+    /// block; `bytemuck::Pod` rules out padding). Does nothing if the pipeline has no push
+    /// constants; bytes beyond the shader's block are dropped.
+    pub fn push<T: bytemuck::Pod>(&self, cmd: vk::CommandBuffer, value: &T) {
+        self.push_bytes(cmd, bytemuck::bytes_of(value));
+    }
+
+    /// Sets push constants from raw bytes (see [`Pipeline::push`]).
+    pub fn push_bytes(&self, cmd: vk::CommandBuffer, bytes: &[u8]) {
         let Some(range) = self.layout.push_constants else { return };
-        // SAFETY: `T: Copy` is plain data; reading its bytes is sound for repr(C) types without
-        // padding-sensitive invariants (the caller provides a #[repr(C)] block).
-        let bytes = unsafe {
-            std::slice::from_raw_parts(std::ptr::from_ref(value).cast::<u8>(), size_of::<T>())
-        };
-        let len = bytes.len().min(range.size as usize);
+        let len = bytes.len().min(range.size as usize) & !3;
         // SAFETY: `cmd` is recording; the range lies inside the layout's push range.
         unsafe {
             self.shared.device.cmd_push_constants(

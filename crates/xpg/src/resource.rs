@@ -15,6 +15,11 @@ pub enum MemoryUsage {
     /// Device-local; written by the GPU or by uploads. On unified-memory devices (lavapipe,
     /// integrated GPUs) it is also host-visible and uploads take the direct path.
     GpuOnly,
+    /// Device-local and filled by the CPU. Chosen from the memory heaps: where the CPU can
+    /// write device-local memory in place ([`Caps::direct_device_upload`](crate::Caps):
+    /// resizable BAR or unified memory) it is mapped and uploads are a `memcpy`; elsewhere it is
+    /// plain GPU-only memory and uploads go through the staging ring.
+    DeviceUpload,
     /// Written by the CPU, read by the GPU: device-local and host-visible when the device has
     /// such memory (resizable BAR, unified memory), else host memory.
     Upload,
@@ -23,9 +28,12 @@ pub enum MemoryUsage {
 }
 
 impl MemoryUsage {
-    fn location(self) -> MemoryLocation {
+    fn location(self, caps: &crate::Caps) -> MemoryLocation {
         match self {
             MemoryUsage::GpuOnly => MemoryLocation::GpuOnly,
+            // CpuToGpu prefers DEVICE_LOCAL | HOST_VISIBLE (the BAR heap) in gpu-allocator.
+            MemoryUsage::DeviceUpload if caps.direct_device_upload() => MemoryLocation::CpuToGpu,
+            MemoryUsage::DeviceUpload => MemoryLocation::GpuOnly,
             MemoryUsage::Upload => MemoryLocation::CpuToGpu,
             MemoryUsage::Readback => MemoryLocation::GpuToCpu,
         }
@@ -82,7 +90,7 @@ impl Buffer {
             &AllocationCreateDesc {
                 name: desc.name,
                 requirements: reqs,
-                location: desc.memory.location(),
+                location: desc.memory.location(&shared.caps),
                 linear: true,
                 allocation_scheme: AllocationScheme::GpuAllocatorManaged,
             },

@@ -266,6 +266,8 @@ unsafe impl Send for Global {}
 
 struct Inner {
     global: Option<Global>,
+    /// The pinned release and the compiler's own build tag: part of every cache key.
+    version: String,
     cache: HashMap<u64, CacheEntry>,
     stats: CompileStats,
 }
@@ -292,6 +294,7 @@ impl ShaderCompiler {
             search_paths: search_paths.into_iter().collect(),
             inner: Mutex::new(Inner {
                 global: None,
+                version: String::new(),
                 cache: HashMap::new(),
                 stats: Default::default(),
             }),
@@ -324,19 +327,19 @@ impl ShaderCompiler {
         let path = absolute(&desc.path);
         let source = std::fs::read(&path)
             .map_err(|source| ShaderError::Io { path: path.clone(), source })?;
-        let key = self.request_key(&path, &source, desc);
-
         let mut inner = self.lock();
+        if inner.global.is_none() {
+            let g = slang::GlobalSession::new().ok_or(ShaderError::Init)?;
+            inner.version = format!("{SLANG_VERSION} {}", g.build_tag_string());
+            inner.global = Some(Global(g));
+        }
+        let key = self.request_key(&path, &source, desc, &inner.version);
         if let Some(entry) = inner.cache.get(&key) {
             if entry.deps.iter().all(|(p, h)| file_hash(p) == Some(*h)) {
                 let result = entry.result.clone();
                 inner.stats.cache_hits += 1;
                 return Ok(result);
             }
-        }
-        if inner.global.is_none() {
-            let g = slang::GlobalSession::new().ok_or(ShaderError::Init)?;
-            inner.global = Some(Global(g));
         }
         inner.stats.compiles += 1;
         let Some(Global(global)) = inner.global.as_ref() else { return Err(ShaderError::Init) };
@@ -359,7 +362,7 @@ impl ShaderCompiler {
         Ok(result)
     }
 
-    fn request_key(&self, path: &Path, source: &[u8], desc: &ShaderDesc) -> u64 {
+    fn request_key(&self, path: &Path, source: &[u8], desc: &ShaderDesc, version: &str) -> u64 {
         let mut h = DefaultHasher::new();
         path.hash(&mut h);
         source.hash(&mut h);
@@ -367,7 +370,7 @@ impl ShaderCompiler {
         desc.defines.hash(&mut h);
         desc.search_paths.hash(&mut h);
         self.search_paths.hash(&mut h);
-        SLANG_VERSION.hash(&mut h);
+        version.hash(&mut h);
         h.finish()
     }
 }
