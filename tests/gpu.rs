@@ -488,3 +488,73 @@ fn missing_barrier_is_reported_by_synchronization_validation() {
     assert!(m.recent.iter().any(|r| r.contains("SYNC-HAZARD-WRITE-AFTER-WRITE")), "{:?}", m.recent);
     assert_eq!(bystander.validation_messages().total(), 0, "messages are counted per context");
 }
+
+/// Resources dropped while the GPU still uses them are destroyed only after that work
+/// completes: destroying them at once would be reported by the validation layer
+/// (VUID-vkDestroyBuffer-buffer-00922 and friends) and their memory would be freed early.
+/// The work is held pending by a semaphore the host signals only after the drop.
+#[test]
+fn dropped_resources_outlive_pending_work() {
+    let ctx = gpu(false);
+    let device = ctx.device();
+    let allocated =
+        || ctx.allocator().lock().expect("allocator").generate_report().total_allocated_bytes;
+    let mut frames = xpg::FrameRing::new(&ctx, 2).expect("frames");
+    let mut gate_type = vk::SemaphoreTypeCreateInfo::default()
+        .semaphore_type(vk::SemaphoreType::TIMELINE)
+        .initial_value(0);
+    // SAFETY: valid create info; destroyed at the end of the test after the device is idle.
+    let gate = unsafe {
+        device.create_semaphore(&vk::SemaphoreCreateInfo::default().push_next(&mut gate_type), None)
+    }
+    .expect("semaphore");
+    let base = allocated();
+    let desc = |name| BufferDesc {
+        size: 4 << 20,
+        usage: vk::BufferUsageFlags::empty(),
+        memory: MemoryUsage::GpuOnly,
+        name,
+    };
+    let src = Buffer::new(&ctx, &desc("src")).expect("buffer");
+    let dst = Buffer::new(&ctx, &desc("dst")).expect("buffer");
+    let img = Image::new(
+        &ctx,
+        &ImageDesc::d2("img", 256, 256, vk::Format::R8G8B8A8_UNORM, vk::ImageUsageFlags::SAMPLED),
+    )
+    .expect("image");
+    let f = frames.begin().expect("frame");
+    let region = [vk::BufferCopy { src_offset: 0, dst_offset: 0, size: 4 << 20 }];
+    // SAFETY: recording; both buffers are 4 MiB.
+    unsafe { device.cmd_copy_buffer(f.cmd, src.raw(), dst.raw(), &region) };
+    let range = img.full_range();
+    image_barrier(
+        device,
+        f.cmd,
+        img.raw(),
+        range,
+        AccessScope::UNDEFINED,
+        AccessScope::TRANSFER_DST,
+    );
+    let wait = [vk::SemaphoreSubmitInfo::default()
+        .semaphore(gate)
+        .value(1)
+        .stage_mask(vk::PipelineStageFlags2::ALL_COMMANDS)];
+    frames.end(f, &wait, &[]).expect("submit");
+    // Dropped while the frame cannot have run yet.
+    drop((src, dst, img));
+    ctx.collect_garbage();
+    let still_allocated = allocated() > base;
+    // Release the frame before asserting, so that a failure fails instead of hanging.
+    // SAFETY: the gate belongs to this device; signalling 1 from the host releases the frame.
+    unsafe {
+        device.signal_semaphore(&vk::SemaphoreSignalInfo::default().semaphore(gate).value(1))
+    }
+    .expect("signal");
+    ctx.wait_idle().expect("idle");
+    assert!(still_allocated, "memory of resources used by pending work must not be freed yet");
+    assert_eq!(allocated(), base, "all memory freed once the GPU is done");
+    drop(frames);
+    // SAFETY: no pending work waits on the gate any more (device idle above).
+    unsafe { device.destroy_semaphore(gate, None) };
+    assert_clean(&ctx);
+}
