@@ -31,17 +31,23 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 mesa_ok=0
-if v=$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null) && [[ -n $v ]] \
+if dpkg-query -W -f='${Status}' mesa-vulkan-drivers 2>/dev/null | grep -q 'install ok installed' \
+   && v=$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null) \
    && dpkg --compare-versions "$v" ge "$MESA_MIN"; then
   mesa_ok=1
 fi
 
 codename=$( . /etc/os-release && echo "${VERSION_CODENAME:-}")
 
-# Writes a backports entry derived from the machine's own Debian sources, unless one exists.
+# Makes ${codename}-backports available to apt: reuses an entry the machine already has (as
+# apt sees it, so commented or disabled entries do not count), else writes one derived from the
+# machine's own Debian sources. Leaves the package lists updated.
 ensure_backports() {
-  if grep -rqs -- "${codename}-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    say "backports already configured"
+  [[ -n $codename ]] || die "cannot tell the Debian release (no VERSION_CODENAME in /etc/os-release)"
+  say "apt-get update"
+  sudo_ apt-get update -qq
+  if apt-cache policy | grep -Eq "[an]=${codename}-backports(,|$)"; then
+    say "${codename}-backports already configured"
     return
   fi
   local uri="" keyring=""
@@ -57,7 +63,7 @@ ensure_backports() {
           if ($i ~ /^Suites:/)    { n=split($i, b, /[ \t]+/); for (j = 2; j <= n; j++) if (b[j] == suite) s=1 }
         }
         if (s && u != "") { print u, (k == "" ? "-" : k); exit }
-      }' /etc/apt/sources.list.d/debian.sources)
+      }' /etc/apt/sources.list.d/debian.sources) || true
   fi
   if [[ -z $uri && -f /etc/apt/sources.list ]]; then
     uri=$(awk -v suite="$codename" '$1 == "deb" {
@@ -74,15 +80,20 @@ Suites: ${codename}-backports
 Components: main
 Signed-By: $keyring
 SRC
+  say "apt-get update"
+  sudo_ apt-get update -qq
 }
 
 if (( ${#missing[@]} > 0 || ! mesa_ok )); then
   command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12; install Mesa >= $MESA_MIN lavapipe, the Vulkan loader and validation layer by hand"
   [[ $codename == bookworm ]] || say "warning: written for Debian 12 (bookworm), this is '$codename'"
   export DEBIAN_FRONTEND=noninteractive
-  (( mesa_ok )) || ensure_backports
-  say "apt-get update"
-  sudo_ apt-get update -qq
+  if (( mesa_ok )); then
+    say "apt-get update"
+    sudo_ apt-get update -qq
+  else
+    ensure_backports
+  fi
   if (( ${#missing[@]} > 0 )); then
     say "installing ${missing[*]}"
     sudo_ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -97,6 +108,7 @@ fi
 slang_dir="$root/.slang"
 slang_lib="$slang_dir/lib/libslang-compiler.so.0.$SLANG_VERSION"
 if [[ ! -f $slang_lib || ! -f $slang_dir/include/slang.h || ! -e $slang_dir/lib/libslang.so ]]; then
+  [[ $(uname -m) == x86_64 ]] || die "the pinned slangpy wheel is for x86_64; on $(uname -m) install Slang $SLANG_VERSION into .slang/{lib,include} by hand"
   say "fetching Slang $SLANG_VERSION from the slangpy $SLANGPY_VERSION wheel"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
@@ -140,6 +152,7 @@ info=$(vulkaninfo 2>/dev/null) || die "vulkaninfo failed: no Vulkan driver works
 need_ext=(VK_KHR_acceleration_structure VK_KHR_ray_tracing_pipeline VK_KHR_deferred_host_operations)
 need_feat=(descriptorIndexing runtimeDescriptorArray descriptorBindingPartiallyBound
            descriptorBindingVariableDescriptorCount shaderSampledImageArrayNonUniformIndexing
+           descriptorBindingUpdateUnusedWhilePending
            descriptorBindingSampledImageUpdateAfterBind timelineSemaphore bufferDeviceAddress
            synchronization2 dynamicRendering accelerationStructure rayTracingPipeline)
 lacking=()

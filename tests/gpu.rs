@@ -430,8 +430,9 @@ fn frames_in_flight_and_timestamps() {
         assert_eq!(f.slot, (i % 2) as usize);
         ctx.begin_label(f.cmd, "frame", [1.0, 0.0, 0.0, 1.0]);
         if i == 4 {
-            ts.write(f.cmd, vk::PipelineStageFlags2::TOP_OF_PIPE, 0);
-            ts.write(f.cmd, vk::PipelineStageFlags2::BOTTOM_OF_PIPE, 1);
+            ts.write(f.cmd, vk::PipelineStageFlags2::TOP_OF_PIPE, 0).expect("ts");
+            ts.write(f.cmd, vk::PipelineStageFlags2::BOTTOM_OF_PIPE, 1).expect("ts");
+            assert!(ts.write(f.cmd, vk::PipelineStageFlags2::BOTTOM_OF_PIPE, 2).is_err());
         }
         ctx.end_label(f.cmd);
         values.push(frames.end(f, &[], &[]).expect("end"));

@@ -123,11 +123,18 @@ impl BindlessHeap {
     /// images, 4096 storage images, 512 samplers).
     pub fn new(ctx: &Context) -> Result<Self, GpuError> {
         let di = &ctx.caps().descriptor_indexing;
-        let capacity = [
+        let mut capacity = [
             di.max_sampled_images.min(16384),
             di.max_storage_images.min(4096),
             di.max_samplers.min(512),
         ];
+        // All three arrays are visible to every stage: scale them down to the per-stage total.
+        let total: u64 = capacity.iter().map(|&c| c as u64).sum();
+        if total > di.max_per_stage_resources as u64 {
+            for c in &mut capacity {
+                *c = (*c as u64 * di.max_per_stage_resources as u64 / total) as u32;
+            }
+        }
         if capacity.contains(&0) {
             return Err(GpuError::Invalid(
                 "the device allows no update-after-bind descriptors".into(),
@@ -145,11 +152,11 @@ impl BindlessHeap {
                     .stage_flags(vk::ShaderStageFlags::ALL)
             })
             .collect();
-        let mut flags = vk::DescriptorBindingFlags::PARTIALLY_BOUND
-            | vk::DescriptorBindingFlags::UPDATE_AFTER_BIND;
-        if di.update_unused_while_pending {
-            flags |= vk::DescriptorBindingFlags::UPDATE_UNUSED_WHILE_PENDING;
-        }
+        // UPDATE_UNUSED_WHILE_PENDING (a required feature): slots not read by pending work may be
+        // written while that work runs, which is what adding a resource does.
+        let flags = vk::DescriptorBindingFlags::PARTIALLY_BOUND
+            | vk::DescriptorBindingFlags::UPDATE_AFTER_BIND
+            | vk::DescriptorBindingFlags::UPDATE_UNUSED_WHILE_PENDING;
         let binding_flags = [flags; 3];
         let mut flags_info =
             vk::DescriptorSetLayoutBindingFlagsCreateInfo::default().binding_flags(&binding_flags);

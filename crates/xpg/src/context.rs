@@ -158,8 +158,6 @@ pub(crate) struct Shared {
     debug_instance: Option<(ash::ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>,
     pub debug_device: Option<ash::ext::debug_utils::Device>,
     messages: Box<MessageLog>,
-    /// One-off submissions reuse one pool.
-    pub(crate) immediate_pool: Mutex<vk::CommandPool>,
 }
 
 impl Shared {
@@ -264,23 +262,31 @@ impl Drop for Shared {
             }
             if let Some(path) = &self.pipeline_cache_path {
                 if let Ok(data) = self.device.get_pipeline_cache_data(self.pipeline_cache) {
-                    if let Err(e) = std::fs::write(path, data) {
+                    // Write then rename, so an interrupted write never leaves a truncated cache.
+                    let tmp = path.with_extension("tmp");
+                    if let Err(e) =
+                        std::fs::write(&tmp, data).and_then(|_| std::fs::rename(&tmp, path))
+                    {
                         tracing::warn!("cannot save pipeline cache {}: {e}", path.display());
                     }
                 }
             }
             self.device.destroy_pipeline_cache(self.pipeline_cache, None);
-            if let Ok(pool) = self.immediate_pool.get_mut() {
-                self.device.destroy_command_pool(*pool, None);
-            }
             self.device.destroy_semaphore(self.timeline, None);
             let alloc = ManuallyDrop::take(&mut self.allocator);
             if Arc::strong_count(&alloc) > 1 {
-                tracing::error!("the allocator is still shared at context drop; its memory leaks");
+                // Someone still holds the allocator (Context::allocator): destroying the device
+                // under it would let safe code call into a destroyed device. Leak both instead.
+                tracing::error!(
+                    "the allocator is still shared when the context is dropped: leaking the device"
+                );
                 std::mem::forget(alloc);
-            } else {
-                drop(alloc);
+                if let Some((di, m)) = self.debug_instance.take() {
+                    di.destroy_debug_utils_messenger(m, None);
+                }
+                return;
             }
+            drop(alloc);
             self.device.destroy_device(None);
             if let Some((di, m)) = self.debug_instance.take() {
                 di.destroy_debug_utils_messenger(m, None);
@@ -466,10 +472,13 @@ impl Context {
             device
                 .create_semaphore(&vk::SemaphoreCreateInfo::default().push_next(&mut tl_type), None)
         };
+        // SAFETY: `physical` belongs to `instance`.
+        let props = unsafe { instance.get_physical_device_properties(physical) };
         let initial = desc
             .pipeline_cache_path
             .as_ref()
             .and_then(|p| std::fs::read(p).ok())
+            .filter(|data| pipeline_cache_matches(data, &props))
             .unwrap_or_default();
         let create_cache = |data: &[u8]| {
             // SAFETY: the driver validates the header of `data` and ignores a mismatching cache.
@@ -481,13 +490,6 @@ impl Context {
             }
         };
         let pipeline_cache = create_cache(&initial).or_else(|_| create_cache(&[]));
-        let pool_info =
-            vk::CommandPoolCreateInfo::default().queue_family_index(queue_family).flags(
-                vk::CommandPoolCreateFlags::TRANSIENT
-                    | vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER,
-            );
-        // SAFETY: valid create info for this device.
-        let immediate_pool = unsafe { device.create_command_pool(&pool_info, None) };
         let debug_device =
             debug_instance.as_ref().map(|_| ash::ext::debug_utils::Device::new(&instance, &device));
         let shared = Shared {
@@ -509,13 +511,11 @@ impl Context {
             debug_instance,
             debug_device,
             messages,
-            immediate_pool: Mutex::new(vk::CommandPool::null()),
         };
         // Fill the handles in now, so that `Shared::drop` cleans up on any failure below.
         let mut shared = shared;
         shared.timeline = ctx_vk(timeline, "vkCreateSemaphore")?;
         shared.pipeline_cache = ctx_vk(pipeline_cache, "vkCreatePipelineCache")?;
-        shared.immediate_pool = Mutex::new(ctx_vk(immediate_pool, "vkCreateCommandPool")?);
         Ok(Self { shared: Arc::new(shared) })
     }
 
@@ -539,11 +539,23 @@ impl Context {
     pub fn physical_device(&self) -> vk::PhysicalDevice {
         self.shared.physical
     }
-    /// The universal (graphics + compute + transfer) queue and its family.
+    /// The universal (graphics + compute + transfer) queue and its family. Submit through
+    /// [`Context::submit`] (it signals the timeline that deferred destruction relies on) and use
+    /// the queue for anything else (present) only inside [`Context::with_queue`].
     pub fn queue(&self) -> (vk::Queue, u32) {
         (self.shared.queue, self.shared.queue_family)
     }
-    /// The memory allocator, shared (the ImGui renderer uses the same one).
+
+    /// Runs `f` with the queue while holding the lock that externally synchronises it (for
+    /// `vkQueuePresentKHR`).
+    pub fn with_queue<R>(&self, f: impl FnOnce(vk::Queue) -> R) -> R {
+        let _q = self.shared.queue_lock.lock().unwrap_or_else(|e| e.into_inner());
+        f(self.shared.queue)
+    }
+
+    /// The memory allocator, shared (the ImGui renderer uses the same one). Drop every clone
+    /// before the last [`Context`]: a clone still alive then makes the context leak the device
+    /// rather than destroy it under the allocator.
     pub fn allocator(&self) -> Arc<Mutex<Allocator>> {
         Arc::clone(&self.shared.allocator)
     }
@@ -711,4 +723,20 @@ fn universal_family(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Option<
     let props = unsafe { instance.get_physical_device_queue_family_properties(pd) };
     let want = vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE;
     props.iter().position(|p| p.queue_flags.contains(want)).map(|i| i as u32)
+}
+
+/// Whether `data` starts with a pipeline cache header (version one) for this very device, so
+/// that a stale or foreign cache file is never handed to the driver.
+fn pipeline_cache_matches(data: &[u8], props: &vk::PhysicalDeviceProperties) -> bool {
+    let word =
+        |i: usize| data.get(i * 4..i * 4 + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let ok = word(0).is_some_and(|len| len >= 32 && len as usize <= data.len())
+        && word(1) == Some(vk::PipelineCacheHeaderVersion::ONE.as_raw() as u32)
+        && word(2) == Some(props.vendor_id)
+        && word(3) == Some(props.device_id)
+        && data.get(16..32) == Some(&props.pipeline_cache_uuid[..]);
+    if !ok && !data.is_empty() {
+        tracing::info!("ignoring a pipeline cache file made for another device or driver");
+    }
+    ok
 }

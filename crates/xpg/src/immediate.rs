@@ -21,39 +21,49 @@ impl Context {
     /// # Ok(()) }
     /// ```
     pub fn immediate<R>(&self, record: impl FnOnce(vk::CommandBuffer) -> R) -> Result<R, GpuError> {
-        let shared = &self.shared;
-        let pool = shared.immediate_pool.lock().unwrap_or_else(|e| e.into_inner());
+        let device = &self.shared.device;
+        // A transient pool per call: set-up work is rare, and no lock is held while `record`
+        // runs, so `record` may itself use other one-off submissions.
+        let info = vk::CommandPoolCreateInfo::default()
+            .queue_family_index(self.shared.queue_family)
+            .flags(vk::CommandPoolCreateFlags::TRANSIENT);
+        // SAFETY: valid create info; destroyed below once its command buffer completed.
+        let pool = unsafe { device.create_command_pool(&info, None) }.vk("vkCreateCommandPool")?;
+        let result = self.record_and_wait(pool, record);
+        if result.is_err() {
+            // The submission may be in flight: wait for the device before destroying the pool.
+            // SAFETY: plain idle wait.
+            let _ = unsafe { device.device_wait_idle() };
+        }
+        // SAFETY: the pool's command buffer completed (waited for) or was never submitted.
+        unsafe { device.destroy_command_pool(pool, None) };
+        result
+    }
+
+    fn record_and_wait<R>(
+        &self,
+        pool: vk::CommandPool,
+        record: impl FnOnce(vk::CommandBuffer) -> R,
+    ) -> Result<R, GpuError> {
+        let device = &self.shared.device;
         let info = vk::CommandBufferAllocateInfo::default()
-            .command_pool(*pool)
+            .command_pool(pool)
             .level(vk::CommandBufferLevel::PRIMARY)
             .command_buffer_count(1);
-        // SAFETY: the pool is externally synchronised by its mutex, held until the end.
-        let cmd = unsafe { shared.device.allocate_command_buffers(&info) }
-            .vk("vkAllocateCommandBuffers")?[0];
-        let free = |cmd| {
-            // SAFETY: `cmd` is not pending (never submitted, or waited for below).
-            unsafe { shared.device.free_command_buffers(*pool, &[cmd]) }
-        };
+        // SAFETY: the pool is owned by this call alone.
+        let cmd =
+            unsafe { device.allocate_command_buffers(&info) }.vk("vkAllocateCommandBuffers")?[0];
         let begin = vk::CommandBufferBeginInfo::default()
             .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
         // SAFETY: freshly allocated command buffer.
-        if let Err(e) = unsafe { shared.device.begin_command_buffer(cmd, &begin) } {
-            free(cmd);
-            return Err(GpuError::Vk { call: "vkBeginCommandBuffer", result: e });
-        }
+        unsafe { device.begin_command_buffer(cmd, &begin) }.vk("vkBeginCommandBuffer")?;
         self.begin_label(cmd, "immediate", [0.5, 0.5, 0.5, 1.0]);
         let out = record(cmd);
         self.end_label(cmd);
         // SAFETY: `cmd` is recording.
-        let ended = unsafe { shared.device.end_command_buffer(cmd) }.vk("vkEndCommandBuffer");
-        let result =
-            ended.and_then(|_| shared.submit(&[cmd], &[], &[])).and_then(|v| shared.wait(v));
-        if result.is_err() {
-            // The submission may be in flight: wait for the device before freeing.
-            // SAFETY: plain idle wait.
-            let _ = unsafe { shared.device.device_wait_idle() };
-        }
-        free(cmd);
-        result.map(|_| out)
+        unsafe { device.end_command_buffer(cmd) }.vk("vkEndCommandBuffer")?;
+        let value = self.shared.submit(&[cmd], &[], &[])?;
+        self.shared.wait(value)?;
+        Ok(out)
     }
 }

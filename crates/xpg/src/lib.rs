@@ -34,6 +34,7 @@ mod immediate;
 mod pipeline;
 mod query;
 mod resource;
+mod ring;
 pub mod shader;
 pub mod sync;
 mod upload;

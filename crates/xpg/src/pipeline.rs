@@ -512,16 +512,22 @@ impl Pipeline {
     /// Sets push constants from raw bytes (see [`Pipeline::push`]).
     pub fn push_bytes(&self, cmd: vk::CommandBuffer, bytes: &[u8]) {
         let Some(range) = self.layout.push_constants else { return };
-        let len = bytes.len().min(range.size as usize) & !3;
-        // SAFETY: `cmd` is recording; the range lies inside the layout's push range.
+        let len = bytes.len().min(range.size as usize);
+        if len == 0 {
+            return;
+        }
+        // vkCmdPushConstants takes multiples of 4 bytes (the range size is one): pad a short tail.
+        let mut padded = Vec::new();
+        let data = if len % 4 == 0 {
+            &bytes[..len]
+        } else {
+            padded.extend_from_slice(&bytes[..len]);
+            padded.resize(len.next_multiple_of(4), 0);
+            &padded[..]
+        };
+        // SAFETY: `cmd` is recording; `data` lies inside the layout's push range.
         unsafe {
-            self.shared.device.cmd_push_constants(
-                cmd,
-                self.layout.raw,
-                range.stage_flags,
-                0,
-                &bytes[..len],
-            )
+            self.shared.device.cmd_push_constants(cmd, self.layout.raw, range.stage_flags, 0, data)
         };
     }
 

@@ -50,25 +50,27 @@ impl TimestampPool {
     }
 
     /// Writes timestamp `index` once all earlier commands reached `stage`.
-    pub fn write(&self, cmd: vk::CommandBuffer, stage: vk::PipelineStageFlags2, index: u32) {
-        debug_assert!(index < self.count);
+    pub fn write(
+        &self,
+        cmd: vk::CommandBuffer,
+        stage: vk::PipelineStageFlags2,
+        index: u32,
+    ) -> Result<(), GpuError> {
+        if index >= self.count {
+            return Err(GpuError::Invalid(format!("timestamp {index} out of {}", self.count)));
+        }
         // SAFETY: `cmd` is recording; the query was reset and is in range.
-        unsafe {
-            self.shared.device.cmd_write_timestamp2(
-                cmd,
-                stage,
-                self.pool,
-                index.min(self.count - 1),
-            )
-        };
+        unsafe { self.shared.device.cmd_write_timestamp2(cmd, stage, self.pool, index) };
+        Ok(())
     }
 
-    /// Reads `n` timestamps from `first`, in nanoseconds, waiting for them to be available.
+    /// Reads `n` timestamps from `first`, in nanoseconds, waiting for them to be available:
+    /// only read queries that submitted work writes (a query never written blocks forever).
     pub fn read_ns(&self, first: u32, n: u32) -> Result<Vec<f64>, GpuError> {
-        if first + n > self.count {
+        if first.checked_add(n).is_none_or(|end| end > self.count) {
             return Err(GpuError::Invalid(format!(
                 "timestamps {first}..{} out of {}",
-                first + n,
+                first as u64 + n as u64,
                 self.count
             )));
         }

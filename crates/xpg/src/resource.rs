@@ -319,12 +319,23 @@ impl Image {
                 desc.name
             )));
         }
-        let max_mips = full_mip_count(e.width, e.height);
+        let invalid =
+            |what: String| Err(GpuError::Invalid(format!("image '{}': {what}", desc.name)));
+        let max_mips = full_mip_count(e.width, e.height.max(e.depth));
         if desc.mip_levels > max_mips {
-            return Err(GpuError::Invalid(format!(
-                "image '{}': {} mip levels, a {}x{} image has at most {max_mips}",
-                desc.name, desc.mip_levels, e.width, e.height
-            )));
+            return invalid(format!(
+                "{} mip levels, a {}x{}x{} image has at most {max_mips}",
+                desc.mip_levels, e.width, e.height, e.depth
+            ));
+        }
+        if e.depth > 1 && (desc.array_layers > 1 || desc.cube) {
+            return invalid("a 3D image has one layer and is not a cube".into());
+        }
+        if desc.cube && (e.width != e.height || desc.array_layers % 6 != 0) {
+            return invalid(format!(
+                "a cube needs square faces and layers in multiples of 6 ({}x{}, {} layers)",
+                e.width, e.height, desc.array_layers
+            ));
         }
         let shared = Arc::clone(&ctx.shared);
         let device = &shared.device;
@@ -332,6 +343,41 @@ impl Image {
         let mut flags = vk::ImageCreateFlags::empty();
         if desc.cube {
             flags |= vk::ImageCreateFlags::CUBE_COMPATIBLE;
+        }
+        let usage =
+            desc.usage | vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST;
+        // SAFETY: plain query on the context's physical device.
+        let limits = unsafe {
+            shared.instance.get_physical_device_image_format_properties(
+                shared.physical,
+                desc.format,
+                image_type,
+                vk::ImageTiling::OPTIMAL,
+                usage,
+                flags,
+            )
+        };
+        let limits = match limits {
+            Ok(l) => l,
+            Err(e) => {
+                return invalid(format!(
+                    "format {:?} with usage {usage:?} is not supported by the device ({e})",
+                    desc.format
+                ))
+            }
+        };
+        let m = limits.max_extent;
+        if e.width > m.width || e.height > m.height || e.depth > m.depth {
+            return invalid(format!(
+                "extent {}x{}x{} exceeds the device's {}x{}x{}",
+                e.width, e.height, e.depth, m.width, m.height, m.depth
+            ));
+        }
+        if desc.array_layers > limits.max_array_layers || desc.mip_levels > limits.max_mip_levels {
+            return invalid(format!(
+                "{} layers / {} mips exceed the device's {} / {}",
+                desc.array_layers, desc.mip_levels, limits.max_array_layers, limits.max_mip_levels
+            ));
         }
         let info = vk::ImageCreateInfo::default()
             .flags(flags)
@@ -342,9 +388,7 @@ impl Image {
             .array_layers(desc.array_layers)
             .samples(vk::SampleCountFlags::TYPE_1)
             .tiling(vk::ImageTiling::OPTIMAL)
-            .usage(
-                desc.usage | vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST,
-            )
+            .usage(usage)
             .initial_layout(vk::ImageLayout::UNDEFINED);
         // SAFETY: valid create info; destroyed in `Drop` (deferred).
         let raw = unsafe { device.create_image(&info, None) }.vk("vkCreateImage")?;
@@ -425,8 +469,13 @@ impl Image {
         ty: vk::ImageViewType,
         range: vk::ImageSubresourceRange,
     ) -> Result<ImageView, GpuError> {
-        if range.base_mip_level + range.level_count.min(self.mip_levels) > self.mip_levels
-            || range.base_array_layer + range.layer_count.min(self.array_layers) > self.array_layers
+        let within = |base: u32, count: u32, total: u32| {
+            let count =
+                if count == vk::REMAINING_MIP_LEVELS { total.saturating_sub(base) } else { count };
+            count > 0 && base.checked_add(count).is_some_and(|end| end <= total)
+        };
+        if !within(range.base_mip_level, range.level_count, self.mip_levels)
+            || !within(range.base_array_layer, range.layer_count, self.array_layers)
         {
             return Err(GpuError::Invalid(format!(
                 "image '{}': view range {range:?} out of bounds",

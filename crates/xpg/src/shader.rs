@@ -269,6 +269,9 @@ struct Inner {
     /// The pinned release and the compiler's own build tag: part of every cache key.
     version: String,
     cache: HashMap<u64, CacheEntry>,
+    /// Request identity (everything but the sources) -> its latest cache key, so that each
+    /// edit replaces the entry of the previous version instead of piling up.
+    latest: HashMap<u64, u64>,
     stats: CompileStats,
 }
 
@@ -296,6 +299,7 @@ impl ShaderCompiler {
                 global: None,
                 version: String::new(),
                 cache: HashMap::new(),
+                latest: HashMap::new(),
                 stats: Default::default(),
             }),
         }
@@ -333,7 +337,13 @@ impl ShaderCompiler {
             inner.version = format!("{SLANG_VERSION} {}", g.build_tag_string());
             inner.global = Some(Global(g));
         }
-        let key = self.request_key(&path, &source, desc, &inner.version);
+        let identity = self.request_identity(&path, desc, &inner.version);
+        let key = {
+            let mut h = DefaultHasher::new();
+            identity.hash(&mut h);
+            source.hash(&mut h);
+            h.finish()
+        };
         if let Some(entry) = inner.cache.get(&key) {
             if entry.deps.iter().all(|(p, h)| file_hash(p) == Some(*h)) {
                 let result = entry.result.clone();
@@ -342,6 +352,7 @@ impl ShaderCompiler {
             }
         }
         inner.stats.compiles += 1;
+        let started = std::time::SystemTime::now();
         let Some(Global(global)) = inner.global.as_ref() else { return Err(ShaderError::Init) };
         let span = tracing::debug_span!("slang_compile", path = %path.display());
         let _g = span.enter();
@@ -356,16 +367,31 @@ impl ShaderCompiler {
                 .unwrap_or_else(|| "panic".into());
             Err(ShaderError::Internal { path: path.clone(), message })
         })?;
-        let deps =
-            result.dependencies.iter().map(|p| (p.clone(), file_hash(p).unwrap_or(0))).collect();
-        inner.cache.insert(key, CacheEntry { deps, result: result.clone() });
+        // A dependency edited while the compiler ran may or may not be in the result: such a
+        // result is returned but not cached, so the next request compiles again.
+        let edited_during_compile = result
+            .dependencies
+            .iter()
+            .any(|p| std::fs::metadata(p).and_then(|m| m.modified()).is_ok_and(|t| t >= started));
+        if !edited_during_compile {
+            let deps = result
+                .dependencies
+                .iter()
+                .map(|p| (p.clone(), file_hash(p).unwrap_or(0)))
+                .collect();
+            if let Some(old) = inner.latest.insert(identity, key) {
+                if old != key {
+                    inner.cache.remove(&old);
+                }
+            }
+            inner.cache.insert(key, CacheEntry { deps, result: result.clone() });
+        }
         Ok(result)
     }
 
-    fn request_key(&self, path: &Path, source: &[u8], desc: &ShaderDesc, version: &str) -> u64 {
+    fn request_identity(&self, path: &Path, desc: &ShaderDesc, version: &str) -> u64 {
         let mut h = DefaultHasher::new();
         path.hash(&mut h);
-        source.hash(&mut h);
         desc.entry_points.hash(&mut h);
         desc.defines.hash(&mut h);
         desc.search_paths.hash(&mut h);

@@ -24,6 +24,13 @@ impl AccessScope {
         access: vk::AccessFlags2::NONE,
         layout: vk::ImageLayout::UNDEFINED,
     };
+    /// Any earlier GPU work (reads and writes), contents discarded (layout UNDEFINED): for
+    /// overwriting a whole image that earlier work may still use.
+    pub const DISCARD_AFTER_ANY: Self = Self {
+        stage: vk::PipelineStageFlags2::ALL_COMMANDS,
+        access: vk::AccessFlags2::MEMORY_WRITE,
+        layout: vk::ImageLayout::UNDEFINED,
+    };
     /// Any earlier GPU work, any write, in `layout`.
     pub const fn any_write(layout: vk::ImageLayout) -> Self {
         Self {

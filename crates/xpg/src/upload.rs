@@ -23,6 +23,7 @@ use ash::vk;
 
 use crate::context::{Context, GpuError, VkResultExt};
 use crate::resource::{format_texel_size, Buffer, BufferDesc, Image, MemoryUsage};
+use crate::ring::{RingAllocator, PENDING};
 use crate::sync::{image_barrier, memory_barrier, AccessScope};
 
 /// Which path an upload took.
@@ -37,10 +38,9 @@ pub enum UploadPath {
 /// The staging ring plus a readback buffer, for set-up uploads and readbacks.
 pub struct Uploader {
     ctx: Context,
-    ring: Buffer,
-    head: u64,
-    /// (start, end, timeline value) of regions the GPU may still read, oldest first.
-    regions: VecDeque<(u64, u64, u64)>,
+    buffer: Buffer,
+    /// Which parts of `buffer` the GPU may still read.
+    ring: RingAllocator,
     pool: vk::CommandPool,
     /// Command buffers with the value of their submission, oldest first.
     cmds: VecDeque<(vk::CommandBuffer, u64)>,
@@ -49,7 +49,7 @@ pub struct Uploader {
 
 impl std::fmt::Debug for Uploader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Uploader").field("capacity", &self.ring.size()).finish()
+        f.debug_struct("Uploader").field("capacity", &self.buffer.size()).finish()
     }
 }
 
@@ -83,9 +83,8 @@ impl Uploader {
             unsafe { ctx.device().create_command_pool(&info, None) }.vk("vkCreateCommandPool")?;
         Ok(Self {
             ctx: ctx.clone(),
-            ring,
-            head: 0,
-            regions: VecDeque::new(),
+            ring: RingAllocator::new(ring.size()),
+            buffer: ring,
             pool,
             cmds: VecDeque::new(),
             readback: None,
@@ -94,45 +93,25 @@ impl Uploader {
 
     /// Ring size in bytes.
     pub fn capacity(&self) -> u64 {
-        self.ring.size()
+        self.buffer.size()
     }
 
     /// Finds `size` free bytes (aligned to 16), waiting for the GPU to release old regions.
     fn alloc(&mut self, size: u64) -> Result<u64, GpuError> {
-        let cap = self.ring.size();
-        debug_assert!(size <= cap);
         loop {
-            let done = self.ctx.shared.completed_value();
-            while self.regions.front().is_some_and(|r| r.2 <= done) {
-                self.regions.pop_front();
+            self.ring.retire(self.ctx.shared.completed_value());
+            if let Some(offset) = self.ring.alloc(size) {
+                return Ok(offset);
             }
-            let start = self.head.next_multiple_of(16);
-            let (tail, busy) = match self.regions.front() {
-                Some(r) => (r.0, true),
-                None => (0, false),
-            };
-            if !busy {
-                let s = if start + size <= cap { start } else { 0 };
-                self.head = s + size;
-                return Ok(s);
-            }
-            if start >= tail {
-                // Free space: [start, cap) then [0, tail).
-                if start + size <= cap {
-                    self.head = start + size;
-                    return Ok(start);
+            match self.ring.oldest_value() {
+                Some(v) if v != PENDING => self.ctx.wait(v)?,
+                _ => {
+                    return Err(GpuError::Invalid(format!(
+                        "{size} bytes do not fit the staging ring of {} bytes",
+                        self.buffer.size()
+                    )))
                 }
-                // Strictly below `tail`: `head == tail` would read as an empty ring.
-                if size < tail {
-                    self.head = size;
-                    return Ok(0);
-                }
-            } else if start + size < tail {
-                self.head = start + size;
-                return Ok(start);
             }
-            let wait_for = self.regions.front().map(|r| r.2).unwrap_or(0);
-            self.ctx.wait(wait_for)?;
         }
     }
 
@@ -161,25 +140,24 @@ impl Uploader {
         Ok(cmd)
     }
 
-    fn submit_cmd(
-        &mut self,
-        cmd: vk::CommandBuffer,
-        regions: &[(u64, u64)],
-    ) -> Result<u64, GpuError> {
+    fn submit_cmd(&mut self, cmd: vk::CommandBuffer) -> Result<u64, GpuError> {
         // SAFETY: `cmd` is recording.
         unsafe { self.ctx.device().end_command_buffer(cmd) }.vk("vkEndCommandBuffer")?;
         let value = self.ctx.submit(&[cmd], &[], &[])?;
         self.cmds.push_back((cmd, value));
-        for &(s, e) in regions {
-            self.regions.push_back((s, e, value));
-        }
+        self.ring.commit(value);
         Ok(value)
     }
 
     fn stage(&mut self, data: &[u8]) -> Result<u64, GpuError> {
+        // Regions still pending here belong to a chunk whose recording or submission failed:
+        // the GPU never reads them.
+        self.ring.commit(0);
         let off = self.alloc(data.len() as u64)?;
-        let map =
-            self.ring.mapped().ok_or_else(|| GpuError::Invalid("staging ring unmapped".into()))?;
+        let map = self
+            .buffer
+            .mapped()
+            .ok_or_else(|| GpuError::Invalid("staging ring unmapped".into()))?;
         map[off as usize..off as usize + data.len()].copy_from_slice(data);
         Ok(off)
     }
@@ -213,7 +191,7 @@ impl Uploader {
                 return Ok((UploadPath::Direct, 0));
             }
         }
-        let chunk = (self.ring.size() / 2).max(1) as usize;
+        let chunk = (self.buffer.size() / 2).max(1) as usize;
         let mut value = 0;
         for (i, part) in data.chunks(chunk).enumerate() {
             let src_off = self.stage(part)?;
@@ -234,7 +212,7 @@ impl Uploader {
                 size: part.len() as u64,
             }];
             // SAFETY: both buffers are alive; the ranges were checked above and by `alloc`.
-            unsafe { device.cmd_copy_buffer(cmd, self.ring.raw(), dst.raw(), &region) };
+            unsafe { device.cmd_copy_buffer(cmd, self.buffer.raw(), dst.raw(), &region) };
             // The copy's writes are visible to every later command (this and later submissions).
             memory_barrier(
                 device,
@@ -242,7 +220,7 @@ impl Uploader {
                 AccessScope::TRANSFER_DST,
                 AccessScope::any_access(vk::ImageLayout::UNDEFINED),
             );
-            value = self.submit_cmd(cmd, &[(src_off, src_off + part.len() as u64)])?;
+            value = self.submit_cmd(cmd)?;
         }
         Ok((UploadPath::Staging, value))
     }
@@ -284,7 +262,7 @@ impl Uploader {
             }
         }
         let range = image.full_range();
-        let cap_rows = (self.ring.size() / 2).max(1);
+        let cap_rows = (self.buffer.size() / 2).max(1);
         let mut first = true;
         let mut value = 0;
         for (level, data) in mips.iter().enumerate() {
@@ -297,7 +275,7 @@ impl Uploader {
                     image.name()
                 )));
             }
-            let rows_per_chunk = (cap_rows / row).max(1) as u32;
+            let rows_per_chunk = (cap_rows / row).clamp(1, u32::MAX as u64) as u32;
             for layer in 0..layers {
                 let layer_data = &data[(layer * slice) as usize..((layer + 1) * slice) as usize];
                 // 2D rows in chunks (3D images: whole slices only when they fit).
@@ -330,7 +308,8 @@ impl Uploader {
                             cmd,
                             image.raw(),
                             range,
-                            AccessScope::UNDEFINED,
+                            // Earlier work may still sample or write the image.
+                            AccessScope::DISCARD_AFTER_ANY,
                             AccessScope::TRANSFER_DST,
                         );
                         first = false;
@@ -360,7 +339,7 @@ impl Uploader {
                     unsafe {
                         device.cmd_copy_buffer_to_image(
                             cmd,
-                            self.ring.raw(),
+                            self.buffer.raw(),
                             image.raw(),
                             vk::ImageLayout::TRANSFER_DST_OPTIMAL,
                             &[copy],
@@ -378,7 +357,7 @@ impl Uploader {
                             AccessScope::any_access(final_layout),
                         );
                     }
-                    value = self.submit_cmd(cmd, &[(src_off, src_off + bytes.len() as u64)])?;
+                    value = self.submit_cmd(cmd)?;
                     y += rows;
                 }
             }
@@ -415,6 +394,9 @@ impl Uploader {
                 src.name(),
                 src.size()
             )));
+        }
+        if len == 0 {
+            return Ok(Vec::new());
         }
         let ctx = self.ctx.clone();
         let device = ctx.device();
