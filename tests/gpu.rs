@@ -269,10 +269,14 @@ fn texture_with_mips_uploaded_through_staging_then_sampled() {
     }
 
     let sampler = Sampler::nearest(&ctx, vk::SamplerAddressMode::CLAMP_TO_EDGE).expect("sampler");
-    let tex_slot = heap
-        .add_sampled_image(image.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
-        .expect("slot");
-    let smp_slot = heap.add_sampler(sampler.raw()).expect("slot");
+    // SAFETY: image and sampler outlive their slots (dropped after them below).
+    let (tex_slot, smp_slot) = unsafe {
+        (
+            heap.add_sampled_image(image.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
+                .expect("slot"),
+            heap.add_sampler(sampler.raw()).expect("slot"),
+        )
+    };
     let out = Buffer::new(
         &ctx,
         &BufferDesc {
@@ -345,9 +349,11 @@ fn bindless_array_indexed_non_uniformly() {
     .expect("image");
     up.upload_image(&filler, &[&[9u8; 64]], vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
         .expect("upload");
-    let filler_slot = heap
-        .add_sampled_image(filler.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
-        .expect("slot");
+    let filler_slot =
+        // SAFETY (this and the slots below): every image and the sampler are dropped after the
+        // slots that name them, at the end of the test.
+        unsafe { heap.add_sampled_image(filler.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL) }
+            .expect("slot");
     for t in 0..n {
         let img = Image::new(
             &ctx,
@@ -356,10 +362,11 @@ fn bindless_array_indexed_non_uniformly() {
         .expect("image");
         up.upload_image(&img, &[&color(t).repeat(16)], vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
             .expect("upload");
-        slots.push(
+        // SAFETY: see filler_slot.
+        let slot = unsafe {
             heap.add_sampled_image(img.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
-                .expect("slot"),
-        );
+        };
+        slots.push(slot.expect("slot"));
         images.push(img);
     }
     let first = slots[0].index();
@@ -369,13 +376,15 @@ fn bindless_array_indexed_non_uniformly() {
     let filler_index = filler_slot.index();
     drop(filler_slot);
     ctx.wait_idle().expect("idle");
-    let recycled = heap
-        .add_sampled_image(filler.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
-        .expect("slot");
+    // SAFETY: see filler_slot.
+    let recycled =
+        unsafe { heap.add_sampled_image(filler.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL) }
+            .expect("slot");
     assert_eq!(recycled.index(), filler_index, "a freed slot is handed out again");
 
     let sampler = Sampler::nearest(&ctx, vk::SamplerAddressMode::CLAMP_TO_EDGE).expect("sampler");
-    let smp = heap.add_sampler(sampler.raw()).expect("slot");
+    // SAFETY: see filler_slot.
+    let smp = unsafe { heap.add_sampler(sampler.raw()) }.expect("slot");
     let count = 64u32;
     let out = Buffer::new(
         &ctx,
@@ -435,7 +444,7 @@ fn frames_in_flight_and_timestamps() {
             assert!(ts.write(f.cmd, vk::PipelineStageFlags2::BOTTOM_OF_PIPE, 2).is_err());
         }
         ctx.end_label(f.cmd);
-        values.push(frames.end(f, &[], &[]).expect("end"));
+        values.push(frames.end(f).expect("end"));
     }
     assert!(values.windows(2).all(|w| w[1] > w[0]), "timeline values increase: {values:?}");
     ctx.wait_idle().expect("idle");
@@ -540,7 +549,8 @@ fn dropped_resources_outlive_pending_work() {
         .semaphore(gate)
         .value(1)
         .stage_mask(vk::PipelineStageFlags2::ALL_COMMANDS)];
-    frames.end(f, &wait, &[]).expect("submit");
+    // SAFETY: the gate is a live timeline semaphore of this device.
+    unsafe { frames.end_with(f, &wait, &[]) }.expect("submit");
     // Dropped while the frame cannot have run yet.
     drop((src, dst, img));
     ctx.collect_garbage();
@@ -557,5 +567,69 @@ fn dropped_resources_outlive_pending_work() {
     drop(frames);
     // SAFETY: no pending work waits on the gate any more (device idle above).
     unsafe { device.destroy_semaphore(gate, None) };
+    assert_clean(&ctx);
+}
+
+/// Bad input is a clear `Err` naming what was wrong, never a panic or a Vulkan error.
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let ctx = gpu(false);
+    let shaders = compiler();
+    let d2 = |name, w, h| {
+        ImageDesc::d2(name, w, h, vk::Format::R8G8B8A8_UNORM, vk::ImageUsageFlags::SAMPLED)
+    };
+    let err = |r: Result<Image, xpg::GpuError>| r.expect_err("must fail").to_string();
+    assert!(err(Image::new(&ctx, &d2("empty", 0, 4))).contains("empty"));
+    assert!(err(Image::new(&ctx, &d2("too many mips", 4, 4).mips(4))).contains("mip levels"));
+    let huge = ctx.caps().max_image_dimension_2d + 1;
+    assert!(err(Image::new(&ctx, &d2("huge", huge, 4))).contains("exceeds"));
+    let mut cube = d2("cube", 8, 4).layers(6);
+    cube.cube = true;
+    assert!(err(Image::new(&ctx, &cube)).contains("square"));
+    let img = Image::new(&ctx, &d2("ok", 8, 8)).expect("image");
+    let range = vk::ImageSubresourceRange { level_count: u32::MAX - 1, ..img.full_range() };
+    assert!(img.create_view(vk::ImageViewType::TYPE_2D, range).is_err(), "view range overflow");
+
+    let mut up = Uploader::new(&ctx, 1 << 20).expect("uploader");
+    let two_mips: [&[u8]; 2] = [&[0; 256], &[0; 64]];
+    let e = up.upload_image(&img, &two_mips, vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL);
+    assert!(e.expect_err("more mips than the image").to_string().contains("'ok'"));
+    let buf = Buffer::new(
+        &ctx,
+        &BufferDesc {
+            size: 16,
+            usage: vk::BufferUsageFlags::empty(),
+            memory: MemoryUsage::GpuOnly,
+            name: "small",
+        },
+    )
+    .expect("buffer");
+    assert!(up.read_buffer(&buf, 0, 0).expect("empty read").is_empty());
+    assert!(up.read_buffer(&buf, 8, 9).is_err(), "overrun");
+    assert!(up.read_buffer(&buf, u64::MAX, 2).is_err(), "offset overflow");
+    assert!(Buffer::new(
+        &ctx,
+        &BufferDesc {
+            size: 0,
+            usage: vk::BufferUsageFlags::empty(),
+            memory: MemoryUsage::GpuOnly,
+            name: "zero"
+        }
+    )
+    .is_err());
+
+    // A shader that reads the bindless heap, without a heap: a layout error naming it.
+    let code =
+        shaders.compile(&ShaderDesc::new(test_shader("sample_mips.slang"))).expect("compile");
+    let e = Pipeline::compute(&ctx, &code.entry_points[0], None).expect_err("no heap given");
+    assert!(e.to_string().contains("bindless heap"), "{e}");
+    // A vertex shader is not a compute pipeline.
+    let tri = shaders.compile(&ShaderDesc::new(test_shader("triangle.slang"))).expect("compile");
+    let vs = tri.entry("vs_main").expect("vs");
+    assert!(Pipeline::compute(&ctx, vs, None)
+        .expect_err("vertex")
+        .to_string()
+        .contains("not compute"));
+    drop((img, up, buf));
     assert_clean(&ctx);
 }

@@ -92,11 +92,16 @@ fn editing_an_imported_module_invalidates_its_importer() {
     assert_eq!(c.stats().compiles, 2, "the edit of the imported module forced a recompile");
     assert_ne!(first.entry_points[0].spirv, second.entry_points[0].spirv, "new code");
 
-    // A broken import is an error naming the imported file, and the last good result is still
-    // what the caller holds.
+    // A broken import is an error naming the imported file; the cache stays usable: once the
+    // file is mended, the earlier result comes back without a compile.
     write(&lib, "public uint base_value() { return 2 }\n");
     let err = c.compile(&desc).expect_err("broken import");
     assert!(err.to_string().contains("colors.slang"), "{err}");
+    assert_eq!(c.stats().compiles, 3);
+    write(&lib, "public uint base_value() { return 2; }\n");
+    let mended = c.compile(&desc).expect("mended");
+    assert_eq!(c.stats().compiles, 3, "cache hit after the fix");
+    assert_eq!(mended.entry_points[0].spirv, second.entry_points[0].spirv);
 }
 
 #[test]

@@ -256,7 +256,12 @@ impl BindlessHeap {
     }
 
     /// Puts a sampled image view (in `layout` when sampled) into the heap.
-    pub fn add_sampled_image(
+    ///
+    /// # Safety
+    /// `view` is a live handle of this context's device and stays alive until the returned
+    /// slot is dropped and the GPU has finished the work that may read it (drop the slot before
+    /// the resource, as deferred destruction then orders both).
+    pub unsafe fn add_sampled_image(
         &self,
         view: vk::ImageView,
         layout: vk::ImageLayout,
@@ -273,7 +278,12 @@ impl BindlessHeap {
         Ok(slot)
     }
     /// Puts a storage image view (layout GENERAL) into the heap.
-    pub fn add_storage_image(&self, view: vk::ImageView) -> Result<BindlessIndex, GpuError> {
+    ///
+    /// # Safety
+    /// `view` is a live handle of this context's device and stays alive until the returned
+    /// slot is dropped and the GPU has finished the work that may read it (drop the slot before
+    /// the resource, as deferred destruction then orders both).
+    pub unsafe fn add_storage_image(&self, view: vk::ImageView) -> Result<BindlessIndex, GpuError> {
         let slot = self.take(SlotKind::StorageImage)?;
         self.write(
             &slot,
@@ -286,7 +296,12 @@ impl BindlessHeap {
         Ok(slot)
     }
     /// Puts a sampler into the heap.
-    pub fn add_sampler(&self, sampler: vk::Sampler) -> Result<BindlessIndex, GpuError> {
+    ///
+    /// # Safety
+    /// `sampler` is a live handle of this context's device and stays alive until the returned
+    /// slot is dropped and the GPU has finished the work that may read it (drop the slot before
+    /// the resource, as deferred destruction then orders both).
+    pub unsafe fn add_sampler(&self, sampler: vk::Sampler) -> Result<BindlessIndex, GpuError> {
         let slot = self.take(SlotKind::Sampler)?;
         self.write(
             &slot,

@@ -575,7 +575,13 @@ impl Context {
 
     /// Submits command buffers to the queue. The context timeline is signalled with a new value
     /// that is returned; wait for it with [`Context::wait`].
-    pub fn submit(
+    ///
+    /// # Safety
+    /// The command buffers are executable (recorded and ended, from a pool of this device's
+    /// queue family), and every resource they use stays alive until the returned value is
+    /// reached (xpg resources guarantee this when dropped after the submission); the semaphores
+    /// are live semaphores of this device, with valid values for timeline ones.
+    pub unsafe fn submit(
         &self,
         cmds: &[vk::CommandBuffer],
         waits: &[vk::SemaphoreSubmitInfo<'_>],
@@ -605,13 +611,12 @@ impl Context {
     }
 
     /// Names a Vulkan object for debuggers and validation messages (no-op without debug utils).
-    pub fn set_name<H: vk::Handle>(&self, handle: H, name: &str) {
+    pub(crate) fn set_name<H: vk::Handle>(&self, handle: H, name: &str) {
         if let Some(dd) = &self.shared.debug_device {
             let Ok(name) = CString::new(name.replace('\0', "")) else { return };
             let info =
                 vk::DebugUtilsObjectNameInfoEXT::default().object_handle(handle).object_name(&name);
-            // SAFETY: the handle belongs to this device (the caller's contract; a wrong handle is
-            // a validation message, not UB in the layer-less path which ignores names).
+            // SAFETY: crate-internal: only called with live handles this context created.
             let _ = unsafe { dd.set_debug_utils_object_name(&info) };
         }
     }

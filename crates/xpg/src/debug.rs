@@ -18,7 +18,7 @@ pub struct MessageLog {
     recent: Mutex<Vec<String>>,
 }
 
-/// A snapshot of a [`MessageLog`].
+/// A snapshot of the validation messages a context received.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageCounts {
     /// Messages of severity ERROR (validation errors, synchronization hazards).

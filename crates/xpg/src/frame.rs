@@ -95,9 +95,19 @@ impl FrameRing {
         Ok(frame)
     }
 
-    /// Ends recording and submits, waiting on / signalling the given extra semaphores (e.g.
-    /// swapchain acquire/present). Returns the timeline value that marks the frame complete.
-    pub fn end(
+    /// Ends recording and submits. Returns the timeline value that marks the frame complete.
+    pub fn end(&mut self, frame: Frame) -> Result<u64, GpuError> {
+        // SAFETY: no extra semaphores; the frame's command buffer is this ring's own.
+        unsafe { self.end_with(frame, &[], &[]) }
+    }
+
+    /// Like [`FrameRing::end`], also waiting on / signalling the given semaphores (swapchain
+    /// acquire and present).
+    ///
+    /// # Safety
+    /// The semaphores are live semaphores of this context's device; binary ones have a
+    /// pending signal (waits) or are unsignalled (signals); timeline values are valid.
+    pub unsafe fn end_with(
         &mut self,
         frame: Frame,
         waits: &[vk::SemaphoreSubmitInfo<'_>],
@@ -105,7 +115,7 @@ impl FrameRing {
     ) -> Result<u64, GpuError> {
         // SAFETY: `frame.cmd` is recording (returned by `begin`).
         unsafe { self.ctx.device().end_command_buffer(frame.cmd) }.vk("vkEndCommandBuffer")?;
-        let value = self.ctx.submit(&[frame.cmd], waits, signals)?;
+        let value = self.ctx.shared.submit(&[frame.cmd], waits, signals)?;
         self.slots[frame.slot].value = value;
         Ok(value)
     }

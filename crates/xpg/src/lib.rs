@@ -17,11 +17,20 @@
 //!   device addresses.
 //! - [`ShaderCompiler`]: Slang to SPIR-V with an in-memory cache that tracks dependency files.
 //!
-//! What the caller must guarantee (not validated here; the validation layer catches it):
-//! command buffers passed to the thin wrappers are recording; a resource is not dropped between
-//! recording a use and submitting it; one-off submissions ([`Context::immediate`]) record their
-//! own explicit barriers ([`sync`]). Per-frame work places no barrier by hand: the framegraph
-//! crate does.
+//! # Safety model
+//! Functions that take raw Vulkan handles from outside and whose misuse is undefined behaviour
+//! beyond a validation message are `unsafe fn` with a `# Safety` section ([`Context::submit`],
+//! [`FrameRing::end_with`], [`BindlessHeap::add_sampled_image`] and its siblings). The
+//! command-recording helpers ([`sync::image_barrier`], [`Pipeline::bind`],
+//! [`Pipeline::dispatch_threads`], labels, timestamps) are safe functions over a
+//! `vk::CommandBuffer` by design, as in this layer they are only handed command buffers that xpg
+//! itself began ([`Context::immediate`], [`FrameRing::begin`]); their one unchecked contract is
+//! that the command buffer is still recording, which the validation layer reports. The
+//! framegraph wraps recording in an API where that cannot be violated.
+//!
+//! Also the caller's part: a resource is not dropped between recording a use and submitting it;
+//! one-off submissions ([`Context::immediate`]) record their own explicit barriers ([`sync`]).
+//! Per-frame work places no barrier by hand: the framegraph crate does.
 
 #![warn(missing_docs)]
 

@@ -143,7 +143,7 @@ impl Uploader {
     fn submit_cmd(&mut self, cmd: vk::CommandBuffer) -> Result<u64, GpuError> {
         // SAFETY: `cmd` is recording.
         unsafe { self.ctx.device().end_command_buffer(cmd) }.vk("vkEndCommandBuffer")?;
-        let value = self.ctx.submit(&[cmd], &[], &[])?;
+        let value = self.ctx.shared.submit(&[cmd], &[], &[])?;
         self.cmds.push_back((cmd, value));
         self.ring.commit(value);
         Ok(value)
