@@ -349,9 +349,9 @@ fn bindless_array_indexed_non_uniformly() {
     .expect("image");
     up.upload_image(&filler, &[&[9u8; 64]], vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
         .expect("upload");
+    // SAFETY: every image and the sampler are dropped after the slots that name them, at the
+    // end of the test (this slot and the ones below).
     let filler_slot =
-        // SAFETY (this and the slots below): every image and the sampler are dropped after the
-        // slots that name them, at the end of the test.
         unsafe { heap.add_sampled_image(filler.view(), vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL) }
             .expect("slot");
     for t in 0..n {
