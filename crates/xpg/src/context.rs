@@ -600,6 +600,16 @@ impl Context {
         self.shared.wait(self.shared.latest_submitted())
     }
 
+    /// Runs `release` once the GPU has finished every submission made so far: the way to
+    /// destroy Vulkan objects made outside xpg's resource types (the framegraph's pooled
+    /// transients). It gets the device and the allocator.
+    pub fn defer_release(
+        &self,
+        release: impl FnOnce(&ash::Device, &mut Allocator) + Send + 'static,
+    ) {
+        self.shared.defer(release);
+    }
+
     /// Frees resources dropped since the GPU finished using them.
     pub fn collect_garbage(&self) {
         self.shared.collect_garbage();

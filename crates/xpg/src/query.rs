@@ -42,6 +42,11 @@ impl TimestampPool {
         Ok(this)
     }
 
+    /// Number of timestamps.
+    pub fn capacity(&self) -> u32 {
+        self.count
+    }
+
     /// Resets every query from the host (hostQueryReset). Call only when no pending work
     /// writes them.
     pub fn reset(&self) {

@@ -1,0 +1,585 @@
+//! `compile()`: pure CPU, in named phases (after Granite's bake):
+//! 1. **validate**: errors recorded while the graph was built (stale handles, bad ranges);
+//! 2. **cull**: keep passes with side effects or writes to imported resources, and, going
+//!    backwards, every pass that produced a version a kept pass uses;
+//! 3. **lifetimes**: first and last kept pass of every transient, its usage from its accesses;
+//! 4. **aliasing**: memory blocks shared by transients with disjoint lifetimes ([`crate::alias`]);
+//! 5. **barriers**: per-subresource state tracking ([`crate::barriers`]).
+//!
+//! Pass order is declaration order (deterministic; declaration order is always a valid order
+//! since a handle exists only after the pass that wrote it).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+
+use xpg::vk;
+
+use crate::access::{Access, AccessInfo};
+use crate::alias::{self, AliasRequest, MemoryBlock};
+use crate::barriers::{self, Barrier, ImageTransition, SubState};
+use crate::graph::{
+    FrameGraph, GraphError, ImageInfo, Origin, PassAccess, ResourceKind, Subresources,
+};
+
+/// What a transient resource is, as the executor must create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransientDesc {
+    /// An image with the union of the usages its accesses need.
+    Image {
+        /// Shape.
+        info: ImageInfo,
+        /// Usage.
+        usage: vk::ImageUsageFlags,
+    },
+    /// A buffer.
+    Buffer {
+        /// Bytes.
+        size: u64,
+        /// Usage.
+        usage: vk::BufferUsageFlags,
+    },
+}
+
+/// Memory requirements of a transient (from the device, or estimated for planning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryRequirements {
+    /// Bytes.
+    pub size: u64,
+    /// Alignment.
+    pub alignment: u64,
+    /// Allowed memory types.
+    pub memory_type_bits: u32,
+}
+
+/// Options of [`FrameGraph::compile_with`].
+#[derive(Default)]
+pub struct CompileOptions<'a> {
+    /// Do not alias transient memory (for comparisons).
+    pub no_aliasing: bool,
+    /// Memory requirements of a transient; `None` estimates them from the shape.
+    pub requirements: Option<&'a dyn Fn(&TransientDesc) -> MemoryRequirements>,
+}
+
+impl std::fmt::Debug for CompileOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompileOptions").field("no_aliasing", &self.no_aliasing).finish()
+    }
+}
+
+/// An estimate for planning without a device: tightly packed texels (4 bytes when the format
+/// is unknown), every mip, aligned to 64 KiB.
+pub fn estimate_requirements(desc: &TransientDesc) -> MemoryRequirements {
+    const ALIGN: u64 = 64 << 10;
+    let size = match desc {
+        TransientDesc::Image { info, .. } => {
+            let texel = xpg::format_texel_size(info.format).unwrap_or(4) as u64;
+            (0..info.mip_levels)
+                .map(|m| {
+                    let e = info.extent;
+                    let d = |v: u32| (v >> m).max(1) as u64;
+                    d(e.width) * d(e.height) * d(e.depth) * texel * info.array_layers as u64
+                })
+                .sum::<u64>()
+        }
+        TransientDesc::Buffer { size, .. } => *size,
+    };
+    MemoryRequirements {
+        size: size.next_multiple_of(ALIGN),
+        alignment: ALIGN,
+        memory_type_bits: !0,
+    }
+}
+
+/// A pass that survived culling, with the barriers recorded before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPass {
+    /// Index of the pass in declaration order.
+    pub index: usize,
+    /// Its name.
+    pub name: String,
+    /// Barriers to record before it (one `vkCmdPipelineBarrier2`).
+    pub barriers: Vec<Barrier>,
+}
+
+/// Memory placement of one transient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransientAlloc {
+    /// Resource id.
+    pub resource: u32,
+    /// Name.
+    pub name: String,
+    /// What to create.
+    pub desc: TransientDesc,
+    /// First plan position (index into [`Plan::passes`]) that uses it.
+    pub first: usize,
+    /// Last plan position that uses it.
+    pub last: usize,
+    /// Its memory requirements.
+    pub requirements: MemoryRequirements,
+    /// Its memory block (index into [`Plan::blocks`]).
+    pub block: usize,
+    /// The transient that used the block before it, if any.
+    pub follows: Option<u32>,
+}
+
+/// The state an imported resource is left in at the end of the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinalState {
+    /// Layout (images; all subresources, if they agree).
+    pub layout: vk::ImageLayout,
+}
+
+/// The result of [`FrameGraph::compile`]: everything needed to record the frame, inspectable
+/// without a GPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Kept passes, in order.
+    pub passes: Vec<PlannedPass>,
+    /// Names of culled passes.
+    pub culled: Vec<String>,
+    /// Barriers after the last pass (imported resources into their final states).
+    pub final_barriers: Vec<Barrier>,
+    /// Transients that kept passes use.
+    pub transients: Vec<TransientAlloc>,
+    /// Memory blocks of the transients.
+    pub blocks: Vec<MemoryBlock>,
+    /// Resource names by id.
+    pub resource_names: Vec<String>,
+}
+
+impl Plan {
+    /// Bytes of transient memory with aliasing (the sum of the blocks).
+    pub fn transient_memory(&self) -> u64 {
+        self.blocks.iter().map(|b| b.size).sum()
+    }
+    /// Bytes the transients would take without aliasing.
+    pub fn transient_memory_unaliased(&self) -> u64 {
+        self.transients.iter().map(|t| t.requirements.size).sum()
+    }
+    /// Every barrier of the plan, in recording order.
+    pub fn all_barriers(&self) -> impl Iterator<Item = &Barrier> {
+        self.passes.iter().flat_map(|p| &p.barriers).chain(&self.final_barriers)
+    }
+    /// The placement of the transient `name`.
+    pub fn transient(&self, name: &str) -> Option<&TransientAlloc> {
+        self.transients.iter().find(|t| t.name == name)
+    }
+
+    fn describe(&self, b: &Barrier) -> String {
+        let name = self.resource_names.get(b.resource as usize).map(String::as_str).unwrap_or("?");
+        let scopes =
+            format!("{:?}/{:?} -> {:?}/{:?}", b.src_stage, b.src_access, b.dst_stage, b.dst_access);
+        match b.image {
+            Some(i) => format!(
+                "'{name}' mips {}..{} layers {}..{}: {:?} -> {:?}, {scopes}",
+                i.range.base_mip,
+                i.range.base_mip + i.range.mip_count,
+                i.range.base_layer,
+                i.range.base_layer + i.range.layer_count,
+                i.old_layout,
+                i.new_layout
+            ),
+            None => format!("'{name}': {scopes}"),
+        }
+    }
+
+    /// The plan as Graphviz DOT: passes as boxes in order (culled ones left out), barriers as
+    /// edge labels, transients with their memory block.
+    pub fn to_dot(&self) -> String {
+        let mut s = String::from(
+            "digraph plan {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+        );
+        for (i, p) in self.passes.iter().enumerate() {
+            let _ = writeln!(s, "  p{i} [label=\"{}: {}\"];", i, p.name.replace('"', "'"));
+            if i > 0 {
+                let label: Vec<String> =
+                    p.barriers.iter().map(|b| self.describe(b).replace('"', "'")).collect();
+                let _ = writeln!(s, "  p{} -> p{i} [label=\"{}\"];", i - 1, label.join("\\n"));
+            }
+        }
+        for t in &self.transients {
+            let _ = writeln!(
+                s,
+                "  t{} [shape=ellipse, label=\"{} ({} KiB, block {})\"];\n  t{} -> p{} [style=dotted];\n  t{} -> p{} [style=dotted];",
+                t.resource,
+                t.name.replace('"', "'"),
+                t.requirements.size >> 10,
+                t.block,
+                t.resource,
+                t.first,
+                t.resource,
+                t.last
+            );
+        }
+        s.push_str("}\n");
+        s
+    }
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "plan: {} passes, {} culled {:?}",
+            self.passes.len(),
+            self.culled.len(),
+            self.culled
+        )?;
+        for (i, p) in self.passes.iter().enumerate() {
+            writeln!(f, "  [{i}] {}", p.name)?;
+            for b in &p.barriers {
+                writeln!(f, "      barrier {}", self.describe(b))?;
+            }
+        }
+        if !self.final_barriers.is_empty() {
+            writeln!(f, "  [end]")?;
+            for b in &self.final_barriers {
+                writeln!(f, "      barrier {}", self.describe(b))?;
+            }
+        }
+        for t in &self.transients {
+            writeln!(
+                f,
+                "  transient '{}' passes {}..={} {} KiB block {}{}",
+                t.name,
+                t.first,
+                t.last,
+                t.requirements.size >> 10,
+                t.block,
+                t.follows
+                    .map(|r| format!(" after '{}'", self.resource_names[r as usize]))
+                    .unwrap_or_default()
+            )?;
+        }
+        writeln!(
+            f,
+            "  transient memory: {} KiB in {} blocks ({} KiB without aliasing)",
+            self.transient_memory() >> 10,
+            self.blocks.len(),
+            self.transient_memory_unaliased() >> 10
+        )
+    }
+}
+
+fn subresources(
+    kind: &ResourceKind,
+    range: Option<Subresources>,
+) -> Vec<(usize, Option<(u32, u32)>)> {
+    match kind {
+        ResourceKind::Image(info) => {
+            let r = range.unwrap_or_else(|| Subresources::all(info));
+            let mut v = Vec::with_capacity((r.mip_count * r.layer_count) as usize);
+            for layer in r.base_layer..r.base_layer + r.layer_count {
+                for mip in r.base_mip..r.base_mip + r.mip_count {
+                    v.push(((layer * info.mip_levels + mip) as usize, Some((mip, layer))));
+                }
+            }
+            v
+        }
+        _ => vec![(0, None)],
+    }
+}
+
+fn sub_count(kind: &ResourceKind) -> usize {
+    match kind {
+        ResourceKind::Image(i) => (i.mip_levels * i.array_layers) as usize,
+        _ => 1,
+    }
+}
+
+/// Per pass: the accesses combined per (resource, subresource).
+type Combined = BTreeMap<(u32, usize), (AccessInfo, Option<(u32, u32)>)>;
+
+impl FrameGraph<'_> {
+    /// Compiles with default options (aliasing on, estimated memory requirements).
+    pub fn compile(&self) -> Result<Plan, GraphError> {
+        self.compile_with(&CompileOptions::default())
+    }
+
+    /// Compiles the graph into a [`Plan`]. Pure CPU; the graph is not consumed.
+    pub fn compile_with(&self, options: &CompileOptions<'_>) -> Result<Plan, GraphError> {
+        // 1. validate
+        if let Some(e) = self.errors.first() {
+            return Err(e.clone());
+        }
+        // 2. cull
+        let live = self.live_passes();
+        let order: Vec<usize> = (0..self.passes.len()).filter(|i| live.contains(i)).collect();
+        let culled = (0..self.passes.len())
+            .filter(|i| !live.contains(i))
+            .map(|i| self.passes[i].name.clone())
+            .collect();
+        let combined: Vec<Combined> =
+            order.iter().map(|&p| self.combine(p)).collect::<Result<_, _>>()?;
+
+        // 3. lifetimes and usage of transients
+        let mut life: BTreeMap<u32, (usize, usize, vk::ImageUsageFlags, vk::BufferUsageFlags)> =
+            BTreeMap::new();
+        for (pos, &p) in order.iter().enumerate() {
+            for a in &self.passes[p].accesses {
+                if matches!(self.resources[a.resource as usize].origin, Origin::Transient) {
+                    let e = life.entry(a.resource).or_insert((
+                        pos,
+                        pos,
+                        vk::ImageUsageFlags::empty(),
+                        vk::BufferUsageFlags::empty(),
+                    ));
+                    e.1 = pos;
+                    e.2 |= a.access.image_usage();
+                    e.3 |= a.access.buffer_usage();
+                }
+            }
+        }
+        // 4. aliasing
+        let estimate = estimate_requirements;
+        let reqs_fn: &dyn Fn(&TransientDesc) -> MemoryRequirements =
+            options.requirements.unwrap_or(&estimate);
+        let mut transients = Vec::new();
+        let mut requests = Vec::new();
+        for (&r, &(first, last, iu, bu)) in &life {
+            let res = &self.resources[r as usize];
+            let desc = match res.kind {
+                ResourceKind::Image(info) => TransientDesc::Image { info, usage: iu },
+                ResourceKind::Buffer { size } => TransientDesc::Buffer {
+                    size,
+                    usage: bu | vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS,
+                },
+                ResourceKind::Accel => continue,
+            };
+            let requirements = reqs_fn(&desc);
+            requests.push(AliasRequest {
+                resource: r,
+                first,
+                last,
+                size: requirements.size,
+                alignment: requirements.alignment,
+                memory_type_bits: requirements.memory_type_bits,
+            });
+            transients.push(TransientAlloc {
+                resource: r,
+                name: res.name.clone(),
+                desc,
+                first,
+                last,
+                requirements,
+                block: 0,
+                follows: None,
+            });
+        }
+        let (blocks, placement) = alias::assign(&requests, !options.no_aliasing);
+        for (t, (block, follows)) in transients.iter_mut().zip(placement) {
+            t.block = block;
+            t.follows = follows;
+        }
+
+        // 5. barriers
+        let mut states: Vec<Vec<SubState>> = self
+            .resources
+            .iter()
+            .map(|r| {
+                let is_image = matches!(r.kind, ResourceKind::Image(_));
+                let s = match &r.origin {
+                    Origin::Imported { initial: Some(a), .. } => {
+                        SubState::after(a.info(), is_image)
+                    }
+                    _ => SubState::FRESH,
+                };
+                vec![s; sub_count(&r.kind)]
+            })
+            .collect();
+        let follows: HashMap<u32, (u32, usize)> = transients
+            .iter()
+            .filter_map(|t| t.follows.map(|f| (t.resource, (f, t.first))))
+            .collect();
+        let mut passes = Vec::with_capacity(order.len());
+        for (pos, &p) in order.iter().enumerate() {
+            let mut out = Vec::new();
+            for (&(r, sub), &(info, mip_layer)) in &combined[pos] {
+                let res = &self.resources[r as usize];
+                let is_image = matches!(res.kind, ResourceKind::Image(_));
+                if let Some(&(prev, first)) = follows.get(&r) {
+                    if first == pos && states[r as usize].iter().all(|s| *s == SubState::FRESH) {
+                        // Aliased memory: the previous occupant's accesses must be done first.
+                        let (mut stage, mut access) =
+                            (vk::PipelineStageFlags2::NONE, vk::AccessFlags2::NONE);
+                        for s in &states[prev as usize] {
+                            stage |= s.write_stage | s.read_stage;
+                            access |= s.write_access;
+                        }
+                        for s in states[r as usize].iter_mut() {
+                            *s = SubState {
+                                write_stage: stage,
+                                write_access: access,
+                                ..SubState::FRESH
+                            };
+                        }
+                    }
+                }
+                let later = later_reads(&combined, pos, r, sub, info, is_image);
+                let (barrier, after) =
+                    barriers::transition(&states[r as usize][sub], info, is_image, later);
+                states[r as usize][sub] = after;
+                if let Some((ss, sa, ds, da, old, new)) = barrier {
+                    out.push(make_barrier(r, mip_layer, ss, sa, ds, da, old, new));
+                }
+            }
+            passes.push(PlannedPass {
+                index: p,
+                name: self.passes[p].name.clone(),
+                barriers: barriers::merge(out),
+            });
+        }
+        let mut finals = Vec::new();
+        for (r, res) in self.resources.iter().enumerate() {
+            if let Origin::Imported { final_access: Some(fa), .. } = res.origin {
+                let is_image = matches!(res.kind, ResourceKind::Image(_));
+                for (sub, mip_layer) in subresources(&res.kind, None) {
+                    let (barrier, after) = barriers::transition(
+                        &states[r][sub],
+                        fa.info(),
+                        is_image,
+                        Default::default(),
+                    );
+                    states[r][sub] = after;
+                    if let Some((ss, sa, ds, da, old, new)) = barrier {
+                        finals.push(make_barrier(r as u32, mip_layer, ss, sa, ds, da, old, new));
+                    }
+                }
+            }
+        }
+        Ok(Plan {
+            passes,
+            culled,
+            final_barriers: barriers::merge(finals),
+            transients,
+            blocks,
+            resource_names: self.resources.iter().map(|r| r.name.clone()).collect(),
+        })
+    }
+
+    fn live_passes(&self) -> HashSet<usize> {
+        let mut producer: HashMap<(u32, u32), usize> = HashMap::new();
+        for (p, pass) in self.passes.iter().enumerate() {
+            for a in &pass.accesses {
+                if a.access.info().write {
+                    producer.insert((a.resource, a.version + 1), p);
+                }
+            }
+        }
+        let mut live = HashSet::new();
+        let mut stack: Vec<usize> = self
+            .passes
+            .iter()
+            .enumerate()
+            .filter(|(_, pass)| {
+                pass.side_effect
+                    || pass.accesses.iter().any(|a| {
+                        a.access.info().write
+                            && matches!(
+                                self.resources[a.resource as usize].origin,
+                                Origin::Imported { .. }
+                            )
+                    })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        while let Some(p) = stack.pop() {
+            if !live.insert(p) {
+                continue;
+            }
+            for a in &self.passes[p].accesses {
+                if a.version > 0 {
+                    if let Some(&q) = producer.get(&(a.resource, a.version)) {
+                        if q != p && !live.contains(&q) {
+                            stack.push(q);
+                        }
+                    }
+                }
+            }
+        }
+        live
+    }
+
+    fn combine(&self, p: usize) -> Result<Combined, GraphError> {
+        let pass = &self.passes[p];
+        let mut out: Combined = BTreeMap::new();
+        for a in &pass.accesses {
+            let PassAccess { resource, access, range, .. } = *a;
+            let res = &self.resources[resource as usize];
+            let info = access.info();
+            for (sub, mip_layer) in subresources(&res.kind, range) {
+                match out.get_mut(&(resource, sub)) {
+                    None => {
+                        out.insert((resource, sub), (info, mip_layer));
+                    }
+                    Some((c, _)) => {
+                        let is_image = matches!(res.kind, ResourceKind::Image(_));
+                        if is_image && c.layout != info.layout && access != Access::HostRead {
+                            return Err(GraphError::LayoutConflict {
+                                pass: pass.name.clone(),
+                                resource: res.name.clone(),
+                                first: c.layout,
+                                second: info.layout,
+                            });
+                        }
+                        c.stage |= info.stage;
+                        c.access |= info.access;
+                        c.write |= info.write;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Reads of subresource `sub` of `r` in the passes after `pos`, in `info`'s layout, up to the
+/// next write or layout change.
+fn later_reads(
+    combined: &[Combined],
+    pos: usize,
+    r: u32,
+    sub: usize,
+    info: AccessInfo,
+    is_image: bool,
+) -> (vk::PipelineStageFlags2, vk::AccessFlags2) {
+    let mut acc = (vk::PipelineStageFlags2::NONE, vk::AccessFlags2::NONE);
+    if info.write {
+        return acc;
+    }
+    for c in &combined[pos + 1..] {
+        if let Some((next, _)) = c.get(&(r, sub)) {
+            if next.write || (is_image && next.layout != info.layout) {
+                break;
+            }
+            acc.0 |= next.stage;
+            acc.1 |= next.access;
+        }
+    }
+    acc
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_barrier(
+    resource: u32,
+    mip_layer: Option<(u32, u32)>,
+    src_stage: vk::PipelineStageFlags2,
+    src_access: vk::AccessFlags2,
+    dst_stage: vk::PipelineStageFlags2,
+    dst_access: vk::AccessFlags2,
+    old_layout: vk::ImageLayout,
+    new_layout: vk::ImageLayout,
+) -> Barrier {
+    Barrier {
+        resource,
+        image: mip_layer.map(|(mip, layer)| ImageTransition {
+            range: Subresources { base_mip: mip, mip_count: 1, base_layer: layer, layer_count: 1 },
+            old_layout,
+            new_layout,
+        }),
+        src_stage,
+        src_access,
+        dst_stage,
+        dst_access,
+    }
+}
