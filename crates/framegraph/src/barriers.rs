@@ -47,6 +47,20 @@ pub struct ImageTransition {
     pub new_layout: vk::ImageLayout,
 }
 
+/// The write bits of an access mask: only writes need to be made available (source scope).
+pub(crate) fn writes_of(access: vk::AccessFlags2) -> vk::AccessFlags2 {
+    use vk::AccessFlags2 as A;
+    access
+        & (A::SHADER_WRITE
+            | A::SHADER_STORAGE_WRITE
+            | A::COLOR_ATTACHMENT_WRITE
+            | A::DEPTH_STENCIL_ATTACHMENT_WRITE
+            | A::TRANSFER_WRITE
+            | A::HOST_WRITE
+            | A::MEMORY_WRITE
+            | A::ACCELERATION_STRUCTURE_WRITE_KHR)
+}
+
 /// Tracked state of one subresource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SubState {
@@ -74,7 +88,12 @@ impl SubState {
     pub(crate) fn after(last: AccessInfo, is_image: bool) -> Self {
         let layout = if is_image { last.layout } else { vk::ImageLayout::UNDEFINED };
         if last.write {
-            Self { layout, write_stage: last.stage, write_access: last.access, ..Self::FRESH }
+            Self {
+                layout,
+                write_stage: last.stage,
+                write_access: writes_of(last.access),
+                ..Self::FRESH
+            }
         } else {
             Self { layout, read_stage: last.stage, read_access: last.access, ..Self::FRESH }
         }
@@ -119,7 +138,7 @@ pub(crate) fn transition(
             SubState {
                 layout: new_layout,
                 write_stage: next.stage,
-                write_access: next.access,
+                write_access: writes_of(next.access),
                 ..SubState::FRESH
             }
         } else {
