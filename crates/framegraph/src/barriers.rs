@@ -168,6 +168,11 @@ pub(crate) fn transition(
     let dst_access = next.access | later_reads.1;
     after.visible_stage |= dst_stage;
     after.visible_access |= dst_access;
+    // The write is now available, and visible to every read up to the next write (the
+    // destination includes them): a later write only needs to wait for the reads, which chain
+    // after this barrier.
+    after.write_stage = vk::PipelineStageFlags2::NONE;
+    after.write_access = vk::AccessFlags2::NONE;
     (
         Some((
             state.write_stage,

@@ -114,9 +114,11 @@ fn write_after_read_is_an_execution_dependency() {
         .write(&mut t, Access::StorageWriteCompute)
         .write(&mut b, Access::StorageWriteCompute)
         .record(|_| Ok(()));
+    // b only reads: without a side effect it would be culled (nothing depends on it).
     g.add_pass("b")
         .read(&t, Access::SampledFragment)
         .read(&b, Access::StorageReadFragment)
+        .side_effect()
         .record(|_| Ok(()));
     g.add_pass("c")
         .write(&mut t, Access::StorageWriteCompute)
