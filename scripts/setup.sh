@@ -149,7 +149,8 @@ fi
 # ---------------------------------------------------------------- Vulkan capability check
 command -v vulkaninfo >/dev/null || die "vulkaninfo missing (package vulkan-tools)"
 info=$(vulkaninfo 2>/dev/null) || die "vulkaninfo failed: no Vulkan driver works on this machine"
-need_ext=(VK_KHR_acceleration_structure VK_KHR_ray_tracing_pipeline VK_KHR_deferred_host_operations)
+need_ext=(VK_KHR_acceleration_structure VK_KHR_ray_tracing_pipeline VK_KHR_deferred_host_operations
+         VK_KHR_push_descriptor)
 need_feat=(descriptorIndexing runtimeDescriptorArray descriptorBindingPartiallyBound
            descriptorBindingVariableDescriptorCount shaderSampledImageArrayNonUniformIndexing
            descriptorBindingUpdateUnusedWhilePending

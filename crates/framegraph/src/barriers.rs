@@ -103,22 +103,23 @@ impl SubState {
 /// The barrier (if any) that must precede `next` on a subresource in state `state`, and the
 /// state after `next`. `later_reads` is the union of the reads that follow `next` in the same
 /// layout before the next write (used to share one barrier among readers).
+/// A dependency to record before an access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dependency {
+    pub src_stage: vk::PipelineStageFlags2,
+    pub src_access: vk::AccessFlags2,
+    pub dst_stage: vk::PipelineStageFlags2,
+    pub dst_access: vk::AccessFlags2,
+    pub old_layout: vk::ImageLayout,
+    pub new_layout: vk::ImageLayout,
+}
+
 pub(crate) fn transition(
     state: &SubState,
     next: AccessInfo,
     is_image: bool,
     later_reads: (vk::PipelineStageFlags2, vk::AccessFlags2),
-) -> (
-    Option<(
-        vk::PipelineStageFlags2,
-        vk::AccessFlags2,
-        vk::PipelineStageFlags2,
-        vk::AccessFlags2,
-        vk::ImageLayout,
-        vk::ImageLayout,
-    )>,
-    SubState,
-) {
+) -> (Option<Dependency>, SubState) {
     let new_layout = if is_image { next.layout } else { vk::ImageLayout::UNDEFINED };
     let layout_change = is_image && new_layout != state.layout;
     if next.write || layout_change {
@@ -132,7 +133,14 @@ pub(crate) fn transition(
             } else {
                 (next.stage | later_reads.0, next.access | later_reads.1)
             };
-            Some((src_stage, src_access, dst_stage, dst_access, state.layout, new_layout))
+            Some(Dependency {
+                src_stage,
+                src_access,
+                dst_stage,
+                dst_access,
+                old_layout: state.layout,
+                new_layout,
+            })
         };
         let after = if next.write {
             SubState {
@@ -143,7 +151,8 @@ pub(crate) fn transition(
             }
         } else {
             // The transition made the last write visible to these readers.
-            let (vs, va) = barrier.map(|b| (b.2, b.3)).unwrap_or((next.stage, next.access));
+            let (vs, va) =
+                barrier.map(|b| (b.dst_stage, b.dst_access)).unwrap_or((next.stage, next.access));
             SubState {
                 layout: new_layout,
                 read_stage: next.stage,
@@ -173,17 +182,15 @@ pub(crate) fn transition(
     // after this barrier.
     after.write_stage = vk::PipelineStageFlags2::NONE;
     after.write_access = vk::AccessFlags2::NONE;
-    (
-        Some((
-            state.write_stage,
-            state.write_access,
-            dst_stage,
-            dst_access,
-            state.layout,
-            state.layout,
-        )),
-        after,
-    )
+    let dep = Dependency {
+        src_stage: state.write_stage,
+        src_access: state.write_access,
+        dst_stage,
+        dst_access,
+        old_layout: state.layout,
+        new_layout: state.layout,
+    };
+    (Some(dep), after)
 }
 
 /// Merges per-subresource image barriers of one pass into ranges: consecutive mips of a layer

@@ -16,7 +16,7 @@ use xpg::vk;
 
 use crate::access::{Access, AccessInfo};
 use crate::alias::{self, AliasRequest, MemoryBlock};
-use crate::barriers::{self, Barrier, ImageTransition, SubState};
+use crate::barriers::{self, Barrier, Dependency, ImageTransition, SubState};
 use crate::graph::{
     FrameGraph, GraphError, ImageInfo, Origin, PassAccess, ResourceKind, Subresources,
 };
@@ -419,8 +419,8 @@ impl FrameGraph<'_> {
                 let (barrier, after) =
                     barriers::transition(&states[r as usize][sub], info, is_image, later);
                 states[r as usize][sub] = after;
-                if let Some((ss, sa, ds, da, old, new)) = barrier {
-                    out.push(make_barrier(r, mip_layer, ss, sa, ds, da, old, new));
+                if let Some(dep) = barrier {
+                    out.push(make_barrier(r, mip_layer, dep));
                 }
             }
             passes.push(PlannedPass {
@@ -441,8 +441,8 @@ impl FrameGraph<'_> {
                         Default::default(),
                     );
                     states[r][sub] = after;
-                    if let Some((ss, sa, ds, da, old, new)) = barrier {
-                        finals.push(make_barrier(r as u32, mip_layer, ss, sa, ds, da, old, new));
+                    if let Some(dep) = barrier {
+                        finals.push(make_barrier(r as u32, mip_layer, dep));
                     }
                 }
             }
@@ -559,27 +559,17 @@ fn later_reads(
     acc
 }
 
-#[allow(clippy::too_many_arguments)]
-fn make_barrier(
-    resource: u32,
-    mip_layer: Option<(u32, u32)>,
-    src_stage: vk::PipelineStageFlags2,
-    src_access: vk::AccessFlags2,
-    dst_stage: vk::PipelineStageFlags2,
-    dst_access: vk::AccessFlags2,
-    old_layout: vk::ImageLayout,
-    new_layout: vk::ImageLayout,
-) -> Barrier {
+fn make_barrier(resource: u32, mip_layer: Option<(u32, u32)>, dep: Dependency) -> Barrier {
     Barrier {
         resource,
         image: mip_layer.map(|(mip, layer)| ImageTransition {
             range: Subresources { base_mip: mip, mip_count: 1, base_layer: layer, layer_count: 1 },
-            old_layout,
-            new_layout,
+            old_layout: dep.old_layout,
+            new_layout: dep.new_layout,
         }),
-        src_stage,
-        src_access,
-        dst_stage,
-        dst_access,
+        src_stage: dep.src_stage,
+        src_access: dep.src_access,
+        dst_stage: dep.dst_stage,
+        dst_access: dep.dst_access,
     }
 }

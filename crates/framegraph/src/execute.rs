@@ -105,6 +105,39 @@ impl std::fmt::Debug for Executor {
     }
 }
 
+/// One of a pass's resources, bound at [`xpg::PUSH_SET`] by [`PassContext::push_descriptors`].
+#[derive(Debug, Clone, Copy)]
+pub enum Bind<'h> {
+    /// A storage image (one mip), layout GENERAL: declare a `Storage*` access.
+    Storage {
+        /// Binding number.
+        binding: u32,
+        /// The image.
+        image: &'h ImageHandle,
+        /// Mip level.
+        mip: u32,
+    },
+    /// A sampled image (one mip, or all with `None`), layout READ_ONLY_OPTIMAL: declare a
+    /// `Sampled*` access. `sampler` serves combined bindings (`Sampler2D`).
+    Sampled {
+        /// Binding number.
+        binding: u32,
+        /// The image.
+        image: &'h ImageHandle,
+        /// Mip level, or every level.
+        mip: Option<u32>,
+        /// Sampler (null for plain sampled-image bindings).
+        sampler: vk::Sampler,
+    },
+    /// A storage or uniform buffer, whole.
+    Buffer {
+        /// Binding number.
+        binding: u32,
+        /// The buffer.
+        buffer: &'h BufferHandle,
+    },
+}
+
 /// What a pass's closure gets: its command buffer and the Vulkan objects behind its handles.
 pub struct PassContext<'a> {
     /// The command buffer, recording.
@@ -201,6 +234,52 @@ impl PassContext<'_> {
         match self.raw.get(h.id() as usize) {
             Some(ImportedRaw::Buffer { buffer, address }) => Ok((*buffer, *address)),
             _ => Err(self.err("the buffer has no Vulkan object".into())),
+        }
+    }
+
+    /// Pushes the pass's own resources as descriptors of set [`xpg::PUSH_SET`] of `pipeline`
+    /// (bind the pipeline first). Views of single mips are made once and cached.
+    pub fn push_descriptors(
+        &mut self,
+        pipeline: &xpg::Pipeline,
+        binds: &[Bind<'_>],
+    ) -> Result<(), ExecuteError> {
+        let mut writes = Vec::with_capacity(binds.len());
+        for b in binds {
+            writes.push(match *b {
+                Bind::Storage { binding, image, mip } => {
+                    let view = self.level_view(image, Some(mip))?;
+                    xpg::DescriptorWrite::StorageImage { binding, view }
+                }
+                Bind::Sampled { binding, image, mip, sampler } => {
+                    let view = self.level_view(image, mip)?;
+                    xpg::DescriptorWrite::SampledImage { binding, view, sampler }
+                }
+                Bind::Buffer { binding, buffer } => {
+                    let (buffer, _) = self.buffer_parts(buffer)?;
+                    xpg::DescriptorWrite::Buffer {
+                        binding,
+                        buffer,
+                        offset: 0,
+                        range: vk::WHOLE_SIZE,
+                    }
+                }
+            });
+        }
+        pipeline.push_descriptors(self.cmd, &writes).map_err(|e| self.err(e.to_string()))
+    }
+
+    /// The whole view for `None` or single-mip images, else a cached view of the mip.
+    fn level_view(
+        &mut self,
+        h: &ImageHandle,
+        mip: Option<u32>,
+    ) -> Result<vk::ImageView, ExecuteError> {
+        let info = self.image_parts(h)?.2;
+        match mip {
+            Some(level) if info.mip_levels > 1 => self.mip_view(h, level),
+            Some(level) if level > 0 => Err(self.err(format!("mip {level} of a 1-mip image"))),
+            _ => self.view(h),
         }
     }
 
@@ -436,16 +515,22 @@ impl Executor {
         self.frame += 1;
         self.collect_timings(slot_index)?;
         let needed = (plan.passes.len() * 2).max(2) as u32;
+        if self.ctx.caps().timestamps {
+            // Every slot's pool is made together, so that a steady frame loop creates nothing
+            // after its first frame. A slot's queries are reset only when it comes round again.
+            if self.slots[slot_index].timestamps.as_ref().is_none_or(|t| t.capacity() < needed) {
+                for (i, s) in self.slots.iter_mut().enumerate() {
+                    if i == slot_index || !s.recorded {
+                        s.timestamps = Some(TimestampPool::new(&self.ctx, needed)?);
+                        self.objects_created += 1;
+                    }
+                }
+            }
+        }
         let slot = &mut self.slots[slot_index];
         release_views(&self.ctx, slot.frame_views.drain(..));
-        if self.ctx.caps().timestamps {
-            if slot.timestamps.as_ref().is_none_or(|t| t.capacity() < needed) {
-                slot.timestamps = Some(TimestampPool::new(&self.ctx, needed)?);
-                self.objects_created += 1;
-            }
-            if let Some(t) = &slot.timestamps {
-                t.reset();
-            }
+        if let Some(t) = &slot.timestamps {
+            t.reset();
         }
         slot.names = plan.passes.iter().map(|p| p.name.clone()).collect();
         slot.recorded = true;

@@ -15,7 +15,6 @@ const COMPUTE_RW: (S, A) = (
     A::from_raw(A::SHADER_STORAGE_READ.as_raw() | A::SHADER_STORAGE_WRITE.as_raw()),
 );
 const FRAG_SAMPLE: (S, A) = (S::FRAGMENT_SHADER, A::SHADER_SAMPLED_READ);
-const COMPUTE_SAMPLE: (S, A) = (S::COMPUTE_SHADER, A::SHADER_SAMPLED_READ);
 const FRAG_TESTS: S =
     S::from_raw(S::EARLY_FRAGMENT_TESTS.as_raw() | S::LATE_FRAGMENT_TESTS.as_raw());
 
@@ -438,8 +437,8 @@ fn aliasing_disjoint_lifetimes_share_overlapping_never() {
         .side_effect()
         .record(|_| Ok(()));
     let p = compile(&g);
-    let (ta, tb, tc) =
-        (p.transient("a").unwrap(), p.transient("b").unwrap(), p.transient("c").unwrap());
+    let t = |n: &str| p.transient(n).unwrap_or_else(|| panic!("no transient {n}"));
+    let (ta, tb, tc) = (t("a"), t("b"), t("c"));
     assert_eq!((ta.first, ta.last, tb.first, tb.last, tc.first, tc.last), (0, 1, 1, 2, 2, 3));
     assert_eq!(ta.block, tc.block, "disjoint lifetimes share a block");
     assert_ne!(ta.block, tb.block, "overlapping lifetimes never do");
@@ -479,7 +478,7 @@ fn aliasing_can_be_disabled() {
     assert_eq!(aliased.blocks.len(), 1);
     let plain = g
         .compile_with(&framegraph::CompileOptions { no_aliasing: true, requirements: None })
-        .unwrap();
+        .expect("compile");
     assert_eq!(plain.blocks.len(), 2);
     assert_eq!(plain.transient_memory(), plain.transient_memory_unaliased());
     // Without a predecessor, c's first barrier has an empty source scope.

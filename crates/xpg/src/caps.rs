@@ -46,6 +46,10 @@ pub struct Caps {
     pub ray_query: bool,
     /// VK_EXT_mesh_shader is supported (not yet enabled).
     pub mesh_shader: bool,
+    /// VK_KHR_push_descriptor (required: per-pass resources are pushed at set 1).
+    pub push_descriptor: bool,
+    /// `maxPushDescriptors`.
+    pub max_push_descriptors: u32,
     /// Descriptor indexing.
     pub descriptor_indexing: DescriptorIndexingCaps,
     /// Default subgroup size.
@@ -109,6 +113,9 @@ impl Caps {
         }
         if !self.buffer_device_address {
             m.push("bufferDeviceAddress");
+        }
+        if !self.push_descriptor {
+            m.push("VK_KHR_push_descriptor");
         }
         if !self.descriptor_indexing.update_unused_while_pending {
             m.push("descriptorBindingUpdateUnusedWhilePending");
@@ -174,9 +181,13 @@ pub(crate) fn probe(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Caps {
     let mut di_props = vk::PhysicalDeviceDescriptorIndexingProperties::default();
     let mut subgroup = vk::PhysicalDeviceSubgroupProperties::default();
     let mut driver = vk::PhysicalDeviceDriverProperties::default();
+    let mut push_props = vk::PhysicalDevicePushDescriptorPropertiesKHR::default();
     let mut props2 = vk::PhysicalDeviceProperties2::default();
     if props.api_version >= vk::API_VERSION_1_2 {
         props2 = props2.push_next(&mut di_props).push_next(&mut subgroup).push_next(&mut driver);
+        if has(ash::khr::push_descriptor::NAME) {
+            props2 = props2.push_next(&mut push_props);
+        }
     }
     // SAFETY: the chained structs are core in the device's version (checked above); `pd`
     // belongs to `instance`.
@@ -195,6 +206,7 @@ pub(crate) fn probe(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Caps {
     caps.acceleration_structure = has_accel && accel.acceleration_structure == vk::TRUE;
     caps.ray_query = has_rq && rq.ray_query == vk::TRUE;
     caps.mesh_shader = has_mesh && mesh.mesh_shader == vk::TRUE;
+    caps.push_descriptor = has(ash::khr::push_descriptor::NAME);
     caps.descriptor_indexing = DescriptorIndexingCaps {
         bindless: f12.descriptor_indexing == vk::TRUE
             && f12.runtime_descriptor_array == vk::TRUE
@@ -217,6 +229,7 @@ pub(crate) fn probe(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Caps {
         max_per_stage_resources: di_props.max_per_stage_update_after_bind_resources,
     };
     caps.subgroup_size = subgroup.subgroup_size;
+    caps.max_push_descriptors = push_props.max_push_descriptors;
     caps.timestamp_period_ns = limits.timestamp_period;
     caps.max_push_constants_size = limits.max_push_constants_size;
     caps.max_image_dimension_2d = limits.max_image_dimension2_d;

@@ -157,6 +157,7 @@ pub(crate) struct Shared {
     pub force_staging: bool,
     debug_instance: Option<(ash::ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>,
     pub debug_device: Option<ash::ext::debug_utils::Device>,
+    pub push_descriptor: ash::khr::push_descriptor::Device,
     messages: Box<MessageLog>,
 }
 
@@ -434,8 +435,11 @@ impl Context {
             .push_next(&mut feats.f11)
             .push_next(&mut feats.f12)
             .push_next(&mut feats.f13);
-        let dev_info =
-            vk::DeviceCreateInfo::default().queue_create_infos(&qinfo).push_next(&mut f2);
+        let device_exts = [ash::khr::push_descriptor::NAME.as_ptr()];
+        let dev_info = vk::DeviceCreateInfo::default()
+            .queue_create_infos(&qinfo)
+            .enabled_extension_names(&device_exts)
+            .push_next(&mut f2);
         // SAFETY: the feature structs enable only what the device reported as supported.
         let device = match unsafe { instance.create_device(physical, &dev_info, None) } {
             Ok(d) => d,
@@ -492,6 +496,7 @@ impl Context {
         let pipeline_cache = create_cache(&initial).or_else(|_| create_cache(&[]));
         let debug_device =
             debug_instance.as_ref().map(|_| ash::ext::debug_utils::Device::new(&instance, &device));
+        let push_descriptor = ash::khr::push_descriptor::Device::new(&instance, &device);
         let shared = Shared {
             entry,
             instance,
@@ -510,6 +515,7 @@ impl Context {
             force_staging: desc.force_staging,
             debug_instance,
             debug_device,
+            push_descriptor,
             messages,
         };
         // Fill the handles in now, so that `Shared::drop` cleans up on any failure below.

@@ -57,7 +57,9 @@ pub use caps::{Caps, DescriptorIndexingCaps};
 pub use context::{Context, ContextDesc, ContextError, DeviceSelector, GpuError};
 pub use debug::MessageCounts;
 pub use frame::{Frame, FrameRing};
-pub use pipeline::{GraphicsDesc, Pipeline, PipelineError, PipelineLayout};
+pub use pipeline::{
+    DescriptorWrite, GraphicsDesc, Pipeline, PipelineError, PipelineLayout, PUSH_SET,
+};
 pub use query::TimestampPool;
 pub use resource::{
     format_aspect, format_texel_size, full_mip_count, Buffer, BufferDesc, Image, ImageDesc,

@@ -54,6 +54,53 @@ pub struct PipelineLayout {
     owned_set_layouts: Vec<vk::DescriptorSetLayout>,
     push_constants: Option<vk::PushConstantRange>,
     uses_bindless: bool,
+    /// Bindings of the push-descriptor set ([`PUSH_SET`]): binding -> (type, count).
+    push_set: BTreeMap<u32, (vk::DescriptorType, u32)>,
+}
+
+/// The descriptor set index whose descriptors are pushed per draw/dispatch
+/// (VK_KHR_push_descriptor): a pass's own images and buffers. The validation layer tracks
+/// these exactly, unlike the bindless heap whose every descriptor a shader might reach.
+pub const PUSH_SET: u32 = 1;
+
+/// One descriptor to push at [`PUSH_SET`] with [`Pipeline::push_descriptors`].
+#[derive(Debug, Clone, Copy)]
+pub enum DescriptorWrite {
+    /// A storage image view, in layout GENERAL.
+    StorageImage {
+        /// Binding number.
+        binding: u32,
+        /// The view.
+        view: vk::ImageView,
+    },
+    /// A sampled image view in layout READ_ONLY_OPTIMAL; `sampler` is used when the binding
+    /// is a combined image sampler (`Sampler2D` in Slang).
+    SampledImage {
+        /// Binding number.
+        binding: u32,
+        /// The view.
+        view: vk::ImageView,
+        /// Sampler for combined bindings.
+        sampler: vk::Sampler,
+    },
+    /// A sampler.
+    Sampler {
+        /// Binding number.
+        binding: u32,
+        /// The sampler.
+        sampler: vk::Sampler,
+    },
+    /// A storage or uniform buffer range.
+    Buffer {
+        /// Binding number.
+        binding: u32,
+        /// The buffer.
+        buffer: vk::Buffer,
+        /// Offset in bytes.
+        offset: u64,
+        /// Bytes (`vk::WHOLE_SIZE` for the rest).
+        range: u64,
+    },
 }
 
 impl std::fmt::Debug for PipelineLayout {
@@ -154,6 +201,7 @@ impl PipelineLayout {
                 unsafe { device.destroy_descriptor_set_layout(l, None) };
             }
         };
+        let mut push_set = BTreeMap::new();
         if let Some(max_set) = max_set {
             for set in 0..=max_set {
                 if set == BINDLESS_SET {
@@ -163,6 +211,7 @@ impl PipelineLayout {
                     }
                 }
                 let mut bindings = Vec::new();
+                let is_push = set == PUSH_SET;
                 for (&b, &(ty, count, st)) in sets.get(&set).into_iter().flatten() {
                     if count == 0 {
                         destroy_owned(&owned);
@@ -175,8 +224,25 @@ impl PipelineLayout {
                             .descriptor_count(count)
                             .stage_flags(st),
                     );
+                    if is_push {
+                        push_set.insert(b, (vk::DescriptorType::from_raw(ty.0 as i32), count));
+                    }
                 }
-                let info = vk::DescriptorSetLayoutCreateInfo::default().bindings(&bindings);
+                let pushed: u32 = push_set.values().map(|v| v.1).sum();
+                if is_push && pushed > ctx.caps().max_push_descriptors {
+                    destroy_owned(&owned);
+                    return Err(layout_err(format!(
+                        "set {PUSH_SET} has {pushed} descriptors, the device pushes at most {}",
+                        ctx.caps().max_push_descriptors
+                    )));
+                }
+                let flags = if is_push {
+                    vk::DescriptorSetLayoutCreateFlags::PUSH_DESCRIPTOR_KHR
+                } else {
+                    vk::DescriptorSetLayoutCreateFlags::empty()
+                };
+                let info =
+                    vk::DescriptorSetLayoutCreateInfo::default().flags(flags).bindings(&bindings);
                 // SAFETY: valid create info built from reflection.
                 match unsafe { device.create_descriptor_set_layout(&info, None) } {
                     Ok(l) => {
@@ -216,6 +282,7 @@ impl PipelineLayout {
             owned_set_layouts: owned,
             push_constants,
             uses_bindless: uses_bindless || heap.is_some(),
+            push_set,
         })
     }
 
@@ -529,6 +596,100 @@ impl Pipeline {
         unsafe {
             self.shared.device.cmd_push_constants(cmd, self.layout.raw, range.stage_flags, 0, data)
         };
+    }
+
+    /// Pushes descriptors of [`PUSH_SET`] for the following draws/dispatches. Each write must
+    /// match the binding's type from reflection (a sampled image may go to a sampled-image or a
+    /// combined-image-sampler binding).
+    pub fn push_descriptors(
+        &self,
+        cmd: vk::CommandBuffer,
+        writes: &[DescriptorWrite],
+    ) -> Result<(), PipelineError> {
+        let layout = &self.layout;
+        let mismatch = |binding: u32, what: &str| PipelineError::Layout {
+            entry: self.name.clone(),
+            message: format!("set {PUSH_SET} binding {binding}: {what}"),
+        };
+        let mut images = Vec::with_capacity(writes.len());
+        let mut buffers = Vec::with_capacity(writes.len());
+        let mut kinds = Vec::with_capacity(writes.len());
+        for w in writes {
+            let (binding, want) = match *w {
+                DescriptorWrite::StorageImage { binding, .. } => (binding, "a storage image"),
+                DescriptorWrite::SampledImage { binding, .. } => (binding, "a sampled image"),
+                DescriptorWrite::Sampler { binding, .. } => (binding, "a sampler"),
+                DescriptorWrite::Buffer { binding, .. } => (binding, "a buffer"),
+            };
+            let Some(&(ty, _)) = layout.push_set.get(&binding) else {
+                return Err(mismatch(binding, "the shader has no such binding"));
+            };
+            use vk::DescriptorType as T;
+            let ok = matches!(
+                (w, ty),
+                (DescriptorWrite::StorageImage { .. }, T::STORAGE_IMAGE)
+                    | (
+                        DescriptorWrite::SampledImage { .. },
+                        T::SAMPLED_IMAGE | T::COMBINED_IMAGE_SAMPLER
+                    )
+                    | (DescriptorWrite::Sampler { .. }, T::SAMPLER)
+                    | (DescriptorWrite::Buffer { .. }, T::STORAGE_BUFFER | T::UNIFORM_BUFFER)
+            );
+            if !ok {
+                return Err(mismatch(binding, &format!("is {ty:?}, given {want}")));
+            }
+            match *w {
+                DescriptorWrite::StorageImage { view, .. } => {
+                    images.push(vk::DescriptorImageInfo {
+                        sampler: vk::Sampler::null(),
+                        image_view: view,
+                        image_layout: vk::ImageLayout::GENERAL,
+                    })
+                }
+                DescriptorWrite::SampledImage { view, sampler, .. } => {
+                    images.push(vk::DescriptorImageInfo {
+                        sampler,
+                        image_view: view,
+                        image_layout: vk::ImageLayout::READ_ONLY_OPTIMAL,
+                    })
+                }
+                DescriptorWrite::Sampler { sampler, .. } => images.push(vk::DescriptorImageInfo {
+                    sampler,
+                    image_view: vk::ImageView::null(),
+                    image_layout: vk::ImageLayout::UNDEFINED,
+                }),
+                DescriptorWrite::Buffer { buffer, offset, range, .. } => {
+                    buffers.push(vk::DescriptorBufferInfo { buffer, offset, range })
+                }
+            }
+            kinds.push((binding, ty, matches!(w, DescriptorWrite::Buffer { .. })));
+        }
+        let (mut ii, mut bi) = (0, 0);
+        let sets: Vec<vk::WriteDescriptorSet<'_>> = kinds
+            .iter()
+            .map(|&(binding, ty, is_buffer)| {
+                let w = vk::WriteDescriptorSet::default().dst_binding(binding).descriptor_type(ty);
+                if is_buffer {
+                    bi += 1;
+                    w.buffer_info(&buffers[bi - 1..bi])
+                } else {
+                    ii += 1;
+                    w.image_info(&images[ii - 1..ii])
+                }
+            })
+            .collect();
+        // SAFETY: `cmd` is recording (the recording helpers' contract); the layout has a push
+        // descriptor set at PUSH_SET whose binding types were checked above.
+        unsafe {
+            self.shared.push_descriptor.cmd_push_descriptor_set(
+                cmd,
+                self.bind_point,
+                layout.raw,
+                PUSH_SET,
+                &sets,
+            )
+        };
+        Ok(())
     }
 
     /// Dispatches enough workgroups to cover `threads` invocations.

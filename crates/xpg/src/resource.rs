@@ -444,7 +444,15 @@ impl Image {
         } else {
             vk::ImageViewType::TYPE_2D
         };
-        image.view = image.create_view_raw(view_type, image.full_range())?;
+        // Images used only for transfers cannot have views.
+        let viewable = vk::ImageUsageFlags::SAMPLED
+            | vk::ImageUsageFlags::STORAGE
+            | vk::ImageUsageFlags::COLOR_ATTACHMENT
+            | vk::ImageUsageFlags::DEPTH_STENCIL_ATTACHMENT
+            | vk::ImageUsageFlags::INPUT_ATTACHMENT;
+        if desc.usage.intersects(viewable) {
+            image.view = image.create_view_raw(view_type, image.full_range())?;
+        }
         ctx.set_name(raw, desc.name);
         Ok(image)
     }
@@ -499,7 +507,7 @@ impl Image {
     pub fn raw(&self) -> vk::Image {
         self.raw
     }
-    /// The default view (all mips and layers).
+    /// The default view (all mips and layers); null for transfer-only images.
     pub fn view(&self) -> vk::ImageView {
         self.view
     }
