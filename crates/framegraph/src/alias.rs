@@ -49,44 +49,51 @@ pub fn assign(
             .cmp(&requests[a].size)
             .then(requests[a].resource.cmp(&requests[b].resource))
     });
+    // Each block's occupants sorted by `first`; lifetimes in a block never overlap, so the
+    // overlap test only looks at the neighbours of the insertion point (binary search).
     let mut blocks: Vec<(MemoryBlock, Vec<usize>)> = Vec::new();
-    let mut block_of = vec![0usize; requests.len()];
     for &i in &order {
         let r = &requests[i];
-        let fits = |(b, occ): &(MemoryBlock, Vec<usize>)| {
-            aliasing
-                && b.memory_type_bits & r.memory_type_bits != 0
-                && occ.iter().all(|&o| requests[o].last < r.first || r.last < requests[o].first)
+        let slot = |occ: &Vec<usize>| -> Option<usize> {
+            let at = occ.partition_point(|&o| requests[o].first < r.first);
+            let before_ok = at == 0 || requests[occ[at - 1]].last < r.first;
+            let after_ok = at == occ.len() || r.last < requests[occ[at]].first;
+            (before_ok && after_ok).then_some(at)
         };
-        match blocks.iter().position(fits) {
-            Some(bi) => {
+        let found = if aliasing {
+            blocks.iter().enumerate().find_map(|(bi, (b, occ))| {
+                if b.memory_type_bits & r.memory_type_bits == 0 {
+                    return None;
+                }
+                slot(occ).map(|at| (bi, at))
+            })
+        } else {
+            None
+        };
+        match found {
+            Some((bi, at)) => {
                 let (b, occ) = &mut blocks[bi];
                 b.size = b.size.max(r.size);
                 b.alignment = b.alignment.max(r.alignment);
                 b.memory_type_bits &= r.memory_type_bits;
-                occ.push(i);
-                block_of[i] = bi;
+                occ.insert(at, i);
             }
-            None => {
-                blocks.push((
-                    MemoryBlock {
-                        size: r.size,
-                        alignment: r.alignment,
-                        memory_type_bits: r.memory_type_bits,
-                        resources: Vec::new(),
-                    },
-                    vec![i],
-                ));
-                block_of[i] = blocks.len() - 1;
-            }
+            None => blocks.push((
+                MemoryBlock {
+                    size: r.size,
+                    alignment: r.alignment,
+                    memory_type_bits: r.memory_type_bits,
+                    resources: Vec::new(),
+                },
+                vec![i],
+            )),
         }
     }
     let mut out = vec![(0usize, None); requests.len()];
     let blocks = blocks
         .into_iter()
         .enumerate()
-        .map(|(bi, (mut b, mut occ))| {
-            occ.sort_by_key(|&o| requests[o].first);
+        .map(|(bi, (mut b, occ))| {
             for (k, &o) in occ.iter().enumerate() {
                 let pred = k.checked_sub(1).map(|p| requests[occ[p]].resource);
                 out[o] = (bi, pred);
@@ -95,7 +102,6 @@ pub fn assign(
             b
         })
         .collect();
-    let _ = block_of;
     (blocks, out)
 }
 

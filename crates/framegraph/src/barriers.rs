@@ -118,7 +118,7 @@ pub(crate) fn transition(
     state: &SubState,
     next: AccessInfo,
     is_image: bool,
-    later_reads: (vk::PipelineStageFlags2, vk::AccessFlags2),
+    later_reads: impl FnOnce() -> (vk::PipelineStageFlags2, vk::AccessFlags2),
 ) -> (Option<Dependency>, SubState) {
     let new_layout = if is_image { next.layout } else { vk::ImageLayout::UNDEFINED };
     let layout_change = is_image && new_layout != state.layout;
@@ -131,7 +131,8 @@ pub(crate) fn transition(
             let (dst_stage, dst_access) = if next.write {
                 (next.stage, next.access)
             } else {
-                (next.stage | later_reads.0, next.access | later_reads.1)
+                let later = later_reads();
+                (next.stage | later.0, next.access | later.1)
             };
             Some(Dependency {
                 src_stage,
@@ -173,8 +174,9 @@ pub(crate) fn transition(
     if state.write_stage.is_empty() || covered {
         return (None, after);
     }
-    let dst_stage = next.stage | later_reads.0;
-    let dst_access = next.access | later_reads.1;
+    let later = later_reads();
+    let dst_stage = next.stage | later.0;
+    let dst_access = next.access | later.1;
     after.visible_stage |= dst_stage;
     after.visible_access |= dst_access;
     // The write is now available, and visible to every read up to the next write (the

@@ -9,12 +9,11 @@
 //! Pass order is declaration order (deterministic; declaration order is always a valid order
 //! since a handle exists only after the pass that wrote it).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use xpg::vk;
 
-use crate::access::{Access, AccessInfo};
+use crate::access::AccessInfo;
 use crate::alias::{self, AliasRequest, MemoryBlock};
 use crate::barriers::{self, Barrier, Dependency, ImageTransition, SubState};
 use crate::graph::{
@@ -167,8 +166,20 @@ impl Plan {
 
     fn describe(&self, b: &Barrier) -> String {
         let name = self.resource_names.get(b.resource as usize).map(String::as_str).unwrap_or("?");
-        let scopes =
-            format!("{:?}/{:?} -> {:?}/{:?}", b.src_stage, b.src_access, b.dst_stage, b.dst_access);
+        fn f<T: std::fmt::Debug>(v: T, empty: bool) -> String {
+            if empty {
+                "NONE".into()
+            } else {
+                format!("{v:?}")
+            }
+        }
+        let scopes = format!(
+            "{}/{} -> {}/{}",
+            f(b.src_stage, b.src_stage.is_empty()),
+            f(b.src_access, b.src_access.is_empty()),
+            f(b.dst_stage, b.dst_stage.is_empty()),
+            f(b.dst_access, b.dst_access.is_empty())
+        );
         match b.image {
             Some(i) => format!(
                 "'{name}' mips {}..{} layers {}..{}: {:?} -> {:?}, {scopes}",
@@ -287,8 +298,12 @@ fn sub_count(kind: &ResourceKind) -> usize {
     }
 }
 
-/// Per pass: the accesses combined per (resource, subresource).
-type Combined = BTreeMap<(u32, usize), (AccessInfo, Option<(u32, u32)>)>;
+/// Per pass: the accesses combined per (resource, subresource), sorted by that key.
+type Combined = Vec<((u32, usize), (AccessInfo, Option<(u32, u32)>))>;
+
+fn find(c: &Combined, key: (u32, usize)) -> Option<&(AccessInfo, Option<(u32, u32)>)> {
+    c.binary_search_by_key(&key, |e| e.0).ok().map(|i| &c[i].1)
+}
 
 impl FrameGraph<'_> {
     /// Compiles with default options (aliasing on, estimated memory requirements).
@@ -304,21 +319,29 @@ impl FrameGraph<'_> {
         }
         // 2. cull
         let live = self.live_passes();
-        let order: Vec<usize> = (0..self.passes.len()).filter(|i| live.contains(i)).collect();
+        let order: Vec<usize> = (0..self.passes.len()).filter(|&i| live[i]).collect();
         let culled = (0..self.passes.len())
-            .filter(|i| !live.contains(i))
+            .filter(|&i| !live[i])
             .map(|i| self.passes[i].name.clone())
             .collect();
         let combined: Vec<Combined> =
             order.iter().map(|&p| self.combine(p)).collect::<Result<_, _>>()?;
+        // Positions that touch each subresource, in order (for the readers' look-ahead).
+        let mut uses: Vec<Vec<Vec<usize>>> =
+            self.resources.iter().map(|r| vec![Vec::new(); sub_count(&r.kind)]).collect();
+        for (pos, c) in combined.iter().enumerate() {
+            for &((r, sub), _) in c {
+                uses[r as usize][sub].push(pos);
+            }
+        }
 
         // 3. lifetimes and usage of transients
-        let mut life: BTreeMap<u32, (usize, usize, vk::ImageUsageFlags, vk::BufferUsageFlags)> =
-            BTreeMap::new();
+        let mut life: Vec<Option<(usize, usize, vk::ImageUsageFlags, vk::BufferUsageFlags)>> =
+            vec![None; self.resources.len()];
         for (pos, &p) in order.iter().enumerate() {
             for a in &self.passes[p].accesses {
                 if matches!(self.resources[a.resource as usize].origin, Origin::Transient) {
-                    let e = life.entry(a.resource).or_insert((
+                    let e = life[a.resource as usize].get_or_insert((
                         pos,
                         pos,
                         vk::ImageUsageFlags::empty(),
@@ -336,7 +359,9 @@ impl FrameGraph<'_> {
             options.requirements.unwrap_or(&estimate);
         let mut transients = Vec::new();
         let mut requests = Vec::new();
-        for (&r, &(first, last, iu, bu)) in &life {
+        for (r, l) in life.iter().enumerate() {
+            let Some((first, last, iu, bu)) = *l else { continue };
+            let r = r as u32;
             let res = &self.resources[r as usize];
             let desc = match res.kind {
                 ResourceKind::Image(info) => TransientDesc::Image { info, usage: iu },
@@ -387,17 +412,17 @@ impl FrameGraph<'_> {
                 vec![s; sub_count(&r.kind)]
             })
             .collect();
-        let follows: HashMap<u32, (u32, usize)> = transients
-            .iter()
-            .filter_map(|t| t.follows.map(|f| (t.resource, (f, t.first))))
-            .collect();
+        let mut follows: Vec<Option<(u32, usize)>> = vec![None; self.resources.len()];
+        for t in &transients {
+            follows[t.resource as usize] = t.follows.map(|f| (f, t.first));
+        }
         let mut passes = Vec::with_capacity(order.len());
         for (pos, &p) in order.iter().enumerate() {
             let mut out = Vec::new();
-            for (&(r, sub), &(info, mip_layer)) in &combined[pos] {
+            for &((r, sub), (info, mip_layer)) in &combined[pos] {
                 let res = &self.resources[r as usize];
                 let is_image = matches!(res.kind, ResourceKind::Image(_));
-                if let Some(&(prev, first)) = follows.get(&r) {
+                if let Some((prev, first)) = follows[r as usize] {
                     if first == pos && states[r as usize].iter().all(|s| *s == SubState::FRESH) {
                         // Aliased memory: the previous occupant's accesses must be done first.
                         let (mut stage, mut access) =
@@ -415,7 +440,7 @@ impl FrameGraph<'_> {
                         }
                     }
                 }
-                let later = later_reads(&combined, pos, r, sub, info, is_image);
+                let later = || later_reads(&combined, &uses, pos, r, sub, info, is_image);
                 let (barrier, after) =
                     barriers::transition(&states[r as usize][sub], info, is_image, later);
                 states[r as usize][sub] = after;
@@ -438,7 +463,7 @@ impl FrameGraph<'_> {
                         &states[r][sub],
                         fa.info(),
                         is_image,
-                        Default::default(),
+                        Default::default,
                     );
                     states[r][sub] = after;
                     if let Some(dep) = barrier {
@@ -457,16 +482,22 @@ impl FrameGraph<'_> {
         })
     }
 
-    fn live_passes(&self) -> HashSet<usize> {
-        let mut producer: HashMap<(u32, u32), usize> = HashMap::new();
+    fn live_passes(&self) -> Vec<bool> {
+        // producer[resource][version] = the pass that wrote that version.
+        let mut producer: Vec<Vec<Option<usize>>> =
+            self.resources.iter().map(|r| vec![None; r.version as usize + 1]).collect();
         for (p, pass) in self.passes.iter().enumerate() {
             for a in &pass.accesses {
                 if a.access.info().write {
-                    producer.insert((a.resource, a.version + 1), p);
+                    if let Some(slot) =
+                        producer[a.resource as usize].get_mut(a.version as usize + 1)
+                    {
+                        *slot = Some(p);
+                    }
                 }
             }
         }
-        let mut live = HashSet::new();
+        let mut live = vec![false; self.passes.len()];
         let mut stack: Vec<usize> = self
             .passes
             .iter()
@@ -484,13 +515,15 @@ impl FrameGraph<'_> {
             .map(|(i, _)| i)
             .collect();
         while let Some(p) = stack.pop() {
-            if !live.insert(p) {
+            if std::mem::replace(&mut live[p], true) {
                 continue;
             }
             for a in &self.passes[p].accesses {
                 if a.version > 0 {
-                    if let Some(&q) = producer.get(&(a.resource, a.version)) {
-                        if q != p && !live.contains(&q) {
+                    let q =
+                        producer[a.resource as usize].get(a.version as usize).copied().flatten();
+                    if let Some(q) = q {
+                        if q != p && !live[q] {
                             stack.push(q);
                         }
                     }
@@ -502,41 +535,46 @@ impl FrameGraph<'_> {
 
     fn combine(&self, p: usize) -> Result<Combined, GraphError> {
         let pass = &self.passes[p];
-        let mut out: Combined = BTreeMap::new();
+        let mut out: Combined = Vec::new();
         for a in &pass.accesses {
             let PassAccess { resource, access, range, .. } = *a;
             let res = &self.resources[resource as usize];
-            let info = access.info();
             for (sub, mip_layer) in subresources(&res.kind, range) {
-                match out.get_mut(&(resource, sub)) {
-                    None => {
-                        out.insert((resource, sub), (info, mip_layer));
-                    }
-                    Some((c, _)) => {
-                        let is_image = matches!(res.kind, ResourceKind::Image(_));
-                        if is_image && c.layout != info.layout && access != Access::HostRead {
-                            return Err(GraphError::LayoutConflict {
-                                pass: pass.name.clone(),
-                                resource: res.name.clone(),
-                                first: c.layout,
-                                second: info.layout,
-                            });
-                        }
-                        c.stage |= info.stage;
-                        c.access |= info.access;
-                        c.write |= info.write;
-                    }
-                }
+                out.push(((resource, sub), (access.info(), mip_layer)));
             }
         }
-        Ok(out)
+        out.sort_by_key(|e| e.0);
+        let mut merged: Combined = Vec::with_capacity(out.len());
+        for (key, (info, mip_layer)) in out {
+            match merged.last_mut() {
+                Some((k, (c, _))) if *k == key => {
+                    let is_image =
+                        matches!(self.resources[key.0 as usize].kind, ResourceKind::Image(_));
+                    if is_image && c.layout != info.layout {
+                        return Err(GraphError::LayoutConflict {
+                            pass: pass.name.clone(),
+                            resource: self.resources[key.0 as usize].name.clone(),
+                            first: c.layout,
+                            second: info.layout,
+                        });
+                    }
+                    c.stage |= info.stage;
+                    c.access |= info.access;
+                    c.write |= info.write;
+                }
+                _ => merged.push((key, (info, mip_layer))),
+            }
+        }
+        Ok(merged)
     }
 }
 
 /// Reads of subresource `sub` of `r` in the passes after `pos`, in `info`'s layout, up to the
 /// next write or layout change.
+#[allow(clippy::too_many_arguments)]
 fn later_reads(
     combined: &[Combined],
+    uses: &[Vec<Vec<usize>>],
     pos: usize,
     r: u32,
     sub: usize,
@@ -547,8 +585,10 @@ fn later_reads(
     if info.write {
         return acc;
     }
-    for c in &combined[pos + 1..] {
-        if let Some((next, _)) = c.get(&(r, sub)) {
+    let list = &uses[r as usize][sub];
+    let start = list.partition_point(|&p| p <= pos);
+    for &p in &list[start..] {
+        if let Some((next, _)) = find(&combined[p], (r, sub)) {
             if next.write || (is_image && next.layout != info.layout) {
                 break;
             }
