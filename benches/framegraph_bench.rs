@@ -95,7 +95,7 @@ fn synthetic(n: usize) -> FrameGraph<'static> {
     g
 }
 
-/// A realistic frame: 4 shadow cascades, a G-buffer, lighting, SSAO, bloom, tonemap.
+/// A realistic frame: 4 shadow cascades, a G-buffer, lighting, SSAO, bloom, a post chain.
 fn realistic() -> FrameGraph<'static> {
     let (w, h) = (1920, 1080);
     let mut g = FrameGraph::new();
@@ -163,9 +163,32 @@ fn realistic() -> FrameGraph<'static> {
             .write_range(&mut bloom, Access::StorageWriteCompute, Subresources::mip(l, &bloom_info))
             .record(|_| Ok(()));
     }
+    // Post chain at full resolution: TAA, motion blur, depth of field, tonemap to LDR, FXAA.
+    let mut taa = g.create_image("taa", ImageInfo::d2(w, h, vk::Format::R16G16B16A16_SFLOAT));
+    g.add_pass("taa")
+        .read(&hdr, Access::SampledCompute)
+        .read(&depth, Access::SampledCompute)
+        .write(&mut taa, Access::StorageWriteCompute)
+        .record(|_| Ok(()));
+    let mut motion =
+        g.create_image("motion blur", ImageInfo::d2(w, h, vk::Format::R16G16B16A16_SFLOAT));
+    g.add_pass("motion blur")
+        .read(&taa, Access::SampledCompute)
+        .write(&mut motion, Access::StorageWriteCompute)
+        .record(|_| Ok(()));
+    let mut dof = g.create_image("dof", ImageInfo::d2(w, h, vk::Format::R16G16B16A16_SFLOAT));
+    g.add_pass("depth of field")
+        .read(&motion, Access::SampledCompute)
+        .write(&mut dof, Access::StorageWriteCompute)
+        .record(|_| Ok(()));
+    let mut ldr = g.create_image("ldr", ImageInfo::d2(w, h, vk::Format::R8G8B8A8_UNORM));
     g.add_pass("tonemap")
-        .read(&hdr, Access::SampledFragment)
+        .read(&dof, Access::SampledFragment)
         .read(&bloom, Access::SampledFragment)
+        .write(&mut ldr, Access::ColorAttachmentWrite)
+        .record(|_| Ok(()));
+    g.add_pass("fxaa")
+        .read(&ldr, Access::SampledFragment)
         .write(&mut swapchain, Access::ColorAttachmentWrite)
         .record(|_| Ok(()));
     g
@@ -207,7 +230,7 @@ fn main() {
         );
     }
 
-    println!("\n## Transient memory of a realistic 1920x1080 frame (4 shadow cascades, G-buffer, SSAO, lighting, bloom, tonemap)");
+    println!("\n## Transient memory of a realistic 1920x1080 frame (4 shadow cascades, G-buffer, SSAO, lighting, bloom, TAA, motion blur, DOF, tonemap, FXAA)");
     let g = realistic();
     let report = |label: &str, plan: &Plan| {
         println!(
