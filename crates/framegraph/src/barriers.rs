@@ -95,7 +95,17 @@ impl SubState {
                 ..Self::FRESH
             }
         } else {
-            Self { layout, read_stage: last.stage, read_access: last.access, ..Self::FRESH }
+            // The write before it was made visible to this read only: other readers need a
+            // barrier chained after it (source = its stage, nothing left to make available).
+            Self {
+                layout,
+                write_stage: last.stage,
+                read_stage: last.stage,
+                read_access: last.access,
+                visible_stage: last.stage,
+                visible_access: last.access,
+                ..Self::FRESH
+            }
         }
     }
 }

@@ -258,7 +258,10 @@ impl std::fmt::Display for Plan {
                 t.requirements.size >> 10,
                 t.block,
                 t.follows
-                    .map(|r| format!(" after '{}'", self.resource_names[r as usize]))
+                    .map(|r| {
+                        let n = self.resource_names.get(r as usize).map(String::as_str);
+                        format!(" after '{}'", n.unwrap_or("?"))
+                    })
                     .unwrap_or_default()
             )?;
         }
@@ -398,39 +401,72 @@ impl FrameGraph<'_> {
         }
 
         // 5. barriers
+        // What each transient does over the whole frame (stages, write accesses): the source
+        // scope for whatever uses its memory next, in this frame (aliasing) or the next one
+        // (frames in flight share the pooled transients).
+        let mut scope =
+            vec![(vk::PipelineStageFlags2::NONE, vk::AccessFlags2::NONE); self.resources.len()];
+        for c in &combined {
+            for &((r, _), (info, _)) in c {
+                let e = &mut scope[r as usize];
+                e.0 |= info.stage;
+                e.1 |= barriers::writes_of(info.access);
+            }
+        }
+        // Memory predecessor of each transient: the previous occupant of its block, or for the
+        // first occupant the block's last occupant (of the previous frame).
+        let mut predecessor: Vec<Option<(u32, usize)>> = vec![None; self.resources.len()];
+        for t in &transients {
+            let prev =
+                t.follows.or_else(|| blocks.get(t.block).and_then(|b| b.resources.last().copied()));
+            predecessor[t.resource as usize] = prev.map(|p| (p, t.first));
+        }
         let mut states: Vec<Vec<SubState>> = self
             .resources
             .iter()
             .map(|r| {
                 let is_image = matches!(r.kind, ResourceKind::Image(_));
                 let s = match &r.origin {
-                    Origin::Imported { initial: Some(a), .. } => {
+                    Origin::Imported { initial: Some(a), .. } if !a.info().stage.is_empty() => {
                         SubState::after(a.info(), is_image)
                     }
-                    _ => SubState::FRESH,
+                    // Unknown or presented before: wait for everything before (the acquire
+                    // semaphore's wait stage, whatever it is, is then in the chain).
+                    Origin::Imported { initial, .. } => SubState {
+                        layout: match initial {
+                            Some(a) if is_image => a.info().layout,
+                            _ => vk::ImageLayout::UNDEFINED,
+                        },
+                        write_stage: vk::PipelineStageFlags2::ALL_COMMANDS,
+                        ..SubState::FRESH
+                    },
+                    Origin::Transient => SubState::FRESH,
                 };
                 vec![s; sub_count(&r.kind)]
             })
             .collect();
-        let mut follows: Vec<Option<(u32, usize)>> = vec![None; self.resources.len()];
-        for t in &transients {
-            follows[t.resource as usize] = t.follows.map(|f| (f, t.first));
-        }
+        let finals_info: Vec<Option<AccessInfo>> = self
+            .resources
+            .iter()
+            .map(|r| match r.origin {
+                Origin::Imported { final_access: Some(a), .. } => Some(a.info()),
+                _ => None,
+            })
+            .collect();
+        let mut started = vec![false; self.resources.len()];
         let mut passes = Vec::with_capacity(order.len());
         for (pos, &p) in order.iter().enumerate() {
             let mut out = Vec::new();
             for &((r, sub), (info, mip_layer)) in &combined[pos] {
                 let res = &self.resources[r as usize];
                 let is_image = matches!(res.kind, ResourceKind::Image(_));
-                if let Some((prev, first)) = follows[r as usize] {
-                    if first == pos && states[r as usize].iter().all(|s| *s == SubState::FRESH) {
-                        // Aliased memory: the previous occupant's accesses must be done first.
-                        let (mut stage, mut access) =
-                            (vk::PipelineStageFlags2::NONE, vk::AccessFlags2::NONE);
-                        for s in &states[prev as usize] {
-                            stage |= s.write_stage | s.read_stage;
-                            access |= s.write_access;
-                        }
+                if let Some((prev, first)) = predecessor[r as usize] {
+                    if first == pos && !started[r as usize] {
+                        started[r as usize] = true;
+                        // The memory's previous user must be done first (execution), and its
+                        // writes made available: an image barrier's access scope covers only
+                        // its own image, so another resource's writes need a memory barrier.
+                        let (stage, access) = scope[prev as usize];
                         for s in states[r as usize].iter_mut() {
                             *s = SubState {
                                 write_stage: stage,
@@ -438,9 +474,21 @@ impl FrameGraph<'_> {
                                 ..SubState::FRESH
                             };
                         }
+                        if prev != r && !access.is_empty() {
+                            out.push(Barrier {
+                                resource: prev,
+                                image: None,
+                                src_stage: stage,
+                                src_access: access,
+                                dst_stage: scope[r as usize].0,
+                                dst_access: vk::AccessFlags2::MEMORY_READ
+                                    | vk::AccessFlags2::MEMORY_WRITE,
+                            });
+                        }
                     }
                 }
-                let later = || later_reads(&combined, &uses, pos, r, sub, info, is_image);
+                let fin = finals_info[r as usize];
+                let later = || later_reads(&combined, &uses, pos, r, sub, info, is_image, fin);
                 let (barrier, after) =
                     barriers::transition(&states[r as usize][sub], info, is_image, later);
                 states[r as usize][sub] = after;
@@ -488,10 +536,8 @@ impl FrameGraph<'_> {
             self.resources.iter().map(|r| vec![None; r.version as usize + 1]).collect();
         for (p, pass) in self.passes.iter().enumerate() {
             for a in &pass.accesses {
-                if a.access.info().write {
-                    if let Some(slot) =
-                        producer[a.resource as usize].get_mut(a.version as usize + 1)
-                    {
+                if let Some(v) = a.produced {
+                    if let Some(slot) = producer[a.resource as usize].get_mut(v as usize) {
                         *slot = Some(p);
                     }
                 }
@@ -580,6 +626,7 @@ fn later_reads(
     sub: usize,
     info: AccessInfo,
     is_image: bool,
+    final_access: Option<AccessInfo>,
 ) -> (vk::PipelineStageFlags2, vk::AccessFlags2) {
     let mut acc = (vk::PipelineStageFlags2::NONE, vk::AccessFlags2::NONE);
     if info.write {
@@ -590,10 +637,18 @@ fn later_reads(
     for &p in &list[start..] {
         if let Some((next, _)) = find(&combined[p], (r, sub)) {
             if next.write || (is_image && next.layout != info.layout) {
-                break;
+                return acc;
             }
             acc.0 |= next.stage;
             acc.1 |= next.access;
+        }
+    }
+    // The required final state is the last reader (a host readback, a history image sampled by
+    // the next frame).
+    if let Some(f) = final_access {
+        if !f.write && (!is_image || f.layout == info.layout) {
+            acc.0 |= f.stage;
+            acc.1 |= f.access;
         }
     }
     acc

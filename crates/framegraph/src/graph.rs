@@ -177,6 +177,8 @@ pub(crate) struct PassAccess {
     pub resource: u32,
     /// The version the pass saw (before its own write).
     pub version: u32,
+    /// The version this access produced (writes only).
+    pub produced: Option<u32>,
     pub access: Access,
     pub range: Option<Subresources>,
 }
@@ -280,6 +282,21 @@ impl<'g> FrameGraph<'g> {
         origin: Origin,
         raw: ImportedRaw,
     ) -> u32 {
+        if let Some(message) = invalid_shape(&kind) {
+            self.errors
+                .push(GraphError::InvalidAccess { pass: format!("(resource '{name}')"), message });
+        }
+        if let Origin::Imported { initial, final_access } = &origin {
+            let is_image = matches!(kind, ResourceKind::Image(_));
+            for a in initial.iter().chain(final_access) {
+                if is_image && !is_image_access(*a) {
+                    self.errors.push(GraphError::InvalidAccess {
+                        pass: format!("(import '{name}')"),
+                        message: format!("{a:?} is not a state an image can be in"),
+                    });
+                }
+            }
+        }
         self.resources.push(ResourceNode { name: name.to_string(), kind, origin, raw, version: 0 });
         (self.resources.len() - 1) as u32
     }
@@ -379,6 +396,23 @@ impl<'g> FrameGraph<'g> {
         ImageHandle { id, version: 0 }
     }
 
+    /// A buffer that exists only for planning (no Vulkan objects).
+    pub fn import_buffer_for_planning(
+        &mut self,
+        name: &str,
+        size: u64,
+        initial: InitialAccess,
+        final_access: Option<Access>,
+    ) -> BufferHandle {
+        let id = self.add_resource(
+            name,
+            ResourceKind::Buffer { size },
+            Origin::Imported { initial, final_access },
+            ImportedRaw::None,
+        );
+        BufferHandle { id, version: 0 }
+    }
+
     /// An acceleration structure that exists only for planning.
     pub fn import_accel_for_planning(&mut self, name: &str, initial: InitialAccess) -> AccelHandle {
         let id = self.add_resource(
@@ -453,11 +487,7 @@ impl<'g> PassBuilder<'_, 'g> {
         }
         let info = access.info();
         let bad = match (&res.kind, range) {
-            (ResourceKind::Image(_), _)
-                if access.image_usage().is_empty()
-                    && access != Access::Present
-                    && access != Access::HostRead =>
-            {
+            (ResourceKind::Image(_), _) if !is_image_access(access) => {
                 Some(format!("{access:?} is not an image access ('{}' is an image)", res.name))
             }
             (ResourceKind::Image(i), Some(r)) => {
@@ -498,10 +528,11 @@ impl<'g> PassBuilder<'_, 'g> {
             return None;
         }
         let version = if own_earlier { handle.version() } else { res.version };
-        if info.write {
+        let produced = info.write.then(|| {
             res.version += 1;
-        }
-        node.accesses.push(PassAccess { resource: handle.id(), version, access, range });
+            res.version
+        });
+        node.accesses.push(PassAccess { resource: handle.id(), version, produced, access, range });
         Some(res.version)
     }
 
@@ -563,5 +594,48 @@ impl Drop for PassBuilder<'_, '_> {
         if let Some(n) = self.node.take() {
             self.graph.passes.push(n);
         }
+    }
+}
+
+/// Accesses an image can be declared with (or be in): those with an image layout.
+fn is_image_access(a: Access) -> bool {
+    a.info().layout != vk::ImageLayout::UNDEFINED
+}
+
+/// Why a resource shape cannot exist, if it cannot.
+fn invalid_shape(kind: &ResourceKind) -> Option<String> {
+    match kind {
+        ResourceKind::Image(i) => {
+            let e = i.extent;
+            if e.width == 0
+                || e.height == 0
+                || e.depth == 0
+                || i.mip_levels == 0
+                || i.array_layers == 0
+            {
+                return Some("zero extent, mip levels or layers".into());
+            }
+            let max_mips = xpg::full_mip_count(e.width, e.height.max(e.depth));
+            if i.mip_levels > max_mips {
+                return Some(format!(
+                    "{} mip levels, at most {max_mips} for this extent",
+                    i.mip_levels
+                ));
+            }
+            if e.depth > 1 && i.array_layers > 1 {
+                return Some("a 3D image has one layer".into());
+            }
+            if i.array_layers > 2048 || (i.mip_levels as u64) * (i.array_layers as u64) > 1 << 16 {
+                return Some(format!(
+                    "{} layers x {} mips is too many subresources",
+                    i.array_layers, i.mip_levels
+                ));
+            }
+            None
+        }
+        ResourceKind::Buffer { size } if *size == 0 || *size > 1 << 40 => {
+            Some(format!("buffer size {size} out of range (1 byte .. 1 TiB)"))
+        }
+        _ => None,
     }
 }

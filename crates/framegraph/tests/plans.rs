@@ -1,5 +1,10 @@
 //! Plan tests in the style of vulkano's task graph tests: each draws its graph, compiles it
 //! without a device and asserts the exact barriers (stages, accesses, layouts, ranges).
+//!
+//! A transient's first use waits for the previous user of its memory: the block's previous
+//! occupant, or (first occupant) the block's last occupant in the previous frame, since frames
+//! in flight share the pooled transients. An imported resource with no known state waits for
+//! everything before it (so the swapchain's acquire wait is in the chain).
 
 use framegraph::{
     Access, Barrier, FrameGraph, GraphError, ImageInfo, ImageTransition, Plan, Subresources,
@@ -17,6 +22,13 @@ const COMPUTE_RW: (S, A) = (
 const FRAG_SAMPLE: (S, A) = (S::FRAGMENT_SHADER, A::SHADER_SAMPLED_READ);
 const FRAG_TESTS: S =
     S::from_raw(S::EARLY_FRAGMENT_TESTS.as_raw() | S::LATE_FRAGMENT_TESTS.as_raw());
+const UNKNOWN: (S, A) = (S::ALL_COMMANDS, A::NONE);
+const COMPUTE_SAMPLE: (S, A) = (S::COMPUTE_SHADER, A::SHADER_SAMPLED_READ);
+/// A compute-written image sampled later (in fragment or compute) uses these stages/writes.
+const COMPUTE_FRAG_W: (S, A) = (
+    S::from_raw(S::COMPUTE_SHADER.as_raw() | S::FRAGMENT_SHADER.as_raw()),
+    A::SHADER_STORAGE_WRITE,
+);
 
 fn id(plan: &Plan, name: &str) -> u32 {
     plan.resource_names
@@ -91,7 +103,7 @@ fn compute_write_then_fragment_sample() {
     let p = compile(&g);
     assert_eq!(
         pass(&p, "gen"),
-        [img(&p, "img", (0, 1), (0, 1), L::UNDEFINED, L::GENERAL, NONE, COMPUTE_RW)]
+        [img(&p, "img", (0, 1), (0, 1), L::UNDEFINED, L::GENERAL, COMPUTE_FRAG_W, COMPUTE_RW)]
     );
     assert_eq!(
         pass(&p, "show"),
@@ -153,7 +165,11 @@ fn write_after_write_makes_the_first_write_available() {
     g.add_pass("a").write(&mut b, Access::StorageWriteCompute).record(|_| Ok(()));
     g.add_pass("b").write(&mut b, Access::StorageWriteCompute).side_effect().record(|_| Ok(()));
     let p = compile(&g);
-    assert!(pass(&p, "a").is_empty(), "a fresh buffer needs no barrier");
+    assert_eq!(
+        pass(&p, "a"),
+        [mem(&p, "buf", COMPUTE_W, COMPUTE_RW)],
+        "waits for the previous frame's use of the pooled buffer"
+    );
     assert_eq!(pass(&p, "b"), [mem(&p, "buf", COMPUTE_W, COMPUTE_RW)]);
 }
 
@@ -213,7 +229,7 @@ fn depth_write_then_read_only_depth_and_sampled_in_one_pass() {
             (0, 1),
             L::UNDEFINED,
             L::ATTACHMENT_OPTIMAL,
-            NONE,
+            (FRAG_TESTS | S::FRAGMENT_SHADER, A::DEPTH_STENCIL_ATTACHMENT_WRITE),
             (FRAG_TESTS, depth_rw)
         )]
     );
@@ -258,7 +274,7 @@ fn mip_chain_each_mip_written_from_the_previous() {
     assert_eq!(p.passes.len(), 5, "{p}");
     assert_eq!(
         pass(&p, "mip0"),
-        [img(&p, "m", (0, 1), (0, 1), L::UNDEFINED, L::GENERAL, NONE, COMPUTE_RW)]
+        [img(&p, "m", (0, 1), (0, 1), L::UNDEFINED, L::GENERAL, COMPUTE_FRAG_W, COMPUTE_RW)]
     );
     for level in 1..4u32 {
         // The read barrier of mip level-1 also covers the final fragment read (shared).
@@ -282,7 +298,7 @@ fn mip_chain_each_mip_written_from_the_previous() {
                     (0, 1),
                     L::UNDEFINED,
                     L::GENERAL,
-                    NONE,
+                    COMPUTE_FRAG_W,
                     COMPUTE_RW
                 ),
             ],
@@ -312,7 +328,7 @@ fn imported_swapchain_image_ends_in_present() {
     let color = (S::COLOR_ATTACHMENT_OUTPUT, A::COLOR_ATTACHMENT_WRITE);
     assert_eq!(
         pass(&p, "draw"),
-        [img(&p, "swapchain", (0, 1), (0, 1), L::UNDEFINED, L::ATTACHMENT_OPTIMAL, NONE, color)]
+        [img(&p, "swapchain", (0, 1), (0, 1), L::UNDEFINED, L::ATTACHMENT_OPTIMAL, UNKNOWN, color)]
     );
     assert_eq!(
         p.final_barriers,
@@ -356,15 +372,23 @@ fn acceleration_structure_build_then_trace() {
         .record(|_| Ok(()));
     let p = compile(&g);
     let built = (S::ACCELERATION_STRUCTURE_BUILD_KHR, A::ACCELERATION_STRUCTURE_WRITE_KHR);
-    assert!(pass(&p, "build blas").is_empty());
+    let build_rw = (
+        S::ACCELERATION_STRUCTURE_BUILD_KHR,
+        A::ACCELERATION_STRUCTURE_READ_KHR | A::ACCELERATION_STRUCTURE_WRITE_KHR,
+    );
+    // Imported with no known state: the build waits for everything before it.
+    assert_eq!(pass(&p, "build blas"), [mem(&p, "blas", UNKNOWN, build_rw)]);
     assert_eq!(
         pass(&p, "build tlas"),
-        [mem(
-            &p,
-            "blas",
-            built,
-            (S::ACCELERATION_STRUCTURE_BUILD_KHR, A::ACCELERATION_STRUCTURE_READ_KHR)
-        )]
+        [
+            mem(
+                &p,
+                "blas",
+                built,
+                (S::ACCELERATION_STRUCTURE_BUILD_KHR, A::ACCELERATION_STRUCTURE_READ_KHR)
+            ),
+            mem(&p, "tlas", UNKNOWN, build_rw),
+        ]
     );
     assert_eq!(
         pass(&p, "trace"),
@@ -377,7 +401,7 @@ fn acceleration_structure_build_then_trace() {
                 (0, 1),
                 L::UNDEFINED,
                 L::GENERAL,
-                NONE,
+                UNKNOWN,
                 (S::RAY_TRACING_SHADER_KHR, COMPUTE_RW.1)
             ),
         ]
@@ -445,21 +469,41 @@ fn aliasing_disjoint_lifetimes_share_overlapping_never() {
     assert_ne!(tb.block, tc.block);
     assert_eq!(tc.follows, Some(id(&p, "a")));
     assert!(p.transient_memory() < p.transient_memory_unaliased());
-    // The aliased image starts from UNDEFINED, after the previous occupant's last use (a was
-    // last sampled by fragment shaders in p1).
+    // The aliased image starts from UNDEFINED after every access of the previous occupant (a:
+    // written as a color attachment in p0, sampled by fragment shaders in p1); a's pending
+    // writes are made available by a memory barrier (an image barrier on c cannot cover a).
     let color = (S::COLOR_ATTACHMENT_OUTPUT, A::COLOR_ATTACHMENT_WRITE);
-    assert_eq!(
-        pass(&p, "p2")[1],
-        img(
+    let a_scope = (S::COLOR_ATTACHMENT_OUTPUT | S::FRAGMENT_SHADER, A::COLOR_ATTACHMENT_WRITE);
+    let c_stages = S::COLOR_ATTACHMENT_OUTPUT | S::COMPUTE_SHADER;
+    let p2 = pass(&p, "p2");
+    assert!(
+        p2.contains(&mem(&p, "a", a_scope, (c_stages, A::MEMORY_READ | A::MEMORY_WRITE))),
+        "{p2:?}"
+    );
+    assert!(
+        p2.contains(&img(
             &p,
             "c",
             (0, 1),
             (0, 1),
             L::UNDEFINED,
             L::ATTACHMENT_OPTIMAL,
-            (S::FRAGMENT_SHADER, A::NONE),
+            a_scope,
             color
-        )
+        )),
+        "{p2:?}"
+    );
+    // And a, the block's first occupant, waits for c of the previous frame the same way.
+    let c_scope = (c_stages, A::COLOR_ATTACHMENT_WRITE);
+    let p0 = pass(&p, "p0");
+    assert!(
+        p0.contains(&mem(
+            &p,
+            "c",
+            c_scope,
+            (S::COLOR_ATTACHMENT_OUTPUT | S::FRAGMENT_SHADER, A::MEMORY_READ | A::MEMORY_WRITE)
+        )),
+        "{p0:?}"
     );
 }
 
@@ -481,10 +525,10 @@ fn aliasing_can_be_disabled() {
         .expect("compile");
     assert_eq!(plain.blocks.len(), 2);
     assert_eq!(plain.transient_memory(), plain.transient_memory_unaliased());
-    // Without a predecessor, c's first barrier has an empty source scope.
+    // Alone in its block, c waits for its own use in the previous frame.
     assert_eq!(
         pass(&plain, "p2"),
-        [img(&plain, "c", (0, 1), (0, 1), L::UNDEFINED, L::GENERAL, NONE, COMPUTE_RW)]
+        [img(&plain, "c", (0, 1), (0, 1), L::UNDEFINED, L::GENERAL, COMPUTE_W, COMPUTE_RW)]
     );
 }
 
@@ -501,7 +545,7 @@ fn transfer_upload_then_sample() {
     let tw = (S::ALL_TRANSFER, A::TRANSFER_WRITE);
     assert_eq!(
         pass(&p, "upload"),
-        [img(&p, "tex", (0, 1), (0, 1), L::UNDEFINED, L::TRANSFER_DST_OPTIMAL, NONE, tw)]
+        [img(&p, "tex", (0, 1), (0, 1), L::UNDEFINED, L::TRANSFER_DST_OPTIMAL, UNKNOWN, tw)]
     );
     assert_eq!(
         pass(&p, "draw"),
@@ -603,7 +647,7 @@ fn array_layers_are_tracked_separately() {
     let p = compile(&g);
     assert_eq!(
         pass(&p, "w1"),
-        [img(&p, "arr", (0, 1), (1, 2), L::UNDEFINED, L::GENERAL, NONE, COMPUTE_RW)]
+        [img(&p, "arr", (0, 1), (1, 2), L::UNDEFINED, L::GENERAL, COMPUTE_FRAG_W, COMPUTE_RW)]
     );
     // Layer 0 was made visible to fragment reads in r0 already: only layer 1 changes.
     assert_eq!(
@@ -701,4 +745,121 @@ fn same_graph_same_plan_and_printable() {
     }
     assert!(dot.starts_with("digraph plan {") && dot.trim_end().ends_with('}'));
     assert!(text.contains("PRESENT_SRC_KHR"), "{text}");
+}
+
+/// ```text
+/// (readback, imported buffer, final HOST_READ) <- [fill] ; -> [check]* ; -> host
+/// ```
+/// The final state is a reader too: the barrier before the last GPU reader also makes the data
+/// visible to the host.
+#[test]
+fn final_host_read_is_covered_by_the_readers_barrier() {
+    let mut g = FrameGraph::new();
+    let mut b = g.import_buffer_for_planning("readback", 256, None, Some(Access::HostRead));
+    g.add_pass("fill").write(&mut b, Access::StorageWriteCompute).record(|_| Ok(()));
+    g.add_pass("check").read(&b, Access::StorageReadCompute).side_effect().record(|_| Ok(()));
+    let p = compile(&g);
+    let dst = (S::COMPUTE_SHADER | S::HOST, A::SHADER_STORAGE_READ | A::HOST_READ);
+    assert_eq!(pass(&p, "check"), [mem(&p, "readback", COMPUTE_W, dst)]);
+    assert!(p.final_barriers.is_empty(), "{p}");
+}
+
+/// ```text
+/// (history, imported, final SAMPLED_FRAGMENT) <- [write] ; -> [blur (compute sample)]
+/// ```
+#[test]
+fn final_read_state_joins_the_readers_barrier() {
+    let info = ImageInfo::d2(8, 8, RGBA);
+    let mut g = FrameGraph::new();
+    let mut h = g.import_image_for_planning("history", info, None, Some(Access::SampledFragment));
+    let mut out = g.import_image_for_planning("out", info, None, None);
+    g.add_pass("write").write(&mut h, Access::StorageWriteCompute).record(|_| Ok(()));
+    g.add_pass("blur")
+        .read(&h, Access::SampledCompute)
+        .write(&mut out, Access::StorageWriteCompute)
+        .record(|_| Ok(()));
+    let p = compile(&g);
+    let dst = (S::COMPUTE_SHADER | S::FRAGMENT_SHADER, A::SHADER_SAMPLED_READ);
+    assert!(pass(&p, "blur").contains(&img(
+        &p,
+        "history",
+        (0, 1),
+        (0, 1),
+        L::GENERAL,
+        L::READ_ONLY_OPTIMAL,
+        COMPUTE_W,
+        dst
+    )));
+    assert!(p.final_barriers.is_empty(), "{p}");
+}
+
+/// ```text
+/// (tex, imported, last sampled by fragment) -> [cs (compute sample)]*
+/// ```
+/// The earlier write was made visible to fragment shaders only: compute needs a barrier
+/// chained after them, with nothing left to make available.
+#[test]
+fn imported_read_state_needs_a_barrier_for_another_stage() {
+    let mut g = FrameGraph::new();
+    let t = g.import_image_for_planning(
+        "tex",
+        ImageInfo::d2(8, 8, RGBA),
+        Some(Access::SampledFragment),
+        None,
+    );
+    g.add_pass("fs again").read(&t, Access::SampledFragment).side_effect().record(|_| Ok(()));
+    g.add_pass("cs").read(&t, Access::SampledCompute).side_effect().record(|_| Ok(()));
+    let p = compile(&g);
+    assert!(pass(&p, "fs again").is_empty(), "already visible to fragment shaders");
+    assert_eq!(
+        pass(&p, "cs"),
+        [img(
+            &p,
+            "tex",
+            (0, 1),
+            (0, 1),
+            L::READ_ONLY_OPTIMAL,
+            L::READ_ONLY_OPTIMAL,
+            (S::FRAGMENT_SHADER, A::NONE),
+            COMPUTE_SAMPLE
+        )]
+    );
+}
+
+/// A pass writing two mips through an older copy of the handle is not culled.
+#[test]
+fn pass_writing_twice_through_an_older_handle_copy_is_kept() {
+    let info = ImageInfo::d2(8, 8, RGBA).mips(2);
+    let mut g = FrameGraph::new();
+    let mut t = g.create_image("t", info);
+    let mut b = t;
+    g.add_pass("both mips")
+        .write_range(&mut t, Access::StorageWriteCompute, Subresources::mip(0, &info))
+        .write_range(&mut b, Access::StorageWriteCompute, Subresources::mip(1, &info))
+        .record(|_| Ok(()));
+    g.add_pass("show").read(&b, Access::SampledFragment).side_effect().record(|_| Ok(()));
+    let p = compile(&g);
+    assert_eq!(p.passes.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["both mips", "show"]);
+}
+
+#[test]
+fn host_read_of_an_image_and_bad_shapes_are_errors() {
+    let mut g = FrameGraph::new();
+    let t = g.create_image("t", ImageInfo::d2(8, 8, RGBA));
+    g.add_pass("host").read(&t, Access::HostRead).side_effect().record(|_| Ok(()));
+    assert!(matches!(g.compile(), Err(GraphError::InvalidAccess { .. })));
+    let mut g = FrameGraph::new();
+    let _ = g.create_image("too many mips", ImageInfo::d2(8, 8, RGBA).mips(40));
+    assert!(g.compile().is_err());
+    let mut g = FrameGraph::new();
+    let _ = g.create_buffer("empty", 0);
+    assert!(g.compile().is_err());
+    let mut g = FrameGraph::new();
+    let _ = g.import_image_for_planning(
+        "x",
+        ImageInfo::d2(8, 8, RGBA),
+        Some(Access::IndexBuffer),
+        None,
+    );
+    assert!(g.compile().is_err(), "an image cannot be in an index-buffer state");
 }
