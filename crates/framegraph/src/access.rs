@@ -238,9 +238,9 @@ impl Access {
             AccelBuildInput => {
                 U::ACCELERATION_STRUCTURE_BUILD_INPUT_READ_ONLY_KHR | U::STORAGE_BUFFER
             }
-            AccelBuildRead | AccelBuildOutput | RayTracingRead => {
-                U::ACCELERATION_STRUCTURE_STORAGE_KHR
-            }
+            AccelBuildRead | RayTracingRead => U::ACCELERATION_STRUCTURE_STORAGE_KHR,
+            // Also the build's scratch buffer, which needs STORAGE_BUFFER.
+            AccelBuildOutput => U::ACCELERATION_STRUCTURE_STORAGE_KHR | U::STORAGE_BUFFER,
             _ => U::empty(),
         }
     }

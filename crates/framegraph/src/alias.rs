@@ -21,6 +21,9 @@ pub struct AliasRequest {
     pub alignment: u64,
     /// Allowed memory types (bit mask).
     pub memory_type_bits: u32,
+    /// A buffer (linear) rather than an optimal-tiling image: the two never share a block, so
+    /// `bufferImageGranularity` never applies inside one.
+    pub linear: bool,
 }
 
 /// One memory block and who lives in it.
@@ -32,6 +35,8 @@ pub struct MemoryBlock {
     pub alignment: u64,
     /// Memory types every occupant accepts.
     pub memory_type_bits: u32,
+    /// Holds buffers (linear resources) only.
+    pub linear: bool,
     /// Resource ids, in order of their lifetimes.
     pub resources: Vec<u32>,
 }
@@ -62,7 +67,7 @@ pub fn assign(
         };
         let found = if aliasing {
             blocks.iter().enumerate().find_map(|(bi, (b, occ))| {
-                if b.memory_type_bits & r.memory_type_bits == 0 {
+                if b.memory_type_bits & r.memory_type_bits == 0 || b.linear != r.linear {
                     return None;
                 }
                 slot(occ).map(|at| (bi, at))
@@ -83,6 +88,7 @@ pub fn assign(
                     size: r.size,
                     alignment: r.alignment,
                     memory_type_bits: r.memory_type_bits,
+                    linear: r.linear,
                     resources: Vec::new(),
                 },
                 vec![i],
@@ -110,7 +116,15 @@ mod tests {
     use super::*;
 
     fn req(resource: u32, first: usize, last: usize, size: u64) -> AliasRequest {
-        AliasRequest { resource, first, last, size, alignment: 256, memory_type_bits: !0 }
+        AliasRequest {
+            resource,
+            first,
+            last,
+            size,
+            alignment: 256,
+            memory_type_bits: !0,
+            linear: false,
+        }
     }
 
     #[test]

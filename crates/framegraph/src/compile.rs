@@ -367,6 +367,12 @@ impl FrameGraph<'_> {
             let r = r as u32;
             let res = &self.resources[r as usize];
             let desc = match res.kind {
+                ResourceKind::Image(_) if iu.is_empty() => {
+                    return Err(GraphError::InvalidAccess {
+                        pass: format!("(resource '{}')", res.name),
+                        message: "no declared access gives the transient image a usage".into(),
+                    })
+                }
                 ResourceKind::Image(info) => TransientDesc::Image { info, usage: iu },
                 ResourceKind::Buffer { size } => TransientDesc::Buffer {
                     size,
@@ -382,6 +388,7 @@ impl FrameGraph<'_> {
                 size: requirements.size,
                 alignment: requirements.alignment,
                 memory_type_bits: requirements.memory_type_bits,
+                linear: matches!(desc, TransientDesc::Buffer { .. }),
             });
             transients.push(TransientAlloc {
                 resource: r,

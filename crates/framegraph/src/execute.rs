@@ -83,10 +83,14 @@ struct FrameSlot {
     names: Vec<String>,
     recorded: bool,
     /// Views of imported images made during this slot's last frame (released with it).
-    frame_views: Vec<ViewEntry>,
+    frame_views: HashMap<(vk::Image, u32), ViewEntry>,
 }
 
 /// Records plans. Keep one per renderer/viewer for the life of the frame loop.
+///
+/// One `execute` per command buffer, and submit that command buffer before the next `execute`
+/// or before dropping the executor: pooled objects replaced by a new graph shape are released
+/// after the submissions made so far, which must include the ones that use them.
 pub struct Executor {
     ctx: Context,
     pool: TransientPool,
@@ -146,10 +150,13 @@ pub struct PassContext<'a> {
     graph_kinds: &'a [ResourceKind],
     raw: &'a [ImportedRaw],
     pool: &'a mut TransientPool,
-    frame_views: &'a mut Vec<ViewEntry>,
+    frame_views: &'a mut HashMap<(vk::Image, u32), ViewEntry>,
     heap: Option<&'a BindlessHeap>,
     objects_created: &'a mut u64,
     pass: &'a str,
+    /// Resources the pass declared: the only ones it may touch (barriers cover nothing else,
+    /// and an undeclared transient's memory may belong to another one right now).
+    declared: &'a [u32],
 }
 
 impl std::fmt::Debug for PassContext<'_> {
@@ -172,6 +179,16 @@ impl PassContext<'_> {
         self.pass
     }
 
+    fn check_declared(&self, id: u32) -> Result<(), ExecuteError> {
+        if self.declared.contains(&id) {
+            Ok(())
+        } else {
+            Err(self.err(
+                "uses a resource it did not declare (add a read or write access for it)".into(),
+            ))
+        }
+    }
+
     fn err(&self, message: String) -> ExecuteError {
         ExecuteError::Pass { pass: self.pass.to_string(), message }
     }
@@ -180,6 +197,7 @@ impl PassContext<'_> {
         &self,
         h: &ImageHandle,
     ) -> Result<(vk::Image, vk::ImageView, ImageInfo), ExecuteError> {
+        self.check_declared(h.id())?;
         let info = match self.graph_kinds.get(h.id() as usize) {
             Some(ResourceKind::Image(i)) => *i,
             _ => return Err(self.err("not an image handle of this graph".into())),
@@ -210,6 +228,9 @@ impl PassContext<'_> {
     /// Width and height of mip `level`.
     pub fn extent(&self, h: &ImageHandle, level: u32) -> Result<vk::Extent2D, ExecuteError> {
         let i = self.image_parts(h)?.2;
+        if level >= i.mip_levels {
+            return Err(self.err(format!("mip {level} of an image with {} levels", i.mip_levels)));
+        }
         Ok(vk::Extent2D {
             width: (i.extent.width >> level).max(1),
             height: (i.extent.height >> level).max(1),
@@ -228,6 +249,7 @@ impl PassContext<'_> {
         &self,
         h: &BufferHandle,
     ) -> Result<(vk::Buffer, vk::DeviceAddress), ExecuteError> {
+        self.check_declared(h.id())?;
         if let Some(t) = self.pool.buffers.get(&h.id()) {
             return Ok((t.buffer, t.address));
         }
@@ -318,7 +340,9 @@ impl PassContext<'_> {
             let Some(l) = level else {
                 return Ok(ViewEntry { view: whole, owned: false, ..Default::default() });
             };
-            let ty = if info.array_layers > 1 {
+            let ty = if info.extent.depth > 1 {
+                vk::ImageViewType::TYPE_3D
+            } else if info.array_layers > 1 {
                 vk::ImageViewType::TYPE_2D_ARRAY
             } else {
                 vk::ImageViewType::TYPE_2D
@@ -352,10 +376,13 @@ impl PassContext<'_> {
                 .get_mut(&(image, mip))
                 .ok_or_else(|| ExecuteError::PlanMismatch("view cache".into()))
         } else {
-            let e = make(self.ctx, self.objects_created)?;
-            self.frame_views.push(e);
+            // Imported images: cached for this frame only (the owner may destroy the image).
+            if !self.frame_views.contains_key(&(image, mip)) {
+                let e = make(self.ctx, self.objects_created)?;
+                self.frame_views.insert((image, mip), e);
+            }
             self.frame_views
-                .last_mut()
+                .get_mut(&(image, mip))
                 .ok_or_else(|| ExecuteError::PlanMismatch("view cache".into()))
         }
     }
@@ -434,7 +461,7 @@ impl Executor {
                 timestamps: None,
                 names: Vec::new(),
                 recorded: false,
-                frame_views: Vec::new(),
+                frame_views: HashMap::new(),
             })
             .collect();
         Self {
@@ -528,14 +555,16 @@ impl Executor {
             }
         }
         let slot = &mut self.slots[slot_index];
-        release_views(&self.ctx, slot.frame_views.drain(..));
+        release_views(&self.ctx, slot.frame_views.drain().map(|(_, v)| v));
         if let Some(t) = &slot.timestamps {
             t.reset();
         }
         slot.names = plan.passes.iter().map(|p| p.name.clone()).collect();
-        slot.recorded = true;
+        slot.recorded = false;
 
         let kinds: Vec<ResourceKind> = graph.resources.iter().map(|r| r.kind.clone()).collect();
+        let declared: Vec<Vec<u32>> =
+            graph.passes.iter().map(|p| p.accesses.iter().map(|a| a.resource).collect()).collect();
         let raws: Vec<ImportedRaw> = graph.resources.iter().map(|r| r.raw).collect();
         let mut records: Vec<_> = graph.passes.into_iter().map(|p| p.record).collect();
         let device = self.ctx.device().clone();
@@ -557,8 +586,12 @@ impl Executor {
                     heap,
                     objects_created: &mut self.objects_created,
                     pass: &planned.name,
+                    declared: &declared[planned.index],
                 };
-                record(&mut pc)?;
+                if let Err(e) = record(&mut pc) {
+                    self.ctx.end_label(cmd);
+                    return Err(e);
+                }
             }
             if let Some(t) = &slot.timestamps {
                 t.write(cmd, vk::PipelineStageFlags2::BOTTOM_OF_PIPE, pos as u32 * 2 + 1)?;
@@ -566,6 +599,8 @@ impl Executor {
             self.ctx.end_label(cmd);
         }
         self.record_barriers(&device, cmd, &plan.final_barriers, &kinds, &raws)?;
+        // Only a fully recorded frame has timestamps worth reading back.
+        self.slots[slot_index].recorded = true;
         Ok(())
     }
 
@@ -580,7 +615,8 @@ impl Executor {
         if n == 0 {
             return Ok(());
         }
-        let ns = t.read_ns(0, n * 2)?;
+        // Not waiting: a frame that was recorded but never submitted never becomes available.
+        let Some(ns) = t.try_read_ns(0, n * 2)? else { return Ok(()) };
         self.last_timings = slot
             .names
             .iter()
@@ -669,7 +705,7 @@ impl Executor {
             (t.resource, t.desc, t.block, t.requirements.size).hash(&mut h);
         }
         for b in &plan.blocks {
-            (b.size, b.alignment, b.memory_type_bits, &b.resources).hash(&mut h);
+            (b.size, b.alignment, b.memory_type_bits, b.linear, &b.resources).hash(&mut h);
         }
         let key = h.finish();
         if key == self.pool.key
@@ -680,7 +716,20 @@ impl Executor {
             return Ok(());
         }
         self.release_pool();
-        self.pool.key = key;
+        match self.build_pool(plan) {
+            Ok(()) => {
+                self.pool.key = key;
+                Ok(())
+            }
+            Err(e) => {
+                // Never keep a half-built pool.
+                self.release_pool();
+                Err(e)
+            }
+        }
+    }
+
+    fn build_pool(&mut self, plan: &Plan) -> Result<(), ExecuteError> {
         let device = self.ctx.device().clone();
         let allocator = self.ctx.allocator();
         for (bi, b) in plan.blocks.iter().enumerate() {
@@ -697,7 +746,7 @@ impl Executor {
                     name: &name,
                     requirements: reqs,
                     location: MemoryLocation::GpuOnly,
-                    linear: false,
+                    linear: b.linear,
                     // A block holds several resources: a plain sub-allocation.
                     allocation_scheme: AllocationScheme::GpuAllocatorManaged,
                 })
@@ -721,34 +770,50 @@ impl Executor {
                     let image = unsafe { device.create_image(&ci, None) }
                         .map_err(|result| GpuError::Vk { call: "vkCreateImage", result })?;
                     self.objects_created += 1;
-                    // SAFETY: the block satisfies the image's requirements (size, alignment and
-                    // type bits were folded into the block); aliasing images share it by plan.
+                    // In the pool at once, so an error below still destroys it.
+                    self.pool.images.insert(
+                        t.resource,
+                        TransientImage { image, view: vk::ImageView::null(), info },
+                    );
+                    // SAFETY: `image` was just created from `device`.
+                    let reqs = unsafe { device.get_image_memory_requirements(image) };
+                    check_fits(plan, t, reqs)?;
+                    // SAFETY: the block satisfies the image's requirements (checked above);
+                    // aliasing images share it by plan, never at overlapping lifetimes.
                     unsafe { device.bind_image_memory(image, memory, offset) }
                         .map_err(|result| GpuError::Vk { call: "vkBindImageMemory", result })?;
-                    let ty = if info.extent.depth > 1 {
-                        vk::ImageViewType::TYPE_3D
-                    } else if info.array_layers > 1 {
-                        vk::ImageViewType::TYPE_2D_ARRAY
-                    } else {
-                        vk::ImageViewType::TYPE_2D
-                    };
-                    let range = vk::ImageSubresourceRange {
-                        aspect_mask: xpg::format_aspect(info.format),
-                        base_mip_level: 0,
-                        level_count: info.mip_levels,
-                        base_array_layer: 0,
-                        layer_count: info.array_layers,
-                    };
-                    let vci = vk::ImageViewCreateInfo::default()
-                        .image(image)
-                        .view_type(ty)
-                        .format(info.format)
-                        .subresource_range(range);
-                    // SAFETY: the image was just created and bound.
-                    let view = unsafe { device.create_image_view(&vci, None) }
-                        .map_err(|result| GpuError::Vk { call: "vkCreateImageView", result })?;
-                    self.objects_created += 1;
-                    self.pool.images.insert(t.resource, TransientImage { image, view, info });
+                    let viewable = vk::ImageUsageFlags::SAMPLED
+                        | vk::ImageUsageFlags::STORAGE
+                        | vk::ImageUsageFlags::COLOR_ATTACHMENT
+                        | vk::ImageUsageFlags::DEPTH_STENCIL_ATTACHMENT;
+                    if usage.intersects(viewable) {
+                        let ty = if info.extent.depth > 1 {
+                            vk::ImageViewType::TYPE_3D
+                        } else if info.array_layers > 1 {
+                            vk::ImageViewType::TYPE_2D_ARRAY
+                        } else {
+                            vk::ImageViewType::TYPE_2D
+                        };
+                        let range = vk::ImageSubresourceRange {
+                            aspect_mask: xpg::format_aspect(info.format),
+                            base_mip_level: 0,
+                            level_count: info.mip_levels,
+                            base_array_layer: 0,
+                            layer_count: info.array_layers,
+                        };
+                        let vci = vk::ImageViewCreateInfo::default()
+                            .image(image)
+                            .view_type(ty)
+                            .format(info.format)
+                            .subresource_range(range);
+                        // SAFETY: the image was just created and bound.
+                        let view = unsafe { device.create_image_view(&vci, None) }
+                            .map_err(|result| GpuError::Vk { call: "vkCreateImageView", result })?;
+                        self.objects_created += 1;
+                        if let Some(e) = self.pool.images.get_mut(&t.resource) {
+                            e.view = view;
+                        }
+                    }
                 }
                 TransientDesc::Buffer { size, usage } => {
                     let ci = vk::BufferCreateInfo::default().size(size).usage(usage);
@@ -756,6 +821,10 @@ impl Executor {
                     let buffer = unsafe { device.create_buffer(&ci, None) }
                         .map_err(|result| GpuError::Vk { call: "vkCreateBuffer", result })?;
                     self.objects_created += 1;
+                    self.pool.buffers.insert(t.resource, TransientBuffer { buffer, address: 0 });
+                    // SAFETY: `buffer` was just created from `device`.
+                    let reqs = unsafe { device.get_buffer_memory_requirements(buffer) };
+                    check_fits(plan, t, reqs)?;
                     // SAFETY: as for images.
                     unsafe { device.bind_buffer_memory(buffer, memory, offset) }
                         .map_err(|result| GpuError::Vk { call: "vkBindBufferMemory", result })?;
@@ -765,7 +834,9 @@ impl Executor {
                             &vk::BufferDeviceAddressInfo::default().buffer(buffer),
                         )
                     };
-                    self.pool.buffers.insert(t.resource, TransientBuffer { buffer, address });
+                    if let Some(e) = self.pool.buffers.get_mut(&t.resource) {
+                        e.address = address;
+                    }
                 }
             }
         }
@@ -803,9 +874,32 @@ impl Executor {
 impl Drop for Executor {
     fn drop(&mut self) {
         for s in &mut self.slots {
-            release_views(&self.ctx, s.frame_views.drain(..));
+            release_views(&self.ctx, s.frame_views.drain().map(|(_, v)| v));
         }
         self.release_pool();
+    }
+}
+
+/// Whether the plan's block can hold a resource with the device's real requirements (a plan
+/// compiled with estimates, not [`Executor::compile`], may not).
+fn check_fits(
+    plan: &Plan,
+    t: &crate::TransientAlloc,
+    reqs: vk::MemoryRequirements,
+) -> Result<(), ExecuteError> {
+    let fits = plan.blocks.get(t.block).is_some_and(|b| {
+        reqs.size <= b.size
+            && reqs.alignment > 0
+            && b.alignment % reqs.alignment == 0
+            && reqs.memory_type_bits & b.memory_type_bits != 0
+    });
+    if fits {
+        Ok(())
+    } else {
+        Err(ExecuteError::PlanMismatch(format!(
+            "'{}' needs {} bytes aligned to {} in memory types {:#x}, which its block does not give: compile the plan with Executor::compile",
+            t.name, reqs.size, reqs.alignment, reqs.memory_type_bits
+        )))
     }
 }
 

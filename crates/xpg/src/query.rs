@@ -92,6 +92,36 @@ impl TimestampPool {
         .vk("vkGetQueryPoolResults")?;
         Ok(raw.iter().map(|&t| t as f64 * self.period_ns).collect())
     }
+
+    /// Like [`TimestampPool::read_ns`] without waiting: `None` while any of the queries is not
+    /// available yet (or was never written).
+    pub fn try_read_ns(&self, first: u32, n: u32) -> Result<Option<Vec<f64>>, GpuError> {
+        if first.checked_add(n).is_none_or(|end| end > self.count) {
+            return Err(GpuError::Invalid(format!(
+                "timestamps {first}..+{n} out of {}",
+                self.count
+            )));
+        }
+        let mut raw = vec![[0u64; 2]; n as usize];
+        // SAFETY: the range lies inside the pool; each element holds a 64-bit value and its
+        // 64-bit availability word.
+        let r = unsafe {
+            self.shared.device.get_query_pool_results(
+                self.pool,
+                first,
+                &mut raw,
+                vk::QueryResultFlags::TYPE_64 | vk::QueryResultFlags::WITH_AVAILABILITY,
+            )
+        };
+        match r {
+            Ok(()) | Err(vk::Result::NOT_READY) => {}
+            Err(e) => return Err(GpuError::Vk { call: "vkGetQueryPoolResults", result: e }),
+        }
+        if raw.iter().any(|q| q[1] == 0) {
+            return Ok(None);
+        }
+        Ok(Some(raw.iter().map(|q| q[0] as f64 * self.period_ns).collect()))
+    }
 }
 
 impl Drop for TimestampPool {
