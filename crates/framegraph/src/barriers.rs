@@ -208,6 +208,9 @@ pub(crate) fn transition(
 /// Merges per-subresource image barriers of one pass into ranges: consecutive mips of a layer
 /// first, then consecutive layers with the same mip range.
 pub(crate) fn merge(mut barriers: Vec<Barrier>) -> Vec<Barrier> {
+    if barriers.len() < 2 {
+        return barriers;
+    }
     let key = |b: &Barrier| {
         (
             b.resource,

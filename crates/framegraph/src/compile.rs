@@ -144,6 +144,9 @@ pub struct Plan {
     pub blocks: Vec<MemoryBlock>,
     /// Resource names by id.
     pub resource_names: Vec<String>,
+    /// Hash of the graph's resources and pass accesses: [`Executor::execute`](crate::Executor)
+    /// refuses a plan compiled from another graph.
+    pub graph_fingerprint: u64,
 }
 
 impl Plan {
@@ -278,20 +281,19 @@ impl std::fmt::Display for Plan {
 fn subresources(
     kind: &ResourceKind,
     range: Option<Subresources>,
-) -> Vec<(usize, Option<(u32, u32)>)> {
-    match kind {
+) -> impl Iterator<Item = (usize, Option<(u32, u32)>)> {
+    let (info, r) = match kind {
         ResourceKind::Image(info) => {
-            let r = range.unwrap_or_else(|| Subresources::all(info));
-            let mut v = Vec::with_capacity((r.mip_count * r.layer_count) as usize);
-            for layer in r.base_layer..r.base_layer + r.layer_count {
-                for mip in r.base_mip..r.base_mip + r.mip_count {
-                    v.push(((layer * info.mip_levels + mip) as usize, Some((mip, layer))));
-                }
-            }
-            v
+            (Some(*info), range.unwrap_or_else(|| Subresources::all(info)))
         }
-        _ => vec![(0, None)],
-    }
+        _ => (None, Subresources { base_mip: 0, mip_count: 1, base_layer: 0, layer_count: 1 }),
+    };
+    (r.base_layer..r.base_layer + r.layer_count).flat_map(move |layer| {
+        (r.base_mip..r.base_mip + r.mip_count).map(move |mip| match info {
+            Some(i) => ((layer * i.mip_levels + mip) as usize, Some((mip, layer))),
+            None => (0, None),
+        })
+    })
 }
 
 fn sub_count(kind: &ResourceKind) -> usize {
@@ -330,13 +332,8 @@ impl FrameGraph<'_> {
         let combined: Vec<Combined> =
             order.iter().map(|&p| self.combine(p)).collect::<Result<_, _>>()?;
         // Positions that touch each subresource, in order (for the readers' look-ahead).
-        let mut uses: Vec<Vec<Vec<usize>>> =
-            self.resources.iter().map(|r| vec![Vec::new(); sub_count(&r.kind)]).collect();
-        for (pos, c) in combined.iter().enumerate() {
-            for &((r, sub), _) in c {
-                uses[r as usize][sub].push(pos);
-            }
-        }
+        // As one flat array per subresource (compressed rows: few allocations).
+        let uses = Uses::new(&self.resources, &combined);
 
         // 3. lifetimes and usage of transients
         let mut life: Vec<Option<(usize, usize, vk::ImageUsageFlags, vk::BufferUsageFlags)>> =
@@ -534,7 +531,26 @@ impl FrameGraph<'_> {
             transients,
             blocks,
             resource_names: self.resources.iter().map(|r| r.name.clone()).collect(),
+            graph_fingerprint: self.fingerprint(),
         })
+    }
+
+    /// Hash of everything a plan depends on: resource shapes and origins, pass names and
+    /// accesses.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = FxHasher::default();
+        for r in &self.resources {
+            (&r.kind, &r.origin).hash(&mut h);
+        }
+        for p in &self.passes {
+            p.name.hash(&mut h);
+            p.side_effect.hash(&mut h);
+            for a in &p.accesses {
+                (a.resource, a.version, a.produced, a.access, a.range).hash(&mut h);
+            }
+        }
+        h.finish()
     }
 
     fn live_passes(&self) -> Vec<bool> {
@@ -597,28 +613,32 @@ impl FrameGraph<'_> {
             }
         }
         out.sort_by_key(|e| e.0);
-        let mut merged: Combined = Vec::with_capacity(out.len());
-        for (key, (info, mip_layer)) in out {
-            match merged.last_mut() {
-                Some((k, (c, _))) if *k == key => {
-                    let is_image =
-                        matches!(self.resources[key.0 as usize].kind, ResourceKind::Image(_));
-                    if is_image && c.layout != info.layout {
-                        return Err(GraphError::LayoutConflict {
-                            pass: pass.name.clone(),
-                            resource: self.resources[key.0 as usize].name.clone(),
-                            first: c.layout,
-                            second: info.layout,
-                        });
-                    }
-                    c.stage |= info.stage;
-                    c.access |= info.access;
-                    c.write |= info.write;
+        // Merge equal keys in place.
+        let mut w = 0;
+        for k in 0..out.len() {
+            if w > 0 && out[w - 1].0 == out[k].0 {
+                let (key, (info, _)) = out[k];
+                let c = &mut out[w - 1].1 .0;
+                let is_image =
+                    matches!(self.resources[key.0 as usize].kind, ResourceKind::Image(_));
+                if is_image && c.layout != info.layout {
+                    return Err(GraphError::LayoutConflict {
+                        pass: pass.name.clone(),
+                        resource: self.resources[key.0 as usize].name.clone(),
+                        first: c.layout,
+                        second: info.layout,
+                    });
                 }
-                _ => merged.push((key, (info, mip_layer))),
+                c.stage |= info.stage;
+                c.access |= info.access;
+                c.write |= info.write;
+            } else {
+                out[w] = out[k];
+                w += 1;
             }
         }
-        Ok(merged)
+        out.truncate(w);
+        Ok(out)
     }
 }
 
@@ -627,7 +647,7 @@ impl FrameGraph<'_> {
 #[allow(clippy::too_many_arguments)]
 fn later_reads(
     combined: &[Combined],
-    uses: &[Vec<Vec<usize>>],
+    uses: &Uses,
     pos: usize,
     r: u32,
     sub: usize,
@@ -639,7 +659,7 @@ fn later_reads(
     if info.write {
         return acc;
     }
-    let list = &uses[r as usize][sub];
+    let list = uses.of(r, sub);
     let start = list.partition_point(|&p| p <= pos);
     for &p in &list[start..] {
         if let Some((next, _)) = find(&combined[p], (r, sub)) {
@@ -673,5 +693,77 @@ fn make_barrier(resource: u32, mip_layer: Option<(u32, u32)>, dep: Dependency) -
         src_access: dep.src_access,
         dst_stage: dep.dst_stage,
         dst_access: dep.dst_access,
+    }
+}
+
+/// For each subresource, the plan positions that access it, in order: compressed rows over all
+/// subresources of all resources.
+struct Uses {
+    /// First flat subresource index of each resource.
+    base: Vec<usize>,
+    /// Row start per flat subresource (+1 sentinel).
+    start: Vec<usize>,
+    positions: Vec<usize>,
+}
+
+impl Uses {
+    fn new(resources: &[crate::graph::ResourceNode], combined: &[Combined]) -> Self {
+        let mut base = Vec::with_capacity(resources.len() + 1);
+        let mut n = 0;
+        for r in resources {
+            base.push(n);
+            n += sub_count(&r.kind);
+        }
+        let mut count = vec![0usize; n + 1];
+        for c in combined {
+            for &((r, sub), _) in c {
+                count[base[r as usize] + sub + 1] += 1;
+            }
+        }
+        for i in 1..count.len() {
+            count[i] += count[i - 1];
+        }
+        let mut fill = count.clone();
+        let mut positions = vec![0; count[n]];
+        for (pos, c) in combined.iter().enumerate() {
+            for &((r, sub), _) in c {
+                let k = base[r as usize] + sub;
+                positions[fill[k]] = pos;
+                fill[k] += 1;
+            }
+        }
+        Self { base, start: count, positions }
+    }
+
+    fn of(&self, r: u32, sub: usize) -> &[usize] {
+        let k = self.base[r as usize] + sub;
+        &self.positions[self.start[k]..self.start[k + 1]]
+    }
+}
+
+/// A small, fast, non-cryptographic hasher (the rustc "Fx" multiply-rotate scheme) for the
+/// graph fingerprint, which is hashed on every compile.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
     }
 }

@@ -529,7 +529,8 @@ impl Executor {
         cmd: vk::CommandBuffer,
         heap: Option<&BindlessHeap>,
     ) -> Result<(), ExecuteError> {
-        if plan.resource_names.len() != graph.resources.len()
+        if plan.graph_fingerprint != graph.fingerprint()
+            || plan.resource_names.len() != graph.resources.len()
             || plan
                 .passes
                 .iter()

@@ -127,7 +127,7 @@ impl Subresources {
 pub type InitialAccess = Option<Access>;
 
 /// Where the memory of a resource comes from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Hash)]
 pub(crate) enum Origin {
     /// Created (and pooled, and possibly aliased) by the graph.
     Transient,
@@ -154,7 +154,7 @@ pub(crate) enum ImportedRaw {
     None,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Hash)]
 pub(crate) enum ResourceKind {
     Image(ImageInfo),
     Buffer { size: u64 },
