@@ -76,34 +76,7 @@ fn main() -> anyhow::Result<()> {
         .add_pass("copy")
         .read(&canvas, Access::TransferSrc)
         .write(&mut out, Access::TransferDst)
-        .record(move |pass| {
-            let layers = vk::ImageSubresourceLayers {
-                aspect_mask: vk::ImageAspectFlags::COLOR,
-                mip_level: 0,
-                base_array_layer: 0,
-                layer_count: 1,
-            };
-            let region = vk::ImageCopy {
-                src_subresource: layers,
-                dst_subresource: layers,
-                src_offset: vk::Offset3D::default(),
-                dst_offset: vk::Offset3D::default(),
-                extent: vk::Extent3D { width, height, depth: 1 },
-            };
-            let (src, dst) = (pass.image(&c)?, pass.image(&o)?);
-            // SAFETY: recording; the graph put both images in the transfer layouts.
-            unsafe {
-                pass.device().cmd_copy_image(
-                    pass.cmd,
-                    src,
-                    vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
-                    dst,
-                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-                    &[region],
-                )
-            };
-            Ok(())
-        });
+        .record(move |pass| pass.copy_image(&c, &o));
 
     let mut executor = Executor::new(&ctx, 1);
     let plan = executor.compile(&graph)?;

@@ -155,34 +155,7 @@ fn build<'g>(p: &'g Pipelines, sampler: vk::Sampler, output: &Image) -> FrameGra
     g.add_pass("copy to output")
         .read(&post, Access::TransferSrc)
         .write(&mut out, Access::TransferDst)
-        .record(move |ctx| {
-            let layers = vk::ImageSubresourceLayers {
-                aspect_mask: vk::ImageAspectFlags::COLOR,
-                mip_level: 0,
-                base_array_layer: 0,
-                layer_count: 1,
-            };
-            let region = vk::ImageCopy {
-                src_subresource: layers,
-                dst_subresource: layers,
-                src_offset: vk::Offset3D::default(),
-                dst_offset: vk::Offset3D::default(),
-                extent: vk::Extent3D { width: OUT, height: OUT, depth: 1 },
-            };
-            let (src, dst) = (ctx.image(&po)?, ctx.image(&o)?);
-            // SAFETY: recording; the graph placed both images in the transfer layouts.
-            unsafe {
-                ctx.device().cmd_copy_image(
-                    ctx.cmd,
-                    src,
-                    vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
-                    dst,
-                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-                    &[region],
-                )
-            };
-            Ok(())
-        });
+        .record(move |ctx| ctx.copy_image(&po, &o));
     g
 }
 

@@ -305,6 +305,43 @@ impl PassContext<'_> {
         }
     }
 
+    /// Copies mip 0 (every layer, the common extent) of `src` into `dst`; declare
+    /// [`Access::TransferSrc`](crate::Access) on `src` and `TransferDst` on `dst`.
+    pub fn copy_image(&self, src: &ImageHandle, dst: &ImageHandle) -> Result<(), ExecuteError> {
+        let (s, _, si) = self.image_parts(src)?;
+        let (d, _, di) = self.image_parts(dst)?;
+        let layers = |i: &ImageInfo| vk::ImageSubresourceLayers {
+            aspect_mask: xpg::format_aspect(i.format),
+            mip_level: 0,
+            base_array_layer: 0,
+            layer_count: i.array_layers.min(si.array_layers).min(di.array_layers),
+        };
+        let region = vk::ImageCopy {
+            src_subresource: layers(&si),
+            dst_subresource: layers(&di),
+            src_offset: vk::Offset3D::default(),
+            dst_offset: vk::Offset3D::default(),
+            extent: vk::Extent3D {
+                width: si.extent.width.min(di.extent.width),
+                height: si.extent.height.min(di.extent.height),
+                depth: si.extent.depth.min(di.extent.depth),
+            },
+        };
+        // SAFETY: `cmd` is recording; with the declared accesses the graph put both images in
+        // the transfer layouts; the region lies inside both.
+        unsafe {
+            self.device().cmd_copy_image(
+                self.cmd,
+                s,
+                vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                d,
+                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                &[region],
+            )
+        };
+        Ok(())
+    }
+
     /// The acceleration structure behind a handle, and the buffer that stores it.
     pub fn accel(
         &self,
@@ -340,29 +377,7 @@ impl PassContext<'_> {
             let Some(l) = level else {
                 return Ok(ViewEntry { view: whole, owned: false, ..Default::default() });
             };
-            let ty = if info.extent.depth > 1 {
-                vk::ImageViewType::TYPE_3D
-            } else if info.array_layers > 1 {
-                vk::ImageViewType::TYPE_2D_ARRAY
-            } else {
-                vk::ImageViewType::TYPE_2D
-            };
-            let range = vk::ImageSubresourceRange {
-                aspect_mask: xpg::format_aspect(info.format),
-                base_mip_level: l,
-                level_count: 1,
-                base_array_layer: 0,
-                layer_count: info.array_layers,
-            };
-            let ci = vk::ImageViewCreateInfo::default()
-                .image(image)
-                .view_type(ty)
-                .format(info.format)
-                .subresource_range(range);
-            // SAFETY: the image is alive for this frame (transient: pooled; imported: the
-            // caller's contract); the range lies inside it.
-            let view = unsafe { ctx.device().create_image_view(&ci, None) }
-                .map_err(|result| GpuError::Vk { call: "vkCreateImageView", result })?;
+            let view = create_view(ctx.device(), image, &info, l, 1)?;
             *created += 1;
             Ok(ViewEntry { view, owned: true, ..Default::default() })
         };
@@ -788,28 +803,7 @@ impl Executor {
                         | vk::ImageUsageFlags::COLOR_ATTACHMENT
                         | vk::ImageUsageFlags::DEPTH_STENCIL_ATTACHMENT;
                     if usage.intersects(viewable) {
-                        let ty = if info.extent.depth > 1 {
-                            vk::ImageViewType::TYPE_3D
-                        } else if info.array_layers > 1 {
-                            vk::ImageViewType::TYPE_2D_ARRAY
-                        } else {
-                            vk::ImageViewType::TYPE_2D
-                        };
-                        let range = vk::ImageSubresourceRange {
-                            aspect_mask: xpg::format_aspect(info.format),
-                            base_mip_level: 0,
-                            level_count: info.mip_levels,
-                            base_array_layer: 0,
-                            layer_count: info.array_layers,
-                        };
-                        let vci = vk::ImageViewCreateInfo::default()
-                            .image(image)
-                            .view_type(ty)
-                            .format(info.format)
-                            .subresource_range(range);
-                        // SAFETY: the image was just created and bound.
-                        let view = unsafe { device.create_image_view(&vci, None) }
-                            .map_err(|result| GpuError::Vk { call: "vkCreateImageView", result })?;
+                        let view = create_view(&device, image, &info, 0, info.mip_levels)?;
                         self.objects_created += 1;
                         if let Some(e) = self.pool.images.get_mut(&t.resource) {
                             e.view = view;
@@ -902,6 +896,39 @@ fn check_fits(
             t.name, reqs.size, reqs.alignment, reqs.memory_type_bits
         )))
     }
+}
+
+/// A view of mips `[base_mip, base_mip + mip_count)` and every layer of an image.
+fn create_view(
+    device: &xpg::ash::Device,
+    image: vk::Image,
+    info: &ImageInfo,
+    base_mip: u32,
+    mip_count: u32,
+) -> Result<vk::ImageView, GpuError> {
+    let ty = if info.extent.depth > 1 {
+        vk::ImageViewType::TYPE_3D
+    } else if info.array_layers > 1 {
+        vk::ImageViewType::TYPE_2D_ARRAY
+    } else {
+        vk::ImageViewType::TYPE_2D
+    };
+    let range = vk::ImageSubresourceRange {
+        aspect_mask: xpg::format_aspect(info.format),
+        base_mip_level: base_mip,
+        level_count: mip_count,
+        base_array_layer: 0,
+        layer_count: info.array_layers,
+    };
+    let ci = vk::ImageViewCreateInfo::default()
+        .image(image)
+        .view_type(ty)
+        .format(info.format)
+        .subresource_range(range);
+    // SAFETY: the image is alive (pooled transient, or imported and alive for the frame: the
+    // caller's contract) and the range lies inside it.
+    unsafe { device.create_image_view(&ci, None) }
+        .map_err(|result| GpuError::Vk { call: "vkCreateImageView", result })
 }
 
 fn image_create_info(info: &ImageInfo, usage: vk::ImageUsageFlags) -> vk::ImageCreateInfo<'static> {
