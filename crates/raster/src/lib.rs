@@ -1,0 +1,305 @@
+//! # raster: `Renderer` #1, a forward PBR rasterizer
+//!
+//! First light: the environment as background, then every mesh draw shaded with the shared
+//! BRDF (`shaders/xpg/brdf.slang`) under the scene's punctual lights, emission from front faces,
+//! and an ambient term from the environment's mean radiance. Everything is a framegraph pass;
+//! the per-view constants are written by a transfer pass (`vkCmdUpdateBuffer`) so the graph
+//! orders them against the draws of this and the previous frame.
+//!
+//! Not yet: shadow maps, image-based lighting, points/lines/image quads, grid, MSAA,
+//! transparency (the list; see the closing note).
+
+use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo};
+use glam::Mat4;
+use scene::{GpuScene, RenderError, Renderer, View};
+use xpg::vk;
+use xpg::{
+    Buffer, BufferDesc, Context, GraphicsDesc, MemoryUsage, Pipeline, Sampler, ShaderCompiler,
+    ShaderDesc,
+};
+
+/// Format of the HDR target the raster renderer draws into.
+pub const HDR_FORMAT: vk::Format = vk::Format::R32G32B32A32_SFLOAT;
+const DEPTH_FORMAT: vk::Format = vk::Format::D32_SFLOAT;
+
+/// Per-view constants (`shaders/raster/frame.slang`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct FrameData {
+    view_proj: [[f32; 4]; 4],
+    inv_view_proj: [[f32; 4]; 4],
+    camera_pos: [f32; 4],
+    env_mean_kind: [f32; 4],
+    light_count: u32,
+    width: u32,
+    height: u32,
+    pad: u32,
+}
+
+/// Push constants of every raster pass (`RasterPush` in shaders/raster/frame.slang).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct RasterPush {
+    frame: u64,
+    vertices: u64,
+    draws: u64,
+    materials: u64,
+    lights: u64,
+    draw: u32,
+    pad: u32,
+}
+
+/// The raster renderer.
+pub struct Raster {
+    background: Pipeline,
+    forward: Pipeline,
+    frame_buffer: Buffer,
+    env_sampler: Sampler,
+}
+
+impl std::fmt::Debug for Raster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Raster").finish()
+    }
+}
+
+impl Raster {
+    /// Compiles the shaders (from the project's `shaders/` through `compiler`) and builds the
+    /// pipelines.
+    pub fn new(ctx: &Context, compiler: &ShaderCompiler) -> Result<Self, RenderError> {
+        let dir = ShaderCompiler::project_shader_dir();
+        let bg = compiler.compile(&ShaderDesc::new(dir.join("raster/background.slang")))?;
+        let fw = compiler.compile(&ShaderDesc::new(dir.join("raster/forward.slang")))?;
+        let entry = |c: &xpg::CompiledShader, n: &str| {
+            c.entry(n)
+                .cloned()
+                .ok_or_else(|| RenderError::Other(format!("entry point {n} missing")))
+        };
+        let (bvs, bfs) = (entry(&bg, "vs_main")?, entry(&bg, "fs_main")?);
+        let background = Pipeline::graphics(
+            ctx,
+            &GraphicsDesc::new("raster background", &bvs, &bfs, HDR_FORMAT),
+            None,
+        )?;
+        let (fvs, ffs) = (entry(&fw, "vs_main")?, entry(&fw, "fs_main")?);
+        let mut desc = GraphicsDesc::new("raster forward", &fvs, &ffs, HDR_FORMAT);
+        desc.depth_format = Some(DEPTH_FORMAT);
+        desc.depth_test = true;
+        desc.depth_write = true;
+        desc.depth_compare = vk::CompareOp::LESS;
+        let forward = Pipeline::graphics(ctx, &desc, None)?;
+        let frame_buffer = Buffer::new(
+            ctx,
+            &BufferDesc {
+                size: size_of::<FrameData>() as u64,
+                usage: vk::BufferUsageFlags::STORAGE_BUFFER | vk::BufferUsageFlags::TRANSFER_DST,
+                memory: MemoryUsage::GpuOnly,
+                name: "raster frame constants",
+            },
+        )?;
+        let env_sampler = Sampler::new(
+            ctx,
+            &vk::SamplerCreateInfo::default()
+                .mag_filter(vk::Filter::LINEAR)
+                .min_filter(vk::Filter::LINEAR)
+                .address_mode_u(vk::SamplerAddressMode::REPEAT)
+                .address_mode_v(vk::SamplerAddressMode::CLAMP_TO_EDGE)
+                .address_mode_w(vk::SamplerAddressMode::CLAMP_TO_EDGE)
+                .max_lod(vk::LOD_CLAMP_NONE),
+        )?;
+        Ok(Self { background, forward, frame_buffer, env_sampler })
+    }
+}
+
+fn attachment(
+    view: vk::ImageView,
+    load: vk::AttachmentLoadOp,
+) -> vk::RenderingAttachmentInfo<'static> {
+    vk::RenderingAttachmentInfo::default()
+        .image_view(view)
+        .image_layout(vk::ImageLayout::ATTACHMENT_OPTIMAL)
+        .load_op(load)
+        .store_op(vk::AttachmentStoreOp::STORE)
+        .clear_value(vk::ClearValue {
+            depth_stencil: vk::ClearDepthStencilValue { depth: 1.0, stencil: 0 },
+        })
+}
+
+fn viewport_scissor(device: &xpg::ash::Device, cmd: vk::CommandBuffer, extent: vk::Extent2D) {
+    let viewport = vk::Viewport {
+        x: 0.0,
+        y: 0.0,
+        width: extent.width as f32,
+        height: extent.height as f32,
+        min_depth: 0.0,
+        max_depth: 1.0,
+    };
+    // SAFETY: `cmd` is recording inside a rendering scope (the callers).
+    unsafe {
+        device.cmd_set_viewport(cmd, 0, &[viewport]);
+        device.cmd_set_scissor(cmd, 0, &[vk::Rect2D { offset: vk::Offset2D::default(), extent }]);
+    }
+}
+
+impl Renderer for Raster {
+    fn name(&self) -> &str {
+        "raster"
+    }
+
+    fn add_passes<'g>(
+        &'g mut self,
+        graph: &mut FrameGraph<'g>,
+        scene: &'g GpuScene,
+        view: &View,
+        target: &mut ImageHandle,
+    ) -> Result<(), RenderError> {
+        let info = graph
+            .image_info(target)
+            .ok_or_else(|| RenderError::Other("target is not an image of this graph".into()))?;
+        if info.extent.width != view.width || info.extent.height != view.height {
+            return Err(RenderError::Other(format!(
+                "target is {}x{}, the view {}x{}",
+                info.extent.width, info.extent.height, view.width, view.height
+            )));
+        }
+        let vp: Mat4 = view.proj * view.view;
+        let frame = FrameData {
+            view_proj: vp.to_cols_array_2d(),
+            inv_view_proj: vp.inverse().to_cols_array_2d(),
+            camera_pos: [view.position.x, view.position.y, view.position.z, 1.0],
+            env_mean_kind: [
+                scene.environment_mean[0],
+                scene.environment_mean[1],
+                scene.environment_mean[2],
+                scene.environment_kind as f32,
+            ],
+            light_count: scene.light_count,
+            width: view.width,
+            height: view.height,
+            pad: 0,
+        };
+        let push = RasterPush {
+            frame: self.frame_buffer.address(),
+            vertices: scene.vertices.address(),
+            draws: scene.draws.address(),
+            materials: scene.materials.address(),
+            lights: scene.lights.address(),
+            draw: 0,
+            pad: 0,
+        };
+        let mut fb = graph.import_buffer(
+            "raster frame constants",
+            &self.frame_buffer,
+            Some(Access::StorageReadFragment),
+            None,
+        );
+        let env_info = ImageInfo::d2(
+            scene.environment.extent().width,
+            scene.environment.extent().height,
+            vk::Format::R32G32B32A32_SFLOAT,
+        );
+        let env = graph.import_image(
+            "environment",
+            scene.environment.raw(),
+            scene.environment.view(),
+            env_info,
+            Some(Access::SampledFragment),
+            None,
+        );
+        let mut depth =
+            graph.create_image("depth", ImageInfo::d2(view.width, view.height, DEPTH_FORMAT));
+
+        let fbh = fb;
+        let buffer = self.frame_buffer.raw();
+        graph.add_pass("raster constants").write(&mut fb, Access::TransferDst).record(move |ctx| {
+            let _ = fbh;
+            // SAFETY: recording; the graph ordered this write after the previous frame's reads;
+            // the data is a multiple of 4 bytes and under 64 KiB.
+            unsafe {
+                ctx.device().cmd_update_buffer(ctx.cmd, buffer, 0, bytemuck::bytes_of(&frame))
+            };
+            Ok(())
+        });
+
+        let (t, e) = (*target, env);
+        let sampler = self.env_sampler.raw();
+        let background = &self.background;
+        graph
+            .add_pass("raster background")
+            .read(&fb, Access::StorageReadFragment)
+            .read(&env, Access::SampledFragment)
+            .write(target, Access::ColorAttachmentWrite)
+            .record(move |ctx| {
+                let extent = ctx.extent(&t, 0)?;
+                let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::DONT_CARE)];
+                let info = vk::RenderingInfo::default()
+                    .render_area(vk::Rect2D { offset: vk::Offset2D::default(), extent })
+                    .layer_count(1)
+                    .color_attachments(&color);
+                let device = ctx.device().clone();
+                // SAFETY: recording; the graph put the target in ATTACHMENT_OPTIMAL.
+                unsafe { device.cmd_begin_rendering(ctx.cmd, &info) };
+                background.bind(ctx.cmd, None);
+                ctx.push_descriptors(
+                    background,
+                    &[Bind::Sampled { binding: 0, image: &e, mip: None, sampler }],
+                )?;
+                background.push(ctx.cmd, &push);
+                viewport_scissor(&device, ctx.cmd, extent);
+                // SAFETY: recording inside the rendering scope begun above.
+                unsafe {
+                    device.cmd_draw(ctx.cmd, 3, 1, 0, 0);
+                    device.cmd_end_rendering(ctx.cmd);
+                }
+                Ok(())
+            });
+
+        let (t, d) = (*target, depth);
+        let forward = &self.forward;
+        let index_buffer = scene.indices.raw();
+        let draws = &scene.draw_list;
+        graph
+            .add_pass("raster forward")
+            .read(&fb, Access::StorageReadVertex)
+            .read(&fb, Access::StorageReadFragment)
+            .write(target, Access::ColorAttachmentReadWrite)
+            .write(&mut depth, Access::DepthAttachmentWrite)
+            .record(move |ctx| {
+                let extent = ctx.extent(&t, 0)?;
+                let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
+                let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::CLEAR);
+                let info = vk::RenderingInfo::default()
+                    .render_area(vk::Rect2D { offset: vk::Offset2D::default(), extent })
+                    .layer_count(1)
+                    .color_attachments(&color)
+                    .depth_attachment(&depth_att);
+                let device = ctx.device().clone();
+                // SAFETY: recording; the graph put both attachments in ATTACHMENT_OPTIMAL.
+                unsafe {
+                    device.cmd_begin_rendering(ctx.cmd, &info);
+                    device.cmd_bind_index_buffer(ctx.cmd, index_buffer, 0, vk::IndexType::UINT32);
+                }
+                forward.bind(ctx.cmd, None);
+                viewport_scissor(&device, ctx.cmd, extent);
+                for (i, draw) in draws.iter().enumerate() {
+                    forward.push(ctx.cmd, &RasterPush { draw: i as u32, ..push });
+                    // SAFETY: recording inside the rendering scope; the indices lie inside the
+                    // scene's index buffer (uploaded by GpuScene).
+                    unsafe {
+                        device.cmd_draw_indexed(
+                            ctx.cmd,
+                            draw.index_count,
+                            1,
+                            draw.first_index,
+                            0,
+                            0,
+                        )
+                    };
+                }
+                // SAFETY: closes the rendering scope begun above.
+                unsafe { device.cmd_end_rendering(ctx.cmd) };
+                Ok(())
+            });
+        Ok(())
+    }
+}

@@ -1,0 +1,289 @@
+//! glTF 2.0 (.gltf/.glb) loader, following ../shared/refs/README.md: node transforms T*R*S,
+//! the scene's only camera, pure Lambertian through KHR_materials_specular, emission
+//! `emissiveFactor * emissiveStrength` from the front face, flat shading without NORMAL,
+//! radiometric punctual lights, and the environment in `scenes[0].extras.environment`
+//! (`{"color": [r,g,b], "intensity": s}` or `{"uri": "sky.exr", "intensity": s}`).
+
+use std::path::{Path, PathBuf};
+
+use glam::{Mat4, Quat, Vec3};
+
+use crate::model::{
+    AlphaMode, Camera, Environment, Light, LightKind, Material, Mesh, Node, Primitive, Scene,
+};
+
+/// Errors of the loaders. Each names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The glTF parser or importer failed (malformed JSON/GLB, missing buffer file, ...).
+    #[error("{path}: {source}")]
+    Gltf {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        source: gltf::Error,
+    },
+    /// The file parses but its content is invalid.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An image (environment map) could not be read.
+    #[error("{path}: {source}")]
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// The decoder's error.
+        source: image::ImageError,
+    },
+}
+
+/// Loads a glTF 2.0 file (.gltf with its buffers, or .glb) into a [`Scene`] with world
+/// transforms computed.
+pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
+    let path = path.as_ref();
+    let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
+    let (doc, buffers, _images) = gltf::import(path)
+        .map_err(|source| LoadError::Gltf { path: path.to_path_buf(), source })?;
+    let mut scene = Scene::default();
+
+    for m in doc.materials() {
+        let pbr = m.pbr_metallic_roughness();
+        let strength = m.emissive_strength().unwrap_or(1.0);
+        let e = m.emissive_factor();
+        let specular = m.specular().map(|s| s.specular_factor()).unwrap_or(1.0);
+        let alpha = match m.alpha_mode() {
+            gltf::material::AlphaMode::Opaque => AlphaMode::Opaque,
+            gltf::material::AlphaMode::Mask => {
+                AlphaMode::Mask(m.alpha_cutoff().unwrap_or(0.5).to_bits())
+            }
+            gltf::material::AlphaMode::Blend => AlphaMode::Blend,
+        };
+        let mat = Material {
+            name: m.name().unwrap_or("").to_string(),
+            base_color: pbr.base_color_factor(),
+            metallic: pbr.metallic_factor(),
+            roughness: pbr.roughness_factor(),
+            emissive: [e[0] * strength, e[1] * strength, e[2] * strength],
+            specular,
+            double_sided: m.double_sided(),
+            alpha,
+        };
+        let finite = mat.base_color.iter().chain(&mat.emissive).chain([
+            &mat.metallic,
+            &mat.roughness,
+            &mat.specular,
+        ]);
+        if finite.into_iter().any(|v| !v.is_finite()) {
+            return Err(invalid(format!("material '{}' has a non-finite factor", mat.name)));
+        }
+        scene.materials.push(mat);
+    }
+    let default_material = scene.materials.len();
+    scene.materials.push(Material::default());
+
+    for mesh in doc.meshes() {
+        let mut out = Mesh { name: mesh.name().unwrap_or("").to_string(), primitives: Vec::new() };
+        for (pi, prim) in mesh.primitives().enumerate() {
+            let what = || format!("mesh '{}' primitive {pi}", mesh.name().unwrap_or(""));
+            if prim.mode() != gltf::mesh::Mode::Triangles {
+                tracing::warn!(
+                    "{}: {}: mode {:?} is not drawn yet",
+                    path.display(),
+                    what(),
+                    prim.mode()
+                );
+                continue;
+            }
+            let reader = prim.reader(|b| buffers.get(b.index()).map(|d| &d.0[..]));
+            let positions: Vec<[f32; 3]> = reader
+                .read_positions()
+                .ok_or_else(|| invalid(format!("{}: no POSITION", what())))?
+                .collect();
+            if positions.iter().flatten().any(|v| !v.is_finite()) {
+                return Err(invalid(format!("{}: non-finite (NaN or infinite) positions", what())));
+            }
+            let indices: Vec<u32> = match reader.read_indices() {
+                Some(i) => i.into_u32().collect(),
+                None => (0..positions.len() as u32).collect(),
+            };
+            if indices.len() % 3 != 0 {
+                return Err(invalid(format!(
+                    "{}: {} indices is not a triangle list",
+                    what(),
+                    indices.len()
+                )));
+            }
+            if let Some(bad) = indices.iter().find(|&&i| i as usize >= positions.len()) {
+                return Err(invalid(format!(
+                    "{}: index {bad} out of range ({} vertices)",
+                    what(),
+                    positions.len()
+                )));
+            }
+            let normals: Option<Vec<[f32; 3]>> = reader.read_normals().map(|n| n.collect());
+            let material = prim.material().index().unwrap_or(default_material);
+            let primitive = match normals {
+                Some(n)
+                    if n.len() == positions.len() && n.iter().flatten().all(|v| v.is_finite()) =>
+                {
+                    Primitive { positions, normals: n, indices, material }
+                }
+                Some(_) => {
+                    return Err(invalid(format!("{}: NORMAL count or values invalid", what())))
+                }
+                None => flat_shaded(&positions, &indices, material),
+            };
+            out.primitives.push(primitive);
+        }
+        scene.meshes.push(out);
+    }
+
+    for l in doc.lights().into_iter().flatten() {
+        use gltf::khr_lights_punctual::Kind;
+        let kind = match l.kind() {
+            Kind::Directional => LightKind::Directional,
+            Kind::Point => LightKind::Point,
+            Kind::Spot { inner_cone_angle, outer_cone_angle } => {
+                LightKind::Spot { inner: inner_cone_angle, outer: outer_cone_angle }
+            }
+        };
+        scene.lights.push(Light {
+            name: l.name().unwrap_or("").to_string(),
+            kind,
+            color: l.color(),
+            intensity: l.intensity(),
+        });
+    }
+
+    for c in doc.cameras() {
+        match c.projection() {
+            gltf::camera::Projection::Perspective(p) => scene.cameras.push(Camera {
+                name: c.name().unwrap_or("").to_string(),
+                yfov: p.yfov(),
+                aspect: p.aspect_ratio(),
+                znear: p.znear(),
+                zfar: p.zfar(),
+            }),
+            gltf::camera::Projection::Orthographic(_) => {
+                tracing::warn!(
+                    "{}: orthographic camera '{}' not supported yet",
+                    path.display(),
+                    c.name().unwrap_or("")
+                );
+                scene.cameras.push(Camera {
+                    name: c.name().unwrap_or("").to_string(),
+                    yfov: 0.8,
+                    aspect: None,
+                    znear: 0.01,
+                    zfar: None,
+                });
+            }
+        }
+    }
+
+    let gscene = doc.default_scene().or_else(|| doc.scenes().next());
+    if let Some(s) = &gscene {
+        let mut stack: Vec<(gltf::Node<'_>, Option<usize>)> =
+            s.nodes().map(|n| (n, None)).collect();
+        stack.reverse();
+        let mut depth = 0usize;
+        while let Some((n, parent)) = stack.pop() {
+            depth += 1;
+            if depth > 1_000_000 {
+                return Err(invalid("node hierarchy too large or cyclic".into()));
+            }
+            let local = match n.transform() {
+                gltf::scene::Transform::Matrix { matrix } => Mat4::from_cols_array_2d(&matrix),
+                gltf::scene::Transform::Decomposed { translation, rotation, scale } => {
+                    Mat4::from_scale_rotation_translation(
+                        Vec3::from(scale),
+                        Quat::from_array(rotation),
+                        Vec3::from(translation),
+                    )
+                }
+            };
+            if !local.is_finite() {
+                return Err(invalid(format!(
+                    "node '{}' has a non-finite transform",
+                    n.name().unwrap_or("")
+                )));
+            }
+            let index = scene.nodes.len();
+            scene.nodes.push(Node {
+                name: n.name().unwrap_or("").to_string(),
+                parent,
+                local,
+                world: local,
+                mesh: n.mesh().map(|m| m.index()),
+                camera: n.camera().map(|c| c.index()),
+                light: n.light().map(|l| l.index()),
+            });
+            let children: Vec<_> = n.children().collect();
+            for c in children.into_iter().rev() {
+                stack.push((c, Some(index)));
+            }
+        }
+        scene.environment = environment(path, s.extras())?;
+    }
+    scene.update_world();
+    Ok(scene)
+}
+
+/// Unwelds triangles and gives each vertex its face normal (glTF: no NORMAL means flat).
+fn flat_shaded(positions: &[[f32; 3]], indices: &[u32], material: usize) -> Primitive {
+    let mut p = Primitive { material, ..Default::default() };
+    for t in indices.chunks_exact(3) {
+        let v = [0, 1, 2].map(|k| Vec3::from(positions[t[k] as usize]));
+        let n = (v[1] - v[0]).cross(v[2] - v[0]).normalize_or_zero();
+        for vk in v {
+            p.indices.push(p.positions.len() as u32);
+            p.positions.push(vk.into());
+            p.normals.push(n.into());
+        }
+    }
+    p
+}
+
+fn environment(path: &Path, extras: &gltf::json::Extras) -> Result<Environment, LoadError> {
+    let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
+    let Some(raw) = extras else { return Ok(Environment::None) };
+    let v: serde_json::Value =
+        serde_json::from_str(raw.get()).map_err(|e| invalid(format!("scene extras: {e}")))?;
+    let Some(env) = v.get("environment") else { return Ok(Environment::None) };
+    let intensity = env.get("intensity").and_then(|i| i.as_f64()).unwrap_or(1.0) as f32;
+    if !intensity.is_finite() || intensity < 0.0 {
+        return Err(invalid(format!(
+            "environment intensity {intensity} is not a finite non-negative number"
+        )));
+    }
+    if let Some(c) = env.get("color") {
+        let c: Vec<f32> = c
+            .as_array()
+            .filter(|a| a.len() == 3)
+            .map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect())
+            .filter(|v: &Vec<f32>| v.len() == 3 && v.iter().all(|x| x.is_finite()))
+            .ok_or_else(|| invalid("environment color must be three finite numbers".into()))?;
+        return Ok(Environment::Uniform([c[0] * intensity, c[1] * intensity, c[2] * intensity]));
+    }
+    if let Some(uri) = env.get("uri").and_then(|u| u.as_str()) {
+        let file = path.parent().unwrap_or(Path::new(".")).join(uri);
+        let img =
+            image::open(&file).map_err(|source| LoadError::Image { path: file.clone(), source })?;
+        let rgba = img.into_rgba32f();
+        let (width, height) = rgba.dimensions();
+        let texels: Vec<[f32; 4]> = rgba
+            .pixels()
+            .map(|p| {
+                let c = |x: f32| if x.is_finite() { x.max(0.0) * intensity } else { 0.0 };
+                [c(p.0[0]), c(p.0[1]), c(p.0[2]), 1.0]
+            })
+            .collect();
+        return Ok(Environment::Equirect { width, height, texels });
+    }
+    Err(invalid("environment needs \"color\" or \"uri\"".into()))
+}

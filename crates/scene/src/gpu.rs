@@ -1,0 +1,292 @@
+//! `GpuScene`: the scene in GPU memory, uploaded once and shared by every renderer.
+//!
+//! Layout (all through buffer device addresses, scalar layout, matching `shaders/xpg/scene.slang`):
+//! - `vertices`: `GpuVertex { float4 position; float4 normal; }` of every primitive;
+//! - `indices`: u32, per primitive, relative to its first vertex (drawn with a vertex offset);
+//! - `draws`: one [`GpuDraw`] per (node, primitive): model and normal matrices, material;
+//! - `materials`: [`GpuMaterial`] table; `lights`: [`GpuLight`] list in world space;
+//! - the environment as an RGBA32F equirect image (1x1 for uniform or no environment).
+//!
+//! The upload is set-up work (xpg's staging path with explicit barriers); incremental updates
+//! through framegraph passes come with animated data.
+
+use glam::{Mat4, Vec3};
+use xpg::vk;
+use xpg::{Buffer, BufferDesc, Context, Image, ImageDesc, MemoryUsage, Uploader};
+
+use crate::model::{AlphaMode, Environment, LightKind, Scene};
+
+/// One vertex on the GPU.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GpuVertex {
+    /// xyz, 1.
+    pub position: [f32; 4],
+    /// xyz, 0.
+    pub normal: [f32; 4],
+}
+
+/// One draw: a primitive at a node.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GpuDraw {
+    /// Object to world.
+    pub model: [[f32; 4]; 4],
+    /// Inverse transpose of `model` (normals).
+    pub normal_model: [[f32; 4]; 4],
+    /// Material index.
+    pub material: u32,
+    /// First index in the index buffer.
+    pub first_index: u32,
+    /// Index count.
+    pub index_count: u32,
+    /// First vertex in the vertex buffer.
+    pub first_vertex: u32,
+}
+
+/// A material on the GPU.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GpuMaterial {
+    /// Linear base color, alpha.
+    pub base_color: [f32; 4],
+    /// Emitted radiance (front face), then 0.
+    pub emissive: [f32; 4],
+    /// Metallic.
+    pub metallic: f32,
+    /// Perceptual roughness.
+    pub roughness: f32,
+    /// KHR_materials_specular factor.
+    pub specular: f32,
+    /// Bit 0: double sided; bit 1: blended.
+    pub flags: u32,
+}
+
+/// A light in world space.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GpuLight {
+    /// Position (point, spot), then kind (0 directional, 1 point, 2 spot).
+    pub position_kind: [f32; 4],
+    /// Direction the light travels (directional, spot), then cos(outer cone).
+    pub direction_cos_outer: [f32; 4],
+    /// Color * intensity, then cos(inner cone).
+    pub radiance_cos_inner: [f32; 4],
+}
+
+/// Errors of [`GpuScene::upload`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GpuSceneError {
+    /// A GPU call failed.
+    #[error(transparent)]
+    Gpu(#[from] xpg::GpuError),
+    /// The scene does not fit the GPU layout (too many vertices for u32 indices, ...).
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// The scene on the GPU.
+pub struct GpuScene {
+    /// Every vertex.
+    pub vertices: Buffer,
+    /// Every index.
+    pub indices: Buffer,
+    /// One entry per draw.
+    pub draws: Buffer,
+    /// The material table.
+    pub materials: Buffer,
+    /// The lights (at least one entry, `light_count` valid).
+    pub lights: Buffer,
+    /// Number of valid lights.
+    pub light_count: u32,
+    /// CPU copy of the draws (for recording draw calls).
+    pub draw_list: Vec<GpuDraw>,
+    /// Environment as an equirect image (RGBA32F, READ_ONLY_OPTIMAL).
+    pub environment: Image,
+    /// 0 none, 1 uniform, 2 equirect.
+    pub environment_kind: u32,
+    /// Mean environment radiance (ambient term of the raster renderer).
+    pub environment_mean: [f32; 3],
+}
+
+impl std::fmt::Debug for GpuScene {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuScene")
+            .field("draws", &self.draw_list.len())
+            .field("lights", &self.light_count)
+            .finish()
+    }
+}
+
+fn storage(
+    ctx: &Context,
+    name: &str,
+    bytes: &[u8],
+    up: &mut Uploader,
+    usage: vk::BufferUsageFlags,
+) -> Result<Buffer, xpg::GpuError> {
+    let mut b = Buffer::new(
+        ctx,
+        &BufferDesc {
+            size: bytes.len().max(16) as u64,
+            usage: vk::BufferUsageFlags::STORAGE_BUFFER | usage,
+            memory: MemoryUsage::DeviceUpload,
+            name,
+        },
+    )?;
+    if !bytes.is_empty() {
+        up.upload_buffer(&mut b, 0, bytes)?;
+    }
+    Ok(b)
+}
+
+impl GpuScene {
+    /// Uploads `scene` (world transforms must be current).
+    pub fn upload(ctx: &Context, scene: &Scene) -> Result<Self, GpuSceneError> {
+        let mut up = Uploader::new(ctx, 16 << 20)?;
+        let mut vertices: Vec<GpuVertex> = Vec::new();
+        let mut indices: Vec<u32> = Vec::new();
+        // Each mesh primitive once; draws refer to it.
+        let mut prim_ranges: Vec<Vec<(u32, u32, u32, usize)>> = Vec::new();
+        for m in &scene.meshes {
+            let mut ranges = Vec::new();
+            for p in &m.primitives {
+                let first_vertex = u32::try_from(vertices.len())
+                    .map_err(|_| GpuSceneError::TooLarge("more than 4 G vertices".into()))?;
+                let first_index = u32::try_from(indices.len())
+                    .map_err(|_| GpuSceneError::TooLarge("more than 4 G indices".into()))?;
+                vertices.extend(p.positions.iter().zip(&p.normals).map(|(q, n)| GpuVertex {
+                    position: [q[0], q[1], q[2], 1.0],
+                    normal: [n[0], n[1], n[2], 0.0],
+                }));
+                indices.extend_from_slice(&p.indices);
+                ranges.push((first_index, p.indices.len() as u32, first_vertex, p.material));
+            }
+            prim_ranges.push(ranges);
+        }
+        let mut draw_list = Vec::new();
+        for n in &scene.nodes {
+            let Some(m) = n.mesh else { continue };
+            let normal_model = n.world.inverse().transpose();
+            for &(first_index, index_count, first_vertex, material) in
+                prim_ranges.get(m).into_iter().flatten()
+            {
+                draw_list.push(GpuDraw {
+                    model: n.world.to_cols_array_2d(),
+                    normal_model: normal_model.to_cols_array_2d(),
+                    material: material as u32,
+                    first_index,
+                    index_count,
+                    first_vertex,
+                });
+            }
+        }
+        let materials: Vec<GpuMaterial> = scene
+            .materials
+            .iter()
+            .map(|m| GpuMaterial {
+                base_color: m.base_color,
+                emissive: [m.emissive[0], m.emissive[1], m.emissive[2], 0.0],
+                metallic: m.metallic.clamp(0.0, 1.0),
+                roughness: m.roughness.clamp(0.0, 1.0),
+                specular: m.specular.max(0.0),
+                flags: u32::from(m.double_sided) | (u32::from(m.alpha == AlphaMode::Blend) << 1),
+            })
+            .collect();
+        let mut lights = Vec::new();
+        for n in &scene.nodes {
+            let Some(l) = n.light.and_then(|l| scene.lights.get(l)) else { continue };
+            let pos = n.world.transform_point3(Vec3::ZERO);
+            let dir = n.world.transform_vector3(-Vec3::Z).normalize_or_zero();
+            let rad =
+                [l.color[0] * l.intensity, l.color[1] * l.intensity, l.color[2] * l.intensity];
+            let (kind, cos_outer, cos_inner) = match l.kind {
+                LightKind::Directional => (0.0, -1.0, -1.0),
+                LightKind::Point => (1.0, -1.0, -1.0),
+                LightKind::Spot { inner, outer } => (2.0, outer.cos(), inner.cos()),
+            };
+            lights.push(GpuLight {
+                position_kind: [pos.x, pos.y, pos.z, kind],
+                direction_cos_outer: [dir.x, dir.y, dir.z, cos_outer],
+                radiance_cos_inner: [rad[0], rad[1], rad[2], cos_inner],
+            });
+        }
+        let light_count = lights.len() as u32;
+        let (env_w, env_h, env_texels, environment_kind) = match &scene.environment {
+            Environment::None => (1, 1, vec![[0.0f32; 4]], 0),
+            Environment::Uniform(c) => (1, 1, vec![[c[0], c[1], c[2], 1.0]], 1),
+            Environment::Equirect { width, height, texels } => (*width, *height, texels.clone(), 2),
+        };
+        let environment = Image::new(
+            ctx,
+            &ImageDesc::d2(
+                "environment",
+                env_w,
+                env_h,
+                vk::Format::R32G32B32A32_SFLOAT,
+                vk::ImageUsageFlags::SAMPLED,
+            ),
+        )?;
+        up.upload_image(
+            &environment,
+            &[bytemuck::cast_slice(&env_texels)],
+            vk::ImageLayout::READ_ONLY_OPTIMAL,
+        )?;
+        let vertices = storage(
+            ctx,
+            "vertices",
+            bytemuck::cast_slice(&vertices),
+            &mut up,
+            vk::BufferUsageFlags::empty(),
+        )?;
+        let indices = storage(
+            ctx,
+            "indices",
+            bytemuck::cast_slice(&indices),
+            &mut up,
+            vk::BufferUsageFlags::INDEX_BUFFER,
+        )?;
+        let draws = storage(
+            ctx,
+            "draws",
+            bytemuck::cast_slice(&draw_list),
+            &mut up,
+            vk::BufferUsageFlags::empty(),
+        )?;
+        let materials_buf = storage(
+            ctx,
+            "materials",
+            bytemuck::cast_slice(&materials),
+            &mut up,
+            vk::BufferUsageFlags::empty(),
+        )?;
+        let lights_buf = storage(
+            ctx,
+            "lights",
+            bytemuck::cast_slice(&lights),
+            &mut up,
+            vk::BufferUsageFlags::empty(),
+        )?;
+        up.flush()?;
+        // Direct (mapped) writes are made visible by the next submission; staged copies end
+        // with a barrier to all later commands (xpg's upload contract).
+        Ok(Self {
+            vertices,
+            indices,
+            draws,
+            materials: materials_buf,
+            lights: lights_buf,
+            light_count,
+            draw_list,
+            environment,
+            environment_kind,
+            environment_mean: scene.environment.mean_radiance(),
+        })
+    }
+
+    /// World transform of draw `i`.
+    pub fn draw_model(&self, i: usize) -> Option<Mat4> {
+        self.draw_list.get(i).map(|d| Mat4::from_cols_array_2d(&d.model))
+    }
+}

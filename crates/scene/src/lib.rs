@@ -1,0 +1,23 @@
+//! # scene: the data model both renderers share
+//!
+//! - [`Scene`]: nodes with transforms, meshes, materials (glTF metallic-roughness with the
+//!   specular and emissive-strength extensions), punctual lights, cameras, an environment.
+//! - Loaders: glTF 2.0 ([`load_gltf`]), following the conventions of the reference scenes
+//!   (environment in the scene's extras, flat shading without normals, front-face emission).
+//! - [`GpuScene`]: the scene uploaded once (geometry through device addresses, a material table,
+//!   the light list, the environment map), shared by every viewport and renderer.
+//! - The [`Renderer`] trait and the [`View`] a renderer draws.
+
+mod camera;
+mod gltf_loader;
+mod gpu;
+mod model;
+mod renderer;
+
+pub use camera::View;
+pub use gltf_loader::{load_gltf, LoadError};
+pub use gpu::{GpuDraw, GpuLight, GpuMaterial, GpuScene, GpuSceneError};
+pub use model::{
+    AlphaMode, Camera, Environment, Light, LightKind, Material, Mesh, Node, Primitive, Scene,
+};
+pub use renderer::{RenderError, Renderer};

@@ -1,0 +1,40 @@
+//! The `Renderer` trait: what every backend (raster, path tracer) implements.
+
+use framegraph::{FrameGraph, ImageHandle};
+
+use crate::camera::View;
+use crate::gpu::GpuScene;
+
+/// Errors of a renderer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RenderError {
+    /// A shader failed to compile.
+    #[error(transparent)]
+    Shader(#[from] xpg::ShaderError),
+    /// A pipeline could not be made.
+    #[error(transparent)]
+    Pipeline(#[from] xpg::PipelineError),
+    /// A GPU call failed.
+    #[error(transparent)]
+    Gpu(#[from] xpg::GpuError),
+    /// Something else, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A rendering backend. Per-viewport state (history, accumulation) is the renderer's own.
+pub trait Renderer {
+    /// Its name (for the UI and the CLI).
+    fn name(&self) -> &str;
+    /// Adds this renderer's passes for one viewport to `graph`; they write linear HDR radiance
+    /// into `target` (an RGBA16F/32F image of the view's size), which then holds the new
+    /// version.
+    fn add_passes<'g>(
+        &'g mut self,
+        graph: &mut FrameGraph<'g>,
+        scene: &'g GpuScene,
+        view: &View,
+        target: &mut ImageHandle,
+    ) -> Result<(), RenderError>;
+}

@@ -1,0 +1,220 @@
+//! The viewer application's library part: headless rendering of a scene file to an image.
+//! (Windows, UI, playback and the data server come with later issues.)
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use framegraph::{Access, Bind, Executor, FrameGraph, ImageInfo};
+use raster::{Raster, HDR_FORMAT};
+use scene::{GpuScene, Renderer, Scene, View};
+use xpg::vk;
+use xpg::{Context, ContextDesc, Image, ImageDesc, Pipeline, ShaderCompiler, ShaderDesc, Uploader};
+
+/// What to render.
+#[derive(Debug, Clone)]
+pub struct RenderRequest {
+    /// Scene file (.gltf / .glb).
+    pub scene: PathBuf,
+    /// Image size; None: 1280 wide at the camera's aspect ratio.
+    pub size: Option<(u32, u32)>,
+    /// Camera name (camera or node name); None: the first camera.
+    pub camera: Option<String>,
+    /// Renderer name ("raster").
+    pub renderer: String,
+    /// Enable the validation layer and fail on any message.
+    pub validation: bool,
+}
+
+/// A rendered image.
+#[derive(Debug, Clone)]
+pub struct RenderedImage {
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// Linear HDR radiance, RGBA32F, row-major from the top row.
+    pub hdr: Vec<[f32; 4]>,
+    /// Tonemapped sRGB (RGBA8).
+    pub ldr: Vec<u8>,
+}
+
+/// Parses `WxH`.
+pub fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
+    let (w, h) = s.split_once(['x', 'X']).with_context(|| format!("size '{s}' is not WxH"))?;
+    let w: u32 = w.trim().parse().with_context(|| format!("width in '{s}'"))?;
+    let h: u32 = h.trim().parse().with_context(|| format!("height in '{s}'"))?;
+    if w == 0 || h == 0 || w > 16384 || h > 16384 {
+        bail!("size {w}x{h} out of range (1..=16384)");
+    }
+    Ok((w, h))
+}
+
+/// Loads a scene file by its extension.
+pub fn load_scene(path: &Path) -> anyhow::Result<Scene> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("gltf") | Some("glb") => Ok(scene::load_gltf(path)?),
+        _ => bail!("{}: unsupported scene format (expected .gltf or .glb)", path.display()),
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct TonemapPush {
+    width: u32,
+    height: u32,
+    exposure: f32,
+}
+
+/// Renders `req` headless and returns both the HDR radiance and the tonemapped image.
+pub fn render(req: &RenderRequest) -> anyhow::Result<RenderedImage> {
+    let scene = load_scene(&req.scene)?;
+    render_scene(&scene, req)
+}
+
+/// Renders an already loaded scene (`req.scene` only names it in messages).
+pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<RenderedImage> {
+    let (width, height) = match req.size {
+        Some(s) => s,
+        None => View::default_size(scene, req.camera.as_deref(), 1280),
+    };
+    let view =
+        View::from_scene(scene, req.camera.as_deref(), width, height).with_context(|| {
+            format!(
+                "{}: no camera named '{}'",
+                req.scene.display(),
+                req.camera.as_deref().unwrap_or("")
+            )
+        })?;
+    if req.renderer != "raster" {
+        bail!("unknown renderer '{}' (available: raster)", req.renderer);
+    }
+    let ctx = Context::new(&ContextDesc {
+        app_name: "xpg-view".into(),
+        validation: req.validation,
+        ..Default::default()
+    })
+    .context("creating the Vulkan context")?;
+    let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
+    let gpu_scene = GpuScene::upload(&ctx, scene).context("uploading the scene")?;
+    let mut renderer = Raster::new(&ctx, &compiler).context("building the raster renderer")?;
+    let tonemap_code = compiler
+        .compile(&ShaderDesc::new(ShaderCompiler::project_shader_dir().join("post/tonemap.slang")))
+        .context("compiling the tonemap shader")?;
+    let tonemap = Pipeline::compute(&ctx, &tonemap_code.entry_points[0], None)?;
+
+    let hdr_out = Image::new(
+        &ctx,
+        &ImageDesc::d2("hdr output", width, height, HDR_FORMAT, vk::ImageUsageFlags::TRANSFER_DST),
+    )?;
+    let ldr_out = Image::new(
+        &ctx,
+        &ImageDesc::d2(
+            "ldr output",
+            width,
+            height,
+            vk::Format::R8G8B8A8_UNORM,
+            vk::ImageUsageFlags::TRANSFER_DST,
+        ),
+    )?;
+    let mut executor = Executor::new(&ctx, 1);
+    {
+        let mut graph = FrameGraph::new();
+        let mut target = graph.create_image("hdr", ImageInfo::d2(width, height, HDR_FORMAT));
+        renderer.add_passes(&mut graph, &gpu_scene, &view, &mut target)?;
+        let mut ldr =
+            graph.create_image("ldr", ImageInfo::d2(width, height, vk::Format::R8G8B8A8_UNORM));
+        let mut hdr_o = graph.import_image(
+            "hdr output",
+            hdr_out.raw(),
+            hdr_out.view(),
+            ImageInfo::d2(width, height, HDR_FORMAT),
+            None,
+            None,
+        );
+        let mut ldr_o = graph.import_image(
+            "ldr output",
+            ldr_out.raw(),
+            ldr_out.view(),
+            ImageInfo::d2(width, height, vk::Format::R8G8B8A8_UNORM),
+            None,
+            None,
+        );
+        let (t, l) = (target, ldr);
+        let tm = &tonemap;
+        graph
+            .add_pass("tonemap")
+            .read(&target, Access::SampledCompute)
+            .write(&mut ldr, Access::StorageWriteCompute)
+            .record(move |pass| {
+                tm.bind(pass.cmd, None);
+                pass.push_descriptors(
+                    tm,
+                    &[
+                        Bind::Sampled {
+                            binding: 0,
+                            image: &t,
+                            mip: None,
+                            sampler: vk::Sampler::null(),
+                        },
+                        Bind::Storage { binding: 1, image: &l, mip: 0 },
+                    ],
+                )?;
+                tm.push(pass.cmd, &TonemapPush { width, height, exposure: 1.0 });
+                tm.dispatch_threads(pass.cmd, [width, height, 1]);
+                Ok(())
+            });
+        let (t, o) = (target, hdr_o);
+        graph
+            .add_pass("copy hdr")
+            .read(&target, Access::TransferSrc)
+            .write(&mut hdr_o, Access::TransferDst)
+            .record(move |pass| pass.copy_image(&t, &o));
+        let (l, o) = (ldr, ldr_o);
+        graph
+            .add_pass("copy ldr")
+            .read(&ldr, Access::TransferSrc)
+            .write(&mut ldr_o, Access::TransferDst)
+            .record(move |pass| pass.copy_image(&l, &o));
+        let plan = executor.compile(&graph)?;
+        tracing::debug!("{plan}");
+        ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))??;
+    }
+    let mut up = Uploader::new(&ctx, 4 << 20)?;
+    let hdr_bytes = up.read_image(&hdr_out, 0, 0, vk::ImageLayout::TRANSFER_DST_OPTIMAL)?;
+    let ldr = up.read_image(&ldr_out, 0, 0, vk::ImageLayout::TRANSFER_DST_OPTIMAL)?;
+    let hdr: Vec<[f32; 4]> = bytemuck::cast_slice::<u8, f32>(&hdr_bytes)
+        .chunks_exact(4)
+        .map(|c| [c[0], c[1], c[2], c[3]])
+        .collect();
+    if req.validation {
+        ctx.wait_idle()?;
+        let m = ctx.validation_messages();
+        if m.total() > 0 {
+            bail!("{} validation messages:\n{}", m.total(), m.recent.join("\n"));
+        }
+    }
+    Ok(RenderedImage { width, height, hdr, ldr })
+}
+
+/// Writes `img` to `out`: `.png` tonemapped sRGB, `.exr` linear HDR radiance.
+pub fn save(img: &RenderedImage, out: &Path) -> anyhow::Result<()> {
+    let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("png") => image::save_buffer(
+            out,
+            &img.ldr,
+            img.width,
+            img.height,
+            image::ExtendedColorType::Rgba8,
+        )
+        .with_context(|| format!("writing {}", out.display())),
+        Some("exr") => {
+            let rgb: Vec<f32> = img.hdr.iter().flat_map(|p| [p[0], p[1], p[2]]).collect();
+            let buf =
+                image::Rgb32FImage::from_raw(img.width, img.height, rgb).context("image size")?;
+            buf.save(out).with_context(|| format!("writing {}", out.display()))
+        }
+        _ => bail!("{}: unsupported output format (expected .png or .exr)", out.display()),
+    }
+}

@@ -1,0 +1,155 @@
+//! glTF loading: the reference scenes and their conventions, and malformed files giving clear
+//! errors that name the file.
+
+use std::path::{Path, PathBuf};
+
+use scene::{load_gltf, Environment, LightKind};
+
+fn refs(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/refs/scenes").join(name)
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("xpg-scene-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("tempdir");
+    d
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for k in 0..4 {
+            if k <= c.len() {
+                out.push(T[(n >> (18 - 6 * k) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A one-triangle glTF with the given positions and indices in an embedded buffer.
+fn triangle_gltf(positions: [[f32; 3]; 3], indices: [u32; 3], buffer_uri: Option<&str>) -> String {
+    let mut bin: Vec<u8> = positions.iter().flatten().flat_map(|f| f.to_le_bytes()).collect();
+    bin.extend(indices.iter().flat_map(|i| i.to_le_bytes()));
+    let uri = buffer_uri
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("data:application/octet-stream;base64,{}", base64(&bin)));
+    format!(
+        r#"{{"asset":{{"version":"2.0"}},"scene":0,"scenes":[{{"nodes":[0]}}],"nodes":[{{"mesh":0}}],
+        "meshes":[{{"primitives":[{{"attributes":{{"POSITION":0}},"indices":1}}]}}],
+        "buffers":[{{"byteLength":{len},"uri":"{uri}"}}],
+        "bufferViews":[{{"buffer":0,"byteOffset":0,"byteLength":36}},{{"buffer":0,"byteOffset":36,"byteLength":12}}],
+        "accessors":[{{"bufferView":0,"componentType":5126,"count":3,"type":"VEC3","min":[0,0,0],"max":[1,1,0]}},
+                     {{"bufferView":1,"componentType":5125,"count":3,"type":"SCALAR"}}]}}"#,
+        len = bin.len()
+    )
+}
+
+fn write(dir: &Path, name: &str, contents: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, contents).expect("write");
+    p
+}
+
+#[test]
+fn reference_scenes_load_with_their_conventions() {
+    let cornell = load_gltf(refs("cornell_box.gltf")).expect("cornell box");
+    assert_eq!(cornell.cameras.len(), 1);
+    assert!(
+        cornell.materials.iter().any(|m| m.emissive.iter().any(|&e| e > 0.0)),
+        "an emissive quad"
+    );
+    assert!(cornell
+        .materials
+        .iter()
+        .filter(|m| m.name != "default")
+        .all(|m| m.specular == 0.0 && m.metallic == 0.0));
+
+    let many = load_gltf(refs("many_lights.gltf")).expect("many lights");
+    assert_eq!(many.lights.len(), 3);
+    assert!(many.lights.iter().all(|l| l.kind == LightKind::Point));
+    let emitters = many.materials.iter().filter(|m| m.emissive.iter().any(|&e| e > 0.0)).count();
+    assert_eq!(emitters, 200);
+
+    let env = load_gltf(refs("env_diffuse.gltf")).expect("env diffuse");
+    match &env.environment {
+        Environment::Equirect { width, height, texels } => {
+            assert_eq!(*width, 2 * *height, "equirect is 2:1");
+            assert_eq!(texels.len(), (*width * *height) as usize);
+        }
+        other => panic!("expected the sky map, got {other:?}"),
+    }
+
+    let furnace = load_gltf(refs("furnace_sphere.gltf")).expect("furnace");
+    assert_eq!(furnace.environment, Environment::Uniform([1.0, 1.0, 1.0]));
+    // No NORMAL: flat shading, each triangle unwelded with its face normal.
+    let p = &furnace.meshes[0].primitives[0];
+    assert_eq!(p.positions.len(), p.indices.len());
+    for t in p.indices.chunks_exact(3) {
+        assert_eq!(p.normals[t[0] as usize], p.normals[t[1] as usize]);
+        assert_eq!(p.normals[t[1] as usize], p.normals[t[2] as usize]);
+    }
+}
+
+#[test]
+fn malformed_files_are_errors_naming_the_file() {
+    let dir = tempdir("bad");
+    let ok = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
+
+    let good = write(&dir, "good.gltf", triangle_gltf(ok, [0, 1, 2], None).as_bytes());
+    assert!(load_gltf(&good).is_ok(), "the well-formed version loads");
+
+    let bad_index = write(&dir, "bad_index.gltf", triangle_gltf(ok, [0, 1, 7], None).as_bytes());
+    let e = load_gltf(&bad_index).expect_err("index out of range").to_string();
+    assert!(e.contains("bad_index.gltf") && e.contains("out of range"), "{e}");
+
+    let nan = write(
+        &dir,
+        "nan.gltf",
+        triangle_gltf([[f32::NAN, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [0, 1, 2], None)
+            .as_bytes(),
+    );
+    let e = load_gltf(&nan).expect_err("NaN positions").to_string();
+    assert!(e.contains("nan.gltf") && e.contains("non-finite"), "{e}");
+
+    let missing = write(
+        &dir,
+        "missing_buffer.gltf",
+        triangle_gltf(ok, [0, 1, 2], Some("nowhere.bin")).as_bytes(),
+    );
+    let e = load_gltf(&missing).expect_err("missing buffer file").to_string();
+    assert!(e.contains("missing_buffer.gltf"), "{e}");
+
+    // A truncated binary glTF: the header promises more than the file has.
+    let mut glb = Vec::new();
+    glb.extend_from_slice(b"glTF");
+    glb.extend_from_slice(&2u32.to_le_bytes());
+    glb.extend_from_slice(&1000u32.to_le_bytes());
+    glb.extend_from_slice(&200u32.to_le_bytes());
+    glb.extend_from_slice(b"JSON{\"asset\":");
+    let truncated = write(&dir, "truncated.glb", &glb);
+    let e = load_gltf(&truncated).expect_err("truncated glb").to_string();
+    assert!(e.contains("truncated.glb"), "{e}");
+
+    let garbage = write(&dir, "garbage.gltf", b"{ this is not json");
+    assert!(load_gltf(&garbage).expect_err("garbage").to_string().contains("garbage.gltf"));
+
+    // The environment map is missing: the error names the image file.
+    let mut text = triangle_gltf(ok, [0, 1, 2], None);
+    text = text.replace(r#""scenes":[{"nodes":[0]}]"#, r#""scenes":[{"nodes":[0],"extras":{"environment":{"uri":"sky_missing.exr","intensity":1.0}}}]"#);
+    let no_sky = write(&dir, "no_sky.gltf", text.as_bytes());
+    let e = load_gltf(&no_sky).expect_err("missing environment map").to_string();
+    assert!(e.contains("sky_missing.exr"), "{e}");
+
+    assert!(load_gltf(dir.join("does_not_exist.gltf"))
+        .expect_err("no file")
+        .to_string()
+        .contains("does_not_exist.gltf"));
+}
