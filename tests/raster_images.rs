@@ -1,0 +1,181 @@
+//! Raster image tests on lavapipe (validation layer on, zero messages): analytic values where
+//! they exist, and the reference scenes against reference images stored in the repo.
+
+use std::path::PathBuf;
+
+use glam::{Mat4, Quat, Vec3};
+use scene::{Camera, Environment, Light, LightKind, Material, Mesh, Node, Primitive, Scene};
+use viewer::{render, render_scene, RenderRequest, RenderedImage};
+
+fn data(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+}
+
+fn request(scene: PathBuf, w: u32, h: u32) -> RenderRequest {
+    RenderRequest {
+        scene,
+        size: Some((w, h)),
+        camera: None,
+        renderer: "raster".into(),
+        validation: true,
+    }
+}
+
+fn px(img: &RenderedImage, x: u32, y: u32) -> [f32; 4] {
+    img.hdr[(y * img.width + x) as usize]
+}
+
+/// White furnace: a Lambertian sphere of albedo 0.8 under a uniform environment of radiance 1
+/// reflects exactly 0.8 (the raster's ambient term is exact for a uniform environment), and the
+/// background is exactly 1 (shared/refs/README.md).
+#[test]
+fn furnace_sphere_matches_the_analytic_values() {
+    let img = render(&request(data("refs/scenes/furnace_sphere.gltf"), 64, 64)).expect("render");
+    let on_sphere = |x: u32, y: u32| (px(&img, x, y)[0] - 1.0).abs() > 0.05;
+    let (mut interior, mut background) = (0, 0);
+    for y in 1..63 {
+        for x in 1..63 {
+            let block: Vec<bool> =
+                (0..9).map(|k| on_sphere(x + k % 3 - 1, y + k / 3 - 1)).collect();
+            let p = px(&img, x, y);
+            if block.iter().all(|&b| b) {
+                interior += 1;
+                for c in 0..3 {
+                    assert!(
+                        (p[c] - 0.8).abs() < 2e-3,
+                        "sphere pixel ({x},{y}) = {p:?}, expected 0.8"
+                    );
+                }
+            } else if block.iter().all(|&b| !b) {
+                background += 1;
+                for c in 0..3 {
+                    assert!(
+                        (p[c] - 1.0).abs() < 1e-4,
+                        "background pixel ({x},{y}) = {p:?}, expected 1"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        interior > 600 && background > 600,
+        "{interior} interior, {background} background pixels"
+    );
+}
+
+/// A Lambertian plane under a directional light: radiance = albedo / pi * E * cos(theta).
+#[test]
+fn lambertian_plane_under_a_directional_light_is_analytic() {
+    let albedo = 0.5f32;
+    let e = 3.0f32;
+    let theta = 60f32.to_radians();
+    let quad = Primitive {
+        positions: vec![[-1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]],
+        normals: vec![[0.0, 1.0, 0.0]; 4],
+        indices: vec![0, 2, 1, 0, 3, 2],
+        material: 0,
+    };
+    let node = |name: &str, local: Mat4, mesh, camera, light| Node {
+        name: name.into(),
+        parent: None,
+        local,
+        world: local,
+        mesh,
+        camera,
+        light,
+    };
+    // The light travels along its node's -Z: tilt it by theta from straight down.
+    let light_rot = Quat::from_rotation_x(-90f32.to_radians()) * Quat::from_rotation_y(theta);
+    let cam = Mat4::from_rotation_translation(
+        Quat::from_rotation_x(-90f32.to_radians()),
+        Vec3::new(0.0, 3.0, 0.0),
+    );
+    let mut scene = Scene {
+        nodes: vec![
+            node("plane", Mat4::IDENTITY, Some(0), None, None),
+            node("sun", Mat4::from_quat(light_rot), None, None, Some(0)),
+            node("camera", cam, None, Some(0), None),
+        ],
+        meshes: vec![Mesh { name: "plane".into(), primitives: vec![quad] }],
+        materials: vec![Material {
+            name: "lambert".into(),
+            base_color: [albedo, albedo, albedo, 1.0],
+            metallic: 0.0,
+            roughness: 1.0,
+            specular: 0.0,
+            double_sided: true,
+            ..Default::default()
+        }],
+        lights: vec![Light {
+            name: "sun".into(),
+            kind: LightKind::Directional,
+            color: [1.0; 3],
+            intensity: e,
+        }],
+        cameras: vec![Camera {
+            name: "top".into(),
+            yfov: 60f32.to_radians(),
+            aspect: Some(1.0),
+            znear: 0.1,
+            zfar: Some(100.0),
+        }],
+        environment: Environment::None,
+    };
+    scene.update_world();
+    let dir = scene.nodes[1].world.transform_vector3(-Vec3::Z);
+    assert!(
+        (dir.dot(-Vec3::Y) - theta.cos()).abs() < 1e-5,
+        "light at {theta} rad from the normal: {dir}"
+    );
+    let img = render_scene(&scene, &request("plane (in memory)".into(), 32, 32)).expect("render");
+    let want = albedo / std::f32::consts::PI * e * theta.cos();
+    for y in 12..20 {
+        for x in 12..20 {
+            let p = px(&img, x, y);
+            for c in 0..3 {
+                assert!((p[c] - want).abs() < 1e-3, "pixel ({x},{y}) = {p:?}, expected {want}");
+            }
+        }
+    }
+    // Outside the plane: no environment, black.
+    assert_eq!(px(&img, 0, 0)[..3], [0.0; 3]);
+}
+
+/// Mean and 99th-percentile absolute difference of two RGBA8 images (RGB channels, 0..255).
+fn compare(a: &[u8], b: &[u8]) -> (f64, u8) {
+    let mut diffs: Vec<u8> = a
+        .chunks_exact(4)
+        .zip(b.chunks_exact(4))
+        .flat_map(|(p, q)| (0..3).map(move |c| p[c].abs_diff(q[c])))
+        .collect();
+    let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len().max(1) as f64;
+    diffs.sort_unstable();
+    (mean, diffs.get(diffs.len() * 99 / 100).copied().unwrap_or(0))
+}
+
+/// The reference scenes at 64x64 against reference images made by this renderer and looked at
+/// before they were committed (tests/data/raster/*.png). Tolerance: mean absolute difference
+/// under 1 and 99th percentile under 8 (8-bit sRGB), for rasterization and rounding differences
+/// between drivers. `XPG_UPDATE_REFS=1` rewrites the references instead.
+#[test]
+fn reference_scenes_match_the_stored_raster_images() {
+    for name in ["cornell_box", "many_lights", "env_diffuse", "furnace_sphere"] {
+        let img =
+            render(&request(data(&format!("refs/scenes/{name}.gltf")), 64, 64)).expect("render");
+        let path = data(&format!("raster/{name}.png"));
+        if std::env::var("XPG_UPDATE_REFS").is_ok_and(|v| v == "1") {
+            image::save_buffer(&path, &img.ldr, 64, 64, image::ExtendedColorType::Rgba8)
+                .expect("write reference");
+            continue;
+        }
+        let reference =
+            image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgba8();
+        assert_eq!(reference.dimensions(), (64, 64), "{name}");
+        let (mean, p99) = compare(&img.ldr, reference.as_raw());
+        assert!(
+            mean < 1.0 && p99 < 8,
+            "{name}: mean {mean:.3}, p99 {p99} against {}",
+            path.display()
+        );
+    }
+}
