@@ -21,6 +21,15 @@ fn request(scene: PathBuf, w: u32, h: u32) -> RenderRequest {
     }
 }
 
+/// Saves the tonemapped image under `$XPG_SAVE_IMAGES/` when that is set (for looking at them).
+fn maybe_save(img: &RenderedImage, name: &str) {
+    if let Ok(dir) = std::env::var("XPG_SAVE_IMAGES") {
+        let path = PathBuf::from(dir).join(format!("{name}.png"));
+        image::save_buffer(&path, &img.ldr, img.width, img.height, image::ExtendedColorType::Rgba8)
+            .expect("save");
+    }
+}
+
 fn px(img: &RenderedImage, x: u32, y: u32) -> [f32; 4] {
     img.hdr[(y * img.width + x) as usize]
 }
@@ -128,6 +137,7 @@ fn lambertian_plane_under_a_directional_light_is_analytic() {
         "light at {theta} rad from the normal: {dir}"
     );
     let img = render_scene(&scene, &request("plane (in memory)".into(), 32, 32)).expect("render");
+    maybe_save(&img, "plane");
     let want = albedo / std::f32::consts::PI * e * theta.cos();
     for y in 12..20 {
         for x in 12..20 {
@@ -178,4 +188,85 @@ fn reference_scenes_match_the_stored_raster_images() {
             path.display()
         );
     }
+}
+
+/// A directional light straight down, a small occluder above the plane: the plane is black in
+/// the occluder's shadow (no ambient) and analytic elsewhere.
+#[test]
+fn directional_light_casts_a_shadow() {
+    let albedo = 0.5f32;
+    let e = 2.0f32;
+    let quad = |y: f32, h: f32| Primitive {
+        positions: vec![[-h, y, -h], [h, y, -h], [h, y, h], [-h, y, h]],
+        normals: vec![[0.0, 1.0, 0.0]; 4],
+        indices: vec![0, 2, 1, 0, 3, 2],
+        material: 0,
+    };
+    let node = |name: &str, local: Mat4, mesh, camera, light| Node {
+        name: name.into(),
+        parent: None,
+        local,
+        world: local,
+        mesh,
+        camera,
+        light,
+    };
+    let eye = Vec3::new(0.0, 3.0, 3.0);
+    let cam = glam::camera::rh::view::look_at_mat4(eye, Vec3::ZERO, Vec3::Y).inverse();
+    let mut scene = Scene {
+        nodes: vec![
+            node("ground", Mat4::IDENTITY, Some(0), None, None),
+            node("occluder", Mat4::IDENTITY, Some(1), None, None),
+            node("sun", Mat4::from_rotation_x(-90f32.to_radians()), None, None, Some(0)),
+            node("camera", cam, None, Some(0), None),
+        ],
+        meshes: vec![
+            Mesh { name: "ground".into(), primitives: vec![quad(0.0, 1.5)] },
+            Mesh { name: "occluder".into(), primitives: vec![quad(0.5, 0.3)] },
+        ],
+        materials: vec![Material {
+            name: "lambert".into(),
+            base_color: [albedo, albedo, albedo, 1.0],
+            metallic: 0.0,
+            roughness: 1.0,
+            specular: 0.0,
+            double_sided: true,
+            ..Default::default()
+        }],
+        lights: vec![Light {
+            name: "sun".into(),
+            kind: LightKind::Directional,
+            color: [1.0; 3],
+            intensity: e,
+        }],
+        cameras: vec![Camera {
+            name: "cam".into(),
+            yfov: 50f32.to_radians(),
+            aspect: Some(1.0),
+            znear: 0.1,
+            zfar: Some(100.0),
+        }],
+        environment: Environment::None,
+    };
+    scene.update_world();
+    let (w, h) = (96u32, 96u32);
+    let img = render_scene(&scene, &request("shadow (in memory)".into(), w, h)).expect("render");
+    maybe_save(&img, "shadow");
+    let view = scene::View::from_scene(&scene, None, w, h).expect("view");
+    let pixel = |p: Vec3| {
+        let c = view.proj * view.view * p.extend(1.0);
+        let ndc = c.truncate() / c.w;
+        (((ndc.x * 0.5 + 0.5) * w as f32) as u32, ((ndc.y * 0.5 + 0.5) * h as f32) as u32)
+    };
+    let lit = albedo / std::f32::consts::PI * e;
+    // In the shadow, on the visible side of the occluder (it hides z < -0.2 from this camera).
+    let (sx, sy) = pixel(Vec3::new(0.0, 0.0, 0.15));
+    let s = px(&img, sx, sy);
+    assert!(s[0] < 0.02, "shadowed ground at ({sx},{sy}) = {s:?}");
+    let (lx, ly) = pixel(Vec3::new(1.0, 0.0, 1.0));
+    let l = px(&img, lx, ly);
+    assert!((l[0] - lit).abs() < 2e-3, "lit ground at ({lx},{ly}) = {l:?}, expected {lit}");
+    // The occluder's top is lit too.
+    let (ox, oy) = pixel(Vec3::new(0.0, 0.5, 0.0));
+    assert!((px(&img, ox, oy)[0] - lit).abs() < 2e-3, "occluder top {:?}", px(&img, ox, oy));
 }

@@ -75,7 +75,7 @@ struct TransientPool {
     images: HashMap<u32, TransientImage>,
     buffers: HashMap<u32, TransientBuffer>,
     memory: Vec<Allocation>,
-    views: HashMap<(vk::Image, u32), ViewEntry>,
+    views: HashMap<(vk::Image, u32, u32), ViewEntry>,
 }
 
 struct FrameSlot {
@@ -83,7 +83,7 @@ struct FrameSlot {
     names: Vec<String>,
     recorded: bool,
     /// Views of imported images made during this slot's last frame (released with it).
-    frame_views: HashMap<(vk::Image, u32), ViewEntry>,
+    frame_views: HashMap<(vk::Image, u32, u32), ViewEntry>,
 }
 
 /// Records plans. Keep one per renderer/viewer for the life of the frame loop.
@@ -150,7 +150,7 @@ pub struct PassContext<'a> {
     graph_kinds: &'a [ResourceKind],
     raw: &'a [ImportedRaw],
     pool: &'a mut TransientPool,
-    frame_views: &'a mut HashMap<(vk::Image, u32), ViewEntry>,
+    frame_views: &'a mut HashMap<(vk::Image, u32, u32), ViewEntry>,
     heap: Option<&'a BindlessHeap>,
     objects_created: &'a mut u64,
     pass: &'a str,
@@ -355,17 +355,35 @@ impl PassContext<'_> {
 
     /// A view of one mip level (all layers), made once and cached.
     pub fn mip_view(&mut self, h: &ImageHandle, level: u32) -> Result<vk::ImageView, ExecuteError> {
-        Ok(self.view_entry(h, Some(level))?.view)
+        Ok(self.view_entry(h, Some(level), None)?.view)
+    }
+
+    /// A 2D view of one mip level of one array layer (a render target per layer), cached.
+    pub fn layer_view(
+        &mut self,
+        h: &ImageHandle,
+        level: u32,
+        layer: u32,
+    ) -> Result<vk::ImageView, ExecuteError> {
+        let info = self.image_parts(h)?.2;
+        if layer >= info.array_layers || info.extent.depth > 1 {
+            return Err(
+                self.err(format!("layer {layer} of an image with {} layers", info.array_layers))
+            );
+        }
+        Ok(self.view_entry(h, Some(level), Some(layer))?.view)
     }
 
     fn view_entry(
         &mut self,
         h: &ImageHandle,
         level: Option<u32>,
+        layer: Option<u32>,
     ) -> Result<&mut ViewEntry, ExecuteError> {
         let (image, whole, info) = self.image_parts(h)?;
         let transient = self.pool.images.contains_key(&h.id());
         let mip = level.unwrap_or(u32::MAX);
+        let lay = layer.unwrap_or(u32::MAX);
         if let Some(l) = level {
             if l >= info.mip_levels {
                 return Err(
@@ -377,27 +395,27 @@ impl PassContext<'_> {
             let Some(l) = level else {
                 return Ok(ViewEntry { view: whole, owned: false, ..Default::default() });
             };
-            let view = create_view(ctx.device(), image, &info, l, 1)?;
+            let view = create_view(ctx.device(), image, &info, l, 1, layer)?;
             *created += 1;
             Ok(ViewEntry { view, owned: true, ..Default::default() })
         };
         if transient {
-            if !self.pool.views.contains_key(&(image, mip)) {
+            if !self.pool.views.contains_key(&(image, mip, lay)) {
                 let e = make(self.ctx, self.objects_created)?;
-                self.pool.views.insert((image, mip), e);
+                self.pool.views.insert((image, mip, lay), e);
             }
             self.pool
                 .views
-                .get_mut(&(image, mip))
+                .get_mut(&(image, mip, lay))
                 .ok_or_else(|| ExecuteError::PlanMismatch("view cache".into()))
         } else {
             // Imported images: cached for this frame only (the owner may destroy the image).
-            if !self.frame_views.contains_key(&(image, mip)) {
+            if !self.frame_views.contains_key(&(image, mip, lay)) {
                 let e = make(self.ctx, self.objects_created)?;
-                self.frame_views.insert((image, mip), e);
+                self.frame_views.insert((image, mip, lay), e);
             }
             self.frame_views
-                .get_mut(&(image, mip))
+                .get_mut(&(image, mip, lay))
                 .ok_or_else(|| ExecuteError::PlanMismatch("view cache".into()))
         }
     }
@@ -412,7 +430,7 @@ impl PassContext<'_> {
     ) -> Result<u32, ExecuteError> {
         let heap =
             self.heap.ok_or_else(|| self.err("no bindless heap given to execute()".into()))?;
-        let e = self.view_entry(h, level)?;
+        let e = self.view_entry(h, level, None)?;
         let new = e.sampled.is_none();
         if new {
             // SAFETY: the view lives in the pool (transient) or the frame's view list, both of
@@ -433,7 +451,7 @@ impl PassContext<'_> {
     pub fn storage_index(&mut self, h: &ImageHandle, level: u32) -> Result<u32, ExecuteError> {
         let heap =
             self.heap.ok_or_else(|| self.err("no bindless heap given to execute()".into()))?;
-        let e = self.view_entry(h, Some(level))?;
+        let e = self.view_entry(h, Some(level), None)?;
         let new = e.storage.is_none();
         if new {
             // SAFETY: as in `sampled_index`.
@@ -803,7 +821,7 @@ impl Executor {
                         | vk::ImageUsageFlags::COLOR_ATTACHMENT
                         | vk::ImageUsageFlags::DEPTH_STENCIL_ATTACHMENT;
                     if usage.intersects(viewable) {
-                        let view = create_view(&device, image, &info, 0, info.mip_levels)?;
+                        let view = create_view(&device, image, &info, 0, info.mip_levels, None)?;
                         self.objects_created += 1;
                         if let Some(e) = self.pool.images.get_mut(&t.resource) {
                             e.view = view;
@@ -905,10 +923,13 @@ fn create_view(
     info: &ImageInfo,
     base_mip: u32,
     mip_count: u32,
+    layer: Option<u32>,
 ) -> Result<vk::ImageView, GpuError> {
-    let ty = if info.extent.depth > 1 {
+    let ty = if layer.is_some() {
+        vk::ImageViewType::TYPE_2D
+    } else if info.extent.depth > 1 {
         vk::ImageViewType::TYPE_3D
-    } else if info.array_layers > 1 {
+    } else if info.array_layers > 1 || info.array {
         vk::ImageViewType::TYPE_2D_ARRAY
     } else {
         vk::ImageViewType::TYPE_2D
@@ -917,8 +938,8 @@ fn create_view(
         aspect_mask: xpg::format_aspect(info.format),
         base_mip_level: base_mip,
         level_count: mip_count,
-        base_array_layer: 0,
-        layer_count: info.array_layers,
+        base_array_layer: layer.unwrap_or(0),
+        layer_count: if layer.is_some() { 1 } else { info.array_layers },
     };
     let ci = vk::ImageViewCreateInfo::default()
         .image(image)

@@ -68,6 +68,8 @@ pub struct ImageInfo {
     pub mip_levels: u32,
     /// Array layers.
     pub array_layers: u32,
+    /// Views of every layer are 2D-array views even with one layer (shaders declaring arrays).
+    pub array: bool,
 }
 
 impl ImageInfo {
@@ -78,6 +80,7 @@ impl ImageInfo {
             format,
             mip_levels: 1,
             array_layers: 1,
+            array: false,
         }
     }
     /// With `levels` mip levels.
@@ -88,6 +91,11 @@ impl ImageInfo {
     /// With `layers` array layers.
     pub fn layers(mut self, layers: u32) -> Self {
         self.array_layers = layers;
+        self
+    }
+    /// Always viewed as an array (2D-array views even with a single layer).
+    pub fn array(mut self) -> Self {
+        self.array = true;
         self
     }
 }

@@ -6,7 +6,10 @@
 //! the per-view constants are written by a transfer pass (`vkCmdUpdateBuffer`) so the graph
 //! orders them against the draws of this and the previous frame.
 //!
-//! Not yet: shadow maps, image-based lighting, points/lines/image quads, grid, MSAA,
+//! Directional and spot lights cast shadows: one depth layer each (up to
+//! `scene::MAX_SHADOWED_LIGHTS`), 3x3 PCF.
+//!
+//! Not yet: image-based lighting, points/lines/image quads, grid, MSAA,
 //! transparency (the list; see the closing note).
 
 use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo};
@@ -45,14 +48,19 @@ struct RasterPush {
     draws: u64,
     materials: u64,
     lights: u64,
+    shadows: u64,
     draw: u32,
-    pad: u32,
+    shadow_layer: u32,
 }
 
 /// The raster renderer.
 pub struct Raster {
     background: Pipeline,
     forward: Pipeline,
+    shadow: Pipeline,
+    shadow_sampler: Sampler,
+    /// Width and height of each shadow map layer.
+    pub shadow_size: u32,
     frame_buffer: Buffer,
     env_sampler: Sampler,
 }
@@ -88,6 +96,27 @@ impl Raster {
         desc.depth_write = true;
         desc.depth_compare = vk::CompareOp::LESS;
         let forward = Pipeline::graphics(ctx, &desc, None)?;
+        let sh = compiler.compile(&ShaderDesc::new(dir.join("raster/shadow.slang")))?;
+        let svs = entry(&sh, "vs_main")?;
+        let mut sdesc = GraphicsDesc::new("raster shadow", &svs, &svs, vk::Format::UNDEFINED);
+        sdesc.fragment = None;
+        sdesc.color_formats.clear();
+        sdesc.depth_format = Some(DEPTH_FORMAT);
+        sdesc.depth_test = true;
+        sdesc.depth_write = true;
+        sdesc.depth_compare = vk::CompareOp::LESS;
+        let shadow = Pipeline::graphics(ctx, &sdesc, None)?;
+        let shadow_sampler = Sampler::new(
+            ctx,
+            &vk::SamplerCreateInfo::default()
+                .mag_filter(vk::Filter::LINEAR)
+                .min_filter(vk::Filter::LINEAR)
+                .address_mode_u(vk::SamplerAddressMode::CLAMP_TO_EDGE)
+                .address_mode_v(vk::SamplerAddressMode::CLAMP_TO_EDGE)
+                .address_mode_w(vk::SamplerAddressMode::CLAMP_TO_EDGE)
+                .compare_enable(true)
+                .compare_op(vk::CompareOp::LESS_OR_EQUAL),
+        )?;
         let frame_buffer = Buffer::new(
             ctx,
             &BufferDesc {
@@ -107,7 +136,15 @@ impl Raster {
                 .address_mode_w(vk::SamplerAddressMode::CLAMP_TO_EDGE)
                 .max_lod(vk::LOD_CLAMP_NONE),
         )?;
-        Ok(Self { background, forward, frame_buffer, env_sampler })
+        Ok(Self {
+            background,
+            forward,
+            shadow,
+            shadow_sampler,
+            shadow_size: 2048,
+            frame_buffer,
+            env_sampler,
+        })
     }
 }
 
@@ -184,8 +221,9 @@ impl Renderer for Raster {
             draws: scene.draws.address(),
             materials: scene.materials.address(),
             lights: scene.lights.address(),
+            shadows: scene.shadows.address(),
             draw: 0,
-            pad: 0,
+            shadow_layer: 0,
         };
         let mut fb = graph.import_buffer(
             "raster frame constants",
@@ -208,6 +246,68 @@ impl Renderer for Raster {
         );
         let mut depth =
             graph.create_image("depth", ImageInfo::d2(view.width, view.height, DEPTH_FORMAT));
+        // One layer per shadowed light (at least one, so the forward pass always has a map).
+        let layers = scene.shadow_matrices.len().max(1) as u32;
+        let shadow_info =
+            ImageInfo::d2(self.shadow_size, self.shadow_size, DEPTH_FORMAT).layers(layers).array();
+        let mut shadow_maps = graph.create_image("shadow maps", shadow_info);
+        let draws = &scene.draw_list;
+        let index_buffer = scene.indices.raw();
+        let shadow_pipeline = &self.shadow;
+        for layer in 0..scene.shadow_matrices.len() as u32 {
+            let sm = shadow_maps;
+            let range = framegraph::Subresources {
+                base_mip: 0,
+                mip_count: 1,
+                base_layer: layer,
+                layer_count: 1,
+            };
+            graph
+                .add_pass(&format!("raster shadow {layer}"))
+                .write_range(&mut shadow_maps, Access::DepthAttachmentWrite, range)
+                .record(move |ctx| {
+                    let extent = ctx.extent(&sm, 0)?;
+                    let depth_att =
+                        attachment(ctx.layer_view(&sm, 0, layer)?, vk::AttachmentLoadOp::CLEAR);
+                    let info = vk::RenderingInfo::default()
+                        .render_area(vk::Rect2D { offset: vk::Offset2D::default(), extent })
+                        .layer_count(1)
+                        .depth_attachment(&depth_att);
+                    let device = ctx.device().clone();
+                    // SAFETY: recording; the graph put this layer in ATTACHMENT_OPTIMAL.
+                    unsafe {
+                        device.cmd_begin_rendering(ctx.cmd, &info);
+                        device.cmd_bind_index_buffer(
+                            ctx.cmd,
+                            index_buffer,
+                            0,
+                            vk::IndexType::UINT32,
+                        );
+                    }
+                    shadow_pipeline.bind(ctx.cmd, None);
+                    viewport_scissor(&device, ctx.cmd, extent);
+                    for (i, draw) in draws.iter().enumerate() {
+                        shadow_pipeline.push(
+                            ctx.cmd,
+                            &RasterPush { draw: i as u32, shadow_layer: layer, ..push },
+                        );
+                        // SAFETY: inside the rendering scope; indices inside the scene's buffer.
+                        unsafe {
+                            device.cmd_draw_indexed(
+                                ctx.cmd,
+                                draw.index_count,
+                                1,
+                                draw.first_index,
+                                0,
+                                0,
+                            )
+                        };
+                    }
+                    // SAFETY: closes the rendering scope begun above.
+                    unsafe { device.cmd_end_rendering(ctx.cmd) };
+                    Ok(())
+                });
+        }
 
         let fbh = fb;
         let buffer = self.frame_buffer.raw();
@@ -254,12 +354,12 @@ impl Renderer for Raster {
                 Ok(())
             });
 
-        let (t, d) = (*target, depth);
+        let (t, d, sm) = (*target, depth, shadow_maps);
         let forward = &self.forward;
-        let index_buffer = scene.indices.raw();
-        let draws = &scene.draw_list;
+        let shadow_sampler = self.shadow_sampler.raw();
         graph
             .add_pass("raster forward")
+            .read(&shadow_maps, Access::SampledFragment)
             .read(&fb, Access::StorageReadVertex)
             .read(&fb, Access::StorageReadFragment)
             .write(target, Access::ColorAttachmentReadWrite)
@@ -280,6 +380,10 @@ impl Renderer for Raster {
                     device.cmd_bind_index_buffer(ctx.cmd, index_buffer, 0, vk::IndexType::UINT32);
                 }
                 forward.bind(ctx.cmd, None);
+                ctx.push_descriptors(
+                    forward,
+                    &[Bind::Sampled { binding: 0, image: &sm, mip: None, sampler: shadow_sampler }],
+                )?;
                 viewport_scissor(&device, ctx.cmd, extent);
                 for (i, draw) in draws.iter().enumerate() {
                     forward.push(ctx.cmd, &RasterPush { draw: i as u32, ..push });

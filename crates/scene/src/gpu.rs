@@ -72,7 +72,12 @@ pub struct GpuLight {
     pub direction_cos_outer: [f32; 4],
     /// Color * intensity, then cos(inner cone).
     pub radiance_cos_inner: [f32; 4],
+    /// Shadow map layer (or -1 without a shadow map), depth bias, 0, 0.
+    pub shadow: [f32; 4],
 }
+
+/// Lights with a shadow map (directional and spot lights, in scene order).
+pub const MAX_SHADOWED_LIGHTS: usize = 4;
 
 /// Errors of [`GpuScene::upload`].
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +105,10 @@ pub struct GpuScene {
     pub lights: Buffer,
     /// Number of valid lights.
     pub light_count: u32,
+    /// World-to-clip matrices of the shadowed lights (columns), one per shadow map layer.
+    pub shadows: Buffer,
+    /// The same matrices on the CPU (their count is the number of shadow map layers).
+    pub shadow_matrices: Vec<Mat4>,
     /// CPU copy of the draws (for recording draw calls).
     pub draw_list: Vec<GpuDraw>,
     /// Environment as an equirect image (RGBA32F, READ_ONLY_OPTIMAL).
@@ -195,6 +204,8 @@ impl GpuScene {
             })
             .collect();
         let mut lights = Vec::new();
+        let mut shadow_matrices: Vec<Mat4> = Vec::new();
+        let bounds = scene.bounds().unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
         for n in &scene.nodes {
             let Some(l) = n.light.and_then(|l| scene.lights.get(l)) else { continue };
             let pos = n.world.transform_point3(Vec3::ZERO);
@@ -206,10 +217,20 @@ impl GpuScene {
                 LightKind::Point => (1.0, -1.0, -1.0),
                 LightKind::Spot { inner, outer } => (2.0, outer.cos(), inner.cos()),
             };
+            let shadow = match l.kind {
+                LightKind::Directional | LightKind::Spot { .. }
+                    if shadow_matrices.len() < MAX_SHADOWED_LIGHTS =>
+                {
+                    shadow_matrices.push(shadow_matrix(l.kind, pos, dir, bounds));
+                    (shadow_matrices.len() - 1) as f32
+                }
+                _ => -1.0,
+            };
             lights.push(GpuLight {
                 position_kind: [pos.x, pos.y, pos.z, kind],
                 direction_cos_outer: [dir.x, dir.y, dir.z, cos_outer],
                 radiance_cos_inner: [rad[0], rad[1], rad[2], cos_inner],
+                shadow: [shadow, 0.0015, 0.0, 0.0],
             });
         }
         let light_count = lights.len() as u32;
@@ -268,6 +289,15 @@ impl GpuScene {
             &mut up,
             vk::BufferUsageFlags::empty(),
         )?;
+        let shadow_cols: Vec<[[f32; 4]; 4]> =
+            shadow_matrices.iter().map(|m| m.to_cols_array_2d()).collect();
+        let shadows = storage(
+            ctx,
+            "shadow matrices",
+            bytemuck::cast_slice(&shadow_cols),
+            &mut up,
+            vk::BufferUsageFlags::empty(),
+        )?;
         up.flush()?;
         // Direct (mapped) writes are made visible by the next submission; staged copies end
         // with a barrier to all later commands (xpg's upload contract).
@@ -278,6 +308,8 @@ impl GpuScene {
             materials: materials_buf,
             lights: lights_buf,
             light_count,
+            shadows,
+            shadow_matrices,
             draw_list,
             environment,
             environment_kind,
@@ -288,5 +320,38 @@ impl GpuScene {
     /// World transform of draw `i`.
     pub fn draw_model(&self, i: usize) -> Option<Mat4> {
         self.draw_list.get(i).map(|d| Mat4::from_cols_array_2d(&d.model))
+    }
+}
+
+/// World-to-clip matrix of a shadow map: an orthographic box around the scene bounds for a
+/// directional light, the cone's perspective for a spot light (Vulkan depth 0..1, y down).
+fn shadow_matrix(kind: LightKind, pos: Vec3, dir: Vec3, (lo, hi): (Vec3, Vec3)) -> Mat4 {
+    let center = 0.5 * (lo + hi);
+    let radius = (0.5 * (hi - lo).length()).max(1e-3);
+    let dir = if dir.length_squared() > 0.0 { dir } else { -Vec3::Y };
+    let up = if dir.y.abs() > 0.99 { Vec3::Z } else { Vec3::Y };
+    match kind {
+        LightKind::Spot { outer, .. } => {
+            let view = glam::camera::rh::view::look_to_mat4(pos, dir, up);
+            let far = (pos - center).length() + 2.0 * radius;
+            crate::camera::perspective(
+                (2.0 * outer).clamp(0.01, 3.1),
+                1.0,
+                (far * 1e-3).max(1e-3),
+                far,
+            ) * view
+        }
+        _ => {
+            let eye = center - dir * (2.0 * radius);
+            let view = glam::camera::rh::view::look_to_mat4(eye, dir, up);
+            // Orthographic: depth 0 at `eye`, 1 at four radii; y down for Vulkan.
+            let (r, far) = (radius, 4.0 * radius);
+            Mat4::from_cols(
+                glam::Vec4::new(1.0 / r, 0.0, 0.0, 0.0),
+                glam::Vec4::new(0.0, -1.0 / r, 0.0, 0.0),
+                glam::Vec4::new(0.0, 0.0, -1.0 / far, 0.0),
+                glam::Vec4::new(0.0, 0.0, 0.0, 1.0),
+            ) * view
+        }
     }
 }

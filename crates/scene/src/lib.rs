@@ -8,7 +8,7 @@
 //!   the light list, the environment map), shared by every viewport and renderer.
 //! - The [`Renderer`] trait and the [`View`] a renderer draws.
 
-mod camera;
+pub mod camera;
 mod gltf_loader;
 mod gpu;
 mod model;
