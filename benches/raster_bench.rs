@@ -1,0 +1,216 @@
+//! Raster renderer benchmark: frame time at 1920x1080 (CPU to build, compile and record the
+//! frame's graph; GPU from the per-pass timestamps) for the issue's workloads that the raster
+//! renderer supports so far:
+//! - 10,000 separate small meshes (cubes), each with its own transform, one directional light
+//!   with a shadow map;
+//! - a small scene (two objects, a floor, two shadowed directional lights).
+//! (10 M points need the point renderer, not written yet.) The data is generated here.
+//!
+//! ```text
+//! cargo bench --bench raster_bench -- [--frames 50] [--objects 10000]
+//! ```
+
+use std::time::Instant;
+
+use framegraph::{Executor, FrameGraph, ImageInfo};
+use glam::{Mat4, Quat, Vec3};
+use raster::{Raster, HDR_FORMAT};
+use scene::{
+    Camera, Environment, GpuScene, Light, LightKind, Material, Mesh, Node, Primitive, Renderer,
+    Scene, View,
+};
+use xpg::{Context, ContextDesc, FrameRing, ShaderCompiler};
+
+fn cube() -> Primitive {
+    let mut p = Primitive::default();
+    let faces = [
+        (Vec3::X, Vec3::Y, Vec3::Z),
+        (-Vec3::X, Vec3::Y, -Vec3::Z),
+        (Vec3::Y, Vec3::Z, Vec3::X),
+        (-Vec3::Y, Vec3::Z, -Vec3::X),
+        (Vec3::Z, Vec3::X, Vec3::Y),
+        (-Vec3::Z, Vec3::X, -Vec3::Y),
+    ];
+    for (n, u, v) in faces {
+        let base = p.positions.len() as u32;
+        for (a, b) in [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)] {
+            p.positions.push((0.5 * (n + u * a + v * b)).into());
+            p.normals.push(n.into());
+        }
+        p.indices.extend([base, base + 1, base + 2, base, base + 2, base + 3]);
+    }
+    p
+}
+
+fn node(
+    name: String,
+    local: Mat4,
+    mesh: Option<usize>,
+    camera: Option<usize>,
+    light: Option<usize>,
+) -> Node {
+    Node { name, parent: None, local, world: local, mesh, camera, light }
+}
+
+fn lambert(c: [f32; 3]) -> Material {
+    Material {
+        base_color: [c[0], c[1], c[2], 1.0],
+        metallic: 0.0,
+        roughness: 0.6,
+        ..Default::default()
+    }
+}
+
+/// `n` cubes on a jittered grid, each its own node; a floor; `suns` directional lights.
+fn scene(n: usize, suns: usize) -> Scene {
+    let mut s = Scene {
+        meshes: vec![
+            Mesh { name: "cube".into(), primitives: vec![cube()] },
+            Mesh {
+                name: "floor".into(),
+                primitives: vec![Primitive {
+                    positions: vec![
+                        [-60.0, 0.0, -60.0],
+                        [60.0, 0.0, -60.0],
+                        [60.0, 0.0, 60.0],
+                        [-60.0, 0.0, 60.0],
+                    ],
+                    normals: vec![[0.0, 1.0, 0.0]; 4],
+                    indices: vec![0, 2, 1, 0, 3, 2],
+                    material: 1,
+                }],
+            },
+        ],
+        materials: vec![lambert([0.8, 0.3, 0.2]), lambert([0.7, 0.7, 0.7])],
+        cameras: vec![Camera {
+            name: "cam".into(),
+            yfov: 50f32.to_radians(),
+            aspect: None,
+            znear: 0.1,
+            zfar: Some(500.0),
+        }],
+        environment: Environment::Uniform([0.1, 0.12, 0.15]),
+        ..Default::default()
+    };
+    let side = (n as f32).sqrt().ceil() as usize;
+    let mut seed = 12345u64;
+    let mut rand = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 40) as f32 / (1u64 << 24) as f32
+    };
+    for i in 0..n {
+        let (x, z) = ((i % side) as f32, (i / side) as f32);
+        let spread = 100.0 / side.max(1) as f32;
+        let t = Vec3::new(
+            (x - side as f32 / 2.0) * spread,
+            0.5 + rand(),
+            (z - side as f32 / 2.0) * spread,
+        );
+        let r = Quat::from_rotation_y(rand() * 6.28);
+        let sc = Vec3::splat(spread * 0.4);
+        s.nodes.push(node(
+            format!("cube{i}"),
+            Mat4::from_scale_rotation_translation(sc, r, t),
+            Some(0),
+            None,
+            None,
+        ));
+    }
+    s.nodes.push(node("floor".into(), Mat4::IDENTITY, Some(1), None, None));
+    for k in 0..suns {
+        s.lights.push(Light {
+            name: format!("sun{k}"),
+            kind: LightKind::Directional,
+            color: [1.0; 3],
+            intensity: 2.0,
+        });
+        let rot = Quat::from_rotation_y(0.8 + k as f32) * Quat::from_rotation_x(-0.9);
+        s.nodes.push(node(format!("sun{k}"), Mat4::from_quat(rot), None, None, Some(k)));
+    }
+    let eye = Vec3::new(40.0, 45.0, 70.0);
+    let cam = glam::camera::rh::view::look_at_mat4(eye, Vec3::ZERO, Vec3::Y).inverse();
+    s.nodes.push(node("camera".into(), cam, None, Some(0), None));
+    s.update_world();
+    s
+}
+
+fn run(
+    ctx: &Context,
+    compiler: &ShaderCompiler,
+    label: &str,
+    scene: &Scene,
+    frames: usize,
+) -> anyhow::Result<()> {
+    let (w, h) = (1920, 1080);
+    let gpu = GpuScene::upload(ctx, scene)?;
+    let mut renderer = Raster::new(ctx, compiler)?;
+    let view = View::from_scene(scene, None, w, h).ok_or_else(|| anyhow::anyhow!("no camera"))?;
+    let mut ring = FrameRing::new(ctx, 2)?;
+    let mut executor = Executor::new(ctx, 2);
+    let mut cpu = Vec::new();
+    let mut gpu_ms = Vec::new();
+    for _ in 0..frames {
+        let frame = ring.begin()?;
+        let t = Instant::now();
+        let mut graph = FrameGraph::new();
+        let mut target = graph.create_image("hdr", ImageInfo::d2(w, h, HDR_FORMAT));
+        renderer.add_passes(&mut graph, &gpu, &view, &mut target)?;
+        // Keep the target alive (nothing reads it in a benchmark).
+        graph
+            .add_pass("present stand-in")
+            .read(&target, framegraph::Access::TransferSrc)
+            .side_effect()
+            .record(|_| Ok(()));
+        let plan = executor.compile(&graph)?;
+        executor.execute(graph, &plan, frame.cmd, None)?;
+        cpu.push(t.elapsed().as_secs_f64() * 1e3);
+        ring.end(frame)?;
+        let total: f64 = executor.last_timings().iter().map(|t| t.gpu_ms).sum();
+        if total > 0.0 {
+            gpu_ms.push(total);
+        }
+    }
+    ctx.wait_idle()?;
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let per_pass: Vec<String> =
+        executor.last_timings().iter().map(|t| format!("{} {:.3}", t.name, t.gpu_ms)).collect();
+    println!(
+        "| {label} | {} draws | CPU {:.3} ms | GPU {:.3} ms |",
+        gpu.draw_list.len(),
+        med(cpu),
+        med(gpu_ms)
+    );
+    println!("|   passes (ms): {} |", per_pass.join(", "));
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut frames = 50usize;
+    let mut objects = 10_000usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--frames" => frames = args.next().unwrap_or_default().parse()?,
+            "--objects" => objects = args.next().unwrap_or_default().parse()?,
+            "--bench" => {}
+            other => anyhow::bail!("unknown argument {other}"),
+        }
+    }
+    let ctx = Context::new(&ContextDesc::default())?;
+    println!("device: {} ({})", ctx.caps().device_name, ctx.caps().driver);
+    let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
+    println!("| workload | | CPU build+compile+record (median) | GPU (median, sum of passes) |");
+    println!("|---|---|---:|---:|");
+    run(
+        &ctx,
+        &compiler,
+        &format!("{objects} objects, 1 shadowed sun"),
+        &scene(objects, 1),
+        frames,
+    )?;
+    run(&ctx, &compiler, "small scene: 2 objects, floor, 2 shadowed suns", &scene(2, 2), frames)?;
+    Ok(())
+}
