@@ -4,6 +4,7 @@
 //! - 10,000 separate small meshes (cubes), each with its own transform, one directional light
 //!   with a shadow map;
 //! - a small scene (two objects, a floor, two shadowed directional lights).
+//!
 //! (10 M points need the point renderer, not written yet.) The data is generated here.
 //!
 //! ```text
@@ -106,7 +107,7 @@ fn scene(n: usize, suns: usize) -> Scene {
             0.5 + rand(),
             (z - side as f32 / 2.0) * spread,
         );
-        let r = Quat::from_rotation_y(rand() * 6.28);
+        let r = Quat::from_rotation_y(rand() * std::f32::consts::TAU);
         let sc = Vec3::splat(spread * 0.4);
         s.nodes.push(node(
             format!("cube{i}"),
