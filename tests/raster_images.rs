@@ -270,3 +270,33 @@ fn directional_light_casts_a_shadow() {
     let (ox, oy) = pixel(Vec3::new(0.0, 0.5, 0.0));
     assert!((px(&img, ox, oy)[0] - lit).abs() < 2e-3, "occluder top {:?}", px(&img, ox, oy));
 }
+
+/// An in-memory scene with an out-of-range index is an error, not an out-of-bounds GPU read.
+#[test]
+fn invalid_in_memory_scene_is_an_error() {
+    let mut scene = Scene {
+        nodes: vec![Node {
+            name: "n".into(),
+            parent: None,
+            local: Mat4::IDENTITY,
+            world: Mat4::IDENTITY,
+            mesh: Some(0),
+            camera: None,
+            light: None,
+        }],
+        meshes: vec![Mesh {
+            name: "broken".into(),
+            primitives: vec![Primitive {
+                positions: vec![[0.0; 3]; 3],
+                normals: vec![[0.0, 1.0, 0.0]; 3],
+                indices: vec![0, 1, 5],
+                material: 0,
+            }],
+        }],
+        materials: vec![Material::default()],
+        ..Default::default()
+    };
+    scene.update_world();
+    let e = render_scene(&scene, &request("broken (in memory)".into(), 8, 8)).expect_err("invalid");
+    assert!(format!("{e:#}").contains("index 5 out of range"), "{e:#}");
+}

@@ -89,6 +89,9 @@ pub enum GpuSceneError {
     /// The scene does not fit the GPU layout (too many vertices for u32 indices, ...).
     #[error("{0}")]
     TooLarge(String),
+    /// The scene's data is inconsistent (index or material out of range, ...).
+    #[error("invalid scene: {0}")]
+    Invalid(String),
 }
 
 /// The scene on the GPU.
@@ -160,7 +163,27 @@ impl GpuScene {
         let mut prim_ranges: Vec<Vec<(u32, u32, u32, usize)>> = Vec::new();
         for m in &scene.meshes {
             let mut ranges = Vec::new();
-            for p in &m.primitives {
+            for (pi, p) in m.primitives.iter().enumerate() {
+                // In-memory scenes skip the loaders' checks: an out-of-range index would be an
+                // out-of-bounds read on the GPU.
+                let bad = if p.normals.len() != p.positions.len() {
+                    Some("normal count differs from position count".to_string())
+                } else if p.material >= scene.materials.len() {
+                    Some(format!("material {} of {}", p.material, scene.materials.len()))
+                } else if p.indices.len() % 3 != 0 {
+                    Some(format!("{} indices is not a triangle list", p.indices.len()))
+                } else {
+                    p.indices
+                        .iter()
+                        .find(|&&i| i as usize >= p.positions.len())
+                        .map(|i| format!("index {i} out of range ({} vertices)", p.positions.len()))
+                };
+                if let Some(message) = bad {
+                    return Err(GpuSceneError::Invalid(format!(
+                        "mesh '{}' primitive {pi}: {message}",
+                        m.name
+                    )));
+                }
                 let first_vertex = u32::try_from(vertices.len())
                     .map_err(|_| GpuSceneError::TooLarge("more than 4 G vertices".into()))?;
                 let first_index = u32::try_from(indices.len())
