@@ -129,6 +129,7 @@ fn lambertian_plane_under_a_directional_light_is_analytic() {
             zfar: Some(100.0),
         }],
         environment: Environment::None,
+        point_sets: Vec::new(),
     };
     scene.update_world();
     let dir = scene.nodes[1].world.transform_vector3(-Vec3::Z);
@@ -247,6 +248,7 @@ fn directional_light_casts_a_shadow() {
             zfar: Some(100.0),
         }],
         environment: Environment::None,
+        point_sets: Vec::new(),
     };
     scene.update_world();
     let (w, h) = (96u32, 96u32);
@@ -299,4 +301,74 @@ fn invalid_in_memory_scene_is_an_error() {
     scene.update_world();
     let e = render_scene(&scene, &request("broken (in memory)".into(), 8, 8)).expect_err("invalid");
     assert!(format!("{e:#}").contains("index 5 out of range"), "{e:#}");
+}
+
+/// Points are splatted by compute and composited with the triangles' depth: a point in front
+/// of the plane shows its color, a point behind the plane is hidden.
+#[test]
+fn points_are_splatted_and_depth_tested_against_triangles() {
+    let quad = Primitive {
+        positions: vec![[-1.0, -1.0, 0.0], [1.0, -1.0, 0.0], [1.0, 1.0, 0.0], [-1.0, 1.0, 0.0]],
+        normals: vec![[0.0, 0.0, 1.0]; 4],
+        indices: vec![0, 1, 2, 0, 2, 3],
+        material: 0,
+    };
+    let cam = Mat4::from_translation(Vec3::new(0.0, 0.0, 3.0));
+    let node = |name: &str, local: Mat4, mesh, camera| Node {
+        name: name.into(),
+        parent: None,
+        local,
+        world: local,
+        mesh,
+        camera,
+        light: None,
+    };
+    let mut scene = Scene {
+        nodes: vec![
+            node("wall", Mat4::IDENTITY, Some(0), None),
+            node("camera", cam, None, Some(0)),
+        ],
+        meshes: vec![Mesh { name: "wall".into(), primitives: vec![quad] }],
+        materials: vec![Material {
+            base_color: [0.2, 0.2, 0.2, 1.0],
+            metallic: 0.0,
+            specular: 0.0,
+            ..Default::default()
+        }],
+        cameras: vec![Camera {
+            name: "cam".into(),
+            yfov: 60f32.to_radians(),
+            aspect: Some(1.0),
+            znear: 0.1,
+            zfar: Some(100.0),
+        }],
+        environment: Environment::Uniform([1.0, 1.0, 1.0]),
+        point_sets: vec![scene::PointSet {
+            name: "pts".into(),
+            transform: Mat4::IDENTITY,
+            // In front of the wall (z > 0) at the left, behind it at the right.
+            positions: vec![[-0.5, 0.0, 0.5], [0.5, 0.0, -0.5]],
+            colors: vec![[255, 0, 0, 255], [0, 255, 0, 255]],
+            size_px: 4.0,
+        }],
+        ..Default::default()
+    };
+    scene.update_world();
+    let (w, h) = (64u32, 64u32);
+    let img = render_scene(&scene, &request("points (in memory)".into(), w, h)).expect("render");
+    maybe_save(&img, "points");
+    let view = scene::View::from_scene(&scene, None, w, h).expect("view");
+    let pixel = |p: Vec3| {
+        let c = view.proj * view.view * p.extend(1.0);
+        let ndc = c.truncate() / c.w;
+        (((ndc.x * 0.5 + 0.5) * w as f32) as u32, ((ndc.y * 0.5 + 0.5) * h as f32) as u32)
+    };
+    let (rx, ry) = pixel(Vec3::new(-0.5, 0.0, 0.5));
+    assert_eq!(px(&img, rx, ry), [1.0, 0.0, 0.0, 1.0], "the red point in front of the wall");
+    let (gx, gy) = pixel(Vec3::new(0.5, 0.0, -0.5));
+    let wall = px(&img, gx, gy);
+    assert!(
+        (wall[0] - 0.2).abs() < 1e-3 && (wall[1] - 0.2).abs() < 1e-3,
+        "the green point is behind the wall: {wall:?}"
+    );
 }

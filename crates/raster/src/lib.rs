@@ -55,6 +55,8 @@ struct RasterPush {
 
 /// The raster renderer.
 pub struct Raster {
+    splat: Pipeline,
+    resolve: Pipeline,
     background: Pipeline,
     forward: Pipeline,
     shadow: Pipeline,
@@ -106,6 +108,16 @@ impl Raster {
         sdesc.depth_write = true;
         sdesc.depth_compare = vk::CompareOp::LESS;
         let shadow = Pipeline::graphics(ctx, &sdesc, None)?;
+        let sp = compiler.compile(&ShaderDesc::new(dir.join("raster/points_splat.slang")))?;
+        let splat = Pipeline::compute(ctx, &entry(&sp, "splat")?, None)?;
+        let rs = compiler.compile(&ShaderDesc::new(dir.join("raster/points_resolve.slang")))?;
+        let (rvs, rfs) = (entry(&rs, "vs_main")?, entry(&rs, "fs_main")?);
+        let mut rdesc = GraphicsDesc::new("raster points resolve", &rvs, &rfs, HDR_FORMAT);
+        rdesc.depth_format = Some(DEPTH_FORMAT);
+        rdesc.depth_test = true;
+        rdesc.depth_write = true;
+        rdesc.depth_compare = vk::CompareOp::LESS;
+        let resolve = Pipeline::graphics(ctx, &rdesc, None)?;
         let shadow_sampler = Sampler::new(
             ctx,
             &vk::SamplerCreateInfo::default()
@@ -137,6 +149,8 @@ impl Raster {
                 .max_lod(vk::LOD_CLAMP_NONE),
         )?;
         Ok(Self {
+            splat,
+            resolve,
             background,
             forward,
             shadow,
@@ -402,6 +416,124 @@ impl Renderer for Raster {
                 }
                 // SAFETY: closes the rendering scope begun above.
                 unsafe { device.cmd_end_rendering(ctx.cmd) };
+                Ok(())
+            });
+        if !scene.points.is_empty() {
+            self.add_point_passes(graph, scene, view, target, &mut depth, &mut fb, push.frame)?;
+        }
+        Ok(())
+    }
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SplatPush {
+    model: [[f32; 4]; 4],
+    frame: u64,
+    positions: u64,
+    colors: u64,
+    count: u32,
+    size: f32,
+    width: u32,
+    height: u32,
+    first: u32,
+    pad: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ResolvePush {
+    width: u32,
+    height: u32,
+}
+
+impl Raster {
+    /// Points: clear a per-pixel 64-bit buffer, splat every point by compute (atomic min of
+    /// depth and color), then composite with the triangles' depth in a full-screen pass.
+    #[allow(clippy::too_many_arguments)]
+    fn add_point_passes<'g>(
+        &'g self,
+        graph: &mut FrameGraph<'g>,
+        scene: &'g GpuScene,
+        view: &View,
+        target: &mut ImageHandle,
+        depth: &mut ImageHandle,
+        fb: &mut framegraph::BufferHandle,
+        frame: u64,
+    ) -> Result<(), RenderError> {
+        let (w, h) = (view.width, view.height);
+        let mut splats = graph.create_buffer("point splats", w as u64 * h as u64 * 8);
+        let s = splats;
+        graph.add_pass("points clear").write(&mut splats, Access::TransferDst).record(move |ctx| {
+            let buffer = ctx.buffer(&s)?;
+            // SAFETY: recording; the graph ordered this fill after earlier uses of the buffer.
+            unsafe { ctx.device().cmd_fill_buffer(ctx.cmd, buffer, 0, vk::WHOLE_SIZE, u32::MAX) };
+            Ok(())
+        });
+        let s = splats;
+        let splat = &self.splat;
+        let sets = &scene.points;
+        graph
+            .add_pass("points splat")
+            .read(fb, Access::StorageReadCompute)
+            .write(&mut splats, Access::StorageWriteCompute)
+            .record(move |ctx| {
+                splat.bind(ctx.cmd, None);
+                ctx.push_descriptors(splat, &[Bind::Buffer { binding: 0, buffer: &s }])?;
+                const PER_DISPATCH: u32 = 65535 * 256;
+                for set in sets {
+                    let mut first = 0;
+                    while first < set.count {
+                        let push = SplatPush {
+                            frame,
+                            positions: set.positions.address(),
+                            colors: set.colors.address(),
+                            model: set.transform.to_cols_array_2d(),
+                            count: set.count,
+                            size: set.size_px,
+                            width: w,
+                            height: h,
+                            first,
+                            pad: 0,
+                        };
+                        splat.push(ctx.cmd, &push);
+                        splat.dispatch_threads(
+                            ctx.cmd,
+                            [(set.count - first).min(PER_DISPATCH), 1, 1],
+                        );
+                        first = first.saturating_add(PER_DISPATCH);
+                    }
+                }
+                Ok(())
+            });
+        let (t, d, s) = (*target, *depth, splats);
+        let resolve = &self.resolve;
+        graph
+            .add_pass("points resolve")
+            .read(&splats, Access::StorageReadFragment)
+            .write(target, Access::ColorAttachmentReadWrite)
+            .write(depth, Access::DepthAttachmentWrite)
+            .record(move |ctx| {
+                let extent = ctx.extent(&t, 0)?;
+                let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
+                let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::LOAD);
+                let info = vk::RenderingInfo::default()
+                    .render_area(vk::Rect2D { offset: vk::Offset2D::default(), extent })
+                    .layer_count(1)
+                    .color_attachments(&color)
+                    .depth_attachment(&depth_att);
+                let device = ctx.device().clone();
+                // SAFETY: recording; the graph put both attachments in ATTACHMENT_OPTIMAL.
+                unsafe { device.cmd_begin_rendering(ctx.cmd, &info) };
+                resolve.bind(ctx.cmd, None);
+                ctx.push_descriptors(resolve, &[Bind::Buffer { binding: 0, buffer: &s }])?;
+                resolve.push(ctx.cmd, &ResolvePush { width: w, height: h });
+                viewport_scissor(&device, ctx.cmd, extent);
+                // SAFETY: inside the rendering scope begun above.
+                unsafe {
+                    device.cmd_draw(ctx.cmd, 3, 1, 0, 0);
+                    device.cmd_end_rendering(ctx.cmd);
+                }
                 Ok(())
             });
         Ok(())

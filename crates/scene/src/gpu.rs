@@ -79,6 +79,26 @@ pub struct GpuLight {
 /// Lights with a shadow map (directional and spot lights, in scene order).
 pub const MAX_SHADOWED_LIGHTS: usize = 4;
 
+/// A point set on the GPU.
+pub struct GpuPoints {
+    /// Positions, three f32 per point.
+    pub positions: Buffer,
+    /// Colors, one packed RGBA8 (sRGB) u32 per point.
+    pub colors: Buffer,
+    /// Number of points.
+    pub count: u32,
+    /// Object to world.
+    pub transform: Mat4,
+    /// Size in pixels.
+    pub size_px: f32,
+}
+
+impl std::fmt::Debug for GpuPoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuPoints").field("count", &self.count).finish()
+    }
+}
+
 /// Errors of [`GpuScene::upload`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -112,6 +132,8 @@ pub struct GpuScene {
     pub shadows: Buffer,
     /// The same matrices on the CPU (their count is the number of shadow map layers).
     pub shadow_matrices: Vec<Mat4>,
+    /// Point clouds.
+    pub points: Vec<GpuPoints>,
     /// CPU copy of the draws (for recording draw calls).
     pub draw_list: Vec<GpuDraw>,
     /// Environment as an equirect image (RGBA32F, READ_ONLY_OPTIMAL).
@@ -321,6 +343,53 @@ impl GpuScene {
             &mut up,
             vk::BufferUsageFlags::empty(),
         )?;
+        let mut points = Vec::new();
+        for ps in &scene.point_sets {
+            let count = u32::try_from(ps.positions.len()).map_err(|_| {
+                GpuSceneError::TooLarge(format!("point set '{}': more than 4 G points", ps.name))
+            })?;
+            if !ps.colors.is_empty() && ps.colors.len() != ps.positions.len() {
+                return Err(GpuSceneError::Invalid(format!(
+                    "point set '{}': {} colors for {} points",
+                    ps.name,
+                    ps.colors.len(),
+                    ps.positions.len()
+                )));
+            }
+            if !ps.size_px.is_finite()
+                || ps.size_px <= 0.0
+                || ps.positions.iter().flatten().any(|v| !v.is_finite())
+            {
+                return Err(GpuSceneError::Invalid(format!(
+                    "point set '{}': non-finite positions or size",
+                    ps.name
+                )));
+            }
+            let colors: Vec<u32> = if ps.colors.is_empty() {
+                vec![u32::MAX; ps.positions.len()]
+            } else {
+                ps.colors.iter().map(|c| u32::from_le_bytes(*c)).collect()
+            };
+            points.push(GpuPoints {
+                positions: storage(
+                    ctx,
+                    "point positions",
+                    bytemuck::cast_slice(&ps.positions),
+                    &mut up,
+                    vk::BufferUsageFlags::empty(),
+                )?,
+                colors: storage(
+                    ctx,
+                    "point colors",
+                    bytemuck::cast_slice(&colors),
+                    &mut up,
+                    vk::BufferUsageFlags::empty(),
+                )?,
+                count,
+                transform: ps.transform,
+                size_px: ps.size_px,
+            });
+        }
         up.flush()?;
         // Direct (mapped) writes are made visible by the next submission; staged copies end
         // with a barrier to all later commands (xpg's upload contract).
@@ -331,6 +400,7 @@ impl GpuScene {
             materials: materials_buf,
             lights: lights_buf,
             light_count,
+            points,
             shadows,
             shadow_matrices,
             draw_list,

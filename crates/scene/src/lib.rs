@@ -18,6 +18,7 @@ pub use camera::View;
 pub use gltf_loader::{load_gltf, LoadError};
 pub use gpu::{GpuDraw, GpuLight, GpuMaterial, GpuScene, GpuSceneError};
 pub use model::{
-    AlphaMode, Camera, Environment, Light, LightKind, Material, Mesh, Node, Primitive, Scene,
+    AlphaMode, Camera, Environment, Light, LightKind, Material, Mesh, Node, PointSet, Primitive,
+    Scene,
 };
 pub use renderer::{RenderError, Renderer};

@@ -186,6 +186,21 @@ pub struct Node {
     pub light: Option<usize>,
 }
 
+/// A point cloud drawn as screen-space splats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointSet {
+    /// Name.
+    pub name: String,
+    /// Object to world.
+    pub transform: Mat4,
+    /// Positions.
+    pub positions: Vec<[f32; 3]>,
+    /// Per-point sRGB colors (RGBA8); empty: every point white.
+    pub colors: Vec<[u8; 4]>,
+    /// Point size in pixels (>= 1).
+    pub size_px: f32,
+}
+
 /// A whole scene.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Scene {
@@ -201,6 +216,8 @@ pub struct Scene {
     pub cameras: Vec<Camera>,
     /// Environment.
     pub environment: Environment,
+    /// Point clouds.
+    pub point_sets: Vec<PointSet>,
 }
 
 impl Scene {
@@ -213,7 +230,7 @@ impl Scene {
         }
     }
 
-    /// World-space bounds of all mesh vertices (None without geometry).
+    /// World-space bounds of all mesh vertices and points (None without geometry).
     pub fn bounds(&self) -> Option<(Vec3, Vec3)> {
         let mut b: Option<(Vec3, Vec3)> = None;
         for n in &self.nodes {
@@ -226,6 +243,15 @@ impl Scene {
                         Some((lo, hi)) => (lo.min(w), hi.max(w)),
                     });
                 }
+            }
+        }
+        for ps in &self.point_sets {
+            for &v in &ps.positions {
+                let w = ps.transform.transform_point3(Vec3::from(v));
+                b = Some(match b {
+                    None => (w, w),
+                    Some((lo, hi)) => (lo.min(w), hi.max(w)),
+                });
             }
         }
         b

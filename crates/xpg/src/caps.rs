@@ -339,6 +339,7 @@ pub(crate) fn enabled_features(
         vulkan_memory_model: s12.vulkan_memory_model,
         vulkan_memory_model_device_scope: s12.vulkan_memory_model_device_scope,
         shader_int8: s12.shader_int8,
+        shader_buffer_int64_atomics: s12.shader_buffer_int64_atomics,
         shader_float16: s12.shader_float16,
         storage_buffer8_bit_access: s12.storage_buffer8_bit_access,
         uniform_and_storage_buffer8_bit_access: s12.uniform_and_storage_buffer8_bit_access,
