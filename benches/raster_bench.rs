@@ -5,7 +5,10 @@
 //!   with a shadow map;
 //! - a small scene (two objects, a floor, two shadowed directional lights).
 //!
-//! (10 M points need the point renderer, not written yet.) The data is generated here.
+//! - 10 million points with per-point colors, 2 px, uniform in [-1,1]^3, camera at
+//!   (2.5, -3.3, 2.1) looking at the origin, Z up (the Python viewer's benchmark setup).
+//!
+//! The data is generated here.
 //!
 //! ```text
 //! cargo bench --bench raster_bench -- [--frames 50] [--objects 10000]
@@ -135,6 +138,41 @@ fn scene(n: usize, suns: usize) -> Scene {
     s
 }
 
+/// `n` points uniform in [-1,1]^3 with random colors; camera at (2.5, -3.3, 2.1) looking at the
+/// origin with +Z up; nothing else (black background).
+fn points_scene(n: usize) -> Scene {
+    let mut seed = 987654321u64;
+    let mut rand = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as u32
+    };
+    let unit = |r: u32| (r as f32 / (1u64 << 31) as f32) * 2.0 - 1.0;
+    let positions = (0..n).map(|_| [unit(rand()), unit(rand()), unit(rand())]).collect();
+    let colors = (0..n).map(|_| rand().to_le_bytes()).map(|c| [c[0], c[1], c[2], 255]).collect();
+    let eye = Vec3::new(2.5, -3.3, 2.1);
+    let cam = glam::camera::rh::view::look_at_mat4(eye, Vec3::ZERO, Vec3::Z).inverse();
+    let mut s = Scene {
+        nodes: vec![node("camera".into(), cam, None, Some(0), None)],
+        cameras: vec![Camera {
+            name: "cam".into(),
+            yfov: 45f32.to_radians(),
+            aspect: None,
+            znear: 0.1,
+            zfar: Some(100.0),
+        }],
+        point_sets: vec![scene::PointSet {
+            name: "cloud".into(),
+            transform: Mat4::IDENTITY,
+            positions,
+            colors,
+            size_px: 2.0,
+        }],
+        ..Default::default()
+    };
+    s.update_world();
+    s
+}
+
 fn run(
     ctx: &Context,
     compiler: &ShaderCompiler,
@@ -191,11 +229,13 @@ fn run(
 fn main() -> anyhow::Result<()> {
     let mut frames = 50usize;
     let mut objects = 10_000usize;
+    let mut points = 10_000_000usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--frames" => frames = args.next().unwrap_or_default().parse()?,
             "--objects" => objects = args.next().unwrap_or_default().parse()?,
+            "--points" => points = args.next().unwrap_or_default().parse()?,
             "--bench" => {}
             other => anyhow::bail!("unknown argument {other}"),
         }
@@ -213,5 +253,6 @@ fn main() -> anyhow::Result<()> {
         frames,
     )?;
     run(&ctx, &compiler, "small scene: 2 objects, floor, 2 shadowed suns", &scene(2, 2), frames)?;
+    run(&ctx, &compiler, &format!("{points} points, 2 px"), &points_scene(points), frames)?;
     Ok(())
 }

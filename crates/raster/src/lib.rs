@@ -338,6 +338,7 @@ impl Renderer for Raster {
         let (t, e) = (*target, env);
         let sampler = self.env_sampler.raw();
         let background = &self.background;
+        let no_environment = scene.environment_kind == 0;
         graph
             .add_pass("raster background")
             .read(&fb, Access::StorageReadFragment)
@@ -345,7 +346,16 @@ impl Renderer for Raster {
             .write(target, Access::ColorAttachmentWrite)
             .record(move |ctx| {
                 let extent = ctx.extent(&t, 0)?;
-                let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::DONT_CARE)];
+                // No environment: a black clear, no full-screen draw.
+                let (load, draw) = if no_environment {
+                    (vk::AttachmentLoadOp::CLEAR, false)
+                } else {
+                    (vk::AttachmentLoadOp::DONT_CARE, true)
+                };
+                let mut color = [attachment(ctx.view(&t)?, load)];
+                color[0] = color[0].clear_value(vk::ClearValue {
+                    color: vk::ClearColorValue { float32: [0.0, 0.0, 0.0, 1.0] },
+                });
                 let info = vk::RenderingInfo::default()
                     .render_area(vk::Rect2D { offset: vk::Offset2D::default(), extent })
                     .layer_count(1)
@@ -353,6 +363,11 @@ impl Renderer for Raster {
                 let device = ctx.device().clone();
                 // SAFETY: recording; the graph put the target in ATTACHMENT_OPTIMAL.
                 unsafe { device.cmd_begin_rendering(ctx.cmd, &info) };
+                if !draw {
+                    // SAFETY: closes the rendering scope begun above.
+                    unsafe { device.cmd_end_rendering(ctx.cmd) };
+                    return Ok(());
+                }
                 background.bind(ctx.cmd, None);
                 ctx.push_descriptors(
                     background,
