@@ -21,6 +21,9 @@ use xpg::{
     ShaderDesc,
 };
 
+/// Bytes per `VkDrawIndexedIndirectCommand`.
+const INDIRECT_STRIDE: u32 = 20;
+
 /// Format of the HDR target the raster renderer draws into.
 pub const HDR_FORMAT: vk::Format = vk::Format::R32G32B32A32_SFLOAT;
 const DEPTH_FORMAT: vk::Format = vk::Format::D32_SFLOAT;
@@ -265,7 +268,8 @@ impl Renderer for Raster {
         let shadow_info =
             ImageInfo::d2(self.shadow_size, self.shadow_size, DEPTH_FORMAT).layers(layers).array();
         let mut shadow_maps = graph.create_image("shadow maps", shadow_info);
-        let draws = &scene.draw_list;
+        let draw_count = scene.draw_list.len() as u32;
+        let indirect = scene.indirect.raw();
         let index_buffer = scene.indices.raw();
         let shadow_pipeline = &self.shadow;
         for layer in 0..scene.shadow_matrices.len() as u32 {
@@ -300,21 +304,12 @@ impl Renderer for Raster {
                     }
                     shadow_pipeline.bind(ctx.cmd, None);
                     viewport_scissor(&device, ctx.cmd, extent);
-                    for (i, draw) in draws.iter().enumerate() {
-                        shadow_pipeline.push(
-                            ctx.cmd,
-                            &RasterPush { draw: i as u32, shadow_layer: layer, ..push },
-                        );
-                        // SAFETY: inside the rendering scope; indices inside the scene's buffer.
+                    shadow_pipeline.push(ctx.cmd, &RasterPush { shadow_layer: layer, ..push });
+                    if draw_count > 0 {
+                        // SAFETY: inside the rendering scope; the indirect buffer holds
+                        // `draw_count` commands whose indices lie inside the index buffer.
                         unsafe {
-                            device.cmd_draw_indexed(
-                                ctx.cmd,
-                                draw.index_count,
-                                1,
-                                draw.first_index,
-                                0,
-                                0,
-                            )
+                            device.cmd_draw_indexed_indirect(ctx.cmd, indirect, 0, draw_count, INDIRECT_STRIDE)
                         };
                     }
                     // SAFETY: closes the rendering scope begun above.
@@ -414,19 +409,12 @@ impl Renderer for Raster {
                     &[Bind::Sampled { binding: 0, image: &sm, mip: None, sampler: shadow_sampler }],
                 )?;
                 viewport_scissor(&device, ctx.cmd, extent);
-                for (i, draw) in draws.iter().enumerate() {
-                    forward.push(ctx.cmd, &RasterPush { draw: i as u32, ..push });
-                    // SAFETY: recording inside the rendering scope; the indices lie inside the
-                    // scene's index buffer (uploaded by GpuScene).
+                forward.push(ctx.cmd, &push);
+                if draw_count > 0 {
+                    // SAFETY: inside the rendering scope; the indirect buffer holds `draw_count`
+                    // commands whose indices lie inside the scene's index buffer.
                     unsafe {
-                        device.cmd_draw_indexed(
-                            ctx.cmd,
-                            draw.index_count,
-                            1,
-                            draw.first_index,
-                            0,
-                            0,
-                        )
+                        device.cmd_draw_indexed_indirect(ctx.cmd, indirect, 0, draw_count, INDIRECT_STRIDE)
                     };
                 }
                 // SAFETY: closes the rendering scope begun above.

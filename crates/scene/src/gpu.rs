@@ -122,6 +122,9 @@ pub struct GpuScene {
     pub indices: Buffer,
     /// One entry per draw.
     pub draws: Buffer,
+    /// One `VkDrawIndexedIndirectCommand` per draw (first instance = the draw's index), so a
+    /// renderer draws every mesh with a single indirect call.
+    pub indirect: Buffer,
     /// The material table.
     pub materials: Buffer,
     /// The lights (at least one entry, `light_count` valid).
@@ -313,6 +316,22 @@ impl GpuScene {
             &mut up,
             vk::BufferUsageFlags::INDEX_BUFFER,
         )?;
+        let commands: Vec<vk::DrawIndexedIndirectCommand> = draw_list
+            .iter()
+            .enumerate()
+            .map(|(i, d)| vk::DrawIndexedIndirectCommand {
+                index_count: d.index_count,
+                instance_count: 1,
+                first_index: d.first_index,
+                vertex_offset: 0,
+                first_instance: i as u32,
+            })
+            .collect();
+        // SAFETY: DrawIndexedIndirectCommand is five 32-bit integers (repr(C), no padding).
+        let command_bytes = unsafe {
+            std::slice::from_raw_parts(commands.as_ptr().cast::<u8>(), size_of_val(commands.as_slice()))
+        };
+        let indirect = storage(ctx, "indirect draws", command_bytes, &mut up, vk::BufferUsageFlags::INDIRECT_BUFFER)?;
         let draws = storage(
             ctx,
             "draws",
@@ -397,6 +416,7 @@ impl GpuScene {
             vertices,
             indices,
             draws,
+            indirect,
             materials: materials_buf,
             lights: lights_buf,
             light_count,

@@ -304,6 +304,7 @@ pub(crate) fn enabled_features(
         large_points: s10.large_points,
         independent_blend: s10.independent_blend,
         multi_draw_indirect: s10.multi_draw_indirect,
+        draw_indirect_first_instance: s10.draw_indirect_first_instance,
         depth_clamp: s10.depth_clamp,
         image_cube_array: s10.image_cube_array,
         shader_image_gather_extended: s10.shader_image_gather_extended,
