@@ -25,7 +25,9 @@ use xpg::{
 const INDIRECT_STRIDE: u32 = 20;
 
 /// Format of the HDR target the raster renderer draws into.
-pub const HDR_FORMAT: vk::Format = vk::Format::R32G32B32A32_SFLOAT;
+/// (Half floats: half the bandwidth of 32-bit targets, which fill-rate-poor compute GPUs feel;
+/// ~3 significant digits, enough for display and for EXR output.)
+pub const HDR_FORMAT: vk::Format = vk::Format::R16G16B16A16_SFLOAT;
 const DEPTH_FORMAT: vk::Format = vk::Format::D32_SFLOAT;
 
 /// Per-view constants (`shaders/raster/frame.slang`).
@@ -309,7 +311,13 @@ impl Renderer for Raster {
                         // SAFETY: inside the rendering scope; the indirect buffer holds
                         // `draw_count` commands whose indices lie inside the index buffer.
                         unsafe {
-                            device.cmd_draw_indexed_indirect(ctx.cmd, indirect, 0, draw_count, INDIRECT_STRIDE)
+                            device.cmd_draw_indexed_indirect(
+                                ctx.cmd,
+                                indirect,
+                                0,
+                                draw_count,
+                                INDIRECT_STRIDE,
+                            )
                         };
                     }
                     // SAFETY: closes the rendering scope begun above.
@@ -414,7 +422,13 @@ impl Renderer for Raster {
                     // SAFETY: inside the rendering scope; the indirect buffer holds `draw_count`
                     // commands whose indices lie inside the scene's index buffer.
                     unsafe {
-                        device.cmd_draw_indexed_indirect(ctx.cmd, indirect, 0, draw_count, INDIRECT_STRIDE)
+                        device.cmd_draw_indexed_indirect(
+                            ctx.cmd,
+                            indirect,
+                            0,
+                            draw_count,
+                            INDIRECT_STRIDE,
+                        )
                     };
                 }
                 // SAFETY: closes the rendering scope begun above.

@@ -329,9 +329,18 @@ impl GpuScene {
             .collect();
         // SAFETY: DrawIndexedIndirectCommand is five 32-bit integers (repr(C), no padding).
         let command_bytes = unsafe {
-            std::slice::from_raw_parts(commands.as_ptr().cast::<u8>(), size_of_val(commands.as_slice()))
+            std::slice::from_raw_parts(
+                commands.as_ptr().cast::<u8>(),
+                size_of_val(commands.as_slice()),
+            )
         };
-        let indirect = storage(ctx, "indirect draws", command_bytes, &mut up, vk::BufferUsageFlags::INDIRECT_BUFFER)?;
+        let indirect = storage(
+            ctx,
+            "indirect draws",
+            command_bytes,
+            &mut up,
+            vk::BufferUsageFlags::INDIRECT_BUFFER,
+        )?;
         let draws = storage(
             ctx,
             "draws",

@@ -183,9 +183,15 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
     let mut up = Uploader::new(&ctx, 4 << 20)?;
     let hdr_bytes = up.read_image(&hdr_out, 0, 0, vk::ImageLayout::TRANSFER_DST_OPTIMAL)?;
     let ldr = up.read_image(&ldr_out, 0, 0, vk::ImageLayout::TRANSFER_DST_OPTIMAL)?;
-    let hdr: Vec<[f32; 4]> = bytemuck::cast_slice::<u8, f32>(&hdr_bytes)
-        .chunks_exact(4)
-        .map(|c| [c[0], c[1], c[2], c[3]])
+    // The HDR target is half floats (raster::HDR_FORMAT).
+    let hdr: Vec<[f32; 4]> = hdr_bytes
+        .chunks_exact(8)
+        .map(|c| {
+            let h = |k: usize| {
+                half::f16::from_bits(u16::from_le_bytes([c[2 * k], c[2 * k + 1]])).to_f32()
+            };
+            [h(0), h(1), h(2), h(3)]
+        })
         .collect();
     if req.validation {
         ctx.wait_idle()?;
@@ -195,6 +201,15 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
         }
     }
     Ok(RenderedImage { width, height, hdr, ldr })
+}
+
+/// Checks that `out` names a supported output format (before spending time rendering).
+pub fn check_output(out: &Path) -> anyhow::Result<()> {
+    let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("png") | Some("exr") => Ok(()),
+        _ => bail!("{}: unsupported output format (expected .png or .exr)", out.display()),
+    }
 }
 
 /// Writes `img` to `out`: `.png` tonemapped sRGB, `.exr` linear HDR radiance.

@@ -46,6 +46,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Render { scene, out, size, renderer, camera, validation } => {
             let size = size.as_deref().map(viewer::parse_size).transpose()?;
+            viewer::check_output(&out)?;
             let req = viewer::RenderRequest { scene, size, camera, renderer, validation };
             let img = viewer::render(&req)
                 .with_context(|| format!("rendering {}", req.scene.display()))?;
