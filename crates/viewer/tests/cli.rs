@@ -1,0 +1,71 @@
+//! The `xpg-view render` command line: outputs and errors.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn scene(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/refs/scenes").join(name)
+}
+
+fn xpg_view(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_xpg-view"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run xpg-view");
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+#[test]
+fn render_writes_png_and_exr_and_reports_bad_input() {
+    let dir = std::env::temp_dir().join(format!("xpg-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tempdir");
+    let furnace = scene("furnace_sphere.gltf");
+    let furnace = furnace.to_str().expect("utf-8 path");
+    let png = dir.join("f.png");
+    let (ok, text) = xpg_view(&[
+        "render",
+        furnace,
+        "--out",
+        png.to_str().expect("path"),
+        "--size",
+        "48x32",
+        "--validation",
+    ]);
+    assert!(ok, "{text}");
+    let img = image::open(&png).expect("png").to_rgba8();
+    assert_eq!(img.dimensions(), (48, 32));
+    // The background is the environment (radiance 1 -> white after the sRGB transform).
+    assert_eq!(img.get_pixel(0, 0).0, [255, 255, 255, 255]);
+
+    let exr = dir.join("f.exr");
+    let (ok, text) =
+        xpg_view(&["render", furnace, "--out", exr.to_str().expect("path"), "--size", "32x32"]);
+    assert!(ok, "{text}");
+    let hdr = image::open(&exr).expect("exr").to_rgb32f();
+    let center = hdr.get_pixel(16, 16).0;
+    assert!((center[0] - 0.8).abs() < 2e-3, "linear radiance of the sphere: {center:?}");
+
+    // Default size: 1280 wide at the camera's aspect ratio (1:1 here).
+    let def = dir.join("d.png");
+    let (ok, text) = xpg_view(&["render", furnace, "--out", def.to_str().expect("path")]);
+    assert!(ok, "{text}");
+    assert_eq!(image::open(&def).expect("png").to_rgba8().dimensions(), (1280, 1280));
+
+    let (ok, text) = xpg_view(&["render", "missing.gltf", "--out", png.to_str().expect("path")]);
+    assert!(!ok && text.contains("missing.gltf"), "{text}");
+    let (ok, text) = xpg_view(&["render", furnace, "--out", "out.bmp"]);
+    assert!(
+        !ok && text.contains("out.bmp") && text.contains("unsupported output format"),
+        "{text}"
+    );
+    let (ok, text) =
+        xpg_view(&["render", furnace, "--out", png.to_str().expect("path"), "--size", "12"]);
+    assert!(!ok && text.contains("WxH"), "{text}");
+    let (ok, text) =
+        xpg_view(&["render", furnace, "--out", png.to_str().expect("path"), "--camera", "nope"]);
+    assert!(!ok && text.contains("nope"), "{text}");
+}
