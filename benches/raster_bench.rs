@@ -1,6 +1,6 @@
 //! Raster renderer benchmark: frame time at 1920x1080 (CPU to build, compile and record the
-//! frame's graph; GPU from the per-pass timestamps) for the workloads that the raster
-//! renderer supports so far:
+//! frame's graph; GPU from the per-pass timestamps, frames run one at a time so that passes of
+//! two frames never overlap in the timings) for the workloads:
 //! - 10,000 separate small meshes (cubes), each with its own transform, one directional light
 //!   with a shadow map;
 //! - a small scene (two objects, a floor, two shadowed directional lights).
@@ -188,6 +188,7 @@ fn run(
     let mut executor = Executor::new(ctx, 2);
     let mut cpu = Vec::new();
     let mut gpu_ms = Vec::new();
+    let mut phases: Vec<[f64; 3]> = Vec::new();
     for _ in 0..frames {
         let frame = ring.begin()?;
         let t = Instant::now();
@@ -200,10 +201,18 @@ fn run(
             .read(&target, framegraph::Access::TransferSrc)
             .side_effect()
             .record(|_| Ok(()));
+        let t_build = t.elapsed();
         let plan = executor.compile(&graph)?;
+        let t_compile = t.elapsed();
         executor.execute(graph, &plan, frame.cmd, None)?;
-        cpu.push(t.elapsed().as_secs_f64() * 1e3);
-        ring.end(frame)?;
+        let t_all = t.elapsed();
+        cpu.push(t_all.as_secs_f64() * 1e3);
+        phases
+            .push([t_build, t_compile - t_build, t_all - t_compile].map(|d| d.as_secs_f64() * 1e3));
+        let value = ring.end(frame)?;
+        // One frame at a time: with frames in flight, the timestamps of one frame's passes
+        // would include the other frame's overlapping work.
+        ctx.wait(value)?;
         let total: f64 = executor.last_timings().iter().map(|t| t.gpu_ms).sum();
         if total > 0.0 {
             gpu_ms.push(total);
@@ -223,6 +232,13 @@ fn run(
         med(gpu_ms)
     );
     println!("|   passes (ms): {} |", per_pass.join(", "));
+    let ph = |k: usize| med(phases.iter().map(|p| p[k]).collect());
+    println!(
+        "|   CPU phases (ms): build {:.3}, compile {:.3}, record {:.3} |",
+        ph(0),
+        ph(1),
+        ph(2)
+    );
     Ok(())
 }
 
