@@ -372,3 +372,33 @@ fn points_are_splatted_and_depth_tested_against_triangles() {
         "the green point is behind the wall: {wall:?}"
     );
 }
+
+/// A PLY point cloud through the viewer: default lighting is added to the unlit file, the
+/// points are splatted, the background is the dim default environment.
+#[test]
+fn ply_point_cloud_renders_through_the_viewer() {
+    let dir = std::env::temp_dir().join(format!("xpg-ply-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tempdir");
+    let path = dir.join("cloud.ply");
+    let mut text = String::from("ply\nformat ascii 1.0\nelement vertex 400\nproperty float x\nproperty float y\nproperty float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n");
+    for i in 0..400 {
+        let (x, y) = ((i % 20) as f32 / 19.0 - 0.5, (i / 20) as f32 / 19.0 - 0.5);
+        text.push_str(&format!("{x} {y} 0 255 200 0\n"));
+    }
+    std::fs::write(&path, text).expect("write");
+    let img = render(&request(path, 64, 64)).expect("render");
+    maybe_save(&img, "ply_cloud");
+    // The framed camera looks at the grid's centre: the centre pixel is a point's color
+    // (sRGB (255, 200, 0) -> linear (1, 0.578, 0)) or the environment between points.
+    let yellow = img
+        .hdr
+        .iter()
+        .filter(|p| (p[0] - 1.0).abs() < 1e-2 && (p[1] - 0.578).abs() < 1e-2 && p[2] < 1e-3)
+        .count();
+    assert!(yellow > 100, "{yellow} point pixels");
+    assert!(
+        (px(&img, 0, 0)[0] - 0.25).abs() < 1e-3,
+        "default environment behind: {:?}",
+        px(&img, 0, 0)
+    );
+}

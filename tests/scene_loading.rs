@@ -153,3 +153,82 @@ fn malformed_files_are_errors_naming_the_file() {
         .to_string()
         .contains("does_not_exist.gltf"));
 }
+
+#[test]
+fn ply_point_clouds_meshes_and_malformed_files() {
+    let dir = tempdir("ply");
+    let cloud = write(
+        &dir,
+        "cloud.ply",
+        b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n\
+          property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n\
+          0 0 0 255 0 0\n1 0 0 0 255 0\n0 1 0 0 0 255\n",
+    );
+    let s = scene::load(&cloud).expect("point cloud");
+    assert_eq!(s.point_sets.len(), 1);
+    assert_eq!(s.point_sets[0].positions.len(), 3);
+    assert_eq!(s.point_sets[0].colors[1], [0, 255, 0, 255]);
+
+    let mesh = write(
+        &dir,
+        "quad.ply",
+        b"ply\nformat ascii 1.0\nelement vertex 4\nproperty float x\nproperty float y\nproperty float z\n\
+          element face 1\nproperty list uchar int vertex_indices\nend_header\n\
+          0 0 0\n1 0 0\n1 1 0\n0 1 0\n4 0 1 2 3\n",
+    );
+    let s = scene::load(&mesh).expect("mesh");
+    assert_eq!(s.meshes.len(), 1);
+    assert_eq!(s.meshes[0].primitives[0].indices.len(), 6, "a quad becomes two triangles");
+
+    let bad_index = write(
+        &dir,
+        "bad_face.ply",
+        b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n\
+          element face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n1 0 0\n1 1 0\n3 0 1 9\n",
+    );
+    let e = scene::load(&bad_index).expect_err("index out of range").to_string();
+    assert!(e.contains("bad_face.ply") && e.contains("out of range"), "{e}");
+
+    let nan = write(
+        &dir,
+        "nan.ply",
+        b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\nend_header\nnan 0 0\n",
+    );
+    let e = scene::load(&nan).expect_err("NaN").to_string();
+    assert!(e.contains("nan.ply"), "{e}");
+
+    let truncated = write(
+        &dir,
+        "truncated.ply",
+        b"ply\nformat ascii 1.0\nelement vertex 5\nproperty float x\n",
+    );
+    let e = scene::load(&truncated).expect_err("truncated").to_string();
+    assert!(e.contains("truncated.ply"), "{e}");
+    let e = scene::load(dir.join("scene.fbx")).expect_err("unsupported").to_string();
+    assert!(e.contains("scene.fbx") && e.contains("unsupported"), "{e}");
+}
+
+#[test]
+fn obj_meshes_with_materials_and_malformed_files() {
+    let dir = tempdir("obj");
+    write(&dir, "red.mtl", b"newmtl red\nKd 0.9 0.1 0.1\n");
+    let obj = write(
+        &dir,
+        "tri.obj",
+        b"mtllib red.mtl\no tri\nv 0 0 0\nv 1 0 0\nv 0 1 0\nusemtl red\nf 1 2 3\n",
+    );
+    let s = scene::load(&obj).expect("obj");
+    assert_eq!(s.meshes.len(), 1);
+    let p = &s.meshes[0].primitives[0];
+    assert_eq!(p.indices.len(), 3);
+    assert_eq!(s.materials[p.material].base_color, [0.9, 0.1, 0.1, 1.0]);
+    // No normals in the file: flat shading, the face normal is +Z.
+    assert_eq!(p.normals[0], [0.0, 0.0, 1.0]);
+    assert!(s.is_unlit());
+
+    let bad = write(&dir, "bad.obj", b"v 0 0 0\nv 1 0 0\nf 1 2 7\n");
+    let e = scene::load(&bad).expect_err("bad index").to_string();
+    assert!(e.contains("bad.obj"), "{e}");
+    let e = scene::load(dir.join("none.obj")).expect_err("missing").to_string();
+    assert!(e.contains("none.obj"), "{e}");
+}

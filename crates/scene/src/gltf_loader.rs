@@ -235,7 +235,7 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
 }
 
 /// Unwelds triangles and gives each vertex its face normal (glTF: no NORMAL means flat).
-fn flat_shaded(positions: &[[f32; 3]], indices: &[u32], material: usize) -> Primitive {
+pub(crate) fn flat_shaded(positions: &[[f32; 3]], indices: &[u32], material: usize) -> Primitive {
     let mut p = Primitive { material, ..Default::default() };
     for t in indices.chunks_exact(3) {
         let v = [0, 1, 2].map(|k| Vec3::from(positions[t[k] as usize]));

@@ -11,12 +11,14 @@
 pub mod camera;
 mod gltf_loader;
 mod gpu;
+mod loaders;
 mod model;
 mod renderer;
 
 pub use camera::View;
 pub use gltf_loader::{load_gltf, LoadError};
 pub use gpu::{GpuDraw, GpuLight, GpuMaterial, GpuScene, GpuSceneError};
+pub use loaders::{load, load_obj, load_ply};
 pub use model::{
     AlphaMode, Camera, Environment, Light, LightKind, Material, Mesh, Node, PointSet, Primitive,
     Scene,

@@ -257,6 +257,41 @@ impl Scene {
         b
     }
 
+    /// Whether nothing lights the scene: no lights, no environment, no emissive material.
+    pub fn is_unlit(&self) -> bool {
+        self.lights.is_empty()
+            && self.environment == Environment::None
+            && !self.materials.iter().any(|m| m.emissive.iter().any(|&e| e > 0.0))
+    }
+
+    /// Gives an unlit scene (typically an OBJ or PLY file) a default lighting: a directional
+    /// key light from above and a dim uniform environment. Returns whether it did.
+    pub fn add_default_lighting(&mut self) -> bool {
+        if !self.is_unlit() {
+            return false;
+        }
+        let dir = Vec3::new(-0.4, -1.0, -0.3).normalize();
+        let rot = glam::Quat::from_rotation_arc(-Vec3::Z, dir);
+        self.lights.push(Light {
+            name: "default key".into(),
+            kind: LightKind::Directional,
+            color: [1.0; 3],
+            intensity: 2.5,
+        });
+        let local = Mat4::from_quat(rot);
+        self.nodes.push(Node {
+            name: "default key".into(),
+            parent: None,
+            local,
+            world: local,
+            mesh: None,
+            camera: None,
+            light: Some(self.lights.len() - 1),
+        });
+        self.environment = Environment::Uniform([0.25; 3]);
+        true
+    }
+
     /// The node holding camera `name` (or the first camera when `name` is None).
     pub fn camera_node(&self, name: Option<&str>) -> Option<usize> {
         self.nodes.iter().position(|n| {

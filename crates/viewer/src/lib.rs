@@ -49,13 +49,17 @@ pub fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
     Ok((w, h))
 }
 
-/// Loads a scene file by its extension.
+/// Loads a scene file by its extension (.gltf, .glb, .obj, .ply); a scene that nothing lights
+/// gets a default key light and a dim environment.
 pub fn load_scene(path: &Path) -> anyhow::Result<Scene> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    match ext.as_deref() {
-        Some("gltf") | Some("glb") => Ok(scene::load_gltf(path)?),
-        _ => bail!("{}: unsupported scene format (expected .gltf or .glb)", path.display()),
+    let mut scene = scene::load(path)?;
+    if scene.add_default_lighting() {
+        tracing::info!(
+            "{}: no lights, environment or emitters: default lighting added",
+            path.display()
+        );
     }
+    Ok(scene)
 }
 
 #[repr(C)]

@@ -16,7 +16,7 @@ struct Cli {
 enum Command {
     /// Render a scene to an image: .png (tonemapped sRGB) or .exr (linear HDR radiance).
     Render {
-        /// Scene file (.gltf or .glb).
+        /// Scene file (.gltf, .glb, .obj or .ply).
         scene: PathBuf,
         /// Output image (.png or .exr).
         #[arg(long)]

@@ -1,0 +1,241 @@
+//! OBJ and PLY loaders, and loading any supported file by its extension.
+//!
+//! - PLY (ASCII or binary): a `vertex` element with x, y, z (and optionally red/green/blue
+//!   (and alpha), as 8-bit or float, and nx/ny/nz). With a `face` element (vertex_indices or
+//!   vertex_index lists, polygons triangulated as fans) it is a mesh; without, a point cloud.
+//! - OBJ (with its MTL when present: `Kd` becomes the base color): triangulated meshes.
+//!
+//! Files without a camera get one that frames them ([`crate::View::from_scene`]).
+
+use std::path::Path;
+
+use glam::Mat4;
+
+use crate::gltf_loader::{load_gltf, LoadError};
+use crate::model::{Material, Mesh, Node, PointSet, Primitive, Scene};
+
+/// Loads a scene from a .gltf, .glb, .obj or .ply file.
+pub fn load(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
+    let path = path.as_ref();
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("gltf") | Some("glb") => load_gltf(path),
+        Some("obj") => load_obj(path),
+        Some("ply") => load_ply(path),
+        _ => Err(LoadError::Invalid {
+            path: path.to_path_buf(),
+            message: "unsupported scene format (expected .gltf, .glb, .obj or .ply)".into(),
+        }),
+    }
+}
+
+fn invalid(path: &Path, message: String) -> LoadError {
+    LoadError::Invalid { path: path.to_path_buf(), message }
+}
+
+fn lambert(name: &str, c: [f32; 3]) -> Material {
+    Material {
+        name: name.into(),
+        base_color: [c[0], c[1], c[2], 1.0],
+        metallic: 0.0,
+        roughness: 0.7,
+        double_sided: true,
+        ..Default::default()
+    }
+}
+
+fn finish(mut scene: Scene, meshes: Vec<Mesh>) -> Scene {
+    for (i, m) in meshes.into_iter().enumerate() {
+        scene.nodes.push(Node {
+            name: m.name.clone(),
+            parent: None,
+            local: Mat4::IDENTITY,
+            world: Mat4::IDENTITY,
+            mesh: Some(i),
+            camera: None,
+            light: None,
+        });
+        scene.meshes.push(m);
+    }
+    scene.update_world();
+    scene
+}
+
+/// Smooth-shaded primitive from indexed data, or flat-shaded when `normals` is None.
+fn primitive(
+    path: &Path,
+    what: &str,
+    positions: Vec<[f32; 3]>,
+    normals: Option<Vec<[f32; 3]>>,
+    indices: Vec<u32>,
+    material: usize,
+) -> Result<Primitive, LoadError> {
+    if positions.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(invalid(path, format!("{what}: non-finite (NaN or infinite) positions")));
+    }
+    if let Some(bad) = indices.iter().find(|&&i| i as usize >= positions.len()) {
+        return Err(invalid(
+            path,
+            format!("{what}: index {bad} out of range ({} vertices)", positions.len()),
+        ));
+    }
+    match normals {
+        Some(n) if n.len() == positions.len() && n.iter().flatten().all(|v| v.is_finite()) => {
+            Ok(Primitive { positions, normals: n, indices, material })
+        }
+        _ => Ok(crate::gltf_loader::flat_shaded(&positions, &indices, material)),
+    }
+}
+
+/// Loads an OBJ file (triangulated; MTL diffuse colors when the library loads).
+pub fn load_obj(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
+    let path = path.as_ref();
+    let opts = tobj::LoadOptions { triangulate: true, single_index: true, ..Default::default() };
+    let (models, materials) =
+        tobj::load_obj(path, &opts).map_err(|e| invalid(path, format!("OBJ: {e}")))?;
+    let mut scene = Scene::default();
+    match materials {
+        Ok(mats) => {
+            for m in mats {
+                scene.materials.push(lambert(&m.name, m.diffuse.unwrap_or([0.8; 3])));
+            }
+        }
+        Err(e) => tracing::warn!(
+            "{}: material library not loaded ({e}); default material",
+            path.display()
+        ),
+    }
+    let default = scene.materials.len();
+    scene.materials.push(lambert("default", [0.8; 3]));
+    let mut meshes = Vec::new();
+    for m in models {
+        let mesh = &m.mesh;
+        let positions: Vec<[f32; 3]> =
+            mesh.positions.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect();
+        let normals = (!mesh.normals.is_empty())
+            .then(|| mesh.normals.chunks_exact(3).map(|n| [n[0], n[1], n[2]]).collect());
+        let material = mesh.material_id.filter(|&i| i < default).unwrap_or(default);
+        let p = primitive(
+            path,
+            &format!("object '{}'", m.name),
+            positions,
+            normals,
+            mesh.indices.clone(),
+            material,
+        )?;
+        meshes.push(Mesh { name: m.name.clone(), primitives: vec![p] });
+    }
+    if meshes.is_empty() {
+        return Err(invalid(path, "no geometry".into()));
+    }
+    Ok(finish(scene, meshes))
+}
+
+fn scalar(p: &ply_rs::ply::Property) -> Option<f64> {
+    use ply_rs::ply::Property as P;
+    Some(match *p {
+        P::Char(v) => v as f64,
+        P::UChar(v) => v as f64,
+        P::Short(v) => v as f64,
+        P::UShort(v) => v as f64,
+        P::Int(v) => v as f64,
+        P::UInt(v) => v as f64,
+        P::Float(v) => v as f64,
+        P::Double(v) => v,
+        _ => return None,
+    })
+}
+
+fn list(p: &ply_rs::ply::Property) -> Option<Vec<i64>> {
+    use ply_rs::ply::Property as P;
+    Some(match p {
+        P::ListChar(v) => v.iter().map(|&x| x as i64).collect(),
+        P::ListUChar(v) => v.iter().map(|&x| x as i64).collect(),
+        P::ListShort(v) => v.iter().map(|&x| x as i64).collect(),
+        P::ListUShort(v) => v.iter().map(|&x| x as i64).collect(),
+        P::ListInt(v) => v.iter().map(|&x| x as i64).collect(),
+        P::ListUInt(v) => v.iter().map(|&x| x as i64).collect(),
+        _ => return None,
+    })
+}
+
+/// Loads a PLY file: a mesh when it has faces, else a point cloud.
+pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
+    let path = path.as_ref();
+    let file = std::fs::File::open(path).map_err(|e| invalid(path, e.to_string()))?;
+    let mut reader = std::io::BufReader::new(file);
+    let parser = ply_rs::parser::Parser::<ply_rs::ply::DefaultElement>::new();
+    let ply = parser.read_ply(&mut reader).map_err(|e| invalid(path, format!("PLY: {e}")))?;
+    let vertices =
+        ply.payload.get("vertex").ok_or_else(|| invalid(path, "no 'vertex' element".into()))?;
+    let get = |v: &ply_rs::ply::DefaultElement, k: &str| v.get(k).and_then(scalar);
+    let mut positions = Vec::with_capacity(vertices.len());
+    let mut normals = Vec::with_capacity(vertices.len());
+    let mut colors = Vec::with_capacity(vertices.len());
+    for (i, v) in vertices.iter().enumerate() {
+        let p = match (get(v, "x"), get(v, "y"), get(v, "z")) {
+            (Some(x), Some(y), Some(z)) => [x as f32, y as f32, z as f32],
+            _ => return Err(invalid(path, format!("vertex {i} lacks x, y or z"))),
+        };
+        positions.push(p);
+        if let (Some(x), Some(y), Some(z)) = (get(v, "nx"), get(v, "ny"), get(v, "nz")) {
+            normals.push([x as f32, y as f32, z as f32]);
+        }
+        let channel = |k: &str| {
+            v.get(k).map(|p| match p {
+                ply_rs::ply::Property::Float(f) => (f.clamp(0.0, 1.0) * 255.0).round() as u8,
+                ply_rs::ply::Property::Double(f) => (f.clamp(0.0, 1.0) * 255.0).round() as u8,
+                other => scalar(other).unwrap_or(255.0).clamp(0.0, 255.0) as u8,
+            })
+        };
+        if let (Some(r), Some(g), Some(b)) = (channel("red"), channel("green"), channel("blue")) {
+            colors.push([r, g, b, channel("alpha").unwrap_or(255)]);
+        }
+    }
+    if colors.len() != positions.len() {
+        colors.clear();
+    }
+    let faces = ply.payload.get("face").filter(|f| !f.is_empty());
+    let mut scene = Scene::default();
+    match faces {
+        None => {
+            if positions.iter().flatten().any(|v| !v.is_finite()) {
+                return Err(invalid(path, "non-finite (NaN or infinite) positions".into()));
+            }
+            scene.point_sets.push(PointSet {
+                name: path.file_stem().and_then(|s| s.to_str()).unwrap_or("points").to_string(),
+                transform: Mat4::IDENTITY,
+                positions,
+                colors,
+                size_px: 2.0,
+            });
+            scene.update_world();
+            Ok(scene)
+        }
+        Some(faces) => {
+            let mut indices = Vec::new();
+            for (fi, f) in faces.iter().enumerate() {
+                let l = f
+                    .get("vertex_indices")
+                    .or_else(|| f.get("vertex_index"))
+                    .and_then(list)
+                    .ok_or_else(|| {
+                        invalid(path, format!("face {fi} has no vertex_indices list"))
+                    })?;
+                for k in 1..l.len().saturating_sub(1) {
+                    for &i in &[l[0], l[k], l[k + 1]] {
+                        let i = u32::try_from(i).map_err(|_| {
+                            invalid(path, format!("face {fi}: negative or huge index {i}"))
+                        })?;
+                        indices.push(i);
+                    }
+                }
+            }
+            scene.materials.push(lambert("default", [0.8; 3]));
+            let n = (normals.len() == positions.len()).then_some(normals);
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("mesh").to_string();
+            let p = primitive(path, &format!("mesh '{name}'"), positions, n, indices, 0)?;
+            Ok(finish(scene, vec![Mesh { name, primitives: vec![p] }]))
+        }
+    }
+}
