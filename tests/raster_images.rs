@@ -191,12 +191,10 @@ fn reference_scenes_match_the_stored_raster_images() {
     }
 }
 
-/// A directional light straight down, a small occluder above the plane: the plane is black in
-/// the occluder's shadow (no ambient) and analytic elsewhere.
-#[test]
-fn directional_light_casts_a_shadow() {
+/// A light above a small occluder over a plane: the plane is black in the occluder's shadow (no
+/// ambient) and analytic elsewhere; `lit(p)` is the expected radiance at ground point `p`.
+fn shadow_scene_check(name: &str, light: Light, light_local: Mat4, lit: impl Fn(Vec3) -> f32) {
     let albedo = 0.5f32;
-    let e = 2.0f32;
     let quad = |y: f32, h: f32| Primitive {
         positions: vec![[-h, y, -h], [h, y, -h], [h, y, h], [-h, y, h]],
         normals: vec![[0.0, 1.0, 0.0]; 4],
@@ -218,7 +216,7 @@ fn directional_light_casts_a_shadow() {
         nodes: vec![
             node("ground", Mat4::IDENTITY, Some(0), None, None),
             node("occluder", Mat4::IDENTITY, Some(1), None, None),
-            node("sun", Mat4::from_rotation_x(-90f32.to_radians()), None, None, Some(0)),
+            node("light", light_local, None, None, Some(0)),
             node("camera", cam, None, Some(0), None),
         ],
         meshes: vec![
@@ -234,12 +232,7 @@ fn directional_light_casts_a_shadow() {
             double_sided: true,
             ..Default::default()
         }],
-        lights: vec![Light {
-            name: "sun".into(),
-            kind: LightKind::Directional,
-            color: [1.0; 3],
-            intensity: e,
-        }],
+        lights: vec![light],
         cameras: vec![Camera {
             name: "cam".into(),
             yfov: 50f32.to_radians(),
@@ -253,24 +246,58 @@ fn directional_light_casts_a_shadow() {
     scene.update_world();
     let (w, h) = (96u32, 96u32);
     let img = render_scene(&scene, &request("shadow (in memory)".into(), w, h)).expect("render");
-    maybe_save(&img, "shadow");
+    maybe_save(&img, name);
     let view = scene::View::from_scene(&scene, None, w, h).expect("view");
     let pixel = |p: Vec3| {
         let c = view.proj * view.view * p.extend(1.0);
         let ndc = c.truncate() / c.w;
         (((ndc.x * 0.5 + 0.5) * w as f32) as u32, ((ndc.y * 0.5 + 0.5) * h as f32) as u32)
     };
-    let lit = albedo / std::f32::consts::PI * e;
     // In the shadow, on the visible side of the occluder (it hides z < -0.2 from this camera).
     let (sx, sy) = pixel(Vec3::new(0.0, 0.0, 0.15));
     let s = px(&img, sx, sy);
     assert!(s[0] < 0.02, "shadowed ground at ({sx},{sy}) = {s:?}");
-    let (lx, ly) = pixel(Vec3::new(1.0, 0.0, 1.0));
-    let l = px(&img, lx, ly);
-    assert!((l[0] - lit).abs() < 2e-3, "lit ground at ({lx},{ly}) = {l:?}, expected {lit}");
-    // The occluder's top is lit too.
-    let (ox, oy) = pixel(Vec3::new(0.0, 0.5, 0.0));
-    assert!((px(&img, ox, oy)[0] - lit).abs() < 2e-3, "occluder top {:?}", px(&img, ox, oy));
+    for p in [Vec3::new(1.0, 0.0, 1.0), Vec3::new(-0.9, 0.0, 0.6), Vec3::new(0.0, 0.5, 0.0)] {
+        let (lx, ly) = pixel(p);
+        let got = px(&img, lx, ly);
+        let want = albedo / std::f32::consts::PI * lit(p);
+        assert!(
+            (got[0] - want).abs() < 2e-3 * want.max(1.0),
+            "{name}: lit point {p} at ({lx},{ly}) = {got:?}, expected {want}"
+        );
+    }
+}
+
+#[test]
+fn directional_light_casts_a_shadow() {
+    let e = 2.0f32;
+    let sun =
+        Light { name: "sun".into(), kind: LightKind::Directional, color: [1.0; 3], intensity: e };
+    shadow_scene_check(
+        "shadow_directional",
+        sun,
+        Mat4::from_rotation_x(-90f32.to_radians()),
+        |_| e,
+    );
+}
+
+/// A spot light above the occluder: perspective shadow map, I / r^2 * cos falloff.
+#[test]
+fn spot_light_casts_a_shadow() {
+    let intensity = 20.0f32;
+    let pos = Vec3::new(0.0, 3.0, 0.0);
+    let spot = Light {
+        name: "spot".into(),
+        kind: LightKind::Spot { inner: 50f32.to_radians(), outer: 60f32.to_radians() },
+        color: [1.0; 3],
+        intensity,
+    };
+    let local = Mat4::from_rotation_translation(Quat::from_rotation_x(-90f32.to_radians()), pos);
+    shadow_scene_check("shadow_spot", spot, local, move |p| {
+        let d = pos - p;
+        let r2 = d.length_squared();
+        intensity / r2 * (d.normalize().y).max(0.0)
+    });
 }
 
 /// An in-memory scene with an out-of-range index is an error, not an out-of-bounds GPU read.

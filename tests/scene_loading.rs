@@ -148,6 +148,30 @@ fn malformed_files_are_errors_naming_the_file() {
     let e = load_gltf(&no_sky).expect_err("missing environment map").to_string();
     assert!(e.contains("sky_missing.exr"), "{e}");
 
+    // Float indices: an Err, not the reader's panic.
+    let float_idx = triangle_gltf(ok, [0, 1, 2], None)
+        .replace(r#""componentType":5125"#, r#""componentType":5126"#);
+    let f = write(&dir, "float_indices.gltf", float_idx.as_bytes());
+    let e = load_gltf(&f).expect_err("float indices").to_string();
+    assert!(e.contains("float_indices.gltf") && e.contains("index accessor"), "{e}");
+
+    // A camera with a zero field of view.
+    let cam = triangle_gltf(ok, [0, 1, 2], None)
+        .replace(r#""nodes":[{"mesh":0}]"#, r#""nodes":[{"mesh":0},{"camera":0}],"cameras":[{"name":"flat","type":"perspective","perspective":{"yfov":0.0,"znear":0.1}}]"#)
+        .replace(r#""scenes":[{"nodes":[0]}]"#, r#""scenes":[{"nodes":[0,1]}]"#);
+    let c = write(&dir, "bad_camera.gltf", cam.as_bytes());
+    let e = load_gltf(&c).expect_err("yfov 0").to_string();
+    assert!(e.contains("bad_camera.gltf") && e.contains("flat"), "{e}");
+
+    // A non-numeric environment intensity.
+    let env = triangle_gltf(ok, [0, 1, 2], None).replace(
+        r#""scenes":[{"nodes":[0]}]"#,
+        r#""scenes":[{"nodes":[0],"extras":{"environment":{"color":[1,1,1],"intensity":"bright"}}}]"#,
+    );
+    let en = write(&dir, "bad_env.gltf", env.as_bytes());
+    let e = load_gltf(&en).expect_err("intensity").to_string();
+    assert!(e.contains("bad_env.gltf") && e.contains("intensity"), "{e}");
+
     assert!(load_gltf(dir.join("does_not_exist.gltf"))
         .expect_err("no file")
         .to_string()

@@ -212,6 +212,12 @@ impl Renderer for Raster {
         let info = graph
             .image_info(target)
             .ok_or_else(|| RenderError::Other("target is not an image of this graph".into()))?;
+        if info.format != HDR_FORMAT {
+            return Err(RenderError::Other(format!(
+                "target is {:?}; the raster renderer draws {HDR_FORMAT:?}",
+                info.format
+            )));
+        }
         if info.extent.width != view.width || info.extent.height != view.height {
             return Err(RenderError::Other(format!(
                 "target is {}x{}, the view {}x{}",
@@ -244,12 +250,9 @@ impl Renderer for Raster {
             draw: 0,
             shadow_layer: 0,
         };
-        let mut fb = graph.import_buffer(
-            "raster frame constants",
-            &self.frame_buffer,
-            Some(Access::StorageReadFragment),
-            None,
-        );
+        // Initial state unknown (the previous frame read it in several stages, compute included):
+        // the update waits for all earlier work.
+        let mut fb = graph.import_buffer("raster frame constants", &self.frame_buffer, None, None);
         let env_info = ImageInfo::d2(
             scene.environment.extent().width,
             scene.environment.extent().height,

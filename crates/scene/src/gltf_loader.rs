@@ -47,8 +47,12 @@ pub enum LoadError {
 pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
     let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
-    let (doc, buffers, _images) = gltf::import(path)
-        .map_err(|source| LoadError::Gltf { path: path.to_path_buf(), source })?;
+    // Buffers only: textures are not used yet, and a missing or unsupported texture image must
+    // not fail the scene.
+    let gltf_err = |source| LoadError::Gltf { path: path.to_path_buf(), source };
+    let gltf::Gltf { document: doc, blob } = gltf::Gltf::open(path).map_err(gltf_err)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let buffers = gltf::import_buffers(&doc, Some(base), blob).map_err(gltf_err)?;
     let mut scene = Scene::default();
 
     for m in doc.materials() {
@@ -99,6 +103,34 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                 );
                 continue;
             }
+            // Accessor types the reader would misread (or panic on): check them first.
+            use gltf::accessor::{DataType, Dimensions};
+            use gltf::mesh::Semantic;
+            let check = |sem: Semantic, dims: Dimensions| -> Result<bool, LoadError> {
+                match prim.get(&sem) {
+                    None => Ok(false),
+                    Some(a) if a.data_type() == DataType::F32 && a.dimensions() == dims => Ok(true),
+                    Some(a) => Err(invalid(format!(
+                        "{}: {sem:?} accessor is {:?} {:?}, expected F32 {dims:?}",
+                        what(),
+                        a.data_type(),
+                        a.dimensions()
+                    ))),
+                }
+            };
+            check(Semantic::Positions, Dimensions::Vec3)?;
+            let has_normals = check(Semantic::Normals, Dimensions::Vec3)?;
+            if let Some(a) = prim.indices() {
+                let int = matches!(a.data_type(), DataType::U8 | DataType::U16 | DataType::U32);
+                if !int || a.dimensions() != Dimensions::Scalar {
+                    return Err(invalid(format!(
+                        "{}: index accessor is {:?} {:?}, expected unsigned integer scalars",
+                        what(),
+                        a.data_type(),
+                        a.dimensions()
+                    )));
+                }
+            }
             let reader = prim.reader(|b| buffers.get(b.index()).map(|d| &d.0[..]));
             let positions: Vec<[f32; 3]> = reader
                 .read_positions()
@@ -107,9 +139,15 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             if positions.iter().flatten().any(|v| !v.is_finite()) {
                 return Err(invalid(format!("{}: non-finite (NaN or infinite) positions", what())));
             }
-            let indices: Vec<u32> = match reader.read_indices() {
-                Some(i) => i.into_u32().collect(),
-                None => (0..positions.len() as u32).collect(),
+            let indices: Vec<u32> = match (reader.read_indices(), prim.indices()) {
+                (Some(i), _) => i.into_u32().collect(),
+                (None, None) => (0..positions.len() as u32).collect(),
+                (None, Some(_)) => {
+                    return Err(invalid(format!(
+                        "{}: index accessor lies outside its buffer",
+                        what()
+                    )))
+                }
             };
             if indices.len() % 3 != 0 {
                 return Err(invalid(format!(
@@ -126,6 +164,12 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                 )));
             }
             let normals: Option<Vec<[f32; 3]>> = reader.read_normals().map(|n| n.collect());
+            if has_normals && normals.is_none() {
+                return Err(invalid(format!(
+                    "{}: NORMAL accessor lies outside its buffer",
+                    what()
+                )));
+            }
             let material = prim.material().index().unwrap_or(default_material);
             let primitive = match normals {
                 Some(n)
@@ -162,13 +206,28 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
 
     for c in doc.cameras() {
         match c.projection() {
-            gltf::camera::Projection::Perspective(p) => scene.cameras.push(Camera {
-                name: c.name().unwrap_or("").to_string(),
-                yfov: p.yfov(),
-                aspect: p.aspect_ratio(),
-                znear: p.znear(),
-                zfar: p.zfar(),
-            }),
+            gltf::camera::Projection::Perspective(p) => {
+                let name = c.name().unwrap_or("").to_string();
+                let ok = p.yfov().is_finite()
+                    && p.yfov() > 0.0
+                    && p.yfov() < std::f32::consts::PI
+                    && p.znear().is_finite()
+                    && p.znear() > 0.0
+                    && p.zfar().is_none_or(|f| f.is_finite() && f > p.znear())
+                    && p.aspect_ratio().is_none_or(|a| a.is_finite() && a > 0.0);
+                if !ok {
+                    return Err(invalid(format!(
+                        "camera '{name}': yfov must be in (0, pi), 0 < znear < zfar, aspect > 0"
+                    )));
+                }
+                scene.cameras.push(Camera {
+                    name,
+                    yfov: p.yfov(),
+                    aspect: p.aspect_ratio(),
+                    znear: p.znear(),
+                    zfar: p.zfar(),
+                })
+            }
             gltf::camera::Projection::Orthographic(_) => {
                 tracing::warn!(
                     "{}: orthographic camera '{}' not supported yet",
@@ -228,7 +287,10 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                 stack.push((c, Some(index)));
             }
         }
-        scene.environment = environment(path, s.extras())?;
+        // The conventions put the environment in `scenes[0].extras`.
+        let first = doc.scenes().next();
+        let extras = first.as_ref().map(|f| f.extras()).unwrap_or(s.extras());
+        scene.environment = environment(path, extras)?;
     }
     scene.update_world();
     Ok(scene)
@@ -255,7 +317,13 @@ fn environment(path: &Path, extras: &gltf::json::Extras) -> Result<Environment, 
     let v: serde_json::Value =
         serde_json::from_str(raw.get()).map_err(|e| invalid(format!("scene extras: {e}")))?;
     let Some(env) = v.get("environment") else { return Ok(Environment::None) };
-    let intensity = env.get("intensity").and_then(|i| i.as_f64()).unwrap_or(1.0) as f32;
+    let intensity = match env.get("intensity") {
+        None => 1.0,
+        Some(i) => i
+            .as_f64()
+            .ok_or_else(|| invalid(format!("environment intensity {i} is not a number")))?
+            as f32,
+    };
     if !intensity.is_finite() || intensity < 0.0 {
         return Err(invalid(format!(
             "environment intensity {intensity} is not a finite non-negative number"

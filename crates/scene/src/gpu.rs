@@ -42,6 +42,10 @@ pub struct GpuDraw {
     pub index_count: u32,
     /// First vertex in the vertex buffer.
     pub first_vertex: u32,
+    /// 1 when the transform mirrors (negative determinant): the clockwise side is the front.
+    pub mirrored: u32,
+    /// Padding to the 16-byte stride of the shader's struct.
+    pub pad: [u32; 3],
 }
 
 /// A material on the GPU.
@@ -72,7 +76,8 @@ pub struct GpuLight {
     pub direction_cos_outer: [f32; 4],
     /// Color * intensity, then cos(inner cone).
     pub radiance_cos_inner: [f32; 4],
-    /// Shadow map layer (or -1 without a shadow map), depth bias, 0, 0.
+    /// Shadow map layer (or -1 without a shadow map), tan(half field of view) (0: orthographic),
+    /// near and far of the shadow projection (for the depth bias in world units).
     pub shadow: [f32; 4],
 }
 
@@ -225,7 +230,13 @@ impl GpuScene {
         let mut draw_list = Vec::new();
         for n in &scene.nodes {
             let Some(m) = n.mesh else { continue };
-            let normal_model = n.world.inverse().transpose();
+            // Cofactor matrix of the 3x3 part: the inverse transpose up to a positive scale,
+            // defined for singular transforms too, with the right sign for mirrors.
+            let (a, b, c) =
+                (n.world.x_axis.truncate(), n.world.y_axis.truncate(), n.world.z_axis.truncate());
+            let normal_model =
+                Mat4::from_mat3(glam::Mat3::from_cols(b.cross(c), c.cross(a), a.cross(b)));
+            let mirrored = u32::from(n.world.determinant() < 0.0);
             for &(first_index, index_count, first_vertex, material) in
                 prim_ranges.get(m).into_iter().flatten()
             {
@@ -236,6 +247,8 @@ impl GpuScene {
                     first_index,
                     index_count,
                     first_vertex,
+                    mirrored,
+                    pad: [0; 3],
                 });
             }
         }
@@ -269,16 +282,17 @@ impl GpuScene {
                 LightKind::Directional | LightKind::Spot { .. }
                     if shadow_matrices.len() < MAX_SHADOWED_LIGHTS =>
                 {
-                    shadow_matrices.push(shadow_matrix(l.kind, pos, dir, bounds));
-                    (shadow_matrices.len() - 1) as f32
+                    let (m, tan_half, near, far) = shadow_matrix(l.kind, pos, dir, bounds);
+                    shadow_matrices.push(m);
+                    [(shadow_matrices.len() - 1) as f32, tan_half, near, far]
                 }
-                _ => -1.0,
+                _ => [-1.0, 0.0, 0.0, 0.0],
             };
             lights.push(GpuLight {
                 position_kind: [pos.x, pos.y, pos.z, kind],
                 direction_cos_outer: [dir.x, dir.y, dir.z, cos_outer],
                 radiance_cos_inner: [rad[0], rad[1], rad[2], cos_inner],
-                shadow: [shadow, 0.0015, 0.0, 0.0],
+                shadow,
             });
         }
         let light_count = lights.len() as u32;
@@ -386,6 +400,7 @@ impl GpuScene {
             }
             if !ps.size_px.is_finite()
                 || ps.size_px <= 0.0
+                || ps.size_px > 64.0
                 || ps.positions.iter().flatten().any(|v| !v.is_finite())
             {
                 return Err(GpuSceneError::Invalid(format!(
@@ -447,7 +462,12 @@ impl GpuScene {
 
 /// World-to-clip matrix of a shadow map: an orthographic box around the scene bounds for a
 /// directional light, the cone's perspective for a spot light (Vulkan depth 0..1, y down).
-fn shadow_matrix(kind: LightKind, pos: Vec3, dir: Vec3, (lo, hi): (Vec3, Vec3)) -> Mat4 {
+fn shadow_matrix(
+    kind: LightKind,
+    pos: Vec3,
+    dir: Vec3,
+    (lo, hi): (Vec3, Vec3),
+) -> (Mat4, f32, f32, f32) {
     let center = 0.5 * (lo + hi);
     let radius = (0.5 * (hi - lo).length()).max(1e-3);
     let dir = if dir.length_squared() > 0.0 { dir } else { -Vec3::Y };
@@ -455,25 +475,25 @@ fn shadow_matrix(kind: LightKind, pos: Vec3, dir: Vec3, (lo, hi): (Vec3, Vec3)) 
     match kind {
         LightKind::Spot { outer, .. } => {
             let view = glam::camera::rh::view::look_to_mat4(pos, dir, up);
-            let far = (pos - center).length() + 2.0 * radius;
-            crate::camera::perspective(
-                (2.0 * outer).clamp(0.01, 3.1),
-                1.0,
-                (far * 1e-3).max(1e-3),
-                far,
-            ) * view
+            let dist = (pos - center).length();
+            let far = dist + 2.0 * radius;
+            // As near as the scene allows: depth precision is spent near the near plane.
+            let near = (dist - radius).max(far * 1e-3).max(1e-3);
+            let fov = (2.0 * outer).clamp(0.01, 3.1);
+            (crate::camera::perspective(fov, 1.0, near, far) * view, (0.5 * fov).tan(), near, far)
         }
         _ => {
             let eye = center - dir * (2.0 * radius);
             let view = glam::camera::rh::view::look_to_mat4(eye, dir, up);
             // Orthographic: depth 0 at `eye`, 1 at four radii; y down for Vulkan.
             let (r, far) = (radius, 4.0 * radius);
-            Mat4::from_cols(
+            let m = Mat4::from_cols(
                 glam::Vec4::new(1.0 / r, 0.0, 0.0, 0.0),
                 glam::Vec4::new(0.0, -1.0 / r, 0.0, 0.0),
                 glam::Vec4::new(0.0, 0.0, -1.0 / far, 0.0),
                 glam::Vec4::new(0.0, 0.0, 0.0, 1.0),
-            ) * view
+            ) * view;
+            (m, 0.0, 0.0, far)
         }
     }
 }

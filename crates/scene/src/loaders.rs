@@ -33,12 +33,14 @@ fn invalid(path: &Path, message: String) -> LoadError {
     LoadError::Invalid { path: path.to_path_buf(), message }
 }
 
+/// A pure Lambertian material (OBJ/PLY carry no more than a diffuse color).
 fn lambert(name: &str, c: [f32; 3]) -> Material {
     Material {
         name: name.into(),
         base_color: [c[0], c[1], c[2], 1.0],
         metallic: 0.0,
-        roughness: 0.7,
+        roughness: 1.0,
+        specular: 0.0,
         double_sided: true,
         ..Default::default()
     }
