@@ -46,25 +46,6 @@ fn cube() -> Primitive {
     p
 }
 
-fn node(
-    name: String,
-    local: Mat4,
-    mesh: Option<usize>,
-    camera: Option<usize>,
-    light: Option<usize>,
-) -> Node {
-    Node { name, parent: None, local, world: local, mesh, camera, light }
-}
-
-fn lambert(c: [f32; 3]) -> Material {
-    Material {
-        base_color: [c[0], c[1], c[2], 1.0],
-        metallic: 0.0,
-        roughness: 0.6,
-        ..Default::default()
-    }
-}
-
 /// `n` cubes on a jittered grid, each its own node; a floor; `suns` directional lights.
 fn scene(n: usize, suns: usize) -> Scene {
     let mut s = Scene {
@@ -85,13 +66,17 @@ fn scene(n: usize, suns: usize) -> Scene {
                 }],
             },
         ],
-        materials: vec![lambert([0.8, 0.3, 0.2]), lambert([0.7, 0.7, 0.7])],
+        materials: vec![
+            Material { roughness: 0.6, specular: 1.0, ..Material::lambert("red", [0.8, 0.3, 0.2]) },
+            Material {
+                roughness: 0.6,
+                specular: 1.0,
+                ..Material::lambert("floor", [0.7, 0.7, 0.7])
+            },
+        ],
         cameras: vec![Camera {
-            name: "cam".into(),
-            yfov: 50f32.to_radians(),
-            aspect: None,
-            znear: 0.1,
             zfar: Some(500.0),
+            ..Camera::perspective("cam", 50f32.to_radians(), None)
         }],
         environment: Environment::Uniform([0.1, 0.12, 0.15]),
         ..Default::default()
@@ -112,15 +97,10 @@ fn scene(n: usize, suns: usize) -> Scene {
         );
         let r = Quat::from_rotation_y(rand() * std::f32::consts::TAU);
         let sc = Vec3::splat(spread * 0.4);
-        s.nodes.push(node(
-            format!("cube{i}"),
-            Mat4::from_scale_rotation_translation(sc, r, t),
-            Some(0),
-            None,
-            None,
-        ));
+        let local = Mat4::from_scale_rotation_translation(sc, r, t);
+        s.nodes.push(Node::new(&format!("cube{i}"), local).with_mesh(0));
     }
-    s.nodes.push(node("floor".into(), Mat4::IDENTITY, Some(1), None, None));
+    s.nodes.push(Node::new("floor", Mat4::IDENTITY).with_mesh(1));
     for k in 0..suns {
         s.lights.push(Light {
             name: format!("sun{k}"),
@@ -129,11 +109,11 @@ fn scene(n: usize, suns: usize) -> Scene {
             intensity: 2.0,
         });
         let rot = Quat::from_rotation_y(0.8 + k as f32) * Quat::from_rotation_x(-0.9);
-        s.nodes.push(node(format!("sun{k}"), Mat4::from_quat(rot), None, None, Some(k)));
+        s.nodes.push(Node::new(&format!("sun{k}"), Mat4::from_quat(rot)).with_light(k));
     }
     let eye = Vec3::new(40.0, 45.0, 70.0);
     let cam = glam::camera::rh::view::look_at_mat4(eye, Vec3::ZERO, Vec3::Y).inverse();
-    s.nodes.push(node("camera".into(), cam, None, Some(0), None));
+    s.nodes.push(Node::new("camera", cam).with_camera(0));
     s.update_world();
     s
 }
@@ -152,13 +132,10 @@ fn points_scene(n: usize) -> Scene {
     let eye = Vec3::new(2.5, -3.3, 2.1);
     let cam = glam::camera::rh::view::look_at_mat4(eye, Vec3::ZERO, Vec3::Z).inverse();
     let mut s = Scene {
-        nodes: vec![node("camera".into(), cam, None, Some(0), None)],
+        nodes: vec![Node::new("camera", cam).with_camera(0)],
         cameras: vec![Camera {
-            name: "cam".into(),
-            yfov: 45f32.to_radians(),
-            aspect: None,
-            znear: 0.1,
             zfar: Some(100.0),
+            ..Camera::perspective("cam", 45f32.to_radians(), None)
         }],
         point_sets: vec![scene::PointSet {
             name: "cloud".into(),

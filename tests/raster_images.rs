@@ -84,15 +84,6 @@ fn lambertian_plane_under_a_directional_light_is_analytic() {
         indices: vec![0, 2, 1, 0, 3, 2],
         material: 0,
     };
-    let node = |name: &str, local: Mat4, mesh, camera, light| Node {
-        name: name.into(),
-        parent: None,
-        local,
-        world: local,
-        mesh,
-        camera,
-        light,
-    };
     // The light travels along its node's -Z: tilt it by theta from straight down.
     let light_rot = Quat::from_rotation_x(-90f32.to_radians()) * Quat::from_rotation_y(theta);
     let cam = Mat4::from_rotation_translation(
@@ -101,33 +92,19 @@ fn lambertian_plane_under_a_directional_light_is_analytic() {
     );
     let mut scene = Scene {
         nodes: vec![
-            node("plane", Mat4::IDENTITY, Some(0), None, None),
-            node("sun", Mat4::from_quat(light_rot), None, None, Some(0)),
-            node("camera", cam, None, Some(0), None),
+            Node::new("plane", Mat4::IDENTITY).with_mesh(0),
+            Node::new("sun", Mat4::from_quat(light_rot)).with_light(0),
+            Node::new("camera", cam).with_camera(0),
         ],
         meshes: vec![Mesh { name: "plane".into(), primitives: vec![quad] }],
-        materials: vec![Material {
-            name: "lambert".into(),
-            base_color: [albedo, albedo, albedo, 1.0],
-            metallic: 0.0,
-            roughness: 1.0,
-            specular: 0.0,
-            double_sided: true,
-            ..Default::default()
-        }],
+        materials: vec![Material::lambert("lambert", [albedo; 3])],
         lights: vec![Light {
             name: "sun".into(),
             kind: LightKind::Directional,
             color: [1.0; 3],
             intensity: e,
         }],
-        cameras: vec![Camera {
-            name: "top".into(),
-            yfov: 60f32.to_radians(),
-            aspect: Some(1.0),
-            znear: 0.1,
-            zfar: Some(100.0),
-        }],
+        cameras: vec![Camera::perspective("top", 60f32.to_radians(), Some(1.0))],
         environment: Environment::None,
         point_sets: Vec::new(),
     };
@@ -201,45 +178,22 @@ fn shadow_scene_check(name: &str, light: Light, light_local: Mat4, lit: impl Fn(
         indices: vec![0, 2, 1, 0, 3, 2],
         material: 0,
     };
-    let node = |name: &str, local: Mat4, mesh, camera, light| Node {
-        name: name.into(),
-        parent: None,
-        local,
-        world: local,
-        mesh,
-        camera,
-        light,
-    };
     let eye = Vec3::new(0.0, 3.0, 3.0);
     let cam = glam::camera::rh::view::look_at_mat4(eye, Vec3::ZERO, Vec3::Y).inverse();
     let mut scene = Scene {
         nodes: vec![
-            node("ground", Mat4::IDENTITY, Some(0), None, None),
-            node("occluder", Mat4::IDENTITY, Some(1), None, None),
-            node("light", light_local, None, None, Some(0)),
-            node("camera", cam, None, Some(0), None),
+            Node::new("ground", Mat4::IDENTITY).with_mesh(0),
+            Node::new("occluder", Mat4::IDENTITY).with_mesh(1),
+            Node::new("light", light_local).with_light(0),
+            Node::new("camera", cam).with_camera(0),
         ],
         meshes: vec![
             Mesh { name: "ground".into(), primitives: vec![quad(0.0, 1.5)] },
             Mesh { name: "occluder".into(), primitives: vec![quad(0.5, 0.3)] },
         ],
-        materials: vec![Material {
-            name: "lambert".into(),
-            base_color: [albedo, albedo, albedo, 1.0],
-            metallic: 0.0,
-            roughness: 1.0,
-            specular: 0.0,
-            double_sided: true,
-            ..Default::default()
-        }],
+        materials: vec![Material::lambert("lambert", [albedo; 3])],
         lights: vec![light],
-        cameras: vec![Camera {
-            name: "cam".into(),
-            yfov: 50f32.to_radians(),
-            aspect: Some(1.0),
-            znear: 0.1,
-            zfar: Some(100.0),
-        }],
+        cameras: vec![Camera::perspective("cam", 50f32.to_radians(), Some(1.0))],
         environment: Environment::None,
         point_sets: Vec::new(),
     };
@@ -304,15 +258,7 @@ fn spot_light_casts_a_shadow() {
 #[test]
 fn invalid_in_memory_scene_is_an_error() {
     let mut scene = Scene {
-        nodes: vec![Node {
-            name: "n".into(),
-            parent: None,
-            local: Mat4::IDENTITY,
-            world: Mat4::IDENTITY,
-            mesh: Some(0),
-            camera: None,
-            light: None,
-        }],
+        nodes: vec![Node::new("n", Mat4::IDENTITY).with_mesh(0)],
         meshes: vec![Mesh {
             name: "broken".into(),
             primitives: vec![Primitive {
@@ -341,34 +287,14 @@ fn points_are_splatted_and_depth_tested_against_triangles() {
         material: 0,
     };
     let cam = Mat4::from_translation(Vec3::new(0.0, 0.0, 3.0));
-    let node = |name: &str, local: Mat4, mesh, camera| Node {
-        name: name.into(),
-        parent: None,
-        local,
-        world: local,
-        mesh,
-        camera,
-        light: None,
-    };
     let mut scene = Scene {
         nodes: vec![
-            node("wall", Mat4::IDENTITY, Some(0), None),
-            node("camera", cam, None, Some(0)),
+            Node::new("wall", Mat4::IDENTITY).with_mesh(0),
+            Node::new("camera", cam).with_camera(0),
         ],
         meshes: vec![Mesh { name: "wall".into(), primitives: vec![quad] }],
-        materials: vec![Material {
-            base_color: [0.2, 0.2, 0.2, 1.0],
-            metallic: 0.0,
-            specular: 0.0,
-            ..Default::default()
-        }],
-        cameras: vec![Camera {
-            name: "cam".into(),
-            yfov: 60f32.to_radians(),
-            aspect: Some(1.0),
-            znear: 0.1,
-            zfar: Some(100.0),
-        }],
+        materials: vec![Material::lambert("wall", [0.2; 3])],
+        cameras: vec![Camera::perspective("cam", 60f32.to_radians(), Some(1.0))],
         environment: Environment::Uniform([1.0, 1.0, 1.0]),
         point_sets: vec![scene::PointSet {
             name: "pts".into(),

@@ -181,7 +181,21 @@ fn attachment(
         })
 }
 
-fn viewport_scissor(device: &xpg::ash::Device, cmd: vk::CommandBuffer, extent: vk::Extent2D) {
+/// Begins dynamic rendering over the whole `extent` into `color` (and `depth`), with the viewport
+/// and scissor set to it.
+fn begin_rendering(
+    device: &xpg::ash::Device,
+    cmd: vk::CommandBuffer,
+    extent: vk::Extent2D,
+    color: &[vk::RenderingAttachmentInfo<'_>],
+    depth: Option<&vk::RenderingAttachmentInfo<'_>>,
+) {
+    let area = vk::Rect2D { offset: vk::Offset2D::default(), extent };
+    let mut info =
+        vk::RenderingInfo::default().render_area(area).layer_count(1).color_attachments(color);
+    if let Some(d) = depth {
+        info = info.depth_attachment(d);
+    }
     let viewport = vk::Viewport {
         x: 0.0,
         y: 0.0,
@@ -190,10 +204,43 @@ fn viewport_scissor(device: &xpg::ash::Device, cmd: vk::CommandBuffer, extent: v
         min_depth: 0.0,
         max_depth: 1.0,
     };
-    // SAFETY: `cmd` is recording inside a rendering scope (the callers).
+    // SAFETY: `cmd` is recording (the pass closures' contract) and the framegraph put the
+    // attachments in ATTACHMENT_OPTIMAL as their declared accesses say.
     unsafe {
+        device.cmd_begin_rendering(cmd, &info);
         device.cmd_set_viewport(cmd, 0, &[viewport]);
-        device.cmd_set_scissor(cmd, 0, &[vk::Rect2D { offset: vk::Offset2D::default(), extent }]);
+        device.cmd_set_scissor(cmd, 0, &[area]);
+    }
+}
+
+/// Every mesh draw of the scene as one indexed indirect multi-draw.
+#[derive(Clone, Copy)]
+struct MeshDraws {
+    index_buffer: vk::Buffer,
+    indirect: vk::Buffer,
+    count: u32,
+}
+
+impl MeshDraws {
+    fn of(scene: &GpuScene) -> Self {
+        Self {
+            index_buffer: scene.indices.raw(),
+            indirect: scene.indirect.raw(),
+            count: scene.draw_list.len() as u32,
+        }
+    }
+
+    /// Records the draws (the pipeline and push constants are bound by the caller).
+    fn record(self, device: &xpg::ash::Device, cmd: vk::CommandBuffer) {
+        if self.count == 0 {
+            return;
+        }
+        // SAFETY: inside a rendering scope; the indirect buffer holds `count` commands whose
+        // indices lie inside the scene's index buffer (GpuScene::upload validated them).
+        unsafe {
+            device.cmd_bind_index_buffer(cmd, self.index_buffer, 0, vk::IndexType::UINT32);
+            device.cmd_draw_indexed_indirect(cmd, self.indirect, 0, self.count, INDIRECT_STRIDE);
+        }
     }
 }
 
@@ -273,9 +320,7 @@ impl Renderer for Raster {
         let shadow_info =
             ImageInfo::d2(self.shadow_size, self.shadow_size, DEPTH_FORMAT).layers(layers).array();
         let mut shadow_maps = graph.create_image("shadow maps", shadow_info);
-        let draw_count = scene.draw_list.len() as u32;
-        let indirect = scene.indirect.raw();
-        let index_buffer = scene.indices.raw();
+        let meshes = MeshDraws::of(scene);
         let shadow_pipeline = &self.shadow;
         for layer in 0..scene.shadow_matrices.len() as u32 {
             let sm = shadow_maps;
@@ -292,47 +337,19 @@ impl Renderer for Raster {
                     let extent = ctx.extent(&sm, 0)?;
                     let depth_att =
                         attachment(ctx.layer_view(&sm, 0, layer)?, vk::AttachmentLoadOp::CLEAR);
-                    let info = vk::RenderingInfo::default()
-                        .render_area(vk::Rect2D { offset: vk::Offset2D::default(), extent })
-                        .layer_count(1)
-                        .depth_attachment(&depth_att);
                     let device = ctx.device().clone();
-                    // SAFETY: recording; the graph put this layer in ATTACHMENT_OPTIMAL.
-                    unsafe {
-                        device.cmd_begin_rendering(ctx.cmd, &info);
-                        device.cmd_bind_index_buffer(
-                            ctx.cmd,
-                            index_buffer,
-                            0,
-                            vk::IndexType::UINT32,
-                        );
-                    }
+                    begin_rendering(&device, ctx.cmd, extent, &[], Some(&depth_att));
                     shadow_pipeline.bind(ctx.cmd, None);
-                    viewport_scissor(&device, ctx.cmd, extent);
                     shadow_pipeline.push(ctx.cmd, &RasterPush { shadow_layer: layer, ..push });
-                    if draw_count > 0 {
-                        // SAFETY: inside the rendering scope; the indirect buffer holds
-                        // `draw_count` commands whose indices lie inside the index buffer.
-                        unsafe {
-                            device.cmd_draw_indexed_indirect(
-                                ctx.cmd,
-                                indirect,
-                                0,
-                                draw_count,
-                                INDIRECT_STRIDE,
-                            )
-                        };
-                    }
+                    meshes.record(&device, ctx.cmd);
                     // SAFETY: closes the rendering scope begun above.
                     unsafe { device.cmd_end_rendering(ctx.cmd) };
                     Ok(())
                 });
         }
 
-        let fbh = fb;
         let buffer = self.frame_buffer.raw();
         graph.add_pass("raster constants").write(&mut fb, Access::TransferDst).record(move |ctx| {
-            let _ = fbh;
             // SAFETY: recording; the graph ordered this write after the previous frame's reads;
             // the data is a multiple of 4 bytes and under 64 KiB.
             unsafe {
@@ -362,13 +379,8 @@ impl Renderer for Raster {
                 color[0] = color[0].clear_value(vk::ClearValue {
                     color: vk::ClearColorValue { float32: [0.0, 0.0, 0.0, 1.0] },
                 });
-                let info = vk::RenderingInfo::default()
-                    .render_area(vk::Rect2D { offset: vk::Offset2D::default(), extent })
-                    .layer_count(1)
-                    .color_attachments(&color);
                 let device = ctx.device().clone();
-                // SAFETY: recording; the graph put the target in ATTACHMENT_OPTIMAL.
-                unsafe { device.cmd_begin_rendering(ctx.cmd, &info) };
+                begin_rendering(&device, ctx.cmd, extent, &color, None);
                 if !draw {
                     // SAFETY: closes the rendering scope begun above.
                     unsafe { device.cmd_end_rendering(ctx.cmd) };
@@ -380,7 +392,6 @@ impl Renderer for Raster {
                     &[Bind::Sampled { binding: 0, image: &e, mip: None, sampler }],
                 )?;
                 background.push(ctx.cmd, &push);
-                viewport_scissor(&device, ctx.cmd, extent);
                 // SAFETY: recording inside the rendering scope begun above.
                 unsafe {
                     device.cmd_draw(ctx.cmd, 3, 1, 0, 0);
@@ -403,37 +414,15 @@ impl Renderer for Raster {
                 let extent = ctx.extent(&t, 0)?;
                 let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
                 let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::CLEAR);
-                let info = vk::RenderingInfo::default()
-                    .render_area(vk::Rect2D { offset: vk::Offset2D::default(), extent })
-                    .layer_count(1)
-                    .color_attachments(&color)
-                    .depth_attachment(&depth_att);
                 let device = ctx.device().clone();
-                // SAFETY: recording; the graph put both attachments in ATTACHMENT_OPTIMAL.
-                unsafe {
-                    device.cmd_begin_rendering(ctx.cmd, &info);
-                    device.cmd_bind_index_buffer(ctx.cmd, index_buffer, 0, vk::IndexType::UINT32);
-                }
+                begin_rendering(&device, ctx.cmd, extent, &color, Some(&depth_att));
                 forward.bind(ctx.cmd, None);
                 ctx.push_descriptors(
                     forward,
                     &[Bind::Sampled { binding: 0, image: &sm, mip: None, sampler: shadow_sampler }],
                 )?;
-                viewport_scissor(&device, ctx.cmd, extent);
                 forward.push(ctx.cmd, &push);
-                if draw_count > 0 {
-                    // SAFETY: inside the rendering scope; the indirect buffer holds `draw_count`
-                    // commands whose indices lie inside the scene's index buffer.
-                    unsafe {
-                        device.cmd_draw_indexed_indirect(
-                            ctx.cmd,
-                            indirect,
-                            0,
-                            draw_count,
-                            INDIRECT_STRIDE,
-                        )
-                    };
-                }
+                meshes.record(&device, ctx.cmd);
                 // SAFETY: closes the rendering scope begun above.
                 unsafe { device.cmd_end_rendering(ctx.cmd) };
                 Ok(())
@@ -537,18 +526,11 @@ impl Raster {
                 let extent = ctx.extent(&t, 0)?;
                 let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
                 let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::LOAD);
-                let info = vk::RenderingInfo::default()
-                    .render_area(vk::Rect2D { offset: vk::Offset2D::default(), extent })
-                    .layer_count(1)
-                    .color_attachments(&color)
-                    .depth_attachment(&depth_att);
                 let device = ctx.device().clone();
-                // SAFETY: recording; the graph put both attachments in ATTACHMENT_OPTIMAL.
-                unsafe { device.cmd_begin_rendering(ctx.cmd, &info) };
+                begin_rendering(&device, ctx.cmd, extent, &color, Some(&depth_att));
                 resolve.bind(ctx.cmd, None);
                 ctx.push_descriptors(resolve, &[Bind::Buffer { binding: 0, buffer: &s }])?;
                 resolve.push(ctx.cmd, &ResolvePush { width: w, height: h });
-                viewport_scissor(&device, ctx.cmd, extent);
                 // SAFETY: inside the rendering scope begun above.
                 unsafe {
                     device.cmd_draw(ctx.cmd, 3, 1, 0, 0);

@@ -33,30 +33,9 @@ fn invalid(path: &Path, message: String) -> LoadError {
     LoadError::Invalid { path: path.to_path_buf(), message }
 }
 
-/// A pure Lambertian material (OBJ/PLY carry no more than a diffuse color).
-fn lambert(name: &str, c: [f32; 3]) -> Material {
-    Material {
-        name: name.into(),
-        base_color: [c[0], c[1], c[2], 1.0],
-        metallic: 0.0,
-        roughness: 1.0,
-        specular: 0.0,
-        double_sided: true,
-        ..Default::default()
-    }
-}
-
 fn finish(mut scene: Scene, meshes: Vec<Mesh>) -> Scene {
     for (i, m) in meshes.into_iter().enumerate() {
-        scene.nodes.push(Node {
-            name: m.name.clone(),
-            parent: None,
-            local: Mat4::IDENTITY,
-            world: Mat4::IDENTITY,
-            mesh: Some(i),
-            camera: None,
-            light: None,
-        });
+        scene.nodes.push(Node::new(&m.name, Mat4::IDENTITY).with_mesh(i));
         scene.meshes.push(m);
     }
     scene.update_world();
@@ -99,7 +78,7 @@ pub fn load_obj(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     match materials {
         Ok(mats) => {
             for m in mats {
-                scene.materials.push(lambert(&m.name, m.diffuse.unwrap_or([0.8; 3])));
+                scene.materials.push(Material::lambert(&m.name, m.diffuse.unwrap_or([0.8; 3])));
             }
         }
         Err(e) => tracing::warn!(
@@ -108,7 +87,7 @@ pub fn load_obj(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         ),
     }
     let default = scene.materials.len();
-    scene.materials.push(lambert("default", [0.8; 3]));
+    scene.materials.push(Material::lambert("default", [0.8; 3]));
     let mut meshes = Vec::new();
     for m in models {
         let mesh = &m.mesh;
@@ -233,7 +212,7 @@ pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                     }
                 }
             }
-            scene.materials.push(lambert("default", [0.8; 3]));
+            scene.materials.push(Material::lambert("default", [0.8; 3]));
             let n = (normals.len() == positions.len()).then_some(normals);
             let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("mesh").to_string();
             let p = primitive(path, &format!("mesh '{name}'"), positions, n, indices, 0)?;

@@ -35,6 +35,21 @@ pub struct Material {
     pub alpha: AlphaMode,
 }
 
+impl Material {
+    /// A pure Lambertian material (no specular layer, like the reference scenes'), double sided.
+    pub fn lambert(name: &str, albedo: [f32; 3]) -> Self {
+        Self {
+            name: name.into(),
+            base_color: [albedo[0], albedo[1], albedo[2], 1.0],
+            metallic: 0.0,
+            roughness: 1.0,
+            specular: 0.0,
+            double_sided: true,
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for Material {
     fn default() -> Self {
         Self {
@@ -116,6 +131,13 @@ pub struct Camera {
     pub znear: f32,
     /// Far plane (None: infinite).
     pub zfar: Option<f32>,
+}
+
+impl Camera {
+    /// A perspective camera with `yfov` (radians), near 0.1 and far 1000.
+    pub fn perspective(name: &str, yfov: f32, aspect: Option<f32>) -> Self {
+        Self { name: name.into(), yfov, aspect, znear: 0.1, zfar: Some(1000.0) }
+    }
 }
 
 /// Light arriving from infinitely far away.
@@ -201,6 +223,36 @@ pub struct PointSet {
     pub size_px: f32,
 }
 
+impl Node {
+    /// A root node with nothing attached (world = local until [`Scene::update_world`]).
+    pub fn new(name: &str, local: Mat4) -> Self {
+        Self {
+            name: name.into(),
+            parent: None,
+            local,
+            world: local,
+            mesh: None,
+            camera: None,
+            light: None,
+        }
+    }
+    /// With mesh `m`.
+    pub fn with_mesh(mut self, m: usize) -> Self {
+        self.mesh = Some(m);
+        self
+    }
+    /// With camera `c`.
+    pub fn with_camera(mut self, c: usize) -> Self {
+        self.camera = Some(c);
+        self
+    }
+    /// With light `l`.
+    pub fn with_light(mut self, l: usize) -> Self {
+        self.light = Some(l);
+        self
+    }
+}
+
 /// A whole scene.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Scene {
@@ -278,16 +330,8 @@ impl Scene {
             color: [1.0; 3],
             intensity: 2.5,
         });
-        let local = Mat4::from_quat(rot);
-        self.nodes.push(Node {
-            name: "default key".into(),
-            parent: None,
-            local,
-            world: local,
-            mesh: None,
-            camera: None,
-            light: Some(self.lights.len() - 1),
-        });
+        self.nodes
+            .push(Node::new("default key", Mat4::from_quat(rot)).with_light(self.lights.len() - 1));
         self.environment = Environment::Uniform([0.25; 3]);
         true
     }
