@@ -85,24 +85,10 @@ fn main() -> anyhow::Result<()> {
             .clear_value(vk::ClearValue {
                 color: vk::ClearColorValue { float32: [0.02, 0.02, 0.03, 1.0] },
             })];
-        let area =
-            vk::Rect2D { offset: vk::Offset2D::default(), extent: vk::Extent2D { width, height } };
-        let info =
-            vk::RenderingInfo::default().render_area(area).layer_count(1).color_attachments(&color);
-        let viewport = vk::Viewport {
-            x: 0.0,
-            y: 0.0,
-            width: width as f32,
-            height: height as f32,
-            min_depth: 0.0,
-            max_depth: 1.0,
-        };
         // SAFETY: `cmd` is recording; the target is in COLOR_ATTACHMENT_OPTIMAL (barrier above).
         unsafe {
-            device.cmd_begin_rendering(cmd, &info);
+            xpg::begin_rendering(device, cmd, vk::Extent2D { width, height }, &color, None);
             pipeline.bind(cmd, None);
-            device.cmd_set_viewport(cmd, 0, &[viewport]);
-            device.cmd_set_scissor(cmd, 0, &[area]);
             device.cmd_draw(cmd, 3, 1, 0, 0);
             device.cmd_end_rendering(cmd);
         }

@@ -90,21 +90,7 @@ fn build<'g>(p: &'g Pipelines, sampler: vk::Sampler, output: &Image) -> FrameGra
                 .image_layout(vk::ImageLayout::ATTACHMENT_OPTIMAL)
                 .load_op(vk::AttachmentLoadOp::DONT_CARE)
                 .store_op(vk::AttachmentStoreOp::STORE)];
-            let area = vk::Rect2D { offset: vk::Offset2D::default(), extent };
-            let info = vk::RenderingInfo::default()
-                .render_area(area)
-                .layer_count(1)
-                .color_attachments(&color);
-            let viewport = vk::Viewport {
-                x: 0.0,
-                y: 0.0,
-                width: extent.width as f32,
-                height: extent.height as f32,
-                min_depth: 0.0,
-                max_depth: 1.0,
-            };
-            // SAFETY: the command buffer is recording; the graph put `scene` in ATTACHMENT_OPTIMAL.
-            unsafe { device.cmd_begin_rendering(ctx.cmd, &info) };
+            ctx.begin_rendering(extent, &color, None);
             p.raster.bind(ctx.cmd, None);
             ctx.push_descriptors(
                 &p.raster,
@@ -116,8 +102,6 @@ fn build<'g>(p: &'g Pipelines, sampler: vk::Sampler, output: &Image) -> FrameGra
             p.raster.push(ctx.cmd, &Lod(LOD as f32));
             // SAFETY: recording inside the rendering begun above.
             unsafe {
-                device.cmd_set_viewport(ctx.cmd, 0, &[viewport]);
-                device.cmd_set_scissor(ctx.cmd, 0, &[area]);
                 device.cmd_draw(ctx.cmd, 3, 1, 0, 0);
                 device.cmd_end_rendering(ctx.cmd);
             }

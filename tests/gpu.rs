@@ -142,29 +142,10 @@ fn offscreen_triangle_pixels() {
             .clear_value(vk::ClearValue {
                 color: vk::ClearColorValue { float32: [0.0, 0.0, 0.25, 1.0] },
             })];
-        let area = vk::Rect2D {
-            offset: vk::Offset2D::default(),
-            extent: vk::Extent2D { width: w, height: h },
-        };
-        let info =
-            vk::RenderingInfo::default().render_area(area).layer_count(1).color_attachments(&color);
         // SAFETY: recording; the image is in COLOR_ATTACHMENT_OPTIMAL (barrier above).
         unsafe {
-            device.cmd_begin_rendering(cmd, &info);
+            xpg::begin_rendering(device, cmd, vk::Extent2D { width: w, height: h }, &color, None);
             pipeline.bind(cmd, None);
-            device.cmd_set_viewport(
-                cmd,
-                0,
-                &[vk::Viewport {
-                    x: 0.0,
-                    y: 0.0,
-                    width: w as f32,
-                    height: h as f32,
-                    min_depth: 0.0,
-                    max_depth: 1.0,
-                }],
-            );
-            device.cmd_set_scissor(cmd, 0, &[area]);
             device.cmd_draw(cmd, 3, 1, 0, 0);
             device.cmd_end_rendering(cmd);
         }

@@ -305,6 +305,21 @@ impl PassContext<'_> {
         }
     }
 
+    /// Begins dynamic rendering over the whole `extent` into `color` (and `depth`) and sets
+    /// viewport and scissor to it ([`xpg::begin_rendering`]); the attachments are images the
+    /// pass declared with attachment accesses, which put them in `ATTACHMENT_OPTIMAL` (or
+    /// `READ_ONLY_OPTIMAL` for a depth read). End it with `cmd_end_rendering`.
+    pub fn begin_rendering(
+        &self,
+        extent: vk::Extent2D,
+        color: &[vk::RenderingAttachmentInfo<'_>],
+        depth: Option<&vk::RenderingAttachmentInfo<'_>>,
+    ) {
+        // SAFETY: `cmd` is recording and outside rendering while a pass closure runs; the
+        // layouts are those the pass's declared attachment accesses give the images.
+        unsafe { xpg::begin_rendering(self.device(), self.cmd, extent, color, depth) }
+    }
+
     /// Copies mip 0 (every layer, the common extent) of `src` into `dst`; declare
     /// [`Access::TransferSrc`](crate::Access) on `src` and `TransferDst` on `dst`.
     pub fn copy_image(&self, src: &ImageHandle, dst: &ImageHandle) -> Result<(), ExecuteError> {

@@ -181,38 +181,6 @@ fn attachment(
         })
 }
 
-/// Begins dynamic rendering over the whole `extent` into `color` (and `depth`), with the viewport
-/// and scissor set to it.
-fn begin_rendering(
-    device: &xpg::ash::Device,
-    cmd: vk::CommandBuffer,
-    extent: vk::Extent2D,
-    color: &[vk::RenderingAttachmentInfo<'_>],
-    depth: Option<&vk::RenderingAttachmentInfo<'_>>,
-) {
-    let area = vk::Rect2D { offset: vk::Offset2D::default(), extent };
-    let mut info =
-        vk::RenderingInfo::default().render_area(area).layer_count(1).color_attachments(color);
-    if let Some(d) = depth {
-        info = info.depth_attachment(d);
-    }
-    let viewport = vk::Viewport {
-        x: 0.0,
-        y: 0.0,
-        width: extent.width as f32,
-        height: extent.height as f32,
-        min_depth: 0.0,
-        max_depth: 1.0,
-    };
-    // SAFETY: `cmd` is recording (the pass closures' contract) and the framegraph put the
-    // attachments in ATTACHMENT_OPTIMAL as their declared accesses say.
-    unsafe {
-        device.cmd_begin_rendering(cmd, &info);
-        device.cmd_set_viewport(cmd, 0, &[viewport]);
-        device.cmd_set_scissor(cmd, 0, &[area]);
-    }
-}
-
 /// Every mesh draw of the scene as one indexed indirect multi-draw.
 #[derive(Clone, Copy)]
 struct MeshDraws {
@@ -338,7 +306,7 @@ impl Renderer for Raster {
                     let depth_att =
                         attachment(ctx.layer_view(&sm, 0, layer)?, vk::AttachmentLoadOp::CLEAR);
                     let device = ctx.device().clone();
-                    begin_rendering(&device, ctx.cmd, extent, &[], Some(&depth_att));
+                    ctx.begin_rendering(extent, &[], Some(&depth_att));
                     shadow_pipeline.bind(ctx.cmd, None);
                     shadow_pipeline.push(ctx.cmd, &RasterPush { shadow_layer: layer, ..push });
                     meshes.record(&device, ctx.cmd);
@@ -380,7 +348,7 @@ impl Renderer for Raster {
                     color: vk::ClearColorValue { float32: [0.0, 0.0, 0.0, 1.0] },
                 });
                 let device = ctx.device().clone();
-                begin_rendering(&device, ctx.cmd, extent, &color, None);
+                ctx.begin_rendering(extent, &color, None);
                 if !draw {
                     // SAFETY: closes the rendering scope begun above.
                     unsafe { device.cmd_end_rendering(ctx.cmd) };
@@ -415,7 +383,7 @@ impl Renderer for Raster {
                 let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
                 let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::CLEAR);
                 let device = ctx.device().clone();
-                begin_rendering(&device, ctx.cmd, extent, &color, Some(&depth_att));
+                ctx.begin_rendering(extent, &color, Some(&depth_att));
                 forward.bind(ctx.cmd, None);
                 ctx.push_descriptors(
                     forward,
@@ -527,7 +495,7 @@ impl Raster {
                 let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
                 let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::LOAD);
                 let device = ctx.device().clone();
-                begin_rendering(&device, ctx.cmd, extent, &color, Some(&depth_att));
+                ctx.begin_rendering(extent, &color, Some(&depth_att));
                 resolve.bind(ctx.cmd, None);
                 ctx.push_descriptors(resolve, &[Bind::Buffer { binding: 0, buffer: &s }])?;
                 resolve.push(ctx.cmd, &ResolvePush { width: w, height: h });

@@ -58,7 +58,8 @@ pub use context::{Context, ContextDesc, ContextError, DeviceSelector, GpuError};
 pub use debug::MessageCounts;
 pub use frame::{Frame, FrameRing};
 pub use pipeline::{
-    DescriptorWrite, GraphicsDesc, Pipeline, PipelineError, PipelineLayout, PUSH_SET,
+    begin_rendering, DescriptorWrite, GraphicsDesc, Pipeline, PipelineError, PipelineLayout,
+    PUSH_SET,
 };
 pub use query::TimestampPool;
 pub use resource::{

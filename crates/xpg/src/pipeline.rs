@@ -714,3 +714,39 @@ impl Drop for Pipeline {
         self.shared.defer(move |device, _| unsafe { device.destroy_pipeline(raw, None) });
     }
 }
+
+/// Begins dynamic rendering over the whole `extent` into `color` (and `depth`), one layer, and
+/// sets viewport (depth range 0..1) and scissor to the same area: the set-up every full-target
+/// draw pass repeats.
+///
+/// # Safety
+/// `cmd` is a command buffer of `device` in the recording state, outside any rendering, and the
+/// attachments' images are in the layouts the attachment infos name.
+pub unsafe fn begin_rendering(
+    device: &ash::Device,
+    cmd: vk::CommandBuffer,
+    extent: vk::Extent2D,
+    color: &[vk::RenderingAttachmentInfo<'_>],
+    depth: Option<&vk::RenderingAttachmentInfo<'_>>,
+) {
+    let area = vk::Rect2D { offset: vk::Offset2D::default(), extent };
+    let mut info =
+        vk::RenderingInfo::default().render_area(area).layer_count(1).color_attachments(color);
+    if let Some(d) = depth {
+        info = info.depth_attachment(d);
+    }
+    let viewport = vk::Viewport {
+        x: 0.0,
+        y: 0.0,
+        width: extent.width as f32,
+        height: extent.height as f32,
+        min_depth: 0.0,
+        max_depth: 1.0,
+    };
+    // SAFETY: the caller's contract (recording, attachments in the named layouts).
+    unsafe {
+        device.cmd_begin_rendering(cmd, &info);
+        device.cmd_set_viewport(cmd, 0, &[viewport]);
+        device.cmd_set_scissor(cmd, 0, &[area]);
+    }
+}
