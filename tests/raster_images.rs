@@ -72,12 +72,9 @@ fn furnace_sphere_matches_the_analytic_values() {
     );
 }
 
-/// A Lambertian plane under a directional light: radiance = albedo / pi * E * cos(theta).
-#[test]
-fn lambertian_plane_under_a_directional_light_is_analytic() {
-    let albedo = 0.5f32;
-    let e = 3.0f32;
-    let theta = 60f32.to_radians();
+/// A 2x2 plane at y = 0 with `material`, a directional light of irradiance `e` tilted `theta`
+/// from its normal (node 1), and a camera 3 m above looking down on it.
+fn plane_under_sun(material: Material, e: f32, theta: f32, environment: Environment) -> Scene {
     let quad = Primitive {
         positions: vec![[-1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]],
         normals: vec![[0.0, 1.0, 0.0]; 4],
@@ -97,7 +94,7 @@ fn lambertian_plane_under_a_directional_light_is_analytic() {
             Node::new("camera", cam).with_camera(0),
         ],
         meshes: vec![Mesh { name: "plane".into(), primitives: vec![quad] }],
-        materials: vec![Material::lambert("lambert", [albedo; 3])],
+        materials: vec![material],
         lights: vec![Light {
             name: "sun".into(),
             kind: LightKind::Directional,
@@ -105,10 +102,35 @@ fn lambertian_plane_under_a_directional_light_is_analytic() {
             intensity: e,
         }],
         cameras: vec![Camera::perspective("top", 60f32.to_radians(), Some(1.0))],
-        environment: Environment::None,
+        environment,
         point_sets: Vec::new(),
     };
     scene.update_world();
+    scene
+}
+
+/// Asserts that the 8x8 pixels at the center of `img` have the radiance `want` (RGB, within
+/// `tol`).
+fn assert_center(img: &RenderedImage, want: [f32; 3], tol: f32) {
+    let (cx, cy) = (img.width / 2, img.height / 2);
+    for y in cy - 4..cy + 4 {
+        for x in cx - 4..cx + 4 {
+            let p = px(img, x, y);
+            for c in 0..3 {
+                assert!((p[c] - want[c]).abs() < tol, "pixel ({x},{y}) = {p:?}, expected {want:?}");
+            }
+        }
+    }
+}
+
+/// A Lambertian plane under a directional light: radiance = albedo / pi * E * cos(theta).
+#[test]
+fn lambertian_plane_under_a_directional_light_is_analytic() {
+    let albedo = 0.5f32;
+    let e = 3.0f32;
+    let theta = 60f32.to_radians();
+    let material = Material::lambert("lambert", [albedo; 3]);
+    let scene = plane_under_sun(material, e, theta, Environment::None);
     let dir = scene.nodes[1].world.transform_vector3(-Vec3::Z);
     assert!(
         (dir.dot(-Vec3::Y) - theta.cos()).abs() < 1e-5,
@@ -117,16 +139,25 @@ fn lambertian_plane_under_a_directional_light_is_analytic() {
     let img = render_scene(&scene, &request("plane (in memory)".into(), 32, 32)).expect("render");
     maybe_save(&img, "plane");
     let want = albedo / std::f32::consts::PI * e * theta.cos();
-    for y in 12..20 {
-        for x in 12..20 {
-            let p = px(&img, x, y);
-            for c in 0..3 {
-                assert!((p[c] - want).abs() < 1e-3, "pixel ({x},{y}) = {p:?}, expected {want}");
-            }
-        }
-    }
+    assert_center(&img, [want; 3], 1e-3);
     // Outside the plane: no environment, black.
     assert_eq!(px(&img, 0, 0)[..3], [0.0; 3]);
+}
+
+/// An unlit material (KHR_materials_unlit) shows its base color whatever the light and the
+/// environment; the environment still shows around it.
+#[test]
+fn unlit_material_shows_its_base_color() {
+    let color = [0.2f32, 0.45, 0.7];
+    let material = Material { unlit: true, ..Material::lambert("unlit", color) };
+    let scene = plane_under_sun(material, 10.0, 0.5, Environment::Uniform([0.3, 0.3, 0.3]));
+    let img =
+        render_scene(&scene, &request("unlit plane (in memory)".into(), 32, 32)).expect("render");
+    maybe_save(&img, "unlit");
+    assert_center(&img, color, 1e-3);
+    for (c, v) in px(&img, 0, 0)[..3].iter().enumerate() {
+        assert!((v - 0.3).abs() < 1e-3, "background channel {c} = {v}, expected 0.3");
+    }
 }
 
 /// Mean and 99th-percentile absolute difference of two RGBA8 images (RGB channels, 0..255).

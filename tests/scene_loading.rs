@@ -178,6 +178,28 @@ fn malformed_files_are_errors_naming_the_file() {
         .contains("does_not_exist.gltf"));
 }
 
+/// KHR_materials_unlit reaches the material; other materials stay lit.
+#[test]
+fn gltf_unlit_materials_are_loaded() {
+    let dir = tempdir("unlit");
+    let ok = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
+    let text = triangle_gltf(ok, [0, 1, 2], None)
+        .replace(r#""indices":1}"#, r#""indices":1,"material":0}"#)
+        .replace(
+            r#""asset":{"version":"2.0"},"#,
+            r#""asset":{"version":"2.0"},"extensionsUsed":["KHR_materials_unlit"],
+            "materials":[{"name":"flat","pbrMetallicRoughness":{"baseColorFactor":[0.2,0.4,0.6,1]},
+                          "extensions":{"KHR_materials_unlit":{}}},{"name":"lit"}],"#,
+        );
+    let scene = load_gltf(write(&dir, "unlit.gltf", text.as_bytes())).expect("load");
+    let flat = scene.materials.iter().find(|m| m.name == "flat").expect("material 'flat'");
+    assert!(flat.unlit, "{flat:?}");
+    assert_eq!(flat.base_color, [0.2, 0.4, 0.6, 1.0]);
+    let lit = scene.materials.iter().find(|m| m.name == "lit").expect("material 'lit'");
+    assert!(!lit.unlit, "{lit:?}");
+    assert_eq!(scene.meshes[0].primitives[0].material, 0);
+}
+
 #[test]
 fn ply_point_clouds_meshes_and_malformed_files() {
     let dir = tempdir("ply");

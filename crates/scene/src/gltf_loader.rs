@@ -76,6 +76,7 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             specular,
             double_sided: m.double_sided(),
             alpha,
+            unlit: m.unlit(),
         };
         let finite = mat.base_color.iter().chain(&mat.emissive).chain([
             &mat.metallic,

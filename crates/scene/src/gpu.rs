@@ -62,7 +62,7 @@ pub struct GpuMaterial {
     pub roughness: f32,
     /// KHR_materials_specular factor.
     pub specular: f32,
-    /// Bit 0: double sided; bit 1: blended.
+    /// Bit 0: double sided; bit 1: blended; bit 2: unlit.
     pub flags: u32,
 }
 
@@ -261,7 +261,9 @@ impl GpuScene {
                 metallic: m.metallic.clamp(0.0, 1.0),
                 roughness: m.roughness.clamp(0.0, 1.0),
                 specular: m.specular.max(0.0),
-                flags: u32::from(m.double_sided) | (u32::from(m.alpha == AlphaMode::Blend) << 1),
+                flags: u32::from(m.double_sided)
+                    | (u32::from(m.alpha == AlphaMode::Blend) << 1)
+                    | (u32::from(m.unlit) << 2),
             })
             .collect();
         let mut lights = Vec::new();

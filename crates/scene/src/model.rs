@@ -33,6 +33,9 @@ pub struct Material {
     pub double_sided: bool,
     /// Alpha mode.
     pub alpha: AlphaMode,
+    /// KHR_materials_unlit: the surface shows its base color, unaffected by lights (for
+    /// scanned colors, labels and data already shaded).
+    pub unlit: bool,
 }
 
 impl Material {
@@ -61,6 +64,7 @@ impl Default for Material {
             specular: 1.0,
             double_sided: false,
             alpha: AlphaMode::Opaque,
+            unlit: false,
         }
     }
 }
