@@ -63,6 +63,7 @@ fn scene(n: usize, suns: usize) -> Scene {
                     normals: vec![[0.0, 1.0, 0.0]; 4],
                     indices: vec![0, 2, 1, 0, 3, 2],
                     material: 1,
+                    ..Default::default()
                 }],
             },
         ],

@@ -80,6 +80,7 @@ fn plane_under_sun(material: Material, e: f32, theta: f32, environment: Environm
         normals: vec![[0.0, 1.0, 0.0]; 4],
         indices: vec![0, 2, 1, 0, 3, 2],
         material: 0,
+        ..Default::default()
     };
     // The light travels along its node's -Z: tilt it by theta from straight down.
     let light_rot = Quat::from_rotation_x(-90f32.to_radians()) * Quat::from_rotation_y(theta);
@@ -142,6 +143,35 @@ fn lambertian_plane_under_a_directional_light_is_analytic() {
     assert_center(&img, [want; 3], 1e-3);
     // Outside the plane: no environment, black.
     assert_eq!(px(&img, 0, 0)[..3], [0.0; 3]);
+}
+
+/// Vertex colors multiply the base color: a lit Lambertian plane whose vertices are all one
+/// color reflects albedo * color / pi * E * cos(theta) (within the 8-bit sRGB storage of vertex
+/// colors); a plane red on the left, blue on the right shades through between them.
+#[test]
+fn vertex_colors_multiply_the_base_color() {
+    let (albedo, e, theta) = (0.8f32, 2.0f32, 30f32.to_radians());
+    let color = [0.2f32, 0.45, 0.7, 1.0];
+    let mut scene =
+        plane_under_sun(Material::lambert("white", [albedo; 3]), e, theta, Environment::None);
+    scene.meshes[0].primitives[0].colors = vec![color; 4];
+    let img =
+        render_scene(&scene, &request("colored plane (in memory)".into(), 32, 32)).expect("render");
+    let k = albedo / std::f32::consts::PI * e * theta.cos();
+    let want = [color[0] * k, color[1] * k, color[2] * k];
+    assert_center(&img, want, 0.01 * want[2]);
+
+    // Vertices 0 and 3 at x = -1 (left in the image from above), 1 and 2 at x = +1.
+    let (red, blue) = ([1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0]);
+    scene.meshes[0].primitives[0].colors = vec![red, blue, blue, red];
+    let img = render_scene(&scene, &request("gradient plane (in memory)".into(), 32, 32))
+        .expect("render");
+    maybe_save(&img, "vertex_colors");
+    let (left, mid, right) = (px(&img, 9, 16), px(&img, 16, 16), px(&img, 22, 16));
+    assert!(left[0] > 0.8 * k && left[2] < 0.2 * k, "left {left:?}");
+    assert!(right[2] > 0.8 * k && right[0] < 0.2 * k, "right {right:?}");
+    assert!((mid[0] - mid[2]).abs() < 0.1 * k && mid[0] > 0.3 * k, "middle {mid:?}");
+    assert_eq!(mid[1], 0.0, "no green anywhere: {mid:?}");
 }
 
 /// An unlit material (KHR_materials_unlit) shows its base color whatever the light and the
@@ -208,6 +238,7 @@ fn shadow_scene_check(name: &str, light: Light, light_local: Mat4, lit: impl Fn(
         normals: vec![[0.0, 1.0, 0.0]; 4],
         indices: vec![0, 2, 1, 0, 3, 2],
         material: 0,
+        ..Default::default()
     };
     let eye = Vec3::new(0.0, 3.0, 3.0);
     let cam = glam::camera::rh::view::look_at_mat4(eye, Vec3::ZERO, Vec3::Y).inverse();
@@ -297,6 +328,7 @@ fn invalid_in_memory_scene_is_an_error() {
                 normals: vec![[0.0, 1.0, 0.0]; 3],
                 indices: vec![0, 1, 5],
                 material: 0,
+                ..Default::default()
             }],
         }],
         materials: vec![Material::default()],
@@ -316,6 +348,7 @@ fn points_are_splatted_and_depth_tested_against_triangles() {
         normals: vec![[0.0, 0.0, 1.0]; 4],
         indices: vec![0, 1, 2, 0, 2, 3],
         material: 0,
+        ..Default::default()
     };
     let cam = Mat4::from_translation(Vec3::new(0.0, 0.0, 3.0));
     let mut scene = Scene {

@@ -178,6 +178,70 @@ fn malformed_files_are_errors_naming_the_file() {
         .contains("does_not_exist.gltf"));
 }
 
+/// A one-triangle glTF without normals whose COLOR_0 accessor is `color_type` (e.g. "VEC4")
+/// with the given float values.
+fn colored_triangle_gltf(color_type: &str, colors: &[f32]) -> String {
+    let ok = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
+    let mut bin: Vec<u8> = ok.iter().flatten().flat_map(|f: &f32| f.to_le_bytes()).collect();
+    bin.extend([0u32, 1, 2].iter().flat_map(|i| i.to_le_bytes()));
+    bin.extend(colors.iter().flat_map(|f| f.to_le_bytes()));
+    format!(
+        r#"{{"asset":{{"version":"2.0"}},"scene":0,"scenes":[{{"nodes":[0]}}],"nodes":[{{"mesh":0}}],
+        "meshes":[{{"primitives":[{{"attributes":{{"POSITION":0,"COLOR_0":2}},"indices":1}}]}}],
+        "buffers":[{{"byteLength":{len},"uri":"data:application/octet-stream;base64,{data}"}}],
+        "bufferViews":[{{"buffer":0,"byteOffset":0,"byteLength":36}},{{"buffer":0,"byteOffset":36,"byteLength":12}},
+                       {{"buffer":0,"byteOffset":48,"byteLength":{clen}}}],
+        "accessors":[{{"bufferView":0,"componentType":5126,"count":3,"type":"VEC3","min":[0,0,0],"max":[1,1,0]}},
+                     {{"bufferView":1,"componentType":5125,"count":3,"type":"SCALAR"}},
+                     {{"bufferView":2,"componentType":5126,"count":3,"type":"{color_type}"}}]}}"#,
+        len = bin.len(),
+        data = base64(&bin),
+        clen = colors.len() * 4,
+    )
+}
+
+/// COLOR_0 becomes linear vertex colors (following the vertices through flat-shading's
+/// unwelding); an accessor type glTF does not allow for colors is an error naming the file.
+#[test]
+fn gltf_vertex_colors_are_loaded_and_checked() {
+    let dir = tempdir("colors");
+    let rgba = [1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.5, 0.0, 0.0, 1.0, 1.0];
+    let path = write(&dir, "colors.gltf", colored_triangle_gltf("VEC4", &rgba).as_bytes());
+    let scene = load_gltf(&path).expect("load");
+    let p = &scene.meshes[0].primitives[0];
+    assert_eq!(p.colors, vec![[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.5], [0.0, 0.0, 1.0, 1.0]]);
+    assert_eq!(p.normals.len(), 3, "flat shaded");
+
+    let rgb = [0.25, 0.5, 0.75, 0.25, 0.5, 0.75, 0.25, 0.5, 0.75];
+    let path = write(&dir, "rgb.gltf", colored_triangle_gltf("VEC3", &rgb).as_bytes());
+    let scene = load_gltf(&path).expect("load");
+    assert_eq!(scene.meshes[0].primitives[0].colors, vec![[0.25, 0.5, 0.75, 1.0]; 3]);
+
+    let path = write(&dir, "vec2.gltf", colored_triangle_gltf("VEC2", &rgba[..6]).as_bytes());
+    let e = load_gltf(&path).expect_err("VEC2 colors").to_string();
+    assert!(e.contains("vec2.gltf") && e.contains("Colors"), "{e}");
+
+    let nan = [f32::NAN; 12];
+    let path = write(&dir, "nan_color.gltf", colored_triangle_gltf("VEC4", &nan).as_bytes());
+    let e = load_gltf(&path).expect_err("NaN colors").to_string();
+    assert!(e.contains("nan_color.gltf") && e.contains("COLOR_0"), "{e}");
+}
+
+/// The sRGB <-> linear conversions of vertex colors round-trip every 8-bit value.
+#[test]
+fn srgb8_colors_round_trip() {
+    for b in 0..=255u8 {
+        let lin = scene::srgba8_to_linear([b, b, b, b]);
+        assert_eq!(scene::pack_srgba8(lin), u32::from_le_bytes([b; 4]), "byte {b} -> {lin:?}");
+    }
+    let blue = scene::srgba8_to_linear([255, 0, 188, 255])[2];
+    assert!((blue - 0.502_886).abs() < 1e-5, "{blue}");
+    assert_eq!(
+        scene::pack_srgba8([2.0, -1.0, f32::NAN, 1.0]),
+        u32::from_le_bytes([255, 0, 0, 255])
+    );
+}
+
 /// KHR_materials_unlit reaches the material; other materials stay lit.
 #[test]
 fn gltf_unlit_materials_are_loaded() {
@@ -225,6 +289,29 @@ fn ply_point_clouds_meshes_and_malformed_files() {
     let s = scene::load(&mesh).expect("mesh");
     assert_eq!(s.meshes.len(), 1);
     assert_eq!(s.meshes[0].primitives[0].indices.len(), 6, "a quad becomes two triangles");
+    assert!(s.meshes[0].primitives[0].colors.is_empty());
+
+    let colored = write(
+        &dir,
+        "colored_quad.ply",
+        b"ply\nformat ascii 1.0\nelement vertex 4\nproperty float x\nproperty float y\nproperty float z\n\
+          property uchar red\nproperty uchar green\nproperty uchar blue\n\
+          element face 1\nproperty list uchar int vertex_indices\nend_header\n\
+          0 0 0 255 0 0\n1 0 0 0 255 0\n1 1 0 0 0 255\n0 1 0 255 255 255\n4 0 1 2 3\n",
+    );
+    let s = scene::load(&colored).expect("colored mesh");
+    let p = &s.meshes[0].primitives[0];
+    // Flat shaded (no normals in the file): unwelded, each vertex keeps its color, as linear.
+    assert_eq!(p.colors.len(), p.positions.len());
+    for (q, c) in p.positions.iter().zip(&p.colors) {
+        let want = match (q[0] as i32, q[1] as i32) {
+            (0, 0) => [1.0, 0.0, 0.0, 1.0],
+            (1, 0) => [0.0, 1.0, 0.0, 1.0],
+            (1, 1) => [0.0, 0.0, 1.0, 1.0],
+            _ => [1.0; 4],
+        };
+        assert_eq!(*c, want, "vertex {q:?}");
+    }
 
     let bad_index = write(
         &dir,
@@ -271,6 +358,14 @@ fn obj_meshes_with_materials_and_malformed_files() {
     // No normals in the file: flat shading, the face normal is +Z.
     assert_eq!(p.normals[0], [0.0, 0.0, 1.0]);
     assert!(s.is_unlit());
+    assert!(p.colors.is_empty());
+
+    // `v x y z r g b` vertex colors.
+    let colored =
+        write(&dir, "colored.obj", b"v 0 0 0 1 0 0\nv 1 0 0 0 1 0\nv 0 1 0 0 0 1\nf 1 2 3\n");
+    let s = scene::load(&colored).expect("colored obj");
+    let p = &s.meshes[0].primitives[0];
+    assert_eq!(p.colors, vec![[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0]]);
 
     let bad = write(&dir, "bad.obj", b"v 0 0 0\nv 1 0 0\nf 1 2 7\n");
     let e = scene::load(&bad).expect_err("bad index").to_string();

@@ -107,20 +107,31 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             // Accessor types the reader would misread (or panic on): check them first.
             use gltf::accessor::{DataType, Dimensions};
             use gltf::mesh::Semantic;
-            let check = |sem: Semantic, dims: Dimensions| -> Result<bool, LoadError> {
+            let check = |sem: Semantic,
+                         types: &[DataType],
+                         dims: &[Dimensions]|
+             -> Result<bool, LoadError> {
                 match prim.get(&sem) {
                     None => Ok(false),
-                    Some(a) if a.data_type() == DataType::F32 && a.dimensions() == dims => Ok(true),
+                    Some(a) if types.contains(&a.data_type()) && dims.contains(&a.dimensions()) => {
+                        Ok(true)
+                    }
                     Some(a) => Err(invalid(format!(
-                        "{}: {sem:?} accessor is {:?} {:?}, expected F32 {dims:?}",
+                        "{}: {sem:?} accessor is {:?} {:?}, expected {types:?} {dims:?}",
                         what(),
                         a.data_type(),
                         a.dimensions()
                     ))),
                 }
             };
-            check(Semantic::Positions, Dimensions::Vec3)?;
-            let has_normals = check(Semantic::Normals, Dimensions::Vec3)?;
+            let (f32, vec3) = (&[DataType::F32][..], &[Dimensions::Vec3][..]);
+            check(Semantic::Positions, f32, vec3)?;
+            let has_normals = check(Semantic::Normals, f32, vec3)?;
+            let has_colors = check(
+                Semantic::Colors(0),
+                &[DataType::U8, DataType::U16, DataType::F32],
+                &[Dimensions::Vec3, Dimensions::Vec4],
+            )?;
             if let Some(a) = prim.indices() {
                 let int = matches!(a.data_type(), DataType::U8 | DataType::U16 | DataType::U32);
                 if !int || a.dimensions() != Dimensions::Scalar {
@@ -171,17 +182,33 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                     what()
                 )));
             }
+            let colors: Vec<[f32; 4]> = match reader.read_colors(0) {
+                Some(c) => c.into_rgba_f32().collect(),
+                None if has_colors => {
+                    return Err(invalid(format!(
+                        "{}: COLOR_0 accessor lies outside its buffer",
+                        what()
+                    )))
+                }
+                None => Vec::new(),
+            };
+            if !colors.is_empty()
+                && (colors.len() != positions.len()
+                    || colors.iter().flatten().any(|v| !v.is_finite()))
+            {
+                return Err(invalid(format!("{}: COLOR_0 count or values invalid", what())));
+            }
             let material = prim.material().index().unwrap_or(default_material);
             let primitive = match normals {
                 Some(n)
                     if n.len() == positions.len() && n.iter().flatten().all(|v| v.is_finite()) =>
                 {
-                    Primitive { positions, normals: n, indices, material }
+                    Primitive { positions, normals: n, colors, indices, material }
                 }
                 Some(_) => {
                     return Err(invalid(format!("{}: NORMAL count or values invalid", what())))
                 }
-                None => flat_shaded(&positions, &indices, material),
+                None => flat_shaded(&positions, &colors, &indices, material),
             };
             out.primitives.push(primitive);
         }
@@ -297,16 +324,25 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     Ok(scene)
 }
 
-/// Unwelds triangles and gives each vertex its face normal (glTF: no NORMAL means flat).
-pub(crate) fn flat_shaded(positions: &[[f32; 3]], indices: &[u32], material: usize) -> Primitive {
+/// Unwelds triangles and gives each vertex its face normal (glTF: no NORMAL means flat); the
+/// vertex colors (empty or one per position) follow their vertices.
+pub(crate) fn flat_shaded(
+    positions: &[[f32; 3]],
+    colors: &[[f32; 4]],
+    indices: &[u32],
+    material: usize,
+) -> Primitive {
     let mut p = Primitive { material, ..Default::default() };
     for t in indices.chunks_exact(3) {
         let v = [0, 1, 2].map(|k| Vec3::from(positions[t[k] as usize]));
         let n = (v[1] - v[0]).cross(v[2] - v[0]).normalize_or_zero();
-        for vk in v {
+        for (k, vk) in v.into_iter().enumerate() {
             p.indices.push(p.positions.len() as u32);
             p.positions.push(vk.into());
             p.normals.push(n.into());
+            if let Some(&c) = colors.get(t[k] as usize) {
+                p.colors.push(c);
+            }
         }
     }
     p

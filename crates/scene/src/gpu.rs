@@ -1,7 +1,8 @@
 //! `GpuScene`: the scene in GPU memory, uploaded once and shared by every renderer.
 //!
 //! Layout (all through buffer device addresses, scalar layout, matching `shaders/xpg/scene.slang`):
-//! - `vertices`: `GpuVertex { float4 position; float4 normal; }` of every primitive;
+//! - `vertices`: `GpuVertex { float3 position; uint color; float3 normal; uint pad; }` of every
+//!   primitive (color: sRGB RGBA8, 8 bits where they are perceptually even);
 //! - `indices`: u32, per primitive, relative to its first vertex (drawn with a vertex offset);
 //! - `draws`: one [`GpuDraw`] per (node, primitive): model and normal matrices, material;
 //! - `materials`: [`GpuMaterial`] table; `lights`: [`GpuLight`] list in world space;
@@ -20,10 +21,38 @@ use crate::model::{AlphaMode, Environment, LightKind, Scene};
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct GpuVertex {
-    /// xyz, 1.
-    pub position: [f32; 4],
-    /// xyz, 0.
-    pub normal: [f32; 4],
+    /// Object-space position.
+    pub position: [f32; 3],
+    /// Vertex color as sRGB RGBA8 (R in the low byte, alpha linear).
+    pub color: u32,
+    /// Object-space normal.
+    pub normal: [f32; 3],
+    /// Zero.
+    pub pad: u32,
+}
+
+/// An sRGB RGBA8 color (alpha linear) as linear RGBA floats.
+pub fn srgba8_to_linear(c: [u8; 4]) -> [f32; 4] {
+    let decode = |b: u8| {
+        let e = f32::from(b) / 255.0;
+        if e <= 0.04045 {
+            e / 12.92
+        } else {
+            ((e + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    [decode(c[0]), decode(c[1]), decode(c[2]), f32::from(c[3]) / 255.0]
+}
+
+/// Linear RGBA (0..1, clamped) as the packed sRGB RGBA8 of [`GpuVertex::color`].
+pub fn pack_srgba8(c: [f32; 4]) -> u32 {
+    let encode = |v: f32| {
+        let v = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
+        let e = if v <= 0.003_130_8 { v * 12.92 } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 };
+        (e * 255.0).round() as u8
+    };
+    let a = if c[3].is_finite() { (c[3].clamp(0.0, 1.0) * 255.0).round() as u8 } else { 0 };
+    u32::from_le_bytes([encode(c[0]), encode(c[1]), encode(c[2]), a])
 }
 
 /// One draw: a primitive at a node.
@@ -198,6 +227,8 @@ impl GpuScene {
                 // out-of-bounds read on the GPU.
                 let bad = if p.normals.len() != p.positions.len() {
                     Some("normal count differs from position count".to_string())
+                } else if !p.colors.is_empty() && p.colors.len() != p.positions.len() {
+                    Some(format!("{} colors for {} vertices", p.colors.len(), p.positions.len()))
                 } else if p.material >= scene.materials.len() {
                     Some(format!("material {} of {}", p.material, scene.materials.len()))
                 } else if p.indices.len() % 3 != 0 {
@@ -218,10 +249,15 @@ impl GpuScene {
                     .map_err(|_| GpuSceneError::TooLarge("more than 4 G vertices".into()))?;
                 let first_index = u32::try_from(indices.len())
                     .map_err(|_| GpuSceneError::TooLarge("more than 4 G indices".into()))?;
-                vertices.extend(p.positions.iter().zip(&p.normals).map(|(q, n)| GpuVertex {
-                    position: [q[0], q[1], q[2], 1.0],
-                    normal: [n[0], n[1], n[2], 0.0],
-                }));
+                let white = pack_srgba8([1.0; 4]);
+                vertices.extend(p.positions.iter().zip(&p.normals).enumerate().map(
+                    |(k, (&position, &normal))| GpuVertex {
+                        position,
+                        color: p.colors.get(k).map_or(white, |&c| pack_srgba8(c)),
+                        normal,
+                        pad: 0,
+                    },
+                ));
                 indices.extend_from_slice(&p.indices);
                 ranges.push((first_index, p.indices.len() as u32, first_vertex, p.material));
             }

@@ -17,7 +17,9 @@ mod renderer;
 
 pub use camera::View;
 pub use gltf_loader::{load_gltf, LoadError};
-pub use gpu::{GpuDraw, GpuLight, GpuMaterial, GpuScene, GpuSceneError};
+pub use gpu::{
+    pack_srgba8, srgba8_to_linear, GpuDraw, GpuLight, GpuMaterial, GpuScene, GpuSceneError,
+};
 pub use loaders::{load, load_obj, load_ply};
 pub use model::{
     AlphaMode, Camera, Environment, Light, LightKind, Material, Mesh, Node, PointSet, Primitive,

@@ -12,6 +12,7 @@ use std::path::Path;
 use glam::Mat4;
 
 use crate::gltf_loader::{load_gltf, LoadError};
+use crate::gpu::srgba8_to_linear;
 use crate::model::{Material, Mesh, Node, PointSet, Primitive, Scene};
 
 /// Loads a scene from a .gltf, .glb, .obj or .ply file.
@@ -42,12 +43,14 @@ fn finish(mut scene: Scene, meshes: Vec<Mesh>) -> Scene {
     scene
 }
 
-/// Smooth-shaded primitive from indexed data, or flat-shaded when `normals` is None.
+/// Smooth-shaded primitive from indexed data, or flat-shaded when `normals` is None; `colors`
+/// is empty or one linear RGBA color per position.
 fn primitive(
     path: &Path,
     what: &str,
     positions: Vec<[f32; 3]>,
     normals: Option<Vec<[f32; 3]>>,
+    colors: Vec<[f32; 4]>,
     indices: Vec<u32>,
     material: usize,
 ) -> Result<Primitive, LoadError> {
@@ -62,9 +65,9 @@ fn primitive(
     }
     match normals {
         Some(n) if n.len() == positions.len() && n.iter().flatten().all(|v| v.is_finite()) => {
-            Ok(Primitive { positions, normals: n, indices, material })
+            Ok(Primitive { positions, normals: n, colors, indices, material })
         }
-        _ => Ok(crate::gltf_loader::flat_shaded(&positions, &indices, material)),
+        _ => Ok(crate::gltf_loader::flat_shaded(&positions, &colors, &indices, material)),
     }
 }
 
@@ -96,11 +99,18 @@ pub fn load_obj(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         let normals = (!mesh.normals.is_empty())
             .then(|| mesh.normals.chunks_exact(3).map(|n| [n[0], n[1], n[2]]).collect());
         let material = mesh.material_id.filter(|&i| i < default).unwrap_or(default);
+        // `v x y z r g b` colors, taken as linear 0..1 like the MTL colors.
+        let colors = if mesh.vertex_color.len() == mesh.positions.len() {
+            mesh.vertex_color.chunks_exact(3).map(|c| [c[0], c[1], c[2], 1.0]).collect()
+        } else {
+            Vec::new()
+        };
         let p = primitive(
             path,
             &format!("object '{}'", m.name),
             positions,
             normals,
+            colors,
             mesh.indices.clone(),
             material,
         )?;
@@ -215,7 +225,9 @@ pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             scene.materials.push(Material::lambert("default", [0.8; 3]));
             let n = (normals.len() == positions.len()).then_some(normals);
             let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("mesh").to_string();
-            let p = primitive(path, &format!("mesh '{name}'"), positions, n, indices, 0)?;
+            // PLY colors are sRGB bytes; the mesh model holds linear colors.
+            let linear = colors.iter().map(|c| srgba8_to_linear(*c)).collect();
+            let p = primitive(path, &format!("mesh '{name}'"), positions, n, linear, indices, 0)?;
             Ok(finish(scene, vec![Mesh { name, primitives: vec![p] }]))
         }
     }

@@ -77,6 +77,9 @@ pub struct Primitive {
     pub positions: Vec<[f32; 3]>,
     /// Normals (one per position).
     pub normals: Vec<[f32; 3]>,
+    /// Linear RGBA vertex colors multiplying the base color (glTF `COLOR_0`), one per position;
+    /// empty: white.
+    pub colors: Vec<[f32; 4]>,
     /// Triangle list indices.
     pub indices: Vec<u32>,
     /// Index into [`Scene::materials`].
