@@ -145,6 +145,40 @@ fn lambertian_plane_under_a_directional_light_is_analytic() {
     assert_eq!(px(&img, 0, 0)[..3], [0.0; 3]);
 }
 
+/// An orthographic camera `2 * ymag` = 4 high over the 2x2 plane: the plane covers exactly the
+/// middle half of the image at any camera height (a perspective camera's would shrink), with
+/// the analytic Lambertian radiance.
+#[test]
+fn orthographic_camera_keeps_sizes_at_any_distance() {
+    let (albedo, e, theta) = (0.5f32, 3.0f32, 60f32.to_radians());
+    let mut scene =
+        plane_under_sun(Material::lambert("lambert", [albedo; 3]), e, theta, Environment::None);
+    scene.cameras[0] = Camera::orthographic("ortho", 2.0, Some(1.0));
+    let want = albedo / std::f32::consts::PI * e * theta.cos();
+    for height in [3.0f32, 10.0] {
+        scene.nodes[2].local = Mat4::from_rotation_translation(
+            Quat::from_rotation_x(-90f32.to_radians()),
+            Vec3::new(0.0, height, 0.0),
+        );
+        scene.update_world();
+        let img = render_scene(&scene, &request(format!("ortho at {height} m").into(), 32, 32))
+            .expect("render");
+        maybe_save(&img, &format!("ortho_{height}"));
+        // Pixel centers 8.5 .. 23.5 lie on the plane (|x| < 1 of 2), 7.5 and 24.5 off it.
+        for k in 0..32u32 {
+            for (x, y) in [(k, 16), (16, k)] {
+                let on = (8..24).contains(&x) && (8..24).contains(&y);
+                let p = px(&img, x, y);
+                let expected = if on { want } else { 0.0 };
+                assert!(
+                    (p[0] - expected).abs() < 1e-3,
+                    "camera at {height} m: pixel ({x},{y}) = {p:?}, expected {expected}"
+                );
+            }
+        }
+    }
+}
+
 /// Vertex colors multiply the base color: a lit Lambertian plane whose vertices are all one
 /// color reflects albedo * color / pi * E * cos(theta) (within the 8-bit sRGB storage of vertex
 /// colors); a plane red on the left, blue on the right shades through between them.

@@ -156,9 +156,9 @@ fn malformed_files_are_errors_naming_the_file() {
     assert!(e.contains("float_indices.gltf") && e.contains("index accessor"), "{e}");
 
     // A camera with a zero field of view.
-    let cam = triangle_gltf(ok, [0, 1, 2], None)
-        .replace(r#""nodes":[{"mesh":0}]"#, r#""nodes":[{"mesh":0},{"camera":0}],"cameras":[{"name":"flat","type":"perspective","perspective":{"yfov":0.0,"znear":0.1}}]"#)
-        .replace(r#""scenes":[{"nodes":[0]}]"#, r#""scenes":[{"nodes":[0,1]}]"#);
+    let cam = triangle_with_camera(
+        r#"{"name":"flat","type":"perspective","perspective":{"yfov":0.0,"znear":0.1}}"#,
+    );
     let c = write(&dir, "bad_camera.gltf", cam.as_bytes());
     let e = load_gltf(&c).expect_err("yfov 0").to_string();
     assert!(e.contains("bad_camera.gltf") && e.contains("flat"), "{e}");
@@ -240,6 +240,56 @@ fn srgb8_colors_round_trip() {
         scene::pack_srgba8([2.0, -1.0, f32::NAN, 1.0]),
         u32::from_le_bytes([255, 0, 0, 255])
     );
+}
+
+/// The one-triangle glTF with a camera node whose JSON object is `camera`.
+fn triangle_with_camera(camera: &str) -> String {
+    let ok = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
+    triangle_gltf(ok, [0, 1, 2], None)
+        .replace(
+            r#""nodes":[{"mesh":0}]"#,
+            &format!(r#""nodes":[{{"mesh":0}},{{"camera":0,"translation":[0,0,5]}}],"cameras":[{camera}]"#),
+        )
+        .replace(r#""scenes":[{"nodes":[0]}]"#, r#""scenes":[{"nodes":[0,1]}]"#)
+}
+
+/// Orthographic cameras load (ymag, aspect xmag/ymag, planes) and frame the view; bad ones are
+/// errors naming the file and the camera.
+#[test]
+fn gltf_orthographic_cameras() {
+    let dir = tempdir("ortho");
+    let text = triangle_with_camera(
+        r#"{"name":"top","type":"orthographic","orthographic":{"xmag":3,"ymag":1.5,"znear":0.5,"zfar":20}}"#,
+    );
+    let scene = load_gltf(write(&dir, "ortho.gltf", text.as_bytes())).expect("load");
+    let cam = &scene.cameras[0];
+    assert_eq!(cam.projection, scene::Projection::Orthographic { ymag: 1.5 });
+    assert_eq!((cam.aspect, cam.znear, cam.zfar), (Some(2.0), 0.5, Some(20.0)));
+    assert_eq!(scene::View::default_size(&scene, Some("top"), 200), (200, 100));
+    let view = scene::View::from_scene(&scene, Some("top"), 200, 100).expect("view");
+    assert!(view.orthographic);
+    // A point 3 m right and 1.5 m up, anywhere in depth, lands on the top-right corner.
+    for z in [-1.0f32, -10.0] {
+        let clip = view.proj * view.view * glam::Vec4::new(3.0, 1.5, z, 1.0);
+        assert!((clip.x - 1.0).abs() < 1e-5 && (clip.y + 1.0).abs() < 1e-5, "{clip}");
+        assert!(clip.z > 0.0 && clip.z < 1.0 && clip.w == 1.0, "{clip}");
+    }
+    assert_eq!(view.eye(), glam::Vec4::new(0.0, 0.0, 1.0, 0.0), "towards the camera, w = 0");
+
+    for (file, camera) in [
+        (
+            "zero_ymag.gltf",
+            r#"{"name":"thin","type":"orthographic","orthographic":{"xmag":1,"ymag":0,"znear":0.1,"zfar":10}}"#,
+        ),
+        (
+            "inverted.gltf",
+            r#"{"name":"thin","type":"orthographic","orthographic":{"xmag":1,"ymag":1,"znear":10,"zfar":1}}"#,
+        ),
+    ] {
+        let path = write(&dir, file, triangle_with_camera(camera).as_bytes());
+        let e = load_gltf(&path).expect_err(file).to_string();
+        assert!(e.contains(file) && e.contains("thin"), "{e}");
+    }
 }
 
 /// KHR_materials_unlit reaches the material; other materials stay lit.

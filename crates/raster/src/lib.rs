@@ -243,7 +243,7 @@ impl Renderer for Raster {
         let frame = FrameData {
             view_proj: vp.to_cols_array_2d(),
             inv_view_proj: vp.inverse().to_cols_array_2d(),
-            camera_pos: [view.position.x, view.position.y, view.position.z, 1.0],
+            camera_pos: view.eye().to_array(),
             env_mean_kind: [
                 scene.environment_mean[0],
                 scene.environment_mean[1],

@@ -2,7 +2,7 @@
 
 use glam::{Mat4, Vec3, Vec4};
 
-use crate::model::Scene;
+use crate::model::{Projection, Scene};
 
 /// One viewport's camera, resolved to matrices (Vulkan clip space: depth 0..1, y down).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,6 +13,8 @@ pub struct View {
     pub proj: Mat4,
     /// Camera position in world space.
     pub position: Vec3,
+    /// Parallel projection: every view ray has the camera's forward direction.
+    pub orthographic: bool,
     /// Image width in pixels.
     pub width: u32,
     /// Image height in pixels.
@@ -30,7 +32,30 @@ pub fn perspective(yfov: f32, aspect: f32, near: f32, far: f32) -> Mat4 {
     )
 }
 
+/// A right-handed orthographic projection for Vulkan, `2 * xmag` wide and `2 * ymag` high
+/// (depth 0 at `near`, 1 at `far`, y down).
+pub fn orthographic(xmag: f32, ymag: f32, near: f32, far: f32) -> Mat4 {
+    Mat4::from_cols(
+        Vec4::new(1.0 / xmag, 0.0, 0.0, 0.0),
+        Vec4::new(0.0, -1.0 / ymag, 0.0, 0.0),
+        Vec4::new(0.0, 0.0, 1.0 / (near - far), 0.0),
+        Vec4::new(0.0, 0.0, near / (near - far), 1.0),
+    )
+}
+
 impl View {
+    /// The eye in homogeneous world coordinates: the camera position with w = 1, or for an
+    /// orthographic view the direction towards the camera with w = 0, so that the direction to
+    /// the viewer from a point `p` is `eye.xyz - p * eye.w` for both.
+    pub fn eye(&self) -> Vec4 {
+        if self.orthographic {
+            let back = self.view.inverse().transform_vector3(Vec3::Z).normalize_or_zero();
+            back.extend(0.0)
+        } else {
+            self.position.extend(1.0)
+        }
+    }
+
     /// The view of camera `camera` (its name or its node's name; the first camera when None),
     /// at `width x height`. A scene without a camera gets one that frames its bounds, looking
     /// down -Z from +Z.
@@ -47,10 +72,18 @@ impl View {
                 let cam = &scene.cameras[node.camera?];
                 let world = node.world;
                 let far = cam.zfar.unwrap_or(1.0e4);
+                let near = cam.znear.max(1e-4);
+                let proj = match cam.projection {
+                    Projection::Perspective { yfov } => perspective(yfov, aspect, near, far),
+                    Projection::Orthographic { ymag } => {
+                        orthographic(ymag * aspect, ymag, near, far)
+                    }
+                };
                 Some(Self {
                     view: world.inverse(),
-                    proj: perspective(cam.yfov, aspect, cam.znear.max(1e-4), far),
+                    proj,
                     position: world.transform_point3(Vec3::ZERO),
+                    orthographic: matches!(cam.projection, Projection::Orthographic { .. }),
                     width,
                     height,
                 })
@@ -72,6 +105,7 @@ impl View {
                         dist + radius * 2.0,
                     ),
                     position,
+                    orthographic: false,
                     width,
                     height,
                 })

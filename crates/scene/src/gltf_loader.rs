@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use glam::{Mat4, Quat, Vec3};
 
 use crate::model::{
-    AlphaMode, Camera, Environment, Light, LightKind, Material, Mesh, Node, Primitive, Scene,
+    AlphaMode, Camera, Environment, Light, LightKind, Material, Mesh, Node, Primitive, Projection,
+    Scene,
 };
 
 /// Errors of the loaders. Each names the file.
@@ -250,24 +251,33 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                 }
                 scene.cameras.push(Camera {
                     name,
-                    yfov: p.yfov(),
+                    projection: Projection::Perspective { yfov: p.yfov() },
                     aspect: p.aspect_ratio(),
                     znear: p.znear(),
                     zfar: p.zfar(),
                 })
             }
-            gltf::camera::Projection::Orthographic(_) => {
-                tracing::warn!(
-                    "{}: orthographic camera '{}' not supported yet",
-                    path.display(),
-                    c.name().unwrap_or("")
-                );
+            gltf::camera::Projection::Orthographic(o) => {
+                let name = c.name().unwrap_or("").to_string();
+                let positive = |v: f32| v.is_finite() && v > 0.0;
+                let ok = positive(o.xmag())
+                    && positive(o.ymag())
+                    && o.znear().is_finite()
+                    && o.znear() >= 0.0
+                    && o.zfar().is_finite()
+                    && o.zfar() > o.znear();
+                if !ok {
+                    return Err(invalid(format!(
+                        "camera '{name}': orthographic xmag and ymag must be > 0, \
+                         0 <= znear < zfar"
+                    )));
+                }
                 scene.cameras.push(Camera {
-                    name: c.name().unwrap_or("").to_string(),
-                    yfov: 0.8,
-                    aspect: None,
-                    znear: 0.01,
-                    zfar: None,
+                    name,
+                    projection: Projection::Orthographic { ymag: o.ymag() },
+                    aspect: Some(o.xmag() / o.ymag()),
+                    znear: o.znear(),
+                    zfar: Some(o.zfar()),
                 });
             }
         }

@@ -23,6 +23,6 @@ pub use gpu::{
 pub use loaders::{load, load_obj, load_ply};
 pub use model::{
     AlphaMode, Camera, Environment, Light, LightKind, Material, Mesh, Node, PointSet, Primitive,
-    Scene,
+    Projection, Scene,
 };
 pub use renderer::{RenderError, Renderer};

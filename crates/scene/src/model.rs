@@ -125,13 +125,23 @@ pub struct Light {
     pub intensity: f32,
 }
 
-/// A perspective camera; it looks down its node's -Z with +Y up.
+/// How a camera projects.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Projection {
+    /// Full vertical field of view, radians.
+    Perspective { yfov: f32 },
+    /// Half the height of the view volume in world units (glTF `ymag`); the width follows the
+    /// image's aspect ratio.
+    Orthographic { ymag: f32 },
+}
+
+/// A camera; it looks down its node's -Z with +Y up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Camera {
     /// Name.
     pub name: String,
-    /// Full vertical field of view, radians.
-    pub yfov: f32,
+    /// Perspective or orthographic.
+    pub projection: Projection,
     /// Width / height, if the file gives one.
     pub aspect: Option<f32>,
     /// Near plane.
@@ -143,7 +153,13 @@ pub struct Camera {
 impl Camera {
     /// A perspective camera with `yfov` (radians), near 0.1 and far 1000.
     pub fn perspective(name: &str, yfov: f32, aspect: Option<f32>) -> Self {
-        Self { name: name.into(), yfov, aspect, znear: 0.1, zfar: Some(1000.0) }
+        let projection = Projection::Perspective { yfov };
+        Self { name: name.into(), projection, aspect, znear: 0.1, zfar: Some(1000.0) }
+    }
+    /// An orthographic camera `2 * ymag` high, near 0.1 and far 1000.
+    pub fn orthographic(name: &str, ymag: f32, aspect: Option<f32>) -> Self {
+        let projection = Projection::Orthographic { ymag };
+        Self { name: name.into(), projection, aspect, znear: 0.1, zfar: Some(1000.0) }
     }
 }
 
