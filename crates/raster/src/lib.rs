@@ -9,7 +9,9 @@
 //! Directional and spot lights cast shadows: one depth layer each (up to
 //! `scene::MAX_SHADOWED_LIGHTS`), 3x3 PCF.
 //!
-//! Not yet: image-based lighting, points/lines/image quads, grid, MSAA,
+//! An optional reference grid ([`Grid`]) is blended over the opaque result, depth tested.
+//!
+//! Not yet: image-based lighting, lines/image quads, MSAA,
 //! transparency (the list; see the closing note).
 
 use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo};
@@ -58,8 +60,53 @@ struct RasterPush {
     shadow_layer: u32,
 }
 
+/// Which plane the reference grid lies in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GridUp {
+    /// The XZ plane (glTF's +Y up).
+    Y,
+    /// The XY plane (+Z up, common for scans and robotics data).
+    Z,
+}
+
+/// The reference grid drawn over the scene (depth tested, not written).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grid {
+    /// World units between lines; every tenth line is stronger.
+    pub spacing: f32,
+    /// The plane's normal axis.
+    pub up: GridUp,
+    /// Linear color of the lines.
+    pub color: [f32; 3],
+    /// Opacity of the minor lines (major lines and the axes are opaque).
+    pub opacity: f32,
+    /// Distance from the eye at which the lines have faded out (perspective views).
+    pub fade: f32,
+}
+
+impl Default for Grid {
+    fn default() -> Self {
+        Self { spacing: 1.0, up: GridUp::Y, color: [0.5; 3], opacity: 0.5, fade: 100.0 }
+    }
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GridPush {
+    frame: u64,
+    pad0: u64,
+    color: [f32; 4],
+    spacing: f32,
+    up: u32,
+    fade: f32,
+    pad: u32,
+}
+
 /// The raster renderer.
 pub struct Raster {
+    /// The reference grid, if drawn.
+    pub grid: Option<Grid>,
+    grid_pipeline: Pipeline,
     splat: Pipeline,
     resolve: Pipeline,
     background: Pipeline,
@@ -123,6 +170,14 @@ impl Raster {
         rdesc.depth_write = true;
         rdesc.depth_compare = vk::CompareOp::LESS;
         let resolve = Pipeline::graphics(ctx, &rdesc, None)?;
+        let gr = compiler.compile(&ShaderDesc::new(dir.join("raster/grid.slang")))?;
+        let (gvs, gfs) = (entry(&gr, "vs_main")?, entry(&gr, "fs_main")?);
+        let mut gdesc = GraphicsDesc::new("raster grid", &gvs, &gfs, HDR_FORMAT);
+        gdesc.depth_format = Some(DEPTH_FORMAT);
+        gdesc.depth_test = true;
+        gdesc.depth_compare = vk::CompareOp::LESS_OR_EQUAL;
+        gdesc.blend = true;
+        let grid_pipeline = Pipeline::graphics(ctx, &gdesc, None)?;
         let shadow_sampler = Sampler::new(
             ctx,
             &vk::SamplerCreateInfo::default()
@@ -154,6 +209,8 @@ impl Raster {
                 .max_lod(vk::LOD_CLAMP_NONE),
         )?;
         Ok(Self {
+            grid: None,
+            grid_pipeline,
             splat,
             resolve,
             background,
@@ -398,7 +455,64 @@ impl Renderer for Raster {
         if !scene.points.is_empty() {
             self.add_point_passes(graph, scene, view, target, &mut depth, &mut fb, push.frame)?;
         }
+        if let Some(grid) = self.grid {
+            self.add_grid_pass(graph, &grid, target, &depth, &fb, push.frame);
+        }
         Ok(())
+    }
+}
+
+impl Raster {
+    /// The grid over everything opaque: depth tested against `depth`, blended into `target`.
+    fn add_grid_pass<'g>(
+        &'g self,
+        graph: &mut FrameGraph<'g>,
+        grid: &Grid,
+        target: &mut ImageHandle,
+        depth: &ImageHandle,
+        fb: &framegraph::BufferHandle,
+        frame: u64,
+    ) {
+        let push = GridPush {
+            frame,
+            pad0: 0,
+            color: [grid.color[0], grid.color[1], grid.color[2], grid.opacity.clamp(0.0, 1.0)],
+            spacing: if grid.spacing > 0.0 && grid.spacing.is_finite() {
+                grid.spacing
+            } else {
+                1.0
+            },
+            up: match grid.up {
+                GridUp::Y => 1,
+                GridUp::Z => 2,
+            },
+            fade: grid.fade.max(1e-3),
+            pad: 0,
+        };
+        let (t, d) = (*target, *depth);
+        let pipeline = &self.grid_pipeline;
+        graph
+            .add_pass("raster grid")
+            .read(fb, Access::StorageReadFragment)
+            .read(depth, Access::DepthAttachmentRead)
+            .write(target, Access::ColorAttachmentReadWrite)
+            .record(move |ctx| {
+                let extent = ctx.extent(&t, 0)?;
+                let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
+                let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::LOAD)
+                    .image_layout(vk::ImageLayout::READ_ONLY_OPTIMAL)
+                    .store_op(vk::AttachmentStoreOp::NONE);
+                ctx.begin_rendering(extent, &color, Some(&depth_att));
+                pipeline.bind(ctx.cmd, None);
+                pipeline.push(ctx.cmd, &push);
+                let device = ctx.device();
+                // SAFETY: inside the rendering scope begun above.
+                unsafe {
+                    device.cmd_draw(ctx.cmd, 3, 1, 0, 0);
+                    device.cmd_end_rendering(ctx.cmd);
+                }
+                Ok(())
+            });
     }
 }
 

@@ -23,6 +23,8 @@ pub struct RenderRequest {
     pub renderer: String,
     /// Enable the validation layer and fail on any message.
     pub validation: bool,
+    /// Draw a reference grid (raster) with this spacing and up axis.
+    pub grid: Option<raster::Grid>,
 }
 
 /// A rendered image.
@@ -102,6 +104,7 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
     let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
     let gpu_scene = GpuScene::upload(&ctx, scene).context("uploading the scene")?;
     let mut renderer = Raster::new(&ctx, &compiler).context("building the raster renderer")?;
+    renderer.grid = req.grid;
     let tonemap_code = compiler
         .compile(&ShaderDesc::new(ShaderCompiler::project_shader_dir().join("post/tonemap.slang")))
         .context("compiling the tonemap shader")?;

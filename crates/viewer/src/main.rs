@@ -33,6 +33,12 @@ enum Command {
         /// Run with the Vulkan validation layer and fail on any message.
         #[arg(long)]
         validation: bool,
+        /// Draw a reference grid with this spacing (world units) on the ground plane.
+        #[arg(long, value_name = "SPACING", num_args = 0..=1, default_missing_value = "1")]
+        grid: Option<f32>,
+        /// The grid's up axis: y (glTF) or z.
+        #[arg(long, default_value = "y", value_parser = ["y", "z"])]
+        up: String,
     },
 }
 
@@ -44,10 +50,20 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Render { scene, out, size, renderer, camera, validation } => {
+        Command::Render { scene, out, size, renderer, camera, validation, grid, up } => {
             let size = size.as_deref().map(viewer::parse_size).transpose()?;
             viewer::check_output(&out)?;
-            let req = viewer::RenderRequest { scene, size, camera, renderer, validation };
+            let grid = grid
+                .map(|spacing| {
+                    if spacing.is_finite() && spacing > 0.0 {
+                        let up = if up == "z" { raster::GridUp::Z } else { raster::GridUp::Y };
+                        Ok(raster::Grid { spacing, up, ..Default::default() })
+                    } else {
+                        Err(anyhow::anyhow!("--grid {spacing}: the spacing must be > 0"))
+                    }
+                })
+                .transpose()?;
+            let req = viewer::RenderRequest { scene, size, camera, renderer, validation, grid };
             let img = viewer::render(&req)
                 .with_context(|| format!("rendering {}", req.scene.display()))?;
             viewer::save(&img, &out)?;

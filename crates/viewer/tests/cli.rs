@@ -68,4 +68,25 @@ fn render_writes_png_and_exr_and_reports_bad_input() {
     let (ok, text) =
         xpg_view(&["render", furnace, "--out", png.to_str().expect("path"), "--camera", "nope"]);
     assert!(!ok && text.contains("nope"), "{text}");
+
+    // --grid draws over the scene (the many_lights floor is the y = 0 plane); a spacing that
+    // is not positive is an error naming the flag.
+    let lights = scene("many_lights.gltf");
+    let lights = lights.to_str().expect("utf-8 path");
+    let render = |name: &str, extra: &[&str]| {
+        let out = dir.join(name);
+        let mut args = vec!["render", lights, "--out", out.to_str().expect("path")];
+        args.extend(["--size", "48x32", "--validation"]);
+        args.extend(extra);
+        let (ok, text) = xpg_view(&args);
+        assert!(ok, "{text}");
+        image::open(&out).expect("png").to_rgba8()
+    };
+    let plain = render("plain.png", &[]);
+    let grid = render("grid.png", &["--grid", "0.25"]);
+    let changed = plain.pixels().zip(grid.pixels()).filter(|(a, b)| a != b).count();
+    assert!(changed > 48 * 32 / 20, "the grid changed {changed} pixels");
+    render("grid_z.png", &["--grid", "--up", "z"]);
+    let (ok, text) = xpg_view(&["render", lights, "--out", "g.png", "--grid=0"]);
+    assert!(!ok && text.contains("--grid 0"), "{text}");
 }
