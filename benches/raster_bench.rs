@@ -3,7 +3,7 @@
 //! two frames never overlap in the timings) for the workloads:
 //! - 10,000 separate small meshes (cubes), each with its own transform, one directional light
 //!   with a shadow map;
-//! - a small scene (two objects, a floor, two shadowed directional lights).
+//! - a small scene (two objects, a floor, the reference grid, two shadowed directional lights).
 //!
 //! - 10 million points with per-point colors, 2 px, uniform in [-1,1]^3, camera at
 //!   (2.5, -3.3, 2.1) looking at the origin, Z up (the Python viewer's benchmark setup).
@@ -156,11 +156,13 @@ fn run(
     compiler: &ShaderCompiler,
     label: &str,
     scene: &Scene,
+    grid: Option<raster::Grid>,
     frames: usize,
 ) -> anyhow::Result<()> {
     let (w, h) = (1920, 1080);
     let gpu = GpuScene::upload(ctx, scene)?;
     let mut renderer = Raster::new(ctx, compiler)?;
+    renderer.grid = grid;
     let view = View::from_scene(scene, None, w, h).ok_or_else(|| anyhow::anyhow!("no camera"))?;
     let mut ring = FrameRing::new(ctx, 2)?;
     let mut executor = Executor::new(ctx, 2);
@@ -244,9 +246,20 @@ fn main() -> anyhow::Result<()> {
         &compiler,
         &format!("{objects} objects, 1 shadowed sun"),
         &scene(objects, 1),
+        None,
         frames,
     )?;
-    run(&ctx, &compiler, "small scene: 2 objects, floor, 2 shadowed suns", &scene(2, 2), frames)?;
-    run(&ctx, &compiler, &format!("{points} points, 2 px"), &points_scene(points), frames)?;
+    let small = scene(2, 2);
+    let grid = Some(raster::Grid::default());
+    run(
+        &ctx,
+        &compiler,
+        "small scene: 2 objects, floor, grid, 2 shadowed suns",
+        &small,
+        grid,
+        frames,
+    )?;
+    let cloud = points_scene(points);
+    run(&ctx, &compiler, &format!("{points} points, 2 px"), &cloud, None, frames)?;
     Ok(())
 }
