@@ -249,7 +249,9 @@ fn grid_lines_axes_and_occlusion() {
 
 /// Vertex colors multiply the base color: a lit Lambertian plane whose vertices are all one
 /// color reflects albedo * color / pi * E * cos(theta) (within the 8-bit sRGB storage of vertex
-/// colors); a plane red on the left, blue on the right shades through between them.
+/// colors); a plane red on the left, blue on the right shades through between them, while a
+/// small uncolored quad over its middle, drawn in the same frame by the variant without vertex
+/// colors, stays white.
 #[test]
 fn vertex_colors_multiply_the_base_color() {
     let (albedo, e, theta) = (0.8f32, 2.0f32, 30f32.to_radians());
@@ -266,10 +268,21 @@ fn vertex_colors_multiply_the_base_color() {
     // Vertices 0 and 3 at x = -1 (left in the image from above), 1 and 2 at x = +1.
     let (red, blue) = ([1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0]);
     scene.meshes[0].primitives[0].colors = vec![red, blue, blue, red];
+    let small = Primitive {
+        positions: vec![[-0.2, 0.0, -0.2], [0.2, 0.0, -0.2], [0.2, 0.0, 0.2], [-0.2, 0.0, 0.2]],
+        ..scene.meshes[0].primitives[0].clone()
+    };
+    let small = Primitive { colors: Vec::new(), ..small };
+    scene.meshes.push(Mesh { name: "small".into(), primitives: vec![small] });
+    let lift = Mat4::from_translation(Vec3::new(0.0, 0.1, 0.0));
+    scene.nodes.push(Node::new("small", lift).with_mesh(1));
+    scene.update_world();
     let img = render_scene(&scene, &request("gradient plane (in memory)".into(), 32, 32))
         .expect("render");
     maybe_save(&img, "vertex_colors");
-    let (left, mid, right) = (px(&img, 9, 16), px(&img, 16, 16), px(&img, 22, 16));
+    let center = px(&img, 16, 16);
+    assert!(center[..3].iter().all(|c| (c - k).abs() < 0.01 * k), "uncolored quad {center:?}");
+    let (left, mid, right) = (px(&img, 9, 16), px(&img, 16, 10), px(&img, 22, 16));
     assert!(left[0] > 0.8 * k && left[2] < 0.2 * k, "left {left:?}");
     assert!(right[2] > 0.8 * k && right[0] < 0.2 * k, "right {right:?}");
     assert!((mid[0] - mid[2]).abs() < 0.1 * k && mid[0] > 0.3 * k, "middle {mid:?}");

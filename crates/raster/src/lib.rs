@@ -111,6 +111,8 @@ pub struct Raster {
     resolve: Pipeline,
     background: Pipeline,
     forward: Pipeline,
+    /// The forward variant for meshes with vertex colors.
+    forward_colored: Pipeline,
     shadow: Pipeline,
     shadow_sampler: Sampler,
     /// Width and height of each shadow map layer.
@@ -131,7 +133,12 @@ impl Raster {
     pub fn new(ctx: &Context, compiler: &ShaderCompiler) -> Result<Self, RenderError> {
         let dir = ShaderCompiler::project_shader_dir();
         let bg = compiler.compile(&ShaderDesc::new(dir.join("raster/background.slang")))?;
-        let fw = compiler.compile(&ShaderDesc::new(dir.join("raster/forward.slang")))?;
+        let forward_desc = |colors: &str| ShaderDesc {
+            defines: vec![("VERTEX_COLORS".into(), colors.into())],
+            ..ShaderDesc::new(dir.join("raster/forward.slang"))
+        };
+        let fw = compiler.compile(&forward_desc("0"))?;
+        let fwc = compiler.compile(&forward_desc("1"))?;
         let entry = |c: &xpg::CompiledShader, n: &str| {
             c.entry(n)
                 .cloned()
@@ -150,6 +157,14 @@ impl Raster {
         desc.depth_write = true;
         desc.depth_compare = vk::CompareOp::LESS;
         let forward = Pipeline::graphics(ctx, &desc, None)?;
+        let (cvs, cfs) = (entry(&fwc, "vs_main")?, entry(&fwc, "fs_main")?);
+        let desc = GraphicsDesc {
+            vertex: &cvs,
+            fragment: Some(&cfs),
+            name: "raster forward, vertex colors",
+            ..desc
+        };
+        let forward_colored = Pipeline::graphics(ctx, &desc, None)?;
         let sh = compiler.compile(&ShaderDesc::new(dir.join("raster/shadow.slang")))?;
         let svs = entry(&sh, "vs_main")?;
         let mut sdesc = GraphicsDesc::new("raster shadow", &svs, &svs, vk::Format::UNDEFINED);
@@ -215,6 +230,7 @@ impl Raster {
             resolve,
             background,
             forward,
+            forward_colored,
             shadow,
             shadow_sampler,
             shadow_size: 2048,
@@ -243,6 +259,7 @@ fn attachment(
 struct MeshDraws {
     index_buffer: vk::Buffer,
     indirect: vk::Buffer,
+    first: u32,
     count: u32,
 }
 
@@ -251,8 +268,16 @@ impl MeshDraws {
         Self {
             index_buffer: scene.indices.raw(),
             indirect: scene.indirect.raw(),
+            first: 0,
             count: scene.draw_list.len() as u32,
         }
+    }
+
+    /// The draws without vertex colors, and those with them (GpuScene lists them in that order).
+    fn split_by_colors(self, colored: u32) -> [Self; 2] {
+        let colored = colored.min(self.count);
+        let plain = self.count - colored;
+        [Self { count: plain, ..self }, Self { first: self.first + plain, count: colored, ..self }]
     }
 
     /// Records the draws (the pipeline and push constants are bound by the caller).
@@ -264,7 +289,14 @@ impl MeshDraws {
         // indices lie inside the scene's index buffer (GpuScene::upload validated them).
         unsafe {
             device.cmd_bind_index_buffer(cmd, self.index_buffer, 0, vk::IndexType::UINT32);
-            device.cmd_draw_indexed_indirect(cmd, self.indirect, 0, self.count, INDIRECT_STRIDE);
+            let offset = u64::from(self.first) * u64::from(INDIRECT_STRIDE);
+            device.cmd_draw_indexed_indirect(
+                cmd,
+                self.indirect,
+                offset,
+                self.count,
+                INDIRECT_STRIDE,
+            );
         }
     }
 }
@@ -426,7 +458,8 @@ impl Renderer for Raster {
             });
 
         let (t, d, sm) = (*target, depth, shadow_maps);
-        let forward = &self.forward;
+        let variants = [&self.forward, &self.forward_colored];
+        let groups = meshes.split_by_colors(scene.colored_draws);
         let shadow_sampler = self.shadow_sampler.raw();
         graph
             .add_pass("raster forward")
@@ -441,13 +474,21 @@ impl Renderer for Raster {
                 let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::CLEAR);
                 let device = ctx.device().clone();
                 ctx.begin_rendering(extent, &color, Some(&depth_att));
-                forward.bind(ctx.cmd, None);
-                ctx.push_descriptors(
-                    forward,
-                    &[Bind::Sampled { binding: 0, image: &sm, mip: None, sampler: shadow_sampler }],
-                )?;
-                forward.push(ctx.cmd, &push);
-                meshes.record(&device, ctx.cmd);
+                for (pipeline, draws) in variants.into_iter().zip(groups) {
+                    if draws.count == 0 {
+                        continue;
+                    }
+                    pipeline.bind(ctx.cmd, None);
+                    let shadow_binding = Bind::Sampled {
+                        binding: 0,
+                        image: &sm,
+                        mip: None,
+                        sampler: shadow_sampler,
+                    };
+                    ctx.push_descriptors(pipeline, &[shadow_binding])?;
+                    pipeline.push(ctx.cmd, &push);
+                    draws.record(&device, ctx.cmd);
+                }
                 // SAFETY: closes the rendering scope begun above.
                 unsafe { device.cmd_end_rendering(ctx.cmd) };
                 Ok(())

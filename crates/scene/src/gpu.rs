@@ -171,8 +171,11 @@ pub struct GpuScene {
     pub shadow_matrices: Vec<Mat4>,
     /// Point clouds.
     pub points: Vec<GpuPoints>,
-    /// CPU copy of the draws (for recording draw calls).
+    /// CPU copy of the draws (for recording draw calls): those without vertex colors, then the
+    /// last `colored_draws` with them.
     pub draw_list: Vec<GpuDraw>,
+    /// How many draws (at the end of the list) have vertex colors.
+    pub colored_draws: u32,
     /// Environment as an equirect image (RGBA32F, READ_ONLY_OPTIMAL).
     pub environment: Image,
     /// 0 none, 1 uniform, 2 equirect.
@@ -212,6 +215,15 @@ fn storage(
     Ok(b)
 }
 
+/// Where one mesh primitive lies in the shared vertex and index buffers.
+struct PrimRange {
+    first_index: u32,
+    index_count: u32,
+    first_vertex: u32,
+    material: usize,
+    colored: bool,
+}
+
 impl GpuScene {
     /// Uploads `scene` (world transforms must be current).
     pub fn upload(ctx: &Context, scene: &Scene) -> Result<Self, GpuSceneError> {
@@ -219,7 +231,7 @@ impl GpuScene {
         let mut vertices: Vec<GpuVertex> = Vec::new();
         let mut indices: Vec<u32> = Vec::new();
         // Each mesh primitive once; draws refer to it.
-        let mut prim_ranges: Vec<Vec<(u32, u32, u32, usize)>> = Vec::new();
+        let mut prim_ranges: Vec<Vec<PrimRange>> = Vec::new();
         for m in &scene.meshes {
             let mut ranges = Vec::new();
             for (pi, p) in m.primitives.iter().enumerate() {
@@ -259,11 +271,19 @@ impl GpuScene {
                     },
                 ));
                 indices.extend_from_slice(&p.indices);
-                ranges.push((first_index, p.indices.len() as u32, first_vertex, p.material));
+                ranges.push(PrimRange {
+                    first_index,
+                    index_count: p.indices.len() as u32,
+                    first_vertex,
+                    material: p.material,
+                    colored: !p.colors.is_empty(),
+                });
             }
             prim_ranges.push(ranges);
         }
-        let mut draw_list = Vec::new();
+        // Draws of primitives without vertex colors first, then the colored ones, so that a
+        // renderer can draw each group with a shader variant of its own.
+        let (mut draw_list, mut colored_list) = (Vec::new(), Vec::new());
         for n in &scene.nodes {
             let Some(m) = n.mesh else { continue };
             // Cofactor matrix of the 3x3 part: the inverse transpose up to a positive scale,
@@ -273,21 +293,22 @@ impl GpuScene {
             let normal_model =
                 Mat4::from_mat3(glam::Mat3::from_cols(b.cross(c), c.cross(a), a.cross(b)));
             let mirrored = u32::from(n.world.determinant() < 0.0);
-            for &(first_index, index_count, first_vertex, material) in
-                prim_ranges.get(m).into_iter().flatten()
-            {
-                draw_list.push(GpuDraw {
+            for r in prim_ranges.get(m).into_iter().flatten() {
+                let list = if r.colored { &mut colored_list } else { &mut draw_list };
+                list.push(GpuDraw {
                     model: n.world.to_cols_array_2d(),
                     normal_model: normal_model.to_cols_array_2d(),
-                    material: material as u32,
-                    first_index,
-                    index_count,
-                    first_vertex,
+                    material: r.material as u32,
+                    first_index: r.first_index,
+                    index_count: r.index_count,
+                    first_vertex: r.first_vertex,
                     mirrored,
                     pad: [0; 3],
                 });
             }
         }
+        let colored_draws = colored_list.len() as u32;
+        draw_list.append(&mut colored_list);
         let materials: Vec<GpuMaterial> = scene
             .materials
             .iter()
@@ -486,6 +507,7 @@ impl GpuScene {
             shadows,
             shadow_matrices,
             draw_list,
+            colored_draws,
             environment,
             environment_kind,
             environment_mean: scene.environment.mean_radiance(),
