@@ -46,6 +46,12 @@ fn cube() -> Primitive {
     p
 }
 
+/// A single-sided dielectric (back faces culled) with roughness 0.6 and the full specular
+/// layer.
+fn glossy(name: &str, c: [f32; 3]) -> Material {
+    Material { roughness: 0.6, specular: 1.0, double_sided: false, ..Material::lambert(name, c) }
+}
+
 /// `n` cubes on a jittered grid, each its own node; a floor; `suns` directional lights.
 fn scene(n: usize, suns: usize) -> Scene {
     let mut s = Scene {
@@ -67,14 +73,7 @@ fn scene(n: usize, suns: usize) -> Scene {
                 }],
             },
         ],
-        materials: vec![
-            Material { roughness: 0.6, specular: 1.0, ..Material::lambert("red", [0.8, 0.3, 0.2]) },
-            Material {
-                roughness: 0.6,
-                specular: 1.0,
-                ..Material::lambert("floor", [0.7, 0.7, 0.7])
-            },
-        ],
+        materials: vec![glossy("red", [0.8, 0.3, 0.2]), glossy("floor", [0.7, 0.7, 0.7])],
         cameras: vec![Camera {
             zfar: Some(500.0),
             ..Camera::perspective("cam", 50f32.to_radians(), None)

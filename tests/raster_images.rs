@@ -472,7 +472,7 @@ fn points_are_splatted_and_depth_tested_against_triangles() {
             Node::new("camera", cam).with_camera(0),
         ],
         meshes: vec![Mesh { name: "wall".into(), primitives: vec![quad] }],
-        materials: vec![Material::lambert("wall", [0.2; 3])],
+        materials: vec![Material { double_sided: false, ..Material::lambert("wall", [0.2; 3]) }],
         cameras: vec![Camera::perspective("cam", 60f32.to_radians(), Some(1.0))],
         environment: Environment::Uniform([1.0, 1.0, 1.0]),
         point_sets: vec![scene::PointSet {
