@@ -2,7 +2,7 @@
 //! frame's graph; GPU from the per-pass timestamps, frames run one at a time so that passes of
 //! two frames never overlap in the timings) for the workloads:
 //! - 10,000 separate small meshes (cubes), each with its own transform, one directional light
-//!   with a shadow map;
+//!   with a shadow map; then the same cubes with vertex colors;
 //! - a small scene (two objects, a floor, the reference grid, two shadowed directional lights).
 //!
 //! - 10 million points with per-point colors, 2 px, uniform in [-1,1]^3, camera at
@@ -240,14 +240,15 @@ fn main() -> anyhow::Result<()> {
     let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
     println!("| workload | | CPU build+compile+record (median) | GPU (median, sum of passes) |");
     println!("|---|---|---:|---:|");
-    run(
-        &ctx,
-        &compiler,
-        &format!("{objects} objects, 1 shadowed sun"),
-        &scene(objects, 1),
-        None,
-        frames,
-    )?;
+    let many = scene(objects, 1);
+    run(&ctx, &compiler, &format!("{objects} objects, 1 shadowed sun"), &many, None, frames)?;
+    // The same with vertex colors on the cubes (the forward variant with the color varying).
+    let mut colored = many;
+    let cube = &mut colored.meshes[0].primitives[0];
+    cube.colors =
+        cube.positions.iter().map(|p| [p[0] + 0.5, p[1] + 0.5, p[2] + 0.5, 1.0]).collect();
+    let label = format!("{objects} objects with vertex colors, 1 shadowed sun");
+    run(&ctx, &compiler, &label, &colored, None, frames)?;
     let small = scene(2, 2);
     let grid = Some(raster::Grid::default());
     run(
