@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use glam::{Mat4, Quat, Vec3};
-use scene::{Camera, Environment, Light, LightKind, Material, Mesh, Node, Primitive, Scene};
+use scene::{
+    Camera, Environment, Light, LightKind, LineSet, Material, Mesh, Node, Primitive, Scene,
+};
 use viewer::{render, render_scene, RenderRequest, RenderedImage};
 
 fn data(rel: &str) -> PathBuf {
@@ -106,6 +108,7 @@ fn plane_under_sun(material: Material, e: f32, theta: f32, environment: Environm
         cameras: vec![Camera::perspective("top", 60f32.to_radians(), Some(1.0))],
         environment,
         point_sets: Vec::new(),
+        line_sets: Vec::new(),
     };
     scene.update_world();
     scene
@@ -247,6 +250,116 @@ fn grid_lines_axes_and_occlusion() {
     }
 }
 
+fn line_set(name: &str, positions: Vec<[f32; 3]>, colors: Vec<[u8; 4]>, width: f32) -> LineSet {
+    LineSet {
+        name: name.into(),
+        transform: Mat4::IDENTITY,
+        positions,
+        colors,
+        strip: false,
+        width_px: width,
+    }
+}
+
+/// Lines from straight above (the grid test's orthographic view, 8 px per m, row = 16 + 8 z):
+/// a red line 4 px wide covers exactly the 4 rows around it, a strip's segments are all
+/// drawn, colors interpolate along a segment, and a quad above the lines hides them.
+#[test]
+fn lines_have_their_width_color_and_depth() {
+    let cam = Mat4::from_rotation_translation(
+        Quat::from_rotation_x(-90f32.to_radians()),
+        Vec3::new(0.0, 3.0, 0.0),
+    );
+    let quad = Primitive {
+        positions: vec![[-1.0, 0.5, -1.0], [1.0, 0.5, -1.0], [1.0, 0.5, 1.0], [-1.0, 0.5, 1.0]],
+        normals: vec![[0.0, 1.0, 0.0]; 4],
+        indices: vec![0, 2, 1, 0, 3, 2],
+        ..Default::default()
+    };
+    let (red, white, black) = ([255, 0, 0, 255], [255; 4], [0, 0, 0, 255]);
+    let mut strip = line_set(
+        "strip",
+        vec![[-1.5, 0.0, -1.5], [-1.5, 0.0, -1.25], [1.5, 0.0, -1.25]],
+        vec![[0, 255, 0, 255]; 3],
+        2.0,
+    );
+    strip.strip = true;
+    let mut scene = Scene {
+        nodes: vec![
+            Node::new("camera", cam).with_camera(0),
+            Node::new("quad", Mat4::IDENTITY).with_mesh(0),
+        ],
+        cameras: vec![Camera::orthographic("top", 2.0, Some(1.0))],
+        meshes: vec![Mesh { name: "quad".into(), primitives: vec![quad] }],
+        materials: vec![Material { unlit: true, ..Material::lambert("white", [1.0; 3]) }],
+        line_sets: vec![
+            line_set("red", vec![[-3.0, 0.0, 0.0], [3.0, 0.0, 0.0]], vec![red; 2], 4.0),
+            line_set("ramp", vec![[-1.5, 0.0, 1.5], [1.5, 0.0, 1.5]], vec![black, white], 2.0),
+            strip,
+        ],
+        ..Default::default()
+    };
+    scene.update_world();
+    let img = render_scene(&scene, &request("lines (in memory)".into(), 32, 32)).expect("render");
+    maybe_save(&img, "lines");
+    let is = |x: u32, y: u32, want: [f32; 3]| {
+        let p = px(&img, x, y);
+        assert!(
+            (0..3).all(|c| (p[c] - want[c]).abs() < 2e-3),
+            "pixel ({x},{y}) = {p:?}, expected {want:?}"
+        );
+    };
+    for x in [1u32, 4, 30] {
+        for y in 14..18 {
+            is(x, y, [1.0, 0.0, 0.0]);
+        }
+        is(x, 13, [0.0; 3]);
+        is(x, 18, [0.0; 3]);
+    }
+    // Under the quad (cols and rows 8..24): hidden.
+    is(16, 16, [1.0; 3]);
+    is(9, 15, [1.0; 3]);
+    // The strip: both segments (x = -1.5 -> col 4, z = -1.25 -> row 6), 2 px wide.
+    is(3, 4, [0.0, 1.0, 0.0]);
+    is(20, 5, [0.0, 1.0, 0.0]);
+    is(20, 7, [0.0; 3]);
+    // The ramp (row 28): black to white, increasing left to right, about half way in the middle.
+    let ramp: Vec<f32> = (6..26).map(|x| px(&img, x, 28)[0]).collect();
+    assert!(ramp.windows(2).all(|w| w[1] >= w[0]), "{ramp:?}");
+    assert!((px(&img, 16, 28)[0] - 0.5).abs() < 0.05, "{:?}", px(&img, 16, 28));
+}
+
+/// A line from behind a perspective camera to in front of it is clipped at the near plane:
+/// only its part in front shows (below the center, from the bottom edge up), nothing above, and
+/// it keeps its width (the screen direction comes from the clipped endpoint; the one behind the
+/// camera would project mirrored).
+#[test]
+fn lines_crossing_the_near_plane_are_clipped() {
+    let mut scene = Scene {
+        nodes: vec![Node::new("camera", Mat4::IDENTITY).with_camera(0)],
+        cameras: vec![Camera::perspective("wide", 90f32.to_radians(), Some(1.0))],
+        line_sets: vec![line_set(
+            "through",
+            vec![[1.0, -0.5, 5.0], [-0.2, -0.5, -5.0]],
+            vec![[255; 4]; 2],
+            2.0,
+        )],
+        ..Default::default()
+    };
+    scene.update_world();
+    let img = render_scene(&scene, &request("near-plane line".into(), 32, 32)).expect("render");
+    maybe_save(&img, "lines_near");
+    for y in 20..32u32 {
+        let lit = (0..32).filter(|&x| px(&img, x, y)[0] > 0.5).count();
+        assert!((1..=4).contains(&lit), "row {y}: {lit} pixels of a 2 px line");
+    }
+    for y in 0..16u32 {
+        for x in 0..32u32 {
+            assert_eq!(px(&img, x, y)[..3], [0.0; 3], "above the horizon ({x},{y})");
+        }
+    }
+}
+
 /// Vertex colors multiply the base color: a lit Lambertian plane whose vertices are all one
 /// color reflects albedo * color / pi * E * cos(theta) (within the 8-bit sRGB storage of vertex
 /// colors); a plane red on the left, blue on the right shades through between them, while a
@@ -373,6 +486,7 @@ fn shadow_scene_check(name: &str, light: Light, light_local: Mat4, lit: impl Fn(
         cameras: vec![Camera::perspective("cam", 50f32.to_radians(), Some(1.0))],
         environment: Environment::None,
         point_sets: Vec::new(),
+        line_sets: Vec::new(),
     };
     scene.update_world();
     let (w, h) = (96u32, 96u32);
@@ -452,6 +566,19 @@ fn invalid_in_memory_scene_is_an_error() {
     scene.update_world();
     let e = render_scene(&scene, &request("broken (in memory)".into(), 8, 8)).expect_err("invalid");
     assert!(format!("{e:#}").contains("index 5 out of range"), "{e:#}");
+
+    // Line sets: NaN positions, a zero width, a color count that does not match.
+    let ok = || line_set("bad lines", vec![[0.0; 3], [1.0; 3]], Vec::new(), 2.0);
+    let nan = LineSet { positions: vec![[0.0; 3], [f32::NAN; 3]], ..ok() };
+    let thin = LineSet { width_px: 0.0, ..ok() };
+    let colors = LineSet { colors: vec![[255; 4]; 3], ..ok() };
+    for (lines, why) in [(nan, "non-finite"), (thin, "width"), (colors, "3 colors")] {
+        let scene = Scene { line_sets: vec![lines], ..Default::default() };
+        let e = render_scene(&scene, &request("lines (in memory)".into(), 8, 8))
+            .expect_err("invalid lines");
+        let text = format!("{e:#}");
+        assert!(text.contains("bad lines") && text.contains(why), "{text}");
+    }
 }
 
 /// Points are splatted by compute and composited with the triangles' depth: a point in front

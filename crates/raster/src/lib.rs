@@ -11,7 +11,9 @@
 //!
 //! An optional reference grid ([`Grid`]) is blended over the opaque result, depth tested.
 //!
-//! Not yet: image-based lighting, lines/image quads, MSAA,
+//! Line sets are screen-space rectangles of a width in pixels, depth tested and written.
+//!
+//! Not yet: image-based lighting, image quads, MSAA,
 //! transparency (the list; see the closing note).
 
 use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo};
@@ -107,6 +109,7 @@ pub struct Raster {
     /// The reference grid, if drawn.
     pub grid: Option<Grid>,
     grid_pipeline: Pipeline,
+    lines: Pipeline,
     splat: Pipeline,
     resolve: Pipeline,
     background: Pipeline,
@@ -185,6 +188,14 @@ impl Raster {
         rdesc.depth_write = true;
         rdesc.depth_compare = vk::CompareOp::LESS;
         let resolve = Pipeline::graphics(ctx, &rdesc, None)?;
+        let ln = compiler.compile(&ShaderDesc::new(dir.join("raster/lines.slang")))?;
+        let (lvs, lfs) = (entry(&ln, "vs_main")?, entry(&ln, "fs_main")?);
+        let mut ldesc = GraphicsDesc::new("raster lines", &lvs, &lfs, HDR_FORMAT);
+        ldesc.depth_format = Some(DEPTH_FORMAT);
+        ldesc.depth_test = true;
+        ldesc.depth_write = true;
+        ldesc.depth_compare = vk::CompareOp::LESS_OR_EQUAL;
+        let lines = Pipeline::graphics(ctx, &ldesc, None)?;
         let gr = compiler.compile(&ShaderDesc::new(dir.join("raster/grid.slang")))?;
         let (gvs, gfs) = (entry(&gr, "vs_main")?, entry(&gr, "fs_main")?);
         let mut gdesc = GraphicsDesc::new("raster grid", &gvs, &gfs, HDR_FORMAT);
@@ -226,6 +237,7 @@ impl Raster {
         Ok(Self {
             grid: None,
             grid_pipeline,
+            lines,
             splat,
             resolve,
             background,
@@ -493,6 +505,9 @@ impl Renderer for Raster {
                 unsafe { device.cmd_end_rendering(ctx.cmd) };
                 Ok(())
             });
+        if !scene.lines.is_empty() {
+            self.add_line_pass(graph, scene, target, &mut depth, &fb, push.frame);
+        }
         if !scene.points.is_empty() {
             self.add_point_passes(graph, scene, view, target, &mut depth, &mut fb, push.frame)?;
         }
@@ -503,7 +518,63 @@ impl Renderer for Raster {
     }
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LinesPush {
+    model: [[f32; 4]; 4],
+    frame: u64,
+    positions: u64,
+    colors: u64,
+    width: f32,
+    pad: u32,
+}
+
 impl Raster {
+    /// Every line set, expanded to screen-space rectangles, depth tested and written.
+    fn add_line_pass<'g>(
+        &'g self,
+        graph: &mut FrameGraph<'g>,
+        scene: &'g GpuScene,
+        target: &mut ImageHandle,
+        depth: &mut ImageHandle,
+        fb: &framegraph::BufferHandle,
+        frame: u64,
+    ) {
+        let (t, d) = (*target, *depth);
+        let pipeline = &self.lines;
+        let sets = &scene.lines;
+        graph
+            .add_pass("raster lines")
+            .read(fb, Access::StorageReadVertex)
+            .write(target, Access::ColorAttachmentReadWrite)
+            .write(depth, Access::DepthAttachmentWrite)
+            .record(move |ctx| {
+                let extent = ctx.extent(&t, 0)?;
+                let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
+                let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::LOAD);
+                ctx.begin_rendering(extent, &color, Some(&depth_att));
+                pipeline.bind(ctx.cmd, None);
+                let device = ctx.device();
+                for set in sets {
+                    let push = LinesPush {
+                        model: set.transform.to_cols_array_2d(),
+                        frame,
+                        positions: set.positions.address(),
+                        colors: set.colors.address(),
+                        width: set.width_px,
+                        pad: 0,
+                    };
+                    pipeline.push(ctx.cmd, &push);
+                    // SAFETY: inside the rendering scope begun above; the shader reads
+                    // 2 * segments endpoints, which the buffers hold.
+                    unsafe { device.cmd_draw(ctx.cmd, 6 * set.segments, 1, 0, 0) };
+                }
+                // SAFETY: closes the rendering scope begun above.
+                unsafe { device.cmd_end_rendering(ctx.cmd) };
+                Ok(())
+            });
+    }
+
     /// The grid over everything opaque: depth tested against `depth`, blended into `target`.
     fn add_grid_pass<'g>(
         &'g self,

@@ -133,6 +133,26 @@ impl std::fmt::Debug for GpuPoints {
     }
 }
 
+/// A line set on the GPU, as separate segments.
+pub struct GpuLines {
+    /// Segment endpoints, three f32 each, two per segment.
+    pub positions: Buffer,
+    /// Endpoint colors, one packed RGBA8 (sRGB) u32 each.
+    pub colors: Buffer,
+    /// Number of segments.
+    pub segments: u32,
+    /// Object to world.
+    pub transform: Mat4,
+    /// Width in pixels.
+    pub width_px: f32,
+}
+
+impl std::fmt::Debug for GpuLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuLines").field("segments", &self.segments).finish()
+    }
+}
+
 /// Errors of [`GpuScene::upload`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -171,6 +191,8 @@ pub struct GpuScene {
     pub shadow_matrices: Vec<Mat4>,
     /// Point clouds.
     pub points: Vec<GpuPoints>,
+    /// Line sets.
+    pub lines: Vec<GpuLines>,
     /// CPU copy of the draws (for recording draw calls): those without vertex colors, then the
     /// last `colored_draws` with them.
     pub draw_list: Vec<GpuDraw>,
@@ -492,6 +514,64 @@ impl GpuScene {
                 size_px: ps.size_px,
             });
         }
+        let mut lines = Vec::new();
+        for ls in &scene.line_sets {
+            if !ls.colors.is_empty() && ls.colors.len() != ls.positions.len() {
+                return Err(GpuSceneError::Invalid(format!(
+                    "line set '{}': {} colors for {} vertices",
+                    ls.name,
+                    ls.colors.len(),
+                    ls.positions.len()
+                )));
+            }
+            if !ls.width_px.is_finite()
+                || ls.width_px <= 0.0
+                || ls.width_px > 64.0
+                || ls.positions.iter().flatten().any(|v| !v.is_finite())
+            {
+                return Err(GpuSceneError::Invalid(format!(
+                    "line set '{}': non-finite positions or width outside (0, 64]",
+                    ls.name
+                )));
+            }
+            let n = ls.positions.len();
+            let pairs: Vec<usize> = if ls.strip {
+                (0..n.saturating_sub(1)).flat_map(|i| [i, i + 1]).collect()
+            } else {
+                (0..n / 2 * 2).collect()
+            };
+            let segments = u32::try_from(pairs.len() / 2).ok().filter(|s| *s < u32::MAX / 6);
+            let segments = segments.ok_or_else(|| {
+                GpuSceneError::TooLarge(format!("line set '{}': too many segments", ls.name))
+            })?;
+            if segments == 0 {
+                continue;
+            }
+            let positions: Vec<[f32; 3]> = pairs.iter().map(|&i| ls.positions[i]).collect();
+            let colors: Vec<u32> = pairs
+                .iter()
+                .map(|&i| ls.colors.get(i).map_or(u32::MAX, |c| u32::from_le_bytes(*c)))
+                .collect();
+            lines.push(GpuLines {
+                positions: storage(
+                    ctx,
+                    "line positions",
+                    bytemuck::cast_slice(&positions),
+                    &mut up,
+                    vk::BufferUsageFlags::empty(),
+                )?,
+                colors: storage(
+                    ctx,
+                    "line colors",
+                    bytemuck::cast_slice(&colors),
+                    &mut up,
+                    vk::BufferUsageFlags::empty(),
+                )?,
+                segments,
+                transform: ls.transform,
+                width_px: ls.width_px,
+            });
+        }
         up.flush()?;
         // Direct (mapped) writes are made visible by the next submission; staged copies end
         // with a barrier to all later commands (xpg's upload contract).
@@ -504,6 +584,7 @@ impl GpuScene {
             lights: lights_buf,
             light_count,
             points,
+            lines,
             shadows,
             shadow_matrices,
             draw_list,

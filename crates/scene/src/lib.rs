@@ -18,11 +18,12 @@ mod renderer;
 pub use camera::View;
 pub use gltf_loader::{load_gltf, LoadError};
 pub use gpu::{
-    pack_srgba8, srgba8_to_linear, GpuDraw, GpuLight, GpuMaterial, GpuScene, GpuSceneError,
+    pack_srgba8, srgba8_to_linear, GpuDraw, GpuLight, GpuLines, GpuMaterial, GpuScene,
+    GpuSceneError,
 };
 pub use loaders::{load, load_obj, load_ply};
 pub use model::{
-    AlphaMode, Camera, Environment, Light, LightKind, Material, Mesh, Node, PointSet, Primitive,
-    Projection, Scene,
+    AlphaMode, Camera, Environment, Light, LightKind, LineSet, Material, Mesh, Node, PointSet,
+    Primitive, Projection, Scene,
 };
 pub use renderer::{RenderError, Renderer};

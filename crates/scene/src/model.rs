@@ -246,6 +246,24 @@ pub struct PointSet {
     pub size_px: f32,
 }
 
+/// Lines of a fixed width in pixels (unlit, depth tested).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineSet {
+    /// Name.
+    pub name: String,
+    /// Object to world.
+    pub transform: Mat4,
+    /// Vertices.
+    pub positions: Vec<[f32; 3]>,
+    /// Per-vertex sRGB colors (RGBA8), interpolated along each segment; empty: white.
+    pub colors: Vec<[u8; 4]>,
+    /// A strip (each vertex joined to the next) or a list (vertex pairs; an odd last one is
+    /// ignored).
+    pub strip: bool,
+    /// Width in pixels (> 0, at most 64).
+    pub width_px: f32,
+}
+
 impl Node {
     /// A root node with nothing attached (world = local until [`Scene::update_world`]).
     pub fn new(name: &str, local: Mat4) -> Self {
@@ -293,6 +311,8 @@ pub struct Scene {
     pub environment: Environment,
     /// Point clouds.
     pub point_sets: Vec<PointSet>,
+    /// Line sets.
+    pub line_sets: Vec<LineSet>,
 }
 
 impl Scene {
@@ -320,9 +340,11 @@ impl Scene {
                 }
             }
         }
-        for ps in &self.point_sets {
-            for &v in &ps.positions {
-                let w = ps.transform.transform_point3(Vec3::from(v));
+        let sets = self.point_sets.iter().map(|p| (&p.transform, &p.positions));
+        let lines = self.line_sets.iter().map(|l| (&l.transform, &l.positions));
+        for (transform, positions) in sets.chain(lines) {
+            for &v in positions {
+                let w = transform.transform_point3(Vec3::from(v));
                 b = Some(match b {
                     None => (w, w),
                     Some((lo, hi)) => (lo.min(w), hi.max(w)),
