@@ -292,6 +292,50 @@ fn gltf_orthographic_cameras() {
     }
 }
 
+/// glTF line and point primitives become line and point sets placed by their nodes: LINES,
+/// LINE_STRIP, LINE_LOOP (closed) and POINTS; a bad index in one is an error naming the file.
+#[test]
+fn gltf_line_and_point_primitives() {
+    let dir = tempdir("modes");
+    let ok = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
+    let with_mode = |mode: u32, indices: [u32; 3]| {
+        triangle_gltf(ok, indices, None)
+            .replace(r#""indices":1}"#, &format!(r#""indices":1,"mode":{mode}}}"#))
+            .replace(r#""nodes":[{"mesh":0}]"#, r#""nodes":[{"mesh":0,"translation":[0,0,2]}]"#)
+    };
+    let load = |name: &str, mode: u32| {
+        load_gltf(write(&dir, name, with_mode(mode, [0, 1, 2]).as_bytes())).expect(name)
+    };
+    let moved = glam::Mat4::from_translation(glam::Vec3::new(0.0, 0.0, 2.0));
+
+    let s = load("strip.gltf", 3);
+    assert!(s.meshes[0].primitives.is_empty(), "no triangles");
+    assert_eq!(s.line_sets.len(), 1);
+    let l = &s.line_sets[0];
+    assert!(l.strip);
+    assert_eq!(l.positions, ok.to_vec());
+    assert_eq!(l.transform, moved);
+    assert_eq!(l.colors, vec![[255; 4]; 3], "white without material or colors");
+
+    let l = &load("loop.gltf", 2).line_sets[0];
+    assert!(l.strip);
+    assert_eq!(l.positions.len(), 4);
+    assert_eq!(l.positions[3], l.positions[0], "closed");
+
+    let l = &load("lines.gltf", 1).line_sets[0];
+    assert!(!l.strip);
+    assert_eq!(l.positions.len(), 3, "a pair and an odd vertex (ignored when drawn)");
+
+    let s = load("points.gltf", 0);
+    assert_eq!(s.point_sets.len(), 1);
+    assert_eq!(s.point_sets[0].positions.len(), 3);
+    assert_eq!(s.point_sets[0].transform, moved);
+
+    let bad = write(&dir, "bad_lines.gltf", with_mode(1, [0, 1, 9]).as_bytes());
+    let e = load_gltf(&bad).expect_err("index out of range").to_string();
+    assert!(e.contains("bad_lines.gltf") && e.contains("out of range"), "{e}");
+}
+
 /// KHR_materials_unlit reaches the material; other materials stay lit.
 #[test]
 fn gltf_unlit_materials_are_loaded() {

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 
 use glam::{Mat4, Quat, Vec3};
 
+use crate::gpu::pack_srgba8;
 use crate::model::{
-    AlphaMode, Camera, Environment, Light, LightKind, Material, Mesh, Node, Primitive, Projection,
-    Scene,
+    AlphaMode, Camera, Environment, Light, LightKind, LineSet, Material, Mesh, Node, PointSet,
+    Primitive, Projection, Scene,
 };
 
 /// Errors of the loaders. Each names the file.
@@ -92,11 +93,19 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let default_material = scene.materials.len();
     scene.materials.push(Material::default());
 
+    // Line and point primitives per mesh: placed with their nodes' world transforms at the end.
+    let mut mesh_lines: Vec<Vec<LineSet>> = Vec::new();
+    let mut mesh_points: Vec<Vec<PointSet>> = Vec::new();
     for mesh in doc.meshes() {
+        use gltf::mesh::Mode;
         let mut out = Mesh { name: mesh.name().unwrap_or("").to_string(), primitives: Vec::new() };
+        let (mut lines, mut points) = (Vec::new(), Vec::new());
         for (pi, prim) in mesh.primitives().enumerate() {
             let what = || format!("mesh '{}' primitive {pi}", mesh.name().unwrap_or(""));
-            if prim.mode() != gltf::mesh::Mode::Triangles {
+            let mode = prim.mode();
+            let supported =
+                [Mode::Triangles, Mode::Lines, Mode::LineStrip, Mode::LineLoop, Mode::Points];
+            if !supported.contains(&mode) {
                 tracing::warn!(
                     "{}: {}: mode {:?} is not drawn yet",
                     path.display(),
@@ -162,7 +171,7 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                     )))
                 }
             };
-            if indices.len() % 3 != 0 {
+            if mode == Mode::Triangles && indices.len() % 3 != 0 {
                 return Err(invalid(format!(
                     "{}: {} indices is not a triangle list",
                     what(),
@@ -199,6 +208,41 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             {
                 return Err(invalid(format!("{}: COLOR_0 count or values invalid", what())));
             }
+            if mode != Mode::Triangles {
+                // Unlit, in the vertex colors times the material's base color.
+                let base = prim
+                    .material()
+                    .index()
+                    .and_then(|m| scene.materials.get(m))
+                    .map_or([1.0; 4], |m| m.base_color);
+                let color = |i: u32| {
+                    let c = colors.get(i as usize).copied().unwrap_or([1.0; 4]);
+                    pack_srgba8(std::array::from_fn(|k| c[k] * base[k])).to_le_bytes()
+                };
+                let mut order = indices;
+                if mode == Mode::LineLoop && order.len() > 1 {
+                    order.push(order[0]);
+                }
+                let positions = order.iter().map(|&i| positions[i as usize]).collect();
+                let colors = order.iter().map(|&i| color(i)).collect();
+                let name = format!("{} {pi}", mesh.name().unwrap_or("mesh"));
+                if mode == Mode::Points {
+                    let (transform, size_px) = (Mat4::IDENTITY, 2.0);
+                    points.push(PointSet { name, transform, positions, colors, size_px });
+                } else {
+                    let strip = mode != Mode::Lines;
+                    let transform = Mat4::IDENTITY;
+                    lines.push(LineSet {
+                        name,
+                        transform,
+                        positions,
+                        colors,
+                        strip,
+                        width_px: 1.0,
+                    });
+                }
+                continue;
+            }
             let material = prim.material().index().unwrap_or(default_material);
             let primitive = match normals {
                 Some(n)
@@ -214,6 +258,8 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             out.primitives.push(primitive);
         }
         scene.meshes.push(out);
+        mesh_lines.push(lines);
+        mesh_points.push(points);
     }
 
     for l in doc.lights().into_iter().flatten() {
@@ -331,6 +377,15 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         scene.environment = environment(path, extras)?;
     }
     scene.update_world();
+    for n in &scene.nodes {
+        let Some(m) = n.mesh else { continue };
+        for l in mesh_lines.get(m).into_iter().flatten() {
+            scene.line_sets.push(LineSet { transform: n.world, ..l.clone() });
+        }
+        for p in mesh_points.get(m).into_iter().flatten() {
+            scene.point_sets.push(PointSet { transform: n.world, ..p.clone() });
+        }
+    }
     Ok(scene)
 }
 
