@@ -90,7 +90,9 @@ fn build<'g>(p: &'g Pipelines, sampler: vk::Sampler, output: &Image) -> FrameGra
                 .image_layout(vk::ImageLayout::ATTACHMENT_OPTIMAL)
                 .load_op(vk::AttachmentLoadOp::DONT_CARE)
                 .store_op(vk::AttachmentStoreOp::STORE)];
-            ctx.begin_rendering(extent, &color, None);
+            // SAFETY: once per pass; the attachments are this pass's declared images in the
+            // layouts of their declared attachment accesses.
+            unsafe { ctx.begin_rendering(extent, &color, None) };
             p.raster.bind(ctx.cmd, None);
             ctx.push_descriptors(
                 &p.raster,

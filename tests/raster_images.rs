@@ -187,19 +187,36 @@ fn orthographic_camera_keeps_sizes_at_any_distance() {
 /// (8 px per 1 m line spacing, image right = +x, image up = -z), with nothing else or with an
 /// unlit white 2x2 quad above or below the grid plane.
 fn grid_image(quad_height: Option<f32>) -> RenderedImage {
-    let cam = Mat4::from_rotation_translation(
-        Quat::from_rotation_x(-90f32.to_radians()),
-        Vec3::new(0.0, 3.0, 0.0),
-    );
+    grid_image_up(quad_height, raster::GridUp::Y)
+}
+
+/// [`grid_image`] for a grid with either up axis (Z up: the camera looks down -Z from z = 3,
+/// image right = +x, image up = +y; the quad is then at z = `quad_height`).
+fn grid_image_up(quad_height: Option<f32>, up: raster::GridUp) -> RenderedImage {
+    let cam = match up {
+        raster::GridUp::Y => Mat4::from_rotation_translation(
+            Quat::from_rotation_x(-90f32.to_radians()),
+            Vec3::new(0.0, 3.0, 0.0),
+        ),
+        raster::GridUp::Z => Mat4::from_translation(Vec3::new(0.0, 0.0, 3.0)),
+    };
     let mut scene = Scene {
         nodes: vec![Node::new("camera", cam).with_camera(0)],
         cameras: vec![Camera::orthographic("top", 2.0, Some(1.0))],
         materials: vec![Material { unlit: true, ..Material::lambert("white", [1.0; 3]) }],
         ..Default::default()
     };
-    if let Some(y) = quad_height {
+    if let Some(h) = quad_height {
+        let corners = [[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]];
+        let positions = corners
+            .iter()
+            .map(|&[a, b]| match up {
+                raster::GridUp::Y => [a, h, b],
+                raster::GridUp::Z => [a, b, h],
+            })
+            .collect();
         let quad = Primitive {
-            positions: vec![[-1.0, y, -1.0], [1.0, y, -1.0], [1.0, y, 1.0], [-1.0, y, 1.0]],
+            positions,
             normals: vec![[0.0, 1.0, 0.0]; 4],
             indices: vec![0, 2, 1, 0, 3, 2],
             ..Default::default()
@@ -209,9 +226,9 @@ fn grid_image(quad_height: Option<f32>) -> RenderedImage {
     }
     scene.update_world();
     let mut req = request(format!("grid, quad at {quad_height:?}").into(), 32, 32);
-    req.grid = Some(raster::Grid::default());
+    req.grid = Some(raster::Grid { up, ..Default::default() });
     let img = render_scene(&scene, &req).expect("render");
-    maybe_save(&img, &format!("grid_{}", quad_height.unwrap_or(0.0)));
+    maybe_save(&img, &format!("grid_{up:?}_{}", quad_height.unwrap_or(0.0)));
     img
 }
 
@@ -247,6 +264,32 @@ fn grid_lines_axes_and_occlusion() {
     for (x, y) in [(8u32, 12u32), (23, 20)] {
         let p = px(&below, x, y);
         assert!(close(p, 0.875), "grid over the quad below ({x},{y}): {p:?}");
+    }
+
+    // Z up: the same lines in the XY plane; the x = 0 axis (along y) blue, y = 0 (along x) red,
+    // and a quad above the plane (z = 0.5) hides the grid.
+    let z = grid_image_up(Some(0.5), raster::GridUp::Z);
+    assert!(close(px(&z, 7, 4), 0.125) && close(px(&z, 4, 7), 0.125), "{:?}", px(&z, 7, 4));
+    assert!(close(px(&z, 4, 4), 0.0), "{:?}", px(&z, 4, 4));
+    let (axis_y, axis_x) = (px(&z, 15, 4), px(&z, 4, 16));
+    assert!(axis_y[2] > 2.0 * axis_y[0], "x = 0 axis: {axis_y:?}");
+    assert!(axis_x[0] > 2.0 * axis_x[2], "y = 0 axis: {axis_x:?}");
+    assert!(close(px(&z, 16, 16), 1.0), "quad above: {:?}", px(&z, 16, 16));
+
+    // Settings that would put NaN into the image are errors.
+    let scene = Scene {
+        line_sets: vec![line_set("l", vec![[0.0; 3], [1.0; 3]], vec![], 1.0)],
+        ..Default::default()
+    };
+    for grid in [
+        raster::Grid { opacity: f32::NAN, ..Default::default() },
+        raster::Grid { spacing: 1e-38, ..Default::default() },
+        raster::Grid { color: [f32::INFINITY, 0.0, 0.0], ..Default::default() },
+    ] {
+        let mut req = request("in memory".into(), 8, 8);
+        req.grid = Some(grid);
+        let e = render_scene(&scene, &req).expect_err("invalid grid");
+        assert!(format!("{e:#}").contains("grid Grid"), "{e:#}");
     }
 }
 

@@ -454,12 +454,13 @@ fn obj_meshes_with_materials_and_malformed_files() {
     assert!(s.is_unlit());
     assert!(p.colors.is_empty());
 
-    // `v x y z r g b` vertex colors.
+    // `v x y z r g b` vertex colors, display values decoded as sRGB.
     let colored =
-        write(&dir, "colored.obj", b"v 0 0 0 1 0 0\nv 1 0 0 0 1 0\nv 0 1 0 0 0 1\nf 1 2 3\n");
+        write(&dir, "colored.obj", b"v 0 0 0 1 0 0\nv 1 0 0 0 1 0\nv 0 1 0 0 0 0.5\nf 1 2 3\n");
     let s = scene::load(&colored).expect("colored obj");
     let p = &s.meshes[0].primitives[0];
-    assert_eq!(p.colors, vec![[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0]]);
+    assert_eq!(p.colors[..2], [[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0]]);
+    assert!((p.colors[2][2] - 0.214_041).abs() < 1e-5, "sRGB 0.5 -> linear: {:?}", p.colors[2]);
 
     let bad = write(&dir, "bad.obj", b"v 0 0 0\nv 1 0 0\nf 1 2 7\n");
     let e = scene::load(&bad).expect_err("bad index").to_string();

@@ -309,14 +309,18 @@ impl PassContext<'_> {
     /// viewport and scissor to it ([`xpg::begin_rendering`]); the attachments are images the
     /// pass declared with attachment accesses, which put them in `ATTACHMENT_OPTIMAL` (or
     /// `READ_ONLY_OPTIMAL` for a depth read). End it with `cmd_end_rendering`.
-    pub fn begin_rendering(
+    ///
+    /// # Safety
+    /// Rendering is not already begun in this pass; every attachment view belongs to an image
+    /// the pass declared with an attachment access, in the layout that access gives it.
+    pub unsafe fn begin_rendering(
         &self,
         extent: vk::Extent2D,
         color: &[vk::RenderingAttachmentInfo<'_>],
         depth: Option<&vk::RenderingAttachmentInfo<'_>>,
     ) {
-        // SAFETY: `cmd` is recording and outside rendering while a pass closure runs; the
-        // layouts are those the pass's declared attachment accesses give the images.
+        // SAFETY: `cmd` is recording while a pass closure runs; the caller's contract covers
+        // the rest.
         unsafe { xpg::begin_rendering(self.device(), self.cmd, extent, color, depth) }
     }
 

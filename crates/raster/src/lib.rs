@@ -86,6 +86,27 @@ pub struct Grid {
     pub fade: f32,
 }
 
+impl Grid {
+    /// Checks the settings: finite color, opacity in [0, 1], spacing and fade distance
+    /// positive and not so small that the shader's line coordinates overflow.
+    pub fn validate(&self) -> Result<(), RenderError> {
+        let ok = self.color.iter().all(|c| c.is_finite() && *c >= 0.0)
+            && (0.0..=1.0).contains(&self.opacity)
+            && self.spacing.is_finite()
+            && self.spacing >= 1e-6
+            && self.fade.is_finite()
+            && self.fade > 0.0;
+        if ok {
+            Ok(())
+        } else {
+            Err(RenderError::Other(format!(
+                "grid {self:?}: color finite and >= 0, opacity in [0, 1], spacing >= 1e-6 and \
+                 fade > 0 are required"
+            )))
+        }
+    }
+}
+
 impl Default for Grid {
     fn default() -> Self {
         Self { spacing: 1.0, up: GridUp::Y, color: [0.5; 3], opacity: 0.5, fade: 100.0 }
@@ -325,6 +346,9 @@ impl Renderer for Raster {
         view: &View,
         target: &mut ImageHandle,
     ) -> Result<(), RenderError> {
+        if let Some(grid) = &self.grid {
+            grid.validate()?;
+        }
         let info = graph
             .image_info(target)
             .ok_or_else(|| RenderError::Other("target is not an image of this graph".into()))?;
@@ -407,7 +431,9 @@ impl Renderer for Raster {
                     let depth_att =
                         attachment(ctx.layer_view(&sm, 0, layer)?, vk::AttachmentLoadOp::CLEAR);
                     let device = ctx.device().clone();
-                    ctx.begin_rendering(extent, &[], Some(&depth_att));
+                    // SAFETY: once per pass; the attachments are this pass's declared images in the
+                    // layouts of their declared attachment accesses.
+                    unsafe { ctx.begin_rendering(extent, &[], Some(&depth_att)) };
                     shadow_pipeline.bind(ctx.cmd, None);
                     shadow_pipeline.push(ctx.cmd, &RasterPush { shadow_layer: layer, ..push });
                     meshes.record(&device, ctx.cmd);
@@ -449,7 +475,9 @@ impl Renderer for Raster {
                     color: vk::ClearColorValue { float32: [0.0, 0.0, 0.0, 1.0] },
                 });
                 let device = ctx.device().clone();
-                ctx.begin_rendering(extent, &color, None);
+                // SAFETY: once per pass; the attachments are this pass's declared images in the
+                // layouts of their declared attachment accesses.
+                unsafe { ctx.begin_rendering(extent, &color, None) };
                 if !draw {
                     // SAFETY: closes the rendering scope begun above.
                     unsafe { device.cmd_end_rendering(ctx.cmd) };
@@ -485,7 +513,9 @@ impl Renderer for Raster {
                 let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
                 let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::CLEAR);
                 let device = ctx.device().clone();
-                ctx.begin_rendering(extent, &color, Some(&depth_att));
+                // SAFETY: once per pass; the attachments are this pass's declared images in the
+                // layouts of their declared attachment accesses.
+                unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
                 for (pipeline, draws) in variants.into_iter().zip(groups) {
                     if draws.count == 0 {
                         continue;
@@ -552,7 +582,9 @@ impl Raster {
                 let extent = ctx.extent(&t, 0)?;
                 let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
                 let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::LOAD);
-                ctx.begin_rendering(extent, &color, Some(&depth_att));
+                // SAFETY: once per pass; the attachments are this pass's declared images in the
+                // layouts of their declared attachment accesses.
+                unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
                 pipeline.bind(ctx.cmd, None);
                 let device = ctx.device();
                 for set in sets {
@@ -588,17 +620,13 @@ impl Raster {
         let push = GridPush {
             frame,
             pad0: 0,
-            color: [grid.color[0], grid.color[1], grid.color[2], grid.opacity.clamp(0.0, 1.0)],
-            spacing: if grid.spacing > 0.0 && grid.spacing.is_finite() {
-                grid.spacing
-            } else {
-                1.0
-            },
+            color: [grid.color[0], grid.color[1], grid.color[2], grid.opacity],
+            spacing: grid.spacing,
             up: match grid.up {
                 GridUp::Y => 1,
                 GridUp::Z => 2,
             },
-            fade: grid.fade.max(1e-3),
+            fade: grid.fade,
             pad: 0,
         };
         let (t, d) = (*target, *depth);
@@ -614,7 +642,9 @@ impl Raster {
                 let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::LOAD)
                     .image_layout(vk::ImageLayout::READ_ONLY_OPTIMAL)
                     .store_op(vk::AttachmentStoreOp::NONE);
-                ctx.begin_rendering(extent, &color, Some(&depth_att));
+                // SAFETY: once per pass; the attachments are this pass's declared images in the
+                // layouts of their declared attachment accesses.
+                unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
                 pipeline.bind(ctx.cmd, None);
                 pipeline.push(ctx.cmd, &push);
                 let device = ctx.device();
@@ -721,7 +751,9 @@ impl Raster {
                 let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
                 let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::LOAD);
                 let device = ctx.device().clone();
-                ctx.begin_rendering(extent, &color, Some(&depth_att));
+                // SAFETY: once per pass; the attachments are this pass's declared images in the
+                // layouts of their declared attachment accesses.
+                unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
                 resolve.bind(ctx.cmd, None);
                 ctx.push_descriptors(resolve, &[Bind::Buffer { binding: 0, buffer: &s }])?;
                 resolve.push(ctx.cmd, &ResolvePush { width: w, height: h });

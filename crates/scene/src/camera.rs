@@ -49,8 +49,9 @@ impl View {
     /// the viewer from a point `p` is `eye.xyz - p * eye.w` for both.
     pub fn eye(&self) -> Vec4 {
         if self.orthographic {
-            let back = self.view.inverse().transform_vector3(Vec3::Z).normalize_or_zero();
-            back.extend(0.0)
+            // A degenerate (zero-scale) camera has no direction: fall back to +Z.
+            let back = self.view.inverse().transform_vector3(Vec3::Z);
+            back.try_normalize().unwrap_or(Vec3::Z).extend(0.0)
         } else {
             self.position.extend(1.0)
         }
@@ -71,8 +72,9 @@ impl View {
                 let node = &scene.nodes[n];
                 let cam = &scene.cameras[node.camera?];
                 let world = node.world;
-                let far = cam.zfar.unwrap_or(1.0e4);
                 let near = cam.znear.max(1e-4);
+                // The clamp above may pass a far plane the file put very close.
+                let far = cam.zfar.unwrap_or(1.0e4).max(near * 1.001);
                 let proj = match cam.projection {
                     Projection::Perspective { yfov } => perspective(yfov, aspect, near, far),
                     Projection::Orthographic { ymag } => {

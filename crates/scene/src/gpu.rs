@@ -31,16 +31,18 @@ pub struct GpuVertex {
     pub pad: u32,
 }
 
+/// The sRGB transfer function, encoded (0..1) to linear.
+pub fn srgb_to_linear(e: f32) -> f32 {
+    if e <= 0.04045 {
+        e / 12.92
+    } else {
+        ((e + 0.055) / 1.055).powf(2.4)
+    }
+}
+
 /// An sRGB RGBA8 color (alpha linear) as linear RGBA floats.
 pub fn srgba8_to_linear(c: [u8; 4]) -> [f32; 4] {
-    let decode = |b: u8| {
-        let e = f32::from(b) / 255.0;
-        if e <= 0.04045 {
-            e / 12.92
-        } else {
-            ((e + 0.055) / 1.055).powf(2.4)
-        }
-    };
+    let decode = |b: u8| srgb_to_linear(f32::from(b) / 255.0);
     [decode(c[0]), decode(c[1]), decode(c[2]), f32::from(c[3]) / 255.0]
 }
 
@@ -483,9 +485,10 @@ impl GpuScene {
                 || ps.size_px <= 0.0
                 || ps.size_px > 64.0
                 || ps.positions.iter().flatten().any(|v| !v.is_finite())
+                || !ps.transform.is_finite()
             {
                 return Err(GpuSceneError::Invalid(format!(
-                    "point set '{}': non-finite positions or size",
+                    "point set '{}': non-finite positions or transform, or size outside (0, 64]",
                     ps.name
                 )));
             }
@@ -524,15 +527,17 @@ impl GpuScene {
                     ls.positions.len()
                 )));
             }
-            if !ls.width_px.is_finite()
-                || ls.width_px <= 0.0
-                || ls.width_px > 64.0
-                || ls.positions.iter().flatten().any(|v| !v.is_finite())
-            {
-                return Err(GpuSceneError::Invalid(format!(
-                    "line set '{}': non-finite positions or width outside (0, 64]",
-                    ls.name
-                )));
+            let problem = if !(ls.width_px > 0.0 && ls.width_px <= 64.0) {
+                Some(format!("width {} outside (0, 64] px", ls.width_px))
+            } else if ls.positions.iter().flatten().any(|v| !v.is_finite()) {
+                Some("non-finite (NaN or infinite) positions".to_string())
+            } else if !ls.transform.is_finite() {
+                Some("non-finite transform".to_string())
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(GpuSceneError::Invalid(format!("line set '{}': {problem}", ls.name)));
             }
             let n = ls.positions.len();
             let pairs: Vec<usize> = if ls.strip {

@@ -18,8 +18,8 @@ mod renderer;
 pub use camera::View;
 pub use gltf_loader::{load_gltf, LoadError};
 pub use gpu::{
-    pack_srgba8, srgba8_to_linear, GpuDraw, GpuLight, GpuLines, GpuMaterial, GpuScene,
-    GpuSceneError,
+    pack_srgba8, srgb_to_linear, srgba8_to_linear, GpuDraw, GpuLight, GpuLines, GpuMaterial,
+    GpuScene, GpuSceneError,
 };
 pub use loaders::{load, load_obj, load_ply};
 pub use model::{

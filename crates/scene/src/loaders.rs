@@ -12,7 +12,7 @@ use std::path::Path;
 use glam::Mat4;
 
 use crate::gltf_loader::{load_gltf, LoadError};
-use crate::gpu::srgba8_to_linear;
+use crate::gpu::{srgb_to_linear, srgba8_to_linear};
 use crate::model::{Material, Mesh, Node, PointSet, Primitive, Scene};
 
 /// Loads a scene from a .gltf, .glb, .obj or .ply file.
@@ -99,9 +99,14 @@ pub fn load_obj(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         let normals = (!mesh.normals.is_empty())
             .then(|| mesh.normals.chunks_exact(3).map(|n| [n[0], n[1], n[2]]).collect());
         let material = mesh.material_id.filter(|&i| i < default).unwrap_or(default);
-        // `v x y z r g b` colors, taken as linear 0..1 like the MTL colors.
+        // `v x y z r g b` colors: display values (what scanners and MeshLab write, like the
+        // bytes of PLY files), decoded as sRGB.
         let colors = if mesh.vertex_color.len() == mesh.positions.len() {
-            mesh.vertex_color.chunks_exact(3).map(|c| [c[0], c[1], c[2], 1.0]).collect()
+            let lin = |v: f32| srgb_to_linear(v.clamp(0.0, 1.0));
+            mesh.vertex_color
+                .chunks_exact(3)
+                .map(|c| [lin(c[0]), lin(c[1]), lin(c[2]), 1.0])
+                .collect()
         } else {
             Vec::new()
         };

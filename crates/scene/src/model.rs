@@ -246,7 +246,8 @@ pub struct PointSet {
     pub size_px: f32,
 }
 
-/// Lines of a fixed width in pixels (unlit, depth tested).
+/// Lines of a fixed width in pixels (unlit, depth tested). Not attached to a node: loaders
+/// place the lines of a glTF node's mesh with the node's world transform at load time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineSet {
     /// Name.

@@ -33,12 +33,19 @@ enum Command {
         /// Run with the Vulkan validation layer and fail on any message.
         #[arg(long)]
         validation: bool,
-        /// Draw a reference grid with this spacing (world units) on the ground plane.
-        #[arg(long, value_name = "SPACING", num_args = 0..=1, default_missing_value = "1")]
+        /// Draw a reference grid on the ground plane: `--grid` (1 unit spacing) or
+        /// `--grid=SPACING`.
+        #[arg(
+            long,
+            value_name = "SPACING",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "1"
+        )]
         grid: Option<f32>,
         /// The grid's up axis: y (glTF) or z.
-        #[arg(long, default_value = "y", value_parser = ["y", "z"])]
-        up: String,
+        #[arg(long, requires = "grid", value_parser = ["y", "z"])]
+        up: Option<String>,
     },
 }
 
@@ -55,12 +62,13 @@ fn main() -> anyhow::Result<()> {
             viewer::check_output(&out)?;
             let grid = grid
                 .map(|spacing| {
-                    if spacing.is_finite() && spacing > 0.0 {
-                        let up = if up == "z" { raster::GridUp::Z } else { raster::GridUp::Y };
-                        Ok(raster::Grid { spacing, up, ..Default::default() })
-                    } else {
-                        Err(anyhow::anyhow!("--grid {spacing}: the spacing must be > 0"))
-                    }
+                    let up = match up.as_deref() {
+                        Some("z") => raster::GridUp::Z,
+                        _ => raster::GridUp::Y,
+                    };
+                    let grid = raster::Grid { spacing, up, ..Default::default() };
+                    grid.validate().map_err(|e| anyhow::anyhow!("--grid={spacing}: {e}"))?;
+                    Ok::<_, anyhow::Error>(grid)
                 })
                 .transpose()?;
             let req = viewer::RenderRequest { scene, size, camera, renderer, validation, grid };

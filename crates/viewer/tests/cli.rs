@@ -83,10 +83,17 @@ fn render_writes_png_and_exr_and_reports_bad_input() {
         image::open(&out).expect("png").to_rgba8()
     };
     let plain = render("plain.png", &[]);
-    let grid = render("grid.png", &["--grid", "0.25"]);
+    let grid = render("grid.png", &["--grid=0.25"]);
     let changed = plain.pixels().zip(grid.pixels()).filter(|(a, b)| a != b).count();
     assert!(changed > 48 * 32 / 20, "the grid changed {changed} pixels");
     render("grid_z.png", &["--grid", "--up", "z"]);
     let (ok, text) = xpg_view(&["render", lights, "--out", "g.png", "--grid=0"]);
-    assert!(!ok && text.contains("--grid 0"), "{text}");
+    assert!(!ok && text.contains("--grid=0") && text.contains("spacing"), "{text}");
+    // `--grid` takes no separate value (the scene path after it stays the scene), and `--up`
+    // alone is an error.
+    let out = dir.join("g2.png");
+    let (ok, text) = xpg_view(&["render", "--grid", lights, "--out", out.to_str().expect("path")]);
+    assert!(ok, "{text}");
+    let (ok, text) = xpg_view(&["render", lights, "--out", "g.png", "--up", "z"]);
+    assert!(!ok && text.contains("--grid"), "{text}");
 }
