@@ -175,11 +175,11 @@ impl Raster {
             None,
         )?;
         let (fvs, ffs) = (entry(&fw, "vs_main")?, entry(&fw, "fs_main")?);
-        let mut desc = GraphicsDesc::new("raster forward", &fvs, &ffs, HDR_FORMAT);
-        desc.depth_format = Some(DEPTH_FORMAT);
-        desc.depth_test = true;
-        desc.depth_write = true;
-        desc.depth_compare = vk::CompareOp::LESS;
+        let desc = GraphicsDesc::new("raster forward", &fvs, &ffs, HDR_FORMAT).depth(
+            DEPTH_FORMAT,
+            true,
+            vk::CompareOp::LESS,
+        );
         let forward = Pipeline::graphics(ctx, &desc, None)?;
         let (cvs, cfs) = (entry(&fwc, "vs_main")?, entry(&fwc, "fs_main")?);
         let desc = GraphicsDesc {
@@ -191,38 +191,36 @@ impl Raster {
         let forward_colored = Pipeline::graphics(ctx, &desc, None)?;
         let sh = compiler.compile(&ShaderDesc::new(dir.join("raster/shadow.slang")))?;
         let svs = entry(&sh, "vs_main")?;
-        let mut sdesc = GraphicsDesc::new("raster shadow", &svs, &svs, vk::Format::UNDEFINED);
+        let mut sdesc = GraphicsDesc::new("raster shadow", &svs, &svs, vk::Format::UNDEFINED)
+            .depth(DEPTH_FORMAT, true, vk::CompareOp::LESS);
         sdesc.fragment = None;
         sdesc.color_formats.clear();
-        sdesc.depth_format = Some(DEPTH_FORMAT);
-        sdesc.depth_test = true;
-        sdesc.depth_write = true;
-        sdesc.depth_compare = vk::CompareOp::LESS;
         let shadow = Pipeline::graphics(ctx, &sdesc, None)?;
         let sp = compiler.compile(&ShaderDesc::new(dir.join("raster/points_splat.slang")))?;
         let splat = Pipeline::compute(ctx, &entry(&sp, "splat")?, None)?;
         let rs = compiler.compile(&ShaderDesc::new(dir.join("raster/points_resolve.slang")))?;
         let (rvs, rfs) = (entry(&rs, "vs_main")?, entry(&rs, "fs_main")?);
-        let mut rdesc = GraphicsDesc::new("raster points resolve", &rvs, &rfs, HDR_FORMAT);
-        rdesc.depth_format = Some(DEPTH_FORMAT);
-        rdesc.depth_test = true;
-        rdesc.depth_write = true;
-        rdesc.depth_compare = vk::CompareOp::LESS;
+        let rdesc = GraphicsDesc::new("raster points resolve", &rvs, &rfs, HDR_FORMAT).depth(
+            DEPTH_FORMAT,
+            true,
+            vk::CompareOp::LESS,
+        );
         let resolve = Pipeline::graphics(ctx, &rdesc, None)?;
         let ln = compiler.compile(&ShaderDesc::new(dir.join("raster/lines.slang")))?;
         let (lvs, lfs) = (entry(&ln, "vs_main")?, entry(&ln, "fs_main")?);
-        let mut ldesc = GraphicsDesc::new("raster lines", &lvs, &lfs, HDR_FORMAT);
-        ldesc.depth_format = Some(DEPTH_FORMAT);
-        ldesc.depth_test = true;
-        ldesc.depth_write = true;
-        ldesc.depth_compare = vk::CompareOp::LESS_OR_EQUAL;
+        let ldesc = GraphicsDesc::new("raster lines", &lvs, &lfs, HDR_FORMAT).depth(
+            DEPTH_FORMAT,
+            true,
+            vk::CompareOp::LESS_OR_EQUAL,
+        );
         let lines = Pipeline::graphics(ctx, &ldesc, None)?;
         let gr = compiler.compile(&ShaderDesc::new(dir.join("raster/grid.slang")))?;
         let (gvs, gfs) = (entry(&gr, "vs_main")?, entry(&gr, "fs_main")?);
-        let mut gdesc = GraphicsDesc::new("raster grid", &gvs, &gfs, HDR_FORMAT);
-        gdesc.depth_format = Some(DEPTH_FORMAT);
-        gdesc.depth_test = true;
-        gdesc.depth_compare = vk::CompareOp::LESS_OR_EQUAL;
+        let mut gdesc = GraphicsDesc::new("raster grid", &gvs, &gfs, HDR_FORMAT).depth(
+            DEPTH_FORMAT,
+            false,
+            vk::CompareOp::LESS_OR_EQUAL,
+        );
         gdesc.blend = true;
         let grid_pipeline = Pipeline::graphics(ctx, &gdesc, None)?;
         let shadow_sampler = Sampler::new(

@@ -381,6 +381,16 @@ pub struct GraphicsDesc<'a> {
 }
 
 impl<'a> GraphicsDesc<'a> {
+    /// With a depth attachment of `format`, the depth test `compare`, and depth writes if
+    /// `write`.
+    pub fn depth(mut self, format: vk::Format, write: bool, compare: vk::CompareOp) -> Self {
+        self.depth_format = Some(format);
+        self.depth_test = true;
+        self.depth_write = write;
+        self.depth_compare = compare;
+        self
+    }
+
     /// Triangles, no culling, no depth, no blending, one color attachment of `color`.
     pub fn new(
         name: &'a str,
