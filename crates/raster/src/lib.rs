@@ -156,7 +156,6 @@ impl Raster {
     /// pipelines.
     pub fn new(ctx: &Context, compiler: &ShaderCompiler) -> Result<Self, RenderError> {
         let dir = ShaderCompiler::project_shader_dir();
-        let bg = compiler.compile(&ShaderDesc::new(dir.join("raster/background.slang")))?;
         let forward_desc = |colors: &str| ShaderDesc {
             defines: vec![("VERTEX_COLORS".into(), colors.into())],
             ..ShaderDesc::new(dir.join("raster/forward.slang"))
@@ -168,12 +167,22 @@ impl Raster {
                 .cloned()
                 .ok_or_else(|| RenderError::Other(format!("entry point {n} missing")))
         };
-        let (bvs, bfs) = (entry(&bg, "vs_main")?, entry(&bg, "fs_main")?);
-        let background = Pipeline::graphics(
-            ctx,
-            &GraphicsDesc::new("raster background", &bvs, &bfs, HDR_FORMAT),
-            None,
-        )?;
+        // A pipeline from a file's `vs_main` and `fs_main`, drawing into the HDR target.
+        let graphics = |file: &str,
+                        name: &str,
+                        depth: Option<(bool, vk::CompareOp)>,
+                        blend: bool|
+         -> Result<Pipeline, RenderError> {
+            let code = compiler.compile(&ShaderDesc::new(dir.join(file)))?;
+            let (vs, fs) = (entry(&code, "vs_main")?, entry(&code, "fs_main")?);
+            let mut desc = GraphicsDesc::new(name, &vs, &fs, HDR_FORMAT);
+            if let Some((write, compare)) = depth {
+                desc = desc.depth(DEPTH_FORMAT, write, compare);
+            }
+            desc.blend = blend;
+            Ok(Pipeline::graphics(ctx, &desc, None)?)
+        };
+        let background = graphics("raster/background.slang", "raster background", None, false)?;
         let (fvs, ffs) = (entry(&fw, "vs_main")?, entry(&fw, "fs_main")?);
         let desc = GraphicsDesc::new("raster forward", &fvs, &ffs, HDR_FORMAT).depth(
             DEPTH_FORMAT,
@@ -198,31 +207,14 @@ impl Raster {
         let shadow = Pipeline::graphics(ctx, &sdesc, None)?;
         let sp = compiler.compile(&ShaderDesc::new(dir.join("raster/points_splat.slang")))?;
         let splat = Pipeline::compute(ctx, &entry(&sp, "splat")?, None)?;
-        let rs = compiler.compile(&ShaderDesc::new(dir.join("raster/points_resolve.slang")))?;
-        let (rvs, rfs) = (entry(&rs, "vs_main")?, entry(&rs, "fs_main")?);
-        let rdesc = GraphicsDesc::new("raster points resolve", &rvs, &rfs, HDR_FORMAT).depth(
-            DEPTH_FORMAT,
-            true,
-            vk::CompareOp::LESS,
-        );
-        let resolve = Pipeline::graphics(ctx, &rdesc, None)?;
-        let ln = compiler.compile(&ShaderDesc::new(dir.join("raster/lines.slang")))?;
-        let (lvs, lfs) = (entry(&ln, "vs_main")?, entry(&ln, "fs_main")?);
-        let ldesc = GraphicsDesc::new("raster lines", &lvs, &lfs, HDR_FORMAT).depth(
-            DEPTH_FORMAT,
-            true,
-            vk::CompareOp::LESS_OR_EQUAL,
-        );
-        let lines = Pipeline::graphics(ctx, &ldesc, None)?;
-        let gr = compiler.compile(&ShaderDesc::new(dir.join("raster/grid.slang")))?;
-        let (gvs, gfs) = (entry(&gr, "vs_main")?, entry(&gr, "fs_main")?);
-        let mut gdesc = GraphicsDesc::new("raster grid", &gvs, &gfs, HDR_FORMAT).depth(
-            DEPTH_FORMAT,
-            false,
-            vk::CompareOp::LESS_OR_EQUAL,
-        );
-        gdesc.blend = true;
-        let grid_pipeline = Pipeline::graphics(ctx, &gdesc, None)?;
+        let resolve_depth = Some((true, vk::CompareOp::LESS));
+        let resolve =
+            graphics("raster/points_resolve.slang", "raster points resolve", resolve_depth, false)?;
+        let lines_depth = Some((true, vk::CompareOp::LESS_OR_EQUAL));
+        let lines = graphics("raster/lines.slang", "raster lines", lines_depth, false)?;
+        // Depth tested, not written; blended.
+        let grid_depth = Some((false, vk::CompareOp::LESS_OR_EQUAL));
+        let grid_pipeline = graphics("raster/grid.slang", "raster grid", grid_depth, true)?;
         let shadow_sampler = Sampler::new(
             ctx,
             &vk::SamplerCreateInfo::default()
