@@ -336,6 +336,45 @@ fn gltf_line_and_point_primitives() {
     assert!(e.contains("bad_lines.gltf") && e.contains("out of range"), "{e}");
 }
 
+/// Colormaps: the published stops at their positions, clamping outside the range, NaN, an empty
+/// range, fitting to finite values only.
+#[test]
+fn colormaps_map_scalars_to_colors() {
+    use scene::{Colormap, ColormapKind, NAN_COLOR};
+    let v = Colormap::new(ColormapKind::Viridis, 10.0, 20.0);
+    assert_eq!(v.color(10.0), [0x44, 0x01, 0x54, 255]);
+    assert_eq!(v.color(15.0), [0x21, 0x91, 0x8c, 255]);
+    assert_eq!(v.color(20.0), [0xfd, 0xe7, 0x25, 255]);
+    assert_eq!(v.color(-1e30), v.color(10.0), "clamped below");
+    assert_eq!(v.color(f32::INFINITY), v.color(20.0), "clamped above");
+    assert_eq!(v.color(f32::NAN), NAN_COLOR);
+    let cw = Colormap::new(ColormapKind::CoolWarm, -1.0, 1.0);
+    assert_eq!(cw.color(0.0), [221, 221, 221, 255]);
+    assert_eq!(Colormap::new(ColormapKind::Gray, 0.0, 4.0).color(1.0), [64, 64, 64, 255]);
+    let flat = Colormap::new(ColormapKind::Gray, 3.0, 3.0);
+    assert_eq!(flat.color(3.0), [128, 128, 128, 255], "an empty range shows the middle");
+    let fit = Colormap::fit(ColormapKind::Viridis, &[f32::NAN, 2.0, f32::INFINITY, -1.0]);
+    assert_eq!((fit.min, fit.max), (-1.0, 2.0));
+    let none = Colormap::fit(ColormapKind::Viridis, &[f32::NAN]);
+    assert_eq!((none.min, none.max), (0.0, 1.0));
+}
+
+/// A PLY point cloud without colors but with an intensity property is colored through viridis
+/// over the intensity's range.
+#[test]
+fn ply_scalar_property_is_colormapped() {
+    let dir = tempdir("ply_scalar");
+    let cloud = write(
+        &dir,
+        "scan.ply",
+        b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n\
+          property float intensity\nend_header\n0 0 0 0\n1 0 0 5\n0 1 0 10\n",
+    );
+    let s = scene::load(&cloud).expect("scan");
+    let c = &s.point_sets[0].colors;
+    assert_eq!(c, &vec![[0x44, 0x01, 0x54, 255], [0x21, 0x91, 0x8c, 255], [0xfd, 0xe7, 0x25, 255]]);
+}
+
 /// KHR_materials_unlit reaches the material; other materials stay lit.
 #[test]
 fn gltf_unlit_materials_are_loaded() {

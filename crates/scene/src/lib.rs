@@ -9,6 +9,7 @@
 //! - The [`Renderer`] trait and the [`View`] a renderer draws.
 
 pub mod camera;
+mod colormap;
 mod gltf_loader;
 mod gpu;
 mod loaders;
@@ -16,6 +17,7 @@ mod model;
 mod renderer;
 
 pub use camera::View;
+pub use colormap::{Colormap, ColormapKind, NAN_COLOR};
 pub use gltf_loader::{load_gltf, LoadError};
 pub use gpu::{
     pack_srgba8, srgb_to_linear, srgba8_to_linear, GpuDraw, GpuLight, GpuLines, GpuMaterial,

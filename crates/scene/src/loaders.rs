@@ -1,7 +1,8 @@
 //! OBJ and PLY loaders, and loading any supported file by its extension.
 //!
 //! - PLY (ASCII or binary): a `vertex` element with x, y, z (and optionally red/green/blue
-//!   (and alpha), as 8-bit or float, and nx/ny/nz). With a `face` element (vertex_indices or
+//!   (and alpha), as 8-bit or float, and nx/ny/nz; without colors, a scalar property such as
+//!   intensity, quality or scalar_* is shown through viridis over its range). With a `face` element (vertex_indices or
 //!   vertex_index lists, polygons triangulated as fans) it is a mesh; without, a point cloud.
 //! - OBJ (with its MTL when present: `Kd` becomes the base color): triangulated meshes.
 //!
@@ -11,6 +12,7 @@ use std::path::Path;
 
 use glam::Mat4;
 
+use crate::colormap::{Colormap, ColormapKind};
 use crate::gltf_loader::{load_gltf, LoadError};
 use crate::gpu::{srgb_to_linear, srgba8_to_linear};
 use crate::model::{Material, Mesh, Node, PointSet, Primitive, Scene};
@@ -155,6 +157,18 @@ fn list(p: &ply_rs::ply::Property) -> Option<Vec<i64>> {
     })
 }
 
+/// The vertex property to color by when a PLY file has no colors: a common scalar name
+/// (CloudCompare writes `scalar_*`, MeshLab `quality`, scanners `intensity`).
+fn scalar_property(v: &ply_rs::ply::DefaultElement) -> Option<String> {
+    const NAMES: [&str; 5] = ["intensity", "quality", "scalar", "value", "confidence"];
+    let numeric = |k: &str| v.get(k).and_then(scalar).is_some();
+    NAMES
+        .iter()
+        .map(|n| n.to_string())
+        .find(|n| numeric(n))
+        .or_else(|| v.keys().find(|k| k.starts_with("scalar_") && numeric(k)).cloned())
+}
+
 /// Loads a PLY file: a mesh when it has faces, else a point cloud.
 pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
@@ -190,6 +204,19 @@ pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     }
     if colors.len() != positions.len() {
         colors.clear();
+        // No colors: a scalar property (intensity, quality, ...) through viridis over its range.
+        if let Some(name) = vertices.first().and_then(scalar_property) {
+            let values: Vec<f32> =
+                vertices.iter().map(|v| get(v, &name).map_or(f32::NAN, |s| s as f32)).collect();
+            let map = Colormap::fit(ColormapKind::Viridis, &values);
+            tracing::info!(
+                "{}: vertex property '{name}' shown through viridis over [{}, {}]",
+                path.display(),
+                map.min,
+                map.max
+            );
+            colors = map.apply(&values);
+        }
     }
     let faces = ply.payload.get("face").filter(|f| !f.is_empty());
     let mut scene = Scene::default();
