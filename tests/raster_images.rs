@@ -1,41 +1,14 @@
 //! Raster image tests on lavapipe (validation layer on, zero messages): analytic values where
 //! they exist, and the reference scenes against reference images stored in the repo.
 
-use std::path::PathBuf;
-
 use glam::{Mat4, Quat, Vec3};
 use scene::{
     Camera, Environment, Light, LightKind, LineSet, Material, Mesh, Node, Primitive, Scene,
 };
-use viewer::{render, render_scene, RenderRequest, RenderedImage};
+use viewer::{render, render_scene, RenderedImage};
 
-fn data(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
-}
-
-fn request(scene: PathBuf, w: u32, h: u32) -> RenderRequest {
-    RenderRequest {
-        scene,
-        size: Some((w, h)),
-        camera: None,
-        renderer: "raster".into(),
-        validation: true,
-        grid: None,
-    }
-}
-
-/// Saves the tonemapped image under `$XPG_SAVE_IMAGES/` when that is set (for looking at them).
-fn maybe_save(img: &RenderedImage, name: &str) {
-    if let Ok(dir) = std::env::var("XPG_SAVE_IMAGES") {
-        let path = PathBuf::from(dir).join(format!("{name}.png"));
-        image::save_buffer(&path, &img.ldr, img.width, img.height, image::ExtendedColorType::Rgba8)
-            .expect("save");
-    }
-}
-
-fn px(img: &RenderedImage, x: u32, y: u32) -> [f32; 4] {
-    img.hdr[(y * img.width + x) as usize]
-}
+mod common;
+use common::{data, maybe_save, px, request};
 
 /// White furnace: a Lambertian sphere of albedo 0.8 under a uniform environment of radiance 1
 /// reflects exactly 0.8 (the raster's ambient term is exact for a uniform environment), and the
@@ -109,6 +82,7 @@ fn plane_under_sun(material: Material, e: f32, theta: f32, environment: Environm
         environment,
         point_sets: Vec::new(),
         line_sets: Vec::new(),
+        textures: Vec::new(),
     };
     scene.update_world();
     scene
@@ -530,6 +504,7 @@ fn shadow_scene_check(name: &str, light: Light, light_local: Mat4, lit: impl Fn(
         environment: Environment::None,
         point_sets: Vec::new(),
         line_sets: Vec::new(),
+        textures: Vec::new(),
     };
     scene.update_world();
     let (w, h) = (96u32, 96u32);

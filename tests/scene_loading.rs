@@ -507,3 +507,91 @@ fn obj_meshes_with_materials_and_malformed_files() {
     let e = scene::load(dir.join("none.obj")).expect_err("missing").to_string();
     assert!(e.contains("none.obj"), "{e}");
 }
+
+/// PNG bytes of a `w x h` RGBA8 image.
+fn png(w: u32, h: u32, texel: impl Fn(u32, u32) -> [u8; 4]) -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba(texel(x, y)));
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, image::ImageFormat::Png).expect("encode png");
+    bytes.into_inner()
+}
+
+/// A textured quad: base color and metallic-roughness share image 0 (`image0_uri`), the normal
+/// map is image 1 (a PNG in a data URI), sampler 0 is nearest / clamp.
+fn textured_quad_gltf(image0_uri: &str) -> String {
+    let positions = [[-1.0f32, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]];
+    let uvs = [[0.0f32, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
+    let mut bin: Vec<u8> = positions.iter().flatten().flat_map(|f| f.to_le_bytes()).collect();
+    bin.extend([[0.0f32, 1.0, 0.0]; 4].iter().flatten().flat_map(|f| f.to_le_bytes()));
+    bin.extend(uvs.iter().flatten().flat_map(|f| f.to_le_bytes()));
+    bin.extend([[1.0f32, 0.0, 0.0, 1.0]; 4].iter().flatten().flat_map(|f| f.to_le_bytes()));
+    bin.extend([0u32, 2, 1, 0, 3, 2].iter().flat_map(|i| i.to_le_bytes()));
+    let normal_png = base64(&png(2, 2, |_, _| [128, 128, 255, 255]));
+    format!(
+        r#"{{"asset":{{"version":"2.0"}},"scene":0,"scenes":[{{"nodes":[0]}}],"nodes":[{{"mesh":0}}],
+        "meshes":[{{"primitives":[{{"attributes":{{"POSITION":0,"NORMAL":1,"TEXCOORD_0":2,"TANGENT":3}},"indices":4,"material":0}}]}}],
+        "materials":[{{"pbrMetallicRoughness":{{"baseColorTexture":{{"index":0}},"metallicRoughnessTexture":{{"index":0}}}},
+                       "normalTexture":{{"index":1,"scale":0.5}},"occlusionTexture":{{"index":0,"strength":0.25}},
+                       "emissiveTexture":{{"index":1}},"emissiveFactor":[1,1,1]}}],
+        "textures":[{{"source":0,"sampler":0}},{{"source":1}}],
+        "samplers":[{{"magFilter":9728,"minFilter":9728,"wrapS":33071,"wrapT":33648}}],
+        "images":[{{"uri":"{image0_uri}"}},{{"uri":"data:image/png;base64,{normal_png}"}}],
+        "buffers":[{{"byteLength":{len},"uri":"data:application/octet-stream;base64,{b64}"}}],
+        "bufferViews":[{{"buffer":0,"byteOffset":0,"byteLength":48}},{{"buffer":0,"byteOffset":48,"byteLength":48}},
+                       {{"buffer":0,"byteOffset":96,"byteLength":32}},{{"buffer":0,"byteOffset":128,"byteLength":64}},
+                       {{"buffer":0,"byteOffset":192,"byteLength":24}}],
+        "accessors":[{{"bufferView":0,"componentType":5126,"count":4,"type":"VEC3","min":[-1,0,-1],"max":[1,0,1]}},
+                     {{"bufferView":1,"componentType":5126,"count":4,"type":"VEC3"}},
+                     {{"bufferView":2,"componentType":5126,"count":4,"type":"VEC2"}},
+                     {{"bufferView":3,"componentType":5126,"count":4,"type":"VEC4"}},
+                     {{"bufferView":4,"componentType":5125,"count":6,"type":"SCALAR"}}]}}"#,
+        len = bin.len(),
+        b64 = base64(&bin)
+    )
+}
+
+/// glTF textures: every map of the material, sRGB for color and linear for data (one image
+/// used both ways becomes two textures), samplers, UVs and tangents; a missing or corrupt
+/// image is an error naming the glTF file and the image.
+#[test]
+fn gltf_textures_are_loaded_with_their_color_spaces() {
+    let dir = tempdir("textures");
+    write(&dir, "albedo.png", &png(4, 2, |x, y| [x as u8 * 60, y as u8 * 100, 7, 255]));
+    let path = write(&dir, "quad.gltf", textured_quad_gltf("albedo.png").as_bytes());
+    let s = load_gltf(&path).expect("textured quad");
+    let m = &s.materials[0];
+    let (base, mr, normal, occlusion, emissive) = (
+        m.base_color_texture.expect("base color texture"),
+        m.metallic_roughness_texture.expect("metallic-roughness texture"),
+        m.normal_texture.expect("normal texture"),
+        m.occlusion_texture.expect("occlusion texture"),
+        m.emissive_texture.expect("emissive texture"),
+    );
+    assert_eq!(s.textures.len(), 4, "albedo sRGB + linear, normal linear, emissive sRGB");
+    assert!(s.textures[base].srgb && !s.textures[mr].srgb && !s.textures[normal].srgb);
+    assert!(s.textures[emissive].srgb);
+    assert_eq!(mr, occlusion, "the same image in the same color space is one texture");
+    assert_eq!((m.normal_scale, m.occlusion_strength), (0.5, 0.25));
+    let t = &s.textures[base];
+    assert_eq!((t.width, t.height), (4, 2));
+    match &t.pixels {
+        scene::TexturePixels::Rgba8(p) => assert_eq!(p[4 + 3], [180, 100, 7, 255]),
+        other => panic!("expected RGBA8 texels, got {other:?}"),
+    }
+    assert!(t.sampler.nearest_mag && t.sampler.nearest_min);
+    assert_eq!(
+        (t.sampler.wrap_u, t.sampler.wrap_v),
+        (scene::Wrap::ClampToEdge, scene::Wrap::MirroredRepeat)
+    );
+    let p = &s.meshes[0].primitives[0];
+    assert_eq!(p.uvs, vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]);
+    assert_eq!(p.tangents, vec![[1.0, 0.0, 0.0, 1.0]; 4]);
+
+    let missing = write(&dir, "missing.gltf", textured_quad_gltf("nowhere.png").as_bytes());
+    let e = load_gltf(&missing).expect_err("missing texture file").to_string();
+    assert!(e.contains("missing.gltf") && e.contains("nowhere.png"), "{e}");
+    write(&dir, "corrupt.png", b"\x89PNG not really");
+    let corrupt = write(&dir, "corrupt.gltf", textured_quad_gltf("corrupt.png").as_bytes());
+    let e = load_gltf(&corrupt).expect_err("corrupt texture file").to_string();
+    assert!(e.contains("corrupt.gltf") && e.contains("corrupt.png"), "{e}");
+}

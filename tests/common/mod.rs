@@ -54,3 +54,36 @@ pub fn compiler() -> Arc<ShaderCompiler> {
 pub fn f32s(bytes: &[u8]) -> Vec<f32> {
     bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
+
+// Helpers of the image tests (through the viewer's headless rendering).
+
+use viewer::{RenderRequest, RenderedImage};
+
+/// A file under tests/data.
+pub fn data(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+}
+
+pub fn request(scene: PathBuf, w: u32, h: u32) -> RenderRequest {
+    RenderRequest {
+        scene,
+        size: Some((w, h)),
+        camera: None,
+        renderer: "raster".into(),
+        validation: true,
+        grid: None,
+    }
+}
+
+/// Saves the tonemapped image under `$XPG_SAVE_IMAGES/` when that is set (for looking at them).
+pub fn maybe_save(img: &RenderedImage, name: &str) {
+    if let Ok(dir) = std::env::var("XPG_SAVE_IMAGES") {
+        let path = PathBuf::from(dir).join(format!("{name}.png"));
+        image::save_buffer(&path, &img.ldr, img.width, img.height, image::ExtendedColorType::Rgba8)
+            .expect("save");
+    }
+}
+
+pub fn px(img: &RenderedImage, x: u32, y: u32) -> [f32; 4] {
+    img.hdr[(y * img.width + x) as usize]
+}

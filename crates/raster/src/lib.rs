@@ -58,6 +58,8 @@ struct RasterPush {
     materials: u64,
     lights: u64,
     shadows: u64,
+    uvs: u64,
+    tangents: u64,
     draw: u32,
     shadow_layer: u32,
 }
@@ -134,15 +136,20 @@ pub struct Raster {
     splat: Pipeline,
     resolve: Pipeline,
     background: Pipeline,
-    forward: Pipeline,
-    /// The forward variant for meshes with vertex colors.
-    forward_colored: Pipeline,
+    /// Forward variants indexed by `vertex colors | textured << 1`.
+    forward: [Pipeline; 4],
+    /// The transparent pass (vertex colors and textures, premultiplied blending, depth tested
+    /// but not written).
+    forward_blended: Pipeline,
     shadow: Pipeline,
+    /// Shadow variant with the alpha test of masked materials (textured draws).
+    shadow_alpha: Pipeline,
     shadow_sampler: Sampler,
     /// Width and height of each shadow map layer.
     pub shadow_size: u32,
     frame_buffer: Buffer,
     env_sampler: Sampler,
+    ctx: Context,
 }
 
 impl std::fmt::Debug for Raster {
@@ -156,12 +163,7 @@ impl Raster {
     /// pipelines.
     pub fn new(ctx: &Context, compiler: &ShaderCompiler) -> Result<Self, RenderError> {
         let dir = ShaderCompiler::project_shader_dir();
-        let forward_desc = |colors: &str| ShaderDesc {
-            defines: vec![("VERTEX_COLORS".into(), colors.into())],
-            ..ShaderDesc::new(dir.join("raster/forward.slang"))
-        };
-        let fw = compiler.compile(&forward_desc("0"))?;
-        let fwc = compiler.compile(&forward_desc("1"))?;
+        let heap = ctx.bindless()?;
         let entry = |c: &xpg::CompiledShader, n: &str| {
             c.entry(n)
                 .cloned()
@@ -183,28 +185,53 @@ impl Raster {
             Ok(Pipeline::graphics(ctx, &desc, None)?)
         };
         let background = graphics("raster/background.slang", "raster background", None, false)?;
-        let (fvs, ffs) = (entry(&fw, "vs_main")?, entry(&fw, "fs_main")?);
-        let desc = GraphicsDesc::new("raster forward", &fvs, &ffs, HDR_FORMAT).depth(
-            DEPTH_FORMAT,
-            true,
-            vk::CompareOp::LESS,
-        );
-        let forward = Pipeline::graphics(ctx, &desc, None)?;
-        let (cvs, cfs) = (entry(&fwc, "vs_main")?, entry(&fwc, "fs_main")?);
-        let desc = GraphicsDesc {
-            vertex: &cvs,
-            fragment: Some(&cfs),
-            name: "raster forward, vertex colors",
-            ..desc
+        let forward_variant = |colors: bool, textured: bool, blended: bool| {
+            let flag = |b: bool| if b { "1" } else { "0" }.to_string();
+            let code = compiler.compile(&ShaderDesc {
+                defines: vec![
+                    ("VERTEX_COLORS".into(), flag(colors)),
+                    ("TEXTURED".into(), flag(textured)),
+                    ("BLENDED".into(), flag(blended)),
+                ],
+                ..ShaderDesc::new(dir.join("raster/forward.slang"))
+            })?;
+            let (vs, fs) = (entry(&code, "vs_main")?, entry(&code, "fs_main")?);
+            let name = format!(
+                "raster forward{}{}{}",
+                if colors { ", vertex colors" } else { "" },
+                if textured { ", textured" } else { "" },
+                if blended { ", blended" } else { "" }
+            );
+            let mut desc = GraphicsDesc::new(&name, &vs, &fs, HDR_FORMAT).depth(
+                DEPTH_FORMAT,
+                !blended,
+                if blended { vk::CompareOp::LESS_OR_EQUAL } else { vk::CompareOp::LESS },
+            );
+            desc.blend = blended;
+            Ok::<_, RenderError>(Pipeline::graphics(ctx, &desc, Some(heap))?)
         };
-        let forward_colored = Pipeline::graphics(ctx, &desc, None)?;
-        let sh = compiler.compile(&ShaderDesc::new(dir.join("raster/shadow.slang")))?;
-        let svs = entry(&sh, "vs_main")?;
-        let mut sdesc = GraphicsDesc::new("raster shadow", &svs, &svs, vk::Format::UNDEFINED)
-            .depth(DEPTH_FORMAT, true, vk::CompareOp::LESS);
-        sdesc.fragment = None;
-        sdesc.color_formats.clear();
-        let shadow = Pipeline::graphics(ctx, &sdesc, None)?;
+        let forward = [
+            forward_variant(false, false, false)?,
+            forward_variant(true, false, false)?,
+            forward_variant(false, true, false)?,
+            forward_variant(true, true, false)?,
+        ];
+        let forward_blended = forward_variant(true, true, true)?;
+        let shadow_variant = |textured: bool| {
+            let code = compiler.compile(&ShaderDesc {
+                defines: vec![("TEXTURED".into(), if textured { "1" } else { "0" }.into())],
+                ..ShaderDesc::new(dir.join("raster/shadow.slang"))
+            })?;
+            let svs = entry(&code, "vs_main")?;
+            let sfs = if textured { Some(entry(&code, "fs_alpha")?) } else { None };
+            let mut sdesc = GraphicsDesc::new("raster shadow", &svs, &svs, vk::Format::UNDEFINED)
+                .depth(DEPTH_FORMAT, true, vk::CompareOp::LESS);
+            sdesc.fragment = sfs.as_ref();
+            sdesc.color_formats.clear();
+            Ok::<_, RenderError>(Pipeline::graphics(ctx, &sdesc, Some(heap))?)
+        };
+        let shadow = shadow_variant(false)?;
+        let shadow_alpha = shadow_variant(true)?;
         let sp = compiler.compile(&ShaderDesc::new(dir.join("raster/points_splat.slang")))?;
         let splat = Pipeline::compute(ctx, &entry(&sp, "splat")?, None)?;
         let resolve_depth = Some((true, vk::CompareOp::LESS));
@@ -253,12 +280,14 @@ impl Raster {
             resolve,
             background,
             forward,
-            forward_colored,
+            forward_blended,
             shadow,
+            shadow_alpha,
             shadow_sampler,
             shadow_size: 2048,
             frame_buffer,
             env_sampler,
+            ctx: ctx.clone(),
         })
     }
 }
@@ -275,6 +304,13 @@ fn attachment(
         .clear_value(vk::ClearValue {
             depth_stencil: vk::ClearDepthStencilValue { depth: 1.0, stencil: 0 },
         })
+}
+
+/// A depth attachment that is tested against, not written (`Access::DepthAttachmentRead`).
+fn depth_read_only(view: vk::ImageView) -> vk::RenderingAttachmentInfo<'static> {
+    attachment(view, vk::AttachmentLoadOp::LOAD)
+        .image_layout(vk::ImageLayout::READ_ONLY_OPTIMAL)
+        .store_op(vk::AttachmentStoreOp::NONE)
 }
 
 /// Every mesh draw of the scene as one indexed indirect multi-draw.
@@ -296,11 +332,9 @@ impl MeshDraws {
         }
     }
 
-    /// The draws without vertex colors, and those with them (GpuScene lists them in that order).
-    fn split_by_colors(self, colored: u32) -> [Self; 2] {
-        let colored = colored.min(self.count);
-        let plain = self.count - colored;
-        [Self { count: plain, ..self }, Self { first: self.first + plain, count: colored, ..self }]
+    /// The draws of one variant group.
+    fn group(self, g: &scene::DrawGroup) -> Self {
+        Self { first: g.first, count: g.count, ..self }
     }
 
     /// Records the draws (the pipeline and push constants are bound by the caller).
@@ -377,6 +411,8 @@ impl Renderer for Raster {
             materials: scene.materials.address(),
             lights: scene.lights.address(),
             shadows: scene.shadows.address(),
+            uvs: scene.uvs.address(),
+            tangents: scene.tangents.address(),
             draw: 0,
             shadow_layer: 0,
         };
@@ -403,8 +439,11 @@ impl Renderer for Raster {
         let shadow_info =
             ImageInfo::d2(self.shadow_size, self.shadow_size, DEPTH_FORMAT).layers(layers).array();
         let mut shadow_maps = graph.create_image("shadow maps", shadow_info);
+        // The context's one bindless heap, where the scene's textures live.
+        let heap = self.ctx.bindless()?;
         let meshes = MeshDraws::of(scene);
-        let shadow_pipeline = &self.shadow;
+        let shadow_pipelines = [&self.shadow, &self.shadow_alpha];
+        let groups = &scene.groups;
         for layer in 0..scene.shadow_matrices.len() as u32 {
             let sm = shadow_maps;
             let range = framegraph::Subresources {
@@ -424,9 +463,12 @@ impl Renderer for Raster {
                     // SAFETY: once per pass; the attachments are this pass's declared images in the
                     // layouts of their declared attachment accesses.
                     unsafe { ctx.begin_rendering(extent, &[], Some(&depth_att)) };
-                    shadow_pipeline.bind(ctx.cmd, None);
-                    shadow_pipeline.push(ctx.cmd, &RasterPush { shadow_layer: layer, ..push });
-                    meshes.record(&device, ctx.cmd);
+                    for g in groups {
+                        let pipeline = shadow_pipelines[usize::from(g.textured)];
+                        pipeline.bind(ctx.cmd, Some(heap));
+                        pipeline.push(ctx.cmd, &RasterPush { shadow_layer: layer, ..push });
+                        meshes.group(g).record(&device, ctx.cmd);
+                    }
                     // SAFETY: closes the rendering scope begun above.
                     unsafe { device.cmd_end_rendering(ctx.cmd) };
                     Ok(())
@@ -488,8 +530,7 @@ impl Renderer for Raster {
             });
 
         let (t, d, sm) = (*target, depth, shadow_maps);
-        let variants = [&self.forward, &self.forward_colored];
-        let groups = meshes.split_by_colors(scene.colored_draws);
+        let variants = &self.forward;
         let shadow_sampler = self.shadow_sampler.raw();
         graph
             .add_pass("raster forward")
@@ -506,11 +547,10 @@ impl Renderer for Raster {
                 // SAFETY: once per pass; the attachments are this pass's declared images in the
                 // layouts of their declared attachment accesses.
                 unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
-                for (pipeline, draws) in variants.into_iter().zip(groups) {
-                    if draws.count == 0 {
-                        continue;
-                    }
-                    pipeline.bind(ctx.cmd, None);
+                for g in groups {
+                    let pipeline = &variants[usize::from(g.colored) | usize::from(g.textured) << 1];
+                    let draws = meshes.group(g);
+                    pipeline.bind(ctx.cmd, Some(heap));
                     let shadow_binding = Bind::Sampled {
                         binding: 0,
                         image: &sm,
@@ -534,6 +574,9 @@ impl Renderer for Raster {
         if let Some(grid) = self.grid {
             self.add_grid_pass(graph, &grid, target, &depth, &fb, push.frame);
         }
+        if !scene.blended.is_empty() {
+            self.add_transparent_pass(graph, scene, view, target, &depth, &shadow_maps, &fb, push)?;
+        }
         Ok(())
     }
 }
@@ -550,6 +593,76 @@ struct LinesPush {
 }
 
 impl Raster {
+    /// Blended draws, sorted back to front by the distance of their centres from the eye, each
+    /// drawn on its own over everything opaque (depth tested, not written).
+    #[allow(clippy::too_many_arguments)]
+    fn add_transparent_pass<'g>(
+        &'g self,
+        graph: &mut FrameGraph<'g>,
+        scene: &'g GpuScene,
+        view: &View,
+        target: &mut ImageHandle,
+        depth: &ImageHandle,
+        shadow_maps: &ImageHandle,
+        fb: &framegraph::BufferHandle,
+        push: RasterPush,
+    ) -> Result<(), RenderError> {
+        let eye = view.eye();
+        // Farther first: perspective by distance, orthographic along the view direction.
+        let key = |c: glam::Vec3| {
+            if eye.w == 0.0 {
+                c.dot(eye.truncate())
+            } else {
+                -(c - eye.truncate()).length_squared()
+            }
+        };
+        let mut order: Vec<(f32, u32)> = scene.blended.iter().map(|&(i, c)| (key(c), i)).collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let draws: Vec<(u32, u32, u32)> = order
+            .iter()
+            .filter_map(|&(_, i)| {
+                scene.draw_list.get(i as usize).map(|d| (i, d.first_index, d.index_count))
+            })
+            .collect();
+        let (t, d, sm) = (*target, *depth, *shadow_maps);
+        let pipeline = &self.forward_blended;
+        let shadow_sampler = self.shadow_sampler.raw();
+        let index_buffer = scene.indices.raw();
+        let heap = self.ctx.bindless()?;
+        graph
+            .add_pass("raster transparent")
+            .read(shadow_maps, Access::SampledFragment)
+            .read(fb, Access::StorageReadVertex)
+            .read(fb, Access::StorageReadFragment)
+            .read(depth, Access::DepthAttachmentRead)
+            .write(target, Access::ColorAttachmentReadWrite)
+            .record(move |ctx| {
+                let extent = ctx.extent(&t, 0)?;
+                let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
+                let depth_att = depth_read_only(ctx.view(&d)?);
+                let device = ctx.device().clone();
+                // SAFETY: once per pass; the attachments are this pass's declared images in the
+                // layouts of their declared attachment accesses.
+                unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
+                pipeline.bind(ctx.cmd, Some(heap));
+                let shadow_binding =
+                    Bind::Sampled { binding: 0, image: &sm, mip: None, sampler: shadow_sampler };
+                ctx.push_descriptors(pipeline, &[shadow_binding])?;
+                pipeline.push(ctx.cmd, &push);
+                // SAFETY: inside the rendering scope begun above; each draw's indices lie in
+                // the scene's index buffer (validated at upload).
+                unsafe {
+                    device.cmd_bind_index_buffer(ctx.cmd, index_buffer, 0, vk::IndexType::UINT32);
+                    for &(draw, first_index, count) in &draws {
+                        device.cmd_draw_indexed(ctx.cmd, count, 1, first_index, 0, draw);
+                    }
+                    device.cmd_end_rendering(ctx.cmd);
+                }
+                Ok(())
+            });
+        Ok(())
+    }
+
     /// Every line set, expanded to screen-space rectangles, depth tested and written.
     fn add_line_pass<'g>(
         &'g self,
@@ -629,9 +742,7 @@ impl Raster {
             .record(move |ctx| {
                 let extent = ctx.extent(&t, 0)?;
                 let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
-                let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::LOAD)
-                    .image_layout(vk::ImageLayout::READ_ONLY_OPTIMAL)
-                    .store_op(vk::AttachmentStoreOp::NONE);
+                let depth_att = depth_read_only(ctx.view(&d)?);
                 // SAFETY: once per pass; the attachments are this pass's declared images in the
                 // layouts of their declared attachment accesses.
                 unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };

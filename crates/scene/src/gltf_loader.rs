@@ -11,7 +11,7 @@ use glam::{Mat4, Quat, Vec3};
 use crate::gpu::pack_srgba8;
 use crate::model::{
     AlphaMode, Camera, Environment, Light, LightKind, LineSet, Material, Mesh, Node, PointSet,
-    Primitive, Projection, Scene,
+    Primitive, Projection, Scene, Texture, TexturePixels, TextureSampler, Wrap,
 };
 
 /// Errors of the loaders. Each names the file.
@@ -34,6 +34,16 @@ pub enum LoadError {
         /// What is wrong.
         message: String,
     },
+    /// A texture image of the file could not be read or decoded.
+    #[error("{path}: texture image {image}: {message}")]
+    Texture {
+        /// The glTF file.
+        path: PathBuf,
+        /// The image's URI, or its index and name when embedded.
+        image: String,
+        /// What went wrong.
+        message: String,
+    },
     /// An image (environment map) could not be read.
     #[error("{path}: {source}")]
     Image {
@@ -49,13 +59,12 @@ pub enum LoadError {
 pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
     let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
-    // Buffers only: textures are not used yet, and a missing or unsupported texture image must
-    // not fail the scene.
     let gltf_err = |source| LoadError::Gltf { path: path.to_path_buf(), source };
     let gltf::Gltf { document: doc, blob } = gltf::Gltf::open(path).map_err(gltf_err)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let buffers = gltf::import_buffers(&doc, Some(base), blob).map_err(gltf_err)?;
     let mut scene = Scene::default();
+    let mut textures = TextureCache::default();
 
     for m in doc.materials() {
         let pbr = m.pbr_metallic_roughness();
@@ -79,11 +88,51 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             double_sided: m.double_sided(),
             alpha,
             unlit: m.unlit(),
+            base_color_texture: textures.get(
+                &mut scene,
+                path,
+                &buffers,
+                pbr.base_color_texture().map(|t| (t.texture(), t.tex_coord())),
+                true,
+            )?,
+            metallic_roughness_texture: textures.get(
+                &mut scene,
+                path,
+                &buffers,
+                pbr.metallic_roughness_texture().map(|t| (t.texture(), t.tex_coord())),
+                false,
+            )?,
+            normal_texture: textures.get(
+                &mut scene,
+                path,
+                &buffers,
+                m.normal_texture().map(|t| (t.texture(), t.tex_coord())),
+                false,
+            )?,
+            normal_scale: m.normal_texture().map_or(1.0, |t| t.scale()),
+            occlusion_texture: textures.get(
+                &mut scene,
+                path,
+                &buffers,
+                m.occlusion_texture().map(|t| (t.texture(), t.tex_coord())),
+                false,
+            )?,
+            occlusion_strength: m.occlusion_texture().map_or(1.0, |t| t.strength()),
+            emissive_texture: textures.get(
+                &mut scene,
+                path,
+                &buffers,
+                m.emissive_texture().map(|t| (t.texture(), t.tex_coord())),
+                true,
+            )?,
+            colormap: None,
         };
         let finite = mat.base_color.iter().chain(&mat.emissive).chain([
             &mat.metallic,
             &mat.roughness,
             &mat.specular,
+            &mat.normal_scale,
+            &mat.occlusion_strength,
         ]);
         if finite.into_iter().any(|v| !v.is_finite()) {
             return Err(invalid(format!("material '{}' has a non-finite factor", mat.name)));
@@ -142,6 +191,12 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                 &[DataType::U8, DataType::U16, DataType::F32],
                 &[Dimensions::Vec3, Dimensions::Vec4],
             )?;
+            let has_uvs = check(
+                Semantic::TexCoords(0),
+                &[DataType::U8, DataType::U16, DataType::F32],
+                &[Dimensions::Vec2],
+            )?;
+            let has_tangents = check(Semantic::Tangents, f32, &[Dimensions::Vec4])?;
             if let Some(a) = prim.indices() {
                 let int = matches!(a.data_type(), DataType::U8 | DataType::U16 | DataType::U32);
                 if !int || a.dimensions() != Dimensions::Scalar {
@@ -192,22 +247,34 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                     what()
                 )));
             }
-            let colors: Vec<[f32; 4]> = match reader.read_colors(0) {
-                Some(c) => c.into_rgba_f32().collect(),
-                None if has_colors => {
-                    return Err(invalid(format!(
-                        "{}: COLOR_0 accessor lies outside its buffer",
-                        what()
-                    )))
-                }
-                None => Vec::new(),
+            let attr = |name: &str, declared: bool, values: Option<Vec<f32>>, n: usize| {
+                attribute(name, declared, values, n, positions.len())
+                    .map_err(|m| invalid(format!("{}: {m}", what())))
             };
-            if !colors.is_empty()
-                && (colors.len() != positions.len()
-                    || colors.iter().flatten().any(|v| !v.is_finite()))
-            {
-                return Err(invalid(format!("{}: COLOR_0 count or values invalid", what())));
-            }
+            let flat4 = |v: Vec<[f32; 4]>| v.into_iter().flatten().collect::<Vec<f32>>();
+            let colors = attr(
+                "COLOR_0",
+                has_colors,
+                reader.read_colors(0).map(|c| flat4(c.into_rgba_f32().collect())),
+                4,
+            )?;
+            let colors: Vec<[f32; 4]> =
+                colors.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
+            let uvs = attr(
+                "TEXCOORD_0",
+                has_uvs,
+                reader.read_tex_coords(0).map(|t| t.into_f32().flatten().collect()),
+                2,
+            )?;
+            let uvs: Vec<[f32; 2]> = uvs.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
+            let tangents = attr(
+                "TANGENT",
+                has_tangents,
+                reader.read_tangents().map(|t| flat4(t.collect())),
+                4,
+            )?;
+            let tangents: Vec<[f32; 4]> =
+                tangents.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
             if mode != Mode::Triangles {
                 // Unlit, in the vertex colors times the material's base color.
                 let base = prim
@@ -248,12 +315,33 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                 Some(n)
                     if n.len() == positions.len() && n.iter().flatten().all(|v| v.is_finite()) =>
                 {
-                    Primitive { positions, normals: n, colors, indices, material }
+                    Primitive {
+                        positions,
+                        normals: n,
+                        colors,
+                        uvs,
+                        tangents,
+                        indices,
+                        material,
+                        ..Default::default()
+                    }
                 }
                 Some(_) => {
                     return Err(invalid(format!("{}: NORMAL count or values invalid", what())))
                 }
-                None => flat_shaded(&positions, &colors, &indices, material),
+                // Flat shading: the file's tangents belong to its (absent) smooth normals;
+                // normal maps fall back to the derivative frame.
+                None => {
+                    let p = Primitive {
+                        positions,
+                        colors,
+                        uvs,
+                        indices,
+                        material,
+                        ..Default::default()
+                    };
+                    flat_shaded(&p)
+                }
             };
             out.primitives.push(primitive);
         }
@@ -365,6 +453,7 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                 mesh: n.mesh().map(|m| m.index()),
                 camera: n.camera().map(|c| c.index()),
                 light: n.light().map(|l| l.index()),
+                instances: Vec::new(),
             });
             let children: Vec<_> = n.children().collect();
             for c in children.into_iter().rev() {
@@ -389,28 +478,190 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     Ok(scene)
 }
 
-/// Unwelds triangles and gives each vertex its face normal (glTF: no NORMAL means flat); the
-/// vertex colors (empty or one per position) follow their vertices.
-pub(crate) fn flat_shaded(
-    positions: &[[f32; 3]],
-    colors: &[[f32; 4]],
-    indices: &[u32],
-    material: usize,
-) -> Primitive {
-    let mut p = Primitive { material, ..Default::default() };
-    for t in indices.chunks_exact(3) {
-        let v = [0, 1, 2].map(|k| Vec3::from(positions[t[k] as usize]));
+/// Unwelds the triangles of `src` (its normals and tangents ignored) and gives each vertex its
+/// face normal (glTF: no NORMAL means flat); colors, UVs and scalars (each empty or one per
+/// position) follow their vertices.
+pub(crate) fn flat_shaded(src: &Primitive) -> Primitive {
+    let mut p = Primitive { material: src.material, ..Default::default() };
+    for t in src.indices.chunks_exact(3) {
+        let v = [0, 1, 2].map(|k| Vec3::from(src.positions[t[k] as usize]));
         let n = (v[1] - v[0]).cross(v[2] - v[0]).normalize_or_zero();
         for (k, vk) in v.into_iter().enumerate() {
+            let i = t[k] as usize;
             p.indices.push(p.positions.len() as u32);
             p.positions.push(vk.into());
             p.normals.push(n.into());
-            if let Some(&c) = colors.get(t[k] as usize) {
-                p.colors.push(c);
-            }
+            p.colors.extend(src.colors.get(i));
+            p.uvs.extend(src.uvs.get(i));
+            p.scalars.extend(src.scalars.get(i));
         }
     }
     p
+}
+
+/// An optional vertex attribute of `n` floats per vertex: empty when absent, an error when
+/// declared but unreadable, of the wrong count or not finite.
+fn attribute(
+    name: &str,
+    declared: bool,
+    values: Option<Vec<f32>>,
+    n: usize,
+    vertices: usize,
+) -> Result<Vec<f32>, String> {
+    match values {
+        None if declared => Err(format!("{name} accessor lies outside its buffer")),
+        None => Ok(Vec::new()),
+        Some(v) if v.len() != vertices * n || v.iter().any(|x| !x.is_finite()) => {
+            Err(format!("{name} count or values invalid"))
+        }
+        Some(v) => Ok(v),
+    }
+}
+
+/// Textures of a glTF file: each (texture, color space) pair becomes one scene texture; each
+/// image is decoded once.
+#[derive(Default)]
+struct TextureCache {
+    made: std::collections::HashMap<(usize, bool), usize>,
+    decoded: std::collections::HashMap<usize, (u32, u32, Vec<[u8; 4]>)>,
+}
+
+impl TextureCache {
+    fn get(
+        &mut self,
+        scene: &mut Scene,
+        path: &Path,
+        buffers: &[gltf::buffer::Data],
+        info: Option<(gltf::Texture<'_>, u32)>,
+        srgb: bool,
+    ) -> Result<Option<usize>, LoadError> {
+        let Some((tex, set)) = info else { return Ok(None) };
+        if set != 0 {
+            tracing::warn!(
+                "{}: texture {} uses TEXCOORD_{set}; only set 0 is drawn",
+                path.display(),
+                tex.index()
+            );
+        }
+        if let Some(&i) = self.made.get(&(tex.index(), srgb)) {
+            return Ok(Some(i));
+        }
+        let image = tex.source();
+        let (width, height, texels) = match self.decoded.get(&image.index()) {
+            Some(d) => d.clone(),
+            None => {
+                let d = decode_image(path, buffers, &image)?;
+                self.decoded.insert(image.index(), d.clone());
+                d
+            }
+        };
+        use gltf::texture::{MagFilter, MinFilter, WrappingMode};
+        let wrap = |w: WrappingMode| match w {
+            WrappingMode::Repeat => Wrap::Repeat,
+            WrappingMode::MirroredRepeat => Wrap::MirroredRepeat,
+            WrappingMode::ClampToEdge => Wrap::ClampToEdge,
+        };
+        let s = tex.sampler();
+        let min = s.min_filter();
+        let sampler = TextureSampler {
+            wrap_u: wrap(s.wrap_s()),
+            wrap_v: wrap(s.wrap_t()),
+            nearest_mag: s.mag_filter() == Some(MagFilter::Nearest),
+            nearest_min: matches!(
+                min,
+                Some(
+                    MinFilter::Nearest
+                        | MinFilter::NearestMipmapNearest
+                        | MinFilter::NearestMipmapLinear
+                )
+            ),
+            linear_mips: !matches!(
+                min,
+                Some(MinFilter::NearestMipmapNearest | MinFilter::LinearMipmapNearest)
+            ),
+        };
+        let name = image.name().map_or_else(|| format!("image {}", image.index()), str::to_string);
+        scene.textures.push(Texture {
+            name,
+            width,
+            height,
+            pixels: TexturePixels::Rgba8(texels),
+            srgb,
+            sampler,
+        });
+        self.made.insert((tex.index(), srgb), scene.textures.len() - 1);
+        Ok(Some(scene.textures.len() - 1))
+    }
+}
+
+/// Decodes a glTF image (file, data URI or buffer view) to RGBA8.
+fn decode_image(
+    path: &Path,
+    buffers: &[gltf::buffer::Data],
+    image: &gltf::image::Image<'_>,
+) -> Result<(u32, u32, Vec<[u8; 4]>), LoadError> {
+    let label = match image.source() {
+        gltf::image::Source::Uri { uri, .. } if !uri.starts_with("data:") => format!("'{uri}'"),
+        _ => format!("{} ({})", image.index(), image.name().unwrap_or("embedded")),
+    };
+    let err = |message: String| LoadError::Texture {
+        path: path.to_path_buf(),
+        image: label.clone(),
+        message,
+    };
+    if let gltf::image::Source::View { view, .. } = image.source() {
+        // The importer slices the buffer without a bounds check.
+        let len = buffers.get(view.buffer().index()).map_or(0, |b| b.0.len());
+        if view.offset().checked_add(view.length()).is_none_or(|end| end > len) {
+            return Err(err("buffer view lies outside its buffer".into()));
+        }
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let data = gltf::image::Data::from_source(image.source(), Some(base), buffers)
+        .map_err(|e| err(e.to_string()))?;
+    let (w, h) = (data.width, data.height);
+    let px = &data.pixels;
+    let n = w as usize * h as usize;
+    use gltf::image::Format;
+    let u16_at = |i: usize| -> u8 {
+        let v = u16::from_ne_bytes([px[2 * i], px[2 * i + 1]]);
+        ((u32::from(v) * 255 + 32767) / 65535) as u8
+    };
+    let f32_at = |i: usize| -> u8 {
+        let v = f32::from_ne_bytes([px[4 * i], px[4 * i + 1], px[4 * i + 2], px[4 * i + 3]]);
+        (v.clamp(0.0, 1.0) * 255.0).round() as u8
+    };
+    let (channels, bytes) = match data.format {
+        Format::R8 => (1, 1),
+        Format::R8G8 => (2, 1),
+        Format::R8G8B8 => (3, 1),
+        Format::R8G8B8A8 => (4, 1),
+        Format::R16 => (1, 2),
+        Format::R16G16 => (2, 2),
+        Format::R16G16B16 => (3, 2),
+        Format::R16G16B16A16 => (4, 2),
+        Format::R32G32B32FLOAT => (3, 4),
+        Format::R32G32B32A32FLOAT => (4, 4),
+    };
+    if px.len() != n * channels * bytes || n == 0 {
+        return Err(err(format!("{w}x{h} image with {} bytes of texels", px.len())));
+    }
+    let texels = (0..n)
+        .map(|t| {
+            let c = |k: usize| match bytes {
+                1 => px[t * channels + k],
+                2 => u16_at(t * channels + k),
+                _ => f32_at(t * channels + k),
+            };
+            match channels {
+                1 => [c(0), c(0), c(0), 255],
+                2 => [c(0), c(0), c(0), c(1)],
+                3 => [c(0), c(1), c(2), 255],
+                _ => [c(0), c(1), c(2), c(3)],
+            }
+        })
+        .collect();
+    Ok((w, h, texels))
 }
 
 fn environment(path: &Path, extras: &gltf::json::Extras) -> Result<Environment, LoadError> {

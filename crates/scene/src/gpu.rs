@@ -16,6 +16,7 @@ use xpg::vk;
 use xpg::{Buffer, BufferDesc, Context, Image, ImageDesc, MemoryUsage, Uploader};
 
 use crate::model::{AlphaMode, Environment, LightKind, Scene};
+pub use crate::textures::{GpuSampler, GpuTexture};
 
 /// One vertex on the GPU.
 #[repr(C)]
@@ -93,8 +94,48 @@ pub struct GpuMaterial {
     pub roughness: f32,
     /// KHR_materials_specular factor.
     pub specular: f32,
-    /// Bit 0: double sided; bit 1: blended; bit 2: unlit.
+    /// The `MATERIAL_*` bits.
     pub flags: u32,
+    /// Textures as `image slot | sampler slot << 16` in the bindless heap, [`NO_TEXTURE`] for
+    /// none: base color (for colormap materials: the colormap), metallic-roughness, normal,
+    /// occlusion, emissive.
+    pub textures: [u32; 5],
+    /// Normal map scale.
+    pub normal_scale: f32,
+    /// Occlusion strength.
+    pub occlusion_strength: f32,
+    /// Alpha cutoff of masked materials.
+    pub alpha_cutoff: f32,
+    /// Colormap range: scalar at the first and last color.
+    pub colormap_range: [f32; 2],
+    /// Padding to 16 bytes.
+    pub pad: [u32; 2],
+}
+
+/// [`GpuMaterial::textures`] entry of a missing texture.
+pub const NO_TEXTURE: u32 = u32::MAX;
+/// Both faces are shaded.
+pub const MATERIAL_DOUBLE_SIDED: u32 = 1;
+/// Alpha blended (drawn sorted after the opaque draws).
+pub const MATERIAL_BLENDED: u32 = 2;
+/// Unlit: the base color is the outgoing radiance.
+pub const MATERIAL_UNLIT: u32 = 4;
+/// Alpha tested against `alpha_cutoff`.
+pub const MATERIAL_MASKED: u32 = 8;
+/// The base color comes from the colormap texture at the scalar in the vertex's u coordinate.
+pub const MATERIAL_COLORMAP: u32 = 16;
+
+/// Draws of one shader variant, contiguous in [`GpuScene::draw_list`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrawGroup {
+    /// First draw.
+    pub first: u32,
+    /// Number of draws.
+    pub count: u32,
+    /// Its primitives have vertex colors.
+    pub colored: bool,
+    /// Its materials read textures (UVs and tangents are fetched).
+    pub textured: bool,
 }
 
 /// A light in world space.
@@ -195,11 +236,24 @@ pub struct GpuScene {
     pub points: Vec<GpuPoints>,
     /// Line sets.
     pub lines: Vec<GpuLines>,
-    /// CPU copy of the draws (for recording draw calls): those without vertex colors, then the
-    /// last `colored_draws` with them.
+    /// Texture coordinates, one `[f32; 2]` per vertex (for colormap materials: the scalar in
+    /// u); zero where a primitive has none.
+    pub uvs: Buffer,
+    /// Tangents, one `[f32; 4]` per vertex; zero where a primitive has none.
+    pub tangents: Buffer,
+    /// CPU copy of the draws (for recording draw calls): the opaque and alpha-tested ones in
+    /// [`Self::groups`], then the blended ones ([`Self::blended`]).
     pub draw_list: Vec<GpuDraw>,
-    /// How many draws (at the end of the list) have vertex colors.
-    pub colored_draws: u32,
+    /// Opaque and alpha-tested draws by shader variant, in list order.
+    pub groups: Vec<DrawGroup>,
+    /// The blended draws (at the end of the list), with the world-space centre of each, for
+    /// sorting back to front.
+    pub blended: Vec<(u32, Vec3)>,
+    /// Textures (bindless, all mip levels).
+    pub textures: Vec<GpuTexture>,
+    /// Samplers of the textures (bindless).
+    pub samplers: Vec<GpuSampler>,
+
     /// Environment as an equirect image (RGBA32F, READ_ONLY_OPTIMAL).
     pub environment: Image,
     /// 0 none, 1 uniform, 2 equirect.
@@ -246,36 +300,79 @@ struct PrimRange {
     first_vertex: u32,
     material: usize,
     colored: bool,
+    /// Object-space centre of its bounds.
+    center: Vec3,
+}
+
+/// In-memory scenes skip the loaders' checks: an out-of-range index would be an out-of-bounds
+/// read on the GPU.
+fn check_primitive(p: &crate::model::Primitive, scene: &Scene) -> Option<String> {
+    let n = p.positions.len();
+    let per_vertex = |what: &str, len: usize| {
+        (len != 0 && len != n).then(|| format!("{len} {what} for {n} vertices"))
+    };
+    if p.normals.len() != n {
+        Some("normal count differs from position count".to_string())
+    } else if let Some(m) = per_vertex("colors", p.colors.len())
+        .or_else(|| per_vertex("UVs", p.uvs.len()))
+        .or_else(|| per_vertex("tangents", p.tangents.len()))
+        .or_else(|| per_vertex("scalars", p.scalars.len()))
+    {
+        Some(m)
+    } else if p.material >= scene.materials.len() {
+        Some(format!("material {} of {}", p.material, scene.materials.len()))
+    } else if p.indices.len() % 3 != 0 {
+        Some(format!("{} indices is not a triangle list", p.indices.len()))
+    } else if p.uvs.iter().flatten().chain(p.tangents.iter().flatten()).any(|v| !v.is_finite()) {
+        Some("non-finite UVs or tangents".to_string())
+    } else {
+        p.indices
+            .iter()
+            .find(|&&i| i as usize >= n)
+            .map(|i| format!("index {i} out of range ({n} vertices)"))
+    }
+}
+
+/// Whether draws of `m` need the textured shader variant.
+fn textured(m: &crate::model::Material) -> bool {
+    m.textures().next().is_some() || m.colormap.is_some()
+}
+
+/// The colormap lookup textures: 256 texels of each map, sRGB.
+fn colormap_texture(kind: crate::colormap::ColormapKind) -> crate::model::Texture {
+    let map = crate::colormap::Colormap::new(kind, 0.0, 255.0);
+    let texels = (0..256).map(|i| map.color(i as f32)).collect();
+    crate::model::Texture {
+        name: format!("colormap {kind:?}"),
+        width: 256,
+        height: 1,
+        pixels: crate::model::TexturePixels::Rgba8(texels),
+        srgb: true,
+        sampler: crate::model::TextureSampler {
+            wrap_u: crate::model::Wrap::ClampToEdge,
+            wrap_v: crate::model::Wrap::ClampToEdge,
+            nearest_mag: false,
+            nearest_min: false,
+            linear_mips: false,
+        },
+    }
 }
 
 impl GpuScene {
     /// Uploads `scene` (world transforms must be current).
     pub fn upload(ctx: &Context, scene: &Scene) -> Result<Self, GpuSceneError> {
         let mut up = Uploader::new(ctx, 16 << 20)?;
+        let heap = ctx.bindless()?;
         let mut vertices: Vec<GpuVertex> = Vec::new();
+        let mut uvs: Vec<[f32; 2]> = Vec::new();
+        let mut tangents: Vec<[f32; 4]> = Vec::new();
         let mut indices: Vec<u32> = Vec::new();
         // Each mesh primitive once; draws refer to it.
         let mut prim_ranges: Vec<Vec<PrimRange>> = Vec::new();
         for m in &scene.meshes {
             let mut ranges = Vec::new();
             for (pi, p) in m.primitives.iter().enumerate() {
-                // In-memory scenes skip the loaders' checks: an out-of-range index would be an
-                // out-of-bounds read on the GPU.
-                let bad = if p.normals.len() != p.positions.len() {
-                    Some("normal count differs from position count".to_string())
-                } else if !p.colors.is_empty() && p.colors.len() != p.positions.len() {
-                    Some(format!("{} colors for {} vertices", p.colors.len(), p.positions.len()))
-                } else if p.material >= scene.materials.len() {
-                    Some(format!("material {} of {}", p.material, scene.materials.len()))
-                } else if p.indices.len() % 3 != 0 {
-                    Some(format!("{} indices is not a triangle list", p.indices.len()))
-                } else {
-                    p.indices
-                        .iter()
-                        .find(|&&i| i as usize >= p.positions.len())
-                        .map(|i| format!("index {i} out of range ({} vertices)", p.positions.len()))
-                };
-                if let Some(message) = bad {
+                if let Some(message) = check_primitive(p, scene) {
                     return Err(GpuSceneError::Invalid(format!(
                         "mesh '{}' primitive {pi}: {message}",
                         m.name
@@ -294,57 +391,168 @@ impl GpuScene {
                         pad: 0,
                     },
                 ));
+                let colormap = scene.materials[p.material].colormap.is_some();
+                let n = p.positions.len();
+                if colormap {
+                    // The scalar rides in u (NaN kept: the shader shows it in the NaN color).
+                    let s = |k: usize| p.scalars.get(k).copied().unwrap_or(f32::NAN);
+                    uvs.extend((0..n).map(|k| [s(k), 0.0]));
+                } else if p.uvs.is_empty() {
+                    uvs.extend(std::iter::repeat_n([0.0; 2], n));
+                } else {
+                    uvs.extend_from_slice(&p.uvs);
+                }
+                if p.tangents.is_empty() {
+                    tangents.extend(std::iter::repeat_n([0.0; 4], n));
+                } else {
+                    tangents.extend_from_slice(&p.tangents);
+                }
                 indices.extend_from_slice(&p.indices);
+                let (lo, hi) = p.positions.iter().fold(
+                    (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)),
+                    |(lo, hi), &v| (lo.min(Vec3::from(v)), hi.max(Vec3::from(v))),
+                );
                 ranges.push(PrimRange {
                     first_index,
                     index_count: p.indices.len() as u32,
                     first_vertex,
                     material: p.material,
                     colored: !p.colors.is_empty(),
+                    center: if n > 0 { 0.5 * (lo + hi) } else { Vec3::ZERO },
                 });
             }
             prim_ranges.push(ranges);
         }
-        // Draws of primitives without vertex colors first, then the colored ones, so that a
-        // renderer can draw each group with a shader variant of its own.
-        let (mut draw_list, mut colored_list) = (Vec::new(), Vec::new());
+        // Opaque and alpha-tested draws grouped by shader variant (vertex colors, textures),
+        // so that a renderer draws each group with one indirect call; blended draws last.
+        let mut by_variant: [Vec<GpuDraw>; 4] = Default::default();
+        let mut blended_list: Vec<(GpuDraw, Vec3)> = Vec::new();
         for n in &scene.nodes {
             let Some(m) = n.mesh else { continue };
-            // Cofactor matrix of the 3x3 part: the inverse transpose up to a positive scale,
-            // defined for singular transforms too, with the right sign for mirrors.
-            let (a, b, c) =
-                (n.world.x_axis.truncate(), n.world.y_axis.truncate(), n.world.z_axis.truncate());
-            let normal_model =
-                Mat4::from_mat3(glam::Mat3::from_cols(b.cross(c), c.cross(a), a.cross(b)));
-            let mirrored = u32::from(n.world.determinant() < 0.0);
-            for r in prim_ranges.get(m).into_iter().flatten() {
-                let list = if r.colored { &mut colored_list } else { &mut draw_list };
-                list.push(GpuDraw {
-                    model: n.world.to_cols_array_2d(),
-                    normal_model: normal_model.to_cols_array_2d(),
-                    material: r.material as u32,
-                    first_index: r.first_index,
-                    index_count: r.index_count,
-                    first_vertex: r.first_vertex,
-                    mirrored,
-                    pad: [0; 3],
-                });
+            for world in n.draw_transforms() {
+                // Cofactor matrix of the 3x3 part: the inverse transpose up to a positive scale,
+                // defined for singular transforms too, with the right sign for mirrors.
+                let (a, b, c) =
+                    (world.x_axis.truncate(), world.y_axis.truncate(), world.z_axis.truncate());
+                let normal_model =
+                    Mat4::from_mat3(glam::Mat3::from_cols(b.cross(c), c.cross(a), a.cross(b)));
+                let mirrored = u32::from(world.determinant() < 0.0);
+                for r in prim_ranges.get(m).into_iter().flatten() {
+                    let draw = GpuDraw {
+                        model: world.to_cols_array_2d(),
+                        normal_model: normal_model.to_cols_array_2d(),
+                        material: r.material as u32,
+                        first_index: r.first_index,
+                        index_count: r.index_count,
+                        first_vertex: r.first_vertex,
+                        mirrored,
+                        pad: [0; 3],
+                    };
+                    let mat = &scene.materials[r.material];
+                    if mat.alpha == AlphaMode::Blend {
+                        blended_list.push((draw, world.transform_point3(r.center)));
+                    } else {
+                        by_variant[usize::from(r.colored) | usize::from(textured(mat)) << 1]
+                            .push(draw);
+                    }
+                }
             }
         }
-        let colored_draws = colored_list.len() as u32;
-        draw_list.append(&mut colored_list);
+        let mut draw_list = Vec::new();
+        let mut groups = Vec::new();
+        for (key, list) in by_variant.into_iter().enumerate() {
+            if !list.is_empty() {
+                groups.push(DrawGroup {
+                    first: draw_list.len() as u32,
+                    count: list.len() as u32,
+                    colored: key & 1 != 0,
+                    textured: key & 2 != 0,
+                });
+                draw_list.extend(list);
+            }
+        }
+        let mut blended = Vec::new();
+        for (d, center) in blended_list {
+            blended.push((draw_list.len() as u32, center));
+            draw_list.push(d);
+        }
+        if u32::try_from(draw_list.len()).is_err() {
+            return Err(GpuSceneError::TooLarge("more than 4 G draws".into()));
+        }
+        // Textures: the scene's, then one lookup texture per colormap in use.
+        let mut all_textures: Vec<&crate::model::Texture> = scene.textures.iter().collect();
+        let mut kinds: Vec<crate::colormap::ColormapKind> = Vec::new();
+        for m in &scene.materials {
+            for t in m.textures() {
+                if t >= scene.textures.len() {
+                    return Err(GpuSceneError::Invalid(format!(
+                        "material '{}': texture {t} of {}",
+                        m.name,
+                        scene.textures.len()
+                    )));
+                }
+            }
+            if let Some(c) = m.colormap {
+                if !(c.min.is_finite() && c.max.is_finite()) {
+                    return Err(GpuSceneError::Invalid(format!(
+                        "material '{}': colormap range {}..{} is not finite",
+                        m.name, c.min, c.max
+                    )));
+                }
+                if !kinds.contains(&c.kind) {
+                    kinds.push(c.kind);
+                }
+            }
+        }
+        let lut_textures: Vec<crate::model::Texture> =
+            kinds.iter().map(|&k| colormap_texture(k)).collect();
+        all_textures.extend(&lut_textures);
+        let owned: Vec<crate::model::Texture> = all_textures.into_iter().cloned().collect();
+        let textures = crate::textures::upload_textures(ctx, heap, &mut up, &owned)?;
+        let (samplers, sampler_of) = crate::textures::make_samplers(ctx, heap, &owned)?;
+        let tex = |t: Option<usize>| {
+            t.map_or(NO_TEXTURE, |t| textures[t].slot.index() | sampler_of[t] << 16)
+        };
         let materials: Vec<GpuMaterial> = scene
             .materials
             .iter()
-            .map(|m| GpuMaterial {
-                base_color: m.base_color,
-                emissive: [m.emissive[0], m.emissive[1], m.emissive[2], 0.0],
-                metallic: m.metallic.clamp(0.0, 1.0),
-                roughness: m.roughness.clamp(0.0, 1.0),
-                specular: m.specular.max(0.0),
-                flags: u32::from(m.double_sided)
-                    | (u32::from(m.alpha == AlphaMode::Blend) << 1)
-                    | (u32::from(m.unlit) << 2),
+            .map(|m| {
+                let (cutoff, masked) = match m.alpha {
+                    AlphaMode::Mask(bits) => (f32::from_bits(bits), true),
+                    _ => (0.0, false),
+                };
+                let (base_tex, range) = match m.colormap {
+                    Some(c) => {
+                        let lut = scene.textures.len()
+                            + kinds.iter().position(|&k| k == c.kind).unwrap_or(0);
+                        (tex(Some(lut)), [c.min, c.max])
+                    }
+                    None => (tex(m.base_color_texture), [0.0, 1.0]),
+                };
+                GpuMaterial {
+                    base_color: m.base_color,
+                    emissive: [m.emissive[0], m.emissive[1], m.emissive[2], 0.0],
+                    metallic: m.metallic.clamp(0.0, 1.0),
+                    roughness: m.roughness.clamp(0.0, 1.0),
+                    specular: m.specular.max(0.0),
+                    flags: if m.double_sided { MATERIAL_DOUBLE_SIDED } else { 0 }
+                        | if m.alpha == AlphaMode::Blend { MATERIAL_BLENDED } else { 0 }
+                        | if m.unlit { MATERIAL_UNLIT } else { 0 }
+                        | if masked { MATERIAL_MASKED } else { 0 }
+                        | if m.colormap.is_some() { MATERIAL_COLORMAP } else { 0 },
+                    textures: [
+                        base_tex,
+                        tex(m.metallic_roughness_texture),
+                        tex(m.normal_texture),
+                        tex(m.occlusion_texture),
+                        tex(m.emissive_texture),
+                    ],
+                    normal_scale: m.normal_scale,
+                    occlusion_strength: m.occlusion_strength.clamp(0.0, 1.0),
+                    alpha_cutoff: cutoff,
+                    colormap_range: range,
+                    pad: [0; 2],
+                }
             })
             .collect();
         let mut lights = Vec::new();
@@ -398,6 +606,20 @@ impl GpuScene {
             &environment,
             &[bytemuck::cast_slice(&env_texels)],
             vk::ImageLayout::READ_ONLY_OPTIMAL,
+        )?;
+        let uvs = storage(
+            ctx,
+            "uvs",
+            bytemuck::cast_slice(&uvs),
+            &mut up,
+            vk::BufferUsageFlags::empty(),
+        )?;
+        let tangents = storage(
+            ctx,
+            "tangents",
+            bytemuck::cast_slice(&tangents),
+            &mut up,
+            vk::BufferUsageFlags::empty(),
         )?;
         let vertices = storage(
             ctx,
@@ -593,7 +815,12 @@ impl GpuScene {
             shadows,
             shadow_matrices,
             draw_list,
-            colored_draws,
+            groups,
+            blended,
+            uvs,
+            tangents,
+            textures,
+            samplers,
             environment,
             environment_kind,
             environment_mean: scene.environment.mean_radiance(),

@@ -15,17 +15,19 @@ mod gpu;
 mod loaders;
 mod model;
 mod renderer;
+mod textures;
 
 pub use camera::View;
 pub use colormap::{Colormap, ColormapKind, NAN_COLOR};
 pub use gltf_loader::{load_gltf, LoadError};
 pub use gpu::{
-    pack_srgba8, srgb_to_linear, srgba8_to_linear, GpuDraw, GpuLight, GpuLines, GpuMaterial,
-    GpuScene, GpuSceneError,
+    pack_srgba8, srgb_to_linear, srgba8_to_linear, DrawGroup, GpuDraw, GpuLight, GpuLines,
+    GpuMaterial, GpuSampler, GpuScene, GpuSceneError, GpuTexture, MATERIAL_BLENDED,
+    MATERIAL_COLORMAP, MATERIAL_DOUBLE_SIDED, MATERIAL_MASKED, MATERIAL_UNLIT, NO_TEXTURE,
 };
 pub use loaders::{load, load_obj, load_ply};
 pub use model::{
-    AlphaMode, Camera, Environment, Light, LightKind, LineSet, Material, Mesh, Node, PointSet,
-    Primitive, Projection, Scene,
+    AlphaMode, Camera, ColormapMaterial, Environment, Light, LightKind, LineSet, Material, Mesh,
+    Node, PointSet, Primitive, Projection, Scene, Texture, TexturePixels, TextureSampler, Wrap,
 };
 pub use renderer::{RenderError, Renderer};

@@ -67,9 +67,15 @@ fn primitive(
     }
     match normals {
         Some(n) if n.len() == positions.len() && n.iter().flatten().all(|v| v.is_finite()) => {
-            Ok(Primitive { positions, normals: n, colors, indices, material })
+            Ok(Primitive { positions, normals: n, colors, indices, material, ..Default::default() })
         }
-        _ => Ok(crate::gltf_loader::flat_shaded(&positions, &colors, &indices, material)),
+        _ => Ok(crate::gltf_loader::flat_shaded(&Primitive {
+            positions,
+            colors,
+            indices,
+            material,
+            ..Default::default()
+        })),
     }
 }
 

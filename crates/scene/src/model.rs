@@ -14,7 +14,77 @@ pub enum AlphaMode {
     Blend,
 }
 
-/// glTF metallic-roughness material (factors; textures come with a later issue).
+/// How a texture repeats outside [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Wrap {
+    /// Tiles (glTF's default).
+    #[default]
+    Repeat,
+    /// Tiles, every other copy mirrored.
+    MirroredRepeat,
+    /// The edge texel continues.
+    ClampToEdge,
+}
+
+/// How a texture is filtered and repeated (glTF samplers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TextureSampler {
+    /// Along u.
+    pub wrap_u: Wrap,
+    /// Along v.
+    pub wrap_v: Wrap,
+    /// Nearest texel when magnified (else bilinear).
+    pub nearest_mag: bool,
+    /// Nearest texel when minified (else bilinear).
+    pub nearest_min: bool,
+    /// Trilinear filtering between mip levels (else the nearest level).
+    pub linear_mips: bool,
+}
+
+impl Default for TextureSampler {
+    fn default() -> Self {
+        Self {
+            wrap_u: Wrap::Repeat,
+            wrap_v: Wrap::Repeat,
+            nearest_mag: false,
+            nearest_min: false,
+            linear_mips: true,
+        }
+    }
+}
+
+/// Texel data of a [`Texture`], rows from the top.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TexturePixels {
+    /// 8-bit RGBA (sRGB-encoded color or linear data, as [`Texture::srgb`] says).
+    Rgba8(Vec<[u8; 4]>),
+    /// Linear floating-point RGBA (HDR and EXR images); stored as half floats on the GPU.
+    RgbaF32(Vec<[f32; 4]>),
+}
+
+/// A 2D texture. Mip levels are generated on the GPU when the scene is uploaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Texture {
+    /// Name (the image file or the glTF image).
+    pub name: String,
+    /// Width in texels.
+    pub width: u32,
+    /// Height in texels.
+    pub height: u32,
+    /// Texels, `width * height` of them.
+    pub pixels: TexturePixels,
+    /// 8-bit color data in sRGB encoding (base color, emissive), decoded to linear by the
+    /// sampler; false for data (metallic-roughness, normals, occlusion) and float texels.
+    pub srgb: bool,
+    /// Filtering and wrapping.
+    pub sampler: TextureSampler,
+}
+
+/// A texture used by a material: which one, and which UV set (only set 0 is drawn; a
+/// texture on another set is read with set 0 and the loader warns).
+pub type TextureIndex = usize;
+
+/// glTF metallic-roughness material.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Material {
     /// Name.
@@ -36,6 +106,51 @@ pub struct Material {
     /// KHR_materials_unlit: the surface shows its base color, unaffected by lights (for
     /// scanned colors, labels and data already shaded).
     pub unlit: bool,
+    /// Base color texture (sRGB RGB, linear alpha), multiplies `base_color`.
+    pub base_color_texture: Option<TextureIndex>,
+    /// Metallic (blue) and roughness (green) texture, multiplies the factors.
+    pub metallic_roughness_texture: Option<TextureIndex>,
+    /// Tangent-space normal map.
+    pub normal_texture: Option<TextureIndex>,
+    /// Scale of the normal map's x and y.
+    pub normal_scale: f32,
+    /// Ambient occlusion (red), applied to the environment light.
+    pub occlusion_texture: Option<TextureIndex>,
+    /// 0: occlusion ignored, 1: full.
+    pub occlusion_strength: f32,
+    /// Emissive texture (sRGB), multiplies `emissive`.
+    pub emissive_texture: Option<TextureIndex>,
+    /// Colors from a scalar per vertex ([`Primitive::scalars`]) through a colormap, instead
+    /// of the base color.
+    pub colormap: Option<ColormapMaterial>,
+}
+
+/// Colors from a scalar attribute: `min` maps to the colormap's first color, `max` to its
+/// last, values outside are clamped, NaN gets [`crate::colormap::NAN_COLOR`]. Changing the
+/// range rewrites only the material table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColormapMaterial {
+    /// The map.
+    pub kind: crate::colormap::ColormapKind,
+    /// Scalar at the first color.
+    pub min: f32,
+    /// Scalar at the last color.
+    pub max: f32,
+}
+
+impl Material {
+    /// The textures this material uses.
+    pub fn textures(&self) -> impl Iterator<Item = TextureIndex> + '_ {
+        [
+            self.base_color_texture,
+            self.metallic_roughness_texture,
+            self.normal_texture,
+            self.occlusion_texture,
+            self.emissive_texture,
+        ]
+        .into_iter()
+        .flatten()
+    }
 }
 
 impl Material {
@@ -65,6 +180,14 @@ impl Default for Material {
             double_sided: false,
             alpha: AlphaMode::Opaque,
             unlit: false,
+            base_color_texture: None,
+            metallic_roughness_texture: None,
+            normal_texture: None,
+            normal_scale: 1.0,
+            occlusion_texture: None,
+            occlusion_strength: 1.0,
+            emissive_texture: None,
+            colormap: None,
         }
     }
 }
@@ -80,6 +203,15 @@ pub struct Primitive {
     /// Linear RGBA vertex colors multiplying the base color (glTF `COLOR_0`), one per position;
     /// empty: white.
     pub colors: Vec<[f32; 4]>,
+    /// Texture coordinates (glTF `TEXCOORD_0`: u right, v down), one per position; empty:
+    /// none (textures then read texel (0, 0)).
+    pub uvs: Vec<[f32; 2]>,
+    /// Tangents (xyz) with the bitangent sign (w), one per position; empty: normal maps get
+    /// their frame from screen-space derivatives of the position and UVs.
+    pub tangents: Vec<[f32; 4]>,
+    /// One scalar per position for a colormap material (NaN allowed: drawn in the NaN
+    /// color); empty: none.
+    pub scalars: Vec<f32>,
     /// Triangle list indices.
     pub indices: Vec<u32>,
     /// Index into [`Scene::materials`].
@@ -229,6 +361,9 @@ pub struct Node {
     pub camera: Option<usize>,
     /// Light at this node.
     pub light: Option<usize>,
+    /// Instancing: the mesh is drawn once per transform here (each relative to the node's
+    /// world transform); empty: once, at the node.
+    pub instances: Vec<Mat4>,
 }
 
 /// A point cloud drawn as screen-space splats.
@@ -276,6 +411,7 @@ impl Node {
             mesh: None,
             camera: None,
             light: None,
+            instances: Vec::new(),
         }
     }
     /// With mesh `m`.
@@ -292,6 +428,16 @@ impl Node {
     pub fn with_light(mut self, l: usize) -> Self {
         self.light = Some(l);
         self
+    }
+    /// With its mesh drawn once per transform of `instances` (relative to the node).
+    pub fn with_instances(mut self, instances: Vec<Mat4>) -> Self {
+        self.instances = instances;
+        self
+    }
+    /// Where its mesh is drawn: the world transform, or world * each instance.
+    pub fn draw_transforms(&self) -> impl Iterator<Item = Mat4> + '_ {
+        let single = self.instances.is_empty().then_some(self.world);
+        single.into_iter().chain(self.instances.iter().map(|i| self.world * *i))
     }
 }
 
@@ -314,6 +460,8 @@ pub struct Scene {
     pub point_sets: Vec<PointSet>,
     /// Line sets.
     pub line_sets: Vec<LineSet>,
+    /// Textures used by the materials.
+    pub textures: Vec<Texture>,
 }
 
 impl Scene {
@@ -331,13 +479,30 @@ impl Scene {
         let mut b: Option<(Vec3, Vec3)> = None;
         for n in &self.nodes {
             let Some(m) = n.mesh.and_then(|m| self.meshes.get(m)) else { continue };
-            for p in &m.primitives {
-                for &v in &p.positions {
+            // Object-space bounds once, then their corners per placement.
+            let mut object: Option<(Vec3, Vec3)> = None;
+            for &v in m.primitives.iter().flat_map(|p| &p.positions) {
+                let v = Vec3::from(v);
+                object = Some(object.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+            }
+            let Some((olo, ohi)) = object else { continue };
+            if n.instances.is_empty() {
+                // One placement: exact bounds of the transformed vertices.
+                for &v in m.primitives.iter().flat_map(|p| &p.positions) {
                     let w = n.world.transform_point3(Vec3::from(v));
-                    b = Some(match b {
-                        None => (w, w),
-                        Some((lo, hi)) => (lo.min(w), hi.max(w)),
-                    });
+                    b = Some(b.map_or((w, w), |(lo, hi)| (lo.min(w), hi.max(w))));
+                }
+                continue;
+            }
+            for t in n.draw_transforms() {
+                for k in 0..8 {
+                    let c = Vec3::new(
+                        if k & 1 == 0 { olo.x } else { ohi.x },
+                        if k & 2 == 0 { olo.y } else { ohi.y },
+                        if k & 4 == 0 { olo.z } else { ohi.z },
+                    );
+                    let w = t.transform_point3(c);
+                    b = Some(b.map_or((w, w), |(lo, hi)| (lo.min(w), hi.max(w))));
                 }
             }
         }

@@ -301,6 +301,9 @@ impl Drop for Shared {
 #[derive(Clone)]
 pub struct Context {
     pub(crate) shared: Arc<Shared>,
+    /// The one bindless heap of this device (made on first use; outside `Shared`, since the
+    /// heap holds an `Arc<Shared>` itself).
+    heap: Arc<std::sync::OnceLock<crate::BindlessHeap>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -522,7 +525,20 @@ impl Context {
         let mut shared = shared;
         shared.timeline = ctx_vk(timeline, "vkCreateSemaphore")?;
         shared.pipeline_cache = ctx_vk(pipeline_cache, "vkCreatePipelineCache")?;
-        Ok(Self { shared: Arc::new(shared) })
+        Ok(Self { shared: Arc::new(shared), heap: Arc::default() })
+    }
+
+    /// The bindless heap shared by everything on this device (the scene's textures, renderers'
+    /// pipelines, users' passes): one heap, so every pipeline layout that uses it is
+    /// compatible. Made on first use.
+    pub fn bindless(&self) -> Result<&crate::BindlessHeap, GpuError> {
+        if let Some(h) = self.heap.get() {
+            return Ok(h);
+        }
+        let heap = crate::BindlessHeap::new(self)?;
+        // Another thread may have won the race; its heap is kept and this one dropped.
+        let _ = self.heap.set(heap);
+        self.heap.get().ok_or_else(|| GpuError::Invalid("bindless heap not set".into()))
     }
 
     /// The probed features and limits.
