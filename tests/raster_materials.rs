@@ -274,3 +274,180 @@ fn invalid_textures_are_errors_naming_them() {
     assert!(format!("{e:#}").contains("short"), "{e:#}");
     let _ = Environment::None;
 }
+
+/// A unit UV sphere (smooth normals) with `material`.
+fn sphere(material: usize) -> Primitive {
+    let (nu, nv) = (96u32, 48u32);
+    let mut p = Primitive { material, ..Default::default() };
+    for j in 0..=nv {
+        let theta = std::f32::consts::PI * j as f32 / nv as f32;
+        for i in 0..=nu {
+            let phi = 2.0 * std::f32::consts::PI * i as f32 / nu as f32;
+            let n = [theta.sin() * phi.cos(), theta.cos(), theta.sin() * phi.sin()];
+            p.positions.push(n);
+            p.normals.push(n);
+        }
+    }
+    for j in 0..nv {
+        for i in 0..nu {
+            let (a, b) = (j * (nu + 1) + i, (j + 1) * (nu + 1) + i);
+            p.indices.extend([a, a + 1, b, a + 1, b + 1, b]);
+        }
+    }
+    p
+}
+
+/// An environment that is 1 in each channel where that axis' coordinate is positive:
+/// red for +x, green for +y, blue for +z directions (equirect, ../shared/refs convention).
+fn axis_environment(w: u32, h: u32) -> Environment {
+    let texels = (0..w * h)
+        .map(|k| {
+            let (u, v) = ((k % w) as f32 + 0.5, (k / w) as f32 + 0.5);
+            let (phi, theta) =
+                (2.0 * std::f32::consts::PI * u / w as f32, std::f32::consts::PI * v / h as f32);
+            let d = [theta.sin() * phi.sin(), theta.cos(), -theta.sin() * phi.cos()];
+            [f32::from(d[0] > 0.0), f32::from(d[1] > 0.0), f32::from(d[2] > 0.0), 1.0]
+        })
+        .collect();
+    Environment::Equirect { width: w, height: h, texels }
+}
+
+/// Image-based lighting from the equirect environment of [`axis_environment`]: a Lambertian
+/// sphere of albedo 0.5 seen from above reflects, per channel, albedo * (1 + n_axis) / 2 (the
+/// sky-view factor of a half-space of unit radiance), and a mirror sphere reflects the
+/// environment along r = 2 (n . v) n - v: the channels of the axes r points into.
+#[test]
+fn image_based_lighting_matches_the_environment() {
+    let diffuse = Material::lambert("diffuse", [0.5; 3]);
+    let mirror = Material {
+        name: "mirror".into(),
+        base_color: [1.0; 4],
+        metallic: 1.0,
+        roughness: 0.0,
+        ..Default::default()
+    };
+    for (material, name) in [(diffuse, "ibl_diffuse"), (mirror, "ibl_mirror")] {
+        let mut scene = top_view(vec![sphere(0)], vec![material], Vec::new());
+        scene.environment = axis_environment(128, 64);
+        let img = draw(&scene, name, 48);
+        let mut checked = 0;
+        for y in 0..48u32 {
+            for x in 0..48u32 {
+                // Orthographic from +y, 2 m across: the sphere's normal under each pixel.
+                let (wx, wz) = ((x as f32 + 0.5) / 24.0 - 1.0, (y as f32 + 0.5) / 24.0 - 1.0);
+                let r2 = wx * wx + wz * wz;
+                if r2 > 0.8 {
+                    continue;
+                }
+                let n = Vec3::new(wx, (1.0 - r2).sqrt(), wz);
+                let got = px(&img, x, y);
+                let want = if name == "ibl_diffuse" {
+                    [0.5 * (1.0 + n.x) / 2.0, 0.5 * (1.0 + n.y) / 2.0, 0.5 * (1.0 + n.z) / 2.0]
+                } else {
+                    let r = 2.0 * n.y * n - Vec3::Y;
+                    // Away from the environment's edges (a texel blurs them).
+                    if r.x.abs() < 0.1 || r.y.abs() < 0.1 || r.z.abs() < 0.1 {
+                        continue;
+                    }
+                    [f32::from(r.x > 0.0), f32::from(r.y > 0.0), f32::from(r.z > 0.0)]
+                };
+                let tol = if name == "ibl_diffuse" { 0.01 } else { 0.05 };
+                assert_close(got, want, tol, &format!("{name} pixel ({x},{y}), normal {n}"));
+                checked += 1;
+            }
+        }
+        assert!(checked > 300, "{name}: only {checked} pixels checked");
+    }
+}
+
+/// The IBL maps are computed by the first frame that draws a scene and reused by later
+/// frames (fewer passes, no new build); a newly uploaded scene gets its own.
+#[test]
+fn ibl_maps_are_made_once_per_scene() {
+    use framegraph::{Executor, FrameGraph, ImageInfo};
+    use scene::Renderer;
+    let ctx = common::gpu(false);
+    let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
+    let mut raster = raster::Raster::new(&ctx, &compiler).expect("raster");
+    let mut scene = top_view(vec![sphere(0)], vec![Material::lambert("l", [0.5; 3])], Vec::new());
+    scene.environment = axis_environment(32, 16);
+    let view = scene::View::from_scene(&scene, None, 16, 16).expect("view");
+    let mut executor = Executor::new(&ctx, 1);
+    let mut passes = Vec::new();
+    let mut frame = |raster: &mut raster::Raster, gpu: &scene::GpuScene| {
+        let mut graph = FrameGraph::new();
+        let info = ImageInfo::d2(16, 16, raster::HDR_FORMAT);
+        let mut target = graph.create_image("hdr", info);
+        raster.add_passes(&mut graph, gpu, &view, &mut target).expect("passes");
+        // Keep the target: read it back into nothing but a side effect.
+        graph
+            .add_pass("keep")
+            .read(&target, framegraph::Access::TransferSrc)
+            .side_effect()
+            .record(|_| Ok(()));
+        let plan = executor.compile(&graph).expect("compile");
+        passes.push(plan.passes.len());
+        ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))
+            .expect("submit")
+            .expect("execute");
+    };
+    let first = scene::GpuScene::upload(&ctx, &scene).expect("upload");
+    frame(&mut raster, &first);
+    frame(&mut raster, &first);
+    assert_eq!(raster.ibl_builds(), 1);
+    let second = scene::GpuScene::upload(&ctx, &scene).expect("upload");
+    frame(&mut raster, &second);
+    assert_eq!(raster.ibl_builds(), 2);
+    // Frame 1 made the LUT and the maps, frame 2 nothing, frame 3 the maps only.
+    assert!(passes[0] > passes[2] && passes[2] > passes[1], "passes per frame: {passes:?}");
+    ctx.wait_idle().expect("idle");
+    let m = ctx.validation_messages();
+    assert_eq!(m.total(), 0, "{:?}", m.recent);
+}
+
+/// Image files are scenes too: an image on a quad, unlit, framed exactly by an orthographic
+/// camera. Rendered at its own size, a PNG comes back (8-bit sRGB, within one level: the HDR
+/// target holds half floats) and an EXR's linear values come back in the HDR output, values
+/// above 1 included; a corrupt image is an error naming the file.
+#[test]
+fn image_files_render_as_image_quads() {
+    let dir = std::env::temp_dir().join(format!("xpg-images-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tempdir");
+    let png = dir.join("pattern.png");
+    let pattern = image::RgbaImage::from_fn(24, 16, |x, y| {
+        image::Rgba([(x * 10) as u8, (y * 15) as u8, ((x + y) * 6) as u8, 255])
+    });
+    pattern.save(&png).expect("write png");
+    let img = common_render(&png, 24, 16);
+    for (k, (got, want)) in
+        img.ldr.chunks_exact(4).zip(pattern.as_raw().chunks_exact(4)).enumerate()
+    {
+        for c in 0..3 {
+            assert!(got[c].abs_diff(want[c]) <= 1, "texel {k}: {got:?} vs {want:?}");
+        }
+    }
+    let exr = dir.join("radiance.exr");
+    let values =
+        image::Rgb32FImage::from_fn(8, 4, |x, y| image::Rgb([x as f32 * 0.5, y as f32, 3.5]));
+    image::DynamicImage::ImageRgb32F(values.clone()).save(&exr).expect("write exr");
+    let img = common_render(&exr, 8, 4);
+    for (k, want) in values.pixels().enumerate() {
+        let got = img.hdr[k];
+        for c in 0..3 {
+            assert!(
+                (got[c] - want.0[c]).abs() <= 2e-3 * want.0[c].max(1.0),
+                "texel {k}: {got:?} vs {want:?}"
+            );
+        }
+    }
+    let corrupt = dir.join("corrupt.png");
+    std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\n garbage").expect("write");
+    let e = viewer::render(&request(corrupt, 8, 8)).expect_err("corrupt image");
+    assert!(format!("{e:#}").contains("corrupt.png"), "{e:#}");
+}
+
+fn common_render(path: &std::path::Path, w: u32, h: u32) -> RenderedImage {
+    let img = viewer::render(&request(path.to_path_buf(), w, h)).expect("render image");
+    maybe_save(&img, &path.file_stem().expect("name").to_string_lossy());
+    img
+}

@@ -16,6 +16,8 @@
 //! Not yet: image-based lighting, image quads, MSAA,
 //! transparency (the list; see the closing note).
 
+mod ibl;
+
 use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo};
 use glam::Mat4;
 use scene::{GpuScene, RenderError, Renderer, View};
@@ -149,6 +151,7 @@ pub struct Raster {
     pub shadow_size: u32,
     frame_buffer: Buffer,
     env_sampler: Sampler,
+    ibl: ibl::Ibl,
     ctx: Context,
 }
 
@@ -159,6 +162,12 @@ impl std::fmt::Debug for Raster {
 }
 
 impl Raster {
+    /// How many times the image-based lighting maps were made (once per scene drawn; later
+    /// frames reuse them).
+    pub fn ibl_builds(&self) -> u64 {
+        self.ibl.builds
+    }
+
     /// Compiles the shaders (from the project's `shaders/` through `compiler`) and builds the
     /// pipelines.
     pub fn new(ctx: &Context, compiler: &ShaderCompiler) -> Result<Self, RenderError> {
@@ -287,6 +296,7 @@ impl Raster {
             shadow_size: 2048,
             frame_buffer,
             env_sampler,
+            ibl: ibl::Ibl::new(ctx, compiler)?,
             ctx: ctx.clone(),
         })
     }
@@ -304,6 +314,45 @@ fn attachment(
         .clear_value(vk::ClearValue {
             depth_stencil: vk::ClearDepthStencilValue { depth: 1.0, stencil: 0 },
         })
+}
+
+/// What the forward shading samples besides the scene: shadow maps and IBL maps (set 1).
+#[derive(Clone, Copy)]
+struct Lighting {
+    shadow_maps: ImageHandle,
+    shadow_sampler: vk::Sampler,
+    ibl: ibl::IblHandles,
+    ibl_sampler: vk::Sampler,
+    lut_sampler: vk::Sampler,
+}
+
+impl Lighting {
+    fn new(
+        ibl: &ibl::Ibl,
+        shadow_sampler: vk::Sampler,
+        shadow_maps: ImageHandle,
+        maps: ibl::IblHandles,
+    ) -> Self {
+        Self {
+            shadow_maps,
+            shadow_sampler,
+            ibl: maps,
+            ibl_sampler: ibl.sampler.raw(),
+            lut_sampler: ibl.lut_sampler.raw(),
+        }
+    }
+
+    /// Bindings 0-3 of shaders/raster/forward.slang.
+    fn binds(&self) -> [Bind<'_>; 4] {
+        let sampled =
+            |binding, image, sampler| Bind::Sampled { binding, image, mip: None, sampler };
+        [
+            sampled(0, &self.shadow_maps, self.shadow_sampler),
+            sampled(1, &self.ibl.irradiance, self.ibl_sampler),
+            sampled(2, &self.ibl.prefiltered, self.ibl_sampler),
+            sampled(3, &self.ibl.lut, self.lut_sampler),
+        ]
+    }
 }
 
 /// A depth attachment that is tested against, not written (`Access::DepthAttachmentRead`).
@@ -373,6 +422,8 @@ impl Renderer for Raster {
         if let Some(grid) = &self.grid {
             grid.validate()?;
         }
+        // The IBL maps of this scene: made in this frame when new, else kept from earlier.
+        let ibl_work = self.ibl.prepare(&self.ctx, scene)?;
         let info = graph
             .image_info(target)
             .ok_or_else(|| RenderError::Other("target is not an image of this graph".into()))?;
@@ -432,6 +483,8 @@ impl Renderer for Raster {
             Some(Access::SampledFragment),
             None,
         );
+        let env_size = (scene.environment.extent().width, scene.environment.extent().height);
+        let ibl = self.ibl.add_passes(graph, &env, env_size, ibl_work)?;
         let mut depth =
             graph.create_image("depth", ImageInfo::d2(view.width, view.height, DEPTH_FORMAT));
         // One layer per shadowed light (at least one, so the forward pass always has a map).
@@ -529,11 +582,14 @@ impl Renderer for Raster {
                 Ok(())
             });
 
-        let (t, d, sm) = (*target, depth, shadow_maps);
+        let (t, d) = (*target, depth);
         let variants = &self.forward;
-        let shadow_sampler = self.shadow_sampler.raw();
+        let lighting = Lighting::new(&self.ibl, self.shadow_sampler.raw(), shadow_maps, ibl);
         graph
             .add_pass("raster forward")
+            .read(&ibl.irradiance, Access::SampledFragment)
+            .read(&ibl.prefiltered, Access::SampledFragment)
+            .read(&ibl.lut, Access::SampledFragment)
             .read(&shadow_maps, Access::SampledFragment)
             .read(&fb, Access::StorageReadVertex)
             .read(&fb, Access::StorageReadFragment)
@@ -551,13 +607,7 @@ impl Renderer for Raster {
                     let pipeline = &variants[usize::from(g.colored) | usize::from(g.textured) << 1];
                     let draws = meshes.group(g);
                     pipeline.bind(ctx.cmd, Some(heap));
-                    let shadow_binding = Bind::Sampled {
-                        binding: 0,
-                        image: &sm,
-                        mip: None,
-                        sampler: shadow_sampler,
-                    };
-                    ctx.push_descriptors(pipeline, &[shadow_binding])?;
+                    ctx.push_descriptors(pipeline, &lighting.binds())?;
                     pipeline.push(ctx.cmd, &push);
                     draws.record(&device, ctx.cmd);
                 }
@@ -575,7 +625,7 @@ impl Renderer for Raster {
             self.add_grid_pass(graph, &grid, target, &depth, &fb, push.frame);
         }
         if !scene.blended.is_empty() {
-            self.add_transparent_pass(graph, scene, view, target, &depth, &shadow_maps, &fb, push)?;
+            self.add_transparent_pass(graph, scene, view, target, &depth, lighting, &fb, push)?;
         }
         Ok(())
     }
@@ -603,7 +653,7 @@ impl Raster {
         view: &View,
         target: &mut ImageHandle,
         depth: &ImageHandle,
-        shadow_maps: &ImageHandle,
+        lighting: Lighting,
         fb: &framegraph::BufferHandle,
         push: RasterPush,
     ) -> Result<(), RenderError> {
@@ -624,14 +674,16 @@ impl Raster {
                 scene.draw_list.get(i as usize).map(|d| (i, d.first_index, d.index_count))
             })
             .collect();
-        let (t, d, sm) = (*target, *depth, *shadow_maps);
+        let (t, d) = (*target, *depth);
         let pipeline = &self.forward_blended;
-        let shadow_sampler = self.shadow_sampler.raw();
         let index_buffer = scene.indices.raw();
         let heap = self.ctx.bindless()?;
         graph
             .add_pass("raster transparent")
-            .read(shadow_maps, Access::SampledFragment)
+            .read(&lighting.shadow_maps, Access::SampledFragment)
+            .read(&lighting.ibl.irradiance, Access::SampledFragment)
+            .read(&lighting.ibl.prefiltered, Access::SampledFragment)
+            .read(&lighting.ibl.lut, Access::SampledFragment)
             .read(fb, Access::StorageReadVertex)
             .read(fb, Access::StorageReadFragment)
             .read(depth, Access::DepthAttachmentRead)
@@ -645,9 +697,7 @@ impl Raster {
                 // layouts of their declared attachment accesses.
                 unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
                 pipeline.bind(ctx.cmd, Some(heap));
-                let shadow_binding =
-                    Bind::Sampled { binding: 0, image: &sm, mip: None, sampler: shadow_sampler };
-                ctx.push_descriptors(pipeline, &[shadow_binding])?;
+                ctx.push_descriptors(pipeline, &lighting.binds())?;
                 pipeline.push(ctx.cmd, &push);
                 // SAFETY: inside the rendering scope begun above; each draw's indices lie in
                 // the scene's index buffer (validated at upload).

@@ -213,6 +213,8 @@ pub enum GpuSceneError {
 
 /// The scene on the GPU.
 pub struct GpuScene {
+    /// Unique per upload in this process (renderers key their caches on it).
+    pub id: u64,
     /// Every vertex.
     pub vertices: Buffer,
     /// Every index.
@@ -802,7 +804,9 @@ impl GpuScene {
         up.flush()?;
         // Direct (mapped) writes are made visible by the next submission; staged copies end
         // with a barrier to all later commands (xpg's upload contract).
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Self {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             vertices,
             indices,
             draws,

@@ -25,7 +25,7 @@ pub use gpu::{
     GpuMaterial, GpuSampler, GpuScene, GpuSceneError, GpuTexture, MATERIAL_BLENDED,
     MATERIAL_COLORMAP, MATERIAL_DOUBLE_SIDED, MATERIAL_MASKED, MATERIAL_UNLIT, NO_TEXTURE,
 };
-pub use loaders::{load, load_obj, load_ply};
+pub use loaders::{load, load_image, load_obj, load_ply, load_texture};
 pub use model::{
     AlphaMode, Camera, ColormapMaterial, Environment, Light, LightKind, LineSet, Material, Mesh,
     Node, PointSet, Primitive, Projection, Scene, Texture, TexturePixels, TextureSampler, Wrap,

@@ -15,9 +15,12 @@ use glam::Mat4;
 use crate::colormap::{Colormap, ColormapKind};
 use crate::gltf_loader::{load_gltf, LoadError};
 use crate::gpu::{srgb_to_linear, srgba8_to_linear};
-use crate::model::{Material, Mesh, Node, PointSet, Primitive, Scene};
+use crate::model::{
+    Material, Mesh, Node, PointSet, Primitive, Scene, Texture, TexturePixels, TextureSampler, Wrap,
+};
 
-/// Loads a scene from a .gltf, .glb, .obj or .ply file.
+/// Loads a scene from a .gltf, .glb, .obj or .ply file, or an image (.png, .jpg, .jpeg,
+/// .hdr, .exr) shown on a quad ([`load_image`]).
 pub fn load(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
@@ -25,11 +28,64 @@ pub fn load(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         Some("gltf") | Some("glb") => load_gltf(path),
         Some("obj") => load_obj(path),
         Some("ply") => load_ply(path),
+        Some("png" | "jpg" | "jpeg" | "hdr" | "exr") => load_image(path),
         _ => Err(LoadError::Invalid {
             path: path.to_path_buf(),
-            message: "unsupported scene format (expected .gltf, .glb, .obj or .ply)".into(),
+            message: "unsupported format (expected .gltf, .glb, .obj, .ply, .png, .jpg, \
+                      .jpeg, .hdr or .exr)"
+                .into(),
         }),
     }
+}
+
+/// Reads an image file as a texture: 8-bit formats as sRGB RGBA8, HDR and EXR (and any
+/// other floating-point or 16-bit image) as linear float texels.
+pub fn load_texture(path: impl AsRef<Path>) -> Result<Texture, LoadError> {
+    let path = path.as_ref();
+    let img = image::open(path)
+        .map_err(|source| LoadError::Image { path: path.to_path_buf(), source })?;
+    let (width, height) = (img.width(), img.height());
+    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let eight_bit = matches!(
+        img.color(),
+        image::ColorType::L8
+            | image::ColorType::La8
+            | image::ColorType::Rgb8
+            | image::ColorType::Rgba8
+    );
+    let (pixels, srgb) = if eight_bit {
+        let texels = img.to_rgba8().pixels().map(|p| p.0).collect();
+        (TexturePixels::Rgba8(texels), true)
+    } else {
+        let texels: Vec<[f32; 4]> = img.to_rgba32f().pixels().map(|p| p.0).collect();
+        if texels.iter().flatten().any(|v| !v.is_finite()) {
+            return Err(invalid(path, "non-finite (NaN or infinite) texels".into()));
+        }
+        (TexturePixels::RgbaF32(texels), false)
+    };
+    let sampler = TextureSampler {
+        wrap_u: Wrap::ClampToEdge,
+        wrap_v: Wrap::ClampToEdge,
+        ..Default::default()
+    };
+    Ok(Texture { name, width, height, pixels, srgb, sampler })
+}
+
+/// An image as a scene: a quad of height 1 and the image's aspect ratio in the XY plane,
+/// facing +Z, showing the image unlit (its texels are the outgoing radiance: a `.png` render
+/// of it gives back the image, a `.exr` render its linear values), and an orthographic camera
+/// that frames it exactly.
+pub fn load_image(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
+    let texture = load_texture(path)?;
+    let mut scene = Scene::default();
+    let aspect = texture.width as f32 / texture.height as f32;
+    let name = texture.name.clone();
+    scene.add_image_quad(texture, Mat4::from_scale(glam::Vec3::new(aspect, 1.0, 1.0)));
+    scene.cameras.push(crate::model::Camera::orthographic(&name, 0.5, Some(aspect)));
+    let cam = Node::new("camera", Mat4::from_translation(glam::Vec3::new(0.0, 0.0, 1.0)));
+    scene.nodes.push(cam.with_camera(0));
+    scene.update_world();
+    Ok(scene)
 }
 
 fn invalid(path: &Path, message: String) -> LoadError {

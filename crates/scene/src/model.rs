@@ -520,11 +520,42 @@ impl Scene {
         b
     }
 
-    /// Whether nothing lights the scene: no lights, no environment, no emissive material.
+    /// Whether nothing lights the scene (no lights, no environment, no emissive material)
+    /// while something needs light (a material that is not unlit, or nothing but points and
+    /// lines, which need a background).
     pub fn is_unlit(&self) -> bool {
+        let all_unlit = !self.materials.is_empty() && self.materials.iter().all(|m| m.unlit);
         self.lights.is_empty()
             && self.environment == Environment::None
             && !self.materials.iter().any(|m| m.emissive.iter().any(|&e| e > 0.0))
+            && !all_unlit
+    }
+
+    /// Adds an image quad: a unit square (-0.5..0.5 in x and y, facing +Z, UV (0, 0) at the
+    /// top left) showing `texture` unlit, double sided, placed by `transform`. Returns the
+    /// node's index.
+    pub fn add_image_quad(&mut self, texture: Texture, transform: Mat4) -> usize {
+        let name = texture.name.clone();
+        self.textures.push(texture);
+        self.materials.push(Material {
+            name: name.clone(),
+            base_color_texture: Some(self.textures.len() - 1),
+            unlit: true,
+            double_sided: true,
+            ..Default::default()
+        });
+        let quad = Primitive {
+            positions: vec![[-0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.5, -0.5, 0.0], [-0.5, -0.5, 0.0]],
+            normals: vec![[0.0, 0.0, 1.0]; 4],
+            uvs: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
+            indices: vec![0, 2, 1, 0, 3, 2],
+            material: self.materials.len() - 1,
+            ..Default::default()
+        };
+        self.meshes.push(Mesh { name: name.clone(), primitives: vec![quad] });
+        let node = Node::new(&name, transform).with_mesh(self.meshes.len() - 1);
+        self.nodes.push(node);
+        self.nodes.len() - 1
     }
 
     /// Gives an unlit scene (typically an OBJ or PLY file) a default lighting: a directional
