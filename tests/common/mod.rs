@@ -72,6 +72,7 @@ pub fn request(scene: PathBuf, w: u32, h: u32) -> RenderRequest {
         renderer: "raster".into(),
         validation: true,
         grid: None,
+        msaa: 1,
     }
 }
 

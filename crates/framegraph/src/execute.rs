@@ -982,7 +982,7 @@ fn image_create_info(info: &ImageInfo, usage: vk::ImageUsageFlags) -> vk::ImageC
         .extent(info.extent)
         .mip_levels(info.mip_levels)
         .array_layers(info.array_layers)
-        .samples(vk::SampleCountFlags::TYPE_1)
+        .samples(vk::SampleCountFlags::from_raw(info.samples))
         .tiling(vk::ImageTiling::OPTIMAL)
         .usage(usage)
         .initial_layout(vk::ImageLayout::UNDEFINED)

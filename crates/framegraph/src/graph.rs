@@ -70,6 +70,8 @@ pub struct ImageInfo {
     pub array_layers: u32,
     /// Views of every layer are 2D-array views even with one layer (shaders declaring arrays).
     pub array: bool,
+    /// Samples per texel (1, or 2, 4, 8, ... for multisampled attachments; one mip level).
+    pub samples: u32,
 }
 
 impl ImageInfo {
@@ -81,7 +83,13 @@ impl ImageInfo {
             mip_levels: 1,
             array_layers: 1,
             array: false,
+            samples: 1,
         }
+    }
+    /// Multisampled with `samples` samples per texel.
+    pub fn samples(mut self, samples: u32) -> Self {
+        self.samples = samples;
+        self
     }
     /// With `levels` mip levels.
     pub fn mips(mut self, levels: u32) -> Self {
@@ -632,6 +640,12 @@ fn invalid_shape(kind: &ResourceKind) -> Option<String> {
             }
             if e.depth > 1 && i.array_layers > 1 {
                 return Some("a 3D image has one layer".into());
+            }
+            if !i.samples.is_power_of_two() || i.samples > 64 {
+                return Some(format!("{} samples per texel (1, 2, 4, ... 64)", i.samples));
+            }
+            if i.samples > 1 && (i.mip_levels > 1 || e.depth > 1) {
+                return Some("a multisampled image has one mip level and is 2D".into());
             }
             if i.array_layers > 2048 || (i.mip_levels as u64) * (i.array_layers as u64) > 1 << 16 {
                 return Some(format!(

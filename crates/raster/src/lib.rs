@@ -152,6 +152,7 @@ pub struct Raster {
     frame_buffer: Buffer,
     env_sampler: Sampler,
     ibl: ibl::Ibl,
+    msaa: u32,
     ctx: Context,
 }
 
@@ -169,8 +170,31 @@ impl Raster {
     }
 
     /// Compiles the shaders (from the project's `shaders/` through `compiler`) and builds the
-    /// pipelines.
+    /// pipelines; no multisampling.
     pub fn new(ctx: &Context, compiler: &ShaderCompiler) -> Result<Self, RenderError> {
+        Self::with_msaa(ctx, compiler, 1)
+    }
+
+    /// [`Raster::new`] with `samples` samples per pixel (1: off; 2, 4, 8 as the device
+    /// supports for float color and depth attachments), resolved into the target.
+    pub fn with_msaa(
+        ctx: &Context,
+        compiler: &ShaderCompiler,
+        samples: u32,
+    ) -> Result<Self, RenderError> {
+        let supported = ctx.caps().framebuffer_sample_counts;
+        if !samples.is_power_of_two()
+            || !supported.contains(vk::SampleCountFlags::from_raw(samples))
+        {
+            return Err(RenderError::Other(format!(
+                "MSAA with {samples} samples: this device supports {:?}",
+                (0..7)
+                    .map(|b| 1u32 << b)
+                    .filter(|&n| supported.contains(vk::SampleCountFlags::from_raw(n)))
+                    .collect::<Vec<_>>()
+            )));
+        }
+        let sample_flags = vk::SampleCountFlags::from_raw(samples);
         let dir = ShaderCompiler::project_shader_dir();
         let heap = ctx.bindless()?;
         let entry = |c: &xpg::CompiledShader, n: &str| {
@@ -191,6 +215,7 @@ impl Raster {
                 desc = desc.depth(DEPTH_FORMAT, write, compare);
             }
             desc.blend = blend;
+            desc.samples = sample_flags;
             Ok(Pipeline::graphics(ctx, &desc, None)?)
         };
         let background = graphics("raster/background.slang", "raster background", None, false)?;
@@ -217,6 +242,7 @@ impl Raster {
                 if blended { vk::CompareOp::LESS_OR_EQUAL } else { vk::CompareOp::LESS },
             );
             desc.blend = blended;
+            desc.samples = sample_flags;
             Ok::<_, RenderError>(Pipeline::graphics(ctx, &desc, Some(heap))?)
         };
         let forward = [
@@ -297,6 +323,7 @@ impl Raster {
             frame_buffer,
             env_sampler,
             ibl: ibl::Ibl::new(ctx, compiler)?,
+            msaa: samples,
             ctx: ctx.clone(),
         })
     }
@@ -417,8 +444,9 @@ impl Renderer for Raster {
         graph: &mut FrameGraph<'g>,
         scene: &'g GpuScene,
         view: &View,
-        target: &mut ImageHandle,
+        output: &mut ImageHandle,
     ) -> Result<(), RenderError> {
+        let target = &mut *output;
         if let Some(grid) = &self.grid {
             grid.validate()?;
         }
@@ -485,8 +513,21 @@ impl Renderer for Raster {
         );
         let env_size = (scene.environment.extent().width, scene.environment.extent().height);
         let ibl = self.ibl.add_passes(graph, &env, env_size, ibl_work)?;
-        let mut depth =
-            graph.create_image("depth", ImageInfo::d2(view.width, view.height, DEPTH_FORMAT));
+        // With MSAA everything is drawn into multisampled color and depth, resolved at the end.
+        let ms = self.msaa;
+        let resolve_into = (ms > 1).then_some(*target);
+        let mut ms_color = match resolve_into {
+            Some(_) => graph.create_image(
+                "hdr multisampled",
+                ImageInfo::d2(view.width, view.height, HDR_FORMAT).samples(ms),
+            ),
+            None => *target,
+        };
+        let target = &mut ms_color;
+        let mut depth = graph.create_image(
+            "depth",
+            ImageInfo::d2(view.width, view.height, DEPTH_FORMAT).samples(ms),
+        );
         // One layer per shadowed light (at least one, so the forward pass always has a map).
         let layers = scene.shadow_matrices.len().max(1) as u32;
         let shadow_info =
@@ -626,6 +667,41 @@ impl Renderer for Raster {
         }
         if !scene.blended.is_empty() {
             self.add_transparent_pass(graph, scene, view, target, &depth, lighting, &fb, push)?;
+        }
+        match resolve_into {
+            Some(mut out) => {
+                let (src, dst) = (*target, out);
+                graph
+                    .add_pass("raster msaa resolve")
+                    .read(target, Access::TransferSrc)
+                    .write(&mut out, Access::TransferDst)
+                    .record(move |ctx| {
+                        let e = ctx.extent(&src, 0)?;
+                        let layers = vk::ImageSubresourceLayers::default()
+                            .aspect_mask(vk::ImageAspectFlags::COLOR)
+                            .layer_count(1);
+                        let region = vk::ImageResolve::default()
+                            .src_subresource(layers)
+                            .dst_subresource(layers)
+                            .extent(vk::Extent3D { width: e.width, height: e.height, depth: 1 });
+                        // SAFETY: recording; the graph put the multisampled source in
+                        // TRANSFER_SRC and the single-sampled target (same format and size) in
+                        // TRANSFER_DST.
+                        unsafe {
+                            ctx.device().cmd_resolve_image(
+                                ctx.cmd,
+                                ctx.image(&src)?,
+                                vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                                ctx.image(&dst)?,
+                                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                                &[region],
+                            )
+                        };
+                        Ok(())
+                    });
+                *output = out;
+            }
+            None => *output = *target,
         }
         Ok(())
     }

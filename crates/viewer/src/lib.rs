@@ -25,6 +25,8 @@ pub struct RenderRequest {
     pub validation: bool,
     /// Draw a reference grid (raster) with this spacing and up axis.
     pub grid: Option<raster::Grid>,
+    /// Samples per pixel (1: no multisampling).
+    pub msaa: u32,
 }
 
 /// A rendered image.
@@ -103,7 +105,8 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
     .context("creating the Vulkan context")?;
     let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
     let gpu_scene = GpuScene::upload(&ctx, scene).context("uploading the scene")?;
-    let mut renderer = Raster::new(&ctx, &compiler).context("building the raster renderer")?;
+    let mut renderer =
+        Raster::with_msaa(&ctx, &compiler, req.msaa).context("building the raster renderer")?;
     renderer.grid = req.grid;
     let tonemap_code = compiler
         .compile(&ShaderDesc::new(ShaderCompiler::project_shader_dir().join("post/tonemap.slang")))

@@ -46,6 +46,9 @@ enum Command {
         /// The grid's up axis: y (glTF) or z.
         #[arg(long, requires = "grid", value_parser = ["y", "z"])]
         up: Option<String>,
+        /// Multisample anti-aliasing: samples per pixel (1 = off, 2, 4, 8).
+        #[arg(long, default_value_t = 4)]
+        msaa: u32,
     },
 }
 
@@ -57,7 +60,7 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Render { scene, out, size, renderer, camera, validation, grid, up } => {
+        Command::Render { scene, out, size, renderer, camera, validation, grid, up, msaa } => {
             let size = size.as_deref().map(viewer::parse_size).transpose()?;
             viewer::check_output(&out)?;
             let grid = grid
@@ -71,7 +74,8 @@ fn main() -> anyhow::Result<()> {
                     Ok::<_, anyhow::Error>(grid)
                 })
                 .transpose()?;
-            let req = viewer::RenderRequest { scene, size, camera, renderer, validation, grid };
+            let req =
+                viewer::RenderRequest { scene, size, camera, renderer, validation, grid, msaa };
             let img = viewer::render(&req)
                 .with_context(|| format!("rendering {}", req.scene.display()))?;
             viewer::save(&img, &out)?;

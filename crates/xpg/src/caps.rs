@@ -78,6 +78,8 @@ pub struct Caps {
     pub sampler_anisotropy: bool,
     /// `maxSamplerAnisotropy`.
     pub max_sampler_anisotropy: f32,
+    /// Sample counts supported by both color (float) and depth attachments (bit n: 2^n).
+    pub framebuffer_sample_counts: vk::SampleCountFlags,
     /// Every device-local memory type is also host-visible (CPU renderers, integrated GPUs).
     pub unified_memory: bool,
     /// Size of the largest device-local heap that has a host-visible type, 0 if none.
@@ -242,6 +244,8 @@ pub(crate) fn probe(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Caps {
         && f10.shader_storage_image_write_without_format == vk::TRUE;
     caps.sampler_anisotropy = f10.sampler_anisotropy == vk::TRUE;
     caps.max_sampler_anisotropy = limits.max_sampler_anisotropy;
+    caps.framebuffer_sample_counts =
+        limits.framebuffer_color_sample_counts & limits.framebuffer_depth_sample_counts;
 
     // SAFETY: `pd` belongs to `instance`.
     let mem = unsafe { instance.get_physical_device_memory_properties(pd) };

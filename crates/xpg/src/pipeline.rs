@@ -372,6 +372,8 @@ pub struct GraphicsDesc<'a> {
     pub depth_compare: vk::CompareOp,
     /// Premultiplied-alpha blending on every color attachment.
     pub blend: bool,
+    /// Samples per pixel of the attachments (multisampling).
+    pub samples: vk::SampleCountFlags,
     /// Vertex buffer bindings (empty when vertices come from device addresses).
     pub vertex_bindings: Vec<vk::VertexInputBindingDescription>,
     /// Vertex attributes.
@@ -411,6 +413,7 @@ impl<'a> GraphicsDesc<'a> {
             depth_write: false,
             depth_compare: vk::CompareOp::GREATER_OR_EQUAL,
             blend: false,
+            samples: vk::SampleCountFlags::TYPE_1,
             vertex_bindings: Vec::new(),
             vertex_attributes: Vec::new(),
             name,
@@ -503,8 +506,8 @@ impl Pipeline {
             .cull_mode(desc.cull_mode)
             .front_face(desc.front_face)
             .line_width(1.0);
-        let multisample = vk::PipelineMultisampleStateCreateInfo::default()
-            .rasterization_samples(vk::SampleCountFlags::TYPE_1);
+        let multisample =
+            vk::PipelineMultisampleStateCreateInfo::default().rasterization_samples(desc.samples);
         let depth = vk::PipelineDepthStencilStateCreateInfo::default()
             .depth_test_enable(desc.depth_test)
             .depth_write_enable(desc.depth_write)
