@@ -11,7 +11,7 @@
 //! The data is generated here.
 //!
 //! ```text
-//! cargo bench --bench raster_bench -- [--frames 50] [--objects 10000]
+//! cargo bench --bench raster_bench -- [--frames 50] [--objects 10000] [--msaa 4]
 //! ```
 
 use std::time::Instant;
@@ -157,10 +157,11 @@ fn run(
     scene: &Scene,
     grid: Option<raster::Grid>,
     frames: usize,
+    msaa: u32,
 ) -> anyhow::Result<()> {
     let (w, h) = (1920, 1080);
     let gpu = GpuScene::upload(ctx, scene)?;
-    let mut renderer = Raster::new(ctx, compiler)?;
+    let mut renderer = Raster::with_msaa(ctx, compiler, msaa)?;
     renderer.grid = grid;
     let view = View::from_scene(scene, None, w, h).ok_or_else(|| anyhow::anyhow!("no camera"))?;
     let mut ring = FrameRing::new(ctx, 2)?;
@@ -225,12 +226,14 @@ fn main() -> anyhow::Result<()> {
     let mut frames = 50usize;
     let mut objects = 10_000usize;
     let mut points = 10_000_000usize;
+    let mut msaa = 4u32;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--frames" => frames = args.next().unwrap_or_default().parse()?,
             "--objects" => objects = args.next().unwrap_or_default().parse()?,
             "--points" => points = args.next().unwrap_or_default().parse()?,
+            "--msaa" => msaa = args.next().unwrap_or_default().parse()?,
             "--bench" => {}
             other => anyhow::bail!("unknown argument {other}"),
         }
@@ -241,14 +244,41 @@ fn main() -> anyhow::Result<()> {
     println!("| workload | | CPU build+compile+record (median) | GPU (median, sum of passes) |");
     println!("|---|---|---:|---:|");
     let many = scene(objects, 1);
-    run(&ctx, &compiler, &format!("{objects} objects, 1 shadowed sun"), &many, None, frames)?;
+    run(&ctx, &compiler, &format!("{objects} objects, 1 shadowed sun"), &many, None, frames, 1)?;
+    let label = format!("{objects} objects, 1 shadowed sun, MSAA {msaa}x");
+    run(&ctx, &compiler, &label, &many, None, frames, msaa)?;
+    // The same with a 256x256 base color texture (the textured forward variant, bindless).
+    let mut textured = many.clone();
+    let cube = &mut textured.meshes[0].primitives[0];
+    cube.uvs = (0..cube.positions.len()).map(|i| [(i % 2) as f32, ((i / 2) % 2) as f32]).collect();
+    textured.textures.push(scene::Texture {
+        name: "checker".into(),
+        width: 256,
+        height: 256,
+        pixels: scene::TexturePixels::Rgba8(
+            (0..256 * 256)
+                .map(|i| {
+                    if (i % 256 / 32 + i / 256 / 32) % 2 == 0 {
+                        [230; 4]
+                    } else {
+                        [40, 40, 40, 255]
+                    }
+                })
+                .collect(),
+        ),
+        srgb: true,
+        sampler: Default::default(),
+    });
+    textured.materials[0].base_color_texture = Some(0);
+    let label = format!("{objects} objects, base color texture, 1 shadowed sun");
+    run(&ctx, &compiler, &label, &textured, None, frames, 1)?;
     // The same with vertex colors on the cubes (the forward variant with the color varying).
     let mut colored = many;
     let cube = &mut colored.meshes[0].primitives[0];
     cube.colors =
         cube.positions.iter().map(|p| [p[0] + 0.5, p[1] + 0.5, p[2] + 0.5, 1.0]).collect();
     let label = format!("{objects} objects with vertex colors, 1 shadowed sun");
-    run(&ctx, &compiler, &label, &colored, None, frames)?;
+    run(&ctx, &compiler, &label, &colored, None, frames, 1)?;
     let small = scene(2, 2);
     let grid = Some(raster::Grid::default());
     run(
@@ -258,8 +288,11 @@ fn main() -> anyhow::Result<()> {
         &small,
         grid,
         frames,
+        1,
     )?;
+    let label = format!("small scene, MSAA {msaa}x");
+    run(&ctx, &compiler, &label, &small, grid, frames, msaa)?;
     let cloud = points_scene(points);
-    run(&ctx, &compiler, &format!("{points} points, 2 px"), &cloud, None, frames)?;
+    run(&ctx, &compiler, &format!("{points} points, 2 px"), &cloud, None, frames, 1)?;
     Ok(())
 }

@@ -484,7 +484,10 @@ fn msaa_resolves_partial_coverage() {
         let img = render_scene(&scene, &req).expect("render");
         maybe_save(&img, &format!("msaa_{msaa}"));
         // The 4 px point at world (-0.5, 0.5): pixels 6..10 x 22..26.
-        assert!(px(&img, 7, 23)[0] > 0.99 && px(&img, 8, 24)[0] > 0.99, "msaa {msaa}: point missing");
+        assert!(
+            px(&img, 7, 23)[0] > 0.99 && px(&img, 8, 24)[0] > 0.99,
+            "msaa {msaa}: point missing"
+        );
         for y in 4..28 {
             let edge = px(&img, 16, y)[0];
             let inside = px(&img, 20, y)[0];

@@ -3,19 +3,20 @@
 //! for the next frames (keyed by the scene's id); the lookup table depends on the BRDF only and
 //! is made once per renderer.
 
-use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo, Subresources};
+use framegraph::{Access, Bind, BufferHandle, FrameGraph, ImageHandle, ImageInfo, Subresources};
 use scene::{GpuScene, RenderError};
 use xpg::vk;
-use xpg::{Context, Image, ImageDesc, Pipeline, Sampler, ShaderCompiler, ShaderDesc};
+use xpg::{
+    Buffer, BufferDesc, Context, Image, ImageDesc, MemoryUsage, Pipeline, Sampler, ShaderCompiler,
+    ShaderDesc,
+};
 
 /// Format of every IBL map.
 const IBL_FORMAT: vk::Format = vk::Format::R16G16B16A16_SFLOAT;
 /// The small equirect copy of the environment the maps are made from, and its mip levels.
 const SMALL: (u32, u32, u32) = (256, 128, 9);
-/// Level of the small map the irradiance's spherical harmonics sum over (64x32), and the
-/// irradiance "map": 9 texels, one RGB coefficient each.
+/// Level of the small map the irradiance's spherical harmonics sum over (64x32).
 const IRRADIANCE_SOURCE_LEVEL: u32 = 2;
-const IRRADIANCE: (u32, u32) = (9, 1);
 /// Prefiltered specular: level k holds roughness k / (levels - 1); level 0 is 256x128.
 pub(crate) const PREFILTERED_LEVELS: u32 = 6;
 const PREFILTER_SAMPLES: u32 = 128;
@@ -39,7 +40,8 @@ struct IblPush {
 /// The maps of one scene.
 struct Maps {
     scene_id: u64,
-    irradiance: Image,
+    /// The irradiance: 9 RGB spherical-harmonic coefficients (float4 each).
+    sh: Buffer,
     prefiltered: Image,
 }
 
@@ -64,7 +66,10 @@ pub(crate) struct Ibl {
 /// The maps in this frame's graph, ready to sample in fragment shaders.
 #[derive(Clone, Copy)]
 pub(crate) struct IblHandles {
-    pub(crate) irradiance: ImageHandle,
+    /// The irradiance's spherical harmonics (read through its device address).
+    pub(crate) sh: BufferHandle,
+    /// Its device address.
+    pub(crate) sh_address: u64,
     pub(crate) prefiltered: ImageHandle,
     pub(crate) lut: ImageHandle,
 }
@@ -127,7 +132,15 @@ impl Ibl {
         let (w, h, _) = SMALL;
         self.maps = Some(Maps {
             scene_id: scene.id,
-            irradiance: map_image(ctx, "ibl irradiance", IRRADIANCE.0, IRRADIANCE.1, 1)?,
+            sh: Buffer::new(
+                ctx,
+                &BufferDesc {
+                    size: 9 * 16,
+                    usage: vk::BufferUsageFlags::STORAGE_BUFFER,
+                    memory: MemoryUsage::GpuOnly,
+                    name: "ibl irradiance sh",
+                },
+            )?,
             prefiltered: map_image(ctx, "ibl prefiltered", w, h, PREFILTERED_LEVELS)?,
         });
         self.builds += 1;
@@ -157,8 +170,14 @@ impl Ibl {
             };
             g.import_image(name, image.raw(), image.view(), info, initial, last)
         };
+        let (initial, last) = if maps {
+            (None, Some(Access::StorageReadFragment))
+        } else {
+            (Some(Access::StorageReadFragment), None)
+        };
         let mut handles = IblHandles {
-            irradiance: import(graph, "ibl irradiance", &m.irradiance, maps),
+            sh: graph.import_buffer("ibl irradiance sh", &m.sh, initial, last),
+            sh_address: m.sh.address(),
             prefiltered: import(graph, "ibl prefiltered", &m.prefiltered, maps),
             lut: import(graph, "ibl brdf lut", &self.lut, lut),
         };
@@ -242,8 +261,8 @@ impl Ibl {
                 });
         }
         let (iw, ih) = size(IRRADIANCE_SOURCE_LEVEL);
-        let run = dispatch(&self.irradiance, push(IRRADIANCE.0, IRRADIANCE.1, iw, ih));
-        let (s, irr) = (small, handles.irradiance);
+        let run = dispatch(&self.irradiance, push(9, 1, iw, ih));
+        let (s, sh_out) = (small, handles.sh);
         graph
             .add_pass("ibl irradiance")
             .read_range(
@@ -251,7 +270,7 @@ impl Ibl {
                 Access::SampledCompute,
                 Subresources::mip(IRRADIANCE_SOURCE_LEVEL, &small_info),
             )
-            .write(&mut handles.irradiance, Access::StorageWriteCompute)
+            .write(&mut handles.sh, Access::StorageWriteCompute)
             .record(move |ctx| {
                 run(
                     ctx,
@@ -262,7 +281,7 @@ impl Ibl {
                             mip: Some(IRRADIANCE_SOURCE_LEVEL),
                             sampler,
                         },
-                        Bind::Storage { binding: 1, image: &irr, mip: 0 },
+                        Bind::Buffer { binding: 2, buffer: &sh_out },
                     ],
                 )
             });

@@ -62,6 +62,7 @@ struct RasterPush {
     shadows: u64,
     uvs: u64,
     tangents: u64,
+    sh: u64,
     draw: u32,
     shadow_layer: u32,
 }
@@ -369,13 +370,12 @@ impl Lighting {
         }
     }
 
-    /// Bindings 0-3 of shaders/raster/forward.slang.
-    fn binds(&self) -> [Bind<'_>; 4] {
+    /// Bindings 0, 2 and 3 of shaders/raster/forward.slang.
+    fn binds(&self) -> [Bind<'_>; 3] {
         let sampled =
             |binding, image, sampler| Bind::Sampled { binding, image, mip: None, sampler };
         [
             sampled(0, &self.shadow_maps, self.shadow_sampler),
-            sampled(1, &self.ibl.irradiance, self.ibl_sampler),
             sampled(2, &self.ibl.prefiltered, self.ibl_sampler),
             sampled(3, &self.ibl.lut, self.lut_sampler),
         ]
@@ -492,6 +492,7 @@ impl Renderer for Raster {
             shadows: scene.shadows.address(),
             uvs: scene.uvs.address(),
             tangents: scene.tangents.address(),
+            sh: 0,
             draw: 0,
             shadow_layer: 0,
         };
@@ -513,6 +514,7 @@ impl Renderer for Raster {
         );
         let env_size = (scene.environment.extent().width, scene.environment.extent().height);
         let ibl = self.ibl.add_passes(graph, &env, env_size, ibl_work)?;
+        let push = RasterPush { sh: ibl.sh_address, ..push };
         // With MSAA everything is drawn into multisampled color and depth, resolved at the end.
         let ms = self.msaa;
         let resolve_into = (ms > 1).then_some(*target);
@@ -628,7 +630,7 @@ impl Renderer for Raster {
         let lighting = Lighting::new(&self.ibl, self.shadow_sampler.raw(), shadow_maps, ibl);
         graph
             .add_pass("raster forward")
-            .read(&ibl.irradiance, Access::SampledFragment)
+            .read(&ibl.sh, Access::StorageReadFragment)
             .read(&ibl.prefiltered, Access::SampledFragment)
             .read(&ibl.lut, Access::SampledFragment)
             .read(&shadow_maps, Access::SampledFragment)
@@ -757,7 +759,7 @@ impl Raster {
         graph
             .add_pass("raster transparent")
             .read(&lighting.shadow_maps, Access::SampledFragment)
-            .read(&lighting.ibl.irradiance, Access::SampledFragment)
+            .read(&lighting.ibl.sh, Access::StorageReadFragment)
             .read(&lighting.ibl.prefiltered, Access::SampledFragment)
             .read(&lighting.ibl.lut, Access::SampledFragment)
             .read(fb, Access::StorageReadVertex)
