@@ -83,6 +83,7 @@ fn plane_under_sun(material: Material, e: f32, theta: f32, environment: Environm
         point_sets: Vec::new(),
         line_sets: Vec::new(),
         textures: Vec::new(),
+        versions: Default::default(),
     };
     scene.update_world();
     scene
@@ -505,6 +506,7 @@ fn shadow_scene_check(name: &str, light: Light, light_local: Mat4, lit: impl Fn(
         point_sets: Vec::new(),
         line_sets: Vec::new(),
         textures: Vec::new(),
+        versions: Default::default(),
     };
     scene.update_world();
     let (w, h) = (96u32, 96u32);

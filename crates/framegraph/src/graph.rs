@@ -291,6 +291,21 @@ impl<'g> FrameGraph<'g> {
         Self::default()
     }
 
+    /// A resource already imported with the same Vulkan object: its id and latest version.
+    /// The first import's initial state stands; a later `final_access` replaces the earlier.
+    fn imported_again(
+        &mut self,
+        same: impl Fn(&ImportedRaw) -> bool,
+        final_access: Option<Access>,
+    ) -> Option<(u32, u32)> {
+        let id = self.resources.iter().position(|r| same(&r.raw))?;
+        let r = &mut self.resources[id];
+        if let (Origin::Imported { final_access: f, .. }, Some(a)) = (&mut r.origin, final_access) {
+            *f = Some(a);
+        }
+        Some((id as u32, r.version))
+    }
+
     fn add_resource(
         &mut self,
         name: &str,
@@ -343,6 +358,11 @@ impl<'g> FrameGraph<'g> {
     /// An image owned outside the graph (swapchain image, history image). `initial` is its last
     /// access before this frame (`None`: contents may be discarded); `final_access` the state it
     /// must be left in (e.g. [`Access::Present`]), if any.
+    ///
+    /// Importing an image already imported into this graph (the same `vk::Image`) returns the
+    /// existing resource at its latest version, so that independent parts of a program (a
+    /// scene update and a renderer) are ordered by their accesses; the first import's
+    /// `initial` stands, a later `final_access` replaces an earlier one.
     pub fn import_image(
         &mut self,
         name: &str,
@@ -352,6 +372,12 @@ impl<'g> FrameGraph<'g> {
         initial: InitialAccess,
         final_access: Option<Access>,
     ) -> ImageHandle {
+        if let Some((id, version)) = self.imported_again(
+            |raw| matches!(raw, ImportedRaw::Image { image: i, .. } if *i == image),
+            final_access,
+        ) {
+            return ImageHandle { id, version };
+        }
         let id = self.add_resource(
             name,
             ResourceKind::Image(info),
@@ -361,7 +387,9 @@ impl<'g> FrameGraph<'g> {
         ImageHandle { id, version: 0 }
     }
 
-    /// A buffer owned outside the graph.
+    /// A buffer owned outside the graph (`initial` and `final_access` as for images; `None`
+    /// initial: unknown, the first access waits for all earlier work). Importing the same
+    /// `vk::Buffer` again returns the existing resource at its latest version, as for images.
     pub fn import_buffer(
         &mut self,
         name: &str,
@@ -369,11 +397,18 @@ impl<'g> FrameGraph<'g> {
         initial: InitialAccess,
         final_access: Option<Access>,
     ) -> BufferHandle {
+        let raw = buffer.raw();
+        if let Some((id, version)) = self.imported_again(
+            |r| matches!(r, ImportedRaw::Buffer { buffer: b, .. } if *b == raw),
+            final_access,
+        ) {
+            return BufferHandle { id, version };
+        }
         let id = self.add_resource(
             name,
             ResourceKind::Buffer { size: buffer.size() },
             Origin::Imported { initial, final_access },
-            ImportedRaw::Buffer { buffer: buffer.raw(), address: buffer.address() },
+            ImportedRaw::Buffer { buffer: raw, address: buffer.address() },
         );
         BufferHandle { id, version: 0 }
     }

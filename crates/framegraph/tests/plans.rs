@@ -863,3 +863,51 @@ fn host_read_of_an_image_and_bad_shapes_are_errors() {
     );
     assert!(g.compile().is_err(), "an image cannot be in an index-buffer state");
 }
+
+/// Two parts of a program import the same image (same `vk::Image`): one resource, the second
+/// import sees the first one's writes (latest version), and the write is ordered before the
+/// read with its barrier.
+/// ```text
+/// import A (initial: sampled) --[update]: transfer write--> (tex) ; import B --sampled--> [draw]*
+/// ```
+#[test]
+fn importing_the_same_object_twice_is_one_resource() {
+    use xpg::vk::Handle;
+    let mut g = FrameGraph::new();
+    let (raw, view) = (vk::Image::from_raw(0x1234), vk::ImageView::from_raw(0x5678));
+    let info = ImageInfo::d2(8, 8, RGBA);
+    let mut a = g.import_image("tex", raw, view, info, Some(Access::SampledFragment), None);
+    g.add_pass("update").write(&mut a, Access::TransferDst).record(|_| Ok(()));
+    let b = g.import_image("tex again", raw, view, info, None, Some(Access::SampledFragment));
+    assert_eq!(b, a, "the second import names the same resource at its latest version");
+    g.add_pass("draw").read(&b, Access::SampledFragment).side_effect().record(|_| Ok(()));
+    let p = compile(&g);
+    assert_eq!(p.resource_names.len(), 1);
+    const TRANSFER_W: (S, A) = (S::ALL_TRANSFER, A::TRANSFER_WRITE);
+    assert_eq!(
+        pass(&p, "update"),
+        [img(
+            &p,
+            "tex",
+            (0, 1),
+            (0, 1),
+            L::READ_ONLY_OPTIMAL,
+            L::TRANSFER_DST_OPTIMAL,
+            (S::FRAGMENT_SHADER, A::NONE),
+            TRANSFER_W
+        )]
+    );
+    assert_eq!(
+        pass(&p, "draw"),
+        [img(
+            &p,
+            "tex",
+            (0, 1),
+            (0, 1),
+            L::TRANSFER_DST_OPTIMAL,
+            L::READ_ONLY_OPTIMAL,
+            TRANSFER_W,
+            FRAG_SAMPLE
+        )]
+    );
+}

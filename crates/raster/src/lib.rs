@@ -344,6 +344,28 @@ fn attachment(
         })
 }
 
+/// The scene's buffers that [`GpuScene::update`] may rewrite, imported into the frame's graph.
+struct SceneBuffers {
+    draws: framegraph::BufferHandle,
+    materials: framegraph::BufferHandle,
+    lights: framegraph::BufferHandle,
+    shadows: framegraph::BufferHandle,
+}
+
+impl SceneBuffers {
+    /// Imports them (the same resources as an update's earlier in this graph, if any; else
+    /// last read by an earlier frame, their upload made visible before).
+    fn import(graph: &mut FrameGraph<'_>, scene: &GpuScene) -> Self {
+        let mut import = |b: &Buffer, a: Access| graph.import_buffer(b.name(), b, Some(a), None);
+        Self {
+            draws: import(&scene.draws, Access::StorageReadVertex),
+            materials: import(&scene.materials, Access::StorageReadFragment),
+            lights: import(&scene.lights, Access::StorageReadFragment),
+            shadows: import(&scene.shadows, Access::StorageReadVertex),
+        }
+    }
+}
+
 /// What the forward shading samples besides the scene: shadow maps and IBL maps (set 1).
 #[derive(Clone, Copy)]
 struct Lighting {
@@ -499,6 +521,9 @@ impl Renderer for Raster {
         // Initial state unknown (the previous frame read it in several stages, compute included):
         // the update waits for all earlier work.
         let mut fb = graph.import_buffer("raster frame constants", &self.frame_buffer, None, None);
+        // The scene's buffers that updates rewrite (GpuScene::update): declared so that this
+        // frame's reads come after an update's writes in the same graph.
+        let sb = SceneBuffers::import(graph, scene);
         let env_info = ImageInfo::d2(
             scene.environment.extent().width,
             scene.environment.extent().height,
@@ -550,6 +575,9 @@ impl Renderer for Raster {
             };
             graph
                 .add_pass(&format!("raster shadow {layer}"))
+                .read(&sb.draws, Access::StorageReadVertex)
+                .read(&sb.shadows, Access::StorageReadVertex)
+                .read(&sb.materials, Access::StorageReadFragment)
                 .write_range(&mut shadow_maps, Access::DepthAttachmentWrite, range)
                 .record(move |ctx| {
                     let extent = ctx.extent(&sm, 0)?;
@@ -630,6 +658,10 @@ impl Renderer for Raster {
         let lighting = Lighting::new(&self.ibl, self.shadow_sampler.raw(), shadow_maps, ibl);
         graph
             .add_pass("raster forward")
+            .read(&sb.draws, Access::StorageReadVertex)
+            .read(&sb.materials, Access::StorageReadFragment)
+            .read(&sb.lights, Access::StorageReadFragment)
+            .read(&sb.shadows, Access::StorageReadFragment)
             .read(&ibl.sh, Access::StorageReadFragment)
             .read(&ibl.prefiltered, Access::SampledFragment)
             .read(&ibl.lut, Access::SampledFragment)
@@ -668,7 +700,9 @@ impl Renderer for Raster {
             self.add_grid_pass(graph, &grid, target, &depth, &fb, push.frame);
         }
         if !scene.blended.is_empty() {
-            self.add_transparent_pass(graph, scene, view, target, &depth, lighting, &fb, push)?;
+            self.add_transparent_pass(
+                graph, scene, view, target, &depth, lighting, &fb, push, &sb,
+            )?;
         }
         match resolve_into {
             Some(mut out) => {
@@ -734,6 +768,7 @@ impl Raster {
         lighting: Lighting,
         fb: &framegraph::BufferHandle,
         push: RasterPush,
+        sb: &SceneBuffers,
     ) -> Result<(), RenderError> {
         let eye = view.eye();
         // Farther first: perspective by distance, orthographic along the view direction.
@@ -758,6 +793,10 @@ impl Raster {
         let heap = self.ctx.bindless()?;
         graph
             .add_pass("raster transparent")
+            .read(&sb.draws, Access::StorageReadVertex)
+            .read(&sb.materials, Access::StorageReadFragment)
+            .read(&sb.lights, Access::StorageReadFragment)
+            .read(&sb.shadows, Access::StorageReadFragment)
             .read(&lighting.shadow_maps, Access::SampledFragment)
             .read(&lighting.ibl.sh, Access::StorageReadFragment)
             .read(&lighting.ibl.prefiltered, Access::SampledFragment)

@@ -11,6 +11,7 @@
 //! The upload is set-up work (xpg's staging path with explicit barriers); incremental updates
 //! through framegraph passes come with animated data.
 
+use framegraph::Access;
 use glam::{Mat4, Vec3};
 use xpg::vk;
 use xpg::{Buffer, BufferDesc, Context, Image, ImageDesc, MemoryUsage, Uploader};
@@ -196,7 +197,19 @@ impl std::fmt::Debug for GpuLines {
     }
 }
 
-/// Errors of [`GpuScene::upload`].
+/// What [`GpuScene::update`] rewrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SceneUpdate {
+    /// Draw transforms (and the blended draws' sorting centres).
+    pub transforms: bool,
+    /// The material table.
+    pub materials: bool,
+    /// Lights and shadow matrices (also after transform changes: lights hang on nodes and
+    /// shadow maps cover the scene's bounds).
+    pub lights: bool,
+}
+
+/// Errors of [`GpuScene::upload`] and [`GpuScene::update`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GpuSceneError {
@@ -209,6 +222,9 @@ pub enum GpuSceneError {
     /// The scene's data is inconsistent (index or material out of range, ...).
     #[error("invalid scene: {0}")]
     Invalid(String),
+    /// The scene changed in a way an update cannot follow.
+    #[error("{0}")]
+    StructureChanged(String),
 }
 
 /// The scene on the GPU.
@@ -253,6 +269,17 @@ pub struct GpuScene {
     pub blended: Vec<(u32, Vec3)>,
     /// Textures (bindless, all mip levels).
     pub textures: Vec<GpuTexture>,
+    /// Where each draw comes from (for updates).
+    draw_sources: Vec<DrawSource>,
+    /// Each texture's `image | sampler << 16` (the scene's, then the colormaps').
+    texture_refs: Vec<u32>,
+    /// The colormaps with a lookup texture, in texture order after the scene's textures.
+    colormap_kinds: Vec<crate::colormap::ColormapKind>,
+    /// The scene's versions this copy reflects.
+    pub versions: crate::model::Versions,
+    /// Number of materials, and each one's shader-variant key (textured, blended).
+    material_count: usize,
+    material_keys: Vec<(bool, bool)>,
     /// Samplers of the textures (bindless).
     pub samplers: Vec<GpuSampler>,
 
@@ -427,40 +454,34 @@ impl GpuScene {
         }
         // Opaque and alpha-tested draws grouped by shader variant (vertex colors, textures),
         // so that a renderer draws each group with one indirect call; blended draws last.
-        let mut by_variant: [Vec<GpuDraw>; 4] = Default::default();
-        let mut blended_list: Vec<(GpuDraw, Vec3)> = Vec::new();
-        for n in &scene.nodes {
+        type Drawn = (GpuDraw, DrawSource);
+        let mut by_variant: [Vec<Drawn>; 4] = Default::default();
+        let mut blended_list: Vec<Drawn> = Vec::new();
+        for (ni, n) in scene.nodes.iter().enumerate() {
             let Some(m) = n.mesh else { continue };
-            for world in n.draw_transforms() {
-                // Cofactor matrix of the 3x3 part: the inverse transpose up to a positive scale,
-                // defined for singular transforms too, with the right sign for mirrors.
-                let (a, b, c) =
-                    (world.x_axis.truncate(), world.y_axis.truncate(), world.z_axis.truncate());
-                let normal_model =
-                    Mat4::from_mat3(glam::Mat3::from_cols(b.cross(c), c.cross(a), a.cross(b)));
-                let mirrored = u32::from(world.determinant() < 0.0);
+            for (instance, world) in n.draw_transforms().enumerate() {
                 for r in prim_ranges.get(m).into_iter().flatten() {
                     let draw = GpuDraw {
-                        model: world.to_cols_array_2d(),
-                        normal_model: normal_model.to_cols_array_2d(),
                         material: r.material as u32,
                         first_index: r.first_index,
                         index_count: r.index_count,
                         first_vertex: r.first_vertex,
-                        mirrored,
-                        pad: [0; 3],
+                        ..GpuDraw::placed(world)
                     };
+                    let source =
+                        DrawSource { node: ni as u32, instance: instance as u32, center: r.center };
                     let mat = &scene.materials[r.material];
                     if mat.alpha == AlphaMode::Blend {
-                        blended_list.push((draw, world.transform_point3(r.center)));
+                        blended_list.push((draw, source));
                     } else {
                         by_variant[usize::from(r.colored) | usize::from(textured(mat)) << 1]
-                            .push(draw);
+                            .push((draw, source));
                     }
                 }
             }
         }
         let mut draw_list = Vec::new();
+        let mut draw_sources = Vec::new();
         let mut groups = Vec::new();
         for (key, list) in by_variant.into_iter().enumerate() {
             if !list.is_empty() {
@@ -470,13 +491,20 @@ impl GpuScene {
                     colored: key & 1 != 0,
                     textured: key & 2 != 0,
                 });
-                draw_list.extend(list);
+                for (d, src) in list {
+                    draw_list.push(d);
+                    draw_sources.push(src);
+                }
             }
         }
         let mut blended = Vec::new();
-        for (d, center) in blended_list {
-            blended.push((draw_list.len() as u32, center));
+        for (d, src) in blended_list {
+            blended.push((
+                draw_list.len() as u32,
+                Mat4::from_cols_array_2d(&d.model).transform_point3(src.center),
+            ));
             draw_list.push(d);
+            draw_sources.push(src);
         }
         if u32::try_from(draw_list.len()).is_err() {
             return Err(GpuSceneError::TooLarge("more than 4 G draws".into()));
@@ -512,82 +540,10 @@ impl GpuScene {
         let owned: Vec<crate::model::Texture> = all_textures.into_iter().cloned().collect();
         let textures = crate::textures::upload_textures(ctx, heap, &mut up, &owned)?;
         let (samplers, sampler_of) = crate::textures::make_samplers(ctx, heap, &owned)?;
-        let tex = |t: Option<usize>| {
-            t.map_or(NO_TEXTURE, |t| textures[t].slot.index() | sampler_of[t] << 16)
-        };
-        let materials: Vec<GpuMaterial> = scene
-            .materials
-            .iter()
-            .map(|m| {
-                let (cutoff, masked) = match m.alpha {
-                    AlphaMode::Mask(bits) => (f32::from_bits(bits), true),
-                    _ => (0.0, false),
-                };
-                let (base_tex, range) = match m.colormap {
-                    Some(c) => {
-                        let lut = scene.textures.len()
-                            + kinds.iter().position(|&k| k == c.kind).unwrap_or(0);
-                        (tex(Some(lut)), [c.min, c.max])
-                    }
-                    None => (tex(m.base_color_texture), [0.0, 1.0]),
-                };
-                GpuMaterial {
-                    base_color: m.base_color,
-                    emissive: [m.emissive[0], m.emissive[1], m.emissive[2], 0.0],
-                    metallic: m.metallic.clamp(0.0, 1.0),
-                    roughness: m.roughness.clamp(0.0, 1.0),
-                    specular: m.specular.max(0.0),
-                    flags: if m.double_sided { MATERIAL_DOUBLE_SIDED } else { 0 }
-                        | if m.alpha == AlphaMode::Blend { MATERIAL_BLENDED } else { 0 }
-                        | if m.unlit { MATERIAL_UNLIT } else { 0 }
-                        | if masked { MATERIAL_MASKED } else { 0 }
-                        | if m.colormap.is_some() { MATERIAL_COLORMAP } else { 0 },
-                    textures: [
-                        base_tex,
-                        tex(m.metallic_roughness_texture),
-                        tex(m.normal_texture),
-                        tex(m.occlusion_texture),
-                        tex(m.emissive_texture),
-                    ],
-                    normal_scale: m.normal_scale,
-                    occlusion_strength: m.occlusion_strength.clamp(0.0, 1.0),
-                    alpha_cutoff: cutoff,
-                    colormap_range: range,
-                    pad: [0; 2],
-                }
-            })
-            .collect();
-        let mut lights = Vec::new();
-        let mut shadow_matrices: Vec<Mat4> = Vec::new();
-        let bounds = scene.bounds().unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
-        for n in &scene.nodes {
-            let Some(l) = n.light.and_then(|l| scene.lights.get(l)) else { continue };
-            let pos = n.world.transform_point3(Vec3::ZERO);
-            let dir = n.world.transform_vector3(-Vec3::Z).normalize_or_zero();
-            let rad =
-                [l.color[0] * l.intensity, l.color[1] * l.intensity, l.color[2] * l.intensity];
-            let (kind, cos_outer, cos_inner) = match l.kind {
-                LightKind::Directional => (0.0, -1.0, -1.0),
-                LightKind::Point => (1.0, -1.0, -1.0),
-                LightKind::Spot { inner, outer } => (2.0, outer.cos(), inner.cos()),
-            };
-            let shadow = match l.kind {
-                LightKind::Directional | LightKind::Spot { .. }
-                    if shadow_matrices.len() < MAX_SHADOWED_LIGHTS =>
-                {
-                    let (m, tan_half, near, far) = shadow_matrix(l.kind, pos, dir, bounds);
-                    shadow_matrices.push(m);
-                    [(shadow_matrices.len() - 1) as f32, tan_half, near, far]
-                }
-                _ => [-1.0, 0.0, 0.0, 0.0],
-            };
-            lights.push(GpuLight {
-                position_kind: [pos.x, pos.y, pos.z, kind],
-                direction_cos_outer: [dir.x, dir.y, dir.z, cos_outer],
-                radiance_cos_inner: [rad[0], rad[1], rad[2], cos_inner],
-                shadow,
-            });
-        }
+        let texture_refs: Vec<u32> =
+            (0..owned.len()).map(|t| textures[t].slot.index() | sampler_of[t] << 16).collect();
+        let materials = build_materials(scene, &texture_refs, &kinds);
+        let (lights, shadow_matrices) = build_lights(scene);
         let light_count = lights.len() as u32;
         let (env_w, env_h, env_texels, environment_kind) = match &scene.environment {
             Environment::None => (1, 1, vec![[0.0f32; 4]], 0),
@@ -825,16 +781,272 @@ impl GpuScene {
             tangents,
             textures,
             samplers,
+            draw_sources,
+            texture_refs,
+            colormap_kinds: kinds,
+            versions: scene.versions,
+            material_count: scene.materials.len(),
+            material_keys: scene
+                .materials
+                .iter()
+                .map(|m| (textured(m), m.alpha == AlphaMode::Blend))
+                .collect(),
             environment,
             environment_kind,
             environment_mean: scene.environment.mean_radiance(),
         })
     }
 
+    /// Brings this copy up to date with `scene` (the one it was uploaded from, edited since):
+    /// recomputes what the scene's versions say changed (draw transforms, the material table,
+    /// the lights and shadow matrices) and adds transfer passes to `graph` that write the new
+    /// contents into the scene's buffers. Renderers import those buffers into the same graph
+    /// (the graph merges imports of one buffer), so their reads are ordered after the writes;
+    /// the writes wait for all earlier work, so frames in flight still reading the old contents
+    /// finish first. Structural changes (see [`crate::Versions::structure`], or a material
+    /// change that moves a draw to another shader variant) are an error: upload the scene
+    /// again. Returns what was updated.
+    pub fn update<'g>(
+        &mut self,
+        scene: &Scene,
+        graph: &mut framegraph::FrameGraph<'g>,
+    ) -> Result<SceneUpdate, GpuSceneError> {
+        let v = scene.versions;
+        let structure = |what: &str| {
+            GpuSceneError::StructureChanged(format!(
+                "{what}: upload the scene again (GpuScene::upload)"
+            ))
+        };
+        if v.structure != self.versions.structure {
+            return Err(structure("the scene's structure changed"));
+        }
+        let done = SceneUpdate {
+            transforms: v.transforms != self.versions.transforms,
+            materials: v.materials != self.versions.materials,
+            lights: v.lights != self.versions.lights || v.transforms != self.versions.transforms,
+        };
+        let mut writes: Vec<(&Buffer, Vec<u8>, &'static str)> = Vec::new();
+        if done.transforms {
+            let mut centers = Vec::new();
+            for (i, src) in self.draw_sources.iter().enumerate() {
+                let world = scene
+                    .nodes
+                    .get(src.node as usize)
+                    .and_then(|n| n.draw_transform(src.instance as usize))
+                    .ok_or_else(|| structure("a drawn node or instance is gone"))?;
+                if !world.is_finite() {
+                    return Err(GpuSceneError::Invalid(format!(
+                        "node {}: non-finite transform",
+                        src.node
+                    )));
+                }
+                let d = &mut self.draw_list[i];
+                let placed = GpuDraw::placed(world);
+                (d.model, d.normal_model, d.mirrored) =
+                    (placed.model, placed.normal_model, placed.mirrored);
+                centers.push(world.transform_point3(src.center));
+            }
+            for b in &mut self.blended {
+                b.1 = centers[b.0 as usize];
+            }
+            writes.push((&self.draws, bytemuck::cast_slice(&self.draw_list).to_vec(), "draws"));
+        }
+        if done.materials {
+            if scene.materials.len() != self.material_count {
+                return Err(structure("materials were added or removed"));
+            }
+            let keys: Vec<(bool, bool)> = scene
+                .materials
+                .iter()
+                .map(|m| (textured(m), m.alpha == AlphaMode::Blend))
+                .collect();
+            if keys != self.material_keys {
+                return Err(structure("a material gained or lost textures or blending"));
+            }
+            let new_kind = scene.materials.iter().filter_map(|m| m.colormap).any(|c| {
+                !(self.colormap_kinds.contains(&c.kind) && c.min.is_finite() && c.max.is_finite())
+            });
+            if new_kind {
+                return Err(structure(
+                    "a colormap without a lookup texture, or a non-finite range",
+                ));
+            }
+            if scene.materials.iter().flat_map(|m| m.textures()).any(|t| t >= scene.textures.len())
+            {
+                return Err(GpuSceneError::Invalid(
+                    "a material's texture index is out of range".into(),
+                ));
+            }
+            let materials = build_materials(scene, &self.texture_refs, &self.colormap_kinds);
+            writes.push((&self.materials, bytemuck::cast_slice(&materials).to_vec(), "materials"));
+        }
+        if done.lights {
+            let (lights, shadow_matrices) = build_lights(scene);
+            if lights.len() as u32 != self.light_count
+                || shadow_matrices.len() != self.shadow_matrices.len()
+            {
+                return Err(structure("lights were added or removed"));
+            }
+            writes.push((&self.lights, bytemuck::cast_slice(&lights).to_vec(), "lights"));
+            let cols: Vec<[[f32; 4]; 4]> =
+                shadow_matrices.iter().map(|m| m.to_cols_array_2d()).collect();
+            if !cols.is_empty() {
+                writes.push((
+                    &self.shadows,
+                    bytemuck::cast_slice(&cols).to_vec(),
+                    "shadow matrices",
+                ));
+            }
+            self.shadow_matrices = shadow_matrices;
+        }
+        for (buffer, bytes, what) in writes {
+            // Unknown initial state: the write waits for everything before (the previous
+            // frames' reads).
+            let mut h = graph.import_buffer(buffer.name(), buffer, None, None);
+            let hh = h;
+            graph
+                .add_pass(&format!("scene update {what}"))
+                .write(&mut h, Access::TransferDst)
+                .record(move |pc| {
+                    let raw = pc.buffer(&hh)?;
+                    // vkCmdUpdateBuffer copies the data into the command buffer: no staging
+                    // memory to keep alive. At most 64 KiB, multiples of 4 bytes, per call.
+                    for (k, chunk) in bytes.chunks(65536).enumerate() {
+                        // SAFETY: recording; the graph ordered this write after earlier uses of
+                        // the buffer; the chunk lies inside the buffer (same size as at upload)
+                        // and its length is a multiple of 4 (the structs are).
+                        unsafe {
+                            pc.device().cmd_update_buffer(pc.cmd, raw, (k * 65536) as u64, chunk)
+                        };
+                    }
+                    Ok(())
+                });
+        }
+        self.versions = v;
+        Ok(done)
+    }
+
     /// World transform of draw `i`.
     pub fn draw_model(&self, i: usize) -> Option<Mat4> {
         self.draw_list.get(i).map(|d| Mat4::from_cols_array_2d(&d.model))
     }
+}
+
+/// Where a draw comes from: a node, which placement of its mesh, and the primitive's
+/// object-space centre.
+#[derive(Debug, Clone, Copy)]
+struct DrawSource {
+    node: u32,
+    instance: u32,
+    center: Vec3,
+}
+
+impl GpuDraw {
+    /// A draw at `world` (model and normal matrices, mirror flag); the rest zero.
+    fn placed(world: Mat4) -> Self {
+        // Cofactor matrix of the 3x3 part: the inverse transpose up to a positive scale,
+        // defined for singular transforms too, with the right sign for mirrors.
+        let (a, b, c) = (world.x_axis.truncate(), world.y_axis.truncate(), world.z_axis.truncate());
+        let normal_model =
+            Mat4::from_mat3(glam::Mat3::from_cols(b.cross(c), c.cross(a), a.cross(b)));
+        Self {
+            model: world.to_cols_array_2d(),
+            normal_model: normal_model.to_cols_array_2d(),
+            material: 0,
+            first_index: 0,
+            index_count: 0,
+            first_vertex: 0,
+            mirrored: u32::from(world.determinant() < 0.0),
+            pad: [0; 3],
+        }
+    }
+}
+
+/// The material table. `texture_refs`: each texture's packed bindless reference (the scene's
+/// textures, then one colormap lookup texture per entry of `kinds`).
+fn build_materials(
+    scene: &Scene,
+    texture_refs: &[u32],
+    kinds: &[crate::colormap::ColormapKind],
+) -> Vec<GpuMaterial> {
+    let tex = |t: Option<usize>| t.and_then(|t| texture_refs.get(t).copied()).unwrap_or(NO_TEXTURE);
+    scene
+        .materials
+        .iter()
+        .map(|m| {
+            let (cutoff, masked) = match m.alpha {
+                AlphaMode::Mask(bits) => (f32::from_bits(bits), true),
+                _ => (0.0, false),
+            };
+            let (base_tex, range) = match m.colormap {
+                Some(c) => {
+                    let lut =
+                        kinds.iter().position(|&k| k == c.kind).map(|k| scene.textures.len() + k);
+                    (tex(lut), [c.min, c.max])
+                }
+                None => (tex(m.base_color_texture), [0.0, 1.0]),
+            };
+            GpuMaterial {
+                base_color: m.base_color,
+                emissive: [m.emissive[0], m.emissive[1], m.emissive[2], 0.0],
+                metallic: m.metallic.clamp(0.0, 1.0),
+                roughness: m.roughness.clamp(0.0, 1.0),
+                specular: m.specular.max(0.0),
+                flags: if m.double_sided { MATERIAL_DOUBLE_SIDED } else { 0 }
+                    | if m.alpha == AlphaMode::Blend { MATERIAL_BLENDED } else { 0 }
+                    | if m.unlit { MATERIAL_UNLIT } else { 0 }
+                    | if masked { MATERIAL_MASKED } else { 0 }
+                    | if m.colormap.is_some() { MATERIAL_COLORMAP } else { 0 },
+                textures: [
+                    base_tex,
+                    tex(m.metallic_roughness_texture),
+                    tex(m.normal_texture),
+                    tex(m.occlusion_texture),
+                    tex(m.emissive_texture),
+                ],
+                normal_scale: m.normal_scale,
+                occlusion_strength: m.occlusion_strength.clamp(0.0, 1.0),
+                alpha_cutoff: cutoff,
+                colormap_range: range,
+                pad: [0; 2],
+            }
+        })
+        .collect()
+}
+
+/// The light list in world space and the shadow matrices of the shadowed lights.
+fn build_lights(scene: &Scene) -> (Vec<GpuLight>, Vec<Mat4>) {
+    let mut lights = Vec::new();
+    let mut shadow_matrices: Vec<Mat4> = Vec::new();
+    let bounds = scene.bounds().unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
+    for n in &scene.nodes {
+        let Some(l) = n.light.and_then(|l| scene.lights.get(l)) else { continue };
+        let pos = n.world.transform_point3(Vec3::ZERO);
+        let dir = n.world.transform_vector3(-Vec3::Z).normalize_or_zero();
+        let rad = [l.color[0] * l.intensity, l.color[1] * l.intensity, l.color[2] * l.intensity];
+        let (kind, cos_outer, cos_inner) = match l.kind {
+            LightKind::Directional => (0.0, -1.0, -1.0),
+            LightKind::Point => (1.0, -1.0, -1.0),
+            LightKind::Spot { inner, outer } => (2.0, outer.cos(), inner.cos()),
+        };
+        let shadow = match l.kind {
+            LightKind::Directional | LightKind::Spot { .. }
+                if shadow_matrices.len() < MAX_SHADOWED_LIGHTS =>
+            {
+                let (m, tan_half, near, far) = shadow_matrix(l.kind, pos, dir, bounds);
+                shadow_matrices.push(m);
+                [(shadow_matrices.len() - 1) as f32, tan_half, near, far]
+            }
+            _ => [-1.0, 0.0, 0.0, 0.0],
+        };
+        lights.push(GpuLight {
+            position_kind: [pos.x, pos.y, pos.z, kind],
+            direction_cos_outer: [dir.x, dir.y, dir.z, cos_outer],
+            radiance_cos_inner: [rad[0], rad[1], rad[2], cos_inner],
+            shadow,
+        });
+    }
+    (lights, shadow_matrices)
 }
 
 /// World-to-clip matrix of a shadow map: an orthographic box around the scene bounds for a

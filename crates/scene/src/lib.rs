@@ -22,12 +22,13 @@ pub use colormap::{Colormap, ColormapKind, NAN_COLOR};
 pub use gltf_loader::{load_gltf, LoadError};
 pub use gpu::{
     pack_srgba8, srgb_to_linear, srgba8_to_linear, DrawGroup, GpuDraw, GpuLight, GpuLines,
-    GpuMaterial, GpuSampler, GpuScene, GpuSceneError, GpuTexture, MATERIAL_BLENDED,
+    GpuMaterial, GpuSampler, GpuScene, GpuSceneError, GpuTexture, SceneUpdate, MATERIAL_BLENDED,
     MATERIAL_COLORMAP, MATERIAL_DOUBLE_SIDED, MATERIAL_MASKED, MATERIAL_UNLIT, NO_TEXTURE,
 };
 pub use loaders::{load, load_image, load_obj, load_ply, load_texture};
 pub use model::{
     AlphaMode, Camera, ColormapMaterial, Environment, Light, LightKind, LineSet, Material, Mesh,
-    Node, PointSet, Primitive, Projection, Scene, Texture, TexturePixels, TextureSampler, Wrap,
+    Node, PointSet, Primitive, Projection, Scene, Texture, TexturePixels, TextureSampler, Versions,
+    Wrap,
 };
 pub use renderer::{RenderError, Renderer};

@@ -434,6 +434,14 @@ impl Node {
         self.instances = instances;
         self
     }
+    /// Placement `i` of its mesh (see [`Node::draw_transforms`]).
+    pub fn draw_transform(&self, i: usize) -> Option<Mat4> {
+        if self.instances.is_empty() {
+            (i == 0).then_some(self.world)
+        } else {
+            self.instances.get(i).map(|t| self.world * *t)
+        }
+    }
     /// Where its mesh is drawn: the world transform, or world * each instance.
     pub fn draw_transforms(&self) -> impl Iterator<Item = Mat4> + '_ {
         let single = self.instances.is_empty().then_some(self.world);
@@ -462,9 +470,50 @@ pub struct Scene {
     pub line_sets: Vec<LineSet>,
     /// Textures used by the materials.
     pub textures: Vec<Texture>,
+    /// Change counters: a [`crate::GpuScene`] updates what changed since its upload or last
+    /// update. The setters below bump them; code that edits the fields directly bumps them
+    /// itself.
+    pub versions: Versions,
+}
+
+/// Change counters of a [`Scene`], one per kind of change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Versions {
+    /// Anything the GPU copy cannot follow in place: meshes, nodes, primitives, textures,
+    /// instances, lights added or removed, point and line sets (upload the scene again).
+    pub structure: u64,
+    /// Node transforms (local or world).
+    pub transforms: u64,
+    /// Material parameters (factors, texture choices among the existing textures, colormap
+    /// ranges).
+    pub materials: u64,
+    /// Light parameters (kind, color, intensity, cones).
+    pub lights: u64,
 }
 
 impl Scene {
+    /// Sets node `node`'s local transform, recomputes the world transforms and bumps the
+    /// transforms version. False when there is no such node.
+    pub fn set_local_transform(&mut self, node: usize, local: Mat4) -> bool {
+        let Some(n) = self.nodes.get_mut(node) else { return false };
+        n.local = local;
+        self.update_world();
+        self.versions.transforms += 1;
+        true
+    }
+
+    /// Material `i` to edit (bumps the materials version).
+    pub fn material_mut(&mut self, i: usize) -> Option<&mut Material> {
+        self.versions.materials += 1;
+        self.materials.get_mut(i)
+    }
+
+    /// Light `i` to edit (bumps the lights version).
+    pub fn light_mut(&mut self, i: usize) -> Option<&mut Light> {
+        self.versions.lights += 1;
+        self.lights.get_mut(i)
+    }
+
     /// Recomputes every node's world transform (parents come first).
     pub fn update_world(&mut self) {
         for i in 0..self.nodes.len() {
