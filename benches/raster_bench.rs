@@ -137,13 +137,7 @@ fn points_scene(n: usize) -> Scene {
             zfar: Some(100.0),
             ..Camera::perspective("cam", 45f32.to_radians(), None)
         }],
-        point_sets: vec![scene::PointSet {
-            name: "cloud".into(),
-            transform: Mat4::IDENTITY,
-            positions,
-            colors,
-            size_px: 2.0,
-        }],
+        point_sets: vec![scene::PointSet { colors, ..scene::PointSet::new("cloud", positions) }],
         ..Default::default()
     };
     s.update_world();

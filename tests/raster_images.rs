@@ -629,6 +629,8 @@ fn points_are_splatted_and_depth_tested_against_triangles() {
             positions: vec![[-0.5, 0.0, 0.5], [0.5, 0.0, -0.5]],
             colors: vec![[255, 0, 0, 255], [0, 255, 0, 255]],
             size_px: 4.0,
+            scalars: Vec::new(),
+            colormap: None,
         }],
         ..Default::default()
     };

@@ -478,6 +478,8 @@ fn msaa_resolves_partial_coverage() {
         positions: vec![[-0.5, 0.2, 0.5]],
         colors: Vec::new(),
         size_px: 4.0,
+        scalars: Vec::new(),
+        colormap: None,
     });
     for msaa in [1, 4] {
         let req = viewer::RenderRequest { msaa, ..request(format!("msaa {msaa}").into(), 32, 32) };

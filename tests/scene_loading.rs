@@ -360,7 +360,8 @@ fn colormaps_map_scalars_to_colors() {
 }
 
 /// A PLY point cloud without colors but with an intensity property is colored through viridis
-/// over the intensity's range.
+/// over the intensity's range (scalars and colormap kept, so the range can change); a PLY mesh
+/// with one gets a colormap material over its vertex scalars; PLY edges become a line set.
 #[test]
 fn ply_scalar_property_is_colormapped() {
     let dir = tempdir("ply_scalar");
@@ -371,8 +372,41 @@ fn ply_scalar_property_is_colormapped() {
           property float intensity\nend_header\n0 0 0 0\n1 0 0 5\n0 1 0 10\n",
     );
     let s = scene::load(&cloud).expect("scan");
-    let c = &s.point_sets[0].colors;
-    assert_eq!(c, &vec![[0x44, 0x01, 0x54, 255], [0x21, 0x91, 0x8c, 255], [0xfd, 0xe7, 0x25, 255]]);
+    let set = &s.point_sets[0];
+    assert!(set.colors.is_empty());
+    assert_eq!(set.scalars, vec![0.0, 5.0, 10.0]);
+    let map = set.colormap.expect("colormap");
+    let c = map.apply(&set.scalars);
+    assert_eq!(c, vec![[0x44, 0x01, 0x54, 255], [0x21, 0x91, 0x8c, 255], [0xfd, 0xe7, 0x25, 255]]);
+
+    let mesh = write(
+        &dir,
+        "field.ply",
+        b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n\
+          property float quality\nelement face 1\nproperty list uchar int vertex_indices\n\
+          element edge 2\nproperty int vertex1\nproperty int vertex2\nend_header\n\
+          0 0 0 1\n1 0 0 2\n0 1 0 3\n3 0 1 2\n0 1\n1 2\n",
+    );
+    let s = scene::load(&mesh).expect("field");
+    let p = &s.meshes[0].primitives[0];
+    let cm = s.materials[p.material].colormap.expect("colormap material");
+    assert_eq!((cm.kind, cm.min, cm.max), (scene::ColormapKind::Viridis, 1.0, 3.0));
+    // Flat shaded (no normals): unwelded, the scalars follow their vertices.
+    assert_eq!(p.scalars, vec![1.0, 2.0, 3.0]);
+    let lines = &s.line_sets[0];
+    assert!(!lines.strip);
+    assert_eq!(
+        lines.positions,
+        vec![[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    );
+    let bad = write(
+        &dir,
+        "bad_edge.ply",
+        b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\n\
+          element edge 1\nproperty int vertex1\nproperty int vertex2\nend_header\n0 0 0\n0 7\n",
+    );
+    let e = scene::load(&bad).expect_err("edge index out of range").to_string();
+    assert!(e.contains("bad_edge.ply") && e.contains("edge 0"), "{e}");
 }
 
 /// KHR_materials_unlit reaches the material; other materials stay lit.
@@ -594,4 +628,87 @@ fn gltf_textures_are_loaded_with_their_color_spaces() {
     let corrupt = write(&dir, "corrupt.gltf", textured_quad_gltf("corrupt.png").as_bytes());
     let e = load_gltf(&corrupt).expect_err("corrupt texture file").to_string();
     assert!(e.contains("corrupt.gltf") && e.contains("corrupt.png"), "{e}");
+}
+
+/// OBJ textures (`map_Kd`, sRGB, v flipped to glTF's convention) and polylines (`l`, which
+/// the OBJ library skips); a missing texture or a bad line index is an error naming the file.
+#[test]
+fn obj_textures_and_polylines() {
+    let dir = tempdir("obj_tex");
+    write(&dir, "wood.png", &png(2, 2, |x, _| [x as u8 * 200, 100, 50, 255]));
+    write(&dir, "wood.mtl", b"newmtl wood\nKd 1 1 1\nmap_Kd wood.png\n");
+    let obj = write(
+        &dir,
+        "board.obj",
+        b"mtllib wood.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 0 0.25\nusemtl wood\n\
+          f 1/1 2/2 3/3\nl 1 2 3\nl -1/3 -3\n",
+    );
+    let s = scene::load(&obj).expect("textured obj");
+    let p = &s.meshes[0].primitives[0];
+    let m = &s.materials[p.material];
+    let t = &s.textures[m.base_color_texture.expect("map_Kd")];
+    assert!(t.srgb && (t.width, t.height) == (2, 2));
+    assert_eq!(t.sampler.wrap_u, scene::Wrap::Repeat);
+    let mut uvs = p.uvs.clone();
+    uvs.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    assert_eq!(uvs, vec![[0.0, 0.75], [0.0, 1.0], [1.0, 1.0]], "v flipped");
+    let l = &s.line_sets[0];
+    assert_eq!(
+        l.positions,
+        vec![
+            [0.0, 0.0, 0.0],
+            [1.0, 0.0, 0.0],
+            [1.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0]
+        ]
+    );
+
+    write(&dir, "lost.mtl", b"newmtl lost\nmap_Kd nowhere.png\n");
+    let lost = write(
+        &dir,
+        "lost.obj",
+        b"mtllib lost.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nusemtl lost\nf 1 2 3\n",
+    );
+    let e = scene::load(&lost).expect_err("missing texture").to_string();
+    assert!(e.contains("nowhere.png"), "{e}");
+    let bad = write(&dir, "badline.obj", b"v 0 0 0\nl 1 9\n");
+    let e = scene::load(&bad).expect_err("bad line index").to_string();
+    assert!(e.contains("badline.obj") && e.contains("line 2"), "{e}");
+}
+
+/// glTF TRIANGLE_STRIP (mode 5) and TRIANGLE_FAN (mode 6) primitives become triangle lists
+/// in glTF's vertex order: every triangle of a square keeps the +Z facing winding.
+#[test]
+fn gltf_triangle_strips_and_fans() {
+    let dir = tempdir("strips");
+    for (mode, square) in [
+        (5, [[0.0f32, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]]),
+        (6, [[0.0f32, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]]),
+    ] {
+        let bin: Vec<u8> = square.iter().flatten().flat_map(|f| f.to_le_bytes()).collect();
+        let gltf = format!(
+            r#"{{"asset":{{"version":"2.0"}},"scene":0,"scenes":[{{"nodes":[0]}}],"nodes":[{{"mesh":0}}],
+            "meshes":[{{"primitives":[{{"attributes":{{"POSITION":0}},"mode":{mode}}}]}}],
+            "buffers":[{{"byteLength":48,"uri":"data:application/octet-stream;base64,{}"}}],
+            "bufferViews":[{{"buffer":0,"byteOffset":0,"byteLength":48}}],
+            "accessors":[{{"bufferView":0,"componentType":5126,"count":4,"type":"VEC3","min":[0,0,0],"max":[1,1,0]}}]}}"#,
+            base64(&bin)
+        );
+        let path = write(&dir, &format!("mode{mode}.gltf"), gltf.as_bytes());
+        let s = load_gltf(&path).expect("strip or fan");
+        let p = &s.meshes[0].primitives[0];
+        assert_eq!(p.indices.len(), 6, "mode {mode}: two triangles");
+        assert!(p.normals.iter().all(|n| *n == [0.0, 0.0, 1.0]), "mode {mode}: {:?}", p.normals);
+        let area: f32 = p
+            .indices
+            .chunks_exact(3)
+            .map(|t| {
+                let v = [0, 1, 2].map(|k| glam::Vec3::from(p.positions[t[k] as usize]));
+                0.5 * (v[1] - v[0]).cross(v[2] - v[0]).z
+            })
+            .sum();
+        assert!((area - 1.0).abs() < 1e-6, "mode {mode}: the square is covered once ({area})");
+    }
 }

@@ -151,18 +151,11 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         let (mut lines, mut points) = (Vec::new(), Vec::new());
         for (pi, prim) in mesh.primitives().enumerate() {
             let what = || format!("mesh '{}' primitive {pi}", mesh.name().unwrap_or(""));
-            let mode = prim.mode();
-            let supported =
-                [Mode::Triangles, Mode::Lines, Mode::LineStrip, Mode::LineLoop, Mode::Points];
-            if !supported.contains(&mode) {
-                tracing::warn!(
-                    "{}: {}: mode {:?} is not drawn yet",
-                    path.display(),
-                    what(),
-                    prim.mode()
-                );
-                continue;
-            }
+            // Strips and fans become triangle lists below; every glTF mode is drawn.
+            let (mode, triangles_from) = match prim.mode() {
+                m @ (Mode::TriangleStrip | Mode::TriangleFan) => (Mode::Triangles, Some(m)),
+                m => (m, None),
+            };
             // Accessor types the reader would misread (or panic on): check them first.
             use gltf::accessor::{DataType, Dimensions};
             use gltf::mesh::Semantic;
@@ -225,6 +218,10 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                         what()
                     )))
                 }
+            };
+            let indices = match triangles_from {
+                Some(m) => triangle_list(m, &indices),
+                None => indices,
             };
             if mode == Mode::Triangles && indices.len() % 3 != 0 {
                 return Err(invalid(format!(
@@ -295,7 +292,12 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                 let name = format!("{} {pi}", mesh.name().unwrap_or("mesh"));
                 if mode == Mode::Points {
                     let (transform, size_px) = (Mat4::IDENTITY, 2.0);
-                    points.push(PointSet { name, transform, positions, colors, size_px });
+                    points.push(PointSet {
+                        transform,
+                        colors,
+                        size_px,
+                        ..PointSet::new(&name, positions)
+                    });
                 } else {
                     let strip = mode != Mode::Lines;
                     let transform = Mat4::IDENTITY;
@@ -497,6 +499,23 @@ pub(crate) fn flat_shaded(src: &Primitive) -> Primitive {
         }
     }
     p
+}
+
+/// A triangle strip or fan as a triangle list with glTF's vertex order (strip triangle i:
+/// p_i, p_(i+1+i%2), p_(i+2-i%2); fan triangle i: p_(i+1), p_(i+2), p_0), so that every
+/// triangle keeps the front-facing winding.
+fn triangle_list(mode: gltf::mesh::Mode, p: &[u32]) -> Vec<u32> {
+    let n = p.len().saturating_sub(2);
+    let mut out = Vec::with_capacity(3 * n);
+    for i in 0..n {
+        let t = if mode == gltf::mesh::Mode::TriangleFan {
+            [p[i + 1], p[i + 2], p[0]]
+        } else {
+            [p[i], p[i + 1 + i % 2], p[i + 2 - i % 2]]
+        };
+        out.extend(t);
+    }
+    out
 }
 
 /// An optional vertex attribute of `n` floats per vertex: empty when absent, an error when

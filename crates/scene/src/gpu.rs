@@ -672,7 +672,22 @@ impl GpuScene {
                     ps.name
                 )));
             }
-            let colors: Vec<u32> = if ps.colors.is_empty() {
+            if ps.colors.is_empty()
+                && !ps.scalars.is_empty()
+                && ps.scalars.len() != ps.positions.len()
+            {
+                return Err(GpuSceneError::Invalid(format!(
+                    "point set '{}': {} scalars for {} points",
+                    ps.name,
+                    ps.scalars.len(),
+                    ps.positions.len()
+                )));
+            }
+            let colors: Vec<u32> = if let (true, false, Some(map)) =
+                (ps.colors.is_empty(), ps.scalars.is_empty(), ps.colormap)
+            {
+                ps.scalars.iter().map(|&v| u32::from_le_bytes(map.color(v))).collect()
+            } else if ps.colors.is_empty() {
                 vec![u32::MAX; ps.positions.len()]
             } else {
                 ps.colors.iter().map(|c| u32::from_le_bytes(*c)).collect()

@@ -16,7 +16,8 @@ use crate::colormap::{Colormap, ColormapKind};
 use crate::gltf_loader::{load_gltf, LoadError};
 use crate::gpu::{srgb_to_linear, srgba8_to_linear};
 use crate::model::{
-    Material, Mesh, Node, PointSet, Primitive, Scene, Texture, TexturePixels, TextureSampler, Wrap,
+    ColormapMaterial, LineSet, Material, Mesh, Node, PointSet, Primitive, Scene, Texture,
+    TexturePixels, TextureSampler, Wrap,
 };
 
 /// Loads a scene from a .gltf, .glb, .obj or .ply file, or an image (.png, .jpg, .jpeg,
@@ -101,37 +102,28 @@ fn finish(mut scene: Scene, meshes: Vec<Mesh>) -> Scene {
     scene
 }
 
-/// Smooth-shaded primitive from indexed data, or flat-shaded when `normals` is None; `colors`
-/// is empty or one linear RGBA color per position.
+/// `p` (positions, indices and optionally colors and scalars) checked, smooth-shaded with
+/// `normals`, or flat-shaded when they are None or invalid.
 fn primitive(
     path: &Path,
     what: &str,
-    positions: Vec<[f32; 3]>,
+    p: Primitive,
     normals: Option<Vec<[f32; 3]>>,
-    colors: Vec<[f32; 4]>,
-    indices: Vec<u32>,
-    material: usize,
 ) -> Result<Primitive, LoadError> {
-    if positions.iter().flatten().any(|v| !v.is_finite()) {
+    if p.positions.iter().flatten().any(|v| !v.is_finite()) {
         return Err(invalid(path, format!("{what}: non-finite (NaN or infinite) positions")));
     }
-    if let Some(bad) = indices.iter().find(|&&i| i as usize >= positions.len()) {
+    if let Some(bad) = p.indices.iter().find(|&&i| i as usize >= p.positions.len()) {
         return Err(invalid(
             path,
-            format!("{what}: index {bad} out of range ({} vertices)", positions.len()),
+            format!("{what}: index {bad} out of range ({} vertices)", p.positions.len()),
         ));
     }
     match normals {
-        Some(n) if n.len() == positions.len() && n.iter().flatten().all(|v| v.is_finite()) => {
-            Ok(Primitive { positions, normals: n, colors, indices, material, ..Default::default() })
+        Some(n) if n.len() == p.positions.len() && n.iter().flatten().all(|v| v.is_finite()) => {
+            Ok(Primitive { normals: n, ..p })
         }
-        _ => Ok(crate::gltf_loader::flat_shaded(&Primitive {
-            positions,
-            colors,
-            indices,
-            material,
-            ..Default::default()
-        })),
+        _ => Ok(crate::gltf_loader::flat_shaded(&p)),
     }
 }
 
@@ -139,13 +131,31 @@ fn primitive(
 pub fn load_obj(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
     let opts = tobj::LoadOptions { triangulate: true, single_index: true, ..Default::default() };
+    let text = std::fs::read_to_string(path).map_err(|e| invalid(path, format!("OBJ: {e}")))?;
+    // The OBJ library reads `l` polylines as polygons: they are taken out here and become a
+    // line set below.
+    let faces_only: String = text
+        .lines()
+        .filter(|l| l.split_whitespace().next() != Some("l"))
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    let dir = path.parent().unwrap_or(Path::new("."));
     let (models, materials) =
-        tobj::load_obj(path, &opts).map_err(|e| invalid(path, format!("OBJ: {e}")))?;
+        tobj::load_obj_buf(&mut faces_only.as_bytes(), &opts, |mtl| tobj::load_mtl(dir.join(mtl)))
+            .map_err(|e| invalid(path, format!("OBJ: {e}")))?;
     let mut scene = Scene::default();
     match materials {
         Ok(mats) => {
             for m in mats {
-                scene.materials.push(Material::lambert(&m.name, m.diffuse.unwrap_or([0.8; 3])));
+                let mut mat = Material::lambert(&m.name, m.diffuse.unwrap_or([0.8; 3]));
+                // `map_Kd`: the diffuse color texture (sRGB, repeating), times Kd.
+                if let Some(file) = m.diffuse_texture.as_deref().filter(|f| !f.is_empty()) {
+                    let mut t = load_texture(dir.join(file))?;
+                    t.sampler = TextureSampler::default();
+                    scene.textures.push(t);
+                    mat.base_color_texture = Some(scene.textures.len() - 1);
+                }
+                scene.materials.push(mat);
             }
         }
         Err(e) => tracing::warn!(
@@ -174,21 +184,90 @@ pub fn load_obj(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         } else {
             Vec::new()
         };
-        let p = primitive(
-            path,
-            &format!("object '{}'", m.name),
+        // OBJ's v points up, glTF's (and the scene model's) down.
+        let uvs = if mesh.texcoords.len() / 2 == positions.len() {
+            mesh.texcoords.chunks_exact(2).map(|t| [t[0], 1.0 - t[1]]).collect()
+        } else {
+            Vec::new()
+        };
+        if uvs.iter().flatten().any(|v: &f32| !v.is_finite()) {
+            return Err(invalid(
+                path,
+                format!("object '{}': non-finite texture coordinates", m.name),
+            ));
+        }
+        let p = Primitive {
             positions,
-            normals,
             colors,
-            mesh.indices.clone(),
+            uvs,
+            indices: mesh.indices.clone(),
             material,
-        )?;
+            ..Default::default()
+        };
+        let p = primitive(path, &format!("object '{}'", m.name), p, normals)?;
         meshes.push(Mesh { name: m.name.clone(), primitives: vec![p] });
     }
-    if meshes.is_empty() {
+    if let Some(lines) = obj_lines(path, &text)? {
+        scene.line_sets.push(lines);
+    }
+    if meshes.is_empty() && scene.line_sets.is_empty() {
         return Err(invalid(path, "no geometry".into()));
     }
     Ok(finish(scene, meshes))
+}
+
+/// The `l` statements of an OBJ file as one line set (each polyline's consecutive vertex
+/// pairs), or None without any. Indices are 1-based or negative (relative to the vertices so
+/// far); `v/vt` pairs keep the vertex.
+fn obj_lines(path: &Path, text: &str) -> Result<Option<LineSet>, LoadError> {
+    let mut vertices: Vec<[f32; 3]> = Vec::new();
+    let mut segments: Vec<[f32; 3]> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("v") => {
+                let c: Vec<f32> = words.take(3).filter_map(|w| w.parse().ok()).collect();
+                vertices.push([
+                    c.first().copied().unwrap_or(0.0),
+                    c.get(1).copied().unwrap_or(0.0),
+                    c.get(2).copied().unwrap_or(0.0),
+                ]);
+            }
+            Some("l") => {
+                let mut poly = Vec::new();
+                for w in words {
+                    let bad = || invalid(path, format!("line {}: bad vertex '{w}' in 'l'", n + 1));
+                    let i: i64 =
+                        w.split('/').next().and_then(|i| i.parse().ok()).ok_or_else(bad)?;
+                    let index = if i < 0 { vertices.len() as i64 + i } else { i - 1 };
+                    let v = usize::try_from(index)
+                        .ok()
+                        .and_then(|k| vertices.get(k))
+                        .ok_or_else(bad)?;
+                    poly.push(*v);
+                }
+                for pair in poly.windows(2) {
+                    segments.extend_from_slice(pair);
+                }
+            }
+            _ => {}
+        }
+    }
+    if segments.is_empty() {
+        return Ok(None);
+    }
+    if segments.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(invalid(path, "non-finite (NaN or infinite) line vertices".into()));
+    }
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("obj");
+    Ok(Some(LineSet {
+        name: format!("{stem} lines"),
+        transform: Mat4::IDENTITY,
+        positions: segments,
+        colors: Vec::new(),
+        strip: false,
+        width_px: 1.0,
+    }))
 }
 
 fn scalar(p: &ply_rs::ply::Property) -> Option<f64> {
@@ -264,9 +343,11 @@ pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             colors.push([r, g, b, channel("alpha").unwrap_or(255)]);
         }
     }
+    // Without colors: a scalar property (intensity, quality, ...) through viridis over its
+    // range, applied on the GPU (the range can change without touching the data).
+    let mut scalars: Option<(Vec<f32>, Colormap)> = None;
     if colors.len() != positions.len() {
         colors.clear();
-        // No colors: a scalar property (intensity, quality, ...) through viridis over its range.
         if let Some(name) = vertices.first().and_then(scalar_property) {
             let values: Vec<f32> =
                 vertices.iter().map(|v| get(v, &name).map_or(f32::NAN, |s| s as f32)).collect();
@@ -277,23 +358,50 @@ pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                 map.min,
                 map.max
             );
-            colors = map.apply(&values);
+            scalars = Some((values, map));
         }
     }
     let faces = ply.payload.get("face").filter(|f| !f.is_empty());
     let mut scene = Scene::default();
+    // `edge` elements (vertex1, vertex2): a line set over the same vertices.
+    if let Some(edges) = ply.payload.get("edge").filter(|e| !e.is_empty()) {
+        let mut line = Vec::with_capacity(2 * edges.len());
+        let mut line_colors = Vec::new();
+        for (ei, e) in edges.iter().enumerate() {
+            for key in ["vertex1", "vertex2"] {
+                let i =
+                    get(e, key).filter(|&i| i >= 0.0 && (i as usize) < positions.len()).ok_or_else(
+                        || invalid(path, format!("edge {ei}: {key} missing or out of range")),
+                    )? as usize;
+                line.push(positions[i]);
+                line_colors.extend(colors.get(i).copied());
+            }
+        }
+        if line.iter().flatten().any(|v| !v.is_finite()) {
+            return Err(invalid(path, "non-finite (NaN or infinite) edge positions".into()));
+        }
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("ply");
+        scene.line_sets.push(LineSet {
+            name: format!("{stem} edges"),
+            transform: Mat4::IDENTITY,
+            colors: if line_colors.len() == line.len() { line_colors } else { Vec::new() },
+            positions: line,
+            strip: false,
+            width_px: 1.0,
+        });
+    }
     match faces {
         None => {
             if positions.iter().flatten().any(|v| !v.is_finite()) {
                 return Err(invalid(path, "non-finite (NaN or infinite) positions".into()));
             }
-            scene.point_sets.push(PointSet {
-                name: path.file_stem().and_then(|s| s.to_str()).unwrap_or("points").to_string(),
-                transform: Mat4::IDENTITY,
-                positions,
-                colors,
-                size_px: 2.0,
-            });
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("points");
+            let mut set = PointSet { colors, ..PointSet::new(name, positions) };
+            if let Some((values, map)) = scalars {
+                set.scalars = values;
+                set.colormap = Some(map);
+            }
+            scene.point_sets.push(set);
             scene.update_world();
             Ok(scene)
         }
@@ -316,12 +424,19 @@ pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                     }
                 }
             }
-            scene.materials.push(Material::lambert("default", [0.8; 3]));
+            let mut material = Material::lambert("default", [0.8; 3]);
             let n = (normals.len() == positions.len()).then_some(normals);
             let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("mesh").to_string();
             // PLY colors are sRGB bytes; the mesh model holds linear colors.
             let linear = colors.iter().map(|c| srgba8_to_linear(*c)).collect();
-            let p = primitive(path, &format!("mesh '{name}'"), positions, n, linear, indices, 0)?;
+            let mut p = Primitive { positions, colors: linear, indices, ..Default::default() };
+            if let Some((values, map)) = scalars {
+                p.scalars = values;
+                material.colormap =
+                    Some(ColormapMaterial { kind: map.kind, min: map.min, max: map.max });
+            }
+            scene.materials.push(material);
+            let p = primitive(path, &format!("mesh '{name}'"), p, n)?;
             Ok(finish(scene, vec![Mesh { name, primitives: vec![p] }]))
         }
     }

@@ -379,6 +379,26 @@ pub struct PointSet {
     pub colors: Vec<[u8; 4]>,
     /// Point size in pixels (>= 1).
     pub size_px: f32,
+    /// One scalar per point shown through `colormap` when there are no `colors` (NaN: the
+    /// colormap's NaN color).
+    pub scalars: Vec<f32>,
+    /// The colormap (and range) of `scalars`.
+    pub colormap: Option<crate::colormap::Colormap>,
+}
+
+impl PointSet {
+    /// White 2 px points at `positions`, identity transform.
+    pub fn new(name: &str, positions: Vec<[f32; 3]>) -> Self {
+        Self {
+            name: name.into(),
+            transform: Mat4::IDENTITY,
+            positions,
+            colors: Vec::new(),
+            size_px: 2.0,
+            scalars: Vec::new(),
+            colormap: None,
+        }
+    }
 }
 
 /// Lines of a fixed width in pixels (unlit, depth tested). Not attached to a node: loaders
