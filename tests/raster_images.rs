@@ -437,17 +437,6 @@ fn unlit_material_shows_its_base_color() {
 }
 
 /// Mean and 99th-percentile absolute difference of two RGBA8 images (RGB channels, 0..255).
-fn compare(a: &[u8], b: &[u8]) -> (f64, u8) {
-    let mut diffs: Vec<u8> = a
-        .chunks_exact(4)
-        .zip(b.chunks_exact(4))
-        .flat_map(|(p, q)| (0..3).map(move |c| p[c].abs_diff(q[c])))
-        .collect();
-    let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len().max(1) as f64;
-    diffs.sort_unstable();
-    (mean, diffs.get(diffs.len() * 99 / 100).copied().unwrap_or(0))
-}
-
 /// The reference scenes at 64x64 against reference images made by this renderer and looked at
 /// before they were committed (tests/data/raster/*.png). Tolerance: mean absolute difference
 /// under 1 and 99th percentile under 8 (8-bit sRGB), for rasterization and rounding differences
@@ -457,21 +446,7 @@ fn reference_scenes_match_the_stored_raster_images() {
     for name in ["cornell_box", "many_lights", "env_diffuse", "furnace_sphere"] {
         let img =
             render(&request(data(&format!("refs/scenes/{name}.gltf")), 64, 64)).expect("render");
-        let path = data(&format!("raster/{name}.png"));
-        if std::env::var("XPG_UPDATE_REFS").is_ok_and(|v| v == "1") {
-            image::save_buffer(&path, &img.ldr, 64, 64, image::ExtendedColorType::Rgba8)
-                .expect("write reference");
-            continue;
-        }
-        let reference =
-            image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgba8();
-        assert_eq!(reference.dimensions(), (64, 64), "{name}");
-        let (mean, p99) = compare(&img.ldr, reference.as_raw());
-        assert!(
-            mean < 1.0 && p99 < 8,
-            "{name}: mean {mean:.3}, p99 {p99} against {}",
-            path.display()
-        );
+        common::assert_matches_stored(&img, name);
     }
 }
 

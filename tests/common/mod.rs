@@ -88,3 +88,33 @@ pub fn maybe_save(img: &RenderedImage, name: &str) {
 pub fn px(img: &RenderedImage, x: u32, y: u32) -> [f32; 4] {
     img.hdr[(y * img.width + x) as usize]
 }
+
+/// Mean and 99th percentile of the absolute differences of the RGB bytes of two RGBA8 images.
+pub fn compare(a: &[u8], b: &[u8]) -> (f64, u8) {
+    let mut diffs: Vec<u8> = a
+        .chunks_exact(4)
+        .zip(b.chunks_exact(4))
+        .flat_map(|(p, q)| (0..3).map(move |c| p[c].abs_diff(q[c])))
+        .collect();
+    let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len().max(1) as f64;
+    diffs.sort_unstable();
+    (mean, diffs.get(diffs.len() * 99 / 100).copied().unwrap_or(0))
+}
+
+/// Compares `img` (tonemapped) with tests/data/raster/NAME.png, an image made by this renderer
+/// and looked at before it was committed: mean absolute difference under 1 and 99th
+/// percentile under 8 (8-bit sRGB), for rasterization and rounding differences between
+/// drivers. `XPG_UPDATE_REFS=1` rewrites the reference instead.
+pub fn assert_matches_stored(img: &RenderedImage, name: &str) {
+    let path = data(&format!("raster/{name}.png"));
+    if std::env::var("XPG_UPDATE_REFS").is_ok_and(|v| v == "1") {
+        image::save_buffer(&path, &img.ldr, img.width, img.height, image::ExtendedColorType::Rgba8)
+            .expect("write reference");
+        return;
+    }
+    let reference =
+        image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgba8();
+    assert_eq!(reference.dimensions(), (img.width, img.height), "{name}");
+    let (mean, p99) = compare(&img.ldr, reference.as_raw());
+    assert!(mean < 1.0 && p99 < 8, "{name}: mean {mean:.3}, p99 {p99} against {}", path.display());
+}
