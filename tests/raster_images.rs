@@ -446,7 +446,7 @@ fn reference_scenes_match_the_stored_raster_images() {
     for name in ["cornell_box", "many_lights", "env_diffuse", "furnace_sphere"] {
         let img =
             render(&request(data(&format!("refs/scenes/{name}.gltf")), 64, 64)).expect("render");
-        common::assert_matches_stored(&img, name);
+        common::assert_matches_stored(&img, name, 8);
     }
 }
 

@@ -107,7 +107,9 @@ fn textures_are_sampled_in_srgb_with_mip_levels_made_on_the_gpu() {
                 } else {
                     [0.5, 0.0, 0.5]
                 };
-                let tol = if name == "texture_exact" { 2e-3 } else { 0.02 };
+                // Drivers decode sRGB within a fraction of an 8-bit step (NVIDIA: 0.976 for
+                // 0.973), then the target holds half floats.
+                let tol = if name == "texture_exact" { 5e-3 } else { 0.02 };
                 assert_close(px(&img, x, y), want, tol, &format!("{name} pixel ({x},{y})"));
             }
         }
@@ -801,5 +803,7 @@ fn showcase_matches_the_stored_image() {
     };
     let img = render_scene(&scene, &req).expect("render");
     maybe_save(&img, "showcase");
-    common::assert_matches_stored(&img, "showcase");
+    // Edges everywhere (MSAA, anisotropic filtering, the grid): the 99th percentile is looser
+    // than for the reference scenes (the H200 differs from lavapipe by p99 14, mean 0.98).
+    common::assert_matches_stored(&img, "showcase", 20);
 }
