@@ -124,6 +124,21 @@ fn lambertian_plane_under_a_directional_light_is_analytic() {
     assert_eq!(px(&img, 0, 0)[..3], [0.0; 3]);
 }
 
+/// A mirrored node (scale -1 in x) keeps its outward normals: the same analytic radiance as
+/// the unmirrored plane (the normal matrix is det(M) M^-T times the determinant's sign; without
+/// the sign the plane faces down and goes black).
+#[test]
+fn mirrored_nodes_keep_outward_normals() {
+    let (albedo, e, theta) = (0.5f32, 3.0f32, 60f32.to_radians());
+    let mut scene =
+        plane_under_sun(Material::lambert("lambert", [albedo; 3]), e, theta, Environment::None);
+    scene.nodes[0].local = Mat4::from_scale(Vec3::new(-1.0, 1.0, 1.0));
+    scene.update_world();
+    let img = render_scene(&scene, &request("mirrored plane".into(), 32, 32)).expect("render");
+    let want = albedo / std::f32::consts::PI * e * theta.cos();
+    assert_center(&img, [want; 3], 1e-3);
+}
+
 /// An orthographic camera `2 * ymag` = 4 high over the 2x2 plane: the plane covers exactly the
 /// middle half of the image at any camera height (a perspective camera's would shrink), with
 /// the analytic Lambertian radiance.

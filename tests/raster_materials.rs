@@ -442,6 +442,30 @@ fn image_files_render_as_image_quads() {
             );
         }
     }
+    // 16-bit PNGs are sRGB-encoded like 8-bit ones.
+    let png16 = dir.join("pattern16.png");
+    let wide: image::ImageBuffer<image::Rgba<u16>, Vec<u16>> =
+        image::ImageBuffer::from_fn(24, 16, |x, y| {
+            image::Rgba(pattern.get_pixel(x, y).0.map(|c| u16::from(c) * 257))
+        });
+    wide.save(&png16).expect("write 16-bit png");
+    let img = common_render(&png16, 24, 16);
+    for (k, (got, want)) in
+        img.ldr.chunks_exact(4).zip(pattern.as_raw().chunks_exact(4)).enumerate()
+    {
+        for c in 0..3 {
+            assert!(got[c].abs_diff(want[c]) <= 1, "16-bit texel {k}: {got:?} vs {want:?}");
+        }
+    }
+    // Brighter than half floats hold (a sun): clamped to 65504, not infinite.
+    let sun = dir.join("sun.exr");
+    let bright =
+        image::Rgb32FImage::from_fn(2, 2, |x, _| image::Rgb([if x == 0 { 1e6 } else { 1.0 }; 3]));
+    image::DynamicImage::ImageRgb32F(bright).save(&sun).expect("write exr");
+    let img =
+        viewer::render(&viewer::RenderRequest { msaa: 1, ..request(sun, 2, 2) }).expect("sun");
+    assert_eq!(img.hdr[0][0], 65504.0, "clamped: {:?}", img.hdr[0]);
+    assert!(img.hdr.iter().flatten().all(|v| v.is_finite()));
     let corrupt = dir.join("corrupt.png");
     std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\n garbage").expect("write");
     let e = viewer::render(&request(corrupt, 8, 8)).expect_err("corrupt image");
@@ -625,6 +649,24 @@ fn gpu_scene_updates_follow_the_scene() {
     let changed = before.iter().zip(&after).filter(|(a, b)| (a[2] - b[2]).abs() > 0.05).count();
     assert!(changed > 50, "only {changed} pixels changed");
 
+    // A failed update leaves the copy as it was: a moved node together with a light added
+    // behind the versions' back is refused, the draws keep their old transforms.
+    let before_model = gpu.draw_model(1);
+    let mut sneaky = scene.clone();
+    assert!(sneaky.set_local_transform(1, Mat4::from_translation(Vec3::new(-0.5, 0.0, 0.0))));
+    sneaky.lights.push(sneaky.lights[0].clone());
+    sneaky.nodes.push(Node::new("second sun", Mat4::IDENTITY).with_light(1));
+    sneaky.update_world();
+    let mut g = framegraph::FrameGraph::new();
+    let e = gpu.update(&sneaky, &mut g).expect_err("lights added").to_string();
+    assert!(e.contains("lights"), "{e}");
+    assert_eq!(gpu.draw_model(1), before_model);
+    // A textured material turned into a colormap one needs other vertex data: refused.
+    let mut swap = scene.clone();
+    swap.material_mut(1).expect("material").colormap =
+        Some(ColormapMaterial { kind: ColormapKind::Gray, min: 0.0, max: 1.0 });
+    let e = gpu.update(&swap, &mut g).expect_err("colormap").to_string();
+    assert!(e.contains("colormap"), "{e}");
     // Nothing changed: nothing to do.
     let mut graph = framegraph::FrameGraph::new();
     assert_eq!(gpu.update(&scene, &mut graph).expect("update"), scene::SceneUpdate::default());

@@ -636,7 +636,7 @@ fn gltf_textures_are_loaded_with_their_color_spaces() {
 fn obj_textures_and_polylines() {
     let dir = tempdir("obj_tex");
     write(&dir, "wood.png", &png(2, 2, |x, _| [x as u8 * 200, 100, 50, 255]));
-    write(&dir, "wood.mtl", b"newmtl wood\nKd 1 1 1\nmap_Kd wood.png\n");
+    write(&dir, "wood.mtl", b"newmtl wood\nKd 1 1 1\nmap_Kd -bm 1 wood.png\n");
     let obj = write(
         &dir,
         "board.obj",

@@ -472,8 +472,6 @@ impl Renderer for Raster {
         if let Some(grid) = &self.grid {
             grid.validate()?;
         }
-        // The IBL maps of this scene: made in this frame when new, else kept from earlier.
-        let ibl_work = self.ibl.prepare(&self.ctx, scene)?;
         let info = graph
             .image_info(target)
             .ok_or_else(|| RenderError::Other("target is not an image of this graph".into()))?;
@@ -489,6 +487,9 @@ impl Renderer for Raster {
                 info.extent.width, info.extent.height, view.width, view.height
             )));
         }
+        // The IBL maps of this scene: made in this frame when new, else kept from earlier (the
+        // graph must run: the maps count as made from here on).
+        let ibl_work = self.ibl.prepare(&self.ctx, scene)?;
         let vp: Mat4 = view.proj * view.view;
         let frame = FrameData {
             view_proj: vp.to_cols_array_2d(),

@@ -279,7 +279,7 @@ pub struct GpuScene {
     pub versions: crate::model::Versions,
     /// Number of materials, and each one's shader-variant key (textured, blended).
     material_count: usize,
-    material_keys: Vec<(bool, bool)>,
+    material_keys: Vec<(bool, bool, bool)>,
     /// Samplers of the textures (bindless).
     pub samplers: Vec<GpuSampler>,
 
@@ -363,8 +363,16 @@ fn check_primitive(p: &crate::model::Primitive, scene: &Scene) -> Option<String>
 }
 
 /// Whether draws of `m` need the textured shader variant.
+/// (Alpha-tested materials too: their shadow pass needs the alpha test, which the textured
+/// variants have.)
 fn textured(m: &crate::model::Material) -> bool {
-    m.textures().next().is_some() || m.colormap.is_some()
+    m.textures().next().is_some() || m.colormap.is_some() || matches!(m.alpha, AlphaMode::Mask(_))
+}
+
+/// What fixes a material's draws' shader variants and vertex data: (textured, blended,
+/// colormap: the UV buffer holds its scalars).
+fn material_key(m: &crate::model::Material) -> (bool, bool, bool) {
+    (textured(m), m.alpha == AlphaMode::Blend, m.colormap.is_some())
 }
 
 /// The colormap lookup textures: 256 texels of each map, sRGB.
@@ -801,11 +809,7 @@ impl GpuScene {
             colormap_kinds: kinds,
             versions: scene.versions,
             material_count: scene.materials.len(),
-            material_keys: scene
-                .materials
-                .iter()
-                .map(|m| (textured(m), m.alpha == AlphaMode::Blend))
-                .collect(),
+            material_keys: scene.materials.iter().map(material_key).collect(),
             environment,
             environment_kind,
             environment_mean: scene.environment.mean_radiance(),
@@ -819,8 +823,11 @@ impl GpuScene {
     /// (the graph merges imports of one buffer), so their reads are ordered after the writes;
     /// the writes wait for all earlier work, so frames in flight still reading the old contents
     /// finish first. Structural changes (see [`crate::Versions::structure`], or a material
-    /// change that moves a draw to another shader variant) are an error: upload the scene
-    /// again. Returns what was updated.
+    /// change that moves a draw to another shader variant) are an error that leaves this copy
+    /// as it was: upload the scene again. Returns what was updated.
+    ///
+    /// The GPU side changes when `graph` runs: execute it (before the next update) or upload
+    /// again; this copy already records the new versions.
     pub fn update<'g>(
         &mut self,
         scene: &Scene,
@@ -840,10 +847,12 @@ impl GpuScene {
             materials: v.materials != self.versions.materials,
             lights: v.lights != self.versions.lights || v.transforms != self.versions.transforms,
         };
-        let mut writes: Vec<(&Buffer, Vec<u8>, &'static str)> = Vec::new();
+        // Everything is computed and checked first; this copy changes only when all is well.
+        let mut new_draws: Option<(Vec<GpuDraw>, Vec<Vec3>)> = None;
         if done.transforms {
-            let mut centers = Vec::new();
-            for (i, src) in self.draw_sources.iter().enumerate() {
+            let mut draws = self.draw_list.clone();
+            let mut centers = Vec::with_capacity(draws.len());
+            for (d, src) in draws.iter_mut().zip(&self.draw_sources) {
                 let world = scene
                     .nodes
                     .get(src.node as usize)
@@ -855,28 +864,23 @@ impl GpuScene {
                         src.node
                     )));
                 }
-                let d = &mut self.draw_list[i];
                 let placed = GpuDraw::placed(world);
                 (d.model, d.normal_model, d.mirrored) =
                     (placed.model, placed.normal_model, placed.mirrored);
                 centers.push(world.transform_point3(src.center));
             }
-            for b in &mut self.blended {
-                b.1 = centers[b.0 as usize];
-            }
-            writes.push((&self.draws, bytemuck::cast_slice(&self.draw_list).to_vec(), "draws"));
+            new_draws = Some((draws, centers));
         }
+        let mut new_materials = None;
         if done.materials {
             if scene.materials.len() != self.material_count {
                 return Err(structure("materials were added or removed"));
             }
-            let keys: Vec<(bool, bool)> = scene
-                .materials
-                .iter()
-                .map(|m| (textured(m), m.alpha == AlphaMode::Blend))
-                .collect();
+            let keys: Vec<(bool, bool, bool)> = scene.materials.iter().map(material_key).collect();
             if keys != self.material_keys {
-                return Err(structure("a material gained or lost textures or blending"));
+                return Err(structure(
+                    "a material gained or lost textures, alpha testing, blending or a colormap",
+                ));
             }
             let new_kind = scene.materials.iter().filter_map(|m| m.colormap).any(|c| {
                 !(self.colormap_kinds.contains(&c.kind) && c.min.is_finite() && c.max.is_finite())
@@ -892,9 +896,9 @@ impl GpuScene {
                     "a material's texture index is out of range".into(),
                 ));
             }
-            let materials = build_materials(scene, &self.texture_refs, &self.colormap_kinds);
-            writes.push((&self.materials, bytemuck::cast_slice(&materials).to_vec(), "materials"));
+            new_materials = Some(build_materials(scene, &self.texture_refs, &self.colormap_kinds));
         }
+        let mut new_lights = None;
         if done.lights {
             let (lights, shadow_matrices) = build_lights(scene);
             if lights.len() as u32 != self.light_count
@@ -902,6 +906,20 @@ impl GpuScene {
             {
                 return Err(structure("lights were added or removed"));
             }
+            new_lights = Some((lights, shadow_matrices));
+        }
+        let mut writes: Vec<(&Buffer, Vec<u8>, &'static str)> = Vec::new();
+        if let Some((draws, centers)) = new_draws {
+            self.draw_list = draws;
+            for b in &mut self.blended {
+                b.1 = centers[b.0 as usize];
+            }
+            writes.push((&self.draws, bytemuck::cast_slice(&self.draw_list).to_vec(), "draws"));
+        }
+        if let Some(materials) = new_materials {
+            writes.push((&self.materials, bytemuck::cast_slice(&materials).to_vec(), "materials"));
+        }
+        if let Some((lights, shadow_matrices)) = new_lights {
             writes.push((&self.lights, bytemuck::cast_slice(&lights).to_vec(), "lights"));
             let cols: Vec<[[f32; 4]; 4]> =
                 shadow_matrices.iter().map(|m| m.to_cols_array_2d()).collect();
@@ -959,11 +977,13 @@ struct DrawSource {
 impl GpuDraw {
     /// A draw at `world` (model and normal matrices, mirror flag); the rest zero.
     fn placed(world: Mat4) -> Self {
-        // Cofactor matrix of the 3x3 part: the inverse transpose up to a positive scale,
-        // defined for singular transforms too, with the right sign for mirrors.
+        // Cofactor matrix of the 3x3 part: det(M) times the inverse transpose, defined for
+        // singular transforms too; times the determinant's sign, so that a mirror keeps
+        // outward normals outward.
         let (a, b, c) = (world.x_axis.truncate(), world.y_axis.truncate(), world.z_axis.truncate());
+        let sign = if world.determinant() < 0.0 { -1.0 } else { 1.0 };
         let normal_model =
-            Mat4::from_mat3(glam::Mat3::from_cols(b.cross(c), c.cross(a), a.cross(b)));
+            Mat4::from_mat3(glam::Mat3::from_cols(b.cross(c), c.cross(a), a.cross(b)) * sign);
         Self {
             model: world.to_cols_array_2d(),
             normal_model: normal_model.to_cols_array_2d(),

@@ -39,24 +39,27 @@ pub fn load(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     }
 }
 
-/// Reads an image file as a texture: 8-bit formats as sRGB RGBA8, HDR and EXR (and any
-/// other floating-point or 16-bit image) as linear float texels.
+/// Reads an image file as a texture: 8-bit formats as sRGB RGBA8, 16-bit PNGs decoded from
+/// sRGB to linear floats, HDR and EXR (floating point) as linear floats.
 pub fn load_texture(path: impl AsRef<Path>) -> Result<Texture, LoadError> {
     let path = path.as_ref();
     let img = image::open(path)
         .map_err(|source| LoadError::Image { path: path.to_path_buf(), source })?;
     let (width, height) = (img.width(), img.height());
     let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let eight_bit = matches!(
-        img.color(),
-        image::ColorType::L8
-            | image::ColorType::La8
-            | image::ColorType::Rgb8
-            | image::ColorType::Rgba8
-    );
-    let (pixels, srgb) = if eight_bit {
+    use image::ColorType as C;
+    let (pixels, srgb) = if matches!(img.color(), C::L8 | C::La8 | C::Rgb8 | C::Rgba8) {
         let texels = img.to_rgba8().pixels().map(|p| p.0).collect();
         (TexturePixels::Rgba8(texels), true)
+    } else if matches!(img.color(), C::L16 | C::La16 | C::Rgb16 | C::Rgba16) {
+        // 16-bit PNGs hold sRGB-encoded values too: decoded here to linear floats.
+        let decode = |v: u16| srgb_to_linear(f32::from(v) / 65535.0);
+        let texels = img
+            .to_rgba16()
+            .pixels()
+            .map(|p| [decode(p.0[0]), decode(p.0[1]), decode(p.0[2]), f32::from(p.0[3]) / 65535.0])
+            .collect();
+        (TexturePixels::RgbaF32(texels), false)
     } else {
         let texels: Vec<[f32; 4]> = img.to_rgba32f().pixels().map(|p| p.0).collect();
         if texels.iter().flatten().any(|v| !v.is_finite()) {
@@ -149,7 +152,9 @@ pub fn load_obj(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             for m in mats {
                 let mut mat = Material::lambert(&m.name, m.diffuse.unwrap_or([0.8; 3]));
                 // `map_Kd`: the diffuse color texture (sRGB, repeating), times Kd.
-                if let Some(file) = m.diffuse_texture.as_deref().filter(|f| !f.is_empty()) {
+                // Options (`-bm 1`, `-s 2 2 1`, ...) come before the file name: the last word.
+                let file = m.diffuse_texture.as_deref().and_then(|f| f.split_whitespace().last());
+                if let Some(file) = file {
                     let mut t = load_texture(dir.join(file))?;
                     t.sampler = TextureSampler::default();
                     scene.textures.push(t);

@@ -604,6 +604,7 @@ impl Scene {
     /// top left) showing `texture` unlit, double sided, placed by `transform`. Returns the
     /// node's index.
     pub fn add_image_quad(&mut self, texture: Texture, transform: Mat4) -> usize {
+        self.versions.structure += 1;
         let name = texture.name.clone();
         self.textures.push(texture);
         self.materials.push(Material {
@@ -633,6 +634,7 @@ impl Scene {
         if !self.is_unlit() {
             return false;
         }
+        self.versions.structure += 1;
         let dir = Vec3::new(-0.4, -1.0, -0.3).normalize();
         let rot = glam::Quat::from_rotation_arc(-Vec3::Z, dir);
         self.lights.push(Light {

@@ -56,8 +56,13 @@ fn texel_bytes(t: &Texture) -> Result<Vec<u8>, String> {
             if p.iter().flatten().any(|v| !v.is_finite()) {
                 return Err("non-finite (NaN or infinite) texels".into());
             }
-            let halves: Vec<u16> =
-                p.iter().flatten().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+            // Half floats end at 65504 (a sun in an HDR image can be brighter): clamp rather
+            // than turn into infinity.
+            let halves: Vec<u16> = p
+                .iter()
+                .flatten()
+                .map(|&v| half::f16::from_f32(v.clamp(-65504.0, 65504.0)).to_bits())
+                .collect();
             bytemuck::cast_slice(&halves).to_vec()
         }
         TexturePixels::Rgba8(p) => return Err(format!("{} texels for {n}", p.len())),
