@@ -140,6 +140,13 @@ pub enum Bind<'h> {
         /// The buffer.
         buffer: &'h BufferHandle,
     },
+    /// A top-level acceleration structure: declare [`Access::RayTracingRead`](crate::Access).
+    Accel {
+        /// Binding number.
+        binding: u32,
+        /// The structure.
+        accel: &'h crate::AccelHandle,
+    },
 }
 
 /// What a pass's closure gets: its command buffer and the Vulkan objects behind its handles.
@@ -285,6 +292,10 @@ impl PassContext<'_> {
                         offset: 0,
                         range: vk::WHOLE_SIZE,
                     }
+                }
+                Bind::Accel { binding, accel } => {
+                    let (accel, _) = self.accel(accel)?;
+                    xpg::DescriptorWrite::AccelerationStructure { binding, accel }
                 }
             });
         }

@@ -413,7 +413,9 @@ impl<'g> FrameGraph<'g> {
         BufferHandle { id, version: 0 }
     }
 
-    /// An acceleration structure owned outside the graph, with the buffer that stores it.
+    /// An acceleration structure owned outside the graph, with the buffer that stores it
+    /// (`initial` as for buffers; importing the same structure again returns the existing
+    /// resource at its latest version).
     pub fn import_accel(
         &mut self,
         name: &str,
@@ -421,6 +423,12 @@ impl<'g> FrameGraph<'g> {
         buffer: vk::Buffer,
         initial: InitialAccess,
     ) -> AccelHandle {
+        if let Some((id, version)) = self.imported_again(
+            |r| matches!(r, ImportedRaw::Accel { accel: a, .. } if *a == accel),
+            None,
+        ) {
+            return AccelHandle { id, version };
+        }
         let id = self.add_resource(
             name,
             ResourceKind::Accel,

@@ -37,11 +37,16 @@ pub struct Caps {
     pub api_version: u32,
     /// Driver name and version text.
     pub driver: String,
-    /// VK_KHR_ray_tracing_pipeline is supported. (Supported, not yet enabled: the ray tracing
-    /// issue enables it with its feature struct.)
+    /// VK_KHR_ray_tracing_pipeline is supported (enabled with acceleration structures and
+    /// deferred host operations when all three are: [`Caps::ray_tracing`]).
     pub ray_tracing_pipeline: bool,
-    /// VK_KHR_acceleration_structure is supported (not yet enabled).
+    /// VK_KHR_acceleration_structure is supported.
     pub acceleration_structure: bool,
+    /// Ray tracing is enabled on the device: [`Caps::ray_tracing_pipeline`],
+    /// [`Caps::acceleration_structure`] and VK_KHR_deferred_host_operations.
+    pub ray_tracing: bool,
+    /// Ray tracing limits (zero without ray tracing).
+    pub rt: RayTracingCaps,
     /// VK_KHR_ray_query is supported (not yet enabled; absent on the NVIDIA machine).
     pub ray_query: bool,
     /// VK_EXT_mesh_shader is supported (not yet enabled).
@@ -139,6 +144,29 @@ pub(crate) fn device_extensions(instance: &ash::Instance, pd: vk::PhysicalDevice
         .collect()
 }
 
+/// Limits of ray tracing pipelines and acceleration structures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RayTracingCaps {
+    /// `shaderGroupHandleSize`.
+    pub shader_group_handle_size: u32,
+    /// `shaderGroupHandleAlignment`: stride alignment of records in a region.
+    pub shader_group_handle_alignment: u32,
+    /// `shaderGroupBaseAlignment`: alignment of each region's start.
+    pub shader_group_base_alignment: u32,
+    /// `maxRayRecursionDepth`.
+    pub max_ray_recursion_depth: u32,
+    /// `maxShaderGroupStride`.
+    pub max_shader_group_stride: u32,
+    /// `minAccelerationStructureScratchOffsetAlignment`.
+    pub min_scratch_offset_alignment: u32,
+    /// `maxInstanceCount` of a top-level structure.
+    pub max_instance_count: u64,
+    /// `maxPrimitiveCount` of a bottom-level structure.
+    pub max_primitive_count: u64,
+    /// Acceleration structures can be written to an update-after-bind descriptor set.
+    pub update_after_bind: bool,
+}
+
 /// Probes `pd`. Only feature structs of extensions the device advertises are chained, so the
 /// loader and an older validation layer never see a structure they do not know.
 pub(crate) fn probe(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Caps {
@@ -206,6 +234,30 @@ pub(crate) fn probe(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Caps {
     );
     caps.ray_tracing_pipeline = has_rt && rt.ray_tracing_pipeline == vk::TRUE;
     caps.acceleration_structure = has_accel && accel.acceleration_structure == vk::TRUE;
+    caps.ray_tracing = caps.ray_tracing_pipeline
+        && caps.acceleration_structure
+        && has(ash::khr::deferred_host_operations::NAME)
+        && props.api_version >= vk::API_VERSION_1_3;
+    if caps.ray_tracing {
+        let mut rtp = vk::PhysicalDeviceRayTracingPipelinePropertiesKHR::default();
+        let mut asp = vk::PhysicalDeviceAccelerationStructurePropertiesKHR::default();
+        let mut p2 =
+            vk::PhysicalDeviceProperties2::default().push_next(&mut rtp).push_next(&mut asp);
+        // SAFETY: both structs belong to extensions the device advertises.
+        unsafe { instance.get_physical_device_properties2(pd, &mut p2) };
+        caps.rt = RayTracingCaps {
+            shader_group_handle_size: rtp.shader_group_handle_size,
+            shader_group_handle_alignment: rtp.shader_group_handle_alignment,
+            shader_group_base_alignment: rtp.shader_group_base_alignment,
+            max_ray_recursion_depth: rtp.max_ray_recursion_depth,
+            max_shader_group_stride: rtp.max_shader_group_stride,
+            min_scratch_offset_alignment: asp.min_acceleration_structure_scratch_offset_alignment,
+            max_instance_count: asp.max_instance_count,
+            max_primitive_count: asp.max_primitive_count,
+            update_after_bind: accel.descriptor_binding_acceleration_structure_update_after_bind
+                == vk::TRUE,
+        };
+    }
     caps.ray_query = has_rq && rq.ray_query == vk::TRUE;
     caps.mesh_shader = has_mesh && mesh.mesh_shader == vk::TRUE;
     caps.push_descriptor = has(ash::khr::push_descriptor::NAME);

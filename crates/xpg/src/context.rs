@@ -158,7 +158,15 @@ pub(crate) struct Shared {
     debug_instance: Option<(ash::ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>,
     pub debug_device: Option<ash::ext::debug_utils::Device>,
     pub push_descriptor: ash::khr::push_descriptor::Device,
+    /// Ray tracing entry points (when [`Caps::ray_tracing`]).
+    pub ray_tracing: Option<RayTracingFns>,
     messages: Box<MessageLog>,
+}
+
+/// The entry points of the ray tracing extensions.
+pub(crate) struct RayTracingFns {
+    pub accel: ash::khr::acceleration_structure::Device,
+    pub pipeline: ash::khr::ray_tracing_pipeline::Device,
 }
 
 impl Shared {
@@ -438,7 +446,21 @@ impl Context {
             .push_next(&mut feats.f11)
             .push_next(&mut feats.f12)
             .push_next(&mut feats.f13);
-        let device_exts = [ash::khr::push_descriptor::NAME.as_ptr()];
+        let mut device_exts = vec![ash::khr::push_descriptor::NAME.as_ptr()];
+        // Ray tracing (pipeline + acceleration structures) when the device has it.
+        let mut accel_features = vk::PhysicalDeviceAccelerationStructureFeaturesKHR::default()
+            .acceleration_structure(true)
+            .descriptor_binding_acceleration_structure_update_after_bind(caps.rt.update_after_bind);
+        let mut rt_features =
+            vk::PhysicalDeviceRayTracingPipelineFeaturesKHR::default().ray_tracing_pipeline(true);
+        if caps.ray_tracing {
+            device_exts.extend([
+                ash::khr::acceleration_structure::NAME.as_ptr(),
+                ash::khr::ray_tracing_pipeline::NAME.as_ptr(),
+                ash::khr::deferred_host_operations::NAME.as_ptr(),
+            ]);
+            f2 = f2.push_next(&mut accel_features).push_next(&mut rt_features);
+        }
         let dev_info = vk::DeviceCreateInfo::default()
             .queue_create_infos(&qinfo)
             .enabled_extension_names(&device_exts)
@@ -500,6 +522,10 @@ impl Context {
         let debug_device =
             debug_instance.as_ref().map(|_| ash::ext::debug_utils::Device::new(&instance, &device));
         let push_descriptor = ash::khr::push_descriptor::Device::new(&instance, &device);
+        let ray_tracing = caps.ray_tracing.then(|| RayTracingFns {
+            accel: ash::khr::acceleration_structure::Device::new(&instance, &device),
+            pipeline: ash::khr::ray_tracing_pipeline::Device::new(&instance, &device),
+        });
         let shared = Shared {
             entry,
             instance,
@@ -519,6 +545,7 @@ impl Context {
             debug_instance,
             debug_device,
             push_descriptor,
+            ray_tracing,
             messages,
         };
         // Fill the handles in now, so that `Shared::drop` cleans up on any failure below.

@@ -42,6 +42,7 @@ mod frame;
 mod immediate;
 mod pipeline;
 mod query;
+mod raytracing;
 mod resource;
 mod ring;
 pub mod shader;
@@ -53,7 +54,7 @@ pub use ash::vk;
 pub use bindless::{
     binding as bindless_binding, BindlessHeap, BindlessIndex, SlotKind, BINDLESS_SET,
 };
-pub use caps::{Caps, DescriptorIndexingCaps};
+pub use caps::{Caps, DescriptorIndexingCaps, RayTracingCaps};
 pub use context::{Context, ContextDesc, ContextError, DeviceSelector, GpuError};
 pub use debug::MessageCounts;
 pub use frame::{Frame, FrameRing};
@@ -62,6 +63,10 @@ pub use pipeline::{
     PUSH_SET,
 };
 pub use query::TimestampPool;
+pub use raytracing::{
+    sbt_layout, tlas_instance, AccelSizes, AccelerationStructure, BlasTriangles,
+    CompactedSizeQueries, RayTracingDesc, BLAS_FLAGS, TLAS_FLAGS, TLAS_INSTANCE_SIZE,
+};
 pub use resource::{
     format_aspect, format_texel_size, full_mip_count, Buffer, BufferDesc, Image, ImageDesc,
     ImageView, MemoryUsage, Sampler,

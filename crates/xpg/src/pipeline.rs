@@ -43,7 +43,7 @@ pub enum PipelineError {
     Gpu(#[from] GpuError),
 }
 
-fn vk_err(call: &'static str) -> impl Fn(vk::Result) -> PipelineError {
+pub(crate) fn vk_err(call: &'static str) -> impl Fn(vk::Result) -> PipelineError {
     move |result| PipelineError::Gpu(GpuError::Vk { call, result })
 }
 
@@ -100,6 +100,13 @@ pub enum DescriptorWrite {
         offset: u64,
         /// Bytes (`vk::WHOLE_SIZE` for the rest).
         range: u64,
+    },
+    /// A top-level acceleration structure (`RaytracingAccelerationStructure` in Slang).
+    AccelerationStructure {
+        /// Binding number.
+        binding: u32,
+        /// The structure.
+        accel: vk::AccelerationStructureKHR,
     },
 }
 
@@ -320,14 +327,16 @@ impl Drop for PipelineLayout {
     }
 }
 
-/// A compute or graphics pipeline with its layout.
+/// A compute, graphics or ray tracing pipeline with its layout (and, for ray tracing, its
+/// shader binding table).
 pub struct Pipeline {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     raw: vk::Pipeline,
     layout: PipelineLayout,
     bind_point: vk::PipelineBindPoint,
     workgroup_size: [u32; 3],
-    name: String,
+    pub(crate) name: String,
+    pub(crate) sbt: Option<crate::raytracing::ShaderBindingTable>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -339,7 +348,10 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-fn shader_module(device: &ash::Device, code: &[u32]) -> Result<vk::ShaderModule, PipelineError> {
+pub(crate) fn shader_module(
+    device: &ash::Device,
+    code: &[u32],
+) -> Result<vk::ShaderModule, PipelineError> {
     let info = vk::ShaderModuleCreateInfo::default().code(code);
     // SAFETY: `code` is SPIR-V produced by the compiler (validated by the layer when enabled).
     unsafe { device.create_shader_module(&info, None) }.map_err(vk_err("vkCreateShaderModule"))
@@ -422,6 +434,24 @@ impl<'a> GraphicsDesc<'a> {
 }
 
 impl Pipeline {
+    pub(crate) fn from_parts(
+        ctx: &Context,
+        raw: vk::Pipeline,
+        layout: PipelineLayout,
+        bind_point: vk::PipelineBindPoint,
+        name: &str,
+    ) -> Self {
+        Self {
+            shared: Arc::clone(&ctx.shared),
+            raw,
+            layout,
+            bind_point,
+            workgroup_size: [1, 1, 1],
+            name: name.into(),
+            sbt: None,
+        }
+    }
+
     /// A compute pipeline from one compute entry point.
     pub fn compute(
         ctx: &Context,
@@ -456,6 +486,7 @@ impl Pipeline {
             bind_point: vk::PipelineBindPoint::COMPUTE,
             workgroup_size: entry.workgroup_size,
             name: entry.name.clone(),
+            sbt: None,
         })
     }
 
@@ -555,6 +586,7 @@ impl Pipeline {
             bind_point: vk::PipelineBindPoint::GRAPHICS,
             workgroup_size: [0; 3],
             name: desc.name.to_string(),
+            sbt: None,
         })
     }
 
@@ -626,6 +658,7 @@ impl Pipeline {
         };
         let mut images = Vec::with_capacity(writes.len());
         let mut buffers = Vec::with_capacity(writes.len());
+        let mut accels = Vec::new();
         let mut kinds = Vec::with_capacity(writes.len());
         for w in writes {
             let (binding, want) = match *w {
@@ -633,6 +666,9 @@ impl Pipeline {
                 DescriptorWrite::SampledImage { binding, .. } => (binding, "a sampled image"),
                 DescriptorWrite::Sampler { binding, .. } => (binding, "a sampler"),
                 DescriptorWrite::Buffer { binding, .. } => (binding, "a buffer"),
+                DescriptorWrite::AccelerationStructure { binding, .. } => {
+                    (binding, "an acceleration structure")
+                }
             };
             let Some(&(ty, _)) = layout.push_set.get(&binding) else {
                 return Err(mismatch(binding, "the shader has no such binding"));
@@ -647,6 +683,10 @@ impl Pipeline {
                     )
                     | (DescriptorWrite::Sampler { .. }, T::SAMPLER)
                     | (DescriptorWrite::Buffer { .. }, T::STORAGE_BUFFER | T::UNIFORM_BUFFER)
+                    | (
+                        DescriptorWrite::AccelerationStructure { .. },
+                        T::ACCELERATION_STRUCTURE_KHR
+                    )
             );
             if !ok {
                 return Err(mismatch(binding, &format!("is {ty:?}, given {want}")));
@@ -674,23 +714,41 @@ impl Pipeline {
                 DescriptorWrite::Buffer { buffer, offset, range, .. } => {
                     buffers.push(vk::DescriptorBufferInfo { buffer, offset, range })
                 }
+                DescriptorWrite::AccelerationStructure { accel, .. } => accels.push(accel),
             }
-            kinds.push((binding, ty, matches!(w, DescriptorWrite::Buffer { .. })));
+            let kind = match w {
+                DescriptorWrite::Buffer { .. } => 1,
+                DescriptorWrite::AccelerationStructure { .. } => 2,
+                _ => 0,
+            };
+            kinds.push((binding, ty, kind));
         }
+        let mut accel_writes: Vec<vk::WriteDescriptorSetAccelerationStructureKHR<'_>> = accels
+            .chunks(1)
+            .map(|a| {
+                vk::WriteDescriptorSetAccelerationStructureKHR::default().acceleration_structures(a)
+            })
+            .collect();
+        let mut accel_iter = accel_writes.iter_mut();
         let (mut ii, mut bi) = (0, 0);
-        let sets: Vec<vk::WriteDescriptorSet<'_>> = kinds
-            .iter()
-            .map(|&(binding, ty, is_buffer)| {
-                let w = vk::WriteDescriptorSet::default().dst_binding(binding).descriptor_type(ty);
-                if is_buffer {
+        let mut sets: Vec<vk::WriteDescriptorSet<'_>> = Vec::with_capacity(kinds.len());
+        for &(binding, ty, kind) in &kinds {
+            let w = vk::WriteDescriptorSet::default().dst_binding(binding).descriptor_type(ty);
+            sets.push(match kind {
+                1 => {
                     bi += 1;
                     w.buffer_info(&buffers[bi - 1..bi])
-                } else {
+                }
+                2 => match accel_iter.next() {
+                    Some(a) => w.descriptor_count(1).push_next(a),
+                    None => continue,
+                },
+                _ => {
                     ii += 1;
                     w.image_info(&images[ii - 1..ii])
                 }
-            })
-            .collect();
+            });
+        }
         // SAFETY: `cmd` is recording (the recording helpers' contract); the layout has a push
         // descriptor set at PUSH_SET whose binding types were checked above.
         unsafe {
