@@ -911,3 +911,164 @@ fn importing_the_same_object_twice_is_one_resource() {
         )]
     );
 }
+
+/// The whole ray tracing path of a frame:
+/// ```text
+/// [upload] -transfer write-> (vertices) -build input-> [build blas] -> (blas)
+///   -> [build tlas] <-build input- (instances) ; (tlas) -> [trace] -> (out) -sampled-> [show]*
+/// ```
+#[test]
+fn upload_build_trace_then_sample() {
+    let mut g = FrameGraph::new();
+    let mut vertices = g.import_buffer_for_planning("vertices", 4096, None, None);
+    let instances =
+        g.import_buffer_for_planning("instances", 64, Some(Access::AccelBuildInput), None);
+    let mut blas = g.import_accel_for_planning("blas", None);
+    let mut tlas = g.import_accel_for_planning("tlas", None);
+    let mut out = g.create_image("out", ImageInfo::d2(16, 16, vk::Format::R32G32B32A32_SFLOAT));
+    g.add_pass("upload").write(&mut vertices, Access::TransferDst).record(|_| Ok(()));
+    g.add_pass("build blas")
+        .read(&vertices, Access::AccelBuildInput)
+        .write(&mut blas, Access::AccelBuildOutput)
+        .record(|_| Ok(()));
+    g.add_pass("build tlas")
+        .read(&instances, Access::AccelBuildInput)
+        .read(&blas, Access::AccelBuildRead)
+        .write(&mut tlas, Access::AccelBuildOutput)
+        .record(|_| Ok(()));
+    g.add_pass("trace")
+        .read(&tlas, Access::RayTracingRead)
+        .write(&mut out, Access::StorageWriteRayTracing)
+        .record(|_| Ok(()));
+    g.add_pass("show").read(&out, Access::SampledFragment).side_effect().record(|_| Ok(()));
+    let p = compile(&g);
+    let build = S::ACCELERATION_STRUCTURE_BUILD_KHR;
+    let built = (build, A::ACCELERATION_STRUCTURE_WRITE_KHR);
+    let build_rw =
+        (build, A::ACCELERATION_STRUCTURE_READ_KHR | A::ACCELERATION_STRUCTURE_WRITE_KHR);
+    // The upload's transfer write is made visible to the build's reads of its inputs.
+    assert_eq!(
+        pass(&p, "upload"),
+        [mem(&p, "vertices", UNKNOWN, (S::ALL_TRANSFER, A::TRANSFER_WRITE))]
+    );
+    assert_eq!(
+        pass(&p, "build blas"),
+        [
+            mem(&p, "vertices", (S::ALL_TRANSFER, A::TRANSFER_WRITE), (build, A::SHADER_READ)),
+            mem(&p, "blas", UNKNOWN, build_rw),
+        ]
+    );
+    // The instances were last read by a build (known state): nothing to wait for.
+    assert_eq!(
+        pass(&p, "build tlas"),
+        [
+            mem(&p, "blas", built, (build, A::ACCELERATION_STRUCTURE_READ_KHR)),
+            mem(&p, "tlas", UNKNOWN, build_rw),
+        ]
+    );
+    let rt = S::RAY_TRACING_SHADER_KHR;
+    assert_eq!(
+        pass(&p, "trace"),
+        [
+            mem(&p, "tlas", built, (rt, A::ACCELERATION_STRUCTURE_READ_KHR)),
+            // A transient's first use waits for its memory's last user in the previous frame
+            // (itself: written by the trace, sampled by the fragment shader).
+            img(
+                &p,
+                "out",
+                (0, 1),
+                (0, 1),
+                L::UNDEFINED,
+                L::GENERAL,
+                (rt | S::FRAGMENT_SHADER, A::SHADER_STORAGE_WRITE),
+                (rt, COMPUTE_RW.1)
+            ),
+        ]
+    );
+    assert_eq!(
+        pass(&p, "show"),
+        [img(
+            &p,
+            "out",
+            (0, 1),
+            (0, 1),
+            L::GENERAL,
+            L::READ_ONLY_OPTIMAL,
+            (rt, A::SHADER_STORAGE_WRITE),
+            FRAG_SAMPLE
+        )]
+    );
+}
+
+/// A TLAS updated in place between two traces: the update waits for the first trace's reads
+/// (execution dependency, nothing to make available), the second trace for the update.
+/// ```text
+/// (tlas) -> [trace 1] -> (a)* ; [update tlas] -> (tlas) -> [trace 2] -> (b)*
+/// ```
+#[test]
+fn tlas_update_between_two_traces() {
+    let mut g = FrameGraph::new();
+    let mut tlas = g.import_accel_for_planning("tlas", Some(Access::AccelBuildOutput));
+    let mut a = g.import_buffer_for_planning("a", 64, None, None);
+    let mut b = g.import_buffer_for_planning("b", 64, None, None);
+    g.add_pass("trace 1")
+        .read(&tlas, Access::RayTracingRead)
+        .write(&mut a, Access::StorageWriteRayTracing)
+        .side_effect()
+        .record(|_| Ok(()));
+    g.add_pass("update tlas").write(&mut tlas, Access::AccelBuildOutput).record(|_| Ok(()));
+    g.add_pass("trace 2")
+        .read(&tlas, Access::RayTracingRead)
+        .write(&mut b, Access::StorageWriteRayTracing)
+        .side_effect()
+        .record(|_| Ok(()));
+    let p = compile(&g);
+    let (build, rt) = (S::ACCELERATION_STRUCTURE_BUILD_KHR, S::RAY_TRACING_SHADER_KHR);
+    let built = (build, A::ACCELERATION_STRUCTURE_WRITE_KHR);
+    let build_rw =
+        (build, A::ACCELERATION_STRUCTURE_READ_KHR | A::ACCELERATION_STRUCTURE_WRITE_KHR);
+    let rt_storage_w = (rt, COMPUTE_RW.1);
+    assert_eq!(
+        pass(&p, "trace 1"),
+        [
+            mem(&p, "tlas", built, (rt, A::ACCELERATION_STRUCTURE_READ_KHR)),
+            mem(&p, "a", UNKNOWN, rt_storage_w),
+        ]
+    );
+    assert_eq!(pass(&p, "update tlas"), [mem(&p, "tlas", (rt, A::NONE), build_rw)]);
+    assert_eq!(
+        pass(&p, "trace 2"),
+        [
+            mem(&p, "tlas", built, (rt, A::ACCELERATION_STRUCTURE_READ_KHR)),
+            mem(&p, "b", UNKNOWN, rt_storage_w),
+        ]
+    );
+}
+
+/// Two traces reading one TLAS (into different outputs): no barrier between them for the
+/// TLAS, each output only waits for its unknown past.
+#[test]
+fn two_traces_share_a_tlas_without_barriers() {
+    let mut g = FrameGraph::new();
+    let tlas = g.import_accel_for_planning("tlas", Some(Access::AccelBuildOutput));
+    let mut a = g.import_buffer_for_planning("a", 64, None, None);
+    let mut b = g.import_buffer_for_planning("b", 64, None, None);
+    for (name, out) in [("trace a", &mut a), ("trace b", &mut b)] {
+        g.add_pass(name)
+            .read(&tlas, Access::RayTracingRead)
+            .write(out, Access::StorageWriteRayTracing)
+            .side_effect()
+            .record(|_| Ok(()));
+    }
+    let p = compile(&g);
+    let rt = S::RAY_TRACING_SHADER_KHR;
+    let built = (S::ACCELERATION_STRUCTURE_BUILD_KHR, A::ACCELERATION_STRUCTURE_WRITE_KHR);
+    assert_eq!(
+        pass(&p, "trace a"),
+        [
+            mem(&p, "tlas", built, (rt, A::ACCELERATION_STRUCTURE_READ_KHR)),
+            mem(&p, "a", UNKNOWN, (rt, COMPUTE_RW.1)),
+        ]
+    );
+    assert_eq!(pass(&p, "trace b"), [mem(&p, "b", UNKNOWN, (rt, COMPUTE_RW.1))]);
+}
