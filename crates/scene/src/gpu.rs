@@ -77,8 +77,11 @@ pub struct GpuDraw {
     pub first_vertex: u32,
     /// 1 when the transform mirrors (negative determinant): the clockwise side is the front.
     pub mirrored: u32,
+    /// Which placement of a mesh this draw belongs to: its TLAS instance
+    /// ([`crate::SceneAccel::placements`]).
+    pub placement: u32,
     /// Padding to the 16-byte stride of the shader's struct.
-    pub pad: [u32; 3],
+    pub pad: [u32; 2],
 }
 
 /// A material on the GPU.
@@ -229,6 +232,9 @@ pub enum GpuSceneError {
 
 /// The scene on the GPU.
 pub struct GpuScene {
+    /// Acceleration structures (when the device has ray tracing).
+    pub accel: Option<crate::accel::SceneAccel>,
+    ctx: Context,
     /// Unique per upload in this process (renderers key their caches on it).
     pub id: u64,
     /// Every vertex.
@@ -327,6 +333,7 @@ struct PrimRange {
     first_index: u32,
     index_count: u32,
     first_vertex: u32,
+    vertex_count: u32,
     material: usize,
     colored: bool,
     /// Object-space centre of its bounds.
@@ -453,6 +460,7 @@ impl GpuScene {
                     first_index,
                     index_count: p.indices.len() as u32,
                     first_vertex,
+                    vertex_count: n as u32,
                     material: p.material,
                     colored: !p.colors.is_empty(),
                     center: if n > 0 { 0.5 * (lo + hi) } else { Vec3::ZERO },
@@ -465,15 +473,25 @@ impl GpuScene {
         type Drawn = (GpuDraw, DrawSource);
         let mut by_variant: [Vec<Drawn>; 4] = Default::default();
         let mut blended_list: Vec<Drawn> = Vec::new();
+        let mut placements = Vec::new();
+        let mut placement_worlds = Vec::new();
         for (ni, n) in scene.nodes.iter().enumerate() {
             let Some(m) = n.mesh else { continue };
             for (instance, world) in n.draw_transforms().enumerate() {
+                let placement = placements.len() as u32;
+                placements.push(crate::accel::Placement {
+                    node: ni as u32,
+                    instance: instance as u32,
+                    mesh: m as u32,
+                });
+                placement_worlds.push(world);
                 for r in prim_ranges.get(m).into_iter().flatten() {
                     let draw = GpuDraw {
                         material: r.material as u32,
                         first_index: r.first_index,
                         index_count: r.index_count,
                         first_vertex: r.first_vertex,
+                        placement,
                         ..GpuDraw::placed(world)
                     };
                     let source =
@@ -587,19 +605,20 @@ impl GpuScene {
             &mut up,
             vk::BufferUsageFlags::empty(),
         )?;
-        let vertices = storage(
-            ctx,
-            "vertices",
-            bytemuck::cast_slice(&vertices),
-            &mut up,
-            vk::BufferUsageFlags::empty(),
-        )?;
+        // With ray tracing, the acceleration structures read the geometry in place.
+        let rt_input = if ctx.caps().ray_tracing {
+            vk::BufferUsageFlags::ACCELERATION_STRUCTURE_BUILD_INPUT_READ_ONLY_KHR
+        } else {
+            vk::BufferUsageFlags::empty()
+        };
+        let vertices =
+            storage(ctx, "vertices", bytemuck::cast_slice(&vertices), &mut up, rt_input)?;
         let indices = storage(
             ctx,
             "indices",
             bytemuck::cast_slice(&indices),
             &mut up,
-            vk::BufferUsageFlags::INDEX_BUFFER,
+            vk::BufferUsageFlags::INDEX_BUFFER | rt_input,
         )?;
         let commands: Vec<vk::DrawIndexedIndirectCommand> = draw_list
             .iter()
@@ -783,9 +802,38 @@ impl GpuScene {
         up.flush()?;
         // Direct (mapped) writes are made visible by the next submission; staged copies end
         // with a barrier to all later commands (xpg's upload contract).
+        let accel = if ctx.caps().ray_tracing {
+            let meshes: Vec<Vec<crate::accel::MeshPrim>> = prim_ranges
+                .iter()
+                .map(|ranges| {
+                    ranges
+                        .iter()
+                        .map(|r| crate::accel::MeshPrim {
+                            first_vertex: r.first_vertex,
+                            vertex_count: r.vertex_count,
+                            first_index: r.first_index,
+                            index_count: r.index_count,
+                            opaque: scene.materials[r.material].alpha == AlphaMode::Opaque,
+                        })
+                        .collect()
+                })
+                .collect();
+            Some(crate::accel::SceneAccel::build(
+                ctx,
+                &vertices,
+                &indices,
+                &meshes,
+                placements,
+                &placement_worlds,
+            )?)
+        } else {
+            None
+        };
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Self {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            accel,
+            ctx: ctx.clone(),
             vertices,
             indices,
             draws,
@@ -871,6 +919,23 @@ impl GpuScene {
             }
             new_draws = Some((draws, centers));
         }
+        // The TLAS instances follow the transforms.
+        let mut new_instances = None;
+        if let (true, Some(accel)) = (done.transforms, &self.accel) {
+            let worlds = accel
+                .placements
+                .iter()
+                .map(|p| {
+                    scene
+                        .nodes
+                        .get(p.node as usize)
+                        .and_then(|n| n.draw_transform(p.instance as usize))
+                        .ok_or_else(|| structure("a placed node or instance is gone"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            new_instances =
+                Some(crate::accel::instance_bytes(&accel.placements, &worlds, &accel.blases));
+        }
         let mut new_materials = None;
         if done.materials {
             if scene.materials.len() != self.material_count {
@@ -932,6 +997,9 @@ impl GpuScene {
             }
             self.shadow_matrices = shadow_matrices;
         }
+        if let (Some(bytes), Some(accel)) = (new_instances, &self.accel) {
+            writes.push((&accel.instances, bytes, "tlas instances"));
+        }
         for (buffer, bytes, what) in writes {
             // Unknown initial state: the write waits for everything before (the previous
             // frames' reads).
@@ -954,6 +1022,19 @@ impl GpuScene {
                     }
                     Ok(())
                 });
+        }
+        if let (true, Some(accel)) = (done.transforms, &self.accel) {
+            // In place: same instances, same BLASes (built with ALLOW_UPDATE).
+            let count = accel.placements.len() as u32;
+            crate::accel::add_tlas_pass(
+                graph,
+                &self.ctx,
+                &accel.tlas,
+                &accel.instances,
+                &accel.blases,
+                count,
+                true,
+            )?;
         }
         self.versions = v;
         Ok(done)
@@ -992,7 +1073,8 @@ impl GpuDraw {
             index_count: 0,
             first_vertex: 0,
             mirrored: u32::from(world.determinant() < 0.0),
-            pad: [0; 3],
+            placement: 0,
+            pad: [0; 2],
         }
     }
 }

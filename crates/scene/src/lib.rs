@@ -8,6 +8,7 @@
 //!   the light list, the environment map), shared by every viewport and renderer.
 //! - The [`Renderer`] trait and the [`View`] a renderer draws.
 
+mod accel;
 pub mod camera;
 mod colormap;
 mod gltf_loader;
@@ -17,6 +18,7 @@ mod model;
 mod renderer;
 mod textures;
 
+pub use accel::{Placement, SceneAccel};
 pub use camera::View;
 pub use colormap::{Colormap, ColormapKind, NAN_COLOR};
 pub use gltf_loader::{load_gltf, LoadError};

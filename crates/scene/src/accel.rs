@@ -1,0 +1,332 @@
+//! The scene's acceleration structures (when the device has ray tracing): one compacted BLAS
+//! per mesh, its primitives as geometries read in place from the GpuScene's vertex and index
+//! buffers (no second copy), and a TLAS with one instance per placement of a mesh (node x
+//! instance), rebuilt or updated in place when transforms change. Builds, the compacted-size
+//! queries, the compacting copies and updates are framegraph passes.
+
+use std::sync::Arc;
+
+use framegraph::{Access, Executor, FrameGraph};
+use glam::Mat4;
+use xpg::vk;
+use xpg::{
+    AccelerationStructure, BlasTriangles, Buffer, BufferDesc, CompactedSizeQueries, Context,
+    MemoryUsage, Uploader,
+};
+
+use crate::gpu::{GpuSceneError, GpuVertex};
+
+/// One placement of a mesh: a TLAS instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// The node.
+    pub node: u32,
+    /// Which of the node's placements ([`crate::Node::draw_transform`]).
+    pub instance: u32,
+    /// The mesh.
+    pub mesh: u32,
+}
+
+/// The scene's acceleration structures.
+pub struct SceneAccel {
+    /// One compacted BLAS per mesh (None for meshes without triangles).
+    pub blases: Vec<Option<AccelerationStructure>>,
+    /// The top level: instance `i` is `placements[i]`, its custom index `i`.
+    pub tlas: Arc<AccelerationStructure>,
+    /// The TLAS instances (64 bytes each).
+    pub instances: Arc<Buffer>,
+    /// What each TLAS instance places.
+    pub placements: Vec<Placement>,
+    /// Bytes of the BLASes before and after compaction.
+    pub blas_bytes: (u64, u64),
+}
+
+impl std::fmt::Debug for SceneAccel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SceneAccel")
+            .field("blases", &self.blases.len())
+            .field("instances", &self.placements.len())
+            .field("blas_bytes", &self.blas_bytes)
+            .finish()
+    }
+}
+
+/// A primitive of a mesh inside the shared buffers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MeshPrim {
+    pub first_vertex: u32,
+    pub vertex_count: u32,
+    pub first_index: u32,
+    pub index_count: u32,
+    pub opaque: bool,
+}
+
+fn run<'a>(ctx: &Context, build: impl FnOnce(&mut FrameGraph<'a>)) -> Result<(), GpuSceneError> {
+    let mut graph = FrameGraph::new();
+    build(&mut graph);
+    let mut executor = Executor::new(ctx, 1);
+    let plan = executor.compile(&graph).map_err(|e| GpuSceneError::Invalid(e.to_string()))?;
+    ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))?
+        .map_err(|e| GpuSceneError::Invalid(format!("acceleration structures: {e}")))
+}
+
+fn scratch_address(
+    pc: &framegraph::PassContext<'_>,
+    h: &framegraph::BufferHandle,
+) -> Result<u64, framegraph::ExecuteError> {
+    let a = u64::from(pc.context().caps().rt.min_scratch_offset_alignment).max(1);
+    Ok(pc.buffer_address(h)?.div_ceil(a) * a)
+}
+
+/// Row-major 3x4 of an object-to-world matrix.
+pub(crate) fn rows(m: Mat4) -> [[f32; 4]; 3] {
+    let r = m.transpose().to_cols_array_2d();
+    [r[0], r[1], r[2]]
+}
+
+/// The instance records of `placements` at `worlds` over `blases`.
+pub(crate) fn instance_bytes(
+    placements: &[Placement],
+    worlds: &[Mat4],
+    blases: &[Option<AccelerationStructure>],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(placements.len() * 64);
+    for (i, (p, w)) in placements.iter().zip(worlds).enumerate() {
+        let address =
+            blases.get(p.mesh as usize).and_then(|b| b.as_ref()).map_or(0, |b| b.address());
+        let inst = xpg::tlas_instance(rows(*w), i as u32, 0xff, 0, address, false);
+        // SAFETY: VkAccelerationStructureInstanceKHR is 64 plain bytes.
+        out.extend_from_slice(unsafe {
+            std::slice::from_raw_parts((&raw const inst).cast::<u8>(), 64)
+        });
+    }
+    out
+}
+
+/// A pass that builds (or updates) `tlas` from `instances` (whose BLASes `blases` are built).
+pub(crate) fn add_tlas_pass(
+    graph: &mut FrameGraph<'_>,
+    ctx: &Context,
+    tlas: &Arc<AccelerationStructure>,
+    instances: &Arc<Buffer>,
+    blases: &[Option<AccelerationStructure>],
+    count: u32,
+    update: bool,
+) -> Result<(), GpuSceneError> {
+    let sizes = AccelerationStructure::tlas_sizes(ctx, count)?;
+    let bytes = if update { sizes.update_scratch } else { sizes.build_scratch };
+    let align = u64::from(ctx.caps().rt.min_scratch_offset_alignment);
+    let mut scratch = graph.create_buffer("tlas scratch", bytes.max(16) + align);
+    let ib = graph.import_buffer(instances.name(), instances, None, None);
+    let reads: Vec<_> = blases
+        .iter()
+        .flatten()
+        .map(|b| {
+            graph.import_accel("blas", b.raw(), b.buffer().raw(), Some(Access::AccelBuildRead))
+        })
+        .collect();
+    let mut th = graph.import_accel("tlas", tlas.raw(), tlas.buffer().raw(), None);
+    let (sc, address, t) = (scratch, instances.address(), Arc::clone(tlas));
+    let mut pass = graph
+        .add_pass(if update { "update tlas" } else { "build tlas" })
+        .read(&ib, Access::AccelBuildInput);
+    for r in &reads {
+        pass = pass.read(r, Access::AccelBuildRead);
+    }
+    pass.write(&mut th, Access::AccelBuildOutput)
+        .write(&mut scratch, Access::AccelBuildOutput)
+        .record(move |pc| {
+            let scratch = scratch_address(pc, &sc)?;
+            // SAFETY: the graph orders the instance writes and the BLAS builds before this
+            // build and later traces after it; the scratch is this pass's, aligned.
+            unsafe { t.record_tlas_build(pc.cmd, address, count, scratch, update) }
+                .map_err(framegraph::ExecuteError::Gpu)
+        });
+    Ok(())
+}
+
+impl SceneAccel {
+    /// Builds the structures of a scene whose meshes lie in `vertices` / `indices` as
+    /// `meshes` says, placed at `placements` / `worlds`.
+    pub(crate) fn build(
+        ctx: &Context,
+        vertices: &Buffer,
+        indices: &Buffer,
+        meshes: &[Vec<MeshPrim>],
+        placements: Vec<Placement>,
+        worlds: &[Mat4],
+    ) -> Result<Self, GpuSceneError> {
+        let stride = size_of::<GpuVertex>() as u64;
+        let geometry: Vec<Vec<BlasTriangles>> = meshes
+            .iter()
+            .map(|prims| {
+                prims
+                    .iter()
+                    .filter(|p| p.index_count >= 3)
+                    .map(|p| BlasTriangles {
+                        vertex_address: vertices.address() + u64::from(p.first_vertex) * stride,
+                        vertex_stride: stride,
+                        vertex_count: p.vertex_count,
+                        index_address: indices.address() + u64::from(p.first_index) * 4,
+                        triangle_count: p.index_count / 3,
+                        opaque: p.opaque,
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut full: Vec<Option<(AccelerationStructure, u64)>> = Vec::new();
+        for (m, g) in geometry.iter().enumerate() {
+            if g.is_empty() {
+                full.push(None);
+                continue;
+            }
+            let sizes = AccelerationStructure::blas_sizes(ctx, g)?;
+            let blas = AccelerationStructure::new(
+                ctx,
+                &format!("blas {m}"),
+                vk::AccelerationStructureTypeKHR::BOTTOM_LEVEL,
+                sizes.structure,
+            )?;
+            full.push(Some((blas, sizes.build_scratch)));
+        }
+        // One compacted-size query per BLAS (every query of the pool is written before it is
+        // read: reading an unwritten one with WAIT would never return).
+        let built = full.iter().flatten().count() as u32;
+        let queries = if built > 0 { Some(CompactedSizeQueries::new(ctx, built)?) } else { None };
+        let pool = queries.as_ref().map_or(vk::QueryPool::null(), |q| q.raw());
+        let slot: Vec<u32> = full
+            .iter()
+            .scan(0u32, |k, e| {
+                let at = *k;
+                *k += u32::from(e.is_some());
+                Some(at)
+            })
+            .collect();
+        let align = u64::from(ctx.caps().rt.min_scratch_offset_alignment);
+        run(ctx, |graph| {
+            let vb = graph.import_buffer("vertices", vertices, Some(Access::AccelBuildInput), None);
+            let ib = graph.import_buffer("indices", indices, Some(Access::AccelBuildInput), None);
+            for (m, entry) in full.iter().enumerate() {
+                let Some((blas, scratch_bytes)) = entry else { continue };
+                let g = &geometry[m];
+                let mut h = graph.import_accel("blas", blas.raw(), blas.buffer().raw(), None);
+                let mut scratch = graph.create_buffer("blas scratch", scratch_bytes + align);
+                let (sc, query) = (scratch, slot[m]);
+                graph
+                    .add_pass(&format!("build blas {m}"))
+                    .read(&vb, Access::AccelBuildInput)
+                    .read(&ib, Access::AccelBuildInput)
+                    .write(&mut h, Access::AccelBuildOutput)
+                    .write(&mut scratch, Access::AccelBuildOutput)
+                    .record(move |pc| {
+                        let scratch = scratch_address(pc, &sc)?;
+                        // SAFETY: the inputs were uploaded before (made visible to all later
+                        // work); the scratch is this pass's, aligned, large enough.
+                        unsafe { blas.record_blas_build(pc.cmd, g, scratch) }
+                            .map_err(framegraph::ExecuteError::Gpu)
+                    });
+                graph
+                    .add_pass(&format!("compacted size {m}"))
+                    .read(&h, Access::AccelBuildRead)
+                    .side_effect()
+                    .record(move |pc| {
+                        // SAFETY: the graph orders the build before this read.
+                        unsafe { blas.record_compacted_size_query(pc.cmd, pool, query) }
+                            .map_err(framegraph::ExecuteError::Gpu)
+                    });
+            }
+        })?;
+        let compacted = match &queries {
+            Some(q) => q.read()?,
+            None => Vec::new(),
+        };
+        let mut blases: Vec<Option<AccelerationStructure>> = Vec::with_capacity(full.len());
+        let mut bytes = (0, 0);
+        for (m, entry) in full.iter().enumerate() {
+            blases.push(match entry {
+                Some((blas, _)) => {
+                    let size = compacted
+                        .get(slot[m] as usize)
+                        .copied()
+                        .filter(|&s| s > 0)
+                        .unwrap_or(blas.size());
+                    bytes.0 += blas.size();
+                    bytes.1 += size;
+                    Some(AccelerationStructure::new(
+                        ctx,
+                        &format!("blas {m} compacted"),
+                        vk::AccelerationStructureTypeKHR::BOTTOM_LEVEL,
+                        size,
+                    )?)
+                }
+                None => None,
+            });
+        }
+        let count = u32::try_from(placements.len())
+            .ok()
+            .filter(|&c| u64::from(c) <= ctx.caps().rt.max_instance_count.max(1))
+            .ok_or_else(|| {
+                GpuSceneError::TooLarge(format!("{} TLAS instances", placements.len()))
+            })?;
+        let instance_data = instance_bytes(&placements, worlds, &blases);
+        let mut instance_buffer = Buffer::new(
+            ctx,
+            &BufferDesc {
+                size: (instance_data.len() as u64).max(64),
+                usage: vk::BufferUsageFlags::ACCELERATION_STRUCTURE_BUILD_INPUT_READ_ONLY_KHR
+                    | vk::BufferUsageFlags::TRANSFER_DST,
+                memory: MemoryUsage::DeviceUpload,
+                name: "tlas instances",
+            },
+        )?;
+        if !instance_data.is_empty() {
+            let mut up = Uploader::new(ctx, (instance_data.len() as u64 + 65536).max(1 << 16))?;
+            up.upload_buffer(&mut instance_buffer, 0, &instance_data)?;
+            up.flush()?;
+        }
+        let tsizes = AccelerationStructure::tlas_sizes(ctx, count)?;
+        let tlas = Arc::new(AccelerationStructure::new(
+            ctx,
+            "tlas",
+            vk::AccelerationStructureTypeKHR::TOP_LEVEL,
+            tsizes.structure,
+        )?);
+        let instances = Arc::new(instance_buffer);
+        let mut err = None;
+        run(ctx, |graph| {
+            for (m, (src, dst)) in full.iter().zip(&blases).enumerate() {
+                let (Some((src, _)), Some(dst)) = (src, dst) else { continue };
+                let s = graph.import_accel(
+                    "blas",
+                    src.raw(),
+                    src.buffer().raw(),
+                    Some(Access::AccelBuildOutput),
+                );
+                let mut d =
+                    graph.import_accel("blas compacted", dst.raw(), dst.buffer().raw(), None);
+                graph
+                    .add_pass(&format!("compact blas {m}"))
+                    .read(&s, Access::AccelBuildRead)
+                    .write(&mut d, Access::AccelBuildOutput)
+                    .record(move |pc| {
+                        // SAFETY: the source was built by the previous submission; the
+                        // destination is fresh, declared written.
+                        unsafe { src.record_compact_into(pc.cmd, dst) }
+                            .map_err(framegraph::ExecuteError::Gpu)
+                    });
+            }
+            if let Err(e) = add_tlas_pass(graph, ctx, &tlas, &instances, &blases, count, false) {
+                err = Some(e);
+            }
+        })?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        // The uncompacted structures go (deferred until the GPU is done with them).
+        drop(full);
+        Ok(Self { blases, tlas, instances, placements, blas_bytes: bytes })
+    }
+}
+
+/// Debug check that the instance record layout is what Vulkan expects.
+const _: () = assert!(size_of::<vk::AccelerationStructureInstanceKHR>() == 64);
