@@ -17,15 +17,16 @@ const H: u32 = 48;
 const LO: [f32; 2] = [-2.0, -1.5];
 const HI: [f32; 2] = [2.0, 1.5];
 
-/// Two triangles (a unit square split along its diagonal) and a third one apart.
+/// Two triangles (a unit square split along its diagonal) and a third one beside them (not
+/// overlapping: coplanar overlaps are ties that drivers break differently).
 const POSITIONS: [[f32; 3]; 7] = [
     [0.0, 0.0, 0.0],
     [1.0, 0.0, 0.0],
     [1.0, 1.0, 0.0],
     [0.0, 1.0, 0.0],
-    [0.0, 0.0, 0.0],
-    [0.8, 0.0, 0.0],
-    [0.0, 0.8, 0.0],
+    [1.1, 0.0, 0.0],
+    [1.9, 0.0, 0.0],
+    [1.1, 0.8, 0.0],
 ];
 const INDICES: [u32; 9] = [0, 1, 2, 0, 2, 3, 4, 5, 6];
 
