@@ -722,3 +722,153 @@ fn cornell_ids_agreement(w: u32, h: u32) -> f64 {
     assert_eq!(m.total(), 0, "{:?}", m.recent);
     agree
 }
+
+/// The TLAS through the bindless heap (`g_accels[i]`, binding 3 of set 0) traces the same hits
+/// as through a push descriptor.
+#[test]
+fn bindless_tlas_traces_the_same() {
+    let ctx = common::gpu(false);
+    let heap = ctx.bindless().expect("heap");
+    assert!(heap.capacity()[3] > 0, "lavapipe allows acceleration structures in the heap");
+    let s = scene(&ctx, true);
+    let p = pipeline(&ctx);
+    let reference = build_and_trace(&ctx, &s, &p, 0);
+    let compiler = common::compiler();
+    let code = compiler
+        .compile(&ShaderDesc::new(common::test_shader("rt_bindless.slang")))
+        .expect("compile");
+    let e = |n: &str| code.entry(n).unwrap_or_else(|| panic!("entry {n}"));
+    let bp = Pipeline::ray_tracing(
+        &ctx,
+        &RayTracingDesc {
+            name: "rt bindless",
+            raygen: e("raygen"),
+            miss: vec![e("miss")],
+            hit_groups: vec![(Some(e("chit")), None)],
+            max_recursion: 1,
+        },
+        Some(heap),
+    )
+    .expect("pipeline");
+    // SAFETY: the TLAS outlives the slot (dropped at the end of this test, after the wait).
+    let slot = unsafe { heap.add_acceleration_structure(s.tlas.raw()) }.expect("slot");
+    let out = hits_buffer(&ctx);
+    let (sr, bpr, index) = (&s, &bp, slot.index());
+    execute(&ctx, |g| {
+        let tlas = g.import_accel(
+            "tlas",
+            sr.tlas.raw(),
+            sr.tlas.buffer().raw(),
+            Some(Access::AccelBuildOutput),
+        );
+        let mut hits = g.import_buffer("hits", &out, None, Some(Access::TransferSrc));
+        let h = hits;
+        g.add_pass("trace bindless")
+            .read(&tlas, Access::RayTracingRead)
+            .write(&mut hits, Access::StorageWriteRayTracing)
+            .record(move |pc| {
+                bpr.bind(pc.cmd, Some(heap));
+                pc.push_descriptors(bpr, &[Bind::Buffer { binding: 1, buffer: &h }])?;
+                pc_push(bpr, pc.cmd, index);
+                // SAFETY: bound (with the heap), descriptors and constants set, TLAS built.
+                unsafe { bpr.trace_rays(pc.cmd, [W, H, 1]) }.map_err(framegraph::ExecuteError::Gpu)
+            });
+    });
+    assert_eq!(read_hits(&ctx, &out), reference);
+    ctx.wait_idle().expect("idle");
+    drop(slot);
+    let m = ctx.validation_messages();
+    assert_eq!(m.total(), 0, "{:?}", m.recent);
+}
+
+/// rt_bindless.slang's push constants: rt_hits.slang's, with the TLAS slot where the hit group
+/// was.
+fn pc_push(p: &Pipeline, cmd: vk::CommandBuffer, tlas: u32) {
+    p.push(cmd, &TracePush { lo: LO, hi: HI, width: W, height: H, hit_group: tlas, pad: 0 });
+}
+
+/// A transient TLAS (created by the graph, on its pooled memory) built and traced in one
+/// graph, twice with the same executor (the second frame reuses the pool): the same hits as
+/// the imported TLAS.
+#[test]
+fn transient_tlas_traces_the_same() {
+    let ctx = common::gpu(false);
+    let s = scene(&ctx, true);
+    let p = pipeline(&ctx);
+    let reference = build_and_trace(&ctx, &s, &p, 0);
+    let mut executor = Executor::new(&ctx, 1);
+    for frame in 0..2 {
+        let out = hits_buffer(&ctx);
+        let mut graph = FrameGraph::new();
+        let sizes = AccelerationStructure::tlas_sizes(&ctx, 3).expect("sizes");
+        let mut tlas = graph.create_accel(
+            "frame tlas",
+            vk::AccelerationStructureTypeKHR::TOP_LEVEL,
+            sizes.structure,
+        );
+        let instb =
+            graph.import_buffer("instances", &s.instances, Some(Access::AccelBuildInput), None);
+        let bh = graph.import_accel(
+            "blas",
+            s.blas.raw(),
+            s.blas.buffer().raw(),
+            Some(Access::AccelBuildOutput),
+        );
+        let mut scratch = scratch(&mut graph, &ctx, "tlas scratch", sizes.build_scratch);
+        let (sc, t, address) = (scratch, tlas, s.instances.address());
+        graph
+            .add_pass("build transient tlas")
+            .read(&instb, Access::AccelBuildInput)
+            .read(&bh, Access::AccelBuildRead)
+            .write(&mut tlas, Access::AccelBuildOutput)
+            .write(&mut scratch, Access::AccelBuildOutput)
+            .record(move |pc| {
+                let scratch = aligned(pc.buffer_address(&sc)?, pc.context());
+                let (raw, _) = pc.accel(&t)?;
+                // SAFETY: a fresh transient structure of the queried size; inputs declared.
+                unsafe {
+                    xpg::record_tlas_build_raw(
+                        pc.context(),
+                        pc.cmd,
+                        raw,
+                        address,
+                        3,
+                        scratch,
+                        false,
+                    )
+                }
+                .map_err(framegraph::ExecuteError::Gpu)
+            });
+        let mut hits = graph.import_buffer("hits", &out, None, Some(Access::TransferSrc));
+        let (tt, h, pr) = (tlas, hits, &p);
+        graph
+            .add_pass("trace")
+            .read(&tlas, Access::RayTracingRead)
+            .write(&mut hits, Access::StorageWriteRayTracing)
+            .record(move |pc| {
+                pr.bind(pc.cmd, None);
+                pc.push_descriptors(
+                    pr,
+                    &[
+                        Bind::Accel { binding: 0, accel: &tt },
+                        Bind::Buffer { binding: 1, buffer: &h },
+                    ],
+                )?;
+                pr.push(
+                    pc.cmd,
+                    &TracePush { lo: LO, hi: HI, width: W, height: H, hit_group: 0, pad: 0 },
+                );
+                // SAFETY: bound, descriptors and constants set, the transient TLAS built.
+                unsafe { pr.trace_rays(pc.cmd, [W, H, 1]) }.map_err(framegraph::ExecuteError::Gpu)
+            });
+        let plan = executor.compile(&graph).expect("compile");
+        ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))
+            .expect("submit")
+            .expect("execute");
+        assert_eq!(read_hits(&ctx, &out), reference, "frame {frame}");
+    }
+    drop(executor);
+    ctx.wait_idle().expect("idle");
+    let m = ctx.validation_messages();
+    assert_eq!(m.total(), 0, "{:?}", m.recent);
+}

@@ -37,7 +37,20 @@ pub enum TransientDesc {
         /// Usage.
         usage: vk::BufferUsageFlags,
     },
+    /// An acceleration structure: a buffer of `size` bytes holding it.
+    Accel {
+        /// Bytes of storage.
+        size: u64,
+        /// Top (else bottom) level.
+        top_level: bool,
+    },
 }
+
+/// Usage of the buffer behind a transient acceleration structure.
+pub(crate) const ACCEL_BUFFER_USAGE: vk::BufferUsageFlags = vk::BufferUsageFlags::from_raw(
+    vk::BufferUsageFlags::ACCELERATION_STRUCTURE_STORAGE_KHR.as_raw()
+        | vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS.as_raw(),
+);
 
 /// Memory requirements of a transient (from the device, or estimated for planning).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +93,7 @@ pub fn estimate_requirements(desc: &TransientDesc) -> MemoryRequirements {
                 })
                 .sum::<u64>()
         }
-        TransientDesc::Buffer { size, .. } => *size,
+        TransientDesc::Buffer { size, .. } | TransientDesc::Accel { size, .. } => *size,
     };
     MemoryRequirements {
         size: size.next_multiple_of(ALIGN),
@@ -375,7 +388,7 @@ impl FrameGraph<'_> {
                     size,
                     usage: bu | vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS,
                 },
-                ResourceKind::Accel => continue,
+                ResourceKind::Accel { size, top_level } => TransientDesc::Accel { size, top_level },
             };
             let requirements = reqs_fn(&desc);
             requests.push(AliasRequest {
@@ -385,7 +398,7 @@ impl FrameGraph<'_> {
                 size: requirements.size,
                 alignment: requirements.alignment,
                 memory_type_bits: requirements.memory_type_bits,
-                linear: matches!(desc, TransientDesc::Buffer { .. }),
+                linear: matches!(desc, TransientDesc::Buffer { .. } | TransientDesc::Accel { .. }),
             });
             transients.push(TransientAlloc {
                 resource: r,

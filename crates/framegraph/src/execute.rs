@@ -74,6 +74,8 @@ struct TransientPool {
     key: u64,
     images: HashMap<u32, TransientImage>,
     buffers: HashMap<u32, TransientBuffer>,
+    /// Transient acceleration structures and their buffers (also in `buffers`).
+    accels: HashMap<u32, (vk::AccelerationStructureKHR, vk::Buffer)>,
     memory: Vec<Allocation>,
     views: HashMap<(vk::Image, u32, u32), ViewEntry>,
 }
@@ -379,7 +381,11 @@ impl PassContext<'_> {
     ) -> Result<(vk::AccelerationStructureKHR, vk::Buffer), ExecuteError> {
         match self.raw.get(h.id() as usize) {
             Some(ImportedRaw::Accel { accel, buffer }) => Ok((*accel, *buffer)),
-            _ => Err(self.err("the acceleration structure has no Vulkan object".into())),
+            _ => {
+                self.pool.accels.get(&h.id()).copied().ok_or_else(|| {
+                    self.err("the acceleration structure has no Vulkan object".into())
+                })
+            }
         }
     }
 
@@ -559,6 +565,16 @@ impl Executor {
                     let mut out = vk::MemoryRequirements2::default();
                     // SAFETY: valid create info (maintenance4 is core in Vulkan 1.3).
                     unsafe { device.get_device_image_memory_requirements(&q, &mut out) };
+                    out.memory_requirements
+                }
+                TransientDesc::Accel { size, .. } => {
+                    let ci = vk::BufferCreateInfo::default()
+                        .size(*size)
+                        .usage(crate::compile::ACCEL_BUFFER_USAGE);
+                    let q = vk::DeviceBufferMemoryRequirements::default().create_info(&ci);
+                    let mut out = vk::MemoryRequirements2::default();
+                    // SAFETY: valid create info.
+                    unsafe { device.get_device_buffer_memory_requirements(&q, &mut out) };
                     out.memory_requirements
                 }
                 TransientDesc::Buffer { size, usage } => {
@@ -858,6 +874,29 @@ impl Executor {
                         }
                     }
                 }
+                TransientDesc::Accel { size, top_level } => {
+                    let ci = vk::BufferCreateInfo::default()
+                        .size(size)
+                        .usage(crate::compile::ACCEL_BUFFER_USAGE);
+                    // SAFETY: valid create info; destroyed with the pool (deferred).
+                    let buffer = unsafe { device.create_buffer(&ci, None) }
+                        .map_err(|result| GpuError::Vk { call: "vkCreateBuffer", result })?;
+                    self.pool.buffers.insert(t.resource, TransientBuffer { buffer, address: 0 });
+                    // SAFETY: `buffer` was just created from `device`.
+                    let reqs = unsafe { device.get_buffer_memory_requirements(buffer) };
+                    check_fits(plan, t, reqs)?;
+                    // SAFETY: as for images.
+                    unsafe { device.bind_buffer_memory(buffer, memory, offset) }
+                        .map_err(|result| GpuError::Vk { call: "vkBindBufferMemory", result })?;
+                    let kind = if top_level {
+                        vk::AccelerationStructureTypeKHR::TOP_LEVEL
+                    } else {
+                        vk::AccelerationStructureTypeKHR::BOTTOM_LEVEL
+                    };
+                    let accel = self.ctx.create_acceleration_structure(buffer, size, kind)?;
+                    self.objects_created += 2;
+                    self.pool.accels.insert(t.resource, (accel, buffer));
+                }
                 TransientDesc::Buffer { size, usage } => {
                     let ci = vk::BufferCreateInfo::default().size(size).usage(usage);
                     // SAFETY: valid create info; destroyed with the pool (deferred).
@@ -888,6 +927,10 @@ impl Executor {
 
     fn release_pool(&mut self) {
         let pool = std::mem::take(&mut self.pool);
+        // Structures first: they are destroyed before the buffers holding them.
+        for (accel, _) in pool.accels.values() {
+            self.ctx.destroy_acceleration_structure(*accel);
+        }
         release_views(&self.ctx, pool.views.into_values());
         let images: Vec<_> = pool.images.into_values().map(|t| (t.image, t.view)).collect();
         let buffers: Vec<_> = pool.buffers.into_values().map(|b| b.buffer).collect();

@@ -173,8 +173,15 @@ pub(crate) enum ImportedRaw {
 #[derive(Debug, Clone, Hash)]
 pub(crate) enum ResourceKind {
     Image(ImageInfo),
-    Buffer { size: u64 },
-    Accel,
+    Buffer {
+        size: u64,
+    },
+    /// An acceleration structure: bytes of storage and level (known for transients; 0 and
+    /// top-level for imports, whose storage exists already).
+    Accel {
+        size: u64,
+        top_level: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -344,6 +351,26 @@ impl<'g> FrameGraph<'g> {
         ImageHandle { id, version: 0 }
     }
 
+    /// A transient acceleration structure of `size` bytes of storage (from
+    /// `AccelerationStructure::blas_sizes` / `tlas_sizes`), created by the graph on memory
+    /// it may share with transients whose lifetimes do not overlap; empty until a pass
+    /// builds it (`Access::AccelBuildOutput`).
+    pub fn create_accel(
+        &mut self,
+        name: &str,
+        kind: vk::AccelerationStructureTypeKHR,
+        size: u64,
+    ) -> AccelHandle {
+        let top_level = kind == vk::AccelerationStructureTypeKHR::TOP_LEVEL;
+        let id = self.add_resource(
+            name,
+            ResourceKind::Accel { size, top_level },
+            Origin::Transient,
+            ImportedRaw::None,
+        );
+        AccelHandle { id, version: 0 }
+    }
+
     /// A transient buffer of `size` bytes.
     pub fn create_buffer(&mut self, name: &str, size: u64) -> BufferHandle {
         let id = self.add_resource(
@@ -431,7 +458,7 @@ impl<'g> FrameGraph<'g> {
         }
         let id = self.add_resource(
             name,
-            ResourceKind::Accel,
+            ResourceKind::Accel { size: 0, top_level: true },
             Origin::Imported { initial, final_access: None },
             ImportedRaw::Accel { accel, buffer },
         );
@@ -476,7 +503,7 @@ impl<'g> FrameGraph<'g> {
     pub fn import_accel_for_planning(&mut self, name: &str, initial: InitialAccess) -> AccelHandle {
         let id = self.add_resource(
             name,
-            ResourceKind::Accel,
+            ResourceKind::Accel { size: 0, top_level: true },
             Origin::Imported { initial, final_access: None },
             ImportedRaw::None,
         );
@@ -561,10 +588,10 @@ impl<'g> PassBuilder<'_, 'g> {
                     )
                 })
             }
-            (ResourceKind::Buffer { .. } | ResourceKind::Accel, Some(_)) => {
+            (ResourceKind::Buffer { .. } | ResourceKind::Accel { .. }, Some(_)) => {
                 Some(format!("'{}' is not an image: no subresource range", res.name))
             }
-            (ResourceKind::Buffer { .. } | ResourceKind::Accel, None)
+            (ResourceKind::Buffer { .. } | ResourceKind::Accel { .. }, None)
                 if matches!(
                     access,
                     Access::ColorAttachmentWrite

@@ -1072,3 +1072,48 @@ fn two_traces_share_a_tlas_without_barriers() {
     );
     assert_eq!(pass(&p, "trace b"), [mem(&p, "b", UNKNOWN, (rt, COMPUTE_RW.1))]);
 }
+
+/// Transient acceleration structures: the graph plans their storage like buffers (linear
+/// memory it may share), the TLAS build waits for the BLAS build, the trace for the TLAS.
+/// ```text
+/// [build blas] -> (blas, transient) -> [build tlas] -> (tlas, transient) -> [trace] -> (out)*
+/// ```
+#[test]
+fn transient_acceleration_structures() {
+    let mut g = FrameGraph::new();
+    let mut blas = g.create_accel("blas", vk::AccelerationStructureTypeKHR::BOTTOM_LEVEL, 1 << 20);
+    let mut tlas = g.create_accel("tlas", vk::AccelerationStructureTypeKHR::TOP_LEVEL, 4096);
+    let mut out = g.import_buffer_for_planning("out", 64, None, None);
+    g.add_pass("build blas").write(&mut blas, Access::AccelBuildOutput).record(|_| Ok(()));
+    g.add_pass("build tlas")
+        .read(&blas, Access::AccelBuildRead)
+        .write(&mut tlas, Access::AccelBuildOutput)
+        .record(|_| Ok(()));
+    g.add_pass("trace")
+        .read(&tlas, Access::RayTracingRead)
+        .write(&mut out, Access::StorageWriteRayTracing)
+        .side_effect()
+        .record(|_| Ok(()));
+    let p = compile(&g);
+    let descs: Vec<_> = p.transients.iter().map(|t| (t.name.as_str(), t.desc)).collect();
+    assert_eq!(
+        descs,
+        [
+            ("blas", framegraph::TransientDesc::Accel { size: 1 << 20, top_level: false }),
+            ("tlas", framegraph::TransientDesc::Accel { size: 4096, top_level: true }),
+        ]
+    );
+    let built = (S::ACCELERATION_STRUCTURE_BUILD_KHR, A::ACCELERATION_STRUCTURE_WRITE_KHR);
+    assert!(pass(&p, "build tlas").contains(&mem(
+        &p,
+        "blas",
+        built,
+        (S::ACCELERATION_STRUCTURE_BUILD_KHR, A::ACCELERATION_STRUCTURE_READ_KHR)
+    )));
+    assert!(pass(&p, "trace").contains(&mem(
+        &p,
+        "tlas",
+        built,
+        (S::RAY_TRACING_SHADER_KHR, A::ACCELERATION_STRUCTURE_READ_KHR)
+    )));
+}

@@ -6,6 +6,7 @@
 //! | 0 | `Texture2D g_textures[]` | sampled images |
 //! | 1 | `RWTexture2D<float4> g_storage_images[]` | storage images |
 //! | 2 | `SamplerState g_samplers[]` | samplers |
+//! | 3 | `RaytracingAccelerationStructure g_accels[]` (`shaders/xpg/bindless_rt.slang`) | acceleration structures (devices with ray tracing and update-after-bind for them) |
 //!
 //! Buffers are not in the heap: shaders reach them through device addresses.
 //!
@@ -28,6 +29,8 @@ pub mod binding {
     pub const STORAGE_IMAGES: u32 = 1;
     /// Samplers.
     pub const SAMPLERS: u32 = 2;
+    /// Acceleration structures (ray tracing devices only).
+    pub const ACCELERATION_STRUCTURES: u32 = 3;
 }
 
 /// The descriptor set index of the heap in pipeline layouts.
@@ -42,6 +45,8 @@ pub enum SlotKind {
     StorageImage = 1,
     /// Binding 2.
     Sampler = 2,
+    /// Binding 3.
+    AccelerationStructure = 3,
 }
 
 impl SlotKind {
@@ -50,6 +55,7 @@ impl SlotKind {
             SlotKind::SampledImage => vk::DescriptorType::SAMPLED_IMAGE,
             SlotKind::StorageImage => vk::DescriptorType::STORAGE_IMAGE,
             SlotKind::Sampler => vk::DescriptorType::SAMPLER,
+            SlotKind::AccelerationStructure => vk::DescriptorType::ACCELERATION_STRUCTURE_KHR,
         }
     }
 }
@@ -60,7 +66,7 @@ struct FreeList {
     free: Vec<u32>,
 }
 
-type FreeLists = Arc<Mutex<[FreeList; 3]>>;
+type FreeLists = Arc<Mutex<[FreeList; 4]>>;
 
 /// A slot in the heap; its index is what shaders use. Dropping it frees the slot once the GPU
 /// is done with it.
@@ -108,7 +114,7 @@ pub struct BindlessHeap {
     layout: vk::DescriptorSetLayout,
     pool: vk::DescriptorPool,
     set: vk::DescriptorSet,
-    capacity: [u32; 3],
+    capacity: [u32; 4],
     free: FreeLists,
 }
 
@@ -120,13 +126,21 @@ impl std::fmt::Debug for BindlessHeap {
 
 impl BindlessHeap {
     /// Creates the heap with capacities clamped to the device's limits (at most 16384 sampled
-    /// images, 4096 storage images, 512 samplers).
+    /// images, 4096 storage images, 512 samplers, and on ray tracing devices that allow it 256
+    /// acceleration structures).
     pub fn new(ctx: &Context) -> Result<Self, GpuError> {
         let di = &ctx.caps().descriptor_indexing;
+        let rt = ctx.caps().rt;
+        let accels = if ctx.caps().ray_tracing && rt.update_after_bind {
+            rt.max_update_after_bind_accels.min(256)
+        } else {
+            0
+        };
         let mut capacity = [
             di.max_sampled_images.min(16384),
             di.max_storage_images.min(4096),
             di.max_samplers.min(512),
+            accels,
         ];
         // All three arrays are visible to every stage: scale them down to the per-stage total.
         let total: u64 = capacity.iter().map(|&c| c as u64).sum();
@@ -135,13 +149,16 @@ impl BindlessHeap {
                 *c = (*c as u64 * di.max_per_stage_resources as u64 / total) as u32;
             }
         }
-        if capacity.contains(&0) {
+        if capacity[..3].contains(&0) {
             return Err(GpuError::Invalid(
                 "the device allows no update-after-bind descriptors".into(),
             ));
         }
         let device = ctx.device();
-        let kinds = [SlotKind::SampledImage, SlotKind::StorageImage, SlotKind::Sampler];
+        let mut kinds = vec![SlotKind::SampledImage, SlotKind::StorageImage, SlotKind::Sampler];
+        if capacity[3] > 0 {
+            kinds.push(SlotKind::AccelerationStructure);
+        }
         let bindings: Vec<_> = kinds
             .iter()
             .map(|&k| {
@@ -157,7 +174,7 @@ impl BindlessHeap {
         let flags = vk::DescriptorBindingFlags::PARTIALLY_BOUND
             | vk::DescriptorBindingFlags::UPDATE_AFTER_BIND
             | vk::DescriptorBindingFlags::UPDATE_UNUSED_WHILE_PENDING;
-        let binding_flags = [flags; 3];
+        let binding_flags = vec![flags; kinds.len()];
         let mut flags_info =
             vk::DescriptorSetLayoutBindingFlagsCreateInfo::default().binding_flags(&binding_flags);
         let info = vk::DescriptorSetLayoutCreateInfo::default()
@@ -213,8 +230,9 @@ impl BindlessHeap {
     pub fn set(&self) -> vk::DescriptorSet {
         self.set
     }
-    /// Capacity of each array: sampled images, storage images, samplers.
-    pub fn capacity(&self) -> [u32; 3] {
+    /// Capacity of each array: sampled images, storage images, samplers, acceleration
+    /// structures (0 without ray tracing).
+    pub fn capacity(&self) -> [u32; 4] {
         self.capacity
     }
 
@@ -311,6 +329,39 @@ impl BindlessHeap {
                 image_layout: vk::ImageLayout::UNDEFINED,
             },
         );
+        Ok(slot)
+    }
+
+    /// Puts a (top-level) acceleration structure into the heap.
+    ///
+    /// # Safety
+    /// `accel` is a live handle of this context's device and stays alive until the returned
+    /// slot is dropped and the GPU has finished the work that may read it.
+    pub unsafe fn add_acceleration_structure(
+        &self,
+        accel: vk::AccelerationStructureKHR,
+    ) -> Result<BindlessIndex, GpuError> {
+        if self.capacity[3] == 0 {
+            return Err(GpuError::Invalid(
+                "the bindless heap has no acceleration structures (no ray tracing, or no \
+                 update-after-bind for them)"
+                    .into(),
+            ));
+        }
+        let slot = self.take(SlotKind::AccelerationStructure)?;
+        let accels = [accel];
+        let mut info = vk::WriteDescriptorSetAccelerationStructureKHR::default()
+            .acceleration_structures(&accels);
+        let write = vk::WriteDescriptorSet::default()
+            .dst_set(self.set)
+            .dst_binding(slot.kind as u32)
+            .dst_array_element(slot.index)
+            .descriptor_type(vk::DescriptorType::ACCELERATION_STRUCTURE_KHR)
+            .descriptor_count(1)
+            .push_next(&mut info);
+        // SAFETY: the slot is in range and not read by pending work; the binding is
+        // UPDATE_AFTER_BIND.
+        unsafe { self.shared.device.update_descriptor_sets(&[write], &[]) };
         Ok(slot)
     }
 

@@ -165,6 +165,8 @@ pub struct RayTracingCaps {
     pub max_primitive_count: u64,
     /// Acceleration structures can be written to an update-after-bind descriptor set.
     pub update_after_bind: bool,
+    /// `maxDescriptorSetUpdateAfterBindAccelerationStructures`.
+    pub max_update_after_bind_accels: u32,
 }
 
 /// Probes `pd`. Only feature structs of extensions the device advertises are chained, so the
@@ -256,6 +258,8 @@ pub(crate) fn probe(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Caps {
             max_primitive_count: asp.max_primitive_count,
             update_after_bind: accel.descriptor_binding_acceleration_structure_update_after_bind
                 == vk::TRUE,
+            max_update_after_bind_accels: asp
+                .max_descriptor_set_update_after_bind_acceleration_structures,
         };
     }
     caps.ray_query = has_rq && rq.ray_query == vk::TRUE;

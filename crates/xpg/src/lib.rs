@@ -64,8 +64,9 @@ pub use pipeline::{
 };
 pub use query::TimestampPool;
 pub use raytracing::{
-    sbt_layout, tlas_instance, AccelSizes, AccelerationStructure, BlasTriangles,
-    CompactedSizeQueries, RayTracingDesc, BLAS_FLAGS, TLAS_FLAGS, TLAS_INSTANCE_SIZE,
+    record_tlas_build_raw, sbt_layout, tlas_instance, AccelSizes, AccelerationStructure,
+    BlasTriangles, CompactedSizeQueries, RayTracingDesc, BLAS_FLAGS, TLAS_FLAGS,
+    TLAS_INSTANCE_SIZE,
 };
 pub use resource::{
     format_aspect, format_texel_size, full_mip_count, Buffer, BufferDesc, Image, ImageDesc,

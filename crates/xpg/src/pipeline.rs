@@ -184,6 +184,7 @@ impl PipelineLayout {
                     binding::SAMPLED_IMAGES => DescriptorType::SAMPLED_IMAGE,
                     binding::STORAGE_IMAGES => DescriptorType::STORAGE_IMAGE,
                     binding::SAMPLERS => DescriptorType::SAMPLER,
+                    binding::ACCELERATION_STRUCTURES => DescriptorType::ACCELERATION_STRUCTURE_KHR,
                     _ => return Err(layout_err(format!("set 0 is the bindless heap; binding {b} is not part of it (import xpg.bindless)"))),
                 };
                 if ty != expected {
@@ -196,6 +197,16 @@ impl PipelineLayout {
         if uses_bindless && heap.is_none() {
             return Err(layout_err(
                 "the shader uses the bindless heap (set 0) but no heap was given".into(),
+            ));
+        }
+        let wants_accels = sets
+            .get(&BINDLESS_SET)
+            .is_some_and(|s0| s0.contains_key(&binding::ACCELERATION_STRUCTURES));
+        if wants_accels && heap.is_some_and(|h| h.capacity()[3] == 0) {
+            return Err(layout_err(
+                "the shader uses the heap's acceleration structures, which this device's heap \
+                 does not have (no ray tracing or no update-after-bind for them)"
+                    .into(),
             ));
         }
         let device = ctx.device();

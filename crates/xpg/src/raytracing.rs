@@ -179,6 +179,48 @@ pub fn tlas_instance(
     }
 }
 
+/// [`AccelerationStructure::record_tlas_build`] for a structure owned elsewhere (a
+/// framegraph transient).
+///
+/// # Safety
+/// As [`AccelerationStructure::record_tlas_build`]; `tlas` is a top-level structure of this
+/// device with room for `count` instances.
+pub unsafe fn record_tlas_build_raw(
+    ctx: &Context,
+    cmd: vk::CommandBuffer,
+    tlas: vk::AccelerationStructureKHR,
+    instances: vk::DeviceAddress,
+    count: u32,
+    scratch: vk::DeviceAddress,
+    update: bool,
+) -> Result<(), GpuError> {
+    let f = fns(&ctx.shared)?;
+    let g = [instances_geometry(instances)];
+    let range = [vk::AccelerationStructureBuildRangeInfoKHR {
+        primitive_count: count,
+        primitive_offset: 0,
+        first_vertex: 0,
+        transform_offset: 0,
+    }];
+    let mut info = vk::AccelerationStructureBuildGeometryInfoKHR::default()
+        .ty(vk::AccelerationStructureTypeKHR::TOP_LEVEL)
+        .flags(TLAS_FLAGS)
+        .mode(if update {
+            vk::BuildAccelerationStructureModeKHR::UPDATE
+        } else {
+            vk::BuildAccelerationStructureModeKHR::BUILD
+        })
+        .dst_acceleration_structure(tlas)
+        .geometries(&g)
+        .scratch_data(vk::DeviceOrHostAddressKHR { device_address: scratch });
+    if update {
+        info = info.src_acceleration_structure(tlas);
+    }
+    // SAFETY: the caller's contract.
+    unsafe { f.accel.cmd_build_acceleration_structures(cmd, &[info], &[&range]) };
+    Ok(())
+}
+
 /// Bytes of one [`tlas_instance`].
 pub const TLAS_INSTANCE_SIZE: u64 = 64;
 
@@ -302,31 +344,9 @@ impl AccelerationStructure {
         scratch: vk::DeviceAddress,
         update: bool,
     ) -> Result<(), GpuError> {
-        let f = fns(&self.shared)?;
-        let g = [instances_geometry(instances)];
-        let range = [vk::AccelerationStructureBuildRangeInfoKHR {
-            primitive_count: count,
-            primitive_offset: 0,
-            first_vertex: 0,
-            transform_offset: 0,
-        }];
-        let mut info = vk::AccelerationStructureBuildGeometryInfoKHR::default()
-            .ty(vk::AccelerationStructureTypeKHR::TOP_LEVEL)
-            .flags(TLAS_FLAGS)
-            .mode(if update {
-                vk::BuildAccelerationStructureModeKHR::UPDATE
-            } else {
-                vk::BuildAccelerationStructureModeKHR::BUILD
-            })
-            .dst_acceleration_structure(self.raw)
-            .geometries(&g)
-            .scratch_data(vk::DeviceOrHostAddressKHR { device_address: scratch });
-        if update {
-            info = info.src_acceleration_structure(self.raw);
-        }
+        let ctx = Context::from_shared(&self.shared);
         // SAFETY: the caller's contract.
-        unsafe { f.accel.cmd_build_acceleration_structures(cmd, &[info], &[&range]) };
-        Ok(())
+        unsafe { record_tlas_build_raw(&ctx, cmd, self.raw, instances, count, scratch, update) }
     }
 
     /// Records writing this (built, compactable) structure's compacted size into query
@@ -724,5 +744,35 @@ impl Pipeline {
             )
         };
         Ok(())
+    }
+}
+
+impl Context {
+    /// Creates an acceleration structure of `kind` over `size` bytes of `buffer` at offset 0
+    /// (a buffer with ACCELERATION_STRUCTURE_STORAGE usage and bound memory), for owners that
+    /// manage the memory themselves (the framegraph's transients). Destroy it with
+    /// [`Context::destroy_acceleration_structure`].
+    pub fn create_acceleration_structure(
+        &self,
+        buffer: vk::Buffer,
+        size: u64,
+        kind: vk::AccelerationStructureTypeKHR,
+    ) -> Result<vk::AccelerationStructureKHR, GpuError> {
+        let f = fns(&self.shared)?;
+        let info =
+            vk::AccelerationStructureCreateInfoKHR::default().buffer(buffer).size(size).ty(kind);
+        // SAFETY: the caller's buffer has the storage usage, memory bound, `size` bytes.
+        unsafe { f.accel.create_acceleration_structure(&info, None) }
+            .vk("vkCreateAccelerationStructureKHR")
+    }
+
+    /// Destroys `accel` once the GPU has finished every submission made so far (queue this
+    /// before releasing the memory it lives in).
+    pub fn destroy_acceleration_structure(&self, accel: vk::AccelerationStructureKHR) {
+        if let Some(f) = self.shared.ray_tracing.as_ref() {
+            let a = f.accel.clone();
+            // SAFETY: deferred until no submission uses the structure.
+            self.shared.defer(move |_, _| unsafe { a.destroy_acceleration_structure(accel, None) });
+        }
     }
 }
