@@ -887,3 +887,40 @@ fn transient_tlas_traces_the_same() {
     let m = ctx.validation_messages();
     assert_eq!(m.total(), 0, "{:?}", m.recent);
 }
+
+/// A pass that binds an acceleration structure it did not declare is an error (the graph
+/// could not order it against builds), not a silent race.
+#[test]
+fn undeclared_acceleration_structures_are_errors() {
+    let ctx = common::gpu(false);
+    let s = scene(&ctx, true);
+    let p = pipeline(&ctx);
+    let _ = build_and_trace(&ctx, &s, &p, 0);
+    let out = hits_buffer(&ctx);
+    let mut graph = FrameGraph::new();
+    let tlas = graph.import_accel(
+        "tlas",
+        s.tlas.raw(),
+        s.tlas.buffer().raw(),
+        Some(Access::AccelBuildOutput),
+    );
+    let mut hits = graph.import_buffer("hits", &out, None, None);
+    let (t, h, pr) = (tlas, hits, &p);
+    graph
+        .add_pass("trace, TLAS not declared")
+        .write(&mut hits, Access::StorageWriteRayTracing)
+        .side_effect()
+        .record(move |pc| {
+            pr.bind(pc.cmd, None);
+            pc.push_descriptors(
+                pr,
+                &[Bind::Accel { binding: 0, accel: &t }, Bind::Buffer { binding: 1, buffer: &h }],
+            )?;
+            Ok(())
+        });
+    let mut executor = Executor::new(&ctx, 1);
+    let plan = executor.compile(&graph).expect("compile");
+    let e = ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None)).expect("submit");
+    let e = e.expect_err("undeclared TLAS").to_string();
+    assert!(e.contains("not declared") || e.contains("declare"), "{e}");
+}

@@ -379,6 +379,7 @@ impl PassContext<'_> {
         &self,
         h: &crate::AccelHandle,
     ) -> Result<(vk::AccelerationStructureKHR, vk::Buffer), ExecuteError> {
+        self.check_declared(h.id())?;
         match self.raw.get(h.id() as usize) {
             Some(ImportedRaw::Accel { accel, buffer }) => Ok((*accel, *buffer)),
             _ => {
@@ -557,6 +558,19 @@ impl Executor {
     /// Compiles `graph` with the device's real memory requirements for the transients.
     pub fn compile(&self, graph: &FrameGraph<'_>) -> Result<Plan, ExecuteError> {
         let device = self.ctx.device();
+        // Transient acceleration structures need ray tracing before anything is queried with
+        // their (extension) buffer usage.
+        if !self.ctx.caps().ray_tracing {
+            if let Some(r) = graph.resources.iter().find(|r| {
+                matches!(r.kind, ResourceKind::Accel { .. })
+                    && matches!(r.origin, crate::graph::Origin::Transient)
+            }) {
+                return Err(ExecuteError::Gpu(GpuError::Invalid(format!(
+                    "transient acceleration structure '{}': the device has no ray tracing",
+                    r.name
+                ))));
+            }
+        }
         let requirements = |desc: &TransientDesc| -> MemoryRequirements {
             let reqs = match desc {
                 TransientDesc::Image { info, usage } => {
@@ -875,6 +889,13 @@ impl Executor {
                     }
                 }
                 TransientDesc::Accel { size, top_level } => {
+                    if !self.ctx.caps().ray_tracing {
+                        return Err(ExecuteError::Gpu(GpuError::Invalid(format!(
+                            "transient acceleration structure '{}': the device has no ray \
+                             tracing",
+                            t.name
+                        ))));
+                    }
                     let ci = vk::BufferCreateInfo::default()
                         .size(size)
                         .usage(crate::compile::ACCEL_BUFFER_USAGE);

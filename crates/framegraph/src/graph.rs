@@ -362,6 +362,12 @@ impl<'g> FrameGraph<'g> {
         size: u64,
     ) -> AccelHandle {
         let top_level = kind == vk::AccelerationStructureTypeKHR::TOP_LEVEL;
+        if size == 0 {
+            self.errors.push(GraphError::InvalidAccess {
+                pass: format!("(resource '{name}')"),
+                message: "an acceleration structure of 0 bytes".into(),
+            });
+        }
         let id = self.add_resource(
             name,
             ResourceKind::Accel { size, top_level },
@@ -727,6 +733,10 @@ fn invalid_shape(kind: &ResourceKind) -> Option<String> {
         }
         ResourceKind::Buffer { size } if *size == 0 || *size > 1 << 40 => {
             Some(format!("buffer size {size} out of range (1 byte .. 1 TiB)"))
+        }
+        // Imports have size 0 (their storage exists); `create_accel` gives a size.
+        ResourceKind::Accel { size, .. } if *size > 1 << 40 => {
+            Some(format!("acceleration structure size {size} out of range (.. 1 TiB)"))
         }
         _ => None,
     }

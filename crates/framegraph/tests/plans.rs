@@ -1117,3 +1117,13 @@ fn transient_acceleration_structures() {
         (S::RAY_TRACING_SHADER_KHR, A::ACCELERATION_STRUCTURE_READ_KHR)
     )));
 }
+
+/// A transient acceleration structure of 0 bytes is an error naming it.
+#[test]
+fn empty_transient_acceleration_structure_is_an_error() {
+    let mut g = FrameGraph::new();
+    let mut t = g.create_accel("empty", vk::AccelerationStructureTypeKHR::TOP_LEVEL, 0);
+    g.add_pass("build").write(&mut t, Access::AccelBuildOutput).side_effect().record(|_| Ok(()));
+    let e = g.compile().expect_err("0 bytes").to_string();
+    assert!(e.contains("empty") && e.contains("0 bytes"), "{e}");
+}

@@ -160,9 +160,14 @@ impl SceneAccel {
         let geometry: Vec<Vec<BlasTriangles>> = meshes
             .iter()
             .map(|prims| {
+                // Every primitive is a geometry (an empty one with 0 triangles), so that
+                // GeometryIndex() is the primitive's index; meshes without any triangle get no
+                // BLAS.
+                if prims.iter().all(|p| p.index_count < 3) {
+                    return Vec::new();
+                }
                 prims
                     .iter()
-                    .filter(|p| p.index_count >= 3)
                     .map(|p| BlasTriangles {
                         vertex_address: vertices.address() + u64::from(p.first_vertex) * stride,
                         vertex_stride: stride,
@@ -262,9 +267,10 @@ impl SceneAccel {
                 None => None,
             });
         }
+        // Custom instance indices have 24 bits.
         let count = u32::try_from(placements.len())
             .ok()
-            .filter(|&c| u64::from(c) <= ctx.caps().rt.max_instance_count.max(1))
+            .filter(|&c| u64::from(c) <= ctx.caps().rt.max_instance_count.min(1 << 24))
             .ok_or_else(|| {
                 GpuSceneError::TooLarge(format!("{} TLAS instances", placements.len()))
             })?;

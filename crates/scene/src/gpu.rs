@@ -285,7 +285,7 @@ pub struct GpuScene {
     pub versions: crate::model::Versions,
     /// Number of materials, and each one's shader-variant key (textured, blended).
     material_count: usize,
-    material_keys: Vec<(bool, bool, bool)>,
+    material_keys: Vec<(bool, bool, bool, bool)>,
     /// Samplers of the textures (bindless).
     pub samplers: Vec<GpuSampler>,
 
@@ -376,10 +376,11 @@ fn textured(m: &crate::model::Material) -> bool {
     m.textures().next().is_some() || m.colormap.is_some() || matches!(m.alpha, AlphaMode::Mask(_))
 }
 
-/// What fixes a material's draws' shader variants and vertex data: (textured, blended,
-/// colormap: the UV buffer holds its scalars).
-fn material_key(m: &crate::model::Material) -> (bool, bool, bool) {
-    (textured(m), m.alpha == AlphaMode::Blend, m.colormap.is_some())
+/// What fixes a material's draws' shader variants, vertex data and ray tracing geometry:
+/// (textured, blended, colormap: the UV buffer holds its scalars, opaque: the BLAS geometry's
+/// OPAQUE flag, which no TLAS update can change).
+fn material_key(m: &crate::model::Material) -> (bool, bool, bool, bool) {
+    (textured(m), m.alpha == AlphaMode::Blend, m.colormap.is_some(), m.alpha == AlphaMode::Opaque)
 }
 
 /// The colormap lookup textures: 256 texels of each map, sRGB.
@@ -941,10 +942,11 @@ impl GpuScene {
             if scene.materials.len() != self.material_count {
                 return Err(structure("materials were added or removed"));
             }
-            let keys: Vec<(bool, bool, bool)> = scene.materials.iter().map(material_key).collect();
+            let keys: Vec<_> = scene.materials.iter().map(material_key).collect();
             if keys != self.material_keys {
                 return Err(structure(
-                    "a material gained or lost textures, alpha testing, blending or a colormap",
+                    "a material gained or lost textures, alpha testing or blending, opacity or a \
+                     colormap",
                 ));
             }
             let new_kind = scene.materials.iter().filter_map(|m| m.colormap).any(|c| {

@@ -679,19 +679,23 @@ impl Pipeline {
         for k in 0..hit_n {
             put(1 + miss_n as usize + k as usize, hit_at + k * stride);
         }
+        // Region starts must be aligned to shaderGroupBaseAlignment as device addresses, not
+        // only as offsets: room to move the table to an aligned address inside the buffer.
+        let base_align = u64::from(rt.shader_group_base_alignment).max(1);
         let mut buffer = Buffer::new(
             ctx,
             &BufferDesc {
-                size: total,
+                size: total + base_align,
                 usage: vk::BufferUsageFlags::SHADER_BINDING_TABLE_KHR,
                 memory: MemoryUsage::DeviceUpload,
                 name: "shader binding table",
             },
         )?;
+        let base = align(buffer.address(), base_align);
         let mut up = Uploader::new(ctx, (total + 65536).max(1 << 16))?;
-        up.upload_buffer(&mut buffer, 0, &table)?;
+        let offset = base - buffer.address();
+        up.upload_buffer(&mut buffer, offset, &table)?;
         up.flush()?;
-        let base = buffer.address();
         let region = |at: u64, stride: u64, size: u64| vk::StridedDeviceAddressRegionKHR {
             device_address: base + at,
             stride,
