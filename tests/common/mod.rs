@@ -73,6 +73,9 @@ pub fn request(scene: PathBuf, w: u32, h: u32) -> RenderRequest {
         validation: true,
         grid: None,
         msaa: 1,
+        spp: 16,
+        max_depth: 64,
+        seed: 0,
     }
 }
 

@@ -234,6 +234,9 @@ pub enum GpuSceneError {
 pub struct GpuScene {
     /// Acceleration structures (when the device has ray tracing).
     pub accel: Option<crate::accel::SceneAccel>,
+    /// For ray tracing hits: entry `p` (one per placement) is the offset of placement `p`'s
+    /// list, whose entry `g` is the draw of geometry (primitive) `g`.
+    pub geometry_draws: Buffer,
     ctx: Context,
     /// Unique per upload in this process (renderers key their caches on it).
     pub id: u64,
@@ -486,7 +489,7 @@ impl GpuScene {
                     mesh: m as u32,
                 });
                 placement_worlds.push(world);
-                for r in prim_ranges.get(m).into_iter().flatten() {
+                for (geometry, r) in prim_ranges.get(m).into_iter().flatten().enumerate() {
                     let draw = GpuDraw {
                         material: r.material as u32,
                         first_index: r.first_index,
@@ -495,8 +498,12 @@ impl GpuScene {
                         placement,
                         ..GpuDraw::placed(world)
                     };
-                    let source =
-                        DrawSource { node: ni as u32, instance: instance as u32, center: r.center };
+                    let source = DrawSource {
+                        node: ni as u32,
+                        instance: instance as u32,
+                        center: r.center,
+                        geometry: geometry as u32,
+                    };
                     let mat = &scene.materials[r.material];
                     if mat.alpha == AlphaMode::Blend {
                         blended_list.push((draw, source));
@@ -535,6 +542,19 @@ impl GpuScene {
         }
         if u32::try_from(draw_list.len()).is_err() {
             return Err(GpuSceneError::TooLarge("more than 4 G draws".into()));
+        }
+        // Ray tracing hits name (placement, geometry); the draw of each: per placement an
+        // offset into the entries that follow the offsets.
+        let mut geometry_draws: Vec<u32> = Vec::with_capacity(placements.len() + draw_list.len());
+        let mut at = placements.len() as u32;
+        for p in &placements {
+            geometry_draws.push(at);
+            at += prim_ranges.get(p.mesh as usize).map_or(0, |r| r.len() as u32);
+        }
+        geometry_draws.resize(at as usize, u32::MAX);
+        for (d, (draw, src)) in draw_list.iter().zip(&draw_sources).enumerate() {
+            let slot = geometry_draws[draw.placement as usize] + src.geometry;
+            geometry_draws[slot as usize] = d as u32;
         }
         // Textures: the scene's, then one lookup texture per colormap in use.
         let mut all_textures: Vec<&crate::model::Texture> = scene.textures.iter().collect();
@@ -591,6 +611,13 @@ impl GpuScene {
             &environment,
             &[bytemuck::cast_slice(&env_texels)],
             vk::ImageLayout::READ_ONLY_OPTIMAL,
+        )?;
+        let geometry_draws = storage(
+            ctx,
+            "geometry draws",
+            bytemuck::cast_slice(&geometry_draws),
+            &mut up,
+            vk::BufferUsageFlags::empty(),
         )?;
         let uvs = storage(
             ctx,
@@ -834,6 +861,7 @@ impl GpuScene {
         Ok(Self {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             accel,
+            geometry_draws,
             ctx: ctx.clone(),
             vertices,
             indices,
@@ -1055,6 +1083,8 @@ struct DrawSource {
     node: u32,
     instance: u32,
     center: Vec3,
+    /// The primitive's index in its mesh (its geometry index in the mesh's BLAS).
+    geometry: u32,
 }
 
 impl GpuDraw {

@@ -27,6 +27,31 @@ pub struct RenderRequest {
     pub grid: Option<raster::Grid>,
     /// Samples per pixel (1: no multisampling).
     pub msaa: u32,
+    /// Path tracer: samples per pixel.
+    pub spp: u32,
+    /// Path tracer: longest path.
+    pub max_depth: u32,
+    /// Path tracer: seed.
+    pub seed: u32,
+}
+
+impl RenderRequest {
+    /// A raster render of `scene` at its default size, no multisampling, 64 samples and 64
+    /// bounces for the path tracer.
+    pub fn new(scene: PathBuf) -> Self {
+        Self {
+            scene,
+            size: None,
+            camera: None,
+            renderer: "raster".into(),
+            validation: false,
+            grid: None,
+            msaa: 1,
+            spp: 64,
+            max_depth: 64,
+            seed: 0,
+        }
+    }
 }
 
 /// A rendered image.
@@ -94,8 +119,8 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
                 req.camera.as_deref().unwrap_or("")
             )
         })?;
-    if req.renderer != "raster" {
-        bail!("unknown renderer '{}' (available: raster)", req.renderer);
+    if req.renderer != "raster" && req.renderer != "pathtracer" {
+        bail!("unknown renderer '{}' (available: raster, pathtracer)", req.renderer);
     }
     let ctx = Context::new(&ContextDesc {
         app_name: "xpg-view".into(),
@@ -105,9 +130,38 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
     .context("creating the Vulkan context")?;
     let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
     let gpu_scene = GpuScene::upload(&ctx, scene).context("uploading the scene")?;
-    let mut renderer =
-        Raster::with_msaa(&ctx, &compiler, req.msaa).context("building the raster renderer")?;
-    renderer.grid = req.grid;
+    let mut renderer: Box<dyn Renderer> = if req.renderer == "pathtracer" {
+        let mut pt =
+            pathtracer::PathTracer::new(&ctx, &compiler).context("building the path tracer")?;
+        pt.settings = pathtracer::Settings {
+            samples_per_frame: req.spp.clamp(1, 16),
+            max_depth: req.max_depth.max(1),
+            seed: req.seed,
+            ..Default::default()
+        };
+        // All frames but the last: accumulation only.
+        let per_frame = pt.settings.samples_per_frame;
+        let frames = req.spp.max(1).div_ceil(per_frame);
+        let mut executor = Executor::new(&ctx, 1);
+        for _ in 1..frames {
+            let mut graph = FrameGraph::new();
+            let mut target = graph.create_image("hdr", ImageInfo::d2(width, height, HDR_FORMAT));
+            pt.add_passes(&mut graph, &gpu_scene, &view, &mut target)?;
+            graph
+                .add_pass("keep")
+                .read(&target, Access::TransferSrc)
+                .side_effect()
+                .record(|_| Ok(()));
+            let plan = executor.compile(&graph)?;
+            ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))??;
+        }
+        Box::new(pt)
+    } else {
+        let mut r =
+            Raster::with_msaa(&ctx, &compiler, req.msaa).context("building the raster renderer")?;
+        r.grid = req.grid;
+        Box::new(r)
+    };
     let tonemap_code = compiler
         .compile(&ShaderDesc::new(ShaderCompiler::project_shader_dir().join("post/tonemap.slang")))
         .context("compiling the tonemap shader")?;

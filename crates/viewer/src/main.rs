@@ -49,6 +49,15 @@ enum Command {
         /// Multisample anti-aliasing: samples per pixel (1 = off, 2, 4, 8).
         #[arg(long, default_value_t = 4)]
         msaa: u32,
+        /// Path tracer: samples per pixel.
+        #[arg(long, default_value_t = 64)]
+        spp: u32,
+        /// Path tracer: longest path (bounces).
+        #[arg(long, default_value_t = 64)]
+        max_depth: u32,
+        /// Path tracer: seed of the random sequences.
+        #[arg(long, default_value_t = 0)]
+        seed: u32,
     },
 }
 
@@ -60,7 +69,20 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Render { scene, out, size, renderer, camera, validation, grid, up, msaa } => {
+        Command::Render {
+            scene,
+            out,
+            size,
+            renderer,
+            camera,
+            validation,
+            grid,
+            up,
+            msaa,
+            spp,
+            max_depth,
+            seed,
+        } => {
             let size = size.as_deref().map(viewer::parse_size).transpose()?;
             viewer::check_output(&out)?;
             let grid = grid
@@ -74,8 +96,18 @@ fn main() -> anyhow::Result<()> {
                     Ok::<_, anyhow::Error>(grid)
                 })
                 .transpose()?;
-            let req =
-                viewer::RenderRequest { scene, size, camera, renderer, validation, grid, msaa };
+            let req = viewer::RenderRequest {
+                scene,
+                size,
+                camera,
+                renderer,
+                validation,
+                grid,
+                msaa,
+                spp,
+                max_depth,
+                seed,
+            };
             let img = viewer::render(&req)
                 .with_context(|| format!("rendering {}", req.scene.display()))?;
             viewer::save(&img, &out)?;

@@ -1,0 +1,292 @@
+//! The path tracing renderer (first version): one ray generation shader per pixel walks
+//! `spp` paths per frame through the GpuScene's TLAS (BSDF sampling with the shared BRDF,
+//! emission, the environment, Russian roulette) and accumulates the sum and the sum of squares
+//! per pixel across frames; the mean goes to the target. Accumulation restarts when the
+//! scene, its versions, the view or the settings change.
+
+use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo};
+use glam::Mat4;
+use scene::{GpuScene, RenderError, Renderer, View};
+use xpg::vk;
+use xpg::{
+    Context, Image, ImageDesc, Pipeline, RayTracingDesc, Sampler, ShaderCompiler, ShaderDesc,
+};
+
+/// Settings of the path tracer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Samples per pixel per frame.
+    pub samples_per_frame: u32,
+    /// Longest path (segments).
+    pub max_depth: u32,
+    /// Russian roulette from this depth on.
+    pub rr_start: u32,
+    /// Seed of the random sequences.
+    pub seed: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { samples_per_frame: 4, max_depth: 64, rr_start: 3, seed: 0 }
+    }
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Push {
+    inv_view_proj: [[f32; 4]; 4],
+    camera_pos: [f32; 4],
+    vertices: u64,
+    indices: u64,
+    draws: u64,
+    materials: u64,
+    geometry_draws: u64,
+    width: u32,
+    height: u32,
+    frame: u32,
+    spp: u32,
+    max_depth: u32,
+    rr_start: u32,
+    env_kind: u32,
+    seed: u32,
+}
+
+struct Accumulation {
+    sum: Image,
+    squares: Image,
+    /// Samples per pixel so far.
+    samples: u32,
+    /// Frames so far.
+    frames: u32,
+    key: Vec<u8>,
+}
+
+/// The path tracer.
+pub struct PathTracer {
+    /// Settings (a change restarts the accumulation).
+    pub settings: Settings,
+    pipeline: Pipeline,
+    env_sampler: Sampler,
+    accum: Option<Accumulation>,
+    ctx: Context,
+}
+
+impl std::fmt::Debug for PathTracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PathTracer").field("settings", &self.settings).finish()
+    }
+}
+
+impl PathTracer {
+    /// Compiles `shaders/pathtracer/pt.slang` into a ray tracing pipeline.
+    pub fn new(ctx: &Context, compiler: &ShaderCompiler) -> Result<Self, RenderError> {
+        if !ctx.caps().ray_tracing {
+            return Err(RenderError::Other(format!(
+                "the path tracer needs ray tracing, which '{}' lacks",
+                ctx.caps().device_name
+            )));
+        }
+        let code = compiler.compile(&ShaderDesc::new(
+            ShaderCompiler::project_shader_dir().join("pathtracer/pt.slang"),
+        ))?;
+        let e = |n: &str| {
+            code.entry(n).ok_or_else(|| RenderError::Other(format!("pt.slang: entry {n} missing")))
+        };
+        let pipeline = Pipeline::ray_tracing(
+            ctx,
+            &RayTracingDesc {
+                name: "path tracer",
+                raygen: e("raygen")?,
+                miss: vec![e("miss")?],
+                hit_groups: vec![(Some(e("chit")?), None)],
+                max_recursion: 1,
+            },
+            None,
+        )?;
+        let env_sampler = Sampler::new(
+            ctx,
+            &vk::SamplerCreateInfo::default()
+                .mag_filter(vk::Filter::LINEAR)
+                .min_filter(vk::Filter::LINEAR)
+                .address_mode_u(vk::SamplerAddressMode::REPEAT)
+                .address_mode_v(vk::SamplerAddressMode::CLAMP_TO_EDGE)
+                .address_mode_w(vk::SamplerAddressMode::CLAMP_TO_EDGE),
+        )?;
+        Ok(Self {
+            settings: Settings::default(),
+            pipeline,
+            env_sampler,
+            accum: None,
+            ctx: ctx.clone(),
+        })
+    }
+
+    /// Samples per pixel accumulated so far (after the frames recorded so far run).
+    pub fn samples(&self) -> u32 {
+        self.accum.as_ref().map_or(0, |a| a.samples)
+    }
+
+    /// The accumulation images (sum of samples with the count in alpha, and sum of squares),
+    /// RGBA32F in GENERAL layout after the last frame ran.
+    pub fn accumulation(&self) -> Option<(&Image, &Image)> {
+        self.accum.as_ref().map(|a| (&a.sum, &a.squares))
+    }
+}
+
+fn accumulation_image(ctx: &Context, name: &str, w: u32, h: u32) -> Result<Image, RenderError> {
+    let usage = vk::ImageUsageFlags::STORAGE | vk::ImageUsageFlags::TRANSFER_SRC;
+    Ok(Image::new(ctx, &ImageDesc::d2(name, w, h, vk::Format::R32G32B32A32_SFLOAT, usage))?)
+}
+
+impl Renderer for PathTracer {
+    fn name(&self) -> &str {
+        "pathtracer"
+    }
+
+    fn add_passes<'g>(
+        &'g mut self,
+        graph: &mut FrameGraph<'g>,
+        scene: &'g GpuScene,
+        view: &View,
+        target: &mut ImageHandle,
+    ) -> Result<(), RenderError> {
+        let accel = scene.accel.as_ref().ok_or_else(|| {
+            RenderError::Other("the scene has no acceleration structures (no ray tracing)".into())
+        })?;
+        let info = graph
+            .image_info(target)
+            .ok_or_else(|| RenderError::Other("target is not an image of this graph".into()))?;
+        if info.extent.width != view.width || info.extent.height != view.height {
+            return Err(RenderError::Other("target and view sizes differ".into()));
+        }
+        let (w, h) = (view.width, view.height);
+        let vp: Mat4 = view.proj * view.view;
+        // What the image depends on: scene, its versions, view, size, settings.
+        let mut key = Vec::new();
+        key.extend(scene.id.to_le_bytes());
+        key.extend(format!("{:?}", scene.versions).bytes());
+        key.extend(bytemuck::bytes_of(&vp.to_cols_array()));
+        key.extend([w, h].iter().flat_map(|v| v.to_le_bytes()));
+        // (Not the samples per frame: the image converges to the same thing.)
+        let st = self.settings;
+        key.extend([st.max_depth, st.rr_start, st.seed].iter().flat_map(|v| v.to_le_bytes()));
+        let fresh = self.accum.as_ref().is_none_or(|a| a.key != key);
+        if fresh {
+            let same_size = self
+                .accum
+                .as_ref()
+                .is_some_and(|a| a.sum.extent().width == w && a.sum.extent().height == h);
+            if !same_size {
+                self.accum = Some(Accumulation {
+                    sum: accumulation_image(&self.ctx, "pt sum", w, h)?,
+                    squares: accumulation_image(&self.ctx, "pt squares", w, h)?,
+                    samples: 0,
+                    frames: 0,
+                    key: key.clone(),
+                });
+            }
+            if let Some(a) = self.accum.as_mut() {
+                (a.samples, a.frames, a.key) = (0, 0, key);
+            }
+        }
+        let settings = self.settings;
+        let a = self
+            .accum
+            .as_mut()
+            .ok_or_else(|| RenderError::Other("accumulation images missing".into()))?;
+        let push = Push {
+            inv_view_proj: vp.inverse().to_cols_array_2d(),
+            camera_pos: view.eye().to_array(),
+            vertices: scene.vertices.address(),
+            indices: scene.indices.address(),
+            draws: scene.draws.address(),
+            materials: scene.materials.address(),
+            geometry_draws: scene.geometry_draws.address(),
+            width: w,
+            height: h,
+            frame: a.frames,
+            spp: settings.samples_per_frame.max(1),
+            max_depth: settings.max_depth.max(1),
+            rr_start: settings.rr_start,
+            env_kind: scene.environment_kind,
+            seed: settings.seed,
+        };
+        let first = a.frames == 0;
+        a.frames += 1;
+        a.samples += settings.samples_per_frame.max(1);
+        let a = &*a;
+        let tlas = graph.import_accel(
+            "tlas",
+            accel.tlas.raw(),
+            accel.tlas.buffer().raw(),
+            Some(Access::AccelBuildOutput),
+        );
+        let env_info = ImageInfo::d2(
+            scene.environment.extent().width,
+            scene.environment.extent().height,
+            vk::Format::R32G32B32A32_SFLOAT,
+        );
+        let env = graph.import_image(
+            "environment",
+            scene.environment.raw(),
+            scene.environment.view(),
+            env_info,
+            Some(Access::SampledFragment),
+            None,
+        );
+        let acc_info = ImageInfo::d2(w, h, vk::Format::R32G32B32A32_SFLOAT);
+        let initial = if first { None } else { Some(Access::StorageWriteRayTracing) };
+        let mut sum =
+            graph.import_image("pt sum", a.sum.raw(), a.sum.view(), acc_info, initial, None);
+        let mut squares = graph.import_image(
+            "pt squares",
+            a.squares.raw(),
+            a.squares.view(),
+            acc_info,
+            initial,
+            None,
+        );
+        let buffers: Vec<_> = [
+            &scene.vertices,
+            &scene.indices,
+            &scene.draws,
+            &scene.materials,
+            &scene.geometry_draws,
+        ]
+        .into_iter()
+        .map(|b| graph.import_buffer(b.name(), b, Some(Access::StorageReadVertex), None))
+        .collect();
+        let (t, e, s, q, out) = (tlas, env, sum, squares, *target);
+        let pipeline = &self.pipeline;
+        let sampler = self.env_sampler.raw();
+        let mut pass = graph
+            .add_pass("path trace")
+            .read(&tlas, Access::RayTracingRead)
+            .read(&env, Access::SampledRayTracing);
+        for b in &buffers {
+            pass = pass.read(b, Access::StorageReadRayTracing);
+        }
+        pass.write(&mut sum, Access::StorageWriteRayTracing)
+            .write(&mut squares, Access::StorageWriteRayTracing)
+            .write(target, Access::StorageWriteRayTracing)
+            .record(move |pc| {
+                pipeline.bind(pc.cmd, None);
+                pc.push_descriptors(
+                    pipeline,
+                    &[
+                        Bind::Accel { binding: 0, accel: &t },
+                        Bind::Sampled { binding: 1, image: &e, mip: None, sampler },
+                        Bind::Storage { binding: 2, image: &s, mip: 0 },
+                        Bind::Storage { binding: 3, image: &q, mip: 0 },
+                        Bind::Storage { binding: 4, image: &out, mip: 0 },
+                    ],
+                )?;
+                pipeline.push(pc.cmd, &push);
+                // SAFETY: bound, descriptors and constants set; the TLAS was built at upload
+                // (or by an update pass earlier in this graph, ordered by the declared read).
+                unsafe { pipeline.trace_rays(pc.cmd, [w, h, 1]) }
+                    .map_err(framegraph::ExecuteError::Gpu)
+            });
+        Ok(())
+    }
+}
