@@ -9,8 +9,10 @@
 //! the reference comparisons come next (see the closing note of the path tracer issue).
 
 mod alias;
+mod lights;
 
 pub use alias::{environment_weights, AliasEntry, AliasError, AliasTable};
+pub use lights::{GpuLightSample, LightTable};
 
 mod renderer;
 

@@ -23,11 +23,19 @@ pub struct Settings {
     pub rr_start: u32,
     /// Seed of the random sequences.
     pub seed: u32,
+    /// Pick lights uniformly instead of by power (for comparisons).
+    pub uniform_light_selection: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { samples_per_frame: 4, max_depth: 64, rr_start: 3, seed: 0 }
+        Self {
+            samples_per_frame: 4,
+            max_depth: 64,
+            rr_start: 3,
+            seed: 0,
+            uniform_light_selection: false,
+        }
     }
 }
 
@@ -49,6 +57,45 @@ struct Push {
     rr_start: u32,
     env_kind: u32,
     seed: u32,
+    lights: u64,
+    light_alias: u64,
+    draw_first_light: u64,
+    env_alias: u64,
+    light_count: u32,
+    env_light: u32,
+    env_width: u32,
+    env_height: u32,
+}
+
+/// The light tables of one scene on the GPU.
+struct LightBuffers {
+    scene_id: u64,
+    versions: scene::Versions,
+    uniform: bool,
+    lights: xpg::Buffer,
+    alias: xpg::Buffer,
+    draw_first_light: xpg::Buffer,
+    env_alias: xpg::Buffer,
+    count: u32,
+    env_light: u32,
+}
+
+fn upload_u8(ctx: &Context, name: &str, bytes: &[u8]) -> Result<xpg::Buffer, RenderError> {
+    let mut b = xpg::Buffer::new(
+        ctx,
+        &xpg::BufferDesc {
+            size: (bytes.len() as u64).max(16),
+            usage: vk::BufferUsageFlags::STORAGE_BUFFER,
+            memory: xpg::MemoryUsage::DeviceUpload,
+            name,
+        },
+    )?;
+    if !bytes.is_empty() {
+        let mut up = xpg::Uploader::new(ctx, (bytes.len() as u64 + 65536).max(1 << 16))?;
+        up.upload_buffer(&mut b, 0, bytes)?;
+        up.flush()?;
+    }
+    Ok(b)
 }
 
 struct Accumulation {
@@ -68,6 +115,7 @@ pub struct PathTracer {
     pipeline: Pipeline,
     env_sampler: Sampler,
     accum: Option<Accumulation>,
+    lights: Option<LightBuffers>,
     ctx: Context,
 }
 
@@ -117,8 +165,38 @@ impl PathTracer {
             pipeline,
             env_sampler,
             accum: None,
+            lights: None,
             ctx: ctx.clone(),
         })
+    }
+
+    /// Builds and uploads the light tables of `scene` as uploaded in `gpu` (call after each
+    /// upload or update that changes lights, emissive materials or transforms; without it the
+    /// path tracer finds lights only by BSDF sampling).
+    pub fn set_lights(&mut self, scene: &scene::Scene, gpu: &GpuScene) -> Result<(), RenderError> {
+        let uniform = self.settings.uniform_light_selection;
+        let t = crate::LightTable::build(scene, gpu, uniform);
+        let ctx = &self.ctx;
+        self.lights = Some(LightBuffers {
+            scene_id: gpu.id,
+            versions: gpu.versions,
+            uniform,
+            lights: upload_u8(ctx, "pt lights", bytemuck::cast_slice(&t.lights))?,
+            alias: upload_u8(ctx, "pt light alias", bytemuck::cast_slice(&t.alias))?,
+            draw_first_light: upload_u8(
+                ctx,
+                "pt draw lights",
+                bytemuck::cast_slice(&t.draw_first_light),
+            )?,
+            env_alias: upload_u8(
+                ctx,
+                "pt environment alias",
+                bytemuck::cast_slice(&t.environment_alias),
+            )?,
+            count: t.alias.len() as u32,
+            env_light: t.environment_light,
+        });
+        Ok(())
     }
 
     /// Samples per pixel accumulated so far (after the frames recorded so far run).
@@ -170,6 +248,8 @@ impl Renderer for PathTracer {
         // (Not the samples per frame: the image converges to the same thing.)
         let st = self.settings;
         key.extend([st.max_depth, st.rr_start, st.seed].iter().flat_map(|v| v.to_le_bytes()));
+        key.push(u8::from(st.uniform_light_selection));
+        key.push(u8::from(self.lights.as_ref().is_some_and(|l| l.scene_id == scene.id)));
         let fresh = self.accum.as_ref().is_none_or(|a| a.key != key);
         if fresh {
             let same_size = self
@@ -190,6 +270,13 @@ impl Renderer for PathTracer {
             }
         }
         let settings = self.settings;
+        // Light tables made for another scene, version or selection mode are not used.
+        let lights = self.lights.as_ref().filter(|l| {
+            l.scene_id == scene.id
+                && l.versions == scene.versions
+                && l.uniform == settings.uniform_light_selection
+        });
+        let env = scene.environment.extent();
         let a = self
             .accum
             .as_mut()
@@ -210,6 +297,14 @@ impl Renderer for PathTracer {
             rr_start: settings.rr_start,
             env_kind: scene.environment_kind,
             seed: settings.seed,
+            lights: lights.map_or(0, |l| l.lights.address()),
+            light_alias: lights.map_or(0, |l| l.alias.address()),
+            draw_first_light: lights.map_or(0, |l| l.draw_first_light.address()),
+            env_alias: lights.map_or(0, |l| l.env_alias.address()),
+            light_count: lights.map_or(0, |l| l.count),
+            env_light: lights.map_or(u32::MAX, |l| l.env_light),
+            env_width: if lights.is_some_and(|l| l.env_alias.size() > 16) { env.width } else { 0 },
+            env_height: env.height,
         };
         let first = a.frames == 0;
         a.frames += 1;

@@ -1070,6 +1070,13 @@ impl GpuScene {
         Ok(done)
     }
 
+    /// Where draw `i` comes from: (node, placement of the node's mesh, primitive of the mesh).
+    pub fn draw_origin(&self, i: usize) -> Option<(usize, usize, usize)> {
+        self.draw_sources
+            .get(i)
+            .map(|s| (s.node as usize, s.instance as usize, s.geometry as usize))
+    }
+
     /// World transform of draw `i`.
     pub fn draw_model(&self, i: usize) -> Option<Mat4> {
         self.draw_list.get(i).map(|d| Mat4::from_cols_array_2d(&d.model))

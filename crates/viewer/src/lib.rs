@@ -65,6 +65,9 @@ pub struct RenderedImage {
     pub hdr: Vec<[f32; 4]>,
     /// Tonemapped sRGB (RGBA8).
     pub ldr: Vec<u8>,
+    /// Path tracer: per-sample variance per pixel and channel (from the accumulated second
+    /// moments).
+    pub variance: Option<Vec<[f32; 4]>>,
 }
 
 /// Parses `WxH`.
@@ -130,7 +133,8 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
     .context("creating the Vulkan context")?;
     let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
     let gpu_scene = GpuScene::upload(&ctx, scene).context("uploading the scene")?;
-    let mut renderer: Box<dyn Renderer> = if req.renderer == "pathtracer" {
+    let (mut raster_r, mut path_r) = (None, None);
+    if req.renderer == "pathtracer" {
         let mut pt =
             pathtracer::PathTracer::new(&ctx, &compiler).context("building the path tracer")?;
         pt.settings = pathtracer::Settings {
@@ -139,6 +143,7 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
             seed: req.seed,
             ..Default::default()
         };
+        pt.set_lights(scene, &gpu_scene).context("the path tracer's light tables")?;
         // All frames but the last: accumulation only.
         let per_frame = pt.settings.samples_per_frame;
         let frames = req.spp.max(1).div_ceil(per_frame);
@@ -155,13 +160,13 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
             let plan = executor.compile(&graph)?;
             ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))??;
         }
-        Box::new(pt)
+        path_r = Some(pt);
     } else {
         let mut r =
             Raster::with_msaa(&ctx, &compiler, req.msaa).context("building the raster renderer")?;
         r.grid = req.grid;
-        Box::new(r)
-    };
+        raster_r = Some(r);
+    }
     let tonemap_code = compiler
         .compile(&ShaderDesc::new(ShaderCompiler::project_shader_dir().join("post/tonemap.slang")))
         .context("compiling the tonemap shader")?;
@@ -185,6 +190,11 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
     {
         let mut graph = FrameGraph::new();
         let mut target = graph.create_image("hdr", ImageInfo::d2(width, height, HDR_FORMAT));
+        let renderer: &mut dyn Renderer = match (raster_r.as_mut(), path_r.as_mut()) {
+            (Some(r), _) => r,
+            (None, Some(p)) => p,
+            (None, None) => bail!("no renderer"),
+        };
         renderer.add_passes(&mut graph, &gpu_scene, &view, &mut target)?;
         let mut ldr =
             graph.create_image("ldr", ImageInfo::d2(width, height, vk::Format::R8G8B8A8_UNORM));
@@ -248,7 +258,7 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
     let hdr_bytes = up.read_image(&hdr_out, 0, 0, vk::ImageLayout::TRANSFER_DST_OPTIMAL)?;
     let ldr = up.read_image(&ldr_out, 0, 0, vk::ImageLayout::TRANSFER_DST_OPTIMAL)?;
     // The HDR target is half floats (raster::HDR_FORMAT).
-    let hdr: Vec<[f32; 4]> = hdr_bytes
+    let mut hdr: Vec<[f32; 4]> = hdr_bytes
         .chunks_exact(8)
         .map(|c| {
             let h = |k: usize| {
@@ -257,6 +267,39 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
             [h(0), h(1), h(2), h(3)]
         })
         .collect();
+    // The path tracer: the mean in full precision and the per-sample variance from its
+    // accumulated sums and squares (RGBA32F, GENERAL after the last frame).
+    let mut variance = None;
+    if let Some((sum, squares)) = path_r.as_ref().and_then(|p| p.accumulation()) {
+        ctx.wait_idle()?;
+        let floats = |b: Vec<u8>| -> Vec<[f32; 4]> {
+            b.chunks_exact(16)
+                .map(|c| {
+                    [0, 1, 2, 3].map(|k| {
+                        f32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]])
+                    })
+                })
+                .collect()
+        };
+        let s = floats(up.read_image(sum, 0, 0, vk::ImageLayout::GENERAL)?);
+        let q = floats(up.read_image(squares, 0, 0, vk::ImageLayout::GENERAL)?);
+        let mut var = Vec::with_capacity(s.len());
+        hdr = s
+            .iter()
+            .zip(&q)
+            .map(|(s, q)| {
+                let n = f64::from(s[3]).max(1.0);
+                let mean = [0, 1, 2].map(|c| f64::from(s[c]) / n);
+                let v = [0, 1, 2].map(|c| {
+                    let m2 = f64::from(q[c]) / n;
+                    ((m2 - mean[c] * mean[c]) * n / (n - 1.0).max(1.0)).max(0.0) as f32
+                });
+                var.push([v[0], v[1], v[2], 1.0]);
+                [mean[0] as f32, mean[1] as f32, mean[2] as f32, 1.0]
+            })
+            .collect();
+        variance = Some(var);
+    }
     if req.validation {
         ctx.wait_idle()?;
         let m = ctx.validation_messages();
@@ -264,7 +307,7 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
             bail!("{} validation messages:\n{}", m.total(), m.recent.join("\n"));
         }
     }
-    Ok(RenderedImage { width, height, hdr, ldr })
+    Ok(RenderedImage { width, height, hdr, ldr, variance })
 }
 
 /// Checks that `out` names a supported output format (before spending time rendering).
@@ -274,6 +317,19 @@ pub fn check_output(out: &Path) -> anyhow::Result<()> {
         Some("png") | Some("exr") => Ok(()),
         _ => bail!("{}: unsupported output format (expected .png or .exr)", out.display()),
     }
+}
+
+/// Writes the path tracer's per-sample variance of `img` to `out` (.exr).
+pub fn save_variance(img: &RenderedImage, out: &Path) -> anyhow::Result<()> {
+    let var = img.variance.as_ref().context("no variance: only the path tracer makes one")?;
+    if out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref()
+        != Some("exr")
+    {
+        bail!("{}: the variance is written as .exr", out.display());
+    }
+    let rgb: Vec<f32> = var.iter().flat_map(|p| [p[0], p[1], p[2]]).collect();
+    let buf = image::Rgb32FImage::from_raw(img.width, img.height, rgb).context("image size")?;
+    buf.save(out).with_context(|| format!("writing {}", out.display()))
 }
 
 /// Writes `img` to `out`: `.png` tonemapped sRGB, `.exr` linear HDR radiance.

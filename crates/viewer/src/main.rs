@@ -58,6 +58,9 @@ enum Command {
         /// Path tracer: seed of the random sequences.
         #[arg(long, default_value_t = 0)]
         seed: u32,
+        /// Path tracer: also write the per-sample variance per pixel and channel (.exr).
+        #[arg(long)]
+        variance: Option<PathBuf>,
     },
 }
 
@@ -82,6 +85,7 @@ fn main() -> anyhow::Result<()> {
             spp,
             max_depth,
             seed,
+            variance,
         } => {
             let size = size.as_deref().map(viewer::parse_size).transpose()?;
             viewer::check_output(&out)?;
@@ -111,6 +115,10 @@ fn main() -> anyhow::Result<()> {
             let img = viewer::render(&req)
                 .with_context(|| format!("rendering {}", req.scene.display()))?;
             viewer::save(&img, &out)?;
+            if let Some(v) = &variance {
+                viewer::save_variance(&img, v)?;
+                println!("wrote {}", v.display());
+            }
             println!("wrote {} ({}x{})", out.display(), img.width, img.height);
         }
     }
