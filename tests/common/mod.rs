@@ -76,6 +76,8 @@ pub fn request(scene: PathBuf, w: u32, h: u32) -> RenderRequest {
         spp: 16,
         max_depth: 64,
         seed: 0,
+        uniform_lights: false,
+        lens: (0.0, 1.0),
     }
 }
 

@@ -13,7 +13,7 @@ use xpg::{
 };
 
 /// Settings of the path tracer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     /// Samples per pixel per frame.
     pub samples_per_frame: u32,
@@ -25,6 +25,10 @@ pub struct Settings {
     pub seed: u32,
     /// Pick lights uniformly instead of by power (for comparisons).
     pub uniform_light_selection: bool,
+    /// Thin-lens aperture radius in scene units (0: pinhole).
+    pub aperture: f32,
+    /// Distance from the camera that is in focus (with an aperture).
+    pub focus_distance: f32,
 }
 
 impl Default for Settings {
@@ -35,6 +39,8 @@ impl Default for Settings {
             rr_start: 3,
             seed: 0,
             uniform_light_selection: false,
+            aperture: 0.0,
+            focus_distance: 1.0,
         }
     }
 }
@@ -65,6 +71,13 @@ struct Push {
     env_light: u32,
     env_width: u32,
     env_height: u32,
+    /// float4 members start at multiples of 16 bytes (std430).
+    pad_a: [u32; 2],
+    camera_right: [f32; 4],
+    camera_up: [f32; 4],
+    aperture: f32,
+    focus_distance: f32,
+    pad: [u32; 2],
 }
 
 /// The light tables of one scene on the GPU.
@@ -249,6 +262,8 @@ impl Renderer for PathTracer {
         let st = self.settings;
         key.extend([st.max_depth, st.rr_start, st.seed].iter().flat_map(|v| v.to_le_bytes()));
         key.push(u8::from(st.uniform_light_selection));
+        key.extend(st.aperture.to_le_bytes());
+        key.extend(st.focus_distance.to_le_bytes());
         key.push(u8::from(self.lights.as_ref().is_some_and(|l| l.scene_id == scene.id)));
         let fresh = self.accum.as_ref().is_none_or(|a| a.key != key);
         if fresh {
@@ -305,6 +320,18 @@ impl Renderer for PathTracer {
             env_light: lights.map_or(u32::MAX, |l| l.env_light),
             env_width: if lights.is_some_and(|l| l.env_alias.size() > 16) { env.width } else { 0 },
             env_height: env.height,
+            pad_a: [0; 2],
+            camera_right: {
+                let r = view.view.inverse().x_axis;
+                [r.x, r.y, r.z, 0.0]
+            },
+            camera_up: {
+                let u = view.view.inverse().y_axis;
+                [u.x, u.y, u.z, 0.0]
+            },
+            aperture: settings.aperture.max(0.0),
+            focus_distance: settings.focus_distance.max(1e-6),
+            pad: [0; 2],
         };
         let first = a.frames == 0;
         a.frames += 1;

@@ -33,6 +33,10 @@ pub struct RenderRequest {
     pub max_depth: u32,
     /// Path tracer: seed.
     pub seed: u32,
+    /// Path tracer: pick lights uniformly instead of by power (for comparisons).
+    pub uniform_lights: bool,
+    /// Path tracer: thin-lens aperture radius (0: pinhole) and focus distance.
+    pub lens: (f32, f32),
 }
 
 impl RenderRequest {
@@ -50,6 +54,8 @@ impl RenderRequest {
             spp: 64,
             max_depth: 64,
             seed: 0,
+            uniform_lights: false,
+            lens: (0.0, 1.0),
         }
     }
 }
@@ -141,6 +147,9 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
             samples_per_frame: req.spp.clamp(1, 16),
             max_depth: req.max_depth.max(1),
             seed: req.seed,
+            uniform_light_selection: req.uniform_lights,
+            aperture: req.lens.0,
+            focus_distance: req.lens.1,
             ..Default::default()
         };
         pt.set_lights(scene, &gpu_scene).context("the path tracer's light tables")?;

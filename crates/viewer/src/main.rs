@@ -61,6 +61,12 @@ enum Command {
         /// Path tracer: also write the per-sample variance per pixel and channel (.exr).
         #[arg(long)]
         variance: Option<PathBuf>,
+        /// Path tracer: thin-lens aperture radius in scene units (0: pinhole).
+        #[arg(long, default_value_t = 0.0)]
+        aperture: f32,
+        /// Path tracer: distance in focus (with --aperture).
+        #[arg(long, default_value_t = 1.0)]
+        focus: f32,
     },
 }
 
@@ -86,6 +92,8 @@ fn main() -> anyhow::Result<()> {
             max_depth,
             seed,
             variance,
+            aperture,
+            focus,
         } => {
             let size = size.as_deref().map(viewer::parse_size).transpose()?;
             viewer::check_output(&out)?;
@@ -111,6 +119,8 @@ fn main() -> anyhow::Result<()> {
                 spp,
                 max_depth,
                 seed,
+                uniform_lights: false,
+                lens: (aperture, focus),
             };
             let img = viewer::render(&req)
                 .with_context(|| format!("rendering {}", req.scene.display()))?;
