@@ -483,7 +483,7 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
 /// Unwelds the triangles of `src` (its normals and tangents ignored) and gives each vertex its
 /// face normal (glTF: no NORMAL means flat); colors, UVs and scalars (each empty or one per
 /// position) follow their vertices.
-pub(crate) fn flat_shaded(src: &Primitive) -> Primitive {
+pub fn flat_shaded(src: &Primitive) -> Primitive {
     let mut p = Primitive { material: src.material, ..Default::default() };
     for t in src.indices.chunks_exact(3) {
         let v = [0, 1, 2].map(|k| Vec3::from(src.positions[t[k] as usize]));

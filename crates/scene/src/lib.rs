@@ -21,7 +21,7 @@ mod textures;
 pub use accel::{Placement, SceneAccel};
 pub use camera::View;
 pub use colormap::{Colormap, ColormapKind, NAN_COLOR};
-pub use gltf_loader::{load_gltf, LoadError};
+pub use gltf_loader::{flat_shaded, load_gltf, LoadError};
 pub use gpu::{
     pack_srgba8, srgb_to_linear, srgba8_to_linear, DrawGroup, GpuDraw, GpuLight, GpuLines,
     GpuMaterial, GpuSampler, GpuScene, GpuSceneError, GpuTexture, SceneUpdate, MATERIAL_BLENDED,
