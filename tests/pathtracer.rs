@@ -282,3 +282,73 @@ fn raster_and_path_tracer_agree_on_materials() {
         assert!((a - b).abs() < tol * a, "{}: raster {a:.4}, path tracer {b:.4}", material.name);
     }
 }
+
+/// Textures and alpha testing in the path tracer: a red quad whose texture is transparent on
+/// its left half (mask, cutoff 0.5) above an opaque blue quad, both unlit, seen from above:
+/// the any-hit shader lets the rays through on the left (blue), the texture's red shows on
+/// the right.
+#[test]
+fn textures_and_alpha_testing() {
+    use glam::{Mat4, Quat, Vec3};
+    let quad = |y: f32, material: usize| scene::Primitive {
+        positions: vec![[-1.0, y, -1.0], [1.0, y, -1.0], [1.0, y, 1.0], [-1.0, y, 1.0]],
+        normals: vec![[0.0, 1.0, 0.0]; 4],
+        uvs: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
+        indices: vec![0, 2, 1, 0, 3, 2],
+        material,
+        ..Default::default()
+    };
+    let texels = (0..64).map(|i| [255, 40, 40, if i % 8 < 4 { 0 } else { 255 }]).collect();
+    let unlit = |name: &str, c: [f32; 4]| scene::Material {
+        name: name.into(),
+        base_color: c,
+        unlit: true,
+        double_sided: true,
+        ..Default::default()
+    };
+    let mut s = scene::Scene {
+        meshes: vec![
+            scene::Mesh { name: "blue".into(), primitives: vec![quad(0.0, 0)] },
+            scene::Mesh { name: "cut-out".into(), primitives: vec![quad(0.5, 1)] },
+        ],
+        materials: vec![
+            unlit("blue", [0.0, 0.0, 1.0, 1.0]),
+            scene::Material {
+                alpha: scene::AlphaMode::Mask(0.5f32.to_bits()),
+                base_color_texture: Some(0),
+                ..unlit("cut-out", [1.0; 4])
+            },
+        ],
+        textures: vec![scene::Texture {
+            name: "half".into(),
+            width: 8,
+            height: 8,
+            pixels: scene::TexturePixels::Rgba8(texels),
+            srgb: true,
+            sampler: scene::TextureSampler {
+                nearest_mag: true,
+                nearest_min: true,
+                ..Default::default()
+            },
+        }],
+        cameras: vec![scene::Camera::orthographic("top", 1.0, Some(1.0))],
+        ..Default::default()
+    };
+    s.nodes.push(scene::Node::new("blue", Mat4::IDENTITY).with_mesh(0));
+    s.nodes.push(scene::Node::new("cut-out", Mat4::IDENTITY).with_mesh(1));
+    let cam = Mat4::from_rotation_translation(
+        Quat::from_rotation_x(-90f32.to_radians()),
+        Vec3::new(0.0, 3.0, 0.0),
+    );
+    s.nodes.push(scene::Node::new("camera", cam).with_camera(0));
+    s.update_world();
+    let req =
+        RenderRequest { renderer: "pathtracer".into(), spp: 4, ..request("mask".into(), 16, 16) };
+    let img = viewer::render_scene(&s, &req).expect("render");
+    let red = scene::srgb_to_linear(40.0 / 255.0);
+    for y in 1..15 {
+        let (l, r) = (px(&img, 2, y), px(&img, 13, y));
+        assert!(l[2] > 0.99 && l[0] < 0.01, "left pixel {y}: {l:?} (blue through the hole)");
+        assert!(r[0] > 0.99 && (r[1] - red).abs() < 0.01, "right pixel {y}: {r:?} (the texture)");
+    }
+}

@@ -71,13 +71,9 @@ struct Push {
     env_light: u32,
     env_width: u32,
     env_height: u32,
-    /// float4 members start at multiples of 16 bytes (std430).
-    pad_a: [u32; 2],
-    camera_right: [f32; 4],
-    camera_up: [f32; 4],
     aperture: f32,
     focus_distance: f32,
-    pad: [u32; 2],
+    uvs: u64,
 }
 
 /// The light tables of one scene on the GPU.
@@ -159,10 +155,10 @@ impl PathTracer {
                 name: "path tracer",
                 raygen: e("raygen")?,
                 miss: vec![e("miss")?],
-                hit_groups: vec![(Some(e("chit")?), None)],
+                hit_groups: vec![(Some(e("chit")?), Some(e("ahit")?))],
                 max_recursion: 1,
             },
-            None,
+            Some(ctx.bindless()?),
         )?;
         let env_sampler = Sampler::new(
             ctx,
@@ -320,18 +316,9 @@ impl Renderer for PathTracer {
             env_light: lights.map_or(u32::MAX, |l| l.env_light),
             env_width: if lights.is_some_and(|l| l.env_alias.size() > 16) { env.width } else { 0 },
             env_height: env.height,
-            pad_a: [0; 2],
-            camera_right: {
-                let r = view.view.inverse().x_axis;
-                [r.x, r.y, r.z, 0.0]
-            },
-            camera_up: {
-                let u = view.view.inverse().y_axis;
-                [u.x, u.y, u.z, 0.0]
-            },
             aperture: settings.aperture.max(0.0),
             focus_distance: settings.focus_distance.max(1e-6),
-            pad: [0; 2],
+            uvs: scene.uvs.address(),
         };
         let first = a.frames == 0;
         a.frames += 1;
@@ -381,6 +368,7 @@ impl Renderer for PathTracer {
         let (t, e, s, q, out) = (tlas, env, sum, squares, *target);
         let pipeline = &self.pipeline;
         let sampler = self.env_sampler.raw();
+        let heap = self.ctx.bindless()?;
         let mut pass = graph
             .add_pass("path trace")
             .read(&tlas, Access::RayTracingRead)
@@ -392,7 +380,7 @@ impl Renderer for PathTracer {
             .write(&mut squares, Access::StorageWriteRayTracing)
             .write(target, Access::StorageWriteRayTracing)
             .record(move |pc| {
-                pipeline.bind(pc.cmd, None);
+                pipeline.bind(pc.cmd, Some(heap));
                 pc.push_descriptors(
                     pipeline,
                     &[
