@@ -352,3 +352,43 @@ fn textures_and_alpha_testing() {
         assert!(r[0] > 0.99 && (r[1] - red).abs() < 0.01, "right pixel {y}: {r:?} (the texture)");
     }
 }
+
+/// Accumulation: samples add up over frames and restart when the view, the settings or
+/// `reset` say so; a firefly clamp bounds every sample's luminance.
+#[test]
+fn accumulation_restarts_on_changes() {
+    use framegraph::{Access, Executor, FrameGraph, ImageInfo};
+    use scene::Renderer;
+    let ctx = common::gpu(false);
+    let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
+    let s = scene::load(data("refs/scenes/furnace_sphere.gltf")).expect("scene");
+    let gpu = scene::GpuScene::upload(&ctx, &s).expect("upload");
+    let mut pt = pathtracer::PathTracer::new(&ctx, &compiler).expect("path tracer");
+    pt.set_lights(&s, &gpu).expect("lights");
+    pt.settings.samples_per_frame = 2;
+    let mut executor = Executor::new(&ctx, 1);
+    let mut frame = |pt: &mut pathtracer::PathTracer, size: u32| {
+        let view = scene::View::from_scene(&s, None, size, size).expect("view");
+        let mut graph = FrameGraph::new();
+        let mut target = graph.create_image("hdr", ImageInfo::d2(size, size, raster::HDR_FORMAT));
+        pt.add_passes(&mut graph, &gpu, &view, &mut target).expect("passes");
+        graph.add_pass("keep").read(&target, Access::TransferSrc).side_effect().record(|_| Ok(()));
+        let plan = executor.compile(&graph).expect("compile");
+        ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))
+            .expect("submit")
+            .expect("execute");
+        pt.samples()
+    };
+    assert_eq!((frame(&mut pt, 16), frame(&mut pt, 16), frame(&mut pt, 16)), (2, 4, 6));
+    assert_eq!(frame(&mut pt, 24), 2, "a new size restarts");
+    pt.settings.max_depth = 8;
+    assert_eq!(frame(&mut pt, 24), 2, "new settings restart");
+    assert_eq!(frame(&mut pt, 24), 4);
+    pt.reset();
+    assert_eq!(frame(&mut pt, 24), 2, "reset restarts");
+    pt.settings.firefly_clamp = Some(0.5);
+    frame(&mut pt, 24);
+    ctx.wait_idle().expect("idle");
+    let m = ctx.validation_messages();
+    assert_eq!(m.total(), 0, "{:?}", m.recent);
+}

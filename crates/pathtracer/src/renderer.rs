@@ -29,6 +29,8 @@ pub struct Settings {
     pub aperture: f32,
     /// Distance from the camera that is in focus (with an aperture).
     pub focus_distance: f32,
+    /// Largest luminance one sample may carry (biased; None: unbiased).
+    pub firefly_clamp: Option<f32>,
 }
 
 impl Default for Settings {
@@ -41,6 +43,7 @@ impl Default for Settings {
             uniform_light_selection: false,
             aperture: 0.0,
             focus_distance: 1.0,
+            firefly_clamp: None,
         }
     }
 }
@@ -74,6 +77,8 @@ struct Push {
     aperture: f32,
     focus_distance: f32,
     uvs: u64,
+    firefly_clamp: f32,
+    pad_c: u32,
 }
 
 /// The light tables of one scene on the GPU.
@@ -208,6 +213,14 @@ impl PathTracer {
         Ok(())
     }
 
+    /// Starts the accumulation again with the next frame (after a shader reload or anything
+    /// else the renderer cannot see).
+    pub fn reset(&mut self) {
+        if let Some(a) = self.accum.as_mut() {
+            a.key.clear();
+        }
+    }
+
     /// Samples per pixel accumulated so far (after the frames recorded so far run).
     pub fn samples(&self) -> u32 {
         self.accum.as_ref().map_or(0, |a| a.samples)
@@ -260,6 +273,7 @@ impl Renderer for PathTracer {
         key.push(u8::from(st.uniform_light_selection));
         key.extend(st.aperture.to_le_bytes());
         key.extend(st.focus_distance.to_le_bytes());
+        key.extend(st.firefly_clamp.unwrap_or(0.0).to_le_bytes());
         key.push(u8::from(self.lights.as_ref().is_some_and(|l| l.scene_id == scene.id)));
         let fresh = self.accum.as_ref().is_none_or(|a| a.key != key);
         if fresh {
@@ -319,6 +333,8 @@ impl Renderer for PathTracer {
             aperture: settings.aperture.max(0.0),
             focus_distance: settings.focus_distance.max(1e-6),
             uvs: scene.uvs.address(),
+            firefly_clamp: settings.firefly_clamp.unwrap_or(0.0).max(0.0),
+            pad_c: 0,
         };
         let first = a.frames == 0;
         a.frames += 1;
