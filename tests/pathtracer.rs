@@ -392,3 +392,24 @@ fn accumulation_restarts_on_changes() {
     let m = ctx.validation_messages();
     assert_eq!(m.total(), 0, "{:?}", m.recent);
 }
+
+/// `--max-depth 1` means paths of one segment: only what the camera sees directly emits
+/// (the ceiling light), walls stay black (light sampling at the last vertex would add a part
+/// of their direct light whose MIS partner is never traced); depth 2 lights the walls.
+#[test]
+fn max_depth_counts_path_segments() {
+    let render_depth = |max_depth: u32| {
+        let req = RenderRequest {
+            renderer: "pathtracer".into(),
+            spp: 4,
+            max_depth,
+            ..request(data("refs/scenes/cornell_box.gltf"), 64, 64)
+        };
+        render(&req).expect("render")
+    };
+    let (one, two) = (render_depth(1), render_depth(2));
+    let lit = |img: &viewer::RenderedImage| img.hdr.iter().filter(|p| p[0] > 0.0).count();
+    let (l1, l2) = (lit(&one), lit(&two));
+    assert!(l1 > 0 && l1 < 64 * 64 / 20, "depth 1: {l1} lit pixels (the light only)");
+    assert!(l2 > 64 * 64 / 2, "depth 2: {l2} lit pixels");
+}

@@ -25,8 +25,8 @@ pub const LIGHT_ENVIRONMENT: u32 = 4;
 pub struct GpuLightSample {
     /// `LIGHT_*`.
     pub kind: u32,
-    /// Triangle: mirrored flag, the draw (or `u32::MAX` without an emissive texture), the
-    /// triangle's index in the draw. Zero otherwise.
+    /// Triangle: mirrored flag, the draw, the triangle's index in the draw (emissive textures
+    /// and alpha-tested emitters are read at the sampled point). Zero otherwise.
     pub pad: [u32; 3],
     /// Triangle: first vertex, area in w. Point/spot: position.
     pub p0: [f32; 4],
@@ -81,16 +81,13 @@ impl LightTable {
             };
             let world = Mat4::from_cols_array_2d(&draw.model);
             draw_first_light[d] = lights.len() as u32;
-            // With an emissive texture the shader reads it at the sampled point: it needs the
-            // draw and the triangle.
-            let textured = m.emissive_texture.is_some();
             for (ti, t) in prim.indices.chunks_exact(3).enumerate() {
                 let p = [0, 1, 2]
                     .map(|k| world.transform_point3(Vec3::from(prim.positions[t[k] as usize])));
                 let area = 0.5 * (p[1] - p[0]).cross(p[2] - p[0]).length();
                 lights.push(GpuLightSample {
                     kind: LIGHT_TRIANGLE,
-                    pad: [draw.mirrored, if textured { d as u32 } else { u32::MAX }, ti as u32],
+                    pad: [draw.mirrored, d as u32, ti as u32],
                     p0: [p[0].x, p[0].y, p[0].z, area],
                     p1: [p[1].x, p[1].y, p[1].z, 0.0],
                     p2: [p[2].x, p[2].y, p[2].z, 0.0],

@@ -250,6 +250,8 @@ impl Renderer for PathTracer {
         view: &View,
         target: &mut ImageHandle,
     ) -> Result<(), RenderError> {
+        // Everything fallible first: the frame counters advance below.
+        let heap = self.ctx.bindless()?;
         let accel = scene.accel.as_ref().ok_or_else(|| {
             RenderError::Other("the scene has no acceleration structures (no ray tracing)".into())
         })?;
@@ -384,7 +386,6 @@ impl Renderer for PathTracer {
         let (t, e, s, q, out) = (tlas, env, sum, squares, *target);
         let pipeline = &self.pipeline;
         let sampler = self.env_sampler.raw();
-        let heap = self.ctx.bindless()?;
         let mut pass = graph
             .add_pass("path trace")
             .read(&tlas, Access::RayTracingRead)

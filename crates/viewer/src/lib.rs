@@ -153,9 +153,11 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
             ..Default::default()
         };
         pt.set_lights(scene, &gpu_scene).context("the path tracer's light tables")?;
-        // All frames but the last: accumulation only.
+        // All frames but the last: accumulation only; the last frame takes what is left, so
+        // that exactly `spp` samples are taken.
         let per_frame = pt.settings.samples_per_frame;
-        let frames = req.spp.max(1).div_ceil(per_frame);
+        let total = req.spp.max(1);
+        let frames = total.div_ceil(per_frame);
         let mut executor = Executor::new(&ctx, 1);
         for _ in 1..frames {
             let mut graph = FrameGraph::new();
@@ -169,6 +171,7 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
             let plan = executor.compile(&graph)?;
             ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))??;
         }
+        pt.settings.samples_per_frame = total - (frames - 1) * per_frame;
         path_r = Some(pt);
     } else {
         let mut r =
