@@ -413,3 +413,82 @@ fn max_depth_counts_path_segments() {
     assert!(l1 > 0 && l1 < 64 * 64 / 20, "depth 1: {l1} lit pixels (the light only)");
     assert!(l2 > 64 * 64 / 2, "depth 2: {l2} lit pixels");
 }
+
+/// Normal maps in the path tracer: a constant map tilting the normal 45 degrees towards +u
+/// (then towards image up) on a Lambertian quad, lit by a sun from that side 45 degrees off
+/// vertical: albedo / pi * E, as in the raster's test (light sampling of a directional light
+/// is exact; the continuation escapes to a black environment).
+#[test]
+fn normal_maps_in_the_path_tracer() {
+    use glam::{Mat4, Quat, Vec3};
+    let s2 = std::f32::consts::FRAC_1_SQRT_2;
+    let encode = |v: f32| ((v * 0.5 + 0.5) * 255.0).round() as u8;
+    for towards_u in [true, false] {
+        let nm = if towards_u { [s2, 0.0, s2] } else { [0.0, s2, s2] };
+        let texel = [encode(nm[0]), encode(nm[1]), encode(nm[2]), 255];
+        let mut s = scene::Scene {
+            meshes: vec![scene::Mesh {
+                name: "quad".into(),
+                primitives: vec![scene::Primitive {
+                    positions: vec![
+                        [-1.0, 0.0, -1.0],
+                        [1.0, 0.0, -1.0],
+                        [1.0, 0.0, 1.0],
+                        [-1.0, 0.0, 1.0],
+                    ],
+                    normals: vec![[0.0, 1.0, 0.0]; 4],
+                    uvs: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
+                    indices: vec![0, 2, 1, 0, 3, 2],
+                    material: 0,
+                    ..Default::default()
+                }],
+            }],
+            materials: vec![scene::Material {
+                normal_texture: Some(0),
+                ..scene::Material::lambert("bumpy", [0.5; 3])
+            }],
+            textures: vec![scene::Texture {
+                name: "normal".into(),
+                width: 4,
+                height: 4,
+                pixels: scene::TexturePixels::Rgba8(vec![texel; 16]),
+                srgb: false,
+                sampler: Default::default(),
+            }],
+            cameras: vec![scene::Camera::orthographic("top", 1.0, Some(1.0))],
+            lights: vec![scene::Light {
+                name: "sun".into(),
+                kind: scene::LightKind::Directional,
+                color: [1.0; 3],
+                intensity: 2.0,
+            }],
+            ..Default::default()
+        };
+        let to_light = if towards_u { Vec3::new(s2, s2, 0.0) } else { Vec3::new(0.0, s2, -s2) };
+        s.nodes.push(scene::Node::new("quad", Mat4::IDENTITY).with_mesh(0));
+        let cam = Mat4::from_rotation_translation(
+            Quat::from_rotation_x(-90f32.to_radians()),
+            Vec3::new(0.0, 3.0, 0.0),
+        );
+        s.nodes.push(scene::Node::new("camera", cam).with_camera(0));
+        s.nodes.push(
+            scene::Node::new("sun", Mat4::from_quat(Quat::from_rotation_arc(-Vec3::Z, -to_light)))
+                .with_light(0),
+        );
+        s.update_world();
+        let req = RenderRequest {
+            renderer: "pathtracer".into(),
+            spp: 4,
+            ..request("normal map".into(), 16, 16)
+        };
+        let img = viewer::render_scene(&s, &req).expect("render");
+        let want = 0.5 / std::f32::consts::PI * 2.0;
+        for (x, y) in [(8, 8), (3, 12), (12, 3)] {
+            let p = px(&img, x, y);
+            assert!(
+                (p[0] - want).abs() < 0.01 * want,
+                "towards u: {towards_u}, pixel ({x},{y}) = {p:?}, expected {want}"
+            );
+        }
+    }
+}
