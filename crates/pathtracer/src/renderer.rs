@@ -255,12 +255,8 @@ impl Renderer for PathTracer {
         let accel = scene.accel.as_ref().ok_or_else(|| {
             RenderError::Other("the scene has no acceleration structures (no ray tracing)".into())
         })?;
-        let info = graph
-            .image_info(target)
-            .ok_or_else(|| RenderError::Other("target is not an image of this graph".into()))?;
-        if info.extent.width != view.width || info.extent.height != view.height {
-            return Err(RenderError::Other("target and view sizes differ".into()));
-        }
+        // The target is written as a storage image of half floats (rgba16f in pt.slang).
+        scene::check_target(graph, target, view, vk::Format::R16G16B16A16_SFLOAT)?;
         let (w, h) = (view.width, view.height);
         let vp: Mat4 = view.proj * view.view;
         // What the image depends on: scene, its versions, view, size, settings.
@@ -348,19 +344,7 @@ impl Renderer for PathTracer {
             accel.tlas.buffer().raw(),
             Some(Access::AccelBuildOutput),
         );
-        let env_info = ImageInfo::d2(
-            scene.environment.extent().width,
-            scene.environment.extent().height,
-            vk::Format::R32G32B32A32_SFLOAT,
-        );
-        let env = graph.import_image(
-            "environment",
-            scene.environment.raw(),
-            scene.environment.view(),
-            env_info,
-            Some(Access::SampledFragment),
-            None,
-        );
+        let env = scene.import_environment(graph);
         let acc_info = ImageInfo::d2(w, h, vk::Format::R32G32B32A32_SFLOAT);
         let initial = if first { None } else { Some(Access::StorageWriteRayTracing) };
         let mut sum =

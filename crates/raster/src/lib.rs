@@ -472,21 +472,7 @@ impl Renderer for Raster {
         if let Some(grid) = &self.grid {
             grid.validate()?;
         }
-        let info = graph
-            .image_info(target)
-            .ok_or_else(|| RenderError::Other("target is not an image of this graph".into()))?;
-        if info.format != HDR_FORMAT {
-            return Err(RenderError::Other(format!(
-                "target is {:?}; the raster renderer draws {HDR_FORMAT:?}",
-                info.format
-            )));
-        }
-        if info.extent.width != view.width || info.extent.height != view.height {
-            return Err(RenderError::Other(format!(
-                "target is {}x{}, the view {}x{}",
-                info.extent.width, info.extent.height, view.width, view.height
-            )));
-        }
+        scene::check_target(graph, target, view, HDR_FORMAT)?;
         // The IBL maps of this scene: made in this frame when new, else kept from earlier (the
         // graph must run: the maps count as made from here on).
         let ibl_work = self.ibl.prepare(&self.ctx, scene)?;
@@ -525,19 +511,7 @@ impl Renderer for Raster {
         // The scene's buffers that updates rewrite (GpuScene::update): declared so that this
         // frame's reads come after an update's writes in the same graph.
         let sb = SceneBuffers::import(graph, scene);
-        let env_info = ImageInfo::d2(
-            scene.environment.extent().width,
-            scene.environment.extent().height,
-            vk::Format::R32G32B32A32_SFLOAT,
-        );
-        let env = graph.import_image(
-            "environment",
-            scene.environment.raw(),
-            scene.environment.view(),
-            env_info,
-            Some(Access::SampledFragment),
-            None,
-        );
+        let env = scene.import_environment(graph);
         let env_size = (scene.environment.extent().width, scene.environment.extent().height);
         let ibl = self.ibl.add_passes(graph, &env, env_size, ibl_work)?;
         let push = RasterPush { sh: ibl.sh_address, ..push };

@@ -1070,6 +1070,24 @@ impl GpuScene {
         Ok(done)
     }
 
+    /// The environment image in `graph` (RGBA32F, read-only after the upload; the same resource
+    /// for every renderer of the frame).
+    pub fn import_environment(
+        &self,
+        graph: &mut framegraph::FrameGraph<'_>,
+    ) -> framegraph::ImageHandle {
+        let e = self.environment.extent();
+        let info = framegraph::ImageInfo::d2(e.width, e.height, vk::Format::R32G32B32A32_SFLOAT);
+        graph.import_image(
+            "environment",
+            self.environment.raw(),
+            self.environment.view(),
+            info,
+            Some(Access::SampledFragment),
+            None,
+        )
+    }
+
     /// Where draw `i` comes from: (node, placement of the node's mesh, primitive of the mesh).
     pub fn draw_origin(&self, i: usize) -> Option<(usize, usize, usize)> {
         self.draw_sources

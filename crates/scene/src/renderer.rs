@@ -38,3 +38,28 @@ pub trait Renderer {
         target: &mut ImageHandle,
     ) -> Result<(), RenderError>;
 }
+
+/// Checks that `target` is an image of `graph` of the view's size and of `format`.
+pub fn check_target(
+    graph: &FrameGraph<'_>,
+    target: &ImageHandle,
+    view: &View,
+    format: xpg::vk::Format,
+) -> Result<(), RenderError> {
+    let info = graph
+        .image_info(target)
+        .ok_or_else(|| RenderError::Other("target is not an image of this graph".into()))?;
+    if info.format != format {
+        return Err(RenderError::Other(format!(
+            "target is {:?}; this renderer draws {format:?}",
+            info.format
+        )));
+    }
+    if info.extent.width != view.width || info.extent.height != view.height {
+        return Err(RenderError::Other(format!(
+            "target is {}x{}, the view {}x{}",
+            info.extent.width, info.extent.height, view.width, view.height
+        )));
+    }
+    Ok(())
+}
