@@ -201,23 +201,7 @@ fn thin_lens_blurs_out_of_focus() {
 /// seen from 4 m.
 fn sphere_scene(material: scene::Material) -> scene::Scene {
     use glam::{Mat4, Vec3};
-    let (nu, nv) = (96u32, 48u32);
-    let mut p = scene::Primitive::default();
-    for j in 0..=nv {
-        let theta = std::f32::consts::PI * j as f32 / nv as f32;
-        for i in 0..=nu {
-            let phi = 2.0 * std::f32::consts::PI * i as f32 / nu as f32;
-            let n = [theta.sin() * phi.cos(), theta.cos(), theta.sin() * phi.sin()];
-            p.positions.push(n);
-            p.normals.push(n);
-        }
-    }
-    for j in 0..nv {
-        for i in 0..nu {
-            let (a, b) = (j * (nu + 1) + i, (j + 1) * (nu + 1) + i);
-            p.indices.extend([a, a + 1, b, a + 1, b + 1, b]);
-        }
-    }
+    let p = common::sphere(0);
     let mut s = scene::Scene {
         meshes: vec![scene::Mesh { name: "sphere".into(), primitives: vec![p] }],
         materials: vec![material],

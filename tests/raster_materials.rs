@@ -11,7 +11,7 @@ use scene::{
 use viewer::{render_scene, RenderedImage};
 
 mod common;
-use common::{maybe_save, px, request};
+use common::{maybe_save, px, request, sphere};
 
 /// A `2h x 2h` quad at height `y` facing +y, UVs u = +x, v = +z (image up = -z = v 0),
 /// with tangents along +x when `tangents`.
@@ -275,28 +275,6 @@ fn invalid_textures_are_errors_naming_them() {
     let e = render_scene(&scene, &request("short texture".into(), 8, 8)).expect_err("texels");
     assert!(format!("{e:#}").contains("short"), "{e:#}");
     let _ = Environment::None;
-}
-
-/// A unit UV sphere (smooth normals) with `material`.
-fn sphere(material: usize) -> Primitive {
-    let (nu, nv) = (96u32, 48u32);
-    let mut p = Primitive { material, ..Default::default() };
-    for j in 0..=nv {
-        let theta = std::f32::consts::PI * j as f32 / nv as f32;
-        for i in 0..=nu {
-            let phi = 2.0 * std::f32::consts::PI * i as f32 / nu as f32;
-            let n = [theta.sin() * phi.cos(), theta.cos(), theta.sin() * phi.sin()];
-            p.positions.push(n);
-            p.normals.push(n);
-        }
-    }
-    for j in 0..nv {
-        for i in 0..nu {
-            let (a, b) = (j * (nu + 1) + i, (j + 1) * (nu + 1) + i);
-            p.indices.extend([a, a + 1, b, a + 1, b + 1, b]);
-        }
-    }
-    p
 }
 
 /// An environment that is 1 in each channel where that axis' coordinate is positive:
