@@ -476,3 +476,56 @@ fn normal_maps_in_the_path_tracer() {
         }
     }
 }
+
+/// Blended materials are alpha coverage in the path tracer: an unlit red quad of alpha 0.5
+/// over an opaque blue one shows (0.5, 0, 0.5) on average.
+#[test]
+fn blended_materials_cover_their_alpha() {
+    use glam::{Mat4, Quat, Vec3};
+    let quad = |y: f32, material: usize| scene::Primitive {
+        positions: vec![[-1.0, y, -1.0], [1.0, y, -1.0], [1.0, y, 1.0], [-1.0, y, 1.0]],
+        normals: vec![[0.0, 1.0, 0.0]; 4],
+        indices: vec![0, 2, 1, 0, 3, 2],
+        material,
+        ..Default::default()
+    };
+    let unlit = |name: &str, c: [f32; 4], alpha: scene::AlphaMode| scene::Material {
+        name: name.into(),
+        base_color: c,
+        unlit: true,
+        double_sided: true,
+        alpha,
+        ..Default::default()
+    };
+    let mut s = scene::Scene {
+        meshes: vec![
+            scene::Mesh { name: "blue".into(), primitives: vec![quad(0.0, 0)] },
+            scene::Mesh { name: "glass".into(), primitives: vec![quad(0.5, 1)] },
+        ],
+        materials: vec![
+            unlit("blue", [0.0, 0.0, 1.0, 1.0], scene::AlphaMode::Opaque),
+            unlit("red glass", [1.0, 0.0, 0.0, 0.5], scene::AlphaMode::Blend),
+        ],
+        cameras: vec![scene::Camera::orthographic("top", 1.0, Some(1.0))],
+        ..Default::default()
+    };
+    s.nodes.push(scene::Node::new("blue", Mat4::IDENTITY).with_mesh(0));
+    s.nodes.push(scene::Node::new("glass", Mat4::IDENTITY).with_mesh(1));
+    let cam = Mat4::from_rotation_translation(
+        Quat::from_rotation_x(-90f32.to_radians()),
+        Vec3::new(0.0, 3.0, 0.0),
+    );
+    s.nodes.push(scene::Node::new("camera", cam).with_camera(0));
+    s.update_world();
+    let req =
+        RenderRequest { renderer: "pathtracer".into(), spp: 64, ..request("blend".into(), 16, 16) };
+    let img = viewer::render_scene(&s, &req).expect("render");
+    let (mut r, mut b) = (0.0, 0.0);
+    for p in &img.hdr {
+        r += f64::from(p[0]);
+        b += f64::from(p[2]);
+    }
+    let n = img.hdr.len() as f64;
+    let (r, b) = (r / n, b / n);
+    assert!((r - 0.5).abs() < 0.02 && (b - 0.5).abs() < 0.02, "red {r:.3}, blue {b:.3}");
+}
