@@ -171,11 +171,7 @@ fn aligned(address: u64, ctx: &Context) -> u64 {
 fn execute<'a>(ctx: &Context, build: impl FnOnce(&mut FrameGraph<'a>)) {
     let mut graph = FrameGraph::new();
     build(&mut graph);
-    let mut executor = Executor::new(ctx, 1);
-    let plan = executor.compile(&graph).expect("compile");
-    ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))
-        .expect("submit")
-        .expect("execute");
+    framegraph::run_once(ctx, graph).expect("execute");
 }
 
 /// A pass building `blas` over `tri` (vertex and index buffers declared as build inputs).

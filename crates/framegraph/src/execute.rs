@@ -1062,3 +1062,11 @@ fn image_create_info(info: &ImageInfo, usage: vk::ImageUsageFlags) -> vk::ImageC
         .usage(usage)
         .initial_layout(vk::ImageLayout::UNDEFINED)
 }
+
+/// Compiles `graph`, records it into one immediate submission and waits for it: set-up work
+/// done once (mip chains, acceleration structure builds), not frames.
+pub fn run_once(ctx: &Context, graph: FrameGraph<'_>) -> Result<(), ExecuteError> {
+    let mut executor = Executor::new(ctx, 1);
+    let plan = executor.compile(&graph)?;
+    ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))?
+}

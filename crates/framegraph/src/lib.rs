@@ -25,7 +25,7 @@ pub use compile::{
     estimate_requirements, CompileOptions, FinalState, MemoryRequirements, Plan, PlannedPass,
     TransientAlloc, TransientDesc,
 };
-pub use execute::{Bind, ExecuteError, Executor, PassContext, PassTiming};
+pub use execute::{run_once, Bind, ExecuteError, Executor, PassContext, PassTiming};
 pub use graph::{
     AccelHandle, BufferHandle, FrameGraph, GraphError, Handle, ImageHandle, ImageInfo,
     InitialAccess, PassBuilder, Subresources,

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use framegraph::{Access, Executor, FrameGraph};
+use framegraph::{Access, FrameGraph};
 use glam::Mat4;
 use xpg::vk;
 use xpg::{
@@ -64,9 +64,7 @@ pub(crate) struct MeshPrim {
 fn run<'a>(ctx: &Context, build: impl FnOnce(&mut FrameGraph<'a>)) -> Result<(), GpuSceneError> {
     let mut graph = FrameGraph::new();
     build(&mut graph);
-    let mut executor = Executor::new(ctx, 1);
-    let plan = executor.compile(&graph).map_err(|e| GpuSceneError::Invalid(e.to_string()))?;
-    ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))?
+    framegraph::run_once(ctx, graph)
         .map_err(|e| GpuSceneError::Invalid(format!("acceleration structures: {e}")))
 }
 

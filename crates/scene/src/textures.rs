@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use framegraph::{Access, Executor, FrameGraph, ImageInfo, Subresources};
+use framegraph::{Access, FrameGraph, ImageInfo, Subresources};
 use xpg::vk;
 use xpg::{BindlessHeap, BindlessIndex, Context, Image, ImageDesc, Sampler, Uploader};
 
@@ -175,9 +175,7 @@ pub(crate) fn upload_textures(
                 });
         }
     }
-    let mut executor = Executor::new(ctx, 1);
-    let plan = executor.compile(&graph).map_err(|e| GpuSceneError::Invalid(e.to_string()))?;
-    ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))?
+    framegraph::run_once(ctx, graph)
         .map_err(|e| GpuSceneError::Invalid(format!("mip generation: {e}")))?;
     Ok(out)
 }

@@ -555,11 +555,6 @@ impl Context {
         Ok(Self { shared: Arc::new(shared), heap: Arc::default() })
     }
 
-    /// A context sharing `shared` (for objects that hold the shared state only).
-    pub(crate) fn from_shared(shared: &Arc<Shared>) -> Self {
-        Self { shared: Arc::clone(shared), heap: Arc::default() }
-    }
-
     /// The bindless heap shared by everything on this device (the scene's textures, renderers'
     /// pipelines, users' passes): one heap, so every pipeline layout that uses it is
     /// compatible. Made on first use.

@@ -368,6 +368,52 @@ pub(crate) fn shader_module(
     unsafe { device.create_shader_module(&info, None) }.map_err(vk_err("vkCreateShaderModule"))
 }
 
+/// Shader modules and entry names of a pipeline's stages; the modules are destroyed when this
+/// drops (after pipeline creation, which is all they are needed for).
+pub(crate) struct StageModules<'d> {
+    device: &'d ash::Device,
+    modules: Vec<vk::ShaderModule>,
+    names: Vec<std::ffi::CString>,
+    stages: Vec<vk::ShaderStageFlags>,
+}
+
+impl<'d> StageModules<'d> {
+    pub(crate) fn new(
+        device: &'d ash::Device,
+        code: &[&EntryPointCode],
+    ) -> Result<Self, PipelineError> {
+        let mut this = Self { device, modules: Vec::new(), names: Vec::new(), stages: Vec::new() };
+        for s in code {
+            // On an error, `this` drops the modules made so far.
+            this.modules.push(shader_module(device, &s.spirv)?);
+            this.names.push(std::ffi::CString::new(s.name.as_str()).unwrap_or_default());
+            this.stages.push(s.stage);
+        }
+        Ok(this)
+    }
+
+    /// One stage create info per entry point, in order.
+    pub(crate) fn infos(&self) -> Vec<vk::PipelineShaderStageCreateInfo<'_>> {
+        self.stages
+            .iter()
+            .zip(&self.modules)
+            .zip(&self.names)
+            .map(|((&s, &m), n)| {
+                vk::PipelineShaderStageCreateInfo::default().stage(s).module(m).name(n)
+            })
+            .collect()
+    }
+}
+
+impl Drop for StageModules<'_> {
+    fn drop(&mut self) {
+        for &m in &self.modules {
+            // SAFETY: the modules are only used by pipeline creation calls that have returned.
+            unsafe { self.device.destroy_shader_module(m, None) };
+        }
+    }
+}
+
 /// Fixed-function state of a graphics pipeline (dynamic rendering, dynamic viewport/scissor).
 #[derive(Debug, Clone)]
 pub struct GraphicsDesc<'a> {
@@ -511,31 +557,8 @@ impl Pipeline {
         stages_code.extend(desc.fragment);
         let layout = PipelineLayout::from_reflection(ctx, &stages_code, heap)?;
         let device = ctx.device();
-        let mut modules = Vec::new();
-        for s in &stages_code {
-            match shader_module(device, &s.spirv) {
-                Ok(m) => modules.push(m),
-                Err(e) => {
-                    for m in modules {
-                        // SAFETY: unused modules.
-                        unsafe { device.destroy_shader_module(m, None) };
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        let names: Vec<_> = stages_code
-            .iter()
-            .map(|s| std::ffi::CString::new(s.name.as_str()).unwrap_or_default())
-            .collect();
-        let stages: Vec<_> = stages_code
-            .iter()
-            .zip(&modules)
-            .zip(&names)
-            .map(|((s, &m), n)| {
-                vk::PipelineShaderStageCreateInfo::default().stage(s.stage).module(m).name(n)
-            })
-            .collect();
+        let modules = StageModules::new(device, &stages_code)?;
+        let stages = modules.infos();
         let vertex_input = vk::PipelineVertexInputStateCreateInfo::default()
             .vertex_binding_descriptions(&desc.vertex_bindings)
             .vertex_attribute_descriptions(&desc.vertex_attributes);
@@ -584,10 +607,8 @@ impl Pipeline {
             .push_next(&mut rendering)];
         // SAFETY: every referenced state struct and module is alive during the call.
         let result = unsafe { device.create_graphics_pipelines(ctx.pipeline_cache(), &info, None) };
-        for m in modules {
-            // SAFETY: no longer needed after pipeline creation.
-            unsafe { device.destroy_shader_module(m, None) };
-        }
+        drop(stages);
+        drop(modules);
         let raw = result.map_err(|(_, e)| vk_err("vkCreateGraphicsPipelines")(e))?[0];
         ctx.set_name(raw, desc.name);
         Ok(Self {

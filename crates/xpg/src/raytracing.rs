@@ -12,7 +12,7 @@ use std::sync::Arc;
 use ash::vk;
 
 use crate::context::{Context, GpuError, RayTracingFns, Shared, VkResultExt};
-use crate::pipeline::{shader_module, vk_err, Pipeline, PipelineError};
+use crate::pipeline::{vk_err, Pipeline, PipelineError, StageModules};
 use crate::resource::{Buffer, BufferDesc, MemoryUsage};
 use crate::{BindlessHeap, EntryPointCode, PipelineLayout, Uploader};
 
@@ -194,7 +194,24 @@ pub unsafe fn record_tlas_build_raw(
     scratch: vk::DeviceAddress,
     update: bool,
 ) -> Result<(), GpuError> {
-    let f = fns(&ctx.shared)?;
+    // SAFETY: the caller's contract.
+    unsafe { tlas_build(&ctx.shared, cmd, tlas, instances, count, scratch, update) }
+}
+
+/// The TLAS build both public entry points record.
+///
+/// # Safety
+/// As [`record_tlas_build_raw`].
+unsafe fn tlas_build(
+    shared: &Shared,
+    cmd: vk::CommandBuffer,
+    tlas: vk::AccelerationStructureKHR,
+    instances: vk::DeviceAddress,
+    count: u32,
+    scratch: vk::DeviceAddress,
+    update: bool,
+) -> Result<(), GpuError> {
+    let f = fns(shared)?;
     let g = [instances_geometry(instances)];
     let range = [vk::AccelerationStructureBuildRangeInfoKHR {
         primitive_count: count,
@@ -344,9 +361,8 @@ impl AccelerationStructure {
         scratch: vk::DeviceAddress,
         update: bool,
     ) -> Result<(), GpuError> {
-        let ctx = Context::from_shared(&self.shared);
         // SAFETY: the caller's contract.
-        unsafe { record_tlas_build_raw(&ctx, cmd, self.raw, instances, count, scratch, update) }
+        unsafe { tlas_build(&self.shared, cmd, self.raw, instances, count, scratch, update) }
     }
 
     /// Records writing this (built, compactable) structure's compacted size into query
@@ -594,31 +610,8 @@ impl Pipeline {
         }
         let layout = PipelineLayout::from_reflection(ctx, &stages, heap)?;
         let device = ctx.device();
-        let mut modules = Vec::new();
-        for s in &stages {
-            match shader_module(device, &s.spirv) {
-                Ok(m) => modules.push(m),
-                Err(e) => {
-                    for m in modules {
-                        // SAFETY: unused modules.
-                        unsafe { device.destroy_shader_module(m, None) };
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        let names: Vec<std::ffi::CString> = stages
-            .iter()
-            .map(|s| std::ffi::CString::new(s.name.as_str()).unwrap_or_default())
-            .collect();
-        let stage_infos: Vec<_> = stages
-            .iter()
-            .zip(&modules)
-            .zip(&names)
-            .map(|((s, m), n)| {
-                vk::PipelineShaderStageCreateInfo::default().stage(s.stage).module(*m).name(n)
-            })
-            .collect();
+        let modules = StageModules::new(device, &stages)?;
+        let stage_infos = modules.infos();
         let info = vk::RayTracingPipelineCreateInfoKHR::default()
             .stages(&stage_infos)
             .groups(&groups)
@@ -633,10 +626,8 @@ impl Pipeline {
                 None,
             )
         };
-        for m in modules {
-            // SAFETY: the modules are no longer needed once the pipeline exists (or failed).
-            unsafe { device.destroy_shader_module(m, None) };
-        }
+        drop(stage_infos);
+        drop(modules);
         let raw = result.map_err(|(_, e)| vk_err("vkCreateRayTracingPipelinesKHR")(e))?[0];
         ctx.set_name(raw, desc.name);
         let mut pipeline = Pipeline::from_parts(
