@@ -431,13 +431,28 @@ impl FrameGraph<'_> {
             }
         }
         // Memory predecessor of each transient: the previous occupant of its block, or for the
-        // first occupant the block's last occupant (of the previous frame).
+        // first occupant the block's last occupant (of the previous frame). What it waits
+        // for is everything any occupant of the block does in a frame: occupants differ in
+        // size, so a part of the memory may have been last touched by an occupant before the
+        // previous one (a large shadow map, then a small target, then another small target
+        // over the same start of the block), and an execution chain through the previous
+        // occupant's barriers covers only that occupant's own memory.
+        let mut block_scope =
+            vec![(vk::PipelineStageFlags2::NONE, vk::AccessFlags2::NONE); blocks.len()];
+        for t in &transients {
+            if let Some(b) = block_scope.get_mut(t.block) {
+                b.0 |= scope[t.resource as usize].0;
+                b.1 |= scope[t.resource as usize].1;
+            }
+        }
         let mut predecessor: Vec<Option<(u32, usize)>> = vec![None; self.resources.len()];
         for t in &transients {
             let prev =
                 t.follows.or_else(|| blocks.get(t.block).and_then(|b| b.resources.last().copied()));
             predecessor[t.resource as usize] = prev.map(|p| (p, t.first));
         }
+        let transient_block: std::collections::HashMap<u32, usize> =
+            transients.iter().map(|t| (t.resource, t.block)).collect();
         let mut states: Vec<Vec<SubState>> = self
             .resources
             .iter()
@@ -483,7 +498,10 @@ impl FrameGraph<'_> {
                         // The memory's previous user must be done first (execution), and its
                         // writes made available: an image barrier's access scope covers only
                         // its own image, so another resource's writes need a memory barrier.
-                        let (stage, access) = scope[prev as usize];
+                        let (stage, access) = transient_block
+                            .get(&r)
+                            .and_then(|&b| block_scope.get(b).copied())
+                            .unwrap_or(scope[prev as usize]);
                         for s in states[r as usize].iter_mut() {
                             *s = SubState {
                                 write_stage: stage,

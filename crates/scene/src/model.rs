@@ -649,6 +649,51 @@ impl Scene {
         true
     }
 
+    /// Adds everything of `other` to this scene (another file opened next to it): its nodes,
+    /// meshes, materials, textures, lights, cameras, point and line sets, with every index
+    /// shifted. The environment of `other` replaces this one only where this one has none.
+    pub fn append(&mut self, other: Scene) {
+        let (nodes, meshes, materials) =
+            (self.nodes.len(), self.meshes.len(), self.materials.len());
+        let (lights, cameras, textures) =
+            (self.lights.len(), self.cameras.len(), self.textures.len());
+        self.nodes.extend(other.nodes.into_iter().map(|mut n| {
+            n.parent = n.parent.map(|p| p + nodes);
+            n.mesh = n.mesh.map(|m| m + meshes);
+            n.camera = n.camera.map(|c| c + cameras);
+            n.light = n.light.map(|l| l + lights);
+            n
+        }));
+        self.meshes.extend(other.meshes.into_iter().map(|mut m| {
+            for p in &mut m.primitives {
+                p.material += materials;
+            }
+            m
+        }));
+        self.materials.extend(other.materials.into_iter().map(|mut m| {
+            for t in [
+                &mut m.base_color_texture,
+                &mut m.metallic_roughness_texture,
+                &mut m.normal_texture,
+                &mut m.occlusion_texture,
+                &mut m.emissive_texture,
+            ] {
+                *t = t.map(|i| i + textures);
+            }
+            m
+        }));
+        self.textures.extend(other.textures);
+        self.lights.extend(other.lights);
+        self.cameras.extend(other.cameras);
+        self.point_sets.extend(other.point_sets);
+        self.line_sets.extend(other.line_sets);
+        if self.environment == Environment::None {
+            self.environment = other.environment;
+        }
+        self.update_world();
+        self.versions.structure += 1;
+    }
+
     /// The node holding camera `name` (or the first camera when `name` is None).
     pub fn camera_node(&self, name: Option<&str>) -> Option<usize> {
         self.nodes.iter().position(|n| {

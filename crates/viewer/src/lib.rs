@@ -1,5 +1,11 @@
-//! The viewer application's library part: headless rendering of a scene file to an image.
-//! (Windows, UI, playback and the data server come with later issues.)
+//! The viewer application's library part: the interactive viewer ([`app`], in a window with
+//! [`window`] or offscreen with [`app::run_offscreen`]) and headless rendering of a scene file
+//! to an image ([`render`]).
+
+pub mod app;
+pub mod camera;
+pub mod input;
+pub mod window;
 
 use std::path::{Path, PathBuf};
 
@@ -102,10 +108,10 @@ pub fn load_scene(path: &Path) -> anyhow::Result<Scene> {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct TonemapPush {
-    width: u32,
-    height: u32,
-    exposure: f32,
+pub(crate) struct TonemapPush {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) exposure: f32,
 }
 
 /// Renders `req` headless and returns both the HDR radiance and the tonemapped image.

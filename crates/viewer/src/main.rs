@@ -1,4 +1,6 @@
-//! `xpg-view`: the viewer's command line. For now: `xpg-view render SCENE --out FILE`.
+//! `xpg-view`: the viewer's command line. `xpg-view [FILES...]` opens the viewer window
+//! (or runs it offscreen with `--offscreen WxH`); `xpg-view render SCENE --out FILE` renders
+//! one image headless.
 
 use std::path::PathBuf;
 
@@ -6,10 +8,68 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "xpg-view", version, about = "3D data viewer (headless rendering for now)")]
+#[command(
+    name = "xpg-view",
+    version,
+    about = "3D data viewer: opens glTF/GLB, OBJ, PLY and image files in a window",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    view: ViewArgs,
+}
+
+#[derive(clap::Args)]
+struct ViewArgs {
+    /// Files to open (.gltf, .glb, .obj, .ply, .png, .jpg, .hdr, .exr).
+    files: Vec<PathBuf>,
+    /// Window size WxH.
+    #[arg(long, default_value = "1280x800")]
+    size: String,
+    /// Vertical sync: on or off.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    vsync: String,
+    /// Raster multisampling: samples per pixel (1 = off, 2, 4, 8).
+    #[arg(long, default_value_t = 4)]
+    msaa: u32,
+    /// The viewports to open, one renderer each (comma-separated: raster, pathtracer).
+    #[arg(long, default_value = "raster", value_delimiter = ',')]
+    viewports: Vec<String>,
+    /// World up axis (camera convention): y (glTF) or z.
+    #[arg(long, default_value = "y", value_parser = ["y", "z"])]
+    up: String,
+    /// Path tracer: samples per pixel per frame.
+    #[arg(long, default_value_t = 1)]
+    spp: u32,
+    /// Path tracer: longest path (bounces).
+    #[arg(long, default_value_t = 8)]
+    max_depth: u32,
+    /// Run without a window, rendering WxH images (the same frame: viewports, UI, tonemap).
+    #[arg(long, value_name = "WxH")]
+    offscreen: Option<String>,
+    /// Stop after N frames.
+    #[arg(long)]
+    frames: Option<u64>,
+    /// After the last frame, save the whole window to this file (.png or .exr).
+    #[arg(long)]
+    screenshot: Option<PathBuf>,
+    /// Scripted input (see `viewer::input`); real input is then ignored.
+    #[arg(long)]
+    script: Option<PathBuf>,
+    /// Run with the Vulkan validation layer; any message makes the exit status non-zero.
+    #[arg(long)]
+    validation: bool,
+    /// Folder of the pipeline and shader caches (default: the user's cache folder).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Keep no caches on disk.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+    /// Print timings at the end (frames, first frame, mean frame time, GPU time).
+    #[arg(long)]
+    stats: bool,
 }
 
 #[derive(Subcommand)]
@@ -77,8 +137,11 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    match Cli::parse().command {
-        Command::Render {
+    let started = std::time::Instant::now();
+    let cli = Cli::parse();
+    match cli.command {
+        None => view(cli.view, started)?,
+        Some(Command::Render {
             scene,
             out,
             size,
@@ -94,7 +157,7 @@ fn main() -> anyhow::Result<()> {
             variance,
             aperture,
             focus,
-        } => {
+        }) => {
             let size = size.as_deref().map(viewer::parse_size).transpose()?;
             viewer::check_output(&out)?;
             let grid = grid
@@ -130,6 +193,65 @@ fn main() -> anyhow::Result<()> {
                 println!("wrote {}", v.display());
             }
             println!("wrote {} ({}x{})", out.display(), img.width, img.height);
+        }
+    }
+    Ok(())
+}
+
+fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
+    use viewer::app::{RendererKind, ViewerOptions};
+    let size = viewer::parse_size(a.offscreen.as_deref().unwrap_or(&a.size))
+        .with_context(|| if a.offscreen.is_some() { "--offscreen" } else { "--size" })?;
+    let viewports = a
+        .viewports
+        .iter()
+        .map(|s| RendererKind::parse(s.trim()))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .context("--viewports")?;
+    if let Some(p) = &a.screenshot {
+        viewer::check_output(p)?;
+    }
+    let script = a.script.as_deref().map(viewer::input::Script::load).transpose()?;
+    let scripted = script.is_some();
+    let opts = ViewerOptions {
+        files: a.files,
+        size,
+        vsync: a.vsync == "on",
+        msaa: a.msaa,
+        viewports,
+        up: if a.up == "z" { viewer::camera::Up::Z } else { viewer::camera::Up::Y },
+        spp: a.spp,
+        max_depth: a.max_depth,
+        validation: a.validation,
+        cache_dir: if a.no_cache {
+            None
+        } else {
+            a.cache_dir.or_else(viewer::app::default_cache_dir)
+        },
+        script,
+        frames: a.frames,
+        screenshot: a.screenshot,
+        fixed_dt: scripted.then_some(1.0 / 60.0),
+    };
+    if a.offscreen.is_some() {
+        let frames = opts.frames.unwrap_or(1);
+        let app = viewer::app::run_offscreen_timed(opts, started)?;
+        for f in app.0.files().iter().filter(|f| f.error.is_some()) {
+            eprintln!("{}: {}", f.path.display(), f.error.as_deref().unwrap_or(""));
+        }
+        if a.stats {
+            println!("{}", app.1);
+        }
+        println!("rendered {frames} frames offscreen");
+    } else {
+        let run = viewer::window::run_window(opts, started)?;
+        if a.stats {
+            println!(
+                "frames {} first_frame_ms {:.1} swapchain_recreations {}",
+                run.frames,
+                run.first_frame_ms.unwrap_or(f64::NAN),
+                run.swapchain_recreations
+            );
         }
     }
     Ok(())

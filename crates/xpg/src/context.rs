@@ -161,6 +161,8 @@ pub(crate) struct Shared {
     /// Ray tracing entry points (when [`Caps::ray_tracing`]).
     pub ray_tracing: Option<RayTracingFns>,
     messages: Box<MessageLog>,
+    /// VK_KHR_surface (instance) and VK_KHR_swapchain (device) are enabled.
+    swapchain: bool,
 }
 
 /// The entry points of the ray tracing extensions.
@@ -348,6 +350,24 @@ impl Context {
         if debug_utils {
             ext_names.push(ash::ext::debug_utils::NAME.as_ptr());
         }
+        // Window surfaces: every platform surface extension the loader offers, so that a
+        // windowed program needs nothing special at context creation (headless ones are
+        // unaffected: these extensions create nothing by themselves).
+        let surface = has_ext(ash::khr::surface::NAME);
+        if surface {
+            for name in [
+                ash::khr::surface::NAME,
+                ash::khr::xlib_surface::NAME,
+                ash::khr::xcb_surface::NAME,
+                ash::khr::wayland_surface::NAME,
+                ash::khr::win32_surface::NAME,
+                ash::ext::metal_surface::NAME,
+            ] {
+                if has_ext(name) {
+                    ext_names.push(name.as_ptr());
+                }
+            }
+        }
         let mut layer_names: Vec<*const c_char> = Vec::new();
         let mut validation_features_ext = false;
         if desc.validation {
@@ -447,6 +467,16 @@ impl Context {
             .push_next(&mut feats.f12)
             .push_next(&mut feats.f13);
         let mut device_exts = vec![ash::khr::push_descriptor::NAME.as_ptr()];
+        // SAFETY: plain enumeration on a valid physical device.
+        let dev_exts =
+            unsafe { instance.enumerate_device_extension_properties(physical) }.unwrap_or_default();
+        let swapchain = surface
+            && dev_exts
+                .iter()
+                .any(|e| e.extension_name_as_c_str() == Ok(ash::khr::swapchain::NAME));
+        if swapchain {
+            device_exts.push(ash::khr::swapchain::NAME.as_ptr());
+        }
         // Ray tracing (pipeline + acceleration structures) when the device has it.
         let mut accel_features = vk::PhysicalDeviceAccelerationStructureFeaturesKHR::default()
             .acceleration_structure(true)
@@ -547,6 +577,7 @@ impl Context {
             push_descriptor,
             ray_tracing,
             messages,
+            swapchain,
         };
         // Fill the handles in now, so that `Shared::drop` cleans up on any failure below.
         let mut shared = shared;
@@ -637,6 +668,11 @@ impl Context {
         signals: &[vk::SemaphoreSubmitInfo<'_>],
     ) -> Result<u64, GpuError> {
         self.shared.submit(cmds, waits, signals)
+    }
+
+    /// Whether windows can be presented to (VK_KHR_surface and VK_KHR_swapchain enabled).
+    pub fn supports_swapchain(&self) -> bool {
+        self.shared.swapchain
     }
 
     /// Blocks until the GPU has finished the submission that signalled `value`.

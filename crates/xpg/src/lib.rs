@@ -46,6 +46,7 @@ mod raytracing;
 mod resource;
 mod ring;
 pub mod shader;
+mod swapchain;
 pub mod sync;
 mod upload;
 
@@ -63,6 +64,7 @@ pub use pipeline::{
     PUSH_SET,
 };
 pub use query::TimestampPool;
+pub use raw_window_handle;
 pub use raytracing::{
     record_tlas_build_raw, sbt_layout, tlas_instance, AccelSizes, AccelerationStructure,
     BlasTriangles, CompactedSizeQueries, RayTracingDesc, BLAS_FLAGS, TLAS_FLAGS,
@@ -76,4 +78,5 @@ pub use shader::{
     CompileStats, CompiledShader, Diagnostic, EntryPointCode, ShaderCompiler, ShaderDesc,
     ShaderError,
 };
+pub use swapchain::{Swapchain, SwapchainDesc, SwapchainImage};
 pub use upload::{MipData, UploadPath, Uploader};

@@ -2,11 +2,13 @@
 //!
 //! # Cache
 //! An entry is keyed by the hash of: the main file's path and source, the entry points, the
-//! defines, the search paths and the compiler version. Each entry also records the content
+//! defines, the search paths and the pinned Slang release. Each entry also records the content
 //! hash of every file Slang reported as a dependency (the main file and every module it imports,
 //! transitively) at the time of the compile. A lookup is a hit only when every recorded file
 //! still has the same content, so editing an imported module invalidates every module that
 //! imports it, and the viewer's hot reload can watch exactly [`CompiledShader::dependencies`].
+//! [`ShaderCompiler::with_disk_cache`] also keeps entries on disk (same key and check), so a
+//! second process start compiles nothing.
 //!
 //! Each compile uses a fresh Slang session: a session caches loaded modules by name and would
 //! otherwise return a stale imported module after it was edited. The global session (the
@@ -250,8 +252,10 @@ impl CompiledShader {
 pub struct CompileStats {
     /// Calls that ran the Slang compiler.
     pub compiles: u64,
-    /// Calls answered from the cache.
+    /// Calls answered from the cache (in memory or on disk).
     pub cache_hits: u64,
+    /// Of those, answered from the disk cache.
+    pub disk_hits: u64,
 }
 
 struct CacheEntry {
@@ -266,8 +270,6 @@ unsafe impl Send for Global {}
 
 struct Inner {
     global: Option<Global>,
-    /// The pinned release and the compiler's own build tag: part of every cache key.
-    version: String,
     cache: HashMap<u64, CacheEntry>,
     /// Request identity (everything but the sources) -> its latest cache key, so that each
     /// edit replaces the entry of the previous version instead of piling up.
@@ -280,6 +282,8 @@ struct Inner {
 pub struct ShaderCompiler {
     search_paths: Vec<PathBuf>,
     inner: Mutex<Inner>,
+    /// Where compiled results are also kept between runs (one file per request and source).
+    disk: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ShaderCompiler {
@@ -297,12 +301,21 @@ impl ShaderCompiler {
             search_paths: search_paths.into_iter().collect(),
             inner: Mutex::new(Inner {
                 global: None,
-                version: String::new(),
                 cache: HashMap::new(),
                 latest: HashMap::new(),
                 stats: Default::default(),
             }),
+            disk: None,
         }
+    }
+
+    /// Also keeps every result in `dir` (created when needed), so that a later process
+    /// compiles only what changed. A disk entry is used only when its request, its main
+    /// source and every dependency file it recorded are unchanged; unreadable or corrupt
+    /// entries are ignored (and rewritten).
+    pub fn with_disk_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.disk = Some(dir.into());
+        self
     }
 
     /// The folder of the project's own Slang modules (`shaders/` at the workspace root).
@@ -332,12 +345,9 @@ impl ShaderCompiler {
         let source = std::fs::read(&path)
             .map_err(|source| ShaderError::Io { path: path.clone(), source })?;
         let mut inner = self.lock();
-        if inner.global.is_none() {
-            let g = slang::GlobalSession::new().ok_or(ShaderError::Init)?;
-            inner.version = format!("{SLANG_VERSION} {}", g.build_tag_string());
-            inner.global = Some(Global(g));
-        }
-        let identity = self.request_identity(&path, desc, &inner.version);
+        // The key names the pinned Slang release (not the session's build tag, so that a
+        // disk cache hit needs no Slang session at all).
+        let identity = self.request_identity(&path, desc, SLANG_VERSION);
         let key = {
             let mut h = DefaultHasher::new();
             identity.hash(&mut h);
@@ -350,6 +360,25 @@ impl ShaderCompiler {
                 inner.stats.cache_hits += 1;
                 return Ok(result);
             }
+        }
+        let disk_file = self.disk.as_ref().map(|d| d.join(format!("{key:016x}.spv-cache")));
+        if let Some(entry) = disk_file.as_deref().and_then(disk::read) {
+            if entry.deps.iter().all(|(p, h)| file_hash(p) == Some(*h)) {
+                let result = entry.result.clone();
+                inner.stats.cache_hits += 1;
+                inner.stats.disk_hits += 1;
+                if let Some(old) = inner.latest.insert(identity, key) {
+                    if old != key {
+                        inner.cache.remove(&old);
+                    }
+                }
+                inner.cache.insert(key, entry);
+                return Ok(result);
+            }
+        }
+        if inner.global.is_none() {
+            let g = slang::GlobalSession::new().ok_or(ShaderError::Init)?;
+            inner.global = Some(Global(g));
         }
         inner.stats.compiles += 1;
         let started = std::time::SystemTime::now();
@@ -384,7 +413,13 @@ impl ShaderCompiler {
                     inner.cache.remove(&old);
                 }
             }
-            inner.cache.insert(key, CacheEntry { deps, result: result.clone() });
+            let entry = CacheEntry { deps, result: result.clone() };
+            if let Some(f) = &disk_file {
+                if let Err(e) = disk::write(f, &entry) {
+                    tracing::warn!("shader disk cache {}: {e}", f.display());
+                }
+            }
+            inner.cache.insert(key, entry);
         }
         Ok(result)
     }
@@ -608,5 +643,119 @@ mod tests {
         patch_op_source(&mut w);
         assert_eq!(w[6], 0);
         assert_eq!(w[9], 11, "operands of other instructions are untouched");
+    }
+}
+
+/// The on-disk form of a cache entry: a small versioned binary file.
+mod disk {
+    use super::{CacheEntry, CompiledShader, EntryPointCode};
+    use ash::vk;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    const MAGIC: &[u8; 8] = b"XPGSPV01";
+
+    pub(super) fn write(path: &Path, e: &CacheEntry) -> std::io::Result<()> {
+        let mut b: Vec<u8> = Vec::new();
+        b.extend(MAGIC);
+        let put_u32 = |b: &mut Vec<u8>, v: u32| b.extend(v.to_le_bytes());
+        let put_str = |b: &mut Vec<u8>, s: &str| {
+            b.extend((s.len() as u32).to_le_bytes());
+            b.extend(s.as_bytes());
+        };
+        put_u32(&mut b, e.deps.len() as u32);
+        for (p, h) in &e.deps {
+            put_str(&mut b, &p.to_string_lossy());
+            b.extend(h.to_le_bytes());
+        }
+        put_u32(&mut b, e.result.dependencies.len() as u32);
+        for p in &e.result.dependencies {
+            put_str(&mut b, &p.to_string_lossy());
+        }
+        put_u32(&mut b, e.result.entry_points.len() as u32);
+        for ep in &e.result.entry_points {
+            put_str(&mut b, &ep.name);
+            put_u32(&mut b, ep.stage.as_raw());
+            for w in ep.workgroup_size {
+                put_u32(&mut b, w);
+            }
+            put_u32(&mut b, ep.spirv.len() as u32);
+            for w in ep.spirv.iter() {
+                put_u32(&mut b, *w);
+            }
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        // Write then rename: a concurrent reader never sees half a file.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, &b)?;
+        std::fs::rename(&tmp, path)
+    }
+
+    struct Reader<'a>(&'a [u8]);
+    impl Reader<'_> {
+        fn bytes(&mut self, n: usize) -> Option<&[u8]> {
+            if self.0.len() < n {
+                return None;
+            }
+            let (a, rest) = self.0.split_at(n);
+            self.0 = rest;
+            Some(a)
+        }
+        fn u32(&mut self) -> Option<u32> {
+            Some(u32::from_le_bytes(self.bytes(4)?.try_into().ok()?))
+        }
+        fn u64(&mut self) -> Option<u64> {
+            Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
+        }
+        fn string(&mut self) -> Option<String> {
+            let n = self.u32()? as usize;
+            String::from_utf8(self.bytes(n)?.to_vec()).ok()
+        }
+        /// A count that the remaining bytes can hold (each item at least `min` bytes).
+        fn count(&mut self, min: usize) -> Option<usize> {
+            let n = self.u32()? as usize;
+            (n.saturating_mul(min) <= self.0.len()).then_some(n)
+        }
+    }
+
+    /// None for a missing, truncated or otherwise unreadable file.
+    pub(super) fn read(path: &Path) -> Option<CacheEntry> {
+        let data = std::fs::read(path).ok()?;
+        let mut r = Reader(&data);
+        if r.bytes(8)? != MAGIC {
+            return None;
+        }
+        let mut deps = Vec::new();
+        for _ in 0..r.count(12)? {
+            let p = PathBuf::from(r.string()?);
+            deps.push((p, r.u64()?));
+        }
+        let mut dependencies = Vec::new();
+        for _ in 0..r.count(4)? {
+            dependencies.push(PathBuf::from(r.string()?));
+        }
+        let mut entry_points = Vec::new();
+        for _ in 0..r.count(24)? {
+            let name = r.string()?;
+            let stage = vk::ShaderStageFlags::from_raw(r.u32()?);
+            let workgroup_size = [r.u32()?, r.u32()?, r.u32()?];
+            let n = r.count(4)?;
+            let mut spirv = Vec::with_capacity(n);
+            for _ in 0..n {
+                spirv.push(r.u32()?);
+            }
+            entry_points.push(EntryPointCode {
+                name,
+                stage,
+                spirv: Arc::new(spirv),
+                workgroup_size,
+            });
+        }
+        if !r.0.is_empty() || entry_points.is_empty() {
+            return None;
+        }
+        Some(CacheEntry { deps, result: CompiledShader { entry_points, dependencies } })
     }
 }

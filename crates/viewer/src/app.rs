@@ -1,0 +1,1350 @@
+//! The interactive viewer: scene, viewports (each with a camera and a renderer), Dear ImGui
+//! with docking, and one frame = one framegraph. The same [`App::frame`] runs in a window
+//! (presenting to a swapchain) and offscreen (for machines without a display and for tests).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use framegraph::{Access, Bind, Executor, FrameGraph, ImageInfo};
+use glam::Vec3;
+use imgui::TextureId;
+use raster::{Raster, HDR_FORMAT};
+use scene::{GpuScene, Renderer, Scene};
+use xpg::vk;
+use xpg::{
+    Context, ContextDesc, FrameRing, Image, ImageDesc, Pipeline, Sampler, ShaderCompiler,
+    ShaderDesc, Swapchain, Uploader,
+};
+
+use crate::camera::{AxisView, Camera, CameraMode, Up};
+use crate::input::{Button, InputEvent, Script};
+
+/// Which renderer a viewport uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RendererKind {
+    /// The forward rasterizer.
+    Raster,
+    /// The progressive path tracer.
+    PathTracer,
+}
+
+impl RendererKind {
+    /// Its CLI / UI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RendererKind::Raster => "raster",
+            RendererKind::PathTracer => "pathtracer",
+        }
+    }
+    /// By name.
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "raster" => Ok(RendererKind::Raster),
+            "pathtracer" | "pt" => Ok(RendererKind::PathTracer),
+            other => bail!("unknown renderer '{other}' (raster, pathtracer)"),
+        }
+    }
+}
+
+/// Everything the viewer starts with.
+#[derive(Debug, Clone)]
+pub struct ViewerOptions {
+    /// Files to open.
+    pub files: Vec<PathBuf>,
+    /// Window (or offscreen image) size.
+    pub size: (u32, u32),
+    /// Wait for vertical blank.
+    pub vsync: bool,
+    /// Raster multisampling.
+    pub msaa: u32,
+    /// One viewport per entry, with that renderer.
+    pub viewports: Vec<RendererKind>,
+    /// World up axis.
+    pub up: Up,
+    /// Path tracer samples per pixel per frame.
+    pub spp: u32,
+    /// Path tracer longest path.
+    pub max_depth: u32,
+    /// Validation layer on; a validation message makes the run fail.
+    pub validation: bool,
+    /// Pipeline and shader caches on disk (None: in memory only).
+    pub cache_dir: Option<PathBuf>,
+    /// Scripted input.
+    pub script: Option<Script>,
+    /// Stop after this many frames.
+    pub frames: Option<u64>,
+    /// Save the whole window after the last frame.
+    pub screenshot: Option<PathBuf>,
+    /// Seconds per frame for camera motion (None: measured). Scripted runs use a fixed step
+    /// so that they are reproducible.
+    pub fixed_dt: Option<f32>,
+}
+
+impl Default for ViewerOptions {
+    fn default() -> Self {
+        Self {
+            files: Vec::new(),
+            size: (1280, 800),
+            vsync: true,
+            msaa: 4,
+            viewports: vec![RendererKind::Raster],
+            up: Up::Y,
+            spp: 1,
+            max_depth: 8,
+            validation: false,
+            cache_dir: default_cache_dir(),
+            script: None,
+            frames: None,
+            screenshot: None,
+            fixed_dt: None,
+        }
+    }
+}
+
+/// The user's cache folder for the viewer (`$XDG_CACHE_HOME/xpg-view` or the platform's).
+pub fn default_cache_dir() -> Option<PathBuf> {
+    dirs::cache_dir().map(|d| d.join("xpg-view"))
+}
+
+/// Timings of the frames so far.
+#[derive(Debug, Clone, Default)]
+pub struct FrameStats {
+    /// Frames rendered.
+    pub frames: u64,
+    /// CPU time of the last frame (UI, graph, recording, submission), milliseconds.
+    pub cpu_ms: f32,
+    /// GPU time of the last frame whose timestamps are available (sum over passes), ms.
+    pub gpu_ms: f32,
+    /// Per-pass GPU times of that frame.
+    pub passes: Vec<(String, f32)>,
+}
+
+struct ViewportImage {
+    ldr: Image,
+    texture: TextureId,
+    set: vk::DescriptorSet,
+    width: u32,
+    height: u32,
+    /// Rendered at least once (its layout is known).
+    used: bool,
+}
+
+struct Viewport {
+    id: u32,
+    camera: Camera,
+    kind: RendererKind,
+    raster: Option<Raster>,
+    pt: Option<PathTracer>,
+    image: Option<ViewportImage>,
+    /// Shown this frame (its window is visible): only those render.
+    shown: bool,
+    /// Save this viewport (PNG from the tonemapped image, EXR from the HDR radiance).
+    screenshot: Option<PathBuf>,
+    /// The HDR copy for an EXR screenshot.
+    hdr_copy: Option<Image>,
+    error: Option<String>,
+}
+
+use pathtracer::PathTracer;
+
+impl Viewport {
+    fn title(&self) -> String {
+        format!("Viewport {} ({})###viewport{}", self.id, self.kind.name(), self.id)
+    }
+}
+
+/// The ImGui renderer and what its textures need.
+struct UiGpu {
+    renderer: imgui_rs_vulkan_renderer::Renderer,
+    layout: vk::DescriptorSetLayout,
+    pool: vk::DescriptorPool,
+    sampler: Sampler,
+    ctx: Context,
+}
+
+impl Drop for UiGpu {
+    fn drop(&mut self) {
+        let _ = self.ctx.wait_idle();
+        // SAFETY: the device is idle; the pool (and with it every set) and the layout are
+        // this struct's own, destroyed once.
+        unsafe {
+            self.ctx.device().destroy_descriptor_pool(self.pool, None);
+            self.ctx.device().destroy_descriptor_set_layout(self.layout, None);
+        }
+    }
+}
+
+/// A loaded (or failed) file.
+#[derive(Debug, Clone)]
+pub struct FileEntry {
+    /// The path.
+    pub path: PathBuf,
+    /// Why it failed to load, if it did.
+    pub error: Option<String>,
+}
+
+/// Things the UI asks for, done after the UI is built.
+enum Action {
+    AddViewport(RendererKind),
+    Close(u32),
+    SetRenderer(u32, RendererKind),
+    Relayout,
+    Screenshot(PathBuf),
+}
+
+/// The viewer.
+pub struct App {
+    /// What it was started with.
+    pub opts: ViewerOptions,
+    ctx: Context,
+    compiler: ShaderCompiler,
+    scene: Scene,
+    gpu: Option<GpuScene>,
+    files: Vec<FileEntry>,
+    viewports: Vec<Viewport>,
+    next_id: u32,
+    imgui: imgui::Context,
+    // Dropped before the context's last clone (fields drop in order; `ctx` is an Arc).
+    ui_gpu: UiGpu,
+    executor: Executor,
+    ring: FrameRing,
+    tonemap: Pipeline,
+    target: Option<Image>,
+    target_format: vk::Format,
+    layout_dirty: bool,
+    pending_screenshot: Vec<PathBuf>,
+    last_frame: Instant,
+    /// Frame statistics.
+    pub stats: FrameStats,
+    /// Requested window size change (scripted resize), for the window to apply.
+    pub requested_size: Option<(u32, u32)>,
+    /// Current size of the offscreen image / last window size.
+    pub size: (u32, u32),
+    /// The user asked to quit.
+    pub quit: bool,
+}
+
+const FRAMES_IN_FLIGHT: usize = 2;
+
+impl App {
+    /// Starts the viewer: the Vulkan context, the files, the UI. `target_format` is the
+    /// swapchain's format (windowed) or None (offscreen: BGRA8, as most swapchains).
+    pub fn new(
+        opts: ViewerOptions,
+        ctx: Context,
+        target_format: Option<vk::Format>,
+    ) -> anyhow::Result<Self> {
+        let mut compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
+        if let Some(dir) = &opts.cache_dir {
+            compiler = compiler.with_disk_cache(dir.join("shaders"));
+        }
+        let target_format = target_format.unwrap_or(vk::Format::B8G8R8A8_UNORM);
+        let mut imgui = imgui::Context::create();
+        imgui.set_ini_filename(None);
+        imgui.set_log_filename(None);
+        imgui.io_mut().config_flags |= imgui::ConfigFlags::DOCKING_ENABLE;
+        imgui.io_mut().display_size = [opts.size.0 as f32, opts.size.1 as f32];
+        imgui.style_mut().use_dark_colors();
+        let ui_gpu = make_ui_gpu(&ctx, &mut imgui, target_format)?;
+        let tonemap_code = compiler
+            .compile(&ShaderDesc::new(
+                ShaderCompiler::project_shader_dir().join("post/tonemap.slang"),
+            ))
+            .context("compiling the tonemap shader")?;
+        let tonemap = Pipeline::compute(&ctx, &tonemap_code.entry_points[0], None)?;
+        let mut app = Self {
+            size: opts.size,
+            executor: Executor::new(&ctx, FRAMES_IN_FLIGHT),
+            ring: FrameRing::new(&ctx, FRAMES_IN_FLIGHT)?,
+            opts,
+            compiler,
+            scene: Scene::default(),
+            gpu: None,
+            files: Vec::new(),
+            viewports: Vec::new(),
+            next_id: 1,
+            imgui,
+            ui_gpu,
+            tonemap,
+            target: None,
+            target_format,
+            layout_dirty: true,
+            pending_screenshot: Vec::new(),
+            last_frame: Instant::now(),
+            stats: FrameStats::default(),
+            requested_size: None,
+            quit: false,
+            ctx,
+        };
+        let files = app.opts.files.clone();
+        app.open_files(&files);
+        for kind in app.opts.viewports.clone() {
+            app.add_viewport(kind);
+        }
+        Ok(app)
+    }
+
+    /// The Vulkan context.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// The files opened so far, with their errors.
+    pub fn files(&self) -> &[FileEntry] {
+        &self.files
+    }
+
+    /// The shader compiler (for its cache statistics).
+    pub fn compiler(&self) -> &ShaderCompiler {
+        &self.compiler
+    }
+
+    /// Opens files next to what is loaded; a file that fails keeps its error (shown in the UI
+    /// and logged) and changes nothing else.
+    pub fn open_files(&mut self, paths: &[PathBuf]) {
+        let mut changed = false;
+        for p in paths {
+            match scene::load(p) {
+                Ok(s) => {
+                    tracing::info!("{}: loaded", p.display());
+                    self.scene.append(s);
+                    self.files.push(FileEntry { path: p.clone(), error: None });
+                    changed = true;
+                }
+                Err(e) => {
+                    let msg = format!("{e}");
+                    tracing::error!("{}: {msg}", p.display());
+                    self.files.push(FileEntry { path: p.clone(), error: Some(msg) });
+                }
+            }
+        }
+        if changed {
+            if self.scene.add_default_lighting() {
+                tracing::info!("no lights, environment or emitters: default lighting added");
+            }
+            self.upload_scene();
+            let first = self.viewports.is_empty()
+                || self.files.iter().filter(|f| f.error.is_none()).count() == 1;
+            for vp in &mut self.viewports {
+                if first {
+                    vp.camera = Camera::new(&self.scene, self.opts.up);
+                } else {
+                    vp.camera.scene_radius = Camera::new(&self.scene, self.opts.up).scene_radius;
+                }
+            }
+        }
+    }
+
+    fn upload_scene(&mut self) {
+        // The previous GpuScene's resources are freed once the GPU is done with them.
+        match GpuScene::upload(&self.ctx, &self.scene) {
+            Ok(g) => {
+                for vp in &mut self.viewports {
+                    if let Some(pt) = vp.pt.as_mut() {
+                        if let Err(e) = pt.set_lights(&self.scene, &g) {
+                            vp.error = Some(format!("path tracer lights: {e}"));
+                        }
+                    }
+                }
+                self.gpu = Some(g);
+            }
+            Err(e) => {
+                tracing::error!("uploading the scene: {e}");
+                self.files.push(FileEntry {
+                    path: PathBuf::from("(scene upload)"),
+                    error: Some(e.to_string()),
+                });
+            }
+        }
+    }
+
+    fn add_viewport(&mut self, kind: RendererKind) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut vp = Viewport {
+            id,
+            camera: Camera::new(&self.scene, self.opts.up),
+            kind,
+            raster: None,
+            pt: None,
+            image: None,
+            shown: false,
+            screenshot: None,
+            hdr_copy: None,
+            error: None,
+        };
+        if let Some(first) = self.viewports.first() {
+            vp.camera = first.camera.clone();
+        }
+        self.ensure_renderer(&mut vp);
+        self.viewports.push(vp);
+        self.layout_dirty = true;
+    }
+
+    /// Makes the viewport's renderer if it has none yet (switching keeps both, so switching
+    /// back is instant and the scene is never reloaded).
+    fn ensure_renderer(&self, vp: &mut Viewport) {
+        vp.error = None;
+        match vp.kind {
+            RendererKind::Raster if vp.raster.is_none() => {
+                match Raster::with_msaa(&self.ctx, &self.compiler, self.opts.msaa) {
+                    Ok(r) => vp.raster = Some(r),
+                    Err(e) => vp.error = Some(format!("raster: {e}")),
+                }
+            }
+            RendererKind::PathTracer if vp.pt.is_none() => {
+                match PathTracer::new(&self.ctx, &self.compiler) {
+                    Ok(mut p) => {
+                        p.settings.samples_per_frame = self.opts.spp.clamp(1, 64);
+                        p.settings.max_depth = self.opts.max_depth.max(1);
+                        if let Some(g) = &self.gpu {
+                            if let Err(e) = p.set_lights(&self.scene, g) {
+                                vp.error = Some(format!("path tracer lights: {e}"));
+                            }
+                        }
+                        vp.pt = Some(p);
+                    }
+                    Err(e) => vp.error = Some(format!("path tracer: {e}")),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Feeds one input event to the UI (and through it to the viewports' cameras).
+    pub fn input(&mut self, ev: &InputEvent) {
+        let io = self.imgui.io_mut();
+        match ev {
+            InputEvent::MouseMove(x, y) => io.add_mouse_pos_event([*x, *y]),
+            InputEvent::MouseButton(b, down) => io.add_mouse_button_event(
+                match b {
+                    Button::Left => imgui::MouseButton::Left,
+                    Button::Right => imgui::MouseButton::Right,
+                    Button::Middle => imgui::MouseButton::Middle,
+                },
+                *down,
+            ),
+            InputEvent::Wheel(s) => io.add_mouse_wheel_event([0.0, *s]),
+            InputEvent::Key(k, down) => {
+                if let Some(m) = crate::input::modifier_of(*k) {
+                    io.add_key_event(m, *down);
+                }
+                io.add_key_event(*k, *down);
+            }
+            InputEvent::Char(c) => io.add_input_character(*c),
+            InputEvent::Resize(w, h) => self.requested_size = Some((*w, *h)),
+            InputEvent::Screenshot(p) => self.pending_screenshot.push(p.clone()),
+        }
+    }
+
+    /// Whether the UI wants text input (then keys don't move cameras).
+    pub fn wants_text(&self) -> bool {
+        self.imgui.io().want_text_input
+    }
+
+    /// Applies the scripted events of the current frame.
+    fn apply_script(&mut self) {
+        let frame = self.stats.frames;
+        let events: Vec<InputEvent> = match &self.opts.script {
+            Some(s) => s.at(frame).cloned().collect(),
+            None => return,
+        };
+        for ev in &events {
+            self.input(ev);
+        }
+    }
+
+    /// Renders one frame of `size` (the window's or the offscreen image's), presenting to
+    /// `swapchain` when there is one. Returns false when nothing was drawn (minimised).
+    pub fn frame(
+        &mut self,
+        swapchain: Option<&mut Swapchain>,
+        size: (u32, u32),
+    ) -> anyhow::Result<bool> {
+        let started = Instant::now();
+        self.apply_script();
+        let (w, h) = size;
+        if w == 0 || h == 0 {
+            return Ok(false);
+        }
+        self.size = size;
+        let dt = self
+            .opts
+            .fixed_dt
+            .unwrap_or_else(|| self.last_frame.elapsed().as_secs_f32().clamp(1e-4, 0.25));
+        self.last_frame = Instant::now();
+        {
+            let io = self.imgui.io_mut();
+            io.display_size = [w as f32, h as f32];
+            io.delta_time = dt;
+        }
+        // ---- UI
+        let mut actions = Vec::new();
+        {
+            let ui = self.imgui.new_frame();
+            let dock_id = dockspace();
+            if self.layout_dirty {
+                let titles: Vec<String> = self.viewports.iter().map(Viewport::title).collect();
+                build_layout(dock_id, &titles, [w as f32, h as f32]);
+                self.layout_dirty = false;
+            }
+            let gpu_ready = self.gpu.is_some();
+            side_panel(ui, &self.files, &self.viewports, &self.stats, gpu_ready, &mut actions);
+            let ctx = &self.ctx;
+            let cams: Vec<(String, usize)> = self
+                .scene
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.camera.is_some())
+                .map(|(i, n)| (n.name.clone(), i))
+                .collect();
+            for vp in &mut self.viewports {
+                viewport_window(
+                    ui,
+                    ctx,
+                    &mut self.ui_gpu,
+                    vp,
+                    &self.scene,
+                    &cams,
+                    dt,
+                    &mut actions,
+                );
+            }
+            global_keys(ui, &mut actions);
+        }
+        let draw_data = self.imgui.render();
+
+        // ---- resources of this size
+        if self.target.as_ref().is_none_or(|t| t.extent().width != w || t.extent().height != h) {
+            self.target = Some(Image::new(
+                &self.ctx,
+                &ImageDesc::d2(
+                    "window",
+                    w,
+                    h,
+                    self.target_format,
+                    vk::ImageUsageFlags::COLOR_ATTACHMENT | vk::ImageUsageFlags::TRANSFER_SRC,
+                ),
+            )?);
+        }
+        // ---- the frame's graph
+        let frame = self.ring.begin()?;
+        let acquired = match swapchain {
+            Some(sc) => match sc.acquire(w, h, frame.slot)? {
+                Some(img) => Some((sc, img)),
+                None => {
+                    // Minimised: submit the empty frame (the ring slot must complete).
+                    self.ring.end(frame)?;
+                    return Ok(false);
+                }
+            },
+            None => None,
+        };
+        let target = self.target.as_ref().context("no target")?;
+        let target_info = ImageInfo::d2(w, h, self.target_format);
+        let mut graph = FrameGraph::new();
+        let mut ldr_handles = Vec::new();
+        let tonemap = &self.tonemap;
+        let scene_gpu = self.gpu.as_ref();
+        for vp in self.viewports.iter_mut() {
+            let Some(img) = vp.image.as_mut() else { continue };
+            let (vw, vh) = (img.width, img.height);
+            let initial = img.used.then_some(Access::SampledFragment);
+            img.used = true;
+            let mut ldr = graph.import_image(
+                &format!("viewport {} ldr", vp.id),
+                img.ldr.raw(),
+                img.ldr.view(),
+                ImageInfo::d2(vw, vh, vk::Format::R8G8B8A8_UNORM),
+                initial,
+                Some(Access::SampledFragment),
+            );
+            let renderer: Option<&mut dyn Renderer> = match (vp.kind, &mut vp.raster, &mut vp.pt) {
+                (RendererKind::Raster, Some(r), _) => Some(r),
+                (RendererKind::PathTracer, _, Some(p)) => Some(p),
+                _ => None,
+            };
+            let mut hdr = graph.create_image(
+                &format!("viewport {} hdr", vp.id),
+                ImageInfo::d2(vw, vh, HDR_FORMAT),
+            );
+            let mut rendered = false;
+            if let (Some(r), Some(g), true, None) = (renderer, scene_gpu, vp.shown, &vp.error) {
+                let view = vp.camera.view(vw, vh);
+                r.add_passes(&mut graph, g, &view, &mut hdr)
+                    .with_context(|| format!("viewport {}", vp.id))?;
+                rendered = true;
+            }
+            if !rendered {
+                let h2 = hdr;
+                graph
+                    .add_pass(&format!("viewport {} clear", vp.id))
+                    .write(&mut hdr, Access::TransferDst)
+                    .record(move |pass| {
+                        let range = vk::ImageSubresourceRange {
+                            aspect_mask: vk::ImageAspectFlags::COLOR,
+                            level_count: 1,
+                            layer_count: 1,
+                            ..Default::default()
+                        };
+                        let image = pass.image(&h2)?;
+                        // SAFETY: the pass declared the image as a transfer destination.
+                        unsafe {
+                            pass.device().cmd_clear_color_image(
+                                pass.cmd,
+                                image,
+                                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                                &vk::ClearColorValue { float32: [0.02, 0.02, 0.025, 1.0] },
+                                &[range],
+                            );
+                        }
+                        Ok(())
+                    });
+            }
+            if let Some(path) = &vp.screenshot {
+                if path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| e.eq_ignore_ascii_case("exr"))
+                {
+                    let copy = Image::new(
+                        &self.ctx,
+                        &ImageDesc::d2(
+                            "viewport hdr copy",
+                            vw,
+                            vh,
+                            HDR_FORMAT,
+                            vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::TRANSFER_SRC,
+                        ),
+                    )?;
+                    let mut c = graph.import_image(
+                        "viewport hdr copy",
+                        copy.raw(),
+                        copy.view(),
+                        ImageInfo::d2(vw, vh, HDR_FORMAT),
+                        None,
+                        Some(Access::TransferSrc),
+                    );
+                    let (src, dst) = (hdr, c);
+                    graph
+                        .add_pass("viewport hdr copy")
+                        .read(&hdr, Access::TransferSrc)
+                        .write(&mut c, Access::TransferDst)
+                        .record(move |pass| pass.copy_image(&src, &dst));
+                    vp.hdr_copy = Some(copy);
+                }
+            }
+            let (t, l) = (hdr, ldr);
+            graph
+                .add_pass(&format!("viewport {} tonemap", vp.id))
+                .read(&hdr, Access::SampledCompute)
+                .write(&mut ldr, Access::StorageWriteCompute)
+                .record(move |pass| {
+                    tonemap.bind(pass.cmd, None);
+                    pass.push_descriptors(
+                        tonemap,
+                        &[
+                            Bind::Sampled {
+                                binding: 0,
+                                image: &t,
+                                mip: None,
+                                sampler: vk::Sampler::null(),
+                            },
+                            Bind::Storage { binding: 1, image: &l, mip: 0 },
+                        ],
+                    )?;
+                    tonemap.push(
+                        pass.cmd,
+                        &crate::TonemapPush { width: vw, height: vh, exposure: 1.0 },
+                    );
+                    tonemap.dispatch_threads(pass.cmd, [vw, vh, 1]);
+                    Ok(())
+                });
+            ldr_handles.push(ldr);
+        }
+        let mut win = graph.import_image(
+            "window",
+            target.raw(),
+            target.view(),
+            target_info,
+            None,
+            Some(Access::TransferSrc),
+        );
+        {
+            let ui_renderer = &mut self.ui_gpu.renderer;
+            let mut pass = graph.add_pass("imgui").write(&mut win, Access::ColorAttachmentWrite);
+            for l in &ldr_handles {
+                pass = pass.read(l, Access::SampledFragment);
+            }
+            let w_h = win;
+            pass.record(move |pass| {
+                let view = pass.view(&w_h)?;
+                let color = [vk::RenderingAttachmentInfo::default()
+                    .image_view(view)
+                    .image_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
+                    .load_op(vk::AttachmentLoadOp::CLEAR)
+                    .store_op(vk::AttachmentStoreOp::STORE)
+                    .clear_value(vk::ClearValue {
+                        color: vk::ClearColorValue { float32: [0.06, 0.06, 0.07, 1.0] },
+                    })];
+                let info = vk::RenderingInfo::default()
+                    .render_area(vk::Rect2D {
+                        offset: vk::Offset2D::default(),
+                        extent: vk::Extent2D { width: w, height: h },
+                    })
+                    .layer_count(1)
+                    .color_attachments(&color);
+                // SAFETY: the pass declared the window image as a color attachment; the
+                // rendering scope is closed below on every path.
+                unsafe { pass.device().cmd_begin_rendering(pass.cmd, &info) };
+                let r = ui_renderer.cmd_draw(pass.cmd, draw_data);
+                // SAFETY: closes the scope begun above.
+                unsafe { pass.device().cmd_end_rendering(pass.cmd) };
+                r.map_err(|e| framegraph::ExecuteError::Pass {
+                    pass: "imgui".into(),
+                    message: e.to_string(),
+                })
+            });
+        }
+        if let Some((_, img)) = &acquired {
+            let mut sw = graph.import_image(
+                "swapchain",
+                img.image,
+                img.view,
+                ImageInfo::d2(img.extent.width, img.extent.height, img.format),
+                None,
+                Some(Access::Present),
+            );
+            let (src, dst) = (win, sw);
+            if img.extent.width != w || img.extent.height != h {
+                bail!("swapchain {:?} differs from the frame {w}x{h}", img.extent);
+            }
+            graph
+                .add_pass("present copy")
+                .read(&win, Access::TransferSrc)
+                .write(&mut sw, Access::TransferDst)
+                .record(move |pass| pass.copy_image(&src, &dst));
+        } else {
+            graph
+                .add_pass("keep window")
+                .read(&win, Access::TransferSrc)
+                .side_effect()
+                .record(|_| Ok(()));
+        }
+        let plan = self.executor.compile(&graph)?;
+        tracing::trace!("frame {}:\n{plan}", self.stats.frames);
+        self.executor.execute(graph, &plan, frame.cmd, None)?;
+        let value = match &acquired {
+            Some((_, img)) => {
+                let waits = [vk::SemaphoreSubmitInfo::default()
+                    .semaphore(img.acquired)
+                    .stage_mask(vk::PipelineStageFlags2::ALL_COMMANDS)];
+                let signals = [vk::SemaphoreSubmitInfo::default()
+                    .semaphore(img.rendered)
+                    .stage_mask(vk::PipelineStageFlags2::ALL_COMMANDS)];
+                // SAFETY: both are the swapchain's binary semaphores: `acquired` has a pending
+                // signal from this frame's acquire, `rendered` is unsignalled (its last wait,
+                // the previous present of this image, finished before it was acquired again).
+                unsafe { self.ring.end_with(frame, &waits, &signals)? }
+            }
+            None => self.ring.end(frame)?,
+        };
+        if let Some((sc, img)) = acquired {
+            sc.present(&img)?;
+        }
+        self.stats.frames += 1;
+        self.stats.cpu_ms = started.elapsed().as_secs_f32() * 1e3;
+        let t = self.executor.last_timings();
+        if !t.is_empty() {
+            self.stats.passes = t.iter().map(|p| (p.name.clone(), p.gpu_ms as f32)).collect();
+            self.stats.gpu_ms = t.iter().map(|p| p.gpu_ms as f32).sum();
+        }
+        // ---- after the frame: screenshots, actions
+        let shots: Vec<PathBuf> = self.pending_screenshot.drain(..).collect();
+        let want_vp = self.viewports.iter().any(|v| v.screenshot.is_some());
+        if !shots.is_empty() || want_vp {
+            self.ctx.wait(value)?;
+        }
+        for p in shots {
+            if let Err(e) = self.save_window(&p) {
+                tracing::error!("screenshot {}: {e:#}", p.display());
+            }
+        }
+        for i in 0..self.viewports.len() {
+            if let Some(p) = self.viewports[i].screenshot.take() {
+                match self.save_viewport(i, &p) {
+                    Ok(()) => tracing::info!("saved {}", p.display()),
+                    Err(e) => tracing::error!("screenshot {}: {e:#}", p.display()),
+                }
+                self.viewports[i].hdr_copy = None;
+            }
+        }
+        for a in actions {
+            self.act(a);
+        }
+        Ok(true)
+    }
+
+    fn act(&mut self, a: Action) {
+        match a {
+            Action::AddViewport(k) => self.add_viewport(k),
+            Action::Close(id) => {
+                self.viewports.retain(|v| v.id != id);
+                self.layout_dirty = true;
+            }
+            Action::SetRenderer(id, k) => {
+                if let Some(i) = self.viewports.iter().position(|v| v.id == id) {
+                    let mut vp = self.viewports.remove(i);
+                    vp.kind = k;
+                    self.ensure_renderer(&mut vp);
+                    self.viewports.insert(i, vp);
+                }
+            }
+            Action::Relayout => self.layout_dirty = true,
+            Action::Screenshot(p) => self.pending_screenshot.push(p),
+        }
+    }
+
+    /// Reads the whole window image of the last frame (RGBA8, sRGB-encoded).
+    pub fn read_window(&self) -> anyhow::Result<(u32, u32, Vec<u8>)> {
+        let target = self.target.as_ref().context("no frame rendered yet")?;
+        self.ctx.wait_idle()?;
+        let mut up = Uploader::new(&self.ctx, 4 << 20)?;
+        let mut px = up.read_image(target, 0, 0, vk::ImageLayout::TRANSFER_SRC_OPTIMAL)?;
+        if self.target_format == vk::Format::B8G8R8A8_UNORM {
+            for p in px.chunks_exact_mut(4) {
+                p.swap(0, 2);
+            }
+        }
+        let e = target.extent();
+        Ok((e.width, e.height, px))
+    }
+
+    /// Saves the whole window (.png, or .exr as linear values).
+    pub fn save_window(&self, path: &Path) -> anyhow::Result<()> {
+        let (w, h, px) = self.read_window()?;
+        save_rgba8(path, w, h, px)
+    }
+
+    fn save_viewport(&self, i: usize, path: &Path) -> anyhow::Result<()> {
+        let vp = &self.viewports[i];
+        let img = vp.image.as_ref().context("the viewport has no image yet")?;
+        let mut up = Uploader::new(&self.ctx, 4 << 20)?;
+        if let Some(copy) = &vp.hdr_copy {
+            let bytes = up.read_image(copy, 0, 0, vk::ImageLayout::TRANSFER_SRC_OPTIMAL)?;
+            let rgb: Vec<f32> = bytes
+                .chunks_exact(8)
+                .flat_map(|c| {
+                    (0..3).map(move |k| {
+                        half::f16::from_bits(u16::from_le_bytes([c[2 * k], c[2 * k + 1]])).to_f32()
+                    })
+                })
+                .collect();
+            let buf =
+                image::Rgb32FImage::from_raw(img.width, img.height, rgb).context("image size")?;
+            return buf.save(path).with_context(|| format!("writing {}", path.display()));
+        }
+        let px = up.read_image(&img.ldr, 0, 0, vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)?;
+        save_rgba8(path, img.width, img.height, px)
+    }
+
+    /// Validation messages so far (0 without validation).
+    pub fn validation_messages(&self) -> u64 {
+        self.ctx.validation_messages().total()
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        // Every frame finishes (and deferred frees run) before the UI's pool goes.
+        let _ = self.ctx.wait_idle();
+        self.viewports.clear();
+        let _ = self.ctx.wait_idle();
+    }
+}
+
+/// Writes 8-bit sRGB pixels as PNG, or as linear floats to EXR.
+pub fn save_rgba8(path: &Path, w: u32, h: u32, px: Vec<u8>) -> anyhow::Result<()> {
+    crate::check_output(path)?;
+    if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("exr")) {
+        let rgb: Vec<f32> = px
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]].map(|c| scene::srgb_to_linear(f32::from(c) / 255.0)))
+            .collect();
+        let buf = image::Rgb32FImage::from_raw(w, h, rgb).context("image size")?;
+        return buf.save(path).with_context(|| format!("writing {}", path.display()));
+    }
+    image::save_buffer(path, &px, w, h, image::ExtendedColorType::Rgba8)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn make_ui_gpu(
+    ctx: &Context,
+    imgui: &mut imgui::Context,
+    format: vk::Format,
+) -> anyhow::Result<UiGpu> {
+    let device = ctx.device().clone();
+    let pool_info = vk::CommandPoolCreateInfo::default().queue_family_index(ctx.queue().1);
+    // SAFETY: valid create info; destroyed below once the renderer's upload finished.
+    let cmd_pool = unsafe { device.create_command_pool(&pool_info, None) }?;
+    let renderer = ctx.with_queue(|queue| {
+        imgui_rs_vulkan_renderer::Renderer::with_gpu_allocator(
+            ctx.allocator(),
+            device.clone(),
+            queue,
+            cmd_pool,
+            imgui_rs_vulkan_renderer::DynamicRendering {
+                color_attachment_format: format,
+                depth_attachment_format: None,
+            },
+            imgui,
+            Some(imgui_rs_vulkan_renderer::Options {
+                in_flight_frames: FRAMES_IN_FLIGHT,
+                ..Default::default()
+            }),
+        )
+    });
+    // The renderer waits for its font upload before returning.
+    // SAFETY: nothing allocated from the pool is pending.
+    unsafe { device.destroy_command_pool(cmd_pool, None) };
+    let renderer = renderer.context("creating the ImGui renderer")?;
+    let layout = imgui_rs_vulkan_renderer::vulkan::create_vulkan_descriptor_set_layout(&device)
+        .context("ImGui descriptor set layout")?;
+    let pool = match create_pool(&device) {
+        Ok(p) => p,
+        Err(e) => {
+            // SAFETY: created above, unused.
+            unsafe { device.destroy_descriptor_set_layout(layout, None) };
+            return Err(e);
+        }
+    };
+    let sampler = Sampler::new(
+        ctx,
+        &vk::SamplerCreateInfo::default()
+            .mag_filter(vk::Filter::NEAREST)
+            .min_filter(vk::Filter::NEAREST)
+            .address_mode_u(vk::SamplerAddressMode::CLAMP_TO_EDGE)
+            .address_mode_v(vk::SamplerAddressMode::CLAMP_TO_EDGE),
+    )?;
+    Ok(UiGpu { renderer, layout, pool, sampler, ctx: ctx.clone() })
+}
+
+fn create_pool(device: &ash::Device) -> anyhow::Result<vk::DescriptorPool> {
+    let sizes = [vk::DescriptorPoolSize {
+        ty: vk::DescriptorType::COMBINED_IMAGE_SAMPLER,
+        descriptor_count: 256,
+    }];
+    let info = vk::DescriptorPoolCreateInfo::default()
+        .pool_sizes(&sizes)
+        .max_sets(256)
+        .flags(vk::DescriptorPoolCreateFlags::FREE_DESCRIPTOR_SET);
+    // SAFETY: valid create info.
+    Ok(unsafe { device.create_descriptor_pool(&info, None) }?)
+}
+
+/// (Re)creates the viewport's image when its size changed; the old one (and its descriptor
+/// set) is freed once the GPU is done with it.
+fn ensure_image(
+    ctx: &Context,
+    ui: &mut UiGpu,
+    vp: &mut Viewport,
+    w: u32,
+    h: u32,
+) -> anyhow::Result<TextureId> {
+    if let Some(img) = &vp.image {
+        if img.width == w && img.height == h {
+            return Ok(img.texture);
+        }
+    }
+    let ldr = Image::new(
+        ctx,
+        &ImageDesc::d2(
+            &format!("viewport {}", vp.id),
+            w,
+            h,
+            vk::Format::R8G8B8A8_UNORM,
+            vk::ImageUsageFlags::STORAGE
+                | vk::ImageUsageFlags::SAMPLED
+                | vk::ImageUsageFlags::TRANSFER_SRC,
+        ),
+    )?;
+    let set = imgui_rs_vulkan_renderer::vulkan::create_vulkan_descriptor_set(
+        ctx.device(),
+        ui.layout,
+        ui.pool,
+        ldr.view(),
+        ui.sampler.raw(),
+    )
+    .context("viewport descriptor set")?;
+    let texture = ui.renderer.textures().insert(set);
+    if let Some(old) = vp.image.take() {
+        ui.renderer.textures().remove(old.texture);
+        let pool = ui.pool;
+        ctx.defer_release(move |device, _| {
+            // SAFETY: the GPU finished every frame that used the set; the pool outlives the
+            // deferred frees (UiGpu waits for the device before destroying it).
+            unsafe {
+                let _ = device.free_descriptor_sets(pool, &[old.set]);
+            }
+        });
+        drop(old.ldr);
+    }
+    vp.image = Some(ViewportImage { ldr, texture, set, width: w, height: h, used: false });
+    Ok(texture)
+}
+
+fn dockspace() -> u32 {
+    // SAFETY: called between new_frame and render, with the main viewport of the current
+    // context; no window class.
+    unsafe {
+        imgui::sys::igDockSpaceOverViewport(
+            imgui::sys::igGetMainViewport(),
+            imgui::sys::ImGuiDockNodeFlags_PassthruCentralNode as i32,
+            std::ptr::null(),
+        )
+    }
+}
+
+/// The default layout: the scene panel on the left, the viewports side by side.
+fn build_layout(dock_id: u32, titles: &[String], size: [f32; 2]) {
+    let cstrings: Vec<std::ffi::CString> =
+        titles.iter().map(|t| std::ffi::CString::new(t.as_str()).unwrap_or_default()).collect();
+    // SAFETY: DockBuilder calls on the current context during a frame; every string is a
+    // live NUL-terminated CString; the out-pointers are locals.
+    unsafe {
+        use imgui::sys;
+        sys::igDockBuilderRemoveNode(dock_id);
+        sys::igDockBuilderAddNode(dock_id, sys::ImGuiDockNodeFlags_DockSpace);
+        sys::igDockBuilderSetNodeSize(dock_id, sys::ImVec2 { x: size[0], y: size[1] });
+        let (mut left, mut main) = (0u32, 0u32);
+        sys::igDockBuilderSplitNode(dock_id, sys::ImGuiDir_Left, 0.22, &mut left, &mut main);
+        sys::igDockBuilderDockWindow(c"Scene".as_ptr(), left);
+        let n = cstrings.len();
+        let mut rest = main;
+        for (i, t) in cstrings.iter().enumerate() {
+            if i + 1 < n {
+                let (mut a, mut b) = (0u32, 0u32);
+                sys::igDockBuilderSplitNode(
+                    rest,
+                    sys::ImGuiDir_Left,
+                    1.0 / (n - i) as f32,
+                    &mut a,
+                    &mut b,
+                );
+                sys::igDockBuilderDockWindow(t.as_ptr(), a);
+                rest = b;
+            } else {
+                sys::igDockBuilderDockWindow(t.as_ptr(), rest);
+            }
+        }
+        sys::igDockBuilderFinish(dock_id);
+    }
+}
+
+fn side_panel(
+    ui: &imgui::Ui,
+    files: &[FileEntry],
+    viewports: &[Viewport],
+    stats: &FrameStats,
+    gpu_ready: bool,
+    actions: &mut Vec<Action>,
+) {
+    ui.window("Scene").build(|| {
+        ui.text("Files");
+        if files.is_empty() {
+            ui.text_disabled("(none: drop files on the window)");
+        }
+        for f in files {
+            let name = f
+                .path
+                .file_name()
+                .map_or_else(|| f.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            match &f.error {
+                None => ui.text(&name),
+                Some(e) => {
+                    ui.text_colored([1.0, 0.35, 0.3, 1.0], format!("{name}: failed"));
+                    ui.text_wrapped(e);
+                }
+            }
+        }
+        if !gpu_ready {
+            ui.text_disabled("nothing to draw yet");
+        }
+        ui.separator();
+        ui.text("Viewports");
+        if ui.button("+ raster") {
+            actions.push(Action::AddViewport(RendererKind::Raster));
+        }
+        ui.same_line();
+        if ui.button("+ path tracer") {
+            actions.push(Action::AddViewport(RendererKind::PathTracer));
+        }
+        ui.same_line();
+        if ui.button("Split evenly") {
+            actions.push(Action::Relayout);
+        }
+        for vp in viewports {
+            let extra = match (&vp.pt, vp.kind) {
+                (Some(p), RendererKind::PathTracer) => format!(", {} spp", p.samples()),
+                _ => String::new(),
+            };
+            ui.text(format!("{}: {}{extra}", vp.id, vp.kind.name()));
+            if let Some(e) = &vp.error {
+                ui.text_colored([1.0, 0.35, 0.3, 1.0], e);
+            }
+        }
+        ui.separator();
+        ui.text(format!("CPU {:.2} ms, GPU {:.2} ms", stats.cpu_ms, stats.gpu_ms));
+        ui.text_disabled("Ctrl+N raster, Ctrl+P path tracer, Ctrl+L layout, F12 screenshot");
+        ui.text_disabled("In a viewport: drag rotate, right/middle drag pan, wheel zoom,");
+        ui.text_disabled("WASD/QE fly, F frame all, 1/3/7 axis views (Ctrl: opposite),");
+        ui.text_disabled("5 ortho, C next file camera, P save viewport, X close");
+    });
+}
+
+fn global_keys(ui: &imgui::Ui, actions: &mut Vec<Action>) {
+    use imgui::Key;
+    let ctrl = ui.io().key_ctrl;
+    if ctrl && ui.is_key_pressed_no_repeat(Key::N) {
+        actions.push(Action::AddViewport(RendererKind::Raster));
+    }
+    if ctrl && ui.is_key_pressed_no_repeat(Key::P) {
+        actions.push(Action::AddViewport(RendererKind::PathTracer));
+    }
+    if ctrl && ui.is_key_pressed_no_repeat(Key::L) {
+        actions.push(Action::Relayout);
+    }
+    if ui.is_key_pressed_no_repeat(Key::F12) {
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        actions.push(Action::Screenshot(PathBuf::from(format!("xpg-window-{n}.png"))));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn viewport_window(
+    ui: &imgui::Ui,
+    ctx: &Context,
+    ui_gpu: &mut UiGpu,
+    vp: &mut Viewport,
+    scene: &Scene,
+    cams: &[(String, usize)],
+    dt: f32,
+    actions: &mut Vec<Action>,
+) {
+    use imgui::{Key, MouseButton};
+    let mut open = true;
+    vp.shown = false;
+    let title = vp.title();
+    let _pad = ui.push_style_var(imgui::StyleVar::WindowPadding([2.0, 2.0]));
+    ui.window(&title)
+        .opened(&mut open)
+        .scroll_bar(false)
+        .scrollable(false)
+        .collapsible(false)
+        .build(|| {
+            // Toolbar.
+            let mut kind_i = usize::from(vp.kind == RendererKind::PathTracer);
+            ui.set_next_item_width(110.0);
+            if ui.combo_simple_string("##renderer", &mut kind_i, &["raster", "path tracer"]) {
+                let k = if kind_i == 1 { RendererKind::PathTracer } else { RendererKind::Raster };
+                actions.push(Action::SetRenderer(vp.id, k));
+            }
+            ui.same_line();
+            let mut mode_i = CameraMode::ALL.iter().position(|m| *m == vp.camera.mode).unwrap_or(0);
+            ui.set_next_item_width(110.0);
+            let names: Vec<&str> = CameraMode::ALL.iter().map(|m| m.name()).collect();
+            if ui.combo_simple_string("##camera mode", &mut mode_i, &names) {
+                vp.camera.mode = CameraMode::ALL[mode_i];
+            }
+            if !cams.is_empty() {
+                ui.same_line();
+                let mut ci = 0usize;
+                let mut names = vec!["file camera..."];
+                names.extend(cams.iter().map(|(n, _)| n.as_str()));
+                ui.set_next_item_width(120.0);
+                if ui.combo_simple_string("##file camera", &mut ci, &names) && ci > 0 {
+                    vp.camera.set_from_node(scene, cams[ci - 1].1);
+                }
+            }
+            ui.same_line();
+            if ui.button("Save") {
+                vp.screenshot = Some(viewport_shot_name(vp.id, "png"));
+            }
+            let avail = ui.content_region_avail();
+            let (w, h) = (avail[0].floor().max(1.0) as u32, avail[1].floor().max(1.0) as u32);
+            let texture = match ensure_image(ctx, ui_gpu, vp, w, h) {
+                Ok(t) => t,
+                Err(e) => {
+                    vp.error = Some(format!("{e:#}"));
+                    return;
+                }
+            };
+            vp.shown = true;
+            let pos = ui.cursor_screen_pos();
+            imgui::Image::new(texture, [w as f32, h as f32]).build(ui);
+            ui.set_cursor_screen_pos(pos);
+            ui.invisible_button_flags(
+                "##canvas",
+                [w as f32, h as f32],
+                imgui::ButtonFlags::MOUSE_BUTTON_LEFT
+                    | imgui::ButtonFlags::MOUSE_BUTTON_RIGHT
+                    | imgui::ButtonFlags::MOUSE_BUTTON_MIDDLE,
+            );
+            let io = ui.io();
+            let [dx, dy] = io.mouse_delta;
+            if ui.is_item_active() {
+                if ui.is_mouse_down(MouseButton::Left) {
+                    vp.camera.rotate(dx, dy);
+                } else if ui.is_mouse_down(MouseButton::Right)
+                    || ui.is_mouse_down(MouseButton::Middle)
+                {
+                    vp.camera.pan(dx, dy, h as f32);
+                }
+            }
+            if ui.is_item_hovered() && io.mouse_wheel != 0.0 {
+                vp.camera.zoom(io.mouse_wheel);
+            }
+            if let Some(e) = &vp.error {
+                ui.set_cursor_screen_pos([pos[0] + 8.0, pos[1] + 8.0]);
+                ui.text_colored([1.0, 0.35, 0.3, 1.0], e);
+            }
+            if ui.is_window_focused() && !io.want_text_input {
+                let ctrl = io.key_ctrl;
+                if vp.camera.mode == CameraMode::Fly {
+                    let axis = |p: Key, n: Key| {
+                        f32::from(u8::from(ui.is_key_down(p)))
+                            - f32::from(u8::from(ui.is_key_down(n)))
+                    };
+                    let dir =
+                        Vec3::new(axis(Key::D, Key::A), axis(Key::E, Key::Q), axis(Key::W, Key::S));
+                    if dir != Vec3::ZERO {
+                        vp.camera.fly(dir, dt);
+                    }
+                }
+                if !ctrl {
+                    if ui.is_key_pressed_no_repeat(Key::F) {
+                        vp.camera.frame_all(scene);
+                    }
+                    if ui.is_key_pressed_no_repeat(Key::Alpha5) {
+                        vp.camera.orthographic = !vp.camera.orthographic;
+                    }
+                    if ui.is_key_pressed_no_repeat(Key::C) && !cams.is_empty() {
+                        let cur = cams.iter().position(|(_, n)| {
+                            scene.nodes[*n]
+                                .world
+                                .transform_point3(Vec3::ZERO)
+                                .distance(vp.camera.eye())
+                                < 1e-4
+                        });
+                        let next = cur.map_or(0, |c| (c + 1) % cams.len());
+                        vp.camera.set_from_node(scene, cams[next].1);
+                    }
+                    if ui.is_key_pressed_no_repeat(Key::P) {
+                        vp.screenshot = Some(viewport_shot_name(vp.id, "png"));
+                    }
+                    if ui.is_key_pressed_no_repeat(Key::X) {
+                        actions.push(Action::Close(vp.id));
+                    }
+                }
+                for (k, v) in [
+                    (Key::Alpha1, AxisView::Front),
+                    (Key::Alpha3, AxisView::Right),
+                    (Key::Alpha7, AxisView::Top),
+                ] {
+                    if ui.is_key_pressed_no_repeat(k) {
+                        vp.camera.set_axis_view(v, ctrl);
+                    }
+                }
+            }
+        });
+    if !open {
+        actions.push(Action::Close(vp.id));
+    }
+}
+
+fn viewport_shot_name(id: u32, ext: &str) -> PathBuf {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    PathBuf::from(format!("xpg-viewport{id}-{n}.{ext}"))
+}
+
+/// Makes the Vulkan context the viewer uses.
+pub fn make_context(opts: &ViewerOptions) -> anyhow::Result<Context> {
+    Context::new(&ContextDesc {
+        app_name: "xpg-view".into(),
+        validation: opts.validation,
+        pipeline_cache_path: opts.cache_dir.as_ref().map(|d| {
+            let _ = std::fs::create_dir_all(d);
+            d.join("pipelines.bin")
+        }),
+        ..Default::default()
+    })
+    .context("creating the Vulkan context")
+}
+
+/// Runs the viewer without a window: `frames` frames of `opts.size`, then the screenshot.
+/// Returns the app (for its statistics and images).
+pub fn run_offscreen(opts: ViewerOptions) -> anyhow::Result<App> {
+    Ok(run_offscreen_timed(opts, Instant::now())?.0)
+}
+
+/// [`run_offscreen`], also returning a timing summary: time from `started` to the app being
+/// ready and to the end of the first frame (GPU included), the mean wall time per frame after
+/// the first 10 (frames in flight, as in the window), the mean GPU time per frame from
+/// timestamps, and the shader compiler's counters.
+pub fn run_offscreen_timed(opts: ViewerOptions, started: Instant) -> anyhow::Result<(App, String)> {
+    let ctx = make_context(&opts)?;
+    let mut app = App::new(opts, ctx, None)?;
+    let ready_ms = started.elapsed().as_secs_f64() * 1e3;
+    let frames = app.opts.frames.unwrap_or(1).max(1);
+    let mut first_ms = 0.0;
+    let warmup = 10.min(frames - 1);
+    let mut steady_start = Instant::now();
+    let mut gpu_sum = 0.0f64;
+    let mut gpu_n = 0u32;
+    for i in 0..frames {
+        let size = app.requested_size.take().unwrap_or(app.size);
+        app.frame(None, size)?;
+        if i == 0 {
+            app.ctx.wait_idle()?;
+            first_ms = started.elapsed().as_secs_f64() * 1e3;
+        }
+        if i + 1 == warmup.max(1) {
+            steady_start = Instant::now();
+        }
+        if i >= warmup.max(1) && app.stats.gpu_ms > 0.0 {
+            gpu_sum += f64::from(app.stats.gpu_ms);
+            gpu_n += 1;
+        }
+    }
+    app.ctx.wait_idle()?;
+    let steady = frames.saturating_sub(warmup.max(1));
+    let frame_ms = if steady > 0 {
+        steady_start.elapsed().as_secs_f64() * 1e3 / steady as f64
+    } else {
+        f64::NAN
+    };
+    if let Some(p) = app.opts.screenshot.clone() {
+        app.save_window(&p)?;
+    }
+    let n = app.validation_messages();
+    if app.opts.validation && n > 0 {
+        bail!("{n} validation messages:\n{}", app.ctx.validation_messages().recent.join("\n"));
+    }
+    let cs = app.compiler.stats();
+    let summary = format!(
+        "frames {frames} size {}x{} ready_ms {ready_ms:.1} first_frame_ms {first_ms:.1} \
+         frame_ms {frame_ms:.3} gpu_ms {:.3} shader_compiles {} shader_disk_hits {}",
+        app.size.0,
+        app.size.1,
+        if gpu_n > 0 { gpu_sum / f64::from(gpu_n) } else { f64::NAN },
+        cs.compiles,
+        cs.disk_hits
+    );
+    Ok((app, summary))
+}
