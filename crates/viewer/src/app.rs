@@ -490,7 +490,9 @@ impl App {
                 self.layout_dirty = false;
             }
             let gpu_ready = self.gpu.is_some();
-            side_panel(ui, &self.files, &self.viewports, &self.stats, gpu_ready, &mut actions);
+            // Scripted runs (fixed time step) show no timings, so that their images repeat.
+            let stats = self.opts.fixed_dt.is_none().then_some(&self.stats);
+            side_panel(ui, &self.files, &self.viewports, stats, gpu_ready, &mut actions);
             let ctx = &self.ctx;
             let cams: Vec<(String, usize)> = self
                 .scene
@@ -1047,7 +1049,7 @@ fn side_panel(
     ui: &imgui::Ui,
     files: &[FileEntry],
     viewports: &[Viewport],
-    stats: &FrameStats,
+    stats: Option<&FrameStats>,
     gpu_ready: bool,
     actions: &mut Vec<Action>,
 ) {
@@ -1096,7 +1098,9 @@ fn side_panel(
             }
         }
         ui.separator();
-        ui.text(format!("CPU {:.2} ms, GPU {:.2} ms", stats.cpu_ms, stats.gpu_ms));
+        if let Some(stats) = stats {
+            ui.text(format!("CPU {:.2} ms, GPU {:.2} ms", stats.cpu_ms, stats.gpu_ms));
+        }
         ui.text_disabled("Ctrl+N raster, Ctrl+P path tracer, Ctrl+L layout, F12 screenshot");
         ui.text_disabled("In a viewport: drag rotate, right/middle drag pan, wheel zoom,");
         ui.text_disabled("WASD/QE fly, F frame all, 1/3/7 axis views (Ctrl: opposite),");

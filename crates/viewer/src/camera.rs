@@ -105,6 +105,10 @@ impl Camera {
         };
         c.set_axis_view(AxisView::Front, false);
         c.frame_all(scene);
+        // A file with a camera starts from it.
+        if let Some(n) = scene.camera_node(None) {
+            c.set_from_node(scene, n);
+        }
         c
     }
 
