@@ -712,3 +712,48 @@ fn gltf_triangle_strips_and_fans() {
         assert!((area - 1.0).abs() < 1e-6, "mode {mode}: the square is covered once ({area})");
     }
 }
+
+/// Opening several files appends them: every index (parents, meshes, materials, textures,
+/// cameras, lights) is shifted, world transforms and the environment are kept.
+#[test]
+fn scenes_append_with_shifted_indices() {
+    let mut a = load_gltf(refs("cornell_box.gltf")).expect("cornell");
+    let b = load_gltf(refs("env_diffuse.gltf")).expect("env_diffuse");
+    let (na, ma, mata, la, ca) =
+        (a.nodes.len(), a.meshes.len(), a.materials.len(), a.lights.len(), a.cameras.len());
+    let ta = a.textures.len();
+    let env_a = a.environment.clone();
+    let structure = a.versions.structure;
+    a.append(b.clone());
+    assert_eq!(a.nodes.len(), na + b.nodes.len());
+    assert_eq!(a.meshes.len(), ma + b.meshes.len());
+    assert_eq!(a.materials.len(), mata + b.materials.len());
+    assert_eq!(a.lights.len(), la + b.lights.len());
+    assert_eq!(a.cameras.len(), ca + b.cameras.len());
+    assert_eq!(a.textures.len(), ta + b.textures.len());
+    assert!(a.versions.structure > structure);
+    for (i, nb) in b.nodes.iter().enumerate() {
+        let n = &a.nodes[na + i];
+        assert_eq!(n.parent, nb.parent.map(|p| p + na));
+        assert_eq!(n.mesh, nb.mesh.map(|m| m + ma));
+        assert_eq!(n.camera, nb.camera.map(|c| c + ca));
+        assert_eq!(n.light, nb.light.map(|l| l + la));
+        assert!(n.world.abs_diff_eq(nb.world, 1e-5), "world transform of {}", n.name);
+    }
+    for (i, mb) in b.meshes.iter().enumerate() {
+        for (p, pb) in a.meshes[ma + i].primitives.iter().zip(&mb.primitives) {
+            assert_eq!(p.material, pb.material + mata);
+        }
+    }
+    for (i, mb) in b.materials.iter().enumerate() {
+        assert_eq!(a.materials[mata + i].base_color_texture, mb.base_color_texture.map(|t| t + ta));
+    }
+    // The first file's environment stays when it has one; an empty scene takes the other's.
+    if env_a != Environment::None {
+        assert_eq!(a.environment, env_a);
+    }
+    let mut empty = scene::Scene::default();
+    empty.append(b.clone());
+    assert_eq!(empty.environment, b.environment);
+    assert_eq!(empty.nodes.len(), b.nodes.len());
+}

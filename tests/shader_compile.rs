@@ -85,7 +85,7 @@ fn editing_an_imported_module_invalidates_its_importer() {
         first.dependencies
     );
     c.compile(&desc).expect("hit");
-    assert_eq!(c.stats(), xpg::CompileStats { compiles: 1, cache_hits: 1 });
+    assert_eq!(c.stats(), xpg::CompileStats { compiles: 1, cache_hits: 1, disk_hits: 0 });
 
     write(&lib, "public uint base_value() { return 2; }\n");
     let second = c.compile(&desc).expect("after edit");
@@ -120,4 +120,44 @@ fn user_folder_imports_project_modules() {
         "{:?}",
         out.dependencies
     );
+}
+
+/// The disk cache: a new compiler (a new process) gets the result without compiling; an
+/// edit of an imported module is seen there too; a corrupt entry is compiled again.
+#[test]
+fn disk_cache_survives_the_compiler_and_checks_dependencies() {
+    let dir = tempdir("disk");
+    let cache = dir.join("cache");
+    let lib = dir.join("colors.slang");
+    let main = dir.join("main.slang");
+    write(&lib, "public uint base_value() { return 1; }\n");
+    write(
+        &main,
+        "import colors;\nstruct P { uint* out; };\n[[vk::push_constant]] ConstantBuffer<P> pc;\n[shader(\"compute\")]\n[numthreads(1,1,1)]\nvoid main() { pc.out[0] = base_value(); }\n",
+    );
+    let desc = ShaderDesc::new(&main);
+    let first = ShaderCompiler::new([]).with_disk_cache(&cache);
+    let a = first.compile(&desc).expect("first");
+    assert_eq!(first.stats().compiles, 1);
+    let second = ShaderCompiler::new([]).with_disk_cache(&cache);
+    let b = second.compile(&desc).expect("from disk");
+    assert_eq!(second.stats(), xpg::CompileStats { compiles: 0, cache_hits: 1, disk_hits: 1 });
+    assert_eq!(a.entry_points[0].spirv, b.entry_points[0].spirv);
+    assert_eq!(a.entry_points[0].workgroup_size, b.entry_points[0].workgroup_size);
+    assert_eq!(a.dependencies, b.dependencies);
+    // The imported module changes: the disk entry is stale.
+    write(&lib, "public uint base_value() { return 2; }\n");
+    let third = ShaderCompiler::new([]).with_disk_cache(&cache);
+    let c = third.compile(&desc).expect("after edit");
+    assert_eq!(third.stats().compiles, 1);
+    assert_ne!(a.entry_points[0].spirv, c.entry_points[0].spirv);
+    // Truncated entries are ignored.
+    for e in std::fs::read_dir(&cache).expect("cache dir").flatten() {
+        let data = std::fs::read(e.path()).expect("read");
+        std::fs::write(e.path(), &data[..data.len() / 2]).expect("truncate");
+    }
+    let fourth = ShaderCompiler::new([]).with_disk_cache(&cache);
+    let d = fourth.compile(&desc).expect("after truncation");
+    assert_eq!(fourth.stats().compiles, 1);
+    assert_eq!(c.entry_points[0].spirv, d.entry_points[0].spirv);
 }

@@ -204,7 +204,12 @@ pub struct App {
     files: Vec<FileEntry>,
     viewports: Vec<Viewport>,
     next_id: u32,
-    imgui: imgui::Context,
+    /// Dear ImGui keeps one current context per process: each App keeps its own suspended
+    /// and activates it, under [`IMGUI`], for the UI part of a frame.
+    imgui: Option<imgui::SuspendedContext>,
+    /// Input received since the last frame (given to ImGui when the frame starts).
+    pending_input: Vec<InputEvent>,
+    wants_text: bool,
     // Dropped before the context's last clone (fields drop in order; `ctx` is an Arc).
     ui_gpu: UiGpu,
     executor: Executor,
@@ -213,6 +218,7 @@ pub struct App {
     target: Option<Image>,
     target_format: vk::Format,
     layout_dirty: bool,
+    scene_uploads: u64,
     pending_screenshot: Vec<PathBuf>,
     last_frame: Instant,
     /// Frame statistics.
@@ -227,6 +233,13 @@ pub struct App {
 
 const FRAMES_IN_FLIGHT: usize = 2;
 
+/// Serialises the use of Dear ImGui's process-wide current context between apps.
+static IMGUI: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn imgui_lock() -> std::sync::MutexGuard<'static, ()> {
+    IMGUI.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl App {
     /// Starts the viewer: the Vulkan context, the files, the UI. `target_format` is the
     /// swapchain's format (windowed) or None (offscreen: BGRA8, as most swapchains).
@@ -240,13 +253,19 @@ impl App {
             compiler = compiler.with_disk_cache(dir.join("shaders"));
         }
         let target_format = target_format.unwrap_or(vk::Format::B8G8R8A8_UNORM);
-        let mut imgui = imgui::Context::create();
+        let guard = imgui_lock();
+        let mut imgui = imgui::SuspendedContext::create()
+            .activate()
+            .map_err(|_| anyhow::anyhow!("another Dear ImGui context is current"))?;
         imgui.set_ini_filename(None);
         imgui.set_log_filename(None);
         imgui.io_mut().config_flags |= imgui::ConfigFlags::DOCKING_ENABLE;
         imgui.io_mut().display_size = [opts.size.0 as f32, opts.size.1 as f32];
         imgui.style_mut().use_dark_colors();
-        let ui_gpu = make_ui_gpu(&ctx, &mut imgui, target_format)?;
+        let ui_gpu = make_ui_gpu(&ctx, &mut imgui, target_format);
+        let imgui = imgui.suspend();
+        drop(guard);
+        let ui_gpu = ui_gpu?;
         let tonemap_code = compiler
             .compile(&ShaderDesc::new(
                 ShaderCompiler::project_shader_dir().join("post/tonemap.slang"),
@@ -264,12 +283,15 @@ impl App {
             files: Vec::new(),
             viewports: Vec::new(),
             next_id: 1,
-            imgui,
+            imgui: Some(imgui),
+            pending_input: Vec::new(),
+            wants_text: false,
             ui_gpu,
             tonemap,
             target: None,
             target_format,
             layout_dirty: true,
+            scene_uploads: 0,
             pending_screenshot: Vec::new(),
             last_frame: Instant::now(),
             stats: FrameStats::default(),
@@ -340,6 +362,7 @@ impl App {
         // The previous GpuScene's resources are freed once the GPU is done with them.
         match GpuScene::upload(&self.ctx, &self.scene) {
             Ok(g) => {
+                self.scene_uploads += 1;
                 for vp in &mut self.viewports {
                     if let Some(pt) = vp.pt.as_mut() {
                         if let Err(e) = pt.set_lights(&self.scene, &g) {
@@ -359,7 +382,43 @@ impl App {
         }
     }
 
-    fn add_viewport(&mut self, kind: RendererKind) {
+    /// The viewports: (id, renderer), in order.
+    pub fn viewports(&self) -> Vec<(u32, RendererKind)> {
+        self.viewports.iter().map(|v| (v.id, v.kind)).collect()
+    }
+
+    /// How many times the scene was uploaded to the GPU (once per change of its structure,
+    /// never for a renderer switch).
+    pub fn scene_uploads(&self) -> u64 {
+        self.scene_uploads
+    }
+
+    /// The error a viewport shows, if any (its renderer could not be made).
+    pub fn viewport_error(&self, id: u32) -> Option<&str> {
+        self.viewports.iter().find(|v| v.id == id).and_then(|v| v.error.as_deref())
+    }
+
+    /// Switches viewport `id` to another renderer (the scene stays loaded; the previous
+    /// renderer is kept for switching back).
+    pub fn set_renderer(&mut self, id: u32, kind: RendererKind) {
+        self.act(Action::SetRenderer(id, kind));
+    }
+
+    /// Closes viewport `id`.
+    pub fn close_viewport(&mut self, id: u32) {
+        self.act(Action::Close(id));
+    }
+
+    /// Saves viewport `id` after the next frame: .png (tonemapped) or .exr (HDR radiance).
+    pub fn screenshot_viewport(&mut self, id: u32, path: PathBuf) -> anyhow::Result<()> {
+        crate::check_output(&path)?;
+        let vp = self.viewports.iter_mut().find(|v| v.id == id).context("no such viewport")?;
+        vp.screenshot = Some(path);
+        Ok(())
+    }
+
+    /// Adds a viewport with `kind` (the camera of the first viewport, if any).
+    pub fn add_viewport(&mut self, kind: RendererKind) {
         let id = self.next_id;
         self.next_id += 1;
         let mut vp = Viewport {
@@ -414,7 +473,14 @@ impl App {
 
     /// Feeds one input event to the UI (and through it to the viewports' cameras).
     pub fn input(&mut self, ev: &InputEvent) {
-        let io = self.imgui.io_mut();
+        match ev {
+            InputEvent::Resize(w, h) => self.requested_size = Some((*w, *h)),
+            InputEvent::Screenshot(p) => self.pending_screenshot.push(p.clone()),
+            other => self.pending_input.push(other.clone()),
+        }
+    }
+
+    fn feed(io: &mut imgui::Io, ev: &InputEvent) {
         match ev {
             InputEvent::MouseMove(x, y) => io.add_mouse_pos_event([*x, *y]),
             InputEvent::MouseButton(b, down) => io.add_mouse_button_event(
@@ -433,14 +499,13 @@ impl App {
                 io.add_key_event(*k, *down);
             }
             InputEvent::Char(c) => io.add_input_character(*c),
-            InputEvent::Resize(w, h) => self.requested_size = Some((*w, *h)),
-            InputEvent::Screenshot(p) => self.pending_screenshot.push(p.clone()),
+            InputEvent::Resize(..) | InputEvent::Screenshot(_) => {}
         }
     }
 
-    /// Whether the UI wants text input (then keys don't move cameras).
+    /// Whether the UI wanted text input in the last frame (then keys don't move cameras).
     pub fn wants_text(&self) -> bool {
-        self.imgui.io().want_text_input
+        self.wants_text
     }
 
     /// Applies the scripted events of the current frame.
@@ -462,11 +527,33 @@ impl App {
         swapchain: Option<&mut Swapchain>,
         size: (u32, u32),
     ) -> anyhow::Result<bool> {
-        let started = Instant::now();
         self.apply_script();
-        let (w, h) = size;
-        if w == 0 || h == 0 {
+        if size.0 == 0 || size.1 == 0 {
             return Ok(false);
+        }
+        let _guard = imgui_lock();
+        let mut imgui = self
+            .imgui
+            .take()
+            .context("the UI context was lost")?
+            .activate()
+            .map_err(|_| anyhow::anyhow!("another Dear ImGui context is current"))?;
+        let r = self.frame_with(&mut imgui, swapchain, size);
+        self.wants_text = imgui.io().want_text_input;
+        self.imgui = Some(imgui.suspend());
+        r
+    }
+
+    fn frame_with(
+        &mut self,
+        imgui: &mut imgui::Context,
+        swapchain: Option<&mut Swapchain>,
+        size: (u32, u32),
+    ) -> anyhow::Result<bool> {
+        let started = Instant::now();
+        let (w, h) = size;
+        for ev in self.pending_input.drain(..) {
+            Self::feed(imgui.io_mut(), &ev);
         }
         self.size = size;
         let dt = self
@@ -475,14 +562,14 @@ impl App {
             .unwrap_or_else(|| self.last_frame.elapsed().as_secs_f32().clamp(1e-4, 0.25));
         self.last_frame = Instant::now();
         {
-            let io = self.imgui.io_mut();
+            let io = imgui.io_mut();
             io.display_size = [w as f32, h as f32];
             io.delta_time = dt;
         }
         // ---- UI
         let mut actions = Vec::new();
         {
-            let ui = self.imgui.new_frame();
+            let ui = imgui.new_frame();
             let dock_id = dockspace();
             if self.layout_dirty {
                 let titles: Vec<String> = self.viewports.iter().map(Viewport::title).collect();
@@ -516,7 +603,7 @@ impl App {
             }
             global_keys(ui, &mut actions);
         }
-        let draw_data = self.imgui.render();
+        let draw_data = imgui.render();
 
         // ---- resources of this size
         if self.target.as_ref().is_none_or(|t| t.extent().width != w || t.extent().height != h) {
@@ -864,6 +951,9 @@ impl Drop for App {
         let _ = self.ctx.wait_idle();
         self.viewports.clear();
         let _ = self.ctx.wait_idle();
+        // Destroying a Dear ImGui context briefly makes it the current one.
+        let _g = imgui_lock();
+        self.imgui = None;
     }
 }
 

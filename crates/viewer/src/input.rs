@@ -267,6 +267,7 @@ pub fn key_from_winit(code: winit::keyboard::KeyCode) -> Option<imgui::Key> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,207 @@
+//! The viewer's offscreen mode, in process (lavapipe, validation on: `run_offscreen` fails on
+//! any validation message): caches on disk, bad files, renderer switches, viewport
+//! screenshots.
+
+use std::path::{Path, PathBuf};
+
+use viewer::app::{run_offscreen, run_offscreen_timed, RendererKind, ViewerOptions};
+use viewer::input::Script;
+
+fn scene(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/refs/scenes").join(name)
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("xpg-offscreen-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn opts(files: Vec<PathBuf>, viewports: Vec<RendererKind>) -> ViewerOptions {
+    ViewerOptions {
+        files,
+        size: (320, 200),
+        viewports,
+        validation: true,
+        cache_dir: None,
+        frames: Some(3),
+        fixed_dt: Some(1.0 / 60.0),
+        script: Some(Script::default()),
+        ..Default::default()
+    }
+}
+
+/// The viewport's columns of a window image (the scene panel takes the left 22%).
+fn viewport_pixels(app: &viewer::app::App) -> Vec<u8> {
+    let (w, h, px) = app.read_window().expect("read window");
+    let x0 = (w as f32 * 0.3) as u32;
+    let mut out = Vec::new();
+    for y in 40..h {
+        for x in x0..w {
+            let i = ((y * w + x) * 4) as usize;
+            out.extend_from_slice(&px[i..i + 3]);
+        }
+    }
+    out
+}
+
+fn distinct_colours(px: &[u8]) -> usize {
+    px.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect::<std::collections::HashSet<_>>().len()
+}
+
+#[test]
+fn a_second_start_compiles_nothing() {
+    let dir = temp("cache");
+    let mut o =
+        opts(vec![scene("cornell_box.gltf")], vec![RendererKind::Raster, RendererKind::PathTracer]);
+    o.cache_dir = Some(dir.clone());
+    o.frames = Some(1);
+    let (cold, cold_summary) =
+        run_offscreen_timed(o.clone(), std::time::Instant::now()).expect("cold");
+    let cold_stats = cold.compiler().stats();
+    drop(cold);
+    println!("cold: {cold_summary}");
+    assert!(cold_stats.compiles > 0, "{cold_stats:?}");
+    assert_eq!(cold_stats.disk_hits, 0);
+    let pipelines = dir.join("pipelines.bin");
+    let size = std::fs::metadata(&pipelines).map(|m| m.len()).unwrap_or(0);
+    // (lavapipe caches nothing: its cache is the 32-byte header alone.)
+    assert!(size >= 32, "the pipeline cache was saved ({size} bytes)");
+    let (warm, warm_summary) = run_offscreen_timed(o, std::time::Instant::now()).expect("warm");
+    println!("warm: {warm_summary}");
+    let s = warm.compiler().stats();
+    assert_eq!(s.compiles, 0, "{s:?}");
+    assert_eq!(s.disk_hits, cold_stats.compiles, "every shader came from the disk cache");
+    drop(warm);
+    // A corrupt entry is ignored (compiled again), not trusted.
+    for e in std::fs::read_dir(dir.join("shaders")).expect("shader cache dir").flatten() {
+        std::fs::write(e.path(), b"XPGSPV01garbage").expect("corrupt");
+    }
+    let mut o = opts(vec![scene("cornell_box.gltf")], vec![RendererKind::Raster]);
+    o.cache_dir = Some(dir.clone());
+    o.frames = Some(1);
+    let app = run_offscreen(o).expect("corrupt cache");
+    assert!(app.compiler().stats().compiles > 0);
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_file_is_reported_and_the_rest_loads() {
+    let dir = temp("bad");
+    let bad = dir.join("broken.gltf");
+    std::fs::write(&bad, "{ not json").expect("write");
+    let missing = dir.join("missing.ply");
+    let mut app = run_offscreen(opts(
+        vec![scene("env_diffuse.gltf"), bad.clone(), missing.clone()],
+        vec![RendererKind::Raster],
+    ))
+    .expect("viewer runs");
+    let files = app.files().to_vec();
+    assert_eq!(files.len(), 3);
+    assert!(files[0].error.is_none());
+    let e1 = files[1].error.as_deref().expect("broken.gltf fails");
+    let e2 = files[2].error.as_deref().expect("missing.ply fails");
+    assert!(e1.contains("broken.gltf"), "{e1}");
+    assert!(e2.contains("missing.ply"), "{e2}");
+    let before = viewport_pixels(&app);
+    assert!(distinct_colours(&before) > 50, "the good scene is drawn");
+    // Dropping another bad file on the running viewer loses nothing.
+    app.open_files(&[bad]);
+    let uploads = app.scene_uploads();
+    app.frame(None, (320, 200)).expect("frame");
+    assert_eq!(app.scene_uploads(), uploads, "a failed file uploads nothing");
+    assert_eq!(viewport_pixels(&app), before);
+    assert_eq!(app.files().len(), 4);
+    assert_eq!(app.validation_messages(), 0);
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn switching_a_viewport_to_path_tracing_keeps_the_scene() {
+    let mut app = run_offscreen(opts(vec![scene("cornell_box.gltf")], vec![RendererKind::Raster]))
+        .expect("viewer runs");
+    let raster = viewport_pixels(&app);
+    let uploads = app.scene_uploads();
+    let id = app.viewports()[0].0;
+    app.set_renderer(id, RendererKind::PathTracer);
+    for _ in 0..4 {
+        app.frame(None, (320, 200)).expect("frame");
+    }
+    assert_eq!(app.viewports(), vec![(id, RendererKind::PathTracer)]);
+    assert_eq!(app.scene_uploads(), uploads, "switching renderers reloads nothing");
+    let traced = viewport_pixels(&app);
+    // The raster view of the Cornell box shows only the emitter (no area light shading); the
+    // path tracer shows the lit walls: many more colours.
+    let (r, t) = (distinct_colours(&raster), distinct_colours(&traced));
+    println!("distinct colours: raster {r}, path traced {t}");
+    assert!(t > 4 * r.max(1), "raster {r}, traced {t}");
+    // And back: the raster image returns exactly.
+    app.set_renderer(id, RendererKind::Raster);
+    app.frame(None, (320, 200)).expect("frame");
+    assert_eq!(viewport_pixels(&app), raster);
+    assert_eq!(app.validation_messages(), 0);
+}
+
+#[test]
+fn viewports_are_added_split_and_closed_by_shortcuts() {
+    // Ctrl+P adds a path tracing viewport, Ctrl+N a raster one; a click in the first
+    // viewport focuses it and X closes it.
+    let script = Script::parse(
+        "1 key down ctrl\n1 key down p\n2 key up p\n2 key up ctrl\n\
+         4 key down ctrl\n4 key down n\n5 key up n\n5 key up ctrl\n\
+         8 move 160 120\n8 down left\n9 up left\n10 key down x\n11 key up x\n",
+    )
+    .expect("script");
+    let mut o = opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster]);
+    o.script = Some(script);
+    o.frames = Some(14);
+    o.size = (480, 240);
+    let app = run_offscreen(o).expect("viewer runs");
+    let kinds: Vec<RendererKind> = app.viewports().into_iter().map(|(_, k)| k).collect();
+    assert_eq!(kinds, vec![RendererKind::PathTracer, RendererKind::Raster]);
+    assert_eq!(app.validation_messages(), 0);
+}
+
+#[test]
+fn viewport_screenshots_png_and_exr() {
+    let dir = temp("shots");
+    let mut app = run_offscreen(opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster]))
+        .expect("viewer runs");
+    let id = app.viewports()[0].0;
+    let (png, exr) = (dir.join("vp.png"), dir.join("vp.exr"));
+    app.screenshot_viewport(id, png.clone()).expect("png");
+    app.frame(None, (320, 200)).expect("frame");
+    app.screenshot_viewport(id, exr.clone()).expect("exr");
+    app.frame(None, (320, 200)).expect("frame");
+    assert!(app.screenshot_viewport(id, dir.join("vp.bmp")).is_err(), "unsupported format");
+    let p = image::open(&png).expect("png written").to_rgba8();
+    let e = image::open(&exr).expect("exr written").to_rgb32f();
+    assert_eq!(p.dimensions(), e.dimensions());
+    assert!(p.width() > 150 && p.height() > 100, "{:?}", p.dimensions());
+    assert!(e.pixels().all(|px| px.0.iter().all(|v| v.is_finite() && *v >= 0.0)));
+    // The PNG is the EXR tonemapped (clamp, sRGB) to within 8-bit rounding.
+    let mut worst = 0f32;
+    for (a, b) in p.pixels().zip(e.pixels()) {
+        for c in 0..3 {
+            let enc = linear_to_srgb(b.0[c].clamp(0.0, 1.0)) * 255.0;
+            worst = worst.max((enc - f32::from(a.0[c])).abs());
+        }
+    }
+    assert!(worst <= 1.5, "PNG vs tonemapped EXR: {worst}");
+    let whole = dir.join("window.png");
+    app.save_window(&whole).expect("window");
+    assert_eq!(image::open(&whole).expect("window png").width(), 320);
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn linear_to_srgb(c: f32) -> f32 {
+    if c <= 0.003_130_8 {
+        12.92 * c
+    } else {
+        1.055 * c.powf(1.0 / 2.4) - 0.055
+    }
+}
