@@ -1191,10 +1191,14 @@ fn side_panel(
         if let Some(stats) = stats {
             ui.text(format!("CPU {:.2} ms, GPU {:.2} ms", stats.cpu_ms, stats.gpu_ms));
         }
-        ui.text_disabled("Ctrl+N raster, Ctrl+P path tracer, Ctrl+L layout, F12 screenshot");
-        ui.text_disabled("In a viewport: drag rotate, right/middle drag pan, wheel zoom,");
-        ui.text_disabled("WASD/QE fly, F frame all, 1/3/7 axis views (Ctrl: opposite),");
-        ui.text_disabled("5 ortho, C next file camera, P save viewport, X close");
+        let grey = ui.push_style_color(imgui::StyleColor::Text, [0.55, 0.55, 0.6, 1.0]);
+        ui.text_wrapped(
+            "Ctrl+N raster, Ctrl+P path tracer, Ctrl+L layout, F12 screenshot. In a \
+             viewport: drag rotate, right/middle drag pan, wheel zoom, WASD/QE fly, F frame \
+             all, 1/3/7 axis views (Ctrl: opposite), 5 ortho, C next file camera, P save \
+             viewport, X close.",
+        );
+        grey.pop();
     });
 }
 
@@ -1401,6 +1405,7 @@ pub fn run_offscreen_timed(opts: ViewerOptions, started: Instant) -> anyhow::Res
     let mut steady_start = Instant::now();
     let mut gpu_sum = 0.0f64;
     let mut gpu_n = 0u32;
+    let mut pass_sums: Vec<(String, f64)> = Vec::new();
     for i in 0..frames {
         let size = app.requested_size.take().unwrap_or(app.size);
         app.frame(None, size)?;
@@ -1414,6 +1419,12 @@ pub fn run_offscreen_timed(opts: ViewerOptions, started: Instant) -> anyhow::Res
         if i >= warmup.max(1) && app.stats.gpu_ms > 0.0 {
             gpu_sum += f64::from(app.stats.gpu_ms);
             gpu_n += 1;
+            for (name, ms) in &app.stats.passes {
+                match pass_sums.iter_mut().find(|(n, _)| n == name) {
+                    Some(e) => e.1 += f64::from(*ms),
+                    None => pass_sums.push((name.clone(), f64::from(*ms))),
+                }
+            }
         }
     }
     app.ctx.wait_idle()?;
@@ -1440,5 +1451,12 @@ pub fn run_offscreen_timed(opts: ViewerOptions, started: Instant) -> anyhow::Res
         cs.compiles,
         cs.disk_hits
     );
+    let mut summary = summary;
+    if gpu_n > 0 {
+        summary += "\npasses (mean GPU ms):";
+        for (name, sum) in &pass_sums {
+            summary += &format!(" [{name}] {:.3}", sum / f64::from(gpu_n));
+        }
+    }
     Ok((app, summary))
 }

@@ -319,8 +319,23 @@ impl ShaderCompiler {
     }
 
     /// The folder of the project's own Slang modules (`shaders/` at the workspace root).
+    ///
+    /// `XPG_SHADER_DIR` overrides it; otherwise the source tree's folder when it exists (a
+    /// build run where it was built), else `shaders/` next to the executable, else
+    /// `shaders/` in the current folder (a binary copied elsewhere with its shaders).
     pub fn project_shader_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shaders")
+        if let Some(d) = std::env::var_os("XPG_SHADER_DIR") {
+            return PathBuf::from(d);
+        }
+        let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shaders");
+        if built.is_dir() {
+            return built;
+        }
+        let beside_exe = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|p| p.join("shaders")))
+            .filter(|d| d.is_dir());
+        beside_exe.unwrap_or_else(|| PathBuf::from("shaders"))
     }
 
     /// Counters so far.
