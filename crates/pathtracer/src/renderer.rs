@@ -126,6 +126,12 @@ struct Accumulation {
 pub struct PathTracer {
     /// Settings (a change restarts the accumulation).
     pub settings: Settings,
+    /// Nodes this view does not show (a viewport's visibility mask): rays pass through their
+    /// placements (a top level of its own with their instance masks 0). A change restarts
+    /// the accumulation.
+    pub hidden_nodes: std::collections::BTreeSet<u32>,
+    /// That top level and what it was built for (scene id, versions, hidden placements).
+    masked: Option<(Vec<u8>, scene::MaskedTlas)>,
     pipeline: Pipeline,
     env_sampler: Sampler,
     accum: Option<Accumulation>,
@@ -176,6 +182,8 @@ impl PathTracer {
         )?;
         Ok(Self {
             settings: Settings::default(),
+            hidden_nodes: Default::default(),
+            masked: None,
             pipeline,
             env_sampler,
             accum: None,
@@ -273,6 +281,18 @@ impl Renderer for PathTracer {
         key.extend(st.focus_distance.to_le_bytes());
         key.extend(st.firefly_clamp.unwrap_or(0.0).to_le_bytes());
         key.push(u8::from(self.lights.as_ref().is_some_and(|l| l.scene_id == scene.id)));
+        let hidden: Vec<u32> = if self.hidden_nodes.is_empty() {
+            Vec::new()
+        } else {
+            accel
+                .placements
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| self.hidden_nodes.contains(&p.node))
+                .map(|(i, _)| i as u32)
+                .collect()
+        };
+        key.extend(hidden.iter().flat_map(|i| i.to_le_bytes()));
         let fresh = self.accum.as_ref().is_none_or(|a| a.key != key);
         if fresh {
             let same_size = self
@@ -338,12 +358,44 @@ impl Renderer for PathTracer {
         a.frames += 1;
         a.samples += settings.samples_per_frame.max(1);
         let a = &*a;
-        let tlas = graph.import_accel(
-            "tlas",
-            accel.tlas.raw(),
-            accel.tlas.buffer().raw(),
-            Some(Access::AccelBuildOutput),
-        );
+        let tlas = if hidden.is_empty() {
+            graph.import_accel(
+                "tlas",
+                accel.tlas.raw(),
+                accel.tlas.buffer().raw(),
+                Some(Access::AccelBuildOutput),
+            )
+        } else {
+            // The top level without the hidden placements, rebuilt when they, the scene or
+            // its versions (transforms) change.
+            let mut mkey = scene.id.to_le_bytes().to_vec();
+            mkey.extend(format!("{:?}", scene.versions).bytes());
+            mkey.extend(hidden.iter().flat_map(|i| i.to_le_bytes()));
+            let stale = self.masked.as_ref().is_none_or(|(k, _)| *k != mkey);
+            if stale {
+                let same_scene = self.masked.as_ref().is_some_and(|(k, _)| k[..8] == mkey[..8]);
+                let m = match self.masked.take() {
+                    Some((_, m)) if same_scene => m,
+                    _ => accel
+                        .masked_tlas(&self.ctx)
+                        .map_err(|e| RenderError::Other(e.to_string()))?,
+                };
+                self.masked = Some((mkey, m));
+            }
+            let m =
+                &self.masked.as_ref().ok_or_else(|| RenderError::Other("masked tlas".into()))?.1;
+            if stale {
+                accel
+                    .add_masked_build(graph, &self.ctx, m, &hidden)
+                    .map_err(|e| RenderError::Other(e.to_string()))?;
+            }
+            graph.import_accel(
+                "masked tlas",
+                m.tlas.raw(),
+                m.tlas.buffer().raw(),
+                Some(Access::AccelBuildOutput),
+            )
+        };
         let env = scene.import_environment(graph);
         let acc_info = ImageInfo::d2(w, h, vk::Format::R32G32B32A32_SFLOAT);
         let initial = if first { None } else { Some(Access::StorageWriteRayTracing) };

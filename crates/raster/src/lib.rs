@@ -63,6 +63,7 @@ struct RasterPush {
     uvs: u64,
     tangents: u64,
     sh: u64,
+    hidden: u64,
     draw: u32,
     shadow_layer: u32,
 }
@@ -150,6 +151,10 @@ pub struct Raster {
     shadow_sampler: Sampler,
     /// Width and height of each shadow map layer.
     pub shadow_size: u32,
+    /// Nodes this view does not draw (a viewport's visibility mask): their draws are culled
+    /// in the vertex shaders (forward, transparent and shadow passes alike).
+    pub hidden_nodes: std::collections::BTreeSet<u32>,
+    /// The frame constants, then (with hidden nodes) one bit per draw.
     frame_buffer: Buffer,
     env_sampler: Sampler,
     ibl: ibl::Ibl,
@@ -289,15 +294,7 @@ impl Raster {
                 .compare_enable(true)
                 .compare_op(vk::CompareOp::LESS_OR_EQUAL),
         )?;
-        let frame_buffer = Buffer::new(
-            ctx,
-            &BufferDesc {
-                size: size_of::<FrameData>() as u64,
-                usage: vk::BufferUsageFlags::STORAGE_BUFFER | vk::BufferUsageFlags::TRANSFER_DST,
-                memory: MemoryUsage::GpuOnly,
-                name: "raster frame constants",
-            },
-        )?;
+        let frame_buffer = frame_constants_buffer(ctx, size_of::<FrameData>() as u64)?;
         let env_sampler = Sampler::new(
             ctx,
             &vk::SamplerCreateInfo::default()
@@ -322,6 +319,7 @@ impl Raster {
             shadow_sampler,
             shadow_size: 2048,
             frame_buffer,
+            hidden_nodes: Default::default(),
             env_sampler,
             ibl: ibl::Ibl::new(ctx, compiler)?,
             msaa: samples,
@@ -342,6 +340,19 @@ fn attachment(
         .clear_value(vk::ClearValue {
             depth_stencil: vk::ClearDepthStencilValue { depth: 1.0, stencil: 0 },
         })
+}
+
+/// The raster renderer's per-view constants (and visibility mask), `size` bytes.
+fn frame_constants_buffer(ctx: &Context, size: u64) -> Result<Buffer, RenderError> {
+    Ok(Buffer::new(
+        ctx,
+        &BufferDesc {
+            size,
+            usage: vk::BufferUsageFlags::STORAGE_BUFFER | vk::BufferUsageFlags::TRANSFER_DST,
+            memory: MemoryUsage::GpuOnly,
+            name: "raster frame constants",
+        },
+    )?)
 }
 
 /// The scene's buffers that [`GpuScene::update`] may rewrite, imported into the frame's graph.
@@ -492,7 +503,32 @@ impl Renderer for Raster {
             height: view.height,
             pad: 0,
         };
+        // The visibility mask: one bit per draw after the frame constants (16-byte aligned).
+        let hidden_bits: Vec<u32> = if self.hidden_nodes.is_empty() {
+            Vec::new()
+        } else {
+            let n = scene.draw_list.len();
+            let mut bits = vec![0u32; n.div_ceil(32).max(1)];
+            for (i, word) in (0..n).map(|i| (i, i / 32)) {
+                if let Some((node, _, _)) = scene.draw_origin(i) {
+                    if self.hidden_nodes.contains(&(node as u32)) {
+                        bits[word] |= 1 << (i % 32);
+                    }
+                }
+            }
+            bits
+        };
+        let bits_offset = size_of::<FrameData>().next_multiple_of(16) as u64;
+        let needed = bits_offset + 4 * hidden_bits.len() as u64;
+        if self.frame_buffer.size() < needed {
+            self.frame_buffer = frame_constants_buffer(&self.ctx, needed.next_power_of_two())?;
+        }
         let push = RasterPush {
+            hidden: if hidden_bits.is_empty() {
+                0
+            } else {
+                self.frame_buffer.address() + bits_offset
+            },
             frame: self.frame_buffer.address(),
             vertices: scene.vertices.address(),
             draws: scene.draws.address(),
@@ -579,7 +615,16 @@ impl Renderer for Raster {
             // SAFETY: recording; the graph ordered this write after the previous frame's reads;
             // the data is a multiple of 4 bytes and under 64 KiB.
             unsafe {
-                ctx.device().cmd_update_buffer(ctx.cmd, buffer, 0, bytemuck::bytes_of(&frame))
+                ctx.device().cmd_update_buffer(ctx.cmd, buffer, 0, bytemuck::bytes_of(&frame));
+                // The mask, in the 64 KiB pieces vkCmdUpdateBuffer takes.
+                for (k, chunk) in hidden_bits.chunks(16384).enumerate() {
+                    ctx.device().cmd_update_buffer(
+                        ctx.cmd,
+                        buffer,
+                        bits_offset + k as u64 * 65536,
+                        bytemuck::cast_slice(chunk),
+                    );
+                }
             };
             Ok(())
         });

@@ -334,3 +334,109 @@ impl SceneAccel {
 
 /// Debug check that the instance record layout is what Vulkan expects.
 const _: () = assert!(size_of::<vk::AccelerationStructureInstanceKHR>() == 64);
+
+/// A top level of the scene's placements with some of them masked out (instance mask 0: no
+/// ray finds them): a viewport's visibility mask for ray tracing. It uses the scene's BLASes;
+/// only the instance records are its own.
+pub struct MaskedTlas {
+    /// The structure.
+    pub tlas: Arc<AccelerationStructure>,
+    /// Its instance records.
+    pub instances: Arc<Buffer>,
+    count: u32,
+}
+
+impl std::fmt::Debug for MaskedTlas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaskedTlas").field("instances", &self.count).finish()
+    }
+}
+
+impl SceneAccel {
+    /// A top level for this scene's placements, to be filled by [`SceneAccel::add_masked_build`].
+    pub fn masked_tlas(&self, ctx: &Context) -> Result<MaskedTlas, GpuSceneError> {
+        let count = self.placements.len() as u32;
+        let sizes = AccelerationStructure::tlas_sizes(ctx, count)?;
+        let tlas = Arc::new(AccelerationStructure::new(
+            ctx,
+            "masked tlas",
+            vk::AccelerationStructureTypeKHR::TOP_LEVEL,
+            sizes.structure,
+        )?);
+        let instances = Arc::new(Buffer::new(
+            ctx,
+            &BufferDesc {
+                size: (u64::from(count) * 64).max(64),
+                usage: vk::BufferUsageFlags::ACCELERATION_STRUCTURE_BUILD_INPUT_READ_ONLY_KHR
+                    | vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS
+                    | vk::BufferUsageFlags::TRANSFER_DST,
+                memory: MemoryUsage::GpuOnly,
+                name: "masked tlas instances",
+            },
+        )?);
+        Ok(MaskedTlas { tlas, instances, count })
+    }
+
+    /// Passes that copy the scene's instance records (after any update of them in this
+    /// graph) into `out`, give the placements in `hidden` the mask 0, and build `out`'s top
+    /// level. `out` must have been made by [`SceneAccel::masked_tlas`] of this scene.
+    pub fn add_masked_build(
+        &self,
+        graph: &mut FrameGraph<'_>,
+        ctx: &Context,
+        out: &MaskedTlas,
+        hidden: &[u32],
+    ) -> Result<(), GpuSceneError> {
+        if out.count != self.placements.len() as u32 {
+            return Err(GpuSceneError::TooLarge("masked top level made for another scene".into()));
+        }
+        let src = graph.import_buffer(self.instances.name(), &self.instances, None, None);
+        let mut dst = graph.import_buffer(out.instances.name(), &out.instances, None, None);
+        let bytes = u64::from(out.count) * 64;
+        let hidden: Vec<u32> = hidden.iter().copied().filter(|&i| i < out.count).collect();
+        let (s, d) = (src, dst);
+        graph
+            .add_pass("copy tlas instances")
+            .read(&src, Access::TransferSrc)
+            .write(&mut dst, Access::TransferDst)
+            .record(move |pc| {
+                let (sb, db) = (pc.buffer(&s)?, pc.buffer(&d)?);
+                if bytes > 0 {
+                    // SAFETY: both buffers are declared by this pass (transfer source and
+                    // destination) and hold at least `bytes` bytes.
+                    unsafe {
+                        pc.device().cmd_copy_buffer(
+                            pc.cmd,
+                            sb,
+                            db,
+                            &[vk::BufferCopy { src_offset: 0, dst_offset: 0, size: bytes }],
+                        );
+                    }
+                }
+                Ok(())
+            });
+        if !hidden.is_empty() {
+            let d = dst;
+            graph.add_pass("mask tlas instances").write(&mut dst, Access::TransferDst).record(
+                move |pc| {
+                    let db = pc.buffer(&d)?;
+                    for &i in &hidden {
+                        // instanceCustomIndex (24 bits) = i, mask (8 bits) = 0.
+                        // SAFETY: the pass declared the buffer as a transfer destination; the
+                        // offset is 4-byte aligned and inside record `i` (< count).
+                        unsafe {
+                            pc.device().cmd_update_buffer(
+                                pc.cmd,
+                                db,
+                                u64::from(i) * 64 + 48,
+                                &i.to_le_bytes(),
+                            );
+                        }
+                    }
+                    Ok(())
+                },
+            );
+        }
+        add_tlas_pass(graph, ctx, &out.tlas, &out.instances, &self.blases, out.count, false)
+    }
+}

@@ -18,7 +18,7 @@ mod model;
 mod renderer;
 mod textures;
 
-pub use accel::{Placement, SceneAccel};
+pub use accel::{MaskedTlas, Placement, SceneAccel};
 pub use camera::View;
 pub use colormap::{Colormap, ColormapKind, NAN_COLOR};
 pub use gltf_loader::{flat_shaded, load_gltf, LoadError};

@@ -144,6 +144,8 @@ struct Viewport {
     /// The HDR copy for an EXR screenshot.
     hdr_copy: Option<Image>,
     error: Option<String>,
+    /// Nodes this viewport does not show (its visibility mask).
+    hidden: std::collections::BTreeSet<u32>,
 }
 
 use pathtracer::PathTracer;
@@ -409,6 +411,28 @@ impl App {
         self.act(Action::Close(id));
     }
 
+    /// The nodes that place meshes (what a viewport's visibility mask can hide).
+    pub fn mesh_nodes(&self) -> Vec<u32> {
+        self.scene
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.mesh.is_some())
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+
+    /// Shows or hides node `node` (and so its mesh) in viewport `id` only.
+    pub fn set_node_visible(&mut self, id: u32, node: u32, visible: bool) {
+        if let Some(vp) = self.viewports.iter_mut().find(|v| v.id == id) {
+            if visible {
+                vp.hidden.remove(&node);
+            } else {
+                vp.hidden.insert(node);
+            }
+        }
+    }
+
     /// Saves viewport `id` after the next frame: .png (tonemapped) or .exr (HDR radiance).
     pub fn screenshot_viewport(&mut self, id: u32, path: PathBuf) -> anyhow::Result<()> {
         crate::check_output(&path)?;
@@ -432,6 +456,7 @@ impl App {
             screenshot: None,
             hdr_copy: None,
             error: None,
+            hidden: Default::default(),
         };
         if let Some(first) = self.viewports.first() {
             vp.camera = first.camera.clone();
@@ -651,8 +676,14 @@ impl App {
                 Some(Access::SampledFragment),
             );
             let renderer: Option<&mut dyn Renderer> = match (vp.kind, &mut vp.raster, &mut vp.pt) {
-                (RendererKind::Raster, Some(r), _) => Some(r),
-                (RendererKind::PathTracer, _, Some(p)) => Some(p),
+                (RendererKind::Raster, Some(r), _) => {
+                    r.hidden_nodes.clone_from(&vp.hidden);
+                    Some(r)
+                }
+                (RendererKind::PathTracer, _, Some(p)) => {
+                    p.hidden_nodes.clone_from(&vp.hidden);
+                    Some(p)
+                }
                 _ => None,
             };
             let mut hdr = graph.create_image(
@@ -1269,8 +1300,38 @@ fn viewport_window(
                 }
             }
             ui.same_line();
-            if ui.button("Save") {
+            if ui.button("Objects") {
+                ui.open_popup("##objects");
+            }
+            ui.popup("##objects", || {
+                let mut any = false;
+                for (i, n) in scene.nodes.iter().enumerate() {
+                    if n.mesh.is_none() {
+                        continue;
+                    }
+                    any = true;
+                    let mut shown = !vp.hidden.contains(&(i as u32));
+                    let label =
+                        if n.name.is_empty() { format!("node {i}") } else { n.name.clone() };
+                    if ui.checkbox(format!("{label}##node{i}"), &mut shown) {
+                        if shown {
+                            vp.hidden.remove(&(i as u32));
+                        } else {
+                            vp.hidden.insert(i as u32);
+                        }
+                    }
+                }
+                if !any {
+                    ui.text_disabled("no meshes");
+                }
+            });
+            ui.same_line();
+            if ui.button("PNG") {
                 vp.screenshot = Some(viewport_shot_name(vp.id, "png"));
+            }
+            ui.same_line();
+            if ui.button("EXR") {
+                vp.screenshot = Some(viewport_shot_name(vp.id, "exr"));
             }
             let avail = ui.content_region_avail();
             let (w, h) = (avail[0].floor().max(1.0) as u32, avail[1].floor().max(1.0) as u32);

@@ -111,9 +111,10 @@ impl Handler {
                 app.save_window(&p)?;
             }
             el.exit();
-        } else {
+        } else if drawn {
             window.request_redraw();
         }
+        // Minimised (nothing drawn): the next `Resized` asks for a redraw.
         Ok(())
     }
 }

@@ -205,3 +205,66 @@ fn linear_to_srgb(c: f32) -> f32 {
         1.055 * c.powf(1.0 / 2.4) - 0.055
     }
 }
+
+/// Columns `x0..x1`, rows 40.. of the window image.
+fn region(app: &viewer::app::App, x0: u32, x1: u32) -> Vec<u8> {
+    let (w, h, px) = app.read_window().expect("read window");
+    let mut out = Vec::new();
+    for y in 40..h - 8 {
+        for x in x0..x1.min(w) {
+            let i = ((y * w + x) * 4) as usize;
+            out.extend_from_slice(&px[i..i + 3]);
+        }
+    }
+    out
+}
+
+fn mean_diff(a: &[u8], b: &[u8]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>() / a.len().max(1) as f64
+}
+
+#[test]
+fn visibility_masks_are_per_viewport() {
+    // Two viewports of the same renderer; hiding every mesh in the first changes it and
+    // leaves the second exactly as without any mask.
+    for kind in [RendererKind::Raster, RendererKind::PathTracer] {
+        let run = |hide: bool| {
+            let mut o = opts(vec![scene("env_diffuse.gltf")], vec![kind, kind]);
+            o.size = (480, 240);
+            o.frames = Some(3);
+            let mut app = run_offscreen(o).expect("viewer runs");
+            let first = app.viewports()[0].0;
+            if hide {
+                for n in app.mesh_nodes() {
+                    app.set_node_visible(first, n, false);
+                }
+            }
+            for _ in 0..3 {
+                app.frame(None, (480, 240)).expect("frame");
+            }
+            assert_eq!(app.validation_messages(), 0);
+            app
+        };
+        let plain = run(false);
+        let mut masked = run(true);
+        if let Some(d) = std::env::var_os("XPG_SAVE_IMAGES") {
+            masked.save_window(&Path::new(&d).join(format!("masked_{kind:?}.png"))).expect("save");
+        }
+        let (v1, v2) = ((130, 270), (320, 470));
+        let d1 = mean_diff(&region(&plain, v1.0, v1.1), &region(&masked, v1.0, v1.1));
+        let d2 = mean_diff(&region(&plain, v2.0, v2.1), &region(&masked, v2.0, v2.1));
+        println!("{kind:?}: masked viewport differs by {d1:.2}, the other by {d2:.4}");
+        assert!(d1 > 5.0, "{kind:?}: hiding every mesh changed the viewport ({d1})");
+        assert_eq!(d2, 0.0, "{kind:?}: the other viewport is unaffected");
+        assert!(!masked.mesh_nodes().is_empty());
+        if kind == RendererKind::Raster {
+            // Shown again: the raster image comes back exactly.
+            let first = masked.viewports()[0].0;
+            for n in masked.mesh_nodes() {
+                masked.set_node_visible(first, n, true);
+            }
+            masked.frame(None, (480, 240)).expect("frame");
+            assert_eq!(region(&masked, v1.0, v1.1), region(&plain, v1.0, v1.1));
+        }
+    }
+}

@@ -227,7 +227,8 @@ fn main() {
         std::process::exit(1);
     }
     let dir = out_dir();
-    let cases: [(&str, fn(&Path)); 3] = [
+    type Case = (&'static str, fn(&Path));
+    let cases: [Case; 3] = [
         ("two viewports, scripted orbit, window = offscreen = reference", two_viewports),
         ("resize storm", resize_storm),
         ("bad file on the command line", bad_file),
