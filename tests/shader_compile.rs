@@ -151,6 +151,19 @@ fn disk_cache_survives_the_compiler_and_checks_dependencies() {
     let c = third.compile(&desc).expect("after edit");
     assert_eq!(third.stats().compiles, 1);
     assert_ne!(a.entry_points[0].spirv, c.entry_points[0].spirv);
+    // One file per request: the edit replaced the entry instead of adding one.
+    assert_eq!(std::fs::read_dir(&cache).expect("cache dir").count(), 1);
+    // A flipped byte inside the SPIR-V (the file still parses) is detected and not trusted.
+    for e in std::fs::read_dir(&cache).expect("cache dir").flatten() {
+        let mut data = std::fs::read(e.path()).expect("read");
+        let at = data.len() - 64;
+        data[at] ^= 0x10;
+        std::fs::write(e.path(), &data).expect("flip");
+    }
+    let flipped = ShaderCompiler::new([]).with_disk_cache(&cache);
+    let f = flipped.compile(&desc).expect("after a flipped byte");
+    assert_eq!(flipped.stats().compiles, 1, "a damaged entry is compiled again");
+    assert_eq!(c.entry_points[0].spirv, f.entry_points[0].spirv);
     // Truncated entries are ignored.
     for e in std::fs::read_dir(&cache).expect("cache dir").flatten() {
         let data = std::fs::read(e.path()).expect("read");

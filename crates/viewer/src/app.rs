@@ -146,6 +146,8 @@ struct Viewport {
     error: Option<String>,
     /// Nodes this viewport does not show (its visibility mask).
     hidden: std::collections::BTreeSet<u32>,
+    /// The file camera last chosen (C steps to the next).
+    file_camera: Option<usize>,
 }
 
 use pathtracer::PathTracer;
@@ -221,6 +223,14 @@ pub struct App {
     target_format: vk::Format,
     layout_dirty: bool,
     scene_uploads: u64,
+    /// The swapchain copy of the last frame that captured one.
+    capture: Option<Image>,
+    capture_next: bool,
+    captured: bool,
+    /// Frames whose scripted events were applied (also frames that drew nothing).
+    script_frame: u64,
+    /// The default light and environment were added (removed again when a file comes).
+    defaults_added: bool,
     pending_screenshot: Vec<PathBuf>,
     last_frame: Instant,
     /// Frame statistics.
@@ -233,7 +243,9 @@ pub struct App {
     pub quit: bool,
 }
 
-const FRAMES_IN_FLIGHT: usize = 2;
+/// Frames in flight of the viewer (its frame ring, the ImGui renderer and the swapchain's
+/// acquire semaphores all use this count).
+pub const FRAMES_IN_FLIGHT: usize = 2;
 
 /// Serialises the use of Dear ImGui's process-wide current context between apps.
 static IMGUI: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -255,29 +267,38 @@ impl App {
             compiler = compiler.with_disk_cache(dir.join("shaders"));
         }
         let target_format = target_format.unwrap_or(vk::Format::B8G8R8A8_UNORM);
-        let guard = imgui_lock();
-        let mut imgui = imgui::SuspendedContext::create()
-            .activate()
-            .map_err(|_| anyhow::anyhow!("another Dear ImGui context is current"))?;
-        imgui.set_ini_filename(None);
-        imgui.set_log_filename(None);
-        imgui.io_mut().config_flags |= imgui::ConfigFlags::DOCKING_ENABLE;
-        imgui.io_mut().display_size = [opts.size.0 as f32, opts.size.1 as f32];
-        imgui.style_mut().use_dark_colors();
-        let ui_gpu = make_ui_gpu(&ctx, &mut imgui, target_format);
-        let imgui = imgui.suspend();
-        drop(guard);
-        let ui_gpu = ui_gpu?;
+        // Everything fallible that needs no UI first: once the ImGui context exists, it is
+        // only dropped under the lock (here, or by App's Drop).
         let tonemap_code = compiler
             .compile(&ShaderDesc::new(
                 ShaderCompiler::project_shader_dir().join("post/tonemap.slang"),
             ))
             .context("compiling the tonemap shader")?;
         let tonemap = Pipeline::compute(&ctx, &tonemap_code.entry_points[0], None)?;
+        let ring = FrameRing::new(&ctx, FRAMES_IN_FLIGHT)?;
+        let guard = imgui_lock();
+        let mut imgui = match imgui::SuspendedContext::create().activate() {
+            Ok(c) => c,
+            Err(_) => bail!("another Dear ImGui context is current"),
+        };
+        imgui.set_ini_filename(None);
+        imgui.set_log_filename(None);
+        imgui.io_mut().config_flags |= imgui::ConfigFlags::DOCKING_ENABLE;
+        imgui.io_mut().display_size = [opts.size.0 as f32, opts.size.1 as f32];
+        imgui.style_mut().use_dark_colors();
+        let ui_gpu = match make_ui_gpu(&ctx, &mut imgui, target_format) {
+            Ok(u) => u,
+            Err(e) => {
+                drop(imgui); // under the lock
+                return Err(e);
+            }
+        };
+        let imgui = imgui.suspend();
+        drop(guard);
         let mut app = Self {
             size: opts.size,
             executor: Executor::new(&ctx, FRAMES_IN_FLIGHT),
-            ring: FrameRing::new(&ctx, FRAMES_IN_FLIGHT)?,
+            ring,
             opts,
             compiler,
             scene: Scene::default(),
@@ -294,6 +315,11 @@ impl App {
             target_format,
             layout_dirty: true,
             scene_uploads: 0,
+            capture: None,
+            capture_next: false,
+            captured: false,
+            script_frame: 0,
+            defaults_added: false,
             pending_screenshot: Vec::new(),
             last_frame: Instant::now(),
             stats: FrameStats::default(),
@@ -328,10 +354,18 @@ impl App {
     /// and logged) and changes nothing else.
     pub fn open_files(&mut self, paths: &[PathBuf]) {
         let mut changed = false;
+        let first = !self.files.iter().any(|f| f.error.is_none());
         for p in paths {
             match scene::load(p) {
                 Ok(s) => {
                     tracing::info!("{}: loaded", p.display());
+                    if std::mem::take(&mut self.defaults_added) {
+                        // The default lighting is the last light, node and the environment:
+                        // the new file may bring its own.
+                        self.scene.lights.pop();
+                        self.scene.nodes.pop();
+                        self.scene.environment = scene::Environment::None;
+                    }
                     self.scene.append(s);
                     self.files.push(FileEntry { path: p.clone(), error: None });
                     changed = true;
@@ -345,11 +379,10 @@ impl App {
         }
         if changed {
             if self.scene.add_default_lighting() {
+                self.defaults_added = true;
                 tracing::info!("no lights, environment or emitters: default lighting added");
             }
             self.upload_scene();
-            let first = self.viewports.is_empty()
-                || self.files.iter().filter(|f| f.error.is_none()).count() == 1;
             for vp in &mut self.viewports {
                 if first {
                     vp.camera = Camera::new(&self.scene, self.opts.up);
@@ -366,6 +399,7 @@ impl App {
             Ok(g) => {
                 self.scene_uploads += 1;
                 for vp in &mut self.viewports {
+                    vp.error = None;
                     if let Some(pt) = vp.pt.as_mut() {
                         if let Err(e) = pt.set_lights(&self.scene, &g) {
                             vp.error = Some(format!("path tracer lights: {e}"));
@@ -437,6 +471,9 @@ impl App {
     pub fn screenshot_viewport(&mut self, id: u32, path: PathBuf) -> anyhow::Result<()> {
         crate::check_output(&path)?;
         let vp = self.viewports.iter_mut().find(|v| v.id == id).context("no such viewport")?;
+        if vp.image.is_none() {
+            bail!("viewport {id} has not been drawn yet");
+        }
         vp.screenshot = Some(path);
         Ok(())
     }
@@ -457,6 +494,7 @@ impl App {
             hdr_copy: None,
             error: None,
             hidden: Default::default(),
+            file_camera: None,
         };
         if let Some(first) = self.viewports.first() {
             vp.camera = first.camera.clone();
@@ -535,7 +573,8 @@ impl App {
 
     /// Applies the scripted events of the current frame.
     fn apply_script(&mut self) {
-        let frame = self.stats.frames;
+        let frame = self.script_frame;
+        self.script_frame += 1;
         let events: Vec<InputEvent> = match &self.opts.script {
             Some(s) => s.at(frame).cloned().collect(),
             None => return,
@@ -557,12 +596,14 @@ impl App {
             return Ok(false);
         }
         let _guard = imgui_lock();
-        let mut imgui = self
-            .imgui
-            .take()
-            .context("the UI context was lost")?
-            .activate()
-            .map_err(|_| anyhow::anyhow!("another Dear ImGui context is current"))?;
+        let suspended = self.imgui.take().context("the UI context was lost")?;
+        let mut imgui = match suspended.activate() {
+            Ok(c) => c,
+            Err(s) => {
+                self.imgui = Some(s);
+                bail!("another Dear ImGui context is current");
+            }
+        };
         let r = self.frame_with(&mut imgui, swapchain, size);
         self.wants_text = imgui.io().want_text_input;
         self.imgui = Some(imgui.suspend());
@@ -576,10 +617,30 @@ impl App {
         size: (u32, u32),
     ) -> anyhow::Result<bool> {
         let started = Instant::now();
-        let (w, h) = size;
         for ev in self.pending_input.drain(..) {
             Self::feed(imgui.io_mut(), &ev);
         }
+        // The frame slot first (its acquire semaphore is free then), then the image: the
+        // frame is as large as the swapchain image (the window system decides its extent;
+        // asking the window for its size separately races with resizes).
+        let frame = self.ring.begin()?;
+        let acquired = match swapchain {
+            // SAFETY: `frame.slot` is a slot of this app's ring of FRAMES_IN_FLIGHT (the
+            // swapchain was made with the same count); `begin` waited for the slot's previous
+            // submission; the image is submitted below on every path (an error after this
+            // point ends the program, which waits for the device before destroying anything).
+            Some(sc) => match unsafe { sc.acquire(size.0, size.1, frame.slot)? } {
+                Some(img) => Some((sc, img)),
+                None => {
+                    // Minimised: submit the empty frame (the ring slot must complete).
+                    self.ring.end(frame)?;
+                    return Ok(false);
+                }
+            },
+            None => None,
+        };
+        let size = acquired.as_ref().map_or(size, |(_, i)| (i.extent.width, i.extent.height));
+        let (w, h) = size;
         self.size = size;
         let dt = self
             .opts
@@ -644,18 +705,30 @@ impl App {
             )?);
         }
         // ---- the frame's graph
-        let frame = self.ring.begin()?;
-        let acquired = match swapchain {
-            Some(sc) => match sc.acquire(w, h, frame.slot)? {
-                Some(img) => Some((sc, img)),
-                None => {
-                    // Minimised: submit the empty frame (the ring slot must complete).
-                    self.ring.end(frame)?;
-                    return Ok(false);
-                }
-            },
-            None => None,
-        };
+        // Capture the swapchain image this frame (a window screenshot is due).
+        let capture = acquired
+            .as_ref()
+            .is_some_and(|(_, i)| i.usage.contains(vk::ImageUsageFlags::TRANSFER_SRC))
+            && (self.capture_next || !self.pending_screenshot.is_empty());
+        self.capture_next = false;
+        if capture {
+            let fmt = acquired.as_ref().map_or(self.target_format, |(_, i)| i.format);
+            if self.capture.as_ref().is_none_or(|c| {
+                c.extent().width != w || c.extent().height != h || c.format() != fmt
+            }) {
+                self.capture = Some(Image::new(
+                    &self.ctx,
+                    &ImageDesc::d2(
+                        "swapchain capture",
+                        w,
+                        h,
+                        fmt,
+                        vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::TRANSFER_SRC,
+                    ),
+                )?);
+            }
+        }
+        self.captured = capture;
         let target = self.target.as_ref().context("no target")?;
         let target_info = ImageInfo::d2(w, h, self.target_format);
         let mut graph = FrameGraph::new();
@@ -693,9 +766,14 @@ impl App {
             let mut rendered = false;
             if let (Some(r), Some(g), true, None) = (renderer, scene_gpu, vp.shown, &vp.error) {
                 let view = vp.camera.view(vw, vh);
-                r.add_passes(&mut graph, g, &view, &mut hdr)
-                    .with_context(|| format!("viewport {}", vp.id))?;
-                rendered = true;
+                // A renderer that fails shows its error in its viewport; the others go on.
+                match r.add_passes(&mut graph, g, &view, &mut hdr) {
+                    Ok(()) => rendered = true,
+                    Err(e) => {
+                        tracing::error!("viewport {}: {e}", vp.id);
+                        vp.error = Some(e.to_string());
+                    }
+                }
             }
             if !rendered {
                 let h2 = hdr;
@@ -838,14 +916,30 @@ impl App {
                 Some(Access::Present),
             );
             let (src, dst) = (win, sw);
-            if img.extent.width != w || img.extent.height != h {
-                bail!("swapchain {:?} differs from the frame {w}x{h}", img.extent);
-            }
             graph
                 .add_pass("present copy")
                 .read(&win, Access::TransferSrc)
                 .write(&mut sw, Access::TransferDst)
                 .record(move |pass| pass.copy_image(&src, &dst));
+            // A screenshot in a window is read back from the swapchain image itself (what
+            // was presented), through a copy made after the present copy.
+            if capture {
+                let cap = self.capture.as_ref().context("capture image")?;
+                let mut c = graph.import_image(
+                    "capture",
+                    cap.raw(),
+                    cap.view(),
+                    ImageInfo::d2(w, h, img.format),
+                    None,
+                    Some(Access::TransferSrc),
+                );
+                let (src, dst) = (sw, c);
+                graph
+                    .add_pass("capture swapchain")
+                    .read(&sw, Access::TransferSrc)
+                    .write(&mut c, Access::TransferDst)
+                    .record(move |pass| pass.copy_image(&src, &dst));
+            }
         } else {
             graph
                 .add_pass("keep window")
@@ -872,7 +966,9 @@ impl App {
             None => self.ring.end(frame)?,
         };
         if let Some((sc, img)) = acquired {
-            sc.present(&img)?;
+            // SAFETY: acquired from `sc` this frame; the submission above signals `rendered`
+            // and the graph left the image in PRESENT_SRC (its final access).
+            unsafe { sc.present(&img)? };
         }
         self.stats.frames += 1;
         self.stats.cpu_ms = started.elapsed().as_secs_f32() * 1e3;
@@ -911,7 +1007,10 @@ impl App {
         match a {
             Action::AddViewport(k) => self.add_viewport(k),
             Action::Close(id) => {
-                self.viewports.retain(|v| v.id != id);
+                if let Some(i) = self.viewports.iter().position(|v| v.id == id) {
+                    let mut vp = self.viewports.remove(i);
+                    release_image(&self.ctx, &mut self.ui_gpu, &mut vp);
+                }
                 self.layout_dirty = true;
             }
             Action::SetRenderer(id, k) => {
@@ -928,12 +1027,19 @@ impl App {
     }
 
     /// Reads the whole window image of the last frame (RGBA8, sRGB-encoded).
+    ///
+    /// In a window, when the last frame captured its swapchain image (a screenshot was due:
+    /// [`App::capture_next_frame`] or a scripted one), that is what is read: the pixels
+    /// presented. Otherwise the window image the UI pass drew, which the present copies.
     pub fn read_window(&self) -> anyhow::Result<(u32, u32, Vec<u8>)> {
-        let target = self.target.as_ref().context("no frame rendered yet")?;
+        let target = match (&self.capture, self.captured) {
+            (Some(c), true) => c,
+            _ => self.target.as_ref().context("no frame rendered yet")?,
+        };
         self.ctx.wait_idle()?;
         let mut up = Uploader::new(&self.ctx, 4 << 20)?;
         let mut px = up.read_image(target, 0, 0, vk::ImageLayout::TRANSFER_SRC_OPTIMAL)?;
-        if self.target_format == vk::Format::B8G8R8A8_UNORM {
+        if target.format() == vk::Format::B8G8R8A8_UNORM {
             for p in px.chunks_exact_mut(4) {
                 p.swap(0, 2);
             }
@@ -968,6 +1074,16 @@ impl App {
         }
         let px = up.read_image(&img.ldr, 0, 0, vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)?;
         save_rgba8(path, img.width, img.height, px)
+    }
+
+    /// Makes the next frame (in a window) copy its swapchain image for [`App::read_window`].
+    pub fn capture_next_frame(&mut self) {
+        self.capture_next = true;
+    }
+
+    /// Whether the last frame's window image was read back from the swapchain.
+    pub fn captured_swapchain(&self) -> bool {
+        self.captured
     }
 
     /// Validation messages so far (0 without validation).
@@ -1102,20 +1218,26 @@ fn ensure_image(
     )
     .context("viewport descriptor set")?;
     let texture = ui.renderer.textures().insert(set);
+    release_image(ctx, ui, vp);
+    vp.image = Some(ViewportImage { ldr, texture, set, width: w, height: h, used: false });
+    Ok(texture)
+}
+
+/// Frees the viewport's image and its ImGui descriptor set once the GPU is done with them.
+fn release_image(ctx: &Context, ui: &mut UiGpu, vp: &mut Viewport) {
     if let Some(old) = vp.image.take() {
         ui.renderer.textures().remove(old.texture);
         let pool = ui.pool;
         ctx.defer_release(move |device, _| {
             // SAFETY: the GPU finished every frame that used the set; the pool outlives the
-            // deferred frees (UiGpu waits for the device before destroying it).
+            // deferred frees (UiGpu waits for the device, which runs them, before destroying
+            // the pool).
             unsafe {
                 let _ = device.free_descriptor_sets(pool, &[old.set]);
             }
         });
         drop(old.ldr);
     }
-    vp.image = Some(ViewportImage { ldr, texture, set, width: w, height: h, used: false });
-    Ok(texture)
 }
 
 fn dockspace() -> u32 {
@@ -1296,6 +1418,7 @@ fn viewport_window(
                 names.extend(cams.iter().map(|(n, _)| n.as_str()));
                 ui.set_next_item_width(120.0);
                 if ui.combo_simple_string("##file camera", &mut ci, &names) && ci > 0 {
+                    vp.file_camera = Some(ci - 1);
                     vp.camera.set_from_node(scene, cams[ci - 1].1);
                 }
             }
@@ -1338,7 +1461,7 @@ fn viewport_window(
             let texture = match ensure_image(ctx, ui_gpu, vp, w, h) {
                 Ok(t) => t,
                 Err(e) => {
-                    vp.error = Some(format!("{e:#}"));
+                    ui.text_colored([1.0, 0.35, 0.3, 1.0], format!("{e:#}"));
                     return;
                 }
             };
@@ -1357,7 +1480,11 @@ fn viewport_window(
             let [dx, dy] = io.mouse_delta;
             if ui.is_item_active() {
                 if ui.is_mouse_down(MouseButton::Left) {
-                    vp.camera.rotate(dx, dy);
+                    if vp.camera.mode == CameraMode::Pan2D {
+                        vp.camera.pan(dx, dy, h as f32);
+                    } else {
+                        vp.camera.rotate(dx, dy);
+                    }
                 } else if ui.is_mouse_down(MouseButton::Right)
                     || ui.is_mouse_down(MouseButton::Middle)
                 {
@@ -1392,14 +1519,8 @@ fn viewport_window(
                         vp.camera.orthographic = !vp.camera.orthographic;
                     }
                     if ui.is_key_pressed_no_repeat(Key::C) && !cams.is_empty() {
-                        let cur = cams.iter().position(|(_, n)| {
-                            scene.nodes[*n]
-                                .world
-                                .transform_point3(Vec3::ZERO)
-                                .distance(vp.camera.eye())
-                                < 1e-4
-                        });
-                        let next = cur.map_or(0, |c| (c + 1) % cams.len());
+                        let next = vp.file_camera.map_or(0, |c| (c + 1) % cams.len());
+                        vp.file_camera = Some(next);
                         vp.camera.set_from_node(scene, cams[next].1);
                     }
                     if ui.is_key_pressed_no_repeat(Key::P) {

@@ -55,7 +55,7 @@ impl Up {
 /// An axis-aligned view direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AxisView {
-    /// Looking at the front (along -Y for Z-up, along -Z for Y-up).
+    /// Looking at the front (along +Y for Z-up, along -Z for Y-up).
     Front,
     /// Looking from the right (along -X).
     Right,
@@ -84,6 +84,8 @@ pub struct Camera {
     pub ortho_half_height: f32,
     /// Size of the scene (near and far planes, speeds).
     pub scene_radius: f32,
+    /// Centre of the scene's bounds (near and far planes).
+    pub scene_center: Vec3,
 }
 
 /// Radians per pixel of mouse movement.
@@ -102,6 +104,7 @@ impl Camera {
             orthographic: false,
             ortho_half_height: 1.0,
             scene_radius: 1.0,
+            scene_center: Vec3::ZERO,
         };
         c.set_axis_view(AxisView::Front, false);
         c.frame_all(scene);
@@ -126,6 +129,7 @@ impl Camera {
             (Vec3::splat(-1.0), Vec3::splat(1.0))
         };
         self.target = 0.5 * (lo + hi);
+        self.scene_center = self.target;
         let radius = (0.5 * (hi - lo).length()).max(1e-3);
         self.scene_radius = radius;
         self.distance = radius / (0.5 * self.yfov).sin() * 1.1;
@@ -187,8 +191,11 @@ impl Camera {
                 let yaw = Quat::from_axis_angle(up, -dx * ROTATE_SPEED);
                 let mut r = yaw * self.rotation;
                 let pitched = r * Quat::from_axis_angle(Vec3::X, -dy * ROTATE_SPEED);
-                // Keep the view off the poles (the up axis stays up).
-                if (pitched * -Vec3::Z).dot(up).abs() < 0.995 {
+                // Keep the view off the poles (the up axis stays up); a pitch away from a pole
+                // is always taken (from a top view, a small drag tilts back).
+                let (before, after) =
+                    ((r * -Vec3::Z).dot(up).abs(), (pitched * -Vec3::Z).dot(up).abs());
+                if after < 0.995 || after < before {
                     r = pitched;
                 }
                 self.rotation = r.normalize();
@@ -206,7 +213,8 @@ impl Camera {
                     .normalize();
                 }
             }
-            CameraMode::Pan2D => self.pan(dx, dy, 1.0),
+            // Dragging pans in 2D (the viewer calls `pan` with the viewport's height).
+            CameraMode::Pan2D => {}
         }
     }
 
@@ -249,18 +257,23 @@ impl Camera {
         let world = Mat4::from_rotation_translation(self.rotation, eye);
         let r = self.scene_radius.max(1e-4);
         let ortho = self.orthographic || self.mode == CameraMode::Pan2D;
+        // Near and far enclose the scene's bounding sphere as seen from the eye (wherever
+        // the eye is: flying, zoomed in, far away).
+        let forward = self.rotation * -Vec3::Z;
+        let center_depth = (self.scene_center - eye).dot(forward);
+        let far = (center_depth + 1.05 * r).max(r * 1e-2);
         let proj = if ortho {
-            let far = self.distance + 4.0 * r;
+            // A parallel view may start behind the eye: everything of the scene is in front.
+            let near = (center_depth - 1.05 * r).min(0.0);
             scene::camera::orthographic(
                 self.ortho_half_height * aspect,
                 self.ortho_half_height,
-                0.0,
-                far.max(1e-3),
+                near,
+                far.max(near + 1e-3),
             )
         } else {
-            let near = (self.distance - 2.0 * r).max(r * 1e-3).max(1e-5);
-            let far = (self.distance + 4.0 * r).max(near * 2.0);
-            scene::camera::perspective(self.yfov, aspect, near, far)
+            let near = (center_depth - 1.05 * r).max(r * 1e-3).max(1e-5);
+            scene::camera::perspective(self.yfov, aspect, near, far.max(near * 2.0))
         };
         View { view: world.inverse(), proj, position: eye, orthographic: ortho, width, height }
     }
@@ -341,6 +354,49 @@ mod tests {
         c.zoom(1.0);
         assert!(c.ortho_half_height < h);
         assert!(c.view(10, 10).orthographic);
+    }
+
+    #[test]
+    fn near_and_far_enclose_the_scene_wherever_the_eye_is() {
+        let s = scene();
+        let mut c = Camera::new(&s, Up::Y);
+        let corners =
+            [Vec3::new(-1.0, -1.0, -1.0), Vec3::new(1.0, 3.0, 1.0), Vec3::new(1.0, -1.0, 1.0)];
+        let check = |c: &Camera, what: &str| {
+            let v = c.view(64, 64);
+            for p in corners {
+                let clip = v.proj * v.view * p.extend(1.0);
+                if clip.w <= 0.0 && !v.orthographic {
+                    continue; // behind a perspective eye: not drawable anyway
+                }
+                let z = clip.z / clip.w;
+                assert!((0.0..=1.0).contains(&z), "{what}: {p} at depth {z}");
+            }
+        };
+        check(&c, "framed");
+        // Far away (fly backwards 20 radii).
+        c.mode = CameraMode::Fly;
+        c.fly(-Vec3::Z, 20.0 / 0.8);
+        check(&c, "far away");
+        // Orthographic, zoomed close (eye inside the bounds).
+        let mut c = Camera::new(&s, Up::Y);
+        c.distance = 0.1;
+        c.orthographic = true;
+        check(&c, "orthographic inside");
+    }
+
+    #[test]
+    fn orbit_tilts_back_from_a_top_view() {
+        let mut c = Camera::new(&scene(), Up::Z);
+        c.set_axis_view(AxisView::Top, false);
+        let before = (c.rotation * -Vec3::Z).dot(Vec3::Z).abs();
+        for _ in 0..5 {
+            c.rotate(0.0, 3.0);
+            c.rotate(0.0, -3.0);
+        }
+        c.rotate(0.0, 4.0);
+        let after = (c.rotation * -Vec3::Z).dot(Vec3::Z).abs();
+        assert!(after < before, "{before} -> {after}");
     }
 
     #[test]

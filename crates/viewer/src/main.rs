@@ -248,10 +248,12 @@ fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
         let run = viewer::window::run_window(opts, started)?;
         if a.stats {
             println!(
-                "frames {} first_frame_ms {:.1} swapchain_recreations {}",
+                "frames {} first_frame_ms {:.1} swapchain_recreations {} \
+                 screenshot_from_swapchain {}",
                 run.frames,
                 run.first_frame_ms.unwrap_or(f64::NAN),
-                run.swapchain_recreations
+                run.swapchain_recreations,
+                run.screenshot_from_swapchain
             );
         }
     }

@@ -26,6 +26,8 @@ pub struct WindowRun {
     pub validation_messages: u64,
     /// Milliseconds from `started` to the end of the first frame.
     pub first_frame_ms: Option<f64>,
+    /// The `--screenshot` was read back from the swapchain image (what was presented).
+    pub screenshot_from_swapchain: bool,
 }
 
 struct Handler {
@@ -75,7 +77,7 @@ impl Handler {
                 raw,
                 size.width.max(1),
                 size.height.max(1),
-                SwapchainDesc { vsync: opts.vsync, frames_in_flight: 2 },
+                SwapchainDesc { vsync: opts.vsync, frames_in_flight: crate::app::FRAMES_IN_FLIGHT },
             )
         }
         .context("creating the swapchain")?;
@@ -94,6 +96,12 @@ impl Handler {
             return Ok(());
         };
         let size = window.inner_size();
+        // The last frame's window screenshot is read back from the swapchain image.
+        if app.opts.screenshot.is_some()
+            && app.opts.frames.is_some_and(|n| app.stats.frames + 1 == n)
+        {
+            app.capture_next_frame();
+        }
         let drawn = app.frame(self.swapchain.as_mut(), (size.width, size.height))?;
         if drawn {
             self.run.frames = app.stats.frames;
@@ -109,6 +117,7 @@ impl Handler {
         if done || app.quit {
             if let Some(p) = app.opts.screenshot.clone() {
                 app.save_window(&p)?;
+                self.run.screenshot_from_swapchain = app.captured_swapchain();
             }
             el.exit();
         } else if drawn {
@@ -212,7 +221,9 @@ impl ApplicationHandler for Handler {
 pub fn run_window(opts: ViewerOptions, started: Instant) -> anyhow::Result<WindowRun> {
     let validation = opts.validation;
     let el = EventLoop::new().context("creating the event loop (is there a display?)")?;
-    el.set_control_flow(ControlFlow::Poll);
+    // Frames are driven by redraw requests (each drawn frame asks for the next); while
+    // minimised nothing is drawn and the loop sleeps until an event.
+    el.set_control_flow(ControlFlow::Wait);
     let mut h = Handler {
         opts: Some(opts),
         app: None,

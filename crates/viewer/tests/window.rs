@@ -107,8 +107,11 @@ fn two_viewports(dir: &Path) {
         v
     };
     let win = dir.join("window.png");
-    let args = common("window", &win);
-    xpg_view(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut args = common("window", &win);
+    args.push("--stats".into());
+    let (_, stdout) = xpg_view(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    // The window's screenshot is read back from the presented swapchain image.
+    assert!(stdout.contains("screenshot_from_swapchain true"), "{stdout}");
     let off = dir.join("offscreen.png");
     let args = common("offscreen", &off);
     xpg_view(&args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -175,7 +178,11 @@ fn resize_storm(dir: &Path) {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no swapchain_recreations in {stdout}"));
     println!("  swapchain recreated {recreations} times");
-    assert!(recreations >= 40, "the resizes reached the swapchain ({recreations})");
+    // At least most of the 50 sizes, but not one recreation per frame (66 frames).
+    assert!(
+        (40..=58).contains(&recreations),
+        "the resizes reached the swapchain, and only they ({recreations})"
+    );
     let calm_script = dir.join("calm.txt");
     std::fs::write(&calm_script, "60 key down ctrl\n60 key down l\n61 key up l\n61 key up ctrl\n")
         .expect("script");

@@ -64,6 +64,16 @@ impl Default for ContextDesc {
     }
 }
 
+/// The surface extensions a context enables when the loader offers them.
+pub(crate) const SURFACE_EXTENSIONS: [&CStr; 6] = [
+    ash::khr::surface::NAME,
+    ash::khr::xlib_surface::NAME,
+    ash::khr::xcb_surface::NAME,
+    ash::khr::wayland_surface::NAME,
+    ash::khr::win32_surface::NAME,
+    ash::ext::metal_surface::NAME,
+];
+
 /// Errors of [`Context::new`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -355,14 +365,7 @@ impl Context {
         // unaffected: these extensions create nothing by themselves).
         let surface = has_ext(ash::khr::surface::NAME);
         if surface {
-            for name in [
-                ash::khr::surface::NAME,
-                ash::khr::xlib_surface::NAME,
-                ash::khr::xcb_surface::NAME,
-                ash::khr::wayland_surface::NAME,
-                ash::khr::win32_surface::NAME,
-                ash::ext::metal_surface::NAME,
-            ] {
+            for name in SURFACE_EXTENSIONS {
                 if has_ext(name) {
                     ext_names.push(name.as_ptr());
                 }

@@ -33,6 +33,10 @@ use slang::Downcast;
 /// The Slang release the project pins (scripts/setup.sh installs it); part of the cache key.
 pub const SLANG_VERSION: &str = "2026.12";
 
+/// What a cache key names besides the request: the pinned Slang release, this crate's version
+/// and the cache format (bump it when compile options or the SPIR-V patching change).
+const KEY_VERSION: &str = concat!("slang 2026.12 / xpg ", env!("CARGO_PKG_VERSION"), " / cache 2");
+
 /// One diagnostic line of the compiler: where and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -362,7 +366,7 @@ impl ShaderCompiler {
         let mut inner = self.lock();
         // The key names the pinned Slang release (not the session's build tag, so that a
         // disk cache hit needs no Slang session at all).
-        let identity = self.request_identity(&path, desc, SLANG_VERSION);
+        let identity = self.request_identity(&path, desc, KEY_VERSION);
         let key = {
             let mut h = DefaultHasher::new();
             identity.hash(&mut h);
@@ -376,8 +380,10 @@ impl ShaderCompiler {
                 return Ok(result);
             }
         }
-        let disk_file = self.disk.as_ref().map(|d| d.join(format!("{key:016x}.spv-cache")));
-        if let Some(entry) = disk_file.as_deref().and_then(disk::read) {
+        // One file per request (path, entry points, defines...), holding the result for one
+        // source: an edit replaces it instead of piling up files.
+        let disk_file = self.disk.as_ref().map(|d| d.join(format!("{identity:016x}.spv-cache")));
+        if let Some(entry) = disk_file.as_deref().and_then(|f| disk::read(f, key)) {
             if entry.deps.iter().all(|(p, h)| file_hash(p) == Some(*h)) {
                 let result = entry.result.clone();
                 inner.stats.cache_hits += 1;
@@ -430,7 +436,7 @@ impl ShaderCompiler {
             }
             let entry = CacheEntry { deps, result: result.clone() };
             if let Some(f) = &disk_file {
-                if let Err(e) = disk::write(f, &entry) {
+                if let Err(e) = disk::write(f, key, &entry) {
                     tracing::warn!("shader disk cache {}: {e}", f.display());
                 }
             }
@@ -668,11 +674,20 @@ mod disk {
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
 
-    const MAGIC: &[u8; 8] = b"XPGSPV01";
+    const MAGIC: &[u8; 8] = b"XPGSPV02";
+    const SPIRV_MAGIC: u32 = 0x0723_0203;
 
-    pub(super) fn write(path: &Path, e: &CacheEntry) -> std::io::Result<()> {
+    /// FNV-1a over the bytes: detects a damaged file (the SPIR-V goes to the driver).
+    fn checksum(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+
+    pub(super) fn write(path: &Path, key: u64, e: &CacheEntry) -> std::io::Result<()> {
         let mut b: Vec<u8> = Vec::new();
         b.extend(MAGIC);
+        b.extend(key.to_le_bytes());
         let put_u32 = |b: &mut Vec<u8>, v: u32| b.extend(v.to_le_bytes());
         let put_str = |b: &mut Vec<u8>, s: &str| {
             b.extend((s.len() as u32).to_le_bytes());
@@ -699,6 +714,8 @@ mod disk {
                 put_u32(&mut b, *w);
             }
         }
+        let sum = checksum(&b);
+        b.extend(sum.to_le_bytes());
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -735,11 +752,16 @@ mod disk {
         }
     }
 
-    /// None for a missing, truncated or otherwise unreadable file.
-    pub(super) fn read(path: &Path) -> Option<CacheEntry> {
+    /// None for a missing, truncated, damaged or otherwise unreadable file, or one that
+    /// holds the result for another key (another source of the same request).
+    pub(super) fn read(path: &Path, key: u64) -> Option<CacheEntry> {
         let data = std::fs::read(path).ok()?;
-        let mut r = Reader(&data);
-        if r.bytes(8)? != MAGIC {
+        let (body, sum) = data.split_at_checked(data.len().checked_sub(8)?)?;
+        if checksum(body) != u64::from_le_bytes(sum.try_into().ok()?) {
+            return None;
+        }
+        let mut r = Reader(body);
+        if r.bytes(8)? != MAGIC || r.u64()? != key {
             return None;
         }
         let mut deps = Vec::new();
@@ -755,11 +777,28 @@ mod disk {
         for _ in 0..r.count(24)? {
             let name = r.string()?;
             let stage = vk::ShaderStageFlags::from_raw(r.u32()?);
+            // One known stage.
+            let known = vk::ShaderStageFlags::ALL_GRAPHICS
+                | vk::ShaderStageFlags::COMPUTE
+                | vk::ShaderStageFlags::RAYGEN_KHR
+                | vk::ShaderStageFlags::ANY_HIT_KHR
+                | vk::ShaderStageFlags::CLOSEST_HIT_KHR
+                | vk::ShaderStageFlags::MISS_KHR
+                | vk::ShaderStageFlags::INTERSECTION_KHR
+                | vk::ShaderStageFlags::CALLABLE_KHR
+                | vk::ShaderStageFlags::TASK_EXT
+                | vk::ShaderStageFlags::MESH_EXT;
+            if stage.as_raw().count_ones() != 1 || !known.contains(stage) {
+                return None;
+            }
             let workgroup_size = [r.u32()?, r.u32()?, r.u32()?];
             let n = r.count(4)?;
             let mut spirv = Vec::with_capacity(n);
             for _ in 0..n {
                 spirv.push(r.u32()?);
+            }
+            if spirv.first() != Some(&SPIRV_MAGIC) {
+                return None;
             }
             entry_points.push(EntryPointCode {
                 name,

@@ -39,6 +39,9 @@ pub struct SwapchainImage {
     pub format: vk::Format,
     /// Its size.
     pub extent: vk::Extent2D,
+    /// Its usage: color attachment and transfer destination, and transfer source where the
+    /// surface allows (to read back what was presented).
+    pub usage: vk::ImageUsageFlags,
     /// Signalled when the image is ready to be written: wait on it in the frame's submission.
     pub acquired: vk::Semaphore,
     /// Signal it from the frame's submission; presenting waits on it.
@@ -63,6 +66,9 @@ pub struct Swapchain {
     extent: vk::Extent2D,
     desc: SwapchainDesc,
     stale: bool,
+    /// The window size the swapchain was last made for (the surface may clamp it).
+    requested: (u32, u32),
+    usage: vk::ImageUsageFlags,
     recreations: u64,
 }
 
@@ -95,8 +101,25 @@ impl Swapchain {
                 "this Vulkan instance/device has no VK_KHR_surface / VK_KHR_swapchain".into(),
             ));
         }
+        // The platform's surface extension must be one the context enabled (Context::new
+        // enables every one of its list that the loader offers).
+        let required = ash_window::enumerate_required_extensions(display)
+            .map_err(|result| GpuError::Vk { call: "enumerate_required_extensions", result })?;
+        // SAFETY: plain enumeration on a loaded entry.
+        let available = unsafe { ctx.entry().enumerate_instance_extension_properties(None) }
+            .unwrap_or_default();
+        for &name in required {
+            // SAFETY: ash-window returns pointers to static NUL-terminated names.
+            let name = unsafe { std::ffi::CStr::from_ptr(name) };
+            let known = crate::context::SURFACE_EXTENSIONS.contains(&name);
+            if !known || !available.iter().any(|e| e.extension_name_as_c_str() == Ok(name)) {
+                return Err(GpuError::Invalid(format!(
+                    "the window needs {name:?}, which this Vulkan instance does not have"
+                )));
+            }
+        }
         // SAFETY: the caller guarantees the handles are live; the instance enabled the
-        // platform's surface extension (Context::new enables every one the loader offers).
+        // platform's surface extension (checked above).
         let surface = unsafe {
             ash_window::create_surface(ctx.entry(), ctx.instance(), display, window, None)
         }
@@ -117,6 +140,8 @@ impl Swapchain {
             extent: vk::Extent2D::default(),
             desc,
             stale: true,
+            requested: (0, 0),
+            usage: vk::ImageUsageFlags::empty(),
             recreations: 0,
         };
         // SAFETY: valid queue family and surface.
@@ -135,6 +160,7 @@ impl Swapchain {
             let s = sc.semaphore()?;
             sc.acquire.push(s);
         }
+        sc.format = sc.choose_format()?;
         sc.recreate(width, height)?;
         Ok(sc)
     }
@@ -163,31 +189,14 @@ impl Swapchain {
         self.stale = true;
     }
 
-    /// (Re)creates the swapchain for a window of `width` x `height`. Returns false when the
-    /// surface has no area (minimised): nothing can be presented then.
-    fn recreate(&mut self, width: u32, height: u32) -> Result<bool, GpuError> {
-        let phys = self.ctx.physical_device();
+    fn choose_format(&self) -> Result<vk::SurfaceFormatKHR, GpuError> {
         // SAFETY: valid physical device and surface.
-        let caps = unsafe {
-            self.surface_fns.get_physical_device_surface_capabilities(phys, self.surface)
+        let formats = unsafe {
+            self.surface_fns
+                .get_physical_device_surface_formats(self.ctx.physical_device(), self.surface)
         }
-        .vk("vkGetPhysicalDeviceSurfaceCapabilitiesKHR")?;
-        let extent = if caps.current_extent.width != u32::MAX {
-            caps.current_extent
-        } else {
-            vk::Extent2D {
-                width: width.clamp(caps.min_image_extent.width, caps.max_image_extent.width),
-                height: height.clamp(caps.min_image_extent.height, caps.max_image_extent.height),
-            }
-        };
-        if extent.width == 0 || extent.height == 0 {
-            return Ok(false);
-        }
-        // SAFETY: as above.
-        let formats =
-            unsafe { self.surface_fns.get_physical_device_surface_formats(phys, self.surface) }
-                .vk("vkGetPhysicalDeviceSurfaceFormatsKHR")?;
-        let format = [vk::Format::B8G8R8A8_UNORM, vk::Format::R8G8B8A8_UNORM]
+        .vk("vkGetPhysicalDeviceSurfaceFormatsKHR")?;
+        [vk::Format::B8G8R8A8_UNORM, vk::Format::R8G8B8A8_UNORM]
             .iter()
             .find_map(|f| {
                 formats
@@ -199,7 +208,43 @@ impl Swapchain {
                 GpuError::Invalid(format!(
                     "the surface offers no 8-bit UNORM sRGB-nonlinear format ({formats:?})"
                 ))
-            })?;
+            })
+    }
+
+    /// Waits until the queue (presents included) is idle: a present's wait on a semaphore
+    /// is not covered by the context's timeline.
+    fn wait_queue_idle(&self) -> Result<(), GpuError> {
+        self.ctx.wait_idle()?;
+        // SAFETY: the queue is used under the context's queue lock.
+        self.ctx
+            .with_queue(|q| unsafe { self.ctx.device().queue_wait_idle(q) })
+            .vk("vkQueueWaitIdle")
+    }
+
+    /// (Re)creates the swapchain for a window of `width` x `height`. Returns false when the
+    /// surface has no area (minimised): nothing can be presented then.
+    fn recreate(&mut self, width: u32, height: u32) -> Result<bool, GpuError> {
+        let phys = self.ctx.physical_device();
+        // SAFETY: valid physical device and surface.
+        let caps = unsafe {
+            self.surface_fns.get_physical_device_surface_capabilities(phys, self.surface)
+        }
+        .vk("vkGetPhysicalDeviceSurfaceCapabilitiesKHR")?;
+        self.requested = (width, height);
+        // Not `clamp`: a surface may report min > max (e.g. a max of 0 while minimised).
+        let fit = |v: u32, lo: u32, hi: u32| v.max(lo).min(hi);
+        let extent = if caps.current_extent.width != u32::MAX {
+            caps.current_extent
+        } else {
+            vk::Extent2D {
+                width: fit(width, caps.min_image_extent.width, caps.max_image_extent.width),
+                height: fit(height, caps.min_image_extent.height, caps.max_image_extent.height),
+            }
+        };
+        if extent.width == 0 || extent.height == 0 {
+            return Ok(false);
+        }
+        let format = self.format;
         // SAFETY: as above.
         let modes = unsafe {
             self.surface_fns.get_physical_device_surface_present_modes(phys, self.surface)
@@ -220,13 +265,24 @@ impl Swapchain {
                 caps.supported_usage_flags
             )));
         }
+        let usage = usage | (caps.supported_usage_flags & vk::ImageUsageFlags::TRANSFER_SRC);
+        self.usage = usage;
         let mut count = caps.min_image_count + 1;
         if caps.max_image_count > 0 {
             count = count.min(caps.max_image_count);
         }
-        // Every image of the old swapchain may still be in use by the GPU (and the
-        // semaphores with it): recreation is rare, so wait.
-        self.ctx.wait_idle()?;
+        let alpha = [
+            vk::CompositeAlphaFlagsKHR::OPAQUE,
+            vk::CompositeAlphaFlagsKHR::INHERIT,
+            vk::CompositeAlphaFlagsKHR::PRE_MULTIPLIED,
+            vk::CompositeAlphaFlagsKHR::POST_MULTIPLIED,
+        ]
+        .into_iter()
+        .find(|a| caps.supported_composite_alpha.contains(*a))
+        .unwrap_or(vk::CompositeAlphaFlagsKHR::OPAQUE);
+        // Every image of the old swapchain may still be in use by the GPU or a queued
+        // present (and the semaphores with it): recreation is rare, so wait.
+        self.wait_queue_idle()?;
         let old = self.swapchain;
         let info = vk::SwapchainCreateInfoKHR::default()
             .surface(self.surface)
@@ -238,7 +294,7 @@ impl Swapchain {
             .image_usage(usage)
             .image_sharing_mode(vk::SharingMode::EXCLUSIVE)
             .pre_transform(caps.current_transform)
-            .composite_alpha(vk::CompositeAlphaFlagsKHR::OPAQUE)
+            .composite_alpha(alpha)
             .present_mode(mode)
             .clipped(true)
             .old_swapchain(old);
@@ -247,7 +303,8 @@ impl Swapchain {
             unsafe { self.fns.create_swapchain(&info, None) }.vk("vkCreateSwapchainKHR")?;
         self.destroy_images();
         if old != vk::SwapchainKHR::null() {
-            // SAFETY: retired above; the device is idle, so none of its images is in use.
+            // SAFETY: retired above; the queue is idle (presents included), so none of its
+            // images is in use.
             unsafe { self.fns.destroy_swapchain(old, None) };
         }
         self.swapchain = swapchain;
@@ -272,7 +329,6 @@ impl Swapchain {
             let s = self.semaphore()?;
             self.rendered.push(s);
         }
-        self.format = format;
         self.extent = extent;
         self.stale = false;
         self.recreations += 1;
@@ -282,8 +338,8 @@ impl Swapchain {
 
     fn destroy_images(&mut self) {
         let device = self.ctx.device();
-        // SAFETY: called with the device idle (recreate waited, Drop waits): no view or
-        // semaphore is in use.
+        // SAFETY: called with the queue idle, presents included (recreate and Drop wait): no
+        // view or semaphore is in use.
         unsafe {
             for v in self.views.drain(..) {
                 device.destroy_image_view(v, None);
@@ -296,10 +352,15 @@ impl Swapchain {
     }
 
     /// Acquires the next image for a window now `width` x `height`; `frame_slot` is the frame
-    /// ring's slot of the frame that will use it (its acquire semaphore is free once that
-    /// slot's previous submission completed, which `FrameRing::begin` waited for). `None`:
-    /// nothing to draw into (minimised); skip the frame.
-    pub fn acquire(
+    /// ring's slot of the frame that will use it. `None`: nothing to draw into (minimised);
+    /// skip the frame. The frame is as large as the image's `extent` (the surface decides).
+    ///
+    /// # Safety
+    /// `frame_slot` < `SwapchainDesc::frames_in_flight`, and the previous submission of that
+    /// slot (which waited on this slot's acquire semaphore) has completed
+    /// (`FrameRing::begin` waits for it); every acquired image is submitted (waiting on
+    /// `acquired`) before the slot's next acquire.
+    pub unsafe fn acquire(
         &mut self,
         width: u32,
         height: u32,
@@ -308,9 +369,7 @@ impl Swapchain {
         if width == 0 || height == 0 {
             return Ok(None);
         }
-        if (self.stale || self.extent.width != width || self.extent.height != height)
-            && !self.recreate(width, height)?
-        {
+        if (self.stale || self.requested != (width, height)) && !self.recreate(width, height)? {
             return Ok(None);
         }
         let acquired = self.acquire[frame_slot % self.acquire.len()];
@@ -321,10 +380,9 @@ impl Swapchain {
                 self.fns.acquire_next_image(self.swapchain, u64::MAX, acquired, vk::Fence::null())
             };
             match r {
-                Ok((index, suboptimal)) => {
-                    if suboptimal {
-                        self.stale = true;
-                    }
+                // Suboptimal still presents correctly; a size change recreates anyway (some
+                // window systems report suboptimal on every frame).
+                Ok((index, _suboptimal)) => {
                     let i = index as usize;
                     return Ok(Some(SwapchainImage {
                         index,
@@ -332,6 +390,7 @@ impl Swapchain {
                         view: self.views[i],
                         format: self.format.format,
                         extent: self.extent,
+                        usage: self.usage,
                         acquired,
                         rendered: self.rendered[i],
                     }));
@@ -348,7 +407,11 @@ impl Swapchain {
     }
 
     /// Presents `image` (after the frame's submission, which signals `image.rendered`).
-    pub fn present(&mut self, image: &SwapchainImage) -> Result<(), GpuError> {
+    ///
+    /// # Safety
+    /// `image` was acquired from this swapchain (since its last recreation) and a submission
+    /// that signals `image.rendered` and leaves the image in PRESENT_SRC was made.
+    pub unsafe fn present(&mut self, image: &SwapchainImage) -> Result<(), GpuError> {
         let waits = [image.rendered];
         let swapchains = [self.swapchain];
         let indices = [image.index];
@@ -360,8 +423,8 @@ impl Swapchain {
         // from this swapchain and its frame submitted (signalling `rendered`).
         let r = self.ctx.with_queue(|q| unsafe { self.fns.queue_present(q, &info) });
         match r {
-            Ok(false) => Ok(()),
-            Ok(true) | Err(vk::Result::ERROR_OUT_OF_DATE_KHR) => {
+            Ok(_) => Ok(()),
+            Err(vk::Result::ERROR_OUT_OF_DATE_KHR) => {
                 self.stale = true;
                 Ok(())
             }
@@ -372,11 +435,13 @@ impl Swapchain {
 
 impl Drop for Swapchain {
     fn drop(&mut self) {
-        let _ = self.ctx.wait_idle();
-        // SAFETY: the device is idle; every object is this swapchain's own, destroyed once,
-        // children before the swapchain and the swapchain before its surface.
+        if self.wait_queue_idle().is_err() {
+            // SAFETY: a last resort on a lost device; the queue is taken under its lock.
+            let _ = self.ctx.with_queue(|_| unsafe { self.ctx.device().device_wait_idle() });
+        }
+        // SAFETY: the queue is idle, presents included; every object is this swapchain's own,
+        // destroyed once, children before the swapchain and the swapchain before its surface.
         unsafe {
-            let _ = self.ctx.device().device_wait_idle();
             self.destroy_images();
             for s in self.acquire.drain(..) {
                 self.ctx.device().destroy_semaphore(s, None);
