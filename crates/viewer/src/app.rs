@@ -223,6 +223,8 @@ pub struct App {
     target_format: vk::Format,
     layout_dirty: bool,
     scene_uploads: u64,
+    /// Milliseconds spent in each phase of `new` (for `--stats`).
+    pub startup: Vec<(&'static str, f64)>,
     /// The swapchain copy of the last frame that captured one.
     capture: Option<Image>,
     capture_next: bool,
@@ -262,6 +264,7 @@ impl App {
         ctx: Context,
         target_format: Option<vk::Format>,
     ) -> anyhow::Result<Self> {
+        let t0 = Instant::now();
         let mut compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
         if let Some(dir) = &opts.cache_dir {
             compiler = compiler.with_disk_cache(dir.join("shaders"));
@@ -315,6 +318,7 @@ impl App {
             target_format,
             layout_dirty: true,
             scene_uploads: 0,
+            startup: Vec::new(),
             capture: None,
             capture_next: false,
             captured: false,
@@ -327,11 +331,16 @@ impl App {
             quit: false,
             ctx,
         };
+        app.startup.push(("ui and tonemap", t0.elapsed().as_secs_f64() * 1e3));
+        let t = Instant::now();
         let files = app.opts.files.clone();
         app.open_files(&files);
+        app.startup.push(("files (load, upload)", t.elapsed().as_secs_f64() * 1e3));
+        let t = Instant::now();
         for kind in app.opts.viewports.clone() {
             app.add_viewport(kind);
         }
+        app.startup.push(("renderers", t.elapsed().as_secs_f64() * 1e3));
         Ok(app)
     }
 
@@ -1578,8 +1587,11 @@ pub fn run_offscreen(opts: ViewerOptions) -> anyhow::Result<App> {
 /// the first 10 (frames in flight, as in the window), the mean GPU time per frame from
 /// timestamps, and the shader compiler's counters.
 pub fn run_offscreen_timed(opts: ViewerOptions, started: Instant) -> anyhow::Result<(App, String)> {
+    let t = Instant::now();
     let ctx = make_context(&opts)?;
+    let context_ms = t.elapsed().as_secs_f64() * 1e3;
     let mut app = App::new(opts, ctx, None)?;
+    app.startup.insert(0, ("vulkan context", context_ms));
     let ready_ms = started.elapsed().as_secs_f64() * 1e3;
     let frames = app.opts.frames.unwrap_or(1).max(1);
     let mut first_ms = 0.0;
@@ -1634,6 +1646,10 @@ pub fn run_offscreen_timed(opts: ViewerOptions, started: Instant) -> anyhow::Res
         cs.disk_hits
     );
     let mut summary = summary;
+    summary += "\nstartup (ms):";
+    for (phase, ms) in &app.startup {
+        summary += &format!(" [{phase}] {ms:.1}");
+    }
     if gpu_n > 0 {
         summary += "\npasses (mean GPU ms):";
         for (name, sum) in &pass_sums {
