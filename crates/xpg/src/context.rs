@@ -341,6 +341,8 @@ impl Context {
     /// # Ok::<(), xpg::ContextError>(())
     /// ```
     pub fn new(desc: &ContextDesc) -> Result<Self, ContextError> {
+        let started = std::time::Instant::now();
+        let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
         // SAFETY: loading the system Vulkan loader; its entry points are used per the spec.
         let entry = unsafe { ash::Entry::load() }?;
 
@@ -406,6 +408,7 @@ impl Context {
         // SAFETY: every pointer in inst_info refers to locals that outlive the call.
         let instance =
             ctx_vk(unsafe { entry.create_instance(&inst_info, None) }, "vkCreateInstance")?;
+        tracing::debug!("Vulkan instance after {:.1} ms", ms(started));
 
         let messages = Box::new(MessageLog::default());
         let debug_instance = if debug_utils {
@@ -499,6 +502,8 @@ impl Context {
             .enabled_extension_names(&device_exts)
             .push_next(&mut f2);
         // SAFETY: the feature structs enable only what the device reported as supported.
+        let t_device = std::time::Instant::now();
+        tracing::debug!("device chosen after {:.1} ms", ms(started));
         let device = match unsafe { instance.create_device(physical, &dev_info, None) } {
             Ok(d) => d,
             Err(result) => {
@@ -509,6 +514,7 @@ impl Context {
         // SAFETY: the family and index 0 were requested in `dev_info`.
         let queue = unsafe { device.get_device_queue(queue_family, 0) };
 
+        tracing::debug!("vkCreateDevice took {:.1} ms", ms(t_device));
         let allocator = Allocator::new(&AllocatorCreateDesc {
             instance: instance.clone(),
             device: device.clone(),
@@ -586,6 +592,7 @@ impl Context {
         let mut shared = shared;
         shared.timeline = ctx_vk(timeline, "vkCreateSemaphore")?;
         shared.pipeline_cache = ctx_vk(pipeline_cache, "vkCreatePipelineCache")?;
+        tracing::debug!("context ready after {:.1} ms", ms(started));
         Ok(Self { shared: Arc::new(shared), heap: Arc::default() })
     }
 
