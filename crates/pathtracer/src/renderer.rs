@@ -154,9 +154,8 @@ impl PathTracer {
                 ctx.caps().device_name
             )));
         }
-        let code = compiler.compile(&ShaderDesc::new(
-            ShaderCompiler::project_shader_dir().join("pathtracer/pt.slang"),
-        ))?;
+        let code = compiler
+            .compile(&ShaderDesc::new(compiler.shader_dir().join("pathtracer/pt.slang")))?;
         let e = |n: &str| {
             code.entry(n).ok_or_else(|| RenderError::Other(format!("pt.slang: entry {n} missing")))
         };

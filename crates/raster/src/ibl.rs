@@ -81,9 +81,8 @@ fn map_image(ctx: &Context, name: &str, w: u32, h: u32, levels: u32) -> Result<I
 
 impl Ibl {
     pub(crate) fn new(ctx: &Context, compiler: &ShaderCompiler) -> Result<Self, RenderError> {
-        let code = compiler.compile(&ShaderDesc::new(
-            ShaderCompiler::project_shader_dir().join("raster/ibl.slang"),
-        ))?;
+        let code =
+            compiler.compile(&ShaderDesc::new(compiler.shader_dir().join("raster/ibl.slang")))?;
         let pipeline = |name: &str| -> Result<Pipeline, RenderError> {
             let entry = code.entry(name).ok_or_else(|| {
                 RenderError::Other(format!("ibl.slang: entry point {name} missing"))

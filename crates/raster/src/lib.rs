@@ -201,7 +201,7 @@ impl Raster {
             )));
         }
         let sample_flags = vk::SampleCountFlags::from_raw(samples);
-        let dir = ShaderCompiler::project_shader_dir();
+        let dir = compiler.shader_dir().to_path_buf();
         let heap = ctx.bindless()?;
         let entry = |c: &xpg::CompiledShader, n: &str| {
             c.entry(n)

@@ -2,6 +2,7 @@
 //! with docking, and one frame = one framegraph. The same [`App::frame`] runs in a window
 //! (presenting to a swapchain) and offscreen (for machines without a display and for tests).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -79,6 +80,11 @@ pub struct ViewerOptions {
     /// Seconds per frame for camera motion (None: measured). Scripted runs use a fixed step
     /// so that they are reproducible.
     pub fixed_dt: Option<f32>,
+    /// Take the project's shaders from this folder (a copy to edit) instead of the built-in
+    /// one.
+    pub shader_dir: Option<PathBuf>,
+    /// Watch the shader files and rebuild the pipelines when one changes.
+    pub hot_reload: bool,
 }
 
 impl Default for ViewerOptions {
@@ -98,6 +104,8 @@ impl Default for ViewerOptions {
             frames: None,
             screenshot: None,
             fixed_dt: None,
+            shader_dir: None,
+            hot_reload: true,
         }
     }
 }
@@ -153,9 +161,76 @@ struct Viewport {
 use pathtracer::PathTracer;
 
 impl Viewport {
+    /// An empty stand-in while the real one is taken out to be worked on.
+    fn placeholder(&self) -> Self {
+        Viewport {
+            id: self.id,
+            camera: self.camera.clone(),
+            kind: self.kind,
+            raster: None,
+            pt: None,
+            image: None,
+            shown: false,
+            screenshot: None,
+            hdr_copy: None,
+            error: None,
+            hidden: Default::default(),
+            file_camera: None,
+        }
+    }
+
     fn title(&self) -> String {
         format!("Viewport {} ({})###viewport{}", self.id, self.kind.name(), self.id)
     }
+}
+
+/// Which pipeline groups a reload rebuilds.
+#[derive(Debug, Clone, Copy)]
+struct Groups {
+    tonemap: bool,
+    raster: bool,
+    pt: bool,
+}
+
+/// Pipelines rebuilt after a shader change, on another thread, with the files each read.
+struct Rebuilt {
+    tonemap: Option<Pipeline>,
+    raster: Option<Raster>,
+    pt: Option<PathTracer>,
+    files: Vec<(&'static str, Vec<PathBuf>)>,
+}
+
+/// Compiles and builds the groups asked for: the tonemap pipeline and one renderer of each
+/// kind. Any failure is the compiler's (or the driver's) message; nothing is swapped then.
+fn rebuild(
+    ctx: &Context,
+    compiler: &ShaderCompiler,
+    msaa: u32,
+    what: Groups,
+) -> Result<Rebuilt, String> {
+    let mut out = Rebuilt { tonemap: None, raster: None, pt: None, files: Vec::new() };
+    if what.tonemap {
+        let (t, files) = compiler.recording(|| -> Result<Pipeline, String> {
+            let code = compiler
+                .compile(&ShaderDesc::new(compiler.shader_dir().join("post/tonemap.slang")))
+                .map_err(|e| e.to_string())?;
+            let entry = code.entry_points.first().ok_or("tonemap.slang: no entry point")?;
+            Pipeline::compute(ctx, entry, None).map_err(|e| e.to_string())
+        });
+        out.tonemap = Some(t?);
+        out.files.push(("tonemap", files));
+    }
+    if what.raster {
+        let (r, files) = compiler.recording(|| Raster::with_msaa(ctx, compiler, msaa));
+        out.raster = Some(r.map_err(|e| e.to_string())?);
+        out.files.push(("raster", files));
+    }
+    if what.pt {
+        let (p, files) = compiler.recording(|| PathTracer::new(ctx, compiler));
+        out.pt = Some(p.map_err(|e| e.to_string())?);
+        out.files.push(("pathtracer", files));
+    }
+    Ok(out)
 }
 
 /// The ImGui renderer and what its textures need.
@@ -202,7 +277,20 @@ pub struct App {
     /// What it was started with.
     pub opts: ViewerOptions,
     ctx: Context,
-    compiler: ShaderCompiler,
+    compiler: std::sync::Arc<ShaderCompiler>,
+    /// Shader hot reload: the watcher, the rebuild running on another thread (with the time
+    /// of the change that started it), the last error, counters.
+    watcher: Option<crate::reload::ShaderWatcher>,
+    reload_job: Option<(Instant, std::sync::mpsc::Receiver<Result<Rebuilt, String>>)>,
+    reload_again: Option<(Instant, HashSet<PathBuf>)>,
+    /// The shader files each pipeline group was last built from (canonical): "tonemap",
+    /// "raster", "pathtracer". A change rebuilds only the groups that read the file.
+    deps: std::collections::HashMap<&'static str, HashSet<PathBuf>>,
+    shader_error: Option<String>,
+    reloads: u64,
+    reload_latency: Option<Instant>,
+    /// Milliseconds from the last shader change to the end of the first frame using it.
+    pub last_reload_ms: Option<f64>,
     scene: Scene,
     gpu: Option<GpuScene>,
     files: Vec<FileEntry>,
@@ -218,7 +306,8 @@ pub struct App {
     ui_gpu: UiGpu,
     executor: Executor,
     ring: FrameRing,
-    tonemap: Pipeline,
+    /// None while the tonemap shader fails to compile (viewports show a plain colour).
+    tonemap: Option<Pipeline>,
     target: Option<Image>,
     target_format: vk::Format,
     layout_dirty: bool,
@@ -266,18 +355,42 @@ impl App {
     ) -> anyhow::Result<Self> {
         let t0 = Instant::now();
         let mut compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
+        if let Some(dir) = &opts.shader_dir {
+            compiler = compiler.with_shader_dir(dir);
+        }
         if let Some(dir) = &opts.cache_dir {
             compiler = compiler.with_disk_cache(dir.join("shaders"));
         }
+        let watcher = if opts.hot_reload {
+            match crate::reload::ShaderWatcher::new() {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!("shader hot reload is off: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let target_format = target_format.unwrap_or(vk::Format::B8G8R8A8_UNORM);
         // Everything fallible that needs no UI first: once the ImGui context exists, it is
         // only dropped under the lock (here, or by App's Drop).
-        let tonemap_code = compiler
-            .compile(&ShaderDesc::new(
-                ShaderCompiler::project_shader_dir().join("post/tonemap.slang"),
-            ))
-            .context("compiling the tonemap shader")?;
-        let tonemap = Pipeline::compute(&ctx, &tonemap_code.entry_points[0], None)?;
+        let (tonemap_code, tonemap_files) = compiler.recording(|| {
+            compiler.compile(&ShaderDesc::new(compiler.shader_dir().join("post/tonemap.slang")))
+        });
+        // A tonemap that fails to compile is reported and fixed by a reload; the viewer runs.
+        let mut startup_error = None;
+        let tonemap = match tonemap_code {
+            Ok(code) => {
+                let entry = code.entry_points.first().context("tonemap.slang: no entry point")?;
+                Some(Pipeline::compute(&ctx, entry, None)?)
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                startup_error = Some(e.to_string());
+                None
+            }
+        };
         let ring = FrameRing::new(&ctx, FRAMES_IN_FLIGHT)?;
         let guard = imgui_lock();
         let mut imgui = match imgui::SuspendedContext::create().activate() {
@@ -303,7 +416,15 @@ impl App {
             executor: Executor::new(&ctx, FRAMES_IN_FLIGHT),
             ring,
             opts,
-            compiler,
+            compiler: std::sync::Arc::new(compiler),
+            watcher,
+            reload_job: None,
+            reload_again: None,
+            deps: [("tonemap", crate::reload::canonical_set(&tonemap_files))].into(),
+            shader_error: startup_error,
+            reloads: 0,
+            reload_latency: None,
+            last_reload_ms: None,
             scene: Scene::default(),
             gpu: None,
             files: Vec::new(),
@@ -427,6 +548,159 @@ impl App {
         }
     }
 
+    /// Samples per pixel the path tracer of viewport `id` has accumulated.
+    pub fn path_tracer_samples(&self, id: u32) -> Option<u32> {
+        self.viewports.iter().find(|v| v.id == id).and_then(|v| v.pt.as_ref()).map(|p| p.samples())
+    }
+
+    /// Successful shader reloads so far.
+    pub fn reloads(&self) -> u64 {
+        self.reloads
+    }
+
+    /// The compiler's message of the last failed reload (file:line), until a reload succeeds.
+    pub fn shader_error(&self) -> Option<&str> {
+        self.shader_error.as_deref()
+    }
+
+    /// Whether a reload is being compiled or waits for its debounce.
+    pub fn reload_pending(&self) -> bool {
+        self.reload_job.is_some() || self.reload_again.is_some()
+    }
+
+    /// Checks the shader watcher, starts a rebuild on another thread after a change, and
+    /// swaps in the rebuilt pipelines when it finished (keeping the old ones on an error).
+    fn poll_reload(&mut self) {
+        if let Some(w) = self.watcher.as_mut() {
+            w.refresh(self.compiler.watched_files());
+            if let Some((t0, files)) = w.poll() {
+                let e = self.reload_again.get_or_insert((t0, HashSet::new()));
+                e.1.extend(files);
+            }
+        }
+        if let Some((t0, rx)) = &self.reload_job {
+            match rx.try_recv() {
+                Ok(result) => {
+                    let t0 = *t0;
+                    self.reload_job = None;
+                    self.apply_rebuilt(result, t0);
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    self.reload_job = None;
+                    self.shader_error = Some("the shader rebuild thread ended".into());
+                }
+            }
+        }
+        if self.reload_job.is_none() {
+            if let Some((t0, files)) = self.reload_again.take() {
+                self.start_rebuild(t0, &files);
+            }
+        }
+    }
+
+    fn start_rebuild(&mut self, t0: Instant, changed: &HashSet<PathBuf>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (ctx, compiler, msaa) = (self.ctx.clone(), self.compiler.clone(), self.opts.msaa);
+        // Rebuild a group when it read a changed file, or when it is in use but has no
+        // working build (a failed start or a failed reload).
+        let failing = self.shader_error.is_some();
+        let needs =
+            |group: &str| failing || self.deps.get(group).is_none_or(|d| !d.is_disjoint(changed));
+        let raster_used =
+            self.viewports.iter().any(|v| v.kind == RendererKind::Raster || v.raster.is_some());
+        let pt_used =
+            self.viewports.iter().any(|v| v.kind == RendererKind::PathTracer || v.pt.is_some());
+        let raster_broken =
+            self.viewports.iter().any(|v| v.kind == RendererKind::Raster && v.error.is_some());
+        let pt_broken =
+            self.viewports.iter().any(|v| v.kind == RendererKind::PathTracer && v.error.is_some());
+        let what = Groups {
+            tonemap: needs("tonemap"),
+            raster: raster_used && (needs("raster") || raster_broken),
+            pt: pt_used && (needs("pathtracer") || pt_broken),
+        };
+        if !(what.tonemap || what.raster || what.pt) {
+            return;
+        }
+        tracing::info!("shader change: rebuilding {what:?}");
+        let spawned = std::thread::Builder::new().name("shader rebuild".into()).spawn(move || {
+            let _ = tx.send(rebuild(&ctx, &compiler, msaa, what));
+        });
+        match spawned {
+            Ok(_) => self.reload_job = Some((t0, rx)),
+            Err(e) => self.shader_error = Some(format!("cannot start the rebuild: {e}")),
+        }
+    }
+
+    fn apply_rebuilt(&mut self, result: Result<Rebuilt, String>, t0: Instant) {
+        let mut r = match result {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("shader reload failed (the last good pipelines stay):\n{e}");
+                self.shader_error = Some(e);
+                return;
+            }
+        };
+        let (raster_group, pt_group) = (r.raster.is_some(), r.pt.is_some());
+        for (group, files) in r.files.drain(..) {
+            self.deps.insert(group, crate::reload::canonical_set(&files));
+        }
+        if let Some(t) = r.tonemap.take() {
+            self.tonemap = Some(t);
+        }
+        for i in 0..self.viewports.len() {
+            let stand_in = self.viewports[i].placeholder();
+            let mut vp = std::mem::replace(&mut self.viewports[i], stand_in);
+            if raster_group && (vp.raster.is_some() || vp.kind == RendererKind::Raster) {
+                let grid = vp.raster.as_ref().and_then(|o| o.grid);
+                let fresh = match r.raster.take() {
+                    Some(x) => Ok(x),
+                    None => Raster::with_msaa(&self.ctx, &self.compiler, self.opts.msaa),
+                };
+                match fresh {
+                    Ok(mut x) => {
+                        x.grid = grid;
+                        vp.raster = Some(x);
+                        vp.error = None;
+                    }
+                    Err(e) => vp.error = Some(format!("raster: {e}")),
+                }
+            }
+            if pt_group && (vp.pt.is_some() || vp.kind == RendererKind::PathTracer) {
+                let settings = vp.pt.as_ref().map(|o| o.settings);
+                let fresh = match r.pt.take() {
+                    Some(x) => Ok(x),
+                    None => PathTracer::new(&self.ctx, &self.compiler),
+                };
+                match fresh {
+                    Ok(mut x) => {
+                        // A new path tracer: its accumulation starts again.
+                        x.settings = settings.unwrap_or(x.settings);
+                        if settings.is_none() {
+                            x.settings.samples_per_frame = self.opts.spp.clamp(1, 64);
+                            x.settings.max_depth = self.opts.max_depth.max(1);
+                        }
+                        if let Some(g) = &self.gpu {
+                            if let Err(e) = x.set_lights(&self.scene, g) {
+                                vp.error = Some(format!("path tracer lights: {e}"));
+                            }
+                        }
+                        vp.pt = Some(x);
+                        if vp.kind == RendererKind::PathTracer {
+                            vp.error = None;
+                        }
+                    }
+                    Err(e) => vp.error = Some(format!("path tracer: {e}")),
+                }
+            }
+            self.viewports[i] = vp;
+        }
+        self.shader_error = None;
+        self.reloads += 1;
+        self.reload_latency = Some(t0);
+    }
+
     /// The viewports: (id, renderer), in order.
     pub fn viewports(&self) -> Vec<(u32, RendererKind)> {
         self.viewports.iter().map(|v| (v.id, v.kind)).collect()
@@ -515,17 +789,24 @@ impl App {
 
     /// Makes the viewport's renderer if it has none yet (switching keeps both, so switching
     /// back is instant and the scene is never reloaded).
-    fn ensure_renderer(&self, vp: &mut Viewport) {
+    fn ensure_renderer(&mut self, vp: &mut Viewport) {
         vp.error = None;
         match vp.kind {
             RendererKind::Raster if vp.raster.is_none() => {
-                match Raster::with_msaa(&self.ctx, &self.compiler, self.opts.msaa) {
+                let (r, files) = self
+                    .compiler
+                    .recording(|| Raster::with_msaa(&self.ctx, &self.compiler, self.opts.msaa));
+                self.deps.insert("raster", crate::reload::canonical_set(&files));
+                match r {
                     Ok(r) => vp.raster = Some(r),
                     Err(e) => vp.error = Some(format!("raster: {e}")),
                 }
             }
             RendererKind::PathTracer if vp.pt.is_none() => {
-                match PathTracer::new(&self.ctx, &self.compiler) {
+                let (p, files) =
+                    self.compiler.recording(|| PathTracer::new(&self.ctx, &self.compiler));
+                self.deps.insert("pathtracer", crate::reload::canonical_set(&files));
+                match p {
                     Ok(mut p) => {
                         p.settings.samples_per_frame = self.opts.spp.clamp(1, 64);
                         p.settings.max_depth = self.opts.max_depth.max(1);
@@ -601,6 +882,7 @@ impl App {
         size: (u32, u32),
     ) -> anyhow::Result<bool> {
         self.apply_script();
+        self.poll_reload();
         if size.0 == 0 || size.1 == 0 {
             return Ok(false);
         }
@@ -697,6 +979,9 @@ impl App {
                 );
             }
             global_keys(ui, &mut actions);
+            if let Some(e) = &self.shader_error {
+                shader_error_overlay(ui, e, [w as f32, h as f32]);
+            }
         }
         let draw_data = imgui.render();
 
@@ -742,7 +1027,7 @@ impl App {
         let target_info = ImageInfo::d2(w, h, self.target_format);
         let mut graph = FrameGraph::new();
         let mut ldr_handles = Vec::new();
-        let tonemap = &self.tonemap;
+        let tonemap = self.tonemap.as_ref();
         let scene_gpu = self.gpu.as_ref();
         for vp in self.viewports.iter_mut() {
             let Some(img) = vp.image.as_mut() else { continue };
@@ -843,6 +1128,35 @@ impl App {
                     vp.hdr_copy = Some(copy);
                 }
             }
+            let Some(tonemap) = tonemap else {
+                // No tonemap (its shader failed to compile): the viewport shows grey.
+                let l = ldr;
+                graph
+                    .add_pass(&format!("viewport {} no tonemap", vp.id))
+                    .read(&hdr, Access::TransferSrc)
+                    .write(&mut ldr, Access::TransferDst)
+                    .record(move |pass| {
+                        let image = pass.image(&l)?;
+                        // SAFETY: the pass declared the image as a transfer destination.
+                        unsafe {
+                            pass.device().cmd_clear_color_image(
+                                pass.cmd,
+                                image,
+                                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                                &vk::ClearColorValue { float32: [0.3, 0.3, 0.3, 1.0] },
+                                &[vk::ImageSubresourceRange {
+                                    aspect_mask: vk::ImageAspectFlags::COLOR,
+                                    level_count: 1,
+                                    layer_count: 1,
+                                    ..Default::default()
+                                }],
+                            );
+                        }
+                        Ok(())
+                    });
+                ldr_handles.push(ldr);
+                continue;
+            };
             let (t, l) = (hdr, ldr);
             graph
                 .add_pass(&format!("viewport {} tonemap", vp.id))
@@ -978,6 +1292,13 @@ impl App {
             // SAFETY: acquired from `sc` this frame; the submission above signals `rendered`
             // and the graph left the image in PRESENT_SRC (its final access).
             unsafe { sc.present(&img)? };
+        }
+        if let Some(t0) = self.reload_latency.take() {
+            // The first frame with the new pipelines: done when the GPU is.
+            self.ctx.wait(value)?;
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            tracing::info!("shaders reloaded: {ms:.0} ms from the change to the first frame");
+            self.last_reload_ms = Some(ms);
         }
         self.stats.frames += 1;
         self.stats.cpu_ms = started.elapsed().as_secs_f32() * 1e3;
@@ -1215,7 +1536,8 @@ fn ensure_image(
             vk::Format::R8G8B8A8_UNORM,
             vk::ImageUsageFlags::STORAGE
                 | vk::ImageUsageFlags::SAMPLED
-                | vk::ImageUsageFlags::TRANSFER_SRC,
+                | vk::ImageUsageFlags::TRANSFER_SRC
+                | vk::ImageUsageFlags::TRANSFER_DST,
         ),
     )?;
     let set = imgui_rs_vulkan_renderer::vulkan::create_vulkan_descriptor_set(
@@ -1362,6 +1684,23 @@ fn side_panel(
         );
         grey.pop();
     });
+}
+
+/// The compiler's message of a failed reload, over everything until a reload succeeds.
+fn shader_error_overlay(ui: &imgui::Ui, error: &str, size: [f32; 2]) {
+    let height = (size[1] * 0.35).clamp(60.0, 400.0);
+    ui.window("Shader error")
+        .position([8.0, size[1] - height - 8.0], imgui::Condition::Always)
+        .size([size[0] - 16.0, height], imgui::Condition::Always)
+        .collapsible(false)
+        .focus_on_appearing(false)
+        .build(|| {
+            ui.text_colored([1.0, 0.45, 0.4, 1.0], error);
+            ui.text_disabled(
+                "The last good shaders keep running (if there were any). Save a fix: it \
+                 reloads.",
+            );
+        });
 }
 
 fn global_keys(ui: &imgui::Ui, actions: &mut Vec<Action>) {

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod camera;
 pub mod input;
+mod reload;
 pub mod window;
 
 use std::path::{Path, PathBuf};
@@ -186,7 +187,7 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
         raster_r = Some(r);
     }
     let tonemap_code = compiler
-        .compile(&ShaderDesc::new(ShaderCompiler::project_shader_dir().join("post/tonemap.slang")))
+        .compile(&ShaderDesc::new(compiler.shader_dir().join("post/tonemap.slang")))
         .context("compiling the tonemap shader")?;
     let tonemap = Pipeline::compute(&ctx, &tonemap_code.entry_points[0], None)?;
 

@@ -70,6 +70,13 @@ struct ViewArgs {
     /// Print timings at the end (frames, first frame, mean frame time, GPU time).
     #[arg(long)]
     stats: bool,
+    /// Take the project's shaders from DIR (a copy of `shaders/` to edit while the viewer
+    /// runs) instead of the built-in folder.
+    #[arg(long, value_name = "DIR")]
+    shader_dir: Option<PathBuf>,
+    /// Do not watch shader files (no hot reload).
+    #[arg(long)]
+    no_hot_reload: bool,
 }
 
 #[derive(Subcommand)]
@@ -233,7 +240,14 @@ fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
         frames: a.frames,
         screenshot: a.screenshot,
         fixed_dt: scripted.then_some(1.0 / 60.0),
+        shader_dir: a.shader_dir,
+        hot_reload: !a.no_hot_reload,
     };
+    if let Some(d) = &opts.shader_dir {
+        if !d.is_dir() {
+            anyhow::bail!("--shader-dir {}: not a folder", d.display());
+        }
+    }
     if a.offscreen.is_some() {
         let frames = opts.frames.unwrap_or(1);
         let app = viewer::app::run_offscreen_timed(opts, started)?;

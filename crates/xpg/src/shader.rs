@@ -279,12 +279,28 @@ struct Inner {
     /// edit replaces the entry of the previous version instead of piling up.
     latest: HashMap<u64, u64>,
     stats: CompileStats,
+    /// Every file a compile read or reported (the main files, also of failed compiles, and
+    /// their dependencies): what hot reload watches.
+    watched: std::collections::BTreeSet<PathBuf>,
+    /// Threads recording the files their compiles depend on ([`ShaderCompiler::recording`]).
+    recording: HashMap<std::thread::ThreadId, std::collections::BTreeSet<PathBuf>>,
+}
+
+impl Inner {
+    fn note(&mut self, files: &[PathBuf]) {
+        self.watched.extend(files.iter().cloned());
+        if let Some(r) = self.recording.get_mut(&std::thread::current().id()) {
+            r.extend(files.iter().cloned());
+        }
+    }
 }
 
 /// Compiles Slang to SPIR-V and caches the results. Cheap to share (`Arc`), thread-safe
 /// (compiles are serialised).
 pub struct ShaderCompiler {
     search_paths: Vec<PathBuf>,
+    /// The folder the renderers take their shaders from ([`ShaderCompiler::shader_dir`]).
+    shader_dir: PathBuf,
     inner: Mutex<Inner>,
     /// Where compiled results are also kept between runs (one file per request and source).
     disk: Option<PathBuf>,
@@ -303,14 +319,59 @@ impl ShaderCompiler {
     pub fn new(search_paths: impl IntoIterator<Item = PathBuf>) -> Self {
         Self {
             search_paths: search_paths.into_iter().collect(),
+            shader_dir: Self::project_shader_dir(),
             inner: Mutex::new(Inner {
                 global: None,
                 cache: HashMap::new(),
                 latest: HashMap::new(),
                 stats: Default::default(),
+                watched: Default::default(),
+                recording: HashMap::new(),
             }),
             disk: None,
         }
+    }
+
+    /// Takes the project's shaders from `dir` instead of [`ShaderCompiler::project_shader_dir`]
+    /// (a copy to edit while the viewer runs): renderers find their shaders through
+    /// [`ShaderCompiler::shader_dir`], and `dir` replaces the project folder among the search
+    /// paths (so `import xpg.color;` finds the copy's module).
+    pub fn with_shader_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        let project = Self::project_shader_dir();
+        for p in &mut self.search_paths {
+            if *p == project {
+                *p = dir.clone();
+            }
+        }
+        if !self.search_paths.contains(&dir) {
+            self.search_paths.push(dir.clone());
+        }
+        self.shader_dir = dir;
+        self
+    }
+
+    /// The folder of the project's shaders this compiler uses (see
+    /// [`ShaderCompiler::with_shader_dir`]).
+    pub fn shader_dir(&self) -> &Path {
+        &self.shader_dir
+    }
+
+    /// Every file compiles so far read or depended on (main files, also of failed compiles,
+    /// and every module they import): the files to watch for hot reload.
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        self.lock().watched.iter().cloned().collect()
+    }
+
+    /// Runs `f` and returns, with its result, every file the compiles it made on this thread
+    /// read (main files, also of failed compiles, and their imports; cache hits included):
+    /// what a renderer built in `f` depends on.
+    pub fn recording<R>(&self, f: impl FnOnce() -> R) -> (R, Vec<PathBuf>) {
+        let id = std::thread::current().id();
+        self.lock().recording.insert(id, Default::default());
+        let r = f();
+        let files = self.lock().recording.remove(&id).unwrap_or_default();
+        (r, files.into_iter().collect())
     }
 
     /// Also keeps every result in `dir` (created when needed), so that a later process
@@ -361,6 +422,7 @@ impl ShaderCompiler {
     /// files it depended on last time has changed.
     pub fn compile(&self, desc: &ShaderDesc) -> Result<CompiledShader, ShaderError> {
         let path = absolute(&desc.path);
+        self.lock().note(std::slice::from_ref(&path));
         let source = std::fs::read(&path)
             .map_err(|source| ShaderError::Io { path: path.clone(), source })?;
         let mut inner = self.lock();
@@ -376,6 +438,7 @@ impl ShaderCompiler {
         if let Some(entry) = inner.cache.get(&key) {
             if entry.deps.iter().all(|(p, h)| file_hash(p) == Some(*h)) {
                 let result = entry.result.clone();
+                inner.note(&result.dependencies);
                 inner.stats.cache_hits += 1;
                 return Ok(result);
             }
@@ -388,6 +451,7 @@ impl ShaderCompiler {
                 let result = entry.result.clone();
                 inner.stats.cache_hits += 1;
                 inner.stats.disk_hits += 1;
+                inner.note(&result.dependencies);
                 if let Some(old) = inner.latest.insert(identity, key) {
                     if old != key {
                         inner.cache.remove(&old);
@@ -417,6 +481,7 @@ impl ShaderCompiler {
                 .unwrap_or_else(|| "panic".into());
             Err(ShaderError::Internal { path: path.clone(), message })
         })?;
+        inner.note(&result.dependencies);
         // A dependency edited while the compiler ran may or may not be in the result: such a
         // result is returned but not cached, so the next request compiles again.
         let edited_during_compile = result
