@@ -501,9 +501,9 @@ impl Context {
             .queue_create_infos(&qinfo)
             .enabled_extension_names(&device_exts)
             .push_next(&mut f2);
-        // SAFETY: the feature structs enable only what the device reported as supported.
         let t_device = std::time::Instant::now();
         tracing::debug!("device chosen after {:.1} ms", ms(started));
+        // SAFETY: the feature structs enable only what the device reported as supported.
         let device = match unsafe { instance.create_device(physical, &dev_info, None) } {
             Ok(d) => d,
             Err(result) => {
