@@ -291,6 +291,8 @@ pub struct App {
     reload_latency: Option<Instant>,
     /// Milliseconds from the last shader change to the end of the first frame using it.
     pub last_reload_ms: Option<f64>,
+    /// Every reload's latency so far (ms).
+    pub reload_ms: Vec<f64>,
     scene: Scene,
     gpu: Option<GpuScene>,
     files: Vec<FileEntry>,
@@ -425,6 +427,7 @@ impl App {
             reloads: 0,
             reload_latency: None,
             last_reload_ms: None,
+            reload_ms: Vec::new(),
             scene: Scene::default(),
             gpu: None,
             files: Vec::new(),
@@ -572,7 +575,7 @@ impl App {
     /// swaps in the rebuilt pipelines when it finished (keeping the old ones on an error).
     fn poll_reload(&mut self) {
         if let Some(w) = self.watcher.as_mut() {
-            w.refresh(self.compiler.watched_files());
+            w.refresh(&self.compiler);
             if let Some((t0, files)) = w.poll() {
                 let e = self.reload_again.get_or_insert((t0, HashSet::new()));
                 e.1.extend(files);
@@ -1299,6 +1302,7 @@ impl App {
             let ms = t0.elapsed().as_secs_f64() * 1e3;
             tracing::info!("shaders reloaded: {ms:.0} ms from the change to the first frame");
             self.last_reload_ms = Some(ms);
+            self.reload_ms.push(ms);
         }
         self.stats.frames += 1;
         self.stats.cpu_ms = started.elapsed().as_secs_f32() * 1e3;
@@ -1985,6 +1989,13 @@ pub fn run_offscreen_timed(opts: ViewerOptions, started: Instant) -> anyhow::Res
         cs.disk_hits
     );
     let mut summary = summary;
+    if !app.reload_ms.is_empty() {
+        summary += "\nshader reloads (ms from the file change to the end of the first frame \
+                    using it):";
+        for ms in &app.reload_ms {
+            summary += &format!(" {ms:.1}");
+        }
+    }
     summary += "\nstartup (ms):";
     for (phase, ms) in &app.startup {
         summary += &format!(" [{phase}] {ms:.1}");

@@ -48,11 +48,13 @@ impl ShaderWatcher {
         })
     }
 
-    /// Watches `files` (the compiler's list) when it grew since the last call.
-    pub(crate) fn refresh(&mut self, files: Vec<PathBuf>) {
-        if files.len() == self.known {
+    /// Watches the compiler's files when their number changed since the last call (the count
+    /// is read without waiting for a compile running on another thread).
+    pub(crate) fn refresh(&mut self, compiler: &xpg::ShaderCompiler) {
+        if compiler.watched_count() == self.known {
             return;
         }
+        let files = compiler.watched_files();
         self.known = files.len();
         for f in files {
             let f = canonical(&f);

@@ -284,11 +284,14 @@ struct Inner {
     watched: std::collections::BTreeSet<PathBuf>,
     /// Threads recording the files their compiles depend on ([`ShaderCompiler::recording`]).
     recording: HashMap<std::thread::ThreadId, std::collections::BTreeSet<PathBuf>>,
+    /// `watched.len()`, shared with the compiler for reading without the lock.
+    watched_count: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Inner {
     fn note(&mut self, files: &[PathBuf]) {
         self.watched.extend(files.iter().cloned());
+        self.watched_count.store(self.watched.len(), std::sync::atomic::Ordering::Release);
         if let Some(r) = self.recording.get_mut(&std::thread::current().id()) {
             r.extend(files.iter().cloned());
         }
@@ -301,6 +304,8 @@ pub struct ShaderCompiler {
     search_paths: Vec<PathBuf>,
     /// The folder the renderers take their shaders from ([`ShaderCompiler::shader_dir`]).
     shader_dir: PathBuf,
+    /// How many files are watched, readable without the lock (which a compile holds).
+    watched_len: Arc<std::sync::atomic::AtomicUsize>,
     inner: Mutex<Inner>,
     /// Where compiled results are also kept between runs (one file per request and source).
     disk: Option<PathBuf>,
@@ -317,9 +322,11 @@ impl ShaderCompiler {
     /// for example the project's `shaders/` folder so that a user's shader can import it.
     /// The Slang global session is created on the first compile.
     pub fn new(search_paths: impl IntoIterator<Item = PathBuf>) -> Self {
+        let watched_len = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         Self {
             search_paths: search_paths.into_iter().collect(),
             shader_dir: Self::project_shader_dir(),
+            watched_len: Arc::clone(&watched_len),
             inner: Mutex::new(Inner {
                 global: None,
                 cache: HashMap::new(),
@@ -327,6 +334,7 @@ impl ShaderCompiler {
                 stats: Default::default(),
                 watched: Default::default(),
                 recording: HashMap::new(),
+                watched_count: watched_len,
             }),
             disk: None,
         }
@@ -361,6 +369,12 @@ impl ShaderCompiler {
     /// and every module they import): the files to watch for hot reload.
     pub fn watched_files(&self) -> Vec<PathBuf> {
         self.lock().watched.iter().cloned().collect()
+    }
+
+    /// How many files [`ShaderCompiler::watched_files`] has, without waiting for a compile
+    /// that is running on another thread.
+    pub fn watched_count(&self) -> usize {
+        self.watched_len.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Runs `f` and returns, with its result, every file the compiles it made on this thread
