@@ -85,6 +85,8 @@ pub struct ViewerOptions {
     pub shader_dir: Option<PathBuf>,
     /// Watch the shader files and rebuild the pipelines when one changes.
     pub hot_reload: bool,
+    /// Keyboard shortcuts.
+    pub keys: crate::config::Keys,
 }
 
 impl Default for ViewerOptions {
@@ -106,6 +108,7 @@ impl Default for ViewerOptions {
             fixed_dt: None,
             shader_dir: None,
             hot_reload: true,
+            keys: Default::default(),
         }
     }
 }
@@ -978,10 +981,11 @@ impl App {
                     &self.scene,
                     &cams,
                     dt,
+                    &self.opts.keys,
                     &mut actions,
                 );
             }
-            global_keys(ui, &mut actions);
+            global_keys(ui, &self.opts.keys, &mut actions);
             if let Some(e) = &self.shader_error {
                 shader_error_overlay(ui, e, [w as f32, h as f32]);
             }
@@ -1707,19 +1711,20 @@ fn shader_error_overlay(ui: &imgui::Ui, error: &str, size: [f32; 2]) {
         });
 }
 
-fn global_keys(ui: &imgui::Ui, actions: &mut Vec<Action>) {
-    use imgui::Key;
-    let ctrl = ui.io().key_ctrl;
-    if ctrl && ui.is_key_pressed_no_repeat(Key::N) {
+fn global_keys(ui: &imgui::Ui, keys: &crate::config::Keys, actions: &mut Vec<Action>) {
+    if ui.io().want_text_input {
+        return;
+    }
+    if keys.add_raster_viewport.pressed(ui) {
         actions.push(Action::AddViewport(RendererKind::Raster));
     }
-    if ctrl && ui.is_key_pressed_no_repeat(Key::P) {
+    if keys.add_path_tracer_viewport.pressed(ui) {
         actions.push(Action::AddViewport(RendererKind::PathTracer));
     }
-    if ctrl && ui.is_key_pressed_no_repeat(Key::L) {
+    if keys.split_evenly.pressed(ui) {
         actions.push(Action::Relayout);
     }
-    if ui.is_key_pressed_no_repeat(Key::F12) {
+    if keys.screenshot_window.pressed(ui) {
         let n = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -1736,6 +1741,7 @@ fn viewport_window(
     scene: &Scene,
     cams: &[(String, usize)],
     dt: f32,
+    keys: &crate::config::Keys,
     actions: &mut Vec<Action>,
 ) {
     use imgui::{Key, MouseButton};
@@ -1863,10 +1869,16 @@ fn viewport_window(
                         vp.camera.fly(dir, dt);
                     }
                 }
+                if keys.frame_all.pressed(ui) {
+                    vp.camera.frame_all(scene);
+                }
+                if keys.screenshot_viewport.pressed(ui) {
+                    vp.screenshot = Some(viewport_shot_name(vp.id, "png"));
+                }
+                if keys.close_viewport.pressed(ui) {
+                    actions.push(Action::Close(vp.id));
+                }
                 if !ctrl {
-                    if ui.is_key_pressed_no_repeat(Key::F) {
-                        vp.camera.frame_all(scene);
-                    }
                     if ui.is_key_pressed_no_repeat(Key::Alpha5) {
                         vp.camera.orthographic = !vp.camera.orthographic;
                     }
@@ -1874,12 +1886,6 @@ fn viewport_window(
                         let next = vp.file_camera.map_or(0, |c| (c + 1) % cams.len());
                         vp.file_camera = Some(next);
                         vp.camera.set_from_node(scene, cams[next].1);
-                    }
-                    if ui.is_key_pressed_no_repeat(Key::P) {
-                        vp.screenshot = Some(viewport_shot_name(vp.id, "png"));
-                    }
-                    if ui.is_key_pressed_no_repeat(Key::X) {
-                        actions.push(Action::Close(vp.id));
                     }
                 }
                 for (k, v) in [

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod camera;
+pub mod config;
 pub mod input;
 mod reload;
 pub mod window;

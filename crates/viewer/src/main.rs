@@ -25,27 +25,34 @@ struct Cli {
 struct ViewArgs {
     /// Files to open (.gltf, .glb, .obj, .ply, .png, .jpg, .hdr, .exr).
     files: Vec<PathBuf>,
-    /// Window size WxH.
-    #[arg(long, default_value = "1280x800")]
-    size: String,
-    /// Vertical sync: on or off.
-    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
-    vsync: String,
-    /// Raster multisampling: samples per pixel (1 = off, 2, 4, 8).
-    #[arg(long, default_value_t = 4)]
-    msaa: u32,
-    /// The viewports to open, one renderer each (comma-separated: raster, pathtracer).
-    #[arg(long, default_value = "raster", value_delimiter = ',')]
-    viewports: Vec<String>,
-    /// World up axis (camera convention): y (glTF) or z.
-    #[arg(long, default_value = "y", value_parser = ["y", "z"])]
-    up: String,
-    /// Path tracer: samples per pixel per frame.
-    #[arg(long, default_value_t = 1)]
-    spp: u32,
-    /// Path tracer: longest path (bounces).
-    #[arg(long, default_value_t = 8)]
-    max_depth: u32,
+    /// Window size WxH (default 1280x800). Flags override the config file.
+    #[arg(long)]
+    size: Option<String>,
+    /// Vertical sync: on (default) or off.
+    #[arg(long, value_parser = ["on", "off"])]
+    vsync: Option<String>,
+    /// Raster multisampling: samples per pixel (1 = off, 2, 4 (default), 8).
+    #[arg(long)]
+    msaa: Option<u32>,
+    /// The viewports to open, one renderer each (comma-separated: raster, pathtracer;
+    /// default raster).
+    #[arg(long, value_delimiter = ',')]
+    viewports: Option<Vec<String>>,
+    /// World up axis (camera convention): y (glTF, default) or z.
+    #[arg(long, value_parser = ["y", "z"])]
+    up: Option<String>,
+    /// Path tracer: samples per pixel per frame (default 1).
+    #[arg(long)]
+    spp: Option<u32>,
+    /// Path tracer: longest path (bounces; default 8).
+    #[arg(long)]
+    max_depth: Option<u32>,
+    /// The config file (default: ~/.config/xpg-view/config.toml when it exists).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Write the default configuration to FILE (default: the user's config file) and exit.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    write_config: Option<PathBuf>,
     /// Run without a window, rendering WxH images (the same frame: viewports, UI, tonemap).
     #[arg(long, value_name = "WxH")]
     offscreen: Option<String>,
@@ -208,14 +215,48 @@ fn main() -> anyhow::Result<()> {
 
 fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
     use viewer::app::{RendererKind, ViewerOptions};
-    let size = viewer::parse_size(a.offscreen.as_deref().unwrap_or(&a.size))
-        .with_context(|| if a.offscreen.is_some() { "--offscreen" } else { "--size" })?;
+    use viewer::config::Config;
+    if let Some(p) = &a.write_config {
+        let path = if p.as_os_str().is_empty() {
+            Config::default_path().context("no config folder on this system: name a file")?
+        } else {
+            p.clone()
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&path, Config::default_text()?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote the default configuration to {}", path.display());
+        return Ok(());
+    }
+    // The config file (an explicit one must exist), then the flags over it.
+    let cfg = match &a.config {
+        Some(p) => Config::load(p)?,
+        None => match Config::default_path().filter(|p| p.is_file()) {
+            Some(p) => Config::load(&p)?,
+            None => Config::default(),
+        },
+    };
+    let keys = cfg.keys.parse().context("[keys]")?;
+    let size = match (&a.offscreen, &a.size) {
+        (Some(s), _) => viewer::parse_size(s).context("--offscreen")?,
+        (None, Some(s)) => viewer::parse_size(s).context("--size")?,
+        (None, None) => (cfg.window.size[0], cfg.window.size[1]),
+    };
     let viewports = a
         .viewports
+        .clone()
+        .unwrap_or(cfg.renderer.viewports.clone())
         .iter()
         .map(|s| RendererKind::parse(s.trim()))
         .collect::<anyhow::Result<Vec<_>>>()
         .context("--viewports")?;
+    let up = a.up.clone().unwrap_or(cfg.camera.up.clone());
+    let shader_dir = a
+        .shader_dir
+        .clone()
+        .or_else(|| (!cfg.shaders.dir.is_empty()).then(|| PathBuf::from(&cfg.shaders.dir)));
     if let Some(p) = &a.screenshot {
         viewer::check_output(p)?;
     }
@@ -224,12 +265,12 @@ fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
     let opts = ViewerOptions {
         files: a.files,
         size,
-        vsync: a.vsync == "on",
-        msaa: a.msaa,
+        vsync: a.vsync.as_deref().map_or(cfg.window.vsync, |v| v == "on"),
+        msaa: a.msaa.unwrap_or(cfg.renderer.msaa),
         viewports,
-        up: if a.up == "z" { viewer::camera::Up::Z } else { viewer::camera::Up::Y },
-        spp: a.spp,
-        max_depth: a.max_depth,
+        up: if up == "z" { viewer::camera::Up::Z } else { viewer::camera::Up::Y },
+        spp: a.spp.unwrap_or(cfg.renderer.spp),
+        max_depth: a.max_depth.unwrap_or(cfg.renderer.max_depth),
         validation: a.validation,
         cache_dir: if a.no_cache {
             None
@@ -240,8 +281,9 @@ fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
         frames: a.frames,
         screenshot: a.screenshot,
         fixed_dt: scripted.then_some(1.0 / 60.0),
-        shader_dir: a.shader_dir,
-        hot_reload: !a.no_hot_reload,
+        shader_dir,
+        hot_reload: !a.no_hot_reload && cfg.shaders.hot_reload,
+        keys,
     };
     if let Some(d) = &opts.shader_dir {
         if !d.is_dir() {

@@ -97,3 +97,52 @@ fn render_writes_png_and_exr_and_reports_bad_input() {
     let (ok, text) = xpg_view(&["render", lights, "--out", "g.png", "--up", "z"]);
     assert!(!ok && text.contains("--grid"), "{text}");
 }
+
+/// `--write-config` writes the defaults (which parse back to them); a config file with a bad
+/// value stops the viewer with its file name and line; flags override the file.
+#[test]
+fn config_file_written_read_and_rejected() {
+    let dir = std::env::temp_dir().join(format!("xpg-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tempdir");
+    let cfg = dir.join("sub/config.toml");
+    let (ok, text) = xpg_view(&["--write-config", cfg.to_str().expect("path")]);
+    assert!(ok, "{text}");
+    let written = viewer::config::Config::load(&cfg).expect("written config parses");
+    assert_eq!(written, viewer::config::Config::default());
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[renderer]\nmsaa = 3\n").expect("write");
+    let furnace = scene("furnace_sphere.gltf");
+    let (ok, text) = xpg_view(&[
+        furnace.to_str().expect("path"),
+        "--config",
+        bad.to_str().expect("path"),
+        "--offscreen",
+        "64x48",
+        "--no-cache",
+    ]);
+    assert!(!ok, "a bad config is an error");
+    assert!(text.contains("bad.toml") && text.contains("line 2"), "{text}");
+
+    // A good file whose values the flags override.
+    let shot = dir.join("shot.png");
+    std::fs::write(&bad, "[window]\nsize = [100, 80]\n[renderer]\nmsaa = 2\n").expect("write");
+    let (ok, text) = xpg_view(&[
+        furnace.to_str().expect("path"),
+        "--config",
+        bad.to_str().expect("path"),
+        "--offscreen",
+        "96x64",
+        "--msaa",
+        "1",
+        "--frames",
+        "2",
+        "--screenshot",
+        shot.to_str().expect("path"),
+        "--no-cache",
+        "--validation",
+    ]);
+    assert!(ok, "{text}");
+    assert_eq!(image::open(&shot).expect("shot").width(), 96, "--offscreen overrides [window]");
+    let _ = std::fs::remove_dir_all(&dir);
+}

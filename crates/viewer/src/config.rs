@@ -1,0 +1,395 @@
+//! The viewer's TOML configuration file: window, renderer defaults, camera convention, shader
+//! folder and hot reload, key bindings. Every key is optional (a missing key keeps its
+//! default); an unknown key or a bad value is an error naming its line. Command-line flags
+//! override the file. `xpg-view --write-config [FILE]` writes the defaults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[window]`
+    pub window: WindowConfig,
+    /// `[renderer]`
+    pub renderer: RendererConfig,
+    /// `[camera]`
+    pub camera: CameraConfig,
+    /// `[shaders]`
+    pub shaders: ShaderConfig,
+    /// `[keys]`
+    pub keys: KeyConfig,
+}
+
+/// `[window]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowConfig {
+    /// Width and height in pixels.
+    #[serde(deserialize_with = "size")]
+    pub size: [u32; 2],
+    /// Wait for vertical blank.
+    pub vsync: bool,
+}
+
+/// `[renderer]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RendererConfig {
+    /// The viewports opened at start, one renderer each ("raster", "pathtracer").
+    #[serde(deserialize_with = "renderers")]
+    pub viewports: Vec<String>,
+    /// Raster multisampling (1, 2, 4 or 8).
+    #[serde(deserialize_with = "msaa")]
+    pub msaa: u32,
+    /// Path tracer samples per pixel per frame (1..=64).
+    #[serde(deserialize_with = "spp")]
+    pub spp: u32,
+    /// Path tracer longest path (1..=1024).
+    #[serde(deserialize_with = "depth")]
+    pub max_depth: u32,
+}
+
+/// `[camera]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraConfig {
+    /// The world's up axis: "y" (glTF) or "z".
+    #[serde(deserialize_with = "up")]
+    pub up: String,
+}
+
+/// `[shaders]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShaderConfig {
+    /// A copy of the project's `shaders/` to run on (empty: the built-in folder).
+    pub dir: String,
+    /// Watch the shader files and reload on change.
+    pub hot_reload: bool,
+}
+
+/// `[keys]`: shortcuts as `"ctrl+n"`, `"f12"`, `"x"` (modifiers ctrl, shift, alt; keys a-z,
+/// 0-9, f1-f12, escape, tab, space, enter, delete).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyConfig {
+    /// Add a raster viewport.
+    #[serde(deserialize_with = "binding")]
+    pub add_raster_viewport: String,
+    /// Add a path tracing viewport.
+    #[serde(deserialize_with = "binding")]
+    pub add_path_tracer_viewport: String,
+    /// Lay the viewports out side by side again.
+    #[serde(deserialize_with = "binding")]
+    pub split_evenly: String,
+    /// Save the whole window.
+    #[serde(deserialize_with = "binding")]
+    pub screenshot_window: String,
+    /// Save the focused viewport.
+    #[serde(deserialize_with = "binding")]
+    pub screenshot_viewport: String,
+    /// Close the focused viewport.
+    #[serde(deserialize_with = "binding")]
+    pub close_viewport: String,
+    /// Frame everything in the focused viewport.
+    #[serde(deserialize_with = "binding")]
+    pub frame_all: String,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        Self { size: [1280, 800], vsync: true }
+    }
+}
+impl Default for RendererConfig {
+    fn default() -> Self {
+        Self { viewports: vec!["raster".into()], msaa: 4, spp: 1, max_depth: 8 }
+    }
+}
+impl Default for CameraConfig {
+    fn default() -> Self {
+        Self { up: "y".into() }
+    }
+}
+impl Default for ShaderConfig {
+    fn default() -> Self {
+        Self { dir: String::new(), hot_reload: true }
+    }
+}
+impl Default for KeyConfig {
+    fn default() -> Self {
+        Self {
+            add_raster_viewport: "ctrl+n".into(),
+            add_path_tracer_viewport: "ctrl+p".into(),
+            split_evenly: "ctrl+l".into(),
+            screenshot_window: "f12".into(),
+            screenshot_viewport: "p".into(),
+            close_viewport: "x".into(),
+            frame_all: "f".into(),
+        }
+    }
+}
+fn checked<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+    ok: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<T, D::Error> {
+    let v = T::deserialize(d)?;
+    ok(&v).map_err(serde::de::Error::custom)?;
+    Ok(v)
+}
+
+fn size<'de, D: Deserializer<'de>>(d: D) -> Result<[u32; 2], D::Error> {
+    checked(d, |s: &[u32; 2]| {
+        if s.iter().all(|v| (1..=16384).contains(v)) {
+            Ok(())
+        } else {
+            Err(format!("size {s:?} out of range (1..=16384 each)"))
+        }
+    })
+}
+fn msaa<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    checked(d, |v: &u32| {
+        if [1, 2, 4, 8].contains(v) {
+            Ok(())
+        } else {
+            Err(format!("msaa = {v}: expected 1, 2, 4 or 8"))
+        }
+    })
+}
+fn spp<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    checked(d, |v: &u32| {
+        if (1..=64).contains(v) {
+            Ok(())
+        } else {
+            Err(format!("spp = {v}: expected 1..=64"))
+        }
+    })
+}
+fn depth<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    checked(d, |v: &u32| {
+        if (1..=1024).contains(v) {
+            Ok(())
+        } else {
+            Err(format!("max_depth = {v}: expected 1..=1024"))
+        }
+    })
+}
+fn up<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    checked(d, |v: &String| match v.as_str() {
+        "y" | "z" => Ok(()),
+        other => Err(format!("up = \"{other}\": expected \"y\" or \"z\"")),
+    })
+}
+fn renderers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    checked(d, |v: &Vec<String>| {
+        for r in v {
+            crate::app::RendererKind::parse(r).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
+}
+fn binding<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    checked(d, |v: &String| KeyBinding::parse(v).map(|_| ()).map_err(|e| e.to_string()))
+}
+
+/// A parsed shortcut.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyBinding {
+    /// Ctrl held.
+    pub ctrl: bool,
+    /// Shift held.
+    pub shift: bool,
+    /// Alt held.
+    pub alt: bool,
+    /// The key.
+    pub key: imgui::Key,
+}
+
+impl KeyBinding {
+    /// Parses `"ctrl+shift+n"`, `"f12"`, `"x"`.
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        let mut b = KeyBinding { ctrl: false, shift: false, alt: false, key: imgui::Key::Escape };
+        let parts: Vec<&str> = s.split('+').map(str::trim).collect();
+        let Some((key, mods)) = parts.split_last() else { bail!("empty key binding") };
+        for m in mods {
+            match m.to_ascii_lowercase().as_str() {
+                "ctrl" => b.ctrl = true,
+                "shift" => b.shift = true,
+                "alt" => b.alt = true,
+                other => bail!("'{s}': unknown modifier '{other}' (ctrl, shift, alt)"),
+            }
+        }
+        b.key = crate::input::key_from_name(key)
+            .with_context(|| format!("'{s}': unknown key '{key}'"))?;
+        Ok(b)
+    }
+
+    /// Whether it was pressed in this frame (modifiers exactly as bound).
+    pub fn pressed(&self, ui: &imgui::Ui) -> bool {
+        let io = ui.io();
+        io.key_ctrl == self.ctrl
+            && io.key_shift == self.shift
+            && io.key_alt == self.alt
+            && ui.is_key_pressed_no_repeat(self.key)
+    }
+}
+
+/// The parsed shortcuts of a [`KeyConfig`].
+#[derive(Debug, Clone, Copy)]
+pub struct Keys {
+    /// See [`KeyConfig`].
+    pub add_raster_viewport: KeyBinding,
+    /// See [`KeyConfig`].
+    pub add_path_tracer_viewport: KeyBinding,
+    /// See [`KeyConfig`].
+    pub split_evenly: KeyBinding,
+    /// See [`KeyConfig`].
+    pub screenshot_window: KeyBinding,
+    /// See [`KeyConfig`].
+    pub screenshot_viewport: KeyBinding,
+    /// See [`KeyConfig`].
+    pub close_viewport: KeyBinding,
+    /// See [`KeyConfig`].
+    pub frame_all: KeyBinding,
+}
+
+impl KeyConfig {
+    /// The bindings, parsed.
+    pub fn parse(&self) -> anyhow::Result<Keys> {
+        Ok(Keys {
+            add_raster_viewport: KeyBinding::parse(&self.add_raster_viewport)?,
+            add_path_tracer_viewport: KeyBinding::parse(&self.add_path_tracer_viewport)?,
+            split_evenly: KeyBinding::parse(&self.split_evenly)?,
+            screenshot_window: KeyBinding::parse(&self.screenshot_window)?,
+            screenshot_viewport: KeyBinding::parse(&self.screenshot_viewport)?,
+            close_viewport: KeyBinding::parse(&self.close_viewport)?,
+            frame_all: KeyBinding::parse(&self.frame_all)?,
+        })
+    }
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        // The defaults parse (a unit test checks).
+        KeyConfig::default().parse().unwrap_or(Keys {
+            add_raster_viewport: KeyBinding {
+                ctrl: true,
+                shift: false,
+                alt: false,
+                key: imgui::Key::N,
+            },
+            add_path_tracer_viewport: KeyBinding {
+                ctrl: true,
+                shift: false,
+                alt: false,
+                key: imgui::Key::P,
+            },
+            split_evenly: KeyBinding { ctrl: true, shift: false, alt: false, key: imgui::Key::L },
+            screenshot_window: KeyBinding {
+                ctrl: false,
+                shift: false,
+                alt: false,
+                key: imgui::Key::F12,
+            },
+            screenshot_viewport: KeyBinding {
+                ctrl: false,
+                shift: false,
+                alt: false,
+                key: imgui::Key::P,
+            },
+            close_viewport: KeyBinding {
+                ctrl: false,
+                shift: false,
+                alt: false,
+                key: imgui::Key::X,
+            },
+            frame_all: KeyBinding { ctrl: false, shift: false, alt: false, key: imgui::Key::F },
+        })
+    }
+}
+
+impl Config {
+    /// Parses config text; `name` names it in errors (which give the line and column).
+    pub fn parse(text: &str, name: &str) -> anyhow::Result<Self> {
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))
+    }
+
+    /// Reads a config file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the config file {}", path.display()))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The defaults as a commented TOML file.
+    pub fn default_text() -> anyhow::Result<String> {
+        let body = toml::to_string_pretty(&Config::default()).context("serialising defaults")?;
+        Ok(format!(
+            "# xpg-view configuration. Every key is optional; command-line flags override it.\n\
+             # [window] size = [width, height], vsync\n\
+             # [renderer] viewports (\"raster\", \"pathtracer\"), msaa (1, 2, 4, 8), spp (path \
+             tracer samples per frame), max_depth\n\
+             # [camera] up = \"y\" | \"z\"\n\
+             # [shaders] dir = a copy of shaders/ to edit (\"\": built in), hot_reload\n\
+             # [keys] shortcuts like \"ctrl+n\", \"f12\", \"x\"\n\n{body}"
+        ))
+    }
+
+    /// The user's config file: `$XDG_CONFIG_HOME/xpg-view/config.toml` or the platform's.
+    pub fn default_path() -> Option<PathBuf> {
+        dirs::config_dir().map(|d| d.join("xpg-view").join("config.toml"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_defaults_parse_back_to_the_defaults() {
+        let text = Config::default_text().unwrap();
+        assert_eq!(Config::parse(&text, "defaults").unwrap(), Config::default());
+        assert!(KeyConfig::default().parse().is_ok());
+    }
+
+    #[test]
+    fn partial_files_keep_the_other_defaults() {
+        let c = Config::parse("[renderer]\nmsaa = 8\n", "x").unwrap();
+        assert_eq!(c.renderer.msaa, 8);
+        assert_eq!(c.window, WindowConfig::default());
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        for (text, line, what) in [
+            ("[window]\nvsync = true\nsize = [1280,\n", 3, "TOML syntax"),
+            ("[window]\nvsync = true\ncolour = 3\n", 3, "unknown field"),
+            ("[renderer]\n\nmsaa = 3\n", 3, "msaa = 3"),
+            ("[camera]\nup = \"x\"\n", 2, "up = \"x\""),
+            ("[keys]\nframe_all = \"hyper+f\"\n", 2, "unknown modifier"),
+            ("[renderer]\nviewports = [\"raster\", \"rt\"]\n", 2, "unknown renderer"),
+            ("[nosuchtable]\n", 1, "unknown field"),
+        ] {
+            let e = Config::parse(text, "cfg.toml").unwrap_err().to_string();
+            assert!(e.contains(&format!("line {line}")), "{what}: {e}");
+            assert!(e.starts_with("cfg.toml: "), "{e}");
+            if what != "TOML syntax" {
+                assert!(e.contains(what), "{what}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn key_bindings() {
+        let b = KeyBinding::parse("ctrl+shift+f5").unwrap();
+        assert!(b.ctrl && b.shift && !b.alt);
+        assert_eq!(b.key, imgui::Key::F5);
+        assert!(KeyBinding::parse("ctrl+").is_err());
+        assert!(KeyBinding::parse("").is_err());
+    }
+}
