@@ -87,6 +87,8 @@ pub struct ViewerOptions {
     pub hot_reload: bool,
     /// Keyboard shortcuts.
     pub keys: crate::config::Keys,
+    /// Panels open at start.
+    pub panels: Panels,
 }
 
 impl Default for ViewerOptions {
@@ -109,6 +111,7 @@ impl Default for ViewerOptions {
             shader_dir: None,
             hot_reload: true,
             keys: Default::default(),
+            panels: Panels::default(),
         }
     }
 }
@@ -116,6 +119,15 @@ impl Default for ViewerOptions {
 /// The user's cache folder for the viewer (`$XDG_CACHE_HOME/xpg-view` or the platform's).
 pub fn default_cache_dir() -> Option<PathBuf> {
     dirs::cache_dir().map(|d| d.join("xpg-view"))
+}
+
+/// The optional panels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Panels {
+    /// Frame times, GPU time per pass, GPU memory, path tracer samples.
+    pub stats: bool,
+    /// The current framegraph plan (passes, resources, barriers), exportable as DOT.
+    pub graph: bool,
 }
 
 /// Timings of the frames so far.
@@ -273,6 +285,7 @@ enum Action {
     SetRenderer(u32, RendererKind),
     Relayout,
     Screenshot(PathBuf),
+    ExportDot(PathBuf),
 }
 
 /// The viewer.
@@ -331,6 +344,10 @@ pub struct App {
     last_frame: Instant,
     /// Frame statistics.
     pub stats: FrameStats,
+    /// Which panels are open.
+    pub panels: Panels,
+    plan_text: String,
+    plan_dot: String,
     /// Requested window size change (scripted resize), for the window to apply.
     pub requested_size: Option<(u32, u32)>,
     /// Current size of the offscreen image / last window size.
@@ -454,12 +471,16 @@ impl App {
             pending_screenshot: Vec::new(),
             last_frame: Instant::now(),
             stats: FrameStats::default(),
+            panels: Panels::default(),
+            plan_text: String::new(),
+            plan_dot: String::new(),
             requested_size: None,
             quit: false,
             ctx,
         };
         app.startup.push(("ui and tonemap", t0.elapsed().as_secs_f64() * 1e3));
         let t = Instant::now();
+        app.panels = app.opts.panels;
         let files = app.opts.files.clone();
         app.open_files(&files);
         app.startup.push(("files (load, upload)", t.elapsed().as_secs_f64() * 1e3));
@@ -557,6 +578,17 @@ impl App {
     /// Samples per pixel the path tracer of viewport `id` has accumulated.
     pub fn path_tracer_samples(&self, id: u32) -> Option<u32> {
         self.viewports.iter().find(|v| v.id == id).and_then(|v| v.pt.as_ref()).map(|p| p.samples())
+    }
+
+    /// The last frame's framegraph plan as Graphviz DOT (kept while the framegraph panel is
+    /// open).
+    pub fn framegraph_dot(&self) -> &str {
+        &self.plan_dot
+    }
+
+    /// The last frame's plan as text (kept while the framegraph panel is open).
+    pub fn framegraph_text(&self) -> &str {
+        &self.plan_text
     }
 
     /// Successful shader reloads so far.
@@ -962,7 +994,24 @@ impl App {
             let gpu_ready = self.gpu.is_some();
             // Scripted runs (fixed time step) show no timings, so that their images repeat.
             let stats = self.opts.fixed_dt.is_none().then_some(&self.stats);
-            side_panel(ui, &self.files, &self.viewports, stats, gpu_ready, &mut actions);
+            side_panel(
+                ui,
+                &self.files,
+                &self.viewports,
+                stats,
+                gpu_ready,
+                &mut self.panels,
+                &mut actions,
+            );
+            if self.panels.stats {
+                let memory = gpu_memory(&self.ctx);
+                let size = [w as f32, h as f32];
+                stats_panel(ui, &self.stats, &self.viewports, memory, size, &mut self.panels.stats);
+            }
+            if self.panels.graph {
+                let size = [w as f32, h as f32];
+                graph_panel(ui, &self.plan_text, size, &mut self.panels.graph, &mut actions);
+            }
             let ctx = &self.ctx;
             let cams: Vec<(String, usize)> = self
                 .scene
@@ -1279,6 +1328,11 @@ impl App {
         }
         let plan = self.executor.compile(&graph)?;
         tracing::trace!("frame {}:\n{plan}", self.stats.frames);
+        if self.panels.graph {
+            // The framegraph panel shows this frame's plan.
+            self.plan_text = plan.to_string();
+            self.plan_dot = plan.to_dot();
+        }
         self.executor.execute(graph, &plan, frame.cmd, None)?;
         let value = match &acquired {
             Some((_, img)) => {
@@ -1361,6 +1415,10 @@ impl App {
             }
             Action::Relayout => self.layout_dirty = true,
             Action::Screenshot(p) => self.pending_screenshot.push(p),
+            Action::ExportDot(p) => match std::fs::write(&p, &self.plan_dot) {
+                Ok(()) => tracing::info!("wrote {}", p.display()),
+                Err(e) => tracing::error!("writing {}: {e}", p.display()),
+            },
         }
     }
 
@@ -1633,9 +1691,13 @@ fn side_panel(
     viewports: &[Viewport],
     stats: Option<&FrameStats>,
     gpu_ready: bool,
+    panels: &mut Panels,
     actions: &mut Vec<Action>,
 ) {
     ui.window("Scene").build(|| {
+        ui.checkbox("Stats", &mut panels.stats);
+        ui.same_line();
+        ui.checkbox("Frame graph", &mut panels.graph);
         ui.text("Files");
         if files.is_empty() {
             ui.text_disabled("(none: drop files on the window)");
@@ -1708,6 +1770,72 @@ fn shader_error_overlay(ui: &imgui::Ui, error: &str, size: [f32; 2]) {
                 "The last good shaders keep running (if there were any). Save a fix: it \
                  reloads.",
             );
+        });
+}
+
+/// GPU memory the allocator holds: (bytes in allocations, bytes in its memory blocks).
+fn gpu_memory(ctx: &Context) -> (u64, u64) {
+    let alloc = ctx.allocator();
+    let a = alloc.lock().unwrap_or_else(|e| e.into_inner());
+    let r = a.generate_report();
+    (r.total_allocated_bytes, r.total_reserved_bytes)
+}
+
+fn stats_panel(
+    ui: &imgui::Ui,
+    stats: &FrameStats,
+    viewports: &[Viewport],
+    memory: (u64, u64),
+    size: [f32; 2],
+    open: &mut bool,
+) {
+    ui.window("Stats")
+        .opened(open)
+        .position([size[0] - 380.0, 40.0], imgui::Condition::FirstUseEver)
+        .size([370.0, (size[1] - 60.0).min(420.0)], imgui::Condition::FirstUseEver)
+        .build(|| {
+            ui.text(format!(
+                "frame {}: CPU {:.2} ms, GPU {:.2} ms",
+                stats.frames, stats.cpu_ms, stats.gpu_ms
+            ));
+            let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+            ui.text(format!(
+                "GPU memory: {:.1} MiB in use, {:.1} MiB reserved",
+                mib(memory.0),
+                mib(memory.1)
+            ));
+            for vp in viewports {
+                if let (RendererKind::PathTracer, Some(p)) = (vp.kind, &vp.pt) {
+                    ui.text(format!("viewport {}: {} samples per pixel", vp.id, p.samples()));
+                }
+            }
+            ui.separator();
+            ui.text("GPU time per pass (ms)");
+            for (name, ms) in &stats.passes {
+                ui.text(format!("{ms:8.3}  {name}"));
+            }
+        });
+}
+
+fn graph_panel(
+    ui: &imgui::Ui,
+    plan: &str,
+    size: [f32; 2],
+    open: &mut bool,
+    actions: &mut Vec<Action>,
+) {
+    ui.window("Frame graph")
+        .opened(open)
+        .position([size[0] * 0.25, 40.0], imgui::Condition::FirstUseEver)
+        .size([size[0] * 0.45, size[1] * 0.6], imgui::Condition::FirstUseEver)
+        .build(|| {
+            if ui.button("Export DOT") {
+                let n = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis());
+                actions.push(Action::ExportDot(PathBuf::from(format!("xpg-framegraph-{n}.dot"))));
+            }
+            ui.text_wrapped(plan);
         });
 }
 
@@ -1948,6 +2076,7 @@ pub fn run_offscreen_timed(opts: ViewerOptions, started: Instant) -> anyhow::Res
     let mut steady_start = Instant::now();
     let mut gpu_sum = 0.0f64;
     let mut gpu_n = 0u32;
+    let (mut cpu_sum, mut cpu_n) = (0.0f64, 0u32);
     let mut pass_sums: Vec<(String, f64)> = Vec::new();
     for i in 0..frames {
         let size = app.requested_size.take().unwrap_or(app.size);
@@ -1958,6 +2087,10 @@ pub fn run_offscreen_timed(opts: ViewerOptions, started: Instant) -> anyhow::Res
         }
         if i + 1 == warmup.max(1) {
             steady_start = Instant::now();
+        }
+        if i >= warmup.max(1) {
+            cpu_sum += f64::from(app.stats.cpu_ms);
+            cpu_n += 1;
         }
         if i >= warmup.max(1) && app.stats.gpu_ms > 0.0 {
             gpu_sum += f64::from(app.stats.gpu_ms);
@@ -1995,6 +2128,9 @@ pub fn run_offscreen_timed(opts: ViewerOptions, started: Instant) -> anyhow::Res
         cs.disk_hits
     );
     let mut summary = summary;
+    if cpu_n > 0 {
+        summary += &format!(" cpu_ms {:.3}", cpu_sum / f64::from(cpu_n));
+    }
     if !app.reload_ms.is_empty() {
         summary += "\nshader reloads (ms from the file change to the end of the first frame \
                     using it):";

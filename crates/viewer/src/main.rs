@@ -84,6 +84,9 @@ struct ViewArgs {
     /// Do not watch shader files (no hot reload).
     #[arg(long)]
     no_hot_reload: bool,
+    /// Panels to open at start (comma-separated: stats, graph).
+    #[arg(long, value_delimiter = ',', value_parser = ["stats", "graph"])]
+    panels: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -284,6 +287,10 @@ fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
         shader_dir,
         hot_reload: !a.no_hot_reload && cfg.shaders.hot_reload,
         keys,
+        panels: viewer::app::Panels {
+            stats: a.panels.iter().any(|p| p == "stats"),
+            graph: a.panels.iter().any(|p| p == "graph"),
+        },
     };
     if let Some(d) = &opts.shader_dir {
         if !d.is_dir() {

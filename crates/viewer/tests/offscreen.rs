@@ -268,3 +268,24 @@ fn visibility_masks_are_per_viewport() {
         }
     }
 }
+
+#[test]
+fn stats_and_framegraph_panels() {
+    let mut o = opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster]);
+    o.panels = viewer::app::Panels { stats: true, graph: true };
+    o.frames = Some(3);
+    let app = run_offscreen(o).expect("viewer runs");
+    let dot = app.framegraph_dot();
+    assert!(dot.starts_with("digraph"), "{dot}");
+    for pass in ["imgui", "viewport 1 tonemap", "raster forward"] {
+        assert!(dot.contains(pass), "the DOT names pass '{pass}'");
+        assert!(app.framegraph_text().contains(pass));
+    }
+    assert!(app.framegraph_text().contains("barrier"));
+    assert!(app.stats.passes.iter().any(|(n, _)| n == "raster forward"), "{:?}", app.stats.passes);
+    assert_eq!(app.validation_messages(), 0);
+    // Closed panels keep nothing.
+    let plain = run_offscreen(opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster]))
+        .expect("viewer runs");
+    assert!(plain.framegraph_dot().is_empty());
+}
