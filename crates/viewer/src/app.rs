@@ -128,6 +128,8 @@ pub struct Panels {
     pub stats: bool,
     /// The current framegraph plan (passes, resources, barriers), exportable as DOT.
     pub graph: bool,
+    /// The scene tree (visibility everywhere) and the inspector of the selected node.
+    pub inspector: bool,
 }
 
 /// Timings of the frames so far.
@@ -346,6 +348,10 @@ pub struct App {
     pub stats: FrameStats,
     /// Which panels are open.
     pub panels: Panels,
+    /// Nodes hidden in every viewport (the scene tree's toggles).
+    hidden_everywhere: std::collections::BTreeSet<u32>,
+    /// The node the inspector shows.
+    selected: Option<usize>,
     plan_text: String,
     plan_dot: String,
     /// Requested window size change (scripted resize), for the window to apply.
@@ -473,6 +479,8 @@ impl App {
             stats: FrameStats::default(),
             panels: Panels::default(),
             plan_text: String::new(),
+            hidden_everywhere: Default::default(),
+            selected: None,
             plan_dot: String::new(),
             requested_size: None,
             quit: false,
@@ -578,6 +586,22 @@ impl App {
     /// Samples per pixel the path tracer of viewport `id` has accumulated.
     pub fn path_tracer_samples(&self, id: u32) -> Option<u32> {
         self.viewports.iter().find(|v| v.id == id).and_then(|v| v.pt.as_ref()).map(|p| p.samples())
+    }
+
+    /// Edits the scene as the inspector does (the renderers follow in the next frame):
+    /// `f` gets the scene and returns whether it changed something (through the setters that
+    /// bump the scene's versions).
+    pub fn edit_scene(&mut self, f: impl FnOnce(&mut Scene)) {
+        f(&mut self.scene);
+    }
+
+    /// Hides (or shows) node `node` in every viewport, as the scene tree's toggle does.
+    pub fn set_node_visible_everywhere(&mut self, node: u32, visible: bool) {
+        if visible {
+            self.hidden_everywhere.remove(&node);
+        } else {
+            self.hidden_everywhere.insert(node);
+        }
     }
 
     /// The last frame's framegraph plan as Graphviz DOT (kept while the framegraph panel is
@@ -1008,6 +1032,19 @@ impl App {
                 let size = [w as f32, h as f32];
                 stats_panel(ui, &self.stats, &self.viewports, memory, size, &mut self.panels.stats);
             }
+            if self.panels.inspector {
+                let size = [w as f32, h as f32];
+                let mut open = true;
+                crate::inspector::panel(
+                    ui,
+                    &mut self.scene,
+                    &mut self.hidden_everywhere,
+                    &mut self.selected,
+                    size,
+                    &mut open,
+                );
+                self.panels.inspector = open;
+            }
             if self.panels.graph {
                 let size = [w as f32, h as f32];
                 graph_panel(ui, &self.plan_text, size, &mut self.panels.graph, &mut actions);
@@ -1079,9 +1116,32 @@ impl App {
             }
         }
         self.captured = capture;
+        if self.gpu.as_ref().is_some_and(|g| g.versions.structure != self.scene.versions.structure)
+        {
+            self.upload_scene();
+        }
         let target = self.target.as_ref().context("no target")?;
         let target_info = ImageInfo::d2(w, h, self.target_format);
+        // Edits of the scene (inspector): a new structure uploads again; transforms,
+        // materials and lights are updated in place by transfer passes of this frame's graph.
         let mut graph = FrameGraph::new();
+        if let Some(g) = self.gpu.as_mut() {
+            if g.versions != self.scene.versions {
+                match g.update(&self.scene, &mut graph) {
+                    Ok(_) => {
+                        // The path tracers' light tables follow lights, emitters, transforms.
+                        for vp in &mut self.viewports {
+                            if let Some(pt) = vp.pt.as_mut() {
+                                if let Err(e) = pt.set_lights(&self.scene, g) {
+                                    vp.error = Some(format!("path tracer lights: {e}"));
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!("scene update: {e}"),
+                }
+            }
+        }
         let mut ldr_handles = Vec::new();
         let tonemap = self.tonemap.as_ref();
         let scene_gpu = self.gpu.as_ref();
@@ -1098,13 +1158,16 @@ impl App {
                 initial,
                 Some(Access::SampledFragment),
             );
+            // This viewport's mask and the scene tree's (hidden everywhere).
+            let hidden: std::collections::BTreeSet<u32> =
+                vp.hidden.union(&self.hidden_everywhere).copied().collect();
             let renderer: Option<&mut dyn Renderer> = match (vp.kind, &mut vp.raster, &mut vp.pt) {
                 (RendererKind::Raster, Some(r), _) => {
-                    r.hidden_nodes.clone_from(&vp.hidden);
+                    r.hidden_nodes = hidden;
                     Some(r)
                 }
                 (RendererKind::PathTracer, _, Some(p)) => {
-                    p.hidden_nodes.clone_from(&vp.hidden);
+                    p.hidden_nodes = hidden;
                     Some(p)
                 }
                 _ => None,
@@ -1697,7 +1760,9 @@ fn side_panel(
     ui.window("Scene").build(|| {
         ui.checkbox("Stats", &mut panels.stats);
         ui.same_line();
-        ui.checkbox("Frame graph", &mut panels.graph);
+        ui.checkbox("Graph", &mut panels.graph);
+        ui.same_line();
+        ui.checkbox("Inspector", &mut panels.inspector);
         ui.text("Files");
         if files.is_empty() {
             ui.text_disabled("(none: drop files on the window)");

@@ -6,6 +6,7 @@ pub mod app;
 pub mod camera;
 pub mod config;
 pub mod input;
+mod inspector;
 mod reload;
 pub mod window;
 

@@ -84,8 +84,8 @@ struct ViewArgs {
     /// Do not watch shader files (no hot reload).
     #[arg(long)]
     no_hot_reload: bool,
-    /// Panels to open at start (comma-separated: stats, graph).
-    #[arg(long, value_delimiter = ',', value_parser = ["stats", "graph"])]
+    /// Panels to open at start (comma-separated: stats, graph, inspector).
+    #[arg(long, value_delimiter = ',', value_parser = ["stats", "graph", "inspector"])]
     panels: Vec<String>,
 }
 
@@ -290,6 +290,7 @@ fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
         panels: viewer::app::Panels {
             stats: a.panels.iter().any(|p| p == "stats"),
             graph: a.panels.iter().any(|p| p == "graph"),
+            inspector: a.panels.iter().any(|p| p == "inspector"),
         },
     };
     if let Some(d) = &opts.shader_dir {

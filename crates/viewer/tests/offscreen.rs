@@ -272,7 +272,7 @@ fn visibility_masks_are_per_viewport() {
 #[test]
 fn stats_and_framegraph_panels() {
     let mut o = opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster]);
-    o.panels = viewer::app::Panels { stats: true, graph: true };
+    o.panels = viewer::app::Panels { stats: true, graph: true, inspector: true };
     o.frames = Some(3);
     let app = run_offscreen(o).expect("viewer runs");
     let dot = app.framegraph_dot();
@@ -288,4 +288,64 @@ fn stats_and_framegraph_panels() {
     let plain = run_offscreen(opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster]))
         .expect("viewer runs");
     assert!(plain.framegraph_dot().is_empty());
+}
+
+#[test]
+fn inspector_edits_reach_both_renderers() {
+    let mut o =
+        opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster, RendererKind::PathTracer]);
+    o.size = (480, 240);
+    o.frames = Some(6);
+    let mut app = run_offscreen(o).expect("viewer runs");
+    let pt = app.viewports()[1].0;
+    let (v1, v2) = ((130, 270), (320, 470));
+    let raster_before = region(&app, v1.0, v1.1);
+    let traced_before = region(&app, v2.0, v2.1);
+    let samples_before = app.path_tracer_samples(pt).expect("pt");
+    // The red ball turns green.
+    app.edit_scene(|s| {
+        let node = s.nodes.iter().position(|n| n.name == "red_ball").expect("red_ball");
+        let mesh = s.nodes[node].mesh.expect("mesh");
+        let mat = s.meshes[mesh].primitives[0].material;
+        if let Some(m) = s.material_mut(mat) {
+            m.base_color = [0.1, 0.9, 0.1, 1.0];
+        }
+    });
+    for _ in 0..2 {
+        app.frame(None, (480, 240)).expect("frame");
+    }
+    let samples_after = app.path_tracer_samples(pt).expect("pt");
+    assert!(
+        samples_after < samples_before,
+        "accumulation restarted ({samples_before} -> {samples_after})"
+    );
+    let raster_after = region(&app, v1.0, v1.1);
+    let traced_after = region(&app, v2.0, v2.1);
+    // More green than before in both.
+    let green = |px: &[u8]| {
+        px.chunks_exact(3)
+            .filter(|c| c[1] > c[0].saturating_add(40) && c[1] > c[2].saturating_add(40))
+            .count()
+    };
+    println!(
+        "green pixels: raster {} -> {}, path traced {} -> {}",
+        green(&raster_before),
+        green(&raster_after),
+        green(&traced_before),
+        green(&traced_after)
+    );
+    assert!(green(&raster_after) > green(&raster_before) + 200);
+    assert!(green(&traced_after) > green(&traced_before) + 200);
+    // A transform: the white ball moves up; the raster image changes, the uploads do not.
+    let uploads = app.scene_uploads();
+    app.edit_scene(|s| {
+        let node = s.nodes.iter().position(|n| n.name == "white_ball").expect("white_ball");
+        let local = glam::Mat4::from_translation(glam::Vec3::Y * 0.5) * s.nodes[node].local;
+        s.set_local_transform(node, local);
+    });
+    app.frame(None, (480, 240)).expect("frame");
+    assert_eq!(app.scene_uploads(), uploads, "updated in place");
+    let moved = region(&app, v1.0, v1.1);
+    assert!(mean_diff(&moved, &raster_after) > 1.0);
+    assert_eq!(app.validation_messages(), 0);
 }

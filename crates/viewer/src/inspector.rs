@@ -1,0 +1,136 @@
+//! The scene tree (visibility in every viewport) and the inspector of the selected node: its
+//! transform, the materials of its mesh, its light. Edits go through the scene's setters,
+//! which bump its versions; the next frame updates the GPU copy in place and the path tracer
+//! starts accumulating again.
+
+use std::collections::BTreeSet;
+
+use glam::{EulerRot, Mat4, Quat, Vec3};
+use scene::Scene;
+
+/// Depth of each node in the hierarchy (parents come before children).
+fn depths(scene: &Scene) -> Vec<usize> {
+    let mut d = vec![0usize; scene.nodes.len()];
+    for (i, n) in scene.nodes.iter().enumerate() {
+        if let Some(p) = n.parent.filter(|&p| p < i) {
+            d[i] = d[p] + 1;
+        }
+    }
+    d
+}
+
+/// The panel. `hidden` holds the nodes hidden everywhere; `selected` the inspected node.
+pub(crate) fn panel(
+    ui: &imgui::Ui,
+    scene: &mut Scene,
+    hidden: &mut BTreeSet<u32>,
+    selected: &mut Option<usize>,
+    size: [f32; 2],
+    open: &mut bool,
+) {
+    ui.window("Inspector")
+        .opened(open)
+        .position([size[0] * 0.22 + 8.0, 40.0], imgui::Condition::FirstUseEver)
+        .size([360.0, (size[1] - 60.0).max(100.0)], imgui::Condition::FirstUseEver)
+        .build(|| {
+            ui.text("Scene tree (tick: shown in every viewport)");
+            let depth = depths(scene);
+            ui.child_window("##tree").size([0.0, (size[1] * 0.3).max(80.0)]).border(true).build(
+                || {
+                    for (i, n) in scene.nodes.iter().enumerate() {
+                        let mut shown = !hidden.contains(&(i as u32));
+                        if ui.checkbox(format!("##vis{i}"), &mut shown) {
+                            if shown {
+                                hidden.remove(&(i as u32));
+                            } else {
+                                hidden.insert(i as u32);
+                            }
+                        }
+                        ui.same_line();
+                        let kind = match (n.mesh, n.light, n.camera) {
+                            (Some(_), _, _) => "mesh",
+                            (_, Some(_), _) => "light",
+                            (_, _, Some(_)) => "camera",
+                            _ => "node",
+                        };
+                        let name =
+                            if n.name.is_empty() { format!("node {i}") } else { n.name.clone() };
+                        let label =
+                            format!("{}{name} ({kind})##sel{i}", "  ".repeat(depth[i].min(16)));
+                        if ui.selectable_config(label).selected(*selected == Some(i)).build() {
+                            *selected = Some(i);
+                        }
+                    }
+                },
+            );
+            let Some(i) = selected.filter(|&i| i < scene.nodes.len()) else {
+                ui.text_disabled("select a node to edit it");
+                return;
+            };
+            ui.separator();
+            node_editor(ui, scene, i);
+        });
+}
+
+fn node_editor(ui: &imgui::Ui, scene: &mut Scene, i: usize) {
+    let node = &scene.nodes[i];
+    ui.text(format!("node {i}: {}", node.name));
+    let mesh = node.mesh;
+    let (scale, rot, trans) = node.local.to_scale_rotation_translation();
+    let (mut t, mut s) = (trans.to_array(), scale.to_array());
+    let (ex, ey, ez) = rot.to_euler(EulerRot::XYZ);
+    let mut r = [ex.to_degrees(), ey.to_degrees(), ez.to_degrees()];
+    let mut changed = imgui::Drag::new("translation").speed(0.01).build_array(ui, &mut t);
+    changed |= imgui::Drag::new("rotation (deg)").speed(0.5).build_array(ui, &mut r);
+    changed |= imgui::Drag::new("scale").speed(0.01).build_array(ui, &mut s);
+    if changed && t.iter().chain(&r).chain(&s).all(|v| v.is_finite()) {
+        let rot = Quat::from_euler(
+            EulerRot::XYZ,
+            r[0].to_radians(),
+            r[1].to_radians(),
+            r[2].to_radians(),
+        );
+        let local = Mat4::from_scale_rotation_translation(Vec3::from(s), rot, Vec3::from(t));
+        scene.set_local_transform(i, local);
+    }
+    // The materials of its mesh.
+    let mats: BTreeSet<usize> = mesh
+        .and_then(|m| scene.meshes.get(m))
+        .map(|m| m.primitives.iter().map(|p| p.material).collect())
+        .unwrap_or_default();
+    for m in mats {
+        let Some(mat) = scene.materials.get(m) else { continue };
+        ui.separator();
+        ui.text(format!("material {m}: {}", mat.name));
+        let mut edited = mat.clone();
+        let mut c = ui.color_edit4(format!("base color##m{m}"), &mut edited.base_color);
+        c |= ui.slider(format!("metallic##m{m}"), 0.0, 1.0, &mut edited.metallic);
+        c |= ui.slider(format!("roughness##m{m}"), 0.0, 1.0, &mut edited.roughness);
+        c |= imgui::Drag::new(format!("emissive##m{m}"))
+            .speed(0.05)
+            .range(0.0, 1.0e6)
+            .build_array(ui, &mut edited.emissive);
+        if c {
+            if let Some(dst) = scene.material_mut(m) {
+                *dst = edited;
+            }
+        }
+    }
+    if let Some(l) = scene.nodes[i].light {
+        if let Some(light) = scene.lights.get(l) {
+            ui.separator();
+            ui.text(format!("light {l}: {} ({:?})", light.name, light.kind));
+            let mut edited = light.clone();
+            let mut c = ui.color_edit3(format!("color##l{l}"), &mut edited.color);
+            c |= imgui::Drag::new(format!("intensity##l{l}"))
+                .speed(0.05)
+                .range(0.0, 1.0e9)
+                .build(ui, &mut edited.intensity);
+            if c {
+                if let Some(dst) = scene.light_mut(l) {
+                    *dst = edited;
+                }
+            }
+        }
+    }
+}
