@@ -154,6 +154,10 @@ pub struct Raster {
     /// Nodes this view does not draw (a viewport's visibility mask): their draws are culled
     /// in the vertex shaders (forward, transparent and shadow passes alike).
     pub hidden_nodes: std::collections::BTreeSet<u32>,
+    /// The single-sampled depth of the last `add_passes` ([`Renderer::depth`]).
+    /// (Shared: `add_passes` holds `self` borrowed for the graph's lifetime, so
+    /// `add_passes_with_depth` reads it through its own handle.)
+    last_depth: std::sync::Arc<std::sync::Mutex<Option<ImageHandle>>>,
     /// The frame constants, then (with hidden nodes) one bit per draw.
     frame_buffer: Buffer,
     env_sampler: Sampler,
@@ -320,6 +324,7 @@ impl Raster {
             shadow_size: 2048,
             frame_buffer,
             hidden_nodes: Default::default(),
+            last_depth: Default::default(),
             env_sampler,
             ibl: ibl::Ibl::new(ctx, compiler)?,
             msaa: samples,
@@ -764,7 +769,22 @@ impl Renderer for Raster {
             }
             None => *output = *target,
         }
+        *self.last_depth.lock().unwrap_or_else(|e| e.into_inner()) = (ms == 1).then_some(depth);
         Ok(())
+    }
+
+    fn add_passes_with_depth<'g>(
+        &'g mut self,
+        graph: &mut FrameGraph<'g>,
+        scene: &'g GpuScene,
+        view: &View,
+        target: &mut ImageHandle,
+        depth: &mut Option<ImageHandle>,
+    ) -> Result<(), RenderError> {
+        let cell = std::sync::Arc::clone(&self.last_depth);
+        let r = self.add_passes(graph, scene, view, target);
+        *depth = *cell.lock().unwrap_or_else(|e| e.into_inner());
+        r
     }
 }
 

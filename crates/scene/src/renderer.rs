@@ -37,6 +37,21 @@ pub trait Renderer {
         view: &View,
         target: &mut ImageHandle,
     ) -> Result<(), RenderError>;
+
+    /// [`Renderer::add_passes`], also giving the view's depth (D32, single-sampled, 0 at the
+    /// near plane) at its latest version in `graph`, for later passes to read (user passes):
+    /// `None` when the renderer has none (a path tracer, or a multisampled raster).
+    fn add_passes_with_depth<'g>(
+        &'g mut self,
+        graph: &mut FrameGraph<'g>,
+        scene: &'g GpuScene,
+        view: &View,
+        target: &mut ImageHandle,
+        depth: &mut Option<ImageHandle>,
+    ) -> Result<(), RenderError> {
+        *depth = None;
+        self.add_passes(graph, scene, view, target)
+    }
 }
 
 /// Checks that `target` is an image of `graph` of the view's size and of `format`.

@@ -89,6 +89,8 @@ pub struct ViewerOptions {
     pub keys: crate::config::Keys,
     /// Panels open at start.
     pub panels: Panels,
+    /// Folders of custom passes (`*.toml` + Slang, see [`crate::passes`]).
+    pub pass_dirs: Vec<PathBuf>,
 }
 
 impl Default for ViewerOptions {
@@ -112,6 +114,7 @@ impl Default for ViewerOptions {
             hot_reload: true,
             keys: Default::default(),
             panels: Panels::default(),
+            pass_dirs: Vec::new(),
         }
     }
 }
@@ -173,6 +176,8 @@ struct Viewport {
     hidden: std::collections::BTreeSet<u32>,
     /// The file camera last chosen (C steps to the next).
     file_camera: Option<usize>,
+    /// Why a custom pass cannot run in this viewport (it keeps rendering without it).
+    pass_error: Option<String>,
 }
 
 use pathtracer::PathTracer;
@@ -193,6 +198,7 @@ impl Viewport {
             error: None,
             hidden: Default::default(),
             file_camera: None,
+            pass_error: None,
         }
     }
 
@@ -202,11 +208,13 @@ impl Viewport {
 }
 
 /// Which pipeline groups a reload rebuilds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Groups {
     tonemap: bool,
     raster: bool,
     pt: bool,
+    /// The custom passes of these folders.
+    passes: Option<Vec<PathBuf>>,
 }
 
 /// Pipelines rebuilt after a shader change, on another thread, with the files each read.
@@ -214,6 +222,8 @@ struct Rebuilt {
     tonemap: Option<Pipeline>,
     raster: Option<Raster>,
     pt: Option<PathTracer>,
+    /// The custom passes again, with the errors of those that failed.
+    passes: Option<(Vec<crate::passes::UserPass>, Vec<String>)>,
     files: Vec<(&'static str, Vec<PathBuf>)>,
 }
 
@@ -225,7 +235,13 @@ fn rebuild(
     msaa: u32,
     what: Groups,
 ) -> Result<Rebuilt, String> {
-    let mut out = Rebuilt { tonemap: None, raster: None, pt: None, files: Vec::new() };
+    let mut out =
+        Rebuilt { tonemap: None, raster: None, pt: None, passes: None, files: Vec::new() };
+    if let Some(dirs) = &what.passes {
+        let (passes, errors, files) = load_passes(ctx, compiler, dirs);
+        out.passes = Some((passes, errors));
+        out.files.push(("passes", files));
+    }
     if what.tonemap {
         let (t, files) = compiler.recording(|| -> Result<Pipeline, String> {
             let code = compiler
@@ -348,6 +364,11 @@ pub struct App {
     pub stats: FrameStats,
     /// Which panels are open.
     pub panels: Panels,
+    /// The custom passes, and the errors of those that failed to load.
+    user_passes: Vec<crate::passes::UserPass>,
+    pass_errors: Vec<String>,
+    /// The passes' TOML files (watched besides the shaders).
+    pass_files: Vec<PathBuf>,
     /// Nodes hidden in every viewport (the scene tree's toggles).
     hidden_everywhere: std::collections::BTreeSet<u32>,
     /// The node the inspector shows.
@@ -480,6 +501,9 @@ impl App {
             panels: Panels::default(),
             plan_text: String::new(),
             hidden_everywhere: Default::default(),
+            user_passes: Vec::new(),
+            pass_errors: Vec::new(),
+            pass_files: Vec::new(),
             selected: None,
             plan_dot: String::new(),
             requested_size: None,
@@ -497,6 +521,17 @@ impl App {
             app.add_viewport(kind);
         }
         app.startup.push(("renderers", t.elapsed().as_secs_f64() * 1e3));
+        if !app.opts.pass_dirs.is_empty() {
+            let (loaded, errors, files) = load_passes(&app.ctx, &app.compiler, &app.opts.pass_dirs);
+            app.user_passes = loaded;
+            app.pass_errors = errors;
+            app.pass_files = files
+                .iter()
+                .filter(|f| f.extension().is_some_and(|e| e == "toml"))
+                .cloned()
+                .collect();
+            app.deps.insert("passes", crate::reload::canonical_set(&files));
+        }
         Ok(app)
     }
 
@@ -604,6 +639,16 @@ impl App {
         }
     }
 
+    /// The custom passes loaded (names, in the order they run) and the load errors.
+    pub fn user_passes(&self) -> (Vec<String>, &[String]) {
+        (self.user_passes.iter().map(|p| p.name.clone()).collect(), &self.pass_errors)
+    }
+
+    /// Why a custom pass could not run in viewport `id` in the last frame, if one could not.
+    pub fn viewport_pass_error(&self, id: u32) -> Option<&str> {
+        self.viewports.iter().find(|v| v.id == id).and_then(|v| v.pass_error.as_deref())
+    }
+
     /// The last frame's framegraph plan as Graphviz DOT (kept while the framegraph panel is
     /// open).
     pub fn framegraph_dot(&self) -> &str {
@@ -635,6 +680,7 @@ impl App {
     fn poll_reload(&mut self) {
         if let Some(w) = self.watcher.as_mut() {
             w.refresh(&self.compiler);
+            w.watch_extra(&self.pass_files);
             if let Some((t0, files)) = w.poll() {
                 let e = self.reload_again.get_or_insert((t0, HashSet::new()));
                 e.1.extend(files);
@@ -677,12 +723,16 @@ impl App {
             self.viewports.iter().any(|v| v.kind == RendererKind::Raster && v.error.is_some());
         let pt_broken =
             self.viewports.iter().any(|v| v.kind == RendererKind::PathTracer && v.error.is_some());
+        let passes = (!self.opts.pass_dirs.is_empty()
+            && (needs("passes") || !self.pass_errors.is_empty()))
+        .then(|| self.opts.pass_dirs.clone());
         let what = Groups {
             tonemap: needs("tonemap"),
             raster: raster_used && (needs("raster") || raster_broken),
             pt: pt_used && (needs("pathtracer") || pt_broken),
+            passes,
         };
-        if !(what.tonemap || what.raster || what.pt) {
+        if !(what.tonemap || what.raster || what.pt || what.passes.is_some()) {
             return;
         }
         tracing::info!("shader change: rebuilding {what:?}");
@@ -705,6 +755,44 @@ impl App {
             }
         };
         let (raster_group, pt_group) = (r.raster.is_some(), r.pt.is_some());
+        if let Some((mut passes, errors)) = r.passes.take() {
+            // Keep each pass's slider values and switch; a pass that failed keeps running
+            // in its last good form.
+            let mut old: Vec<crate::passes::UserPass> = std::mem::take(&mut self.user_passes);
+            for p in &mut passes {
+                if let Some(o) = old.iter().find(|o| o.name == p.name) {
+                    p.enabled = o.enabled;
+                    if o.spec.params == p.spec.params {
+                        p.values.clone_from(&o.values);
+                    }
+                }
+            }
+            let loaded: Vec<String> = passes.iter().map(|p| p.name.clone()).collect();
+            old.retain(|o| {
+                !loaded.contains(&o.name)
+                    && errors.iter().any(|e| e.contains(&format!("{}.", o.name)))
+            });
+            passes.extend(old);
+            passes.sort_by(|a, b| a.name.cmp(&b.name));
+            self.user_passes = passes;
+            if let Some((_, files)) = r.files.iter().find(|(g, _)| *g == "passes") {
+                self.pass_files = files
+                    .iter()
+                    .filter(|f| f.extension().is_some_and(|e| e == "toml"))
+                    .cloned()
+                    .collect();
+            }
+            self.pass_errors.clone_from(&errors);
+            if !errors.is_empty() {
+                tracing::error!("custom passes:\n{}", errors.join("\n"));
+                self.shader_error = Some(errors.join("\n"));
+                self.reload_latency = None;
+                for (group, files) in r.files.drain(..) {
+                    self.deps.insert(group, crate::reload::canonical_set(&files));
+                }
+                return;
+            }
+        }
         for (group, files) in r.files.drain(..) {
             self.deps.insert(group, crate::reload::canonical_set(&files));
         }
@@ -840,6 +928,7 @@ impl App {
             error: None,
             hidden: Default::default(),
             file_camera: None,
+            pass_error: None,
         };
         if let Some(first) = self.viewports.first() {
             vp.camera = first.camera.clone();
@@ -1027,6 +1116,7 @@ impl App {
                 &mut self.panels,
                 &mut actions,
             );
+            passes_panel(ui, &mut self.user_passes, &self.pass_errors);
             if self.panels.stats {
                 let memory = gpu_memory(&self.ctx);
                 let size = [w as f32, h as f32];
@@ -1145,6 +1235,7 @@ impl App {
         let mut ldr_handles = Vec::new();
         let tonemap = self.tonemap.as_ref();
         let scene_gpu = self.gpu.as_ref();
+        let user_passes = &self.user_passes;
         for vp in self.viewports.iter_mut() {
             let Some(img) = vp.image.as_mut() else { continue };
             let (vw, vh) = (img.width, img.height);
@@ -1177,10 +1268,11 @@ impl App {
                 ImageInfo::d2(vw, vh, HDR_FORMAT),
             );
             let mut rendered = false;
+            let mut depth = None;
             if let (Some(r), Some(g), true, None) = (renderer, scene_gpu, vp.shown, &vp.error) {
                 let view = vp.camera.view(vw, vh);
                 // A renderer that fails shows its error in its viewport; the others go on.
-                match r.add_passes(&mut graph, g, &view, &mut hdr) {
+                match r.add_passes_with_depth(&mut graph, g, &view, &mut hdr, &mut depth) {
                     Ok(()) => rendered = true,
                     Err(e) => {
                         tracing::error!("viewport {}: {e}", vp.id);
@@ -1276,6 +1368,17 @@ impl App {
                 ldr_handles.push(ldr);
                 continue;
             };
+            // Custom passes on the HDR color; one that cannot run here is reported in the
+            // viewport and skipped (nothing of it is added).
+            vp.pass_error = None;
+            for up in user_passes.iter().filter(|p| p.enabled) {
+                if up.spec.insert == crate::passes::InsertPoint::BeforeTonemap && rendered {
+                    if let Err(e) = crate::passes::add_pass(&mut graph, up, &mut hdr, depth, vw, vh)
+                    {
+                        vp.pass_error = Some(e.to_string());
+                    }
+                }
+            }
             let (t, l) = (hdr, ldr);
             graph
                 .add_pass(&format!("viewport {} tonemap", vp.id))
@@ -1302,6 +1405,14 @@ impl App {
                     tonemap.dispatch_threads(pass.cmd, [vw, vh, 1]);
                     Ok(())
                 });
+            for up in user_passes.iter().filter(|p| p.enabled) {
+                if up.spec.insert == crate::passes::InsertPoint::AfterTonemap && rendered {
+                    if let Err(e) = crate::passes::add_pass(&mut graph, up, &mut ldr, depth, vw, vh)
+                    {
+                        vp.pass_error = Some(e.to_string());
+                    }
+                }
+            }
             ldr_handles.push(ldr);
         }
         let mut win = graph.import_image(
@@ -1838,6 +1949,57 @@ fn shader_error_overlay(ui: &imgui::Ui, error: &str, size: [f32; 2]) {
         });
 }
 
+/// The custom passes: on/off and their parameters (in the Scene panel's window).
+fn passes_panel(ui: &imgui::Ui, passes: &mut [crate::passes::UserPass], errors: &[String]) {
+    if passes.is_empty() && errors.is_empty() {
+        return;
+    }
+    ui.window("Scene").build(|| {
+        ui.separator();
+        ui.text("Custom passes");
+        for p in passes.iter_mut() {
+            ui.checkbox(format!("{}##pass", p.name), &mut p.enabled);
+            for (spec, v) in p.spec.params.iter().zip(p.values.iter_mut()) {
+                ui.slider(format!("{}##{}", spec.name, p.name), spec.min, spec.max, v);
+            }
+        }
+        for e in errors {
+            ui.text_colored([1.0, 0.35, 0.3, 1.0], e);
+        }
+    });
+}
+
+/// Loads every pass of `dirs`: the passes, the errors of those that failed, and every file
+/// they read (TOML files and shaders with their imports), to watch.
+fn load_passes(
+    ctx: &Context,
+    compiler: &ShaderCompiler,
+    dirs: &[PathBuf],
+) -> (Vec<crate::passes::UserPass>, Vec<String>, Vec<PathBuf>) {
+    let (mut passes, mut errors, mut files) = (Vec::new(), Vec::new(), Vec::new());
+    for dir in dirs {
+        match crate::passes::pass_files(dir) {
+            Ok(list) => {
+                for f in list {
+                    files.push(f.clone());
+                    let (r, read) =
+                        compiler.recording(|| crate::passes::load_pass(ctx, compiler, &f));
+                    files.extend(read);
+                    match r {
+                        Ok(p) => passes.push(p),
+                        Err(e) => {
+                            tracing::error!("{e:#}");
+                            errors.push(format!("{e:#}"));
+                        }
+                    }
+                }
+            }
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    (passes, errors, files)
+}
+
 /// GPU memory the allocator holds: (bytes in allocations, bytes in its memory blocks).
 fn gpu_memory(ctx: &Context) -> (u64, u64) {
     let alloc = ctx.allocator();
@@ -2045,7 +2207,7 @@ fn viewport_window(
             if ui.is_item_hovered() && io.mouse_wheel != 0.0 {
                 vp.camera.zoom(io.mouse_wheel);
             }
-            if let Some(e) = &vp.error {
+            if let Some(e) = vp.error.as_ref().or(vp.pass_error.as_ref()) {
                 ui.set_cursor_screen_pos([pos[0] + 8.0, pos[1] + 8.0]);
                 ui.text_colored([1.0, 0.35, 0.3, 1.0], e);
             }

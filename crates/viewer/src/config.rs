@@ -22,6 +22,16 @@ pub struct Config {
     pub shaders: ShaderConfig,
     /// `[keys]`
     pub keys: KeyConfig,
+    /// `[passes]`
+    pub passes: PassesConfig,
+}
+
+/// `[passes]`
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PassesConfig {
+    /// Folders of custom passes (each `*.toml` with its Slang file), run in name order.
+    pub folders: Vec<String>,
 }
 
 /// `[window]`
@@ -335,7 +345,8 @@ impl Config {
              tracer samples per frame), max_depth\n\
              # [camera] up = \"y\" | \"z\"\n\
              # [shaders] dir = a copy of shaders/ to edit (\"\": built in), hot_reload\n\
-             # [keys] shortcuts like \"ctrl+n\", \"f12\", \"x\"\n\n{body}"
+             # [keys] shortcuts like \"ctrl+n\", \"f12\", \"x\"\n\
+             # [passes] folders = [\"my-passes\"] (custom passes: see the README)\n\n{body}"
         ))
     }
 

@@ -7,6 +7,7 @@ pub mod camera;
 pub mod config;
 pub mod input;
 mod inspector;
+pub mod passes;
 mod reload;
 pub mod window;
 

@@ -84,6 +84,10 @@ struct ViewArgs {
     /// Do not watch shader files (no hot reload).
     #[arg(long)]
     no_hot_reload: bool,
+    /// A folder of custom passes (each `NAME.toml` with its Slang shader; repeatable; adds to
+    /// the config file's).
+    #[arg(long = "passes", value_name = "DIR")]
+    passes: Vec<PathBuf>,
     /// Panels to open at start (comma-separated: stats, graph, inspector).
     #[arg(long, value_delimiter = ',', value_parser = ["stats", "graph", "inspector"])]
     panels: Vec<String>,
@@ -287,6 +291,13 @@ fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
         shader_dir,
         hot_reload: !a.no_hot_reload && cfg.shaders.hot_reload,
         keys,
+        pass_dirs: cfg
+            .passes
+            .folders
+            .iter()
+            .map(PathBuf::from)
+            .chain(a.passes.iter().cloned())
+            .collect(),
         panels: viewer::app::Panels {
             stats: a.panels.iter().any(|p| p == "stats"),
             graph: a.panels.iter().any(|p| p == "graph"),

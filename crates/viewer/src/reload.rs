@@ -72,6 +72,27 @@ impl ShaderWatcher {
         }
     }
 
+    /// Also watches `files` (files the compiler does not read: the custom passes' TOML).
+    pub(crate) fn watch_extra(&mut self, files: &[PathBuf]) {
+        for f in files {
+            let f = canonical(f);
+            if self.files.contains(&f) {
+                continue;
+            }
+            if let Some(dir) = f.parent() {
+                if !self.dirs.contains(dir) {
+                    match self.watcher.watch(dir, notify::RecursiveMode::NonRecursive) {
+                        Ok(()) => {
+                            self.dirs.insert(dir.to_path_buf());
+                        }
+                        Err(e) => tracing::warn!("cannot watch {}: {e}", dir.display()),
+                    }
+                }
+            }
+            self.files.insert(f);
+        }
+    }
+
     /// Takes the events so far. Once the changes have been quiet for the debounce time,
     /// returns the time of the first change and the files changed (canonical): the caller
     /// reloads what depends on them.

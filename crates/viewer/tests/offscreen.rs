@@ -206,11 +206,11 @@ fn linear_to_srgb(c: f32) -> f32 {
     }
 }
 
-/// Columns `x0..x1`, rows 40.. of the window image.
+/// Columns `x0..x1`, rows 48.. (below the viewports' toolbars) of the window image.
 fn region(app: &viewer::app::App, x0: u32, x1: u32) -> Vec<u8> {
     let (w, h, px) = app.read_window().expect("read window");
     let mut out = Vec::new();
-    for y in 40..h - 8 {
+    for y in 48..h - 8 {
         for x in x0..x1.min(w) {
             let i = ((y * w + x) * 4) as usize;
             out.extend_from_slice(&px[i..i + 3]);
@@ -348,4 +348,120 @@ fn inspector_edits_reach_both_renderers() {
     let moved = region(&app, v1.0, v1.1);
     assert!(mean_diff(&moved, &raster_after) > 1.0);
     assert_eq!(app.validation_messages(), 0);
+}
+
+const INVERT_TOML: &str = "insert = \"after_tonemap\"\n[[target]]\nname = \"color\"\naccess = \"read_write\"\nbinding = 0\n";
+const INVERT_SLANG: &str = "[[vk::binding(0, 1)]] [format(\"rgba8\")] RWTexture2D<float4> color;\n\
+struct Push { uint width; uint height; };\n[[vk::push_constant]] ConstantBuffer<Push> pc;\n\
+[shader(\"compute\")]\n[numthreads(8, 8, 1)]\nvoid main(uint3 id: SV_DispatchThreadID)\n{\n\
+    if (id.x >= pc.width || id.y >= pc.height) return;\n    float4 c = color[id.xy];\n\
+    color[id.xy] = float4(1.0 - c.rgb, c.a);\n}\n";
+
+#[test]
+fn custom_passes_from_a_folder() {
+    let dir = temp("passes");
+    std::fs::write(dir.join("invert.toml"), INVERT_TOML).expect("write");
+    std::fs::write(dir.join("invert.slang"), INVERT_SLANG).expect("write");
+    // A pass naming a target that does not exist is rejected with its file named.
+    std::fs::write(
+        dir.join("bad.toml"),
+        "insert = \"before_tonemap\"\n[[target]]\nname = \"normals\"\nbinding = 0\n",
+    )
+    .expect("write");
+    // A pass reading the depth: a path tracing viewport has none, and says so.
+    let depth_dir = temp("passes-depth");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/passes");
+    for f in ["depth_false_color.toml", "depth_false_color.slang"] {
+        std::fs::copy(examples.join(f), depth_dir.join(f)).expect("copy example");
+    }
+    let run = |dirs: Vec<PathBuf>, kinds: Vec<RendererKind>| {
+        let mut o = opts(vec![scene("env_diffuse.gltf")], kinds);
+        o.size = (480, 240);
+        o.msaa = 1;
+        o.pass_dirs = dirs;
+        run_offscreen(o).expect("viewer runs")
+    };
+    let plain = run(vec![], vec![RendererKind::Raster]);
+    let with = run(vec![dir.clone()], vec![RendererKind::Raster]);
+    let (names, errors) = with.user_passes();
+    assert_eq!(names, vec!["invert".to_string()]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("bad.toml") && errors[0].contains("unknown target 'normals'"));
+    let (a, b) = (region(&plain, 150, 470), region(&with, 150, 470));
+    let inverted = a
+        .iter()
+        .zip(&b)
+        .filter(|(x, y)| (255 - i32::from(**x) - i32::from(**y)).abs() <= 1)
+        .count();
+    println!("{inverted} of {} channels inverted", a.len());
+    assert!(inverted as f64 > 0.99 * a.len() as f64, "the pass inverted the viewport");
+    assert_eq!(with.validation_messages(), 0);
+
+    // The depth pass: the raster (single-sampled) shows false color, the path tracer reports.
+    let both = run(vec![depth_dir.clone()], vec![RendererKind::Raster, RendererKind::PathTracer]);
+    let (r, p) = (both.viewports()[0].0, both.viewports()[1].0);
+    assert!(both.viewport_pass_error(r).is_none());
+    let e = both.viewport_pass_error(p).expect("the path tracer has no depth");
+    assert!(e.contains("depth_false_color") && e.contains("depth"), "{e}");
+    // The raster viewport is false color: saturated reds, yellows, greens, blues.
+    let px = region(&both, 130, 270);
+    let saturated = px
+        .chunks_exact(3)
+        .filter(|c| {
+            c.iter().max().copied().unwrap_or(0) > 200 && c.iter().min().copied().unwrap_or(0) < 40
+        })
+        .count();
+    assert!(saturated * 2 > px.len() / 3, "false color ({saturated} of {})", px.len() / 3);
+    assert_eq!(both.validation_messages(), 0);
+    drop((plain, with, both));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&depth_dir);
+}
+
+#[test]
+fn custom_passes_reload_like_shaders() {
+    let dir = temp("passes-reload");
+    std::fs::write(dir.join("invert.toml"), INVERT_TOML).expect("write");
+    std::fs::write(dir.join("invert.slang"), INVERT_SLANG).expect("write");
+    let mut o = opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster]);
+    o.size = (480, 240);
+    o.pass_dirs = vec![dir.clone()];
+    o.hot_reload = true;
+    let mut app = run_offscreen(o).expect("viewer runs");
+    let before = region(&app, 130, 270);
+    // The pass now writes black.
+    let text = INVERT_SLANG.replace("float4(1.0 - c.rgb, c.a)", "float4(0.0, 0.0, 0.0, c.a)");
+    std::fs::write(dir.join("invert.slang"), text).expect("edit");
+    let t = std::time::Instant::now();
+    while app.reloads() < 1 {
+        assert!(t.elapsed().as_secs() < 240, "no reload of the pass");
+        app.frame(None, (480, 240)).expect("frame");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    app.frame(None, (480, 240)).expect("frame");
+    let after = region(&app, 130, 270);
+    assert!(after.iter().all(|&v| v == 0), "the edited pass runs");
+    assert!(before.iter().any(|&v| v > 0));
+    // A broken TOML: reported, the last good pass keeps running.
+    std::fs::write(dir.join("invert.toml"), "insert = \"sideways\"\n").expect("break");
+    let t = std::time::Instant::now();
+    while app.shader_error().is_none() {
+        assert!(t.elapsed().as_secs() < 240, "no error reported");
+        app.frame(None, (480, 240)).expect("frame");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let e = app.shader_error().expect("error").to_string();
+    assert!(e.contains("invert.toml") && e.contains("line 1"), "{e}");
+    app.frame(None, (480, 240)).expect("frame");
+    assert_eq!(app.user_passes().0, vec!["invert".to_string()], "the last good pass stays");
+    // (Above the error overlay, which covers the bottom third.)
+    let (w, _, px) = app.read_window().expect("read");
+    let top: Vec<u8> = (48..140u32)
+        .flat_map(|y| (130..270u32).map(move |x| (y, x)))
+        .flat_map(|(y, x)| px[((y * w + x) * 4) as usize..][..3].to_vec())
+        .collect();
+    assert!(top.iter().all(|&v| v == 0), "the last good pass still runs");
+    assert_eq!(app.validation_messages(), 0);
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
 }
