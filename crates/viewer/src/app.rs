@@ -140,7 +140,8 @@ pub struct Panels {
 pub struct FrameStats {
     /// Frames rendered.
     pub frames: u64,
-    /// CPU time of the last frame (UI, graph, recording, submission), milliseconds.
+    /// CPU time of the last frame (UI, graph, recording, submission; not the waits for a
+    /// free frame slot and a swapchain image), milliseconds.
     pub cpu_ms: f32,
     /// GPU time of the last frame whose timestamps are available (sum over passes), ms.
     pub gpu_ms: f32,
@@ -375,6 +376,8 @@ pub struct App {
     selected: Option<usize>,
     plan_text: String,
     plan_dot: String,
+    /// Write the next frame's plan as DOT here.
+    dot_export: Option<PathBuf>,
     /// Requested window size change (scripted resize), for the window to apply.
     pub requested_size: Option<(u32, u32)>,
     /// Current size of the offscreen image / last window size.
@@ -506,6 +509,7 @@ impl App {
             pass_files: Vec::new(),
             selected: None,
             plan_dot: String::new(),
+            dot_export: None,
             requested_size: None,
             quit: false,
             ctx,
@@ -649,8 +653,13 @@ impl App {
         self.viewports.iter().find(|v| v.id == id).and_then(|v| v.pass_error.as_deref())
     }
 
-    /// The last frame's framegraph plan as Graphviz DOT (kept while the framegraph panel is
-    /// open).
+    /// Writes the next frame's framegraph plan to `path` as Graphviz DOT (the Graph panel's
+    /// `Export DOT`).
+    pub fn export_framegraph_dot(&mut self, path: PathBuf) {
+        self.dot_export = Some(path);
+    }
+
+    /// The last exported plan as DOT.
     pub fn framegraph_dot(&self) -> &str {
         &self.plan_dot
     }
@@ -1065,6 +1074,7 @@ impl App {
         // The frame slot first (its acquire semaphore is free then), then the image: the
         // frame is as large as the swapchain image (the window system decides its extent;
         // asking the window for its size separately races with resizes).
+        let waited = Instant::now();
         let frame = self.ring.begin()?;
         let acquired = match swapchain {
             // SAFETY: `frame.slot` is a slot of this app's ring of FRAMES_IN_FLIGHT (the
@@ -1081,6 +1091,9 @@ impl App {
             },
             None => None,
         };
+        // Time spent waiting for the GPU (frame slot) and the window system (image): not CPU
+        // work of this frame.
+        let wait_s = waited.elapsed().as_secs_f32();
         let size = acquired.as_ref().map_or(size, |(_, i)| (i.extent.width, i.extent.height));
         let (w, h) = size;
         self.size = size;
@@ -1505,7 +1518,13 @@ impl App {
         if self.panels.graph {
             // The framegraph panel shows this frame's plan.
             self.plan_text = plan.to_string();
+        }
+        if let Some(path) = self.dot_export.take() {
             self.plan_dot = plan.to_dot();
+            match std::fs::write(&path, &self.plan_dot) {
+                Ok(()) => tracing::info!("wrote {}", path.display()),
+                Err(e) => tracing::error!("writing {}: {e}", path.display()),
+            }
         }
         self.executor.execute(graph, &plan, frame.cmd, None)?;
         let value = match &acquired {
@@ -1537,7 +1556,7 @@ impl App {
             self.reload_ms.push(ms);
         }
         self.stats.frames += 1;
-        self.stats.cpu_ms = started.elapsed().as_secs_f32() * 1e3;
+        self.stats.cpu_ms = (started.elapsed().as_secs_f32() - wait_s) * 1e3;
         let t = self.executor.last_timings();
         if !t.is_empty() {
             self.stats.passes = t.iter().map(|p| (p.name.clone(), p.gpu_ms as f32)).collect();
@@ -1589,10 +1608,7 @@ impl App {
             }
             Action::Relayout => self.layout_dirty = true,
             Action::Screenshot(p) => self.pending_screenshot.push(p),
-            Action::ExportDot(p) => match std::fs::write(&p, &self.plan_dot) {
-                Ok(()) => tracing::info!("wrote {}", p.display()),
-                Err(e) => tracing::error!("writing {}: {e}", p.display()),
-            },
+            Action::ExportDot(p) => self.dot_export = Some(p),
         }
     }
 

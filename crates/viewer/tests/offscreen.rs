@@ -274,8 +274,13 @@ fn stats_and_framegraph_panels() {
     let mut o = opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster]);
     o.panels = viewer::app::Panels { stats: true, graph: true, inspector: true };
     o.frames = Some(3);
-    let app = run_offscreen(o).expect("viewer runs");
-    let dot = app.framegraph_dot();
+    let mut app = run_offscreen(o).expect("viewer runs");
+    let dir = temp("dot");
+    let file = dir.join("plan.dot");
+    app.export_framegraph_dot(file.clone());
+    app.frame(None, (320, 200)).expect("frame");
+    let dot = std::fs::read_to_string(&file).expect("DOT written");
+    assert_eq!(dot, app.framegraph_dot());
     assert!(dot.starts_with("digraph"), "{dot}");
     for pass in ["imgui", "viewport 1 tonemap", "raster forward"] {
         assert!(dot.contains(pass), "the DOT names pass '{pass}'");
