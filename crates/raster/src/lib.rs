@@ -489,6 +489,7 @@ impl Renderer for Raster {
             grid.validate()?;
         }
         scene::check_target(graph, target, view, HDR_FORMAT)?;
+        *self.last_depth.lock().unwrap_or_else(|e| e.into_inner()) = None;
         // The IBL maps of this scene: made in this frame when new, else kept from earlier (the
         // graph must run: the maps count as made from here on).
         let ibl_work = self.ibl.prepare(&self.ctx, scene)?;

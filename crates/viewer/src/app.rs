@@ -224,7 +224,7 @@ struct Rebuilt {
     raster: Option<Raster>,
     pt: Option<PathTracer>,
     /// The custom passes again, with the errors of those that failed.
-    passes: Option<(Vec<crate::passes::UserPass>, Vec<String>)>,
+    passes: Option<LoadedPasses>,
     files: Vec<(&'static str, Vec<PathBuf>)>,
 }
 
@@ -239,9 +239,9 @@ fn rebuild(
     let mut out =
         Rebuilt { tonemap: None, raster: None, pt: None, passes: None, files: Vec::new() };
     if let Some(dirs) = &what.passes {
-        let (passes, errors, files) = load_passes(ctx, compiler, dirs);
-        out.passes = Some((passes, errors));
-        out.files.push(("passes", files));
+        let mut loaded = load_passes(ctx, compiler, dirs);
+        out.files.push(("passes", std::mem::take(&mut loaded.files)));
+        out.passes = Some(loaded);
     }
     if what.tonemap {
         let (t, files) = compiler.recording(|| -> Result<Pipeline, String> {
@@ -272,6 +272,12 @@ struct UiGpu {
     renderer: imgui_rs_vulkan_renderer::Renderer,
     layout: vk::DescriptorSetLayout,
     pool: vk::DescriptorPool,
+    /// Sets of released viewport images: (frames begun when released, set), freed on the
+    /// render thread once the frames that used them are done (the pool is not thread-safe,
+    /// so not through the context's deferred frees, which any thread may run).
+    frees: Vec<(u64, vk::DescriptorSet)>,
+    /// Frames begun.
+    frames: u64,
     sampler: Sampler,
     ctx: Context,
 }
@@ -318,6 +324,10 @@ pub struct App {
     watcher: Option<crate::reload::ShaderWatcher>,
     reload_job: Option<(Instant, std::sync::mpsc::Receiver<Result<Rebuilt, String>>)>,
     reload_again: Option<(Instant, HashSet<PathBuf>)>,
+    /// The pipeline groups the last reload rebuilt.
+    last_rebuilt: Vec<&'static str>,
+    /// The rebuild thread (joined before the app goes).
+    rebuild_thread: Option<std::thread::JoinHandle<()>>,
     /// The shader files each pipeline group was last built from (canonical): "tonemap",
     /// "raster", "pathtracer". A change rebuilds only the groups that read the file.
     deps: std::collections::HashMap<&'static str, HashSet<PathBuf>>,
@@ -472,6 +482,8 @@ impl App {
             watcher,
             reload_job: None,
             reload_again: None,
+            rebuild_thread: None,
+            last_rebuilt: Vec::new(),
             deps: [("tonemap", crate::reload::canonical_set(&tonemap_files))].into(),
             shader_error: startup_error,
             reloads: 0,
@@ -526,15 +538,15 @@ impl App {
         }
         app.startup.push(("renderers", t.elapsed().as_secs_f64() * 1e3));
         if !app.opts.pass_dirs.is_empty() {
-            let (loaded, errors, files) = load_passes(&app.ctx, &app.compiler, &app.opts.pass_dirs);
-            app.user_passes = loaded;
-            app.pass_errors = errors;
+            let mut loaded = load_passes(&app.ctx, &app.compiler, &app.opts.pass_dirs);
+            let files = std::mem::take(&mut loaded.files);
             app.pass_files = files
                 .iter()
                 .filter(|f| f.extension().is_some_and(|e| e == "toml"))
                 .cloned()
                 .collect();
             app.deps.insert("passes", crate::reload::canonical_set(&files));
+            app.apply_passes(loaded);
         }
         Ok(app)
     }
@@ -669,6 +681,12 @@ impl App {
         &self.plan_text
     }
 
+    /// The pipeline groups ("tonemap", "raster", "pathtracer", "passes") the last reload
+    /// rebuilt: those that read a changed file.
+    pub fn last_rebuilt(&self) -> &[&'static str] {
+        &self.last_rebuilt
+    }
+
     /// Successful shader reloads so far.
     pub fn reloads(&self) -> u64 {
         self.reloads
@@ -749,7 +767,10 @@ impl App {
             let _ = tx.send(rebuild(&ctx, &compiler, msaa, what));
         });
         match spawned {
-            Ok(_) => self.reload_job = Some((t0, rx)),
+            Ok(handle) => {
+                self.reload_job = Some((t0, rx));
+                self.rebuild_thread = Some(handle);
+            }
             Err(e) => self.shader_error = Some(format!("cannot start the rebuild: {e}")),
         }
     }
@@ -764,50 +785,29 @@ impl App {
             }
         };
         let (raster_group, pt_group) = (r.raster.is_some(), r.pt.is_some());
-        if let Some((mut passes, errors)) = r.passes.take() {
-            // Keep each pass's slider values and switch; a pass that failed keeps running
-            // in its last good form.
-            let mut old: Vec<crate::passes::UserPass> = std::mem::take(&mut self.user_passes);
-            for p in &mut passes {
-                if let Some(o) = old.iter().find(|o| o.name == p.name) {
-                    p.enabled = o.enabled;
-                    if o.spec.params == p.spec.params {
-                        p.values.clone_from(&o.values);
-                    }
-                }
-            }
-            let loaded: Vec<String> = passes.iter().map(|p| p.name.clone()).collect();
-            old.retain(|o| {
-                !loaded.contains(&o.name)
-                    && errors.iter().any(|e| e.contains(&format!("{}.", o.name)))
-            });
-            passes.extend(old);
-            passes.sort_by(|a, b| a.name.cmp(&b.name));
-            self.user_passes = passes;
-            if let Some((_, files)) = r.files.iter().find(|(g, _)| *g == "passes") {
-                self.pass_files = files
-                    .iter()
-                    .filter(|f| f.extension().is_some_and(|e| e == "toml"))
-                    .cloned()
-                    .collect();
-            }
-            self.pass_errors.clone_from(&errors);
-            if !errors.is_empty() {
-                tracing::error!("custom passes:\n{}", errors.join("\n"));
-                self.shader_error = Some(errors.join("\n"));
-                self.reload_latency = None;
-                for (group, files) in r.files.drain(..) {
-                    self.deps.insert(group, crate::reload::canonical_set(&files));
-                }
-                return;
-            }
+        let tonemap_group = r.tonemap.is_some();
+        let mut swapped = tonemap_group || raster_group || pt_group;
+        if let Some(loaded) = r.passes.take() {
+            self.apply_passes(loaded);
+            swapped |= self.pass_errors.is_empty();
         }
+        if let Some((_, files)) = r.files.iter().find(|(g, _)| *g == "passes") {
+            self.pass_files = files
+                .iter()
+                .filter(|f| f.extension().is_some_and(|e| e == "toml"))
+                .cloned()
+                .collect();
+        }
+        self.last_rebuilt = r.files.iter().map(|(g, _)| *g).collect();
         for (group, files) in r.files.drain(..) {
             self.deps.insert(group, crate::reload::canonical_set(&files));
         }
         if let Some(t) = r.tonemap.take() {
             self.tonemap = Some(t);
         }
+        // Every viewport gets a new renderer of a rebuilt kind: the first from the rebuild,
+        // the others made here (their shaders are cache hits now). One that fails here keeps
+        // its old renderer (and says so in the log).
         for i in 0..self.viewports.len() {
             let stand_in = self.viewports[i].placeholder();
             let mut vp = std::mem::replace(&mut self.viewports[i], stand_in);
@@ -821,9 +821,11 @@ impl App {
                     Ok(mut x) => {
                         x.grid = grid;
                         vp.raster = Some(x);
-                        vp.error = None;
+                        if vp.kind == RendererKind::Raster {
+                            vp.error = None;
+                        }
                     }
-                    Err(e) => vp.error = Some(format!("raster: {e}")),
+                    Err(e) => tracing::error!("viewport {}: raster kept: {e}", vp.id),
                 }
             }
             if pt_group && (vp.pt.is_some() || vp.kind == RendererKind::PathTracer) {
@@ -840,24 +842,54 @@ impl App {
                             x.settings.samples_per_frame = self.opts.spp.clamp(1, 64);
                             x.settings.max_depth = self.opts.max_depth.max(1);
                         }
-                        if let Some(g) = &self.gpu {
-                            if let Err(e) = x.set_lights(&self.scene, g) {
-                                vp.error = Some(format!("path tracer lights: {e}"));
-                            }
-                        }
-                        vp.pt = Some(x);
                         if vp.kind == RendererKind::PathTracer {
                             vp.error = None;
                         }
+                        if let Some(g) = &self.gpu {
+                            if let Err(e) = x.set_lights(&self.scene, g) {
+                                if vp.kind == RendererKind::PathTracer {
+                                    vp.error = Some(format!("path tracer lights: {e}"));
+                                }
+                            }
+                        }
+                        vp.pt = Some(x);
                     }
-                    Err(e) => vp.error = Some(format!("path tracer: {e}")),
+                    Err(e) => tracing::error!("viewport {}: path tracer kept: {e}", vp.id),
                 }
             }
             self.viewports[i] = vp;
         }
-        self.shader_error = None;
-        self.reloads += 1;
-        self.reload_latency = Some(t0);
+        if tonemap_group || raster_group || pt_group {
+            // The built-in groups this rebuild made all compiled.
+            self.shader_error = None;
+        }
+        if swapped {
+            self.reloads += 1;
+            self.reload_latency = Some(t0);
+        }
+    }
+
+    /// Swaps in reloaded custom passes, keeping each one's slider values and switch; a pass
+    /// that failed to load keeps running in its last good form.
+    fn apply_passes(&mut self, loaded: LoadedPasses) {
+        let LoadedPasses { mut passes, errors, failed, .. } = loaded;
+        let mut old: Vec<crate::passes::UserPass> = std::mem::take(&mut self.user_passes);
+        for p in &mut passes {
+            if let Some(o) = old.iter().find(|o| o.name == p.name) {
+                p.enabled = o.enabled;
+                if o.spec.params == p.spec.params {
+                    p.values.clone_from(&o.values);
+                }
+            }
+        }
+        old.retain(|o| failed.contains(&o.name) && !passes.iter().any(|p| p.name == o.name));
+        passes.extend(old);
+        passes.sort_by(|a, b| a.name.cmp(&b.name));
+        self.user_passes = passes;
+        if !errors.is_empty() {
+            tracing::error!("custom passes:\n{}", errors.join("\n"));
+        }
+        self.pass_errors = errors;
     }
 
     /// The viewports: (id, renderer), in order.
@@ -1076,6 +1108,7 @@ impl App {
         // asking the window for its size separately races with resizes).
         let waited = Instant::now();
         let frame = self.ring.begin()?;
+        self.ui_gpu.frame_begun();
         let acquired = match swapchain {
             // SAFETY: `frame.slot` is a slot of this app's ring of FRAMES_IN_FLIGHT (the
             // swapchain was made with the same count); `begin` waited for the slot's previous
@@ -1175,8 +1208,14 @@ impl App {
                 );
             }
             global_keys(ui, &self.opts.keys, &mut actions);
-            if let Some(e) = &self.shader_error {
-                shader_error_overlay(ui, e, [w as f32, h as f32]);
+            let errors: Vec<&str> = self
+                .shader_error
+                .iter()
+                .map(String::as_str)
+                .chain(self.pass_errors.iter().map(String::as_str))
+                .collect();
+            if !errors.is_empty() {
+                shader_error_overlay(ui, &errors.join("\n"), [w as f32, h as f32]);
             }
         }
         let draw_data = imgui.render();
@@ -1241,7 +1280,12 @@ impl App {
                             }
                         }
                     }
-                    Err(e) => tracing::error!("scene update: {e}"),
+                    Err(e) => {
+                        // Upload it again next frame (a structure change, or values the
+                        // in-place update refuses).
+                        tracing::error!("scene update: {e}; uploading the scene again");
+                        g.versions.structure = g.versions.structure.wrapping_add(1);
+                    }
                 }
             }
         }
@@ -1680,6 +1724,10 @@ impl App {
 
 impl Drop for App {
     fn drop(&mut self) {
+        // A rebuild still compiling finishes first (it uses the device).
+        if let Some(t) = self.rebuild_thread.take() {
+            let _ = t.join();
+        }
         // Every frame finishes (and deferred frees run) before the UI's pool goes.
         let _ = self.ctx.wait_idle();
         self.viewports.clear();
@@ -1753,7 +1801,7 @@ fn make_ui_gpu(
             .address_mode_u(vk::SamplerAddressMode::CLAMP_TO_EDGE)
             .address_mode_v(vk::SamplerAddressMode::CLAMP_TO_EDGE),
     )?;
-    Ok(UiGpu { renderer, layout, pool, sampler, ctx: ctx.clone() })
+    Ok(UiGpu { renderer, layout, pool, frees: Vec::new(), frames: 0, sampler, ctx: ctx.clone() })
 }
 
 fn create_pool(device: &ash::Device) -> anyhow::Result<vk::DescriptorPool> {
@@ -1811,19 +1859,33 @@ fn ensure_image(
 }
 
 /// Frees the viewport's image and its ImGui descriptor set once the GPU is done with them.
-fn release_image(ctx: &Context, ui: &mut UiGpu, vp: &mut Viewport) {
+fn release_image(_ctx: &Context, ui: &mut UiGpu, vp: &mut Viewport) {
     if let Some(old) = vp.image.take() {
         ui.renderer.textures().remove(old.texture);
-        let pool = ui.pool;
-        ctx.defer_release(move |device, _| {
-            // SAFETY: the GPU finished every frame that used the set; the pool outlives the
-            // deferred frees (UiGpu waits for the device, which runs them, before destroying
-            // the pool).
-            unsafe {
-                let _ = device.free_descriptor_sets(pool, &[old.set]);
-            }
-        });
+        ui.frees.push((ui.frames, old.set));
         drop(old.ldr);
+    }
+}
+
+impl UiGpu {
+    /// After a frame slot was begun: frees the sets whose last use (a frame begun before their
+    /// release) is done. With FRAMES_IN_FLIGHT slots, beginning frame `n` waited for frame
+    /// `n - FRAMES_IN_FLIGHT`, so a set released when `k` frames had begun (last used by
+    /// frame `k - 1`) is free once `k - 1 <= n - FRAMES_IN_FLIGHT`.
+    fn frame_begun(&mut self) {
+        self.frames += 1;
+        let n = self.frames - 1;
+        let (done, keep): (Vec<_>, Vec<_>) =
+            self.frees.drain(..).partition(|(k, _)| k + FRAMES_IN_FLIGHT as u64 <= n + 1);
+        self.frees = keep;
+        if !done.is_empty() {
+            let sets: Vec<vk::DescriptorSet> = done.into_iter().map(|(_, s)| s).collect();
+            // SAFETY: on the render thread, the only user of the pool; the frames that used
+            // the sets completed (see above).
+            unsafe {
+                let _ = self.ctx.device().free_descriptor_sets(self.pool, &sets);
+            }
+        }
     }
 }
 
@@ -1985,35 +2047,47 @@ fn passes_panel(ui: &imgui::Ui, passes: &mut [crate::passes::UserPass], errors: 
     });
 }
 
-/// Loads every pass of `dirs`: the passes, the errors of those that failed, and every file
-/// they read (TOML files and shaders with their imports), to watch.
-fn load_passes(
-    ctx: &Context,
-    compiler: &ShaderCompiler,
-    dirs: &[PathBuf],
-) -> (Vec<crate::passes::UserPass>, Vec<String>, Vec<PathBuf>) {
-    let (mut passes, mut errors, mut files) = (Vec::new(), Vec::new(), Vec::new());
+/// The custom passes of some folders, as loaded.
+struct LoadedPasses {
+    passes: Vec<crate::passes::UserPass>,
+    /// Messages of those that failed.
+    errors: Vec<String>,
+    /// Names (file stems) of those that failed.
+    failed: Vec<String>,
+    /// Every file they read (TOML files, shaders and their imports), to watch.
+    files: Vec<PathBuf>,
+}
+
+/// Loads every pass of `dirs`.
+fn load_passes(ctx: &Context, compiler: &ShaderCompiler, dirs: &[PathBuf]) -> LoadedPasses {
+    let mut out = LoadedPasses {
+        passes: Vec::new(),
+        errors: Vec::new(),
+        failed: Vec::new(),
+        files: Vec::new(),
+    };
     for dir in dirs {
         match crate::passes::pass_files(dir) {
             Ok(list) => {
                 for f in list {
-                    files.push(f.clone());
+                    out.files.push(f.clone());
                     let (r, read) =
                         compiler.recording(|| crate::passes::load_pass(ctx, compiler, &f));
-                    files.extend(read);
+                    out.files.extend(read);
                     match r {
-                        Ok(p) => passes.push(p),
+                        Ok(p) => out.passes.push(p),
                         Err(e) => {
-                            tracing::error!("{e:#}");
-                            errors.push(format!("{e:#}"));
+                            out.errors.push(format!("{e:#}"));
+                            let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned());
+                            out.failed.extend(stem);
                         }
                     }
                 }
             }
-            Err(e) => errors.push(format!("{e:#}")),
+            Err(e) => out.errors.push(format!("{e:#}")),
         }
     }
-    (passes, errors, files)
+    out
 }
 
 /// GPU memory the allocator holds: (bytes in allocations, bytes in its memory blocks).

@@ -1,7 +1,7 @@
 //! The viewer's TOML configuration file: window, renderer defaults, camera convention, shader
 //! folder and hot reload, key bindings. Every key is optional (a missing key keeps its
 //! default); an unknown key or a bad value is an error naming its line. Command-line flags
-//! override the file. `xpg-view --write-config [FILE]` writes the defaults.
+//! override the file. `xpg-view --write-config[=FILE]` writes the defaults (never over an existing file).
 
 use std::path::{Path, PathBuf};
 

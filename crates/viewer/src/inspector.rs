@@ -77,12 +77,20 @@ fn node_editor(ui: &imgui::Ui, scene: &mut Scene, i: usize) {
     ui.text(format!("node {i}: {}", node.name));
     let mesh = node.mesh;
     let (scale, rot, trans) = node.local.to_scale_rotation_translation();
+    // A degenerate transform (a zero scale) has no rotation to show: identity.
+    let rot = if rot.is_finite() { rot } else { Quat::IDENTITY };
     let (mut t, mut s) = (trans.to_array(), scale.to_array());
     let (ex, ey, ez) = rot.to_euler(EulerRot::XYZ);
     let mut r = [ex.to_degrees(), ey.to_degrees(), ez.to_degrees()];
     let mut changed = imgui::Drag::new("translation").speed(0.01).build_array(ui, &mut t);
     changed |= imgui::Drag::new("rotation (deg)").speed(0.5).build_array(ui, &mut r);
     changed |= imgui::Drag::new("scale").speed(0.01).build_array(ui, &mut s);
+    // Scales keep away from zero (a singular transform has no inverse for normals).
+    for v in &mut s {
+        if v.abs() < 1e-4 {
+            *v = 1e-4f32.copysign(*v);
+        }
+    }
     if changed && t.iter().chain(&r).chain(&s).all(|v| v.is_finite()) {
         let rot = Quat::from_euler(
             EulerRot::XYZ,
@@ -103,14 +111,28 @@ fn node_editor(ui: &imgui::Ui, scene: &mut Scene, i: usize) {
         ui.separator();
         ui.text(format!("material {m}: {}", mat.name));
         let mut edited = mat.clone();
+        let clamp = imgui::SliderFlags::ALWAYS_CLAMP;
         let mut c = ui.color_edit4(format!("base color##m{m}"), &mut edited.base_color);
-        c |= ui.slider(format!("metallic##m{m}"), 0.0, 1.0, &mut edited.metallic);
-        c |= ui.slider(format!("roughness##m{m}"), 0.0, 1.0, &mut edited.roughness);
+        c |= ui
+            .slider_config(format!("metallic##m{m}"), 0.0, 1.0)
+            .flags(clamp)
+            .build(&mut edited.metallic);
+        c |= ui
+            .slider_config(format!("roughness##m{m}"), 0.0, 1.0)
+            .flags(clamp)
+            .build(&mut edited.roughness);
         c |= imgui::Drag::new(format!("emissive##m{m}"))
             .speed(0.05)
             .range(0.0, 1.0e6)
+            .flags(clamp)
             .build_array(ui, &mut edited.emissive);
-        if c {
+        let finite = edited.base_color.iter().chain(&edited.emissive).all(|v| v.is_finite())
+            && edited.metallic.is_finite()
+            && edited.roughness.is_finite();
+        for v in &mut edited.base_color {
+            *v = v.clamp(0.0, 1.0);
+        }
+        if c && finite {
             if let Some(dst) = scene.material_mut(m) {
                 *dst = edited;
             }
@@ -125,8 +147,13 @@ fn node_editor(ui: &imgui::Ui, scene: &mut Scene, i: usize) {
             c |= imgui::Drag::new(format!("intensity##l{l}"))
                 .speed(0.05)
                 .range(0.0, 1.0e9)
+                .flags(imgui::SliderFlags::ALWAYS_CLAMP)
                 .build(ui, &mut edited.intensity);
-            if c {
+            for v in &mut edited.color {
+                *v = v.clamp(0.0, 1.0);
+            }
+            let finite = edited.intensity.is_finite() && edited.intensity >= 0.0;
+            if c && finite {
                 if let Some(dst) = scene.light_mut(l) {
                     *dst = edited;
                 }

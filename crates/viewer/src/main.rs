@@ -51,7 +51,13 @@ struct ViewArgs {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Write the default configuration to FILE (default: the user's config file) and exit.
-    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = ""
+    )]
     write_config: Option<PathBuf>,
     /// Run without a window, rendering WxH images (the same frame: viewports, UI, tonemap).
     #[arg(long, value_name = "WxH")]
@@ -229,6 +235,9 @@ fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
         } else {
             p.clone()
         };
+        if path.exists() {
+            anyhow::bail!("{} exists: remove it first (nothing was written)", path.display());
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -238,13 +247,26 @@ fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
         return Ok(());
     }
     // The config file (an explicit one must exist), then the flags over it.
-    let cfg = match &a.config {
+    let cfg_path = a.config.clone().or_else(|| Config::default_path().filter(|p| p.is_file()));
+    let cfg = match &cfg_path {
         Some(p) => Config::load(p)?,
-        None => match Config::default_path().filter(|p| p.is_file()) {
-            Some(p) => Config::load(&p)?,
-            None => Config::default(),
-        },
+        None => Config::default(),
     };
+    // Folders in the config file are relative to the file's folder.
+    let cfg_dir =
+        cfg_path.as_deref().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
+    let from_cfg = |f: &str| cfg_dir.join(f);
+    if let Some(m) = a.msaa {
+        if ![1, 2, 4, 8].contains(&m) {
+            anyhow::bail!("--msaa {m}: expected 1, 2, 4 or 8");
+        }
+    }
+    if a.spp.is_some_and(|v| !(1..=64).contains(&v)) {
+        anyhow::bail!("--spp: expected 1..=64");
+    }
+    if a.max_depth.is_some_and(|v| !(1..=1024).contains(&v)) {
+        anyhow::bail!("--max-depth: expected 1..=1024");
+    }
     let keys = cfg.keys.parse().context("[keys]")?;
     let size = match (&a.offscreen, &a.size) {
         (Some(s), _) => viewer::parse_size(s).context("--offscreen")?,
@@ -263,7 +285,7 @@ fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
     let shader_dir = a
         .shader_dir
         .clone()
-        .or_else(|| (!cfg.shaders.dir.is_empty()).then(|| PathBuf::from(&cfg.shaders.dir)));
+        .or_else(|| (!cfg.shaders.dir.is_empty()).then(|| from_cfg(&cfg.shaders.dir)));
     if let Some(p) = &a.screenshot {
         viewer::check_output(p)?;
     }
@@ -295,7 +317,7 @@ fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
             .passes
             .folders
             .iter()
-            .map(PathBuf::from)
+            .map(|f| from_cfg(f))
             .chain(a.passes.iter().cloned())
             .collect(),
         panels: viewer::app::Panels {
@@ -306,7 +328,10 @@ fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
     };
     if let Some(d) = &opts.shader_dir {
         if !d.is_dir() {
-            anyhow::bail!("--shader-dir {}: not a folder", d.display());
+            anyhow::bail!(
+                "shader folder {} (--shader-dir or [shaders] dir): not a folder",
+                d.display()
+            );
         }
     }
     if a.offscreen.is_some() {

@@ -196,8 +196,62 @@ pub fn load_pass(
     }
     let pipeline = Pipeline::compute(ctx, entry, None)
         .with_context(|| format!("{}: making the pipeline", shader.display()))?;
+    check_layout(&spec, &pipeline, toml_path, &shader)?;
     let values = spec.params.iter().map(|p| p.default).collect();
     Ok(UserPass { name: stem, spec, values, enabled: true, pipeline })
+}
+
+/// Checks the TOML against what the shader declares: every target at a binding of set 1 of
+/// the right kind (color: a storage image; color_in, depth: a sampled image), no other
+/// binding, no bindless heap, and push constants of `uint width, height` plus one float per
+/// parameter.
+fn check_layout(
+    spec: &PassSpec,
+    pipeline: &Pipeline,
+    toml: &Path,
+    shader: &Path,
+) -> anyhow::Result<()> {
+    let layout = pipeline.layout();
+    let (t, s) = (toml.display(), shader.display());
+    if layout.uses_bindless() {
+        bail!("{s}: user passes cannot use the bindless heap (set 0); bind targets in set 1");
+    }
+    let declared = layout.push_bindings();
+    for target in &spec.targets {
+        let want = if target.name == "color" {
+            vk::DescriptorType::STORAGE_IMAGE
+        } else {
+            vk::DescriptorType::SAMPLED_IMAGE
+        };
+        match declared.iter().find(|(b, _, _)| *b == target.binding) {
+            None => bail!(
+                "{t}: target '{}' is at binding {}, which {s} does not declare in set 1",
+                target.name,
+                target.binding
+            ),
+            Some((_, ty, _)) if *ty != want => bail!(
+                "{t}: target '{}' at binding {} is a {ty:?} in {s}; it must be a {want:?} ({})",
+                target.name,
+                target.binding,
+                if target.name == "color" { "RWTexture2D<float4>" } else { "Texture2D" }
+            ),
+            Some(_) => {}
+        }
+    }
+    for (b, ty, _) in &declared {
+        if !spec.targets.iter().any(|t| t.binding == *b) {
+            bail!("{s}: binding {b} ({ty:?}) of set 1 is not a target of {t}");
+        }
+    }
+    let want = 8 + 4 * spec.params.len() as u32;
+    let have = layout.push_constants().map_or(0, |r| r.size);
+    if have != want {
+        bail!(
+            "{s}: push constants of {have} bytes; {t} means {want} (uint width, uint height, \
+             then one float per [[param]])"
+        );
+    }
+    Ok(())
 }
 
 /// The pass files (`*.toml`) of `dir`, sorted by name (the order they run in).
@@ -214,7 +268,8 @@ pub fn pass_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Adds `pass` to `graph` for a viewport of `width` x `height`: `color` is the viewport's
 /// color at this point (HDR or tonemapped), `depth` the renderer's depth if it has one.
-/// Fails (adding nothing) when the pass names a target the viewport lacks.
+/// Fails (adding nothing) when the pass names a target the viewport lacks, or expects the
+/// other color format (rgba16f before the tonemap, rgba8 after it).
 pub fn add_pass<'g>(
     graph: &mut FrameGraph<'g>,
     pass: &'g UserPass,
@@ -224,6 +279,13 @@ pub fn add_pass<'g>(
     height: u32,
 ) -> anyhow::Result<()> {
     let format = graph.image_info(color).context("color target")?.format;
+    let expected = match pass.spec.insert {
+        InsertPoint::BeforeTonemap => vk::Format::R16G16B16A16_SFLOAT,
+        InsertPoint::AfterTonemap => vk::Format::R8G8B8A8_UNORM,
+    };
+    if format != expected {
+        bail!("pass '{}': the color here is {format:?}, not {expected:?}", pass.name);
+    }
     let wants = |n: &str| pass.spec.targets.iter().find(|t| t.name == n);
     if wants("depth").is_some() && depth.is_none() {
         bail!(
@@ -287,7 +349,12 @@ pub fn add_pass<'g>(
                 _ => None,
             })
             .collect();
-        p.push_descriptors(pl, &binds)?;
+        // Checked at load; should binding still fail, the pass is skipped (logged), not the
+        // frame.
+        if let Err(e) = p.push_descriptors(pl, &binds) {
+            tracing::error!("pass '{}': {e}", pass.name);
+            return Ok(());
+        }
         if let Some(range) = pl.layout().push_constants() {
             let mut bytes: Vec<u8> = Vec::with_capacity(8 + 4 * pass.values.len());
             bytes.extend(width.to_le_bytes());

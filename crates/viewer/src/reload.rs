@@ -54,7 +54,8 @@ impl ShaderWatcher {
         if compiler.watched_count() == self.known {
             return;
         }
-        let files = compiler.watched_files();
+        // Not while a compile holds the compiler: next frame.
+        let Some(files) = compiler.try_watched_files() else { return };
         self.known = files.len();
         for f in files {
             let f = canonical(&f);

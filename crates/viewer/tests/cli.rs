@@ -8,9 +8,12 @@ fn scene(name: &str) -> PathBuf {
 }
 
 fn xpg_view(args: &[&str]) -> (bool, String) {
+    // Never the developer's own config file.
+    let home = std::env::temp_dir().join(format!("xpg-cli-home-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_xpg-view"))
         .args(args)
         .env("RUST_BACKTRACE", "0")
+        .env("XDG_CONFIG_HOME", &home)
         .output()
         .expect("run xpg-view");
     (
@@ -105,10 +108,14 @@ fn config_file_written_read_and_rejected() {
     let dir = std::env::temp_dir().join(format!("xpg-cli-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tempdir");
     let cfg = dir.join("sub/config.toml");
-    let (ok, text) = xpg_view(&["--write-config", cfg.to_str().expect("path")]);
+    let arg = format!("--write-config={}", cfg.display());
+    let (ok, text) = xpg_view(&[&arg]);
     assert!(ok, "{text}");
     let written = viewer::config::Config::load(&cfg).expect("written config parses");
     assert_eq!(written, viewer::config::Config::default());
+    // It never overwrites a file.
+    let (ok, text) = xpg_view(&[&arg]);
+    assert!(!ok && text.contains("exists"), "{text}");
 
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[renderer]\nmsaa = 3\n").expect("write");

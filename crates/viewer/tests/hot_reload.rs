@@ -86,6 +86,7 @@ fn editing_shaders_reloads_them_and_errors_keep_the_last_good_ones() {
     let darker = raster_mean(&app);
     println!("raster mean {base:.1} -> {darker:.1}; reload took {:?} ms", app.last_reload_ms);
     assert!(darker < 0.8 * base, "the new tonemap is used ({base} -> {darker})");
+    assert_eq!(app.last_rebuilt(), ["tonemap"], "only what read the file is rebuilt");
     assert!(app.last_reload_ms.is_some());
     // Only the tonemap read the file: the path tracer kept its accumulation.
     assert!(app.path_tracer_samples(pt).expect("pt") > samples_before);
@@ -124,7 +125,11 @@ fn editing_shaders_reloads_them_and_errors_keep_the_last_good_ones() {
     frames_until(&mut app, "the module reload", |a| a.reloads() >= 3);
     app.frame(None, (480, 240)).expect("frame");
     let linear = raster_mean(&app);
-    println!("without sRGB encoding: {linear:.1}");
+    println!("without sRGB encoding: {linear:.1}; rebuilt {:?}", app.last_rebuilt());
+    // color.slang is imported by the tonemap, the raster and the path tracer: all rebuilt.
+    for group in ["tonemap", "raster", "pathtracer"] {
+        assert!(app.last_rebuilt().contains(&group), "{group}: {:?}", app.last_rebuilt());
+    }
     assert!(linear < 0.85 * base, "the edited module is used ({base} -> {linear})");
     assert_eq!(app.validation_messages(), 0);
     drop(app);
@@ -165,6 +170,63 @@ fn a_shader_broken_at_start_is_reported_and_fixed_live() {
     let fixed = raster_mean(&app);
     println!("broken at start: grey {grey:.1}, fixed {fixed:.1}");
     assert!((fixed - grey).abs() > 10.0, "the scene appears once the shader compiles");
+    assert_eq!(app.validation_messages(), 0);
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_broken_custom_pass_does_not_block_other_reloads() {
+    let dir = std::env::temp_dir().join(format!("xpg-hot-reload-pass-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let shaders = dir.join("shaders");
+    copy_dir(&xpg::ShaderCompiler::project_shader_dir(), &shaders);
+    let passes = dir.join("passes");
+    std::fs::create_dir_all(&passes).expect("mkdir");
+    // The TOML names binding 3; the shader declares binding 0: rejected at load.
+    std::fs::write(
+        passes.join("mismatch.toml"),
+        "insert = \"after_tonemap\"\n[[target]]\nname = \"color\"\naccess = \"read_write\"\nbinding = 3\n",
+    )
+    .expect("write");
+    std::fs::write(
+        passes.join("mismatch.slang"),
+        "[[vk::binding(0, 1)]] [format(\"rgba8\")] RWTexture2D<float4> color;\n\
+         struct Push { uint width; uint height; };\n[[vk::push_constant]] ConstantBuffer<Push> pc;\n\
+         [shader(\"compute\")]\n[numthreads(8, 8, 1)]\nvoid main(uint3 id: SV_DispatchThreadID)\n\
+         { if (id.x < pc.width && id.y < pc.height) color[id.xy] = float4(0, 0, 0, 1); }\n",
+    )
+    .expect("write");
+    let opts = ViewerOptions {
+        files: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/refs/scenes/env_diffuse.gltf")],
+        size: (480, 240),
+        viewports: vec![RendererKind::Raster],
+        validation: true,
+        cache_dir: None,
+        frames: Some(3),
+        fixed_dt: Some(1.0 / 60.0),
+        script: Some(Script::default()),
+        shader_dir: Some(shaders.clone()),
+        hot_reload: true,
+        pass_dirs: vec![passes.clone()],
+        ..Default::default()
+    };
+    let mut app = run_offscreen(opts).expect("the viewer runs despite the broken pass");
+    let (names, errors) = app.user_passes();
+    assert!(names.is_empty());
+    assert!(
+        errors.iter().any(|e| e.contains("mismatch.toml") && e.contains("binding 3")),
+        "{errors:?}"
+    );
+    let base = raster_mean(&app);
+    // A tonemap edit is applied although the pass is still broken.
+    edit(&shaders.join("post/tonemap.slang"), "* pc.exposure;", "* pc.exposure * 0.25;");
+    frames_until(&mut app, "the tonemap reload", |a| a.reloads() >= 1);
+    app.frame(None, (480, 240)).expect("frame");
+    let darker = raster_mean(&app);
+    assert!(darker < 0.8 * base, "{base} -> {darker}");
+    assert!(!app.user_passes().1.is_empty(), "the pass is still reported");
     assert_eq!(app.validation_messages(), 0);
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);

@@ -206,11 +206,12 @@ fn linear_to_srgb(c: f32) -> f32 {
     }
 }
 
-/// Columns `x0..x1`, rows 48.. (below the viewports' toolbars) of the window image.
+/// Columns `x0..x1`, rows 48..140 (below the viewports' toolbars, above the error overlay
+/// that covers the bottom third while a shader or pass error stands) of the window image.
 fn region(app: &viewer::app::App, x0: u32, x1: u32) -> Vec<u8> {
     let (w, h, px) = app.read_window().expect("read window");
     let mut out = Vec::new();
-    for y in 48..h - 8 {
+    for y in 48..140.min(h - 8) {
         for x in x0..x1.min(w) {
             let i = ((y * w + x) * 4) as usize;
             out.extend_from_slice(&px[i..i + 3]);
@@ -416,7 +417,11 @@ fn custom_passes_from_a_folder() {
             c.iter().max().copied().unwrap_or(0) > 200 && c.iter().min().copied().unwrap_or(0) < 40
         })
         .count();
-    assert!(saturated * 2 > px.len() / 3, "false color ({saturated} of {})", px.len() / 3);
+    // (The sky, at depth 1, is black.)
+    let black = px.chunks_exact(3).filter(|c| c.iter().all(|&v| v < 8)).count();
+    let n = px.len() / 3;
+    println!("false color: {saturated} saturated, {black} black of {n}");
+    assert!(saturated * 5 > n && (saturated + black) * 10 > n * 9, "false color");
     assert_eq!(both.validation_messages(), 0);
     drop((plain, with, both));
     let _ = std::fs::remove_dir_all(&dir);
@@ -450,12 +455,12 @@ fn custom_passes_reload_like_shaders() {
     // A broken TOML: reported, the last good pass keeps running.
     std::fs::write(dir.join("invert.toml"), "insert = \"sideways\"\n").expect("break");
     let t = std::time::Instant::now();
-    while app.shader_error().is_none() {
+    while app.user_passes().1.is_empty() {
         assert!(t.elapsed().as_secs() < 240, "no error reported");
         app.frame(None, (480, 240)).expect("frame");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let e = app.shader_error().expect("error").to_string();
+    let e = app.user_passes().1.join("\n");
     assert!(e.contains("invert.toml") && e.contains("line 1"), "{e}");
     app.frame(None, (480, 240)).expect("frame");
     assert_eq!(app.user_passes().0, vec!["invert".to_string()], "the last good pass stays");

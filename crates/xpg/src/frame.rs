@@ -125,8 +125,9 @@ impl Drop for FrameRing {
     fn drop(&mut self) {
         let last = self.slots.iter().map(|s| s.value).max().unwrap_or(0);
         if self.ctx.wait(last).is_err() {
-            // SAFETY: plain idle wait.
-            let _ = unsafe { self.ctx.device().device_wait_idle() };
+            // SAFETY: an idle wait with every queue taken (the context's one queue, under its
+            // lock: another thread may be submitting).
+            let _ = self.ctx.with_queue(|_| unsafe { self.ctx.device().device_wait_idle() });
         }
         for s in &self.slots {
             // SAFETY: every submission of the slot completed (waited above).

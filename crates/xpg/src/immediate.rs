@@ -32,8 +32,8 @@ impl Context {
         let result = self.record_and_wait(pool, record);
         if result.is_err() {
             // The submission may be in flight: wait for the device before destroying the pool.
-            // SAFETY: plain idle wait.
-            let _ = unsafe { device.device_wait_idle() };
+            // SAFETY: an idle wait with the context's one queue taken under its lock.
+            let _ = self.with_queue(|_| unsafe { device.device_wait_idle() });
         }
         // SAFETY: the pool's command buffer completed (waited for) or was never submitted.
         unsafe { device.destroy_command_pool(pool, None) };

@@ -312,6 +312,11 @@ impl PipelineLayout {
     pub fn push_constants(&self) -> Option<vk::PushConstantRange> {
         self.push_constants
     }
+    /// The bindings of the push-descriptor set (set 1) the shaders declare: (binding, type,
+    /// count), in binding order.
+    pub fn push_bindings(&self) -> Vec<(u32, vk::DescriptorType, u32)> {
+        self.push_set.iter().map(|(&b, &(t, c))| (b, t, c)).collect()
+    }
     /// Whether set 0 is the bindless heap.
     pub fn uses_bindless(&self) -> bool {
         self.uses_bindless

@@ -371,6 +371,18 @@ impl ShaderCompiler {
         self.lock().watched.iter().cloned().collect()
     }
 
+    /// [`ShaderCompiler::watched_files`], or None when a compile holds the compiler (on
+    /// another thread): a render loop asks again next frame instead of waiting.
+    pub fn try_watched_files(&self) -> Option<Vec<PathBuf>> {
+        match self.inner.try_lock() {
+            Ok(g) => Some(g.watched.iter().cloned().collect()),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                Some(p.into_inner().watched.iter().cloned().collect())
+            }
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// How many files [`ShaderCompiler::watched_files`] has, without waiting for a compile
     /// that is running on another thread.
     pub fn watched_count(&self) -> usize {
@@ -494,7 +506,25 @@ impl ShaderCompiler {
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "panic".into());
             Err(ShaderError::Internal { path: path.clone(), message })
-        })?;
+        });
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => {
+                // Watch what the failure involves: the files its diagnostics name and the
+                // dependencies of this request's last good result (an import that broke).
+                let mut files: Vec<PathBuf> = Vec::new();
+                if let ShaderError::Compile { diagnostics, .. } = &e {
+                    files.extend(
+                        diagnostics.iter().map(|d| PathBuf::from(&d.file)).filter(|f| f.is_file()),
+                    );
+                }
+                if let Some(last) = inner.latest.get(&identity).and_then(|k| inner.cache.get(k)) {
+                    files.extend(last.result.dependencies.iter().cloned());
+                }
+                inner.note(&files);
+                return Err(e);
+            }
+        };
         inner.note(&result.dependencies);
         // A dependency edited while the compiler ran may or may not be in the result: such a
         // result is returned but not cached, so the next request compiles again.

@@ -532,8 +532,9 @@ impl Drop for Uploader {
     fn drop(&mut self) {
         let last = self.cmds.back().map(|c| c.1).unwrap_or(0);
         if self.ctx.wait(last).is_err() {
-            // SAFETY: plain idle wait so the pool is not in use.
-            let _ = unsafe { self.ctx.device().device_wait_idle() };
+            // SAFETY: an idle wait (so the pool is not in use) with the context's one queue
+            // taken under its lock.
+            let _ = self.ctx.with_queue(|_| unsafe { self.ctx.device().device_wait_idle() });
         }
         // SAFETY: every command buffer of the pool has completed (waited above).
         unsafe { self.ctx.device().destroy_command_pool(self.pool, None) };
