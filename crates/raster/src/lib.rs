@@ -484,294 +484,22 @@ impl Renderer for Raster {
         view: &View,
         output: &mut ImageHandle,
     ) -> Result<(), RenderError> {
-        let target = &mut *output;
-        if let Some(grid) = &self.grid {
-            grid.validate()?;
-        }
-        scene::check_target(graph, target, view, HDR_FORMAT)?;
-        *self.last_depth.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        // The IBL maps of this scene: made in this frame when new, else kept from earlier (the
-        // graph must run: the maps count as made from here on).
-        let ibl_work = self.ibl.prepare(&self.ctx, scene)?;
-        let vp: Mat4 = view.proj * view.view;
-        let frame = FrameData {
-            view_proj: vp.to_cols_array_2d(),
-            inv_view_proj: vp.inverse().to_cols_array_2d(),
-            camera_pos: view.eye().to_array(),
-            env_mean_kind: [
-                scene.environment_mean[0],
-                scene.environment_mean[1],
-                scene.environment_mean[2],
-                scene.environment_kind as f32,
-            ],
-            light_count: scene.light_count,
-            width: view.width,
-            height: view.height,
-            pad: 0,
-        };
-        // The visibility mask: one bit per draw after the frame constants (16-byte aligned).
-        let hidden_bits: Vec<u32> = if self.hidden_nodes.is_empty() {
-            Vec::new()
-        } else {
-            let n = scene.draw_list.len();
-            let mut bits = vec![0u32; n.div_ceil(32).max(1)];
-            for (i, word) in (0..n).map(|i| (i, i / 32)) {
-                if let Some((node, _, _)) = scene.draw_origin(i) {
-                    if self.hidden_nodes.contains(&(node as u32)) {
-                        bits[word] |= 1 << (i % 32);
-                    }
-                }
-            }
-            bits
-        };
-        let bits_offset = size_of::<FrameData>().next_multiple_of(16) as u64;
-        let needed = bits_offset + 4 * hidden_bits.len() as u64;
-        if self.frame_buffer.size() < needed {
-            self.frame_buffer = frame_constants_buffer(&self.ctx, needed.next_power_of_two())?;
-        }
-        let push = RasterPush {
-            hidden: if hidden_bits.is_empty() {
-                0
-            } else {
-                self.frame_buffer.address() + bits_offset
-            },
-            frame: self.frame_buffer.address(),
-            vertices: scene.vertices.address(),
-            draws: scene.draws.address(),
-            materials: scene.materials.address(),
-            lights: scene.lights.address(),
-            shadows: scene.shadows.address(),
-            uvs: scene.uvs.address(),
-            tangents: scene.tangents.address(),
-            sh: 0,
-            draw: 0,
-            shadow_layer: 0,
-        };
-        // Initial state unknown (the previous frame read it in several stages, compute included):
-        // the update waits for all earlier work.
-        let mut fb = graph.import_buffer("raster frame constants", &self.frame_buffer, None, None);
-        // The scene's buffers that updates rewrite (GpuScene::update): declared so that this
-        // frame's reads come after an update's writes in the same graph.
-        let sb = SceneBuffers::import(graph, scene);
-        let env = scene.import_environment(graph);
-        let env_size = (scene.environment.extent().width, scene.environment.extent().height);
-        let ibl = self.ibl.add_passes(graph, &env, env_size, ibl_work)?;
-        let push = RasterPush { sh: ibl.sh_address, ..push };
-        // With MSAA everything is drawn into multisampled color and depth, resolved at the end.
-        let ms = self.msaa;
-        let resolve_into = (ms > 1).then_some(*target);
-        let mut ms_color = match resolve_into {
-            Some(_) => graph.create_image(
-                "hdr multisampled",
-                ImageInfo::d2(view.width, view.height, HDR_FORMAT).samples(ms),
-            ),
-            None => *target,
-        };
-        let target = &mut ms_color;
-        let mut depth = graph.create_image(
-            "depth",
-            ImageInfo::d2(view.width, view.height, DEPTH_FORMAT).samples(ms),
-        );
-        // One layer per shadowed light (at least one, so the forward pass always has a map).
-        let layers = scene.shadow_matrices.len().max(1) as u32;
-        let shadow_info =
-            ImageInfo::d2(self.shadow_size, self.shadow_size, DEPTH_FORMAT).layers(layers).array();
-        let mut shadow_maps = graph.create_image("shadow maps", shadow_info);
-        // The context's one bindless heap, where the scene's textures live.
-        let heap = self.ctx.bindless()?;
-        let meshes = MeshDraws::of(scene);
-        let shadow_pipelines = [&self.shadow, &self.shadow_alpha];
-        let groups = &scene.groups;
-        for layer in 0..scene.shadow_matrices.len() as u32 {
-            let sm = shadow_maps;
-            let range = framegraph::Subresources {
-                base_mip: 0,
-                mip_count: 1,
-                base_layer: layer,
-                layer_count: 1,
-            };
-            graph
-                .add_pass(&format!("raster shadow {layer}"))
-                .read(&sb.draws, Access::StorageReadVertex)
-                .read(&sb.shadows, Access::StorageReadVertex)
-                .read(&sb.materials, Access::StorageReadFragment)
-                .write_range(&mut shadow_maps, Access::DepthAttachmentWrite, range)
-                .record(move |ctx| {
-                    let extent = ctx.extent(&sm, 0)?;
-                    let depth_att =
-                        attachment(ctx.layer_view(&sm, 0, layer)?, vk::AttachmentLoadOp::CLEAR);
-                    let device = ctx.device().clone();
-                    // SAFETY: once per pass; the attachments are this pass's declared images in the
-                    // layouts of their declared attachment accesses.
-                    unsafe { ctx.begin_rendering(extent, &[], Some(&depth_att)) };
-                    for g in groups {
-                        let pipeline = shadow_pipelines[usize::from(g.textured)];
-                        pipeline.bind(ctx.cmd, Some(heap));
-                        pipeline.push(ctx.cmd, &RasterPush { shadow_layer: layer, ..push });
-                        meshes.group(g).record(&device, ctx.cmd);
-                    }
-                    // SAFETY: closes the rendering scope begun above.
-                    unsafe { device.cmd_end_rendering(ctx.cmd) };
-                    Ok(())
-                });
-        }
+        self.record_passes(graph, scene, view, output, None)
+    }
 
-        let buffer = self.frame_buffer.raw();
-        graph.add_pass("raster constants").write(&mut fb, Access::TransferDst).record(move |ctx| {
-            // SAFETY: recording; the graph ordered this write after the previous frame's reads;
-            // the data is a multiple of 4 bytes and under 64 KiB.
-            unsafe {
-                ctx.device().cmd_update_buffer(ctx.cmd, buffer, 0, bytemuck::bytes_of(&frame));
-                // The mask, in the 64 KiB pieces vkCmdUpdateBuffer takes.
-                for (k, chunk) in hidden_bits.chunks(16384).enumerate() {
-                    ctx.device().cmd_update_buffer(
-                        ctx.cmd,
-                        buffer,
-                        bits_offset + k as u64 * 65536,
-                        bytemuck::cast_slice(chunk),
-                    );
-                }
-            };
-            Ok(())
-        });
-
-        let (t, e) = (*target, env);
-        let sampler = self.env_sampler.raw();
-        let background = &self.background;
-        // No environment or a uniform one: a clear to its color, no full-screen draw (0.4 ms
-        // at 1080p on an H200).
-        let m = scene.environment_mean;
-        let clear_to = match scene.environment_kind {
-            0 => Some([0.0, 0.0, 0.0, 1.0]),
-            1 => Some([m[0], m[1], m[2], 1.0]),
-            _ => None,
-        };
-        graph
-            .add_pass("raster background")
-            .read(&fb, Access::StorageReadFragment)
-            .read(&env, Access::SampledFragment)
-            .write(target, Access::ColorAttachmentWrite)
-            .record(move |ctx| {
-                let extent = ctx.extent(&t, 0)?;
-                let (load, draw) = match clear_to {
-                    Some(_) => (vk::AttachmentLoadOp::CLEAR, false),
-                    None => (vk::AttachmentLoadOp::DONT_CARE, true),
-                };
-                let mut color = [attachment(ctx.view(&t)?, load)];
-                color[0] = color[0].clear_value(vk::ClearValue {
-                    color: vk::ClearColorValue { float32: clear_to.unwrap_or([0.0; 4]) },
-                });
-                let device = ctx.device().clone();
-                // SAFETY: once per pass; the attachments are this pass's declared images in the
-                // layouts of their declared attachment accesses.
-                unsafe { ctx.begin_rendering(extent, &color, None) };
-                if !draw {
-                    // SAFETY: closes the rendering scope begun above.
-                    unsafe { device.cmd_end_rendering(ctx.cmd) };
-                    return Ok(());
-                }
-                background.bind(ctx.cmd, None);
-                ctx.push_descriptors(
-                    background,
-                    &[Bind::Sampled { binding: 0, image: &e, mip: None, sampler }],
-                )?;
-                background.push(ctx.cmd, &push);
-                // SAFETY: recording inside the rendering scope begun above.
-                unsafe {
-                    device.cmd_draw(ctx.cmd, 3, 1, 0, 0);
-                    device.cmd_end_rendering(ctx.cmd);
-                }
-                Ok(())
-            });
-
-        let (t, d) = (*target, depth);
-        let variants = &self.forward;
-        let lighting = Lighting::new(&self.ibl, self.shadow_sampler.raw(), shadow_maps, ibl);
-        graph
-            .add_pass("raster forward")
-            .read(&sb.draws, Access::StorageReadVertex)
-            .read(&sb.materials, Access::StorageReadFragment)
-            .read(&sb.lights, Access::StorageReadFragment)
-            .read(&sb.shadows, Access::StorageReadFragment)
-            .read(&ibl.sh, Access::StorageReadFragment)
-            .read(&ibl.prefiltered, Access::SampledFragment)
-            .read(&ibl.lut, Access::SampledFragment)
-            .read(&shadow_maps, Access::SampledFragment)
-            .read(&fb, Access::StorageReadVertex)
-            .read(&fb, Access::StorageReadFragment)
-            .write(target, Access::ColorAttachmentReadWrite)
-            .write(&mut depth, Access::DepthAttachmentWrite)
-            .record(move |ctx| {
-                let extent = ctx.extent(&t, 0)?;
-                let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
-                let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::CLEAR);
-                let device = ctx.device().clone();
-                // SAFETY: once per pass; the attachments are this pass's declared images in the
-                // layouts of their declared attachment accesses.
-                unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
-                for g in groups {
-                    let pipeline = &variants[usize::from(g.colored) | usize::from(g.textured) << 1];
-                    let draws = meshes.group(g);
-                    pipeline.bind(ctx.cmd, Some(heap));
-                    ctx.push_descriptors(pipeline, &lighting.binds())?;
-                    pipeline.push(ctx.cmd, &push);
-                    draws.record(&device, ctx.cmd);
-                }
-                // SAFETY: closes the rendering scope begun above.
-                unsafe { device.cmd_end_rendering(ctx.cmd) };
-                Ok(())
-            });
-        if !scene.lines.is_empty() {
-            self.add_line_pass(graph, scene, target, &mut depth, &fb, push.frame);
-        }
-        if !scene.points.is_empty() {
-            self.add_point_passes(graph, scene, view, target, &mut depth, &mut fb, push.frame)?;
-        }
-        if let Some(grid) = self.grid {
-            self.add_grid_pass(graph, &grid, target, &depth, &fb, push.frame);
-        }
-        if !scene.blended.is_empty() {
-            self.add_transparent_pass(
-                graph, scene, view, target, &depth, lighting, &fb, push, &sb,
-            )?;
-        }
-        match resolve_into {
-            Some(mut out) => {
-                let (src, dst) = (*target, out);
-                graph
-                    .add_pass("raster msaa resolve")
-                    .read(target, Access::TransferSrc)
-                    .write(&mut out, Access::TransferDst)
-                    .record(move |ctx| {
-                        let e = ctx.extent(&src, 0)?;
-                        let layers = vk::ImageSubresourceLayers::default()
-                            .aspect_mask(vk::ImageAspectFlags::COLOR)
-                            .layer_count(1);
-                        let region = vk::ImageResolve::default()
-                            .src_subresource(layers)
-                            .dst_subresource(layers)
-                            .extent(vk::Extent3D { width: e.width, height: e.height, depth: 1 });
-                        // SAFETY: recording; the graph put the multisampled source in
-                        // TRANSFER_SRC and the single-sampled target (same format and size) in
-                        // TRANSFER_DST.
-                        unsafe {
-                            ctx.device().cmd_resolve_image(
-                                ctx.cmd,
-                                ctx.image(&src)?,
-                                vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
-                                ctx.image(&dst)?,
-                                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-                                &[region],
-                            )
-                        };
-                        Ok(())
-                    });
-                *output = out;
-            }
-            None => *output = *target,
-        }
-        *self.last_depth.lock().unwrap_or_else(|e| e.into_inner()) = (ms == 1).then_some(depth);
-        Ok(())
+    fn add_passes_after_opaque<'g>(
+        &'g mut self,
+        graph: &mut FrameGraph<'g>,
+        scene: &'g GpuScene,
+        view: &View,
+        target: &mut ImageHandle,
+        depth: &mut Option<ImageHandle>,
+        after_opaque: &mut scene::AfterOpaque<'_, 'g>,
+    ) -> Result<(), RenderError> {
+        let cell = std::sync::Arc::clone(&self.last_depth);
+        let r = self.record_passes(graph, scene, view, target, Some(after_opaque));
+        *depth = *cell.lock().unwrap_or_else(|e| e.into_inner());
+        r
     }
 
     fn add_passes_with_depth<'g>(
@@ -1078,6 +806,317 @@ impl Raster {
                 }
                 Ok(())
             });
+        Ok(())
+    }
+}
+
+impl Raster {
+    /// The raster's passes; `after_opaque` (if any) adds passes after the opaque geometry
+    /// (meshes, lines, points), before the grid and the blended surfaces.
+    fn record_passes<'g>(
+        &'g mut self,
+        graph: &mut FrameGraph<'g>,
+        scene: &'g GpuScene,
+        view: &View,
+        output: &mut ImageHandle,
+        after_opaque: Option<&mut scene::AfterOpaque<'_, 'g>>,
+    ) -> Result<(), RenderError> {
+        let target = &mut *output;
+        if let Some(grid) = &self.grid {
+            grid.validate()?;
+        }
+        scene::check_target(graph, target, view, HDR_FORMAT)?;
+        *self.last_depth.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        // The IBL maps of this scene: made in this frame when new, else kept from earlier (the
+        // graph must run: the maps count as made from here on).
+        let ibl_work = self.ibl.prepare(&self.ctx, scene)?;
+        let vp: Mat4 = view.proj * view.view;
+        let frame = FrameData {
+            view_proj: vp.to_cols_array_2d(),
+            inv_view_proj: vp.inverse().to_cols_array_2d(),
+            camera_pos: view.eye().to_array(),
+            env_mean_kind: [
+                scene.environment_mean[0],
+                scene.environment_mean[1],
+                scene.environment_mean[2],
+                scene.environment_kind as f32,
+            ],
+            light_count: scene.light_count,
+            width: view.width,
+            height: view.height,
+            pad: 0,
+        };
+        // The visibility mask: one bit per draw after the frame constants (16-byte aligned).
+        let hidden_bits: Vec<u32> = if self.hidden_nodes.is_empty() {
+            Vec::new()
+        } else {
+            let n = scene.draw_list.len();
+            let mut bits = vec![0u32; n.div_ceil(32).max(1)];
+            for (i, word) in (0..n).map(|i| (i, i / 32)) {
+                if let Some((node, _, _)) = scene.draw_origin(i) {
+                    if self.hidden_nodes.contains(&(node as u32)) {
+                        bits[word] |= 1 << (i % 32);
+                    }
+                }
+            }
+            bits
+        };
+        let bits_offset = size_of::<FrameData>().next_multiple_of(16) as u64;
+        let needed = bits_offset + 4 * hidden_bits.len() as u64;
+        if self.frame_buffer.size() < needed {
+            self.frame_buffer = frame_constants_buffer(&self.ctx, needed.next_power_of_two())?;
+        }
+        let push = RasterPush {
+            hidden: if hidden_bits.is_empty() {
+                0
+            } else {
+                self.frame_buffer.address() + bits_offset
+            },
+            frame: self.frame_buffer.address(),
+            vertices: scene.vertices.address(),
+            draws: scene.draws.address(),
+            materials: scene.materials.address(),
+            lights: scene.lights.address(),
+            shadows: scene.shadows.address(),
+            uvs: scene.uvs.address(),
+            tangents: scene.tangents.address(),
+            sh: 0,
+            draw: 0,
+            shadow_layer: 0,
+        };
+        // Initial state unknown (the previous frame read it in several stages, compute included):
+        // the update waits for all earlier work.
+        let mut fb = graph.import_buffer("raster frame constants", &self.frame_buffer, None, None);
+        // The scene's buffers that updates rewrite (GpuScene::update): declared so that this
+        // frame's reads come after an update's writes in the same graph.
+        let sb = SceneBuffers::import(graph, scene);
+        let env = scene.import_environment(graph);
+        let env_size = (scene.environment.extent().width, scene.environment.extent().height);
+        let ibl = self.ibl.add_passes(graph, &env, env_size, ibl_work)?;
+        let push = RasterPush { sh: ibl.sh_address, ..push };
+        // With MSAA everything is drawn into multisampled color and depth, resolved at the end.
+        let ms = self.msaa;
+        let resolve_into = (ms > 1).then_some(*target);
+        let mut ms_color = match resolve_into {
+            Some(_) => graph.create_image(
+                "hdr multisampled",
+                ImageInfo::d2(view.width, view.height, HDR_FORMAT).samples(ms),
+            ),
+            None => *target,
+        };
+        let target = &mut ms_color;
+        let mut depth = graph.create_image(
+            "depth",
+            ImageInfo::d2(view.width, view.height, DEPTH_FORMAT).samples(ms),
+        );
+        // One layer per shadowed light (at least one, so the forward pass always has a map).
+        let layers = scene.shadow_matrices.len().max(1) as u32;
+        let shadow_info =
+            ImageInfo::d2(self.shadow_size, self.shadow_size, DEPTH_FORMAT).layers(layers).array();
+        let mut shadow_maps = graph.create_image("shadow maps", shadow_info);
+        // The context's one bindless heap, where the scene's textures live.
+        let heap = self.ctx.bindless()?;
+        let meshes = MeshDraws::of(scene);
+        let shadow_pipelines = [&self.shadow, &self.shadow_alpha];
+        let groups = &scene.groups;
+        for layer in 0..scene.shadow_matrices.len() as u32 {
+            let sm = shadow_maps;
+            let range = framegraph::Subresources {
+                base_mip: 0,
+                mip_count: 1,
+                base_layer: layer,
+                layer_count: 1,
+            };
+            graph
+                .add_pass(&format!("raster shadow {layer}"))
+                .read(&sb.draws, Access::StorageReadVertex)
+                .read(&sb.shadows, Access::StorageReadVertex)
+                .read(&sb.materials, Access::StorageReadFragment)
+                .write_range(&mut shadow_maps, Access::DepthAttachmentWrite, range)
+                .record(move |ctx| {
+                    let extent = ctx.extent(&sm, 0)?;
+                    let depth_att =
+                        attachment(ctx.layer_view(&sm, 0, layer)?, vk::AttachmentLoadOp::CLEAR);
+                    let device = ctx.device().clone();
+                    // SAFETY: once per pass; the attachments are this pass's declared images in the
+                    // layouts of their declared attachment accesses.
+                    unsafe { ctx.begin_rendering(extent, &[], Some(&depth_att)) };
+                    for g in groups {
+                        let pipeline = shadow_pipelines[usize::from(g.textured)];
+                        pipeline.bind(ctx.cmd, Some(heap));
+                        pipeline.push(ctx.cmd, &RasterPush { shadow_layer: layer, ..push });
+                        meshes.group(g).record(&device, ctx.cmd);
+                    }
+                    // SAFETY: closes the rendering scope begun above.
+                    unsafe { device.cmd_end_rendering(ctx.cmd) };
+                    Ok(())
+                });
+        }
+
+        let buffer = self.frame_buffer.raw();
+        graph.add_pass("raster constants").write(&mut fb, Access::TransferDst).record(move |ctx| {
+            // SAFETY: recording; the graph ordered this write after the previous frame's reads;
+            // the data is a multiple of 4 bytes and under 64 KiB.
+            unsafe {
+                ctx.device().cmd_update_buffer(ctx.cmd, buffer, 0, bytemuck::bytes_of(&frame));
+                // The mask, in the 64 KiB pieces vkCmdUpdateBuffer takes.
+                for (k, chunk) in hidden_bits.chunks(16384).enumerate() {
+                    ctx.device().cmd_update_buffer(
+                        ctx.cmd,
+                        buffer,
+                        bits_offset + k as u64 * 65536,
+                        bytemuck::cast_slice(chunk),
+                    );
+                }
+            };
+            Ok(())
+        });
+
+        let (t, e) = (*target, env);
+        let sampler = self.env_sampler.raw();
+        let background = &self.background;
+        // No environment or a uniform one: a clear to its color, no full-screen draw (0.4 ms
+        // at 1080p on an H200).
+        let m = scene.environment_mean;
+        let clear_to = match scene.environment_kind {
+            0 => Some([0.0, 0.0, 0.0, 1.0]),
+            1 => Some([m[0], m[1], m[2], 1.0]),
+            _ => None,
+        };
+        graph
+            .add_pass("raster background")
+            .read(&fb, Access::StorageReadFragment)
+            .read(&env, Access::SampledFragment)
+            .write(target, Access::ColorAttachmentWrite)
+            .record(move |ctx| {
+                let extent = ctx.extent(&t, 0)?;
+                let (load, draw) = match clear_to {
+                    Some(_) => (vk::AttachmentLoadOp::CLEAR, false),
+                    None => (vk::AttachmentLoadOp::DONT_CARE, true),
+                };
+                let mut color = [attachment(ctx.view(&t)?, load)];
+                color[0] = color[0].clear_value(vk::ClearValue {
+                    color: vk::ClearColorValue { float32: clear_to.unwrap_or([0.0; 4]) },
+                });
+                let device = ctx.device().clone();
+                // SAFETY: once per pass; the attachments are this pass's declared images in the
+                // layouts of their declared attachment accesses.
+                unsafe { ctx.begin_rendering(extent, &color, None) };
+                if !draw {
+                    // SAFETY: closes the rendering scope begun above.
+                    unsafe { device.cmd_end_rendering(ctx.cmd) };
+                    return Ok(());
+                }
+                background.bind(ctx.cmd, None);
+                ctx.push_descriptors(
+                    background,
+                    &[Bind::Sampled { binding: 0, image: &e, mip: None, sampler }],
+                )?;
+                background.push(ctx.cmd, &push);
+                // SAFETY: recording inside the rendering scope begun above.
+                unsafe {
+                    device.cmd_draw(ctx.cmd, 3, 1, 0, 0);
+                    device.cmd_end_rendering(ctx.cmd);
+                }
+                Ok(())
+            });
+
+        let (t, d) = (*target, depth);
+        let variants = &self.forward;
+        let lighting = Lighting::new(&self.ibl, self.shadow_sampler.raw(), shadow_maps, ibl);
+        graph
+            .add_pass("raster forward")
+            .read(&sb.draws, Access::StorageReadVertex)
+            .read(&sb.materials, Access::StorageReadFragment)
+            .read(&sb.lights, Access::StorageReadFragment)
+            .read(&sb.shadows, Access::StorageReadFragment)
+            .read(&ibl.sh, Access::StorageReadFragment)
+            .read(&ibl.prefiltered, Access::SampledFragment)
+            .read(&ibl.lut, Access::SampledFragment)
+            .read(&shadow_maps, Access::SampledFragment)
+            .read(&fb, Access::StorageReadVertex)
+            .read(&fb, Access::StorageReadFragment)
+            .write(target, Access::ColorAttachmentReadWrite)
+            .write(&mut depth, Access::DepthAttachmentWrite)
+            .record(move |ctx| {
+                let extent = ctx.extent(&t, 0)?;
+                let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
+                let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::CLEAR);
+                let device = ctx.device().clone();
+                // SAFETY: once per pass; the attachments are this pass's declared images in the
+                // layouts of their declared attachment accesses.
+                unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
+                for g in groups {
+                    let pipeline = &variants[usize::from(g.colored) | usize::from(g.textured) << 1];
+                    let draws = meshes.group(g);
+                    pipeline.bind(ctx.cmd, Some(heap));
+                    ctx.push_descriptors(pipeline, &lighting.binds())?;
+                    pipeline.push(ctx.cmd, &push);
+                    draws.record(&device, ctx.cmd);
+                }
+                // SAFETY: closes the rendering scope begun above.
+                unsafe { device.cmd_end_rendering(ctx.cmd) };
+                Ok(())
+            });
+        if !scene.lines.is_empty() {
+            self.add_line_pass(graph, scene, target, &mut depth, &fb, push.frame);
+        }
+        if !scene.points.is_empty() {
+            self.add_point_passes(graph, scene, view, target, &mut depth, &mut fb, push.frame)?;
+        }
+        if let Some(hook) = after_opaque {
+            // Single-sampled color and depth only: multisampled images cannot be storage
+            // images or sampled like the others.
+            if ms == 1 {
+                hook(graph, Some((&mut *target, Some(depth))));
+            } else {
+                hook(graph, None);
+            }
+        }
+        if let Some(grid) = self.grid {
+            self.add_grid_pass(graph, &grid, target, &depth, &fb, push.frame);
+        }
+        if !scene.blended.is_empty() {
+            self.add_transparent_pass(
+                graph, scene, view, target, &depth, lighting, &fb, push, &sb,
+            )?;
+        }
+        match resolve_into {
+            Some(mut out) => {
+                let (src, dst) = (*target, out);
+                graph
+                    .add_pass("raster msaa resolve")
+                    .read(target, Access::TransferSrc)
+                    .write(&mut out, Access::TransferDst)
+                    .record(move |ctx| {
+                        let e = ctx.extent(&src, 0)?;
+                        let layers = vk::ImageSubresourceLayers::default()
+                            .aspect_mask(vk::ImageAspectFlags::COLOR)
+                            .layer_count(1);
+                        let region = vk::ImageResolve::default()
+                            .src_subresource(layers)
+                            .dst_subresource(layers)
+                            .extent(vk::Extent3D { width: e.width, height: e.height, depth: 1 });
+                        // SAFETY: recording; the graph put the multisampled source in
+                        // TRANSFER_SRC and the single-sampled target (same format and size) in
+                        // TRANSFER_DST.
+                        unsafe {
+                            ctx.device().cmd_resolve_image(
+                                ctx.cmd,
+                                ctx.image(&src)?,
+                                vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                                ctx.image(&dst)?,
+                                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                                &[region],
+                            )
+                        };
+                        Ok(())
+                    });
+                *output = out;
+            }
+            None => *output = *target,
+        }
+        *self.last_depth.lock().unwrap_or_else(|e| e.into_inner()) = (ms == 1).then_some(depth);
         Ok(())
     }
 }

@@ -33,4 +33,4 @@ pub use model::{
     Node, PointSet, Primitive, Projection, Scene, Texture, TexturePixels, TextureSampler, Versions,
     Wrap,
 };
-pub use renderer::{check_target, RenderError, Renderer};
+pub use renderer::{check_target, AfterOpaque, RenderError, Renderer};

@@ -23,6 +23,11 @@ pub enum RenderError {
     Other(String),
 }
 
+/// A hook adding passes at a renderer's "after opaque" point: it gets the graph and the
+/// view's color and depth there (`None`: not available single-sampled).
+pub type AfterOpaque<'h, 'g> =
+    dyn FnMut(&mut FrameGraph<'g>, Option<(&mut ImageHandle, Option<ImageHandle>)>) + 'h;
+
 /// A rendering backend. Per-viewport state (history, accumulation) is the renderer's own.
 pub trait Renderer {
     /// Its name (for the UI and the CLI).
@@ -41,6 +46,25 @@ pub trait Renderer {
     /// [`Renderer::add_passes`], also giving the view's depth (D32, single-sampled, 0 at the
     /// near plane) at its latest version in `graph`, for later passes to read (user passes):
     /// `None` when the renderer has none (a path tracer, or a multisampled raster).
+    /// [`Renderer::add_passes_with_depth`], letting `after_opaque` add passes after the
+    /// opaque geometry (before blended surfaces and overlays): it gets the color and the depth
+    /// at that point, or `None` when the renderer cannot offer them single-sampled there (a
+    /// multisampled raster). A renderer without a separate opaque stage (the path tracer)
+    /// calls it after all its passes.
+    fn add_passes_after_opaque<'g>(
+        &'g mut self,
+        graph: &mut FrameGraph<'g>,
+        scene: &'g GpuScene,
+        view: &View,
+        target: &mut ImageHandle,
+        depth: &mut Option<ImageHandle>,
+        after_opaque: &mut AfterOpaque<'_, 'g>,
+    ) -> Result<(), RenderError> {
+        self.add_passes_with_depth(graph, scene, view, target, depth)?;
+        after_opaque(graph, Some((target, *depth)));
+        Ok(())
+    }
+
     fn add_passes_with_depth<'g>(
         &'g mut self,
         graph: &mut FrameGraph<'g>,

@@ -1326,10 +1326,20 @@ impl App {
             );
             let mut rendered = false;
             let mut depth = None;
+            // Custom passes after the opaque geometry (inside the renderer's passes).
+            let mut opaque_error: Option<String> = None;
+            let mut after_opaque = after_opaque_hook(user_passes, &mut opaque_error, vw, vh);
             if let (Some(r), Some(g), true, None) = (renderer, scene_gpu, vp.shown, &vp.error) {
                 let view = vp.camera.view(vw, vh);
                 // A renderer that fails shows its error in its viewport; the others go on.
-                match r.add_passes_with_depth(&mut graph, g, &view, &mut hdr, &mut depth) {
+                match r.add_passes_after_opaque(
+                    &mut graph,
+                    g,
+                    &view,
+                    &mut hdr,
+                    &mut depth,
+                    &mut after_opaque,
+                ) {
                     Ok(()) => rendered = true,
                     Err(e) => {
                         tracing::error!("viewport {}: {e}", vp.id);
@@ -1427,7 +1437,8 @@ impl App {
             };
             // Custom passes on the HDR color; one that cannot run here is reported in the
             // viewport and skipped (nothing of it is added).
-            vp.pass_error = None;
+            drop(after_opaque);
+            vp.pass_error = opaque_error;
             for up in user_passes.iter().filter(|p| p.enabled) {
                 if up.spec.insert == crate::passes::InsertPoint::BeforeTonemap && rendered {
                     if let Err(e) = crate::passes::add_pass(&mut graph, up, &mut hdr, depth, vw, vh)
@@ -2025,6 +2036,43 @@ fn shader_error_overlay(ui: &imgui::Ui, error: &str, size: [f32; 2]) {
                  reloads.",
             );
         });
+}
+
+/// The hook a renderer calls after its opaque geometry: adds the enabled `after_opaque`
+/// custom passes there, or notes why they cannot run in this viewport.
+fn after_opaque_hook<'a, 'g: 'a>(
+    user_passes: &'g [crate::passes::UserPass],
+    error: &'a mut Option<String>,
+    width: u32,
+    height: u32,
+) -> impl FnMut(
+    &mut FrameGraph<'g>,
+    Option<(&mut framegraph::ImageHandle, Option<framegraph::ImageHandle>)>,
+) + 'a {
+    move |graph, at| {
+        let wanted = user_passes
+            .iter()
+            .filter(|p| p.enabled && p.spec.insert == crate::passes::InsertPoint::AfterOpaque);
+        match at {
+            Some((color, depth)) => {
+                for up in wanted {
+                    if let Err(e) = crate::passes::add_pass(graph, up, color, depth, width, height)
+                    {
+                        *error = Some(e.to_string());
+                    }
+                }
+            }
+            None => {
+                if wanted.count() > 0 {
+                    *error = Some(
+                        "after_opaque passes need single-sampled color and depth: run the \
+                         raster with --msaa 1"
+                            .into(),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// The custom passes: on/off and their parameters (in the Scene panel's window).

@@ -7,7 +7,7 @@
 //! # outline.toml
 //! shader = "outline.slang"     # default: the TOML file's name with .slang
 //! entry = "main"               # a [shader("compute")] entry point
-//! insert = "before_tonemap"    # or "after_tonemap"
+//! insert = "before_tonemap"    # or "after_opaque", "after_tonemap"
 //!
 //! [[target]]                   # bound as `[[vk::binding(binding, 1)]]` (set 1)
 //! name = "color"               # the viewport's color: HDR rgba16f before the tonemap,
@@ -42,6 +42,11 @@ use xpg::{vk, Context, Pipeline, ShaderCompiler, ShaderDesc};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InsertPoint {
+    /// After the opaque geometry (the raster's meshes, lines and points; before its grid
+    /// and blended surfaces): HDR color and depth. A multisampled raster has no
+    /// single-sampled color there (run with --msaa 1); the path tracer runs it after its
+    /// image.
+    AfterOpaque,
     /// On the renderer's HDR radiance, before the tonemap.
     BeforeTonemap,
     /// On the tonemapped 8-bit image.
@@ -280,7 +285,7 @@ pub fn add_pass<'g>(
 ) -> anyhow::Result<()> {
     let format = graph.image_info(color).context("color target")?.format;
     let expected = match pass.spec.insert {
-        InsertPoint::BeforeTonemap => vk::Format::R16G16B16A16_SFLOAT,
+        InsertPoint::AfterOpaque | InsertPoint::BeforeTonemap => vk::Format::R16G16B16A16_SFLOAT,
         InsertPoint::AfterTonemap => vk::Format::R8G8B8A8_UNORM,
     };
     if format != expected {
@@ -390,7 +395,7 @@ mod tests {
         assert_eq!(ok.entry, "main");
         assert_eq!(ok.targets[0].access, Mode::ReadWrite);
         for (text, want) in [
-            ("insert = \"after_opaque\"\n[[target]]\nname=\"color\"\nbinding=0\n", "unknown variant"),
+            ("insert = \"after_transparent\"\n[[target]]\nname=\"color\"\nbinding=0\n", "unknown variant"),
             ("insert = \"before_tonemap\"\n[[target]]\nname=\"normals\"\nbinding=0\n", "unknown target 'normals'"),
             ("insert = \"before_tonemap\"\n[[target]]\nname=\"depth\"\naccess=\"write\"\nbinding=0\n", "read-only"),
             ("insert = \"before_tonemap\"\n[[target]]\nname=\"color\"\naccess=\"sideways\"\nbinding=0\n", "unknown variant"),

@@ -475,3 +475,46 @@ fn custom_passes_reload_like_shaders() {
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn after_opaque_passes() {
+    let dir = temp("passes-opaque");
+    std::fs::write(
+        dir.join("blue.toml"),
+        "insert = \"after_opaque\"\n[[target]]\nname = \"color\"\naccess = \"write\"\nbinding = 0\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("blue.slang"),
+        "[[vk::binding(0, 1)]] [format(\"rgba16f\")] RWTexture2D<float4> color;\n\
+         struct Push { uint width; uint height; };\n[[vk::push_constant]] ConstantBuffer<Push> pc;\n\
+         [shader(\"compute\")]\n[numthreads(8, 8, 1)]\nvoid main(uint3 id: SV_DispatchThreadID)\n\
+         { if (id.x < pc.width && id.y < pc.height) color[id.xy] = float4(0, 0, 1, 1); }\n",
+    )
+    .expect("write");
+    for msaa in [1, 4] {
+        let mut o = opts(
+            vec![scene("env_diffuse.gltf")],
+            vec![RendererKind::Raster, RendererKind::PathTracer],
+        );
+        o.size = (480, 240);
+        o.msaa = msaa;
+        o.pass_dirs = vec![dir.clone()];
+        let app = run_offscreen(o).expect("viewer runs");
+        let (r, p) = (app.viewports()[0].0, app.viewports()[1].0);
+        let blue = |px: &[u8]| px.chunks_exact(3).all(|c| c[0] == 0 && c[1] == 0 && c[2] == 255);
+        // The path tracer runs it after its image.
+        assert!(blue(&region(&app, 320, 470)), "path tracer viewport");
+        assert!(app.viewport_pass_error(p).is_none());
+        if msaa == 1 {
+            assert!(blue(&region(&app, 130, 270)), "raster viewport");
+            assert!(app.viewport_pass_error(r).is_none());
+        } else {
+            let e = app.viewport_pass_error(r).expect("multisampled: reported");
+            assert!(e.contains("--msaa 1"), "{e}");
+            assert!(!blue(&region(&app, 130, 270)), "the raster renders without the pass");
+        }
+        assert_eq!(app.validation_messages(), 0);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
