@@ -708,6 +708,7 @@ impl App {
         if let Some(w) = self.watcher.as_mut() {
             w.refresh(&self.compiler);
             w.watch_extra(&self.pass_files);
+            w.watch_toml_dirs(&self.opts.pass_dirs);
             if let Some((t0, files)) = w.poll() {
                 let e = self.reload_again.get_or_insert((t0, HashSet::new()));
                 e.1.extend(files);
@@ -750,8 +751,12 @@ impl App {
             self.viewports.iter().any(|v| v.kind == RendererKind::Raster && v.error.is_some());
         let pt_broken =
             self.viewports.iter().any(|v| v.kind == RendererKind::PathTracer && v.error.is_some());
+        // A file in a pass folder (a new pass, too) reloads the passes.
+        let pass_dirs: HashSet<PathBuf> =
+            self.opts.pass_dirs.iter().filter_map(|d| std::fs::canonicalize(d).ok()).collect();
+        let in_pass_dir = changed.iter().any(|f| f.parent().is_some_and(|d| pass_dirs.contains(d)));
         let passes = (!self.opts.pass_dirs.is_empty()
-            && (needs("passes") || !self.pass_errors.is_empty()))
+            && (needs("passes") || in_pass_dir || !self.pass_errors.is_empty()))
         .then(|| self.opts.pass_dirs.clone());
         let what = Groups {
             tonemap: needs("tonemap"),

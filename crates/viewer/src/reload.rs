@@ -21,6 +21,8 @@ pub(crate) struct ShaderWatcher {
     dirs: BTreeSet<PathBuf>,
     /// The files that matter, canonical.
     files: HashSet<PathBuf>,
+    /// Folders whose new `*.toml` files matter too (custom pass folders).
+    toml_dirs: HashSet<PathBuf>,
     /// How many files the compiler had reported at the last refresh.
     known: usize,
     /// The first change of the pending reload, the last event, the files changed.
@@ -43,6 +45,7 @@ impl ShaderWatcher {
             rx,
             dirs: BTreeSet::new(),
             files: HashSet::new(),
+            toml_dirs: HashSet::new(),
             known: 0,
             pending: None,
         })
@@ -94,6 +97,25 @@ impl ShaderWatcher {
         }
     }
 
+    /// Also reports new (or any) `*.toml` files in `dirs` (custom pass folders).
+    pub(crate) fn watch_toml_dirs(&mut self, dirs: &[PathBuf]) {
+        for d in dirs {
+            let d = canonical(d);
+            if self.toml_dirs.contains(&d) {
+                continue;
+            }
+            if !self.dirs.contains(&d) {
+                match self.watcher.watch(&d, notify::RecursiveMode::NonRecursive) {
+                    Ok(()) => {
+                        self.dirs.insert(d.clone());
+                    }
+                    Err(e) => tracing::warn!("cannot watch {}: {e}", d.display()),
+                }
+            }
+            self.toml_dirs.insert(d);
+        }
+    }
+
     /// Takes the events so far. Once the changes have been quiet for the debounce time,
     /// returns the time of the first change and the files changed (canonical): the caller
     /// reloads what depends on them.
@@ -106,7 +128,9 @@ impl ShaderWatcher {
             }
             for p in &ev.paths {
                 let c = canonical(p);
-                if self.files.contains(&c) {
+                let new_toml = c.extension().is_some_and(|e| e == "toml")
+                    && c.parent().is_some_and(|d| self.toml_dirs.contains(d));
+                if self.files.contains(&c) || new_toml {
                     let entry = self.pending.get_or_insert_with(|| (now, now, HashSet::new()));
                     entry.1 = now;
                     entry.2.insert(c);

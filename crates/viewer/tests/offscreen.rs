@@ -471,6 +471,21 @@ fn custom_passes_reload_like_shaders() {
         .flat_map(|(y, x)| px[((y * w + x) * 4) as usize..][..3].to_vec())
         .collect();
     assert!(top.iter().all(|&v| v == 0), "the last good pass still runs");
+    // Fixed, and a new pass file dropped into the folder: both load.
+    std::fs::write(dir.join("invert.toml"), INVERT_TOML).expect("fix");
+    std::fs::write(dir.join("zz_second.slang"), INVERT_SLANG).expect("write");
+    std::fs::write(dir.join("zz_second.toml"), INVERT_TOML).expect("write");
+    let t = std::time::Instant::now();
+    while app.user_passes().0.len() < 2 || !app.user_passes().1.is_empty() {
+        assert!(
+            t.elapsed().as_secs() < 240,
+            "the new pass was not loaded: {:?}",
+            app.user_passes()
+        );
+        app.frame(None, (480, 240)).expect("frame");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(app.user_passes().0, vec!["invert".to_string(), "zz_second".to_string()]);
     assert_eq!(app.validation_messages(), 0);
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
