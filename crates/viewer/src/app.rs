@@ -2279,6 +2279,11 @@ fn viewport_window(
                 }
             }
             ui.same_line();
+            if ui.button("Settings") {
+                ui.open_popup("##settings");
+            }
+            ui.popup("##settings", || renderer_settings(ui, vp));
+            ui.same_line();
             if ui.button("Objects") {
                 ui.open_popup("##objects");
             }
@@ -2399,6 +2404,62 @@ fn viewport_window(
         });
     if !open {
         actions.push(Action::Close(vp.id));
+    }
+}
+
+/// The viewport's renderer settings (a change of the path tracer's restarts its
+/// accumulation: the settings are part of its image's key).
+fn renderer_settings(ui: &imgui::Ui, vp: &mut Viewport) {
+    let clamp = imgui::SliderFlags::ALWAYS_CLAMP;
+    match vp.kind {
+        RendererKind::PathTracer => {
+            let Some(pt) = vp.pt.as_mut() else { return };
+            ui.text(format!("path tracer: {} samples per pixel so far", pt.samples()));
+            let s = &mut pt.settings;
+            ui.slider_config("samples per frame", 1u32, 64)
+                .flags(clamp)
+                .build(&mut s.samples_per_frame);
+            ui.slider_config("max depth", 1u32, 64).flags(clamp).build(&mut s.max_depth);
+            ui.slider_config("roulette from", 1u32, 16).flags(clamp).build(&mut s.rr_start);
+            ui.slider_config("aperture", 0.0f32, 1.0).flags(clamp).build(&mut s.aperture);
+            ui.slider_config("focus distance", 0.01f32, 100.0)
+                .flags(clamp | imgui::SliderFlags::LOGARITHMIC)
+                .build(&mut s.focus_distance);
+            let mut clamped = s.firefly_clamp.is_some();
+            if ui.checkbox("firefly clamp", &mut clamped) {
+                s.firefly_clamp = clamped.then_some(10.0);
+            }
+            if let Some(c) = s.firefly_clamp.as_mut() {
+                ui.slider_config("clamp luminance", 0.1f32, 1000.0)
+                    .flags(clamp | imgui::SliderFlags::LOGARITHMIC)
+                    .build(c);
+            }
+            if ui.button("restart accumulation") {
+                pt.reset();
+            }
+        }
+        RendererKind::Raster => {
+            let Some(r) = vp.raster.as_mut() else { return };
+            let mut grid = r.grid.is_some();
+            if ui.checkbox("reference grid", &mut grid) {
+                r.grid = grid.then(|| raster::Grid {
+                    up: match vp.camera.up {
+                        Up::Y => raster::GridUp::Y,
+                        Up::Z => raster::GridUp::Z,
+                    },
+                    ..Default::default()
+                });
+            }
+            if let Some(g) = r.grid.as_mut() {
+                ui.slider_config("grid spacing", 0.001f32, 1000.0)
+                    .flags(clamp | imgui::SliderFlags::LOGARITHMIC)
+                    .build(&mut g.spacing);
+                ui.slider_config("grid opacity", 0.0f32, 1.0).flags(clamp).build(&mut g.opacity);
+            }
+            ui.slider_config("shadow map size", 256u32, 8192)
+                .flags(clamp)
+                .build(&mut r.shadow_size);
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! shader = "outline.slang"     # default: the TOML file's name with .slang
 //! entry = "main"               # a [shader("compute")] entry point
 //! insert = "before_tonemap"    # or "after_opaque", "after_tonemap"
+//! # dispatch = [64, 64, 1]     # threads to run (default: one per pixel); before any table
 //!
 //! [[target]]                   # bound as `[[vk::binding(binding, 1)]]` (set 1)
 //! name = "color"               # the viewport's color: HDR rgba16f before the tonemap,
@@ -113,6 +114,8 @@ pub struct PassSpec {
     /// Its parameters.
     #[serde(default, rename = "param")]
     pub params: Vec<ParamSpec>,
+    /// Threads to run, `[x, y, z]` (default: one per pixel of the viewport).
+    pub dispatch: Option<[u32; 3]>,
 }
 
 fn main_entry() -> String {
@@ -130,6 +133,9 @@ impl PassSpec {
         let name = path.display();
         if spec.targets.is_empty() {
             bail!("{name}: a pass needs at least one [[target]]");
+        }
+        if spec.dispatch.is_some_and(|d| d.iter().any(|&v| v == 0 || v > 1 << 20)) {
+            bail!("{name}: dispatch: each count in 1..=1048576");
         }
         if spec.params.len() > MAX_PARAMS {
             bail!("{name}: at most {MAX_PARAMS} parameters");
@@ -370,7 +376,7 @@ pub fn add_pass<'g>(
             bytes.resize(range.size as usize, 0);
             pl.push_bytes(p.cmd, &bytes);
         }
-        pl.dispatch_threads(p.cmd, [width, height, 1]);
+        pl.dispatch_threads(p.cmd, pass.spec.dispatch.unwrap_or([width, height, 1]));
         Ok(())
     });
     Ok(())
