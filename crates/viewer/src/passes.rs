@@ -400,12 +400,17 @@ mod tests {
         .unwrap();
         assert_eq!(ok.entry, "main");
         assert_eq!(ok.targets[0].access, Mode::ReadWrite);
+        assert_eq!(ok.dispatch, None);
+        let d = parse("insert = \"after_opaque\"\ndispatch = [64, 32, 1]\n[[target]]\nname = \"color\"\nbinding = 0\n").unwrap();
+        assert_eq!(d.dispatch, Some([64, 32, 1]));
+        assert_eq!(d.insert, InsertPoint::AfterOpaque);
         for (text, want) in [
             ("insert = \"after_transparent\"\n[[target]]\nname=\"color\"\nbinding=0\n", "unknown variant"),
             ("insert = \"before_tonemap\"\n[[target]]\nname=\"normals\"\nbinding=0\n", "unknown target 'normals'"),
             ("insert = \"before_tonemap\"\n[[target]]\nname=\"depth\"\naccess=\"write\"\nbinding=0\n", "read-only"),
             ("insert = \"before_tonemap\"\n[[target]]\nname=\"color\"\naccess=\"sideways\"\nbinding=0\n", "unknown variant"),
             ("insert = \"before_tonemap\"\n", "at least one"),
+            ("insert = \"before_tonemap\"\ndispatch = [0, 1, 1]\n[[target]]\nname=\"color\"\nbinding=0\n", "dispatch"),
             ("insert = \"before_tonemap\"\ncolour = 1\n", "unknown field"),
             ("insert = \"before_tonemap\"\n[[target]]\nname=\"color\"\nbinding=0\n[[target]]\nname=\"depth\"\nbinding=0\n", "binding 0 is used twice"),
         ] {
