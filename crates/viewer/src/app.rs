@@ -255,12 +255,16 @@ fn rebuild(
         out.files.push(("tonemap", files));
     }
     if what.raster {
+        let t = Instant::now();
         let (r, files) = compiler.recording(|| Raster::with_msaa(ctx, compiler, msaa));
+        tracing::debug!("raster rebuilt in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
         out.raster = Some(r.map_err(|e| e.to_string())?);
         out.files.push(("raster", files));
     }
     if what.pt {
+        let t = Instant::now();
         let (p, files) = compiler.recording(|| PathTracer::new(ctx, compiler));
+        tracing::debug!("path tracer rebuilt in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
         out.pt = Some(p.map_err(|e| e.to_string())?);
         out.files.push(("pathtracer", files));
     }

@@ -496,10 +496,17 @@ impl ShaderCompiler {
         let Some(Global(global)) = inner.global.as_ref() else { return Err(ShaderError::Init) };
         let span = tracing::debug_span!("slang_compile", path = %path.display());
         let _g = span.enter();
+        let t = std::time::Instant::now();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             compile_uncached(global, &path, desc, &self.search_paths)
-        }))
-        .unwrap_or_else(|p| {
+        }));
+        tracing::debug!(
+            "compiled {} {:?} in {:.1} ms",
+            path.display(),
+            desc.defines,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        let result = result.unwrap_or_else(|p| {
             let message = p
                 .downcast_ref::<String>()
                 .cloned()
