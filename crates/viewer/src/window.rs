@@ -220,7 +220,9 @@ impl ApplicationHandler for Handler {
 /// `started` is when the program started (for the time to the first frame).
 pub fn run_window(opts: ViewerOptions, started: Instant) -> anyhow::Result<WindowRun> {
     let validation = opts.validation;
-    let el = EventLoop::new().context("creating the event loop (is there a display?)")?;
+    let el = EventLoop::new().context(
+        "creating the event loop: is there a display? (without one, run offscreen: --offscreen WxH)",
+    )?;
     // Frames are driven by redraw requests (each drawn frame asks for the next); while
     // minimised nothing is drawn and the loop sleeps until an event.
     el.set_control_flow(ControlFlow::Wait);
