@@ -43,9 +43,6 @@ pub trait Renderer {
         target: &mut ImageHandle,
     ) -> Result<(), RenderError>;
 
-    /// [`Renderer::add_passes`], also giving the view's depth (D32, single-sampled, 0 at the
-    /// near plane) at its latest version in `graph`, for later passes to read (user passes):
-    /// `None` when the renderer has none (a path tracer, or a multisampled raster).
     /// [`Renderer::add_passes_with_depth`], letting `after_opaque` add passes after the
     /// opaque geometry (before blended surfaces and overlays): it gets the color and the depth
     /// at that point, or `None` when the renderer cannot offer them single-sampled there (a
@@ -65,6 +62,9 @@ pub trait Renderer {
         Ok(())
     }
 
+    /// [`Renderer::add_passes`], also giving the view's depth (D32, single-sampled, 0 at the
+    /// near plane) at its latest version in `graph`, for later passes to read (user passes):
+    /// `None` when the renderer has none (a path tracer, or a multisampled raster).
     fn add_passes_with_depth<'g>(
         &'g mut self,
         graph: &mut FrameGraph<'g>,

@@ -226,6 +226,9 @@ struct Rebuilt {
     /// The custom passes again, with the errors of those that failed.
     passes: Option<LoadedPasses>,
     files: Vec<(&'static str, Vec<PathBuf>)>,
+    /// The first built-in group that failed (then no built-in group is swapped in; the
+    /// passes are).
+    error: Option<String>,
 }
 
 /// Compiles and builds the groups asked for: the tonemap pipeline and one renderer of each
@@ -236,8 +239,14 @@ fn rebuild(
     msaa: u32,
     what: Groups,
 ) -> Result<Rebuilt, String> {
-    let mut out =
-        Rebuilt { tonemap: None, raster: None, pt: None, passes: None, files: Vec::new() };
+    let mut out = Rebuilt {
+        tonemap: None,
+        raster: None,
+        pt: None,
+        passes: None,
+        files: Vec::new(),
+        error: None,
+    };
     if let Some(dirs) = &what.passes {
         let mut loaded = load_passes(ctx, compiler, dirs);
         out.files.push(("passes", std::mem::take(&mut loaded.files)));
@@ -251,22 +260,31 @@ fn rebuild(
             let entry = code.entry_points.first().ok_or("tonemap.slang: no entry point")?;
             Pipeline::compute(ctx, entry, None).map_err(|e| e.to_string())
         });
-        out.tonemap = Some(t?);
         out.files.push(("tonemap", files));
+        match t {
+            Ok(t) => out.tonemap = Some(t),
+            Err(e) => out.error = Some(e),
+        }
     }
     if what.raster {
         let t = Instant::now();
         let (r, files) = compiler.recording(|| Raster::with_msaa(ctx, compiler, msaa));
         tracing::debug!("raster rebuilt in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
-        out.raster = Some(r.map_err(|e| e.to_string())?);
         out.files.push(("raster", files));
+        match r {
+            Ok(r) => out.raster = Some(r),
+            Err(e) => out.error = out.error.take().or(Some(e.to_string())),
+        }
     }
     if what.pt {
         let t = Instant::now();
         let (p, files) = compiler.recording(|| PathTracer::new(ctx, compiler));
         tracing::debug!("path tracer rebuilt in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
-        out.pt = Some(p.map_err(|e| e.to_string())?);
         out.files.push(("pathtracer", files));
+        match p {
+            Ok(p) => out.pt = Some(p),
+            Err(e) => out.error = out.error.take().or(Some(e.to_string())),
+        }
     }
     Ok(out)
 }
@@ -384,6 +402,11 @@ pub struct App {
     pass_errors: Vec<String>,
     /// The passes' TOML files (watched besides the shaders).
     pass_files: Vec<PathBuf>,
+    /// A refused in-place update asks for an upload; the scene versions an update or an
+    /// upload failed for (not tried again until the scene changes).
+    reupload: bool,
+    failed_update: Option<scene::Versions>,
+    failed_upload: Option<scene::Versions>,
     /// Nodes hidden in every viewport (the scene tree's toggles).
     hidden_everywhere: std::collections::BTreeSet<u32>,
     /// The node the inspector shows.
@@ -520,6 +543,9 @@ impl App {
             panels: Panels::default(),
             plan_text: String::new(),
             hidden_everywhere: Default::default(),
+            reupload: false,
+            failed_update: None,
+            failed_upload: None,
             user_passes: Vec::new(),
             pass_errors: Vec::new(),
             pass_files: Vec::new(),
@@ -793,9 +819,7 @@ impl App {
                 return;
             }
         };
-        let (raster_group, pt_group) = (r.raster.is_some(), r.pt.is_some());
-        let tonemap_group = r.tonemap.is_some();
-        let mut swapped = tonemap_group || raster_group || pt_group;
+        let mut swapped = false;
         if let Some(loaded) = r.passes.take() {
             self.apply_passes(loaded);
             swapped |= self.pass_errors.is_empty();
@@ -807,6 +831,24 @@ impl App {
                 .cloned()
                 .collect();
         }
+        if let Some(e) = r.error.take() {
+            // A built-in group failed: the last good pipelines stay (the files it read are
+            // watched, so the fix rebuilds it).
+            tracing::error!("shader reload failed (the last good pipelines stay):\n{e}");
+            self.shader_error = Some(e);
+            for (group, files) in r.files.drain(..) {
+                let set = crate::reload::canonical_set(&files);
+                self.deps.entry(group).or_default().extend(set);
+            }
+            if swapped {
+                self.reloads += 1;
+                self.reload_latency = Some(t0);
+            }
+            return;
+        }
+        let (raster_group, pt_group) = (r.raster.is_some(), r.pt.is_some());
+        let tonemap_group = r.tonemap.is_some();
+        swapped |= tonemap_group || raster_group || pt_group;
         self.last_rebuilt = r.files.iter().map(|(g, _)| *g).collect();
         for (group, files) in r.files.drain(..) {
             self.deps.insert(group, crate::reload::canonical_set(&files));
@@ -822,6 +864,7 @@ impl App {
             let mut vp = std::mem::replace(&mut self.viewports[i], stand_in);
             if raster_group && (vp.raster.is_some() || vp.kind == RendererKind::Raster) {
                 let grid = vp.raster.as_ref().and_then(|o| o.grid);
+                let shadow_size = vp.raster.as_ref().map(|o| o.shadow_size);
                 let fresh = match r.raster.take() {
                     Some(x) => Ok(x),
                     None => Raster::with_msaa(&self.ctx, &self.compiler, self.opts.msaa),
@@ -829,6 +872,7 @@ impl App {
                 match fresh {
                     Ok(mut x) => {
                         x.grid = grid;
+                        x.shadow_size = shadow_size.unwrap_or(x.shadow_size);
                         vp.raster = Some(x);
                         if vp.kind == RendererKind::Raster {
                             vp.error = None;
@@ -1267,9 +1311,18 @@ impl App {
             }
         }
         self.captured = capture;
-        if self.gpu.as_ref().is_some_and(|g| g.versions.structure != self.scene.versions.structure)
+        let structure_changed = self
+            .gpu
+            .as_ref()
+            .is_some_and(|g| g.versions.structure != self.scene.versions.structure);
+        if (structure_changed || std::mem::take(&mut self.reupload))
+            && self.failed_upload != Some(self.scene.versions)
         {
             self.upload_scene();
+            if self.gpu.as_ref().is_none_or(|g| g.versions != self.scene.versions) {
+                // It failed (and said so once): not again until the scene changes.
+                self.failed_upload = Some(self.scene.versions);
+            }
         }
         let target = self.target.as_ref().context("no target")?;
         let target_info = ImageInfo::d2(w, h, self.target_format);
@@ -1291,9 +1344,12 @@ impl App {
                     }
                     Err(e) => {
                         // Upload it again next frame (a structure change, or values the
-                        // in-place update refuses).
-                        tracing::error!("scene update: {e}; uploading the scene again");
-                        g.versions.structure = g.versions.structure.wrapping_add(1);
+                        // in-place update refuses), once per version of the scene.
+                        if self.failed_update != Some(self.scene.versions) {
+                            tracing::error!("scene update: {e}; uploading the scene again");
+                            self.failed_update = Some(self.scene.versions);
+                            self.reupload = true;
+                        }
                     }
                 }
             }
@@ -1356,6 +1412,8 @@ impl App {
                     }
                 }
             }
+            drop(after_opaque);
+            vp.pass_error = opaque_error;
             if !rendered {
                 let h2 = hdr;
                 graph
@@ -1446,8 +1504,6 @@ impl App {
             };
             // Custom passes on the HDR color; one that cannot run here is reported in the
             // viewport and skipped (nothing of it is added).
-            drop(after_opaque);
-            vp.pass_error = opaque_error;
             for up in user_passes.iter().filter(|p| p.enabled) {
                 if up.spec.insert == crate::passes::InsertPoint::BeforeTonemap && rendered {
                     if let Err(e) = crate::passes::add_pass(&mut graph, up, &mut hdr, depth, vw, vh)

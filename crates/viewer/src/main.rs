@@ -235,13 +235,21 @@ fn view(a: ViewArgs, started: std::time::Instant) -> anyhow::Result<()> {
         } else {
             p.clone()
         };
-        if path.exists() {
-            anyhow::bail!("{} exists: remove it first (nothing was written)", path.display());
+        if !a.files.is_empty() {
+            anyhow::bail!(
+                "--write-config takes its file with '=' (--write-config=FILE); got files {:?}",
+                a.files
+            );
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        std::fs::write(&path, Config::default_text()?)
+        use std::io::Write as _;
+        let mut f =
+            std::fs::OpenOptions::new().write(true).create_new(true).open(&path).with_context(
+                || format!("writing {} (an existing file is never overwritten)", path.display()),
+            )?;
+        f.write_all(Config::default_text()?.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote the default configuration to {}", path.display());
         return Ok(());

@@ -208,6 +208,17 @@ pub fn load_pass(
     let pipeline = Pipeline::compute(ctx, entry, None)
         .with_context(|| format!("{}: making the pipeline", shader.display()))?;
     check_layout(&spec, &pipeline, toml_path, &shader)?;
+    if let Some(d) = spec.dispatch {
+        // Workgroups per dimension, within the limit every device has (65535).
+        for (i, (&threads, &size)) in d.iter().zip(&entry.workgroup_size).enumerate() {
+            if threads.div_ceil(size.max(1)) > 65535 {
+                bail!(
+                    "{}: dispatch[{i}] = {threads} threads is more than 65535 workgroups of {size}",
+                    toml_path.display()
+                );
+            }
+        }
+    }
     let values = spec.params.iter().map(|p| p.default).collect();
     Ok(UserPass { name: stem, spec, values, enabled: true, pipeline })
 }

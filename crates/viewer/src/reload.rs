@@ -21,8 +21,10 @@ pub(crate) struct ShaderWatcher {
     dirs: BTreeSet<PathBuf>,
     /// The files that matter, canonical.
     files: HashSet<PathBuf>,
-    /// Folders whose new `*.toml` files matter too (custom pass folders).
+    /// Folders whose new `*.toml` files matter too (custom pass folders), canonical, and as
+    /// given.
     toml_dirs: HashSet<PathBuf>,
+    toml_dirs_given: HashSet<PathBuf>,
     /// How many files the compiler had reported at the last refresh.
     known: usize,
     /// The first change of the pending reload, the last event, the files changed.
@@ -46,6 +48,7 @@ impl ShaderWatcher {
             dirs: BTreeSet::new(),
             files: HashSet::new(),
             toml_dirs: HashSet::new(),
+            toml_dirs_given: HashSet::new(),
             known: 0,
             pending: None,
         })
@@ -100,19 +103,24 @@ impl ShaderWatcher {
     /// Also reports new (or any) `*.toml` files in `dirs` (custom pass folders).
     pub(crate) fn watch_toml_dirs(&mut self, dirs: &[PathBuf]) {
         for d in dirs {
-            let d = canonical(d);
-            if self.toml_dirs.contains(&d) {
+            if self.toml_dirs_given.contains(d) {
                 continue;
             }
-            if !self.dirs.contains(&d) {
-                match self.watcher.watch(&d, notify::RecursiveMode::NonRecursive) {
+            // A folder that does not exist (yet) is tried again next time.
+            let Ok(c) = std::fs::canonicalize(d) else { continue };
+            if !self.dirs.contains(&c) {
+                match self.watcher.watch(&c, notify::RecursiveMode::NonRecursive) {
                     Ok(()) => {
-                        self.dirs.insert(d.clone());
+                        self.dirs.insert(c.clone());
                     }
-                    Err(e) => tracing::warn!("cannot watch {}: {e}", d.display()),
+                    Err(e) => {
+                        tracing::warn!("cannot watch {}: {e}", c.display());
+                        continue;
+                    }
                 }
             }
-            self.toml_dirs.insert(d);
+            self.toml_dirs.insert(c);
+            self.toml_dirs_given.insert(d.clone());
         }
     }
 

@@ -144,6 +144,8 @@ fn a_shader_broken_at_start_is_reported_and_fixed_live() {
     copy_dir(&xpg::ShaderCompiler::project_shader_dir(), &shaders);
     let tonemap = shaders.join("post/tonemap.slang");
     edit(&tonemap, "* pc.exposure;", "* pc.exposure +;");
+    let passes = dir.join("passes");
+    std::fs::create_dir_all(&passes).expect("mkdir");
     let opts = ViewerOptions {
         files: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests/data/refs/scenes/env_diffuse.gltf")],
@@ -156,15 +158,32 @@ fn a_shader_broken_at_start_is_reported_and_fixed_live() {
         script: Some(Script::default()),
         shader_dir: Some(shaders.clone()),
         hot_reload: true,
+        pass_dirs: vec![passes.clone()],
         ..Default::default()
     };
     // The viewer starts and runs, showing the error.
     let mut app = run_offscreen(opts).expect("the viewer runs despite the broken shader");
     let err = app.shader_error().expect("the error is shown").to_string();
     assert!(err.contains("tonemap.slang:"), "{err}");
+    // While it is broken, a custom pass dropped into the pass folder still loads.
+    std::fs::write(
+        passes.join("noop.toml"),
+        "insert = \"before_tonemap\"\n[[target]]\nname = \"color\"\naccess = \"read_write\"\nbinding = 0\n",
+    )
+    .expect("write");
+    std::fs::write(
+        passes.join("noop.slang"),
+        "[[vk::binding(0, 1)]] [format(\"rgba16f\")] RWTexture2D<float4> color;\n\
+         struct Push { uint width; uint height; };\n[[vk::push_constant]] ConstantBuffer<Push> pc;\n\
+         [shader(\"compute\")]\n[numthreads(8, 8, 1)]\nvoid main(uint3 id: SV_DispatchThreadID)\n\
+         { if (id.x < pc.width && id.y < pc.height) color[id.xy] = color[id.xy]; }\n",
+    )
+    .expect("write");
+    frames_until(&mut app, "the new pass", |a| a.user_passes().0 == ["noop".to_string()]);
+    assert!(app.shader_error().is_some(), "the tonemap is still broken");
     let grey = raster_mean(&app);
     edit(&tonemap, "* pc.exposure +;", "* pc.exposure;");
-    frames_until(&mut app, "the fix", |a| a.reloads() >= 1);
+    frames_until(&mut app, "the fix", |a| a.shader_error().is_none());
     app.frame(None, (480, 240)).expect("frame");
     assert!(app.shader_error().is_none());
     let fixed = raster_mean(&app);
