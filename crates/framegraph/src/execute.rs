@@ -374,6 +374,31 @@ impl PassContext<'_> {
         Ok(())
     }
 
+    /// Clears every mip and layer of the color image `h` to `color`; declare
+    /// [`Access::TransferDst`](crate::Access) on it.
+    pub fn clear_color(&self, h: &ImageHandle, color: [f32; 4]) -> Result<(), ExecuteError> {
+        let (image, _, info) = self.image_parts(h)?;
+        let range = vk::ImageSubresourceRange {
+            aspect_mask: vk::ImageAspectFlags::COLOR,
+            base_mip_level: 0,
+            level_count: info.mip_levels,
+            base_array_layer: 0,
+            layer_count: info.array_layers,
+        };
+        // SAFETY: `cmd` is recording; with the declared access the graph put the image in
+        // TRANSFER_DST_OPTIMAL; the range is the whole image.
+        unsafe {
+            self.device().cmd_clear_color_image(
+                self.cmd,
+                image,
+                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                &vk::ClearColorValue { float32: color },
+                &[range],
+            )
+        };
+        Ok(())
+    }
+
     /// The acceleration structure behind a handle, and the buffer that stores it.
     pub fn accel(
         &self,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
-use framegraph::{Access, Bind, Executor, FrameGraph, ImageInfo};
+use framegraph::{Access, Executor, FrameGraph, ImageInfo};
 use glam::Vec3;
 use imgui::TextureId;
 use raster::{Raster, HDR_FORMAT};
@@ -15,7 +15,7 @@ use scene::{GpuScene, Renderer, Scene};
 use xpg::vk;
 use xpg::{
     Context, ContextDesc, FrameRing, Image, ImageDesc, Pipeline, Sampler, ShaderCompiler,
-    ShaderDesc, Swapchain, Uploader,
+    Swapchain, Uploader,
 };
 
 use crate::camera::{AxisView, Camera, CameraMode, Up};
@@ -184,12 +184,12 @@ struct Viewport {
 use pathtracer::PathTracer;
 
 impl Viewport {
-    /// An empty stand-in while the real one is taken out to be worked on.
-    fn placeholder(&self) -> Self {
+    /// A viewport with no renderer and no image yet.
+    fn new(id: u32, camera: Camera, kind: RendererKind) -> Self {
         Viewport {
-            id: self.id,
-            camera: self.camera.clone(),
-            kind: self.kind,
+            id,
+            camera,
+            kind,
             raster: None,
             pt: None,
             image: None,
@@ -201,6 +201,11 @@ impl Viewport {
             file_camera: None,
             pass_error: None,
         }
+    }
+
+    /// An empty stand-in while the real one is taken out to be worked on.
+    fn placeholder(&self) -> Self {
+        Viewport::new(self.id, self.camera.clone(), self.kind)
     }
 
     fn title(&self) -> String {
@@ -253,13 +258,8 @@ fn rebuild(
         out.passes = Some(loaded);
     }
     if what.tonemap {
-        let (t, files) = compiler.recording(|| -> Result<Pipeline, String> {
-            let code = compiler
-                .compile(&ShaderDesc::new(compiler.shader_dir().join("post/tonemap.slang")))
-                .map_err(|e| e.to_string())?;
-            let entry = code.entry_points.first().ok_or("tonemap.slang: no entry point")?;
-            Pipeline::compute(ctx, entry, None).map_err(|e| e.to_string())
-        });
+        let (t, files) = compiler.recording(|| crate::tonemap_pipeline(ctx, compiler));
+        let t = t.map_err(|e| format!("{e:#}"));
         out.files.push(("tonemap", files));
         match t {
             Ok(t) => out.tonemap = Some(t),
@@ -464,20 +464,14 @@ impl App {
         let target_format = target_format.unwrap_or(vk::Format::B8G8R8A8_UNORM);
         // Everything fallible that needs no UI first: once the ImGui context exists, it is
         // only dropped under the lock (here, or by App's Drop).
-        let (tonemap_code, tonemap_files) = compiler.recording(|| {
-            compiler.compile(&ShaderDesc::new(compiler.shader_dir().join("post/tonemap.slang")))
-        });
+        let (tonemap, tonemap_files) =
+            compiler.recording(|| crate::tonemap_pipeline(&ctx, &compiler));
         // A tonemap that fails to compile is reported and fixed by a reload; the viewer runs.
-        let mut startup_error = None;
-        let tonemap = match tonemap_code {
-            Ok(code) => {
-                let entry = code.entry_points.first().context("tonemap.slang: no entry point")?;
-                Some(Pipeline::compute(&ctx, entry, None)?)
-            }
+        let (tonemap, startup_error) = match tonemap {
+            Ok(t) => (Some(t), None),
             Err(e) => {
-                tracing::error!("{e}");
-                startup_error = Some(e.to_string());
-                None
+                tracing::error!("{e:#}");
+                (None, Some(format!("{e:#}")))
             }
         };
         let ring = FrameRing::new(&ctx, FRAMES_IN_FLIGHT)?;
@@ -570,11 +564,6 @@ impl App {
         if !app.opts.pass_dirs.is_empty() {
             let mut loaded = load_passes(&app.ctx, &app.compiler, &app.opts.pass_dirs);
             let files = std::mem::take(&mut loaded.files);
-            app.pass_files = files
-                .iter()
-                .filter(|f| f.extension().is_some_and(|e| e == "toml"))
-                .cloned()
-                .collect();
             app.deps.insert("passes", crate::reload::canonical_set(&files));
             app.apply_passes(loaded);
         }
@@ -824,13 +813,6 @@ impl App {
             self.apply_passes(loaded);
             swapped |= self.pass_errors.is_empty();
         }
-        if let Some((_, files)) = r.files.iter().find(|(g, _)| *g == "passes") {
-            self.pass_files = files
-                .iter()
-                .filter(|f| f.extension().is_some_and(|e| e == "toml"))
-                .cloned()
-                .collect();
-        }
         if let Some(e) = r.error.take() {
             // A built-in group failed: the last good pipelines stay (the files it read are
             // watched, so the fix rebuilds it).
@@ -925,7 +907,8 @@ impl App {
     /// Swaps in reloaded custom passes, keeping each one's slider values and switch; a pass
     /// that failed to load keeps running in its last good form.
     fn apply_passes(&mut self, loaded: LoadedPasses) {
-        let LoadedPasses { mut passes, errors, failed, .. } = loaded;
+        let LoadedPasses { mut passes, errors, failed, tomls, .. } = loaded;
+        self.pass_files = tomls;
         let mut old: Vec<crate::passes::UserPass> = std::mem::take(&mut self.user_passes);
         for p in &mut passes {
             if let Some(o) = old.iter().find(|o| o.name == p.name) {
@@ -1009,21 +992,7 @@ impl App {
     pub fn add_viewport(&mut self, kind: RendererKind) {
         let id = self.next_id;
         self.next_id += 1;
-        let mut vp = Viewport {
-            id,
-            camera: Camera::new(&self.scene, self.opts.up),
-            kind,
-            raster: None,
-            pt: None,
-            image: None,
-            shown: false,
-            screenshot: None,
-            hdr_copy: None,
-            error: None,
-            hidden: Default::default(),
-            file_camera: None,
-            pass_error: None,
-        };
+        let mut vp = Viewport::new(id, Camera::new(&self.scene, self.opts.up), kind);
         if let Some(first) = self.viewports.first() {
             vp.camera = first.camera.clone();
         }
@@ -1419,26 +1388,7 @@ impl App {
                 graph
                     .add_pass(&format!("viewport {} clear", vp.id))
                     .write(&mut hdr, Access::TransferDst)
-                    .record(move |pass| {
-                        let range = vk::ImageSubresourceRange {
-                            aspect_mask: vk::ImageAspectFlags::COLOR,
-                            level_count: 1,
-                            layer_count: 1,
-                            ..Default::default()
-                        };
-                        let image = pass.image(&h2)?;
-                        // SAFETY: the pass declared the image as a transfer destination.
-                        unsafe {
-                            pass.device().cmd_clear_color_image(
-                                pass.cmd,
-                                image,
-                                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-                                &vk::ClearColorValue { float32: [0.02, 0.02, 0.025, 1.0] },
-                                &[range],
-                            );
-                        }
-                        Ok(())
-                    });
+                    .record(move |pass| pass.clear_color(&h2, [0.02, 0.02, 0.025, 1.0]));
             }
             if let Some(path) = &vp.screenshot {
                 if path
@@ -1480,25 +1430,7 @@ impl App {
                     .add_pass(&format!("viewport {} no tonemap", vp.id))
                     .read(&hdr, Access::TransferSrc)
                     .write(&mut ldr, Access::TransferDst)
-                    .record(move |pass| {
-                        let image = pass.image(&l)?;
-                        // SAFETY: the pass declared the image as a transfer destination.
-                        unsafe {
-                            pass.device().cmd_clear_color_image(
-                                pass.cmd,
-                                image,
-                                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-                                &vk::ClearColorValue { float32: [0.3, 0.3, 0.3, 1.0] },
-                                &[vk::ImageSubresourceRange {
-                                    aspect_mask: vk::ImageAspectFlags::COLOR,
-                                    level_count: 1,
-                                    layer_count: 1,
-                                    ..Default::default()
-                                }],
-                            );
-                        }
-                        Ok(())
-                    });
+                    .record(move |pass| pass.clear_color(&l, [0.3, 0.3, 0.3, 1.0]));
                 ldr_handles.push(ldr);
                 continue;
             };
@@ -1512,32 +1444,14 @@ impl App {
                     }
                 }
             }
-            let (t, l) = (hdr, ldr);
-            graph
-                .add_pass(&format!("viewport {} tonemap", vp.id))
-                .read(&hdr, Access::SampledCompute)
-                .write(&mut ldr, Access::StorageWriteCompute)
-                .record(move |pass| {
-                    tonemap.bind(pass.cmd, None);
-                    pass.push_descriptors(
-                        tonemap,
-                        &[
-                            Bind::Sampled {
-                                binding: 0,
-                                image: &t,
-                                mip: None,
-                                sampler: vk::Sampler::null(),
-                            },
-                            Bind::Storage { binding: 1, image: &l, mip: 0 },
-                        ],
-                    )?;
-                    tonemap.push(
-                        pass.cmd,
-                        &crate::TonemapPush { width: vw, height: vh, exposure: 1.0 },
-                    );
-                    tonemap.dispatch_threads(pass.cmd, [vw, vh, 1]);
-                    Ok(())
-                });
+            crate::add_tonemap_pass(
+                &mut graph,
+                &format!("viewport {} tonemap", vp.id),
+                tonemap,
+                &hdr,
+                &mut ldr,
+                (vw, vh),
+            );
             for up in user_passes.iter().filter(|p| p.enabled) {
                 if up.spec.insert == crate::passes::InsertPoint::AfterTonemap && rendered {
                     if let Err(e) = crate::passes::add_pass(&mut graph, up, &mut ldr, depth, vw, vh)
@@ -1714,7 +1628,7 @@ impl App {
             Action::Close(id) => {
                 if let Some(i) = self.viewports.iter().position(|v| v.id == id) {
                     let mut vp = self.viewports.remove(i);
-                    release_image(&self.ctx, &mut self.ui_gpu, &mut vp);
+                    release_image(&mut self.ui_gpu, &mut vp);
                 }
                 self.layout_dirty = true;
             }
@@ -1929,13 +1843,13 @@ fn ensure_image(
     )
     .context("viewport descriptor set")?;
     let texture = ui.renderer.textures().insert(set);
-    release_image(ctx, ui, vp);
+    release_image(ui, vp);
     vp.image = Some(ViewportImage { ldr, texture, set, width: w, height: h, used: false });
     Ok(texture)
 }
 
 /// Frees the viewport's image and its ImGui descriptor set once the GPU is done with them.
-fn release_image(_ctx: &Context, ui: &mut UiGpu, vp: &mut Viewport) {
+fn release_image(ui: &mut UiGpu, vp: &mut Viewport) {
     if let Some(old) = vp.image.take() {
         ui.renderer.textures().remove(old.texture);
         ui.frees.push((ui.frames, old.set));
@@ -2167,6 +2081,8 @@ struct LoadedPasses {
     errors: Vec<String>,
     /// Names (file stems) of those that failed.
     failed: Vec<String>,
+    /// The TOML files (watched besides the shaders).
+    tomls: Vec<PathBuf>,
     /// Every file they read (TOML files, shaders and their imports), to watch.
     files: Vec<PathBuf>,
 }
@@ -2177,6 +2093,7 @@ fn load_passes(ctx: &Context, compiler: &ShaderCompiler, dirs: &[PathBuf]) -> Lo
         passes: Vec::new(),
         errors: Vec::new(),
         failed: Vec::new(),
+        tomls: Vec::new(),
         files: Vec::new(),
     };
     for dir in dirs {
@@ -2184,6 +2101,7 @@ fn load_passes(ctx: &Context, compiler: &ShaderCompiler, dirs: &[PathBuf]) -> Lo
             Ok(list) => {
                 for f in list {
                     out.files.push(f.clone());
+                    out.tomls.push(f.clone());
                     let (r, read) =
                         compiler.recording(|| crate::passes::load_pass(ctx, compiler, &f));
                     out.files.extend(read);

@@ -14,7 +14,7 @@ pub mod window;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use framegraph::{Access, Bind, Executor, FrameGraph, ImageInfo};
+use framegraph::{Access, Bind, Executor, FrameGraph, ImageHandle, ImageInfo};
 use raster::{Raster, HDR_FORMAT};
 use scene::{GpuScene, Renderer, Scene, View};
 use xpg::vk;
@@ -112,10 +112,56 @@ pub fn load_scene(path: &Path) -> anyhow::Result<Scene> {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct TonemapPush {
-    pub(crate) width: u32,
-    pub(crate) height: u32,
-    pub(crate) exposure: f32,
+struct TonemapPush {
+    width: u32,
+    height: u32,
+    exposure: f32,
+}
+
+/// The display transform's pipeline (`post/tonemap.slang` of the compiler's shader folder).
+pub(crate) fn tonemap_pipeline(
+    ctx: &Context,
+    compiler: &ShaderCompiler,
+) -> anyhow::Result<Pipeline> {
+    let code = compiler
+        .compile(&ShaderDesc::new(compiler.shader_dir().join("post/tonemap.slang")))
+        .context("compiling the tonemap shader")?;
+    let entry = code.entry_points.first().context("tonemap.slang: no entry point")?;
+    Ok(Pipeline::compute(ctx, entry, None)?)
+}
+
+/// Adds the tonemap pass: `hdr` (sampled) to `ldr` (an RGBA8 storage image), both `size`.
+pub(crate) fn add_tonemap_pass<'g>(
+    graph: &mut FrameGraph<'g>,
+    name: &str,
+    pipeline: &'g Pipeline,
+    hdr: &ImageHandle,
+    ldr: &mut ImageHandle,
+    size: (u32, u32),
+) {
+    let (t, l, (width, height)) = (*hdr, *ldr, size);
+    graph
+        .add_pass(name)
+        .read(hdr, Access::SampledCompute)
+        .write(ldr, Access::StorageWriteCompute)
+        .record(move |pass| {
+            pipeline.bind(pass.cmd, None);
+            pass.push_descriptors(
+                pipeline,
+                &[
+                    Bind::Sampled {
+                        binding: 0,
+                        image: &t,
+                        mip: None,
+                        sampler: vk::Sampler::null(),
+                    },
+                    Bind::Storage { binding: 1, image: &l, mip: 0 },
+                ],
+            )?;
+            pipeline.push(pass.cmd, &TonemapPush { width, height, exposure: 1.0 });
+            pipeline.dispatch_threads(pass.cmd, [width, height, 1]);
+            Ok(())
+        });
 }
 
 /// Renders `req` headless and returns both the HDR radiance and the tonemapped image.
@@ -189,10 +235,7 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
         r.grid = req.grid;
         raster_r = Some(r);
     }
-    let tonemap_code = compiler
-        .compile(&ShaderDesc::new(compiler.shader_dir().join("post/tonemap.slang")))
-        .context("compiling the tonemap shader")?;
-    let tonemap = Pipeline::compute(&ctx, &tonemap_code.entry_points[0], None)?;
+    let tonemap = tonemap_pipeline(&ctx, &compiler)?;
 
     let hdr_out = Image::new(
         &ctx,
@@ -236,30 +279,7 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
             None,
             None,
         );
-        let (t, l) = (target, ldr);
-        let tm = &tonemap;
-        graph
-            .add_pass("tonemap")
-            .read(&target, Access::SampledCompute)
-            .write(&mut ldr, Access::StorageWriteCompute)
-            .record(move |pass| {
-                tm.bind(pass.cmd, None);
-                pass.push_descriptors(
-                    tm,
-                    &[
-                        Bind::Sampled {
-                            binding: 0,
-                            image: &t,
-                            mip: None,
-                            sampler: vk::Sampler::null(),
-                        },
-                        Bind::Storage { binding: 1, image: &l, mip: 0 },
-                    ],
-                )?;
-                tm.push(pass.cmd, &TonemapPush { width, height, exposure: 1.0 });
-                tm.dispatch_threads(pass.cmd, [width, height, 1]);
-                Ok(())
-            });
+        add_tonemap_pass(&mut graph, "tonemap", &tonemap, &target, &mut ldr, (width, height));
         let (t, o) = (target, hdr_o);
         graph
             .add_pass("copy hdr")

@@ -25,6 +25,8 @@ pub(crate) struct ShaderWatcher {
     /// given.
     toml_dirs: HashSet<PathBuf>,
     toml_dirs_given: HashSet<PathBuf>,
+    /// The extra files already handled (as given: no path work per frame).
+    extra_given: HashSet<PathBuf>,
     /// How many files the compiler had reported at the last refresh.
     known: usize,
     /// The first change of the pending reload, the last event, the files changed.
@@ -49,6 +51,7 @@ impl ShaderWatcher {
             files: HashSet::new(),
             toml_dirs: HashSet::new(),
             toml_dirs_given: HashSet::new(),
+            extra_given: HashSet::new(),
             known: 0,
             pending: None,
         })
@@ -81,8 +84,12 @@ impl ShaderWatcher {
 
     /// Also watches `files` (files the compiler does not read: the custom passes' TOML).
     pub(crate) fn watch_extra(&mut self, files: &[PathBuf]) {
-        for f in files {
-            let f = canonical(f);
+        for given in files {
+            if self.extra_given.contains(given) {
+                continue;
+            }
+            self.extra_given.insert(given.clone());
+            let f = canonical(given);
             if self.files.contains(&f) {
                 continue;
             }

@@ -21,6 +21,26 @@ fn copy_dir(src: &Path, dst: &Path) {
     }
 }
 
+/// A scripted, validated offscreen viewer of env_diffuse (480x240, 4 frames) on the shader
+/// folder `shaders`, with the custom passes of `passes`.
+fn options(shaders: &Path, viewports: Vec<RendererKind>, passes: Option<&Path>) -> ViewerOptions {
+    ViewerOptions {
+        files: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/refs/scenes/env_diffuse.gltf")],
+        size: (480, 240),
+        viewports,
+        validation: true,
+        cache_dir: None,
+        frames: Some(4),
+        fixed_dt: Some(1.0 / 60.0),
+        script: Some(Script::default()),
+        shader_dir: Some(shaders.to_path_buf()),
+        hot_reload: true,
+        pass_dirs: passes.map(Path::to_path_buf).into_iter().collect(),
+        ..Default::default()
+    }
+}
+
 /// Mean of the raster viewport's pixels (columns 130..270 of a 480-wide window, rows 40..140:
 /// above the error overlay, which covers the bottom third while a compile error stands).
 fn raster_mean(app: &App) -> f64 {
@@ -58,20 +78,7 @@ fn editing_shaders_reloads_them_and_errors_keep_the_last_good_ones() {
     let _ = std::fs::remove_dir_all(&dir);
     let shaders = dir.join("shaders");
     copy_dir(&xpg::ShaderCompiler::project_shader_dir(), &shaders);
-    let opts = ViewerOptions {
-        files: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/data/refs/scenes/env_diffuse.gltf")],
-        size: (480, 240),
-        viewports: vec![RendererKind::Raster, RendererKind::PathTracer],
-        validation: true,
-        cache_dir: None,
-        frames: Some(4),
-        fixed_dt: Some(1.0 / 60.0),
-        script: Some(Script::default()),
-        shader_dir: Some(shaders.clone()),
-        hot_reload: true,
-        ..Default::default()
-    };
+    let opts = options(&shaders, vec![RendererKind::Raster, RendererKind::PathTracer], None);
     let mut app = run_offscreen(opts).expect("viewer runs");
     let pt = app.viewports()[1].0;
     let base = raster_mean(&app);
@@ -146,21 +153,8 @@ fn a_shader_broken_at_start_is_reported_and_fixed_live() {
     edit(&tonemap, "* pc.exposure;", "* pc.exposure +;");
     let passes = dir.join("passes");
     std::fs::create_dir_all(&passes).expect("mkdir");
-    let opts = ViewerOptions {
-        files: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/data/refs/scenes/env_diffuse.gltf")],
-        size: (480, 240),
-        viewports: vec![RendererKind::Raster],
-        validation: true,
-        cache_dir: None,
-        frames: Some(3),
-        fixed_dt: Some(1.0 / 60.0),
-        script: Some(Script::default()),
-        shader_dir: Some(shaders.clone()),
-        hot_reload: true,
-        pass_dirs: vec![passes.clone()],
-        ..Default::default()
-    };
+    let mut opts = options(&shaders, vec![RendererKind::Raster], Some(&passes));
+    opts.frames = Some(3);
     // The viewer starts and runs, showing the error.
     let mut app = run_offscreen(opts).expect("the viewer runs despite the broken shader");
     let err = app.shader_error().expect("the error is shown").to_string();
@@ -216,21 +210,8 @@ fn a_broken_custom_pass_does_not_block_other_reloads() {
          { if (id.x < pc.width && id.y < pc.height) color[id.xy] = float4(0, 0, 0, 1); }\n",
     )
     .expect("write");
-    let opts = ViewerOptions {
-        files: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/data/refs/scenes/env_diffuse.gltf")],
-        size: (480, 240),
-        viewports: vec![RendererKind::Raster],
-        validation: true,
-        cache_dir: None,
-        frames: Some(3),
-        fixed_dt: Some(1.0 / 60.0),
-        script: Some(Script::default()),
-        shader_dir: Some(shaders.clone()),
-        hot_reload: true,
-        pass_dirs: vec![passes.clone()],
-        ..Default::default()
-    };
+    let mut opts = options(&shaders, vec![RendererKind::Raster], Some(&passes));
+    opts.frames = Some(3);
     let mut app = run_offscreen(opts).expect("the viewer runs despite the broken pass");
     let (names, errors) = app.user_passes();
     assert!(names.is_empty());
