@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use framegraph::{Access, Executor, FrameGraph, ImageInfo};
 use glam::{Mat4, Vec3};
 use pathtracer::PathTracer;
-use scene::{GpuScene, Renderer, Scene, View};
+use render::{GpuScene, Renderer};
+use scene::{Scene, View};
 use xpg::{Context, ContextDesc, ShaderCompiler};
 
 fn refs(name: &str) -> PathBuf {
@@ -77,14 +78,14 @@ fn run(
     let gpu = GpuScene::upload(ctx, scene)?;
     let mut pt = PathTracer::new(ctx, compiler)?;
     pt.settings.samples_per_frame = spp;
-    pt.set_lights(scene, &gpu)?;
+    pt.scene_changed(scene, &gpu);
     let view = View::from_scene(scene, None, w, h).ok_or_else(|| anyhow::anyhow!("no camera"))?;
     let mut executor = Executor::new(ctx, 1);
     let mut ms = Vec::new();
     for _ in 0..frames + 1 {
         let mut graph = FrameGraph::new();
         let mut target = graph.create_image("hdr", ImageInfo::d2(w, h, raster::HDR_FORMAT));
-        pt.add_passes(&mut graph, &gpu, &view, &mut target)?;
+        pt.add_passes(&mut graph, &gpu, &view, render::RenderTargets { color: &mut target }, &mut render::Hooks::default())?;
         graph.add_pass("keep").read(&target, Access::TransferSrc).side_effect().record(|_| Ok(()));
         let plan = executor.compile(&graph)?;
         ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))??;

@@ -19,10 +19,8 @@ use std::time::Instant;
 use framegraph::{Executor, FrameGraph, ImageInfo};
 use glam::{Mat4, Quat, Vec3};
 use raster::{Raster, HDR_FORMAT};
-use scene::{
-    Camera, Environment, GpuScene, Light, LightKind, Material, Mesh, Node, Primitive, Renderer,
-    Scene, View,
-};
+use render::{GpuScene, Renderer};
+use scene::{Camera, Environment, Light, LightKind, Material, Mesh, Node, Primitive, Scene, View};
 use xpg::{Context, ContextDesc, FrameRing, ShaderCompiler};
 
 fn cube() -> Primitive {
@@ -168,7 +166,7 @@ fn run(
         let t = Instant::now();
         let mut graph = FrameGraph::new();
         let mut target = graph.create_image("hdr", ImageInfo::d2(w, h, HDR_FORMAT));
-        renderer.add_passes(&mut graph, &gpu, &view, &mut target)?;
+        renderer.add_passes(&mut graph, &gpu, &view, render::RenderTargets { color: &mut target }, &mut render::Hooks::default())?;
         // Keep the target alive (nothing reads it in a benchmark).
         graph
             .add_pass("present stand-in")

@@ -345,7 +345,7 @@ fn image_based_lighting_matches_the_environment() {
 #[test]
 fn ibl_maps_are_made_once_per_scene() {
     use framegraph::{Executor, FrameGraph, ImageInfo};
-    use scene::Renderer;
+    use render::Renderer;
     let ctx = common::gpu(false);
     let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
     let mut raster = raster::Raster::new(&ctx, &compiler).expect("raster");
@@ -354,11 +354,11 @@ fn ibl_maps_are_made_once_per_scene() {
     let view = scene::View::from_scene(&scene, None, 16, 16).expect("view");
     let mut executor = Executor::new(&ctx, 1);
     let mut passes = Vec::new();
-    let mut frame = |raster: &mut raster::Raster, gpu: &scene::GpuScene| {
+    let mut frame = |raster: &mut raster::Raster, gpu: &render::GpuScene| {
         let mut graph = FrameGraph::new();
         let info = ImageInfo::d2(16, 16, raster::HDR_FORMAT);
         let mut target = graph.create_image("hdr", info);
-        raster.add_passes(&mut graph, gpu, &view, &mut target).expect("passes");
+        raster.add_passes(&mut graph, gpu, &view, render::RenderTargets { color: &mut target }, &mut render::Hooks::default()).expect("passes");
         // Keep the target: read it back into nothing but a side effect.
         graph
             .add_pass("keep")
@@ -371,11 +371,11 @@ fn ibl_maps_are_made_once_per_scene() {
             .expect("submit")
             .expect("execute");
     };
-    let first = scene::GpuScene::upload(&ctx, &scene).expect("upload");
+    let first = render::GpuScene::upload(&ctx, &scene).expect("upload");
     frame(&mut raster, &first);
     frame(&mut raster, &first);
     assert_eq!(raster.ibl_builds(), 1);
-    let second = scene::GpuScene::upload(&ctx, &scene).expect("upload");
+    let second = render::GpuScene::upload(&ctx, &scene).expect("upload");
     frame(&mut raster, &second);
     assert_eq!(raster.ibl_builds(), 2);
     // Frame 1 made the LUT and the maps, frame 2 nothing, frame 3 the maps only.
@@ -550,18 +550,18 @@ impl Frames {
 
     /// One frame of `gpu` seen from `scene`'s camera, after updating `gpu` from `scene` when
     /// `update` says so; returns the linear radiance.
-    fn draw(&mut self, gpu: &mut scene::GpuScene, scene: &Scene, update: bool) -> Vec<[f32; 4]> {
+    fn draw(&mut self, gpu: &mut render::GpuScene, scene: &Scene, update: bool) -> Vec<[f32; 4]> {
         use framegraph::{Access, FrameGraph, ImageInfo};
-        use scene::Renderer;
+        use render::Renderer;
         let view = scene::View::from_scene(scene, None, self.size, self.size).expect("view");
         let mut graph = FrameGraph::new();
         if update {
             gpu.update(scene, &mut graph).expect("update");
         }
-        let gpu: &scene::GpuScene = gpu;
+        let gpu: &render::GpuScene = gpu;
         let info = ImageInfo::d2(self.size, self.size, raster::HDR_FORMAT);
         let mut target = graph.create_image("hdr", info);
-        self.raster.add_passes(&mut graph, gpu, &view, &mut target).expect("passes");
+        self.raster.add_passes(&mut graph, gpu, &view, render::RenderTargets { color: &mut target }, &mut render::Hooks::default()).expect("passes");
         let mut o = graph.import_image("out", self.out.raw(), self.out.view(), info, None, None);
         let (t, oo) = (target, o);
         graph
@@ -607,7 +607,7 @@ fn gpu_scene_updates_follow_the_scene() {
     scene.nodes.push(Node::new("sun", Mat4::from_quat(rot)).with_light(0));
     scene.update_world();
     let mut frames = Frames::new(32);
-    let mut gpu = scene::GpuScene::upload(&frames.ctx, &scene).expect("upload");
+    let mut gpu = render::GpuScene::upload(&frames.ctx, &scene).expect("upload");
     let before = frames.draw(&mut gpu, &scene, false);
 
     assert!(scene.set_local_transform(1, Mat4::from_translation(Vec3::new(0.5, 0.0, -0.4))));
@@ -616,7 +616,7 @@ fn gpu_scene_updates_follow_the_scene() {
     let mut probe = gpu.versions;
     let after = frames.draw(&mut gpu, &scene, true);
     assert_ne!(probe, gpu.versions, "the update took the new versions");
-    let mut fresh = scene::GpuScene::upload(&frames.ctx, &scene).expect("upload");
+    let mut fresh = render::GpuScene::upload(&frames.ctx, &scene).expect("upload");
     let expected = frames.draw(&mut fresh, &scene, false);
     let max_diff = after
         .iter()
@@ -647,7 +647,7 @@ fn gpu_scene_updates_follow_the_scene() {
     assert!(e.contains("colormap"), "{e}");
     // Nothing changed: nothing to do.
     let mut graph = framegraph::FrameGraph::new();
-    assert_eq!(gpu.update(&scene, &mut graph).expect("update"), scene::SceneUpdate::default());
+    assert_eq!(gpu.update(&scene, &mut graph).expect("update"), render::SceneUpdate::default());
     assert_eq!(graph.pass_count(), 0);
     // Structure: an error naming the remedy.
     scene.versions.structure += 1;

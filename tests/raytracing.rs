@@ -532,7 +532,7 @@ fn cornell_ids_agreement(w: u32, h: u32, move_box: bool) -> f64 {
     use framegraph::ImageInfo;
     let ctx = common::gpu(false);
     let mut scene = scene::load(common::data("refs/scenes/cornell_box.gltf")).expect("cornell box");
-    let mut gpu = scene::GpuScene::upload(&ctx, &scene).expect("upload");
+    let mut gpu = render::GpuScene::upload(&ctx, &scene).expect("upload");
     if move_box {
         let node = scene.nodes.iter().position(|n| n.name == "tall_box").expect("tall box");
         let local = glam::Mat4::from_translation(glam::Vec3::new(0.12, 0.0, 0.05))

@@ -66,18 +66,11 @@ pub fn data(rel: &str) -> PathBuf {
 
 pub fn request(scene: PathBuf, w: u32, h: u32) -> RenderRequest {
     RenderRequest {
-        scene,
         size: Some((w, h)),
-        camera: None,
-        renderer: "raster".into(),
         validation: true,
-        grid: None,
         msaa: 1,
         spp: 16,
-        max_depth: 64,
-        seed: 0,
-        uniform_lights: false,
-        lens: (0.0, 1.0),
+        ..RenderRequest::new(scene)
     }
 }
 

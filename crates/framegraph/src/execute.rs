@@ -399,6 +399,33 @@ impl PassContext<'_> {
         Ok(())
     }
 
+    /// Writes `bytes` into buffer `h` at `offset` with `vkCmdUpdateBuffer`, 64 KiB per command:
+    /// the data travel inside the command buffer, so there is no staging memory to keep alive.
+    /// Declare [`Access::TransferDst`](crate::Access) on it. For the small per-frame tables
+    /// (constants, light tables, transforms); `offset` and the length must be multiples of 4
+    /// and lie inside the buffer.
+    pub fn update_buffer(&self, h: &BufferHandle, offset: u64, bytes: &[u8]) -> Result<(), ExecuteError> {
+        let raw = self.buffer(h)?;
+        if offset % 4 != 0 || bytes.len() % 4 != 0 {
+            return Err(ExecuteError::Pass {
+                pass: self.pass_name().into(),
+                message: format!(
+                    "update_buffer: offset {offset} and length {} must be multiples of 4",
+                    bytes.len()
+                ),
+            });
+        }
+        for (k, chunk) in bytes.chunks(65536).enumerate() {
+            // SAFETY: recording; with the declared access the graph ordered this write after
+            // earlier uses of the buffer; offset and length are multiples of 4 (checked) and
+            // each chunk is at most 64 KiB; the caller keeps them inside the buffer.
+            unsafe {
+                self.device().cmd_update_buffer(self.cmd, raw, offset + (k * 65536) as u64, chunk)
+            };
+        }
+        Ok(())
+    }
+
     /// The acceleration structure behind a handle, and the buffer that stores it.
     pub fn accel(
         &self,

@@ -1,12 +1,15 @@
-//! # pathtracer: `Renderer` #2 (in progress)
+//! # pathtracer: `Renderer` #2, a progressive path tracer
 //!
-//! - [`PathTracer`]: a first version: BSDF-sampled paths through the GpuScene's TLAS with the
-//!   shared BRDF, progressive accumulation (sum and sum of squares), Russian roulette.
+//! - [`PathTracer`]: paths through the GpuScene's TLAS (a ray tracing pipeline: the GPU machine
+//!   has no ray query) with the shared BRDF and textures; next event estimation of punctual
+//!   lights, emissive triangles and the environment through alias tables, combined with BSDF
+//!   sampling by multiple importance sampling; Russian roulette; thin-lens depth of field; an
+//!   optional firefly clamp; progressive accumulation (sum and sum of squares, so the
+//!   per-sample variance is known). Checked against the Mitsuba references in
+//!   `tests/data/refs/README.md`.
 //! - The CPU side of light sampling: the Walker/Vose alias table ([`AliasTable`], built in
-//!   f64) and the weights of an equirect environment's pixels ([`environment_weights`]).
-//!
-//! Next event estimation through the alias tables, MIS, thin-lens depth of field, textures and
-//! the reference comparisons come next (see the closing note of the path tracer issue).
+//!   f64), the light list ([`LightTable`]) and the weights of an equirect environment's pixels
+//!   ([`environment_weights`]). The tables reach the GPU through passes of the frame's graph.
 
 mod alias;
 mod lights;

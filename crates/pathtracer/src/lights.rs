@@ -4,7 +4,8 @@
 //! environment's pixels.
 
 use glam::{Mat4, Vec3};
-use scene::{Environment, GpuScene, LightKind, Scene};
+use render::GpuScene;
+use scene::{Environment, LightKind, Scene};
 
 use crate::alias::{environment_weights, AliasEntry, AliasTable};
 
@@ -53,6 +54,9 @@ pub struct LightTable {
     pub environment_light: u32,
     /// Alias entries over the environment's pixels (empty unless it is an equirect map).
     pub environment_alias: Vec<AliasEntry>,
+    /// Each light's power (the weights of the selection by power), to switch the selection
+    /// mode without the scene ([`LightTable::reselect`]).
+    pub power: Vec<f64>,
 }
 
 fn luminance(c: [f32; 3]) -> f64 {
@@ -150,12 +154,7 @@ impl LightTable {
                 }
             }
         }
-        let weights: Vec<f64> = if uniform {
-            weights.iter().map(|w| if *w > 0.0 { 1.0 } else { 0.0 }).collect()
-        } else {
-            weights
-        };
-        let alias = AliasTable::new(&weights).map(|t| t.gpu_entries()).unwrap_or_default();
+        let alias = selection(&weights, uniform);
         if alias.is_empty() {
             // Nothing emits (or every weight is zero): no light sampling.
             return Self {
@@ -164,8 +163,26 @@ impl LightTable {
                 draw_first_light: vec![u32::MAX; gpu.draw_list.len()],
                 environment_light: u32::MAX,
                 environment_alias,
+                power: Vec::new(),
             };
         }
-        Self { lights, alias, draw_first_light, environment_light, environment_alias }
+        Self { lights, alias, draw_first_light, environment_light, environment_alias, power: weights }
     }
+
+    /// Selects lights by power (`uniform` false) or uniformly among those that emit.
+    pub fn reselect(&mut self, uniform: bool) {
+        if !self.lights.is_empty() {
+            self.alias = selection(&self.power, uniform);
+        }
+    }
+}
+
+/// The alias entries selecting among lights of `power`.
+fn selection(power: &[f64], uniform: bool) -> Vec<AliasEntry> {
+    let weights: Vec<f64> = if uniform {
+        power.iter().map(|w| if *w > 0.0 { 1.0 } else { 0.0 }).collect()
+    } else {
+        power.to_vec()
+    };
+    AliasTable::new(&weights).map(|t| t.gpu_entries()).unwrap_or_default()
 }

@@ -1,12 +1,16 @@
-//! The path tracing renderer (first version): one ray generation shader per pixel walks
-//! `spp` paths per frame through the GpuScene's TLAS (BSDF sampling with the shared BRDF,
-//! emission, the environment, Russian roulette) and accumulates the sum and the sum of squares
-//! per pixel across frames; the mean goes to the target. Accumulation restarts when the
-//! scene, its versions, the view or the settings change.
+//! The path tracing renderer: one ray generation shader per pixel walks `spp` paths per frame
+//! through the GpuScene's TLAS (BSDF sampling with the shared BRDF, next event estimation
+//! through the light tables, MIS, the environment, Russian roulette) and accumulates the sum
+//! and the sum of squares per pixel across frames; the mean goes to the target. Accumulation
+//! restarts when the scene, its versions, the view or the settings change.
 
 use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo};
 use glam::Mat4;
-use scene::{GpuScene, RenderError, Renderer, View};
+use render::{
+    check_setting, GpuScene, Hooks, RenderError, RenderOutputs, RenderTargets, Renderer, Setting,
+    SettingValue,
+};
+use scene::View;
 use xpg::vk;
 use xpg::{
     Context, Image, ImageDesc, Pipeline, RayTracingDesc, Sampler, ShaderCompiler, ShaderDesc,
@@ -94,22 +98,17 @@ struct LightBuffers {
     env_light: u32,
 }
 
-fn upload_u8(ctx: &Context, name: &str, bytes: &[u8]) -> Result<xpg::Buffer, RenderError> {
-    let mut b = xpg::Buffer::new(
+/// A storage buffer of `bytes.len()` bytes (at least 16) that a transfer pass fills.
+fn table_buffer(ctx: &Context, name: &str, bytes: usize) -> Result<xpg::Buffer, RenderError> {
+    Ok(xpg::Buffer::new(
         ctx,
         &xpg::BufferDesc {
-            size: (bytes.len() as u64).max(16),
-            usage: vk::BufferUsageFlags::STORAGE_BUFFER,
-            memory: xpg::MemoryUsage::DeviceUpload,
+            size: (bytes as u64).max(16),
+            usage: vk::BufferUsageFlags::STORAGE_BUFFER | vk::BufferUsageFlags::TRANSFER_DST,
+            memory: xpg::MemoryUsage::GpuOnly,
             name,
         },
-    )?;
-    if !bytes.is_empty() {
-        let mut up = xpg::Uploader::new(ctx, (bytes.len() as u64 + 65536).max(1 << 16))?;
-        up.upload_buffer(&mut b, 0, bytes)?;
-        up.flush()?;
-    }
-    Ok(b)
+    )?)
 }
 
 struct Accumulation {
@@ -131,11 +130,16 @@ pub struct PathTracer {
     /// the accumulation.
     pub hidden_nodes: std::collections::BTreeSet<u32>,
     /// That top level and what it was built for (scene id, versions, hidden placements).
-    masked: Option<(Vec<u8>, scene::MaskedTlas)>,
+    masked: Option<(Vec<u8>, render::MaskedTlas)>,
     pipeline: Pipeline,
     env_sampler: Sampler,
     accum: Option<Accumulation>,
+    /// The light tables of the last scene change (CPU), with the scene id and versions they
+    /// were built for; they reach the GPU through a pass of the next frame.
+    table: Option<(u64, scene::Versions, crate::LightTable)>,
     lights: Option<LightBuffers>,
+    /// The luminance the firefly clamp uses when it is switched on.
+    clamp_luminance: f32,
     ctx: Context,
 }
 
@@ -149,7 +153,7 @@ impl PathTracer {
     /// Compiles `shaders/pathtracer/pt.slang` into a ray tracing pipeline.
     pub fn new(ctx: &Context, compiler: &ShaderCompiler) -> Result<Self, RenderError> {
         if !ctx.caps().ray_tracing {
-            return Err(RenderError::Other(format!(
+            return Err(RenderError::Unsupported(format!(
                 "the path tracer needs ray tracing, which '{}' lacks",
                 ctx.caps().device_name
             )));
@@ -157,7 +161,10 @@ impl PathTracer {
         let code = compiler
             .compile(&ShaderDesc::new(compiler.shader_dir().join("pathtracer/pt.slang")))?;
         let e = |n: &str| {
-            code.entry(n).ok_or_else(|| RenderError::Other(format!("pt.slang: entry {n} missing")))
+            code.entry(n).ok_or_else(|| RenderError::MissingEntry {
+                shader: "pathtracer/pt.slang".into(),
+                entry: n.into(),
+            })
         };
         let pipeline = Pipeline::ray_tracing(
             ctx,
@@ -186,58 +193,68 @@ impl PathTracer {
             pipeline,
             env_sampler,
             accum: None,
+            table: None,
             lights: None,
+            clamp_luminance: 10.0,
             ctx: ctx.clone(),
         })
     }
 
-    /// Builds and uploads the light tables of `scene` as uploaded in `gpu` (call after each
-    /// upload or update that changes lights, emissive materials or transforms; without it the
-    /// path tracer finds lights only by BSDF sampling).
-    pub fn set_lights(&mut self, scene: &scene::Scene, gpu: &GpuScene) -> Result<(), RenderError> {
+    /// The factory the registry holds.
+    pub fn factory(init: &render::RendererInit<'_>) -> Result<render::BoxedRenderer, RenderError> {
+        Ok(Box::new(PathTracer::new(init.ctx, init.compiler)?))
+    }
+
+    /// Adds the pass that writes the light tables to the GPU when they are newer than the
+    /// GPU copy (a scene change, or another selection mode).
+    fn add_light_upload(&mut self, graph: &mut FrameGraph<'_>) -> Result<(), RenderError> {
         let uniform = self.settings.uniform_light_selection;
-        let t = crate::LightTable::build(scene, gpu, uniform);
+        let Some((scene_id, versions, table)) = self.table.as_mut() else { return Ok(()) };
+        if self.lights.as_ref().is_some_and(|l| {
+            l.scene_id == *scene_id && l.versions == *versions && l.uniform == uniform
+        }) {
+            return Ok(());
+        }
+        table.reselect(uniform);
+        let t = &*table;
         let ctx = &self.ctx;
-        self.lights = Some(LightBuffers {
-            scene_id: gpu.id,
-            versions: gpu.versions,
+        let parts: [(&str, Vec<u8>); 4] = [
+            ("pt lights", bytemuck::cast_slice(&t.lights).to_vec()),
+            ("pt light alias", bytemuck::cast_slice(&t.alias).to_vec()),
+            ("pt draw lights", bytemuck::cast_slice(&t.draw_first_light).to_vec()),
+            ("pt environment alias", bytemuck::cast_slice(&t.environment_alias).to_vec()),
+        ];
+        let [l, a, d, e] = [0, 1, 2, 3].map(|i| table_buffer(ctx, parts[i].0, parts[i].1.len()));
+        let buffers = LightBuffers {
+            scene_id: *scene_id,
+            versions: *versions,
             uniform,
-            lights: upload_u8(ctx, "pt lights", bytemuck::cast_slice(&t.lights))?,
-            alias: upload_u8(ctx, "pt light alias", bytemuck::cast_slice(&t.alias))?,
-            draw_first_light: upload_u8(
-                ctx,
-                "pt draw lights",
-                bytemuck::cast_slice(&t.draw_first_light),
-            )?,
-            env_alias: upload_u8(
-                ctx,
-                "pt environment alias",
-                bytemuck::cast_slice(&t.environment_alias),
-            )?,
+            lights: l?,
+            alias: a?,
+            draw_first_light: d?,
+            env_alias: e?,
             count: t.alias.len() as u32,
             env_light: t.environment_light,
-        });
+        };
+        let targets =
+            [&buffers.lights, &buffers.alias, &buffers.draw_first_light, &buffers.env_alias];
+        for ((name, bytes), buffer) in parts.into_iter().zip(targets) {
+            if bytes.is_empty() {
+                continue;
+            }
+            // New buffers: nothing earlier uses them.
+            let mut h = graph.import_buffer(name, buffer, None, None);
+            let hh = h;
+            graph
+                .add_pass(&format!("{name} upload"))
+                .write(&mut h, Access::TransferDst)
+                .record(move |pc| pc.update_buffer(&hh, 0, &bytes));
+        }
+        // The previous tables are freed once the frames using them are done.
+        self.lights = Some(buffers);
         Ok(())
     }
 
-    /// Starts the accumulation again with the next frame (after a shader reload or anything
-    /// else the renderer cannot see).
-    pub fn reset(&mut self) {
-        if let Some(a) = self.accum.as_mut() {
-            a.key.clear();
-        }
-    }
-
-    /// Samples per pixel accumulated so far (after the frames recorded so far run).
-    pub fn samples(&self) -> u32 {
-        self.accum.as_ref().map_or(0, |a| a.samples)
-    }
-
-    /// The accumulation images (sum of samples with the count in alpha, and sum of squares),
-    /// RGBA32F in GENERAL layout after the last frame ran.
-    pub fn accumulation(&self) -> Option<(&Image, &Image)> {
-        self.accum.as_ref().map(|a| (&a.sum, &a.squares))
-    }
 }
 
 fn accumulation_image(ctx: &Context, name: &str, w: u32, h: u32) -> Result<Image, RenderError> {
@@ -245,9 +262,26 @@ fn accumulation_image(ctx: &Context, name: &str, w: u32, h: u32) -> Result<Image
     Ok(Image::new(ctx, &ImageDesc::d2(name, w, h, vk::Format::R32G32B32A32_SFLOAT, usage))?)
 }
 
+const SETTING_KEYS: [&str; 9] = [
+    "samples_per_frame",
+    "max_depth",
+    "rr_start",
+    "seed",
+    "uniform_lights",
+    "aperture",
+    "focus_distance",
+    "firefly_clamp",
+    "clamp_luminance",
+];
+
 impl Renderer for PathTracer {
     fn name(&self) -> &str {
         "pathtracer"
+    }
+
+    fn hdr_format(&self) -> vk::Format {
+        // Written as a storage image of half floats (rgba16f in pt.slang).
+        vk::Format::R16G16B16A16_SFLOAT
     }
 
     fn add_passes<'g>(
@@ -255,15 +289,110 @@ impl Renderer for PathTracer {
         graph: &mut FrameGraph<'g>,
         scene: &'g GpuScene,
         view: &View,
+        targets: RenderTargets<'_>,
+        hooks: &mut Hooks<'_, 'g>,
+    ) -> Result<RenderOutputs, RenderError> {
+        let target = targets.color;
+        self.trace(graph, scene, view, target)?;
+        hooks.call_after_opaque(graph, Some((target, None)));
+        Ok(RenderOutputs { depth: None })
+    }
+
+    fn scene_changed(&mut self, scene: &scene::Scene, gpu: &GpuScene) {
+        let table = crate::LightTable::build(scene, gpu, self.settings.uniform_light_selection);
+        self.table = Some((gpu.id, gpu.versions, table));
+    }
+
+    fn reset(&mut self) {
+        if let Some(a) = self.accum.as_mut() {
+            a.key.clear();
+        }
+    }
+
+    fn set_hidden_nodes(&mut self, nodes: &std::collections::BTreeSet<u32>) {
+        self.hidden_nodes.clone_from(nodes);
+    }
+
+    fn settings(&self) -> Vec<Setting> {
+        let s = &self.settings;
+        let k = SETTING_KEYS;
+        vec![
+            Setting::count(k[0], "samples per frame", s.samples_per_frame, 1, 64),
+            Setting::count(k[1], "max depth", s.max_depth, 1, 1024),
+            Setting::count(k[2], "roulette from", s.rr_start, 1, 64),
+            Setting::count(k[3], "seed", s.seed, 0, 1 << 24),
+            Setting::switch(k[4], "pick lights uniformly", s.uniform_light_selection),
+            Setting::quantity(k[5], "aperture", s.aperture, 0.0, 100.0),
+            Setting::quantity(k[6], "focus distance", s.focus_distance, 0.001, 1e5).logarithmic(),
+            Setting::switch(k[7], "firefly clamp", s.firefly_clamp.is_some()),
+            Setting::quantity(
+                k[8],
+                "clamp luminance",
+                s.firefly_clamp.unwrap_or(self.clamp_luminance),
+                0.1,
+                1000.0,
+            )
+            .logarithmic()
+            .when(k[7]),
+        ]
+    }
+
+    fn set(&mut self, key: &str, value: SettingValue) -> Result<(), RenderError> {
+        let v = check_setting("pathtracer", &self.settings(), key, value)?;
+        let s = &mut self.settings;
+        match (key, v) {
+            ("samples_per_frame", SettingValue::UInt(n)) => s.samples_per_frame = n,
+            ("max_depth", SettingValue::UInt(n)) => s.max_depth = n,
+            ("rr_start", SettingValue::UInt(n)) => s.rr_start = n,
+            ("seed", SettingValue::UInt(n)) => s.seed = n,
+            ("uniform_lights", SettingValue::Bool(b)) => s.uniform_light_selection = b,
+            ("aperture", SettingValue::Float(x)) => s.aperture = x,
+            ("focus_distance", SettingValue::Float(x)) => s.focus_distance = x,
+            ("firefly_clamp", SettingValue::Bool(b)) => {
+                s.firefly_clamp = b.then_some(self.clamp_luminance)
+            }
+            ("clamp_luminance", SettingValue::Float(x)) => {
+                self.clamp_luminance = x;
+                if s.firefly_clamp.is_some() {
+                    s.firefly_clamp = Some(x);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> Option<String> {
+        Some(format!("{} samples per pixel so far", self.samples().unwrap_or(0)))
+    }
+
+    fn samples(&self) -> Option<u32> {
+        Some(self.accum.as_ref().map_or(0, |a| a.samples))
+    }
+
+    fn accumulation(&self) -> Option<(&Image, &Image)> {
+        self.accum.as_ref().map(|a| (&a.sum, &a.squares))
+    }
+}
+
+impl PathTracer {
+    /// The path tracing pass (and the light table upload before it) into `target`.
+    fn trace<'g>(
+        &'g mut self,
+        graph: &mut FrameGraph<'g>,
+        scene: &'g GpuScene,
+        view: &View,
         target: &mut ImageHandle,
     ) -> Result<(), RenderError> {
         // Everything fallible first: the frame counters advance below.
-        let heap = self.ctx.bindless()?;
+        render::check_target(graph, target, view, vk::Format::R16G16B16A16_SFLOAT)?;
         let accel = scene.accel.as_ref().ok_or_else(|| {
-            RenderError::Other("the scene has no acceleration structures (no ray tracing)".into())
+            RenderError::Unsupported(
+                "the scene has no acceleration structures (no ray tracing)".into(),
+            )
         })?;
-        // The target is written as a storage image of half floats (rgba16f in pt.slang).
-        scene::check_target(graph, target, view, vk::Format::R16G16B16A16_SFLOAT)?;
+        self.add_light_upload(graph)?;
+        let heap = self.ctx.bindless()?;
         let (w, h) = (view.width, view.height);
         let vp: Mat4 = view.proj * view.view;
         // What the image depends on: scene, its versions, view, size, settings.
@@ -322,7 +451,7 @@ impl Renderer for PathTracer {
         let a = self
             .accum
             .as_mut()
-            .ok_or_else(|| RenderError::Other("accumulation images missing".into()))?;
+            .ok_or_else(|| RenderError::Internal("accumulation images missing".into()))?;
         let push = Push {
             inv_view_proj: vp.inverse().to_cols_array_2d(),
             camera_pos: view.eye().to_array(),
@@ -377,16 +506,16 @@ impl Renderer for PathTracer {
                     Some((_, m)) if same_scene => m,
                     _ => accel
                         .masked_tlas(&self.ctx)
-                        .map_err(|e| RenderError::Other(e.to_string()))?,
+                        .map_err(RenderError::Scene)?,
                 };
                 self.masked = Some((mkey, m));
             }
             let m =
-                &self.masked.as_ref().ok_or_else(|| RenderError::Other("masked tlas".into()))?.1;
+                &self.masked.as_ref().ok_or_else(|| RenderError::Internal("masked tlas".into()))?.1;
             if stale {
                 accel
                     .add_masked_build(graph, &self.ctx, m, &hidden)
-                    .map_err(|e| RenderError::Other(e.to_string()))?;
+                    .map_err(RenderError::Scene)?;
             }
             graph.import_accel(
                 "masked tlas",
@@ -418,6 +547,12 @@ impl Renderer for PathTracer {
         .into_iter()
         .map(|b| graph.import_buffer(b.name(), b, Some(Access::StorageReadVertex), None))
         .collect();
+        // The light tables (written by an upload pass of this graph or of an earlier frame).
+        let light_buffers: Vec<_> = lights
+            .iter()
+            .flat_map(|l| [&l.lights, &l.alias, &l.draw_first_light, &l.env_alias])
+            .map(|b| graph.import_buffer(b.name(), b, None, None))
+            .collect();
         let (t, e, s, q, out) = (tlas, env, sum, squares, *target);
         let pipeline = &self.pipeline;
         let sampler = self.env_sampler.raw();
@@ -425,7 +560,7 @@ impl Renderer for PathTracer {
             .add_pass("path trace")
             .read(&tlas, Access::RayTracingRead)
             .read(&env, Access::SampledRayTracing);
-        for b in &buffers {
+        for b in buffers.iter().chain(&light_buffers) {
             pass = pass.read(b, Access::StorageReadRayTracing);
         }
         pass.write(&mut sum, Access::StorageWriteRayTracing)

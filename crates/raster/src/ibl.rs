@@ -4,7 +4,7 @@
 //! is made once per renderer.
 
 use framegraph::{Access, Bind, BufferHandle, FrameGraph, ImageHandle, ImageInfo, Subresources};
-use scene::{GpuScene, RenderError};
+use render::{GpuScene, RenderError};
 use xpg::vk;
 use xpg::{
     Buffer, BufferDesc, Context, Image, ImageDesc, MemoryUsage, Pipeline, Sampler, ShaderCompiler,
@@ -85,7 +85,7 @@ impl Ibl {
             compiler.compile(&ShaderDesc::new(compiler.shader_dir().join("raster/ibl.slang")))?;
         let pipeline = |name: &str| -> Result<Pipeline, RenderError> {
             let entry = code.entry(name).ok_or_else(|| {
-                RenderError::Other(format!("ibl.slang: entry point {name} missing"))
+                RenderError::MissingEntry { shader: "raster/ibl.slang".into(), entry: name.into() }
             })?;
             Ok(Pipeline::compute(ctx, entry, None)?)
         };
@@ -158,7 +158,7 @@ impl Ibl {
         let m = self
             .maps
             .as_ref()
-            .ok_or_else(|| RenderError::Other("IBL maps used before prepare()".into()))?;
+            .ok_or_else(|| RenderError::Internal("IBL maps used before prepare()".into()))?;
         let import = |g: &mut FrameGraph<'g>, name: &str, image: &Image, fresh: bool| {
             let e = image.extent();
             let info = ImageInfo::d2(e.width, e.height, IBL_FORMAT).mips(image.mip_levels());

@@ -1,26 +1,29 @@
 //! # raster: `Renderer` #1, a forward PBR rasterizer
 //!
-//! First light: the environment as background, then every mesh draw shaded with the shared
-//! BRDF (`shaders/xpg/brdf.slang`) under the scene's punctual lights, emission from front faces,
-//! and an ambient term from the environment's mean radiance. Everything is a framegraph pass;
+//! The environment as background, then every mesh draw shaded with the shared BRDF
+//! (`shaders/xpg/brdf.slang`) under the scene's punctual lights, image-based lighting from the
+//! environment (prefiltered maps made once per scene, [`ibl`]), emission from front faces,
+//! textures, alpha masks and MSAA (resolved into the target). Everything is a framegraph pass;
 //! the per-view constants are written by a transfer pass (`vkCmdUpdateBuffer`) so the graph
 //! orders them against the draws of this and the previous frame.
 //!
 //! Directional and spot lights cast shadows: one depth layer each (up to
-//! `scene::MAX_SHADOWED_LIGHTS`), 3x3 PCF.
+//! `render::MAX_SHADOWED_LIGHTS`), 3x3 PCF. Blended surfaces are sorted back to front per
+//! draw (order-independent transparency is a later issue).
 //!
 //! An optional reference grid ([`Grid`]) is blended over the opaque result, depth tested.
-//!
-//! Line sets are screen-space rectangles of a width in pixels, depth tested and written.
-//!
-//! Not yet: image-based lighting, image quads, MSAA,
-//! transparency (the issue's list; see the closing note).
+//! Line sets are screen-space rectangles of a width in pixels, depth tested and written; point
+//! sets are screen-space splats.
 
 mod ibl;
 
 use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo};
 use glam::Mat4;
-use scene::{GpuScene, RenderError, Renderer, View};
+use render::{
+    check_setting, GpuScene, Hooks, RenderError, RenderOutputs, RenderTargets, Renderer, Setting,
+    SettingValue,
+};
+use scene::View;
 use xpg::vk;
 use xpg::{
     Buffer, BufferDesc, Context, GraphicsDesc, MemoryUsage, Pipeline, Sampler, ShaderCompiler,
@@ -105,10 +108,14 @@ impl Grid {
         if ok {
             Ok(())
         } else {
-            Err(RenderError::Other(format!(
-                "grid {self:?}: color finite and >= 0, opacity in [0, 1], spacing >= 1e-6 and \
-                 fade > 0 are required"
-            )))
+            Err(RenderError::BadSetting {
+                renderer: "raster".into(),
+                key: "grid".into(),
+                value: format!("{self:?}"),
+                why: "color finite and >= 0, opacity in [0, 1], spacing >= 1e-6 and fade > 0 \
+                      are required"
+                    .into(),
+            })
         }
     }
 }
@@ -154,10 +161,8 @@ pub struct Raster {
     /// Nodes this view does not draw (a viewport's visibility mask): their draws are culled
     /// in the vertex shaders (forward, transparent and shadow passes alike).
     pub hidden_nodes: std::collections::BTreeSet<u32>,
-    /// The single-sampled depth of the last `add_passes` ([`Renderer::depth`]).
-    /// (Shared: `add_passes` holds `self` borrowed for the graph's lifetime, so
-    /// `add_passes_with_depth` reads it through its own handle.)
-    last_depth: std::sync::Arc<std::sync::Mutex<Option<ImageHandle>>>,
+    /// The grid's style while it is off (what the `grid` setting turns on).
+    grid_style: Grid,
     /// The frame constants, then (with hidden nodes) one bit per draw.
     frame_buffer: Buffer,
     env_sampler: Sampler,
@@ -196,7 +201,7 @@ impl Raster {
         if !samples.is_power_of_two()
             || !supported.contains(vk::SampleCountFlags::from_raw(samples))
         {
-            return Err(RenderError::Other(format!(
+            return Err(RenderError::Unsupported(format!(
                 "MSAA with {samples} samples: this device supports {:?}",
                 (0..7)
                     .map(|b| 1u32 << b)
@@ -210,7 +215,7 @@ impl Raster {
         let entry = |c: &xpg::CompiledShader, n: &str| {
             c.entry(n)
                 .cloned()
-                .ok_or_else(|| RenderError::Other(format!("entry point {n} missing")))
+                .ok_or_else(|| RenderError::MissingEntry { shader: "raster".into(), entry: n.into() })
         };
         // A pipeline from a file's `vs_main` and `fs_main`, drawing into the HDR target.
         let graphics = |file: &str,
@@ -324,7 +329,7 @@ impl Raster {
             shadow_size: 2048,
             frame_buffer,
             hidden_nodes: Default::default(),
-            last_depth: Default::default(),
+            grid_style: Grid::default(),
             env_sampler,
             ibl: ibl::Ibl::new(ctx, compiler)?,
             msaa: samples,
@@ -447,7 +452,7 @@ impl MeshDraws {
     }
 
     /// The draws of one variant group.
-    fn group(self, g: &scene::DrawGroup) -> Self {
+    fn group(self, g: &render::DrawGroup) -> Self {
         Self { first: g.first, count: g.count, ..self }
     }
 
@@ -477,43 +482,86 @@ impl Renderer for Raster {
         "raster"
     }
 
+    fn hdr_format(&self) -> vk::Format {
+        HDR_FORMAT
+    }
+
     fn add_passes<'g>(
         &'g mut self,
         graph: &mut FrameGraph<'g>,
         scene: &'g GpuScene,
         view: &View,
-        output: &mut ImageHandle,
-    ) -> Result<(), RenderError> {
-        self.record_passes(graph, scene, view, output, None)
+        targets: RenderTargets<'_>,
+        hooks: &mut Hooks<'_, 'g>,
+    ) -> Result<RenderOutputs, RenderError> {
+        let depth = self.record_passes(graph, scene, view, targets.color, hooks)?;
+        Ok(RenderOutputs { depth })
     }
 
-    fn add_passes_after_opaque<'g>(
-        &'g mut self,
-        graph: &mut FrameGraph<'g>,
-        scene: &'g GpuScene,
-        view: &View,
-        target: &mut ImageHandle,
-        depth: &mut Option<ImageHandle>,
-        after_opaque: &mut scene::AfterOpaque<'_, 'g>,
-    ) -> Result<(), RenderError> {
-        let cell = std::sync::Arc::clone(&self.last_depth);
-        let r = self.record_passes(graph, scene, view, target, Some(after_opaque));
-        *depth = *cell.lock().unwrap_or_else(|e| e.into_inner());
-        r
+    fn set_hidden_nodes(&mut self, nodes: &std::collections::BTreeSet<u32>) {
+        self.hidden_nodes.clone_from(nodes);
     }
 
-    fn add_passes_with_depth<'g>(
-        &'g mut self,
-        graph: &mut FrameGraph<'g>,
-        scene: &'g GpuScene,
-        view: &View,
-        target: &mut ImageHandle,
-        depth: &mut Option<ImageHandle>,
-    ) -> Result<(), RenderError> {
-        let cell = std::sync::Arc::clone(&self.last_depth);
-        let r = self.add_passes(graph, scene, view, target);
-        *depth = *cell.lock().unwrap_or_else(|e| e.into_inner());
-        r
+    fn settings(&self) -> Vec<Setting> {
+        let g = self.grid.unwrap_or(self.grid_style);
+        vec![
+            Setting::count("msaa", "multisampling", self.msaa, 1, 8).fixed(),
+            Setting::switch("grid", "reference grid", self.grid.is_some()),
+            Setting::quantity("grid_spacing", "grid spacing", g.spacing, 0.001, 1000.0)
+                .logarithmic()
+                .when("grid"),
+            Setting::quantity("grid_opacity", "grid opacity", g.opacity, 0.0, 1.0).when("grid"),
+            Setting::switch("grid_z_up", "grid in the XY plane (+Z up)", g.up == GridUp::Z)
+                .when("grid"),
+            Setting::quantity("grid_fade", "grid fade distance", g.fade, 0.001, 1e9)
+                .logarithmic()
+                .when("grid"),
+            Setting::count("shadow_size", "shadow map size", self.shadow_size, 256, 8192),
+        ]
+    }
+
+    fn set(&mut self, key: &str, value: SettingValue) -> Result<(), RenderError> {
+        let v = check_setting("raster", &self.settings(), key, value)?;
+        let mut g = self.grid.unwrap_or(self.grid_style);
+        match (key, v) {
+            ("msaa", SettingValue::UInt(n)) if n == self.msaa => {}
+            ("msaa", v) => {
+                return Err(RenderError::BadSetting {
+                    renderer: "raster".into(),
+                    key: key.into(),
+                    value: v.to_string(),
+                    why: format!("fixed when the renderer is made (now {})", self.msaa),
+                })
+            }
+            ("grid", SettingValue::Bool(on)) => self.grid = on.then_some(g),
+            ("grid_spacing", SettingValue::Float(x)) => g.spacing = x,
+            ("grid_opacity", SettingValue::Float(x)) => g.opacity = x,
+            ("grid_fade", SettingValue::Float(x)) => g.fade = x,
+            ("grid_z_up", SettingValue::Bool(z)) => g.up = if z { GridUp::Z } else { GridUp::Y },
+            ("shadow_size", SettingValue::UInt(n)) => self.shadow_size = n,
+            _ => {}
+        }
+        self.grid_style = g;
+        if self.grid.is_some() {
+            self.grid = Some(g);
+        }
+        Ok(())
+    }
+}
+
+impl Raster {
+    /// The factory the registry holds: `msaa` from the initial settings (default 1) and the
+    /// grid in the plane of the world's up axis.
+    pub fn factory(init: &render::RendererInit<'_>) -> Result<render::BoxedRenderer, RenderError> {
+        let msaa = match init.setting("msaa") {
+            Some(SettingValue::UInt(n)) => n,
+            _ => 1,
+        };
+        let mut r = Raster::with_msaa(init.ctx, init.compiler, msaa)?;
+        if init.z_up {
+            r.grid_style.up = GridUp::Z;
+        }
+        Ok(Box::new(r))
     }
 }
 
@@ -819,14 +867,13 @@ impl Raster {
         scene: &'g GpuScene,
         view: &View,
         output: &mut ImageHandle,
-        after_opaque: Option<&mut scene::AfterOpaque<'_, 'g>>,
-    ) -> Result<(), RenderError> {
+        hooks: &mut Hooks<'_, 'g>,
+    ) -> Result<Option<ImageHandle>, RenderError> {
         let target = &mut *output;
         if let Some(grid) = &self.grid {
             grid.validate()?;
         }
-        scene::check_target(graph, target, view, HDR_FORMAT)?;
-        *self.last_depth.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        render::check_target(graph, target, view, HDR_FORMAT)?;
         // The IBL maps of this scene: made in this frame when new, else kept from earlier (the
         // graph must run: the maps count as made from here on).
         let ibl_work = self.ibl.prepare(&self.ctx, scene)?;
@@ -1064,14 +1111,12 @@ impl Raster {
         if !scene.points.is_empty() {
             self.add_point_passes(graph, scene, view, target, &mut depth, &mut fb, push.frame)?;
         }
-        if let Some(hook) = after_opaque {
-            // Single-sampled color and depth only: multisampled images cannot be storage
-            // images or sampled like the others.
-            if ms == 1 {
-                hook(graph, Some((&mut *target, Some(depth))));
-            } else {
-                hook(graph, None);
-            }
+        // Single-sampled color and depth only: multisampled images cannot be storage images
+        // or sampled like the others.
+        if ms == 1 {
+            hooks.call_after_opaque(graph, Some((&mut *target, Some(depth))));
+        } else {
+            hooks.call_after_opaque(graph, None);
         }
         if let Some(grid) = self.grid {
             self.add_grid_pass(graph, &grid, target, &depth, &fb, push.frame);
@@ -1116,7 +1161,6 @@ impl Raster {
             }
             None => *output = *target,
         }
-        *self.last_depth.lock().unwrap_or_else(|e| e.into_inner()) = (ms == 1).then_some(depth);
-        Ok(())
+        Ok((ms == 1).then_some(depth))
     }
 }

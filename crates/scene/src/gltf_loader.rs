@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use glam::{Mat4, Quat, Vec3};
 
-use crate::gpu::pack_srgba8;
+use crate::color::pack_srgba8;
 use crate::model::{
     AlphaMode, Camera, Environment, Light, LightKind, LineSet, Material, Mesh, Node, PointSet,
     Primitive, Projection, Scene, Texture, TexturePixels, TextureSampler, Wrap,

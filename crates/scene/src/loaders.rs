@@ -14,7 +14,7 @@ use glam::Mat4;
 
 use crate::colormap::{Colormap, ColormapKind};
 use crate::gltf_loader::{load_gltf, LoadError};
-use crate::gpu::{srgb_to_linear, srgba8_to_linear};
+use crate::color::{srgb_to_linear, srgba8_to_linear};
 use crate::model::{
     ColormapMaterial, LineSet, Material, Mesh, Node, PointSet, Primitive, Scene, Texture,
     TexturePixels, TextureSampler, Wrap,

@@ -10,8 +10,8 @@ use anyhow::{bail, Context as _};
 use framegraph::{Access, Executor, FrameGraph, ImageInfo};
 use glam::Vec3;
 use imgui::TextureId;
-use raster::{Raster, HDR_FORMAT};
-use scene::{GpuScene, Renderer, Scene};
+use render::{BoxedRenderer, GpuScene, Hooks, Registry, RenderTargets, RendererInit, SettingValue};
+use scene::Scene;
 use xpg::vk;
 use xpg::{
     Context, ContextDesc, FrameRing, Image, ImageDesc, Pipeline, Sampler, ShaderCompiler,
@@ -21,32 +21,8 @@ use xpg::{
 use crate::camera::{AxisView, Camera, CameraMode, Up};
 use crate::input::{Button, InputEvent, Script};
 
-/// Which renderer a viewport uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RendererKind {
-    /// The forward rasterizer.
-    Raster,
-    /// The progressive path tracer.
-    PathTracer,
-}
-
-impl RendererKind {
-    /// Its CLI / UI name.
-    pub fn name(self) -> &'static str {
-        match self {
-            RendererKind::Raster => "raster",
-            RendererKind::PathTracer => "pathtracer",
-        }
-    }
-    /// By name.
-    pub fn parse(s: &str) -> anyhow::Result<Self> {
-        match s {
-            "raster" => Ok(RendererKind::Raster),
-            "pathtracer" | "pt" => Ok(RendererKind::PathTracer),
-            other => bail!("unknown renderer '{other}' (raster, pathtracer)"),
-        }
-    }
-}
+/// The HDR format of a viewport without a renderer.
+const DEFAULT_HDR: vk::Format = vk::Format::R16G16B16A16_SFLOAT;
 
 /// Everything the viewer starts with.
 #[derive(Debug, Clone)]
@@ -59,8 +35,13 @@ pub struct ViewerOptions {
     pub vsync: bool,
     /// Raster multisampling.
     pub msaa: u32,
-    /// One viewport per entry, with that renderer.
-    pub viewports: Vec<RendererKind>,
+    /// One viewport per entry, with the renderer of that name in `registry`.
+    pub viewports: Vec<String>,
+    /// The renderers viewports can use, by name (the built-ins: [`crate::builtin_registry`]).
+    pub registry: Registry,
+    /// Settings of renderers (`renderer`, `key`, `value`) applied when one is made, after
+    /// the shorthands `msaa` (raster), `spp` and `max_depth` (path tracer).
+    pub renderer_settings: Vec<(String, String, SettingValue)>,
     /// World up axis.
     pub up: Up,
     /// Path tracer samples per pixel per frame.
@@ -100,7 +81,9 @@ impl Default for ViewerOptions {
             size: (1280, 800),
             vsync: true,
             msaa: 4,
-            viewports: vec![RendererKind::Raster],
+            viewports: vec!["raster".into()],
+            registry: crate::builtin_registry(),
+            renderer_settings: Vec::new(),
             up: Up::Y,
             spp: 1,
             max_depth: 8,
@@ -162,9 +145,10 @@ struct ViewportImage {
 struct Viewport {
     id: u32,
     camera: Camera,
-    kind: RendererKind,
-    raster: Option<Raster>,
-    pt: Option<PathTracer>,
+    /// The name of the renderer it shows.
+    kind: String,
+    /// The renderers made for it so far, by name (switching back is instant).
+    renderers: Vec<(String, BoxedRenderer)>,
     image: Option<ViewportImage>,
     /// Shown this frame (its window is visible): only those render.
     shown: bool,
@@ -181,17 +165,14 @@ struct Viewport {
     pass_error: Option<String>,
 }
 
-use pathtracer::PathTracer;
-
 impl Viewport {
     /// A viewport with no renderer and no image yet.
-    fn new(id: u32, camera: Camera, kind: RendererKind) -> Self {
+    fn new(id: u32, camera: Camera, kind: String) -> Self {
         Viewport {
             id,
             camera,
             kind,
-            raster: None,
-            pt: None,
+            renderers: Vec::new(),
             image: None,
             shown: false,
             screenshot: None,
@@ -205,20 +186,70 @@ impl Viewport {
 
     /// An empty stand-in while the real one is taken out to be worked on.
     fn placeholder(&self) -> Self {
-        Viewport::new(self.id, self.camera.clone(), self.kind)
+        Viewport::new(self.id, self.camera.clone(), self.kind.clone())
     }
 
     fn title(&self) -> String {
-        format!("Viewport {} ({})###viewport{}", self.id, self.kind.name(), self.id)
+        format!("Viewport {} ({})###viewport{}", self.id, self.kind, self.id)
     }
+
+    /// The renderer it shows, if made.
+    fn renderer(&self) -> Option<&BoxedRenderer> {
+        self.renderers.iter().find(|(n, _)| *n == self.kind).map(|(_, r)| r)
+    }
+
+    /// The renderer it shows, if made.
+    fn renderer_mut(&mut self) -> Option<&mut BoxedRenderer> {
+        self.renderers.iter_mut().find(|(n, _)| *n == self.kind).map(|(_, r)| r)
+    }
+
+    /// Whether it holds (or shows) a renderer of `name`.
+    fn uses(&self, name: &str) -> bool {
+        self.kind == name || self.renderers.iter().any(|(n, _)| n == name)
+    }
+}
+
+/// The settings a new renderer `name` starts with: the shorthand flags of the built-ins, then
+/// the `--set NAME.KEY=VALUE` settings of `opts`.
+fn initial_settings(opts: &ViewerOptions, name: &str) -> Vec<(String, SettingValue)> {
+    let mut out = Vec::new();
+    match name {
+        "raster" => out.push(("msaa".into(), SettingValue::UInt(opts.msaa))),
+        "pathtracer" => {
+            out.push(("samples_per_frame".into(), SettingValue::UInt(opts.spp.clamp(1, 64))));
+            out.push(("max_depth".into(), SettingValue::UInt(opts.max_depth.clamp(1, 1024))));
+        }
+        _ => {}
+    }
+    out.extend(
+        opts.renderer_settings.iter().filter(|(r, ..)| r == name).map(|(_, k, v)| (k.clone(), *v)),
+    );
+    out
+}
+
+/// Makes renderer `name` through the registry of `opts`, with its initial settings.
+fn make_renderer(
+    ctx: &Context,
+    compiler: &ShaderCompiler,
+    opts: &ViewerOptions,
+    name: &str,
+) -> Result<BoxedRenderer, render::RenderError> {
+    let settings = initial_settings(opts, name);
+    let init = RendererInit {
+        ctx,
+        compiler,
+        settings: &settings,
+        z_up: opts.up == Up::Z,
+    };
+    opts.registry.create(name, &init)
 }
 
 /// Which pipeline groups a reload rebuilds.
 #[derive(Debug, Clone)]
 struct Groups {
     tonemap: bool,
-    raster: bool,
-    pt: bool,
+    /// The renderers (by name) to make again.
+    renderers: Vec<String>,
     /// The custom passes of these folders.
     passes: Option<Vec<PathBuf>>,
 }
@@ -226,63 +257,52 @@ struct Groups {
 /// Pipelines rebuilt after a shader change, on another thread, with the files each read.
 struct Rebuilt {
     tonemap: Option<Pipeline>,
-    raster: Option<Raster>,
-    pt: Option<PathTracer>,
+    /// One new renderer of each name rebuilt.
+    renderers: Vec<(String, BoxedRenderer)>,
     /// The custom passes again, with the errors of those that failed.
     passes: Option<LoadedPasses>,
-    files: Vec<(&'static str, Vec<PathBuf>)>,
+    files: Vec<(String, Vec<PathBuf>)>,
     /// The first built-in group that failed (then no built-in group is swapped in; the
     /// passes are).
     error: Option<String>,
 }
 
 /// Compiles and builds the groups asked for: the tonemap pipeline and one renderer of each
-/// kind. Any failure is the compiler's (or the driver's) message; nothing is swapped then.
+/// name. Any failure is the compiler's (or the driver's) message; nothing is swapped then.
 fn rebuild(
     ctx: &Context,
     compiler: &ShaderCompiler,
-    msaa: u32,
+    opts: &ViewerOptions,
     what: Groups,
 ) -> Result<Rebuilt, String> {
     let mut out = Rebuilt {
         tonemap: None,
-        raster: None,
-        pt: None,
+        renderers: Vec::new(),
         passes: None,
         files: Vec::new(),
         error: None,
     };
     if let Some(dirs) = &what.passes {
         let mut loaded = load_passes(ctx, compiler, dirs);
-        out.files.push(("passes", std::mem::take(&mut loaded.files)));
+        out.files.push(("passes".into(), std::mem::take(&mut loaded.files)));
         out.passes = Some(loaded);
     }
     if what.tonemap {
         let (t, files) = compiler.recording(|| crate::tonemap_pipeline(ctx, compiler));
         let t = t.map_err(|e| format!("{e:#}"));
-        out.files.push(("tonemap", files));
+        out.files.push(("tonemap".into(), files));
         match t {
             Ok(t) => out.tonemap = Some(t),
             Err(e) => out.error = Some(e),
         }
     }
-    if what.raster {
+    for name in &what.renderers {
         let t = Instant::now();
-        let (r, files) = compiler.recording(|| Raster::with_msaa(ctx, compiler, msaa));
-        tracing::debug!("raster rebuilt in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
-        out.files.push(("raster", files));
+        let (r, files) = compiler.recording(|| make_renderer(ctx, compiler, opts, name));
+        tracing::debug!("{name} rebuilt in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+        out.files.push((name.clone(), files));
         match r {
-            Ok(r) => out.raster = Some(r),
-            Err(e) => out.error = out.error.take().or(Some(e.to_string())),
-        }
-    }
-    if what.pt {
-        let t = Instant::now();
-        let (p, files) = compiler.recording(|| PathTracer::new(ctx, compiler));
-        tracing::debug!("path tracer rebuilt in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
-        out.files.push(("pathtracer", files));
-        match p {
-            Ok(p) => out.pt = Some(p),
+            Ok(r) => out.renderers.push((name.clone(), r)),
             Err(e) => out.error = out.error.take().or(Some(e.to_string())),
         }
     }
@@ -327,9 +347,9 @@ pub struct FileEntry {
 
 /// Things the UI asks for, done after the UI is built.
 enum Action {
-    AddViewport(RendererKind),
+    AddViewport(String),
     Close(u32),
-    SetRenderer(u32, RendererKind),
+    SetRenderer(u32, String),
     Relayout,
     Screenshot(PathBuf),
     ExportDot(PathBuf),
@@ -347,12 +367,12 @@ pub struct App {
     reload_job: Option<(Instant, std::sync::mpsc::Receiver<Result<Rebuilt, String>>)>,
     reload_again: Option<(Instant, HashSet<PathBuf>)>,
     /// The pipeline groups the last reload rebuilt.
-    last_rebuilt: Vec<&'static str>,
+    last_rebuilt: Vec<String>,
     /// The rebuild thread (joined before the app goes).
     rebuild_thread: Option<std::thread::JoinHandle<()>>,
     /// The shader files each pipeline group was last built from (canonical): "tonemap",
     /// "raster", "pathtracer". A change rebuilds only the groups that read the file.
-    deps: std::collections::HashMap<&'static str, HashSet<PathBuf>>,
+    deps: std::collections::HashMap<String, HashSet<PathBuf>>,
     shader_error: Option<String>,
     reloads: u64,
     reload_latency: Option<Instant>,
@@ -505,7 +525,7 @@ impl App {
             reload_again: None,
             rebuild_thread: None,
             last_rebuilt: Vec::new(),
-            deps: [("tonemap", crate::reload::canonical_set(&tonemap_files))].into(),
+            deps: [("tonemap".to_string(), crate::reload::canonical_set(&tonemap_files))].into(),
             shader_error: startup_error,
             reloads: 0,
             reload_latency: None,
@@ -558,13 +578,13 @@ impl App {
         app.startup.push(("files (load, upload)", t.elapsed().as_secs_f64() * 1e3));
         let t = Instant::now();
         for kind in app.opts.viewports.clone() {
-            app.add_viewport(kind);
+            app.add_viewport(&kind);
         }
         app.startup.push(("renderers", t.elapsed().as_secs_f64() * 1e3));
         if !app.opts.pass_dirs.is_empty() {
             let mut loaded = load_passes(&app.ctx, &app.compiler, &app.opts.pass_dirs);
             let files = std::mem::take(&mut loaded.files);
-            app.deps.insert("passes", crate::reload::canonical_set(&files));
+            app.deps.insert("passes".into(), crate::reload::canonical_set(&files));
             app.apply_passes(loaded);
         }
         Ok(app)
@@ -635,10 +655,8 @@ impl App {
                 self.scene_uploads += 1;
                 for vp in &mut self.viewports {
                     vp.error = None;
-                    if let Some(pt) = vp.pt.as_mut() {
-                        if let Err(e) = pt.set_lights(&self.scene, &g) {
-                            vp.error = Some(format!("path tracer lights: {e}"));
-                        }
+                    for (_, r) in &mut vp.renderers {
+                        r.scene_changed(&self.scene, &g);
                     }
                 }
                 self.gpu = Some(g);
@@ -653,9 +671,29 @@ impl App {
         }
     }
 
-    /// Samples per pixel the path tracer of viewport `id` has accumulated.
-    pub fn path_tracer_samples(&self, id: u32) -> Option<u32> {
-        self.viewports.iter().find(|v| v.id == id).and_then(|v| v.pt.as_ref()).map(|p| p.samples())
+    /// Samples per pixel the renderer of viewport `id` has accumulated (a progressive
+    /// renderer, such as the path tracer).
+    pub fn samples(&self, id: u32) -> Option<u32> {
+        self.viewports.iter().find(|v| v.id == id).and_then(|v| v.renderer()?.samples())
+    }
+
+    /// The settings of the renderer viewport `id` shows.
+    pub fn renderer_settings(&self, id: u32) -> Vec<render::Setting> {
+        let vp = self.viewports.iter().find(|v| v.id == id);
+        vp.and_then(|v| v.renderer()).map(|r| r.settings()).unwrap_or_default()
+    }
+
+    /// Changes a setting of the renderer viewport `id` shows (as its Settings popup does).
+    pub fn set_renderer_setting(
+        &mut self,
+        id: u32,
+        key: &str,
+        value: SettingValue,
+    ) -> anyhow::Result<()> {
+        let vp = self.viewports.iter_mut().find(|v| v.id == id).context("no such viewport")?;
+        let r = vp.renderer_mut().context("the viewport has no renderer")?;
+        r.set(key, value)?;
+        Ok(())
     }
 
     /// Edits the scene as the inspector does (the renderers follow in the next frame):
@@ -702,7 +740,7 @@ impl App {
 
     /// The pipeline groups ("tonemap", "raster", "pathtracer", "passes") the last reload
     /// rebuilt: those that read a changed file.
-    pub fn last_rebuilt(&self) -> &[&'static str] {
+    pub fn last_rebuilt(&self) -> &[String] {
         &self.last_rebuilt
     }
 
@@ -756,20 +794,24 @@ impl App {
 
     fn start_rebuild(&mut self, t0: Instant, changed: &HashSet<PathBuf>) {
         let (tx, rx) = std::sync::mpsc::channel();
-        let (ctx, compiler, msaa) = (self.ctx.clone(), self.compiler.clone(), self.opts.msaa);
+        let (ctx, compiler, opts) = (self.ctx.clone(), self.compiler.clone(), self.opts.clone());
         // Rebuild a group when it read a changed file, or when it is in use but has no
         // working build (a failed start or a failed reload).
         let failing = self.shader_error.is_some();
         let needs =
             |group: &str| failing || self.deps.get(group).is_none_or(|d| !d.is_disjoint(changed));
-        let raster_used =
-            self.viewports.iter().any(|v| v.kind == RendererKind::Raster || v.raster.is_some());
-        let pt_used =
-            self.viewports.iter().any(|v| v.kind == RendererKind::PathTracer || v.pt.is_some());
-        let raster_broken =
-            self.viewports.iter().any(|v| v.kind == RendererKind::Raster && v.error.is_some());
-        let pt_broken =
-            self.viewports.iter().any(|v| v.kind == RendererKind::PathTracer && v.error.is_some());
+        // Every renderer in use: rebuilt when it read a changed file or its viewport is broken.
+        let renderers: Vec<String> = opts
+            .registry
+            .names()
+            .into_iter()
+            .filter(|name| self.viewports.iter().any(|v| v.uses(name)))
+            .filter(|name| {
+                needs(name)
+                    || self.viewports.iter().any(|v| v.kind == *name && v.error.is_some())
+            })
+            .map(str::to_string)
+            .collect();
         // A file in a pass folder (a new pass, too) reloads the passes.
         let pass_dirs: HashSet<PathBuf> =
             self.opts.pass_dirs.iter().filter_map(|d| std::fs::canonicalize(d).ok()).collect();
@@ -777,18 +819,13 @@ impl App {
         let passes = (!self.opts.pass_dirs.is_empty()
             && (needs("passes") || in_pass_dir || !self.pass_errors.is_empty()))
         .then(|| self.opts.pass_dirs.clone());
-        let what = Groups {
-            tonemap: needs("tonemap"),
-            raster: raster_used && (needs("raster") || raster_broken),
-            pt: pt_used && (needs("pathtracer") || pt_broken),
-            passes,
-        };
-        if !(what.tonemap || what.raster || what.pt || what.passes.is_some()) {
+        let what = Groups { tonemap: needs("tonemap"), renderers, passes };
+        if !(what.tonemap || !what.renderers.is_empty() || what.passes.is_some()) {
             return;
         }
         tracing::info!("shader change: rebuilding {what:?}");
         let spawned = std::thread::Builder::new().name("shader rebuild".into()).spawn(move || {
-            let _ = tx.send(rebuild(&ctx, &compiler, msaa, what));
+            let _ = tx.send(rebuild(&ctx, &compiler, &opts, what));
         });
         match spawned {
             Ok(handle) => {
@@ -828,73 +865,65 @@ impl App {
             }
             return;
         }
-        let (raster_group, pt_group) = (r.raster.is_some(), r.pt.is_some());
+        let rebuilt: Vec<String> = r.renderers.iter().map(|(n, _)| n.clone()).collect();
         let tonemap_group = r.tonemap.is_some();
-        swapped |= tonemap_group || raster_group || pt_group;
-        self.last_rebuilt = r.files.iter().map(|(g, _)| *g).collect();
+        swapped |= tonemap_group || !rebuilt.is_empty();
+        self.last_rebuilt = r.files.iter().map(|(g, _)| g.clone()).collect();
         for (group, files) in r.files.drain(..) {
             self.deps.insert(group, crate::reload::canonical_set(&files));
         }
         if let Some(t) = r.tonemap.take() {
             self.tonemap = Some(t);
         }
-        // Every viewport gets a new renderer of a rebuilt kind: the first from the rebuild,
-        // the others made here (their shaders are cache hits now). One that fails here keeps
-        // its old renderer (and says so in the log).
+        // Every viewport gets a new renderer of each rebuilt name it uses: the first from the
+        // rebuild, the others made here (their shaders are cache hits now), with the settings
+        // of the one they replace. One that fails here keeps its old renderer (and says so in
+        // the log). A new renderer starts from nothing (a path tracer accumulates again).
+        let mut fresh_ones = r.renderers;
         for i in 0..self.viewports.len() {
             let stand_in = self.viewports[i].placeholder();
             let mut vp = std::mem::replace(&mut self.viewports[i], stand_in);
-            if raster_group && (vp.raster.is_some() || vp.kind == RendererKind::Raster) {
-                let grid = vp.raster.as_ref().and_then(|o| o.grid);
-                let shadow_size = vp.raster.as_ref().map(|o| o.shadow_size);
-                let fresh = match r.raster.take() {
-                    Some(x) => Ok(x),
-                    None => Raster::with_msaa(&self.ctx, &self.compiler, self.opts.msaa),
-                };
-                match fresh {
-                    Ok(mut x) => {
-                        x.grid = grid;
-                        x.shadow_size = shadow_size.unwrap_or(x.shadow_size);
-                        vp.raster = Some(x);
-                        if vp.kind == RendererKind::Raster {
-                            vp.error = None;
-                        }
-                    }
-                    Err(e) => tracing::error!("viewport {}: raster kept: {e}", vp.id),
+            for name in &rebuilt {
+                if !vp.uses(name) {
+                    continue;
                 }
-            }
-            if pt_group && (vp.pt.is_some() || vp.kind == RendererKind::PathTracer) {
-                let settings = vp.pt.as_ref().map(|o| o.settings);
-                let fresh = match r.pt.take() {
-                    Some(x) => Ok(x),
-                    None => PathTracer::new(&self.ctx, &self.compiler),
+                let fresh = match fresh_ones.iter().position(|(n, _)| n == name) {
+                    Some(k) => Ok(fresh_ones.swap_remove(k).1),
+                    None => make_renderer(&self.ctx, &self.compiler, &self.opts, name),
                 };
-                match fresh {
-                    Ok(mut x) => {
-                        // A new path tracer: its accumulation starts again.
-                        x.settings = settings.unwrap_or(x.settings);
-                        if settings.is_none() {
-                            x.settings.samples_per_frame = self.opts.spp.clamp(1, 64);
-                            x.settings.max_depth = self.opts.max_depth.max(1);
-                        }
-                        if vp.kind == RendererKind::PathTracer {
-                            vp.error = None;
-                        }
-                        if let Some(g) = &self.gpu {
-                            if let Err(e) = x.set_lights(&self.scene, g) {
-                                if vp.kind == RendererKind::PathTracer {
-                                    vp.error = Some(format!("path tracer lights: {e}"));
-                                }
+                let mut x = match fresh {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::error!("viewport {}: {name} kept: {e}", vp.id);
+                        continue;
+                    }
+                };
+                match vp.renderers.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, old)) => {
+                        for s in old.settings().into_iter().filter(|s| !s.fixed) {
+                            if let Err(e) = x.set(s.key, s.value) {
+                                tracing::warn!("viewport {}: {e}", vp.id);
                             }
                         }
-                        vp.pt = Some(x);
+                        if let Some(g) = &self.gpu {
+                            x.scene_changed(&self.scene, g);
+                        }
+                        *old = x;
                     }
-                    Err(e) => tracing::error!("viewport {}: path tracer kept: {e}", vp.id),
+                    None => {
+                        if let Some(g) = &self.gpu {
+                            x.scene_changed(&self.scene, g);
+                        }
+                        vp.renderers.push((name.clone(), x));
+                    }
+                }
+                if vp.kind == *name {
+                    vp.error = None;
                 }
             }
             self.viewports[i] = vp;
         }
-        if tonemap_group || raster_group || pt_group {
+        if tonemap_group || !rebuilt.is_empty() {
             // The built-in groups this rebuild made all compiled.
             self.shader_error = None;
         }
@@ -928,9 +957,9 @@ impl App {
         self.pass_errors = errors;
     }
 
-    /// The viewports: (id, renderer), in order.
-    pub fn viewports(&self) -> Vec<(u32, RendererKind)> {
-        self.viewports.iter().map(|v| (v.id, v.kind)).collect()
+    /// The viewports: (id, renderer name), in order.
+    pub fn viewports(&self) -> Vec<(u32, String)> {
+        self.viewports.iter().map(|v| (v.id, v.kind.clone())).collect()
     }
 
     /// How many times the scene was uploaded to the GPU (once per change of its structure,
@@ -946,8 +975,8 @@ impl App {
 
     /// Switches viewport `id` to another renderer (the scene stays loaded; the previous
     /// renderer is kept for switching back).
-    pub fn set_renderer(&mut self, id: u32, kind: RendererKind) {
-        self.act(Action::SetRenderer(id, kind));
+    pub fn set_renderer(&mut self, id: u32, name: &str) {
+        self.act(Action::SetRenderer(id, name.to_string()));
     }
 
     /// Closes viewport `id`.
@@ -988,11 +1017,11 @@ impl App {
         Ok(())
     }
 
-    /// Adds a viewport with `kind` (the camera of the first viewport, if any).
-    pub fn add_viewport(&mut self, kind: RendererKind) {
+    /// Adds a viewport with renderer `name` (the camera of the first viewport, if any).
+    pub fn add_viewport(&mut self, name: &str) {
         let id = self.next_id;
         self.next_id += 1;
-        let mut vp = Viewport::new(id, Camera::new(&self.scene, self.opts.up), kind);
+        let mut vp = Viewport::new(id, Camera::new(&self.scene, self.opts.up), name.to_string());
         if let Some(first) = self.viewports.first() {
             vp.camera = first.camera.clone();
         }
@@ -1005,36 +1034,22 @@ impl App {
     /// back is instant and the scene is never reloaded).
     fn ensure_renderer(&mut self, vp: &mut Viewport) {
         vp.error = None;
-        match vp.kind {
-            RendererKind::Raster if vp.raster.is_none() => {
-                let (r, files) = self
-                    .compiler
-                    .recording(|| Raster::with_msaa(&self.ctx, &self.compiler, self.opts.msaa));
-                self.deps.insert("raster", crate::reload::canonical_set(&files));
-                match r {
-                    Ok(r) => vp.raster = Some(r),
-                    Err(e) => vp.error = Some(format!("raster: {e}")),
+        if vp.renderer().is_some() {
+            return;
+        }
+        let name = vp.kind.clone();
+        let (r, files) = self
+            .compiler
+            .recording(|| make_renderer(&self.ctx, &self.compiler, &self.opts, &name));
+        self.deps.insert(name.clone(), crate::reload::canonical_set(&files));
+        match r {
+            Ok(mut r) => {
+                if let Some(g) = &self.gpu {
+                    r.scene_changed(&self.scene, g);
                 }
+                vp.renderers.push((name, r));
             }
-            RendererKind::PathTracer if vp.pt.is_none() => {
-                let (p, files) =
-                    self.compiler.recording(|| PathTracer::new(&self.ctx, &self.compiler));
-                self.deps.insert("pathtracer", crate::reload::canonical_set(&files));
-                match p {
-                    Ok(mut p) => {
-                        p.settings.samples_per_frame = self.opts.spp.clamp(1, 64);
-                        p.settings.max_depth = self.opts.max_depth.max(1);
-                        if let Some(g) = &self.gpu {
-                            if let Err(e) = p.set_lights(&self.scene, g) {
-                                vp.error = Some(format!("path tracer lights: {e}"));
-                            }
-                        }
-                        vp.pt = Some(p);
-                    }
-                    Err(e) => vp.error = Some(format!("path tracer: {e}")),
-                }
-            }
-            _ => {}
+            Err(e) => vp.error = Some(format!("{}: {e}", self.opts.registry.label(&name))),
         }
     }
 
@@ -1177,6 +1192,7 @@ impl App {
             let stats = self.opts.fixed_dt.is_none().then_some(&self.stats);
             side_panel(
                 ui,
+                &self.opts.registry,
                 &self.files,
                 &self.viewports,
                 stats,
@@ -1219,6 +1235,7 @@ impl App {
             for vp in &mut self.viewports {
                 viewport_window(
                     ui,
+                    &self.opts.registry,
                     ctx,
                     &mut self.ui_gpu,
                     vp,
@@ -1302,12 +1319,11 @@ impl App {
             if g.versions != self.scene.versions {
                 match g.update(&self.scene, &mut graph) {
                     Ok(_) => {
-                        // The path tracers' light tables follow lights, emitters, transforms.
+                        // What renderers derive from the scene (the path tracer's light
+                        // tables) follows, through passes of this graph.
                         for vp in &mut self.viewports {
-                            if let Some(pt) = vp.pt.as_mut() {
-                                if let Err(e) = pt.set_lights(&self.scene, g) {
-                                    vp.error = Some(format!("path tracer lights: {e}"));
-                                }
+                            for (_, r) in &mut vp.renderers {
+                                r.scene_changed(&self.scene, g);
                             }
                         }
                     }
@@ -1343,45 +1359,45 @@ impl App {
             // This viewport's mask and the scene tree's (hidden everywhere).
             let hidden: std::collections::BTreeSet<u32> =
                 vp.hidden.union(&self.hidden_everywhere).copied().collect();
-            let renderer: Option<&mut dyn Renderer> = match (vp.kind, &mut vp.raster, &mut vp.pt) {
-                (RendererKind::Raster, Some(r), _) => {
-                    r.hidden_nodes = hidden;
-                    Some(r)
-                }
-                (RendererKind::PathTracer, _, Some(p)) => {
-                    p.hidden_nodes = hidden;
-                    Some(p)
-                }
-                _ => None,
-            };
+            let view = vp.camera.view(vw, vh);
+            let (shown, failed) = (vp.shown, vp.error.is_some());
+            let renderer = vp.renderers.iter_mut().find(|(n, _)| *n == vp.kind).map(|(_, r)| r);
+            let hdr_format = renderer.as_ref().map_or(DEFAULT_HDR, |r| r.hdr_format());
             let mut hdr = graph.create_image(
                 &format!("viewport {} hdr", vp.id),
-                ImageInfo::d2(vw, vh, HDR_FORMAT),
+                ImageInfo::d2(vw, vh, hdr_format),
             );
             let mut rendered = false;
             let mut depth = None;
             // Custom passes after the opaque geometry (inside the renderer's passes).
             let mut opaque_error: Option<String> = None;
-            let mut after_opaque = after_opaque_hook(user_passes, &mut opaque_error, vw, vh);
-            if let (Some(r), Some(g), true, None) = (renderer, scene_gpu, vp.shown, &vp.error) {
-                let view = vp.camera.view(vw, vh);
+            let mut render_error: Option<String> = None;
+            if let (Some(r), Some(g), true, false) = (renderer, scene_gpu, shown, failed) {
+                r.set_hidden_nodes(&hidden);
+                let mut hooks = Hooks {
+                    after_opaque: Some(Box::new(after_opaque_hook(
+                        user_passes,
+                        &mut opaque_error,
+                        vw,
+                        vh,
+                    ))),
+                };
                 // A renderer that fails shows its error in its viewport; the others go on.
-                match r.add_passes_after_opaque(
-                    &mut graph,
-                    g,
-                    &view,
-                    &mut hdr,
-                    &mut depth,
-                    &mut after_opaque,
-                ) {
-                    Ok(()) => rendered = true,
+                match r.add_passes(&mut graph, g, &view, RenderTargets { color: &mut hdr }, &mut hooks)
+                {
+                    Ok(out) => {
+                        rendered = true;
+                        depth = out.depth;
+                    }
                     Err(e) => {
                         tracing::error!("viewport {}: {e}", vp.id);
-                        vp.error = Some(e.to_string());
+                        render_error = Some(e.to_string());
                     }
                 }
             }
-            drop(after_opaque);
+            if render_error.is_some() {
+                vp.error = render_error;
+            }
             vp.pass_error = opaque_error;
             if !rendered {
                 let h2 = hdr;
@@ -1402,7 +1418,7 @@ impl App {
                             "viewport hdr copy",
                             vw,
                             vh,
-                            HDR_FORMAT,
+                            hdr_format,
                             vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::TRANSFER_SRC,
                         ),
                     )?;
@@ -1410,7 +1426,7 @@ impl App {
                         "viewport hdr copy",
                         copy.raw(),
                         copy.view(),
-                        ImageInfo::d2(vw, vh, HDR_FORMAT),
+                        ImageInfo::d2(vw, vh, hdr_format),
                         None,
                         Some(Access::TransferSrc),
                     );
@@ -1624,7 +1640,7 @@ impl App {
 
     fn act(&mut self, a: Action) {
         match a {
-            Action::AddViewport(k) => self.add_viewport(k),
+            Action::AddViewport(k) => self.add_viewport(&k),
             Action::Close(id) => {
                 if let Some(i) = self.viewports.iter().position(|v| v.id == id) {
                     let mut vp = self.viewports.remove(i);
@@ -1680,13 +1696,9 @@ impl App {
         let mut up = Uploader::new(&self.ctx, 4 << 20)?;
         if let Some(copy) = &vp.hdr_copy {
             let bytes = up.read_image(copy, 0, 0, vk::ImageLayout::TRANSFER_SRC_OPTIMAL)?;
-            let rgb: Vec<f32> = bytes
-                .chunks_exact(8)
-                .flat_map(|c| {
-                    (0..3).map(move |k| {
-                        half::f16::from_bits(u16::from_le_bytes([c[2 * k], c[2 * k + 1]])).to_f32()
-                    })
-                })
+            let rgb: Vec<f32> = crate::hdr_pixels(&bytes, copy.format())?
+                .into_iter()
+                .flat_map(|p| [p[0], p[1], p[2]])
                 .collect();
             let buf =
                 image::Rgb32FImage::from_raw(img.width, img.height, rgb).context("image size")?;
@@ -1927,8 +1939,10 @@ fn build_layout(dock_id: u32, titles: &[String], size: [f32; 2]) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn side_panel(
     ui: &imgui::Ui,
+    registry: &Registry,
     files: &[FileEntry],
     viewports: &[Viewport],
     stats: Option<&FrameStats>,
@@ -1964,23 +1978,21 @@ fn side_panel(
         }
         ui.separator();
         ui.text("Viewports");
-        if ui.button("+ raster") {
-            actions.push(Action::AddViewport(RendererKind::Raster));
+        for name in registry.names() {
+            if ui.button(format!("+ {}", registry.label(name))) {
+                actions.push(Action::AddViewport(name.to_string()));
+            }
+            ui.same_line();
         }
-        ui.same_line();
-        if ui.button("+ path tracer") {
-            actions.push(Action::AddViewport(RendererKind::PathTracer));
-        }
-        ui.same_line();
         if ui.button("Split evenly") {
             actions.push(Action::Relayout);
         }
         for vp in viewports {
-            let extra = match (&vp.pt, vp.kind) {
-                (Some(p), RendererKind::PathTracer) => format!(", {} spp", p.samples()),
-                _ => String::new(),
+            let extra = match vp.renderer().and_then(|r| r.samples()) {
+                Some(n) => format!(", {n} spp"),
+                None => String::new(),
             };
-            ui.text(format!("{}: {}{extra}", vp.id, vp.kind.name()));
+            ui.text(format!("{}: {}{extra}", vp.id, vp.kind));
             if let Some(e) = &vp.error {
                 ui.text_colored([1.0, 0.35, 0.3, 1.0], e);
             }
@@ -2153,8 +2165,8 @@ fn stats_panel(
                 mib(memory.1)
             ));
             for vp in viewports {
-                if let (RendererKind::PathTracer, Some(p)) = (vp.kind, &vp.pt) {
-                    ui.text(format!("viewport {}: {} samples per pixel", vp.id, p.samples()));
+                if let Some(n) = vp.renderer().and_then(|r| r.samples()) {
+                    ui.text(format!("viewport {}: {n} samples per pixel", vp.id));
                 }
             }
             ui.separator();
@@ -2192,10 +2204,10 @@ fn global_keys(ui: &imgui::Ui, keys: &crate::config::Keys, actions: &mut Vec<Act
         return;
     }
     if keys.add_raster_viewport.pressed(ui) {
-        actions.push(Action::AddViewport(RendererKind::Raster));
+        actions.push(Action::AddViewport("raster".into()));
     }
     if keys.add_path_tracer_viewport.pressed(ui) {
-        actions.push(Action::AddViewport(RendererKind::PathTracer));
+        actions.push(Action::AddViewport("pathtracer".into()));
     }
     if keys.split_evenly.pressed(ui) {
         actions.push(Action::Relayout);
@@ -2211,6 +2223,7 @@ fn global_keys(ui: &imgui::Ui, keys: &crate::config::Keys, actions: &mut Vec<Act
 #[allow(clippy::too_many_arguments)]
 fn viewport_window(
     ui: &imgui::Ui,
+    registry: &Registry,
     ctx: &Context,
     ui_gpu: &mut UiGpu,
     vp: &mut Viewport,
@@ -2232,11 +2245,14 @@ fn viewport_window(
         .collapsible(false)
         .build(|| {
             // Toolbar.
-            let mut kind_i = usize::from(vp.kind == RendererKind::PathTracer);
+            let names = registry.names();
+            let labels: Vec<&str> = names.iter().map(|n| registry.label(n)).collect();
+            let mut kind_i = names.iter().position(|n| *n == vp.kind).unwrap_or(0);
             ui.set_next_item_width(110.0);
-            if ui.combo_simple_string("##renderer", &mut kind_i, &["raster", "path tracer"]) {
-                let k = if kind_i == 1 { RendererKind::PathTracer } else { RendererKind::Raster };
-                actions.push(Action::SetRenderer(vp.id, k));
+            if ui.combo_simple_string("##renderer", &mut kind_i, &labels) {
+                if let Some(name) = names.get(kind_i) {
+                    actions.push(Action::SetRenderer(vp.id, name.to_string()));
+                }
             }
             ui.same_line();
             let mut mode_i = CameraMode::ALL.iter().position(|m| *m == vp.camera.mode).unwrap_or(0);
@@ -2385,59 +2401,49 @@ fn viewport_window(
     }
 }
 
-/// The viewport's renderer settings (a change of the path tracer's restarts its
-/// accumulation: the settings are part of its image's key).
+/// The viewport's renderer settings, as the renderer describes them (a change of the path
+/// tracer's restarts its accumulation: the settings are part of its image's key).
 fn renderer_settings(ui: &imgui::Ui, vp: &mut Viewport) {
     let clamp = imgui::SliderFlags::ALWAYS_CLAMP;
-    match vp.kind {
-        RendererKind::PathTracer => {
-            let Some(pt) = vp.pt.as_mut() else { return };
-            ui.text(format!("path tracer: {} samples per pixel so far", pt.samples()));
-            let s = &mut pt.settings;
-            ui.slider_config("samples per frame", 1u32, 64)
-                .flags(clamp)
-                .build(&mut s.samples_per_frame);
-            ui.slider_config("max depth", 1u32, 64).flags(clamp).build(&mut s.max_depth);
-            ui.slider_config("roulette from", 1u32, 16).flags(clamp).build(&mut s.rr_start);
-            ui.slider_config("aperture", 0.0f32, 1.0).flags(clamp).build(&mut s.aperture);
-            ui.slider_config("focus distance", 0.01f32, 100.0)
-                .flags(clamp | imgui::SliderFlags::LOGARITHMIC)
-                .build(&mut s.focus_distance);
-            let mut clamped = s.firefly_clamp.is_some();
-            if ui.checkbox("firefly clamp", &mut clamped) {
-                s.firefly_clamp = clamped.then_some(10.0);
-            }
-            if let Some(c) = s.firefly_clamp.as_mut() {
-                ui.slider_config("clamp luminance", 0.1f32, 1000.0)
-                    .flags(clamp | imgui::SliderFlags::LOGARITHMIC)
-                    .build(c);
-            }
-            if ui.button("restart accumulation") {
-                pt.reset();
+    let id = vp.id;
+    let Some(r) = vp.renderer_mut() else { return };
+    if let Some(status) = r.status() {
+        ui.text(format!("{}: {status}", r.name()));
+    }
+    let settings = r.settings();
+    for s in &settings {
+        let shown = s.when.is_none_or(|k| {
+            settings.iter().any(|o| o.key == k && o.value == SettingValue::Bool(true))
+        });
+        if !shown {
+            continue;
+        }
+        if s.fixed {
+            ui.text_disabled(format!("{}: {}", s.label, s.value));
+            continue;
+        }
+        let flags = if s.logarithmic { clamp | imgui::SliderFlags::LOGARITHMIC } else { clamp };
+        let changed = match s.value {
+            SettingValue::Bool(mut b) => ui.checkbox(s.label, &mut b).then_some(SettingValue::Bool(b)),
+            SettingValue::UInt(mut v) => ui
+                .slider_config(s.label, s.range.0 as u32, s.range.1 as u32)
+                .flags(flags)
+                .build(&mut v)
+                .then_some(SettingValue::UInt(v)),
+            SettingValue::Float(mut v) => ui
+                .slider_config(s.label, s.range.0, s.range.1)
+                .flags(flags)
+                .build(&mut v)
+                .then_some(SettingValue::Float(v)),
+        };
+        if let Some(v) = changed {
+            if let Err(e) = r.set(s.key, v) {
+                tracing::error!("viewport {id}: {e}");
             }
         }
-        RendererKind::Raster => {
-            let Some(r) = vp.raster.as_mut() else { return };
-            let mut grid = r.grid.is_some();
-            if ui.checkbox("reference grid", &mut grid) {
-                r.grid = grid.then(|| raster::Grid {
-                    up: match vp.camera.up {
-                        Up::Y => raster::GridUp::Y,
-                        Up::Z => raster::GridUp::Z,
-                    },
-                    ..Default::default()
-                });
-            }
-            if let Some(g) = r.grid.as_mut() {
-                ui.slider_config("grid spacing", 0.001f32, 1000.0)
-                    .flags(clamp | imgui::SliderFlags::LOGARITHMIC)
-                    .build(&mut g.spacing);
-                ui.slider_config("grid opacity", 0.0f32, 1.0).flags(clamp).build(&mut g.opacity);
-            }
-            ui.slider_config("shadow map size", 256u32, 8192)
-                .flags(clamp)
-                .build(&mut r.shadow_size);
-        }
+    }
+    if r.samples().is_some() && ui.button("restart accumulation") {
+        r.reset();
     }
 }
 

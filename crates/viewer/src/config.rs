@@ -61,6 +61,39 @@ pub struct RendererConfig {
     /// Path tracer longest path (1..=1024).
     #[serde(deserialize_with = "depth")]
     pub max_depth: u32,
+    /// Settings per renderer: `[renderer.settings.raster]` `shadow_size = 4096` (the keys of
+    /// the viewport's Settings popup; checked when the renderer is made).
+    pub settings: std::collections::BTreeMap<String, toml::Table>,
+}
+
+impl RendererConfig {
+    /// The `[renderer.settings.*]` values as (renderer, key, value), the renderers checked
+    /// against `registry`.
+    pub fn setting_values(
+        &self,
+        registry: &render::Registry,
+    ) -> anyhow::Result<Vec<(String, String, render::SettingValue)>> {
+        use render::SettingValue;
+        let mut out = Vec::new();
+        for (name, table) in &self.settings {
+            let name = registry.resolve(name).context("[renderer.settings]")?;
+            for (key, value) in table {
+                let v = match value {
+                    toml::Value::Boolean(b) => SettingValue::Bool(*b),
+                    toml::Value::Integer(i) if (0..=i64::from(u32::MAX)).contains(i) => {
+                        SettingValue::UInt(*i as u32)
+                    }
+                    toml::Value::Float(f) if f.is_finite() => SettingValue::Float(*f as f32),
+                    other => bail!(
+                        "[renderer.settings.{name}] {key} = {other}: expected a switch or a \
+                         number"
+                    ),
+                };
+                out.push((name.to_string(), key.clone(), v));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// `[camera]`
@@ -117,7 +150,13 @@ impl Default for WindowConfig {
 }
 impl Default for RendererConfig {
     fn default() -> Self {
-        Self { viewports: vec!["raster".into()], msaa: 4, spp: 1, max_depth: 8 }
+        Self {
+            viewports: vec!["raster".into()],
+            msaa: 4,
+            spp: 1,
+            max_depth: 8,
+            settings: Default::default(),
+        }
     }
 }
 impl Default for CameraConfig {
@@ -194,12 +233,29 @@ fn up<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         other => Err(format!("up = \"{other}\": expected \"y\" or \"z\"")),
     })
 }
+thread_local! {
+    /// The renderer names a config being parsed may use (see [`Config::parse_with`]).
+    static KNOWN_RENDERERS: std::cell::RefCell<Option<render::Registry>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn renderers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     checked(d, |v: &Vec<String>| {
-        for r in v {
-            crate::app::RendererKind::parse(r).map_err(|e| e.to_string())?;
-        }
-        Ok(())
+        KNOWN_RENDERERS.with(|k| {
+            let k = k.borrow();
+            let builtin;
+            let registry = match k.as_ref() {
+                Some(r) => r,
+                None => {
+                    builtin = crate::builtin_registry();
+                    &builtin
+                }
+            };
+            for r in v {
+                registry.resolve(r).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
     })
 }
 fn binding<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -323,16 +379,30 @@ impl Default for Keys {
 }
 
 impl Config {
-    /// Parses config text; `name` names it in errors (which give the line and column).
+    /// Parses config text; `name` names it in errors (which give the line and column). The
+    /// viewports may name the built-in renderers.
     pub fn parse(text: &str, name: &str) -> anyhow::Result<Self> {
-        toml::from_str(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))
+        Self::parse_with(text, name, &crate::builtin_registry())
+    }
+
+    /// [`Config::parse`] where the viewports may name the renderers of `registry`.
+    pub fn parse_with(text: &str, name: &str, registry: &render::Registry) -> anyhow::Result<Self> {
+        KNOWN_RENDERERS.with(|k| *k.borrow_mut() = Some(registry.clone()));
+        let r = toml::from_str(text).map_err(|e| anyhow::anyhow!("{name}: {e}"));
+        KNOWN_RENDERERS.with(|k| *k.borrow_mut() = None);
+        r
     }
 
     /// Reads a config file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
+        Self::load_with(path, &crate::builtin_registry())
+    }
+
+    /// Reads a config file whose viewports may name the renderers of `registry`.
+    pub fn load_with(path: &Path, registry: &render::Registry) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the config file {}", path.display()))?;
-        Self::parse(&text, &path.display().to_string())
+        Self::parse_with(&text, &path.display().to_string(), registry)
     }
 
     /// The defaults as a commented TOML file.
@@ -343,6 +413,8 @@ impl Config {
              # [window] size = [width, height], vsync\n\
              # [renderer] viewports (\"raster\", \"pathtracer\"), msaa (1, 2, 4, 8), spp (path \
              tracer samples per frame), max_depth\n\
+             # [renderer.settings.raster] shadow_size = 4096 (any key of a viewport's Settings \
+             popup)\n\
              # [camera] up = \"y\" | \"z\"\n\
              # [shaders] dir = a copy of shaders/ to edit (\"\": built in), hot_reload\n\
              # [keys] shortcuts like \"ctrl+n\", \"f12\", \"x\"\n\

@@ -1,9 +1,11 @@
 //! The viewer application's library part: the interactive viewer ([`app`], in a window with
-//! [`window`] or offscreen with [`app::run_offscreen`]) and headless rendering of a scene file
-//! to an image ([`render`]).
+//! [`window`] or offscreen with [`app::run_offscreen`]), headless rendering of a scene file
+//! to an image ([`render`]) and the command line ([`cli`], which a program calls with its own
+//! registry of renderers).
 
 pub mod app;
 pub mod camera;
+pub mod cli;
 pub mod config;
 pub mod input;
 mod inspector;
@@ -15,10 +17,19 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use framegraph::{Access, Bind, Executor, FrameGraph, ImageHandle, ImageInfo};
-use raster::{Raster, HDR_FORMAT};
-use scene::{GpuScene, Renderer, Scene, View};
+use render::{GpuScene, Hooks, Registry, RenderTargets, RendererInit, SettingValue};
+use scene::{Scene, View};
 use xpg::vk;
 use xpg::{Context, ContextDesc, Image, ImageDesc, Pipeline, ShaderCompiler, ShaderDesc, Uploader};
+
+/// The built-in renderers: `raster` (the forward rasterizer) and `pathtracer` (labelled
+/// "path tracer"). The only place outside their crates where their types are named.
+pub fn builtin_registry() -> Registry {
+    let mut r = Registry::new();
+    r.register("raster", raster::Raster::factory);
+    r.register_labelled("pathtracer", "path tracer", pathtracer::PathTracer::factory);
+    r
+}
 
 /// What to render.
 #[derive(Debug, Clone)]
@@ -29,11 +40,16 @@ pub struct RenderRequest {
     pub size: Option<(u32, u32)>,
     /// Camera name (camera or node name); None: the first camera.
     pub camera: Option<String>,
-    /// Renderer name ("raster").
+    /// Renderer name in `registry` ("raster").
     pub renderer: String,
+    /// The renderers by name (default: [`builtin_registry`]).
+    pub registry: Registry,
+    /// Settings of the renderer (`key`, `value`), applied after the shorthands below.
+    pub settings: Vec<(String, SettingValue)>,
     /// Enable the validation layer and fail on any message.
     pub validation: bool,
-    /// Draw a reference grid (raster) with this spacing and up axis.
+    /// Draw a reference grid (raster; validated, then given as its settings: spacing,
+    /// opacity, up axis and fade distance; the raster's default colour).
     pub grid: Option<raster::Grid>,
     /// Samples per pixel (1: no multisampling).
     pub msaa: u32,
@@ -58,6 +74,8 @@ impl RenderRequest {
             size: None,
             camera: None,
             renderer: "raster".into(),
+            registry: builtin_registry(),
+            settings: Vec::new(),
             validation: false,
             grid: None,
             msaa: 1,
@@ -184,9 +202,7 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
                 req.camera.as_deref().unwrap_or("")
             )
         })?;
-    if req.renderer != "raster" && req.renderer != "pathtracer" {
-        bail!("unknown renderer '{}' (available: raster, pathtracer)", req.renderer);
-    }
+    let name = req.registry.resolve(&req.renderer)?.to_string();
     let ctx = Context::new(&ContextDesc {
         app_name: "xpg-view".into(),
         validation: req.validation,
@@ -195,30 +211,59 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
     .context("creating the Vulkan context")?;
     let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
     let gpu_scene = GpuScene::upload(&ctx, scene).context("uploading the scene")?;
-    let (mut raster_r, mut path_r) = (None, None);
-    if req.renderer == "pathtracer" {
-        let mut pt =
-            pathtracer::PathTracer::new(&ctx, &compiler).context("building the path tracer")?;
-        pt.settings = pathtracer::Settings {
-            samples_per_frame: req.spp.clamp(1, 16),
-            max_depth: req.max_depth.max(1),
-            seed: req.seed,
-            uniform_light_selection: req.uniform_lights,
-            aperture: req.lens.0,
-            focus_distance: req.lens.1,
-            ..Default::default()
+    // The request's shorthands, for the built-ins that have them, then its settings.
+    let mut settings: Vec<(String, SettingValue)> = Vec::new();
+    let mut set = |k: &str, v: SettingValue| settings.push((k.to_string(), v));
+    match name.as_str() {
+        "raster" => {
+            set("msaa", SettingValue::UInt(req.msaa));
+            if let Some(g) = req.grid {
+                g.validate()?;
+                set("grid", SettingValue::Bool(true));
+                set("grid_spacing", SettingValue::Float(g.spacing));
+                set("grid_opacity", SettingValue::Float(g.opacity));
+                set("grid_fade", SettingValue::Float(g.fade));
+                set("grid_z_up", SettingValue::Bool(g.up == raster::GridUp::Z));
+            }
+        }
+        "pathtracer" => {
+            set("samples_per_frame", SettingValue::UInt(req.spp.clamp(1, 16)));
+            set("max_depth", SettingValue::UInt(req.max_depth.max(1)));
+            set("seed", SettingValue::UInt(req.seed));
+            set("uniform_lights", SettingValue::Bool(req.uniform_lights));
+            set("aperture", SettingValue::Float(req.lens.0));
+            set("focus_distance", SettingValue::Float(req.lens.1));
+        }
+        _ => {}
+    }
+    settings.extend(req.settings.iter().cloned());
+    let init = RendererInit { ctx: &ctx, compiler: &compiler, settings: &settings, z_up: false };
+    let mut renderer = req
+        .registry
+        .create(&name, &init)
+        .with_context(|| format!("building the {name} renderer"))?;
+    renderer.scene_changed(scene, &gpu_scene);
+    let hdr_format = renderer.hdr_format();
+    if renderer.samples().is_some() {
+        // A progressive renderer: all frames but the last accumulate only; the last takes what
+        // is left, so that exactly `spp` samples are taken.
+        let per_frame = match renderer.settings().iter().find(|s| s.key == "samples_per_frame") {
+            Some(render::Setting { value: SettingValue::UInt(n), .. }) => (*n).max(1),
+            _ => 1,
         };
-        pt.set_lights(scene, &gpu_scene).context("the path tracer's light tables")?;
-        // All frames but the last: accumulation only; the last frame takes what is left, so
-        // that exactly `spp` samples are taken.
-        let per_frame = pt.settings.samples_per_frame;
         let total = req.spp.max(1);
         let frames = total.div_ceil(per_frame);
         let mut executor = Executor::new(&ctx, 1);
         for _ in 1..frames {
             let mut graph = FrameGraph::new();
-            let mut target = graph.create_image("hdr", ImageInfo::d2(width, height, HDR_FORMAT));
-            pt.add_passes(&mut graph, &gpu_scene, &view, &mut target)?;
+            let mut target = graph.create_image("hdr", ImageInfo::d2(width, height, hdr_format));
+            renderer.add_passes(
+                &mut graph,
+                &gpu_scene,
+                &view,
+                RenderTargets { color: &mut target },
+                &mut Hooks::default(),
+            )?;
             graph
                 .add_pass("keep")
                 .read(&target, Access::TransferSrc)
@@ -227,19 +272,15 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
             let plan = executor.compile(&graph)?;
             ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))??;
         }
-        pt.settings.samples_per_frame = total - (frames - 1) * per_frame;
-        path_r = Some(pt);
-    } else {
-        let mut r =
-            Raster::with_msaa(&ctx, &compiler, req.msaa).context("building the raster renderer")?;
-        r.grid = req.grid;
-        raster_r = Some(r);
+        if frames > 1 || per_frame != total {
+            renderer.set("samples_per_frame", SettingValue::UInt(total - (frames - 1) * per_frame))?;
+        }
     }
     let tonemap = tonemap_pipeline(&ctx, &compiler)?;
 
     let hdr_out = Image::new(
         &ctx,
-        &ImageDesc::d2("hdr output", width, height, HDR_FORMAT, vk::ImageUsageFlags::TRANSFER_DST),
+        &ImageDesc::d2("hdr output", width, height, hdr_format, vk::ImageUsageFlags::TRANSFER_DST),
     )?;
     let ldr_out = Image::new(
         &ctx,
@@ -254,20 +295,21 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
     let mut executor = Executor::new(&ctx, 1);
     {
         let mut graph = FrameGraph::new();
-        let mut target = graph.create_image("hdr", ImageInfo::d2(width, height, HDR_FORMAT));
-        let renderer: &mut dyn Renderer = match (raster_r.as_mut(), path_r.as_mut()) {
-            (Some(r), _) => r,
-            (None, Some(p)) => p,
-            (None, None) => bail!("no renderer"),
-        };
-        renderer.add_passes(&mut graph, &gpu_scene, &view, &mut target)?;
+        let mut target = graph.create_image("hdr", ImageInfo::d2(width, height, hdr_format));
+        renderer.add_passes(
+            &mut graph,
+            &gpu_scene,
+            &view,
+            RenderTargets { color: &mut target },
+            &mut Hooks::default(),
+        )?;
         let mut ldr =
             graph.create_image("ldr", ImageInfo::d2(width, height, vk::Format::R8G8B8A8_UNORM));
         let mut hdr_o = graph.import_image(
             "hdr output",
             hdr_out.raw(),
             hdr_out.view(),
-            ImageInfo::d2(width, height, HDR_FORMAT),
+            ImageInfo::d2(width, height, hdr_format),
             None,
             None,
         );
@@ -299,20 +341,11 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
     let mut up = Uploader::new(&ctx, 4 << 20)?;
     let hdr_bytes = up.read_image(&hdr_out, 0, 0, vk::ImageLayout::TRANSFER_DST_OPTIMAL)?;
     let ldr = up.read_image(&ldr_out, 0, 0, vk::ImageLayout::TRANSFER_DST_OPTIMAL)?;
-    // The HDR target is half floats (raster::HDR_FORMAT).
-    let mut hdr: Vec<[f32; 4]> = hdr_bytes
-        .chunks_exact(8)
-        .map(|c| {
-            let h = |k: usize| {
-                half::f16::from_bits(u16::from_le_bytes([c[2 * k], c[2 * k + 1]])).to_f32()
-            };
-            [h(0), h(1), h(2), h(3)]
-        })
-        .collect();
+    let mut hdr = hdr_pixels(&hdr_bytes, hdr_format)?;
     // The path tracer: the mean in full precision and the per-sample variance from its
     // accumulated sums and squares (RGBA32F, GENERAL after the last frame).
     let mut variance = None;
-    if let Some((sum, squares)) = path_r.as_ref().and_then(|p| p.accumulation()) {
+    if let Some((sum, squares)) = renderer.accumulation() {
         ctx.wait_idle()?;
         let floats = |b: Vec<u8>| -> Vec<[f32; 4]> {
             b.chunks_exact(16)
@@ -350,6 +383,29 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
         }
     }
     Ok(RenderedImage { width, height, hdr, ldr, variance })
+}
+
+/// RGBA pixels of an HDR image read back in `format` (RGBA16F or RGBA32F).
+pub(crate) fn hdr_pixels(bytes: &[u8], format: vk::Format) -> anyhow::Result<Vec<[f32; 4]>> {
+    match format {
+        vk::Format::R16G16B16A16_SFLOAT => Ok(bytes
+            .chunks_exact(8)
+            .map(|c| {
+                [0, 1, 2, 3].map(|k| {
+                    half::f16::from_bits(u16::from_le_bytes([c[2 * k], c[2 * k + 1]])).to_f32()
+                })
+            })
+            .collect()),
+        vk::Format::R32G32B32A32_SFLOAT => Ok(bytes
+            .chunks_exact(16)
+            .map(|c| {
+                [0, 1, 2, 3].map(|k| {
+                    f32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]])
+                })
+            })
+            .collect()),
+        other => bail!("HDR images in {other:?} cannot be read back (RGBA16F or RGBA32F)"),
+    }
 }
 
 /// Checks that `out` names a supported output format (before spending time rendering).

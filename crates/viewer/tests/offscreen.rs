@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use viewer::app::{run_offscreen, run_offscreen_timed, RendererKind, ViewerOptions};
+use viewer::app::{run_offscreen, run_offscreen_timed, ViewerOptions};
 use viewer::input::Script;
 
 fn scene(name: &str) -> PathBuf {
@@ -18,7 +18,7 @@ fn temp(name: &str) -> PathBuf {
     d
 }
 
-fn opts(files: Vec<PathBuf>, viewports: Vec<RendererKind>) -> ViewerOptions {
+fn opts(files: Vec<PathBuf>, viewports: Vec<String>) -> ViewerOptions {
     ViewerOptions {
         files,
         size: (320, 200),
@@ -54,7 +54,7 @@ fn distinct_colours(px: &[u8]) -> usize {
 fn a_second_start_compiles_nothing() {
     let dir = temp("cache");
     let mut o =
-        opts(vec![scene("cornell_box.gltf")], vec![RendererKind::Raster, RendererKind::PathTracer]);
+        opts(vec![scene("cornell_box.gltf")], vec!["raster".to_string(), "pathtracer".to_string()]);
     o.cache_dir = Some(dir.clone());
     o.frames = Some(1);
     let (cold, cold_summary) =
@@ -78,7 +78,7 @@ fn a_second_start_compiles_nothing() {
     for e in std::fs::read_dir(dir.join("shaders")).expect("shader cache dir").flatten() {
         std::fs::write(e.path(), b"XPGSPV01garbage").expect("corrupt");
     }
-    let mut o = opts(vec![scene("cornell_box.gltf")], vec![RendererKind::Raster]);
+    let mut o = opts(vec![scene("cornell_box.gltf")], vec!["raster".to_string()]);
     o.cache_dir = Some(dir.clone());
     o.frames = Some(1);
     let app = run_offscreen(o).expect("corrupt cache");
@@ -95,7 +95,7 @@ fn a_bad_file_is_reported_and_the_rest_loads() {
     let missing = dir.join("missing.ply");
     let mut app = run_offscreen(opts(
         vec![scene("env_diffuse.gltf"), bad.clone(), missing.clone()],
-        vec![RendererKind::Raster],
+        vec!["raster".to_string()],
     ))
     .expect("viewer runs");
     let files = app.files().to_vec();
@@ -121,16 +121,16 @@ fn a_bad_file_is_reported_and_the_rest_loads() {
 
 #[test]
 fn switching_a_viewport_to_path_tracing_keeps_the_scene() {
-    let mut app = run_offscreen(opts(vec![scene("cornell_box.gltf")], vec![RendererKind::Raster]))
+    let mut app = run_offscreen(opts(vec![scene("cornell_box.gltf")], vec!["raster".to_string()]))
         .expect("viewer runs");
     let raster = viewport_pixels(&app);
     let uploads = app.scene_uploads();
     let id = app.viewports()[0].0;
-    app.set_renderer(id, RendererKind::PathTracer);
+    app.set_renderer(id, "pathtracer");
     for _ in 0..4 {
         app.frame(None, (320, 200)).expect("frame");
     }
-    assert_eq!(app.viewports(), vec![(id, RendererKind::PathTracer)]);
+    assert_eq!(app.viewports(), vec![(id, "pathtracer".to_string())]);
     assert_eq!(app.scene_uploads(), uploads, "switching renderers reloads nothing");
     let traced = viewport_pixels(&app);
     // The raster view of the Cornell box shows only the emitter (no area light shading); the
@@ -139,7 +139,7 @@ fn switching_a_viewport_to_path_tracing_keeps_the_scene() {
     println!("distinct colours: raster {r}, path traced {t}");
     assert!(t > 4 * r.max(1), "raster {r}, traced {t}");
     // And back: the raster image returns exactly.
-    app.set_renderer(id, RendererKind::Raster);
+    app.set_renderer(id, "raster");
     app.frame(None, (320, 200)).expect("frame");
     assert_eq!(viewport_pixels(&app), raster);
     assert_eq!(app.validation_messages(), 0);
@@ -155,20 +155,20 @@ fn viewports_are_added_split_and_closed_by_shortcuts() {
          8 move 160 120\n8 down left\n9 up left\n10 key down x\n11 key up x\n",
     )
     .expect("script");
-    let mut o = opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster]);
+    let mut o = opts(vec![scene("env_diffuse.gltf")], vec!["raster".to_string()]);
     o.script = Some(script);
     o.frames = Some(14);
     o.size = (480, 240);
     let app = run_offscreen(o).expect("viewer runs");
-    let kinds: Vec<RendererKind> = app.viewports().into_iter().map(|(_, k)| k).collect();
-    assert_eq!(kinds, vec![RendererKind::PathTracer, RendererKind::Raster]);
+    let kinds: Vec<String> = app.viewports().into_iter().map(|(_, k)| k).collect();
+    assert_eq!(kinds, vec!["pathtracer".to_string(), "raster".to_string()]);
     assert_eq!(app.validation_messages(), 0);
 }
 
 #[test]
 fn viewport_screenshots_png_and_exr() {
     let dir = temp("shots");
-    let mut app = run_offscreen(opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster]))
+    let mut app = run_offscreen(opts(vec![scene("env_diffuse.gltf")], vec!["raster".to_string()]))
         .expect("viewer runs");
     let id = app.viewports()[0].0;
     let (png, exr) = (dir.join("vp.png"), dir.join("vp.exr"));
@@ -228,9 +228,9 @@ fn mean_diff(a: &[u8], b: &[u8]) -> f64 {
 fn visibility_masks_are_per_viewport() {
     // Two viewports of the same renderer; hiding every mesh in the first changes it and
     // leaves the second exactly as without any mask.
-    for kind in [RendererKind::Raster, RendererKind::PathTracer] {
+    for kind in ["raster".to_string(), "pathtracer".to_string()] {
         let run = |hide: bool| {
-            let mut o = opts(vec![scene("env_diffuse.gltf")], vec![kind, kind]);
+            let mut o = opts(vec![scene("env_diffuse.gltf")], vec![kind.clone(), kind.clone()]);
             o.size = (480, 240);
             o.frames = Some(3);
             let mut app = run_offscreen(o).expect("viewer runs");
@@ -258,7 +258,7 @@ fn visibility_masks_are_per_viewport() {
         assert!(d1 > 5.0, "{kind:?}: hiding every mesh changed the viewport ({d1})");
         assert_eq!(d2, 0.0, "{kind:?}: the other viewport is unaffected");
         assert!(!masked.mesh_nodes().is_empty());
-        if kind == RendererKind::Raster {
+        if kind == "raster".to_string() {
             // Shown again: the raster image comes back exactly.
             let first = masked.viewports()[0].0;
             for n in masked.mesh_nodes() {
@@ -272,7 +272,7 @@ fn visibility_masks_are_per_viewport() {
 
 #[test]
 fn stats_and_framegraph_panels() {
-    let mut o = opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster]);
+    let mut o = opts(vec![scene("env_diffuse.gltf")], vec!["raster".to_string()]);
     o.panels = viewer::app::Panels { stats: true, graph: true, inspector: true };
     o.frames = Some(3);
     let mut app = run_offscreen(o).expect("viewer runs");
@@ -291,7 +291,7 @@ fn stats_and_framegraph_panels() {
     assert!(app.stats.passes.iter().any(|(n, _)| n == "raster forward"), "{:?}", app.stats.passes);
     assert_eq!(app.validation_messages(), 0);
     // Closed panels keep nothing.
-    let plain = run_offscreen(opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster]))
+    let plain = run_offscreen(opts(vec![scene("env_diffuse.gltf")], vec!["raster".to_string()]))
         .expect("viewer runs");
     assert!(plain.framegraph_dot().is_empty());
 }
@@ -299,7 +299,7 @@ fn stats_and_framegraph_panels() {
 #[test]
 fn inspector_edits_reach_both_renderers() {
     let mut o =
-        opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster, RendererKind::PathTracer]);
+        opts(vec![scene("env_diffuse.gltf")], vec!["raster".to_string(), "pathtracer".to_string()]);
     o.size = (480, 240);
     o.frames = Some(6);
     let mut app = run_offscreen(o).expect("viewer runs");
@@ -307,7 +307,7 @@ fn inspector_edits_reach_both_renderers() {
     let (v1, v2) = ((130, 270), (320, 470));
     let raster_before = region(&app, v1.0, v1.1);
     let traced_before = region(&app, v2.0, v2.1);
-    let samples_before = app.path_tracer_samples(pt).expect("pt");
+    let samples_before = app.samples(pt).expect("pt");
     // The red ball turns green.
     app.edit_scene(|s| {
         let node = s.nodes.iter().position(|n| n.name == "red_ball").expect("red_ball");
@@ -320,7 +320,7 @@ fn inspector_edits_reach_both_renderers() {
     for _ in 0..2 {
         app.frame(None, (480, 240)).expect("frame");
     }
-    let samples_after = app.path_tracer_samples(pt).expect("pt");
+    let samples_after = app.samples(pt).expect("pt");
     assert!(
         samples_after < samples_before,
         "accumulation restarted ({samples_before} -> {samples_after})"
@@ -380,15 +380,15 @@ fn custom_passes_from_a_folder() {
     for f in ["depth_false_color.toml", "depth_false_color.slang"] {
         std::fs::copy(examples.join(f), depth_dir.join(f)).expect("copy example");
     }
-    let run = |dirs: Vec<PathBuf>, kinds: Vec<RendererKind>| {
+    let run = |dirs: Vec<PathBuf>, kinds: Vec<String>| {
         let mut o = opts(vec![scene("env_diffuse.gltf")], kinds);
         o.size = (480, 240);
         o.msaa = 1;
         o.pass_dirs = dirs;
         run_offscreen(o).expect("viewer runs")
     };
-    let plain = run(vec![], vec![RendererKind::Raster]);
-    let with = run(vec![dir.clone()], vec![RendererKind::Raster]);
+    let plain = run(vec![], vec!["raster".to_string()]);
+    let with = run(vec![dir.clone()], vec!["raster".to_string()]);
     let (names, errors) = with.user_passes();
     assert_eq!(names, vec!["invert".to_string()]);
     assert_eq!(errors.len(), 1, "{errors:?}");
@@ -404,7 +404,7 @@ fn custom_passes_from_a_folder() {
     assert_eq!(with.validation_messages(), 0);
 
     // The depth pass: the raster (single-sampled) shows false color, the path tracer reports.
-    let both = run(vec![depth_dir.clone()], vec![RendererKind::Raster, RendererKind::PathTracer]);
+    let both = run(vec![depth_dir.clone()], vec!["raster".to_string(), "pathtracer".to_string()]);
     let (r, p) = (both.viewports()[0].0, both.viewports()[1].0);
     assert!(both.viewport_pass_error(r).is_none());
     let e = both.viewport_pass_error(p).expect("the path tracer has no depth");
@@ -433,7 +433,7 @@ fn custom_passes_reload_like_shaders() {
     let dir = temp("passes-reload");
     std::fs::write(dir.join("invert.toml"), INVERT_TOML).expect("write");
     std::fs::write(dir.join("invert.slang"), INVERT_SLANG).expect("write");
-    let mut o = opts(vec![scene("env_diffuse.gltf")], vec![RendererKind::Raster]);
+    let mut o = opts(vec![scene("env_diffuse.gltf")], vec!["raster".to_string()]);
     o.size = (480, 240);
     o.pass_dirs = vec![dir.clone()];
     o.hot_reload = true;
@@ -510,7 +510,7 @@ fn after_opaque_passes() {
     for msaa in [1, 4] {
         let mut o = opts(
             vec![scene("env_diffuse.gltf")],
-            vec![RendererKind::Raster, RendererKind::PathTracer],
+            vec!["raster".to_string(), "pathtracer".to_string()],
         );
         o.size = (480, 240);
         o.msaa = msaa;

@@ -9,7 +9,7 @@ use xpg::vk;
 use xpg::{BindlessHeap, BindlessIndex, Context, Image, ImageDesc, Sampler, Uploader};
 
 use crate::gpu::GpuSceneError;
-use crate::model::{Texture, TexturePixels, TextureSampler, Wrap};
+use scene::{Texture, TexturePixels, TextureSampler, Wrap};
 
 /// A texture in GPU memory (READ_ONLY_OPTIMAL, every mip level filled).
 pub struct GpuTexture {

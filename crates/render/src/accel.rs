@@ -21,7 +21,7 @@ use crate::gpu::{GpuSceneError, GpuVertex};
 pub struct Placement {
     /// The node.
     pub node: u32,
-    /// Which of the node's placements ([`crate::Node::draw_transform`]).
+    /// Which of the node's placements ([`scene::Node::draw_transform`]).
     pub instance: u32,
     /// The mesh.
     pub mesh: u32,

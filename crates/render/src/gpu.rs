@@ -16,7 +16,7 @@ use glam::{Mat4, Vec3};
 use xpg::vk;
 use xpg::{Buffer, BufferDesc, Context, Image, ImageDesc, MemoryUsage, Uploader};
 
-use crate::model::{AlphaMode, Environment, LightKind, Scene};
+use scene::{pack_srgba8, AlphaMode, Environment, LightKind, Scene};
 pub use crate::textures::{GpuSampler, GpuTexture};
 
 /// One vertex on the GPU.
@@ -31,32 +31,6 @@ pub struct GpuVertex {
     pub normal: [f32; 3],
     /// Zero.
     pub pad: u32,
-}
-
-/// The sRGB transfer function, encoded (0..1) to linear.
-pub fn srgb_to_linear(e: f32) -> f32 {
-    if e <= 0.04045 {
-        e / 12.92
-    } else {
-        ((e + 0.055) / 1.055).powf(2.4)
-    }
-}
-
-/// An sRGB RGBA8 color (alpha linear) as linear RGBA floats.
-pub fn srgba8_to_linear(c: [u8; 4]) -> [f32; 4] {
-    let decode = |b: u8| srgb_to_linear(f32::from(b) / 255.0);
-    [decode(c[0]), decode(c[1]), decode(c[2]), f32::from(c[3]) / 255.0]
-}
-
-/// Linear RGBA (0..1, clamped) as the packed sRGB RGBA8 of [`GpuVertex::color`].
-pub fn pack_srgba8(c: [f32; 4]) -> u32 {
-    let encode = |v: f32| {
-        let v = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
-        let e = if v <= 0.003_130_8 { v * 12.92 } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 };
-        (e * 255.0).round() as u8
-    };
-    let a = if c[3].is_finite() { (c[3].clamp(0.0, 1.0) * 255.0).round() as u8 } else { 0 };
-    u32::from_le_bytes([encode(c[0]), encode(c[1]), encode(c[2]), a])
 }
 
 /// One draw: a primitive at a node.
@@ -283,9 +257,9 @@ pub struct GpuScene {
     /// Each texture's `image | sampler << 16` (the scene's, then the colormaps').
     texture_refs: Vec<u32>,
     /// The colormaps with a lookup texture, in texture order after the scene's textures.
-    colormap_kinds: Vec<crate::colormap::ColormapKind>,
+    colormap_kinds: Vec<scene::ColormapKind>,
     /// The scene's versions this copy reflects.
-    pub versions: crate::model::Versions,
+    pub versions: scene::Versions,
     /// Number of materials, and each one's shader-variant key (textured, blended).
     material_count: usize,
     material_keys: Vec<(bool, bool, bool, bool)>,
@@ -345,7 +319,7 @@ struct PrimRange {
 
 /// In-memory scenes skip the loaders' checks: an out-of-range index would be an out-of-bounds
 /// read on the GPU.
-fn check_primitive(p: &crate::model::Primitive, scene: &Scene) -> Option<String> {
+fn check_primitive(p: &scene::Primitive, scene: &Scene) -> Option<String> {
     let n = p.positions.len();
     let per_vertex = |what: &str, len: usize| {
         (len != 0 && len != n).then(|| format!("{len} {what} for {n} vertices"))
@@ -375,30 +349,30 @@ fn check_primitive(p: &crate::model::Primitive, scene: &Scene) -> Option<String>
 /// Whether draws of `m` need the textured shader variant.
 /// (Alpha-tested materials too: their shadow pass needs the alpha test, which the textured
 /// variants have.)
-fn textured(m: &crate::model::Material) -> bool {
+fn textured(m: &scene::Material) -> bool {
     m.textures().next().is_some() || m.colormap.is_some() || matches!(m.alpha, AlphaMode::Mask(_))
 }
 
 /// What fixes a material's draws' shader variants, vertex data and ray tracing geometry:
 /// (textured, blended, colormap: the UV buffer holds its scalars, opaque: the BLAS geometry's
 /// OPAQUE flag, which no TLAS update can change).
-fn material_key(m: &crate::model::Material) -> (bool, bool, bool, bool) {
+fn material_key(m: &scene::Material) -> (bool, bool, bool, bool) {
     (textured(m), m.alpha == AlphaMode::Blend, m.colormap.is_some(), m.alpha == AlphaMode::Opaque)
 }
 
 /// The colormap lookup textures: 256 texels of each map, sRGB.
-fn colormap_texture(kind: crate::colormap::ColormapKind) -> crate::model::Texture {
-    let map = crate::colormap::Colormap::new(kind, 0.0, 255.0);
+fn colormap_texture(kind: scene::ColormapKind) -> scene::Texture {
+    let map = scene::Colormap::new(kind, 0.0, 255.0);
     let texels = (0..256).map(|i| map.color(i as f32)).collect();
-    crate::model::Texture {
+    scene::Texture {
         name: format!("colormap {kind:?}"),
         width: 256,
         height: 1,
-        pixels: crate::model::TexturePixels::Rgba8(texels),
+        pixels: scene::TexturePixels::Rgba8(texels),
         srgb: true,
-        sampler: crate::model::TextureSampler {
-            wrap_u: crate::model::Wrap::ClampToEdge,
-            wrap_v: crate::model::Wrap::ClampToEdge,
+        sampler: scene::TextureSampler {
+            wrap_u: scene::Wrap::ClampToEdge,
+            wrap_v: scene::Wrap::ClampToEdge,
             nearest_mag: false,
             nearest_min: false,
             linear_mips: false,
@@ -557,8 +531,8 @@ impl GpuScene {
             geometry_draws[slot as usize] = d as u32;
         }
         // Textures: the scene's, then one lookup texture per colormap in use.
-        let mut all_textures: Vec<&crate::model::Texture> = scene.textures.iter().collect();
-        let mut kinds: Vec<crate::colormap::ColormapKind> = Vec::new();
+        let mut all_textures: Vec<&scene::Texture> = scene.textures.iter().collect();
+        let mut kinds: Vec<scene::ColormapKind> = Vec::new();
         for m in &scene.materials {
             for t in m.textures() {
                 if t >= scene.textures.len() {
@@ -581,10 +555,10 @@ impl GpuScene {
                 }
             }
         }
-        let lut_textures: Vec<crate::model::Texture> =
+        let lut_textures: Vec<scene::Texture> =
             kinds.iter().map(|&k| colormap_texture(k)).collect();
         all_textures.extend(&lut_textures);
-        let owned: Vec<crate::model::Texture> = all_textures.into_iter().cloned().collect();
+        let owned: Vec<scene::Texture> = all_textures.into_iter().cloned().collect();
         let textures = crate::textures::upload_textures(ctx, heap, &mut up, &owned)?;
         let (samplers, sampler_of) = crate::textures::make_samplers(ctx, heap, &owned)?;
         let texture_refs: Vec<u32> =
@@ -899,7 +873,7 @@ impl GpuScene {
     /// contents into the scene's buffers. Renderers import those buffers into the same graph
     /// (the graph merges imports of one buffer), so their reads are ordered after the writes;
     /// the writes wait for all earlier work, so frames in flight still reading the old contents
-    /// finish first. Structural changes (see [`crate::Versions::structure`], or a material
+    /// finish first. Structural changes (see [`scene::Versions::structure`], or a material
     /// change that moves a draw to another shader variant) are an error that leaves this copy
     /// as it was: upload the scene again. Returns what was updated.
     ///
@@ -1038,20 +1012,7 @@ impl GpuScene {
             graph
                 .add_pass(&format!("scene update {what}"))
                 .write(&mut h, Access::TransferDst)
-                .record(move |pc| {
-                    let raw = pc.buffer(&hh)?;
-                    // vkCmdUpdateBuffer copies the data into the command buffer: no staging
-                    // memory to keep alive. At most 64 KiB, multiples of 4 bytes, per call.
-                    for (k, chunk) in bytes.chunks(65536).enumerate() {
-                        // SAFETY: recording; the graph ordered this write after earlier uses of
-                        // the buffer; the chunk lies inside the buffer (same size as at upload)
-                        // and its length is a multiple of 4 (the structs are).
-                        unsafe {
-                            pc.device().cmd_update_buffer(pc.cmd, raw, (k * 65536) as u64, chunk)
-                        };
-                    }
-                    Ok(())
-                });
+                .record(move |pc| pc.update_buffer(&hh, 0, &bytes));
         }
         if let (true, Some(accel)) = (done.transforms, &self.accel) {
             // In place: same instances, same BLASes (built with ALLOW_UPDATE).
@@ -1141,7 +1102,7 @@ impl GpuDraw {
 fn build_materials(
     scene: &Scene,
     texture_refs: &[u32],
-    kinds: &[crate::colormap::ColormapKind],
+    kinds: &[scene::ColormapKind],
 ) -> Vec<GpuMaterial> {
     let tex = |t: Option<usize>| t.and_then(|t| texture_refs.get(t).copied()).unwrap_or(NO_TEXTURE);
     scene
@@ -1243,7 +1204,7 @@ fn shadow_matrix(
             // As near as the scene allows: depth precision is spent near the near plane.
             let near = (dist - radius).max(far * 1e-3).max(1e-3);
             let fov = (2.0 * outer).clamp(0.01, 3.1);
-            (crate::camera::perspective(fov, 1.0, near, far) * view, (0.5 * fov).tan(), near, far)
+            (scene::camera::perspective(fov, 1.0, near, far) * view, (0.5 * fov).tan(), near, far)
         }
         _ => {
             let eye = center - dir * (2.0 * radius);

@@ -1,0 +1,23 @@
+//! # render: the GPU side every renderer shares
+//!
+//! - [`GpuScene`]: the CPU [`scene::Scene`] uploaded once (geometry through device addresses,
+//!   a material table, the light list, textures, the environment map) and updated in place by
+//!   framegraph transfer passes; shared by every viewport and renderer.
+//! - [`SceneAccel`]: the ray tracing acceleration structures over the same vertex buffers.
+//! - The [`Renderer`] trait, the seam between the viewer and a rendering backend, and the
+//!   [`Registry`] of renderers by name (the built-ins register there; programs add their own).
+
+mod accel;
+mod gpu;
+mod registry;
+mod renderer;
+mod textures;
+
+pub use accel::{MaskedTlas, Placement, SceneAccel};
+pub use gpu::{
+    DrawGroup, GpuDraw, GpuLight, GpuLines, GpuMaterial, GpuSampler, GpuScene, GpuSceneError,
+    GpuTexture, SceneUpdate, MATERIAL_BLENDED, MATERIAL_COLORMAP, MATERIAL_DOUBLE_SIDED,
+    MATERIAL_MASKED, MATERIAL_UNLIT, MAX_SHADOWED_LIGHTS, NO_TEXTURE,
+};
+pub use registry::{BoxedRenderer, Factory, Registry, RendererInit};
+pub use renderer::*;

@@ -1,0 +1,418 @@
+//! The command line of `xpg-view`, as a library function: `xpg-view [FILES...]` opens the
+//! viewer window (or runs it offscreen with `--offscreen WxH`); `xpg-view render SCENE --out
+//! FILE` renders one image headless. A program with renderers of its own calls [`run`] with
+//! its registry, and they appear in `--viewports`, `render --renderer` and `--set`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use render::{Registry, SettingValue};
+
+#[derive(Parser)]
+#[command(
+    name = "xpg-view",
+    version,
+    about = "3D data viewer: opens glTF/GLB, OBJ, PLY and image files in a window",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    view: ViewArgs,
+}
+
+#[derive(clap::Args)]
+struct ViewArgs {
+    /// Files to open (.gltf, .glb, .obj, .ply, .png, .jpg, .hdr, .exr).
+    files: Vec<PathBuf>,
+    /// Window size WxH (default 1280x800). Flags override the config file.
+    #[arg(long)]
+    size: Option<String>,
+    /// Vertical sync: on (default) or off.
+    #[arg(long, value_parser = ["on", "off"])]
+    vsync: Option<String>,
+    /// Raster multisampling: samples per pixel (1 = off, 2, 4 (default), 8).
+    #[arg(long)]
+    msaa: Option<u32>,
+    /// The viewports to open, one renderer each (comma-separated names of registered
+    /// renderers: raster, pathtracer, ...; default raster).
+    #[arg(long, value_delimiter = ',')]
+    viewports: Option<Vec<String>>,
+    /// A renderer setting, `RENDERER.KEY=VALUE` (repeatable), e.g. `raster.shadow_size=4096`,
+    /// `pathtracer.firefly_clamp=on`: the keys are those of the viewport's Settings popup.
+    #[arg(long = "set", value_name = "RENDERER.KEY=VALUE")]
+    set: Vec<String>,
+    /// World up axis (camera convention): y (glTF, default) or z.
+    #[arg(long, value_parser = ["y", "z"])]
+    up: Option<String>,
+    /// Path tracer: samples per pixel per frame (default 1).
+    #[arg(long)]
+    spp: Option<u32>,
+    /// Path tracer: longest path (bounces; default 8).
+    #[arg(long)]
+    max_depth: Option<u32>,
+    /// The config file (default: ~/.config/xpg-view/config.toml when it exists).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Write the default configuration to FILE (default: the user's config file) and exit.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true)]
+    write_config: Option<Option<PathBuf>>,
+    /// Run without a window, rendering WxH images (the same frame: viewports, UI, tonemap).
+    #[arg(long, value_name = "WxH")]
+    offscreen: Option<String>,
+    /// Stop after N frames.
+    #[arg(long)]
+    frames: Option<u64>,
+    /// After the last frame, save the whole window to this file (.png or .exr).
+    #[arg(long)]
+    screenshot: Option<PathBuf>,
+    /// Scripted input (see `crate::input`); real input is then ignored.
+    #[arg(long)]
+    script: Option<PathBuf>,
+    /// Run with the Vulkan validation layer; any message makes the exit status non-zero.
+    #[arg(long)]
+    validation: bool,
+    /// Folder of the pipeline and shader caches (default: the user's cache folder).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Keep no caches on disk.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+    /// Print timings at the end (frames, first frame, mean frame time, GPU time).
+    #[arg(long)]
+    stats: bool,
+    /// Take the project's shaders from DIR (a copy of `shaders/` to edit while the viewer
+    /// runs) instead of the built-in folder.
+    #[arg(long, value_name = "DIR")]
+    shader_dir: Option<PathBuf>,
+    /// Do not watch shader files (no hot reload).
+    #[arg(long)]
+    no_hot_reload: bool,
+    /// A folder of custom passes (each `NAME.toml` with its Slang shader; repeatable; adds to
+    /// the config file's).
+    #[arg(long = "passes", value_name = "DIR")]
+    passes: Vec<PathBuf>,
+    /// Panels to open at start (comma-separated: stats, graph, inspector).
+    #[arg(long, value_delimiter = ',', value_parser = ["stats", "graph", "inspector"])]
+    panels: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render a scene to an image: .png (tonemapped sRGB) or .exr (linear HDR radiance).
+    Render {
+        /// Scene file (.gltf, .glb, .obj or .ply).
+        scene: PathBuf,
+        /// Output image (.png or .exr).
+        #[arg(long)]
+        out: PathBuf,
+        /// Image size WxH (default: 1280 wide at the camera's aspect ratio).
+        #[arg(long)]
+        size: Option<String>,
+        /// Renderer (a registered name: raster, pathtracer, ...).
+        #[arg(long, default_value = "raster")]
+        renderer: String,
+        /// A setting of the renderer, `KEY=VALUE` (repeatable; the keys of the viewer's
+        /// Settings popup).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Camera (camera or node name; default: the first camera).
+        #[arg(long)]
+        camera: Option<String>,
+        /// Run with the Vulkan validation layer and fail on any message.
+        #[arg(long)]
+        validation: bool,
+        /// Draw a reference grid on the ground plane: `--grid` (1 unit spacing) or
+        /// `--grid=SPACING`.
+        #[arg(
+            long,
+            value_name = "SPACING",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "1"
+        )]
+        grid: Option<f32>,
+        /// The grid's up axis: y (glTF) or z.
+        #[arg(long, requires = "grid", value_parser = ["y", "z"])]
+        up: Option<String>,
+        /// Multisample anti-aliasing: samples per pixel (1 = off, 2, 4, 8).
+        #[arg(long, default_value_t = 4)]
+        msaa: u32,
+        /// Path tracer: samples per pixel.
+        #[arg(long, default_value_t = 64)]
+        spp: u32,
+        /// Path tracer: longest path (bounces).
+        #[arg(long, default_value_t = 64)]
+        max_depth: u32,
+        /// Path tracer: seed of the random sequences.
+        #[arg(long, default_value_t = 0)]
+        seed: u32,
+        /// Path tracer: also write the per-sample variance per pixel and channel (.exr).
+        #[arg(long)]
+        variance: Option<PathBuf>,
+        /// Path tracer: thin-lens aperture radius in scene units (0: pinhole).
+        #[arg(long, default_value_t = 0.0)]
+        aperture: f32,
+        /// Path tracer: distance in focus (with --aperture).
+        #[arg(long, default_value_t = 1.0)]
+        focus: f32,
+    },
+}
+
+/// Parses `KEY=VALUE` into a setting.
+fn parse_setting(s: &str) -> anyhow::Result<(String, SettingValue)> {
+    let (k, v) = s.split_once('=').with_context(|| format!("'{s}': expected KEY=VALUE"))?;
+    let value = SettingValue::parse(v)
+        .with_context(|| format!("'{s}': the value is not a switch (on/off) or a number"))?;
+    Ok((k.trim().to_string(), value))
+}
+
+/// Parses `RENDERER.KEY=VALUE` into a setting of a registered renderer.
+pub fn parse_renderer_setting(
+    s: &str,
+    registry: &Registry,
+) -> anyhow::Result<(String, String, SettingValue)> {
+    let (name, rest) = s
+        .split_once('.')
+        .with_context(|| format!("--set '{s}': expected RENDERER.KEY=VALUE"))?;
+    let name = registry.resolve(name.trim()).with_context(|| format!("--set '{s}'"))?;
+    let (k, v) = parse_setting(rest).context("--set")?;
+    Ok((name.to_string(), k, v))
+}
+
+/// Sets up logging (`RUST_LOG`, warnings by default; with the `tracy` feature, spans also go
+/// to a Tracy profiler on this machine).
+pub fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter);
+    let registry = tracing_subscriber::registry().with(fmt);
+    #[cfg(feature = "tracy")]
+    let registry = registry.with(tracing_tracy::TracyLayer::default());
+    let _ = registry.try_init();
+}
+
+/// Runs `xpg-view` with the process's arguments and `registry`'s renderers.
+pub fn run(registry: Registry) -> anyhow::Result<()> {
+    init_logging();
+    let started = std::time::Instant::now();
+    let cli = Cli::parse();
+    match cli.command {
+        None => view(cli.view, registry, started)?,
+        Some(Command::Render {
+            scene,
+            out,
+            size,
+            renderer,
+            set,
+            camera,
+            validation,
+            grid,
+            up,
+            msaa,
+            spp,
+            max_depth,
+            seed,
+            variance,
+            aperture,
+            focus,
+        }) => {
+            let size = size.as_deref().map(crate::parse_size).transpose()?;
+            crate::check_output(&out)?;
+            let grid = grid
+                .map(|spacing| {
+                    let up = match up.as_deref() {
+                        Some("z") => raster::GridUp::Z,
+                        _ => raster::GridUp::Y,
+                    };
+                    let grid = raster::Grid { spacing, up, ..Default::default() };
+                    grid.validate().map_err(|e| anyhow::anyhow!("--grid={spacing}: {e}"))?;
+                    Ok::<_, anyhow::Error>(grid)
+                })
+                .transpose()?;
+            let settings =
+                set.iter().map(|s| parse_setting(s)).collect::<anyhow::Result<Vec<_>>>()?;
+            registry.resolve(&renderer).context("--renderer")?;
+            let req = crate::RenderRequest {
+                scene,
+                size,
+                camera,
+                renderer,
+                registry,
+                settings,
+                validation,
+                grid,
+                msaa,
+                spp,
+                max_depth,
+                seed,
+                uniform_lights: false,
+                lens: (aperture, focus),
+            };
+            let img = crate::render(&req)
+                .with_context(|| format!("rendering {}", req.scene.display()))?;
+            crate::save(&img, &out)?;
+            if let Some(v) = &variance {
+                crate::save_variance(&img, v)?;
+                println!("wrote {}", v.display());
+            }
+            println!("wrote {} ({}x{})", out.display(), img.width, img.height);
+        }
+    }
+    Ok(())
+}
+
+fn view(a: ViewArgs, registry: Registry, started: std::time::Instant) -> anyhow::Result<()> {
+    use crate::app::ViewerOptions;
+    use crate::config::Config;
+    if let Some(p) = &a.write_config {
+        let path = match p {
+            Some(p) => p.clone(),
+            None => {
+                Config::default_path().context("no config folder on this system: name a file")?
+            }
+        };
+        if !a.files.is_empty() {
+            anyhow::bail!(
+                "--write-config takes its file with '=' (--write-config=FILE); got files {:?}",
+                a.files
+            );
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        use std::io::Write as _;
+        let mut f =
+            std::fs::OpenOptions::new().write(true).create_new(true).open(&path).with_context(
+                || format!("writing {} (an existing file is never overwritten)", path.display()),
+            )?;
+        f.write_all(Config::default_text()?.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote the default configuration to {}", path.display());
+        return Ok(());
+    }
+    // The config file (an explicit one must exist), then the flags over it.
+    let cfg_path = a.config.clone().or_else(|| Config::default_path().filter(|p| p.is_file()));
+    let cfg = match &cfg_path {
+        Some(p) => Config::load_with(p, &registry)?,
+        None => Config::default(),
+    };
+    // Folders in the config file are relative to the file's folder.
+    let cfg_dir =
+        cfg_path.as_deref().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
+    let from_cfg = |f: &str| cfg_dir.join(f);
+    if let Some(m) = a.msaa {
+        if ![1, 2, 4, 8].contains(&m) {
+            anyhow::bail!("--msaa {m}: expected 1, 2, 4 or 8");
+        }
+    }
+    if a.spp.is_some_and(|v| !(1..=64).contains(&v)) {
+        anyhow::bail!("--spp: expected 1..=64");
+    }
+    if a.max_depth.is_some_and(|v| !(1..=1024).contains(&v)) {
+        anyhow::bail!("--max-depth: expected 1..=1024");
+    }
+    let keys = cfg.keys.parse().context("[keys]")?;
+    let size = match (&a.offscreen, &a.size) {
+        (Some(s), _) => crate::parse_size(s).context("--offscreen")?,
+        (None, Some(s)) => crate::parse_size(s).context("--size")?,
+        (None, None) => (cfg.window.size[0], cfg.window.size[1]),
+    };
+    let viewports = a
+        .viewports
+        .clone()
+        .unwrap_or(cfg.renderer.viewports.clone())
+        .iter()
+        .map(|s| registry.resolve(s.trim()).map(str::to_string))
+        .collect::<Result<Vec<_>, _>>()
+        .context("--viewports")?;
+    // The config file's settings, then the flags'.
+    let mut renderer_settings = cfg.renderer.setting_values(&registry)?;
+    for s in &a.set {
+        renderer_settings.push(parse_renderer_setting(s, &registry)?);
+    }
+    let up = a.up.clone().unwrap_or(cfg.camera.up.clone());
+    let shader_dir = a
+        .shader_dir
+        .clone()
+        .or_else(|| (!cfg.shaders.dir.is_empty()).then(|| from_cfg(&cfg.shaders.dir)));
+    if let Some(p) = &a.screenshot {
+        crate::check_output(p)?;
+    }
+    let script = a.script.as_deref().map(crate::input::Script::load).transpose()?;
+    let scripted = script.is_some();
+    let opts = ViewerOptions {
+        files: a.files,
+        size,
+        vsync: a.vsync.as_deref().map_or(cfg.window.vsync, |v| v == "on"),
+        msaa: a.msaa.unwrap_or(cfg.renderer.msaa),
+        viewports,
+        registry,
+        renderer_settings,
+        up: if up == "z" { crate::camera::Up::Z } else { crate::camera::Up::Y },
+        spp: a.spp.unwrap_or(cfg.renderer.spp),
+        max_depth: a.max_depth.unwrap_or(cfg.renderer.max_depth),
+        validation: a.validation,
+        cache_dir: if a.no_cache {
+            None
+        } else {
+            a.cache_dir.or_else(crate::app::default_cache_dir)
+        },
+        script,
+        frames: a.frames,
+        screenshot: a.screenshot,
+        fixed_dt: scripted.then_some(1.0 / 60.0),
+        shader_dir,
+        hot_reload: !a.no_hot_reload && cfg.shaders.hot_reload,
+        keys,
+        pass_dirs: cfg
+            .passes
+            .folders
+            .iter()
+            .map(|f| from_cfg(f))
+            .chain(a.passes.iter().cloned())
+            .collect(),
+        panels: crate::app::Panels {
+            stats: a.panels.iter().any(|p| p == "stats"),
+            graph: a.panels.iter().any(|p| p == "graph"),
+            inspector: a.panels.iter().any(|p| p == "inspector"),
+        },
+    };
+    if let Some(d) = &opts.shader_dir {
+        if !d.is_dir() {
+            anyhow::bail!(
+                "shader folder {} (--shader-dir or [shaders] dir): not a folder",
+                d.display()
+            );
+        }
+    }
+    if a.offscreen.is_some() {
+        let frames = opts.frames.unwrap_or(1);
+        let app = crate::app::run_offscreen_timed(opts, started)?;
+        for f in app.0.files().iter().filter(|f| f.error.is_some()) {
+            eprintln!("{}: {}", f.path.display(), f.error.as_deref().unwrap_or(""));
+        }
+        if a.stats {
+            println!("{}", app.1);
+        }
+        println!("rendered {frames} frames offscreen");
+    } else {
+        let run = crate::window::run_window(opts, started)?;
+        if a.stats {
+            println!(
+                "frames {} first_frame_ms {:.1} swapchain_recreations {} \
+                 screenshot_from_swapchain {}",
+                run.frames,
+                run.first_frame_ms.unwrap_or(f64::NAN),
+                run.swapchain_recreations,
+                run.screenshot_from_swapchain
+            );
+        }
+    }
+    Ok(())
+}
