@@ -85,7 +85,13 @@ fn run(
     for _ in 0..frames + 1 {
         let mut graph = FrameGraph::new();
         let mut target = graph.create_image("hdr", ImageInfo::d2(w, h, raster::HDR_FORMAT));
-        pt.add_passes(&mut graph, &gpu, &view, render::RenderTargets { color: &mut target }, &mut render::Hooks::default())?;
+        pt.add_passes(
+            &mut graph,
+            &gpu,
+            &view,
+            render::RenderTargets { color: &mut target },
+            &mut render::Hooks::default(),
+        )?;
         graph.add_pass("keep").read(&target, Access::TransferSrc).side_effect().record(|_| Ok(()));
         let plan = executor.compile(&graph)?;
         ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))??;

@@ -166,7 +166,13 @@ fn run(
         let t = Instant::now();
         let mut graph = FrameGraph::new();
         let mut target = graph.create_image("hdr", ImageInfo::d2(w, h, HDR_FORMAT));
-        renderer.add_passes(&mut graph, &gpu, &view, render::RenderTargets { color: &mut target }, &mut render::Hooks::default())?;
+        renderer.add_passes(
+            &mut graph,
+            &gpu,
+            &view,
+            render::RenderTargets { color: &mut target },
+            &mut render::Hooks::default(),
+        )?;
         // Keep the target alive (nothing reads it in a benchmark).
         graph
             .add_pass("present stand-in")

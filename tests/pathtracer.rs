@@ -355,7 +355,14 @@ fn accumulation_restarts_on_changes() {
         let view = scene::View::from_scene(&s, None, size, size).expect("view");
         let mut graph = FrameGraph::new();
         let mut target = graph.create_image("hdr", ImageInfo::d2(size, size, raster::HDR_FORMAT));
-        pt.add_passes(&mut graph, &gpu, &view, render::RenderTargets { color: &mut target }, &mut render::Hooks::default()).expect("passes");
+        pt.add_passes(
+            &mut graph,
+            &gpu,
+            &view,
+            render::RenderTargets { color: &mut target },
+            &mut render::Hooks::default(),
+        )
+        .expect("passes");
         graph.add_pass("keep").read(&target, Access::TransferSrc).side_effect().record(|_| Ok(()));
         let plan = executor.compile(&graph).expect("compile");
         ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))

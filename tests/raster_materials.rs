@@ -358,7 +358,15 @@ fn ibl_maps_are_made_once_per_scene() {
         let mut graph = FrameGraph::new();
         let info = ImageInfo::d2(16, 16, raster::HDR_FORMAT);
         let mut target = graph.create_image("hdr", info);
-        raster.add_passes(&mut graph, gpu, &view, render::RenderTargets { color: &mut target }, &mut render::Hooks::default()).expect("passes");
+        raster
+            .add_passes(
+                &mut graph,
+                gpu,
+                &view,
+                render::RenderTargets { color: &mut target },
+                &mut render::Hooks::default(),
+            )
+            .expect("passes");
         // Keep the target: read it back into nothing but a side effect.
         graph
             .add_pass("keep")
@@ -561,7 +569,15 @@ impl Frames {
         let gpu: &render::GpuScene = gpu;
         let info = ImageInfo::d2(self.size, self.size, raster::HDR_FORMAT);
         let mut target = graph.create_image("hdr", info);
-        self.raster.add_passes(&mut graph, gpu, &view, render::RenderTargets { color: &mut target }, &mut render::Hooks::default()).expect("passes");
+        self.raster
+            .add_passes(
+                &mut graph,
+                gpu,
+                &view,
+                render::RenderTargets { color: &mut target },
+                &mut render::Hooks::default(),
+            )
+            .expect("passes");
         let mut o = graph.import_image("out", self.out.raw(), self.out.view(), info, None, None);
         let (t, oo) = (target, o);
         graph

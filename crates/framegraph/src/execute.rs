@@ -404,7 +404,12 @@ impl PassContext<'_> {
     /// Declare [`Access::TransferDst`](crate::Access) on it. For the small per-frame tables
     /// (constants, light tables, transforms); `offset` and the length must be multiples of 4
     /// and lie inside the buffer.
-    pub fn update_buffer(&self, h: &BufferHandle, offset: u64, bytes: &[u8]) -> Result<(), ExecuteError> {
+    pub fn update_buffer(
+        &self,
+        h: &BufferHandle,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<(), ExecuteError> {
         let raw = self.buffer(h)?;
         if offset % 4 != 0 || bytes.len() % 4 != 0 {
             return Err(ExecuteError::Pass {

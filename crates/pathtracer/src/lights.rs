@@ -166,7 +166,14 @@ impl LightTable {
                 power: Vec::new(),
             };
         }
-        Self { lights, alias, draw_first_light, environment_light, environment_alias, power: weights }
+        Self {
+            lights,
+            alias,
+            draw_first_light,
+            environment_light,
+            environment_alias,
+            power: weights,
+        }
     }
 
     /// Selects lights by power (`uniform` false) or uniformly among those that emit.

@@ -254,7 +254,6 @@ impl PathTracer {
         self.lights = Some(buffers);
         Ok(())
     }
-
 }
 
 fn accumulation_image(ctx: &Context, name: &str, w: u32, h: u32) -> Result<Image, RenderError> {
@@ -504,18 +503,14 @@ impl PathTracer {
                 let same_scene = self.masked.as_ref().is_some_and(|(k, _)| k[..8] == mkey[..8]);
                 let m = match self.masked.take() {
                     Some((_, m)) if same_scene => m,
-                    _ => accel
-                        .masked_tlas(&self.ctx)
-                        .map_err(RenderError::Scene)?,
+                    _ => accel.masked_tlas(&self.ctx).map_err(RenderError::Scene)?,
                 };
                 self.masked = Some((mkey, m));
             }
             let m =
                 &self.masked.as_ref().ok_or_else(|| RenderError::Internal("masked tlas".into()))?.1;
             if stale {
-                accel
-                    .add_masked_build(graph, &self.ctx, m, &hidden)
-                    .map_err(RenderError::Scene)?;
+                accel.add_masked_build(graph, &self.ctx, m, &hidden).map_err(RenderError::Scene)?;
             }
             graph.import_accel(
                 "masked tlas",

@@ -84,8 +84,9 @@ impl Ibl {
         let code =
             compiler.compile(&ShaderDesc::new(compiler.shader_dir().join("raster/ibl.slang")))?;
         let pipeline = |name: &str| -> Result<Pipeline, RenderError> {
-            let entry = code.entry(name).ok_or_else(|| {
-                RenderError::MissingEntry { shader: "raster/ibl.slang".into(), entry: name.into() }
+            let entry = code.entry(name).ok_or_else(|| RenderError::MissingEntry {
+                shader: "raster/ibl.slang".into(),
+                entry: name.into(),
             })?;
             Ok(Pipeline::compute(ctx, entry, None)?)
         };

@@ -213,9 +213,10 @@ impl Raster {
         let dir = compiler.shader_dir().to_path_buf();
         let heap = ctx.bindless()?;
         let entry = |c: &xpg::CompiledShader, n: &str| {
-            c.entry(n)
-                .cloned()
-                .ok_or_else(|| RenderError::MissingEntry { shader: "raster".into(), entry: n.into() })
+            c.entry(n).cloned().ok_or_else(|| RenderError::MissingEntry {
+                shader: "raster".into(),
+                entry: n.into(),
+            })
         };
         // A pipeline from a file's `vs_main` and `fs_main`, drawing into the HDR target.
         let graphics = |file: &str,
@@ -529,7 +530,7 @@ impl Renderer for Raster {
                 return Err(RenderError::BadSetting {
                     renderer: "raster".into(),
                     key: key.into(),
-                    value: v.to_string(),
+                    value: format!("= {v}"),
                     why: format!("fixed when the renderer is made (now {})", self.msaa),
                 })
             }

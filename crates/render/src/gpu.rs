@@ -16,8 +16,8 @@ use glam::{Mat4, Vec3};
 use xpg::vk;
 use xpg::{Buffer, BufferDesc, Context, Image, ImageDesc, MemoryUsage, Uploader};
 
-use scene::{pack_srgba8, AlphaMode, Environment, LightKind, Scene};
 pub use crate::textures::{GpuSampler, GpuTexture};
+use scene::{pack_srgba8, AlphaMode, Environment, LightKind, Scene};
 
 /// One vertex on the GPU.
 #[repr(C)]

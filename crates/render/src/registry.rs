@@ -122,17 +122,19 @@ impl Registry {
     }
 
     /// Makes renderer `name` and applies `init.settings` to it.
-    pub fn create(&self, name: &str, init: &RendererInit<'_>) -> Result<BoxedRenderer, RenderError> {
+    pub fn create(
+        &self,
+        name: &str,
+        init: &RendererInit<'_>,
+    ) -> Result<BoxedRenderer, RenderError> {
         let name = self.resolve(name)?;
-        let factory = self
-            .entries
-            .iter()
-            .find(|(n, ..)| n == name)
-            .map(|(.., f)| Arc::clone(f))
-            .ok_or_else(|| RenderError::UnknownRenderer {
-                name: name.into(),
-                known: self.names().join(", "),
-            })?;
+        let factory =
+            self.entries.iter().find(|(n, ..)| n == name).map(|(.., f)| Arc::clone(f)).ok_or_else(
+                || RenderError::UnknownRenderer {
+                    name: name.into(),
+                    known: self.names().join(", "),
+                },
+            )?;
         let mut r = factory(init)?;
         for (k, v) in init.settings {
             r.set(k, *v)?;

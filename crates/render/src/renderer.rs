@@ -56,13 +56,13 @@ pub enum RenderError {
         known: String,
     },
     /// A setting's value is of the wrong type or out of its range.
-    #[error("{renderer}: {key} = {value}: {why}")]
+    #[error("{renderer}: {key} {value}: {why}")]
     BadSetting {
         /// The renderer's name.
         renderer: String,
         /// The setting.
         key: String,
-        /// The value given.
+        /// The value given (`= 65`, or the settings struct).
         value: String,
         /// What is expected.
         why: String,
@@ -220,16 +220,40 @@ pub struct Setting {
 impl Setting {
     /// A switch.
     pub fn switch(key: &'static str, label: &'static str, on: bool) -> Self {
-        Self { key, label, value: SettingValue::Bool(on), range: (0.0, 1.0), logarithmic: false, when: None, fixed: false }
+        Self {
+            key,
+            label,
+            value: SettingValue::Bool(on),
+            range: (0.0, 1.0),
+            logarithmic: false,
+            when: None,
+            fixed: false,
+        }
     }
     /// A count in `min..=max`.
     pub fn count(key: &'static str, label: &'static str, v: u32, min: u32, max: u32) -> Self {
         let range = (min as f32, max as f32);
-        Self { key, label, value: SettingValue::UInt(v), range, logarithmic: false, when: None, fixed: false }
+        Self {
+            key,
+            label,
+            value: SettingValue::UInt(v),
+            range,
+            logarithmic: false,
+            when: None,
+            fixed: false,
+        }
     }
     /// A quantity in `min..=max`.
     pub fn quantity(key: &'static str, label: &'static str, v: f32, min: f32, max: f32) -> Self {
-        Self { key, label, value: SettingValue::Float(v), range: (min, max), logarithmic: false, when: None, fixed: false }
+        Self {
+            key,
+            label,
+            value: SettingValue::Float(v),
+            range: (min, max),
+            logarithmic: false,
+            when: None,
+            fixed: false,
+        }
     }
     /// The slider is logarithmic.
     pub fn logarithmic(mut self) -> Self {
@@ -252,7 +276,7 @@ impl Setting {
         let bad = |why: String| RenderError::BadSetting {
             renderer: renderer.into(),
             key: self.key.into(),
-            value: value.to_string(),
+            value: format!("= {value}"),
             why,
         };
         let (lo, hi) = (f64::from(self.range.0), f64::from(self.range.1));
@@ -386,18 +410,19 @@ mod tests {
 
     #[test]
     fn settings_are_checked_by_type_and_range() {
-        let s = [Setting::count("spp", "samples", 4, 1, 64), Setting::switch("grid", "grid", false)];
-        assert_eq!(check_setting("r", &s, "spp", SettingValue::UInt(8)).unwrap(), SettingValue::UInt(8));
+        let s =
+            [Setting::count("spp", "samples", 4, 1, 64), Setting::switch("grid", "grid", false)];
+        assert_eq!(
+            check_setting("r", &s, "spp", SettingValue::UInt(8)).unwrap(),
+            SettingValue::UInt(8)
+        );
         let e = check_setting("r", &s, "spp", SettingValue::UInt(65)).unwrap_err().to_string();
         assert!(e.contains("spp = 65") && e.contains("1 ..= 64"), "{e}");
         let e = check_setting("r", &s, "spp", SettingValue::Bool(true)).unwrap_err().to_string();
         assert!(e.contains("expected a value like"), "{e}");
         let e = check_setting("r", &s, "nope", SettingValue::UInt(1)).unwrap_err().to_string();
         assert!(e.contains("no setting 'nope'") && e.contains("spp, grid"), "{e}");
-        assert_eq!(
-            SettingValue::Bool(false).parse_like("on"),
-            Some(SettingValue::Bool(true))
-        );
+        assert_eq!(SettingValue::Bool(false).parse_like("on"), Some(SettingValue::Bool(true)));
         assert_eq!(SettingValue::Float(0.0).parse_like("nan"), None);
         assert_eq!(SettingValue::UInt(0).parse_like("-3"), None);
     }

@@ -12,9 +12,9 @@ use std::path::Path;
 
 use glam::Mat4;
 
+use crate::color::{srgb_to_linear, srgba8_to_linear};
 use crate::colormap::{Colormap, ColormapKind};
 use crate::gltf_loader::{load_gltf, LoadError};
-use crate::color::{srgb_to_linear, srgba8_to_linear};
 use crate::model::{
     ColormapMaterial, LineSet, Material, Mesh, Node, PointSet, Primitive, Scene, Texture,
     TexturePixels, TextureSampler, Wrap,

@@ -174,9 +174,8 @@ pub fn parse_renderer_setting(
     s: &str,
     registry: &Registry,
 ) -> anyhow::Result<(String, String, SettingValue)> {
-    let (name, rest) = s
-        .split_once('.')
-        .with_context(|| format!("--set '{s}': expected RENDERER.KEY=VALUE"))?;
+    let (name, rest) =
+        s.split_once('.').with_context(|| format!("--set '{s}': expected RENDERER.KEY=VALUE"))?;
     let name = registry.resolve(name.trim()).with_context(|| format!("--set '{s}'"))?;
     let (k, v) = parse_setting(rest).context("--set")?;
     Ok((name.to_string(), k, v))

@@ -273,7 +273,8 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
             ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))??;
         }
         if frames > 1 || per_frame != total {
-            renderer.set("samples_per_frame", SettingValue::UInt(total - (frames - 1) * per_frame))?;
+            renderer
+                .set("samples_per_frame", SettingValue::UInt(total - (frames - 1) * per_frame))?;
         }
     }
     let tonemap = tonemap_pipeline(&ctx, &compiler)?;

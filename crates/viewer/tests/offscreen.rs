@@ -533,3 +533,87 @@ fn after_opaque_passes() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A renderer of the test's own: clears its target to a colour it takes as a setting.
+struct Solid {
+    red: f32,
+}
+
+impl render::Renderer for Solid {
+    fn name(&self) -> &str {
+        "solid"
+    }
+    fn add_passes<'g>(
+        &'g mut self,
+        graph: &mut framegraph::FrameGraph<'g>,
+        _scene: &'g render::GpuScene,
+        _view: &scene::View,
+        targets: render::RenderTargets<'_>,
+        _hooks: &mut render::Hooks<'_, 'g>,
+    ) -> Result<render::RenderOutputs, render::RenderError> {
+        let (c, red) = (*targets.color, self.red);
+        graph
+            .add_pass("solid")
+            .write(targets.color, framegraph::Access::TransferDst)
+            .record(move |pass| pass.clear_color(&c, [red, 0.0, 0.0, 1.0]));
+        Ok(render::RenderOutputs::default())
+    }
+    fn settings(&self) -> Vec<render::Setting> {
+        vec![render::Setting::quantity("red", "red", self.red, 0.0, 1.0)]
+    }
+    fn set(&mut self, key: &str, value: render::SettingValue) -> Result<(), render::RenderError> {
+        if let render::SettingValue::Float(x) =
+            render::check_setting("solid", &self.settings(), key, value)?
+        {
+            self.red = x;
+        }
+        Ok(())
+    }
+}
+
+/// A program's own renderer goes through the registry like the built-ins: a viewport opens
+/// with it beside the raster, its settings come from the options (as `--set` gives them) and
+/// from the settings API the UI uses, switching a viewport to it and back works, and an
+/// unknown setting is refused with the known ones named.
+#[test]
+fn a_registered_renderer_runs_beside_the_builtins() {
+    let mut registry = viewer::builtin_registry();
+    registry.register("solid", |_init| Ok(Box::new(Solid { red: 0.0 })));
+    let mut o = opts(vec![scene("env_diffuse.gltf")], vec!["raster".into(), "solid".into()]);
+    o.registry = registry;
+    o.renderer_settings = vec![("solid".into(), "red".into(), render::SettingValue::Float(1.0))];
+    let mut app = run_offscreen(o).expect("viewer runs");
+    let ids: Vec<(u32, String)> = app.viewports();
+    assert_eq!(ids[1].1, "solid");
+    let solid = ids[1].0;
+    assert_eq!(app.viewport_error(solid), None);
+    let red = app.renderer_settings(solid);
+    assert_eq!(red[0].value, render::SettingValue::Float(1.0), "the option's value");
+    let dir = temp("custom-renderer");
+    let png = dir.join("solid.png");
+    app.screenshot_viewport(solid, png.clone()).expect("png");
+    app.frame(None, (320, 200)).expect("frame");
+    let p = image::open(&png).expect("png written").to_rgba8();
+    assert!(
+        p.pixels().all(|px| px.0 == [255, 0, 0, 255]),
+        "cleared to red: {:?}",
+        p.get_pixel(0, 0)
+    );
+    app.set_renderer_setting(solid, "red", render::SettingValue::Float(0.0)).expect("set");
+    let e = app
+        .set_renderer_setting(solid, "blue", render::SettingValue::Float(0.0))
+        .expect_err("unknown key");
+    assert!(format!("{e:#}").contains("no setting 'blue'") && format!("{e:#}").contains("red"));
+    app.screenshot_viewport(solid, png.clone()).expect("png");
+    app.frame(None, (320, 200)).expect("frame");
+    let p = image::open(&png).expect("png written").to_rgba8();
+    assert!(p.pixels().all(|px| px.0 == [0, 0, 0, 255]), "now black: {:?}", p.get_pixel(0, 0));
+    // Switch the raster viewport to it and back.
+    let raster = ids[0].0;
+    app.set_renderer(raster, "solid");
+    app.frame(None, (320, 200)).expect("frame");
+    app.set_renderer(raster, "raster");
+    app.frame(None, (320, 200)).expect("frame");
+    assert_eq!(app.viewports()[0].1, "raster");
+    assert_eq!(app.validation_messages(), 0);
+}

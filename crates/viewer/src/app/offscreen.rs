@@ -1,0 +1,119 @@
+//! Running the viewer without a window (machines without a display, tests, benchmarks).
+
+use super::*;
+use std::time::Instant;
+
+use anyhow::bail;
+use xpg::{Context, ContextDesc};
+
+/// Makes the Vulkan context the viewer uses.
+pub fn make_context(opts: &ViewerOptions) -> anyhow::Result<Context> {
+    Context::new(&ContextDesc {
+        app_name: "xpg-view".into(),
+        validation: opts.validation,
+        pipeline_cache_path: opts.cache_dir.as_ref().map(|d| {
+            let _ = std::fs::create_dir_all(d);
+            d.join("pipelines.bin")
+        }),
+        ..Default::default()
+    })
+    .context("creating the Vulkan context")
+}
+
+/// Runs the viewer without a window: `frames` frames of `opts.size`, then the screenshot.
+/// Returns the app (for its statistics and images).
+pub fn run_offscreen(opts: ViewerOptions) -> anyhow::Result<App> {
+    Ok(run_offscreen_timed(opts, Instant::now())?.0)
+}
+
+/// [`run_offscreen`], also returning a timing summary: time from `started` to the app being
+/// ready and to the end of the first frame (GPU included), the mean wall time per frame after
+/// the first 10 (frames in flight, as in the window), the mean GPU time per frame from
+/// timestamps, and the shader compiler's counters.
+pub fn run_offscreen_timed(opts: ViewerOptions, started: Instant) -> anyhow::Result<(App, String)> {
+    let t = Instant::now();
+    let ctx = make_context(&opts)?;
+    let context_ms = t.elapsed().as_secs_f64() * 1e3;
+    let mut app = App::new(opts, ctx, None)?;
+    app.startup.insert(0, ("vulkan context", context_ms));
+    let ready_ms = started.elapsed().as_secs_f64() * 1e3;
+    let frames = app.opts.frames.unwrap_or(1).max(1);
+    let mut first_ms = 0.0;
+    let warmup = 10.min(frames - 1);
+    let mut steady_start = Instant::now();
+    let mut gpu_sum = 0.0f64;
+    let mut gpu_n = 0u32;
+    let (mut cpu_sum, mut cpu_n) = (0.0f64, 0u32);
+    let mut pass_sums: Vec<(String, f64)> = Vec::new();
+    for i in 0..frames {
+        let size = app.requested_size.take().unwrap_or(app.size);
+        app.frame(None, size)?;
+        if i == 0 {
+            app.ctx.wait_idle()?;
+            first_ms = started.elapsed().as_secs_f64() * 1e3;
+        }
+        if i + 1 == warmup.max(1) {
+            steady_start = Instant::now();
+        }
+        if i >= warmup.max(1) {
+            cpu_sum += f64::from(app.stats.cpu_ms);
+            cpu_n += 1;
+        }
+        if i >= warmup.max(1) && app.stats.gpu_ms > 0.0 {
+            gpu_sum += f64::from(app.stats.gpu_ms);
+            gpu_n += 1;
+            for (name, ms) in &app.stats.passes {
+                match pass_sums.iter_mut().find(|(n, _)| n == name) {
+                    Some(e) => e.1 += f64::from(*ms),
+                    None => pass_sums.push((name.clone(), f64::from(*ms))),
+                }
+            }
+        }
+    }
+    app.ctx.wait_idle()?;
+    let steady = frames.saturating_sub(warmup.max(1));
+    let frame_ms = if steady > 0 {
+        steady_start.elapsed().as_secs_f64() * 1e3 / steady as f64
+    } else {
+        f64::NAN
+    };
+    if let Some(p) = app.opts.screenshot.clone() {
+        app.save_window(&p)?;
+    }
+    let n = app.validation_messages();
+    if app.opts.validation && n > 0 {
+        bail!("{n} validation messages:\n{}", app.ctx.validation_messages().recent.join("\n"));
+    }
+    let cs = app.compiler.stats();
+    let summary = format!(
+        "frames {frames} size {}x{} ready_ms {ready_ms:.1} first_frame_ms {first_ms:.1} \
+         frame_ms {frame_ms:.3} gpu_ms {:.3} shader_compiles {} shader_disk_hits {}",
+        app.size.0,
+        app.size.1,
+        if gpu_n > 0 { gpu_sum / f64::from(gpu_n) } else { f64::NAN },
+        cs.compiles,
+        cs.disk_hits
+    );
+    let mut summary = summary;
+    if cpu_n > 0 {
+        summary += &format!(" cpu_ms {:.3}", cpu_sum / f64::from(cpu_n));
+    }
+    if !app.reload_ms.is_empty() {
+        summary += "\nshader reloads (ms from the file change to the end of the first frame \
+                    using it):";
+        for ms in &app.reload_ms {
+            summary += &format!(" {ms:.1}");
+        }
+    }
+    summary += "\nstartup (ms):";
+    for (phase, ms) in &app.startup {
+        summary += &format!(" [{phase}] {ms:.1}");
+    }
+    if gpu_n > 0 {
+        summary += "\npasses (mean GPU ms):";
+        for (name, sum) in &pass_sums {
+            summary += &format!(" [{name}] {:.3}", sum / f64::from(gpu_n));
+        }
+    }
+    Ok((app, summary))
+}
