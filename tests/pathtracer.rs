@@ -12,7 +12,7 @@ fn pt(scene: &str, w: u32, h: u32, spp: u32) -> viewer::RenderedImage {
     img
 }
 
-/// White furnace (../shared/refs/README.md): the convex Lambertian sphere of albedo 0.8 under
+/// White furnace (tests/data/refs/README.md): the convex Lambertian sphere of albedo 0.8 under
 /// a uniform environment of 1 reflects 0.8 (one bounce, then the environment), the background
 /// is exactly 1. With light sampling of the environment and MIS the sphere's pixels are 0.8
 /// plus zero-mean noise: their mean must be 0.8 within 4 standard errors (+ 1e-3 for the
@@ -57,7 +57,7 @@ fn exr(name: &str) -> Vec<[f32; 3]> {
     img.pixels().map(|p| p.0).collect()
 }
 
-/// The three checks of ../shared/refs/README.md ("How to compare"): image mean within 1 % per
+/// The three checks of tests/data/refs/README.md ("How to compare"): image mean within 1 % per
 /// channel, >= 99 % of pixels and >= 99 % of 8x8 blocks with |z| < 5 in every channel, where
 /// var = ours_var / N + ref_var / M + 1e-8 and the 0.002 * ref floor. Returns (mean errors,
 /// pixel pass rate, block pass rate).

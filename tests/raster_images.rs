@@ -12,7 +12,7 @@ use common::{data, maybe_save, px, request};
 
 /// White furnace: a Lambertian sphere of albedo 0.8 under a uniform environment of radiance 1
 /// reflects exactly 0.8 (the raster's ambient term is exact for a uniform environment), and the
-/// background is exactly 1 (shared/refs/README.md).
+/// background is exactly 1 (tests/data/refs/README.md).
 #[test]
 fn furnace_sphere_matches_the_analytic_values() {
     let img = render(&request(data("refs/scenes/furnace_sphere.gltf"), 64, 64)).expect("render");

@@ -278,7 +278,7 @@ fn invalid_textures_are_errors_naming_them() {
 }
 
 /// An environment that is 1 in each channel where that axis' coordinate is positive:
-/// red for +x, green for +y, blue for +z directions (equirect, ../shared/refs convention).
+/// red for +x, green for +y, blue for +z directions (equirect, the convention of tests/data/refs/README.md).
 fn axis_environment(w: u32, h: u32) -> Environment {
     let texels = (0..w * h)
         .map(|k| {

@@ -134,13 +134,6 @@ pub struct TransientAlloc {
     pub follows: Option<u32>,
 }
 
-/// The state an imported resource is left in at the end of the frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FinalState {
-    /// Layout (images; all subresources, if they agree).
-    pub layout: vk::ImageLayout,
-}
-
 /// The result of [`FrameGraph::compile`]: everything needed to record the frame, inspectable
 /// without a GPU.
 #[derive(Debug, Clone, PartialEq, Eq)]

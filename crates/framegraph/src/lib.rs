@@ -22,8 +22,8 @@ mod graph;
 pub use access::{Access, AccessInfo};
 pub use barriers::{Barrier, ImageTransition};
 pub use compile::{
-    estimate_requirements, CompileOptions, FinalState, MemoryRequirements, Plan, PlannedPass,
-    TransientAlloc, TransientDesc,
+    estimate_requirements, CompileOptions, MemoryRequirements, Plan, PlannedPass, TransientAlloc,
+    TransientDesc,
 };
 pub use execute::{run_once, Bind, ExecuteError, Executor, PassContext, PassTiming};
 pub use graph::{

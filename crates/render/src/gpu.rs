@@ -8,8 +8,9 @@
 //! - `materials`: [`GpuMaterial`] table; `lights`: [`GpuLight`] list in world space;
 //! - the environment as an RGBA32F equirect image (1x1 for uniform or no environment).
 //!
-//! The upload is set-up work (xpg's staging path with explicit barriers); incremental updates
-//! through framegraph passes come with animated data.
+//! The upload is set-up work (xpg's staging path with explicit barriers), done when the scene's
+//! structure changes; changes of transforms, materials and lights are written in place by
+//! transfer passes of the frame's graph ([`GpuScene::update`]), the TLAS refitted there too.
 
 use framegraph::Access;
 use glam::{Mat4, Vec3};

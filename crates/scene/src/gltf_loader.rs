@@ -1,4 +1,4 @@
-//! glTF 2.0 (.gltf/.glb) loader, following ../shared/refs/README.md: node transforms T*R*S,
+//! glTF 2.0 (.gltf/.glb) loader, following tests/data/refs/README.md: node transforms T*R*S,
 //! the scene's only camera, pure Lambertian through KHR_materials_specular, emission
 //! `emissiveFactor * emissiveStrength` from the front face, flat shading without NORMAL,
 //! radiometric punctual lights, and the environment in `scenes[0].extras.environment`

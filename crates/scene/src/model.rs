@@ -253,7 +253,7 @@ pub struct Light {
     /// Linear color.
     pub color: [f32; 3],
     /// Intensity (radiometric: the glTF number taken as W/sr or W/m^2, no photometric
-    /// conversion; ../shared/refs/README.md).
+    /// conversion; tests/data/refs/README.md).
     pub intensity: f32,
 }
 

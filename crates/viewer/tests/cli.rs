@@ -153,3 +153,37 @@ fn config_file_written_read_and_rejected() {
     assert_eq!(image::open(&shot).expect("shot").width(), 96, "--offscreen overrides [window]");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--write-config` without a file writes the user's config file (the README's promise; it
+/// used to fail with "a value is required"); renderer settings from `--set` are checked
+/// against the renderer and name it.
+#[test]
+fn write_config_defaults_to_the_users_file_and_set_is_checked() {
+    let home = std::env::temp_dir().join(format!("xpg-cli-home-{}", std::process::id()));
+    let path = home.join("xpg-view/config.toml");
+    let _ = std::fs::remove_file(&path);
+    let (ok, text) = xpg_view(&["--write-config"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("config.toml"), "{text}");
+    let written = viewer::config::Config::load(&path).expect("written config parses");
+    assert_eq!(written, viewer::config::Config::default());
+    let _ = std::fs::remove_file(&path);
+
+    let furnace = scene("furnace_sphere.gltf");
+    let furnace = furnace.to_str().expect("utf-8 path");
+    let (ok, text) = xpg_view(&[furnace, "--offscreen", "64x48", "--set", "nosuch.spp=2"]);
+    assert!(!ok && text.contains("unknown renderer 'nosuch'"), "{text}");
+    let (ok, text) = xpg_view(&[
+        furnace,
+        "--offscreen",
+        "64x48",
+        "--no-cache",
+        "--viewports",
+        "raster",
+        "--set",
+        "raster.shadow_size=2048",
+    ]);
+    assert!(ok, "{text}");
+    let (ok, text) = xpg_view(&["render", furnace, "--out", "x.png", "--set", "shadow_size=1"]);
+    assert!(!ok && text.contains("shadow_size = 1") && text.contains("256 ..= 8192"), "{text}");
+}

@@ -47,7 +47,7 @@ pub struct Caps {
     pub ray_tracing: bool,
     /// Ray tracing limits (zero without ray tracing).
     pub rt: RayTracingCaps,
-    /// VK_KHR_ray_query is supported (not yet enabled; absent on the NVIDIA machine).
+    /// VK_KHR_ray_query is supported (not yet enabled; absent on some drivers, e.g. NVIDIA H100 driver 580).
     pub ray_query: bool,
     /// VK_EXT_mesh_shader is supported (not yet enabled).
     pub mesh_shader: bool,

@@ -216,6 +216,7 @@ impl App {
         size: (u32, u32),
     ) -> anyhow::Result<bool> {
         let started = Instant::now();
+        let _frame_span = tracing::info_span!("frame").entered();
         for ev in self.pending_input.drain(..) {
             Self::feed(imgui.io_mut(), &ev);
         }
@@ -257,7 +258,10 @@ impl App {
             io.delta_time = dt;
         }
         // ---- UI
-        let actions = self.build_ui(imgui.new_frame(), (w, h), dt);
+        let actions = {
+            let _s = tracing::info_span!("ui").entered();
+            self.build_ui(imgui.new_frame(), (w, h), dt)
+        };
         let draw_data = imgui.render();
 
         // ---- resources of this size
@@ -344,6 +348,7 @@ impl App {
         let tonemap = self.tonemap.as_ref();
         let scene_gpu = self.gpu.as_ref();
         let user_passes = &self.user_passes;
+        let viewports_span = tracing::info_span!("viewport passes").entered();
         for vp in self.viewports.iter_mut() {
             let ldr = viewport_graph::add_viewport_passes(
                 &mut graph,
@@ -441,7 +446,11 @@ impl App {
                 .side_effect()
                 .record(|_| Ok(()));
         }
-        let plan = self.executor.compile(&graph)?;
+        drop(viewports_span);
+        let plan = {
+            let _s = tracing::info_span!("compile").entered();
+            self.executor.compile(&graph)?
+        };
         tracing::trace!("frame {}:\n{plan}", self.stats.frames);
         if self.panels.graph {
             // The framegraph panel shows this frame's plan.
@@ -454,7 +463,10 @@ impl App {
                 Err(e) => tracing::error!("writing {}: {e}", path.display()),
             }
         }
-        self.executor.execute(graph, &plan, frame.cmd, None)?;
+        {
+            let _s = tracing::info_span!("record").entered();
+            self.executor.execute(graph, &plan, frame.cmd, None)?;
+        }
         let value = match &acquired {
             Some((_, img)) => {
                 let waits = [vk::SemaphoreSubmitInfo::default()
@@ -484,6 +496,8 @@ impl App {
             self.reload_ms.push(ms);
         }
         self.stats.frames += 1;
+        #[cfg(feature = "tracy")]
+        tracing_tracy::client::frame_mark();
         self.stats.cpu_ms = (started.elapsed().as_secs_f32() - wait_s) * 1e3;
         let t = self.executor.last_timings();
         if !t.is_empty() {
