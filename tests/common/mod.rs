@@ -123,22 +123,5 @@ pub fn assert_matches_stored(img: &RenderedImage, name: &str, p99_max: u8) {
 
 /// A unit UV sphere (smooth normals, 96 x 48 quads) with `material`.
 pub fn sphere(material: usize) -> scene::Primitive {
-    let (nu, nv) = (96u32, 48u32);
-    let mut p = scene::Primitive { material, ..Default::default() };
-    for j in 0..=nv {
-        let theta = std::f32::consts::PI * j as f32 / nv as f32;
-        for i in 0..=nu {
-            let phi = 2.0 * std::f32::consts::PI * i as f32 / nu as f32;
-            let n = [theta.sin() * phi.cos(), theta.cos(), theta.sin() * phi.sin()];
-            p.positions.push(n);
-            p.normals.push(n);
-        }
-    }
-    for j in 0..nv {
-        for i in 0..nu {
-            let (a, b) = (j * (nu + 1) + i, (j + 1) * (nu + 1) + i);
-            p.indices.extend([a, a + 1, b, a + 1, b + 1, b]);
-        }
-    }
-    p
+    scene::shapes::uv_sphere(material, 96, 48)
 }

@@ -62,7 +62,7 @@ pub(crate) fn writes_of(access: vk::AccessFlags2) -> vk::AccessFlags2 {
 }
 
 /// Tracked state of one subresource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct SubState {
     pub layout: vk::ImageLayout,
     pub write_stage: vk::PipelineStageFlags2,

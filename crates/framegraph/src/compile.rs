@@ -153,6 +153,8 @@ pub struct Plan {
     /// Hash of the graph's resources and pass accesses: [`Executor::execute`](crate::Executor)
     /// refuses a plan compiled from another graph.
     pub graph_fingerprint: u64,
+    /// History images (by resource id): the state the frame leaves each subresource in.
+    pub(crate) history_end: Vec<(u32, Vec<SubState>)>,
 }
 
 impl Plan {
@@ -451,6 +453,13 @@ impl FrameGraph<'_> {
             .iter()
             .map(|r| {
                 let is_image = matches!(r.kind, ResourceKind::Image(_));
+                let n = sub_count(&r.kind);
+                // A history image resumes where the last committed frame left it.
+                if let Some(resume) = r.history.as_ref().and_then(|h| h.resume.as_ref()) {
+                    if resume.len() == n {
+                        return resume.clone();
+                    }
+                }
                 let s = match &r.origin {
                     Origin::Imported { initial: Some(a), .. } if !a.info().stage.is_empty() => {
                         SubState::after(a.info(), is_image)
@@ -467,7 +476,9 @@ impl FrameGraph<'_> {
                     },
                     Origin::Transient => SubState::FRESH,
                 };
-                vec![s; sub_count(&r.kind)]
+                // A history image used for the first time starts fresh: nothing touched it.
+                let s = if r.history.is_some() { SubState::FRESH } else { s };
+                vec![s; n]
             })
             .collect();
         let finals_info: Vec<Option<AccessInfo>> = self
@@ -548,7 +559,12 @@ impl FrameGraph<'_> {
                 }
             }
         }
+        let history_end = (0..self.resources.len())
+            .filter(|&r| self.resources[r].history.is_some())
+            .map(|r| (r as u32, states[r].clone()))
+            .collect();
         Ok(Plan {
+            history_end,
             passes,
             culled,
             final_barriers: barriers::merge(finals),
@@ -566,6 +582,7 @@ impl FrameGraph<'_> {
         let mut h = FxHasher::default();
         for r in &self.resources {
             (&r.kind, &r.origin).hash(&mut h);
+            r.history.as_ref().map(|l| &l.resume).hash(&mut h);
         }
         for p in &self.passes {
             p.name.hash(&mut h);

@@ -46,6 +46,11 @@ pub struct PassTiming {
     pub name: String,
     /// Milliseconds between the timestamps around the pass.
     pub gpu_ms: f64,
+    /// The timestamps around the pass, in nanoseconds of the GPU's clock (for profilers that
+    /// place GPU zones on a timeline, such as Tracy's).
+    pub start_ns: f64,
+    /// See `start_ns`.
+    pub end_ns: f64,
 }
 
 struct TransientImage {
@@ -717,6 +722,9 @@ impl Executor {
         let declared: Vec<Vec<u32>> =
             graph.passes.iter().map(|p| p.accesses.iter().map(|a| a.resource).collect()).collect();
         let raws: Vec<ImportedRaw> = graph.resources.iter().map(|r| r.raw).collect();
+        // History images start the next frame where this one leaves them (recorded below,
+        // once the frame is; the cells outlive the graph, whose closures are consumed).
+        let history = graph.history_cells();
         let mut records: Vec<_> = graph.passes.into_iter().map(|p| p.record).collect();
         let device = self.ctx.device().clone();
         for (pos, planned) in plan.passes.iter().enumerate() {
@@ -750,6 +758,7 @@ impl Executor {
             self.ctx.end_label(cmd);
         }
         self.record_barriers(&device, cmd, &plan.final_barriers, &kinds, &raws)?;
+        crate::history::commit(&history, plan);
         // Only a fully recorded frame has timestamps worth reading back.
         self.slots[slot_index].recorded = true;
         Ok(())
@@ -775,6 +784,8 @@ impl Executor {
             .map(|(i, name)| PassTiming {
                 name: name.clone(),
                 gpu_ms: (ns[i * 2 + 1] - ns[i * 2]).max(0.0) / 1e6,
+                start_ns: ns[i * 2],
+                end_ns: ns[i * 2 + 1].max(ns[i * 2]),
             })
             .collect();
         Ok(())

@@ -192,6 +192,8 @@ pub(crate) struct ResourceNode {
     pub raw: ImportedRaw,
     /// The latest version (number of writes so far).
     pub version: u32,
+    /// For a history image: the state it starts from and where its end state goes.
+    pub history: Option<crate::history::HistoryLink>,
 }
 
 /// One declared access of a pass.
@@ -313,7 +315,7 @@ impl<'g> FrameGraph<'g> {
         Some((id as u32, r.version))
     }
 
-    fn add_resource(
+    pub(crate) fn add_resource(
         &mut self,
         name: &str,
         kind: ResourceKind,
@@ -335,7 +337,14 @@ impl<'g> FrameGraph<'g> {
                 }
             }
         }
-        self.resources.push(ResourceNode { name: name.to_string(), kind, origin, raw, version: 0 });
+        self.resources.push(ResourceNode {
+            name: name.to_string(),
+            kind,
+            origin,
+            raw,
+            version: 0,
+            history: None,
+        });
         (self.resources.len() - 1) as u32
     }
 

@@ -18,6 +18,7 @@ mod barriers;
 mod compile;
 mod execute;
 mod graph;
+mod history;
 
 pub use access::{Access, AccessInfo};
 pub use barriers::{Barrier, ImageTransition};
@@ -30,3 +31,4 @@ pub use graph::{
     AccelHandle, BufferHandle, FrameGraph, GraphError, Handle, ImageHandle, ImageInfo,
     InitialAccess, PassBuilder, Subresources,
 };
+pub use history::HistoryImage;

@@ -1132,3 +1132,113 @@ fn empty_transient_acceleration_structure_is_an_error() {
     let e = g.compile().expect_err("0 bytes").to_string();
     assert!(e.contains("empty") && e.contains("0 bytes"), "{e}");
 }
+
+/// A history image across frames (the path tracer's accumulation): each frame's plan starts
+/// from where the last committed frame left it, not from a state given by hand.
+///
+/// ```text
+/// frame 1: [trace] --storage write--> (sum) --sampled--> [show]*     fresh: nothing to wait for
+/// frame 2: the same graph                                            waits for frame 1's read
+/// frame 3: [trace] only                                              write after write
+/// frame 4: the same, after discard()                                 UNDEFINED, still waits
+/// ```
+#[test]
+fn history_image_carries_its_state_across_frames() {
+    let sum = framegraph::HistoryImage::for_planning(
+        "sum",
+        ImageInfo::d2(8, 8, vk::Format::R32G32B32A32_SFLOAT),
+    );
+    assert!(sum.is_fresh());
+    let frame = |show: bool| {
+        let mut g = FrameGraph::new();
+        let mut h = g.use_history(&sum, None);
+        // Taking it twice in one graph is one resource.
+        assert_eq!(g.use_history(&sum, None), h);
+        g.add_pass("trace").write(&mut h, Access::StorageWriteCompute).record(|_| Ok(()));
+        if show {
+            g.add_pass("show").read(&h, Access::SampledFragment).side_effect().record(|_| Ok(()));
+        }
+        let p = compile(&g);
+        g.commit_history(&p);
+        p
+    };
+    let p1 = frame(true);
+    assert_eq!(
+        pass(&p1, "trace"),
+        [img(&p1, "sum", (0, 1), (0, 1), L::UNDEFINED, L::GENERAL, NONE, COMPUTE_RW)]
+    );
+    assert_eq!(
+        pass(&p1, "show"),
+        [img(&p1, "sum", (0, 1), (0, 1), L::GENERAL, L::READ_ONLY_OPTIMAL, COMPUTE_W, FRAG_SAMPLE)]
+    );
+    assert!(p1.final_barriers.is_empty());
+    assert!(!sum.is_fresh());
+    let frag_read = (S::FRAGMENT_SHADER, A::NONE);
+    let p2 = frame(true);
+    assert_eq!(
+        pass(&p2, "trace"),
+        [img(&p2, "sum", (0, 1), (0, 1), L::READ_ONLY_OPTIMAL, L::GENERAL, frag_read, COMPUTE_RW)]
+    );
+    let p3 = frame(false);
+    assert_eq!(
+        pass(&p3, "trace"),
+        [img(&p3, "sum", (0, 1), (0, 1), L::READ_ONLY_OPTIMAL, L::GENERAL, frag_read, COMPUTE_RW)]
+    );
+    // A plan that is compiled but not committed (not executed) does not advance the state.
+    let mut g = FrameGraph::new();
+    let mut h = g.use_history(&sum, None);
+    g.add_pass("show").write(&mut h, Access::TransferDst).record(|_| Ok(()));
+    compile(&g);
+    let p4 = frame(false);
+    assert_eq!(
+        pass(&p4, "trace"),
+        [img(&p4, "sum", (0, 1), (0, 1), L::GENERAL, L::GENERAL, COMPUTE_W, COMPUTE_RW)]
+    );
+    sum.discard();
+    assert!(sum.is_fresh());
+    let p5 = frame(false);
+    assert_eq!(
+        pass(&p5, "trace"),
+        [img(&p5, "sum", (0, 1), (0, 1), L::UNDEFINED, L::GENERAL, COMPUTE_W, COMPUTE_RW)]
+    );
+    assert!(!sum.is_fresh());
+}
+
+/// A history image that ends each frame in a state for a use outside the graph (a viewport's
+/// image that the UI samples): the first frame transitions from UNDEFINED, later frames from
+/// that state.
+#[test]
+fn history_image_with_a_final_state() {
+    let ldr = framegraph::HistoryImage::for_planning("ldr", ImageInfo::d2(8, 8, RGBA));
+    let frame = || {
+        let mut g = FrameGraph::new();
+        let mut h = g.use_history(&ldr, Some(Access::SampledFragment));
+        g.add_pass("tonemap").write(&mut h, Access::StorageWriteCompute).record(|_| Ok(()));
+        let p = compile(&g);
+        g.commit_history(&p);
+        p
+    };
+    let p1 = frame();
+    assert_eq!(
+        pass(&p1, "tonemap"),
+        [img(&p1, "ldr", (0, 1), (0, 1), L::UNDEFINED, L::GENERAL, NONE, COMPUTE_RW)]
+    );
+    let to_ui =
+        img(&p1, "ldr", (0, 1), (0, 1), L::GENERAL, L::READ_ONLY_OPTIMAL, COMPUTE_W, FRAG_SAMPLE);
+    assert_eq!(p1.final_barriers, [to_ui.clone()]);
+    let p2 = frame();
+    assert_eq!(
+        pass(&p2, "tonemap"),
+        [img(
+            &p2,
+            "ldr",
+            (0, 1),
+            (0, 1),
+            L::READ_ONLY_OPTIMAL,
+            L::GENERAL,
+            (S::FRAGMENT_SHADER, A::NONE),
+            COMPUTE_RW
+        )]
+    );
+    assert_eq!(p2.final_barriers, [to_ui]);
+}

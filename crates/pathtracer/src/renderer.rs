@@ -4,7 +4,7 @@
 //! and the sum of squares per pixel across frames; the mean goes to the target. Accumulation
 //! restarts when the scene, its versions, the view or the settings change.
 
-use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo};
+use framegraph::{Access, Bind, FrameGraph, HistoryImage, ImageHandle, ImageInfo};
 use glam::Mat4;
 use render::{
     check_setting, GpuScene, Hooks, RenderError, RenderOutputs, RenderTargets, Renderer, Setting,
@@ -12,9 +12,7 @@ use render::{
 };
 use scene::View;
 use xpg::vk;
-use xpg::{
-    Context, Image, ImageDesc, Pipeline, RayTracingDesc, Sampler, ShaderCompiler, ShaderDesc,
-};
+use xpg::{Context, Image, Pipeline, RayTracingDesc, Sampler, ShaderCompiler, ShaderDesc};
 
 /// Settings of the path tracer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,8 +110,10 @@ fn table_buffer(ctx: &Context, name: &str, bytes: usize) -> Result<xpg::Buffer, 
 }
 
 struct Accumulation {
-    sum: Image,
-    squares: Image,
+    /// Sum and sum of squares of the samples: history images (the graph carries their state
+    /// from frame to frame; a restart discards their contents).
+    sum: HistoryImage,
+    squares: HistoryImage,
     /// Samples per pixel so far.
     samples: u32,
     /// Frames so far.
@@ -256,9 +256,15 @@ impl PathTracer {
     }
 }
 
-fn accumulation_image(ctx: &Context, name: &str, w: u32, h: u32) -> Result<Image, RenderError> {
+fn accumulation_image(
+    ctx: &Context,
+    name: &str,
+    w: u32,
+    h: u32,
+) -> Result<HistoryImage, RenderError> {
     let usage = vk::ImageUsageFlags::STORAGE | vk::ImageUsageFlags::TRANSFER_SRC;
-    Ok(Image::new(ctx, &ImageDesc::d2(name, w, h, vk::Format::R32G32B32A32_SFLOAT, usage))?)
+    let info = ImageInfo::d2(w, h, vk::Format::R32G32B32A32_SFLOAT);
+    Ok(HistoryImage::new(ctx, name, info, usage)?)
 }
 
 const SETTING_KEYS: [&str; 9] = [
@@ -370,7 +376,7 @@ impl Renderer for PathTracer {
     }
 
     fn accumulation(&self) -> Option<(&Image, &Image)> {
-        self.accum.as_ref().map(|a| (&a.sum, &a.squares))
+        self.accum.as_ref().and_then(|a| Some((a.sum.image()?, a.squares.image()?)))
     }
 }
 
@@ -422,10 +428,10 @@ impl PathTracer {
         key.extend(hidden.iter().flat_map(|i| i.to_le_bytes()));
         let fresh = self.accum.as_ref().is_none_or(|a| a.key != key);
         if fresh {
-            let same_size = self
-                .accum
-                .as_ref()
-                .is_some_and(|a| a.sum.extent().width == w && a.sum.extent().height == h);
+            let same_size = self.accum.as_ref().is_some_and(|a| {
+                let e = a.sum.info().extent;
+                (e.width, e.height) == (w, h)
+            });
             if !same_size {
                 self.accum = Some(Accumulation {
                     sum: accumulation_image(&self.ctx, "pt sum", w, h)?,
@@ -437,6 +443,9 @@ impl PathTracer {
             }
             if let Some(a) = self.accum.as_mut() {
                 (a.samples, a.frames, a.key) = (0, 0, key);
+                // The shader overwrites on frame 0: the old sums need not be kept.
+                a.sum.discard();
+                a.squares.discard();
             }
         }
         let settings = self.settings;
@@ -481,7 +490,6 @@ impl PathTracer {
             firefly_clamp: settings.firefly_clamp.unwrap_or(0.0).max(0.0),
             pad_c: 0,
         };
-        let first = a.frames == 0;
         a.frames += 1;
         a.samples += settings.samples_per_frame.max(1);
         let a = &*a;
@@ -520,18 +528,8 @@ impl PathTracer {
             )
         };
         let env = scene.import_environment(graph);
-        let acc_info = ImageInfo::d2(w, h, vk::Format::R32G32B32A32_SFLOAT);
-        let initial = if first { None } else { Some(Access::StorageWriteRayTracing) };
-        let mut sum =
-            graph.import_image("pt sum", a.sum.raw(), a.sum.view(), acc_info, initial, None);
-        let mut squares = graph.import_image(
-            "pt squares",
-            a.squares.raw(),
-            a.squares.view(),
-            acc_info,
-            initial,
-            None,
-        );
+        let mut sum = graph.use_history(&a.sum, None);
+        let mut squares = graph.use_history(&a.squares, None);
         let buffers: Vec<_> = [
             &scene.vertices,
             &scene.indices,

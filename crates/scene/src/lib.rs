@@ -17,6 +17,7 @@ mod colormap;
 mod gltf_loader;
 mod loaders;
 mod model;
+pub mod shapes;
 
 pub use camera::View;
 pub use color::{pack_srgba8, srgb_to_linear, srgba8_to_linear};

@@ -7,13 +7,20 @@ pub mod app;
 pub mod camera;
 pub mod cli;
 pub mod config;
+mod embed;
 pub mod input;
 mod inspector;
 pub mod passes;
+#[cfg(feature = "tracy")]
+mod profiling;
 mod reload;
 pub mod window;
 
 use std::path::{Path, PathBuf};
+
+pub use embed::Viewer;
+/// The Dear ImGui crate the viewer's UI uses (for [`Viewer::on_ui`] windows).
+pub use imgui;
 
 use anyhow::{bail, Context as _};
 use framegraph::{Access, Bind, Executor, FrameGraph, ImageHandle, ImageInfo};

@@ -30,8 +30,12 @@ pub struct WindowRun {
     pub screenshot_from_swapchain: bool,
 }
 
+/// Applied to the app once it is made (the [`crate::Viewer`] builder's scene and callbacks).
+pub(crate) type Setup = Box<dyn FnOnce(&mut App)>;
+
 struct Handler {
     opts: Option<ViewerOptions>,
+    setup: Option<Setup>,
     // Field order = drop order: the app (and its GPU work) before the swapchain, the
     // swapchain before the window.
     app: Option<App>,
@@ -82,7 +86,10 @@ impl Handler {
         }
         .context("creating the swapchain")?;
         self.ctx = Some(ctx.clone());
-        let app = App::new(opts, ctx, Some(swapchain.format()))?;
+        let mut app = App::new(opts, ctx, Some(swapchain.format()))?;
+        if let Some(setup) = self.setup.take() {
+            setup(&mut app);
+        }
         self.scripted = app.opts.script.is_some();
         self.swapchain = Some(swapchain);
         self.app = Some(app);
@@ -219,6 +226,15 @@ impl ApplicationHandler for Handler {
 /// Opens the viewer window and runs until it is closed (or `opts.frames` frames were drawn).
 /// `started` is when the program started (for the time to the first frame).
 pub fn run_window(opts: ViewerOptions, started: Instant) -> anyhow::Result<WindowRun> {
+    run_window_with(opts, started, None)
+}
+
+/// [`run_window`], with `setup` applied to the app once it is made.
+pub(crate) fn run_window_with(
+    opts: ViewerOptions,
+    started: Instant,
+    setup: Option<Setup>,
+) -> anyhow::Result<WindowRun> {
     let validation = opts.validation;
     let el = EventLoop::new().context(
         "creating the event loop: is there a display? (without one, run offscreen: --offscreen WxH)",
@@ -228,6 +244,7 @@ pub fn run_window(opts: ViewerOptions, started: Instant) -> anyhow::Result<Windo
     el.set_control_flow(ControlFlow::Wait);
     let mut h = Handler {
         opts: Some(opts),
+        setup,
         app: None,
         swapchain: None,
         window: None,

@@ -617,3 +617,78 @@ fn a_registered_renderer_runs_beside_the_builtins() {
     assert_eq!(app.viewports()[0].1, "raster");
     assert_eq!(app.validation_messages(), 0);
 }
+
+/// A program embeds the viewer: a scene built in code, moved every frame by `on_frame`
+/// through the scene's setters (updated in place: one upload), recoloured by its `on_ui`
+/// callback, which also draws a window of its own; the clock advances by the fixed step.
+#[test]
+fn a_program_embeds_the_viewer_with_a_scene_in_code() {
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+    let mut s = scene::Scene::default();
+    s.materials = vec![
+        scene::Material::lambert("floor", [0.5; 3]),
+        scene::Material::lambert("box", [0.8, 0.1, 0.1]),
+    ];
+    let mesh = |p| scene::Mesh { name: "m".into(), primitives: vec![p] };
+    s.meshes = vec![mesh(scene::shapes::plane(0, 3.0)), mesh(scene::shapes::cube(1))];
+    s.nodes.push(scene::Node::new("floor", glam::Mat4::IDENTITY).with_mesh(0));
+    s.nodes.push(scene::Node::new("box", glam::Mat4::from_translation(glam::Vec3::Y)).with_mesh(1));
+    s.update_world();
+    let times = Rc::new(RefCell::new(Vec::new()));
+    let ui_calls = Rc::new(Cell::new(0u32));
+    let green = Rc::new(Cell::new(false));
+    let (t2, u2, g2) = (times.clone(), ui_calls.clone(), green.clone());
+    let mut o = opts(Vec::new(), vec!["raster".to_string()]);
+    o.size = (480, 240);
+    let mut app = viewer::Viewer::with_options(o)
+        .scene(s)
+        .on_frame(move |f| {
+            t2.borrow_mut().push((f.frame, f.time));
+            // The box slides along x, one step per frame.
+            let x = f.frame as f32 * 0.4 - 1.0;
+            let local = glam::Mat4::from_translation(glam::Vec3::new(x, 1.0, 0.0));
+            assert!(f.scene.set_local_transform(1, local));
+        })
+        .on_ui(move |ui, f| {
+            u2.set(u2.get() + 1);
+            ui.window("Program panel").size([200.0, 60.0], imgui::Condition::Always).build(|| {
+                ui.text("from the program");
+            });
+            if g2.get() {
+                if let Some(m) = f.scene.material_mut(1) {
+                    m.base_color = [0.1, 0.8, 0.1, 1.0];
+                }
+                g2.set(false);
+            }
+        })
+        .run_offscreen(2)
+        .expect("viewer runs");
+    assert_eq!(app.scene_uploads(), 1);
+    let first = viewport_pixels(&app);
+    app.frame(None, (480, 240)).expect("frame");
+    let moved = viewport_pixels(&app);
+    assert!(mean_diff(&first, &moved) > 0.5, "the box moved: {}", mean_diff(&first, &moved));
+    let reds = |px: &[u8]| {
+        px.chunks_exact(3).filter(|c| c[0] > c[1].saturating_add(60) && c[0] > c[2] + 60).count()
+    };
+    let greens = |px: &[u8]| {
+        px.chunks_exact(3).filter(|c| c[1] > c[0].saturating_add(60) && c[1] > c[2] + 60).count()
+    };
+    assert!(reds(&moved) > 100, "a red box: {} red pixels", reds(&moved));
+    green.set(true);
+    app.frame(None, (480, 240)).expect("frame");
+    let recoloured = viewport_pixels(&app);
+    println!("red {} -> {}, green {}", reds(&moved), reds(&recoloured), greens(&recoloured));
+    assert!(greens(&recoloured) > 100 && reds(&recoloured) < reds(&moved) / 10);
+    assert_eq!(app.scene_uploads(), 1, "transforms and materials are updated in place");
+    let times = times.borrow();
+    assert_eq!(times.len(), 4);
+    for (i, (frame, t)) in times.iter().enumerate() {
+        assert_eq!(*frame, i as u64);
+        assert!((t - (i + 1) as f64 / 60.0).abs() < 1e-6, "time {t} at frame {frame}");
+    }
+    assert_eq!(ui_calls.get(), 4);
+    assert_eq!(app.scene().nodes[1].world.w_axis.x, 3.0 * 0.4 - 1.0);
+    assert_eq!(app.validation_messages(), 0);
+}

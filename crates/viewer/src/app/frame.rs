@@ -196,6 +196,10 @@ impl App {
                 &mut actions,
             );
         }
+        if let Some(f) = self.on_ui.as_mut() {
+            let (time, frame) = (self.time, self.stats.frames);
+            f(ui, &mut FrameInfo { scene: &mut self.scene, time, dt, frame });
+        }
         global_keys(ui, &self.opts.keys, &mut actions);
         let errors: Vec<&str> = self
             .shader_error
@@ -252,6 +256,12 @@ impl App {
             .fixed_dt
             .unwrap_or_else(|| self.last_frame.elapsed().as_secs_f32().clamp(1e-4, 0.25));
         self.last_frame = Instant::now();
+        self.time += f64::from(dt);
+        if let Some(f) = self.on_frame.as_mut() {
+            let _s = tracing::info_span!("on_frame").entered();
+            let (time, frame) = (self.time, self.stats.frames);
+            f(&mut FrameInfo { scene: &mut self.scene, time, dt, frame });
+        }
         {
             let io = imgui.io_mut();
             io.display_size = [w as f32, h as f32];
@@ -500,6 +510,8 @@ impl App {
         tracing_tracy::client::frame_mark();
         self.stats.cpu_ms = (started.elapsed().as_secs_f32() - wait_s) * 1e3;
         let t = self.executor.last_timings();
+        #[cfg(feature = "tracy")]
+        self.gpu_zones.send(&self.ctx.caps().device_name, t);
         if !t.is_empty() {
             self.stats.passes = t.iter().map(|p| (p.name.clone(), p.gpu_ms as f32)).collect();
             self.stats.gpu_ms = t.iter().map(|p| p.gpu_ms as f32).sum();

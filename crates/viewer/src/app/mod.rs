@@ -25,6 +25,7 @@ mod ui_gpu;
 mod viewport;
 mod viewport_graph;
 
+pub(crate) use offscreen::run_offscreen_with;
 pub use offscreen::{make_context, run_offscreen, run_offscreen_timed};
 pub use options::{default_cache_dir, FrameStats, Panels, ViewerOptions};
 #[allow(unused_imports)]
@@ -93,8 +94,33 @@ enum Action {
     ExportDot(PathBuf),
 }
 
+/// What a program that embeds the viewer gets each frame: the scene to change through its
+/// setters (the GPU copy follows in place: transforms, materials, lights; a structural change
+/// uploads the scene again) and the clock.
+pub struct FrameInfo<'a> {
+    /// The scene.
+    pub scene: &'a mut Scene,
+    /// Seconds of viewer time (the sum of the frames' time steps: fixed with
+    /// `ViewerOptions::fixed_dt`, so scripted runs repeat).
+    pub time: f64,
+    /// This frame's time step, in seconds.
+    pub dt: f32,
+    /// Frames drawn before this one.
+    pub frame: u64,
+}
+
+type OnFrame = Box<dyn FnMut(&mut FrameInfo<'_>)>;
+type OnUi = Box<dyn FnMut(&imgui::Ui, &mut FrameInfo<'_>)>;
+
 /// The viewer.
 pub struct App {
+    /// The embedding program's callbacks and the viewer time they see.
+    on_frame: Option<OnFrame>,
+    on_ui: Option<OnUi>,
+    time: f64,
+    /// The framegraph's pass times as Tracy GPU zones.
+    #[cfg(feature = "tracy")]
+    gpu_zones: crate::profiling::GpuZones,
     /// What it was started with.
     pub opts: ViewerOptions,
     ctx: Context,
@@ -246,6 +272,11 @@ impl App {
         let imgui = imgui.suspend();
         drop(guard);
         let mut app = Self {
+            on_frame: None,
+            on_ui: None,
+            time: 0.0,
+            #[cfg(feature = "tracy")]
+            gpu_zones: Default::default(),
             size: opts.size,
             executor: Executor::new(&ctx, FRAMES_IN_FLIGHT),
             ring,
@@ -339,22 +370,15 @@ impl App {
     /// Opens files next to what is loaded; a file that fails keeps its error (shown in the UI
     /// and logged) and changes nothing else.
     pub fn open_files(&mut self, paths: &[PathBuf]) {
-        let mut changed = false;
-        let first = !self.files.iter().any(|f| f.error.is_none());
+        let _span = tracing::info_span!("open files", count = paths.len()).entered();
+        let mut loaded = Vec::new();
         for p in paths {
+            let _span = tracing::info_span!("load", file = %p.display()).entered();
             match scene::load(p) {
                 Ok(s) => {
                     tracing::info!("{}: loaded", p.display());
-                    if std::mem::take(&mut self.defaults_added) {
-                        // The default lighting is the last light, node and the environment:
-                        // the new file may bring its own.
-                        self.scene.lights.pop();
-                        self.scene.nodes.pop();
-                        self.scene.environment = scene::Environment::None;
-                    }
-                    self.scene.append(s);
                     self.files.push(FileEntry { path: p.clone(), error: None });
-                    changed = true;
+                    loaded.push(s);
                 }
                 Err(e) => {
                     let msg = format!("{e}");
@@ -363,20 +387,61 @@ impl App {
                 }
             }
         }
-        if changed {
-            if self.scene.add_default_lighting() {
-                self.defaults_added = true;
-                tracing::info!("no lights, environment or emitters: default lighting added");
+        self.append_scenes(loaded);
+    }
+
+    /// Adds a scene built in code next to what is loaded (as a file would be: default
+    /// lighting when nothing lights it, cameras framing it). Change it later through
+    /// [`App::edit_scene`] or an `on_frame` callback ([`crate::Viewer`]).
+    pub fn add_scene(&mut self, scene: Scene) {
+        self.append_scenes(vec![scene]);
+    }
+
+    fn append_scenes(&mut self, scenes: Vec<Scene>) {
+        if scenes.is_empty() {
+            return;
+        }
+        let first = self.scene.nodes.len() == usize::from(self.defaults_added);
+        for s in scenes {
+            if std::mem::take(&mut self.defaults_added) {
+                // The default lighting is the last light, node and the environment: the new
+                // scene may bring its own.
+                self.scene.lights.pop();
+                self.scene.nodes.pop();
+                self.scene.environment = scene::Environment::None;
             }
-            self.upload_scene();
-            for vp in &mut self.viewports {
-                if first {
-                    vp.camera = Camera::new(&self.scene, self.opts.up);
-                } else {
-                    vp.camera.scene_radius = Camera::new(&self.scene, self.opts.up).scene_radius;
-                }
+            self.scene.append(s);
+        }
+        if self.scene.add_default_lighting() {
+            self.defaults_added = true;
+            tracing::info!("no lights, environment or emitters: default lighting added");
+        }
+        let _span = tracing::info_span!("upload scene").entered();
+        self.upload_scene();
+        for vp in &mut self.viewports {
+            if first {
+                vp.camera = Camera::new(&self.scene, self.opts.up);
+            } else {
+                vp.camera.scene_radius = Camera::new(&self.scene, self.opts.up).scene_radius;
             }
         }
+    }
+
+    /// Calls `f` at the start of every frame with the scene and the clock (see
+    /// [`crate::Viewer::on_frame`]).
+    pub fn set_on_frame(&mut self, f: impl FnMut(&mut FrameInfo<'_>) + 'static) {
+        self.on_frame = Some(Box::new(f));
+    }
+
+    /// Calls `f` while the UI is built, to add the program's own Dear ImGui windows (see
+    /// [`crate::Viewer::on_ui`]).
+    pub fn set_on_ui(&mut self, f: impl FnMut(&imgui::Ui, &mut FrameInfo<'_>) + 'static) {
+        self.on_ui = Some(Box::new(f));
+    }
+
+    /// The scene (read only; change it with [`App::edit_scene`]).
+    pub fn scene(&self) -> &Scene {
+        &self.scene
     }
 
     fn upload_scene(&mut self) {
@@ -511,7 +576,8 @@ impl App {
                 image::Rgb32FImage::from_raw(img.width, img.height, rgb).context("image size")?;
             return buf.save(path).with_context(|| format!("writing {}", path.display()));
         }
-        let px = up.read_image(&img.ldr, 0, 0, vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)?;
+        let ldr = img.ldr.image().context("the viewport's image has no Vulkan object")?;
+        let px = up.read_image(ldr, 0, 0, vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)?;
         save_rgba8(path, img.width, img.height, px)
     }
 

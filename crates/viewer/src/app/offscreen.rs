@@ -31,10 +31,22 @@ pub fn run_offscreen(opts: ViewerOptions) -> anyhow::Result<App> {
 /// the first 10 (frames in flight, as in the window), the mean GPU time per frame from
 /// timestamps, and the shader compiler's counters.
 pub fn run_offscreen_timed(opts: ViewerOptions, started: Instant) -> anyhow::Result<(App, String)> {
+    run_offscreen_with(opts, started, None)
+}
+
+/// [`run_offscreen_timed`], with `setup` applied to the app once it is made.
+pub(crate) fn run_offscreen_with(
+    opts: ViewerOptions,
+    started: Instant,
+    setup: Option<crate::window::Setup>,
+) -> anyhow::Result<(App, String)> {
     let t = Instant::now();
     let ctx = make_context(&opts)?;
     let context_ms = t.elapsed().as_secs_f64() * 1e3;
     let mut app = App::new(opts, ctx, None)?;
+    if let Some(setup) = setup {
+        setup(&mut app);
+    }
     app.startup.insert(0, ("vulkan context", context_ms));
     let ready_ms = started.elapsed().as_secs_f64() * 1e3;
     let frames = app.opts.frames.unwrap_or(1).max(1);

@@ -142,7 +142,8 @@ pub(super) fn ensure_image(
     .context("viewport descriptor set")?;
     let texture = ui.renderer.textures().insert(set);
     release_image(ui, vp);
-    vp.image = Some(ViewportImage { ldr, texture, set, width: w, height: h, used: false });
+    let ldr = framegraph::HistoryImage::from_image(ldr);
+    vp.image = Some(ViewportImage { ldr, texture, set, width: w, height: h });
     Ok(texture)
 }
 

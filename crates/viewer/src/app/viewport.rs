@@ -16,13 +16,13 @@ use crate::camera::{Camera, Up};
 pub(super) const DEFAULT_HDR: vk::Format = vk::Format::R16G16B16A16_SFLOAT;
 
 pub(super) struct ViewportImage {
-    pub(super) ldr: Image,
+    /// What the UI shows: a history image, so the graph knows the state the previous frame
+    /// left it in (it ends every frame sampled by the UI).
+    pub(super) ldr: framegraph::HistoryImage,
     pub(super) texture: TextureId,
     pub(super) set: vk::DescriptorSet,
     pub(super) width: u32,
     pub(super) height: u32,
-    /// Rendered at least once (its layout is known).
-    pub(super) used: bool,
 }
 
 pub(super) struct Viewport {

@@ -25,18 +25,9 @@ pub(super) fn add_viewport_passes<'g>(
     user_passes: &'g [crate::passes::UserPass],
     hidden_everywhere: &BTreeSet<u32>,
 ) -> anyhow::Result<Option<ImageHandle>> {
-    let Some(img) = vp.image.as_mut() else { return Ok(None) };
+    let Some(img) = vp.image.as_ref() else { return Ok(None) };
     let (vw, vh) = (img.width, img.height);
-    let initial = img.used.then_some(Access::SampledFragment);
-    img.used = true;
-    let mut ldr = graph.import_image(
-        &format!("viewport {} ldr", vp.id),
-        img.ldr.raw(),
-        img.ldr.view(),
-        ImageInfo::d2(vw, vh, vk::Format::R8G8B8A8_UNORM),
-        initial,
-        Some(Access::SampledFragment),
-    );
+    let mut ldr = graph.use_history(&img.ldr, Some(Access::SampledFragment));
     // This viewport's mask and the scene tree's (hidden everywhere).
     let hidden: BTreeSet<u32> = vp.hidden.union(&hidden_everywhere).copied().collect();
     let view = vp.camera.view(vw, vh);
