@@ -19,18 +19,20 @@ use viewer::Viewer;
 
 /// The scene and the index of the node that carries the ring of cubes.
 fn build_scene() -> (Scene, usize) {
-    let mut s = Scene::default();
-    s.materials = vec![
-        Material::lambert("floor", [0.55, 0.55, 0.5]),
-        Material { roughness: 0.35, ..Material::lambert("cubes", [0.9, 0.35, 0.1]) },
-        Material { roughness: 0.2, metallic: 0.0, ..Material::lambert("ball", [0.2, 0.45, 0.9]) },
-    ];
     let mesh = |name: &str, p| Mesh { name: name.into(), primitives: vec![p] };
-    s.meshes = vec![
-        mesh("floor", shapes::plane(0, 4.0)),
-        mesh("cube", shapes::cube(1)),
-        mesh("ball", shapes::uv_sphere(2, 64, 32)),
-    ];
+    let mut s = Scene {
+        materials: vec![
+            Material::lambert("floor", [0.55, 0.55, 0.5]),
+            Material { roughness: 0.35, ..Material::lambert("cubes", [0.9, 0.35, 0.1]) },
+            Material { roughness: 0.2, ..Material::lambert("ball", [0.2, 0.45, 0.9]) },
+        ],
+        meshes: vec![
+            mesh("floor", shapes::plane(0, 4.0)),
+            mesh("cube", shapes::cube(1)),
+            mesh("ball", shapes::uv_sphere(2, 64, 32)),
+        ],
+        ..Default::default()
+    };
     s.nodes.push(Node::new("floor", Mat4::IDENTITY).with_mesh(0));
     s.nodes.push(Node::new("ball", Mat4::from_translation(Vec3::Y)).with_mesh(2));
     // The ring: one node whose rotation turns eight cube children.

@@ -314,6 +314,9 @@ fn sub_count(kind: &ResourceKind) -> usize {
 /// Per pass: the accesses combined per (resource, subresource), sorted by that key.
 type Combined = Vec<((u32, usize), (AccessInfo, Option<(u32, u32)>))>;
 
+/// A transient's first and last plan positions and the usage its accesses need.
+type Lifetime = (usize, usize, vk::ImageUsageFlags, vk::BufferUsageFlags);
+
 fn find(c: &Combined, key: (u32, usize)) -> Option<&(AccessInfo, Option<(u32, u32)>)> {
     c.binary_search_by_key(&key, |e| e.0).ok().map(|i| &c[i].1)
 }
@@ -326,26 +329,55 @@ impl FrameGraph<'_> {
 
     /// Compiles the graph into a [`Plan`]. Pure CPU; the graph is not consumed.
     pub fn compile_with(&self, options: &CompileOptions<'_>) -> Result<Plan, GraphError> {
-        // 1. validate
-        if let Some(e) = self.errors.first() {
-            return Err(e.clone());
+        // The phases, in order (Granite's bake() reads the same way).
+        self.validate()?;
+        let (order, culled) = self.cull();
+        let combined: Vec<Combined> =
+            order.iter().map(|&p| self.combine(p)).collect::<Result<_, _>>()?;
+        // Positions that touch each subresource, in order (for the readers' look-ahead).
+        // As one flat array per subresource (compressed rows: few allocations).
+        let uses = Uses::new(&self.resources, &combined);
+        let life = self.lifetimes(&order);
+        let (transients, blocks) = self.alias(&life, options)?;
+        let (passes, final_barriers, history_end) =
+            self.place_barriers(&combined, &uses, &order, &transients, &blocks);
+        Ok(Plan {
+            history_end,
+            passes,
+            culled,
+            final_barriers,
+            transients,
+            blocks,
+            resource_names: self.resources.iter().map(|r| r.name.clone()).collect(),
+            graph_fingerprint: self.fingerprint(),
+        })
+    }
+
+    /// Phase 1, validate: the errors recorded while the graph was built (stale handles, bad
+    /// accesses and shapes).
+    fn validate(&self) -> Result<(), GraphError> {
+        match self.errors.first() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
         }
-        // 2. cull
+    }
+
+    /// Phase 2, cull: the passes that contribute to an output (a side effect or a write to an
+    /// imported resource), in declaration order, and the names of the others.
+    fn cull(&self) -> (Vec<usize>, Vec<String>) {
         let live = self.live_passes();
         let order: Vec<usize> = (0..self.passes.len()).filter(|&i| live[i]).collect();
         let culled = (0..self.passes.len())
             .filter(|&i| !live[i])
             .map(|i| self.passes[i].name.clone())
             .collect();
-        let combined: Vec<Combined> =
-            order.iter().map(|&p| self.combine(p)).collect::<Result<_, _>>()?;
-        // Positions that touch each subresource, in order (for the readers' look-ahead).
-        // As one flat array per subresource (compressed rows: few allocations).
-        let uses = Uses::new(&self.resources, &combined);
+        (order, culled)
+    }
 
-        // 3. lifetimes and usage of transients
-        let mut life: Vec<Option<(usize, usize, vk::ImageUsageFlags, vk::BufferUsageFlags)>> =
-            vec![None; self.resources.len()];
+    /// Phase 3, lifetimes: per transient, the first and last plan positions that use it and
+    /// the usage its accesses need.
+    fn lifetimes(&self, order: &[usize]) -> Vec<Option<Lifetime>> {
+        let mut life: Vec<Option<Lifetime>> = vec![None; self.resources.len()];
         for (pos, &p) in order.iter().enumerate() {
             for a in &self.passes[p].accesses {
                 if matches!(self.resources[a.resource as usize].origin, Origin::Transient) {
@@ -361,7 +393,16 @@ impl FrameGraph<'_> {
                 }
             }
         }
-        // 4. aliasing
+        life
+    }
+
+    /// Phase 4, aliasing: what to create for each transient and the memory block it lives in
+    /// (transients whose lifetimes do not overlap share memory).
+    fn alias(
+        &self,
+        life: &[Option<Lifetime>],
+        options: &CompileOptions<'_>,
+    ) -> Result<(Vec<TransientAlloc>, Vec<MemoryBlock>), GraphError> {
         let estimate = estimate_requirements;
         let reqs_fn: &dyn Fn(&TransientDesc) -> MemoryRequirements =
             options.requirements.unwrap_or(&estimate);
@@ -411,14 +452,27 @@ impl FrameGraph<'_> {
             t.block = block;
             t.follows = follows;
         }
+        Ok((transients, blocks))
+    }
 
-        // 5. barriers
+    /// Phase 5, barriers: every subresource tracked from its initial state through the kept
+    /// passes; the barriers before each pass, the final transitions of imported resources and
+    /// the state history images end the frame in.
+    #[allow(clippy::type_complexity)]
+    fn place_barriers(
+        &self,
+        combined: &[Combined],
+        uses: &Uses,
+        order: &[usize],
+        transients: &[TransientAlloc],
+        blocks: &[MemoryBlock],
+    ) -> (Vec<PlannedPass>, Vec<Barrier>, Vec<(u32, Vec<SubState>)>) {
         // What each transient does over the whole frame (stages, write accesses): the source
         // scope for whatever uses its memory next, in this frame (aliasing) or the next one
         // (frames in flight share the pooled transients).
         let mut scope =
             vec![(vk::PipelineStageFlags2::NONE, vk::AccessFlags2::NONE); self.resources.len()];
-        for c in &combined {
+        for c in combined {
             for &((r, _), (info, _)) in c {
                 let e = &mut scope[r as usize];
                 e.0 |= info.stage;
@@ -434,53 +488,21 @@ impl FrameGraph<'_> {
         // occupant's barriers covers only that occupant's own memory.
         let mut block_scope =
             vec![(vk::PipelineStageFlags2::NONE, vk::AccessFlags2::NONE); blocks.len()];
-        for t in &transients {
+        for t in transients {
             if let Some(b) = block_scope.get_mut(t.block) {
                 b.0 |= scope[t.resource as usize].0;
                 b.1 |= scope[t.resource as usize].1;
             }
         }
         let mut predecessor: Vec<Option<(u32, usize)>> = vec![None; self.resources.len()];
-        for t in &transients {
+        for t in transients {
             let prev =
                 t.follows.or_else(|| blocks.get(t.block).and_then(|b| b.resources.last().copied()));
             predecessor[t.resource as usize] = prev.map(|p| (p, t.first));
         }
         let transient_block: std::collections::HashMap<u32, usize> =
             transients.iter().map(|t| (t.resource, t.block)).collect();
-        let mut states: Vec<Vec<SubState>> = self
-            .resources
-            .iter()
-            .map(|r| {
-                let is_image = matches!(r.kind, ResourceKind::Image(_));
-                let n = sub_count(&r.kind);
-                // A history image resumes where the last committed frame left it.
-                if let Some(resume) = r.history.as_ref().and_then(|h| h.resume.as_ref()) {
-                    if resume.len() == n {
-                        return resume.clone();
-                    }
-                }
-                let s = match &r.origin {
-                    Origin::Imported { initial: Some(a), .. } if !a.info().stage.is_empty() => {
-                        SubState::after(a.info(), is_image)
-                    }
-                    // Unknown or presented before: wait for everything before (the acquire
-                    // semaphore's wait stage, whatever it is, is then in the chain).
-                    Origin::Imported { initial, .. } => SubState {
-                        layout: match initial {
-                            Some(a) if is_image => a.info().layout,
-                            _ => vk::ImageLayout::UNDEFINED,
-                        },
-                        write_stage: vk::PipelineStageFlags2::ALL_COMMANDS,
-                        ..SubState::FRESH
-                    },
-                    Origin::Transient => SubState::FRESH,
-                };
-                // A history image used for the first time starts fresh: nothing touched it.
-                let s = if r.history.is_some() { SubState::FRESH } else { s };
-                vec![s; n]
-            })
-            .collect();
+        let mut states = self.initial_states();
         let finals_info: Vec<Option<AccessInfo>> = self
             .resources
             .iter()
@@ -527,7 +549,7 @@ impl FrameGraph<'_> {
                     }
                 }
                 let fin = finals_info[r as usize];
-                let later = || later_reads(&combined, &uses, pos, r, sub, info, is_image, fin);
+                let later = || later_reads(combined, uses, pos, r, sub, info, is_image, fin);
                 let (barrier, after) =
                     barriers::transition(&states[r as usize][sub], info, is_image, later);
                 states[r as usize][sub] = after;
@@ -541,6 +563,53 @@ impl FrameGraph<'_> {
                 barriers: barriers::merge(out),
             });
         }
+        let finals = self.final_transitions(&mut states);
+        let history_end = (0..self.resources.len())
+            .filter(|&r| self.resources[r].history.is_some())
+            .map(|r| (r as u32, states[r].clone()))
+            .collect();
+        (passes, finals, history_end)
+    }
+
+    /// Where each subresource starts: a history image where the last committed frame left
+    /// it, an imported resource after its initial access, a transient fresh.
+    fn initial_states(&self) -> Vec<Vec<SubState>> {
+        self.resources
+            .iter()
+            .map(|r| {
+                let is_image = matches!(r.kind, ResourceKind::Image(_));
+                let n = sub_count(&r.kind);
+                // A history image resumes where the last committed frame left it.
+                if let Some(resume) = r.history.as_ref().and_then(|h| h.resume.as_ref()) {
+                    if resume.len() == n {
+                        return resume.clone();
+                    }
+                }
+                let s = match &r.origin {
+                    Origin::Imported { initial: Some(a), .. } if !a.info().stage.is_empty() => {
+                        SubState::after(a.info(), is_image)
+                    }
+                    // Unknown or presented before: wait for everything before (the acquire
+                    // semaphore's wait stage, whatever it is, is then in the chain).
+                    Origin::Imported { initial, .. } => SubState {
+                        layout: match initial {
+                            Some(a) if is_image => a.info().layout,
+                            _ => vk::ImageLayout::UNDEFINED,
+                        },
+                        write_stage: vk::PipelineStageFlags2::ALL_COMMANDS,
+                        ..SubState::FRESH
+                    },
+                    Origin::Transient => SubState::FRESH,
+                };
+                // A history image used for the first time starts fresh: nothing touched it.
+                let s = if r.history.is_some() { SubState::FRESH } else { s };
+                vec![s; n]
+            })
+            .collect()
+    }
+
+    /// Imported resources with a final access, transitioned into it after the last pass.
+    fn final_transitions(&self, states: &mut [Vec<SubState>]) -> Vec<Barrier> {
         let mut finals = Vec::new();
         for (r, res) in self.resources.iter().enumerate() {
             if let Origin::Imported { final_access: Some(fa), .. } = res.origin {
@@ -559,20 +628,7 @@ impl FrameGraph<'_> {
                 }
             }
         }
-        let history_end = (0..self.resources.len())
-            .filter(|&r| self.resources[r].history.is_some())
-            .map(|r| (r as u32, states[r].clone()))
-            .collect();
-        Ok(Plan {
-            history_end,
-            passes,
-            culled,
-            final_barriers: barriers::merge(finals),
-            transients,
-            blocks,
-            resource_names: self.resources.iter().map(|r| r.name.clone()).collect(),
-            graph_fingerprint: self.fingerprint(),
-        })
+        barriers::merge(finals)
     }
 
     /// Hash of everything a plan depends on: resource shapes and origins, pass names and

@@ -3,7 +3,8 @@
 use xpg::vk;
 
 use crate::access::Access;
-use crate::execute::{ExecuteError, PassContext};
+use crate::execute::ExecuteError;
+use crate::pass_context::PassContext;
 
 /// A handle to an image of the graph. Versioned: every write through
 /// [`PassBuilder::write`] gives the handle a new version, and using an older copy of the

@@ -19,6 +19,8 @@ mod compile;
 mod execute;
 mod graph;
 mod history;
+mod pass_context;
+mod pool;
 
 pub use access::{Access, AccessInfo};
 pub use barriers::{Barrier, ImageTransition};
@@ -26,9 +28,10 @@ pub use compile::{
     estimate_requirements, CompileOptions, MemoryRequirements, Plan, PlannedPass, TransientAlloc,
     TransientDesc,
 };
-pub use execute::{run_once, Bind, ExecuteError, Executor, PassContext, PassTiming};
+pub use execute::{run_once, ExecuteError, Executor, PassTiming};
 pub use graph::{
     AccelHandle, BufferHandle, FrameGraph, GraphError, Handle, ImageHandle, ImageInfo,
     InitialAccess, PassBuilder, Subresources,
 };
 pub use history::HistoryImage;
+pub use pass_context::{Bind, PassContext};

@@ -1225,7 +1225,7 @@ fn history_image_with_a_final_state() {
     );
     let to_ui =
         img(&p1, "ldr", (0, 1), (0, 1), L::GENERAL, L::READ_ONLY_OPTIMAL, COMPUTE_W, FRAG_SAMPLE);
-    assert_eq!(p1.final_barriers, [to_ui.clone()]);
+    assert_eq!(p1.final_barriers, [to_ui]);
     let p2 = frame();
     assert_eq!(
         pass(&p2, "tonemap"),

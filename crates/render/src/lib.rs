@@ -6,9 +6,11 @@
 //! - [`SceneAccel`]: the ray tracing acceleration structures over the same vertex buffers.
 //! - The [`Renderer`] trait, the seam between the viewer and a rendering backend, and the
 //!   [`Registry`] of renderers by name (the built-ins register there; programs add their own).
+//! - [`headless`]: one view rendered into memory (tonemapped and read back) without a window.
 
 mod accel;
 mod gpu;
+pub mod headless;
 mod registry;
 mod renderer;
 mod textures;

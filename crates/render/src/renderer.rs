@@ -31,6 +31,9 @@ pub enum RenderError {
     /// The GPU scene could not be used (or its acceleration structures built).
     #[error(transparent)]
     Scene(#[from] crate::gpu::GpuSceneError),
+    /// The frame graph could not be compiled or recorded.
+    #[error(transparent)]
+    Graph(#[from] framegraph::ExecuteError),
     /// The device lacks a feature the renderer needs (ray tracing, a sample count, ...).
     #[error("{0}")]
     Unsupported(String),

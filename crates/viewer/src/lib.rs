@@ -23,11 +23,9 @@ pub use embed::Viewer;
 pub use imgui;
 
 use anyhow::{bail, Context as _};
-use framegraph::{Access, Bind, Executor, FrameGraph, ImageHandle, ImageInfo};
-use render::{GpuScene, Hooks, Registry, RenderTargets, RendererInit, SettingValue};
+use render::{GpuScene, Registry, RendererInit, SettingValue};
 use scene::{Scene, View};
-use xpg::vk;
-use xpg::{Context, ContextDesc, Image, ImageDesc, Pipeline, ShaderCompiler, ShaderDesc, Uploader};
+use xpg::{Context, ContextDesc, ShaderCompiler};
 
 /// The built-in renderers: `raster` (the forward rasterizer) and `pathtracer` (labelled
 /// "path tracer"). The only place outside their crates where their types are named.
@@ -36,6 +34,60 @@ pub fn builtin_registry() -> Registry {
     r.register("raster", raster::Raster::factory);
     r.register_labelled("pathtracer", "path tracer", pathtracer::PathTracer::factory);
     r
+}
+
+/// Command-line shorthands of the built-in renderers (`--msaa`, `--spp`, ...), each a setting
+/// of one of them; None: not given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shorthands {
+    /// raster `msaa`.
+    pub msaa: Option<u32>,
+    /// pathtracer `samples_per_frame`.
+    pub samples_per_frame: Option<u32>,
+    /// pathtracer `max_depth`.
+    pub max_depth: Option<u32>,
+    /// pathtracer `seed`.
+    pub seed: Option<u32>,
+    /// pathtracer `uniform_lights`.
+    pub uniform_lights: Option<bool>,
+    /// pathtracer `aperture` and `focus_distance`.
+    pub lens: Option<(f32, f32)>,
+    /// raster `grid` (on) with its spacing, opacity, fade and up axis.
+    pub grid: Option<raster::Grid>,
+}
+
+/// The settings `shorthands` stand for in built-in renderer `name` (none for other
+/// renderers): the one place that maps the shorthands, beside [`builtin_registry`].
+pub fn builtin_shorthands(name: &str, shorthands: &Shorthands) -> Vec<(String, SettingValue)> {
+    let mut out: Vec<(String, SettingValue)> = Vec::new();
+    let mut set = |k: &str, v: Option<SettingValue>| {
+        if let Some(v) = v {
+            out.push((k.to_string(), v));
+        }
+    };
+    let s = shorthands;
+    match name {
+        "raster" => {
+            set("msaa", s.msaa.map(SettingValue::UInt));
+            if let Some(g) = s.grid {
+                set("grid", Some(SettingValue::Bool(true)));
+                set("grid_spacing", Some(SettingValue::Float(g.spacing)));
+                set("grid_opacity", Some(SettingValue::Float(g.opacity)));
+                set("grid_fade", Some(SettingValue::Float(g.fade)));
+                set("grid_z_up", Some(SettingValue::Bool(g.up == raster::GridUp::Z)));
+            }
+        }
+        "pathtracer" => {
+            set("samples_per_frame", s.samples_per_frame.map(SettingValue::UInt));
+            set("max_depth", s.max_depth.map(SettingValue::UInt));
+            set("seed", s.seed.map(SettingValue::UInt));
+            set("uniform_lights", s.uniform_lights.map(SettingValue::Bool));
+            set("aperture", s.lens.map(|l| SettingValue::Float(l.0)));
+            set("focus_distance", s.lens.map(|l| SettingValue::Float(l.1)));
+        }
+        _ => {}
+    }
+    out
 }
 
 /// What to render.
@@ -95,22 +147,6 @@ impl RenderRequest {
     }
 }
 
-/// A rendered image.
-#[derive(Debug, Clone)]
-pub struct RenderedImage {
-    /// Width.
-    pub width: u32,
-    /// Height.
-    pub height: u32,
-    /// Linear HDR radiance, RGBA32F, row-major from the top row.
-    pub hdr: Vec<[f32; 4]>,
-    /// Tonemapped sRGB (RGBA8).
-    pub ldr: Vec<u8>,
-    /// Path tracer: per-sample variance per pixel and channel (from the accumulated second
-    /// moments).
-    pub variance: Option<Vec<[f32; 4]>>,
-}
-
 /// Parses `WxH`.
 pub fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
     let (w, h) = s.split_once(['x', 'X']).with_context(|| format!("size '{s}' is not WxH"))?;
@@ -135,59 +171,8 @@ pub fn load_scene(path: &Path) -> anyhow::Result<Scene> {
     Ok(scene)
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct TonemapPush {
-    width: u32,
-    height: u32,
-    exposure: f32,
-}
-
-/// The display transform's pipeline (`post/tonemap.slang` of the compiler's shader folder).
-pub(crate) fn tonemap_pipeline(
-    ctx: &Context,
-    compiler: &ShaderCompiler,
-) -> anyhow::Result<Pipeline> {
-    let code = compiler
-        .compile(&ShaderDesc::new(compiler.shader_dir().join("post/tonemap.slang")))
-        .context("compiling the tonemap shader")?;
-    let entry = code.entry_points.first().context("tonemap.slang: no entry point")?;
-    Ok(Pipeline::compute(ctx, entry, None)?)
-}
-
-/// Adds the tonemap pass: `hdr` (sampled) to `ldr` (an RGBA8 storage image), both `size`.
-pub(crate) fn add_tonemap_pass<'g>(
-    graph: &mut FrameGraph<'g>,
-    name: &str,
-    pipeline: &'g Pipeline,
-    hdr: &ImageHandle,
-    ldr: &mut ImageHandle,
-    size: (u32, u32),
-) {
-    let (t, l, (width, height)) = (*hdr, *ldr, size);
-    graph
-        .add_pass(name)
-        .read(hdr, Access::SampledCompute)
-        .write(ldr, Access::StorageWriteCompute)
-        .record(move |pass| {
-            pipeline.bind(pass.cmd, None);
-            pass.push_descriptors(
-                pipeline,
-                &[
-                    Bind::Sampled {
-                        binding: 0,
-                        image: &t,
-                        mip: None,
-                        sampler: vk::Sampler::null(),
-                    },
-                    Bind::Storage { binding: 1, image: &l, mip: 0 },
-                ],
-            )?;
-            pipeline.push(pass.cmd, &TonemapPush { width, height, exposure: 1.0 });
-            pipeline.dispatch_threads(pass.cmd, [width, height, 1]);
-            Ok(())
-        });
-}
+pub use render::headless::RenderedImage;
+pub(crate) use render::headless::{add_tonemap_pass, hdr_pixels, tonemap_pipeline};
 
 /// Renders `req` headless and returns both the HDR radiance and the tonemapped image.
 pub fn render(req: &RenderRequest) -> anyhow::Result<RenderedImage> {
@@ -219,30 +204,19 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
     let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
     let gpu_scene = GpuScene::upload(&ctx, scene).context("uploading the scene")?;
     // The request's shorthands, for the built-ins that have them, then its settings.
-    let mut settings: Vec<(String, SettingValue)> = Vec::new();
-    let mut set = |k: &str, v: SettingValue| settings.push((k.to_string(), v));
-    match name.as_str() {
-        "raster" => {
-            set("msaa", SettingValue::UInt(req.msaa));
-            if let Some(g) = req.grid {
-                g.validate()?;
-                set("grid", SettingValue::Bool(true));
-                set("grid_spacing", SettingValue::Float(g.spacing));
-                set("grid_opacity", SettingValue::Float(g.opacity));
-                set("grid_fade", SettingValue::Float(g.fade));
-                set("grid_z_up", SettingValue::Bool(g.up == raster::GridUp::Z));
-            }
-        }
-        "pathtracer" => {
-            set("samples_per_frame", SettingValue::UInt(req.spp.clamp(1, 16)));
-            set("max_depth", SettingValue::UInt(req.max_depth.max(1)));
-            set("seed", SettingValue::UInt(req.seed));
-            set("uniform_lights", SettingValue::Bool(req.uniform_lights));
-            set("aperture", SettingValue::Float(req.lens.0));
-            set("focus_distance", SettingValue::Float(req.lens.1));
-        }
-        _ => {}
+    if let Some(g) = req.grid {
+        g.validate()?;
     }
+    let shorthands = Shorthands {
+        msaa: Some(req.msaa),
+        samples_per_frame: Some(req.spp.clamp(1, 16)),
+        max_depth: Some(req.max_depth.max(1)),
+        seed: Some(req.seed),
+        uniform_lights: Some(req.uniform_lights),
+        lens: Some(req.lens),
+        grid: req.grid,
+    };
+    let mut settings = builtin_shorthands(&name, &shorthands);
     settings.extend(req.settings.iter().cloned());
     let init = RendererInit { ctx: &ctx, compiler: &compiler, settings: &settings, z_up: false };
     let mut renderer = req
@@ -250,139 +224,14 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
         .create(&name, &init)
         .with_context(|| format!("building the {name} renderer"))?;
     renderer.scene_changed(scene, &gpu_scene);
-    let hdr_format = renderer.hdr_format();
-    if renderer.samples().is_some() {
-        // A progressive renderer: all frames but the last accumulate only; the last takes what
-        // is left, so that exactly `spp` samples are taken.
-        let per_frame = match renderer.settings().iter().find(|s| s.key == "samples_per_frame") {
-            Some(render::Setting { value: SettingValue::UInt(n), .. }) => (*n).max(1),
-            _ => 1,
-        };
-        let total = req.spp.max(1);
-        let frames = total.div_ceil(per_frame);
-        let mut executor = Executor::new(&ctx, 1);
-        for _ in 1..frames {
-            let mut graph = FrameGraph::new();
-            let mut target = graph.create_image("hdr", ImageInfo::d2(width, height, hdr_format));
-            renderer.add_passes(
-                &mut graph,
-                &gpu_scene,
-                &view,
-                RenderTargets { color: &mut target },
-                &mut Hooks::default(),
-            )?;
-            graph
-                .add_pass("keep")
-                .read(&target, Access::TransferSrc)
-                .side_effect()
-                .record(|_| Ok(()));
-            let plan = executor.compile(&graph)?;
-            ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))??;
-        }
-        if frames > 1 || per_frame != total {
-            renderer
-                .set("samples_per_frame", SettingValue::UInt(total - (frames - 1) * per_frame))?;
-        }
-    }
-    let tonemap = tonemap_pipeline(&ctx, &compiler)?;
-
-    let hdr_out = Image::new(
+    let img = render::headless::render_view(
         &ctx,
-        &ImageDesc::d2("hdr output", width, height, hdr_format, vk::ImageUsageFlags::TRANSFER_DST),
+        &compiler,
+        renderer.as_mut(),
+        &gpu_scene,
+        &view,
+        req.spp,
     )?;
-    let ldr_out = Image::new(
-        &ctx,
-        &ImageDesc::d2(
-            "ldr output",
-            width,
-            height,
-            vk::Format::R8G8B8A8_UNORM,
-            vk::ImageUsageFlags::TRANSFER_DST,
-        ),
-    )?;
-    let mut executor = Executor::new(&ctx, 1);
-    {
-        let mut graph = FrameGraph::new();
-        let mut target = graph.create_image("hdr", ImageInfo::d2(width, height, hdr_format));
-        renderer.add_passes(
-            &mut graph,
-            &gpu_scene,
-            &view,
-            RenderTargets { color: &mut target },
-            &mut Hooks::default(),
-        )?;
-        let mut ldr =
-            graph.create_image("ldr", ImageInfo::d2(width, height, vk::Format::R8G8B8A8_UNORM));
-        let mut hdr_o = graph.import_image(
-            "hdr output",
-            hdr_out.raw(),
-            hdr_out.view(),
-            ImageInfo::d2(width, height, hdr_format),
-            None,
-            None,
-        );
-        let mut ldr_o = graph.import_image(
-            "ldr output",
-            ldr_out.raw(),
-            ldr_out.view(),
-            ImageInfo::d2(width, height, vk::Format::R8G8B8A8_UNORM),
-            None,
-            None,
-        );
-        add_tonemap_pass(&mut graph, "tonemap", &tonemap, &target, &mut ldr, (width, height));
-        let (t, o) = (target, hdr_o);
-        graph
-            .add_pass("copy hdr")
-            .read(&target, Access::TransferSrc)
-            .write(&mut hdr_o, Access::TransferDst)
-            .record(move |pass| pass.copy_image(&t, &o));
-        let (l, o) = (ldr, ldr_o);
-        graph
-            .add_pass("copy ldr")
-            .read(&ldr, Access::TransferSrc)
-            .write(&mut ldr_o, Access::TransferDst)
-            .record(move |pass| pass.copy_image(&l, &o));
-        let plan = executor.compile(&graph)?;
-        tracing::debug!("{plan}");
-        ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))??;
-    }
-    let mut up = Uploader::new(&ctx, 4 << 20)?;
-    let hdr_bytes = up.read_image(&hdr_out, 0, 0, vk::ImageLayout::TRANSFER_DST_OPTIMAL)?;
-    let ldr = up.read_image(&ldr_out, 0, 0, vk::ImageLayout::TRANSFER_DST_OPTIMAL)?;
-    let mut hdr = hdr_pixels(&hdr_bytes, hdr_format)?;
-    // The path tracer: the mean in full precision and the per-sample variance from its
-    // accumulated sums and squares (RGBA32F, GENERAL after the last frame).
-    let mut variance = None;
-    if let Some((sum, squares)) = renderer.accumulation() {
-        ctx.wait_idle()?;
-        let floats = |b: Vec<u8>| -> Vec<[f32; 4]> {
-            b.chunks_exact(16)
-                .map(|c| {
-                    [0, 1, 2, 3].map(|k| {
-                        f32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]])
-                    })
-                })
-                .collect()
-        };
-        let s = floats(up.read_image(sum, 0, 0, vk::ImageLayout::GENERAL)?);
-        let q = floats(up.read_image(squares, 0, 0, vk::ImageLayout::GENERAL)?);
-        let mut var = Vec::with_capacity(s.len());
-        hdr = s
-            .iter()
-            .zip(&q)
-            .map(|(s, q)| {
-                let n = f64::from(s[3]).max(1.0);
-                let mean = [0, 1, 2].map(|c| f64::from(s[c]) / n);
-                let v = [0, 1, 2].map(|c| {
-                    let m2 = f64::from(q[c]) / n;
-                    ((m2 - mean[c] * mean[c]) * n / (n - 1.0).max(1.0)).max(0.0) as f32
-                });
-                var.push([v[0], v[1], v[2], 1.0]);
-                [mean[0] as f32, mean[1] as f32, mean[2] as f32, 1.0]
-            })
-            .collect();
-        variance = Some(var);
-    }
     if req.validation {
         ctx.wait_idle()?;
         let m = ctx.validation_messages();
@@ -390,30 +239,7 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
             bail!("{} validation messages:\n{}", m.total(), m.recent.join("\n"));
         }
     }
-    Ok(RenderedImage { width, height, hdr, ldr, variance })
-}
-
-/// RGBA pixels of an HDR image read back in `format` (RGBA16F or RGBA32F).
-pub(crate) fn hdr_pixels(bytes: &[u8], format: vk::Format) -> anyhow::Result<Vec<[f32; 4]>> {
-    match format {
-        vk::Format::R16G16B16A16_SFLOAT => Ok(bytes
-            .chunks_exact(8)
-            .map(|c| {
-                [0, 1, 2, 3].map(|k| {
-                    half::f16::from_bits(u16::from_le_bytes([c[2 * k], c[2 * k + 1]])).to_f32()
-                })
-            })
-            .collect()),
-        vk::Format::R32G32B32A32_SFLOAT => Ok(bytes
-            .chunks_exact(16)
-            .map(|c| {
-                [0, 1, 2, 3].map(|k| {
-                    f32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]])
-                })
-            })
-            .collect()),
-        other => bail!("HDR images in {other:?} cannot be read back (RGBA16F or RGBA32F)"),
-    }
+    Ok(img)
 }
 
 /// Checks that `out` names a supported output format (before spending time rendering).

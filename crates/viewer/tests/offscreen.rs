@@ -258,7 +258,7 @@ fn visibility_masks_are_per_viewport() {
         assert!(d1 > 5.0, "{kind:?}: hiding every mesh changed the viewport ({d1})");
         assert_eq!(d2, 0.0, "{kind:?}: the other viewport is unaffected");
         assert!(!masked.mesh_nodes().is_empty());
-        if kind == "raster".to_string() {
+        if kind == "raster" {
             // Shown again: the raster image comes back exactly.
             let first = masked.viewports()[0].0;
             for n in masked.mesh_nodes() {
@@ -625,13 +625,15 @@ fn a_registered_renderer_runs_beside_the_builtins() {
 fn a_program_embeds_the_viewer_with_a_scene_in_code() {
     use std::cell::{Cell, RefCell};
     use std::rc::Rc;
-    let mut s = scene::Scene::default();
-    s.materials = vec![
-        scene::Material::lambert("floor", [0.5; 3]),
-        scene::Material::lambert("box", [0.8, 0.1, 0.1]),
-    ];
     let mesh = |p| scene::Mesh { name: "m".into(), primitives: vec![p] };
-    s.meshes = vec![mesh(scene::shapes::plane(0, 3.0)), mesh(scene::shapes::cube(1))];
+    let mut s = scene::Scene {
+        materials: vec![
+            scene::Material::lambert("floor", [0.5; 3]),
+            scene::Material::lambert("box", [0.8, 0.1, 0.1]),
+        ],
+        meshes: vec![mesh(scene::shapes::plane(0, 3.0)), mesh(scene::shapes::cube(1))],
+        ..Default::default()
+    };
     s.nodes.push(scene::Node::new("floor", glam::Mat4::IDENTITY).with_mesh(0));
     s.nodes.push(scene::Node::new("box", glam::Mat4::from_translation(glam::Vec3::Y)).with_mesh(1));
     s.update_world();

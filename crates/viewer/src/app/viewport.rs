@@ -51,15 +51,13 @@ pub(super) struct Viewport {
 /// The settings a new renderer `name` starts with: the shorthand flags of the built-ins, then
 /// the `--set NAME.KEY=VALUE` settings of `opts`.
 pub(super) fn initial_settings(opts: &ViewerOptions, name: &str) -> Vec<(String, SettingValue)> {
-    let mut out = Vec::new();
-    match name {
-        "raster" => out.push(("msaa".into(), SettingValue::UInt(opts.msaa))),
-        "pathtracer" => {
-            out.push(("samples_per_frame".into(), SettingValue::UInt(opts.spp.clamp(1, 64))));
-            out.push(("max_depth".into(), SettingValue::UInt(opts.max_depth.clamp(1, 1024))));
-        }
-        _ => {}
-    }
+    let shorthands = crate::Shorthands {
+        msaa: Some(opts.msaa),
+        samples_per_frame: Some(opts.spp.clamp(1, 64)),
+        max_depth: Some(opts.max_depth.clamp(1, 1024)),
+        ..Default::default()
+    };
+    let mut out = crate::builtin_shorthands(name, &shorthands);
     out.extend(
         opts.renderer_settings.iter().filter(|(r, ..)| r == name).map(|(_, k, v)| (k.clone(), *v)),
     );

@@ -29,7 +29,7 @@ pub(super) fn add_viewport_passes<'g>(
     let (vw, vh) = (img.width, img.height);
     let mut ldr = graph.use_history(&img.ldr, Some(Access::SampledFragment));
     // This viewport's mask and the scene tree's (hidden everywhere).
-    let hidden: BTreeSet<u32> = vp.hidden.union(&hidden_everywhere).copied().collect();
+    let hidden: BTreeSet<u32> = vp.hidden.union(hidden_everywhere).copied().collect();
     let view = vp.camera.view(vw, vh);
     let (shown, failed) = (vp.shown, vp.error.is_some());
     let renderer = vp.renderers.iter_mut().find(|(n, _)| *n == vp.kind).map(|(_, r)| r);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use scene::{load_gltf, Environment, LightKind};
 
 fn refs(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/refs/scenes").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/refs/scenes").join(name)
 }
 
 fn tempdir(name: &str) -> PathBuf {

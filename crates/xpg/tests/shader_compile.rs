@@ -1,6 +1,6 @@
 //! Slang compilation: errors, the cache, dependency tracking.
 
-mod common;
+use testkit as common;
 
 use std::path::Path;
 

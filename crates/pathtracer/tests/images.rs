@@ -1,11 +1,11 @@
 //! The path tracer on lavapipe (validation on, zero messages).
 
-use viewer::{render, RenderRequest};
+use common::{render, RenderRequest};
 
-mod common;
 use common::{data, maybe_save, px, request};
+use testkit as common;
 
-fn pt(scene: &str, w: u32, h: u32, spp: u32) -> viewer::RenderedImage {
+fn pt(scene: &str, w: u32, h: u32, spp: u32) -> common::RenderedImage {
     let req = RenderRequest { renderer: "pathtracer".into(), spp, ..request(data(scene), w, h) };
     let img = render(&req).expect("path traced render");
     maybe_save(&img, &format!("pt_{}", scene.rsplit('/').next().unwrap_or(scene)));
@@ -62,7 +62,7 @@ fn exr(name: &str) -> Vec<[f32; 3]> {
 /// var = ours_var / N + ref_var / M + 1e-8 and the 0.002 * ref floor. Returns (mean errors,
 /// pixel pass rate, block pass rate).
 fn compare_with_reference(
-    img: &viewer::RenderedImage,
+    img: &common::RenderedImage,
     name: &str,
     spp: u32,
     ref_spp: u32,
@@ -241,13 +241,13 @@ fn raster_and_path_tracer_agree_on_materials() {
     };
     for (material, tol) in [(metal, 0.02), (plastic, 0.05)] {
         let s = sphere_scene(material.clone());
-        let raster = viewer::render_scene(&s, &request("sphere".into(), 64, 64)).expect("raster");
+        let raster = common::render_scene(&s, &request("sphere".into(), 64, 64)).expect("raster");
         let req = RenderRequest {
             renderer: "pathtracer".into(),
             spp: 64,
             ..request("sphere".into(), 64, 64)
         };
-        let traced = viewer::render_scene(&s, &req).expect("path tracer");
+        let traced = common::render_scene(&s, &req).expect("path tracer");
         maybe_save(&traced, &format!("pt_sphere_{}", material.name));
         // Pixels well inside the sphere (radius ~ 21 px around the centre).
         let (mut a, mut b, mut n) = (0.0, 0.0, 0);
@@ -328,7 +328,7 @@ fn textures_and_alpha_testing() {
     s.update_world();
     let req =
         RenderRequest { renderer: "pathtracer".into(), spp: 4, ..request("mask".into(), 16, 16) };
-    let img = viewer::render_scene(&s, &req).expect("render");
+    let img = common::render_scene(&s, &req).expect("render");
     let red = scene::srgb_to_linear(40.0 / 255.0);
     for y in 1..15 {
         let (l, r) = (px(&img, 2, y), px(&img, 13, y));
@@ -354,7 +354,7 @@ fn accumulation_restarts_on_changes() {
     let mut frame = |pt: &mut pathtracer::PathTracer, size: u32| {
         let view = scene::View::from_scene(&s, None, size, size).expect("view");
         let mut graph = FrameGraph::new();
-        let mut target = graph.create_image("hdr", ImageInfo::d2(size, size, raster::HDR_FORMAT));
+        let mut target = graph.create_image("hdr", ImageInfo::d2(size, size, pt.hdr_format()));
         pt.add_passes(
             &mut graph,
             &gpu,
@@ -399,7 +399,7 @@ fn max_depth_counts_path_segments() {
         render(&req).expect("render")
     };
     let (one, two) = (render_depth(1), render_depth(2));
-    let lit = |img: &viewer::RenderedImage| img.hdr.iter().filter(|p| p[0] > 0.0).count();
+    let lit = |img: &common::RenderedImage| img.hdr.iter().filter(|p| p[0] > 0.0).count();
     let (l1, l2) = (lit(&one), lit(&two));
     assert!(l1 > 0 && l1 < 64 * 64 / 20, "depth 1: {l1} lit pixels (the light only)");
     assert!(l2 > 64 * 64 / 2, "depth 2: {l2} lit pixels");
@@ -472,7 +472,7 @@ fn normal_maps_in_the_path_tracer() {
             spp: 4,
             ..request("normal map".into(), 16, 16)
         };
-        let img = viewer::render_scene(&s, &req).expect("render");
+        let img = common::render_scene(&s, &req).expect("render");
         let want = 0.5 / std::f32::consts::PI * 2.0;
         for (x, y) in [(8, 8), (3, 12), (12, 3)] {
             let p = px(&img, x, y);
@@ -526,7 +526,7 @@ fn blended_materials_cover_their_alpha() {
     s.update_world();
     let req =
         RenderRequest { renderer: "pathtracer".into(), spp: 64, ..request("blend".into(), 16, 16) };
-    let img = viewer::render_scene(&s, &req).expect("render");
+    let img = common::render_scene(&s, &req).expect("render");
     let (mut r, mut b) = (0.0, 0.0);
     for p in &img.hdr {
         r += f64::from(p[0]);

@@ -3,7 +3,7 @@
 //! copy into an imported image) gives the expected pixels with zero validation messages, the
 //! same plan on every frame, and no new Vulkan objects after the first frame.
 
-mod common;
+use testkit as common;
 
 use common::{assert_clean, compiler, gpu, test_shader};
 use framegraph::{Access, Bind, Executor, FrameGraph, ImageHandle, ImageInfo, Plan, Subresources};

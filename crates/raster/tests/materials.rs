@@ -3,15 +3,15 @@
 //! instancing. Scenes are built in memory and viewed from straight above through an
 //! orthographic camera: image right = +x, image up = -z, the 2x2 quad at y = 0 fills the view.
 
+use common::{render_scene, RenderedImage};
 use glam::{Mat4, Quat, Vec3};
 use scene::{
     AlphaMode, Camera, ColormapKind, ColormapMaterial, Environment, Light, LightKind, Material,
     Mesh, Node, Primitive, Scene, Texture, TexturePixels, TextureSampler, Wrap,
 };
-use viewer::{render_scene, RenderedImage};
 
-mod common;
 use common::{maybe_save, px, request, sphere};
+use testkit as common;
 
 /// A `2h x 2h` quad at height `y` facing +y, UVs u = +x, v = +z (image up = -z = v 0),
 /// with tangents along +x when `tangents`.
@@ -449,17 +449,17 @@ fn image_files_render_as_image_quads() {
         image::Rgb32FImage::from_fn(2, 2, |x, _| image::Rgb([if x == 0 { 1e6 } else { 1.0 }; 3]));
     image::DynamicImage::ImageRgb32F(bright).save(&sun).expect("write exr");
     let img =
-        viewer::render(&viewer::RenderRequest { msaa: 1, ..request(sun, 2, 2) }).expect("sun");
+        common::render(&common::RenderRequest { msaa: 1, ..request(sun, 2, 2) }).expect("sun");
     assert_eq!(img.hdr[0][0], 65504.0, "clamped: {:?}", img.hdr[0]);
     assert!(img.hdr.iter().flatten().all(|v| v.is_finite()));
     let corrupt = dir.join("corrupt.png");
     std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\n garbage").expect("write");
-    let e = viewer::render(&request(corrupt, 8, 8)).expect_err("corrupt image");
+    let e = common::render(&request(corrupt, 8, 8)).expect_err("corrupt image");
     assert!(format!("{e:#}").contains("corrupt.png"), "{e:#}");
 }
 
 fn common_render(path: &std::path::Path, w: u32, h: u32) -> RenderedImage {
-    let img = viewer::render(&request(path.to_path_buf(), w, h)).expect("render image");
+    let img = common::render(&request(path.to_path_buf(), w, h)).expect("render image");
     maybe_save(&img, &path.file_stem().expect("name").to_string_lossy());
     img
 }
@@ -494,7 +494,7 @@ fn msaa_resolves_partial_coverage() {
         colormap: None,
     });
     for msaa in [1, 4] {
-        let req = viewer::RenderRequest { msaa, ..request(format!("msaa {msaa}").into(), 32, 32) };
+        let req = common::RenderRequest { msaa, ..request(format!("msaa {msaa}").into(), 32, 32) };
         let img = render_scene(&scene, &req).expect("render");
         maybe_save(&img, &format!("msaa_{msaa}"));
         // The 4 px point at world (-0.5, 0.5): pixels 6..10 x 22..26.
@@ -517,7 +517,7 @@ fn msaa_resolves_partial_coverage() {
     // same lines, softer edges.
     let empty = top_view(Vec::new(), Vec::new(), Vec::new());
     let grid = |msaa| {
-        let req = viewer::RenderRequest {
+        let req = common::RenderRequest {
             msaa,
             grid: Some(raster::Grid::default()),
             ..request(format!("grid msaa {msaa}").into(), 32, 32)
@@ -832,7 +832,7 @@ fn showcase_matches_the_stored_image() {
         width_px: 2.0,
     });
     scene.update_world();
-    let req = viewer::RenderRequest {
+    let req = common::RenderRequest {
         msaa: 4,
         grid: Some(raster::Grid::default()),
         ..request("showcase".into(), 128, 96)

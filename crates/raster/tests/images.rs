@@ -1,14 +1,14 @@
 //! Raster image tests on lavapipe (validation layer on, zero messages): analytic values where
 //! they exist, and the reference scenes against reference images stored in the repo.
 
+use common::{render, render_scene, RenderedImage};
 use glam::{Mat4, Quat, Vec3};
 use scene::{
     Camera, Environment, Light, LightKind, LineSet, Material, Mesh, Node, Primitive, Scene,
 };
-use viewer::{render, render_scene, RenderedImage};
 
-mod common;
 use common::{data, maybe_save, px, request};
+use testkit as common;
 
 /// White furnace: a Lambertian sphere of albedo 0.8 under a uniform environment of radiance 1
 /// reflects exactly 0.8 (the raster's ambient term is exact for a uniform environment), and the
@@ -644,10 +644,10 @@ fn points_are_splatted_and_depth_tested_against_triangles() {
     );
 }
 
-/// A PLY point cloud through the viewer: default lighting is added to the unlit file, the
+/// A PLY point cloud loaded as a file would be: default lighting is added to the unlit file, the
 /// points are splatted, the background is the dim default environment.
 #[test]
-fn ply_point_cloud_renders_through_the_viewer() {
+fn ply_point_cloud_renders_with_default_lighting() {
     let dir = std::env::temp_dir().join(format!("xpg-ply-render-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tempdir");
     let path = dir.join("cloud.ply");

@@ -1,7 +1,7 @@
 //! GPU tests of xpg on lavapipe, each with the validation layer (synchronization validation on)
 //! and asserting zero validation messages.
 
-mod common;
+use testkit as common;
 
 use common::{assert_clean, compiler, f32s, gpu, test_shader};
 use xpg::sync::{image_barrier, AccessScope};

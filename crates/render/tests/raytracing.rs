@@ -9,7 +9,7 @@ use xpg::{
     RayTracingDesc, ShaderDesc, Uploader,
 };
 
-mod common;
+use testkit as common;
 
 const W: u32 = 64;
 const H: u32 = 48;

@@ -1,0 +1,250 @@
+//! Shared set-up of the GPU tests of the workspace's crates: a validated context on lavapipe
+//! and the zero-message check, the test data folder, image comparisons, and a headless
+//! render of a scene by any renderer factory (no viewer involved), so that each crate tests
+//! itself (`cargo test -p raster`, `-p pathtracer`, ...).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+pub use render::headless::RenderedImage;
+use render::{GpuScene, Registry, RendererInit, SettingValue};
+use scene::{Scene, View};
+use xpg::{Context, ContextDesc, ShaderCompiler};
+
+/// Logs to the test output (`RUST_LOG`, warnings by default).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// A context with the validation layer and synchronization validation on. Fails loudly when
+/// the device or the layer is missing: the set-up script guarantees both.
+pub fn gpu(force_staging: bool) -> Context {
+    init_tracing();
+    Context::new(&ContextDesc {
+        app_name: "xpg-tests".into(),
+        validation: true,
+        force_staging,
+        ..Default::default()
+    })
+    .expect("Vulkan context with validation (run scripts/setup.sh)")
+}
+
+/// Asserts that the context received no validation warning or error.
+pub fn assert_clean(ctx: &Context) {
+    ctx.wait_idle().expect("wait idle");
+    let m = ctx.validation_messages();
+    assert_eq!(
+        m.total(),
+        0,
+        "validation messages: {} errors, {} warnings:\n{}",
+        m.errors,
+        m.warnings,
+        m.recent.join("\n---\n")
+    );
+}
+
+/// The workspace's root folder.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A file under the workspace's tests/data.
+pub fn data(rel: &str) -> PathBuf {
+    root().join("tests/data").join(rel)
+}
+
+/// A test shader under the workspace's tests/shaders.
+pub fn test_shader(name: &str) -> PathBuf {
+    root().join("tests/shaders").join(name)
+}
+
+/// A compiler of the project's shaders.
+pub fn compiler() -> Arc<ShaderCompiler> {
+    Arc::new(ShaderCompiler::new([ShaderCompiler::project_shader_dir()]))
+}
+
+/// Little-endian f32s of `bytes`.
+pub fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// What to render, as the viewer's `render` command takes it (the built-ins' shorthands
+/// mapped to their settings here, so that the renderers are tested without the viewer).
+#[derive(Debug, Clone)]
+pub struct RenderRequest {
+    /// Scene file (or a name for messages when the scene is given in memory).
+    pub scene: PathBuf,
+    /// Image size; None: 1280 wide at the camera's aspect ratio.
+    pub size: Option<(u32, u32)>,
+    /// Camera name; None: the first camera (or one framing the scene).
+    pub camera: Option<String>,
+    /// "raster" or "pathtracer".
+    pub renderer: String,
+    /// More settings of the renderer, applied after the shorthands below.
+    pub settings: Vec<(String, SettingValue)>,
+    /// Raster: a reference grid (validated first).
+    pub grid: Option<raster::Grid>,
+    /// Raster: samples per pixel (1: no multisampling).
+    pub msaa: u32,
+    /// Path tracer: samples per pixel.
+    pub spp: u32,
+    /// Path tracer: longest path.
+    pub max_depth: u32,
+    /// Path tracer: seed.
+    pub seed: u32,
+    /// Path tracer: pick lights uniformly instead of by power.
+    pub uniform_lights: bool,
+    /// Path tracer: thin-lens aperture radius and focus distance.
+    pub lens: (f32, f32),
+}
+
+/// A raster render of `scene` at `w` x `h` without multisampling (16 samples, 64 bounces for
+/// the path tracer).
+pub fn request(scene: PathBuf, w: u32, h: u32) -> RenderRequest {
+    RenderRequest {
+        scene,
+        size: Some((w, h)),
+        camera: None,
+        renderer: "raster".into(),
+        settings: Vec::new(),
+        grid: None,
+        msaa: 1,
+        spp: 16,
+        max_depth: 64,
+        seed: 0,
+        uniform_lights: false,
+        lens: (0.0, 1.0),
+    }
+}
+
+/// Loads `req.scene` (default lighting when nothing lights it) and renders it.
+pub fn render(req: &RenderRequest) -> anyhow::Result<RenderedImage> {
+    let mut scene =
+        scene::load(&req.scene).with_context(|| format!("loading {}", req.scene.display()))?;
+    scene.add_default_lighting();
+    render_scene(&scene, req)
+}
+
+/// Renders `scene` as `req` says, on a validated context; any validation message is an error.
+pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<RenderedImage> {
+    let (w, h) = match req.size {
+        Some(s) => s,
+        None => View::default_size(scene, req.camera.as_deref(), 1280),
+    };
+    let view = View::from_scene(scene, req.camera.as_deref(), w, h)
+        .with_context(|| format!("{}: no camera {:?}", req.scene.display(), req.camera))?;
+    let mut settings: Vec<(String, SettingValue)> = Vec::new();
+    let mut set = |k: &str, v: SettingValue| settings.push((k.to_string(), v));
+    match req.renderer.as_str() {
+        "raster" => {
+            set("msaa", SettingValue::UInt(req.msaa));
+            if let Some(g) = req.grid {
+                g.validate()?;
+                set("grid", SettingValue::Bool(true));
+                set("grid_spacing", SettingValue::Float(g.spacing));
+                set("grid_opacity", SettingValue::Float(g.opacity));
+                set("grid_fade", SettingValue::Float(g.fade));
+                set("grid_z_up", SettingValue::Bool(g.up == raster::GridUp::Z));
+            }
+        }
+        "pathtracer" => {
+            set("samples_per_frame", SettingValue::UInt(req.spp.clamp(1, 16)));
+            set("max_depth", SettingValue::UInt(req.max_depth.max(1)));
+            set("seed", SettingValue::UInt(req.seed));
+            set("uniform_lights", SettingValue::Bool(req.uniform_lights));
+            set("aperture", SettingValue::Float(req.lens.0));
+            set("focus_distance", SettingValue::Float(req.lens.1));
+        }
+        other => bail!("no renderer '{other}' in the test kit"),
+    }
+    settings.extend(req.settings.iter().cloned());
+    let ctx = gpu(false);
+    let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
+    let gpu_scene = GpuScene::upload(&ctx, scene)?;
+    let init = RendererInit { ctx: &ctx, compiler: &compiler, settings: &settings, z_up: false };
+    // Made as the viewer makes them: the factory, then the settings.
+    let mut registry = Registry::new();
+    registry.register("raster", raster::Raster::factory);
+    registry.register("pathtracer", pathtracer::PathTracer::factory);
+    let mut renderer = registry.create(&req.renderer, &init)?;
+    renderer.scene_changed(scene, &gpu_scene);
+    let img = render::headless::render_view(
+        &ctx,
+        &compiler,
+        renderer.as_mut(),
+        &gpu_scene,
+        &view,
+        req.spp,
+    )?;
+    ctx.wait_idle()?;
+    let m = ctx.validation_messages();
+    if m.total() > 0 {
+        bail!(
+            "{}: {} validation messages:\n{}",
+            req.scene.display(),
+            m.total(),
+            m.recent.join("\n")
+        );
+    }
+    Ok(img)
+}
+
+/// A unit UV sphere (smooth normals, 96 x 48 quads) with `material`.
+pub fn sphere(material: usize) -> scene::Primitive {
+    scene::shapes::uv_sphere(material, 96, 48)
+}
+
+/// Saves the tonemapped image under `$XPG_SAVE_IMAGES/` when that is set (for looking at them).
+pub fn maybe_save(img: &RenderedImage, name: &str) {
+    if let Ok(dir) = std::env::var("XPG_SAVE_IMAGES") {
+        let path = PathBuf::from(dir).join(format!("{name}.png"));
+        image::save_buffer(&path, &img.ldr, img.width, img.height, image::ExtendedColorType::Rgba8)
+            .expect("save");
+    }
+}
+
+/// Pixel (x, y) of the HDR image.
+pub fn px(img: &RenderedImage, x: u32, y: u32) -> [f32; 4] {
+    img.hdr[(y * img.width + x) as usize]
+}
+
+/// Mean and 99th percentile of the absolute differences of the RGB bytes of two RGBA8 images.
+pub fn compare(a: &[u8], b: &[u8]) -> (f64, u8) {
+    let mut diffs: Vec<u8> = a
+        .chunks_exact(4)
+        .zip(b.chunks_exact(4))
+        .flat_map(|(p, q)| (0..3).map(move |c| p[c].abs_diff(q[c])))
+        .collect();
+    let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len().max(1) as f64;
+    diffs.sort_unstable();
+    (mean, diffs.get(diffs.len() * 99 / 100).copied().unwrap_or(0))
+}
+
+/// Compares `img` (tonemapped) with tests/data/raster/NAME.png, an image made by this renderer
+/// and looked at before it was committed: mean absolute difference under 1 and 99th
+/// percentile under `p99_max` (8-bit sRGB), for rasterization and rounding differences between
+/// drivers. `XPG_UPDATE_REFS=1` rewrites the reference instead.
+pub fn assert_matches_stored(img: &RenderedImage, name: &str, p99_max: u8) {
+    let path = data(&format!("raster/{name}.png"));
+    if std::env::var("XPG_UPDATE_REFS").is_ok_and(|v| v == "1") {
+        image::save_buffer(&path, &img.ldr, img.width, img.height, image::ExtendedColorType::Rgba8)
+            .expect("write reference");
+        return;
+    }
+    let reference =
+        image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgba8();
+    assert_eq!(reference.dimensions(), (img.width, img.height), "{name}");
+    let (mean, p99) = compare(&img.ldr, reference.as_raw());
+    assert!(
+        mean < 1.0 && p99 < p99_max,
+        "{name}: mean {mean:.3}, p99 {p99} against {}",
+        path.display()
+    );
+}
