@@ -8,7 +8,7 @@
 //! orders them against the draws of this and the previous frame.
 //!
 //! Directional and spot lights cast shadows: one depth layer each (up to
-//! `render::MAX_SHADOWED_LIGHTS`), 3x3 PCF. Blended surfaces are sorted back to front per
+//! [`MAX_SHADOWED_LIGHTS`]; the matrices are the raster's, made in `shadows.rs`), 3x3 PCF. Blended surfaces are sorted back to front per
 //! draw (order-independent transparency is a later issue).
 //!
 //! An optional reference grid ([`Grid`]) is blended over the opaque result, depth tested.
@@ -16,6 +16,9 @@
 //! sets are screen-space splats.
 
 mod ibl;
+mod shadows;
+
+pub use shadows::MAX_SHADOWED_LIGHTS;
 
 use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo};
 use glam::Mat4;
@@ -63,6 +66,7 @@ struct RasterPush {
     materials: u64,
     lights: u64,
     shadows: u64,
+    light_shadows: u64,
     uvs: u64,
     tangents: u64,
     sh: u64,
@@ -167,6 +171,8 @@ pub struct Raster {
     frame_buffer: Buffer,
     env_sampler: Sampler,
     ibl: ibl::Ibl,
+    /// Shadow matrices and per-light parameters of the current scene.
+    shadows: shadows::Shadows,
     msaa: u32,
     ctx: Context,
 }
@@ -333,6 +339,7 @@ impl Raster {
             grid_style: Grid::default(),
             env_sampler,
             ibl: ibl::Ibl::new(ctx, compiler)?,
+            shadows: Default::default(),
             msaa: samples,
             ctx: ctx.clone(),
         })
@@ -371,19 +378,25 @@ struct SceneBuffers {
     draws: framegraph::BufferHandle,
     materials: framegraph::BufferHandle,
     lights: framegraph::BufferHandle,
+    /// The raster's own shadow matrices and per-light parameters (written by a pass of this
+    /// graph when the lights changed).
     shadows: framegraph::BufferHandle,
 }
 
 impl SceneBuffers {
     /// Imports them (the same resources as an update's earlier in this graph, if any; else
     /// last read by an earlier frame, their upload made visible before).
-    fn import(graph: &mut FrameGraph<'_>, scene: &GpuScene) -> Self {
+    fn import(
+        graph: &mut FrameGraph<'_>,
+        scene: &GpuScene,
+        shadows: framegraph::BufferHandle,
+    ) -> Self {
         let mut import = |b: &Buffer, a: Access| graph.import_buffer(b.name(), b, Some(a), None);
         Self {
             draws: import(&scene.draws, Access::StorageReadVertex),
             materials: import(&scene.materials, Access::StorageReadFragment),
             lights: import(&scene.lights, Access::StorageReadFragment),
-            shadows: import(&scene.shadows, Access::StorageReadVertex),
+            shadows,
         }
     }
 }
@@ -878,6 +891,9 @@ impl Raster {
         // The IBL maps of this scene: made in this frame when new, else kept from earlier (the
         // graph must run: the maps count as made from here on).
         let ibl_work = self.ibl.prepare(&self.ctx, scene)?;
+        // The shadow matrices of this scene's lights, written by a pass when they changed.
+        self.shadows.refresh(&self.ctx, scene)?;
+        let (shadows_address, light_shadows_address) = self.shadows.addresses();
         let vp: Mat4 = view.proj * view.view;
         let frame = FrameData {
             view_proj: vp.to_cols_array_2d(),
@@ -925,7 +941,8 @@ impl Raster {
             draws: scene.draws.address(),
             materials: scene.materials.address(),
             lights: scene.lights.address(),
-            shadows: scene.shadows.address(),
+            shadows: shadows_address,
+            light_shadows: light_shadows_address,
             uvs: scene.uvs.address(),
             tangents: scene.tangents.address(),
             sh: 0,
@@ -937,7 +954,11 @@ impl Raster {
         let mut fb = graph.import_buffer("raster frame constants", &self.frame_buffer, None, None);
         // The scene's buffers that updates rewrite (GpuScene::update): declared so that this
         // frame's reads come after an update's writes in the same graph.
-        let sb = SceneBuffers::import(graph, scene);
+        let shadows = self
+            .shadows
+            .import(graph)
+            .ok_or_else(|| RenderError::Internal("shadow data missing after refresh".into()))?;
+        let sb = SceneBuffers::import(graph, scene, shadows);
         let env = scene.import_environment(graph);
         let env_size = (scene.environment.extent().width, scene.environment.extent().height);
         let ibl = self.ibl.add_passes(graph, &env, env_size, ibl_work)?;
@@ -958,7 +979,8 @@ impl Raster {
             ImageInfo::d2(view.width, view.height, DEPTH_FORMAT).samples(ms),
         );
         // One layer per shadowed light (at least one, so the forward pass always has a map).
-        let layers = scene.shadow_matrices.len().max(1) as u32;
+        let shadow_layers = self.shadows.matrices.len() as u32;
+        let layers = shadow_layers.max(1);
         let shadow_info =
             ImageInfo::d2(self.shadow_size, self.shadow_size, DEPTH_FORMAT).layers(layers).array();
         let mut shadow_maps = graph.create_image("shadow maps", shadow_info);
@@ -967,7 +989,7 @@ impl Raster {
         let meshes = MeshDraws::of(scene);
         let shadow_pipelines = [&self.shadow, &self.shadow_alpha];
         let groups = &scene.groups;
-        for layer in 0..scene.shadow_matrices.len() as u32 {
+        for layer in 0..shadow_layers {
             let sm = shadow_maps;
             let range = framegraph::Subresources {
                 base_mip: 0,

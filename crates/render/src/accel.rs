@@ -65,7 +65,7 @@ fn run<'a>(ctx: &Context, build: impl FnOnce(&mut FrameGraph<'a>)) -> Result<(),
     let mut graph = FrameGraph::new();
     build(&mut graph);
     framegraph::run_once(ctx, graph)
-        .map_err(|e| GpuSceneError::Invalid(format!("acceleration structures: {e}")))
+        .map_err(|source| GpuSceneError::SetUp { work: "acceleration structures", source })
 }
 
 fn scratch_address(

@@ -15,10 +15,10 @@
 use framegraph::Access;
 use glam::{Mat4, Vec3};
 use xpg::vk;
-use xpg::{Buffer, BufferDesc, Context, Image, ImageDesc, MemoryUsage, Uploader};
+use xpg::{Buffer, BufferDesc, Context, Image, MemoryUsage, Uploader};
 
 pub use crate::textures::{GpuSampler, GpuTexture};
-use scene::{pack_srgba8, AlphaMode, Environment, LightKind, Scene};
+use scene::{AlphaMode, LightKind, Scene};
 
 /// One vertex on the GPU.
 #[repr(C)]
@@ -127,13 +127,7 @@ pub struct GpuLight {
     pub direction_cos_outer: [f32; 4],
     /// Color * intensity, then cos(inner cone).
     pub radiance_cos_inner: [f32; 4],
-    /// Shadow map layer (or -1 without a shadow map), tan(half field of view) (0: orthographic),
-    /// near and far of the shadow projection (for the depth bias in world units).
-    pub shadow: [f32; 4],
 }
-
-/// Lights with a shadow map (directional and spot lights, in scene order).
-pub const MAX_SHADOWED_LIGHTS: usize = 4;
 
 /// A point set on the GPU.
 pub struct GpuPoints {
@@ -182,8 +176,7 @@ pub struct SceneUpdate {
     pub transforms: bool,
     /// The material table.
     pub materials: bool,
-    /// Lights and shadow matrices (also after transform changes: lights hang on nodes and
-    /// shadow maps cover the scene's bounds).
+    /// Lights (also after transform changes: lights hang on nodes) and the scene's bounds.
     pub lights: bool,
 }
 
@@ -197,12 +190,70 @@ pub enum GpuSceneError {
     /// The scene does not fit the GPU layout (too many vertices for u32 indices, ...).
     #[error("{0}")]
     TooLarge(String),
-    /// The scene's data is inconsistent (index or material out of range, ...).
-    #[error("invalid scene: {0}")]
-    Invalid(String),
+    /// An object of the scene is inconsistent (an index out of range, lengths that differ,
+    /// values that are not finite, ...): which object, and what is wrong with it.
+    #[error("invalid scene: {object}: {problem}")]
+    Invalid {
+        /// The object.
+        object: SceneObject,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Set-up work recorded outside a frame (acceleration structure builds, texture mip
+    /// generation) failed.
+    #[error("{work}: {source}")]
+    SetUp {
+        /// What was being done.
+        work: &'static str,
+        /// The graph's error.
+        source: framegraph::ExecuteError,
+    },
     /// The scene changed in a way an update cannot follow.
     #[error("{0}")]
     StructureChanged(String),
+}
+
+/// The object of a scene an error is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SceneObject {
+    /// Primitive `primitive` of mesh `mesh` (by name).
+    Primitive {
+        /// The mesh's name.
+        mesh: String,
+        /// The primitive's index in it.
+        primitive: usize,
+    },
+    /// A material, by name.
+    Material(String),
+    /// A texture, by name.
+    Texture(String),
+    /// A point set, by name.
+    PointSet(String),
+    /// A line set, by name.
+    LineSet(String),
+    /// A node, by index.
+    Node(usize),
+}
+
+impl std::fmt::Display for SceneObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Primitive { mesh, primitive } => write!(f, "mesh '{mesh}' primitive {primitive}"),
+            Self::Material(n) => write!(f, "material '{n}'"),
+            Self::Texture(n) => write!(f, "texture '{n}'"),
+            Self::PointSet(n) => write!(f, "point set '{n}'"),
+            Self::LineSet(n) => write!(f, "line set '{n}'"),
+            Self::Node(i) => write!(f, "node {i}"),
+        }
+    }
+}
+
+impl GpuSceneError {
+    /// [`GpuSceneError::Invalid`] about `object`.
+    pub fn invalid(object: SceneObject, problem: impl Into<String>) -> Self {
+        Self::Invalid { object, problem: problem.into() }
+    }
 }
 
 /// The scene on the GPU.
@@ -230,10 +281,11 @@ pub struct GpuScene {
     pub lights: Buffer,
     /// Number of valid lights.
     pub light_count: u32,
-    /// World-to-clip matrices of the shadowed lights (columns), one per shadow map layer.
-    pub shadows: Buffer,
-    /// The same matrices on the CPU (their count is the number of shadow map layers).
-    pub shadow_matrices: Vec<Mat4>,
+    /// The lights on the CPU, as in `lights` (renderers derive their own data from them, such
+    /// as the raster's shadow matrices).
+    pub light_list: Vec<GpuLight>,
+    /// World-space bounds of the scene (a unit box around the origin when it is empty).
+    pub bounds: (Vec3, Vec3),
     /// Point clouds.
     pub points: Vec<GpuPoints>,
     /// Line sets.
@@ -284,7 +336,7 @@ impl std::fmt::Debug for GpuScene {
     }
 }
 
-fn storage(
+pub(crate) fn storage(
     ctx: &Context,
     name: &str,
     bytes: &[u8],
@@ -307,20 +359,20 @@ fn storage(
 }
 
 /// Where one mesh primitive lies in the shared vertex and index buffers.
-struct PrimRange {
-    first_index: u32,
-    index_count: u32,
-    first_vertex: u32,
-    vertex_count: u32,
-    material: usize,
-    colored: bool,
+pub(crate) struct PrimRange {
+    pub(crate) first_index: u32,
+    pub(crate) index_count: u32,
+    pub(crate) first_vertex: u32,
+    pub(crate) vertex_count: u32,
+    pub(crate) material: usize,
+    pub(crate) colored: bool,
     /// Object-space centre of its bounds.
-    center: Vec3,
+    pub(crate) center: Vec3,
 }
 
 /// In-memory scenes skip the loaders' checks: an out-of-range index would be an out-of-bounds
 /// read on the GPU.
-fn check_primitive(p: &scene::Primitive, scene: &Scene) -> Option<String> {
+pub(crate) fn check_primitive(p: &scene::Primitive, scene: &Scene) -> Option<String> {
     let n = p.positions.len();
     let per_vertex = |what: &str, len: usize| {
         (len != 0 && len != n).then(|| format!("{len} {what} for {n} vertices"))
@@ -350,7 +402,7 @@ fn check_primitive(p: &scene::Primitive, scene: &Scene) -> Option<String> {
 /// Whether draws of `m` need the textured shader variant.
 /// (Alpha-tested materials too: their shadow pass needs the alpha test, which the textured
 /// variants have.)
-fn textured(m: &scene::Material) -> bool {
+pub(crate) fn textured(m: &scene::Material) -> bool {
     m.textures().next().is_some() || m.colormap.is_some() || matches!(m.alpha, AlphaMode::Mask(_))
 }
 
@@ -384,178 +436,23 @@ fn colormap_texture(kind: scene::ColormapKind) -> scene::Texture {
 impl GpuScene {
     /// Uploads `scene` (world transforms must be current).
     pub fn upload(ctx: &Context, scene: &Scene) -> Result<Self, GpuSceneError> {
+        use crate::upload as step;
         let mut up = Uploader::new(ctx, 16 << 20)?;
         let heap = ctx.bindless()?;
-        let mut vertices: Vec<GpuVertex> = Vec::new();
-        let mut uvs: Vec<[f32; 2]> = Vec::new();
-        let mut tangents: Vec<[f32; 4]> = Vec::new();
-        let mut indices: Vec<u32> = Vec::new();
-        // Each mesh primitive once; draws refer to it.
-        let mut prim_ranges: Vec<Vec<PrimRange>> = Vec::new();
-        for m in &scene.meshes {
-            let mut ranges = Vec::new();
-            for (pi, p) in m.primitives.iter().enumerate() {
-                if let Some(message) = check_primitive(p, scene) {
-                    return Err(GpuSceneError::Invalid(format!(
-                        "mesh '{}' primitive {pi}: {message}",
-                        m.name
-                    )));
-                }
-                let first_vertex = u32::try_from(vertices.len())
-                    .map_err(|_| GpuSceneError::TooLarge("more than 4 G vertices".into()))?;
-                let first_index = u32::try_from(indices.len())
-                    .map_err(|_| GpuSceneError::TooLarge("more than 4 G indices".into()))?;
-                let white = pack_srgba8([1.0; 4]);
-                vertices.extend(p.positions.iter().zip(&p.normals).enumerate().map(
-                    |(k, (&position, &normal))| GpuVertex {
-                        position,
-                        color: p.colors.get(k).map_or(white, |&c| pack_srgba8(c)),
-                        normal,
-                        pad: 0,
-                    },
-                ));
-                let colormap = scene.materials[p.material].colormap.is_some();
-                let n = p.positions.len();
-                if colormap {
-                    // The scalar rides in u (NaN kept: the shader shows it in the NaN color).
-                    let s = |k: usize| p.scalars.get(k).copied().unwrap_or(f32::NAN);
-                    uvs.extend((0..n).map(|k| [s(k), 0.0]));
-                } else if p.uvs.is_empty() {
-                    uvs.extend(std::iter::repeat_n([0.0; 2], n));
-                } else {
-                    uvs.extend_from_slice(&p.uvs);
-                }
-                if p.tangents.is_empty() {
-                    tangents.extend(std::iter::repeat_n([0.0; 4], n));
-                } else {
-                    tangents.extend_from_slice(&p.tangents);
-                }
-                indices.extend_from_slice(&p.indices);
-                let (lo, hi) = p.positions.iter().fold(
-                    (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)),
-                    |(lo, hi), &v| (lo.min(Vec3::from(v)), hi.max(Vec3::from(v))),
-                );
-                ranges.push(PrimRange {
-                    first_index,
-                    index_count: p.indices.len() as u32,
-                    first_vertex,
-                    vertex_count: n as u32,
-                    material: p.material,
-                    colored: !p.colors.is_empty(),
-                    center: if n > 0 { 0.5 * (lo + hi) } else { Vec3::ZERO },
-                });
-            }
-            prim_ranges.push(ranges);
-        }
-        // Opaque and alpha-tested draws grouped by shader variant (vertex colors, textures),
-        // so that a renderer draws each group with one indirect call; blended draws last.
-        type Drawn = (GpuDraw, DrawSource);
-        let mut by_variant: [Vec<Drawn>; 4] = Default::default();
-        let mut blended_list: Vec<Drawn> = Vec::new();
-        let mut placements = Vec::new();
-        let mut placement_worlds = Vec::new();
-        for (ni, n) in scene.nodes.iter().enumerate() {
-            let Some(m) = n.mesh else { continue };
-            for (instance, world) in n.draw_transforms().enumerate() {
-                let placement = placements.len() as u32;
-                placements.push(crate::accel::Placement {
-                    node: ni as u32,
-                    instance: instance as u32,
-                    mesh: m as u32,
-                });
-                placement_worlds.push(world);
-                for (geometry, r) in prim_ranges.get(m).into_iter().flatten().enumerate() {
-                    let draw = GpuDraw {
-                        material: r.material as u32,
-                        first_index: r.first_index,
-                        index_count: r.index_count,
-                        first_vertex: r.first_vertex,
-                        placement,
-                        ..GpuDraw::placed(world)
-                    };
-                    let source = DrawSource {
-                        node: ni as u32,
-                        instance: instance as u32,
-                        center: r.center,
-                        geometry: geometry as u32,
-                    };
-                    let mat = &scene.materials[r.material];
-                    if mat.alpha == AlphaMode::Blend {
-                        blended_list.push((draw, source));
-                    } else {
-                        by_variant[usize::from(r.colored) | usize::from(textured(mat)) << 1]
-                            .push((draw, source));
-                    }
-                }
-            }
-        }
-        let mut draw_list = Vec::new();
-        let mut draw_sources = Vec::new();
-        let mut groups = Vec::new();
-        for (key, list) in by_variant.into_iter().enumerate() {
-            if !list.is_empty() {
-                groups.push(DrawGroup {
-                    first: draw_list.len() as u32,
-                    count: list.len() as u32,
-                    colored: key & 1 != 0,
-                    textured: key & 2 != 0,
-                });
-                for (d, src) in list {
-                    draw_list.push(d);
-                    draw_sources.push(src);
-                }
-            }
-        }
-        let mut blended = Vec::new();
-        for (d, src) in blended_list {
-            blended.push((
-                draw_list.len() as u32,
-                Mat4::from_cols_array_2d(&d.model).transform_point3(src.center),
-            ));
-            draw_list.push(d);
-            draw_sources.push(src);
-        }
-        if u32::try_from(draw_list.len()).is_err() {
-            return Err(GpuSceneError::TooLarge("more than 4 G draws".into()));
-        }
-        // Ray tracing hits name (placement, geometry); the draw of each: per placement an
-        // offset into the entries that follow the offsets.
-        let mut geometry_draws: Vec<u32> = Vec::with_capacity(placements.len() + draw_list.len());
-        let mut at = placements.len() as u32;
-        for p in &placements {
-            geometry_draws.push(at);
-            at += prim_ranges.get(p.mesh as usize).map_or(0, |r| r.len() as u32);
-        }
-        geometry_draws.resize(at as usize, u32::MAX);
-        for (d, (draw, src)) in draw_list.iter().zip(&draw_sources).enumerate() {
-            let slot = geometry_draws[draw.placement as usize] + src.geometry;
-            geometry_draws[slot as usize] = d as u32;
-        }
+        let step::Geometry { vertices, uvs, tangents, indices, prim_ranges } =
+            step::pack_geometry(scene)?;
+        let step::DrawLists {
+            draw_list,
+            draw_sources,
+            groups,
+            blended,
+            placements,
+            placement_worlds,
+            geometry_draws,
+        } = step::build_draw_lists(scene, &prim_ranges)?;
         // Textures: the scene's, then one lookup texture per colormap in use.
+        let kinds = step::check_materials(scene)?;
         let mut all_textures: Vec<&scene::Texture> = scene.textures.iter().collect();
-        let mut kinds: Vec<scene::ColormapKind> = Vec::new();
-        for m in &scene.materials {
-            for t in m.textures() {
-                if t >= scene.textures.len() {
-                    return Err(GpuSceneError::Invalid(format!(
-                        "material '{}': texture {t} of {}",
-                        m.name,
-                        scene.textures.len()
-                    )));
-                }
-            }
-            if let Some(c) = m.colormap {
-                if !(c.min.is_finite() && c.max.is_finite()) {
-                    return Err(GpuSceneError::Invalid(format!(
-                        "material '{}': colormap range {}..{} is not finite",
-                        m.name, c.min, c.max
-                    )));
-                }
-                if !kinds.contains(&c.kind) {
-                    kinds.push(c.kind);
-                }
-            }
-        }
         let lut_textures: Vec<scene::Texture> =
             kinds.iter().map(|&k| colormap_texture(k)).collect();
         all_textures.extend(&lut_textures);
@@ -565,28 +462,9 @@ impl GpuScene {
         let texture_refs: Vec<u32> =
             (0..owned.len()).map(|t| textures[t].slot.index() | sampler_of[t] << 16).collect();
         let materials = build_materials(scene, &texture_refs, &kinds);
-        let (lights, shadow_matrices) = build_lights(scene);
+        let lights = build_lights(scene);
         let light_count = lights.len() as u32;
-        let (env_w, env_h, env_texels, environment_kind) = match &scene.environment {
-            Environment::None => (1, 1, vec![[0.0f32; 4]], 0),
-            Environment::Uniform(c) => (1, 1, vec![[c[0], c[1], c[2], 1.0]], 1),
-            Environment::Equirect { width, height, texels } => (*width, *height, texels.clone(), 2),
-        };
-        let environment = Image::new(
-            ctx,
-            &ImageDesc::d2(
-                "environment",
-                env_w,
-                env_h,
-                vk::Format::R32G32B32A32_SFLOAT,
-                vk::ImageUsageFlags::SAMPLED,
-            ),
-        )?;
-        up.upload_image(
-            &environment,
-            &[bytemuck::cast_slice(&env_texels)],
-            vk::ImageLayout::READ_ONLY_OPTIMAL,
-        )?;
+        let (environment, environment_kind) = step::upload_environment(ctx, &mut up, scene)?;
         let geometry_draws = storage(
             ctx,
             "geometry draws",
@@ -669,158 +547,13 @@ impl GpuScene {
             &mut up,
             vk::BufferUsageFlags::empty(),
         )?;
-        let shadow_cols: Vec<[[f32; 4]; 4]> =
-            shadow_matrices.iter().map(|m| m.to_cols_array_2d()).collect();
-        let shadows = storage(
-            ctx,
-            "shadow matrices",
-            bytemuck::cast_slice(&shadow_cols),
-            &mut up,
-            vk::BufferUsageFlags::empty(),
-        )?;
-        let mut points = Vec::new();
-        for ps in &scene.point_sets {
-            let count = u32::try_from(ps.positions.len()).map_err(|_| {
-                GpuSceneError::TooLarge(format!("point set '{}': more than 4 G points", ps.name))
-            })?;
-            if !ps.colors.is_empty() && ps.colors.len() != ps.positions.len() {
-                return Err(GpuSceneError::Invalid(format!(
-                    "point set '{}': {} colors for {} points",
-                    ps.name,
-                    ps.colors.len(),
-                    ps.positions.len()
-                )));
-            }
-            if !ps.size_px.is_finite()
-                || ps.size_px <= 0.0
-                || ps.size_px > 64.0
-                || ps.positions.iter().flatten().any(|v| !v.is_finite())
-                || !ps.transform.is_finite()
-            {
-                return Err(GpuSceneError::Invalid(format!(
-                    "point set '{}': non-finite positions or transform, or size outside (0, 64]",
-                    ps.name
-                )));
-            }
-            if ps.colors.is_empty()
-                && !ps.scalars.is_empty()
-                && ps.scalars.len() != ps.positions.len()
-            {
-                return Err(GpuSceneError::Invalid(format!(
-                    "point set '{}': {} scalars for {} points",
-                    ps.name,
-                    ps.scalars.len(),
-                    ps.positions.len()
-                )));
-            }
-            let colors: Vec<u32> = if let (true, false, Some(map)) =
-                (ps.colors.is_empty(), ps.scalars.is_empty(), ps.colormap)
-            {
-                ps.scalars.iter().map(|&v| u32::from_le_bytes(map.color(v))).collect()
-            } else if ps.colors.is_empty() {
-                vec![u32::MAX; ps.positions.len()]
-            } else {
-                ps.colors.iter().map(|c| u32::from_le_bytes(*c)).collect()
-            };
-            points.push(GpuPoints {
-                positions: storage(
-                    ctx,
-                    "point positions",
-                    bytemuck::cast_slice(&ps.positions),
-                    &mut up,
-                    vk::BufferUsageFlags::empty(),
-                )?,
-                colors: storage(
-                    ctx,
-                    "point colors",
-                    bytemuck::cast_slice(&colors),
-                    &mut up,
-                    vk::BufferUsageFlags::empty(),
-                )?,
-                count,
-                transform: ps.transform,
-                size_px: ps.size_px,
-            });
-        }
-        let mut lines = Vec::new();
-        for ls in &scene.line_sets {
-            if !ls.colors.is_empty() && ls.colors.len() != ls.positions.len() {
-                return Err(GpuSceneError::Invalid(format!(
-                    "line set '{}': {} colors for {} vertices",
-                    ls.name,
-                    ls.colors.len(),
-                    ls.positions.len()
-                )));
-            }
-            let problem = if !(ls.width_px > 0.0 && ls.width_px <= 64.0) {
-                Some(format!("width {} outside (0, 64] px", ls.width_px))
-            } else if ls.positions.iter().flatten().any(|v| !v.is_finite()) {
-                Some("non-finite (NaN or infinite) positions".to_string())
-            } else if !ls.transform.is_finite() {
-                Some("non-finite transform".to_string())
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                return Err(GpuSceneError::Invalid(format!("line set '{}': {problem}", ls.name)));
-            }
-            let n = ls.positions.len();
-            let pairs: Vec<usize> = if ls.strip {
-                (0..n.saturating_sub(1)).flat_map(|i| [i, i + 1]).collect()
-            } else {
-                (0..n / 2 * 2).collect()
-            };
-            let segments = u32::try_from(pairs.len() / 2).ok().filter(|s| *s < u32::MAX / 6);
-            let segments = segments.ok_or_else(|| {
-                GpuSceneError::TooLarge(format!("line set '{}': too many segments", ls.name))
-            })?;
-            if segments == 0 {
-                continue;
-            }
-            let positions: Vec<[f32; 3]> = pairs.iter().map(|&i| ls.positions[i]).collect();
-            let colors: Vec<u32> = pairs
-                .iter()
-                .map(|&i| ls.colors.get(i).map_or(u32::MAX, |c| u32::from_le_bytes(*c)))
-                .collect();
-            lines.push(GpuLines {
-                positions: storage(
-                    ctx,
-                    "line positions",
-                    bytemuck::cast_slice(&positions),
-                    &mut up,
-                    vk::BufferUsageFlags::empty(),
-                )?,
-                colors: storage(
-                    ctx,
-                    "line colors",
-                    bytemuck::cast_slice(&colors),
-                    &mut up,
-                    vk::BufferUsageFlags::empty(),
-                )?,
-                segments,
-                transform: ls.transform,
-                width_px: ls.width_px,
-            });
-        }
+        let points = step::upload_points(ctx, &mut up, scene)?;
+        let lines = step::upload_lines(ctx, &mut up, scene)?;
         up.flush()?;
         // Direct (mapped) writes are made visible by the next submission; staged copies end
         // with a barrier to all later commands (xpg's upload contract).
         let accel = if ctx.caps().ray_tracing {
-            let meshes: Vec<Vec<crate::accel::MeshPrim>> = prim_ranges
-                .iter()
-                .map(|ranges| {
-                    ranges
-                        .iter()
-                        .map(|r| crate::accel::MeshPrim {
-                            first_vertex: r.first_vertex,
-                            vertex_count: r.vertex_count,
-                            first_index: r.first_index,
-                            index_count: r.index_count,
-                            opaque: scene.materials[r.material].alpha == AlphaMode::Opaque,
-                        })
-                        .collect()
-                })
-                .collect();
+            let meshes = step::accel_meshes(scene, &prim_ranges);
             Some(crate::accel::SceneAccel::build(
                 ctx,
                 &vertices,
@@ -847,8 +580,8 @@ impl GpuScene {
             light_count,
             points,
             lines,
-            shadows,
-            shadow_matrices,
+            light_list: lights,
+            bounds: scene_bounds(scene),
             draw_list,
             groups,
             blended,
@@ -911,10 +644,10 @@ impl GpuScene {
                     .and_then(|n| n.draw_transform(src.instance as usize))
                     .ok_or_else(|| structure("a drawn node or instance is gone"))?;
                 if !world.is_finite() {
-                    return Err(GpuSceneError::Invalid(format!(
-                        "node {}: non-finite transform",
-                        src.node
-                    )));
+                    return Err(GpuSceneError::invalid(
+                        SceneObject::Node(src.node as usize),
+                        "non-finite transform",
+                    ));
                 }
                 let placed = GpuDraw::placed(world);
                 (d.model, d.normal_model, d.mirrored) =
@@ -960,23 +693,24 @@ impl GpuScene {
                     "a colormap without a lookup texture, or a non-finite range",
                 ));
             }
-            if scene.materials.iter().flat_map(|m| m.textures()).any(|t| t >= scene.textures.len())
+            let n = scene.textures.len();
+            if let Some((m, t)) =
+                scene.materials.iter().find_map(|m| m.textures().find(|&t| t >= n).map(|t| (m, t)))
             {
-                return Err(GpuSceneError::Invalid(
-                    "a material's texture index is out of range".into(),
+                return Err(GpuSceneError::invalid(
+                    SceneObject::Material(m.name.clone()),
+                    format!("texture {t} of {n}"),
                 ));
             }
             new_materials = Some(build_materials(scene, &self.texture_refs, &self.colormap_kinds));
         }
         let mut new_lights = None;
         if done.lights {
-            let (lights, shadow_matrices) = build_lights(scene);
-            if lights.len() as u32 != self.light_count
-                || shadow_matrices.len() != self.shadow_matrices.len()
-            {
+            let lights = build_lights(scene);
+            if lights.len() as u32 != self.light_count {
                 return Err(structure("lights were added or removed"));
             }
-            new_lights = Some((lights, shadow_matrices));
+            new_lights = Some(lights);
         }
         let mut writes: Vec<(&Buffer, Vec<u8>, &'static str)> = Vec::new();
         if let Some((draws, centers)) = new_draws {
@@ -989,18 +723,10 @@ impl GpuScene {
         if let Some(materials) = new_materials {
             writes.push((&self.materials, bytemuck::cast_slice(&materials).to_vec(), "materials"));
         }
-        if let Some((lights, shadow_matrices)) = new_lights {
+        if let Some(lights) = new_lights {
             writes.push((&self.lights, bytemuck::cast_slice(&lights).to_vec(), "lights"));
-            let cols: Vec<[[f32; 4]; 4]> =
-                shadow_matrices.iter().map(|m| m.to_cols_array_2d()).collect();
-            if !cols.is_empty() {
-                writes.push((
-                    &self.shadows,
-                    bytemuck::cast_slice(&cols).to_vec(),
-                    "shadow matrices",
-                ));
-            }
-            self.shadow_matrices = shadow_matrices;
+            self.light_list = lights;
+            self.bounds = scene_bounds(scene);
         }
         if let (Some(bytes), Some(accel)) = (new_instances, &self.accel) {
             writes.push((&accel.instances, bytes, "tlas instances"));
@@ -1066,17 +792,17 @@ impl GpuScene {
 /// Where a draw comes from: a node, which placement of its mesh, and the primitive's
 /// object-space centre.
 #[derive(Debug, Clone, Copy)]
-struct DrawSource {
-    node: u32,
-    instance: u32,
-    center: Vec3,
+pub(crate) struct DrawSource {
+    pub(crate) node: u32,
+    pub(crate) instance: u32,
+    pub(crate) center: Vec3,
     /// The primitive's index in its mesh (its geometry index in the mesh's BLAS).
-    geometry: u32,
+    pub(crate) geometry: u32,
 }
 
 impl GpuDraw {
     /// A draw at `world` (model and normal matrices, mirror flag); the rest zero.
-    fn placed(world: Mat4) -> Self {
+    pub(crate) fn placed(world: Mat4) -> Self {
         // Cofactor matrix of the 3x3 part: det(M) times the inverse transpose, defined for
         // singular transforms too; times the determinant's sign, so that a mirror keeps
         // outward normals outward.
@@ -1150,11 +876,9 @@ fn build_materials(
         .collect()
 }
 
-/// The light list in world space and the shadow matrices of the shadowed lights.
-fn build_lights(scene: &Scene) -> (Vec<GpuLight>, Vec<Mat4>) {
+/// The light list in world space.
+fn build_lights(scene: &Scene) -> Vec<GpuLight> {
     let mut lights = Vec::new();
-    let mut shadow_matrices: Vec<Mat4> = Vec::new();
-    let bounds = scene.bounds().unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
     for n in &scene.nodes {
         let Some(l) = n.light.and_then(|l| scene.lights.get(l)) else { continue };
         let pos = n.world.transform_point3(Vec3::ZERO);
@@ -1165,60 +889,16 @@ fn build_lights(scene: &Scene) -> (Vec<GpuLight>, Vec<Mat4>) {
             LightKind::Point => (1.0, -1.0, -1.0),
             LightKind::Spot { inner, outer } => (2.0, outer.cos(), inner.cos()),
         };
-        let shadow = match l.kind {
-            LightKind::Directional | LightKind::Spot { .. }
-                if shadow_matrices.len() < MAX_SHADOWED_LIGHTS =>
-            {
-                let (m, tan_half, near, far) = shadow_matrix(l.kind, pos, dir, bounds);
-                shadow_matrices.push(m);
-                [(shadow_matrices.len() - 1) as f32, tan_half, near, far]
-            }
-            _ => [-1.0, 0.0, 0.0, 0.0],
-        };
         lights.push(GpuLight {
             position_kind: [pos.x, pos.y, pos.z, kind],
             direction_cos_outer: [dir.x, dir.y, dir.z, cos_outer],
             radiance_cos_inner: [rad[0], rad[1], rad[2], cos_inner],
-            shadow,
         });
     }
-    (lights, shadow_matrices)
+    lights
 }
 
-/// World-to-clip matrix of a shadow map: an orthographic box around the scene bounds for a
-/// directional light, the cone's perspective for a spot light (Vulkan depth 0..1, y down).
-fn shadow_matrix(
-    kind: LightKind,
-    pos: Vec3,
-    dir: Vec3,
-    (lo, hi): (Vec3, Vec3),
-) -> (Mat4, f32, f32, f32) {
-    let center = 0.5 * (lo + hi);
-    let radius = (0.5 * (hi - lo).length()).max(1e-3);
-    let dir = if dir.length_squared() > 0.0 { dir } else { -Vec3::Y };
-    let up = if dir.y.abs() > 0.99 { Vec3::Z } else { Vec3::Y };
-    match kind {
-        LightKind::Spot { outer, .. } => {
-            let view = glam::camera::rh::view::look_to_mat4(pos, dir, up);
-            let dist = (pos - center).length();
-            let far = dist + 2.0 * radius;
-            // As near as the scene allows: depth precision is spent near the near plane.
-            let near = (dist - radius).max(far * 1e-3).max(1e-3);
-            let fov = (2.0 * outer).clamp(0.01, 3.1);
-            (scene::camera::perspective(fov, 1.0, near, far) * view, (0.5 * fov).tan(), near, far)
-        }
-        _ => {
-            let eye = center - dir * (2.0 * radius);
-            let view = glam::camera::rh::view::look_to_mat4(eye, dir, up);
-            // Orthographic: depth 0 at `eye`, 1 at four radii; y down for Vulkan.
-            let (r, far) = (radius, 4.0 * radius);
-            let m = Mat4::from_cols(
-                glam::Vec4::new(1.0 / r, 0.0, 0.0, 0.0),
-                glam::Vec4::new(0.0, -1.0 / r, 0.0, 0.0),
-                glam::Vec4::new(0.0, 0.0, -1.0 / far, 0.0),
-                glam::Vec4::new(0.0, 0.0, 0.0, 1.0),
-            ) * view;
-            (m, 0.0, 0.0, far)
-        }
-    }
+/// The scene's bounds, or a unit box around the origin for an empty scene.
+fn scene_bounds(scene: &Scene) -> (Vec3, Vec3) {
+    scene.bounds().unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)))
 }

@@ -14,12 +14,13 @@ pub mod headless;
 mod registry;
 mod renderer;
 mod textures;
+mod upload;
 
 pub use accel::{MaskedTlas, Placement, SceneAccel};
 pub use gpu::{
     DrawGroup, GpuDraw, GpuLight, GpuLines, GpuMaterial, GpuSampler, GpuScene, GpuSceneError,
-    GpuTexture, SceneUpdate, MATERIAL_BLENDED, MATERIAL_COLORMAP, MATERIAL_DOUBLE_SIDED,
-    MATERIAL_MASKED, MATERIAL_UNLIT, MAX_SHADOWED_LIGHTS, NO_TEXTURE,
+    GpuTexture, SceneObject, SceneUpdate, MATERIAL_BLENDED, MATERIAL_COLORMAP,
+    MATERIAL_DOUBLE_SIDED, MATERIAL_MASKED, MATERIAL_UNLIT, NO_TEXTURE,
 };
 pub use registry::{BoxedRenderer, Factory, Registry, RendererInit};
 pub use renderer::*;

@@ -8,7 +8,7 @@ use framegraph::{Access, FrameGraph, ImageInfo, Subresources};
 use xpg::vk;
 use xpg::{BindlessHeap, BindlessIndex, Context, Image, ImageDesc, Sampler, Uploader};
 
-use crate::gpu::GpuSceneError;
+use crate::gpu::{GpuSceneError, SceneObject};
 use scene::{Texture, TexturePixels, TextureSampler, Wrap};
 
 /// A texture in GPU memory (READ_ONLY_OPTIMAL, every mip level filled).
@@ -82,7 +82,7 @@ pub(crate) fn upload_textures(
     // (texture index, mip levels) of those whose mips the GPU makes.
     let mut chains = Vec::new();
     for (i, t) in textures.iter().enumerate() {
-        let invalid = |m: String| GpuSceneError::Invalid(format!("texture '{}': {m}", t.name));
+        let invalid = |m: String| GpuSceneError::invalid(SceneObject::Texture(t.name.clone()), m);
         if t.width == 0 || t.height == 0 {
             return Err(invalid(format!("size {}x{}", t.width, t.height)));
         }
@@ -176,7 +176,7 @@ pub(crate) fn upload_textures(
         }
     }
     framegraph::run_once(ctx, graph)
-        .map_err(|e| GpuSceneError::Invalid(format!("mip generation: {e}")))?;
+        .map_err(|source| GpuSceneError::SetUp { work: "mip generation", source })?;
     Ok(out)
 }
 

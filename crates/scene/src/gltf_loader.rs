@@ -58,14 +58,34 @@ pub enum LoadError {
 /// transforms computed.
 pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
-    let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
     let gltf_err = |source| LoadError::Gltf { path: path.to_path_buf(), source };
     let gltf::Gltf { document: doc, blob } = gltf::Gltf::open(path).map_err(gltf_err)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let buffers = gltf::import_buffers(&doc, Some(base), blob).map_err(gltf_err)?;
     let mut scene = Scene::default();
-    let mut textures = TextureCache::default();
+    // The steps, in order: materials (and their textures), meshes (lines and points apart),
+    // lights, cameras, the node hierarchy (and the environment), then the lines and points
+    // placed with their nodes.
+    load_materials(path, &doc, &buffers, &mut scene)?;
+    let (mesh_lines, mesh_points) = load_meshes(path, &doc, &buffers, &mut scene)?;
+    load_lights(&doc, &mut scene);
+    load_cameras(path, &doc, &mut scene)?;
+    load_nodes(path, &doc, &mut scene)?;
+    scene.update_world();
+    place_lines_and_points(&mut scene, &mesh_lines, &mesh_points);
+    Ok(scene)
+}
 
+/// Step 1: the materials (checked to be finite) and the textures they use, then the default
+/// material for primitives without one (the last).
+fn load_materials(
+    path: &Path,
+    doc: &gltf::Document,
+    buffers: &[gltf::buffer::Data],
+    scene: &mut Scene,
+) -> Result<(), LoadError> {
+    let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
+    let mut textures = TextureCache::default();
     for m in doc.materials() {
         let pbr = m.pbr_metallic_roughness();
         let strength = m.emissive_strength().unwrap_or(1.0);
@@ -89,39 +109,39 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             alpha,
             unlit: m.unlit(),
             base_color_texture: textures.get(
-                &mut scene,
+                scene,
                 path,
-                &buffers,
+                buffers,
                 pbr.base_color_texture().map(|t| (t.texture(), t.tex_coord())),
                 true,
             )?,
             metallic_roughness_texture: textures.get(
-                &mut scene,
+                scene,
                 path,
-                &buffers,
+                buffers,
                 pbr.metallic_roughness_texture().map(|t| (t.texture(), t.tex_coord())),
                 false,
             )?,
             normal_texture: textures.get(
-                &mut scene,
+                scene,
                 path,
-                &buffers,
+                buffers,
                 m.normal_texture().map(|t| (t.texture(), t.tex_coord())),
                 false,
             )?,
             normal_scale: m.normal_texture().map_or(1.0, |t| t.scale()),
             occlusion_texture: textures.get(
-                &mut scene,
+                scene,
                 path,
-                &buffers,
+                buffers,
                 m.occlusion_texture().map(|t| (t.texture(), t.tex_coord())),
                 false,
             )?,
             occlusion_strength: m.occlusion_texture().map_or(1.0, |t| t.strength()),
             emissive_texture: textures.get(
-                &mut scene,
+                scene,
                 path,
-                &buffers,
+                buffers,
                 m.emissive_texture().map(|t| (t.texture(), t.tex_coord())),
                 true,
             )?,
@@ -139,10 +159,25 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         }
         scene.materials.push(mat);
     }
-    let default_material = scene.materials.len();
     scene.materials.push(Material::default());
+    Ok(())
+}
 
-    // Line and point primitives per mesh: placed with their nodes' world transforms at the end.
+/// Lines and point primitives of each mesh, placed with their nodes at the end.
+type MeshExtras = (Vec<Vec<LineSet>>, Vec<Vec<PointSet>>);
+
+/// Step 2: the meshes; every primitive checked (accessor types, indices in range, finite
+/// values), strips and fans made lists, no normals meaning flat shading; line and point
+/// primitives kept apart.
+fn load_meshes(
+    path: &Path,
+    doc: &gltf::Document,
+    buffers: &[gltf::buffer::Data],
+    scene: &mut Scene,
+) -> Result<MeshExtras, LoadError> {
+    let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
+    // The default material is the last one (step 1).
+    let default_material = scene.materials.len() - 1;
     let mut mesh_lines: Vec<Vec<LineSet>> = Vec::new();
     let mut mesh_points: Vec<Vec<PointSet>> = Vec::new();
     for mesh in doc.meshes() {
@@ -352,6 +387,11 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         mesh_points.push(points);
     }
 
+    Ok((mesh_lines, mesh_points))
+}
+
+/// Step 3: the punctual lights (KHR_lights_punctual).
+fn load_lights(doc: &gltf::Document, scene: &mut Scene) {
     for l in doc.lights().into_iter().flatten() {
         use gltf::khr_lights_punctual::Kind;
         let kind = match l.kind() {
@@ -368,7 +408,11 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             intensity: l.intensity(),
         });
     }
+}
 
+/// Step 4: the cameras (checked: a usable projection).
+fn load_cameras(path: &Path, doc: &gltf::Document, scene: &mut Scene) -> Result<(), LoadError> {
+    let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
     for c in doc.cameras() {
         match c.projection() {
             gltf::camera::Projection::Perspective(p) => {
@@ -419,6 +463,13 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         }
     }
 
+    Ok(())
+}
+
+/// Step 5: the default scene's node hierarchy (parents first, transforms finite) and the
+/// environment of the conventions.
+fn load_nodes(path: &Path, doc: &gltf::Document, scene: &mut Scene) -> Result<(), LoadError> {
+    let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
     let gscene = doc.default_scene().or_else(|| doc.scenes().next());
     if let Some(s) = &gscene {
         let mut stack: Vec<(gltf::Node<'_>, Option<usize>)> =
@@ -467,8 +518,18 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         let extras = first.as_ref().map(|f| f.extras()).unwrap_or(s.extras());
         scene.environment = environment(path, extras)?;
     }
-    scene.update_world();
-    for n in &scene.nodes {
+    Ok(())
+}
+
+/// Step 6: the meshes' lines and points, placed with the world transforms of the nodes
+/// that draw them.
+fn place_lines_and_points(
+    scene: &mut Scene,
+    mesh_lines: &[Vec<LineSet>],
+    mesh_points: &[Vec<PointSet>],
+) {
+    let nodes = std::mem::take(&mut scene.nodes);
+    for n in &nodes {
         let Some(m) = n.mesh else { continue };
         for l in mesh_lines.get(m).into_iter().flatten() {
             scene.line_sets.push(LineSet { transform: n.world, ..l.clone() });
@@ -477,7 +538,7 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             scene.point_sets.push(PointSet { transform: n.world, ..p.clone() });
         }
     }
-    Ok(scene)
+    scene.nodes = nodes;
 }
 
 /// Unwelds the triangles of `src` (its normals and tangents ignored) and gives each vertex its

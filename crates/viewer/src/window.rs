@@ -36,6 +36,8 @@ pub(crate) type Setup = Box<dyn FnOnce(&mut App)>;
 struct Handler {
     opts: Option<ViewerOptions>,
     setup: Option<Setup>,
+    /// The context, made on another thread from the start of the run.
+    pending: Option<crate::app::PendingContext>,
     // Field order = drop order: the app (and its GPU work) before the swapchain, the
     // swapchain before the window.
     app: Option<App>,
@@ -61,6 +63,8 @@ impl Handler {
     fn init(&mut self, el: &ActiveEventLoop) -> anyhow::Result<()> {
         let Some(opts) = self.opts.take() else { return Ok(()) };
         let (w, h) = opts.size;
+        // While the device is made on its own thread: the window, then the files.
+        let t = Instant::now();
         let window = el
             .create_window(
                 Window::default_attributes()
@@ -68,7 +72,16 @@ impl Handler {
                     .with_inner_size(PhysicalSize::new(w, h)),
             )
             .context("creating the window")?;
-        let ctx = make_context(&opts)?;
+        let window_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let loaded = crate::app::load_files(&opts.files);
+        let files_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let (ctx, context_ms) = match self.pending.take() {
+            Some(p) => p.wait()?,
+            None => (make_context(&opts)?, 0.0),
+        };
+        let waited_ms = t.elapsed().as_secs_f64() * 1e3;
         let size = window.inner_size();
         let display = window.display_handle().context("display handle")?.as_raw();
         let raw = window.window_handle().context("window handle")?.as_raw();
@@ -86,7 +99,16 @@ impl Handler {
         }
         .context("creating the swapchain")?;
         self.ctx = Some(ctx.clone());
-        let mut app = App::new(opts, ctx, Some(swapchain.format()))?;
+        let mut app = App::new_with(opts, ctx, Some(swapchain.format()), Some(loaded))?;
+        app.startup.splice(
+            0..0,
+            [
+                ("vulkan context (own thread)", context_ms),
+                ("window (beside the context)", window_ms),
+                ("files (load, beside the context)", files_ms),
+                ("waiting for the context", waited_ms),
+            ],
+        );
         if let Some(setup) = self.setup.take() {
             setup(&mut app);
         }
@@ -236,6 +258,8 @@ pub(crate) fn run_window_with(
     setup: Option<Setup>,
 ) -> anyhow::Result<WindowRun> {
     let validation = opts.validation;
+    // The device first: it takes most of a warm start, and needs no window.
+    let pending = Some(crate::app::start_context(&opts));
     let el = EventLoop::new().context(
         "creating the event loop: is there a display? (without one, run offscreen: --offscreen WxH)",
     )?;
@@ -245,6 +269,7 @@ pub(crate) fn run_window_with(
     let mut h = Handler {
         opts: Some(opts),
         setup,
+        pending,
         app: None,
         swapchain: None,
         window: None,

@@ -25,8 +25,8 @@ mod ui_gpu;
 mod viewport;
 mod viewport_graph;
 
-pub(crate) use offscreen::run_offscreen_with;
 pub use offscreen::{make_context, run_offscreen, run_offscreen_timed};
+pub(crate) use offscreen::{run_offscreen_with, start_context, PendingContext};
 pub use options::{default_cache_dir, FrameStats, Panels, ViewerOptions};
 #[allow(unused_imports)]
 use {frame::*, panels::*, rebuild::*, ui_gpu::*, viewport::*};
@@ -73,6 +73,26 @@ impl Viewport {
     fn uses(&self, name: &str) -> bool {
         self.kind == name || self.renderers.iter().any(|(n, _)| n == name)
     }
+}
+
+/// A file and its scene, or why it failed to load.
+pub(crate) type LoadedFile = (PathBuf, Result<Scene, String>);
+
+/// Loads `paths` (no GPU work: this runs while the device is being made at start).
+pub(crate) fn load_files(paths: &[PathBuf]) -> Vec<LoadedFile> {
+    let _span = tracing::info_span!("load files", count = paths.len()).entered();
+    paths
+        .iter()
+        .map(|p| {
+            let _span = tracing::info_span!("load", file = %p.display()).entered();
+            let r = scene::load(p).map_err(|e| e.to_string());
+            match &r {
+                Ok(_) => tracing::info!("{}: loaded", p.display()),
+                Err(msg) => tracing::error!("{}: {msg}", p.display()),
+            }
+            (p.clone(), r)
+        })
+        .collect()
 }
 
 /// A loaded (or failed) file.
@@ -219,6 +239,16 @@ impl App {
         ctx: Context,
         target_format: Option<vk::Format>,
     ) -> anyhow::Result<Self> {
+        Self::new_with(opts, ctx, target_format, None)
+    }
+
+    /// [`App::new`] with `opts.files` already loaded (by [`load_files`]).
+    pub(crate) fn new_with(
+        opts: ViewerOptions,
+        ctx: Context,
+        target_format: Option<vk::Format>,
+        preloaded: Option<Vec<LoadedFile>>,
+    ) -> anyhow::Result<Self> {
         let t0 = Instant::now();
         let mut compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
         if let Some(dir) = &opts.shader_dir {
@@ -335,9 +365,17 @@ impl App {
         app.startup.push(("ui and tonemap", t0.elapsed().as_secs_f64() * 1e3));
         let t = Instant::now();
         app.panels = app.opts.panels;
-        let files = app.opts.files.clone();
-        app.open_files(&files);
-        app.startup.push(("files (load, upload)", t.elapsed().as_secs_f64() * 1e3));
+        match preloaded {
+            Some(loaded) => {
+                app.add_loaded(loaded);
+                app.startup.push(("files (upload)", t.elapsed().as_secs_f64() * 1e3));
+            }
+            None => {
+                let files = app.opts.files.clone();
+                app.open_files(&files);
+                app.startup.push(("files (load, upload)", t.elapsed().as_secs_f64() * 1e3));
+            }
+        }
         let t = Instant::now();
         for kind in app.opts.viewports.clone() {
             app.add_viewport(&kind);
@@ -370,24 +408,24 @@ impl App {
     /// Opens files next to what is loaded; a file that fails keeps its error (shown in the UI
     /// and logged) and changes nothing else.
     pub fn open_files(&mut self, paths: &[PathBuf]) {
-        let _span = tracing::info_span!("open files", count = paths.len()).entered();
-        let mut loaded = Vec::new();
-        for p in paths {
-            let _span = tracing::info_span!("load", file = %p.display()).entered();
-            match scene::load(p) {
+        let loaded = load_files(paths);
+        self.add_loaded(loaded);
+    }
+
+    /// Adds files loaded by [`load_files`] (perhaps on another thread, while the device was
+    /// being made).
+    fn add_loaded(&mut self, loaded: Vec<LoadedFile>) {
+        let mut scenes = Vec::new();
+        for (path, result) in loaded {
+            match result {
                 Ok(s) => {
-                    tracing::info!("{}: loaded", p.display());
-                    self.files.push(FileEntry { path: p.clone(), error: None });
-                    loaded.push(s);
+                    self.files.push(FileEntry { path, error: None });
+                    scenes.push(s);
                 }
-                Err(e) => {
-                    let msg = format!("{e}");
-                    tracing::error!("{}: {msg}", p.display());
-                    self.files.push(FileEntry { path: p.clone(), error: Some(msg) });
-                }
+                Err(msg) => self.files.push(FileEntry { path, error: Some(msg) }),
             }
         }
-        self.append_scenes(loaded);
+        self.append_scenes(scenes);
     }
 
     /// Adds a scene built in code next to what is loaded (as a file would be: default

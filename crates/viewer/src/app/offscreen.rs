@@ -1,6 +1,7 @@
 //! Running the viewer without a window (machines without a display, tests, benchmarks).
 
 use super::*;
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::bail;
@@ -8,16 +9,48 @@ use xpg::{Context, ContextDesc};
 
 /// Makes the Vulkan context the viewer uses.
 pub fn make_context(opts: &ViewerOptions) -> anyhow::Result<Context> {
+    context_for(opts.validation, opts.cache_dir.as_deref())
+}
+
+fn context_for(validation: bool, cache_dir: Option<&Path>) -> anyhow::Result<Context> {
+    let _span = tracing::info_span!("vulkan context").entered();
     Context::new(&ContextDesc {
         app_name: "xpg-view".into(),
-        validation: opts.validation,
-        pipeline_cache_path: opts.cache_dir.as_ref().map(|d| {
+        validation,
+        pipeline_cache_path: cache_dir.map(|d| {
             let _ = std::fs::create_dir_all(d);
             d.join("pipelines.bin")
         }),
         ..Default::default()
     })
     .context("creating the Vulkan context")
+}
+
+/// The Vulkan context being made on another thread (most of a warm start is the driver's
+/// vkCreateDevice: the window, the files and the UI are made meanwhile).
+pub(crate) struct PendingContext {
+    thread: std::thread::JoinHandle<anyhow::Result<(Context, f64)>>,
+}
+
+/// Starts making the context for `opts`.
+pub(crate) fn start_context(opts: &ViewerOptions) -> PendingContext {
+    let (validation, cache_dir) = (opts.validation, opts.cache_dir.clone());
+    let thread = std::thread::spawn(move || {
+        let t = Instant::now();
+        let ctx = context_for(validation, cache_dir.as_deref())?;
+        Ok((ctx, t.elapsed().as_secs_f64() * 1e3))
+    });
+    PendingContext { thread }
+}
+
+impl PendingContext {
+    /// The context and the milliseconds it took to make.
+    pub(crate) fn wait(self) -> anyhow::Result<(Context, f64)> {
+        match self.thread.join() {
+            Ok(r) => r,
+            Err(_) => bail!("the thread making the Vulkan context panicked"),
+        }
+    }
 }
 
 /// Runs the viewer without a window: `frames` frames of `opts.size`, then the screenshot.
@@ -40,14 +73,18 @@ pub(crate) fn run_offscreen_with(
     started: Instant,
     setup: Option<crate::window::Setup>,
 ) -> anyhow::Result<(App, String)> {
+    // The device is made on another thread while the files load.
+    let pending = start_context(&opts);
     let t = Instant::now();
-    let ctx = make_context(&opts)?;
-    let context_ms = t.elapsed().as_secs_f64() * 1e3;
-    let mut app = App::new(opts, ctx, None)?;
+    let loaded = load_files(&opts.files);
+    let files_ms = t.elapsed().as_secs_f64() * 1e3;
+    let (ctx, context_ms) = pending.wait()?;
+    let mut app = App::new_with(opts, ctx, None, Some(loaded))?;
     if let Some(setup) = setup {
         setup(&mut app);
     }
-    app.startup.insert(0, ("vulkan context", context_ms));
+    app.startup.insert(0, ("files (load, beside the context)", files_ms));
+    app.startup.insert(0, ("vulkan context (own thread)", context_ms));
     let ready_ms = started.elapsed().as_secs_f64() * 1e3;
     let frames = app.opts.frames.unwrap_or(1).max(1);
     let mut first_ms = 0.0;

@@ -1,0 +1,416 @@
+//! [`GpuScene::upload`](crate::GpuScene::upload)'s steps, each named: the geometry packed
+//! into shared vertex and index arrays, the draw lists (grouped by shader variant, blended
+//! last, with the ray tracing lookup), the materials' checks, the environment, point and line
+//! sets, the acceleration structures' view of the meshes.
+
+use glam::{Mat4, Vec3};
+use scene::{pack_srgba8, AlphaMode, Environment, Scene};
+use xpg::vk;
+use xpg::{Context, Image, ImageDesc, Uploader};
+
+use crate::gpu::{
+    check_primitive, storage, textured, DrawGroup, DrawSource, GpuDraw, GpuLines, GpuPoints,
+    GpuSceneError, GpuVertex, PrimRange, SceneObject,
+};
+
+/// Every primitive's vertices, texture coordinates, tangents and indices, packed.
+pub(crate) struct Geometry {
+    pub vertices: Vec<GpuVertex>,
+    pub uvs: Vec<[f32; 2]>,
+    pub tangents: Vec<[f32; 4]>,
+    pub indices: Vec<u32>,
+    /// Per mesh, per primitive: where it is in the arrays.
+    pub prim_ranges: Vec<Vec<PrimRange>>,
+}
+
+/// Step 1: packs every mesh primitive once (draws refer to them), after checking it.
+pub(crate) fn pack_geometry(scene: &Scene) -> Result<Geometry, GpuSceneError> {
+    let mut vertices: Vec<GpuVertex> = Vec::new();
+    let mut uvs: Vec<[f32; 2]> = Vec::new();
+    let mut tangents: Vec<[f32; 4]> = Vec::new();
+    let mut indices: Vec<u32> = Vec::new();
+    // Each mesh primitive once; draws refer to it.
+    let mut prim_ranges: Vec<Vec<PrimRange>> = Vec::new();
+    for m in &scene.meshes {
+        let mut ranges = Vec::new();
+        for (pi, p) in m.primitives.iter().enumerate() {
+            if let Some(message) = check_primitive(p, scene) {
+                let object = SceneObject::Primitive { mesh: m.name.clone(), primitive: pi };
+                return Err(GpuSceneError::invalid(object, message));
+            }
+            let first_vertex = u32::try_from(vertices.len())
+                .map_err(|_| GpuSceneError::TooLarge("more than 4 G vertices".into()))?;
+            let first_index = u32::try_from(indices.len())
+                .map_err(|_| GpuSceneError::TooLarge("more than 4 G indices".into()))?;
+            let white = pack_srgba8([1.0; 4]);
+            vertices.extend(p.positions.iter().zip(&p.normals).enumerate().map(
+                |(k, (&position, &normal))| GpuVertex {
+                    position,
+                    color: p.colors.get(k).map_or(white, |&c| pack_srgba8(c)),
+                    normal,
+                    pad: 0,
+                },
+            ));
+            let colormap = scene.materials[p.material].colormap.is_some();
+            let n = p.positions.len();
+            if colormap {
+                // The scalar rides in u (NaN kept: the shader shows it in the NaN color).
+                let s = |k: usize| p.scalars.get(k).copied().unwrap_or(f32::NAN);
+                uvs.extend((0..n).map(|k| [s(k), 0.0]));
+            } else if p.uvs.is_empty() {
+                uvs.extend(std::iter::repeat_n([0.0; 2], n));
+            } else {
+                uvs.extend_from_slice(&p.uvs);
+            }
+            if p.tangents.is_empty() {
+                tangents.extend(std::iter::repeat_n([0.0; 4], n));
+            } else {
+                tangents.extend_from_slice(&p.tangents);
+            }
+            indices.extend_from_slice(&p.indices);
+            let (lo, hi) = p.positions.iter().fold(
+                (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)),
+                |(lo, hi), &v| (lo.min(Vec3::from(v)), hi.max(Vec3::from(v))),
+            );
+            ranges.push(PrimRange {
+                first_index,
+                index_count: p.indices.len() as u32,
+                first_vertex,
+                vertex_count: n as u32,
+                material: p.material,
+                colored: !p.colors.is_empty(),
+                center: if n > 0 { 0.5 * (lo + hi) } else { Vec3::ZERO },
+            });
+        }
+        prim_ranges.push(ranges);
+    }
+    Ok(Geometry { vertices, uvs, tangents, indices, prim_ranges })
+}
+
+/// The draws of every placed mesh primitive.
+pub(crate) struct DrawLists {
+    pub draw_list: Vec<GpuDraw>,
+    pub draw_sources: Vec<DrawSource>,
+    pub groups: Vec<DrawGroup>,
+    /// Blended draws: index and world-space centre (for sorting).
+    pub blended: Vec<(u32, Vec3)>,
+    pub placements: Vec<crate::accel::Placement>,
+    pub placement_worlds: Vec<Mat4>,
+    /// Per placement an offset, then per (placement, geometry) its draw.
+    pub geometry_draws: Vec<u32>,
+}
+
+/// Step 2: one draw per placed primitive, grouped by shader variant (vertex colors,
+/// textures) so that a renderer draws each group with one indirect call; blended draws last;
+/// the lookup from a ray tracing hit (placement, geometry) to its draw.
+pub(crate) fn build_draw_lists(
+    scene: &Scene,
+    prim_ranges: &[Vec<PrimRange>],
+) -> Result<DrawLists, GpuSceneError> {
+    // Opaque and alpha-tested draws grouped by shader variant (vertex colors, textures),
+    // so that a renderer draws each group with one indirect call; blended draws last.
+    type Drawn = (GpuDraw, DrawSource);
+    let mut by_variant: [Vec<Drawn>; 4] = Default::default();
+    let mut blended_list: Vec<Drawn> = Vec::new();
+    let mut placements = Vec::new();
+    let mut placement_worlds = Vec::new();
+    for (ni, n) in scene.nodes.iter().enumerate() {
+        let Some(m) = n.mesh else { continue };
+        for (instance, world) in n.draw_transforms().enumerate() {
+            let placement = placements.len() as u32;
+            placements.push(crate::accel::Placement {
+                node: ni as u32,
+                instance: instance as u32,
+                mesh: m as u32,
+            });
+            placement_worlds.push(world);
+            for (geometry, r) in prim_ranges.get(m).into_iter().flatten().enumerate() {
+                let draw = GpuDraw {
+                    material: r.material as u32,
+                    first_index: r.first_index,
+                    index_count: r.index_count,
+                    first_vertex: r.first_vertex,
+                    placement,
+                    ..GpuDraw::placed(world)
+                };
+                let source = DrawSource {
+                    node: ni as u32,
+                    instance: instance as u32,
+                    center: r.center,
+                    geometry: geometry as u32,
+                };
+                let mat = &scene.materials[r.material];
+                if mat.alpha == AlphaMode::Blend {
+                    blended_list.push((draw, source));
+                } else {
+                    by_variant[usize::from(r.colored) | usize::from(textured(mat)) << 1]
+                        .push((draw, source));
+                }
+            }
+        }
+    }
+    let mut draw_list = Vec::new();
+    let mut draw_sources = Vec::new();
+    let mut groups = Vec::new();
+    for (key, list) in by_variant.into_iter().enumerate() {
+        if !list.is_empty() {
+            groups.push(DrawGroup {
+                first: draw_list.len() as u32,
+                count: list.len() as u32,
+                colored: key & 1 != 0,
+                textured: key & 2 != 0,
+            });
+            for (d, src) in list {
+                draw_list.push(d);
+                draw_sources.push(src);
+            }
+        }
+    }
+    let mut blended = Vec::new();
+    for (d, src) in blended_list {
+        blended.push((
+            draw_list.len() as u32,
+            Mat4::from_cols_array_2d(&d.model).transform_point3(src.center),
+        ));
+        draw_list.push(d);
+        draw_sources.push(src);
+    }
+    if u32::try_from(draw_list.len()).is_err() {
+        return Err(GpuSceneError::TooLarge("more than 4 G draws".into()));
+    }
+    // Ray tracing hits name (placement, geometry); the draw of each: per placement an
+    // offset into the entries that follow the offsets.
+    let mut geometry_draws: Vec<u32> = Vec::with_capacity(placements.len() + draw_list.len());
+    let mut at = placements.len() as u32;
+    for p in &placements {
+        geometry_draws.push(at);
+        at += prim_ranges.get(p.mesh as usize).map_or(0, |r| r.len() as u32);
+    }
+    geometry_draws.resize(at as usize, u32::MAX);
+    for (d, (draw, src)) in draw_list.iter().zip(&draw_sources).enumerate() {
+        let slot = geometry_draws[draw.placement as usize] + src.geometry;
+        geometry_draws[slot as usize] = d as u32;
+    }
+    Ok(DrawLists {
+        draw_list,
+        draw_sources,
+        groups,
+        blended,
+        placements,
+        placement_worlds,
+        geometry_draws,
+    })
+}
+
+/// Step 3: the materials' texture indices and colormap ranges checked; the colormaps in use.
+pub(crate) fn check_materials(scene: &Scene) -> Result<Vec<scene::ColormapKind>, GpuSceneError> {
+    let mut kinds: Vec<scene::ColormapKind> = Vec::new();
+    for m in &scene.materials {
+        for t in m.textures() {
+            if t >= scene.textures.len() {
+                return Err(GpuSceneError::invalid(
+                    SceneObject::Material(m.name.clone()),
+                    format!("texture {t} of {}", scene.textures.len()),
+                ));
+            }
+        }
+        if let Some(c) = m.colormap {
+            if !(c.min.is_finite() && c.max.is_finite()) {
+                return Err(GpuSceneError::invalid(
+                    SceneObject::Material(m.name.clone()),
+                    format!("colormap range {}..{} is not finite", c.min, c.max),
+                ));
+            }
+            if !kinds.contains(&c.kind) {
+                kinds.push(c.kind);
+            }
+        }
+    }
+    Ok(kinds)
+}
+
+/// Step 4: the environment as an RGBA32F image (1x1 for none or a uniform colour) and its
+/// kind (0 none, 1 uniform, 2 map).
+pub(crate) fn upload_environment(
+    ctx: &Context,
+    up: &mut Uploader,
+    scene: &Scene,
+) -> Result<(Image, u32), GpuSceneError> {
+    let (env_w, env_h, env_texels, environment_kind) = match &scene.environment {
+        Environment::None => (1, 1, vec![[0.0f32; 4]], 0),
+        Environment::Uniform(c) => (1, 1, vec![[c[0], c[1], c[2], 1.0]], 1),
+        Environment::Equirect { width, height, texels } => (*width, *height, texels.clone(), 2),
+    };
+    let environment = Image::new(
+        ctx,
+        &ImageDesc::d2(
+            "environment",
+            env_w,
+            env_h,
+            vk::Format::R32G32B32A32_SFLOAT,
+            vk::ImageUsageFlags::SAMPLED,
+        ),
+    )?;
+    up.upload_image(
+        &environment,
+        &[bytemuck::cast_slice(&env_texels)],
+        vk::ImageLayout::READ_ONLY_OPTIMAL,
+    )?;
+    Ok((environment, environment_kind))
+}
+
+/// Step 5: the point sets, checked.
+pub(crate) fn upload_points(
+    ctx: &Context,
+    up: &mut Uploader,
+    scene: &Scene,
+) -> Result<Vec<GpuPoints>, GpuSceneError> {
+    let mut points = Vec::new();
+    for ps in &scene.point_sets {
+        let count = u32::try_from(ps.positions.len()).map_err(|_| {
+            GpuSceneError::TooLarge(format!("point set '{}': more than 4 G points", ps.name))
+        })?;
+        if !ps.colors.is_empty() && ps.colors.len() != ps.positions.len() {
+            return Err(GpuSceneError::invalid(
+                SceneObject::PointSet(ps.name.clone()),
+                format!("{} colors for {} points", ps.colors.len(), ps.positions.len()),
+            ));
+        }
+        if !ps.size_px.is_finite()
+            || ps.size_px <= 0.0
+            || ps.size_px > 64.0
+            || ps.positions.iter().flatten().any(|v| !v.is_finite())
+            || !ps.transform.is_finite()
+        {
+            return Err(GpuSceneError::invalid(
+                SceneObject::PointSet(ps.name.clone()),
+                "non-finite positions or transform, or size outside (0, 64]",
+            ));
+        }
+        if ps.colors.is_empty() && !ps.scalars.is_empty() && ps.scalars.len() != ps.positions.len()
+        {
+            return Err(GpuSceneError::invalid(
+                SceneObject::PointSet(ps.name.clone()),
+                format!("{} scalars for {} points", ps.scalars.len(), ps.positions.len()),
+            ));
+        }
+        let colors: Vec<u32> = if let (true, false, Some(map)) =
+            (ps.colors.is_empty(), ps.scalars.is_empty(), ps.colormap)
+        {
+            ps.scalars.iter().map(|&v| u32::from_le_bytes(map.color(v))).collect()
+        } else if ps.colors.is_empty() {
+            vec![u32::MAX; ps.positions.len()]
+        } else {
+            ps.colors.iter().map(|c| u32::from_le_bytes(*c)).collect()
+        };
+        points.push(GpuPoints {
+            positions: storage(
+                ctx,
+                "point positions",
+                bytemuck::cast_slice(&ps.positions),
+                up,
+                vk::BufferUsageFlags::empty(),
+            )?,
+            colors: storage(
+                ctx,
+                "point colors",
+                bytemuck::cast_slice(&colors),
+                up,
+                vk::BufferUsageFlags::empty(),
+            )?,
+            count,
+            transform: ps.transform,
+            size_px: ps.size_px,
+        });
+    }
+    Ok(points)
+}
+
+/// Step 6: the line sets as segment lists, checked.
+pub(crate) fn upload_lines(
+    ctx: &Context,
+    up: &mut Uploader,
+    scene: &Scene,
+) -> Result<Vec<GpuLines>, GpuSceneError> {
+    let mut lines = Vec::new();
+    for ls in &scene.line_sets {
+        if !ls.colors.is_empty() && ls.colors.len() != ls.positions.len() {
+            return Err(GpuSceneError::invalid(
+                SceneObject::LineSet(ls.name.clone()),
+                format!("{} colors for {} vertices", ls.colors.len(), ls.positions.len()),
+            ));
+        }
+        let problem = if !(ls.width_px > 0.0 && ls.width_px <= 64.0) {
+            Some(format!("width {} outside (0, 64] px", ls.width_px))
+        } else if ls.positions.iter().flatten().any(|v| !v.is_finite()) {
+            Some("non-finite (NaN or infinite) positions".to_string())
+        } else if !ls.transform.is_finite() {
+            Some("non-finite transform".to_string())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(GpuSceneError::invalid(SceneObject::LineSet(ls.name.clone()), problem));
+        }
+        let n = ls.positions.len();
+        let pairs: Vec<usize> = if ls.strip {
+            (0..n.saturating_sub(1)).flat_map(|i| [i, i + 1]).collect()
+        } else {
+            (0..n / 2 * 2).collect()
+        };
+        let segments = u32::try_from(pairs.len() / 2).ok().filter(|s| *s < u32::MAX / 6);
+        let segments = segments.ok_or_else(|| {
+            GpuSceneError::TooLarge(format!("line set '{}': too many segments", ls.name))
+        })?;
+        if segments == 0 {
+            continue;
+        }
+        let positions: Vec<[f32; 3]> = pairs.iter().map(|&i| ls.positions[i]).collect();
+        let colors: Vec<u32> = pairs
+            .iter()
+            .map(|&i| ls.colors.get(i).map_or(u32::MAX, |c| u32::from_le_bytes(*c)))
+            .collect();
+        lines.push(GpuLines {
+            positions: storage(
+                ctx,
+                "line positions",
+                bytemuck::cast_slice(&positions),
+                up,
+                vk::BufferUsageFlags::empty(),
+            )?,
+            colors: storage(
+                ctx,
+                "line colors",
+                bytemuck::cast_slice(&colors),
+                up,
+                vk::BufferUsageFlags::empty(),
+            )?,
+            segments,
+            transform: ls.transform,
+            width_px: ls.width_px,
+        });
+    }
+    Ok(lines)
+}
+
+/// Step 7: the meshes as the acceleration structures see them.
+pub(crate) fn accel_meshes(
+    scene: &Scene,
+    prim_ranges: &[Vec<PrimRange>],
+) -> Vec<Vec<crate::accel::MeshPrim>> {
+    prim_ranges
+        .iter()
+        .map(|ranges| {
+            ranges
+                .iter()
+                .map(|r| crate::accel::MeshPrim {
+                    first_vertex: r.first_vertex,
+                    vertex_count: r.vertex_count,
+                    first_index: r.first_index,
+                    index_count: r.index_count,
+                    opaque: scene.materials[r.material].alpha == AlphaMode::Opaque,
+                })
+                .collect()
+        })
+        .collect()
+}
