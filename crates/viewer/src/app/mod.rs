@@ -75,6 +75,36 @@ impl Viewport {
     }
 }
 
+/// A renderer made ahead (or why not) and the shader files it read.
+pub(super) type Premade = (Result<BoxedRenderer, render::RenderError>, Vec<PathBuf>);
+
+/// Starts making each renderer the start's viewports name, one thread each.
+#[allow(clippy::type_complexity)]
+fn premake_renderers(
+    ctx: &Context,
+    compiler: &std::sync::Arc<ShaderCompiler>,
+    opts: &ViewerOptions,
+) -> Vec<(String, std::thread::JoinHandle<Premade>)> {
+    let mut names: Vec<String> = Vec::new();
+    for n in &opts.viewports {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let (ctx, compiler, opts, n) =
+                (ctx.clone(), compiler.clone(), opts.clone(), name.clone());
+            let thread = std::thread::spawn(move || {
+                let _span = tracing::info_span!("make renderer", name = %n).entered();
+                compiler.recording(|| make_renderer(&ctx, &compiler, &opts, &n))
+            });
+            (name, thread)
+        })
+        .collect()
+}
+
 /// A file and its scene, or why it failed to load.
 pub(crate) type LoadedFile = (PathBuf, Result<Scene, String>);
 
@@ -138,6 +168,8 @@ pub struct App {
     on_frame: Option<OnFrame>,
     on_ui: Option<OnUi>,
     time: f64,
+    /// Renderers made on other threads at start, taken by the first viewports.
+    premade: Vec<(String, Premade)>,
     /// The framegraph's pass times as Tracy GPU zones.
     #[cfg(feature = "tracy")]
     gpu_zones: crate::profiling::GpuZones,
@@ -269,6 +301,10 @@ impl App {
             None
         };
         let target_format = target_format.unwrap_or(vk::Format::B8G8R8A8_UNORM);
+        let compiler = std::sync::Arc::new(compiler);
+        // The start's renderers are made on their own threads (pipelines from the caches)
+        // while the tonemap, the UI and the files are made here.
+        let premaking = premake_renderers(&ctx, &compiler, &opts);
         // Everything fallible that needs no UI first: once the ImGui context exists, it is
         // only dropped under the lock (here, or by App's Drop).
         let (tonemap, tonemap_files) =
@@ -305,13 +341,14 @@ impl App {
             on_frame: None,
             on_ui: None,
             time: 0.0,
+            premade: Vec::new(),
             #[cfg(feature = "tracy")]
             gpu_zones: Default::default(),
             size: opts.size,
             executor: Executor::new(&ctx, FRAMES_IN_FLIGHT),
             ring,
             opts,
-            compiler: std::sync::Arc::new(compiler),
+            compiler,
             watcher,
             reload_job: None,
             reload_again: None,
@@ -377,10 +414,21 @@ impl App {
             }
         }
         let t = Instant::now();
+        app.premade = premaking
+            .into_iter()
+            .map(|(name, thread)| {
+                let made = thread.join().unwrap_or_else(|_| {
+                    let e = render::RenderError::Internal(format!("making {name} panicked"));
+                    (Err(e), Vec::new())
+                });
+                (name, made)
+            })
+            .collect();
         for kind in app.opts.viewports.clone() {
             app.add_viewport(&kind);
         }
-        app.startup.push(("renderers", t.elapsed().as_secs_f64() * 1e3));
+        app.premade.clear();
+        app.startup.push(("renderers (waited for)", t.elapsed().as_secs_f64() * 1e3));
         if !app.opts.pass_dirs.is_empty() {
             let mut loaded = load_passes(&app.ctx, &app.compiler, &app.opts.pass_dirs);
             let files = std::mem::take(&mut loaded.files);

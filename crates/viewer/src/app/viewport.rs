@@ -182,8 +182,13 @@ impl App {
             return;
         }
         let name = vp.kind.clone();
-        let (r, files) =
-            self.compiler.recording(|| make_renderer(&self.ctx, &self.compiler, &self.opts, &name));
+        let premade = self.premade.iter().position(|(n, _)| *n == name);
+        let (r, files) = match premade {
+            Some(i) => self.premade.swap_remove(i).1,
+            None => self
+                .compiler
+                .recording(|| make_renderer(&self.ctx, &self.compiler, &self.opts, &name)),
+        };
         self.deps.insert(name.clone(), crate::reload::canonical_set(&files));
         match r {
             Ok(mut r) => {
