@@ -97,7 +97,7 @@ fn build(lights: &[GpuLight], bounds: (Vec3, Vec3)) -> (Vec<Mat4>, Vec<[f32; 4]>
         .iter()
         .map(|l| {
             let kind = l.position_kind[3];
-            let shadowed = kind < 0.5 || kind > 1.5;
+            let shadowed = !(0.5..=1.5).contains(&kind);
             if !shadowed || matrices.len() >= MAX_SHADOWED_LIGHTS {
                 return [-1.0, 0.0, 0.0, 0.0];
             }

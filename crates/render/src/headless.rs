@@ -8,7 +8,9 @@ use scene::View;
 use xpg::vk;
 use xpg::{Context, Image, ImageDesc, Pipeline, ShaderCompiler, ShaderDesc, Uploader};
 
-use crate::{GpuScene, Hooks, RenderError, RenderTargets, Renderer, Setting, SettingValue};
+use crate::{
+    GpuScene, Hooks, RenderError, RenderOutputs, RenderTargets, Renderer, Setting, SettingValue,
+};
 
 /// A rendered image.
 #[derive(Debug, Clone)]
@@ -107,6 +109,23 @@ fn f32x4(bytes: &[u8]) -> Vec<[f32; 4]> {
         .collect()
 }
 
+/// A view's HDR target (the view's size, the renderer's [`Renderer::hdr_format`]), named
+/// `name`, and the renderer's passes into it: what the viewer's viewports and [`render_view`]
+/// both add for a view. The target is returned also when the renderer fails (to clear it).
+pub fn add_view_passes<'g>(
+    graph: &mut FrameGraph<'g>,
+    name: &str,
+    renderer: &'g mut dyn Renderer,
+    gpu: &'g GpuScene,
+    view: &View,
+    hooks: &mut Hooks<'_, 'g>,
+) -> (ImageHandle, Result<RenderOutputs, RenderError>) {
+    let info = ImageInfo::d2(view.width, view.height, renderer.hdr_format());
+    let mut target = graph.create_image(name, info);
+    let out = renderer.add_passes(graph, gpu, view, RenderTargets { color: &mut target }, hooks);
+    (target, out)
+}
+
 /// Renders `view` of `gpu` with `renderer` (whose `scene_changed` was called for it) and
 /// reads it back. A progressive renderer (one that counts `samples`) takes exactly `spp`
 /// samples per pixel: every frame but the last at its `samples_per_frame`, the last what is
@@ -162,9 +181,10 @@ pub fn render_view(
         }
         let mut graph = FrameGraph::new();
         let info = ImageInfo::d2(width, height, hdr_format);
-        let mut target = graph.create_image("hdr", info);
-        let targets = RenderTargets { color: &mut target };
-        renderer.add_passes(&mut graph, gpu, view, targets, &mut Hooks::default())?;
+        let mut hooks = Hooks::default();
+        let (target, out) =
+            add_view_passes(&mut graph, "hdr", &mut *renderer, gpu, view, &mut hooks);
+        out?;
         if last {
             let mut ldr = graph.create_image("ldr", ldr_info);
             let (h, l) = (hdr_out.raw(), ldr_out.raw());

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use framegraph::{Access, FrameGraph, ImageHandle, ImageInfo};
-use render::{GpuScene, Hooks, RenderTargets};
+use render::{GpuScene, Hooks};
 use xpg::vk;
 use xpg::{Context, Image, ImageDesc, Pipeline};
 
@@ -33,31 +33,44 @@ pub(super) fn add_viewport_passes<'g>(
     let view = vp.camera.view(vw, vh);
     let (shown, failed) = (vp.shown, vp.error.is_some());
     let renderer = vp.renderers.iter_mut().find(|(n, _)| *n == vp.kind).map(|(_, r)| r);
-    let hdr_format = renderer.as_ref().map_or(DEFAULT_HDR, |r| r.hdr_format());
-    let mut hdr =
-        graph.create_image(&format!("viewport {} hdr", vp.id), ImageInfo::d2(vw, vh, hdr_format));
+    let hdr_name = format!("viewport {} hdr", vp.id);
     let mut rendered = false;
     let mut depth = None;
     // Custom passes after the opaque geometry (inside the renderer's passes).
     let mut opaque_error: Option<String> = None;
     let mut render_error: Option<String> = None;
-    if let (Some(r), Some(g), true, false) = (renderer, scene_gpu, shown, failed) {
-        r.set_hidden_nodes(&hidden);
-        let mut hooks = Hooks {
-            after_opaque: Some(Box::new(after_opaque_hook(user_passes, &mut opaque_error, vw, vh))),
-        };
-        // A renderer that fails shows its error in its viewport; the others go on.
-        match r.add_passes(graph, g, &view, RenderTargets { color: &mut hdr }, &mut hooks) {
-            Ok(out) => {
-                rendered = true;
-                depth = out.depth;
+    // The same passes as a headless render of the view (render::headless::add_view_passes).
+    let mut hdr = match (renderer, scene_gpu, shown, failed) {
+        (Some(r), Some(g), true, false) => {
+            r.set_hidden_nodes(&hidden);
+            let mut hooks = Hooks {
+                after_opaque: Some(Box::new(after_opaque_hook(
+                    user_passes,
+                    &mut opaque_error,
+                    vw,
+                    vh,
+                ))),
+            };
+            let (hdr, out) =
+                render::headless::add_view_passes(graph, &hdr_name, &mut **r, g, &view, &mut hooks);
+            // A renderer that fails shows its error in its viewport; the others go on.
+            match out {
+                Ok(out) => {
+                    rendered = true;
+                    depth = out.depth;
+                }
+                Err(e) => {
+                    tracing::error!("viewport {}: {e}", vp.id);
+                    render_error = Some(e.to_string());
+                }
             }
-            Err(e) => {
-                tracing::error!("viewport {}: {e}", vp.id);
-                render_error = Some(e.to_string());
-            }
+            hdr
         }
-    }
+        (r, ..) => {
+            let format = r.map_or(DEFAULT_HDR, |r| r.hdr_format());
+            graph.create_image(&hdr_name, ImageInfo::d2(vw, vh, format))
+        }
+    };
     if render_error.is_some() {
         vp.error = render_error;
     }
@@ -69,6 +82,7 @@ pub(super) fn add_viewport_passes<'g>(
             .write(&mut hdr, Access::TransferDst)
             .record(move |pass| pass.clear_color(&h2, [0.02, 0.02, 0.025, 1.0]));
     }
+    let hdr_format = graph.image_info(&hdr).map_or(DEFAULT_HDR, |i| i.format);
     if let Some(path) = &vp.screenshot {
         if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("exr"))
         {
