@@ -201,6 +201,23 @@ pub fn load_obj(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                 format!("object '{}': non-finite texture coordinates", m.name),
             ));
         }
+        if mesh.indices.is_empty() {
+            // Vertices without faces (a point cloud as MeshLab writes it): points.
+            if positions.is_empty() {
+                continue;
+            }
+            if positions.iter().flatten().any(|v| !v.is_finite()) {
+                return Err(invalid(
+                    path,
+                    format!("object '{}': non-finite (NaN or infinite) positions", m.name),
+                ));
+            }
+            let name = if m.name.is_empty() { "points" } else { m.name.as_str() };
+            let colors = colors.iter().map(|&c| crate::color::pack_srgba8(c).to_le_bytes());
+            let set = PointSet { colors: colors.collect(), ..PointSet::new(name, positions) };
+            scene.point_sets.push(set);
+            continue;
+        }
         let p = Primitive {
             positions,
             colors,
@@ -215,10 +232,54 @@ pub fn load_obj(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     if let Some(lines) = obj_lines(path, &text)? {
         scene.line_sets.push(lines);
     }
-    if meshes.is_empty() && scene.line_sets.is_empty() {
+    if meshes.is_empty() && scene.line_sets.is_empty() && scene.point_sets.is_empty() {
+        // Vertices and no faces (a point cloud as MeshLab writes it): the OBJ library drops
+        // them, so they are read here.
+        if let Some(points) = obj_vertex_cloud(path, &text)? {
+            scene.point_sets.push(points);
+        }
+    }
+    if meshes.is_empty() && scene.line_sets.is_empty() && scene.point_sets.is_empty() {
         return Err(invalid(path, "no geometry".into()));
     }
     Ok(finish(scene, meshes))
+}
+
+/// Every `v x y z [r g b]` of an OBJ file as one point cloud (colors, display values read as
+/// sRGB, when every vertex has them), or None without vertices.
+fn obj_vertex_cloud(path: &Path, text: &str) -> Result<Option<PointSet>, LoadError> {
+    let mut positions = Vec::new();
+    let mut colors = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("v") {
+            continue;
+        }
+        let c: Vec<f32> = words
+            .map(|w| w.parse::<f32>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid(path, format!("line {}: vertex: {e}", n + 1)))?;
+        if c.len() < 3 || c.iter().any(|v| !v.is_finite()) {
+            return Err(invalid(
+                path,
+                format!("line {}: a vertex needs three finite coordinates", n + 1),
+            ));
+        }
+        positions.push([c[0], c[1], c[2]]);
+        if c.len() >= 6 {
+            let byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+            colors.push([byte(c[3]), byte(c[4]), byte(c[5]), 255]);
+        }
+    }
+    if positions.is_empty() {
+        return Ok(None);
+    }
+    if colors.len() != positions.len() {
+        colors.clear();
+    }
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("points");
+    tracing::info!("{}: {} vertices without faces: a point cloud", path.display(), positions.len());
+    Ok(Some(PointSet { colors, ..PointSet::new(name, positions) }))
 }
 
 /// The `l` statements of an OBJ file as one line set (each polyline's consecutive vertex
@@ -288,6 +349,23 @@ fn scalar(p: &ply_rs::ply::Property) -> Option<f64> {
         P::Double(v) => v,
         _ => return None,
     })
+}
+
+/// The triangles of one triangle strip, every other one flipped so that all keep the first's
+/// winding; degenerate ones (a repeated vertex, which strips use to turn) are dropped.
+pub(crate) fn strip_triangles(strip: &[u32]) -> Vec<u32> {
+    let mut out = Vec::new();
+    for k in 2..strip.len() {
+        let (a, b, c) = if k % 2 == 0 {
+            (strip[k - 2], strip[k - 1], strip[k])
+        } else {
+            (strip[k - 1], strip[k - 2], strip[k])
+        };
+        if a != b && b != c && a != c {
+            out.extend([a, b, c]);
+        }
+    }
+    out
 }
 
 fn list(p: &ply_rs::ply::Property) -> Option<Vec<i64>> {
@@ -367,6 +445,15 @@ pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         }
     }
     let faces = ply.payload.get("face").filter(|f| !f.is_empty());
+    // Triangle strips (`element tristrips` with a `vertex_indices` list, -1 restarting a strip,
+    // as the Stanford scans write them) become triangles like the faces.
+    let strips = ply.payload.get("tristrips").filter(|t| !t.is_empty());
+    for (name, e) in &ply.payload {
+        let known = ["vertex", "face", "edge", "tristrips"].contains(&name.as_str());
+        if !known && !e.is_empty() {
+            tracing::warn!("{}: element '{name}' ({} entries) ignored", path.display(), e.len());
+        }
+    }
     let mut scene = Scene::default();
     // `edge` elements (vertex1, vertex2): a line set over the same vertices.
     if let Some(edges) = ply.payload.get("edge").filter(|e| !e.is_empty()) {
@@ -395,8 +482,8 @@ pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             width_px: 1.0,
         });
     }
-    match faces {
-        None => {
+    match (faces, strips) {
+        (None, None) => {
             if positions.iter().flatten().any(|v| !v.is_finite()) {
                 return Err(invalid(path, "non-finite (NaN or infinite) positions".into()));
             }
@@ -410,23 +497,34 @@ pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             scene.update_world();
             Ok(scene)
         }
-        Some(faces) => {
+        (faces, strips) => {
             let mut indices = Vec::new();
-            for (fi, f) in faces.iter().enumerate() {
-                let l = f
-                    .get("vertex_indices")
-                    .or_else(|| f.get("vertex_index"))
+            let index_list = |e: &ply_rs::ply::DefaultElement, what: &str, n: usize| {
+                e.get("vertex_indices")
+                    .or_else(|| e.get("vertex_index"))
                     .and_then(list)
-                    .ok_or_else(|| {
-                        invalid(path, format!("face {fi} has no vertex_indices list"))
-                    })?;
+                    .ok_or_else(|| invalid(path, format!("{what} {n} has no vertex_indices list")))
+            };
+            let index = |i: i64, what: &str, n: usize| {
+                u32::try_from(i)
+                    .map_err(|_| invalid(path, format!("{what} {n}: negative or huge index {i}")))
+            };
+            for (fi, f) in faces.into_iter().flatten().enumerate() {
+                let l = index_list(f, "face", fi)?;
                 for k in 1..l.len().saturating_sub(1) {
                     for &i in &[l[0], l[k], l[k + 1]] {
-                        let i = u32::try_from(i).map_err(|_| {
-                            invalid(path, format!("face {fi}: negative or huge index {i}"))
-                        })?;
-                        indices.push(i);
+                        indices.push(index(i, "face", fi)?);
                     }
+                }
+            }
+            for (si, t) in strips.into_iter().flatten().enumerate() {
+                let l = index_list(t, "tristrip", si)?;
+                for strip in l.split(|&i| i == -1) {
+                    let strip: Vec<u32> = strip
+                        .iter()
+                        .map(|&i| index(i, "tristrip", si))
+                        .collect::<Result<_, _>>()?;
+                    indices.extend(strip_triangles(&strip));
                 }
             }
             let mut material = Material::lambert("default", [0.8; 3]);

@@ -757,3 +757,81 @@ fn scenes_append_with_shifted_indices() {
     assert_eq!(empty.environment, b.environment);
     assert_eq!(empty.nodes.len(), b.nodes.len());
 }
+
+/// `element tristrips` (the Stanford scans' encoding): strips split at -1, every other
+/// triangle flipped to keep the winding, degenerate turns dropped; the same surface as the
+/// face list of the same triangles. An unknown element is ignored (with a warning).
+#[test]
+fn ply_triangle_strips_are_meshes() {
+    let dir = tempdir("ply_strips");
+    let header = "ply\nformat ascii 1.0\nelement vertex 6\nproperty float x\nproperty float y\n\
+                  property float z\n";
+    let verts = "0 0 0\n1 0 0\n0 1 0\n1 1 0\n0 2 0\n1 2 0\n";
+    // Two strips: 0 1 2 3 (two triangles), then 2 3 4 4 5 (a degenerate turn).
+    let strips = write(
+        &dir,
+        "strips.ply",
+        format!(
+            "{header}element tristrips 1\nproperty list int int vertex_indices\n\
+             element camera 1\nproperty float view_px\nend_header\n{verts}\
+             10 0 1 2 3 -1 2 3 4 4 5\n1.5\n"
+        )
+        .as_bytes(),
+    );
+    let s = scene::load(&strips).expect("tristrips load");
+    assert!(s.point_sets.is_empty(), "read as a mesh, not points");
+    let p = &s.meshes[0].primitives[0];
+    // Flat shaded (no normals): three vertices per triangle, all facing +z like the first.
+    assert_eq!(p.positions.len(), 3 * 3, "{:?}", p.positions);
+    for n in &p.normals {
+        assert_eq!(*n, [0.0, 0.0, 1.0]);
+    }
+    let faces = write(
+        &dir,
+        "faces.ply",
+        format!(
+            "{header}element face 3\nproperty list uchar int vertex_indices\nend_header\n{verts}\
+             3 0 1 2\n3 2 1 3\n3 2 3 4\n"
+        )
+        .as_bytes(),
+    );
+    let f = scene::load(&faces).expect("faces load");
+    assert_eq!(f.meshes[0].primitives[0].positions, p.positions);
+    // A restart index that is not -1 is an error naming the strip.
+    let bad = write(
+        &dir,
+        "bad_strip.ply",
+        format!(
+            "{header}element tristrips 1\nproperty list int int vertex_indices\nend_header\n\
+             {verts}4 0 1 -2 3\n"
+        )
+        .as_bytes(),
+    );
+    let e = scene::load(&bad).expect_err("negative index").to_string();
+    assert!(e.contains("bad_strip.ply") && e.contains("tristrip 0"), "{e}");
+}
+
+/// An OBJ of vertices without faces (a point cloud as MeshLab writes it, with colors and
+/// normals) is a point cloud, not an empty mesh.
+#[test]
+fn obj_vertices_without_faces_are_points() {
+    let dir = tempdir("obj_points");
+    let obj = write(
+        &dir,
+        "cloud.obj",
+        b"v 0 0 0 1 0 0\nvn 0 0 1\nv 1 0 0 0 1 0\nvn 0 0 1\nv 0 1 0 0 0 1\nvn 0 0 1\n",
+    );
+    let s = scene::load(&obj).expect("load");
+    assert!(s.meshes.is_empty());
+    assert_eq!(s.point_sets.len(), 1);
+    let ps = &s.point_sets[0];
+    assert_eq!(ps.positions, vec![[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
+    assert_eq!(ps.colors, vec![[255, 0, 0, 255], [0, 255, 0, 255], [0, 0, 255, 255]]);
+    let plain = write(&dir, "plain.obj", b"v 0 0 0\nv 1 0 0\n");
+    let s = scene::load(&plain).expect("load");
+    assert_eq!(s.point_sets[0].positions.len(), 2);
+    assert!(s.point_sets[0].colors.is_empty() || s.point_sets[0].colors.len() == 2);
+    let nan = write(&dir, "nan.obj", b"v 0 0 0\nv nan 0 0\n");
+    let e = scene::load(&nan).map(|_| ()).expect_err("NaN").to_string();
+    assert!(e.contains("nan.obj"), "{e}");
+}
