@@ -190,6 +190,8 @@ impl Executor {
         {
             return Err(ExecuteError::PlanMismatch("resources or passes differ".into()));
         }
+        // History images must still be where the graph found them.
+        crate::history::check_current(&graph.history_links())?;
         self.ensure_pool(plan)?;
         let slot_index = (self.frame % self.slots.len() as u64) as usize;
         self.frame += 1;
@@ -221,7 +223,7 @@ impl Executor {
         let raws: Vec<ImportedRaw> = graph.resources.iter().map(|r| r.raw).collect();
         // History images start the next frame where this one leaves them (recorded below,
         // once the frame is; the cells outlive the graph, whose closures are consumed).
-        let history = graph.history_cells();
+        let history = graph.history_links();
         let mut records: Vec<_> = graph.passes.into_iter().map(|p| p.record).collect();
         let device = self.ctx.device().clone();
         for (pos, planned) in plan.passes.iter().enumerate() {

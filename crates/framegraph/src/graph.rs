@@ -250,6 +250,13 @@ pub enum GraphError {
         /// What is wrong.
         message: String,
     },
+    /// A history image changed since this graph took it (another graph's frame was
+    /// committed, or its contents were discarded): build the frame's graph again.
+    #[error("history image '{resource}' changed since this graph took it: build the graph again")]
+    StaleHistory {
+        /// The image.
+        resource: String,
+    },
     /// One pass needs the same subresource in two layouts.
     #[error("pass '{pass}' uses '{resource}' in two layouts ({first:?} and {second:?}) at once")]
     LayoutConflict {

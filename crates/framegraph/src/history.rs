@@ -18,7 +18,9 @@ use xpg::{vk, Context, GpuError, Image, ImageDesc};
 use crate::access::Access;
 use crate::barriers::SubState;
 use crate::compile::Plan;
-use crate::graph::{FrameGraph, ImageHandle, ImageInfo, ImportedRaw, Origin, ResourceKind};
+use crate::graph::{
+    FrameGraph, GraphError, ImageHandle, ImageInfo, ImportedRaw, Origin, ResourceKind,
+};
 
 /// Between frames: where each subresource stands.
 #[derive(Debug, Default)]
@@ -27,6 +29,8 @@ pub(crate) struct HistoryState {
     subs: Option<Vec<SubState>>,
     /// The next frame starts from undefined contents.
     discard: bool,
+    /// Bumped by every commit and discard: a graph built on an older state must not run.
+    generation: u64,
 }
 
 pub(crate) type HistoryCell = Arc<Mutex<HistoryState>>;
@@ -38,6 +42,8 @@ pub(crate) struct HistoryLink {
     pub cell: HistoryCell,
     /// Per subresource, the state at the start of the frame (None: fresh).
     pub resume: Option<Vec<SubState>>,
+    /// The state's generation when the graph took it.
+    pub generation: u64,
 }
 
 /// An image that keeps its contents and its state across frames (see the module docs).
@@ -112,7 +118,10 @@ impl HistoryImage {
     /// The next frame that uses it starts from undefined contents (layout UNDEFINED), after
     /// the previous frame's accesses to it.
     pub fn discard(&self) {
-        self.lock().discard = true;
+        let mut s = self.lock();
+        s.discard = true;
+        // A graph that took the image before keeps the contents: it must not run any more.
+        s.generation += 1;
     }
 
     /// Whether the next frame starts from undefined contents (never used, or discarded).
@@ -138,6 +147,25 @@ impl FrameGraph<'_> {
         history: &HistoryImage,
         final_access: Option<Access>,
     ) -> ImageHandle {
+        let taken = self
+            .resources
+            .iter()
+            .any(|r| r.history.as_ref().is_some_and(|h| Arc::ptr_eq(&h.cell, &history.state)));
+        if let (Some(img), false) = (&history.image, taken) {
+            let raw = img.raw();
+            let imported = self
+                .resources
+                .iter()
+                .any(|r| matches!(r.raw, ImportedRaw::Image { image, .. } if image == raw));
+            if imported {
+                self.errors.push(GraphError::InvalidAccess {
+                    pass: format!("(history '{}')", history.name),
+                    message: "the image is also imported as a plain image: its state would be \
+                              tracked twice"
+                        .into(),
+                });
+            }
+        }
         if let Some(id) = self
             .resources
             .iter()
@@ -151,16 +179,17 @@ impl FrameGraph<'_> {
             }
             return ImageHandle { id: id as u32, version: r.version };
         }
-        let resume = {
+        let (resume, generation) = {
             let s = history.lock();
-            s.subs.clone().map(|mut subs| {
+            let resume = s.subs.clone().map(|mut subs| {
                 if s.discard {
                     for sub in &mut subs {
                         sub.layout = vk::ImageLayout::UNDEFINED;
                     }
                 }
                 subs
-            })
+            });
+            (resume, s.generation)
         };
         let raw = match &history.image {
             Some(i) => ImportedRaw::Image { image: i.raw(), view: i.view() },
@@ -173,33 +202,50 @@ impl FrameGraph<'_> {
             raw,
         );
         self.resources[id as usize].history =
-            Some(HistoryLink { cell: history.state.clone(), resume });
+            Some(HistoryLink { cell: history.state.clone(), resume, generation });
         ImageHandle { id, version: 0 }
     }
 
     /// Records the end state of this graph's history images as `plan` leaves them, so the
     /// next frame starts from it. [`Executor::execute`](crate::Executor::execute) calls it
     /// once the frame is recorded; call it yourself only when planning without executing.
-    pub fn commit_history(&self, plan: &Plan) {
-        commit(&self.history_cells(), plan);
+    pub fn commit_history(&self, plan: &Plan) -> Result<(), GraphError> {
+        let links = self.history_links();
+        check_current(&links)?;
+        commit(&links, plan);
+        Ok(())
     }
 
-    pub(crate) fn history_cells(&self) -> Vec<(u32, HistoryCell)> {
+    /// The history images of this graph: resource id, name and link.
+    pub(crate) fn history_links(&self) -> Vec<(u32, String, HistoryLink)> {
         self.resources
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| r.history.as_ref().map(|h| (i as u32, h.cell.clone())))
+            .filter_map(|(i, r)| r.history.clone().map(|h| (i as u32, r.name.clone(), h)))
             .collect()
     }
 }
 
-/// Records `plan`'s end states into the history cells (by resource id).
-pub(crate) fn commit(cells: &[(u32, HistoryCell)], plan: &Plan) {
+/// Fails when a history image changed (another frame committed, or it was discarded) since
+/// the graph took it: the graph's barriers start from a state that is gone.
+pub(crate) fn check_current(links: &[(u32, String, HistoryLink)]) -> Result<(), GraphError> {
+    for (_, name, link) in links {
+        let now = link.cell.lock().unwrap_or_else(PoisonError::into_inner).generation;
+        if now != link.generation {
+            return Err(GraphError::StaleHistory { resource: name.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// Records `plan`'s end states into the history images (by resource id).
+pub(crate) fn commit(links: &[(u32, String, HistoryLink)], plan: &Plan) {
     for (r, end) in &plan.history_end {
-        if let Some((_, cell)) = cells.iter().find(|(id, _)| id == r) {
-            let mut s = cell.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, _, link)) = links.iter().find(|(id, ..)| id == r) {
+            let mut s = link.cell.lock().unwrap_or_else(PoisonError::into_inner);
             s.subs = Some(end.clone());
             s.discard = false;
+            s.generation += 1;
         }
     }
 }

@@ -1159,7 +1159,7 @@ fn history_image_carries_its_state_across_frames() {
             g.add_pass("show").read(&h, Access::SampledFragment).side_effect().record(|_| Ok(()));
         }
         let p = compile(&g);
-        g.commit_history(&p);
+        g.commit_history(&p).expect("current");
         p
     };
     let p1 = frame(true);
@@ -1215,7 +1215,7 @@ fn history_image_with_a_final_state() {
         let mut h = g.use_history(&ldr, Some(Access::SampledFragment));
         g.add_pass("tonemap").write(&mut h, Access::StorageWriteCompute).record(|_| Ok(()));
         let p = compile(&g);
-        g.commit_history(&p);
+        g.commit_history(&p).expect("current");
         p
     };
     let p1 = frame();
@@ -1241,4 +1241,31 @@ fn history_image_with_a_final_state() {
         )]
     );
     assert_eq!(p2.final_barriers, [to_ui]);
+}
+
+/// Two graphs built on the same state of a history image: once one frame is committed (or the
+/// contents are discarded), the other refuses to commit (an executor refuses to run it): its
+/// barriers start from a state that is gone. An image also imported as a plain image is an
+/// error (its state would be tracked twice) only for real images, tested on the GPU side.
+#[test]
+fn stale_history_is_an_error() {
+    let h = framegraph::HistoryImage::for_planning("h", ImageInfo::d2(4, 4, RGBA));
+    let build = || {
+        let mut g = FrameGraph::new();
+        let mut x = g.use_history(&h, None);
+        g.add_pass("w").write(&mut x, Access::StorageWriteCompute).record(|_| Ok(()));
+        g
+    };
+    let (a, b) = (build(), build());
+    let (pa, pb) = (compile(&a), compile(&b));
+    a.commit_history(&pa).expect("first is current");
+    assert_eq!(b.commit_history(&pb), Err(GraphError::StaleHistory { resource: "h".into() }));
+    let c = build();
+    let pc = compile(&c);
+    h.discard();
+    assert!(matches!(c.commit_history(&pc), Err(GraphError::StaleHistory { .. })));
+    // A graph built after the discard is current.
+    let d = build();
+    let pd = compile(&d);
+    d.commit_history(&pd).expect("current");
 }

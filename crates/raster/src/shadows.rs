@@ -66,8 +66,10 @@ impl Shadows {
     /// changed. None before the first [`Shadows::refresh`].
     pub(crate) fn import(&mut self, graph: &mut FrameGraph<'_>) -> Option<BufferHandle> {
         let buffer = self.buffer.as_ref()?;
-        // Unknown initial state: the write (or the first read) waits for earlier frames.
-        let mut h = graph.import_buffer(buffer.name(), buffer, None, None);
+        // Rewritten: the write waits for every earlier use (earlier frames read it in vertex
+        // and fragment stages). Else it was last read, its write long made visible.
+        let initial = (!self.dirty).then_some(Access::StorageReadVertex);
+        let mut h = graph.import_buffer(buffer.name(), buffer, initial, None);
         if std::mem::take(&mut self.dirty) {
             let bytes = self.bytes();
             let hh = h;

@@ -127,10 +127,10 @@ pub fn add_view_passes<'g>(
 }
 
 /// Renders `view` of `gpu` with `renderer` (whose `scene_changed` was called for it) and
-/// reads it back. A progressive renderer (one that counts `samples`) takes exactly `spp`
-/// samples per pixel: every frame but the last at its `samples_per_frame`, the last what is
-/// left; its image is then the mean of its accumulated sums in full precision, with the
-/// per-sample variance.
+/// reads it back. A progressive renderer (one that counts `samples`) is reset and takes
+/// exactly `spp` samples per pixel: every frame but the last at its `samples_per_frame`, the
+/// last what is left (its setting is restored afterwards); its image is then the mean of its
+/// accumulated sums in full precision, with the per-sample variance.
 pub fn render_view(
     ctx: &Context,
     compiler: &ShaderCompiler,
@@ -141,6 +141,8 @@ pub fn render_view(
 ) -> Result<RenderedImage, RenderError> {
     let (width, height) = (view.width, view.height);
     let hdr_format = renderer.hdr_format();
+    // A progressive renderer starts over: exactly `spp` samples of this view.
+    renderer.reset();
     let tonemap = tonemap_pipeline(ctx, compiler)?;
     let frames = if renderer.samples().is_some() {
         let per_frame = match renderer.settings().iter().find(|s| s.key == "samples_per_frame") {
@@ -213,6 +215,10 @@ pub fn render_view(
         let plan = executor.compile(&graph)?;
         tracing::debug!("{plan}");
         ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))??;
+    }
+    if let Some((_, per_frame)) = progressive {
+        // The renderer keeps its own setting.
+        renderer.set("samples_per_frame", SettingValue::UInt(per_frame))?;
     }
     let mut up = Uploader::new(ctx, 4 << 20)?;
     let hdr_bytes = up.read_image(&hdr_out, 0, 0, vk::ImageLayout::TRANSFER_DST_OPTIMAL)?;

@@ -123,9 +123,7 @@ impl Viewer {
     fn into_parts(self) -> (ViewerOptions, crate::window::Setup) {
         let Viewer { opts, scenes, on_frame, on_ui } = self;
         let setup = move |app: &mut App| {
-            for s in scenes {
-                app.add_scene(s);
-            }
+            app.add_scenes(scenes);
             if let Some(f) = on_frame {
                 app.set_on_frame(f);
             }

@@ -227,6 +227,8 @@ pub struct App {
     script_frame: u64,
     /// The default light and environment were added (removed again when a file comes).
     defaults_added: bool,
+    /// A file or a scene in code was added (the cameras were framed on it).
+    has_content: bool,
     pending_screenshot: Vec<PathBuf>,
     last_frame: Instant,
     /// Frame statistics.
@@ -380,6 +382,7 @@ impl App {
             captured: false,
             script_frame: 0,
             defaults_added: false,
+            has_content: false,
             pending_screenshot: Vec::new(),
             last_frame: Instant::now(),
             stats: FrameStats::default(),
@@ -483,11 +486,17 @@ impl App {
         self.append_scenes(vec![scene]);
     }
 
+    /// [`App::add_scene`] for several scenes (one upload).
+    pub fn add_scenes(&mut self, scenes: Vec<Scene>) {
+        self.append_scenes(scenes);
+    }
+
     fn append_scenes(&mut self, scenes: Vec<Scene>) {
         if scenes.is_empty() {
             return;
         }
-        let first = self.scene.nodes.len() == usize::from(self.defaults_added);
+        // The cameras frame the first content; later additions only widen their range.
+        let first = !std::mem::replace(&mut self.has_content, true);
         for s in scenes {
             if std::mem::take(&mut self.defaults_added) {
                 // The default lighting is the last light, node and the environment: the new
