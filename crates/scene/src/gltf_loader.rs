@@ -19,12 +19,12 @@ use crate::model::{
 #[non_exhaustive]
 pub enum LoadError {
     /// The glTF parser or importer failed (malformed JSON/GLB, missing buffer file, ...).
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Gltf {
         /// The file.
         path: PathBuf,
-        /// The parser's error.
-        source: gltf::Error,
+        /// The parser's error (in the message, so not also a `source`: chains print it once).
+        error: gltf::Error,
     },
     /// The file parses but its content is invalid.
     #[error("{path}: {message}")]
@@ -45,12 +45,12 @@ pub enum LoadError {
         message: String,
     },
     /// An image (environment map) could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Image {
         /// The image file.
         path: PathBuf,
-        /// The decoder's error.
-        source: image::ImageError,
+        /// The decoder's error (in the message only, like [`LoadError::Gltf`]'s).
+        error: image::ImageError,
     },
 }
 
@@ -58,9 +58,10 @@ pub enum LoadError {
 /// transforms computed.
 pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
-    let gltf_err = |source| LoadError::Gltf { path: path.to_path_buf(), source };
+    let gltf_err = |error| LoadError::Gltf { path: path.to_path_buf(), error };
     let gltf::Gltf { document: doc, blob } = gltf::Gltf::open(path).map_err(gltf_err)?;
     let base = path.parent().unwrap_or(Path::new("."));
+    check_buffer_files(path, base, &doc)?;
     let buffers = gltf::import_buffers(&doc, Some(base), blob).map_err(gltf_err)?;
     let mut scene = Scene::default();
     // The steps, in order: materials (and their textures), meshes (lines and points apart),
@@ -74,6 +75,50 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     scene.update_world();
     place_lines_and_points(&mut scene, &mesh_lines, &mesh_points);
     Ok(scene)
+}
+
+/// The buffer files a .gltf names, checked to exist first (the importer's error would not
+/// name the missing file).
+fn check_buffer_files(path: &Path, base: &Path, doc: &gltf::Document) -> Result<(), LoadError> {
+    for b in doc.buffers() {
+        let gltf::buffer::Source::Uri(uri) = b.source() else { continue };
+        if uri.starts_with("data:") {
+            continue;
+        }
+        let file = base.join(percent_decode(uri));
+        if !file.is_file() {
+            return Err(LoadError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "buffer {}: file '{uri}' not found ({})",
+                    b.index(),
+                    file.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A URI's %XX escapes decoded (other bytes kept).
+fn percent_decode(uri: &str) -> String {
+    let bytes = uri.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |k: usize| bytes.get(k).and_then(|&c| (c as char).to_digit(16));
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, ..) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Step 1: the materials (checked to be finite) and the textures they use, then the default
@@ -774,7 +819,7 @@ fn environment(path: &Path, extras: &gltf::json::Extras) -> Result<Environment, 
     if let Some(uri) = env.get("uri").and_then(|u| u.as_str()) {
         let file = path.parent().unwrap_or(Path::new(".")).join(uri);
         let img =
-            image::open(&file).map_err(|source| LoadError::Image { path: file.clone(), source })?;
+            image::open(&file).map_err(|error| LoadError::Image { path: file.clone(), error })?;
         let rgba = img.into_rgba32f();
         let (width, height) = rgba.dimensions();
         let texels: Vec<[f32; 4]> = rgba

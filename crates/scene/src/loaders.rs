@@ -43,8 +43,8 @@ pub fn load(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
 /// sRGB to linear floats, HDR and EXR (floating point) as linear floats.
 pub fn load_texture(path: impl AsRef<Path>) -> Result<Texture, LoadError> {
     let path = path.as_ref();
-    let img = image::open(path)
-        .map_err(|source| LoadError::Image { path: path.to_path_buf(), source })?;
+    let img =
+        image::open(path).map_err(|error| LoadError::Image { path: path.to_path_buf(), error })?;
     let (width, height) = (img.width(), img.height());
     let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     use image::ColorType as C;

@@ -125,7 +125,12 @@ fn malformed_files_are_errors_naming_the_file() {
         triangle_gltf(ok, [0, 1, 2], Some("nowhere.bin")).as_bytes(),
     );
     let e = load_gltf(&missing).expect_err("missing buffer file").to_string();
-    assert!(e.contains("missing_buffer.gltf"), "{e}");
+    assert!(e.contains("missing_buffer.gltf") && e.contains("'nowhere.bin' not found"), "{e}");
+    // The parser's message is printed once, also through an error chain.
+    let broken = write(&dir, "broken.gltf", b"{ not json");
+    let e = load_gltf(&broken).expect_err("malformed JSON");
+    assert!(e.to_string().starts_with(&format!("{}: ", broken.display())), "{e}");
+    assert!(std::error::Error::source(&e).is_none(), "the cause is in the message only");
 
     // A truncated binary glTF: the header promises more than the file has.
     let mut glb = Vec::new();
