@@ -26,6 +26,14 @@ pub enum LoadError {
         /// The parser's error (in the message, so not also a `source`: chains print it once).
         error: gltf::Error,
     },
+    /// The file requires glTF extensions this loader does not support.
+    #[error("{path}: needs glTF extension {}, which is not supported", extensions.join(", "))]
+    Extension {
+        /// The file.
+        path: PathBuf,
+        /// The required extensions it lacks.
+        extensions: Vec<String>,
+    },
     /// The file parses but its content is invalid.
     #[error("{path}: {message}")]
     Invalid {
@@ -59,7 +67,14 @@ pub enum LoadError {
 pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
     let gltf_err = |error| LoadError::Gltf { path: path.to_path_buf(), error };
-    let gltf::Gltf { document: doc, blob } = gltf::Gltf::open(path).map_err(gltf_err)?;
+    let gltf::Gltf { document: doc, blob } = gltf::Gltf::open(path).map_err(|e| {
+        // An unsupported required extension is named first, alone (the validator reports
+        // it among many consequences).
+        match unsupported_extensions(path, &e) {
+            Some(extensions) => LoadError::Extension { path: path.to_path_buf(), extensions },
+            None => gltf_err(e),
+        }
+    })?;
     let base = path.parent().unwrap_or(Path::new("."));
     check_buffer_files(path, base, &doc)?;
     let buffers = gltf::import_buffers(&doc, Some(base), blob).map_err(gltf_err)?;
@@ -75,6 +90,30 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     scene.update_world();
     place_lines_and_points(&mut scene, &mesh_lines, &mesh_points);
     Ok(scene)
+}
+
+/// The required extensions that made validation fail (None: another error).
+fn unsupported_extensions(path: &Path, e: &gltf::Error) -> Option<Vec<String>> {
+    let gltf::Error::Validation(errors) = e else { return None };
+    let indices: Vec<usize> = errors
+        .iter()
+        .filter(|(_, err)| matches!(err, gltf::json::validation::Error::Unsupported))
+        .filter_map(|(p, _)| {
+            let p = p.to_string();
+            // "extensionsRequired[0]", perhaps followed by the value.
+            let rest = p.strip_prefix("extensionsRequired[")?;
+            rest.split(']').next()?.parse().ok()
+        })
+        .collect();
+    if indices.is_empty() {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    let doc = gltf::Gltf::from_slice_without_validation(&bytes).ok()?;
+    let required: Vec<&str> = doc.extensions_required().collect();
+    let names: Vec<String> =
+        indices.iter().filter_map(|&i| required.get(i)).map(|s| s.to_string()).collect();
+    (!names.is_empty()).then_some(names)
 }
 
 /// The buffer files a .gltf names, checked to exist first (the importer's error would not

@@ -126,6 +126,21 @@ fn malformed_files_are_errors_naming_the_file() {
     );
     let e = load_gltf(&missing).expect_err("missing buffer file").to_string();
     assert!(e.contains("missing_buffer.gltf") && e.contains("'nowhere.bin' not found"), "{e}");
+    // A required extension the loader lacks is named first, alone.
+    let draco = triangle_gltf(ok, [0, 1, 2], None).replacen(
+        '{',
+        r#"{"extensionsUsed":["KHR_draco_mesh_compression"],"extensionsRequired":["KHR_draco_mesh_compression"],"#,
+        1,
+    );
+    let draco = write(&dir, "draco.gltf", draco.as_bytes());
+    let e = load_gltf(&draco).expect_err("unsupported extension").to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}: needs glTF extension KHR_draco_mesh_compression, which is not supported",
+            draco.display()
+        )
+    );
     // The parser's message is printed once, also through an error chain.
     let broken = write(&dir, "broken.gltf", b"{ not json");
     let e = load_gltf(&broken).expect_err("malformed JSON");
