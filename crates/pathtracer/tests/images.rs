@@ -2,11 +2,12 @@
 
 use common::{render, RenderRequest};
 
-use common::{data, maybe_save, px, request};
+use common::{data, maybe_save, px, refs_request, request};
 use testkit as common;
 
 fn pt(scene: &str, w: u32, h: u32, spp: u32) -> common::RenderedImage {
-    let req = RenderRequest { renderer: "pathtracer".into(), spp, ..request(data(scene), w, h) };
+    let req =
+        RenderRequest { renderer: "pathtracer".into(), spp, ..refs_request(data(scene), w, h) };
     let img = render(&req).expect("path traced render");
     maybe_save(&img, &format!("pt_{}", scene.rsplit('/').next().unwrap_or(scene)));
     img
@@ -150,7 +151,7 @@ fn alias_light_selection_lowers_the_error() {
             renderer: "pathtracer".into(),
             spp: 16,
             uniform_lights: uniform,
-            ..request(data("refs/scenes/many_lights.gltf"), 256, 256)
+            ..refs_request(data("refs/scenes/many_lights.gltf"), 256, 256)
         };
         let img = render(&req).expect("render");
         let se: f64 = img
@@ -179,7 +180,7 @@ fn thin_lens_blurs_out_of_focus() {
             renderer: "pathtracer".into(),
             spp: 64,
             lens,
-            ..request(data("refs/scenes/furnace_sphere.gltf"), 64, 64)
+            ..refs_request(data("refs/scenes/furnace_sphere.gltf"), 64, 64)
         };
         let img = render(&req).expect("render");
         // Pixels between the sphere (0.8) and the background (1.0) along the middle row.
@@ -394,7 +395,7 @@ fn max_depth_counts_path_segments() {
             renderer: "pathtracer".into(),
             spp: 4,
             max_depth,
-            ..request(data("refs/scenes/cornell_box.gltf"), 64, 64)
+            ..refs_request(data("refs/scenes/cornell_box.gltf"), 64, 64)
         };
         render(&req).expect("render")
     };
@@ -535,4 +536,65 @@ fn blended_materials_cover_their_alpha() {
     let n = img.hdr.len() as f64;
     let (r, b) = (r / n, b / n);
     assert!((r - 0.5).abs() < 0.02 && (b - 0.5).abs() < 0.02, "red {r:.3}, blue {b:.3}");
+}
+
+/// Emission does not switch the default lighting off: a glowing sphere over a grey floor in a
+/// file with no light and no environment gets the default key light and environment, in both
+/// renderers alike (the floor far from the sphere is lit, the background is the default
+/// environment's 0.25); without the default lighting the raster's floor is black there (it has
+/// no area lights) while the sphere still glows.
+#[test]
+fn emissive_files_still_get_the_default_lighting() {
+    use glam::{Mat4, Vec3};
+    let mut glow = scene::Material::lambert("glow", [0.0; 3]);
+    glow.emissive = [4.0; 3];
+    let mut s = scene::Scene {
+        meshes: vec![
+            scene::Mesh { name: "floor".into(), primitives: vec![scene::shapes::plane(0, 3.0)] },
+            scene::Mesh {
+                name: "ball".into(),
+                primitives: vec![scene::shapes::uv_sphere(1, 32, 16)],
+            },
+        ],
+        materials: vec![scene::Material::lambert("grey", [0.5; 3]), glow],
+        cameras: vec![scene::Camera::perspective("cam", 50f32.to_radians(), Some(1.0))],
+        ..Default::default()
+    };
+    s.nodes.push(scene::Node::new("floor", Mat4::IDENTITY).with_mesh(0));
+    let ball = Mat4::from_scale_rotation_translation(
+        Vec3::splat(0.3),
+        glam::Quat::IDENTITY,
+        Vec3::new(0.0, 0.3, 0.0),
+    );
+    s.nodes.push(scene::Node::new("ball", ball).with_mesh(1));
+    let eye = Vec3::new(0.0, 2.5, 3.5);
+    let cam = glam::camera::rh::view::look_at_mat4(eye, Vec3::ZERO, Vec3::Y).inverse();
+    s.nodes.push(scene::Node::new("camera", cam).with_camera(0));
+    s.update_world();
+    assert!(s.is_unlit(), "an emitter is not a light of the rest");
+    let mut lit = s.clone();
+    assert!(lit.add_default_lighting());
+    let size = 48;
+    let render = |scene: &scene::Scene, renderer: &str| {
+        let req = RenderRequest {
+            renderer: renderer.into(),
+            spp: 64,
+            ..request(format!("glow ({renderer})").into(), size, size)
+        };
+        common::render_scene(scene, &req).expect("render")
+    };
+    // A floor pixel near the bottom edge (far from the sphere) and a sky pixel at the top.
+    let floor = |img: &common::RenderedImage| px(img, size / 2, size - 3)[1];
+    let sky = |img: &common::RenderedImage| px(img, 2, 1);
+    for renderer in ["raster", "pathtracer"] {
+        let img = render(&lit, renderer);
+        maybe_save(&img, &format!("glow_{renderer}"));
+        assert!(floor(&img) > 0.1, "{renderer}: floor {:?}", px(&img, size / 2, size - 3));
+        let bg = sky(&img);
+        assert!((bg[0] - 0.25).abs() < 0.02, "{renderer}: background {bg:?}");
+        let centre = px(&img, size / 2, size / 2);
+        assert!(centre[0] > 1.0, "{renderer}: the sphere glows: {centre:?}");
+    }
+    let dark = render(&s, "raster");
+    assert!(floor(&dark) < 1e-3, "without default lighting: {:?}", px(&dark, size / 2, size - 3));
 }

@@ -7,7 +7,7 @@ use scene::{
     Camera, Environment, Light, LightKind, LineSet, Material, Mesh, Node, Primitive, Scene,
 };
 
-use common::{data, maybe_save, px, request};
+use common::{data, maybe_save, px, refs_request, request};
 use testkit as common;
 
 /// White furnace: a Lambertian sphere of albedo 0.8 under a uniform environment of radiance 1
@@ -15,7 +15,8 @@ use testkit as common;
 /// background is exactly 1 (tests/data/refs/README.md).
 #[test]
 fn furnace_sphere_matches_the_analytic_values() {
-    let img = render(&request(data("refs/scenes/furnace_sphere.gltf"), 64, 64)).expect("render");
+    let img =
+        render(&refs_request(data("refs/scenes/furnace_sphere.gltf"), 64, 64)).expect("render");
     let on_sphere = |x: u32, y: u32| (px(&img, x, y)[0] - 1.0).abs() > 0.05;
     let (mut interior, mut background) = (0, 0);
     for y in 1..63 {
@@ -459,8 +460,8 @@ fn unlit_material_shows_its_base_color() {
 #[test]
 fn reference_scenes_match_the_stored_raster_images() {
     for name in ["cornell_box", "many_lights", "env_diffuse", "furnace_sphere"] {
-        let img =
-            render(&request(data(&format!("refs/scenes/{name}.gltf")), 64, 64)).expect("render");
+        let img = render(&refs_request(data(&format!("refs/scenes/{name}.gltf")), 64, 64))
+            .expect("render");
         common::assert_matches_stored(&img, name, 8);
     }
 }

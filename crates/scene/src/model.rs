@@ -589,15 +589,13 @@ impl Scene {
         b
     }
 
-    /// Whether nothing lights the scene (no lights, no environment, no emissive material)
-    /// while something needs light (a material that is not unlit, or nothing but points and
-    /// lines, which need a background).
+    /// Whether nothing lights the scene (no punctual light, no environment) while something
+    /// needs light (a material that is not unlit, or nothing but points and lines, which need
+    /// a background). Emissive materials do not count: what glows does not light the rest of
+    /// a model (a helmet's lamps, a car's headlights).
     pub fn is_unlit(&self) -> bool {
         let all_unlit = !self.materials.is_empty() && self.materials.iter().all(|m| m.unlit);
-        self.lights.is_empty()
-            && self.environment == Environment::None
-            && !self.materials.iter().any(|m| m.emissive.iter().any(|&e| e > 0.0))
-            && !all_unlit
+        self.lights.is_empty() && self.environment == Environment::None && !all_unlit
     }
 
     /// Adds an image quad: a unit square (-0.5..0.5 in x and y, facing +Z, UV (0, 0) at the

@@ -103,6 +103,9 @@ pub struct RenderRequest {
     pub uniform_lights: bool,
     /// Path tracer: thin-lens aperture radius and focus distance.
     pub lens: (f32, f32),
+    /// A file without punctual lights or an environment gets the default lighting (off for
+    /// the reference scenes, lit exactly by what they hold).
+    pub default_lighting: bool,
 }
 
 /// A raster render of `scene` at `w` x `h` without multisampling (16 samples, 64 bounces for
@@ -121,14 +124,23 @@ pub fn request(scene: PathBuf, w: u32, h: u32) -> RenderRequest {
         seed: 0,
         uniform_lights: false,
         lens: (0.0, 1.0),
+        default_lighting: true,
     }
+}
+
+/// [`request`] for a reference scene of tests/data/refs: lit exactly by what it holds (no
+/// default lighting, as its conventions ask, also for the emitter-only cornell_box).
+pub fn refs_request(scene: PathBuf, w: u32, h: u32) -> RenderRequest {
+    RenderRequest { default_lighting: false, ..request(scene, w, h) }
 }
 
 /// Loads `req.scene` (default lighting when nothing lights it) and renders it.
 pub fn render(req: &RenderRequest) -> anyhow::Result<RenderedImage> {
     let mut scene =
         scene::load(&req.scene).with_context(|| format!("loading {}", req.scene.display()))?;
-    scene.add_default_lighting();
+    if req.default_lighting {
+        scene.add_default_lighting();
+    }
     render_scene(&scene, req)
 }
 

@@ -90,6 +90,10 @@ struct ViewArgs {
     /// Do not watch shader files (no hot reload).
     #[arg(long)]
     no_hot_reload: bool,
+    /// Show the files' own light only: no default lighting for files without punctual
+    /// lights or an environment.
+    #[arg(long)]
+    no_default_lighting: bool,
     /// A folder of custom passes (each `NAME.toml` with its Slang shader; repeatable; adds to
     /// the config file's).
     #[arg(long = "passes", value_name = "DIR")]
@@ -158,6 +162,10 @@ enum Command {
         /// Path tracer: distance in focus (with --aperture).
         #[arg(long, default_value_t = 1.0)]
         focus: f32,
+        /// Render the file's own light only: no default lighting when it has no punctual
+        /// light or environment (the reference scenes' convention).
+        #[arg(long)]
+        no_default_lighting: bool,
     },
 }
 
@@ -220,6 +228,7 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
             variance,
             aperture,
             focus,
+            no_default_lighting,
         }) => {
             let size = size.as_deref().map(crate::parse_size).transpose()?;
             crate::check_output(&out)?;
@@ -252,6 +261,7 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
                 seed,
                 uniform_lights: false,
                 lens: (aperture, focus),
+                default_lighting: !no_default_lighting,
             };
             let img = crate::render(&req)
                 .with_context(|| format!("rendering {}", req.scene.display()))?;
@@ -368,6 +378,7 @@ fn view(a: ViewArgs, registry: Registry, started: std::time::Instant) -> anyhow:
         fixed_dt: scripted.then_some(1.0 / 60.0),
         shader_dir,
         hot_reload: !a.no_hot_reload && cfg.shaders.hot_reload,
+        default_lighting: !a.no_default_lighting,
         keys,
         pass_dirs: cfg
             .passes

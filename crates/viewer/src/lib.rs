@@ -122,6 +122,9 @@ pub struct RenderRequest {
     pub uniform_lights: bool,
     /// Path tracer: thin-lens aperture radius (0: pinhole) and focus distance.
     pub lens: (f32, f32),
+    /// A file without punctual lights or an environment gets the default lighting (off:
+    /// exactly the file's own light, as the reference scenes' conventions ask).
+    pub default_lighting: bool,
 }
 
 impl RenderRequest {
@@ -143,6 +146,7 @@ impl RenderRequest {
             seed: 0,
             uniform_lights: false,
             lens: (0.0, 1.0),
+            default_lighting: true,
         }
     }
 }
@@ -158,15 +162,13 @@ pub fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
     Ok((w, h))
 }
 
-/// Loads a scene file by its extension (.gltf, .glb, .obj, .ply); a scene that nothing lights
-/// gets a default key light and a dim environment.
-pub fn load_scene(path: &Path) -> anyhow::Result<Scene> {
+/// Loads a scene file by its extension (.gltf, .glb, .obj, .ply, images); with
+/// `default_lighting`, a scene without punctual lights or an environment gets a default key
+/// light and a dim environment (whatever it emits).
+pub fn load_scene(path: &Path, default_lighting: bool) -> anyhow::Result<Scene> {
     let mut scene = scene::load(path)?;
-    if scene.add_default_lighting() {
-        tracing::info!(
-            "{}: no lights, environment or emitters: default lighting added",
-            path.display()
-        );
+    if default_lighting && scene.add_default_lighting() {
+        tracing::info!("{}: no lights or environment: default lighting added", path.display());
     }
     Ok(scene)
 }
@@ -176,7 +178,7 @@ pub(crate) use render::headless::{add_tonemap_pass, hdr_pixels, tonemap_pipeline
 
 /// Renders `req` headless and returns both the HDR radiance and the tonemapped image.
 pub fn render(req: &RenderRequest) -> anyhow::Result<RenderedImage> {
-    let scene = load_scene(&req.scene)?;
+    let scene = load_scene(&req.scene, req.default_lighting)?;
     render_scene(&scene, req)
 }
 

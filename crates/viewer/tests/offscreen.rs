@@ -694,3 +694,19 @@ fn a_program_embeds_the_viewer_with_a_scene_in_code() {
     assert_eq!(app.scene().nodes[1].world.w_axis.x, 3.0 * 0.4 - 1.0);
     assert_eq!(app.validation_messages(), 0);
 }
+
+/// The Cornell box emits but has no punctual light or environment: the viewer gives it the
+/// default lighting (emission lights nothing else), unless asked for the file's own light
+/// only.
+#[test]
+fn emitting_files_get_the_default_lighting_unless_asked_not_to() {
+    let mut o = opts(vec![scene("cornell_box.gltf")], vec!["raster".to_string()]);
+    o.frames = Some(1);
+    let app = run_offscreen(o.clone()).expect("viewer runs");
+    assert!(app.scene().lights.iter().any(|l| l.name == "default key"));
+    assert_eq!(app.scene().environment, scene::Environment::Uniform([0.25; 3]));
+    let own = run_offscreen(viewer::app::ViewerOptions { default_lighting: false, ..o })
+        .expect("viewer runs");
+    assert!(own.scene().lights.is_empty());
+    assert_eq!(own.scene().environment, scene::Environment::None);
+}

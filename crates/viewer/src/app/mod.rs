@@ -507,9 +507,9 @@ impl App {
             }
             self.scene.append(s);
         }
-        if self.scene.add_default_lighting() {
+        if self.opts.default_lighting && self.scene.add_default_lighting() {
             self.defaults_added = true;
-            tracing::info!("no lights, environment or emitters: default lighting added");
+            tracing::info!("no lights or environment: default lighting added");
         }
         let _span = tracing::info_span!("upload scene").entered();
         self.upload_scene();

@@ -55,6 +55,9 @@ pub struct ViewerOptions {
     pub panels: Panels,
     /// Folders of custom passes (`*.toml` + Slang, see [`crate::passes`]).
     pub pass_dirs: Vec<PathBuf>,
+    /// Files without punctual lights or an environment get the default lighting (a key
+    /// light and a dim environment), whatever they emit.
+    pub default_lighting: bool,
 }
 
 impl Default for ViewerOptions {
@@ -81,6 +84,7 @@ impl Default for ViewerOptions {
             keys: Default::default(),
             panels: Panels::default(),
             pass_dirs: Vec::new(),
+            default_lighting: true,
         }
     }
 }
