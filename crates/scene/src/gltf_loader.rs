@@ -687,7 +687,9 @@ fn attribute(
 #[derive(Default)]
 struct TextureCache {
     made: std::collections::HashMap<(usize, bool), usize>,
-    decoded: std::collections::HashMap<usize, (u32, u32, Vec<[u8; 4]>)>,
+    /// Decoded images by index (None: could not be read, already reported).
+    #[allow(clippy::type_complexity)]
+    decoded: std::collections::HashMap<usize, Option<(u32, u32, Vec<[u8; 4]>)>>,
 }
 
 impl TextureCache {
@@ -712,12 +714,23 @@ impl TextureCache {
         }
         let image = tex.source();
         let (width, height, texels) = match self.decoded.get(&image.index()) {
-            Some(d) => d.clone(),
-            None => {
-                let d = decode_image(path, buffers, &image)?;
-                self.decoded.insert(image.index(), d.clone());
-                d
-            }
+            Some(Some(d)) => d.clone(),
+            Some(None) => return Ok(None),
+            None => match decode_image(path, buffers, &image) {
+                Ok(d) => {
+                    self.decoded.insert(image.index(), Some(d.clone()));
+                    d
+                }
+                Err(e) => {
+                    // One missing texture does not refuse the file: its materials are drawn
+                    // with their factors alone, and the file says so.
+                    let w = format!("{e}; drawn without it");
+                    tracing::warn!("{w}");
+                    scene.warnings.push(w);
+                    self.decoded.insert(image.index(), None);
+                    return Ok(None);
+                }
+            },
         };
         use gltf::texture::{MagFilter, MinFilter, WrappingMode};
         let wrap = |w: WrappingMode| match w {

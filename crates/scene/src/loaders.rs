@@ -155,10 +155,23 @@ pub fn load_obj(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
                 // Options (`-bm 1`, `-s 2 2 1`, ...) come before the file name: the last word.
                 let file = m.diffuse_texture.as_deref().and_then(|f| f.split_whitespace().last());
                 if let Some(file) = file {
-                    let mut t = load_texture(dir.join(file))?;
-                    t.sampler = TextureSampler::default();
-                    scene.textures.push(t);
-                    mat.base_color_texture = Some(scene.textures.len() - 1);
+                    match load_texture(dir.join(file)) {
+                        Ok(mut t) => {
+                            t.sampler = TextureSampler::default();
+                            scene.textures.push(t);
+                            mat.base_color_texture = Some(scene.textures.len() - 1);
+                        }
+                        Err(e) => {
+                            // The material is drawn with its color alone; the file says so.
+                            let w = format!(
+                                "{}: material '{}': {e}; drawn without it",
+                                path.display(),
+                                m.name
+                            );
+                            tracing::warn!("{w}");
+                            scene.warnings.push(w);
+                        }
+                    }
                 }
                 scene.materials.push(mat);
             }

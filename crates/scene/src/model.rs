@@ -490,6 +490,9 @@ pub struct Scene {
     pub line_sets: Vec<LineSet>,
     /// Textures used by the materials.
     pub textures: Vec<Texture>,
+    /// What the loaders replaced or left out, each naming its file (a missing or unreadable
+    /// texture: the material is drawn with its factor alone).
+    pub warnings: Vec<String>,
     /// Change counters: a [`crate::GpuScene`] updates what changed since its upload or last
     /// update. The setters below bump them; code that edits the fields directly bumps them
     /// itself.
@@ -651,6 +654,7 @@ impl Scene {
     /// meshes, materials, textures, lights, cameras, point and line sets, with every index
     /// shifted. The environment of `other` replaces this one only where this one has none.
     pub fn append(&mut self, other: Scene) {
+        self.warnings.extend(other.warnings.iter().cloned());
         let (nodes, meshes, materials) =
             (self.nodes.len(), self.meshes.len(), self.materials.len());
         let (lights, cameras, textures) =

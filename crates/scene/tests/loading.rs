@@ -606,7 +606,7 @@ fn textured_quad_gltf(image0_uri: &str) -> String {
 
 /// glTF textures: every map of the material, sRGB for color and linear for data (one image
 /// used both ways becomes two textures), samplers, UVs and tangents; a missing or corrupt
-/// image is an error naming the glTF file and the image.
+/// image leaves its maps out with a warning naming the glTF file and the image.
 #[test]
 fn gltf_textures_are_loaded_with_their_color_spaces() {
     let dir = tempdir("textures");
@@ -641,17 +641,24 @@ fn gltf_textures_are_loaded_with_their_color_spaces() {
     assert_eq!(p.uvs, vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]);
     assert_eq!(p.tangents, vec![[1.0, 0.0, 0.0, 1.0]; 4]);
 
-    let missing = write(&dir, "missing.gltf", textured_quad_gltf("nowhere.png").as_bytes());
-    let e = load_gltf(&missing).expect_err("missing texture file").to_string();
-    assert!(e.contains("missing.gltf") && e.contains("nowhere.png"), "{e}");
-    write(&dir, "corrupt.png", b"\x89PNG not really");
-    let corrupt = write(&dir, "corrupt.gltf", textured_quad_gltf("corrupt.png").as_bytes());
-    let e = load_gltf(&corrupt).expect_err("corrupt texture file").to_string();
-    assert!(e.contains("corrupt.gltf") && e.contains("corrupt.png"), "{e}");
+    // A missing or corrupt texture does not refuse the file: the material keeps its factors,
+    // the other textures load, and the scene's warnings name the file and the image.
+    for (name, image) in [("missing", "nowhere.png"), ("corrupt", "corrupt.png")] {
+        write(&dir, "corrupt.png", b"\x89PNG not really");
+        let file = write(&dir, &format!("{name}.gltf"), textured_quad_gltf(image).as_bytes());
+        let s = load_gltf(&file).expect("loads without the texture");
+        let m = &s.materials[0];
+        assert_eq!(m.base_color_texture, None, "{name}");
+        assert!(m.normal_texture.is_some() && m.emissive_texture.is_some(), "{name}");
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        let w = &s.warnings[0];
+        assert!(w.contains(&format!("{name}.gltf")) && w.contains(image), "{w}");
+    }
 }
 
 /// OBJ textures (`map_Kd`, sRGB, v flipped to glTF's convention) and polylines (`l`, which
-/// the OBJ library skips); a missing texture or a bad line index is an error naming the file.
+/// the OBJ library skips); a missing texture is left out with a warning, a bad line index is
+/// an error naming the file.
 #[test]
 fn obj_textures_and_polylines() {
     let dir = tempdir("obj_tex");
@@ -691,8 +698,9 @@ fn obj_textures_and_polylines() {
         "lost.obj",
         b"mtllib lost.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nusemtl lost\nf 1 2 3\n",
     );
-    let e = scene::load(&lost).expect_err("missing texture").to_string();
-    assert!(e.contains("nowhere.png"), "{e}");
+    let s = scene::load(&lost).expect("loads without its texture");
+    assert_eq!(s.materials[0].base_color_texture, None);
+    assert!(s.warnings.iter().any(|w| w.contains("lost.obj") && w.contains("nowhere.png")));
     let bad = write(&dir, "badline.obj", b"v 0 0 0\nl 1 9\n");
     let e = scene::load(&bad).expect_err("bad line index").to_string();
     assert!(e.contains("badline.obj") && e.contains("line 2"), "{e}");

@@ -705,8 +705,7 @@ fn emitting_files_get_the_default_lighting_unless_asked_not_to() {
     let app = run_offscreen(o.clone()).expect("viewer runs");
     assert!(app.scene().lights.iter().any(|l| l.name == "default key"));
     assert_eq!(app.scene().environment, scene::Environment::Uniform([0.25; 3]));
-    let own = run_offscreen(viewer::app::ViewerOptions { default_lighting: false, ..o })
-        .expect("viewer runs");
+    let own = run_offscreen(ViewerOptions { default_lighting: false, ..o }).expect("viewer runs");
     assert!(own.scene().lights.is_empty());
     assert_eq!(own.scene().environment, scene::Environment::None);
 }

@@ -132,6 +132,8 @@ pub struct FileEntry {
     pub path: PathBuf,
     /// Why it failed to load, if it did.
     pub error: Option<String>,
+    /// What the loader left out (a missing texture, ...).
+    pub warnings: Vec<String>,
 }
 
 /// Things the UI asks for, done after the UI is built.
@@ -470,10 +472,13 @@ impl App {
         for (path, result) in loaded {
             match result {
                 Ok(s) => {
-                    self.files.push(FileEntry { path, error: None });
+                    let warnings = s.warnings.clone();
+                    self.files.push(FileEntry { path, error: None, warnings });
                     scenes.push(s);
                 }
-                Err(msg) => self.files.push(FileEntry { path, error: Some(msg) }),
+                Err(msg) => {
+                    self.files.push(FileEntry { path, error: Some(msg), warnings: Vec::new() })
+                }
             }
         }
         self.append_scenes(scenes);
@@ -557,6 +562,7 @@ impl App {
                 self.files.push(FileEntry {
                     path: PathBuf::from("(scene upload)"),
                     error: Some(e.to_string()),
+                    warnings: Vec::new(),
                 });
             }
         }

@@ -93,6 +93,11 @@ pub(super) fn side_panel(
                     ui.text_wrapped(e);
                 }
             }
+            for w in &f.warnings {
+                ui.text_colored([1.0, 0.8, 0.3, 1.0], "warning:");
+                ui.same_line();
+                ui.text_wrapped(w);
+            }
         }
         if !gpu_ready {
             ui.text_disabled("nothing to draw yet");
