@@ -43,6 +43,42 @@ pub fn orthographic(xmag: f32, ymag: f32, near: f32, far: f32) -> Mat4 {
     )
 }
 
+/// Where to look from to see all of `bounds` from a three-quarter view (45 degrees round `up`
+/// from the front, 30 degrees above), filling a perspective view of vertical field of view
+/// `yfov` and `aspect` (width / height): the eye and the target (the bounds' centre). The
+/// front is +Z for Y up (glTF), -Y for Z up. The distance fits the bounds' eight corners, not
+/// a sphere around them, so the model fills the view.
+pub fn three_quarter_view(bounds: (Vec3, Vec3), up: Vec3, yfov: f32, aspect: f32) -> (Vec3, Vec3) {
+    let (lo, hi) = bounds;
+    let target = 0.5 * (lo + hi);
+    let up = up.normalize_or(Vec3::Y);
+    let front = if up.z.abs() > 0.9 { -Vec3::Y * up.z.signum() } else { Vec3::Z };
+    let right = up.cross(front).normalize_or(Vec3::X);
+    let (az, el) = (45f32.to_radians(), 30f32.to_radians());
+    let to_eye = (el.cos() * (az.cos() * front + az.sin() * right) + el.sin() * up).normalize();
+    // The camera's frame (as look_at makes it).
+    let forward = -to_eye;
+    let cam_right = forward.cross(up).normalize_or(right);
+    let cam_up = cam_right.cross(forward);
+    let tan_v = (0.5 * yfov).tan().max(1e-3);
+    let tan_h = tan_v * aspect.max(1e-3);
+    let mut distance: f32 = 1e-3;
+    for k in 0..8 {
+        let c = Vec3::new(
+            if k & 1 == 0 { lo.x } else { hi.x },
+            if k & 2 == 0 { lo.y } else { hi.y },
+            if k & 4 == 0 { lo.z } else { hi.z },
+        ) - target;
+        let (x, y, z) = (c.dot(cam_right), c.dot(cam_up), c.dot(to_eye));
+        // A 5 % margin round the corners.
+        distance = distance.max(z + 1.05 * x.abs() / tan_h).max(z + 1.05 * y.abs() / tan_v);
+    }
+    let radius = (0.5 * (hi - lo).length()).max(1e-3);
+    // Outside the bounds' sphere, so that the near plane clips nothing.
+    let distance = distance.max(radius * 1.01);
+    (target + to_eye * distance, target)
+}
+
 impl View {
     /// The eye in homogeneous world coordinates: the camera position with w = 1, or for an
     /// orthographic view the direction towards the camera with w = 0, so that the direction to
@@ -93,11 +129,10 @@ impl View {
             None if camera.is_some() => None,
             None => {
                 let (lo, hi) = scene.bounds().unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
-                let center = 0.5 * (lo + hi);
                 let radius = (0.5 * (hi - lo).length()).max(1e-3);
                 let yfov = 45f32.to_radians();
-                let dist = radius / (0.5 * yfov).sin() * 1.1;
-                let position = center + Vec3::Z * dist;
+                let (position, center) = three_quarter_view((lo, hi), Vec3::Y, yfov, aspect);
+                let dist = (position - center).length();
                 Some(Self {
                     view: glam::camera::rh::view::look_at_mat4(position, center, Vec3::Y),
                     proj: perspective(
@@ -124,5 +159,49 @@ impl View {
             .filter(|a| a.is_finite() && *a > 0.0)
             .unwrap_or(1.0);
         (width, ((width as f32 / aspect).round() as u32).max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ndc(m: Mat4, p: Vec3) -> Vec3 {
+        let c = m * p.extend(1.0);
+        c.truncate() / c.w
+    }
+
+    /// The three-quarter view keeps every corner of the bounds in the image and fills it (a
+    /// corner near an edge), for a cube, a flat square in the XZ plane (seen from above, not
+    /// edge-on) and a Z-up slab, at two aspect ratios.
+    #[test]
+    fn three_quarter_view_fills_the_image() {
+        let cases = [
+            ((Vec3::splat(-1.0), Vec3::splat(1.0)), Vec3::Y),
+            ((Vec3::new(-2.0, 0.0, -2.0), Vec3::new(2.0, 0.0, 2.0)), Vec3::Y),
+            ((Vec3::new(-3.0, -1.0, 0.0), Vec3::new(3.0, 1.0, 0.2)), Vec3::Z),
+        ];
+        for ((lo, hi), up) in cases {
+            for aspect in [1.0, 16.0 / 9.0] {
+                let yfov = 45f32.to_radians();
+                let (eye, target) = three_quarter_view((lo, hi), up, yfov, aspect);
+                let view = glam::camera::rh::view::look_at_mat4(eye, target, up);
+                let m = perspective(yfov, aspect, 1e-3, 1e4) * view;
+                let mut most: f32 = 0.0;
+                for k in 0..8 {
+                    let c = Vec3::new(
+                        if k & 1 == 0 { lo.x } else { hi.x },
+                        if k & 2 == 0 { lo.y } else { hi.y },
+                        if k & 4 == 0 { lo.z } else { hi.z },
+                    );
+                    let p = ndc(m, c);
+                    assert!(p.x.abs() <= 1.0 && p.y.abs() <= 1.0, "{lo}..{hi}: corner {c} at {p}");
+                    most = most.max(p.x.abs()).max(p.y.abs());
+                }
+                assert!(most > 0.9, "{lo}..{hi} at aspect {aspect}: fills {most}");
+                // Above the model: the eye is on the up side of the centre.
+                assert!((eye - target).dot(up) > 0.0);
+            }
+        }
     }
 }

@@ -106,8 +106,8 @@ impl Camera {
             scene_radius: 1.0,
             scene_center: Vec3::ZERO,
         };
-        c.set_axis_view(AxisView::Front, false);
         c.frame_all(scene);
+        c.three_quarter(scene);
         // A file with a camera starts from it.
         if let Some(n) = scene.camera_node(None) {
             c.set_from_node(scene, n);
@@ -118,6 +118,20 @@ impl Camera {
     /// The eye position.
     pub fn eye(&self) -> Vec3 {
         self.target + self.rotation * Vec3::new(0.0, 0.0, self.distance)
+    }
+
+    /// Looks at the scene from a three-quarter view (45 degrees round the up axis, 30 above)
+    /// at the distance that makes its bounds fill the view (the first view of a file without
+    /// a camera).
+    pub fn three_quarter(&mut self, scene: &Scene) {
+        let bounds = scene.bounds().filter(|(lo, hi)| lo.is_finite() && hi.is_finite());
+        let bounds = bounds.unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
+        // The viewport's aspect is not known yet: fit a square view (wider ones fit more).
+        let up = self.up.axis();
+        let (eye, target) = scene::camera::three_quarter_view(bounds, up, self.yfov, 1.0);
+        self.target = target;
+        self.distance = (eye - target).length().max(1e-3);
+        self.rotation = look_rotation(target - eye, up);
     }
 
     /// Looks at the scene's bounds so that all of it is visible.
