@@ -160,7 +160,7 @@ fn main() -> anyhow::Result<()> {
         0xff,
         0,
         compact.address(),
-        false,
+        vk::GeometryInstanceFlagsKHR::empty(),
     );
     // SAFETY: VkAccelerationStructureInstanceKHR is 64 plain bytes.
     let inst_bytes = unsafe { std::slice::from_raw_parts((&raw const inst).cast::<u8>(), 64) };

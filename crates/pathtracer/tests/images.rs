@@ -598,3 +598,71 @@ fn emissive_files_still_get_the_default_lighting() {
     let dark = render(&s, "raster");
     assert!(floor(&dark) < 1e-3, "without default lighting: {:?}", px(&dark, size / 2, size - 3));
 }
+
+/// `doubleSided: false`: a single-sided quad is seen from the front only, in both renderers
+/// alike; a double-sided one from both sides; a mirrored node (negative determinant: the
+/// front is clockwise, glTF) is seen from the side its world winding makes the front.
+#[test]
+fn single_sided_materials_are_seen_from_the_front_only() {
+    use glam::{Mat4, Quat, Vec3};
+    let quad = scene::Primitive {
+        positions: vec![[-1.0, -1.0, 0.0], [1.0, -1.0, 0.0], [1.0, 1.0, 0.0], [-1.0, 1.0, 0.0]],
+        normals: vec![[0.0, 0.0, 1.0]; 4],
+        indices: vec![0, 1, 2, 0, 2, 3],
+        material: 0,
+        ..Default::default()
+    };
+    let size = 16;
+    let centre = |double_sided: bool, from_front: bool, mirrored: bool, renderer: &str| {
+        let red = scene::Material {
+            unlit: true,
+            double_sided,
+            ..scene::Material::lambert("red", [0.8, 0.1, 0.1])
+        };
+        let mut s = scene::Scene {
+            meshes: vec![scene::Mesh { name: "quad".into(), primitives: vec![quad.clone()] }],
+            materials: vec![red],
+            cameras: vec![scene::Camera::perspective("cam", 40f32.to_radians(), Some(1.0))],
+            environment: scene::Environment::Uniform([0.1; 3]),
+            ..Default::default()
+        };
+        let node =
+            if mirrored { Mat4::from_scale(Vec3::new(-1.0, 1.0, 1.0)) } else { Mat4::IDENTITY };
+        s.nodes.push(scene::Node::new("quad", node).with_mesh(0));
+        let cam = if from_front {
+            Mat4::from_translation(Vec3::new(0.0, 0.0, 4.0))
+        } else {
+            Mat4::from_rotation_translation(
+                Quat::from_rotation_y(std::f32::consts::PI),
+                Vec3::new(0.0, 0.0, -4.0),
+            )
+        };
+        s.nodes.push(scene::Node::new("camera", cam).with_camera(0));
+        s.update_world();
+        let req = RenderRequest {
+            renderer: renderer.into(),
+            spp: 4,
+            ..request(format!("quad ({renderer})").into(), size, size)
+        };
+        let img = common::render_scene(&s, &req).expect("render");
+        px(&img, size / 2, size / 2)
+    };
+    for renderer in ["raster", "pathtracer"] {
+        for (double_sided, from_front, mirrored, seen) in [
+            (false, true, false, true),
+            (false, false, false, false),
+            (true, false, false, true),
+            (false, true, true, true),
+            (false, false, true, false),
+        ] {
+            let c = centre(double_sided, from_front, mirrored, renderer);
+            let red = c[0] > 0.5 && c[1] < 0.2;
+            let background = (c[0] - 0.1).abs() < 0.01 && (c[1] - 0.1).abs() < 0.01;
+            assert!(
+                if seen { red } else { background },
+                "{renderer}: double sided {double_sided}, from the front {from_front}, \
+                 mirrored {mirrored}: {c:?}"
+            );
+        }
+    }
+}

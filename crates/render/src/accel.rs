@@ -39,6 +39,8 @@ pub struct SceneAccel {
     pub placements: Vec<Placement>,
     /// Bytes of the BLASes before and after compaction.
     pub blas_bytes: (u64, u64),
+    /// Per mesh: seen from behind (a double-sided primitive); else back faces are culled.
+    pub double_sided: Vec<bool>,
 }
 
 impl std::fmt::Debug for SceneAccel {
@@ -59,6 +61,9 @@ pub(crate) struct MeshPrim {
     pub first_index: u32,
     pub index_count: u32,
     pub opaque: bool,
+    /// Seen from behind too (glTF `doubleSided`); else back faces are culled, as in the
+    /// raster.
+    pub double_sided: bool,
 }
 
 fn run<'a>(ctx: &Context, build: impl FnOnce(&mut FrameGraph<'a>)) -> Result<(), GpuSceneError> {
@@ -82,17 +87,25 @@ pub(crate) fn rows(m: Mat4) -> [[f32; 4]; 3] {
     [r[0], r[1], r[2]]
 }
 
-/// The instance records of `placements` at `worlds` over `blases`.
+/// The instance records of `placements` at `worlds` over `blases`; meshes with a double-sided
+/// primitive (`double_sided[mesh]`) are seen from behind, the others cull back faces (rays
+/// ask for it).
 pub(crate) fn instance_bytes(
     placements: &[Placement],
     worlds: &[Mat4],
     blases: &[Option<AccelerationStructure>],
+    double_sided: &[bool],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(placements.len() * 64);
     for (i, (p, w)) in placements.iter().zip(worlds).enumerate() {
         let address =
             blases.get(p.mesh as usize).and_then(|b| b.as_ref()).map_or(0, |b| b.address());
-        let inst = xpg::tlas_instance(rows(*w), i as u32, 0xff, 0, address, false);
+        let flags = if double_sided.get(p.mesh as usize).copied().unwrap_or(true) {
+            vk::GeometryInstanceFlagsKHR::TRIANGLE_FACING_CULL_DISABLE
+        } else {
+            vk::GeometryInstanceFlagsKHR::empty()
+        };
+        let inst = xpg::tlas_instance(rows(*w), i as u32, 0xff, 0, address, flags);
         // SAFETY: VkAccelerationStructureInstanceKHR is 64 plain bytes.
         out.extend_from_slice(unsafe {
             std::slice::from_raw_parts((&raw const inst).cast::<u8>(), 64)
@@ -155,6 +168,8 @@ impl SceneAccel {
         worlds: &[Mat4],
     ) -> Result<Self, GpuSceneError> {
         let stride = size_of::<GpuVertex>() as u64;
+        let double_sided: Vec<bool> =
+            meshes.iter().map(|m| m.iter().any(|p| p.double_sided)).collect();
         let geometry: Vec<Vec<BlasTriangles>> = meshes
             .iter()
             .map(|prims| {
@@ -272,7 +287,7 @@ impl SceneAccel {
             .ok_or_else(|| {
                 GpuSceneError::TooLarge(format!("{} TLAS instances", placements.len()))
             })?;
-        let instance_data = instance_bytes(&placements, worlds, &blases);
+        let instance_data = instance_bytes(&placements, worlds, &blases, &double_sided);
         let mut instance_buffer = Buffer::new(
             ctx,
             &BufferDesc {
@@ -328,7 +343,7 @@ impl SceneAccel {
         }
         // The uncompacted structures go (deferred until the GPU is done with them).
         drop(full);
-        Ok(Self { blases, tlas, instances, placements, blas_bytes: bytes })
+        Ok(Self { blases, tlas, instances, placements, blas_bytes: bytes, double_sided })
     }
 }
 

@@ -670,8 +670,12 @@ impl GpuScene {
                         .ok_or_else(|| structure("a placed node or instance is gone"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            new_instances =
-                Some(crate::accel::instance_bytes(&accel.placements, &worlds, &accel.blases));
+            new_instances = Some(crate::accel::instance_bytes(
+                &accel.placements,
+                &worlds,
+                &accel.blases,
+                &accel.double_sided,
+            ));
         }
         let mut new_materials = None;
         if done.materials {

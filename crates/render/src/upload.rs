@@ -409,6 +409,7 @@ pub(crate) fn accel_meshes(
                     first_index: r.first_index,
                     index_count: r.index_count,
                     opaque: scene.materials[r.material].alpha == AlphaMode::Opaque,
+                    double_sided: scene.materials[r.material].double_sided,
                 })
                 .collect()
         })

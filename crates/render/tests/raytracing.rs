@@ -108,8 +108,12 @@ struct Scene {
 }
 
 fn instance_bytes(blas: u64, inst: &[([[f32; 4]; 3], u32)]) -> Vec<u8> {
-    let v: Vec<vk::AccelerationStructureInstanceKHR> =
-        inst.iter().map(|(m, c)| xpg::tlas_instance(*m, *c, 0xff, 0, blas, false)).collect();
+    let v: Vec<vk::AccelerationStructureInstanceKHR> = inst
+        .iter()
+        .map(|(m, c)| {
+            xpg::tlas_instance(*m, *c, 0xff, 0, blas, vk::GeometryInstanceFlagsKHR::empty())
+        })
+        .collect();
     // SAFETY: VkAccelerationStructureInstanceKHR is 64 plain bytes.
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), v.len() * 64) }.to_vec()
 }
@@ -136,7 +140,16 @@ fn scene(ctx: &Context, opaque: bool) -> Scene {
     .expect("blas");
     let inst: Vec<vk::AccelerationStructureInstanceKHR> = instances()
         .iter()
-        .map(|(m, c)| xpg::tlas_instance(*m, *c, 0xff, 0, blas.address(), false))
+        .map(|(m, c)| {
+            xpg::tlas_instance(
+                *m,
+                *c,
+                0xff,
+                0,
+                blas.address(),
+                vk::GeometryInstanceFlagsKHR::empty(),
+            )
+        })
         .collect();
     // SAFETY: VkAccelerationStructureInstanceKHR is 64 plain bytes.
     let bytes = unsafe { std::slice::from_raw_parts(inst.as_ptr().cast::<u8>(), inst.len() * 64) };

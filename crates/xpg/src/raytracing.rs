@@ -146,20 +146,17 @@ pub const TLAS_FLAGS: vk::BuildAccelerationStructureFlagsKHR =
 
 /// One instance of a top-level structure (`VkAccelerationStructureInstanceKHR`).
 ///
-/// `transform` is the top three rows of the object-to-world matrix (row-major).
+/// `transform` is the top three rows of the object-to-world matrix (row-major); `flags` such
+/// as `FORCE_OPAQUE` or `TRIANGLE_FACING_CULL_DISABLE` (facing is decided in object space:
+/// counter-clockwise seen from the ray origin is the front, in a right-handed system).
 pub fn tlas_instance(
     transform: [[f32; 4]; 3],
     custom_index: u32,
     mask: u8,
     hit_group_offset: u32,
     blas_address: vk::DeviceAddress,
-    force_opaque: bool,
+    flags: vk::GeometryInstanceFlagsKHR,
 ) -> vk::AccelerationStructureInstanceKHR {
-    let flags = if force_opaque {
-        vk::GeometryInstanceFlagsKHR::FORCE_OPAQUE
-    } else {
-        vk::GeometryInstanceFlagsKHR::empty()
-    };
     let m = transform;
     vk::AccelerationStructureInstanceKHR {
         transform: vk::TransformMatrixKHR {
