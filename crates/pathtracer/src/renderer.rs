@@ -284,11 +284,6 @@ impl Renderer for PathTracer {
         "pathtracer"
     }
 
-    fn hdr_format(&self) -> vk::Format {
-        // Written as a storage image of half floats (rgba16f in pt.slang).
-        vk::Format::R16G16B16A16_SFLOAT
-    }
-
     fn add_passes<'g>(
         &'g mut self,
         graph: &mut FrameGraph<'g>,

@@ -36,7 +36,8 @@ impl Shadows {
             return Ok(());
         }
         (self.matrices, self.per_light) = build(&scene.light_list, scene.bounds);
-        let size = self.bytes().len() as u64;
+        // 4 columns per matrix, then one vec4 per light.
+        let size = (64 * self.matrices.len() + 16 * self.per_light.len()) as u64;
         if self.buffer.as_ref().is_none_or(|b| b.size() < size) {
             // The old buffer is freed once the frames using it are done.
             self.buffer = Some(Buffer::new(
