@@ -666,3 +666,79 @@ fn single_sided_materials_are_seen_from_the_front_only() {
         }
     }
 }
+
+/// A normal map that tilts a smooth mirror's normal 60 degrees, seen from straight above
+/// under a uniform white environment: the mirror reflection about the mapped normal points
+/// below the surface, where a path has nowhere to go (the bug: black). The path tracer bends
+/// such normals until the reflection leaves the surface, as production renderers do, so the
+/// white metal reflects the environment (radiance 1, as in the raster), and the view of the
+/// untilted map is unchanged.
+#[test]
+fn normal_maps_that_reflect_below_the_surface_stay_lit() {
+    use glam::{Mat4, Quat, Vec3};
+    let encode = |v: f32| ((v * 0.5 + 0.5) * 255.0).round() as u8;
+    let (s60, c60) = (60f32.to_radians().sin(), 60f32.to_radians().cos());
+    for (tilt, texel) in [
+        ("60 degrees", [encode(s60), encode(0.0), encode(c60), 255]),
+        ("none", [128, 128, 255, 255]),
+    ] {
+        let mut s = scene::Scene {
+            meshes: vec![scene::Mesh {
+                name: "quad".into(),
+                primitives: vec![scene::Primitive {
+                    positions: vec![
+                        [-1.0, 0.0, -1.0],
+                        [1.0, 0.0, -1.0],
+                        [1.0, 0.0, 1.0],
+                        [-1.0, 0.0, 1.0],
+                    ],
+                    normals: vec![[0.0, 1.0, 0.0]; 4],
+                    uvs: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
+                    indices: vec![0, 2, 1, 0, 3, 2],
+                    material: 0,
+                    ..Default::default()
+                }],
+            }],
+            materials: vec![scene::Material {
+                name: "mirror".into(),
+                base_color: [1.0; 4],
+                metallic: 1.0,
+                roughness: 0.05,
+                normal_texture: Some(0),
+                ..Default::default()
+            }],
+            textures: vec![scene::Texture {
+                name: "normal".into(),
+                width: 4,
+                height: 4,
+                pixels: scene::TexturePixels::Rgba8(vec![texel; 16]),
+                srgb: false,
+                sampler: Default::default(),
+            }],
+            cameras: vec![scene::Camera::orthographic("top", 1.0, Some(1.0))],
+            environment: scene::Environment::Uniform([1.0; 3]),
+            ..Default::default()
+        };
+        s.nodes.push(scene::Node::new("quad", Mat4::IDENTITY).with_mesh(0));
+        let cam = Mat4::from_rotation_translation(
+            Quat::from_rotation_x(-90f32.to_radians()),
+            Vec3::new(0.0, 3.0, 0.0),
+        );
+        s.nodes.push(scene::Node::new("camera", cam).with_camera(0));
+        s.update_world();
+        for renderer in ["pathtracer", "raster"] {
+            let req = RenderRequest {
+                renderer: renderer.into(),
+                spp: 16,
+                ..request(format!("tilted mirror ({renderer})").into(), 16, 16)
+            };
+            let img = common::render_scene(&s, &req).expect("render");
+            let mean = img.hdr.iter().map(|p| f64::from(p[1])).sum::<f64>() / img.hdr.len() as f64;
+            eprintln!("{renderer}, tilt {tilt}: mean {mean:.4}");
+            assert!(
+                (mean - 1.0).abs() < 0.08,
+                "{renderer}, normal map tilt {tilt}: mean radiance {mean:.4}, expected 1"
+            );
+        }
+    }
+}

@@ -116,6 +116,24 @@ fn textures_are_sampled_in_srgb_with_mip_levels_made_on_the_gpu() {
     }
 }
 
+/// A UV constant across the surface (its derivatives vanish) halfway between the two texels
+/// of a 2x1 black/green sRGB texture samples their linear average, 0.5 green, at every pixel
+/// (Khronos' TextureLinearInterpolationTest; lavapipe's anisotropic filter gave speckle here).
+#[test]
+fn constant_uvs_sample_the_filtered_texel() {
+    let t = texture("black green", 2, 1, true, |x, _| [0, if x == 1 { 255 } else { 0 }, 0, 255]);
+    let material = Material { base_color_texture: Some(0), ..unlit("textured", [1.0; 4]) };
+    let mut q = quad(0.0, 1.0, 0, false);
+    q.uvs = vec![[0.5, 0.5]; 4];
+    let scene = top_view(vec![q], vec![material], vec![t]);
+    let img = draw(&scene, "constant_uv", 16);
+    for y in 0..16 {
+        for x in 0..16 {
+            assert_close(px(&img, x, y), [0.0, 0.5, 0.0], 0.01, &format!("pixel ({x},{y})"));
+        }
+    }
+}
+
 /// A constant normal map tilting the normal 45 degrees towards +u (then towards image up,
 /// i.e. -v) on a Lambertian quad, lit by a sun from that same side 45 degrees off vertical:
 /// radiance = albedo / pi * E (n . l = 1; a map read the wrong way round gives 0, no map

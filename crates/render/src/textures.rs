@@ -202,7 +202,12 @@ pub(crate) fn make_samplers(
                 };
                 let filter =
                     |nearest: bool| if nearest { vk::Filter::NEAREST } else { vk::Filter::LINEAR };
-                let anisotropy = if ctx.caps().sampler_anisotropy {
+                // Anisotropic filtering on GPUs only: lavapipe's returns garbage (speckle)
+                // where the UV derivatives vanish (a UV constant across a surface, as in
+                // Khronos' TextureLinearInterpolationTest), and on a CPU it costs up to 8
+                // taps per sample.
+                let gpu = ctx.caps().device_type != vk::PhysicalDeviceType::CPU;
+                let anisotropy = if ctx.caps().sampler_anisotropy && gpu {
                     ctx.caps().max_sampler_anisotropy.min(8.0)
                 } else {
                     1.0
