@@ -134,6 +134,51 @@ fn constant_uvs_sample_the_filtered_texel() {
     }
 }
 
+/// KHR_texture_transform and the second UV set, in both renderers: a 2x2 texture (red,
+/// green / blue, white) read through set 1 with offset (0.5, 0) and half scale shows its
+/// green texel everywhere; the extension's own example (offset (0, 1), a quarter turn, half
+/// scale) reads the lower-left quadrant, blue.
+#[test]
+fn texture_transforms_and_uv_sets_in_both_renderers() {
+    use scene::{texture_slot, UvTransform};
+    let texels = [[255, 0, 0, 255], [0, 255, 0, 255], [0, 0, 255, 255], [255, 255, 255, 255]];
+    let mut t = texture("quadrants", 2, 2, false, |x, y| texels[(y * 2 + x) as usize]);
+    t.sampler.nearest_mag = true;
+    t.sampler.nearest_min = true;
+    let quarter = std::f32::consts::FRAC_PI_2;
+    for (transform, want, what) in [
+        (
+            UvTransform { set: 1, offset: [0.5, 0.0], rotation: 0.0, scale: [0.5; 2] },
+            [0.0, 1.0, 0.0],
+            "green",
+        ),
+        (
+            UvTransform { set: 1, offset: [0.0, 1.0], rotation: quarter, scale: [0.5; 2] },
+            [0.0, 0.0, 1.0],
+            "blue",
+        ),
+    ] {
+        let mut material = Material { base_color_texture: Some(0), ..unlit("textured", [1.0; 4]) };
+        material.uv_transforms[texture_slot::BASE_COLOR] = transform;
+        let mut q = quad(0.0, 1.0, 0, false);
+        // Set 0 would read another texel: the transform applies to set 1.
+        q.uvs1 = q.uvs.clone();
+        q.uvs = vec![[0.9, 0.9]; 4];
+        let scene = top_view(vec![q], vec![material], vec![t.clone()]);
+        for renderer in ["raster", "pathtracer"] {
+            let req = common::RenderRequest {
+                renderer: renderer.into(),
+                spp: 1,
+                ..request(format!("uv transform ({renderer})").into(), 16, 16)
+            };
+            let img = render_scene(&scene, &req).expect("render");
+            for (x, y) in [(8, 8), (2, 13), (13, 2)] {
+                assert_close(px(&img, x, y), want, 0.01, &format!("{renderer} {what} ({x},{y})"));
+            }
+        }
+    }
+}
+
 /// A constant normal map tilting the normal 45 degrees towards +u (then towards image up,
 /// i.e. -v) on a Lambertian quad, lit by a sun from that same side 45 degrees off vertical:
 /// radiance = albedo / pi * E (n . l = 1; a map read the wrong way round gives 0, no map

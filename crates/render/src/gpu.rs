@@ -89,6 +89,9 @@ pub struct GpuMaterial {
     pub colormap_range: [f32; 2],
     /// Padding to 16 bytes.
     pub pad: [u32; 2],
+    /// Per texture slot (as `textures`), two rows of its UV transform `uv' = M (uv, 1)`
+    /// (KHR_texture_transform); the first row's w is the UV set (0 or 1).
+    pub uv_transforms: [[f32; 4]; 10],
 }
 
 /// [`GpuMaterial::textures`] entry of a missing texture.
@@ -381,6 +384,7 @@ pub(crate) fn check_primitive(p: &scene::Primitive, scene: &Scene) -> Option<Str
         Some("normal count differs from position count".to_string())
     } else if let Some(m) = per_vertex("colors", p.colors.len())
         .or_else(|| per_vertex("UVs", p.uvs.len()))
+        .or_else(|| per_vertex("second UVs", p.uvs1.len()))
         .or_else(|| per_vertex("tangents", p.tangents.len()))
         .or_else(|| per_vertex("scalars", p.scalars.len()))
     {
@@ -389,7 +393,14 @@ pub(crate) fn check_primitive(p: &scene::Primitive, scene: &Scene) -> Option<Str
         Some(format!("material {} of {}", p.material, scene.materials.len()))
     } else if p.indices.len() % 3 != 0 {
         Some(format!("{} indices is not a triangle list", p.indices.len()))
-    } else if p.uvs.iter().flatten().chain(p.tangents.iter().flatten()).any(|v| !v.is_finite()) {
+    } else if p
+        .uvs
+        .iter()
+        .chain(&p.uvs1)
+        .flatten()
+        .chain(p.tangents.iter().flatten())
+        .any(|v| !v.is_finite())
+    {
         Some("non-finite UVs or tangents".to_string())
     } else {
         p.indices
@@ -875,9 +886,23 @@ fn build_materials(
                 alpha_cutoff: cutoff,
                 colormap_range: range,
                 pad: [0; 2],
+                uv_transforms: uv_rows(m),
             }
         })
         .collect()
+}
+
+/// The rows of a material's UV transforms, the set in the first row's w (colormap materials
+/// read their scalar from the first set, untransformed).
+fn uv_rows(m: &scene::Material) -> [[f32; 4]; 10] {
+    let mut rows = [[0.0; 4]; 10];
+    for (slot, t) in m.uv_transforms.iter().enumerate() {
+        let t = if m.colormap.is_some() && slot == 0 { scene::UvTransform::default() } else { *t };
+        let [a, b] = t.rows();
+        rows[2 * slot] = [a[0], a[1], a[2], t.set.min(1) as f32];
+        rows[2 * slot + 1] = [b[0], b[1], b[2], 0.0];
+    }
+    rows
 }
 
 /// The light list in world space.

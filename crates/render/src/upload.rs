@@ -16,7 +16,8 @@ use crate::gpu::{
 /// Every primitive's vertices, texture coordinates, tangents and indices, packed.
 pub(crate) struct Geometry {
     pub vertices: Vec<GpuVertex>,
-    pub uvs: Vec<[f32; 2]>,
+    /// Per vertex: TEXCOORD_0 in xy, TEXCOORD_1 (or TEXCOORD_0 again) in zw.
+    pub uvs: Vec<[f32; 4]>,
     pub tangents: Vec<[f32; 4]>,
     pub indices: Vec<u32>,
     /// Per mesh, per primitive: where it is in the arrays.
@@ -26,7 +27,7 @@ pub(crate) struct Geometry {
 /// Step 1: packs every mesh primitive once (draws refer to them), after checking it.
 pub(crate) fn pack_geometry(scene: &Scene) -> Result<Geometry, GpuSceneError> {
     let mut vertices: Vec<GpuVertex> = Vec::new();
-    let mut uvs: Vec<[f32; 2]> = Vec::new();
+    let mut uvs: Vec<[f32; 4]> = Vec::new();
     let mut tangents: Vec<[f32; 4]> = Vec::new();
     let mut indices: Vec<u32> = Vec::new();
     // Each mesh primitive once; draws refer to it.
@@ -56,11 +57,14 @@ pub(crate) fn pack_geometry(scene: &Scene) -> Result<Geometry, GpuSceneError> {
             if colormap {
                 // The scalar rides in u (NaN kept: the shader shows it in the NaN color).
                 let s = |k: usize| p.scalars.get(k).copied().unwrap_or(f32::NAN);
-                uvs.extend((0..n).map(|k| [s(k), 0.0]));
-            } else if p.uvs.is_empty() {
-                uvs.extend(std::iter::repeat_n([0.0; 2], n));
+                uvs.extend((0..n).map(|k| [s(k), 0.0, 0.0, 0.0]));
             } else {
-                uvs.extend_from_slice(&p.uvs);
+                let uv0 = |k: usize| p.uvs.get(k).copied().unwrap_or([0.0; 2]);
+                let uv1 = |k: usize| p.uvs1.get(k).copied().unwrap_or(uv0(k));
+                uvs.extend((0..n).map(|k| {
+                    let ([a, b], [c, d]) = (uv0(k), uv1(k));
+                    [a, b, c, d]
+                }));
             }
             if p.tangents.is_empty() {
                 tangents.extend(std::iter::repeat_n([0.0; 4], n));

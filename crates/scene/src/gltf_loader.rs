@@ -11,7 +11,7 @@ use glam::{Mat4, Quat, Vec3};
 use crate::color::pack_srgba8;
 use crate::model::{
     AlphaMode, Camera, Environment, Light, LightKind, LineSet, Material, Mesh, Node, PointSet,
-    Primitive, Projection, Scene, Texture, TexturePixels, TextureSampler, Wrap,
+    Primitive, Projection, Scene, Texture, TexturePixels, TextureSampler, UvTransform, Wrap,
 };
 
 /// Errors of the loaders. Each names the file.
@@ -67,14 +67,10 @@ pub enum LoadError {
 pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
     let gltf_err = |error| LoadError::Gltf { path: path.to_path_buf(), error };
-    let gltf::Gltf { document: doc, blob } = gltf::Gltf::open(path).map_err(|e| {
-        // An unsupported required extension is named first, alone (the validator reports
-        // it among many consequences).
-        match unsupported_extensions(path, &e) {
-            Some(extensions) => LoadError::Extension { path: path.to_path_buf(), extensions },
-            None => gltf_err(e),
-        }
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| gltf_err(gltf::Error::Io(e)))?;
+    let doc = parse(path, &bytes)?;
+    let blob = doc.blob;
+    let doc = doc.document;
     let base = path.parent().unwrap_or(Path::new("."));
     check_buffer_files(path, base, &doc)?;
     let buffers = gltf::import_buffers(&doc, Some(base), blob).map_err(gltf_err)?;
@@ -92,28 +88,32 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     Ok(scene)
 }
 
-/// The required extensions that made validation fail (None: another error).
-fn unsupported_extensions(path: &Path, e: &gltf::Error) -> Option<Vec<String>> {
-    let gltf::Error::Validation(errors) = e else { return None };
-    let indices: Vec<usize> = errors
+/// Required extensions this loader implements itself (the parser does not know them).
+const OWN_EXTENSIONS: &[&str] = &["KHR_mesh_quantization", "KHR_texture_transform"];
+
+/// The document, validated. A required extension that neither this loader nor the parser
+/// supports is refused first, in one error naming it (the validator would report it among
+/// many consequences).
+fn parse(path: &Path, bytes: &[u8]) -> Result<gltf::Gltf, LoadError> {
+    let gltf_err = |error| LoadError::Gltf { path: path.to_path_buf(), error };
+    let gltf::Gltf { document, blob } =
+        gltf::Gltf::from_slice_without_validation(bytes).map_err(gltf_err)?;
+    let mut json = document.into_json();
+    let unsupported: Vec<String> = json
+        .extensions_required
         .iter()
-        .filter(|(_, err)| matches!(err, gltf::json::validation::Error::Unsupported))
-        .filter_map(|(p, _)| {
-            let p = p.to_string();
-            // "extensionsRequired[0]", perhaps followed by the value.
-            let rest = p.strip_prefix("extensionsRequired[")?;
-            rest.split(']').next()?.parse().ok()
+        .filter(|e| {
+            !OWN_EXTENSIONS.contains(&e.as_str())
+                && !gltf::json::extensions::ENABLED_EXTENSIONS.contains(&e.as_str())
         })
+        .cloned()
         .collect();
-    if indices.is_empty() {
-        return None;
+    if !unsupported.is_empty() {
+        return Err(LoadError::Extension { path: path.to_path_buf(), extensions: unsupported });
     }
-    let bytes = std::fs::read(path).ok()?;
-    let doc = gltf::Gltf::from_slice_without_validation(&bytes).ok()?;
-    let required: Vec<&str> = doc.extensions_required().collect();
-    let names: Vec<String> =
-        indices.iter().filter_map(|&i| required.get(i)).map(|s| s.to_string()).collect();
-    (!names.is_empty()).then_some(names)
+    json.extensions_required.retain(|e| !OWN_EXTENSIONS.contains(&e.as_str()));
+    let document = gltf::Document::from_json(json).map_err(gltf_err)?;
+    Ok(gltf::Gltf { document, blob })
 }
 
 /// The buffer files a .gltf names, checked to exist first (the importer's error would not
@@ -168,9 +168,11 @@ fn load_materials(
     buffers: &[gltf::buffer::Data],
     scene: &mut Scene,
 ) -> Result<(), LoadError> {
+    use crate::model::texture_slot as slot;
     let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
     let mut textures = TextureCache::default();
     for m in doc.materials() {
+        let name = m.name().unwrap_or("").to_string();
         let pbr = m.pbr_metallic_roughness();
         let strength = m.emissive_strength().unwrap_or(1.0);
         let e = m.emissive_factor();
@@ -182,8 +184,8 @@ fn load_materials(
             }
             gltf::material::AlphaMode::Blend => AlphaMode::Blend,
         };
-        let mat = Material {
-            name: m.name().unwrap_or("").to_string(),
+        let mut mat = Material {
+            name: name.clone(),
             base_color: pbr.base_color_factor(),
             metallic: pbr.metallic_factor(),
             roughness: pbr.roughness_factor(),
@@ -192,45 +194,47 @@ fn load_materials(
             double_sided: m.double_sided(),
             alpha,
             unlit: m.unlit(),
-            base_color_texture: textures.get(
-                scene,
-                path,
-                buffers,
-                pbr.base_color_texture().map(|t| (t.texture(), t.tex_coord())),
-                true,
-            )?,
-            metallic_roughness_texture: textures.get(
-                scene,
-                path,
-                buffers,
-                pbr.metallic_roughness_texture().map(|t| (t.texture(), t.tex_coord())),
-                false,
-            )?,
-            normal_texture: textures.get(
-                scene,
-                path,
-                buffers,
-                m.normal_texture().map(|t| (t.texture(), t.tex_coord())),
-                false,
-            )?,
             normal_scale: m.normal_texture().map_or(1.0, |t| t.scale()),
-            occlusion_texture: textures.get(
-                scene,
-                path,
-                buffers,
-                m.occlusion_texture().map(|t| (t.texture(), t.tex_coord())),
-                false,
-            )?,
             occlusion_strength: m.occlusion_texture().map_or(1.0, |t| t.strength()),
-            emissive_texture: textures.get(
-                scene,
-                path,
-                buffers,
-                m.emissive_texture().map(|t| (t.texture(), t.tex_coord())),
-                true,
-            )?,
             colormap: None,
+            ..Default::default()
         };
+        // Each texture slot: the texture, its UV set and KHR_texture_transform.
+        let ext = "KHR_texture_transform";
+        let mut slots = Slots { textures: &mut textures, path, buffers, material: &name };
+        let mut take = |scene: &mut Scene,
+                        mat: &mut Material,
+                        at: usize,
+                        info: Option<gltf::texture::Info<'_>>,
+                        srgb: bool| {
+            let info = info.as_ref().map(|t| (t.texture(), t.tex_coord(), t.extension_value(ext)));
+            slots.take(scene, mat, at, info, srgb)
+        };
+        if let Some(sg) = m.pbr_specular_glossiness() {
+            // KHR_materials_pbrSpecularGlossiness, converted on load (see specular_glossiness).
+            mat.base_color_texture =
+                take(scene, &mut mat, slot::BASE_COLOR, sg.diffuse_texture(), true)?;
+            specular_glossiness(&mut mat, &sg);
+            let gloss = sg.specular_glossiness_texture();
+            if let Some(t) = take(scene, &mut mat, slot::METALLIC_ROUGHNESS, gloss, false)? {
+                let factor = sg.glossiness_factor();
+                mat.metallic_roughness_texture = Some(roughness_from_glossiness(scene, t, factor));
+                (mat.metallic, mat.roughness) = (0.0, 1.0);
+            }
+        } else {
+            mat.base_color_texture =
+                take(scene, &mut mat, slot::BASE_COLOR, pbr.base_color_texture(), true)?;
+            let mr = pbr.metallic_roughness_texture();
+            mat.metallic_roughness_texture =
+                take(scene, &mut mat, slot::METALLIC_ROUGHNESS, mr, false)?;
+        }
+        mat.emissive_texture = take(scene, &mut mat, slot::EMISSIVE, m.emissive_texture(), true)?;
+        let t = m.normal_texture();
+        let normal = t.as_ref().map(|t| (t.texture(), t.tex_coord(), t.extension_value(ext)));
+        mat.normal_texture = slots.take(scene, &mut mat, slot::NORMAL, normal, false)?;
+        let t = m.occlusion_texture();
+        let occlusion = t.as_ref().map(|t| (t.texture(), t.tex_coord(), t.extension_value(ext)));
+        mat.occlusion_texture = slots.take(scene, &mut mat, slot::OCCLUSION, occlusion, false)?;
         let finite = mat.base_color.iter().chain(&mat.emissive).chain([
             &mat.metallic,
             &mat.roughness,
@@ -245,6 +249,134 @@ fn load_materials(
     }
     scene.materials.push(Material::default());
     Ok(())
+}
+
+/// The textures of one material's slots, with the loader's context.
+struct Slots<'a> {
+    textures: &'a mut TextureCache,
+    path: &'a Path,
+    buffers: &'a [gltf::buffer::Data],
+    material: &'a str,
+}
+
+impl Slots<'_> {
+    /// Slot `at` of `mat`: its texture (None when absent or unreadable) and, in
+    /// `mat.uv_transforms[at]`, its UV set and transform.
+    fn take(
+        &mut self,
+        scene: &mut Scene,
+        mat: &mut Material,
+        at: usize,
+        info: Option<(gltf::Texture<'_>, u32, Option<&gltf::json::Value>)>,
+        srgb: bool,
+    ) -> Result<Option<usize>, LoadError> {
+        let Some((tex, set, transform)) = info else { return Ok(None) };
+        let t = uv_transform(set, transform).map_err(|e| LoadError::Invalid {
+            path: self.path.to_path_buf(),
+            message: format!("material '{}': {e}", self.material),
+        })?;
+        mat.uv_transforms[at] = if t.set > 1 {
+            // Two UV sets are read (what exporters write); a third is drawn with the first.
+            let w = format!(
+                "{}: material '{}' reads TEXCOORD_{}; drawn with TEXCOORD_0",
+                self.path.display(),
+                self.material,
+                t.set
+            );
+            tracing::warn!("{w}");
+            scene.warnings.push(w);
+            UvTransform { set: 0, ..t }
+        } else {
+            t
+        };
+        self.textures.get(scene, self.path, self.buffers, Some(tex), srgb)
+    }
+}
+
+/// A metallic-roughness texture made from a specular-glossiness one: roughness (green) =
+/// 1 - glossiness factor x alpha, metallic (blue) 0.
+fn roughness_from_glossiness(scene: &mut Scene, gloss: usize, factor: f32) -> usize {
+    let src = &scene.textures[gloss];
+    let pixels = match &src.pixels {
+        TexturePixels::Rgba8(p) => p
+            .iter()
+            .map(|t| {
+                let r = 1.0 - factor.clamp(0.0, 1.0) * f32::from(t[3]) / 255.0;
+                [255, (r * 255.0).round() as u8, 0, 255]
+            })
+            .collect(),
+        // glTF images decode to 8 bits.
+        TexturePixels::RgbaF32(_) => return gloss,
+    };
+    let made = Texture {
+        name: format!("{} (roughness)", src.name),
+        width: src.width,
+        height: src.height,
+        pixels: TexturePixels::Rgba8(pixels),
+        srgb: false,
+        sampler: src.sampler,
+    };
+    scene.textures.push(made);
+    scene.textures.len() - 1
+}
+
+/// A texture slot's UV set (`texCoord`, which KHR_texture_transform may override) and
+/// transform, from the extension's JSON object (absent: the identity).
+fn uv_transform(tex_coord: u32, ext: Option<&gltf::json::Value>) -> Result<UvTransform, String> {
+    let mut t = UvTransform { set: tex_coord, ..Default::default() };
+    let Some(v) = ext else { return Ok(t) };
+    let pair = |key: &str, default: [f32; 2]| -> Result<[f32; 2], String> {
+        match v.get(key) {
+            None => Ok(default),
+            Some(a) => match a.as_array().map(|a| a.iter().map(|x| x.as_f64()).collect::<Vec<_>>())
+            {
+                Some(x) if x.len() == 2 && x.iter().all(|c| c.is_some_and(f64::is_finite)) => {
+                    Ok([x[0].unwrap_or(0.0) as f32, x[1].unwrap_or(0.0) as f32])
+                }
+                _ => Err(format!("KHR_texture_transform {key} is not two finite numbers")),
+            },
+        }
+    };
+    t.offset = pair("offset", [0.0; 2])?;
+    t.scale = pair("scale", [1.0; 2])?;
+    t.rotation = match v.get("rotation") {
+        None => 0.0,
+        Some(r) => match r.as_f64() {
+            Some(r) if r.is_finite() => r as f32,
+            _ => return Err("KHR_texture_transform rotation is not a finite number".into()),
+        },
+    };
+    if let Some(c) = v.get("texCoord") {
+        t.set = c
+            .as_u64()
+            .and_then(|c| u32::try_from(c).ok())
+            .ok_or("KHR_texture_transform texCoord is not an unsigned integer")?;
+    }
+    Ok(t)
+}
+
+/// KHR_materials_pbrSpecularGlossiness converted to metallic-roughness on load: the diffuse
+/// color becomes the base color (its texture already taken), roughness = 1 - glossiness, and
+/// the specular color sets KHR_materials_specular's strength of a dielectric (its largest
+/// component over the dielectric 0.04) or, for a specular color above any dielectric's, a
+/// metal of that color. The specular-glossiness texture has no metallic-roughness
+/// equivalent without resampling: its factors are kept, and a warning would be noise, so the
+/// conversion is documented (README) instead.
+fn specular_glossiness(mat: &mut Material, sg: &gltf::material::PbrSpecularGlossiness<'_>) {
+    mat.base_color = sg.diffuse_factor();
+    mat.roughness = (1.0 - sg.glossiness_factor()).clamp(0.0, 1.0);
+    let spec = sg.specular_factor();
+    let peak = spec.iter().fold(0.0f32, |a, &b| a.max(b));
+    if peak > 0.2 {
+        // Brighter than any dielectric (f0 0.02-0.08): a metal whose base color is the
+        // specular color, tinted by nothing else.
+        mat.metallic = 1.0;
+        mat.base_color = [spec[0], spec[1], spec[2], mat.base_color[3]];
+        mat.base_color_texture = None;
+    } else {
+        mat.metallic = 0.0;
+        mat.specular = (peak / 0.04).clamp(0.0, 1.0);
+    }
 }
 
 /// Lines and point primitives of each mesh, placed with their nodes at the end.
@@ -295,22 +427,20 @@ fn load_meshes(
                     ))),
                 }
             };
-            let (f32, vec3) = (&[DataType::F32][..], &[Dimensions::Vec3][..]);
-            check(Semantic::Positions, f32, vec3)?;
-            let has_normals = check(Semantic::Normals, f32, vec3)?;
-            let has_colors = check(
-                Semantic::Colors(0),
-                &[DataType::U8, DataType::U16, DataType::F32],
-                &[Dimensions::Vec3, Dimensions::Vec4],
-            )?;
-            let has_uvs = check(
-                Semantic::TexCoords(0),
-                &[DataType::U8, DataType::U16, DataType::F32],
-                &[Dimensions::Vec2],
-            )?;
-            let has_tangents = check(Semantic::Tangents, f32, &[Dimensions::Vec4])?;
+            // Floats, or KHR_mesh_quantization's integers (normalized or not for positions
+            // and UVs; normalized signed for normals and tangents).
+            use DataType::{F32, I16, I8, U16, U8};
+            let any = &[F32, I8, U8, I16, U16][..];
+            let signed = &[F32, I8, I16][..];
+            check(Semantic::Positions, any, &[Dimensions::Vec3])?;
+            let has_normals = check(Semantic::Normals, signed, &[Dimensions::Vec3])?;
+            let has_colors =
+                check(Semantic::Colors(0), &[U8, U16, F32], &[Dimensions::Vec3, Dimensions::Vec4])?;
+            let has_uvs = check(Semantic::TexCoords(0), any, &[Dimensions::Vec2])?;
+            let has_uvs1 = check(Semantic::TexCoords(1), any, &[Dimensions::Vec2])?;
+            let has_tangents = check(Semantic::Tangents, signed, &[Dimensions::Vec4])?;
             if let Some(a) = prim.indices() {
-                let int = matches!(a.data_type(), DataType::U8 | DataType::U16 | DataType::U32);
+                let int = matches!(a.data_type(), U8 | U16 | DataType::U32);
                 if !int || a.dimensions() != Dimensions::Scalar {
                     return Err(invalid(format!(
                         "{}: index accessor is {:?} {:?}, expected unsigned integer scalars",
@@ -321,10 +451,11 @@ fn load_meshes(
                 }
             }
             let reader = prim.reader(|b| buffers.get(b.index()).map(|d| &d.0[..]));
-            let positions: Vec<[f32; 3]> = reader
-                .read_positions()
-                .ok_or_else(|| invalid(format!("{}: no POSITION", what())))?
-                .collect();
+            let get = |b: gltf::Buffer<'_>| buffers.get(b.index()).map(|d| &d.0[..]);
+            let positions: Vec<[f32; 3]> = prim
+                .get(&Semantic::Positions)
+                .and_then(|a| read_floats(a, get))
+                .ok_or_else(|| invalid(format!("{}: no POSITION", what())))?;
             if positions.iter().flatten().any(|v| !v.is_finite()) {
                 return Err(invalid(format!("{}: non-finite (NaN or infinite) positions", what())));
             }
@@ -356,7 +487,11 @@ fn load_meshes(
                     positions.len()
                 )));
             }
-            let normals: Option<Vec<[f32; 3]>> = reader.read_normals().map(|n| n.collect());
+            // Quantized normals are unit only to their precision.
+            let normals: Option<Vec<[f32; 3]>> = prim
+                .get(&Semantic::Normals)
+                .and_then(|a| read_floats(a, get))
+                .map(|n| n.into_iter().map(|v| Vec3::from(v).normalize_or_zero().into()).collect());
             if has_normals && normals.is_none() {
                 return Err(invalid(format!(
                     "{}: NORMAL accessor lies outside its buffer",
@@ -376,17 +511,25 @@ fn load_meshes(
             )?;
             let colors: Vec<[f32; 4]> =
                 colors.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
+            let flat2 = |v: Vec<[f32; 2]>| v.into_iter().flatten().collect::<Vec<f32>>();
+            let pairs = |v: Vec<f32>| v.chunks_exact(2).map(|c| [c[0], c[1]]).collect::<Vec<_>>();
             let uvs = attr(
                 "TEXCOORD_0",
                 has_uvs,
-                reader.read_tex_coords(0).map(|t| t.into_f32().flatten().collect()),
+                prim.get(&Semantic::TexCoords(0)).and_then(|a| read_floats(a, get)).map(flat2),
                 2,
             )?;
-            let uvs: Vec<[f32; 2]> = uvs.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
+            let uvs1 = attr(
+                "TEXCOORD_1",
+                has_uvs1,
+                prim.get(&Semantic::TexCoords(1)).and_then(|a| read_floats(a, get)).map(flat2),
+                2,
+            )?;
+            let (uvs, uvs1) = (pairs(uvs), pairs(uvs1));
             let tangents = attr(
                 "TANGENT",
                 has_tangents,
-                reader.read_tangents().map(|t| flat4(t.collect())),
+                prim.get(&Semantic::Tangents).and_then(|a| read_floats(a, get)).map(flat4),
                 4,
             )?;
             let tangents: Vec<[f32; 4]> =
@@ -441,6 +584,7 @@ fn load_meshes(
                         normals: n,
                         colors,
                         uvs,
+                        uvs1,
                         tangents,
                         indices,
                         material,
@@ -457,6 +601,7 @@ fn load_meshes(
                         positions,
                         colors,
                         uvs,
+                        uvs1,
                         indices,
                         material,
                         ..Default::default()
@@ -640,6 +785,7 @@ pub fn flat_shaded(src: &Primitive) -> Primitive {
             p.normals.push(n.into());
             p.colors.extend(src.colors.get(i));
             p.uvs.extend(src.uvs.get(i));
+            p.uvs1.extend(src.uvs1.get(i));
             p.scalars.extend(src.scalars.get(i));
         }
     }
@@ -682,6 +828,39 @@ fn attribute(
     }
 }
 
+/// An accessor's elements as floats, whatever their component type: floats as they are,
+/// integers normalized to [0, 1] or [-1, 1] when the accessor says so, else converted
+/// (KHR_mesh_quantization). None when the data lies outside its buffer.
+fn read_floats<'a, 's, const N: usize>(
+    accessor: gltf::Accessor<'a>,
+    get: impl Clone + Fn(gltf::Buffer<'a>) -> Option<&'s [u8]>,
+) -> Option<Vec<[f32; N]>>
+where
+    [f32; N]: gltf::accessor::Item,
+    [i8; N]: gltf::accessor::Item,
+    [u8; N]: gltf::accessor::Item,
+    [i16; N]: gltf::accessor::Item,
+    [u16; N]: gltf::accessor::Item,
+{
+    use gltf::accessor::{DataType, Iter};
+    let norm = accessor.normalized();
+    fn conv<T: Copy, const N: usize>(it: Iter<'_, [T; N]>, f: impl Fn(T) -> f32) -> Vec<[f32; N]>
+    where
+        [T; N]: gltf::accessor::Item,
+    {
+        it.map(|v| v.map(&f)).collect()
+    }
+    let scale = |max: f32| move |c: f32| if norm { (c / max).max(-1.0) } else { c };
+    Some(match accessor.data_type() {
+        DataType::F32 => Iter::<[f32; N]>::new(accessor, get)?.collect(),
+        DataType::I8 => conv(Iter::<[i8; N]>::new(accessor, get)?, |c| scale(127.0)(c.into())),
+        DataType::U8 => conv(Iter::<[u8; N]>::new(accessor, get)?, |c| scale(255.0)(c.into())),
+        DataType::I16 => conv(Iter::<[i16; N]>::new(accessor, get)?, |c| scale(32767.0)(c.into())),
+        DataType::U16 => conv(Iter::<[u16; N]>::new(accessor, get)?, |c| scale(65535.0)(c.into())),
+        DataType::U32 => return None,
+    })
+}
+
 /// Textures of a glTF file: each (texture, color space) pair becomes one scene texture; each
 /// image is decoded once.
 #[derive(Default)]
@@ -698,17 +877,10 @@ impl TextureCache {
         scene: &mut Scene,
         path: &Path,
         buffers: &[gltf::buffer::Data],
-        info: Option<(gltf::Texture<'_>, u32)>,
+        tex: Option<gltf::Texture<'_>>,
         srgb: bool,
     ) -> Result<Option<usize>, LoadError> {
-        let Some((tex, set)) = info else { return Ok(None) };
-        if set != 0 {
-            tracing::warn!(
-                "{}: texture {} uses TEXCOORD_{set}; only set 0 is drawn",
-                path.display(),
-                tex.index()
-            );
-        }
+        let Some(tex) = tex else { return Ok(None) };
         if let Some(&i) = self.made.get(&(tex.index(), srgb)) {
             return Ok(Some(i));
         }

@@ -24,8 +24,9 @@ pub use color::{pack_srgba8, srgb_to_linear, srgba8_to_linear};
 pub use colormap::{Colormap, ColormapKind, NAN_COLOR};
 pub use gltf_loader::{flat_shaded, load_gltf, LoadError};
 pub use loaders::{load, load_image, load_obj, load_ply, load_texture};
+pub use model::texture_slot;
 pub use model::{
     AlphaMode, Camera, ColormapMaterial, Environment, Light, LightKind, LineSet, Material, Mesh,
-    Node, PointSet, Primitive, Projection, Scene, Texture, TexturePixels, TextureSampler, Versions,
-    Wrap,
+    Node, PointSet, Primitive, Projection, Scene, Texture, TexturePixels, TextureSampler,
+    UvTransform, Versions, Wrap,
 };

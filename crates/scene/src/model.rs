@@ -80,9 +80,61 @@ pub struct Texture {
     pub sampler: TextureSampler,
 }
 
-/// A texture used by a material: which one, and which UV set (only set 0 is drawn; a
-/// texture on another set is read with set 0 and the loader warns).
+/// A texture used by a material: an index into [`Scene::textures`]. Which UV set it reads
+/// and how they are transformed is the material's [`Material::uv_transforms`].
 pub type TextureIndex = usize;
+
+/// How one texture slot of a material reads its coordinates: the UV set (glTF `texCoord`:
+/// 0 is [`Primitive::uvs`], 1 is [`Primitive::uvs1`]) and KHR_texture_transform's offset,
+/// rotation (radians, counter-clockwise in UV space) and scale, applied as
+/// `uv' = T(offset) * R(rotation) * S(scale) * uv`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UvTransform {
+    /// UV set: 0 or 1.
+    pub set: u32,
+    /// Translation, applied last.
+    pub offset: [f32; 2],
+    /// Rotation in radians.
+    pub rotation: f32,
+    /// Scale, applied first.
+    pub scale: [f32; 2],
+}
+
+impl Default for UvTransform {
+    fn default() -> Self {
+        Self { set: 0, offset: [0.0; 2], rotation: 0.0, scale: [1.0; 2] }
+    }
+}
+
+impl UvTransform {
+    /// The two rows of the affine map `uv' = M * (u, v, 1)` (KHR_texture_transform's matrix).
+    pub fn rows(&self) -> [[f32; 3]; 2] {
+        let (s, c) = self.rotation.sin_cos();
+        let [sx, sy] = self.scale;
+        let [ox, oy] = self.offset;
+        [[c * sx, s * sy, ox], [-s * sx, c * sy, oy]]
+    }
+
+    /// `uv` transformed.
+    pub fn apply(&self, uv: [f32; 2]) -> [f32; 2] {
+        let [a, b] = self.rows();
+        [a[0] * uv[0] + a[1] * uv[1] + a[2], b[0] * uv[0] + b[1] * uv[1] + b[2]]
+    }
+}
+
+/// [`Material::uv_transforms`] slot of each texture, in [`Material::textures`]'s order.
+pub mod texture_slot {
+    /// Base color.
+    pub const BASE_COLOR: usize = 0;
+    /// Metallic-roughness.
+    pub const METALLIC_ROUGHNESS: usize = 1;
+    /// Normal map.
+    pub const NORMAL: usize = 2;
+    /// Occlusion.
+    pub const OCCLUSION: usize = 3;
+    /// Emissive.
+    pub const EMISSIVE: usize = 4;
+}
 
 /// glTF metallic-roughness material.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +175,9 @@ pub struct Material {
     /// Colors from a scalar per vertex ([`Primitive::scalars`]) through a colormap, instead
     /// of the base color.
     pub colormap: Option<ColormapMaterial>,
+    /// The UV set and transform of each texture slot (base color, metallic-roughness,
+    /// normal, occlusion, emissive: see [`texture_slot`]).
+    pub uv_transforms: [UvTransform; 5],
 }
 
 /// Colors from a scalar attribute: `min` maps to the colormap's first color, `max` to its
@@ -188,6 +243,7 @@ impl Default for Material {
             occlusion_strength: 1.0,
             emissive_texture: None,
             colormap: None,
+            uv_transforms: [UvTransform::default(); 5],
         }
     }
 }
@@ -206,6 +262,9 @@ pub struct Primitive {
     /// Texture coordinates (glTF `TEXCOORD_0`: u right, v down), one per position; empty:
     /// none (textures then read texel (0, 0)).
     pub uvs: Vec<[f32; 2]>,
+    /// The second texture coordinates (glTF `TEXCOORD_1`), for textures whose
+    /// [`UvTransform::set`] is 1; empty: those read [`Primitive::uvs`].
+    pub uvs1: Vec<[f32; 2]>,
     /// Tangents (xyz) with the bitangent sign (w), one per position; empty: normal maps get
     /// their frame from screen-space derivatives of the position and UVs.
     pub tangents: Vec<[f32; 4]>,

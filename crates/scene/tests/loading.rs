@@ -863,3 +863,130 @@ fn obj_vertices_without_faces_are_points() {
     let e = scene::load(&nan).map(|_| ()).expect_err("NaN").to_string();
     assert!(e.contains("nan.obj"), "{e}");
 }
+
+/// KHR_mesh_quantization (normalized u16 positions, i8 normals, u8 UVs, integer second UVs),
+/// two UV sets and KHR_texture_transform (offset, rotation, scale, texCoord override) per
+/// texture slot, a third UV set drawn with the first (warned), and
+/// KHR_materials_pbrSpecularGlossiness converted to metallic-roughness on load.
+#[test]
+fn gltf_quantized_meshes_uv_sets_transforms_and_specular_glossiness() {
+    let dir = tempdir("quantized");
+    let mut bin: Vec<u8> = Vec::new();
+    // Positions: normalized u16, stride 8.
+    for p in [[0u16, 0, 0], [65535, 0, 0], [65535, 0, 65535], [0, 0, 65535]] {
+        bin.extend(p.iter().flat_map(|c| c.to_le_bytes()));
+        bin.extend([0, 0]);
+    }
+    // Normals: normalized i8, stride 4 (offset 32).
+    for _ in 0..4 {
+        bin.extend([0u8, 127, 0, 0]);
+    }
+    // TEXCOORD_0: normalized u8, stride 4 (offset 48).
+    for t in [[0u8, 0], [255, 0], [255, 255], [0, 255]] {
+        bin.extend([t[0], t[1], 0, 0]);
+    }
+    // TEXCOORD_1: unnormalized u16 (offset 64).
+    for t in [[0u16, 0], [2, 0], [2, 2], [0, 2]] {
+        bin.extend(t.iter().flat_map(|c| c.to_le_bytes()));
+    }
+    // Indices: u16 (offset 80).
+    bin.extend([0u16, 2, 1, 0, 3, 2].iter().flat_map(|i| i.to_le_bytes()));
+    let image = base64(&png(2, 2, |x, y| [10, 20, 30, if (x + y) % 2 == 0 { 255 } else { 0 }]));
+    let gltf = format!(
+        r#"{{"asset":{{"version":"2.0"}},
+        "extensionsUsed":["KHR_mesh_quantization","KHR_texture_transform","KHR_materials_pbrSpecularGlossiness"],
+        "extensionsRequired":["KHR_mesh_quantization","KHR_texture_transform"],
+        "scene":0,"scenes":[{{"nodes":[0]}}],"nodes":[{{"mesh":0}}],
+        "meshes":[{{"primitives":[
+            {{"attributes":{{"POSITION":0,"NORMAL":1,"TEXCOORD_0":2,"TEXCOORD_1":3}},"indices":4,"material":0}},
+            {{"attributes":{{"POSITION":0,"NORMAL":1,"TEXCOORD_0":2}},"indices":4,"material":1}}]}}],
+        "materials":[
+            {{"name":"transformed",
+              "pbrMetallicRoughness":{{"baseColorTexture":{{"index":0,"extensions":{{"KHR_texture_transform":
+                  {{"offset":[0.5,0.0],"rotation":0.3,"scale":[0.5,0.25],"texCoord":1}}}}}}}},
+              "occlusionTexture":{{"index":0,"texCoord":1}},
+              "normalTexture":{{"index":0,"texCoord":2}}}},
+            {{"name":"specgloss","extensions":{{"KHR_materials_pbrSpecularGlossiness":
+                {{"diffuseFactor":[0.2,0.4,0.6,1.0],"specularFactor":[0.04,0.04,0.04],"glossinessFactor":0.75,
+                  "specularGlossinessTexture":{{"index":0}}}}}}}}],
+        "textures":[{{"source":0}}],
+        "images":[{{"uri":"data:image/png;base64,{image}"}}],
+        "buffers":[{{"byteLength":{len},"uri":"data:application/octet-stream;base64,{b64}"}}],
+        "bufferViews":[{{"buffer":0,"byteOffset":0,"byteLength":32,"byteStride":8}},
+                       {{"buffer":0,"byteOffset":32,"byteLength":16,"byteStride":4}},
+                       {{"buffer":0,"byteOffset":48,"byteLength":16,"byteStride":4}},
+                       {{"buffer":0,"byteOffset":64,"byteLength":16}},
+                       {{"buffer":0,"byteOffset":80,"byteLength":12}}],
+        "accessors":[{{"bufferView":0,"componentType":5123,"normalized":true,"count":4,"type":"VEC3","min":[0,0,0],"max":[65535,0,65535]}},
+                     {{"bufferView":1,"componentType":5120,"normalized":true,"count":4,"type":"VEC3"}},
+                     {{"bufferView":2,"componentType":5121,"normalized":true,"count":4,"type":"VEC2"}},
+                     {{"bufferView":3,"componentType":5123,"count":4,"type":"VEC2"}},
+                     {{"bufferView":4,"componentType":5123,"count":6,"type":"SCALAR"}}]}}"#,
+        len = bin.len(),
+        b64 = base64(&bin)
+    );
+    let path = write(&dir, "quantized.gltf", gltf.as_bytes());
+    let s = load_gltf(&path).expect("quantized, transformed");
+    let p = &s.meshes[0].primitives[0];
+    assert_eq!(
+        p.positions,
+        vec![[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 1.0], [0.0, 0.0, 1.0]]
+    );
+    assert_eq!(p.normals, vec![[0.0, 1.0, 0.0]; 4]);
+    assert_eq!(p.uvs, vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]);
+    assert_eq!(p.uvs1, vec![[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0]]);
+    assert!(s.meshes[0].primitives[1].uvs1.is_empty());
+    let m = &s.materials[0];
+    use scene::texture_slot::{BASE_COLOR, NORMAL, OCCLUSION};
+    let t = m.uv_transforms[BASE_COLOR];
+    assert_eq!((t.set, t.offset, t.rotation, t.scale), (1, [0.5, 0.0], 0.3, [0.5, 0.25]));
+    assert_eq!(m.uv_transforms[OCCLUSION], scene::UvTransform { set: 1, ..Default::default() });
+    assert_eq!(m.uv_transforms[NORMAL].set, 0, "a third set is drawn with the first");
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    assert!(s.warnings[0].contains("TEXCOORD_2"), "{}", s.warnings[0]);
+    // The transform is KHR_texture_transform's T * R * S: rotation counter-clockwise in UV
+    // space, so the spec's example (offset [0, 1], a quarter turn, half scale) reads the
+    // image's lower-left quadrant.
+    let quarter = scene::UvTransform {
+        set: 0,
+        offset: [0.0, 1.0],
+        rotation: std::f32::consts::FRAC_PI_2,
+        scale: [0.5, 0.5],
+    };
+    for (uv, want) in [([0.0, 0.0], [0.0, 1.0]), ([1.0, 0.0], [0.0, 0.5]), ([1.0, 1.0], [0.5, 0.5])]
+    {
+        let got = quarter.apply(uv);
+        assert!(
+            (got[0] - want[0]).abs() < 1e-6 && (got[1] - want[1]).abs() < 1e-6,
+            "{uv:?}: {got:?}"
+        );
+    }
+    // Specular-glossiness: diffuse -> base color, a dielectric whose roughness comes from the
+    // glossiness (factor x the texture's alpha) in a made metallic-roughness texture.
+    let g = &s.materials[1];
+    assert_eq!(g.base_color, [0.2, 0.4, 0.6, 1.0]);
+    assert_eq!((g.metallic, g.roughness, g.specular), (0.0, 1.0, 1.0));
+    let r = &s.textures[g.metallic_roughness_texture.expect("roughness from glossiness")];
+    match &r.pixels {
+        // Alpha 255 -> roughness 1 - 0.75; alpha 0 -> 1.
+        scene::TexturePixels::Rgba8(px) => {
+            assert_eq!(px[0][1], 64);
+            assert_eq!(px[1][1], 255);
+        }
+        other => panic!("expected RGBA8, got {other:?}"),
+    }
+    assert!(!r.srgb);
+
+    // A required extension neither the loader nor the parser knows is named alone, even next
+    // to ones it supports.
+    let draco = gltf.replace(
+        r#""extensionsRequired":["KHR_mesh_quantization","#,
+        r#""extensionsRequired":["KHR_mesh_quantization","KHR_draco_mesh_compression","#,
+    );
+    let path = write(&dir, "draco.gltf", draco.as_bytes());
+    let e = load_gltf(&path).expect_err("draco").to_string();
+    assert!(
+        e.ends_with("needs glTF extension KHR_draco_mesh_compression, which is not supported"),
+        "{e}"
+    );
+}
