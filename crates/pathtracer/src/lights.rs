@@ -76,16 +76,18 @@ impl LightTable {
                 continue;
             }
             let Some((node, _, geometry)) = gpu.draw_origin(d) else { continue };
-            let Some(prim) = scene.nodes[node]
+            let Some((mesh, prim)) = scene.nodes[node]
                 .mesh
-                .and_then(|mesh| scene.meshes.get(mesh))
-                .and_then(|mesh| mesh.primitives.get(geometry))
+                .and_then(|mesh| Some((mesh, scene.meshes.get(mesh)?.primitives.get(geometry)?)))
             else {
                 continue;
             };
             let world = Mat4::from_cols_array_2d(&draw.model);
             draw_first_light[d] = lights.len() as u32;
-            for (ti, t) in prim.indices.chunks_exact(3).enumerate() {
+            // In the GPU copy's triangle order (the shaders' primitive indices).
+            for ti in 0..prim.indices.len() / 3 {
+                let st = gpu.scene_triangle(mesh, geometry, ti as u32) as usize;
+                let t = &prim.indices[3 * st..3 * st + 3];
                 let p = [0, 1, 2]
                     .map(|k| world.transform_point3(Vec3::from(prim.positions[t[k] as usize])));
                 let area = 0.5 * (p[1] - p[0]).cross(p[2] - p[0]).length();

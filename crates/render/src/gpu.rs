@@ -293,11 +293,15 @@ pub struct GpuScene {
     pub points: Vec<GpuPoints>,
     /// Line sets.
     pub lines: Vec<GpuLines>,
-    /// Texture coordinates, one `[f32; 2]` per vertex (for colormap materials: the scalar in
-    /// u); zero where a primitive has none.
+    /// Texture coordinates, one `[f32; 4]` per vertex: TEXCOORD_0 in xy, TEXCOORD_1 (or
+    /// TEXCOORD_0 again) in zw (for colormap materials: the scalar in x); zero where a
+    /// primitive has none.
     pub uvs: Buffer,
     /// Tangents, one `[f32; 4]` per vertex; zero where a primitive has none.
     pub tangents: Buffer,
+    /// Per mesh, per primitive: the scene triangle of each uploaded triangle where the upload
+    /// reordered them ([`GpuScene::scene_triangle`]).
+    triangle_orders: Vec<Vec<Option<Vec<u32>>>>,
     /// CPU copy of the draws (for recording draw calls): the opaque and alpha-tested ones in
     /// [`Self::groups`], then the blended ones ([`Self::blended`]).
     pub draw_list: Vec<GpuDraw>,
@@ -450,7 +454,7 @@ impl GpuScene {
         use crate::upload as step;
         let mut up = Uploader::new(ctx, 16 << 20)?;
         let heap = ctx.bindless()?;
-        let step::Geometry { vertices, uvs, tangents, indices, prim_ranges } =
+        let step::Geometry { vertices, uvs, tangents, indices, prim_ranges, triangle_orders } =
             step::pack_geometry(scene)?;
         let step::DrawLists {
             draw_list,
@@ -597,6 +601,7 @@ impl GpuScene {
             groups,
             blended,
             uvs,
+            triangle_orders,
             tangents,
             textures,
             samplers,
@@ -801,6 +806,16 @@ impl GpuScene {
     /// World transform of draw `i`.
     pub fn draw_model(&self, i: usize) -> Option<Mat4> {
         self.draw_list.get(i).map(|d| Mat4::from_cols_array_2d(&d.model))
+    }
+
+    /// The scene triangle (index among the primitive's triangles) that the GPU copy holds as
+    /// triangle `t` of primitive `primitive` of mesh `mesh` (`PrimitiveIndex()` in a ray
+    /// tracing shader): large primitives are uploaded in spatial order.
+    pub fn scene_triangle(&self, mesh: usize, primitive: usize, t: u32) -> u32 {
+        match self.triangle_orders.get(mesh).and_then(|m| m.get(primitive)) {
+            Some(Some(order)) => order.get(t as usize).copied().unwrap_or(t),
+            _ => t,
+        }
     }
 }
 
