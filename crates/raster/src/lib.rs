@@ -147,9 +147,8 @@ pub struct Raster {
     /// The reference grid, if drawn.
     pub grid: Option<Grid>,
     grid_pipeline: Pipeline,
-    lines: Pipeline,
-    splat: Pipeline,
-    resolve: Pipeline,
+    /// Lines and points (shared with the other renderers).
+    overlay: render::Overlay,
     background: Pipeline,
     /// Forward variants indexed by `vertex colors | textured << 1`.
     forward: [Pipeline; 4],
@@ -289,13 +288,7 @@ impl Raster {
         };
         let shadow = shadow_variant(false)?;
         let shadow_alpha = shadow_variant(true)?;
-        let sp = compiler.compile(&ShaderDesc::new(dir.join("raster/points_splat.slang")))?;
-        let splat = Pipeline::compute(ctx, &entry(&sp, "splat")?, None)?;
-        let resolve_depth = Some((true, vk::CompareOp::LESS));
-        let resolve =
-            graphics("raster/points_resolve.slang", "raster points resolve", resolve_depth, false)?;
-        let lines_depth = Some((true, vk::CompareOp::LESS_OR_EQUAL));
-        let lines = graphics("raster/lines.slang", "raster lines", lines_depth, false)?;
+        let overlay = render::Overlay::new(ctx, compiler, HDR_FORMAT, samples)?;
         // Depth tested, not written; blended.
         let grid_depth = Some((false, vk::CompareOp::LESS_OR_EQUAL));
         let grid_pipeline = graphics("raster/grid.slang", "raster grid", grid_depth, true)?;
@@ -324,9 +317,7 @@ impl Raster {
         Ok(Self {
             grid: None,
             grid_pipeline,
-            lines,
-            splat,
-            resolve,
+            overlay,
             background,
             forward,
             forward_blended,
@@ -579,17 +570,6 @@ impl Raster {
     }
 }
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct LinesPush {
-    model: [[f32; 4]; 4],
-    frame: u64,
-    positions: u64,
-    colors: u64,
-    width: f32,
-    pad: u32,
-}
-
 impl Raster {
     /// Blended draws, sorted back to front by the distance of their centres from the eye, each
     /// drawn on its own over everything opaque (depth tested, not written).
@@ -666,53 +646,6 @@ impl Raster {
         Ok(())
     }
 
-    /// Every line set, expanded to screen-space rectangles, depth tested and written.
-    fn add_line_pass<'g>(
-        &'g self,
-        graph: &mut FrameGraph<'g>,
-        scene: &'g GpuScene,
-        target: &mut ImageHandle,
-        depth: &mut ImageHandle,
-        fb: &framegraph::BufferHandle,
-        frame: u64,
-    ) {
-        let (t, d) = (*target, *depth);
-        let pipeline = &self.lines;
-        let sets = &scene.lines;
-        graph
-            .add_pass("raster lines")
-            .read(fb, Access::StorageReadVertex)
-            .write(target, Access::ColorAttachmentReadWrite)
-            .write(depth, Access::DepthAttachmentWrite)
-            .record(move |ctx| {
-                let extent = ctx.extent(&t, 0)?;
-                let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
-                let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::LOAD);
-                // SAFETY: once per pass; the attachments are this pass's declared images in the
-                // layouts of their declared attachment accesses.
-                unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
-                pipeline.bind(ctx.cmd, None);
-                let device = ctx.device();
-                for set in sets {
-                    let push = LinesPush {
-                        model: set.transform.to_cols_array_2d(),
-                        frame,
-                        positions: set.positions.address(),
-                        colors: set.colors.address(),
-                        width: set.width_px,
-                        pad: 0,
-                    };
-                    pipeline.push(ctx.cmd, &push);
-                    // SAFETY: inside the rendering scope begun above; the shader reads
-                    // 2 * segments endpoints, which the buffers hold.
-                    unsafe { device.cmd_draw(ctx.cmd, 6 * set.segments, 1, 0, 0) };
-                }
-                // SAFETY: closes the rendering scope begun above.
-                unsafe { device.cmd_end_rendering(ctx.cmd) };
-                Ok(())
-            });
-    }
-
     /// The grid over everything opaque: depth tested against `depth`, blended into `target`.
     fn add_grid_pass<'g>(
         &'g self,
@@ -759,116 +692,6 @@ impl Raster {
                 }
                 Ok(())
             });
-    }
-}
-
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct SplatPush {
-    model: [[f32; 4]; 4],
-    frame: u64,
-    positions: u64,
-    colors: u64,
-    count: u32,
-    size: f32,
-    width: u32,
-    height: u32,
-    first: u32,
-    pad: u32,
-}
-
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ResolvePush {
-    width: u32,
-    height: u32,
-}
-
-impl Raster {
-    /// Points: clear a per-pixel 64-bit buffer, splat every point by compute (atomic min of
-    /// depth and color), then composite with the triangles' depth in a full-screen pass.
-    #[allow(clippy::too_many_arguments)]
-    fn add_point_passes<'g>(
-        &'g self,
-        graph: &mut FrameGraph<'g>,
-        scene: &'g GpuScene,
-        view: &View,
-        target: &mut ImageHandle,
-        depth: &mut ImageHandle,
-        fb: &mut framegraph::BufferHandle,
-        frame: u64,
-    ) -> Result<(), RenderError> {
-        let (w, h) = (view.width, view.height);
-        let mut splats = graph.create_buffer("point splats", w as u64 * h as u64 * 8);
-        let s = splats;
-        graph.add_pass("points clear").write(&mut splats, Access::TransferDst).record(move |ctx| {
-            let buffer = ctx.buffer(&s)?;
-            // SAFETY: recording; the graph ordered this fill after earlier uses of the buffer.
-            unsafe { ctx.device().cmd_fill_buffer(ctx.cmd, buffer, 0, vk::WHOLE_SIZE, u32::MAX) };
-            Ok(())
-        });
-        let s = splats;
-        let splat = &self.splat;
-        let sets = &scene.points;
-        graph
-            .add_pass("points splat")
-            .read(fb, Access::StorageReadCompute)
-            .write(&mut splats, Access::StorageWriteCompute)
-            .record(move |ctx| {
-                splat.bind(ctx.cmd, None);
-                ctx.push_descriptors(splat, &[Bind::Buffer { binding: 0, buffer: &s }])?;
-                const PER_DISPATCH: u32 = 65535 * 256;
-                for set in sets {
-                    let mut first = 0;
-                    while first < set.count {
-                        let push = SplatPush {
-                            frame,
-                            positions: set.positions.address(),
-                            colors: set.colors.address(),
-                            model: set.transform.to_cols_array_2d(),
-                            count: set.count,
-                            size: set.size_px,
-                            width: w,
-                            height: h,
-                            first,
-                            pad: 0,
-                        };
-                        splat.push(ctx.cmd, &push);
-                        splat.dispatch_threads(
-                            ctx.cmd,
-                            [(set.count - first).min(PER_DISPATCH), 1, 1],
-                        );
-                        first = first.saturating_add(PER_DISPATCH);
-                    }
-                }
-                Ok(())
-            });
-        let (t, d, s) = (*target, *depth, splats);
-        let resolve = &self.resolve;
-        graph
-            .add_pass("points resolve")
-            .read(&splats, Access::StorageReadFragment)
-            .write(target, Access::ColorAttachmentReadWrite)
-            .write(depth, Access::DepthAttachmentWrite)
-            .record(move |ctx| {
-                let extent = ctx.extent(&t, 0)?;
-                let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
-                let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::LOAD);
-                let device = ctx.device().clone();
-                // SAFETY: once per pass; the attachments are this pass's declared images in the
-                // layouts of their declared attachment accesses.
-                unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
-                resolve.bind(ctx.cmd, None);
-                ctx.push_descriptors(resolve, &[Bind::Buffer { binding: 0, buffer: &s }])?;
-                resolve.push(ctx.cmd, &ResolvePush { width: w, height: h });
-                // SAFETY: inside the rendering scope begun above.
-                unsafe {
-                    device.cmd_draw(ctx.cmd, 3, 1, 0, 0);
-                    device.cmd_end_rendering(ctx.cmd);
-                }
-                Ok(())
-            });
-        Ok(())
     }
 }
 
@@ -1128,12 +951,7 @@ impl Raster {
                 unsafe { device.cmd_end_rendering(ctx.cmd) };
                 Ok(())
             });
-        if !scene.lines.is_empty() {
-            self.add_line_pass(graph, scene, target, &mut depth, &fb, push.frame);
-        }
-        if !scene.points.is_empty() {
-            self.add_point_passes(graph, scene, view, target, &mut depth, &mut fb, push.frame)?;
-        }
+        self.overlay.add_passes(graph, scene, view, target, &mut depth);
         // Single-sampled color and depth only: multisampled images cannot be storage images
         // or sampled like the others.
         if ms == 1 {

@@ -11,6 +11,7 @@
 mod accel;
 mod gpu;
 pub mod headless;
+mod overlay;
 mod registry;
 mod renderer;
 mod textures;
@@ -22,5 +23,6 @@ pub use gpu::{
     GpuTexture, SceneObject, SceneUpdate, MATERIAL_BLENDED, MATERIAL_COLORMAP,
     MATERIAL_DOUBLE_SIDED, MATERIAL_MASKED, MATERIAL_UNLIT, NO_TEXTURE,
 };
+pub use overlay::{Overlay, OVERLAY_DEPTH_FORMAT};
 pub use registry::{BoxedRenderer, Factory, Registry, RendererInit};
 pub use renderer::*;
