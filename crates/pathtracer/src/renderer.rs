@@ -80,8 +80,11 @@ struct Push {
     focus_distance: f32,
     uvs: u64,
     firefly_clamp: f32,
-    pad_c: u32,
+    flags: u32,
 }
+
+/// [`Push::flags`]: write the depth of each pixel's centre ray (for the overlay).
+const FLAG_DEPTH: u32 = 1;
 
 /// The light tables of one scene on the GPU.
 struct LightBuffers {
@@ -132,6 +135,8 @@ pub struct PathTracer {
     /// That top level and what it was built for (scene id, versions, hidden placements).
     masked: Option<(Vec<u8>, render::MaskedTlas)>,
     pipeline: Pipeline,
+    /// Points and lines over the traced image.
+    overlay: render::Overlay,
     env_sampler: Sampler,
     accum: Option<Accumulation>,
     /// The light tables of the last scene change (CPU), with the scene id and versions they
@@ -191,6 +196,7 @@ impl PathTracer {
             hidden_nodes: Default::default(),
             masked: None,
             pipeline,
+            overlay: render::Overlay::new(ctx, compiler, vk::Format::R16G16B16A16_SFLOAT, 1)?,
             env_sampler,
             accum: None,
             table: None,
@@ -293,9 +299,9 @@ impl Renderer for PathTracer {
         hooks: &mut Hooks<'_, 'g>,
     ) -> Result<RenderOutputs, RenderError> {
         let target = targets.color;
-        self.trace(graph, scene, view, target)?;
-        hooks.call_after_opaque(graph, Some((target, None)));
-        Ok(RenderOutputs { depth: None })
+        let depth = self.trace(graph, scene, view, target)?;
+        hooks.call_after_opaque(graph, Some((target, depth)));
+        Ok(RenderOutputs { depth })
     }
 
     fn scene_changed(&mut self, scene: &scene::Scene, gpu: &GpuScene) {
@@ -377,15 +383,19 @@ impl Renderer for PathTracer {
 
 impl PathTracer {
     /// The path tracing pass (and the light table upload before it) into `target`.
+    /// The path-traced image in `target`, with the scene's points and lines drawn over it
+    /// (render::Overlay) depth tested against the primary hits, whose depths (a depth image)
+    /// it returns then.
     fn trace<'g>(
         &'g mut self,
         graph: &mut FrameGraph<'g>,
         scene: &'g GpuScene,
         view: &View,
         target: &mut ImageHandle,
-    ) -> Result<(), RenderError> {
+    ) -> Result<Option<ImageHandle>, RenderError> {
         // Everything fallible first: the frame counters advance below.
         render::check_target(graph, target, view, vk::Format::R16G16B16A16_SFLOAT)?;
+        let overlay = render::Overlay::has_content(scene);
         let accel = scene.accel.as_ref().ok_or_else(|| {
             RenderError::Unsupported(
                 "the scene has no acceleration structures (no ray tracing)".into(),
@@ -483,7 +493,7 @@ impl PathTracer {
             focus_distance: settings.focus_distance.max(1e-6),
             uvs: scene.uvs.address(),
             firefly_clamp: settings.firefly_clamp.unwrap_or(0.0).max(0.0),
-            pad_c: 0,
+            flags: if overlay { FLAG_DEPTH } else { 0 },
         };
         a.frames += 1;
         a.samples += settings.samples_per_frame.max(1);
@@ -541,7 +551,12 @@ impl PathTracer {
             .flat_map(|l| [&l.lights, &l.alias, &l.draw_first_light, &l.env_alias])
             .map(|b| graph.import_buffer(b.name(), b, None, None))
             .collect();
-        let (t, e, s, q, out) = (tlas, env, sum, squares, *target);
+        // The primary hits' depths, where points or lines are drawn over the image (else an
+        // unused 1 x 1 image fills the binding).
+        let (dw, dh) = if overlay { (w, h) } else { (1, 1) };
+        let mut depths =
+            graph.create_image("path tracer depths", ImageInfo::d2(dw, dh, vk::Format::R32_SFLOAT));
+        let (t, e, s, q, out, z) = (tlas, env, sum, squares, *target, depths);
         let pipeline = &self.pipeline;
         let sampler = self.env_sampler.raw();
         let mut pass = graph
@@ -554,6 +569,7 @@ impl PathTracer {
         pass.write(&mut sum, Access::StorageWriteRayTracing)
             .write(&mut squares, Access::StorageWriteRayTracing)
             .write(target, Access::StorageWriteRayTracing)
+            .write(&mut depths, Access::StorageWriteRayTracing)
             .record(move |pc| {
                 pipeline.bind(pc.cmd, Some(heap));
                 pc.push_descriptors(
@@ -564,6 +580,7 @@ impl PathTracer {
                         Bind::Storage { binding: 2, image: &s, mip: 0 },
                         Bind::Storage { binding: 3, image: &q, mip: 0 },
                         Bind::Storage { binding: 4, image: &out, mip: 0 },
+                        Bind::Storage { binding: 5, image: &z, mip: 0 },
                     ],
                 )?;
                 pipeline.push(pc.cmd, &push);
@@ -572,6 +589,11 @@ impl PathTracer {
                 unsafe { pipeline.trace_rays(pc.cmd, [w, h, 1]) }
                     .map_err(framegraph::ExecuteError::Gpu)
             });
-        Ok(())
+        if !overlay {
+            return Ok(None);
+        }
+        let mut depth = self.overlay.depth_from_image(graph, &depths, view);
+        self.overlay.add_passes(graph, scene, view, target, &mut depth);
+        Ok(Some(depth))
     }
 }

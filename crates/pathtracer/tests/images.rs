@@ -836,3 +836,86 @@ fn large_emitters_in_spatial_order_light_exactly() {
         "half-textured emitter: one primitive {whole:.4}, three {split:.4}"
     );
 }
+
+/// Points and lines in a path-traced view are drawn as the raster draws them (same pixels,
+/// same colors) and depth tested against the traced surfaces: green points behind an unlit
+/// red quad covering the left half show on the right half only, a blue line in front of it
+/// crosses the whole view; the two renderers' images agree pixel for pixel but for 1 %.
+#[test]
+fn points_and_lines_are_drawn_over_the_path_traced_image() {
+    use glam::{Mat4, Vec3};
+    let quad = scene::Primitive {
+        positions: vec![[-2.0, -2.0, 0.0], [0.0, -2.0, 0.0], [0.0, 2.0, 0.0], [-2.0, 2.0, 0.0]],
+        normals: vec![[0.0, 0.0, 1.0]; 4],
+        indices: vec![0, 1, 2, 0, 2, 3],
+        material: 0,
+        ..Default::default()
+    };
+    let mut s = scene::Scene {
+        meshes: vec![scene::Mesh { name: "quad".into(), primitives: vec![quad] }],
+        materials: vec![scene::Material {
+            unlit: true,
+            ..scene::Material::lambert("red", [0.8, 0.1, 0.1])
+        }],
+        cameras: vec![scene::Camera::orthographic("front", 1.0, Some(1.0))],
+        environment: scene::Environment::Uniform([0.2; 3]),
+        ..Default::default()
+    };
+    let xs: Vec<f32> = (0..17).map(|i| -0.8 + 0.1 * i as f32).collect();
+    s.point_sets.push(scene::PointSet {
+        colors: vec![[0, 255, 0, 255]; xs.len()],
+        size_px: 3.0,
+        ..scene::PointSet::new("points", xs.iter().map(|&x| [x, -0.3, -1.0]).collect())
+    });
+    s.line_sets.push(scene::LineSet {
+        name: "line".into(),
+        transform: Mat4::IDENTITY,
+        positions: vec![[-2.0, 0.5, 0.5], [2.0, 0.5, 0.5]],
+        colors: vec![[0, 0, 255, 255]; 2],
+        strip: false,
+        width_px: 2.0,
+    });
+    s.nodes.push(scene::Node::new("quad", Mat4::IDENTITY).with_mesh(0));
+    s.nodes.push(
+        scene::Node::new("camera", Mat4::from_translation(Vec3::new(0.0, 0.0, 3.0))).with_camera(0),
+    );
+    s.update_world();
+    let size = 32u32;
+    let render = |renderer: &str| {
+        let req = RenderRequest {
+            renderer: renderer.into(),
+            spp: 4,
+            ..request(format!("points and lines ({renderer})").into(), size, size)
+        };
+        let img = common::render_scene(&s, &req).expect("render");
+        maybe_save(&img, &format!("overlay_{renderer}"));
+        img
+    };
+    let (raster, traced) = (render("raster"), render("pathtracer"));
+    let green = |p: [f32; 4]| p[1] > 0.9 && p[0] < 0.1 && p[2] < 0.1;
+    let blue = |p: [f32; 4]| p[2] > 0.9 && p[0] < 0.1 && p[1] < 0.1;
+    let (mut left, mut right, mut line, mut differ) = (0, 0, 0, 0);
+    for y in 0..size {
+        for x in 0..size {
+            let p = px(&traced, x, y);
+            if green(p) {
+                if x < size / 2 {
+                    left += 1;
+                } else {
+                    right += 1;
+                }
+            }
+            if blue(p) {
+                line += 1;
+            }
+            let q = px(&raster, x, y);
+            if (0..3).any(|c| (p[c] - q[c]).abs() > 0.05) {
+                differ += 1;
+            }
+        }
+    }
+    assert_eq!(left, 0, "points behind the quad show in the path tracer");
+    assert!(right >= 8 * 3, "only {right} green pixels on the right half");
+    assert!(line >= 2 * size as usize, "only {line} blue line pixels");
+    assert!(differ * 100 <= (size * size) as usize, "{differ} pixels differ from the raster");
+}

@@ -235,7 +235,8 @@ pub fn render_view(
         hdr = s
             .iter()
             .zip(&q)
-            .map(|(s, q)| {
+            .zip(&hdr)
+            .map(|((s, q), shown)| {
                 let n = f64::from(s[3]).max(1.0);
                 let mean = [0, 1, 2].map(|c| f64::from(s[c]) / n);
                 let v = [0, 1, 2].map(|c| {
@@ -243,10 +244,29 @@ pub fn render_view(
                     ((m2 - mean[c] * mean[c]) * n / (n - 1.0).max(1.0)).max(0.0) as f32
                 });
                 var.push([v[0], v[1], v[2], 1.0]);
-                [mean[0] as f32, mean[1] as f32, mean[2] as f32, 1.0]
+                let mean = [mean[0] as f32, mean[1] as f32, mean[2] as f32, 1.0];
+                // Where the target holds something else than the mean (points and lines
+                // drawn over the traced image), the target is the image.
+                if overdrawn(shown, &mean) {
+                    *shown
+                } else {
+                    mean
+                }
             })
             .collect();
         variance = Some(var);
     }
     Ok(RenderedImage { width, height, hdr, ldr, variance })
+}
+
+/// Whether a pixel of the target (`shown`) differs from the renderer's mean by more than the
+/// target's rounding (half floats: 2^-11 relative, rounded either way, and infinite beyond
+/// their range): something was drawn over it.
+fn overdrawn(shown: &[f32; 4], mean: &[f32; 4]) -> bool {
+    let same = |s: f32, m: f32| {
+        (s - m).abs() <= 2e-3 * m.abs() + 1e-6
+            || (s.is_nan() && m.is_nan())
+            || (s.is_infinite() && m.abs() > 65504.0 && s.signum() == m.signum())
+    };
+    (0..3).any(|c| !same(shown[c], mean[c]))
 }
