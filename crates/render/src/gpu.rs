@@ -92,6 +92,12 @@ pub struct GpuMaterial {
     /// Per texture slot (as `textures`), two rows of its UV transform `uv' = M (uv, 1)`
     /// (KHR_texture_transform); the first row's w is the UV set (0 or 1).
     pub uv_transforms: [[f32; 4]; 10],
+    /// ior, transmission, thickness (0: thin-walled), clearcoat roughness.
+    pub layers0: [f32; 4],
+    /// The volume's attenuation coefficient per channel (1/m), clearcoat strength.
+    pub layers1: [f32; 4],
+    /// Sheen color, sheen roughness.
+    pub layers2: [f32; 4],
 }
 
 /// [`GpuMaterial::textures`] entry of a missing texture.
@@ -425,7 +431,13 @@ pub(crate) fn textured(m: &scene::Material) -> bool {
 /// (textured, blended, colormap: the UV buffer holds its scalars, opaque: the BLAS geometry's
 /// OPAQUE flag, which no TLAS update can change).
 fn material_key(m: &scene::Material) -> (bool, bool, bool, bool) {
-    (textured(m), m.alpha == AlphaMode::Blend, m.colormap.is_some(), m.alpha == AlphaMode::Opaque)
+    (textured(m), drawn_blended(m), m.colormap.is_some(), m.alpha == AlphaMode::Opaque)
+}
+
+/// Whether a rasterizer draws a material's surfaces with the blended ones (sorted, over the
+/// opaque image): alpha blending, or transmission (seen through).
+pub(crate) fn drawn_blended(m: &scene::Material) -> bool {
+    m.alpha == AlphaMode::Blend || m.transmission > 0.0
 }
 
 /// The colormap lookup textures: 256 texels of each map, sRGB.
@@ -902,9 +914,36 @@ fn build_materials(
                 colormap_range: range,
                 pad: [0; 2],
                 uv_transforms: uv_rows(m),
+                layers0: [
+                    m.ior.max(0.0),
+                    m.transmission.clamp(0.0, 1.0),
+                    m.thickness.max(0.0),
+                    m.clearcoat_roughness.clamp(0.0, 1.0),
+                ],
+                layers1: {
+                    let sigma = attenuation_coefficient(m);
+                    [sigma[0], sigma[1], sigma[2], m.clearcoat.clamp(0.0, 1.0)]
+                },
+                layers2: [
+                    m.sheen_color[0].max(0.0),
+                    m.sheen_color[1].max(0.0),
+                    m.sheen_color[2].max(0.0),
+                    m.sheen_roughness.clamp(0.0, 1.0),
+                ],
             }
         })
         .collect()
+}
+
+/// KHR_materials_volume's attenuation as a coefficient per channel, -ln(color) / distance
+/// (0 without a volume or at an infinite distance; a black channel absorbs everything within
+/// a micrometre).
+fn attenuation_coefficient(m: &scene::Material) -> [f32; 3] {
+    let d = m.attenuation_distance;
+    if m.thickness <= 0.0 || !(d.is_finite() && d > 0.0) {
+        return [0.0; 3];
+    }
+    m.attenuation_color.map(|c| (-c.clamp(1e-6, 1.0).ln() / d).min(1e6))
 }
 
 /// The rows of a material's UV transforms, the set in the first row's w (colormap materials

@@ -199,7 +199,7 @@ pub(crate) fn build_draw_lists(
                     geometry: geometry as u32,
                 };
                 let mat = &scene.materials[r.material];
-                if mat.alpha == AlphaMode::Blend {
+                if crate::gpu::drawn_blended(mat) {
                     blended_list.push((draw, source));
                 } else {
                     by_variant[usize::from(r.colored) | usize::from(textured(mat)) << 1]
@@ -468,7 +468,10 @@ pub(crate) fn accel_meshes(
                     first_index: r.first_index,
                     index_count: r.index_count,
                     opaque: scene.materials[r.material].alpha == AlphaMode::Opaque,
-                    double_sided: scene.materials[r.material].double_sided,
+                    // Transmissive surfaces are crossed from inside too (their volume's
+                    // far side).
+                    double_sided: scene.materials[r.material].double_sided
+                        || scene.materials[r.material].transmission > 0.0,
                 })
                 .collect()
         })

@@ -89,7 +89,16 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
 }
 
 /// Required extensions this loader implements itself (the parser does not know them).
-const OWN_EXTENSIONS: &[&str] = &["KHR_mesh_quantization", "KHR_texture_transform"];
+const OWN_EXTENSIONS: &[&str] = &[
+    "KHR_mesh_quantization",
+    "KHR_texture_transform",
+    "KHR_materials_ior",
+    "KHR_materials_transmission",
+    "KHR_materials_volume",
+    "KHR_materials_clearcoat",
+    "KHR_materials_sheen",
+    "KHR_materials_specular",
+];
 
 /// The document, validated. A required extension that neither this loader nor the parser
 /// supports is refused first, in one error naming it (the validator would report it among
@@ -235,14 +244,23 @@ fn load_materials(
         let t = m.occlusion_texture();
         let occlusion = t.as_ref().map(|t| (t.texture(), t.tex_coord(), t.extension_value(ext)));
         mat.occlusion_texture = slots.take(scene, &mut mat, slot::OCCLUSION, occlusion, false)?;
+        layers(path, &m, &mut mat, &mut scene.warnings);
         let finite = mat.base_color.iter().chain(&mat.emissive).chain([
             &mat.metallic,
             &mat.roughness,
             &mat.specular,
             &mat.normal_scale,
             &mat.occlusion_strength,
+            &mat.ior,
+            &mat.transmission,
+            &mat.thickness,
+            &mat.clearcoat,
+            &mat.clearcoat_roughness,
+            &mat.sheen_roughness,
         ]);
-        if finite.into_iter().any(|v| !v.is_finite()) {
+        let finite = finite.into_iter().chain(&mat.attenuation_color).chain(&mat.sheen_color);
+        // (The attenuation distance may be infinite: no attenuation.)
+        if finite.into_iter().any(|v| !v.is_finite()) || mat.attenuation_distance.is_nan() {
             return Err(invalid(format!("material '{}' has a non-finite factor", mat.name)));
         }
         scene.materials.push(mat);
@@ -318,6 +336,57 @@ fn roughness_from_glossiness(scene: &mut Scene, gloss: usize, factor: f32) -> us
     };
     scene.textures.push(made);
     scene.textures.len() - 1
+}
+
+/// The material extensions on top of metallic-roughness: KHR_materials_ior, transmission,
+/// volume, clearcoat and sheen (factors; a texture of theirs is not drawn, and `warnings`
+/// says so).
+fn layers(path: &Path, m: &gltf::Material<'_>, mat: &mut Material, warnings: &mut Vec<String>) {
+    let num = |v: &gltf::json::Value, key: &str, default: f32| {
+        v.get(key).and_then(|x| x.as_f64()).map_or(default, |x| x as f32)
+    };
+    let rgb = |v: &gltf::json::Value, key: &str, default: [f32; 3]| {
+        v.get(key)
+            .and_then(|x| x.as_array())
+            .filter(|a| a.len() == 3)
+            .map_or(default, |a| std::array::from_fn(|k| a[k].as_f64().unwrap_or(0.0) as f32))
+    };
+    let mut untextured = |ext: &str, v: &gltf::json::Value, textures: &[&str]| {
+        for t in textures.iter().filter(|t| v.get(**t).is_some()) {
+            let w = format!(
+                "{}: material '{}': {ext} {t} is not drawn (its factor is)",
+                path.display(),
+                mat.name
+            );
+            tracing::warn!("{w}");
+            warnings.push(w);
+        }
+    };
+    if let Some(v) = m.extension_value("KHR_materials_ior") {
+        mat.ior = num(v, "ior", 1.5);
+    }
+    if let Some(v) = m.extension_value("KHR_materials_transmission") {
+        mat.transmission = num(v, "transmissionFactor", 0.0).clamp(0.0, 1.0);
+        untextured("KHR_materials_transmission", v, &["transmissionTexture"]);
+    }
+    if let Some(v) = m.extension_value("KHR_materials_volume") {
+        mat.thickness = num(v, "thicknessFactor", 0.0).max(0.0);
+        mat.attenuation_distance = num(v, "attenuationDistance", f32::INFINITY).max(0.0);
+        mat.attenuation_color = rgb(v, "attenuationColor", [1.0; 3]);
+        // The thickness texture would scale a thickness the path tracer does not use (it
+        // traces the mesh's own): only the flag "has a volume" matters.
+    }
+    if let Some(v) = m.extension_value("KHR_materials_clearcoat") {
+        mat.clearcoat = num(v, "clearcoatFactor", 0.0).clamp(0.0, 1.0);
+        mat.clearcoat_roughness = num(v, "clearcoatRoughnessFactor", 0.0).clamp(0.0, 1.0);
+        let t = ["clearcoatTexture", "clearcoatRoughnessTexture", "clearcoatNormalTexture"];
+        untextured("KHR_materials_clearcoat", v, &t);
+    }
+    if let Some(v) = m.extension_value("KHR_materials_sheen") {
+        mat.sheen_color = rgb(v, "sheenColorFactor", [0.0; 3]);
+        mat.sheen_roughness = num(v, "sheenRoughnessFactor", 0.0).clamp(0.0, 1.0);
+        untextured("KHR_materials_sheen", v, &["sheenColorTexture", "sheenRoughnessTexture"]);
+    }
 }
 
 /// A texture slot's UV set (`texCoord`, which KHR_texture_transform may override) and

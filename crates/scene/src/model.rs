@@ -178,6 +178,31 @@ pub struct Material {
     /// The UV set and transform of each texture slot (base color, metallic-roughness,
     /// normal, occlusion, emissive: see [`texture_slot`]).
     pub uv_transforms: [UvTransform; 5],
+    /// KHR_materials_ior: the dielectric's index of refraction (1.5: f0 = 0.04), which sets
+    /// its Fresnel reflectance and its refraction.
+    pub ior: f32,
+    /// KHR_materials_transmission: the fraction of the dielectric's light that passes
+    /// through the surface (specular transmission, rough with the roughness, tinted by the
+    /// base color) instead of being scattered diffusely.
+    pub transmission: f32,
+    /// KHR_materials_volume: 0 makes a transmissive surface thin-walled (light passes
+    /// without bending); above 0 the mesh encloses a volume, refracting at its boundary and
+    /// attenuating inside.
+    pub thickness: f32,
+    /// KHR_materials_volume: the distance light travels inside before only
+    /// `attenuation_color` of it is left (infinite: no attenuation).
+    pub attenuation_distance: f32,
+    /// KHR_materials_volume: what is left of white light after `attenuation_distance`.
+    pub attenuation_color: [f32; 3],
+    /// KHR_materials_clearcoat: strength of a clear dielectric coat (ior 1.5) over the
+    /// material.
+    pub clearcoat: f32,
+    /// KHR_materials_clearcoat: the coat's perceptual roughness.
+    pub clearcoat_roughness: f32,
+    /// KHR_materials_sheen: color of a sheen layer (cloth; black: none).
+    pub sheen_color: [f32; 3],
+    /// KHR_materials_sheen: the sheen's perceptual roughness.
+    pub sheen_roughness: f32,
 }
 
 /// Colors from a scalar attribute: `min` maps to the colormap's first color, `max` to its
@@ -244,6 +269,15 @@ impl Default for Material {
             emissive_texture: None,
             colormap: None,
             uv_transforms: [UvTransform::default(); 5],
+            ior: 1.5,
+            transmission: 0.0,
+            thickness: 0.0,
+            attenuation_distance: f32::INFINITY,
+            attenuation_color: [1.0; 3],
+            clearcoat: 0.0,
+            clearcoat_roughness: 0.0,
+            sheen_color: [0.0; 3],
+            sheen_roughness: 0.0,
         }
     }
 }

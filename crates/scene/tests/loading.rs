@@ -990,3 +990,39 @@ fn gltf_quantized_meshes_uv_sets_transforms_and_specular_glossiness() {
         "{e}"
     );
 }
+
+/// KHR_materials_ior, transmission, volume, clearcoat and sheen are read (factors; a texture
+/// of theirs is not drawn, with a warning naming it), and may be required.
+#[test]
+fn gltf_material_layers_are_loaded() {
+    let dir = tempdir("layers");
+    let tri = triangle_gltf([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [0, 1, 2], None);
+    let gltf = tri
+        .replacen(
+            r#""asset":{"version":"2.0"},"#,
+            r#""asset":{"version":"2.0"},
+            "extensionsUsed":["KHR_materials_ior","KHR_materials_transmission","KHR_materials_volume","KHR_materials_clearcoat","KHR_materials_sheen"],
+            "extensionsRequired":["KHR_materials_transmission","KHR_materials_volume"],
+            "materials":[{"name":"glass","extensions":{
+                "KHR_materials_ior":{"ior":1.33},
+                "KHR_materials_transmission":{"transmissionFactor":0.9,"transmissionTexture":{"index":0}},
+                "KHR_materials_volume":{"thicknessFactor":0.5,"attenuationDistance":2.0,"attenuationColor":[0.5,0.6,0.7]},
+                "KHR_materials_clearcoat":{"clearcoatFactor":0.8,"clearcoatRoughnessFactor":0.2},
+                "KHR_materials_sheen":{"sheenColorFactor":[0.1,0.2,0.3],"sheenRoughnessFactor":0.4}}}],
+            "textures":[{"source":0}],"images":[{"uri":"missing.png"}],"#,
+            1,
+        )
+        .replacen(r#""indices":1}"#, r#""indices":1,"material":0}"#, 1);
+    let path = write(&dir, "layers.gltf", gltf.as_bytes());
+    let s = load_gltf(&path).expect("layers");
+    let m = &s.materials[0];
+    assert_eq!((m.ior, m.transmission, m.thickness), (1.33, 0.9, 0.5));
+    assert_eq!((m.attenuation_distance, m.attenuation_color), (2.0, [0.5, 0.6, 0.7]));
+    assert_eq!((m.clearcoat, m.clearcoat_roughness), (0.8, 0.2));
+    assert_eq!((m.sheen_color, m.sheen_roughness), ([0.1, 0.2, 0.3], 0.4));
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    assert!(s.warnings[0].contains("transmissionTexture"), "{}", s.warnings[0]);
+    // Defaults: no volume attenuation, ior 1.5.
+    let d = scene::Material::default();
+    assert_eq!((d.ior, d.transmission, d.attenuation_distance), (1.5, 0.0, f32::INFINITY));
+}
