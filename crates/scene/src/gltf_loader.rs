@@ -72,8 +72,12 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let blob = doc.blob;
     let doc = doc.document;
     let base = path.parent().unwrap_or(Path::new("."));
-    check_buffer_files(path, base, &doc)?;
-    let buffers = gltf::import_buffers(&doc, Some(base), blob).map_err(gltf_err)?;
+    let buffers = if crate::meshopt::used(&doc) {
+        crate::meshopt::import(path, &doc, base, blob)?
+    } else {
+        check_buffer_files(path, base, &doc)?;
+        gltf::import_buffers(&doc, Some(base), blob).map_err(gltf_err)?
+    };
     let mut scene = Scene::default();
     // The steps, in order: materials (and their textures), meshes (lines and points apart),
     // lights, cameras, the node hierarchy (and the environment), then the lines and points
@@ -91,6 +95,8 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
 /// Required extensions this loader implements itself (the parser does not know them).
 const OWN_EXTENSIONS: &[&str] = &[
     "KHR_mesh_quantization",
+    "EXT_meshopt_compression",
+    "KHR_meshopt_compression",
     "KHR_texture_transform",
     "KHR_materials_ior",
     "KHR_materials_transmission",
@@ -149,7 +155,7 @@ fn check_buffer_files(path: &Path, base: &Path, doc: &gltf::Document) -> Result<
 }
 
 /// A URI's %XX escapes decoded (other bytes kept).
-fn percent_decode(uri: &str) -> String {
+pub(crate) fn percent_decode(uri: &str) -> String {
     let bytes = uri.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -16,6 +16,7 @@ mod color;
 mod colormap;
 mod gltf_loader;
 mod loaders;
+mod meshopt;
 mod model;
 pub mod shapes;
 
