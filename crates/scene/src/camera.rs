@@ -131,10 +131,11 @@ impl View {
                 let (lo, hi) = scene.bounds().unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
                 let radius = (0.5 * (hi - lo).length()).max(1e-3);
                 let yfov = 45f32.to_radians();
-                let (position, center) = three_quarter_view((lo, hi), Vec3::Y, yfov, aspect);
+                let up = scene.up_axis();
+                let (position, center) = three_quarter_view((lo, hi), up, yfov, aspect);
                 let dist = (position - center).length();
                 Some(Self {
-                    view: glam::camera::rh::view::look_at_mat4(position, center, Vec3::Y),
+                    view: glam::camera::rh::view::look_at_mat4(position, center, up),
                     proj: perspective(
                         yfov,
                         aspect,

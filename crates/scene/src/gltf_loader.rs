@@ -78,7 +78,8 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         check_buffer_files(path, base, &doc)?;
         gltf::import_buffers(&doc, Some(base), blob).map_err(gltf_err)?
     };
-    let mut scene = Scene::default();
+    // glTF is +Y up.
+    let mut scene = Scene { up: Some(Vec3::Y), ..Default::default() };
     // The steps, in order: materials (and their textures), meshes (lines and points apart),
     // lights, cameras, the node hierarchy (and the environment), then the lines and points
     // placed with their nodes.

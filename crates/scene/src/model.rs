@@ -586,6 +586,9 @@ pub struct Scene {
     /// What the loaders replaced or left out, each naming its file (a missing or unreadable
     /// texture: the material is drawn with its factor alone).
     pub warnings: Vec<String>,
+    /// The up axis the file's convention gives (glTF: +Y); None: none (PLY, OBJ, scenes in
+    /// code): [`Scene::up_axis`] detects it from the bounds.
+    pub up: Option<Vec3>,
     /// Change counters: a [`crate::GpuScene`] updates what changed since its upload or last
     /// update. The setters below bump them; code that edits the fields directly bumps them
     /// itself.
@@ -636,6 +639,26 @@ impl Scene {
             let parent =
                 self.nodes[i].parent.map(|p| self.nodes[p].world).unwrap_or(Mat4::IDENTITY);
             self.nodes[i].world = parent * self.nodes[i].local;
+        }
+    }
+
+    /// The scene's up axis: the file's convention, or else +Z when the bounds are flat in Z
+    /// (less than half as deep as they are wide in X and Y: terrain, lidar sweeps, floor
+    /// plans, which Z-up tools write), else +Y.
+    pub fn up_axis(&self) -> Vec3 {
+        if let Some(up) = self.up.filter(|u| u.is_finite() && u.length_squared() > 0.0) {
+            return up.normalize();
+        }
+        match self.bounds() {
+            Some((lo, hi)) if (hi - lo).is_finite() => {
+                let e = hi - lo;
+                if e.z < 0.5 * e.x.min(e.y) {
+                    Vec3::Z
+                } else {
+                    Vec3::Y
+                }
+            }
+            _ => Vec3::Y,
         }
     }
 
@@ -748,6 +771,7 @@ impl Scene {
     /// shifted. The environment of `other` replaces this one only where this one has none.
     pub fn append(&mut self, other: Scene) {
         self.warnings.extend(other.warnings.iter().cloned());
+        self.up = self.up.or(other.up);
         let (nodes, meshes, materials) =
             (self.nodes.len(), self.meshes.len(), self.materials.len());
         let (lights, cameras, textures) =

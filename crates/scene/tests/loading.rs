@@ -1094,3 +1094,32 @@ fn gltf_meshopt_compressed_buffers_decode() {
     let e = load_gltf(&path).expect_err("corrupt").to_string();
     assert!(e.contains("corrupt.gltf") && e.contains("buffer view 0"), "{e}");
 }
+
+/// The up axis: glTF says +Y whatever its shape; a PLY flat in Z (terrain, a lidar sweep) is
+/// +Z up, one that is not is +Y; the default view of a +Z-up file looks with +Z up.
+#[test]
+fn up_axis_from_the_convention_or_the_shape() {
+    let dir = tempdir("up");
+    let ply = |name: &str, points: &[[f32; 3]]| {
+        let mut text = format!(
+            "ply\nformat ascii 1.0\nelement vertex {}\nproperty float x\nproperty float y\nproperty float z\nend_header\n",
+            points.len()
+        );
+        for p in points {
+            text.push_str(&format!("{} {} {}\n", p[0], p[1], p[2]));
+        }
+        scene::load(write(&dir, name, text.as_bytes())).expect("ply")
+    };
+    let terrain =
+        ply("terrain.ply", &[[0.0, 0.0, 0.0], [4.0, 0.0, 0.2], [4.0, 3.0, 0.5], [0.0, 3.0, 0.1]]);
+    assert_eq!(terrain.up_axis(), glam::Vec3::Z);
+    let tall = ply("tall.ply", &[[0.0, 0.0, 0.0], [1.0, 1.0, 5.0], [0.5, 0.2, 2.0]]);
+    assert_eq!(tall.up_axis(), glam::Vec3::Y);
+    let flat = triangle_gltf([[0.0, 0.0, 0.0], [4.0, 0.0, 0.0], [0.0, 3.0, 0.0]], [0, 1, 2], None);
+    let gltf = load_gltf(write(&dir, "flat.gltf", flat.as_bytes())).expect("gltf");
+    assert_eq!(gltf.up_axis(), glam::Vec3::Y, "glTF is +Y up by its specification");
+    // The default view of the terrain has +Z up on screen.
+    let view = scene::View::from_scene(&terrain, None, 64, 64).expect("view");
+    let camera_up = view.view.inverse().y_axis.truncate();
+    assert!(camera_up.z > 0.5, "camera up {camera_up}");
+}

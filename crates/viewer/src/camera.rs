@@ -35,19 +35,31 @@ impl CameraMode {
 /// The world's up axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Up {
-    /// +Y up (glTF).
+    /// From the files: their convention (glTF: +Y), else +Z for data flat in Z, else +Y
+    /// ([`scene::Scene::up_axis`]).
     #[default]
+    Auto,
+    /// +Y up (glTF).
     Y,
-    /// +Z up (many CAD and robotics files).
+    /// +Z up (many CAD, robotics and lidar files).
     Z,
 }
 
 impl Up {
-    /// The axis.
+    /// The axis (+Y for `Auto` before it is resolved against a scene).
     pub fn axis(self) -> Vec3 {
         match self {
-            Up::Y => Vec3::Y,
             Up::Z => Vec3::Z,
+            Up::Y | Up::Auto => Vec3::Y,
+        }
+    }
+
+    /// `Auto` decided for `scene` (+Z or +Y); the others as they are.
+    pub fn resolve(self, scene: &Scene) -> Up {
+        match self {
+            Up::Auto if scene.up_axis().z > 0.5 => Up::Z,
+            Up::Auto => Up::Y,
+            up => up,
         }
     }
 }
@@ -94,6 +106,7 @@ const ROTATE_SPEED: f32 = 0.008;
 impl Camera {
     /// A camera framing `scene` from the front.
     pub fn new(scene: &Scene, up: Up) -> Self {
+        let up = up.resolve(scene);
         let mut c = Self {
             mode: CameraMode::Orbit,
             up,
@@ -152,18 +165,17 @@ impl Camera {
 
     /// Turns to an axis-aligned view (`opposite`: from the other side).
     pub fn set_axis_view(&mut self, view: AxisView, opposite: bool) {
-        let up = self.up.axis();
-        // Forward direction (from eye to target) and the camera's up.
+        // Forward direction (from eye to target) and the camera's up (a camera's `up` is
+        // resolved when it is made; `Auto` reads as +Y).
         let (forward, cam_up) = match (self.up, view) {
-            (Up::Y, AxisView::Front) => (-Vec3::Z, Vec3::Y),
-            (Up::Y, AxisView::Right) => (-Vec3::X, Vec3::Y),
-            (Up::Y, AxisView::Top) => (-Vec3::Y, -Vec3::Z),
+            (Up::Y | Up::Auto, AxisView::Front) => (-Vec3::Z, Vec3::Y),
+            (Up::Y | Up::Auto, AxisView::Right) => (-Vec3::X, Vec3::Y),
+            (Up::Y | Up::Auto, AxisView::Top) => (-Vec3::Y, -Vec3::Z),
             (Up::Z, AxisView::Front) => (Vec3::Y, Vec3::Z),
             (Up::Z, AxisView::Right) => (-Vec3::X, Vec3::Z),
             (Up::Z, AxisView::Top) => (-Vec3::Z, Vec3::Y),
         };
         let forward = if opposite { -forward } else { forward };
-        let _ = up;
         self.rotation = look_rotation(forward, cam_up);
     }
 
@@ -325,6 +337,20 @@ mod tests {
             let top = v.proj * v.view * (Vec3::new(0.0, 1.0, 0.0) + up.axis()).extend(1.0);
             assert!(top.y / top.w < -0.01, "{up:?}");
         }
+    }
+
+    /// `Up::Auto` takes the scene's up axis: +Z for points flat in Z, +Y for the others
+    /// and for glTF files.
+    #[test]
+    fn auto_up_follows_the_scene() {
+        let mut flat = Scene::default();
+        let points = vec![[0.0, 0.0, 0.0], [4.0, 3.0, 0.2], [1.0, 2.0, 0.1]];
+        flat.point_sets.push(scene::PointSet::new("lidar", points));
+        assert_eq!(Camera::new(&flat, Up::Auto).up, Up::Z);
+        assert_eq!(Camera::new(&scene(), Up::Auto).up, Up::Y);
+        flat.up = Some(Vec3::Y);
+        assert_eq!(Camera::new(&flat, Up::Auto).up, Up::Y);
+        assert_eq!(Camera::new(&flat, Up::Z).up, Up::Z, "an explicit axis stays");
     }
 
     #[test]

@@ -363,7 +363,11 @@ fn view(a: ViewArgs, registry: Registry, started: std::time::Instant) -> anyhow:
         viewports,
         registry,
         renderer_settings,
-        up: if up == "z" { crate::camera::Up::Z } else { crate::camera::Up::Y },
+        up: match up.as_str() {
+            "z" => crate::camera::Up::Z,
+            "y" => crate::camera::Up::Y,
+            _ => crate::camera::Up::Auto,
+        },
         spp: a.spp.unwrap_or(cfg.renderer.spp),
         max_depth: a.max_depth.unwrap_or(cfg.renderer.max_depth),
         validation: a.validation,

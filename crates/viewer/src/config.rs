@@ -100,7 +100,7 @@ impl RendererConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CameraConfig {
-    /// The world's up axis: "y" (glTF) or "z".
+    /// The world's up axis: "auto" (the files' convention, else detected), "y" (glTF) or "z".
     #[serde(deserialize_with = "up")]
     pub up: String,
 }
@@ -161,7 +161,7 @@ impl Default for RendererConfig {
 }
 impl Default for CameraConfig {
     fn default() -> Self {
-        Self { up: "y".into() }
+        Self { up: "auto".into() }
     }
 }
 impl Default for ShaderConfig {
@@ -229,8 +229,8 @@ fn depth<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 }
 fn up<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     checked(d, |v: &String| match v.as_str() {
-        "y" | "z" => Ok(()),
-        other => Err(format!("up = \"{other}\": expected \"y\" or \"z\"")),
+        "auto" | "y" | "z" => Ok(()),
+        other => Err(format!("up = \"{other}\": expected \"auto\", \"y\" or \"z\"")),
     })
 }
 thread_local! {
@@ -415,7 +415,7 @@ impl Config {
              tracer samples per frame), max_depth\n\
              # [renderer.settings.raster] shadow_size = 4096 (any key of a viewport's Settings \
              popup)\n\
-             # [camera] up = \"y\" | \"z\"\n\
+             # [camera] up = \"auto\" | \"y\" | \"z\"\n\
              # [shaders] dir = a copy of shaders/ to edit (\"\": built in), hot_reload\n\
              # [keys] shortcuts like \"ctrl+n\", \"f12\", \"x\"\n\
              # [passes] folders = [\"my-passes\"] (custom passes: see the README)\n\n{body}"

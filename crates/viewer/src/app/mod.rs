@@ -13,7 +13,7 @@ use scene::Scene;
 use xpg::vk;
 use xpg::{Context, FrameRing, Image, Pipeline, ShaderCompiler, Uploader};
 
-use crate::camera::Camera;
+use crate::camera::{Camera, Up};
 use crate::input::InputEvent;
 
 mod frame;
@@ -518,6 +518,18 @@ impl App {
         }
         let _span = tracing::info_span!("upload scene").entered();
         self.upload_scene();
+        if first && self.opts.up == Up::Auto {
+            // The up axis the files give or their shape says, for the cameras and the grid.
+            self.opts.up = Up::Auto.resolve(&self.scene);
+            let z = render::SettingValue::Bool(self.opts.up == Up::Z);
+            for (_, r) in self.viewports.iter_mut().flat_map(|vp| vp.renderers.iter_mut()) {
+                if r.settings().iter().any(|s| s.key == "grid_z_up") {
+                    if let Err(e) = r.set("grid_z_up", z) {
+                        tracing::warn!("grid up axis: {e}");
+                    }
+                }
+            }
+        }
         for vp in &mut self.viewports {
             if first {
                 vp.camera = Camera::new(&self.scene, self.opts.up);

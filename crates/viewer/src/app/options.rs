@@ -70,7 +70,7 @@ impl Default for ViewerOptions {
             viewports: vec!["raster".into()],
             registry: crate::builtin_registry(),
             renderer_settings: Vec::new(),
-            up: Up::Y,
+            up: Up::Auto,
             spp: 1,
             max_depth: 8,
             validation: false,
