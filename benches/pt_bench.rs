@@ -1,7 +1,8 @@
 //! Path tracer benchmark: paths per second at 1920x1080 (one path per sample: camera ray,
 //! bounces with next event estimation, Russian roulette from depth 3, max depth 64; the
 //! accumulation included), from the GPU time of the path tracing pass (median of the frames),
-//! on cornell_box, many_lights, env_diffuse and a generated scene of about 1 M triangles.
+//! on cornell_box, many_lights, env_diffuse and a generated scene of about 1 M triangles (in
+//! grid order and shuffled; `XPG_TRIANGLE_ORDER=file` uploads them in the file's order).
 //! Also the time to bring a 512x512 cornell_box to the per-pixel noise of the reference
 //! (16384 spp Mitsuba render): from the ratio of our per-sample variance to the reference's.
 //!
@@ -124,6 +125,22 @@ fn main() -> anyhow::Result<()> {
         scenes.push((name.into(), scene::load(refs(&format!("scenes/{name}.gltf")))?));
     }
     scenes.push(("generated 1 M triangles".into(), big_scene()));
+    // The same triangles in a random order (as scanners write them): the upload puts large
+    // primitives in spatial order (`XPG_TRIANGLE_ORDER=file` keeps the file's, to compare).
+    let mut shuffled = big_scene();
+    for p in shuffled.meshes.iter_mut().flat_map(|m| &mut m.primitives) {
+        let mut tris: Vec<[u32; 3]> =
+            p.indices.chunks_exact(3).map(|t| [t[0], t[1], t[2]]).collect();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for i in (1..tris.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            tris.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        p.indices = tris.into_iter().flatten().collect();
+    }
+    scenes.push(("generated 1 M triangles, shuffled".into(), shuffled));
     for (name, s) in &scenes {
         let tris: usize =
             s.meshes.iter().flat_map(|m| &m.primitives).map(|p| p.indices.len() / 3).sum();

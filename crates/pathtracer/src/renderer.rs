@@ -469,7 +469,7 @@ impl PathTracer {
             inv_view_proj: vp.inverse().to_cols_array_2d(),
             camera_pos: view.eye().to_array(),
             vertices: scene.vertices.address(),
-            indices: scene.indices.address(),
+            indices: scene.ray_tracing_indices().address(),
             draws: scene.draws.address(),
             materials: scene.materials.address(),
             geometry_draws: scene.geometry_draws.address(),
@@ -537,7 +537,7 @@ impl PathTracer {
         let mut squares = graph.use_history(&a.squares, None);
         let buffers: Vec<_> = [
             &scene.vertices,
-            &scene.indices,
+            scene.ray_tracing_indices(),
             &scene.draws,
             &scene.materials,
             &scene.geometry_draws,

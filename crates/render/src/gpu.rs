@@ -277,8 +277,10 @@ pub struct GpuScene {
     pub id: u64,
     /// Every vertex.
     pub vertices: Buffer,
-    /// Every index.
+    /// Every index (in the scene's order: what rasterizers draw).
     pub indices: Buffer,
+    /// The indices ray tracing reads, where they differ ([`GpuScene::ray_tracing_indices`]).
+    ray_indices: Option<Buffer>,
     /// One entry per draw.
     pub draws: Buffer,
     /// One `VkDrawIndexedIndirectCommand` per draw (first instance = the draw's index), so a
@@ -466,8 +468,15 @@ impl GpuScene {
         use crate::upload as step;
         let mut up = Uploader::new(ctx, 16 << 20)?;
         let heap = ctx.bindless()?;
-        let step::Geometry { vertices, uvs, tangents, indices, prim_ranges, triangle_orders } =
-            step::pack_geometry(scene)?;
+        let step::Geometry {
+            vertices,
+            uvs,
+            tangents,
+            indices,
+            ray_indices,
+            prim_ranges,
+            triangle_orders,
+        } = step::pack_geometry(scene)?;
         let step::DrawLists {
             draw_list,
             draw_sources,
@@ -528,6 +537,13 @@ impl GpuScene {
             &mut up,
             vk::BufferUsageFlags::INDEX_BUFFER | rt_input,
         )?;
+        // Ray tracing's copy where large primitives were put in spatial order.
+        let ray_indices = match (&ray_indices, ctx.caps().ray_tracing) {
+            (Some(r), true) => {
+                Some(storage(ctx, "ray indices", bytemuck::cast_slice(r), &mut up, rt_input)?)
+            }
+            _ => None,
+        };
         let commands: Vec<vk::DrawIndexedIndirectCommand> = draw_list
             .iter()
             .enumerate()
@@ -584,7 +600,7 @@ impl GpuScene {
             Some(crate::accel::SceneAccel::build(
                 ctx,
                 &vertices,
-                &indices,
+                ray_indices.as_ref().unwrap_or(&indices),
                 &meshes,
                 placements,
                 &placement_worlds,
@@ -600,6 +616,7 @@ impl GpuScene {
             ctx: ctx.clone(),
             vertices,
             indices,
+            ray_indices,
             draws,
             indirect,
             materials: materials_buf,
@@ -820,9 +837,16 @@ impl GpuScene {
         self.draw_list.get(i).map(|d| Mat4::from_cols_array_2d(&d.model))
     }
 
-    /// The scene triangle (index among the primitive's triangles) that the GPU copy holds as
+    /// The indices as the acceleration structures hold them (large primitives in spatial
+    /// order): what a ray tracing shader reads with `PrimitiveIndex()`.
+    pub fn ray_tracing_indices(&self) -> &Buffer {
+        self.ray_indices.as_ref().unwrap_or(&self.indices)
+    }
+
+    /// The scene triangle (index among the primitive's triangles) that ray tracing sees as
     /// triangle `t` of primitive `primitive` of mesh `mesh` (`PrimitiveIndex()` in a ray
-    /// tracing shader): large primitives are uploaded in spatial order.
+    /// tracing shader, in [`GpuScene::ray_tracing_indices`]): large primitives are in spatial
+    /// order there.
     pub fn scene_triangle(&self, mesh: usize, primitive: usize, t: u32) -> u32 {
         match self.triangle_orders.get(mesh).and_then(|m| m.get(primitive)) {
             Some(Some(order)) => order.get(t as usize).copied().unwrap_or(t),
