@@ -1022,3 +1022,113 @@ fn transmission_conserves_energy_and_volumes_attenuate() {
     let c = px(&img, 8, 8);
     assert!(c.iter().take(3).all(|&v| (v - 1.0).abs() < 0.05), "raster through the cube: {c:?}");
 }
+
+/// A file without lights (a checker-textured cube and a normal-mapped sphere on a floor) gets
+/// the same default lighting in both renderers, which then agree: the image means within 8 %
+/// and three quarters of the 8x8 blocks within 15 % (the path tracer adds what the raster
+/// leaves out: interreflection and the environment's occlusion).
+#[test]
+fn default_lighting_agrees_between_the_renderers() {
+    use glam::{Mat4, Vec3};
+    let checker: Vec<[u8; 4]> = (0..64u32)
+        .map(|i| if (i % 8 + i / 8) % 2 == 0 { [220, 200, 160, 255] } else { [60, 80, 120, 255] })
+        .collect();
+    let bumps: Vec<[u8; 4]> = (0..64u32)
+        .map(|i| {
+            let (x, y) = ((i % 8) as f32, (i / 8) as f32);
+            let n = Vec3::new((x * 0.8).sin() * 0.4, (y * 0.8).cos() * 0.4, 1.0).normalize();
+            let e = |v: f32| ((v * 0.5 + 0.5) * 255.0).round() as u8;
+            [e(n.x), e(n.y), e(n.z), 255]
+        })
+        .collect();
+    let texture = |name: &str, pixels: Vec<[u8; 4]>, srgb: bool| scene::Texture {
+        name: name.into(),
+        width: 8,
+        height: 8,
+        pixels: scene::TexturePixels::Rgba8(pixels),
+        srgb,
+        sampler: Default::default(),
+    };
+    let mut s = scene::Scene {
+        meshes: vec![
+            scene::Mesh { name: "floor".into(), primitives: vec![scene::shapes::plane(0, 3.0)] },
+            scene::Mesh { name: "cube".into(), primitives: vec![scene::shapes::cube(1)] },
+            scene::Mesh {
+                name: "ball".into(),
+                primitives: vec![scene::shapes::uv_sphere(2, 32, 16)],
+            },
+        ],
+        materials: vec![
+            scene::Material::lambert("floor", [0.5; 3]),
+            scene::Material {
+                base_color_texture: Some(0),
+                ..scene::Material::lambert("checker", [1.0; 3])
+            },
+            scene::Material {
+                name: "bumpy".into(),
+                base_color: [0.8, 0.3, 0.2, 1.0],
+                metallic: 0.0,
+                roughness: 0.5,
+                normal_texture: Some(1),
+                ..Default::default()
+            },
+        ],
+        textures: vec![texture("checker", checker, true), texture("bumps", bumps, false)],
+        cameras: vec![scene::Camera::perspective("cam", 45f32.to_radians(), Some(1.0))],
+        ..Default::default()
+    };
+    let place = |scale: f32, at: Vec3| {
+        Mat4::from_scale_rotation_translation(Vec3::splat(scale), glam::Quat::IDENTITY, at)
+    };
+    s.nodes.push(scene::Node::new("floor", Mat4::IDENTITY).with_mesh(0));
+    s.nodes.push(scene::Node::new("cube", place(0.5, Vec3::new(-0.8, 0.5, 0.0))).with_mesh(1));
+    s.nodes.push(scene::Node::new("ball", place(0.5, Vec3::new(0.8, 0.5, 0.0))).with_mesh(2));
+    let cam = glam::camera::rh::view::look_at_mat4(
+        Vec3::new(1.5, 2.5, 4.0),
+        Vec3::new(0.0, 0.4, 0.0),
+        Vec3::Y,
+    );
+    s.nodes.push(scene::Node::new("camera", cam.inverse()).with_camera(0));
+    s.update_world();
+    assert!(s.add_default_lighting());
+    let size = 64u32;
+    let render = |renderer: &str| {
+        let req = RenderRequest {
+            renderer: renderer.into(),
+            spp: 64,
+            ..request(format!("default lighting ({renderer})").into(), size, size)
+        };
+        let img = common::render_scene(&s, &req).expect("render");
+        maybe_save(&img, &format!("default_lighting_{renderer}"));
+        img
+    };
+    let (raster, traced) = (render("raster"), render("pathtracer"));
+    let luminance = |p: [f32; 4]| f64::from(0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2]);
+    let mean = |img: &common::RenderedImage| {
+        img.hdr.iter().map(|&p| luminance(p)).sum::<f64>() / img.hdr.len() as f64
+    };
+    let (a, b) = (mean(&raster), mean(&traced));
+    eprintln!("default lighting: raster mean {a:.4}, path tracer {b:.4}");
+    assert!((a - b).abs() < 0.08 * a, "image means: raster {a:.4}, path tracer {b:.4}");
+    let (mut close, mut blocks) = (0, 0);
+    for by in 0..size / 8 {
+        for bx in 0..size / 8 {
+            let block = |img: &common::RenderedImage| {
+                let mut sum = 0.0;
+                for y in by * 8..by * 8 + 8 {
+                    for x in bx * 8..bx * 8 + 8 {
+                        sum += luminance(px(img, x, y));
+                    }
+                }
+                sum / 64.0
+            };
+            let (ra, tr) = (block(&raster), block(&traced));
+            blocks += 1;
+            if (ra - tr).abs() <= 0.15 * ra.max(0.02) {
+                close += 1;
+            }
+        }
+    }
+    eprintln!("default lighting: {close} of {blocks} blocks within 15 %");
+    assert!(close * 4 >= blocks * 3, "only {close} of {blocks} blocks agree within 15 %");
+}
