@@ -330,7 +330,7 @@ pub struct GpuScene {
     pub versions: scene::Versions,
     /// Number of materials, and each one's shader-variant key (textured, blended).
     material_count: usize,
-    material_keys: Vec<(bool, bool, bool, bool)>,
+    material_keys: Vec<(bool, bool, bool, bool, bool)>,
     /// Samplers of the textures (bindless).
     pub samplers: Vec<GpuSampler>,
 
@@ -432,8 +432,10 @@ pub(crate) fn textured(m: &scene::Material) -> bool {
 /// What fixes a material's draws' shader variants, vertex data and ray tracing geometry:
 /// (textured, blended, colormap: the UV buffer holds its scalars, opaque: the BLAS geometry's
 /// OPAQUE flag, which no TLAS update can change).
-fn material_key(m: &scene::Material) -> (bool, bool, bool, bool) {
-    (textured(m), drawn_blended(m), m.colormap.is_some(), m.alpha == AlphaMode::Opaque)
+fn material_key(m: &scene::Material) -> (bool, bool, bool, bool, bool) {
+    let opaque = m.alpha == AlphaMode::Opaque;
+    // Transmission also fixes the TLAS instances' culling (crossed from inside).
+    (textured(m), drawn_blended(m), m.colormap.is_some(), opaque, m.transmission > 0.0)
 }
 
 /// Whether a rasterizer draws a material's surfaces with the blended ones (sorted, over the
@@ -544,6 +546,8 @@ impl GpuScene {
             }
             _ => None,
         };
+        // Without that copy, ray tracing (if any) sees the scene's order.
+        let triangle_orders = if ray_indices.is_some() { triangle_orders } else { Vec::new() };
         let commands: Vec<vk::DrawIndexedIndirectCommand> = draw_list
             .iter()
             .enumerate()
@@ -730,8 +734,8 @@ impl GpuScene {
             let keys: Vec<_> = scene.materials.iter().map(material_key).collect();
             if keys != self.material_keys {
                 return Err(structure(
-                    "a material gained or lost textures, alpha testing or blending, opacity or a \
-                     colormap",
+                    "a material gained or lost textures, alpha testing or blending, opacity, \
+                     transmission or a colormap",
                 ));
             }
             let new_kind = scene.materials.iter().filter_map(|m| m.colormap).any(|c| {

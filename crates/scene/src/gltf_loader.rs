@@ -358,6 +358,21 @@ fn layers(path: &Path, m: &gltf::Material<'_>, mat: &mut Material, warnings: &mu
             .filter(|a| a.len() == 3)
             .map_or(default, |a| std::array::from_fn(|k| a[k].as_f64().unwrap_or(0.0) as f32))
     };
+    if let Some(v) = m.extension_value("KHR_materials_ior") {
+        // 0 (a perfect mirror's Fresnel) or at least 1.
+        mat.ior = num(v, "ior", 1.5);
+        if !(mat.ior == 0.0 || mat.ior >= 1.0) {
+            let w = format!(
+                "{}: material '{}': ior {} is neither 0 nor at least 1; 1.5 used",
+                path.display(),
+                mat.name,
+                mat.ior
+            );
+            tracing::warn!("{w}");
+            warnings.push(w);
+            mat.ior = 1.5;
+        }
+    }
     let mut untextured = |ext: &str, v: &gltf::json::Value, textures: &[&str]| {
         for t in textures.iter().filter(|t| v.get(**t).is_some()) {
             let w = format!(
@@ -369,9 +384,6 @@ fn layers(path: &Path, m: &gltf::Material<'_>, mat: &mut Material, warnings: &mu
             warnings.push(w);
         }
     };
-    if let Some(v) = m.extension_value("KHR_materials_ior") {
-        mat.ior = num(v, "ior", 1.5);
-    }
     if let Some(v) = m.extension_value("KHR_materials_transmission") {
         mat.transmission = num(v, "transmissionFactor", 0.0).clamp(0.0, 1.0);
         untextured("KHR_materials_transmission", v, &["transmissionTexture"]);
@@ -443,7 +455,10 @@ fn specular_glossiness(mat: &mut Material, sg: &gltf::material::PbrSpecularGloss
     mat.roughness = (1.0 - sg.glossiness_factor()).clamp(0.0, 1.0);
     let spec = sg.specular_factor();
     let peak = spec.iter().fold(0.0f32, |a, &b| a.max(b));
-    if peak > 0.2 {
+    // With a texture the factors only scale it (the specular factor is then usually 1):
+    // only untextured materials can be told to be metals.
+    let textured = sg.diffuse_texture().is_some() || sg.specular_glossiness_texture().is_some();
+    if peak > 0.2 && !textured {
         // Brighter than any dielectric (f0 0.02-0.08): a metal whose base color is the
         // specular color, tinted by nothing else.
         mat.metallic = 1.0;

@@ -57,8 +57,19 @@ pub(crate) fn import(
                 b.length()
             )));
         }
-        // glTF pads buffers to 4 bytes; a fallback buffer is made of its declared size.
-        data.resize(b.length().next_multiple_of(4), 0);
+        if fallback {
+            // Made only as large as the views into it reach (not trusting its byteLength).
+            let reach = doc
+                .views()
+                .filter(|v| v.buffer().index() == b.index())
+                .map(|v| v.offset().checked_add(v.length()))
+                .try_fold(0usize, |m, end| end.map(|e| m.max(e)))
+                .filter(|&r| r <= b.length())
+                .ok_or_else(|| {
+                    invalid(format!("buffer {}: a view reaches past its end", b.index()))
+                })?;
+            data.resize(reach, 0);
+        }
         buffers.push(gltf::buffer::Data(data));
     }
     for view in doc.views() {
@@ -68,7 +79,7 @@ pub(crate) fn import(
         let (at, len) = (view.offset(), view.length());
         let target = buffers
             .get_mut(view.buffer().index())
-            .and_then(|b| b.0.get_mut(at..at + len))
+            .and_then(|b| b.0.get_mut(at..at.checked_add(len)?))
             .ok_or_else(|| invalid(format!("{what} lies outside its buffer")))?;
         if decoded.len() > target.len() {
             return Err(invalid(format!(
@@ -107,14 +118,17 @@ fn decode(e: &gltf::json::Value, buffers: &[gltf::buffer::Data]) -> Result<Vec<u
         .and_then(|b| b.0.get(offset..offset.checked_add(length)?))
         .ok_or("compressed data lies outside its buffer")?;
     let size = count.checked_mul(stride).filter(|&s| s <= 1 << 31).ok_or("too large")?;
-    let mut out = vec![0u8; size];
+    // Words, so that the decoders' and filters' typed writes are aligned.
+    let mut words = vec![0u32; size.div_ceil(4)];
+    let out: &mut [u8] = &mut bytemuck_bytes(&mut words)[..size];
     let code = match mode {
         "ATTRIBUTES" => {
             if stride == 0 || stride % 4 != 0 || stride > 256 {
                 return Err(format!("attribute stride {stride}"));
             }
-            // SAFETY: `out` holds count * stride bytes, which the decoder writes at most; it
-            // reads at most src.len() bytes of `src` (meshoptimizer validates its input).
+            // SAFETY: `out` holds count * stride bytes (4-byte aligned), which the decoder
+            // writes at most; it reads at most src.len() bytes of `src` (meshoptimizer
+            // validates its input).
             unsafe {
                 meshopt::ffi::meshopt_decodeVertexBuffer(
                     out.as_mut_ptr().cast(),
@@ -137,7 +151,7 @@ fn decode(e: &gltf::json::Value, buffers: &[gltf::buffer::Data]) -> Result<Vec<u
             } else {
                 meshopt::ffi::meshopt_decodeIndexSequence
             };
-            // SAFETY: as above: `out` holds count indices of `stride` bytes.
+            // SAFETY: as above: `out` holds count indices of `stride` bytes, aligned for them.
             unsafe { decoder(out.as_mut_ptr().cast(), count, stride, src.as_ptr(), src.len()) }
         }
         other => return Err(format!("unknown mode '{other}'")),
@@ -158,9 +172,18 @@ fn decode(e: &gltf::json::Value, buffers: &[gltf::buffer::Data]) -> Result<Vec<u
         if mode != "ATTRIBUTES" {
             return Err(format!("filter '{filter}' on {mode}"));
         }
-        // SAFETY: `out` holds `count` elements of `stride` bytes, the layout each filter was
-        // checked to take above.
+        // SAFETY: `out` holds `count` elements of `stride` bytes, 4-byte aligned, the layout
+        // each filter was checked to take above.
         unsafe { f(out.as_mut_ptr().cast(), count, stride) };
     }
-    Ok(out)
+    Ok(out.to_vec())
+}
+
+/// The bytes of `words` (little-endian machines: glTF data is little-endian, as meshoptimizer
+/// writes it).
+fn bytemuck_bytes(words: &mut [u32]) -> &mut [u8] {
+    let len = size_of_val(words);
+    // SAFETY: u8 has no alignment or validity requirements; the slice covers exactly the
+    // words' memory, borrowed mutably for the result's lifetime.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) }
 }

@@ -908,7 +908,11 @@ fn gltf_quantized_meshes_uv_sets_transforms_and_specular_glossiness() {
               "normalTexture":{{"index":0,"texCoord":2}}}},
             {{"name":"specgloss","extensions":{{"KHR_materials_pbrSpecularGlossiness":
                 {{"diffuseFactor":[0.2,0.4,0.6,1.0],"specularFactor":[0.04,0.04,0.04],"glossinessFactor":0.75,
-                  "specularGlossinessTexture":{{"index":0}}}}}}}}],
+                  "specularGlossinessTexture":{{"index":0}}}}}}}},
+            {{"name":"specgloss textured","extensions":{{"KHR_materials_pbrSpecularGlossiness":
+                {{"diffuseTexture":{{"index":0}}}}}}}},
+            {{"name":"specgloss metal","extensions":{{"KHR_materials_pbrSpecularGlossiness":
+                {{"diffuseFactor":[0.0,0.0,0.0,1.0],"specularFactor":[0.9,0.6,0.3]}}}}}}],
         "textures":[{{"source":0}}],
         "images":[{{"uri":"data:image/png;base64,{image}"}}],
         "buffers":[{{"byteLength":{len},"uri":"data:application/octet-stream;base64,{b64}"}}],
@@ -976,6 +980,12 @@ fn gltf_quantized_meshes_uv_sets_transforms_and_specular_glossiness() {
         other => panic!("expected RGBA8, got {other:?}"),
     }
     assert!(!r.srgb);
+    // A diffuse texture with the default (white) specular factor stays a textured dielectric;
+    // an untextured specular color brighter than any dielectric makes a metal of it.
+    let t = &s.materials[2];
+    assert!(t.base_color_texture.is_some() && t.metallic == 0.0, "{t:?}");
+    let m = &s.materials[3];
+    assert_eq!((m.metallic, m.base_color), (1.0, [0.9, 0.6, 0.3, 1.0]));
 
     // A required extension neither the loader nor the parser knows is named alone, even next
     // to ones it supports.
@@ -1022,6 +1032,11 @@ fn gltf_material_layers_are_loaded() {
     assert_eq!((m.sheen_color, m.sheen_roughness), ([0.1, 0.2, 0.3], 0.4));
     assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
     assert!(s.warnings[0].contains("transmissionTexture"), "{}", s.warnings[0]);
+    // An ior below 1 (other than 0) is replaced by 1.5, with a warning.
+    let bad = gltf.replace(r#""ior":1.33"#, r#""ior":0.5"#);
+    let s = load_gltf(write(&dir, "bad_ior.gltf", bad.as_bytes())).expect("bad ior");
+    assert_eq!(s.materials[0].ior, 1.5);
+    assert!(s.warnings.iter().any(|w| w.contains("ior 0.5")), "{:?}", s.warnings);
     // Defaults: no volume attenuation, ior 1.5.
     let d = scene::Material::default();
     assert_eq!((d.ior, d.transmission, d.attenuation_distance), (1.5, 0.0, f32::INFINITY));

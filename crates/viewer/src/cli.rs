@@ -44,8 +44,9 @@ struct ViewArgs {
     /// `pathtracer.firefly_clamp=on`: the keys are those of the viewport's Settings popup.
     #[arg(long = "set", value_name = "RENDERER.KEY=VALUE")]
     set: Vec<String>,
-    /// World up axis (camera convention): y (glTF, default) or z.
-    #[arg(long, value_parser = ["y", "z"])]
+    /// World up axis (camera convention): auto (default: the files' convention, glTF +Y; a PLY
+    /// or OBJ flat in Z is +Z up), y or z.
+    #[arg(long, value_parser = ["auto", "y", "z"])]
     up: Option<String>,
     /// Path tracer: samples per pixel per frame (default 1).
     #[arg(long)]
@@ -138,7 +139,8 @@ enum Command {
             default_missing_value = "1"
         )]
         grid: Option<f32>,
-        /// The grid's up axis: y (glTF) or z.
+        /// The grid's up axis: y (glTF) or z; default: the scene's (glTF +Y; a PLY or OBJ flat
+        /// in Z is +Z up).
         #[arg(long, requires = "grid", value_parser = ["y", "z"])]
         up: Option<String>,
         /// Multisample anti-aliasing: samples per pixel (1 = off, 2, 4, 8).
@@ -255,6 +257,7 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
                 settings,
                 validation,
                 grid,
+                grid_up_from_scene: up.is_none(),
                 msaa,
                 spp,
                 max_depth,

@@ -110,6 +110,8 @@ pub struct RenderRequest {
     /// Draw a reference grid (raster; validated, then given as its settings: spacing,
     /// opacity, up axis and fade distance; the raster's default colour).
     pub grid: Option<raster::Grid>,
+    /// The grid's up axis is the scene's ([`scene::Scene::up_axis`]), not `grid.up`.
+    pub grid_up_from_scene: bool,
     /// Samples per pixel (1: no multisampling).
     pub msaa: u32,
     /// Path tracer: samples per pixel.
@@ -140,6 +142,7 @@ impl RenderRequest {
             settings: Vec::new(),
             validation: false,
             grid: None,
+            grid_up_from_scene: false,
             msaa: 1,
             spp: 64,
             max_depth: 64,
@@ -209,6 +212,12 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
     if let Some(g) = req.grid {
         g.validate()?;
     }
+    let grid = req.grid.map(|mut g| {
+        if req.grid_up_from_scene {
+            g.up = if scene.up_axis().z > 0.5 { raster::GridUp::Z } else { raster::GridUp::Y };
+        }
+        g
+    });
     let shorthands = Shorthands {
         msaa: Some(req.msaa),
         samples_per_frame: Some(req.spp.clamp(1, 16)),
@@ -216,7 +225,7 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
         seed: Some(req.seed),
         uniform_lights: Some(req.uniform_lights),
         lens: Some(req.lens),
-        grid: req.grid,
+        grid,
     };
     let mut settings = builtin_shorthands(&name, &shorthands);
     settings.extend(req.settings.iter().cloned());
