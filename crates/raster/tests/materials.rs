@@ -179,6 +179,52 @@ fn texture_transforms_and_uv_sets_in_both_renderers() {
     }
 }
 
+/// KHR_materials_transmission's texture, in both renderers: a smooth white quad (ior 1, thin)
+/// whose transmission texture is 0 on the left and 1 on the right, over an unlit red quad,
+/// under a white sky: the left half is the white surface, the right half shows the red one.
+#[test]
+fn transmission_textures_in_both_renderers() {
+    let mut mask =
+        texture("transmission", 2, 1, false, |x, _| [if x == 1 { 255 } else { 0 }, 0, 0, 255]);
+    mask.sampler.nearest_mag = true;
+    mask.sampler.nearest_min = true;
+    let glass = Material {
+        ior: 1.0,
+        transmission: 1.0,
+        transmission_texture: Some(0),
+        roughness: 0.0,
+        ..Material::lambert("glass", [1.0; 3])
+    };
+    let mut scene = top_view(
+        vec![quad(0.0, 1.0, 1, false), quad(0.5, 1.0, 0, false)],
+        vec![glass, unlit("red", [0.8, 0.1, 0.1, 1.0])],
+        vec![mask],
+    );
+    scene.environment = Environment::Uniform([1.0; 3]);
+    for renderer in ["raster", "pathtracer"] {
+        let req = common::RenderRequest {
+            renderer: renderer.into(),
+            spp: 16,
+            ..request(format!("transmission texture ({renderer})").into(), 16, 16)
+        };
+        let img = render_scene(&scene, &req).expect("render");
+        maybe_save(&img, &format!("transmission_texture_{renderer}"));
+        // Means over a block inside each half (the path tracer's noise averages out).
+        let mean = |x0: u32| {
+            let mut m = [0.0f32; 4];
+            for y in 4..12 {
+                for x in x0..x0 + 4 {
+                    let p = px(&img, x, y);
+                    (0..3).for_each(|c| m[c] += p[c] / 32.0);
+                }
+            }
+            m
+        };
+        assert_close(mean(2), [1.0, 1.0, 1.0], 0.03, &format!("{renderer}: opaque half"));
+        assert_close(mean(10), [0.8, 0.1, 0.1], 0.03, &format!("{renderer}: clear half"));
+    }
+}
+
 /// A constant normal map tilting the normal 45 degrees towards +u (then towards image up,
 /// i.e. -v) on a Lambertian quad, lit by a sun from that same side 45 degrees off vertical:
 /// radiance = albedo / pi * E (n . l = 1; a map read the wrong way round gives 0, no map

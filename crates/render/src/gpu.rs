@@ -98,6 +98,13 @@ pub struct GpuMaterial {
     pub layers1: [f32; 4],
     /// Sheen color, sheen roughness.
     pub layers2: [f32; 4],
+    /// The UV transforms of the layers' texture slots (as `uv_transforms`).
+    pub uv_transforms2: [[f32; 4]; 10],
+    /// The layers' textures (as `textures`): transmission, clear coat, clear coat roughness,
+    /// sheen color, sheen roughness.
+    pub textures2: [u32; 5],
+    /// Padding to 16 bytes.
+    pub pad2: [u32; 3],
 }
 
 /// [`GpuMaterial::textures`] entry of a missing texture.
@@ -941,7 +948,7 @@ fn build_materials(
                 alpha_cutoff: cutoff,
                 colormap_range: range,
                 pad: [0; 2],
-                uv_transforms: uv_rows(m),
+                uv_transforms: uv_rows(m, 0),
                 layers0: [
                     m.ior.max(0.0),
                     m.transmission.clamp(0.0, 1.0),
@@ -958,6 +965,15 @@ fn build_materials(
                     m.sheen_color[2].max(0.0),
                     m.sheen_roughness.clamp(0.0, 1.0),
                 ],
+                uv_transforms2: uv_rows(m, 5),
+                textures2: [
+                    tex(m.transmission_texture),
+                    tex(m.clearcoat_texture),
+                    tex(m.clearcoat_roughness_texture),
+                    tex(m.sheen_color_texture),
+                    tex(m.sheen_roughness_texture),
+                ],
+                pad2: [0; 3],
             }
         })
         .collect()
@@ -974,15 +990,16 @@ fn attenuation_coefficient(m: &scene::Material) -> [f32; 3] {
     m.attenuation_color.map(|c| (-c.clamp(1e-6, 1.0).ln() / d).min(1e6))
 }
 
-/// The rows of a material's UV transforms, the set in the first row's w (colormap materials
-/// read their scalar from the first set, untransformed).
-fn uv_rows(m: &scene::Material) -> [[f32; 4]; 10] {
+/// The rows of the UV transforms of a material's five texture slots from `first`, the set in
+/// the first row's w (colormap materials read their scalar from the first set, untransformed).
+fn uv_rows(m: &scene::Material, first: usize) -> [[f32; 4]; 10] {
     let mut rows = [[0.0; 4]; 10];
-    for (slot, t) in m.uv_transforms.iter().enumerate() {
+    for (k, t) in m.uv_transforms.iter().skip(first).take(5).enumerate() {
+        let slot = first + k;
         let t = if m.colormap.is_some() && slot == 0 { scene::UvTransform::default() } else { *t };
         let [a, b] = t.rows();
-        rows[2 * slot] = [a[0], a[1], a[2], t.set.min(1) as f32];
-        rows[2 * slot + 1] = [b[0], b[1], b[2], 0.0];
+        rows[2 * k] = [a[0], a[1], a[2], t.set.min(1) as f32];
+        rows[2 * k + 1] = [b[0], b[1], b[2], 0.0];
     }
     rows
 }

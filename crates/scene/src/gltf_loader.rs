@@ -252,6 +252,7 @@ fn load_materials(
         let occlusion = t.as_ref().map(|t| (t.texture(), t.tex_coord(), t.extension_value(ext)));
         mat.occlusion_texture = slots.take(scene, &mut mat, slot::OCCLUSION, occlusion, false)?;
         layers(path, &m, &mut mat, &mut scene.warnings);
+        layer_textures(path, doc, &m, &mut slots, scene, &mut mat)?;
         let finite = mat.base_color.iter().chain(&mat.emissive).chain([
             &mat.metallic,
             &mat.roughness,
@@ -346,8 +347,8 @@ fn roughness_from_glossiness(scene: &mut Scene, gloss: usize, factor: f32) -> us
 }
 
 /// The material extensions on top of metallic-roughness: KHR_materials_ior, transmission,
-/// volume, clearcoat and sheen (factors; a texture of theirs is not drawn, and `warnings`
-/// says so).
+/// volume, clearcoat and sheen (their factors; [`layer_textures`] reads their textures; the
+/// clear coat's normal map is not drawn, and `warnings` says so).
 fn layers(path: &Path, m: &gltf::Material<'_>, mat: &mut Material, warnings: &mut Vec<String>) {
     let num = |v: &gltf::json::Value, key: &str, default: f32| {
         v.get(key).and_then(|x| x.as_f64()).map_or(default, |x| x as f32)
@@ -386,7 +387,6 @@ fn layers(path: &Path, m: &gltf::Material<'_>, mat: &mut Material, warnings: &mu
     };
     if let Some(v) = m.extension_value("KHR_materials_transmission") {
         mat.transmission = num(v, "transmissionFactor", 0.0).clamp(0.0, 1.0);
-        untextured("KHR_materials_transmission", v, &["transmissionTexture"]);
     }
     if let Some(v) = m.extension_value("KHR_materials_volume") {
         mat.thickness = num(v, "thicknessFactor", 0.0).max(0.0);
@@ -398,14 +398,63 @@ fn layers(path: &Path, m: &gltf::Material<'_>, mat: &mut Material, warnings: &mu
     if let Some(v) = m.extension_value("KHR_materials_clearcoat") {
         mat.clearcoat = num(v, "clearcoatFactor", 0.0).clamp(0.0, 1.0);
         mat.clearcoat_roughness = num(v, "clearcoatRoughnessFactor", 0.0).clamp(0.0, 1.0);
-        let t = ["clearcoatTexture", "clearcoatRoughnessTexture", "clearcoatNormalTexture"];
-        untextured("KHR_materials_clearcoat", v, &t);
+        untextured("KHR_materials_clearcoat", v, &["clearcoatNormalTexture"]);
     }
     if let Some(v) = m.extension_value("KHR_materials_sheen") {
         mat.sheen_color = rgb(v, "sheenColorFactor", [0.0; 3]);
         mat.sheen_roughness = num(v, "sheenRoughnessFactor", 0.0).clamp(0.0, 1.0);
-        untextured("KHR_materials_sheen", v, &["sheenColorTexture", "sheenRoughnessTexture"]);
     }
+}
+
+/// The textures of the material layers (KHR_materials_transmission, clearcoat and sheen), in
+/// the extensions' JSON: each into its slot, with its UV set and transform.
+fn layer_textures(
+    path: &Path,
+    doc: &gltf::Document,
+    m: &gltf::Material<'_>,
+    slots: &mut Slots<'_>,
+    scene: &mut Scene,
+    mat: &mut Material,
+) -> Result<(), LoadError> {
+    use crate::model::texture_slot as slot;
+    let specs = [
+        ("KHR_materials_transmission", "transmissionTexture", slot::TRANSMISSION, false),
+        ("KHR_materials_clearcoat", "clearcoatTexture", slot::CLEARCOAT, false),
+        ("KHR_materials_clearcoat", "clearcoatRoughnessTexture", slot::CLEARCOAT_ROUGHNESS, false),
+        ("KHR_materials_sheen", "sheenColorTexture", slot::SHEEN_COLOR, true),
+        ("KHR_materials_sheen", "sheenRoughnessTexture", slot::SHEEN_ROUGHNESS, false),
+    ];
+    for (ext, key, at, srgb) in specs {
+        let Some(info) = m.extension_value(ext).and_then(|v| v.get(key)) else { continue };
+        let index = info.get("index").and_then(|i| i.as_u64());
+        let tex = index.and_then(|i| doc.textures().nth(usize::try_from(i).ok()?));
+        let Some(tex) = tex else {
+            return Err(LoadError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "material '{}': {ext} {key} names no texture ({})",
+                    mat.name,
+                    info.get("index").map_or("no index".into(), |i| i.to_string())
+                ),
+            });
+        };
+        let tex_coord = info
+            .get("texCoord")
+            .and_then(|c| c.as_u64())
+            .and_then(|c| u32::try_from(c).ok())
+            .unwrap_or(0);
+        let transform = info.get("extensions").and_then(|e| e.get("KHR_texture_transform"));
+        let t = slots.take(scene, mat, at, Some((tex, tex_coord, transform)), srgb)?;
+        let field = match at {
+            slot::TRANSMISSION => &mut mat.transmission_texture,
+            slot::CLEARCOAT => &mut mat.clearcoat_texture,
+            slot::CLEARCOAT_ROUGHNESS => &mut mat.clearcoat_roughness_texture,
+            slot::SHEEN_COLOR => &mut mat.sheen_color_texture,
+            _ => &mut mat.sheen_roughness_texture,
+        };
+        *field = t;
+    }
+    Ok(())
 }
 
 /// A texture slot's UV set (`texCoord`, which KHR_texture_transform may override) and

@@ -134,6 +134,18 @@ pub mod texture_slot {
     pub const OCCLUSION: usize = 3;
     /// Emissive.
     pub const EMISSIVE: usize = 4;
+    /// KHR_materials_transmission's texture (red).
+    pub const TRANSMISSION: usize = 5;
+    /// KHR_materials_clearcoat's strength texture (red).
+    pub const CLEARCOAT: usize = 6;
+    /// KHR_materials_clearcoat's roughness texture (green).
+    pub const CLEARCOAT_ROUGHNESS: usize = 7;
+    /// KHR_materials_sheen's color texture (sRGB).
+    pub const SHEEN_COLOR: usize = 8;
+    /// KHR_materials_sheen's roughness texture (alpha).
+    pub const SHEEN_ROUGHNESS: usize = 9;
+    /// The number of slots.
+    pub const COUNT: usize = 10;
 }
 
 /// glTF metallic-roughness material.
@@ -176,8 +188,8 @@ pub struct Material {
     /// of the base color.
     pub colormap: Option<ColormapMaterial>,
     /// The UV set and transform of each texture slot (base color, metallic-roughness,
-    /// normal, occlusion, emissive: see [`texture_slot`]).
-    pub uv_transforms: [UvTransform; 5],
+    /// normal, occlusion, emissive, then the layers': see [`texture_slot`]).
+    pub uv_transforms: [UvTransform; texture_slot::COUNT],
     /// KHR_materials_ior: the dielectric's index of refraction (1.5: f0 = 0.04), which sets
     /// its Fresnel reflectance and its refraction.
     pub ior: f32,
@@ -203,6 +215,17 @@ pub struct Material {
     pub sheen_color: [f32; 3],
     /// KHR_materials_sheen: the sheen's perceptual roughness.
     pub sheen_roughness: f32,
+    /// The layers' textures (each multiplies its factor): transmission (red), clear coat
+    /// strength (red) and roughness (green), sheen color (sRGB) and roughness (alpha).
+    pub transmission_texture: Option<TextureIndex>,
+    /// See [`Material::transmission_texture`].
+    pub clearcoat_texture: Option<TextureIndex>,
+    /// See [`Material::transmission_texture`].
+    pub clearcoat_roughness_texture: Option<TextureIndex>,
+    /// See [`Material::transmission_texture`].
+    pub sheen_color_texture: Option<TextureIndex>,
+    /// See [`Material::transmission_texture`].
+    pub sheen_roughness_texture: Option<TextureIndex>,
 }
 
 /// Colors from a scalar attribute: `min` maps to the colormap's first color, `max` to its
@@ -227,6 +250,11 @@ impl Material {
             self.normal_texture,
             self.occlusion_texture,
             self.emissive_texture,
+            self.transmission_texture,
+            self.clearcoat_texture,
+            self.clearcoat_roughness_texture,
+            self.sheen_color_texture,
+            self.sheen_roughness_texture,
         ]
         .into_iter()
         .flatten()
@@ -268,7 +296,7 @@ impl Default for Material {
             occlusion_strength: 1.0,
             emissive_texture: None,
             colormap: None,
-            uv_transforms: [UvTransform::default(); 5],
+            uv_transforms: [UvTransform::default(); texture_slot::COUNT],
             ior: 1.5,
             transmission: 0.0,
             thickness: 0.0,
@@ -278,6 +306,11 @@ impl Default for Material {
             clearcoat_roughness: 0.0,
             sheen_color: [0.0; 3],
             sheen_roughness: 0.0,
+            transmission_texture: None,
+            clearcoat_texture: None,
+            clearcoat_roughness_texture: None,
+            sheen_color_texture: None,
+            sheen_roughness_texture: None,
         }
     }
 }

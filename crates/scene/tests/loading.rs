@@ -1015,14 +1015,17 @@ fn gltf_material_layers_are_loaded() {
             "extensionsRequired":["KHR_materials_transmission","KHR_materials_volume"],
             "materials":[{"name":"glass","extensions":{
                 "KHR_materials_ior":{"ior":1.33},
-                "KHR_materials_transmission":{"transmissionFactor":0.9,"transmissionTexture":{"index":0}},
+                "KHR_materials_transmission":{"transmissionFactor":0.9,"transmissionTexture":{"index":0,"texCoord":1}},
                 "KHR_materials_volume":{"thicknessFactor":0.5,"attenuationDistance":2.0,"attenuationColor":[0.5,0.6,0.7]},
-                "KHR_materials_clearcoat":{"clearcoatFactor":0.8,"clearcoatRoughnessFactor":0.2},
-                "KHR_materials_sheen":{"sheenColorFactor":[0.1,0.2,0.3],"sheenRoughnessFactor":0.4}}}],
-            "textures":[{"source":0}],"images":[{"uri":"missing.png"}],"#,
+                "KHR_materials_clearcoat":{"clearcoatFactor":0.8,"clearcoatRoughnessFactor":0.2,
+                    "clearcoatNormalTexture":{"index":0}},
+                "KHR_materials_sheen":{"sheenColorFactor":[0.1,0.2,0.3],"sheenRoughnessFactor":0.4,
+                    "sheenColorTexture":{"index":0,"extensions":{"KHR_texture_transform":{"scale":[2,2]}}}}}}],
+            "textures":[{"source":0}],"images":[{"uri":"data:image/png;base64,IMAGE"}],"#,
             1,
         )
-        .replacen(r#""indices":1}"#, r#""indices":1,"material":0}"#, 1);
+        .replacen(r#""indices":1}"#, r#""indices":1,"material":0}"#, 1)
+        .replacen("IMAGE", &base64(&png(2, 2, |x, _| [x as u8 * 200, 50, 50, 255])), 1);
     let path = write(&dir, "layers.gltf", gltf.as_bytes());
     let s = load_gltf(&path).expect("layers");
     let m = &s.materials[0];
@@ -1030,8 +1033,17 @@ fn gltf_material_layers_are_loaded() {
     assert_eq!((m.attenuation_distance, m.attenuation_color), (2.0, [0.5, 0.6, 0.7]));
     assert_eq!((m.clearcoat, m.clearcoat_roughness), (0.8, 0.2));
     assert_eq!((m.sheen_color, m.sheen_roughness), ([0.1, 0.2, 0.3], 0.4));
+    // The layers' textures: each slot with its UV set and transform; the image is linear for
+    // transmission and sRGB for the sheen color (two textures); the clear coat's normal map is
+    // not drawn (one warning).
+    use scene::texture_slot::{SHEEN_COLOR, TRANSMISSION};
+    let (t, c) =
+        (m.transmission_texture.expect("transmission"), m.sheen_color_texture.expect("sheen"));
+    assert!(!s.textures[t].srgb && s.textures[c].srgb);
+    assert_eq!(m.uv_transforms[TRANSMISSION].set, 1);
+    assert_eq!(m.uv_transforms[SHEEN_COLOR].scale, [2.0, 2.0]);
     assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
-    assert!(s.warnings[0].contains("transmissionTexture"), "{}", s.warnings[0]);
+    assert!(s.warnings[0].contains("clearcoatNormalTexture"), "{}", s.warnings[0]);
     // An ior below 1 (other than 0) is replaced by 1.5, with a warning.
     let bad = gltf.replace(r#""ior":1.33"#, r#""ior":0.5"#);
     let s = load_gltf(write(&dir, "bad_ior.gltf", bad.as_bytes())).expect("bad ior");
