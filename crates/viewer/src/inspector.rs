@@ -126,9 +126,44 @@ fn node_editor(ui: &imgui::Ui, scene: &mut Scene, i: usize) {
             .range(0.0, 1.0e6)
             .flags(clamp)
             .build_array(ui, &mut edited.emissive);
+        // The layers a material has (shown only then: turning transmission on or off would
+        // change how it is drawn, which an edit in place cannot).
+        if edited.transmission > 0.0 {
+            c |= ui
+                .slider_config(format!("transmission##m{m}"), 0.001, 1.0)
+                .flags(clamp)
+                .build(&mut edited.transmission);
+            c |= ui
+                .slider_config(format!("ior##m{m}"), 1.0, 3.0)
+                .flags(clamp)
+                .build(&mut edited.ior);
+        }
+        if edited.clearcoat > 0.0 {
+            c |= ui
+                .slider_config(format!("clear coat##m{m}"), 0.0, 1.0)
+                .flags(clamp)
+                .build(&mut edited.clearcoat);
+            c |= ui
+                .slider_config(format!("coat roughness##m{m}"), 0.0, 1.0)
+                .flags(clamp)
+                .build(&mut edited.clearcoat_roughness);
+        }
+        if edited.sheen_color.iter().any(|&v| v > 0.0) {
+            c |= ui.color_edit3(format!("sheen##m{m}"), &mut edited.sheen_color);
+            c |= ui
+                .slider_config(format!("sheen roughness##m{m}"), 0.0, 1.0)
+                .flags(clamp)
+                .build(&mut edited.sheen_roughness);
+        }
+        let layers =
+            [edited.transmission, edited.ior, edited.clearcoat, edited.clearcoat_roughness]
+                .into_iter()
+                .chain(edited.sheen_color)
+                .chain([edited.sheen_roughness]);
         let finite = edited.base_color.iter().chain(&edited.emissive).all(|v| v.is_finite())
             && edited.metallic.is_finite()
-            && edited.roughness.is_finite();
+            && edited.roughness.is_finite()
+            && layers.into_iter().all(f32::is_finite);
         for v in &mut edited.base_color {
             *v = v.clamp(0.0, 1.0);
         }
