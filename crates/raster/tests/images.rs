@@ -87,6 +87,7 @@ fn plane_under_sun(material: Material, e: f32, theta: f32, environment: Environm
         textures: Vec::new(),
         versions: Default::default(),
         up: None,
+        animations: Vec::new(),
     };
     scene.update_world();
     scene
@@ -502,6 +503,7 @@ fn shadow_scene_check(name: &str, light: Light, light_local: Mat4, lit: impl Fn(
         textures: Vec::new(),
         versions: Default::default(),
         up: None,
+        animations: Vec::new(),
     };
     scene.update_world();
     let (w, h) = (96u32, 96u32);

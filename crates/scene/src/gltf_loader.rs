@@ -87,8 +87,13 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let (mesh_lines, mesh_points) = load_meshes(path, &doc, &buffers, &mut scene)?;
     load_lights(&doc, &mut scene);
     load_cameras(path, &doc, &mut scene)?;
-    load_nodes(path, &doc, &mut scene)?;
+    let placed = load_nodes(path, &doc, &mut scene)?;
+    load_animations(path, &doc, &buffers, &mut scene, &placed)?;
     scene.update_world();
+    // An animated file opens at the start of its animation.
+    if let Some((start, _)) = scene.time_span() {
+        scene.set_time(start);
+    }
     place_lines_and_points(&mut scene, &mesh_lines, &mesh_points);
     Ok(scene)
 }
@@ -837,7 +842,13 @@ fn load_cameras(path: &Path, doc: &gltf::Document, scene: &mut Scene) -> Result<
 
 /// Step 5: the default scene's node hierarchy (parents first, transforms finite) and the
 /// environment of the conventions.
-fn load_nodes(path: &Path, doc: &gltf::Document, scene: &mut Scene) -> Result<(), LoadError> {
+fn load_nodes(
+    path: &Path,
+    doc: &gltf::Document,
+    scene: &mut Scene,
+) -> Result<Vec<Option<usize>>, LoadError> {
+    // Each glTF node's index in the scene (None: not in the scene shown).
+    let mut placed = vec![None; doc.nodes().len()];
     let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
     let gscene = doc.default_scene().or_else(|| doc.scenes().next());
     if let Some(s) = &gscene {
@@ -867,6 +878,9 @@ fn load_nodes(path: &Path, doc: &gltf::Document, scene: &mut Scene) -> Result<()
                 )));
             }
             let index = scene.nodes.len();
+            if let Some(p) = placed.get_mut(n.index()) {
+                p.get_or_insert(index);
+            }
             scene.nodes.push(Node {
                 name: n.name().unwrap_or("").to_string(),
                 parent,
@@ -886,6 +900,118 @@ fn load_nodes(path: &Path, doc: &gltf::Document, scene: &mut Scene) -> Result<()
         let first = doc.scenes().next();
         let extras = first.as_ref().map(|f| f.extras()).unwrap_or(s.extras());
         scene.environment = environment(path, extras)?;
+    }
+    Ok(placed)
+}
+
+/// Step 5b: the first animation's node channels (translation, rotation, scale; STEP, LINEAR
+/// and CUBICSPLINE) as tracks over the nodes' rest transforms. Morph target weights are not
+/// applied (a warning says so); other animations of the file are not played.
+fn load_animations(
+    path: &Path,
+    doc: &gltf::Document,
+    buffers: &[gltf::buffer::Data],
+    scene: &mut Scene,
+    placed: &[Option<usize>],
+) -> Result<(), LoadError> {
+    use crate::time::{Interpolation, Timing, Track};
+    use gltf::animation::util::ReadOutputs;
+    let Some(anim) = doc.animations().next() else { return Ok(()) };
+    let name = anim.name().unwrap_or("0").to_string();
+    let invalid = |channel: usize, m: String| LoadError::Invalid {
+        path: path.to_path_buf(),
+        message: format!("animation '{name}' channel {channel}: {m}"),
+    };
+    let mut by_node: std::collections::BTreeMap<usize, crate::model::NodeAnimation> =
+        Default::default();
+    let mut morphs = false;
+    for (ci, ch) in anim.channels().enumerate() {
+        let Some(node) = placed.get(ch.target().node().index()).copied().flatten() else {
+            continue;
+        };
+        let reader = ch.reader(|b| buffers.get(b.index()).map(|d| &d.0[..]));
+        let times: Vec<f64> = reader
+            .read_inputs()
+            .ok_or_else(|| invalid(ci, "no input times".into()))?
+            .map(f64::from)
+            .collect();
+        let interpolation = match ch.sampler().interpolation() {
+            gltf::animation::Interpolation::Step => Interpolation::Step,
+            gltf::animation::Interpolation::Linear => Interpolation::Linear,
+            gltf::animation::Interpolation::CubicSpline => Interpolation::CubicSpline,
+        };
+        let outputs = reader.read_outputs().ok_or_else(|| invalid(ci, "no outputs".into()))?;
+        // A track of `values` (CUBICSPLINE: in-tangent, value, out-tangent per key).
+        fn track<T: crate::time::Animatable>(
+            times: &[f64],
+            values: Vec<T>,
+            interpolation: Interpolation,
+        ) -> Result<Track<T>, String> {
+            let timing = Timing::Times(times.to_vec());
+            if interpolation != Interpolation::CubicSpline {
+                let mut t = Track::new(timing, values.into_iter().map(Some).collect())
+                    .map_err(|e| e.to_string())?;
+                t.interpolation = interpolation;
+                return Ok(t);
+            }
+            if values.len() != 3 * times.len() {
+                return Err(format!("{} outputs for {} cubic keys", values.len(), times.len()));
+            }
+            let keys: Vec<Option<T>> = values.chunks(3).map(|c| Some(c[1].clone())).collect();
+            let tangents = values.chunks(3).map(|c| (c[0].clone(), c[2].clone())).collect();
+            Track::new(timing, keys)
+                .and_then(|t| t.with_tangents(tangents))
+                .map_err(|e| e.to_string())
+        }
+        let local = scene.nodes[node].local;
+        let entry = by_node.entry(node).or_insert_with(|| crate::model::NodeAnimation {
+            node,
+            rest: local.to_scale_rotation_translation(),
+            translation: None,
+            rotation: None,
+            scale: None,
+        });
+        let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+        match outputs {
+            ReadOutputs::Translations(t) => {
+                let v: Vec<Vec3> = t.map(Vec3::from).collect();
+                if !v.iter().all(|x| x.is_finite()) {
+                    return Err(invalid(ci, "non-finite translations".into()));
+                }
+                entry.translation =
+                    Some(track(&times, v, interpolation).map_err(|m| invalid(ci, m))?);
+            }
+            ReadOutputs::Rotations(r) => {
+                let v: Vec<Quat> = r.into_f32().map(Quat::from_array).collect();
+                if !v.iter().all(|q| finite(&q.to_array())) {
+                    return Err(invalid(ci, "non-finite rotations".into()));
+                }
+                entry.rotation = Some(track(&times, v, interpolation).map_err(|m| invalid(ci, m))?);
+            }
+            ReadOutputs::Scales(s) => {
+                let v: Vec<Vec3> = s.map(Vec3::from).collect();
+                if !v.iter().all(|x| x.is_finite()) {
+                    return Err(invalid(ci, "non-finite scales".into()));
+                }
+                entry.scale = Some(track(&times, v, interpolation).map_err(|m| invalid(ci, m))?);
+            }
+            ReadOutputs::MorphTargetWeights(_) => morphs = true,
+        }
+    }
+    if morphs {
+        let w = format!("{}: morph target weights are not animated yet", path.display());
+        tracing::warn!("{w}");
+        scene.warnings.push(w);
+    }
+    scene.animations = by_node.into_values().collect();
+    if doc.animations().len() > 1 {
+        let w = format!(
+            "{}: {} animations; the first ('{name}') plays",
+            path.display(),
+            doc.animations().len()
+        );
+        tracing::warn!("{w}");
+        scene.warnings.push(w);
     }
     Ok(())
 }

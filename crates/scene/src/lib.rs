@@ -19,6 +19,7 @@ mod loaders;
 mod meshopt;
 mod model;
 pub mod shapes;
+pub mod time;
 
 pub use camera::View;
 pub use color::{pack_srgba8, srgb_to_linear, srgba8_to_linear};

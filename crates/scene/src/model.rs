@@ -344,6 +344,22 @@ pub struct Primitive {
     pub material: usize,
 }
 
+/// A node's transform over time: translation, rotation and scale tracks (each optional) over
+/// its rest transform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeAnimation {
+    /// Index into [`Scene::nodes`].
+    pub node: usize,
+    /// The rest transform: scale, rotation, translation (the parts no track animates).
+    pub rest: (Vec3, glam::Quat, Vec3),
+    /// Translation over time.
+    pub translation: Option<crate::time::Track<Vec3>>,
+    /// Rotation over time.
+    pub rotation: Option<crate::time::Track<glam::Quat>>,
+    /// Scale over time.
+    pub scale: Option<crate::time::Track<Vec3>>,
+}
+
 /// A mesh.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Mesh {
@@ -622,6 +638,8 @@ pub struct Scene {
     /// The up axis the file's convention gives (glTF: +Y); None: none (PLY, OBJ, scenes in
     /// code): [`Scene::up_axis`] detects it from the bounds.
     pub up: Option<Vec3>,
+    /// Node transforms over time (glTF animation channels); [`Scene::set_time`] applies them.
+    pub animations: Vec<NodeAnimation>,
     /// Change counters: a [`crate::GpuScene`] updates what changed since its upload or last
     /// update. The setters below bump them; code that edits the fields directly bumps them
     /// itself.
@@ -644,6 +662,39 @@ pub struct Versions {
 }
 
 impl Scene {
+    /// The time span of the scene's animations (None: nothing animated).
+    pub fn time_span(&self) -> Option<(f64, f64)> {
+        self.animations
+            .iter()
+            .flat_map(|a| {
+                let t = a.translation.as_ref().map(|t| t.span());
+                let r = a.rotation.as_ref().map(|r| r.span());
+                let s = a.scale.as_ref().map(|s| s.span());
+                [t, r, s].into_iter().flatten()
+            })
+            .reduce(|(a0, a1), (b0, b1)| (a0.min(b0), a1.max(b1)))
+    }
+
+    /// Puts every animated node where its tracks say it is at scene time `t` (seconds): the
+    /// animated parts of its rest transform replaced by their samples (a part whose track
+    /// hides the object keeps its rest value). Bumps the transforms version when anything is
+    /// animated.
+    pub fn set_time(&mut self, t: f64) {
+        if self.animations.is_empty() {
+            return;
+        }
+        for a in &self.animations {
+            let Some(n) = self.nodes.get_mut(a.node) else { continue };
+            let (s0, r0, t0) = a.rest;
+            let tr = a.translation.as_ref().and_then(|k| k.sample(t)).unwrap_or(t0);
+            let rot = a.rotation.as_ref().and_then(|k| k.sample(t)).unwrap_or(r0);
+            let sc = a.scale.as_ref().and_then(|k| k.sample(t)).unwrap_or(s0);
+            n.local = Mat4::from_scale_rotation_translation(sc, rot.normalize(), tr);
+        }
+        self.update_world();
+        self.versions.transforms += 1;
+    }
+
     /// Sets node `node`'s local transform, recomputes the world transforms and bumps the
     /// transforms version. False when there is no such node.
     pub fn set_local_transform(&mut self, node: usize, local: Mat4) -> bool {
@@ -839,6 +890,10 @@ impl Scene {
         self.cameras.extend(other.cameras);
         self.point_sets.extend(other.point_sets);
         self.line_sets.extend(other.line_sets);
+        self.animations.extend(other.animations.into_iter().map(|mut a| {
+            a.node += nodes;
+            a
+        }));
         if self.environment == Environment::None {
             self.environment = other.environment;
         }

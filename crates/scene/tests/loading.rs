@@ -1150,3 +1150,74 @@ fn up_axis_from_the_convention_or_the_shape() {
     let camera_up = view.view.inverse().y_axis.truncate();
     assert!(camera_up.z > 0.5, "camera up {camera_up}");
 }
+
+/// glTF animation: a node's LINEAR translation, STEP rotation and CUBICSPLINE scale channels
+/// sampled at chosen times against values computed by hand; the file opens at its first key.
+#[test]
+fn gltf_node_animation_channels() {
+    let dir = tempdir("animation");
+    let f = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let mut bin = Vec::new();
+    // Triangle positions (36 bytes) and indices (12).
+    bin.extend(f(&[0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]));
+    bin.extend([0u32, 1, 2].iter().flat_map(|i| i.to_le_bytes()));
+    let times = bin.len(); // 48: times 0, 1, 2
+    bin.extend(f(&[0.0, 1.0, 2.0]));
+    let translations = bin.len(); // 60
+    bin.extend(f(&[0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 2.0, 0.0]));
+    let rotations = bin.len(); // 96: identity, a quarter turn about y, a half turn
+    let s = std::f32::consts::FRAC_1_SQRT_2;
+    bin.extend(f(&[0.0, 0.0, 0.0, 1.0, 0.0, s, 0.0, s, 0.0, 1.0, 0.0, 0.0]));
+    let scales = bin.len(); // 144: cubic keys (in, value, out) x 3, zero tangents
+    bin.extend(f(&[
+        0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, //
+        0.0, 0.0, 0.0, 3.0, 3.0, 3.0, 0.0, 0.0, 0.0, //
+        0.0, 0.0, 0.0, 3.0, 3.0, 3.0, 0.0, 0.0, 0.0,
+    ]));
+    let gltf = format!(
+        r#"{{"asset":{{"version":"2.0"}},"scene":0,"scenes":[{{"nodes":[0]}}],
+        "nodes":[{{"mesh":0,"translation":[5,5,5]}}],
+        "meshes":[{{"primitives":[{{"attributes":{{"POSITION":0}},"indices":1}}]}}],
+        "animations":[{{"name":"move","samplers":[
+            {{"input":2,"output":3,"interpolation":"LINEAR"}},
+            {{"input":2,"output":4,"interpolation":"STEP"}},
+            {{"input":2,"output":5,"interpolation":"CUBICSPLINE"}}],
+          "channels":[{{"sampler":0,"target":{{"node":0,"path":"translation"}}}},
+                      {{"sampler":1,"target":{{"node":0,"path":"rotation"}}}},
+                      {{"sampler":2,"target":{{"node":0,"path":"scale"}}}}]}}],
+        "buffers":[{{"byteLength":{len},"uri":"data:application/octet-stream;base64,{b64}"}}],
+        "bufferViews":[{{"buffer":0,"byteOffset":0,"byteLength":36}},{{"buffer":0,"byteOffset":36,"byteLength":12}},
+                       {{"buffer":0,"byteOffset":{times},"byteLength":12}},{{"buffer":0,"byteOffset":{translations},"byteLength":36}},
+                       {{"buffer":0,"byteOffset":{rotations},"byteLength":48}},{{"buffer":0,"byteOffset":{scales},"byteLength":108}}],
+        "accessors":[{{"bufferView":0,"componentType":5126,"count":3,"type":"VEC3","min":[0,0,0],"max":[1,1,0]}},
+                     {{"bufferView":1,"componentType":5125,"count":3,"type":"SCALAR"}},
+                     {{"bufferView":2,"componentType":5126,"count":3,"type":"SCALAR","min":[0],"max":[2]}},
+                     {{"bufferView":3,"componentType":5126,"count":3,"type":"VEC3"}},
+                     {{"bufferView":4,"componentType":5126,"count":3,"type":"VEC4"}},
+                     {{"bufferView":5,"componentType":5126,"count":9,"type":"VEC3"}}]}}"#,
+        len = bin.len(),
+        b64 = base64(&bin)
+    );
+    let mut s = load_gltf(write(&dir, "animated.gltf", gltf.as_bytes())).expect("animated");
+    assert_eq!(s.time_span(), Some((0.0, 2.0)));
+    let trs = |s: &scene::Scene| s.nodes[0].local.to_scale_rotation_translation();
+    let close = |a: glam::Vec3, b: [f32; 3]| (a - glam::Vec3::from(b)).length() < 1e-5;
+    // Opened at the first key: the animation replaces the rest translation (5, 5, 5).
+    let (sc, _, tr) = trs(&s);
+    assert!(close(tr, [0.0, 0.0, 0.0]) && close(sc, [1.0; 3]), "{tr} {sc}");
+    s.set_time(0.5);
+    let (sc, rot, tr) = trs(&s);
+    assert!(close(tr, [0.5, 0.0, 0.0]), "linear translation at 0.5 s: {tr}");
+    assert!(rot.dot(glam::Quat::IDENTITY).abs() > 1.0 - 1e-6, "step rotation at 0.5 s: {rot}");
+    // Zero tangents: 1 + 2 * (3 s^2 - 2 s^3) at s = 0.5: 2.
+    assert!(close(sc, [2.0; 3]), "cubic scale at 0.5 s: {sc}");
+    s.set_time(1.5);
+    let (sc, rot, tr) = trs(&s);
+    assert!(close(tr, [1.0, 1.0, 0.0]), "{tr}");
+    let quarter = glam::Quat::from_rotation_y(std::f32::consts::FRAC_PI_2);
+    assert!(rot.dot(quarter).abs() > 1.0 - 1e-6, "step rotation at 1.5 s: {rot}");
+    assert!(close(sc, [3.0; 3]), "{sc}");
+    // Past the end: held.
+    s.set_time(10.0);
+    assert!(close(trs(&s).2, [1.0, 2.0, 0.0]));
+}
