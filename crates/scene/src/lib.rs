@@ -29,6 +29,6 @@ pub use loaders::{load, load_image, load_obj, load_ply, load_texture};
 pub use model::texture_slot;
 pub use model::{
     AlphaMode, Camera, ColormapMaterial, Environment, Light, LightKind, LineSet, Material, Mesh,
-    Node, PointSet, Primitive, Projection, Scene, Texture, TexturePixels, TextureSampler,
-    UvTransform, Versions, Wrap,
+    Node, NodeAnimation, PointSet, Primitive, Projection, Scene, Texture, TexturePixels,
+    TextureSampler, UvTransform, Versions, Wrap,
 };

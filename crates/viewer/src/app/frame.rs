@@ -173,6 +173,7 @@ impl App {
             let size = [w as f32, h as f32];
             graph_panel(ui, &self.plan_text, size, &mut self.panels.graph, &mut actions);
         }
+        self.playback.panel(ui, &mut self.scene, [w as f32, h as f32]);
         let ctx = &self.ctx;
         let cams: Vec<(String, usize)> = self
             .scene
@@ -257,6 +258,7 @@ impl App {
             .unwrap_or_else(|| self.last_frame.elapsed().as_secs_f32().clamp(1e-4, 0.25));
         self.last_frame = Instant::now();
         self.time += f64::from(dt);
+        self.playback.advance(&mut self.scene, dt);
         if let Some(f) = self.on_frame.as_mut() {
             let _s = tracing::info_span!("on_frame").entered();
             let (time, frame) = (self.time, self.stats.frames);

@@ -21,6 +21,7 @@ mod offscreen;
 mod options;
 mod panels;
 mod rebuild;
+mod timeline;
 mod ui_gpu;
 mod viewport;
 mod viewport_graph;
@@ -233,6 +234,8 @@ pub struct App {
     has_content: bool,
     pending_screenshot: Vec<PathBuf>,
     last_frame: Instant,
+    /// The scene time's playback (the timeline).
+    playback: timeline::Playback,
     /// Frame statistics.
     pub stats: FrameStats,
     /// Which panels are open.
@@ -387,6 +390,7 @@ impl App {
             has_content: false,
             pending_screenshot: Vec::new(),
             last_frame: Instant::now(),
+            playback: Default::default(),
             stats: FrameStats::default(),
             panels: Panels::default(),
             plan_text: String::new(),
