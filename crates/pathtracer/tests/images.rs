@@ -426,6 +426,49 @@ fn max_depth_counts_path_segments() {
     assert!(l2 > 64 * 64 / 2, "depth 2: {l2} lit pixels");
 }
 
+/// A 2x2 quad at y = 0 facing +y (UVs u = +x, v = +z) with `material` (its normal map:
+/// texture 0, a 4x4 map of `texel`), seen from 3 m above by an orthographic camera 2 m high;
+/// no lights (world transforms not yet updated).
+fn normal_mapped_quad(material: scene::Material, texel: [u8; 4]) -> scene::Scene {
+    use glam::{Mat4, Quat, Vec3};
+    let mut s = scene::Scene {
+        meshes: vec![scene::Mesh {
+            name: "quad".into(),
+            primitives: vec![scene::Primitive {
+                positions: vec![
+                    [-1.0, 0.0, -1.0],
+                    [1.0, 0.0, -1.0],
+                    [1.0, 0.0, 1.0],
+                    [-1.0, 0.0, 1.0],
+                ],
+                normals: vec![[0.0, 1.0, 0.0]; 4],
+                uvs: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
+                indices: vec![0, 2, 1, 0, 3, 2],
+                material: 0,
+                ..Default::default()
+            }],
+        }],
+        materials: vec![material],
+        textures: vec![scene::Texture {
+            name: "normal".into(),
+            width: 4,
+            height: 4,
+            pixels: scene::TexturePixels::Rgba8(vec![texel; 16]),
+            srgb: false,
+            sampler: Default::default(),
+        }],
+        cameras: vec![scene::Camera::orthographic("top", 1.0, Some(1.0))],
+        ..Default::default()
+    };
+    s.nodes.push(scene::Node::new("quad", Mat4::IDENTITY).with_mesh(0));
+    let cam = Mat4::from_rotation_translation(
+        Quat::from_rotation_x(-90f32.to_radians()),
+        Vec3::new(0.0, 3.0, 0.0),
+    );
+    s.nodes.push(scene::Node::new("camera", cam).with_camera(0));
+    s
+}
+
 /// Normal maps in the path tracer: a constant map tilting the normal 45 degrees towards +u
 /// (then towards image up) on a Lambertian quad, lit by a sun from that side 45 degrees off
 /// vertical: albedo / pi * E, as in the raster's test (light sampling of a directional light
@@ -438,51 +481,20 @@ fn normal_maps_in_the_path_tracer() {
     for towards_u in [true, false] {
         let nm = if towards_u { [s2, 0.0, s2] } else { [0.0, s2, s2] };
         let texel = [encode(nm[0]), encode(nm[1]), encode(nm[2]), 255];
-        let mut s = scene::Scene {
-            meshes: vec![scene::Mesh {
-                name: "quad".into(),
-                primitives: vec![scene::Primitive {
-                    positions: vec![
-                        [-1.0, 0.0, -1.0],
-                        [1.0, 0.0, -1.0],
-                        [1.0, 0.0, 1.0],
-                        [-1.0, 0.0, 1.0],
-                    ],
-                    normals: vec![[0.0, 1.0, 0.0]; 4],
-                    uvs: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
-                    indices: vec![0, 2, 1, 0, 3, 2],
-                    material: 0,
-                    ..Default::default()
-                }],
-            }],
-            materials: vec![scene::Material {
+        let mut s = normal_mapped_quad(
+            scene::Material {
                 normal_texture: Some(0),
                 ..scene::Material::lambert("bumpy", [0.5; 3])
-            }],
-            textures: vec![scene::Texture {
-                name: "normal".into(),
-                width: 4,
-                height: 4,
-                pixels: scene::TexturePixels::Rgba8(vec![texel; 16]),
-                srgb: false,
-                sampler: Default::default(),
-            }],
-            cameras: vec![scene::Camera::orthographic("top", 1.0, Some(1.0))],
-            lights: vec![scene::Light {
-                name: "sun".into(),
-                kind: scene::LightKind::Directional,
-                color: [1.0; 3],
-                intensity: 2.0,
-            }],
-            ..Default::default()
-        };
-        let to_light = if towards_u { Vec3::new(s2, s2, 0.0) } else { Vec3::new(0.0, s2, -s2) };
-        s.nodes.push(scene::Node::new("quad", Mat4::IDENTITY).with_mesh(0));
-        let cam = Mat4::from_rotation_translation(
-            Quat::from_rotation_x(-90f32.to_radians()),
-            Vec3::new(0.0, 3.0, 0.0),
+            },
+            texel,
         );
-        s.nodes.push(scene::Node::new("camera", cam).with_camera(0));
+        s.lights.push(scene::Light {
+            name: "sun".into(),
+            kind: scene::LightKind::Directional,
+            color: [1.0; 3],
+            intensity: 2.0,
+        });
+        let to_light = if towards_u { Vec3::new(s2, s2, 0.0) } else { Vec3::new(0.0, s2, -s2) };
         s.nodes.push(
             scene::Node::new("sun", Mat4::from_quat(Quat::from_rotation_arc(-Vec3::Z, -to_light)))
                 .with_light(0),
@@ -695,56 +707,24 @@ fn single_sided_materials_are_seen_from_the_front_only() {
 /// untilted map is unchanged.
 #[test]
 fn normal_maps_that_reflect_below_the_surface_stay_lit() {
-    use glam::{Mat4, Quat, Vec3};
     let encode = |v: f32| ((v * 0.5 + 0.5) * 255.0).round() as u8;
     let (s60, c60) = (60f32.to_radians().sin(), 60f32.to_radians().cos());
     for (tilt, texel) in [
         ("60 degrees", [encode(s60), encode(0.0), encode(c60), 255]),
         ("none", [128, 128, 255, 255]),
     ] {
-        let mut s = scene::Scene {
-            meshes: vec![scene::Mesh {
-                name: "quad".into(),
-                primitives: vec![scene::Primitive {
-                    positions: vec![
-                        [-1.0, 0.0, -1.0],
-                        [1.0, 0.0, -1.0],
-                        [1.0, 0.0, 1.0],
-                        [-1.0, 0.0, 1.0],
-                    ],
-                    normals: vec![[0.0, 1.0, 0.0]; 4],
-                    uvs: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
-                    indices: vec![0, 2, 1, 0, 3, 2],
-                    material: 0,
-                    ..Default::default()
-                }],
-            }],
-            materials: vec![scene::Material {
+        let mut s = normal_mapped_quad(
+            scene::Material {
                 name: "mirror".into(),
                 base_color: [1.0; 4],
                 metallic: 1.0,
                 roughness: 0.05,
                 normal_texture: Some(0),
                 ..Default::default()
-            }],
-            textures: vec![scene::Texture {
-                name: "normal".into(),
-                width: 4,
-                height: 4,
-                pixels: scene::TexturePixels::Rgba8(vec![texel; 16]),
-                srgb: false,
-                sampler: Default::default(),
-            }],
-            cameras: vec![scene::Camera::orthographic("top", 1.0, Some(1.0))],
-            environment: scene::Environment::Uniform([1.0; 3]),
-            ..Default::default()
-        };
-        s.nodes.push(scene::Node::new("quad", Mat4::IDENTITY).with_mesh(0));
-        let cam = Mat4::from_rotation_translation(
-            Quat::from_rotation_x(-90f32.to_radians()),
-            Vec3::new(0.0, 3.0, 0.0),
+            },
+            texel,
         );
-        s.nodes.push(scene::Node::new("camera", cam).with_camera(0));
+        s.environment = scene::Environment::Uniform([1.0; 3]);
         s.update_world();
         for renderer in ["pathtracer", "raster"] {
             let req = RenderRequest {
