@@ -5,7 +5,9 @@
 //! renderer without one (the path tracer) writes the depths of its primary hits into a float
 //! image, which [`Overlay::depth_from_image`] turns into a depth attachment.
 
-use framegraph::{Access, Bind, BufferHandle, FrameGraph, ImageHandle, ImageInfo};
+use framegraph::{
+    Access, Bind, BufferHandle, ExecuteError, FrameGraph, ImageHandle, ImageInfo, PassContext,
+};
 use scene::View;
 use xpg::vk;
 use xpg::{
@@ -85,6 +87,26 @@ fn attachment(view: vk::ImageView) -> vk::RenderingAttachmentInfo<'static> {
         .image_layout(vk::ImageLayout::ATTACHMENT_OPTIMAL)
         .load_op(vk::AttachmentLoadOp::LOAD)
         .store_op(vk::AttachmentStoreOp::STORE)
+}
+
+/// Runs `draw` inside a rendering scope over `target` and `depth` (both loaded and stored, in
+/// the layouts of the pass's declared attachment accesses).
+fn draw_over(
+    ctx: &mut PassContext<'_>,
+    target: &ImageHandle,
+    depth: &ImageHandle,
+    draw: impl FnOnce(&mut PassContext<'_>) -> Result<(), ExecuteError>,
+) -> Result<(), ExecuteError> {
+    let extent = ctx.extent(target, 0)?;
+    let color = [attachment(ctx.view(target)?)];
+    let depth_att = attachment(ctx.view(depth)?);
+    // SAFETY: once per pass; the attachments are this pass's declared images in the layouts of
+    // their declared attachment accesses.
+    unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
+    let drawn = draw(ctx);
+    // SAFETY: closes the rendering scope begun above (also after a failed draw).
+    unsafe { ctx.device().cmd_end_rendering(ctx.cmd) };
+    drawn
 }
 
 impl Overlay {
@@ -245,31 +267,24 @@ impl Overlay {
             .write(target, Access::ColorAttachmentReadWrite)
             .write(depth, Access::DepthAttachmentWrite)
             .record(move |ctx| {
-                let extent = ctx.extent(&t, 0)?;
-                let color = [attachment(ctx.view(&t)?)];
-                let depth_att = attachment(ctx.view(&d)?);
-                // SAFETY: once per pass; the attachments are this pass's declared images in the
-                // layouts of their declared attachment accesses.
-                unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
-                pipeline.bind(ctx.cmd, None);
-                let device = ctx.device();
-                for set in sets {
-                    let push = LinesPush {
-                        model: set.transform.to_cols_array_2d(),
-                        view,
-                        positions: set.positions.address(),
-                        colors: set.colors.address(),
-                        width: set.width_px,
-                        pad: 0,
-                    };
-                    pipeline.push(ctx.cmd, &push);
-                    // SAFETY: inside the rendering scope begun above; the shader reads
-                    // 2 * segments endpoints, which the buffers hold.
-                    unsafe { device.cmd_draw(ctx.cmd, 6 * set.segments, 1, 0, 0) };
-                }
-                // SAFETY: closes the rendering scope begun above.
-                unsafe { device.cmd_end_rendering(ctx.cmd) };
-                Ok(())
+                draw_over(ctx, &t, &d, |ctx| {
+                    pipeline.bind(ctx.cmd, None);
+                    for set in sets {
+                        let push = LinesPush {
+                            model: set.transform.to_cols_array_2d(),
+                            view,
+                            positions: set.positions.address(),
+                            colors: set.colors.address(),
+                            width: set.width_px,
+                            pad: 0,
+                        };
+                        pipeline.push(ctx.cmd, &push);
+                        // SAFETY: inside the rendering scope draw_over began; the shader reads
+                        // 2 * segments endpoints, which the buffers hold.
+                        unsafe { ctx.device().cmd_draw(ctx.cmd, 6 * set.segments, 1, 0, 0) };
+                    }
+                    Ok(())
+                })
             });
     }
 
@@ -339,22 +354,14 @@ impl Overlay {
             .write(target, Access::ColorAttachmentReadWrite)
             .write(depth, Access::DepthAttachmentWrite)
             .record(move |ctx| {
-                let extent = ctx.extent(&t, 0)?;
-                let color = [attachment(ctx.view(&t)?)];
-                let depth_att = attachment(ctx.view(&d)?);
-                let device = ctx.device().clone();
-                // SAFETY: once per pass; the attachments are this pass's declared images in the
-                // layouts of their declared attachment accesses.
-                unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
-                resolve.bind(ctx.cmd, None);
-                ctx.push_descriptors(resolve, &[Bind::Buffer { binding: 0, buffer: &s }])?;
-                resolve.push(ctx.cmd, &ResolvePush { width: w, height: h });
-                // SAFETY: inside the rendering scope begun above.
-                unsafe {
-                    device.cmd_draw(ctx.cmd, 3, 1, 0, 0);
-                    device.cmd_end_rendering(ctx.cmd);
-                }
-                Ok(())
+                draw_over(ctx, &t, &d, |ctx| {
+                    resolve.bind(ctx.cmd, None);
+                    ctx.push_descriptors(resolve, &[Bind::Buffer { binding: 0, buffer: &s }])?;
+                    resolve.push(ctx.cmd, &ResolvePush { width: w, height: h });
+                    // SAFETY: inside the rendering scope draw_over began.
+                    unsafe { ctx.device().cmd_draw(ctx.cmd, 3, 1, 0, 0) };
+                    Ok(())
+                })
             });
     }
 }
