@@ -6,7 +6,7 @@
 #     and ray tracing). The backports sources entry is derived at run time from this machine's
 #     own Debian sources (same archive URI and keyring); an existing backports entry is reused.
 #   - the Vulkan loader, headers, validation layer and tools, SPIR-V tools, libclang (bindgen),
-#     Xvfb (window tests of later issues).
+#     Xvfb (window tests of later issues), ffmpeg (export of frames to movies).
 #   - the Slang 2026.12 compiler, taken from the pinned slangpy wheel into .slang/ (git-ignored).
 # Then checks that a Vulkan device exposes what the tests need and stops loudly if not.
 # Takes seconds when nothing is missing.
@@ -24,7 +24,7 @@ sudo_() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 # ---------------------------------------------------------------- Debian packages
 packages=(libvulkan1 libvulkan-dev vulkan-tools vulkan-validationlayers spirv-tools libclang-dev
-          xvfb xauth python3 python3-pip pkg-config)
+          xvfb xauth python3 python3-pip pkg-config ffmpeg)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -282,6 +282,55 @@ impl PassContext<'_> {
         Ok(())
     }
 
+    /// Copies mip 0, layer 0 of the color image `src` into `dst`, tightly packed rows from
+    /// offset 0; declare [`Access::TransferSrc`](crate::Access) on `src` and `TransferDst` on
+    /// `dst` (for a readback, import `dst` with the final access `HostRead`).
+    pub fn copy_image_to_buffer(
+        &self,
+        src: &ImageHandle,
+        dst: &BufferHandle,
+    ) -> Result<(), ExecuteError> {
+        let (image, _, info) = self.image_parts(src)?;
+        let (buffer, _) = self.buffer_parts(dst)?;
+        let texel = xpg::format_texel_size(info.format).ok_or_else(|| {
+            self.err(format!("format {:?} cannot be copied to a buffer", info.format))
+        })?;
+        let e = info.extent;
+        let need = u64::from(e.width) * u64::from(e.height) * u64::from(e.depth) * u64::from(texel);
+        let size = match self.graph_kinds.get(dst.id() as usize) {
+            Some(ResourceKind::Buffer { size }) => *size,
+            _ => return Err(self.err("not a buffer handle of this graph".into())),
+        };
+        if size < need {
+            return Err(self.err(format!("buffer of {size} bytes; the image needs {need}")));
+        }
+        let region = vk::BufferImageCopy {
+            buffer_offset: 0,
+            buffer_row_length: 0,
+            buffer_image_height: 0,
+            image_subresource: vk::ImageSubresourceLayers {
+                aspect_mask: xpg::format_aspect(info.format),
+                mip_level: 0,
+                base_array_layer: 0,
+                layer_count: 1,
+            },
+            image_offset: vk::Offset3D::default(),
+            image_extent: e,
+        };
+        // SAFETY: `cmd` is recording; with the declared accesses the graph put the image in
+        // TRANSFER_SRC_OPTIMAL; the buffer holds the whole region (checked above).
+        unsafe {
+            self.device().cmd_copy_image_to_buffer(
+                self.cmd,
+                image,
+                vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                buffer,
+                &[region],
+            )
+        };
+        Ok(())
+    }
+
     /// Clears every mip and layer of the color image `h` to `color`; declare
     /// [`Access::TransferDst`](crate::Access) on it.
     pub fn clear_color(&self, h: &ImageHandle, color: [f32; 4]) -> Result<(), ExecuteError> {

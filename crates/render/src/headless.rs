@@ -144,17 +144,7 @@ pub fn render_view(
     // A progressive renderer starts over: exactly `spp` samples of this view.
     renderer.reset();
     let tonemap = tonemap_pipeline(ctx, compiler)?;
-    let frames = if renderer.samples().is_some() {
-        let per_frame = match renderer.settings().iter().find(|s| s.key == "samples_per_frame") {
-            Some(Setting { value: SettingValue::UInt(n), .. }) => (*n).max(1),
-            _ => 1,
-        };
-        let total = spp.max(1);
-        let frames = total.div_ceil(per_frame);
-        (frames, Some((total, per_frame)))
-    } else {
-        (1, None)
-    };
+    let frames = frame_plan(renderer, spp);
     let hdr_out = Image::new(
         ctx,
         &ImageDesc::d2("hdr output", width, height, hdr_format, vk::ImageUsageFlags::TRANSFER_DST),
@@ -174,12 +164,8 @@ pub fn render_view(
     let (count, progressive) = frames;
     for frame in 0..count {
         let last = frame + 1 == count;
-        if let (true, Some((total, per_frame))) = (last, progressive) {
-            // The last frame takes what is left, so that exactly `spp` samples are taken.
-            let left = total - (count - 1) * per_frame;
-            if left != per_frame {
-                renderer.set("samples_per_frame", SettingValue::UInt(left))?;
-            }
+        if last {
+            take_the_rest(renderer, count, progressive)?;
         }
         let mut graph = FrameGraph::new();
         let info = ImageInfo::d2(width, height, hdr_format);
@@ -257,6 +243,303 @@ pub fn render_view(
         variance = Some(var);
     }
     Ok(RenderedImage { width, height, hdr, ldr, variance })
+}
+
+/// How many frames `renderer` needs for `spp` samples per pixel: one, or for a progressive
+/// renderer as many as its `samples_per_frame` setting asks, with (total, per frame).
+fn frame_plan(renderer: &dyn Renderer, spp: u32) -> (u32, Option<(u32, u32)>) {
+    if renderer.samples().is_none() {
+        return (1, None);
+    }
+    let per_frame = match renderer.settings().iter().find(|s| s.key == "samples_per_frame") {
+        Some(Setting { value: SettingValue::UInt(n), .. }) => (*n).max(1),
+        _ => 1,
+    };
+    let total = spp.max(1);
+    (total.div_ceil(per_frame), Some((total, per_frame)))
+}
+
+/// Before the last of `count` frames of a progressive renderer: it takes what is left, so
+/// that exactly the samples asked for are taken.
+fn take_the_rest(
+    renderer: &mut dyn Renderer,
+    count: u32,
+    progressive: Option<(u32, u32)>,
+) -> Result<(), RenderError> {
+    if let Some((total, per_frame)) = progressive {
+        let left = total - (count - 1) * per_frame;
+        if left != per_frame {
+            renderer.set("samples_per_frame", SettingValue::UInt(left))?;
+        }
+    }
+    Ok(())
+}
+
+/// What a [`FrameExporter`] reads back of each frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readback {
+    /// The tonemapped sRGB image ([`RenderedImage::ldr`]).
+    pub ldr: bool,
+    /// The HDR radiance ([`RenderedImage::hdr`], the renderer's target).
+    pub hdr: bool,
+}
+
+/// A frame of a [`FrameExporter`]: the caller's tag and the image (the parts not read back
+/// are empty; no variance).
+#[derive(Debug)]
+pub struct ExportedFrame {
+    /// The tag given to [`FrameExporter::submit`].
+    pub tag: u64,
+    /// The image.
+    pub image: RenderedImage,
+}
+
+struct ReadSlot {
+    ldr: Option<xpg::Buffer>,
+    hdr: Option<xpg::Buffer>,
+    /// The tag of the frame whose copies this slot's buffers receive.
+    pending: Option<u64>,
+}
+
+/// Renders a sequence of frames of one size into memory, pipelined: each frame's graph
+/// (the scene's changes, the renderer's passes, the tonemap and copies into host-readable
+/// buffers) is submitted without waiting, two frames in flight, and a frame is read back when
+/// its slot comes round again, while the GPU runs the next. So export runs at the speed of
+/// the slower of the GPU and the reader, not of their sum.
+pub struct FrameExporter {
+    ctx: Context,
+    tonemap: Pipeline,
+    executor: Executor,
+    ring: xpg::FrameRing,
+    slots: Vec<ReadSlot>,
+    width: u32,
+    height: u32,
+    hdr_format: vk::Format,
+    readback: Readback,
+}
+
+impl std::fmt::Debug for FrameExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameExporter")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("readback", &self.readback)
+            .finish()
+    }
+}
+
+/// Frames in flight of a [`FrameExporter`].
+const EXPORT_IN_FLIGHT: usize = 2;
+
+impl FrameExporter {
+    /// An exporter of `width` x `height` frames of a renderer whose HDR format is
+    /// `hdr_format`, reading back what `readback` asks for.
+    pub fn new(
+        ctx: &Context,
+        compiler: &ShaderCompiler,
+        (width, height): (u32, u32),
+        hdr_format: vk::Format,
+        readback: Readback,
+    ) -> Result<Self, RenderError> {
+        let tonemap = tonemap_pipeline(ctx, compiler)?;
+        let texel = xpg::format_texel_size(hdr_format).ok_or_else(|| {
+            RenderError::Unsupported(format!("HDR images in {hdr_format:?} cannot be read back"))
+        })?;
+        let pixels = u64::from(width) * u64::from(height);
+        let buffer = |name: &str, size: u64| {
+            xpg::Buffer::new(
+                ctx,
+                &xpg::BufferDesc {
+                    size,
+                    usage: vk::BufferUsageFlags::TRANSFER_DST,
+                    memory: xpg::MemoryUsage::Readback,
+                    name,
+                },
+            )
+        };
+        let mut slots = Vec::new();
+        for _ in 0..EXPORT_IN_FLIGHT {
+            slots.push(ReadSlot {
+                ldr: readback.ldr.then(|| buffer("export ldr", pixels * 4)).transpose()?,
+                hdr: readback
+                    .hdr
+                    .then(|| buffer("export hdr", pixels * u64::from(texel)))
+                    .transpose()?,
+                pending: None,
+            });
+        }
+        Ok(Self {
+            ctx: ctx.clone(),
+            tonemap,
+            executor: Executor::new(ctx, EXPORT_IN_FLIGHT),
+            ring: xpg::FrameRing::new(ctx, EXPORT_IN_FLIGHT)?,
+            slots,
+            width,
+            height,
+            hdr_format,
+            readback,
+        })
+    }
+
+    /// Submits one frame, tagged `tag`: with `scene`, first the GPU copy's updates for what
+    /// changed in it (and the renderer told), then `view` rendered by `renderer` (restarted,
+    /// and for a progressive renderer exactly `spp` samples, over several submissions), then
+    /// the tonemap and the copies. Returns the frames that finished meanwhile, in order.
+    /// A scene whose structure changed must be uploaded again first.
+    pub fn submit(
+        &mut self,
+        renderer: &mut dyn Renderer,
+        gpu: &mut GpuScene,
+        scene: Option<&scene::Scene>,
+        view: &View,
+        spp: u32,
+        tag: u64,
+    ) -> Result<Vec<ExportedFrame>, RenderError> {
+        if (view.width, view.height) != (self.width, self.height) {
+            return Err(RenderError::Target(format!(
+                "the exporter makes {}x{} frames; the view is {}x{}",
+                self.width, self.height, view.width, view.height
+            )));
+        }
+        if renderer.hdr_format() != self.hdr_format {
+            return Err(RenderError::Target(format!(
+                "the exporter reads {:?}; the renderer draws {:?}",
+                self.hdr_format,
+                renderer.hdr_format()
+            )));
+        }
+        renderer.reset();
+        let (count, progressive) = frame_plan(renderer, spp);
+        let mut done = Vec::new();
+        for frame in 0..count {
+            let last = frame + 1 == count;
+            if last {
+                take_the_rest(renderer, count, progressive)?;
+            }
+            let slot = self.begin(&mut done)?;
+            let mut graph = FrameGraph::new();
+            if let (0, Some(scene)) = (frame, scene) {
+                let changed = gpu.update(scene, &mut graph)?;
+                if changed.transforms || changed.materials || changed.lights {
+                    renderer.scene_changed(scene, gpu);
+                }
+            }
+            let cmd = slot.0.cmd;
+            let result = self.record(graph, &mut *renderer, gpu, view, (cmd, slot.1), last);
+            let value = self.ring.end(slot.0);
+            result?;
+            value?;
+            if last {
+                self.slots[slot.1].pending = Some(tag);
+            }
+        }
+        if let Some((_, per_frame)) = progressive {
+            renderer.set("samples_per_frame", SettingValue::UInt(per_frame))?;
+        }
+        Ok(done)
+    }
+
+    /// Waits for every frame submitted and returns those not yet returned, in order.
+    pub fn finish(&mut self) -> Result<Vec<ExportedFrame>, RenderError> {
+        self.ctx.wait_idle()?;
+        let mut done = Vec::new();
+        let mut order: Vec<usize> = (0..self.slots.len()).collect();
+        order.sort_by_key(|&k| self.slots[k].pending);
+        for k in order {
+            self.read(k, &mut done)?;
+        }
+        Ok(done)
+    }
+
+    /// Begins a frame of the ring (waiting for its slot's previous frame) and reads that
+    /// frame back if it was an exported one.
+    fn begin(&mut self, done: &mut Vec<ExportedFrame>) -> Result<(xpg::Frame, usize), RenderError> {
+        let frame = self.ring.begin()?;
+        let slot = frame.slot;
+        if let Err(e) = self.read(slot, done) {
+            // The command buffer is recording: submit it empty to keep the ring whole.
+            self.ring.end(frame)?;
+            return Err(e);
+        }
+        Ok((frame, slot))
+    }
+
+    fn read(&mut self, slot: usize, done: &mut Vec<ExportedFrame>) -> Result<(), RenderError> {
+        let s = &mut self.slots[slot];
+        let Some(tag) = s.pending.take() else { return Ok(()) };
+        let pixels = self.width as usize * self.height as usize;
+        let mapped = |b: &Option<xpg::Buffer>| -> Result<Option<Vec<u8>>, RenderError> {
+            b.as_ref()
+                .map(|b| {
+                    b.mapped_read().map(<[u8]>::to_vec).ok_or_else(|| {
+                        RenderError::Unsupported("the readback buffer is not mapped".into())
+                    })
+                })
+                .transpose()
+        };
+        let ldr = mapped(&s.ldr)?.map(|mut v| {
+            v.truncate(pixels * 4);
+            v
+        });
+        let hdr = match mapped(&s.hdr)? {
+            Some(bytes) => hdr_pixels(&bytes, self.hdr_format)?.into_iter().take(pixels).collect(),
+            None => Vec::new(),
+        };
+        let image = RenderedImage {
+            width: self.width,
+            height: self.height,
+            hdr,
+            ldr: ldr.unwrap_or_default(),
+            variance: None,
+        };
+        done.push(ExportedFrame { tag, image });
+        Ok(())
+    }
+
+    /// Records one graph into the ring's frame: the renderer's passes, and for the last
+    /// frame of an exported one the tonemap and the copies into slot `slot`'s buffers.
+    fn record<'g>(
+        &'g mut self,
+        mut graph: FrameGraph<'g>,
+        renderer: &'g mut dyn Renderer,
+        gpu: &'g GpuScene,
+        view: &View,
+        (cmd, slot): (vk::CommandBuffer, usize),
+        last: bool,
+    ) -> Result<(), RenderError> {
+        let Self { tonemap, executor, slots, width, height, .. } = self;
+        let (width, height) = (*width, *height);
+        let mut hooks = Hooks::default();
+        let (target, out) = add_view_passes(&mut graph, "hdr", renderer, gpu, view, &mut hooks);
+        out?;
+        if last {
+            let ldr_info = ImageInfo::d2(width, height, vk::Format::R8G8B8A8_UNORM);
+            let mut ldr = graph.create_image("ldr", ldr_info);
+            add_tonemap_pass(&mut graph, "tonemap", tonemap, &target, &mut ldr, (width, height));
+            let s = &slots[slot];
+            for (name, src, buffer) in
+                [("read ldr", ldr, s.ldr.as_ref()), ("read hdr", target, s.hdr.as_ref())]
+            {
+                let Some(buffer) = buffer else { continue };
+                let mut dst = graph.import_buffer(name, buffer, None, Some(Access::HostRead));
+                let d = dst;
+                graph
+                    .add_pass(name)
+                    .read(&src, Access::TransferSrc)
+                    .write(&mut dst, Access::TransferDst)
+                    .record(move |pass| pass.copy_image_to_buffer(&src, &d));
+            }
+        } else {
+            graph
+                .add_pass("keep")
+                .read(&target, Access::TransferSrc)
+                .side_effect()
+                .record(|_| Ok(()));
+        }
+        let plan = executor.compile(&graph)?;
+        executor.execute(graph, &plan, cmd, None)?;
+        Ok(())
+    }
 }
 
 /// Whether a pixel of the target (`shown`) differs from the renderer's mean by more than the

@@ -127,27 +127,31 @@ impl View {
                 })
             }
             None if camera.is_some() => None,
-            None => {
-                let (lo, hi) = scene.bounds().unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
-                let radius = (0.5 * (hi - lo).length()).max(1e-3);
-                let yfov = 45f32.to_radians();
-                let up = scene.up_axis();
-                let (position, center) = three_quarter_view((lo, hi), up, yfov, aspect);
-                let dist = (position - center).length();
-                Some(Self {
-                    view: glam::camera::rh::view::look_at_mat4(position, center, up),
-                    proj: perspective(
-                        yfov,
-                        aspect,
-                        (dist - radius).max(dist * 1e-3) * 0.5,
-                        dist + radius * 2.0,
-                    ),
-                    position,
-                    orthographic: false,
-                    width,
-                    height,
-                })
-            }
+            None => Some(Self::framing(scene.bounds(), scene.up_axis(), width, height)),
+        }
+    }
+
+    /// The default view of `bounds` (None: the unit cube) with `up` up: from three quarters
+    /// above, framing them (what [`View::from_scene`] gives a scene without a camera).
+    pub fn framing(bounds: Option<(Vec3, Vec3)>, up: Vec3, width: u32, height: u32) -> Self {
+        let aspect = width as f32 / height.max(1) as f32;
+        let (lo, hi) = bounds.unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
+        let radius = (0.5 * (hi - lo).length()).max(1e-3);
+        let yfov = 45f32.to_radians();
+        let (position, center) = three_quarter_view((lo, hi), up, yfov, aspect);
+        let dist = (position - center).length();
+        Self {
+            view: glam::camera::rh::view::look_at_mat4(position, center, up),
+            proj: perspective(
+                yfov,
+                aspect,
+                (dist - radius).max(dist * 1e-3) * 0.5,
+                dist + radius * 2.0,
+            ),
+            position,
+            orthographic: false,
+            width,
+            height,
         }
     }
 

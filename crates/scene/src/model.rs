@@ -675,6 +675,35 @@ impl Scene {
             .reduce(|(a0, a1), (b0, b1)| (a0.min(b0), a1.max(b1)))
     }
 
+    /// The scene's own frame rate: that of its first track sampled at a fixed rate (None when
+    /// every track has explicit timestamps, as glTF's do).
+    pub fn frame_rate(&self) -> Option<f64> {
+        self.animations.iter().find_map(|a| {
+            let t = a.translation.as_ref().map(|t| t.timing());
+            let r = a.rotation.as_ref().map(|r| r.timing());
+            let s = a.scale.as_ref().map(|s| s.timing());
+            [t, r, s].into_iter().flatten().find_map(|t| match t {
+                crate::time::Timing::Rate { fps, .. } => Some(*fps),
+                crate::time::Timing::Times(_) => None,
+            })
+        })
+    }
+
+    /// The union of the scene's bounds at `times` (the scene is left at the last of them).
+    pub fn bounds_over(&mut self, times: impl IntoIterator<Item = f64>) -> Option<(Vec3, Vec3)> {
+        let mut out: Option<(Vec3, Vec3)> = None;
+        for t in times {
+            self.set_time(t);
+            if let Some((lo, hi)) = self.bounds() {
+                out = Some(match out {
+                    Some((a, b)) => (a.min(lo), b.max(hi)),
+                    None => (lo, hi),
+                });
+            }
+        }
+        out
+    }
+
     /// Puts every animated node where its tracks say it is at scene time `t` (seconds): the
     /// animated parts of its rest transform replaced by their samples (a part whose track
     /// hides the object keeps its rest value). Bumps the transforms version when anything is

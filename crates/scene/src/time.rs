@@ -211,6 +211,11 @@ impl<T: Animatable> Track<T> {
         (self.timing.time(0), self.timing.time(self.values.len() - 1))
     }
 
+    /// When the samples are.
+    pub fn timing(&self) -> &Timing {
+        &self.timing
+    }
+
     /// The number of samples.
     pub fn len(&self) -> usize {
         self.values.len()

@@ -106,13 +106,25 @@ struct ViewArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Render a scene to an image: .png (tonemapped sRGB) or .exr (linear HDR radiance).
+    /// Render a scene to an image: .png (tonemapped sRGB) or .exr (linear HDR radiance); with
+    /// --frames, a range of frames of its animation to images or a movie.
     Render {
         /// Scene file (.gltf, .glb, .obj or .ply).
         scene: PathBuf,
-        /// Output image (.png or .exr).
+        /// Output image (.png or .exr). With --frames: a file name with the frame index as
+        /// %05d (or %d, %0Nd), e.g. frames/%05d.png, or a movie (.mp4, .mov, .mkv; encoded by
+        /// ffmpeg).
         #[arg(long)]
         out: PathBuf,
+        /// Export frames FIRST-LAST (inclusive indices; frame i is the scene at time i / FPS).
+        #[arg(long, value_name = "FIRST-LAST")]
+        frames: Option<String>,
+        /// Frames per second of the export (default: the scene's own rate, else 30).
+        #[arg(long, requires = "frames")]
+        fps: Option<f64>,
+        /// Render the scene at this time in seconds (default: its first key).
+        #[arg(long, conflicts_with = "frames")]
+        time: Option<f64>,
         /// Image size WxH (default: 1280 wide at the camera's aspect ratio).
         #[arg(long)]
         size: Option<String>,
@@ -216,6 +228,9 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
         Some(Command::Render {
             scene,
             out,
+            frames,
+            fps,
+            time,
             size,
             renderer,
             set,
@@ -233,7 +248,21 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
             no_default_lighting,
         }) => {
             let size = size.as_deref().map(crate::parse_size).transpose()?;
-            crate::check_output(&out)?;
+            let export = match &frames {
+                Some(f) => Some(crate::export::ExportRequest {
+                    frames: crate::export::parse_frames(f)?,
+                    fps,
+                    output: crate::export::ExportOutput::parse(&out)?,
+                    progress_bar: true,
+                }),
+                None => {
+                    crate::check_output(&out)?;
+                    None
+                }
+            };
+            if let Some(t) = time.filter(|t| !t.is_finite()) {
+                anyhow::bail!("--time {t}: not a time in seconds");
+            }
             let grid = grid
                 .map(|spacing| {
                     let up = match up.as_deref() {
@@ -266,7 +295,30 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
                 lens: (aperture, focus),
                 default_lighting: !no_default_lighting,
             };
-            let img = crate::render(&req)
+            if let Some(ex) = export {
+                if variance.is_some() {
+                    anyhow::bail!("--variance is for one image, not with --frames");
+                }
+                let mut scene = crate::load_scene(&req.scene, req.default_lighting)?;
+                let progress = crate::export::ExportProgress::default();
+                let s = crate::export::export(&mut scene, &req, &ex, None, &progress)
+                    .with_context(|| format!("exporting {}", req.scene.display()))?;
+                println!(
+                    "wrote {} frames to {} in {:.2} s ({:.1} frames/s; {} frames per second of \
+                     scene time)",
+                    s.frames,
+                    out.display(),
+                    s.seconds,
+                    s.frames as f64 / s.seconds.max(1e-9),
+                    s.fps
+                );
+                return Ok(());
+            }
+            let mut scene = crate::load_scene(&req.scene, req.default_lighting)?;
+            if let Some(t) = time {
+                scene.set_time(t);
+            }
+            let img = crate::render_scene(&scene, &req)
                 .with_context(|| format!("rendering {}", req.scene.display()))?;
             crate::save(&img, &out)?;
             if let Some(v) = &variance {

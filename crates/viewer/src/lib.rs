@@ -8,6 +8,7 @@ pub mod camera;
 pub mod cli;
 pub mod config;
 mod embed;
+pub mod export;
 pub mod input;
 mod inspector;
 pub mod passes;
@@ -187,70 +188,103 @@ pub fn render(req: &RenderRequest) -> anyhow::Result<RenderedImage> {
 
 /// Renders an already loaded scene (`req.scene` only names it in messages).
 pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<RenderedImage> {
-    let (width, height) = match req.size {
-        Some(s) => s,
-        None => View::default_size(scene, req.camera.as_deref(), 1280),
-    };
-    let view =
-        View::from_scene(scene, req.camera.as_deref(), width, height).with_context(|| {
-            format!(
-                "{}: no camera named '{}'",
-                req.scene.display(),
-                req.camera.as_deref().unwrap_or("")
-            )
-        })?;
-    let name = req.registry.resolve(&req.renderer)?.to_string();
-    let ctx = Context::new(&ContextDesc {
-        app_name: "xpg-view".into(),
-        validation: req.validation,
-        ..Default::default()
-    })
-    .context("creating the Vulkan context")?;
-    let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
-    let gpu_scene = GpuScene::upload(&ctx, scene).context("uploading the scene")?;
-    // The request's shorthands, for the built-ins that have them, then its settings.
-    if let Some(g) = req.grid {
-        g.validate()?;
-    }
-    let grid = req.grid.map(|mut g| {
-        if req.grid_up_from_scene {
-            g.up = if scene.up_axis().z > 0.5 { raster::GridUp::Z } else { raster::GridUp::Y };
-        }
-        g
-    });
-    let shorthands = Shorthands {
-        msaa: Some(req.msaa),
-        samples_per_frame: Some(req.spp.clamp(1, 16)),
-        max_depth: Some(req.max_depth.max(1)),
-        seed: Some(req.seed),
-        uniform_lights: Some(req.uniform_lights),
-        lens: Some(req.lens),
-        grid,
-    };
-    let mut settings = builtin_shorthands(&name, &shorthands);
-    settings.extend(req.settings.iter().cloned());
-    let init = RendererInit { ctx: &ctx, compiler: &compiler, settings: &settings, z_up: false };
-    let mut renderer = req
-        .registry
-        .create(&name, &init)
-        .with_context(|| format!("building the {name} renderer"))?;
-    renderer.scene_changed(scene, &gpu_scene);
+    let (width, height) = render_size(scene, req);
+    let view = request_view(scene, req, (width, height))?;
+    let mut h = Headless::new(scene, req)?;
     let img = render::headless::render_view(
-        &ctx,
-        &compiler,
-        renderer.as_mut(),
-        &gpu_scene,
+        &h.ctx,
+        &h.compiler,
+        h.renderer.as_mut(),
+        &h.gpu_scene,
         &view,
         req.spp,
     )?;
-    if req.validation {
-        ctx.wait_idle()?;
-        let m = ctx.validation_messages();
-        if m.total() > 0 {
-            bail!("{} validation messages:\n{}", m.total(), m.recent.join("\n"));
-        }
-    }
+    h.check_validation()?;
     Ok(img)
+}
+
+/// The image size of `req` for `scene`: its own, else 1280 wide at the camera's aspect.
+fn render_size(scene: &Scene, req: &RenderRequest) -> (u32, u32) {
+    match req.size {
+        Some(s) => s,
+        None => View::default_size(scene, req.camera.as_deref(), 1280),
+    }
+}
+
+/// `req`'s camera in `scene` (where the scene's time put it), at `size`.
+fn request_view(scene: &Scene, req: &RenderRequest, (w, h): (u32, u32)) -> anyhow::Result<View> {
+    View::from_scene(scene, req.camera.as_deref(), w, h).with_context(|| {
+        format!(
+            "{}: no camera named '{}'",
+            req.scene.display(),
+            req.camera.as_deref().unwrap_or("")
+        )
+    })
+}
+
+/// What a headless render of a request needs: a Vulkan context, the compiler, the scene's
+/// GPU copy and the renderer made and set up as the request says.
+pub(crate) struct Headless {
+    pub(crate) ctx: Context,
+    pub(crate) compiler: ShaderCompiler,
+    pub(crate) gpu_scene: GpuScene,
+    pub(crate) renderer: Box<dyn render::Renderer>,
+    validation: bool,
+}
+
+impl Headless {
+    pub(crate) fn new(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Self> {
+        let name = req.registry.resolve(&req.renderer)?.to_string();
+        let ctx = Context::new(&ContextDesc {
+            app_name: "xpg-view".into(),
+            validation: req.validation,
+            ..Default::default()
+        })
+        .context("creating the Vulkan context")?;
+        let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
+        let gpu_scene = GpuScene::upload(&ctx, scene).context("uploading the scene")?;
+        // The request's shorthands, for the built-ins that have them, then its settings.
+        if let Some(g) = req.grid {
+            g.validate()?;
+        }
+        let grid = req.grid.map(|mut g| {
+            if req.grid_up_from_scene {
+                g.up = if scene.up_axis().z > 0.5 { raster::GridUp::Z } else { raster::GridUp::Y };
+            }
+            g
+        });
+        let shorthands = Shorthands {
+            msaa: Some(req.msaa),
+            samples_per_frame: Some(req.spp.clamp(1, 16)),
+            max_depth: Some(req.max_depth.max(1)),
+            seed: Some(req.seed),
+            uniform_lights: Some(req.uniform_lights),
+            lens: Some(req.lens),
+            grid,
+        };
+        let mut settings = builtin_shorthands(&name, &shorthands);
+        settings.extend(req.settings.iter().cloned());
+        let init =
+            RendererInit { ctx: &ctx, compiler: &compiler, settings: &settings, z_up: false };
+        let mut renderer = req
+            .registry
+            .create(&name, &init)
+            .with_context(|| format!("building the {name} renderer"))?;
+        renderer.scene_changed(scene, &gpu_scene);
+        Ok(Self { ctx, compiler, gpu_scene, renderer, validation: req.validation })
+    }
+
+    /// With validation on: fails when the layer said anything.
+    pub(crate) fn check_validation(&self) -> anyhow::Result<()> {
+        if self.validation {
+            self.ctx.wait_idle()?;
+            let m = self.ctx.validation_messages();
+            if m.total() > 0 {
+                bail!("{} validation messages:\n{}", m.total(), m.recent.join("\n"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks that `out` names a supported output format (before spending time rendering).

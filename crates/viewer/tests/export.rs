@@ -1,0 +1,183 @@
+//! Export of frames (issue 22): each exported frame is exactly the scene at its time, as a
+//! single `render` of the scene set to that time gives it, in both renderers (the path
+//! tracer's acceleration structure follows the moving object); movies through ffmpeg.
+//! Lavapipe with validation on.
+
+use std::path::{Path, PathBuf};
+
+use glam::{Mat4, Quat, Vec3};
+use scene::time::{Timing, Track};
+use scene::{shapes, Camera, Material, Mesh, Node, NodeAnimation, Scene};
+use viewer::export::{export, ExportOutput, ExportProgress, ExportRequest};
+use viewer::RenderRequest;
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("xpg-export-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// A floor, a red cube moving along +X by 1 unit per second from x = -1 (t = 0) to 1 (t = 2), a camera above, the
+/// default lighting.
+fn moving_cube() -> Scene {
+    let mesh = |name: &str, p| Mesh { name: name.into(), primitives: vec![p] };
+    let mut s = Scene {
+        materials: vec![
+            Material::lambert("floor", [0.6, 0.6, 0.6]),
+            Material::lambert("cube", [0.9, 0.1, 0.1]),
+        ],
+        meshes: vec![mesh("floor", shapes::plane(0, 3.0)), mesh("cube", shapes::cube(1))],
+        cameras: vec![Camera::perspective("top", 50f32.to_radians(), Some(1.5))],
+        ..Default::default()
+    };
+    s.nodes.push(Node::new("floor", Mat4::IDENTITY).with_mesh(0));
+    let rest = Mat4::from_scale_rotation_translation(
+        Vec3::splat(0.3),
+        Quat::IDENTITY,
+        Vec3::new(-1.0, 0.3, 0.0),
+    );
+    s.nodes.push(Node::new("cube", rest).with_mesh(1));
+    let eye = glam::camera::rh::view::look_at_mat4(Vec3::new(0.0, 4.0, 3.0), Vec3::ZERO, Vec3::Y)
+        .inverse();
+    s.nodes.push(Node::new("camera", eye).with_camera(0));
+    let track = Track::new(
+        Timing::Rate { fps: 0.5, start: 0.0 },
+        vec![Some(Vec3::new(-1.0, 0.3, 0.0)), Some(Vec3::new(1.0, 0.3, 0.0))],
+    )
+    .expect("track");
+    s.animations.push(NodeAnimation {
+        node: 1,
+        rest: (Vec3::splat(0.3), Quat::IDENTITY, Vec3::new(-1.0, 0.3, 0.0)),
+        translation: Some(track),
+        rotation: None,
+        scale: None,
+    });
+    s.update_world();
+    s.add_default_lighting();
+    s
+}
+
+fn request(renderer: &str) -> RenderRequest {
+    RenderRequest {
+        size: Some((96, 64)),
+        renderer: renderer.into(),
+        validation: true,
+        spp: 4,
+        max_depth: 4,
+        ..RenderRequest::new("moving cube".into())
+    }
+}
+
+fn read_png(p: &Path) -> Vec<u8> {
+    image::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).to_rgba8().into_raw()
+}
+
+/// The red cube's centroid in x (pixels) in an RGBA8 image `w` wide.
+fn red_centroid(px: &[u8], w: usize) -> f64 {
+    let (mut sum, mut n) = (0.0, 0.0);
+    for (i, p) in px.chunks_exact(4).enumerate() {
+        if u16::from(p[0]) > 2 * u16::from(p[1].max(p[2]).max(20)) {
+            sum += (i % w) as f64;
+            n += 1.0;
+        }
+    }
+    assert!(n > 20.0, "the cube is in view ({n} red pixels)");
+    sum / n
+}
+
+/// Exports frames 0-4 at 2 frames per second (times 0, 0.5, 1, 1.5, 2) with `renderer` and
+/// checks frames 1 and 3 against single renders of the scene set to 0.5 and 1.5 s.
+fn exported_frames_are_renders_at_their_times(renderer: &str) {
+    let dir = tempdir(renderer);
+    let req = request(renderer);
+    let ex = ExportRequest {
+        frames: (0, 4),
+        fps: Some(2.0),
+        output: ExportOutput::parse(&dir.join("f_%03d.png")).expect("pattern"),
+        progress_bar: false,
+    };
+    let mut scene = moving_cube();
+    let progress = ExportProgress::default();
+    let summary = export(&mut scene, &req, &ex, None, &progress).expect("export");
+    assert_eq!(summary.frames, 5);
+    assert_eq!(summary.fps, 2.0);
+    assert_eq!(progress.done.load(std::sync::atomic::Ordering::Relaxed), 5);
+    let mut centroids = Vec::new();
+    for (i, t) in [(1u64, 0.5), (3, 1.5)] {
+        let exported = read_png(&dir.join(format!("f_{i:03}.png")));
+        let mut at = moving_cube();
+        at.set_time(t);
+        let single = viewer::render_scene(&at, &req).expect("render");
+        let differ = exported.iter().zip(&single.ldr).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            differ, 0,
+            "{renderer}: frame {i} differs from the render at {t} s in {differ} bytes"
+        );
+        centroids.push(red_centroid(&exported, 96));
+    }
+    // The cube moved right by a visible amount between the two times (1 unit).
+    assert!(
+        centroids[1] - centroids[0] > 10.0,
+        "{renderer}: the cube moves right: centroids {centroids:?}"
+    );
+    // Frames 0 and 4 hold the ends: the cube at x = -1 and x = 1.
+    let (f0, f4) = (read_png(&dir.join("f_000.png")), read_png(&dir.join("f_004.png")));
+    assert!(red_centroid(&f0, 96) < centroids[0] && red_centroid(&f4, 96) > centroids[1]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn export_raster_frames_equal_renders_at_their_times() {
+    exported_frames_are_renders_at_their_times("raster");
+}
+
+/// The path tracer's image of the moving cube at two times: its acceleration structure
+/// follows the transforms updated in place (the single renders build theirs from scratch).
+#[test]
+fn export_pathtracer_moving_object_follows_its_acceleration_structure() {
+    exported_frames_are_renders_at_their_times("pathtracer");
+}
+
+#[test]
+fn export_movie_through_ffmpeg() {
+    let dir = tempdir("movie");
+    let out = dir.join("movie.mp4");
+    let req = RenderRequest { size: Some((95, 63)), ..request("raster") };
+    let ex = ExportRequest {
+        frames: (2, 7),
+        fps: Some(3.0),
+        output: ExportOutput::parse(&out).expect("movie"),
+        progress_bar: false,
+    };
+    let mut scene = moving_cube();
+    let summary = export(&mut scene, &req, &ex, None, &ExportProgress::default()).expect("export");
+    assert_eq!(summary.frames, 6);
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames,width,height,codec_name", "-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .expect("ffprobe (scripts/setup.sh installs ffmpeg)");
+    let text = String::from_utf8_lossy(&probe.stdout);
+    // Odd sizes are padded to even ones (yuv420p).
+    assert_eq!(text.trim(), "h264,96,64,6", "ffprobe: {text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn export_rejects_bad_outputs_and_ranges() {
+    let err = |p: &str| ExportOutput::parse(Path::new(p)).expect_err(p).to_string();
+    assert!(err("frames/out.png").contains("%d"), "{}", err("frames/out.png"));
+    assert!(err("movie.avi").contains("unsupported"));
+    assert!(viewer::export::parse_frames("9-2").is_err());
+    // A file name without the frame index is refused on the command line too.
+    let exe = env!("CARGO_BIN_EXE_xpg-view");
+    let out = std::process::Command::new(exe)
+        .args(["render", "missing.gltf", "--frames", "0-3", "--out", "one.png"])
+        .output()
+        .expect("run xpg-view");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("one.png") && stderr.contains("%d"), "{stderr}");
+}
