@@ -88,6 +88,7 @@ fn plane_under_sun(material: Material, e: f32, theta: f32, environment: Environm
         versions: Default::default(),
         up: None,
         animations: Vec::new(),
+        skins: Vec::new(),
     };
     scene.update_world();
     scene
@@ -504,6 +505,7 @@ fn shadow_scene_check(name: &str, light: Light, light_local: Mat4, lit: impl Fn(
         versions: Default::default(),
         up: None,
         animations: Vec::new(),
+        skins: Vec::new(),
     };
     scene.update_world();
     let (w, h) = (96u32, 96u32);

@@ -84,10 +84,12 @@ pub fn load_gltf(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     // lights, cameras, the node hierarchy (and the environment), then the lines and points
     // placed with their nodes.
     load_materials(path, &doc, &buffers, &mut scene)?;
-    let (mesh_lines, mesh_points) = load_meshes(path, &doc, &buffers, &mut scene)?;
+    let (mut mesh_lines, mut mesh_points) = load_meshes(path, &doc, &buffers, &mut scene)?;
     load_lights(&doc, &mut scene);
     load_cameras(path, &doc, &mut scene)?;
     let placed = load_nodes(path, &doc, &mut scene)?;
+    load_skins(path, &doc, &buffers, &mut scene, &placed)?;
+    unshare_deformed_meshes(&mut scene, &mut mesh_lines, &mut mesh_points);
     load_animations(path, &doc, &buffers, &mut scene, &placed)?;
     scene.update_world();
     // An animated file opens at the start of its animation.
@@ -584,6 +586,17 @@ fn load_meshes(
             let has_uvs = check(Semantic::TexCoords(0), any, &[Dimensions::Vec2])?;
             let has_uvs1 = check(Semantic::TexCoords(1), any, &[Dimensions::Vec2])?;
             let has_tangents = check(Semantic::Tangents, signed, &[Dimensions::Vec4])?;
+            let has_joints = check(Semantic::Joints(0), &[U8, U16], &[Dimensions::Vec4])?;
+            let has_weights = check(Semantic::Weights(0), &[F32, U8, U16], &[Dimensions::Vec4])?;
+            if prim.get(&Semantic::Joints(1)).is_some() {
+                let w = format!(
+                    "{}: {}: more than four joints per vertex (JOINTS_1): the first four move it",
+                    path.display(),
+                    what()
+                );
+                tracing::warn!("{w}");
+                scene.warnings.push(w);
+            }
             if let Some(a) = prim.indices() {
                 let int = matches!(a.data_type(), U8 | U16 | DataType::U32);
                 if !int || a.dimensions() != Dimensions::Scalar {
@@ -679,6 +692,70 @@ fn load_meshes(
             )?;
             let tangents: Vec<[f32; 4]> =
                 tangents.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
+            // Skinning: both attributes or neither.
+            let (joints, weights) = if has_joints && has_weights {
+                let joints = attr(
+                    "JOINTS_0",
+                    true,
+                    prim.get(&Semantic::Joints(0)).and_then(|a| read_floats(a, get)).map(flat4),
+                    4,
+                )?;
+                let weights = attr(
+                    "WEIGHTS_0",
+                    true,
+                    prim.get(&Semantic::Weights(0)).and_then(|a| read_floats(a, get)).map(flat4),
+                    4,
+                )?;
+                if weights.iter().any(|&w| w < 0.0) {
+                    return Err(invalid(format!("{}: negative WEIGHTS_0", what())));
+                }
+                let quad = |v: &[f32]| [v[0], v[1], v[2], v[3]];
+                let joints: Vec<[u16; 4]> =
+                    joints.chunks_exact(4).map(|c| quad(c).map(|j| j as u16)).collect();
+                (joints, weights.chunks_exact(4).map(quad).collect())
+            } else {
+                if has_joints || has_weights {
+                    let w = format!(
+                        "{}: {}: JOINTS_0 without WEIGHTS_0 or the reverse: not skinned",
+                        path.display(),
+                        what()
+                    );
+                    tracing::warn!("{w}");
+                    scene.warnings.push(w);
+                }
+                (Vec::new(), Vec::new())
+            };
+            let mut targets = Vec::new();
+            for (ti, t) in prim.morph_targets().enumerate() {
+                let read = |a: Option<gltf::Accessor<'_>>, name: &str| match a {
+                    None => Ok(Vec::new()),
+                    Some(a)
+                        if a.dimensions() != Dimensions::Vec3 || a.data_type() == DataType::U32 =>
+                    {
+                        Err(invalid(format!(
+                            "{}: morph target {ti} {name} is {:?} {:?}, expected VEC3",
+                            what(),
+                            a.data_type(),
+                            a.dimensions()
+                        )))
+                    }
+                    Some(a) => read_floats::<3>(a, get)
+                        .filter(|v| {
+                            v.len() == positions.len() && v.iter().flatten().all(|x| x.is_finite())
+                        })
+                        .ok_or_else(|| {
+                            invalid(format!(
+                                "{}: morph target {ti} {name}: count or values invalid",
+                                what()
+                            ))
+                        }),
+                };
+                targets.push(crate::deform::MorphTarget {
+                    positions: read(t.positions(), "POSITION")?,
+                    normals: read(t.normals(), "NORMAL")?,
+                    tangents: read(t.tangents(), "TANGENT")?,
+                });
+            }
             if mode != Mode::Triangles {
                 // Unlit, in the vertex colors times the material's base color.
                 let base = prim
@@ -733,6 +810,9 @@ fn load_meshes(
                         tangents,
                         indices,
                         material,
+                        joints,
+                        weights,
+                        targets,
                         ..Default::default()
                     }
                 }
@@ -749,6 +829,9 @@ fn load_meshes(
                         uvs1,
                         indices,
                         material,
+                        joints,
+                        weights,
+                        targets,
                         ..Default::default()
                     };
                     flat_shaded(&p)
@@ -890,6 +973,12 @@ fn load_nodes(
                 camera: n.camera().map(|c| c.index()),
                 light: n.light().map(|l| l.index()),
                 instances: Vec::new(),
+                skin: n.skin().map(|s| s.index()),
+                morph_weights: n
+                    .weights()
+                    .or_else(|| n.mesh().and_then(|m| m.weights()))
+                    .map(|w| w.iter().map(|x| if x.is_finite() { *x } else { 0.0 }).collect())
+                    .unwrap_or_default(),
             });
             let children: Vec<_> = n.children().collect();
             for c in children.into_iter().rev() {
@@ -904,9 +993,97 @@ fn load_nodes(
     Ok(placed)
 }
 
-/// Step 5b: the first animation's node channels (translation, rotation, scale; STEP, LINEAR
-/// and CUBICSPLINE) as tracks over the nodes' rest transforms. Morph target weights are not
-/// applied (a warning says so); other animations of the file are not played.
+/// Step 5a: the skins (joints as scene nodes, inverse bind matrices; identity where the file
+/// gives none).
+fn load_skins(
+    path: &Path,
+    doc: &gltf::Document,
+    buffers: &[gltf::buffer::Data],
+    scene: &mut Scene,
+    placed: &[Option<usize>],
+) -> Result<(), LoadError> {
+    for skin in doc.skins() {
+        let name = skin.name().unwrap_or("").to_string();
+        let invalid = |m: &str| LoadError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("skin '{name}': {m}"),
+        };
+        // A joint outside the scene shown stays where its bind matrix puts it.
+        let joints: Vec<usize> = skin
+            .joints()
+            .map(|j| placed.get(j.index()).copied().flatten().unwrap_or(usize::MAX))
+            .collect();
+        let reader = skin.reader(|b| buffers.get(b.index()).map(|d| &d.0[..]));
+        let inverse_bind: Vec<Mat4> =
+            match (reader.read_inverse_bind_matrices(), skin.inverse_bind_matrices()) {
+                (Some(m), _) => m.map(|c| Mat4::from_cols_array_2d(&c)).collect(),
+                (None, None) => vec![Mat4::IDENTITY; joints.len()],
+                (None, Some(_)) => {
+                    return Err(invalid("inverse bind matrices lie outside their buffer"))
+                }
+            };
+        if inverse_bind.len() < joints.len() || !inverse_bind.iter().all(|m| m.is_finite()) {
+            return Err(invalid("inverse bind matrices: count or values invalid"));
+        }
+        scene.skins.push(crate::deform::Skin { name, joints, inverse_bind });
+    }
+    let (skins, meshes) = (scene.skins.len(), &scene.meshes);
+    for n in &mut scene.nodes {
+        if n.skin.is_some_and(|s| s >= skins) {
+            n.skin = None;
+        }
+        // Joint indices past the skin's joints would read outside the joint matrices.
+        if let (Some(s), Some(m)) = (n.skin, n.mesh.and_then(|m| meshes.get(m))) {
+            let count = scene.skins[s].joints.len();
+            if let Some(bad) = m
+                .primitives
+                .iter()
+                .flat_map(|p| p.joints.iter().flatten())
+                .find(|&&j| usize::from(j) >= count)
+            {
+                return Err(LoadError::Invalid {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "node '{}': joint {bad} of a skin with {count} joints",
+                        n.name
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Step 5b: each node that deforms a mesh (skin or morph targets) gets a mesh of its own,
+/// since the deformation is the node's: a mesh drawn by several such nodes is copied.
+fn unshare_deformed_meshes(
+    scene: &mut Scene,
+    mesh_lines: &mut Vec<Vec<LineSet>>,
+    mesh_points: &mut Vec<Vec<PointSet>>,
+) {
+    let mut owner: Vec<bool> = vec![false; scene.meshes.len()];
+    for i in 0..scene.nodes.len() {
+        let Some(m) = scene.nodes[i].mesh.filter(|&m| m < scene.meshes.len()) else { continue };
+        let skinned = scene.nodes[i].skin.is_some();
+        if !scene.meshes[m].primitives.iter().any(|p| p.is_deformed(skinned)) {
+            continue;
+        }
+        if !owner[m] {
+            owner[m] = true;
+            continue;
+        }
+        let copy = scene.meshes[m].clone();
+        scene.meshes.push(copy);
+        owner.push(true);
+        mesh_lines.push(mesh_lines.get(m).cloned().unwrap_or_default());
+        mesh_points.push(mesh_points.get(m).cloned().unwrap_or_default());
+        scene.nodes[i].mesh = Some(scene.meshes.len() - 1);
+    }
+}
+
+/// Step 5c: the first animation's node channels (translation, rotation, scale, morph target
+/// weights; STEP, LINEAR and CUBICSPLINE) as tracks over the nodes' rest transforms; other
+/// animations of the file are not played (a warning says so).
 fn load_animations(
     path: &Path,
     doc: &gltf::Document,
@@ -924,7 +1101,6 @@ fn load_animations(
     };
     let mut by_node: std::collections::BTreeMap<usize, crate::model::NodeAnimation> =
         Default::default();
-    let mut morphs = false;
     for (ci, ch) in anim.channels().enumerate() {
         let Some(node) = placed.get(ch.target().node().index()).copied().flatten() else {
             continue;
@@ -970,6 +1146,7 @@ fn load_animations(
             translation: None,
             rotation: None,
             scale: None,
+            weights: None,
         });
         let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
         match outputs {
@@ -995,13 +1172,26 @@ fn load_animations(
                 }
                 entry.scale = Some(track(&times, v, interpolation).map_err(|m| invalid(ci, m))?);
             }
-            ReadOutputs::MorphTargetWeights(_) => morphs = true,
+            ReadOutputs::MorphTargetWeights(w) => {
+                // One weight per target of the node's mesh, per key (and tangent).
+                let targets = scene.nodes[node]
+                    .mesh
+                    .and_then(|m| scene.meshes.get(m))
+                    .map_or(0, |m| m.primitives.iter().map(|p| p.targets.len()).max().unwrap_or(0));
+                let flat: Vec<f32> = w.into_f32().collect();
+                if targets == 0 {
+                    continue;
+                }
+                if flat.len() % targets != 0 || !finite(&flat) {
+                    return Err(invalid(
+                        ci,
+                        format!("{} weights for a mesh of {targets} targets", flat.len()),
+                    ));
+                }
+                let v: Vec<Vec<f32>> = flat.chunks(targets).map(<[f32]>::to_vec).collect();
+                entry.weights = Some(track(&times, v, interpolation).map_err(|m| invalid(ci, m))?);
+            }
         }
-    }
-    if morphs {
-        let w = format!("{}: morph target weights are not animated yet", path.display());
-        tracing::warn!("{w}");
-        scene.warnings.push(w);
     }
     scene.animations = by_node.into_values().collect();
     if doc.animations().len() > 1 {
@@ -1053,8 +1243,23 @@ pub fn flat_shaded(src: &Primitive) -> Primitive {
             p.uvs.extend(src.uvs.get(i));
             p.uvs1.extend(src.uvs1.get(i));
             p.scalars.extend(src.scalars.get(i));
+            p.joints.extend(src.joints.get(i));
+            p.weights.extend(src.weights.get(i));
         }
     }
+    // Morph targets move the unwelded corners (their normals belonged to smooth ones).
+    p.targets = src
+        .targets
+        .iter()
+        .map(|t| crate::deform::MorphTarget {
+            positions: if t.positions.is_empty() {
+                Vec::new()
+            } else {
+                src.indices.iter().map(|&i| t.positions[i as usize]).collect()
+            },
+            ..Default::default()
+        })
+        .collect();
     p
 }
 

@@ -14,6 +14,7 @@
 pub mod camera;
 mod color;
 mod colormap;
+pub mod deform;
 mod gltf_loader;
 mod loaders;
 mod meshopt;
@@ -24,6 +25,7 @@ pub mod time;
 pub use camera::View;
 pub use color::{pack_srgba8, srgb_to_linear, srgba8_to_linear};
 pub use colormap::{Colormap, ColormapKind, NAN_COLOR};
+pub use deform::{MorphTarget, Skin};
 pub use gltf_loader::{flat_shaded, load_gltf, LoadError};
 pub use loaders::{load, load_image, load_obj, load_ply, load_texture};
 pub use model::texture_slot;

@@ -342,6 +342,14 @@ pub struct Primitive {
     pub indices: Vec<u32>,
     /// Index into [`Scene::materials`].
     pub material: usize,
+    /// Skinning: four joints per vertex (indices into the drawing node's [`Skin::joints`],
+    /// glTF `JOINTS_0`); empty: not skinned.
+    pub joints: Vec<[u16; 4]>,
+    /// Skinning: the four joints' weights per vertex (glTF `WEIGHTS_0`), one per joint entry.
+    pub weights: Vec<[f32; 4]>,
+    /// Morph targets: displacements added with the drawing node's
+    /// [`Node::morph_weights`].
+    pub targets: Vec<crate::deform::MorphTarget>,
 }
 
 /// A node's transform over time: translation, rotation and scale tracks (each optional) over
@@ -358,6 +366,8 @@ pub struct NodeAnimation {
     pub rotation: Option<crate::time::Track<glam::Quat>>,
     /// Scale over time.
     pub scale: Option<crate::time::Track<Vec3>>,
+    /// Morph target weights over time (one value per target of the node's mesh).
+    pub weights: Option<crate::time::Track<Vec<f32>>>,
 }
 
 /// A mesh.
@@ -506,6 +516,11 @@ pub struct Node {
     /// Instancing: the mesh is drawn once per transform here (each relative to the node's
     /// world transform); empty: once, at the node.
     pub instances: Vec<Mat4>,
+    /// The skin that deforms this node's mesh (index into [`Scene::skins`]): its vertices
+    /// follow the joints, and the node's own transform does not move them (glTF).
+    pub skin: Option<usize>,
+    /// The weights of its mesh's morph targets (missing ones are 0).
+    pub morph_weights: Vec<f32>,
 }
 
 /// A point cloud drawn as screen-space splats.
@@ -574,6 +589,8 @@ impl Node {
             camera: None,
             light: None,
             instances: Vec::new(),
+            skin: None,
+            morph_weights: Vec::new(),
         }
     }
     /// With mesh `m`.
@@ -640,6 +657,8 @@ pub struct Scene {
     pub up: Option<Vec3>,
     /// Node transforms over time (glTF animation channels); [`Scene::set_time`] applies them.
     pub animations: Vec<NodeAnimation>,
+    /// Skins (joints and inverse bind matrices) of skinned nodes.
+    pub skins: Vec<crate::deform::Skin>,
     /// Change counters: a [`crate::GpuScene`] updates what changed since its upload or last
     /// update. The setters below bump them; code that edits the fields directly bumps them
     /// itself.
@@ -659,6 +678,8 @@ pub struct Versions {
     pub materials: u64,
     /// Light parameters (kind, color, intensity, cones).
     pub lights: u64,
+    /// Morph target weights ([`Node::morph_weights`]). Skinned meshes follow `transforms`.
+    pub deform: u64,
 }
 
 impl Scene {
@@ -670,7 +691,8 @@ impl Scene {
                 let t = a.translation.as_ref().map(|t| t.span());
                 let r = a.rotation.as_ref().map(|r| r.span());
                 let s = a.scale.as_ref().map(|s| s.span());
-                [t, r, s].into_iter().flatten()
+                let w = a.weights.as_ref().map(|w| w.span());
+                [t, r, s, w].into_iter().flatten()
             })
             .reduce(|(a0, a1), (b0, b1)| (a0.min(b0), a1.max(b1)))
     }
@@ -682,7 +704,8 @@ impl Scene {
             let t = a.translation.as_ref().map(|t| t.timing());
             let r = a.rotation.as_ref().map(|r| r.timing());
             let s = a.scale.as_ref().map(|s| s.timing());
-            [t, r, s].into_iter().flatten().find_map(|t| match t {
+            let w = a.weights.as_ref().map(|w| w.timing());
+            [t, r, s, w].into_iter().flatten().find_map(|t| match t {
                 crate::time::Timing::Rate { fps, .. } => Some(*fps),
                 crate::time::Timing::Times(_) => None,
             })
@@ -712,16 +735,38 @@ impl Scene {
         if self.animations.is_empty() {
             return;
         }
+        let mut morphed = false;
         for a in &self.animations {
             let Some(n) = self.nodes.get_mut(a.node) else { continue };
-            let (s0, r0, t0) = a.rest;
-            let tr = a.translation.as_ref().and_then(|k| k.sample(t)).unwrap_or(t0);
-            let rot = a.rotation.as_ref().and_then(|k| k.sample(t)).unwrap_or(r0);
-            let sc = a.scale.as_ref().and_then(|k| k.sample(t)).unwrap_or(s0);
-            n.local = Mat4::from_scale_rotation_translation(sc, rot.normalize(), tr);
+            if a.translation.is_some() || a.rotation.is_some() || a.scale.is_some() {
+                let (s0, r0, t0) = a.rest;
+                let tr = a.translation.as_ref().and_then(|k| k.sample(t)).unwrap_or(t0);
+                let rot = a.rotation.as_ref().and_then(|k| k.sample(t)).unwrap_or(r0);
+                let sc = a.scale.as_ref().and_then(|k| k.sample(t)).unwrap_or(s0);
+                n.local = Mat4::from_scale_rotation_translation(sc, rot.normalize(), tr);
+            }
+            if let Some(w) = a.weights.as_ref().and_then(|k| k.sample(t)) {
+                n.morph_weights = w;
+                morphed = true;
+            }
         }
         self.update_world();
         self.versions.transforms += 1;
+        if morphed {
+            self.versions.deform += 1;
+        }
+    }
+
+    /// Sets node `node`'s morph target weights and bumps the deform version. False when
+    /// there is no such node or a weight is not finite.
+    pub fn set_morph_weights(&mut self, node: usize, weights: &[f32]) -> bool {
+        let Some(n) = self.nodes.get_mut(node) else { return false };
+        if !weights.iter().all(|w| w.is_finite()) {
+            return false;
+        }
+        n.morph_weights = weights.to_vec();
+        self.versions.deform += 1;
+        true
     }
 
     /// Sets node `node`'s local transform, recomputes the world transforms and bumps the
@@ -889,8 +934,16 @@ impl Scene {
             (self.nodes.len(), self.meshes.len(), self.materials.len());
         let (lights, cameras, textures) =
             (self.lights.len(), self.cameras.len(), self.textures.len());
+        let skins = self.skins.len();
+        self.skins.extend(other.skins.into_iter().map(|mut s| {
+            for j in &mut s.joints {
+                *j += nodes;
+            }
+            s
+        }));
         self.nodes.extend(other.nodes.into_iter().map(|mut n| {
             n.parent = n.parent.map(|p| p + nodes);
+            n.skin = n.skin.map(|s| s + skins);
             n.mesh = n.mesh.map(|m| m + meshes);
             n.camera = n.camera.map(|c| c + cameras);
             n.light = n.light.map(|l| l + lights);

@@ -52,6 +52,7 @@ fn moving_cube() -> Scene {
         translation: Some(track),
         rotation: None,
         scale: None,
+        weights: None,
     });
     s.update_world();
     s.add_default_lighting();

@@ -102,6 +102,7 @@ mod tests {
             translation: Some(track),
             rotation: None,
             scale: None,
+            weights: None,
         });
         s
     }
