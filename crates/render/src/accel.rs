@@ -29,8 +29,11 @@ pub struct Placement {
 
 /// The scene's acceleration structures.
 pub struct SceneAccel {
-    /// One compacted BLAS per mesh (None for meshes without triangles).
-    pub blases: Vec<Option<AccelerationStructure>>,
+    /// One BLAS per mesh (None for meshes without triangles): compacted, or for deformed
+    /// meshes updatable in place ([`xpg::BLAS_DEFORM_FLAGS`]).
+    pub blases: Vec<Option<Arc<AccelerationStructure>>>,
+    /// Per mesh: the geometry of a deformed mesh's BLAS, which its refits read again.
+    deform_geometry: Vec<Option<Arc<Vec<BlasTriangles>>>>,
     /// The top level: instance `i` is `placements[i]`, its custom index `i`.
     pub tlas: Arc<AccelerationStructure>,
     /// The TLAS instances (64 bytes each).
@@ -93,7 +96,7 @@ pub(crate) fn rows(m: Mat4) -> [[f32; 4]; 3] {
 pub(crate) fn instance_bytes(
     placements: &[Placement],
     worlds: &[Mat4],
-    blases: &[Option<AccelerationStructure>],
+    blases: &[Option<Arc<AccelerationStructure>>],
     double_sided: &[bool],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(placements.len() * 64);
@@ -120,7 +123,7 @@ pub(crate) fn add_tlas_pass(
     ctx: &Context,
     tlas: &Arc<AccelerationStructure>,
     instances: &Arc<Buffer>,
-    blases: &[Option<AccelerationStructure>],
+    blases: &[Option<Arc<AccelerationStructure>>],
     count: u32,
     update: bool,
 ) -> Result<(), GpuSceneError> {
@@ -158,15 +161,18 @@ pub(crate) fn add_tlas_pass(
 
 impl SceneAccel {
     /// Builds the structures of a scene whose meshes lie in `vertices` / `indices` as
-    /// `meshes` says, placed at `placements` / `worlds`.
+    /// `meshes` says, placed at `placements` / `worlds`; the meshes `deformed` says get
+    /// BLASes that can be refitted ([`SceneAccel::add_refit_passes`]).
     pub(crate) fn build(
         ctx: &Context,
         vertices: &Buffer,
         indices: &Buffer,
         meshes: &[Vec<MeshPrim>],
+        deformed: &[bool],
         placements: Vec<Placement>,
         worlds: &[Mat4],
     ) -> Result<Self, GpuSceneError> {
+        let deforms = |m: usize| deformed.get(m).copied().unwrap_or(false);
         let stride = size_of::<GpuVertex>() as u64;
         let double_sided: Vec<bool> =
             meshes.iter().map(|m| m.iter().any(|p| p.double_sided)).collect();
@@ -198,7 +204,8 @@ impl SceneAccel {
                 full.push(None);
                 continue;
             }
-            let sizes = AccelerationStructure::blas_sizes(ctx, g)?;
+            let flags = if deforms(m) { xpg::BLAS_DEFORM_FLAGS } else { xpg::BLAS_FLAGS };
+            let sizes = AccelerationStructure::blas_sizes_with(ctx, g, flags)?;
             let blas = AccelerationStructure::new(
                 ctx,
                 &format!("blas {m}"),
@@ -207,16 +214,18 @@ impl SceneAccel {
             )?;
             full.push(Some((blas, sizes.build_scratch)));
         }
-        // One compacted-size query per BLAS (every query of the pool is written before it is
-        // read: reading an unwritten one with WAIT would never return).
-        let built = full.iter().flatten().count() as u32;
+        // One compacted-size query per BLAS to compact (every query of the pool is written
+        // before it is read: reading an unwritten one with WAIT would never return).
+        let compacts = |m: usize, e: &Option<(AccelerationStructure, u64)>| e.is_some() && !deforms(m);
+        let built = full.iter().enumerate().filter(|(m, e)| compacts(*m, e)).count() as u32;
         let queries = if built > 0 { Some(CompactedSizeQueries::new(ctx, built)?) } else { None };
         let pool = queries.as_ref().map_or(vk::QueryPool::null(), |q| q.raw());
         let slot: Vec<u32> = full
             .iter()
-            .scan(0u32, |k, e| {
+            .enumerate()
+            .scan(0u32, |k, (m, e)| {
                 let at = *k;
-                *k += u32::from(e.is_some());
+                *k += u32::from(compacts(m, e));
                 Some(at)
             })
             .collect();
@@ -227,6 +236,11 @@ impl SceneAccel {
             for (m, entry) in full.iter().enumerate() {
                 let Some((blas, scratch_bytes)) = entry else { continue };
                 let g = &geometry[m];
+                let (flags, compact) = if deforms(m) {
+                    (xpg::BLAS_DEFORM_FLAGS, false)
+                } else {
+                    (xpg::BLAS_FLAGS, true)
+                };
                 let mut h = graph.import_accel("blas", blas.raw(), blas.buffer().raw(), None);
                 let mut scratch = graph.create_buffer("blas scratch", scratch_bytes + align);
                 let (sc, query) = (scratch, slot[m]);
@@ -240,9 +254,12 @@ impl SceneAccel {
                         let scratch = scratch_address(pc, &sc)?;
                         // SAFETY: the inputs were uploaded before (made visible to all later
                         // work); the scratch is this pass's, aligned, large enough.
-                        unsafe { blas.record_blas_build(pc.cmd, g, scratch) }
+                        unsafe { blas.record_blas_build_with(pc.cmd, g, scratch, flags, false) }
                             .map_err(framegraph::ExecuteError::Gpu)
                     });
+                if !compact {
+                    continue;
+                }
                 graph
                     .add_pass(&format!("compacted size {m}"))
                     .read(&h, Access::AccelBuildRead)
@@ -258,9 +275,22 @@ impl SceneAccel {
             Some(q) => q.read()?,
             None => Vec::new(),
         };
-        let mut blases: Vec<Option<AccelerationStructure>> = Vec::with_capacity(full.len());
+        let mut blases: Vec<Option<Arc<AccelerationStructure>>> = Vec::with_capacity(full.len());
+        let mut deform_geometry = Vec::with_capacity(full.len());
         let mut bytes = (0, 0);
-        for (m, entry) in full.iter().enumerate() {
+        for (m, entry) in full.iter_mut().enumerate() {
+            if deforms(m) {
+                // Kept as built: refits need an updatable structure.
+                let kept = entry.take().map(|(b, _)| Arc::new(b));
+                if let Some(b) = &kept {
+                    bytes.0 += b.size();
+                    bytes.1 += b.size();
+                }
+                deform_geometry.push(kept.is_some().then(|| Arc::new(geometry[m].clone())));
+                blases.push(kept);
+                continue;
+            }
+            deform_geometry.push(None);
             blases.push(match entry {
                 Some((blas, _)) => {
                     let size = compacted
@@ -270,12 +300,12 @@ impl SceneAccel {
                         .unwrap_or(blas.size());
                     bytes.0 += blas.size();
                     bytes.1 += size;
-                    Some(AccelerationStructure::new(
+                    Some(Arc::new(AccelerationStructure::new(
                         ctx,
                         &format!("blas {m} compacted"),
                         vk::AccelerationStructureTypeKHR::BOTTOM_LEVEL,
                         size,
-                    )?)
+                    )?))
                 }
                 None => None,
             });
@@ -343,7 +373,64 @@ impl SceneAccel {
         }
         // The uncompacted structures go (deferred until the GPU is done with them).
         drop(full);
-        Ok(Self { blases, tlas, instances, placements, blas_bytes: bytes, double_sided })
+        Ok(Self {
+            blases,
+            deform_geometry,
+            tlas,
+            instances,
+            placements,
+            blas_bytes: bytes,
+            double_sided,
+        })
+    }
+
+    /// Passes that refit the BLASes of `meshes` (deformed: built updatable) to the vertices
+    /// now in `vertices` (written earlier in the graph), then, with `update_tlas`, update the
+    /// TLAS over them (else the caller does).
+    pub(crate) fn add_refit_passes(
+        &self,
+        graph: &mut FrameGraph<'_>,
+        ctx: &Context,
+        vertices: &Buffer,
+        indices: &Buffer,
+        meshes: &[usize],
+        update_tlas: bool,
+    ) -> Result<(), GpuSceneError> {
+        let vb = graph.import_buffer(vertices.name(), vertices, None, None);
+        let ib = graph.import_buffer(indices.name(), indices, None, None);
+        let align = u64::from(ctx.caps().rt.min_scratch_offset_alignment);
+        for &m in meshes {
+            let (Some(Some(blas)), Some(Some(g))) = (self.blases.get(m), self.deform_geometry.get(m))
+            else {
+                continue;
+            };
+            let sizes = AccelerationStructure::blas_sizes_with(ctx, g, xpg::BLAS_DEFORM_FLAGS)?;
+            let mut scratch =
+                graph.create_buffer("blas refit scratch", sizes.update_scratch.max(16) + align);
+            let mut h = graph.import_accel("blas", blas.raw(), blas.buffer().raw(), None);
+            let (sc, b, g) = (scratch, Arc::clone(blas), Arc::clone(g));
+            graph
+                .add_pass(&format!("refit blas {m}"))
+                .read(&vb, Access::AccelBuildInput)
+                .read(&ib, Access::AccelBuildInput)
+                .write(&mut h, Access::AccelBuildOutput)
+                .write(&mut scratch, Access::AccelBuildOutput)
+                .record(move |pc| {
+                    let scratch = scratch_address(pc, &sc)?;
+                    // SAFETY: the graph orders the vertex writes before this update and the
+                    // traces after it; the structure was built updatable over the same
+                    // geometry; the scratch is this pass's, aligned, of the update size.
+                    unsafe {
+                        b.record_blas_build_with(pc.cmd, &g, scratch, xpg::BLAS_DEFORM_FLAGS, true)
+                    }
+                    .map_err(framegraph::ExecuteError::Gpu)
+                });
+        }
+        if !update_tlas {
+            return Ok(());
+        }
+        let count = self.placements.len() as u32;
+        add_tlas_pass(graph, ctx, &self.tlas, &self.instances, &self.blases, count, true)
     }
 }
 

@@ -194,6 +194,9 @@ pub struct SceneUpdate {
     pub materials: bool,
     /// Lights (also after transform changes: lights hang on nodes) and the scene's bounds.
     pub lights: bool,
+    /// Deformed meshes (skins after transform changes, morph target weights): their
+    /// vertices and acceleration structures.
+    pub deform: bool,
 }
 
 /// Errors of [`GpuScene::upload`] and [`GpuScene::update`].
@@ -335,6 +338,8 @@ pub struct GpuScene {
     colormap_kinds: Vec<scene::ColormapKind>,
     /// The scene's versions this copy reflects.
     pub versions: scene::Versions,
+    /// Skins and morph targets, deformed by a compute pass of [`GpuScene::update`].
+    deform: Option<crate::deform::GpuDeform>,
     /// Number of materials, and each one's shader-variant key (textured, blended).
     material_count: usize,
     material_keys: Vec<(bool, bool, bool, bool, bool)>,
@@ -606,13 +611,20 @@ impl GpuScene {
         up.flush()?;
         // Direct (mapped) writes are made visible by the next submission; staged copies end
         // with a barrier to all later commands (xpg's upload contract).
+        let deform = crate::deform::GpuDeform::new(ctx, scene, &prim_ranges, &mut up)?;
+        up.flush()?;
         let accel = if ctx.caps().ray_tracing {
             let meshes = step::accel_meshes(scene, &prim_ranges);
+            let mut deformed = vec![false; meshes.len()];
+            for &m in deform.iter().flat_map(|d| &d.meshes) {
+                deformed[m] = true;
+            }
             Some(crate::accel::SceneAccel::build(
                 ctx,
                 &vertices,
                 ray_indices.as_ref().unwrap_or(&indices),
                 &meshes,
+                &deformed,
                 placements,
                 &placement_worlds,
             )?)
@@ -649,6 +661,7 @@ impl GpuScene {
             texture_refs,
             colormap_kinds: kinds,
             versions: scene.versions,
+            deform,
             material_count: scene.materials.len(),
             material_keys: scene.materials.iter().map(material_key).collect(),
             environment,
@@ -687,6 +700,10 @@ impl GpuScene {
             transforms: v.transforms != self.versions.transforms,
             materials: v.materials != self.versions.materials,
             lights: v.lights != self.versions.lights || v.transforms != self.versions.transforms,
+            deform: self.deform.as_ref().is_some_and(|d| {
+                v.deform != self.versions.deform
+                    || (d.skinned() && v.transforms != self.versions.transforms)
+            }),
         };
         // Everything is computed and checked first; this copy changes only when all is well.
         let mut new_draws: Option<(Vec<GpuDraw>, Vec<Vec3>)> = None;
@@ -800,6 +817,15 @@ impl GpuScene {
                 .add_pass(&format!("scene update {what}"))
                 .write(&mut h, Access::TransferDst)
                 .record(move |pc| pc.update_buffer(&hh, 0, &bytes));
+        }
+        if let (true, Some(d)) = (done.deform, &self.deform) {
+            d.add_passes(scene, graph, &self.vertices, &self.tangents)?;
+            if let Some(accel) = &self.accel {
+                let indices = self.ray_indices.as_ref().unwrap_or(&self.indices);
+                // The TLAS update below (transforms) covers the refitted BLASes too.
+                let tlas = !done.transforms;
+                accel.add_refit_passes(graph, &self.ctx, &self.vertices, indices, &d.meshes, tlas)?;
+            }
         }
         if let (true, Some(accel)) = (done.transforms, &self.accel) {
             // In place: same instances, same BLASes (built with ALLOW_UPDATE).

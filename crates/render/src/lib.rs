@@ -9,6 +9,7 @@
 //! - [`headless`]: one view rendered into memory (tonemapped and read back) without a window.
 
 mod accel;
+mod deform;
 mod gpu;
 pub mod headless;
 mod overlay;

@@ -85,9 +85,11 @@ pub(crate) fn pack_geometry(scene: &Scene) -> Result<Geometry, GpuSceneError> {
     let mut prim_ranges: Vec<Vec<PrimRange>> = Vec::new();
     let mut triangle_orders = Vec::new();
     let mut ray_indices: Option<Vec<u32>> = None;
-    for m in &scene.meshes {
+    for (mi, m) in scene.meshes.iter().enumerate() {
         let mut ranges = Vec::new();
         let mut orders = Vec::new();
+        // A deformed mesh starts deformed (the CPU reference of the deform pass).
+        let deforming = scene.deforming_node(mi);
         for (pi, p) in m.primitives.iter().enumerate() {
             if let Some(message) = check_primitive(p, scene) {
                 let object = SceneObject::Primitive { mesh: m.name.clone(), primitive: pi };
@@ -98,7 +100,12 @@ pub(crate) fn pack_geometry(scene: &Scene) -> Result<Geometry, GpuSceneError> {
             let first_index = u32::try_from(indices.len())
                 .map_err(|_| GpuSceneError::TooLarge("more than 4 G indices".into()))?;
             let white = pack_srgba8([1.0; 4]);
-            vertices.extend(p.positions.iter().zip(&p.normals).enumerate().map(
+            let deformed = deforming.and_then(|node| scene.deformed(node, pi));
+            let (positions, normals, tangent_data) = match &deformed {
+                Some(d) => (&d.positions, &d.normals, &d.tangents),
+                None => (&p.positions, &p.normals, &p.tangents),
+            };
+            vertices.extend(positions.iter().zip(normals).enumerate().map(
                 |(k, (&position, &normal))| GpuVertex {
                     position,
                     color: p.colors.get(k).map_or(white, |&c| pack_srgba8(c)),
@@ -120,10 +127,10 @@ pub(crate) fn pack_geometry(scene: &Scene) -> Result<Geometry, GpuSceneError> {
                     [a, b, c, d]
                 }));
             }
-            if p.tangents.is_empty() {
+            if tangent_data.is_empty() {
                 tangents.extend(std::iter::repeat_n([0.0; 4], n));
             } else {
-                tangents.extend_from_slice(&p.tangents);
+                tangents.extend_from_slice(tangent_data);
             }
             let order = spatial_order(&p.positions, &p.indices);
             if let Some(o) = &order {

@@ -67,7 +67,7 @@ pub use query::TimestampPool;
 pub use raw_window_handle;
 pub use raytracing::{
     record_tlas_build_raw, sbt_layout, tlas_instance, AccelSizes, AccelerationStructure,
-    BlasTriangles, CompactedSizeQueries, RayTracingDesc, BLAS_FLAGS, TLAS_FLAGS,
+    BlasTriangles, CompactedSizeQueries, RayTracingDesc, BLAS_DEFORM_FLAGS, BLAS_FLAGS, TLAS_FLAGS,
     TLAS_INSTANCE_SIZE,
 };
 pub use resource::{

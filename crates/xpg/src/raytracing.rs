@@ -137,6 +137,13 @@ pub const BLAS_FLAGS: vk::BuildAccelerationStructureFlagsKHR =
         vk::BuildAccelerationStructureFlagsKHR::PREFER_FAST_TRACE.as_raw()
             | vk::BuildAccelerationStructureFlagsKHR::ALLOW_COMPACTION.as_raw(),
     );
+/// Flags of bottom-level builds of geometry that moves (deformed meshes): fast tracing,
+/// updatable in place (refitted when only the vertices move).
+pub const BLAS_DEFORM_FLAGS: vk::BuildAccelerationStructureFlagsKHR =
+    vk::BuildAccelerationStructureFlagsKHR::from_raw(
+        vk::BuildAccelerationStructureFlagsKHR::PREFER_FAST_TRACE.as_raw()
+            | vk::BuildAccelerationStructureFlagsKHR::ALLOW_UPDATE.as_raw(),
+    );
 /// Flags of top-level builds: fast tracing, updatable in place.
 pub const TLAS_FLAGS: vk::BuildAccelerationStructureFlagsKHR =
     vk::BuildAccelerationStructureFlagsKHR::from_raw(
@@ -241,9 +248,19 @@ pub const TLAS_INSTANCE_SIZE: u64 = 64;
 impl AccelerationStructure {
     /// Sizes of a bottom-level structure over `geometries` (built with [`BLAS_FLAGS`]).
     pub fn blas_sizes(ctx: &Context, geometries: &[BlasTriangles]) -> Result<AccelSizes, GpuError> {
+        Self::blas_sizes_with(ctx, geometries, BLAS_FLAGS)
+    }
+
+    /// Sizes of a bottom-level structure over `geometries` built with `flags`
+    /// ([`BLAS_FLAGS`] or [`BLAS_DEFORM_FLAGS`]).
+    pub fn blas_sizes_with(
+        ctx: &Context,
+        geometries: &[BlasTriangles],
+        flags: vk::BuildAccelerationStructureFlagsKHR,
+    ) -> Result<AccelSizes, GpuError> {
         let g: Vec<_> = geometries.iter().map(triangles_geometry).collect();
         let counts: Vec<u32> = geometries.iter().map(|t| t.triangle_count).collect();
-        sizes(ctx, vk::AccelerationStructureTypeKHR::BOTTOM_LEVEL, &g, &counts, BLAS_FLAGS)
+        sizes(ctx, vk::AccelerationStructureTypeKHR::BOTTOM_LEVEL, &g, &counts, flags)
     }
 
     /// Sizes of a top-level structure of up to `instances` instances ([`TLAS_FLAGS`]).
@@ -319,6 +336,25 @@ impl AccelerationStructure {
         geometries: &[BlasTriangles],
         scratch: vk::DeviceAddress,
     ) -> Result<(), GpuError> {
+        // SAFETY: the caller's contract.
+        unsafe { self.record_blas_build_with(cmd, geometries, scratch, BLAS_FLAGS, false) }
+    }
+
+    /// Records a build with `flags`, or with `update` an in-place update (a refit: the same
+    /// geometries with moved vertices, built before with [`BLAS_DEFORM_FLAGS`]).
+    ///
+    /// # Safety
+    /// As [`AccelerationStructure::record_blas_build`]; for an update the structure was
+    /// built with `flags` including `ALLOW_UPDATE` over geometries of the same counts, and
+    /// the scratch holds `update_scratch` bytes.
+    pub unsafe fn record_blas_build_with(
+        &self,
+        cmd: vk::CommandBuffer,
+        geometries: &[BlasTriangles],
+        scratch: vk::DeviceAddress,
+        flags: vk::BuildAccelerationStructureFlagsKHR,
+        update: bool,
+    ) -> Result<(), GpuError> {
         let f = fns(&self.shared)?;
         let g: Vec<_> = geometries.iter().map(triangles_geometry).collect();
         let ranges: Vec<vk::AccelerationStructureBuildRangeInfoKHR> = geometries
@@ -330,13 +366,20 @@ impl AccelerationStructure {
                 transform_offset: 0,
             })
             .collect();
-        let info = vk::AccelerationStructureBuildGeometryInfoKHR::default()
+        let mut info = vk::AccelerationStructureBuildGeometryInfoKHR::default()
             .ty(vk::AccelerationStructureTypeKHR::BOTTOM_LEVEL)
-            .flags(BLAS_FLAGS)
-            .mode(vk::BuildAccelerationStructureModeKHR::BUILD)
+            .flags(flags)
+            .mode(if update {
+                vk::BuildAccelerationStructureModeKHR::UPDATE
+            } else {
+                vk::BuildAccelerationStructureModeKHR::BUILD
+            })
             .dst_acceleration_structure(self.raw)
             .geometries(&g)
             .scratch_data(vk::DeviceOrHostAddressKHR { device_address: scratch });
+        if update {
+            info = info.src_acceleration_structure(self.raw);
+        }
         // SAFETY: the caller's contract; one range per geometry.
         unsafe { f.accel.cmd_build_acceleration_structures(cmd, &[info], &[&ranges]) };
         Ok(())
