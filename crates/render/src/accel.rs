@@ -216,7 +216,8 @@ impl SceneAccel {
         }
         // One compacted-size query per BLAS to compact (every query of the pool is written
         // before it is read: reading an unwritten one with WAIT would never return).
-        let compacts = |m: usize, e: &Option<(AccelerationStructure, u64)>| e.is_some() && !deforms(m);
+        let compacts =
+            |m: usize, e: &Option<(AccelerationStructure, u64)>| e.is_some() && !deforms(m);
         let built = full.iter().enumerate().filter(|(m, e)| compacts(*m, e)).count() as u32;
         let queries = if built > 0 { Some(CompactedSizeQueries::new(ctx, built)?) } else { None };
         let pool = queries.as_ref().map_or(vk::QueryPool::null(), |q| q.raw());
@@ -400,7 +401,8 @@ impl SceneAccel {
         let ib = graph.import_buffer(indices.name(), indices, None, None);
         let align = u64::from(ctx.caps().rt.min_scratch_offset_alignment);
         for &m in meshes {
-            let (Some(Some(blas)), Some(Some(g))) = (self.blases.get(m), self.deform_geometry.get(m))
+            let (Some(Some(blas)), Some(Some(g))) =
+                (self.blases.get(m), self.deform_geometry.get(m))
             else {
                 continue;
             };

@@ -148,8 +148,7 @@ impl GpuDeform {
                         p.weights.len()
                     )));
                 }
-                if let Some(j) = p.joints.iter().flatten().find(|&&j| u32::from(j) >= joint_count)
-                {
+                if let Some(j) = p.joints.iter().flatten().find(|&&j| u32::from(j) >= joint_count) {
                     if skinned {
                         return Err(invalid(format!("joint {j} of a skin with {joint_count}")));
                     }

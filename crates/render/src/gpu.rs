@@ -824,7 +824,14 @@ impl GpuScene {
                 let indices = self.ray_indices.as_ref().unwrap_or(&self.indices);
                 // The TLAS update below (transforms) covers the refitted BLASes too.
                 let tlas = !done.transforms;
-                accel.add_refit_passes(graph, &self.ctx, &self.vertices, indices, &d.meshes, tlas)?;
+                accel.add_refit_passes(
+                    graph,
+                    &self.ctx,
+                    &self.vertices,
+                    indices,
+                    &d.meshes,
+                    tlas,
+                )?;
             }
         }
         if let (true, Some(accel)) = (done.transforms, &self.accel) {

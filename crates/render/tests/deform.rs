@@ -80,16 +80,17 @@ fn gpu_vertices(
     gpu: &render::GpuScene,
     first: u64,
     count: u64,
-) -> (Vec<[f32; 3]>, Vec<[f32; 3]>, Vec<[f32; 4]>) {
+) -> scene::deform::Deformed {
     let mut up = xpg::Uploader::new(ctx, 1 << 20).expect("uploader");
     let v = up.read_buffer(&gpu.vertices, first * 32, count * 32).expect("read vertices");
     let t = up.read_buffer(&gpu.tangents, first * 16, count * 16).expect("read tangents");
     let f: &[f32] = bytemuck::cast_slice(&v);
     let t: &[f32] = bytemuck::cast_slice(&t);
-    let pos = f.chunks_exact(8).map(|c| [c[0], c[1], c[2]]).collect();
-    let nor = f.chunks_exact(8).map(|c| [c[4], c[5], c[6]]).collect();
-    let tan = t.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
-    (pos, nor, tan)
+    scene::deform::Deformed {
+        positions: f.chunks_exact(8).map(|c| [c[0], c[1], c[2]]).collect(),
+        normals: f.chunks_exact(8).map(|c| [c[4], c[5], c[6]]).collect(),
+        tangents: t.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect(),
+    }
 }
 
 fn assert_close(what: &str, gpu: &[[f32; 3]], cpu: &[[f32; 3]]) {
@@ -103,7 +104,8 @@ fn assert_close(what: &str, gpu: &[[f32; 3]], cpu: &[[f32; 3]]) {
 /// Compares the GPU copy with the CPU reference for both meshes.
 fn check(ctx: &xpg::Context, gpu: &render::GpuScene, s: &Scene, when: &str) {
     let strip = s.deformed(0, 0).expect("strip");
-    let (p, n, t) = gpu_vertices(ctx, gpu, 0, 22);
+    let scene::deform::Deformed { positions: p, normals: n, tangents: t } =
+        gpu_vertices(ctx, gpu, 0, 22);
     assert_close(&format!("{when}: strip position"), &p, &strip.positions);
     assert_close(&format!("{when}: strip normal"), &n, &strip.normals);
     let t3: Vec<[f32; 3]> = t.iter().map(|t| [t[0], t[1], t[2]]).collect();
@@ -111,7 +113,8 @@ fn check(ctx: &xpg::Context, gpu: &render::GpuScene, s: &Scene, when: &str) {
     assert_close(&format!("{when}: strip tangent"), &t3, &c3);
     assert!(t.iter().all(|t| t[3] == 1.0), "{when}: tangent signs kept");
     let quad = s.deformed(3, 0).expect("quad");
-    let (p, n, _) = gpu_vertices(ctx, gpu, 22, 4);
+    let g = gpu_vertices(ctx, gpu, 22, 4);
+    let (p, n) = (g.positions, g.normals);
     assert_close(&format!("{when}: quad position"), &p, &quad.positions);
     assert_close(&format!("{when}: quad normal"), &n, &quad.normals);
 }
@@ -149,7 +152,7 @@ fn skinning_and_morph_targets_on_the_gpu_match_the_cpu_reference() {
     assert!((end[0] - 3.0).abs() < 1e-5 && (end[1] - 1.0).abs() < 1e-5, "{end:?}");
     assert!((end[2] + 1.0).abs() < 1e-5, "{end:?}");
     // The quad's first vertex, fully morphed by the first target.
-    let (p, _, _) = gpu_vertices(&ctx, &gpu, 22, 1);
+    let p = gpu_vertices(&ctx, &gpu, 22, 1).positions;
     assert_eq!(p[0], [0.0, 0.0, 1.0]);
     // Nothing changed: no deform pass.
     let mut graph = framegraph::FrameGraph::new();

@@ -370,6 +370,24 @@ pub struct NodeAnimation {
     pub weights: Option<crate::time::Track<Vec<f32>>>,
 }
 
+impl NodeAnimation {
+    /// The times of its samples (every track's, sorted, without repeats): the timeline's
+    /// ticks.
+    pub fn sample_times(&self) -> Vec<f64> {
+        fn times<T: crate::time::Animatable>(t: &Option<crate::time::Track<T>>) -> Vec<f64> {
+            t.as_ref()
+                .map_or(Vec::new(), |t| (0..t.len()).filter_map(|k| t.sample_time(k)).collect())
+        }
+        let mut all = times(&self.translation);
+        all.extend(times(&self.rotation));
+        all.extend(times(&self.scale));
+        all.extend(times(&self.weights));
+        all.sort_by(f64::total_cmp);
+        all.dedup();
+        all
+    }
+}
+
 /// A mesh.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Mesh {

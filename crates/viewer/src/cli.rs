@@ -439,6 +439,7 @@ fn view(a: ViewArgs, registry: Registry, started: std::time::Instant) -> anyhow:
         hot_reload: !a.no_hot_reload && cfg.shaders.hot_reload,
         default_lighting: !a.no_default_lighting,
         keys,
+        playback: crate::app::Playback::from(&cfg.timeline),
         pass_dirs: cfg
             .passes
             .folders

@@ -22,8 +22,42 @@ pub struct Config {
     pub shaders: ShaderConfig,
     /// `[keys]`
     pub keys: KeyConfig,
+    /// `[timeline]`
+    pub timeline: TimelineConfig,
     /// `[passes]`
     pub passes: PassesConfig,
+}
+
+/// `[timeline]`: how the scene's time plays at start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimelineConfig {
+    /// Play at start.
+    pub play: bool,
+    /// Scene seconds per second (-8..=8).
+    #[serde(deserialize_with = "speed")]
+    pub speed: f64,
+    /// At the ends: "once", "loop" or "bounce".
+    #[serde(rename = "loop")]
+    pub loop_mode: crate::app::LoopMode,
+    /// Stay at the latest time of data still arriving.
+    pub follow_latest: bool,
+}
+
+impl Default for TimelineConfig {
+    fn default() -> Self {
+        Self { play: true, speed: 1.0, loop_mode: crate::app::LoopMode::Loop, follow_latest: false }
+    }
+}
+
+fn speed<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    checked(d, |v: &f64| {
+        if v.is_finite() && (-8.0..=8.0).contains(v) {
+            Ok(())
+        } else {
+            Err(format!("speed = {v}: expected -8..=8"))
+        }
+    })
 }
 
 /// `[passes]`
@@ -116,7 +150,7 @@ pub struct ShaderConfig {
 }
 
 /// `[keys]`: shortcuts as `"ctrl+n"`, `"f12"`, `"x"` (modifiers ctrl, shift, alt; keys a-z,
-/// 0-9, f1-f12, escape, tab, space, enter, delete).
+/// 0-9, f1-f12, escape, tab, space, enter, delete, left, right, up, down, home, end).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeyConfig {
@@ -141,6 +175,21 @@ pub struct KeyConfig {
     /// Frame everything in the focused viewport.
     #[serde(deserialize_with = "binding")]
     pub frame_all: String,
+    /// Play or pause the scene's time.
+    #[serde(deserialize_with = "binding")]
+    pub play_pause: String,
+    /// One frame back (pausing).
+    #[serde(deserialize_with = "binding")]
+    pub step_back: String,
+    /// One frame forward (pausing).
+    #[serde(deserialize_with = "binding")]
+    pub step_forward: String,
+    /// The first frame.
+    #[serde(deserialize_with = "binding")]
+    pub first_frame: String,
+    /// The last frame.
+    #[serde(deserialize_with = "binding")]
+    pub last_frame: String,
 }
 
 impl Default for WindowConfig {
@@ -179,6 +228,11 @@ impl Default for KeyConfig {
             screenshot_viewport: "p".into(),
             close_viewport: "x".into(),
             frame_all: "f".into(),
+            play_pause: "space".into(),
+            step_back: "left".into(),
+            step_forward: "right".into(),
+            first_frame: "home".into(),
+            last_frame: "end".into(),
         }
     }
 }
@@ -321,6 +375,16 @@ pub struct Keys {
     pub close_viewport: KeyBinding,
     /// See [`KeyConfig`].
     pub frame_all: KeyBinding,
+    /// See [`KeyConfig`].
+    pub play_pause: KeyBinding,
+    /// See [`KeyConfig`].
+    pub step_back: KeyBinding,
+    /// See [`KeyConfig`].
+    pub step_forward: KeyBinding,
+    /// See [`KeyConfig`].
+    pub first_frame: KeyBinding,
+    /// See [`KeyConfig`].
+    pub last_frame: KeyBinding,
 }
 
 impl KeyConfig {
@@ -334,8 +398,18 @@ impl KeyConfig {
             screenshot_viewport: KeyBinding::parse(&self.screenshot_viewport)?,
             close_viewport: KeyBinding::parse(&self.close_viewport)?,
             frame_all: KeyBinding::parse(&self.frame_all)?,
+            play_pause: KeyBinding::parse(&self.play_pause)?,
+            step_back: KeyBinding::parse(&self.step_back)?,
+            step_forward: KeyBinding::parse(&self.step_forward)?,
+            first_frame: KeyBinding::parse(&self.first_frame)?,
+            last_frame: KeyBinding::parse(&self.last_frame)?,
         })
     }
+}
+
+/// A key without modifiers.
+fn plain(key: imgui::Key) -> KeyBinding {
+    KeyBinding { ctrl: false, shift: false, alt: false, key }
 }
 
 impl Default for Keys {
@@ -374,6 +448,11 @@ impl Default for Keys {
                 key: imgui::Key::X,
             },
             frame_all: KeyBinding { ctrl: false, shift: false, alt: false, key: imgui::Key::F },
+            play_pause: plain(imgui::Key::Space),
+            step_back: plain(imgui::Key::LeftArrow),
+            step_forward: plain(imgui::Key::RightArrow),
+            first_frame: plain(imgui::Key::Home),
+            last_frame: plain(imgui::Key::End),
         })
     }
 }

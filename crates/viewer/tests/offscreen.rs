@@ -709,3 +709,74 @@ fn emitting_files_get_the_default_lighting_unless_asked_not_to() {
     assert!(own.scene().lights.is_empty());
     assert_eq!(own.scene().environment, scene::Environment::None);
 }
+
+/// A glTF file of a triangle moving 2 units along +x over 0..2 s (two linear keys).
+fn animated_triangle(dir: &Path) -> PathBuf {
+    let f = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let mut bin = f(&[0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]); // positions: 36 bytes
+    bin.extend(f(&[0.0, 2.0])); // times at 36
+    bin.extend(f(&[0.0, 0.0, 0.0, 2.0, 0.0, 0.0])); // translations at 44
+    std::fs::write(dir.join("tri.bin"), &bin).expect("bin");
+    let gltf = r#"{"asset":{"version":"2.0"},"scene":0,"scenes":[{"nodes":[0]}],
+        "nodes":[{"mesh":0}],
+        "meshes":[{"primitives":[{"attributes":{"POSITION":0}}]}],
+        "animations":[{"samplers":[{"input":1,"output":2}],
+            "channels":[{"sampler":0,"target":{"node":0,"path":"translation"}}]}],
+        "buffers":[{"uri":"tri.bin","byteLength":68}],
+        "bufferViews":[{"buffer":0,"byteOffset":0,"byteLength":36},
+                       {"buffer":0,"byteOffset":36,"byteLength":8},
+                       {"buffer":0,"byteOffset":44,"byteLength":24}],
+        "accessors":[
+          {"bufferView":0,"componentType":5126,"count":3,"type":"VEC3","min":[0,0,0],"max":[1,1,0]},
+          {"bufferView":1,"componentType":5126,"count":2,"type":"SCALAR","min":[0],"max":[2]},
+          {"bufferView":2,"componentType":5126,"count":2,"type":"VEC3"}]}"#;
+    let path = dir.join("tri.gltf");
+    std::fs::write(&path, gltf).expect("gltf");
+    path
+}
+
+#[test]
+fn timeline_keys_play_step_and_jump_and_export_writes_the_viewports_frames() {
+    let dir = temp("timeline");
+    // Space pauses; End jumps to the last frame; Left twice steps back two frames (30 fps);
+    // Home goes to the first; Right once.
+    let script = Script::parse(
+        "2 key down space\n3 key up space\n4 key down end\n5 key up end\n\
+         6 key down left\n7 key up left\n8 key down left\n9 key up left\n",
+    )
+    .expect("script");
+    let mut o = opts(vec![animated_triangle(&dir)], vec!["raster".to_string()]);
+    o.script = Some(script);
+    o.frames = Some(11);
+    let mut app = run_offscreen(o).expect("viewer runs");
+    let p = app.playback();
+    assert!(!p.playing, "Space paused");
+    assert!((p.time - (2.0 - 2.0 / 30.0)).abs() < 1e-9, "End, then two steps back: {}", p.time);
+    let x = app.scene().nodes[0].local.w_axis.x;
+    assert!((f64::from(x) - p.time).abs() < 1e-5, "the scene is at the time: {x}");
+    app.playback_command(viewer::app::PlaybackCommand::First);
+    assert_eq!(app.playback().time, 0.0);
+    app.frame(None, (320, 200)).expect("frame");
+    // The Export button's work: frames 0-2 of the active viewport, at its size.
+    let form = viewer::app::ExportForm {
+        first: 0,
+        last: 2,
+        fps: 10.0,
+        out: dir.join("e_%02d.png").display().to_string(),
+        ..Default::default()
+    };
+    app.export_frames(form).expect("export starts");
+    assert!(app.exporting());
+    let summary = app.wait_export().expect("a job").expect("export");
+    assert_eq!(summary.frames, 3);
+    let (w, h) = image::image_dimensions(dir.join("e_02.png")).expect("frame 2");
+    assert!(w > 100 && h > 100 && w < 320, "the viewport's size, not the window's: {w}x{h}");
+    let (f0, f2) = (
+        image::open(dir.join("e_00.png")).expect("0").to_rgba8(),
+        image::open(dir.join("e_02.png")).expect("2").to_rgba8(),
+    );
+    assert_ne!(f0.as_raw(), f2.as_raw(), "the triangle moved between frames 0 and 2");
+    assert_eq!(app.validation_messages(), 0);
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}

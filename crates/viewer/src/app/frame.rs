@@ -173,7 +173,8 @@ impl App {
             let size = [w as f32, h as f32];
             graph_panel(ui, &self.plan_text, size, &mut self.panels.graph, &mut actions);
         }
-        self.playback.panel(ui, &mut self.scene, [w as f32, h as f32]);
+        self.playback.panel(ui, &mut self.scene, [w as f32, h as f32], &mut self.export_form);
+        self.export_window(ui, [w as f32, h as f32], &mut actions);
         let ctx = &self.ctx;
         let cams: Vec<(String, usize)> = self
             .scene
@@ -197,9 +198,13 @@ impl App {
                 &mut actions,
             );
         }
+        if let Some(v) = self.viewports.iter().find(|v| v.focused) {
+            self.active_viewport = Some(v.id);
+        }
         if let Some(f) = self.on_ui.as_mut() {
             let (time, frame) = (self.time, self.stats.frames);
-            f(ui, &mut FrameInfo { scene: &mut self.scene, time, dt, frame });
+            let playback = &mut self.playback;
+            f(ui, &mut FrameInfo { scene: &mut self.scene, time, dt, frame, playback });
         }
         global_keys(ui, &self.opts.keys, &mut actions);
         let errors: Vec<&str> = self
@@ -262,7 +267,8 @@ impl App {
         if let Some(f) = self.on_frame.as_mut() {
             let _s = tracing::info_span!("on_frame").entered();
             let (time, frame) = (self.time, self.stats.frames);
-            f(&mut FrameInfo { scene: &mut self.scene, time, dt, frame });
+            let playback = &mut self.playback;
+            f(&mut FrameInfo { scene: &mut self.scene, time, dt, frame, playback });
         }
         {
             let io = imgui.io_mut();

@@ -29,6 +29,7 @@ mod viewport_graph;
 pub use offscreen::{make_context, run_offscreen, run_offscreen_timed};
 pub(crate) use offscreen::{run_offscreen_with, start_context, PendingContext};
 pub use options::{default_cache_dir, FrameStats, Panels, ViewerOptions};
+pub use timeline::{ExportForm, LoopMode, Playback, PlaybackCommand};
 #[allow(unused_imports)]
 use {frame::*, panels::*, rebuild::*, ui_gpu::*, viewport::*};
 
@@ -48,6 +49,7 @@ impl Viewport {
             hidden: Default::default(),
             file_camera: None,
             pass_error: None,
+            focused: false,
         }
     }
 
@@ -145,6 +147,16 @@ enum Action {
     Relayout,
     Screenshot(PathBuf),
     ExportDot(PathBuf),
+    Playback(PlaybackCommand),
+    /// Export frames of the active viewport as the Export form says.
+    ExportFrames,
+}
+
+/// An export running on its own thread.
+struct ExportJob {
+    progress: std::sync::Arc<crate::export::ExportProgress>,
+    handle: std::thread::JoinHandle<anyhow::Result<crate::export::ExportSummary>>,
+    out: String,
 }
 
 /// What a program that embeds the viewer gets each frame: the scene to change through its
@@ -160,6 +172,8 @@ pub struct FrameInfo<'a> {
     pub dt: f32,
     /// Frames drawn before this one.
     pub frame: u64,
+    /// The scene time's playback: play, pause, seek ([`Playback::command`]).
+    pub playback: &'a mut Playback,
 }
 
 type OnFrame = Box<dyn FnMut(&mut FrameInfo<'_>)>;
@@ -235,7 +249,13 @@ pub struct App {
     pending_screenshot: Vec<PathBuf>,
     last_frame: Instant,
     /// The scene time's playback (the timeline).
-    playback: timeline::Playback,
+    playback: Playback,
+    /// The Export form of the timeline, the export running (if any) and how the last ended.
+    export_form: ExportForm,
+    export_job: Option<ExportJob>,
+    export_status: Option<String>,
+    /// The viewport last focused (exports show its view).
+    active_viewport: Option<u32>,
     /// Frame statistics.
     pub stats: FrameStats,
     /// Which panels are open.
@@ -289,6 +309,7 @@ impl App {
         preloaded: Option<Vec<LoadedFile>>,
     ) -> anyhow::Result<Self> {
         let t0 = Instant::now();
+        let playback = opts.playback.clone();
         let mut compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
         if let Some(dir) = &opts.shader_dir {
             compiler = compiler.with_shader_dir(dir);
@@ -390,7 +411,11 @@ impl App {
             has_content: false,
             pending_screenshot: Vec::new(),
             last_frame: Instant::now(),
-            playback: Default::default(),
+            playback,
+            export_form: Default::default(),
+            export_job: None,
+            export_status: None,
+            active_viewport: None,
             stats: FrameStats::default(),
             panels: Panels::default(),
             plan_text: String::new(),
@@ -648,7 +673,93 @@ impl App {
             Action::Relayout => self.layout_dirty = true,
             Action::Screenshot(p) => self.pending_screenshot.push(p),
             Action::ExportDot(p) => self.dot_export = Some(p),
+            Action::Playback(cmd) => self.playback.command(&mut self.scene, cmd),
+            Action::ExportFrames => {
+                if let Err(e) = self.start_export() {
+                    self.export_status = Some(format!("export failed: {e:#}"));
+                }
+            }
         }
+    }
+
+    /// The scene time's playback.
+    pub fn playback(&self) -> &Playback {
+        &self.playback
+    }
+
+    /// The scene time's playback, to change (`command` puts the scene at the new time).
+    pub fn playback_mut(&mut self) -> &mut Playback {
+        &mut self.playback
+    }
+
+    /// Plays, pauses, steps or seeks the scene's time.
+    pub fn playback_command(&mut self, cmd: PlaybackCommand) {
+        self.playback.command(&mut self.scene, cmd);
+    }
+
+    /// What the timeline's Export button does: starts exporting frames of the active
+    /// viewport (its renderer, settings, camera and size) as `form` says, on a thread with
+    /// its own GPU context ([`App::wait_export`] waits for it).
+    pub fn export_frames(&mut self, form: ExportForm) -> anyhow::Result<()> {
+        self.export_form = form;
+        self.start_export()
+    }
+
+    fn start_export(&mut self) -> anyhow::Result<()> {
+        if self.export_job.is_some() {
+            bail!("an export is running");
+        }
+        let f = &self.export_form;
+        if f.first < 0 || f.last < f.first {
+            bail!("frames {}-{}: not a range", f.first, f.last);
+        }
+        let output = crate::export::ExportOutput::parse(Path::new(f.out.trim()))?;
+        let id = self.active_viewport.or_else(|| self.viewports.first().map(|v| v.id));
+        let vp =
+            self.viewports.iter().find(|v| Some(v.id) == id).context("no viewport to export")?;
+        let (w, h) = vp.image.as_ref().map_or(self.size, |i| (i.width, i.height));
+        let view = vp.camera.view(w.max(1), h.max(1));
+        let settings: Vec<(String, render::SettingValue)> = vp
+            .renderer()
+            .map(|r| r.settings().iter().map(|s| (s.key.to_string(), s.value)).collect())
+            .unwrap_or_default();
+        let req = crate::RenderRequest {
+            size: Some((view.width, view.height)),
+            renderer: vp.kind.clone(),
+            registry: self.opts.registry.clone(),
+            settings,
+            spp: f.spp.clamp(1, 1 << 16) as u32,
+            max_depth: self.opts.max_depth,
+            msaa: self.opts.msaa,
+            ..crate::RenderRequest::new(PathBuf::from("the viewer's scene"))
+        };
+        let ex = crate::export::ExportRequest {
+            frames: (f.first as u64, f.last as u64),
+            fps: Some(f64::from(f.fps)),
+            output,
+            progress_bar: false,
+        };
+        let mut scene = self.scene.clone();
+        let progress = std::sync::Arc::new(crate::export::ExportProgress::default());
+        let p = progress.clone();
+        let handle = std::thread::Builder::new()
+            .name("export".into())
+            .spawn(move || crate::export::export(&mut scene, &req, &ex, Some(view), &p))
+            .context("starting the export thread")?;
+        self.export_status = None;
+        self.export_job = Some(ExportJob { progress, handle, out: f.out.clone() });
+        Ok(())
+    }
+
+    /// Whether an export started from the timeline is running.
+    pub fn exporting(&self) -> bool {
+        self.export_job.is_some()
+    }
+
+    /// Waits for the export started from the timeline (if any) and returns how it went.
+    pub fn wait_export(&mut self) -> Option<anyhow::Result<crate::export::ExportSummary>> {
+        let job = self.export_job.take()?;
+        Some(job.handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the export panicked"))))
     }
 
     /// Reads the whole window image of the last frame (RGBA8, sRGB-encoded).

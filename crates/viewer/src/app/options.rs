@@ -58,6 +58,8 @@ pub struct ViewerOptions {
     /// Files without punctual lights or an environment get the default lighting (a key
     /// light and a dim environment), whatever they emit.
     pub default_lighting: bool,
+    /// How the scene's time plays at start (the config's `[timeline]`).
+    pub playback: super::Playback,
 }
 
 impl Default for ViewerOptions {
@@ -85,6 +87,7 @@ impl Default for ViewerOptions {
             panels: Panels::default(),
             pass_dirs: Vec::new(),
             default_lighting: true,
+            playback: Default::default(),
         }
     }
 }

@@ -132,7 +132,8 @@ pub(super) fn side_panel(
             "Ctrl+N raster, Ctrl+P path tracer, Ctrl+L layout, F12 screenshot. In a \
              viewport: drag rotate, right/middle drag pan, wheel zoom, WASD/QE fly, F frame \
              all, 1/3/7 axis views (Ctrl: opposite), 5 ortho, C next file camera, P save \
-             viewport, X close.",
+             viewport, X close. Animation: Space play/pause, Left/Right step, Home/End \
+             first/last frame.",
         );
         grey.pop();
     });
@@ -257,6 +258,18 @@ pub(super) fn global_keys(ui: &imgui::Ui, keys: &crate::config::Keys, actions: &
     }
     if keys.split_evenly.pressed(ui) {
         actions.push(Action::Relayout);
+    }
+    use super::PlaybackCommand as P;
+    for (key, cmd) in [
+        (&keys.play_pause, P::TogglePlay),
+        (&keys.step_back, P::Step(-1)),
+        (&keys.step_forward, P::Step(1)),
+        (&keys.first_frame, P::First),
+        (&keys.last_frame, P::Last),
+    ] {
+        if key.pressed(ui) {
+            actions.push(Action::Playback(cmd));
+        }
     }
     if keys.screenshot_window.pressed(ui) {
         let n = std::time::SystemTime::now()
@@ -399,6 +412,7 @@ pub(super) fn viewport_window(
                 ui.set_cursor_screen_pos([pos[0] + 8.0, pos[1] + 8.0]);
                 ui.text_colored([1.0, 0.35, 0.3, 1.0], e);
             }
+            vp.focused = ui.is_window_focused();
             if ui.is_window_focused() && !io.want_text_input {
                 let ctrl = io.key_ctrl;
                 if vp.camera.mode == CameraMode::Fly {

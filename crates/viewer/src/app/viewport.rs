@@ -46,6 +46,8 @@ pub(super) struct Viewport {
     pub(super) file_camera: Option<usize>,
     /// Why a custom pass cannot run in this viewport (it keeps rendering without it).
     pub(super) pass_error: Option<String>,
+    /// Its window had the focus in the last frame.
+    pub(super) focused: bool,
 }
 
 /// The settings a new renderer `name` starts with: the shorthand flags of the built-ins, then
