@@ -874,6 +874,7 @@ fn points_and_lines_are_drawn_over_the_path_traced_image() {
         colors: vec![[0, 0, 255, 255]; 2],
         strip: false,
         width_px: 2.0,
+        visible: true,
     });
     s.nodes.push(scene::Node::new("quad", Mat4::IDENTITY).with_mesh(0));
     s.nodes.push(

@@ -89,6 +89,8 @@ fn plane_under_sun(material: Material, e: f32, theta: f32, environment: Environm
         up: None,
         animations: Vec::new(),
         skins: Vec::new(),
+        properties: Vec::new(),
+        changed: Default::default(),
     };
     scene.update_world();
     scene
@@ -296,6 +298,7 @@ fn line_set(name: &str, positions: Vec<[f32; 3]>, colors: Vec<[u8; 4]>, width: f
         colors,
         strip: false,
         width_px: width,
+        visible: true,
     }
 }
 
@@ -506,6 +509,8 @@ fn shadow_scene_check(name: &str, light: Light, light_local: Mat4, lit: impl Fn(
         up: None,
         animations: Vec::new(),
         skins: Vec::new(),
+        properties: Vec::new(),
+        changed: Default::default(),
     };
     scene.update_world();
     let (w, h) = (96u32, 96u32);
@@ -630,6 +635,7 @@ fn points_are_splatted_and_depth_tested_against_triangles() {
             size_px: 4.0,
             scalars: Vec::new(),
             colormap: None,
+            visible: true,
         }],
         ..Default::default()
     };

@@ -592,6 +592,7 @@ fn msaa_resolves_partial_coverage() {
         colors: Vec::new(),
         strip: false,
         width_px: 1.5,
+        visible: true,
     });
     scene.point_sets.push(scene::PointSet {
         name: "points".into(),
@@ -601,6 +602,7 @@ fn msaa_resolves_partial_coverage() {
         size_px: 4.0,
         scalars: Vec::new(),
         colormap: None,
+        visible: true,
     });
     for msaa in [1, 4] {
         let req = common::RenderRequest { msaa, ..request(format!("msaa {msaa}").into(), 32, 32) };
@@ -939,6 +941,7 @@ fn showcase_matches_the_stored_image() {
         colors: Vec::new(),
         strip: true,
         width_px: 2.0,
+        visible: true,
     });
     scene.update_world();
     let req = common::RenderRequest {

@@ -157,6 +157,8 @@ pub struct GpuPoints {
     pub transform: Mat4,
     /// Size in pixels.
     pub size_px: f32,
+    /// Drawn.
+    pub visible: bool,
 }
 
 impl std::fmt::Debug for GpuPoints {
@@ -177,6 +179,8 @@ pub struct GpuLines {
     pub transform: Mat4,
     /// Width in pixels.
     pub width_px: f32,
+    /// Drawn.
+    pub visible: bool,
 }
 
 impl std::fmt::Debug for GpuLines {
@@ -197,6 +201,8 @@ pub struct SceneUpdate {
     /// Deformed meshes (skins after transform changes, morph target weights): their
     /// vertices and acceleration structures.
     pub deform: bool,
+    /// Point sets, line sets and mesh vertices whose values changed (same counts).
+    pub geometry: bool,
 }
 
 /// Errors of [`GpuScene::upload`] and [`GpuScene::update`].
@@ -340,6 +346,10 @@ pub struct GpuScene {
     pub versions: scene::Versions,
     /// Skins and morph targets, deformed by a compute pass of [`GpuScene::update`].
     deform: Option<crate::deform::GpuDeform>,
+    /// Per mesh, per primitive: its first vertex and vertex count in the vertex buffers.
+    prim_vertices: Vec<Vec<(u32, u32)>>,
+    /// Per mesh: its BLAS can be refitted (deformed, or positions animated).
+    refittable: Vec<bool>,
     /// Number of materials, and each one's shader-variant key (textured, blended).
     material_count: usize,
     material_keys: Vec<(bool, bool, bool, bool, bool)>,
@@ -383,6 +393,33 @@ pub(crate) fn storage(
         up.upload_buffer(&mut b, 0, bytes)?;
     }
     Ok(b)
+}
+
+/// Geometry written in place by [`GpuScene::update`].
+enum GeometryWrite {
+    Points {
+        set: usize,
+        positions: Vec<u8>,
+        colors: Vec<u8>,
+        size_px: f32,
+        visible: bool,
+        transform: Mat4,
+    },
+    Lines {
+        set: usize,
+        positions: Vec<u8>,
+        colors: Vec<u8>,
+        width_px: f32,
+        visible: bool,
+        transform: Mat4,
+    },
+    Vertices {
+        mesh: usize,
+        first: u32,
+        vertices: Vec<u8>,
+        uvs: Vec<u8>,
+        tangents: Vec<u8>,
+    },
 }
 
 /// Where one mesh primitive lies in the shared vertex and index buffers.
@@ -431,6 +468,23 @@ pub(crate) fn check_primitive(p: &scene::Primitive, scene: &Scene) -> Option<Str
             .iter()
             .find(|&&i| i as usize >= n)
             .map(|i| format!("index {i} out of range ({n} vertices)"))
+    }
+}
+
+/// `world` where node `node` draws primitive `prim` of its mesh (None: the whole mesh, as a
+/// TLAS instance), or the zero matrix where it is hidden (the node, that primitive, or every
+/// primitive of the mesh): nothing rasterizes and no ray finds it.
+pub(crate) fn shown(scene: &Scene, node: usize, world: Mat4, prim: Option<usize>) -> Mat4 {
+    let Some(n) = scene.nodes.get(node) else { return Mat4::ZERO };
+    let prims = n.mesh.and_then(|m| scene.meshes.get(m)).map_or(&[][..], |m| &m.primitives[..]);
+    let hidden = match prim {
+        Some(p) => prims.get(p).is_some_and(|p| p.hidden),
+        None => !prims.is_empty() && prims.iter().all(|p| p.hidden),
+    };
+    if n.visible && !hidden {
+        world
+    } else {
+        Mat4::ZERO
     }
 }
 
@@ -613,18 +667,33 @@ impl GpuScene {
         // with a barrier to all later commands (xpg's upload contract).
         let deform = crate::deform::GpuDeform::new(ctx, scene, &prim_ranges, &mut up)?;
         up.flush()?;
+        // Meshes whose vertices move (deformed, or positions over time) get refittable BLASes.
+        let mut refittable = vec![false; scene.meshes.len()];
+        for &m in deform.iter().flat_map(|d| &d.meshes) {
+            refittable[m] = true;
+        }
+        for p in &scene.properties {
+            if let scene::Property::Positions { mesh, .. } | scene::Property::Normals { mesh, .. } =
+                p.property
+            {
+                if let Some(r) = refittable.get_mut(mesh) {
+                    *r = true;
+                }
+            }
+        }
+        let prim_vertices: Vec<Vec<(u32, u32)>> = prim_ranges
+            .iter()
+            .map(|r| r.iter().map(|p| (p.first_vertex, p.vertex_count)).collect())
+            .collect();
         let accel = if ctx.caps().ray_tracing {
             let meshes = step::accel_meshes(scene, &prim_ranges);
-            let mut deformed = vec![false; meshes.len()];
-            for &m in deform.iter().flat_map(|d| &d.meshes) {
-                deformed[m] = true;
-            }
+            let deformed = &refittable;
             Some(crate::accel::SceneAccel::build(
                 ctx,
                 &vertices,
                 ray_indices.as_ref().unwrap_or(&indices),
                 &meshes,
-                &deformed,
+                deformed,
                 placements,
                 &placement_worlds,
             )?)
@@ -662,6 +731,8 @@ impl GpuScene {
             colormap_kinds: kinds,
             versions: scene.versions,
             deform,
+            prim_vertices,
+            refittable,
             material_count: scene.materials.len(),
             material_keys: scene.materials.iter().map(material_key).collect(),
             environment,
@@ -704,7 +775,15 @@ impl GpuScene {
                 v.deform != self.versions.deform
                     || (d.skinned() && v.transforms != self.versions.transforms)
             }),
+            geometry: v.geometry != self.versions.geometry,
         };
+        if self.needs_upload(scene) {
+            return Err(structure(
+                "a mesh's vertices changed and its acceleration structure cannot be refitted, \
+                 or a deformed mesh's rest data changed",
+            ));
+        }
+        let geometry = if done.geometry { self.geometry_changes(scene)? } else { Vec::new() };
         // Everything is computed and checked first; this copy changes only when all is well.
         let mut new_draws: Option<(Vec<GpuDraw>, Vec<Vec3>)> = None;
         if done.transforms {
@@ -716,6 +795,7 @@ impl GpuScene {
                     .get(src.node as usize)
                     .and_then(|n| n.draw_transform(src.instance as usize))
                     .ok_or_else(|| structure("a drawn node or instance is gone"))?;
+                let world = shown(scene, src.node as usize, world, Some(src.geometry as usize));
                 if !world.is_finite() {
                     return Err(GpuSceneError::invalid(
                         SceneObject::Node(src.node as usize),
@@ -740,6 +820,7 @@ impl GpuScene {
                         .nodes
                         .get(p.node as usize)
                         .and_then(|n| n.draw_transform(p.instance as usize))
+                        .map(|w| shown(scene, p.node as usize, w, None))
                         .ok_or_else(|| structure("a placed node or instance is gone"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -789,26 +870,74 @@ impl GpuScene {
             }
             new_lights = Some(lights);
         }
-        let mut writes: Vec<(&Buffer, Vec<u8>, &'static str)> = Vec::new();
+        for change in &geometry {
+            match change {
+                GeometryWrite::Points { set, size_px, visible, transform, .. } => {
+                    let gp = &mut self.points[*set];
+                    (gp.size_px, gp.visible, gp.transform) = (*size_px, *visible, *transform);
+                }
+                GeometryWrite::Lines { set, width_px, visible, transform, .. } => {
+                    let gl = &mut self.lines[*set];
+                    (gl.width_px, gl.visible, gl.transform) = (*width_px, *visible, *transform);
+                }
+                GeometryWrite::Vertices { .. } => {}
+            }
+        }
+        let mut writes: Vec<(&Buffer, u64, Vec<u8>, &'static str)> = Vec::new();
         if let Some((draws, centers)) = new_draws {
             self.draw_list = draws;
             for b in &mut self.blended {
                 b.1 = centers[b.0 as usize];
             }
-            writes.push((&self.draws, bytemuck::cast_slice(&self.draw_list).to_vec(), "draws"));
+            writes.push((&self.draws, 0, bytemuck::cast_slice(&self.draw_list).to_vec(), "draws"));
         }
         if let Some(materials) = new_materials {
-            writes.push((&self.materials, bytemuck::cast_slice(&materials).to_vec(), "materials"));
+            let bytes = bytemuck::cast_slice(&materials).to_vec();
+            writes.push((&self.materials, 0, bytes, "materials"));
         }
         if let Some(lights) = new_lights {
-            writes.push((&self.lights, bytemuck::cast_slice(&lights).to_vec(), "lights"));
+            writes.push((&self.lights, 0, bytemuck::cast_slice(&lights).to_vec(), "lights"));
             self.light_list = lights;
             self.bounds = scene_bounds(scene);
         }
         if let (Some(bytes), Some(accel)) = (new_instances, &self.accel) {
-            writes.push((&accel.instances, bytes, "tlas instances"));
+            writes.push((&accel.instances, 0, bytes, "tlas instances"));
         }
-        for (buffer, bytes, what) in writes {
+        // Geometry values in place (the counts were checked).
+        let mut refit = Vec::new();
+        for change in geometry {
+            match change {
+                GeometryWrite::Points { set, positions, colors, .. } => {
+                    let gp = &self.points[set];
+                    writes.push((&gp.positions, 0, positions, "point positions"));
+                    writes.push((&gp.colors, 0, colors, "point colors"));
+                }
+                GeometryWrite::Lines { set, positions, colors, .. } => {
+                    let gl = &self.lines[set];
+                    writes.push((&gl.positions, 0, positions, "line positions"));
+                    writes.push((&gl.colors, 0, colors, "line colors"));
+                }
+                GeometryWrite::Vertices { mesh, first, vertices, uvs, tangents } => {
+                    let first = u64::from(first);
+                    writes.push((&self.vertices, first * 32, vertices, "vertices"));
+                    writes.push((&self.uvs, first * 16, uvs, "uvs"));
+                    writes.push((&self.tangents, first * 16, tangents, "tangents"));
+                    if !refit.contains(&mesh) {
+                        refit.push(mesh);
+                    }
+                }
+            }
+        }
+        // One pass per buffer: several writes to one buffer in order.
+        type Writes<'b> = Vec<(&'b Buffer, Vec<(u64, Vec<u8>)>, &'static str)>;
+        let mut by_buffer: Writes<'_> = Vec::new();
+        for (buffer, offset, bytes, what) in writes {
+            match by_buffer.iter_mut().find(|(b, ..)| b.raw() == buffer.raw()) {
+                Some((_, list, _)) => list.push((offset, bytes)),
+                None => by_buffer.push((buffer, vec![(offset, bytes)], what)),
+            }
+        }
+        for (buffer, list, what) in by_buffer {
             // Unknown initial state: the write waits for everything before (the previous
             // frames' reads).
             let mut h = graph.import_buffer(buffer.name(), buffer, None, None);
@@ -816,7 +945,19 @@ impl GpuScene {
             graph
                 .add_pass(&format!("scene update {what}"))
                 .write(&mut h, Access::TransferDst)
-                .record(move |pc| pc.update_buffer(&hh, 0, &bytes));
+                .record(move |pc| {
+                    for (offset, bytes) in &list {
+                        if !bytes.is_empty() {
+                            pc.update_buffer(&hh, *offset, bytes)?;
+                        }
+                    }
+                    Ok(())
+                });
+        }
+        if let (false, Some(accel)) = (refit.is_empty(), &self.accel) {
+            let indices = self.ray_indices.as_ref().unwrap_or(&self.indices);
+            let tlas = !done.transforms && !done.deform;
+            accel.add_refit_passes(graph, &self.ctx, &self.vertices, indices, &refit, tlas)?;
         }
         if let (true, Some(d)) = (done.deform, &self.deform) {
             d.add_passes(scene, graph, &self.vertices, &self.tangents)?;
@@ -849,6 +990,104 @@ impl GpuScene {
         }
         self.versions = v;
         Ok(done)
+    }
+
+    /// Whether `scene` changed in a way [`GpuScene::update`] cannot follow in place: its
+    /// structure (counts, topology), or vertices of a mesh whose BLAS is not refittable or
+    /// that is deformed (its rest data). Upload it again then.
+    pub fn needs_upload(&self, scene: &Scene) -> bool {
+        if scene.versions.structure != self.versions.structure {
+            return true;
+        }
+        if scene.versions.geometry == self.versions.geometry {
+            return false;
+        }
+        let deformed = |m: usize| self.deform.as_ref().is_some_and(|d| d.meshes.contains(&m));
+        scene.changed.iter().any(|(what, &stamp)| {
+            stamp > self.versions.geometry
+                && matches!(*what, scene::property::GeometryRef::Primitive(m, _)
+                    if (self.accel.is_some() && !self.refittable.get(m).copied().unwrap_or(false))
+                        || deformed(m))
+        })
+    }
+
+    /// The in-place writes of the geometry that changed since this copy's version, checked
+    /// (a count that differs is a structure change).
+    fn geometry_changes(&self, scene: &Scene) -> Result<Vec<GeometryWrite>, GpuSceneError> {
+        use scene::property::GeometryRef;
+        let structure = |what: String| {
+            GpuSceneError::StructureChanged(format!("{what}: upload the scene again"))
+        };
+        let mut out = Vec::new();
+        for (&what, &stamp) in &scene.changed {
+            if stamp <= self.versions.geometry {
+                continue;
+            }
+            match what {
+                GeometryRef::Points(i) => {
+                    let (Some(ps), Some(gp)) = (scene.point_sets.get(i), self.points.get(i)) else {
+                        return Err(structure(format!("point set {i} is new")));
+                    };
+                    let colors = crate::upload::point_colors(ps)?;
+                    if colors.len() != gp.count as usize {
+                        return Err(structure(format!(
+                            "point set '{}' changed its count",
+                            ps.name
+                        )));
+                    }
+                    out.push(GeometryWrite::Points {
+                        set: i,
+                        positions: bytemuck::cast_slice(&ps.positions).to_vec(),
+                        colors: bytemuck::cast_slice(&colors).to_vec(),
+                        size_px: ps.size_px,
+                        visible: ps.visible,
+                        transform: ps.transform,
+                    });
+                }
+                GeometryRef::Lines(i) => {
+                    let (Some(ls), Some(gl)) = (scene.line_sets.get(i), self.lines.get(i)) else {
+                        return Err(structure(format!("line set {i} is new")));
+                    };
+                    let (positions, colors) = crate::upload::line_segments(ls)?;
+                    if positions.len() != 2 * gl.segments as usize {
+                        return Err(structure(format!("line set '{}' changed its count", ls.name)));
+                    }
+                    out.push(GeometryWrite::Lines {
+                        set: i,
+                        positions: bytemuck::cast_slice(&positions).to_vec(),
+                        colors: bytemuck::cast_slice(&colors).to_vec(),
+                        width_px: ls.width_px,
+                        visible: ls.visible,
+                        transform: ls.transform,
+                    });
+                }
+                GeometryRef::Primitive(m, p) => {
+                    let (Some(prim), Some(&(first, count))) = (
+                        scene.meshes.get(m).and_then(|x| x.primitives.get(p)),
+                        self.prim_vertices.get(m).and_then(|x| x.get(p)),
+                    ) else {
+                        return Err(structure(format!("mesh {m} primitive {p} is new")));
+                    };
+                    if prim.positions.len() != count as usize {
+                        return Err(structure(format!("mesh {m} primitive {p} changed its count")));
+                    }
+                    if let Some(message) = check_primitive(prim, scene) {
+                        let name = scene.meshes[m].name.clone();
+                        let object = SceneObject::Primitive { mesh: name, primitive: p };
+                        return Err(GpuSceneError::invalid(object, message));
+                    }
+                    let data = crate::upload::primitive_vertices(scene, m, p, None);
+                    out.push(GeometryWrite::Vertices {
+                        mesh: m,
+                        first,
+                        vertices: bytemuck::cast_slice(&data.vertices).to_vec(),
+                        uvs: bytemuck::cast_slice(&data.uvs).to_vec(),
+                        tangents: bytemuck::cast_slice(&data.tangents).to_vec(),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The environment image in `graph` (RGBA32F, read-only after the upload; the same resource

@@ -269,7 +269,7 @@ impl Overlay {
             .record(move |ctx| {
                 draw_over(ctx, &t, &d, |ctx| {
                     pipeline.bind(ctx.cmd, None);
-                    for set in sets {
+                    for set in sets.iter().filter(|s| s.visible && s.segments > 0) {
                         let push = LinesPush {
                             model: set.transform.to_cols_array_2d(),
                             view,
@@ -321,7 +321,7 @@ impl Overlay {
                 splat.bind(ctx.cmd, None);
                 ctx.push_descriptors(splat, &[Bind::Buffer { binding: 0, buffer: &s }])?;
                 const PER_DISPATCH: u32 = 65535 * 256;
-                for set in sets {
+                for set in sets.iter().filter(|s| s.visible) {
                     let mut first = 0;
                     while first < set.count {
                         let push = SplatPush {

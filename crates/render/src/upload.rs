@@ -75,6 +75,59 @@ pub(crate) fn spatial_order(positions: &[[f32; 3]], indices: &[u32]) -> Option<V
     Some(keyed.into_iter().map(|(_, t)| t).collect())
 }
 
+/// One primitive's vertex data as the GPU takes it.
+pub(crate) struct PrimitiveVertices {
+    pub vertices: Vec<GpuVertex>,
+    pub uvs: Vec<[f32; 4]>,
+    pub tangents: Vec<[f32; 4]>,
+}
+
+/// Primitive `pi` of mesh `mi`'s vertices, UVs (or colormap scalars) and tangents; deformed
+/// by node `deforming` when it deforms the mesh (the CPU reference of the deform pass).
+pub(crate) fn primitive_vertices(
+    scene: &Scene,
+    mi: usize,
+    pi: usize,
+    deforming: Option<usize>,
+) -> PrimitiveVertices {
+    let p = &scene.meshes[mi].primitives[pi];
+    let white = pack_srgba8([1.0; 4]);
+    let deformed = deforming.and_then(|node| scene.deformed(node, pi));
+    let (positions, normals, tangent_data) = match &deformed {
+        Some(d) => (&d.positions, &d.normals, &d.tangents),
+        None => (&p.positions, &p.normals, &p.tangents),
+    };
+    let vertices = positions
+        .iter()
+        .zip(normals)
+        .enumerate()
+        .map(|(k, (&position, &normal))| GpuVertex {
+            position,
+            color: p.colors.get(k).map_or(white, |&c| pack_srgba8(c)),
+            normal,
+            pad: 0,
+        })
+        .collect();
+    let colormap = scene.materials.get(p.material).is_some_and(|m| m.colormap.is_some());
+    let n = p.positions.len();
+    let uvs = if colormap {
+        // The scalar rides in u (NaN kept: the shader shows it in the NaN color).
+        let s = |k: usize| p.scalars.get(k).copied().unwrap_or(f32::NAN);
+        (0..n).map(|k| [s(k), 0.0, 0.0, 0.0]).collect()
+    } else {
+        let uv0 = |k: usize| p.uvs.get(k).copied().unwrap_or([0.0; 2]);
+        let uv1 = |k: usize| p.uvs1.get(k).copied().unwrap_or(uv0(k));
+        (0..n)
+            .map(|k| {
+                let ([a, b], [c, d]) = (uv0(k), uv1(k));
+                [a, b, c, d]
+            })
+            .collect()
+    };
+    let tangents = if tangent_data.is_empty() { vec![[0.0; 4]; n] } else { tangent_data.clone() };
+    PrimitiveVertices { vertices, uvs, tangents }
+}
+
 /// Step 1: packs every mesh primitive once (draws refer to them), after checking it.
 pub(crate) fn pack_geometry(scene: &Scene) -> Result<Geometry, GpuSceneError> {
     let mut vertices: Vec<GpuVertex> = Vec::new();
@@ -99,39 +152,11 @@ pub(crate) fn pack_geometry(scene: &Scene) -> Result<Geometry, GpuSceneError> {
                 .map_err(|_| GpuSceneError::TooLarge("more than 4 G vertices".into()))?;
             let first_index = u32::try_from(indices.len())
                 .map_err(|_| GpuSceneError::TooLarge("more than 4 G indices".into()))?;
-            let white = pack_srgba8([1.0; 4]);
-            let deformed = deforming.and_then(|node| scene.deformed(node, pi));
-            let (positions, normals, tangent_data) = match &deformed {
-                Some(d) => (&d.positions, &d.normals, &d.tangents),
-                None => (&p.positions, &p.normals, &p.tangents),
-            };
-            vertices.extend(positions.iter().zip(normals).enumerate().map(
-                |(k, (&position, &normal))| GpuVertex {
-                    position,
-                    color: p.colors.get(k).map_or(white, |&c| pack_srgba8(c)),
-                    normal,
-                    pad: 0,
-                },
-            ));
-            let colormap = scene.materials[p.material].colormap.is_some();
+            let data = primitive_vertices(scene, mi, pi, deforming);
             let n = p.positions.len();
-            if colormap {
-                // The scalar rides in u (NaN kept: the shader shows it in the NaN color).
-                let s = |k: usize| p.scalars.get(k).copied().unwrap_or(f32::NAN);
-                uvs.extend((0..n).map(|k| [s(k), 0.0, 0.0, 0.0]));
-            } else {
-                let uv0 = |k: usize| p.uvs.get(k).copied().unwrap_or([0.0; 2]);
-                let uv1 = |k: usize| p.uvs1.get(k).copied().unwrap_or(uv0(k));
-                uvs.extend((0..n).map(|k| {
-                    let ([a, b], [c, d]) = (uv0(k), uv1(k));
-                    [a, b, c, d]
-                }));
-            }
-            if tangent_data.is_empty() {
-                tangents.extend(std::iter::repeat_n([0.0; 4], n));
-            } else {
-                tangents.extend_from_slice(tangent_data);
-            }
+            vertices.extend(data.vertices);
+            uvs.extend(data.uvs);
+            tangents.extend(data.tangents);
             let order = spatial_order(&p.positions, &p.indices);
             if let Some(o) = &order {
                 // The first reordered primitive starts the ray tracing copy.
@@ -198,8 +223,9 @@ pub(crate) fn build_draw_lists(
                 instance: instance as u32,
                 mesh: m as u32,
             });
-            placement_worlds.push(world);
+            placement_worlds.push(crate::gpu::shown(scene, ni, world, None));
             for (geometry, r) in prim_ranges.get(m).into_iter().flatten().enumerate() {
+                let world = crate::gpu::shown(scene, ni, world, Some(geometry));
                 let draw = GpuDraw {
                     material: r.material as u32,
                     first_index: r.first_index,
@@ -334,6 +360,47 @@ pub(crate) fn upload_environment(
     Ok((environment, environment_kind))
 }
 
+/// A point set's colors as the GPU takes them (packed sRGB RGBA8: its own, else its scalars
+/// through its colormap, else white), checked.
+pub(crate) fn point_colors(ps: &scene::PointSet) -> Result<Vec<u32>, GpuSceneError> {
+    u32::try_from(ps.positions.len()).map_err(|_| {
+        GpuSceneError::TooLarge(format!("point set '{}': more than 4 G points", ps.name))
+    })?;
+    if !ps.colors.is_empty() && ps.colors.len() != ps.positions.len() {
+        return Err(GpuSceneError::invalid(
+            SceneObject::PointSet(ps.name.clone()),
+            format!("{} colors for {} points", ps.colors.len(), ps.positions.len()),
+        ));
+    }
+    if !ps.size_px.is_finite()
+        || ps.size_px <= 0.0
+        || ps.size_px > 64.0
+        || ps.positions.iter().flatten().any(|v| !v.is_finite())
+        || !ps.transform.is_finite()
+    {
+        return Err(GpuSceneError::invalid(
+            SceneObject::PointSet(ps.name.clone()),
+            "non-finite positions or transform, or size outside (0, 64]",
+        ));
+    }
+    if ps.colors.is_empty() && !ps.scalars.is_empty() && ps.scalars.len() != ps.positions.len() {
+        return Err(GpuSceneError::invalid(
+            SceneObject::PointSet(ps.name.clone()),
+            format!("{} scalars for {} points", ps.scalars.len(), ps.positions.len()),
+        ));
+    }
+    Ok(
+        if let (true, false, Some(map)) = (ps.colors.is_empty(), ps.scalars.is_empty(), ps.colormap)
+        {
+            ps.scalars.iter().map(|&v| u32::from_le_bytes(map.color(v))).collect()
+        } else if ps.colors.is_empty() {
+            vec![u32::MAX; ps.positions.len()]
+        } else {
+            ps.colors.iter().map(|c| u32::from_le_bytes(*c)).collect()
+        },
+    )
+}
+
 /// Step 5: the point sets, checked.
 pub(crate) fn upload_points(
     ctx: &Context,
@@ -342,42 +409,7 @@ pub(crate) fn upload_points(
 ) -> Result<Vec<GpuPoints>, GpuSceneError> {
     let mut points = Vec::new();
     for ps in &scene.point_sets {
-        let count = u32::try_from(ps.positions.len()).map_err(|_| {
-            GpuSceneError::TooLarge(format!("point set '{}': more than 4 G points", ps.name))
-        })?;
-        if !ps.colors.is_empty() && ps.colors.len() != ps.positions.len() {
-            return Err(GpuSceneError::invalid(
-                SceneObject::PointSet(ps.name.clone()),
-                format!("{} colors for {} points", ps.colors.len(), ps.positions.len()),
-            ));
-        }
-        if !ps.size_px.is_finite()
-            || ps.size_px <= 0.0
-            || ps.size_px > 64.0
-            || ps.positions.iter().flatten().any(|v| !v.is_finite())
-            || !ps.transform.is_finite()
-        {
-            return Err(GpuSceneError::invalid(
-                SceneObject::PointSet(ps.name.clone()),
-                "non-finite positions or transform, or size outside (0, 64]",
-            ));
-        }
-        if ps.colors.is_empty() && !ps.scalars.is_empty() && ps.scalars.len() != ps.positions.len()
-        {
-            return Err(GpuSceneError::invalid(
-                SceneObject::PointSet(ps.name.clone()),
-                format!("{} scalars for {} points", ps.scalars.len(), ps.positions.len()),
-            ));
-        }
-        let colors: Vec<u32> = if let (true, false, Some(map)) =
-            (ps.colors.is_empty(), ps.scalars.is_empty(), ps.colormap)
-        {
-            ps.scalars.iter().map(|&v| u32::from_le_bytes(map.color(v))).collect()
-        } else if ps.colors.is_empty() {
-            vec![u32::MAX; ps.positions.len()]
-        } else {
-            ps.colors.iter().map(|c| u32::from_le_bytes(*c)).collect()
-        };
+        let colors = point_colors(ps)?;
         points.push(GpuPoints {
             positions: storage(
                 ctx,
@@ -393,15 +425,56 @@ pub(crate) fn upload_points(
                 up,
                 vk::BufferUsageFlags::empty(),
             )?,
-            count,
+            count: colors.len() as u32,
             transform: ps.transform,
             size_px: ps.size_px,
+            visible: ps.visible,
         });
     }
     Ok(points)
 }
 
-/// Step 6: the line sets as segment lists, checked.
+/// A line set as separate segments: the endpoints and their packed colors, checked.
+pub(crate) fn line_segments(
+    ls: &scene::LineSet,
+) -> Result<(Vec<[f32; 3]>, Vec<u32>), GpuSceneError> {
+    if !ls.colors.is_empty() && ls.colors.len() != ls.positions.len() {
+        return Err(GpuSceneError::invalid(
+            SceneObject::LineSet(ls.name.clone()),
+            format!("{} colors for {} vertices", ls.colors.len(), ls.positions.len()),
+        ));
+    }
+    let problem = if !(ls.width_px > 0.0 && ls.width_px <= 64.0) {
+        Some(format!("width {} outside (0, 64] px", ls.width_px))
+    } else if ls.positions.iter().flatten().any(|v| !v.is_finite()) {
+        Some("non-finite (NaN or infinite) positions".to_string())
+    } else if !ls.transform.is_finite() {
+        Some("non-finite transform".to_string())
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        return Err(GpuSceneError::invalid(SceneObject::LineSet(ls.name.clone()), problem));
+    }
+    let n = ls.positions.len();
+    let pairs: Vec<usize> = if ls.strip {
+        (0..n.saturating_sub(1)).flat_map(|i| [i, i + 1]).collect()
+    } else {
+        (0..n / 2 * 2).collect()
+    };
+    if u32::try_from(pairs.len() / 2).ok().filter(|s| *s < u32::MAX / 6).is_none() {
+        return Err(GpuSceneError::TooLarge(format!("line set '{}': too many segments", ls.name)));
+    }
+    let positions: Vec<[f32; 3]> = pairs.iter().map(|&i| ls.positions[i]).collect();
+    let colors: Vec<u32> = pairs
+        .iter()
+        .map(|&i| ls.colors.get(i).map_or(u32::MAX, |c| u32::from_le_bytes(*c)))
+        .collect();
+    Ok((positions, colors))
+}
+
+/// Step 6: the line sets as segment lists, checked (one entry per line set, empty ones
+/// too, so that updates find theirs by index).
 pub(crate) fn upload_lines(
     ctx: &Context,
     up: &mut Uploader,
@@ -409,42 +482,7 @@ pub(crate) fn upload_lines(
 ) -> Result<Vec<GpuLines>, GpuSceneError> {
     let mut lines = Vec::new();
     for ls in &scene.line_sets {
-        if !ls.colors.is_empty() && ls.colors.len() != ls.positions.len() {
-            return Err(GpuSceneError::invalid(
-                SceneObject::LineSet(ls.name.clone()),
-                format!("{} colors for {} vertices", ls.colors.len(), ls.positions.len()),
-            ));
-        }
-        let problem = if !(ls.width_px > 0.0 && ls.width_px <= 64.0) {
-            Some(format!("width {} outside (0, 64] px", ls.width_px))
-        } else if ls.positions.iter().flatten().any(|v| !v.is_finite()) {
-            Some("non-finite (NaN or infinite) positions".to_string())
-        } else if !ls.transform.is_finite() {
-            Some("non-finite transform".to_string())
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            return Err(GpuSceneError::invalid(SceneObject::LineSet(ls.name.clone()), problem));
-        }
-        let n = ls.positions.len();
-        let pairs: Vec<usize> = if ls.strip {
-            (0..n.saturating_sub(1)).flat_map(|i| [i, i + 1]).collect()
-        } else {
-            (0..n / 2 * 2).collect()
-        };
-        let segments = u32::try_from(pairs.len() / 2).ok().filter(|s| *s < u32::MAX / 6);
-        let segments = segments.ok_or_else(|| {
-            GpuSceneError::TooLarge(format!("line set '{}': too many segments", ls.name))
-        })?;
-        if segments == 0 {
-            continue;
-        }
-        let positions: Vec<[f32; 3]> = pairs.iter().map(|&i| ls.positions[i]).collect();
-        let colors: Vec<u32> = pairs
-            .iter()
-            .map(|&i| ls.colors.get(i).map_or(u32::MAX, |c| u32::from_le_bytes(*c)))
-            .collect();
+        let (positions, colors) = line_segments(ls)?;
         lines.push(GpuLines {
             positions: storage(
                 ctx,
@@ -460,9 +498,10 @@ pub(crate) fn upload_lines(
                 up,
                 vk::BufferUsageFlags::empty(),
             )?,
-            segments,
+            segments: (positions.len() / 2) as u32,
             transform: ls.transform,
             width_px: ls.width_px,
+            visible: ls.visible,
         });
     }
     Ok(lines)

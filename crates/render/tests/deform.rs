@@ -160,3 +160,39 @@ fn skinning_and_morph_targets_on_the_gpu_match_the_cpu_reference() {
     drop(graph);
     common::assert_clean(&ctx);
 }
+
+/// Vertex values over time are written in place (and the BLAS refitted) where the mesh has
+/// a positions track; elsewhere (a BLAS that cannot be refitted) the scene asks for an
+/// upload; a new count always does.
+#[test]
+fn vertex_values_over_time_are_written_in_place() {
+    use scene::{Property, PropertyTrack, Samples, Value};
+    let ctx = common::gpu(false);
+    let mut s = skinned_scene();
+    let quad = Property::Positions { mesh: 1, primitive: 0 };
+    let moved = vec![[0.0, 0.0, 2.0], [1.0, 0.0, 2.0], [1.0, 1.0, 2.0], [0.0, 1.0, 2.0]];
+    let track = scene::time::Track::new(
+        scene::time::Timing::Times(vec![0.0, 1.0]),
+        vec![
+            Some(Value::Vec3s(s.meshes[1].primitives[0].positions.clone())),
+            Some(Value::Vec3s(moved.clone())),
+        ],
+    )
+    .expect("track");
+    // The quad is morphed: its rest data would go stale, so give it no targets here.
+    s.meshes[1].primitives[0].targets.clear();
+    s.properties.push(PropertyTrack { property: quad, samples: Samples::Track(track) });
+    let mut gpu = render::GpuScene::upload(&ctx, &s).expect("upload");
+    s.set_time(1.0);
+    assert!(!gpu.needs_upload(&s));
+    let mut graph = framegraph::FrameGraph::new();
+    let done = gpu.update(&s, &mut graph).expect("update");
+    assert!(done.geometry);
+    framegraph::run_once(&ctx, graph).expect("execute");
+    ctx.wait_idle().expect("idle");
+    assert_eq!(gpu_vertices(&ctx, &gpu, 22, 4).positions, moved);
+    // Another count: an upload.
+    s.set_property(quad, Value::Vec3s(vec![[0.0; 3]; 5])).expect("five");
+    assert!(gpu.needs_upload(&s));
+    common::assert_clean(&ctx);
+}

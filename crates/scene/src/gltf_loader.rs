@@ -792,6 +792,7 @@ fn load_meshes(
                         colors,
                         strip,
                         width_px: 1.0,
+                        visible: true,
                     });
                 }
                 continue;
@@ -979,6 +980,7 @@ fn load_nodes(
                     .or_else(|| n.mesh().and_then(|m| m.weights()))
                     .map(|w| w.iter().map(|x| if x.is_finite() { *x } else { 0.0 }).collect())
                     .unwrap_or_default(),
+                visible: true,
             });
             let children: Vec<_> = n.children().collect();
             for c in children.into_iter().rev() {

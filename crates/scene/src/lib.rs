@@ -19,6 +19,7 @@ mod gltf_loader;
 mod loaders;
 mod meshopt;
 mod model;
+pub mod property;
 pub mod shapes;
 pub mod time;
 
@@ -34,3 +35,4 @@ pub use model::{
     Node, NodeAnimation, PointSet, Primitive, Projection, Scene, Texture, TexturePixels,
     TextureSampler, UvTransform, Versions, Wrap,
 };
+pub use property::{Property, PropertyTrack, Samples, Value};

@@ -346,6 +346,7 @@ fn obj_lines(path: &Path, text: &str) -> Result<Option<LineSet>, LoadError> {
         colors: Vec::new(),
         strip: false,
         width_px: 1.0,
+        visible: true,
     }))
 }
 
@@ -493,6 +494,7 @@ pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             positions: line,
             strip: false,
             width_px: 1.0,
+            visible: true,
         });
     }
     match (faces, strips) {

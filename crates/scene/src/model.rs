@@ -350,6 +350,8 @@ pub struct Primitive {
     /// Morph targets: displacements added with the drawing node's
     /// [`Node::morph_weights`].
     pub targets: Vec<crate::deform::MorphTarget>,
+    /// Not drawn (a property over time hid it).
+    pub hidden: bool,
 }
 
 /// A node's transform over time: translation, rotation and scale tracks (each optional) over
@@ -539,6 +541,8 @@ pub struct Node {
     pub skin: Option<usize>,
     /// The weights of its mesh's morph targets (missing ones are 0).
     pub morph_weights: Vec<f32>,
+    /// Drawn (with what it draws; its children have their own).
+    pub visible: bool,
 }
 
 /// A point cloud drawn as screen-space splats.
@@ -559,6 +563,8 @@ pub struct PointSet {
     pub scalars: Vec<f32>,
     /// The colormap (and range) of `scalars`.
     pub colormap: Option<crate::colormap::Colormap>,
+    /// Drawn.
+    pub visible: bool,
 }
 
 impl PointSet {
@@ -572,6 +578,7 @@ impl PointSet {
             size_px: 2.0,
             scalars: Vec::new(),
             colormap: None,
+            visible: true,
         }
     }
 }
@@ -593,6 +600,8 @@ pub struct LineSet {
     pub strip: bool,
     /// Width in pixels (> 0, at most 64).
     pub width_px: f32,
+    /// Drawn.
+    pub visible: bool,
 }
 
 impl Node {
@@ -609,6 +618,7 @@ impl Node {
             instances: Vec::new(),
             skin: None,
             morph_weights: Vec::new(),
+            visible: true,
         }
     }
     /// With mesh `m`.
@@ -677,6 +687,12 @@ pub struct Scene {
     pub animations: Vec<NodeAnimation>,
     /// Skins (joints and inverse bind matrices) of skinned nodes.
     pub skins: Vec<crate::deform::Skin>,
+    /// Other properties over time (visibility, materials, lights, point, line and mesh
+    /// data); [`Scene::set_time`] applies them.
+    pub properties: Vec<crate::property::PropertyTrack>,
+    /// Geometry whose values changed in place, with the [`Versions::geometry`] of the
+    /// change (what a GPU copy older than that rewrites).
+    pub changed: std::collections::BTreeMap<crate::property::GeometryRef, u64>,
     /// Change counters: a [`crate::GpuScene`] updates what changed since its upload or last
     /// update. The setters below bump them; code that edits the fields directly bumps them
     /// itself.
@@ -698,6 +714,9 @@ pub struct Versions {
     pub lights: u64,
     /// Morph target weights ([`Node::morph_weights`]). Skinned meshes follow `transforms`.
     pub deform: u64,
+    /// Values of point sets, line sets and mesh vertices of the same count
+    /// ([`Scene::changed`] says which).
+    pub geometry: u64,
 }
 
 impl Scene {
@@ -712,6 +731,7 @@ impl Scene {
                 let w = a.weights.as_ref().map(|w| w.span());
                 [t, r, s, w].into_iter().flatten()
             })
+            .chain(self.properties.iter().filter_map(|p| p.span()))
             .reduce(|(a0, a1), (b0, b1)| (a0.min(b0), a1.max(b1)))
     }
 
@@ -750,6 +770,9 @@ impl Scene {
     /// hides the object keeps its rest value). Bumps the transforms version when anything is
     /// animated.
     pub fn set_time(&mut self, t: f64) {
+        if !self.properties.is_empty() {
+            self.apply_properties(t);
+        }
         if self.animations.is_empty() {
             return;
         }
@@ -758,9 +781,21 @@ impl Scene {
             let Some(n) = self.nodes.get_mut(a.node) else { continue };
             if a.translation.is_some() || a.rotation.is_some() || a.scale.is_some() {
                 let (s0, r0, t0) = a.rest;
-                let tr = a.translation.as_ref().and_then(|k| k.sample(t)).unwrap_or(t0);
-                let rot = a.rotation.as_ref().and_then(|k| k.sample(t)).unwrap_or(r0);
-                let sc = a.scale.as_ref().and_then(|k| k.sample(t)).unwrap_or(s0);
+                let (tr, rot, sc) = (
+                    a.translation.as_ref().map(|k| k.sample(t)),
+                    a.rotation.as_ref().map(|k| k.sample(t)),
+                    a.scale.as_ref().map(|k| k.sample(t)),
+                );
+                // A track that hides (its end mode or a hole) hides the node.
+                n.visible = ![
+                    tr.is_some_and(|v| v.is_none()),
+                    rot.is_some_and(|v| v.is_none()),
+                    sc.is_some_and(|v| v.is_none()),
+                ]
+                .contains(&true);
+                let tr = tr.flatten().unwrap_or(t0);
+                let rot = rot.flatten().unwrap_or(r0);
+                let sc = sc.flatten().unwrap_or(s0);
                 n.local = Mat4::from_scale_rotation_translation(sc, rot.normalize(), tr);
             }
             if let Some(w) = a.weights.as_ref().and_then(|k| k.sample(t)) {

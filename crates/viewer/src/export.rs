@@ -225,7 +225,7 @@ pub fn export(
                 bail!("export cancelled after {} frames", progress.done.load(Ordering::Relaxed));
             }
             scene.set_time(time(i));
-            if scene.versions.structure != h.gpu_scene.versions.structure {
+            if h.gpu_scene.needs_upload(scene) {
                 // Topology changed: drain, then a new GPU copy.
                 writer.send_all(exporter.finish()?)?;
                 h.gpu_scene = GpuScene::upload(&h.ctx, scene).context("uploading the scene")?;

@@ -208,6 +208,116 @@ fn export_pathtracer_skinned_mesh_follows_its_refitted_blas() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The floor rising (its vertices over time, same count: written in place, its BLAS
+/// refitted), points moving and then growing in number at 1.5 s (a new topology: uploaded
+/// again), the cube hidden by a hole at 1 s and its colour going from red to orange.
+fn properties_over_time() -> Scene {
+    use scene::time::{Holes, Interpolation};
+    use scene::{Property, PropertyTrack, Samples, Value};
+    let mut s = moving_cube();
+    s.animations.clear();
+    let floor = s.meshes[0].primitives[0].positions.clone();
+    let raised: Vec<[f32; 3]> = floor.iter().map(|p| [p[0], p[1] + 0.2, p[2]]).collect();
+    let track = |times: &[f64], values: Vec<Option<Value>>| {
+        Track::new(Timing::Times(times.to_vec()), values).expect("track")
+    };
+    let mut props = vec![
+        PropertyTrack {
+            property: Property::Positions { mesh: 0, primitive: 0 },
+            samples: Samples::Track(track(
+                &[0.0, 2.0],
+                vec![Some(Value::Vec3s(floor)), Some(Value::Vec3s(raised))],
+            )),
+        },
+        PropertyTrack {
+            property: Property::PointPositions(0),
+            samples: Samples::Track(track(
+                &[0.0, 1.0, 1.5],
+                vec![
+                    Some(Value::Vec3s(vec![[0.0, 0.5, 1.0], [0.5, 0.5, 1.0]])),
+                    Some(Value::Vec3s(vec![[0.0, 1.0, 1.0], [0.5, 1.0, 1.0]])),
+                    Some(Value::Vec3s(vec![[0.0, 1.0, 1.0], [0.5, 1.0, 1.0], [1.0, 1.0, 1.0]])),
+                ],
+            )),
+        },
+        PropertyTrack {
+            property: Property::PointColors(0),
+            samples: Samples::Track(track(
+                &[0.0, 1.5],
+                vec![
+                    Some(Value::Colors(vec![[0, 255, 0, 255]; 2])),
+                    Some(Value::Colors(vec![[0, 255, 0, 255]; 3])),
+                ],
+            )),
+        },
+        PropertyTrack {
+            property: Property::BaseColor(1),
+            samples: Samples::Track(track(
+                &[0.0, 2.0],
+                vec![
+                    Some(Value::Vec3(Vec3::new(0.9, 0.1, 0.1))),
+                    Some(Value::Vec3(Vec3::new(0.9, 0.4, 0.1))),
+                ],
+            )),
+        },
+    ];
+    let mut vis =
+        track(&[0.0, 0.75, 1.25], vec![Some(Value::Bool(true)), None, Some(Value::Bool(true))]);
+    (vis.holes, vis.interpolation) = (Holes::Hide, Interpolation::Step);
+    props.push(PropertyTrack { property: Property::NodeVisible(1), samples: Samples::Track(vis) });
+    s.properties = props;
+    let mut points = scene::PointSet::new("points", vec![[0.0, 0.5, 1.0], [0.5, 0.5, 1.0]]);
+    points.size_px = 5.0;
+    points.colors = vec![[0, 255, 0, 255]; 2];
+    s.point_sets.push(points);
+    s.set_time(0.0);
+    s
+}
+
+/// Every property over time exported in both renderers equals single renders at the times.
+#[test]
+fn export_properties_over_time_follow_in_both_renderers() {
+    for renderer in ["raster", "pathtracer"] {
+        let dir = tempdir(&format!("props-{renderer}"));
+        let req = request(renderer);
+        let ex = ExportRequest {
+            frames: (0, 4),
+            fps: Some(2.0),
+            output: ExportOutput::parse(&dir.join("f_%03d.png")).expect("pattern"),
+            progress_bar: false,
+        };
+        let mut scene = properties_over_time();
+        export(&mut scene, &req, &ex, None, &ExportProgress::default()).expect("export");
+        let mut frames = Vec::new();
+        for i in 0..=4u64 {
+            let t = i as f64 / 2.0;
+            let exported = read_png(&dir.join(format!("f_{i:03}.png")));
+            let mut at = properties_over_time();
+            at.set_time(t);
+            let single = viewer::render_scene(&at, &req).expect("render");
+            let differ = exported.iter().zip(&single.ldr).filter(|(a, b)| a != b).count();
+            assert_eq!(differ, 0, "{renderer}: frame {i} differs from the render at {t} s");
+            frames.push(exported);
+        }
+        let red = |px: &[u8]| {
+            px.chunks_exact(4)
+                .filter(|p| u16::from(p[0]) > 2 * u16::from(p[1].max(p[2]).max(20)))
+                .count()
+        };
+        assert!(red(&frames[0]) > 20, "{renderer}: the cube at 0 s");
+        assert_eq!(red(&frames[2]), 0, "{renderer}: the cube hidden at 1 s");
+        let green =
+            |px: &[u8]| px.chunks_exact(4).filter(|p| p[1] > 200 && p[0] < 60 && p[2] < 60).count();
+        assert!(
+            green(&frames[4]) > green(&frames[0]),
+            "{renderer}: three points at 2 s, two at 0 s ({} vs {})",
+            green(&frames[4]),
+            green(&frames[0])
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn export_movie_through_ffmpeg() {
     let dir = tempdir("movie");

@@ -320,10 +320,7 @@ impl App {
             }
         }
         self.captured = capture;
-        let structure_changed = self
-            .gpu
-            .as_ref()
-            .is_some_and(|g| g.versions.structure != self.scene.versions.structure);
+        let structure_changed = self.gpu.as_ref().is_some_and(|g| g.needs_upload(&self.scene));
         if (structure_changed || std::mem::take(&mut self.reupload))
             && self.failed_upload != Some(self.scene.versions)
         {

@@ -1,0 +1,774 @@
+//! Properties over time: any property of an object (visibility, material parameters, lights,
+//! the positions, colours, scalars, normals and indices of point sets, line sets and mesh
+//! primitives, colormap ranges) constant, animated by a [`Track`] of [`Value`]s (at a fixed
+//! rate or at timestamps; step or linear; ends and holes as the track says), or supplied on
+//! demand by a [`PropertySource`] (streaming, a remote program). [`Scene::set_time`] samples
+//! each at the scene time and applies it through [`Scene::set_property`], which bumps the
+//! versions the GPU copy follows: values in place, a changed count (topology) by an upload.
+
+use std::sync::Arc;
+
+use glam::{Vec3, Vec4};
+
+use crate::time::{Animatable, Track};
+use crate::Scene;
+
+/// A property's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A switch (visibility).
+    Bool(bool),
+    /// A number (roughness, intensity, point size).
+    Float(f32),
+    /// A colour or a vector (base colour rgb, emission, light colour).
+    Vec3(Vec3),
+    /// An RGBA colour.
+    Vec4(Vec4),
+    /// Numbers per element (scalars) or a pair (a colormap range).
+    Floats(Vec<f32>),
+    /// Three numbers per element (positions, normals).
+    Vec3s(Vec<[f32; 3]>),
+    /// Linear RGBA per vertex (mesh vertex colours).
+    Vec4s(Vec<[f32; 4]>),
+    /// sRGB RGBA8 per element (point and line colours).
+    Colors(Vec<[u8; 4]>),
+    /// Triangle indices.
+    Indices(Vec<u32>),
+    /// A triangle mesh: positions and the triangles over them (a new topology at once).
+    Triangles {
+        /// Positions.
+        positions: Vec<[f32; 3]>,
+        /// Triangle list indices into `positions`.
+        indices: Vec<u32>,
+    },
+}
+
+impl Value {
+    fn kind(&self) -> &'static str {
+        match self {
+            Value::Bool(_) => "a switch",
+            Value::Float(_) => "a number",
+            Value::Vec3(_) => "three numbers",
+            Value::Vec4(_) => "four numbers",
+            Value::Floats(_) => "numbers",
+            Value::Vec3s(_) => "triples",
+            Value::Vec4s(_) => "quadruples",
+            Value::Colors(_) => "RGBA8 colours",
+            Value::Indices(_) => "indices",
+            Value::Triangles { .. } => "triangles",
+        }
+    }
+}
+
+fn mix<const N: usize>(a: &[[f32; N]], b: &[[f32; N]], s: f32) -> Vec<[f32; N]> {
+    a.iter().zip(b).map(|(x, y)| std::array::from_fn(|k| x[k] + (y[k] - x[k]) * s)).collect()
+}
+
+fn sum<const N: usize>(terms: [(&Vec<[f32; N]>, f32); 4]) -> Vec<[f32; N]> {
+    let n = terms.iter().map(|(v, _)| v.len()).min().unwrap_or(0);
+    (0..n).map(|i| std::array::from_fn(|k| terms.iter().map(|(v, w)| v[i][k] * w).sum())).collect()
+}
+
+/// Linear between values of the same kind and length; otherwise (switches, colours in bytes,
+/// indices, a count that changes: topology) the earlier value holds until the next sample.
+impl Animatable for Value {
+    fn lerp(a: &Self, b: &Self, s: f32) -> Self {
+        use Value as V;
+        match (a, b) {
+            (V::Float(x), V::Float(y)) => V::Float(x + (y - x) * s),
+            (V::Vec3(x), V::Vec3(y)) => V::Vec3(x.lerp(*y, s)),
+            (V::Vec4(x), V::Vec4(y)) => V::Vec4(x.lerp(*y, s)),
+            (V::Floats(x), V::Floats(y)) if x.len() == y.len() => {
+                V::Floats(Animatable::lerp(x, y, s))
+            }
+            (V::Vec3s(x), V::Vec3s(y)) if x.len() == y.len() => V::Vec3s(mix(x, y, s)),
+            (V::Vec4s(x), V::Vec4s(y)) if x.len() == y.len() => V::Vec4s(mix(x, y, s)),
+            _ => {
+                if s >= 1.0 {
+                    b.clone()
+                } else {
+                    a.clone()
+                }
+            }
+        }
+    }
+    fn combine(terms: [(&Self, f32); 4]) -> Self {
+        use Value as V;
+        match terms.map(|t| t.0) {
+            [V::Float(a), V::Float(b), V::Float(c), V::Float(d)] => {
+                let w = terms.map(|t| t.1);
+                V::Float(a * w[0] + b * w[1] + c * w[2] + d * w[3])
+            }
+            [V::Vec3(a), V::Vec3(b), V::Vec3(c), V::Vec3(d)] => {
+                let w = terms.map(|t| t.1);
+                V::Vec3(*a * w[0] + *b * w[1] + *c * w[2] + *d * w[3])
+            }
+            [V::Vec3s(a), V::Vec3s(b), V::Vec3s(c), V::Vec3s(d)] => {
+                let w = terms.map(|t| t.1);
+                V::Vec3s(sum([(a, w[0]), (b, w[1]), (c, w[2]), (d, w[3])]))
+            }
+            [V::Floats(a), V::Floats(b), V::Floats(c), V::Floats(d)] => {
+                let w = terms.map(|t| t.1);
+                V::Floats(Animatable::combine([(a, w[0]), (b, w[1]), (c, w[2]), (d, w[3])]))
+            }
+            // The spline's value term (the second) where kinds differ.
+            _ => terms[1].0.clone(),
+        }
+    }
+}
+
+/// Which property of which object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Property {
+    /// A node (and what it draws) shown ([`Value::Bool`]).
+    NodeVisible(usize),
+    /// A material's base colour factor ([`Value::Vec4`], or [`Value::Vec3`] keeping alpha).
+    BaseColor(usize),
+    /// A material's emission ([`Value::Vec3`]).
+    Emissive(usize),
+    /// A material's metalness ([`Value::Float`]).
+    Metallic(usize),
+    /// A material's roughness ([`Value::Float`]).
+    Roughness(usize),
+    /// A colormap material's range ([`Value::Floats`] of two: min, max).
+    ColormapRange(usize),
+    /// A light's colour ([`Value::Vec3`]).
+    LightColor(usize),
+    /// A light's intensity ([`Value::Float`]).
+    LightIntensity(usize),
+    /// A point set's positions ([`Value::Vec3s`]; another count is a new topology).
+    PointPositions(usize),
+    /// A point set's colours ([`Value::Colors`]).
+    PointColors(usize),
+    /// A point set's scalars through its colormap ([`Value::Floats`]).
+    PointScalars(usize),
+    /// A point set's point size in pixels ([`Value::Float`]).
+    PointSize(usize),
+    /// A point set shown ([`Value::Bool`]).
+    PointsVisible(usize),
+    /// A line set's vertices ([`Value::Vec3s`]).
+    LinePositions(usize),
+    /// A line set's colours ([`Value::Colors`]).
+    LineColors(usize),
+    /// A line set shown ([`Value::Bool`]).
+    LinesVisible(usize),
+    /// A mesh primitive's positions ([`Value::Vec3s`]).
+    Positions {
+        /// The mesh.
+        mesh: usize,
+        /// Its primitive.
+        primitive: usize,
+    },
+    /// A mesh primitive's normals ([`Value::Vec3s`]).
+    Normals {
+        /// The mesh.
+        mesh: usize,
+        /// Its primitive.
+        primitive: usize,
+    },
+    /// A mesh primitive's vertex colours ([`Value::Vec4s`], linear).
+    VertexColors {
+        /// The mesh.
+        mesh: usize,
+        /// Its primitive.
+        primitive: usize,
+    },
+    /// A mesh primitive's scalars (colormap materials; [`Value::Floats`]).
+    Scalars {
+        /// The mesh.
+        mesh: usize,
+        /// Its primitive.
+        primitive: usize,
+    },
+    /// A mesh primitive's positions and triangles together ([`Value::Triangles`]: a mesh
+    /// whose vertex count and triangles change from sample to sample).
+    Triangles {
+        /// The mesh.
+        mesh: usize,
+        /// Its primitive.
+        primitive: usize,
+    },
+    /// A mesh primitive's triangles ([`Value::Indices`]: a new topology).
+    Indices {
+        /// The mesh.
+        mesh: usize,
+        /// Its primitive.
+        primitive: usize,
+    },
+    /// A mesh primitive shown ([`Value::Bool`]).
+    PrimitiveVisible {
+        /// The mesh.
+        mesh: usize,
+        /// Its primitive.
+        primitive: usize,
+    },
+}
+
+/// Geometry whose values changed in place (same counts): the GPU copy rewrites it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GeometryRef {
+    /// A point set.
+    Points(usize),
+    /// A line set.
+    Lines(usize),
+    /// A mesh primitive's vertices.
+    Primitive(usize, usize),
+}
+
+/// Values supplied on demand (the next frame of a stream, a remote program's latest).
+pub trait PropertySource: Send + Sync + std::fmt::Debug {
+    /// The value at scene time `t`; None: hidden (or not there yet).
+    fn sample(&self, t: f64) -> Option<Value>;
+    /// The times it has values for (its span: the first and last).
+    fn sample_times(&self) -> Vec<f64>;
+}
+
+/// Where a property's values come from.
+#[derive(Debug, Clone)]
+pub enum Samples {
+    /// Samples in the scene (interpolation, ends and holes as the track says).
+    Track(Track<Value>),
+    /// A source asked at each time.
+    Source(Arc<dyn PropertySource>),
+}
+
+impl PartialEq for Samples {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Samples::Track(a), Samples::Track(b)) => a == b,
+            (Samples::Source(a), Samples::Source(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// One property over time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropertyTrack {
+    /// The property.
+    pub property: Property,
+    /// Its values.
+    pub samples: Samples,
+}
+
+impl PropertyTrack {
+    /// The times of its samples.
+    pub fn sample_times(&self) -> Vec<f64> {
+        match &self.samples {
+            Samples::Track(t) => (0..t.len()).filter_map(|k| t.sample_time(k)).collect(),
+            Samples::Source(s) => s.sample_times(),
+        }
+    }
+
+    /// Its time span.
+    pub fn span(&self) -> Option<(f64, f64)> {
+        match &self.samples {
+            Samples::Track(t) => Some(t.span()),
+            Samples::Source(s) => {
+                let times = s.sample_times();
+                Some((*times.first()?, *times.last()?))
+            }
+        }
+    }
+
+    fn sample(&self, t: f64) -> Option<Value> {
+        match &self.samples {
+            Samples::Track(k) => k.sample(t),
+            Samples::Source(s) => s.sample(t),
+        }
+    }
+}
+
+/// Why a value cannot be set.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PropertyError {
+    /// No such object.
+    #[error("{0:?}: no such object")]
+    NoObject(Property),
+    /// A value of the wrong kind.
+    #[error("{property:?} takes {expected}, not {got}")]
+    Kind {
+        /// The property.
+        property: Property,
+        /// What it takes.
+        expected: &'static str,
+        /// What it got.
+        got: &'static str,
+    },
+    /// Values that are not finite, or a count that does not fit the object.
+    #[error("{0:?}: {1}")]
+    Invalid(Property, String),
+}
+
+impl Scene {
+    /// Sets one property to `value`, checked, and bumps what the GPU copy follows: values of
+    /// the same count in place ([`crate::Versions::geometry`], [`Scene::changed`]), a new
+    /// count or new triangles by an upload (`structure`). Nothing changes on an error.
+    pub fn set_property(&mut self, property: Property, value: Value) -> Result<(), PropertyError> {
+        use Property as P;
+        use Value as V;
+        let kind = |expected: &'static str, got: &Value| PropertyError::Kind {
+            property,
+            expected,
+            got: got.kind(),
+        };
+        let none = || PropertyError::NoObject(property);
+        let bad = |m: &str| PropertyError::Invalid(property, m.to_string());
+        let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+        match property {
+            P::NodeVisible(n) => {
+                let V::Bool(b) = value else { return Err(kind("a switch", &value)) };
+                self.nodes.get_mut(n).ok_or_else(none)?.visible = b;
+                self.versions.transforms += 1;
+            }
+            P::BaseColor(m)
+            | P::Emissive(m)
+            | P::Metallic(m)
+            | P::Roughness(m)
+            | P::ColormapRange(m) => {
+                let mat = self.materials.get_mut(m).ok_or_else(none)?;
+                match (property, &value) {
+                    (P::BaseColor(_), V::Vec4(c)) if c.is_finite() => mat.base_color = c.to_array(),
+                    (P::BaseColor(_), V::Vec3(c)) if c.is_finite() => {
+                        mat.base_color = [c.x, c.y, c.z, mat.base_color[3]]
+                    }
+                    (P::Emissive(_), V::Vec3(c)) if c.is_finite() => mat.emissive = c.to_array(),
+                    (P::Metallic(_), V::Float(x)) if x.is_finite() => {
+                        mat.metallic = x.clamp(0.0, 1.0)
+                    }
+                    (P::Roughness(_), V::Float(x)) if x.is_finite() => {
+                        mat.roughness = x.clamp(0.0, 1.0)
+                    }
+                    (P::ColormapRange(_), V::Floats(r)) if r.len() == 2 && finite(r) => {
+                        let map =
+                            mat.colormap.as_mut().ok_or_else(|| bad("not a colormap material"))?;
+                        (map.min, map.max) = (r[0], r[1]);
+                    }
+                    (P::BaseColor(_), _) => {
+                        return Err(kind("four (or three) finite numbers", &value))
+                    }
+                    (P::Emissive(_), _) => return Err(kind("three finite numbers", &value)),
+                    (P::ColormapRange(_), _) => return Err(kind("two finite numbers", &value)),
+                    _ => return Err(kind("a finite number", &value)),
+                }
+                self.versions.materials += 1;
+            }
+            P::LightColor(l) | P::LightIntensity(l) => {
+                let light = self.lights.get_mut(l).ok_or_else(none)?;
+                match (&value, property) {
+                    (V::Vec3(c), P::LightColor(_)) if c.is_finite() => light.color = c.to_array(),
+                    (V::Float(x), P::LightIntensity(_)) if x.is_finite() && *x >= 0.0 => {
+                        light.intensity = *x
+                    }
+                    (_, P::LightColor(_)) => return Err(kind("three finite numbers", &value)),
+                    _ => return Err(kind("a number >= 0", &value)),
+                }
+                self.versions.lights += 1;
+            }
+            P::PointPositions(i)
+            | P::PointColors(i)
+            | P::PointScalars(i)
+            | P::PointSize(i)
+            | P::PointsVisible(i) => {
+                let ps = self.point_sets.get_mut(i).ok_or_else(none)?;
+                let n = ps.positions.len();
+                let topology = match (property, value) {
+                    (P::PointPositions(_), V::Vec3s(p)) => {
+                        if !p.iter().all(|v| finite(v)) {
+                            return Err(bad("non-finite positions"));
+                        }
+                        let changed = p.len() != n;
+                        if changed {
+                            // Per-point data of the old count goes with it.
+                            if ps.colors.len() != p.len() {
+                                ps.colors.clear();
+                            }
+                            if ps.scalars.len() != p.len() {
+                                ps.scalars.clear();
+                            }
+                        }
+                        ps.positions = p;
+                        changed
+                    }
+                    (P::PointColors(_), V::Colors(c)) if c.len() == n || c.is_empty() => {
+                        ps.colors = c;
+                        false
+                    }
+                    (P::PointScalars(_), V::Floats(s)) if s.len() == n || s.is_empty() => {
+                        ps.scalars = s;
+                        false
+                    }
+                    (P::PointSize(_), V::Float(x)) if x.is_finite() && x > 0.0 && x <= 64.0 => {
+                        ps.size_px = x;
+                        false
+                    }
+                    (P::PointsVisible(_), V::Bool(b)) => {
+                        ps.visible = b;
+                        false
+                    }
+                    (_, v) => {
+                        return Err(kind("values of the point set's kind and count", &v));
+                    }
+                };
+                self.geometry_changed(GeometryRef::Points(i), topology);
+            }
+            P::LinePositions(i) | P::LineColors(i) | P::LinesVisible(i) => {
+                let ls = self.line_sets.get_mut(i).ok_or_else(none)?;
+                let n = ls.positions.len();
+                let topology = match (property, value) {
+                    (P::LinePositions(_), V::Vec3s(p)) => {
+                        if !p.iter().all(|v| finite(v)) {
+                            return Err(bad("non-finite positions"));
+                        }
+                        let changed = p.len() != n;
+                        if changed && ls.colors.len() != p.len() {
+                            ls.colors.clear();
+                        }
+                        ls.positions = p;
+                        changed
+                    }
+                    (P::LineColors(_), V::Colors(c)) if c.len() == n || c.is_empty() => {
+                        ls.colors = c;
+                        false
+                    }
+                    (P::LinesVisible(_), V::Bool(b)) => {
+                        ls.visible = b;
+                        false
+                    }
+                    (_, v) => return Err(kind("values of the line set's kind and count", &v)),
+                };
+                self.geometry_changed(GeometryRef::Lines(i), topology);
+            }
+            P::Positions { mesh, primitive }
+            | P::Normals { mesh, primitive }
+            | P::VertexColors { mesh, primitive }
+            | P::Scalars { mesh, primitive }
+            | P::Indices { mesh, primitive }
+            | P::Triangles { mesh, primitive }
+            | P::PrimitiveVisible { mesh, primitive } => {
+                let p = self
+                    .meshes
+                    .get_mut(mesh)
+                    .and_then(|m| m.primitives.get_mut(primitive))
+                    .ok_or_else(none)?;
+                let n = p.positions.len();
+                let topology = match (property, value) {
+                    (P::Positions { .. }, V::Vec3s(v)) => {
+                        if !v.iter().all(|x| finite(x)) {
+                            return Err(bad("non-finite positions"));
+                        }
+                        if v.len() != n && p.indices.iter().any(|&i| i as usize >= v.len()) {
+                            return Err(bad(
+                                "fewer positions than the triangles use: set the indices first",
+                            ));
+                        }
+                        let changed = v.len() != n;
+                        if changed {
+                            // Per-vertex data of the old count goes (normals are made
+                            // again below).
+                            p.colors.clear();
+                            p.uvs.clear();
+                            p.uvs1.clear();
+                            p.tangents.clear();
+                            p.scalars.clear();
+                            p.joints.clear();
+                            p.weights.clear();
+                            p.targets.clear();
+                        }
+                        p.positions = v;
+                        if changed || p.normals.len() != p.positions.len() {
+                            p.normals = smooth_normals(&p.positions, &p.indices);
+                        }
+                        changed
+                    }
+                    (P::Normals { .. }, V::Vec3s(v))
+                        if v.len() == n && v.iter().all(|x| finite(x)) =>
+                    {
+                        p.normals = v;
+                        false
+                    }
+                    (P::VertexColors { .. }, V::Vec4s(v))
+                        if v.len() == n && v.iter().all(|x| finite(x)) =>
+                    {
+                        p.colors = v;
+                        false
+                    }
+                    (P::Scalars { .. }, V::Floats(v)) if v.len() == n => {
+                        p.scalars = v;
+                        false
+                    }
+                    (P::Indices { .. }, V::Indices(v)) => {
+                        if v.len() % 3 != 0 || v.iter().any(|&i| i as usize >= n) {
+                            return Err(bad(
+                                "indices: not a triangle list of this primitive's vertices",
+                            ));
+                        }
+                        p.indices = v;
+                        true
+                    }
+                    (P::Triangles { .. }, V::Triangles { positions, indices }) => {
+                        if !positions.iter().all(|x| finite(x))
+                            || indices.len() % 3 != 0
+                            || indices.iter().any(|&i| i as usize >= positions.len())
+                        {
+                            return Err(bad("non-finite positions, or indices that are not a triangle list of them"));
+                        }
+                        let changed = positions.len() != n || indices != p.indices;
+                        if positions.len() != n {
+                            p.colors.clear();
+                            p.uvs.clear();
+                            p.uvs1.clear();
+                            p.tangents.clear();
+                            p.scalars.clear();
+                            p.joints.clear();
+                            p.weights.clear();
+                            p.targets.clear();
+                        }
+                        p.normals = smooth_normals(&positions, &indices);
+                        p.positions = positions;
+                        p.indices = indices;
+                        changed
+                    }
+                    (P::PrimitiveVisible { .. }, V::Bool(b)) => {
+                        p.hidden = !b;
+                        self.versions.transforms += 1;
+                        return Ok(());
+                    }
+                    (_, v) => return Err(kind("values of the primitive's kind and count", &v)),
+                };
+                self.geometry_changed(GeometryRef::Primitive(mesh, primitive), topology);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that `what` changed: in place, or (`topology`) by an upload.
+    fn geometry_changed(&mut self, what: GeometryRef, topology: bool) {
+        if topology {
+            self.versions.structure += 1;
+        } else {
+            self.versions.geometry += 1;
+            self.changed.insert(what, self.versions.geometry);
+        }
+    }
+
+    /// Applies every property track at time `t` (a hidden sample hides its object).
+    pub(crate) fn apply_properties(&mut self, t: f64) {
+        let tracks = std::mem::take(&mut self.properties);
+        for track in &tracks {
+            let value = track.sample(t);
+            let shown = value.is_some();
+            let result = match value {
+                Some(v) => self.set_property(track.property, v),
+                None => self.set_shown(track.property, false),
+            };
+            if let Err(e) = result {
+                tracing::debug!("property track at {t} s: {e}");
+            }
+            if shown {
+                // A value brings a hidden object back.
+                let _ = self.set_shown(track.property, true);
+            }
+        }
+        self.properties = tracks;
+    }
+
+    /// Shows or hides the object of `property` (when its visibility differs).
+    fn set_shown(&mut self, property: Property, shown: bool) -> Result<(), PropertyError> {
+        use Property as P;
+        let target = match property {
+            P::NodeVisible(n) => Some(P::NodeVisible(n)),
+            P::PointPositions(i)
+            | P::PointColors(i)
+            | P::PointScalars(i)
+            | P::PointSize(i)
+            | P::PointsVisible(i) => Some(P::PointsVisible(i)),
+            P::LinePositions(i) | P::LineColors(i) | P::LinesVisible(i) => Some(P::LinesVisible(i)),
+            P::Positions { mesh, primitive }
+            | P::Normals { mesh, primitive }
+            | P::VertexColors { mesh, primitive }
+            | P::Scalars { mesh, primitive }
+            | P::Indices { mesh, primitive }
+            | P::Triangles { mesh, primitive }
+            | P::PrimitiveVisible { mesh, primitive } => {
+                Some(P::PrimitiveVisible { mesh, primitive })
+            }
+            // Materials and lights have no visibility of their own.
+            _ => None,
+        };
+        let Some(target) = target else { return Ok(()) };
+        let now = match target {
+            P::NodeVisible(n) => self.nodes.get(n).map(|n| n.visible),
+            P::PointsVisible(i) => self.point_sets.get(i).map(|p| p.visible),
+            P::LinesVisible(i) => self.line_sets.get(i).map(|l| l.visible),
+            P::PrimitiveVisible { mesh, primitive } => {
+                self.meshes.get(mesh).and_then(|m| m.primitives.get(primitive)).map(|p| !p.hidden)
+            }
+            _ => None,
+        };
+        if now == Some(shown) {
+            return Ok(());
+        }
+        // A value track on the visibility itself says so with its values.
+        if property == target && shown {
+            return Ok(());
+        }
+        self.set_property(target, Value::Bool(shown))
+    }
+}
+
+/// Area-weighted vertex normals of a triangle list (zero for unused vertices).
+pub fn smooth_normals(positions: &[[f32; 3]], indices: &[u32]) -> Vec<[f32; 3]> {
+    let mut n = vec![Vec3::ZERO; positions.len()];
+    for t in indices.chunks_exact(3) {
+        let i = [t[0] as usize, t[1] as usize, t[2] as usize];
+        if i.iter().any(|&k| k >= positions.len()) {
+            continue;
+        }
+        let v = i.map(|k| Vec3::from(positions[k]));
+        let face = (v[1] - v[0]).cross(v[2] - v[0]);
+        for k in i {
+            n[k] += face;
+        }
+    }
+    n.into_iter().map(|v| v.normalize_or_zero().to_array()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::{EndMode, Holes, Timing};
+    use crate::{Material, Mesh, Node, PointSet, Primitive};
+
+    fn scene() -> Scene {
+        let tri = Primitive {
+            positions: vec![[0.0; 3], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+            normals: vec![[0.0, 0.0, 1.0]; 3],
+            indices: vec![0, 1, 2],
+            ..Default::default()
+        };
+        let mut s = Scene {
+            materials: vec![Material::lambert("m", [1.0, 0.0, 0.0])],
+            meshes: vec![Mesh { name: "tri".into(), primitives: vec![tri] }],
+            point_sets: vec![PointSet::new("pts", vec![[0.0; 3]; 2])],
+            ..Default::default()
+        };
+        s.nodes.push(Node::new("n", glam::Mat4::IDENTITY).with_mesh(0));
+        s
+    }
+
+    fn track(times: &[f64], values: Vec<Option<Value>>) -> Track<Value> {
+        Track::new(Timing::Times(times.to_vec()), values).expect("track")
+    }
+
+    #[test]
+    fn property_tracks_interpolate_step_and_hide() {
+        let mut s = scene();
+        s.properties.push(PropertyTrack {
+            property: Property::BaseColor(0),
+            samples: Samples::Track(track(
+                &[0.0, 2.0],
+                vec![Some(Value::Vec3(Vec3::ZERO)), Some(Value::Vec3(Vec3::new(1.0, 0.5, 0.0)))],
+            )),
+        });
+        // Points: same count from 0 to 1 s (linear), three points from 2 s (a topology).
+        s.properties.push(PropertyTrack {
+            property: Property::PointPositions(0),
+            samples: Samples::Track(track(
+                &[0.0, 1.0, 2.0],
+                vec![
+                    Some(Value::Vec3s(vec![[0.0; 3], [0.0; 3]])),
+                    Some(Value::Vec3s(vec![[2.0, 0.0, 0.0], [0.0; 3]])),
+                    Some(Value::Vec3s(vec![[1.0; 3]; 3])),
+                ],
+            )),
+        });
+        // The node is hidden by a hole at 1 s (hide) and after 3 s (disappear).
+        let mut vis =
+            track(&[0.0, 1.0, 3.0], vec![Some(Value::Bool(true)), None, Some(Value::Bool(true))]);
+        (vis.holes, vis.end, vis.interpolation) =
+            (Holes::Hide, EndMode::Disappear, crate::time::Interpolation::Step);
+        s.properties.push(PropertyTrack {
+            property: Property::NodeVisible(0),
+            samples: Samples::Track(vis),
+        });
+        assert_eq!(s.time_span(), Some((0.0, 3.0)));
+        let v0 = s.versions;
+        s.set_time(0.5);
+        assert_eq!(s.materials[0].base_color, [0.25, 0.125, 0.0, 1.0], "linear, alpha kept");
+        assert_eq!(s.point_sets[0].positions[0], [1.0, 0.0, 0.0]);
+        assert!(s.nodes[0].visible);
+        assert!(s.versions.materials > v0.materials && s.versions.geometry > v0.geometry);
+        assert_eq!(s.versions.structure, v0.structure, "same count: in place");
+        assert!(s.changed.contains_key(&GeometryRef::Points(0)));
+        s.set_time(1.5);
+        assert!(!s.nodes[0].visible, "a hole hides");
+        let v1 = s.versions;
+        s.set_time(2.5);
+        assert_eq!(s.point_sets[0].positions.len(), 3, "the later sample holds until the next");
+        assert!(s.versions.structure > v1.structure, "another count: a new topology");
+        assert!(!s.nodes[0].visible, "still in the hole's interval (step)");
+        s.set_time(3.0);
+        assert!(s.nodes[0].visible);
+        s.set_time(3.5);
+        assert!(!s.nodes[0].visible, "disappears after its span");
+        s.set_time(0.0);
+        assert!(s.nodes[0].visible && s.point_sets[0].positions.len() == 2);
+    }
+
+    #[test]
+    fn set_property_checks_kinds_counts_and_values() {
+        let mut s = scene();
+        let before = s.clone();
+        let e = s.set_property(Property::Roughness(0), Value::Vec3(Vec3::ONE)).expect_err("kind");
+        assert!(e.to_string().contains("takes a finite number"), "{e}");
+        assert!(s.set_property(Property::Roughness(3), Value::Float(0.5)).is_err(), "no material");
+        assert!(s.set_property(Property::Metallic(0), Value::Float(f32::NAN)).is_err());
+        let nan = Value::Vec3s(vec![[f32::NAN; 3]; 2]);
+        assert!(s.set_property(Property::PointPositions(0), nan).is_err());
+        let wrong = Value::Colors(vec![[0; 4]; 5]);
+        assert!(s.set_property(Property::PointColors(0), wrong).is_err(), "5 colours, 2 points");
+        let mesh = Property::Indices { mesh: 0, primitive: 0 };
+        assert!(s.set_property(mesh, Value::Indices(vec![0, 1, 7])).is_err(), "index out of range");
+        assert_eq!(s, before, "nothing changed on errors");
+        // A mesh's topology at once: a quad of 4 vertices and 2 triangles.
+        let quad = Value::Triangles {
+            positions: vec![[0.0; 3], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]],
+            indices: vec![0, 1, 2, 0, 2, 3],
+        };
+        s.set_property(Property::Triangles { mesh: 0, primitive: 0 }, quad).expect("triangles");
+        let p = &s.meshes[0].primitives[0];
+        assert_eq!((p.positions.len(), p.normals.len(), p.indices.len()), (4, 4, 6));
+        assert!((p.normals[1][2] - 1.0).abs() < 1e-6, "smooth normals made: {:?}", p.normals[1]);
+        assert!(s.versions.structure > before.versions.structure);
+        // Positions of the same count: in place.
+        let v = s.versions;
+        let moved = Value::Vec3s(vec![[0.0, 0.0, 1.0]; 4]);
+        s.set_property(Property::Positions { mesh: 0, primitive: 0 }, moved).expect("positions");
+        assert_eq!(s.versions.structure, v.structure);
+        assert_eq!(s.changed.get(&GeometryRef::Primitive(0, 0)), Some(&s.versions.geometry));
+    }
+
+    #[derive(Debug)]
+    struct Clock;
+    impl PropertySource for Clock {
+        fn sample(&self, t: f64) -> Option<Value> {
+            (t < 10.0).then(|| Value::Float(t as f32 / 10.0))
+        }
+        fn sample_times(&self) -> Vec<f64> {
+            vec![0.0, 10.0]
+        }
+    }
+
+    #[test]
+    fn a_source_supplies_values_on_demand() {
+        let mut s = scene();
+        s.properties.push(PropertyTrack {
+            property: Property::Roughness(0),
+            samples: Samples::Source(Arc::new(Clock)),
+        });
+        assert_eq!(s.time_span(), Some((0.0, 10.0)));
+        s.set_time(4.0);
+        assert_eq!(s.materials[0].roughness, 0.4);
+    }
+}
