@@ -89,6 +89,8 @@ fn plane_under_sun(material: Material, e: f32, theta: f32, environment: Environm
         up: None,
         animations: Vec::new(),
         skins: Vec::new(),
+        clips: Vec::new(),
+        active_clip: None,
         properties: Vec::new(),
         changed: Default::default(),
     };
@@ -509,6 +511,8 @@ fn shadow_scene_check(name: &str, light: Light, light_local: Mat4, lit: impl Fn(
         up: None,
         animations: Vec::new(),
         skins: Vec::new(),
+        clips: Vec::new(),
+        active_clip: None,
         properties: Vec::new(),
         changed: Default::default(),
     };

@@ -1083,9 +1083,11 @@ fn unshare_deformed_meshes(
     }
 }
 
-/// Step 5c: the first animation's node channels (translation, rotation, scale, morph target
-/// weights; STEP, LINEAR and CUBICSPLINE) as tracks over the nodes' rest transforms; other
-/// animations of the file are not played (a warning says so).
+/// Step 5c: every animation of the file as a clip ([`Scene::clips`]): its node channels
+/// (translation, rotation, scale, morph target weights; STEP, LINEAR and CUBICSPLINE) as
+/// tracks over the nodes' rest transforms. What plays at first: every clip when no two
+/// animate the same channel of a node (one animation per object, as in InterpolationTest),
+/// else the first (clips of one skeleton: Walk, Run, ...); the timeline chooses another.
 fn load_animations(
     path: &Path,
     doc: &gltf::Document,
@@ -1093,10 +1095,51 @@ fn load_animations(
     scene: &mut Scene,
     placed: &[Option<usize>],
 ) -> Result<(), LoadError> {
+    for (ai, anim) in doc.animations().enumerate() {
+        let name = anim.name().map_or_else(|| format!("animation {ai}"), str::to_string);
+        let animations = load_animation(path, &anim, &name, buffers, scene, placed)?;
+        scene.clips.push(crate::model::Clip { name, animations });
+    }
+    if scene.clips.is_empty() {
+        return Ok(());
+    }
+    // Together when no two clips animate the same channel of a node.
+    let mut seen = std::collections::BTreeSet::new();
+    let disjoint = scene.clips.iter().all(|c| {
+        c.animations.iter().all(|a| {
+            let channels = [
+                a.translation.is_some(),
+                a.rotation.is_some(),
+                a.scale.is_some(),
+                a.weights.is_some(),
+            ];
+            (0..4).filter(|&k| channels[k]).all(|k| seen.insert((a.node, k)))
+        })
+    });
+    scene.play_clip(if disjoint { None } else { Some(0) });
+    if !disjoint {
+        let w = format!(
+            "{}: {} animations of the same nodes; '{}' plays (choose another in the timeline)",
+            path.display(),
+            scene.clips.len(),
+            scene.clips[0].name
+        );
+        tracing::info!("{w}");
+    }
+    Ok(())
+}
+
+/// One animation's channels, per node.
+fn load_animation(
+    path: &Path,
+    anim: &gltf::Animation<'_>,
+    name: &str,
+    buffers: &[gltf::buffer::Data],
+    scene: &Scene,
+    placed: &[Option<usize>],
+) -> Result<Vec<crate::model::NodeAnimation>, LoadError> {
     use crate::time::{Interpolation, Timing, Track};
     use gltf::animation::util::ReadOutputs;
-    let Some(anim) = doc.animations().next() else { return Ok(()) };
-    let name = anim.name().unwrap_or("0").to_string();
     let invalid = |channel: usize, m: String| LoadError::Invalid {
         path: path.to_path_buf(),
         message: format!("animation '{name}' channel {channel}: {m}"),
@@ -1195,17 +1238,7 @@ fn load_animations(
             }
         }
     }
-    scene.animations = by_node.into_values().collect();
-    if doc.animations().len() > 1 {
-        let w = format!(
-            "{}: {} animations; the first ('{name}') plays",
-            path.display(),
-            doc.animations().len()
-        );
-        tracing::warn!("{w}");
-        scene.warnings.push(w);
-    }
-    Ok(())
+    Ok(by_node.into_values().collect())
 }
 
 /// Step 6: the meshes' lines and points, placed with the world transforms of the nodes

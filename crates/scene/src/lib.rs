@@ -31,8 +31,8 @@ pub use gltf_loader::{flat_shaded, load_gltf, LoadError};
 pub use loaders::{load, load_image, load_obj, load_ply, load_texture};
 pub use model::texture_slot;
 pub use model::{
-    AlphaMode, Camera, ColormapMaterial, Environment, Light, LightKind, LineSet, Material, Mesh,
-    Node, NodeAnimation, PointSet, Primitive, Projection, Scene, Texture, TexturePixels,
+    AlphaMode, Camera, Clip, ColormapMaterial, Environment, Light, LightKind, LineSet, Material,
+    Mesh, Node, NodeAnimation, PointSet, Primitive, Projection, Scene, Texture, TexturePixels,
     TextureSampler, UvTransform, Versions, Wrap,
 };
 pub use property::{Property, PropertyTrack, Samples, Value};

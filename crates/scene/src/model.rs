@@ -372,6 +372,15 @@ pub struct NodeAnimation {
     pub weights: Option<crate::time::Track<Vec<f32>>>,
 }
 
+/// One of a file's animations (a glTF animation: "Walk", "Run").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clip {
+    /// Name.
+    pub name: String,
+    /// Its node animations.
+    pub animations: Vec<NodeAnimation>,
+}
+
 impl NodeAnimation {
     /// The times of its samples (every track's, sorted, without repeats): the timeline's
     /// ticks.
@@ -683,8 +692,13 @@ pub struct Scene {
     /// The up axis the file's convention gives (glTF: +Y); None: none (PLY, OBJ, scenes in
     /// code): [`Scene::up_axis`] detects it from the bounds.
     pub up: Option<Vec3>,
-    /// Node transforms over time (glTF animation channels); [`Scene::set_time`] applies them.
+    /// Node transforms over time (glTF animation channels); [`Scene::set_time`] applies them:
+    /// the clip or clips playing ([`Scene::play_clip`]).
     pub animations: Vec<NodeAnimation>,
+    /// The file's animations (glTF: one per animation), each a set of node animations.
+    pub clips: Vec<Clip>,
+    /// The clip playing (None: all of them, or none when there are none).
+    pub active_clip: Option<usize>,
     /// Skins (joints and inverse bind matrices) of skinned nodes.
     pub skins: Vec<crate::deform::Skin>,
     /// Other properties over time (visibility, materials, lights, point, line and mesh
@@ -733,6 +747,46 @@ impl Scene {
             })
             .chain(self.properties.iter().filter_map(|p| p.span()))
             .reduce(|(a0, a1), (b0, b1)| (a0.min(b0), a1.max(b1)))
+    }
+
+    /// Plays clip `clip` of [`Scene::clips`] (None: all of them together; where two animate
+    /// the same channel of a node, the later one). Nodes the new choice does not animate
+    /// go back to their rest transforms. False when there is no such clip.
+    pub fn play_clip(&mut self, clip: Option<usize>) -> bool {
+        if clip.is_some_and(|c| c >= self.clips.len()) {
+            return false;
+        }
+        // What played before goes back to rest (and shown).
+        for a in std::mem::take(&mut self.animations) {
+            if let Some(n) = self.nodes.get_mut(a.node) {
+                let (s, r, t) = a.rest;
+                n.local = Mat4::from_scale_rotation_translation(s, r, t);
+                n.visible = true;
+            }
+        }
+        let chosen: Vec<&Clip> = match clip {
+            Some(c) => vec![&self.clips[c]],
+            None => self.clips.iter().collect(),
+        };
+        let mut by_node: std::collections::BTreeMap<usize, NodeAnimation> = Default::default();
+        for a in chosen.into_iter().flat_map(|c| &c.animations) {
+            match by_node.get_mut(&a.node) {
+                None => {
+                    by_node.insert(a.node, a.clone());
+                }
+                Some(m) => {
+                    m.translation = a.translation.clone().or(m.translation.take());
+                    m.rotation = a.rotation.clone().or(m.rotation.take());
+                    m.scale = a.scale.clone().or(m.scale.take());
+                    m.weights = a.weights.clone().or(m.weights.take());
+                }
+            }
+        }
+        self.animations = by_node.into_values().collect();
+        self.active_clip = clip;
+        self.update_world();
+        self.versions.transforms += 1;
+        true
     }
 
     /// The scene's own frame rate: that of its first track sampled at a fixed rate (None when
@@ -1028,6 +1082,12 @@ impl Scene {
         self.animations.extend(other.animations.into_iter().map(|mut a| {
             a.node += nodes;
             a
+        }));
+        self.clips.extend(other.clips.into_iter().map(|mut c| {
+            for a in &mut c.animations {
+                a.node += nodes;
+            }
+            c
         }));
         if self.environment == Environment::None {
             self.environment = other.environment;

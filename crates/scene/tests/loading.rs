@@ -1221,3 +1221,65 @@ fn gltf_node_animation_channels() {
     s.set_time(10.0);
     assert!(close(trs(&s).2, [1.0, 2.0, 0.0]));
 }
+
+/// A file's animations are clips: ones that move different nodes play together (as in
+/// InterpolationTest, one animation per cube), ones of the same nodes one at a time (the
+/// first; another chosen with `play_clip`); morph target weights are animated.
+#[test]
+fn gltf_animations_are_clips_played_together_or_chosen() {
+    let dir = tempdir("clips");
+    let f = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let mut bin = f(&[0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]); // triangle, 36
+    bin.extend(f(&[0.0, 1.0])); // times at 36
+    bin.extend(f(&[0.0, 0.0, 0.0, 1.0, 0.0, 0.0])); // +x at 44
+    bin.extend(f(&[0.0, 0.0, 0.0, 0.0, 3.0, 0.0])); // +3y at 68
+    bin.extend(f(&[0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0])); // morph target +z at 92
+    bin.extend(f(&[0.0, 1.0])); // weights at 128
+    let gltf = |second_node: usize| {
+        format!(
+            r#"{{"asset":{{"version":"2.0"}},"scene":0,"scenes":[{{"nodes":[0,1]}}],
+            "nodes":[{{"mesh":0}},{{"mesh":1,"translation":[5,0,0]}}],
+            "meshes":[{{"primitives":[{{"attributes":{{"POSITION":0}}}}]}},
+                      {{"primitives":[{{"attributes":{{"POSITION":0}},"targets":[{{"POSITION":4}}]}}],"weights":[0.25]}}],
+            "animations":[
+              {{"name":"slide","samplers":[{{"input":1,"output":2}}],
+                "channels":[{{"sampler":0,"target":{{"node":0,"path":"translation"}}}}]}},
+              {{"name":"lift","samplers":[{{"input":1,"output":3}}],
+                "channels":[{{"sampler":0,"target":{{"node":{second_node},"path":"translation"}}}}]}},
+              {{"name":"morph","samplers":[{{"input":1,"output":5}}],
+                "channels":[{{"sampler":0,"target":{{"node":1,"path":"weights"}}}}]}}],
+            "buffers":[{{"byteLength":{len},"uri":"data:application/octet-stream;base64,{b64}"}}],
+            "bufferViews":[{{"buffer":0,"byteOffset":0,"byteLength":36}},{{"buffer":0,"byteOffset":36,"byteLength":8}},
+                           {{"buffer":0,"byteOffset":44,"byteLength":24}},{{"buffer":0,"byteOffset":68,"byteLength":24}},
+                           {{"buffer":0,"byteOffset":92,"byteLength":36}},{{"buffer":0,"byteOffset":128,"byteLength":8}}],
+            "accessors":[{{"bufferView":0,"componentType":5126,"count":3,"type":"VEC3","min":[0,0,0],"max":[1,1,0]}},
+                         {{"bufferView":1,"componentType":5126,"count":2,"type":"SCALAR","min":[0],"max":[1]}},
+                         {{"bufferView":2,"componentType":5126,"count":2,"type":"VEC3"}},
+                         {{"bufferView":3,"componentType":5126,"count":2,"type":"VEC3"}},
+                         {{"bufferView":4,"componentType":5126,"count":3,"type":"VEC3"}},
+                         {{"bufferView":5,"componentType":5126,"count":2,"type":"SCALAR"}}]}}"#,
+            len = bin.len(),
+            b64 = base64(&bin)
+        )
+    };
+    // Different nodes: all three play.
+    let mut s = load_gltf(write(&dir, "apart.gltf", gltf(1).as_bytes())).expect("apart");
+    assert_eq!(s.clips.len(), 3);
+    assert_eq!(s.active_clip, None);
+    s.set_time(0.5);
+    assert_eq!(s.nodes[0].local.w_axis.x, 0.5);
+    assert_eq!(s.nodes[1].local.w_axis.y, 1.5);
+    assert_eq!(s.nodes[1].morph_weights, vec![0.5], "the weights channel");
+    let d = s.deformed(1, 0).expect("morphed");
+    assert_eq!(d.positions[0], [0.0, 0.0, 0.5]);
+    // The same node: the first plays; the second when chosen (the first's node at rest).
+    let mut s = load_gltf(write(&dir, "same.gltf", gltf(0).as_bytes())).expect("same");
+    assert_eq!(s.active_clip, Some(0));
+    s.set_time(1.0);
+    assert_eq!((s.nodes[0].local.w_axis.x, s.nodes[0].local.w_axis.y), (1.0, 0.0));
+    assert!(s.play_clip(Some(1)));
+    s.set_time(1.0);
+    assert_eq!((s.nodes[0].local.w_axis.x, s.nodes[0].local.w_axis.y), (0.0, 3.0));
+    assert_eq!(s.nodes[1].morph_weights, vec![0.25], "the morph clip is not playing");
+    assert!(!s.play_clip(Some(7)));
+}

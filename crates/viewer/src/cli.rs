@@ -125,6 +125,10 @@ enum Command {
         /// Render the scene at this time in seconds (default: its first key).
         #[arg(long, conflicts_with = "frames")]
         time: Option<f64>,
+        /// The file's animation to play: its name, its index or `all` (default: all when
+        /// they move different nodes, else the first).
+        #[arg(long)]
+        animation: Option<String>,
         /// Image size WxH (default: 1280 wide at the camera's aspect ratio).
         #[arg(long)]
         size: Option<String>,
@@ -231,6 +235,7 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
             frames,
             fps,
             time,
+            animation,
             size,
             renderer,
             set,
@@ -300,6 +305,9 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
                     anyhow::bail!("--variance is for one image, not with --frames");
                 }
                 let mut scene = crate::load_scene(&req.scene, req.default_lighting)?;
+                if let Some(a) = &animation {
+                    crate::choose_animation(&mut scene, a)?;
+                }
                 let progress = crate::export::ExportProgress::default();
                 let s = crate::export::export(&mut scene, &req, &ex, None, &progress)
                     .with_context(|| format!("exporting {}", req.scene.display()))?;
@@ -315,6 +323,9 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
                 return Ok(());
             }
             let mut scene = crate::load_scene(&req.scene, req.default_lighting)?;
+            if let Some(a) = &animation {
+                crate::choose_animation(&mut scene, a)?;
+            }
             if let Some(t) = time {
                 scene.set_time(t);
             }

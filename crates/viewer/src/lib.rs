@@ -287,6 +287,32 @@ impl Headless {
     }
 }
 
+/// Plays the animation `which` of `scene`: a clip's name, its index, or `all`; from its
+/// first key.
+pub fn choose_animation(scene: &mut Scene, which: &str) -> anyhow::Result<()> {
+    let clip = if which.eq_ignore_ascii_case("all") {
+        None
+    } else if let Some(i) = scene.clips.iter().position(|c| c.name == which) {
+        Some(i)
+    } else {
+        let names: Vec<&str> = scene.clips.iter().map(|c| c.name.as_str()).collect();
+        let i: usize = which.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "--animation {which}: no such animation (the file's: {names:?}, or all)"
+            )
+        })?;
+        if i >= scene.clips.len() {
+            bail!("--animation {which}: the file has {} animations ({names:?})", scene.clips.len());
+        }
+        Some(i)
+    };
+    scene.play_clip(clip);
+    if let Some((start, _)) = scene.time_span() {
+        scene.set_time(start);
+    }
+    Ok(())
+}
+
 /// Checks that `out` names a supported output format (before spending time rendering).
 pub fn check_output(out: &Path) -> anyhow::Result<()> {
     let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);

@@ -215,6 +215,17 @@ impl Playback {
                     .build(ui, &mut self.speed);
                 ui.same_line();
                 ui.checkbox("follow latest", &mut self.follow_latest);
+                if scene.clips.len() > 1 {
+                    ui.same_line();
+                    ui.set_next_item_width(140.0);
+                    let mut names = vec!["all animations".to_string()];
+                    names.extend(scene.clips.iter().map(|c| c.name.clone()));
+                    let mut k = scene.active_clip.map_or(0, |c| c + 1);
+                    if ui.combo_simple_string("##clip", &mut k, &names) {
+                        scene.play_clip(k.checked_sub(1));
+                        cmd = Some(PlaybackCommand::First);
+                    }
+                }
                 ui.same_line();
                 ui.text(format!(
                     "{:.3} s  frame {} @ {:.0} fps  ({start:.2}-{end:.2} s)",
