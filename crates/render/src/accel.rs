@@ -99,8 +99,8 @@ pub(crate) fn instance_bytes(
     blases: &[Option<Arc<AccelerationStructure>>],
     double_sided: &[bool],
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(placements.len() * 64);
-    for (i, (p, w)) in placements.iter().zip(worlds).enumerate() {
+    use rayon::prelude::*;
+    let record = |(i, (out, (p, w))): (usize, (&mut [u8], (&Placement, &Mat4)))| {
         let address =
             blases.get(p.mesh as usize).and_then(|b| b.as_ref()).map_or(0, |b| b.address());
         let flags = if double_sided.get(p.mesh as usize).copied().unwrap_or(true) {
@@ -110,9 +110,20 @@ pub(crate) fn instance_bytes(
         };
         let inst = xpg::tlas_instance(rows(*w), i as u32, 0xff, 0, address, flags);
         // SAFETY: VkAccelerationStructureInstanceKHR is 64 plain bytes.
-        out.extend_from_slice(unsafe {
+        out.copy_from_slice(unsafe {
             std::slice::from_raw_parts((&raw const inst).cast::<u8>(), 64)
         });
+    };
+    let n = placements.len().min(worlds.len());
+    let mut out = vec![0u8; n * 64];
+    if n >= 2048 {
+        out.par_chunks_mut(64)
+            .zip(placements.par_iter().zip(worlds.par_iter()))
+            .enumerate()
+            .with_min_len(512)
+            .for_each(record);
+    } else {
+        out.chunks_mut(64).zip(placements.iter().zip(worlds)).enumerate().for_each(record);
     }
     out
 }

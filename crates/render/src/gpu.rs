@@ -159,6 +159,8 @@ pub struct GpuPoints {
     pub size_px: f32,
     /// Drawn.
     pub visible: bool,
+    /// Object-space bounds of the positions (None: no points).
+    pub local_bounds: Option<(Vec3, Vec3)>,
 }
 
 impl std::fmt::Debug for GpuPoints {
@@ -181,6 +183,8 @@ pub struct GpuLines {
     pub width_px: f32,
     /// Drawn.
     pub visible: bool,
+    /// Object-space bounds of the vertices (None: none).
+    pub local_bounds: Option<(Vec3, Vec3)>,
 }
 
 impl std::fmt::Debug for GpuLines {
@@ -350,6 +354,11 @@ pub struct GpuScene {
     prim_vertices: Vec<Vec<(u32, u32)>>,
     /// Per mesh: its BLAS can be refitted (deformed, or positions animated).
     refittable: Vec<bool>,
+    /// The draw list before the last transform update, reused for the next (no allocation).
+    scratch_draws: Vec<GpuDraw>,
+    /// Per mesh: its object-space bounds at upload (None: no vertices), for the scene's
+    /// bounds after transform changes (placements' boxes, not every vertex).
+    mesh_bounds: Vec<Option<(Vec3, Vec3)>>,
     /// Number of materials, and each one's shader-variant key (textured, blended).
     material_count: usize,
     material_keys: Vec<(bool, bool, bool, bool, bool)>,
@@ -395,6 +404,9 @@ pub(crate) fn storage(
     Ok(b)
 }
 
+/// From this many draws or placements on, updates compute them in parallel.
+const PARALLEL_FROM: usize = 2048;
+
 /// Geometry written in place by [`GpuScene::update`].
 enum GeometryWrite {
     Points {
@@ -404,6 +416,7 @@ enum GeometryWrite {
         size_px: f32,
         visible: bool,
         transform: Mat4,
+        bounds: Option<(Vec3, Vec3)>,
     },
     Lines {
         set: usize,
@@ -412,6 +425,7 @@ enum GeometryWrite {
         width_px: f32,
         visible: bool,
         transform: Mat4,
+        bounds: Option<(Vec3, Vec3)>,
     },
     Vertices {
         mesh: usize,
@@ -701,7 +715,7 @@ impl GpuScene {
             None
         };
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        Ok(Self {
+        let mut uploaded = Self {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             accel,
             geometry_draws,
@@ -717,7 +731,7 @@ impl GpuScene {
             points,
             lines,
             light_list: lights,
-            bounds: scene_bounds(scene),
+            bounds: (Vec3::ZERO, Vec3::ZERO),
             draw_list,
             groups,
             blended,
@@ -733,12 +747,25 @@ impl GpuScene {
             deform,
             prim_vertices,
             refittable,
+            scratch_draws: Vec::new(),
+            mesh_bounds: scene
+                .meshes
+                .iter()
+                .map(|m| {
+                    let all: Vec<[f32; 3]> =
+                        m.primitives.iter().flat_map(|p| p.positions.iter().copied()).collect();
+                    step::local_bounds(&all)
+                })
+                .collect(),
             material_count: scene.materials.len(),
             material_keys: scene.materials.iter().map(material_key).collect(),
             environment,
             environment_kind,
             environment_mean: scene.environment.mean_radiance(),
-        })
+        };
+        // The same bounds as every update computes (placements' boxes).
+        uploaded.bounds = uploaded.placed_bounds(scene);
+        Ok(uploaded)
     }
 
     /// Brings this copy up to date with `scene` (the one it was uploaded from, edited since):
@@ -785,11 +812,15 @@ impl GpuScene {
         }
         let geometry = if done.geometry { self.geometry_changes(scene)? } else { Vec::new() };
         // Everything is computed and checked first; this copy changes only when all is well.
-        let mut new_draws: Option<(Vec<GpuDraw>, Vec<Vec3>)> = None;
+        let mut new_draws: Option<Vec<GpuDraw>> = None;
         if done.transforms {
-            let mut draws = self.draw_list.clone();
-            let mut centers = Vec::with_capacity(draws.len());
-            for (d, src) in draws.iter_mut().zip(&self.draw_sources) {
+            // Independent per draw: many draws are placed in parallel, into last update's
+            // list (no allocation), which replaces the draw list only when all is well.
+            use rayon::prelude::*;
+            let mut draws = std::mem::take(&mut self.scratch_draws);
+            draws.clear();
+            draws.extend_from_slice(&self.draw_list);
+            let place = |(d, src): (&mut GpuDraw, &DrawSource)| -> Result<(), GpuSceneError> {
                 let world = scene
                     .nodes
                     .get(src.node as usize)
@@ -805,25 +836,42 @@ impl GpuScene {
                 let placed = GpuDraw::placed(world);
                 (d.model, d.normal_model, d.mirrored) =
                     (placed.model, placed.normal_model, placed.mirrored);
-                centers.push(world.transform_point3(src.center));
+                Ok(())
+            };
+            let placed = if draws.len() >= PARALLEL_FROM {
+                let par = draws.par_iter_mut().zip(self.draw_sources.par_iter());
+                par.with_min_len(1024).try_for_each(place)
+            } else {
+                draws.iter_mut().zip(&self.draw_sources).try_for_each(place)
+            };
+            if let Err(e) = placed {
+                self.scratch_draws = draws;
+                return Err(e);
             }
-            new_draws = Some((draws, centers));
+            new_draws = Some(draws);
         }
         // The TLAS instances follow the transforms.
         let mut new_instances = None;
         if let (true, Some(accel)) = (done.transforms, &self.accel) {
-            let worlds = accel
-                .placements
-                .iter()
-                .map(|p| {
-                    scene
-                        .nodes
-                        .get(p.node as usize)
-                        .and_then(|n| n.draw_transform(p.instance as usize))
-                        .map(|w| shown(scene, p.node as usize, w, None))
-                        .ok_or_else(|| structure("a placed node or instance is gone"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            use rayon::prelude::*;
+            let world = |p: &crate::accel::Placement| {
+                scene
+                    .nodes
+                    .get(p.node as usize)
+                    .and_then(|n| n.draw_transform(p.instance as usize))
+                    .map(|w| shown(scene, p.node as usize, w, None))
+                    .ok_or_else(|| structure("a placed node or instance is gone"))
+            };
+            let worlds: Vec<Mat4> = if accel.placements.len() >= PARALLEL_FROM {
+                accel
+                    .placements
+                    .par_iter()
+                    .with_min_len(512)
+                    .map(world)
+                    .collect::<Result<_, _>>()?
+            } else {
+                accel.placements.iter().map(world).collect::<Result<_, _>>()?
+            };
             new_instances = Some(crate::accel::instance_bytes(
                 &accel.placements,
                 &worlds,
@@ -872,22 +920,26 @@ impl GpuScene {
         }
         for change in &geometry {
             match change {
-                GeometryWrite::Points { set, size_px, visible, transform, .. } => {
+                GeometryWrite::Points { set, size_px, visible, transform, bounds, .. } => {
                     let gp = &mut self.points[*set];
                     (gp.size_px, gp.visible, gp.transform) = (*size_px, *visible, *transform);
+                    gp.local_bounds = *bounds;
                 }
-                GeometryWrite::Lines { set, width_px, visible, transform, .. } => {
+                GeometryWrite::Lines { set, width_px, visible, transform, bounds, .. } => {
                     let gl = &mut self.lines[*set];
                     (gl.width_px, gl.visible, gl.transform) = (*width_px, *visible, *transform);
+                    gl.local_bounds = *bounds;
                 }
                 GeometryWrite::Vertices { .. } => {}
             }
         }
         let mut writes: Vec<(&Buffer, u64, Vec<u8>, &'static str)> = Vec::new();
-        if let Some((draws, centers)) = new_draws {
-            self.draw_list = draws;
+        if let Some(draws) = new_draws {
+            self.scratch_draws = std::mem::replace(&mut self.draw_list, draws);
+            // The blended draws' sorting centres.
             for b in &mut self.blended {
-                b.1 = centers[b.0 as usize];
+                let (d, src) = (&self.draw_list[b.0 as usize], &self.draw_sources[b.0 as usize]);
+                b.1 = Mat4::from_cols_array_2d(&d.model).transform_point3(src.center);
             }
             writes.push((&self.draws, 0, bytemuck::cast_slice(&self.draw_list).to_vec(), "draws"));
         }
@@ -898,7 +950,7 @@ impl GpuScene {
         if let Some(lights) = new_lights {
             writes.push((&self.lights, 0, bytemuck::cast_slice(&lights).to_vec(), "lights"));
             self.light_list = lights;
-            self.bounds = scene_bounds(scene);
+            self.bounds = self.placed_bounds(scene);
         }
         if let (Some(bytes), Some(accel)) = (new_instances, &self.accel) {
             writes.push((&accel.instances, 0, bytes, "tlas instances"));
@@ -992,6 +1044,43 @@ impl GpuScene {
         Ok(done)
     }
 
+    /// The scene's bounds from each placement's box of its mesh's upload-time bounds (cheap
+    /// for many objects: no vertex is transformed); the point and line sets' vertices too.
+    fn placed_bounds(&self, scene: &Scene) -> (Vec3, Vec3) {
+        let mut b: Option<(Vec3, Vec3)> = None;
+        let mut add = |lo: Vec3, hi: Vec3| {
+            b = Some(b.map_or((lo, hi), |(a, c)| (a.min(lo), c.max(hi))));
+        };
+        // The box of a transformed box: the centre moved, the extent through |M|.
+        let mut add_box = |(lo, hi): (Vec3, Vec3), w: Mat4| {
+            let (c, e) = (0.5 * (lo + hi), 0.5 * (hi - lo));
+            let m3 = glam::Mat3::from_mat4(w);
+            let abs = glam::Mat3::from_cols(m3.x_axis.abs(), m3.y_axis.abs(), m3.z_axis.abs());
+            let (wc, we) = (w.transform_point3(c), abs * e);
+            add(wc - we, wc + we);
+        };
+        for n in &scene.nodes {
+            let Some(Some(b)) = n.mesh.and_then(|m| self.mesh_bounds.get(m)) else { continue };
+            for w in n.draw_transforms() {
+                add_box(*b, w);
+            }
+        }
+        for p in &self.points {
+            if let Some(b) = p.local_bounds {
+                add_box(b, p.transform);
+            }
+        }
+        for l in &self.lines {
+            if let Some(b) = l.local_bounds {
+                add_box(b, l.transform);
+            }
+        }
+        match b {
+            Some((lo, hi)) if lo.is_finite() && hi.is_finite() => (lo, hi),
+            _ => (Vec3::splat(-1.0), Vec3::splat(1.0)),
+        }
+    }
+
     /// Whether `scene` changed in a way [`GpuScene::update`] cannot follow in place: its
     /// structure (counts, topology), or vertices of a mesh whose BLAS is not refittable or
     /// that is deformed (its rest data). Upload it again then.
@@ -1042,6 +1131,7 @@ impl GpuScene {
                         size_px: ps.size_px,
                         visible: ps.visible,
                         transform: ps.transform,
+                        bounds: crate::upload::local_bounds(&ps.positions),
                     });
                 }
                 GeometryRef::Lines(i) => {
@@ -1059,6 +1149,7 @@ impl GpuScene {
                         width_px: ls.width_px,
                         visible: ls.visible,
                         transform: ls.transform,
+                        bounds: crate::upload::local_bounds(&ls.positions),
                     });
                 }
                 GeometryRef::Primitive(m, p) => {
@@ -1296,9 +1387,4 @@ fn build_lights(scene: &Scene) -> Vec<GpuLight> {
         });
     }
     lights
-}
-
-/// The scene's bounds, or a unit box around the origin for an empty scene.
-fn scene_bounds(scene: &Scene) -> (Vec3, Vec3) {
-    scene.bounds().unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)))
 }

@@ -360,6 +360,14 @@ pub(crate) fn upload_environment(
     Ok((environment, environment_kind))
 }
 
+/// The bounds of `positions` (None: none).
+pub(crate) fn local_bounds(positions: &[[f32; 3]]) -> Option<(Vec3, Vec3)> {
+    positions.iter().fold(None, |b, &v| {
+        let v = Vec3::from(v);
+        Some(b.map_or((v, v), |(lo, hi): (Vec3, Vec3)| (lo.min(v), hi.max(v))))
+    })
+}
+
 /// A point set's colors as the GPU takes them (packed sRGB RGBA8: its own, else its scalars
 /// through its colormap, else white), checked.
 pub(crate) fn point_colors(ps: &scene::PointSet) -> Result<Vec<u32>, GpuSceneError> {
@@ -429,6 +437,7 @@ pub(crate) fn upload_points(
             transform: ps.transform,
             size_px: ps.size_px,
             visible: ps.visible,
+            local_bounds: local_bounds(&ps.positions),
         });
     }
     Ok(points)
@@ -502,6 +511,7 @@ pub(crate) fn upload_lines(
             transform: ls.transform,
             width_px: ls.width_px,
             visible: ls.visible,
+            local_bounds: local_bounds(&ls.positions),
         });
     }
     Ok(lines)

@@ -382,6 +382,27 @@ pub struct Clip {
 }
 
 impl NodeAnimation {
+    /// The local transform at time `t` and whether it is shown (a track that hides, by its
+    /// end mode or a hole, hides the node; its part keeps the rest value); None: no
+    /// translation, rotation or scale track.
+    pub fn local_at(&self, t: f64) -> Option<(Mat4, bool)> {
+        if self.translation.is_none() && self.rotation.is_none() && self.scale.is_none() {
+            return None;
+        }
+        let (s0, r0, t0) = self.rest;
+        let tr = self.translation.as_ref().map(|k| k.sample(t));
+        let rot = self.rotation.as_ref().map(|k| k.sample(t));
+        let sc = self.scale.as_ref().map(|k| k.sample(t));
+        let shown =
+            !(matches!(tr, Some(None)) || matches!(rot, Some(None)) || matches!(sc, Some(None)));
+        let local = Mat4::from_scale_rotation_translation(
+            sc.flatten().unwrap_or(s0),
+            rot.flatten().unwrap_or(r0).normalize(),
+            tr.flatten().unwrap_or(t0),
+        );
+        Some((local, shown))
+    }
+
     /// The times of its samples (every track's, sorted, without repeats): the timeline's
     /// ticks.
     pub fn sample_times(&self) -> Vec<f64> {
@@ -830,33 +851,39 @@ impl Scene {
         if self.animations.is_empty() {
             return;
         }
-        let mut morphed = false;
-        for a in &self.animations {
-            let Some(n) = self.nodes.get_mut(a.node) else { continue };
-            if a.translation.is_some() || a.rotation.is_some() || a.scale.is_some() {
-                let (s0, r0, t0) = a.rest;
-                let (tr, rot, sc) = (
-                    a.translation.as_ref().map(|k| k.sample(t)),
-                    a.rotation.as_ref().map(|k| k.sample(t)),
-                    a.scale.as_ref().map(|k| k.sample(t)),
-                );
-                // A track that hides (its end mode or a hole) hides the node.
-                n.visible = ![
-                    tr.is_some_and(|v| v.is_none()),
-                    rot.is_some_and(|v| v.is_none()),
-                    sc.is_some_and(|v| v.is_none()),
-                ]
-                .contains(&true);
-                let tr = tr.flatten().unwrap_or(t0);
-                let rot = rot.flatten().unwrap_or(r0);
-                let sc = sc.flatten().unwrap_or(s0);
-                n.local = Mat4::from_scale_rotation_translation(sc, rot.normalize(), tr);
-            }
-            if let Some(w) = a.weights.as_ref().and_then(|k| k.sample(t)) {
-                n.morph_weights = w;
-                morphed = true;
+        // Each node's sampling is independent: with many animated nodes, every node samples
+        // its own animation in parallel (the last animation of a node wins, as in order).
+        use rayon::prelude::*;
+        let mut of_node = vec![u32::MAX; self.nodes.len()];
+        for (i, a) in self.animations.iter().enumerate() {
+            if let Some(slot) = of_node.get_mut(a.node) {
+                *slot = i as u32;
             }
         }
+        let animations = &self.animations;
+        let apply = |(n, &i): (&mut Node, &u32)| -> bool {
+            let Some(a) = animations.get(i as usize) else { return false };
+            if let Some((local, visible)) = a.local_at(t) {
+                (n.local, n.visible) = (local, visible);
+            }
+            match a.weights.as_ref().and_then(|k| k.sample(t)) {
+                Some(w) => {
+                    n.morph_weights = w;
+                    true
+                }
+                None => false,
+            }
+        };
+        let morphed = if self.animations.len() >= 2048 {
+            self.nodes
+                .par_iter_mut()
+                .zip(&of_node)
+                .with_min_len(256)
+                .map(apply)
+                .reduce(|| false, |a, b| a | b)
+        } else {
+            self.nodes.iter_mut().zip(&of_node).map(apply).fold(false, |a, b| a | b)
+        };
         self.update_world();
         self.versions.transforms += 1;
         if morphed {
