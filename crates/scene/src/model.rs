@@ -956,8 +956,42 @@ impl Scene {
 
     /// World-space bounds of all mesh vertices and points (None without geometry).
     pub fn bounds(&self) -> Option<(Vec3, Vec3)> {
+        self.bounds_of(&self.nodes)
+    }
+
+    /// The union of the bounds over the node animations' time span (`samples` times evenly
+    /// spaced, the ends included): what a view must hold for the whole animation. The scene
+    /// is left as it is; without animations, [`Scene::bounds`].
+    pub fn animated_bounds(&self, samples: usize) -> Option<(Vec3, Vec3)> {
+        let Some((start, end)) = self.time_span().filter(|_| !self.animations.is_empty()) else {
+            return self.bounds();
+        };
+        let mut nodes = self.nodes.clone();
+        let mut out: Option<(Vec3, Vec3)> = None;
+        let n = samples.max(2);
+        for k in 0..n {
+            let t = start + (end - start) * k as f64 / (n - 1) as f64;
+            for a in &self.animations {
+                if let (Some(node), Some((local, _))) = (nodes.get_mut(a.node), a.local_at(t)) {
+                    node.local = local;
+                }
+            }
+            for i in 0..nodes.len() {
+                let parent =
+                    nodes[i].parent.and_then(|p| nodes.get(p)).map_or(Mat4::IDENTITY, |p| p.world);
+                nodes[i].world = parent * nodes[i].local;
+            }
+            if let Some((lo, hi)) = self.bounds_of(&nodes) {
+                out = Some(out.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            }
+        }
+        out
+    }
+
+    /// [`Scene::bounds`] with the nodes placed as `nodes` says.
+    fn bounds_of(&self, nodes: &[Node]) -> Option<(Vec3, Vec3)> {
         let mut b: Option<(Vec3, Vec3)> = None;
-        for n in &self.nodes {
+        for n in nodes {
             let Some(m) = n.mesh.and_then(|m| self.meshes.get(m)) else { continue };
             // Object-space bounds once, then their corners per placement.
             let mut object: Option<(Vec3, Vec3)> = None;

@@ -103,6 +103,9 @@ pub struct Camera {
 /// Radians per pixel of mouse movement.
 const ROTATE_SPEED: f32 = 0.008;
 
+/// Times of an animation sampled for the bounds a view frames.
+const ANIMATION_SAMPLES: usize = 32;
+
 impl Camera {
     /// A camera framing `scene` from the front.
     pub fn new(scene: &Scene, up: Up) -> Self {
@@ -137,7 +140,10 @@ impl Camera {
     /// at the distance that makes its bounds fill the view (the first view of a file without
     /// a camera).
     pub fn three_quarter(&mut self, scene: &Scene) {
-        let bounds = scene.bounds().filter(|(lo, hi)| lo.is_finite() && hi.is_finite());
+        // The whole animation's bounds (what moves stays in view).
+        let bounds = scene
+            .animated_bounds(ANIMATION_SAMPLES)
+            .filter(|(lo, hi)| lo.is_finite() && hi.is_finite());
         let bounds = bounds.unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
         // The viewport's aspect is not known yet: fit a square view (wider ones fit more).
         let up = self.up.axis();
@@ -149,7 +155,8 @@ impl Camera {
 
     /// Looks at the scene's bounds so that all of it is visible.
     pub fn frame_all(&mut self, scene: &Scene) {
-        let (lo, hi) = scene.bounds().unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
+        let bounds = scene.animated_bounds(ANIMATION_SAMPLES);
+        let (lo, hi) = bounds.unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
         let (lo, hi) = if lo.is_finite() && hi.is_finite() {
             (lo, hi)
         } else {
