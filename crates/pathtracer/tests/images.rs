@@ -875,6 +875,7 @@ fn points_and_lines_are_drawn_over_the_path_traced_image() {
         strip: false,
         width_px: 2.0,
         visible: true,
+        node: None,
     });
     s.nodes.push(scene::Node::new("quad", Mat4::IDENTITY).with_mesh(0));
     s.nodes.push(

@@ -301,6 +301,7 @@ fn line_set(name: &str, positions: Vec<[f32; 3]>, colors: Vec<[u8; 4]>, width: f
         strip: false,
         width_px: width,
         visible: true,
+        node: None,
     }
 }
 
@@ -640,6 +641,7 @@ fn points_are_splatted_and_depth_tested_against_triangles() {
             scalars: Vec::new(),
             colormap: None,
             visible: true,
+            node: None,
         }],
         ..Default::default()
     };

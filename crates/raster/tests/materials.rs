@@ -593,6 +593,7 @@ fn msaa_resolves_partial_coverage() {
         strip: false,
         width_px: 1.5,
         visible: true,
+        node: None,
     });
     scene.point_sets.push(scene::PointSet {
         name: "points".into(),
@@ -603,6 +604,7 @@ fn msaa_resolves_partial_coverage() {
         scalars: Vec::new(),
         colormap: None,
         visible: true,
+        node: None,
     });
     for msaa in [1, 4] {
         let req = common::RenderRequest { msaa, ..request(format!("msaa {msaa}").into(), 32, 32) };
@@ -942,6 +944,7 @@ fn showcase_matches_the_stored_image() {
         strip: true,
         width_px: 2.0,
         visible: true,
+        node: None,
     });
     scene.update_world();
     let req = common::RenderRequest {

@@ -209,12 +209,12 @@ impl GpuDeform {
         let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
         let code = compiler
             .compile(&ShaderDesc::new(compiler.shader_dir().join("xpg/deform.slang")))
-            .map_err(|e| GpuSceneError::TooLarge(format!("xpg/deform.slang: {e}")))?;
+            .map_err(|e| GpuSceneError::Shader(format!("xpg/deform.slang: {e}")))?;
         let entry = code
             .entry("deform")
-            .ok_or_else(|| GpuSceneError::TooLarge("xpg/deform.slang: no entry 'deform'".into()))?;
+            .ok_or_else(|| GpuSceneError::Shader("xpg/deform.slang: no entry 'deform'".into()))?;
         let pipeline = Pipeline::compute(ctx, entry, None)
-            .map_err(|e| GpuSceneError::TooLarge(format!("xpg/deform.slang: {e}")))?;
+            .map_err(|e| GpuSceneError::Shader(format!("xpg/deform.slang: {e}")))?;
         let none = vk::BufferUsageFlags::empty();
         let joints = vec![0u8; joint_slots as usize * size_of::<GpuJoint>()];
         let weights = vec![0u8; weight_slots as usize * 4];

@@ -240,6 +240,9 @@ pub enum GpuSceneError {
     /// The scene changed in a way an update cannot follow.
     #[error("{0}")]
     StructureChanged(String),
+    /// A shader of the GPU scene's own passes (the deform pass) could not be built.
+    #[error("{0}")]
+    Shader(String),
 }
 
 /// The object of a scene an error is about.
@@ -426,6 +429,17 @@ enum GeometryWrite {
         visible: bool,
         transform: Mat4,
         bounds: Option<(Vec3, Vec3)>,
+    },
+    PointsPlacement {
+        set: usize,
+        size_px: f32,
+        visible: bool,
+        transform: Mat4,
+    },
+    LinesPlacement {
+        set: usize,
+        visible: bool,
+        transform: Mat4,
     },
     Vertices {
         mesh: usize,
@@ -930,6 +944,14 @@ impl GpuScene {
                     (gl.width_px, gl.visible, gl.transform) = (*width_px, *visible, *transform);
                     gl.local_bounds = *bounds;
                 }
+                GeometryWrite::PointsPlacement { set, size_px, visible, transform } => {
+                    let gp = &mut self.points[*set];
+                    (gp.size_px, gp.visible, gp.transform) = (*size_px, *visible, *transform);
+                }
+                GeometryWrite::LinesPlacement { set, visible, transform } => {
+                    let gl = &mut self.lines[*set];
+                    (gl.visible, gl.transform) = (*visible, *transform);
+                }
                 GeometryWrite::Vertices { .. } => {}
             }
         }
@@ -969,6 +991,7 @@ impl GpuScene {
                     writes.push((&gl.positions, 0, positions, "line positions"));
                     writes.push((&gl.colors, 0, colors, "line colors"));
                 }
+                GeometryWrite::PointsPlacement { .. } | GeometryWrite::LinesPlacement { .. } => {}
                 GeometryWrite::Vertices { mesh, first, vertices, uvs, tangents } => {
                     let first = u64::from(first);
                     writes.push((&self.vertices, first * 32, vertices, "vertices"));
@@ -1150,6 +1173,37 @@ impl GpuScene {
                         visible: ls.visible,
                         transform: ls.transform,
                         bounds: crate::upload::local_bounds(&ls.positions),
+                    });
+                }
+                GeometryRef::PointsPlacement(i) => {
+                    let ps = scene.point_sets.get(i).filter(|_| i < self.points.len());
+                    let ps = ps.ok_or_else(|| structure(format!("point set {i} is new")))?;
+                    if !(ps.transform.is_finite() && ps.size_px > 0.0 && ps.size_px <= 64.0) {
+                        return Err(GpuSceneError::invalid(
+                            SceneObject::PointSet(ps.name.clone()),
+                            "non-finite transform, or size outside (0, 64]",
+                        ));
+                    }
+                    out.push(GeometryWrite::PointsPlacement {
+                        set: i,
+                        size_px: ps.size_px,
+                        visible: ps.visible,
+                        transform: ps.transform,
+                    });
+                }
+                GeometryRef::LinesPlacement(i) => {
+                    let ls = scene.line_sets.get(i).filter(|_| i < self.lines.len());
+                    let ls = ls.ok_or_else(|| structure(format!("line set {i} is new")))?;
+                    if !ls.transform.is_finite() {
+                        return Err(GpuSceneError::invalid(
+                            SceneObject::LineSet(ls.name.clone()),
+                            "non-finite transform",
+                        ));
+                    }
+                    out.push(GeometryWrite::LinesPlacement {
+                        set: i,
+                        visible: ls.visible,
+                        transform: ls.transform,
                     });
                 }
                 GeometryRef::Primitive(m, p) => {

@@ -793,6 +793,7 @@ fn load_meshes(
                         strip,
                         width_px: 1.0,
                         visible: true,
+                        node: None,
                     });
                 }
                 continue;
@@ -1249,13 +1250,14 @@ fn place_lines_and_points(
     mesh_points: &[Vec<PointSet>],
 ) {
     let nodes = std::mem::take(&mut scene.nodes);
-    for n in &nodes {
+    for (i, n) in nodes.iter().enumerate() {
         let Some(m) = n.mesh else { continue };
+        // They follow their node (an animated node moves them).
         for l in mesh_lines.get(m).into_iter().flatten() {
-            scene.line_sets.push(LineSet { transform: n.world, ..l.clone() });
+            scene.line_sets.push(LineSet { transform: n.world, node: Some(i), ..l.clone() });
         }
         for p in mesh_points.get(m).into_iter().flatten() {
-            scene.point_sets.push(PointSet { transform: n.world, ..p.clone() });
+            scene.point_sets.push(PointSet { transform: n.world, node: Some(i), ..p.clone() });
         }
     }
     scene.nodes = nodes;

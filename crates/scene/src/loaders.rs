@@ -347,6 +347,7 @@ fn obj_lines(path: &Path, text: &str) -> Result<Option<LineSet>, LoadError> {
         strip: false,
         width_px: 1.0,
         visible: true,
+        node: None,
     }))
 }
 
@@ -495,6 +496,7 @@ pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             strip: false,
             width_px: 1.0,
             visible: true,
+            node: None,
         });
     }
     match (faces, strips) {

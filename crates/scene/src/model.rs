@@ -595,6 +595,9 @@ pub struct PointSet {
     pub colormap: Option<crate::colormap::Colormap>,
     /// Drawn.
     pub visible: bool,
+    /// Follows this node: `transform` is its world transform at every time (a glTF file's
+    /// points under an animated node).
+    pub node: Option<usize>,
 }
 
 impl PointSet {
@@ -609,6 +612,7 @@ impl PointSet {
             scalars: Vec::new(),
             colormap: None,
             visible: true,
+            node: None,
         }
     }
 }
@@ -632,6 +636,9 @@ pub struct LineSet {
     pub width_px: f32,
     /// Drawn.
     pub visible: bool,
+    /// Follows this node: `transform` is its world transform at every time (a glTF file's
+    /// lines under an animated node).
+    pub node: Option<usize>,
 }
 
 impl Node {
@@ -885,9 +892,36 @@ impl Scene {
             self.nodes.iter_mut().zip(&of_node).map(apply).fold(false, |a, b| a | b)
         };
         self.update_world();
+        self.follow_nodes();
         self.versions.transforms += 1;
         if morphed {
             self.versions.deform += 1;
+        }
+    }
+
+    /// Point and line sets that follow a node take its world transform (when it changed).
+    fn follow_nodes(&mut self) {
+        use crate::property::{Property, Value};
+        let mut moves = Vec::new();
+        for (i, p) in self.point_sets.iter().enumerate() {
+            if let Some(w) = p.node.and_then(|n| self.nodes.get(n)).map(|n| n.world) {
+                if w != p.transform {
+                    moves.push((Property::PointsTransform(i), w));
+                }
+            }
+        }
+        for (i, l) in self.line_sets.iter().enumerate() {
+            if let Some(w) = l.node.and_then(|n| self.nodes.get(n)).map(|n| n.world) {
+                if w != l.transform {
+                    moves.push((Property::LinesTransform(i), w));
+                }
+            }
+        }
+        for (p, w) in moves {
+            // A non-finite world transform keeps the last one (the error says why).
+            if let Err(e) = self.set_property(p, Value::Transform(w)) {
+                tracing::debug!("{e}");
+            }
         }
     }
 
@@ -909,6 +943,7 @@ impl Scene {
         let Some(n) = self.nodes.get_mut(node) else { return false };
         n.local = local;
         self.update_world();
+        self.follow_nodes();
         self.versions.transforms += 1;
         true
     }
@@ -1138,8 +1173,14 @@ impl Scene {
         self.textures.extend(other.textures);
         self.lights.extend(other.lights);
         self.cameras.extend(other.cameras);
-        self.point_sets.extend(other.point_sets);
-        self.line_sets.extend(other.line_sets);
+        self.point_sets.extend(other.point_sets.into_iter().map(|mut p| {
+            p.node = p.node.map(|n| n + nodes);
+            p
+        }));
+        self.line_sets.extend(other.line_sets.into_iter().map(|mut l| {
+            l.node = l.node.map(|n| n + nodes);
+            l
+        }));
         self.animations.extend(other.animations.into_iter().map(|mut a| {
             a.node += nodes;
             a

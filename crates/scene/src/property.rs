@@ -34,6 +34,8 @@ pub enum Value {
     Colors(Vec<[u8; 4]>),
     /// Triangle indices.
     Indices(Vec<u32>),
+    /// An object-to-world transform.
+    Transform(glam::Mat4),
     /// A triangle mesh: positions and the triangles over them (a new topology at once).
     Triangles {
         /// Positions.
@@ -56,6 +58,7 @@ impl Value {
             Value::Colors(_) => "RGBA8 colours",
             Value::Indices(_) => "indices",
             Value::Triangles { .. } => "triangles",
+            Value::Transform(_) => "a transform",
         }
     }
 }
@@ -146,12 +149,16 @@ pub enum Property {
     PointSize(usize),
     /// A point set shown ([`Value::Bool`]).
     PointsVisible(usize),
+    /// A point set's object-to-world transform ([`Value::Transform`]).
+    PointsTransform(usize),
     /// A line set's vertices ([`Value::Vec3s`]).
     LinePositions(usize),
     /// A line set's colours ([`Value::Colors`]).
     LineColors(usize),
     /// A line set shown ([`Value::Bool`]).
     LinesVisible(usize),
+    /// A line set's object-to-world transform ([`Value::Transform`]).
+    LinesTransform(usize),
     /// A mesh primitive's positions ([`Value::Vec3s`]).
     Positions {
         /// The mesh.
@@ -195,6 +202,10 @@ pub enum Property {
         /// Its primitive.
         primitive: usize,
     },
+    /// A texture's texels ([`Value::Colors`] for an 8-bit texture, [`Value::Vec4s`] for a
+    /// floating-point one; width x height of them). The GPU copy uploads the scene again
+    /// (textures are read bindless, outside the frame graph's accesses).
+    Texels(usize),
     /// A mesh primitive shown ([`Value::Bool`]).
     PrimitiveVisible {
         /// The mesh.
@@ -213,6 +224,10 @@ pub enum GeometryRef {
     Lines(usize),
     /// A mesh primitive's vertices.
     Primitive(usize, usize),
+    /// A point set's transform, size or visibility (not its data).
+    PointsPlacement(usize),
+    /// A line set's transform or visibility (not its data).
+    LinesPlacement(usize),
 }
 
 /// Values supplied on demand (the next frame of a stream, a remote program's latest).
@@ -365,14 +380,46 @@ impl Scene {
                 }
                 self.versions.lights += 1;
             }
+            P::Texels(i) => {
+                let tex = self.textures.get_mut(i).ok_or_else(none)?;
+                let n = tex.width as usize * tex.height as usize;
+                match (&mut tex.pixels, value) {
+                    (crate::TexturePixels::Rgba8(p), V::Colors(c)) if c.len() == n => *p = c,
+                    (crate::TexturePixels::RgbaF32(p), V::Vec4s(c))
+                        if c.len() == n && c.iter().all(|x| finite(x)) =>
+                    {
+                        *p = c
+                    }
+                    (_, v) => {
+                        return Err(kind("width x height texels of the texture's kind", &v));
+                    }
+                }
+                self.versions.structure += 1;
+            }
             P::PointPositions(i)
             | P::PointColors(i)
             | P::PointScalars(i)
             | P::PointSize(i)
-            | P::PointsVisible(i) => {
+            | P::PointsVisible(i)
+            | P::PointsTransform(i) => {
                 let ps = self.point_sets.get_mut(i).ok_or_else(none)?;
                 let n = ps.positions.len();
                 let topology = match (property, value) {
+                    (P::PointSize(_), V::Float(x)) if x.is_finite() && x > 0.0 && x <= 64.0 => {
+                        ps.size_px = x;
+                        self.geometry_changed(GeometryRef::PointsPlacement(i), false);
+                        return Ok(());
+                    }
+                    (P::PointsVisible(_), V::Bool(b)) => {
+                        ps.visible = b;
+                        self.geometry_changed(GeometryRef::PointsPlacement(i), false);
+                        return Ok(());
+                    }
+                    (P::PointsTransform(_), V::Transform(m)) if m.is_finite() => {
+                        ps.transform = m;
+                        self.geometry_changed(GeometryRef::PointsPlacement(i), false);
+                        return Ok(());
+                    }
                     (P::PointPositions(_), V::Vec3s(p)) => {
                         if !p.iter().all(|v| finite(v)) {
                             return Err(bad("non-finite positions"));
@@ -398,24 +445,26 @@ impl Scene {
                         ps.scalars = s;
                         false
                     }
-                    (P::PointSize(_), V::Float(x)) if x.is_finite() && x > 0.0 && x <= 64.0 => {
-                        ps.size_px = x;
-                        false
-                    }
-                    (P::PointsVisible(_), V::Bool(b)) => {
-                        ps.visible = b;
-                        false
-                    }
                     (_, v) => {
                         return Err(kind("values of the point set's kind and count", &v));
                     }
                 };
                 self.geometry_changed(GeometryRef::Points(i), topology);
             }
-            P::LinePositions(i) | P::LineColors(i) | P::LinesVisible(i) => {
+            P::LinePositions(i) | P::LineColors(i) | P::LinesVisible(i) | P::LinesTransform(i) => {
                 let ls = self.line_sets.get_mut(i).ok_or_else(none)?;
                 let n = ls.positions.len();
                 let topology = match (property, value) {
+                    (P::LinesVisible(_), V::Bool(b)) => {
+                        ls.visible = b;
+                        self.geometry_changed(GeometryRef::LinesPlacement(i), false);
+                        return Ok(());
+                    }
+                    (P::LinesTransform(_), V::Transform(m)) if m.is_finite() => {
+                        ls.transform = m;
+                        self.geometry_changed(GeometryRef::LinesPlacement(i), false);
+                        return Ok(());
+                    }
                     (P::LinePositions(_), V::Vec3s(p)) => {
                         if !p.iter().all(|v| finite(v)) {
                             return Err(bad("non-finite positions"));
@@ -429,10 +478,6 @@ impl Scene {
                     }
                     (P::LineColors(_), V::Colors(c)) if c.len() == n || c.is_empty() => {
                         ls.colors = c;
-                        false
-                    }
-                    (P::LinesVisible(_), V::Bool(b)) => {
-                        ls.visible = b;
                         false
                     }
                     (_, v) => return Err(kind("values of the line set's kind and count", &v)),
@@ -582,8 +627,11 @@ impl Scene {
             | P::PointColors(i)
             | P::PointScalars(i)
             | P::PointSize(i)
-            | P::PointsVisible(i) => Some(P::PointsVisible(i)),
-            P::LinePositions(i) | P::LineColors(i) | P::LinesVisible(i) => Some(P::LinesVisible(i)),
+            | P::PointsVisible(i)
+            | P::PointsTransform(i) => Some(P::PointsVisible(i)),
+            P::LinePositions(i) | P::LineColors(i) | P::LinesVisible(i) | P::LinesTransform(i) => {
+                Some(P::LinesVisible(i))
+            }
             P::Positions { mesh, primitive }
             | P::Normals { mesh, primitive }
             | P::VertexColors { mesh, primitive }
@@ -747,6 +795,59 @@ mod tests {
         s.set_property(Property::Positions { mesh: 0, primitive: 0 }, moved).expect("positions");
         assert_eq!(s.versions.structure, v.structure);
         assert_eq!(s.changed.get(&GeometryRef::Primitive(0, 0)), Some(&s.versions.geometry));
+    }
+
+    #[test]
+    fn texels_over_time_replace_a_texture() {
+        let mut s = scene();
+        s.textures.push(crate::Texture {
+            name: "t".into(),
+            width: 2,
+            height: 1,
+            pixels: crate::TexturePixels::Rgba8(vec![[0; 4]; 2]),
+            srgb: true,
+            sampler: Default::default(),
+        });
+        let v = s.versions;
+        let red = Value::Colors(vec![[255, 0, 0, 255]; 2]);
+        s.set_property(Property::Texels(0), red).expect("texels");
+        assert_eq!(s.textures[0].pixels, crate::TexturePixels::Rgba8(vec![[255, 0, 0, 255]; 2]));
+        assert!(s.versions.structure > v.structure, "the GPU copy uploads again");
+        let wrong = Value::Colors(vec![[0; 4]; 3]);
+        assert!(s.set_property(Property::Texels(0), wrong).is_err(), "3 texels for 2x1");
+        let floats = Value::Vec4s(vec![[0.0; 4]; 2]);
+        assert!(s.set_property(Property::Texels(0), floats).is_err(), "an 8-bit texture");
+    }
+
+    #[test]
+    fn points_and_lines_follow_their_node_and_transforms_are_properties() {
+        let mut s = scene();
+        s.point_sets[0].node = Some(0);
+        let track = Track::new(
+            Timing::Times(vec![0.0, 1.0]),
+            vec![Some(Vec3::ZERO), Some(Vec3::new(4.0, 0.0, 0.0))],
+        )
+        .expect("track");
+        s.animations.push(crate::NodeAnimation {
+            node: 0,
+            rest: (Vec3::ONE, glam::Quat::IDENTITY, Vec3::ZERO),
+            translation: Some(track),
+            rotation: None,
+            scale: None,
+            weights: None,
+        });
+        s.set_time(0.5);
+        assert_eq!(s.point_sets[0].transform.w_axis.x, 2.0, "the points follow their node");
+        assert!(s.changed.contains_key(&GeometryRef::PointsPlacement(0)));
+        assert!(!s.changed.contains_key(&GeometryRef::Points(0)), "no data rewritten");
+        let v = s.versions;
+        s.set_time(0.5);
+        assert_eq!(s.versions.geometry, v.geometry, "unchanged: nothing to write");
+        let bad = Value::Transform(glam::Mat4::from_translation(Vec3::splat(f32::NAN)));
+        assert!(s.set_property(Property::PointsTransform(0), bad).is_err());
+        let moved = Value::Transform(glam::Mat4::from_translation(Vec3::Y));
+        s.set_property(Property::PointsTransform(0), moved).expect("transform");
+        assert_eq!(s.point_sets[0].transform.w_axis.y, 1.0);
     }
 
     #[derive(Debug)]

@@ -87,6 +87,16 @@ fn red_centroid(px: &[u8], w: usize) -> f64 {
     sum / n
 }
 
+/// The moving cube with green points that follow its node (placed by the node's world
+/// transform at every time, no data rewritten).
+fn with_follower(mut s: Scene) -> Scene {
+    let mut points = scene::PointSet::new("follower", vec![[0.0, 2.0, 0.0], [1.0, 2.0, 0.0]]);
+    (points.node, points.size_px, points.colors) = (Some(1), 4.0, vec![[0, 255, 0, 255]; 2]);
+    points.transform = s.nodes[1].world;
+    s.point_sets.push(points);
+    s
+}
+
 /// Exports frames 0-4 at 2 frames per second (times 0, 0.5, 1, 1.5, 2) with `renderer` and
 /// checks frames 1 and 3 against single renders of the scene set to 0.5 and 1.5 s.
 fn exported_frames_are_renders_at_their_times(renderer: &str) {
@@ -98,7 +108,7 @@ fn exported_frames_are_renders_at_their_times(renderer: &str) {
         output: ExportOutput::parse(&dir.join("f_%03d.png")).expect("pattern"),
         progress_bar: false,
     };
-    let mut scene = moving_cube();
+    let mut scene = with_follower(moving_cube());
     let progress = ExportProgress::default();
     let summary = export(&mut scene, &req, &ex, None, &progress).expect("export");
     assert_eq!(summary.frames, 5);
@@ -107,7 +117,7 @@ fn exported_frames_are_renders_at_their_times(renderer: &str) {
     let mut centroids = Vec::new();
     for (i, t) in [(1u64, 0.5), (3, 1.5)] {
         let exported = read_png(&dir.join(format!("f_{i:03}.png")));
-        let mut at = moving_cube();
+        let mut at = with_follower(moving_cube());
         at.set_time(t);
         let single = viewer::render_scene(&at, &req).expect("render");
         let differ = exported.iter().zip(&single.ldr).filter(|(a, b)| a != b).count();
@@ -115,6 +125,8 @@ fn exported_frames_are_renders_at_their_times(renderer: &str) {
             differ, 0,
             "{renderer}: frame {i} differs from the render at {t} s in {differ} bytes"
         );
+        let green = exported.chunks_exact(4).filter(|p| p[1] > 200 && p[0] < 80).count();
+        assert!(green > 0, "{renderer}: the follower points are drawn");
         centroids.push(red_centroid(&exported, 96));
     }
     // The cube moved right by a visible amount between the two times (1 unit).
