@@ -808,8 +808,14 @@ impl GpuScene {
         if v.structure != self.versions.structure {
             return Err(structure("the scene's structure changed"));
         }
+        // A primitive shown or hidden: its draws are placed again (zero where hidden).
+        let reshown = v.geometry != self.versions.geometry
+            && scene.changed.iter().any(|(what, &stamp)| {
+                stamp > self.versions.geometry
+                    && matches!(what, scene::property::GeometryRef::PrimitiveShown(..))
+            });
         let done = SceneUpdate {
-            transforms: v.transforms != self.versions.transforms,
+            transforms: v.transforms != self.versions.transforms || reshown,
             materials: v.materials != self.versions.materials,
             lights: v.lights != self.versions.lights || v.transforms != self.versions.transforms,
             deform: self.deform.as_ref().is_some_and(|d| {
@@ -1114,12 +1120,19 @@ impl GpuScene {
         if scene.versions.geometry == self.versions.geometry {
             return false;
         }
+        use scene::property::GeometryRef as G;
         let deformed = |m: usize| self.deform.as_ref().is_some_and(|d| d.meshes.contains(&m));
+        let rt = self.accel.is_some();
         scene.changed.iter().any(|(what, &stamp)| {
             stamp > self.versions.geometry
-                && matches!(*what, scene::property::GeometryRef::Primitive(m, _)
-                    if (self.accel.is_some() && !self.refittable.get(m).copied().unwrap_or(false))
-                        || deformed(m))
+                && match *what {
+                    G::Primitive(m, _) => {
+                        (rt && !self.refittable.get(m).copied().unwrap_or(false)) || deformed(m)
+                    }
+                    // The BLAS leaves a hidden primitive out (rebuilt by the upload).
+                    G::PrimitiveShown(..) => rt,
+                    _ => false,
+                }
         })
     }
 
@@ -1175,6 +1188,8 @@ impl GpuScene {
                         bounds: crate::upload::local_bounds(&ls.positions),
                     });
                 }
+                // The draws follow (see `update`); without ray tracing nothing else does.
+                GeometryRef::PrimitiveShown(..) => {}
                 GeometryRef::PointsPlacement(i) => {
                     let ps = scene.point_sets.get(i).filter(|_| i < self.points.len());
                     let ps = ps.ok_or_else(|| structure(format!("point set {i} is new")))?;

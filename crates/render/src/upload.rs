@@ -524,14 +524,22 @@ pub(crate) fn accel_meshes(
 ) -> Vec<Vec<crate::accel::MeshPrim>> {
     prim_ranges
         .iter()
-        .map(|ranges| {
+        .enumerate()
+        .map(|(m, ranges)| {
             ranges
                 .iter()
-                .map(|r| crate::accel::MeshPrim {
+                .enumerate()
+                .map(|(p, r)| crate::accel::MeshPrim {
                     first_vertex: r.first_vertex,
                     vertex_count: r.vertex_count,
                     first_index: r.first_index,
-                    index_count: r.index_count,
+                    // A hidden primitive is an empty geometry (no ray finds it; the geometry
+                    // indices of the others stay).
+                    index_count: if scene.meshes[m].primitives[p].hidden {
+                        0
+                    } else {
+                        r.index_count
+                    },
                     opaque: scene.materials[r.material].alpha == AlphaMode::Opaque,
                     // Transmissive surfaces are crossed from inside too (their volume's
                     // far side).

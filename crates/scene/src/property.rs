@@ -228,6 +228,8 @@ pub enum GeometryRef {
     PointsPlacement(usize),
     /// A line set's transform or visibility (not its data).
     LinesPlacement(usize),
+    /// A mesh primitive shown or hidden.
+    PrimitiveShown(usize, usize),
 }
 
 /// Values supplied on demand (the next frame of a stream, a remote program's latest).
@@ -576,7 +578,7 @@ impl Scene {
                     }
                     (P::PrimitiveVisible { .. }, V::Bool(b)) => {
                         p.hidden = !b;
-                        self.versions.transforms += 1;
+                        self.geometry_changed(GeometryRef::PrimitiveShown(mesh, primitive), false);
                         return Ok(());
                     }
                     (_, v) => return Err(kind("values of the primitive's kind and count", &v)),

@@ -330,6 +330,68 @@ fn export_properties_over_time_follow_in_both_renderers() {
     }
 }
 
+/// The cube's mesh with a second primitive (a blue cube beside it) hidden from 1 s on.
+fn hiding_primitive() -> Scene {
+    use scene::time::Interpolation;
+    use scene::{Property, PropertyTrack, Samples, Value};
+    let mut s = moving_cube();
+    s.animations.clear();
+    s.materials.push(Material::lambert("blue", [0.1, 0.1, 0.9]));
+    let mut blue = shapes::cube(2);
+    for p in &mut blue.positions {
+        p[0] += 3.0;
+    }
+    s.meshes[1].primitives.push(blue);
+    let mut t = Track::new(
+        Timing::Times(vec![0.0, 1.0]),
+        vec![Some(Value::Bool(true)), Some(Value::Bool(false))],
+    )
+    .expect("track");
+    t.interpolation = Interpolation::Step;
+    s.properties.push(PropertyTrack {
+        property: Property::PrimitiveVisible { mesh: 1, primitive: 1 },
+        samples: Samples::Track(t),
+    });
+    s.set_time(0.0);
+    s
+}
+
+/// A primitive hidden alone disappears in both renderers (the path tracer's BLAS leaves it
+/// out), and the frames equal single renders.
+#[test]
+fn export_a_hidden_primitive_is_hidden_in_both_renderers() {
+    for renderer in ["raster", "pathtracer"] {
+        let dir = tempdir(&format!("hide-{renderer}"));
+        let req = request(renderer);
+        let ex = ExportRequest {
+            frames: (0, 2),
+            fps: Some(1.0),
+            output: ExportOutput::parse(&dir.join("f_%03d.png")).expect("pattern"),
+            progress_bar: false,
+        };
+        let mut scene = hiding_primitive();
+        export(&mut scene, &req, &ex, None, &ExportProgress::default()).expect("export");
+        let blue = |px: &[u8]| {
+            px.chunks_exact(4)
+                .filter(|p| u16::from(p[2]) > 2 * u16::from(p[0].max(p[1]).max(20)))
+                .count()
+        };
+        for i in 0..=2u64 {
+            let exported = read_png(&dir.join(format!("f_{i:03}.png")));
+            let mut at = hiding_primitive();
+            at.set_time(i as f64);
+            let single = viewer::render_scene(&at, &req).expect("render");
+            assert_eq!(exported, single.ldr, "{renderer}: frame {i} equals the render at {i} s");
+            if i == 0 {
+                assert!(blue(&exported) > 10, "{renderer}: the blue cube is there at 0 s");
+            } else {
+                assert_eq!(blue(&exported), 0, "{renderer}: the blue cube is hidden at {i} s");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn export_movie_through_ffmpeg() {
     let dir = tempdir("movie");
