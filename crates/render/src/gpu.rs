@@ -335,7 +335,7 @@ pub struct GpuScene {
     triangle_orders: Vec<Vec<Option<Vec<u32>>>>,
     /// CPU copy of the draws (for recording draw calls): the opaque and alpha-tested ones in
     /// [`Self::groups`], then the blended ones ([`Self::blended`]).
-    pub draw_list: Vec<GpuDraw>,
+    pub draw_list: std::sync::Arc<Vec<GpuDraw>>,
     /// Opaque and alpha-tested draws by shader variant, in list order.
     pub groups: Vec<DrawGroup>,
     /// The blended draws (at the end of the list), with the world-space centre of each, for
@@ -357,8 +357,9 @@ pub struct GpuScene {
     prim_vertices: Vec<Vec<(u32, u32)>>,
     /// Per mesh: its BLAS can be refitted (deformed, or positions animated).
     refittable: Vec<bool>,
-    /// The draw list before the last transform update, reused for the next (no allocation).
-    scratch_draws: Vec<GpuDraw>,
+    /// The draw list before the last transform update, reused for the next when the frame
+    /// that wrote it is done with it.
+    scratch_draws: std::sync::Arc<Vec<GpuDraw>>,
     /// Per mesh: its object-space bounds at upload (None: no vertices), for the scene's
     /// bounds after transform changes (placements' boxes, not every vertex).
     mesh_bounds: Vec<Option<(Vec3, Vec3)>>,
@@ -409,6 +410,26 @@ pub(crate) fn storage(
 
 /// From this many draws or placements on, updates compute them in parallel.
 const PARALLEL_FROM: usize = 2048;
+
+/// What an update writes into a buffer.
+enum Bytes {
+    /// Its own bytes.
+    Owned(Vec<u8>),
+    /// The draw list (shared with [`GpuScene::draw_list`], not copied).
+    Draws(std::sync::Arc<Vec<GpuDraw>>),
+}
+
+impl Bytes {
+    fn owned<T: bytemuck::Pod>(v: &[T]) -> Self {
+        Bytes::Owned(bytemuck::cast_slice(v).to_vec())
+    }
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(b) => b,
+            Bytes::Draws(d) => bytemuck::cast_slice(&d[..]),
+        }
+    }
+}
 
 /// Geometry written in place by [`GpuScene::update`].
 enum GeometryWrite {
@@ -746,7 +767,7 @@ impl GpuScene {
             lines,
             light_list: lights,
             bounds: (Vec3::ZERO, Vec3::ZERO),
-            draw_list,
+            draw_list: std::sync::Arc::new(draw_list),
             groups,
             blended,
             uvs,
@@ -761,7 +782,7 @@ impl GpuScene {
             deform,
             prim_vertices,
             refittable,
-            scratch_draws: Vec::new(),
+            scratch_draws: Default::default(),
             mesh_bounds: scene
                 .meshes
                 .iter()
@@ -834,38 +855,49 @@ impl GpuScene {
         // Everything is computed and checked first; this copy changes only when all is well.
         let mut new_draws: Option<Vec<GpuDraw>> = None;
         if done.transforms {
-            // Independent per draw: many draws are placed in parallel, into last update's
-            // list (no allocation), which replaces the draw list only when all is well.
+            // Independent per draw: many draws are placed in parallel, into the list the last
+            // update replaced when no frame holds it any more (else a new one); it replaces
+            // the draw list only when all is well.
             use rayon::prelude::*;
-            let mut draws = std::mem::take(&mut self.scratch_draws);
+            let mut draws = std::sync::Arc::try_unwrap(std::mem::take(&mut self.scratch_draws))
+                .unwrap_or_default();
             draws.clear();
-            draws.extend_from_slice(&self.draw_list);
-            let place = |(d, src): (&mut GpuDraw, &DrawSource)| -> Result<(), GpuSceneError> {
+            let failed: std::sync::Mutex<Option<GpuSceneError>> = Default::default();
+            let place = |(d, src): (&GpuDraw, &DrawSource)| -> GpuDraw {
                 let world = scene
                     .nodes
                     .get(src.node as usize)
                     .and_then(|n| n.draw_transform(src.instance as usize))
-                    .ok_or_else(|| structure("a drawn node or instance is gone"))?;
-                let world = shown(scene, src.node as usize, world, Some(src.geometry as usize));
-                if !world.is_finite() {
-                    return Err(GpuSceneError::invalid(
+                    .map(|w| shown(scene, src.node as usize, w, Some(src.geometry as usize)));
+                let error = match world {
+                    Some(w) if w.is_finite() => {
+                        let placed = GpuDraw::placed(w);
+                        return GpuDraw {
+                            model: placed.model,
+                            normal_model: placed.normal_model,
+                            mirrored: placed.mirrored,
+                            ..*d
+                        };
+                    }
+                    Some(_) => GpuSceneError::invalid(
                         SceneObject::Node(src.node as usize),
                         "non-finite transform",
-                    ));
+                    ),
+                    None => structure("a drawn node or instance is gone"),
+                };
+                if let Ok(mut f) = failed.lock() {
+                    f.get_or_insert(error);
                 }
-                let placed = GpuDraw::placed(world);
-                (d.model, d.normal_model, d.mirrored) =
-                    (placed.model, placed.normal_model, placed.mirrored);
-                Ok(())
+                *d
             };
-            let placed = if draws.len() >= PARALLEL_FROM {
-                let par = draws.par_iter_mut().zip(self.draw_sources.par_iter());
-                par.with_min_len(1024).try_for_each(place)
+            if self.draw_list.len() >= PARALLEL_FROM {
+                let par = self.draw_list.par_iter().zip(self.draw_sources.par_iter());
+                draws.par_extend(par.with_min_len(1024).map(place));
             } else {
-                draws.iter_mut().zip(&self.draw_sources).try_for_each(place)
-            };
-            if let Err(e) = placed {
-                self.scratch_draws = draws;
+                draws.extend(self.draw_list.iter().zip(&self.draw_sources).map(place));
+            }
+            if let Some(e) = failed.into_inner().ok().flatten() {
+                self.scratch_draws = std::sync::Arc::new(draws);
                 return Err(e);
             }
             new_draws = Some(draws);
@@ -961,27 +993,33 @@ impl GpuScene {
                 GeometryWrite::Vertices { .. } => {}
             }
         }
-        let mut writes: Vec<(&Buffer, u64, Vec<u8>, &'static str)> = Vec::new();
+        let mut writes: Vec<(&Buffer, u64, Bytes, &'static str)> = Vec::new();
         if let Some(draws) = new_draws {
-            self.scratch_draws = std::mem::replace(&mut self.draw_list, draws);
+            self.scratch_draws = std::mem::replace(&mut self.draw_list, std::sync::Arc::new(draws));
             // The blended draws' sorting centres.
             for b in &mut self.blended {
                 let (d, src) = (&self.draw_list[b.0 as usize], &self.draw_sources[b.0 as usize]);
                 b.1 = Mat4::from_cols_array_2d(&d.model).transform_point3(src.center);
             }
-            writes.push((&self.draws, 0, bytemuck::cast_slice(&self.draw_list).to_vec(), "draws"));
+            // The pass reads the list itself (no copy of it).
+            writes.push((
+                &self.draws,
+                0,
+                Bytes::Draws(std::sync::Arc::clone(&self.draw_list)),
+                "draws",
+            ));
         }
         if let Some(materials) = new_materials {
             let bytes = bytemuck::cast_slice(&materials).to_vec();
-            writes.push((&self.materials, 0, bytes, "materials"));
+            writes.push((&self.materials, 0, Bytes::Owned(bytes), "materials"));
         }
         if let Some(lights) = new_lights {
-            writes.push((&self.lights, 0, bytemuck::cast_slice(&lights).to_vec(), "lights"));
+            writes.push((&self.lights, 0, Bytes::owned(&lights), "lights"));
             self.light_list = lights;
             self.bounds = self.placed_bounds(scene);
         }
         if let (Some(bytes), Some(accel)) = (new_instances, &self.accel) {
-            writes.push((&accel.instances, 0, bytes, "tlas instances"));
+            writes.push((&accel.instances, 0, Bytes::Owned(bytes), "tlas instances"));
         }
         // Geometry values in place (the counts were checked).
         let mut refit = Vec::new();
@@ -989,20 +1027,20 @@ impl GpuScene {
             match change {
                 GeometryWrite::Points { set, positions, colors, .. } => {
                     let gp = &self.points[set];
-                    writes.push((&gp.positions, 0, positions, "point positions"));
-                    writes.push((&gp.colors, 0, colors, "point colors"));
+                    writes.push((&gp.positions, 0, Bytes::Owned(positions), "point positions"));
+                    writes.push((&gp.colors, 0, Bytes::Owned(colors), "point colors"));
                 }
                 GeometryWrite::Lines { set, positions, colors, .. } => {
                     let gl = &self.lines[set];
-                    writes.push((&gl.positions, 0, positions, "line positions"));
-                    writes.push((&gl.colors, 0, colors, "line colors"));
+                    writes.push((&gl.positions, 0, Bytes::Owned(positions), "line positions"));
+                    writes.push((&gl.colors, 0, Bytes::Owned(colors), "line colors"));
                 }
                 GeometryWrite::PointsPlacement { .. } | GeometryWrite::LinesPlacement { .. } => {}
                 GeometryWrite::Vertices { mesh, first, vertices, uvs, tangents } => {
                     let first = u64::from(first);
-                    writes.push((&self.vertices, first * 32, vertices, "vertices"));
-                    writes.push((&self.uvs, first * 16, uvs, "uvs"));
-                    writes.push((&self.tangents, first * 16, tangents, "tangents"));
+                    writes.push((&self.vertices, first * 32, Bytes::Owned(vertices), "vertices"));
+                    writes.push((&self.uvs, first * 16, Bytes::Owned(uvs), "uvs"));
+                    writes.push((&self.tangents, first * 16, Bytes::Owned(tangents), "tangents"));
                     if !refit.contains(&mesh) {
                         refit.push(mesh);
                     }
@@ -1010,7 +1048,7 @@ impl GpuScene {
             }
         }
         // One pass per buffer: several writes to one buffer in order.
-        type Writes<'b> = Vec<(&'b Buffer, Vec<(u64, Vec<u8>)>, &'static str)>;
+        type Writes<'b> = Vec<(&'b Buffer, Vec<(u64, Bytes)>, &'static str)>;
         let mut by_buffer: Writes<'_> = Vec::new();
         for (buffer, offset, bytes, what) in writes {
             match by_buffer.iter_mut().find(|(b, ..)| b.raw() == buffer.raw()) {
@@ -1028,6 +1066,7 @@ impl GpuScene {
                 .write(&mut h, Access::TransferDst)
                 .record(move |pc| {
                     for (offset, bytes) in &list {
+                        let bytes = bytes.as_bytes();
                         if !bytes.is_empty() {
                             pc.update_buffer(&hh, *offset, bytes)?;
                         }
