@@ -915,12 +915,21 @@ impl GpuScene {
                     .ok_or_else(|| structure("a placed node or instance is gone"))
             };
             let worlds: Vec<Mat4> = if accel.placements.len() >= PARALLEL_FROM {
-                accel
-                    .placements
-                    .par_iter()
-                    .with_min_len(512)
-                    .map(world)
-                    .collect::<Result<_, _>>()?
+                // Straight into the list (an error is kept and returned after).
+                let failed: std::sync::Mutex<Option<GpuSceneError>> = Default::default();
+                let mut worlds = Vec::with_capacity(accel.placements.len());
+                worlds.par_extend(accel.placements.par_iter().with_min_len(1024).map(|p| {
+                    world(p).unwrap_or_else(|e| {
+                        if let Ok(mut f) = failed.lock() {
+                            f.get_or_insert(e);
+                        }
+                        Mat4::ZERO
+                    })
+                }));
+                if let Some(e) = failed.into_inner().ok().flatten() {
+                    return Err(e);
+                }
+                worlds
             } else {
                 accel.placements.iter().map(world).collect::<Result<_, _>>()?
             };
@@ -1115,35 +1124,32 @@ impl GpuScene {
     /// The scene's bounds from each placement's box of its mesh's upload-time bounds (cheap
     /// for many objects: no vertex is transformed); the point and line sets' vertices too.
     fn placed_bounds(&self, scene: &Scene) -> (Vec3, Vec3) {
-        let mut b: Option<(Vec3, Vec3)> = None;
-        let mut add = |lo: Vec3, hi: Vec3| {
-            b = Some(b.map_or((lo, hi), |(a, c)| (a.min(lo), c.max(hi))));
+        use rayon::prelude::*;
+        type Bounds = Option<(Vec3, Vec3)>;
+        let join = |a: Bounds, b: Bounds| match (a, b) {
+            (Some((a0, a1)), Some((b0, b1))) => Some((a0.min(b0), a1.max(b1))),
+            (a, b) => a.or(b),
         };
         // The box of a transformed box: the centre moved, the extent through |M|.
-        let mut add_box = |(lo, hi): (Vec3, Vec3), w: Mat4| {
+        let placed = |(lo, hi): (Vec3, Vec3), w: Mat4| -> (Vec3, Vec3) {
             let (c, e) = (0.5 * (lo + hi), 0.5 * (hi - lo));
             let m3 = glam::Mat3::from_mat4(w);
             let abs = glam::Mat3::from_cols(m3.x_axis.abs(), m3.y_axis.abs(), m3.z_axis.abs());
             let (wc, we) = (w.transform_point3(c), abs * e);
-            add(wc - we, wc + we);
+            (wc - we, wc + we)
         };
-        for n in &scene.nodes {
-            let Some(Some(b)) = n.mesh.and_then(|m| self.mesh_bounds.get(m)) else { continue };
-            for w in n.draw_transforms() {
-                add_box(*b, w);
-            }
-        }
-        for p in &self.points {
-            if let Some(b) = p.local_bounds {
-                add_box(b, p.transform);
-            }
-        }
-        for l in &self.lines {
-            if let Some(b) = l.local_bounds {
-                add_box(b, l.transform);
-            }
-        }
-        match b {
+        let node = |n: &scene::Node| -> Bounds {
+            let Some(Some(b)) = n.mesh.and_then(|m| self.mesh_bounds.get(m)) else { return None };
+            n.draw_transforms().map(|w| Some(placed(*b, w))).fold(None, join)
+        };
+        let nodes = if scene.nodes.len() >= PARALLEL_FROM {
+            scene.nodes.par_iter().with_min_len(1024).map(node).reduce(|| None, join)
+        } else {
+            scene.nodes.iter().map(node).fold(None, join)
+        };
+        let points = self.points.iter().filter_map(|p| Some(placed(p.local_bounds?, p.transform)));
+        let lines = self.lines.iter().filter_map(|l| Some(placed(l.local_bounds?, l.transform)));
+        match points.chain(lines).map(Some).fold(nodes, join) {
             Some((lo, hi)) if lo.is_finite() && hi.is_finite() => (lo, hi),
             _ => (Vec3::splat(-1.0), Vec3::splat(1.0)),
         }

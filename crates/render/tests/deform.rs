@@ -196,3 +196,62 @@ fn vertex_values_over_time_are_written_in_place() {
     assert!(gpu.needs_upload(&s));
     common::assert_clean(&ctx);
 }
+
+/// Thousands of animated objects take the parallel paths (sampling, draws, TLAS records,
+/// bounds): the results are those of the scene in order, one object hidden among them.
+#[test]
+fn many_animated_objects_update_in_parallel_exactly() {
+    use scene::time::{Timing, Track};
+    let ctx = common::gpu(false);
+    let n = 2600;
+    let mut s = Scene {
+        materials: vec![scene::Material::lambert("m", [0.8; 3])],
+        meshes: vec![scene::Mesh { name: "cube".into(), primitives: vec![scene::shapes::cube(0)] }],
+        ..Default::default()
+    };
+    for i in 0..n {
+        let x = (i % 50) as f32;
+        let z = (i / 50) as f32;
+        s.nodes.push(
+            Node::new(&format!("c{i}"), Mat4::from_translation(Vec3::new(x, 0.0, z))).with_mesh(0),
+        );
+        let keys = vec![Some(Vec3::new(x, 0.0, z)), Some(Vec3::new(x, 1.0 + i as f32 * 0.01, z))];
+        let spin = vec![Some(Quat::IDENTITY), Some(Quat::from_rotation_y(i as f32 * 0.001))];
+        s.animations.push(scene::NodeAnimation {
+            node: i,
+            rest: (Vec3::ONE, Quat::IDENTITY, Vec3::new(x, 0.0, z)),
+            translation: Track::new(Timing::Rate { fps: 1.0, start: 0.0 }, keys).ok(),
+            rotation: Track::new(Timing::Rate { fps: 1.0, start: 0.0 }, spin).ok(),
+            scale: None,
+            weights: None,
+        });
+    }
+    s.update_world();
+    let mut gpu = render::GpuScene::upload(&ctx, &s).expect("upload");
+    s.set_time(0.25);
+    s.nodes[7].visible = false;
+    // Each node where its animation says (sampled in order here).
+    for (i, node) in s.nodes.iter().enumerate() {
+        let (local, shown) = s.animations[i].local_at(0.25).expect("animated");
+        assert!(shown);
+        assert_eq!(node.world, local, "node {i}");
+    }
+    let mut graph = framegraph::FrameGraph::new();
+    assert!(gpu.update(&s, &mut graph).expect("update").transforms);
+    framegraph::run_once(&ctx, graph).expect("execute");
+    ctx.wait_idle().expect("idle");
+    let mut up = xpg::Uploader::new(&ctx, 1 << 20).expect("uploader");
+    let bytes = up.read_buffer(&gpu.draws, 0, gpu.draws.size()).expect("draws");
+    let on_gpu: &[render::GpuDraw] = bytemuck::cast_slice(&bytes[..gpu.draw_list.len() * 160]);
+    for (i, d) in gpu.draw_list.iter().enumerate() {
+        let (node, _, _) = gpu.draw_origin(i).expect("origin");
+        let want = if node == 7 { Mat4::ZERO } else { s.nodes[node].world };
+        assert_eq!(Mat4::from_cols_array_2d(&d.model), want, "draw {i} (node {node})");
+        assert_eq!(on_gpu[i].model, d.model, "draw {i} on the GPU");
+    }
+    // The bounds hold every moved cube: the lowest at y = 0.25 (its bottom at -0.25), the
+    // highest at 0.25 * (1 + 25.99) (its top 0.5 above).
+    let (lo, hi) = gpu.bounds;
+    assert!(lo.y <= -0.25 + 1e-4 && hi.y >= 0.25 * (1.0 + 25.99) + 0.5 - 1e-3, "{lo} {hi}");
+    common::assert_clean(&ctx);
+}

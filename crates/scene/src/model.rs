@@ -868,11 +868,16 @@ impl Scene {
             }
         }
         let animations = &self.animations;
+        // Roots get their world transform here too (in parallel); children below, in order.
         let apply = |(n, &i): (&mut Node, &u32)| -> bool {
-            let Some(a) = animations.get(i as usize) else { return false };
-            if let Some((local, visible)) = a.local_at(t) {
+            let a = animations.get(i as usize);
+            if let Some((local, visible)) = a.and_then(|a| a.local_at(t)) {
                 (n.local, n.visible) = (local, visible);
             }
+            if n.parent.is_none() {
+                n.world = n.local;
+            }
+            let Some(a) = a else { return false };
             match a.weights.as_ref().and_then(|k| k.sample(t)) {
                 Some(w) => {
                     n.morph_weights = w;
@@ -891,7 +896,7 @@ impl Scene {
         } else {
             self.nodes.iter_mut().zip(&of_node).map(apply).fold(false, |a, b| a | b)
         };
-        self.update_world();
+        self.update_child_worlds();
         self.follow_nodes();
         self.versions.transforms += 1;
         if morphed {
@@ -958,6 +963,17 @@ impl Scene {
     pub fn light_mut(&mut self, i: usize) -> Option<&mut Light> {
         self.versions.lights += 1;
         self.lights.get_mut(i)
+    }
+
+    /// [`Scene::update_world`] for the nodes that have a parent (roots' world transforms
+    /// are their local ones, already set).
+    fn update_child_worlds(&mut self) {
+        for i in 0..self.nodes.len() {
+            if let Some(p) = self.nodes[i].parent {
+                let parent = self.nodes.get(p).map_or(Mat4::IDENTITY, |p| p.world);
+                self.nodes[i].world = parent * self.nodes[i].local;
+            }
+        }
     }
 
     /// Recomputes every node's world transform (parents come first).
