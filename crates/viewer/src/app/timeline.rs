@@ -335,16 +335,24 @@ impl super::App {
     }
 }
 
-/// Ticks at the sample times of every track, a row per animated object (at most 4 rows,
-/// at most one tick per pixel column per row).
+/// Ticks at the sample times of each animated object (its tracks), a row per object (4 rows
+/// cycling, at most one tick per pixel column per row).
 fn ticks(ui: &imgui::Ui, scene: &Scene, (start, end): (f64, f64), lo: [f32; 2], hi: [f32; 2]) {
     let width = hi[0] - lo[0] - 12.0;
     if width <= 1.0 || end <= start {
         return;
     }
     let draw = ui.get_window_draw_list();
-    let rows = scene.animations.len().clamp(1, 4);
-    for (row, a) in scene.animations.iter().enumerate() {
+    // Node animations, then the other properties over time; the first ones (a scene of
+    // thousands of animated objects would cost the UI its frame).
+    let objects = scene
+        .animations
+        .iter()
+        .map(|a| a.sample_times())
+        .chain(scene.properties.iter().map(|p| p.sample_times()))
+        .take(MAX_TICK_ROWS);
+    let rows = (scene.animations.len() + scene.properties.len()).clamp(1, 4);
+    for (row, times) in objects.enumerate() {
         let r = row % rows;
         let y = hi[1] + 2.0 + 3.0 * r as f32;
         let color = [
@@ -354,7 +362,7 @@ fn ticks(ui: &imgui::Ui, scene: &Scene, (start, end): (f64, f64), lo: [f32; 2], 
             [1.0, 0.5, 0.7, 0.9],
         ][r];
         let mut last = -1i64;
-        for t in a.sample_times() {
+        for t in times {
             let x = lo[0] + 6.0 + ((t - start) / (end - start)) as f32 * width;
             let column = x as i64;
             if column == last {
@@ -365,6 +373,9 @@ fn ticks(ui: &imgui::Ui, scene: &Scene, (start, end): (f64, f64), lo: [f32; 2], 
         }
     }
 }
+
+/// The animated objects whose sample ticks the timeline draws.
+const MAX_TICK_ROWS: usize = 64;
 
 /// The Export popup's fields.
 #[derive(Debug, Clone, PartialEq)]
