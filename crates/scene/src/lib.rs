@@ -19,7 +19,9 @@ mod gltf_loader;
 mod loaders;
 mod meshopt;
 mod model;
+mod numpy;
 pub mod property;
+pub mod sequence;
 pub mod shapes;
 pub mod time;
 
@@ -35,4 +37,5 @@ pub use model::{
     Mesh, Node, NodeAnimation, PointSet, Primitive, Projection, Scene, Texture, TexturePixels,
     TextureSampler, UvTransform, Versions, Wrap,
 };
+pub use numpy::{load_npy, load_npz};
 pub use property::{Property, PropertyTrack, Samples, Value};

@@ -30,10 +30,12 @@ pub fn load(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         Some("obj") => load_obj(path),
         Some("ply") => load_ply(path),
         Some("png" | "jpg" | "jpeg" | "hdr" | "exr") => load_image(path),
+        Some("npy") => crate::load_npy(path),
+        Some("npz") => crate::load_npz(path),
         _ => Err(LoadError::Invalid {
             path: path.to_path_buf(),
             message: "unsupported format (expected .gltf, .glb, .obj, .ply, .png, .jpg, \
-                      .jpeg, .hdr or .exr)"
+                      .jpeg, .hdr, .exr, .npy or .npz)"
                 .into(),
         }),
     }

@@ -1283,3 +1283,150 @@ fn gltf_animations_are_clips_played_together_or_chosen() {
     assert_eq!(s.nodes[1].morph_weights, vec![0.25], "the morph clip is not playing");
     assert!(!s.play_clip(Some(7)));
 }
+
+type Npz<'a, T> = &'a [(&'a str, &'a [u64], Vec<T>)];
+
+/// Writes an `.npz` archive of `f32` arrays `(name, shape, values)` and `u8` ones.
+fn write_npz(path: &Path, floats: Npz<'_, f32>, bytes: Npz<'_, u8>) {
+    let mut npz = npyz::npz::NpzWriter::create(path).expect("npz");
+    for (name, shape, v) in floats {
+        write_array(&mut npz, name, shape, v);
+    }
+    for (name, shape, v) in bytes {
+        write_array(&mut npz, name, shape, v);
+    }
+}
+
+fn write_array<T: npyz::AutoSerialize + Copy, W: std::io::Write + std::io::Seek>(
+    npz: &mut npyz::npz::NpzWriter<W>,
+    name: &str,
+    shape: &[u64],
+    values: &[T],
+) {
+    use npyz::WriterBuilder;
+    let opts = npyz::zip::write::FileOptions::default();
+    let array = npz.array::<T>(name, opts).expect("array");
+    let mut w = array.default_dtype().shape(shape).begin_nd().expect("begin");
+    w.extend(values.iter().copied()).expect("write");
+    w.finish().expect("finish");
+}
+
+/// NumPy point clouds: `.npy` positions; `.npz` with each optional array (uint8 and float
+/// colours, normals, scalars through a colormap); wrong shapes, counts and missing arrays are
+/// errors that name the file and the array.
+#[test]
+fn numpy_point_clouds_npy_and_npz() {
+    let dir = tempdir("numpy");
+    let pos: Vec<f32> = vec![0.0, 0.0, 0.0, 1.0, 2.0, 3.0];
+    let npy = dir.join("p.npy");
+    {
+        use npyz::WriterBuilder;
+        let file = std::io::BufWriter::new(std::fs::File::create(&npy).expect("npy"));
+        let opts = npyz::WriteOptions::<f32>::new().default_dtype().shape(&[2, 3]).writer(file);
+        let mut w = opts.begin_nd().expect("begin");
+        w.extend(pos.iter().copied()).expect("write");
+        w.finish().expect("finish");
+    }
+    let s = scene::load(&npy).expect("npy");
+    assert_eq!(s.point_sets[0].positions, vec![[0.0; 3], [1.0, 2.0, 3.0]]);
+    // Every optional array.
+    let all = dir.join("all.npz");
+    write_npz(
+        &all,
+        &[
+            ("positions", &[2, 3], pos.clone()),
+            ("normals", &[2, 3], vec![0.0, 0.0, 1.0, 0.0, 1.0, 0.0]),
+            ("scalars", &[2], vec![1.0, 5.0]),
+        ],
+        &[("colors", &[2, 3], vec![255, 0, 0, 0, 128, 255])],
+    );
+    let s = scene::load(&all).expect("npz");
+    let p = &s.point_sets[0];
+    assert_eq!(p.colors, vec![[255, 0, 0, 255], [0, 128, 255, 255]]);
+    assert_eq!(p.scalars, vec![1.0, 5.0]);
+    // Float colours 0-1 with alpha; scalars alone get a colormap over their range.
+    let floats = dir.join("floats.npz");
+    write_npz(
+        &floats,
+        &[
+            ("positions", &[2, 3], pos.clone()),
+            ("colors", &[2, 4], vec![1.0, 0.5, 0.0, 1.0, 0.0, 0.0, 1.0, 0.5]),
+        ],
+        &[],
+    );
+    assert_eq!(
+        scene::load(&floats).expect("floats").point_sets[0].colors,
+        vec![[255, 128, 0, 255], [0, 0, 255, 128]]
+    );
+    let scalars = dir.join("scalars.npz");
+    write_npz(
+        &scalars,
+        &[
+            ("positions", &[2, 3], pos.clone()),
+            ("scalars", &[2], vec![-1.0, 3.0]),
+            ("extra", &[1], vec![0.0]),
+        ],
+        &[],
+    );
+    let s = scene::load(&scalars).expect("scalars");
+    let map = s.point_sets[0].colormap.expect("a colormap");
+    assert_eq!((map.min, map.max), (-1.0, 3.0));
+    assert!(s.warnings.iter().any(|w| w.contains("extra")), "{:?}", s.warnings);
+    // Bad input.
+    let err = |name: &str, floats: &[(&str, &[u64], Vec<f32>)]| {
+        let f = dir.join(name);
+        write_npz(&f, floats, &[]);
+        scene::load(&f).expect_err(name).to_string()
+    };
+    let e = err("noposition.npz", &[("points", &[2, 3], pos.clone())]);
+    assert!(
+        e.contains("noposition.npz") && e.contains("'positions'") && e.contains("points"),
+        "{e}"
+    );
+    let e = err("shape.npz", &[("positions", &[3, 2], pos.clone())]);
+    assert!(e.contains("shape [3, 2]") && e.contains("N x 3"), "{e}");
+    let e =
+        err("count.npz", &[("positions", &[2, 3], pos.clone()), ("scalars", &[3], vec![0.0; 3])]);
+    assert!(e.contains("'scalars' has 3 rows for 2 positions"), "{e}");
+    let e = err("nan.npz", &[("positions", &[2, 3], vec![f32::NAN; 6])]);
+    assert!(e.contains("non-finite"), "{e}");
+    std::fs::write(dir.join("garbage.npz"), b"not a zip").expect("write");
+    assert!(scene::load(dir.join("garbage.npz"))
+        .expect_err("garbage")
+        .to_string()
+        .contains("garbage.npz"));
+}
+
+/// Sequences: a glob and a folder in natural order; timestamps from lines or a CSV column.
+#[test]
+fn sequences_from_globs_folders_and_timestamps() {
+    use scene::sequence::{expand, read_times};
+    let dir = tempdir("sequence");
+    for i in [1, 2, 10, 9, 100] {
+        std::fs::write(dir.join(format!("scan_{i}.ply")), b"ply").expect("write");
+    }
+    std::fs::write(dir.join("notes.txt"), b"x").expect("write");
+    std::fs::write(dir.join("cover.png"), b"x").expect("write");
+    let names = |v: Vec<PathBuf>| -> Vec<String> {
+        v.iter().map(|p| p.file_name().expect("name").to_string_lossy().into_owned()).collect()
+    };
+    let want = ["scan_1.ply", "scan_2.ply", "scan_9.ply", "scan_10.ply", "scan_100.ply"];
+    let glob = format!("{}/scan_*.ply", dir.display());
+    assert_eq!(names(expand(&glob).expect("glob")), want);
+    // A folder: its most common frame format (the cover image and the notes left out).
+    assert_eq!(names(expand(&dir.display().to_string()).expect("folder")), want);
+    assert!(expand(&format!("{}/none_*.ply", dir.display())).is_err());
+    assert!(expand(&format!("{}/[", dir.display())).is_err(), "a bad pattern");
+    let lines = dir.join("t.txt");
+    std::fs::write(&lines, "# times\n0.0\n0.1\n\n0.25\n").expect("write");
+    assert_eq!(read_times(&lines).expect("lines"), vec![0.0, 0.1, 0.25]);
+    let csv = dir.join("t.csv");
+    std::fs::write(&csv, "frame,time,x\n0,1.5,9\n1,2.0,9\n").expect("write");
+    assert_eq!(read_times(&csv).expect("csv"), vec![1.5, 2.0]);
+    std::fs::write(&csv, "frame,stamp\n0,1\n").expect("write");
+    assert!(read_times(&csv).expect_err("no time").to_string().contains("no 'time' column"));
+    std::fs::write(&lines, "0.0\n0.0\n").expect("write");
+    assert!(read_times(&lines).expect_err("repeat").to_string().contains("line 2"));
+    std::fs::write(&lines, "0.0\nabc\n").expect("write");
+    assert!(read_times(&lines).expect_err("text").to_string().contains("'abc'"));
+}

@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct ViewArgs {
-    /// Files to open (.gltf, .glb, .obj, .ply, .png, .jpg, .hdr, .exr).
+    /// Files to open (.gltf, .glb, .obj, .ply, .png, .jpg, .hdr, .exr, .npy, .npz).
     files: Vec<PathBuf>,
     /// Window size WxH (default 1280x800). Flags override the config file.
     #[arg(long)]

@@ -1,0 +1,180 @@
+//! NumPy files as point clouds, since that is what researchers write:
+//! - `.npy`: one N x 3 array of positions (any float or integer type);
+//! - `.npz`: named arrays: `positions` (N x 3, required), `colors` (N x 3 or N x 4; uint8
+//!   0-255, or floats 0-1, both sRGB as displayed), `normals` (N x 3; checked, not drawn by
+//!   points), `scalars` (N; shown through a viridis colormap over their finite range when there
+//!   are no colours). Other arrays are ignored (a warning names them).
+
+use std::path::Path;
+
+use npyz::{DType, NpyFile, TypeChar};
+
+use crate::{Colormap, ColormapKind, LoadError, PointSet, Scene};
+
+/// An array's values as f64 (C order), its shape and whether it holds floats.
+type Array = (Vec<f64>, Vec<u64>, bool);
+
+fn values<R: std::io::Read>(npy: NpyFile<R>, name: &str) -> Result<Array, String> {
+    let shape = npy.shape().to_vec();
+    let order = npy.order();
+    let DType::Plain(ts) = npy.dtype() else {
+        return Err(format!("array '{name}' is a structured array (expected numbers)"));
+    };
+    let size = ts.size_field();
+    let read = |e: std::io::Error| format!("array '{name}': {e}");
+    macro_rules! as_f64 {
+        ($t:ty) => {
+            npy.into_vec::<$t>().map_err(read)?.into_iter().map(|v| v as f64).collect::<Vec<f64>>()
+        };
+    }
+    let data: Vec<f64> = match (ts.type_char(), size) {
+        (TypeChar::Float, 4) => as_f64!(f32),
+        (TypeChar::Float, 8) => as_f64!(f64),
+        (TypeChar::Int, 1) => as_f64!(i8),
+        (TypeChar::Int, 2) => as_f64!(i16),
+        (TypeChar::Int, 4) => as_f64!(i32),
+        (TypeChar::Int, 8) => as_f64!(i64),
+        (TypeChar::Uint, 1) => as_f64!(u8),
+        (TypeChar::Uint, 2) => as_f64!(u16),
+        (TypeChar::Uint, 4) => as_f64!(u32),
+        (TypeChar::Uint, 8) => as_f64!(u64),
+        (TypeChar::Bool, 1) => {
+            npy.into_vec::<bool>().map_err(read)?.into_iter().map(f64::from).collect()
+        }
+        _ => return Err(format!("array '{name}' has type {ts} (expected float, int or uint)")),
+    };
+    // Fortran order: the first index is the fastest; made C order.
+    let data = match (order, shape.as_slice()) {
+        (npyz::Order::Fortran, [rows, cols]) => {
+            let (r, c) = (*rows as usize, *cols as usize);
+            (0..r * c).map(|k| data[(k % c) * r + k / c]).collect()
+        }
+        _ => data,
+    };
+    Ok((data, shape, ts.type_char() == TypeChar::Float))
+}
+
+/// `values` as N rows of `width`, checked (`widths` lists the ones accepted).
+fn rows(
+    (data, shape, _): Array,
+    name: &str,
+    widths: &[u64],
+) -> Result<(Vec<f64>, usize, usize), String> {
+    match shape.as_slice() {
+        [n, w] if widths.contains(w) => Ok((data, *n as usize, *w as usize)),
+        [n] if widths.contains(&1) => Ok((data, *n as usize, 1)),
+        s => Err(format!(
+            "array '{name}' has shape {s:?} (expected N x {})",
+            widths.iter().map(u64::to_string).collect::<Vec<_>>().join(" or N x ")
+        )),
+    }
+}
+
+fn positions(data: &[f64], n: usize) -> Result<Vec<[f32; 3]>, String> {
+    let p: Vec<[f32; 3]> = (0..n)
+        .map(|i| [data[3 * i] as f32, data[3 * i + 1] as f32, data[3 * i + 2] as f32])
+        .collect();
+    if p.iter().flatten().any(|v| !v.is_finite()) {
+        return Err("array 'positions' has non-finite (NaN or infinite) values".into());
+    }
+    Ok(p)
+}
+
+fn scene_of(points: PointSet) -> Scene {
+    let mut s = Scene::default();
+    s.point_sets.push(points);
+    s
+}
+
+fn name_of(path: &Path) -> String {
+    path.file_stem().map_or_else(|| "points".into(), |s| s.to_string_lossy().into_owned())
+}
+
+/// Loads a `.npy` file (N x 3 positions) as a point cloud.
+pub fn load_npy(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
+    let path = path.as_ref();
+    let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
+    let file = std::fs::File::open(path).map_err(|e| invalid(e.to_string()))?;
+    let npy = NpyFile::new(std::io::BufReader::new(file)).map_err(|e| invalid(e.to_string()))?;
+    let (data, n, _) =
+        rows(values(npy, "positions").map_err(invalid)?, "positions", &[3]).map_err(invalid)?;
+    let p = positions(&data, n).map_err(invalid)?;
+    Ok(scene_of(PointSet::new(&name_of(path), p)))
+}
+
+/// Loads a `.npz` archive (`positions`, optional `colors`, `normals`, `scalars`) as a point
+/// cloud.
+pub fn load_npz(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
+    let path = path.as_ref();
+    let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
+    let mut npz = npyz::npz::NpzArchive::open(path).map_err(|e| invalid(e.to_string()))?;
+    let names: Vec<String> = npz.array_names().map(str::to_string).collect();
+    let mut array = |name: &str| -> Result<Option<Array>, String> {
+        match npz.by_name(name).map_err(|e| format!("array '{name}': {e}"))? {
+            Some(npy) => values(npy, name).map(Some),
+            None => Ok(None),
+        }
+    };
+    let (data, n, _) = match array("positions").map_err(invalid)? {
+        Some(a) => rows(a, "positions", &[3]).map_err(invalid)?,
+        None => {
+            return Err(invalid(format!(
+                "no 'positions' array (the archive has: {})",
+                if names.is_empty() { "nothing".to_string() } else { names.join(", ") }
+            )))
+        }
+    };
+    let mut points = PointSet::new(&name_of(path), positions(&data, n).map_err(invalid)?);
+    let count = |what: &str, m: usize| {
+        if m == n {
+            Ok(())
+        } else {
+            Err(invalid(format!("array '{what}' has {m} rows for {n} positions")))
+        }
+    };
+    if let Some(a) = array("colors").map_err(invalid)? {
+        // Integers (uint8) as they are; floats 0-1 scaled to bytes.
+        let scale = if a.2 { 255.0 } else { 1.0 };
+        let (c, m, w) = rows(a, "colors", &[3, 4]).map_err(invalid)?;
+        count("colors", m)?;
+        if c.iter().any(|v| !v.is_finite()) {
+            return Err(invalid("array 'colors' has non-finite values".into()));
+        }
+        let to8 = |v: f64| (v * scale).round().clamp(0.0, 255.0) as u8;
+        points.colors = (0..m)
+            .map(|i| {
+                let px = |k: usize| to8(c[w * i + k]);
+                [px(0), px(1), px(2), if w == 4 { px(3) } else { 255 }]
+            })
+            .collect();
+    }
+    if let Some(a) = array("normals").map_err(invalid)? {
+        let (v, m, _) = rows(a, "normals", &[3]).map_err(invalid)?;
+        count("normals", m)?;
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(invalid("array 'normals' has non-finite values".into()));
+        }
+    }
+    if let Some(a) = array("scalars").map_err(invalid)? {
+        let (v, m, _) = rows(a, "scalars", &[1]).map_err(invalid)?;
+        count("scalars", m)?;
+        points.scalars = v.iter().map(|&x| x as f32).collect();
+        if points.colors.is_empty() {
+            points.colormap = Some(Colormap::fit(ColormapKind::Viridis, &points.scalars));
+        }
+    }
+    let mut scene = scene_of(points);
+    let unknown: Vec<&String> = names
+        .iter()
+        .filter(|n| !["positions", "colors", "normals", "scalars"].contains(&n.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        let w = format!(
+            "{}: arrays {unknown:?} ignored (read: positions, colors, normals, scalars)",
+            path.display()
+        );
+        tracing::warn!("{w}");
+        scene.warnings.push(w);
+    }
+    Ok(scene)
+}

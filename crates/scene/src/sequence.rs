@@ -1,0 +1,148 @@
+//! Sequences of files, one per frame (issue 23, first part): what a glob (`scans/*.ply`) or a
+//! folder of numbered files names, in natural order (`2.ply` before `10.ply`), and the frame
+//! times a timestamps file gives (one time in seconds per line, or a CSV with a `time`
+//! column).
+
+use std::path::{Path, PathBuf};
+
+/// Why a sequence cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SequenceError {
+    /// Nothing matches.
+    #[error("{0}: no files")]
+    Empty(String),
+    /// The pattern is not a valid glob.
+    #[error("{pattern}: {message}")]
+    Pattern {
+        /// The pattern.
+        pattern: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file or folder could not be read.
+    #[error("{path}: {message}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The extensions a frame file may have (the formats `crate::load` reads).
+pub const FRAME_EXTENSIONS: &[&str] =
+    &["ply", "obj", "gltf", "glb", "png", "jpg", "jpeg", "hdr", "exr", "npy", "npz"];
+
+/// Whether `spec` names a sequence: a folder, or a glob pattern (`*`, `?`, `[`).
+pub fn is_sequence(spec: &str) -> bool {
+    Path::new(spec).is_dir() || spec.contains(['*', '?', '['])
+}
+
+/// The files of sequence `spec` in natural order: a glob's matches (files only), or a
+/// folder's files of the frame formats (those of its most common extension, so that a
+/// `timestamps.csv` or a README beside the frames is left out).
+pub fn expand(spec: &str) -> Result<Vec<PathBuf>, SequenceError> {
+    let mut files: Vec<PathBuf> = if Path::new(spec).is_dir() {
+        let read = |e: std::io::Error| SequenceError::Read {
+            path: PathBuf::from(spec),
+            message: e.to_string(),
+        };
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(spec).map_err(read)? {
+            let p = entry.map_err(read)?.path();
+            if p.is_file() && extension(&p).is_some_and(|e| FRAME_EXTENSIONS.contains(&e.as_str()))
+            {
+                all.push(p);
+            }
+        }
+        // The most common frame extension wins.
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for p in &all {
+            let e = extension(p).unwrap_or_default();
+            match counts.iter_mut().find(|(x, _)| *x == e) {
+                Some(c) => c.1 += 1,
+                None => counts.push((e, 1)),
+            }
+        }
+        let best = counts.iter().max_by_key(|c| c.1).map(|c| c.0.clone());
+        all.retain(|p| extension(p) == best);
+        all
+    } else {
+        let paths = glob::glob(spec).map_err(|e| SequenceError::Pattern {
+            pattern: spec.to_string(),
+            message: e.to_string(),
+        })?;
+        let mut out = Vec::new();
+        for p in paths {
+            let p = p.map_err(|e| SequenceError::Read {
+                path: e.path().to_path_buf(),
+                message: e.error().to_string(),
+            })?;
+            if p.is_file() {
+                out.push(p);
+            }
+        }
+        out
+    };
+    if files.is_empty() {
+        return Err(SequenceError::Empty(spec.to_string()));
+    }
+    natural_sort(&mut files);
+    Ok(files)
+}
+
+fn extension(p: &Path) -> Option<String> {
+    p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase)
+}
+
+/// Sorts paths in natural order: runs of digits compare as numbers (`frame2` before
+/// `frame10`).
+pub fn natural_sort(paths: &mut [PathBuf]) {
+    paths.sort_by(|a, b| natord::compare(&a.to_string_lossy(), &b.to_string_lossy()));
+}
+
+/// Frame times from a timestamps file: one time in seconds per line, or a CSV whose header
+/// has a `time` column (comma, semicolon or tab separated). Blank lines and `#` comments are
+/// skipped. The times must be finite and strictly increasing.
+pub fn read_times(path: &Path) -> Result<Vec<f64>, SequenceError> {
+    let err = |message: String| SequenceError::Read { path: path.to_path_buf(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .peekable();
+    let split = |l: &str| -> Vec<String> {
+        l.split([',', ';', '\t']).map(|c| c.trim().trim_matches('"').to_string()).collect()
+    };
+    // A header: the first line names columns (not a number).
+    let mut column = None;
+    if let Some((_, first)) = lines.peek() {
+        let cells = split(first);
+        if cells.first().is_some_and(|c| c.parse::<f64>().is_err()) {
+            let at = cells
+                .iter()
+                .position(|c| c.eq_ignore_ascii_case("time"))
+                .ok_or_else(|| err(format!("the header {cells:?} has no 'time' column")))?;
+            column = Some(at);
+            lines.next();
+        }
+    }
+    let mut times = Vec::new();
+    for (n, l) in lines {
+        let cell = match column {
+            Some(c) => split(l).get(c).cloned().ok_or_else(|| err(format!("line {n}: no time")))?,
+            None => l.to_string(),
+        };
+        let t: f64 = cell.parse().map_err(|_| err(format!("line {n}: '{cell}' is not a time")))?;
+        if !t.is_finite() || times.last().is_some_and(|&p| t <= p) {
+            return Err(err(format!("line {n}: {t} (times must be finite and increasing)")));
+        }
+        times.push(t);
+    }
+    if times.is_empty() {
+        return Err(err("no times".into()));
+    }
+    Ok(times)
+}
