@@ -23,6 +23,7 @@ mod numpy;
 pub mod property;
 pub mod sequence;
 pub mod shapes;
+pub mod stream;
 pub mod time;
 
 pub use camera::View;

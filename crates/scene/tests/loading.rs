@@ -1430,3 +1430,54 @@ fn sequences_from_globs_folders_and_timestamps() {
     std::fs::write(&lines, "0.0\nabc\n").expect("write");
     assert!(read_times(&lines).expect_err("text").to_string().contains("'abc'"));
 }
+
+/// A sequence of 50 PLY files streamed through a small cache into a point set's positions
+/// (a property whose source is the stream): each time shows its own file's points.
+#[test]
+fn stream_ply_files_into_a_point_set() {
+    use scene::stream::{FramePart, SceneDecoder, Stream, StreamSource};
+    use std::sync::Arc;
+    let dir = tempdir("stream");
+    let mut files = Vec::new();
+    for k in 0..50 {
+        let p = dir.join(format!("scan_{k}.ply"));
+        let body = format!(
+            "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nend_header\n{k} 0 0\n{k} 1 0\n{k} 0 1\n"
+        );
+        std::fs::write(&p, body).expect("ply");
+        files.push(p);
+    }
+    let files = scene::sequence::expand(&format!("{}/scan_*.ply", dir.display())).expect("glob");
+    assert_eq!(files[10].file_name().and_then(|n| n.to_str()), Some("scan_10.ply"));
+    let times = (0..50).map(|k| f64::from(k) / 10.0).collect();
+    let stream = Arc::new(Stream::new(files, times, Arc::new(SceneDecoder), 4096, 2));
+    let mut s = scene::Scene::default();
+    s.point_sets.push(scene::PointSet::new("scan", vec![[-1.0; 3]; 3]));
+    s.properties.push(scene::PropertyTrack {
+        property: scene::Property::PointPositions(0),
+        samples: scene::Samples::Source(Arc::new(StreamSource::new(
+            Arc::clone(&stream),
+            FramePart::Positions,
+            4,
+        ))),
+    });
+    assert_eq!(s.time_span(), Some((0.0, 4.9)));
+    for k in 0..50 {
+        let t = f64::from(k) / 10.0;
+        let start = std::time::Instant::now();
+        loop {
+            s.set_time(t);
+            if s.point_sets[0].positions.first().map(|p| p[0]) == Some(k as f32) {
+                break;
+            }
+            assert!(start.elapsed().as_secs() < 10, "frame {k} never came");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(
+            s.point_sets[0].positions,
+            vec![[k as f32, 0.0, 0.0], [k as f32, 1.0, 0.0], [k as f32, 0.0, 1.0]]
+        );
+    }
+    let st = stream.stats();
+    assert!(st.evicted > 0 && st.bytes <= st.budget + 200, "{st:?}");
+}
