@@ -24,6 +24,11 @@ use crate::model::{
 /// .hdr, .exr) shown on a quad ([`load_image`]).
 pub fn load(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
+    // A folder or a glob: a sequence of frame files (30 per second).
+    let spec = path.to_string_lossy();
+    if crate::sequence::is_sequence(&spec) {
+        return crate::sequence::open(&spec, 30.0);
+    }
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     match ext.as_deref() {
         Some("gltf") | Some("glb") => load_gltf(path),

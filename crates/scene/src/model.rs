@@ -1154,6 +1154,23 @@ impl Scene {
         let (lights, cameras, textures) =
             (self.lights.len(), self.cameras.len(), self.textures.len());
         let skins = self.skins.len();
+        let (point_sets, line_sets) = (self.point_sets.len(), self.line_sets.len());
+        let offsets = crate::property::Offsets {
+            nodes,
+            meshes,
+            materials,
+            lights,
+            point_sets,
+            line_sets,
+            textures,
+        };
+        self.properties.extend(other.properties.into_iter().map(|mut p| {
+            p.property = p.property.shifted(&offsets);
+            p
+        }));
+        // What changed in the other scene is written with this one's next update anyway
+        // (it is uploaded again: its structure changed).
+        self.versions.structure += 1;
         self.skins.extend(other.skins.into_iter().map(|mut s| {
             for j in &mut s.joints {
                 *j += nodes;

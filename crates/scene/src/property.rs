@@ -215,6 +215,64 @@ pub enum Property {
     },
 }
 
+/// How far the indices of a scene appended to another move (see [`Property::shifted`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Offsets {
+    /// Nodes.
+    pub nodes: usize,
+    /// Meshes.
+    pub meshes: usize,
+    /// Materials.
+    pub materials: usize,
+    /// Lights.
+    pub lights: usize,
+    /// Point sets.
+    pub point_sets: usize,
+    /// Line sets.
+    pub line_sets: usize,
+    /// Textures.
+    pub textures: usize,
+}
+
+impl Property {
+    /// The same property of the same object once its scene is appended after others.
+    pub fn shifted(self, o: &Offsets) -> Self {
+        use Property as P;
+        match self {
+            P::NodeVisible(i) => P::NodeVisible(i + o.nodes),
+            P::BaseColor(i) => P::BaseColor(i + o.materials),
+            P::Emissive(i) => P::Emissive(i + o.materials),
+            P::Metallic(i) => P::Metallic(i + o.materials),
+            P::Roughness(i) => P::Roughness(i + o.materials),
+            P::ColormapRange(i) => P::ColormapRange(i + o.materials),
+            P::LightColor(i) => P::LightColor(i + o.lights),
+            P::LightIntensity(i) => P::LightIntensity(i + o.lights),
+            P::PointPositions(i) => P::PointPositions(i + o.point_sets),
+            P::PointColors(i) => P::PointColors(i + o.point_sets),
+            P::PointScalars(i) => P::PointScalars(i + o.point_sets),
+            P::PointSize(i) => P::PointSize(i + o.point_sets),
+            P::PointsVisible(i) => P::PointsVisible(i + o.point_sets),
+            P::PointsTransform(i) => P::PointsTransform(i + o.point_sets),
+            P::LinePositions(i) => P::LinePositions(i + o.line_sets),
+            P::LineColors(i) => P::LineColors(i + o.line_sets),
+            P::LinesVisible(i) => P::LinesVisible(i + o.line_sets),
+            P::LinesTransform(i) => P::LinesTransform(i + o.line_sets),
+            P::Texels(i) => P::Texels(i + o.textures),
+            P::Positions { mesh, primitive } => P::Positions { mesh: mesh + o.meshes, primitive },
+            P::Normals { mesh, primitive } => P::Normals { mesh: mesh + o.meshes, primitive },
+            P::VertexColors { mesh, primitive } => {
+                P::VertexColors { mesh: mesh + o.meshes, primitive }
+            }
+            P::Scalars { mesh, primitive } => P::Scalars { mesh: mesh + o.meshes, primitive },
+            P::Triangles { mesh, primitive } => P::Triangles { mesh: mesh + o.meshes, primitive },
+            P::Indices { mesh, primitive } => P::Indices { mesh: mesh + o.meshes, primitive },
+            P::PrimitiveVisible { mesh, primitive } => {
+                P::PrimitiveVisible { mesh: mesh + o.meshes, primitive }
+            }
+        }
+    }
+}
+
 /// Geometry whose values changed in place (same counts): the GPU copy rewrites it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GeometryRef {
@@ -238,6 +296,11 @@ pub trait PropertySource: Send + Sync + std::fmt::Debug {
     fn sample(&self, t: f64) -> Option<Value>;
     /// The times it has values for (its span: the first and last).
     fn sample_times(&self) -> Vec<f64>;
+    /// Whether its value at `t` is the one of time `t` (not a stand-in while it loads): what
+    /// an export waits for. Default: always.
+    fn ready(&self, _t: f64) -> bool {
+        true
+    }
 }
 
 /// Where a property's values come from.
@@ -620,6 +683,31 @@ impl Scene {
         self.properties = tracks;
     }
 
+    /// Whether every property's value at `t` is there (sources still loading are not).
+    pub fn properties_ready(&self, t: f64) -> bool {
+        self.properties.iter().all(|p| match &p.samples {
+            Samples::Track(_) => true,
+            Samples::Source(s) => s.ready(t),
+        })
+    }
+
+    /// Puts the scene at time `t` once every source has its value for `t` (waiting up to
+    /// `timeout`; what an export does). False when the time ran out (the scene is then at
+    /// `t` with what was there).
+    pub fn set_time_waiting(&mut self, t: f64, timeout: std::time::Duration) -> bool {
+        let start = std::time::Instant::now();
+        loop {
+            self.set_time(t);
+            if self.properties_ready(t) {
+                return true;
+            }
+            if start.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// Shows or hides the object of `property` (when its visibility differs).
     fn set_shown(&mut self, property: Property, shown: bool) -> Result<(), PropertyError> {
         use Property as P;
@@ -850,6 +938,27 @@ mod tests {
         let moved = Value::Transform(glam::Mat4::from_translation(Vec3::Y));
         s.set_property(Property::PointsTransform(0), moved).expect("transform");
         assert_eq!(s.point_sets[0].transform.w_axis.y, 1.0);
+    }
+
+    #[test]
+    fn appended_scenes_keep_their_properties_on_their_objects() {
+        let mut a = scene();
+        let mut b = scene();
+        b.properties.push(PropertyTrack {
+            property: Property::PointPositions(0),
+            samples: Samples::Track(track(&[0.0], vec![Some(Value::Vec3s(vec![[5.0; 3]; 2]))])),
+        });
+        b.properties.push(PropertyTrack {
+            property: Property::Positions { mesh: 0, primitive: 0 },
+            samples: Samples::Track(track(&[0.0], vec![Some(Value::Vec3s(vec![[1.0; 3]; 3]))])),
+        });
+        a.append(b);
+        assert_eq!(a.properties[0].property, Property::PointPositions(1));
+        assert_eq!(a.properties[1].property, Property::Positions { mesh: 1, primitive: 0 });
+        a.set_time(0.0);
+        assert_eq!(a.point_sets[1].positions[0], [5.0; 3]);
+        assert_eq!(a.point_sets[0].positions[0], [0.0; 3], "the first scene's points stay");
+        assert_eq!(a.meshes[1].primitives[0].positions[0], [1.0; 3]);
     }
 
     #[derive(Debug)]

@@ -33,9 +33,11 @@ pub enum SequenceError {
 pub const FRAME_EXTENSIONS: &[&str] =
     &["ply", "obj", "gltf", "glb", "png", "jpg", "jpeg", "hdr", "exr", "npy", "npz"];
 
-/// Whether `spec` names a sequence: a folder, or a glob pattern (`*`, `?`, `[`).
+/// Whether `spec` names a sequence: a folder, or a glob pattern (`*`, `?`, `[`) that is not
+/// the name of a file.
 pub fn is_sequence(spec: &str) -> bool {
-    Path::new(spec).is_dir() || spec.contains(['*', '?', '['])
+    let p = Path::new(spec);
+    !p.is_file() && (p.is_dir() || spec.contains(['*', '?', '[']))
 }
 
 /// The files of sequence `spec` in natural order: a glob's matches (files only), or a
@@ -145,4 +147,57 @@ pub fn read_times(path: &Path) -> Result<Vec<f64>, SequenceError> {
         return Err(err("no times".into()));
     }
     Ok(times)
+}
+
+/// The cache budget of a sequence opened by [`open`]: 1 GiB.
+pub const DEFAULT_BUDGET: usize = 1 << 30;
+
+/// Opens sequence `spec` (a glob or a folder, see [`expand`]) at `fps` frames per second as a
+/// point set whose positions (and colours and scalars, when the first frame has them) are
+/// streamed from the files ([`crate::stream`]): the first frame is decoded now, the others on
+/// loader threads as the time moves.
+pub fn open(spec: &str, fps: f64) -> Result<crate::Scene, crate::LoadError> {
+    use crate::stream::{FrameDecoder, FramePart, SceneDecoder, Stream, StreamSource};
+    use std::sync::Arc;
+    let invalid = |path: &Path, message: String| crate::LoadError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let files = expand(spec).map_err(|e| invalid(Path::new(spec), e.to_string()))?;
+    if !(fps.is_finite() && fps > 0.0) {
+        return Err(invalid(Path::new(spec), format!("frame rate {fps}")));
+    }
+    let decoder: Arc<dyn FrameDecoder> = Arc::new(SceneDecoder);
+    let first = decoder.decode(&files[0]).map_err(|e| invalid(&files[0], e))?;
+    let times = (0..files.len()).map(|k| k as f64 / fps).collect();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let stream = Arc::new(Stream::new(files, times, decoder, DEFAULT_BUDGET, threads));
+    let name = Path::new(spec)
+        .file_name()
+        .map_or_else(|| spec.to_string(), |n| n.to_string_lossy().into_owned());
+    let mut points = crate::PointSet::new(&name, first.positions.clone());
+    points.colors = first.colors.clone();
+    points.scalars = first.scalars.clone();
+    let mut scene = crate::Scene::default();
+    scene.point_sets.push(points);
+    let mut parts = vec![FramePart::Positions];
+    if !first.colors.is_empty() {
+        parts.push(FramePart::Colors);
+    }
+    if !first.scalars.is_empty() {
+        parts.push(FramePart::Scalars);
+    }
+    for part in parts {
+        let property = match part {
+            FramePart::Positions => crate::Property::PointPositions(0),
+            FramePart::Colors => crate::Property::PointColors(0),
+            FramePart::Scalars => crate::Property::PointScalars(0),
+        };
+        let source = StreamSource::new(Arc::clone(&stream), part, 8);
+        scene.properties.push(crate::PropertyTrack {
+            property,
+            samples: crate::Samples::Source(Arc::new(source)),
+        });
+    }
+    Ok(scene)
 }

@@ -245,6 +245,14 @@ impl Stream {
         found
     }
 
+    /// Whether the frame of time `t` is loaded (or has failed: it will not come).
+    pub fn ready(&self, t: f64) -> bool {
+        let s = self.state();
+        let Some(k) = s.index_at(t) else { return true };
+        let id = s.entries[k].id;
+        s.cache.contains_key(&id) || s.errors.contains_key(&id)
+    }
+
     /// The error of frame `index`'s file, if it failed: its path and the reason.
     pub fn error(&self, index: usize) -> Option<(PathBuf, String)> {
         let s = self.state();
@@ -437,6 +445,9 @@ impl crate::property::PropertySource for StreamSource {
     }
     fn sample_times(&self) -> Vec<f64> {
         self.stream.times()
+    }
+    fn ready(&self, t: f64) -> bool {
+        self.stream.ready(t)
     }
 }
 

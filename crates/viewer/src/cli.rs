@@ -326,8 +326,12 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
             if let Some(a) = &animation {
                 crate::choose_animation(&mut scene, a)?;
             }
-            if let Some(t) = time {
-                scene.set_time(t);
+            let t = time.or_else(|| scene.time_span().map(|s| s.0));
+            if let Some(t) = t {
+                // Streamed data is waited for.
+                if !scene.set_time_waiting(t, crate::export::SOURCE_TIMEOUT) {
+                    anyhow::bail!("the data of {t} s did not arrive");
+                }
             }
             let img = crate::render_scene(&scene, &req)
                 .with_context(|| format!("rendering {}", req.scene.display()))?;

@@ -20,6 +20,9 @@ use scene::{Scene, View};
 
 use crate::RenderRequest;
 
+/// How long an export waits for a frame's streamed data.
+pub const SOURCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The frame rate of an export when neither the request nor the scene names one.
 pub const DEFAULT_FPS: f64 = 30.0;
 
@@ -224,7 +227,13 @@ pub fn export(
             if progress.cancel.load(Ordering::Relaxed) {
                 bail!("export cancelled after {} frames", progress.done.load(Ordering::Relaxed));
             }
-            scene.set_time(time(i));
+            // Each frame exactly at its time: streamed data is waited for.
+            if !scene.set_time_waiting(time(i), SOURCE_TIMEOUT) {
+                bail!(
+                    "frame {i}: the data of {:.3} s did not arrive in {SOURCE_TIMEOUT:?}",
+                    time(i)
+                );
+            }
             if h.gpu_scene.needs_upload(scene) {
                 // Topology changed: drain, then a new GPU copy.
                 writer.send_all(exporter.finish()?)?;
