@@ -832,21 +832,6 @@ impl Scene {
         })
     }
 
-    /// The union of the scene's bounds at `times` (the scene is left at the last of them).
-    pub fn bounds_over(&mut self, times: impl IntoIterator<Item = f64>) -> Option<(Vec3, Vec3)> {
-        let mut out: Option<(Vec3, Vec3)> = None;
-        for t in times {
-            self.set_time(t);
-            if let Some((lo, hi)) = self.bounds() {
-                out = Some(match out {
-                    Some((a, b)) => (a.min(lo), b.max(hi)),
-                    None => (lo, hi),
-                });
-            }
-        }
-        out
-    }
-
     /// Puts every animated node where its tracks say it is at scene time `t` (seconds): the
     /// animated parts of its rest transform replaced by their samples (a part whose track
     /// hides the object keeps its rest value). Bumps the transforms version when anything is

@@ -206,7 +206,16 @@ pub fn export(
                 .map(|k| first + k * (total - 1) / (samples - 1).max(1))
                 .map(time)
                 .collect::<Vec<_>>();
-            let bounds = scene.bounds_over(times);
+            // Streamed data is waited for: the view holds the frames as they will be.
+            let mut bounds: Option<(glam::Vec3, glam::Vec3)> = None;
+            for t in times {
+                if !scene.set_time_waiting(t, SOURCE_TIMEOUT) {
+                    bail!("the data of {t:.3} s did not arrive in {SOURCE_TIMEOUT:?}");
+                }
+                if let Some((lo, hi)) = scene.bounds() {
+                    bounds = Some(bounds.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+                }
+            }
             Some(View::framing(bounds, scene.up_axis(), size.0, size.1))
         }
         None => None,
