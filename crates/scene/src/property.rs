@@ -301,6 +301,11 @@ pub trait PropertySource: Send + Sync + std::fmt::Debug {
     fn ready(&self, _t: f64) -> bool {
         true
     }
+    /// The time ranges whose values are at hand (the timeline's buffer bar). Default: none
+    /// to show.
+    fn loaded(&self) -> Vec<(f64, f64)> {
+        Vec::new()
+    }
 }
 
 /// Where a property's values come from.

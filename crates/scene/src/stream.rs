@@ -449,6 +449,14 @@ impl crate::property::PropertySource for StreamSource {
     fn ready(&self, t: f64) -> bool {
         self.stream.ready(t)
     }
+    fn loaded(&self) -> Vec<(f64, f64)> {
+        let times = self.stream.times();
+        self.stream
+            .loaded_ranges()
+            .into_iter()
+            .filter_map(|(a, b)| Some((*times.get(a)?, *times.get(b)?)))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -521,6 +529,18 @@ mod tests {
         let st = s.stats();
         assert!(st.evicted > 400, "evictions happen: {st:?}");
         assert!(st.cached <= 9);
+    }
+
+    #[test]
+    fn a_stream_source_reports_its_loaded_time_ranges() {
+        use crate::property::PropertySource;
+        let s = Arc::new(stream(10, 0, vec![], usize::MAX, 1));
+        shown(&s, 2.0, 0);
+        shown(&s, 3.0, 0);
+        shown(&s, 7.0, 0);
+        let source = StreamSource::new(Arc::clone(&s), FramePart::Positions, 0);
+        assert_eq!(source.loaded(), vec![(2.0, 3.0), (7.0, 7.0)]);
+        assert!(source.ready(2.5) && !source.ready(5.0));
     }
 
     #[test]

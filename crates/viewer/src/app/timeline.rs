@@ -251,9 +251,11 @@ impl Playback {
                 {
                     cmd = Some(PlaybackCommand::Seek(f64::from(t)));
                 }
-                // Each animated object's samples as ticks under the scrub bar.
+                // Each animated object's samples as ticks under the scrub bar, and what
+                // streamed sources have loaded as a bar over it.
                 let [x1, y1] = ui.item_rect_max();
                 ticks(ui, scene, (start, end), [x0, y0], [x1, y1]);
+                loaded_bars(ui, scene, (start, end), [x0, y0], [x1, y1]);
                 if let Some(c) = cmd {
                     self.command(scene, c);
                 }
@@ -370,6 +372,35 @@ fn ticks(ui: &imgui::Ui, scene: &Scene, (start, end): (f64, f64), lo: [f32; 2], 
             }
             last = column;
             draw.add_line([x, y], [x, y + 3.0], color).build();
+        }
+    }
+}
+
+/// The time ranges streamed sources have loaded, as a thin bar along the scrub bar's top
+/// (like a video player's buffer bar; one per source, the first four).
+fn loaded_bars(
+    ui: &imgui::Ui,
+    scene: &Scene,
+    (start, end): (f64, f64),
+    lo: [f32; 2],
+    hi: [f32; 2],
+) {
+    let width = hi[0] - lo[0] - 12.0;
+    if width <= 1.0 || end <= start {
+        return;
+    }
+    let draw = ui.get_window_draw_list();
+    let sources = scene.properties.iter().filter_map(|p| match &p.samples {
+        scene::Samples::Source(s) => Some(s),
+        scene::Samples::Track(_) => None,
+    });
+    for (row, s) in sources.take(4).enumerate() {
+        let y = lo[1] + 1.0 + 2.0 * row as f32;
+        let x = |t: f64| lo[0] + 6.0 + ((t - start) / (end - start)).clamp(0.0, 1.0) as f32 * width;
+        for (a, b) in s.loaded() {
+            // A range of one sample still shows.
+            let (xa, xb) = (x(a), x(b).max(x(a) + 2.0));
+            draw.add_rect([xa, y], [xb, y + 2.0], [0.3, 0.9, 0.4, 0.9]).filled(true).build();
         }
     }
 }
