@@ -192,11 +192,7 @@ pub fn render_view(
             }
         } else {
             // Only the accumulation matters: keep the passes that write the target.
-            graph
-                .add_pass("keep")
-                .read(&target, Access::TransferSrc)
-                .side_effect()
-                .record(|_| Ok(()));
+            keep(&mut graph, &target);
         }
         let plan = executor.compile(&graph)?;
         tracing::debug!("{plan}");
@@ -243,6 +239,12 @@ pub fn render_view(
         variance = Some(var);
     }
     Ok(RenderedImage { width, height, hdr, ldr, variance })
+}
+
+/// A pass that keeps `target` (and so the passes that write it) when nothing reads it: the
+/// frames of a progressive renderer before its last.
+fn keep(graph: &mut FrameGraph<'_>, target: &ImageHandle) {
+    graph.add_pass("keep").read(target, Access::TransferSrc).side_effect().record(|_| Ok(()));
 }
 
 /// How many frames `renderer` needs for `spp` samples per pixel: one, or for a progressive
@@ -530,11 +532,7 @@ impl FrameExporter {
                     .record(move |pass| pass.copy_image_to_buffer(&src, &d));
             }
         } else {
-            graph
-                .add_pass("keep")
-                .read(&target, Access::TransferSrc)
-                .side_effect()
-                .record(|_| Ok(()));
+            keep(&mut graph, &target);
         }
         let plan = executor.compile(&graph)?;
         executor.execute(graph, &plan, cmd, None)?;

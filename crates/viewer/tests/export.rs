@@ -87,6 +87,26 @@ fn red_centroid(px: &[u8], w: usize) -> f64 {
     sum / n
 }
 
+/// Exports frames `first..=last` of `scene` at `fps` with `renderer` into a new folder
+/// (`f_%03d.png`); returns the folder.
+fn export_to(
+    name: &str,
+    renderer: &str,
+    mut scene: Scene,
+    (first, last): (u64, u64),
+    fps: f64,
+) -> PathBuf {
+    let dir = tempdir(name);
+    let ex = ExportRequest {
+        frames: (first, last),
+        fps: Some(fps),
+        output: ExportOutput::parse(&dir.join("f_%03d.png")).expect("pattern"),
+        progress_bar: false,
+    };
+    export(&mut scene, &request(renderer), &ex, None, &ExportProgress::default()).expect("export");
+    dir
+}
+
 /// The moving cube with green points that follow its node (placed by the node's world
 /// transform at every time, no data rewritten).
 fn with_follower(mut s: Scene) -> Scene {
@@ -195,16 +215,8 @@ fn shearing_cube() -> Scene {
 /// vertices and its BLAS is refitted (the single renders upload it deformed and build it).
 #[test]
 fn export_pathtracer_skinned_mesh_follows_its_refitted_blas() {
-    let dir = tempdir("skinned");
     let req = request("pathtracer");
-    let ex = ExportRequest {
-        frames: (0, 4),
-        fps: Some(2.0),
-        output: ExportOutput::parse(&dir.join("f_%03d.png")).expect("pattern"),
-        progress_bar: false,
-    };
-    let mut scene = shearing_cube();
-    export(&mut scene, &req, &ex, None, &ExportProgress::default()).expect("export");
+    let dir = export_to("skinned", "pathtracer", shearing_cube(), (0, 4), 2.0);
     let mut centroids = Vec::new();
     for (i, t) in [(0u64, 0.0), (3, 1.5)] {
         let exported = read_png(&dir.join(format!("f_{i:03}.png")));
@@ -290,16 +302,9 @@ fn properties_over_time() -> Scene {
 #[test]
 fn export_properties_over_time_follow_in_both_renderers() {
     for renderer in ["raster", "pathtracer"] {
-        let dir = tempdir(&format!("props-{renderer}"));
         let req = request(renderer);
-        let ex = ExportRequest {
-            frames: (0, 4),
-            fps: Some(2.0),
-            output: ExportOutput::parse(&dir.join("f_%03d.png")).expect("pattern"),
-            progress_bar: false,
-        };
-        let mut scene = properties_over_time();
-        export(&mut scene, &req, &ex, None, &ExportProgress::default()).expect("export");
+        let dir =
+            export_to(&format!("props-{renderer}"), renderer, properties_over_time(), (0, 4), 2.0);
         let mut frames = Vec::new();
         for i in 0..=4u64 {
             let t = i as f64 / 2.0;
@@ -361,16 +366,8 @@ fn hiding_primitive() -> Scene {
 #[test]
 fn export_a_hidden_primitive_is_hidden_in_both_renderers() {
     for renderer in ["raster", "pathtracer"] {
-        let dir = tempdir(&format!("hide-{renderer}"));
         let req = request(renderer);
-        let ex = ExportRequest {
-            frames: (0, 2),
-            fps: Some(1.0),
-            output: ExportOutput::parse(&dir.join("f_%03d.png")).expect("pattern"),
-            progress_bar: false,
-        };
-        let mut scene = hiding_primitive();
-        export(&mut scene, &req, &ex, None, &ExportProgress::default()).expect("export");
+        let dir = export_to(&format!("hide-{renderer}"), renderer, hiding_primitive(), (0, 2), 1.0);
         let blue = |px: &[u8]| {
             px.chunks_exact(4)
                 .filter(|p| u16::from(p[2]) > 2 * u16::from(p[0].max(p[1]).max(20)))
