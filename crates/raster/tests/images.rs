@@ -93,6 +93,7 @@ fn plane_under_sun(material: Material, e: f32, theta: f32, environment: Environm
         active_clip: None,
         properties: Vec::new(),
         changed: Default::default(),
+        plots: Vec::new(),
     };
     scene.update_world();
     scene
@@ -516,6 +517,7 @@ fn shadow_scene_check(name: &str, light: Light, light_local: Mat4, lit: impl Fn(
         active_clip: None,
         properties: Vec::new(),
         changed: Default::default(),
+        plots: Vec::new(),
     };
     scene.update_world();
     let (w, h) = (96u32, 96u32);
@@ -642,6 +644,7 @@ fn points_are_splatted_and_depth_tested_against_triangles() {
             colormap: None,
             visible: true,
             node: None,
+            frame: None,
         }],
         ..Default::default()
     };

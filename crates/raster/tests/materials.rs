@@ -605,6 +605,7 @@ fn msaa_resolves_partial_coverage() {
         colormap: None,
         visible: true,
         node: None,
+        frame: None,
     });
     for msaa in [1, 4] {
         let req = common::RenderRequest { msaa, ..request(format!("msaa {msaa}").into(), 32, 32) };

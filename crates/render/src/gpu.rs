@@ -161,6 +161,21 @@ pub struct GpuPoints {
     pub visible: bool,
     /// Object-space bounds of the positions (None: no points).
     pub local_bounds: Option<(Vec3, Vec3)>,
+    /// Points the buffers above hold.
+    pub(crate) capacity: u32,
+    /// A streamed frame's slot in the scene's [`crate::FramePool`], drawn instead of the
+    /// buffers above (`count` is the frame's).
+    pub pooled: Option<crate::FrameAddresses>,
+}
+
+impl GpuPoints {
+    /// Device addresses of the positions and colours drawn.
+    pub fn addresses(&self) -> crate::FrameAddresses {
+        self.pooled.unwrap_or(crate::FrameAddresses {
+            positions: self.positions.address(),
+            colors: self.colors.address(),
+        })
+    }
 }
 
 impl std::fmt::Debug for GpuPoints {
@@ -322,6 +337,8 @@ pub struct GpuScene {
     pub bounds: (Vec3, Vec3),
     /// Point clouds.
     pub points: Vec<GpuPoints>,
+    /// Streamed frames of point sets ([`scene::Property::PointFrame`]).
+    frames: crate::frames::FramePool,
     /// Line sets.
     pub lines: Vec<GpuLines>,
     /// Texture coordinates, one `[f32; 4]` per vertex: TEXCOORD_0 in xy, TEXCOORD_1 (or
@@ -779,6 +796,7 @@ impl GpuScene {
             texture_refs,
             colormap_kinds: kinds,
             versions: scene.versions,
+            frames: crate::frames::FramePool::new(ctx, crate::frames::DEFAULT_FRAME_BUDGET),
             deform,
             prim_vertices,
             refittable,
@@ -985,6 +1003,8 @@ impl GpuScene {
                     let gp = &mut self.points[*set];
                     (gp.size_px, gp.visible, gp.transform) = (*size_px, *visible, *transform);
                     gp.local_bounds = *bounds;
+                    // Its own buffers again (no longer a streamed frame's).
+                    (gp.count, gp.pooled) = (gp.capacity, None);
                 }
                 GeometryWrite::Lines { set, width_px, visible, transform, bounds, .. } => {
                     let gl = &mut self.lines[*set];
@@ -1001,6 +1021,9 @@ impl GpuScene {
                 }
                 GeometryWrite::Vertices { .. } => {}
             }
+        }
+        if done.geometry {
+            self.update_frames(scene, graph)?;
         }
         let mut writes: Vec<(&Buffer, u64, Bytes, &'static str)> = Vec::new();
         if let Some(draws) = new_draws {
@@ -1155,6 +1178,183 @@ impl GpuScene {
         }
     }
 
+    /// Point sets showing streamed frames draw them from the frame pool: frames already there
+    /// are used as they are; the others are copied in (evicting the least recently used).
+    fn update_frames<'g>(
+        &mut self,
+        scene: &Scene,
+        graph: &mut framegraph::FrameGraph<'g>,
+    ) -> Result<(), GpuSceneError> {
+        let shown: Vec<(usize, &scene::PointSet, u64)> = scene
+            .point_sets
+            .iter()
+            .enumerate()
+            .filter(|(i, ps)| ps.frame.is_some() && *i < self.points.len())
+            .map(|(i, ps)| (i, ps, crate::upload::color_key(&ps.colors, &ps.scalars, ps.colormap)))
+            .collect();
+        if shown.is_empty() {
+            return Ok(());
+        }
+        self.frames.begin_frame();
+        // Twice at most: a frame larger than the pool makes it again, empty, and the frames
+        // shown that it held go in again.
+        for _ in 0..2 {
+            // The frames shown now are used this frame: none of them is evicted below.
+            let mut missing = Vec::new();
+            for &(_, ps, ck) in &shown {
+                let Some(f) = &ps.frame else { continue };
+                if self.frames.use_frame(f.key(), ck).is_none() {
+                    missing.push((ps, ck));
+                }
+            }
+            if missing.is_empty() {
+                break;
+            }
+            let colors: Vec<Vec<u32>> = missing
+                .iter()
+                .map(|(ps, _)| crate::upload::point_colors(ps))
+                .collect::<Result<_, _>>()?;
+            let data: Vec<crate::frames::FrameData<'_>> = missing
+                .iter()
+                .zip(&colors)
+                .filter_map(|((ps, ck), c)| {
+                    Some(crate::frames::FrameData {
+                        key: ps.frame.as_ref()?.key(),
+                        color_key: *ck,
+                        positions: &ps.positions,
+                        colors: c,
+                    })
+                })
+                .collect();
+            self.frames.upload(graph, &data, true)?;
+        }
+        for (i, ps, ck) in shown {
+            let Some(f) = &ps.frame else { continue };
+            let gp = &mut self.points[i];
+            match self.frames.use_frame(f.key(), ck) {
+                Some(a) => {
+                    gp.pooled = Some(a);
+                    gp.count = ps.positions.len() as u32;
+                }
+                // Did not fit (the budget is smaller than the frames shown at once): its own
+                // buffers (the frame it was uploaded with) are drawn.
+                None => {
+                    tracing::warn!(
+                        "point set '{}': its frame does not fit the GPU frame budget",
+                        ps.name
+                    );
+                    (gp.count, gp.pooled) = (gp.capacity, None);
+                }
+            }
+            (gp.size_px, gp.visible, gp.transform) = (ps.size_px, ps.visible, ps.transform);
+            gp.local_bounds = crate::upload::local_bounds(&ps.positions);
+        }
+        Ok(())
+    }
+
+    /// Fills the frame pool ahead of playback when a whole sequence fits it: asks each
+    /// streamed point set's stream for its frames in the background and copies those loaded
+    /// (at most [`crate::frames::PRELOAD_BYTES_PER_FRAME`] bytes per call) with a transfer
+    /// pass of `graph`. Such a sequence then plays with no uploads. Call once per frame;
+    /// cheap when there is nothing to do. Returns the frames copied.
+    pub fn preload_frames<'g>(
+        &mut self,
+        scene: &Scene,
+        graph: &mut framegraph::FrameGraph<'g>,
+    ) -> Result<usize, GpuSceneError> {
+        let mut copied = 0;
+        let mut budget_left = crate::frames::PRELOAD_BYTES_PER_FRAME;
+        for (i, ps) in scene.point_sets.iter().enumerate() {
+            let Some(f) = &ps.frame else { continue };
+            if i >= self.points.len() {
+                continue;
+            }
+            let stream = &f.stream;
+            let ck = crate::upload::color_key(&ps.colors, &ps.scalars, ps.colormap);
+            let ids = stream.ids();
+            let resident = ids.iter().filter(|&&id| self.frames.contains((stream.id(), id), ck));
+            let missing = ids.len() - resident.count();
+            if missing == 0 {
+                continue;
+            }
+            // Fits when the frames still missing, at the size of the one shown, fit the room
+            // left (frames of other sizes may still not: the fill stops where one does not).
+            let per = crate::frames::FramePool::slot_size(ps.positions.len());
+            if per.saturating_mul(missing as u64) > self.frames.free_bytes() {
+                continue;
+            }
+            let wanted: Vec<u64> = ids
+                .iter()
+                .copied()
+                .filter(|&id| !self.frames.contains((stream.id(), id), ck))
+                .collect();
+            stream.background(wanted);
+            let mut frames = Vec::new();
+            for (id, frame) in stream.cached() {
+                let n = frame.positions.len();
+                let fits_count = (frame.colors.is_empty() || frame.colors.len() == n)
+                    && (frame.scalars.is_empty() || frame.scalars.len() == n);
+                if self.frames.contains((stream.id(), id), ck) || !fits_count {
+                    continue;
+                }
+                // Colours made the way the shown frame's are (else it would not be found).
+                if crate::upload::color_key(&frame.colors, &frame.scalars, ps.colormap) != ck {
+                    continue;
+                }
+                let size = crate::frames::FramePool::slot_size(n);
+                if size > budget_left {
+                    break;
+                }
+                budget_left -= size;
+                frames.push((id, frame));
+            }
+            let colors: Vec<Vec<u32>> = frames
+                .iter()
+                .map(|(_, f)| {
+                    crate::upload::pack_colors(
+                        &f.colors,
+                        &f.scalars,
+                        ps.colormap,
+                        f.positions.len(),
+                    )
+                })
+                .collect();
+            let data: Vec<crate::frames::FrameData<'_>> = frames
+                .iter()
+                .zip(&colors)
+                .map(|((id, f), c)| crate::frames::FrameData {
+                    key: (stream.id(), *id),
+                    color_key: ck,
+                    positions: &f.positions,
+                    colors: c,
+                })
+                .collect();
+            copied += self.frames.upload(graph, &data, false)?;
+        }
+        Ok(copied)
+    }
+
+    /// The frame pool's counters.
+    pub fn frame_stats(&self) -> crate::FramePoolStats {
+        self.frames.stats()
+    }
+
+    /// Sets the frame pool's GPU budget in bytes (a new size starts it again empty).
+    pub fn set_frame_budget(&mut self, bytes: u64) {
+        self.frames.set_budget(bytes);
+    }
+
+    /// Takes over `old`'s frame pool (an upload of the same scene again keeps the frames
+    /// already on the GPU).
+    pub fn keep_frames_from(&mut self, old: &mut GpuScene) {
+        std::mem::swap(&mut self.frames, &mut old.frames);
+    }
+
+    /// The frame pool's buffer, for passes that read streamed frames to declare it.
+    pub fn frame_buffer(&self) -> Option<&Buffer> {
+        self.frames.buffer()
+    }
+
     /// Whether `scene` changed in a way [`GpuScene::update`] cannot follow in place: its
     /// structure (counts, topology), or vertices of a mesh whose BLAS is not refittable or
     /// that is deformed (its rest data). Upload it again then.
@@ -1198,8 +1398,12 @@ impl GpuScene {
                     let (Some(ps), Some(gp)) = (scene.point_sets.get(i), self.points.get(i)) else {
                         return Err(structure(format!("point set {i} is new")));
                     };
+                    if ps.frame.is_some() {
+                        // Drawn from the frame pool (see `update_frames`).
+                        continue;
+                    }
                     let colors = crate::upload::point_colors(ps)?;
-                    if colors.len() != gp.count as usize {
+                    if colors.len() != gp.capacity as usize {
                         return Err(structure(format!(
                             "point set '{}' changed its count",
                             ps.name

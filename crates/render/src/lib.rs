@@ -10,6 +10,7 @@
 
 mod accel;
 mod deform;
+mod frames;
 mod gpu;
 pub mod headless;
 mod overlay;
@@ -19,6 +20,7 @@ mod textures;
 mod upload;
 
 pub use accel::{MaskedTlas, Placement, SceneAccel};
+pub use frames::{FrameAddresses, FramePool, FramePoolStats, DEFAULT_FRAME_BUDGET};
 pub use gpu::{
     DrawGroup, GpuDraw, GpuLight, GpuLines, GpuMaterial, GpuSampler, GpuScene, GpuSceneError,
     GpuTexture, SceneObject, SceneUpdate, MATERIAL_BLENDED, MATERIAL_COLORMAP,

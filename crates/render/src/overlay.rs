@@ -261,9 +261,18 @@ impl Overlay {
         let (t, d) = (*target, *depth);
         let pipeline = &self.lines;
         let sets = &scene.lines;
-        graph
-            .add_pass("overlay lines")
-            .read(vb, Access::StorageReadVertex)
+        // The vertices are read through device addresses: declared, so that an update's
+        // writes earlier in this graph come first.
+        let data: Vec<BufferHandle> = sets
+            .iter()
+            .flat_map(|l| [&l.positions, &l.colors])
+            .map(|b| graph.import_buffer(b.name(), b, Some(Access::StorageReadVertex), None))
+            .collect();
+        let mut pass = graph.add_pass("overlay lines");
+        for h in &data {
+            pass = pass.read(h, Access::StorageReadVertex);
+        }
+        pass.read(vb, Access::StorageReadVertex)
             .write(target, Access::ColorAttachmentReadWrite)
             .write(depth, Access::DepthAttachmentWrite)
             .record(move |ctx| {
@@ -313,9 +322,20 @@ impl Overlay {
         let s = splats;
         let splat = &self.splat;
         let sets = &scene.points;
-        graph
-            .add_pass("points splat")
-            .read(vb, Access::StorageReadCompute)
+        // The points are read through device addresses (their buffers, or streamed frames in
+        // the frame pool): declared, so that an update's writes earlier in this graph come
+        // first.
+        let data: Vec<BufferHandle> = sets
+            .iter()
+            .flat_map(|p| [&p.positions, &p.colors])
+            .chain(scene.frame_buffer())
+            .map(|b| graph.import_buffer(b.name(), b, Some(Access::StorageReadCompute), None))
+            .collect();
+        let mut pass = graph.add_pass("points splat");
+        for h in &data {
+            pass = pass.read(h, Access::StorageReadCompute);
+        }
+        pass.read(vb, Access::StorageReadCompute)
             .write(&mut splats, Access::StorageWriteCompute)
             .record(move |ctx| {
                 splat.bind(ctx.cmd, None);
@@ -324,10 +344,11 @@ impl Overlay {
                 for set in sets.iter().filter(|s| s.visible) {
                     let mut first = 0;
                     while first < set.count {
+                        let at = set.addresses();
                         let push = SplatPush {
                             view: view_address,
-                            positions: set.positions.address(),
-                            colors: set.colors.address(),
+                            positions: at.positions,
+                            colors: at.colors,
                             model: set.transform.to_cols_array_2d(),
                             count: set.count,
                             size: set.size_px,

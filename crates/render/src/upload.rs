@@ -397,16 +397,46 @@ pub(crate) fn point_colors(ps: &scene::PointSet) -> Result<Vec<u32>, GpuSceneErr
             format!("{} scalars for {} points", ps.scalars.len(), ps.positions.len()),
         ));
     }
-    Ok(
-        if let (true, false, Some(map)) = (ps.colors.is_empty(), ps.scalars.is_empty(), ps.colormap)
-        {
-            ps.scalars.iter().map(|&v| u32::from_le_bytes(map.color(v))).collect()
-        } else if ps.colors.is_empty() {
-            vec![u32::MAX; ps.positions.len()]
-        } else {
-            ps.colors.iter().map(|c| u32::from_le_bytes(*c)).collect()
-        },
-    )
+    Ok(pack_colors(&ps.colors, &ps.scalars, ps.colormap, ps.positions.len()))
+}
+
+/// Packed sRGBA8 colours of `n` points: `colors`, else `scalars` through `colormap`, else
+/// white (lengths checked by the caller).
+pub(crate) fn pack_colors(
+    colors: &[[u8; 4]],
+    scalars: &[f32],
+    colormap: Option<scene::Colormap>,
+    n: usize,
+) -> Vec<u32> {
+    if let (true, false, Some(map)) = (colors.is_empty(), scalars.is_empty(), colormap) {
+        scalars.iter().map(|&v| u32::from_le_bytes(map.color(v))).collect()
+    } else if colors.is_empty() {
+        vec![u32::MAX; n]
+    } else {
+        colors.iter().map(|c| u32::from_le_bytes(*c)).collect()
+    }
+}
+
+/// What the packed colours of a point set's frames are made from (a GPU pool keeps frames
+/// whose colours were made the same way).
+pub(crate) fn color_key(
+    colors: &[[u8; 4]],
+    scalars: &[f32],
+    colormap: Option<scene::Colormap>,
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match (colors.is_empty(), scalars.is_empty(), colormap) {
+        (false, ..) => 1u8.hash(&mut h),
+        (true, false, Some(m)) => {
+            2u8.hash(&mut h);
+            format!("{:?}", m.kind).hash(&mut h);
+            m.min.to_bits().hash(&mut h);
+            m.max.to_bits().hash(&mut h);
+        }
+        _ => 0u8.hash(&mut h),
+    }
+    h.finish()
 }
 
 /// Step 5: the point sets, checked.
@@ -438,6 +468,8 @@ pub(crate) fn upload_points(
             size_px: ps.size_px,
             visible: ps.visible,
             local_bounds: local_bounds(&ps.positions),
+            capacity: colors.len() as u32,
+            pooled: None,
         });
     }
     Ok(points)

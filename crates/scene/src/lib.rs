@@ -35,8 +35,8 @@ pub use loaders::{load, load_image, load_obj, load_ply, load_texture};
 pub use model::texture_slot;
 pub use model::{
     AlphaMode, Camera, Clip, ColormapMaterial, Environment, Light, LightKind, LineSet, Material,
-    Mesh, Node, NodeAnimation, PointSet, Primitive, Projection, Scene, Texture, TexturePixels,
-    TextureSampler, UvTransform, Versions, Wrap,
+    Mesh, Node, NodeAnimation, Plot, PointSet, Primitive, Projection, Scene, Texture,
+    TexturePixels, TextureSampler, UvTransform, Versions, Wrap,
 };
 pub use numpy::{load_npy, load_npz};
 pub use property::{Property, PropertyTrack, Samples, Value};

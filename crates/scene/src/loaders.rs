@@ -20,8 +20,10 @@ use crate::model::{
     TexturePixels, TextureSampler, Wrap,
 };
 
-/// Loads a scene from a .gltf, .glb, .obj or .ply file, or an image (.png, .jpg, .jpeg,
-/// .hdr, .exr) shown on a quad ([`load_image`]).
+/// Loads a scene from a .gltf, .glb, .obj or .ply file, an image (.png, .jpg, .jpeg, .hdr,
+/// .exr) shown on a quad ([`load_image`]), NumPy points (.npy, .npz), a CSV of time series
+/// (plots: a `time` column and a column per series), or a sequence (a folder or a glob, 30
+/// frames per second: [`crate::sequence::open_with`] for other options).
 pub fn load(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
     // A folder or a glob: a sequence of frame files (30 per second).
@@ -31,6 +33,16 @@ pub fn load(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     }
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     match ext.as_deref() {
+        Some("csv") => {
+            let invalid =
+                |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
+            let (_, plots) =
+                crate::sequence::read_table(path).map_err(|e| invalid(e.to_string()))?;
+            if plots.is_empty() {
+                return Err(invalid("no numeric column beside 'time' to plot".into()));
+            }
+            Ok(Scene { plots, ..Default::default() })
+        }
         Some("gltf") | Some("glb") => load_gltf(path),
         Some("obj") => load_obj(path),
         Some("ply") => load_ply(path),
@@ -40,7 +52,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         _ => Err(LoadError::Invalid {
             path: path.to_path_buf(),
             message: "unsupported format (expected .gltf, .glb, .obj, .ply, .png, .jpg, \
-                      .jpeg, .hdr, .exr, .npy or .npz)"
+                      .jpeg, .hdr, .exr, .npy, .npz or .csv)"
                 .into(),
         }),
     }

@@ -598,6 +598,9 @@ pub struct PointSet {
     /// Follows this node: `transform` is its world transform at every time (a glTF file's
     /// points under an animated node).
     pub node: Option<usize>,
+    /// The streamed frame its data are (set through [`crate::Property::PointFrame`]; None
+    /// otherwise): the GPU copy draws it from its pool of frames.
+    pub frame: Option<crate::stream::FrameRef>,
 }
 
 impl PointSet {
@@ -613,6 +616,7 @@ impl PointSet {
             colormap: None,
             visible: true,
             node: None,
+            frame: None,
         }
     }
 }
@@ -693,6 +697,44 @@ impl Node {
     }
 }
 
+/// A scalar series over time (a loss curve, a sensor reading, a per-frame statistic).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plot {
+    /// Its name (the legend).
+    pub name: String,
+    /// Times in seconds, increasing.
+    pub times: Vec<f64>,
+    /// One value per time (NaN: a gap).
+    pub values: Vec<f64>,
+}
+
+impl Plot {
+    /// The value at `t` (linear between samples; None outside them or in a gap).
+    pub fn value_at(&self, t: f64) -> Option<f64> {
+        let k = self.times.partition_point(|&x| x <= t);
+        if k == 0 {
+            return None;
+        }
+        let (t0, v0) = (self.times[k - 1], *self.values.get(k - 1)?);
+        let v = match (self.times.get(k), self.values.get(k)) {
+            (Some(&t1), Some(&v1)) => v0 + (v1 - v0) * (t - t0) / (t1 - t0),
+            _ if t > t0 => return None,
+            _ => v0,
+        };
+        v.is_finite().then_some(v)
+    }
+
+    /// The finite range of its values (None: none).
+    pub fn range(&self) -> Option<(f64, f64)> {
+        let (lo, hi) = self
+            .values
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        (lo <= hi).then_some((lo, hi))
+    }
+}
+
 /// A whole scene.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Scene {
@@ -735,6 +777,9 @@ pub struct Scene {
     /// Geometry whose values changed in place, with the [`Versions::geometry`] of the
     /// change (what a GPU copy older than that rewrites).
     pub changed: std::collections::BTreeMap<crate::property::GeometryRef, u64>,
+    /// Scalar series over time shown in the timeline's plot panel (a CSV's columns, a
+    /// sequence's per-frame values, a program's own).
+    pub plots: Vec<Plot>,
     /// Change counters: a [`crate::GpuScene`] updates what changed since its upload or last
     /// update. The setters below bump them; code that edits the fields directly bumps them
     /// itself.
@@ -774,6 +819,7 @@ impl Scene {
                 [t, r, s, w].into_iter().flatten()
             })
             .chain(self.properties.iter().filter_map(|p| p.span()))
+            .chain(self.plots.iter().filter_map(|p| Some((*p.times.first()?, *p.times.last()?))))
             .reduce(|(a0, a1), (b0, b1)| (a0.min(b0), a1.max(b1)))
     }
 
@@ -999,6 +1045,16 @@ impl Scene {
     /// spaced, the ends included): what a view must hold for the whole animation. The scene
     /// is left as it is; without animations, [`Scene::bounds`].
     pub fn animated_bounds(&self, samples: usize) -> Option<(Vec3, Vec3)> {
+        // Streamed sequences: the bounds of the frames their sources know (spread over the
+        // whole sequence), not of the frame shown now.
+        let join = |a: Option<(Vec3, Vec3)>, b: Option<(Vec3, Vec3)>| match (a, b) {
+            (Some((a0, a1)), Some((b0, b1))) => Some((a0.min(b0), a1.max(b1))),
+            (a, b) => a.or(b),
+        };
+        join(self.node_animated_bounds(samples), self.sources_bounds())
+    }
+
+    fn node_animated_bounds(&self, samples: usize) -> Option<(Vec3, Vec3)> {
         let Some((start, end)) = self.time_span().filter(|_| !self.animations.is_empty()) else {
             return self.bounds();
         };
@@ -1133,6 +1189,7 @@ impl Scene {
     /// shifted. The environment of `other` replaces this one only where this one has none.
     pub fn append(&mut self, other: Scene) {
         self.warnings.extend(other.warnings.iter().cloned());
+        self.plots.extend(other.plots.iter().cloned());
         self.up = self.up.or(other.up);
         let (nodes, meshes, materials) =
             (self.nodes.len(), self.meshes.len(), self.materials.len());

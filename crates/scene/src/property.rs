@@ -34,6 +34,8 @@ pub enum Value {
     Colors(Vec<[u8; 4]>),
     /// Triangle indices.
     Indices(Vec<u32>),
+    /// A streamed frame (points: positions, colours, scalars), shared, not copied.
+    Frame(crate::stream::FrameRef),
     /// An object-to-world transform.
     Transform(glam::Mat4),
     /// A triangle mesh: positions and the triangles over them (a new topology at once).
@@ -57,6 +59,7 @@ impl Value {
             Value::Vec4s(_) => "quadruples",
             Value::Colors(_) => "RGBA8 colours",
             Value::Indices(_) => "indices",
+            Value::Frame(_) => "a streamed frame",
             Value::Triangles { .. } => "triangles",
             Value::Transform(_) => "a transform",
         }
@@ -145,6 +148,10 @@ pub enum Property {
     PointColors(usize),
     /// A point set's scalars through its colormap ([`Value::Floats`]).
     PointScalars(usize),
+    /// A point set's whole data from a streamed frame ([`Value::Frame`]: positions, and
+    /// colours and scalars when the frame has them). Any count: the GPU copy draws the frame
+    /// from its pool of uploaded frames (no upload when it was shown before).
+    PointFrame(usize),
     /// A point set's point size in pixels ([`Value::Float`]).
     PointSize(usize),
     /// A point set shown ([`Value::Bool`]).
@@ -250,6 +257,7 @@ impl Property {
             P::PointPositions(i) => P::PointPositions(i + o.point_sets),
             P::PointColors(i) => P::PointColors(i + o.point_sets),
             P::PointScalars(i) => P::PointScalars(i + o.point_sets),
+            P::PointFrame(i) => P::PointFrame(i + o.point_sets),
             P::PointSize(i) => P::PointSize(i + o.point_sets),
             P::PointsVisible(i) => P::PointsVisible(i + o.point_sets),
             P::PointsTransform(i) => P::PointsTransform(i + o.point_sets),
@@ -305,6 +313,15 @@ pub trait PropertySource: Send + Sync + std::fmt::Debug {
     /// to show.
     fn loaded(&self) -> Vec<(f64, f64)> {
         Vec::new()
+    }
+    /// The stream behind it, if any (budgets, statistics, errors per frame).
+    fn stream(&self) -> Option<&Arc<crate::stream::Stream>> {
+        None
+    }
+    /// Bounds of the positions it gives over all its times, as far as known (the default
+    /// camera frames them). Default: unknown.
+    fn bounds(&self) -> Option<(Vec3, Vec3)> {
+        None
     }
 }
 
@@ -466,6 +483,29 @@ impl Scene {
                 }
                 self.versions.structure += 1;
             }
+            P::PointFrame(i) => {
+                let ps = self.point_sets.get_mut(i).ok_or_else(none)?;
+                let V::Frame(f) = value else { return Err(kind("a streamed frame", &value)) };
+                if ps.frame.as_ref() == Some(&f) {
+                    return Ok(());
+                }
+                let d = &f.frame;
+                let n = d.positions.len();
+                if !d.positions.iter().all(|v| finite(v)) {
+                    return Err(bad("non-finite positions"));
+                }
+                if !(d.colors.is_empty() || d.colors.len() == n)
+                    || !(d.scalars.is_empty() || d.scalars.len() == n)
+                {
+                    return Err(bad("colours or scalars of another count than the positions"));
+                }
+                ps.positions.clone_from(&d.positions);
+                ps.colors.clone_from(&d.colors);
+                ps.scalars.clone_from(&d.scalars);
+                ps.frame = Some(f);
+                // Any count: the GPU draws frames from its pool (no new topology).
+                self.geometry_changed(GeometryRef::Points(i), false);
+            }
             P::PointPositions(i)
             | P::PointColors(i)
             | P::PointScalars(i)
@@ -474,6 +514,11 @@ impl Scene {
             | P::PointsTransform(i) => {
                 let ps = self.point_sets.get_mut(i).ok_or_else(none)?;
                 let n = ps.positions.len();
+                if matches!(property, P::PointPositions(_) | P::PointColors(_) | P::PointScalars(_))
+                {
+                    // Its data are no longer a streamed frame's.
+                    ps.frame = None;
+                }
                 let topology = match (property, value) {
                     (P::PointSize(_), V::Float(x)) if x.is_finite() && x > 0.0 && x <= 64.0 => {
                         ps.size_px = x;
@@ -688,6 +733,50 @@ impl Scene {
         self.properties = tracks;
     }
 
+    /// The streams behind the scene's properties (each once).
+    pub fn streams(&self) -> Vec<Arc<crate::stream::Stream>> {
+        let mut out: Vec<Arc<crate::stream::Stream>> = Vec::new();
+        for p in &self.properties {
+            if let Samples::Source(s) = &p.samples {
+                if let Some(st) = s.stream() {
+                    if !out.iter().any(|o| Arc::ptr_eq(o, st)) {
+                        out.push(Arc::clone(st));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The union of the bounds the property sources know over all their times (a streamed
+    /// sequence's frames), placed by their point sets' transforms; None: none known.
+    pub fn sources_bounds(&self) -> Option<(Vec3, Vec3)> {
+        let mut out: Option<(Vec3, Vec3)> = None;
+        for p in &self.properties {
+            let Samples::Source(s) = &p.samples else { continue };
+            let Some((lo, hi)) = s.bounds() else { continue };
+            let m = match p.property {
+                Property::PointFrame(i) | Property::PointPositions(i) => {
+                    self.point_sets.get(i).map_or(glam::Mat4::IDENTITY, |p| p.transform)
+                }
+                Property::LinePositions(i) => {
+                    self.line_sets.get(i).map_or(glam::Mat4::IDENTITY, |l| l.transform)
+                }
+                _ => glam::Mat4::IDENTITY,
+            };
+            for k in 0..8 {
+                let c = Vec3::new(
+                    if k & 1 == 0 { lo.x } else { hi.x },
+                    if k & 2 == 0 { lo.y } else { hi.y },
+                    if k & 4 == 0 { lo.z } else { hi.z },
+                );
+                let w = m.transform_point3(c);
+                out = Some(out.map_or((w, w), |(a, b)| (a.min(w), b.max(w))));
+            }
+        }
+        out
+    }
+
     /// Whether every property's value at `t` is there (sources still loading are not).
     pub fn properties_ready(&self, t: f64) -> bool {
         self.properties.iter().all(|p| match &p.samples {
@@ -721,6 +810,7 @@ impl Scene {
             P::PointPositions(i)
             | P::PointColors(i)
             | P::PointScalars(i)
+            | P::PointFrame(i)
             | P::PointSize(i)
             | P::PointsVisible(i)
             | P::PointsTransform(i) => Some(P::PointsVisible(i)),

@@ -107,6 +107,13 @@ pub fn natural_sort(paths: &mut [PathBuf]) {
 /// has a `time` column (comma, semicolon or tab separated). Blank lines and `#` comments are
 /// skipped. The times must be finite and strictly increasing.
 pub fn read_times(path: &Path) -> Result<Vec<f64>, SequenceError> {
+    Ok(read_table(path)?.0)
+}
+
+/// A timestamps file with its other columns: the times (as [`read_times`]) and each other
+/// numeric column of a CSV as a named series, one value per time (an empty or non-numeric
+/// cell: NaN, a gap in the plot).
+pub fn read_table(path: &Path) -> Result<(Vec<f64>, Vec<crate::Plot>), SequenceError> {
     let err = |message: String| SequenceError::Read { path: path.to_path_buf(), message };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let mut lines = text
@@ -120,6 +127,7 @@ pub fn read_times(path: &Path) -> Result<Vec<f64>, SequenceError> {
     };
     // A header: the first line names columns (not a number).
     let mut column = None;
+    let mut names = Vec::new();
     if let Some((_, first)) = lines.peek() {
         let cells = split(first);
         if cells.first().is_some_and(|c| c.parse::<f64>().is_err()) {
@@ -128,13 +136,16 @@ pub fn read_times(path: &Path) -> Result<Vec<f64>, SequenceError> {
                 .position(|c| c.eq_ignore_ascii_case("time"))
                 .ok_or_else(|| err(format!("the header {cells:?} has no 'time' column")))?;
             column = Some(at);
+            names = cells;
             lines.next();
         }
     }
     let mut times = Vec::new();
+    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for (n, l) in lines {
+        let cells = split(l);
         let cell = match column {
-            Some(c) => split(l).get(c).cloned().ok_or_else(|| err(format!("line {n}: no time")))?,
+            Some(c) => cells.get(c).cloned().ok_or_else(|| err(format!("line {n}: no time")))?,
             None => l.to_string(),
         };
         let t: f64 = cell.parse().map_err(|_| err(format!("line {n}: '{cell}' is not a time")))?;
@@ -142,21 +153,64 @@ pub fn read_times(path: &Path) -> Result<Vec<f64>, SequenceError> {
             return Err(err(format!("line {n}: {t} (times must be finite and increasing)")));
         }
         times.push(t);
+        for (k, col) in columns.iter_mut().enumerate() {
+            col.push(cells.get(k).and_then(|c| c.parse::<f64>().ok()).unwrap_or(f64::NAN));
+        }
     }
     if times.is_empty() {
         return Err(err("no times".into()));
     }
-    Ok(times)
+    let plots = names
+        .into_iter()
+        .zip(columns)
+        .enumerate()
+        .filter(|(k, (name, values))| {
+            Some(*k) != column && !name.is_empty() && values.iter().any(|v| v.is_finite())
+        })
+        .map(|(_, (name, values))| crate::Plot { name, times: times.clone(), values })
+        .collect();
+    Ok((times, plots))
+}
+
+/// How [`open_with`] opens a sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceOptions {
+    /// Frames per second (when there is no timestamps file).
+    pub fps: f64,
+    /// A timestamps file (one time per frame; see [`read_table`]); its other columns become
+    /// plots on the timeline.
+    pub timestamps: Option<PathBuf>,
+    /// The CPU cache's budget in bytes.
+    pub budget: usize,
+    /// Frames prefetched ahead of the playhead.
+    pub ahead: usize,
+}
+
+impl Default for SequenceOptions {
+    fn default() -> Self {
+        Self { fps: 30.0, timestamps: None, budget: DEFAULT_BUDGET, ahead: 8 }
+    }
 }
 
 /// The cache budget of a sequence opened by [`open`]: 1 GiB.
 pub const DEFAULT_BUDGET: usize = 1 << 30;
 
-/// Opens sequence `spec` (a glob or a folder, see [`expand`]) at `fps` frames per second as a
-/// point set whose positions (and colours and scalars, when the first frame has them) are
-/// streamed from the files ([`crate::stream`]): the first frame is decoded now, the others on
-/// loader threads as the time moves.
+/// Opens sequence `spec` (a glob or a folder, see [`expand`]) at `fps` frames per second
+/// ([`open_with`] with the default options otherwise).
 pub fn open(spec: &str, fps: f64) -> Result<crate::Scene, crate::LoadError> {
+    open_with(spec, &SequenceOptions { fps, ..Default::default() })
+}
+
+/// How many frames [`open_with`] decodes at once to know the bounds of a sequence (evenly
+/// spaced, the first and the last among them).
+pub const BOUNDS_SAMPLES: usize = 9;
+
+/// Opens sequence `spec` as a point set whose data (positions, and colours and scalars when
+/// the frames have them) are streamed from the files ([`crate::stream`]) through
+/// [`crate::Property::PointFrame`]: a few frames are decoded now (the first, and
+/// [`BOUNDS_SAMPLES`] spread over the sequence for its bounds), the others on loader threads
+/// as the time moves. A timestamps file's other columns become plots.
+pub fn open_with(spec: &str, options: &SequenceOptions) -> Result<crate::Scene, crate::LoadError> {
     use crate::stream::{FrameDecoder, FramePart, SceneDecoder, Stream, StreamSource};
     use std::sync::Arc;
     let invalid = |path: &Path, message: String| crate::LoadError::Invalid {
@@ -164,40 +218,64 @@ pub fn open(spec: &str, fps: f64) -> Result<crate::Scene, crate::LoadError> {
         message,
     };
     let files = expand(spec).map_err(|e| invalid(Path::new(spec), e.to_string()))?;
-    if !(fps.is_finite() && fps > 0.0) {
-        return Err(invalid(Path::new(spec), format!("frame rate {fps}")));
+    let name = Path::new(spec.trim_end_matches(['/', '\\']))
+        .file_name()
+        .map_or_else(|| spec.to_string(), |n| n.to_string_lossy().into_owned());
+    let (times, mut plots) = match &options.timestamps {
+        Some(path) => {
+            let (times, plots) = read_table(path).map_err(|e| invalid(path, e.to_string()))?;
+            if times.len() != files.len() {
+                return Err(invalid(
+                    path,
+                    format!("{} times for the {} frames of {spec}", times.len(), files.len()),
+                ));
+            }
+            (times, plots)
+        }
+        None => {
+            let fps = options.fps;
+            if !(fps.is_finite() && fps > 0.0) {
+                return Err(invalid(Path::new(spec), format!("frame rate {fps}")));
+            }
+            ((0..files.len()).map(|k| k as f64 / fps).collect(), Vec::new())
+        }
+    };
+    for p in &mut plots {
+        p.name = format!("{name}: {}", p.name);
     }
     let decoder: Arc<dyn FrameDecoder> = Arc::new(SceneDecoder);
     let first = decoder.decode(&files[0]).map_err(|e| invalid(&files[0], e))?;
-    let times = (0..files.len()).map(|k| k as f64 / fps).collect();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
-    let stream = Arc::new(Stream::new(files, times, decoder, DEFAULT_BUDGET, threads));
-    let name = Path::new(spec)
-        .file_name()
-        .map_or_else(|| spec.to_string(), |n| n.to_string_lossy().into_owned());
+    let n = files.len();
+    let stream = Arc::new(Stream::new(files, times, decoder, options.budget, threads));
+    // The bounds of the whole sequence (for the default camera), from frames spread over it.
+    let samples: Vec<usize> =
+        (0..BOUNDS_SAMPLES.min(n))
+            .map(|k| {
+                if BOUNDS_SAMPLES.min(n) > 1 {
+                    k * (n - 1) / (BOUNDS_SAMPLES.min(n) - 1)
+                } else {
+                    0
+                }
+            })
+            .collect();
+    stream.load_now(&samples, std::time::Duration::from_secs(30));
     let mut points = crate::PointSet::new(&name, first.positions.clone());
     points.colors = first.colors.clone();
     points.scalars = first.scalars.clone();
+    if !first.scalars.is_empty() {
+        points.colormap = Some(crate::colormap::Colormap::fit(
+            crate::colormap::ColormapKind::Viridis,
+            &first.scalars,
+        ));
+    }
     let mut scene = crate::Scene::default();
     scene.point_sets.push(points);
-    let mut parts = vec![FramePart::Positions];
-    if !first.colors.is_empty() {
-        parts.push(FramePart::Colors);
-    }
-    if !first.scalars.is_empty() {
-        parts.push(FramePart::Scalars);
-    }
-    for part in parts {
-        let property = match part {
-            FramePart::Positions => crate::Property::PointPositions(0),
-            FramePart::Colors => crate::Property::PointColors(0),
-            FramePart::Scalars => crate::Property::PointScalars(0),
-        };
-        let source = StreamSource::new(Arc::clone(&stream), part, 8);
-        scene.properties.push(crate::PropertyTrack {
-            property,
-            samples: crate::Samples::Source(Arc::new(source)),
-        });
-    }
+    let source = StreamSource::new(Arc::clone(&stream), FramePart::Whole, options.ahead);
+    scene.properties.push(crate::PropertyTrack {
+        property: crate::Property::PointFrame(0),
+        samples: crate::Samples::Source(Arc::new(source)),
+    });
+    scene.plots = plots;
     Ok(scene)
 }

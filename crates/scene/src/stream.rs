@@ -26,6 +26,42 @@ impl Frame {
     pub fn bytes(&self) -> usize {
         self.positions.len() * 12 + self.colors.len() * 4 + self.scalars.len() * 4 + 64
     }
+
+    /// The bounds of its positions (None: no points).
+    pub fn bounds(&self) -> Option<(glam::Vec3, glam::Vec3)> {
+        let mut it = self.positions.iter().map(|&p| glam::Vec3::from(p));
+        let first = it.next()?;
+        Some(it.fold((first, first), |(lo, hi), p| (lo.min(p), hi.max(p))))
+    }
+}
+
+/// A frame shown by a point set ([`crate::Property::PointFrame`]): the stream it comes from,
+/// its identity there, and its data. The GPU copy keeps frames by identity (a pool of frames
+/// already uploaded), so that showing a frame again uploads nothing.
+#[derive(Debug, Clone)]
+pub struct FrameRef {
+    /// The stream.
+    pub stream: Arc<Stream>,
+    /// The frame's identity in it (stable across inserts and removals).
+    pub id: u64,
+    /// Its index in the sequence when it was taken.
+    pub index: usize,
+    /// The data.
+    pub frame: Arc<Frame>,
+}
+
+impl FrameRef {
+    /// (stream, frame) identity: what GPU pools key on.
+    pub fn key(&self) -> (u64, u64) {
+        (self.stream.id(), self.id)
+    }
+}
+
+/// Frames are equal when they are the same frame of the same stream.
+impl PartialEq for FrameRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
 }
 
 /// Decodes a frame file (on a loader thread).
@@ -93,6 +129,10 @@ struct State {
     wanted: VecDeque<u64>,
     loading: HashSet<u64>,
     errors: HashMap<u64, String>,
+    /// Frames to load when nothing is wanted (a GPU pool filling up), in order.
+    background: VecDeque<u64>,
+    /// The union of the bounds of every frame decoded so far.
+    bounds: Option<(glam::Vec3, glam::Vec3)>,
     decoded: u64,
     evicted: u64,
     shutdown: bool,
@@ -122,6 +162,14 @@ impl State {
                 self.evicted += 1;
             }
         }
+    }
+
+    /// The frame whose data index `k` shows: `k` itself, or when it failed the last frame
+    /// before it that did not (None: none did).
+    fn last_good(&self, k: usize) -> Option<usize> {
+        (0..=k)
+            .rev()
+            .find(|&j| self.entries.get(j).is_some_and(|e| !self.errors.contains_key(&e.id)))
     }
 
     /// The index of the frame shown at `t` (the last at or before it; the first before).
@@ -160,6 +208,7 @@ pub struct StreamStats {
 
 /// A sequence of frame files streamed through a cache.
 pub struct Stream {
+    id: u64,
     shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
@@ -193,7 +242,14 @@ impl Stream {
                 std::thread::spawn(move || loader(&s))
             })
             .collect();
-        Self { shared, threads }
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self { id, shared, threads }
+    }
+
+    /// Unique in this process.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -206,17 +262,32 @@ impl Stream {
     /// (`forward`), most wanted first; earlier requests that are not among them are dropped
     /// (a seek). Never waits.
     pub fn request(&self, t: f64, forward: bool, ahead: usize) {
+        self.request_strided(t, forward, ahead, 1);
+    }
+
+    /// [`Stream::request`] for playback that moves `stride` frames at a time (faster than
+    /// the sequence's rate): the frames it will show, `ahead` of them.
+    pub fn request_strided(&self, t: f64, forward: bool, ahead: usize, stride: usize) {
+        let stride = stride.max(1);
         let mut s = self.state();
         let Some(k) = s.index_at(t) else { return };
         let n = s.entries.len();
         let mut wanted = VecDeque::new();
         for step in 0..=ahead {
-            let i = if forward { k.checked_add(step) } else { k.checked_sub(step) };
+            let d = step.saturating_mul(stride);
+            let i = if forward { k.checked_add(d) } else { k.checked_sub(d) };
             let Some(i) = i.filter(|&i| i < n) else { break };
             let id = s.entries[i].id;
             if !s.cache.contains_key(&id) && !s.loading.contains(&id) && !s.errors.contains_key(&id)
             {
                 wanted.push_back(id);
+            }
+        }
+        // A frame that failed shows the last good one before it: wanted first.
+        if let Some(j) = s.last_good(k) {
+            let id = s.entries[j].id;
+            if j != k && !s.cache.contains_key(&id) && !s.loading.contains(&id) {
+                wanted.push_front(id);
             }
         }
         s.wanted = wanted;
@@ -234,10 +305,16 @@ impl Stream {
         let mut s = self.state();
         let k = s.index_at(t)?;
         let n = s.entries.len();
-        let found = (0..n)
-            .flat_map(|d| [k.checked_sub(d), k.checked_add(d).filter(|&i| i < n)])
-            .flatten()
-            .find_map(|i| s.cache.get(&s.entries[i].id).map(|f| (i, Arc::clone(f))));
+        let get = |i: usize| s.cache.get(&s.entries[i].id).map(|f| (i, Arc::clone(f)));
+        // A frame that failed holds the last good one before it.
+        let failed = s.errors.contains_key(&s.entries[k].id);
+        let before = if failed { (0..k).rev().find_map(get) } else { None };
+        let found = before.or_else(|| {
+            (0..n)
+                .flat_map(|d| [k.checked_sub(d), k.checked_add(d).filter(|&i| i < n)])
+                .flatten()
+                .find_map(get)
+        });
         if let Some((i, _)) = &found {
             let id = s.entries[*i].id;
             s.touch(id);
@@ -245,12 +322,96 @@ impl Stream {
         found
     }
 
+    /// [`Stream::frame_at`] as a [`FrameRef`].
+    pub fn frame_ref_at(self: &Arc<Self>, t: f64) -> Option<FrameRef> {
+        let (index, frame) = self.frame_at(t)?;
+        let id = self.state().entries.get(index)?.id;
+        Some(FrameRef { stream: Arc::clone(self), id, index, frame })
+    }
+
+    /// The index of the frame shown at `t` (whether loaded or not).
+    pub fn index_at(&self, t: f64) -> Option<usize> {
+        self.state().index_at(t)
+    }
+
+    /// The frames loaded now, with their identities (what a GPU pool can take).
+    pub fn cached(&self) -> Vec<(u64, Arc<Frame>)> {
+        let s = self.state();
+        s.entries.iter().filter_map(|e| Some((e.id, Arc::clone(s.cache.get(&e.id)?)))).collect()
+    }
+
+    /// The identities of the frames, in order.
+    pub fn ids(&self) -> Vec<u64> {
+        self.state().entries.iter().map(|e| e.id).collect()
+    }
+
+    /// Frames to load when nothing more urgent is wanted (replacing the earlier list): what a
+    /// GPU pool that can hold the whole sequence asks for.
+    pub fn background(&self, ids: Vec<u64>) {
+        let mut s = self.state();
+        s.background = ids.into_iter().filter(|id| !s.cache.contains_key(id)).collect();
+        drop(s);
+        self.shared.work.notify_all();
+    }
+
+    /// Loads frames `indices` and waits for them (at most `timeout`): the frames a sequence
+    /// samples to know its bounds. False when the time ran out.
+    pub fn load_now(&self, indices: &[usize], timeout: std::time::Duration) -> bool {
+        let ids: Vec<u64> = {
+            let mut s = self.state();
+            let ids: Vec<u64> =
+                indices.iter().filter_map(|&i| s.entries.get(i)).map(|e| e.id).collect();
+            for &id in &ids {
+                if !s.cache.contains_key(&id) && !s.wanted.contains(&id) {
+                    s.wanted.push_back(id);
+                }
+            }
+            ids
+        };
+        self.shared.work.notify_all();
+        let start = std::time::Instant::now();
+        loop {
+            {
+                let s = self.state();
+                if ids.iter().all(|id| {
+                    s.cache.contains_key(id)
+                        || s.errors.contains_key(id)
+                        || !s.entries.iter().any(|e| e.id == *id)
+                }) {
+                    return true;
+                }
+            }
+            if start.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// The union of the bounds of every frame decoded so far (frames evicted since count).
+    pub fn bounds(&self) -> Option<(glam::Vec3, glam::Vec3)> {
+        self.state().bounds
+    }
+
+    /// Every frame that failed so far: its index, path and the reason.
+    pub fn errors(&self) -> Vec<(usize, PathBuf, String)> {
+        let s = self.state();
+        s.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((i, e.path.clone(), s.errors.get(&e.id)?.clone())))
+            .collect()
+    }
+
     /// Whether the frame of time `t` is loaded (or has failed: it will not come).
     pub fn ready(&self, t: f64) -> bool {
         let s = self.state();
         let Some(k) = s.index_at(t) else { return true };
-        let id = s.entries[k].id;
-        s.cache.contains_key(&id) || s.errors.contains_key(&id)
+        // A frame that failed is ready when the last good one before it is (what it shows).
+        match s.last_good(k) {
+            Some(j) => s.cache.contains_key(&s.entries[j].id),
+            None => true,
+        }
     }
 
     /// The error of frame `index`'s file, if it failed: its path and the reason.
@@ -338,6 +499,7 @@ impl Stream {
         }
         s.lru.retain(|&x| x != e.id);
         s.wanted.retain(|&x| x != e.id);
+        s.background.retain(|&x| x != e.id);
         s.errors.remove(&e.id);
         true
     }
@@ -362,7 +524,18 @@ fn loader(shared: &Shared) {
                 if s.shutdown {
                     return;
                 }
-                if let Some(id) = s.wanted.pop_front() {
+                let next = s.wanted.pop_front().or_else(|| {
+                    // Background frames only while the cache has room (they must not evict
+                    // what playback wants).
+                    while let Some(id) = s.background.pop_front() {
+                        let busy = s.cache.contains_key(&id) || s.loading.contains(&id);
+                        if !busy && !s.errors.contains_key(&id) && s.bytes < s.budget {
+                            return Some(id);
+                        }
+                    }
+                    None
+                });
+                if let Some(id) = next {
                     if let Some(e) = s.entries.iter().find(|e| e.id == id) {
                         let path = e.path.clone();
                         s.loading.insert(id);
@@ -374,6 +547,7 @@ fn loader(shared: &Shared) {
             }
         };
         let result = shared.decoder.decode(&path);
+        let bounds = result.as_ref().ok().and_then(Frame::bounds);
         let mut s = shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         s.loading.remove(&id);
         // Removed meanwhile: dropped.
@@ -382,6 +556,9 @@ fn loader(shared: &Shared) {
         }
         match result {
             Ok(frame) => {
+                if let Some((lo, hi)) = bounds {
+                    s.bounds = Some(s.bounds.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+                }
                 s.bytes += frame.bytes();
                 s.cache.insert(id, Arc::new(frame));
                 s.decoded += 1;
@@ -405,7 +582,14 @@ pub enum FramePart {
     Colors,
     /// Scalars ([`crate::Value::Floats`]).
     Scalars,
+    /// The whole frame ([`crate::Value::Frame`], for [`crate::Property::PointFrame`]): no
+    /// copy, and the GPU keeps frames it has uploaded.
+    Whole,
 }
+
+/// The most frames between two consecutive times that count as playback speed (more: a
+/// seek).
+pub const MAX_STRIDE: usize = 16;
 
 /// A [`crate::property::PropertySource`] over a stream: the frame at each time (or the
 /// nearest loaded one), prefetching `ahead` frames in the direction the time moves.
@@ -417,31 +601,49 @@ pub struct StreamSource {
     pub part: FramePart,
     /// Frames to prefetch ahead of the time asked for.
     pub ahead: usize,
-    last: Mutex<f64>,
+    /// The last time asked for, and the frame index there.
+    last: Mutex<(f64, Option<usize>)>,
 }
 
 impl StreamSource {
     /// `part` of `stream`'s frames, prefetching `ahead` frames.
     pub fn new(stream: Arc<Stream>, part: FramePart, ahead: usize) -> Self {
-        Self { stream, part, ahead, last: Mutex::new(f64::NEG_INFINITY) }
+        Self { stream, part, ahead, last: Mutex::new((f64::NEG_INFINITY, None)) }
     }
 }
 
 impl crate::property::PropertySource for StreamSource {
     fn sample(&self, t: f64) -> Option<crate::Value> {
-        let forward = {
+        // Direction and speed of playback from the last two times asked: playback that
+        // skips frames (fast, or a slow machine) prefetches the frames it will show.
+        let index = self.stream.index_at(t);
+        let (forward, stride) = {
             let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let f = t >= *last;
-            *last = t;
-            f
+            let forward = t >= last.0;
+            // A jump of more than a few frames is a seek, not a speed.
+            let stride = match (index, last.1) {
+                (Some(k), Some(j)) if k.abs_diff(j) <= MAX_STRIDE => k.abs_diff(j).max(1),
+                _ => 1,
+            };
+            *last = (t, index);
+            (forward, stride)
         };
-        self.stream.request(t, forward, self.ahead);
+        self.stream.request_strided(t, forward, self.ahead, stride);
+        if self.part == FramePart::Whole {
+            return self.stream.frame_ref_at(t).map(crate::Value::Frame);
+        }
         let (_, frame) = self.stream.frame_at(t)?;
         Some(match self.part {
             FramePart::Positions => crate::Value::Vec3s(frame.positions.clone()),
             FramePart::Colors => crate::Value::Colors(frame.colors.clone()),
-            FramePart::Scalars => crate::Value::Floats(frame.scalars.clone()),
+            FramePart::Scalars | FramePart::Whole => crate::Value::Floats(frame.scalars.clone()),
         })
+    }
+    fn stream(&self) -> Option<&Arc<Stream>> {
+        Some(&self.stream)
+    }
+    fn bounds(&self) -> Option<(glam::Vec3, glam::Vec3)> {
+        self.stream.bounds()
     }
     fn sample_times(&self) -> Vec<f64> {
         self.stream.times()

@@ -25,8 +25,11 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct ViewArgs {
-    /// Files to open (.gltf, .glb, .obj, .ply, .png, .jpg, .hdr, .exr, .npy, .npz).
+    /// Files to open (.gltf, .glb, .obj, .ply, .png, .jpg, .hdr, .exr, .npy, .npz; .csv: time
+    /// series to plot), or sequences: a folder of frame files or a quoted glob ('scans/*.ply').
     files: Vec<PathBuf>,
+    #[command(flatten)]
+    sequence: SequenceArgs,
     /// Window size WxH (default 1280x800). Flags override the config file.
     #[arg(long)]
     size: Option<String>,
@@ -104,13 +107,56 @@ struct ViewArgs {
     panels: Vec<String>,
 }
 
+/// How sequences open (the viewer and `render`).
+#[derive(clap::Args, Debug, Clone, Default)]
+struct SequenceArgs {
+    /// A sequence of frame files: a glob ('scans/*.ply', quoted) or a folder (repeatable;
+    /// a folder or a glob among the files is one too).
+    #[arg(long = "sequence", value_name = "PATTERN")]
+    sequences: Vec<PathBuf>,
+    /// Frames per second of the sequences (default 30). For `render --frames`, also the
+    /// export's rate.
+    #[arg(long)]
+    fps: Option<f64>,
+    /// A timestamps file for the sequences: one time in seconds per line, or a CSV with a
+    /// `time` column (its other columns are plotted on the timeline).
+    #[arg(long, value_name = "FILE")]
+    timestamps: Option<PathBuf>,
+}
+
+impl SequenceArgs {
+    /// The inputs (`files` then `--sequence`s) and how their sequences open.
+    fn resolve(
+        &self,
+        files: &[PathBuf],
+        cfg: &crate::config::StreamConfig,
+    ) -> anyhow::Result<(Vec<PathBuf>, scene::sequence::SequenceOptions)> {
+        if let Some(f) = self.fps {
+            if !(f.is_finite() && f > 0.0 && f <= 100_000.0) {
+                anyhow::bail!("--fps {f}: expected a rate in (0, 100000]");
+            }
+        }
+        let options = scene::sequence::SequenceOptions {
+            fps: self.fps.unwrap_or(30.0),
+            timestamps: self.timestamps.clone(),
+            budget: (cfg.cpu_budget_mb as usize).saturating_mul(1 << 20),
+            ahead: cfg.ahead,
+        };
+        let inputs: Vec<PathBuf> = files.iter().chain(&self.sequences).cloned().collect();
+        Ok((inputs, options))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Render a scene to an image: .png (tonemapped sRGB) or .exr (linear HDR radiance); with
     /// --frames, a range of frames of its animation to images or a movie.
     Render {
-        /// Scene file (.gltf, .glb, .obj or .ply).
-        scene: PathBuf,
+        /// Scene files and sequences (as the viewer's files; several open on one timeline).
+        #[arg(required = true)]
+        scenes: Vec<PathBuf>,
+        #[command(flatten)]
+        sequence: SequenceArgs,
         /// Output image (.png or .exr). With --frames: a file name with the frame index as
         /// %05d (or %d, %0Nd), e.g. frames/%05d.png, or a movie (.mp4, .mov, .mkv; encoded by
         /// ffmpeg).
@@ -119,9 +165,6 @@ enum Command {
         /// Export frames FIRST-LAST (inclusive indices; frame i is the scene at time i / FPS).
         #[arg(long, value_name = "FIRST-LAST")]
         frames: Option<String>,
-        /// Frames per second of the export (default: the scene's own rate, else 30).
-        #[arg(long, requires = "frames")]
-        fps: Option<f64>,
         /// Render the scene at this time in seconds (default: its first key).
         #[arg(long, conflicts_with = "frames")]
         time: Option<f64>,
@@ -230,10 +273,10 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
     match cli.command {
         None => view(cli.view, registry, started)?,
         Some(Command::Render {
-            scene,
+            scenes,
+            sequence,
             out,
             frames,
-            fps,
             time,
             animation,
             size,
@@ -253,6 +296,10 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
             no_default_lighting,
         }) => {
             let size = size.as_deref().map(crate::parse_size).transpose()?;
+            let cfg = crate::config::Config::default();
+            let (inputs, seq) = sequence.resolve(&scenes, &cfg.stream)?;
+            let scene = inputs.first().cloned().context("no scene")?;
+            let fps = sequence.fps;
             let export = match &frames {
                 Some(f) => Some(crate::export::ExportRequest {
                     frames: crate::export::parse_frames(f)?,
@@ -304,7 +351,7 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
                 if variance.is_some() {
                     anyhow::bail!("--variance is for one image, not with --frames");
                 }
-                let mut scene = crate::load_scene(&req.scene, req.default_lighting)?;
+                let mut scene = crate::load_scenes(&inputs, &seq, req.default_lighting)?;
                 if let Some(a) = &animation {
                     crate::choose_animation(&mut scene, a)?;
                 }
@@ -320,9 +367,17 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
                     s.frames as f64 / s.seconds.max(1e-9),
                     s.fps
                 );
+                if !s.failed.is_empty() {
+                    eprint!("{}", s.failures());
+                    anyhow::bail!(
+                        "{} of {} frames could not be read (each shows the last good data)",
+                        s.failed.len(),
+                        s.frames
+                    );
+                }
                 return Ok(());
             }
-            let mut scene = crate::load_scene(&req.scene, req.default_lighting)?;
+            let mut scene = crate::load_scenes(&inputs, &seq, req.default_lighting)?;
             if let Some(a) = &animation {
                 crate::choose_animation(&mut scene, a)?;
             }
@@ -425,8 +480,11 @@ fn view(a: ViewArgs, registry: Registry, started: std::time::Instant) -> anyhow:
     }
     let script = a.script.as_deref().map(crate::input::Script::load).transpose()?;
     let scripted = script.is_some();
+    let (files, sequence) = a.sequence.resolve(&a.files, &cfg.stream)?;
     let opts = ViewerOptions {
-        files: a.files,
+        files,
+        sequence,
+        frame_budget: cfg.stream.gpu_budget_mb.saturating_mul(1 << 20),
         size,
         vsync: a.vsync.as_deref().map_or(cfg.window.vsync, |v| v == "on"),
         msaa: a.msaa.unwrap_or(cfg.renderer.msaa),

@@ -26,6 +26,52 @@ pub struct Config {
     pub timeline: TimelineConfig,
     /// `[passes]`
     pub passes: PassesConfig,
+    /// `[stream]`
+    pub stream: StreamConfig,
+}
+
+/// `[stream]`: sequences streamed from disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    /// The CPU cache of decoded frames, per sequence, in MiB.
+    #[serde(deserialize_with = "budget")]
+    pub cpu_budget_mb: u64,
+    /// The GPU pool of uploaded frames, in MiB (a sequence that fits is uploaded once).
+    #[serde(deserialize_with = "budget")]
+    pub gpu_budget_mb: u64,
+    /// Frames prefetched ahead of the playhead (0..=256).
+    #[serde(deserialize_with = "ahead")]
+    pub ahead: usize,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self { cpu_budget_mb: 1024, gpu_budget_mb: 1024, ahead: 8 }
+    }
+}
+
+fn budget<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    checked(d, |v: &u64| {
+        if (1..=1 << 20).contains(v) {
+            Ok(())
+        } else {
+            Err(format!("{v} MiB: expected 1..=1048576"))
+        }
+    })
+}
+
+fn ahead<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    checked(
+        d,
+        |v: &usize| {
+            if *v <= 256 {
+                Ok(())
+            } else {
+                Err(format!("ahead = {v}: expected 0..=256"))
+            }
+        },
+    )
 }
 
 /// `[timeline]`: how the scene's time plays at start.

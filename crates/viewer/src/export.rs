@@ -143,7 +143,7 @@ pub struct ExportRequest {
 }
 
 /// How an export went.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExportSummary {
     /// Frames written.
     pub frames: u64,
@@ -151,6 +151,16 @@ pub struct ExportSummary {
     pub seconds: f64,
     /// The frame rate used.
     pub fps: f64,
+    /// Frames whose file of a streamed sequence failed to load (the frame shows the last
+    /// good data): the exported frame's index, the file and the reason.
+    pub failed: Vec<(u64, PathBuf, String)>,
+}
+
+impl ExportSummary {
+    /// One line per failed frame (empty when none failed).
+    pub fn failures(&self) -> String {
+        self.failed.iter().map(|(i, p, e)| format!("frame {i}: {}: {e}\n", p.display())).collect()
+    }
 }
 
 /// Progress of an export, shared with another thread (the viewer's Export panel).
@@ -231,6 +241,8 @@ pub fn export(
     let bar = progress_bar(ex.progress_bar, total);
     let started = Instant::now();
     let writer = Writer::start(&ex.output, size, fps)?;
+    let streams = scene.streams();
+    let mut failed = Vec::new();
     let result = (|| -> anyhow::Result<()> {
         for i in first..=last {
             if progress.cancel.load(Ordering::Relaxed) {
@@ -242,6 +254,13 @@ pub fn export(
                     "frame {i}: the data of {:.3} s did not arrive in {SOURCE_TIMEOUT:?}",
                     time(i)
                 );
+            }
+            // A frame file that failed: reported by name; the frame holds the last good data.
+            for st in &streams {
+                if let Some((path, e)) = st.index_at(time(i)).and_then(|k| st.error(k)) {
+                    tracing::warn!("frame {i}: {}: {e}", path.display());
+                    failed.push((i, path, e));
+                }
             }
             if h.gpu_scene.needs_upload(scene) {
                 // Topology changed: drain, then a new GPU copy.
@@ -274,7 +293,7 @@ pub fn export(
     result?;
     update(&bar, progress, frames);
     h.check_validation()?;
-    Ok(ExportSummary { frames, seconds: started.elapsed().as_secs_f64(), fps })
+    Ok(ExportSummary { frames, seconds: started.elapsed().as_secs_f64(), fps, failed })
 }
 
 fn is_exr(p: &Path) -> bool {

@@ -170,7 +170,41 @@ pub fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
 /// `default_lighting`, a scene without punctual lights or an environment gets a default key
 /// light and a dim environment (whatever it emits).
 pub fn load_scene(path: &Path, default_lighting: bool) -> anyhow::Result<Scene> {
-    let mut scene = scene::load(path)?;
+    load_scenes(&[path.to_path_buf()], &Default::default(), default_lighting)
+}
+
+/// Loads one input: a file as [`scene::load`] does, or a sequence (a folder or a glob) with
+/// `sequence`'s options (frame rate or timestamps, budget, prefetch).
+pub fn load_input(
+    path: &Path,
+    sequence: &scene::sequence::SequenceOptions,
+) -> Result<Scene, scene::LoadError> {
+    let spec = path.to_string_lossy();
+    if scene::sequence::is_sequence(&spec) {
+        scene::sequence::open_with(&spec, sequence)
+    } else {
+        scene::load(path)
+    }
+}
+
+/// Loads every input into one scene (one timeline), as [`load_input`]; then, with
+/// `default_lighting`, a scene without punctual lights or an environment gets the default
+/// lighting.
+pub fn load_scenes(
+    paths: &[PathBuf],
+    sequence: &scene::sequence::SequenceOptions,
+    default_lighting: bool,
+) -> anyhow::Result<Scene> {
+    let mut scene = Scene::default();
+    for (k, p) in paths.iter().enumerate() {
+        let s = load_input(p, sequence)?;
+        if k == 0 {
+            scene = s;
+        } else {
+            scene.append(s);
+        }
+    }
+    let path = paths.first().map_or_else(PathBuf::new, PathBuf::clone);
     if default_lighting && scene.add_default_lighting() {
         tracing::info!("{}: no lights or environment: default lighting added", path.display());
     }

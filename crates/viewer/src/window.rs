@@ -74,7 +74,7 @@ impl Handler {
             .context("creating the window")?;
         let window_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
-        let loaded = crate::app::load_files(&opts.files);
+        let loaded = crate::app::load_files(&opts.files, &opts.sequence);
         let files_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         let (ctx, context_ms) = match self.pending.take() {

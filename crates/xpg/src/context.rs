@@ -685,6 +685,14 @@ impl Context {
         self.shared.swapchain
     }
 
+    /// The timeline value the latest submission signals (0: none yet). Work recorded now is
+    /// in a later submission: a resource that work uses may be dropped once this value has
+    /// moved past the one read when it was recorded (its destruction is then deferred until
+    /// that submission finishes).
+    pub fn latest_submitted(&self) -> u64 {
+        self.shared.latest_submitted()
+    }
+
     /// Blocks until the GPU has finished the submission that signalled `value`.
     pub fn wait(&self, value: u64) -> Result<(), GpuError> {
         self.shared.wait(value)

@@ -154,7 +154,16 @@ impl App {
         if self.panels.stats {
             let memory = gpu_memory(&self.ctx);
             let size = [w as f32, h as f32];
-            stats_panel(ui, &self.stats, &self.viewports, memory, size, &mut self.panels.stats);
+            let streaming = streaming_lines(&self.scene, self.gpu.as_ref());
+            stats_panel(
+                ui,
+                &self.stats,
+                &self.viewports,
+                memory,
+                &streaming,
+                size,
+                &mut self.panels.stats,
+            );
         }
         if self.panels.inspector {
             let size = [w as f32, h as f32];
@@ -359,6 +368,12 @@ impl App {
                 }
             }
         }
+        // Streamed sequences that fit the GPU frame budget are copied ahead of playback.
+        if let Some(g) = self.gpu.as_mut() {
+            if let Err(e) = g.preload_frames(&self.scene, &mut graph) {
+                tracing::warn!("preloading streamed frames: {e}");
+            }
+        }
         let mut ldr_handles = Vec::new();
         let tonemap = self.tonemap.as_ref();
         let scene_gpu = self.gpu.as_ref();
@@ -546,4 +561,42 @@ impl App {
         }
         Ok(true)
     }
+}
+
+/// The streaming engine's state for the stats panel: each sequence's CPU cache, and the GPU
+/// pool of frames.
+pub(super) fn streaming_lines(scene: &Scene, gpu: Option<&GpuScene>) -> Vec<String> {
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let streams = scene.streams();
+    let mut out = Vec::new();
+    for (k, st) in streams.iter().enumerate() {
+        let s = st.stats();
+        out.push(format!(
+            "sequence {k}: {}/{} frames cached, {:.0}/{:.0} MiB CPU; {} decoded, {} evicted, \
+             {} wanted, {} failed",
+            s.cached,
+            s.frames,
+            mib(s.bytes as u64),
+            mib(s.budget as u64),
+            s.decoded,
+            s.evicted,
+            s.wanted,
+            st.errors().len()
+        ));
+    }
+    if let (false, Some(g)) = (streams.is_empty(), gpu) {
+        let p = g.frame_stats();
+        out.push(format!(
+            "GPU frames: {} resident, {:.0}/{:.0} MiB; {} uploads ({:.0} MiB), {} last frame, \
+             {} evicted",
+            p.frames,
+            mib(p.bytes),
+            mib(p.budget),
+            p.uploads,
+            mib(p.uploaded_bytes),
+            p.last_uploads,
+            p.evictions
+        ));
+    }
+    out
 }

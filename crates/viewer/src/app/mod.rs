@@ -112,13 +112,16 @@ fn premake_renderers(
 pub(crate) type LoadedFile = (PathBuf, Result<Scene, String>);
 
 /// Loads `paths` (no GPU work: this runs while the device is being made at start).
-pub(crate) fn load_files(paths: &[PathBuf]) -> Vec<LoadedFile> {
+pub(crate) fn load_files(
+    paths: &[PathBuf],
+    sequence: &scene::sequence::SequenceOptions,
+) -> Vec<LoadedFile> {
     let _span = tracing::info_span!("load files", count = paths.len()).entered();
     paths
         .iter()
         .map(|p| {
             let _span = tracing::info_span!("load", file = %p.display()).entered();
-            let r = scene::load(p).map_err(|e| e.to_string());
+            let r = crate::load_input(p, sequence).map_err(|e| e.to_string());
             match &r {
                 Ok(_) => tracing::info!("{}: loaded", p.display()),
                 Err(msg) => tracing::error!("{}: {msg}", p.display()),
@@ -490,7 +493,7 @@ impl App {
     /// Opens files next to what is loaded; a file that fails keeps its error (shown in the UI
     /// and logged) and changes nothing else.
     pub fn open_files(&mut self, paths: &[PathBuf]) {
-        let loaded = load_files(paths);
+        let loaded = load_files(paths, &self.opts.sequence);
         self.add_loaded(loaded);
     }
 
@@ -580,6 +583,11 @@ impl App {
         self.on_ui = Some(Box::new(f));
     }
 
+    /// The scene's GPU copy (None before the first upload, or when it failed).
+    pub fn gpu_scene(&self) -> Option<&GpuScene> {
+        self.gpu.as_ref()
+    }
+
     /// The scene (read only; change it with [`App::edit_scene`]).
     pub fn scene(&self) -> &Scene {
         &self.scene
@@ -588,8 +596,13 @@ impl App {
     fn upload_scene(&mut self) {
         // The previous GpuScene's resources are freed once the GPU is done with them.
         match GpuScene::upload(&self.ctx, &self.scene) {
-            Ok(g) => {
+            Ok(mut g) => {
                 self.scene_uploads += 1;
+                // Streamed frames already on the GPU stay there.
+                match self.gpu.as_mut() {
+                    Some(old) => g.keep_frames_from(old),
+                    None => g.set_frame_budget(self.opts.frame_budget),
+                }
                 for vp in &mut self.viewports {
                     vp.error = None;
                     for (_, r) in &mut vp.renderers {

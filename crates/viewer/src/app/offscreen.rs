@@ -76,7 +76,7 @@ pub(crate) fn run_offscreen_with(
     // The device is made on another thread while the files load.
     let pending = start_context(&opts);
     let t = Instant::now();
-    let loaded = load_files(&opts.files);
+    let loaded = load_files(&opts.files, &opts.sequence);
     let files_ms = t.elapsed().as_secs_f64() * 1e3;
     let (ctx, context_ms) = pending.wait()?;
     let mut app = App::new_with(opts, ctx, None, Some(loaded))?;

@@ -60,6 +60,11 @@ pub struct ViewerOptions {
     pub default_lighting: bool,
     /// How the scene's time plays at start (the config's `[timeline]`).
     pub playback: super::Playback,
+    /// How sequences open (`--fps`, `--timestamps`, the config's `[stream]` CPU budget and
+    /// prefetch).
+    pub sequence: scene::sequence::SequenceOptions,
+    /// The GPU budget of streamed frames in bytes (the config's `[stream]`).
+    pub frame_budget: u64,
 }
 
 impl Default for ViewerOptions {
@@ -88,6 +93,8 @@ impl Default for ViewerOptions {
             pass_dirs: Vec::new(),
             default_lighting: true,
             playback: Default::default(),
+            sequence: Default::default(),
+            frame_budget: render::DEFAULT_FRAME_BUDGET,
         }
     }
 }

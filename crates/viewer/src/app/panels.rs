@@ -193,6 +193,7 @@ pub(super) fn stats_panel(
     stats: &FrameStats,
     viewports: &[Viewport],
     memory: (u64, u64),
+    streaming: &[String],
     size: [f32; 2],
     open: &mut bool,
 ) {
@@ -215,6 +216,9 @@ pub(super) fn stats_panel(
                 if let Some(n) = vp.renderer().and_then(|r| r.samples()) {
                     ui.text(format!("viewport {}: {n} samples per pixel", vp.id));
                 }
+            }
+            for line in streaming {
+                ui.text_wrapped(line);
             }
             ui.separator();
             ui.text("GPU time per pass (ms)");

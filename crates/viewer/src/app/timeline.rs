@@ -39,6 +39,8 @@ pub struct Playback {
     /// Where the time was last put into the scene (None: never): a paused scene whose time
     /// did not move is left alone, so progressive renderers keep accumulating.
     applied: Option<f64>,
+    /// Every property source had its value for `applied` (no stand-in shown).
+    complete: bool,
 }
 
 impl Default for Playback {
@@ -51,6 +53,7 @@ impl Default for Playback {
             follow_latest: false,
             fps: None,
             applied: None,
+            complete: true,
         }
     }
 }
@@ -158,9 +161,12 @@ impl Playback {
 
     /// Puts the scene at `self.time` unless it is there already.
     fn apply(&mut self, scene: &mut Scene) {
-        if self.applied != Some(self.time) {
+        // Streamed data not there at the last application showed a stand-in (the nearest
+        // loaded frame): applied again each frame until the real one has arrived.
+        if self.applied != Some(self.time) || !self.complete {
             scene.set_time(self.time);
             self.applied = Some(self.time);
+            self.complete = scene.properties_ready(self.time);
         }
     }
 
@@ -256,10 +262,98 @@ impl Playback {
                 let [x1, y1] = ui.item_rect_max();
                 ticks(ui, scene, (start, end), [x0, y0], [x1, y1]);
                 loaded_bars(ui, scene, (start, end), [x0, y0], [x1, y1]);
+                // A frame whose file failed: its path and reason (playback goes on; the
+                // frame shows the last good data).
+                ui.dummy([0.0, 10.0]);
+                for st in scene.streams() {
+                    if let Some((path, e)) = st.index_at(self.time).and_then(|k| st.error(k)) {
+                        ui.text_colored(
+                            [1.0, 0.4, 0.3, 1.0],
+                            format!("frame {}: {}: {e}", self.frame(scene), path.display()),
+                        );
+                    }
+                }
                 if let Some(c) = cmd {
                     self.command(scene, c);
                 }
             });
+        self.plots_panel(ui, scene, size, (start, end));
+    }
+
+    /// The plots (scalar series over time) on the timeline's time axis, with its cursor;
+    /// clicking or dragging in a plot seeks.
+    fn plots_panel(&mut self, ui: &imgui::Ui, scene: &mut Scene, size: [f32; 2], span: (f64, f64)) {
+        if scene.plots.is_empty() {
+            return;
+        }
+        let (start, end) = span;
+        let mut seek = None;
+        ui.window("Plots")
+            .position([size[0] * 0.15, size[1] - 320.0], imgui::Condition::FirstUseEver)
+            .size([size[0] * 0.7, 200.0], imgui::Condition::FirstUseEver)
+            .build(|| {
+                let n = scene.plots.len();
+                let avail = ui.content_region_avail();
+                let row = ((avail[1] - 4.0 * n as f32) / n as f32).clamp(28.0, 120.0);
+                for (k, plot) in scene.plots.iter().enumerate() {
+                    let [x0, y0] = ui.cursor_screen_pos();
+                    let w = avail[0].max(10.0);
+                    let _id = ui.push_id_usize(k);
+                    ui.invisible_button("##plot", [w, row]);
+                    let (x1, y1) = (x0 + w, y0 + row);
+                    let x_of = |t: f64| x0 + ((t - start) / (end - start).max(1e-12)) as f32 * w;
+                    if ui.is_item_active() {
+                        let mx = ui.io().mouse_pos[0];
+                        let t = start + f64::from((mx - x0) / w).clamp(0.0, 1.0) * (end - start);
+                        seek = Some(t);
+                    }
+                    let draw = ui.get_window_draw_list();
+                    draw.add_rect([x0, y0], [x1, y1], [0.1, 0.1, 0.12, 1.0]).filled(true).build();
+                    if let Some((lo, hi)) = plot.range() {
+                        let span = if hi > lo { hi - lo } else { 1.0 };
+                        let y_of = |v: f64| y1 - 3.0 - ((v - lo) / span) as f32 * (row - 6.0);
+                        // At most a point per pixel column (a series of a million samples
+                        // draws what the pixels can show).
+                        let mut last: Option<[f32; 2]> = None;
+                        let mut column = i64::MIN;
+                        for (&t, &v) in plot.times.iter().zip(&plot.values) {
+                            if !v.is_finite() {
+                                last = None;
+                                continue;
+                            }
+                            let p = [x_of(t), y_of(v)];
+                            if p[0] as i64 == column && last.is_some() {
+                                continue;
+                            }
+                            column = p[0] as i64;
+                            if let Some(q) = last {
+                                draw.add_line(q, p, [0.4, 0.8, 1.0, 1.0]).build();
+                            }
+                            last = Some(p);
+                        }
+                        draw.add_text(
+                            [x0 + 4.0, y0 + 2.0],
+                            [0.8, 0.8, 0.8, 1.0],
+                            format!("{}  [{lo:.4} .. {hi:.4}]", plot.name),
+                        );
+                    } else {
+                        draw.add_text([x0 + 4.0, y0 + 2.0], [0.8, 0.8, 0.8, 1.0], &plot.name);
+                    }
+                    // The timeline's cursor, and the value there.
+                    let cx = x_of(self.time);
+                    draw.add_line([cx, y0], [cx, y1], [1.0, 0.8, 0.2, 1.0]).build();
+                    if let Some(v) = plot.value_at(self.time) {
+                        draw.add_text(
+                            [cx + 4.0, y1 - 16.0],
+                            [1.0, 0.8, 0.2, 1.0],
+                            format!("{v:.4}"),
+                        );
+                    }
+                }
+            });
+        if let Some(t) = seek {
+            self.command(scene, PlaybackCommand::Seek(t));
+        }
     }
 }
 
@@ -276,9 +370,18 @@ impl super::App {
                 let out = job.out.clone();
                 self.export_status = Some(match self.wait_export() {
                     Some(Ok(s)) => format!(
-                        "exported {} frames to {out} ({:.1} frames/s)",
+                        "exported {} frames to {out} ({:.1} frames/s){}",
                         s.frames,
-                        s.frames as f64 / s.seconds.max(1e-9)
+                        s.frames as f64 / s.seconds.max(1e-9),
+                        if s.failed.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; {} frames could not be read (last good data shown):\n{}",
+                                s.failed.len(),
+                                s.failures()
+                            )
+                        }
                     ),
                     Some(Err(e)) => format!("export failed: {e:#}"),
                     None => String::new(),
@@ -401,6 +504,17 @@ fn loaded_bars(
             // A range of one sample still shows.
             let (xa, xb) = (x(a), x(b).max(x(a) + 2.0));
             draw.add_rect([xa, y], [xb, y + 2.0], [0.3, 0.9, 0.4, 0.9]).filled(true).build();
+        }
+        // Frames whose file failed, in red.
+        if let Some(st) = s.stream() {
+            let times = st.times();
+            for (i, ..) in st.errors() {
+                let Some(&t) = times.get(i) else { continue };
+                let xa = x(t);
+                draw.add_rect([xa - 1.0, y - 1.0], [xa + 2.0, y + 4.0], [1.0, 0.25, 0.2, 1.0])
+                    .filled(true)
+                    .build();
+            }
         }
     }
 }
