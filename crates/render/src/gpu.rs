@@ -1247,7 +1247,11 @@ impl GpuScene {
                 }
             }
             (gp.size_px, gp.visible, gp.transform) = (ps.size_px, ps.visible, ps.transform);
-            gp.local_bounds = crate::upload::local_bounds(&ps.positions);
+            // The stream computed them on its loader thread.
+            gp.local_bounds = match f.frame.bounds {
+                Some((lo, hi)) => Some((Vec3::from(lo), Vec3::from(hi))),
+                None => crate::upload::local_bounds(&ps.positions),
+            };
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ mod loaders;
 mod meshopt;
 mod model;
 mod numpy;
+mod ply_fast;
 pub mod property;
 pub mod sequence;
 pub mod shapes;

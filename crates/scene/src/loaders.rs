@@ -430,6 +430,10 @@ fn scalar_property(v: &ply_rs::ply::DefaultElement) -> Option<String> {
 /// Loads a PLY file: a mesh when it has faces, else a point cloud.
 pub fn load_ply(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
+    // Binary point clouds: read straight from the bytes.
+    if let Some(r) = crate::ply_fast::points(path) {
+        return r;
+    }
     let file = std::fs::File::open(path).map_err(|e| invalid(path, e.to_string()))?;
     let mut reader = std::io::BufReader::new(file);
     let parser = ply_rs::parser::Parser::<ply_rs::ply::DefaultElement>::new();

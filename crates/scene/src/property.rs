@@ -491,7 +491,9 @@ impl Scene {
                 }
                 let d = &f.frame;
                 let n = d.positions.len();
-                if !d.positions.iter().all(|v| finite(v)) {
+                // Positions were checked on the loader thread (`Frame::check`); a frame made
+                // by hand without bounds is checked here.
+                if d.bounds.is_none() && !d.positions.iter().all(|v| finite(v)) {
                     return Err(bad("non-finite positions"));
                 }
                 if !(d.colors.is_empty() || d.colors.len() == n)

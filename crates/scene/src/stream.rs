@@ -19,6 +19,8 @@ pub struct Frame {
     pub colors: Vec<[u8; 4]>,
     /// Scalars (empty: none).
     pub scalars: Vec<f32>,
+    /// The bounds of the positions (filled by the stream once decoded; None: not known).
+    pub bounds: Option<([f32; 3], [f32; 3])>,
 }
 
 impl Frame {
@@ -28,10 +30,27 @@ impl Frame {
     }
 
     /// The bounds of its positions (None: no points).
-    pub fn bounds(&self) -> Option<(glam::Vec3, glam::Vec3)> {
+    pub fn compute_bounds(&self) -> Option<(glam::Vec3, glam::Vec3)> {
         let mut it = self.positions.iter().map(|&p| glam::Vec3::from(p));
         let first = it.next()?;
         Some(it.fold((first, first), |(lo, hi), p| (lo.min(p), hi.max(p))))
+    }
+
+    /// Checks what a decoder gave (on the loader thread, so that showing it costs nothing):
+    /// finite positions, colours and scalars of the positions' count; fills `bounds`.
+    pub fn check(&mut self) -> Result<(), String> {
+        let n = self.positions.len();
+        if !self.positions.iter().flatten().all(|v| v.is_finite()) {
+            return Err("non-finite (NaN or infinite) positions".into());
+        }
+        if !(self.colors.is_empty() || self.colors.len() == n) {
+            return Err(format!("{} colours for {n} points", self.colors.len()));
+        }
+        if !(self.scalars.is_empty() || self.scalars.len() == n) {
+            return Err(format!("{} scalars for {n} points", self.scalars.len()));
+        }
+        self.bounds = self.compute_bounds().map(|(lo, hi)| (lo.to_array(), hi.to_array()));
+        Ok(())
     }
 }
 
@@ -546,8 +565,8 @@ fn loader(shared: &Shared) {
                 s = shared.work.wait(s).unwrap_or_else(std::sync::PoisonError::into_inner);
             }
         };
-        let result = shared.decoder.decode(&path);
-        let bounds = result.as_ref().ok().and_then(Frame::bounds);
+        let result = shared.decoder.decode(&path).and_then(|mut f| f.check().map(|()| f));
+        let bounds = result.as_ref().ok().and_then(|f| f.bounds);
         let mut s = shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         s.loading.remove(&id);
         // Removed meanwhile: dropped.
@@ -556,7 +575,9 @@ fn loader(shared: &Shared) {
         }
         match result {
             Ok(frame) => {
-                if let Some((lo, hi)) = bounds {
+                if let Some((lo, hi)) =
+                    bounds.map(|(a, b)| (glam::Vec3::from(a), glam::Vec3::from(b)))
+                {
                     s.bounds = Some(s.bounds.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
                 }
                 s.bytes += frame.bytes();

@@ -1481,3 +1481,116 @@ fn stream_ply_files_into_a_point_set() {
     let st = stream.stats();
     assert!(st.evicted > 0 && st.bytes <= st.budget + 200, "{st:?}");
 }
+
+/// Binary point clouds take the fast path (read at their offsets); it gives what the generic
+/// parser gives for the same data in ASCII: positions, colours (bytes and floats), a scalar
+/// through viridis; little and big endian; a truncated file is an error naming it.
+#[test]
+fn binary_point_clouds_read_fast_as_the_generic_parser_does() {
+    let dir = std::env::temp_dir().join(format!("xpg-plyfast-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let pts: Vec<[f32; 3]> =
+        (0..37).map(|i| [i as f32 * 0.5, -(i as f32), 0.25 * i as f32]).collect();
+    // (name, header properties, ascii cells per point, binary bytes per point (le, be))
+    type Cells = fn(usize, [f32; 3]) -> (String, Vec<u8>, Vec<u8>);
+    let cases: [(&str, &str, Cells); 3] = [
+        (
+            "rgb",
+            "property float x\nproperty float y\nproperty float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\n",
+            |i, p| {
+                let c = [(i * 7 % 256) as u8, (i * 3 % 256) as u8, 200u8];
+                let text = format!("{} {} {} {} {} {}", p[0], p[1], p[2], c[0], c[1], c[2]);
+                let mut le = Vec::new();
+                let mut be = Vec::new();
+                for v in p {
+                    le.extend_from_slice(&v.to_le_bytes());
+                    be.extend_from_slice(&v.to_be_bytes());
+                }
+                le.extend_from_slice(&c);
+                be.extend_from_slice(&c);
+                (text, le, be)
+            },
+        ),
+        (
+            "float_rgba",
+            "property double x\nproperty double y\nproperty double z\nproperty float red\nproperty float green\nproperty float blue\nproperty float alpha\n",
+            |i, p| {
+                let c = [i as f32 / 40.0, 0.5, 1.5, 0.25];
+                let text = format!(
+                    "{} {} {} {} {} {} {}",
+                    p[0], p[1], p[2], c[0], c[1], c[2], c[3]
+                );
+                let mut le = Vec::new();
+                let mut be = Vec::new();
+                for v in p {
+                    le.extend_from_slice(&f64::from(v).to_le_bytes());
+                    be.extend_from_slice(&f64::from(v).to_be_bytes());
+                }
+                for v in c {
+                    le.extend_from_slice(&v.to_le_bytes());
+                    be.extend_from_slice(&v.to_be_bytes());
+                }
+                (text, le, be)
+            },
+        ),
+        (
+            "intensity",
+            "property float x\nproperty float y\nproperty float z\nproperty ushort intensity\n",
+            |i, p| {
+                let s = (i * 100) as u16;
+                let text = format!("{} {} {} {}", p[0], p[1], p[2], s);
+                let mut le = Vec::new();
+                let mut be = Vec::new();
+                for v in p {
+                    le.extend_from_slice(&v.to_le_bytes());
+                    be.extend_from_slice(&v.to_be_bytes());
+                }
+                le.extend_from_slice(&s.to_le_bytes());
+                be.extend_from_slice(&s.to_be_bytes());
+                (text, le, be)
+            },
+        ),
+    ];
+    for (name, props, cells) in cases {
+        let head = |format: &str| {
+            format!(
+                "ply\nformat {format} 1.0\ncomment test\nelement vertex {}\n{props}end_header\n",
+                pts.len()
+            )
+        };
+        let (mut ascii, mut le, mut be) = (
+            head("ascii").into_bytes(),
+            head("binary_little_endian").into_bytes(),
+            head("binary_big_endian").into_bytes(),
+        );
+        for (i, p) in pts.iter().enumerate() {
+            let (t, l, b) = cells(i, *p);
+            ascii.extend_from_slice(t.as_bytes());
+            ascii.push(b'\n');
+            le.extend(l);
+            be.extend(b);
+        }
+        let (pa, pl, pb) = (
+            dir.join(format!("{name}_a.ply")),
+            dir.join(format!("{name}_l.ply")),
+            dir.join(format!("{name}_b.ply")),
+        );
+        std::fs::write(&pa, &ascii).expect("write");
+        std::fs::write(&pl, &le).expect("write");
+        std::fs::write(&pb, &be).expect("write");
+        let generic = scene::load_ply(&pa).expect("ascii").point_sets.remove(0);
+        for p in [&pl, &pb] {
+            let fast = scene::load_ply(p).expect("binary").point_sets.remove(0);
+            assert_eq!(fast.positions, generic.positions, "{name}");
+            assert_eq!(fast.colors, generic.colors, "{name}");
+            assert_eq!(fast.scalars, generic.scalars, "{name}");
+            assert_eq!(fast.colormap, generic.colormap, "{name}");
+        }
+        // Cut short: an error that names the file.
+        std::fs::write(&pl, &le[..le.len() - 5]).expect("write");
+        let e = scene::load_ply(&pl).expect_err("truncated").to_string();
+        assert!(e.contains(&format!("{name}_l.ply")), "{e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
