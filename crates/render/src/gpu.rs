@@ -739,8 +739,9 @@ impl GpuScene {
             refittable[m] = true;
         }
         for p in &scene.properties {
-            if let scene::Property::Positions { mesh, .. } | scene::Property::Normals { mesh, .. } =
-                p.property
+            if let scene::Property::Positions { mesh, .. }
+            | scene::Property::Normals { mesh, .. }
+            | scene::Property::Triangles { mesh, .. } = p.property
             {
                 if let Some(r) = refittable.get_mut(mesh) {
                     *r = true;

@@ -205,9 +205,12 @@ pub fn open(spec: &str, fps: f64) -> Result<crate::Scene, crate::LoadError> {
 /// spaced, the first and the last among them).
 pub const BOUNDS_SAMPLES: usize = 9;
 
-/// Opens sequence `spec` as a point set whose data (positions, and colours and scalars when
-/// the frames have them) are streamed from the files ([`crate::stream`]) through
-/// [`crate::Property::PointFrame`]: a few frames are decoded now (the first, and
+/// Opens sequence `spec` as one object whose data are streamed from the files
+/// ([`crate::stream`]), by the first frame's kind: a point set (positions, and colours and
+/// scalars when the frames have them) through [`crate::Property::PointFrame`]; a mesh (files
+/// with triangles: OBJ, glTF, PLY with faces) through [`crate::Property::Triangles`]; an
+/// image on a quad (image files, each of the first's size) through
+/// [`crate::Property::Texels`]. A few frames are decoded now (the first, and
 /// [`BOUNDS_SAMPLES`] spread over the sequence for its bounds), the others on loader threads
 /// as the time moves. A timestamps file's other columns become plots.
 pub fn open_with(spec: &str, options: &SequenceOptions) -> Result<crate::Scene, crate::LoadError> {
@@ -260,22 +263,51 @@ pub fn open_with(spec: &str, options: &SequenceOptions) -> Result<crate::Scene, 
             })
             .collect();
     stream.load_now(&samples, std::time::Duration::from_secs(30));
-    let mut points = crate::PointSet::new(&name, first.positions.clone());
-    points.colors = first.colors.clone();
-    points.scalars = first.scalars.clone();
-    if !first.scalars.is_empty() {
-        points.colormap = Some(crate::colormap::Colormap::fit(
-            crate::colormap::ColormapKind::Viridis,
-            &first.scalars,
-        ));
-    }
-    let mut scene = crate::Scene::default();
-    scene.point_sets.push(points);
-    let source = StreamSource::new(Arc::clone(&stream), FramePart::Whole, options.ahead);
-    scene.properties.push(crate::PropertyTrack {
-        property: crate::Property::PointFrame(0),
-        samples: crate::Samples::Source(Arc::new(source)),
-    });
+    let (mut scene, property, part) = if let Some(image) = &first.image {
+        // Images: a quad with the first image, its texels from each frame's file.
+        let mut scene = crate::Scene::default();
+        let aspect = image.width as f32 / image.height.max(1) as f32;
+        scene.add_image_quad(
+            crate::Texture { name: name.clone(), ..image.clone() },
+            glam::Mat4::from_scale(glam::Vec3::new(aspect, 1.0, 1.0)),
+        );
+        scene.update_world();
+        (scene, crate::Property::Texels(0), FramePart::Texels)
+    } else if !first.indices.is_empty() {
+        // Meshes: one primitive whose triangles are each frame's.
+        let mut scene = crate::Scene::default();
+        scene.materials.push(crate::Material::lambert(&name, [0.8, 0.8, 0.8]));
+        let indices = first.indices.clone();
+        let normals = crate::property::smooth_normals(&first.positions, &indices);
+        let prim = crate::Primitive {
+            positions: first.positions.clone(),
+            normals,
+            indices,
+            material: 0,
+            ..Default::default()
+        };
+        scene.meshes.push(crate::Mesh { name: name.clone(), primitives: vec![prim] });
+        scene.nodes.push(crate::Node::new(&name, glam::Mat4::IDENTITY).with_mesh(0));
+        scene.update_world();
+        (scene, crate::Property::Triangles { mesh: 0, primitive: 0 }, FramePart::Triangles)
+    } else {
+        let mut points = crate::PointSet::new(&name, first.positions.clone());
+        points.colors = first.colors.clone();
+        points.scalars = first.scalars.clone();
+        if !first.scalars.is_empty() {
+            points.colormap = Some(crate::colormap::Colormap::fit(
+                crate::colormap::ColormapKind::Viridis,
+                &first.scalars,
+            ));
+        }
+        let mut scene = crate::Scene::default();
+        scene.point_sets.push(points);
+        (scene, crate::Property::PointFrame(0), FramePart::Whole)
+    };
+    let source = StreamSource::new(Arc::clone(&stream), part, options.ahead);
+    scene
+        .properties
+        .push(crate::PropertyTrack { property, samples: crate::Samples::Source(Arc::new(source)) });
     scene.plots = plots;
     Ok(scene)
 }

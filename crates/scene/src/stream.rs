@@ -10,11 +10,16 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
-/// One decoded frame of a point sequence.
+/// One decoded frame of a sequence: points (positions, colours, scalars), a mesh (positions
+/// and triangles) or an image.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Frame {
-    /// Positions.
+    /// Positions (points, or a mesh's vertices).
     pub positions: Vec<[f32; 3]>,
+    /// Triangles over `positions` (empty: points).
+    pub indices: Vec<u32>,
+    /// An image (a sequence of images).
+    pub image: Option<crate::Texture>,
     /// sRGB RGBA8 colours (empty: none).
     pub colors: Vec<[u8; 4]>,
     /// Scalars (empty: none).
@@ -26,7 +31,16 @@ pub struct Frame {
 impl Frame {
     /// Its size in memory (what the budget counts).
     pub fn bytes(&self) -> usize {
-        self.positions.len() * 12 + self.colors.len() * 4 + self.scalars.len() * 4 + 64
+        let image = self.image.as_ref().map_or(0, |t| match &t.pixels {
+            crate::TexturePixels::Rgba8(p) => p.len() * 4,
+            crate::TexturePixels::RgbaF32(p) => p.len() * 16,
+        });
+        self.positions.len() * 12
+            + self.indices.len() * 4
+            + self.colors.len() * 4
+            + self.scalars.len() * 4
+            + image
+            + 64
     }
 
     /// The bounds of its positions (None: no points).
@@ -48,6 +62,9 @@ impl Frame {
         }
         if !(self.scalars.is_empty() || self.scalars.len() == n) {
             return Err(format!("{} scalars for {n} points", self.scalars.len()));
+        }
+        if self.indices.len() % 3 != 0 || self.indices.iter().any(|&i| i as usize >= n) {
+            return Err(format!("indices that are not a triangle list of {n} vertices"));
         }
         self.bounds = self.compute_bounds().map(|(lo, hi)| (lo.to_array(), hi.to_array()));
         Ok(())
@@ -96,8 +113,29 @@ pub struct SceneDecoder;
 
 impl FrameDecoder for SceneDecoder {
     fn decode(&self, path: &Path) -> Result<Frame, String> {
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg" | "hdr" | "exr")) {
+            let texture = crate::load_texture(path).map_err(|e| e.to_string())?;
+            return Ok(Frame { image: Some(texture), ..Default::default() });
+        }
         let s = crate::load(path).map_err(|e| e.to_string())?;
         let mut f = Frame::default();
+        // Meshes: their triangles in world space, one list.
+        for n in &s.nodes {
+            let Some(m) = n.mesh.and_then(|m| s.meshes.get(m)) else { continue };
+            for p in &m.primitives {
+                let first = f.positions.len() as u32;
+                f.positions.extend(
+                    p.positions
+                        .iter()
+                        .map(|&v| n.world.transform_point3(glam::Vec3::from(v)).to_array()),
+                );
+                f.indices.extend(p.indices.iter().map(|&i| i + first));
+            }
+        }
+        if !f.positions.is_empty() {
+            return Ok(f);
+        }
         for p in &s.point_sets {
             let n = f.positions.len();
             f.positions.extend(
@@ -109,19 +147,17 @@ impl FrameDecoder for SceneDecoder {
                 f.colors.resize(n, [255; 4]);
                 f.colors.extend(&p.colors);
             }
-        }
-        for n in &s.nodes {
-            let Some(m) = n.mesh.and_then(|m| s.meshes.get(m)) else { continue };
-            for p in &m.primitives {
-                f.positions.extend(
-                    p.positions
-                        .iter()
-                        .map(|&v| n.world.transform_point3(glam::Vec3::from(v)).to_array()),
-                );
+            if !p.scalars.is_empty() {
+                f.scalars.resize(n, f32::NAN);
+                f.scalars.extend(&p.scalars);
             }
         }
+        let n = f.positions.len();
         if !f.colors.is_empty() {
-            f.colors.resize(f.positions.len(), [255; 4]);
+            f.colors.resize(n, [255; 4]);
+        }
+        if !f.scalars.is_empty() {
+            f.scalars.resize(n, f32::NAN);
         }
         Ok(f)
     }
@@ -606,6 +642,11 @@ pub enum FramePart {
     /// The whole frame ([`crate::Value::Frame`], for [`crate::Property::PointFrame`]): no
     /// copy, and the GPU keeps frames it has uploaded.
     Whole,
+    /// A mesh frame ([`crate::Value::Triangles`], for [`crate::Property::Triangles`]).
+    Triangles,
+    /// An image frame's texels ([`crate::Value::Colors`] or [`crate::Value::Vec4s`], for
+    /// [`crate::Property::Texels`]).
+    Texels,
 }
 
 /// The most frames between two consecutive times that count as playback speed (more: a
@@ -658,6 +699,14 @@ impl crate::property::PropertySource for StreamSource {
             FramePart::Positions => crate::Value::Vec3s(frame.positions.clone()),
             FramePart::Colors => crate::Value::Colors(frame.colors.clone()),
             FramePart::Scalars | FramePart::Whole => crate::Value::Floats(frame.scalars.clone()),
+            FramePart::Triangles => crate::Value::Triangles {
+                positions: frame.positions.clone(),
+                indices: frame.indices.clone(),
+            },
+            FramePart::Texels => match &frame.image.as_ref()?.pixels {
+                crate::TexturePixels::Rgba8(p) => crate::Value::Colors(p.clone()),
+                crate::TexturePixels::RgbaF32(p) => crate::Value::Vec4s(p.clone()),
+            },
         })
     }
     fn stream(&self) -> Option<&Arc<Stream>> {

@@ -1594,3 +1594,70 @@ fn binary_point_clouds_read_fast_as_the_generic_parser_does() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Time series: a CSV's columns beside `time` (gaps where a cell is empty), read by
+/// `scene::load` as plots; values between samples are linear; the timeline spans them.
+#[test]
+fn csv_time_series_are_plots() {
+    let dir = std::env::temp_dir().join(format!("xpg-plots-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let p = dir.join("run.csv");
+    std::fs::write(&p, "time;loss;lr;note\n0;1.0;0.1;a\n1;0.5;;b\n3;0.25;0.05;c\n").expect("csv");
+    let s = scene::load(&p).expect("csv");
+    let names: Vec<&str> = s.plots.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["loss", "lr"], "numeric columns only");
+    let loss = &s.plots[0];
+    assert_eq!(loss.value_at(0.5), Some(0.75));
+    assert_eq!(loss.value_at(2.0), Some(0.375));
+    assert_eq!(loss.value_at(3.0), Some(0.25));
+    assert_eq!(loss.value_at(-1.0), None);
+    assert_eq!(loss.value_at(3.5), None);
+    assert_eq!(loss.range(), Some((0.25, 1.0)));
+    assert_eq!(s.plots[1].value_at(0.5), None, "a gap");
+    assert_eq!(s.time_span(), Some((0.0, 3.0)));
+    std::fs::write(&p, "time,note\n0,a\n").expect("csv");
+    let e = scene::load(&p).expect_err("nothing to plot").to_string();
+    assert!(e.contains("run.csv") && e.contains("numeric"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sequences of meshes (OBJ) and images (PNG) stream as a mesh and an image quad: the
+/// scene at a frame's time has that file's triangles or texels.
+#[test]
+fn mesh_and_image_sequences_stream_their_frames() {
+    let dir = std::env::temp_dir().join(format!("xpg-meshseq-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    for k in 0..4 {
+        let x = k as f32;
+        std::fs::write(
+            dir.join(format!("m{k}.obj")),
+            format!(
+                "v {x} 0 0\nv {} 0 0\nv {x} 1 0\nv {} 1 0\nf 1 2 3\nf 2 4 3\n",
+                x + 1.0,
+                x + 1.0
+            ),
+        )
+        .expect("obj");
+        let img = image::RgbaImage::from_pixel(4, 2, image::Rgba([10 * k as u8, 200, 30, 255]));
+        img.save(dir.join(format!("i{k}.png"))).expect("png");
+    }
+    let mut m = scene::load(format!("{}/m*.obj", dir.display())).expect("mesh sequence");
+    assert_eq!(m.meshes.len(), 1);
+    assert!(m.point_sets.is_empty());
+    assert!(m.set_time_waiting(2.0 / 30.0, std::time::Duration::from_secs(10)));
+    let p = &m.meshes[0].primitives[0];
+    assert_eq!(p.indices.len(), 6);
+    assert!(p.positions.iter().all(|v| v[0] >= 2.0 && v[0] <= 3.0), "frame 2: {:?}", p.positions);
+    assert_eq!(p.normals.len(), p.positions.len(), "normals made for the new positions");
+    let mut i = scene::load(format!("{}/i*.png", dir.display())).expect("image sequence");
+    assert_eq!(i.textures.len(), 1);
+    assert!(i.set_time_waiting(3.0 / 30.0, std::time::Duration::from_secs(10)));
+    match &i.textures[0].pixels {
+        scene::TexturePixels::Rgba8(px) => {
+            assert_eq!(px[0], [30, 200, 30, 255], "frame 3's texels")
+        }
+        other => panic!("{other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -152,8 +152,8 @@ enum Command {
     /// Render a scene to an image: .png (tonemapped sRGB) or .exr (linear HDR radiance); with
     /// --frames, a range of frames of its animation to images or a movie.
     Render {
-        /// Scene files and sequences (as the viewer's files; several open on one timeline).
-        #[arg(required = true)]
+        /// Scene files and sequences (as the viewer's files; several open on one timeline;
+        /// at least one, or a --sequence).
         scenes: Vec<PathBuf>,
         #[command(flatten)]
         sequence: SequenceArgs,
@@ -298,7 +298,8 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
             let size = size.as_deref().map(crate::parse_size).transpose()?;
             let cfg = crate::config::Config::default();
             let (inputs, seq) = sequence.resolve(&scenes, &cfg.stream)?;
-            let scene = inputs.first().cloned().context("no scene")?;
+            let scene =
+                inputs.first().cloned().context("render: name a scene file or a --sequence")?;
             let fps = sequence.fps;
             let export = match &frames {
                 Some(f) => Some(crate::export::ExportRequest {

@@ -187,3 +187,105 @@ fn write_config_defaults_to_the_users_file_and_set_is_checked() {
     let (ok, text) = xpg_view(&["render", furnace, "--out", "x.png", "--set", "shadow_size=1"]);
     assert!(!ok && text.contains("shadow_size = 1") && text.contains("256 ..= 8192"), "{text}");
 }
+
+/// Sequences on the command line: `--sequence` with `--fps`, a folder with `--timestamps`
+/// (its other columns plotted), a CSV of series beside a scene; a file that fails is reported
+/// by name, the export goes on to the end and the command fails.
+#[test]
+fn render_sequences_at_a_rate_or_timestamps_and_report_failed_frames() {
+    let dir = std::env::temp_dir().join(format!("xpg-cli-seq-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let frames = dir.join("scans");
+    std::fs::create_dir_all(&frames).expect("tempdir");
+    for k in 0..6 {
+        let body = if k == 3 {
+            "ply\nformat ascii 1.0\nelement vertex 5\nproperty float x\nend_header\n1\n".to_string()
+        } else {
+            let mut b = String::from(
+                "ply\nformat ascii 1.0\nelement vertex 30\nproperty float x\nproperty float y\nproperty float z\nend_header\n",
+            );
+            for i in 0..30 {
+                b += &format!("{} {} 0\n", -1.0 + k as f32 * 0.3, -1.0 + i as f32 * 0.07);
+            }
+            b
+        };
+        std::fs::write(frames.join(format!("scan{k}.ply")), body).expect("ply");
+    }
+    let pattern = format!("{}/scan*.ply", frames.display());
+    let out = dir.join("o_%02d.png");
+    let (ok, text) = xpg_view(&[
+        "render",
+        "--sequence",
+        &pattern,
+        "--fps",
+        "10",
+        "--frames",
+        "0-5",
+        "--out",
+        out.to_str().expect("path"),
+        "--size",
+        "48x32",
+        "--validation",
+    ]);
+    assert!(!ok, "a failed frame fails the command: {text}");
+    assert!(text.contains("frame 3") && text.contains("scan3.ply"), "{text}");
+    assert!(text.contains("1 of 6 frames"), "{text}");
+    for k in 0..6 {
+        assert!(dir.join(format!("o_{k:02}.png")).is_file(), "frame {k} written: {text}");
+    }
+    // Frame 3 holds the last good data (frame 2's).
+    let (f2, f3) = (
+        image::open(dir.join("o_02.png")).expect("2").to_rgba8(),
+        image::open(dir.join("o_03.png")).expect("3").to_rgba8(),
+    );
+    assert_eq!(f2.as_raw(), f3.as_raw(), "frame 3 shows frame 2's points");
+
+    // A folder with timestamps: the frame shown at 0.35 s is the third (0, 0.1, 0.3, ...).
+    let times = dir.join("times.csv");
+    std::fs::write(&times, "time,loss\n0,1.0\n0.1,0.5\n0.3,0.25\n0.5,0.2\n0.8,0.1\n1.2,0.05\n")
+        .expect("csv");
+    let one = dir.join("one.png");
+    let (ok, text) = xpg_view(&[
+        "render",
+        frames.to_str().expect("path"),
+        "--timestamps",
+        times.to_str().expect("path"),
+        "--time",
+        "0.35",
+        "--out",
+        one.to_str().expect("path"),
+        "--size",
+        "48x32",
+    ]);
+    assert!(ok, "{text}");
+    assert!(one.is_file());
+    // Timestamps of another count, a bad rate: errors that say so.
+    std::fs::write(&times, "0\n0.5\n").expect("csv");
+    let (ok, text) = xpg_view(&[
+        "render",
+        frames.to_str().expect("path"),
+        "--timestamps",
+        times.to_str().expect("path"),
+        "--out",
+        one.to_str().expect("path"),
+    ]);
+    assert!(!ok && text.contains("2 times for the 6 frames"), "{text}");
+    let (ok, text) =
+        xpg_view(&["render", &pattern, "--fps", "0", "--out", one.to_str().expect("path")]);
+    assert!(!ok && text.contains("--fps"), "{text}");
+    // A CSV of series opens beside a scene (plots on the timeline).
+    let series = dir.join("series.csv");
+    std::fs::write(&series, "time,temperature\n0,20\n1,21.5\n").expect("csv");
+    let furnace = scene("furnace_sphere.gltf");
+    let (ok, text) = xpg_view(&[
+        "render",
+        furnace.to_str().expect("path"),
+        series.to_str().expect("path"),
+        "--out",
+        one.to_str().expect("path"),
+        "--size",
+        "16x16",
+    ]);
+    assert!(ok, "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -482,3 +482,66 @@ fn export_a_streamed_sequence_frame_by_frame() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A sequence of OBJ meshes (a red square moving right) and one of PNG images (a colour per
+/// frame) exported in both renderers: each frame shows its own file.
+#[test]
+fn export_mesh_and_image_sequences_in_both_renderers() {
+    let dir = tempdir("meshseq");
+    let (meshes, images) = (dir.join("m"), dir.join("i"));
+    std::fs::create_dir_all(&meshes).expect("dir");
+    std::fs::create_dir_all(&images).expect("dir");
+    for k in 0..3 {
+        let x = k as f32 * 0.6 - 1.2;
+        std::fs::write(
+            meshes.join(format!("m{k}.obj")),
+            // Two fixed specks mark the bounds, so that the view does not follow the square.
+            format!(
+                "v {x} -0.4 0\nv {} -0.4 0\nv {x} 0.4 0\nv {} 0.4 0\nf 1 2 3\nf 2 4 3\n\
+                 v -1.5 -1 0\nv -1.49 -1 0\nv -1.5 -0.99 0\nf 5 6 7\n\
+                 v 1.5 1 0\nv 1.49 1 0\nv 1.5 0.99 0\nf 8 9 10\n",
+                x + 0.8,
+                x + 0.8
+            ),
+        )
+        .expect("obj");
+        let c = [[220u8, 30, 30], [30, 220, 30], [30, 30, 220]][k];
+        image::RgbaImage::from_pixel(8, 8, image::Rgba([c[0], c[1], c[2], 255]))
+            .save(images.join(format!("i{k}.png")))
+            .expect("png");
+    }
+    for renderer in ["raster", "pathtracer"] {
+        // Meshes: the square moves right (pixels unlike the background's corner).
+        let mut s = scene::load(meshes.join("").to_str().expect("utf-8")).expect("meshes");
+        s.add_default_lighting();
+        // Seen from the front (+Y up), not from above.
+        s.up = Some(glam::Vec3::Y);
+        let out = export_to(&format!("mesh-{renderer}"), renderer, s, (0, 2), 30.0);
+        let mut xs = Vec::new();
+        for k in 0..3u64 {
+            let px = read_png(&out.join(format!("f_{k:03}.png")));
+            let bg = [px[0], px[1], px[2]];
+            let cols: Vec<usize> = px
+                .chunks_exact(4)
+                .enumerate()
+                .filter(|(_, p)| (0..3).any(|c| p[c].abs_diff(bg[c]) > 8))
+                .map(|(i, _)| i % 96)
+                .collect();
+            assert!(cols.len() > 20, "{renderer} frame {k}: the square is drawn");
+            xs.push(cols.iter().sum::<usize>() as f64 / cols.len() as f64);
+        }
+        assert!(xs[0] < xs[1] && xs[1] < xs[2], "{renderer}: the square moves right: {xs:?}");
+        let _ = std::fs::remove_dir_all(&out);
+        // Images: the quad fills the middle of the view with each frame's colour.
+        let s = scene::load(images.join("").to_str().expect("utf-8")).expect("images");
+        let out = export_to(&format!("img-{renderer}"), renderer, s, (0, 2), 30.0);
+        for k in 0..3u64 {
+            let px = read_png(&out.join(format!("f_{k:03}.png")));
+            let centre = &px[(32 * 96 + 48) * 4..(32 * 96 + 48) * 4 + 3];
+            let brightest = centre.iter().enumerate().max_by_key(|c| c.1).map(|c| c.0);
+            assert_eq!(brightest, Some(k as usize), "{renderer} frame {k}: {centre:?}");
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
