@@ -515,7 +515,7 @@ fn export_mesh_and_image_sequences_in_both_renderers() {
         let mut s = scene::load(meshes.join("").to_str().expect("utf-8")).expect("meshes");
         s.add_default_lighting();
         // Seen from the front (+Y up), not from above.
-        s.up = Some(glam::Vec3::Y);
+        s.up = Some(Vec3::Y);
         let out = export_to(&format!("mesh-{renderer}"), renderer, s, (0, 2), 30.0);
         let mut xs = Vec::new();
         for k in 0..3u64 {
