@@ -803,6 +803,33 @@ mod tests {
         assert!(st.cached <= 9);
     }
 
+    /// Playback that moves several frames per step prefetches the frames it will show (in
+    /// its direction); a jump is a seek, not a speed.
+    #[test]
+    fn prefetch_follows_the_speed_and_direction_of_playback() {
+        use crate::property::PropertySource;
+        let s = Arc::new(stream(100, 500, vec![], usize::MAX, 1));
+        let source = StreamSource::new(Arc::clone(&s), FramePart::Positions, 3);
+        // What is wanted, and the expected list without what a loader took already.
+        let check = |s: &Stream, expected: &[usize], what: &str| {
+            let st = s.state();
+            let index = |id: &u64| st.entries.iter().position(|e| e.id == *id);
+            let wanted: Vec<usize> = st.wanted.iter().filter_map(index).collect();
+            let taken: Vec<usize> =
+                st.loading.iter().chain(st.cache.keys()).filter_map(index).collect();
+            let expected: Vec<usize> =
+                expected.iter().copied().filter(|k| !taken.contains(k)).collect();
+            assert_eq!(wanted, expected, "{what}");
+        };
+        source.sample(10.0);
+        source.sample(14.0);
+        check(&s, &[14, 18, 22, 26], "four frames a step");
+        source.sample(12.0);
+        check(&s, &[12, 10, 8, 6], "backwards, two a step");
+        source.sample(60.0);
+        check(&s, &[60, 61, 62, 63], "a seek: the frames after it");
+    }
+
     #[test]
     fn a_stream_source_reports_its_loaded_time_ranges() {
         use crate::property::PropertySource;
