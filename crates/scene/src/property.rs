@@ -793,8 +793,11 @@ impl Scene {
     pub fn set_time_waiting(&mut self, t: f64, timeout: std::time::Duration) -> bool {
         let start = std::time::Instant::now();
         loop {
+            // Asked before the time is set: data that arrives meanwhile is taken next time
+            // round (asked after, a stand-in taken just before it arrived would pass).
+            let ready = self.properties_ready(t);
             self.set_time(t);
-            if self.properties_ready(t) {
+            if ready {
                 return true;
             }
             if start.elapsed() > timeout {

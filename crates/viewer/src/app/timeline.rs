@@ -164,9 +164,11 @@ impl Playback {
         // Streamed data not there at the last application showed a stand-in (the nearest
         // loaded frame): applied again each frame until the real one has arrived.
         if self.applied != Some(self.time) || !self.complete {
+            // Asked before: data that arrives while the time is set is taken next frame.
+            let ready = scene.properties_ready(self.time);
             scene.set_time(self.time);
             self.applied = Some(self.time);
-            self.complete = scene.properties_ready(self.time);
+            self.complete = ready;
         }
     }
 
