@@ -188,6 +188,8 @@ struct State {
     background: VecDeque<u64>,
     /// The union of the bounds of every frame decoded so far.
     bounds: Option<(glam::Vec3, glam::Vec3)>,
+    /// Frames a program put in memory ([`Stream::put`]): never evicted (nothing to reload).
+    pinned: HashSet<u64>,
     decoded: u64,
     evicted: u64,
     shutdown: bool,
@@ -207,7 +209,7 @@ impl State {
         let mut k = 0;
         while self.bytes > self.budget && k < self.lru.len() {
             let id = self.lru[k];
-            if Some(id) == keep {
+            if Some(id) == keep || self.pinned.contains(&id) {
                 k += 1;
                 continue;
             }
@@ -542,6 +544,49 @@ impl Stream {
         self.insert(n, path, time)
     }
 
+    /// Puts `frame` (data in memory, from a program: never evicted, never read from disk) at
+    /// `time`: a new frame in time order, or the data of the frame already at that time.
+    /// Returns the frame's index, or why not (data that fails [`Frame::check`], a time that
+    /// is not finite).
+    pub fn put(&self, time: f64, mut frame: Frame) -> Result<usize, String> {
+        if !time.is_finite() {
+            return Err(format!("time {time}"));
+        }
+        frame.check()?;
+        let bounds = frame.bounds.map(|(a, b)| (glam::Vec3::from(a), glam::Vec3::from(b)));
+        let mut s = self.state();
+        let at = s.entries.partition_point(|e| e.time < time);
+        let same = s.entries.get(at).is_some_and(|e| e.time == time);
+        let id = if same {
+            s.entries[at].id
+        } else {
+            let id = s.next_id;
+            s.next_id += 1;
+            s.entries.insert(at, Entry { id, path: PathBuf::new(), time });
+            id
+        };
+        if let Some(old) = s.cache.remove(&id) {
+            s.bytes -= old.bytes();
+        } else if same {
+            // A file's frame becomes a program's.
+            s.lru.retain(|&x| x != id);
+        }
+        s.errors.remove(&id);
+        if let Some((lo, hi)) = bounds {
+            s.bounds = Some(s.bounds.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        }
+        s.pinned.insert(id);
+        s.bytes += frame.bytes();
+        s.cache.insert(id, Arc::new(frame));
+        Ok(at)
+    }
+
+    /// Removes the frame at exactly `time`. False when there is none.
+    pub fn remove_at(&self, time: f64) -> bool {
+        let index = self.state().entries.iter().position(|e| e.time == time);
+        index.is_some_and(|i| self.remove(i))
+    }
+
     /// Removes frame `index` (and its cached data). False when there is none.
     pub fn remove(&self, index: usize) -> bool {
         let mut s = self.state();
@@ -556,6 +601,7 @@ impl Stream {
         s.wanted.retain(|&x| x != e.id);
         s.background.retain(|&x| x != e.id);
         s.errors.remove(&e.id);
+        s.pinned.remove(&e.id);
         true
     }
 }

@@ -131,6 +131,18 @@ impl Camera {
         c
     }
 
+    /// Looks from `eye` at `target` with `up` as the screen's up (a program's camera).
+    pub fn look_at(&mut self, eye: Vec3, target: Vec3, up: Vec3) {
+        let d = target - eye;
+        if !(d.is_finite() && d.length() > 1e-6) {
+            return;
+        }
+        let up = if up.cross(d).length() > 1e-6 { up.normalize() } else { self.up.axis() };
+        self.target = target;
+        self.distance = d.length();
+        self.rotation = look_rotation(d, up);
+    }
+
     /// The eye position.
     pub fn eye(&self) -> Vec3 {
         self.target + self.rotation * Vec3::new(0.0, 0.0, self.distance)

@@ -30,6 +30,15 @@ struct ViewArgs {
     files: Vec<PathBuf>,
     #[command(flatten)]
     sequence: SequenceArgs,
+    /// Serve other programs (the Python and Rust clients): `--listen` (127.0.0.1:9870),
+    /// `--listen=PORT` or `--listen=ADDR:PORT`. Another address than 127.0.0.1 needs a token
+    /// (`--token`, or one generated and printed); the traffic is not encrypted. With
+    /// --offscreen and no --frames, runs until a client sends `quit` or a signal stops it.
+    #[arg(long, value_name = "[ADDR:]PORT", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    listen: Option<String>,
+    /// The token clients must send (with --listen).
+    #[arg(long)]
+    token: Option<String>,
     /// Window size WxH (default 1280x800). Flags override the config file.
     #[arg(long)]
     size: Option<String>,
@@ -482,7 +491,31 @@ fn view(a: ViewArgs, registry: Registry, started: std::time::Instant) -> anyhow:
     let script = a.script.as_deref().map(crate::input::Script::load).transpose()?;
     let scripted = script.is_some();
     let (files, sequence) = a.sequence.resolve(&a.files, &cfg.stream)?;
+    let listen = match (&a.listen, cfg.server.listen.is_empty()) {
+        (Some(l), _) => Some(l.clone()),
+        (None, false) => Some(cfg.server.listen.clone()),
+        (None, true) => None,
+    };
+    let listen = listen
+        .map(|l| -> anyhow::Result<crate::server::ServerConfig> {
+            let token = a
+                .token
+                .clone()
+                .or_else(|| (!cfg.server.token.is_empty()).then(|| cfg.server.token.clone()));
+            let limits = protocol::Limits {
+                payload_bytes: cfg.server.max_message_mb.saturating_mul(1 << 20),
+                ..Default::default()
+            };
+            Ok(crate::server::ServerConfig {
+                addr: crate::server::parse_listen(&l)?,
+                token,
+                limits,
+                ..Default::default()
+            })
+        })
+        .transpose()?;
     let opts = ViewerOptions {
+        listen,
         files,
         sequence,
         frame_budget: cfg.stream.gpu_budget_mb.saturating_mul(1 << 20),

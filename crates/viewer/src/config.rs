@@ -28,6 +28,21 @@ pub struct Config {
     pub passes: PassesConfig,
     /// `[stream]`
     pub stream: StreamConfig,
+    /// `[server]`
+    pub server: ServerSection,
+}
+
+/// `[server]`: the viewer as a server for other programs (as `--listen`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// Listen at start: `PORT` or `ADDR:PORT` (empty: not unless `--listen`).
+    pub listen: String,
+    /// The token clients send (required when not bound to 127.0.0.1; generated when empty).
+    pub token: String,
+    /// The largest message in MiB.
+    #[serde(deserialize_with = "budget")]
+    pub max_message_mb: u64,
 }
 
 /// `[stream]`: sequences streamed from disk.
@@ -43,6 +58,12 @@ pub struct StreamConfig {
     /// Frames prefetched ahead of the playhead (0..=256).
     #[serde(deserialize_with = "ahead")]
     pub ahead: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self { listen: String::new(), token: String::new(), max_message_mb: 4096 }
+    }
 }
 
 impl Default for StreamConfig {

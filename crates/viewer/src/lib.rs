@@ -15,6 +15,7 @@ pub mod passes;
 #[cfg(feature = "tracy")]
 mod profiling;
 mod reload;
+pub mod server;
 pub mod window;
 
 use std::path::{Path, PathBuf};

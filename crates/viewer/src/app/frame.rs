@@ -109,7 +109,10 @@ impl App {
     ) -> anyhow::Result<bool> {
         self.apply_script();
         self.poll_reload();
+        // Clients' requests, up to the first screenshot (answered once this frame rendered).
+        let shots = self.apply_remote();
         if size.0 == 0 || size.1 == 0 {
+            self.answer_shots(shots);
             return Ok(false);
         }
         let _guard = imgui_lock();
@@ -124,6 +127,7 @@ impl App {
         let r = self.frame_with(&mut imgui, swapchain, size);
         self.wants_text = imgui.io().want_text_input;
         self.imgui = Some(imgui.suspend());
+        self.answer_shots(shots);
         r
     }
 

@@ -21,6 +21,7 @@ mod offscreen;
 mod options;
 mod panels;
 mod rebuild;
+mod remote;
 mod timeline;
 mod ui_gpu;
 mod viewport;
@@ -256,6 +257,8 @@ pub struct App {
     /// The Export form of the timeline, the export running (if any) and how the last ended.
     export_form: ExportForm,
     export_job: Option<ExportJob>,
+    /// The server and its clients' objects (`--listen`).
+    remote: Option<remote::Remote>,
     export_status: Option<String>,
     /// The viewport last focused (exports show its view).
     active_viewport: Option<u32>,
@@ -417,6 +420,7 @@ impl App {
             playback,
             export_form: Default::default(),
             export_job: None,
+            remote: None,
             export_status: None,
             active_viewport: None,
             stats: FrameStats::default(),
@@ -466,6 +470,10 @@ impl App {
         }
         app.premade.clear();
         app.startup.push(("renderers (waited for)", t.elapsed().as_secs_f64() * 1e3));
+        if let Some(cfg) = app.opts.listen.clone() {
+            let server = crate::server::Server::start(cfg)?;
+            app.remote = Some(remote::Remote::new(server));
+        }
         if !app.opts.pass_dirs.is_empty() {
             let mut loaded = load_passes(&app.ctx, &app.compiler, &app.opts.pass_dirs);
             let files = std::mem::take(&mut loaded.files);
@@ -801,6 +809,27 @@ impl App {
     pub fn save_window(&self, path: &Path) -> anyhow::Result<()> {
         let (w, h, px) = self.read_window()?;
         save_rgba8(path, w, h, px)
+    }
+
+    /// Viewport `i`'s last image, tonemapped RGBA8 (width, height, pixels).
+    pub(crate) fn read_viewport(&self, i: usize) -> anyhow::Result<(u32, u32, Vec<u8>)> {
+        let vp = self.viewports.get(i).context("no such viewport")?;
+        let img = vp.image.as_ref().context("the viewport has no image yet")?;
+        let ldr = img.ldr.image().context("the viewport's image has no Vulkan object")?;
+        self.ctx.wait_idle()?;
+        let mut up = Uploader::new(&self.ctx, 4 << 20)?;
+        let px = up.read_image(ldr, 0, 0, vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)?;
+        Ok((img.width, img.height, px))
+    }
+
+    /// The address the server listens on (`--listen`), if it does.
+    pub fn server_addr(&self) -> Option<std::net::SocketAddr> {
+        self.remote.as_ref().map(|r| r.server.addr())
+    }
+
+    /// Whether a client asked the viewer to stop.
+    pub fn quit_requested(&self) -> bool {
+        self.remote.as_ref().is_some_and(|r| r.quit)
     }
 
     fn save_viewport(&self, i: usize, path: &Path) -> anyhow::Result<()> {

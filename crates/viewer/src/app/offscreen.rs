@@ -86,7 +86,14 @@ pub(crate) fn run_offscreen_with(
     app.startup.insert(0, ("files (load, beside the context)", files_ms));
     app.startup.insert(0, ("vulkan context (own thread)", context_ms));
     let ready_ms = started.elapsed().as_secs_f64() * 1e3;
-    let frames = app.opts.frames.unwrap_or(1).max(1);
+    // A server without a frame count runs until a client sends `quit` (or a signal).
+    let serve = app.remote.is_some() && app.opts.frames.is_none();
+    if let Some(addr) = app.server_addr() {
+        use std::io::Write as _;
+        println!("listening on {addr}");
+        let _ = std::io::stdout().flush();
+    }
+    let frames = if serve { u64::MAX } else { app.opts.frames.unwrap_or(1).max(1) };
     let mut first_ms = 0.0;
     let warmup = 10.min(frames - 1);
     let mut steady_start = Instant::now();
@@ -94,9 +101,18 @@ pub(crate) fn run_offscreen_with(
     let mut gpu_n = 0u32;
     let (mut cpu_sum, mut cpu_n) = (0.0f64, 0u32);
     let mut pass_sums: Vec<(String, f64)> = Vec::new();
+    let mut rendered = 0u64;
     for i in 0..frames {
+        if serve && app.quit_requested() {
+            break;
+        }
         let size = app.requested_size.take().unwrap_or(app.size);
         app.frame(None, size)?;
+        rendered += 1;
+        if serve && !app.playback.playing {
+            // Idle between clients' requests: not a busy loop.
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         if i == 0 {
             app.ctx.wait_idle()?;
             first_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -120,6 +136,7 @@ pub(crate) fn run_offscreen_with(
         }
     }
     app.ctx.wait_idle()?;
+    let frames = rendered;
     let steady = frames.saturating_sub(warmup.max(1));
     let frame_ms = if steady > 0 {
         steady_start.elapsed().as_secs_f64() * 1e3 / steady as f64

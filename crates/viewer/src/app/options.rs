@@ -65,6 +65,8 @@ pub struct ViewerOptions {
     pub sequence: scene::sequence::SequenceOptions,
     /// The GPU budget of streamed frames in bytes (the config's `[stream]`).
     pub frame_budget: u64,
+    /// Listen for clients (`--listen`, the config's `[server]`).
+    pub listen: Option<crate::server::ServerConfig>,
 }
 
 impl Default for ViewerOptions {
@@ -95,6 +97,7 @@ impl Default for ViewerOptions {
             playback: Default::default(),
             sequence: Default::default(),
             frame_budget: render::DEFAULT_FRAME_BUDGET,
+            listen: None,
         }
     }
 }

@@ -1,0 +1,971 @@
+//! # protocol: the viewer's wire protocol (version 1.0)
+//!
+//! What a program sends to `xpg-view --listen` and what it gets back, described for clients in
+//! other languages in `docs/protocol.md`. Every message, in both directions:
+//!
+//! ```text
+//! u32 little-endian  n: the header's length in bytes
+//! n bytes            the header: a UTF-8 JSON object ("type", an optional "id", fields, and
+//!                    "arrays": [{"name", "dtype", "shape"}, ...])
+//! payload            each listed array's bytes in order, raw little-endian, C order, back to
+//!                    back (product(shape) x itemsize each)
+//! ```
+//!
+//! The first message of a connection is `hello` with the client's `[major, minor]`; the viewer
+//! answers `welcome` or an `error` naming both versions and closes. Every size is checked
+//! against [`Limits`] before anything is allocated; [`ProtocolError::is_fatal`] says when the
+//! stream can no longer be trusted (then the connection is closed). Nothing here knows scenes
+//! or Vulkan: [`Request`] is the checked form of a message, which the viewer applies.
+
+use std::io::{Read, Write};
+
+use serde_json::{json, Map, Value};
+
+/// The protocol version this crate speaks: major (incompatible changes), minor (additions).
+pub const VERSION: (u32, u32) = (1, 0);
+
+/// The port the viewer listens on by default (on 127.0.0.1).
+pub const DEFAULT_PORT: u16 = 9870;
+
+/// Bounds on what one message may hold (checked before anything is allocated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of a header.
+    pub header_bytes: usize,
+    /// Bytes of a message's arrays together.
+    pub payload_bytes: u64,
+    /// Elements of one array.
+    pub array_elements: u64,
+    /// Arrays of one message.
+    pub arrays: usize,
+    /// Bytes of a name or another string.
+    pub string_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_bytes: 1 << 20,
+            payload_bytes: 4 << 30,
+            array_elements: 1 << 30,
+            arrays: 16,
+            string_bytes: 4096,
+        }
+    }
+}
+
+/// Why a message cannot be read or is not a valid request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The connection failed or closed.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// A size over its limit.
+    #[error("{what} of {size} over the limit of {limit}")]
+    TooLarge {
+        /// What.
+        what: &'static str,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The header is not a JSON object, or its array list is malformed.
+    #[error("header: {0}")]
+    Header(String),
+    /// The message is well formed but not a valid request.
+    #[error("{0}")]
+    Invalid(String),
+    /// The client speaks another major version.
+    #[error(
+        "protocol version {}.{} of the client is not supported: this viewer speaks {}.{}",
+        client.0, client.1, VERSION.0, VERSION.1
+    )]
+    Version {
+        /// The client's version.
+        client: (u32, u32),
+    },
+}
+
+impl ProtocolError {
+    /// Whether the stream can no longer be trusted (the framing itself is broken, or the
+    /// client must not go on): the connection is closed after the error reply.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Self::Io(_) | Self::TooLarge { .. } | Self::Header(_) | Self::Version { .. })
+    }
+}
+
+/// An array's element type (NumPy's `dtype.str`, with or without its byte-order mark).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    /// uint8
+    U8,
+    /// int8
+    I8,
+    /// uint16
+    U16,
+    /// int16
+    I16,
+    /// uint32
+    U32,
+    /// int32
+    I32,
+    /// int64
+    I64,
+    /// float32
+    F32,
+    /// float64
+    F64,
+}
+
+impl Dtype {
+    /// `u1`, `<f4`, `|u1`, `float32`, ...; None: unknown or big-endian.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.strip_prefix(['<', '|', '=']).unwrap_or(s);
+        Some(match s {
+            "u1" | "uint8" => Self::U8,
+            "i1" | "int8" => Self::I8,
+            "u2" | "uint16" => Self::U16,
+            "i2" | "int16" => Self::I16,
+            "u4" | "uint32" => Self::U32,
+            "i4" | "int32" => Self::I32,
+            "i8" | "int64" => Self::I64,
+            "f4" | "float32" => Self::F32,
+            "f8" | "float64" => Self::F64,
+            _ => return None,
+        })
+    }
+
+    /// Its name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::U8 => "u1",
+            Self::I8 => "i1",
+            Self::U16 => "u2",
+            Self::I16 => "i2",
+            Self::U32 => "u4",
+            Self::I32 => "i4",
+            Self::I64 => "i8",
+            Self::F32 => "f4",
+            Self::F64 => "f8",
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Self::U8 | Self::I8 => 1,
+            Self::U16 | Self::I16 => 2,
+            Self::U32 | Self::I32 | Self::F32 => 4,
+            Self::I64 | Self::F64 => 8,
+        }
+    }
+
+    fn is_float(self) -> bool {
+        matches!(self, Self::F32 | Self::F64)
+    }
+}
+
+/// An array of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Array {
+    /// Its name in the header.
+    pub name: String,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Shape (C order).
+    pub shape: Vec<usize>,
+    /// Raw little-endian bytes.
+    pub data: Vec<u8>,
+}
+
+impl Array {
+    /// An array of `values` (f32) with `shape`.
+    pub fn f32(name: &str, shape: &[usize], values: &[f32]) -> Self {
+        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Self { name: name.into(), dtype: Dtype::F32, shape: shape.to_vec(), data }
+    }
+
+    /// An array of bytes with `shape`.
+    pub fn u8(name: &str, shape: &[usize], values: &[u8]) -> Self {
+        Self { name: name.into(), dtype: Dtype::U8, shape: shape.to_vec(), data: values.to_vec() }
+    }
+
+    /// Elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether it has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element `i` as f64.
+    fn get(&self, i: usize) -> f64 {
+        let s = self.dtype.size();
+        let b = &self.data[i * s..(i + 1) * s];
+        let mut a = [0u8; 8];
+        a[..s].copy_from_slice(b);
+        match self.dtype {
+            Dtype::U8 => b[0] as f64,
+            Dtype::I8 => b[0] as i8 as f64,
+            Dtype::U16 => u16::from_le_bytes([a[0], a[1]]) as f64,
+            Dtype::I16 => i16::from_le_bytes([a[0], a[1]]) as f64,
+            Dtype::U32 => u32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64,
+            Dtype::I32 => i32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64,
+            Dtype::I64 => i64::from_le_bytes(a) as f64,
+            Dtype::F32 => f32::from_le_bytes([a[0], a[1], a[2], a[3]]) as f64,
+            Dtype::F64 => f64::from_le_bytes(a),
+        }
+    }
+
+    /// Every element as f32 (any numeric type).
+    pub fn to_f32(&self) -> Vec<f32> {
+        if self.dtype == Dtype::F32 {
+            return self
+                .data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+        }
+        (0..self.len()).map(|i| self.get(i) as f32).collect()
+    }
+
+    /// Checks that the shape is `[N, cols]` (or `[N]` for `cols` = 1, or any of `cols` when
+    /// several are allowed); returns N and the columns.
+    pub fn rows(&self, cols: &[usize]) -> Result<(usize, usize), ProtocolError> {
+        let ok = match self.shape.as_slice() {
+            [n] if cols.contains(&1) => Some((*n, 1)),
+            [n, c] if cols.contains(c) => Some((*n, *c)),
+            _ => None,
+        };
+        ok.ok_or_else(|| {
+            ProtocolError::Invalid(format!(
+                "array '{}': shape {:?}, expected N x {}",
+                self.name,
+                self.shape,
+                cols.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" or ")
+            ))
+        })
+    }
+
+    /// N x 3 positions (any numeric type), checked finite.
+    pub fn vec3s(&self) -> Result<Vec<[f32; 3]>, ProtocolError> {
+        self.rows(&[3])?;
+        let v = self.to_f32();
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(ProtocolError::Invalid(format!(
+                "array '{}': NaN or infinite values",
+                self.name
+            )));
+        }
+        Ok(v.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect())
+    }
+
+    /// Colours, N x 3 or N x 4: uint8 as they are, floats in 0..1 scaled to bytes.
+    pub fn colors(&self) -> Result<Vec<[u8; 4]>, ProtocolError> {
+        let (n, c) = self.rows(&[3, 4])?;
+        let byte = |i: usize| -> u8 {
+            if self.dtype.is_float() {
+                let v = self.get(i);
+                if v.is_finite() {
+                    (v.clamp(0.0, 1.0) * 255.0).round() as u8
+                } else {
+                    0
+                }
+            } else {
+                self.get(i).clamp(0.0, 255.0) as u8
+            }
+        };
+        Ok((0..n)
+            .map(|r| {
+                let a = if c == 4 { byte(r * 4 + 3) } else { 255 };
+                [byte(r * c), byte(r * c + 1), byte(r * c + 2), a]
+            })
+            .collect())
+    }
+
+    /// Indices (an integer type), each below `bound`.
+    pub fn indices(&self, cols: usize, bound: usize) -> Result<Vec<u32>, ProtocolError> {
+        self.rows(&[cols])?;
+        if self.dtype.is_float() {
+            return Err(ProtocolError::Invalid(format!(
+                "array '{}': indices must be integers, not {}",
+                self.name,
+                self.dtype.name()
+            )));
+        }
+        (0..self.len())
+            .map(|i| {
+                let v = self.get(i);
+                if v >= 0.0 && (v as usize) < bound {
+                    Ok(v as u32)
+                } else {
+                    Err(ProtocolError::Invalid(format!(
+                        "array '{}': index {v} out of range (0..{bound})",
+                        self.name
+                    )))
+                }
+            })
+            .collect()
+    }
+}
+
+/// A message: its header and its arrays.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Message {
+    /// The header's fields ("arrays" removed).
+    pub header: Map<String, Value>,
+    /// The arrays, in order.
+    pub arrays: Vec<Array>,
+}
+
+impl Message {
+    /// A message of `header` (a JSON object) and `arrays`.
+    pub fn new(header: Value, arrays: Vec<Array>) -> Self {
+        let header = match header {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        Self { header, arrays }
+    }
+
+    /// Its type.
+    pub fn kind(&self) -> &str {
+        self.header.get("type").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// Its request id.
+    pub fn id(&self) -> Option<u64> {
+        self.header.get("id").and_then(Value::as_u64)
+    }
+
+    /// The array named `name`.
+    pub fn array(&self, name: &str) -> Option<&Array> {
+        self.arrays.iter().find(|a| a.name == name)
+    }
+
+    /// Writes it: the header length, the header, the arrays.
+    pub fn write(&self, w: &mut impl Write) -> std::io::Result<()> {
+        let mut header = self.header.clone();
+        let list: Vec<Value> = self
+            .arrays
+            .iter()
+            .map(|a| json!({"name": a.name, "dtype": a.dtype.name(), "shape": a.shape}))
+            .collect();
+        if !list.is_empty() {
+            header.insert("arrays".into(), Value::Array(list));
+        }
+        let text = serde_json::to_vec(&Value::Object(header))?;
+        let n = u32::try_from(text.len()).map_err(std::io::Error::other)?;
+        w.write_all(&n.to_le_bytes())?;
+        w.write_all(&text)?;
+        for a in &self.arrays {
+            w.write_all(&a.data)?;
+        }
+        w.flush()
+    }
+
+    /// Reads one message (sizes checked against `limits` before anything is allocated).
+    pub fn read(r: &mut impl Read, limits: &Limits) -> Result<Self, ProtocolError> {
+        let mut len = [0u8; 4];
+        r.read_exact(&mut len)?;
+        let n = u32::from_le_bytes(len) as usize;
+        if n > limits.header_bytes {
+            return Err(ProtocolError::TooLarge {
+                what: "a header",
+                size: n as u64,
+                limit: limits.header_bytes as u64,
+            });
+        }
+        let mut text = vec![0u8; n];
+        r.read_exact(&mut text)?;
+        let (header, specs) = parse_header(&text, limits)?;
+        let mut arrays = Vec::with_capacity(specs.len());
+        for (name, dtype, shape, bytes) in specs {
+            let mut data = vec![0u8; bytes as usize];
+            r.read_exact(&mut data)?;
+            arrays.push(Array { name, dtype, shape, data });
+        }
+        Ok(Self { header, arrays })
+    }
+
+    /// [`Message::read`] from the start of `bytes`; returns the message and the bytes used.
+    pub fn decode(bytes: &[u8], limits: &Limits) -> Result<(Self, usize), ProtocolError> {
+        let mut cursor = std::io::Cursor::new(bytes);
+        let m = Self::read(&mut cursor, limits)?;
+        Ok((m, cursor.position() as usize))
+    }
+
+    /// Its bytes on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        // Writing into memory cannot fail but for a header over 4 GiB.
+        let _ = self.write(&mut v);
+        v
+    }
+}
+
+type ArraySpec = (String, Dtype, Vec<usize>, u64);
+
+/// The header's fields and its array list, checked against `limits`.
+fn parse_header(
+    text: &[u8],
+    limits: &Limits,
+) -> Result<(Map<String, Value>, Vec<ArraySpec>), ProtocolError> {
+    let header: Value =
+        serde_json::from_slice(text).map_err(|e| ProtocolError::Header(e.to_string()))?;
+    let Value::Object(mut header) = header else {
+        return Err(ProtocolError::Header("not a JSON object".into()));
+    };
+    let list = match header.remove("arrays") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(l)) => l,
+        Some(_) => return Err(ProtocolError::Header("'arrays' is not a list".into())),
+    };
+    if list.len() > limits.arrays {
+        return Err(ProtocolError::TooLarge {
+            what: "the number of arrays",
+            size: list.len() as u64,
+            limit: limits.arrays as u64,
+        });
+    }
+    let mut specs = Vec::with_capacity(list.len());
+    let mut total: u64 = 0;
+    for (k, a) in list.iter().enumerate() {
+        let bad = |m: &str| ProtocolError::Header(format!("array {k}: {m}"));
+        let name = a.get("name").and_then(Value::as_str).ok_or_else(|| bad("no name"))?;
+        if name.len() > limits.string_bytes {
+            return Err(bad("name too long"));
+        }
+        let dtype = a.get("dtype").and_then(Value::as_str).ok_or_else(|| bad("no dtype"))?;
+        let dtype = Dtype::parse(dtype).ok_or_else(|| {
+            bad(&format!(
+                "dtype '{dtype}' (expected u1, i1, u2, i2, u4, i4, i8, f4 or f8, little-endian)"
+            ))
+        })?;
+        let shape = a.get("shape").and_then(Value::as_array).ok_or_else(|| bad("no shape"))?;
+        if shape.len() > 4 {
+            return Err(bad("more than 4 dimensions"));
+        }
+        let mut dims = Vec::with_capacity(shape.len());
+        let mut elements: u64 = 1;
+        for d in shape {
+            let d = d.as_u64().ok_or_else(|| bad("a dimension is not a whole number"))?;
+            elements = elements.checked_mul(d).ok_or_else(|| bad("shape overflows"))?;
+            if elements > limits.array_elements {
+                return Err(ProtocolError::TooLarge {
+                    what: "an array's elements",
+                    size: elements,
+                    limit: limits.array_elements,
+                });
+            }
+            dims.push(d as usize);
+        }
+        let bytes = elements * dtype.size() as u64;
+        total = total.saturating_add(bytes);
+        if total > limits.payload_bytes {
+            return Err(ProtocolError::TooLarge {
+                what: "a message's arrays (bytes)",
+                size: total,
+                limit: limits.payload_bytes,
+            });
+        }
+        specs.push((name.to_string(), dtype, dims, bytes));
+    }
+    Ok((header, specs))
+}
+
+/// When a sample of a sequence is set: a time in seconds or a frame index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum At {
+    /// Scene time in seconds.
+    Time(f64),
+    /// Frame index (at the viewer's frame rate for client data, 30 per second).
+    Frame(u64),
+}
+
+/// A playback request.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Playback {
+    /// Play (true) or pause (false).
+    pub play: Option<bool>,
+    /// Go to this time.
+    pub seek: Option<f64>,
+    /// Scene seconds per second.
+    pub speed: Option<f64>,
+}
+
+/// The checked form of a client's message.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Request {
+    /// The first message: the client's version, name and token.
+    Hello {
+        /// Its protocol version.
+        version: (u32, u32),
+        /// Its name (for logs).
+        client: String,
+        /// The token, when the viewer asks for one.
+        token: Option<String>,
+    },
+    /// A point cloud (created, replaced, or a sample of its sequence `at`).
+    Points {
+        /// Its name (a path such as `robot/scan`).
+        name: String,
+        /// Positions.
+        positions: Vec<[f32; 3]>,
+        /// Colours (empty: none).
+        colors: Vec<[u8; 4]>,
+        /// Scalars through a colormap (empty: none).
+        scalars: Vec<f32>,
+        /// Point size in pixels.
+        size: Option<f32>,
+        /// A sample of a sequence (None: static).
+        at: Option<At>,
+    },
+    /// A triangle mesh.
+    Mesh {
+        /// Its name.
+        name: String,
+        /// Vertex positions.
+        vertices: Vec<[f32; 3]>,
+        /// Triangles (three indices each).
+        faces: Vec<u32>,
+        /// Per-vertex colours (empty: the base colour).
+        colors: Vec<[u8; 4]>,
+        /// Base colour, linear RGBA.
+        color: Option<[f32; 4]>,
+        /// A sample of a sequence (None: static).
+        at: Option<At>,
+    },
+    /// Lines: segments (pairs of points), or a strip.
+    Lines {
+        /// Its name.
+        name: String,
+        /// Vertices.
+        positions: Vec<[f32; 3]>,
+        /// Consecutive vertices joined (else pairs).
+        strip: bool,
+        /// Per-vertex colours (empty: white).
+        colors: Vec<[u8; 4]>,
+        /// Width in pixels.
+        width: Option<f32>,
+    },
+    /// An image on a quad.
+    Image {
+        /// Its name.
+        name: String,
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// RGBA8, row by row from the top.
+        pixels: Vec<[u8; 4]>,
+    },
+    /// An object's transform (column-major 4 x 4).
+    Transform {
+        /// The object.
+        name: String,
+        /// Column-major matrix.
+        matrix: [f32; 16],
+    },
+    /// Deletes an object (or every object under `name/`).
+    Delete {
+        /// The name or prefix.
+        name: String,
+    },
+    /// Playback.
+    Playback(Playback),
+    /// Reads the first viewport's camera (no fields) or sets it.
+    Camera {
+        /// Eye, target, up (None: a read).
+        set: Option<([f32; 3], [f32; 3], [f32; 3])>,
+        /// The viewport (None: the first).
+        viewport: Option<u32>,
+    },
+    /// A screenshot of a viewport, after every earlier message of this client.
+    Screenshot {
+        /// The viewport (None: the first).
+        viewport: Option<u32>,
+        /// "rgba8" (raw), "png" or "exr".
+        format: String,
+    },
+    /// The scene's objects.
+    Query,
+    /// Removes the sample of a client sequence at a time.
+    RemoveFrame {
+        /// The object.
+        name: String,
+        /// The sample's time.
+        at: At,
+    },
+    /// Asks the viewer to stop (an offscreen server ends).
+    Quit,
+    /// Adds, closes or changes the renderer of a viewport.
+    Viewport {
+        /// "add", "close" or "renderer".
+        action: String,
+        /// The viewport (close, renderer).
+        viewport: Option<u32>,
+        /// The renderer's name (add, renderer).
+        renderer: Option<String>,
+    },
+}
+
+/// A request with its id (None: no reply is sent unless it fails).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// The id the reply carries.
+    pub id: Option<u64>,
+    /// The request.
+    pub request: Request,
+}
+
+fn string(m: &Message, key: &str, limits: &Limits) -> Result<String, ProtocolError> {
+    let s = m
+        .header
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ProtocolError::Invalid(format!("'{}': no '{key}'", m.kind())))?;
+    if s.len() > limits.string_bytes || s.is_empty() {
+        return Err(ProtocolError::Invalid(format!(
+            "'{}': '{key}' empty or longer than {} bytes",
+            m.kind(),
+            limits.string_bytes
+        )));
+    }
+    Ok(s.to_string())
+}
+
+fn array<'m>(m: &'m Message, name: &str) -> Result<&'m Array, ProtocolError> {
+    m.array(name)
+        .ok_or_else(|| ProtocolError::Invalid(format!("'{}': no array '{name}'", m.kind())))
+}
+
+fn number(m: &Message, key: &str) -> Result<Option<f64>, ProtocolError> {
+    match m.header.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_f64().filter(|x| x.is_finite()).map(Some).ok_or_else(|| {
+            ProtocolError::Invalid(format!("'{}': '{key}' is not a number", m.kind()))
+        }),
+    }
+}
+
+fn vec_n<const N: usize>(m: &Message, key: &str) -> Result<Option<[f32; N]>, ProtocolError> {
+    let Some(v) = m.header.get(key).filter(|v| !v.is_null()) else { return Ok(None) };
+    let bad = || ProtocolError::Invalid(format!("'{}': '{key}' is not {N} numbers", m.kind()));
+    let list = v.as_array().filter(|l| l.len() == N).ok_or_else(bad)?;
+    let mut out = [0f32; N];
+    for (o, x) in out.iter_mut().zip(list) {
+        *o = x.as_f64().filter(|x| x.is_finite()).ok_or_else(bad)? as f32;
+    }
+    Ok(Some(out))
+}
+
+fn at(m: &Message) -> Result<Option<At>, ProtocolError> {
+    match (number(m, "time")?, m.header.get("frame")) {
+        (Some(t), _) => Ok(Some(At::Time(t))),
+        (None, None | Some(Value::Null)) => Ok(None),
+        (None, Some(f)) => f.as_u64().map(|f| Some(At::Frame(f))).ok_or_else(|| {
+            ProtocolError::Invalid(format!("'{}': 'frame' is not a whole number", m.kind()))
+        }),
+    }
+}
+
+fn optional_colors(m: &Message, n: usize) -> Result<Vec<[u8; 4]>, ProtocolError> {
+    match m.array("colors") {
+        None => Ok(Vec::new()),
+        Some(a) => {
+            let c = a.colors()?;
+            if c.len() != n {
+                return Err(ProtocolError::Invalid(format!(
+                    "'{}': {} colours for {n} points",
+                    m.kind(),
+                    c.len()
+                )));
+            }
+            Ok(c)
+        }
+    }
+}
+
+impl Request {
+    /// Checks `m` as a request (its fields and arrays, their shapes and values).
+    pub fn parse(m: &Message, limits: &Limits) -> Result<Envelope, ProtocolError> {
+        let id = m.id();
+        let request = match m.kind() {
+            "hello" => {
+                let v = m
+                    .header
+                    .get("version")
+                    .and_then(Value::as_array)
+                    .filter(|v| v.len() == 2)
+                    .and_then(|v| Some((v[0].as_u64()? as u32, v[1].as_u64()? as u32)))
+                    .ok_or_else(|| {
+                        ProtocolError::Header("'hello': 'version' is not [major, minor]".into())
+                    })?;
+                let client = m
+                    .header
+                    .get("client")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .chars()
+                    .take(128)
+                    .collect();
+                let token = m.header.get("token").and_then(Value::as_str).map(str::to_string);
+                Request::Hello { version: v, client, token }
+            }
+            "points" => {
+                let positions = array(m, "positions")?.vec3s()?;
+                let n = positions.len();
+                let colors = optional_colors(m, n)?;
+                let scalars = match m.array("scalars") {
+                    None => Vec::new(),
+                    Some(a) => {
+                        a.rows(&[1])?;
+                        let s = a.to_f32();
+                        if s.len() != n {
+                            return Err(ProtocolError::Invalid(format!(
+                                "'points': {} scalars for {n} points",
+                                s.len()
+                            )));
+                        }
+                        s
+                    }
+                };
+                let size = number(m, "size")?.map(|s| s as f32);
+                if size.is_some_and(|s| !(s > 0.0 && s <= 64.0)) {
+                    return Err(ProtocolError::Invalid("'points': 'size' outside (0, 64]".into()));
+                }
+                Request::Points {
+                    name: string(m, "name", limits)?,
+                    positions,
+                    colors,
+                    scalars,
+                    size,
+                    at: at(m)?,
+                }
+            }
+            "mesh" => {
+                let vertices = array(m, "vertices")?.vec3s()?;
+                let faces = array(m, "faces")?.indices(3, vertices.len())?;
+                let colors = optional_colors(m, vertices.len())?;
+                Request::Mesh {
+                    name: string(m, "name", limits)?,
+                    vertices,
+                    faces,
+                    colors,
+                    color: vec_n::<4>(m, "color")?,
+                    at: at(m)?,
+                }
+            }
+            "lines" => {
+                let positions = array(m, "positions")?.vec3s()?;
+                let strip = m.header.get("strip").and_then(Value::as_bool).unwrap_or(false);
+                if !strip && positions.len() % 2 != 0 {
+                    return Err(ProtocolError::Invalid(
+                        "'lines': an odd number of vertices for segments (pairs)".into(),
+                    ));
+                }
+                let colors = optional_colors(m, positions.len())?;
+                let width = number(m, "width")?.map(|w| w as f32);
+                if width.is_some_and(|w| !(w > 0.0 && w <= 64.0)) {
+                    return Err(ProtocolError::Invalid("'lines': 'width' outside (0, 64]".into()));
+                }
+                Request::Lines { name: string(m, "name", limits)?, positions, strip, colors, width }
+            }
+            "image" => {
+                let a = array(m, "pixels")?;
+                let (h, w, c) = match a.shape.as_slice() {
+                    [h, w, c] if (*c == 3 || *c == 4) && *h > 0 && *w > 0 => (*h, *w, *c),
+                    [h, w] if *h > 0 && *w > 0 => (*h, *w, 1),
+                    s => {
+                        return Err(ProtocolError::Invalid(format!(
+                            "'image': pixels of shape {s:?}, expected H x W x 3 or 4 (or H x W)"
+                        )))
+                    }
+                };
+                let pixels = if c == 1 {
+                    let g = Array { shape: vec![h * w, 1], ..a.clone() };
+                    let v = g.to_f32();
+                    let byte = |x: f32| {
+                        if a.dtype.is_float() {
+                            (x.clamp(0.0, 1.0) * 255.0).round() as u8
+                        } else {
+                            x.clamp(0.0, 255.0) as u8
+                        }
+                    };
+                    v.iter().map(|&x| [byte(x), byte(x), byte(x), 255]).collect()
+                } else {
+                    Array { shape: vec![h * w, c], ..a.clone() }.colors()?
+                };
+                Request::Image {
+                    name: string(m, "name", limits)?,
+                    width: w as u32,
+                    height: h as u32,
+                    pixels,
+                }
+            }
+            "transform" => {
+                let a = array(m, "matrix")?;
+                if a.shape != [4, 4] {
+                    return Err(ProtocolError::Invalid(format!(
+                        "'transform': matrix of shape {:?}, expected 4 x 4",
+                        a.shape
+                    )));
+                }
+                let v = a.to_f32();
+                if v.iter().any(|x| !x.is_finite()) {
+                    return Err(ProtocolError::Invalid("'transform': non-finite matrix".into()));
+                }
+                // Rows on the wire (NumPy's C order): column-major here.
+                let mut matrix = [0f32; 16];
+                for r in 0..4 {
+                    for c in 0..4 {
+                        matrix[c * 4 + r] = v[r * 4 + c];
+                    }
+                }
+                Request::Transform { name: string(m, "name", limits)?, matrix }
+            }
+            "delete" => Request::Delete { name: string(m, "name", limits)? },
+            "playback" => {
+                let play = match m.header.get("action").and_then(Value::as_str) {
+                    Some("play") => Some(true),
+                    Some("pause") => Some(false),
+                    None | Some("seek") | Some("speed") => None,
+                    Some(a) => {
+                        return Err(ProtocolError::Invalid(format!(
+                            "'playback': action '{a}' (expected play, pause, seek or speed)"
+                        )))
+                    }
+                };
+                let speed = number(m, "speed")?;
+                if speed.is_some_and(|s| !(-8.0..=8.0).contains(&s)) {
+                    return Err(ProtocolError::Invalid("'playback': speed outside -8..8".into()));
+                }
+                Request::Playback(Playback { play, seek: number(m, "time")?, speed })
+            }
+            "camera" => {
+                let eye = vec_n::<3>(m, "eye")?;
+                let target = vec_n::<3>(m, "target")?;
+                let up = vec_n::<3>(m, "up")?.unwrap_or([0.0, 1.0, 0.0]);
+                let set = match (eye, target) {
+                    (Some(e), Some(t)) => Some((e, t, up)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(ProtocolError::Invalid(
+                            "'camera': set needs both 'eye' and 'target'".into(),
+                        ))
+                    }
+                };
+                Request::Camera { set, viewport: viewport(m)? }
+            }
+            "screenshot" => {
+                let format =
+                    m.header.get("format").and_then(Value::as_str).unwrap_or("rgba8").to_string();
+                if !["rgba8", "png", "exr"].contains(&format.as_str()) {
+                    return Err(ProtocolError::Invalid(format!(
+                        "'screenshot': format '{format}' (expected rgba8, png or exr)"
+                    )));
+                }
+                Request::Screenshot { viewport: viewport(m)?, format }
+            }
+            "query" => Request::Query,
+            "quit" => Request::Quit,
+            "remove_frame" => Request::RemoveFrame {
+                name: string(m, "name", limits)?,
+                at: at(m)?.ok_or_else(|| {
+                    ProtocolError::Invalid("'remove_frame': no 'time' or 'frame'".into())
+                })?,
+            },
+            "viewport" => {
+                let action = string(m, "action", limits)?;
+                if !["add", "close", "renderer"].contains(&action.as_str()) {
+                    return Err(ProtocolError::Invalid(format!(
+                        "'viewport': action '{action}' (expected add, close or renderer)"
+                    )));
+                }
+                let renderer = m.header.get("renderer").and_then(Value::as_str).map(str::to_string);
+                Request::Viewport { action, viewport: viewport(m)?, renderer }
+            }
+            "" => return Err(ProtocolError::Invalid("a message without a 'type'".into())),
+            other => return Err(ProtocolError::Invalid(format!("unknown message type '{other}'"))),
+        };
+        Ok(Envelope { id, request })
+    }
+}
+
+fn viewport(m: &Message) -> Result<Option<u32>, ProtocolError> {
+    match m.header.get("viewport") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().and_then(|v| u32::try_from(v).ok()).map(Some).ok_or_else(|| {
+            ProtocolError::Invalid(format!("'{}': 'viewport' is not a viewport id", m.kind()))
+        }),
+    }
+}
+
+/// The `welcome` reply to a `hello`.
+pub fn welcome(server: &str) -> Message {
+    Message::new(
+        json!({"type": "welcome", "version": [VERSION.0, VERSION.1], "server": server}),
+        vec![],
+    )
+}
+
+/// An `ok` reply to request `id`.
+pub fn ok(id: Option<u64>) -> Message {
+    Message::new(json!({"type": "ok", "id": id}), vec![])
+}
+
+/// An `error` reply to request `id` (None: a message without an id, or the connection).
+pub fn error(id: Option<u64>, message: &str) -> Message {
+    Message::new(json!({"type": "error", "id": id, "message": message}), vec![])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_parse() {
+        let m = Message::new(
+            json!({"type": "points", "id": 3, "name": "robot/scan", "time": 0.5}),
+            vec![
+                Array::f32("positions", &[2, 3], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]),
+                Array::u8("colors", &[2, 3], &[255, 0, 0, 0, 255, 0]),
+            ],
+        );
+        let bytes = m.to_bytes();
+        let (back, used) = Message::decode(&bytes, &Limits::default()).expect("decode");
+        assert_eq!(used, bytes.len());
+        assert_eq!(back, m);
+        let e = Request::parse(&back, &Limits::default()).expect("parse");
+        assert_eq!(e.id, Some(3));
+        match e.request {
+            Request::Points { name, positions, colors, at, .. } => {
+                assert_eq!(name, "robot/scan");
+                assert_eq!(positions[1], [3.0, 4.0, 5.0]);
+                assert_eq!(colors[0], [255, 0, 0, 255]);
+                assert_eq!(at, Some(At::Time(0.5)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sizes_are_checked_before_allocation() {
+        let limits = Limits { header_bytes: 64, ..Default::default() };
+        let mut b = 1000u32.to_le_bytes().to_vec();
+        b.extend(vec![b' '; 1000]);
+        assert!(matches!(Message::decode(&b, &limits), Err(ProtocolError::TooLarge { .. })));
+        // An array of 2^40 elements is refused from its header alone.
+        let h = br#"{"type":"points","arrays":[{"name":"positions","dtype":"f4","shape":[1099511627776,3]}]}"#;
+        let mut b = (h.len() as u32).to_le_bytes().to_vec();
+        b.extend_from_slice(h);
+        let e = Message::decode(&b, &Limits::default()).expect_err("too large");
+        assert!(e.is_fatal() && e.to_string().contains("over the limit"), "{e}");
+    }
+}

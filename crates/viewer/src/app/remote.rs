@@ -1,0 +1,568 @@
+//! Requests of clients (`--listen`, [`crate::server`]) applied to the app between frames,
+//! through the scene's setters like any embedding program's edits. Objects are known by the
+//! names clients give them. A screenshot is answered after the frame that follows every
+//! earlier request of the queue has rendered.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use protocol::{Array, At, Message, Request};
+use scene::stream::{Frame, FrameDecoder, FramePart, Stream, StreamSource};
+use scene::{Property, Scene, Value};
+use serde_json::json;
+
+use crate::server::{Incoming, Replier, Server};
+
+/// Frames per second of client sequences given by frame index.
+pub const CLIENT_FPS: f64 = 30.0;
+
+/// Longest time a frame spends applying requests before it renders.
+const APPLY_BUDGET: Duration = Duration::from_millis(30);
+
+/// An object a client made.
+#[derive(Debug, Clone)]
+enum Obj {
+    Points { set: usize, stream: Option<Arc<Stream>> },
+    Mesh { node: usize, mesh: usize },
+    Lines { set: usize },
+    Image { node: usize, texture: usize },
+}
+
+impl Obj {
+    fn kind(&self) -> &'static str {
+        match self {
+            Obj::Points { .. } => "points",
+            Obj::Mesh { .. } => "mesh",
+            Obj::Lines { .. } => "lines",
+            Obj::Image { .. } => "image",
+        }
+    }
+}
+
+/// Client frames live in memory: nothing to decode.
+#[derive(Debug)]
+struct InMemory;
+
+impl FrameDecoder for InMemory {
+    fn decode(&self, path: &std::path::Path) -> Result<Frame, String> {
+        Err(format!("{}: a client's frame is kept in memory", path.display()))
+    }
+}
+
+/// The server and what its clients made.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    pub(crate) server: Server,
+    objects: HashMap<String, Obj>,
+    /// A client asked the viewer to stop.
+    pub(crate) quit: bool,
+}
+
+impl Remote {
+    pub(crate) fn new(server: Server) -> Self {
+        Self { server, objects: HashMap::new(), quit: false }
+    }
+}
+
+/// A screenshot to answer after this frame.
+pub(crate) struct Shot {
+    viewport: Option<u32>,
+    format: String,
+    id: Option<u64>,
+    reply: Replier,
+}
+
+type Reply = Result<Option<Message>, String>;
+
+fn seconds(at: At) -> f64 {
+    match at {
+        At::Time(t) => t,
+        At::Frame(f) => f as f64 / CLIENT_FPS,
+    }
+}
+
+impl super::App {
+    /// Applies the requests waiting (up to a time budget, and up to the first screenshot,
+    /// which is answered after this frame renders).
+    pub(crate) fn apply_remote(&mut self) -> Vec<Shot> {
+        let Some(mut remote) = self.remote.take() else { return Vec::new() };
+        let start = Instant::now();
+        let mut shots = Vec::new();
+        while start.elapsed() < APPLY_BUDGET {
+            let Some(Incoming { envelope, reply, .. }) = remote.server.try_next() else { break };
+            let id = envelope.id;
+            if let Request::Screenshot { viewport, format } = envelope.request {
+                shots.push(Shot { viewport, format, id, reply });
+                break;
+            }
+            match self.apply_request(&mut remote, envelope.request) {
+                Ok(Some(mut m)) => {
+                    m.header.insert("id".into(), json!(id));
+                    reply.send(m);
+                }
+                Ok(None) => {
+                    if id.is_some() {
+                        reply.send(protocol::ok(id));
+                    }
+                }
+                Err(e) => reply.send(protocol::error(id, &e)),
+            }
+        }
+        self.remote = Some(remote);
+        shots
+    }
+
+    /// Answers the screenshots of this frame.
+    pub(crate) fn answer_shots(&mut self, shots: Vec<Shot>) {
+        for s in shots {
+            let m = self.shot(&s).unwrap_or_else(|e| protocol::error(s.id, &format!("{e:#}")));
+            s.reply.send(m);
+        }
+    }
+
+    fn shot(&self, s: &Shot) -> anyhow::Result<Message> {
+        let i = match s.viewport {
+            Some(id) => self
+                .viewports
+                .iter()
+                .position(|v| v.id == id)
+                .ok_or_else(|| anyhow::anyhow!("no viewport {id}"))?,
+            None if self.viewports.is_empty() => anyhow::bail!("no viewport"),
+            None => 0,
+        };
+        let (w, h, px) = self.read_viewport(i)?;
+        let header = json!({"type": "screenshot", "id": s.id, "width": w, "height": h,
+                            "format": s.format});
+        Ok(match s.format.as_str() {
+            "png" => {
+                let img = image::RgbaImage::from_raw(w, h, px)
+                    .ok_or_else(|| anyhow::anyhow!("image size"))?;
+                let mut bytes = std::io::Cursor::new(Vec::new());
+                img.write_to(&mut bytes, image::ImageFormat::Png)?;
+                let b = bytes.into_inner();
+                Message::new(header, vec![Array::u8("png", &[b.len()], &b)])
+            }
+            "exr" => anyhow::bail!("exr screenshots over the protocol are not available yet"),
+            _ => Message::new(header, vec![Array::u8("pixels", &[h as usize, w as usize, 4], &px)]),
+        })
+    }
+
+    fn apply_request(&mut self, remote: &mut Remote, request: Request) -> Reply {
+        match request {
+            Request::Hello { .. } => Err("'hello' again".into()),
+            Request::Points { name, positions, colors, scalars, size, at } => {
+                self.remote_points(remote, name, positions, colors, scalars, size, at)
+            }
+            Request::Mesh { name, vertices, faces, colors, color, at } => {
+                if at.is_some() {
+                    return Err("mesh sequences over the protocol are not available yet: send \
+                                the mesh without 'time' or 'frame' to replace it"
+                        .into());
+                }
+                self.remote_mesh(remote, name, vertices, faces, colors, color)
+            }
+            Request::Lines { name, positions, strip, colors, width } => {
+                if let Some(Obj::Lines { set }) = remote.objects.get(&name).cloned() {
+                    let same = self.scene.line_sets.get(set).is_some_and(|l| l.strip == strip);
+                    if same {
+                        self.set(Property::LinePositions(set), Value::Vec3s(positions))?;
+                        self.set(Property::LineColors(set), Value::Colors(colors))?;
+                        if let Some(w) = width {
+                            if let Some(l) = self.scene.line_sets.get_mut(set) {
+                                l.width_px = w;
+                                self.scene.versions.structure += 1;
+                            }
+                        }
+                        return Ok(None);
+                    }
+                }
+                self.forget(remote, &name);
+                let mut s = Scene::default();
+                s.line_sets.push(scene::LineSet {
+                    name: name.clone(),
+                    transform: glam::Mat4::IDENTITY,
+                    positions,
+                    colors,
+                    strip,
+                    width_px: width.unwrap_or(1.0),
+                    visible: true,
+                    node: None,
+                });
+                let set = self.scene.line_sets.len();
+                self.append_scenes(vec![s]);
+                remote.objects.insert(name, Obj::Lines { set });
+                Ok(None)
+            }
+            Request::Image { name, width, height, pixels } => {
+                if let Some(Obj::Image { texture, .. }) = remote.objects.get(&name).cloned() {
+                    let same = self
+                        .scene
+                        .textures
+                        .get(texture)
+                        .is_some_and(|t| t.width == width && t.height == height);
+                    if same {
+                        return self.set(Property::Texels(texture), Value::Colors(pixels));
+                    }
+                }
+                self.forget(remote, &name);
+                let texture = scene::Texture {
+                    name: name.clone(),
+                    width,
+                    height,
+                    pixels: scene::TexturePixels::Rgba8(pixels),
+                    srgb: true,
+                    sampler: Default::default(),
+                };
+                let mut s = Scene::default();
+                let aspect = width as f32 / height.max(1) as f32;
+                s.add_image_quad(
+                    texture,
+                    glam::Mat4::from_scale(glam::Vec3::new(aspect, 1.0, 1.0)),
+                );
+                s.update_world();
+                let (mesh, tex) = (self.scene.meshes.len(), self.scene.textures.len());
+                self.append_scenes(vec![s]);
+                let node = self.node_of_mesh(mesh)?;
+                remote.objects.insert(name, Obj::Image { node, texture: tex });
+                Ok(None)
+            }
+            Request::Transform { name, matrix } => {
+                let m = glam::Mat4::from_cols_array(&matrix);
+                match remote.objects.get(&name).ok_or_else(|| no_object(&name))? {
+                    Obj::Points { set, .. } => {
+                        self.set(Property::PointsTransform(*set), Value::Transform(m))
+                    }
+                    Obj::Lines { set } => {
+                        self.set(Property::LinesTransform(*set), Value::Transform(m))
+                    }
+                    Obj::Mesh { node, .. } | Obj::Image { node, .. } => {
+                        // An image keeps its aspect scale under the client's transform.
+                        let base = match remote.objects.get(&name) {
+                            Some(Obj::Image { texture, .. }) => {
+                                let t = self.scene.textures.get(*texture);
+                                let aspect =
+                                    t.map_or(1.0, |t| t.width as f32 / t.height.max(1) as f32);
+                                glam::Mat4::from_scale(glam::Vec3::new(aspect, 1.0, 1.0))
+                            }
+                            _ => glam::Mat4::IDENTITY,
+                        };
+                        if self.scene.set_local_transform(*node, m * base) {
+                            Ok(None)
+                        } else {
+                            Err(format!("'{name}': its node is gone"))
+                        }
+                    }
+                }
+            }
+            Request::Delete { name } => {
+                let prefix = format!("{}/", name.trim_end_matches('/'));
+                let names: Vec<String> = remote
+                    .objects
+                    .keys()
+                    .filter(|k| **k == name || k.starts_with(&prefix))
+                    .cloned()
+                    .collect();
+                if names.is_empty() {
+                    return Err(no_object(&name));
+                }
+                for n in names {
+                    self.forget(remote, &n);
+                }
+                Ok(None)
+            }
+            Request::Playback(p) => {
+                if let Some(t) = p.seek {
+                    self.playback.command(&mut self.scene, super::PlaybackCommand::Seek(t));
+                }
+                if let Some(s) = p.speed {
+                    self.playback.speed = s;
+                }
+                if let Some(play) = p.play {
+                    self.playback.playing = play;
+                }
+                Ok(None)
+            }
+            Request::Camera { set, viewport } => {
+                let vp = match viewport {
+                    Some(id) => self.viewports.iter_mut().find(|v| v.id == id),
+                    None => self.viewports.first_mut(),
+                }
+                .ok_or("no such viewport")?;
+                if let Some((eye, target, up)) = set {
+                    vp.camera.look_at(eye.into(), target.into(), up.into());
+                    return Ok(None);
+                }
+                let c = &vp.camera;
+                let up = c.up.axis();
+                Ok(Some(Message::new(
+                    json!({"type": "camera", "eye": c.eye().to_array(), "target": c.target.to_array(),
+                           "up": up.to_array(), "fov": c.yfov.to_degrees(),
+                           "viewport": vp.id}),
+                    vec![],
+                )))
+            }
+            Request::Viewport { action, viewport, renderer } => match action.as_str() {
+                "add" => {
+                    let name = renderer.unwrap_or_else(|| "raster".into());
+                    let name =
+                        self.opts.registry.resolve(&name).map_err(|e| e.to_string())?.to_string();
+                    self.add_viewport(&name);
+                    let id = self.viewports.last().map_or(0, |v| v.id);
+                    self.layout_dirty = true;
+                    Ok(Some(Message::new(json!({"type": "viewport", "viewport": id}), vec![])))
+                }
+                "close" => {
+                    let id = viewport.ok_or("'viewport': close needs 'viewport'")?;
+                    if !self.viewports.iter().any(|v| v.id == id) {
+                        return Err(format!("no viewport {id}"));
+                    }
+                    self.act(super::Action::Close(id));
+                    Ok(None)
+                }
+                _ => {
+                    let id =
+                        viewport.or(self.viewports.first().map(|v| v.id)).ok_or("no viewport")?;
+                    let name = renderer.ok_or("'viewport': 'renderer' needs a renderer name")?;
+                    let name =
+                        self.opts.registry.resolve(&name).map_err(|e| e.to_string())?.to_string();
+                    self.act(super::Action::SetRenderer(id, name));
+                    Ok(None)
+                }
+            },
+            Request::Query => {
+                let objects: Vec<serde_json::Value> = {
+                    let mut names: Vec<&String> = remote.objects.keys().collect();
+                    names.sort();
+                    names
+                        .into_iter()
+                        .map(|n| {
+                            let o = &remote.objects[n];
+                            let count = match o {
+                                Obj::Points { set, .. } => {
+                                    self.scene.point_sets.get(*set).map_or(0, |p| p.positions.len())
+                                }
+                                Obj::Lines { set } => {
+                                    self.scene.line_sets.get(*set).map_or(0, |l| l.positions.len())
+                                }
+                                Obj::Mesh { mesh, .. } => {
+                                    self.scene.meshes.get(*mesh).map_or(0, |m| {
+                                        m.primitives.iter().map(|p| p.positions.len()).sum()
+                                    })
+                                }
+                                Obj::Image { texture, .. } => self
+                                    .scene
+                                    .textures
+                                    .get(*texture)
+                                    .map_or(0, |t| (t.width * t.height) as usize),
+                            };
+                            let frames = match o {
+                                Obj::Points { stream: Some(s), .. } => s.times().len(),
+                                _ => 0,
+                            };
+                            json!({"name": n, "kind": o.kind(), "count": count, "frames": frames})
+                        })
+                        .collect()
+                };
+                let (t0, t1) = self.scene.time_span().unwrap_or((0.0, 0.0));
+                Ok(Some(Message::new(
+                    json!({"type": "objects", "objects": objects, "time": self.playback.time,
+                           "span": [t0, t1], "viewports": self.viewports.iter().map(|v| v.id).collect::<Vec<_>>()}),
+                    vec![],
+                )))
+            }
+            Request::RemoveFrame { name, at } => match remote.objects.get(&name) {
+                Some(Obj::Points { stream: Some(s), .. }) => {
+                    if s.remove_at(seconds(at)) {
+                        self.reapply_time();
+                        Ok(None)
+                    } else {
+                        Err(format!("'{name}': no frame at {} s", seconds(at)))
+                    }
+                }
+                Some(_) => Err(format!("'{name}' has no frames")),
+                None => Err(no_object(&name)),
+            },
+            Request::Quit => {
+                remote.quit = true;
+                Ok(None)
+            }
+            Request::Screenshot { .. } => Ok(None),
+            _ => Err("a request this viewer does not know".into()),
+        }
+    }
+
+    /// The node that draws mesh `mesh` (found after an append: default lighting may have
+    /// moved node indices).
+    fn node_of_mesh(&self, mesh: usize) -> Result<usize, String> {
+        self.scene
+            .nodes
+            .iter()
+            .position(|n| n.mesh == Some(mesh))
+            .ok_or_else(|| "the new object's node is missing".to_string())
+    }
+
+    fn set(&mut self, p: Property, v: Value) -> Reply {
+        self.scene.set_property(p, v).map(|_| None).map_err(|e| e.to_string())
+    }
+
+    /// The scene at the playback time again (a client's sequence changed under it).
+    fn reapply_time(&mut self) {
+        self.scene.set_time(self.playback.time);
+    }
+
+    /// Hides a client's object and forgets its name (the scene keeps its slot: indices of
+    /// other objects do not move).
+    fn forget(&mut self, remote: &mut Remote, name: &str) {
+        let Some(o) = remote.objects.remove(name) else { return };
+        let r = match o {
+            Obj::Points { set, stream } => {
+                if stream.is_some() {
+                    self.scene.properties.retain(|p| p.property != Property::PointFrame(set));
+                }
+                self.scene.set_property(Property::PointsVisible(set), Value::Bool(false))
+            }
+            Obj::Lines { set } => {
+                self.scene.set_property(Property::LinesVisible(set), Value::Bool(false))
+            }
+            Obj::Mesh { node, .. } | Obj::Image { node, .. } => {
+                self.scene.set_property(Property::NodeVisible(node), Value::Bool(false))
+            }
+        };
+        if let Err(e) = r {
+            tracing::warn!("deleting '{name}': {e}");
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn remote_points(
+        &mut self,
+        remote: &mut Remote,
+        name: String,
+        positions: Vec<[f32; 3]>,
+        colors: Vec<[u8; 4]>,
+        scalars: Vec<f32>,
+        size: Option<f32>,
+        at: Option<At>,
+    ) -> Reply {
+        let existing = remote.objects.get(&name).cloned();
+        if let Some(at) = at {
+            // A sample of the object's sequence: frames in memory, drawn through the frame
+            // pool like a sequence from disk.
+            let frame = Frame { positions, colors, scalars, ..Default::default() };
+            if let Some(Obj::Points { set, stream: Some(s) }) = &existing {
+                s.put(seconds(at), frame)?;
+                if let Some(sz) = size {
+                    self.set(Property::PointSize(*set), Value::Float(sz))?;
+                }
+                self.reapply_time();
+                return Ok(None);
+            }
+            self.forget(remote, &name);
+            let stream =
+                Arc::new(Stream::new(Vec::new(), Vec::new(), Arc::new(InMemory), usize::MAX, 1));
+            let mut ps = scene::PointSet::new(&name, frame.positions.clone());
+            ps.colors = frame.colors.clone();
+            ps.scalars = frame.scalars.clone();
+            if !ps.scalars.is_empty() {
+                ps.colormap = Some(scene::Colormap::fit(scene::ColormapKind::Viridis, &ps.scalars));
+            }
+            ps.size_px = size.unwrap_or(ps.size_px);
+            stream.put(seconds(at), frame)?;
+            let mut s = Scene::default();
+            s.point_sets.push(ps);
+            s.properties.push(scene::PropertyTrack {
+                property: Property::PointFrame(0),
+                samples: scene::Samples::Source(Arc::new(StreamSource::new(
+                    Arc::clone(&stream),
+                    FramePart::Whole,
+                    0,
+                ))),
+            });
+            let set = self.scene.point_sets.len();
+            self.append_scenes(vec![s]);
+            self.reapply_time();
+            remote.objects.insert(name, Obj::Points { set, stream: Some(stream) });
+            return Ok(None);
+        }
+        if let Some(Obj::Points { set, stream: None }) = existing {
+            self.set(Property::PointPositions(set), Value::Vec3s(positions))?;
+            self.set(Property::PointColors(set), Value::Colors(colors))?;
+            if !scalars.is_empty() {
+                let fit = scene::Colormap::fit(scene::ColormapKind::Viridis, &scalars);
+                if let Some(p) = self.scene.point_sets.get_mut(set) {
+                    if p.colormap.is_none() {
+                        p.colormap = Some(fit);
+                        self.scene.versions.structure += 1;
+                    }
+                }
+            }
+            self.set(Property::PointScalars(set), Value::Floats(scalars))?;
+            if let Some(sz) = size {
+                self.set(Property::PointSize(set), Value::Float(sz))?;
+            }
+            return Ok(None);
+        }
+        self.forget(remote, &name);
+        let mut ps = scene::PointSet::new(&name, positions);
+        ps.colors = colors;
+        if !scalars.is_empty() {
+            ps.colormap = Some(scene::Colormap::fit(scene::ColormapKind::Viridis, &scalars));
+        }
+        ps.scalars = scalars;
+        ps.size_px = size.unwrap_or(ps.size_px);
+        let mut s = Scene::default();
+        s.point_sets.push(ps);
+        let set = self.scene.point_sets.len();
+        self.append_scenes(vec![s]);
+        remote.objects.insert(name, Obj::Points { set, stream: None });
+        Ok(None)
+    }
+
+    fn remote_mesh(
+        &mut self,
+        remote: &mut Remote,
+        name: String,
+        vertices: Vec<[f32; 3]>,
+        faces: Vec<u32>,
+        colors: Vec<[u8; 4]>,
+        color: Option<[f32; 4]>,
+    ) -> Reply {
+        let linear: Vec<[f32; 4]> = colors.iter().map(|&c| scene::srgba8_to_linear(c)).collect();
+        if let Some(Obj::Mesh { mesh, .. }) = remote.objects.get(&name).cloned() {
+            let p = Property::Triangles { mesh, primitive: 0 };
+            self.set(p, Value::Triangles { positions: vertices, indices: faces })?;
+            if !linear.is_empty() {
+                self.set(Property::VertexColors { mesh, primitive: 0 }, Value::Vec4s(linear))?;
+            }
+            return Ok(None);
+        }
+        self.forget(remote, &name);
+        let mut s = Scene::default();
+        let base = color.unwrap_or([0.8, 0.8, 0.8, 1.0]);
+        let mut material = scene::Material::lambert(&name, [base[0], base[1], base[2]]);
+        material.base_color[3] = base[3];
+        s.materials.push(material);
+        let normals = scene::property::smooth_normals(&vertices, &faces);
+        let prim = scene::Primitive {
+            positions: vertices,
+            normals,
+            indices: faces,
+            colors: linear,
+            material: 0,
+            ..Default::default()
+        };
+        s.meshes.push(scene::Mesh { name: name.clone(), primitives: vec![prim] });
+        s.nodes.push(scene::Node::new(&name, glam::Mat4::IDENTITY).with_mesh(0));
+        s.update_world();
+        let mesh = self.scene.meshes.len();
+        self.append_scenes(vec![s]);
+        let node = self.node_of_mesh(mesh)?;
+        remote.objects.insert(name, Obj::Mesh { node, mesh });
+        Ok(None)
+    }
+}
+
+fn no_object(name: &str) -> String {
+    format!("no object '{name}'")
+}

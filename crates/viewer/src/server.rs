@@ -1,0 +1,276 @@
+//! The viewer as a server (`xpg-view --listen`): other programs send it data and requests in
+//! the [`protocol`] crate's format. Network work runs on threads of its own (one reader and one
+//! writer per client); checked requests reach the render thread through one bounded queue
+//! (a fast client blocks on it: backpressure, no unbounded memory) and are applied between
+//! frames by [`crate::app::App`] through the same scene API a Rust program uses. Each client's
+//! messages are applied in the order sent.
+
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use protocol::{Envelope, Limits, Message, ProtocolError, Request};
+
+/// How the server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The address (127.0.0.1:9870 by default).
+    pub addr: SocketAddr,
+    /// A token clients must send in `hello` (required when not bound to loopback).
+    pub token: Option<String>,
+    /// Message size limits.
+    pub limits: Limits,
+    /// Requests waiting for the render thread, all clients together.
+    pub queue: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], protocol::DEFAULT_PORT)),
+            token: None,
+            limits: Limits::default(),
+            queue: 64,
+        }
+    }
+}
+
+/// Parses `--listen`'s value: `PORT`, `ADDR:PORT` or empty (the default address).
+pub fn parse_listen(s: &str) -> anyhow::Result<SocketAddr> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(ServerConfig::default().addr);
+    }
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse().with_context(|| format!("--listen '{s}': expected PORT or ADDR:PORT"))
+}
+
+/// Where replies to one client go (its writer thread).
+#[derive(Debug, Clone)]
+pub struct Replier {
+    tx: SyncSender<Message>,
+}
+
+impl Replier {
+    /// Sends `m` to the client (dropped when the client is gone or not reading: a reply
+    /// never blocks the render thread).
+    pub fn send(&self, m: Message) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(m) {
+            tracing::warn!("a client does not read its replies: one dropped");
+        }
+    }
+}
+
+/// A checked request of a client, with where its reply goes.
+#[derive(Debug)]
+pub struct Incoming {
+    /// The client (unique per connection).
+    pub client: u64,
+    /// The request.
+    pub envelope: Envelope,
+    /// Its reply channel.
+    pub reply: Replier,
+}
+
+/// The listening server.
+#[derive(Debug)]
+pub struct Server {
+    rx: Receiver<Incoming>,
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    clients: Arc<AtomicUsize>,
+    served: Arc<AtomicU64>,
+}
+
+impl Server {
+    /// Binds `config.addr` and accepts clients on a thread. A non-loopback address needs a
+    /// token: the one given, or one generated and printed.
+    pub fn start(mut config: ServerConfig) -> anyhow::Result<Self> {
+        if !config.addr.ip().is_loopback() && config.token.is_none() {
+            let token = generate_token();
+            println!(
+                "listening on {} (not only this machine): clients must send the token {token}",
+                config.addr
+            );
+            config.token = Some(token);
+        }
+        let listener = TcpListener::bind(config.addr)
+            .with_context(|| format!("listening on {}", config.addr))?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = sync_channel(config.queue.max(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = Arc::new(AtomicUsize::new(0));
+        let served = Arc::new(AtomicU64::new(0));
+        let (s, c, n) = (Arc::clone(&stop), Arc::clone(&clients), Arc::clone(&served));
+        let config = Arc::new(config);
+        std::thread::Builder::new().name("xpg server".into()).spawn(move || {
+            let mut next = 1u64;
+            for conn in listener.incoming() {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let id = next;
+                next += 1;
+                let (tx, config, c, n) =
+                    (tx.clone(), Arc::clone(&config), Arc::clone(&c), Arc::clone(&n));
+                c.fetch_add(1, Ordering::Relaxed);
+                let spawned =
+                    std::thread::Builder::new().name(format!("xpg client {id}")).spawn(move || {
+                        if let Err(e) = serve(conn, id, &config, &tx, &n) {
+                            tracing::info!("client {id}: {e}");
+                        }
+                        c.fetch_sub(1, Ordering::Relaxed);
+                    });
+                if spawned.is_err() {
+                    tracing::error!("client {id}: no thread for it");
+                }
+            }
+        })?;
+        tracing::info!("listening on {addr}");
+        Ok(Self { rx, addr, stop, clients, served })
+    }
+
+    /// The address it listens on (the port chosen when 0 was asked).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The next request waiting, if any (never blocks).
+    pub fn try_next(&self) -> Option<Incoming> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Clients connected now.
+    pub fn clients(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// Requests received so far.
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// A token of 128 random bits (from the OS's randomness through std's hasher keys).
+fn generate_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    (0..2)
+        .map(|_| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(std::process::id() as u64);
+            format!("{:016x}", h.finish())
+        })
+        .collect()
+}
+
+/// Equal strings, compared in time that does not depend on where they differ.
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut diff = (a.len() != b.len()) as u8;
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(1);
+    }
+    diff == 0
+}
+
+/// One client: the handshake, then requests until it leaves or breaks the protocol.
+fn serve(
+    conn: TcpStream,
+    client: u64,
+    config: &ServerConfig,
+    queue: &SyncSender<Incoming>,
+    served: &AtomicU64,
+) -> anyhow::Result<()> {
+    conn.set_nodelay(true)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, conn.try_clone()?);
+    let (tx, rx) = sync_channel::<Message>(256);
+    let writer = {
+        let mut w = std::io::BufWriter::new(conn.try_clone()?);
+        std::thread::Builder::new().name(format!("xpg client {client} writer")).spawn(
+            move || {
+                for m in rx {
+                    if m.write(&mut w).is_err() {
+                        break;
+                    }
+                }
+                let _ = w.flush();
+            },
+        )?
+    };
+    let reply = Replier { tx };
+    let result = (|| -> anyhow::Result<()> {
+        // The handshake.
+        let hello = Message::read(&mut reader, &config.limits)?;
+        let refuse = |m: &str| {
+            reply.send(protocol::error(hello.id(), m));
+            anyhow::anyhow!("refused: {m}")
+        };
+        match Request::parse(&hello, &config.limits).map(|e| e.request) {
+            Ok(Request::Hello { version, client: name, token }) => {
+                if version.0 != protocol::VERSION.0 {
+                    return Err(refuse(&ProtocolError::Version { client: version }.to_string()));
+                }
+                if let Some(t) = &config.token {
+                    if !token.as_deref().is_some_and(|g| same(g, t)) {
+                        return Err(refuse("a wrong or missing token"));
+                    }
+                }
+                tracing::info!(
+                    "client {client} ({name}) connected, protocol {}.{}",
+                    version.0,
+                    version.1
+                );
+                reply.send(protocol::welcome(concat!("xpg-view ", env!("CARGO_PKG_VERSION"))));
+            }
+            Ok(_) => return Err(refuse("the first message must be 'hello'")),
+            Err(e) => return Err(refuse(&e.to_string())),
+        }
+        loop {
+            let m = match Message::read(&mut reader, &config.limits) {
+                Ok(m) => m,
+                Err(ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(());
+                }
+                Err(e) => {
+                    // The framing is broken: nothing after can be trusted.
+                    reply.send(protocol::error(None, &e.to_string()));
+                    return Err(e.into());
+                }
+            };
+            served.fetch_add(1, Ordering::Relaxed);
+            match Request::parse(&m, &config.limits) {
+                Ok(envelope) => {
+                    let incoming = Incoming { client, envelope, reply: reply.clone() };
+                    // Blocks while the render thread is behind (backpressure).
+                    if queue.send(incoming).is_err() {
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    reply.send(protocol::error(m.id(), &e.to_string()));
+                    if e.is_fatal() {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+    })();
+    drop(reply);
+    let _ = writer.join();
+    let _ = conn.shutdown(std::net::Shutdown::Both);
+    result
+}

@@ -1,0 +1,173 @@
+//! The viewer as a server (issue 24): a client (the Rust client crate) creates, replaces and
+//! deletes objects, sends a sequence sample by sample, steers playback and the camera, takes
+//! screenshots that show everything it sent before, and gets errors for bad requests; a
+//! hostile connection is refused and closed while the others go on. Lavapipe, validation on.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use viewer::app::{run_offscreen, App, ViewerOptions};
+use viewer::input::Script;
+use viewer::server::ServerConfig;
+use xpg_client::{Client, ClientError};
+
+fn serving() -> App {
+    let o = ViewerOptions {
+        size: (200, 150),
+        validation: true,
+        cache_dir: None,
+        frames: Some(1),
+        fixed_dt: Some(1.0 / 60.0),
+        script: Some(Script::default()),
+        listen: Some(ServerConfig {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    run_offscreen(o).expect("viewer runs")
+}
+
+/// Renders frames until `client` (on its thread) is done; returns its result.
+fn drive<T: Send + 'static>(app: &mut App, client: impl FnOnce(String) -> T + Send + 'static) -> T {
+    let addr = app.server_addr().expect("listening").to_string();
+    let h = std::thread::spawn(move || client(addr));
+    let start = Instant::now();
+    while !h.is_finished() {
+        app.frame(None, (200, 150)).expect("frame");
+        assert!(start.elapsed() < Duration::from_secs(300), "the client never finished");
+    }
+    h.join().expect("client thread")
+}
+
+fn red_pixels(px: &[u8]) -> usize {
+    px.chunks_exact(4).filter(|p| p[0] > 150 && p[1] < 80 && p[2] < 80).count()
+}
+
+#[test]
+fn a_client_feeds_steers_and_screenshots_the_viewer() {
+    let mut app = serving();
+    let result = drive(&mut app, |addr| -> Result<(), ClientError> {
+        let mut v = Client::connect(&addr)?;
+        assert!(v.server.starts_with("xpg-view"), "{}", v.server);
+        // Red points fill the view (the first object: the camera frames it).
+        let grid: Vec<[f32; 3]> =
+            (0..400).map(|i| [(i % 20) as f32 * 0.05, (i / 20) as f32 * 0.05, 0.0]).collect();
+        v.points("robot/scan", &grid, Some(&vec![[255, 0, 0, 255]; grid.len()]))?;
+        let (w, h, px) = v.screenshot(None)?;
+        assert_eq!((w as usize) * (h as usize) * 4, px.len());
+        let red = red_pixels(&px);
+        assert!(red > 50, "the points are in the screenshot: {red} red pixels");
+        // Replaced: green now (same name), then another count.
+        v.points("robot/scan", &grid[..100], Some(&vec![[0, 255, 0, 255]; 100]))?;
+        let (_, _, px) = v.screenshot(None)?;
+        assert_eq!(red_pixels(&px), 0, "the red points were replaced");
+        // Other kinds.
+        v.mesh(
+            "robot/body",
+            &[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+            &[[0, 1, 2]],
+            Some([0.2, 0.4, 0.9, 1.0]),
+        )?;
+        v.lines("path", &[[0.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]], true)?;
+        v.transform(
+            "robot/body",
+            [
+                [1.0, 0.0, 0.0, 0.5],
+                [0.0, 1.0, 0.0, 0.0],
+                [0.0, 0.0, 1.0, 0.0],
+                [0.0, 0.0, 0.0, 1.0],
+            ],
+        )?;
+        // A sequence, sample by sample (frames of different counts).
+        for k in 0..3 {
+            let p: Vec<[f32; 3]> = (0..10 + k).map(|i| [i as f32 * 0.1, k as f32, 0.0]).collect();
+            v.points_at("seq", &p, None, Some(k as f64 / 30.0))?;
+        }
+        v.playback(Some(false), Some(2.0 / 30.0))?;
+        let q = v.query()?;
+        let objects = q["objects"].as_array().cloned().unwrap_or_default();
+        let names: Vec<&str> = objects.iter().filter_map(|o| o["name"].as_str()).collect();
+        assert_eq!(names, ["path", "robot/body", "robot/scan", "seq"], "{q}");
+        let seq = objects.iter().find(|o| o["name"] == "seq").cloned().unwrap_or_default();
+        assert_eq!(seq["frames"], 3, "{q}");
+        assert_eq!(seq["count"], 12, "the frame at the playback time: {q}");
+        // Errors come back with the viewer's message; the connection goes on.
+        let nan = v.points("bad", &[[f32::NAN, 0.0, 0.0]], None).expect_err("NaN");
+        assert!(nan.to_string().contains("NaN"), "{nan}");
+        let missing = v.delete("nothing").expect_err("no such object");
+        assert!(missing.to_string().contains("no object 'nothing'"), "{missing}");
+        v.delete("robot")?;
+        let q = v.query()?;
+        assert_eq!(q["objects"].as_array().map(Vec::len), Some(2), "robot/* deleted: {q}");
+        v.look_at([0.0, 0.0, 5.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0])?;
+        let cam = v.request(serde_json::json!({"type": "camera"}), vec![])?;
+        let eye = cam.header["eye"].as_array().cloned().unwrap_or_default();
+        assert!((eye[2].as_f64().unwrap_or(0.0) - 5.0).abs() < 1e-3, "{:?}", cam.header);
+        Ok(())
+    });
+    result.expect("client");
+    // The scene has what was sent (and deleted objects are hidden).
+    let s = app.scene();
+    assert!(s.point_sets.iter().any(|p| p.name == "seq" && p.visible));
+    assert!(s.point_sets.iter().any(|p| p.name == "robot/scan" && !p.visible));
+    assert_eq!(app.validation_messages(), 0);
+}
+
+#[test]
+fn hostile_connections_are_refused_and_the_others_go_on() {
+    let mut app = serving();
+    let result = drive(&mut app, |addr| -> Result<(), ClientError> {
+        let read_reply = |s: &mut TcpStream| -> serde_json::Value {
+            let mut len = [0u8; 4];
+            if s.read_exact(&mut len).is_err() {
+                return serde_json::Value::Null;
+            }
+            let mut h = vec![0u8; u32::from_le_bytes(len) as usize];
+            let _ = s.read_exact(&mut h);
+            serde_json::from_slice(&h).unwrap_or(serde_json::Value::Null)
+        };
+        // A good client first, kept open throughout.
+        let mut good = Client::connect(&addr)?;
+        good.points("kept", &[[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], None)?;
+        // Another major version: refused with both versions named, then closed.
+        let mut s = TcpStream::connect(&addr)?;
+        let hello =
+            protocol::Message::new(serde_json::json!({"type": "hello", "version": [2, 0]}), vec![]);
+        hello.write(&mut s)?;
+        let r = read_reply(&mut s);
+        let m = r["message"].as_str().unwrap_or("");
+        assert!(m.contains("2.0") && m.contains("1.0"), "{r}");
+        // Garbage after a good hello: an error, then the connection is closed.
+        let mut s = TcpStream::connect(&addr)?;
+        protocol::Message::new(serde_json::json!({"type": "hello", "version": [1, 0]}), vec![])
+            .write(&mut s)?;
+        assert_eq!(read_reply(&mut s)["type"], "welcome");
+        s.write_all(&[5, 0, 0, 0, b'{', b'x', b'y', b'z', b'}'])?;
+        let r = read_reply(&mut s);
+        assert_eq!(r["type"], "error", "{r}");
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "closed after a broken frame");
+        // A header announcing 2^40 floats: refused before anything is allocated.
+        let mut s = TcpStream::connect(&addr)?;
+        protocol::Message::new(serde_json::json!({"type": "hello", "version": [1, 0]}), vec![])
+            .write(&mut s)?;
+        read_reply(&mut s);
+        let h = br#"{"type":"points","name":"x","arrays":[{"name":"positions","dtype":"f4","shape":[1099511627776,3]}]}"#;
+        s.write_all(&(h.len() as u32).to_le_bytes())?;
+        s.write_all(h)?;
+        let r = read_reply(&mut s);
+        assert!(r["message"].as_str().unwrap_or("").contains("over the limit"), "{r}");
+        // The good client and the scene go on.
+        good.points("kept", &[[0.0, 0.0, 0.0], [2.0, 2.0, 2.0], [3.0, 3.0, 3.0]], None)?;
+        let q = good.query()?;
+        assert_eq!(q["objects"][0]["count"], 3, "{q}");
+        good.quit()?;
+        Ok(())
+    });
+    result.expect("client");
+    assert!(app.quit_requested());
+    assert_eq!(app.validation_messages(), 0);
+}
