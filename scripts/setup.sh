@@ -24,7 +24,7 @@ sudo_() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 # ---------------------------------------------------------------- Debian packages
 packages=(libvulkan1 libvulkan-dev vulkan-tools vulkan-validationlayers spirv-tools libclang-dev
-          xvfb xauth python3 python3-pip pkg-config ffmpeg)
+          xvfb xauth python3 python3-pip python3-venv pkg-config ffmpeg)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -164,4 +164,17 @@ if (( ${#lacking[@]} > 0 )); then
        (devices: $(grep -m3 'deviceName' <<<"$info" | sed 's/.*= //' | paste -sd, -))
        On Debian 12 this means Mesa < $MESA_MIN: install mesa-vulkan-drivers from ${codename}-backports."
 fi
+# ---------------------------------------------------------------- the Python client
+# Debian's system Python refuses system-wide pip installs: the client's tests run in .venv/
+# (NumPy, pytest), with the client installed as users install it (pip install clients/python).
+venv="$root/.venv"
+if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import numpy, pytest, setuptools, wheel' 2>/dev/null; then
+  say "Python environment for the client's tests in .venv/"
+  rm -rf "$venv"
+  python3 -m venv "$venv" || die "python3 -m venv failed (the python3-venv package)"
+  "$venv/bin/pip" install -q numpy pytest setuptools wheel || die "pip could not install numpy, pytest, setuptools, wheel"
+fi
+"$venv/bin/pip" install -q --no-build-isolation --no-deps "$root/clients/python" \
+  || die "pip could not install the Python client (clients/python)"
+
 say "ok: Vulkan $(grep -m1 -o 'Vulkan Instance Version: .*' <<<"$info" | cut -d' ' -f4), device $(grep -m1 'deviceName' <<<"$info" | sed 's/.*= //'), Slang $SLANG_VERSION in .slang/"

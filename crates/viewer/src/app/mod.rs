@@ -472,6 +472,12 @@ impl App {
         app.startup.push(("renderers (waited for)", t.elapsed().as_secs_f64() * 1e3));
         if let Some(cfg) = app.opts.listen.clone() {
             let server = crate::server::Server::start(cfg)?;
+            // What clients (and `xpg_viewer.spawn`) read to find the port.
+            {
+                use std::io::Write as _;
+                println!("listening on {}", server.addr());
+                let _ = std::io::stdout().flush();
+            }
             app.remote = Some(remote::Remote::new(server));
         }
         if !app.opts.pass_dirs.is_empty() {

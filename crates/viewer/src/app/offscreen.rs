@@ -88,11 +88,6 @@ pub(crate) fn run_offscreen_with(
     let ready_ms = started.elapsed().as_secs_f64() * 1e3;
     // A server without a frame count runs until a client sends `quit` (or a signal).
     let serve = app.remote.is_some() && app.opts.frames.is_none();
-    if let Some(addr) = app.server_addr() {
-        use std::io::Write as _;
-        println!("listening on {addr}");
-        let _ = std::io::stdout().flush();
-    }
     let frames = if serve { u64::MAX } else { app.opts.frames.unwrap_or(1).max(1) };
     let mut first_ms = 0.0;
     let warmup = 10.min(frames - 1);

@@ -1,0 +1,70 @@
+"""The Python client against a headless viewer (``xpg-view --offscreen --listen``, started by
+``spawn``; ``XPG_VIEW`` names the binary)."""
+
+import numpy as np
+import pytest
+
+import xpg_viewer
+
+
+@pytest.fixture(scope="module")
+def v():
+    viewer = xpg_viewer.spawn(offscreen="200x150", args=["--validation", "--no-hot-reload", "--no-cache"])
+    yield viewer
+    viewer.quit()
+
+
+def red(img):
+    return int(((img[..., 0] > 150) & (img[..., 1] < 80) & (img[..., 2] < 80)).sum())
+
+
+def test_points_show_in_a_screenshot_and_are_replaced(v):
+    xyz = np.stack(np.meshgrid(np.linspace(0, 1, 30), np.linspace(0, 1, 30), [0.0]), -1).reshape(-1, 3)
+    v.points("scan", xyz, colors=np.array([255, 0, 0], dtype=np.uint8), size=4)
+    img = v.screenshot()
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 4
+    assert red(img) > 50
+    # float64 positions, float colours in 0..1, another count: replaced.
+    v.points("scan", xyz[:100].astype(np.float64), colors=np.tile([0.0, 1.0, 0.0], (100, 1)))
+    assert red(v.screenshot()) == 0
+    png = v.screenshot(format="png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sequences_by_frame_and_time(v):
+    for k in range(4):
+        v.points("walk", np.random.rand(50 + k, 3).astype(np.float32), frame=k)
+    v.seek(2 / 30)
+    objects = {o["name"]: o for o in v.query()["objects"]}
+    assert objects["walk"]["frames"] == 4
+    assert objects["walk"]["count"] == 52
+    v.remove_frame("walk", frame=3)
+    assert {o["name"]: o for o in v.query()["objects"]}["walk"]["frames"] == 3
+
+
+def test_meshes_lines_images_transforms_and_deletes(v):
+    verts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], dtype=np.float32)
+    v.mesh("sim/cloth", verts, [[0, 1, 2]], color=(0.2, 0.5, 0.9))
+    v.mesh("sim/cloth", verts * 2, np.array([[0, 1, 2]], dtype=np.int64))
+    v.lines("sim/path", np.random.rand(10, 3), strip=True)
+    v.image("cam0", (np.random.rand(8, 12, 3) * 255).astype(np.uint8))
+    v.transform("sim/cloth", np.eye(4))
+    names = [o["name"] for o in v.query()["objects"]]
+    assert {"sim/cloth", "sim/path", "cam0"} <= set(names)
+    v.delete("sim")
+    names = [o["name"] for o in v.query()["objects"]]
+    assert "sim/cloth" not in names and "sim/path" not in names
+    v.camera(eye=(0, 0, 4), target=(0, 0, 0))
+    cam = v.camera()
+    assert abs(cam["eye"][2] - 4) < 1e-3
+
+
+def test_errors_raise_with_the_viewers_message(v):
+    with pytest.raises(xpg_viewer.ViewerError, match="N x 3"):
+        v.points("bad", np.zeros((5, 2)))
+    with pytest.raises(xpg_viewer.ViewerError, match="NaN"):
+        v.points("bad", np.array([[np.nan, 0, 0]]))
+    with pytest.raises(xpg_viewer.ViewerError, match="no object"):
+        v.delete("nothing-here")
+    # The connection goes on.
+    v.points("after", np.zeros((3, 3)))

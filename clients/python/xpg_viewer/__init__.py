@@ -1,0 +1,319 @@
+"""A client of the xpg viewer (``xpg-view --listen``): send point clouds, meshes, lines and
+images, steer playback and the camera, take screenshots.
+
+    import numpy as np, xpg_viewer
+    v = xpg_viewer.connect()                 # 127.0.0.1:9870
+    v.points("robot/scan", np.random.rand(1000, 3), colors=np.random.rand(1000, 3))
+    img = v.screenshot()                      # H x W x 4 uint8
+
+Every call waits for the viewer's reply: when it returns, the viewer has applied it, and a
+screenshot shows every earlier call. Errors the viewer reports raise ``ViewerError`` with its
+message. The wire format is documented in docs/protocol.md; this module needs only NumPy.
+"""
+
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import time
+
+import numpy as np
+
+__all__ = ["connect", "spawn", "Viewer", "ViewerError", "PROTOCOL_VERSION", "DEFAULT_ADDRESS"]
+
+PROTOCOL_VERSION = (1, 0)
+DEFAULT_ADDRESS = "127.0.0.1:9870"
+
+_DTYPES = {
+    np.dtype("uint8"): "u1",
+    np.dtype("int8"): "i1",
+    np.dtype("uint16"): "u2",
+    np.dtype("int16"): "i2",
+    np.dtype("uint32"): "u4",
+    np.dtype("int32"): "i4",
+    np.dtype("int64"): "i8",
+    np.dtype("float32"): "f4",
+    np.dtype("float64"): "f8",
+}
+
+
+class ViewerError(Exception):
+    """The viewer refused a request (its message), or the connection failed."""
+
+
+def _array(name, a):
+    a = np.asarray(a)
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8)
+    if a.dtype not in _DTYPES:
+        a = a.astype(np.float32 if a.dtype.kind == "f" else np.int64)
+    a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+    return {"name": name, "dtype": _DTYPES[np.dtype(a.dtype.name)], "shape": list(a.shape)}, a
+
+
+def _recv_exact(sock, n):
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if k == 0:
+            raise ViewerError("the viewer closed the connection")
+        got += k
+    return bytes(buf)
+
+
+def _parse_address(address):
+    host, _, port = address.rpartition(":")
+    return (host or "127.0.0.1", int(port))
+
+
+class Viewer:
+    """A connection to a viewer (see ``connect`` and ``spawn``)."""
+
+    def __init__(self, address=DEFAULT_ADDRESS, token=None, process=None):
+        self.address = address
+        self.process = process
+        try:
+            self._sock = socket.create_connection(_parse_address(address))
+        except OSError as e:
+            raise ViewerError(f"no viewer at {address}: {e}") from e
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._next_id = 1
+        self._handlers = {}
+        reply = self._exchange(
+            {"type": "hello", "version": list(PROTOCOL_VERSION), "client": "xpg_viewer (Python)", "token": token},
+            [],
+            with_id=False,
+        )
+        if reply[0].get("type") != "welcome":
+            raise ViewerError(reply[0].get("message", "refused"))
+        self.server = reply[0].get("server", "")
+
+    # -- the wire -------------------------------------------------------------------------------
+    def _send(self, header, arrays):
+        specs, datas = [], []
+        for name, a in arrays:
+            spec, data = _array(name, a)
+            specs.append(spec)
+            datas.append(data)
+        if specs:
+            header = dict(header, arrays=specs)
+        text = json.dumps(header).encode()
+        parts = [struct.pack("<I", len(text)), text] + [memoryview(d).cast("B") for d in datas]
+        for p in parts:
+            self._sock.sendall(p)
+
+    def _read(self):
+        (n,) = struct.unpack("<I", _recv_exact(self._sock, 4))
+        header = json.loads(_recv_exact(self._sock, n))
+        arrays = {}
+        for spec in header.pop("arrays", []) or []:
+            dtype = np.dtype("<" + spec["dtype"]) if spec["dtype"] not in ("u1", "i1") else np.dtype(spec["dtype"])
+            shape = tuple(spec["shape"])
+            count = int(np.prod(shape)) if shape else 1
+            data = _recv_exact(self._sock, count * dtype.itemsize)
+            arrays[spec["name"]] = np.frombuffer(data, dtype=dtype).reshape(shape)
+        return header, arrays
+
+    def _exchange(self, header, arrays, with_id=True):
+        if with_id:
+            header = dict(header, id=self._next_id)
+            self._next_id += 1
+        self._send(header, arrays)
+        while True:
+            reply = self._read()
+            kind = reply[0].get("type")
+            if kind == "error":
+                raise ViewerError(reply[0].get("message", "error"))
+            if not with_id or reply[0].get("id") == header.get("id"):
+                return reply
+            self._dispatch(reply)
+
+    def _dispatch(self, reply):
+        handler = self._handlers.get(reply[0].get("type"))
+        if handler is not None:
+            handler(reply[0])
+
+    def request(self, header, arrays=()):
+        """Sends a raw request (a header dict and (name, array) pairs); returns the reply's
+        header and arrays."""
+        return self._exchange(header, list(arrays))
+
+    # -- objects --------------------------------------------------------------------------------
+    @staticmethod
+    def _when(frame, time):
+        at = {}
+        if time is not None:
+            at["time"] = float(time)
+        elif frame is not None:
+            at["frame"] = int(frame)
+        return at
+
+    @staticmethod
+    def _colors(colors, n):
+        c = np.asarray(colors)
+        if c.ndim == 1:
+            c = np.broadcast_to(c, (n, c.shape[0]))
+        if c.dtype.kind == "f":
+            c = c.astype(np.float32)
+        return c
+
+    def points(self, name, positions, colors=None, scalars=None, size=None, frame=None, time=None):
+        """A point cloud named ``name`` (N x 3). ``colors``: N x 3 or N x 4, uint8 0-255 or
+        floats 0-1 (or one colour for all); ``scalars``: N values through a colormap;
+        ``size`` in pixels. With ``frame=`` or ``time=``, a sample of a sequence."""
+        p = np.asarray(positions)
+        arrays = [("positions", p)]
+        if colors is not None:
+            arrays.append(("colors", self._colors(colors, len(p))))
+        if scalars is not None:
+            arrays.append(("scalars", np.asarray(scalars, dtype=np.float32)))
+        header = {"type": "points", "name": name, **self._when(frame, time)}
+        if size is not None:
+            header["size"] = float(size)
+        self._exchange(header, arrays)
+
+    def mesh(self, name, vertices, faces, colors=None, color=None, frame=None, time=None):
+        """A triangle mesh: ``vertices`` N x 3, ``faces`` M x 3 indices; per-vertex ``colors``
+        or one base ``color`` (RGB or RGBA, 0-1)."""
+        v = np.asarray(vertices)
+        arrays = [("vertices", v), ("faces", np.asarray(faces).astype(np.uint32))]
+        if colors is not None:
+            arrays.append(("colors", self._colors(colors, len(v))))
+        header = {"type": "mesh", "name": name, **self._when(frame, time)}
+        if color is not None:
+            c = [float(x) for x in color]
+            header["color"] = c + [1.0] * (4 - len(c))
+        self._exchange(header, arrays)
+
+    def lines(self, name, positions, strip=False, colors=None, width=None):
+        """Line segments (pairs of points) or, with ``strip=True``, a polyline."""
+        p = np.asarray(positions)
+        arrays = [("positions", p)]
+        if colors is not None:
+            arrays.append(("colors", self._colors(colors, len(p))))
+        header = {"type": "lines", "name": name, "strip": bool(strip)}
+        if width is not None:
+            header["width"] = float(width)
+        self._exchange(header, arrays)
+
+    def image(self, name, pixels):
+        """An image on a quad: H x W x 3 or 4 (uint8, or floats 0-1), or H x W grey."""
+        self._exchange({"type": "image", "name": name}, [("pixels", np.asarray(pixels))])
+
+    def transform(self, name, matrix):
+        """An object's 4 x 4 transform (rows as NumPy writes them)."""
+        m = np.asarray(matrix, dtype=np.float32).reshape(4, 4)
+        self._exchange({"type": "transform", "name": name}, [("matrix", m)])
+
+    def delete(self, name):
+        """Deletes an object, or every object under ``name/``."""
+        self._exchange({"type": "delete", "name": name}, [])
+
+    def remove_frame(self, name, frame=None, time=None):
+        """Removes a sample of a sequence."""
+        self._exchange({"type": "remove_frame", "name": name, **self._when(frame, time)}, [])
+
+    # -- the viewer -----------------------------------------------------------------------------
+    def play(self, speed=None):
+        h = {"type": "playback", "action": "play"}
+        if speed is not None:
+            h["speed"] = float(speed)
+        self._exchange(h, [])
+
+    def pause(self):
+        self._exchange({"type": "playback", "action": "pause"}, [])
+
+    def seek(self, time):
+        self._exchange({"type": "playback", "action": "seek", "time": float(time)}, [])
+
+    def camera(self, eye=None, target=None, up=(0.0, 1.0, 0.0), viewport=None):
+        """Sets the camera (``eye`` and ``target``), or returns it (no arguments): a dict with
+        eye, target, up and fov (degrees)."""
+        h = {"type": "camera", "viewport": viewport}
+        if eye is not None or target is not None:
+            h.update(eye=[float(x) for x in eye], target=[float(x) for x in target], up=[float(x) for x in up])
+            self._exchange(h, [])
+            return None
+        return self._exchange(h, [])[0]
+
+    def screenshot(self, viewport=None, format="rgba8"):
+        """The viewport's image after every earlier call: an H x W x 4 uint8 array (or PNG
+        bytes with ``format="png"``)."""
+        header, arrays = self._exchange({"type": "screenshot", "viewport": viewport, "format": format}, [])
+        if format == "png":
+            return arrays["png"].tobytes()
+        return arrays["pixels"].copy()
+
+    def query(self):
+        """The objects clients made, the playback time and span, the viewports."""
+        return self._exchange({"type": "query"}, [])[0]
+
+    def add_viewport(self, renderer="raster"):
+        return self._exchange({"type": "viewport", "action": "add", "renderer": renderer}, [])[0]["viewport"]
+
+    def set_renderer(self, renderer, viewport=None):
+        self._exchange({"type": "viewport", "action": "renderer", "renderer": renderer, "viewport": viewport}, [])
+
+    def quit(self):
+        """Asks the viewer to stop (an offscreen viewer ends)."""
+        try:
+            self._exchange({"type": "quit"}, [])
+        finally:
+            self.close()
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def close(self):
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def connect(address=DEFAULT_ADDRESS, token=None):
+    """Connects to a viewer listening at ``address`` ("host:port")."""
+    return Viewer(address, token=token)
+
+
+def spawn(address=None, offscreen=None, args=(), timeout=60.0):
+    """Connects to the viewer at ``address`` if one listens there, else starts ``xpg-view``
+    (the ``XPG_VIEW`` environment variable, or the PATH) listening, and connects. With
+    ``offscreen="WxH"`` it runs without a window (it stops on ``quit()``)."""
+    if address is not None:
+        try:
+            return Viewer(address)
+        except ViewerError:
+            pass
+    exe = os.environ.get("XPG_VIEW") or shutil.which("xpg-view")
+    if not exe:
+        raise ViewerError("xpg-view not found: set XPG_VIEW or put it on the PATH")
+    listen = address or "127.0.0.1:0"
+    cmd = [exe, f"--listen={listen}"]
+    if offscreen:
+        cmd += ["--offscreen", offscreen]
+    cmd += list(args)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                raise ViewerError(f"xpg-view exited: {proc.stderr.read().strip()}")
+            continue
+        if line.startswith("listening on "):
+            return Viewer(line.split()[-1], process=proc)
+    proc.kill()
+    raise ViewerError("xpg-view did not start listening in time")
