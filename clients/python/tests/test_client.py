@@ -68,3 +68,15 @@ def test_errors_raise_with_the_viewers_message(v):
         v.delete("nothing-here")
     # The connection goes on.
     v.points("after", np.zeros((3, 3)))
+
+
+def test_events_and_widgets(v):
+    times = []
+    v.on("timeline", times.append)
+    v.seek(0.05)
+    v.poll(timeout=2.0)
+    assert any(abs(e["time"] - 0.05) < 1e-9 for e in times), times
+    v.slider("speed", lambda value: None, min=0, max=2, value=1)
+    v.text("status", "running")
+    v.button("reset", lambda _: None)
+    v.remove_widget("reset")

@@ -13,6 +13,7 @@ message. The wire format is documented in docs/protocol.md; this module needs on
 
 import json
 import os
+import select
 import shutil
 import socket
 import struct
@@ -83,6 +84,7 @@ class Viewer:
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._next_id = 1
         self._handlers = {}
+        self._widgets = {}
         reply = self._exchange(
             {"type": "hello", "version": list(PROTOCOL_VERSION), "client": "xpg_viewer (Python)", "token": token},
             [],
@@ -133,9 +135,62 @@ class Viewer:
             self._dispatch(reply)
 
     def _dispatch(self, reply):
-        handler = self._handlers.get(reply[0].get("type"))
-        if handler is not None:
-            handler(reply[0])
+        header = reply[0]
+        if header.get("type") != "event":
+            return
+        kind = header.get("event")
+        if kind == "widget":
+            callback = self._widgets.get(header.get("name"))
+            if callback is not None:
+                callback(header.get("value"))
+            return
+        for callback in self._handlers.get(kind, []):
+            callback(header)
+
+    # -- events and widgets -------------------------------------------------------------------
+    def on(self, event, callback):
+        """Calls ``callback(event_dict)`` for each ``event``: "key" (a key pressed in the
+        viewer: ``{"key": "A", "viewport": 1}``), "timeline" (``{"time", "playing", "span"}``)
+        or "selection" (``{"node", "name", "object"}``). Events are delivered while the client
+        waits for a reply, or by ``poll()``."""
+        self._handlers.setdefault(event, []).append(callback)
+        self._exchange({"type": "subscribe", "events": sorted(self._handlers)}, [])
+
+    def poll(self, timeout=0.0):
+        """Delivers the events that arrived (waiting up to ``timeout`` seconds for the first).
+        Returns how many."""
+        delivered = 0
+        wait = timeout
+        while select.select([self._sock], [], [], wait)[0]:
+            self._dispatch(self._read())
+            delivered += 1
+            wait = 0.0
+        return delivered
+
+    def _widget(self, name, kind, callback, **fields):
+        if callback is not None:
+            self._widgets[name] = callback
+        self._exchange({"type": "widget", "name": name, "kind": kind, **fields}, [])
+
+    def button(self, name, on_click, label=None):
+        """A button in the viewer's Clients panel; ``on_click(True)`` when pressed."""
+        self._widget(name, "button", on_click, label=label or name)
+
+    def slider(self, name, on_change, min=0.0, max=1.0, value=0.0, label=None):
+        """A slider; ``on_change(value)`` when moved."""
+        self._widget(name, "slider", on_change, label=label or name, min=float(min), max=float(max), value=float(value))
+
+    def checkbox(self, name, on_change, value=False, label=None):
+        """A checkbox; ``on_change(bool)``."""
+        self._widget(name, "checkbox", on_change, label=label or name, value=bool(value))
+
+    def text(self, name, value, label=None):
+        """Text shown in the panel (call again to change it)."""
+        self._widget(name, "text", None, label=label or name, value=str(value))
+
+    def remove_widget(self, name):
+        self._widgets.pop(name, None)
+        self._exchange({"type": "widget", "name": name, "remove": True}, [])
 
     def request(self, header, arrays=()):
         """Sends a raw request (a header dict and (name, array) pairs); returns the reply's

@@ -39,6 +39,8 @@ pub struct Client {
     writer: BufWriter<TcpStream>,
     next_id: u64,
     limits: Limits,
+    /// Events that arrived while waiting for a reply.
+    events: std::collections::VecDeque<Message>,
     /// The viewer's name and version (from its welcome).
     pub server: String,
 }
@@ -61,6 +63,7 @@ impl Client {
             writer: BufWriter::new(stream),
             next_id: 1,
             limits: Limits::default(),
+            events: Default::default(),
             server: String::new(),
         };
         let v = protocol::VERSION;
@@ -74,6 +77,46 @@ impl Client {
                 Ok(c)
             }
             _ => Err(ClientError::Viewer(message_of(&reply))),
+        }
+    }
+
+    /// The next event (a subscribed key, timeline or selection change, a widget of this
+    /// client), waiting up to `timeout`; events that arrived while waiting for replies come
+    /// first. None: none came.
+    pub fn next_event(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<Option<Message>, ClientError> {
+        if let Some(e) = self.events.pop_front() {
+            return Ok(Some(e));
+        }
+        // Wait (up to the timeout) for the first bytes only, then read the whole message:
+        // a timeout never cuts a message in two.
+        use std::io::BufRead as _;
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(timeout.max(std::time::Duration::from_millis(1))))?;
+        let ready = match self.reader.fill_buf() {
+            Ok(b) => Ok(!b.is_empty()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        };
+        self.reader.get_ref().set_read_timeout(None)?;
+        if !ready? {
+            return Ok(None);
+        }
+        let m = Message::read(&mut self.reader, &self.limits)?;
+        match m.kind() {
+            "event" => Ok(Some(m)),
+            "error" => Err(ClientError::Viewer(message_of(&m))),
+            _ => Ok(None),
         }
     }
 
@@ -91,6 +134,10 @@ impl Client {
         Message::new(header, arrays).write(&mut self.writer)?;
         loop {
             let reply = Message::read(&mut self.reader, &self.limits)?;
+            if reply.kind() == "event" {
+                self.events.push_back(reply);
+                continue;
+            }
             if reply.kind() == "error" {
                 return Err(ClientError::Viewer(message_of(&reply)));
             }

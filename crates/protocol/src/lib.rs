@@ -602,8 +602,16 @@ pub enum Request {
         /// The sample's time.
         at: At,
     },
-    /// Asks the viewer to stop (an offscreen server ends).
+    /// Asks the viewer to stop (an offscreen viewer ends).
     Quit,
+    /// Events this client wants (replacing its earlier list): `key`, `timeline`,
+    /// `selection` (a widget's events always go to the client that declared it).
+    Subscribe {
+        /// The events.
+        events: Vec<String>,
+    },
+    /// A widget of this client in the viewer's Clients panel (declared, changed, or removed).
+    Widget(Widget),
     /// Adds, closes or changes the renderer of a viewport.
     Viewport {
         /// "add", "close" or "renderer".
@@ -613,6 +621,37 @@ pub enum Request {
         /// The renderer's name (add, renderer).
         renderer: Option<String>,
     },
+}
+
+/// A client's widget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Widget {
+    /// Its name (unique per client; events carry it).
+    pub name: String,
+    /// `button`, `slider`, `checkbox`, `text` (shown) or `input` (edited text).
+    pub kind: String,
+    /// The label shown (default: the name).
+    pub label: String,
+    /// Its value: a number (slider), a switch (checkbox), text (text, input).
+    pub value: Value,
+    /// A slider's range.
+    pub range: (f64, f64),
+    /// Removes it.
+    pub remove: bool,
+}
+
+/// The events a client can subscribe to.
+pub const EVENTS: &[&str] = &["key", "timeline", "selection"];
+
+/// An event sent to a client (no id).
+pub fn event(kind: &str, fields: Value) -> Message {
+    let mut h = match fields {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    h.insert("type".into(), json!("event"));
+    h.insert("event".into(), json!(kind));
+    Message { header: h, arrays: Vec::new() }
 }
 
 /// A request with its id (None: no reply is sent unless it fails).
@@ -875,6 +914,52 @@ impl Request {
             }
             "query" => Request::Query,
             "quit" => Request::Quit,
+            "subscribe" => {
+                let list = m.header.get("events").and_then(Value::as_array).ok_or_else(|| {
+                    ProtocolError::Invalid("'subscribe': 'events' is not a list".into())
+                })?;
+                let mut events = Vec::new();
+                for e in list {
+                    let e = e.as_str().filter(|e| EVENTS.contains(e)).ok_or_else(|| {
+                        ProtocolError::Invalid(format!(
+                            "'subscribe': event {e} (expected {})",
+                            EVENTS.join(", ")
+                        ))
+                    })?;
+                    events.push(e.to_string());
+                }
+                Request::Subscribe { events }
+            }
+            "widget" => {
+                let name = string(m, "name", limits)?;
+                let remove = m.header.get("remove").and_then(Value::as_bool).unwrap_or(false);
+                let kind =
+                    m.header.get("kind").and_then(Value::as_str).unwrap_or("text").to_string();
+                if !["button", "slider", "checkbox", "text", "input"].contains(&kind.as_str()) {
+                    return Err(ProtocolError::Invalid(format!(
+                        "'widget': kind '{kind}' (expected button, slider, checkbox, text or input)"
+                    )));
+                }
+                let label = match m.header.get("label").and_then(Value::as_str) {
+                    Some(l) if l.len() <= limits.string_bytes => l.to_string(),
+                    Some(_) => {
+                        return Err(ProtocolError::Invalid("'widget': label too long".into()))
+                    }
+                    None => name.clone(),
+                };
+                let value = m.header.get("value").cloned().unwrap_or(Value::Null);
+                if value.as_str().is_some_and(|v| v.len() > limits.string_bytes) {
+                    return Err(ProtocolError::Invalid("'widget': value too long".into()));
+                }
+                let lo = number(m, "min")?.unwrap_or(0.0);
+                let hi = number(m, "max")?.unwrap_or(1.0);
+                if kind == "slider" && !(lo < hi) {
+                    return Err(ProtocolError::Invalid(
+                        "'widget': a slider needs min < max".into(),
+                    ));
+                }
+                Request::Widget(Widget { name, kind, label, value, range: (lo, hi), remove })
+            }
             "remove_frame" => Request::RemoveFrame {
                 name: string(m, "name", limits)?,
                 at: at(m)?.ok_or_else(|| {

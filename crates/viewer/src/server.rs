@@ -58,10 +58,15 @@ pub struct Replier {
 
 impl Replier {
     /// Sends `m` to the client (dropped when the client is gone or not reading: a reply
-    /// never blocks the render thread).
-    pub fn send(&self, m: Message) {
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(m) {
-            tracing::warn!("a client does not read its replies: one dropped");
+    /// never blocks the render thread). False when the client is gone.
+    pub fn send(&self, m: Message) -> bool {
+        match self.tx.try_send(m) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!("a client does not read its replies: one dropped");
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
         }
     }
 }

@@ -101,6 +101,16 @@ fn a_client_feeds_steers_and_screenshots_the_viewer() {
         v.delete("robot")?;
         let q = v.query()?;
         assert_eq!(q["objects"].as_array().map(Vec::len), Some(2), "robot/* deleted: {q}");
+        // Events: the timeline moves (a seek) and subscribers hear of it.
+        v.request(serde_json::json!({"type": "subscribe", "events": ["timeline"]}), vec![])?;
+        v.playback(None, Some(1.0 / 30.0))?;
+        let e = v.next_event(Duration::from_secs(10))?.expect("a timeline event");
+        assert_eq!(e.header["event"], "timeline", "{:?}", e.header);
+        // Widgets are declared, changed and removed.
+        v.request(serde_json::json!({"type": "widget", "name": "speed", "kind": "slider", "min": 0, "max": 2, "value": 1}), vec![])?;
+        v.request(serde_json::json!({"type": "widget", "name": "speed", "remove": true}), vec![])?;
+        let bad = v.request(serde_json::json!({"type": "widget", "name": "w", "kind": "slider", "min": 1, "max": 0}), vec![]);
+        assert!(bad.is_err());
         v.look_at([0.0, 0.0, 5.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0])?;
         let cam = v.request(serde_json::json!({"type": "camera"}), vec![])?;
         let eye = cam.header["eye"].as_array().cloned().unwrap_or_default();

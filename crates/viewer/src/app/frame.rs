@@ -155,6 +155,7 @@ impl App {
             &mut actions,
         );
         passes_panel(ui, &mut self.user_passes, &self.pass_errors);
+        self.remote_ui(ui, [w as f32, h as f32]);
         if self.panels.stats {
             let memory = gpu_memory(&self.ctx);
             let size = [w as f32, h as f32];

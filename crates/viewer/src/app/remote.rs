@@ -50,20 +50,101 @@ impl FrameDecoder for InMemory {
     }
 }
 
+/// A connected client: where its replies and events go, what it subscribed to, its widgets.
+#[derive(Debug)]
+struct ClientState {
+    reply: Replier,
+    events: Vec<String>,
+    widgets: Vec<protocol::Widget>,
+}
+
 /// The server and what its clients made.
 #[derive(Debug)]
 pub(crate) struct Remote {
     pub(crate) server: Server,
     objects: HashMap<String, Obj>,
+    clients: std::collections::BTreeMap<u64, ClientState>,
     /// A client asked the viewer to stop.
     pub(crate) quit: bool,
+    /// What was last sent to timeline and selection subscribers.
+    sent_time: Option<(f64, bool)>,
+    sent_selection: Option<Option<usize>>,
 }
 
 impl Remote {
     pub(crate) fn new(server: Server) -> Self {
-        Self { server, objects: HashMap::new(), quit: false }
+        Self {
+            server,
+            objects: HashMap::new(),
+            clients: Default::default(),
+            quit: false,
+            sent_time: None,
+            sent_selection: None,
+        }
+    }
+
+    /// Sends `m` to every client subscribed to `event` (forgetting clients that are gone).
+    fn broadcast(&mut self, event: &str, m: &Message) {
+        self.clients.retain(|_, c| !c.events.iter().any(|e| e == event) || c.reply.send(m.clone()));
+    }
+
+    fn wants(&self, event: &str) -> bool {
+        self.clients.values().any(|c| c.events.iter().any(|e| e == event))
     }
 }
+
+/// The keys sent to clients subscribed to `key` events, with their names.
+const KEYS: &[(imgui::Key, &str)] = {
+    use imgui::Key as K;
+    &[
+        (K::A, "A"),
+        (K::B, "B"),
+        (K::C, "C"),
+        (K::D, "D"),
+        (K::E, "E"),
+        (K::F, "F"),
+        (K::G, "G"),
+        (K::H, "H"),
+        (K::I, "I"),
+        (K::J, "J"),
+        (K::K, "K"),
+        (K::L, "L"),
+        (K::M, "M"),
+        (K::N, "N"),
+        (K::O, "O"),
+        (K::P, "P"),
+        (K::Q, "Q"),
+        (K::R, "R"),
+        (K::S, "S"),
+        (K::T, "T"),
+        (K::U, "U"),
+        (K::V, "V"),
+        (K::W, "W"),
+        (K::X, "X"),
+        (K::Y, "Y"),
+        (K::Z, "Z"),
+        (K::Alpha0, "0"),
+        (K::Alpha1, "1"),
+        (K::Alpha2, "2"),
+        (K::Alpha3, "3"),
+        (K::Alpha4, "4"),
+        (K::Alpha5, "5"),
+        (K::Alpha6, "6"),
+        (K::Alpha7, "7"),
+        (K::Alpha8, "8"),
+        (K::Alpha9, "9"),
+        (K::Space, "Space"),
+        (K::Enter, "Enter"),
+        (K::Escape, "Escape"),
+        (K::Tab, "Tab"),
+        (K::LeftArrow, "Left"),
+        (K::RightArrow, "Right"),
+        (K::UpArrow, "Up"),
+        (K::DownArrow, "Down"),
+        (K::Delete, "Delete"),
+        (K::Backspace, "Backspace"),
+    ]
+};
 
 /// A screenshot to answer after this frame.
 pub(crate) struct Shot {
@@ -90,34 +171,153 @@ impl super::App {
         let start = Instant::now();
         let mut shots = Vec::new();
         while start.elapsed() < APPLY_BUDGET {
-            let Some(Incoming { envelope, reply, .. }) = remote.server.try_next() else { break };
-            let id = envelope.id;
-            if let Request::Screenshot { viewport, format } = envelope.request {
-                shots.push(Shot { viewport, format, id, reply });
+            let Some(Incoming { envelope, reply, client }) = remote.server.try_next() else {
                 break;
-            }
-            match self.apply_request(&mut remote, envelope.request) {
+            };
+            let id = envelope.id;
+            let state = remote.clients.entry(client).or_insert_with(|| ClientState {
+                reply: reply.clone(),
+                events: Vec::new(),
+                widgets: Vec::new(),
+            });
+            let done = match envelope.request {
+                Request::Screenshot { viewport, format } => {
+                    shots.push(Shot { viewport, format, id, reply });
+                    break;
+                }
+                Request::Subscribe { events } => {
+                    state.events = events;
+                    Ok(None)
+                }
+                Request::Widget(w) => {
+                    state.widgets.retain(|x| x.name != w.name);
+                    if !w.remove {
+                        state.widgets.push(w);
+                    }
+                    Ok(None)
+                }
+                request => self.apply_request(&mut remote, request),
+            };
+            let _ = match done {
                 Ok(Some(mut m)) => {
                     m.header.insert("id".into(), json!(id));
-                    reply.send(m);
+                    reply.send(m)
                 }
-                Ok(None) => {
-                    if id.is_some() {
-                        reply.send(protocol::ok(id));
-                    }
-                }
+                Ok(None) => id.is_none() || reply.send(protocol::ok(id)),
                 Err(e) => reply.send(protocol::error(id, &e)),
-            }
+            };
         }
         self.remote = Some(remote);
         shots
+    }
+
+    /// Sends this frame's events to the clients subscribed to them (keys pressed while no
+    /// text is edited, the timeline, the selection), and draws the clients' widgets (their
+    /// changes go back to their owners).
+    pub(crate) fn remote_ui(&mut self, ui: &imgui::Ui, size: [f32; 2]) {
+        let Some(remote) = self.remote.as_mut() else { return };
+        let viewport = self.viewports.first().map(|v| v.id);
+        if remote.wants("key") && !ui.io().want_text_input {
+            for (k, name) in KEYS {
+                if ui.is_key_pressed_no_repeat(*k) {
+                    let m = protocol::event("key", json!({"key": name, "viewport": viewport}));
+                    remote.broadcast("key", &m);
+                }
+            }
+        }
+        let now = (self.playback.time, self.playback.playing);
+        if remote.wants("timeline") && remote.sent_time != Some(now) {
+            let span = self.scene.time_span();
+            let m = protocol::event(
+                "timeline",
+                json!({"time": now.0, "playing": now.1, "span": span.map(|s| [s.0, s.1])}),
+            );
+            remote.broadcast("timeline", &m);
+            remote.sent_time = Some(now);
+        }
+        if remote.wants("selection") && remote.sent_selection != Some(self.selected) {
+            let node = self.selected;
+            let object = node.and_then(|n| {
+                remote.objects.iter().find_map(|(name, o)| match o {
+                    Obj::Mesh { node, .. } | Obj::Image { node, .. } if *node == n => {
+                        Some(name.clone())
+                    }
+                    _ => None,
+                })
+            });
+            let name = node.and_then(|n| self.scene.nodes.get(n)).map(|n| n.name.clone());
+            let m =
+                protocol::event("selection", json!({"node": node, "name": name, "object": object}));
+            remote.broadcast("selection", &m);
+            remote.sent_selection = Some(node);
+        }
+        if remote.clients.values().all(|c| c.widgets.is_empty()) {
+            return;
+        }
+        let mut changed: Vec<(u64, String, serde_json::Value)> = Vec::new();
+        ui.window("Clients")
+            .position([size[0] - 300.0, size[1] * 0.5], imgui::Condition::FirstUseEver)
+            .size([290.0, 200.0], imgui::Condition::FirstUseEver)
+            .build(|| {
+                for (&client, c) in remote.clients.iter_mut() {
+                    let _id = ui.push_id_usize(client as usize);
+                    for w in &mut c.widgets {
+                        let _wid = ui.push_id(w.name.as_str());
+                        match w.kind.as_str() {
+                            "button" => {
+                                if ui.button(&w.label) {
+                                    changed.push((client, w.name.clone(), json!(true)));
+                                }
+                            }
+                            "slider" => {
+                                let mut v = w.value.as_f64().unwrap_or(w.range.0) as f32;
+                                if ui.slider(&w.label, w.range.0 as f32, w.range.1 as f32, &mut v) {
+                                    w.value = json!(v);
+                                    changed.push((client, w.name.clone(), json!(v)));
+                                }
+                            }
+                            "checkbox" => {
+                                let mut v = w.value.as_bool().unwrap_or(false);
+                                if ui.checkbox(&w.label, &mut v) {
+                                    w.value = json!(v);
+                                    changed.push((client, w.name.clone(), json!(v)));
+                                }
+                            }
+                            "input" => {
+                                let mut v = w.value.as_str().unwrap_or("").to_string();
+                                if ui.input_text(&w.label, &mut v).enter_returns_true(true).build()
+                                {
+                                    w.value = json!(v);
+                                    changed.push((client, w.name.clone(), json!(v)));
+                                }
+                            }
+                            _ => {
+                                let v = match &w.value {
+                                    serde_json::Value::String(s) => s.clone(),
+                                    serde_json::Value::Null => String::new(),
+                                    v => v.to_string(),
+                                };
+                                ui.text_wrapped(format!("{}: {v}", w.label));
+                            }
+                        }
+                    }
+                }
+            });
+        for (client, name, value) in changed {
+            let gone = remote.clients.get(&client).is_some_and(|c| {
+                !c.reply.send(protocol::event("widget", json!({"name": name, "value": value})))
+            });
+            if gone {
+                remote.clients.remove(&client);
+            }
+        }
     }
 
     /// Answers the screenshots of this frame.
     pub(crate) fn answer_shots(&mut self, shots: Vec<Shot>) {
         for s in shots {
             let m = self.shot(&s).unwrap_or_else(|e| protocol::error(s.id, &format!("{e:#}")));
-            s.reply.send(m);
+            let _ = s.reply.send(m);
         }
     }
 
@@ -387,7 +587,7 @@ impl super::App {
                 remote.quit = true;
                 Ok(None)
             }
-            Request::Screenshot { .. } => Ok(None),
+            Request::Screenshot { .. } | Request::Subscribe { .. } | Request::Widget(_) => Ok(None),
             _ => Err("a request this viewer does not know".into()),
         }
     }
