@@ -953,7 +953,7 @@ impl Request {
                 }
                 let lo = number(m, "min")?.unwrap_or(0.0);
                 let hi = number(m, "max")?.unwrap_or(1.0);
-                if kind == "slider" && !(lo < hi) {
+                if kind == "slider" && lo >= hi {
                     return Err(ProtocolError::Invalid(
                         "'widget': a slider needs min < max".into(),
                     ));
