@@ -39,6 +39,10 @@ struct ViewArgs {
     /// The token clients must send (with --listen).
     #[arg(long)]
     token: Option<String>,
+    /// Save what clients send (with its timing) to FILE (.xpgrec); `xpg-view FILE.xpgrec`
+    /// replays it onto the timeline.
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    record: Option<PathBuf>,
     /// Window size WxH (default 1280x800). Flags override the config file.
     #[arg(long)]
     size: Option<String>,
@@ -510,6 +514,7 @@ fn view(a: ViewArgs, registry: Registry, started: std::time::Instant) -> anyhow:
                 addr: crate::server::parse_listen(&l)?,
                 token,
                 limits,
+                record: a.record.clone(),
                 ..Default::default()
             })
         })

@@ -25,6 +25,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Requests waiting for the render thread, all clients together.
     pub queue: usize,
+    /// Save every request that changes the scene, with its time, to this file (`--record`;
+    /// `xpg-view FILE` replays it onto the timeline).
+    pub record: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +37,7 @@ impl Default for ServerConfig {
             token: None,
             limits: Limits::default(),
             queue: 64,
+            record: None,
         }
     }
 }
@@ -90,6 +94,7 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     clients: Arc<AtomicUsize>,
     served: Arc<AtomicU64>,
+    recorder: Option<Arc<Recorder>>,
 }
 
 impl Server {
@@ -106,12 +111,17 @@ impl Server {
         }
         let listener = TcpListener::bind(config.addr)
             .with_context(|| format!("listening on {}", config.addr))?;
+        let recorder = match &config.record {
+            Some(p) => Some(Arc::new(Recorder::create(p)?)),
+            None => None,
+        };
         let addr = listener.local_addr()?;
         let (tx, rx) = sync_channel(config.queue.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let clients = Arc::new(AtomicUsize::new(0));
         let served = Arc::new(AtomicU64::new(0));
         let (s, c, n) = (Arc::clone(&stop), Arc::clone(&clients), Arc::clone(&served));
+        let kept = recorder.clone();
         let config = Arc::new(config);
         std::thread::Builder::new().name("xpg server".into()).spawn(move || {
             let mut next = 1u64;
@@ -124,10 +134,11 @@ impl Server {
                 next += 1;
                 let (tx, config, c, n) =
                     (tx.clone(), Arc::clone(&config), Arc::clone(&c), Arc::clone(&n));
+                let rec = recorder.clone();
                 c.fetch_add(1, Ordering::Relaxed);
                 let spawned =
                     std::thread::Builder::new().name(format!("xpg client {id}")).spawn(move || {
-                        if let Err(e) = serve(conn, id, &config, &tx, &n) {
+                        if let Err(e) = serve(conn, id, &config, &tx, &n, rec.as_deref()) {
                             tracing::info!("client {id}: {e}");
                         }
                         c.fetch_sub(1, Ordering::Relaxed);
@@ -138,7 +149,7 @@ impl Server {
             }
         })?;
         tracing::info!("listening on {addr}");
-        Ok(Self { rx, addr, stop, clients, served })
+        Ok(Self { rx, addr, stop, clients, served, recorder: kept })
     }
 
     /// The address it listens on (the port chosen when 0 was asked).
@@ -164,6 +175,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if let Some(r) = &self.recorder {
+            r.flush();
+        }
         self.stop.store(true, Ordering::Relaxed);
         // Wake the accept loop.
         let _ = TcpStream::connect(self.addr);
@@ -199,6 +213,7 @@ fn serve(
     config: &ServerConfig,
     queue: &SyncSender<Incoming>,
     served: &AtomicU64,
+    recorder: Option<&Recorder>,
 ) -> anyhow::Result<()> {
     conn.set_nodelay(true)?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, conn.try_clone()?);
@@ -259,6 +274,9 @@ fn serve(
             served.fetch_add(1, Ordering::Relaxed);
             match Request::parse(&m, &config.limits) {
                 Ok(envelope) => {
+                    if let Some(r) = recorder {
+                        r.record(client, &m);
+                    }
                     let incoming = Incoming { client, envelope, reply: reply.clone() };
                     // Blocks while the render thread is behind (backpressure).
                     if queue.send(incoming).is_err() {
@@ -278,4 +296,96 @@ fn serve(
     let _ = writer.join();
     let _ = conn.shutdown(std::net::Shutdown::Both);
     result
+}
+
+/// The first bytes of a recording.
+pub const RECORDING_MAGIC: &[u8; 8] = b"XPGREC1\n";
+
+/// The kinds of requests a recording keeps (what changes the scene).
+pub const RECORDED: &[&str] =
+    &["points", "mesh", "lines", "image", "transform", "delete", "remove_frame"];
+
+/// Writes a recording: [`RECORDING_MAGIC`], then per request the seconds since the start
+/// (f64 LE), the client (u64 LE) and the message as it came on the wire.
+#[derive(Debug)]
+pub struct Recorder {
+    out: std::sync::Mutex<(std::io::BufWriter<std::fs::File>, std::time::Instant)>,
+    start: std::time::Instant,
+}
+
+impl Recorder {
+    /// Creates `path` (an existing file is replaced).
+    pub fn create(path: &std::path::Path) -> anyhow::Result<Self> {
+        let f =
+            std::fs::File::create(path).with_context(|| format!("--record {}", path.display()))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        w.write_all(RECORDING_MAGIC)?;
+        w.flush()?;
+        let now = std::time::Instant::now();
+        Ok(Self { out: std::sync::Mutex::new((w, now)), start: now })
+    }
+
+    /// Appends `m` of `client` if it changes the scene (flushed at most ten times a second).
+    pub fn record(&self, client: u64, m: &Message) {
+        if !RECORDED.contains(&m.kind()) {
+            return;
+        }
+        let t = self.start.elapsed().as_secs_f64();
+        let mut g = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (w, flushed) = &mut *g;
+        let ok = w.write_all(&t.to_le_bytes()).is_ok()
+            && w.write_all(&client.to_le_bytes()).is_ok()
+            && m.write(w).is_ok();
+        if !ok {
+            tracing::error!("recording: a write failed");
+        } else if flushed.elapsed() > std::time::Duration::from_millis(100) {
+            let _ = w.flush();
+            *flushed = std::time::Instant::now();
+        }
+    }
+}
+
+impl Recorder {
+    /// Writes what is buffered.
+    pub fn flush(&self) {
+        let mut g = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = g.0.flush();
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Reads a recording: (seconds, client, message) in order. A file cut short (a viewer that
+/// was killed) gives the records before the cut.
+pub fn read_recording(
+    path: &std::path::Path,
+    limits: &Limits,
+) -> anyhow::Result<Vec<(f64, u64, Message)>> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let mut r = std::io::BufReader::new(f);
+    let mut magic = [0u8; 8];
+    r.read_exact(&mut magic).with_context(|| format!("{}: not a recording", path.display()))?;
+    if &magic != RECORDING_MAGIC {
+        anyhow::bail!("{}: not a recording of xpg-view (--record)", path.display());
+    }
+    let mut out = Vec::new();
+    loop {
+        let mut head = [0u8; 16];
+        if r.read_exact(&mut head).is_err() {
+            break;
+        }
+        let t = f64::from_le_bytes(head[..8].try_into().unwrap_or_default());
+        let client = u64::from_le_bytes(head[8..].try_into().unwrap_or_default());
+        match Message::read(&mut r, limits) {
+            Ok(m) => out.push((t, client, m)),
+            Err(ProtocolError::Io(_)) => break,
+            Err(e) => anyhow::bail!("{}: record {}: {e}", path.display(), out.len()),
+        }
+    }
+    Ok(out)
 }

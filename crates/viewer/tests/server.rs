@@ -181,3 +181,80 @@ fn hostile_connections_are_refused_and_the_others_go_on() {
     assert!(app.quit_requested());
     assert_eq!(app.validation_messages(), 0);
 }
+
+/// `--record` saves what clients send with its timing; opening the file replays it onto the
+/// timeline: point clouds sent live become samples at the times they arrived.
+#[test]
+fn a_recording_replays_onto_the_timeline() {
+    let dir = std::env::temp_dir().join(format!("xpg-record-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let rec = dir.join("run.xpgrec");
+    let o = ViewerOptions {
+        size: (160, 120),
+        validation: true,
+        cache_dir: None,
+        frames: Some(1),
+        script: Some(Script::default()),
+        listen: Some(ServerConfig {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            record: Some(rec.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut app = run_offscreen(o).expect("viewer runs");
+    drive(&mut app, |addr| -> Result<(), ClientError> {
+        let mut v = Client::connect(&addr)?;
+        for k in 0..3usize {
+            let p: Vec<[f32; 3]> = (0..5 + k).map(|i| [i as f32, k as f32, 0.0]).collect();
+            v.points("walk", &p, None)?;
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        v.mesh("ground", &[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], &[[0, 1, 2]], None)?;
+        v.screenshot(None)?; // not recorded
+        Ok(())
+    })
+    .expect("client");
+    drop(app);
+    let o = ViewerOptions {
+        files: vec![rec.clone()],
+        size: (160, 120),
+        validation: true,
+        cache_dir: None,
+        frames: Some(1),
+        script: Some(Script::default()),
+        ..Default::default()
+    };
+    let mut app = run_offscreen(o).expect("replay");
+    app.playback_mut().playing = false;
+    assert!(app.files().iter().all(|f| f.error.is_none()), "{:?}", app.files());
+    let (t0, t1) = app.scene().time_span().expect("a timeline");
+    assert!(t1 - t0 > 0.25, "the samples keep their timing: {t0}..{t1}");
+    // At the end, the last cloud (7 points); at the start, the first (5).
+    app.playback_command(viewer::app::PlaybackCommand::Seek(t1));
+    app.frame(None, (160, 120)).expect("frame");
+    let walk = |app: &App| {
+        app.scene().point_sets.iter().find(|p| p.name == "walk").map(|p| p.positions.len())
+    };
+    assert_eq!(walk(&app), Some(7));
+    app.playback_command(viewer::app::PlaybackCommand::Seek(t0));
+    app.frame(None, (160, 120)).expect("frame");
+    assert_eq!(walk(&app), Some(5));
+    assert!(app.scene().meshes.iter().any(|m| m.name == "ground"));
+    assert_eq!(app.validation_messages(), 0);
+    // Not a recording: a clear error, and the viewer goes on.
+    let bad = dir.join("bad.xpgrec");
+    std::fs::write(&bad, b"something else").expect("write");
+    let o = ViewerOptions {
+        files: vec![bad],
+        size: (160, 120),
+        cache_dir: None,
+        frames: Some(1),
+        script: Some(Script::default()),
+        ..Default::default()
+    };
+    let app = run_offscreen(o).expect("viewer runs");
+    let e = app.files()[0].error.clone().unwrap_or_default();
+    assert!(e.contains("not a recording"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -113,6 +113,11 @@ fn premake_renderers(
 pub(crate) type LoadedFile = (PathBuf, Result<Scene, String>);
 
 /// Loads `paths` (no GPU work: this runs while the device is being made at start).
+/// Whether `p` is a recording of clients (`--record`), replayed rather than loaded.
+pub(crate) fn is_recording(p: &Path) -> bool {
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("xpgrec"))
+}
+
 pub(crate) fn load_files(
     paths: &[PathBuf],
     sequence: &scene::sequence::SequenceOptions,
@@ -120,6 +125,7 @@ pub(crate) fn load_files(
     let _span = tracing::info_span!("load files", count = paths.len()).entered();
     paths
         .iter()
+        .filter(|p| !is_recording(p))
         .map(|p| {
             let _span = tracing::info_span!("load", file = %p.display()).entered();
             let r = crate::load_input(p, sequence).map_err(|e| e.to_string());
@@ -446,6 +452,7 @@ impl App {
         match preloaded {
             Some(loaded) => {
                 app.add_loaded(loaded);
+                app.replay_recordings(&app.opts.files.clone());
                 app.startup.push(("files (upload)", t.elapsed().as_secs_f64() * 1e3));
             }
             None => {
@@ -478,7 +485,7 @@ impl App {
                 println!("listening on {}", server.addr());
                 let _ = std::io::stdout().flush();
             }
-            app.remote = Some(remote::Remote::new(server));
+            app.remote = Some(remote::Remote::new(Some(server)));
         }
         if !app.opts.pass_dirs.is_empty() {
             let mut loaded = load_passes(&app.ctx, &app.compiler, &app.opts.pass_dirs);
@@ -509,6 +516,18 @@ impl App {
     pub fn open_files(&mut self, paths: &[PathBuf]) {
         let loaded = load_files(paths, &self.opts.sequence);
         self.add_loaded(loaded);
+        self.replay_recordings(paths);
+    }
+
+    /// Replays the recordings of clients (`--record`) among `paths` onto the timeline.
+    fn replay_recordings(&mut self, paths: &[PathBuf]) {
+        for p in paths.iter().filter(|p| is_recording(p)) {
+            let error = self.replay(p).err().map(|e| format!("{e:#}"));
+            if let Some(e) = &error {
+                tracing::error!("{e}");
+            }
+            self.files.push(FileEntry { path: p.clone(), error, warnings: Vec::new() });
+        }
     }
 
     /// Adds files loaded by [`load_files`] (perhaps on another thread, while the device was
@@ -830,7 +849,7 @@ impl App {
 
     /// The address the server listens on (`--listen`), if it does.
     pub fn server_addr(&self) -> Option<std::net::SocketAddr> {
-        self.remote.as_ref().map(|r| r.server.addr())
+        self.remote.as_ref().and_then(|r| r.server.as_ref()).map(|r| r.addr())
     }
 
     /// Whether a client asked the viewer to stop.

@@ -87,7 +87,7 @@ pub(crate) fn run_offscreen_with(
     app.startup.insert(0, ("vulkan context (own thread)", context_ms));
     let ready_ms = started.elapsed().as_secs_f64() * 1e3;
     // A server without a frame count runs until a client sends `quit` (or a signal).
-    let serve = app.remote.is_some() && app.opts.frames.is_none();
+    let serve = app.server_addr().is_some() && app.opts.frames.is_none();
     let frames = if serve { u64::MAX } else { app.opts.frames.unwrap_or(1).max(1) };
     let mut first_ms = 0.0;
     let warmup = 10.min(frames - 1);

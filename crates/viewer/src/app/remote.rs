@@ -61,7 +61,8 @@ struct ClientState {
 /// The server and what its clients made.
 #[derive(Debug)]
 pub(crate) struct Remote {
-    pub(crate) server: Server,
+    /// None: objects made by a replayed recording only.
+    pub(crate) server: Option<Server>,
     objects: HashMap<String, Obj>,
     clients: std::collections::BTreeMap<u64, ClientState>,
     /// A client asked the viewer to stop.
@@ -72,7 +73,7 @@ pub(crate) struct Remote {
 }
 
 impl Remote {
-    pub(crate) fn new(server: Server) -> Self {
+    pub(crate) fn new(server: Option<Server>) -> Self {
         Self {
             server,
             objects: HashMap::new(),
@@ -171,7 +172,9 @@ impl super::App {
         let start = Instant::now();
         let mut shots = Vec::new();
         while start.elapsed() < APPLY_BUDGET {
-            let Some(Incoming { envelope, reply, client }) = remote.server.try_next() else {
+            let Some(Incoming { envelope, reply, client }) =
+                remote.server.as_ref().and_then(Server::try_next)
+            else {
                 break;
             };
             let id = envelope.id;
@@ -311,6 +314,49 @@ impl super::App {
                 remote.clients.remove(&client);
             }
         }
+    }
+
+    /// Replays a recording (`--record`) onto the timeline: each request is applied as its
+    /// client sent it, and point clouds sent without a time become samples at the time they
+    /// arrived, so that the run can be scrubbed. Returns the requests applied.
+    pub(crate) fn replay(&mut self, path: &std::path::Path) -> anyhow::Result<usize> {
+        let records = crate::server::read_recording(path, &protocol::Limits::default())?;
+        let mut remote = self.remote.take().unwrap_or_else(|| Remote::new(None));
+        let mut applied = 0;
+        let mut failed = None;
+        for (t, _, m) in records {
+            let request = match Request::parse(&m, &protocol::Limits::default()) {
+                Ok(e) => e.request,
+                Err(e) => {
+                    failed.get_or_insert(format!("record {applied}: {e}"));
+                    continue;
+                }
+            };
+            let request = match request {
+                Request::Points { name, positions, colors, scalars, size, at: None } => {
+                    Request::Points {
+                        name,
+                        positions,
+                        colors,
+                        scalars,
+                        size,
+                        at: Some(At::Time(t)),
+                    }
+                }
+                r => r,
+            };
+            match self.apply_request(&mut remote, request) {
+                Ok(_) => applied += 1,
+                Err(e) => {
+                    failed.get_or_insert(format!("record {applied}: {e}"));
+                }
+            }
+        }
+        self.remote = Some(remote);
+        if let Some(e) = failed {
+            tracing::warn!("{}: {e}", path.display());
+        }
+        Ok(applied)
     }
 
     /// Answers the screenshots of this frame.
