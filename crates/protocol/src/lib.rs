@@ -254,19 +254,37 @@ impl Array {
     /// N x 3 positions (any numeric type), checked finite.
     pub fn vec3s(&self) -> Result<Vec<[f32; 3]>, ProtocolError> {
         self.rows(&[3])?;
-        let v = self.to_f32();
-        if v.iter().any(|x| !x.is_finite()) {
+        let out: Vec<[f32; 3]> = if self.dtype == Dtype::F32 {
+            // Straight from the bytes (the common case).
+            self.data
+                .chunks_exact(12)
+                .map(|c| {
+                    let f = |k: usize| f32::from_le_bytes([c[k], c[k + 1], c[k + 2], c[k + 3]]);
+                    [f(0), f(4), f(8)]
+                })
+                .collect()
+        } else {
+            self.to_f32().chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()
+        };
+        if out.iter().flatten().any(|x| !x.is_finite()) {
             return Err(ProtocolError::Invalid(format!(
                 "array '{}': NaN or infinite values",
                 self.name
             )));
         }
-        Ok(v.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect())
+        Ok(out)
     }
 
     /// Colours, N x 3 or N x 4: uint8 as they are, floats in 0..1 scaled to bytes.
     pub fn colors(&self) -> Result<Vec<[u8; 4]>, ProtocolError> {
         let (n, c) = self.rows(&[3, 4])?;
+        // Bytes as they are (the common case): copied, not converted one by one.
+        if self.dtype == Dtype::U8 {
+            return Ok(match c {
+                4 => self.data.chunks_exact(4).map(|p| [p[0], p[1], p[2], p[3]]).collect(),
+                _ => self.data.chunks_exact(3).map(|p| [p[0], p[1], p[2], 255]).collect(),
+            });
+        }
         let byte = |i: usize| -> u8 {
             if self.dtype.is_float() {
                 let v = self.get(i);

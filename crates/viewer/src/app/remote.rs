@@ -18,7 +18,7 @@ use crate::server::{Incoming, Replier, Server};
 pub const CLIENT_FPS: f64 = 30.0;
 
 /// Longest time a frame spends applying requests before it renders.
-const APPLY_BUDGET: Duration = Duration::from_millis(30);
+const APPLY_BUDGET: Duration = Duration::from_millis(10);
 
 /// An object a client made.
 #[derive(Debug, Clone)]

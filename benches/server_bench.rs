@@ -1,0 +1,274 @@
+//! The viewer as a server (issue 24), measured in one run with an offscreen viewer in this
+//! process (its frames on the main thread, clients on threads):
+//! - raw loopback TCP throughput (one socket, 4 MiB writes);
+//! - throughput: one client streaming `--points` point frames (positions f32 + colours RGBA8)
+//!   into one object, pipelined (no reply per frame, one query at the end): MB/s and frames
+//!   per second applied to the scene, and the frames rendered meanwhile;
+//! - load: `--clients` clients each sending `--updates` updates of `--load-points` points to
+//!   their own object while the viewer renders two viewports: nothing lost (each object holds
+//!   its client's last frame, every message was received), frame time p50/p99 with and without
+//!   the load;
+//! - latency: a small update followed by a screenshot: the time to the screenshot's reply (the
+//!   first frame that shows the update, read back), median and p99.
+//!
+//! ```text
+//! cargo bench --bench server_bench -- [--frames 100] [--points 1000000] [--clients 8]
+//!     [--updates 2000] [--load-points 100000] [--size 1920x1080]
+//! ```
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use protocol::{Array, Limits, Message};
+use serde_json::json;
+use viewer::app::{run_offscreen, App, ViewerOptions};
+use viewer::server::ServerConfig;
+
+const MB: f64 = 1e6;
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
+}
+
+fn loopback_tcp(bytes: usize) -> f64 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let reader = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        let mut buf = vec![0u8; 4 << 20];
+        let mut got = 0;
+        while got < bytes {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+    });
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let chunk = vec![7u8; 4 << 20];
+    let t = Instant::now();
+    let mut sent = 0;
+    while sent < bytes {
+        s.write_all(&chunk).expect("write");
+        sent += chunk.len();
+    }
+    let _ = reader.join();
+    bytes as f64 / MB / t.elapsed().as_secs_f64()
+}
+
+/// A connection with the raw protocol (pipelining: requests without ids).
+struct Raw {
+    s: std::io::BufWriter<TcpStream>,
+    r: std::io::BufReader<TcpStream>,
+}
+
+impl Raw {
+    fn connect(addr: &str) -> Self {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_nodelay(true).expect("nodelay");
+        let mut c = Self {
+            s: std::io::BufWriter::with_capacity(8 << 20, s.try_clone().expect("clone")),
+            r: std::io::BufReader::new(s),
+        };
+        c.send(&Message::new(
+            json!({"type": "hello", "version": [1, 0], "client": "bench"}),
+            vec![],
+        ));
+        let w = c.read();
+        assert_eq!(w.kind(), "welcome");
+        c
+    }
+    fn send(&mut self, m: &Message) {
+        m.write(&mut self.s).expect("send");
+    }
+    fn read(&mut self) -> Message {
+        Message::read(&mut self.r, &Limits::default()).expect("reply")
+    }
+    /// A request with an id, and its reply (errors abort the bench).
+    fn call(&mut self, header: serde_json::Value) -> Message {
+        self.send(&Message::new(header, vec![]));
+        let m = self.read();
+        assert_ne!(m.kind(), "error", "{:?}", m.header);
+        m
+    }
+}
+
+fn cloud(n: usize, k: usize) -> Vec<Array> {
+    let mut p = Vec::with_capacity(n * 3);
+    for i in 0..n {
+        let a = i as f32 * 0.001 + k as f32 * 0.01;
+        p.extend_from_slice(&[
+            a.cos() * (1.0 + i as f32 / n as f32),
+            a.sin(),
+            (i % 100) as f32 * 0.01,
+        ]);
+    }
+    let c: Vec<u8> = (0..n).flat_map(|i| [(i % 256) as u8, (k % 256) as u8, 128, 255]).collect();
+    vec![Array::f32("positions", &[n, 3], &p), Array::u8("colors", &[n, 4], &c)]
+}
+
+/// Renders frames until `done` says so; returns the frame times (ms).
+fn run_until(app: &mut App, size: (u32, u32), mut done: impl FnMut() -> bool) -> Vec<f64> {
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while !done() {
+        let t = Instant::now();
+        app.frame(None, size).expect("frame");
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        assert!(start.elapsed() < Duration::from_secs(900), "the bench did not finish");
+    }
+    times
+}
+
+fn main() {
+    let (mut frames, mut points, mut clients, mut updates, mut load_points) =
+        (100usize, 1_000_000usize, 8usize, 2000usize, 100_000usize);
+    let mut size = (1920u32, 1080u32);
+    let args: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < args.len() {
+        let v = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--frames" => frames = v.parse().expect("--frames"),
+            "--points" => points = v.parse().expect("--points"),
+            "--clients" => clients = v.parse().expect("--clients"),
+            "--updates" => updates = v.parse().expect("--updates"),
+            "--load-points" => load_points = v.parse().expect("--load-points"),
+            "--size" => size = viewer::parse_size(&v).expect("--size"),
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    let tcp = loopback_tcp(4 << 30);
+    println!("| raw loopback TCP (one socket, 4 MiB writes) | {tcp:.0} MB/s |");
+
+    let opts = ViewerOptions {
+        size,
+        vsync: false,
+        cache_dir: None,
+        frames: Some(1),
+        hot_reload: false,
+        viewports: vec!["raster".into(), "raster".into()],
+        listen: Some(ServerConfig {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut app = run_offscreen(opts).expect("viewer");
+    app.playback_mut().playing = false;
+    let addr = app.server_addr().expect("listening").to_string();
+    println!("device: {}", app.context().caps().device_name);
+
+    // Throughput.
+    let frame_bytes = points * 16;
+    let data: Vec<Vec<Array>> = (0..4).map(|k| cloud(points, k)).collect();
+    let a = addr.clone();
+    let client = std::thread::spawn(move || {
+        let mut c = Raw::connect(&a);
+        // The object exists first (its upload is not part of the stream).
+        c.send(&Message::new(json!({"type": "points", "name": "stream"}), data[0].clone()));
+        c.call(json!({"type": "query", "id": 1}));
+        let t = Instant::now();
+        for k in 0..frames {
+            c.send(&Message::new(json!({"type": "points", "name": "stream"}), data[k % 4].clone()));
+        }
+        c.s.flush().expect("flush");
+        c.call(json!({"type": "query", "id": 2}));
+        t.elapsed().as_secs_f64()
+    });
+    let before = app.gpu_scene().map(|g| g.frame_stats().uploads).unwrap_or(0);
+    let times = run_until(&mut app, size, || client.is_finished());
+    let secs = client.join().expect("client");
+    let _ = before;
+    println!(
+        "| one client, {frames} frames of {points} points ({:.1} MB each) | {:.1} frames/s applied \
+         | {:.0} MB/s | {:.0}% of loopback TCP | {} viewer frames rendered meanwhile |",
+        frame_bytes as f64 / MB,
+        frames as f64 / secs,
+        (frames * frame_bytes) as f64 / MB / secs,
+        100.0 * (frames * frame_bytes) as f64 / MB / secs / tcp,
+        times.len()
+    );
+
+    // Frame time without load, then with it.
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        app.frame(None, size).expect("frame");
+        idle.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let a = addr.clone();
+            std::thread::spawn(move || {
+                let mut r = Raw::connect(&a);
+                let base = cloud(load_points, c);
+                for k in 0..updates {
+                    // The last value of the first coordinate says which update it was.
+                    let mut arrays = base.clone();
+                    arrays[0].data[..4].copy_from_slice(&(k as f32).to_le_bytes());
+                    r.send(&Message::new(
+                        json!({"type": "points", "name": format!("load/{c}")}),
+                        arrays,
+                    ));
+                }
+                r.s.flush().expect("flush");
+                r.call(json!({"type": "query", "id": 1}));
+            })
+        })
+        .collect();
+    let t = Instant::now();
+    let mut loaded = run_until(&mut app, size, || handles.iter().all(|h| h.is_finished()));
+    let load_secs = t.elapsed().as_secs_f64();
+    for h in handles {
+        h.join().expect("client");
+    }
+    // Nothing lost: each object holds its client's last update.
+    let s = app.scene();
+    for c in 0..clients {
+        let p = s.point_sets.iter().find(|p| p.name == format!("load/{c}")).expect("object");
+        assert_eq!(p.positions.len(), load_points);
+        assert_eq!(p.positions[0][0], (updates - 1) as f32, "client {c}'s last update");
+    }
+    println!(
+        "| load: {clients} clients x {updates} updates of {load_points} points, 2 viewports at \
+         {}x{} | {:.1} s, {:.0} MB/s in all, nothing lost | frame time p50 {:.2} ms, p99 {:.2} \
+         ms (no load: p50 {:.2} ms, p99 {:.2} ms) |",
+        size.0,
+        size.1,
+        load_secs,
+        (clients * updates * load_points * 16) as f64 / MB / load_secs,
+        pct(&mut loaded, 0.5),
+        pct(&mut loaded, 0.99),
+        pct(&mut idle, 0.5),
+        pct(&mut idle, 0.99),
+    );
+
+    // Latency: a small update, then a screenshot of the frame that shows it.
+    let a = addr.clone();
+    let client = std::thread::spawn(move || {
+        let mut c = Raw::connect(&a);
+        let mut lat = Vec::new();
+        for k in 0..200 {
+            let t = Instant::now();
+            c.send(&Message::new(json!({"type": "points", "name": "small"}), cloud(100, k)));
+            c.call(json!({"type": "screenshot", "id": k, "viewport": null}));
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        lat
+    });
+    run_until(&mut app, size, || client.is_finished());
+    let mut lat = client.join().expect("client");
+    println!(
+        "| latency: a 100-point update to the screenshot of the first frame showing it | median \
+         {:.2} ms | p99 {:.2} ms |",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99)
+    );
+}
