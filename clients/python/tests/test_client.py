@@ -80,3 +80,14 @@ def test_events_and_widgets(v):
     v.text("status", "running")
     v.button("reset", lambda _: None)
     v.remove_widget("reset")
+
+
+def test_lights_materials_and_cameras(v):
+    v.mesh("wall", [[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], [[0, 1, 2], [0, 2, 3]])
+    v.material("wall", base_color=(0.9, 0.1, 0.1), roughness=0.5)
+    v.light("sun", direction=(0, 0, -1), color=(1, 1, 1), intensity=2)
+    v.scene_camera("cam", eye=(0, 0, 4), target=(0, 0, 0))
+    kinds = {o["name"]: o["kind"] for o in v.query()["objects"]}
+    assert kinds["sun"] == "light" and kinds["cam"] == "camera" and kinds["wall"] == "mesh"
+    with pytest.raises(xpg_viewer.ViewerError, match="materials are for meshes"):
+        v.material("sun", base_color=(1, 0, 0))

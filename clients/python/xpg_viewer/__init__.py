@@ -264,6 +264,33 @@ class Viewer:
         m = np.asarray(matrix, dtype=np.float32).reshape(4, 4)
         self._exchange({"type": "transform", "name": name}, [("matrix", m)])
 
+    def light(self, name, kind="directional", color=(1.0, 1.0, 1.0), intensity=1.0, position=(0, 0, 0),
+              direction=(0, -1, 0), cone=(20.0, 30.0)):
+        """A light: ``directional`` (``direction``, irradiance ``intensity`` in W/m^2),
+        ``point`` (``position``, W/sr) or ``spot`` (both, ``cone`` angles in degrees)."""
+        self._exchange({"type": "light", "name": name, "kind": kind, "color": [float(c) for c in color],
+                        "intensity": float(intensity), "position": [float(c) for c in position],
+                        "direction": [float(c) for c in direction], "cone": [float(c) for c in cone]}, [])
+
+    def material(self, name, base_color=None, metallic=None, roughness=None, emissive=None):
+        """Changes a mesh's material (colours linear, 0-1)."""
+        h = {"type": "material", "name": name}
+        if base_color is not None:
+            c = [float(x) for x in base_color]
+            h["base_color"] = c + [1.0] * (4 - len(c))
+        if metallic is not None:
+            h["metallic"] = float(metallic)
+        if roughness is not None:
+            h["roughness"] = float(roughness)
+        if emissive is not None:
+            h["emissive"] = [float(x) for x in emissive]
+        self._exchange(h, [])
+
+    def scene_camera(self, name, eye, target, up=(0.0, 1.0, 0.0), fov=45.0):
+        """A camera of the scene (to look through: C in a viewport steps through them)."""
+        self._exchange({"type": "scene_camera", "name": name, "eye": [float(x) for x in eye],
+                        "target": [float(x) for x in target], "up": [float(x) for x in up], "fov": float(fov)}, [])
+
     def delete(self, name):
         """Deletes an object, or every object under ``name/``."""
         self._exchange({"type": "delete", "name": name}, [])

@@ -620,6 +620,49 @@ pub enum Request {
         /// The sample's time.
         at: At,
     },
+    /// A light (created, or changed when `name` exists).
+    Light {
+        /// Its name.
+        name: String,
+        /// `directional`, `point` or `spot`.
+        kind: String,
+        /// Linear colour.
+        color: [f32; 3],
+        /// Intensity (W/m^2 for directional lights, W/sr for the others).
+        intensity: f32,
+        /// Position (point, spot).
+        position: [f32; 3],
+        /// Direction the light travels (directional, spot).
+        direction: [f32; 3],
+        /// A spot's inner and outer cone angles in degrees.
+        cone: (f32, f32),
+    },
+    /// A mesh object's material.
+    Material {
+        /// The mesh object.
+        name: String,
+        /// Base colour, linear RGBA.
+        base_color: Option<[f32; 4]>,
+        /// Metalness 0-1.
+        metallic: Option<f32>,
+        /// Roughness 0-1.
+        roughness: Option<f32>,
+        /// Emitted radiance, linear RGB.
+        emissive: Option<[f32; 3]>,
+    },
+    /// A camera of the scene (one more to look through; C steps through them).
+    SceneCamera {
+        /// Its name.
+        name: String,
+        /// Where it is.
+        eye: [f32; 3],
+        /// What it looks at.
+        target: [f32; 3],
+        /// Its up.
+        up: [f32; 3],
+        /// Vertical field of view in degrees.
+        fov: f32,
+    },
     /// Asks the viewer to stop (an offscreen viewer ends).
     Quit,
     /// Events this client wants (replacing its earlier list): `key`, `timeline`,
@@ -932,6 +975,80 @@ impl Request {
             }
             "query" => Request::Query,
             "quit" => Request::Quit,
+            "light" => {
+                let kind = m.header.get("kind").and_then(Value::as_str).unwrap_or("directional");
+                if !["directional", "point", "spot"].contains(&kind) {
+                    return Err(ProtocolError::Invalid(format!(
+                        "'light': kind '{kind}' (expected directional, point or spot)"
+                    )));
+                }
+                let color = vec_n::<3>(m, "color")?.unwrap_or([1.0; 3]);
+                let intensity = number(m, "intensity")?.unwrap_or(1.0) as f32;
+                if intensity < 0.0 || color.iter().any(|c| *c < 0.0) {
+                    return Err(ProtocolError::Invalid(
+                        "'light': a negative colour or intensity".into(),
+                    ));
+                }
+                let direction = vec_n::<3>(m, "direction")?.unwrap_or([0.0, -1.0, 0.0]);
+                if direction.iter().map(|d| d * d).sum::<f32>() < 1e-12 {
+                    return Err(ProtocolError::Invalid("'light': a zero direction".into()));
+                }
+                let cone = vec_n::<2>(m, "cone")?.unwrap_or([20.0, 30.0]);
+                if !(0.0 <= cone[0] && cone[0] <= cone[1] && cone[1] < 90.0) {
+                    return Err(ProtocolError::Invalid(
+                        "'light': cone [inner, outer] in degrees, 0 <= inner <= outer < 90".into(),
+                    ));
+                }
+                Request::Light {
+                    name: string(m, "name", limits)?,
+                    kind: kind.to_string(),
+                    color,
+                    intensity,
+                    position: vec_n::<3>(m, "position")?.unwrap_or([0.0; 3]),
+                    direction,
+                    cone: (cone[0], cone[1]),
+                }
+            }
+            "material" => {
+                let unit = |key: &str| -> Result<Option<f32>, ProtocolError> {
+                    match number(m, key)? {
+                        Some(v) if (0.0..=1.0).contains(&v) => Ok(Some(v as f32)),
+                        Some(v) => Err(ProtocolError::Invalid(format!(
+                            "'material': {key} {v} outside 0-1"
+                        ))),
+                        None => Ok(None),
+                    }
+                };
+                Request::Material {
+                    name: string(m, "name", limits)?,
+                    base_color: vec_n::<4>(m, "base_color")?,
+                    metallic: unit("metallic")?,
+                    roughness: unit("roughness")?,
+                    emissive: vec_n::<3>(m, "emissive")?,
+                }
+            }
+            "scene_camera" => {
+                let eye = vec_n::<3>(m, "eye")?;
+                let target = vec_n::<3>(m, "target")?;
+                let (Some(eye), Some(target)) = (eye, target) else {
+                    return Err(ProtocolError::Invalid(
+                        "'scene_camera': needs 'eye' and 'target'".into(),
+                    ));
+                };
+                let fov = number(m, "fov")?.unwrap_or(45.0) as f32;
+                if !(fov > 1.0 && fov < 179.0) {
+                    return Err(ProtocolError::Invalid(
+                        "'scene_camera': fov outside (1, 179) degrees".into(),
+                    ));
+                }
+                Request::SceneCamera {
+                    name: string(m, "name", limits)?,
+                    eye,
+                    target,
+                    up: vec_n::<3>(m, "up")?.unwrap_or([0.0, 1.0, 0.0]),
+                    fov,
+                }
+            }
             "subscribe" => {
                 let list = m.header.get("events").and_then(Value::as_array).ok_or_else(|| {
                     ProtocolError::Invalid("'subscribe': 'events' is not a list".into())

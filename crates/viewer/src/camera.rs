@@ -325,7 +325,7 @@ impl Camera {
 }
 
 /// The rotation that makes a camera look along `forward` with `up` as its up direction.
-fn look_rotation(forward: Vec3, up: Vec3) -> Quat {
+pub(crate) fn look_rotation(forward: Vec3, up: Vec3) -> Quat {
     let f = forward.normalize();
     let r = f.cross(up).normalize();
     let u = r.cross(f);

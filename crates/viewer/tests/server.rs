@@ -258,3 +258,82 @@ fn a_recording_replays_onto_the_timeline() {
     assert!(e.contains("not a recording"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn mean_rgb(px: &[u8]) -> [f64; 3] {
+    let n = (px.len() / 4).max(1) as f64;
+    let mut m = [0.0; 3];
+    for p in px.chunks_exact(4) {
+        for c in 0..3 {
+            m[c] += f64::from(p[c]) / n;
+        }
+    }
+    m
+}
+
+/// Materials, lights and scene cameras as objects: a mesh turns red with its material, a blue
+/// light makes it bluer, a camera is added to the scene.
+#[test]
+fn materials_lights_and_cameras_over_the_protocol() {
+    let mut app = serving();
+    drive(&mut app, |addr| -> Result<(), ClientError> {
+        let mut v = Client::connect(&addr)?;
+        let quad = [[-1.0, -1.0, 0.0], [1.0, -1.0, 0.0], [1.0, 1.0, 0.0], [-1.0, 1.0, 0.0]];
+        v.mesh("wall", &quad, &[[0, 1, 2], [0, 2, 3]], Some([0.8, 0.8, 0.8, 1.0]))?;
+        v.look_at([0.0, 0.0, 2.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0])?;
+        let grey = mean_rgb(&v.screenshot(None)?.2);
+        v.request(serde_json::json!({"type": "material", "name": "wall", "base_color": [0.9, 0.05, 0.05, 1.0], "roughness": 0.8}), vec![])?;
+        let red = mean_rgb(&v.screenshot(None)?.2);
+        assert!(red[0] > red[1] + 20.0 && red[0] > red[2] + 20.0, "red: {red:?} (was {grey:?})");
+        v.request(serde_json::json!({"type": "material", "name": "wall", "base_color": [0.9, 0.9, 0.9, 1.0]}), vec![])?;
+        let before = mean_rgb(&v.screenshot(None)?.2);
+        v.request(serde_json::json!({"type": "light", "name": "sun", "kind": "directional", "color": [0.1, 0.2, 1.0], "intensity": 4.0, "direction": [0.0, 0.0, -1.0]}), vec![])?;
+        let lit = mean_rgb(&v.screenshot(None)?.2);
+        assert!(lit[2] > before[2] + 5.0 && lit[2] - before[2] > lit[0] - before[0], "bluer: {lit:?} (was {before:?})");
+        v.request(serde_json::json!({"type": "scene_camera", "name": "cam1", "eye": [0, 0, 5], "target": [0, 0, 0], "fov": 40}), vec![])?;
+        let bad = v.request(serde_json::json!({"type": "material", "name": "sun"}), vec![]).expect_err("not a mesh");
+        assert!(bad.to_string().contains("is light"), "{bad}");
+        let bad = v.request(serde_json::json!({"type": "light", "name": "l", "kind": "spot", "cone": [40, 20]}), vec![]).expect_err("cone");
+        assert!(bad.to_string().contains("cone"), "{bad}");
+        v.delete("sun")?;
+        Ok(())
+    })
+    .expect("client");
+    let s = app.scene();
+    assert!(s.cameras.iter().any(|c| c.name == "cam1"));
+    let sun = s.lights.iter().find(|l| l.name == "sun").expect("the light");
+    assert_eq!(sun.intensity, 0.0, "deleted: switched off");
+    assert_eq!(app.validation_messages(), 0);
+}
+
+/// A key pressed in the viewer (scripted input) reaches the clients subscribed to keys.
+#[test]
+fn key_presses_reach_subscribed_clients() {
+    let o = ViewerOptions {
+        size: (160, 120),
+        validation: true,
+        cache_dir: None,
+        frames: Some(1),
+        fixed_dt: Some(1.0 / 60.0),
+        script: Some(Script::parse("60 key down k\n61 key up k\n").expect("script")),
+        listen: Some(ServerConfig {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut app = run_offscreen(o).expect("viewer runs");
+    let event = drive(&mut app, |addr| -> Result<serde_json::Value, ClientError> {
+        let mut v = Client::connect(&addr)?;
+        v.request(serde_json::json!({"type": "subscribe", "events": ["key"]}), vec![])?;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Some(e) = v.next_event(Duration::from_millis(200))? {
+                return Ok(serde_json::Value::Object(e.header));
+            }
+        }
+        Ok(serde_json::Value::Null)
+    })
+    .expect("client");
+    assert_eq!(event["event"], "key", "{event}");
+    assert_eq!(event["key"], "K", "{event}");
+}

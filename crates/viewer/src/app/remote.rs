@@ -27,6 +27,8 @@ enum Obj {
     Mesh { node: usize, mesh: usize },
     Lines { set: usize },
     Image { node: usize, texture: usize },
+    Light { node: usize, light: usize },
+    Camera { node: usize, camera: usize },
 }
 
 impl Obj {
@@ -36,6 +38,8 @@ impl Obj {
             Obj::Mesh { .. } => "mesh",
             Obj::Lines { .. } => "lines",
             Obj::Image { .. } => "image",
+            Obj::Light { .. } => "light",
+            Obj::Camera { .. } => "camera",
         }
     }
 }
@@ -482,7 +486,10 @@ impl super::App {
                     Obj::Lines { set } => {
                         self.set(Property::LinesTransform(*set), Value::Transform(m))
                     }
-                    Obj::Mesh { node, .. } | Obj::Image { node, .. } => {
+                    Obj::Mesh { node, .. }
+                    | Obj::Image { node, .. }
+                    | Obj::Light { node, .. }
+                    | Obj::Camera { node, .. } => {
                         // An image keeps its aspect scale under the client's transform.
                         let base = match remote.objects.get(&name) {
                             Some(Obj::Image { texture, .. }) => {
@@ -596,6 +603,7 @@ impl super::App {
                                         m.primitives.iter().map(|p| p.positions.len()).sum()
                                     })
                                 }
+                                Obj::Light { .. } | Obj::Camera { .. } => 1,
                                 Obj::Image { texture, .. } => self
                                     .scene
                                     .textures
@@ -631,6 +639,119 @@ impl super::App {
             },
             Request::Quit => {
                 remote.quit = true;
+                Ok(None)
+            }
+            Request::Light { name, kind, color, intensity, position, direction, cone } => {
+                let kind = match kind.as_str() {
+                    "point" => scene::LightKind::Point,
+                    "spot" => scene::LightKind::Spot {
+                        inner: cone.0.to_radians(),
+                        outer: cone.1.to_radians(),
+                    },
+                    _ => scene::LightKind::Directional,
+                };
+                let (pos, dir) =
+                    (glam::Vec3::from(position), glam::Vec3::from(direction).normalize());
+                let up = if dir.cross(glam::Vec3::Y).length() > 1e-3 {
+                    glam::Vec3::Y
+                } else {
+                    glam::Vec3::Z
+                };
+                // The light shines along its node's -Z.
+                let m = glam::Mat4::from_rotation_translation(
+                    crate::camera::look_rotation(dir, up),
+                    pos,
+                );
+                if let Some(Obj::Light { node, light }) = remote.objects.get(&name).cloned() {
+                    if self.scene.lights.get(light).is_some_and(|l| l.kind == kind) {
+                        self.set(Property::LightColor(light), Value::Vec3(color.into()))?;
+                        self.set(Property::LightIntensity(light), Value::Float(intensity))?;
+                        self.scene.set_local_transform(node, m);
+                        return Ok(None);
+                    }
+                }
+                self.forget(remote, &name);
+                let mut s = Scene::default();
+                s.lights.push(scene::Light { name: name.clone(), kind, color, intensity });
+                s.nodes.push(scene::Node::new(&name, m).with_light(0));
+                s.update_world();
+                self.append_scenes(vec![s]);
+                let light = self
+                    .scene
+                    .lights
+                    .iter()
+                    .rposition(|l| l.name == name)
+                    .ok_or("the light is missing")?;
+                let node = self
+                    .scene
+                    .nodes
+                    .iter()
+                    .position(|n| n.light == Some(light))
+                    .ok_or("the light's node is missing")?;
+                remote.objects.insert(name, Obj::Light { node, light });
+                Ok(None)
+            }
+            Request::Material { name, base_color, metallic, roughness, emissive } => {
+                let Some(Obj::Mesh { mesh, .. }) = remote.objects.get(&name) else {
+                    return Err(match remote.objects.get(&name) {
+                        Some(o) => format!("'{name}' is {} (materials are for meshes)", o.kind()),
+                        None => no_object(&name),
+                    });
+                };
+                let m = self
+                    .scene
+                    .meshes
+                    .get(*mesh)
+                    .and_then(|m| m.primitives.first())
+                    .map(|p| p.material)
+                    .ok_or("the mesh is missing")?;
+                if let Some(c) = base_color {
+                    self.set(Property::BaseColor(m), Value::Vec4(c.into()))?;
+                }
+                if let Some(v) = metallic {
+                    self.set(Property::Metallic(m), Value::Float(v))?;
+                }
+                if let Some(v) = roughness {
+                    self.set(Property::Roughness(m), Value::Float(v))?;
+                }
+                if let Some(e) = emissive {
+                    self.set(Property::Emissive(m), Value::Vec3(e.into()))?;
+                }
+                Ok(None)
+            }
+            Request::SceneCamera { name, eye, target, up, fov } => {
+                let (e, t) = (glam::Vec3::from(eye), glam::Vec3::from(target));
+                let up = glam::Vec3::from(up);
+                let ok = (t - e).length() > 1e-6 && (t - e).cross(up).length() > 1e-6;
+                let m = glam::Mat4::from_rotation_translation(
+                    crate::camera::look_rotation(t - e, up),
+                    e,
+                );
+                if !ok || !m.is_finite() {
+                    return Err("'scene_camera': eye, target and up do not make a view".into());
+                }
+                let yfov = fov.to_radians();
+                if let Some(Obj::Camera { node, camera }) = remote.objects.get(&name).cloned() {
+                    if let Some(c) = self.scene.cameras.get_mut(camera) {
+                        c.projection = scene::Projection::Perspective { yfov };
+                    }
+                    self.scene.set_local_transform(node, m);
+                    return Ok(None);
+                }
+                self.forget(remote, &name);
+                let mut s = Scene::default();
+                s.cameras.push(scene::Camera::perspective(&name, yfov, None));
+                s.nodes.push(scene::Node::new(&name, m).with_camera(0));
+                s.update_world();
+                let camera = self.scene.cameras.len();
+                self.append_scenes(vec![s]);
+                let node = self
+                    .scene
+                    .nodes
+                    .iter()
+                    .position(|n| n.camera == Some(camera))
+                    .ok_or("the camera's node is missing")?;
+                remote.objects.insert(name, Obj::Camera { node, camera });
                 Ok(None)
             }
             Request::Screenshot { .. } | Request::Subscribe { .. } | Request::Widget(_) => Ok(None),
@@ -674,6 +795,11 @@ impl super::App {
             Obj::Mesh { node, .. } | Obj::Image { node, .. } => {
                 self.scene.set_property(Property::NodeVisible(node), Value::Bool(false))
             }
+            // A light is switched off; a camera stays listed (nothing draws it).
+            Obj::Light { light, .. } => {
+                self.scene.set_property(Property::LightIntensity(light), Value::Float(0.0))
+            }
+            Obj::Camera { .. } => Ok(()),
         };
         if let Err(e) = r {
             tracing::warn!("deleting '{name}': {e}");
