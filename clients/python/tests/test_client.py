@@ -29,6 +29,8 @@ def test_points_show_in_a_screenshot_and_are_replaced(v):
     assert red(v.screenshot()) == 0
     png = v.screenshot(format="png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    exr = v.screenshot(format="exr")
+    assert exr[:4] == b"\x76\x2f\x31\x01"  # OpenEXR's magic number
 
 
 def test_sequences_by_frame_and_time(v):

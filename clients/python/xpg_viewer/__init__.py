@@ -323,11 +323,12 @@ class Viewer:
         return self._exchange(h, [])[0]
 
     def screenshot(self, viewport=None, format="rgba8"):
-        """The viewport's image after every earlier call: an H x W x 4 uint8 array (or PNG
-        bytes with ``format="png"``)."""
+        """The viewport's image after every earlier call: an H x W x 4 uint8 array (or the
+        bytes of a PNG file with ``format="png"``, of an EXR file of linear radiance with
+        ``format="exr"``)."""
         header, arrays = self._exchange({"type": "screenshot", "viewport": viewport, "format": format}, [])
-        if format == "png":
-            return arrays["png"].tobytes()
+        if format in ("png", "exr"):
+            return arrays[format].tobytes()
         return arrays["pixels"].copy()
 
     def query(self):

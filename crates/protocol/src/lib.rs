@@ -608,7 +608,7 @@ pub enum Request {
     Screenshot {
         /// The viewport (None: the first).
         viewport: Option<u32>,
-        /// "rgba8" (raw), "png" or "exr".
+        /// "rgba8" (raw), "png" or "exr" (linear HDR radiance, the file's bytes).
         format: String,
     },
     /// The scene's objects.

@@ -157,6 +157,8 @@ pub(crate) struct Shot {
     format: String,
     id: Option<u64>,
     reply: Replier,
+    /// An EXR screenshot: the file the frame saves the viewport's HDR radiance into.
+    exr: Option<std::path::PathBuf>,
 }
 
 type Reply = Result<Option<Message>, String>;
@@ -189,7 +191,25 @@ impl super::App {
             });
             let done = match envelope.request {
                 Request::Screenshot { viewport, format } => {
-                    shots.push(Shot { viewport, format, id, reply });
+                    // EXR: the frame saves the viewport's linear radiance (as its EXR button
+                    // does) into a file read back after it.
+                    let exr = (format == "exr").then(|| {
+                        static N: std::sync::atomic::AtomicU64 =
+                            std::sync::atomic::AtomicU64::new(0);
+                        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        std::env::temp_dir()
+                            .join(format!("xpg-shot-{}-{n}.exr", std::process::id()))
+                    });
+                    if let Some(path) = &exr {
+                        let vp = match viewport {
+                            Some(v) => self.viewports.iter_mut().find(|x| x.id == v),
+                            None => self.viewports.first_mut(),
+                        };
+                        if let Some(vp) = vp.filter(|vp| vp.image.is_some()) {
+                            vp.screenshot = Some(path.clone());
+                        }
+                    }
+                    shots.push(Shot { viewport, format, id, reply, exr });
                     break;
                 }
                 Request::Subscribe { events } => {
@@ -393,7 +413,13 @@ impl super::App {
                 let b = bytes.into_inner();
                 Message::new(header, vec![Array::u8("png", &[b.len()], &b)])
             }
-            "exr" => anyhow::bail!("exr screenshots over the protocol are not available yet"),
+            "exr" => {
+                let path = s.exr.as_ref().ok_or_else(|| anyhow::anyhow!("no EXR was asked"))?;
+                let bytes = std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("the viewport's EXR was not written: {e}"))?;
+                let _ = std::fs::remove_file(path);
+                Message::new(header, vec![Array::u8("exr", &[bytes.len()], &bytes)])
+            }
             _ => Message::new(header, vec![Array::u8("pixels", &[h as usize, w as usize, 4], &px)]),
         })
     }
