@@ -557,21 +557,24 @@ impl Stream {
         let mut s = self.state();
         let at = s.entries.partition_point(|e| e.time < time);
         let same = s.entries.get(at).is_some_and(|e| e.time == time);
-        let id = if same {
-            s.entries[at].id
+        // New data is a new frame (a new identity): what showed or uploaded the old one
+        // (a point set, the GPU pool) sees the change.
+        let id = s.next_id;
+        s.next_id += 1;
+        if same {
+            let old = std::mem::replace(&mut s.entries[at].id, id);
+            s.entries[at].path = PathBuf::new();
+            if let Some(f) = s.cache.remove(&old) {
+                s.bytes -= f.bytes();
+            }
+            s.lru.retain(|&x| x != old);
+            s.wanted.retain(|&x| x != old);
+            s.background.retain(|&x| x != old);
+            s.errors.remove(&old);
+            s.pinned.remove(&old);
         } else {
-            let id = s.next_id;
-            s.next_id += 1;
             s.entries.insert(at, Entry { id, path: PathBuf::new(), time });
-            id
-        };
-        if let Some(old) = s.cache.remove(&id) {
-            s.bytes -= old.bytes();
-        } else if same {
-            // A file's frame becomes a program's.
-            s.lru.retain(|&x| x != id);
         }
-        s.errors.remove(&id);
         if let Some((lo, hi)) = bounds {
             s.bounds = Some(s.bounds.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
         }

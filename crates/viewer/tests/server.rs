@@ -85,6 +85,9 @@ fn a_client_feeds_steers_and_screenshots_the_viewer() {
             let p: Vec<[f32; 3]> = (0..10 + k).map(|i| [i as f32 * 0.1, k as f32, 0.0]).collect();
             v.points_at("seq", &p, None, Some(k as f64 / 30.0))?;
         }
+        // A sample sent again at the same time replaces it (another count: 15 points).
+        let p: Vec<[f32; 3]> = (0..15).map(|i| [i as f32 * 0.1, 2.0, 0.0]).collect();
+        v.points_at("seq", &p, None, Some(2.0 / 30.0))?;
         v.playback(Some(false), Some(2.0 / 30.0))?;
         let q = v.query()?;
         let objects = q["objects"].as_array().cloned().unwrap_or_default();
@@ -92,7 +95,7 @@ fn a_client_feeds_steers_and_screenshots_the_viewer() {
         assert_eq!(names, ["path", "robot/body", "robot/scan", "seq"], "{q}");
         let seq = objects.iter().find(|o| o["name"] == "seq").cloned().unwrap_or_default();
         assert_eq!(seq["frames"], 3, "{q}");
-        assert_eq!(seq["count"], 12, "the frame at the playback time: {q}");
+        assert_eq!(seq["count"], 15, "the frame at the playback time, replaced: {q}");
         // Errors come back with the viewer's message; the connection goes on.
         let nan = v.points("bad", &[[f32::NAN, 0.0, 0.0]], None).expect_err("NaN");
         assert!(nan.to_string().contains("NaN"), "{nan}");
@@ -118,6 +121,11 @@ fn a_client_feeds_steers_and_screenshots_the_viewer() {
         Ok(())
     });
     result.expect("client");
+    // The GPU draws the replaced sample.
+    let seq = app.scene().point_sets.iter().position(|p| p.name == "seq").expect("seq");
+    app.playback_command(viewer::app::PlaybackCommand::Seek(2.0 / 30.0));
+    app.frame(None, (200, 150)).expect("frame");
+    assert_eq!(app.gpu_scene().expect("gpu").points[seq].count, 15);
     // The scene has what was sent (and deleted objects are hidden).
     let s = app.scene();
     assert!(s.point_sets.iter().any(|p| p.name == "seq" && p.visible));
