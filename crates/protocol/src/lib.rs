@@ -46,7 +46,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             header_bytes: 1 << 20,
-            payload_bytes: 4 << 30,
+            payload_bytes: 1 << 30,
             array_elements: 1 << 30,
             arrays: 16,
             string_bytes: 4096,

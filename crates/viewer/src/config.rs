@@ -62,7 +62,7 @@ pub struct StreamConfig {
 
 impl Default for ServerSection {
     fn default() -> Self {
-        Self { listen: String::new(), token: String::new(), max_message_mb: 4096 }
+        Self { listen: String::new(), token: String::new(), max_message_mb: 1024 }
     }
 }
 

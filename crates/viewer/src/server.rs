@@ -25,6 +25,10 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Requests waiting for the render thread, all clients together.
     pub queue: usize,
+    /// Bytes of arrays received and not yet applied, all clients together: past it, the
+    /// server stops reading sockets until the render thread catches up (backpressure by
+    /// memory, not only by count).
+    pub memory: u64,
     /// Save every request that changes the scene, with its time, to this file (`--record`;
     /// `xpg-view FILE` replays it onto the timeline).
     pub record: Option<std::path::PathBuf>,
@@ -37,6 +41,7 @@ impl Default for ServerConfig {
             token: None,
             limits: Limits::default(),
             queue: 64,
+            memory: 2 << 30,
             record: None,
         }
     }
@@ -80,6 +85,8 @@ impl Replier {
 pub struct Incoming {
     /// The client (unique per connection).
     pub client: u64,
+    /// Bytes of its arrays (given back with [`Server::applied`]).
+    pub bytes: u64,
     /// The request.
     pub envelope: Envelope,
     /// Its reply channel.
@@ -95,6 +102,7 @@ pub struct Server {
     clients: Arc<AtomicUsize>,
     served: Arc<AtomicU64>,
     recorder: Option<Arc<Recorder>>,
+    inflight: Arc<AtomicU64>,
 }
 
 impl Server {
@@ -122,6 +130,8 @@ impl Server {
         let served = Arc::new(AtomicU64::new(0));
         let (s, c, n) = (Arc::clone(&stop), Arc::clone(&clients), Arc::clone(&served));
         let kept = recorder.clone();
+        let inflight = Arc::new(AtomicU64::new(0));
+        let held = Arc::clone(&inflight);
         let config = Arc::new(config);
         std::thread::Builder::new().name("xpg server".into()).spawn(move || {
             let mut next = 1u64;
@@ -135,10 +145,17 @@ impl Server {
                 let (tx, config, c, n) =
                     (tx.clone(), Arc::clone(&config), Arc::clone(&c), Arc::clone(&n));
                 let rec = recorder.clone();
+                let held = Arc::clone(&held);
                 c.fetch_add(1, Ordering::Relaxed);
                 let spawned =
                     std::thread::Builder::new().name(format!("xpg client {id}")).spawn(move || {
-                        if let Err(e) = serve(conn, id, &config, &tx, &n, rec.as_deref()) {
+                        let shared = Shared {
+                            queue: &tx,
+                            served: &n,
+                            recorder: rec.as_deref(),
+                            inflight: &held,
+                        };
+                        if let Err(e) = serve(conn, id, &config, &shared) {
                             tracing::info!("client {id}: {e}");
                         }
                         c.fetch_sub(1, Ordering::Relaxed);
@@ -149,7 +166,7 @@ impl Server {
             }
         })?;
         tracing::info!("listening on {addr}");
-        Ok(Self { rx, addr, stop, clients, served, recorder: kept })
+        Ok(Self { rx, addr, stop, clients, served, recorder: kept, inflight })
     }
 
     /// The address it listens on (the port chosen when 0 was asked).
@@ -170,6 +187,12 @@ impl Server {
     /// Requests received so far.
     pub fn served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
+    }
+
+    /// Gives back the bytes of a request the render thread is done with.
+    pub fn applied(&self, bytes: u64) {
+        self.inflight
+            .fetch_sub(bytes.min(self.inflight.load(Ordering::Relaxed)), Ordering::Relaxed);
     }
 }
 
@@ -206,15 +229,22 @@ fn same(a: &str, b: &str) -> bool {
     diff == 0
 }
 
+/// What the client threads share.
+struct Shared<'a> {
+    queue: &'a SyncSender<Incoming>,
+    served: &'a AtomicU64,
+    recorder: Option<&'a Recorder>,
+    inflight: &'a AtomicU64,
+}
+
 /// One client: the handshake, then requests until it leaves or breaks the protocol.
 fn serve(
     conn: TcpStream,
     client: u64,
     config: &ServerConfig,
-    queue: &SyncSender<Incoming>,
-    served: &AtomicU64,
-    recorder: Option<&Recorder>,
+    shared: &Shared<'_>,
 ) -> anyhow::Result<()> {
+    let Shared { queue, served, recorder, inflight } = *shared;
     conn.set_nodelay(true)?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, conn.try_clone()?);
     let (tx, rx) = sync_channel::<Message>(256);
@@ -260,6 +290,11 @@ fn serve(
             Err(e) => return Err(refuse(&e.to_string())),
         }
         loop {
+            // Not past the memory budget: wait for the render thread (TCP pushes back on
+            // the client meanwhile).
+            while inflight.load(Ordering::Relaxed) > config.memory {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             let m = match Message::read(&mut reader, &config.limits) {
                 Ok(m) => m,
                 Err(ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -277,7 +312,9 @@ fn serve(
                     if let Some(r) = recorder {
                         r.record(client, &m);
                     }
-                    let incoming = Incoming { client, envelope, reply: reply.clone() };
+                    let bytes: u64 = m.arrays.iter().map(|a| a.data.len() as u64).sum();
+                    inflight.fetch_add(bytes, Ordering::Relaxed);
+                    let incoming = Incoming { client, bytes, envelope, reply: reply.clone() };
                     // Blocks while the render thread is behind (backpressure).
                     if queue.send(incoming).is_err() {
                         return Ok(());

@@ -178,11 +178,15 @@ impl super::App {
         let start = Instant::now();
         let mut shots = Vec::new();
         while start.elapsed() < APPLY_BUDGET {
-            let Some(Incoming { envelope, reply, client }) =
+            let Some(Incoming { envelope, reply, client, bytes }) =
                 remote.server.as_ref().and_then(Server::try_next)
             else {
                 break;
             };
+            // Its arrays are moved into the scene (or dropped) below.
+            if let Some(s) = &remote.server {
+                s.applied(bytes);
+            }
             let id = envelope.id;
             let state = remote.clients.entry(client).or_insert_with(|| ClientState {
                 reply: reply.clone(),
