@@ -93,3 +93,20 @@ def test_lights_materials_and_cameras(v):
     assert kinds["sun"] == "light" and kinds["cam"] == "camera" and kinds["wall"] == "mesh"
     with pytest.raises(xpg_viewer.ViewerError, match="materials are for meshes"):
         v.material("sun", base_color=(1, 0, 0))
+
+
+def test_mesh_sequences(v):
+    faces = [[0, 1, 2]]
+    for k in range(3):
+        tri = np.array([[0, 0, 0], [1 + k, 0, 0], [0, 1, 0]], dtype=np.float32)
+        v.mesh("cloth", tri, faces, frame=k)
+    # Another topology at frame 3: two triangles.
+    quad = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=np.float32)
+    v.mesh("cloth", quad, [[0, 1, 2], [0, 2, 3]], frame=3)
+    v.seek(3 / 30)
+    cloth = {o["name"]: o for o in v.query()["objects"]}["cloth"]
+    assert cloth["frames"] == 4 and cloth["count"] == 4
+    v.seek(1 / 30)
+    assert {o["name"]: o for o in v.query()["objects"]}["cloth"]["count"] == 3
+    v.remove_frame("cloth", frame=3)
+    assert {o["name"]: o for o in v.query()["objects"]}["cloth"]["frames"] == 3

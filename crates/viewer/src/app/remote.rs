@@ -24,7 +24,7 @@ const APPLY_BUDGET: Duration = Duration::from_millis(10);
 #[derive(Debug, Clone)]
 enum Obj {
     Points { set: usize, stream: Option<Arc<Stream>> },
-    Mesh { node: usize, mesh: usize },
+    Mesh { node: usize, mesh: usize, stream: Option<Arc<Stream>> },
     Lines { set: usize },
     Image { node: usize, texture: usize },
     Light { node: usize, light: usize },
@@ -435,12 +435,7 @@ impl super::App {
                 self.remote_points(remote, name, positions, colors, scalars, size, at)
             }
             Request::Mesh { name, vertices, faces, colors, color, at } => {
-                if at.is_some() {
-                    return Err("mesh sequences over the protocol are not available yet: send \
-                                the mesh without 'time' or 'frame' to replace it"
-                        .into());
-                }
-                self.remote_mesh(remote, name, vertices, faces, colors, color)
+                self.remote_mesh(remote, name, vertices, faces, colors, color, at)
             }
             Request::Lines { name, positions, strip, colors, width } => {
                 if let Some(Obj::Lines { set }) = remote.objects.get(&name).cloned() {
@@ -641,7 +636,8 @@ impl super::App {
                                     .map_or(0, |t| (t.width * t.height) as usize),
                             };
                             let frames = match o {
-                                Obj::Points { stream: Some(s), .. } => s.times().len(),
+                                Obj::Points { stream: Some(s), .. }
+                                | Obj::Mesh { stream: Some(s), .. } => s.times().len(),
                                 _ => 0,
                             };
                             json!({"name": n, "kind": o.kind(), "count": count, "frames": frames})
@@ -656,7 +652,7 @@ impl super::App {
                 )))
             }
             Request::RemoveFrame { name, at } => match remote.objects.get(&name) {
-                Some(Obj::Points { stream: Some(s), .. }) => {
+                Some(Obj::Points { stream: Some(s), .. } | Obj::Mesh { stream: Some(s), .. }) => {
                     if s.remove_at(seconds(at)) {
                         self.reapply_time();
                         Ok(None)
@@ -822,7 +818,14 @@ impl super::App {
             Obj::Lines { set } => {
                 self.scene.set_property(Property::LinesVisible(set), Value::Bool(false))
             }
-            Obj::Mesh { node, .. } | Obj::Image { node, .. } => {
+            Obj::Mesh { node, mesh, stream } => {
+                if stream.is_some() {
+                    let p = Property::Triangles { mesh, primitive: 0 };
+                    self.scene.properties.retain(|t| t.property != p);
+                }
+                self.scene.set_property(Property::NodeVisible(node), Value::Bool(false))
+            }
+            Obj::Image { node, .. } => {
                 self.scene.set_property(Property::NodeVisible(node), Value::Bool(false))
             }
             // A light is switched off; a camera stays listed (nothing draws it).
@@ -921,6 +924,7 @@ impl super::App {
         Ok(None)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn remote_mesh(
         &mut self,
         remote: &mut Remote,
@@ -929,9 +933,21 @@ impl super::App {
         faces: Vec<u32>,
         colors: Vec<[u8; 4]>,
         color: Option<[f32; 4]>,
+        at: Option<At>,
     ) -> Reply {
         let linear: Vec<[f32; 4]> = colors.iter().map(|&c| scene::srgba8_to_linear(c)).collect();
-        if let Some(Obj::Mesh { mesh, .. }) = remote.objects.get(&name).cloned() {
+        let existing = remote.objects.get(&name).cloned();
+        if let (Some(at), Some(Obj::Mesh { stream: Some(s), .. })) = (at, &existing) {
+            // Another sample of the mesh's sequence.
+            s.put(
+                seconds(at),
+                Frame { positions: vertices, indices: faces, ..Default::default() },
+            )?;
+            self.reapply_time();
+            return Ok(None);
+        }
+        if let (None, Some(Obj::Mesh { mesh, stream: None, .. })) = (at, &existing) {
+            let mesh = *mesh;
             let p = Property::Triangles { mesh, primitive: 0 };
             self.set(p, Value::Triangles { positions: vertices, indices: faces })?;
             if !linear.is_empty() {
@@ -946,11 +962,40 @@ impl super::App {
         material.base_color[3] = base[3];
         s.materials.push(material);
         let normals = scene::property::smooth_normals(&vertices, &faces);
+        // A sequence: its samples in memory, each frame's triangles set at its time (the
+        // vertex colours of samples are not kept).
+        let stream = match at {
+            Some(at) => {
+                let st = Arc::new(Stream::new(
+                    Vec::new(),
+                    Vec::new(),
+                    Arc::new(InMemory),
+                    usize::MAX,
+                    1,
+                ));
+                let frame = Frame {
+                    positions: vertices.clone(),
+                    indices: faces.clone(),
+                    ..Default::default()
+                };
+                st.put(seconds(at), frame)?;
+                s.properties.push(scene::PropertyTrack {
+                    property: Property::Triangles { mesh: 0, primitive: 0 },
+                    samples: scene::Samples::Source(Arc::new(StreamSource::new(
+                        Arc::clone(&st),
+                        FramePart::Triangles,
+                        0,
+                    ))),
+                });
+                Some(st)
+            }
+            None => None,
+        };
         let prim = scene::Primitive {
             positions: vertices,
             normals,
             indices: faces,
-            colors: linear,
+            colors: if stream.is_some() { Vec::new() } else { linear },
             material: 0,
             ..Default::default()
         };
@@ -959,8 +1004,9 @@ impl super::App {
         s.update_world();
         let mesh = self.scene.meshes.len();
         self.append_scenes(vec![s]);
+        self.reapply_time();
         let node = self.node_of_mesh(mesh)?;
-        remote.objects.insert(name, Obj::Mesh { node, mesh });
+        remote.objects.insert(name, Obj::Mesh { node, mesh, stream });
         Ok(None)
     }
 }
