@@ -110,3 +110,11 @@ def test_mesh_sequences(v):
     assert {o["name"]: o for o in v.query()["objects"]}["cloth"]["count"] == 3
     v.remove_frame("cloth", frame=3)
     assert {o["name"]: o for o in v.query()["objects"]}["cloth"]["frames"] == 3
+
+
+def test_image_sequences(v):
+    for k in range(3):
+        v.image("camera0", np.full((6, 8, 3), 40 * k, dtype=np.uint8), frame=k)
+    assert {o["name"]: o for o in v.query()["objects"]}["camera0"]["frames"] == 3
+    with pytest.raises(xpg_viewer.ViewerError, match="8x6"):
+        v.image("camera0", np.zeros((4, 4, 3), dtype=np.uint8), frame=5)

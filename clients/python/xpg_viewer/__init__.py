@@ -255,9 +255,10 @@ class Viewer:
             header["width"] = float(width)
         self._exchange(header, arrays)
 
-    def image(self, name, pixels):
-        """An image on a quad: H x W x 3 or 4 (uint8, or floats 0-1), or H x W grey."""
-        self._exchange({"type": "image", "name": name}, [("pixels", np.asarray(pixels))])
+    def image(self, name, pixels, frame=None, time=None):
+        """An image on a quad: H x W x 3 or 4 (uint8, or floats 0-1), or H x W grey. With
+        ``frame=`` or ``time=``, a sample of a sequence (all of the first one's size)."""
+        self._exchange({"type": "image", "name": name, **self._when(frame, time)}, [("pixels", np.asarray(pixels))])
 
     def transform(self, name, matrix):
         """An object's 4 x 4 transform (rows as NumPy writes them)."""

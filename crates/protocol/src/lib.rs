@@ -582,6 +582,8 @@ pub enum Request {
         height: u32,
         /// RGBA8, row by row from the top.
         pixels: Vec<[u8; 4]>,
+        /// A sample of a sequence (None: static); samples have the first one's size.
+        at: Option<At>,
     },
     /// An object's transform (column-major 4 x 4).
     Transform {
@@ -907,6 +909,7 @@ impl Request {
                     width: w as u32,
                     height: h as u32,
                     pixels,
+                    at: at(m)?,
                 }
             }
             "transform" => {

@@ -26,7 +26,7 @@ enum Obj {
     Points { set: usize, stream: Option<Arc<Stream>> },
     Mesh { node: usize, mesh: usize, stream: Option<Arc<Stream>> },
     Lines { set: usize },
-    Image { node: usize, texture: usize },
+    Image { node: usize, texture: usize, stream: Option<Arc<Stream>> },
     Light { node: usize, light: usize },
     Camera { node: usize, camera: usize },
 }
@@ -469,37 +469,71 @@ impl super::App {
                 remote.objects.insert(name, Obj::Lines { set });
                 Ok(None)
             }
-            Request::Image { name, width, height, pixels } => {
-                if let Some(Obj::Image { texture, .. }) = remote.objects.get(&name).cloned() {
-                    let same = self
-                        .scene
-                        .textures
-                        .get(texture)
-                        .is_some_and(|t| t.width == width && t.height == height);
-                    if same {
-                        return self.set(Property::Texels(texture), Value::Colors(pixels));
+            Request::Image { name, width, height, pixels, at } => {
+                let existing = remote.objects.get(&name).cloned();
+                let size_of = |this: &Self, texture: usize| {
+                    this.scene.textures.get(texture).map(|t| (t.width, t.height))
+                };
+                if let Some(Obj::Image { texture, stream, .. }) = &existing {
+                    let same = size_of(self, *texture) == Some((width, height));
+                    match (at, stream) {
+                        (Some(at), Some(s)) if same => {
+                            let image = image_texture(&name, width, height, pixels);
+                            s.put(seconds(at), Frame { image: Some(image), ..Default::default() })?;
+                            self.reapply_time();
+                            return Ok(None);
+                        }
+                        (Some(_), Some(_)) => {
+                            return Err(format!(
+                                "'{name}': a sample of {width}x{height}, the sequence's images are \
+                                 {}x{}",
+                                size_of(self, *texture).map_or(0, |s| s.0),
+                                size_of(self, *texture).map_or(0, |s| s.1)
+                            ));
+                        }
+                        (None, None) if same => {
+                            return self.set(Property::Texels(*texture), Value::Colors(pixels));
+                        }
+                        _ => {}
                     }
                 }
                 self.forget(remote, &name);
-                let texture = scene::Texture {
-                    name: name.clone(),
-                    width,
-                    height,
-                    pixels: scene::TexturePixels::Rgba8(pixels),
-                    srgb: true,
-                    sampler: Default::default(),
-                };
+                let texture = image_texture(&name, width, height, pixels);
                 let mut s = Scene::default();
                 let aspect = width as f32 / height.max(1) as f32;
                 s.add_image_quad(
-                    texture,
+                    texture.clone(),
                     glam::Mat4::from_scale(glam::Vec3::new(aspect, 1.0, 1.0)),
                 );
                 s.update_world();
+                // A sequence: its images in memory, each sample's texels set at its time.
+                let stream = match at {
+                    Some(at) => {
+                        let st = Arc::new(Stream::new(
+                            Vec::new(),
+                            Vec::new(),
+                            Arc::new(InMemory),
+                            usize::MAX,
+                            1,
+                        ));
+                        st.put(seconds(at), Frame { image: Some(texture), ..Default::default() })?;
+                        s.properties.push(scene::PropertyTrack {
+                            property: Property::Texels(0),
+                            samples: scene::Samples::Source(Arc::new(StreamSource::new(
+                                Arc::clone(&st),
+                                FramePart::Texels,
+                                0,
+                            ))),
+                        });
+                        Some(st)
+                    }
+                    None => None,
+                };
                 let (mesh, tex) = (self.scene.meshes.len(), self.scene.textures.len());
                 self.append_scenes(vec![s]);
+                self.reapply_time();
                 let node = self.node_of_mesh(mesh)?;
-                remote.objects.insert(name, Obj::Image { node, texture: tex });
+                remote.objects.insert(name, Obj::Image { node, texture: tex, stream });
                 Ok(None)
             }
             Request::Transform { name, matrix } => {
@@ -637,7 +671,8 @@ impl super::App {
                             };
                             let frames = match o {
                                 Obj::Points { stream: Some(s), .. }
-                                | Obj::Mesh { stream: Some(s), .. } => s.times().len(),
+                                | Obj::Mesh { stream: Some(s), .. }
+                                | Obj::Image { stream: Some(s), .. } => s.times().len(),
                                 _ => 0,
                             };
                             json!({"name": n, "kind": o.kind(), "count": count, "frames": frames})
@@ -652,7 +687,11 @@ impl super::App {
                 )))
             }
             Request::RemoveFrame { name, at } => match remote.objects.get(&name) {
-                Some(Obj::Points { stream: Some(s), .. } | Obj::Mesh { stream: Some(s), .. }) => {
+                Some(
+                    Obj::Points { stream: Some(s), .. }
+                    | Obj::Mesh { stream: Some(s), .. }
+                    | Obj::Image { stream: Some(s), .. },
+                ) => {
                     if s.remove_at(seconds(at)) {
                         self.reapply_time();
                         Ok(None)
@@ -825,7 +864,10 @@ impl super::App {
                 }
                 self.scene.set_property(Property::NodeVisible(node), Value::Bool(false))
             }
-            Obj::Image { node, .. } => {
+            Obj::Image { node, texture, stream } => {
+                if stream.is_some() {
+                    self.scene.properties.retain(|t| t.property != Property::Texels(texture));
+                }
                 self.scene.set_property(Property::NodeVisible(node), Value::Bool(false))
             }
             // A light is switched off; a camera stays listed (nothing draws it).
@@ -1008,6 +1050,18 @@ impl super::App {
         let node = self.node_of_mesh(mesh)?;
         remote.objects.insert(name, Obj::Mesh { node, mesh, stream });
         Ok(None)
+    }
+}
+
+/// A client's RGBA8 image as a texture.
+fn image_texture(name: &str, width: u32, height: u32, pixels: Vec<[u8; 4]>) -> scene::Texture {
+    scene::Texture {
+        name: name.to_string(),
+        width,
+        height,
+        pixels: scene::TexturePixels::Rgba8(pixels),
+        srgb: true,
+        sampler: Default::default(),
     }
 }
 
