@@ -507,28 +507,12 @@ impl super::App {
                 );
                 s.update_world();
                 // A sequence: its images in memory, each sample's texels set at its time.
-                let stream = match at {
-                    Some(at) => {
-                        let st = Arc::new(Stream::new(
-                            Vec::new(),
-                            Vec::new(),
-                            Arc::new(InMemory),
-                            usize::MAX,
-                            1,
-                        ));
-                        st.put(seconds(at), Frame { image: Some(texture), ..Default::default() })?;
-                        s.properties.push(scene::PropertyTrack {
-                            property: Property::Texels(0),
-                            samples: scene::Samples::Source(Arc::new(StreamSource::new(
-                                Arc::clone(&st),
-                                FramePart::Texels,
-                                0,
-                            ))),
-                        });
-                        Some(st)
-                    }
-                    None => None,
-                };
+                let stream = at
+                    .map(|at| {
+                        let frame = Frame { image: Some(texture), ..Default::default() };
+                        client_sequence(&mut s, Property::Texels(0), FramePart::Texels, at, frame)
+                    })
+                    .transpose()?;
                 let (mesh, tex) = (self.scene.meshes.len(), self.scene.textures.len());
                 self.append_scenes(vec![s]);
                 self.reapply_time();
@@ -906,8 +890,6 @@ impl super::App {
                 return Ok(None);
             }
             self.forget(remote, &name);
-            let stream =
-                Arc::new(Stream::new(Vec::new(), Vec::new(), Arc::new(InMemory), usize::MAX, 1));
             let mut ps = scene::PointSet::new(&name, frame.positions.clone());
             ps.colors = frame.colors.clone();
             ps.scalars = frame.scalars.clone();
@@ -915,17 +897,10 @@ impl super::App {
                 ps.colormap = Some(scene::Colormap::fit(scene::ColormapKind::Viridis, &ps.scalars));
             }
             ps.size_px = size.unwrap_or(ps.size_px);
-            stream.put(seconds(at), frame)?;
             let mut s = Scene::default();
             s.point_sets.push(ps);
-            s.properties.push(scene::PropertyTrack {
-                property: Property::PointFrame(0),
-                samples: scene::Samples::Source(Arc::new(StreamSource::new(
-                    Arc::clone(&stream),
-                    FramePart::Whole,
-                    0,
-                ))),
-            });
+            let stream =
+                client_sequence(&mut s, Property::PointFrame(0), FramePart::Whole, at, frame)?;
             let set = self.scene.point_sets.len();
             self.append_scenes(vec![s]);
             self.reapply_time();
@@ -1006,33 +981,17 @@ impl super::App {
         let normals = scene::property::smooth_normals(&vertices, &faces);
         // A sequence: its samples in memory, each frame's triangles set at its time (the
         // vertex colours of samples are not kept).
-        let stream = match at {
-            Some(at) => {
-                let st = Arc::new(Stream::new(
-                    Vec::new(),
-                    Vec::new(),
-                    Arc::new(InMemory),
-                    usize::MAX,
-                    1,
-                ));
+        let stream = at
+            .map(|at| {
                 let frame = Frame {
                     positions: vertices.clone(),
                     indices: faces.clone(),
                     ..Default::default()
                 };
-                st.put(seconds(at), frame)?;
-                s.properties.push(scene::PropertyTrack {
-                    property: Property::Triangles { mesh: 0, primitive: 0 },
-                    samples: scene::Samples::Source(Arc::new(StreamSource::new(
-                        Arc::clone(&st),
-                        FramePart::Triangles,
-                        0,
-                    ))),
-                });
-                Some(st)
-            }
-            None => None,
-        };
+                let p = Property::Triangles { mesh: 0, primitive: 0 };
+                client_sequence(&mut s, p, FramePart::Triangles, at, frame)
+            })
+            .transpose()?;
         let prim = scene::Primitive {
             positions: vertices,
             normals,
@@ -1051,6 +1010,24 @@ impl super::App {
         remote.objects.insert(name, Obj::Mesh { node, mesh, stream });
         Ok(None)
     }
+}
+
+/// A client's sequence: its first sample `frame` at `at` in an in-memory stream whose
+/// frames set `property` (the `part` of each frame) of `scene`'s object.
+fn client_sequence(
+    scene: &mut Scene,
+    property: Property,
+    part: FramePart,
+    at: At,
+    frame: Frame,
+) -> Result<Arc<Stream>, String> {
+    let stream = Arc::new(Stream::new(Vec::new(), Vec::new(), Arc::new(InMemory), usize::MAX, 1));
+    stream.put(seconds(at), frame)?;
+    scene.properties.push(scene::PropertyTrack {
+        property,
+        samples: scene::Samples::Source(Arc::new(StreamSource::new(Arc::clone(&stream), part, 0))),
+    });
+    Ok(stream)
 }
 
 /// A client's RGBA8 image as a texture.
