@@ -56,6 +56,7 @@ def test_meshes_lines_images_transforms_and_deletes(v):
     v.delete("sim")
     names = [o["name"] for o in v.query()["objects"]]
     assert "sim/cloth" not in names and "sim/path" not in names
+    assert {"raster", "pathtracer"} <= set(v.query()["renderers"])
     v.camera(eye=(0, 0, 4), target=(0, 0, 0))
     cam = v.camera()
     assert abs(cam["eye"][2] - 4) < 1e-3

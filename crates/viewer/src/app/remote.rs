@@ -666,6 +666,7 @@ impl super::App {
                 let (t0, t1) = self.scene.time_span().unwrap_or((0.0, 0.0));
                 Ok(Some(Message::new(
                     json!({"type": "objects", "objects": objects, "time": self.playback.time,
+                           "renderers": self.opts.registry.names(),
                            "span": [t0, t1], "viewports": self.viewports.iter().map(|v| v.id).collect::<Vec<_>>()}),
                     vec![],
                 )))
