@@ -1,6 +1,8 @@
 """The Python client against a headless viewer (``xpg-view --offscreen --listen``, started by
 ``spawn``; ``XPG_VIEW`` names the binary)."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,8 @@ import xpg_viewer
 @pytest.fixture(scope="module")
 def v():
     viewer = xpg_viewer.spawn(offscreen="200x150", args=["--validation", "--no-hot-reload", "--no-cache"])
+    # A still timeline: the tests put it where they look (the viewer plays by default).
+    viewer.pause()
     yield viewer
     viewer.quit()
 
@@ -77,8 +81,10 @@ def test_events_and_widgets(v):
     times = []
     v.on("timeline", times.append)
     v.seek(0.05)
-    v.poll(timeout=2.0)
-    assert any(abs(e["time"] - 0.05) < 1e-9 for e in times), times
+    deadline = time.time() + 10
+    while not any(abs(e["time"] - 0.05) < 1e-9 for e in times) and time.time() < deadline:
+        v.poll(timeout=0.5)
+    assert any(abs(e["time"] - 0.05) < 1e-9 and not e["playing"] for e in times), times
     v.slider("speed", lambda value: None, min=0, max=2, value=1)
     v.text("status", "running")
     v.button("reset", lambda _: None)
