@@ -350,6 +350,11 @@ impl FramePool {
         self.buffer.as_ref()
     }
 
+    /// The bytes it can hold: its buffer's size, or the budget before the buffer is made.
+    pub fn capacity(&self) -> u64 {
+        self.buffer.as_ref().map_or(self.budget, Buffer::size)
+    }
+
     /// Free bytes (not counting what evictions could make).
     pub fn free_bytes(&self) -> u64 {
         match &self.buffer {

@@ -1275,24 +1275,25 @@ impl GpuScene {
                 continue;
             }
             let stream = &f.stream;
-            let ck = crate::upload::color_key(&ps.colors, &ps.scalars, ps.colormap);
-            let ids = stream.ids();
-            let resident = ids.iter().filter(|&&id| self.frames.contains((stream.id(), id), ck));
-            let missing = ids.len() - resident.count();
-            if missing == 0 {
-                continue;
-            }
-            // Fits when the frames still missing, at the size of the one shown, fit the room
-            // left (frames of other sizes may still not: the fill stops where one does not).
+            // A sequence that cannot fit, at the size of the frame shown, is not looked at
+            // further (no walk over its frames every frame).
             let per = crate::frames::FramePool::slot_size(ps.positions.len());
-            if per.saturating_mul(missing as u64) > self.frames.free_bytes() {
+            if per.saturating_mul(stream.stats().frames as u64) > self.frames.capacity() {
                 continue;
             }
-            let wanted: Vec<u64> = ids
-                .iter()
-                .copied()
+            let ck = crate::upload::color_key(&ps.colors, &ps.scalars, ps.colormap);
+            let wanted: Vec<u64> = stream
+                .ids()
+                .into_iter()
                 .filter(|&id| !self.frames.contains((stream.id(), id), ck))
                 .collect();
+            // Fits when the frames still missing fit the room left (frames of other sizes may
+            // still not: the fill stops where one does not).
+            if wanted.is_empty()
+                || per.saturating_mul(wanted.len() as u64) > self.frames.free_bytes()
+            {
+                continue;
+            }
             stream.background(wanted);
             let mut frames = Vec::new();
             for (id, frame) in stream.cached() {
