@@ -186,7 +186,7 @@ impl Client {
             name: "faces".into(),
             dtype: protocol::Dtype::U32,
             shape: vec![faces.len(), 3],
-            data: f,
+            data: f.into(),
         };
         self.request(
             json!({"type": "mesh", "name": name, "color": color}),
@@ -256,7 +256,7 @@ impl Client {
     pub fn screenshot(&mut self, viewport: Option<u32>) -> Result<Screenshot, ClientError> {
         let r = self.request(json!({"type": "screenshot", "viewport": viewport}), vec![])?;
         let dim = |k: &str| r.header.get(k).and_then(Value::as_u64).unwrap_or(0) as u32;
-        let px = r.array("pixels").map(|a| a.data.clone()).unwrap_or_default();
+        let px = r.array("pixels").map(|a| a.data.to_vec()).unwrap_or_default();
         Ok((dim("width"), dim("height"), px))
     }
 

@@ -177,19 +177,123 @@ pub struct Array {
     /// Shape (C order).
     pub shape: Vec<usize>,
     /// Raw little-endian bytes.
-    pub data: Vec<u8>,
+    pub data: Payload,
+}
+
+/// An array's bytes, held in an allocation aligned for its element type, so that `f4`, `u4`
+/// and `u1` arrays become typed vectors without a copy (see [`Array::take_vec3s`]). It reads
+/// and writes as a byte slice.
+#[derive(Clone, PartialEq, Default)]
+pub struct Payload(Storage);
+
+#[derive(Clone, PartialEq)]
+enum Storage {
+    B1(Vec<u8>),
+    B2(Vec<u16>),
+    B4(Vec<u32>),
+    B8(Vec<u64>),
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Self::B1(Vec::new())
+    }
+}
+
+impl Payload {
+    /// `bytes` zero bytes aligned for elements of `size` bytes (1, 2, 4 or 8; `bytes` is a
+    /// multiple of it).
+    fn zeroed(bytes: usize, size: usize) -> Self {
+        Self(match size {
+            2 if bytes % 2 == 0 => Storage::B2(vec![0; bytes / 2]),
+            4 if bytes % 4 == 0 => Storage::B4(vec![0; bytes / 4]),
+            8 if bytes % 8 == 0 => Storage::B8(vec![0; bytes / 8]),
+            _ => Storage::B1(vec![0; bytes]),
+        })
+    }
+
+    /// The little-endian bytes of 4-byte `words` (kept aligned).
+    fn words(words: impl Iterator<Item = [u8; 4]>) -> Self {
+        Self(Storage::B4(words.map(u32::from_ne_bytes).collect()))
+    }
+
+    /// The bytes as a vector of `T` without a copy, when the allocation fits `T` (its
+    /// alignment, and a whole number of elements) and the host is little-endian; else
+    /// itself back.
+    pub fn into_vec<T: bytemuck::Pod>(self) -> Result<Vec<T>, Self> {
+        use bytemuck::allocation::try_cast_vec;
+        if cfg!(target_endian = "big") {
+            return Err(self);
+        }
+        match self.0 {
+            Storage::B1(v) => try_cast_vec(v).map_err(|(_, v)| Self(Storage::B1(v))),
+            Storage::B2(v) => try_cast_vec(v).map_err(|(_, v)| Self(Storage::B2(v))),
+            Storage::B4(v) => try_cast_vec(v).map_err(|(_, v)| Self(Storage::B4(v))),
+            Storage::B8(v) => try_cast_vec(v).map_err(|(_, v)| Self(Storage::B8(v))),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(v: Vec<u8>) -> Self {
+        Self(Storage::B1(v))
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Storage::B1(v) => v,
+            Storage::B2(v) => bytemuck::cast_slice(v),
+            Storage::B4(v) => bytemuck::cast_slice(v),
+            Storage::B8(v) => bytemuck::cast_slice(v),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Payload {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match &mut self.0 {
+            Storage::B1(v) => v,
+            Storage::B2(v) => bytemuck::cast_slice_mut(v),
+            Storage::B4(v) => bytemuck::cast_slice_mut(v),
+            Storage::B8(v) => bytemuck::cast_slice_mut(v),
+        }
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Payload({} bytes)", self.len())
+    }
+}
+
+/// Whether any of `words` (f32 bit patterns) is NaN or infinite (all exponent bits set);
+/// branch-free, so that it runs at memory speed.
+fn any_non_finite(words: &[f32]) -> bool {
+    words
+        .chunks(4096)
+        .any(|c| c.iter().fold(false, |acc, x| acc | (x.to_bits() & 0x7f80_0000 == 0x7f80_0000)))
 }
 
 impl Array {
     /// An array of `values` (f32) with `shape`.
     pub fn f32(name: &str, shape: &[usize], values: &[f32]) -> Self {
-        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let data = Payload::words(values.iter().map(|v| v.to_le_bytes()));
         Self { name: name.into(), dtype: Dtype::F32, shape: shape.to_vec(), data }
+    }
+
+    /// An array of `values` (u32) with `shape`.
+    pub fn u32(name: &str, shape: &[usize], values: &[u32]) -> Self {
+        let data = Payload::words(values.iter().map(|v| v.to_le_bytes()));
+        Self { name: name.into(), dtype: Dtype::U32, shape: shape.to_vec(), data }
     }
 
     /// An array of bytes with `shape`.
     pub fn u8(name: &str, shape: &[usize], values: &[u8]) -> Self {
-        Self { name: name.into(), dtype: Dtype::U8, shape: shape.to_vec(), data: values.to_vec() }
+        let data = values.to_vec().into();
+        Self { name: name.into(), dtype: Dtype::U8, shape: shape.to_vec(), data }
     }
 
     /// Elements.
@@ -224,6 +328,9 @@ impl Array {
     /// Every element as f32 (any numeric type).
     pub fn to_f32(&self) -> Vec<f32> {
         if self.dtype == Dtype::F32 {
+            if cfg!(target_endian = "little") {
+                return bytemuck::pod_collect_to_vec(&self.data);
+            }
             return self
                 .data
                 .chunks_exact(4)
@@ -254,8 +361,10 @@ impl Array {
     /// N x 3 positions (any numeric type), checked finite.
     pub fn vec3s(&self) -> Result<Vec<[f32; 3]>, ProtocolError> {
         self.rows(&[3])?;
-        let out: Vec<[f32; 3]> = if self.dtype == Dtype::F32 {
-            // Straight from the bytes (the common case).
+        let out: Vec<[f32; 3]> = if self.dtype == Dtype::F32 && cfg!(target_endian = "little") {
+            // The bytes copied as they are (the common case).
+            bytemuck::pod_collect_to_vec(&self.data)
+        } else if self.dtype == Dtype::F32 {
             self.data
                 .chunks_exact(12)
                 .map(|c| {
@@ -266,13 +375,61 @@ impl Array {
         } else {
             self.to_f32().chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()
         };
-        if out.iter().flatten().any(|x| !x.is_finite()) {
+        self.finite(bytemuck::cast_slice(&out))?;
+        Ok(out)
+    }
+
+    fn finite(&self, values: &[f32]) -> Result<(), ProtocolError> {
+        if any_non_finite(values) {
             return Err(ProtocolError::Invalid(format!(
                 "array '{}': NaN or infinite values",
                 self.name
             )));
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Its bytes as a vector of `T` without a copy where they allow it (`want` is the
+    /// dtype they must have); else `None`, its bytes left in place.
+    fn take_as<T: bytemuck::Pod>(&mut self, want: Dtype) -> Option<Vec<T>> {
+        if self.dtype != want {
+            return None;
+        }
+        match std::mem::take(&mut self.data).into_vec() {
+            Ok(v) => Some(v),
+            Err(back) => {
+                self.data = back;
+                None
+            }
+        }
+    }
+
+    /// [`Array::vec3s`], taking the bytes (f32 data are not copied).
+    pub fn take_vec3s(&mut self) -> Result<Vec<[f32; 3]>, ProtocolError> {
+        self.rows(&[3])?;
+        match self.take_as::<[f32; 3]>(Dtype::F32) {
+            Some(v) => {
+                self.finite(bytemuck::cast_slice(&v))?;
+                Ok(v)
+            }
+            None => self.vec3s(),
+        }
+    }
+
+    /// [`Array::colors`], taking the bytes (N x 4 uint8 data are not copied).
+    pub fn take_colors(&mut self) -> Result<Vec<[u8; 4]>, ProtocolError> {
+        let (_, c) = self.rows(&[3, 4])?;
+        if c == 4 {
+            if let Some(v) = self.take_as::<[u8; 4]>(Dtype::U8) {
+                return Ok(v);
+            }
+        }
+        self.colors()
+    }
+
+    /// Every element as f32, taking the bytes (f32 data are not copied).
+    pub fn take_f32(&mut self) -> Vec<f32> {
+        self.take_as::<f32>(Dtype::F32).unwrap_or_else(|| self.to_f32())
     }
 
     /// Colours, N x 3 or N x 4: uint8 as they are, floats in 0..1 scaled to bytes.
@@ -314,6 +471,20 @@ impl Array {
                 self.name,
                 self.dtype.name()
             )));
+        }
+        // 32-bit indices read in place (the common case).
+        let words = bytemuck::try_cast_slice::<u8, u32>(&self.data).ok();
+        if let (Some(words), true, true) =
+            (words, matches!(self.dtype, Dtype::U32 | Dtype::I32), cfg!(target_endian = "little"))
+        {
+            if let Some(&v) = words.iter().find(|&&v| v as usize >= bound) {
+                let v = if self.dtype == Dtype::I32 { i64::from(v as i32) } else { i64::from(v) };
+                return Err(ProtocolError::Invalid(format!(
+                    "array '{}': index {v} out of range (0..{bound})",
+                    self.name
+                )));
+            }
+            return Ok(words.to_vec());
         }
         (0..self.len())
             .map(|i| {
@@ -403,7 +574,8 @@ impl Message {
         let (header, specs) = parse_header(&text, limits)?;
         let mut arrays = Vec::with_capacity(specs.len());
         for (name, dtype, shape, bytes) in specs {
-            let mut data = vec![0u8; bytes as usize];
+            // Aligned for its type: f32 positions become a typed vector without a copy.
+            let mut data = Payload::zeroed(bytes as usize, dtype.size());
             r.read_exact(&mut data)?;
             arrays.push(Array { name, dtype, shape, data });
         }
@@ -777,11 +949,19 @@ fn at(m: &Message) -> Result<Option<At>, ProtocolError> {
     }
 }
 
-fn optional_colors(m: &Message, n: usize) -> Result<Vec<[u8; 4]>, ProtocolError> {
-    match m.array("colors") {
+fn array_mut<'m>(m: &'m mut Message, name: &str) -> Result<&'m mut Array, ProtocolError> {
+    let kind = m.kind().to_string();
+    m.arrays
+        .iter_mut()
+        .find(|a| a.name == name)
+        .ok_or_else(|| ProtocolError::Invalid(format!("'{kind}': no array '{name}'")))
+}
+
+fn optional_colors(m: &mut Message, n: usize) -> Result<Vec<[u8; 4]>, ProtocolError> {
+    match m.arrays.iter_mut().find(|a| a.name == "colors") {
         None => Ok(Vec::new()),
         Some(a) => {
-            let c = a.colors()?;
+            let c = a.take_colors()?;
             if c.len() != n {
                 return Err(ProtocolError::Invalid(format!(
                     "'{}': {} colours for {n} points",
@@ -797,6 +977,13 @@ fn optional_colors(m: &Message, n: usize) -> Result<Vec<[u8; 4]>, ProtocolError>
 impl Request {
     /// Checks `m` as a request (its fields and arrays, their shapes and values).
     pub fn parse(m: &Message, limits: &Limits) -> Result<Envelope, ProtocolError> {
+        Self::parse_owned(m.clone(), limits)
+    }
+
+    /// [`Request::parse`], taking the message: its arrays become the request's vectors
+    /// without a copy where their types allow (f32 positions, uint8 RGBA colours).
+    pub fn parse_owned(mut message: Message, limits: &Limits) -> Result<Envelope, ProtocolError> {
+        let m = &mut message;
         let id = m.id();
         let request = match m.kind() {
             "hello" => {
@@ -821,14 +1008,14 @@ impl Request {
                 Request::Hello { version: v, client, token }
             }
             "points" => {
-                let positions = array(m, "positions")?.vec3s()?;
+                let positions = array_mut(m, "positions")?.take_vec3s()?;
                 let n = positions.len();
                 let colors = optional_colors(m, n)?;
-                let scalars = match m.array("scalars") {
+                let scalars = match m.arrays.iter_mut().find(|a| a.name == "scalars") {
                     None => Vec::new(),
                     Some(a) => {
                         a.rows(&[1])?;
-                        let s = a.to_f32();
+                        let s = a.take_f32();
                         if s.len() != n {
                             return Err(ProtocolError::Invalid(format!(
                                 "'points': {} scalars for {n} points",
@@ -852,7 +1039,7 @@ impl Request {
                 }
             }
             "mesh" => {
-                let vertices = array(m, "vertices")?.vec3s()?;
+                let vertices = array_mut(m, "vertices")?.take_vec3s()?;
                 let faces = array(m, "faces")?.indices(3, vertices.len())?;
                 let colors = optional_colors(m, vertices.len())?;
                 Request::Mesh {
@@ -865,7 +1052,7 @@ impl Request {
                 }
             }
             "lines" => {
-                let positions = array(m, "positions")?.vec3s()?;
+                let positions = array_mut(m, "positions")?.take_vec3s()?;
                 let strip = m.header.get("strip").and_then(Value::as_bool).unwrap_or(false);
                 if !strip && positions.len() % 2 != 0 {
                     return Err(ProtocolError::Invalid(
@@ -880,7 +1067,7 @@ impl Request {
                 Request::Lines { name: string(m, "name", limits)?, positions, strip, colors, width }
             }
             "image" => {
-                let a = array(m, "pixels")?;
+                let a = array_mut(m, "pixels")?;
                 let (h, w, c) = match a.shape.as_slice() {
                     [h, w, c] if (*c == 3 || *c == 4) && *h > 0 && *w > 0 => (*h, *w, *c),
                     [h, w] if *h > 0 && *w > 0 => (*h, *w, 1),
@@ -890,11 +1077,13 @@ impl Request {
                         )))
                     }
                 };
+                // Rows of pixels (the bytes stay where they are).
+                a.shape = vec![h * w, c];
                 let pixels = if c == 1 {
-                    let g = Array { shape: vec![h * w, 1], ..a.clone() };
-                    let v = g.to_f32();
+                    let float = a.dtype.is_float();
+                    let v = a.to_f32();
                     let byte = |x: f32| {
-                        if a.dtype.is_float() {
+                        if float {
                             (x.clamp(0.0, 1.0) * 255.0).round() as u8
                         } else {
                             x.clamp(0.0, 255.0) as u8
@@ -902,7 +1091,7 @@ impl Request {
                     };
                     v.iter().map(|&x| [byte(x), byte(x), byte(x), 255]).collect()
                 } else {
-                    Array { shape: vec![h * w, c], ..a.clone() }.colors()?
+                    a.take_colors()?
                 };
                 Request::Image {
                     name: string(m, "name", limits)?,

@@ -37,7 +37,11 @@ fn seeds() -> Vec<Vec<u8>> {
                     name: "faces".into(),
                     dtype: protocol::Dtype::U32,
                     shape: vec![1, 3],
-                    data: [0u32, 1, 2].iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    data: [0u32, 1, 2]
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect::<Vec<u8>>()
+                        .into(),
                 },
             ],
         ),

@@ -11,11 +11,12 @@
 
 use std::collections::HashMap;
 
-use framegraph::{Access, FrameGraph};
+use framegraph::FrameGraph;
 use xpg::ash::vk;
 use xpg::{Buffer, BufferDesc, Context, MemoryUsage};
 
 use crate::gpu::GpuSceneError;
+use crate::staging::Staging;
 
 /// Slots start at multiples of this (storage buffer offsets, cache lines).
 const ALIGN: u64 = 256;
@@ -90,10 +91,8 @@ pub struct FramePool {
     free: Vec<(u64, u64)>,
     clock: u64,
     stats: FramePoolStats,
-    /// Staging buffers of copies recorded but perhaps not yet submitted, with the latest
-    /// submission's value when they were made: dropped (their destruction deferred until the
-    /// GPU is done) once two submissions have gone since.
-    staging: Vec<(Buffer, u64)>,
+    /// Staging buffers of the copies in.
+    staging: Staging,
 }
 
 impl std::fmt::Debug for FramePool {
@@ -113,7 +112,7 @@ impl FramePool {
             free: Vec::new(),
             clock: 0,
             stats: FramePoolStats { budget, ..Default::default() },
-            staging: Vec::new(),
+            staging: Staging::new(ctx),
         }
     }
 
@@ -148,14 +147,7 @@ impl FramePool {
     pub(crate) fn begin_frame(&mut self) {
         self.clock += 1;
         self.stats.last_uploads = 0;
-        self.retire_staging();
-    }
-
-    /// Drops the staging buffers whose copies were submitted (a graph's pass closures are
-    /// dropped once recorded, before the submission: the pool keeps them until then).
-    fn retire_staging(&mut self) {
-        let now = self.ctx.latest_submitted();
-        self.staging.retain(|(_, made)| now < made + 2);
+        self.staging.retire();
     }
 
     /// Whether frame `key` is resident with colours made from `color_key`.
@@ -280,22 +272,9 @@ impl FramePool {
         if placed.is_empty() {
             return Ok(0);
         }
-        self.retire_staging();
         let total: u64 = placed.iter().map(|(_, f, _)| f.positions.len() as u64 * 16).sum();
-        let mut staging = Buffer::new(
-            &self.ctx,
-            &BufferDesc {
-                size: total.max(16),
-                usage: vk::BufferUsageFlags::TRANSFER_SRC,
-                memory: MemoryUsage::Upload,
-                name: "streamed frames staging",
-            },
-        )?;
         let mut regions = Vec::with_capacity(placed.len() * 2);
-        {
-            let map = staging.mapped().ok_or_else(|| {
-                GpuSceneError::Gpu(xpg::GpuError::Invalid("staging memory is not mapped".into()))
-            })?;
+        let src = self.staging.stage(graph, total, "streamed frames staging", |map| {
             let mut at = 0usize;
             for (offset, f, colors_at) in &placed {
                 let p: &[u8] = bytemuck::cast_slice(f.positions);
@@ -316,32 +295,14 @@ impl FramePool {
                 }
                 at += p.len() + c.len();
             }
-        }
+        })?;
         self.stats.uploads += placed.len() as u64;
         self.stats.uploaded_bytes += total;
         self.stats.last_uploads += placed.len() as u32;
         let Some(pool) = &self.buffer else { return Ok(0) };
-        // The host wrote the staging buffer before the submission (made visible by it).
-        let src = graph.import_buffer(staging.name(), &staging, Some(Access::TransferSrc), None);
         // Unknown initial state: the copy waits for earlier frames' reads of evicted slots.
-        let mut dst = graph.import_buffer(pool.name(), pool, None, None);
-        let (s, d) = (src, dst);
-        graph
-            .add_pass("stream upload")
-            .read(&src, Access::TransferSrc)
-            .write(&mut dst, Access::TransferDst)
-            .record(move |ctx| {
-                let (from, to) = (ctx.buffer(&s)?, ctx.buffer(&d)?);
-                if !regions.is_empty() {
-                    // SAFETY: recording; the graph ordered this copy after earlier uses of the
-                    // pool; every region lies inside the staging buffer (sized for them) and
-                    // inside its slot of the pool; the pool keeps the staging buffer until
-                    // this submission is made (then its destruction waits for the GPU).
-                    unsafe { ctx.device().cmd_copy_buffer(ctx.cmd, from, to, &regions) };
-                }
-                Ok(())
-            });
-        self.staging.push((staging, self.ctx.latest_submitted()));
+        let dst = graph.import_buffer(pool.name(), pool, None, None);
+        Staging::add_copy_pass(graph, "stream upload", src, dst, regions);
         Ok(placed.len())
     }
 

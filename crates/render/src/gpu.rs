@@ -339,6 +339,8 @@ pub struct GpuScene {
     pub points: Vec<GpuPoints>,
     /// Streamed frames of point sets ([`scene::Property::PointFrame`]).
     frames: crate::frames::FramePool,
+    /// Staging buffers of large updates.
+    staging: crate::staging::Staging,
     /// Line sets.
     pub lines: Vec<GpuLines>,
     /// Texture coordinates, one `[f32; 4]` per vertex: TEXCOORD_0 in xy, TEXCOORD_1 (or
@@ -429,31 +431,43 @@ pub(crate) fn storage(
 const PARALLEL_FROM: usize = 2048;
 
 /// What an update writes into a buffer.
-enum Bytes {
+enum Bytes<'s> {
     /// Its own bytes.
     Owned(Vec<u8>),
+    /// The scene's bytes (copied into a staging buffer, or into an owned copy for an inline
+    /// update, when the update is recorded).
+    Scene(&'s [u8]),
     /// The draw list (shared with [`GpuScene::draw_list`], not copied).
     Draws(std::sync::Arc<Vec<GpuDraw>>),
 }
 
-impl Bytes {
+impl Bytes<'_> {
     fn owned<T: bytemuck::Pod>(v: &[T]) -> Self {
         Bytes::Owned(bytemuck::cast_slice(v).to_vec())
     }
     fn as_bytes(&self) -> &[u8] {
         match self {
             Bytes::Owned(b) => b,
+            Bytes::Scene(b) => b,
             Bytes::Draws(d) => bytemuck::cast_slice(&d[..]),
+        }
+    }
+    /// Bytes that outlive the scene's borrow.
+    fn into_static(self) -> Bytes<'static> {
+        match self {
+            Bytes::Owned(b) => Bytes::Owned(b),
+            Bytes::Scene(b) => Bytes::Owned(b.to_vec()),
+            Bytes::Draws(d) => Bytes::Draws(d),
         }
     }
 }
 
 /// Geometry written in place by [`GpuScene::update`].
-enum GeometryWrite {
+enum GeometryWrite<'s> {
     Points {
         set: usize,
-        positions: Vec<u8>,
-        colors: Vec<u8>,
+        positions: Bytes<'s>,
+        colors: Bytes<'s>,
         size_px: f32,
         visible: bool,
         transform: Mat4,
@@ -798,6 +812,7 @@ impl GpuScene {
             colormap_kinds: kinds,
             versions: scene.versions,
             frames: crate::frames::FramePool::new(ctx, crate::frames::DEFAULT_FRAME_BUDGET),
+            staging: crate::staging::Staging::new(ctx),
             deform,
             prim_vertices,
             refittable,
@@ -1060,8 +1075,8 @@ impl GpuScene {
             match change {
                 GeometryWrite::Points { set, positions, colors, .. } => {
                     let gp = &self.points[set];
-                    writes.push((&gp.positions, 0, Bytes::Owned(positions), "point positions"));
-                    writes.push((&gp.colors, 0, Bytes::Owned(colors), "point colors"));
+                    writes.push((&gp.positions, 0, positions, "point positions"));
+                    writes.push((&gp.colors, 0, colors, "point colors"));
                 }
                 GeometryWrite::Lines { set, positions, colors, .. } => {
                     let gl = &self.lines[set];
@@ -1081,15 +1096,59 @@ impl GpuScene {
             }
         }
         // One pass per buffer: several writes to one buffer in order.
-        type Writes<'b> = Vec<(&'b Buffer, Vec<(u64, Bytes)>, &'static str)>;
-        let mut by_buffer: Writes<'_> = Vec::new();
+        type Writes<'b, 's> = Vec<(&'b Buffer, Vec<(u64, Bytes<'s>)>, &'static str)>;
+        let mut by_buffer: Writes<'_, '_> = Vec::new();
         for (buffer, offset, bytes, what) in writes {
             match by_buffer.iter_mut().find(|(b, ..)| b.raw() == buffer.raw()) {
                 Some((_, list, _)) => list.push((offset, bytes)),
                 None => by_buffer.push((buffer, vec![(offset, bytes)], what)),
             }
         }
-        for (buffer, list, what) in by_buffer {
+        // Large writes (new point clouds streamed in, many draws) go through one staging
+        // buffer and copies: inline updates are meant for small data.
+        let large = |list: &[(u64, Bytes)]| {
+            list.iter().map(|(_, b)| b.as_bytes().len()).sum::<usize>()
+                > crate::staging::INLINE_BYTES
+        };
+        let (staged, inline): (Writes<'_, '_>, Writes<'_, '_>) =
+            by_buffer.into_iter().partition(|(_, list, _)| large(list));
+        if !staged.is_empty() {
+            let total: u64 = staged
+                .iter()
+                .flat_map(|(_, list, _)| list)
+                .map(|(_, b)| b.as_bytes().len() as u64)
+                .sum();
+            let mut regions: Vec<Vec<vk::BufferCopy>> = Vec::new();
+            let src = self.staging.stage(graph, total, "scene update staging", |map| {
+                let mut at = 0usize;
+                for (_, list, _) in &staged {
+                    let mut r = Vec::new();
+                    for (offset, bytes) in list {
+                        let bytes = bytes.as_bytes();
+                        map[at..at + bytes.len()].copy_from_slice(bytes);
+                        if !bytes.is_empty() {
+                            r.push(
+                                vk::BufferCopy::default()
+                                    .src_offset(at as u64)
+                                    .dst_offset(*offset)
+                                    .size(bytes.len() as u64),
+                            );
+                        }
+                        at += bytes.len();
+                    }
+                    regions.push(r);
+                }
+            })?;
+            for ((buffer, _, what), r) in staged.into_iter().zip(regions) {
+                // Unknown initial state: the copy waits for the previous frames' reads.
+                let dst = graph.import_buffer(buffer.name(), buffer, None, None);
+                let pass = format!("scene update {what}");
+                crate::staging::Staging::add_copy_pass(graph, &pass, src, dst, r);
+            }
+        }
+        for (buffer, list, what) in inline {
+            let list: Vec<(u64, Bytes<'static>)> =
+                list.into_iter().map(|(o, b)| (o, b.into_static())).collect();
             // Unknown initial state: the write waits for everything before (the previous
             // frames' reads).
             let mut h = graph.import_buffer(buffer.name(), buffer, None, None);
@@ -1389,7 +1448,10 @@ impl GpuScene {
 
     /// The in-place writes of the geometry that changed since this copy's version, checked
     /// (a count that differs is a structure change).
-    fn geometry_changes(&self, scene: &Scene) -> Result<Vec<GeometryWrite>, GpuSceneError> {
+    fn geometry_changes<'s>(
+        &self,
+        scene: &'s Scene,
+    ) -> Result<Vec<GeometryWrite<'s>>, GpuSceneError> {
         use scene::property::GeometryRef;
         let structure = |what: String| {
             GpuSceneError::StructureChanged(format!("{what}: upload the scene again"))
@@ -1408,17 +1470,24 @@ impl GpuScene {
                         // Drawn from the frame pool (see `update_frames`).
                         continue;
                     }
-                    let colors = crate::upload::point_colors(ps)?;
-                    if colors.len() != gp.capacity as usize {
+                    crate::upload::check_points(ps)?;
+                    if ps.positions.len() != gp.capacity as usize {
                         return Err(structure(format!(
                             "point set '{}' changed its count",
                             ps.name
                         )));
                     }
+                    // Colours of their own are already packed (RGBA8): not copied here.
+                    let colors = if ps.colors.is_empty() {
+                        let n = ps.positions.len();
+                        Bytes::owned(&crate::upload::pack_colors(&[], &ps.scalars, ps.colormap, n))
+                    } else {
+                        Bytes::Scene(bytemuck::cast_slice(&ps.colors))
+                    };
                     out.push(GeometryWrite::Points {
                         set: i,
-                        positions: bytemuck::cast_slice(&ps.positions).to_vec(),
-                        colors: bytemuck::cast_slice(&colors).to_vec(),
+                        positions: Bytes::Scene(bytemuck::cast_slice(&ps.positions)),
+                        colors,
                         size_px: ps.size_px,
                         visible: ps.visible,
                         transform: ps.transform,

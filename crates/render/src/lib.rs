@@ -16,6 +16,7 @@ pub mod headless;
 mod overlay;
 mod registry;
 mod renderer;
+mod staging;
 mod textures;
 mod upload;
 

@@ -41,3 +41,12 @@ pub use model::{
 };
 pub use numpy::{load_npy, load_npz};
 pub use property::{Property, PropertyTrack, Samples, Value};
+
+/// Whether every coordinate of `points` is finite: no branch per value (NaN and infinity
+/// have every exponent bit set), so that it runs at memory speed on large clouds.
+pub fn all_finite(points: &[[f32; 3]]) -> bool {
+    let values: &[f32] = points.as_flattened();
+    values
+        .chunks(4096)
+        .all(|c| c.iter().fold(true, |ok, x| ok & (x.to_bits() & 0x7f80_0000 != 0x7f80_0000)))
+}

@@ -538,7 +538,7 @@ impl Scene {
                         return Ok(());
                     }
                     (P::PointPositions(_), V::Vec3s(p)) => {
-                        if !p.iter().all(|v| finite(v)) {
+                        if !crate::all_finite(&p) {
                             return Err(bad("non-finite positions"));
                         }
                         let changed = p.len() != n;
@@ -583,7 +583,7 @@ impl Scene {
                         return Ok(());
                     }
                     (P::LinePositions(_), V::Vec3s(p)) => {
-                        if !p.iter().all(|v| finite(v)) {
+                        if !crate::all_finite(&p) {
                             return Err(bad("non-finite positions"));
                         }
                         let changed = p.len() != n;

@@ -103,6 +103,38 @@ pub struct Server {
     served: Arc<AtomicU64>,
     recorder: Option<Arc<Recorder>>,
     inflight: Arc<AtomicU64>,
+    timing: Arc<Timing>,
+}
+
+/// Where the connections' reader threads spent their time, all clients together (for
+/// benchmarks and the stats panel).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ServerTimes {
+    /// Reading messages off the sockets (including waiting for their bytes).
+    pub reading: std::time::Duration,
+    /// Checking them (the requests made of them).
+    pub checking: std::time::Duration,
+    /// Blocked on the render thread (the queue full or the memory budget reached).
+    pub waiting: std::time::Duration,
+    /// Array bytes received.
+    pub bytes: u64,
+    /// Applying the requests to the scene on the render thread (the viewer's part; zero
+    /// from [`Server::times`]).
+    pub applying: std::time::Duration,
+}
+
+#[derive(Debug, Default)]
+struct Timing {
+    reading: AtomicU64,
+    checking: AtomicU64,
+    waiting: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Timing {
+    fn add(counter: &AtomicU64, since: std::time::Instant) {
+        counter.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
 }
 
 impl Server {
@@ -132,6 +164,8 @@ impl Server {
         let kept = recorder.clone();
         let inflight = Arc::new(AtomicU64::new(0));
         let held = Arc::clone(&inflight);
+        let timing = Arc::new(Timing::default());
+        let timed = Arc::clone(&timing);
         let config = Arc::new(config);
         std::thread::Builder::new().name("xpg server".into()).spawn(move || {
             let mut next = 1u64;
@@ -145,7 +179,7 @@ impl Server {
                 let (tx, config, c, n) =
                     (tx.clone(), Arc::clone(&config), Arc::clone(&c), Arc::clone(&n));
                 let rec = recorder.clone();
-                let held = Arc::clone(&held);
+                let (held, timed) = (Arc::clone(&held), Arc::clone(&timed));
                 c.fetch_add(1, Ordering::Relaxed);
                 let spawned =
                     std::thread::Builder::new().name(format!("xpg client {id}")).spawn(move || {
@@ -154,6 +188,7 @@ impl Server {
                             served: &n,
                             recorder: rec.as_deref(),
                             inflight: &held,
+                            timing: &timed,
                         };
                         if let Err(e) = serve(conn, id, &config, &shared) {
                             tracing::info!("client {id}: {e}");
@@ -166,7 +201,7 @@ impl Server {
             }
         })?;
         tracing::info!("listening on {addr}");
-        Ok(Self { rx, addr, stop, clients, served, recorder: kept, inflight })
+        Ok(Self { rx, addr, stop, clients, served, recorder: kept, inflight, timing })
     }
 
     /// The address it listens on (the port chosen when 0 was asked).
@@ -187,6 +222,18 @@ impl Server {
     /// Requests received so far.
     pub fn served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
+    }
+
+    /// Where the reader threads spent their time so far.
+    pub fn times(&self) -> ServerTimes {
+        let d = |c: &AtomicU64| std::time::Duration::from_nanos(c.load(Ordering::Relaxed));
+        ServerTimes {
+            reading: d(&self.timing.reading),
+            checking: d(&self.timing.checking),
+            waiting: d(&self.timing.waiting),
+            bytes: self.timing.bytes.load(Ordering::Relaxed),
+            applying: std::time::Duration::ZERO,
+        }
     }
 
     /// Gives back the bytes of a request the render thread is done with.
@@ -235,6 +282,7 @@ struct Shared<'a> {
     served: &'a AtomicU64,
     recorder: Option<&'a Recorder>,
     inflight: &'a AtomicU64,
+    timing: &'a Timing,
 }
 
 /// One client: the handshake, then requests until it leaves or breaks the protocol.
@@ -244,7 +292,7 @@ fn serve(
     config: &ServerConfig,
     shared: &Shared<'_>,
 ) -> anyhow::Result<()> {
-    let Shared { queue, served, recorder, inflight } = *shared;
+    let Shared { queue, served, recorder, inflight, timing } = *shared;
     conn.set_nodelay(true)?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, conn.try_clone()?);
     let (tx, rx) = sync_channel::<Message>(256);
@@ -292,9 +340,12 @@ fn serve(
         loop {
             // Not past the memory budget: wait for the render thread (TCP pushes back on
             // the client meanwhile).
+            let t = std::time::Instant::now();
             while inflight.load(Ordering::Relaxed) > config.memory {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
+            Timing::add(&timing.waiting, t);
+            let t = std::time::Instant::now();
             let m = match Message::read(&mut reader, &config.limits) {
                 Ok(m) => m,
                 Err(ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -306,22 +357,33 @@ fn serve(
                     return Err(e.into());
                 }
             };
+            Timing::add(&timing.reading, t);
+            let t = std::time::Instant::now();
             served.fetch_add(1, Ordering::Relaxed);
-            match Request::parse(&m, &config.limits) {
+            let bytes: u64 = m.arrays.iter().map(|a| a.data.len() as u64).sum();
+            timing.bytes.fetch_add(bytes, Ordering::Relaxed);
+            let id = m.id();
+            // The arrays become the request's vectors without a copy, unless the message is
+            // also kept for the recording.
+            let parsed = match recorder {
+                Some(r) => Request::parse(&m, &config.limits).inspect(|_| r.record(client, &m)),
+                None => Request::parse_owned(m, &config.limits),
+            };
+            Timing::add(&timing.checking, t);
+            match parsed {
                 Ok(envelope) => {
-                    if let Some(r) = recorder {
-                        r.record(client, &m);
-                    }
-                    let bytes: u64 = m.arrays.iter().map(|a| a.data.len() as u64).sum();
                     inflight.fetch_add(bytes, Ordering::Relaxed);
                     let incoming = Incoming { client, bytes, envelope, reply: reply.clone() };
                     // Blocks while the render thread is behind (backpressure).
-                    if queue.send(incoming).is_err() {
+                    let t = std::time::Instant::now();
+                    let sent = queue.send(incoming);
+                    Timing::add(&timing.waiting, t);
+                    if sent.is_err() {
                         return Ok(());
                     }
                 }
                 Err(e) => {
-                    reply.send(protocol::error(m.id(), &e.to_string()));
+                    reply.send(protocol::error(id, &e.to_string()));
                     if e.is_fatal() {
                         return Err(e.into());
                     }

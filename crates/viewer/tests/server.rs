@@ -31,11 +31,20 @@ fn serving() -> App {
 
 /// Renders frames until `client` (on its thread) is done; returns its result.
 fn drive<T: Send + 'static>(app: &mut App, client: impl FnOnce(String) -> T + Send + 'static) -> T {
+    drive_at(app, (200, 150), client)
+}
+
+/// [`drive`] with frames of `size`.
+fn drive_at<T: Send + 'static>(
+    app: &mut App,
+    size: (u32, u32),
+    client: impl FnOnce(String) -> T + Send + 'static,
+) -> T {
     let addr = app.server_addr().expect("listening").to_string();
     let h = std::thread::spawn(move || client(addr));
     let start = Instant::now();
     while !h.is_finished() {
-        app.frame(None, (200, 150)).expect("frame");
+        app.frame(None, size).expect("frame");
         assert!(start.elapsed() < Duration::from_secs(300), "the client never finished");
     }
     h.join().expect("client thread")
@@ -344,4 +353,62 @@ fn key_presses_reach_subscribed_clients() {
     .expect("client");
     assert_eq!(event["event"], "key", "{event}");
     assert_eq!(event["key"], "K", "{event}");
+}
+
+/// A button a client declared, clicked in the viewer's Clients panel (scripted mouse input),
+/// and an object selected in the scene tree reach the client as events.
+#[test]
+fn widget_clicks_and_selections_reach_their_clients() {
+    // Where the inspector's first row and the Clients panel's first widget are at 640 x 480
+    // (both windows are placed at fixed spots on first use): a click on each, the button
+    // first (the inspector, once clicked, comes to the front and covers it).
+    let script = "50 move 358 277\n52 down left\n54 up left\n\
+                  60 move 250 102\n62 down left\n64 up left\n";
+    let o = ViewerOptions {
+        size: (640, 480),
+        panels: viewer::app::Panels { inspector: true, ..Default::default() },
+        validation: true,
+        cache_dir: None,
+        frames: Some(1),
+        fixed_dt: Some(1.0 / 60.0),
+        script: Some(Script::parse(script).expect("script")),
+        listen: Some(ServerConfig {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut app = run_offscreen(o).expect("viewer runs");
+    let events = drive_at(&mut app, (640, 480), |addr| -> Result<Vec<serde_json::Value>, ClientError> {
+        let mut v = Client::connect(&addr)?;
+        v.mesh(
+            "robot/body",
+            &[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+            &[[0, 1, 2]],
+            Some([0.2, 0.4, 0.9, 1.0]),
+        )?;
+        v.request(serde_json::json!({"type": "subscribe", "events": ["selection"]}), vec![])?;
+        v.request(serde_json::json!({"type": "widget", "name": "go", "kind": "button", "label": "Go"}), vec![])?;
+        let mut events = Vec::new();
+        let start = Instant::now();
+        // The initial selection (none), the row clicked, the button clicked.
+        while start.elapsed() < Duration::from_secs(60) && events.len() < 3 {
+            if let Some(e) = v.next_event(Duration::from_millis(200))? {
+                events.push(serde_json::Value::Object(e.header));
+            }
+        }
+        Ok(events)
+    })
+    .expect("client");
+    let selected = events.iter().find(|e| e["event"] == "selection" && !e["node"].is_null());
+    let selected = selected.unwrap_or_else(|| panic!("no selection event: {events:?}"));
+    assert_eq!(selected["object"], "robot/body", "{selected}");
+    assert_eq!(selected["name"], "robot/body", "{selected}");
+    let clicked = events.iter().find(|e| e["event"] == "widget");
+    let clicked = clicked.unwrap_or_else(|| panic!("no widget event: {events:?}"));
+    assert_eq!(
+        (&clicked["name"], &clicked["value"]),
+        (&serde_json::json!("go"), &serde_json::json!(true))
+    );
+    assert_eq!(app.validation_messages(), 0);
 }

@@ -852,6 +852,13 @@ impl App {
         self.remote.as_ref().and_then(|r| r.server.as_ref()).map(|r| r.addr())
     }
 
+    /// Where the server's time went (its reader threads, and applying on this thread).
+    pub fn server_times(&self) -> Option<crate::server::ServerTimes> {
+        let r = self.remote.as_ref()?;
+        let times = r.server.as_ref()?.times();
+        Some(crate::server::ServerTimes { applying: r.applying, ..times })
+    }
+
     /// Whether a client asked the viewer to stop.
     pub fn quit_requested(&self) -> bool {
         self.remote.as_ref().is_some_and(|r| r.quit)

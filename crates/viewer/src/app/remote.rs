@@ -74,6 +74,8 @@ pub(crate) struct Remote {
     /// What was last sent to timeline and selection subscribers.
     sent_time: Option<(f64, bool)>,
     sent_selection: Option<Option<usize>>,
+    /// Time spent applying requests (on the render thread).
+    pub(crate) applying: Duration,
 }
 
 impl Remote {
@@ -85,6 +87,7 @@ impl Remote {
             quit: false,
             sent_time: None,
             sent_selection: None,
+            applying: Duration::ZERO,
         }
     }
 
@@ -238,6 +241,7 @@ impl super::App {
                 Err(e) => reply.send(protocol::error(id, &e)),
             };
         }
+        remote.applying += start.elapsed();
         self.remote = Some(remote);
         shots
     }
