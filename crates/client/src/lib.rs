@@ -167,7 +167,7 @@ impl Client {
     ) -> Result<(), ClientError> {
         let mut arrays = vec![vec3s("positions", positions)];
         if let Some(c) = colors {
-            arrays.push(Array::u8("colors", &[c.len(), 4], &c.concat()));
+            arrays.push(Array::u8("colors", &[c.len(), 4], c.as_flattened()));
         }
         self.request(json!({"type": "points", "name": name, "time": time}), arrays)?;
         Ok(())
@@ -181,18 +181,101 @@ impl Client {
         faces: &[[u32; 3]],
         color: Option<[f32; 4]>,
     ) -> Result<(), ClientError> {
-        let f: Vec<u8> = faces.iter().flatten().flat_map(|i| i.to_le_bytes()).collect();
-        let faces = Array {
-            name: "faces".into(),
-            dtype: protocol::Dtype::U32,
-            shape: vec![faces.len(), 3],
-            data: f.into(),
-        };
+        let faces = Array::u32("faces", &[faces.len(), 3], faces.as_flattened());
         self.request(
             json!({"type": "mesh", "name": name, "color": color}),
             vec![vec3s("vertices", vertices), faces],
         )?;
         Ok(())
+    }
+
+    /// A mesh with per-vertex `colors` (sRGB RGBA8), static or (with `time`) a sample of a
+    /// mesh sequence (each sample its own vertices, faces and colours).
+    pub fn mesh_at(
+        &mut self,
+        name: &str,
+        vertices: &[[f32; 3]],
+        faces: &[[u32; 3]],
+        colors: Option<&[[u8; 4]]>,
+        time: Option<f64>,
+    ) -> Result<(), ClientError> {
+        let mut arrays = vec![
+            vec3s("vertices", vertices),
+            Array::u32("faces", &[faces.len(), 3], faces.as_flattened()),
+        ];
+        if let Some(c) = colors {
+            arrays.push(Array::u8("colors", &[c.len(), 4], c.as_flattened()));
+        }
+        self.request(json!({"type": "mesh", "name": name, "time": time}), arrays)?;
+        Ok(())
+    }
+
+    /// An image (`pixels`: `height` rows of `width` sRGB RGBA8 pixels, from the top), shown
+    /// on a quad; with `time`, a sample of an image sequence.
+    pub fn image(
+        &mut self,
+        name: &str,
+        width: usize,
+        height: usize,
+        pixels: &[[u8; 4]],
+        time: Option<f64>,
+    ) -> Result<(), ClientError> {
+        let px = Array::u8("pixels", &[height, width, 4], pixels.as_flattened());
+        self.request(json!({"type": "image", "name": name, "time": time}), vec![px])?;
+        Ok(())
+    }
+
+    /// Subscribes to `events` ("key", "timeline", "selection"), replacing the earlier list;
+    /// they come from [`Client::next_event`].
+    pub fn subscribe(&mut self, events: &[&str]) -> Result<(), ClientError> {
+        self.request(json!({"type": "subscribe", "events": events}), vec![])?;
+        Ok(())
+    }
+
+    /// A slider in the viewer's Clients panel: its changes come as "widget" events
+    /// (`name`, `value`).
+    pub fn slider(
+        &mut self,
+        name: &str,
+        label: &str,
+        range: (f64, f64),
+        value: f64,
+    ) -> Result<(), ClientError> {
+        self.widget(json!({"name": name, "kind": "slider", "label": label, "min": range.0,
+                           "max": range.1, "value": value}))
+    }
+
+    /// A button in the viewer's Clients panel: a click comes as a "widget" event (value true).
+    pub fn button(&mut self, name: &str, label: &str) -> Result<(), ClientError> {
+        self.widget(json!({"name": name, "kind": "button", "label": label}))
+    }
+
+    /// A checkbox in the viewer's Clients panel.
+    pub fn checkbox(&mut self, name: &str, label: &str, value: bool) -> Result<(), ClientError> {
+        self.widget(json!({"name": name, "kind": "checkbox", "label": label, "value": value}))
+    }
+
+    /// A line of text in the viewer's Clients panel (declared again to change it).
+    pub fn text(&mut self, name: &str, text: &str) -> Result<(), ClientError> {
+        self.widget(json!({"name": name, "kind": "text", "label": name, "value": text}))
+    }
+
+    /// Removes a widget of this client.
+    pub fn remove_widget(&mut self, name: &str) -> Result<(), ClientError> {
+        self.widget(json!({"name": name, "remove": true}))
+    }
+
+    fn widget(&mut self, mut w: Value) -> Result<(), ClientError> {
+        if let Value::Object(m) = &mut w {
+            m.insert("type".into(), json!("widget"));
+        }
+        self.request(w, vec![])?;
+        Ok(())
+    }
+
+    /// The first viewport's camera (the reply's header: `eye`, `target`, `up`, `fov` in degrees).
+    pub fn camera(&mut self) -> Result<Value, ClientError> {
+        Ok(Value::Object(self.request(json!({"type": "camera"}), vec![])?.header))
     }
 
     /// Line segments (pairs of `positions`), or a strip.
@@ -268,7 +351,7 @@ impl Client {
 }
 
 fn vec3s(name: &str, v: &[[f32; 3]]) -> Array {
-    Array::f32(name, &[v.len(), 3], &v.concat())
+    Array::f32(name, &[v.len(), 3], v.as_flattened())
 }
 
 fn message_of(m: &Message) -> String {

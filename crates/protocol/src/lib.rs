@@ -1341,6 +1341,70 @@ pub fn error(id: Option<u64>, message: &str) -> Message {
 mod tests {
     use super::*;
 
+    /// Arrays read off the wire become the request's vectors in place (f32 positions, RGBA8
+    /// colours, f32 scalars, u32 faces); other types are converted; both parse the same.
+    #[test]
+    fn arrays_read_become_vectors_without_a_copy() {
+        let n = 1000;
+        let p: Vec<f32> = (0..n * 3).map(|i| i as f32 * 0.5).collect();
+        let c: Vec<u8> = (0..n * 4).map(|i| i as u8).collect();
+        let m = Message::new(
+            json!({"type": "points", "name": "p"}),
+            vec![
+                Array::f32("positions", &[n, 3], &p),
+                Array::u8("colors", &[n, 4], &c),
+                Array::f32("scalars", &[n], &p[..n]),
+            ],
+        );
+        let read = Message::decode(&m.to_bytes(), &Limits::default()).expect("decode").0;
+        let at: Vec<*const u8> = read.arrays.iter().map(|a| a.data.as_ptr()).collect();
+        let borrowed = Request::parse(&read, &Limits::default()).expect("parse");
+        let owned = Request::parse_owned(read, &Limits::default()).expect("parse");
+        assert_eq!(borrowed, owned);
+        let Request::Points { positions, colors, scalars, .. } = owned.request else {
+            panic!("points")
+        };
+        assert_eq!(positions.as_ptr() as *const u8, at[0], "positions were copied");
+        assert_eq!(colors.as_ptr() as *const u8, at[1], "colours were copied");
+        assert_eq!(scalars.as_ptr() as *const u8, at[2], "scalars were copied");
+        assert_eq!(positions[7], [10.5, 11.0, 11.5]);
+        assert_eq!(colors[1], [4, 5, 6, 7]);
+        // f64 positions and RGB colours are converted; a NaN is refused either way.
+        let d: Vec<u8> = p.iter().flat_map(|&v| f64::from(v).to_le_bytes()).collect();
+        let f64s = Array {
+            name: "positions".into(),
+            dtype: Dtype::F64,
+            shape: vec![n, 3],
+            data: d.into(),
+        };
+        let m = Message::new(json!({"type": "points", "name": "p"}), vec![f64s]);
+        let read = Message::decode(&m.to_bytes(), &Limits::default()).expect("decode").0;
+        match Request::parse_owned(read, &Limits::default()).expect("parse").request {
+            Request::Points { positions, .. } => assert_eq!(positions[7], [10.5, 11.0, 11.5]),
+            other => panic!("{other:?}"),
+        }
+        let mut nan = p.clone();
+        nan[2999] = f32::NAN;
+        let m = Message::new(
+            json!({"type": "points", "name": "p"}),
+            vec![Array::f32("positions", &[n, 3], &nan)],
+        );
+        let read = Message::decode(&m.to_bytes(), &Limits::default()).expect("decode").0;
+        let e = Request::parse_owned(read, &Limits::default()).expect_err("NaN");
+        assert!(e.to_string().contains("NaN"), "{e}");
+        // Faces: u32 read in place, checked against the vertex count.
+        let m = Message::new(
+            json!({"type": "mesh", "name": "m"}),
+            vec![
+                Array::f32("vertices", &[3, 3], &p[..9]),
+                Array::u32("faces", &[1, 3], &[0, 1, 3]),
+            ],
+        );
+        let read = Message::decode(&m.to_bytes(), &Limits::default()).expect("decode").0;
+        let e = Request::parse_owned(read, &Limits::default()).expect_err("index 3 of 3");
+        assert!(e.to_string().contains("index 3 out of range"), "{e}");
+    }
+
     #[test]
     fn messages_round_trip_and_parse() {
         let m = Message::new(

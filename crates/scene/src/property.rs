@@ -649,8 +649,9 @@ impl Scene {
                         p.normals = v;
                         false
                     }
+                    // Empty: no vertex colours.
                     (P::VertexColors { .. }, V::Vec4s(v))
-                        if v.len() == n && v.iter().all(|x| finite(x)) =>
+                        if (v.is_empty() || v.len() == n) && v.iter().all(|x| finite(x)) =>
                     {
                         p.colors = v;
                         false

@@ -283,6 +283,7 @@ pub fn open_with(spec: &str, options: &SequenceOptions) -> Result<crate::Scene, 
             positions: first.positions.clone(),
             normals,
             indices,
+            colors: first.colors.iter().map(|&c| crate::srgba8_to_linear(c)).collect(),
             material: 0,
             ..Default::default()
         };
@@ -308,6 +309,14 @@ pub fn open_with(spec: &str, options: &SequenceOptions) -> Result<crate::Scene, 
     scene
         .properties
         .push(crate::PropertyTrack { property, samples: crate::Samples::Source(Arc::new(source)) });
+    if part == FramePart::Triangles {
+        // Each frame's vertex colours (none: none), set after its triangles.
+        let colors = StreamSource::new(Arc::clone(&stream), FramePart::VertexColors, 0);
+        scene.properties.push(crate::PropertyTrack {
+            property: crate::Property::VertexColors { mesh: 0, primitive: 0 },
+            samples: crate::Samples::Source(Arc::new(colors)),
+        });
+    }
     scene.plots = plots;
     Ok(scene)
 }

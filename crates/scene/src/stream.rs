@@ -54,7 +54,7 @@ impl Frame {
     /// finite positions, colours and scalars of the positions' count; fills `bounds`.
     pub fn check(&mut self) -> Result<(), String> {
         let n = self.positions.len();
-        if !self.positions.iter().flatten().all(|v| v.is_finite()) {
+        if !crate::all_finite(&self.positions) {
             return Err("non-finite (NaN or infinite) positions".into());
         }
         if !(self.colors.is_empty() || self.colors.len() == n) {
@@ -131,6 +131,12 @@ impl FrameDecoder for SceneDecoder {
                         .map(|&v| n.world.transform_point3(glam::Vec3::from(v)).to_array()),
                 );
                 f.indices.extend(p.indices.iter().map(|&i| i + first));
+                // Vertex colours (sRGB bytes here), white where a primitive has none.
+                if !p.colors.is_empty() || !f.colors.is_empty() {
+                    f.colors.resize(first as usize, [255; 4]);
+                    f.colors.extend(p.colors.iter().map(|&c| crate::pack_srgba8(c).to_le_bytes()));
+                    f.colors.resize(f.positions.len(), [255; 4]);
+                }
             }
         }
         if !f.positions.is_empty() {
@@ -693,6 +699,9 @@ pub enum FramePart {
     Whole,
     /// A mesh frame ([`crate::Value::Triangles`], for [`crate::Property::Triangles`]).
     Triangles,
+    /// A mesh frame's vertex colours, linear ([`crate::Value::Vec4s`], empty for none; for
+    /// [`crate::Property::VertexColors`], after the frame's triangles).
+    VertexColors,
     /// An image frame's texels ([`crate::Value::Colors`] or [`crate::Value::Vec4s`], for
     /// [`crate::Property::Texels`]).
     Texels,
@@ -752,6 +761,9 @@ impl crate::property::PropertySource for StreamSource {
                 positions: frame.positions.clone(),
                 indices: frame.indices.clone(),
             },
+            FramePart::VertexColors => crate::Value::Vec4s(
+                frame.colors.iter().map(|&c| crate::srgba8_to_linear(c)).collect(),
+            ),
             FramePart::Texels => match &frame.image.as_ref()?.pixels {
                 crate::TexturePixels::Rgba8(p) => crate::Value::Colors(p.clone()),
                 crate::TexturePixels::RgbaF32(p) => crate::Value::Vec4s(p.clone()),

@@ -1650,6 +1650,29 @@ fn mesh_and_image_sequences_stream_their_frames() {
     assert_eq!(p.indices.len(), 6);
     assert!(p.positions.iter().all(|v| v[0] >= 2.0 && v[0] <= 3.0), "frame 2: {:?}", p.positions);
     assert_eq!(p.normals.len(), p.positions.len(), "normals made for the new positions");
+    // Meshes with vertex colours: each frame's own.
+    for k in 0..3u8 {
+        let ply = format!(
+            "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n\
+             property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\n\
+             element face 1\nproperty list uchar int vertex_indices\nend_header\n\
+             0 0 0 {r} 0 0\n1 0 0 {r} 0 0\n0 1 0 {r} 0 0\n3 0 1 2\n",
+            r = 100 * k + 55
+        );
+        std::fs::write(dir.join(format!("c{k}.ply")), ply).expect("ply");
+    }
+    let mut c = scene::load(format!("{}/c*.ply", dir.display())).expect("coloured meshes");
+    let first = c.meshes[0].primitives[0].colors.clone();
+    assert_eq!(first.len(), 3, "the first frame's colours");
+    assert!(c.set_time_waiting(2.0 / 30.0, std::time::Duration::from_secs(10)));
+    let p = &c.meshes[0].primitives[0];
+    let want = scene::srgba8_to_linear([255, 0, 0, 255]);
+    assert!(
+        p.colors.iter().all(|c| (c[0] - want[0]).abs() < 1e-3 && c[1] == 0.0),
+        "{:?}",
+        p.colors
+    );
+    assert!(first[0][0] < p.colors[0][0], "frame 0 is darker: {first:?}");
     let mut i = scene::load(format!("{}/i*.png", dir.display())).expect("image sequence");
     assert_eq!(i.textures.len(), 1);
     assert!(i.set_time_waiting(3.0 / 30.0, std::time::Duration::from_secs(10)));

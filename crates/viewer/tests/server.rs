@@ -379,27 +379,28 @@ fn widget_clicks_and_selections_reach_their_clients() {
         ..Default::default()
     };
     let mut app = run_offscreen(o).expect("viewer runs");
-    let events = drive_at(&mut app, (640, 480), |addr| -> Result<Vec<serde_json::Value>, ClientError> {
-        let mut v = Client::connect(&addr)?;
-        v.mesh(
-            "robot/body",
-            &[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
-            &[[0, 1, 2]],
-            Some([0.2, 0.4, 0.9, 1.0]),
-        )?;
-        v.request(serde_json::json!({"type": "subscribe", "events": ["selection"]}), vec![])?;
-        v.request(serde_json::json!({"type": "widget", "name": "go", "kind": "button", "label": "Go"}), vec![])?;
-        let mut events = Vec::new();
-        let start = Instant::now();
-        // The initial selection (none), the row clicked, the button clicked.
-        while start.elapsed() < Duration::from_secs(60) && events.len() < 3 {
-            if let Some(e) = v.next_event(Duration::from_millis(200))? {
-                events.push(serde_json::Value::Object(e.header));
+    let events =
+        drive_at(&mut app, (640, 480), |addr| -> Result<Vec<serde_json::Value>, ClientError> {
+            let mut v = Client::connect(&addr)?;
+            v.mesh(
+                "robot/body",
+                &[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+                &[[0, 1, 2]],
+                Some([0.2, 0.4, 0.9, 1.0]),
+            )?;
+            v.subscribe(&["selection"])?;
+            v.button("go", "Go")?;
+            let mut events = Vec::new();
+            let start = Instant::now();
+            // The initial selection (none), the row clicked, the button clicked.
+            while start.elapsed() < Duration::from_secs(60) && events.len() < 3 {
+                if let Some(e) = v.next_event(Duration::from_millis(200))? {
+                    events.push(serde_json::Value::Object(e.header));
+                }
             }
-        }
-        Ok(events)
-    })
-    .expect("client");
+            Ok(events)
+        })
+        .expect("client");
     let selected = events.iter().find(|e| e["event"] == "selection" && !e["node"].is_null());
     let selected = selected.unwrap_or_else(|| panic!("no selection event: {events:?}"));
     assert_eq!(selected["object"], "robot/body", "{selected}");
@@ -410,5 +411,35 @@ fn widget_clicks_and_selections_reach_their_clients() {
         (&clicked["name"], &clicked["value"]),
         (&serde_json::json!("go"), &serde_json::json!(true))
     );
+    assert_eq!(app.validation_messages(), 0);
+}
+
+/// Samples of a mesh sequence keep their own vertex colours (and counts).
+#[test]
+fn mesh_samples_keep_their_vertex_colours() {
+    let mut app = serving();
+    let shots = drive(&mut app, |addr| -> Result<Vec<[f64; 3]>, ClientError> {
+        let mut v = Client::connect(&addr)?;
+        let quad = [[-1.0, -1.0, 0.0], [1.0, -1.0, 0.0], [1.0, 1.0, 0.0], [-1.0, 1.0, 0.0]];
+        let red = [[255, 0, 0, 255]; 4];
+        v.mesh_at("blob", &quad, &[[0, 1, 2], [0, 2, 3]], Some(&red), Some(0.0))?;
+        // The second sample: one triangle more (a fifth vertex), green.
+        let mut five = quad.to_vec();
+        five.push([0.0, 1.5, 0.0]);
+        let green = [[0, 255, 0, 255]; 5];
+        v.mesh_at("blob", &five, &[[0, 1, 2], [0, 2, 3], [3, 2, 4]], Some(&green), Some(1.0))?;
+        let mut shots = Vec::new();
+        for t in [1.0, 0.0] {
+            v.playback(Some(false), Some(t))?;
+            shots.push(mean_rgb(&v.screenshot(None)?.2));
+        }
+        Ok(shots)
+    })
+    .expect("client");
+    let (at1, at0) = (shots[0], shots[1]);
+    assert!(at1[1] > at1[0] + 20.0, "green at t = 1: {at1:?}");
+    assert!(at0[0] > at0[1] + 20.0, "red at t = 0: {at0:?}");
+    let prim = &app.scene().meshes.iter().find(|m| m.name == "blob").expect("mesh").primitives[0];
+    assert_eq!((prim.positions.len(), prim.colors.len()), (4, 4), "the sample at t = 0");
     assert_eq!(app.validation_messages(), 0);
 }

@@ -963,7 +963,7 @@ impl super::App {
             // Another sample of the mesh's sequence.
             s.put(
                 seconds(at),
-                Frame { positions: vertices, indices: faces, ..Default::default() },
+                Frame { positions: vertices, indices: faces, colors, ..Default::default() },
             )?;
             self.reapply_time();
             return Ok(None);
@@ -984,24 +984,34 @@ impl super::App {
         material.base_color[3] = base[3];
         s.materials.push(material);
         let normals = scene::property::smooth_normals(&vertices, &faces);
-        // A sequence: its samples in memory, each frame's triangles set at its time (the
-        // vertex colours of samples are not kept).
+        // A sequence: its samples in memory, each frame's triangles and vertex colours set
+        // at its time.
         let stream = at
             .map(|at| {
                 let frame = Frame {
                     positions: vertices.clone(),
                     indices: faces.clone(),
+                    colors,
                     ..Default::default()
                 };
                 let p = Property::Triangles { mesh: 0, primitive: 0 };
-                client_sequence(&mut s, p, FramePart::Triangles, at, frame)
+                let stream = client_sequence(&mut s, p, FramePart::Triangles, at, frame)?;
+                s.properties.push(scene::PropertyTrack {
+                    property: Property::VertexColors { mesh: 0, primitive: 0 },
+                    samples: scene::Samples::Source(Arc::new(StreamSource::new(
+                        Arc::clone(&stream),
+                        FramePart::VertexColors,
+                        0,
+                    ))),
+                });
+                Ok::<_, String>(stream)
             })
             .transpose()?;
         let prim = scene::Primitive {
             positions: vertices,
             normals,
             indices: faces,
-            colors: if stream.is_some() { Vec::new() } else { linear },
+            colors: linear,
             material: 0,
             ..Default::default()
         };
