@@ -32,17 +32,38 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
 }
 
-fn loopback_tcp(bytes: usize) -> f64 {
+/// Raw loopback TCP: `bytes` written in 4 MiB chunks; the receiver reads into one 4 MiB
+/// buffer (`keep` None: the data is overwritten, the usual TCP benchmark) or into a new buffer
+/// of `keep` bytes per message (what a receiver that keeps each message's data must do).
+fn loopback_tcp(bytes: usize, keep: Option<usize>) -> f64 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
     let reader = std::thread::spawn(move || {
         let (mut s, _) = l.accept().expect("accept");
-        let mut buf = vec![0u8; 4 << 20];
         let mut got = 0;
-        while got < bytes {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got += n,
+        match keep {
+            None => {
+                let mut buf = vec![0u8; 4 << 20];
+                while got < bytes {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got += n,
+                    }
+                }
+            }
+            Some(size) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u32>>(4);
+                let dropper = std::thread::spawn(move || rx.iter().count());
+                while got < bytes {
+                    let mut buf = vec![0u32; size / 4];
+                    if s.read_exact(bytemuck::cast_slice_mut(&mut buf)).is_err() {
+                        break;
+                    }
+                    got += size;
+                    let _ = tx.send(buf);
+                }
+                drop(tx);
+                let _ = dropper.join();
             }
         }
     });
@@ -56,6 +77,36 @@ fn loopback_tcp(bytes: usize) -> f64 {
     }
     let _ = reader.join();
     bytes as f64 / MB / t.elapsed().as_secs_f64()
+}
+
+/// The viewer's reader side alone: `messages` sent `frames` times over loopback TCP, read and
+/// checked as the server does (into requests, with their arrays as vectors), and dropped on
+/// another thread (as the render thread does). MB/s of arrays.
+fn reader_only(messages: &[Message], frames: usize) -> f64 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let (tx, rx) = std::sync::mpsc::sync_channel::<protocol::Envelope>(4);
+    let reader = std::thread::spawn(move || {
+        let (s, _) = l.accept().expect("accept");
+        let mut r = std::io::BufReader::with_capacity(1 << 20, s);
+        let limits = Limits::default();
+        for _ in 0..frames {
+            let m = Message::read(&mut r, &limits).expect("read");
+            let e = protocol::Request::parse_owned(m, &limits).expect("parse");
+            tx.send(e).expect("send");
+        }
+    });
+    let dropper = std::thread::spawn(move || rx.iter().count());
+    let bytes: usize = messages[0].arrays.iter().map(|a| a.data.len()).sum();
+    let mut s = std::io::BufWriter::with_capacity(8 << 20, TcpStream::connect(addr).expect("c"));
+    let t = Instant::now();
+    for k in 0..frames {
+        messages[k % messages.len()].write(&mut s).expect("write");
+    }
+    drop(s);
+    reader.join().expect("reader");
+    assert_eq!(dropper.join().expect("dropper"), frames);
+    (frames * bytes) as f64 / MB / t.elapsed().as_secs_f64()
 }
 
 /// A connection with the raw protocol (pipelining: requests without ids).
@@ -144,8 +195,29 @@ fn main() {
         }
         i += 2;
     }
-    let tcp = loopback_tcp(4 << 30);
-    println!("| raw loopback TCP (one socket, 4 MiB writes) | {tcp:.0} MB/s |");
+    let tcp = loopback_tcp(4 << 30, None);
+    println!("| raw loopback TCP (one socket, 4 MiB writes, read into one 4 MiB buffer) | {tcp:.0} MB/s |");
+    let frame_bytes = points * 16;
+    let kept = loopback_tcp((4 << 30) / frame_bytes * frame_bytes, Some(frame_bytes));
+    println!(
+        "| raw loopback TCP, each {:.0} MB message read into a buffer of its own | {kept:.0} MB/s |",
+        frame_bytes as f64 / MB
+    );
+
+    // Throughput.
+    // Made once: the client's side costs only the socket writes.
+    let messages: Vec<Message> = (0..4)
+        .map(|k| Message::new(json!({"type": "points", "name": "stream"}), cloud(points, k)))
+        .collect();
+    let read = reader_only(&messages, frames);
+    println!(
+        "| the reader side alone (read, checked, dropped on another thread) | {read:.0} MB/s | \
+         {:.0}% of loopback TCP |",
+        100.0 * read / tcp
+    );
+    if args.iter().any(|a| a == "--reader-only") {
+        return;
+    }
 
     let opts = ViewerOptions {
         size,
@@ -165,12 +237,6 @@ fn main() {
     let addr = app.server_addr().expect("listening").to_string();
     println!("device: {}", app.context().caps().device_name);
 
-    // Throughput.
-    let frame_bytes = points * 16;
-    // Made once: the client's side costs only the socket writes.
-    let messages: Vec<Message> = (0..4)
-        .map(|k| Message::new(json!({"type": "points", "name": "stream"}), cloud(points, k)))
-        .collect();
     let a = addr.clone();
     let client = std::thread::spawn(move || {
         let mut c = Raw::connect(&a);
