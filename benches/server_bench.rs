@@ -173,6 +173,68 @@ fn run_until(app: &mut App, size: (u32, u32), mut done: impl FnMut() -> bool) ->
     times
 }
 
+/// One client streams `frames` of `messages` into one object without waiting for replies
+/// (through the socket, or `shared` memory), then waits for the last: the rate at which they
+/// were applied, and where the time went.
+#[allow(clippy::too_many_arguments)]
+fn stream_phase(
+    app: &mut App,
+    addr: &str,
+    size: (u32, u32),
+    messages: &std::sync::Arc<Vec<Message>>,
+    frames: usize,
+    shared: bool,
+    tcp: f64,
+    kept: f64,
+) {
+    let frame_bytes: usize = messages[0].arrays.iter().map(|a| a.data.len()).sum();
+    let (a, msgs) = (addr.to_string(), std::sync::Arc::clone(messages));
+    let client = std::thread::spawn(move || {
+        let mut c = xpg_client::Client::connect(&a).expect("connect");
+        c.set_shared_memory(shared).expect("shared memory");
+        assert_eq!(c.shared_memory(), shared, "shared memory where asked");
+        let header = json!({"type": "points", "name": "stream"});
+        // The object exists first (its upload is not part of the stream).
+        c.send(header.clone(), &msgs[0].arrays).expect("send");
+        c.flush().expect("flush");
+        let t = Instant::now();
+        for k in 0..frames {
+            c.send(header.clone(), &msgs[k % msgs.len()].arrays).expect("send");
+        }
+        c.flush().expect("flush");
+        t.elapsed().as_secs_f64()
+    });
+    let before = app.server_times().unwrap_or_default();
+    let uploads = app.gpu_scene().map(|g| g.updated_bytes()).unwrap_or(0);
+    let times = run_until(app, size, || client.is_finished());
+    let secs = client.join().expect("client");
+    let after = app.server_times().unwrap_or_default();
+    let uploaded = app.gpu_scene().map(|g| g.updated_bytes()).unwrap_or(0) - uploads;
+    let rate = (frames * frame_bytes) as f64 / MB / secs;
+    println!(
+        "| one client, {frames} frames of {:.1} MB, {} | {:.1} frames/s applied, {rate:.0} MB/s \
+         | {:.0}% of loopback TCP ({:.0}% of TCP into a buffer per message) | {} viewer frames \
+         rendered meanwhile, {:.1} frames uploaded per second |",
+        frame_bytes as f64 / MB,
+        if shared { "arrays through shared memory" } else { "arrays in the messages (TCP)" },
+        frames as f64 / secs,
+        100.0 * rate / tcp,
+        100.0 * rate / kept,
+        times.len(),
+        uploaded as f64 / frame_bytes as f64 / secs,
+    );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3 / frames as f64;
+    println!(
+        "| per frame of the stream | reader thread: reading {:.2} ms, checking {:.2} ms, \
+         blocked {:.2} ms | render thread: applying {:.2} ms; viewer frame {:.2} ms (mean) |",
+        ms(after.reading - before.reading),
+        ms(after.checking - before.checking),
+        ms(after.waiting - before.waiting),
+        ms(after.applying - before.applying),
+        times.iter().sum::<f64>() / times.len().max(1) as f64,
+    );
+}
+
 fn main() {
     let (mut frames, mut points, mut clients, mut updates, mut load_points) =
         (100usize, 1_000_000usize, 8usize, 2000usize, 100_000usize);
@@ -237,43 +299,10 @@ fn main() {
     let addr = app.server_addr().expect("listening").to_string();
     println!("device: {}", app.context().caps().device_name);
 
-    let a = addr.clone();
-    let client = std::thread::spawn(move || {
-        let mut c = Raw::connect(&a);
-        // The object exists first (its upload is not part of the stream).
-        c.send(&messages[0]);
-        c.call(json!({"type": "query", "id": 1}));
-        let t = Instant::now();
-        for k in 0..frames {
-            c.send(&messages[k % 4]);
-        }
-        c.s.flush().expect("flush");
-        c.call(json!({"type": "query", "id": 2}));
-        t.elapsed().as_secs_f64()
-    });
-    let before = app.server_times().unwrap_or_default();
-    let times = run_until(&mut app, size, || client.is_finished());
-    let secs = client.join().expect("client");
-    let after = app.server_times().unwrap_or_default();
-    println!(
-        "| one client, {frames} frames of {points} points ({:.1} MB each) | {:.1} frames/s applied \
-         | {:.0} MB/s | {:.0}% of loopback TCP | {} viewer frames rendered meanwhile |",
-        frame_bytes as f64 / MB,
-        frames as f64 / secs,
-        (frames * frame_bytes) as f64 / MB / secs,
-        100.0 * (frames * frame_bytes) as f64 / MB / secs / tcp,
-        times.len()
-    );
-    let ms = |d: Duration| d.as_secs_f64() * 1e3 / frames as f64;
-    println!(
-        "| per frame of the stream | reader thread: reading {:.2} ms, checking {:.2} ms, \
-         blocked {:.2} ms | render thread: applying {:.2} ms; viewer frame {:.2} ms (mean) |",
-        ms(after.reading - before.reading),
-        ms(after.checking - before.checking),
-        ms(after.waiting - before.waiting),
-        ms(after.applying - before.applying),
-        times.iter().sum::<f64>() / times.len().max(1) as f64,
-    );
+    let messages = std::sync::Arc::new(messages);
+    for shared in [false, true] {
+        stream_phase(&mut app, &addr, size, &messages, frames, shared, tcp, kept);
+    }
 
     // Frame time without load, then with it.
     let mut idle = Vec::new();

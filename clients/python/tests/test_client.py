@@ -1,6 +1,7 @@
 """The Python client against a headless viewer (``xpg-view --offscreen --listen``, started by
 ``spawn``; ``XPG_VIEW`` names the binary)."""
 
+import os
 import time
 
 import numpy as np
@@ -125,3 +126,25 @@ def test_image_sequences(v):
     assert {o["name"]: o for o in v.query()["objects"]}["camera0"]["frames"] == 3
     with pytest.raises(xpg_viewer.ViewerError, match="8x6"):
         v.image("camera0", np.zeros((4, 4, 3), dtype=np.uint8), frame=5)
+
+
+def test_large_arrays_through_shared_memory(v):
+    # The fixture's viewer is local: large arrays pass through a file in /dev/shm.
+    assert v.shared_memory
+    n = 100_000  # 1.2 MB of positions
+    xyz = np.zeros((n, 3), dtype=np.float32)
+    xyz[:, 0] = np.arange(n)
+    v.points("big", xyz, colors=np.array([255, 0, 0], dtype=np.uint8))
+    for k in range(3):  # the file's region is reused call after call
+        xyz[:, 1] = k
+        v.points("big", xyz)
+    big = {o["name"]: o for o in v.query()["objects"]}["big"]
+    assert big["count"] == n
+    path = v._shared.path
+    assert os.path.exists(path)
+    # A local client that does not want it sends the arrays in the messages.
+    w = xpg_viewer.connect(v.address, shared_memory=False)
+    assert not w.shared_memory
+    w.points("big2", xyz)
+    w.close()
+    assert {o["name"]: o for o in v.query()["objects"]}["big2"]["count"] == n

@@ -9,8 +9,15 @@ images, steer playback and the camera, take screenshots.
 Every call waits for the viewer's reply: when it returns, the viewer has applied it, and a
 screenshot shows every earlier call. Errors the viewer reports raise ``ViewerError`` with its
 message. The wire format is documented in docs/protocol.md; this module needs only NumPy.
+
+On the viewer's machine (a loopback address, Linux, a viewer of protocol 1.1 or later) large
+arrays travel through shared memory: a file in /dev/shm that this client writes and the
+viewer reads (``connect(..., shared_memory=False)`` turns it off).
 """
 
+import atexit
+import ipaddress
+import mmap
 import json
 import os
 import select
@@ -24,7 +31,10 @@ import numpy as np
 
 __all__ = ["connect", "spawn", "Viewer", "ViewerError", "PROTOCOL_VERSION", "DEFAULT_ADDRESS"]
 
-PROTOCOL_VERSION = (1, 0)
+PROTOCOL_VERSION = (1, 1)
+
+# Requests whose arrays hold at least this many bytes pass them through shared memory.
+_SHARED_FROM = 256 << 10
 DEFAULT_ADDRESS = "127.0.0.1:9870"
 
 _DTYPES = {
@@ -71,12 +81,64 @@ def _parse_address(address):
     return (host or "127.0.0.1", int(port))
 
 
+class _SharedFile:
+    """A file in /dev/shm that the viewer reads arrays from (one region: every call waits for
+    its reply before the next one writes)."""
+
+    _count = 0
+
+    def __init__(self):
+        _SharedFile._count += 1
+        self.name = f"xpg-{os.getpid()}-{_SharedFile._count}-{os.urandom(6).hex()}"
+        self.path = os.path.join("/dev/shm", self.name)
+        self.fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        self.size = 0
+        self.map = None
+        atexit.register(self.close)
+
+    def write(self, datas):
+        """Writes the arrays one after another (64-byte aligned); returns their offsets."""
+        offsets, at = [], 0
+        for d in datas:
+            offsets.append(at)
+            at += (d.nbytes + 63) // 64 * 64
+        if at > self.size:
+            if self.map is not None:
+                self.map.close()
+            self.size = max(1 << 20, 1 << (at - 1).bit_length())
+            os.ftruncate(self.fd, self.size)
+            self.map = mmap.mmap(self.fd, self.size)
+        for d, off in zip(datas, offsets):
+            self.map[off : off + d.nbytes] = memoryview(d).cast("B")
+        return offsets
+
+    def close(self):
+        if self.fd is None:
+            return
+        if self.map is not None:
+            self.map.close()
+        os.close(self.fd)
+        self.fd = None
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def _is_loopback(host):
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 class Viewer:
     """A connection to a viewer (see ``connect`` and ``spawn``)."""
 
-    def __init__(self, address=DEFAULT_ADDRESS, token=None, process=None):
+    def __init__(self, address=DEFAULT_ADDRESS, token=None, process=None, shared_memory=True):
         self.address = address
         self.process = process
+        self._shared = None
         try:
             self._sock = socket.create_connection(_parse_address(address))
         except OSError as e:
@@ -93,6 +155,18 @@ class Viewer:
         if reply[0].get("type") != "welcome":
             raise ViewerError(reply[0].get("message", "refused"))
         self.server = reply[0].get("server", "")
+        self.version = tuple(reply[0].get("version", (1, 0)))
+        local = _is_loopback(_parse_address(address)[0])
+        if shared_memory and local and self.version >= (1, 1) and os.path.isdir("/dev/shm"):
+            try:
+                self._shared = _SharedFile()
+            except OSError:
+                self._shared = None
+
+    @property
+    def shared_memory(self):
+        """Whether large arrays go through shared memory."""
+        return self._shared is not None
 
     # -- the wire -------------------------------------------------------------------------------
     def _send(self, header, arrays):
@@ -101,6 +175,11 @@ class Viewer:
             spec, data = _array(name, a)
             specs.append(spec)
             datas.append(data)
+        if self._shared is not None and sum(d.nbytes for d in datas) >= _SHARED_FROM:
+            # Into shared memory: the message carries where they are.
+            for spec, off in zip(specs, self._shared.write(datas)):
+                spec["shm"], spec["offset"] = self._shared.name, off
+            datas = []
         if specs:
             header = dict(header, arrays=specs)
         text = json.dumps(header).encode()
@@ -359,6 +438,9 @@ class Viewer:
             self._sock.close()
         except OSError:
             pass
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
 
     def __enter__(self):
         return self
@@ -367,9 +449,10 @@ class Viewer:
         self.close()
 
 
-def connect(address=DEFAULT_ADDRESS, token=None):
-    """Connects to a viewer listening at ``address`` ("host:port")."""
-    return Viewer(address, token=token)
+def connect(address=DEFAULT_ADDRESS, token=None, shared_memory=True):
+    """Connects to a viewer listening at ``address`` ("host:port"). ``shared_memory``: pass
+    large arrays through /dev/shm when the viewer is on this machine."""
+    return Viewer(address, token=token, shared_memory=shared_memory)
 
 
 def spawn(address=None, offscreen=None, args=(), timeout=60.0):

@@ -9,13 +9,26 @@
 //!
 //! Every call waits for the viewer's reply, so a call that returns has been applied (and a
 //! screenshot shows every earlier call). Errors the viewer reports come back as
-//! [`ClientError::Viewer`] with its message.
+//! [`ClientError::Viewer`] with its message. [`Client::send`] streams without waiting (its
+//! errors come back from a later call, or from [`Client::flush`]).
+//!
+//! On the viewer's machine (a loopback address, Linux, a viewer of protocol 1.1 or later),
+//! large arrays travel through shared memory: a file in `/dev/shm` that this client writes
+//! and the viewer reads, in a few regions reused once the viewer has answered the request
+//! that used them ([`Client::set_shared_memory`] turns it off).
 
+use std::collections::VecDeque;
 use std::io::BufWriter;
 use std::net::TcpStream;
 
-use protocol::{Array, Limits, Message};
+use protocol::{Array, Dtype, Limits, Message, SharedBytes};
 use serde_json::{json, Value};
+
+/// Arrays of at least this many bytes in all go through shared memory when it is on.
+const SHARED_FROM: usize = 256 << 10;
+
+/// Regions of the shared-memory file (requests in flight that use it).
+const REGIONS: usize = 4;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,10 +53,37 @@ pub struct Client {
     next_id: u64,
     limits: Limits,
     /// Events that arrived while waiting for a reply.
-    events: std::collections::VecDeque<Message>,
+    events: VecDeque<Message>,
+    /// Requests sent without waiting whose replies have not come yet.
+    pending: VecDeque<u64>,
+    /// An error the viewer reported for one of them (returned by the next call).
+    deferred: Option<String>,
+    shared: Option<SharedFile>,
     /// The viewer's name and version (from its welcome).
     pub server: String,
+    /// The viewer's protocol version.
+    pub version: (u32, u32),
 }
+
+/// The shared-memory file: `REGIONS` regions of `region` bytes, each with the request that
+/// last used it.
+#[derive(Debug)]
+struct SharedFile {
+    file: std::fs::File,
+    name: String,
+    region: u64,
+    users: [Option<u64>; REGIONS],
+    next: usize,
+}
+
+impl Drop for SharedFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(std::path::Path::new("/dev/shm").join(&self.name));
+    }
+}
+
+/// An array to send: its name, type, shape and bytes (little-endian, C order).
+type Part<'a> = (&'a str, Dtype, Vec<usize>, &'a [u8]);
 
 /// A screenshot: width, height and RGBA8 pixels (rows from the top).
 pub type Screenshot = (u32, u32, Vec<u8>);
@@ -58,13 +98,18 @@ impl Client {
     pub fn connect_with_token(addr: &str, token: Option<&str>) -> Result<Self, ClientError> {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
+        let local = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
         let mut c = Self {
             reader: std::io::BufReader::new(stream.try_clone()?),
             writer: BufWriter::new(stream),
             next_id: 1,
             limits: Limits::default(),
             events: Default::default(),
+            pending: Default::default(),
+            deferred: None,
+            shared: None,
             server: String::new(),
+            version: (0, 0),
         };
         let v = protocol::VERSION;
         let hello = json!({"type": "hello", "version": [v.0, v.1], "client": "xpg-client (Rust)",
@@ -74,6 +119,10 @@ impl Client {
         match reply.kind() {
             "welcome" => {
                 c.server = reply.header.get("server").and_then(Value::as_str).unwrap_or("").into();
+                let v = reply.header.get("version").and_then(Value::as_array);
+                let n = |k: usize| v.and_then(|v| v.get(k)).and_then(Value::as_u64).unwrap_or(0);
+                c.version = (n(0) as u32, n(1) as u32);
+                c.set_shared_memory(local)?;
                 Ok(c)
             }
             _ => Err(ClientError::Viewer(message_of(&reply))),
@@ -113,35 +162,193 @@ impl Client {
             return Ok(None);
         }
         let m = Message::read(&mut self.reader, &self.limits)?;
+        // A reply to a request sent without waiting: taken off the list (its error kept).
+        let of = m.id().and_then(|r| self.pending.iter().position(|&p| p == r));
+        if let Some(k) = of {
+            self.pending.remove(k);
+        }
         match m.kind() {
             "event" => Ok(Some(m)),
+            "error" if of.is_some() => {
+                self.deferred.get_or_insert(message_of(&m));
+                Ok(None)
+            }
             "error" => Err(ClientError::Viewer(message_of(&m))),
             _ => Ok(None),
         }
     }
 
+    /// Passes large arrays through shared memory (`on`, where the viewer is on this machine
+    /// and speaks protocol 1.1 or later), or in the messages.
+    pub fn set_shared_memory(&mut self, on: bool) -> Result<(), ClientError> {
+        if !on || self.version < (1, 1) || !cfg!(target_os = "linux") {
+            self.flush()?;
+            self.shared = None;
+            return Ok(());
+        }
+        if self.shared.is_none() {
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("xpg-{}-{n}-{:x}", std::process::id(), nonce());
+            let path = std::path::Path::new("/dev/shm").join(&name);
+            // Not there (or not writable): the arrays go in the messages.
+            let Ok(file) =
+                std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)
+            else {
+                return Ok(());
+            };
+            self.shared =
+                Some(SharedFile { file, name, region: 0, users: [None; REGIONS], next: 0 });
+        }
+        Ok(())
+    }
+
+    /// Whether large arrays go through shared memory.
+    pub fn shared_memory(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// Sends `header` and `arrays` with a new id and waits for the reply.
-    pub fn request(
-        &mut self,
-        mut header: Value,
-        arrays: Vec<Array>,
-    ) -> Result<Message, ClientError> {
+    pub fn request(&mut self, header: Value, arrays: Vec<Array>) -> Result<Message, ClientError> {
+        let parts: Vec<Part<'_>> = arrays
+            .iter()
+            .map(|a| (a.name.as_str(), a.dtype, a.shape.clone(), &a.data[..]))
+            .collect();
+        self.call(header, &parts)
+    }
+
+    /// Sends `header` and `arrays` without waiting for the reply (streaming): an error the
+    /// viewer reports for it comes back from a later call or [`Client::flush`].
+    pub fn send(&mut self, header: Value, arrays: &[Array]) -> Result<(), ClientError> {
+        let parts: Vec<Part<'_>> = arrays
+            .iter()
+            .map(|a| (a.name.as_str(), a.dtype, a.shape.clone(), &a.data[..]))
+            .collect();
+        let id = self.send_parts(header, &parts)?;
+        self.pending.push_back(id);
+        Ok(())
+    }
+
+    /// Waits until the viewer has answered every request sent; the first error it reported.
+    pub fn flush(&mut self) -> Result<(), ClientError> {
+        while let Some(&id) = self.pending.front() {
+            self.wait(id)?;
+        }
+        match self.deferred.take() {
+            Some(e) => Err(ClientError::Viewer(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn call(&mut self, header: Value, parts: &[Part<'_>]) -> Result<Message, ClientError> {
+        if let Some(e) = self.deferred.take() {
+            return Err(ClientError::Viewer(e));
+        }
+        let id = self.send_parts(header, parts)?;
+        self.wait(id)
+    }
+
+    /// Writes a request (its large arrays into a region of the shared-memory file); returns
+    /// its id.
+    fn send_parts(&mut self, mut header: Value, parts: &[Part<'_>]) -> Result<u64, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         if let Value::Object(m) = &mut header {
             m.insert("id".into(), json!(id));
         }
-        Message::new(header, arrays).write(&mut self.writer)?;
+        let align = |x: u64| x.div_ceil(64) * 64;
+        let total: u64 = parts.iter().map(|p| align(p.3.len() as u64)).sum();
+        let shared = self.shared.is_some() && total as usize >= SHARED_FROM;
+        // The arrays' specs, without their bytes (written below, or into shared memory).
+        let mut m = Message::new(header, Vec::new());
+        for (name, dtype, shape, _) in parts {
+            m.arrays.push(Array {
+                name: name.to_string(),
+                dtype: *dtype,
+                shape: shape.clone(),
+                data: Default::default(),
+            });
+        }
+        if shared {
+            let base = self.region_for(total)?;
+            if let Some(f) = &mut self.shared {
+                let mut at = base;
+                for (i, part) in parts.iter().enumerate() {
+                    write_at(&f.file, at, part.3)?;
+                    m.shared.push((i, SharedBytes { file: f.name.clone(), offset: at }));
+                    at += align(part.3.len() as u64);
+                }
+                f.users[(base / f.region.max(1)) as usize % REGIONS] = Some(id);
+            }
+            m.write(&mut self.writer)?;
+        } else {
+            use std::io::Write as _;
+            // The header (array bytes empty in `m`), then the arrays' bytes as they are.
+            let mut head = Vec::new();
+            m.write(&mut head)?;
+            self.writer.write_all(&head)?;
+            for p in parts {
+                self.writer.write_all(p.3)?;
+            }
+            self.writer.flush()?;
+        }
+        Ok(id)
+    }
+
+    /// The offset of a free region of at least `bytes` (waiting for the request that used it;
+    /// growing the file, once every region is free, when they are too small).
+    fn region_for(&mut self, bytes: u64) -> Result<u64, ClientError> {
+        let Some(f) = &self.shared else { return Ok(0) };
+        if f.region < bytes {
+            let users: Vec<u64> = f.users.iter().flatten().copied().collect();
+            for id in users {
+                self.wait_quietly(id)?;
+            }
+            let Some(f) = &mut self.shared else { return Ok(0) };
+            f.region = bytes.next_power_of_two().max(1 << 20);
+            f.file.set_len(f.region * REGIONS as u64)?;
+            f.users = [None; REGIONS];
+        }
+        let Some(f) = &mut self.shared else { return Ok(0) };
+        let k = f.next;
+        f.next = (k + 1) % REGIONS;
+        let (user, region) = (f.users[k].take(), f.region);
+        if let Some(id) = user {
+            self.wait_quietly(id)?;
+        }
+        Ok(k as u64 * region)
+    }
+
+    /// Waits for `id`'s reply if it is still to come (an error in it is kept for later).
+    fn wait_quietly(&mut self, id: u64) -> Result<(), ClientError> {
+        if self.pending.contains(&id) {
+            if let Err(ClientError::Viewer(e)) = self.wait(id) {
+                self.deferred.get_or_insert(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads until `id`'s reply (events are kept; replies to requests sent without waiting
+    /// are taken off the list, an error among them kept for later).
+    fn wait(&mut self, id: u64) -> Result<Message, ClientError> {
         loop {
             let reply = Message::read(&mut self.reader, &self.limits)?;
             if reply.kind() == "event" {
                 self.events.push_back(reply);
                 continue;
             }
-            if reply.kind() == "error" {
+            let of = reply.id();
+            if let Some(k) = of.and_then(|r| self.pending.iter().position(|&p| p == r)) {
+                self.pending.remove(k);
+            }
+            if reply.kind() == "error" && (of == Some(id) || of.is_none()) {
                 return Err(ClientError::Viewer(message_of(&reply)));
             }
-            if reply.id() == Some(id) {
+            if reply.kind() == "error" {
+                self.deferred.get_or_insert(message_of(&reply));
+            }
+            if of == Some(id) {
                 return Ok(reply);
             }
         }
@@ -165,11 +372,14 @@ impl Client {
         colors: Option<&[[u8; 4]]>,
         time: Option<f64>,
     ) -> Result<(), ClientError> {
-        let mut arrays = vec![vec3s("positions", positions)];
+        // The caller's bytes as they are (no copy on a little-endian machine).
+        let p = le_words(positions);
+        let mut parts: Vec<Part<'_>> =
+            vec![("positions", Dtype::F32, vec![positions.len(), 3], &p)];
         if let Some(c) = colors {
-            arrays.push(Array::u8("colors", &[c.len(), 4], c.as_flattened()));
+            parts.push(("colors", Dtype::U8, vec![c.len(), 4], c.as_flattened()));
         }
-        self.request(json!({"type": "points", "name": name, "time": time}), arrays)?;
+        self.call(json!({"type": "points", "name": name, "time": time}), &parts)?;
         Ok(())
     }
 
@@ -199,14 +409,15 @@ impl Client {
         colors: Option<&[[u8; 4]]>,
         time: Option<f64>,
     ) -> Result<(), ClientError> {
-        let mut arrays = vec![
-            vec3s("vertices", vertices),
-            Array::u32("faces", &[faces.len(), 3], faces.as_flattened()),
+        let (v, f) = (le_words(vertices), le_words(faces));
+        let mut parts: Vec<Part<'_>> = vec![
+            ("vertices", Dtype::F32, vec![vertices.len(), 3], &v),
+            ("faces", Dtype::U32, vec![faces.len(), 3], &f),
         ];
         if let Some(c) = colors {
-            arrays.push(Array::u8("colors", &[c.len(), 4], c.as_flattened()));
+            parts.push(("colors", Dtype::U8, vec![c.len(), 4], c.as_flattened()));
         }
-        self.request(json!({"type": "mesh", "name": name, "time": time}), arrays)?;
+        self.call(json!({"type": "mesh", "name": name, "time": time}), &parts)?;
         Ok(())
     }
 
@@ -220,8 +431,8 @@ impl Client {
         pixels: &[[u8; 4]],
         time: Option<f64>,
     ) -> Result<(), ClientError> {
-        let px = Array::u8("pixels", &[height, width, 4], pixels.as_flattened());
-        self.request(json!({"type": "image", "name": name, "time": time}), vec![px])?;
+        let px: Part<'_> = ("pixels", Dtype::U8, vec![height, width, 4], pixels.as_flattened());
+        self.call(json!({"type": "image", "name": name, "time": time}), &[px])?;
         Ok(())
     }
 
@@ -348,6 +559,56 @@ impl Client {
         self.request(json!({"type": "quit"}), vec![])?;
         Ok(())
     }
+}
+
+/// The little-endian bytes of 4-byte values (borrowed on a little-endian machine).
+fn le_words<T: bytemuck::Pod>(v: &[T]) -> std::borrow::Cow<'_, [u8]> {
+    let bytes: &[u8] = bytemuck::cast_slice(v);
+    if cfg!(target_endian = "little") {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    std::borrow::Cow::Owned(bytes.chunks_exact(4).flat_map(|w| [w[3], w[2], w[1], w[0]]).collect())
+}
+
+/// Writes `bytes` at `offset` of `file` (large ones from a few threads).
+fn write_at(file: &std::fs::File, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt as _;
+        const CHUNK: usize = 4 << 20;
+        if bytes.len() <= CHUNK {
+            return file.write_all_at(bytes, offset);
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        let per = bytes.len().div_ceil(threads).div_ceil(CHUNK) * CHUNK;
+        std::thread::scope(|s| {
+            let jobs: Vec<_> = bytes
+                .chunks(per)
+                .enumerate()
+                .map(|(k, c)| s.spawn(move || file.write_all_at(c, offset + (k * per) as u64)))
+                .collect();
+            jobs.into_iter().try_for_each(|j| {
+                j.join().unwrap_or_else(|_| Err(std::io::ErrorKind::Other.into()))
+            })
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, offset, bytes);
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// A number that differs between runs (the file names of shared memory).
+fn nonce() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 fn vec3s(name: &str, v: &[[f32; 3]]) -> Array {

@@ -1,4 +1,4 @@
-//! # protocol: the viewer's wire protocol (version 1.0)
+//! # protocol: the viewer's wire protocol (version 1.1)
 //!
 //! What a program sends to `xpg-view --listen` and what it gets back, described for clients in
 //! other languages in `docs/protocol.md`. Every message, in both directions:
@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 use serde_json::{json, Map, Value};
 
 /// The protocol version this crate speaks: major (incompatible changes), minor (additions).
-pub const VERSION: (u32, u32) = (1, 0);
+pub const VERSION: (u32, u32) = (1, 1);
 
 /// The port the viewer listens on by default (on 127.0.0.1).
 pub const DEFAULT_PORT: u16 = 9870;
@@ -509,6 +509,31 @@ pub struct Message {
     pub header: Map<String, Value>,
     /// The arrays, in order.
     pub arrays: Vec<Array>,
+    /// Arrays whose bytes are not in the message but in shared memory (protocol 1.1): the
+    /// array's index, and where its bytes are. Their `data` is empty until the receiver
+    /// reads them ([`Message::resolve_shared`]).
+    pub shared: Vec<(usize, SharedBytes)>,
+}
+
+/// Where an array's bytes are when a client on the same machine wrote them into shared
+/// memory instead of the message: the file `/dev/shm/NAME` at `offset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedBytes {
+    /// The file's name in `/dev/shm`: `xpg-` then letters, digits, `.`, `_` or `-`.
+    pub file: String,
+    /// Where the array's bytes start in it.
+    pub offset: u64,
+}
+
+impl SharedBytes {
+    /// Whether `file` is a name a client may give: no path, the `xpg-` prefix.
+    pub fn valid_name(file: &str) -> bool {
+        file.len() <= 200
+            && file.strip_prefix("xpg-").is_some_and(|rest| {
+                !rest.is_empty()
+                    && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            })
+    }
 }
 
 impl Message {
@@ -518,7 +543,25 @@ impl Message {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        Self { header, arrays }
+        Self { header, arrays, shared: Vec::new() }
+    }
+
+    /// Reads the bytes of its shared-memory arrays with `read(file, offset, into)` (which
+    /// fills `into`), into storage aligned for their types; afterwards it is an ordinary
+    /// message (written with its bytes inline).
+    pub fn resolve_shared<E>(
+        &mut self,
+        mut read: impl FnMut(&str, u64, &mut [u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for (i, at) in std::mem::take(&mut self.shared) {
+            if let Some(a) = self.arrays.get_mut(i) {
+                let bytes = a.len() * a.dtype.size();
+                let mut data = Payload::zeroed(bytes, a.dtype.size());
+                read(&at.file, at.offset, &mut data)?;
+                a.data = data;
+            }
+        }
+        Ok(())
     }
 
     /// Its type.
@@ -539,10 +582,19 @@ impl Message {
     /// Writes it: the header length, the header, the arrays.
     pub fn write(&self, w: &mut impl Write) -> std::io::Result<()> {
         let mut header = self.header.clone();
+        let shared = |i: usize| self.shared.iter().find(|(k, _)| *k == i).map(|(_, s)| s);
         let list: Vec<Value> = self
             .arrays
             .iter()
-            .map(|a| json!({"name": a.name, "dtype": a.dtype.name(), "shape": a.shape}))
+            .enumerate()
+            .map(|(i, a)| {
+                let mut spec = json!({"name": a.name, "dtype": a.dtype.name(), "shape": a.shape});
+                if let (Some(s), Value::Object(m)) = (shared(i), &mut spec) {
+                    m.insert("shm".into(), json!(s.file));
+                    m.insert("offset".into(), json!(s.offset));
+                }
+                spec
+            })
             .collect();
         if !list.is_empty() {
             header.insert("arrays".into(), Value::Array(list));
@@ -551,8 +603,10 @@ impl Message {
         let n = u32::try_from(text.len()).map_err(std::io::Error::other)?;
         w.write_all(&n.to_le_bytes())?;
         w.write_all(&text)?;
-        for a in &self.arrays {
-            w.write_all(&a.data)?;
+        for (i, a) in self.arrays.iter().enumerate() {
+            if shared(i).is_none() {
+                w.write_all(&a.data)?;
+            }
         }
         w.flush()
     }
@@ -573,13 +627,25 @@ impl Message {
         r.read_exact(&mut text)?;
         let (header, specs) = parse_header(&text, limits)?;
         let mut arrays = Vec::with_capacity(specs.len());
-        for (name, dtype, shape, bytes) in specs {
-            // Aligned for its type: f32 positions become a typed vector without a copy.
-            let mut data = Payload::zeroed(bytes as usize, dtype.size());
-            r.read_exact(&mut data)?;
+        let mut shared = Vec::new();
+        for (name, dtype, shape, bytes, at) in specs {
+            let data = match at {
+                // In shared memory: read by the receiver if it accepts it.
+                Some(at) => {
+                    shared.push((arrays.len(), at));
+                    Payload::default()
+                }
+                None => {
+                    // Aligned for its type: f32 positions become a typed vector without a
+                    // copy.
+                    let mut data = Payload::zeroed(bytes as usize, dtype.size());
+                    r.read_exact(&mut data)?;
+                    data
+                }
+            };
             arrays.push(Array { name, dtype, shape, data });
         }
-        Ok(Self { header, arrays })
+        Ok(Self { header, arrays, shared })
     }
 
     /// [`Message::read`] from the start of `bytes`; returns the message and the bytes used.
@@ -598,7 +664,7 @@ impl Message {
     }
 }
 
-type ArraySpec = (String, Dtype, Vec<usize>, u64);
+type ArraySpec = (String, Dtype, Vec<usize>, u64, Option<SharedBytes>);
 
 /// The header's fields and its array list, checked against `limits`.
 fn parse_header(
@@ -663,7 +729,18 @@ fn parse_header(
                 limit: limits.payload_bytes,
             });
         }
-        specs.push((name.to_string(), dtype, dims, bytes));
+        let at = match a.get("shm") {
+            None | Some(Value::Null) => None,
+            Some(f) => {
+                let file = f.as_str().filter(|f| SharedBytes::valid_name(f)).ok_or_else(|| {
+                    bad("'shm' is not a file name of the form xpg-NAME (letters, digits, . _ -)")
+                })?;
+                let offset = a.get("offset").map_or(Some(0), Value::as_u64);
+                let offset = offset.ok_or_else(|| bad("'offset' is not a whole number"))?;
+                Some(SharedBytes { file: file.to_string(), offset })
+            }
+        };
+        specs.push((name.to_string(), dtype, dims, bytes, at));
     }
     Ok((header, specs))
 }
@@ -886,7 +963,7 @@ pub fn event(kind: &str, fields: Value) -> Message {
     };
     h.insert("type".into(), json!("event"));
     h.insert("event".into(), json!(kind));
-    Message { header: h, arrays: Vec::new() }
+    Message { header: h, arrays: Vec::new(), shared: Vec::new() }
 }
 
 /// A request with its id (None: no reply is sent unless it fails).

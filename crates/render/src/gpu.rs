@@ -341,6 +341,8 @@ pub struct GpuScene {
     frames: crate::frames::FramePool,
     /// Staging buffers of large updates.
     staging: crate::staging::Staging,
+    /// Bytes written into its buffers by updates so far.
+    updated_bytes: u64,
     /// Line sets.
     pub lines: Vec<GpuLines>,
     /// Texture coordinates, one `[f32; 4]` per vertex: TEXCOORD_0 in xy, TEXCOORD_1 (or
@@ -813,6 +815,7 @@ impl GpuScene {
             versions: scene.versions,
             frames: crate::frames::FramePool::new(ctx, crate::frames::DEFAULT_FRAME_BUDGET),
             staging: crate::staging::Staging::new(ctx),
+            updated_bytes: 0,
             deform,
             prim_vertices,
             refittable,
@@ -1110,6 +1113,11 @@ impl GpuScene {
             list.iter().map(|(_, b)| b.as_bytes().len()).sum::<usize>()
                 > crate::staging::INLINE_BYTES
         };
+        self.updated_bytes += by_buffer
+            .iter()
+            .flat_map(|(_, list, _)| list)
+            .map(|(_, b)| b.as_bytes().len() as u64)
+            .sum::<u64>();
         let (staged, inline): (Writes<'_, '_>, Writes<'_, '_>) =
             by_buffer.into_iter().partition(|(_, list, _)| large(list));
         if !staged.is_empty() {
@@ -1397,6 +1405,12 @@ impl GpuScene {
             copied += self.frames.upload(graph, &data, false)?;
         }
         Ok(copied)
+    }
+
+    /// Bytes written into the scene's buffers by updates so far (new point, line and vertex
+    /// data, draws, materials, lights).
+    pub fn updated_bytes(&self) -> u64 {
+        self.updated_bytes
     }
 
     /// The frame pool's counters.

@@ -515,6 +515,7 @@ fn view(a: ViewArgs, registry: Registry, started: std::time::Instant) -> anyhow:
                 token,
                 limits,
                 record: a.record.clone(),
+                shared_memory: cfg.server.shared_memory,
                 ..Default::default()
             })
         })

@@ -43,6 +43,8 @@ pub struct ServerSection {
     /// The largest message in MiB.
     #[serde(deserialize_with = "budget")]
     pub max_message_mb: u64,
+    /// Clients on this machine may pass arrays through shared memory (`/dev/shm`).
+    pub shared_memory: bool,
 }
 
 /// `[stream]`: sequences streamed from disk.
@@ -62,7 +64,12 @@ pub struct StreamConfig {
 
 impl Default for ServerSection {
     fn default() -> Self {
-        Self { listen: String::new(), token: String::new(), max_message_mb: 1024 }
+        Self {
+            listen: String::new(),
+            token: String::new(),
+            max_message_mb: 1024,
+            shared_memory: true,
+        }
     }
 }
 

@@ -32,6 +32,9 @@ pub struct ServerConfig {
     /// Save every request that changes the scene, with its time, to this file (`--record`;
     /// `xpg-view FILE` replays it onto the timeline).
     pub record: Option<std::path::PathBuf>,
+    /// Clients connected over loopback may pass arrays through shared memory (files
+    /// `/dev/shm/xpg-*` of this user, read on the connection's thread).
+    pub shared_memory: bool,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +46,7 @@ impl Default for ServerConfig {
             queue: 64,
             memory: 2 << 30,
             record: None,
+            shared_memory: true,
         }
     }
 }
@@ -294,6 +298,7 @@ fn serve(
 ) -> anyhow::Result<()> {
     let Shared { queue, served, recorder, inflight, timing } = *shared;
     conn.set_nodelay(true)?;
+    let local = config.shared_memory && conn.peer_addr().is_ok_and(|a| a.ip().is_loopback());
     let mut reader = std::io::BufReader::with_capacity(1 << 20, conn.try_clone()?);
     let (tx, rx) = sync_channel::<Message>(256);
     let writer = {
@@ -346,7 +351,7 @@ fn serve(
             }
             Timing::add(&timing.waiting, t);
             let t = std::time::Instant::now();
-            let m = match Message::read(&mut reader, &config.limits) {
+            let mut m = match Message::read(&mut reader, &config.limits) {
                 Ok(m) => m,
                 Err(ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     return Ok(());
@@ -357,6 +362,21 @@ fn serve(
                     return Err(e.into());
                 }
             };
+            if !m.shared.is_empty() {
+                // Arrays in shared memory (the rest of the stream is intact either way).
+                let read = if local {
+                    m.resolve_shared(read_shared)
+                } else {
+                    Err("arrays in shared memory: only for clients on this machine (connected \
+                         to a loopback address), and where the viewer allows it ([server] \
+                         shared_memory)"
+                        .to_string())
+                };
+                if let Err(e) = read {
+                    reply.send(protocol::error(m.id(), &format!("'{}': {e}", m.kind())));
+                    continue;
+                }
+            }
             Timing::add(&timing.reading, t);
             let t = std::time::Instant::now();
             served.fetch_add(1, Ordering::Relaxed);
@@ -395,6 +415,49 @@ fn serve(
     let _ = writer.join();
     let _ = conn.shutdown(std::net::Shutdown::Both);
     result
+}
+
+/// Reads `into.len()` bytes at `offset` of the shared-memory file `/dev/shm/NAME` (a name
+/// [`protocol::SharedBytes::valid_name`] accepts): a regular file of this user, not a link,
+/// large enough; large arrays are read by several threads.
+#[cfg(target_os = "linux")]
+fn read_shared(name: &str, offset: u64, into: &mut [u8]) -> Result<(), String> {
+    use rayon::prelude::*;
+    use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _};
+    if !protocol::SharedBytes::valid_name(name) {
+        return Err(format!("'{name}' is not a shared-memory name (xpg-...)"));
+    }
+    let path = std::path::Path::new("/dev/shm").join(name);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = f.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
+    // /proc/self belongs to this process's user.
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    if !meta.is_file() || Some(meta.uid()) != me {
+        return Err(format!("{}: not a file of this user", path.display()));
+    }
+    let end = offset.checked_add(into.len() as u64).filter(|&e| e <= meta.len());
+    if end.is_none() {
+        return Err(format!(
+            "{} holds {} bytes: {} bytes at offset {offset} are past its end",
+            path.display(),
+            meta.len(),
+            into.len()
+        ));
+    }
+    const CHUNK: usize = 2 << 20;
+    into.par_chunks_mut(CHUNK)
+        .enumerate()
+        .try_for_each(|(k, c)| f.read_exact_at(c, offset + (k * CHUNK) as u64))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_shared(name: &str, _: u64, _: &mut [u8]) -> Result<(), String> {
+    Err(format!("'{name}': shared memory is read on Linux only"))
 }
 
 /// The first bytes of a recording.

@@ -165,7 +165,7 @@ fn hostile_connections_are_refused_and_the_others_go_on() {
         hello.write(&mut s)?;
         let r = read_reply(&mut s);
         let m = r["message"].as_str().unwrap_or("");
-        assert!(m.contains("2.0") && m.contains("1.0"), "{r}");
+        assert!(m.contains("2.0") && m.contains("1.1"), "{r}");
         // Garbage after a good hello: an error, then the connection is closed.
         let mut s = TcpStream::connect(&addr)?;
         protocol::Message::new(serde_json::json!({"type": "hello", "version": [1, 0]}), vec![])
@@ -442,4 +442,84 @@ fn mesh_samples_keep_their_vertex_colours() {
     let prim = &app.scene().meshes.iter().find(|m| m.name == "blob").expect("mesh").primitives[0];
     assert_eq!((prim.positions.len(), prim.colors.len()), (4, 4), "the sample at t = 0");
     assert_eq!(app.validation_messages(), 0);
+}
+
+/// A client on this machine passes large arrays through shared memory (a file in /dev/shm
+/// it writes, the viewer reads); streamed without waiting, they arrive in order; a message
+/// naming a missing file, or bytes past a file's end, gets an error and the connection goes
+/// on; the client's file is removed when it disconnects.
+#[test]
+fn shared_memory_arrays_from_a_local_client() {
+    let mut app = serving();
+    let (file, kinds) = drive(&mut app, |addr| -> Result<(String, Vec<String>), ClientError> {
+        let mut v = Client::connect(&addr)?;
+        assert!(v.shared_memory(), "a local client of a 1.1 viewer uses shared memory");
+        let n = 50_000; // 800 KB: through shared memory
+        let p: Vec<[f32; 3]> = (0..n).map(|i| [i as f32, 1.0, 2.0]).collect();
+        v.points("big", &p, Some(&vec![[255, 0, 0, 255]; n]))?;
+        // Streamed: more requests than regions of the file, each its own values.
+        for k in 0..10 {
+            let q: Vec<[f32; 3]> = (0..n).map(|i| [i as f32, k as f32, 0.0]).collect();
+            let arrays = [protocol::Array::f32("positions", &[n, 3], q.as_flattened())];
+            v.send(serde_json::json!({"type": "points", "name": "streamed"}), &arrays)?;
+        }
+        v.flush()?;
+        let files: Vec<String> = std::fs::read_dir("/dev/shm")?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|f| f.starts_with(&format!("xpg-{}-", std::process::id())))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        // Hostile or broken references.
+        let mut kinds = Vec::new();
+        let big = |file: &str, offset: u64| {
+            let mut m = protocol::Message::new(
+                serde_json::json!({"type": "points", "name": "bad"}),
+                vec![protocol::Array::f32("positions", &[n, 3], &vec![0.0; n * 3])],
+            );
+            m.arrays[0].data = Default::default();
+            m.shared.push((0, protocol::SharedBytes { file: file.into(), offset }));
+            m
+        };
+        for m in [big("xpg-no-such-file", 0), big(&files[0], 1 << 40)] {
+            let mut raw = m.clone();
+            raw.header.insert("id".into(), serde_json::json!(99));
+            kinds.push(raw_call(&addr, &raw));
+        }
+        v.points("after", &p[..10], None)?;
+        Ok((files[0].clone(), kinds))
+    })
+    .expect("client");
+    assert!(kinds[0].contains("xpg-no-such-file"), "{kinds:?}");
+    assert!(kinds[1].contains("past its end"), "{kinds:?}");
+    let s = app.scene();
+    let big = s.point_sets.iter().find(|p| p.name == "big").expect("big");
+    assert_eq!(big.positions.len(), 50_000);
+    assert_eq!(big.positions[49_999], [49_999.0, 1.0, 2.0]);
+    assert_eq!(big.colors[7], [255, 0, 0, 255]);
+    let streamed = s.point_sets.iter().find(|p| p.name == "streamed").expect("streamed");
+    assert_eq!(streamed.positions[3], [3.0, 9.0, 0.0], "the last request applied last");
+    assert!(s.point_sets.iter().any(|p| p.name == "after"));
+    assert!(!std::path::Path::new("/dev/shm").join(&file).exists(), "{file} removed");
+}
+
+/// One request on a new connection (after the handshake): the reply's message.
+fn raw_call(addr: &str, m: &protocol::Message) -> String {
+    let s = TcpStream::connect(addr).expect("connect");
+    let mut w = std::io::BufWriter::new(s.try_clone().expect("clone"));
+    let mut r = std::io::BufReader::new(s);
+    let hello =
+        protocol::Message::new(serde_json::json!({"type": "hello", "version": [1, 1]}), vec![]);
+    hello.write(&mut w).expect("hello");
+    let limits = protocol::Limits::default();
+    let _welcome = protocol::Message::read(&mut r, &limits).expect("welcome");
+    m.write(&mut w).expect("write");
+    let reply = protocol::Message::read(&mut r, &limits).expect("reply");
+    let text = reply.header.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string();
+    // The connection goes on.
+    protocol::Message::new(serde_json::json!({"type": "query", "id": 1}), vec![])
+        .write(&mut w)
+        .expect("write");
+    let q = protocol::Message::read(&mut r, &limits).expect("the connection goes on");
+    assert_eq!(q.kind(), "objects", "{:?}", q.header);
+    text
 }
