@@ -272,9 +272,24 @@ impl std::fmt::Debug for Payload {
 /// Whether any of `words` (f32 bit patterns) is NaN or infinite (all exponent bits set);
 /// branch-free, so that it runs at memory speed.
 fn any_non_finite(words: &[f32]) -> bool {
-    words
-        .chunks(4096)
-        .any(|c| c.iter().fold(false, |acc, x| acc | (x.to_bits() & 0x7f80_0000 == 0x7f80_0000)))
+    let scan = |part: &[f32]| {
+        part.chunks(4096).any(|c| {
+            c.iter().fold(false, |acc, x| acc | (x.to_bits() & 0x7f80_0000 == 0x7f80_0000))
+        })
+    };
+    // Large arrays (millions of points) by a few threads: the check is on the path of every
+    // message, ahead of the render thread.
+    const PER_THREAD: usize = 1 << 20;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    if words.len() < 2 * PER_THREAD || threads < 2 {
+        return scan(words);
+    }
+    let per = words.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let jobs: Vec<_> = words.chunks(per).map(|c| s.spawn(move || scan(c))).collect();
+        // A thread that could not finish counts as a failed check.
+        jobs.into_iter().any(|j| j.join().unwrap_or(true))
+    })
 }
 
 impl Array {
@@ -1469,6 +1484,14 @@ mod tests {
         let read = Message::decode(&m.to_bytes(), &Limits::default()).expect("decode").0;
         let e = Request::parse_owned(read, &Limits::default()).expect_err("NaN");
         assert!(e.to_string().contains("NaN"), "{e}");
+        // A large array is checked by several threads: a NaN in the last one's part.
+        let mut large = vec![0.5f32; 3 << 20];
+        assert!(!any_non_finite(&large));
+        large[(3 << 20) - 2] = f32::INFINITY;
+        assert!(any_non_finite(&large));
+        large[(3 << 20) - 2] = 0.0;
+        large[5] = f32::NAN;
+        assert!(any_non_finite(&large));
         // Faces: u32 read in place, checked against the vertex count.
         let m = Message::new(
             json!({"type": "mesh", "name": "m"}),

@@ -1129,11 +1129,16 @@ impl GpuScene {
             let mut regions: Vec<Vec<vk::BufferCopy>> = Vec::new();
             let src = self.staging.stage(graph, total, "scene update staging", |map| {
                 let mut at = 0usize;
+                // Copied by several threads (large clouds: tens of MB).
+                let mut copies: Vec<(&mut [u8], &[u8])> = Vec::new();
+                let mut rest = map;
                 for (_, list, _) in &staged {
                     let mut r = Vec::new();
                     for (offset, bytes) in list {
                         let bytes = bytes.as_bytes();
-                        map[at..at + bytes.len()].copy_from_slice(bytes);
+                        let (head, tail) = std::mem::take(&mut rest).split_at_mut(bytes.len());
+                        copies.push((head, bytes));
+                        rest = tail;
                         if !bytes.is_empty() {
                             r.push(
                                 vk::BufferCopy::default()
@@ -1146,6 +1151,13 @@ impl GpuScene {
                     }
                     regions.push(r);
                 }
+                use rayon::prelude::*;
+                const PIECE: usize = 1 << 20;
+                copies.into_par_iter().for_each(|(to, from)| {
+                    to.par_chunks_mut(PIECE)
+                        .zip(from.par_chunks(PIECE))
+                        .for_each(|(t, f)| t.copy_from_slice(f));
+                });
             })?;
             for ((buffer, _, what), r) in staged.into_iter().zip(regions) {
                 // Unknown initial state: the copy waits for the previous frames' reads.
