@@ -1077,6 +1077,22 @@ impl Request {
     pub fn parse_owned(mut message: Message, limits: &Limits) -> Result<Envelope, ProtocolError> {
         let m = &mut message;
         let id = m.id();
+        // Every array's bytes are there (shared memory read, sizes as the shapes say).
+        if !m.shared.is_empty() {
+            return Err(ProtocolError::Invalid(format!(
+                "'{}': arrays in shared memory that were not read",
+                m.kind()
+            )));
+        }
+        if let Some(a) = m.arrays.iter().find(|a| a.data.len() != a.len() * a.dtype.size()) {
+            return Err(ProtocolError::Invalid(format!(
+                "array '{}': {} bytes for shape {:?} of {}",
+                a.name,
+                a.data.len(),
+                a.shape,
+                a.dtype.name()
+            )));
+        }
         let request = match m.kind() {
             "hello" => {
                 let v = m

@@ -59,6 +59,13 @@ fn seeds() -> Vec<Vec<u8>> {
         Message::new(json!({"type": "screenshot", "id": 9, "format": "png"}), vec![]),
         Message::new(json!({"type": "query", "id": 4}), vec![]),
         Message::new(json!({"type": "remove_frame", "name": "a", "frame": 3}), vec![]),
+        {
+            // Arrays in shared memory (1.1): the specs name a file, the payload is empty.
+            let mut m =
+                Message::new(json!({"type": "points", "id": 5, "name": "s"}), vec![xyz.clone()]);
+            m.shared.push((0, protocol::SharedBytes { file: "xpg-1-2-ab".into(), offset: 64 }));
+            m
+        },
     ]
     .iter()
     .map(Message::to_bytes)
@@ -200,6 +207,24 @@ fn malformed_corpus_is_refused() {
             ),
         ),
     ];
+    let shm = |spec: &str| {
+        frame(
+            &format!(
+                r#"{{"type":"points","name":"a","arrays":[{{"name":"positions","dtype":"f4","shape":[1,3],{spec}}}]}}"#
+            ),
+            b"",
+        )
+    };
+    let cases: Vec<(&str, Vec<u8>)> = cases
+        .into_iter()
+        .chain([
+            ("shared memory: a path", shm(r#""shm":"xpg-../../etc/passwd""#)),
+            ("shared memory: another prefix", shm(r#""shm":"passwd""#)),
+            ("shared memory: not a string", shm(r#""shm":5"#)),
+            ("shared memory: negative offset", shm(r#""shm":"xpg-a","offset":-1"#)),
+            ("shared memory: empty name", shm(r#""shm":"xpg-""#)),
+        ])
+        .collect();
     for (what, bytes) in cases {
         assert!(!check(&bytes, &limits), "{what}: decoded");
     }
@@ -243,6 +268,13 @@ fn malformed_corpus_is_refused() {
         ("camera eye only", frame(r#"{"type":"camera","eye":[0,0,1]}"#, b"")),
         ("screenshot as gif", frame(r#"{"type":"screenshot","format":"gif"}"#, b"")),
         ("hello without version", frame(r#"{"type":"hello"}"#, b"")),
+        (
+            "shared memory not read",
+            frame(
+                r#"{"type":"mesh","name":"m","arrays":[{"name":"vertices","dtype":"f4","shape":[3,3]},{"name":"faces","dtype":"i8","shape":[1,3],"shm":"xpg-x"}]}"#,
+                &[0; 36],
+            ),
+        ),
     ];
     for (what, bytes) in requests {
         let (m, _) = Message::decode(&bytes, &limits).unwrap_or_else(|e| panic!("{what}: {e}"));
