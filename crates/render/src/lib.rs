@@ -14,6 +14,7 @@ mod frames;
 mod gpu;
 pub mod headless;
 mod overlay;
+mod pick;
 mod registry;
 mod renderer;
 mod staging;
@@ -28,5 +29,6 @@ pub use gpu::{
     MATERIAL_DOUBLE_SIDED, MATERIAL_MASKED, MATERIAL_UNLIT, NO_TEXTURE,
 };
 pub use overlay::{Overlay, OVERLAY_DEPTH_FORMAT};
+pub use pick::{Pick, PickTarget, Picker};
 pub use registry::{BoxedRenderer, Factory, Registry, RendererInit};
 pub use renderer::*;

@@ -1,0 +1,124 @@
+//! Picking (issue 25): what is under a pixel, for meshes (the triangle), points (the point,
+//! within its size) and lines (the segment, within its width); the nearest wins; hidden nodes
+//! and objects are skipped; lavapipe with validation on.
+
+use glam::{Mat4, Vec3};
+use render::{PickTarget, Picker};
+use scene::{LineSet, Node, PointSet, Primitive, Scene, View};
+use testkit as common;
+
+const SIZE: u32 = 120;
+
+/// A quad in the z = 0 plane (x, y in -1..1, two triangles) on node 0, moved by `offset`;
+/// three points in front of it (z = 0.5) and one behind (z = -0.5); a horizontal segment
+/// at y = -0.6, z = 0.2.
+fn scene(offset: Vec3) -> Scene {
+    let mut s = Scene::default();
+    s.materials.push(scene::Material::lambert("grey", [0.5, 0.5, 0.5]));
+    let prim = Primitive {
+        positions: vec![[-1.0, -1.0, 0.0], [1.0, -1.0, 0.0], [1.0, 1.0, 0.0], [-1.0, 1.0, 0.0]],
+        normals: vec![[0.0, 0.0, 1.0]; 4],
+        indices: vec![0, 1, 2, 0, 2, 3],
+        material: 0,
+        ..Default::default()
+    };
+    s.meshes.push(scene::Mesh { name: "quad".into(), primitives: vec![prim] });
+    s.nodes.push(Node::new("quad", Mat4::from_translation(offset)).with_mesh(0));
+    s.update_world();
+    let mut p = PointSet::new(
+        "points",
+        vec![[0.5, 0.5, 0.5], [-0.5, 0.6, 0.5], [0.2, -0.2, 0.5], [-0.5, -0.2, -0.5]],
+    );
+    p.size_px = 6.0;
+    s.point_sets.push(p);
+    s.line_sets.push(LineSet {
+        name: "line".into(),
+        transform: Mat4::IDENTITY,
+        positions: vec![[-0.8, -0.6, 0.2], [0.8, -0.6, 0.2]],
+        colors: Vec::new(),
+        strip: false,
+        width_px: 3.0,
+        visible: true,
+        node: None,
+    });
+    s
+}
+
+fn view() -> View {
+    View {
+        view: Mat4::from_translation(Vec3::new(0.0, 0.0, -4.0)),
+        proj: scene::camera::perspective(60f32.to_radians(), 1.0, 0.1, 100.0),
+        position: Vec3::new(0.0, 0.0, 4.0),
+        orthographic: false,
+        width: SIZE,
+        height: SIZE,
+    }
+}
+
+/// The pixel (from the top left) where `world` is seen.
+fn pixel_of(v: &View, world: Vec3) -> (f32, f32) {
+    let ndc = (v.proj * v.view).project_point3(world);
+    ((ndc.x * 0.5 + 0.5) * v.width as f32, (ndc.y * 0.5 + 0.5) * v.height as f32)
+}
+
+#[test]
+fn pick_finds_the_nearest_triangle_point_or_segment() {
+    let ctx = common::gpu(false);
+    let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
+    let picker = Picker::new(&ctx, &compiler).expect("picker");
+    let s = scene(Vec3::ZERO);
+    let gpu = render::GpuScene::upload(&ctx, &s).expect("upload");
+    let v = view();
+    let none = Default::default();
+    let at = |world: Vec3| {
+        let (x, y) = pixel_of(&v, world);
+        picker.pick(&gpu, &v, x, y, &none).expect("pick")
+    };
+    // The quad where nothing is in front: the second triangle (0, 2, 3) holds (-0.6, 0.3).
+    let hit = at(Vec3::new(-0.6, 0.3, 0.0)).expect("the quad");
+    assert_eq!(hit.target, PickTarget::Mesh { draw: 0, node: 0, primitive: 0 });
+    assert_eq!(hit.element, 1, "the triangle");
+    assert!((hit.position - Vec3::new(-0.6, 0.3, 0.0)).length() < 0.03, "{:?}", hit.position);
+    // A point in front of the quad wins; a point behind it does not.
+    let hit = at(Vec3::new(-0.5, 0.6, 0.5)).expect("a point");
+    assert_eq!((hit.target, hit.element), (PickTarget::Points(0), 1));
+    let hit = at(Vec3::new(-0.5, -0.2, -0.5)).expect("the quad in front");
+    assert!(matches!(hit.target, PickTarget::Mesh { .. }), "{hit:?}");
+    // Within a point's footprint (6 pixels: 2 pixels off its centre), not beyond.
+    let (x, y) = pixel_of(&v, Vec3::new(0.5, 0.5, 0.5));
+    let hit = picker.pick(&gpu, &v, x + 2.0, y, &none).expect("pick").expect("a point");
+    assert_eq!((hit.target, hit.element), (PickTarget::Points(0), 0));
+    let far = picker.pick(&gpu, &v, x + 6.0, y, &none).expect("pick").expect("the quad");
+    assert!(matches!(far.target, PickTarget::Mesh { .. }), "{far:?}");
+    // The segment, in front of the quad.
+    let hit = at(Vec3::new(0.3, -0.6, 0.2)).expect("the line");
+    assert_eq!((hit.target, hit.element), (PickTarget::Lines(0), 0));
+    // Nothing beside the quad; nothing outside the view.
+    assert_eq!(at(Vec3::new(1.6, 1.6, 0.0)), None);
+    assert_eq!(picker.pick(&gpu, &v, -1.0, 3.0, &none).expect("pick"), None);
+    // A node hidden in this view is not picked: what is behind it is.
+    let hidden = [0u32].into_iter().collect();
+    let (x, y) = pixel_of(&v, Vec3::new(-0.5, -0.2, -0.5));
+    let hit = picker.pick(&gpu, &v, x, y, &hidden).expect("pick").expect("the point behind");
+    assert_eq!((hit.target, hit.element), (PickTarget::Points(0), 3));
+    common::assert_clean(&ctx);
+}
+
+/// A moved node is picked where it is drawn, and an update (new positions) is seen.
+#[test]
+fn pick_follows_transforms_and_updates() {
+    let ctx = common::gpu(false);
+    let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
+    let picker = Picker::new(&ctx, &compiler).expect("picker");
+    let s = scene(Vec3::new(1.5, 0.0, 0.0));
+    let gpu = render::GpuScene::upload(&ctx, &s).expect("upload");
+    let v = view();
+    let none = Default::default();
+    let (x, y) = pixel_of(&v, Vec3::new(2.2, 0.5, 0.0));
+    let hit = picker.pick(&gpu, &v, x, y, &none).expect("pick").expect("the moved quad");
+    assert!(matches!(hit.target, PickTarget::Mesh { node: 0, .. }), "{hit:?}");
+    assert!((hit.position - Vec3::new(2.2, 0.5, 0.0)).length() < 0.05, "{:?}", hit.position);
+    let (x, y) = pixel_of(&v, Vec3::new(-0.9, 0.0, 0.0));
+    assert_eq!(picker.pick(&gpu, &v, x, y, &none).expect("pick"), None, "moved away");
+    common::assert_clean(&ctx);
+}
