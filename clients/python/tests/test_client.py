@@ -128,6 +128,26 @@ def test_image_sequences(v):
         v.image("camera0", np.zeros((4, 4, 3), dtype=np.uint8), frame=5)
 
 
+def test_pick(v):
+    h, w, _ = v.screenshot().shape
+    # A wall through the camera's target, facing it, a little nearer than everything there.
+    cam = v.camera()
+    eye, target = np.array(cam["eye"]), np.array(cam["target"])
+    d = np.linalg.norm(eye - target)
+    n = (eye - target) / d
+    a = np.cross(n, [0.0, 1.0, 0.0] if abs(n[1]) < 0.9 else [1.0, 0.0, 0.0])
+    a /= np.linalg.norm(a)
+    b = np.cross(n, a)
+    c = target + 0.5 * d * n
+    quad = np.array([c - d * a - d * b, c + d * a - d * b, c + d * a + d * b, c - d * a + d * b])
+    v.mesh("pickwall", quad.astype(np.float32), [[0, 1, 2], [0, 2, 3]])
+    hit = v.pick(w / 2, h / 2)
+    assert hit["hit"] and hit["kind"] == "mesh" and hit["object"] == "pickwall", hit
+    assert np.linalg.norm(np.array(hit["position"]) - c) < 0.01 * d, hit
+    assert not v.pick(-5, -5)["hit"]
+    v.delete("pickwall")
+
+
 def test_large_arrays_through_shared_memory(v):
     # The fixture's viewer is local: large arrays pass through a file in /dev/shm.
     assert v.shared_memory

@@ -16,6 +16,7 @@ viewer reads (``connect(..., shared_memory=False)`` turns it off).
 """
 
 import atexit
+import collections
 import ipaddress
 import mmap
 import json
@@ -25,6 +26,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -74,6 +76,11 @@ def _recv_exact(sock, n):
             raise ViewerError("the viewer closed the connection")
         got += k
     return bytes(buf)
+
+
+def _drain(stream, keep):
+    for line in stream:
+        keep.append(line.rstrip("\n"))
 
 
 def _parse_address(address):
@@ -229,8 +236,9 @@ class Viewer:
     # -- events and widgets -------------------------------------------------------------------
     def on(self, event, callback):
         """Calls ``callback(event_dict)`` for each ``event``: "key" (a key pressed in the
-        viewer: ``{"key": "A", "viewport": 1}``), "timeline" (``{"time", "playing", "span"}``)
-        or "selection" (``{"node", "name", "object"}``). Events are delivered while the client
+        viewer: ``{"key": "A", "viewport": 1}``), "timeline" (``{"time", "playing", "span"}``),
+        "selection" (``{"node", "name", "object"}``) or "pick" (a click in a viewport: the
+        fields of ``pick()``). Events are delivered while the client
         waits for a reply, or by ``poll()``."""
         self._handlers.setdefault(event, []).append(callback)
         self._exchange({"type": "subscribe", "events": sorted(self._handlers)}, [])
@@ -402,6 +410,16 @@ class Viewer:
             return None
         return self._exchange(h, [])[0]
 
+    def pick(self, x, y, viewport=None):
+        """What is under pixel (x, y) (from the top left) of a viewport (the first by default),
+        after every earlier call: ``{"hit": False}`` or ``{"hit": True, "kind": "mesh" |
+        "points" | "lines", "name", "object" (the client's name for it), "index" (triangle,
+        point or segment), "position", "color", "scalar", ...}``."""
+        reply = self._exchange({"type": "pick", "viewport": viewport, "x": x, "y": y}, [])[0]
+        reply.pop("type", None)
+        reply.pop("id", None)
+        return reply
+
     def screenshot(self, viewport=None, format="rgba8"):
         """The viewport's image after every earlier call: an H x W x 4 uint8 array (or the
         bytes of a PNG file with ``format="png"``, of an EXR file of linear radiance with
@@ -481,6 +499,11 @@ def spawn(address=None, offscreen=None, args=(), timeout=60.0):
                 raise ViewerError(f"xpg-view exited: {proc.stderr.read().strip()}")
             continue
         if line.startswith("listening on "):
+            # Its output is read from now on (a pipe nobody reads would stop the viewer once
+            # full); the last lines of its log are kept for errors.
+            proc.log = collections.deque(maxlen=100)
+            for stream in (proc.stdout, proc.stderr):
+                threading.Thread(target=_drain, args=(stream, proc.log), daemon=True).start()
             return Viewer(line.split()[-1], process=proc)
     proc.kill()
     raise ViewerError("xpg-view did not start listening in time")

@@ -554,6 +554,14 @@ impl Client {
         Ok((dim("width"), dim("height"), px))
     }
 
+    /// What is under pixel (`x`, `y`) (from the top left) of viewport `viewport` (None: the
+    /// first), after every earlier call: the reply's header (`hit`, and when true `kind`,
+    /// `name`, `object`, `index`, `position`, ...).
+    pub fn pick(&mut self, viewport: Option<u32>, x: f32, y: f32) -> Result<Value, ClientError> {
+        let h = json!({"type": "pick", "viewport": viewport, "x": x, "y": y});
+        Ok(Value::Object(self.request(h, vec![])?.header))
+    }
+
     /// Asks the viewer to stop.
     pub fn quit(&mut self) -> Result<(), ClientError> {
         self.request(json!({"type": "quit"}), vec![])?;

@@ -877,6 +877,15 @@ pub enum Request {
         /// "rgba8" (raw), "png" or "exr" (linear HDR radiance, the file's bytes).
         format: String,
     },
+    /// What is under a pixel of a viewport (1.1).
+    Pick {
+        /// The viewport (None: the first).
+        viewport: Option<u32>,
+        /// The pixel, from the viewport's top left.
+        x: f32,
+        /// The pixel, from the viewport's top left.
+        y: f32,
+    },
     /// The scene's objects.
     Query,
     /// Removes the sample of a client sequence at a time.
@@ -968,7 +977,7 @@ pub struct Widget {
 }
 
 /// The events a client can subscribe to.
-pub const EVENTS: &[&str] = &["key", "timeline", "selection"];
+pub const EVENTS: &[&str] = &["key", "timeline", "selection", "pick"];
 
 /// An event sent to a client (no id).
 pub fn event(kind: &str, fields: Value) -> Message {
@@ -1272,6 +1281,14 @@ impl Request {
                     )));
                 }
                 Request::Screenshot { viewport: viewport(m)?, format }
+            }
+            "pick" => {
+                let coord = |k: &str| {
+                    number(m, k)?.map(|v| v as f32).ok_or_else(|| {
+                        ProtocolError::Invalid(format!("'pick': '{k}' (pixels) is missing"))
+                    })
+                };
+                Request::Pick { viewport: viewport(m)?, x: coord("x")?, y: coord("y")? }
             }
             "query" => Request::Query,
             "quit" => Request::Quit,

@@ -523,3 +523,54 @@ fn raw_call(addr: &str, m: &protocol::Message) -> String {
     assert_eq!(q.kind(), "objects", "{:?}", q.header);
     text
 }
+
+/// A client asks what is under a pixel (after its earlier messages), and hears of clicks in
+/// a viewport (scripted: press and release at the viewport's centre) as pick events.
+#[test]
+fn pick_over_the_protocol_and_clicks_reach_clients() {
+    // The viewport's image at 640 x 480: below its toolbar, right of the side panel.
+    let script = "40 move 392 262\n42 down left\n44 up left\n";
+    let o = ViewerOptions {
+        size: (640, 480),
+        validation: true,
+        cache_dir: None,
+        frames: Some(1),
+        fixed_dt: Some(1.0 / 60.0),
+        script: Some(Script::parse(script).expect("script")),
+        listen: Some(ServerConfig {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut app = run_offscreen(o).expect("viewer runs");
+    let (asked, clicked) = drive_at(&mut app, (640, 480), |addr| -> Result<_, ClientError> {
+        let mut v = Client::connect(&addr)?;
+        // A wall framed by the camera (the first object), a point in front of its centre.
+        let wall = [[-2.0, -2.0, 0.0], [2.0, -2.0, 0.0], [2.0, 2.0, 0.0], [-2.0, 2.0, 0.0]];
+        v.mesh("wall", &wall, &[[0, 1, 2], [0, 2, 3]], Some([0.5, 0.5, 0.5, 1.0]))?;
+        v.subscribe(&["pick"])?;
+        let (w, h, _) = v.screenshot(None)?;
+        let (w, h) = (f64::from(w), f64::from(h));
+        let asked = v.pick(None, (w * 0.3) as f32, (h * 0.5) as f32)?;
+        let missed = v.pick(None, 1.0e6, 1.0)?;
+        assert_eq!(missed["hit"], false, "{missed}");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Some(e) = v.next_event(Duration::from_millis(200))? {
+                if e.header["event"] == "pick" {
+                    return Ok((asked, serde_json::Value::Object(e.header)));
+                }
+            }
+        }
+        Ok((asked, serde_json::Value::Null))
+    })
+    .expect("client");
+    assert_eq!(asked["hit"], true, "{asked}");
+    assert_eq!(asked["kind"], "mesh", "{asked}");
+    assert_eq!(asked["object"], "wall", "{asked}");
+    assert!(asked["position"][2].as_f64().is_some_and(|z| z.abs() < 1e-3), "{asked}");
+    assert_eq!(clicked["hit"], true, "{clicked}");
+    assert_eq!(clicked["object"], "wall", "{clicked}");
+    assert_eq!(app.validation_messages(), 0);
+}

@@ -20,6 +20,7 @@ mod frame;
 mod offscreen;
 mod options;
 mod panels;
+mod pick;
 mod rebuild;
 mod remote;
 mod timeline;
@@ -30,6 +31,7 @@ mod viewport_graph;
 pub use offscreen::{make_context, run_offscreen, run_offscreen_timed};
 pub(crate) use offscreen::{run_offscreen_with, start_context, PendingContext};
 pub use options::{default_cache_dir, FrameStats, Panels, ViewerOptions};
+pub use pick::PickInfo;
 pub use timeline::{ExportForm, LoopMode, Playback, PlaybackCommand};
 #[allow(unused_imports)]
 use {frame::*, panels::*, rebuild::*, ui_gpu::*, viewport::*};
@@ -51,6 +53,8 @@ impl Viewport {
             file_camera: None,
             pass_error: None,
             focused: false,
+            press: None,
+            picked: None,
         }
     }
 
@@ -158,6 +162,8 @@ enum Action {
     Screenshot(PathBuf),
     ExportDot(PathBuf),
     Playback(PlaybackCommand),
+    /// A click on viewport `id` at a pixel (from its top left).
+    Pick(u32, f32, f32),
     /// Export frames of the active viewport as the Export form says.
     ExportFrames,
 }
@@ -286,6 +292,8 @@ pub struct App {
     hidden_everywhere: std::collections::BTreeSet<u32>,
     /// The node the inspector shows.
     selected: Option<usize>,
+    /// The pick pipeline (made at the first pick).
+    picker: Option<render::Picker>,
     plan_text: String,
     plan_dot: String,
     /// Write the next frame's plan as DOT here.
@@ -440,6 +448,7 @@ impl App {
             pass_errors: Vec::new(),
             pass_files: Vec::new(),
             selected: None,
+            picker: None,
             plan_dot: String::new(),
             dot_export: None,
             requested_size: None,
@@ -720,6 +729,7 @@ impl App {
             Action::Screenshot(p) => self.pending_screenshot.push(p),
             Action::ExportDot(p) => self.dot_export = Some(p),
             Action::Playback(cmd) => self.playback.command(&mut self.scene, cmd),
+            Action::Pick(id, x, y) => self.clicked(id, x, y),
             Action::ExportFrames => {
                 if let Err(e) = self.start_export() {
                     self.export_status = Some(format!("export failed: {e:#}"));

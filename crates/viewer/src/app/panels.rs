@@ -412,6 +412,22 @@ pub(super) fn viewport_window(
             if ui.is_item_hovered() && io.mouse_wheel != 0.0 {
                 vp.camera.zoom(io.mouse_wheel);
             }
+            // A click (the left button up where it went down) picks what is under it.
+            let at = [io.mouse_pos[0] - pos[0], io.mouse_pos[1] - pos[1]];
+            if ui.is_item_clicked_with_button(MouseButton::Left) {
+                vp.press = Some(at);
+            }
+            if ui.is_mouse_released(MouseButton::Left) {
+                if let Some(p) = vp.press.take() {
+                    if (at[0] - p[0]).hypot(at[1] - p[1]) < 3.0 {
+                        actions.push(Action::Pick(vp.id, at[0], at[1]));
+                    }
+                }
+            }
+            if let Some(text) = &vp.picked {
+                ui.set_cursor_screen_pos([pos[0] + 8.0, pos[1] + h as f32 - 24.0]);
+                ui.text(text);
+            }
             if let Some(e) = vp.error.as_ref().or(vp.pass_error.as_ref()) {
                 ui.set_cursor_screen_pos([pos[0] + 8.0, pos[1] + 8.0]);
                 ui.text_colored([1.0, 0.35, 0.3, 1.0], e);

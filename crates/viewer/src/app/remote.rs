@@ -162,6 +162,9 @@ pub(crate) struct Shot {
     reply: Replier,
     /// An EXR screenshot: the file the frame saves the viewport's HDR radiance into.
     exr: Option<std::path::PathBuf>,
+    /// Not a screenshot but a pick at this pixel (answered after the frame too, so that it
+    /// sees every earlier message of the client).
+    pick: Option<(f32, f32)>,
 }
 
 type Reply = Result<Option<Message>, String>;
@@ -216,7 +219,12 @@ impl super::App {
                             vp.screenshot = Some(path.clone());
                         }
                     }
-                    shots.push(Shot { viewport, format, id, reply, exr });
+                    shots.push(Shot { viewport, format, id, reply, exr, pick: None });
+                    break;
+                }
+                Request::Pick { viewport, x, y } => {
+                    let format = String::new();
+                    shots.push(Shot { viewport, format, id, reply, exr: None, pick: Some((x, y)) });
                     break;
                 }
                 Request::Subscribe { events } => {
@@ -394,8 +402,78 @@ impl super::App {
     /// Answers the screenshots of this frame.
     pub(crate) fn answer_shots(&mut self, shots: Vec<Shot>) {
         for s in shots {
-            let m = self.shot(&s).unwrap_or_else(|e| protocol::error(s.id, &format!("{e:#}")));
+            let m = match s.pick {
+                Some((x, y)) => self.pick_reply(s.viewport, x, y, s.id),
+                None => self.shot(&s),
+            };
+            let m = m.unwrap_or_else(|e| protocol::error(s.id, &format!("{e:#}")));
             let _ = s.reply.send(m);
+        }
+    }
+
+    fn pick_reply(
+        &mut self,
+        viewport: Option<u32>,
+        x: f32,
+        y: f32,
+        id: Option<u64>,
+    ) -> anyhow::Result<Message> {
+        let picked = self.pick(viewport, x, y)?;
+        let viewport = viewport.or(self.viewports.first().map(|v| v.id));
+        let mut fields = self.pick_fields(viewport, x, y, picked.as_ref());
+        fields.insert("type".into(), json!("pick"));
+        fields.insert("id".into(), json!(id));
+        Ok(Message::new(serde_json::Value::Object(fields), Vec::new()))
+    }
+
+    /// A pick's fields for clients: the pick's, the pixel, and the client object it hit.
+    fn pick_fields(
+        &self,
+        viewport: Option<u32>,
+        x: f32,
+        y: f32,
+        picked: Option<&super::PickInfo>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut fields = match picked.map(super::PickInfo::to_json) {
+            Some(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::from_iter([("hit".to_string(), json!(false))]),
+        };
+        let object = picked.zip(self.remote.as_ref()).and_then(|(p, r)| {
+            r.objects.iter().find_map(|(name, o)| {
+                let hit = match (o, p.kind) {
+                    (Obj::Points { set, .. }, "points") | (Obj::Lines { set }, "lines") => {
+                        p.set == Some(*set)
+                    }
+                    (Obj::Mesh { node, .. } | Obj::Image { node, .. }, "mesh") => {
+                        p.node == Some(*node)
+                    }
+                    _ => false,
+                };
+                hit.then(|| name.clone())
+            })
+        });
+        fields.insert("object".into(), json!(object));
+        fields.insert("viewport".into(), json!(viewport));
+        fields.insert("x".into(), json!(x));
+        fields.insert("y".into(), json!(y));
+        fields
+    }
+
+    /// Tells the clients subscribed to "pick" what a click in a viewport picked.
+    pub(crate) fn broadcast_pick(
+        &mut self,
+        viewport: u32,
+        x: f32,
+        y: f32,
+        picked: Option<&super::PickInfo>,
+    ) {
+        if !self.remote.as_ref().is_some_and(|r| r.wants("pick")) {
+            return;
+        }
+        let fields = self.pick_fields(Some(viewport), x, y, picked);
+        let m = protocol::event("pick", serde_json::Value::Object(fields));
+        if let Some(r) = self.remote.as_mut() {
+            r.broadcast("pick", &m);
         }
     }
 
@@ -808,7 +886,10 @@ impl super::App {
                 remote.objects.insert(name, Obj::Camera { node, camera });
                 Ok(None)
             }
-            Request::Screenshot { .. } | Request::Subscribe { .. } | Request::Widget(_) => Ok(None),
+            Request::Screenshot { .. }
+            | Request::Pick { .. }
+            | Request::Subscribe { .. }
+            | Request::Widget(_) => Ok(None),
             _ => Err("a request this viewer does not know".into()),
         }
     }

@@ -48,6 +48,10 @@ pub(super) struct Viewport {
     pub(super) pass_error: Option<String>,
     /// Its window had the focus in the last frame.
     pub(super) focused: bool,
+    /// Where the left button went down on the image (a click picks if it comes up there).
+    pub(super) press: Option<[f32; 2]>,
+    /// What the last click picked (shown on the image).
+    pub(super) picked: Option<String>,
 }
 
 /// The settings a new renderer `name` starts with: the shorthand flags of the built-ins, then

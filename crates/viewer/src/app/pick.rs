@@ -1,0 +1,142 @@
+//! Picking in the viewer: a click in a viewport (press and release without a drag) picks
+//! what is under the cursor (`render::Picker`): a mesh selects its node in the scene tree and
+//! the inspector; the viewport shows the element picked and its values; clients subscribed to
+//! "pick" hear of it. `App::pick` does the same for the embedding API and the protocol.
+
+use render::{PickTarget, Picker};
+use serde_json::json;
+
+/// What a pick found, described for people and clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PickInfo {
+    /// The viewport.
+    pub viewport: u32,
+    /// "mesh", "points" or "lines".
+    pub kind: &'static str,
+    /// The node (meshes).
+    pub node: Option<usize>,
+    /// The point or line set (points, lines).
+    pub set: Option<usize>,
+    /// The node's or the set's name.
+    pub name: String,
+    /// The triangle of the primitive, the point or the segment.
+    pub element: u32,
+    /// The hit in world space (a point: the point itself).
+    pub position: [f32; 3],
+    /// A point's colour (sRGB RGBA8), if it has one.
+    pub color: Option<[u8; 4]>,
+    /// A point's scalar, if it has one.
+    pub scalar: Option<f32>,
+}
+
+impl PickInfo {
+    /// The fields of a "pick" event or reply.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({"hit": true, "viewport": self.viewport, "kind": self.kind, "node": self.node,
+               "set": self.set, "name": self.name, "index": self.element,
+               "position": self.position, "color": self.color, "scalar": self.scalar})
+    }
+
+    /// One line for the viewport.
+    pub fn label(&self) -> String {
+        let p = self.position;
+        let what = match self.kind {
+            "mesh" => "triangle",
+            "points" => "point",
+            _ => "segment",
+        };
+        let mut s = format!(
+            "{} {what} {}: ({:.4}, {:.4}, {:.4})",
+            self.name, self.element, p[0], p[1], p[2]
+        );
+        if let Some(c) = self.color {
+            s += &format!(" rgba {c:?}");
+        }
+        if let Some(v) = self.scalar {
+            s += &format!(" value {v}");
+        }
+        s
+    }
+}
+
+impl super::App {
+    /// What is under pixel (`x`, `y`) (from the top left) of viewport `viewport` (None: the
+    /// first), as its renderer draws it (hidden nodes left out). None: nothing there, no such
+    /// viewport, or no scene on the GPU yet.
+    pub fn pick(
+        &mut self,
+        viewport: Option<u32>,
+        x: f32,
+        y: f32,
+    ) -> anyhow::Result<Option<PickInfo>> {
+        let vp = match viewport {
+            Some(id) => self.viewports.iter().find(|v| v.id == id),
+            None => self.viewports.first(),
+        };
+        let (Some(vp), Some(gpu)) = (vp, self.gpu.as_ref()) else { return Ok(None) };
+        let Some(img) = vp.image.as_ref() else { return Ok(None) };
+        let view = vp.camera.view(img.width, img.height);
+        let hidden = vp.hidden.union(&self.hidden_everywhere).copied().collect();
+        if self.picker.is_none() {
+            self.picker = Some(Picker::new(&self.ctx, &self.compiler)?);
+        }
+        let Some(picker) = self.picker.as_ref() else { return Ok(None) };
+        let Some(p) = picker.pick(gpu, &view, x, y, &hidden)? else { return Ok(None) };
+        let s = &self.scene;
+        let mut info = PickInfo {
+            viewport: vp.id,
+            kind: "mesh",
+            node: None,
+            set: None,
+            name: String::new(),
+            element: p.element,
+            position: p.position.to_array(),
+            color: None,
+            scalar: None,
+        };
+        match p.target {
+            PickTarget::Mesh { node, .. } => {
+                info.node = Some(node);
+                info.name = s.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default();
+            }
+            PickTarget::Points(i) => {
+                info.kind = "points";
+                info.set = Some(i);
+                if let Some(ps) = s.point_sets.get(i) {
+                    info.name = ps.name.clone();
+                    let k = p.element as usize;
+                    if let Some(&q) = ps.positions.get(k) {
+                        info.position = ps.transform.transform_point3(q.into()).to_array();
+                    }
+                    info.color = ps.colors.get(k).copied();
+                    info.scalar = ps.scalars.get(k).copied();
+                }
+            }
+            PickTarget::Lines(i) => {
+                info.kind = "lines";
+                info.set = Some(i);
+                info.name = s.line_sets.get(i).map(|l| l.name.clone()).unwrap_or_default();
+            }
+        }
+        Ok(Some(info))
+    }
+
+    /// A click at (`x`, `y`) of viewport `viewport`: picks, selects a mesh's node, keeps the
+    /// line the viewport shows, tells subscribed clients.
+    pub(super) fn clicked(&mut self, viewport: u32, x: f32, y: f32) {
+        let picked = match self.pick(Some(viewport), x, y) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("pick: {e:#}");
+                return;
+            }
+        };
+        if let Some(n) = picked.as_ref().and_then(|p| p.node) {
+            self.selected = Some(n);
+        }
+        if let Some(vp) = self.viewports.iter_mut().find(|v| v.id == viewport) {
+            vp.picked = picked.as_ref().map(PickInfo::label);
+        }
+        self.broadcast_pick(viewport, x, y, picked.as_ref());
+    }
+}
