@@ -9,7 +9,9 @@
 //!   its client's last frame, every message was received), frame time p50/p99 with and without
 //!   the load;
 //! - latency: a small update followed by a screenshot: the time to the screenshot's reply (the
-//!   first frame that shows the update, read back), median and p99.
+//!   first frame that shows the update, read back), median and p99;
+//! - pick latency: `App::pick` at pixels across the first viewport, with the clouds above in
+//!   the scene (a submission of its own, waited for).
 //!
 //! ```text
 //! cargo bench --bench server_bench -- [--frames 100] [--points 1000000] [--clients 8]
@@ -378,5 +380,24 @@ fn main() {
          {:.2} ms | p99 {:.2} ms |",
         pct(&mut lat, 0.5),
         pct(&mut lat, 0.99)
+    );
+
+    // Pick latency: what is under a pixel of the first viewport, with everything above in
+    // the scene (the 1 M-point cloud, the load's clouds); picks at pixels across the view.
+    let points: usize = app.scene().point_sets.iter().map(|p| p.positions.len()).sum();
+    let mut picks = Vec::new();
+    let mut hits = 0;
+    let (w, h) = app.viewport_size(None).expect("a viewport");
+    for k in 0..200 {
+        let (x, y) = ((k * 37 % w as usize) as f32, (k * 53 % h as usize) as f32);
+        let t = Instant::now();
+        hits += usize::from(app.pick(None, x, y).expect("pick").is_some());
+        picks.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "| pick latency ({points} points in the scene; {hits} of 200 picks hit) | median {:.2} ms \
+         | p99 {:.2} ms |",
+        pct(&mut picks, 0.5),
+        pct(&mut picks, 0.99)
     );
 }

@@ -528,15 +528,20 @@ fn raw_call(addr: &str, m: &protocol::Message) -> String {
 /// a viewport (scripted: press and release at the viewport's centre) as pick events.
 #[test]
 fn pick_over_the_protocol_and_clicks_reach_clients() {
-    // The viewport's image at 640 x 480: below its toolbar, right of the side panel.
-    let script = "40 move 392 262\n42 down left\n44 up left\n";
+    // The viewport's image at 640 x 480: below its toolbar, right of the side panel. A click
+    // at its centre, then the cursor over the wall (outlined) and a picture of the window.
+    let shot = std::env::temp_dir().join(format!("xpg-hover-{}.png", std::process::id()));
+    let script = format!(
+        "40 move 392 262\n42 down left\n44 up left\n50 move 420 330\n54 screenshot {}\n",
+        shot.display()
+    );
     let o = ViewerOptions {
         size: (640, 480),
         validation: true,
         cache_dir: None,
         frames: Some(1),
         fixed_dt: Some(1.0 / 60.0),
-        script: Some(Script::parse(script).expect("script")),
+        script: Some(Script::parse(&script).expect("script")),
         listen: Some(ServerConfig {
             addr: "127.0.0.1:0".parse().expect("addr"),
             ..Default::default()
@@ -544,7 +549,8 @@ fn pick_over_the_protocol_and_clicks_reach_clients() {
         ..Default::default()
     };
     let mut app = run_offscreen(o).expect("viewer runs");
-    let (asked, clicked) = drive_at(&mut app, (640, 480), |addr| -> Result<_, ClientError> {
+    let shot_path = shot.clone();
+    let (asked, clicked) = drive_at(&mut app, (640, 480), move |addr| -> Result<_, ClientError> {
         let mut v = Client::connect(&addr)?;
         // A wall framed by the camera (the first object), a point in front of its centre.
         let wall = [[-2.0, -2.0, 0.0], [2.0, -2.0, 0.0], [2.0, 2.0, 0.0], [-2.0, 2.0, 0.0]];
@@ -556,14 +562,19 @@ fn pick_over_the_protocol_and_clicks_reach_clients() {
         let missed = v.pick(None, 1.0e6, 1.0)?;
         assert_eq!(missed["hit"], false, "{missed}");
         let start = Instant::now();
+        let mut clicked = serde_json::Value::Null;
         while start.elapsed() < Duration::from_secs(60) {
             if let Some(e) = v.next_event(Duration::from_millis(200))? {
                 if e.header["event"] == "pick" {
-                    return Ok((asked, serde_json::Value::Object(e.header)));
+                    clicked = serde_json::Value::Object(e.header);
                 }
             }
+            // Until the window's picture (frame 54) is taken.
+            if !clicked.is_null() && std::fs::metadata(&shot_path).is_ok() {
+                break;
+            }
         }
-        Ok((asked, serde_json::Value::Null))
+        Ok((asked, clicked))
     })
     .expect("client");
     assert_eq!(asked["hit"], true, "{asked}");
@@ -572,5 +583,11 @@ fn pick_over_the_protocol_and_clicks_reach_clients() {
     assert!(asked["position"][2].as_f64().is_some_and(|z| z.abs() < 1e-3), "{asked}");
     assert_eq!(clicked["hit"], true, "{clicked}");
     assert_eq!(clicked["object"], "wall", "{clicked}");
+    // The hovered wall's outline (orange) is in the window's picture.
+    let img = image::open(&shot).expect("the window's picture").to_rgba8();
+    let outline =
+        img.pixels().filter(|p| p[0] > 200 && (150..230).contains(&p[1]) && p[2] < 110).count();
+    assert!(outline > 50, "{outline} outline pixels");
+    let _ = std::fs::remove_file(&shot);
     assert_eq!(app.validation_messages(), 0);
 }

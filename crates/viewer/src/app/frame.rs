@@ -198,7 +198,10 @@ impl App {
             .filter(|(_, n)| n.camera.is_some())
             .map(|(i, n)| (n.name.clone(), i))
             .collect();
+        let several = self.viewports.len() > 1;
+        let active = self.active_viewport.or(self.viewports.first().map(|v| v.id));
         for vp in &mut self.viewports {
+            vp.active = several && Some(vp.id) == active;
             viewport_window(
                 ui,
                 &self.opts.registry,

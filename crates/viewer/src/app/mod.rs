@@ -55,6 +55,8 @@ impl Viewport {
             focused: false,
             press: None,
             picked: None,
+            hover: None,
+            active: false,
         }
     }
 
@@ -164,6 +166,8 @@ enum Action {
     Playback(PlaybackCommand),
     /// A click on viewport `id` at a pixel (from its top left).
     Pick(u32, f32, f32),
+    /// The cursor moved over viewport `id` to a pixel (None: it left).
+    Hover(u32, Option<(f32, f32)>),
     /// Export frames of the active viewport as the Export form says.
     ExportFrames,
 }
@@ -730,6 +734,7 @@ impl App {
             Action::ExportDot(p) => self.dot_export = Some(p),
             Action::Playback(cmd) => self.playback.command(&mut self.scene, cmd),
             Action::Pick(id, x, y) => self.clicked(id, x, y),
+            Action::Hover(id, at) => self.hovered(id, at),
             Action::ExportFrames => {
                 if let Err(e) = self.start_export() {
                     self.export_status = Some(format!("export failed: {e:#}"));

@@ -396,6 +396,8 @@ pub(super) fn viewport_window(
             );
             let io = ui.io();
             let [dx, dy] = io.mouse_delta;
+            // The canvas's state (items drawn below change what `is_item_*` ask about).
+            let (canvas_hovered, canvas_active) = (ui.is_item_hovered(), ui.is_item_active());
             if ui.is_item_active() {
                 if ui.is_mouse_down(MouseButton::Left) {
                     if vp.camera.mode == CameraMode::Pan2D {
@@ -427,6 +429,46 @@ pub(super) fn viewport_window(
             if let Some(text) = &vp.picked {
                 ui.set_cursor_screen_pos([pos[0] + 8.0, pos[1] + h as f32 - 24.0]);
                 ui.text(text);
+            }
+            // What the cursor is over (picked when it moves), outlined by its box.
+            if canvas_hovered && !canvas_active {
+                if io.mouse_delta != [0.0, 0.0] {
+                    actions.push(Action::Hover(vp.id, Some((at[0], at[1]))));
+                }
+            } else if vp.hover.is_some() {
+                actions.push(Action::Hover(vp.id, None));
+            }
+            let draw = ui.get_window_draw_list();
+            if let Some((model, lo, hi)) = vp.hover {
+                let v = vp.camera.view(w, h);
+                let to_image = v.proj * v.view * model;
+                let corner = |k: usize| {
+                    let c = Vec3::new(
+                        if k & 1 == 0 { lo.x } else { hi.x },
+                        if k & 2 == 0 { lo.y } else { hi.y },
+                        if k & 4 == 0 { lo.z } else { hi.z },
+                    );
+                    let p = to_image * c.extend(1.0);
+                    (p.w > 0.0).then(|| {
+                        [
+                            pos[0] + (p.x / p.w * 0.5 + 0.5) * w as f32,
+                            pos[1] + (p.y / p.w * 0.5 + 0.5) * h as f32,
+                        ]
+                    })
+                };
+                let corners: Vec<Option<[f32; 2]>> = (0..8).map(corner).collect();
+                for (a, b) in [(0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (1, 3), (4, 6), (5, 7)]
+                    .into_iter()
+                    .chain([(0, 4), (1, 5), (2, 6), (3, 7)])
+                {
+                    if let (Some(p), Some(q)) = (corners[a], corners[b]) {
+                        draw.add_line(p, q, [1.0, 0.75, 0.2, 0.9]).thickness(1.5).build();
+                    }
+                }
+            }
+            if vp.active {
+                let end = [pos[0] + w as f32, pos[1] + h as f32];
+                draw.add_rect(pos, end, [0.35, 0.6, 1.0, 1.0]).thickness(2.0).build();
             }
             if let Some(e) = vp.error.as_ref().or(vp.pass_error.as_ref()) {
                 ui.set_cursor_screen_pos([pos[0] + 8.0, pos[1] + 8.0]);

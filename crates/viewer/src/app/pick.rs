@@ -15,6 +15,8 @@ pub struct PickInfo {
     pub kind: &'static str,
     /// The node (meshes).
     pub node: Option<usize>,
+    /// The draw (meshes: the node's placement of the primitive).
+    pub draw: Option<usize>,
     /// The point or line set (points, lines).
     pub set: Option<usize>,
     /// The node's or the set's name.
@@ -60,6 +62,16 @@ impl PickInfo {
 }
 
 impl super::App {
+    /// The size in pixels of viewport `viewport`'s image (None: the first), what
+    /// [`App::pick`](super::App::pick) takes pixels of.
+    pub fn viewport_size(&self, viewport: Option<u32>) -> Option<(u32, u32)> {
+        let vp = match viewport {
+            Some(id) => self.viewports.iter().find(|v| v.id == id),
+            None => self.viewports.first(),
+        };
+        vp.and_then(|v| v.image.as_ref()).map(|i| (i.width, i.height))
+    }
+
     /// What is under pixel (`x`, `y`) (from the top left) of viewport `viewport` (None: the
     /// first), as its renderer draws it (hidden nodes left out). None: nothing there, no such
     /// viewport, or no scene on the GPU yet.
@@ -87,6 +99,7 @@ impl super::App {
             viewport: vp.id,
             kind: "mesh",
             node: None,
+            draw: None,
             set: None,
             name: String::new(),
             element: p.element,
@@ -95,8 +108,9 @@ impl super::App {
             scalar: None,
         };
         match p.target {
-            PickTarget::Mesh { node, .. } => {
+            PickTarget::Mesh { node, draw, .. } => {
                 info.node = Some(node);
+                info.draw = Some(draw);
                 info.name = s.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default();
             }
             PickTarget::Points(i) => {
@@ -138,5 +152,45 @@ impl super::App {
             vp.picked = picked.as_ref().map(PickInfo::label);
         }
         self.broadcast_pick(viewport, x, y, picked.as_ref());
+    }
+
+    /// The cursor over viewport `viewport` at a pixel (None: it left): the box of what is
+    /// under it, for the outline.
+    pub(super) fn hovered(&mut self, viewport: u32, at: Option<(f32, f32)>) {
+        let picked = match at {
+            Some((x, y)) => self.pick(Some(viewport), x, y).ok().flatten(),
+            None => None,
+        };
+        let hover = picked.and_then(|p| self.box_of(&p));
+        if let Some(vp) = self.viewports.iter_mut().find(|v| v.id == viewport) {
+            vp.hover = hover;
+        }
+    }
+
+    /// The object-space box and the transform of what `p` picked.
+    fn box_of(&self, p: &PickInfo) -> Option<(glam::Mat4, glam::Vec3, glam::Vec3)> {
+        let gpu = self.gpu.as_ref()?;
+        match (p.kind, p.set, p.node) {
+            ("points", Some(i), _) => {
+                let g = gpu.points.get(i)?;
+                g.local_bounds.map(|(lo, hi)| (g.transform, lo, hi))
+            }
+            ("lines", Some(i), _) => {
+                let g = gpu.lines.get(i)?;
+                g.local_bounds.map(|(lo, hi)| (g.transform, lo, hi))
+            }
+            ("mesh", _, Some(node)) => {
+                let n = self.scene.nodes.get(node)?;
+                let m = self.scene.meshes.get(n.mesh?)?;
+                let mut b: Option<(glam::Vec3, glam::Vec3)> = None;
+                for &v in m.primitives.iter().flat_map(|p| &p.positions) {
+                    let v = glam::Vec3::from(v);
+                    b = Some(b.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+                }
+                let draw = p.draw.and_then(|d| gpu.draw_model(d)).unwrap_or(n.world);
+                b.map(|(lo, hi)| (draw, lo, hi))
+            }
+            _ => None,
+        }
     }
 }

@@ -52,6 +52,10 @@ pub(super) struct Viewport {
     pub(super) press: Option<[f32; 2]>,
     /// What the last click picked (shown on the image).
     pub(super) picked: Option<String>,
+    /// What the cursor is over: its box (object to world, object-space corners), outlined.
+    pub(super) hover: Option<(glam::Mat4, glam::Vec3, glam::Vec3)>,
+    /// The active viewport among several (outlined).
+    pub(super) active: bool,
 }
 
 /// The settings a new renderer `name` starts with: the shorthand flags of the built-ins, then
