@@ -148,6 +148,18 @@ def test_pick(v):
     v.delete("pickwall")
 
 
+def test_axes_and_frusta(v):
+    poses = np.tile(np.eye(4, dtype=np.float32), (3, 1, 1))
+    poses[:, 0, 3] = [0.0, 1.0, 2.0]
+    v.axes("traj/axes", poses, length=0.2)
+    v.frustum("traj/cams", poses, fov=50, aspect=1.5, depth=0.3)
+    objects = {o["name"]: o for o in v.query()["objects"]}
+    assert objects["traj/axes"]["kind"] == "lines" and objects["traj/cams"]["kind"] == "lines"
+    with pytest.raises(xpg_viewer.ViewerError, match="depth"):
+        v.frustum("bad", poses, depth=-1)
+    v.delete("traj")
+
+
 def test_large_arrays_through_shared_memory(v):
     # The fixture's viewer is local: large arrays pass through a file in /dev/shm.
     assert v.shared_memory

@@ -352,6 +352,20 @@ class Viewer:
         m = np.asarray(matrix, dtype=np.float32).reshape(4, 4)
         self._exchange({"type": "transform", "name": name}, [("matrix", m)])
 
+    def axes(self, name, poses, length=1.0, width=None):
+        """Coordinate-axis triads (x red, y green, z blue, ``length`` long) at ``poses``: one
+        4 x 4 object-to-world matrix or N x 4 x 4 (rows as NumPy writes them)."""
+        p = np.asarray(poses, dtype=np.float32).reshape(-1, 4, 4)
+        self._exchange({"type": "axes", "name": name, "length": length, "width": width}, [("poses", p)])
+
+    def frustum(self, name, poses, fov=60.0, aspect=4 / 3, depth=0.5, color=(1.0, 0.8, 0.2, 1.0)):
+        """Camera frusta at ``poses`` (4 x 4 or N x 4 x 4 camera-to-world matrices; the camera
+        looks down -Z with +Y up): vertical ``fov`` in degrees, ``aspect`` width / height, drawn
+        to ``depth`` from the eye, in ``color`` (RGBA, 0-1)."""
+        p = np.asarray(poses, dtype=np.float32).reshape(-1, 4, 4)
+        h = {"type": "frustum", "name": name, "fov": fov, "aspect": aspect, "depth": depth, "color": list(color)}
+        self._exchange(h, [("poses", p)])
+
     def light(self, name, kind="directional", color=(1.0, 1.0, 1.0), intensity=1.0, position=(0, 0, 0),
               direction=(0, -1, 0), cone=(20.0, 30.0)):
         """A light: ``directional`` (``direction``, irradiance ``intensity`` in W/m^2),

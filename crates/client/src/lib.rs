@@ -503,6 +503,39 @@ impl Client {
         Ok(())
     }
 
+    /// Coordinate-axis triads (x red, y green, z blue, `length` long) at `poses` (row-major
+    /// 4 x 4 object-to-world matrices), as one object.
+    pub fn axes(
+        &mut self,
+        name: &str,
+        poses: &[[[f32; 4]; 4]],
+        length: f32,
+    ) -> Result<(), ClientError> {
+        let v: Vec<f32> = poses.iter().flatten().flatten().copied().collect();
+        let a = Array::f32("poses", &[poses.len(), 4, 4], &v);
+        self.request(json!({"type": "axes", "name": name, "length": length}), vec![a])?;
+        Ok(())
+    }
+
+    /// Camera frusta at `poses` (row-major camera-to-world matrices; the camera looks down
+    /// -Z, +Y up): vertical field of view `fov` in degrees, `aspect` width / height, drawn to
+    /// `depth` from the eye.
+    pub fn frustum(
+        &mut self,
+        name: &str,
+        poses: &[[[f32; 4]; 4]],
+        fov: f32,
+        aspect: f32,
+        depth: f32,
+    ) -> Result<(), ClientError> {
+        let v: Vec<f32> = poses.iter().flatten().flatten().copied().collect();
+        let a = Array::f32("poses", &[poses.len(), 4, 4], &v);
+        let h =
+            json!({"type": "frustum", "name": name, "fov": fov, "aspect": aspect, "depth": depth});
+        self.request(h, vec![a])?;
+        Ok(())
+    }
+
     /// An object's transform (`rows`: a row-major 4 x 4 matrix, as NumPy writes it).
     pub fn transform(&mut self, name: &str, rows: [[f32; 4]; 4]) -> Result<(), ClientError> {
         let v: Vec<f32> = rows.iter().flatten().copied().collect();

@@ -836,6 +836,32 @@ pub enum Request {
         /// Width in pixels.
         width: Option<f32>,
     },
+    /// Coordinate-axis triads at poses (1.1): one line set, x red, y green, z blue.
+    Axes {
+        /// Its name.
+        name: String,
+        /// Object to world, column-major, one per triad.
+        poses: Vec<[f32; 16]>,
+        /// The axes' length.
+        length: f32,
+        /// Width in pixels.
+        width: Option<f32>,
+    },
+    /// Camera frusta at poses (1.1): one line set.
+    Frustum {
+        /// Its name.
+        name: String,
+        /// Camera to world, column-major (the camera looks down -Z, +Y up).
+        poses: Vec<[f32; 16]>,
+        /// Vertical field of view in degrees.
+        fov: f32,
+        /// Width / height.
+        aspect: f32,
+        /// How far the drawn rectangle is from the eye.
+        depth: f32,
+        /// Colour, sRGB RGBA8.
+        color: [u8; 4],
+    },
     /// An image on a quad.
     Image {
         /// Its name.
@@ -1238,6 +1264,64 @@ impl Request {
                     }
                 }
                 Request::Transform { name: string(m, "name", limits)?, matrix }
+            }
+            "axes" | "frustum" => {
+                let kind = m.kind().to_string();
+                let a = array(m, "poses")?;
+                let n = match a.shape.as_slice() {
+                    [4, 4] => 1,
+                    [n, 4, 4] => *n,
+                    s => {
+                        return Err(ProtocolError::Invalid(format!(
+                            "'{kind}': poses of shape {s:?}, expected N x 4 x 4 (or 4 x 4)"
+                        )))
+                    }
+                };
+                let v = a.to_f32();
+                if v.iter().any(|x| !x.is_finite()) {
+                    return Err(ProtocolError::Invalid(format!("'{kind}': non-finite poses")));
+                }
+                // Rows on the wire (NumPy's C order): column-major here.
+                let poses: Vec<[f32; 16]> = (0..n)
+                    .map(|k| {
+                        let mut p = [0f32; 16];
+                        for r in 0..4 {
+                            for c in 0..4 {
+                                p[c * 4 + r] = v[k * 16 + r * 4 + c];
+                            }
+                        }
+                        p
+                    })
+                    .collect();
+                let positive = |key: &str, default: f64, max: f64| -> Result<f32, ProtocolError> {
+                    let x = number(m, key)?.unwrap_or(default);
+                    if x > 0.0 && x <= max {
+                        Ok(x as f32)
+                    } else {
+                        Err(ProtocolError::Invalid(format!("'{kind}': '{key}' outside (0, {max}]")))
+                    }
+                };
+                let name = string(m, "name", limits)?;
+                if kind == "axes" {
+                    let width = number(m, "width")?.map(|w| w as f32);
+                    if width.is_some_and(|w| !(w > 0.0 && w <= 64.0)) {
+                        return Err(ProtocolError::Invalid(
+                            "'axes': 'width' outside (0, 64]".into(),
+                        ));
+                    }
+                    Request::Axes { name, poses, length: positive("length", 1.0, 1e9)?, width }
+                } else {
+                    let c = vec_n::<4>(m, "color")?.unwrap_or([1.0, 0.8, 0.2, 1.0]);
+                    let byte = |x: f32| (x.clamp(0.0, 1.0) * 255.0).round() as u8;
+                    Request::Frustum {
+                        name,
+                        poses,
+                        fov: positive("fov", 60.0, 179.0)?,
+                        aspect: positive("aspect", 4.0 / 3.0, 1e3)?,
+                        depth: positive("depth", 0.5, 1e9)?,
+                        color: [byte(c[0]), byte(c[1]), byte(c[2]), byte(c[3])],
+                    }
+                }
             }
             "delete" => Request::Delete { name: string(m, "name", limits)? },
             "playback" => {

@@ -99,3 +99,44 @@ mod tests {
         assert!(q.positions.iter().all(|p| p[1] == 0.0 && p[0].abs() == 3.0));
     }
 }
+
+/// Segments (pairs of points, with their colours) of coordinate-axis triads at `poses`
+/// (object to world): x red, y green, z blue, each `length` long.
+pub fn axes_segments(poses: &[glam::Mat4], length: f32) -> (Vec<[f32; 3]>, Vec<[u8; 4]>) {
+    let mut p = Vec::with_capacity(poses.len() * 6);
+    let mut c = Vec::with_capacity(poses.len() * 6);
+    for m in poses {
+        let o = m.transform_point3(glam::Vec3::ZERO);
+        for (axis, color) in [
+            (glam::Vec3::X, [230, 50, 50, 255]),
+            (glam::Vec3::Y, [60, 200, 60, 255]),
+            (glam::Vec3::Z, [60, 110, 240, 255]),
+        ] {
+            p.push(o.to_array());
+            p.push(m.transform_point3(axis * length).to_array());
+            c.extend([color, color]);
+        }
+    }
+    (p, c)
+}
+
+/// Segments of camera frusta at `poses` (camera to world; the camera looks down -Z with +Y
+/// up, as glTF's): the pyramid from the eye to the rectangle at `depth` of a vertical field
+/// of view `yfov` (radians) and `aspect` (width / height), and a triangle over its top edge
+/// that shows which way is up.
+pub fn frustum_segments(poses: &[glam::Mat4], yfov: f32, aspect: f32, depth: f32) -> Vec<[f32; 3]> {
+    let h = depth * (0.5 * yfov).tan();
+    let w = h * aspect;
+    let mut out = Vec::with_capacity(poses.len() * 22);
+    for m in poses {
+        let at = |x: f32, y: f32, z: f32| m.transform_point3(glam::Vec3::new(x, y, z)).to_array();
+        let eye = at(0.0, 0.0, 0.0);
+        let c = [at(-w, -h, -depth), at(w, -h, -depth), at(w, h, -depth), at(-w, h, -depth)];
+        for k in 0..4 {
+            out.extend([eye, c[k], c[k], c[(k + 1) % 4]]);
+        }
+        let top = at(0.0, 1.5 * h, -depth);
+        out.extend([c[3], top, top, c[2]]);
+    }
+    out
+}

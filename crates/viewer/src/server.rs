@@ -465,7 +465,7 @@ pub const RECORDING_MAGIC: &[u8; 8] = b"XPGREC1\n";
 
 /// The kinds of requests a recording keeps (what changes the scene).
 pub const RECORDED: &[&str] =
-    &["points", "mesh", "lines", "image", "transform", "delete", "remove_frame"];
+    &["points", "mesh", "lines", "axes", "frustum", "image", "transform", "delete", "remove_frame"];
 
 /// Writes a recording: [`RECORDING_MAGIC`], then per request the seconds since the start
 /// (f64 LE), the client (u64 LE) and the message as it came on the wire.

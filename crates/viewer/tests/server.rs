@@ -591,3 +591,43 @@ fn pick_over_the_protocol_and_clicks_reach_clients() {
     let _ = std::fs::remove_file(&shot);
     assert_eq!(app.validation_messages(), 0);
 }
+
+/// Axis triads and camera frusta at poses: line sets with a segment per axis (x red, y green,
+/// z blue) and per frustum edge; a frustum's far corners at the asked depth and field of view.
+#[test]
+fn frustum_and_axes_from_poses() {
+    let mut app = serving();
+    drive(&mut app, |addr| -> Result<(), ClientError> {
+        let mut v = Client::connect(&addr)?;
+        let id = [
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ];
+        let mut moved = id;
+        moved[0][3] = 2.0; // translated by x = 2 (rows: translation in the last column)
+        v.axes("poses", &[id, moved], 0.5)?;
+        v.frustum("cams", &[moved], 90.0, 2.0, 1.0)?;
+        let bad = v.frustum("bad", &[id], 200.0, 1.0, 1.0).expect_err("a field of view of 200");
+        assert!(bad.to_string().contains("fov"), "{bad}");
+        Ok(())
+    })
+    .expect("client");
+    let s = app.scene();
+    let axes = s.line_sets.iter().find(|l| l.name == "poses").expect("axes");
+    assert_eq!(axes.positions.len(), 12, "3 segments per pose");
+    assert_eq!(axes.positions[7], [2.5, 0.0, 0.0], "the second pose's x axis, 0.5 long");
+    assert_eq!(axes.colors[6][0], 230, "x is red");
+    assert_eq!(axes.colors[8][1], 200, "y is green");
+    let f = s.line_sets.iter().find(|l| l.name == "cams").expect("frustum");
+    assert_eq!(f.positions.len(), 20, "4 edges from the eye, the rectangle, the up marker");
+    assert_eq!(f.positions[0], [2.0, 0.0, 0.0], "the eye");
+    // 90 degrees vertically at depth 1: half-height 1, half-width 2 (aspect 2).
+    let far = f.positions[1];
+    assert!(
+        (far[0] - 0.0).abs() < 1e-5 && (far[1] + 1.0).abs() < 1e-5 && (far[2] + 1.0).abs() < 1e-5,
+        "{far:?}"
+    );
+    assert_eq!(app.validation_messages(), 0);
+}

@@ -519,6 +519,23 @@ impl super::App {
             Request::Mesh { name, vertices, faces, colors, color, at } => {
                 self.remote_mesh(remote, name, vertices, faces, colors, color, at)
             }
+            Request::Axes { name, poses, length, width } => {
+                let poses: Vec<glam::Mat4> =
+                    poses.iter().map(glam::Mat4::from_cols_array).collect();
+                let (positions, colors) = scene::shapes::axes_segments(&poses, length);
+                let width = Some(width.unwrap_or(2.0));
+                let lines = Request::Lines { name, positions, strip: false, colors, width };
+                self.apply_request(remote, lines)
+            }
+            Request::Frustum { name, poses, fov, aspect, depth, color } => {
+                let poses: Vec<glam::Mat4> =
+                    poses.iter().map(glam::Mat4::from_cols_array).collect();
+                let positions =
+                    scene::shapes::frustum_segments(&poses, fov.to_radians(), aspect, depth);
+                let colors = vec![color; positions.len()];
+                let lines = Request::Lines { name, positions, strip: false, colors, width: None };
+                self.apply_request(remote, lines)
+            }
             Request::Lines { name, positions, strip, colors, width } => {
                 if let Some(Obj::Lines { set }) = remote.objects.get(&name).cloned() {
                     let same = self.scene.line_sets.get(set).is_some_and(|l| l.strip == strip);
