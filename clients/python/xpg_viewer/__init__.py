@@ -94,6 +94,9 @@ class _SharedFile:
 
     _count = 0
 
+    # The arrays start after the nonce the viewer reads back in the handshake.
+    START = 64
+
     def __init__(self):
         _SharedFile._count += 1
         self.name = f"xpg-{os.getpid()}-{_SharedFile._count}-{os.urandom(6).hex()}"
@@ -102,18 +105,28 @@ class _SharedFile:
         self.size = 0
         self.map = None
         atexit.register(self.close)
+        self.nonce = os.urandom(16).hex()
+        os.pwrite(self.fd, self.nonce.encode(), 0)
 
     def write(self, datas):
-        """Writes the arrays one after another (64-byte aligned); returns their offsets."""
-        offsets, at = [], 0
+        """Writes the arrays one after another (64-byte aligned); returns their offsets, or
+        None when /dev/shm has no room (the arrays then go in the message)."""
+        offsets, at = [], self.START
         for d in datas:
             offsets.append(at)
             at += (d.nbytes + 63) // 64 * 64
         if at > self.size:
             if self.map is not None:
                 self.map.close()
-            self.size = max(1 << 20, 1 << (at - 1).bit_length())
-            os.ftruncate(self.fd, self.size)
+                self.map = None
+            size = max(1 << 20, 1 << (at - 1).bit_length())
+            try:
+                # Allocated now: writing a mapping past a full tmpfs would kill the process.
+                os.posix_fallocate(self.fd, 0, size)
+            except OSError:
+                self.size = 0
+                return None
+            self.size = size
             self.map = mmap.mmap(self.fd, self.size)
         for d, off in zip(datas, offsets):
             self.map[off : off + d.nbytes] = memoryview(d).cast("B")
@@ -154,21 +167,25 @@ class Viewer:
         self._next_id = 1
         self._handlers = {}
         self._widgets = {}
-        reply = self._exchange(
-            {"type": "hello", "version": list(PROTOCOL_VERSION), "client": "xpg_viewer (Python)", "token": token},
-            [],
-            with_id=False,
-        )
+        hello = {"type": "hello", "version": list(PROTOCOL_VERSION), "client": "xpg_viewer (Python)", "token": token}
+        # Shared memory offered on this machine: a file with a nonce the viewer reads back.
+        offer = None
+        if shared_memory and _is_loopback(_parse_address(address)[0]) and os.path.isdir("/dev/shm"):
+            try:
+                offer = _SharedFile()
+                hello.update(shm=offer.name, shm_nonce=offer.nonce)
+            except OSError:
+                offer = None
+        reply = self._exchange(hello, [], with_id=False)
         if reply[0].get("type") != "welcome":
             raise ViewerError(reply[0].get("message", "refused"))
         self.server = reply[0].get("server", "")
         self.version = tuple(reply[0].get("version", (1, 0)))
-        local = _is_loopback(_parse_address(address)[0])
-        if shared_memory and local and self.version >= (1, 1) and os.path.isdir("/dev/shm"):
-            try:
-                self._shared = _SharedFile()
-            except OSError:
-                self._shared = None
+        # The viewer read the nonce back: it sees this file (else it goes).
+        if offer is not None and reply[0].get("shared_memory") is True:
+            self._shared = offer
+        elif offer is not None:
+            offer.close()
 
     @property
     def shared_memory(self):
@@ -184,9 +201,11 @@ class Viewer:
             datas.append(data)
         if self._shared is not None and sum(d.nbytes for d in datas) >= _SHARED_FROM:
             # Into shared memory: the message carries where they are.
-            for spec, off in zip(specs, self._shared.write(datas)):
-                spec["shm"], spec["offset"] = self._shared.name, off
-            datas = []
+            offsets = self._shared.write(datas)
+            if offsets is not None:
+                for spec, off in zip(specs, offsets):
+                    spec["shm"], spec["offset"] = self._shared.name, off
+                datas = []
         if specs:
             header = dict(header, arrays=specs)
         text = json.dumps(header).encode()
@@ -504,20 +523,21 @@ def spawn(address=None, offscreen=None, args=(), timeout=60.0):
     if offscreen:
         cmd += ["--offscreen", offscreen]
     cmd += list(args)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
+    # Its output is read all along (a pipe nobody reads would stop the viewer once full); the
+    # last lines of its log are kept for errors.
+    proc.log = collections.deque(maxlen=100)
+    threading.Thread(target=_drain, args=(proc.stderr, proc.log), daemon=True).start()
     deadline = time.time() + timeout
     while time.time() < deadline:
         line = proc.stdout.readline()
         if not line:
             if proc.poll() is not None:
-                raise ViewerError(f"xpg-view exited: {proc.stderr.read().strip()}")
+                time.sleep(0.1)
+                raise ViewerError("xpg-view exited: " + "\n".join(proc.log))
             continue
         if line.startswith("listening on "):
-            # Its output is read from now on (a pipe nobody reads would stop the viewer once
-            # full); the last lines of its log are kept for errors.
-            proc.log = collections.deque(maxlen=100)
-            for stream in (proc.stdout, proc.stderr):
-                threading.Thread(target=_drain, args=(stream, proc.log), daemon=True).start()
+            threading.Thread(target=_drain, args=(proc.stdout, proc.log), daemon=True).start()
             return Viewer(line.split()[-1], process=proc)
     proc.kill()
     raise ViewerError("xpg-view did not start listening in time")

@@ -30,6 +30,13 @@ const SHARED_FROM: usize = 256 << 10;
 /// Regions of the shared-memory file (requests in flight that use it).
 const REGIONS: usize = 4;
 
+/// The regions start after the nonce the viewer reads back in the handshake.
+const REGIONS_AT: u64 = 64;
+
+/// At most this many requests sent without waiting are in flight (the viewer keeps a bounded
+/// number of replies per client).
+const MAX_PENDING: usize = 128;
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -58,7 +65,10 @@ pub struct Client {
     pending: VecDeque<u64>,
     /// An error the viewer reported for one of them (returned by the next call).
     deferred: Option<String>,
+    /// The shared-memory file the viewer accepted in the handshake.
     shared: Option<SharedFile>,
+    /// Large arrays go through it.
+    use_shared: bool,
     /// The viewer's name and version (from its welcome).
     pub server: String,
     /// The viewer's protocol version.
@@ -74,6 +84,42 @@ struct SharedFile {
     region: u64,
     users: [Option<u64>; REGIONS],
     next: usize,
+}
+
+impl SharedFile {
+    /// A new file in `/dev/shm` (mode 0600) with a random nonce at its start; the nonce.
+    fn create() -> std::io::Result<(Self, String)> {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        if !cfg!(target_os = "linux") {
+            return Err(std::io::ErrorKind::Unsupported.into());
+        }
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("xpg-{}-{n}-{:x}", std::process::id(), nonce());
+        let path = std::path::Path::new("/dev/shm").join(&name);
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let file = options.open(&path)?;
+        let me = Self { file, name, region: 0, users: [None; REGIONS], next: 0 };
+        let secret = format!("{:016x}{:016x}", nonce(), nonce());
+        me.file.set_len(REGIONS_AT)?;
+        write_at(&me.file, 0, secret.as_bytes())?;
+        Ok((me, secret))
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // The viewer may not have read the requests in flight yet: their file stays until
+        // it has answered them.
+        if !self.pending.is_empty() {
+            let _ = self.flush();
+        }
+    }
 }
 
 impl Drop for SharedFile {
@@ -98,7 +144,9 @@ impl Client {
     pub fn connect_with_token(addr: &str, token: Option<&str>) -> Result<Self, ClientError> {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
-        let local = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
+        let local = stream.peer_addr().is_ok_and(|a| a.ip().to_canonical().is_loopback());
+        // Shared memory offered on this machine: a file with a nonce the viewer reads back.
+        let offer = if local { SharedFile::create().ok() } else { None };
         let mut c = Self {
             reader: std::io::BufReader::new(stream.try_clone()?),
             writer: BufWriter::new(stream),
@@ -108,12 +156,17 @@ impl Client {
             pending: Default::default(),
             deferred: None,
             shared: None,
+            use_shared: false,
             server: String::new(),
             version: (0, 0),
         };
         let v = protocol::VERSION;
-        let hello = json!({"type": "hello", "version": [v.0, v.1], "client": "xpg-client (Rust)",
-                           "token": token});
+        let mut hello = json!({"type": "hello", "version": [v.0, v.1],
+                               "client": "xpg-client (Rust)", "token": token});
+        if let (Some((f, nonce)), Value::Object(h)) = (&offer, &mut hello) {
+            h.insert("shm".into(), json!(f.name));
+            h.insert("shm_nonce".into(), json!(nonce));
+        }
         Message::new(hello, vec![]).write(&mut c.writer)?;
         let reply = Message::read(&mut c.reader, &c.limits)?;
         match reply.kind() {
@@ -122,7 +175,11 @@ impl Client {
                 let v = reply.header.get("version").and_then(Value::as_array);
                 let n = |k: usize| v.and_then(|v| v.get(k)).and_then(Value::as_u64).unwrap_or(0);
                 c.version = (n(0) as u32, n(1) as u32);
-                c.set_shared_memory(local)?;
+                // The viewer read the nonce back: it sees this file (else it goes).
+                if reply.header.get("shared_memory") == Some(&Value::Bool(true)) {
+                    c.shared = offer.map(|(f, _)| f);
+                    c.use_shared = c.shared.is_some();
+                }
                 Ok(c)
             }
             _ => Err(ClientError::Viewer(message_of(&reply))),
@@ -178,34 +235,24 @@ impl Client {
         }
     }
 
-    /// Passes large arrays through shared memory (`on`, where the viewer is on this machine
-    /// and speaks protocol 1.1 or later), or in the messages.
+    /// Passes large arrays through shared memory (`on`: where the viewer accepted it in the
+    /// handshake, being on this machine and seeing this client's file), or in the messages.
     pub fn set_shared_memory(&mut self, on: bool) -> Result<(), ClientError> {
-        if !on || self.version < (1, 1) || !cfg!(target_os = "linux") {
+        if !on {
             self.flush()?;
-            self.shared = None;
-            return Ok(());
         }
-        if self.shared.is_none() {
-            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let name = format!("xpg-{}-{n}-{:x}", std::process::id(), nonce());
-            let path = std::path::Path::new("/dev/shm").join(&name);
-            // Not there (or not writable): the arrays go in the messages.
-            let Ok(file) =
-                std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)
-            else {
-                return Ok(());
-            };
-            self.shared =
-                Some(SharedFile { file, name, region: 0, users: [None; REGIONS], next: 0 });
-        }
+        self.use_shared = on && self.shared.is_some();
         Ok(())
     }
 
     /// Whether large arrays go through shared memory.
     pub fn shared_memory(&self) -> bool {
-        self.shared.is_some()
+        self.use_shared
+    }
+
+    /// The name in `/dev/shm` of the shared-memory file the viewer accepted, if any.
+    pub fn shared_memory_file(&self) -> Option<&str> {
+        self.shared.as_ref().map(|f| f.name.as_str())
     }
 
     /// Sends `header` and `arrays` with a new id and waits for the reply.
@@ -224,6 +271,12 @@ impl Client {
             .iter()
             .map(|a| (a.name.as_str(), a.dtype, a.shape.clone(), &a.data[..]))
             .collect();
+        // A bounded number in flight (the oldest waited for).
+        while self.pending.len() >= MAX_PENDING {
+            if let Some(&oldest) = self.pending.front() {
+                self.wait_quietly(oldest)?;
+            }
+        }
         let id = self.send_parts(header, &parts)?;
         self.pending.push_back(id);
         Ok(())
@@ -258,7 +311,7 @@ impl Client {
         }
         let align = |x: u64| x.div_ceil(64) * 64;
         let total: u64 = parts.iter().map(|p| align(p.3.len() as u64)).sum();
-        let shared = self.shared.is_some() && total as usize >= SHARED_FROM;
+        let shared = self.use_shared && total as usize >= SHARED_FROM;
         // The arrays' specs, without their bytes (written below, or into shared memory).
         let mut m = Message::new(header, Vec::new());
         for (name, dtype, shape, _) in parts {
@@ -278,7 +331,7 @@ impl Client {
                     m.shared.push((i, SharedBytes { file: f.name.clone(), offset: at }));
                     at += align(part.3.len() as u64);
                 }
-                f.users[(base / f.region.max(1)) as usize % REGIONS] = Some(id);
+                f.users[((base - REGIONS_AT) / f.region.max(1)) as usize % REGIONS] = Some(id);
             }
             m.write(&mut self.writer)?;
         } else {
@@ -306,7 +359,7 @@ impl Client {
             }
             let Some(f) = &mut self.shared else { return Ok(0) };
             f.region = bytes.next_power_of_two().max(1 << 20);
-            f.file.set_len(f.region * REGIONS as u64)?;
+            f.file.set_len(REGIONS_AT + f.region * REGIONS as u64)?;
             f.users = [None; REGIONS];
         }
         let Some(f) = &mut self.shared else { return Ok(0) };
@@ -316,14 +369,19 @@ impl Client {
         if let Some(id) = user {
             self.wait_quietly(id)?;
         }
-        Ok(k as u64 * region)
+        Ok(REGIONS_AT + k as u64 * region)
     }
 
-    /// Waits for `id`'s reply if it is still to come (an error in it is kept for later).
+    /// Waits for `id`'s reply if it is still to come (the viewer's error in it is kept for
+    /// later; a broken connection is an error now).
     fn wait_quietly(&mut self, id: u64) -> Result<(), ClientError> {
         if self.pending.contains(&id) {
-            if let Err(ClientError::Viewer(e)) = self.wait(id) {
-                self.deferred.get_or_insert(e);
+            match self.wait(id) {
+                Ok(_) => {}
+                Err(ClientError::Viewer(e)) => {
+                    self.deferred.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
             }
         }
         Ok(())

@@ -590,13 +590,20 @@ impl FrameGraph<'_> {
                         SubState::after(a.info(), is_image)
                     }
                     // Unknown or presented before: wait for everything before (the acquire
-                    // semaphore's wait stage, whatever it is, is then in the chain).
+                    // semaphore's wait stage, whatever it is, is then in the chain), and an
+                    // unknown buffer's earlier writes, whatever they were, are made available
+                    // (its contents are kept, unlike an image's of unknown layout).
                     Origin::Imported { initial, .. } => SubState {
                         layout: match initial {
                             Some(a) if is_image => a.info().layout,
                             _ => vk::ImageLayout::UNDEFINED,
                         },
                         write_stage: vk::PipelineStageFlags2::ALL_COMMANDS,
+                        write_access: if is_image {
+                            vk::AccessFlags2::NONE
+                        } else {
+                            vk::AccessFlags2::MEMORY_WRITE
+                        },
                         ..SubState::FRESH
                     },
                     Origin::Transient => SubState::FRESH,

@@ -22,7 +22,12 @@ const COMPUTE_RW: (S, A) = (
 const FRAG_SAMPLE: (S, A) = (S::FRAGMENT_SHADER, A::SHADER_SAMPLED_READ);
 const FRAG_TESTS: S =
     S::from_raw(S::EARLY_FRAGMENT_TESTS.as_raw() | S::LATE_FRAGMENT_TESTS.as_raw());
+/// An imported image of unknown state: every earlier command waited for (its contents are
+/// discarded with the layout).
 const UNKNOWN: (S, A) = (S::ALL_COMMANDS, A::NONE);
+/// An imported buffer of unknown state: every earlier command waited for, and its writes,
+/// whatever they were, made available (the contents are kept).
+const UNKNOWN_BUFFER: (S, A) = (S::ALL_COMMANDS, A::MEMORY_WRITE);
 const COMPUTE_SAMPLE: (S, A) = (S::COMPUTE_SHADER, A::SHADER_SAMPLED_READ);
 /// A compute-written image sampled later (in fragment or compute) uses these stages/writes.
 const COMPUTE_FRAG_W: (S, A) = (
@@ -377,7 +382,7 @@ fn acceleration_structure_build_then_trace() {
         A::ACCELERATION_STRUCTURE_READ_KHR | A::ACCELERATION_STRUCTURE_WRITE_KHR,
     );
     // Imported with no known state: the build waits for everything before it.
-    assert_eq!(pass(&p, "build blas"), [mem(&p, "blas", UNKNOWN, build_rw)]);
+    assert_eq!(pass(&p, "build blas"), [mem(&p, "blas", UNKNOWN_BUFFER, build_rw)]);
     assert_eq!(
         pass(&p, "build tlas"),
         [
@@ -387,7 +392,7 @@ fn acceleration_structure_build_then_trace() {
                 built,
                 (S::ACCELERATION_STRUCTURE_BUILD_KHR, A::ACCELERATION_STRUCTURE_READ_KHR)
             ),
-            mem(&p, "tlas", UNKNOWN, build_rw),
+            mem(&p, "tlas", UNKNOWN_BUFFER, build_rw),
         ]
     );
     assert_eq!(
@@ -954,13 +959,13 @@ fn upload_build_trace_then_sample() {
     // The upload's transfer write is made visible to the build's reads of its inputs.
     assert_eq!(
         pass(&p, "upload"),
-        [mem(&p, "vertices", UNKNOWN, (S::ALL_TRANSFER, A::TRANSFER_WRITE))]
+        [mem(&p, "vertices", UNKNOWN_BUFFER, (S::ALL_TRANSFER, A::TRANSFER_WRITE))]
     );
     assert_eq!(
         pass(&p, "build blas"),
         [
             mem(&p, "vertices", (S::ALL_TRANSFER, A::TRANSFER_WRITE), (build, A::SHADER_READ)),
-            mem(&p, "blas", UNKNOWN, build_rw),
+            mem(&p, "blas", UNKNOWN_BUFFER, build_rw),
         ]
     );
     // The instances were last read by a build (known state): nothing to wait for.
@@ -968,7 +973,7 @@ fn upload_build_trace_then_sample() {
         pass(&p, "build tlas"),
         [
             mem(&p, "blas", built, (build, A::ACCELERATION_STRUCTURE_READ_KHR)),
-            mem(&p, "tlas", UNKNOWN, build_rw),
+            mem(&p, "tlas", UNKNOWN_BUFFER, build_rw),
         ]
     );
     let rt = S::RAY_TRACING_SHADER_KHR;
@@ -1037,7 +1042,7 @@ fn tlas_update_between_two_traces() {
         pass(&p, "trace 1"),
         [
             mem(&p, "tlas", built, (rt, A::ACCELERATION_STRUCTURE_READ_KHR)),
-            mem(&p, "a", UNKNOWN, rt_storage_w),
+            mem(&p, "a", UNKNOWN_BUFFER, rt_storage_w),
         ]
     );
     assert_eq!(pass(&p, "update tlas"), [mem(&p, "tlas", (rt, A::NONE), build_rw)]);
@@ -1045,7 +1050,7 @@ fn tlas_update_between_two_traces() {
         pass(&p, "trace 2"),
         [
             mem(&p, "tlas", built, (rt, A::ACCELERATION_STRUCTURE_READ_KHR)),
-            mem(&p, "b", UNKNOWN, rt_storage_w),
+            mem(&p, "b", UNKNOWN_BUFFER, rt_storage_w),
         ]
     );
 }
@@ -1072,10 +1077,10 @@ fn two_traces_share_a_tlas_without_barriers() {
         pass(&p, "trace a"),
         [
             mem(&p, "tlas", built, (rt, A::ACCELERATION_STRUCTURE_READ_KHR)),
-            mem(&p, "a", UNKNOWN, (rt, COMPUTE_RW.1)),
+            mem(&p, "a", UNKNOWN_BUFFER, (rt, COMPUTE_RW.1)),
         ]
     );
-    assert_eq!(pass(&p, "trace b"), [mem(&p, "b", UNKNOWN, (rt, COMPUTE_RW.1))]);
+    assert_eq!(pass(&p, "trace b"), [mem(&p, "b", UNKNOWN_BUFFER, (rt, COMPUTE_RW.1))]);
 }
 
 /// Transient acceleration structures: the graph plans their storage like buffers (linear

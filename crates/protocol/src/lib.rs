@@ -792,6 +792,9 @@ pub enum Request {
         client: String,
         /// The token, when the viewer asks for one.
         token: Option<String>,
+        /// Shared memory offered (1.1): the client's file in `/dev/shm` and the nonce it wrote
+        /// at its start; the viewer reads it back to know that it sees the client's file.
+        shm: Option<(String, String)>,
     },
     /// A point cloud (created, replaced, or a sample of its sequence `at`).
     Points {
@@ -1148,7 +1151,19 @@ impl Request {
                     .take(128)
                     .collect();
                 let token = m.header.get("token").and_then(Value::as_str).map(str::to_string);
-                Request::Hello { version: v, client, token }
+                let file = m.header.get("shm").and_then(Value::as_str);
+                let nonce = m.header.get("shm_nonce").and_then(Value::as_str);
+                let shm = match (file, nonce) {
+                    (Some(f), Some(n))
+                        if SharedBytes::valid_name(f)
+                            && (16..=64).contains(&n.len())
+                            && n.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                    {
+                        Some((f.to_string(), n.to_string()))
+                    }
+                    _ => None,
+                };
+                Request::Hello { version: v, client, token, shm }
             }
             "points" => {
                 let positions = array_mut(m, "positions")?.take_vec3s()?;
@@ -1277,6 +1292,13 @@ impl Request {
                         )))
                     }
                 };
+                // Each pose becomes up to 20 vertices: a bound on what a message makes.
+                if n > 1 << 20 {
+                    return Err(ProtocolError::Invalid(format!(
+                        "'{kind}': {n} poses (at most {})",
+                        1 << 20
+                    )));
+                }
                 let v = a.to_f32();
                 if v.iter().any(|x| !x.is_finite()) {
                     return Err(ProtocolError::Invalid(format!("'{kind}': non-finite poses")));
@@ -1529,9 +1551,10 @@ fn viewport(m: &Message) -> Result<Option<u32>, ProtocolError> {
 }
 
 /// The `welcome` reply to a `hello`.
-pub fn welcome(server: &str) -> Message {
+pub fn welcome(server: &str, shared_memory: bool) -> Message {
     Message::new(
-        json!({"type": "welcome", "version": [VERSION.0, VERSION.1], "server": server}),
+        json!({"type": "welcome", "version": [VERSION.0, VERSION.1], "server": server,
+               "shared_memory": shared_memory}),
         vec![],
     )
 }

@@ -104,8 +104,8 @@ impl Picker {
         Ok(Self { ctx: ctx.clone(), pipeline: Pipeline::compute(ctx, &entry, None)? })
     }
 
-    /// What is under pixel (`x`, `y`) (from the top left, fractions allowed: the pixel's
-    /// centre is at +0.5) of `view` in `scene`, leaving out the nodes in `hidden` (hidden in
+    /// What is under pixel (`x`, `y`) (from the top left; a fraction picks the pixel it falls
+    /// in) of `view` in `scene`, leaving out the nodes in `hidden` (hidden in
     /// this view). None: nothing, or a pixel outside the view.
     pub fn pick(
         &self,
@@ -124,12 +124,13 @@ impl Picker {
         if !inverse.is_finite() {
             return Ok(None);
         }
-        // The ray through the pixel's centre: its points at NDC depth 0 and 1.
-        let ndc = Vec3::new((x + 0.5) / w * 2.0 - 1.0, (y + 0.5) / h * 2.0 - 1.0, 0.0);
+        // The pixel's centre (a cursor between pixel centres picks the pixel it is in).
+        let (cx, cy) = (x.floor() + 0.5, y.floor() + 0.5);
+        // The ray through it: its points at NDC depth 0 and 1.
+        let ndc = Vec3::new(cx / w * 2.0 - 1.0, cy / h * 2.0 - 1.0, 0.0);
         let near = inverse.project_point3(ndc);
         let far = inverse.project_point3(Vec3::new(ndc.x, ndc.y, 1.0));
         // Clip space to (pixel offset from the pixel's centre, depth), after the divide.
-        let (cx, cy) = (x + 0.5, y + 0.5);
         let viewport = Mat4::from_cols(
             Vec4::new(0.5 * w, 0.0, 0.0, 0.0),
             Vec4::new(0.0, 0.5 * h, 0.0, 0.0),

@@ -64,42 +64,6 @@ pub fn plane(material: usize, half: f32) -> Primitive {
     p
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every triangle winds counter-clockwise seen from outside: its geometric normal points
-    /// the way of its vertices' normals.
-    fn outward(p: &Primitive) {
-        assert_eq!(p.positions.len(), p.normals.len());
-        assert_eq!(p.positions.len(), p.uvs.len());
-        for t in p.indices.chunks_exact(3) {
-            let [a, b, c] = [t[0], t[1], t[2]].map(|i| glam::Vec3::from(p.positions[i as usize]));
-            let g = (b - a).cross(c - a);
-            if g.length() < 1e-5 {
-                continue; // degenerate at a pole
-            }
-            let n: glam::Vec3 =
-                [t[0], t[1], t[2]].iter().map(|&i| glam::Vec3::from(p.normals[i as usize])).sum();
-            assert!(g.dot(n) > 0.0, "triangle {t:?} faces inwards");
-        }
-    }
-
-    #[test]
-    fn shapes_face_outwards_and_have_their_size() {
-        let s = uv_sphere(0, 16, 8);
-        outward(&s);
-        assert!(s.positions.iter().all(|p| (glam::Vec3::from(*p).length() - 1.0).abs() < 1e-5));
-        let c = cube(2);
-        outward(&c);
-        assert_eq!((c.positions.len(), c.indices.len(), c.material), (24, 36, 2));
-        assert!(c.positions.iter().flatten().all(|v| v.abs() == 1.0));
-        let q = plane(0, 3.0);
-        outward(&q);
-        assert!(q.positions.iter().all(|p| p[1] == 0.0 && p[0].abs() == 3.0));
-    }
-}
-
 /// Segments (pairs of points, with their colours) of coordinate-axis triads at `poses`
 /// (object to world): x red, y green, z blue, each `length` long.
 pub fn axes_segments(poses: &[glam::Mat4], length: f32) -> (Vec<[f32; 3]>, Vec<[u8; 4]>) {
@@ -139,4 +103,40 @@ pub fn frustum_segments(poses: &[glam::Mat4], yfov: f32, aspect: f32, depth: f32
         out.extend([c[3], top, top, c[2]]);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every triangle winds counter-clockwise seen from outside: its geometric normal points
+    /// the way of its vertices' normals.
+    fn outward(p: &Primitive) {
+        assert_eq!(p.positions.len(), p.normals.len());
+        assert_eq!(p.positions.len(), p.uvs.len());
+        for t in p.indices.chunks_exact(3) {
+            let [a, b, c] = [t[0], t[1], t[2]].map(|i| glam::Vec3::from(p.positions[i as usize]));
+            let g = (b - a).cross(c - a);
+            if g.length() < 1e-5 {
+                continue; // degenerate at a pole
+            }
+            let n: glam::Vec3 =
+                [t[0], t[1], t[2]].iter().map(|&i| glam::Vec3::from(p.normals[i as usize])).sum();
+            assert!(g.dot(n) > 0.0, "triangle {t:?} faces inwards");
+        }
+    }
+
+    #[test]
+    fn shapes_face_outwards_and_have_their_size() {
+        let s = uv_sphere(0, 16, 8);
+        outward(&s);
+        assert!(s.positions.iter().all(|p| (glam::Vec3::from(*p).length() - 1.0).abs() < 1e-5));
+        let c = cube(2);
+        outward(&c);
+        assert_eq!((c.positions.len(), c.indices.len(), c.material), (24, 36, 2));
+        assert!(c.positions.iter().flatten().all(|v| v.abs() == 1.0));
+        let q = plane(0, 3.0);
+        outward(&q);
+        assert!(q.positions.iter().all(|p| p[1] == 0.0 && p[0].abs() == 3.0));
+    }
 }

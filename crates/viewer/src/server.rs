@@ -298,7 +298,9 @@ fn serve(
 ) -> anyhow::Result<()> {
     let Shared { queue, served, recorder, inflight, timing } = *shared;
     conn.set_nodelay(true)?;
-    let local = config.shared_memory && conn.peer_addr().is_ok_and(|a| a.ip().is_loopback());
+    let local =
+        config.shared_memory && conn.peer_addr().is_ok_and(|a| a.ip().to_canonical().is_loopback());
+    let mut shared_file: Option<String> = None;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, conn.try_clone()?);
     let (tx, rx) = sync_channel::<Message>(256);
     let writer = {
@@ -323,7 +325,7 @@ fn serve(
             anyhow::anyhow!("refused: {m}")
         };
         match Request::parse(&hello, &config.limits).map(|e| e.request) {
-            Ok(Request::Hello { version, client: name, token }) => {
+            Ok(Request::Hello { version, client: name, token, shm }) => {
                 if version.0 != protocol::VERSION.0 {
                     return Err(refuse(&ProtocolError::Version { client: version }.to_string()));
                 }
@@ -337,7 +339,17 @@ fn serve(
                     version.0,
                     version.1
                 );
-                reply.send(protocol::welcome(concat!("xpg-view ", env!("CARGO_PKG_VERSION"))));
+                // Shared memory: only the file the client named, once its nonce reads back
+                // (the same machine and the same files: not through a tunnel or a container
+                // of its own).
+                shared_file = shm.filter(|_| local).and_then(|(file, nonce)| {
+                    let mut back = vec![0u8; nonce.len()];
+                    let same_bytes = read_shared(&file, 0, &mut back).is_ok()
+                        && same(std::str::from_utf8(&back).unwrap_or(""), &nonce);
+                    same_bytes.then_some(file)
+                });
+                let server = concat!("xpg-view ", env!("CARGO_PKG_VERSION"));
+                reply.send(protocol::welcome(server, shared_file.is_some()));
             }
             Ok(_) => return Err(refuse("the first message must be 'hello'")),
             Err(e) => return Err(refuse(&e.to_string())),
@@ -363,14 +375,22 @@ fn serve(
                 }
             };
             if !m.shared.is_empty() {
-                // Arrays in shared memory (the rest of the stream is intact either way).
-                let read = if local {
-                    m.resolve_shared(read_shared)
-                } else {
-                    Err("arrays in shared memory: only for clients on this machine (connected \
-                         to a loopback address), and where the viewer allows it ([server] \
-                         shared_memory)"
-                        .to_string())
+                // Arrays in shared memory (the rest of the stream is intact either way): only
+                // from the file the client proved in its hello.
+                let read = match &shared_file {
+                    Some(own) => m.resolve_shared(|file, offset, into| {
+                        if file != own {
+                            return Err(format!(
+                                "'{file}' is not the shared-memory file this client named in \
+                                 its hello"
+                            ));
+                        }
+                        read_shared(file, offset, into)
+                    }),
+                    None => Err("arrays in shared memory: only for clients on this machine \
+                                 (connected to a loopback address) that named their file in \
+                                 'hello', where the viewer allows it ([server] shared_memory)"
+                        .to_string()),
                 };
                 if let Err(e) = read {
                     reply.send(protocol::error(m.id(), &format!("'{}': {e}", m.kind())));
@@ -428,15 +448,16 @@ fn read_shared(name: &str, offset: u64, into: &mut [u8]) -> Result<(), String> {
         return Err(format!("'{name}' is not a shared-memory name (xpg-...)"));
     }
     let path = std::path::Path::new("/dev/shm").join(name);
+    // Not blocking on a FIFO; the type is checked on what was opened.
     let f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let meta = f.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
     // /proc/self belongs to this process's user.
     let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
-    if !meta.is_file() || Some(meta.uid()) != me {
+    if !meta.is_file() || Some(meta.uid()) != me || meta.nlink() != 1 {
         return Err(format!("{}: not a file of this user", path.display()));
     }
     let end = offset.checked_add(into.len() as u64).filter(|&e| e <= meta.len());

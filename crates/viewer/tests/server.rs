@@ -464,11 +464,8 @@ fn shared_memory_arrays_from_a_local_client() {
             v.send(serde_json::json!({"type": "points", "name": "streamed"}), &arrays)?;
         }
         v.flush()?;
-        let files: Vec<String> = std::fs::read_dir("/dev/shm")?
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|f| f.starts_with(&format!("xpg-{}-", std::process::id())))
-            .collect();
-        assert_eq!(files.len(), 1, "{files:?}");
+        let files = vec![v.shared_memory_file().unwrap_or_default().to_string()];
+        assert!(std::path::Path::new("/dev/shm").join(&files[0]).is_file(), "{files:?}");
         // Hostile or broken references.
         let mut kinds = Vec::new();
         let big = |file: &str, offset: u64| {
@@ -480,17 +477,30 @@ fn shared_memory_arrays_from_a_local_client() {
             m.shared.push((0, protocol::SharedBytes { file: file.into(), offset }));
             m
         };
-        for m in [big("xpg-no-such-file", 0), big(&files[0], 1 << 40)] {
-            let mut raw = m.clone();
-            raw.header.insert("id".into(), serde_json::json!(99));
-            kinds.push(raw_call(&addr, &raw));
-        }
+        // A connection that named no file in its hello may use none.
+        kinds.push(raw_call(&addr, None, &[big(&files[0], 64)]).remove(0));
+        // One that named its own (the nonce read back) may use that one only, within it.
+        let own = format!("xpg-test-{}", std::process::id());
+        let path = std::path::Path::new("/dev/shm").join(&own);
+        let nonce = "0123456789abcdef0123456789abcdef";
+        let mut bytes = nonce.as_bytes().to_vec();
+        bytes.resize(64 + n * 12, 0);
+        std::fs::write(&path, &bytes)?;
+        let replies = raw_call(
+            &addr,
+            Some((&own, nonce)),
+            &[big(&files[0], 64), big(&own, 1 << 40), big(&own, 64)],
+        );
+        let _ = std::fs::remove_file(&path);
+        kinds.extend(replies);
         v.points("after", &p[..10], None)?;
         Ok((files[0].clone(), kinds))
     })
     .expect("client");
-    assert!(kinds[0].contains("xpg-no-such-file"), "{kinds:?}");
-    assert!(kinds[1].contains("past its end"), "{kinds:?}");
+    assert!(kinds[0].contains("named their file in 'hello'"), "{kinds:?}");
+    assert!(kinds[1].contains("not the shared-memory file this client named"), "{kinds:?}");
+    assert!(kinds[2].contains("past its end"), "{kinds:?}");
+    assert_eq!(kinds[3], "ok", "its own file, within it: {kinds:?}");
     let s = app.scene();
     let big = s.point_sets.iter().find(|p| p.name == "big").expect("big");
     assert_eq!(big.positions.len(), 50_000);
@@ -502,26 +512,39 @@ fn shared_memory_arrays_from_a_local_client() {
     assert!(!std::path::Path::new("/dev/shm").join(&file).exists(), "{file} removed");
 }
 
-/// One request on a new connection (after the handshake): the reply's message.
-fn raw_call(addr: &str, m: &protocol::Message) -> String {
+/// Requests on a new connection (its hello offering `shm`: a file and its nonce): each
+/// reply's message ("ok" for an ok), then a query shows that the connection goes on.
+fn raw_call(addr: &str, shm: Option<(&str, &str)>, ms: &[protocol::Message]) -> Vec<String> {
     let s = TcpStream::connect(addr).expect("connect");
     let mut w = std::io::BufWriter::new(s.try_clone().expect("clone"));
     let mut r = std::io::BufReader::new(s);
-    let hello =
-        protocol::Message::new(serde_json::json!({"type": "hello", "version": [1, 1]}), vec![]);
-    hello.write(&mut w).expect("hello");
+    let mut hello = serde_json::json!({"type": "hello", "version": [1, 1]});
+    if let Some((file, nonce)) = shm {
+        hello["shm"] = serde_json::json!(file);
+        hello["shm_nonce"] = serde_json::json!(nonce);
+    }
+    protocol::Message::new(hello, vec![]).write(&mut w).expect("hello");
     let limits = protocol::Limits::default();
-    let _welcome = protocol::Message::read(&mut r, &limits).expect("welcome");
-    m.write(&mut w).expect("write");
-    let reply = protocol::Message::read(&mut r, &limits).expect("reply");
-    let text = reply.header.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string();
-    // The connection goes on.
+    let welcome = protocol::Message::read(&mut r, &limits).expect("welcome");
+    let accepted = welcome.header.get("shared_memory") == Some(&serde_json::json!(true));
+    assert_eq!(accepted, shm.is_some(), "{:?}", welcome.header);
+    let mut out = Vec::new();
+    for (k, m) in ms.iter().enumerate() {
+        let mut m = m.clone();
+        m.header.insert("id".into(), serde_json::json!(k));
+        m.write(&mut w).expect("write");
+        let reply = protocol::Message::read(&mut r, &limits).expect("reply");
+        out.push(match reply.kind() {
+            "ok" => "ok".to_string(),
+            _ => reply.header.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string(),
+        });
+    }
     protocol::Message::new(serde_json::json!({"type": "query", "id": 1}), vec![])
         .write(&mut w)
         .expect("write");
     let q = protocol::Message::read(&mut r, &limits).expect("the connection goes on");
     assert_eq!(q.kind(), "objects", "{:?}", q.header);
-    text
+    out
 }
 
 /// A client asks what is under a pixel (after its earlier messages), and hears of clicks in

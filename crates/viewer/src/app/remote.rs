@@ -523,6 +523,9 @@ impl super::App {
                 let poses: Vec<glam::Mat4> =
                     poses.iter().map(glam::Mat4::from_cols_array).collect();
                 let (positions, colors) = scene::shapes::axes_segments(&poses, length);
+                if !scene::all_finite(&positions) {
+                    return Err("'axes': the poses and length give non-finite positions".into());
+                }
                 let width = Some(width.unwrap_or(2.0));
                 let lines = Request::Lines { name, positions, strip: false, colors, width };
                 self.apply_request(remote, lines)
@@ -532,6 +535,9 @@ impl super::App {
                     poses.iter().map(glam::Mat4::from_cols_array).collect();
                 let positions =
                     scene::shapes::frustum_segments(&poses, fov.to_radians(), aspect, depth);
+                if !scene::all_finite(&positions) {
+                    return Err("'frustum': the poses and sizes give non-finite positions".into());
+                }
                 let colors = vec![color; positions.len()];
                 let lines = Request::Lines { name, positions, strip: false, colors, width: None };
                 self.apply_request(remote, lines)
