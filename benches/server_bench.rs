@@ -1,9 +1,12 @@
 //! The viewer as a server (issue 24), measured in one run with an offscreen viewer in this
 //! process (its frames on the main thread, clients on threads):
-//! - raw loopback TCP throughput (one socket, 4 MiB writes);
+//! - raw loopback TCP throughput (one socket, 4 MiB writes), read into one buffer (the usual
+//!   measure) and into a buffer per message (what a receiver that keeps the data must do);
+//! - the server's reader side alone (read and checked, dropped on another thread);
 //! - throughput: one client streaming `--points` point frames (positions f32 + colours RGBA8)
-//!   into one object, pipelined (no reply per frame, one query at the end): MB/s and frames
-//!   per second applied to the scene, and the frames rendered meanwhile;
+//!   into one object without waiting (`xpg_client::Client::send`), with the arrays in the
+//!   messages (TCP) and through shared memory: MB/s and frames per second applied to the
+//!   scene, the frames rendered and uploaded meanwhile, and where the time went;
 //! - load: `--clients` clients each sending `--updates` updates of `--load-points` points to
 //!   their own object while the viewer renders two viewports: nothing lost (each object holds
 //!   its client's last frame, every message was received), frame time p50/p99 with and without
