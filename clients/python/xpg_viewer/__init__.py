@@ -322,10 +322,12 @@ class Viewer:
             c = c.astype(np.float32)
         return c
 
-    def points(self, name, positions, colors=None, scalars=None, size=None, frame=None, time=None):
+    def points(self, name, positions, colors=None, scalars=None, size=None, frame=None, time=None,
+               size_world=None):
         """A point cloud named ``name`` (N x 3). ``colors``: N x 3 or N x 4, uint8 0-255 or
         floats 0-1 (or one colour for all); ``scalars``: N values through a colormap;
-        ``size`` in pixels. With ``frame=`` or ``time=``, a sample of a sequence."""
+        ``size`` in pixels, or ``size_world``: a diameter in world units (round splats that
+        grow as they come nearer). With ``frame=`` or ``time=``, a sample of a sequence."""
         p = np.asarray(positions)
         arrays = [("positions", p)]
         if colors is not None:
@@ -335,6 +337,8 @@ class Viewer:
         header = {"type": "points", "name": name, **self._when(frame, time)}
         if size is not None:
             header["size"] = float(size)
+        if size_world is not None:
+            header["size_world"] = float(size_world)
         self._exchange(header, arrays)
 
     def mesh(self, name, vertices, faces, colors=None, color=None, frame=None, time=None):

@@ -865,6 +865,7 @@ fn points_and_lines_are_drawn_over_the_path_traced_image() {
     s.point_sets.push(scene::PointSet {
         colors: vec![[0, 255, 0, 255]; xs.len()],
         size_px: 3.0,
+        size_world: None,
         ..scene::PointSet::new("points", xs.iter().map(|&x| [x, -0.3, -1.0]).collect())
     });
     s.line_sets.push(scene::LineSet {

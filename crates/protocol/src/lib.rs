@@ -808,6 +808,8 @@ pub enum Request {
         scalars: Vec<f32>,
         /// Point size in pixels.
         size: Option<f32>,
+        /// Point diameter in world units instead (1.1).
+        size_world: Option<f32>,
         /// A sample of a sequence (None: static).
         at: Option<At>,
     },
@@ -1187,12 +1189,19 @@ impl Request {
                 if size.is_some_and(|s| !(s > 0.0 && s <= 64.0)) {
                     return Err(ProtocolError::Invalid("'points': 'size' outside (0, 64]".into()));
                 }
+                let size_world = number(m, "size_world")?.map(|s| s as f32);
+                if size_world.is_some_and(|s| !(s > 0.0 && s <= 1e9)) {
+                    return Err(ProtocolError::Invalid(
+                        "'points': 'size_world' outside (0, 1e9]".into(),
+                    ));
+                }
                 Request::Points {
                     name: string(m, "name", limits)?,
                     positions,
                     colors,
                     scalars,
                     size,
+                    size_world,
                     at: at(m)?,
                 }
             }

@@ -640,6 +640,7 @@ fn points_are_splatted_and_depth_tested_against_triangles() {
             positions: vec![[-0.5, 0.0, 0.5], [0.5, 0.0, -0.5]],
             colors: vec![[255, 0, 0, 255], [0, 255, 0, 255]],
             size_px: 4.0,
+            size_world: None,
             scalars: Vec::new(),
             colormap: None,
             visible: true,

@@ -601,6 +601,7 @@ fn msaa_resolves_partial_coverage() {
         positions: vec![[-0.5, 0.2, 0.5]],
         colors: Vec::new(),
         size_px: 4.0,
+        size_world: None,
         scalars: Vec::new(),
         colormap: None,
         visible: true,
@@ -921,6 +922,7 @@ fn showcase_matches_the_stored_image() {
     scene.point_sets.push(scene::PointSet {
         colors: vec![[255, 220, 0, 255]; 40],
         size_px: 3.0,
+        size_world: None,
         ..scene::PointSet::new(
             "dots",
             (0..40)

@@ -157,6 +157,8 @@ pub struct GpuPoints {
     pub transform: Mat4,
     /// Size in pixels.
     pub size_px: f32,
+    /// Diameter in world units instead (0: `size_px`).
+    pub size_world: f32,
     /// Drawn.
     pub visible: bool,
     /// Object-space bounds of the positions (None: no points).
@@ -471,6 +473,7 @@ enum GeometryWrite<'s> {
         positions: Bytes<'s>,
         colors: Bytes<'s>,
         size_px: f32,
+        size_world: f32,
         visible: bool,
         transform: Mat4,
         bounds: Option<(Vec3, Vec3)>,
@@ -487,6 +490,7 @@ enum GeometryWrite<'s> {
     PointsPlacement {
         set: usize,
         size_px: f32,
+        size_world: f32,
         visible: bool,
         transform: Mat4,
     },
@@ -1018,9 +1022,18 @@ impl GpuScene {
         }
         for change in &geometry {
             match change {
-                GeometryWrite::Points { set, size_px, visible, transform, bounds, .. } => {
+                GeometryWrite::Points {
+                    set,
+                    size_px,
+                    size_world,
+                    visible,
+                    transform,
+                    bounds,
+                    ..
+                } => {
                     let gp = &mut self.points[*set];
                     (gp.size_px, gp.visible, gp.transform) = (*size_px, *visible, *transform);
+                    gp.size_world = *size_world;
                     gp.local_bounds = *bounds;
                     // Its own buffers again (no longer a streamed frame's).
                     (gp.count, gp.pooled) = (gp.capacity, None);
@@ -1030,9 +1043,10 @@ impl GpuScene {
                     (gl.width_px, gl.visible, gl.transform) = (*width_px, *visible, *transform);
                     gl.local_bounds = *bounds;
                 }
-                GeometryWrite::PointsPlacement { set, size_px, visible, transform } => {
+                GeometryWrite::PointsPlacement { set, size_px, size_world, visible, transform } => {
                     let gp = &mut self.points[*set];
                     (gp.size_px, gp.visible, gp.transform) = (*size_px, *visible, *transform);
+                    gp.size_world = *size_world;
                 }
                 GeometryWrite::LinesPlacement { set, visible, transform } => {
                     let gl = &mut self.lines[*set];
@@ -1327,6 +1341,7 @@ impl GpuScene {
                 }
             }
             (gp.size_px, gp.visible, gp.transform) = (ps.size_px, ps.visible, ps.transform);
+            gp.size_world = crate::upload::world_size(ps);
             // The stream computed them on its loader thread.
             gp.local_bounds = match f.frame.bounds {
                 Some((lo, hi)) => Some((Vec3::from(lo), Vec3::from(hi))),
@@ -1515,6 +1530,7 @@ impl GpuScene {
                         positions: Bytes::Scene(bytemuck::cast_slice(&ps.positions)),
                         colors,
                         size_px: ps.size_px,
+                        size_world: crate::upload::world_size(ps),
                         visible: ps.visible,
                         transform: ps.transform,
                         bounds: crate::upload::local_bounds(&ps.positions),
@@ -1552,6 +1568,7 @@ impl GpuScene {
                     out.push(GeometryWrite::PointsPlacement {
                         set: i,
                         size_px: ps.size_px,
+                        size_world: crate::upload::world_size(ps),
                         visible: ps.visible,
                         transform: ps.transform,
                     });

@@ -54,7 +54,9 @@ struct SplatPush {
     width: u32,
     height: u32,
     first: u32,
-    pad: u32,
+    /// Points of a diameter in world units: that diameter in pixels at clip w = 1 (divided by
+    /// each point's w); 0: `size` pixels.
+    world: f32,
 }
 
 /// Push constants of shaders/overlay/points_resolve.slang.
@@ -311,6 +313,8 @@ impl Overlay {
         view_address: u64,
     ) {
         let (w, h) = (view.width, view.height);
+        // Pixels per world unit at clip w = 1 (the projection's vertical scale).
+        let focal = 0.5 * view.proj.y_axis.y.abs() * h as f32;
         let mut splats = graph.create_buffer("point splats", w as u64 * h as u64 * 8);
         let s = splats;
         graph.add_pass("points clear").write(&mut splats, Access::TransferDst).record(move |ctx| {
@@ -355,7 +359,7 @@ impl Overlay {
                             width: w,
                             height: h,
                             first,
-                            pad: 0,
+                            world: set.size_world * focal,
                         };
                         splat.push(ctx.cmd, &push);
                         splat.dispatch_threads(

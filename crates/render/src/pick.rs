@@ -137,7 +137,8 @@ impl Picker {
             Vec4::new(0.0, 0.0, 1.0, 0.0),
             Vec4::new(0.5 * w - cx, 0.5 * h - cy, 0.0, 1.0),
         );
-        let jobs = jobs(scene, hidden);
+        let focal = 0.5 * view.proj.y_axis.y.abs() * h;
+        let jobs = jobs(scene, hidden, focal);
         if jobs.is_empty() {
             return Ok(None);
         }
@@ -232,7 +233,7 @@ impl Picker {
 }
 
 /// Every visible object with something to hit.
-fn jobs(scene: &GpuScene, hidden: &BTreeSet<u32>) -> Vec<Job> {
+fn jobs(scene: &GpuScene, hidden: &BTreeSet<u32>, focal: f32) -> Vec<Job> {
     let mut jobs = Vec::new();
     let (vertices, indices) = (scene.vertices.address(), scene.indices.address());
     for (i, d) in scene.draw_list.iter().enumerate() {
@@ -259,8 +260,13 @@ fn jobs(scene: &GpuScene, hidden: &BTreeSet<u32>) -> Vec<Job> {
                 data: p.addresses().positions,
                 indices: 0,
                 count: p.count,
-                // The splat's footprint (at least the pixel itself).
-                radius: (0.5 * p.size_px.ceil()).max(0.5),
+                // The splat's footprint (at least the pixel itself); a diameter in world
+                // units as a negative number: its pixels at clip w = 1.
+                radius: if p.size_world > 0.0 {
+                    -(p.size_world * focal)
+                } else {
+                    (0.5 * p.size_px.ceil()).max(0.5)
+                },
             });
         }
     }

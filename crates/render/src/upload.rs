@@ -360,6 +360,11 @@ pub(crate) fn upload_environment(
     Ok((environment, environment_kind))
 }
 
+/// A point set's diameter in world units (0: its size is in pixels).
+pub(crate) fn world_size(ps: &scene::PointSet) -> f32 {
+    ps.size_world.filter(|w| w.is_finite() && *w > 0.0).unwrap_or(0.0)
+}
+
 /// The bounds of `positions` (None: none).
 pub(crate) fn local_bounds(positions: &[[f32; 3]]) -> Option<(Vec3, Vec3)> {
     if positions.is_empty() {
@@ -474,6 +479,7 @@ pub(crate) fn upload_points(
             count: colors.len() as u32,
             transform: ps.transform,
             size_px: ps.size_px,
+            size_world: world_size(ps),
             visible: ps.visible,
             local_bounds: local_bounds(&ps.positions),
             capacity: colors.len() as u32,

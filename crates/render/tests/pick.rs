@@ -122,3 +122,26 @@ fn pick_follows_transforms_and_updates() {
     assert_eq!(picker.pick(&gpu, &v, x, y, &none).expect("pick"), None, "moved away");
     common::assert_clean(&ctx);
 }
+
+/// Points sized in world units: their footprint follows the distance (a diameter of 0.4 at 4
+/// units with a 60 degree field of view over 120 pixels: about 10 pixels).
+#[test]
+fn pick_points_sized_in_world_units() {
+    let ctx = common::gpu(false);
+    let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
+    let picker = Picker::new(&ctx, &compiler).expect("picker");
+    let mut s = Scene::default();
+    let mut p = PointSet::new("balls", vec![[0.0, 0.0, 0.0]]);
+    p.size_world = Some(0.4);
+    s.point_sets.push(p);
+    let gpu = render::GpuScene::upload(&ctx, &s).expect("upload");
+    let v = view();
+    let none = Default::default();
+    let (x, y) = pixel_of(&v, Vec3::ZERO);
+    let diameter = 0.4 * 0.5 * v.proj.y_axis.y.abs() * SIZE as f32 / 4.0;
+    assert!((10.0..11.0).contains(&diameter), "{diameter}");
+    let at = |dx: f32| picker.pick(&gpu, &v, x + dx, y, &none).expect("pick");
+    assert!(at(4.0).is_some(), "inside the footprint");
+    assert_eq!(at(8.0), None, "outside it");
+    common::assert_clean(&ctx);
+}

@@ -588,6 +588,9 @@ pub struct PointSet {
     pub colors: Vec<[u8; 4]>,
     /// Point size in pixels (>= 1).
     pub size_px: f32,
+    /// Point diameter in world units instead (round splats that grow as they come nearer;
+    /// the drawn size is clamped to 1-64 pixels).
+    pub size_world: Option<f32>,
     /// One scalar per point shown through `colormap` when there are no `colors` (NaN: the
     /// colormap's NaN color).
     pub scalars: Vec<f32>,
@@ -612,6 +615,7 @@ impl PointSet {
             positions,
             colors: Vec::new(),
             size_px: 2.0,
+            size_world: None,
             scalars: Vec::new(),
             colormap: None,
             visible: true,

@@ -654,3 +654,30 @@ fn frustum_and_axes_from_poses() {
     );
     assert_eq!(app.validation_messages(), 0);
 }
+
+/// Points sized in world units are round splats that grow as they come nearer: a point of
+/// diameter 0.5 covers about 4 times the pixels at half the distance.
+#[test]
+fn points_sized_in_world_units_grow_when_nearer() {
+    let mut app = serving();
+    let counts = drive(&mut app, |addr| -> Result<Vec<usize>, ClientError> {
+        let mut v = Client::connect(&addr)?;
+        let header = serde_json::json!({"type": "points", "name": "ball", "size_world": 0.5});
+        let arrays = vec![
+            protocol::Array::f32("positions", &[1, 3], &[0.0, 0.0, 0.0]),
+            protocol::Array::u8("colors", &[1, 4], &[255, 0, 0, 255]),
+        ];
+        v.request(header, arrays)?;
+        let mut counts = Vec::new();
+        for d in [8.0, 4.0] {
+            v.look_at([0.0, 0.0, d], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0])?;
+            counts.push(red_pixels(&v.screenshot(None)?.2));
+        }
+        Ok(counts)
+    })
+    .expect("client");
+    let (far, near) = (counts[0] as f64, counts[1] as f64);
+    assert!(far >= 4.0, "{counts:?}");
+    assert!((near / far - 4.0).abs() < 1.5, "about 4 times the pixels: {counts:?}");
+    assert_eq!(app.validation_messages(), 0);
+}

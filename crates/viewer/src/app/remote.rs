@@ -373,16 +373,23 @@ impl super::App {
                 }
             };
             let request = match request {
-                Request::Points { name, positions, colors, scalars, size, at: None } => {
-                    Request::Points {
-                        name,
-                        positions,
-                        colors,
-                        scalars,
-                        size,
-                        at: Some(At::Time(t)),
-                    }
-                }
+                Request::Points {
+                    name,
+                    positions,
+                    colors,
+                    scalars,
+                    size,
+                    size_world,
+                    at: None,
+                } => Request::Points {
+                    name,
+                    positions,
+                    colors,
+                    scalars,
+                    size,
+                    size_world,
+                    at: Some(At::Time(t)),
+                },
                 r => r,
             };
             match self.apply_request(&mut remote, request) {
@@ -513,8 +520,18 @@ impl super::App {
     fn apply_request(&mut self, remote: &mut Remote, request: Request) -> Reply {
         match request {
             Request::Hello { .. } => Err("'hello' again".into()),
-            Request::Points { name, positions, colors, scalars, size, at } => {
-                self.remote_points(remote, name, positions, colors, scalars, size, at)
+            Request::Points { name, positions, colors, scalars, size, size_world, at } => {
+                self.remote_points(remote, name.clone(), positions, colors, scalars, size, at)?;
+                // Sized in world units (or back to pixels): a change of how it is drawn.
+                if let Some(Obj::Points { set, .. }) = remote.objects.get(&name) {
+                    if let Some(p) = self.scene.point_sets.get_mut(*set) {
+                        if p.size_world != size_world {
+                            p.size_world = size_world;
+                            self.scene.versions.structure += 1;
+                        }
+                    }
+                }
+                Ok(None)
             }
             Request::Mesh { name, vertices, faces, colors, color, at } => {
                 self.remote_mesh(remote, name, vertices, faces, colors, color, at)
