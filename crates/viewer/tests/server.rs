@@ -13,18 +13,23 @@ use viewer::server::ServerConfig;
 use xpg_client::{Client, ClientError};
 
 fn serving() -> App {
+    serving_with(ViewerOptions { size: (200, 150), ..Default::default() }, "")
+}
+
+/// An offscreen viewer of `o` (its size, panels) listening on a free port, with validation,
+/// a fixed time step and the scripted input `script`.
+fn serving_with(o: ViewerOptions, script: &str) -> App {
     let o = ViewerOptions {
-        size: (200, 150),
         validation: true,
         cache_dir: None,
         frames: Some(1),
         fixed_dt: Some(1.0 / 60.0),
-        script: Some(Script::default()),
+        script: Some(Script::parse(script).expect("script")),
         listen: Some(ServerConfig {
             addr: "127.0.0.1:0".parse().expect("addr"),
             ..Default::default()
         }),
-        ..Default::default()
+        ..o
     };
     run_offscreen(o).expect("viewer runs")
 }
@@ -325,20 +330,8 @@ fn materials_lights_and_cameras_over_the_protocol() {
 /// A key pressed in the viewer (scripted input) reaches the clients subscribed to keys.
 #[test]
 fn key_presses_reach_subscribed_clients() {
-    let o = ViewerOptions {
-        size: (160, 120),
-        validation: true,
-        cache_dir: None,
-        frames: Some(1),
-        fixed_dt: Some(1.0 / 60.0),
-        script: Some(Script::parse("60 key down k\n61 key up k\n").expect("script")),
-        listen: Some(ServerConfig {
-            addr: "127.0.0.1:0".parse().expect("addr"),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let mut app = run_offscreen(o).expect("viewer runs");
+    let o = ViewerOptions { size: (160, 120), ..Default::default() };
+    let mut app = serving_with(o, "60 key down k\n61 key up k\n");
     let event = drive(&mut app, |addr| -> Result<serde_json::Value, ClientError> {
         let mut v = Client::connect(&addr)?;
         v.request(serde_json::json!({"type": "subscribe", "events": ["key"]}), vec![])?;
@@ -367,18 +360,9 @@ fn widget_clicks_and_selections_reach_their_clients() {
     let o = ViewerOptions {
         size: (640, 480),
         panels: viewer::app::Panels { inspector: true, ..Default::default() },
-        validation: true,
-        cache_dir: None,
-        frames: Some(1),
-        fixed_dt: Some(1.0 / 60.0),
-        script: Some(Script::parse(script).expect("script")),
-        listen: Some(ServerConfig {
-            addr: "127.0.0.1:0".parse().expect("addr"),
-            ..Default::default()
-        }),
         ..Default::default()
     };
-    let mut app = run_offscreen(o).expect("viewer runs");
+    let mut app = serving_with(o, script);
     let events =
         drive_at(&mut app, (640, 480), |addr| -> Result<Vec<serde_json::Value>, ClientError> {
             let mut v = Client::connect(&addr)?;
@@ -558,20 +542,8 @@ fn pick_over_the_protocol_and_clicks_reach_clients() {
         "40 move 392 262\n42 down left\n44 up left\n50 move 420 330\n54 screenshot {}\n",
         shot.display()
     );
-    let o = ViewerOptions {
-        size: (640, 480),
-        validation: true,
-        cache_dir: None,
-        frames: Some(1),
-        fixed_dt: Some(1.0 / 60.0),
-        script: Some(Script::parse(&script).expect("script")),
-        listen: Some(ServerConfig {
-            addr: "127.0.0.1:0".parse().expect("addr"),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let mut app = run_offscreen(o).expect("viewer runs");
+    let o = ViewerOptions { size: (640, 480), ..Default::default() };
+    let mut app = serving_with(o, &script);
     let shot_path = shot.clone();
     let (asked, clicked) = drive_at(&mut app, (640, 480), move |addr| -> Result<_, ClientError> {
         let mut v = Client::connect(&addr)?;
