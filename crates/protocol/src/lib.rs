@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 use serde_json::{json, Map, Value};
 
 /// The protocol version this crate speaks: major (incompatible changes), minor (additions).
-pub const VERSION: (u32, u32) = (1, 1);
+pub const VERSION: (u32, u32) = (1, 2);
 
 /// The port the viewer listens on by default (on 127.0.0.1).
 pub const DEFAULT_PORT: u16 = 9870;
@@ -852,6 +852,71 @@ pub enum Request {
         /// Width in pixels.
         width: Option<f32>,
     },
+    /// Spheres (1.2): one mesh of icospheres.
+    Spheres {
+        /// Its name.
+        name: String,
+        /// Centres.
+        centers: Vec<[f32; 3]>,
+        /// One radius for all, or one each.
+        radii: Vec<f32>,
+        /// Colours (none, or one each), sRGB RGBA8.
+        colors: Vec<[u8; 4]>,
+        /// Values shown through `colormap` (none, or one each).
+        values: Vec<f32>,
+        /// The colormap of `values`.
+        colormap: Colormap,
+        /// Icosphere subdivisions (0-4).
+        detail: u32,
+    },
+    /// Tubes along line segments (1.2): one mesh of cylinders of a world-space radius.
+    Tubes {
+        /// Its name.
+        name: String,
+        /// Vertices: pairs, or a strip.
+        positions: Vec<[f32; 3]>,
+        /// Consecutive vertices joined (else pairs).
+        strip: bool,
+        /// Radius in world units.
+        radius: f32,
+        /// Per-vertex colours (none, or one each).
+        colors: Vec<[u8; 4]>,
+        /// Close each segment's ends.
+        caps: bool,
+    },
+    /// Arrows (1.2): one mesh; coloured by `colors`, else by length through `colormap`.
+    Arrows {
+        /// Its name.
+        name: String,
+        /// Where each arrow starts.
+        origins: Vec<[f32; 3]>,
+        /// Each arrow's vector (times `scale`).
+        vectors: Vec<[f32; 3]>,
+        /// Length factor.
+        scale: f32,
+        /// Shaft radius (None: 4 % of the longest arrow).
+        radius: Option<f32>,
+        /// Colours (none, or one each).
+        colors: Vec<[u8; 4]>,
+        /// The colormap of the lengths (without `colors`).
+        colormap: Colormap,
+    },
+    /// Voxels (1.2): a list of occupied cells or a dense grid; one mesh of their outer faces.
+    Voxels {
+        /// Its name.
+        name: String,
+        /// Occupied cells (integer coordinates) of a list, or the grid's size (x, y, z) and
+        /// its values (x fastest) for a grid.
+        cells: VoxelCells,
+        /// Where cell (0, 0, 0)'s lowest corner is.
+        origin: [f32; 3],
+        /// Edge length of a cell.
+        size: f32,
+        /// A list's colours (none, or one each).
+        colors: Vec<[u8; 4]>,
+        /// A list's values (none, or one each) or a grid's, through `colormap`.
+        colormap: Colormap,
+    },
     /// Camera frusta at poses (1.1): one line set.
     Frustum {
         /// Its name.
@@ -1106,6 +1171,84 @@ fn optional_colors(m: &mut Message, n: usize) -> Result<Vec<[u8; 4]>, ProtocolEr
     }
 }
 
+/// A colormap by name (`viridis`, `coolwarm`, `gray`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Colormap {
+    /// matplotlib's viridis.
+    #[default]
+    Viridis,
+    /// Moreland's cool-warm.
+    CoolWarm,
+    /// Black to white.
+    Gray,
+}
+
+/// The cells of a `voxels` request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoxelCells {
+    /// Occupied cells and their values (none, or one each).
+    List {
+        /// Integer coordinates.
+        cells: Vec<[i32; 3]>,
+        /// Values through the colormap.
+        values: Vec<f32>,
+    },
+    /// A dense grid: a cell is occupied where its value is finite and above `threshold`.
+    Grid {
+        /// Cells along x, y and z.
+        dims: [usize; 3],
+        /// Values, x fastest (a NumPy array of shape (Z, Y, X)).
+        values: Vec<f32>,
+        /// Values at or below it (and NaN) are empty.
+        threshold: f32,
+    },
+}
+
+fn colormap(m: &Message) -> Result<Colormap, ProtocolError> {
+    match m.header.get("colormap") {
+        None | Some(Value::Null) => Ok(Colormap::Viridis),
+        Some(v) => match v.as_str() {
+            Some("viridis") => Ok(Colormap::Viridis),
+            Some("coolwarm") => Ok(Colormap::CoolWarm),
+            Some("gray") | Some("grey") => Ok(Colormap::Gray),
+            _ => Err(ProtocolError::Invalid(format!(
+                "'{}': colormap {v} (expected \"viridis\", \"coolwarm\" or \"gray\")",
+                m.kind()
+            ))),
+        },
+    }
+}
+
+/// An optional array of N values (`name`), any numeric dtype, N x 1 or N.
+fn optional_values(m: &mut Message, name: &str, n: usize) -> Result<Vec<f32>, ProtocolError> {
+    let kind = m.kind().to_string();
+    match m.arrays.iter_mut().find(|a| a.name == name) {
+        None => Ok(Vec::new()),
+        Some(a) => {
+            a.rows(&[1])?;
+            let v = a.take_f32();
+            if v.len() != n {
+                return Err(ProtocolError::Invalid(format!(
+                    "'{kind}': {} {name} for {n} elements",
+                    v.len()
+                )));
+            }
+            Ok(v)
+        }
+    }
+}
+
+/// A positive number `key` (None when absent), at most `max`.
+fn positive(m: &Message, key: &str, max: f64) -> Result<Option<f32>, ProtocolError> {
+    match number(m, key)? {
+        None => Ok(None),
+        Some(x) if x > 0.0 && x <= max => Ok(Some(x as f32)),
+        Some(_) => {
+            Err(ProtocolError::Invalid(format!("'{}': '{key}' outside (0, {max}]", m.kind())))
+        }
+    }
+}
+
 impl Request {
     /// Checks `m` as a request (its fields and arrays, their shapes and values).
     pub fn parse(m: &Message, limits: &Limits) -> Result<Envelope, ProtocolError> {
@@ -1288,6 +1431,123 @@ impl Request {
                     }
                 }
                 Request::Transform { name: string(m, "name", limits)?, matrix }
+            }
+            "spheres" => {
+                let centers = array_mut(m, "centers")?.take_vec3s()?;
+                let n = centers.len();
+                let colors = optional_colors(m, n)?;
+                let radii = match optional_values(m, "radii", n)? {
+                    r if r.is_empty() => vec![positive(m, "radius", 1e9)?.unwrap_or(0.05)],
+                    r => r,
+                };
+                if radii.iter().any(|r| !(r.is_finite() && *r >= 0.0 && *r <= 1e9)) {
+                    return Err(ProtocolError::Invalid(
+                        "'spheres': a radius is negative, too large or not finite".into(),
+                    ));
+                }
+                let detail = number(m, "detail")?.unwrap_or(1.0);
+                if !(0.0..=4.0).contains(&detail) || detail.fract() != 0.0 {
+                    return Err(ProtocolError::Invalid("'spheres': 'detail' not 0-4".into()));
+                }
+                Request::Spheres {
+                    name: string(m, "name", limits)?,
+                    centers,
+                    radii,
+                    colors,
+                    values: optional_values(m, "values", n)?,
+                    colormap: colormap(m)?,
+                    detail: detail as u32,
+                }
+            }
+            "tubes" => {
+                let positions = array_mut(m, "positions")?.take_vec3s()?;
+                let strip = m.header.get("strip").and_then(Value::as_bool).unwrap_or(false);
+                if !strip && positions.len() % 2 != 0 {
+                    return Err(ProtocolError::Invalid(
+                        "'tubes': an odd number of vertices for segments (pairs)".into(),
+                    ));
+                }
+                let colors = optional_colors(m, positions.len())?;
+                Request::Tubes {
+                    name: string(m, "name", limits)?,
+                    positions,
+                    strip,
+                    radius: positive(m, "radius", 1e9)?.unwrap_or(0.01),
+                    colors,
+                    caps: m.header.get("caps").and_then(Value::as_bool).unwrap_or(true),
+                }
+            }
+            "arrows" => {
+                let origins = array_mut(m, "origins")?.take_vec3s()?;
+                let vectors = array_mut(m, "vectors")?.take_vec3s()?;
+                if origins.len() != vectors.len() {
+                    return Err(ProtocolError::Invalid(format!(
+                        "'arrows': {} origins and {} vectors",
+                        origins.len(),
+                        vectors.len()
+                    )));
+                }
+                let colors = optional_colors(m, origins.len())?;
+                Request::Arrows {
+                    name: string(m, "name", limits)?,
+                    origins,
+                    vectors,
+                    scale: positive(m, "scale", 1e9)?.unwrap_or(1.0),
+                    radius: positive(m, "radius", 1e9)?,
+                    colors,
+                    colormap: colormap(m)?,
+                }
+            }
+            "voxels" => {
+                let cells = if let Some(a) = m.arrays.iter_mut().find(|a| a.name == "grid") {
+                    let dims = match a.shape.as_slice() {
+                        [z, y, x] if *x > 0 && *y > 0 && *z > 0 => [*x, *y, *z],
+                        s => {
+                            return Err(ProtocolError::Invalid(format!(
+                                "'voxels': grid of shape {s:?}, expected Z x Y x X"
+                            )))
+                        }
+                    };
+                    let values = a.take_f32();
+                    VoxelCells::Grid {
+                        dims,
+                        values,
+                        threshold: number(m, "threshold")?.unwrap_or(0.0) as f32,
+                    }
+                } else {
+                    let a = array(m, "cells")?;
+                    let (n, _) = a.rows(&[3])?;
+                    if a.dtype.is_float() {
+                        return Err(ProtocolError::Invalid(
+                            "'voxels': cells must be integers".into(),
+                        ));
+                    }
+                    let bound = f64::from(i32::MAX);
+                    let mut cells = Vec::with_capacity(n);
+                    for i in 0..n {
+                        let c = [a.get(3 * i), a.get(3 * i + 1), a.get(3 * i + 2)];
+                        if c.iter().any(|v| v.abs() >= bound) {
+                            return Err(ProtocolError::Invalid(
+                                "'voxels': a cell coordinate is out of the 32-bit range".into(),
+                            ));
+                        }
+                        cells.push(c.map(|v| v as i32));
+                    }
+                    VoxelCells::List { cells, values: optional_values(m, "values", n)? }
+                };
+                let count = match &cells {
+                    VoxelCells::List { cells, .. } => cells.len(),
+                    VoxelCells::Grid { .. } => 0,
+                };
+                let colors = if count > 0 { optional_colors(m, count)? } else { Vec::new() };
+                Request::Voxels {
+                    name: string(m, "name", limits)?,
+                    cells,
+                    origin: vec_n::<3>(m, "origin")?.unwrap_or([0.0; 3]),
+                    size: positive(m, "size", 1e9)?.unwrap_or(1.0),
+                    colors,
+                    colormap: colormap(m)?,
+                }
             }
             "axes" | "frustum" => {
                 let kind = m.kind().to_string();

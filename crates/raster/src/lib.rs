@@ -8,16 +8,19 @@
 //! orders them against the draws of this and the previous frame.
 //!
 //! Directional and spot lights cast shadows: one depth layer each (up to
-//! [`MAX_SHADOWED_LIGHTS`]; the matrices are the raster's, made in `shadows.rs`), 3x3 PCF. Blended surfaces are sorted back to front per
-//! draw (order-independent transparency is a later issue).
+//! [`MAX_SHADOWED_LIGHTS`]; the matrices are the raster's, made in `shadows.rs`), 3x3 PCF.
+//! Blended surfaces are composited by depth peeling (exact), weighted blended sums or sorted
+//! per draw, chosen per viewport ([`Transparency`], `oit.rs`).
 //!
 //! An optional reference grid ([`Grid`]) is blended over the opaque result, depth tested.
 //! Line sets are screen-space rectangles of a width in pixels, depth tested and written; point
 //! sets are screen-space splats.
 
 mod ibl;
+mod oit;
 mod shadows;
 
+pub use oit::{PeelStats, Transparency, MAX_PEEL_LAYERS};
 pub use shadows::MAX_SHADOWED_LIGHTS;
 
 use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo};
@@ -73,6 +76,9 @@ struct RasterPush {
     hidden: u64,
     draw: u32,
     shadow_layer: u32,
+    oit: u64,
+    peel_layer: u32,
+    peel_draws: u32,
 }
 
 /// Which plane the reference grid lies in.
@@ -155,6 +161,10 @@ pub struct Raster {
     /// The transparent pass (vertex colors and textures, premultiplied blending, depth tested
     /// but not written).
     forward_blended: Pipeline,
+    /// How blended surfaces are composited.
+    pub transparency: Transparency,
+    /// Depth peeling and weighted blended transparency.
+    oit: oit::Oit,
     shadow: Pipeline,
     /// Shadow variant with the alpha test of masked materials (textured draws).
     shadow_alpha: Pipeline,
@@ -183,6 +193,11 @@ impl std::fmt::Debug for Raster {
 }
 
 impl Raster {
+    /// What depth peeling did two frames ago (None before that, or when it did not run).
+    pub fn peel_stats(&self) -> Option<PeelStats> {
+        self.oit.stats
+    }
+
     /// How many times the image-based lighting maps were made (once per scene drawn; later
     /// frames reuse them).
     pub fn ibl_builds(&self) -> u64 {
@@ -240,39 +255,64 @@ impl Raster {
             Ok(Pipeline::graphics(ctx, &desc, None)?)
         };
         let background = graphics("raster/background.slang", "raster background", None, false)?;
-        let forward_variant = |colors: bool, textured: bool, blended: bool| {
+        let msaa_flag = if samples > 1 { "1" } else { "0" };
+        // `oit`: 0 sorted blending (or opaque), 1 a peeled layer, 2 weighted sums.
+        let forward_variant = |colors: bool, textured: bool, blended: bool, oit: u32| {
             let flag = |b: bool| if b { "1" } else { "0" }.to_string();
             let code = compiler.compile(&ShaderDesc {
                 defines: vec![
                     ("VERTEX_COLORS".into(), flag(colors)),
                     ("TEXTURED".into(), flag(textured)),
                     ("BLENDED".into(), flag(blended)),
+                    ("OIT".into(), oit.to_string()),
+                    ("MSAA".into(), msaa_flag.into()),
                 ],
                 ..ShaderDesc::new(dir.join("raster/forward.slang"))
             })?;
             let (vs, fs) = (entry(&code, "vs_main")?, entry(&code, "fs_main")?);
             let name = format!(
-                "raster forward{}{}{}",
+                "raster forward{}{}{}{}",
                 if colors { ", vertex colors" } else { "" },
                 if textured { ", textured" } else { "" },
-                if blended { ", blended" } else { "" }
+                if blended { ", blended" } else { "" },
+                ["", ", peeled", ", weighted"][oit as usize]
             );
-            let mut desc = GraphicsDesc::new(&name, &vs, &fs, HDR_FORMAT).depth(
-                DEPTH_FORMAT,
-                !blended,
-                if blended { vk::CompareOp::LESS_OR_EQUAL } else { vk::CompareOp::LESS },
-            );
-            desc.blend = blended;
+            let mut desc = GraphicsDesc::new(&name, &vs, &fs, HDR_FORMAT);
+            desc = match oit {
+                0 => {
+                    desc.blend = blended;
+                    desc.depth(
+                        DEPTH_FORMAT,
+                        !blended,
+                        if blended { vk::CompareOp::LESS_OR_EQUAL } else { vk::CompareOp::LESS },
+                    )
+                }
+                _ => oit::Oit::forward_desc(desc, oit, DEPTH_FORMAT),
+            };
             desc.samples = sample_flags;
             Ok::<_, RenderError>(Pipeline::graphics(ctx, &desc, Some(heap))?)
         };
         let forward = [
-            forward_variant(false, false, false)?,
-            forward_variant(true, false, false)?,
-            forward_variant(false, true, false)?,
-            forward_variant(true, true, false)?,
+            forward_variant(false, false, false, 0)?,
+            forward_variant(true, false, false, 0)?,
+            forward_variant(false, true, false, 0)?,
+            forward_variant(true, true, false, 0)?,
         ];
-        let forward_blended = forward_variant(true, true, true)?;
+        let forward_blended = forward_variant(true, true, true, 0)?;
+        let compile_oit = |mode: u32| {
+            let code = compiler.compile(&ShaderDesc {
+                defines: vec![("MODE".into(), mode.to_string()), ("MSAA".into(), msaa_flag.into())],
+                ..ShaderDesc::new(dir.join("raster/oit.slang"))
+            })?;
+            Ok::<_, RenderError>((entry(&code, "vs_main")?, entry(&code, "fs_main")?))
+        };
+        let oit = oit::Oit::new(
+            ctx,
+            forward_variant(true, true, true, 1)?,
+            forward_variant(true, true, true, 2)?,
+            &compile_oit,
+            samples,
+        )?;
         let shadow_variant = |textured: bool| {
             let code = compiler.compile(&ShaderDesc {
                 defines: vec![("TEXTURED".into(), if textured { "1" } else { "0" }.into())],
@@ -321,6 +361,8 @@ impl Raster {
             background,
             forward,
             forward_blended,
+            transparency: Transparency::default(),
+            oit,
             shadow,
             shadow_alpha,
             shadow_sampler,
@@ -503,6 +545,16 @@ impl Renderer for Raster {
         Ok(RenderOutputs { depth })
     }
 
+    fn status(&self) -> Option<String> {
+        let s = self.oit.stats.filter(|_| self.transparency == Transparency::Peeling)?;
+        Some(format!(
+            "{} peeled layer{}{}",
+            s.layers,
+            if s.layers == 1 { "" } else { "s" },
+            if s.cap_hit { " (the cap: raise peel_layers)" } else { "" }
+        ))
+    }
+
     fn set_hidden_nodes(&mut self, nodes: &std::collections::BTreeSet<u32>) {
         self.hidden_nodes.clone_from(nodes);
     }
@@ -522,6 +574,13 @@ impl Renderer for Raster {
                 .logarithmic()
                 .when("grid"),
             Setting::count("shadow_size", "shadow map size", self.shadow_size, 256, 8192),
+            Setting::choice(
+                "transparency",
+                "transparency",
+                self.transparency.index(),
+                &Transparency::NAMES,
+            ),
+            Setting::count("peel_layers", "most peeled layers", self.oit.cap, 1, MAX_PEEL_LAYERS),
         ]
     }
 
@@ -544,6 +603,10 @@ impl Renderer for Raster {
             ("grid_fade", SettingValue::Float(x)) => g.fade = x,
             ("grid_z_up", SettingValue::Bool(z)) => g.up = if z { GridUp::Z } else { GridUp::Y },
             ("shadow_size", SettingValue::UInt(n)) => self.shadow_size = n,
+            ("transparency", SettingValue::UInt(n)) => {
+                self.transparency = Transparency::from_index(n as usize).unwrap_or_default()
+            }
+            ("peel_layers", SettingValue::UInt(n)) => self.oit.cap = n,
             _ => {}
         }
         self.grid_style = g;
@@ -707,6 +770,8 @@ impl Raster {
         hooks: &mut Hooks<'_, 'g>,
     ) -> Result<Option<ImageHandle>, RenderError> {
         let target = &mut *output;
+        let peel_slot = (self.transparency == Transparency::Peeling && !scene.blended.is_empty())
+            .then(|| self.oit.begin_peeling());
         if let Some(grid) = &self.grid {
             grid.validate()?;
         }
@@ -771,6 +836,9 @@ impl Raster {
             sh: 0,
             draw: 0,
             shadow_layer: 0,
+            oit: 0,
+            peel_layer: 0,
+            peel_draws: 0,
         };
         // Initial state unknown (the previous frame read it in several stages, compute included):
         // the update waits for all earlier work.
@@ -963,9 +1031,26 @@ impl Raster {
             self.add_grid_pass(graph, &grid, target, &depth, &fb, push.frame);
         }
         if !scene.blended.is_empty() {
-            self.add_transparent_pass(
-                graph, scene, view, target, &depth, lighting, &fb, push, &sb,
-            )?;
+            match self.transparency {
+                Transparency::Sorted => self.add_transparent_pass(
+                    graph, scene, view, target, &depth, lighting, &fb, push, &sb,
+                )?,
+                Transparency::Peeling => self.oit.add_peeling(
+                    peel_slot.unwrap_or(0),
+                    graph,
+                    scene,
+                    target,
+                    &depth,
+                    lighting,
+                    &fb,
+                    push,
+                    &sb,
+                    heap,
+                )?,
+                Transparency::Weighted => self
+                    .oit
+                    .add_weighted(graph, scene, target, &depth, lighting, &fb, push, &sb, heap)?,
+            }
         }
         match resolve_into {
             Some(mut out) => {

@@ -7,47 +7,12 @@ use common::{render_scene, RenderedImage};
 use glam::{Mat4, Quat, Vec3};
 use scene::{
     AlphaMode, Camera, ColormapKind, ColormapMaterial, Environment, Light, LightKind, Material,
-    Mesh, Node, Primitive, Scene, Texture, TexturePixels, TextureSampler, Wrap,
+    Node, Scene, Texture, TexturePixels, TextureSampler, Wrap,
 };
 
+use common::top::{assert_close, draw, quad, top_view, unlit};
 use common::{maybe_save, px, request, sphere};
 use testkit as common;
-
-/// A `2h x 2h` quad at height `y` facing +y, UVs u = +x, v = +z (image up = -z = v 0),
-/// with tangents along +x when `tangents`.
-fn quad(y: f32, h: f32, material: usize, tangents: bool) -> Primitive {
-    Primitive {
-        positions: vec![[-h, y, -h], [h, y, -h], [h, y, h], [-h, y, h]],
-        normals: vec![[0.0, 1.0, 0.0]; 4],
-        uvs: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
-        tangents: if tangents { vec![[1.0, 0.0, 0.0, 1.0]; 4] } else { Vec::new() },
-        indices: vec![0, 2, 1, 0, 3, 2],
-        material,
-        ..Default::default()
-    }
-}
-
-/// A scene of `meshes` (one node each, drawn in this order) under an orthographic camera
-/// 3 m above looking down, 2 m high (ymag 1).
-fn top_view(meshes: Vec<Primitive>, materials: Vec<Material>, textures: Vec<Texture>) -> Scene {
-    let cam = Mat4::from_rotation_translation(
-        Quat::from_rotation_x(-90f32.to_radians()),
-        Vec3::new(0.0, 3.0, 0.0),
-    );
-    let mut scene = Scene { materials, textures, ..Default::default() };
-    for (i, p) in meshes.into_iter().enumerate() {
-        scene.meshes.push(Mesh { name: format!("mesh {i}"), primitives: vec![p] });
-        scene.nodes.push(Node::new(&format!("node {i}"), Mat4::IDENTITY).with_mesh(i));
-    }
-    scene.cameras.push(Camera::orthographic("top", 1.0, Some(1.0)));
-    scene.nodes.push(Node::new("camera", cam).with_camera(0));
-    scene.update_world();
-    scene
-}
-
-fn unlit(name: &str, color: [f32; 4]) -> Material {
-    Material { name: name.into(), base_color: color, unlit: true, ..Default::default() }
-}
 
 fn texture(name: &str, w: u32, h: u32, srgb: bool, texel: impl Fn(u32, u32) -> [u8; 4]) -> Texture {
     let pixels = (0..w * h).map(|i| texel(i % w, i / w)).collect();
@@ -58,18 +23,6 @@ fn texture(name: &str, w: u32, h: u32, srgb: bool, texel: impl Fn(u32, u32) -> [
         pixels: TexturePixels::Rgba8(pixels),
         srgb,
         sampler: TextureSampler::default(),
-    }
-}
-
-fn draw(scene: &Scene, name: &str, size: u32) -> RenderedImage {
-    let img = render_scene(scene, &request(name.into(), size, size)).expect("render");
-    maybe_save(&img, name);
-    img
-}
-
-fn assert_close(got: [f32; 4], want: [f32; 3], tol: f32, what: &str) {
-    for c in 0..3 {
-        assert!((got[c] - want[c]).abs() <= tol, "{what}: {got:?}, expected {want:?} (+- {tol})");
     }
 }
 

@@ -218,6 +218,9 @@ pub struct Setting {
     /// Chosen when the renderer is made ([`crate::RendererInit::settings`]); shown, not
     /// changed, afterwards.
     pub fixed: bool,
+    /// A choice among named options: the value is a count, the index of the option (empty
+    /// for other settings).
+    pub options: &'static [&'static str],
 }
 
 impl Setting {
@@ -231,6 +234,7 @@ impl Setting {
             logarithmic: false,
             when: None,
             fixed: false,
+            options: &[],
         }
     }
     /// A count in `min..=max`.
@@ -244,6 +248,7 @@ impl Setting {
             logarithmic: false,
             when: None,
             fixed: false,
+            options: &[],
         }
     }
     /// A quantity in `min..=max`.
@@ -256,8 +261,29 @@ impl Setting {
             logarithmic: false,
             when: None,
             fixed: false,
+            options: &[],
         }
     }
+    /// One of `options` (by index; names are accepted where text is parsed,
+    /// [`Setting::parse_option`]).
+    pub fn choice(
+        key: &'static str,
+        label: &'static str,
+        index: u32,
+        options: &'static [&'static str],
+    ) -> Self {
+        let last = options.len().saturating_sub(1) as u32;
+        Self { options, ..Self::count(key, label, index, 0, last) }
+    }
+
+    /// The value of option `name` of a choice (case-insensitive), if it is one.
+    pub fn parse_option(&self, name: &str) -> Option<SettingValue> {
+        self.options
+            .iter()
+            .position(|o| o.eq_ignore_ascii_case(name.trim()))
+            .map(|i| SettingValue::UInt(i as u32))
+    }
+
     /// The slider is logarithmic.
     pub fn logarithmic(mut self) -> Self {
         self.logarithmic = true;

@@ -3,6 +3,8 @@
 //! render of a scene by any renderer factory (no viewer involved), so that each crate tests
 //! itself (`cargo test -p raster`, `-p pathtracer`, ...).
 
+pub mod top;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -52,6 +52,10 @@ struct ViewArgs {
     /// Raster multisampling: samples per pixel (1 = off, 2, 4 (default), 8).
     #[arg(long)]
     msaa: Option<u32>,
+    /// How raster viewports composite transparent surfaces: peeling (exact, default), wboit
+    /// (weighted blended, approximate) or sorted (per object).
+    #[arg(long, value_parser = raster::Transparency::NAMES)]
+    transparency: Option<String>,
     /// The viewports to open, one renderer each (comma-separated names of registered
     /// renderers: raster, pathtracer, ...; default raster).
     #[arg(long, value_delimiter = ',')]
@@ -218,6 +222,10 @@ enum Command {
         /// Multisample anti-aliasing: samples per pixel (1 = off, 2, 4, 8).
         #[arg(long, default_value_t = 4)]
         msaa: u32,
+        /// Raster: how transparent surfaces are composited: peeling (exact, default), wboit
+        /// (weighted blended, approximate) or sorted (per object).
+        #[arg(long, value_parser = raster::Transparency::NAMES)]
+        transparency: Option<String>,
         /// Path tracer: samples per pixel.
         #[arg(long, default_value_t = 64)]
         spp: u32,
@@ -300,6 +308,7 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
             grid,
             up,
             msaa,
+            transparency,
             spp,
             max_depth,
             seed,
@@ -354,6 +363,7 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
                 grid,
                 grid_up_from_scene: up.is_none(),
                 msaa,
+                transparency: transparency.as_deref().and_then(raster::Transparency::parse),
                 spp,
                 max_depth,
                 seed,
@@ -528,6 +538,9 @@ fn view(a: ViewArgs, registry: Registry, started: std::time::Instant) -> anyhow:
         size,
         vsync: a.vsync.as_deref().map_or(cfg.window.vsync, |v| v == "on"),
         msaa: a.msaa.unwrap_or(cfg.renderer.msaa),
+        transparency: raster::Transparency::parse(
+            a.transparency.as_deref().unwrap_or(&cfg.renderer.transparency),
+        ),
         viewports,
         registry,
         renderer_settings,

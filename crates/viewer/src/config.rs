@@ -163,6 +163,10 @@ pub struct RendererConfig {
     /// Raster multisampling (1, 2, 4 or 8).
     #[serde(deserialize_with = "msaa")]
     pub msaa: u32,
+    /// How raster viewports composite transparent surfaces: "peeling" (exact), "wboit"
+    /// (weighted blended, approximate) or "sorted" (per object).
+    #[serde(deserialize_with = "transparency")]
+    pub transparency: String,
     /// Path tracer samples per pixel per frame (1..=64).
     #[serde(deserialize_with = "spp")]
     pub spp: u32,
@@ -276,6 +280,7 @@ impl Default for RendererConfig {
         Self {
             viewports: vec!["raster".into()],
             msaa: 4,
+            transparency: raster::Transparency::default().name().into(),
             spp: 1,
             max_depth: 8,
             settings: Default::default(),
@@ -335,6 +340,15 @@ fn msaa<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
         } else {
             Err(format!("msaa = {v}: expected 1, 2, 4 or 8"))
         }
+    })
+}
+fn transparency<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    checked(d, |v: &String| match raster::Transparency::parse(v) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "transparency = {v:?}: expected one of {}",
+            raster::Transparency::NAMES.join(", ")
+        )),
     })
 }
 fn spp<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
@@ -564,8 +578,8 @@ impl Config {
         Ok(format!(
             "# xpg-view configuration. Every key is optional; command-line flags override it.\n\
              # [window] size = [width, height], vsync\n\
-             # [renderer] viewports (\"raster\", \"pathtracer\"), msaa (1, 2, 4, 8), spp (path \
-             tracer samples per frame), max_depth\n\
+             # [renderer] viewports (\"raster\", \"pathtracer\"), msaa (1, 2, 4, 8), transparency \
+             (\"peeling\", \"wboit\", \"sorted\"), spp (path tracer samples per frame), max_depth\n\
              # [renderer.settings.raster] shadow_size = 4096 (any key of a viewport's Settings \
              popup)\n\
              # [camera] up = \"auto\" | \"y\" | \"z\"\n\

@@ -56,6 +56,8 @@ pub struct Shorthands {
     pub lens: Option<(f32, f32)>,
     /// raster `grid` (on) with its spacing, opacity, fade and up axis.
     pub grid: Option<raster::Grid>,
+    /// raster `transparency`.
+    pub transparency: Option<raster::Transparency>,
 }
 
 /// The settings `shorthands` stand for in built-in renderer `name` (none for other
@@ -71,6 +73,7 @@ pub fn builtin_shorthands(name: &str, shorthands: &Shorthands) -> Vec<(String, S
     match name {
         "raster" => {
             set("msaa", s.msaa.map(SettingValue::UInt));
+            set("transparency", s.transparency.map(|t| SettingValue::UInt(t.index())));
             if let Some(g) = s.grid {
                 set("grid", Some(SettingValue::Bool(true)));
                 set("grid_spacing", Some(SettingValue::Float(g.spacing)));
@@ -116,6 +119,8 @@ pub struct RenderRequest {
     pub grid_up_from_scene: bool,
     /// Samples per pixel (1: no multisampling).
     pub msaa: u32,
+    /// Raster: how transparent surfaces are composited (None: the raster's default).
+    pub transparency: Option<raster::Transparency>,
     /// Path tracer: samples per pixel.
     pub spp: u32,
     /// Path tracer: longest path.
@@ -146,6 +151,7 @@ impl RenderRequest {
             grid: None,
             grid_up_from_scene: false,
             msaa: 1,
+            transparency: None,
             spp: 64,
             max_depth: 64,
             seed: 0,
@@ -296,6 +302,7 @@ impl Headless {
             uniform_lights: Some(req.uniform_lights),
             lens: Some(req.lens),
             grid,
+            transparency: req.transparency,
         };
         let mut settings = builtin_shorthands(&name, &shorthands);
         settings.extend(req.settings.iter().cloned());

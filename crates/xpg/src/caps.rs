@@ -363,6 +363,7 @@ pub(crate) fn enabled_features(
         wide_lines: s10.wide_lines,
         large_points: s10.large_points,
         independent_blend: s10.independent_blend,
+        sample_rate_shading: s10.sample_rate_shading,
         multi_draw_indirect: s10.multi_draw_indirect,
         draw_indirect_first_instance: s10.draw_indirect_first_instance,
         depth_clamp: s10.depth_clamp,

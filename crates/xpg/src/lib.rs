@@ -60,7 +60,7 @@ pub use context::{Context, ContextDesc, ContextError, DeviceSelector, GpuError};
 pub use debug::MessageCounts;
 pub use frame::{Frame, FrameRing};
 pub use pipeline::{
-    begin_rendering, DescriptorWrite, GraphicsDesc, Pipeline, PipelineError, PipelineLayout,
+    begin_rendering, Blend, DescriptorWrite, GraphicsDesc, Pipeline, PipelineError, PipelineLayout,
     PUSH_SET,
 };
 pub use query::TimestampPool;

@@ -444,8 +444,10 @@ pub struct GraphicsDesc<'a> {
     pub depth_write: bool,
     /// Depth comparison.
     pub depth_compare: vk::CompareOp,
-    /// Premultiplied-alpha blending on every color attachment.
+    /// Premultiplied-alpha blending on every color attachment (see `blend_modes`).
     pub blend: bool,
+    /// Blending per color attachment, overriding `blend` when not empty (one per attachment).
+    pub blend_modes: Vec<Blend>,
     /// Samples per pixel of the attachments (multisampling).
     pub samples: vk::SampleCountFlags,
     /// Vertex buffer bindings (empty when vertices come from device addresses).
@@ -454,6 +456,47 @@ pub struct GraphicsDesc<'a> {
     pub vertex_attributes: Vec<vk::VertexInputAttributeDescription>,
     /// Debug name.
     pub name: &'a str,
+}
+
+/// How a color attachment blends what a fragment shader writes (`src`) with what it holds
+/// (`dst`); colors are premultiplied by alpha.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blend {
+    /// Written as is.
+    Off,
+    /// `src + (1 - src.a) dst`: over, back to front.
+    Premultiplied,
+    /// `dst + (1 - dst.a) src`: under, front to back (depth peeling's accumulation).
+    Under,
+    /// `src + dst` (weighted blended transparency's sums).
+    Additive,
+    /// `dst (1 - src)` per channel (weighted blended transparency's revealage).
+    Revealage,
+}
+
+impl Blend {
+    fn state(self) -> vk::PipelineColorBlendAttachmentState {
+        use vk::BlendFactor as F;
+        let (src, dst) = match self {
+            Blend::Off | Blend::Premultiplied => (F::ONE, F::ONE_MINUS_SRC_ALPHA),
+            Blend::Under => (F::ONE_MINUS_DST_ALPHA, F::ONE),
+            Blend::Additive => (F::ONE, F::ONE),
+            Blend::Revealage => (F::ZERO, F::ONE_MINUS_SRC_COLOR),
+        };
+        let (src_a, dst_a) = match self {
+            Blend::Revealage => (F::ZERO, F::ONE_MINUS_SRC_ALPHA),
+            _ => (src, dst),
+        };
+        vk::PipelineColorBlendAttachmentState::default()
+            .blend_enable(self != Blend::Off)
+            .src_color_blend_factor(src)
+            .dst_color_blend_factor(dst)
+            .color_blend_op(vk::BlendOp::ADD)
+            .src_alpha_blend_factor(src_a)
+            .dst_alpha_blend_factor(dst_a)
+            .alpha_blend_op(vk::BlendOp::ADD)
+            .color_write_mask(vk::ColorComponentFlags::RGBA)
+    }
 }
 
 impl<'a> GraphicsDesc<'a> {
@@ -487,6 +530,7 @@ impl<'a> GraphicsDesc<'a> {
             depth_write: false,
             depth_compare: vk::CompareOp::GREATER_OR_EQUAL,
             blend: false,
+            blend_modes: Vec::new(),
             samples: vk::SampleCountFlags::TYPE_1,
             vertex_bindings: Vec::new(),
             vertex_attributes: Vec::new(),
@@ -582,16 +626,12 @@ impl Pipeline {
             .depth_test_enable(desc.depth_test)
             .depth_write_enable(desc.depth_write)
             .depth_compare_op(desc.depth_compare);
-        let attachment = vk::PipelineColorBlendAttachmentState::default()
-            .blend_enable(desc.blend)
-            .src_color_blend_factor(vk::BlendFactor::ONE)
-            .dst_color_blend_factor(vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
-            .color_blend_op(vk::BlendOp::ADD)
-            .src_alpha_blend_factor(vk::BlendFactor::ONE)
-            .dst_alpha_blend_factor(vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
-            .alpha_blend_op(vk::BlendOp::ADD)
-            .color_write_mask(vk::ColorComponentFlags::RGBA);
-        let attachments = vec![attachment; desc.color_formats.len()];
+        let attachments: Vec<_> = if desc.blend_modes.is_empty() {
+            let mode = if desc.blend { Blend::Premultiplied } else { Blend::Off };
+            vec![mode.state(); desc.color_formats.len()]
+        } else {
+            desc.blend_modes.iter().map(|m| m.state()).collect()
+        };
         let blend = vk::PipelineColorBlendStateCreateInfo::default().attachments(&attachments);
         let dynamic_states = [vk::DynamicState::VIEWPORT, vk::DynamicState::SCISSOR];
         let dynamic = vk::PipelineDynamicStateCreateInfo::default().dynamic_states(&dynamic_states);

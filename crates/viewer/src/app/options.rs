@@ -18,6 +18,8 @@ pub struct ViewerOptions {
     pub vsync: bool,
     /// Raster multisampling.
     pub msaa: u32,
+    /// How raster viewports composite transparent surfaces (None: the raster's default).
+    pub transparency: Option<raster::Transparency>,
     /// One viewport per entry, with the renderer of that name in `registry`.
     pub viewports: Vec<String>,
     /// The renderers viewports can use, by name (the built-ins: [`crate::builtin_registry`]).
@@ -76,6 +78,7 @@ impl Default for ViewerOptions {
             size: (1280, 800),
             vsync: true,
             msaa: 4,
+            transparency: None,
             viewports: vec!["raster".into()],
             registry: crate::builtin_registry(),
             renderer_settings: Vec::new(),

@@ -546,6 +546,11 @@ pub(super) fn renderer_settings(ui: &imgui::Ui, vp: &mut Viewport) {
         }
         let flags = if s.logarithmic { clamp | imgui::SliderFlags::LOGARITHMIC } else { clamp };
         let changed = match s.value {
+            SettingValue::UInt(v) if !s.options.is_empty() => {
+                let mut i = v as usize;
+                ui.combo_simple_string(s.label, &mut i, s.options)
+                    .then_some(SettingValue::UInt(i as u32))
+            }
             SettingValue::Bool(mut b) => {
                 ui.checkbox(s.label, &mut b).then_some(SettingValue::Bool(b))
             }

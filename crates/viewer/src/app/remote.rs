@@ -547,6 +547,55 @@ impl super::App {
                 let lines = Request::Lines { name, positions, strip: false, colors, width };
                 self.apply_request(remote, lines)
             }
+            Request::Spheres { name, centers, radii, colors, values, colormap, detail } => {
+                shape_bound(&name, centers.len(), 20 << (2 * detail))?;
+                let colors = shape_colors(&colors, &values, colormap);
+                let prim = scene::shapes::spheres(&centers, &radii, &colors, detail)
+                    .map_err(|e| format!("'spheres': {e}"))?;
+                self.remote_shape(remote, name, prim)
+            }
+            Request::Tubes { name, positions, strip, radius, colors, caps } => {
+                shape_bound(&name, positions.len(), 48)?;
+                let colors = shape_colors(&colors, &[], Default::default());
+                let prim = scene::shapes::tubes(&positions, strip, radius, &colors, 12, caps)
+                    .map_err(|e| format!("'tubes': {e}"))?;
+                self.remote_shape(remote, name, prim)
+            }
+            Request::Arrows { name, origins, vectors, scale, radius, colors, colormap } => {
+                shape_bound(&name, origins.len(), 72)?;
+                // Without colours, by length.
+                let lengths: Vec<f32> = if colors.is_empty() {
+                    vectors.iter().map(|v| glam::Vec3::from(*v).length()).collect()
+                } else {
+                    Vec::new()
+                };
+                let colors = shape_colors(&colors, &lengths, colormap);
+                let prim = scene::shapes::arrows(&origins, &vectors, scale, radius, &colors)
+                    .map_err(|e| format!("'arrows': {e}"))?;
+                self.remote_shape(remote, name, prim)
+            }
+            Request::Voxels { name, cells, origin, size, colors, colormap } => {
+                let prim = match cells {
+                    protocol::VoxelCells::List { cells, values } => {
+                        shape_bound(&name, cells.len(), 12)?;
+                        let colors = shape_colors(&colors, &values, colormap);
+                        scene::shapes::voxels(&cells, origin, size, &colors)
+                    }
+                    protocol::VoxelCells::Grid { dims, values, threshold } => {
+                        shape_bound(&name, values.len(), 12)?;
+                        scene::shapes::voxel_grid(
+                            dims,
+                            &values,
+                            threshold,
+                            origin,
+                            size,
+                            colormap_kind(colormap),
+                        )
+                    }
+                }
+                .map_err(|e| format!("'voxels': {e}"))?;
+                self.remote_shape(remote, name, prim)
+            }
             Request::Frustum { name, poses, fov, aspect, depth, color } => {
                 let poses: Vec<glam::Mat4> =
                     poses.iter().map(glam::Mat4::from_cols_array).collect();
@@ -1068,6 +1117,23 @@ impl super::App {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// A shape made into a mesh (spheres, tubes, arrows, voxels): a new object of `name`
+    /// (replacing any), white where its vertices have no colour.
+    fn remote_shape(&mut self, remote: &mut Remote, name: String, prim: scene::Primitive) -> Reply {
+        self.forget(remote, &name);
+        let mut s = Scene::default();
+        s.materials.push(scene::Material::lambert(&name, [1.0, 1.0, 1.0]));
+        s.meshes.push(scene::Mesh { name: name.clone(), primitives: vec![prim] });
+        s.nodes.push(scene::Node::new(&name, glam::Mat4::IDENTITY).with_mesh(0));
+        s.update_world();
+        let mesh = self.scene.meshes.len();
+        self.append_scenes(vec![s]);
+        self.reapply_time();
+        let node = self.node_of_mesh(mesh)?;
+        remote.objects.insert(name, Obj::Mesh { node, mesh, stream: None });
+        Ok(None)
+    }
+
     fn remote_mesh(
         &mut self,
         remote: &mut Remote,
@@ -1145,6 +1211,43 @@ impl super::App {
         let node = self.node_of_mesh(mesh)?;
         remote.objects.insert(name, Obj::Mesh { node, mesh, stream });
         Ok(None)
+    }
+}
+
+/// The most triangles a shape request may make (spheres, tubes, arrows, voxels): 2^28, 8 GiB
+/// of vertices and indices on the GPU.
+const MAX_SHAPE_TRIANGLES: usize = 1 << 28;
+
+/// Refuses a shape of `count` instances of up to `each` triangles that could exceed
+/// [`MAX_SHAPE_TRIANGLES`] (before any is made).
+fn shape_bound(name: &str, count: usize, each: usize) -> Result<(), String> {
+    match count.checked_mul(each) {
+        Some(t) if t <= MAX_SHAPE_TRIANGLES => Ok(()),
+        _ => Err(format!(
+            "'{name}': {count} shapes of up to {each} triangles each: more than \
+             {MAX_SHAPE_TRIANGLES} triangles"
+        )),
+    }
+}
+
+/// The scene's colormap of a protocol colormap.
+fn colormap_kind(c: protocol::Colormap) -> scene::ColormapKind {
+    match c {
+        protocol::Colormap::Viridis => scene::ColormapKind::Viridis,
+        protocol::Colormap::CoolWarm => scene::ColormapKind::CoolWarm,
+        protocol::Colormap::Gray => scene::ColormapKind::Gray,
+    }
+}
+
+/// Linear colours of a shape's instances: `colors` (sRGB) if any, else `values` through
+/// `colormap` over their range, else none (white).
+fn shape_colors(colors: &[[u8; 4]], values: &[f32], colormap: protocol::Colormap) -> Vec<[f32; 4]> {
+    if !colors.is_empty() {
+        colors.iter().map(|&c| scene::srgba8_to_linear(c)).collect()
+    } else if !values.is_empty() {
+        scene::shapes::colormapped(values, colormap_kind(colormap))
+    } else {
+        Vec::new()
     }
 }
 

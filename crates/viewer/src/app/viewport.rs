@@ -65,6 +65,7 @@ pub(super) fn initial_settings(opts: &ViewerOptions, name: &str) -> Vec<(String,
         msaa: Some(opts.msaa),
         samples_per_frame: Some(opts.spp.clamp(1, 64)),
         max_depth: Some(opts.max_depth.clamp(1, 1024)),
+        transparency: opts.transparency,
         ..Default::default()
     };
     let mut out = crate::builtin_shorthands(name, &shorthands);
