@@ -10,6 +10,9 @@
 //! cargo bench --bench pt_bench -- [--frames 20] [--spp 4]
 //! ```
 
+#[path = "common/shapes.rs"]
+mod shapes;
+
 use std::path::PathBuf;
 
 use framegraph::{Access, Executor, FrameGraph, ImageInfo};
@@ -111,7 +114,7 @@ fn main() -> anyhow::Result<()> {
         match a.as_str() {
             "--frames" => frames = args.next().unwrap_or_default().parse()?,
             "--spp" => spp = args.next().unwrap_or_default().parse()?,
-            "--bench" => {}
+            "--bench" | "--no-shapes" => {}
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -125,6 +128,9 @@ fn main() -> anyhow::Result<()> {
         scenes.push((name.into(), scene::load(refs(&format!("scenes/{name}.gltf")))?));
     }
     scenes.push(("generated 1 M triangles".into(), big_scene()));
+    if !std::env::args().any(|a| a == "--no-shapes") {
+        scenes.extend(shapes::workloads());
+    }
     // The same triangles in a random order (as scanners write them): the upload puts large
     // primitives in spatial order (`XPG_TRIANGLE_ORDER=file` keeps the file's, to compare).
     let mut shuffled = big_scene();

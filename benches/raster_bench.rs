@@ -7,12 +7,19 @@
 //!
 //! - 10 million points with per-point colors, 2 px, uniform in [-1,1]^3, camera at
 //!   (2.5, -3.3, 2.1) looking at the origin, Z up (the Python viewer's benchmark setup).
+//! - 1,000 overlapping transparent spheres (alpha 0.25, lit) over a floor, in each
+//!   transparency mode (sorted, depth peeling with its layers used, weighted blended);
+//! - shapes for data: 1 M spheres, 1 M arrows, a 256^3 voxel grid (a solid ball and a noisy
+//!   shell), as the meshes the scene makes of them.
 //!
 //! The data is generated here.
 //!
 //! ```text
 //! cargo bench --bench raster_bench -- [--frames 50] [--objects 10000] [--msaa 4]
 //! ```
+
+#[path = "common/shapes.rs"]
+mod shapes;
 
 use std::time::Instant;
 
@@ -142,6 +149,40 @@ fn points_scene(n: usize) -> Scene {
     s
 }
 
+/// `n` spheres (alpha 0.25, random colours) in a 20 m cube over a floor: many overlap along
+/// every ray through the middle.
+fn transparent_scene(n: usize) -> Scene {
+    let mut s = scene(0, 1);
+    let mut seed = 4242u64;
+    let mut rand = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 40) as f32 / (1u64 << 24) as f32
+    };
+    s.meshes.push(Mesh { name: "sphere".into(), primitives: Vec::new() });
+    let mesh = s.meshes.len() - 1;
+    for i in 0..n {
+        let material = s.materials.len();
+        let mut m = Material::lambert(&format!("glass {i}"), [rand(), rand(), rand()]);
+        m.base_color[3] = 0.25;
+        m.alpha = scene::AlphaMode::Blend;
+        s.materials.push(m);
+        let mut p = scene::shapes::uv_sphere(material, 24, 12);
+        let c = Vec3::new(rand() - 0.5, rand() * 0.5, rand() - 0.5) * 20.0;
+        let r = 1.0 + 2.0 * rand();
+        for q in &mut p.positions {
+            *q = (Vec3::from(*q) * r + c + Vec3::Y * 2.0).into();
+        }
+        s.meshes[mesh].primitives.push(p);
+    }
+    s.nodes.push(Node::new("spheres", Mat4::IDENTITY).with_mesh(mesh));
+    s.update_world();
+    s
+}
+
+/// How one run draws transparency: the mode and the most peeled layers.
+type Oit = Option<(raster::Transparency, u32)>;
+
+#[allow(clippy::too_many_arguments)]
 fn run(
     ctx: &Context,
     compiler: &ShaderCompiler,
@@ -150,11 +191,16 @@ fn run(
     grid: Option<raster::Grid>,
     frames: usize,
     msaa: u32,
+    oit: Oit,
 ) -> anyhow::Result<()> {
     let (w, h) = (1920, 1080);
     let gpu = GpuScene::upload(ctx, scene)?;
     let mut renderer = Raster::with_msaa(ctx, compiler, msaa)?;
     renderer.grid = grid;
+    if let Some((mode, cap)) = oit {
+        renderer.transparency = mode;
+        renderer.set("peel_layers", render::SettingValue::UInt(cap))?;
+    }
     let view = View::from_scene(scene, None, w, h).ok_or_else(|| anyhow::anyhow!("no camera"))?;
     let mut ring = FrameRing::new(ctx, 2)?;
     let mut executor = Executor::new(ctx, 2);
@@ -210,6 +256,16 @@ fn run(
         med(gpu_ms)
     );
     println!("|   passes (ms): {} |", per_pass.join(", "));
+    if let Some(s) =
+        renderer.peel_stats().filter(|_| oit.is_some_and(|o| o.0 == raster::Transparency::Peeling))
+    {
+        println!(
+            "|   depth peeling: {} layers with fragments, cap {}{} |",
+            s.layers,
+            s.cap,
+            if s.cap_hit { " (reached)" } else { "" }
+        );
+    }
     let ph = |k: usize| med(phases.iter().map(|p| p[k]).collect());
     println!(
         "|   CPU phases (ms): build {:.3}, compile {:.3}, record {:.3} |",
@@ -242,9 +298,18 @@ fn main() -> anyhow::Result<()> {
     println!("| workload | | CPU build+compile+record (median) | GPU (median, sum of passes) |");
     println!("|---|---|---:|---:|");
     let many = scene(objects, 1);
-    run(&ctx, &compiler, &format!("{objects} objects, 1 shadowed sun"), &many, None, frames, 1)?;
+    run(
+        &ctx,
+        &compiler,
+        &format!("{objects} objects, 1 shadowed sun"),
+        &many,
+        None,
+        frames,
+        1,
+        None,
+    )?;
     let label = format!("{objects} objects, 1 shadowed sun, MSAA {msaa}x");
-    run(&ctx, &compiler, &label, &many, None, frames, msaa)?;
+    run(&ctx, &compiler, &label, &many, None, frames, msaa, None)?;
     // The same with a 256x256 base color texture (the textured forward variant, bindless).
     let mut textured = many.clone();
     let cube = &mut textured.meshes[0].primitives[0];
@@ -269,14 +334,14 @@ fn main() -> anyhow::Result<()> {
     });
     textured.materials[0].base_color_texture = Some(0);
     let label = format!("{objects} objects, base color texture, 1 shadowed sun");
-    run(&ctx, &compiler, &label, &textured, None, frames, 1)?;
+    run(&ctx, &compiler, &label, &textured, None, frames, 1, None)?;
     // The same with vertex colors on the cubes (the forward variant with the color varying).
     let mut colored = many;
     let cube = &mut colored.meshes[0].primitives[0];
     cube.colors =
         cube.positions.iter().map(|p| [p[0] + 0.5, p[1] + 0.5, p[2] + 0.5, 1.0]).collect();
     let label = format!("{objects} objects with vertex colors, 1 shadowed sun");
-    run(&ctx, &compiler, &label, &colored, None, frames, 1)?;
+    run(&ctx, &compiler, &label, &colored, None, frames, 1, None)?;
     let small = scene(2, 2);
     let grid = Some(raster::Grid::default());
     run(
@@ -287,10 +352,22 @@ fn main() -> anyhow::Result<()> {
         grid,
         frames,
         1,
+        None,
     )?;
     let label = format!("small scene, MSAA {msaa}x");
-    run(&ctx, &compiler, &label, &small, grid, frames, msaa)?;
+    run(&ctx, &compiler, &label, &small, grid, frames, msaa, None)?;
     let cloud = points_scene(points);
-    run(&ctx, &compiler, &format!("{points} points, 2 px"), &cloud, None, frames, 1)?;
+    run(&ctx, &compiler, &format!("{points} points, 2 px"), &cloud, None, frames, 1, None)?;
+    let glass = transparent_scene(1000);
+    use raster::Transparency as T;
+    for (mode, cap) in [(T::Sorted, 16), (T::Peeling, 16), (T::Peeling, 64), (T::Weighted, 16)] {
+        let label = format!("1000 transparent spheres, {} (cap {cap})", mode.name());
+        run(&ctx, &compiler, &label, &glass, None, frames, 1, Some((mode, cap)))?;
+    }
+    for (label, s) in shapes::workloads() {
+        run(&ctx, &compiler, &label, &s, None, frames, 1, None)?;
+    }
+    let label = "1000 transparent spheres, peeling, MSAA 4x";
+    run(&ctx, &compiler, label, &glass, None, frames, 4, Some((T::Peeling, 16)))?;
     Ok(())
 }

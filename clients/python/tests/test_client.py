@@ -160,6 +160,38 @@ def test_axes_and_frusta(v):
     v.delete("traj")
 
 
+def test_spheres_arrows_voxels_and_tubes(v):
+    rng = np.random.default_rng(1)
+    centers = rng.uniform(-1, 1, (50, 3)).astype(np.float32)
+    v.spheres("shapes/balls", centers, radius=rng.uniform(0.02, 0.05, 50), values=centers[:, 1])
+    v.arrows("shapes/field", centers, np.cross(centers, [0, 1, 0]), scale=0.2, colormap="coolwarm")
+    grid = np.zeros((4, 5, 6), dtype=np.float32)  # Z x Y x X
+    grid[1:3, 1:4, 2:5] = 1.0
+    v.voxels("shapes/grid", grid=grid, size=0.1, threshold=0.5)
+    v.voxels("shapes/cells", cells=[[0, 0, 0], [3, 1, 2]], colors=[[0, 0, 255], [255, 0, 0]], size=0.2)
+    v.tubes("shapes/path", centers[:10], radius=0.01, strip=True)
+    objects = {o["name"]: o for o in v.query()["objects"]}
+    for name in ["balls", "field", "grid", "cells", "path"]:
+        assert objects["shapes/" + name]["kind"] == "mesh", objects["shapes/" + name]
+    with pytest.raises(xpg_viewer.ViewerError, match="colormap"):
+        v.arrows("bad", centers, centers, colormap="rainbow")
+    with pytest.raises(ValueError, match="grid"):
+        v.voxels("bad", grid=np.zeros((2, 2)))
+    with pytest.raises(xpg_viewer.ViewerError, match="radii"):
+        v.spheres("bad", centers, radius=[0.1, 0.2])
+    v.delete("shapes")
+
+
+def test_renderer_settings(v):
+    for mode in ["wboit", "sorted", "peeling"]:
+        v.set("transparency", mode)
+    v.set("peel_layers", 24)
+    with pytest.raises(xpg_viewer.ViewerError, match="transparency"):
+        v.set("transparency", "painter")
+    with pytest.raises(xpg_viewer.ViewerError, match="no setting"):
+        v.set("no_such_key", 1)
+
+
 def test_large_arrays_through_shared_memory(v):
     # The fixture's viewer is local: large arrays pass through a file in /dev/shm.
     assert v.shared_memory

@@ -33,7 +33,7 @@ import numpy as np
 
 __all__ = ["connect", "spawn", "Viewer", "ViewerError", "PROTOCOL_VERSION", "DEFAULT_ADDRESS"]
 
-PROTOCOL_VERSION = (1, 1)
+PROTOCOL_VERSION = (1, 2)
 
 # Requests whose arrays hold at least this many bytes pass them through shared memory.
 _SHARED_FROM = 256 << 10
@@ -389,6 +389,79 @@ class Viewer:
         h = {"type": "frustum", "name": name, "fov": fov, "aspect": aspect, "depth": depth, "color": list(color)}
         self._exchange(h, [("poses", p)])
 
+    # -- shapes for data (protocol 1.2): meshes that both renderers draw --------------------------
+    @staticmethod
+    def _colormap(header, colormap):
+        if colormap is not None:
+            header["colormap"] = str(colormap)
+
+    def spheres(self, name, centers, radius=0.05, colors=None, values=None, colormap=None, detail=1):
+        """Spheres at ``centers`` (N x 3) of ``radius`` (one for all, or N radii); ``colors``
+        (as for points) or ``values`` (N) through ``colormap`` ("viridis", "coolwarm", "gray");
+        ``detail``: icosphere subdivisions 0-4."""
+        c = np.asarray(centers)
+        arrays = [("centers", c)]
+        header = {"type": "spheres", "name": name, "detail": int(detail)}
+        r = np.asarray(radius, dtype=np.float32)
+        if r.ndim == 0:
+            header["radius"] = float(r)
+        else:
+            arrays.append(("radii", r.reshape(-1)))
+        if colors is not None:
+            arrays.append(("colors", self._colors(colors, len(c))))
+        if values is not None:
+            arrays.append(("values", np.asarray(values, dtype=np.float32).reshape(-1)))
+        self._colormap(header, colormap)
+        self._exchange(header, arrays)
+
+    def tubes(self, name, positions, radius=0.01, strip=False, colors=None, caps=True):
+        """Tubes of world-space ``radius`` along segments (pairs of points) or, with
+        ``strip=True``, a polyline; ``caps`` closes their ends."""
+        p = np.asarray(positions)
+        arrays = [("positions", p)]
+        if colors is not None:
+            arrays.append(("colors", self._colors(colors, len(p))))
+        self._exchange({"type": "tubes", "name": name, "radius": float(radius), "strip": bool(strip),
+                        "caps": bool(caps)}, arrays)
+
+    def arrows(self, name, origins, vectors, scale=1.0, radius=None, colors=None, colormap=None):
+        """Arrows from ``origins`` along ``vectors`` (N x 3 each) times ``scale``; coloured by
+        ``colors``, else by length through ``colormap``; ``radius``: the shaft's (default 4 %
+        of the longest arrow)."""
+        o = np.asarray(origins)
+        arrays = [("origins", o), ("vectors", np.asarray(vectors))]
+        header = {"type": "arrows", "name": name, "scale": float(scale)}
+        if radius is not None:
+            header["radius"] = float(radius)
+        if colors is not None:
+            arrays.append(("colors", self._colors(colors, len(o))))
+        self._colormap(header, colormap)
+        self._exchange(header, arrays)
+
+    def voxels(self, name, grid=None, cells=None, size=1.0, origin=(0.0, 0.0, 0.0), threshold=0.0,
+               colors=None, values=None, colormap=None):
+        """Voxels of edge ``size`` from ``origin``: a dense ``grid`` (a Z x Y x X array: cells
+        above ``threshold`` are filled, coloured through ``colormap``) or a list of ``cells``
+        (N x 3 integer coordinates x, y, z) with ``colors`` or ``values``."""
+        header = {"type": "voxels", "name": name, "size": float(size), "origin": [float(x) for x in origin],
+                  "threshold": float(threshold)}
+        if (grid is None) == (cells is None):
+            raise ValueError("voxels: give either grid= or cells=")
+        if grid is not None:
+            g = np.asarray(grid)
+            if g.ndim != 3:
+                raise ValueError(f"voxels: grid of shape {g.shape}, expected Z x Y x X")
+            arrays = [("grid", g.astype(np.float32, copy=False))]
+        else:
+            c = np.asarray(cells)
+            arrays = [("cells", c.astype(np.int32, copy=False))]
+            if colors is not None:
+                arrays.append(("colors", self._colors(colors, len(c))))
+            if values is not None:
+                arrays.append(("values", np.asarray(values, dtype=np.float32).reshape(-1)))
+        self._colormap(header, colormap)
+        self._exchange(header, arrays)
+
     def light(self, name, kind="directional", color=(1.0, 1.0, 1.0), intensity=1.0, position=(0, 0, 0),
               direction=(0, -1, 0), cone=(20.0, 30.0)):
         """A light: ``directional`` (``direction``, irradiance ``intensity`` in W/m^2),
@@ -475,6 +548,13 @@ class Viewer:
 
     def set_renderer(self, renderer, viewport=None):
         self._exchange({"type": "viewport", "action": "renderer", "renderer": renderer, "viewport": viewport}, [])
+
+    def set(self, key, value, viewport=None):
+        """Sets a setting of a viewport's renderer (its Settings popup's keys): a switch, a
+        number or an option's name, e.g. ``set("transparency", "peeling")`` (raster:
+        ``peeling``, ``wboit``, ``sorted``) or ``set("peel_layers", 32)``."""
+        self._exchange({"type": "viewport", "action": "set", "key": str(key), "value": value,
+                        "viewport": viewport}, [])
 
     def quit(self):
         """Asks the viewer to stop (an offscreen viewer ends)."""

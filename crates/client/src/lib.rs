@@ -304,6 +304,17 @@ impl Client {
     /// Writes a request (its large arrays into a region of the shared-memory file); returns
     /// its id.
     fn send_parts(&mut self, mut header: Value, parts: &[Part<'_>]) -> Result<u64, ClientError> {
+        // An array whose bytes do not match its shape would break the framing: refused here.
+        for (name, dtype, shape, bytes) in parts {
+            let want = shape.iter().try_fold(dtype.size(), |n, &d| n.checked_mul(d));
+            if want != Some(bytes.len()) {
+                return Err(ClientError::Protocol(protocol::ProtocolError::Invalid(format!(
+                    "array '{name}': {} bytes for shape {shape:?} of {}",
+                    bytes.len(),
+                    dtype.name()
+                ))));
+            }
+        }
         let id = self.next_id;
         self.next_id += 1;
         if let Value::Object(m) = &mut header {
@@ -594,6 +605,90 @@ impl Client {
         Ok(())
     }
 
+    /// Spheres at `centers` of `radii` (one for all, or one each), `colors` (none, or one
+    /// each, sRGB), icospheres of `detail` subdivisions (0-4): one mesh (protocol 1.2).
+    pub fn spheres(
+        &mut self,
+        name: &str,
+        centers: &[[f32; 3]],
+        radii: &[f32],
+        colors: &[[u8; 4]],
+        detail: u32,
+    ) -> Result<(), ClientError> {
+        let mut arrays = vec![vec3s("centers", centers)];
+        let mut h = json!({"type": "spheres", "name": name, "detail": detail});
+        match radii {
+            [r] => h["radius"] = json!(r),
+            _ => arrays.push(Array::f32("radii", &[radii.len()], radii)),
+        }
+        if !colors.is_empty() {
+            arrays.push(Array::u8("colors", &[colors.len(), 4], colors.as_flattened()));
+        }
+        self.request(h, arrays)?;
+        Ok(())
+    }
+
+    /// Tubes of world-space `radius` along segments (pairs of `positions`) or a strip, with
+    /// closed ends (protocol 1.2).
+    pub fn tubes(
+        &mut self,
+        name: &str,
+        positions: &[[f32; 3]],
+        strip: bool,
+        radius: f32,
+    ) -> Result<(), ClientError> {
+        let h = json!({"type": "tubes", "name": name, "strip": strip, "radius": radius});
+        self.request(h, vec![vec3s("positions", positions)])?;
+        Ok(())
+    }
+
+    /// Arrows from `origins` along `vectors` times `scale`, coloured by length (viridis)
+    /// (protocol 1.2).
+    pub fn arrows(
+        &mut self,
+        name: &str,
+        origins: &[[f32; 3]],
+        vectors: &[[f32; 3]],
+        scale: f32,
+    ) -> Result<(), ClientError> {
+        let h = json!({"type": "arrows", "name": name, "scale": scale});
+        self.request(h, vec![vec3s("origins", origins), vec3s("vectors", vectors)])?;
+        Ok(())
+    }
+
+    /// Voxels of edge `size` at integer `cells` (x, y, z) coloured by `values` (none, or one
+    /// each) through viridis (protocol 1.2).
+    pub fn voxels(
+        &mut self,
+        name: &str,
+        cells: &[[i32; 3]],
+        values: &[f32],
+        size: f32,
+    ) -> Result<(), ClientError> {
+        let mut arrays = vec![Array::i32("cells", &[cells.len(), 3], cells.as_flattened())];
+        if !values.is_empty() {
+            arrays.push(Array::f32("values", &[values.len()], values));
+        }
+        self.request(json!({"type": "voxels", "name": name, "size": size}), arrays)?;
+        Ok(())
+    }
+
+    /// A dense voxel grid of `dims` (x, y, z) `values` (x fastest): cells above `threshold`
+    /// filled, coloured through viridis (protocol 1.2).
+    pub fn voxel_grid(
+        &mut self,
+        name: &str,
+        dims: [usize; 3],
+        values: &[f32],
+        size: f32,
+        threshold: f32,
+    ) -> Result<(), ClientError> {
+        let a = Array::f32("grid", &[dims[2], dims[1], dims[0]], values);
+        let h = json!({"type": "voxels", "name": name, "size": size, "threshold": threshold});
+        self.request(h, vec![a])?;
+        Ok(())
+    }
+
     /// An object's transform (`rows`: a row-major 4 x 4 matrix, as NumPy writes it).
     pub fn transform(&mut self, name: &str, rows: [[f32; 4]; 4]) -> Result<(), ClientError> {
         let v: Vec<f32> = rows.iter().flatten().copied().collect();
@@ -643,6 +738,20 @@ impl Client {
         let dim = |k: &str| r.header.get(k).and_then(Value::as_u64).unwrap_or(0) as u32;
         let px = r.array("pixels").map(|a| a.data.to_vec()).unwrap_or_default();
         Ok((dim("width"), dim("height"), px))
+    }
+
+    /// Sets a setting of a viewport's renderer (None: the first viewport): a switch, a
+    /// number or an option's name, e.g. `set("transparency", json!("peeling"))` (protocol 1.2).
+    pub fn set(
+        &mut self,
+        viewport: Option<u32>,
+        key: &str,
+        value: Value,
+    ) -> Result<(), ClientError> {
+        let h = json!({"type": "viewport", "action": "set", "viewport": viewport, "key": key,
+                       "value": value});
+        self.request(h, vec![])?;
+        Ok(())
     }
 
     /// What is under pixel (`x`, `y`) (from the top left) of viewport `viewport` (None: the

@@ -305,6 +305,12 @@ impl Array {
         Self { name: name.into(), dtype: Dtype::U32, shape: shape.to_vec(), data }
     }
 
+    /// An array of `values` (i32) with `shape`.
+    pub fn i32(name: &str, shape: &[usize], values: &[i32]) -> Self {
+        let data = Payload::words(values.iter().map(|v| v.to_le_bytes()));
+        Self { name: name.into(), dtype: Dtype::I32, shape: shape.to_vec(), data }
+    }
+
     /// An array of bytes with `shape`.
     pub fn u8(name: &str, shape: &[usize], values: &[u8]) -> Self {
         let data = values.to_vec().into();
@@ -1046,12 +1052,15 @@ pub enum Request {
     Widget(Widget),
     /// Adds, closes or changes the renderer of a viewport.
     Viewport {
-        /// "add", "close" or "renderer".
+        /// "add", "close", "renderer" or "set" (1.2).
         action: String,
-        /// The viewport (close, renderer).
+        /// The viewport (close, renderer, set).
         viewport: Option<u32>,
         /// The renderer's name (add, renderer).
         renderer: Option<String>,
+        /// A setting of the viewport's renderer and its value (set): a switch, a number, or
+        /// the name of an option (`"transparency": "peeling"`).
+        setting: Option<(String, SettingText)>,
     },
 }
 
@@ -1169,6 +1178,17 @@ fn optional_colors(m: &mut Message, n: usize) -> Result<Vec<[u8; 4]>, ProtocolEr
             Ok(c)
         }
     }
+}
+
+/// The value of a renderer setting as a client sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettingText {
+    /// true / false.
+    Bool(bool),
+    /// A number.
+    Number(f64),
+    /// The name of an option of a choice.
+    Name(String),
 }
 
 /// A colormap by name (`viridis`, `coolwarm`, `gray`).
@@ -1795,13 +1815,34 @@ impl Request {
             },
             "viewport" => {
                 let action = string(m, "action", limits)?;
-                if !["add", "close", "renderer"].contains(&action.as_str()) {
+                if !["add", "close", "renderer", "set"].contains(&action.as_str()) {
                     return Err(ProtocolError::Invalid(format!(
-                        "'viewport': action '{action}' (expected add, close or renderer)"
+                        "'viewport': action '{action}' (expected add, close, renderer or set)"
                     )));
                 }
                 let renderer = m.header.get("renderer").and_then(Value::as_str).map(str::to_string);
-                Request::Viewport { action, viewport: viewport(m)?, renderer }
+                let setting = if action == "set" {
+                    let key = string(m, "key", limits)?;
+                    let value = match m.header.get("value") {
+                        Some(Value::Bool(b)) => SettingText::Bool(*b),
+                        Some(Value::Number(n)) => {
+                            SettingText::Number(n.as_f64().filter(|x| x.is_finite()).ok_or_else(
+                                || ProtocolError::Invalid("'viewport': 'value' not finite".into()),
+                            )?)
+                        }
+                        Some(Value::String(_)) => SettingText::Name(string(m, "value", limits)?),
+                        _ => {
+                            return Err(ProtocolError::Invalid(
+                                "'viewport': set needs a 'value' (a switch, a number or a name)"
+                                    .into(),
+                            ))
+                        }
+                    };
+                    Some((key, value))
+                } else {
+                    None
+                };
+                Request::Viewport { action, viewport: viewport(m)?, renderer, setting }
             }
             "" => return Err(ProtocolError::Invalid("a message without a 'type'".into())),
             other => return Err(ProtocolError::Invalid(format!("unknown message type '{other}'"))),

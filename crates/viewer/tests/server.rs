@@ -627,6 +627,63 @@ fn frustum_and_axes_from_poses() {
     assert_eq!(app.validation_messages(), 0);
 }
 
+/// Spheres, arrows, voxels (a list and a grid) and tubes over the protocol become meshes of
+/// the scene with their colours; bad shapes are refused with the reason and change nothing.
+#[test]
+fn spheres_arrows_voxels_and_tubes_over_the_protocol() {
+    let mut app = serving();
+    let shots = drive(&mut app, |addr| -> Result<Vec<Vec<u8>>, ClientError> {
+        let mut v = Client::connect(&addr)?;
+        let red = [[255, 0, 0, 255]];
+        v.spheres("balls", &[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]], &[0.4, 0.2], &[red[0]; 2], 2)?;
+        v.look_at([0.5, 0.0, 4.0], [0.5, 0.0, 0.0], [0.0, 1.0, 0.0])?;
+        let balls = v.screenshot(None)?.2;
+        v.arrows(
+            "field",
+            &[[0.0, -1.0, 0.0], [0.0, 0.0, 0.0]],
+            &[[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]],
+            0.5,
+        )?;
+        v.voxels("cells", &[[0, 0, 0], [1, 0, 0], [5, 5, 5]], &[0.0, 1.0, 2.0], 0.1)?;
+        v.voxel_grid("grid", [2, 2, 2], &[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0], 0.5, 0.5)?;
+        v.tubes("path", &[[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]], true, 0.05)?;
+        let e = v.spheres("bad", &[[0.0; 3]; 3], &[1.0, 2.0], &[], 1).expect_err("2 radii for 3");
+        assert!(e.to_string().contains("radii"), "{e}");
+        let e = v.spheres("bad", &[[0.0; 3]], &[1.0], &[], 9).expect_err("detail 9");
+        assert!(e.to_string().contains("detail"), "{e}");
+        let e = v.arrows("bad", &[[0.0; 3]], &[], 1.0).expect_err("no vectors");
+        assert!(e.to_string().contains("vectors"), "{e}");
+        // The client refuses an array whose bytes do not match its shape (the framing).
+        let e = v.voxel_grid("bad", [2, 2, 2], &[1.0; 7], 0.5, 0.0).expect_err("7 values");
+        assert!(e.to_string().contains("grid"), "{e}");
+        let e = v.voxel_grid("bad", [2, 2, 0], &[], 0.5, 0.0).expect_err("an empty grid");
+        assert!(e.to_string().contains("Z x Y x X"), "{e}");
+        Ok(vec![balls])
+    })
+    .expect("client");
+    assert!(red_pixels(&shots[0]) > 200, "two red balls: {} red pixels", red_pixels(&shots[0]));
+    let s = app.scene();
+    let mesh = |name: &str| {
+        let m = s.meshes.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("{name}"));
+        m.primitives[0].clone()
+    };
+    let balls = mesh("balls");
+    assert_eq!(balls.positions.len(), 2 * 162, "two icospheres of 2 subdivisions");
+    assert!(balls.colors.iter().all(|c| c[0] > 0.99 && c[1] < 0.01), "red");
+    let field = mesh("field");
+    let top = field.positions.iter().map(|p| p[1]).fold(f32::MIN, f32::max);
+    assert!((top - 1.0).abs() < 1e-5, "the second arrow ends at y = 2 * 0.5: {top}");
+    // By length (viridis): the longer arrow's vertices are yellower.
+    assert!(field.colors.last().expect("colours")[1] > field.colors[0][1]);
+    let cells = mesh("cells");
+    assert_eq!(cells.indices.len() / 6, 16, "two touching cells (10 faces) and one alone (6)");
+    let grid = mesh("grid");
+    assert_eq!(grid.indices.len() / 6, 12, "two cells above 0.5, apart: 6 faces each");
+    assert!(mesh("path").indices.len() > 0);
+    assert!(s.meshes.iter().all(|m| m.name != "bad"), "nothing of the refused shapes");
+    assert_eq!(app.validation_messages(), 0);
+}
+
 /// Points sized in world units are round splats that grow as they come nearer: a point of
 /// diameter 0.5 covers about 4 times the pixels at half the distance.
 #[test]

@@ -769,7 +769,7 @@ impl super::App {
                     vec![],
                 )))
             }
-            Request::Viewport { action, viewport, renderer } => match action.as_str() {
+            Request::Viewport { action, viewport, renderer, setting } => match action.as_str() {
                 "add" => {
                     let name = renderer.unwrap_or_else(|| "raster".into());
                     let name =
@@ -785,6 +785,37 @@ impl super::App {
                         return Err(format!("no viewport {id}"));
                     }
                     self.act(super::Action::Close(id));
+                    Ok(None)
+                }
+                "set" => {
+                    let id =
+                        viewport.or(self.viewports.first().map(|v| v.id)).ok_or("no viewport")?;
+                    let (key, text) = setting.ok_or("'viewport': set needs 'key' and 'value'")?;
+                    let vp = self
+                        .viewports
+                        .iter_mut()
+                        .find(|v| v.id == id)
+                        .ok_or_else(|| format!("no viewport {id}"))?;
+                    let r =
+                        vp.renderer_mut().ok_or_else(|| format!("viewport {id}: no renderer"))?;
+                    let settings = r.settings();
+                    let s = settings.iter().find(|s| s.key == key).ok_or_else(|| {
+                        let known: Vec<&str> = settings.iter().map(|s| s.key).collect();
+                        format!("{}: no setting '{key}' (known: {})", r.name(), known.join(", "))
+                    })?;
+                    let value = match text {
+                        protocol::SettingText::Bool(b) => render::SettingValue::Bool(b),
+                        protocol::SettingText::Number(x)
+                            if x >= 0.0 && x.fract() == 0.0 && x <= f64::from(u32::MAX) =>
+                        {
+                            render::SettingValue::UInt(x as u32)
+                        }
+                        protocol::SettingText::Number(x) => render::SettingValue::Float(x as f32),
+                        protocol::SettingText::Name(n) => s.parse_option(&n).ok_or_else(|| {
+                            format!("{key} = {n:?}: expected one of {}", s.options.join(", "))
+                        })?,
+                    };
+                    r.set(&key, value).map_err(|e| e.to_string())?;
                     Ok(None)
                 }
                 _ => {
