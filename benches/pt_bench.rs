@@ -6,8 +6,11 @@
 //! Also the time to bring a 512x512 cornell_box to the per-pixel noise of the reference
 //! (16384 spp Mitsuba render): from the ratio of our per-sample variance to the reference's.
 //!
+//! Then the shapes for data (1 M spheres, 1 M arrows, a 256^3 voxel grid, `common/shapes.rs`;
+//! `--no-shapes` leaves them out, `--shapes-only` runs them alone).
+//!
 //! ```text
-//! cargo bench --bench pt_bench -- [--frames 20] [--spp 4]
+//! cargo bench --bench pt_bench -- [--frames 20] [--spp 4] [--no-shapes | --shapes-only]
 //! ```
 
 #[path = "common/shapes.rs"]
@@ -114,7 +117,7 @@ fn main() -> anyhow::Result<()> {
         match a.as_str() {
             "--frames" => frames = args.next().unwrap_or_default().parse()?,
             "--spp" => spp = args.next().unwrap_or_default().parse()?,
-            "--bench" | "--no-shapes" => {}
+            "--bench" | "--no-shapes" | "--shapes-only" => {}
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -128,6 +131,16 @@ fn main() -> anyhow::Result<()> {
         scenes.push((name.into(), scene::load(refs(&format!("scenes/{name}.gltf")))?));
     }
     scenes.push(("generated 1 M triangles".into(), big_scene()));
+    if std::env::args().any(|a| a == "--shapes-only") {
+        for (name, s) in shapes::workloads() {
+            let tris: usize =
+                s.meshes.iter().flat_map(|m| &m.primitives).map(|p| p.indices.len() / 3).sum();
+            let (ms, _) = run(&ctx, &compiler, &s, (1920, 1080), spp, frames)?;
+            let paths = 1920.0 * 1080.0 * f64::from(spp) / (ms * 1e-3);
+            println!("| {name} | {tris} | {ms:.3} ms | {:.0} M |", paths / 1e6);
+        }
+        return Ok(());
+    }
     if !std::env::args().any(|a| a == "--no-shapes") {
         scenes.extend(shapes::workloads());
     }

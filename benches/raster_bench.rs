@@ -16,6 +16,7 @@
 //!
 //! ```text
 //! cargo bench --bench raster_bench -- [--frames 50] [--objects 10000] [--msaa 4]
+//!     [--only transparency,shapes]
 //! ```
 
 #[path = "common/shapes.rs"]
@@ -179,6 +180,19 @@ fn transparent_scene(n: usize) -> Scene {
     s
 }
 
+/// 1,000 transparent spheres in each transparency mode.
+fn transparency(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyhow::Result<()> {
+    let glass = transparent_scene(1000);
+    use raster::Transparency as T;
+    for (mode, cap) in [(T::Sorted, 16), (T::Peeling, 16), (T::Peeling, 64), (T::Weighted, 16)] {
+        let label = format!("1000 transparent spheres, {} (cap {cap})", mode.name());
+        run(ctx, compiler, &label, &glass, None, frames, 1, Some((mode, cap)))?;
+    }
+    let label = "1000 transparent spheres, peeling, MSAA 4x";
+    run(ctx, compiler, label, &glass, None, frames, 4, Some((T::Peeling, 16)))?;
+    Ok(())
+}
+
 /// How one run draws transparency: the mode and the most peeled layers.
 type Oit = Option<(raster::Transparency, u32)>;
 
@@ -281,6 +295,8 @@ fn main() -> anyhow::Result<()> {
     let mut objects = 10_000usize;
     let mut points = 10_000_000usize;
     let mut msaa = 4u32;
+    // `--only transparency` or `--only shapes`: that group of workloads alone.
+    let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -288,6 +304,7 @@ fn main() -> anyhow::Result<()> {
             "--objects" => objects = args.next().unwrap_or_default().parse()?,
             "--points" => points = args.next().unwrap_or_default().parse()?,
             "--msaa" => msaa = args.next().unwrap_or_default().parse()?,
+            "--only" => only = Some(args.next().unwrap_or_default()),
             "--bench" => {}
             other => anyhow::bail!("unknown argument {other}"),
         }
@@ -297,6 +314,18 @@ fn main() -> anyhow::Result<()> {
     let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
     println!("| workload | | CPU build+compile+record (median) | GPU (median, sum of passes) |");
     println!("|---|---|---:|---:|");
+    let group = |g: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == g));
+    if group("transparency") {
+        transparency(&ctx, &compiler, frames)?;
+    }
+    if group("shapes") {
+        for (label, s) in shapes::workloads() {
+            run(&ctx, &compiler, &label, &s, None, frames, 1, None)?;
+        }
+    }
+    if only.is_some() {
+        return Ok(());
+    }
     let many = scene(objects, 1);
     run(
         &ctx,
@@ -358,16 +387,5 @@ fn main() -> anyhow::Result<()> {
     run(&ctx, &compiler, &label, &small, grid, frames, msaa, None)?;
     let cloud = points_scene(points);
     run(&ctx, &compiler, &format!("{points} points, 2 px"), &cloud, None, frames, 1, None)?;
-    let glass = transparent_scene(1000);
-    use raster::Transparency as T;
-    for (mode, cap) in [(T::Sorted, 16), (T::Peeling, 16), (T::Peeling, 64), (T::Weighted, 16)] {
-        let label = format!("1000 transparent spheres, {} (cap {cap})", mode.name());
-        run(&ctx, &compiler, &label, &glass, None, frames, 1, Some((mode, cap)))?;
-    }
-    for (label, s) in shapes::workloads() {
-        run(&ctx, &compiler, &label, &s, None, frames, 1, None)?;
-    }
-    let label = "1000 transparent spheres, peeling, MSAA 4x";
-    run(&ctx, &compiler, label, &glass, None, frames, 4, Some((T::Peeling, 16)))?;
     Ok(())
 }

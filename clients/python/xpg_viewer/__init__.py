@@ -381,12 +381,16 @@ class Viewer:
         p = np.asarray(poses, dtype=np.float32).reshape(-1, 4, 4)
         self._exchange({"type": "axes", "name": name, "length": length, "width": width}, [("poses", p)])
 
-    def frustum(self, name, poses, fov=60.0, aspect=4 / 3, depth=0.5, color=(1.0, 0.8, 0.2, 1.0)):
+    def frustum(self, name, poses, fov=60.0, aspect=4 / 3, depth=0.5, color=(1.0, 0.8, 0.2, 1.0),
+                cameras=False):
         """Camera frusta at ``poses`` (4 x 4 or N x 4 x 4 camera-to-world matrices; the camera
         looks down -Z with +Y up): vertical ``fov`` in degrees, ``aspect`` width / height, drawn
-        to ``depth`` from the eye, in ``color`` (RGBA, 0-1)."""
+        to ``depth`` from the eye, in ``color`` (RGBA, 0-1). With ``cameras=True`` (at most 256
+        poses) each is also a camera of the scene, ``NAME/camera/I``, to look through (C in a
+        viewport steps through the scene's cameras)."""
         p = np.asarray(poses, dtype=np.float32).reshape(-1, 4, 4)
-        h = {"type": "frustum", "name": name, "fov": fov, "aspect": aspect, "depth": depth, "color": list(color)}
+        h = {"type": "frustum", "name": name, "fov": fov, "aspect": aspect, "depth": depth, "color": list(color),
+             "cameras": bool(cameras)}
         self._exchange(h, [("poses", p)])
 
     # -- shapes for data (protocol 1.2): meshes that both renderers draw --------------------------

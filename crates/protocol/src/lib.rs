@@ -937,6 +937,8 @@ pub enum Request {
         depth: f32,
         /// Colour, sRGB RGBA8.
         color: [u8; 4],
+        /// Also a camera of the scene at each pose (1.2), to look through.
+        cameras: bool,
     },
     /// An image on a quad.
     Image {
@@ -1631,6 +1633,7 @@ impl Request {
                         aspect: positive("aspect", 4.0 / 3.0, 1e3)?,
                         depth: positive("depth", 0.5, 1e9)?,
                         color: [byte(c[0]), byte(c[1]), byte(c[2]), byte(c[3])],
+                        cameras: m.header.get("cameras").and_then(Value::as_bool).unwrap_or(false),
                     }
                 }
             }

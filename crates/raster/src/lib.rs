@@ -259,23 +259,25 @@ impl Raster {
         // `oit`: 0 sorted blending (or opaque), 1 a peeled layer, 2 weighted sums.
         let forward_variant = |colors: bool, textured: bool, blended: bool, oit: u32| {
             let flag = |b: bool| if b { "1" } else { "0" }.to_string();
+            // OIT 3: a peeled layer's depth pass (OIT=1's `fs_depth`).
+            let (define, fragment) = if oit == 3 { (1, "fs_depth") } else { (oit, "fs_main") };
             let code = compiler.compile(&ShaderDesc {
                 defines: vec![
                     ("VERTEX_COLORS".into(), flag(colors)),
                     ("TEXTURED".into(), flag(textured)),
                     ("BLENDED".into(), flag(blended)),
-                    ("OIT".into(), oit.to_string()),
+                    ("OIT".into(), define.to_string()),
                     ("MSAA".into(), msaa_flag.into()),
                 ],
                 ..ShaderDesc::new(dir.join("raster/forward.slang"))
             })?;
-            let (vs, fs) = (entry(&code, "vs_main")?, entry(&code, "fs_main")?);
+            let (vs, fs) = (entry(&code, "vs_main")?, entry(&code, fragment)?);
             let name = format!(
                 "raster forward{}{}{}{}",
                 if colors { ", vertex colors" } else { "" },
                 if textured { ", textured" } else { "" },
                 if blended { ", blended" } else { "" },
-                ["", ", peeled", ", weighted"][oit as usize]
+                ["", ", peeled", ", weighted", ", peeled depth"][oit as usize]
             );
             let mut desc = GraphicsDesc::new(&name, &vs, &fs, HDR_FORMAT);
             desc = match oit {
@@ -308,6 +310,7 @@ impl Raster {
         };
         let oit = oit::Oit::new(
             ctx,
+            forward_variant(true, true, true, 3)?,
             forward_variant(true, true, true, 1)?,
             forward_variant(true, true, true, 2)?,
             &compile_oit,

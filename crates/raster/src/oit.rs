@@ -6,6 +6,10 @@
 //! - **Depth peeling** (exact): layer k holds, per pixel (per sample with MSAA), the nearest
 //!   blended fragment behind layer k-1 and in front of the opaque depth. Each layer is
 //!   composited under the ones before it (front to back), and the sum over the opaque image.
+//!   Each layer is two passes: its depth (a cheap shader: the tests against the opaque and
+//!   the previous layer's depths and the material's discards, depth test LESS), then the
+//!   shading of exactly the fragments at that depth (test EQUAL, early tests: one shaded
+//!   fragment per pixel and layer, not every fragment behind the previous layer).
 //!   The number of layers follows the content without the CPU waiting: every layer's draws
 //!   are an indirect draw whose count a word of `counts` gives, and a layer that draws a
 //!   fragment sets the next layer's word (`shaders/raster/forward.slang`, OIT=1). Layers after
@@ -96,6 +100,8 @@ const REVEAL_FORMAT: vk::Format = vk::Format::R16_SFLOAT;
 
 /// The pipelines and buffers of order-independent transparency.
 pub(crate) struct Oit {
+    /// A peeled layer's depth (OIT=1, `fs_depth`).
+    peel_depth: Pipeline,
     /// The forward shading of one peeled layer (OIT=1).
     peel: Pipeline,
     /// The forward shading into the weighted sums (OIT=2).
@@ -140,6 +146,7 @@ impl Oit {
     /// its defines.
     pub(crate) fn new(
         ctx: &Context,
+        peel_depth: Pipeline,
         peel: Pipeline,
         weighted: Pipeline,
         compile: &dyn Fn(u32) -> Result<(xpg::EntryPointCode, xpg::EntryPointCode), RenderError>,
@@ -154,6 +161,7 @@ impl Oit {
             Ok::<_, RenderError>(Pipeline::graphics(ctx, &desc, None)?)
         };
         Ok(Self {
+            peel_depth,
             peel,
             weighted,
             under: pipeline(0, "raster peel under", &[HDR_FORMAT], Blend::Under)?,
@@ -171,16 +179,22 @@ impl Oit {
         })
     }
 
-    /// The descriptions of the two forward variants' pipelines (depth, attachments, blending)
-    /// for `oit` 1 (peeling) or 2 (weighted).
+    /// The descriptions of the forward variants' pipelines (depth, attachments, blending)
+    /// for `oit` 1 (a peeled layer's shading), 2 (weighted) or 3 (a peeled layer's depth).
     pub(crate) fn forward_desc<'a>(
         desc: GraphicsDesc<'a>,
         oit: u32,
         depth: vk::Format,
     ) -> GraphicsDesc<'a> {
-        if oit == 1 {
+        if oit == 3 {
             // The layer's own depth: the nearest fragment behind the previous layer wins.
             let mut d = desc.depth(depth, true, vk::CompareOp::LESS);
+            d.color_formats.clear();
+            d.blend = false;
+            d
+        } else if oit == 1 {
+            // Exactly the fragments that won the depth pass, shaded once each.
+            let mut d = desc.depth(depth, false, vk::CompareOp::EQUAL);
             d.blend = false;
             d
         } else {
@@ -279,10 +293,65 @@ impl Oit {
             let (cur, prev) = if k % 2 == 0 { (0, 1) } else { (1, 0) };
             let prev_depth = if k == 0 { opaque } else { layer_depth[prev] };
             let (c, d) = (layer_color, layer_depth[cur]);
-            let pipeline = &self.peel;
             let layer_push =
                 RasterPush { oit: counts_address, peel_layer: k, peel_draws: count, ..push };
+            // The layer's draws: every blended draw while the layers before it had fragments.
+            let draw = move |device: &xpg::ash::Device, cmd: vk::CommandBuffer| {
+                // SAFETY: inside a rendering scope; the blended draws' commands lie in the
+                // scene's indirect buffer (first..first + count), the count word in `counts`
+                // never exceeds `count`.
+                unsafe {
+                    device.cmd_bind_index_buffer(cmd, index_buffer, 0, vk::IndexType::UINT32);
+                    device.cmd_draw_indexed_indirect_count(
+                        cmd,
+                        indirect,
+                        u64::from(first) * u64::from(super::INDIRECT_STRIDE),
+                        counts_raw,
+                        layer_offset(k),
+                        count,
+                        super::INDIRECT_STRIDE,
+                    );
+                }
+            };
+            // Pass 1: the layer's depth (the nearest fragment behind the previous layer).
+            let depth_pipeline = &self.peel_depth;
             let counts_read = counts;
+            graph
+                .add_pass(&format!("raster peel {k} depth"))
+                .read(&sb.draws, Access::StorageReadVertex)
+                .read(&sb.materials, Access::StorageReadFragment)
+                .read(fb, Access::StorageReadVertex)
+                .read(&opaque, Access::SampledFragment)
+                .read(&prev_depth, Access::SampledFragment)
+                .read(&counts_read, Access::IndirectBuffer)
+                .write(&mut counts, Access::StorageWriteFragment)
+                .write(&mut layer_depth[cur], Access::DepthAttachmentWrite)
+                .record(move |ctx| {
+                    let extent = ctx.extent(&d, 0)?;
+                    let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::CLEAR);
+                    let device = ctx.device().clone();
+                    // SAFETY: once per pass; the attachment is this pass's declared image in the
+                    // layout of its declared attachment access.
+                    unsafe { ctx.begin_rendering(extent, &[], Some(&depth_att)) };
+                    depth_pipeline.bind(ctx.cmd, Some(heap));
+                    let sampled = |binding, image| Bind::Sampled {
+                        binding,
+                        image,
+                        mip: None,
+                        sampler: vk::Sampler::null(),
+                    };
+                    ctx.push_descriptors(
+                        depth_pipeline,
+                        &[sampled(4, &opaque), sampled(5, &prev_depth)],
+                    )?;
+                    depth_pipeline.push(ctx.cmd, &layer_push);
+                    draw(&device, ctx.cmd);
+                    // SAFETY: closes the rendering scope begun above.
+                    unsafe { device.cmd_end_rendering(ctx.cmd) };
+                    Ok(())
+                });
+            // Pass 2: the fragments at exactly that depth, shaded once each.
+            let pipeline = &self.peel;
             graph
                 .add_pass(&format!("raster peel {k}"))
                 .read(&sb.draws, Access::StorageReadVertex)
@@ -295,56 +364,26 @@ impl Oit {
                 .read(&lighting.ibl.lut, Access::SampledFragment)
                 .read(fb, Access::StorageReadVertex)
                 .read(fb, Access::StorageReadFragment)
-                .read(&opaque, Access::SampledFragment)
-                .read(&prev_depth, Access::SampledFragment)
-                .read(&counts_read, Access::IndirectBuffer)
-                .write(&mut counts, Access::StorageWriteFragment)
+                .read(&counts, Access::IndirectBuffer)
+                .read(&layer_depth[cur], Access::DepthAttachmentRead)
                 .write(&mut layer_color, Access::ColorAttachmentWrite)
-                .write(&mut layer_depth[cur], Access::DepthAttachmentWrite)
                 .record(move |ctx| {
                     let extent = ctx.extent(&c, 0)?;
                     let mut color = [attachment(ctx.view(&c)?, vk::AttachmentLoadOp::CLEAR)];
                     color[0] = color[0].clear_value(vk::ClearValue {
                         color: vk::ClearColorValue { float32: [0.0; 4] },
                     });
-                    let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::CLEAR);
+                    let depth_att = depth_read_only(ctx.view(&d)?);
                     let device = ctx.device().clone();
                     // SAFETY: once per pass; the attachments are this pass's declared images in
                     // the layouts of their declared attachment accesses.
                     unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
                     pipeline.bind(ctx.cmd, Some(heap));
-                    let mut binds = lighting.binds().to_vec();
-                    let sampled = |binding, image| Bind::Sampled {
-                        binding,
-                        image,
-                        mip: None,
-                        sampler: vk::Sampler::null(),
-                    };
-                    binds.push(sampled(4, &opaque));
-                    binds.push(sampled(5, &prev_depth));
-                    ctx.push_descriptors(pipeline, &binds)?;
+                    ctx.push_descriptors(pipeline, &lighting.binds())?;
                     pipeline.push(ctx.cmd, &layer_push);
-                    // SAFETY: inside the rendering scope begun above; the blended draws'
-                    // commands lie in the scene's indirect buffer (first..first + count), the
-                    // count word in `counts` never exceeds `count`.
-                    unsafe {
-                        device.cmd_bind_index_buffer(
-                            ctx.cmd,
-                            index_buffer,
-                            0,
-                            vk::IndexType::UINT32,
-                        );
-                        device.cmd_draw_indexed_indirect_count(
-                            ctx.cmd,
-                            indirect,
-                            u64::from(first) * u64::from(super::INDIRECT_STRIDE),
-                            counts_raw,
-                            layer_offset(k),
-                            count,
-                            super::INDIRECT_STRIDE,
-                        );
-                        device.cmd_end_rendering(ctx.cmd);
-                    }
+                    draw(&device, ctx.cmd);
+                    // SAFETY: closes the rendering scope begun above.
+                    unsafe { device.cmd_end_rendering(ctx.cmd) };
                     Ok(())
                 });
             // Under what the layers before it left (cleared by the first).

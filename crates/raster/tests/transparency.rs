@@ -86,9 +86,9 @@ fn crossing_scene(order: &[usize]) -> Scene {
 #[test]
 fn depth_peeling_is_independent_of_the_draw_order() {
     let orders = [[0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]];
-    let base = render(&crossing_scene(&orders[0]), "peel_order_0", 32, PEELING, 1, 16);
+    let base = render(&crossing_scene(&orders[0]), "peel_order_0", 32, PEELING, 1, 8);
     for (i, order) in orders.iter().enumerate().skip(1) {
-        let img = render(&crossing_scene(order), &format!("peel_order_{i}"), 32, PEELING, 1, 16);
+        let img = render(&crossing_scene(order), &format!("peel_order_{i}"), 32, PEELING, 1, 8);
         let d = max_difference(&base, &img);
         assert!(d < 2e-3, "order {order:?}: largest difference {d} from order {:?}", orders[0]);
     }
@@ -110,7 +110,7 @@ fn depth_peeling_k_layers_of_alpha_half_give_the_analytic_colour() {
         meshes.extend((0..k).map(|i| quad(1.0 - 0.1 * i as f32, 1.0, 1, false)));
         let scene = top_view(meshes, materials, Vec::new());
         let t = 0.5f32.powi(k as i32);
-        let img = render(&scene, &format!("peel_layers_{k}"), 8, PEELING, 1, 16);
+        let img = render(&scene, &format!("peel_layers_{k}"), 8, PEELING, 1, 8);
         assert_close(px(&img, 4, 4), [1.0 - t, 0.0, t], 2e-3, &format!("{k} layers"));
         if k > 3 {
             let capped = render(&scene, &format!("peel_layers_{k}_cap3"), 8, PEELING, 1, 3);
@@ -141,7 +141,7 @@ fn depth_peeling_splits_intersecting_quads_at_their_intersection() {
     let size = 32;
     let red_front = [0.5, 0.25, 0.0];
     let green_front = [0.25, 0.5, 0.0];
-    let img = render(&scene, "peel_crossing", size, PEELING, 1, 16);
+    let img = render(&scene, "peel_crossing", size, PEELING, 1, 8);
     for x in [2, 16, 29] {
         for y in [2, 8, 13] {
             assert_close(px(&img, x, y), red_front, 2e-3, &format!("top half ({x},{y})"));
@@ -162,8 +162,8 @@ fn depth_peeling_splits_intersecting_quads_at_their_intersection() {
 #[test]
 fn depth_peeling_works_with_msaa() {
     let scene = crossing_scene(&[3, 1, 0, 2]);
-    let single = render(&scene, "peel_msaa1", 32, PEELING, 1, 16);
-    let multi = render(&scene, "peel_msaa4", 32, PEELING, 4, 16);
+    let single = render(&scene, "peel_msaa1", 32, PEELING, 1, 8);
+    let multi = render(&scene, "peel_msaa4", 32, PEELING, 4, 8);
     let mean = mean_difference(&single, &multi);
     assert!(mean < 0.01, "MSAA changed the image: mean difference {mean}");
     for (x, y) in [(3, 3), (16, 16), (28, 5), (5, 28)] {
@@ -178,8 +178,8 @@ fn depth_peeling_works_with_msaa() {
 #[test]
 fn wboit_mean_error_against_peeling_is_bounded() {
     let scene = crossing_scene(&[0, 1, 2, 3]);
-    let exact = render(&scene, "peel_reference", 32, PEELING, 1, 16);
-    let weighted = render(&scene, "wboit", 32, WBOIT, 1, 16);
+    let exact = render(&scene, "peel_reference", 32, PEELING, 1, 8);
+    let weighted = render(&scene, "wboit", 32, WBOIT, 1, 8);
     let mean = mean_difference(&exact, &weighted);
     let max = max_difference(&exact, &weighted);
     println!("wboit against depth peeling: mean absolute error {mean:.4}, largest {max:.4}");
@@ -187,13 +187,53 @@ fn wboit_mean_error_against_peeling_is_bounded() {
     // within a metre of each other, where weights by depth tell them apart little.
     assert!(mean < 0.15, "wboit mean error {mean} against peeling");
     // Order-independent too.
-    let shuffled = render(&crossing_scene(&[2, 3, 1, 0]), "wboit_shuffled", 32, WBOIT, 1, 16);
+    let shuffled = render(&crossing_scene(&[2, 3, 1, 0]), "wboit_shuffled", 32, WBOIT, 1, 8);
     let d = max_difference(&weighted, &shuffled);
     assert!(d < 2e-3, "wboit changed with the draw order: {d}");
     // One layer: exact.
     let materials = vec![unlit("blue", [0.0, 0.0, 1.0, 1.0]), blended("red", [1.0, 0.0, 0.0, 0.5])];
     let one =
         top_view(vec![quad(0.0, 1.0, 0, false), quad(1.0, 1.0, 1, false)], materials, Vec::new());
-    let img = render(&one, "wboit_one_layer", 8, WBOIT, 1, 16);
+    let img = render(&one, "wboit_one_layer", 8, WBOIT, 1, 8);
     assert_close(px(&img, 4, 4), [0.5, 0.0, 0.5], 3e-3, "one layer");
+}
+
+/// Points and lines are opaque and drawn before the transparent surfaces: a blended quad in
+/// front of them tints them (peeled and weighted alike), and they hide what is behind them.
+#[test]
+fn depth_peeling_composites_over_points_and_lines() {
+    let materials =
+        vec![unlit("blue", [0.0, 0.0, 1.0, 1.0]), blended("green", [0.0, 1.0, 0.0, 0.5])];
+    let meshes = vec![quad(0.0, 1.0, 0, false), quad(1.0, 1.0, 1, false)];
+    let mut scene = top_view(meshes, materials, Vec::new());
+    // A red point below the green quad (left), one above it (right); a red line below it
+    // across the bottom of the image.
+    let mut points = scene::PointSet::new("dots", vec![[-0.5, 0.5, 0.0], [0.5, 1.5, 0.0]]);
+    points.colors = vec![[255, 0, 0, 255]; 2];
+    points.size_px = 6.0;
+    scene.point_sets.push(points);
+    scene.line_sets.push(scene::LineSet {
+        name: "line".into(),
+        transform: glam::Mat4::IDENTITY,
+        positions: vec![[-1.0, 0.5, 0.75], [1.0, 0.5, 0.75]],
+        colors: vec![[255, 0, 0, 255]; 2],
+        strip: false,
+        width_px: 4.0,
+        visible: true,
+        node: None,
+    });
+    let size = 32;
+    for (mode, name) in [(PEELING, "peeling"), (WBOIT, "wboit")] {
+        let img = render(&scene, &format!("points_lines_{name}"), size, mode, 1, 8);
+        let under = [0.5, 0.5, 0.0];
+        assert_close(px(&img, 8, 16), under, 0.02, &format!("{name}: the point under the quad"));
+        assert_close(px(&img, 24, 16), [1.0, 0.0, 0.0], 0.02, &format!("{name}: the point above"));
+        assert_close(px(&img, 16, 28), under, 0.02, &format!("{name}: the line under the quad"));
+        assert_close(
+            px(&img, 16, 4),
+            [0.0, 0.5, 0.5],
+            0.01,
+            &format!("{name}: the quad over blue"),
+        );
+    }
 }

@@ -606,6 +606,10 @@ fn frustum_and_axes_from_poses() {
         v.frustum("cams", &[moved], 90.0, 2.0, 1.0)?;
         let bad = v.frustum("bad", &[id], 200.0, 1.0, 1.0).expect_err("a field of view of 200");
         assert!(bad.to_string().contains("fov"), "{bad}");
+        // With cameras to look through, one per pose.
+        let poses: Vec<f32> = [id, moved].iter().flatten().flatten().copied().collect();
+        let h = serde_json::json!({"type": "frustum", "name": "rig", "fov": 40.0, "cameras": true});
+        v.request(h, vec![protocol::Array::f32("poses", &[2, 4, 4], &poses)])?;
         Ok(())
     })
     .expect("client");
@@ -615,6 +619,11 @@ fn frustum_and_axes_from_poses() {
     assert_eq!(axes.positions[7], [2.5, 0.0, 0.0], "the second pose's x axis, 0.5 long");
     assert_eq!(axes.colors[6][0], 230, "x is red");
     assert_eq!(axes.colors[8][1], 200, "y is green");
+    let rig: Vec<&scene::Camera> =
+        s.cameras.iter().filter(|c| c.name.starts_with("rig/camera/")).collect();
+    assert_eq!(rig.len(), 2, "a camera per pose");
+    let node = s.nodes.iter().find(|n| n.name == "rig/camera/1").expect("the second camera's node");
+    assert!((node.world.w_axis.x - 2.0).abs() < 1e-6, "at the second pose");
     let f = s.line_sets.iter().find(|l| l.name == "cams").expect("frustum");
     assert_eq!(f.positions.len(), 20, "4 edges from the eye, the rectangle, the up marker");
     assert_eq!(f.positions[0], [2.0, 0.0, 0.0], "the eye");

@@ -596,7 +596,7 @@ impl super::App {
                 .map_err(|e| format!("'voxels': {e}"))?;
                 self.remote_shape(remote, name, prim)
             }
-            Request::Frustum { name, poses, fov, aspect, depth, color } => {
+            Request::Frustum { name, poses, fov, aspect, depth, color, cameras } => {
                 let poses: Vec<glam::Mat4> =
                     poses.iter().map(glam::Mat4::from_cols_array).collect();
                 let positions =
@@ -604,9 +604,40 @@ impl super::App {
                 if !scene::all_finite(&positions) {
                     return Err("'frustum': the poses and sizes give non-finite positions".into());
                 }
+                if cameras && poses.len() > MAX_FRUSTUM_CAMERAS {
+                    return Err(format!(
+                        "'frustum': cameras for {} poses (at most {MAX_FRUSTUM_CAMERAS})",
+                        poses.len()
+                    ));
+                }
                 let colors = vec![color; positions.len()];
-                let lines = Request::Lines { name, positions, strip: false, colors, width: None };
-                self.apply_request(remote, lines)
+                let lines = Request::Lines {
+                    name: name.clone(),
+                    positions,
+                    strip: false,
+                    colors,
+                    width: None,
+                };
+                self.apply_request(remote, lines)?;
+                // Cameras to look through (C in a viewport steps through the scene's cameras),
+                // named NAME/camera/I: replaced with the frusta, deleted with NAME.
+                let prefix = format!("{name}/camera/");
+                let old: Vec<String> =
+                    remote.objects.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+                for k in old {
+                    self.forget(remote, &k);
+                }
+                if cameras {
+                    for (i, pose) in poses.iter().enumerate() {
+                        self.remote_camera(
+                            remote,
+                            format!("{prefix}{i}"),
+                            *pose,
+                            fov.to_radians(),
+                        )?;
+                    }
+                }
+                Ok(None)
             }
             Request::Lines { name, positions, strip, colors, width } => {
                 if let Some(Obj::Lines { set }) = remote.objects.get(&name).cloned() {
@@ -982,29 +1013,7 @@ impl super::App {
                 if !ok || !m.is_finite() {
                     return Err("'scene_camera': eye, target and up do not make a view".into());
                 }
-                let yfov = fov.to_radians();
-                if let Some(Obj::Camera { node, camera }) = remote.objects.get(&name).cloned() {
-                    if let Some(c) = self.scene.cameras.get_mut(camera) {
-                        c.projection = scene::Projection::Perspective { yfov };
-                    }
-                    self.scene.set_local_transform(node, m);
-                    return Ok(None);
-                }
-                self.forget(remote, &name);
-                let mut s = Scene::default();
-                s.cameras.push(scene::Camera::perspective(&name, yfov, None));
-                s.nodes.push(scene::Node::new(&name, m).with_camera(0));
-                s.update_world();
-                let camera = self.scene.cameras.len();
-                self.append_scenes(vec![s]);
-                let node = self
-                    .scene
-                    .nodes
-                    .iter()
-                    .position(|n| n.camera == Some(camera))
-                    .ok_or("the camera's node is missing")?;
-                remote.objects.insert(name, Obj::Camera { node, camera });
-                Ok(None)
+                self.remote_camera(remote, name, m, fov.to_radians())
             }
             Request::Screenshot { .. }
             | Request::Pick { .. }
@@ -1148,6 +1157,39 @@ impl super::App {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// A camera of the scene named `name` at `pose` (camera to world) with a vertical field
+    /// of view `yfov` (radians): moved if it exists.
+    fn remote_camera(
+        &mut self,
+        remote: &mut Remote,
+        name: String,
+        pose: glam::Mat4,
+        yfov: f32,
+    ) -> Reply {
+        if let Some(Obj::Camera { node, camera }) = remote.objects.get(&name).cloned() {
+            if let Some(c) = self.scene.cameras.get_mut(camera) {
+                c.projection = scene::Projection::Perspective { yfov };
+            }
+            self.scene.set_local_transform(node, pose);
+            return Ok(None);
+        }
+        self.forget(remote, &name);
+        let mut s = Scene::default();
+        s.cameras.push(scene::Camera::perspective(&name, yfov, None));
+        s.nodes.push(scene::Node::new(&name, pose).with_camera(0));
+        s.update_world();
+        let camera = self.scene.cameras.len();
+        self.append_scenes(vec![s]);
+        let node = self
+            .scene
+            .nodes
+            .iter()
+            .position(|n| n.camera == Some(camera))
+            .ok_or("the camera's node is missing")?;
+        remote.objects.insert(name, Obj::Camera { node, camera });
+        Ok(None)
+    }
+
     /// A shape made into a mesh (spheres, tubes, arrows, voxels): a new object of `name`
     /// (replacing any), white where its vertices have no colour.
     fn remote_shape(&mut self, remote: &mut Remote, name: String, prim: scene::Primitive) -> Reply {
@@ -1248,6 +1290,9 @@ impl super::App {
 /// The most triangles a shape request may make (spheres, tubes, arrows, voxels): 2^28, 8 GiB
 /// of vertices and indices on the GPU.
 const MAX_SHAPE_TRIANGLES: usize = 1 << 28;
+
+/// The most cameras a `frustum` request makes (one per pose).
+const MAX_FRUSTUM_CAMERAS: usize = 256;
 
 /// Refuses a shape of `count` instances of up to `each` triangles that could exceed
 /// [`MAX_SHAPE_TRIANGLES`] (before any is made).
