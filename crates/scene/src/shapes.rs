@@ -272,7 +272,7 @@ fn frustum_part(
 ) {
     let axis = b - a;
     let len = axis.length();
-    if !(len > 0.0) {
+    if len.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return;
     }
     let d = axis / len;
@@ -395,7 +395,7 @@ pub fn arrows(
         let o = Vec3::from(origins[i]);
         let v = Vec3::from(vectors[i]) * scale;
         let len = v.length();
-        if !(len > 0.0) || r <= 0.0 {
+        if len.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || r <= 0.0 {
             continue;
         }
         let head = (0.25 * len).min(6.0 * r);
@@ -448,7 +448,7 @@ pub fn voxels(
     colors: &[[f32; 4]],
 ) -> Result<Primitive, ShapeError> {
     check("voxels", cells.len(), colors)?;
-    if !(size.is_finite() && size > 0.0) || !origin.iter().all(|v| v.is_finite()) {
+    if !(size.is_finite() && size > 0.0 && origin.iter().all(|v| v.is_finite())) {
         return Err(ShapeError(format!("voxels: size {size}, origin {origin:?}")));
     }
     let occupied: HashSet<[i32; 3]> = cells.iter().copied().collect();
@@ -484,7 +484,7 @@ pub fn voxel_grid(
     if count != Some(values.len()) {
         return Err(ShapeError(format!("voxel grid: {dims:?} cells but {} values", values.len())));
     }
-    if !(size.is_finite() && size > 0.0) || !origin.iter().all(|v| v.is_finite()) {
+    if !(size.is_finite() && size > 0.0 && origin.iter().all(|v| v.is_finite())) {
         return Err(ShapeError(format!("voxel grid: size {size}, origin {origin:?}")));
     }
     let [nx, ny, nz] = dims;

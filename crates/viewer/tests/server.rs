@@ -688,7 +688,7 @@ fn spheres_arrows_voxels_and_tubes_over_the_protocol() {
     assert_eq!(cells.indices.len() / 6, 16, "two touching cells (10 faces) and one alone (6)");
     let grid = mesh("grid");
     assert_eq!(grid.indices.len() / 6, 12, "two cells above 0.5, apart: 6 faces each");
-    assert!(mesh("path").indices.len() > 0);
+    assert!(!mesh("path").indices.is_empty());
     assert!(s.meshes.iter().all(|m| m.name != "bad"), "nothing of the refused shapes");
     assert_eq!(app.validation_messages(), 0);
 }

@@ -1156,7 +1156,6 @@ impl super::App {
         Ok(None)
     }
 
-    #[allow(clippy::too_many_arguments)]
     /// A camera of the scene named `name` at `pose` (camera to world) with a vertical field
     /// of view `yfov` (radians): moved if it exists.
     fn remote_camera(
@@ -1207,6 +1206,7 @@ impl super::App {
         Ok(None)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn remote_mesh(
         &mut self,
         remote: &mut Remote,
