@@ -2,6 +2,8 @@
 ``spawn``; ``XPG_VIEW`` names the binary)."""
 
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -212,3 +214,24 @@ def test_large_arrays_through_shared_memory(v):
     w.points("big2", xyz)
     w.close()
     assert {o["name"]: o for o in v.query()["objects"]}["big2"]["count"] == n
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_an_offscreen_viewer_ends_with_its_program():
+    # A script that spawns an offscreen viewer and exits without quit(): the viewer goes too.
+    script = "import xpg_viewer as xv; v = xv.spawn(offscreen='64x48'); print(v.process.pid, flush=True)"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.returncode == 0, out.stderr
+    pid = int(out.stdout.split()[-1])
+    deadline = time.time() + 10
+    while time.time() < deadline and _running(pid):
+        time.sleep(0.1)
+    assert not _running(pid), f"viewer {pid} still runs"

@@ -594,10 +594,20 @@ def connect(address=DEFAULT_ADDRESS, token=None, shared_memory=True):
     return Viewer(address, token=token, shared_memory=shared_memory)
 
 
+def _stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def spawn(address=None, offscreen=None, args=(), timeout=60.0):
     """Connects to the viewer at ``address`` if one listens there, else starts ``xpg-view``
     (the ``XPG_VIEW`` environment variable, or the PATH) listening, and connects. With
-    ``offscreen="WxH"`` it runs without a window (it stops on ``quit()``)."""
+    ``offscreen="WxH"`` it runs without a window (it stops on ``quit()``, or when this
+    program exits)."""
     if address is not None:
         try:
             return Viewer(address)
@@ -612,6 +622,10 @@ def spawn(address=None, offscreen=None, args=(), timeout=60.0):
         cmd += ["--offscreen", offscreen]
     cmd += list(args)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
+    if offscreen:
+        # An offscreen viewer shows nothing once this program is gone: it ends with it (a
+        # window stays open to be looked at).
+        atexit.register(_stop, proc)
     # Its output is read all along (a pipe nobody reads would stop the viewer once full); the
     # last lines of its log are kept for errors.
     proc.log = collections.deque(maxlen=100)

@@ -1,5 +1,8 @@
 //! NumPy files as point clouds, since that is what researchers write:
-//! - `.npy`: one N x 3 array of positions (any float or integer type);
+//! - `.npy`: one N x 3 array of positions (any float or integer type), or a 3D array (Z x Y x
+//!   X, as `grid[z, y, x]`) of an occupancy or density grid: voxels of edge 1 where the value
+//!   is finite and above 0 (booleans: true), coloured through viridis over the filled values
+//!   ([`crate::shapes::voxel_grid`]);
 //! - `.npz`: named arrays: `positions` (N x 3, required), `colors` (N x 3 or N x 4; uint8
 //!   0-255, or floats 0-1, both sRGB as displayed), `normals` (N x 3; checked, not drawn by
 //!   points), `scalars` (N; shown through a viridis colormap over their finite range when there
@@ -90,12 +93,57 @@ fn name_of(path: &Path) -> String {
     path.file_stem().map_or_else(|| "points".into(), |s| s.to_string_lossy().into_owned())
 }
 
-/// Loads a `.npy` file (N x 3 positions) as a point cloud.
+/// The most cells of a voxel grid read from a file (2^30, as 1024^3).
+const MAX_GRID_CELLS: u64 = 1 << 30;
+
+/// A 3D array (Z x Y x X) as a voxel grid: one mesh of the faces between filled and empty
+/// cells.
+fn voxel_scene<R: std::io::Read>(path: &Path, npy: NpyFile<R>) -> Result<Scene, String> {
+    let shape = npy.shape().to_vec();
+    let cells = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+    if shape.contains(&0) || cells.is_none_or(|c| c > MAX_GRID_CELLS) {
+        return Err(format!(
+            "a grid of shape {shape:?} (expected Z x Y x X, each > 0, at most 2^30 cells)"
+        ));
+    }
+    let fortran = npy.order() == npyz::Order::Fortran;
+    let (data, _, _) = values(npy, "grid")?;
+    let [nz, ny, nx] = [shape[0] as usize, shape[1] as usize, shape[2] as usize];
+    // x fastest (C order of Z x Y x X); Fortran order has z fastest.
+    let grid: Vec<f32> = if fortran {
+        let mut g = vec![0.0f32; data.len()];
+        for z in 0..nz {
+            for y in 0..ny {
+                for x in 0..nx {
+                    g[x + nx * (y + ny * z)] = data[z + nz * (y + ny * x)] as f32;
+                }
+            }
+        }
+        g
+    } else {
+        data.iter().map(|&v| v as f32).collect()
+    };
+    let prim =
+        crate::shapes::voxel_grid([nx, ny, nz], &grid, 0.0, [0.0; 3], 1.0, ColormapKind::Viridis)
+            .map_err(|e| e.to_string())?;
+    let name = name_of(path);
+    let mut s = Scene::default();
+    s.materials.push(crate::Material::lambert(&name, [1.0; 3]));
+    s.meshes.push(crate::Mesh { name: name.clone(), primitives: vec![prim] });
+    s.nodes.push(crate::Node::new(&name, glam::Mat4::IDENTITY).with_mesh(0));
+    s.update_world();
+    Ok(s)
+}
+
+/// Loads a `.npy` file (N x 3 positions) as a point cloud, or a 3D array as a voxel grid.
 pub fn load_npy(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
     let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
     let file = std::fs::File::open(path).map_err(|e| invalid(e.to_string()))?;
     let npy = NpyFile::new(std::io::BufReader::new(file)).map_err(|e| invalid(e.to_string()))?;
+    if npy.shape().len() == 3 {
+        return voxel_scene(path, npy).map_err(invalid);
+    }
     let (data, n, _) =
         rows(values(npy, "positions").map_err(invalid)?, "positions", &[3]).map_err(invalid)?;
     let p = positions(&data, n).map_err(invalid)?;

@@ -1311,6 +1311,35 @@ fn write_array<T: npyz::AutoSerialize + Copy, W: std::io::Write + std::io::Seek>
     w.finish().expect("finish");
 }
 
+/// A 3D `.npy` array (Z x Y x X) opens as a voxel grid: filled where above 0, only the faces
+/// between filled and empty cells; a grid with a zero dimension is an error naming the file.
+#[test]
+fn voxel_grid_from_a_3d_npy_array() {
+    let dir = tempdir("voxels");
+    let write = |name: &str, shape: &[u64], values: &[f32]| {
+        use npyz::WriterBuilder;
+        let path = dir.join(name);
+        let file = std::io::BufWriter::new(std::fs::File::create(&path).expect("npy"));
+        let opts = npyz::WriteOptions::<f32>::new().default_dtype().shape(shape).writer(file);
+        let mut w = opts.begin_nd().expect("begin");
+        w.extend(values.iter().copied()).expect("write");
+        w.finish().expect("finish");
+        path
+    };
+    // 2 x 2 x 3 (z, y, x): two cells filled, touching along x at z = 1, y = 0.
+    let mut v = vec![0.0f32; 12];
+    v[6] = 1.0; // z 1, y 0, x 0
+    v[7] = 2.0; // z 1, y 0, x 1
+    v[11] = f32::NAN; // empty
+    let s = scene::load(write("grid.npy", &[2, 2, 3], &v)).expect("grid");
+    let p = &s.meshes[0].primitives[0];
+    assert_eq!(p.indices.len() / 6, 10, "two touching cells: 10 faces");
+    assert!(p.positions.iter().all(|q| q[2] >= 1.0 && q[2] <= 2.0 && q[0] <= 2.0), "at z 1, x 0-2");
+    assert_eq!(p.colors.len(), p.positions.len());
+    let e = scene::load(write("empty.npy", &[2, 0, 3], &[])).expect_err("a zero dimension");
+    assert!(e.to_string().contains("empty.npy") && e.to_string().contains("Z x Y x X"), "{e}");
+}
+
 /// NumPy point clouds: `.npy` positions; `.npz` with each optional array (uint8 and float
 /// colours, normals, scalars through a colormap); wrong shapes, counts and missing arrays are
 /// errors that name the file and the array.
