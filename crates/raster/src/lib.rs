@@ -420,6 +420,26 @@ struct SceneBuffers {
 }
 
 impl SceneBuffers {
+    /// Declares what the forward shading reads (every variant: opaque, sorted, peeled,
+    /// weighted): the scene's buffers, the lighting's maps and the frame constants `fb`.
+    fn shading_reads<'p, 'g>(
+        &self,
+        pass: framegraph::PassBuilder<'p, 'g>,
+        lighting: &Lighting,
+        fb: &framegraph::BufferHandle,
+    ) -> framegraph::PassBuilder<'p, 'g> {
+        pass.read(&self.draws, Access::StorageReadVertex)
+            .read(&self.materials, Access::StorageReadFragment)
+            .read(&self.lights, Access::StorageReadFragment)
+            .read(&self.shadows, Access::StorageReadFragment)
+            .read(&lighting.shadow_maps, Access::SampledFragment)
+            .read(&lighting.ibl.sh, Access::StorageReadFragment)
+            .read(&lighting.ibl.prefiltered, Access::SampledFragment)
+            .read(&lighting.ibl.lut, Access::SampledFragment)
+            .read(fb, Access::StorageReadVertex)
+            .read(fb, Access::StorageReadFragment)
+    }
+
     /// Imports them (the same resources as an update's earlier in this graph, if any; else
     /// last read by an earlier frame, their upload made visible before).
     fn import(
@@ -673,18 +693,7 @@ impl Raster {
         let pipeline = &self.forward_blended;
         let index_buffer = scene.indices.raw();
         let heap = self.ctx.bindless()?;
-        graph
-            .add_pass("raster transparent")
-            .read(&sb.draws, Access::StorageReadVertex)
-            .read(&sb.materials, Access::StorageReadFragment)
-            .read(&sb.lights, Access::StorageReadFragment)
-            .read(&sb.shadows, Access::StorageReadFragment)
-            .read(&lighting.shadow_maps, Access::SampledFragment)
-            .read(&lighting.ibl.sh, Access::StorageReadFragment)
-            .read(&lighting.ibl.prefiltered, Access::SampledFragment)
-            .read(&lighting.ibl.lut, Access::SampledFragment)
-            .read(fb, Access::StorageReadVertex)
-            .read(fb, Access::StorageReadFragment)
+        sb.shading_reads(graph.add_pass("raster transparent"), &lighting, fb)
             .read(depth, Access::DepthAttachmentRead)
             .write(target, Access::ColorAttachmentReadWrite)
             .record(move |ctx| {
@@ -988,18 +997,7 @@ impl Raster {
         let (t, d) = (*target, depth);
         let variants = &self.forward;
         let lighting = Lighting::new(&self.ibl, self.shadow_sampler.raw(), shadow_maps, ibl);
-        graph
-            .add_pass("raster forward")
-            .read(&sb.draws, Access::StorageReadVertex)
-            .read(&sb.materials, Access::StorageReadFragment)
-            .read(&sb.lights, Access::StorageReadFragment)
-            .read(&sb.shadows, Access::StorageReadFragment)
-            .read(&ibl.sh, Access::StorageReadFragment)
-            .read(&ibl.prefiltered, Access::SampledFragment)
-            .read(&ibl.lut, Access::SampledFragment)
-            .read(&shadow_maps, Access::SampledFragment)
-            .read(&fb, Access::StorageReadVertex)
-            .read(&fb, Access::StorageReadFragment)
+        sb.shading_reads(graph.add_pass("raster forward"), &lighting, &fb)
             .write(target, Access::ColorAttachmentReadWrite)
             .write(&mut depth, Access::DepthAttachmentWrite)
             .record(move |ctx| {

@@ -352,18 +352,7 @@ impl Oit {
                 });
             // Pass 2: the fragments at exactly that depth, shaded once each.
             let pipeline = &self.peel;
-            graph
-                .add_pass(&format!("raster peel {k}"))
-                .read(&sb.draws, Access::StorageReadVertex)
-                .read(&sb.materials, Access::StorageReadFragment)
-                .read(&sb.lights, Access::StorageReadFragment)
-                .read(&sb.shadows, Access::StorageReadFragment)
-                .read(&lighting.shadow_maps, Access::SampledFragment)
-                .read(&lighting.ibl.sh, Access::StorageReadFragment)
-                .read(&lighting.ibl.prefiltered, Access::SampledFragment)
-                .read(&lighting.ibl.lut, Access::SampledFragment)
-                .read(fb, Access::StorageReadVertex)
-                .read(fb, Access::StorageReadFragment)
+            sb.shading_reads(graph.add_pass(&format!("raster peel {k}")), &lighting, fb)
                 .read(&counts, Access::IndirectBuffer)
                 .read(&layer_depth[cur], Access::DepthAttachmentRead)
                 .write(&mut layer_color, Access::ColorAttachmentWrite)
@@ -483,18 +472,7 @@ impl Oit {
         let pipeline = &self.weighted;
         let indirect = scene.indirect.raw();
         let index_buffer = scene.indices.raw();
-        graph
-            .add_pass("raster weighted")
-            .read(&sb.draws, Access::StorageReadVertex)
-            .read(&sb.materials, Access::StorageReadFragment)
-            .read(&sb.lights, Access::StorageReadFragment)
-            .read(&sb.shadows, Access::StorageReadFragment)
-            .read(&lighting.shadow_maps, Access::SampledFragment)
-            .read(&lighting.ibl.sh, Access::StorageReadFragment)
-            .read(&lighting.ibl.prefiltered, Access::SampledFragment)
-            .read(&lighting.ibl.lut, Access::SampledFragment)
-            .read(fb, Access::StorageReadVertex)
-            .read(fb, Access::StorageReadFragment)
+        sb.shading_reads(graph.add_pass("raster weighted"), &lighting, fb)
             .read(depth, Access::DepthAttachmentRead)
             .write(&mut sum, Access::ColorAttachmentWrite)
             .write(&mut reveal, Access::ColorAttachmentWrite)
