@@ -158,6 +158,8 @@ pub struct Raster {
     background: Pipeline,
     /// Forward variants indexed by `vertex colors | textured << 1`.
     forward: [Pipeline; 4],
+    /// Opaque spheres as ray-cast impostors ([`render::DrawGroup::spheres`]).
+    sphere_impostors: Pipeline,
     /// The transparent pass (vertex colors and textures, premultiplied blending, depth tested
     /// but not written).
     forward_blended: Pipeline,
@@ -257,7 +259,8 @@ impl Raster {
         let background = graphics("raster/background.slang", "raster background", None, false)?;
         let msaa_flag = if samples > 1 { "1" } else { "0" };
         // `oit`: 0 sorted blending (or opaque), 1 a peeled layer, 2 weighted sums.
-        let forward_variant = |colors: bool, textured: bool, blended: bool, oit: u32| {
+        // `spheres`: the impostor variant (SPHERES=1 in forward.slang).
+        let forward_pipeline = |colors: bool, textured: bool, blended: bool, oit: u32, spheres| {
             let flag = |b: bool| if b { "1" } else { "0" }.to_string();
             // OIT 3: a peeled layer's depth pass (OIT=1's `fs_depth`).
             let (define, fragment) = if oit == 3 { (1, "fs_depth") } else { (oit, "fs_main") };
@@ -268,12 +271,14 @@ impl Raster {
                     ("BLENDED".into(), flag(blended)),
                     ("OIT".into(), define.to_string()),
                     ("MSAA".into(), msaa_flag.into()),
+                    ("SPHERES".into(), flag(spheres)),
                 ],
                 ..ShaderDesc::new(dir.join("raster/forward.slang"))
             })?;
             let (vs, fs) = (entry(&code, "vs_main")?, entry(&code, fragment)?);
             let name = format!(
-                "raster forward{}{}{}{}",
+                "raster forward{}{}{}{}{}",
+                if spheres { ", sphere impostors" } else { "" },
                 if colors { ", vertex colors" } else { "" },
                 if textured { ", textured" } else { "" },
                 if blended { ", blended" } else { "" },
@@ -294,6 +299,10 @@ impl Raster {
             desc.samples = sample_flags;
             Ok::<_, RenderError>(Pipeline::graphics(ctx, &desc, Some(heap))?)
         };
+        let forward_variant = |colors: bool, textured: bool, blended: bool, oit: u32| {
+            forward_pipeline(colors, textured, blended, oit, false)
+        };
+        let sphere_impostors = forward_pipeline(true, false, false, 0, true)?;
         let forward = [
             forward_variant(false, false, false, 0)?,
             forward_variant(true, false, false, 0)?,
@@ -363,6 +372,7 @@ impl Raster {
             overlay,
             background,
             forward,
+            sphere_impostors,
             forward_blended,
             transparency: Transparency::default(),
             oit,
@@ -545,6 +555,20 @@ impl MeshDraws {
             );
         }
     }
+}
+
+/// The sphere draws ([`render::DrawGroup::spheres`]) as (draw, vertices to draw: 6 per sphere).
+fn sphere_draws(scene: &GpuScene) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for g in scene.groups.iter().filter(|g| g.spheres) {
+        for i in g.first..g.first + g.count {
+            let Some(d) = scene.draw_list.get(i as usize) else { continue };
+            // A closed triangulated sphere of v vertices has 2 v - 4 triangles.
+            let per_sphere = 3 * (2 * d.sphere_vertices.max(3) - 4);
+            out.push((i, 6 * (d.index_count / per_sphere)));
+        }
+    }
+    out
 }
 
 impl Renderer for Raster {
@@ -996,6 +1020,8 @@ impl Raster {
 
         let (t, d) = (*target, depth);
         let variants = &self.forward;
+        let impostors = &self.sphere_impostors;
+        let sphere_draws = sphere_draws(scene);
         let lighting = Lighting::new(&self.ibl, self.shadow_sampler.raw(), shadow_maps, ibl);
         sb.shading_reads(graph.add_pass("raster forward"), &lighting, &fb)
             .write(target, Access::ColorAttachmentReadWrite)
@@ -1009,12 +1035,24 @@ impl Raster {
                 // layouts of their declared attachment accesses.
                 unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
                 for g in groups {
-                    let pipeline = &variants[usize::from(g.colored) | usize::from(g.textured) << 1];
-                    let draws = meshes.group(g);
+                    let pipeline = if g.spheres {
+                        impostors
+                    } else {
+                        &variants[usize::from(g.colored) | usize::from(g.textured) << 1]
+                    };
                     pipeline.bind(ctx.cmd, Some(heap));
                     ctx.push_descriptors(pipeline, &lighting.binds())?;
                     pipeline.push(ctx.cmd, &push);
-                    draws.record(&device, ctx.cmd);
+                    if !g.spheres {
+                        meshes.group(g).record(&device, ctx.cmd);
+                        continue;
+                    }
+                    for &(draw, vertices) in &sphere_draws {
+                        // SAFETY: inside the rendering scope begun above; the vertex shader
+                        // reads vertices 0 and 3 of each of the draw's spheres, inside its
+                        // range (upload checked that its vertices are whole spheres).
+                        unsafe { device.cmd_draw(ctx.cmd, vertices, 1, 0, draw) };
+                    }
                 }
                 // SAFETY: closes the rendering scope begun above.
                 unsafe { device.cmd_end_rendering(ctx.cmd) };

@@ -55,8 +55,11 @@ pub struct GpuDraw {
     /// Which placement of a mesh this draw belongs to: its TLAS instance
     /// ([`crate::SceneAccel::placements`]).
     pub placement: u32,
+    /// Spheres drawn as impostors: the vertices of one sphere
+    /// ([`scene::Primitive::sphere_vertices`]); 0: triangles.
+    pub sphere_vertices: u32,
     /// Padding to the 16-byte stride of the shader's struct.
-    pub pad: [u32; 2],
+    pub pad: u32,
 }
 
 /// A material on the GPU.
@@ -131,6 +134,9 @@ pub struct DrawGroup {
     pub colored: bool,
     /// Its materials read textures (UVs and tangents are fetched).
     pub textured: bool,
+    /// Spheres (opaque, untextured) a renderer may draw as impostors
+    /// ([`GpuDraw::sphere_vertices`]); their indexed draws are the spheres' triangles.
+    pub spheres: bool,
 }
 
 /// A light in world space.
@@ -516,6 +522,8 @@ pub(crate) struct PrimRange {
     pub(crate) vertex_count: u32,
     pub(crate) material: usize,
     pub(crate) colored: bool,
+    /// Vertices per sphere when the primitive is spheres whose counts check out; else 0.
+    pub(crate) sphere_vertices: u32,
     /// Object-space centre of its bounds.
     pub(crate) center: Vec3,
 }
@@ -1695,7 +1703,8 @@ impl GpuDraw {
             first_vertex: 0,
             mirrored: u32::from(world.determinant() < 0.0),
             placement: 0,
-            pad: [0; 2],
+            sphere_vertices: 0,
+            pad: 0,
         }
     }
 }

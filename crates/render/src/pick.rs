@@ -23,7 +23,8 @@ use crate::{GpuScene, RenderError};
 pub struct Pick {
     /// The object.
     pub target: PickTarget,
-    /// The element: the triangle of the primitive, the point, or the segment.
+    /// The element: the triangle of the primitive (the sphere of spheres drawn as impostors),
+    /// the point, or the segment.
     pub element: u32,
     /// NDC depth of the hit (0 near, 1 far).
     pub depth: f32,
@@ -43,6 +44,8 @@ pub enum PickTarget {
         node: usize,
         /// The primitive of the node's mesh.
         primitive: usize,
+        /// The primitive is spheres drawn as impostors: the element is a sphere.
+        sphere: bool,
     },
     /// Point set `i` of the scene.
     Points(usize),
@@ -62,7 +65,7 @@ struct PickPush {
     count: u32,
     first: u32,
     slot: u32,
-    pad: u32,
+    sphere_vertices: u32,
 }
 
 /// The pick pipeline.
@@ -80,6 +83,7 @@ impl std::fmt::Debug for Picker {
 const POINTS: u32 = 0;
 const TRIANGLES: u32 = 1;
 const SEGMENTS: u32 = 2;
+const SPHERES: u32 = 3;
 
 /// One object to test.
 struct Job {
@@ -90,6 +94,7 @@ struct Job {
     indices: u64,
     count: u32,
     radius: f32,
+    sphere_vertices: u32,
 }
 
 impl Picker {
@@ -170,7 +175,7 @@ impl Picker {
                     count: j.count,
                     first: 0,
                     slot: slot as u32,
-                    pad: 0,
+                    sphere_vertices: j.sphere_vertices,
                 };
                 Some((push, j.count))
             })
@@ -241,14 +246,22 @@ fn jobs(scene: &GpuScene, hidden: &BTreeSet<u32>, focal: f32) -> Vec<Job> {
         if d.index_count < 3 || hidden.contains(&(node as u32)) {
             continue;
         }
+        // Spheres drawn as impostors are hit as spheres (the element: the sphere).
+        let spheres = d.sphere_vertices >= 4;
+        let count = if spheres {
+            d.index_count / (3 * (2 * d.sphere_vertices - 4))
+        } else {
+            d.index_count / 3
+        };
         jobs.push(Job {
-            target: PickTarget::Mesh { draw: i, node, primitive },
-            kind: TRIANGLES,
+            target: PickTarget::Mesh { draw: i, node, primitive, sphere: spheres },
+            kind: if spheres { SPHERES } else { TRIANGLES },
             model: Mat4::from_cols_array_2d(&d.model),
             data: vertices + u64::from(d.first_vertex) * 32,
             indices: indices + u64::from(d.first_index) * 4,
-            count: d.index_count / 3,
+            count,
             radius: 0.0,
+            sphere_vertices: d.sphere_vertices,
         });
     }
     for (i, p) in scene.points.iter().enumerate() {
@@ -260,6 +273,7 @@ fn jobs(scene: &GpuScene, hidden: &BTreeSet<u32>, focal: f32) -> Vec<Job> {
                 data: p.addresses().positions,
                 indices: 0,
                 count: p.count,
+                sphere_vertices: 0,
                 // The splat's footprint (at least the pixel itself); a diameter in world
                 // units as a negative number: its pixels at clip w = 1.
                 radius: if p.size_world > 0.0 {
@@ -279,6 +293,7 @@ fn jobs(scene: &GpuScene, hidden: &BTreeSet<u32>, focal: f32) -> Vec<Job> {
                 data: l.positions.address(),
                 indices: 0,
                 count: l.segments,
+                sphere_vertices: 0,
                 radius: (0.5 * l.width_px).max(0.5) + 0.5,
             });
         }

@@ -178,6 +178,7 @@ pub(crate) fn pack_geometry(scene: &Scene) -> Result<Geometry, GpuSceneError> {
                 vertex_count: n as u32,
                 material: p.material,
                 colored: !p.colors.is_empty(),
+                sphere_vertices: sphere_vertices(p),
                 center: if n > 0 { 0.5 * (lo + hi) } else { Vec3::ZERO },
             });
         }
@@ -185,6 +186,22 @@ pub(crate) fn pack_geometry(scene: &Scene) -> Result<Geometry, GpuSceneError> {
         triangle_orders.push(orders);
     }
     Ok(Geometry { vertices, uvs, tangents, indices, ray_indices, prim_ranges, triangle_orders })
+}
+
+/// Vertices per sphere of a primitive made by `scene::shapes::spheres` whose vertex and index
+/// counts are whole spheres of that tessellation (a closed triangulated sphere of `v` vertices
+/// has `2 v - 4` triangles); else 0 (drawn as triangles).
+fn sphere_vertices(p: &scene::Primitive) -> u32 {
+    let v = p.sphere_vertices as usize;
+    if v < 4 || p.positions.is_empty() || p.positions.len() % v != 0 {
+        return 0;
+    }
+    let spheres = p.positions.len() / v;
+    if p.indices.len() != spheres * 3 * (2 * v - 4) || !p.joints.is_empty() || !p.targets.is_empty()
+    {
+        return 0;
+    }
+    p.sphere_vertices
 }
 
 /// The draws of every placed mesh primitive.
@@ -210,7 +227,8 @@ pub(crate) fn build_draw_lists(
     // Opaque and alpha-tested draws grouped by shader variant (vertex colors, textures),
     // so that a renderer draws each group with one indirect call; blended draws last.
     type Drawn = (GpuDraw, DrawSource);
-    let mut by_variant: [Vec<Drawn>; 4] = Default::default();
+    // Key 4: spheres drawn as impostors.
+    let mut by_variant: [Vec<Drawn>; 5] = Default::default();
     let mut blended_list: Vec<Drawn> = Vec::new();
     let mut placements = Vec::new();
     let mut placement_worlds = Vec::new();
@@ -232,6 +250,11 @@ pub(crate) fn build_draw_lists(
                     index_count: r.index_count,
                     first_vertex: r.first_vertex,
                     placement,
+                    sphere_vertices: if textured(&scene.materials[r.material]) {
+                        0
+                    } else {
+                        r.sphere_vertices
+                    },
                     ..GpuDraw::placed(world)
                 };
                 let source = DrawSource {
@@ -243,6 +266,8 @@ pub(crate) fn build_draw_lists(
                 let mat = &scene.materials[r.material];
                 if crate::gpu::drawn_blended(mat) {
                     blended_list.push((draw, source));
+                } else if draw.sphere_vertices > 0 {
+                    by_variant[4].push((draw, source));
                 } else {
                     by_variant[usize::from(r.colored) | usize::from(textured(mat)) << 1]
                         .push((draw, source));
@@ -258,8 +283,9 @@ pub(crate) fn build_draw_lists(
             groups.push(DrawGroup {
                 first: draw_list.len() as u32,
                 count: list.len() as u32,
-                colored: key & 1 != 0,
+                colored: key & 1 != 0 || key == 4,
                 textured: key & 2 != 0,
+                spheres: key == 4,
             });
             for (d, src) in list {
                 draw_list.push(d);

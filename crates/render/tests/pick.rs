@@ -76,7 +76,7 @@ fn pick_finds_the_nearest_triangle_point_or_segment() {
     };
     // The quad where nothing is in front: the second triangle (0, 2, 3) holds (-0.6, 0.3).
     let hit = at(Vec3::new(-0.6, 0.3, 0.0)).expect("the quad");
-    assert_eq!(hit.target, PickTarget::Mesh { draw: 0, node: 0, primitive: 0 });
+    assert_eq!(hit.target, PickTarget::Mesh { draw: 0, node: 0, primitive: 0, sphere: false });
     assert_eq!(hit.element, 1, "the triangle");
     assert!((hit.position - Vec3::new(-0.6, 0.3, 0.0)).length() < 0.03, "{:?}", hit.position);
     // A point in front of the quad wins; a point behind it does not.
@@ -101,6 +101,62 @@ fn pick_finds_the_nearest_triangle_point_or_segment() {
     let (x, y) = pixel_of(&v, Vec3::new(-0.5, -0.2, -0.5));
     let hit = picker.pick(&gpu, &v, x, y, &hidden).expect("pick").expect("the point behind");
     assert_eq!((hit.target, hit.element), (PickTarget::Points(0), 3));
+    common::assert_clean(&ctx);
+}
+
+/// Spheres (drawn as impostors) are picked as the exact spheres: the element is the sphere, a
+/// pixel just inside a silhouette (outside the icosahedron the triangles make) hits it, and the
+/// nearer of two overlapping spheres wins.
+#[test]
+fn pick_sphere_by_its_exact_silhouette() {
+    let ctx = common::gpu(false);
+    let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
+    let picker = Picker::new(&ctx, &compiler).expect("picker");
+    let mut s = Scene::default();
+    s.materials.push(scene::Material::lambert("grey", [0.5, 0.5, 0.5]));
+    let centers = [[-0.5, 0.0, 0.0], [0.3, 0.0, 0.6], [0.0, 0.8, 0.0]];
+    let balls = scene::shapes::spheres(&centers, &[0.5, 0.3, 0.2], &[], 0).expect("spheres");
+    s.meshes.push(scene::Mesh { name: "balls".into(), primitives: vec![balls] });
+    // Moved and scaled: picked where it is drawn.
+    let model = Mat4::from_scale_rotation_translation(
+        Vec3::splat(1.5),
+        glam::Quat::IDENTITY,
+        Vec3::new(0.0, -0.2, 0.0),
+    );
+    s.nodes.push(Node::new("balls", model).with_mesh(0));
+    s.update_world();
+    let gpu = render::GpuScene::upload(&ctx, &s).expect("upload");
+    let v = view();
+    let none = Default::default();
+    let at = |world: Vec3| {
+        let (x, y) = pixel_of(&v, world);
+        picker.pick(&gpu, &v, x, y, &none).expect("pick")
+    };
+    let world = |c: [f32; 3]| model.transform_point3(Vec3::from(c));
+    for (k, c) in centers.iter().enumerate() {
+        let hit = at(world(*c)).expect("a sphere");
+        assert!(matches!(hit.target, PickTarget::Mesh { sphere: true, .. }), "{hit:?}");
+        assert_eq!(hit.element, k as u32, "sphere {k}");
+    }
+    // The third sphere (radius 0.2 * 1.5) seen 0.97 of its radius off its centre towards the
+    // camera's x: inside the sphere, outside the icosahedron's outline there.
+    let c = world(centers[2]);
+    let r = 0.3;
+    let eye = Vec3::new(0.0, 0.0, 4.0);
+    // The silhouette seen from the eye: the tangent cone's circle in the plane through c.
+    let d = (c - eye).length();
+    let side = (c - eye).cross(Vec3::Y).normalize();
+    let rim = c + side * (0.97 * r * d / (d * d - r * r).sqrt());
+    let hit = at(rim).expect("the rim of sphere 2");
+    assert_eq!(hit.element, 2);
+    let beyond = c + side * (1.08 * r * d / (d * d - r * r).sqrt());
+    assert_eq!(at(beyond), None, "beyond the silhouette");
+    // Where spheres 0 and 1 overlap on screen, the nearer (1, centre z = 0.9, radius 0.45)
+    // wins; the hit is on its front, about 0.375 off its axis: z near 0.9 + 0.25 (sphere 0
+    // reaches z = 0.75 at most).
+    let hit = at(world([0.05, 0.0, 0.6])).expect("the overlap");
+    assert_eq!(hit.element, 1);
+    assert!((hit.position.z - 1.14).abs() < 0.03, "the front of sphere 1: {:?}", hit.position);
     common::assert_clean(&ctx);
 }
 

@@ -352,6 +352,12 @@ pub struct Primitive {
     pub targets: Vec<crate::deform::MorphTarget>,
     /// Not drawn (a property over time hid it).
     pub hidden: bool,
+    /// Spheres ([`crate::shapes::spheres`]): every this many vertices are one sphere's
+    /// [`crate::shapes::icosphere`] (its vertices 0 and 3 antipodal, so they give the centre
+    /// and radius) and `2 * n - 4` of the triangles, in order. The raster draws these as
+    /// ray-cast impostors (exact silhouettes and depth) where it can; the path tracer, shadows
+    /// and picking take the triangles. 0: a plain mesh.
+    pub sphere_vertices: u32,
 }
 
 /// A node's transform over time: translation, rotation and scale tracks (each optional) over

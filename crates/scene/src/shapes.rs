@@ -244,6 +244,9 @@ pub fn spheres(
         }
         p.indices.extend(tris.iter().map(|t| base + t));
     }
+    if n > 0 {
+        p.sphere_vertices = unit.len() as u32;
+    }
     Ok(p)
 }
 

@@ -647,7 +647,24 @@ fn spheres_arrows_voxels_and_tubes_over_the_protocol() {
         let red = [[255, 0, 0, 255]];
         v.spheres("balls", &[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]], &[0.4, 0.2], &[red[0]; 2], 2)?;
         v.look_at([0.5, 0.0, 4.0], [0.5, 0.0, 0.0], [0.0, 1.0, 0.0])?;
-        let balls = v.screenshot(None)?.2;
+        let (w, h, balls) = v.screenshot(None)?;
+        // The rightmost red pixel of the middle row: the rim of sphere 1 (impostors are picked
+        // as the exact spheres), reported with the sphere's centre and colour.
+        let row = h / 2;
+        let x = (0..w)
+            .rev()
+            .find(|&x| balls[((row * w + x) * 4) as usize] > 150)
+            .expect("a red pixel in the middle row");
+        let pick = v.pick(None, x as f32, row as f32)?;
+        assert_eq!(pick["element"], "sphere", "{pick}");
+        assert_eq!(pick["index"], 1, "{pick}");
+        let centre: Vec<f64> =
+            pick["position"].as_array().into_iter().flatten().filter_map(|v| v.as_f64()).collect();
+        assert!(
+            centre.len() == 3 && (centre[0] - 1.0).abs() + centre[1].abs() + centre[2].abs() < 1e-5,
+            "{pick}"
+        );
+        assert_eq!(pick["color"], serde_json::json!([255, 0, 0, 255]), "{pick}");
         v.arrows(
             "field",
             &[[0.0, -1.0, 0.0], [0.0, 0.0, 0.0]],

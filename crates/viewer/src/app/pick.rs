@@ -21,8 +21,11 @@ pub struct PickInfo {
     pub set: Option<usize>,
     /// The node's or the set's name.
     pub name: String,
-    /// The triangle of the primitive, the point or the segment.
+    /// The triangle of the primitive (the sphere of spheres), the point or the segment.
     pub element: u32,
+    /// The mesh is spheres (`scene::shapes::spheres`): `element` is a sphere, `position` its
+    /// centre.
+    pub sphere: bool,
     /// The hit in world space (a point: the point itself).
     pub position: [f32; 3],
     /// A point's colour (sRGB RGBA8), if it has one.
@@ -36,17 +39,24 @@ impl PickInfo {
     pub fn to_json(&self) -> serde_json::Value {
         json!({"hit": true, "viewport": self.viewport, "kind": self.kind, "node": self.node,
                "set": self.set, "name": self.name, "index": self.element,
+               "element": self.element_kind(),
                "position": self.position, "color": self.color, "scalar": self.scalar})
+    }
+
+    /// What `element` counts: "triangle", "sphere", "point" or "segment".
+    pub fn element_kind(&self) -> &'static str {
+        match self.kind {
+            "mesh" if self.sphere => "sphere",
+            "mesh" => "triangle",
+            "points" => "point",
+            _ => "segment",
+        }
     }
 
     /// One line for the viewport.
     pub fn label(&self) -> String {
         let p = self.position;
-        let what = match self.kind {
-            "mesh" => "triangle",
-            "points" => "point",
-            _ => "segment",
-        };
+        let what = self.element_kind();
         let mut s = format!(
             "{} {what} {}: ({:.4}, {:.4}, {:.4})",
             self.name, self.element, p[0], p[1], p[2]
@@ -103,15 +113,37 @@ impl super::App {
             set: None,
             name: String::new(),
             element: p.element,
+            sphere: false,
             position: p.position.to_array(),
             color: None,
             scalar: None,
         };
         match p.target {
-            PickTarget::Mesh { node, draw, .. } => {
+            PickTarget::Mesh { node, draw, primitive, sphere } => {
                 info.node = Some(node);
                 info.draw = Some(draw);
                 info.name = s.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default();
+                info.sphere = sphere;
+                let prim = s
+                    .nodes
+                    .get(node)
+                    .and_then(|n| s.meshes.get(n.mesh?))
+                    .and_then(|m| m.primitives.get(primitive));
+                if let (true, Some(prim)) = (sphere, prim) {
+                    // The sphere's centre (its tessellation's vertices 0 and 3 are antipodal)
+                    // and colour.
+                    let first = p.element as usize * prim.sphere_vertices as usize;
+                    let world =
+                        gpu.draw_list.get(draw).map(|d| glam::Mat4::from_cols_array_2d(&d.model));
+                    if let (Some(a), Some(b), Some(w)) =
+                        (prim.positions.get(first), prim.positions.get(first + 3), world)
+                    {
+                        let c = 0.5 * (glam::Vec3::from(*a) + glam::Vec3::from(*b));
+                        info.position = w.transform_point3(c).to_array();
+                    }
+                    info.color =
+                        prim.colors.get(first).map(|&c| scene::pack_srgba8(c).to_le_bytes());
+                }
             }
             PickTarget::Points(i) => {
                 info.kind = "points";
