@@ -95,10 +95,11 @@ pub fn axes_segments(poses: &[glam::Mat4], length: f32) -> (Vec<[f32; 3]>, Vec<[
 /// up, as glTF's): the pyramid from the eye to the rectangle at `depth` of a vertical field
 /// of view `yfov` (radians) and `aspect` (width / height), and a triangle over its top edge
 /// that shows which way is up.
+/// (Pose `i`'s segments are `i * FRUSTUM_SEGMENTS ..`.)
 pub fn frustum_segments(poses: &[glam::Mat4], yfov: f32, aspect: f32, depth: f32) -> Vec<[f32; 3]> {
     let h = depth * (0.5 * yfov).tan();
     let w = h * aspect;
-    let mut out = Vec::with_capacity(poses.len() * 22);
+    let mut out = Vec::with_capacity(poses.len() * 2 * FRUSTUM_SEGMENTS as usize);
     for m in poses {
         let at = |x: f32, y: f32, z: f32| m.transform_point3(Vec3::new(x, y, z)).to_array();
         let eye = at(0.0, 0.0, 0.0);
@@ -111,6 +112,10 @@ pub fn frustum_segments(poses: &[glam::Mat4], yfov: f32, aspect: f32, depth: f32
     }
     out
 }
+
+/// Segments per pose of [`frustum_segments`]: four edges from the eye, four of the far
+/// rectangle, two of the up triangle.
+pub const FRUSTUM_SEGMENTS: u32 = 10;
 
 /// Why shape data cannot be made into a mesh.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -20,6 +20,7 @@ fn depths(scene: &Scene) -> Vec<usize> {
 }
 
 /// The panel. `hidden` holds the nodes hidden everywhere; `selected` the inspected node.
+/// Some(node): "look through this camera" was pressed on camera node `node`.
 pub(crate) fn panel(
     ui: &imgui::Ui,
     scene: &mut Scene,
@@ -27,7 +28,8 @@ pub(crate) fn panel(
     selected: &mut Option<usize>,
     size: [f32; 2],
     open: &mut bool,
-) {
+) -> Option<usize> {
+    let mut look_through = None;
     ui.window("Inspector")
         .opened(open)
         .position([size[0] * 0.22 + 8.0, 40.0], imgui::Condition::FirstUseEver)
@@ -68,8 +70,14 @@ pub(crate) fn panel(
                 return;
             };
             ui.separator();
+            if scene.nodes[i].camera.is_some()
+                && ui.button("look through this camera (active viewport)")
+            {
+                look_through = Some(i);
+            }
             node_editor(ui, scene, i);
         });
+    look_through
 }
 
 fn node_editor(ui: &imgui::Ui, scene: &mut Scene, i: usize) {

@@ -637,6 +637,48 @@ fn frustum_and_axes_from_poses() {
     assert_eq!(app.validation_messages(), 0);
 }
 
+/// A click on a frustum drawn with cameras (protocol 'frustum', cameras: true) picks its segment
+/// and names the camera node of that pose, which the click selects to look through.
+#[test]
+fn frustum_pick_names_the_camera_of_its_pose() {
+    let mut app = serving();
+    let picked = drive(&mut app, |addr| -> Result<serde_json::Value, ClientError> {
+        let mut v = Client::connect(&addr)?;
+        let mut poses = Vec::new();
+        for x in [0.0f32, 1.5] {
+            poses.extend([1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+            poses.extend([x, 0.0, 0.0, 1.0]); // columns: translated by x
+        }
+        let h = serde_json::json!({"type": "frustum", "name": "rig", "fov": 60.0, "depth": 1.0,
+                                   "cameras": true, "color": [255, 0, 255, 255]});
+        v.request(h, vec![protocol::Array::f32("poses", &[2, 4, 4], &poses)])?;
+        v.look_at([0.75, 2.0, 2.5], [0.75, 0.0, -0.5], [0.0, 1.0, 0.0])?;
+        let (w, h, px) = v.screenshot(None)?;
+        // The magenta pixels are the frusta's segments: pick them until one is hit.
+        for y in 0..h {
+            for x in 0..w {
+                let p = &px[((y * w + x) * 4) as usize..][..4];
+                if p[0] > 150 && p[2] > 150 && p[1] < 100 {
+                    let pick = v.pick(None, x as f32, y as f32)?;
+                    if pick["kind"] == "lines" {
+                        return Ok(pick);
+                    }
+                }
+            }
+        }
+        Ok(serde_json::Value::Null)
+    })
+    .expect("client");
+    assert_eq!(picked["name"], "rig", "{picked}");
+    assert_eq!(picked["element"], "segment", "{picked}");
+    let pose = picked["index"].as_u64().expect("a segment") / 10;
+    let node = picked["node"].as_u64().expect("the pose's camera node") as usize;
+    let s = app.scene();
+    assert_eq!(s.nodes[node].name, format!("rig/camera/{pose}"));
+    assert!(s.nodes[node].camera.is_some());
+    assert_eq!(app.validation_messages(), 0);
+}
+
 /// Spheres, arrows, voxels (a list and a grid) and tubes over the protocol become meshes of
 /// the scene with their colours; bad shapes are refused with the reason and change nothing.
 #[test]

@@ -170,10 +170,11 @@ impl App {
                 &mut self.panels.stats,
             );
         }
+        let mut look_through = None;
         if self.panels.inspector {
             let size = [w as f32, h as f32];
             let mut open = true;
-            crate::inspector::panel(
+            look_through = crate::inspector::panel(
                 ui,
                 &mut self.scene,
                 &mut self.hidden_everywhere,
@@ -200,6 +201,11 @@ impl App {
             .collect();
         let several = self.viewports.len() > 1;
         let active = self.active_viewport.or(self.viewports.first().map(|v| v.id));
+        if let Some(node) = look_through {
+            if let Some(vp) = self.viewports.iter_mut().find(|v| Some(v.id) == active) {
+                vp.look_through(&self.scene, node, &cams);
+            }
+        }
         for vp in &mut self.viewports {
             vp.active = several && Some(vp.id) == active;
             viewport_window(

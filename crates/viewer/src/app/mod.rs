@@ -60,6 +60,14 @@ impl Viewport {
         }
     }
 
+    /// Looks through the camera of node `node` (`cams`: the scene's camera nodes, as the
+    /// viewport's camera list shows them).
+    fn look_through(&mut self, scene: &scene::Scene, node: usize, cams: &[(String, usize)]) {
+        if self.camera.set_from_node(scene, node) {
+            self.file_camera = cams.iter().position(|&(_, n)| n == node);
+        }
+    }
+
     /// An empty stand-in while the real one is taken out to be worked on.
     fn placeholder(&self) -> Self {
         Viewport::new(self.id, self.camera.clone(), self.kind.clone())

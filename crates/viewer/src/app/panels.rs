@@ -331,8 +331,7 @@ pub(super) fn viewport_window(
                 names.extend(cams.iter().map(|(n, _)| n.as_str()));
                 ui.set_next_item_width(120.0);
                 if ui.combo_simple_string("##file camera", &mut ci, &names) && ci > 0 {
-                    vp.file_camera = Some(ci - 1);
-                    vp.camera.set_from_node(scene, cams[ci - 1].1);
+                    vp.look_through(scene, cams[ci - 1].1, cams);
                 }
             }
             ui.same_line();
@@ -503,8 +502,7 @@ pub(super) fn viewport_window(
                     }
                     if ui.is_key_pressed_no_repeat(Key::C) && !cams.is_empty() {
                         let next = vp.file_camera.map_or(0, |c| (c + 1) % cams.len());
-                        vp.file_camera = Some(next);
-                        vp.camera.set_from_node(scene, cams[next].1);
+                        vp.look_through(scene, cams[next].1, cams);
                     }
                 }
                 for (k, v) in [

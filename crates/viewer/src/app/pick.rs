@@ -13,7 +13,7 @@ pub struct PickInfo {
     pub viewport: u32,
     /// "mesh", "points" or "lines".
     pub kind: &'static str,
-    /// The node (meshes).
+    /// The node (meshes; a frustum's segment: the camera node of its pose, if it has one).
     pub node: Option<usize>,
     /// The draw (meshes: the node's placement of the primitive).
     pub draw: Option<usize>,
@@ -66,6 +66,9 @@ impl PickInfo {
         }
         if let Some(v) = self.scalar {
             s += &format!(" value {v}");
+        }
+        if self.kind == "lines" && self.node.is_some() {
+            s += " (a camera: look through it from the inspector)";
         }
         s
     }
@@ -162,6 +165,11 @@ impl super::App {
                 info.kind = "lines";
                 info.set = Some(i);
                 info.name = s.line_sets.get(i).map(|l| l.name.clone()).unwrap_or_default();
+                // A frustum with cameras (protocol 'frustum', cameras: true): the camera of
+                // the picked pose, to select and look through.
+                let pose = p.element / scene::shapes::FRUSTUM_SEGMENTS;
+                let camera = format!("{}/camera/{pose}", info.name);
+                info.node = s.nodes.iter().position(|n| n.camera.is_some() && n.name == camera);
             }
         }
         Ok(Some(info))
