@@ -26,6 +26,7 @@ pub mod sequence;
 pub mod shapes;
 pub mod stream;
 pub mod time;
+pub mod trajectory;
 
 pub use camera::View;
 pub use color::{pack_srgba8, srgb_to_linear, srgba8_to_linear};

@@ -49,10 +49,11 @@ pub fn load(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
         Some("png" | "jpg" | "jpeg" | "hdr" | "exr") => load_image(path),
         Some("npy") => crate::load_npy(path),
         Some("npz") => crate::load_npz(path),
+        Some("tum" | "txt") => crate::trajectory::load_trajectory(path),
         _ => Err(LoadError::Invalid {
             path: path.to_path_buf(),
             message: "unsupported format (expected .gltf, .glb, .obj, .ply, .png, .jpg, \
-                      .jpeg, .hdr, .exr, .npy, .npz or .csv)"
+                      .jpeg, .hdr, .exr, .npy, .npz, .csv, or a trajectory: .tum or .txt)"
                 .into(),
         }),
     }

@@ -151,7 +151,8 @@ pub fn load_npy(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
 }
 
 /// Loads a `.npz` archive (`positions`, optional `colors`, `normals`, `scalars`) as a point
-/// cloud.
+/// cloud; with `radii` (N, or 1 for all) as spheres, with `vectors` (N x 3) as arrows (both:
+/// both), coloured by `colors`, else `scalars`, else (arrows) their lengths, through viridis.
 pub fn load_npz(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     let path = path.as_ref();
     let invalid = |message: String| LoadError::Invalid { path: path.to_path_buf(), message };
@@ -211,18 +212,96 @@ pub fn load_npz(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
             points.colormap = Some(Colormap::fit(ColormapKind::Viridis, &points.scalars));
         }
     }
-    let mut scene = scene_of(points);
-    let unknown: Vec<&String> = names
-        .iter()
-        .filter(|n| !["positions", "colors", "normals", "scalars"].contains(&n.as_str()))
-        .collect();
+    let radii = match array("radii").map_err(invalid)? {
+        Some(a) => {
+            let (v, m, _) = rows(a, "radii", &[1]).map_err(invalid)?;
+            if m != 1 {
+                count("radii", m)?;
+            }
+            Some(v.iter().map(|&x| x as f32).collect::<Vec<f32>>())
+        }
+        None => None,
+    };
+    let vectors = match array("vectors").map_err(invalid)? {
+        Some(a) => {
+            let (v, m, _) = rows(a, "vectors", &[3]).map_err(invalid)?;
+            count("vectors", m)?;
+            Some(
+                positions(&v, m)
+                    .map_err(|_| invalid("array 'vectors' has non-finite values".into()))?,
+            )
+        }
+        None => None,
+    };
+    let mut scene = if radii.is_none() && vectors.is_none() {
+        scene_of(points)
+    } else {
+        shapes_scene(&points, radii.as_deref(), vectors.as_deref()).map_err(invalid)?
+    };
+    const READ: [&str; 6] = ["positions", "colors", "normals", "scalars", "radii", "vectors"];
+    let unknown: Vec<&String> = names.iter().filter(|n| !READ.contains(&n.as_str())).collect();
     if !unknown.is_empty() {
-        let w = format!(
-            "{}: arrays {unknown:?} ignored (read: positions, colors, normals, scalars)",
-            path.display()
-        );
+        let w =
+            format!("{}: arrays {unknown:?} ignored (read: {})", path.display(), READ.join(", "));
         tracing::warn!("{w}");
         scene.warnings.push(w);
     }
     Ok(scene)
+}
+
+/// The most spheres or arrows read from one file (their meshes: up to 642 vertices a sphere).
+const MAX_SHAPES: usize = 1 << 24;
+
+/// Spheres of `radii` (one each, or one for all) and/or arrows along `vectors` at the points'
+/// positions, coloured by the points' colours, else their scalars (viridis), else (arrows)
+/// their lengths (viridis) or white (spheres): one mesh node each.
+fn shapes_scene(
+    points: &PointSet,
+    radii: Option<&[f32]>,
+    vectors: Option<&[[f32; 3]]>,
+) -> Result<Scene, String> {
+    let n = points.positions.len();
+    if n > MAX_SHAPES {
+        return Err(format!("{n} spheres or arrows (at most {MAX_SHAPES} from a file)"));
+    }
+    let by_values = |values: &[f32]| crate::shapes::colormapped(values, ColormapKind::Viridis);
+    let colors: Vec<[f32; 4]> = if !points.colors.is_empty() {
+        points.colors.iter().map(|&c| crate::srgba8_to_linear(c)).collect()
+    } else if !points.scalars.is_empty() {
+        by_values(&points.scalars)
+    } else {
+        Vec::new()
+    };
+    let mut s = Scene::default();
+    s.materials.push(crate::Material::lambert(&points.name, [1.0; 3]));
+    let mut add = |name: String, prim: crate::Primitive| {
+        s.meshes.push(crate::Mesh { name: name.clone(), primitives: vec![prim] });
+        let mesh = s.meshes.len() - 1;
+        s.nodes.push(crate::Node::new(&name, glam::Mat4::IDENTITY).with_mesh(mesh));
+    };
+    if let Some(radii) = radii {
+        // The raster draws spheres exactly (impostors); the tessellation is what the path
+        // tracer traces: finer for fewer spheres.
+        let detail = match n {
+            0..=10_000 => 3,
+            10_001..=200_000 => 2,
+            _ => 0,
+        };
+        let prim = crate::shapes::spheres(&points.positions, radii, &colors, detail)
+            .map_err(|e| e.to_string())?;
+        add(format!("{}/spheres", points.name), prim);
+    }
+    if let Some(vectors) = vectors {
+        let colors = if colors.is_empty() {
+            let lengths: Vec<f32> = vectors.iter().map(|v| glam::Vec3::from(*v).length()).collect();
+            by_values(&lengths)
+        } else {
+            colors
+        };
+        let prim = crate::shapes::arrows(&points.positions, vectors, 1.0, None, &colors)
+            .map_err(|e| e.to_string())?;
+        add(format!("{}/arrows", points.name), prim);
+    }
+    s.update_world();
+    Ok(s)
 }

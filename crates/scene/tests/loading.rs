@@ -1713,3 +1713,117 @@ fn mesh_and_image_sequences_stream_their_frames() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Shapes from NumPy archives: `radii` makes the positions spheres (one radius for all or one
+/// each, coloured by the scalars), `vectors` arrows (coloured by their lengths); both give
+/// both; bad radii and vectors are errors naming the file and the array.
+#[test]
+fn sphere_and_arrow_shapes_from_npz() {
+    let dir = tempdir("npz_shapes");
+    let pos: Vec<f32> = vec![0.0, 0.0, 0.0, 2.0, 0.0, 0.0];
+    let balls = dir.join("balls.npz");
+    write_npz(
+        &balls,
+        &[
+            ("positions", &[2, 3], pos.clone()),
+            ("radii", &[2], vec![0.5, 0.25]),
+            ("scalars", &[2], vec![0.0, 1.0]),
+        ],
+        &[],
+    );
+    let s = scene::load(&balls).expect("spheres");
+    assert!(s.point_sets.is_empty(), "spheres instead of points");
+    assert_eq!(s.meshes.len(), 1);
+    let p = &s.meshes[0].primitives[0];
+    let v = p.sphere_vertices as usize;
+    assert!(v >= 12 && p.positions.len() == 2 * v, "two spheres of {v} vertices");
+    // Each sphere's vertices at its radius from its centre.
+    for (k, (c, r)) in [([0.0, 0.0, 0.0], 0.5), ([2.0, 0.0, 0.0], 0.25)].iter().enumerate() {
+        for q in &p.positions[k * v..(k + 1) * v] {
+            let d = (glam::Vec3::from(*q) - glam::Vec3::from(*c)).length();
+            assert!((d - r).abs() < 1e-5, "sphere {k}: {d}");
+        }
+    }
+    // Viridis: dark purple at the low end, yellow at the high one.
+    assert!(p.colors[0][2] > p.colors[0][1] && p.colors[v][1] > p.colors[v][2], "{:?}", p.colors);
+    // One radius for all, arrows too.
+    let both = dir.join("both.npz");
+    write_npz(
+        &both,
+        &[
+            ("positions", &[2, 3], pos.clone()),
+            ("radii", &[1], vec![0.1]),
+            ("vectors", &[2, 3], vec![0.0, 1.0, 0.0, 0.0, 0.0, 3.0]),
+        ],
+        &[],
+    );
+    let s = scene::load(&both).expect("both");
+    let names: Vec<&str> = s.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["both/spheres", "both/arrows"]);
+    let arrows = &s.meshes[1].primitives[0];
+    let tip = arrows.positions.iter().map(|q| q[2]).fold(f32::MIN, f32::max);
+    assert!((tip - 3.0).abs() < 1e-4, "the second arrow ends at z = 3: {tip}");
+    // By length: the longer arrow is yellower.
+    let last = arrows.colors.last().expect("colours");
+    assert!(last[1] > arrows.colors[0][1], "{last:?}");
+    let err = |name: &str, arrays: &[(&str, &[u64], Vec<f32>)]| {
+        let f = dir.join(name);
+        write_npz(&f, arrays, &[]);
+        scene::load(&f).expect_err(name).to_string()
+    };
+    let e = err("radii.npz", &[("positions", &[2, 3], pos.clone()), ("radii", &[3], vec![1.0; 3])]);
+    assert!(e.contains("radii.npz") && e.contains("'radii' has 3 rows for 2"), "{e}");
+    let e = err("neg.npz", &[("positions", &[2, 3], pos.clone()), ("radii", &[1], vec![-1.0])]);
+    assert!(e.contains("neg.npz") && e.contains("radius"), "{e}");
+    let e = err(
+        "vec.npz",
+        &[("positions", &[2, 3], pos.clone()), ("vectors", &[2, 3], vec![f32::NAN; 6])],
+    );
+    assert!(e.contains("vec.npz") && e.contains("'vectors'"), "{e}");
+}
+
+/// Trajectories: a TUM file (timestamps, positions, quaternions, comments) and KITTI poses
+/// (3 x 4 matrices) open as the path and an axis triad per pose, rotated as the poses are;
+/// bad lines are errors naming the file and the line.
+#[test]
+fn trajectories_tum_and_kitti_open_as_axes_and_path() {
+    let dir = tempdir("trajectories");
+    let tum = dir.join("groundtruth.txt");
+    // The second pose turned 90 degrees about z: its x axis points along +y.
+    let h = std::f32::consts::FRAC_1_SQRT_2;
+    std::fs::write(
+        &tum,
+        format!(
+            "# timestamp tx ty tz qx qy qz qw\n1.0 0 0 0 0 0 0 1\n1.1 1 0 0 0 0 {h} {h}\n\n1.2 \
+             2 0 0 0 0 0 1\n"
+        ),
+    )
+    .expect("write");
+    let s = scene::load(&tum).expect("tum");
+    let path = s.line_sets.iter().find(|l| l.name == "groundtruth/path").expect("path");
+    assert!(path.strip);
+    assert_eq!(path.positions, vec![[0.0; 3], [1.0, 0.0, 0.0], [2.0, 0.0, 0.0]]);
+    let axes = s.line_sets.iter().find(|l| l.name == "groundtruth/poses").expect("axes");
+    assert_eq!(axes.positions.len(), 3 * 6, "three segments per pose");
+    // Pose 1's x axis (segment 0 of its triad: vertices 6 and 7) turned onto +y.
+    let x = glam::Vec3::from(axes.positions[7]) - glam::Vec3::from(axes.positions[6]);
+    assert!(x.x.abs() < 1e-5 && x.y > 0.0, "{x:?}");
+    let kitti = dir.join("00.txt");
+    std::fs::write(&kitti, "1 0 0 0 0 1 0 0 0 0 1 0\n1 0 0 0 0 1 0 0 0 0 1 5\n").expect("write");
+    let s = scene::load(&kitti).expect("kitti");
+    let path = s.line_sets.iter().find(|l| l.name == "00/path").expect("path");
+    assert_eq!(path.positions, vec![[0.0; 3], [0.0, 0.0, 5.0]], "the translation column");
+    let bad = |name: &str, text: &str| {
+        let f = dir.join(name);
+        std::fs::write(&f, text).expect("write");
+        scene::load(&f).expect_err(name).to_string()
+    };
+    let e = bad("mixed.txt", "1 0 0 0 0 0 0 1\n1 2 3\n");
+    assert!(e.contains("mixed.txt") && e.contains("line 2") && e.contains("expected 8"), "{e}");
+    let e = bad("word.tum", "1 0 0 zero 0 0 0 1\n");
+    assert!(e.contains("word.tum") && e.contains("'zero'"), "{e}");
+    let e = bad("quat.tum", "1 0 0 0 0 0 0 0\n");
+    assert!(e.contains("quaternion"), "{e}");
+    let e = bad("empty.txt", "# nothing\n");
+    assert!(e.contains("no poses"), "{e}");
+}
