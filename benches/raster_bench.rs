@@ -113,6 +113,7 @@ fn scene(n: usize, suns: usize) -> Scene {
             kind: LightKind::Directional,
             color: [1.0; 3],
             intensity: 2.0,
+            shadows: true,
         });
         let rot = Quat::from_rotation_y(0.8 + k as f32) * Quat::from_rotation_x(-0.9);
         s.nodes.push(Node::new(&format!("sun{k}"), Mat4::from_quat(rot)).with_light(k));

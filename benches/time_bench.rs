@@ -49,6 +49,7 @@ fn animated_cubes(n: usize) -> Scene {
             kind: LightKind::Directional,
             color: [1.0; 3],
             intensity: 2.0,
+            shadows: true,
         }],
         environment: Environment::Uniform([0.1, 0.12, 0.15]),
         ..Default::default()

@@ -24,6 +24,7 @@ fn framed(name: &str, prim: Primitive, s: f32) -> Scene {
             kind: LightKind::Directional,
             color: [1.0; 3],
             intensity: 2.0,
+            shadows: true,
         }],
         ..Default::default()
     };

@@ -70,6 +70,7 @@ impl HistoryImage {
             array_layers: info.array_layers,
             usage,
             cube: false,
+            array: info.array,
             name,
         };
         let image = Image::new(ctx, &desc)?;

@@ -493,6 +493,7 @@ fn normal_maps_in_the_path_tracer() {
             kind: scene::LightKind::Directional,
             color: [1.0; 3],
             intensity: 2.0,
+            shadows: true,
         });
         let to_light = if towards_u { Vec3::new(s2, s2, 0.0) } else { Vec3::new(0.0, s2, -s2) };
         s.nodes.push(

@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 use serde_json::{json, Map, Value};
 
 /// The protocol version this crate speaks: major (incompatible changes), minor (additions).
-pub const VERSION: (u32, u32) = (1, 2);
+pub const VERSION: (u32, u32) = (1, 3);
 
 /// The port the viewer listens on by default (on 127.0.0.1).
 pub const DEFAULT_PORT: u16 = 9870;
@@ -1009,6 +1009,8 @@ pub enum Request {
         color: [f32; 3],
         /// Intensity (W/m^2 for directional lights, W/sr for the others).
         intensity: f32,
+        /// Casts shadows (in the raster; 1.3, default true).
+        shadows: bool,
         /// Position (point, spot).
         position: [f32; 3],
         /// Direction the light travels (directional, spot).
@@ -1719,6 +1721,7 @@ impl Request {
                     kind: kind.to_string(),
                     color,
                     intensity,
+                    shadows: m.header.get("shadows").and_then(Value::as_bool).unwrap_or(true),
                     position: vec_n::<3>(m, "position")?.unwrap_or([0.0; 3]),
                     direction,
                     cone: (cone[0], cone[1]),

@@ -7,8 +7,11 @@
 //! the per-view constants are written by a transfer pass (`vkCmdUpdateBuffer`) so the graph
 //! orders them against the draws of this and the previous frame.
 //!
-//! Directional and spot lights cast shadows: one depth layer each (up to
-//! [`MAX_SHADOWED_LIGHTS`]; the matrices are the raster's, made in `shadows.rs`), 3x3 PCF.
+//! Lights cast shadows (unless their `shadows` is off): one depth layer for a directional or
+//! spot light, a cube of six for a point light (up to [`MAX_SHADOW_LAYERS`]; the matrices are
+//! the raster's, made in `shadows.rs`), 3x3 PCF. The maps are kept across frames and drawn
+//! again only when what casts into them changed; nodes whose `cast_shadows` is off are left
+//! out of them.
 //! Blended surfaces are composited by depth peeling (exact), weighted blended sums or sorted
 //! per draw, chosen per viewport ([`Transparency`], `oit.rs`).
 //!
@@ -21,7 +24,7 @@ mod oit;
 mod shadows;
 
 pub use oit::{PeelStats, Transparency, MAX_PEEL_LAYERS};
-pub use shadows::MAX_SHADOWED_LIGHTS;
+pub use shadows::MAX_SHADOW_LAYERS;
 
 use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo};
 use glam::Mat4;
@@ -198,6 +201,12 @@ impl Raster {
     /// What depth peeling did two frames ago (None before that, or when it did not run).
     pub fn peel_stats(&self) -> Option<PeelStats> {
         self.oit.stats
+    }
+
+    /// How many times the shadow maps were drawn (again only when what casts into them
+    /// changed).
+    pub fn shadow_renders(&self) -> u64 {
+        self.shadows.renders
     }
 
     /// How many times the image-based lighting maps were made (once per scene drawn; later
@@ -905,12 +914,43 @@ impl Raster {
             "depth",
             ImageInfo::d2(view.width, view.height, DEPTH_FORMAT).samples(ms),
         );
-        // One layer per shadowed light (at least one, so the forward pass always has a map).
-        let shadow_layers = self.shadows.matrices.len() as u32;
-        let layers = shadow_layers.max(1);
-        let shadow_info =
-            ImageInfo::d2(self.shadow_size, self.shadow_size, DEPTH_FORMAT).layers(layers).array();
-        let mut shadow_maps = graph.create_image("shadow maps", shadow_info);
+        // The frame constants and visibility mask first: the shadow passes read the mask.
+        let buffer = self.frame_buffer.raw();
+        graph.add_pass("raster constants").write(&mut fb, Access::TransferDst).record(move |ctx| {
+            // SAFETY: recording; the graph ordered this write after the previous frame's reads;
+            // the data is a multiple of 4 bytes and under 64 KiB.
+            unsafe {
+                ctx.device().cmd_update_buffer(ctx.cmd, buffer, 0, bytemuck::bytes_of(&frame));
+                // The mask, in the 64 KiB pieces vkCmdUpdateBuffer takes.
+                for (k, chunk) in hidden_bits.chunks(16384).enumerate() {
+                    ctx.device().cmd_update_buffer(
+                        ctx.cmd,
+                        buffer,
+                        bits_offset + k as u64 * 65536,
+                        bytemuck::cast_slice(chunk),
+                    );
+                }
+            };
+            Ok(())
+        });
+
+        // One layer per shadow matrix (at least one, so the forward pass always has a map),
+        // kept from earlier frames unless what casts into them changed.
+        let hidden_hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            self.hidden_nodes.hash(&mut h);
+            h.finish()
+        };
+        let (mut shadow_maps, draw_shadows) = self.shadows.import_maps(
+            &self.ctx,
+            graph,
+            scene,
+            self.shadow_size,
+            hidden_hash,
+            DEPTH_FORMAT,
+        )?;
+        let shadow_layers = if draw_shadows { self.shadows.matrices.len() as u32 } else { 0 };
         // The context's one bindless heap, where the scene's textures live.
         let heap = self.ctx.bindless()?;
         let meshes = MeshDraws::of(scene);
@@ -926,6 +966,7 @@ impl Raster {
             };
             graph
                 .add_pass(&format!("raster shadow {layer}"))
+                .read(&fb, Access::StorageReadVertex)
                 .read(&sb.draws, Access::StorageReadVertex)
                 .read(&sb.shadows, Access::StorageReadVertex)
                 .read(&sb.materials, Access::StorageReadFragment)
@@ -949,25 +990,6 @@ impl Raster {
                     Ok(())
                 });
         }
-
-        let buffer = self.frame_buffer.raw();
-        graph.add_pass("raster constants").write(&mut fb, Access::TransferDst).record(move |ctx| {
-            // SAFETY: recording; the graph ordered this write after the previous frame's reads;
-            // the data is a multiple of 4 bytes and under 64 KiB.
-            unsafe {
-                ctx.device().cmd_update_buffer(ctx.cmd, buffer, 0, bytemuck::bytes_of(&frame));
-                // The mask, in the 64 KiB pieces vkCmdUpdateBuffer takes.
-                for (k, chunk) in hidden_bits.chunks(16384).enumerate() {
-                    ctx.device().cmd_update_buffer(
-                        ctx.cmd,
-                        buffer,
-                        bits_offset + k as u64 * 65536,
-                        bytemuck::cast_slice(chunk),
-                    );
-                }
-            };
-            Ok(())
-        });
 
         let (t, e) = (*target, env);
         let sampler = self.env_sampler.raw();

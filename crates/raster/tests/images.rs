@@ -78,6 +78,7 @@ fn plane_under_sun(material: Material, e: f32, theta: f32, environment: Environm
             kind: LightKind::Directional,
             color: [1.0; 3],
             intensity: e,
+            shadows: true,
         }],
         cameras: vec![Camera::perspective("top", 60f32.to_radians(), Some(1.0))],
         warnings: Vec::new(),
@@ -547,8 +548,13 @@ fn shadow_scene_check(name: &str, light: Light, light_local: Mat4, lit: impl Fn(
 #[test]
 fn directional_light_casts_a_shadow() {
     let e = 2.0f32;
-    let sun =
-        Light { name: "sun".into(), kind: LightKind::Directional, color: [1.0; 3], intensity: e };
+    let sun = Light {
+        name: "sun".into(),
+        kind: LightKind::Directional,
+        color: [1.0; 3],
+        intensity: e,
+        shadows: true,
+    };
     shadow_scene_check(
         "shadow_directional",
         sun,
@@ -567,6 +573,7 @@ fn spot_light_casts_a_shadow() {
         kind: LightKind::Spot { inner: 50f32.to_radians(), outer: 60f32.to_radians() },
         color: [1.0; 3],
         intensity,
+        shadows: true,
     };
     let local = Mat4::from_rotation_translation(Quat::from_rotation_x(-90f32.to_radians()), pos);
     shadow_scene_check("shadow_spot", spot, local, move |p| {

@@ -13,6 +13,7 @@ use scene::{
 use common::top::{assert_close, draw, quad, top_view, unlit};
 use common::{maybe_save, px, request, sphere};
 use testkit as common;
+use testkit::frames::Frames;
 
 fn texture(name: &str, w: u32, h: u32, srgb: bool, texel: impl Fn(u32, u32) -> [u8; 4]) -> Texture {
     let pixels = (0..w * h).map(|i| texel(i % w, i / w)).collect();
@@ -203,6 +204,7 @@ fn normal_maps_tilt_the_normal_in_the_tangent_frame() {
             kind: LightKind::Directional,
             color: [1.0; 3],
             intensity: e,
+            shadows: true,
         });
         scene.nodes.push(Node::new("sun", Mat4::from_quat(rot)).with_light(0));
         scene.update_world();
@@ -600,76 +602,6 @@ fn msaa_resolves_partial_coverage() {
     assert!(diff < 0.05 && lit > 32, "grid with MSAA: mean difference {diff}, {lit} pixels lit");
 }
 
-/// Renders frames of one GpuScene with one renderer, reading the HDR result back.
-struct Frames {
-    ctx: xpg::Context,
-    raster: raster::Raster,
-    executor: framegraph::Executor,
-    out: xpg::Image,
-    size: u32,
-}
-
-impl Frames {
-    fn new(size: u32) -> Self {
-        let ctx = common::gpu(false);
-        let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
-        let raster = raster::Raster::new(&ctx, &compiler).expect("raster");
-        let usage = xpg::vk::ImageUsageFlags::TRANSFER_DST;
-        let out = xpg::Image::new(
-            &ctx,
-            &xpg::ImageDesc::d2("out", size, size, raster::HDR_FORMAT, usage),
-        )
-        .expect("image");
-        let executor = framegraph::Executor::new(&ctx, 1);
-        Self { ctx, raster, executor, out, size }
-    }
-
-    /// One frame of `gpu` seen from `scene`'s camera, after updating `gpu` from `scene` when
-    /// `update` says so; returns the linear radiance.
-    fn draw(&mut self, gpu: &mut render::GpuScene, scene: &Scene, update: bool) -> Vec<[f32; 4]> {
-        use framegraph::{Access, FrameGraph, ImageInfo};
-        use render::Renderer;
-        let view = scene::View::from_scene(scene, None, self.size, self.size).expect("view");
-        let mut graph = FrameGraph::new();
-        if update {
-            gpu.update(scene, &mut graph).expect("update");
-        }
-        let gpu: &render::GpuScene = gpu;
-        let info = ImageInfo::d2(self.size, self.size, raster::HDR_FORMAT);
-        let mut target = graph.create_image("hdr", info);
-        self.raster
-            .add_passes(
-                &mut graph,
-                gpu,
-                &view,
-                render::RenderTargets { color: &mut target },
-                &mut render::Hooks::default(),
-            )
-            .expect("passes");
-        let mut o = graph.import_image("out", self.out.raw(), self.out.view(), info, None, None);
-        let (t, oo) = (target, o);
-        graph
-            .add_pass("copy out")
-            .read(&target, Access::TransferSrc)
-            .write(&mut o, Access::TransferDst)
-            .record(move |pass| pass.copy_image(&t, &oo));
-        let plan = self.executor.compile(&graph).expect("compile");
-        self.ctx
-            .immediate(|cmd| self.executor.execute(graph, &plan, cmd, None))
-            .expect("submit")
-            .expect("execute");
-        let mut up = xpg::Uploader::new(&self.ctx, 1 << 20).expect("uploader");
-        let layout = xpg::vk::ImageLayout::TRANSFER_DST_OPTIMAL;
-        let bytes = up.read_image(&self.out, 0, 0, layout).expect("read back");
-        bytes
-            .chunks_exact(8)
-            .map(|c| {
-                [0, 1, 2, 3].map(|k| half::f16::from_le_bytes([c[2 * k], c[2 * k + 1]]).to_f32())
-            })
-            .collect()
-    }
-}
-
 /// Incremental updates: moving a node, recoloring a material and dimming the light between
 /// two frames of one GpuScene give the same image as a fresh upload of the edited scene,
 /// through transfer passes ordered before the renderer's reads (zero validation messages);
@@ -687,6 +619,7 @@ fn gpu_scene_updates_follow_the_scene() {
         kind: LightKind::Directional,
         color: [1.0; 3],
         intensity: 3.0,
+        shadows: true,
     });
     scene.nodes.push(Node::new("sun", Mat4::from_quat(rot)).with_light(0));
     scene.update_world();
@@ -853,6 +786,7 @@ fn showcase_matches_the_stored_image() {
         kind: LightKind::Spot { inner: 0.4, outer: 0.6 },
         color: [1.0, 0.95, 0.85],
         intensity: 120.0,
+        shadows: true,
     });
     let spot = Mat4::from_rotation_translation(
         Quat::from_rotation_arc(-Vec3::Z, Vec3::new(-0.3, -1.0, -0.2).normalize()),

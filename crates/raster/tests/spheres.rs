@@ -159,6 +159,7 @@ fn sphere_impostors_are_shaded_with_the_exact_normal() {
         kind: LightKind::Directional,
         color: [1.0; 3],
         intensity: 3.0,
+        shadows: true,
     });
     let down = Mat4::from_rotation_x(-90f32.to_radians());
     s.nodes.push(Node::new("sun", down).with_light(0));

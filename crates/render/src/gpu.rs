@@ -58,9 +58,12 @@ pub struct GpuDraw {
     /// Spheres drawn as impostors: the vertices of one sphere
     /// ([`scene::Primitive::sphere_vertices`]); 0: triangles.
     pub sphere_vertices: u32,
-    /// Padding to the 16-byte stride of the shader's struct.
-    pub pad: u32,
+    /// [`DRAW_NO_SHADOW`] when its node casts no shadow.
+    pub flags: u32,
 }
+
+/// [`GpuDraw::flags`]: the draw casts no shadow (its node's `cast_shadows` is off).
+pub const DRAW_NO_SHADOW: u32 = 1;
 
 /// A material on the GPU.
 #[repr(C)]
@@ -341,6 +344,8 @@ pub struct GpuScene {
     /// The lights on the CPU, as in `lights` (renderers derive their own data from them, such
     /// as the raster's shadow matrices).
     pub light_list: Vec<GpuLight>,
+    /// Per entry of `light_list`: it casts shadows ([`scene::Light::shadows`]).
+    pub light_shadows: Vec<bool>,
     /// World-space bounds of the scene (a unit box around the origin when it is empty).
     pub bounds: (Vec3, Vec3),
     /// Point clouds.
@@ -661,6 +666,7 @@ impl GpuScene {
             (0..owned.len()).map(|t| textures[t].slot.index() | sampler_of[t] << 16).collect();
         let materials = build_materials(scene, &texture_refs, &kinds);
         let lights = build_lights(scene);
+        let light_shadows = light_shadows(scene);
         let light_count = lights.len() as u32;
         let (environment, environment_kind) = step::upload_environment(ctx, &mut up, scene)?;
         let geometry_draws = storage(
@@ -812,6 +818,7 @@ impl GpuScene {
             points,
             lines,
             light_list: lights,
+            light_shadows,
             bounds: (Vec3::ZERO, Vec3::ZERO),
             draw_list: std::sync::Arc::new(draw_list),
             groups,
@@ -1089,6 +1096,7 @@ impl GpuScene {
         if let Some(lights) = new_lights {
             writes.push((&self.lights, 0, Bytes::owned(&lights), "lights"));
             self.light_list = lights;
+            self.light_shadows = light_shadows(scene);
             self.bounds = self.placed_bounds(scene);
         }
         if let (Some(bytes), Some(accel)) = (new_instances, &self.accel) {
@@ -1704,7 +1712,7 @@ impl GpuDraw {
             mirrored: u32::from(world.determinant() < 0.0),
             placement: 0,
             sphere_vertices: 0,
-            pad: 0,
+            flags: 0,
         }
     }
 }
@@ -1810,6 +1818,16 @@ fn uv_rows(m: &scene::Material, first: usize) -> [[f32; 4]; 10] {
         rows[2 * k + 1] = [b[0], b[1], b[2], 0.0];
     }
     rows
+}
+
+/// Per light of [`build_lights`]: whether it casts shadows.
+fn light_shadows(scene: &Scene) -> Vec<bool> {
+    scene
+        .nodes
+        .iter()
+        .filter_map(|n| n.light.and_then(|l| scene.lights.get(l)))
+        .map(|l| l.shadows)
+        .collect()
 }
 
 /// The light list in world space.

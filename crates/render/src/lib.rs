@@ -25,7 +25,7 @@ pub use accel::{MaskedTlas, Placement, SceneAccel};
 pub use frames::{FrameAddresses, FramePool, FramePoolStats, DEFAULT_FRAME_BUDGET};
 pub use gpu::{
     DrawGroup, GpuDraw, GpuLight, GpuLines, GpuMaterial, GpuSampler, GpuScene, GpuSceneError,
-    GpuTexture, SceneObject, SceneUpdate, MATERIAL_BLENDED, MATERIAL_COLORMAP,
+    GpuTexture, SceneObject, SceneUpdate, DRAW_NO_SHADOW, MATERIAL_BLENDED, MATERIAL_COLORMAP,
     MATERIAL_DOUBLE_SIDED, MATERIAL_MASKED, MATERIAL_UNLIT, NO_TEXTURE,
 };
 pub use overlay::{Overlay, OVERLAY_DEPTH_FORMAT};

@@ -255,6 +255,7 @@ pub(crate) fn build_draw_lists(
                     } else {
                         r.sphere_vertices
                     },
+                    flags: if n.cast_shadows { 0 } else { crate::gpu::DRAW_NO_SHADOW },
                     ..GpuDraw::placed(world)
                 };
                 let source = DrawSource {

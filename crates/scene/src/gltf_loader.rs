@@ -865,6 +865,7 @@ fn load_lights(doc: &gltf::Document, scene: &mut Scene) {
             kind,
             color: l.color(),
             intensity: l.intensity(),
+            shadows: true,
         });
     }
 }
@@ -982,6 +983,7 @@ fn load_nodes(
                     .map(|w| w.iter().map(|x| if x.is_finite() { *x } else { 0.0 }).collect())
                     .unwrap_or_default(),
                 visible: true,
+                cast_shadows: true,
             });
             let children: Vec<_> = n.children().collect();
             for c in children.into_iter().rev() {

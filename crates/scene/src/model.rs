@@ -463,6 +463,9 @@ pub struct Light {
     /// Intensity (radiometric: the glTF number taken as W/sr or W/m^2, no photometric
     /// conversion; tests/data/refs/README.md).
     pub intensity: f32,
+    /// Casts shadows (the raster's shadow maps; the path tracer's shadows are exact either
+    /// way).
+    pub shadows: bool,
 }
 
 /// How a camera projects.
@@ -579,6 +582,8 @@ pub struct Node {
     pub morph_weights: Vec<f32>,
     /// Drawn (with what it draws; its children have their own).
     pub visible: bool,
+    /// Its mesh casts shadows in the raster (its own; children have their own).
+    pub cast_shadows: bool,
 }
 
 /// A point cloud drawn as screen-space splats.
@@ -670,6 +675,7 @@ impl Node {
             skin: None,
             morph_weights: Vec::new(),
             visible: true,
+            cast_shadows: true,
         }
     }
     /// With mesh `m`.
@@ -1000,6 +1006,16 @@ impl Scene {
         self.materials.get_mut(i)
     }
 
+    /// Whether node `i`'s mesh casts shadows ([`Node::cast_shadows`]); false: no such node.
+    pub fn set_cast_shadows(&mut self, i: usize, on: bool) -> bool {
+        let Some(n) = self.nodes.get_mut(i) else { return false };
+        if n.cast_shadows != on {
+            n.cast_shadows = on;
+            self.versions.structure += 1;
+        }
+        true
+    }
+
     /// Light `i` to edit (bumps the lights version).
     pub fn light_mut(&mut self, i: usize) -> Option<&mut Light> {
         self.versions.lights += 1;
@@ -1187,6 +1203,7 @@ impl Scene {
             kind: LightKind::Directional,
             color: [1.0; 3],
             intensity: 2.5,
+            shadows: true,
         });
         self.nodes
             .push(Node::new("default key", Mat4::from_quat(rot)).with_light(self.lights.len() - 1));

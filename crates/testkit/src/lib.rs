@@ -3,6 +3,7 @@
 //! render of a scene by any renderer factory (no viewer involved), so that each crate tests
 //! itself (`cargo test -p raster`, `-p pathtracer`, ...).
 
+pub mod frames;
 pub mod top;
 
 use std::path::{Path, PathBuf};

@@ -201,6 +201,8 @@ pub struct ImageDesc<'a> {
     pub usage: vk::ImageUsageFlags,
     /// A cube-compatible image.
     pub cube: bool,
+    /// Viewed as a 2D array even with one layer (shaders that declare arrays).
+    pub array: bool,
     /// Debug name.
     pub name: &'a str,
 }
@@ -221,8 +223,14 @@ impl<'a> ImageDesc<'a> {
             array_layers: 1,
             usage,
             cube: false,
+            array: false,
             name,
         }
+    }
+    /// Viewed as a 2D array even with one layer.
+    pub fn array(mut self) -> Self {
+        self.array = true;
+        self
     }
     /// Sets the number of mip levels.
     pub fn mips(mut self, levels: u32) -> Self {
@@ -439,7 +447,7 @@ impl Image {
             }
         } else if e.depth > 1 {
             vk::ImageViewType::TYPE_3D
-        } else if desc.array_layers > 1 {
+        } else if desc.array_layers > 1 || desc.array {
             vk::ImageViewType::TYPE_2D_ARRAY
         } else {
             vk::ImageViewType::TYPE_2D

@@ -62,7 +62,7 @@ impl Viewport {
 
     /// Looks through the camera of node `node` (`cams`: the scene's camera nodes, as the
     /// viewport's camera list shows them).
-    fn look_through(&mut self, scene: &scene::Scene, node: usize, cams: &[(String, usize)]) {
+    fn look_through(&mut self, scene: &Scene, node: usize, cams: &[(String, usize)]) {
         if self.camera.set_from_node(scene, node) {
             self.file_camera = cams.iter().position(|&(_, n)| n == node);
         }

@@ -924,7 +924,7 @@ impl super::App {
                 remote.quit = true;
                 Ok(None)
             }
-            Request::Light { name, kind, color, intensity, position, direction, cone } => {
+            Request::Light { name, kind, color, intensity, shadows, position, direction, cone } => {
                 let kind = match kind.as_str() {
                     "point" => scene::LightKind::Point,
                     "spot" => scene::LightKind::Spot {
@@ -949,13 +949,16 @@ impl super::App {
                     if self.scene.lights.get(light).is_some_and(|l| l.kind == kind) {
                         self.set(Property::LightColor(light), Value::Vec3(color.into()))?;
                         self.set(Property::LightIntensity(light), Value::Float(intensity))?;
+                        if let Some(l) = self.scene.light_mut(light) {
+                            l.shadows = shadows;
+                        }
                         self.scene.set_local_transform(node, m);
                         return Ok(None);
                     }
                 }
                 self.forget(remote, &name);
                 let mut s = Scene::default();
-                s.lights.push(scene::Light { name: name.clone(), kind, color, intensity });
+                s.lights.push(scene::Light { name: name.clone(), kind, color, intensity, shadows });
                 s.nodes.push(scene::Node::new(&name, m).with_light(0));
                 s.update_world();
                 self.append_scenes(vec![s]);

@@ -1,0 +1,139 @@
+//! Shadows in the raster (lavapipe, validation on, zero messages): a point light casts through
+//! the six faces of its cube map; a light's shadow switch and a node's cast flag turn shadows
+//! off; the maps are kept between frames and drawn again only when what casts into them
+//! changed. A Lambertian floor seen from straight above (testkit's `top` scenes), so that the
+//! lit radiance is analytic: albedo / pi * I cos(theta) / r^2.
+
+use glam::{Mat4, Vec3};
+use scene::{Light, LightKind, Material, Node, Scene};
+use testkit::frames::Frames;
+use testkit::top::{draw, quad, top_view};
+
+const SIZE: u32 = 64;
+/// The point light's height above the floor (y = 0) and intensity (W/sr).
+const LIGHT_Y: f32 = 0.3;
+const INTENSITY: f32 = 0.5;
+
+/// A small square occluder of half-size `h` at height `y` centred at (`x`, `z`).
+fn occluder(x: f32, y: f32, z: f32, h: f32) -> scene::Primitive {
+    let mut q = quad(y, h, 1, false);
+    for p in &mut q.positions {
+        p[0] += x;
+        p[2] += z;
+    }
+    q
+}
+
+/// A grey floor, four occluders at height 0.15 around a point light at (0, 0.3, 0): each
+/// shadows the floor twice as far out (x or z from 0.6 to 0.8), seen by the light through
+/// its +x, -x, +z and -z faces.
+fn scene() -> Scene {
+    let floor = quad(0.0, 1.0, 0, false);
+    let mut meshes = vec![floor];
+    for (x, z) in [(0.35, 0.0), (-0.35, 0.0), (0.0, 0.35), (0.0, -0.35)] {
+        meshes.push(occluder(x, LIGHT_Y / 2.0, z, 0.05));
+    }
+    let mut materials = vec![Material::lambert("floor", [0.5; 3])];
+    materials.push(Material::lambert("occluder", [0.5; 3]));
+    let mut s = top_view(meshes, materials, Vec::new());
+    s.lights.push(Light {
+        name: "bulb".into(),
+        kind: LightKind::Point,
+        color: [1.0; 3],
+        intensity: INTENSITY,
+        shadows: true,
+    });
+    s.nodes.push(
+        Node::new("bulb", Mat4::from_translation(Vec3::new(0.0, LIGHT_Y, 0.0))).with_light(0),
+    );
+    s.update_world();
+    s
+}
+
+/// The pixel (column, row) of floor point (`x`, `z`) in the 2 m top view.
+fn pixel(x: f32, z: f32) -> usize {
+    let k = |v: f32| ((v + 1.0) * SIZE as f32 / 2.0) as usize;
+    k(z) * SIZE as usize + k(x)
+}
+
+/// The floor's radiance at (`x`, `z`) lit by the bulb: albedo / pi * I cos / r^2.
+fn lit(x: f32, z: f32) -> f32 {
+    // The pixel's centre, where the shader evaluates it.
+    let c = |v: f32| ((((v + 1.0) * SIZE as f32 / 2.0).floor() + 0.5) * 2.0 / SIZE as f32) - 1.0;
+    let d = Vec3::new(c(x), -LIGHT_Y, c(z));
+    let r2 = d.length_squared();
+    0.5 / std::f32::consts::PI * INTENSITY * (LIGHT_Y / r2.sqrt()) / r2
+}
+
+/// The floor points in the four shadows, and beside them (lit), as (x, z).
+const SHADOWED: [(f32, f32); 4] = [(0.7, 0.0), (-0.7, 0.0), (0.0, 0.7), (0.0, -0.7)];
+const BESIDE: [(f32, f32); 4] = [(0.7, 0.25), (-0.7, -0.25), (0.25, 0.7), (-0.25, -0.7)];
+
+fn check_lit(img: &[[f32; 4]], points: &[(f32, f32)], what: &str) {
+    for &(x, z) in points {
+        let (got, want) = (img[pixel(x, z)][0], lit(x, z));
+        assert!((got - want).abs() < 0.05 * want, "{what} at ({x}, {z}): {got}, want {want}");
+    }
+}
+
+#[test]
+fn point_light_shadow_falls_through_every_face_of_its_cube() {
+    let img = draw(&scene(), "point_light_shadow", SIZE);
+    for &(x, z) in &SHADOWED {
+        let got = img.hdr[pixel(x, z)][0];
+        assert!(got < 0.02 * lit(x, z), "shadow at ({x}, {z}): {got}, lit would be {}", lit(x, z));
+    }
+    check_lit(&img.hdr, &BESIDE, "beside the shadow");
+    // Straight below the light (its -y face): lit.
+    check_lit(&img.hdr, &[(0.1, 0.1)], "below the light");
+}
+
+#[test]
+fn point_light_shadow_switch_and_cast_flag_turn_it_off() {
+    let mut off = scene();
+    off.light_mut(0).expect("light").shadows = false;
+    let img = draw(&off, "point_light_shadow_off", SIZE);
+    check_lit(&img.hdr, &SHADOWED, "the light's shadows off");
+    // One occluder (node 1, at +x) casts none; the others still do.
+    let mut s = scene();
+    assert!(s.set_cast_shadows(1, false));
+    let img = draw(&s, "point_light_shadow_no_cast", SIZE);
+    check_lit(&img.hdr, &SHADOWED[..1], "the +x occluder casting none");
+    let (x, z) = SHADOWED[1];
+    assert!(img.hdr[pixel(x, z)][0] < 0.02 * lit(x, z), "the -x occluder still casts");
+}
+
+/// Frames of one scene draw the maps once; they are kept (the same image) until a node moves,
+/// which draws them again with the shadow moved.
+#[test]
+fn shadow_maps_are_drawn_again_only_when_what_casts_changes() {
+    let mut s = scene();
+    let mut frames = Frames::new(SIZE);
+    let mut gpu = render::GpuScene::upload(&frames.ctx, &s).expect("upload");
+    let first = frames.draw(&mut gpu, &s, false);
+    let second = frames.draw(&mut gpu, &s, false);
+    let third = frames.draw(&mut gpu, &s, false);
+    assert_eq!(frames.raster.shadow_renders(), 1, "drawn once for three frames");
+    assert_eq!(first, second);
+    assert_eq!(first, third);
+    let (x, z) = SHADOWED[0];
+    assert!(third[pixel(x, z)][0] < 0.02 * lit(x, z), "the kept maps still shadow");
+    // The +x occluder moves aside (z + 0.25): its old shadow is lit, a new one appears twice
+    // as far from the light's foot (z = 0.5).
+    assert!(s.set_local_transform(1, Mat4::from_translation(Vec3::new(0.0, 0.0, 0.25))));
+    let moved = frames.draw(&mut gpu, &s, true);
+    assert_eq!(frames.raster.shadow_renders(), 2, "drawn again after the move");
+    check_lit(&moved, &SHADOWED[..1], "where the occluder was");
+    let (nx, nz) = (0.7, 0.5);
+    assert!(moved[pixel(nx, nz)][0] < 0.02 * lit(nx, nz), "the moved occluder's shadow");
+    frames.draw(&mut gpu, &s, false);
+    assert_eq!(frames.raster.shadow_renders(), 2, "kept again");
+    // Hiding the occluder in this view draws them again without it.
+    frames.raster.hidden_nodes.insert(2);
+    let hidden = frames.draw(&mut gpu, &s, false);
+    assert_eq!(frames.raster.shadow_renders(), 3);
+    check_lit(&hidden, &SHADOWED[1..2], "the hidden -x occluder");
+    frames.ctx.wait_idle().expect("idle");
+    let m = frames.ctx.validation_messages();
+    assert_eq!(m.total(), 0, "{:?}", m.recent);
+}

@@ -1,0 +1,80 @@
+//! Frames of one GPU scene drawn by one raster renderer, read back (for tests of what the
+//! renderer keeps between frames).
+
+/// Renders frames of one GpuScene with one renderer, reading the HDR result back.
+pub struct Frames {
+    /// The context (validation on).
+    pub ctx: xpg::Context,
+    /// The renderer.
+    pub raster: raster::Raster,
+    executor: framegraph::Executor,
+    out: xpg::Image,
+    size: u32,
+}
+
+impl Frames {
+    /// A raster renderer drawing `size` x `size` frames.
+    pub fn new(size: u32) -> Self {
+        let ctx = crate::gpu(false);
+        let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
+        let raster = raster::Raster::new(&ctx, &compiler).expect("raster");
+        let usage = xpg::vk::ImageUsageFlags::TRANSFER_DST;
+        let out = xpg::Image::new(
+            &ctx,
+            &xpg::ImageDesc::d2("out", size, size, raster::HDR_FORMAT, usage),
+        )
+        .expect("image");
+        let executor = framegraph::Executor::new(&ctx, 1);
+        Self { ctx, raster, executor, out, size }
+    }
+
+    /// One frame of `gpu` seen from `scene`'s camera, after updating `gpu` from `scene` when
+    /// `update` says so; returns the linear radiance.
+    pub fn draw(
+        &mut self,
+        gpu: &mut render::GpuScene,
+        scene: &scene::Scene,
+        update: bool,
+    ) -> Vec<[f32; 4]> {
+        use framegraph::{Access, FrameGraph, ImageInfo};
+        use render::Renderer;
+        let view = scene::View::from_scene(scene, None, self.size, self.size).expect("view");
+        let mut graph = FrameGraph::new();
+        if update {
+            gpu.update(scene, &mut graph).expect("update");
+        }
+        let gpu: &render::GpuScene = gpu;
+        let info = ImageInfo::d2(self.size, self.size, raster::HDR_FORMAT);
+        let mut target = graph.create_image("hdr", info);
+        self.raster
+            .add_passes(
+                &mut graph,
+                gpu,
+                &view,
+                render::RenderTargets { color: &mut target },
+                &mut render::Hooks::default(),
+            )
+            .expect("passes");
+        let mut o = graph.import_image("out", self.out.raw(), self.out.view(), info, None, None);
+        let (t, oo) = (target, o);
+        graph
+            .add_pass("copy out")
+            .read(&target, Access::TransferSrc)
+            .write(&mut o, Access::TransferDst)
+            .record(move |pass| pass.copy_image(&t, &oo));
+        let plan = self.executor.compile(&graph).expect("compile");
+        self.ctx
+            .immediate(|cmd| self.executor.execute(graph, &plan, cmd, None))
+            .expect("submit")
+            .expect("execute");
+        let mut up = xpg::Uploader::new(&self.ctx, 1 << 20).expect("uploader");
+        let layout = xpg::vk::ImageLayout::TRANSFER_DST_OPTIMAL;
+        let bytes = up.read_image(&self.out, 0, 0, layout).expect("read back");
+        bytes
+            .chunks_exact(8)
+            .map(|c| {
+                [0, 1, 2, 3].map(|k| half::f16::from_le_bytes([c[2 * k], c[2 * k + 1]]).to_f32())
+            })
+            .collect()
+    }
+}
