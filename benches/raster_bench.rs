@@ -16,7 +16,7 @@
 //!
 //! ```text
 //! cargo bench --bench raster_bench -- [--frames 50] [--objects 10000] [--msaa 4]
-//!     [--only transparency,shapes]
+//!     [--only transparency,shapes,small]
 //! ```
 
 #[path = "common/shapes.rs"]
@@ -187,16 +187,19 @@ fn transparency(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyh
     use raster::Transparency as T;
     for (mode, cap) in [(T::Sorted, 16), (T::Peeling, 16), (T::Peeling, 64), (T::Weighted, 16)] {
         let label = format!("1000 transparent spheres, {} (cap {cap})", mode.name());
-        run(ctx, compiler, &label, &glass, None, frames, 1, Some((mode, cap)))?;
+        run(ctx, compiler, &label, &glass, None, frames, 1, Some((mode, cap)), false)?;
     }
     let label = "1000 transparent spheres, peeling, MSAA 4x";
-    run(ctx, compiler, label, &glass, None, frames, 4, Some((T::Peeling, 16)))?;
+    run(ctx, compiler, label, &glass, None, frames, 4, Some((T::Peeling, 16)), false)?;
     Ok(())
 }
 
 /// How one run draws transparency: the mode and the most peeled layers.
 type Oit = Option<(raster::Transparency, u32)>;
 
+#[allow(clippy::too_many_arguments)]
+/// `moving_light`: the first light's node turns a little every frame (the scene updated in
+/// the frame's graph): no shadow map can be kept.
 #[allow(clippy::too_many_arguments)]
 fn run(
     ctx: &Context,
@@ -207,29 +210,39 @@ fn run(
     frames: usize,
     msaa: u32,
     oit: Oit,
+    moving_light: bool,
 ) -> anyhow::Result<()> {
     let (w, h) = (1920, 1080);
-    let gpu = GpuScene::upload(ctx, scene)?;
+    let mut scene = scene.clone();
+    let mut gpu = GpuScene::upload(ctx, &scene)?;
+    let light_node = scene.nodes.iter().position(|n| n.light.is_some());
     let mut renderer = Raster::with_msaa(ctx, compiler, msaa)?;
     renderer.grid = grid;
     if let Some((mode, cap)) = oit {
         renderer.transparency = mode;
         renderer.set("peel_layers", render::SettingValue::UInt(cap))?;
     }
-    let view = View::from_scene(scene, None, w, h).ok_or_else(|| anyhow::anyhow!("no camera"))?;
+    let view = View::from_scene(&scene, None, w, h).ok_or_else(|| anyhow::anyhow!("no camera"))?;
     let mut ring = FrameRing::new(ctx, 2)?;
     let mut executor = Executor::new(ctx, 2);
     let mut cpu = Vec::new();
     let mut gpu_ms = Vec::new();
     let mut phases: Vec<[f64; 3]> = Vec::new();
-    for _ in 0..frames {
+    for k in 0..frames {
         let frame = ring.begin()?;
         let t = Instant::now();
         let mut graph = FrameGraph::new();
+        if let (true, Some(n)) = (moving_light, light_node) {
+            let local = scene.nodes[n].local;
+            let turn = Mat4::from_rotation_y(0.01 * (k as f32 + 1.0));
+            scene.set_local_transform(n, turn * local);
+            gpu.update(&scene, &mut graph)?;
+        }
+        let gpu = &gpu;
         let mut target = graph.create_image("hdr", ImageInfo::d2(w, h, HDR_FORMAT));
         renderer.add_passes(
             &mut graph,
-            &gpu,
+            gpu,
             &view,
             render::RenderTargets { color: &mut target },
             &mut render::Hooks::default(),
@@ -291,6 +304,19 @@ fn run(
     Ok(())
 }
 
+/// The Python viewer's scene (two objects, a floor, the grid, two shadowed suns, no MSAA):
+/// with the shadow maps kept (nothing moves), and with a sun turning every frame.
+fn small_scene(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyhow::Result<()> {
+    let (small, grid) = (scene(2, 2), Some(raster::Grid::default()));
+    for (label, moving) in [
+        ("small scene: 2 objects, floor, grid, 2 shadowed suns (shadows kept)", false),
+        ("small scene, a sun turning every frame (shadows drawn every frame)", true),
+    ] {
+        run(ctx, compiler, label, &small, grid, frames, 1, None, moving)?;
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let mut frames = 50usize;
     let mut objects = 10_000usize;
@@ -319,9 +345,12 @@ fn main() -> anyhow::Result<()> {
     if group("transparency") {
         transparency(&ctx, &compiler, frames)?;
     }
+    if only.as_deref().is_some_and(|o| o.split(',').any(|x| x == "small")) {
+        small_scene(&ctx, &compiler, frames)?;
+    }
     if group("shapes") {
         for (label, s) in shapes::workloads() {
-            run(&ctx, &compiler, &label, &s, None, frames, 1, None)?;
+            run(&ctx, &compiler, &label, &s, None, frames, 1, None, false)?;
         }
     }
     if only.is_some() {
@@ -337,9 +366,10 @@ fn main() -> anyhow::Result<()> {
         frames,
         1,
         None,
+        false,
     )?;
     let label = format!("{objects} objects, 1 shadowed sun, MSAA {msaa}x");
-    run(&ctx, &compiler, &label, &many, None, frames, msaa, None)?;
+    run(&ctx, &compiler, &label, &many, None, frames, msaa, None, false)?;
     // The same with a 256x256 base color texture (the textured forward variant, bindless).
     let mut textured = many.clone();
     let cube = &mut textured.meshes[0].primitives[0];
@@ -364,29 +394,19 @@ fn main() -> anyhow::Result<()> {
     });
     textured.materials[0].base_color_texture = Some(0);
     let label = format!("{objects} objects, base color texture, 1 shadowed sun");
-    run(&ctx, &compiler, &label, &textured, None, frames, 1, None)?;
+    run(&ctx, &compiler, &label, &textured, None, frames, 1, None, false)?;
     // The same with vertex colors on the cubes (the forward variant with the color varying).
     let mut colored = many;
     let cube = &mut colored.meshes[0].primitives[0];
     cube.colors =
         cube.positions.iter().map(|p| [p[0] + 0.5, p[1] + 0.5, p[2] + 0.5, 1.0]).collect();
     let label = format!("{objects} objects with vertex colors, 1 shadowed sun");
-    run(&ctx, &compiler, &label, &colored, None, frames, 1, None)?;
-    let small = scene(2, 2);
-    let grid = Some(raster::Grid::default());
-    run(
-        &ctx,
-        &compiler,
-        "small scene: 2 objects, floor, grid, 2 shadowed suns",
-        &small,
-        grid,
-        frames,
-        1,
-        None,
-    )?;
+    run(&ctx, &compiler, &label, &colored, None, frames, 1, None, false)?;
+    small_scene(&ctx, &compiler, frames)?;
+    let (small, grid) = (scene(2, 2), Some(raster::Grid::default()));
     let label = format!("small scene, MSAA {msaa}x");
-    run(&ctx, &compiler, &label, &small, grid, frames, msaa, None)?;
+    run(&ctx, &compiler, &label, &small, grid, frames, msaa, None, false)?;
     let cloud = points_scene(points);
-    run(&ctx, &compiler, &format!("{points} points, 2 px"), &cloud, None, frames, 1, None)?;
+    run(&ctx, &compiler, &format!("{points} points, 2 px"), &cloud, None, frames, 1, None, false)?;
     Ok(())
 }
