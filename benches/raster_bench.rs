@@ -217,6 +217,7 @@ fn run(
     let mut gpu = GpuScene::upload(ctx, &scene)?;
     let light_node = scene.nodes.iter().position(|n| n.light.is_some());
     let mut renderer = Raster::with_msaa(ctx, compiler, msaa)?;
+    renderer.scene_changed(&scene, &gpu);
     renderer.grid = grid;
     if let Some((mode, cap)) = oit {
         renderer.transparency = mode;
@@ -237,6 +238,7 @@ fn run(
             let turn = Mat4::from_rotation_y(0.01 * (k as f32 + 1.0));
             scene.set_local_transform(n, turn * local);
             gpu.update(&scene, &mut graph)?;
+            renderer.scene_changed(&scene, &gpu);
         }
         let gpu = &gpu;
         let mut target = graph.create_image("hdr", ImageInfo::d2(w, h, HDR_FORMAT));

@@ -19,9 +19,12 @@
 //! Line sets are screen-space rectangles of a width in pixels, depth tested and written; point
 //! sets are screen-space splats.
 
+mod area;
 mod ibl;
 mod oit;
 mod shadows;
+
+pub use area::MAX_AREA_LIGHTS;
 
 pub use oit::{PeelStats, Transparency, MAX_PEEL_LAYERS};
 pub use shadows::MAX_SHADOW_LAYERS;
@@ -82,6 +85,9 @@ struct RasterPush {
     oit: u64,
     peel_layer: u32,
     peel_draws: u32,
+    area_lights: u64,
+    area_count: u32,
+    pad_area: u32,
 }
 
 /// Which plane the reference grid lies in.
@@ -187,6 +193,8 @@ pub struct Raster {
     ibl: ibl::Ibl,
     /// Shadow matrices and per-light parameters of the current scene.
     shadows: shadows::Shadows,
+    /// Emissive triangles lighting the scene.
+    area: area::AreaLights,
     msaa: u32,
     ctx: Context,
 }
@@ -395,6 +403,7 @@ impl Raster {
             env_sampler,
             ibl: ibl::Ibl::new(ctx, compiler)?,
             shadows: Default::default(),
+            area: Default::default(),
             msaa: samples,
             ctx: ctx.clone(),
         })
@@ -436,6 +445,8 @@ struct SceneBuffers {
     /// The raster's own shadow matrices and per-light parameters (written by a pass of this
     /// graph when the lights changed).
     shadows: framegraph::BufferHandle,
+    /// The area lights, if any (written by a pass of this graph when they changed).
+    area: Option<framegraph::BufferHandle>,
 }
 
 impl SceneBuffers {
@@ -447,6 +458,10 @@ impl SceneBuffers {
         lighting: &Lighting,
         fb: &framegraph::BufferHandle,
     ) -> framegraph::PassBuilder<'p, 'g> {
+        let pass = match &self.area {
+            Some(a) => pass.read(a, Access::StorageReadFragment),
+            None => pass,
+        };
         pass.read(&self.draws, Access::StorageReadVertex)
             .read(&self.materials, Access::StorageReadFragment)
             .read(&self.lights, Access::StorageReadFragment)
@@ -465,6 +480,7 @@ impl SceneBuffers {
         graph: &mut FrameGraph<'_>,
         scene: &GpuScene,
         shadows: framegraph::BufferHandle,
+        area: Option<framegraph::BufferHandle>,
     ) -> Self {
         let mut import = |b: &Buffer, a: Access| graph.import_buffer(b.name(), b, Some(a), None);
         Self {
@@ -472,6 +488,7 @@ impl SceneBuffers {
             materials: import(&scene.materials, Access::StorageReadFragment),
             lights: import(&scene.lights, Access::StorageReadFragment),
             shadows,
+            area,
         }
     }
 }
@@ -613,6 +630,10 @@ impl Renderer for Raster {
 
     fn set_hidden_nodes(&mut self, nodes: &std::collections::BTreeSet<u32>) {
         self.hidden_nodes.clone_from(nodes);
+    }
+
+    fn scene_changed(&mut self, scene: &scene::Scene, gpu: &GpuScene) {
+        self.area.rebuild(scene, gpu);
     }
 
     fn settings(&self) -> Vec<Setting> {
@@ -884,6 +905,9 @@ impl Raster {
             oit: 0,
             peel_layer: 0,
             peel_draws: 0,
+            area_lights: 0,
+            area_count: 0,
+            pad_area: 0,
         };
         // Initial state unknown (the previous frame read it in several stages, compute included):
         // the update waits for all earlier work.
@@ -894,7 +918,13 @@ impl Raster {
             .shadows
             .import(graph)
             .ok_or_else(|| RenderError::Internal("shadow data missing after refresh".into()))?;
-        let sb = SceneBuffers::import(graph, scene, shadows);
+        let area = self.area.import(&self.ctx, graph)?;
+        let sb = SceneBuffers::import(graph, scene, shadows, area.map(|a| a.0));
+        let push = RasterPush {
+            area_lights: area.map_or(0, |a| a.1),
+            area_count: if area.is_some() { self.area.count() } else { 0 },
+            ..push
+        };
         let env = scene.import_environment(graph);
         let env_size = (scene.environment.extent().width, scene.environment.extent().height);
         let ibl = self.ibl.add_passes(graph, &env, env_size, ibl_work)?;

@@ -1,0 +1,138 @@
+//! Emissive surfaces as area lights of the raster: every triangle of an emissive material, in
+//! world space with its emitted radiance, lights the scene from its front face (the
+//! counter-clockwise side, as the path tracer and the references have it). The forward shader
+//! integrates each triangle exactly for the diffuse lobe (the cosine-weighted solid angle of
+//! the triangle clipped to the horizon: a linearly transformed cosine with the identity
+//! transform, Lambert's polygon formula) and evaluates the specular lobes toward the point of
+//! the triangle nearest the reflected ray, with the roughness widened by the triangle's size.
+//! Unshadowed. Rebuilt on the CPU when the scene changes ([`render::Renderer::scene_changed`])
+//! and written to the raster's buffer by a transfer pass of the next frame's graph.
+
+use framegraph::{Access, BufferHandle, FrameGraph};
+use glam::{Mat4, Vec3};
+use render::{GpuScene, RenderError};
+use xpg::{vk, Buffer, Context};
+
+/// Emissive triangles lit with at most (the first ones, in draw order).
+pub const MAX_AREA_LIGHTS: usize = 1 << 16;
+
+/// One emissive triangle (`GpuAreaLight` in shaders/raster/forward.slang): its corners
+/// counter-clockwise seen from the side it lights, and its radiance.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct GpuAreaLight {
+    p0: [f32; 4],
+    p1: [f32; 4],
+    p2: [f32; 4],
+    radiance: [f32; 4],
+}
+
+/// The area lights of the scene last seen and their buffer.
+#[derive(Default)]
+pub(crate) struct AreaLights {
+    lights: Vec<GpuAreaLight>,
+    buffer: Option<Buffer>,
+    /// Written by a pass of the next graph.
+    dirty: bool,
+}
+
+impl AreaLights {
+    /// The emissive triangles of `scene` as `gpu` places them.
+    pub(crate) fn rebuild(&mut self, scene: &scene::Scene, gpu: &GpuScene) {
+        let mut lights = Vec::new();
+        'draws: for (d, draw) in gpu.draw_list.iter().enumerate() {
+            let Some(m) = scene.materials.get(draw.material as usize) else { continue };
+            if !m.emissive.iter().any(|&e| e > 0.0) || !m.emissive.iter().all(|e| e.is_finite()) {
+                continue;
+            }
+            let Some((node, _, geometry)) = gpu.draw_origin(d) else { continue };
+            let Some(prim) = scene.nodes.get(node).and_then(|n| {
+                scene.meshes.get(n.mesh?).and_then(|mesh| mesh.primitives.get(geometry))
+            }) else {
+                continue;
+            };
+            if prim.hidden {
+                continue;
+            }
+            let world = Mat4::from_cols_array_2d(&draw.model);
+            for t in prim.indices.chunks_exact(3) {
+                if lights.len() == MAX_AREA_LIGHTS {
+                    tracing::warn!("more than {MAX_AREA_LIGHTS} emissive triangles: the rest light nothing in the raster");
+                    break 'draws;
+                }
+                let corner = |k: usize| {
+                    prim.positions
+                        .get(t[k] as usize)
+                        .map(|&p| world.transform_point3(Vec3::from(p)))
+                };
+                let (Some(a), Some(mut b), Some(mut c)) = (corner(0), corner(1), corner(2)) else {
+                    continue;
+                };
+                // A mirroring transform turns the front to the clockwise side.
+                if draw.mirrored != 0 {
+                    std::mem::swap(&mut b, &mut c);
+                }
+                if (b - a).cross(c - a).length_squared() <= 0.0 {
+                    continue;
+                }
+                let e = m.emissive;
+                lights.push(GpuAreaLight {
+                    p0: a.extend(0.0).to_array(),
+                    p1: b.extend(0.0).to_array(),
+                    p2: c.extend(0.0).to_array(),
+                    radiance: [e[0], e[1], e[2], 0.0],
+                });
+            }
+        }
+        if lights != self.lights {
+            self.lights = lights;
+            self.dirty = true;
+        }
+    }
+
+    /// How many there are.
+    pub(crate) fn count(&self) -> u32 {
+        self.lights.len() as u32
+    }
+
+    /// Imports the buffer into `graph` (None without area lights), with a transfer pass
+    /// writing it first when the lights changed.
+    pub(crate) fn import(
+        &mut self,
+        ctx: &Context,
+        graph: &mut FrameGraph<'_>,
+    ) -> Result<Option<(BufferHandle, u64)>, RenderError> {
+        if self.lights.is_empty() {
+            return Ok(None);
+        }
+        let size = size_of_val(self.lights.as_slice()) as u64;
+        if self.buffer.as_ref().is_none_or(|b| b.size() < size) {
+            // The old buffer is freed once the frames using it are done.
+            self.buffer = Some(Buffer::new(
+                ctx,
+                &xpg::BufferDesc {
+                    size: size.next_power_of_two(),
+                    usage: vk::BufferUsageFlags::STORAGE_BUFFER
+                        | vk::BufferUsageFlags::TRANSFER_DST,
+                    memory: xpg::MemoryUsage::GpuOnly,
+                    name: "raster area lights",
+                },
+            )?);
+            self.dirty = true;
+        }
+        let Some(buffer) = self.buffer.as_ref() else { return Ok(None) };
+        // Rewritten: the write waits for every earlier use. Else it was last read by an
+        // earlier frame's fragment shaders, its write long made visible.
+        let initial = (!self.dirty).then_some(Access::StorageReadFragment);
+        let mut h = graph.import_buffer(buffer.name(), buffer, initial, None);
+        if std::mem::take(&mut self.dirty) {
+            let bytes = bytemuck::cast_slice(&self.lights).to_vec();
+            let hh = h;
+            graph
+                .add_pass("raster area lights")
+                .write(&mut h, Access::TransferDst)
+                .record(move |pc| pc.update_buffer(&hh, 0, &bytes));
+        }
+        Ok(Some((h, buffer.address())))
+    }
+}
