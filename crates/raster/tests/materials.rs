@@ -7,7 +7,7 @@ use common::{render_scene, RenderedImage};
 use glam::{Mat4, Quat, Vec3};
 use scene::{
     AlphaMode, Camera, ColormapKind, ColormapMaterial, Environment, Light, LightKind, Material,
-    Node, Scene, Texture, TexturePixels, TextureSampler, Wrap,
+    Node, Texture, TexturePixels, TextureSampler, Wrap,
 };
 
 use common::top::{assert_close, draw, quad, top_view, unlit};
