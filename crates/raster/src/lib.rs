@@ -846,7 +846,7 @@ impl Raster {
         // graph must run: the maps count as made from here on).
         let ibl_work = self.ibl.prepare(&self.ctx, scene)?;
         // The shadow matrices of this scene's lights, written by a pass when they changed.
-        self.shadows.refresh(&self.ctx, scene)?;
+        self.shadows.refresh(&self.ctx, scene, view, self.shadow_size)?;
         let (shadows_address, light_shadows_address) = self.shadows.addresses();
         let vp: Mat4 = view.proj * view.view;
         let frame = FrameData {
@@ -972,7 +972,7 @@ impl Raster {
             self.hidden_nodes.hash(&mut h);
             h.finish()
         };
-        let (mut shadow_maps, draw_shadows) = self.shadows.import_maps(
+        let (mut shadow_maps, shadow_layers) = self.shadows.import_maps(
             &self.ctx,
             graph,
             scene,
@@ -980,13 +980,12 @@ impl Raster {
             hidden_hash,
             DEPTH_FORMAT,
         )?;
-        let shadow_layers = if draw_shadows { self.shadows.matrices.len() as u32 } else { 0 };
         // The context's one bindless heap, where the scene's textures live.
         let heap = self.ctx.bindless()?;
         let meshes = MeshDraws::of(scene);
         let shadow_pipelines = [&self.shadow, &self.shadow_alpha];
         let groups = &scene.groups;
-        for layer in 0..shadow_layers {
+        for layer in shadow_layers {
             let sm = shadow_maps;
             let range = framegraph::Subresources {
                 base_mip: 0,

@@ -1,22 +1,30 @@
 //! The raster's shadow maps: which lights cast shadows (those whose `shadows` is on, in the
-//! scene's light order, up to [`MAX_SHADOW_LAYERS`] layers: one for a directional or spot
-//! light, six for a point light's cube), each layer's world-to-clip matrix fitted to the
-//! scene's bounds, and the per-light parameters the forward pass reads. Made from the GPU
+//! scene's light order, up to [`MAX_SHADOW_LAYERS`] layers: [`CASCADES`] for a directional
+//! light, one for a spot light, six for a point light's cube), each layer's world-to-clip
+//! matrix, and the per-light parameters the forward pass reads. A directional light's
+//! cascades split the view's depth range (nearer cascades cover less, so their texels are
+//! smaller), each an orthographic box around its slice of the view frustum, snapped to its
+//! texels so that shadows do not shimmer as the camera moves, deep enough for everything in
+//! the scene that may cast into it. Spot and point maps are fitted to the scene's bounds. Made from the GPU
 //! scene's light list whenever its scene or versions change, and written to the raster's own
 //! buffers by a transfer pass of the frame's graph.
 //!
-//! The maps do not depend on the view: they live across frames and are drawn again only when
-//! something that casts into them changed (the scene, its versions, the map size, the
-//! viewport's hidden nodes); [`Shadows::renders`] counts the times.
+//! The maps live across frames; a layer is drawn again only when something that casts into it
+//! changed (the scene, its versions, the map size, the viewport's hidden nodes) or its matrix
+//! did (a cascade follows the camera); [`Shadows::renders`] counts the frames that drew any.
 
 use framegraph::{Access, BufferHandle, FrameGraph};
 use glam::{Mat4, Vec3};
 use render::{GpuLight, GpuScene, RenderError};
-use scene::Versions;
+use scene::{Versions, View};
 use xpg::{vk, Buffer, Context};
 
-/// Layers of shadow maps at most (a point light takes six: its cube's faces).
+/// Layers of shadow maps at most (a point light takes six: its cube's faces; a directional
+/// light [`CASCADES`]).
 pub const MAX_SHADOW_LAYERS: usize = 16;
+
+/// Cascades of a directional light's shadow map.
+pub const CASCADES: usize = 4;
 
 /// The shadow data of one GPU scene (at its versions) and its buffers.
 #[derive(Default)]
@@ -33,8 +41,9 @@ pub(crate) struct Shadows {
     dirty: bool,
     /// The maps (layers of `size` x `size` depth), kept across frames.
     maps: Option<xpg::Image>,
-    /// What the maps were drawn for (None: never).
+    /// What the maps were drawn for (None: never), and each layer's matrix then.
     drawn: Option<MapKey>,
+    drawn_matrices: Vec<Mat4>,
     /// How many times the maps were drawn.
     pub(crate) renders: u64,
 }
@@ -45,19 +54,26 @@ struct MapKey {
     scene: u64,
     versions: Versions,
     size: u32,
-    layers: u32,
     hidden: u64,
 }
 
 impl Shadows {
-    /// Brings the data up to `scene` (a new scene, or lights or transforms that changed).
-    pub(crate) fn refresh(&mut self, ctx: &Context, scene: &GpuScene) -> Result<(), RenderError> {
+    /// Brings the data up to `scene` seen in `view` with maps of `size` texels (a new scene,
+    /// lights or transforms that changed, cascades that follow the camera).
+    pub(crate) fn refresh(
+        &mut self,
+        ctx: &Context,
+        scene: &GpuScene,
+        view: &View,
+        size: u32,
+    ) -> Result<(), RenderError> {
+        let fit = Fit { bounds: scene.bounds, view: Some(view), size };
+        let (matrices, per_light) = build(&scene.light_list, &scene.light_shadows, &fit);
         let key = (scene.id, scene.versions);
-        if self.key == Some(key) {
+        if self.key == Some(key) && matrices == self.matrices && per_light == self.per_light {
             return Ok(());
         }
-        (self.matrices, self.per_light) =
-            build(&scene.light_list, &scene.light_shadows, scene.bounds);
+        (self.matrices, self.per_light) = (matrices, per_light);
         // 4 columns per matrix, then one vec4 per light.
         let size = (64 * self.matrices.len() + 16 * self.per_light.len()) as u64;
         if self.buffer.as_ref().is_none_or(|b| b.size() < size) {
@@ -105,8 +121,9 @@ impl Shadows {
     }
 
     /// The maps of this frame imported into `graph` (one layer per matrix, at least one), and
-    /// whether they must be drawn in it: their content is stale (`scene`, its versions, the
-    /// map `size` or the `hidden` nodes' hash differ from when they were drawn) or new.
+    /// the layers to draw in it: all when what casts into them changed (`scene`, its versions,
+    /// the map `size`, the `hidden` nodes' hash) or the maps are new, else those whose matrix
+    /// changed.
     pub(crate) fn import_maps(
         &mut self,
         ctx: &Context,
@@ -115,9 +132,9 @@ impl Shadows {
         size: u32,
         hidden: u64,
         format: vk::Format,
-    ) -> Result<(framegraph::ImageHandle, bool), RenderError> {
+    ) -> Result<(framegraph::ImageHandle, Vec<u32>), RenderError> {
         let layers = self.matrices.len().max(1) as u32;
-        let key = MapKey { scene: scene.id, versions: scene.versions, size, layers, hidden };
+        let key = MapKey { scene: scene.id, versions: scene.versions, size, hidden };
         let fits = self.maps.as_ref().is_some_and(|m| {
             m.extent().width == size && m.array_layers() == layers && m.format() == format
         });
@@ -141,18 +158,26 @@ impl Shadows {
             .maps
             .as_ref()
             .ok_or_else(|| RenderError::Internal("shadow maps missing".into()))?;
-        let draw = self.drawn != Some(key);
+        let all = self.drawn != Some(key);
+        let draw: Vec<u32> = (0..self.matrices.len())
+            .filter(|&l| all || self.drawn_matrices.get(l) != Some(&self.matrices[l]))
+            .map(|l| l as u32)
+            .collect();
         let info = framegraph::ImageInfo::d2(size, size, format).layers(layers).array();
-        // Drawn in this frame: the first write waits for the earlier frames' reads. Else kept
-        // as the last frame's forward pass left them (sampled).
-        let (initial, last) = if draw {
-            (None, Some(Access::SampledFragment))
-        } else {
-            (Some(Access::SampledFragment), None)
-        };
-        let h = graph.import_image("shadow maps", maps.raw(), maps.view(), info, initial, last);
-        if draw {
-            self.drawn = Some(key);
+        // New maps: nothing to wait for, no content. Else as the last frame's forward pass
+        // left them (sampled): a layer drawn again waits for those reads.
+        let initial = fits.then_some(Access::SampledFragment);
+        let h = graph.import_image(
+            "shadow maps",
+            maps.raw(),
+            maps.view(),
+            info,
+            initial,
+            Some(Access::SampledFragment),
+        );
+        self.drawn = Some(key);
+        self.drawn_matrices.clone_from(&self.matrices);
+        if !draw.is_empty() {
             self.renders += 1;
         }
         Ok((h, draw))
@@ -169,9 +194,19 @@ impl Shadows {
     }
 }
 
+/// What the maps are fitted to: the scene's bounds, the view (cascades; None: a directional
+/// light gets one map around the whole scene) and the maps' size in texels (snapping).
+pub(crate) struct Fit<'a> {
+    pub(crate) bounds: (Vec3, Vec3),
+    pub(crate) view: Option<&'a View>,
+    pub(crate) size: u32,
+}
+
 /// The shadow matrices of the lights of `lights` that cast shadows (`casts`, per light) and
-/// every light's parameters.
-fn build(lights: &[GpuLight], casts: &[bool], bounds: (Vec3, Vec3)) -> (Vec<Mat4>, Vec<[f32; 4]>) {
+/// every light's parameters: first layer (-1: none), tan(half field of view) (0:
+/// orthographic), then near and far (spot, point) or the number of cascades (directional).
+fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, Vec<[f32; 4]>) {
+    let bounds = fit.bounds;
     let mut matrices = Vec::new();
     let per_light = lights
         .iter()
@@ -179,7 +214,12 @@ fn build(lights: &[GpuLight], casts: &[bool], bounds: (Vec3, Vec3)) -> (Vec<Mat4
         .map(|(i, l)| {
             let kind = l.position_kind[3];
             let point = (0.5..=1.5).contains(&kind);
-            let layers = if point { 6 } else { 1 };
+            let directional = kind < 0.5;
+            let layers = match (point, directional, fit.view) {
+                (true, _, _) => 6,
+                (_, true, Some(_)) => CASCADES,
+                _ => 1,
+            };
             if !casts.get(i).copied().unwrap_or(true) || matrices.len() + layers > MAX_SHADOW_LAYERS
             {
                 return [-1.0, 0.0, 0.0, 0.0];
@@ -192,28 +232,104 @@ fn build(lights: &[GpuLight], casts: &[bool], bounds: (Vec3, Vec3)) -> (Vec<Mat4
                 matrices.extend(faces);
                 return [first, 1.0, near, far];
             }
+            if let (true, Some(view)) = (directional, fit.view) {
+                matrices.extend(cascades(dir, view, bounds, fit.size));
+                return [first, 0.0, CASCADES as f32, 0.0];
+            }
             let spot_outer = (kind > 1.5).then(|| l.direction_cos_outer[3].clamp(-1.0, 1.0).acos());
             let (m, tan_half, near, far) = shadow_matrix(spot_outer, pos, dir, bounds);
             matrices.push(m);
-            [first, tan_half, near, far]
+            [first, tan_half, if directional { 1.0 } else { near }, far]
         })
         .collect();
     (matrices, per_light)
 }
 
+/// The corners of box `(lo, hi)`.
+fn corners((lo, hi): (Vec3, Vec3)) -> [Vec3; 8] {
+    std::array::from_fn(|c| {
+        Vec3::new(
+            if c & 1 == 0 { lo.x } else { hi.x },
+            if c & 2 == 0 { lo.y } else { hi.y },
+            if c & 4 == 0 { lo.z } else { hi.z },
+        )
+    })
+}
+
+/// The [`CASCADES`] world-to-clip matrices of a directional light travelling along `dir` for
+/// `view`: the view's depth range (up to the farthest corner of the scene's `bounds`) split
+/// between logarithmic and uniform (the practical split scheme, lambda 0.8), each slice of
+/// the frustum in a box around its bounding sphere (a sphere: the same size whatever the
+/// camera's rotation), its centre snapped to whole texels of `size`, deep enough for all of
+/// `bounds` in front of the slice.
+fn cascades(dir: Vec3, view: &View, bounds: (Vec3, Vec3), size: u32) -> [Mat4; CASCADES] {
+    let dir = dir.try_normalize().unwrap_or(-Vec3::Y);
+    let to_world = view.view.inverse();
+    let eye = to_world.transform_point3(Vec3::ZERO);
+    let forward = to_world.transform_vector3(-Vec3::Z).try_normalize().unwrap_or(-Vec3::Z);
+    let inverse = (view.proj * view.view).inverse();
+    // The frustum's edge rays, from NDC depth 0 to 1.
+    let rays: [(Vec3, Vec3); 4] =
+        [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)].map(|(x, y)| {
+            let a = inverse.project_point3(Vec3::new(x, y, 0.0));
+            let b = inverse.project_point3(Vec3::new(x, y, 1.0));
+            (a, b)
+        });
+    let depth = |p: Vec3| (p - eye).dot(forward);
+    let near = depth(rays[0].0).max(0.0);
+    let scene_far = corners(bounds).iter().map(|&c| depth(c)).fold(f32::MIN, f32::max);
+    let far = depth(rays[0].1).min(scene_far).max(near + 1e-3);
+    let split = |k: usize| {
+        let t = k as f32 / CASCADES as f32;
+        let uniform = near + (far - near) * t;
+        let log = if near > 0.0 { near * (far / near).powf(t) } else { uniform };
+        0.8 * log + 0.2 * uniform
+    };
+    // Where each edge ray reaches view depth d.
+    let at = |(a, b): (Vec3, Vec3), d: f32| {
+        let (da, db) = (depth(a), depth(b));
+        let t = if (db - da).abs() > 1e-12 { (d - da) / (db - da) } else { 0.0 };
+        a + (b - a) * t
+    };
+    let up = if dir.y.abs() > 0.99 { Vec3::Z } else { Vec3::Y };
+    let rotation = glam::camera::rh::view::look_to_mat4(Vec3::ZERO, dir, up);
+    let scene_corners = corners(bounds);
+    std::array::from_fn(|k| {
+        let (d0, d1) = (split(k), split(k + 1));
+        let slice: Vec<Vec3> = rays.iter().flat_map(|&r| [at(r, d0), at(r, d1)]).collect();
+        let centre = slice.iter().copied().sum::<Vec3>() / slice.len() as f32;
+        let radius = slice.iter().map(|p| (*p - centre).length()).fold(0.0f32, f32::max);
+        // Rounded up (a steady size as the camera turns), at least a millimetre.
+        let radius = ((radius * 64.0).ceil() / 64.0).max(1e-3);
+        // The centre on the light's texel grid.
+        let texel = 2.0 * radius / size.max(1) as f32;
+        let c = rotation.transform_point3(centre);
+        let snapped = Vec3::new((c.x / texel).round() * texel, (c.y / texel).round() * texel, c.z);
+        let centre = rotation.inverse().transform_point3(snapped);
+        // Depth: from the nearest caster of the scene (or of the slice) to the slice's back.
+        let along = |p: Vec3| p.dot(dir);
+        let lo = scene_corners.iter().map(|&p| along(p)).fold(along(centre) - radius, f32::min);
+        let hi = along(centre) + radius;
+        let margin = 1e-3 * (hi - lo).max(1e-3);
+        let light_eye = centre - dir * (along(centre) - lo + margin);
+        let far = hi - lo + 2.0 * margin;
+        let view = glam::camera::rh::view::look_to_mat4(light_eye, dir, up);
+        Mat4::from_cols(
+            glam::Vec4::new(1.0 / radius, 0.0, 0.0, 0.0),
+            glam::Vec4::new(0.0, -1.0 / radius, 0.0, 0.0),
+            glam::Vec4::new(0.0, 0.0, -1.0 / far, 0.0),
+            glam::Vec4::new(0.0, 0.0, 0.0, 1.0),
+        ) * view
+    })
+}
+
 /// The six faces of a point light's cube map at `pos` (+x, -x, +y, -y, +z, -z: the order the
 /// forward shader picks them in by the major axis of the direction from the light), 90
 /// degrees each, reaching the farthest corner of the scene's bounds; and near, far.
-fn cube_matrices(pos: Vec3, (lo, hi): (Vec3, Vec3)) -> ([Mat4; 6], f32, f32) {
-    let far = (0..8)
-        .map(|c| {
-            let corner = Vec3::new(
-                if c & 1 == 0 { lo.x } else { hi.x },
-                if c & 2 == 0 { lo.y } else { hi.y },
-                if c & 4 == 0 { lo.z } else { hi.z },
-            );
-            (corner - pos).length()
-        })
+fn cube_matrices(pos: Vec3, bounds: (Vec3, Vec3)) -> ([Mat4; 6], f32, f32) {
+    let far = corners(bounds)
+        .iter()
+        .map(|&corner| (corner - pos).length())
         .fold(0.0f32, f32::max)
         .max(1e-2)
         * 1.01;
@@ -299,7 +415,7 @@ mod tests {
         ];
         let casts = [true, true, true, false, true, true];
         let bounds = (Vec3::new(-1.0, 0.0, -1.0), Vec3::new(1.0, 0.5, 1.0));
-        let (matrices, per_light) = build(&lights, &casts, bounds);
+        let (matrices, per_light) = build(&lights, &casts, &Fit { bounds, view: None, size: 2048 });
         let layers: Vec<f32> = per_light.iter().map(|p| p[0]).collect();
         // 6 + 1 + 1, the switched-off one none, 6 more (14), the last would pass 16.
         assert_eq!(layers, [0.0, 6.0, 7.0, -1.0, 8.0, -1.0]);
@@ -340,5 +456,61 @@ mod tests {
             let p = light_pos + *dir * 1.5 + dir.any_orthonormal_vector() * 1.2;
             assert!(inside(&matrices[face], p), "face {face}: {p}");
         }
+    }
+
+    /// A directional light's cascades for a perspective view over a large scene: every point
+    /// of the view frustum (up to the scene's far side) lies in some cascade, the nearest
+    /// points in the first; nearer cascades are finer; everything of the scene between the
+    /// light and a slice is in its depth range; the per-light entry counts the cascades.
+    #[test]
+    fn cascades_cover_the_view_and_are_finer_near_the_eye() {
+        let bounds = (Vec3::new(-100.0, 0.0, -100.0), Vec3::new(100.0, 3.0, 100.0));
+        let eye = Vec3::new(0.0, 1.7, 0.0);
+        let view = View {
+            view: glam::camera::rh::view::look_at_mat4(eye, Vec3::new(0.0, 0.0, -20.0), Vec3::Y),
+            proj: scene::camera::perspective(1.0, 16.0 / 9.0, 0.1, 1000.0),
+            position: eye,
+            orthographic: false,
+            width: 1920,
+            height: 1080,
+        };
+        let sun = light(0.0, [0.3, -1.0, 0.2], -1.0);
+        let fit = Fit { bounds, view: Some(&view), size: 2048 };
+        let (m, per_light) = build(&[sun], &[true], &fit);
+        assert_eq!(m.len(), CASCADES);
+        assert_eq!(per_light[0], [0.0, 0.0, CASCADES as f32, 0.0]);
+        // Texel size of each cascade: 2 / (size * |row x|).
+        let texel = |m: &Mat4| 2.0 / (2048.0 * m.row(0).truncate().length());
+        for k in 1..CASCADES {
+            assert!(texel(&m[k]) > texel(&m[k - 1]), "cascade {k} finer than {}", k - 1);
+        }
+        assert!(texel(&m[0]) < 0.01, "the first cascade's texels: {} m", texel(&m[0]));
+        let inside = |m: &Mat4, p: Vec3| {
+            let c = *m * p.extend(1.0);
+            let n = c.truncate() / c.w;
+            n.x.abs() <= 1.0 && n.y.abs() <= 1.0 && (0.0..=1.0).contains(&n.z)
+        };
+        // Points of the view frustum on the ground and in the air, near and far.
+        let inverse = (view.proj * view.view).inverse();
+        let mut checked = 0;
+        for &(x, y) in &[(-0.9f32, -0.9f32), (0.9, 0.9), (0.0, 0.0), (-0.5, 0.7)] {
+            for &d in &[0.2f32, 1.0, 5.0, 30.0, 120.0] {
+                let a = inverse.project_point3(Vec3::new(x, y, 0.0));
+                let b = inverse.project_point3(Vec3::new(x, y, 1.0));
+                let p = a + (b - a).normalize() * d;
+                if p.y < 0.0 || p.y > 3.0 || p.x.abs() > 100.0 || p.z.abs() > 100.0 {
+                    continue;
+                }
+                assert!(m.iter().any(|c| inside(c, p)), "{p} in no cascade");
+                // A caster of the scene above it (towards the sun) is in the same box.
+                let k = m.iter().position(|c| inside(c, p)).expect("a cascade");
+                let caster = p + Vec3::new(-0.3, 1.0, -0.2).normalize() * (3.0 - p.y).max(0.0);
+                assert!(inside(&m[k], caster), "the caster above {p} is outside cascade {k}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 8, "{checked} points checked");
+        let near = eye + (Vec3::new(0.0, 0.0, -20.0) - eye).normalize() * 0.5;
+        assert!(inside(&m[0], near), "a point 0.5 m ahead is in the first cascade");
     }
 }

@@ -137,3 +137,53 @@ fn shadow_maps_are_drawn_again_only_when_what_casts_changes() {
     let m = frames.ctx.validation_messages();
     assert_eq!(m.total(), 0, "{:?}", m.recent);
 }
+
+/// A directional light over a large scene: a 20 cm square 20 cm above a 200 m floor, seen
+/// from 1 m away. The shadow comes from the first cascade (a few metres wide: millimetre
+/// texels): floor points under the square are dark, points 5 cm outside its edge are lit,
+/// though one map over the whole floor would have 14 cm texels.
+#[test]
+fn cascade_shadow_of_a_small_object_on_a_large_floor_is_sharp() {
+    let floor = quad(0.0, 100.0, 0, false);
+    let square = occluder(0.0, 0.2, 0.0, 0.1);
+    let materials =
+        vec![Material::lambert("floor", [0.5; 3]), Material::lambert("square", [0.5; 3])];
+    let mut s = top_view(vec![floor, square], materials, Vec::new());
+    // A perspective camera 1 m up and 0.8 m back, looking at the square's foot.
+    let eye = Vec3::new(0.0, 1.0, 0.8);
+    let cam = glam::camera::rh::view::look_at_mat4(eye, Vec3::ZERO, Vec3::Y).inverse();
+    s.cameras[0] = scene::Camera::perspective("near", 1.0, Some(1.0));
+    let camera_node = s.nodes.iter().position(|n| n.camera.is_some()).expect("camera");
+    assert!(s.set_local_transform(camera_node, cam));
+    s.lights.push(Light {
+        name: "sun".into(),
+        kind: LightKind::Directional,
+        color: [1.0; 3],
+        intensity: 3.0,
+        shadows: true,
+    });
+    s.nodes.push(Node::new("sun", Mat4::from_rotation_x(-90f32.to_radians())).with_light(0));
+    s.update_world();
+    let size = 96;
+    let img = draw(&s, "cascade_small_shadow", size);
+    let view = scene::View::from_scene(&s, None, size, size).expect("view");
+    let at = |x: f32, z: f32| {
+        let ndc = (view.proj * view.view).project_point3(Vec3::new(x, 0.0, z));
+        let px = ((ndc.x * 0.5 + 0.5) * size as f32) as usize;
+        let py = ((ndc.y * 0.5 + 0.5) * size as f32) as usize;
+        img.hdr[py * size as usize + px][0]
+    };
+    // Lit: albedo / pi * E.
+    let lit = 0.5 / std::f32::consts::PI * 3.0;
+    // Under the square where the eye sees the floor below it: the ray to floor point z
+    // passes the square's height at 0.16 + 0.8 z, in front of its edge (z = 0.1) for z above
+    // -0.075.
+    for (x, z) in [(0.0, 0.05), (0.07, 0.08), (-0.07, -0.05), (0.0, 0.0)] {
+        let v = at(x, z);
+        assert!(v < 0.05 * lit, "in the shadow at ({x}, {z}): {v}");
+    }
+    for (x, z) in [(0.15, 0.05), (-0.15, 0.0), (0.0, 0.15), (0.3, 0.3)] {
+        let v = at(x, z);
+        assert!((v - lit).abs() < 0.03 * lit, "lit at ({x}, {z}): {v}, want {lit}");
+    }
+}
