@@ -574,8 +574,8 @@ fn blended_materials_cover_their_alpha() {
 /// Emission does not switch the default lighting off: a glowing sphere over a grey floor in a
 /// file with no light and no environment gets the default key light and environment, in both
 /// renderers alike (the floor far from the sphere is lit, the background is the default
-/// environment's 0.25); without the default lighting the raster's floor is black there (it has
-/// no area lights) while the sphere still glows.
+/// environment's 0.25); without the default lighting the sphere alone lights the floor (in the
+/// raster: as an area light, the analytic irradiance of a glowing sphere).
 #[test]
 fn emissive_files_still_get_the_default_lighting() {
     use glam::{Mat4, Vec3};
@@ -628,8 +628,27 @@ fn emissive_files_still_get_the_default_lighting() {
         let centre = px(&img, size / 2, size / 2);
         assert!(centre[0] > 1.0, "{renderer}: the sphere glows: {centre:?}");
     }
-    let dark = render(&s, "raster");
-    assert!(floor(&dark) < 1e-3, "without default lighting: {:?}", px(&dark, size / 2, size - 3));
+    // Without the default lighting only the glowing sphere lights the floor, in the raster too
+    // (an area light per emissive triangle): at the pixel's centre, the irradiance of a
+    // uniformly glowing sphere, pi L (R / d)^2 cos, times albedo / pi.
+    let raster = render(&s, "raster");
+    let view = scene::View::from_scene(&s, None, size, size).expect("view");
+    let inverse = (view.proj * view.view).inverse();
+    let ndc = |z: f32| {
+        let (x, y) = (size as f32 / 2.0 + 0.5, size as f32 - 3.0 + 0.5);
+        inverse.project_point3(Vec3::new(
+            x / size as f32 * 2.0 - 1.0,
+            y / size as f32 * 2.0 - 1.0,
+            z,
+        ))
+    };
+    let (a, b) = (ndc(0.0), ndc(1.0));
+    let q = a + (b - a) * (a.y / (a.y - b.y));
+    let to_centre = Vec3::new(0.0, 0.3, 0.0) - q;
+    let d = to_centre.length();
+    let want = 0.5 * 4.0 * (0.3 / d).powi(2) * (to_centre.y / d);
+    let got = floor(&raster);
+    assert!((got - want).abs() < 0.03 * want, "floor lit by the sphere alone: {got}, want {want}");
 }
 
 /// `doubleSided: false`: a single-sided quad is seen from the front only, in both renderers

@@ -20,6 +20,7 @@
 //! sets are screen-space splats.
 
 mod area;
+mod clusters;
 mod ibl;
 mod oit;
 mod shadows;
@@ -62,7 +63,10 @@ struct FrameData {
     light_count: u32,
     width: u32,
     height: u32,
-    pad: u32,
+    area_count: u32,
+    view_forward: [f32; 4],
+    cluster_depth: [f32; 4],
+    cluster_grid: [u32; 4],
 }
 
 /// Push constants of every raster pass (`RasterPush` in shaders/raster/frame.slang).
@@ -86,8 +90,7 @@ struct RasterPush {
     peel_layer: u32,
     peel_draws: u32,
     area_lights: u64,
-    area_count: u32,
-    pad_area: u32,
+    clusters: u64,
 }
 
 /// Which plane the reference grid lies in.
@@ -195,6 +198,12 @@ pub struct Raster {
     shadows: shadows::Shadows,
     /// Emissive triangles lighting the scene.
     area: area::AreaLights,
+    /// Clustered light culling (else every light shades every fragment).
+    pub clustered: bool,
+    /// Irradiance (W/m^2) below which a point or spot light or an emissive triangle is left
+    /// out of a cluster.
+    pub light_cutoff: f32,
+    clusters: clusters::Clusters,
     msaa: u32,
     ctx: Context,
 }
@@ -404,6 +413,9 @@ impl Raster {
             ibl: ibl::Ibl::new(ctx, compiler)?,
             shadows: Default::default(),
             area: Default::default(),
+            clustered: true,
+            light_cutoff: 1e-3,
+            clusters: clusters::Clusters::new(ctx, compiler)?,
             msaa: samples,
             ctx: ctx.clone(),
         })
@@ -447,6 +459,8 @@ struct SceneBuffers {
     shadows: framegraph::BufferHandle,
     /// The area lights, if any (written by a pass of this graph when they changed).
     area: Option<framegraph::BufferHandle>,
+    /// Each light cluster's lights (written by a pass of this graph), when culling.
+    clusters: Option<framegraph::BufferHandle>,
 }
 
 impl SceneBuffers {
@@ -460,6 +474,10 @@ impl SceneBuffers {
     ) -> framegraph::PassBuilder<'p, 'g> {
         let pass = match &self.area {
             Some(a) => pass.read(a, Access::StorageReadFragment),
+            None => pass,
+        };
+        let pass = match &self.clusters {
+            Some(c) => pass.read(c, Access::StorageReadFragment),
             None => pass,
         };
         pass.read(&self.draws, Access::StorageReadVertex)
@@ -489,6 +507,7 @@ impl SceneBuffers {
             lights: import(&scene.lights, Access::StorageReadFragment),
             shadows,
             area,
+            clusters: None,
         }
     }
 }
@@ -658,6 +677,10 @@ impl Renderer for Raster {
                 &Transparency::NAMES,
             ),
             Setting::count("peel_layers", "most peeled layers", self.oit.cap, 1, MAX_PEEL_LAYERS),
+            Setting::switch("clustered", "clustered light culling", self.clustered),
+            Setting::quantity("light_cutoff", "light cutoff (W/m^2)", self.light_cutoff, 1e-6, 1e3)
+                .logarithmic()
+                .when("clustered"),
         ]
     }
 
@@ -684,6 +707,8 @@ impl Renderer for Raster {
                 self.transparency = Transparency::from_index(n as usize).unwrap_or_default()
             }
             ("peel_layers", SettingValue::UInt(n)) => self.oit.cap = n,
+            ("clustered", SettingValue::Bool(on)) => self.clustered = on,
+            ("light_cutoff", SettingValue::Float(x)) => self.light_cutoff = x,
             _ => {}
         }
         self.grid_style = g;
@@ -849,6 +874,12 @@ impl Raster {
         self.shadows.refresh(&self.ctx, scene, view, self.shadow_size)?;
         let (shadows_address, light_shadows_address) = self.shadows.addresses();
         let vp: Mat4 = view.proj * view.view;
+        let lights = scene.light_count + self.area.count();
+        let clustered = self.clustered && lights <= clusters::MAX_CLUSTERED_LIGHTS;
+        let depth_frame = clusters::DepthFrame::new(view, scene.bounds, lights);
+        if clustered {
+            self.clusters.prepare(&self.ctx, &depth_frame)?;
+        }
         let frame = FrameData {
             view_proj: vp.to_cols_array_2d(),
             inv_view_proj: vp.inverse().to_cols_array_2d(),
@@ -862,7 +893,10 @@ impl Raster {
             light_count: scene.light_count,
             width: view.width,
             height: view.height,
-            pad: 0,
+            area_count: self.area.count(),
+            view_forward: depth_frame.forward,
+            cluster_depth: depth_frame.depth,
+            cluster_grid: depth_frame.grid,
         };
         // The visibility mask: one bit per draw after the frame constants (16-byte aligned).
         let hidden_bits: Vec<u32> = if self.hidden_nodes.is_empty() {
@@ -906,8 +940,7 @@ impl Raster {
             peel_layer: 0,
             peel_draws: 0,
             area_lights: 0,
-            area_count: 0,
-            pad_area: 0,
+            clusters: 0,
         };
         // Initial state unknown (the previous frame read it in several stages, compute included):
         // the update waits for all earlier work.
@@ -919,12 +952,8 @@ impl Raster {
             .import(graph)
             .ok_or_else(|| RenderError::Internal("shadow data missing after refresh".into()))?;
         let area = self.area.import(&self.ctx, graph)?;
-        let sb = SceneBuffers::import(graph, scene, shadows, area.map(|a| a.0));
-        let push = RasterPush {
-            area_lights: area.map_or(0, |a| a.1),
-            area_count: if area.is_some() { self.area.count() } else { 0 },
-            ..push
-        };
+        let mut sb = SceneBuffers::import(graph, scene, shadows, area.map(|a| a.0));
+        let push = RasterPush { area_lights: area.map_or(0, |a| a.1), ..push };
         let env = scene.import_environment(graph);
         let env_size = (scene.environment.extent().width, scene.environment.extent().height);
         let ibl = self.ibl.add_passes(graph, &env, env_size, ibl_work)?;
@@ -963,6 +992,21 @@ impl Raster {
             };
             Ok(())
         });
+        // Each light cluster's lights, for the shading passes.
+        let push = if clustered {
+            let (h, address) = self.clusters.add_pass(
+                graph,
+                &depth_frame,
+                (&fb, self.frame_buffer.address()),
+                (&sb.lights, scene.lights.address()),
+                area,
+                self.light_cutoff,
+            )?;
+            sb.clusters = Some(h);
+            RasterPush { clusters: address, ..push }
+        } else {
+            push
+        };
 
         // One layer per shadow matrix (at least one, so the forward pass always has a map),
         // kept from earlier frames unless what casts into them changed.
