@@ -9,6 +9,8 @@
 //!   (2.5, -3.3, 2.1) looking at the origin, Z up (the Python viewer's benchmark setup).
 //! - 1,000 overlapping transparent spheres (alpha 0.25, lit) over a floor, in each
 //!   transparency mode (sorted, depth peeling with its layers used, weighted blended);
+//! - many lights: many_lights (200 emissive quads) with 1,000 point and spot lights, with
+//!   clustered culling and unculled;
 //! - shapes for data: 1 M spheres, 1 M arrows, a 256^3 voxel grid (a solid ball and a noisy
 //!   shell), as the meshes the scene makes of them.
 //!
@@ -16,7 +18,7 @@
 //!
 //! ```text
 //! cargo bench --bench raster_bench -- [--frames 50] [--objects 10000] [--msaa 4]
-//!     [--only transparency,shapes,small]
+//!     [--only transparency,shapes,small,lights]
 //! ```
 
 #[path = "common/shapes.rs"]
@@ -27,7 +29,7 @@ use std::time::Instant;
 use framegraph::{Executor, FrameGraph, ImageInfo};
 use glam::{Mat4, Quat, Vec3};
 use raster::{Raster, HDR_FORMAT};
-use render::{GpuScene, Renderer};
+use render::{GpuScene, Renderer, SettingValue};
 use scene::{Camera, Environment, Light, LightKind, Material, Mesh, Node, Primitive, Scene, View};
 use xpg::{Context, ContextDesc, FrameRing, ShaderCompiler};
 
@@ -187,15 +189,17 @@ fn transparency(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyh
     use raster::Transparency as T;
     for (mode, cap) in [(T::Sorted, 16), (T::Peeling, 16), (T::Peeling, 64), (T::Weighted, 16)] {
         let label = format!("1000 transparent spheres, {} (cap {cap})", mode.name());
-        run(ctx, compiler, &label, &glass, None, frames, 1, Some((mode, cap)), false)?;
+        let settings = [
+            ("transparency", SettingValue::UInt(mode.index() as u32)),
+            ("peel_layers", SettingValue::UInt(cap)),
+        ];
+        run(ctx, compiler, &label, &glass, None, frames, 1, &settings, false)?;
     }
     let label = "1000 transparent spheres, peeling, MSAA 4x";
-    run(ctx, compiler, label, &glass, None, frames, 4, Some((T::Peeling, 16)), false)?;
+    let peeling = [("transparency", SettingValue::UInt(T::Peeling.index() as u32))];
+    run(ctx, compiler, label, &glass, None, frames, 4, &peeling, false)?;
     Ok(())
 }
-
-/// How one run draws transparency: the mode and the most peeled layers.
-type Oit = Option<(raster::Transparency, u32)>;
 
 #[allow(clippy::too_many_arguments)]
 /// `moving_light`: the first light's node turns a little every frame (the scene updated in
@@ -209,7 +213,7 @@ fn run(
     grid: Option<raster::Grid>,
     frames: usize,
     msaa: u32,
-    oit: Oit,
+    settings: &[(&str, SettingValue)],
     moving_light: bool,
 ) -> anyhow::Result<()> {
     let (w, h) = (1920, 1080);
@@ -219,9 +223,8 @@ fn run(
     let mut renderer = Raster::with_msaa(ctx, compiler, msaa)?;
     renderer.scene_changed(&scene, &gpu);
     renderer.grid = grid;
-    if let Some((mode, cap)) = oit {
-        renderer.transparency = mode;
-        renderer.set("peel_layers", render::SettingValue::UInt(cap))?;
+    for (k, v) in settings {
+        renderer.set(k, *v)?;
     }
     let view = View::from_scene(&scene, None, w, h).ok_or_else(|| anyhow::anyhow!("no camera"))?;
     let mut ring = FrameRing::new(ctx, 2)?;
@@ -287,7 +290,7 @@ fn run(
     );
     println!("|   passes (ms): {} |", per_pass.join(", "));
     if let Some(s) =
-        renderer.peel_stats().filter(|_| oit.is_some_and(|o| o.0 == raster::Transparency::Peeling))
+        renderer.peel_stats().filter(|_| renderer.transparency == raster::Transparency::Peeling)
     {
         println!(
             "|   depth peeling: {} layers with fragments, cap {}{} |",
@@ -306,6 +309,46 @@ fn run(
     Ok(())
 }
 
+/// many_lights (200 emissive quads, 3 point lights) with 1,000 point and spot lights more
+/// spread over its room (0.05-0.5 W/sr: each reaches a few metres before falling below the
+/// cutoff), clustered and unculled.
+fn many_lights(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyhow::Result<()> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/refs/scenes/many_lights.gltf");
+    let mut s = scene::load(&path)?;
+    let (lo, hi) = s.bounds().unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
+    let mut seed = 5u64;
+    let mut rnd = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 40) as f32 / (1u64 << 24) as f32
+    };
+    for k in 0..1000 {
+        let p = lo + (hi - lo) * Vec3::new(rnd(), rnd(), rnd());
+        let kind =
+            if k % 4 == 0 { LightKind::Spot { inner: 0.4, outer: 0.6 } } else { LightKind::Point };
+        s.lights.push(Light {
+            name: format!("extra {k}"),
+            kind,
+            color: [rnd(), rnd(), rnd()],
+            intensity: 0.05 + 0.45 * rnd(),
+            shadows: false,
+        });
+        let down = Mat4::from_rotation_x(-std::f32::consts::FRAC_PI_2);
+        let node = Node::new(&format!("extra {k}"), Mat4::from_translation(p) * down);
+        s.nodes.push(node.with_light(s.lights.len() - 1));
+    }
+    s.update_world();
+    for clustered in [true, false] {
+        let label = format!(
+            "many_lights + 1,000 point/spot lights, {}",
+            if clustered { "clustered" } else { "unculled" }
+        );
+        let settings = [("clustered", SettingValue::Bool(clustered))];
+        run(ctx, compiler, &label, &s, None, frames, 1, &settings, false)?;
+    }
+    Ok(())
+}
+
 /// The Python viewer's scene (two objects, a floor, the grid, two shadowed suns, no MSAA):
 /// with the shadow maps kept (nothing moves), and with a sun turning every frame.
 fn small_scene(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyhow::Result<()> {
@@ -314,7 +357,7 @@ fn small_scene(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyho
         ("small scene: 2 objects, floor, grid, 2 shadowed suns (shadows kept)", false),
         ("small scene, a sun turning every frame (shadows drawn every frame)", true),
     ] {
-        run(ctx, compiler, label, &small, grid, frames, 1, None, moving)?;
+        run(ctx, compiler, label, &small, grid, frames, 1, &[], moving)?;
     }
     Ok(())
 }
@@ -347,12 +390,16 @@ fn main() -> anyhow::Result<()> {
     if group("transparency") {
         transparency(&ctx, &compiler, frames)?;
     }
-    if only.as_deref().is_some_and(|o| o.split(',').any(|x| x == "small")) {
+    let named = |g: &str| only.as_deref().is_some_and(|o| o.split(',').any(|x| x == g));
+    if named("small") {
         small_scene(&ctx, &compiler, frames)?;
+    }
+    if group("lights") {
+        many_lights(&ctx, &compiler, frames)?;
     }
     if group("shapes") {
         for (label, s) in shapes::workloads() {
-            run(&ctx, &compiler, &label, &s, None, frames, 1, None, false)?;
+            run(&ctx, &compiler, &label, &s, None, frames, 1, &[], false)?;
         }
     }
     if only.is_some() {
@@ -367,11 +414,11 @@ fn main() -> anyhow::Result<()> {
         None,
         frames,
         1,
-        None,
+        &[],
         false,
     )?;
     let label = format!("{objects} objects, 1 shadowed sun, MSAA {msaa}x");
-    run(&ctx, &compiler, &label, &many, None, frames, msaa, None, false)?;
+    run(&ctx, &compiler, &label, &many, None, frames, msaa, &[], false)?;
     // The same with a 256x256 base color texture (the textured forward variant, bindless).
     let mut textured = many.clone();
     let cube = &mut textured.meshes[0].primitives[0];
@@ -396,19 +443,19 @@ fn main() -> anyhow::Result<()> {
     });
     textured.materials[0].base_color_texture = Some(0);
     let label = format!("{objects} objects, base color texture, 1 shadowed sun");
-    run(&ctx, &compiler, &label, &textured, None, frames, 1, None, false)?;
+    run(&ctx, &compiler, &label, &textured, None, frames, 1, &[], false)?;
     // The same with vertex colors on the cubes (the forward variant with the color varying).
     let mut colored = many;
     let cube = &mut colored.meshes[0].primitives[0];
     cube.colors =
         cube.positions.iter().map(|p| [p[0] + 0.5, p[1] + 0.5, p[2] + 0.5, 1.0]).collect();
     let label = format!("{objects} objects with vertex colors, 1 shadowed sun");
-    run(&ctx, &compiler, &label, &colored, None, frames, 1, None, false)?;
+    run(&ctx, &compiler, &label, &colored, None, frames, 1, &[], false)?;
     small_scene(&ctx, &compiler, frames)?;
     let (small, grid) = (scene(2, 2), Some(raster::Grid::default()));
     let label = format!("small scene, MSAA {msaa}x");
-    run(&ctx, &compiler, &label, &small, grid, frames, msaa, None, false)?;
+    run(&ctx, &compiler, &label, &small, grid, frames, msaa, &[], false)?;
     let cloud = points_scene(points);
-    run(&ctx, &compiler, &format!("{points} points, 2 px"), &cloud, None, frames, 1, None, false)?;
+    run(&ctx, &compiler, &format!("{points} points, 2 px"), &cloud, None, frames, 1, &[], false)?;
     Ok(())
 }
