@@ -190,18 +190,17 @@ fn transparency(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyh
     for (mode, cap) in [(T::Sorted, 16), (T::Peeling, 16), (T::Peeling, 64), (T::Weighted, 16)] {
         let label = format!("1000 transparent spheres, {} (cap {cap})", mode.name());
         let settings = [
-            ("transparency", SettingValue::UInt(mode.index() as u32)),
+            ("transparency", SettingValue::UInt(mode.index())),
             ("peel_layers", SettingValue::UInt(cap)),
         ];
         run(ctx, compiler, &label, &glass, None, frames, 1, &settings, false)?;
     }
     let label = "1000 transparent spheres, peeling, MSAA 4x";
-    let peeling = [("transparency", SettingValue::UInt(T::Peeling.index() as u32))];
+    let peeling = [("transparency", SettingValue::UInt(T::Peeling.index()))];
     run(ctx, compiler, label, &glass, None, frames, 4, &peeling, false)?;
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 /// `moving_light`: the first light's node turns a little every frame (the scene updated in
 /// the frame's graph): no shadow map can be kept.
 #[allow(clippy::too_many_arguments)]

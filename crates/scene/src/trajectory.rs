@@ -61,7 +61,7 @@ pub fn read_trajectory(text: &str) -> Result<(TrajectoryFormat, Vec<Mat4>, Vec<f
         let pose = match f {
             TrajectoryFormat::Tum => {
                 let q = Quat::from_xyzw(v[4], v[5], v[6], v[7]);
-                if !(q.length() > 1e-6) {
+                if q.length().is_nan() || q.length() <= 1e-6 {
                     return Err(format!("line {}: the rotation quaternion is zero", i + 1));
                 }
                 times.push(values[0]);
