@@ -5,16 +5,18 @@
 //! the triangle clipped to the horizon: a linearly transformed cosine with the identity
 //! transform, Lambert's polygon formula) and evaluates the specular lobes toward the point of
 //! the triangle nearest the reflected ray, with the roughness widened by the triangle's size.
-//! Unshadowed. Rebuilt on the CPU when the scene changes ([`render::Renderer::scene_changed`])
-//! and written to the raster's buffer by a transfer pass of the next frame's graph.
+//! Unshadowed. Emission from a texture lights nothing (it still shows on its surface).
+//! Rebuilt on the CPU when the scene changes ([`render::Renderer::scene_changed`]) and
+//! written to the raster's buffer by a transfer pass of the next frame's graph.
 
 use framegraph::{Access, BufferHandle, FrameGraph};
 use glam::{Mat4, Vec3};
 use render::{GpuScene, RenderError};
 use xpg::{vk, Buffer, Context};
 
-/// Emissive triangles lit with at most (the first ones, in draw order).
-pub const MAX_AREA_LIGHTS: usize = 1 << 16;
+/// Emissive triangles lit with at most (the first ones, in draw order; with the punctual
+/// lights, within what clustering takes: `clusters::MAX_CLUSTERED_LIGHTS`).
+pub const MAX_AREA_LIGHTS: usize = 1 << 15;
 
 /// One emissive triangle (`GpuAreaLight` in shaders/raster/forward.slang): its corners
 /// counter-clockwise seen from the side it lights, and its radiance.
@@ -42,7 +44,13 @@ impl AreaLights {
         let mut lights = Vec::new();
         'draws: for (d, draw) in gpu.draw_list.iter().enumerate() {
             let Some(m) = scene.materials.get(draw.material as usize) else { continue };
-            if !m.emissive.iter().any(|&e| e > 0.0) || !m.emissive.iter().all(|e| e.is_finite()) {
+            // Emission from a texture (a model's lamps, a screen) shows on the surface but
+            // lights nothing in the raster: a light per triangle of such meshes would be many
+            // and mostly dark.
+            if !m.emissive.iter().any(|&e| e > 0.0)
+                || !m.emissive.iter().all(|e| e.is_finite())
+                || m.emissive_texture.is_some()
+            {
                 continue;
             }
             let Some((node, _, geometry)) = gpu.draw_origin(d) else { continue };

@@ -7,9 +7,9 @@
 //! the per-view constants are written by a transfer pass (`vkCmdUpdateBuffer`) so the graph
 //! orders them against the draws of this and the previous frame.
 //!
-//! Lights cast shadows (unless their `shadows` is off): one depth layer for a directional or
-//! spot light, a cube of six for a point light (up to [`MAX_SHADOW_LAYERS`]; the matrices are
-//! the raster's, made in `shadows.rs`), 3x3 PCF. The maps are kept across frames and drawn
+//! Lights cast shadows (unless their `shadows` is off): cascades fitted to the view for a
+//! directional light, one depth layer for a spot light, a cube of six for a point light (up to
+//! [`MAX_SHADOW_LAYERS`]; the matrices are the raster's, made in `shadows.rs`), 3x3 PCF. The maps are kept across frames and drawn
 //! again only when what casts into them changed; nodes whose `cast_shadows` is off are left
 //! out of them.
 //! Blended surfaces are composited by depth peeling (exact), weighted blended sums or sorted

@@ -32,8 +32,9 @@ pub(crate) struct Shadows {
     key: Option<(u64, Versions)>,
     /// World-to-clip matrix of each shadow map layer.
     pub(crate) matrices: Vec<Mat4>,
-    /// Per light: layer (or -1 without a shadow map), tan(half field of view) (0:
-    /// orthographic), near and far of the projection (for the depth bias in world units).
+    /// Per light: first layer (or -1 without a shadow map), tan(half field of view) (0:
+    /// orthographic), then near and far of the projection (spot, point: the depth bias in
+    /// world units) or the number of cascades (directional).
     per_light: Vec<[f32; 4]>,
     /// Matrices (4 columns per layer), then the per-light parameters.
     buffer: Option<Buffer>,

@@ -55,7 +55,7 @@ pub struct GpuDraw {
     /// Which placement of a mesh this draw belongs to: its TLAS instance
     /// ([`crate::SceneAccel::placements`]).
     pub placement: u32,
-    /// Spheres drawn as impostors: the vertices of one sphere
+    /// Spheres drawn as impostors (opaque, untextured): the vertices of one sphere
     /// ([`scene::Primitive::sphere_vertices`]); 0: triangles.
     pub sphere_vertices: u32,
     /// [`DRAW_NO_SHADOW`] when its node casts no shadow.

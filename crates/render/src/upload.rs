@@ -250,10 +250,15 @@ pub(crate) fn build_draw_lists(
                     index_count: r.index_count,
                     first_vertex: r.first_vertex,
                     placement,
-                    sphere_vertices: if textured(&scene.materials[r.material]) {
-                        0
-                    } else {
-                        r.sphere_vertices
+                    // Opaque, untextured spheres only (blended ones are drawn, and picked, as
+                    // their triangles).
+                    sphere_vertices: {
+                        let m = &scene.materials[r.material];
+                        if textured(m) || crate::gpu::drawn_blended(m) {
+                            0
+                        } else {
+                            r.sphere_vertices
+                        }
                     },
                     flags: if n.cast_shadows { 0 } else { crate::gpu::DRAW_NO_SHADOW },
                     ..GpuDraw::placed(world)

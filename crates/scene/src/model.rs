@@ -354,9 +354,10 @@ pub struct Primitive {
     pub hidden: bool,
     /// Spheres ([`crate::shapes::spheres`]): every this many vertices are one sphere's
     /// [`crate::shapes::icosphere`] (its vertices 0 and 3 antipodal, so they give the centre
-    /// and radius) and `2 * n - 4` of the triangles, in order. The raster draws these as
-    /// ray-cast impostors (exact silhouettes and depth) where it can; the path tracer, shadows
-    /// and picking take the triangles. 0: a plain mesh.
+    /// and radius) and `2 * n - 4` of the triangles, in order. The raster draws opaque ones
+    /// as ray-cast impostors (exact silhouettes and depth) and picking hits the exact spheres;
+    /// the path tracer, shadow maps and transparent passes take the triangles. New triangles
+    /// ([`crate::Property::Triangles`], indices) reset it. 0: a plain mesh.
     pub sphere_vertices: u32,
 }
 

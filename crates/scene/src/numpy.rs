@@ -249,8 +249,11 @@ pub fn load_npz(path: impl AsRef<Path>) -> Result<Scene, LoadError> {
     Ok(scene)
 }
 
-/// The most spheres or arrows read from one file (their meshes: up to 642 vertices a sphere).
-const MAX_SHAPES: usize = 1 << 24;
+/// The most triangles the spheres and arrows of one file make (as the protocol's shapes).
+const MAX_SHAPE_TRIANGLES: u64 = 1 << 28;
+
+/// Triangles of an arrow (`crate::shapes::arrows`: a 12-sided shaft and head, capped).
+const ARROW_TRIANGLES: u64 = 72;
 
 /// Spheres of `radii` (one each, or one for all) and/or arrows along `vectors` at the points'
 /// positions, coloured by the points' colours, else their scalars (viridis), else (arrows)
@@ -261,8 +264,20 @@ fn shapes_scene(
     vectors: Option<&[[f32; 3]]>,
 ) -> Result<Scene, String> {
     let n = points.positions.len();
-    if n > MAX_SHAPES {
-        return Err(format!("{n} spheres or arrows (at most {MAX_SHAPES} from a file)"));
+    // The raster draws spheres exactly (impostors); the tessellation is what the path
+    // tracer traces: finer for fewer spheres.
+    let detail = match n {
+        0..=10_000 => 3,
+        10_001..=200_000 => 2,
+        _ => 0,
+    };
+    let triangles = n as u64
+        * (if radii.is_some() { 20 << (2 * detail) } else { 0 }
+            + if vectors.is_some() { ARROW_TRIANGLES } else { 0 });
+    if triangles > MAX_SHAPE_TRIANGLES {
+        return Err(format!(
+            "{n} spheres or arrows make {triangles} triangles (at most 2^28 from a file)"
+        ));
     }
     let by_values = |values: &[f32]| crate::shapes::colormapped(values, ColormapKind::Viridis);
     let colors: Vec<[f32; 4]> = if !points.colors.is_empty() {
@@ -280,13 +295,6 @@ fn shapes_scene(
         s.nodes.push(crate::Node::new(&name, glam::Mat4::IDENTITY).with_mesh(mesh));
     };
     if let Some(radii) = radii {
-        // The raster draws spheres exactly (impostors); the tessellation is what the path
-        // tracer traces: finer for fewer spheres.
-        let detail = match n {
-            0..=10_000 => 3,
-            10_001..=200_000 => 2,
-            _ => 0,
-        };
         let prim = crate::shapes::spheres(&points.positions, radii, &colors, detail)
             .map_err(|e| e.to_string())?;
         add(format!("{}/spheres", points.name), prim);

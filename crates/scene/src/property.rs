@@ -667,6 +667,7 @@ impl Scene {
                             ));
                         }
                         p.indices = v;
+                        p.sphere_vertices = 0;
                         true
                     }
                     (P::Triangles { .. }, V::Triangles { positions, indices }) => {
@@ -690,6 +691,8 @@ impl Scene {
                         p.normals = smooth_normals(&positions, &indices);
                         p.positions = positions;
                         p.indices = indices;
+                        // New triangles: no longer spheres' tessellations.
+                        p.sphere_vertices = 0;
                         changed
                     }
                     (P::PrimitiveVisible { .. }, V::Bool(b)) => {

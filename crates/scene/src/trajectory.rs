@@ -51,8 +51,9 @@ pub fn read_trajectory(text: &str) -> Result<(TrajectoryFormat, Vec<Mat4>, Vec<f
                 ))
             }
         };
-        if values.iter().any(|v| !v.is_finite()) {
-            return Err(format!("line {}: a value is not finite", i + 1));
+        // Finite as the f32 the poses hold (1e39 is not).
+        if values.iter().any(|&v| !(v as f32).is_finite()) {
+            return Err(format!("line {}: a value is not finite (as a 32-bit float)", i + 1));
         }
         if poses.len() == MAX_POSES {
             return Err(format!("more than {MAX_POSES} poses"));
