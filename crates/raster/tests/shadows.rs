@@ -7,7 +7,7 @@
 use glam::{Mat4, Vec3};
 use scene::{Light, LightKind, Material, Node, Scene};
 use testkit::frames::Frames;
-use testkit::top::{draw, quad, top_view};
+use testkit::top::{draw, quad, sun_above, top_view};
 
 const SIZE: u32 = 64;
 /// The point light's height above the floor (y = 0) and intensity (W/sr).
@@ -155,14 +155,7 @@ fn cascade_shadow_of_a_small_object_on_a_large_floor_is_sharp() {
     s.cameras[0] = scene::Camera::perspective("near", 1.0, Some(1.0));
     let camera_node = s.nodes.iter().position(|n| n.camera.is_some()).expect("camera");
     assert!(s.set_local_transform(camera_node, cam));
-    s.lights.push(Light {
-        name: "sun".into(),
-        kind: LightKind::Directional,
-        color: [1.0; 3],
-        intensity: 3.0,
-        shadows: true,
-    });
-    s.nodes.push(Node::new("sun", Mat4::from_rotation_x(-90f32.to_radians())).with_light(0));
+    sun_above(&mut s, 3.0);
     s.update_world();
     let size = 96;
     let img = draw(&s, "cascade_small_shadow", size);

@@ -5,8 +5,8 @@
 //! check, so it can tell.
 
 use glam::{Mat4, Vec3};
-use scene::{shapes, Camera, Light, LightKind, Material, Mesh, Node, Primitive, Scene};
-use testkit::top::{draw, draw_with, quad, top_view, unlit};
+use scene::{shapes, Camera, Material, Mesh, Node, Primitive, Scene};
+use testkit::top::{draw, draw_with, quad, sun_above, top_view, unlit};
 
 const SIZE: u32 = 64;
 const YFOV: f32 = 0.9;
@@ -154,15 +154,7 @@ fn sphere_impostors_are_shaded_with_the_exact_normal() {
     let r = 0.8;
     let ball = shapes::spheres(&[[0.0, 0.0, 0.0]], &[r], &[], 1).expect("spheres");
     let mut s = top_view(vec![ball], vec![Material::lambert("white", [1.0; 3])], Vec::new());
-    s.lights.push(Light {
-        name: "sun".into(),
-        kind: LightKind::Directional,
-        color: [1.0; 3],
-        intensity: 3.0,
-        shadows: true,
-    });
-    let down = Mat4::from_rotation_x(-90f32.to_radians());
-    s.nodes.push(Node::new("sun", down).with_light(0));
+    sun_above(&mut s, 3.0);
     s.update_world();
     let img = draw(&s, "sphere_impostor_shading", SIZE);
     // Pixel (x, y) of the 2 m view: centre at ((x + 0.5) / 32 - 1, ...).

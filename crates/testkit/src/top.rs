@@ -40,6 +40,21 @@ pub fn top_view(meshes: Vec<Primitive>, materials: Vec<Material>, textures: Vec<
     scene
 }
 
+/// Adds a white directional light of irradiance `intensity` shining straight down (-y), casting
+/// shadows, on a node of its own.
+pub fn sun_above(scene: &mut Scene, intensity: f32) {
+    scene.lights.push(scene::Light {
+        name: "sun".into(),
+        kind: scene::LightKind::Directional,
+        color: [1.0; 3],
+        intensity,
+        shadows: true,
+    });
+    let down = Mat4::from_rotation_x(-90f32.to_radians());
+    scene.nodes.push(Node::new("sun", down).with_light(scene.lights.len() - 1));
+    scene.update_world();
+}
+
 /// An unlit material of `color` (linear RGBA).
 pub fn unlit(name: &str, color: [f32; 4]) -> Material {
     Material { name: name.into(), base_color: color, unlit: true, ..Default::default() }
