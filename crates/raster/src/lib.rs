@@ -19,6 +19,7 @@
 //! Line sets are screen-space rectangles of a width in pixels, depth tested and written; point
 //! sets are screen-space splats.
 
+mod ao;
 mod area;
 mod clusters;
 mod ibl;
@@ -67,6 +68,7 @@ struct FrameData {
     view_forward: [f32; 4],
     cluster_depth: [f32; 4],
     cluster_grid: [u32; 4],
+    ao: [f32; 4],
 }
 
 /// Push constants of every raster pass (`RasterPush` in shaders/raster/frame.slang).
@@ -204,6 +206,12 @@ pub struct Raster {
     /// out of a cluster.
     pub light_cutoff: f32,
     clusters: clusters::Clusters,
+    /// Screen-space ambient occlusion of the environment's light (when the scene has an
+    /// environment).
+    pub ambient_occlusion: bool,
+    /// Its radius in world units (0: from the view and the scene's size).
+    pub ao_radius: f32,
+    ao: ao::Ao,
     msaa: u32,
     ctx: Context,
 }
@@ -286,19 +294,22 @@ impl Raster {
         let msaa_flag = if samples > 1 { "1" } else { "0" };
         // `oit`: 0 sorted blending (or opaque), 1 a peeled layer, 2 weighted sums.
         // `spheres`: the impostor variant (SPHERES=1 in forward.slang).
-        let forward_pipeline = |colors: bool, textured: bool, blended: bool, oit: u32, spheres| {
+        let defines = |colors: bool, textured: bool, blended: bool, oit: u32, spheres: bool| {
             let flag = |b: bool| if b { "1" } else { "0" }.to_string();
+            vec![
+                ("VERTEX_COLORS".into(), flag(colors)),
+                ("TEXTURED".into(), flag(textured)),
+                ("BLENDED".into(), flag(blended)),
+                ("OIT".into(), oit.to_string()),
+                ("MSAA".into(), msaa_flag.into()),
+                ("SPHERES".into(), flag(spheres)),
+            ]
+        };
+        let forward_pipeline = |colors: bool, textured: bool, blended: bool, oit: u32, spheres| {
             // OIT 3: a peeled layer's depth pass (OIT=1's `fs_depth`).
             let (define, fragment) = if oit == 3 { (1, "fs_depth") } else { (oit, "fs_main") };
             let code = compiler.compile(&ShaderDesc {
-                defines: vec![
-                    ("VERTEX_COLORS".into(), flag(colors)),
-                    ("TEXTURED".into(), flag(textured)),
-                    ("BLENDED".into(), flag(blended)),
-                    ("OIT".into(), define.to_string()),
-                    ("MSAA".into(), msaa_flag.into()),
-                    ("SPHERES".into(), flag(spheres)),
-                ],
+                defines: defines(colors, textured, blended, define, spheres),
                 ..ShaderDesc::new(dir.join("raster/forward.slang"))
             })?;
             let (vs, fs) = (entry(&code, "vs_main")?, entry(&code, fragment)?);
@@ -416,6 +427,9 @@ impl Raster {
             clustered: true,
             light_cutoff: 1e-3,
             clusters: clusters::Clusters::new(ctx, compiler)?,
+            ambient_occlusion: true,
+            ao_radius: 0.0,
+            ao: ao::Ao::new(ctx, compiler, defines(true, false, false, 0, true))?,
             msaa: samples,
             ctx: ctx.clone(),
         })
@@ -678,6 +692,14 @@ impl Renderer for Raster {
             ),
             Setting::count("peel_layers", "most peeled layers", self.oit.cap, 1, MAX_PEEL_LAYERS),
             Setting::switch("clustered", "clustered light culling", self.clustered),
+            Setting::switch(
+                "ambient_occlusion",
+                "ambient occlusion (of the environment's light)",
+                self.ambient_occlusion,
+            ),
+            Setting::quantity("ao_radius", "occlusion radius (0: auto)", self.ao_radius, 0.0, 1e6)
+                .logarithmic()
+                .when("ambient_occlusion"),
             Setting::quantity("light_cutoff", "light cutoff (W/m^2)", self.light_cutoff, 1e-6, 1e3)
                 .logarithmic()
                 .when("clustered"),
@@ -708,6 +730,8 @@ impl Renderer for Raster {
             }
             ("peel_layers", SettingValue::UInt(n)) => self.oit.cap = n,
             ("clustered", SettingValue::Bool(on)) => self.clustered = on,
+            ("ambient_occlusion", SettingValue::Bool(on)) => self.ambient_occlusion = on,
+            ("ao_radius", SettingValue::Float(x)) => self.ao_radius = x,
             ("light_cutoff", SettingValue::Float(x)) => self.light_cutoff = x,
             _ => {}
         }
@@ -880,6 +904,13 @@ impl Raster {
         if clustered {
             self.clusters.prepare(&self.ctx, &depth_frame)?;
         }
+        // Ambient occlusion: only the environment's light is occluded.
+        let ao_on = self.ambient_occlusion && scene.environment_kind != 0;
+        let ao_radius = if self.ao_radius > 0.0 {
+            self.ao_radius
+        } else {
+            ao::auto_radius(view.position, scene.bounds)
+        };
         let frame = FrameData {
             view_proj: vp.to_cols_array_2d(),
             inv_view_proj: vp.inverse().to_cols_array_2d(),
@@ -897,6 +928,13 @@ impl Raster {
             view_forward: depth_frame.forward,
             cluster_depth: depth_frame.depth,
             cluster_grid: depth_frame.grid,
+            ao: [
+                if ao_on { 1.0 } else { 0.0 },
+                ao_radius,
+                // The longest screen radius (samples would be too sparse beyond).
+                (0.25 * view.height as f32).max(16.0),
+                0.0,
+            ],
         };
         // The visibility mask: one bit per draw after the frame constants (16-byte aligned).
         let hidden_bits: Vec<u32> = if self.hidden_nodes.is_empty() {
@@ -1064,6 +1102,14 @@ impl Raster {
                 });
         }
 
+        let sphere_draws = sphere_draws(scene);
+        let ao_image = if ao_on {
+            let draws = ao::Draws { meshes, groups, spheres: sphere_draws.clone(), heap };
+            self.ao.add_passes(graph, (view.width, view.height), &fb, &sb, push, draws)
+        } else {
+            ao::Ao::none(graph)
+        };
+
         let (t, e) = (*target, env);
         let sampler = self.env_sampler.raw();
         let background = &self.background;
@@ -1116,9 +1162,9 @@ impl Raster {
         let (t, d) = (*target, depth);
         let variants = &self.forward;
         let impostors = &self.sphere_impostors;
-        let sphere_draws = sphere_draws(scene);
         let lighting = Lighting::new(&self.ibl, self.shadow_sampler.raw(), shadow_maps, ibl);
         sb.shading_reads(graph.add_pass("raster forward"), &lighting, &fb)
+            .read(&ao_image, Access::SampledFragment)
             .write(target, Access::ColorAttachmentReadWrite)
             .write(&mut depth, Access::DepthAttachmentWrite)
             .record(move |ctx| {
@@ -1136,7 +1182,14 @@ impl Raster {
                         &variants[usize::from(g.colored) | usize::from(g.textured) << 1]
                     };
                     pipeline.bind(ctx.cmd, Some(heap));
-                    ctx.push_descriptors(pipeline, &lighting.binds())?;
+                    let [b0, b2, b3] = lighting.binds();
+                    let ao = Bind::Sampled {
+                        binding: 6,
+                        image: &ao_image,
+                        mip: None,
+                        sampler: vk::Sampler::null(),
+                    };
+                    ctx.push_descriptors(pipeline, &[b0, b2, b3, ao])?;
                     pipeline.push(ctx.cmd, &push);
                     if !g.spheres {
                         meshes.group(g).record(&device, ctx.cmd);
