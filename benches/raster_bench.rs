@@ -3,14 +3,16 @@
 //! two frames never overlap in the timings) for the workloads:
 //! - 10,000 separate small meshes (cubes), each with its own transform, one directional light
 //!   with a shadow map; then the same cubes with vertex colors;
-//! - a small scene (two objects, a floor, the reference grid, two shadowed directional lights).
+//! - a small scene (two objects, a floor, the reference grid, two shadowed directional lights,
+//!   no ambient occlusion), then without shadows and with ambient occlusion; env_diffuse with
+//!   and without ambient occlusion.
 //!
 //! - 10 million points with per-point colors, 2 px, uniform in [-1,1]^3, camera at
 //!   (2.5, -3.3, 2.1) looking at the origin, Z up (the Python viewer's benchmark setup).
 //! - 1,000 overlapping transparent spheres (alpha 0.25, lit) over a floor, in each
 //!   transparency mode (sorted, depth peeling with its layers used, weighted blended);
 //! - many lights: many_lights (200 emissive quads) with 1,000 point and spot lights, with
-//!   clustered culling and unculled;
+//!   clustered culling and unculled, and with its emitters' area lights off;
 //! - shapes for data: 1 M spheres, 1 M arrows, a 256^3 voxel grid (a solid ball and a noisy
 //!   shell), as the meshes the scene makes of them.
 //!
@@ -337,26 +339,49 @@ fn many_lights(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyho
         s.nodes.push(node.with_light(s.lights.len() - 1));
     }
     s.update_world();
-    for clustered in [true, false] {
+    for (clustered, area) in [(true, true), (false, true), (true, false)] {
         let label = format!(
-            "many_lights + 1,000 point/spot lights, {}",
-            if clustered { "clustered" } else { "unculled" }
+            "many_lights + 1,000 point/spot lights, {}{}",
+            if clustered { "clustered" } else { "unculled" },
+            if area { "" } else { ", area lights off" }
         );
-        let settings = [("clustered", SettingValue::Bool(clustered))];
+        let settings = [
+            ("clustered", SettingValue::Bool(clustered)),
+            ("area_lights", SettingValue::Bool(area)),
+        ];
         run(ctx, compiler, &label, &s, None, frames, 1, &settings, false)?;
     }
     Ok(())
 }
 
-/// The Python viewer's scene (two objects, a floor, the grid, two shadowed suns, no MSAA):
-/// with the shadow maps kept (nothing moves), and with a sun turning every frame.
+/// The Python viewer's scene (two objects, a floor, the grid, two shadowed suns, no MSAA, no
+/// ambient occlusion): with the shadow maps kept (nothing moves), and with a sun turning
+/// every frame; then what each feature costs on it: without shadows, with ambient
+/// occlusion; and env_diffuse with and without ambient occlusion.
 fn small_scene(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyhow::Result<()> {
     let (small, grid) = (scene(2, 2), Some(raster::Grid::default()));
+    let no_ao = [("ambient_occlusion", SettingValue::Bool(false))];
     for (label, moving) in [
         ("small scene: 2 objects, floor, grid, 2 shadowed suns (shadows kept)", false),
         ("small scene, a sun turning every frame (shadows drawn every frame)", true),
     ] {
-        run(ctx, compiler, label, &small, grid, frames, 1, &[], moving)?;
+        run(ctx, compiler, label, &small, grid, frames, 1, &no_ao, moving)?;
+    }
+    let mut unshadowed = small.clone();
+    for l in &mut unshadowed.lights {
+        l.shadows = false;
+    }
+    let label = "small scene, suns without shadows";
+    run(ctx, compiler, label, &unshadowed, grid, frames, 1, &no_ao, false)?;
+    let label = "small scene, ambient occlusion on (shadows kept)";
+    run(ctx, compiler, label, &small, grid, frames, 1, &[], false)?;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/refs/scenes/env_diffuse.gltf");
+    let env = scene::load(&path)?;
+    for ao in [false, true] {
+        let label = format!("env_diffuse, ambient occlusion {}", if ao { "on" } else { "off" });
+        let settings = [("ambient_occlusion", SettingValue::Bool(ao))];
+        run(ctx, compiler, &label, &env, None, frames, 1, &settings, false)?;
     }
     Ok(())
 }
@@ -398,12 +423,15 @@ fn main() -> anyhow::Result<()> {
     }
     if group("shapes") {
         for (label, s) in shapes::workloads() {
-            run(&ctx, &compiler, &label, &s, None, frames, 1, &[], false)?;
+            let no_ao = [("ambient_occlusion", SettingValue::Bool(false))];
+            run(&ctx, &compiler, &label, &s, None, frames, 1, &no_ao, false)?;
         }
     }
     if only.is_some() {
         return Ok(());
     }
+    // Without ambient occlusion (as measured before it existed; small_scene measures its cost).
+    let no_ao = [("ambient_occlusion", SettingValue::Bool(false))];
     let many = scene(objects, 1);
     run(
         &ctx,
@@ -413,11 +441,11 @@ fn main() -> anyhow::Result<()> {
         None,
         frames,
         1,
-        &[],
+        &no_ao,
         false,
     )?;
     let label = format!("{objects} objects, 1 shadowed sun, MSAA {msaa}x");
-    run(&ctx, &compiler, &label, &many, None, frames, msaa, &[], false)?;
+    run(&ctx, &compiler, &label, &many, None, frames, msaa, &no_ao, false)?;
     // The same with a 256x256 base color texture (the textured forward variant, bindless).
     let mut textured = many.clone();
     let cube = &mut textured.meshes[0].primitives[0];
@@ -442,18 +470,18 @@ fn main() -> anyhow::Result<()> {
     });
     textured.materials[0].base_color_texture = Some(0);
     let label = format!("{objects} objects, base color texture, 1 shadowed sun");
-    run(&ctx, &compiler, &label, &textured, None, frames, 1, &[], false)?;
+    run(&ctx, &compiler, &label, &textured, None, frames, 1, &no_ao, false)?;
     // The same with vertex colors on the cubes (the forward variant with the color varying).
     let mut colored = many;
     let cube = &mut colored.meshes[0].primitives[0];
     cube.colors =
         cube.positions.iter().map(|p| [p[0] + 0.5, p[1] + 0.5, p[2] + 0.5, 1.0]).collect();
     let label = format!("{objects} objects with vertex colors, 1 shadowed sun");
-    run(&ctx, &compiler, &label, &colored, None, frames, 1, &[], false)?;
+    run(&ctx, &compiler, &label, &colored, None, frames, 1, &no_ao, false)?;
     small_scene(&ctx, &compiler, frames)?;
     let (small, grid) = (scene(2, 2), Some(raster::Grid::default()));
     let label = format!("small scene, MSAA {msaa}x");
-    run(&ctx, &compiler, &label, &small, grid, frames, msaa, &[], false)?;
+    run(&ctx, &compiler, &label, &small, grid, frames, msaa, &no_ao, false)?;
     let cloud = points_scene(points);
     run(&ctx, &compiler, &format!("{points} points, 2 px"), &cloud, None, frames, 1, &[], false)?;
     Ok(())

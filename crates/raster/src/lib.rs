@@ -200,6 +200,8 @@ pub struct Raster {
     shadows: shadows::Shadows,
     /// Emissive triangles lighting the scene.
     area: area::AreaLights,
+    /// Whether they do (else emission is only seen, as without area lights).
+    pub area_lights: bool,
     /// Clustered light culling (else every light shades every fragment).
     pub clustered: bool,
     /// Irradiance (W/m^2) below which a point or spot light or an emissive triangle is left
@@ -424,6 +426,7 @@ impl Raster {
             ibl: ibl::Ibl::new(ctx, compiler)?,
             shadows: Default::default(),
             area: Default::default(),
+            area_lights: true,
             clustered: true,
             light_cutoff: 1e-3,
             clusters: clusters::Clusters::new(ctx, compiler)?,
@@ -691,6 +694,7 @@ impl Renderer for Raster {
                 &Transparency::NAMES,
             ),
             Setting::count("peel_layers", "most peeled layers", self.oit.cap, 1, MAX_PEEL_LAYERS),
+            Setting::switch("area_lights", "emissive surfaces light the scene", self.area_lights),
             Setting::switch("clustered", "clustered light culling", self.clustered),
             Setting::switch(
                 "ambient_occlusion",
@@ -729,6 +733,7 @@ impl Renderer for Raster {
                 self.transparency = Transparency::from_index(n as usize).unwrap_or_default()
             }
             ("peel_layers", SettingValue::UInt(n)) => self.oit.cap = n,
+            ("area_lights", SettingValue::Bool(on)) => self.area_lights = on,
             ("clustered", SettingValue::Bool(on)) => self.clustered = on,
             ("ambient_occlusion", SettingValue::Bool(on)) => self.ambient_occlusion = on,
             ("ao_radius", SettingValue::Float(x)) => self.ao_radius = x,
@@ -898,7 +903,8 @@ impl Raster {
         self.shadows.refresh(&self.ctx, scene, view, self.shadow_size)?;
         let (shadows_address, light_shadows_address) = self.shadows.addresses();
         let vp: Mat4 = view.proj * view.view;
-        let lights = scene.light_count + self.area.count();
+        let area_count = if self.area_lights { self.area.count() } else { 0 };
+        let lights = scene.light_count + area_count;
         let clustered = self.clustered && lights <= clusters::MAX_CLUSTERED_LIGHTS;
         let depth_frame = clusters::DepthFrame::new(view, scene.bounds, lights);
         if clustered {
@@ -924,7 +930,7 @@ impl Raster {
             light_count: scene.light_count,
             width: view.width,
             height: view.height,
-            area_count: self.area.count(),
+            area_count,
             view_forward: depth_frame.forward,
             cluster_depth: depth_frame.depth,
             cluster_grid: depth_frame.grid,
@@ -989,7 +995,7 @@ impl Raster {
             .shadows
             .import(graph)
             .ok_or_else(|| RenderError::Internal("shadow data missing after refresh".into()))?;
-        let area = self.area.import(&self.ctx, graph)?;
+        let area = if self.area_lights { self.area.import(&self.ctx, graph)? } else { None };
         let mut sb = SceneBuffers::import(graph, scene, shadows, area.map(|a| a.0));
         let push = RasterPush { area_lights: area.map_or(0, |a| a.1), ..push };
         let env = scene.import_environment(graph);

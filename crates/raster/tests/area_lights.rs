@@ -96,6 +96,23 @@ fn area_light_diffuse_is_the_exact_form_factor() {
 }
 
 #[test]
+fn area_lights_switched_off_light_nothing() {
+    let draw = |on: bool| {
+        let req = RenderRequest {
+            default_lighting: false,
+            settings: vec![("area_lights".into(), render::SettingValue::Bool(on))],
+            ..request(format!("area_lights_{on}").into(), SIZE, SIZE)
+        };
+        render_scene(&scene(true), &req).expect("render")
+    };
+    // A floor point beside the emitter (facing down: the floor under it is lit).
+    let floor = |img: &testkit::RenderedImage| img.hdr[(60 * SIZE + 60) as usize][1];
+    let (on, off) = (floor(&draw(true)), floor(&draw(false)));
+    assert!(on > 1e-3, "lit by the emitter: {on}");
+    assert!(off == 0.0, "switched off: {off}");
+}
+
+#[test]
 fn area_light_lights_only_the_side_it_faces() {
     // Facing up: the floor below is behind it and stays black; from above, its front shows.
     let img = render(&scene(false), "area_light_facing_away");
