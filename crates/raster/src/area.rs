@@ -9,10 +9,12 @@
 //! Rebuilt on the CPU when the scene changes ([`render::Renderer::scene_changed`]) and
 //! written to the raster's buffer by a transfer pass of the next frame's graph.
 
-use framegraph::{Access, BufferHandle, FrameGraph};
+use framegraph::{BufferHandle, FrameGraph};
 use glam::{Mat4, Vec3};
 use render::{GpuScene, RenderError};
-use xpg::{vk, Buffer, Context};
+use xpg::Context;
+
+use crate::list::DeviceList;
 
 /// Emissive triangles lit with at most (the first ones, in draw order; with the punctual
 /// lights, within what clustering takes: `clusters::MAX_CLUSTERED_LIGHTS`).
@@ -30,12 +32,12 @@ pub(crate) struct GpuAreaLight {
 }
 
 /// The area lights of the scene last seen and their buffer.
-#[derive(Default)]
-pub(crate) struct AreaLights {
-    lights: Vec<GpuAreaLight>,
-    buffer: Option<Buffer>,
-    /// Written by a pass of the next graph.
-    dirty: bool,
+pub(crate) struct AreaLights(DeviceList<GpuAreaLight>);
+
+impl Default for AreaLights {
+    fn default() -> Self {
+        Self(DeviceList::new("raster area lights"))
+    }
 }
 
 impl AreaLights {
@@ -92,15 +94,12 @@ impl AreaLights {
                 });
             }
         }
-        if lights != self.lights {
-            self.lights = lights;
-            self.dirty = true;
-        }
+        self.0.set(lights);
     }
 
     /// How many there are.
     pub(crate) fn count(&self) -> u32 {
-        self.lights.len() as u32
+        self.0.data().len() as u32
     }
 
     /// Imports the buffer into `graph` (None without area lights), with a transfer pass
@@ -110,37 +109,6 @@ impl AreaLights {
         ctx: &Context,
         graph: &mut FrameGraph<'_>,
     ) -> Result<Option<(BufferHandle, u64)>, RenderError> {
-        if self.lights.is_empty() {
-            return Ok(None);
-        }
-        let size = size_of_val(self.lights.as_slice()) as u64;
-        if self.buffer.as_ref().is_none_or(|b| b.size() < size) {
-            // The old buffer is freed once the frames using it are done.
-            self.buffer = Some(Buffer::new(
-                ctx,
-                &xpg::BufferDesc {
-                    size: size.next_power_of_two(),
-                    usage: vk::BufferUsageFlags::STORAGE_BUFFER
-                        | vk::BufferUsageFlags::TRANSFER_DST,
-                    memory: xpg::MemoryUsage::GpuOnly,
-                    name: "raster area lights",
-                },
-            )?);
-            self.dirty = true;
-        }
-        let Some(buffer) = self.buffer.as_ref() else { return Ok(None) };
-        // Rewritten: the write waits for every earlier use. Else it was last read by an
-        // earlier frame's fragment shaders, its write long made visible.
-        let initial = (!self.dirty).then_some(Access::StorageReadFragment);
-        let mut h = graph.import_buffer(buffer.name(), buffer, initial, None);
-        if std::mem::take(&mut self.dirty) {
-            let bytes = bytemuck::cast_slice(&self.lights).to_vec();
-            let hh = h;
-            graph
-                .add_pass("raster area lights")
-                .write(&mut h, Access::TransferDst)
-                .record(move |pc| pc.update_buffer(&hh, 0, &bytes));
-        }
-        Ok(Some((h, buffer.address())))
+        self.0.import(ctx, graph)
     }
 }

@@ -5,6 +5,7 @@
 
 use framegraph::{Access, Bind, BufferHandle, FrameGraph, ImageHandle, ImageInfo, Subresources};
 use render::{GpuScene, RenderError};
+use scene::EnvSun;
 use xpg::vk;
 use xpg::{
     Buffer, BufferDesc, Context, Image, ImageDesc, MemoryUsage, Pipeline, Sampler, ShaderCompiler,
@@ -35,11 +36,18 @@ struct IblPush {
     samples: u32,
     src_levels: f32,
     pad: u32,
+    /// Downsample: the sun taken out (scene::EnvSun): its direction and cos(radius), and
+    /// the luminance its texels are scaled down to (infinite: nothing taken out).
+    sun: [f32; 4],
+    sun_threshold: f32,
+    pad2: [u32; 3],
 }
 
 /// The maps of one scene.
 struct Maps {
     scene_id: u64,
+    /// The sun taken out of the environment first, if any.
+    sun: Option<EnvSun>,
     /// The irradiance: 9 RGB spherical-harmonic coefficients (float4 each).
     sh: Buffer,
     prefiltered: Image,
@@ -119,19 +127,23 @@ impl Ibl {
 
     /// Makes room for `scene`'s maps (new images when the scene changed). Returns whether the
     /// maps (and the lookup table) must be computed in this frame: (maps, lut).
+    /// `sun`: taken out of the environment before the maps are made (its light is then the
+    /// renderer's to add).
     pub(crate) fn prepare(
         &mut self,
         ctx: &Context,
         scene: &GpuScene,
+        sun: Option<EnvSun>,
     ) -> Result<(bool, bool), RenderError> {
         let lut = !self.lut_made;
         self.lut_made = true;
-        if self.maps.as_ref().is_some_and(|m| m.scene_id == scene.id) {
+        if self.maps.as_ref().is_some_and(|m| m.scene_id == scene.id && m.sun == sun) {
             return Ok((false, lut));
         }
         let (w, h, _) = SMALL;
         self.maps = Some(Maps {
             scene_id: scene.id,
+            sun,
             sh: Buffer::new(
                 ctx,
                 &BufferDesc {
@@ -200,6 +212,9 @@ impl Ibl {
             samples: 0,
             src_levels: 0.0,
             pad: 0,
+            sun: [0.0, 0.0, 0.0, 2.0],
+            sun_threshold: f32::INFINITY,
+            pad2: [0; 3],
         };
         if lut {
             let run = dispatch(
@@ -219,7 +234,13 @@ impl Ibl {
         let small_info = ImageInfo::d2(sw, sh, IBL_FORMAT).mips(levels);
         let mut small = graph.create_image("ibl small environment", small_info);
         let (src, dst) = (*env, small);
-        let run = dispatch(&self.downsample, push(sw, sh, env_size.0, env_size.1));
+        let mut down = push(sw, sh, env_size.0, env_size.1);
+        if let Some(sun) = m.sun {
+            let d = sun.direction;
+            down.sun = [d[0], d[1], d[2], sun.cos_radius];
+            down.sun_threshold = sun.threshold;
+        }
+        let run = dispatch(&self.downsample, down);
         graph
             .add_pass("ibl downsample")
             .read(env, Access::SampledCompute)

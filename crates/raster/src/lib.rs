@@ -23,8 +23,10 @@ mod ao;
 mod area;
 mod clusters;
 mod ibl;
+mod list;
 mod oit;
 mod shadows;
+mod sun;
 
 pub use area::MAX_AREA_LIGHTS;
 
@@ -202,6 +204,10 @@ pub struct Raster {
     area: area::AreaLights,
     /// Whether they do (else emission is only seen, as without area lights).
     pub area_lights: bool,
+    /// The environment's sun (an HDR sky's) as a shadowed directional light, taken out of
+    /// the image-based lighting.
+    pub environment_sun: bool,
+    sun: sun::SunLight,
     /// Clustered light culling (else every light shades every fragment).
     pub clustered: bool,
     /// Irradiance (W/m^2) below which a point or spot light or an emissive triangle is left
@@ -427,6 +433,8 @@ impl Raster {
             shadows: Default::default(),
             area: Default::default(),
             area_lights: true,
+            environment_sun: false,
+            sun: Default::default(),
             clustered: true,
             light_cutoff: 1e-3,
             clusters: clusters::Clusters::new(ctx, compiler)?,
@@ -670,6 +678,7 @@ impl Renderer for Raster {
 
     fn scene_changed(&mut self, scene: &scene::Scene, gpu: &GpuScene) {
         self.area.rebuild(scene, gpu);
+        self.sun.scene_changed(scene, gpu);
     }
 
     fn settings(&self) -> Vec<Setting> {
@@ -695,6 +704,11 @@ impl Renderer for Raster {
             ),
             Setting::count("peel_layers", "most peeled layers", self.oit.cap, 1, MAX_PEEL_LAYERS),
             Setting::switch("area_lights", "emissive surfaces light the scene", self.area_lights),
+            Setting::switch(
+                "environment_sun",
+                "the sky's sun as a shadowed light",
+                self.environment_sun,
+            ),
             Setting::switch("clustered", "clustered light culling", self.clustered),
             Setting::switch(
                 "ambient_occlusion",
@@ -734,6 +748,7 @@ impl Renderer for Raster {
             }
             ("peel_layers", SettingValue::UInt(n)) => self.oit.cap = n,
             ("area_lights", SettingValue::Bool(on)) => self.area_lights = on,
+            ("environment_sun", SettingValue::Bool(on)) => self.environment_sun = on,
             ("clustered", SettingValue::Bool(on)) => self.clustered = on,
             ("ambient_occlusion", SettingValue::Bool(on)) => self.ambient_occlusion = on,
             ("ao_radius", SettingValue::Float(x)) => self.ao_radius = x,
@@ -898,13 +913,21 @@ impl Raster {
         render::check_target(graph, target, view, HDR_FORMAT)?;
         // The IBL maps of this scene: made in this frame when new, else kept from earlier (the
         // graph must run: the maps count as made from here on).
-        let ibl_work = self.ibl.prepare(&self.ctx, scene)?;
-        // The shadow matrices of this scene's lights, written by a pass when they changed.
-        self.shadows.refresh(&self.ctx, scene, view, self.shadow_size)?;
+        // With `environment_sun`, the sky's sun is taken out of the maps and lights the scene
+        // as a directional light after the scene's own.
+        let sun = if self.environment_sun { self.sun.sun(scene) } else { None };
+        let ibl_work = self.ibl.prepare(&self.ctx, scene, sun)?;
+        let light_lists = match &sun {
+            Some(s) => self.sun.prepare(scene, s),
+            None => (&scene.light_list[..], &scene.light_shadows[..]),
+        };
+        let light_count = light_lists.0.len() as u32;
+        // The shadow matrices of these lights, written by a pass when they changed.
+        self.shadows.refresh(&self.ctx, scene, light_lists, view, self.shadow_size)?;
         let (shadows_address, light_shadows_address) = self.shadows.addresses();
         let vp: Mat4 = view.proj * view.view;
         let area_count = if self.area_lights { self.area.count() } else { 0 };
-        let lights = scene.light_count + area_count;
+        let lights = light_count + area_count;
         let clustered = self.clustered && lights <= clusters::MAX_CLUSTERED_LIGHTS;
         let depth_frame = clusters::DepthFrame::new(view, scene.bounds, lights);
         if clustered {
@@ -927,7 +950,7 @@ impl Raster {
                 scene.environment_mean[2],
                 scene.environment_kind as f32,
             ],
-            light_count: scene.light_count,
+            light_count,
             width: view.width,
             height: view.height,
             area_count,
@@ -998,6 +1021,13 @@ impl Raster {
         let area = if self.area_lights { self.area.import(&self.ctx, graph)? } else { None };
         let mut sb = SceneBuffers::import(graph, scene, shadows, area.map(|a| a.0));
         let push = RasterPush { area_lights: area.map_or(0, |a| a.1), ..push };
+        let push = if sun.is_some() {
+            let (h, address) = self.sun.import(&self.ctx, graph)?;
+            sb.lights = h;
+            RasterPush { lights: address, ..push }
+        } else {
+            push
+        };
         let env = scene.import_environment(graph);
         let env_size = (scene.environment.extent().width, scene.environment.extent().height);
         let ibl = self.ibl.add_passes(graph, &env, env_size, ibl_work)?;
@@ -1042,7 +1072,7 @@ impl Raster {
                 graph,
                 &depth_frame,
                 (&fb, self.frame_buffer.address()),
-                (&sb.lights, scene.lights.address()),
+                (&sb.lights, push.lights),
                 area,
                 self.light_cutoff,
             )?;

@@ -65,11 +65,12 @@ impl Shadows {
         &mut self,
         ctx: &Context,
         scene: &GpuScene,
+        (lights, casts): (&[GpuLight], &[bool]),
         view: &View,
         size: u32,
     ) -> Result<(), RenderError> {
         let fit = Fit { bounds: scene.bounds, view: Some(view), size };
-        let (matrices, per_light) = build(&scene.light_list, &scene.light_shadows, &fit);
+        let (matrices, per_light) = build(lights, casts, &fit);
         let key = (scene.id, scene.versions);
         if self.key == Some(key) && matrices == self.matrices && per_light == self.per_light {
             return Ok(());

@@ -159,23 +159,7 @@ fn ambient_occlusion_in_perspective_with_msaa() {
 /// regions, relative to the reference's mean), printed for both.
 #[test]
 fn ambient_occlusion_brings_env_diffuse_closer_to_mitsuba() {
-    let size = 128usize;
-    let reference =
-        image::open(testkit::data("refs/refs/env_diffuse.exr")).expect("reference").to_rgb32f();
-    let f = reference.width() as usize / size;
-    let luminance = |c: [f32; 3]| 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
-    let r = |x: usize, y: usize| -> f64 {
-        let mut s = 0.0;
-        for j in 0..f {
-            for i in 0..f {
-                let p = reference.get_pixel((x * f + i) as u32, (y * f + j) as u32);
-                s += f64::from(luminance([p[0], p[1], p[2]]));
-            }
-        }
-        s / (f * f) as f64
-    };
-    let region = 8;
-    let regions = size / region;
+    let size = 128;
     let mut errors = Vec::new();
     for ao in [false, true] {
         let req = testkit::RenderRequest {
@@ -191,25 +175,7 @@ fn ambient_occlusion_brings_env_diffuse_closer_to_mitsuba() {
             &img,
             &format!("ambient_occlusion_env_diffuse_{}", if ao { "on" } else { "off" }),
         );
-        let o = |x: usize, y: usize| {
-            let p = img.hdr[y * size + x];
-            f64::from(luminance([p[0], p[1], p[2]]))
-        };
-        let (mut err, mut mean) = (0.0, 0.0);
-        for ry in 0..regions {
-            for rx in 0..regions {
-                let (mut so, mut sr) = (0.0, 0.0);
-                for y in ry * region..(ry + 1) * region {
-                    for x in rx * region..(rx + 1) * region {
-                        so += o(x, y);
-                        sr += r(x, y);
-                    }
-                }
-                err += (so - sr).abs();
-                mean += sr;
-            }
-        }
-        errors.push(err / mean);
+        errors.push(testkit::region_error(&img, "env_diffuse", 8));
     }
     eprintln!(
         "env_diffuse: region error relative to the reference's mean: without occlusion {:.4}, with {:.4}",

@@ -144,7 +144,7 @@ pub struct DrawGroup {
 
 /// A light in world space.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct GpuLight {
     /// Position (point, spot), then kind (0 directional, 1 point, 2 spot).
     pub position_kind: [f32; 4],

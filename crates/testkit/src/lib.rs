@@ -263,3 +263,46 @@ pub fn assert_matches_stored(img: &RenderedImage, name: &str, p99_max: u8) {
         path.display()
     );
 }
+
+/// The mean absolute luminance error of `img` against the Mitsuba reference
+/// tests/data/refs/refs/NAME.exr (box-filtered down to the image's size, a whole multiple of
+/// it), per square region of `region` pixels, relative to the reference's mean: how far the
+/// image's light is from the reference's at the scale of its shading, not its noise.
+pub fn region_error(img: &RenderedImage, name: &str, region: usize) -> f64 {
+    let reference = image::open(data(&format!("refs/refs/{name}.exr")))
+        .unwrap_or_else(|e| panic!("reference {name}: {e}"))
+        .to_rgb32f();
+    let (w, h) = (img.width as usize, img.height as usize);
+    let f = reference.width() as usize / w;
+    assert_eq!(reference.height() as usize / f, h, "{name}: reference size");
+    let lum = |c: [f32; 3]| f64::from(scene::luminance(c));
+    let r = |x: usize, y: usize| -> f64 {
+        let mut s = 0.0;
+        for j in 0..f {
+            for i in 0..f {
+                let p = reference.get_pixel((x * f + i) as u32, (y * f + j) as u32);
+                s += lum([p[0], p[1], p[2]]);
+            }
+        }
+        s / (f * f) as f64
+    };
+    let o = |x: usize, y: usize| {
+        let p = img.hdr[y * w + x];
+        lum([p[0], p[1], p[2]])
+    };
+    let (mut err, mut mean) = (0.0, 0.0);
+    for ry in 0..h / region {
+        for rx in 0..w / region {
+            let (mut so, mut sr) = (0.0, 0.0);
+            for y in ry * region..(ry + 1) * region {
+                for x in rx * region..(rx + 1) * region {
+                    so += o(x, y);
+                    sr += r(x, y);
+                }
+            }
+            err += (so - sr).abs();
+            mean += sr;
+        }
+    }
+    err / mean
+}
