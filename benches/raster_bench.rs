@@ -378,9 +378,16 @@ fn small_scene(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyho
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/refs/scenes/env_diffuse.gltf");
     let env = scene::load(&path)?;
-    for ao in [false, true] {
-        let label = format!("env_diffuse, ambient occlusion {}", if ao { "on" } else { "off" });
-        let settings = [("ambient_occlusion", SettingValue::Bool(ao))];
+    for (ao, sun) in [(false, false), (true, false), (true, true)] {
+        let label = format!(
+            "env_diffuse, ambient occlusion {}{}",
+            if ao { "on" } else { "off" },
+            if sun { ", the sky's sun as a shadowed light" } else { "" }
+        );
+        let settings = [
+            ("ambient_occlusion", SettingValue::Bool(ao)),
+            ("environment_sun", SettingValue::Bool(sun)),
+        ];
         run(ctx, compiler, &label, &env, None, frames, 1, &settings, false)?;
     }
     Ok(())
