@@ -663,13 +663,21 @@ impl Renderer for Raster {
     }
 
     fn status(&self) -> Option<String> {
-        let s = self.oit.stats.filter(|_| self.transparency == Transparency::Peeling)?;
-        Some(format!(
-            "{} peeled layer{}{}",
-            s.layers,
-            if s.layers == 1 { "" } else { "s" },
-            if s.cap_hit { " (the cap: raise peel_layers)" } else { "" }
-        ))
+        let peeling =
+            self.oit.stats.filter(|_| self.transparency == Transparency::Peeling).map(|s| {
+                format!(
+                    "{} peeled layer{}{}",
+                    s.layers,
+                    if s.layers == 1 { "" } else { "s" },
+                    if s.cap_hit { " (the cap: raise peel_layers)" } else { "" }
+                )
+            });
+        let dropped = self.shadows.dropped;
+        let shadows = (dropped > 0).then(|| {
+            format!("{dropped} light(s) without shadows (past {MAX_SHADOW_LAYERS} map layers)")
+        });
+        let parts: Vec<String> = [peeling, shadows].into_iter().flatten().collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 
     fn set_hidden_nodes(&mut self, nodes: &std::collections::BTreeSet<u32>) {

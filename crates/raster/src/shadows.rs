@@ -47,6 +47,8 @@ pub(crate) struct Shadows {
     drawn_matrices: Vec<Mat4>,
     /// How many times the maps were drawn.
     pub(crate) renders: u64,
+    /// Lights that should cast shadows but do not: past [`MAX_SHADOW_LAYERS`].
+    pub(crate) dropped: usize,
 }
 
 /// What the shadow maps' content depends on.
@@ -71,6 +73,14 @@ impl Shadows {
     ) -> Result<(), RenderError> {
         let fit = Fit { bounds: scene.bounds, view: Some(view), size };
         let (matrices, per_light) = build(lights, casts, &fit);
+        let dropped = dropped(&per_light, casts);
+        if dropped != self.dropped && dropped > 0 {
+            tracing::warn!(
+                "{dropped} light(s) cast no shadow: their maps would pass {MAX_SHADOW_LAYERS} \
+                 layers (directional lights take 4, point lights 6, spot lights 1)"
+            );
+        }
+        self.dropped = dropped;
         let key = (scene.id, scene.versions);
         if self.key == Some(key) && matrices == self.matrices && per_light == self.per_light {
             return Ok(());
@@ -247,6 +257,15 @@ fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, Vec<
     (matrices, per_light)
 }
 
+/// How many lights that cast shadows got no layer (`build`'s `per_light`): past the cap.
+fn dropped(per_light: &[[f32; 4]], casts: &[bool]) -> usize {
+    per_light
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| casts.get(*i).copied().unwrap_or(true) && p[0] < 0.0)
+        .count()
+}
+
 /// The corners of box `(lo, hi)`.
 fn corners((lo, hi): (Vec3, Vec3)) -> [Vec3; 8] {
     std::array::from_fn(|c| {
@@ -421,6 +440,8 @@ mod tests {
         let layers: Vec<f32> = per_light.iter().map(|p| p[0]).collect();
         // 6 + 1 + 1, the switched-off one none, 6 more (14), the last would pass 16.
         assert_eq!(layers, [0.0, 6.0, 7.0, -1.0, 8.0, -1.0]);
+        // The one past the cap is reported (the switched-off one is not).
+        assert_eq!(dropped(&per_light, &casts), 1);
         assert_eq!(matrices.len(), 14);
         assert!(matrices.len() <= MAX_SHADOW_LAYERS);
         // Orthographic for the directional light, tan(0.6) for the spot, 1 for cube faces.
