@@ -71,6 +71,7 @@ struct FrameData {
     cluster_depth: [f32; 4],
     cluster_grid: [u32; 4],
     ao: [f32; 4],
+    shadow_split: [u32; 4],
 }
 
 /// Push constants of every raster pass (`RasterPush` in shaders/raster/frame.slang).
@@ -240,6 +241,12 @@ impl Raster {
     /// changed).
     pub fn shadow_renders(&self) -> u64 {
         self.shadows.renders
+    }
+
+    /// How many shadow map layers this renderer drew in its last frame (those of spot and
+    /// point lights only when no other viewport of the scene drew them first).
+    pub fn shadow_layers_drawn(&self) -> usize {
+        self.shadows.layers_drawn
     }
 
     /// How many times the image-based lighting maps were made (once per scene drawn; later
@@ -510,6 +517,7 @@ impl SceneBuffers {
             .read(&self.lights, Access::StorageReadFragment)
             .read(&self.shadows, Access::StorageReadFragment)
             .read(&lighting.shadow_maps, Access::SampledFragment)
+            .read(&lighting.shared_maps, Access::SampledFragment)
             .read(&lighting.ibl.sh, Access::StorageReadFragment)
             .read(&lighting.ibl.prefiltered, Access::SampledFragment)
             .read(&lighting.ibl.lut, Access::SampledFragment)
@@ -540,7 +548,10 @@ impl SceneBuffers {
 /// What the forward shading samples besides the scene: shadow maps and IBL maps (set 1).
 #[derive(Clone, Copy)]
 struct Lighting {
+    /// The view's shadow maps (cascades).
     shadow_maps: ImageHandle,
+    /// The scene's shared ones (spot and point lights).
+    shared_maps: ImageHandle,
     shadow_sampler: vk::Sampler,
     ibl: ibl::IblHandles,
     ibl_sampler: vk::Sampler,
@@ -551,11 +562,12 @@ impl Lighting {
     fn new(
         ibl: &ibl::Ibl,
         shadow_sampler: vk::Sampler,
-        shadow_maps: ImageHandle,
+        [shadow_maps, shared_maps]: [ImageHandle; 2],
         maps: ibl::IblHandles,
     ) -> Self {
         Self {
             shadow_maps,
+            shared_maps,
             shadow_sampler,
             ibl: maps,
             ibl_sampler: ibl.sampler.raw(),
@@ -563,12 +575,13 @@ impl Lighting {
         }
     }
 
-    /// Bindings 0, 2 and 3 of shaders/raster/forward.slang.
-    fn binds(&self) -> [Bind<'_>; 3] {
+    /// Bindings 0 to 3 of shaders/raster/forward.slang.
+    fn binds(&self) -> [Bind<'_>; 4] {
         let sampled =
             |binding, image, sampler| Bind::Sampled { binding, image, mip: None, sampler };
         [
             sampled(0, &self.shadow_maps, self.shadow_sampler),
+            sampled(1, &self.shared_maps, self.shadow_sampler),
             sampled(2, &self.ibl.prefiltered, self.ibl_sampler),
             sampled(3, &self.ibl.lut, self.lut_sampler),
         ]
@@ -972,6 +985,7 @@ impl Raster {
                 (0.25 * view.height as f32).max(16.0),
                 0.0,
             ],
+            shadow_split: [self.shadows.shared as u32, 0, 0, 0],
         };
         // The visibility mask: one bit per draw after the frame constants (16-byte aligned).
         let hidden_bits: Vec<u32> = if self.hidden_nodes.is_empty() {
@@ -1098,7 +1112,7 @@ impl Raster {
             self.hidden_nodes.hash(&mut h);
             h.finish()
         };
-        let (mut shadow_maps, shadow_layers) = self.shadows.import_maps(
+        let shadow_frame = self.shadows.import_maps(
             &self.ctx,
             graph,
             scene,
@@ -1111,12 +1125,14 @@ impl Raster {
         let meshes = MeshDraws::of(scene);
         let shadow_pipelines = [&self.shadow, &self.shadow_alpha];
         let groups = &scene.groups;
-        for layer in shadow_layers {
-            let sm = shadow_maps;
+        let (mut shared_maps, mut shadow_maps) = (shadow_frame.shared, shadow_frame.view);
+        for (layer, shared, at) in shadow_frame.draw {
+            let maps = if shared { &mut shared_maps } else { &mut shadow_maps };
+            let sm = *maps;
             let range = framegraph::Subresources {
                 base_mip: 0,
                 mip_count: 1,
-                base_layer: layer,
+                base_layer: at,
                 layer_count: 1,
             };
             graph
@@ -1125,11 +1141,11 @@ impl Raster {
                 .read(&sb.draws, Access::StorageReadVertex)
                 .read(&sb.shadows, Access::StorageReadVertex)
                 .read(&sb.materials, Access::StorageReadFragment)
-                .write_range(&mut shadow_maps, Access::DepthAttachmentWrite, range)
+                .write_range(maps, Access::DepthAttachmentWrite, range)
                 .record(move |ctx| {
                     let extent = ctx.extent(&sm, 0)?;
                     let depth_att =
-                        attachment(ctx.layer_view(&sm, 0, layer)?, vk::AttachmentLoadOp::CLEAR);
+                        attachment(ctx.layer_view(&sm, 0, at)?, vk::AttachmentLoadOp::CLEAR);
                     let device = ctx.device().clone();
                     // SAFETY: once per pass; the attachments are this pass's declared images in the
                     // layouts of their declared attachment accesses.
@@ -1206,7 +1222,8 @@ impl Raster {
         let (t, d) = (*target, depth);
         let variants = &self.forward;
         let impostors = &self.sphere_impostors;
-        let lighting = Lighting::new(&self.ibl, self.shadow_sampler.raw(), shadow_maps, ibl);
+        let lighting =
+            Lighting::new(&self.ibl, self.shadow_sampler.raw(), [shadow_maps, shared_maps], ibl);
         sb.shading_reads(graph.add_pass("raster forward"), &lighting, &fb)
             .read(&ao_image, Access::SampledFragment)
             .write(target, Access::ColorAttachmentReadWrite)
@@ -1226,14 +1243,14 @@ impl Raster {
                         &variants[usize::from(g.colored) | usize::from(g.textured) << 1]
                     };
                     pipeline.bind(ctx.cmd, Some(heap));
-                    let [b0, b2, b3] = lighting.binds();
+                    let [b0, b1, b2, b3] = lighting.binds();
                     let ao = Bind::Sampled {
                         binding: 6,
                         image: &ao_image,
                         mip: None,
                         sampler: vk::Sampler::null(),
                     };
-                    ctx.push_descriptors(pipeline, &[b0, b2, b3, ao])?;
+                    ctx.push_descriptors(pipeline, &[b0, b1, b2, b3, ao])?;
                     pipeline.push(ctx.cmd, &push);
                     if !g.spheres {
                         meshes.group(g).record(&device, ctx.cmd);

@@ -30,8 +30,11 @@ pub const CASCADES: usize = 4;
 #[derive(Default)]
 pub(crate) struct Shadows {
     key: Option<(u64, Versions)>,
-    /// World-to-clip matrix of each shadow map layer.
+    /// World-to-clip matrix of each shadow map layer: first the layers that do not depend on
+    /// the view (spot and point lights: the scene's shared maps), then the view's (cascades).
     pub(crate) matrices: Vec<Mat4>,
+    /// How many of them are shared.
+    pub(crate) shared: usize,
     /// Per light: first layer (or -1 without a shadow map), tan(half field of view) (0:
     /// orthographic), then near and far of the projection (spot, point: the depth bias in
     /// world units) or the number of cascades (directional).
@@ -40,11 +43,10 @@ pub(crate) struct Shadows {
     buffer: Option<Buffer>,
     /// Written by a pass of the next graph.
     dirty: bool,
-    /// The maps (layers of `size` x `size` depth), kept across frames.
-    maps: Option<xpg::Image>,
-    /// What the maps were drawn for (None: never), and each layer's matrix then.
-    drawn: Option<MapKey>,
-    drawn_matrices: Vec<Mat4>,
+    /// The view's maps (its cascades), kept across frames.
+    view_maps: MapSet,
+    /// Layers this renderer drew in its last frame (shared and the view's).
+    pub(crate) layers_drawn: usize,
     /// How many times the maps were drawn.
     pub(crate) renders: u64,
     /// Lights that should cast shadows but do not: past [`MAX_SHADOW_LAYERS`].
@@ -60,6 +62,94 @@ struct MapKey {
     hidden: u64,
 }
 
+/// An array of shadow map layers kept across frames, and what they were drawn for.
+#[derive(Default)]
+struct MapSet {
+    maps: Option<xpg::Image>,
+    /// What the maps were drawn for (None: never), and each layer's matrix then.
+    drawn: Option<MapKey>,
+    drawn_matrices: Vec<Mat4>,
+}
+
+impl MapSet {
+    /// The maps for `matrices` imported into `graph` (one layer per matrix, at least one), and
+    /// the layers to draw in it: all when what casts into them changed (`key`) or the maps are
+    /// new, else those whose matrix changed. The same maps imported twice into one graph (two
+    /// viewports sharing them) are one resource there, drawn by the first.
+    fn import(
+        &mut self,
+        ctx: &Context,
+        graph: &mut FrameGraph<'_>,
+        (name, format): (&str, vk::Format),
+        key: MapKey,
+        matrices: &[Mat4],
+    ) -> Result<(framegraph::ImageHandle, Vec<u32>), RenderError> {
+        let (layers, size) = (matrices.len().max(1) as u32, key.size);
+        let fits = self.maps.as_ref().is_some_and(|m| {
+            m.extent().width == size && m.array_layers() == layers && m.format() == format
+        });
+        if !fits {
+            // The old maps are freed once the frames using them are done.
+            self.maps = Some(xpg::Image::new(
+                ctx,
+                &xpg::ImageDesc::d2(
+                    name,
+                    size,
+                    size,
+                    format,
+                    vk::ImageUsageFlags::DEPTH_STENCIL_ATTACHMENT | vk::ImageUsageFlags::SAMPLED,
+                )
+                .layers(layers)
+                .array(),
+            )?);
+            self.drawn = None;
+        }
+        let maps = self
+            .maps
+            .as_ref()
+            .ok_or_else(|| RenderError::Internal("shadow maps missing".into()))?;
+        let all = self.drawn != Some(key);
+        let draw: Vec<u32> = (0..matrices.len())
+            .filter(|&l| all || self.drawn_matrices.get(l) != Some(&matrices[l]))
+            .map(|l| l as u32)
+            .collect();
+        let info = framegraph::ImageInfo::d2(size, size, format).layers(layers).array();
+        // New maps: nothing to wait for, no content. Else as the last frame's forward pass
+        // left them (sampled): a layer drawn again waits for those reads.
+        let initial = fits.then_some(Access::SampledFragment);
+        let h = graph.import_image(
+            name,
+            maps.raw(),
+            maps.view(),
+            info,
+            initial,
+            Some(Access::SampledFragment),
+        );
+        self.drawn = Some(key);
+        self.drawn_matrices = matrices.to_vec();
+        Ok((h, draw))
+    }
+}
+
+/// The shadow maps of spot and point lights, which do not depend on the view: one set per
+/// GPU scene for every viewport that draws it with the same map size and hidden nodes
+/// ([`GpuScene::with_shared`]).
+#[derive(Default)]
+struct SharedMaps {
+    sets: Vec<((u32, u64), MapSet)>,
+}
+
+/// Views with different hidden nodes or map sizes at most, each with its own shared set.
+const SHARED_SETS: usize = 8;
+
+/// The shadow maps of one frame: the scene's shared layers and the view's, and the layers to
+/// draw: (matrix index, whether it is a shared layer, its layer in its maps).
+pub(crate) struct FrameMaps {
+    pub(crate) shared: framegraph::ImageHandle,
+    pub(crate) view: framegraph::ImageHandle,
+    pub(crate) draw: Vec<(u32, bool, u32)>,
+}
+
 impl Shadows {
     /// Brings the data up to `scene` seen in `view` with maps of `size` texels (a new scene,
     /// lights or transforms that changed, cascades that follow the camera).
@@ -72,7 +162,8 @@ impl Shadows {
         size: u32,
     ) -> Result<(), RenderError> {
         let fit = Fit { bounds: scene.bounds, view: Some(view), size };
-        let (matrices, per_light) = build(lights, casts, &fit);
+        let (matrices, shared, per_light) = build(lights, casts, &fit);
+        self.shared = shared;
         let dropped = dropped(&per_light, casts);
         if dropped != self.dropped && dropped > 0 {
             tracing::warn!(
@@ -132,10 +223,11 @@ impl Shadows {
         Some(h)
     }
 
-    /// The maps of this frame imported into `graph` (one layer per matrix, at least one), and
-    /// the layers to draw in it: all when what casts into them changed (`scene`, its versions,
-    /// the map `size`, the `hidden` nodes' hash) or the maps are new, else those whose matrix
-    /// changed.
+    /// The maps of this frame imported into `graph`: the scene's shared maps (spot and point
+    /// lights; drawn by the first viewport that needs them) and the view's (cascades), and
+    /// the layers to draw in them: all when what casts into them changed (`scene`, its
+    /// versions, the map `size`, the `hidden` nodes' hash) or the maps are new, else those
+    /// whose matrix changed.
     pub(crate) fn import_maps(
         &mut self,
         ctx: &Context,
@@ -144,55 +236,36 @@ impl Shadows {
         size: u32,
         hidden: u64,
         format: vk::Format,
-    ) -> Result<(framegraph::ImageHandle, Vec<u32>), RenderError> {
-        let layers = self.matrices.len().max(1) as u32;
+    ) -> Result<FrameMaps, RenderError> {
         let key = MapKey { scene: scene.id, versions: scene.versions, size, hidden };
-        let fits = self.maps.as_ref().is_some_and(|m| {
-            m.extent().width == size && m.array_layers() == layers && m.format() == format
-        });
-        if !fits {
-            // The old maps are freed once the frames using them are done.
-            self.maps = Some(xpg::Image::new(
-                ctx,
-                &xpg::ImageDesc::d2(
-                    "shadow maps",
-                    size,
-                    size,
-                    format,
-                    vk::ImageUsageFlags::DEPTH_STENCIL_ATTACHMENT | vk::ImageUsageFlags::SAMPLED,
-                )
-                .layers(layers)
-                .array(),
-            )?);
-            self.drawn = None;
-        }
-        let maps = self
-            .maps
-            .as_ref()
-            .ok_or_else(|| RenderError::Internal("shadow maps missing".into()))?;
-        let all = self.drawn != Some(key);
-        let draw: Vec<u32> = (0..self.matrices.len())
-            .filter(|&l| all || self.drawn_matrices.get(l) != Some(&self.matrices[l]))
-            .map(|l| l as u32)
+        let (shared_matrices, view_matrices) = self.matrices.split_at(self.shared);
+        let (shared, shared_draw) = scene.with_shared(|store: &mut SharedMaps| {
+            let at = match store.sets.iter().position(|(k, _)| *k == (size, hidden)) {
+                Some(at) => at,
+                None => {
+                    if store.sets.len() == SHARED_SETS {
+                        store.sets.remove(0);
+                    }
+                    store.sets.push(((size, hidden), MapSet::default()));
+                    store.sets.len() - 1
+                }
+            };
+            let name = ("shared shadow maps", format);
+            store.sets[at].1.import(ctx, graph, name, key, shared_matrices)
+        })?;
+        let (view, view_draw) =
+            self.view_maps.import(ctx, graph, ("shadow maps", format), key, view_matrices)?;
+        let s = self.shared as u32;
+        let draw: Vec<(u32, bool, u32)> = shared_draw
+            .into_iter()
+            .map(|l| (l, true, l))
+            .chain(view_draw.into_iter().map(|l| (s + l, false, l)))
             .collect();
-        let info = framegraph::ImageInfo::d2(size, size, format).layers(layers).array();
-        // New maps: nothing to wait for, no content. Else as the last frame's forward pass
-        // left them (sampled): a layer drawn again waits for those reads.
-        let initial = fits.then_some(Access::SampledFragment);
-        let h = graph.import_image(
-            "shadow maps",
-            maps.raw(),
-            maps.view(),
-            info,
-            initial,
-            Some(Access::SampledFragment),
-        );
-        self.drawn = Some(key);
-        self.drawn_matrices.clone_from(&self.matrices);
+        self.layers_drawn = draw.len();
         if !draw.is_empty() {
             self.renders += 1;
         }
-        Ok((h, draw))
+        Ok(FrameMaps { shared, view, draw })
     }
 
     /// Device addresses of the matrices and of the per-light parameters (0 before the first
@@ -217,10 +290,12 @@ pub(crate) struct Fit<'a> {
 /// The shadow matrices of the lights of `lights` that cast shadows (`casts`, per light) and
 /// every light's parameters: first layer (-1: none), tan(half field of view) (0:
 /// orthographic), then near and far (spot, point) or the number of cascades (directional).
-fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, Vec<[f32; 4]>) {
+fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, usize, Vec<[f32; 4]>) {
     let bounds = fit.bounds;
-    let mut matrices = Vec::new();
-    let per_light = lights
+    // Shared (spot and point) and view (directional) layers numbered apart; the view's come
+    // after the shared ones once all are known.
+    let (mut shared, mut view_layers) = (Vec::new(), Vec::new());
+    let mut per_light: Vec<([f32; 4], bool)> = lights
         .iter()
         .enumerate()
         .map(|(i, l)| {
@@ -232,29 +307,45 @@ fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, Vec<
                 (_, true, Some(_)) => CASCADES,
                 _ => 1,
             };
-            if !casts.get(i).copied().unwrap_or(true) || matrices.len() + layers > MAX_SHADOW_LAYERS
+            if !casts.get(i).copied().unwrap_or(true)
+                || shared.len() + view_layers.len() + layers > MAX_SHADOW_LAYERS
             {
-                return [-1.0, 0.0, 0.0, 0.0];
+                return ([-1.0, 0.0, 0.0, 0.0], false);
             }
             let pos = Vec3::from_slice(&l.position_kind[..3]);
             let dir = Vec3::from_slice(&l.direction_cos_outer[..3]);
-            let first = matrices.len() as f32;
             if point {
+                let first = shared.len() as f32;
                 let (faces, near, far) = cube_matrices(pos, bounds);
-                matrices.extend(faces);
-                return [first, 1.0, near, far];
+                shared.extend(faces);
+                return ([first, 1.0, near, far], false);
             }
             if let (true, Some(view)) = (directional, fit.view) {
-                matrices.extend(cascades(dir, view, bounds, fit.size));
-                return [first, 0.0, CASCADES as f32, 0.0];
+                let first = view_layers.len() as f32;
+                view_layers.extend(cascades(dir, view, bounds, fit.size));
+                return ([first, 0.0, CASCADES as f32, 0.0], true);
             }
             let spot_outer = (kind > 1.5).then(|| l.direction_cos_outer[3].clamp(-1.0, 1.0).acos());
             let (m, tan_half, near, far) = shadow_matrix(spot_outer, pos, dir, bounds);
-            matrices.push(m);
-            [first, tan_half, if directional { 1.0 } else { near }, far]
+            // A directional light without a view: one map around the scene, not shared
+            // either (only tests fit without a view).
+            let first = if directional { view_layers.len() } else { shared.len() } as f32;
+            if directional {
+                view_layers.push(m)
+            } else {
+                shared.push(m)
+            }
+            ([first, tan_half, if directional { 1.0 } else { near }, far], directional)
         })
         .collect();
-    (matrices, per_light)
+    let count = shared.len();
+    for (p, in_view) in &mut per_light {
+        if *in_view {
+            p[0] += count as f32;
+        }
+    }
+    shared.extend(view_layers);
+    (shared, count, per_light.into_iter().map(|(p, _)| p).collect())
 }
 
 /// How many lights that cast shadows got no layer (`build`'s `per_light`): past the cap.
@@ -436,10 +527,14 @@ mod tests {
         ];
         let casts = [true, true, true, false, true, true];
         let bounds = (Vec3::new(-1.0, 0.0, -1.0), Vec3::new(1.0, 0.5, 1.0));
-        let (matrices, per_light) = build(&lights, &casts, &Fit { bounds, view: None, size: 2048 });
+        let fit = Fit { bounds, view: None, size: 2048 };
+        let (matrices, shared, per_light) = build(&lights, &casts, &fit);
         let layers: Vec<f32> = per_light.iter().map(|p| p[0]).collect();
-        // 6 + 1 + 1, the switched-off one none, 6 more (14), the last would pass 16.
-        assert_eq!(layers, [0.0, 6.0, 7.0, -1.0, 8.0, -1.0]);
+        // 6 + 1 + 1, the switched-off one none, 6 more (14), the last would pass 16. The
+        // point and spot lights' layers (shared by every view) first, then the directional
+        // light's (the view's).
+        assert_eq!(layers, [0.0, 13.0, 6.0, -1.0, 7.0, -1.0]);
+        assert_eq!(shared, 13);
         // The one past the cap is reported (the switched-off one is not).
         assert_eq!(dropped(&per_light, &casts), 1);
         assert_eq!(matrices.len(), 14);
@@ -457,8 +552,8 @@ mod tests {
         for corner in 0..8 {
             let c = |bit: usize, a: f32, b: f32| if corner >> bit & 1 == 0 { a } else { b };
             let p = Vec3::new(c(0, -1.0, 1.0), c(1, 0.0, 0.5), c(2, -1.0, 1.0));
-            for m in &matrices[6..8] {
-                assert!(inside(m, p), "corner {p} outside a directional or spot map");
+            for m in [&matrices[6], &matrices[13]] {
+                assert!(inside(m, p), "corner {p} outside the spot or the directional map");
             }
             // The point light's face of the major axis of p - light.
             let d = p - light_pos;
@@ -499,7 +594,8 @@ mod tests {
         };
         let sun = light(0.0, [0.3, -1.0, 0.2], -1.0);
         let fit = Fit { bounds, view: Some(&view), size: 2048 };
-        let (m, per_light) = build(&[sun], &[true], &fit);
+        let (m, shared, per_light) = build(&[sun], &[true], &fit);
+        assert_eq!(shared, 0, "cascades belong to the view");
         assert_eq!(m.len(), CASCADES);
         assert_eq!(per_light[0], [0.0, 0.0, CASCADES as f32, 0.0]);
         // Texel size of each cascade: 2 / (size * |row x|).

@@ -408,8 +408,7 @@ fn image_based_lighting_matches_the_environment() {
 /// frames (fewer passes, no new build); a newly uploaded scene gets its own.
 #[test]
 fn ibl_maps_are_made_once_per_scene() {
-    use framegraph::{Executor, FrameGraph, ImageInfo};
-    use render::Renderer;
+    use framegraph::{Executor, FrameGraph};
     let ctx = common::gpu(false);
     let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
     let mut raster = raster::Raster::new(&ctx, &compiler).expect("raster");
@@ -420,23 +419,8 @@ fn ibl_maps_are_made_once_per_scene() {
     let mut passes = Vec::new();
     let mut frame = |raster: &mut raster::Raster, gpu: &render::GpuScene| {
         let mut graph = FrameGraph::new();
-        let info = ImageInfo::d2(16, 16, raster::HDR_FORMAT);
-        let mut target = graph.create_image("hdr", info);
-        raster
-            .add_passes(
-                &mut graph,
-                gpu,
-                &view,
-                render::RenderTargets { color: &mut target },
-                &mut render::Hooks::default(),
-            )
-            .expect("passes");
-        // Keep the target: read it back into nothing but a side effect.
-        graph
-            .add_pass("keep")
-            .read(&target, framegraph::Access::TransferSrc)
-            .side_effect()
-            .record(|_| Ok(()));
+        let target = testkit::frames::raster_passes(&mut graph, raster, gpu, &view);
+        testkit::frames::keep(&mut graph, &target);
         let plan = executor.compile(&graph).expect("compile");
         passes.push(plan.passes.len());
         ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))

@@ -138,6 +138,37 @@ fn shadow_maps_are_drawn_again_only_when_what_casts_changes() {
     assert_eq!(m.total(), 0, "{:?}", m.recent);
 }
 
+/// Two viewports of one scene: the point light's cube (the same whatever the view) is drawn
+/// once, by the first viewport, and both show its shadows; a viewport that hides a node has
+/// maps of its own.
+#[test]
+fn point_light_shadow_maps_are_shared_by_viewports() {
+    let s = scene();
+    let mut frames = Frames::viewports(SIZE, 1);
+    let gpu = render::GpuScene::upload(&frames.ctx, &s).expect("upload");
+    let mut gpu = gpu;
+    let first = frames.draw(&mut gpu, &s, false);
+    assert_eq!(frames.others[0].shadow_layers_drawn(), 6, "the first viewport draws the cube");
+    assert_eq!(frames.raster.shadow_layers_drawn(), 0, "the second one uses it");
+    for &(x, z) in &SHADOWED {
+        assert!(first[pixel(x, z)][0] < 0.02 * lit(x, z), "shadow at ({x}, {z})");
+    }
+    check_lit(&first, &BESIDE, "beside the shadows");
+    frames.draw(&mut gpu, &s, false);
+    assert_eq!(frames.others[0].shadow_layers_drawn() + frames.raster.shadow_layers_drawn(), 0);
+    // Hiding the +x occluder in the read-back viewport: its own maps, without it.
+    frames.raster.hidden_nodes.insert(1);
+    let hidden = frames.draw(&mut gpu, &s, false);
+    assert_eq!(frames.raster.shadow_layers_drawn(), 6);
+    assert_eq!(frames.others[0].shadow_layers_drawn(), 0);
+    check_lit(&hidden, &SHADOWED[..1], "the hidden occluder's");
+    let (x, z) = SHADOWED[1];
+    assert!(hidden[pixel(x, z)][0] < 0.02 * lit(x, z), "the other occluders still cast");
+    frames.ctx.wait_idle().expect("idle");
+    let m = frames.ctx.validation_messages();
+    assert_eq!(m.total(), 0, "{:?}", m.recent);
+}
+
 /// A directional light over a large scene: a 20 cm square 20 cm above a 200 m floor, seen
 /// from 1 m away. The shadow comes from the first cascade (a few metres wide: millimetre
 /// texels): floor points under the square are dark, points 5 cm outside its edge are lit,

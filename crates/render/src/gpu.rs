@@ -314,6 +314,9 @@ impl GpuSceneError {
     }
 }
 
+/// Values of any type, one per type.
+type SharedData = std::collections::HashMap<std::any::TypeId, Box<dyn std::any::Any + Send>>;
+
 /// The scene on the GPU.
 pub struct GpuScene {
     /// Acceleration structures (when the device has ray tracing).
@@ -324,6 +327,9 @@ pub struct GpuScene {
     ctx: Context,
     /// Unique per upload in this process (renderers key their caches on it).
     pub id: u64,
+    /// What renderers derive from this scene and share between their viewports, one value
+    /// per type ([`GpuScene::with_shared`]).
+    shared: std::sync::Mutex<SharedData>,
     /// Every vertex.
     pub vertices: Buffer,
     /// Every index (in the scene's order: what rasterizers draw).
@@ -630,6 +636,21 @@ fn colormap_texture(kind: scene::ColormapKind) -> scene::Texture {
 }
 
 impl GpuScene {
+    /// Runs `f` on this scene's shared value of type `T` (made with `T::default()` the first
+    /// time): what a renderer derives from the scene and every viewport's renderer can reuse
+    /// (the raster's shadow maps of spot and point lights). Dropped with the scene.
+    pub fn with_shared<T: Default + Send + 'static, R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // A panic inside `f` leaves the value as it was at the panic: still usable.
+        let mut map = self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry =
+            map.entry(std::any::TypeId::of::<T>()).or_insert_with(|| Box::new(T::default()));
+        match entry.downcast_mut::<T>() {
+            Some(value) => f(value),
+            // Unreachable: the entry of T's id holds a T.
+            None => f(&mut T::default()),
+        }
+    }
+
     /// Uploads `scene` (world transforms must be current).
     pub fn upload(ctx: &Context, scene: &Scene) -> Result<Self, GpuSceneError> {
         use crate::upload as step;
@@ -804,6 +825,7 @@ impl GpuScene {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let mut uploaded = Self {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            shared: Default::default(),
             accel,
             geometry_draws,
             ctx: ctx.clone(),

@@ -7,6 +7,9 @@ pub struct Frames {
     pub ctx: xpg::Context,
     /// The renderer.
     pub raster: raster::Raster,
+    /// More viewports: renderers drawing the same scene in the same frames (before `raster`;
+    /// their images are not read back).
+    pub others: Vec<raster::Raster>,
     executor: framegraph::Executor,
     out: xpg::Image,
     size: u32,
@@ -25,7 +28,17 @@ impl Frames {
         )
         .expect("image");
         let executor = framegraph::Executor::new(&ctx, 1);
-        Self { ctx, raster, executor, out, size }
+        Self { ctx, raster, others: Vec::new(), executor, out, size }
+    }
+
+    /// [`Frames::new`] with `n` more viewports ([`Frames::others`]).
+    pub fn viewports(size: u32, n: usize) -> Self {
+        let mut frames = Self::new(size);
+        let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
+        for _ in 0..n {
+            frames.others.push(raster::Raster::new(&frames.ctx, &compiler).expect("raster"));
+        }
+        frames
     }
 
     /// One frame of `gpu` seen from `scene`'s camera, after updating `gpu` from `scene` when
@@ -37,7 +50,6 @@ impl Frames {
         update: bool,
     ) -> Vec<[f32; 4]> {
         use framegraph::{Access, FrameGraph, ImageInfo};
-        use render::Renderer;
         let view = scene::View::from_scene(scene, None, self.size, self.size).expect("view");
         let mut graph = FrameGraph::new();
         if update {
@@ -45,16 +57,12 @@ impl Frames {
         }
         let gpu: &render::GpuScene = gpu;
         let info = ImageInfo::d2(self.size, self.size, raster::HDR_FORMAT);
-        let mut target = graph.create_image("hdr", info);
-        self.raster
-            .add_passes(
-                &mut graph,
-                gpu,
-                &view,
-                render::RenderTargets { color: &mut target },
-                &mut render::Hooks::default(),
-            )
-            .expect("passes");
+        for other in &mut self.others {
+            let target = raster_passes(&mut graph, other, gpu, &view);
+            // Kept: nothing reads it.
+            keep(&mut graph, &target);
+        }
+        let target = raster_passes(&mut graph, &mut self.raster, gpu, &view);
         let mut o = graph.import_image("out", self.out.raw(), self.out.view(), info, None, None);
         let (t, oo) = (target, o);
         graph
@@ -77,4 +85,36 @@ impl Frames {
             })
             .collect()
     }
+}
+
+/// The passes of `raster` drawing `gpu` seen in `view` into a new HDR target of the view's
+/// size, which it returns.
+pub fn raster_passes<'g>(
+    graph: &mut framegraph::FrameGraph<'g>,
+    raster: &'g mut raster::Raster,
+    gpu: &'g render::GpuScene,
+    view: &scene::View,
+) -> framegraph::ImageHandle {
+    use render::Renderer;
+    let info = framegraph::ImageInfo::d2(view.width, view.height, raster::HDR_FORMAT);
+    let mut target = graph.create_image("hdr", info);
+    raster
+        .add_passes(
+            graph,
+            gpu,
+            view,
+            render::RenderTargets { color: &mut target },
+            &mut render::Hooks::default(),
+        )
+        .expect("passes");
+    target
+}
+
+/// Keeps `target` and what draws it in the graph though nothing reads it.
+pub fn keep(graph: &mut framegraph::FrameGraph<'_>, target: &framegraph::ImageHandle) {
+    graph
+        .add_pass("keep")
+        .read(target, framegraph::Access::TransferSrc)
+        .side_effect()
+        .record(|_| Ok(()));
 }
