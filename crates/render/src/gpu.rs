@@ -314,6 +314,13 @@ impl GpuSceneError {
     }
 }
 
+/// Object-space bounds of every vertex of mesh `m` (None: none).
+fn mesh_local_bounds(m: &scene::Mesh) -> Option<(Vec3, Vec3)> {
+    let all: Vec<[f32; 3]> =
+        m.primitives.iter().flat_map(|p| p.positions.iter().copied()).collect();
+    crate::upload::local_bounds(&all)
+}
+
 /// Values of any type, one per type.
 type SharedData = std::collections::HashMap<std::any::TypeId, Box<dyn std::any::Any + Send>>;
 
@@ -861,15 +868,7 @@ impl GpuScene {
             prim_vertices,
             refittable,
             scratch_draws: Default::default(),
-            mesh_bounds: scene
-                .meshes
-                .iter()
-                .map(|m| {
-                    let all: Vec<[f32; 3]> =
-                        m.primitives.iter().flat_map(|p| p.positions.iter().copied()).collect();
-                    step::local_bounds(&all)
-                })
-                .collect(),
+            mesh_bounds: scene.meshes.iter().map(mesh_local_bounds).collect(),
             material_count: scene.materials.len(),
             material_keys: scene.materials.iter().map(material_key).collect(),
             environment,
@@ -1057,6 +1056,7 @@ impl GpuScene {
             }
             new_lights = Some(lights);
         }
+        let mut bounds_moved = false;
         for change in &geometry {
             match change {
                 GeometryWrite::Points {
@@ -1071,6 +1071,7 @@ impl GpuScene {
                     let gp = &mut self.points[*set];
                     (gp.size_px, gp.visible, gp.transform) = (*size_px, *visible, *transform);
                     gp.size_world = *size_world;
+                    bounds_moved |= gp.local_bounds != *bounds;
                     gp.local_bounds = *bounds;
                     // Its own buffers again (no longer a streamed frame's).
                     (gp.count, gp.pooled) = (gp.capacity, None);
@@ -1078,6 +1079,7 @@ impl GpuScene {
                 GeometryWrite::Lines { set, width_px, visible, transform, bounds, .. } => {
                     let gl = &mut self.lines[*set];
                     (gl.width_px, gl.visible, gl.transform) = (*width_px, *visible, *transform);
+                    bounds_moved |= gl.local_bounds != *bounds;
                     gl.local_bounds = *bounds;
                 }
                 GeometryWrite::PointsPlacement { set, size_px, size_world, visible, transform } => {
@@ -1089,8 +1091,20 @@ impl GpuScene {
                     let gl = &mut self.lines[*set];
                     (gl.visible, gl.transform) = (*visible, *transform);
                 }
-                GeometryWrite::Vertices { .. } => {}
+                GeometryWrite::Vertices { mesh, .. } => {
+                    // The mesh's new vertices: its bounds again (shadow maps and light
+                    // clusters are fitted to the scene's).
+                    if let (Some(b), Some(m)) =
+                        (self.mesh_bounds.get_mut(*mesh), scene.meshes.get(*mesh))
+                    {
+                        *b = mesh_local_bounds(m);
+                        bounds_moved = true;
+                    }
+                }
             }
+        }
+        if bounds_moved {
+            self.bounds = self.placed_bounds(scene);
         }
         if done.geometry {
             self.update_frames(scene, graph)?;

@@ -183,11 +183,19 @@ fn vertex_values_over_time_are_written_in_place() {
     s.meshes[1].primitives[0].targets.clear();
     s.properties.push(PropertyTrack { property: quad, samples: Samples::Track(track) });
     let mut gpu = render::GpuScene::upload(&ctx, &s).expect("upload");
+    let before = gpu.bounds;
     s.set_time(1.0);
     assert!(!gpu.needs_upload(&s));
     let mut graph = framegraph::FrameGraph::new();
     let done = gpu.update(&s, &mut graph).expect("update");
     assert!(done.geometry);
+    // The scene's bounds (what shadow maps and light clusters are fitted to) follow: the quad
+    // now reaches z = 2.
+    assert!(
+        before.1.z < 1.5 && (gpu.bounds.1.z - 2.0).abs() < 1e-5,
+        "bounds {before:?} -> {:?}",
+        gpu.bounds
+    );
     framegraph::run_once(&ctx, graph).expect("execute");
     ctx.wait_idle().expect("idle");
     assert_eq!(gpu_vertices(&ctx, &gpu, 22, 4).positions, moved);
