@@ -129,16 +129,7 @@ impl Ao {
                         if g.spheres { spheres } else { &pipelines[usize::from(g.textured)] };
                     pipeline.bind(ctx.cmd, Some(draws.heap));
                     pipeline.push(ctx.cmd, &push);
-                    if !g.spheres {
-                        draws.meshes.group(g).record(&device, ctx.cmd);
-                        continue;
-                    }
-                    for &(draw, vertices) in &draws.spheres {
-                        // SAFETY: inside the rendering scope begun above; the vertex shader
-                        // reads vertices 0 and 3 of each of the draw's spheres, inside its
-                        // range (upload checked that its vertices are whole spheres).
-                        unsafe { device.cmd_draw(ctx.cmd, vertices, 1, 0, draw) };
-                    }
+                    crate::draw_group(&device, ctx.cmd, g, draws.meshes, &draws.spheres);
                 }
                 // SAFETY: closes the rendering scope begun above.
                 unsafe { device.cmd_end_rendering(ctx.cmd) };

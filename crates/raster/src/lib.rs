@@ -165,6 +165,16 @@ struct GridPush {
     pad: u32,
 }
 
+/// The visibility buffer's pipelines.
+struct Visibility {
+    triangles: Pipeline,
+    spheres: Pipeline,
+    shade: Pipeline,
+}
+
+/// Format of the visibility buffer: the draw (+ 1; 0: nothing) and the triangle or sphere.
+const VISIBILITY_FORMAT: vk::Format = vk::Format::R32G32_UINT;
+
 /// The raster renderer.
 pub struct Raster {
     /// The reference grid, if drawn.
@@ -177,6 +187,13 @@ pub struct Raster {
     forward: [Pipeline; 4],
     /// Opaque spheres as ray-cast impostors ([`render::DrawGroup::spheres`]).
     sphere_impostors: Pipeline,
+    /// Without MSAA: the visibility pass (triangles, sphere impostors) and the compute pass
+    /// that shades what it saw.
+    visibility: Option<Visibility>,
+    /// Opaque untextured surfaces through the visibility buffer (without MSAA): drawn by a
+    /// pass that only writes which triangle is nearest, shaded once per pixel in compute
+    /// (fragment work is scarce on compute GPUs: an H100 runs it on two of its TPCs).
+    pub visibility_buffer: bool,
     /// The transparent pass (vertex colors and textures, premultiplied blending, depth tested
     /// but not written).
     forward_blended: Pipeline,
@@ -355,6 +372,36 @@ impl Raster {
             forward_pipeline(colors, textured, blended, oit, false)
         };
         let sphere_impostors = forward_pipeline(true, false, false, 0, true)?;
+        // The visibility pass reads the primitive ID in its fragment shader (geometry shader
+        // feature).
+        let visibility = if samples == 1 && ctx.caps().geometry_shader {
+            let code = compiler.compile(&ShaderDesc::new(dir.join("raster/visibility.slang")))?;
+            let (vs, fs) = (entry(&code, "vs_main")?, entry(&code, "fs_main")?);
+            let desc = GraphicsDesc::new("raster visibility", &vs, &fs, VISIBILITY_FORMAT).depth(
+                DEPTH_FORMAT,
+                true,
+                vk::CompareOp::LESS,
+            );
+            let triangles = Pipeline::graphics(ctx, &desc, Some(heap))?;
+            let code = compiler.compile(&ShaderDesc {
+                defines: defines(true, false, false, 0, true),
+                ..ShaderDesc::new(dir.join("raster/forward.slang"))
+            })?;
+            let (vs, fs) = (entry(&code, "vs_main")?, entry(&code, "fs_visibility")?);
+            let desc = GraphicsDesc::new("raster visibility, spheres", &vs, &fs, VISIBILITY_FORMAT)
+                .depth(DEPTH_FORMAT, true, vk::CompareOp::LESS);
+            let spheres = Pipeline::graphics(ctx, &desc, Some(heap))?;
+            let mut shade_defines = defines(true, false, false, 0, false);
+            shade_defines.push(("VISIBILITY".into(), "1".into()));
+            let code = compiler.compile(&ShaderDesc {
+                defines: shade_defines,
+                ..ShaderDesc::new(dir.join("raster/forward.slang"))
+            })?;
+            let shade = Pipeline::compute(ctx, &entry(&code, "cs_shade")?, Some(heap))?;
+            Some(Visibility { triangles, spheres, shade })
+        } else {
+            None
+        };
         let forward = [
             forward_variant(false, false, false, 0)?,
             forward_variant(true, false, false, 0)?,
@@ -425,6 +472,8 @@ impl Raster {
             background,
             forward,
             sphere_impostors,
+            visibility,
+            visibility_buffer: true,
             forward_blended,
             transparency: Transparency::default(),
             oit,
@@ -504,25 +553,46 @@ impl SceneBuffers {
         lighting: &Lighting,
         fb: &framegraph::BufferHandle,
     ) -> framegraph::PassBuilder<'p, 'g> {
+        self.shading_reads_in(pass, lighting, fb, false)
+    }
+
+    /// [`SceneBuffers::shading_reads`] by the vertex and fragment stages, or (`compute`) by a
+    /// compute shader (the visibility buffer's shading).
+    fn shading_reads_in<'p, 'g>(
+        &self,
+        pass: framegraph::PassBuilder<'p, 'g>,
+        lighting: &Lighting,
+        fb: &framegraph::BufferHandle,
+        compute: bool,
+    ) -> framegraph::PassBuilder<'p, 'g> {
+        let (vertex, storage, sampled) = if compute {
+            (Access::StorageReadCompute, Access::StorageReadCompute, Access::SampledCompute)
+        } else {
+            (Access::StorageReadVertex, Access::StorageReadFragment, Access::SampledFragment)
+        };
         let pass = match &self.area {
-            Some(a) => pass.read(a, Access::StorageReadFragment),
+            Some(a) => pass.read(a, storage),
             None => pass,
         };
         let pass = match &self.clusters {
-            Some(c) => pass.read(c, Access::StorageReadFragment),
+            Some(c) => pass.read(c, storage),
             None => pass,
         };
-        pass.read(&self.draws, Access::StorageReadVertex)
-            .read(&self.materials, Access::StorageReadFragment)
-            .read(&self.lights, Access::StorageReadFragment)
-            .read(&self.shadows, Access::StorageReadFragment)
-            .read(&lighting.shadow_maps, Access::SampledFragment)
-            .read(&lighting.shared_maps, Access::SampledFragment)
-            .read(&lighting.ibl.sh, Access::StorageReadFragment)
-            .read(&lighting.ibl.prefiltered, Access::SampledFragment)
-            .read(&lighting.ibl.lut, Access::SampledFragment)
-            .read(fb, Access::StorageReadVertex)
-            .read(fb, Access::StorageReadFragment)
+        let pass = pass
+            .read(&self.draws, vertex)
+            .read(&self.materials, storage)
+            .read(&self.lights, storage)
+            .read(&self.shadows, storage)
+            .read(&lighting.shadow_maps, sampled)
+            .read(&lighting.shared_maps, sampled)
+            .read(&lighting.ibl.sh, storage)
+            .read(&lighting.ibl.prefiltered, sampled)
+            .read(&lighting.ibl.lut, sampled);
+        if compute {
+            pass.read(fb, storage)
+        } else {
+            pass.read(fb, vertex).read(fb, storage)
+        }
     }
 
     /// Imports them (the same resources as an update's earlier in this graph, if any; else
@@ -599,6 +669,8 @@ fn depth_read_only(view: vk::ImageView) -> vk::RenderingAttachmentInfo<'static> 
 #[derive(Clone, Copy)]
 struct MeshDraws {
     index_buffer: vk::Buffer,
+    /// The index buffer's device address (the visibility buffer's shading reads it).
+    index_address: u64,
     indirect: vk::Buffer,
     first: u32,
     count: u32,
@@ -608,6 +680,7 @@ impl MeshDraws {
     fn of(scene: &GpuScene) -> Self {
         Self {
             index_buffer: scene.indices.raw(),
+            index_address: scene.indices.address(),
             indirect: scene.indirect.raw(),
             first: 0,
             count: scene.draw_list.len() as u32,
@@ -637,6 +710,27 @@ impl MeshDraws {
                 INDIRECT_STRIDE,
             );
         }
+    }
+}
+
+/// Records group `g`'s draws (pipeline and push constants bound by the caller): its indexed
+/// draws, or for impostor spheres 6 vertices per sphere of each of `spheres` (draw, vertices).
+fn draw_group(
+    device: &xpg::ash::Device,
+    cmd: vk::CommandBuffer,
+    g: &render::DrawGroup,
+    meshes: MeshDraws,
+    spheres: &[(u32, u32)],
+) {
+    if !g.spheres {
+        meshes.group(g).record(device, cmd);
+        return;
+    }
+    for &(draw, vertices) in spheres {
+        // SAFETY: inside a rendering scope (the caller's); the vertex shader reads vertices 0
+        // and 3 of each of the draw's spheres, inside its range (upload checked that its
+        // vertices are whole spheres).
+        unsafe { device.cmd_draw(cmd, vertices, 1, 0, draw) };
     }
 }
 
@@ -732,6 +826,11 @@ impl Renderer for Raster {
             ),
             Setting::switch("clustered", "clustered light culling", self.clustered),
             Setting::switch(
+                "visibility_buffer",
+                "shade opaque surfaces in compute (visibility buffer; without MSAA)",
+                self.visibility_buffer,
+            ),
+            Setting::switch(
                 "ambient_occlusion",
                 "ambient occlusion (of the environment's light)",
                 self.ambient_occlusion,
@@ -771,6 +870,7 @@ impl Renderer for Raster {
             ("area_lights", SettingValue::Bool(on)) => self.area_lights = on,
             ("environment_sun", SettingValue::Bool(on)) => self.environment_sun = on,
             ("clustered", SettingValue::Bool(on)) => self.clustered = on,
+            ("visibility_buffer", SettingValue::Bool(on)) => self.visibility_buffer = on,
             ("ambient_occlusion", SettingValue::Bool(on)) => self.ambient_occlusion = on,
             ("ao_radius", SettingValue::Float(x)) => self.ao_radius = x,
             ("light_cutoff", SettingValue::Float(x)) => self.light_cutoff = x,
@@ -801,6 +901,89 @@ impl Raster {
 }
 
 impl Raster {
+    /// The visibility pass over the opaque untextured groups (depth tested against what the
+    /// forward pass drew, `depth`) and the compute pass that shades each pixel it saw into
+    /// `target`.
+    #[allow(clippy::too_many_arguments)]
+    fn add_visibility<'g>(
+        graph: &mut FrameGraph<'g>,
+        v: &'g Visibility,
+        (width, height): (u32, u32),
+        (fb, sb): (&framegraph::BufferHandle, &SceneBuffers),
+        (target, depth): (&mut ImageHandle, &mut ImageHandle),
+        (ao_image, lighting): (&ImageHandle, &Lighting),
+        push: RasterPush,
+        (meshes, groups, spheres, heap): (
+            MeshDraws,
+            &'g [render::DrawGroup],
+            Vec<(u32, u32)>,
+            &'g xpg::BindlessHeap,
+        ),
+    ) {
+        let info = ImageInfo::d2(width, height, VISIBILITY_FORMAT);
+        let mut visibility = graph.create_image("raster visibility", info);
+        let (vi, d) = (visibility, *depth);
+        graph
+            .add_pass("raster visibility")
+            .read(fb, Access::StorageReadVertex)
+            .read(&sb.draws, Access::StorageReadVertex)
+            .read(&sb.draws, Access::StorageReadFragment)
+            .read(&sb.materials, Access::StorageReadFragment)
+            .write(&mut visibility, Access::ColorAttachmentWrite)
+            .write(depth, Access::DepthAttachmentWrite)
+            .record(move |ctx| {
+                let extent = ctx.extent(&vi, 0)?;
+                let nothing = vk::ClearValue { color: vk::ClearColorValue { uint32: [0; 4] } };
+                let color =
+                    [attachment(ctx.view(&vi)?, vk::AttachmentLoadOp::CLEAR).clear_value(nothing)];
+                let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::LOAD);
+                let device = ctx.device().clone();
+                // SAFETY: once per pass; the attachments are this pass's declared images in the
+                // layouts of their declared attachment accesses.
+                unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
+                for g in groups.iter().filter(|g| !g.textured) {
+                    let pipeline = if g.spheres { &v.spheres } else { &v.triangles };
+                    pipeline.bind(ctx.cmd, Some(heap));
+                    pipeline.push(ctx.cmd, &push);
+                    draw_group(&device, ctx.cmd, g, meshes, &spheres);
+                }
+                // SAFETY: closes the rendering scope begun above.
+                unsafe { device.cmd_end_rendering(ctx.cmd) };
+                Ok(())
+            });
+        // The index buffer's address in `oit` (unused by opaque shading: forward.slang).
+        let push = RasterPush { oit: meshes.index_address, ..push };
+        let (t, ao, lighting) = (*target, *ao_image, *lighting);
+        let shade = &v.shade;
+        sb.shading_reads_in(graph.add_pass("raster visibility shading"), &lighting, fb, true)
+            .read(&visibility, Access::SampledCompute)
+            .read(ao_image, Access::SampledCompute)
+            .write(target, Access::StorageWriteCompute)
+            .record(move |ctx| {
+                shade.bind(ctx.cmd, Some(heap));
+                let [b0, b1, b2, b3] = lighting.binds();
+                let sampled = |binding, image| Bind::Sampled {
+                    binding,
+                    image,
+                    mip: None,
+                    sampler: vk::Sampler::null(),
+                };
+                let binds = [
+                    b0,
+                    b1,
+                    b2,
+                    b3,
+                    sampled(4, &vi),
+                    Bind::Storage { binding: 5, image: &t, mip: 0 },
+                    sampled(6, &ao),
+                ];
+                ctx.push_descriptors(shade, &binds)?;
+                shade.push(ctx.cmd, &push);
+                shade.dispatch_threads(ctx.cmd, [width, height, 1]);
+                Ok(())
+            });
+    }
+
     /// Blended draws, sorted back to front by the distance of their centres from the eye, each
     /// drawn on its own over everything opaque (depth tested, not written).
     #[allow(clippy::too_many_arguments)]
@@ -1222,6 +1405,10 @@ impl Raster {
         let (t, d) = (*target, depth);
         let variants = &self.forward;
         let impostors = &self.sphere_impostors;
+        // Without MSAA, opaque untextured surfaces go through the visibility buffer: the
+        // forward pass draws the textured ones alone.
+        let vis = self.visibility.as_ref().filter(|_| self.visibility_buffer && ms == 1);
+        let vis_spheres = if vis.is_some() { sphere_draws.clone() } else { Vec::new() };
         let lighting =
             Lighting::new(&self.ibl, self.shadow_sampler.raw(), [shadow_maps, shared_maps], ibl);
         sb.shading_reads(graph.add_pass("raster forward"), &lighting, &fb)
@@ -1237,6 +1424,9 @@ impl Raster {
                 // layouts of their declared attachment accesses.
                 unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
                 for g in groups {
+                    if vis.is_some() && !g.textured {
+                        continue;
+                    }
                     let pipeline = if g.spheres {
                         impostors
                     } else {
@@ -1252,21 +1442,18 @@ impl Raster {
                     };
                     ctx.push_descriptors(pipeline, &[b0, b1, b2, b3, ao])?;
                     pipeline.push(ctx.cmd, &push);
-                    if !g.spheres {
-                        meshes.group(g).record(&device, ctx.cmd);
-                        continue;
-                    }
-                    for &(draw, vertices) in &sphere_draws {
-                        // SAFETY: inside the rendering scope begun above; the vertex shader
-                        // reads vertices 0 and 3 of each of the draw's spheres, inside its
-                        // range (upload checked that its vertices are whole spheres).
-                        unsafe { device.cmd_draw(ctx.cmd, vertices, 1, 0, draw) };
-                    }
+                    draw_group(&device, ctx.cmd, g, meshes, &sphere_draws);
                 }
                 // SAFETY: closes the rendering scope begun above.
                 unsafe { device.cmd_end_rendering(ctx.cmd) };
                 Ok(())
             });
+        if let Some(v) = vis {
+            let w = (view.width, view.height);
+            let ao = (&ao_image, &lighting);
+            let draws = (meshes, &groups[..], vis_spheres, heap);
+            Self::add_visibility(graph, v, w, (&fb, &sb), (target, &mut depth), ao, push, draws);
+        }
         self.overlay.add_passes(graph, scene, view, target, &mut depth);
         // Single-sampled color and depth only: multisampled images cannot be storage images
         // or sampled like the others.

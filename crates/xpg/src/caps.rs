@@ -75,6 +75,8 @@ pub struct Caps {
     pub synchronization2: bool,
     /// Timeline semaphores (required).
     pub timeline_semaphore: bool,
+    /// Geometry shaders (enabled when supported): fragment shaders may read the primitive ID.
+    pub geometry_shader: bool,
     /// 64-bit integers in shaders.
     pub shader_int64: bool,
     /// Storage images read and written without a format in the shader.
@@ -296,6 +298,7 @@ pub(crate) fn probe(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Caps {
     caps.synchronization2 = f13.synchronization2 == vk::TRUE;
     caps.timeline_semaphore = f12.timeline_semaphore == vk::TRUE;
     caps.shader_int64 = f10.shader_int64 == vk::TRUE;
+    caps.geometry_shader = f10.geometry_shader == vk::TRUE;
     caps.storage_image_without_format = f10.shader_storage_image_read_without_format == vk::TRUE
         && f10.shader_storage_image_write_without_format == vk::TRUE;
     caps.sampler_anisotropy = f10.sampler_anisotropy == vk::TRUE;
@@ -360,6 +363,8 @@ pub(crate) fn enabled_features(
         shader_storage_image_read_without_format: s10.shader_storage_image_read_without_format,
         shader_storage_image_write_without_format: s10.shader_storage_image_write_without_format,
         fill_mode_non_solid: s10.fill_mode_non_solid,
+        // Fragment shaders' primitive ID (the raster's visibility buffer) needs it.
+        geometry_shader: s10.geometry_shader,
         wide_lines: s10.wide_lines,
         large_points: s10.large_points,
         independent_blend: s10.independent_blend,
