@@ -339,15 +339,19 @@ fn many_lights(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyho
         s.nodes.push(node.with_light(s.lights.len() - 1));
     }
     s.update_world();
-    for (clustered, area) in [(true, true), (false, true), (true, false)] {
+    for (clustered, area, vis) in
+        [(true, true, true), (false, true, true), (true, false, true), (true, true, false)]
+    {
         let label = format!(
-            "many_lights + 1,000 point/spot lights, {}{}",
+            "many_lights + 1,000 point/spot lights, {}{}{}",
             if clustered { "clustered" } else { "unculled" },
-            if area { "" } else { ", area lights off" }
+            if area { "" } else { ", area lights off" },
+            if vis { "" } else { ", forward shading (no visibility buffer)" }
         );
         let settings = [
             ("clustered", SettingValue::Bool(clustered)),
             ("area_lights", SettingValue::Bool(area)),
+            ("visibility_buffer", SettingValue::Bool(vis)),
         ];
         run(ctx, compiler, &label, &s, None, frames, 1, &settings, false)?;
     }
@@ -367,6 +371,12 @@ fn small_scene(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyho
     ] {
         run(ctx, compiler, label, &small, grid, frames, 1, &no_ao, moving)?;
     }
+    let forward = [
+        ("ambient_occlusion", SettingValue::Bool(false)),
+        ("visibility_buffer", SettingValue::Bool(false)),
+    ];
+    let label = "small scene (shadows kept), forward shading (no visibility buffer)";
+    run(ctx, compiler, label, &small, grid, frames, 1, &forward, false)?;
     let mut unshadowed = small.clone();
     for l in &mut unshadowed.lights {
         l.shadows = false;
