@@ -910,8 +910,12 @@ impl Raster {
         v: &'g Visibility,
         (width, height): (u32, u32),
         (fb, sb): (&framegraph::BufferHandle, &SceneBuffers),
-        (target, depth): (&mut ImageHandle, &mut ImageHandle),
-        (ao_image, lighting): (&ImageHandle, &Lighting),
+        (target, depth, clear_depth): (&mut ImageHandle, &mut ImageHandle, bool),
+        (ao_image, lighting, (env, env_sampler)): (
+            &ImageHandle,
+            &Lighting,
+            (&ImageHandle, vk::Sampler),
+        ),
         push: RasterPush,
         (meshes, groups, spheres, heap): (
             MeshDraws,
@@ -936,7 +940,13 @@ impl Raster {
                 let nothing = vk::ClearValue { color: vk::ClearColorValue { uint32: [0; 4] } };
                 let color =
                     [attachment(ctx.view(&vi)?, vk::AttachmentLoadOp::CLEAR).clear_value(nothing)];
-                let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::LOAD);
+                // The forward pass's depth, or cleared when there was none.
+                let load = if clear_depth {
+                    vk::AttachmentLoadOp::CLEAR
+                } else {
+                    vk::AttachmentLoadOp::LOAD
+                };
+                let depth_att = attachment(ctx.view(&d)?, load);
                 let device = ctx.device().clone();
                 // SAFETY: once per pass; the attachments are this pass's declared images in the
                 // layouts of their declared attachment accesses.
@@ -953,11 +963,13 @@ impl Raster {
             });
         // The index buffer's address in `oit` (unused by opaque shading: forward.slang).
         let push = RasterPush { oit: meshes.index_address, ..push };
-        let (t, ao, lighting) = (*target, *ao_image, *lighting);
+        let (t, ao, lighting, e) = (*target, *ao_image, *lighting, *env);
         let shade = &v.shade;
         sb.shading_reads_in(graph.add_pass("raster visibility shading"), &lighting, fb, true)
             .read(&visibility, Access::SampledCompute)
             .read(ao_image, Access::SampledCompute)
+            .read(env, Access::SampledCompute)
+            .read(depth, Access::SampledCompute)
             .write(target, Access::StorageWriteCompute)
             .record(move |ctx| {
                 shade.bind(ctx.cmd, Some(heap));
@@ -976,6 +988,8 @@ impl Raster {
                     sampled(4, &vi),
                     Bind::Storage { binding: 5, image: &t, mip: 0 },
                     sampled(6, &ao),
+                    Bind::Sampled { binding: 7, image: &e, mip: None, sampler: env_sampler },
+                    sampled(8, &d),
                 ];
                 ctx.push_descriptors(shade, &binds)?;
                 shade.push(ctx.cmd, &push);
@@ -1353,6 +1367,11 @@ impl Raster {
             ao::Ao::none(graph)
         };
 
+        // Without MSAA, opaque untextured surfaces go through the visibility buffer: the
+        // forward pass draws the textured ones alone (none: no forward pass), and the compute
+        // pass that shades the others fills the background too.
+        let vis = self.visibility.as_ref().filter(|_| self.visibility_buffer && ms == 1);
+        let forward_pass = vis.is_none() || groups.iter().any(|g| g.textured);
         let (t, e) = (*target, env);
         let sampler = self.env_sampler.raw();
         let background = &self.background;
@@ -1364,95 +1383,97 @@ impl Raster {
             1 => Some([m[0], m[1], m[2], 1.0]),
             _ => None,
         };
-        graph
-            .add_pass("raster background")
-            .read(&fb, Access::StorageReadFragment)
-            .read(&env, Access::SampledFragment)
-            .write(target, Access::ColorAttachmentWrite)
-            .record(move |ctx| {
-                let extent = ctx.extent(&t, 0)?;
-                let (load, draw) = match clear_to {
-                    Some(_) => (vk::AttachmentLoadOp::CLEAR, false),
-                    None => (vk::AttachmentLoadOp::DONT_CARE, true),
-                };
-                let mut color = [attachment(ctx.view(&t)?, load)];
-                color[0] = color[0].clear_value(vk::ClearValue {
-                    color: vk::ClearColorValue { float32: clear_to.unwrap_or([0.0; 4]) },
+        if vis.is_none() {
+            graph
+                .add_pass("raster background")
+                .read(&fb, Access::StorageReadFragment)
+                .read(&env, Access::SampledFragment)
+                .write(target, Access::ColorAttachmentWrite)
+                .record(move |ctx| {
+                    let extent = ctx.extent(&t, 0)?;
+                    let (load, draw) = match clear_to {
+                        Some(_) => (vk::AttachmentLoadOp::CLEAR, false),
+                        None => (vk::AttachmentLoadOp::DONT_CARE, true),
+                    };
+                    let mut color = [attachment(ctx.view(&t)?, load)];
+                    color[0] = color[0].clear_value(vk::ClearValue {
+                        color: vk::ClearColorValue { float32: clear_to.unwrap_or([0.0; 4]) },
+                    });
+                    let device = ctx.device().clone();
+                    // SAFETY: once per pass; the attachments are this pass's declared images in the
+                    // layouts of their declared attachment accesses.
+                    unsafe { ctx.begin_rendering(extent, &color, None) };
+                    if !draw {
+                        // SAFETY: closes the rendering scope begun above.
+                        unsafe { device.cmd_end_rendering(ctx.cmd) };
+                        return Ok(());
+                    }
+                    background.bind(ctx.cmd, None);
+                    ctx.push_descriptors(
+                        background,
+                        &[Bind::Sampled { binding: 0, image: &e, mip: None, sampler }],
+                    )?;
+                    background.push(ctx.cmd, &push);
+                    // SAFETY: recording inside the rendering scope begun above.
+                    unsafe {
+                        device.cmd_draw(ctx.cmd, 3, 1, 0, 0);
+                        device.cmd_end_rendering(ctx.cmd);
+                    }
+                    Ok(())
                 });
-                let device = ctx.device().clone();
-                // SAFETY: once per pass; the attachments are this pass's declared images in the
-                // layouts of their declared attachment accesses.
-                unsafe { ctx.begin_rendering(extent, &color, None) };
-                if !draw {
-                    // SAFETY: closes the rendering scope begun above.
-                    unsafe { device.cmd_end_rendering(ctx.cmd) };
-                    return Ok(());
-                }
-                background.bind(ctx.cmd, None);
-                ctx.push_descriptors(
-                    background,
-                    &[Bind::Sampled { binding: 0, image: &e, mip: None, sampler }],
-                )?;
-                background.push(ctx.cmd, &push);
-                // SAFETY: recording inside the rendering scope begun above.
-                unsafe {
-                    device.cmd_draw(ctx.cmd, 3, 1, 0, 0);
-                    device.cmd_end_rendering(ctx.cmd);
-                }
-                Ok(())
-            });
+        }
 
         let (t, d) = (*target, depth);
         let variants = &self.forward;
         let impostors = &self.sphere_impostors;
-        // Without MSAA, opaque untextured surfaces go through the visibility buffer: the
-        // forward pass draws the textured ones alone.
-        let vis = self.visibility.as_ref().filter(|_| self.visibility_buffer && ms == 1);
         let vis_spheres = if vis.is_some() { sphere_draws.clone() } else { Vec::new() };
         let lighting =
             Lighting::new(&self.ibl, self.shadow_sampler.raw(), [shadow_maps, shared_maps], ibl);
-        sb.shading_reads(graph.add_pass("raster forward"), &lighting, &fb)
-            .read(&ao_image, Access::SampledFragment)
-            .write(target, Access::ColorAttachmentReadWrite)
-            .write(&mut depth, Access::DepthAttachmentWrite)
-            .record(move |ctx| {
-                let extent = ctx.extent(&t, 0)?;
-                let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
-                let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::CLEAR);
-                let device = ctx.device().clone();
-                // SAFETY: once per pass; the attachments are this pass's declared images in the
-                // layouts of their declared attachment accesses.
-                unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
-                for g in groups {
-                    if vis.is_some() && !g.textured {
-                        continue;
+        if forward_pass {
+            sb.shading_reads(graph.add_pass("raster forward"), &lighting, &fb)
+                .read(&ao_image, Access::SampledFragment)
+                .write(target, Access::ColorAttachmentReadWrite)
+                .write(&mut depth, Access::DepthAttachmentWrite)
+                .record(move |ctx| {
+                    let extent = ctx.extent(&t, 0)?;
+                    let color = [attachment(ctx.view(&t)?, vk::AttachmentLoadOp::LOAD)];
+                    let depth_att = attachment(ctx.view(&d)?, vk::AttachmentLoadOp::CLEAR);
+                    let device = ctx.device().clone();
+                    // SAFETY: once per pass; the attachments are this pass's declared images in the
+                    // layouts of their declared attachment accesses.
+                    unsafe { ctx.begin_rendering(extent, &color, Some(&depth_att)) };
+                    for g in groups {
+                        if vis.is_some() && !g.textured {
+                            continue;
+                        }
+                        let pipeline = if g.spheres {
+                            impostors
+                        } else {
+                            &variants[usize::from(g.colored) | usize::from(g.textured) << 1]
+                        };
+                        pipeline.bind(ctx.cmd, Some(heap));
+                        let [b0, b1, b2, b3] = lighting.binds();
+                        let ao = Bind::Sampled {
+                            binding: 6,
+                            image: &ao_image,
+                            mip: None,
+                            sampler: vk::Sampler::null(),
+                        };
+                        ctx.push_descriptors(pipeline, &[b0, b1, b2, b3, ao])?;
+                        pipeline.push(ctx.cmd, &push);
+                        draw_group(&device, ctx.cmd, g, meshes, &sphere_draws);
                     }
-                    let pipeline = if g.spheres {
-                        impostors
-                    } else {
-                        &variants[usize::from(g.colored) | usize::from(g.textured) << 1]
-                    };
-                    pipeline.bind(ctx.cmd, Some(heap));
-                    let [b0, b1, b2, b3] = lighting.binds();
-                    let ao = Bind::Sampled {
-                        binding: 6,
-                        image: &ao_image,
-                        mip: None,
-                        sampler: vk::Sampler::null(),
-                    };
-                    ctx.push_descriptors(pipeline, &[b0, b1, b2, b3, ao])?;
-                    pipeline.push(ctx.cmd, &push);
-                    draw_group(&device, ctx.cmd, g, meshes, &sphere_draws);
-                }
-                // SAFETY: closes the rendering scope begun above.
-                unsafe { device.cmd_end_rendering(ctx.cmd) };
-                Ok(())
-            });
+                    // SAFETY: closes the rendering scope begun above.
+                    unsafe { device.cmd_end_rendering(ctx.cmd) };
+                    Ok(())
+                });
+        }
         if let Some(v) = vis {
             let w = (view.width, view.height);
-            let ao = (&ao_image, &lighting);
+            let maps = (&ao_image, &lighting, (&env, sampler));
             let draws = (meshes, &groups[..], vis_spheres, heap);
-            Self::add_visibility(graph, v, w, (&fb, &sb), (target, &mut depth), ao, push, draws);
+            let images = (&mut *target, &mut depth, !forward_pass);
+            Self::add_visibility(graph, v, w, (&fb, &sb), images, maps, push, draws);
         }
         self.overlay.add_passes(graph, scene, view, target, &mut depth);
         // Single-sampled color and depth only: multisampled images cannot be storage images
