@@ -135,47 +135,53 @@ impl Ao {
                 unsafe { device.cmd_end_rendering(ctx.cmd) };
                 Ok(())
             });
+        self.occlusion(graph, (width, height), fb, &depth, push.frame)
+    }
+
+    /// The occlusion from `depth` (the camera's, of every opaque surface): GTAO, then the
+    /// denoise. Returns the occlusion image.
+    pub(crate) fn occlusion<'g>(
+        &'g self,
+        graph: &mut FrameGraph<'g>,
+        (width, height): (u32, u32),
+        fb: &BufferHandle,
+        depth: &ImageHandle,
+        frame: u64,
+    ) -> ImageHandle {
         let info = ImageInfo::d2(width, height, AO_FORMAT);
         let mut raw = graph.create_image("raster ao raw", info);
         let mut ao = graph.create_image("raster ao", info);
-        let push = AoPush { frame: push.frame };
-        let (gtao, r) = (&self.gtao, raw);
-        graph
-            .add_pass("raster ao gtao")
-            .read(fb, Access::StorageReadCompute)
-            .read(&depth, Access::SampledCompute)
-            .write(&mut raw, Access::StorageWriteCompute)
-            .record(move |ctx| {
-                gtao.bind(ctx.cmd, None);
-                ctx.push_descriptors(
-                    gtao,
-                    &[sampled(0, &d), Bind::Storage { binding: 1, image: &r, mip: 0 }],
-                )?;
-                gtao.push(ctx.cmd, &push);
-                gtao.dispatch_threads(ctx.cmd, [width, height, 1]);
+        let push = AoPush { frame };
+        // One compute pass of `pipeline` over the view: the depth at binding 0, `out` at 1,
+        // `input` (if any) at 2.
+        let pass = |graph: &mut FrameGraph<'g>,
+                    name: &str,
+                    pipeline: &'g Pipeline,
+                    input: Option<ImageHandle>,
+                    out: &mut ImageHandle| {
+            let (d, o) = (*depth, *out);
+            let mut builder = graph
+                .add_pass(name)
+                .read(fb, Access::StorageReadCompute)
+                .read(depth, Access::SampledCompute);
+            if let Some(i) = &input {
+                builder = builder.read(i, Access::SampledCompute);
+            }
+            builder.write(out, Access::StorageWriteCompute).record(move |ctx| {
+                pipeline.bind(ctx.cmd, None);
+                let mut binds =
+                    vec![sampled(0, &d), Bind::Storage { binding: 1, image: &o, mip: 0 }];
+                if let Some(i) = &input {
+                    binds.push(sampled(2, i));
+                }
+                ctx.push_descriptors(pipeline, &binds)?;
+                pipeline.push(ctx.cmd, &push);
+                pipeline.dispatch_threads(ctx.cmd, [width, height, 1]);
                 Ok(())
             });
-        let (denoise, out) = (&self.denoise, ao);
-        graph
-            .add_pass("raster ao denoise")
-            .read(fb, Access::StorageReadCompute)
-            .read(&depth, Access::SampledCompute)
-            .read(&raw, Access::SampledCompute)
-            .write(&mut ao, Access::StorageWriteCompute)
-            .record(move |ctx| {
-                denoise.bind(ctx.cmd, None);
-                ctx.push_descriptors(
-                    denoise,
-                    &[
-                        sampled(0, &d),
-                        Bind::Storage { binding: 1, image: &out, mip: 0 },
-                        sampled(2, &r),
-                    ],
-                )?;
-                denoise.push(ctx.cmd, &push);
-                denoise.dispatch_threads(ctx.cmd, [width, height, 1]);
-                Ok(())
-            });
+        };
+        pass(graph, "raster ao gtao", &self.gtao, None, &mut raw);
+        pass(graph, "raster ao denoise", &self.denoise, Some(raw), &mut ao);
         ao
     }
 
@@ -195,7 +201,7 @@ impl Ao {
 }
 
 /// A sampled image binding without a sampler (`Texture2D`, read with `Load`).
-fn sampled(binding: u32, image: &ImageHandle) -> Bind<'_> {
+pub(crate) fn sampled(binding: u32, image: &ImageHandle) -> Bind<'_> {
     Bind::Sampled { binding, image, mip: None, sampler: vk::Sampler::null() }
 }
 

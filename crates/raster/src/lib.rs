@@ -911,8 +911,8 @@ impl Raster {
         (width, height): (u32, u32),
         (fb, sb): (&framegraph::BufferHandle, &SceneBuffers),
         (target, depth, clear_depth): (&mut ImageHandle, &mut ImageHandle, bool),
-        (ao_image, lighting, (env, env_sampler)): (
-            &ImageHandle,
+        (ao, lighting, (env, env_sampler)): (
+            Result<ImageHandle, &'g ao::Ao>,
             &Lighting,
             (&ImageHandle, vk::Sampler),
         ),
@@ -961,25 +961,25 @@ impl Raster {
                 unsafe { device.cmd_end_rendering(ctx.cmd) };
                 Ok(())
             });
+        // The occlusion made earlier, or now from the visibility pass's depth.
+        let ao_image = match ao {
+            Ok(image) => image,
+            Err(ao) => ao.occlusion(graph, (width, height), fb, depth, push.frame),
+        };
         // The index buffer's address in `oit` (unused by opaque shading: forward.slang).
         let push = RasterPush { oit: meshes.index_address, ..push };
-        let (t, ao, lighting, e) = (*target, *ao_image, *lighting, *env);
+        let (t, ao, lighting, e) = (*target, ao_image, *lighting, *env);
         let shade = &v.shade;
         sb.shading_reads_in(graph.add_pass("raster visibility shading"), &lighting, fb, true)
             .read(&visibility, Access::SampledCompute)
-            .read(ao_image, Access::SampledCompute)
+            .read(&ao_image, Access::SampledCompute)
             .read(env, Access::SampledCompute)
             .read(depth, Access::SampledCompute)
             .write(target, Access::StorageWriteCompute)
             .record(move |ctx| {
                 shade.bind(ctx.cmd, Some(heap));
                 let [b0, b1, b2, b3] = lighting.binds();
-                let sampled = |binding, image| Bind::Sampled {
-                    binding,
-                    image,
-                    mip: None,
-                    sampler: vk::Sampler::null(),
-                };
+                let sampled = ao::sampled;
                 let binds = [
                     b0,
                     b1,
@@ -1360,18 +1360,21 @@ impl Raster {
         }
 
         let sphere_draws = sphere_draws(scene);
-        let ao_image = if ao_on {
-            let draws = ao::Draws { meshes, groups, spheres: sphere_draws.clone(), heap };
-            self.ao.add_passes(graph, (view.width, view.height), &fb, &sb, push, draws)
-        } else {
-            ao::Ao::none(graph)
-        };
-
         // Without MSAA, opaque untextured surfaces go through the visibility buffer: the
         // forward pass draws the textured ones alone (none: no forward pass), and the compute
         // pass that shades the others fills the background too.
         let vis = self.visibility.as_ref().filter(|_| self.visibility_buffer && ms == 1);
         let forward_pass = vis.is_none() || groups.iter().any(|g| g.textured);
+        // The occlusion from a depth pass of its own, or (None) with the visibility buffer and
+        // no forward pass, from the visibility pass's depth (every opaque surface is there).
+        let ao_image = match (ao_on, forward_pass) {
+            (true, false) => None,
+            (true, true) => {
+                let draws = ao::Draws { meshes, groups, spheres: sphere_draws.clone(), heap };
+                Some(self.ao.add_passes(graph, (view.width, view.height), &fb, &sb, push, draws))
+            }
+            (false, _) => Some(ao::Ao::none(graph)),
+        };
         let (t, e) = (*target, env);
         let sampler = self.env_sampler.raw();
         let background = &self.background;
@@ -1429,7 +1432,7 @@ impl Raster {
         let vis_spheres = if vis.is_some() { sphere_draws.clone() } else { Vec::new() };
         let lighting =
             Lighting::new(&self.ibl, self.shadow_sampler.raw(), [shadow_maps, shared_maps], ibl);
-        if forward_pass {
+        if let (true, Some(ao_image)) = (forward_pass, ao_image) {
             sb.shading_reads(graph.add_pass("raster forward"), &lighting, &fb)
                 .read(&ao_image, Access::SampledFragment)
                 .write(target, Access::ColorAttachmentReadWrite)
@@ -1453,12 +1456,7 @@ impl Raster {
                         };
                         pipeline.bind(ctx.cmd, Some(heap));
                         let [b0, b1, b2, b3] = lighting.binds();
-                        let ao = Bind::Sampled {
-                            binding: 6,
-                            image: &ao_image,
-                            mip: None,
-                            sampler: vk::Sampler::null(),
-                        };
+                        let ao = ao::sampled(6, &ao_image);
                         ctx.push_descriptors(pipeline, &[b0, b1, b2, b3, ao])?;
                         pipeline.push(ctx.cmd, &push);
                         draw_group(&device, ctx.cmd, g, meshes, &sphere_draws);
@@ -1470,7 +1468,8 @@ impl Raster {
         }
         if let Some(v) = vis {
             let w = (view.width, view.height);
-            let maps = (&ao_image, &lighting, (&env, sampler));
+            let ao = ao_image.ok_or(&self.ao);
+            let maps = (ao, &lighting, (&env, sampler));
             let draws = (meshes, &groups[..], vis_spheres, heap);
             let images = (&mut *target, &mut depth, !forward_pass);
             Self::add_visibility(graph, v, w, (&fb, &sb), images, maps, push, draws);

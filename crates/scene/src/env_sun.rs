@@ -104,10 +104,12 @@ impl Environment {
         let centre = dir(at.0, at.1);
         let mut sun =
             EnvSun { direction: centre, irradiance: [0.0; 3], cos_radius: radius.cos(), threshold };
-        // What the sun's texels give up, and its direction weighted by it.
+        // What the sun's texels give up, and its direction weighted by it: only the rows
+        // within the neighbourhood's angle of the peak's can hold any.
         let mut e = [0.0f64; 3];
         let mut mean_dir = [0.0f64; 3];
-        for j in 0..h {
+        let reach = (radius / std::f32::consts::PI * h as f32).ceil() as usize + 1;
+        for j in at.1.saturating_sub(reach)..(at.1 + reach + 1).min(h) {
             let s = f64::from(solid(j));
             for i in 0..w {
                 let d = dir(i, j);
