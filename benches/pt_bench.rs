@@ -67,6 +67,7 @@ fn big_scene() -> Scene {
         color: [1.0, 0.95, 0.9],
         intensity: 3.0,
         shadows: true,
+        range: None,
     });
     let sun = glam::Quat::from_rotation_arc(-Vec3::Z, Vec3::new(-0.4, -1.0, -0.3).normalize());
     s.nodes.push(scene::Node::new("sun", Mat4::from_quat(sun)).with_light(0));

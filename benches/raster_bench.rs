@@ -118,6 +118,7 @@ fn scene(n: usize, suns: usize) -> Scene {
             color: [1.0; 3],
             intensity: 2.0,
             shadows: true,
+            range: None,
         });
         let rot = Quat::from_rotation_y(0.8 + k as f32) * Quat::from_rotation_x(-0.9);
         s.nodes.push(Node::new(&format!("sun{k}"), Mat4::from_quat(rot)).with_light(k));
@@ -323,6 +324,7 @@ fn many_lights(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyho
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (seed >> 40) as f32 / (1u64 << 24) as f32
     };
+    let own = s.lights.len();
     for k in 0..1000 {
         let p = lo + (hi - lo) * Vec3::new(rnd(), rnd(), rnd());
         let kind =
@@ -333,17 +335,28 @@ fn many_lights(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyho
             color: [rnd(), rnd(), rnd()],
             intensity: 0.05 + 0.45 * rnd(),
             shadows: false,
+            range: None,
         });
         let down = Mat4::from_rotation_x(-std::f32::consts::FRAC_PI_2);
         let node = Node::new(&format!("extra {k}"), Mat4::from_translation(p) * down);
         s.nodes.push(node.with_light(s.lights.len() - 1));
     }
     s.update_world();
-    for (clustered, area, vis) in
-        [(true, true, true), (false, true, true), (true, false, true), (true, true, false)]
-    {
+    // The extra lights as lamps of a 2 m range (KHR_lights_punctual `range`), and unbounded.
+    let mut bounded = s.clone();
+    for l in &mut bounded.lights[own..] {
+        l.range = Some(2.0);
+    }
+    for (clustered, area, vis, range) in [
+        (true, true, true, true),
+        (true, true, true, false),
+        (false, true, true, true),
+        (true, false, true, true),
+        (true, true, false, true),
+    ] {
         let label = format!(
-            "many_lights + 1,000 point/spot lights, {}{}{}",
+            "many_lights + 1,000 point/spot lights{}, {}{}{}",
+            if range { " of 2 m range" } else { " (unbounded)" },
             if clustered { "clustered" } else { "unculled" },
             if area { "" } else { ", area lights off" },
             if vis { "" } else { ", forward shading (no visibility buffer)" }
@@ -353,7 +366,8 @@ fn many_lights(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyho
             ("area_lights", SettingValue::Bool(area)),
             ("visibility_buffer", SettingValue::Bool(vis)),
         ];
-        run(ctx, compiler, &label, &s, None, frames, 1, &settings, false)?;
+        let scene = if range { &bounded } else { &s };
+        run(ctx, compiler, &label, scene, None, frames, 1, &settings, false)?;
     }
     Ok(())
 }

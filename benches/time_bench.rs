@@ -50,6 +50,7 @@ fn animated_cubes(n: usize) -> Scene {
             color: [1.0; 3],
             intensity: 2.0,
             shadows: true,
+            range: None,
         }],
         environment: Environment::Uniform([0.1, 0.12, 0.15]),
         ..Default::default()

@@ -25,6 +25,7 @@ fn framed(name: &str, prim: Primitive, s: f32) -> Scene {
             color: [1.0; 3],
             intensity: 2.0,
             shadows: true,
+            range: None,
         }],
         ..Default::default()
     };

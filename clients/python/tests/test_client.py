@@ -103,6 +103,9 @@ def test_lights_materials_and_cameras(v):
     assert kinds["sun"] == "light" and kinds["cam"] == "camera" and kinds["wall"] == "mesh"
     with pytest.raises(xpg_viewer.ViewerError, match="materials are for meshes"):
         v.material("sun", base_color=(1, 0, 0))
+    v.light("bulb", kind="point", position=(0, 0, 1), intensity=1, range=2.5)
+    with pytest.raises(xpg_viewer.ViewerError, match="range"):
+        v.light("bulb", kind="point", range=0)
 
 
 def test_mesh_sequences(v):

@@ -33,7 +33,7 @@ import numpy as np
 
 __all__ = ["connect", "spawn", "Viewer", "ViewerError", "PROTOCOL_VERSION", "DEFAULT_ADDRESS"]
 
-PROTOCOL_VERSION = (1, 3)
+PROTOCOL_VERSION = (1, 4)
 
 # Requests whose arrays hold at least this many bytes pass them through shared memory.
 _SHARED_FROM = 256 << 10
@@ -467,14 +467,18 @@ class Viewer:
         self._exchange(header, arrays)
 
     def light(self, name, kind="directional", color=(1.0, 1.0, 1.0), intensity=1.0, position=(0, 0, 0),
-              direction=(0, -1, 0), cone=(20.0, 30.0), shadows=True):
+              direction=(0, -1, 0), cone=(20.0, 30.0), shadows=True, range=None):
         """A light: ``directional`` (``direction``, irradiance ``intensity`` in W/m^2),
         ``point`` (``position``, W/sr) or ``spot`` (both, ``cone`` angles in degrees);
-        ``shadows``: whether it casts shadows in the raster."""
-        self._exchange({"type": "light", "name": name, "kind": kind, "color": [float(c) for c in color],
-                        "intensity": float(intensity), "position": [float(c) for c in position],
-                        "direction": [float(c) for c in direction], "cone": [float(c) for c in cone],
-                        "shadows": bool(shadows)}, [])
+        ``shadows``: whether it casts shadows in the raster; ``range``: the distance where a
+        point or spot light reaches zero (None: unbounded)."""
+        header = {"type": "light", "name": name, "kind": kind, "color": [float(c) for c in color],
+                  "intensity": float(intensity), "position": [float(c) for c in position],
+                  "direction": [float(c) for c in direction], "cone": [float(c) for c in cone],
+                  "shadows": bool(shadows)}
+        if range is not None:
+            header["range"] = float(range)
+        self._exchange(header, [])
 
     def material(self, name, base_color=None, metallic=None, roughness=None, emissive=None):
         """Changes a mesh's material (colours linear, 0-1)."""

@@ -29,7 +29,7 @@ pub struct GpuLightSample {
     /// Triangle: mirrored flag, the draw, the triangle's index in the draw (emissive textures
     /// and alpha-tested emitters are read at the sampled point). Zero otherwise.
     pub pad: [u32; 3],
-    /// Triangle: first vertex, area in w. Point/spot: position.
+    /// Triangle: first vertex, area in w. Point/spot: position, range in w (0: unbounded).
     pub p0: [f32; 4],
     /// Triangle: second vertex. Spot/directional: direction of travel, cos(outer) in w.
     pub p1: [f32; 4],
@@ -128,7 +128,7 @@ impl LightTable {
             lights.push(GpuLightSample {
                 kind,
                 pad: [0, u32::MAX, 0],
-                p0: [pos.x, pos.y, pos.z, 0.0],
+                p0: [pos.x, pos.y, pos.z, l.range.filter(|r| *r > 0.0).unwrap_or(0.0)],
                 p1,
                 p2,
                 radiance: [c[0], c[1], c[2], 0.0],

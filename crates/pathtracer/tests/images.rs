@@ -494,6 +494,7 @@ fn normal_maps_in_the_path_tracer() {
             color: [1.0; 3],
             intensity: 2.0,
             shadows: true,
+            range: None,
         });
         let to_light = if towards_u { Vec3::new(s2, s2, 0.0) } else { Vec3::new(0.0, s2, -s2) };
         s.nodes.push(
@@ -1134,4 +1135,57 @@ fn default_lighting_agrees_between_the_renderers() {
     }
     eprintln!("default lighting: {close} of {blocks} blocks within 15 %");
     assert!(close * 4 >= blocks * 3, "only {close} of {blocks} blocks agree within 15 %");
+}
+
+/// A point light with a range (KHR_lights_punctual) in the path tracer: a Lambertian floor
+/// under it gets the inverse-square irradiance times the extension's window, zero past the
+/// range (the raster's test: clustered_lights_with_a_range_reach_zero_at_it).
+#[test]
+fn point_lights_reach_zero_at_their_range() {
+    use glam::Vec3;
+    let (height, range, intensity, albedo) = (0.3f32, 0.8f32, 0.5f32, 0.5f32);
+    let mut s = common::top::top_view(
+        vec![common::top::quad(0.0, 1.0, 0, false)],
+        vec![scene::Material::lambert("floor", [albedo; 3])],
+        Vec::new(),
+    );
+    common::top::point_light(&mut s, Vec3::new(0.0, height, 0.0), intensity, Some(range));
+    let size = 32;
+    let req = RenderRequest {
+        renderer: "pathtracer".into(),
+        spp: 256,
+        ..request("range".into(), size, size)
+    };
+    let img = common::render_scene(&s, &req).expect("render");
+    maybe_save(&img, "pt_point_light_range");
+    let (mut dark, mut lit) = (0, 0);
+    for y in (1..size).step_by(2) {
+        for x in (1..size).step_by(2) {
+            // The pixel is the mean over its footprint: that of 8 x 8 points.
+            let radiance = |fx: f32, fy: f32| {
+                let q = Vec3::new(fx * 2.0 / size as f32 - 1.0, 0.0, fy * 2.0 / size as f32 - 1.0);
+                let r2 = (q - Vec3::new(0.0, height, 0.0)).length_squared();
+                let window = (1.0 - (r2 / (range * range)).powi(2)).max(0.0);
+                albedo / std::f32::consts::PI * intensity * height / r2.powf(1.5) * window
+            };
+            let mut want = 0.0;
+            for k in 0..64 {
+                let (i, j) = ((k % 8) as f32 + 0.5, (k / 8) as f32 + 0.5);
+                want += radiance(x as f32 + i / 8.0, y as f32 + j / 8.0) / 64.0;
+            }
+            let got = px(&img, x, y)[0];
+            // 256 samples spread over the footprint (the jitter's noise is about 1 %): 3 %.
+            assert!(
+                (got - want).abs() <= 0.03 * want + 1e-3,
+                "pixel ({x}, {y}): {got}, want {want}"
+            );
+            if want == 0.0 {
+                dark += 1;
+                assert!(got < 1e-3, "light past the range at ({x}, {y}): {got}");
+            } else {
+                lit += 1;
+            }
+        }
+    }
+    assert!(dark > 20 && lit > 20, "dark {dark}, lit {lit}");
 }

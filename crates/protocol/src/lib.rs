@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 use serde_json::{json, Map, Value};
 
 /// The protocol version this crate speaks: major (incompatible changes), minor (additions).
-pub const VERSION: (u32, u32) = (1, 3);
+pub const VERSION: (u32, u32) = (1, 4);
 
 /// The port the viewer listens on by default (on 127.0.0.1).
 pub const DEFAULT_PORT: u16 = 9870;
@@ -1011,6 +1011,9 @@ pub enum Request {
         intensity: f32,
         /// Casts shadows (in the raster; 1.3, default true).
         shadows: bool,
+        /// Point and spot lights: the distance where the light reaches zero (1.4; None:
+        /// unbounded).
+        range: Option<f32>,
         /// Position (point, spot).
         position: [f32; 3],
         /// Direction the light travels (directional, spot).
@@ -1716,12 +1719,22 @@ impl Request {
                         "'light': cone [inner, outer] in degrees, 0 <= inner <= outer < 90".into(),
                     ));
                 }
+                let range = match number(m, "range")? {
+                    None => None,
+                    Some(r) if r.is_finite() && r > 0.0 => Some(r as f32),
+                    Some(r) => {
+                        return Err(ProtocolError::Invalid(format!(
+                            "'light': range {r} is not a positive distance"
+                        )))
+                    }
+                };
                 Request::Light {
                     name: string(m, "name", limits)?,
                     kind: kind.to_string(),
                     color,
                     intensity,
                     shadows: m.header.get("shadows").and_then(Value::as_bool).unwrap_or(true),
+                    range,
                     position: vec_n::<3>(m, "position")?.unwrap_or([0.0; 3]),
                     direction,
                     cone: (cone[0], cone[1]),

@@ -316,7 +316,7 @@ fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, usiz
             let dir = Vec3::from_slice(&l.direction_cos_outer[..3]);
             if point {
                 let first = shared.len() as f32;
-                let (faces, near, far) = cube_matrices(pos, bounds);
+                let (faces, near, far) = cube_matrices(pos, bounds, l.range[0]);
                 shared.extend(faces);
                 return ([first, 1.0, near, far], false);
             }
@@ -326,7 +326,7 @@ fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, usiz
                 return ([first, 0.0, CASCADES as f32, 0.0], true);
             }
             let spot_outer = (kind > 1.5).then(|| l.direction_cos_outer[3].clamp(-1.0, 1.0).acos());
-            let (m, tan_half, near, far) = shadow_matrix(spot_outer, pos, dir, bounds);
+            let (m, tan_half, near, far) = shadow_matrix(spot_outer, pos, dir, bounds, l.range[0]);
             // A directional light without a view: one map around the scene, not shared
             // either (only tests fit without a view).
             let first = if directional { view_layers.len() } else { shared.len() } as f32;
@@ -438,11 +438,12 @@ fn cascades(dir: Vec3, view: &View, bounds: (Vec3, Vec3), size: u32) -> [Mat4; C
 /// The six faces of a point light's cube map at `pos` (+x, -x, +y, -y, +z, -z: the order the
 /// forward shader picks them in by the major axis of the direction from the light), 90
 /// degrees each, reaching the farthest corner of the scene's bounds; and near, far.
-fn cube_matrices(pos: Vec3, bounds: (Vec3, Vec3)) -> ([Mat4; 6], f32, f32) {
+fn cube_matrices(pos: Vec3, bounds: (Vec3, Vec3), range: f32) -> ([Mat4; 6], f32, f32) {
     let far = corners(bounds)
         .iter()
         .map(|&corner| (corner - pos).length())
         .fold(0.0f32, f32::max)
+        .min(if range > 0.0 { range } else { f32::INFINITY })
         .max(1e-2)
         * 1.01;
     let near = (far * 1e-3).max(1e-4);
@@ -467,6 +468,7 @@ fn shadow_matrix(
     pos: Vec3,
     dir: Vec3,
     (lo, hi): (Vec3, Vec3),
+    range: f32,
 ) -> (Mat4, f32, f32, f32) {
     let center = 0.5 * (lo + hi);
     let radius = (0.5 * (hi - lo).length()).max(1e-3);
@@ -476,9 +478,12 @@ fn shadow_matrix(
         Some(outer) => {
             let view = glam::camera::rh::view::look_to_mat4(pos, dir, up);
             let dist = (pos - center).length();
-            let far = dist + 2.0 * radius;
+            // Nothing is lit past the light's range.
+            let far =
+                (dist + 2.0 * radius).min(if range > 0.0 { range * 1.01 } else { f32::INFINITY });
+            let far = far.max(2e-3);
             // As near as the scene allows: depth precision is spent near the near plane.
-            let near = (dist - radius).max(far * 1e-3).max(1e-3);
+            let near = (dist - radius).max(far * 1e-3).max(1e-3).min(0.5 * far);
             let fov = (2.0 * outer).clamp(0.01, 3.1);
             (scene::camera::perspective(fov, 1.0, near, far) * view, (0.5 * fov).tan(), near, far)
         }
@@ -507,6 +512,7 @@ mod tests {
             position_kind: [0.0, 2.0, 0.0, kind],
             direction_cos_outer: [dir[0], dir[1], dir[2], cos_outer],
             radiance_cos_inner: [1.0, 1.0, 1.0, 1.0],
+            range: [0.0; 4],
         }
     }
 

@@ -39,6 +39,7 @@ pub(crate) fn light(sun: &EnvSun) -> GpuLight {
         position_kind: [0.0; 4],
         direction_cos_outer: [-x, -y, -z, 0.0],
         radiance_cos_inner: [e[0], e[1], e[2], 0.0],
+        range: [0.0; 4],
     }
 }
 

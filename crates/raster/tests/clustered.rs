@@ -5,10 +5,10 @@
 //! cannot reach c anywhere in it) and never gains light; with a large cutoff the culling
 //! visibly leaves lights out.
 
-use glam::{Mat4, Vec3};
+use glam::Vec3;
 use render::SettingValue;
-use scene::{Light, LightKind, Material, Node, Scene};
-use testkit::top::{draw_with, quad, top_view};
+use scene::{Material, Scene};
+use testkit::top::{draw_with, point_light, quad, top_view};
 
 /// Tiles of 64 pixels: a 4 x 4 grid of them.
 const SIZE: u32 = 256;
@@ -26,36 +26,39 @@ fn lights() -> Vec<(Vec3, f32)> {
         .collect()
 }
 
-fn scene() -> Scene {
+fn scene(range: Option<f32>) -> Scene {
     let mut s = top_view(
         vec![quad(0.0, 1.0, 0, false)],
         vec![Material::lambert("floor", [ALBEDO; 3])],
         Vec::new(),
     );
-    for (k, (p, intensity)) in lights().into_iter().enumerate() {
-        s.lights.push(Light {
-            name: format!("bulb {k}"),
-            kind: LightKind::Point,
-            color: [1.0; 3],
-            intensity,
-            shadows: false,
-        });
-        s.nodes.push(Node::new(&format!("bulb {k}"), Mat4::from_translation(p)).with_light(k));
+    for (p, intensity) in lights() {
+        point_light(&mut s, p, intensity, range);
     }
-    s.update_world();
     s
 }
 
-/// Irradiance of each light at floor point `q`.
-fn irradiances(q: Vec3) -> Vec<f32> {
+/// Irradiance of each light at floor point `q` (lights of `range`: KHR_lights_punctual's
+/// window).
+fn irradiances(q: Vec3, range: Option<f32>) -> Vec<f32> {
     lights()
         .iter()
         .map(|&(p, i)| {
             let d = p - q;
             let r2 = d.length_squared();
-            i * (d.y / r2.sqrt()) / r2
+            let window = range.map_or(1.0, |r| (1.0 - (r2 / (r * r)).powi(2)).max(0.0));
+            i * (d.y / r2.sqrt()) / r2 * window
         })
         .collect()
+}
+
+/// The floor point under pixel (px, py).
+fn floor_at(px: u32, py: u32) -> Vec3 {
+    Vec3::new(
+        (px as f32 + 0.5) * 2.0 / SIZE as f32 - 1.0,
+        0.0,
+        (py as f32 + 0.5) * 2.0 / SIZE as f32 - 1.0,
+    )
 }
 
 fn render(s: &Scene, name: &str, settings: &[(&str, SettingValue)]) -> Vec<f32> {
@@ -64,7 +67,7 @@ fn render(s: &Scene, name: &str, settings: &[(&str, SettingValue)]) -> Vec<f32> 
 
 #[test]
 fn clustered_lighting_keeps_every_light_above_the_cutoff() {
-    let s = scene();
+    let s = scene(None);
     let all = render(&s, "clustered_off", &[("clustered", SettingValue::Bool(false))]);
     let cutoff = 0.5;
     let culled = render(
@@ -79,12 +82,8 @@ fn clustered_lighting_keeps_every_light_above_the_cutoff() {
     for py in (0..SIZE).step_by(3) {
         for px in (0..SIZE).step_by(3) {
             checked += 1;
-            let q = Vec3::new(
-                (px as f32 + 0.5) * 2.0 / SIZE as f32 - 1.0,
-                0.0,
-                (py as f32 + 0.5) * 2.0 / SIZE as f32 - 1.0,
-            );
-            let e = irradiances(q);
+            let q = floor_at(px, py);
+            let e = irradiances(q, None);
             let sum: f32 = e.iter().sum();
             let strong: f32 = e.iter().filter(|&&x| x >= cutoff).sum();
             let at = (py * SIZE + px) as usize;
@@ -109,4 +108,38 @@ fn clustered_lighting_keeps_every_light_above_the_cutoff() {
     assert!(mean_left_out > 0.01, "the culling left out too little to be culling: {mean_left_out}");
     // The default cutoff (1e-3 W/m^2) leaves out nothing visible.
     assert!(worst_default < 0.01, "default cutoff: {worst_default}");
+}
+
+/// Lights with a range (KHR_lights_punctual): each reaches zero at it through the extension's
+/// window, culled or not; the clusters drop a light beyond its range, so the culled image is
+/// the unculled one (both the analytic sum), and the floor past every light's range is black.
+#[test]
+fn clustered_lights_with_a_range_reach_zero_at_it() {
+    let range = 0.15;
+    let s = scene(Some(range));
+    let all = render(&s, "clustered_range_off", &[("clustered", SettingValue::Bool(false))]);
+    let culled = render(&s, "clustered_range", &[("clustered", SettingValue::Bool(true))]);
+    let k = ALBEDO / std::f32::consts::PI;
+    let (mut dark, mut lit) = (0, 0);
+    for py in (0..SIZE).step_by(3) {
+        for px in (0..SIZE).step_by(3) {
+            let want = k * irradiances(floor_at(px, py), Some(range)).iter().sum::<f32>();
+            let at = (py * SIZE + px) as usize;
+            for (what, got) in [("unculled", all[at]), ("clustered", culled[at])] {
+                assert!(
+                    (got - want).abs() <= 0.01 * want + 1e-4,
+                    "{what} at ({px}, {py}): {got}, want {want}"
+                );
+            }
+            if want == 0.0 {
+                dark += 1;
+                assert_eq!(culled[at], 0.0, "light past the range at ({px}, {py})");
+            } else {
+                lit += 1;
+            }
+        }
+    }
+    // The range reaches 0.127 across the floor: the midpoints between neighbours (0.125 away)
+    // are lit, the centres of the grid's squares (0.177 away) dark.
+    assert!(dark > 100 && lit > 100, "dark {dark}, lit {lit}");
 }

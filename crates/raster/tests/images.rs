@@ -84,6 +84,7 @@ fn plane_under_sun(material: Material, e: f32, theta: f32, environment: Environm
             color: [1.0; 3],
             intensity: e,
             shadows: true,
+            range: None,
         }],
         cameras: vec![Camera::perspective("top", 60f32.to_radians(), Some(1.0))],
         warnings: Vec::new(),
@@ -559,6 +560,7 @@ fn directional_light_casts_a_shadow() {
         color: [1.0; 3],
         intensity: e,
         shadows: true,
+        range: None,
     };
     shadow_scene_check(
         "shadow_directional",
@@ -579,6 +581,7 @@ fn spot_light_casts_a_shadow() {
         color: [1.0; 3],
         intensity,
         shadows: true,
+        range: None,
     };
     let local = Mat4::from_rotation_translation(Quat::from_rotation_x(-90f32.to_radians()), pos);
     shadow_scene_check("shadow_spot", spot, local, move |p| {

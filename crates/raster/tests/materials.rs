@@ -205,6 +205,7 @@ fn normal_maps_tilt_the_normal_in_the_tangent_frame() {
             color: [1.0; 3],
             intensity: e,
             shadows: true,
+            range: None,
         });
         scene.nodes.push(Node::new("sun", Mat4::from_quat(rot)).with_light(0));
         scene.update_world();
@@ -604,6 +605,7 @@ fn gpu_scene_updates_follow_the_scene() {
         color: [1.0; 3],
         intensity: 3.0,
         shadows: true,
+        range: None,
     });
     scene.nodes.push(Node::new("sun", Mat4::from_quat(rot)).with_light(0));
     scene.update_world();
@@ -771,6 +773,7 @@ fn showcase_matches_the_stored_image() {
         color: [1.0, 0.95, 0.85],
         intensity: 120.0,
         shadows: true,
+        range: None,
     });
     let spot = Mat4::from_rotation_translation(
         Quat::from_rotation_arc(-Vec3::Z, Vec3::new(-0.3, -1.0, -0.2).normalize()),

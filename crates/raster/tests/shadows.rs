@@ -42,6 +42,7 @@ fn scene() -> Scene {
         color: [1.0; 3],
         intensity: INTENSITY,
         shadows: true,
+        range: None,
     });
     s.nodes.push(
         Node::new("bulb", Mat4::from_translation(Vec3::new(0.0, LIGHT_Y, 0.0))).with_light(0),

@@ -152,6 +152,8 @@ pub struct GpuLight {
     pub direction_cos_outer: [f32; 4],
     /// Color * intensity, then cos(inner cone).
     pub radiance_cos_inner: [f32; 4],
+    /// [`scene::Light::range`] (point, spot; 0: unbounded), then unused.
+    pub range: [f32; 4],
 }
 
 /// A point set on the GPU.
@@ -1883,6 +1885,7 @@ fn build_lights(scene: &Scene) -> Vec<GpuLight> {
             position_kind: [pos.x, pos.y, pos.z, kind],
             direction_cos_outer: [dir.x, dir.y, dir.z, cos_outer],
             radiance_cos_inner: [rad[0], rad[1], rad[2], cos_inner],
+            range: [l.range.filter(|r| *r > 0.0).unwrap_or(0.0), 0.0, 0.0, 0.0],
         });
     }
     lights

@@ -866,6 +866,8 @@ fn load_lights(doc: &gltf::Document, scene: &mut Scene) {
             color: l.color(),
             intensity: l.intensity(),
             shadows: true,
+            // The extension requires a positive range; anything else counts as none.
+            range: l.range().filter(|r| r.is_finite() && *r > 0.0),
         });
     }
 }

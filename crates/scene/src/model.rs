@@ -467,6 +467,21 @@ pub struct Light {
     /// Casts shadows (the raster's shadow maps; the path tracer's shadows are exact either
     /// way).
     pub shadows: bool,
+    /// Point and spot lights: the distance where the light reaches zero (KHR_lights_punctual
+    /// `range`; None: unbounded). Both renderers apply that extension's recommended window,
+    /// `max(1 - (d / range)^4, 0)`, to the inverse-square falloff, and the raster culls the
+    /// light beyond it.
+    pub range: Option<f32>,
+}
+
+impl Light {
+    /// The window [`Light::range`] applies at distance `d` (1 without a range).
+    pub fn range_window(&self, d: f32) -> f32 {
+        match self.range {
+            Some(r) if r > 0.0 => (1.0 - (d / r).powi(4)).max(0.0),
+            _ => 1.0,
+        }
+    }
 }
 
 /// How a camera projects.
@@ -1205,6 +1220,7 @@ impl Scene {
             color: [1.0; 3],
             intensity: 2.5,
             shadows: true,
+            range: None,
         });
         self.nodes
             .push(Node::new("default key", Mat4::from_quat(rot)).with_light(self.lights.len() - 1));

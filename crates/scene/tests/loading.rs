@@ -1827,3 +1827,29 @@ fn trajectories_tum_and_kitti_open_as_axes_and_path() {
     let e = bad("empty.txt", "# nothing\n");
     assert!(e.contains("no poses"), "{e}");
 }
+
+/// KHR_lights_punctual: a point light's `range` loads (none: unbounded); the scene keeps the
+/// extension's window for it.
+#[test]
+fn gltf_light_range() {
+    let dir = tempdir("range");
+    let lights = r#""extensionsUsed":["KHR_lights_punctual"],"extensions":{"KHR_lights_punctual":{"lights":[{"type":"point","intensity":2,"range":2.5},{"type":"spot","spot":{"outerConeAngle":0.5}}]}},"#;
+    let text = triangle_with_camera(
+        r#"{"type":"perspective","perspective":{"yfov":0.8,"znear":0.1}}"#,
+    )
+    .replacen('{', &format!("{{{lights}"), 1)
+    .replace(
+        r#"{"camera":0,"translation":[0,0,5]}"#,
+        r#"{"camera":0,"translation":[0,0,5]},{"extensions":{"KHR_lights_punctual":{"light":0}}},{"extensions":{"KHR_lights_punctual":{"light":1}}}"#,
+    )
+    .replace(r#""scenes":[{"nodes":[0,1]}]"#, r#""scenes":[{"nodes":[0,1,2,3]}]"#);
+    let scene = load_gltf(write(&dir, "range.gltf", text.as_bytes())).expect("load");
+    assert_eq!(scene.lights.len(), 2);
+    let (point, spot) = (&scene.lights[0], &scene.lights[1]);
+    assert_eq!((point.kind, point.range), (LightKind::Point, Some(2.5)));
+    assert_eq!(spot.range, None);
+    assert_eq!(point.range_window(0.0), 1.0);
+    assert!((point.range_window(1.25) - (1.0 - 0.0625)).abs() < 1e-6);
+    assert_eq!((point.range_window(2.5), point.range_window(3.0)), (0.0, 0.0));
+    assert_eq!(spot.range_window(1e6), 1.0);
+}

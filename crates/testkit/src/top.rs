@@ -49,9 +49,27 @@ pub fn sun_above(scene: &mut Scene, intensity: f32) {
         color: [1.0; 3],
         intensity,
         shadows: true,
+        range: None,
     });
     let down = Mat4::from_rotation_x(-90f32.to_radians());
     scene.nodes.push(Node::new("sun", down).with_light(scene.lights.len() - 1));
+    scene.update_world();
+}
+
+/// Adds a white point light of `intensity` (W/sr) at `position`, casting no shadow, with
+/// `range` ([`scene::Light::range`]), on a node of its own.
+pub fn point_light(scene: &mut Scene, position: Vec3, intensity: f32, range: Option<f32>) {
+    let name = format!("bulb {}", scene.lights.len());
+    scene.lights.push(scene::Light {
+        name: name.clone(),
+        kind: scene::LightKind::Point,
+        color: [1.0; 3],
+        intensity,
+        shadows: false,
+        range,
+    });
+    let node = Node::new(&name, Mat4::from_translation(position));
+    scene.nodes.push(node.with_light(scene.lights.len() - 1));
     scene.update_world();
 }
 

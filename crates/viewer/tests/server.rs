@@ -317,6 +317,9 @@ fn materials_lights_and_cameras_over_the_protocol() {
         assert!(bad.to_string().contains("is light"), "{bad}");
         let bad = v.request(serde_json::json!({"type": "light", "name": "l", "kind": "spot", "cone": [40, 20]}), vec![]).expect_err("cone");
         assert!(bad.to_string().contains("cone"), "{bad}");
+        v.request(serde_json::json!({"type": "light", "name": "bulb", "kind": "point", "intensity": 1.0, "position": [0, 0, 1], "range": 2.5}), vec![])?;
+        let bad = v.request(serde_json::json!({"type": "light", "name": "bulb", "kind": "point", "range": -1}), vec![]).expect_err("range");
+        assert!(bad.to_string().contains("range"), "{bad}");
         v.delete("sun")?;
         Ok(())
     })
@@ -325,6 +328,8 @@ fn materials_lights_and_cameras_over_the_protocol() {
     assert!(s.cameras.iter().any(|c| c.name == "cam1"));
     let sun = s.lights.iter().find(|l| l.name == "sun").expect("the light");
     assert_eq!(sun.intensity, 0.0, "deleted: switched off");
+    let bulb = s.lights.iter().find(|l| l.name == "bulb").expect("the bulb");
+    assert_eq!(bulb.range, Some(2.5), "the range arrived; the bad one changed nothing");
     assert_eq!(app.validation_messages(), 0);
 }
 

@@ -924,7 +924,17 @@ impl super::App {
                 remote.quit = true;
                 Ok(None)
             }
-            Request::Light { name, kind, color, intensity, shadows, position, direction, cone } => {
+            Request::Light {
+                name,
+                kind,
+                color,
+                intensity,
+                shadows,
+                range,
+                position,
+                direction,
+                cone,
+            } => {
                 let kind = match kind.as_str() {
                     "point" => scene::LightKind::Point,
                     "spot" => scene::LightKind::Spot {
@@ -951,6 +961,7 @@ impl super::App {
                         self.set(Property::LightIntensity(light), Value::Float(intensity))?;
                         if let Some(l) = self.scene.light_mut(light) {
                             l.shadows = shadows;
+                            l.range = range;
                         }
                         self.scene.set_local_transform(node, m);
                         return Ok(None);
@@ -958,7 +969,14 @@ impl super::App {
                 }
                 self.forget(remote, &name);
                 let mut s = Scene::default();
-                s.lights.push(scene::Light { name: name.clone(), kind, color, intensity, shadows });
+                s.lights.push(scene::Light {
+                    name: name.clone(),
+                    kind,
+                    color,
+                    intensity,
+                    shadows,
+                    range,
+                });
                 s.nodes.push(scene::Node::new(&name, m).with_light(0));
                 s.update_world();
                 self.append_scenes(vec![s]);
