@@ -5,13 +5,18 @@
 //! the triangle clipped to the horizon: a linearly transformed cosine with the identity
 //! transform, Lambert's polygon formula) and evaluates the specular lobes toward the point of
 //! the triangle nearest the reflected ray, with the roughness widened by the triangle's size.
-//! Unshadowed. Emission from a texture lights nothing (it still shows on its surface).
+//! Shadows: the most powerful emitters (an emissive draw each, up to the `area_light_shadows`
+//! setting and the layers that the punctual lights leave) get a cube shadow map from their
+//! centre, like a point light's, read with percentage-closer soft shadows for a disk of their
+//! size. Emissive surfaces cast no shadow into emitters' maps (an emitter would shadow its own
+//! light). The others are unshadowed. Emission from a texture lights nothing (it still shows on its
+//! surface).
 //! Rebuilt on the CPU when the scene changes ([`render::Renderer::scene_changed`]) and
 //! written to the raster's buffer by a transfer pass of the next frame's graph.
 
 use framegraph::{BufferHandle, FrameGraph};
 use glam::{Mat4, Vec3};
-use render::{GpuScene, RenderError};
+use render::{GpuLight, GpuScene, RenderError};
 use xpg::Context;
 
 use crate::list::DeviceList;
@@ -20,8 +25,10 @@ use crate::list::DeviceList;
 /// lights, within what clustering takes: `clusters::MAX_CLUSTERED_LIGHTS`).
 pub const MAX_AREA_LIGHTS: usize = 1 << 15;
 
-/// One emissive triangle (`GpuAreaLight` in shaders/raster/forward.slang): its corners
-/// counter-clockwise seen from the side it lights, and its radiance.
+/// One emissive triangle (`GpuAreaLight` in shaders/raster/frame.slang): its corners
+/// counter-clockwise seen from the side it lights, with its emitter's centre in their w; its
+/// radiance, with its emitter's rank by power in w (-1: none; the first `shadow_split.y`
+/// emitters are shadowed).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct GpuAreaLight {
@@ -31,12 +38,28 @@ pub(crate) struct GpuAreaLight {
     radiance: [f32; 4],
 }
 
-/// The area lights of the scene last seen and their buffer.
-pub(crate) struct AreaLights(DeviceList<GpuAreaLight>);
+/// An emitter: the emissive triangles of one draw.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Emitter {
+    /// Its area-weighted centre, where its shadow map is made from.
+    centre: Vec3,
+    /// The radius of the disk that stands for it in the soft shadows: a flat emitter's of
+    /// the same area, another's distance from the centre to its farthest corner.
+    radius: f32,
+    /// Luminance of its radiance times its area.
+    power: f32,
+}
+
+/// The area lights of the scene last seen and their buffer, and the emitters by power (the
+/// strongest first).
+pub(crate) struct AreaLights {
+    list: DeviceList<GpuAreaLight>,
+    emitters: Vec<Emitter>,
+}
 
 impl Default for AreaLights {
     fn default() -> Self {
-        Self(DeviceList::new("raster area lights"))
+        Self { list: DeviceList::new("raster area lights"), emitters: Vec::new() }
     }
 }
 
@@ -44,6 +67,8 @@ impl AreaLights {
     /// The emissive triangles of `scene` as `gpu` places them.
     pub(crate) fn rebuild(&mut self, scene: &scene::Scene, gpu: &GpuScene) {
         let mut lights = Vec::new();
+        // Per emitter: its triangles in `lights`, its centre and its power.
+        let mut emitters: Vec<(std::ops::Range<usize>, Emitter)> = Vec::new();
         'draws: for (d, draw) in gpu.draw_list.iter().enumerate() {
             let Some(m) = scene.materials.get(draw.material as usize) else { continue };
             // Emission from a texture (a model's lamps, a screen) shows on the surface but
@@ -65,6 +90,8 @@ impl AreaLights {
                 continue;
             }
             let world = Mat4::from_cols_array_2d(&draw.model);
+            let first = lights.len();
+            let (mut weighted, mut area, mut normal) = (Vec3::ZERO, 0.0f32, Vec3::ZERO);
             for t in prim.indices.chunks_exact(3) {
                 if lights.len() == MAX_AREA_LIGHTS {
                     tracing::warn!("more than {MAX_AREA_LIGHTS} emissive triangles: the rest light nothing in the raster");
@@ -90,16 +117,67 @@ impl AreaLights {
                     p0: a.extend(0.0).to_array(),
                     p1: b.extend(0.0).to_array(),
                     p2: c.extend(0.0).to_array(),
-                    radiance: [e[0], e[1], e[2], 0.0],
+                    radiance: [e[0], e[1], e[2], -1.0],
                 });
+                let cross = (b - a).cross(c - a);
+                let t_area = 0.5 * cross.length();
+                weighted += (a + b + c) / 3.0 * t_area;
+                area += t_area;
+                normal += 0.5 * cross;
+            }
+            if area > 0.0 {
+                let centre = weighted / area;
+                let extent = lights[first..]
+                    .iter()
+                    .flat_map(|l| [l.p0, l.p1, l.p2])
+                    .map(|p| (Vec3::from_slice(&p[..3]) - centre).length())
+                    .fold(0.0f32, f32::max);
+                let e = m.emissive;
+                let power = (0.2126 * e[0] + 0.7152 * e[1] + 0.0722 * e[2]) * area;
+                // Flat: its triangles' area-weighted normals add up to its area.
+                let radius = if normal.length() >= 0.999 * area {
+                    (area / std::f32::consts::PI).sqrt()
+                } else {
+                    extent
+                };
+                let emitter = Emitter { centre, radius, power };
+                emitters.push((first..lights.len(), emitter));
             }
         }
-        self.0.set(lights);
+        // The strongest first (ties in draw order); each triangle learns its emitter's centre
+        // and rank.
+        let mut order: Vec<usize> = (0..emitters.len()).collect();
+        order.sort_by(|&i, &j| emitters[j].1.power.total_cmp(&emitters[i].1.power).then(i.cmp(&j)));
+        for (rank, &i) in order.iter().enumerate() {
+            let (ref triangles, em) = emitters[i];
+            for l in &mut lights[triangles.clone()] {
+                (l.p0[3], l.p1[3], l.p2[3]) = (em.centre.x, em.centre.y, em.centre.z);
+                l.radiance[3] = rank as f32;
+            }
+        }
+        self.emitters = order.iter().map(|&i| emitters[i].1).collect();
+        self.list.set(lights);
+    }
+
+    /// The shadow-casting point lights of the `count` strongest emitters (at most as many as
+    /// there are): at each centre, the radius of their soft shadows in `range[2]`.
+    pub(crate) fn shadow_lights(&self, count: usize) -> impl Iterator<Item = GpuLight> + '_ {
+        self.emitters.iter().take(count).map(|e| GpuLight {
+            position_kind: [e.centre.x, e.centre.y, e.centre.z, 1.0],
+            direction_cos_outer: [0.0, 0.0, 0.0, -1.0],
+            radiance_cos_inner: [0.0, 0.0, 0.0, -1.0],
+            range: [0.0, 0.0, e.radius, 0.0],
+        })
+    }
+
+    /// How many emitters there are.
+    pub(crate) fn emitters(&self) -> usize {
+        self.emitters.len()
     }
 
     /// How many there are.
     pub(crate) fn count(&self) -> u32 {
-        self.0.data().len() as u32
+        self.list.data().len() as u32
     }
 
     /// Imports the buffer into `graph` (None without area lights), with a transfer pass
@@ -109,6 +187,6 @@ impl AreaLights {
         ctx: &Context,
         graph: &mut FrameGraph<'_>,
     ) -> Result<Option<(BufferHandle, u64)>, RenderError> {
-        self.0.import(ctx, graph)
+        self.list.import(ctx, graph)
     }
 }

@@ -36,8 +36,8 @@ pub use shadows::MAX_SHADOW_LAYERS;
 use framegraph::{Access, Bind, FrameGraph, ImageHandle, ImageInfo};
 use glam::Mat4;
 use render::{
-    check_setting, GpuScene, Hooks, RenderError, RenderOutputs, RenderTargets, Renderer, Setting,
-    SettingValue,
+    check_setting, GpuLight, GpuScene, Hooks, RenderError, RenderOutputs, RenderTargets, Renderer,
+    Setting, SettingValue,
 };
 use scene::View;
 use xpg::vk;
@@ -222,6 +222,12 @@ pub struct Raster {
     area: area::AreaLights,
     /// Whether they do (else emission is only seen, as without area lights).
     pub area_lights: bool,
+    /// Emitters with a shadow map at most (the strongest; within the layers that the
+    /// punctual lights leave).
+    pub area_light_shadows: u32,
+    /// The lights that cast into shadow maps this frame when emitters do: the shading lights,
+    /// then the emitters' (reused storage).
+    shadow_lights: (Vec<GpuLight>, Vec<bool>),
     /// The environment's sun (an HDR sky's) as a shadowed directional light, taken out of
     /// the image-based lighting.
     pub environment_sun: bool,
@@ -489,6 +495,8 @@ impl Raster {
             shadows: Default::default(),
             area: Default::default(),
             area_lights: true,
+            area_light_shadows: 2,
+            shadow_lights: Default::default(),
             environment_sun: false,
             sun: Default::default(),
             clustered: true,
@@ -819,6 +827,14 @@ impl Renderer for Raster {
             ),
             Setting::count("peel_layers", "most peeled layers", self.oit.cap, 1, MAX_PEEL_LAYERS),
             Setting::switch("area_lights", "emissive surfaces light the scene", self.area_lights),
+            Setting::count(
+                "area_light_shadows",
+                "emitters casting shadows (the strongest)",
+                self.area_light_shadows,
+                0,
+                (MAX_SHADOW_LAYERS / 6) as u32,
+            )
+            .when("area_lights"),
             Setting::switch(
                 "environment_sun",
                 "the sky's sun as a shadowed light",
@@ -868,6 +884,7 @@ impl Renderer for Raster {
             }
             ("peel_layers", SettingValue::UInt(n)) => self.oit.cap = n,
             ("area_lights", SettingValue::Bool(on)) => self.area_lights = on,
+            ("area_light_shadows", SettingValue::UInt(n)) => self.area_light_shadows = n,
             ("environment_sun", SettingValue::Bool(on)) => self.environment_sun = on,
             ("clustered", SettingValue::Bool(on)) => self.clustered = on,
             ("visibility_buffer", SettingValue::Bool(on)) => self.visibility_buffer = on,
@@ -1140,6 +1157,28 @@ impl Raster {
             None => (&scene.light_list[..], &scene.light_shadows[..]),
         };
         let light_count = light_lists.0.len() as u32;
+        // The strongest emitters cast shadows in the layers that the lights leave, as point
+        // lights after them (not shaded as such: the emitters' triangles read their maps).
+        let free =
+            MAX_SHADOW_LAYERS.saturating_sub(shadows::layers_wanted(light_lists.0, light_lists.1));
+        let area_shadows = if self.area_lights {
+            self.area.emitters().min(self.area_light_shadows as usize).min(free / 6)
+        } else {
+            0
+        };
+        let light_lists = if area_shadows > 0 {
+            let (lights, casts) = &mut self.shadow_lights;
+            lights.clear();
+            lights.extend_from_slice(light_lists.0);
+            lights.extend(self.area.shadow_lights(area_shadows));
+            casts.clear();
+            casts.extend_from_slice(light_lists.1);
+            casts.resize(light_lists.0.len(), false);
+            casts.resize(lights.len(), true);
+            (&lights[..], &casts[..])
+        } else {
+            light_lists
+        };
         // The shadow matrices of these lights, written by a pass when they changed.
         self.shadows.refresh(&self.ctx, scene, light_lists, view, self.shadow_size)?;
         let (shadows_address, light_shadows_address) = self.shadows.addresses();
@@ -1182,7 +1221,12 @@ impl Raster {
                 (0.25 * view.height as f32).max(16.0),
                 0.0,
             ],
-            shadow_split: [self.shadows.shared as u32, 0, 0, 0],
+            shadow_split: [
+                self.shadows.shared as u32,
+                area_shadows as u32,
+                self.shadows.shared.saturating_sub(6 * area_shadows) as u32,
+                0,
+            ],
         };
         // The visibility mask: one bit per draw after the frame constants (16-byte aligned).
         let hidden_bits: Vec<u32> = if self.hidden_nodes.is_empty() {

@@ -318,7 +318,9 @@ fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, usiz
                 let first = shared.len() as f32;
                 let (faces, near, far) = cube_matrices(pos, bounds, l.range[0]);
                 shared.extend(faces);
-                return ([first, 1.0, near, far], false);
+                // tan(half fov) = 1, or an emitter's radius (its soft shadows).
+                let second = if l.range[2] > 0.0 { l.range[2] } else { 1.0 };
+                return ([first, second, near, far], false);
             }
             if let (true, Some(view)) = (directional, fit.view) {
                 let first = view_layers.len() as f32;
@@ -346,6 +348,20 @@ fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, usiz
     }
     shared.extend(view_layers);
     (shared, count, per_light.into_iter().map(|(p, _)| p).collect())
+}
+
+/// The shadow map layers that `lights` would take (those that cast: `casts`) with a view.
+pub(crate) fn layers_wanted(lights: &[GpuLight], casts: &[bool]) -> usize {
+    lights
+        .iter()
+        .zip(casts)
+        .filter(|(_, &c)| c)
+        .map(|(l, _)| match l.position_kind[3] {
+            k if k < 0.5 => CASCADES,
+            k if k < 1.5 => 6,
+            _ => 1,
+        })
+        .sum()
 }
 
 /// How many lights that cast shadows got no layer (`build`'s `per_light`): past the cap.
@@ -437,7 +453,8 @@ fn cascades(dir: Vec3, view: &View, bounds: (Vec3, Vec3), size: u32) -> [Mat4; C
 
 /// The six faces of a point light's cube map at `pos` (+x, -x, +y, -y, +z, -z: the order the
 /// forward shader picks them in by the major axis of the direction from the light), 90
-/// degrees each, reaching the farthest corner of the scene's bounds; and near, far.
+/// degrees each, reaching the farthest corner of the scene's bounds or the light's range
+/// (`range`); and near, far.
 fn cube_matrices(pos: Vec3, bounds: (Vec3, Vec3), range: f32) -> ([Mat4; 6], f32, f32) {
     let far = corners(bounds)
         .iter()

@@ -131,14 +131,22 @@ fn area_light_lights_only_the_side_it_faces() {
 #[test]
 fn area_light_reference_scenes_against_mitsuba() {
     let size = 64usize;
-    for (name, mean_range) in [("cornell_box", (0.45, 1.05)), ("many_lights", (0.6, 1.3))] {
-        let req = testkit::refs_request(
-            testkit::data(&format!("refs/scenes/{name}.gltf")),
-            size as u32,
-            size as u32,
-        );
+    for (name, mean_range, shadows) in [
+        ("cornell_box", (0.45, 1.05), 2),
+        ("cornell_box", (0.45, 1.05), 0),
+        ("many_lights", (0.6, 1.3), 2),
+        ("many_lights", (0.6, 1.3), 0),
+    ] {
+        let req = RenderRequest {
+            settings: vec![("area_light_shadows".into(), render::SettingValue::UInt(shadows))],
+            ..testkit::refs_request(
+                testkit::data(&format!("refs/scenes/{name}.gltf")),
+                size as u32,
+                size as u32,
+            )
+        };
         let img = testkit::render(&req).expect("render");
-        testkit::maybe_save(&img, &format!("area_light_{name}"));
+        testkit::maybe_save(&img, &format!("area_light_{name}_{shadows}"));
         let reference = image::open(testkit::data(&format!("refs/refs/{name}.exr")))
             .expect("reference")
             .to_rgb32f();
@@ -184,7 +192,7 @@ fn area_light_reference_scenes_against_mitsuba() {
         let worst = regions.iter().copied().fold(0.0, f64::max);
         let mean_region = regions.iter().sum::<f64>() / regions.len() as f64;
         eprintln!(
-            "{name}: raster / Mitsuba image mean per channel {:.3} {:.3} {:.3}; 4x4 regions: \
+            "{name}, {shadows} emitter shadows: raster / Mitsuba image mean per channel {:.3} {:.3} {:.3}; 4x4 regions: \
              mean relative error {mean_region:.3}, worst {worst:.3}",
             ratio[0], ratio[1], ratio[2]
         );
@@ -192,4 +200,87 @@ fn area_light_reference_scenes_against_mitsuba() {
             assert!((mean_range.0..mean_range.1).contains(&c), "{name}: mean ratio {c}");
         }
     }
+}
+
+/// An emitter's shadow: a 0.2 m square emitter 1 m above the floor, a black 0.4 m square
+/// between them 0.4 m high, beside it, casting a shadow with a penumbra on the floor
+/// (percentage-closer soft shadows from the emitter's cube map), compared with the path
+/// tracer's exact one on the same scene (direct light only: nothing else reflects); without
+/// the emitter's map the shadowed floor is far off.
+#[test]
+fn area_light_shadows_follow_the_path_tracer() {
+    let rect = |x0: f32, x1: f32, z0: f32, z1: f32, y: f32, material: usize| {
+        let mut q = quad(y, 1.0, material, false);
+        q.positions = vec![[x0, y, z0], [x1, y, z0], [x1, y, z1], [x0, y, z1]];
+        q
+    };
+    let mut emitter = rect(0.3, 0.5, -0.1, 0.1, 1.0, 1);
+    // Counter-clockwise seen from below: it lights the floor.
+    emitter.indices = vec![0, 1, 2, 0, 2, 3];
+    let glow = Material {
+        name: "glow".into(),
+        base_color: [0.0, 0.0, 0.0, 1.0],
+        emissive: [20.0; 3],
+        ..Default::default()
+    };
+    let black = Material { double_sided: true, ..Material::lambert("black", [0.0; 3]) };
+    let s = top_view(
+        vec![quad(0.0, 1.0, 0, false), emitter, rect(-0.3, 0.1, -0.2, 0.2, 0.4, 2)],
+        vec![Material::lambert("floor", [ALBEDO; 3]), glow, black],
+        Vec::new(),
+    );
+    let draw = |renderer: &str, shadows: u32| {
+        let req = RenderRequest {
+            default_lighting: false,
+            renderer: renderer.into(),
+            spp: 256,
+            settings: if renderer == "raster" {
+                vec![("area_light_shadows".into(), render::SettingValue::UInt(shadows))]
+            } else {
+                Vec::new()
+            },
+            ..request(format!("area_light_shadow_{renderer}_{shadows}").into(), SIZE, SIZE)
+        };
+        let img = render_scene(&s, &req).expect("render");
+        testkit::maybe_save(&img, &format!("area_light_shadow_{renderer}_{shadows}"));
+        img
+    };
+    let (traced, shadowed, unshadowed) =
+        (draw("pathtracer", 0), draw("raster", 1), draw("raster", 0));
+    // The floor where the raster without shadows is brighter than the path tracer by more
+    // than 5 % (the shadow and its penumbra) and elsewhere: the mean absolute difference
+    // relative to the reference's mean there.
+    let (mut shade, mut open) = ([0.0f64; 3], [0.0f64; 3]);
+    let mut counts = [0usize; 2];
+    for py in 0..SIZE {
+        for px in 0..SIZE {
+            let x = (px as f32 + 0.5) * 2.0 / SIZE as f32 - 1.0;
+            let z = (py as f32 + 0.5) * 2.0 / SIZE as f32 - 1.0;
+            // Not under the blocker or the emitter (seen from above, they hide the floor).
+            if ((-0.3..0.1).contains(&x) && (-0.2..0.2).contains(&z))
+                || ((0.3..0.5).contains(&x) && (-0.1..0.1).contains(&z))
+            {
+                continue;
+            }
+            let at = (py * SIZE + px) as usize;
+            let r = f64::from(traced.hdr[at][1]);
+            let (a, b) = (f64::from(shadowed.hdr[at][1]), f64::from(unshadowed.hdr[at][1]));
+            let (sums, k) = if b > 1.05 * r { (&mut shade, 0) } else { (&mut open, 1) };
+            sums[0] += r;
+            sums[1] += (a - r).abs();
+            sums[2] += (b - r).abs();
+            counts[k] += 1;
+        }
+    }
+    let shade_err = shade[1] / shade[0];
+    let (shade_off, open_err) = (shade[2] / shade[0], open[1] / open[0]);
+    eprintln!(
+        "area light shadow ({} shadowed pixels): relative error {shade_err:.3} with the \
+         emitter's map, {shade_off:.3} without; {open_err:.3} elsewhere ({} pixels)",
+        counts[0], counts[1]
+    );
+    assert!(counts[0] > 100, "the blocker casts a shadow: {} pixels", counts[0]);
+    assert!(shade_err < 0.25, "shadowed floor: {shade_err}");
+    assert!(shade_off > 2.0 * shade_err, "without the map: {shade_off}, with: {shade_err}");
+    assert!(open_err < 0.03, "the rest of the floor: {open_err}");
 }

@@ -152,7 +152,8 @@ pub struct GpuLight {
     pub direction_cos_outer: [f32; 4],
     /// Color * intensity, then cos(inner cone).
     pub radiance_cos_inner: [f32; 4],
-    /// [`scene::Light::range`] (point, spot; 0: unbounded), then unused.
+    /// [`scene::Light::range`] (point, spot; 0: unbounded); then a renderer's own use (the
+    /// raster's emitter shadows: z, the radius of their soft shadows).
     pub range: [f32; 4],
 }
 
