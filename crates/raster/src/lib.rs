@@ -72,6 +72,34 @@ struct FrameData {
     cluster_grid: [u32; 4],
     ao: [f32; 4],
     shadow_split: [u32; 4],
+    /// The grid when the visibility buffer's shading draws it (spacing 0 when not).
+    grid: GridStyle,
+}
+
+/// `GridStyle` of shaders/raster/frame.slang (32 bytes with its padding).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct GridStyle {
+    color: [f32; 4],
+    spacing: f32,
+    up: u32,
+    fade: f32,
+    pad: u32,
+}
+
+impl GridStyle {
+    fn of(grid: &Grid) -> Self {
+        Self {
+            color: [grid.color[0], grid.color[1], grid.color[2], grid.opacity],
+            spacing: grid.spacing,
+            up: match grid.up {
+                GridUp::Y => 1,
+                GridUp::Z => 2,
+            },
+            fade: grid.fade,
+            pad: 0,
+        }
+    }
 }
 
 /// Push constants of every raster pass (`RasterPush` in shaders/raster/frame.slang).
@@ -158,11 +186,7 @@ impl Default for Grid {
 struct GridPush {
     frame: u64,
     pad0: u64,
-    color: [f32; 4],
-    spacing: f32,
-    up: u32,
-    fade: f32,
-    pad: u32,
+    style: GridStyle,
 }
 
 /// The visibility buffer's pipelines.
@@ -1089,18 +1113,7 @@ impl Raster {
         fb: &framegraph::BufferHandle,
         frame: u64,
     ) {
-        let push = GridPush {
-            frame,
-            pad0: 0,
-            color: [grid.color[0], grid.color[1], grid.color[2], grid.opacity],
-            spacing: grid.spacing,
-            up: match grid.up {
-                GridUp::Y => 1,
-                GridUp::Z => 2,
-            },
-            fade: grid.fade,
-            pad: 0,
-        };
+        let push = GridPush { frame, pad0: 0, style: GridStyle::of(grid) };
         let (t, d) = (*target, *depth);
         let pipeline = &self.grid_pipeline;
         graph
@@ -1197,6 +1210,16 @@ impl Raster {
         } else {
             ao::auto_radius(view.position, scene.bounds)
         };
+        // The visibility buffer's shading draws the grid itself when nothing is drawn between it
+        // and the grid's own pass: no forward pass (nothing textured), no points or lines, no
+        // hook after the opaque geometry.
+        let vis_on = self.visibility.is_some() && self.visibility_buffer && self.msaa == 1;
+        let grid_in_shading = self.grid.filter(|_| {
+            vis_on
+                && !scene.groups.iter().any(|g| g.textured)
+                && !render::Overlay::has_content(scene)
+                && hooks.after_opaque.is_none()
+        });
         let frame = FrameData {
             view_proj: vp.to_cols_array_2d(),
             inv_view_proj: vp.inverse().to_cols_array_2d(),
@@ -1227,6 +1250,7 @@ impl Raster {
                 self.shadows.shared.saturating_sub(6 * area_shadows) as u32,
                 0,
             ],
+            grid: grid_in_shading.as_ref().map(GridStyle::of).unwrap_or_default(),
         };
         // The visibility mask: one bit per draw after the frame constants (16-byte aligned).
         let hidden_bits: Vec<u32> = if self.hidden_nodes.is_empty() {
@@ -1526,7 +1550,7 @@ impl Raster {
         } else {
             hooks.call_after_opaque(graph, None);
         }
-        if let Some(grid) = self.grid {
+        if let (Some(grid), None) = (self.grid, grid_in_shading) {
             self.add_grid_pass(graph, &grid, target, &depth, &fb, push.frame);
         }
         if !scene.blended.is_empty() {

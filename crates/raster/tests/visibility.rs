@@ -57,6 +57,44 @@ fn visibility_buffer_shades_the_reference_scenes_as_the_forward_pass() {
     }
 }
 
+/// The reference grid over env_diffuse (ground, spheres, sky): drawn by the visibility buffer's
+/// shading (nothing textured, no points or lines), it is the grid its own pass blends over the
+/// forward pass's image, in front of and behind the spheres.
+#[test]
+fn visibility_buffer_draws_the_grid_as_its_pass_does() {
+    let mut s = scene::load(testkit::data("refs/scenes/env_diffuse.gltf")).expect("load");
+    s.update_world();
+    let draw = |on: bool| {
+        let req = RenderRequest {
+            default_lighting: false,
+            settings: vec![
+                ("visibility_buffer".into(), SettingValue::Bool(on)),
+                ("grid".into(), SettingValue::Bool(true)),
+                ("grid_spacing".into(), SettingValue::Float(0.25)),
+                ("ambient_occlusion".into(), SettingValue::Bool(false)),
+            ],
+            ..request(format!("grid_{on}").into(), SIZE, SIZE)
+        };
+        let img = render_scene(&s, &req).expect("render");
+        testkit::maybe_save(&img, &format!("visibility_grid_{on}"));
+        img
+    };
+    let (on, off) = (draw(true), draw(false));
+    let plain = {
+        let req = RenderRequest {
+            default_lighting: false,
+            settings: vec![("ambient_occlusion".into(), SettingValue::Bool(false))],
+            ..request("no grid".into(), SIZE, SIZE)
+        };
+        render_scene(&s, &req).expect("render")
+    };
+    let (count, worst) = differences(&on, &off);
+    let (lines, _) = differences(&off, &plain);
+    eprintln!("grid: {lines} pixels show it; {count} differ by over 1 % (worst {worst:.3})");
+    assert!(lines > (SIZE * SIZE / 10) as usize, "the grid shows: {lines} pixels");
+    assert!(count <= (SIZE * SIZE / 200) as usize, "{count} pixels, worst {worst}");
+}
+
 /// Vertex colors, an alpha-masked quad (its cut-out part shows what is behind), a
 /// double-sided quad seen from behind, a mirrored single-sided quad, impostor spheres and a
 /// textured quad over part of them.

@@ -43,14 +43,16 @@ pub(super) fn add_viewport_passes<'g>(
     let mut hdr = match (renderer, scene_gpu, shown, failed) {
         (Some(r), Some(g), true, false) => {
             r.set_hidden_nodes(&hidden);
-            let mut hooks = Hooks {
-                after_opaque: Some(Box::new(after_opaque_hook(
-                    user_passes,
-                    &mut opaque_error,
-                    vw,
-                    vh,
-                ))),
-            };
+            // A hook only for custom passes to add there (without one, the raster may draw
+            // its grid in the visibility buffer's shading).
+            let wanted = user_passes
+                .iter()
+                .any(|p| p.enabled && p.spec.insert == crate::passes::InsertPoint::AfterOpaque);
+            let mut hooks = Hooks::default();
+            if wanted {
+                hooks.after_opaque =
+                    Some(Box::new(after_opaque_hook(user_passes, &mut opaque_error, vw, vh)));
+            }
             let (hdr, out) =
                 render::headless::add_view_passes(graph, &hdr_name, &mut **r, g, &view, &mut hooks);
             // A renderer that fails shows its error in its viewport; the others go on.
