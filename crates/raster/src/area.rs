@@ -1,6 +1,7 @@
 //! Emissive surfaces as area lights of the raster: every triangle of an emissive material, in
 //! world space with its emitted radiance, lights the scene from its front face (the
-//! counter-clockwise side, as the path tracer and the references have it). The forward shader
+//! counter-clockwise side, as the path tracer and the references have it); two triangles in a
+//! row that make a convex quad in one plane are one light (fewer polygons to integrate). The forward shader
 //! integrates each triangle exactly for the diffuse lobe (the cosine-weighted solid angle of
 //! the triangle clipped to the horizon: a linearly transformed cosine with the identity
 //! transform, Lambert's polygon formula) and evaluates the specular lobes toward the point of
@@ -35,7 +36,39 @@ pub(crate) struct GpuAreaLight {
     p0: [f32; 4],
     p1: [f32; 4],
     p2: [f32; 4],
+    /// A quad's fourth corner, w 1 (two triangles of one plane that share an edge and make a
+    /// convex quad are one light); w 0 for a triangle.
+    p3: [f32; 4],
     radiance: [f32; 4],
+}
+
+/// Triangle `t` ([a, b, c], counter-clockwise seen from its front) and the triangle `u` made
+/// one convex quad, counter-clockwise from the same side, when they share an edge (in opposite
+/// directions) and lie in one plane.
+fn quad_of(t: [Vec3; 3], u: [Vec3; 3]) -> Option<[Vec3; 4]> {
+    let (nt, nu) = ((t[1] - t[0]).cross(t[2] - t[0]), (u[1] - u[0]).cross(u[2] - u[0]));
+    let n = nt.try_normalize()?;
+    if nu.try_normalize()?.dot(n) < 1.0 - 1e-6 {
+        return None;
+    }
+    for i in 0..3 {
+        let (from, to) = (t[i], t[(i + 1) % 3]);
+        // `u` has the edge to -> from; its third corner goes between from and to.
+        let Some(j) = (0..3).find(|&j| u[j] == to && u[(j + 1) % 3] == from) else { continue };
+        let d = u[(j + 2) % 3];
+        // In the plane (a corner off it is a fold, not a quad).
+        if (d - t[0]).dot(n).abs() > 1e-5 * (d - t[0]).length().max(1e-12) {
+            return None;
+        }
+        let q = [from, d, to, t[(i + 2) % 3]];
+        // Convex: every corner turns the same way as the front's normal.
+        let convex = (0..4).all(|k| {
+            let (a, b, c) = (q[k], q[(k + 1) % 4], q[(k + 2) % 4]);
+            (b - a).cross(c - b).dot(n) > 0.0
+        });
+        return convex.then_some(q);
+    }
+    None
 }
 
 /// An emitter: the emissive triangles of one draw.
@@ -66,7 +99,7 @@ impl Default for AreaLights {
 impl AreaLights {
     /// The emissive triangles of `scene` as `gpu` places them.
     pub(crate) fn rebuild(&mut self, scene: &scene::Scene, gpu: &GpuScene) {
-        let mut lights = Vec::new();
+        let mut lights: Vec<GpuAreaLight> = Vec::new();
         // Per emitter: its triangles in `lights`, its centre and its power.
         let mut emitters: Vec<(std::ops::Range<usize>, Emitter)> = Vec::new();
         'draws: for (d, draw) in gpu.draw_list.iter().enumerate() {
@@ -113,12 +146,23 @@ impl AreaLights {
                     continue;
                 }
                 let e = m.emissive;
-                lights.push(GpuAreaLight {
-                    p0: a.extend(0.0).to_array(),
-                    p1: b.extend(0.0).to_array(),
-                    p2: c.extend(0.0).to_array(),
-                    radiance: [e[0], e[1], e[2], -1.0],
+                // With the triangle before it (of this draw, not yet in a quad), one quad.
+                let quad = lights[first..].last().filter(|l| l.p3[3] == 0.0).and_then(|l| {
+                    quad_of([l.p0, l.p1, l.p2].map(|p| Vec3::from_slice(&p[..3])), [a, b, c])
                 });
+                match (quad, lights[first..].last_mut()) {
+                    (Some(q), Some(l)) => {
+                        [l.p0, l.p1, l.p2, l.p3] = q.map(|p| p.extend(0.0).to_array());
+                        l.p3[3] = 1.0;
+                    }
+                    _ => lights.push(GpuAreaLight {
+                        p0: a.extend(0.0).to_array(),
+                        p1: b.extend(0.0).to_array(),
+                        p2: c.extend(0.0).to_array(),
+                        p3: [0.0; 4],
+                        radiance: [e[0], e[1], e[2], -1.0],
+                    }),
+                }
                 let cross = (b - a).cross(c - a);
                 let t_area = 0.5 * cross.length();
                 weighted += (a + b + c) / 3.0 * t_area;
@@ -129,7 +173,7 @@ impl AreaLights {
                 let centre = weighted / area;
                 let extent = lights[first..]
                     .iter()
-                    .flat_map(|l| [l.p0, l.p1, l.p2])
+                    .flat_map(|l| [l.p0, l.p1, l.p2, if l.p3[3] > 0.0 { l.p3 } else { l.p0 }])
                     .map(|p| (Vec3::from_slice(&p[..3]) - centre).length())
                     .fold(0.0f32, f32::max);
                 let e = m.emissive;
@@ -188,5 +232,43 @@ impl AreaLights {
         graph: &mut FrameGraph<'_>,
     ) -> Result<Option<(BufferHandle, u64)>, RenderError> {
         self.list.import(ctx, graph)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_triangles_of_a_quad_are_one_light() {
+        let c = [
+            Vec3::new(0.0, 0.0, 0.0),
+            Vec3::new(1.0, 0.0, 0.0),
+            Vec3::new(1.0, 1.0, 0.0),
+            Vec3::new(0.0, 1.0, 0.0),
+        ];
+        // Split along either diagonal, in either order of the corners.
+        for (t, u) in [
+            ([0, 1, 2], [0, 2, 3]),
+            ([0, 2, 3], [0, 1, 2]),
+            ([0, 1, 3], [1, 2, 3]),
+            ([1, 2, 3], [3, 0, 1]),
+        ] {
+            let q = quad_of(t.map(|i| c[i]), u.map(|i| c[i])).expect("a quad");
+            // The same four corners, counter-clockwise about +z.
+            let area2: f32 = (0..4).map(|k| q[k].cross(q[(k + 1) % 4]).z).sum();
+            assert!((area2 - 2.0).abs() < 1e-6, "{t:?} {u:?}: {q:?}");
+            assert!(c.iter().all(|p| q.contains(p)), "{q:?}");
+        }
+        // Facing the other way, folded, concave (a dent at corner 0), or sharing no edge: two
+        // lights.
+        let flipped = [c[0], c[3], c[2]];
+        assert_eq!(quad_of([c[0], c[1], c[2]], flipped), None);
+        let folded = [c[0], c[2], Vec3::new(0.0, 1.0, 0.5)];
+        assert_eq!(quad_of([c[0], c[1], c[2]], folded), None);
+        let dent = [c[0], c[2], Vec3::new(-0.5, -0.2, 0.0)];
+        assert_eq!(quad_of([c[0], c[1], c[2]], dent), None);
+        let apart = [Vec3::new(5.0, 0.0, 0.0), Vec3::new(6.0, 0.0, 0.0), Vec3::new(6.0, 1.0, 0.0)];
+        assert_eq!(quad_of([c[0], c[1], c[2]], apart), None);
     }
 }
