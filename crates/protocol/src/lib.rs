@@ -1719,9 +1719,10 @@ impl Request {
                         "'light': cone [inner, outer] in degrees, 0 <= inner <= outer < 90".into(),
                     ));
                 }
+                // Checked as the f32 it becomes (1e-50 would be 0: unbounded).
                 let range = match number(m, "range")? {
                     None => None,
-                    Some(r) if r.is_finite() && r > 0.0 => Some(r as f32),
+                    Some(r) if (r as f32).is_finite() && r as f32 > 0.0 => Some(r as f32),
                     Some(r) => {
                         return Err(ProtocolError::Invalid(format!(
                             "'light': range {r} is not a positive distance"

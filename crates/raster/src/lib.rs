@@ -1405,6 +1405,9 @@ impl Raster {
                 .read(&fb, Access::StorageReadVertex)
                 .read(&sb.draws, Access::StorageReadVertex)
                 .read(&sb.shadows, Access::StorageReadVertex)
+                // The vertex stage reads the materials too: emissive surfaces cast nothing
+                // into emitters' maps (shadow.slang).
+                .read(&sb.materials, Access::StorageReadVertex)
                 .read(&sb.materials, Access::StorageReadFragment)
                 .write_range(maps, Access::DepthAttachmentWrite, range)
                 .record(move |ctx| {

@@ -131,15 +131,17 @@ impl MapSet {
     }
 }
 
-/// The shadow maps of spot and point lights, which do not depend on the view: one set per
-/// GPU scene for every viewport that draws it with the same map size and hidden nodes
-/// ([`GpuScene::with_shared`]).
+/// The shadow maps of spot and point lights (and of emitters), which do not depend on the
+/// view: one set per GPU scene for every viewport that draws it with the same map size,
+/// hidden nodes and number of shared layers (viewports whose area-light settings differ may
+/// give the emitters different numbers of maps) ([`GpuScene::with_shared`]).
 #[derive(Default)]
 struct SharedMaps {
-    sets: Vec<((u32, u64), MapSet)>,
+    sets: Vec<((u32, u64, usize), MapSet)>,
 }
 
-/// Views with different hidden nodes or map sizes at most, each with its own shared set.
+/// Views with different hidden nodes, map sizes or shared layer counts at most, each with its
+/// own shared set.
 const SHARED_SETS: usize = 8;
 
 /// The shadow maps of one frame: the scene's shared layers and the view's, and the layers to
@@ -240,13 +242,14 @@ impl Shadows {
         let key = MapKey { scene: scene.id, versions: scene.versions, size, hidden };
         let (shared_matrices, view_matrices) = self.matrices.split_at(self.shared);
         let (shared, shared_draw) = scene.with_shared(|store: &mut SharedMaps| {
-            let at = match store.sets.iter().position(|(k, _)| *k == (size, hidden)) {
+            let set = (size, hidden, shared_matrices.len());
+            let at = match store.sets.iter().position(|(k, _)| *k == set) {
                 Some(at) => at,
                 None => {
                     if store.sets.len() == SHARED_SETS {
                         store.sets.remove(0);
                     }
-                    store.sets.push(((size, hidden), MapSet::default()));
+                    store.sets.push((set, MapSet::default()));
                     store.sets.len() - 1
                 }
             };

@@ -57,6 +57,25 @@ fn visibility_buffer_shades_the_reference_scenes_as_the_forward_pass() {
     }
 }
 
+/// The names of the passes of a frame of `s` drawn by a raster with `settings`.
+fn pass_names(s: &Scene, settings: &[(&str, SettingValue)]) -> Vec<String> {
+    use render::Renderer;
+    let ctx = testkit::gpu(false);
+    let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
+    let mut raster = raster::Raster::new(&ctx, &compiler).expect("raster");
+    for (k, v) in settings {
+        raster.set(k, *v).expect("setting");
+    }
+    let gpu = render::GpuScene::upload(&ctx, s).expect("upload");
+    let view = scene::View::from_scene(s, None, SIZE, SIZE).expect("view");
+    let mut graph = framegraph::FrameGraph::new();
+    let target = testkit::frames::raster_passes(&mut graph, &mut raster, &gpu, &view);
+    testkit::frames::keep(&mut graph, &target);
+    let executor = framegraph::Executor::new(&ctx, 1);
+    let plan = executor.compile(&graph).expect("compile");
+    plan.passes.iter().map(|p| p.name.clone()).collect()
+}
+
 /// The reference grid over env_diffuse (ground, spheres, sky): drawn by the visibility buffer's
 /// shading (nothing textured, no points or lines), it is the grid its own pass blends over the
 /// forward pass's image, in front of and behind the spheres.
@@ -88,6 +107,16 @@ fn visibility_buffer_draws_the_grid_as_its_pass_does() {
         };
         render_scene(&s, &req).expect("render")
     };
+    // The shading drew the grid: no grid pass with the visibility buffer, one without.
+    let grid = [("grid", SettingValue::Bool(true))];
+    let folded = pass_names(&s, &[grid[0], ("visibility_buffer", SettingValue::Bool(true))]);
+    let forward = pass_names(&s, &[grid[0], ("visibility_buffer", SettingValue::Bool(false))]);
+    assert!(
+        !folded.iter().any(|p| p == "raster grid")
+            && folded.iter().any(|p| p == "raster visibility shading"),
+        "{folded:?}"
+    );
+    assert!(forward.iter().any(|p| p == "raster grid"), "{forward:?}");
     let (count, worst) = differences(&on, &off);
     let (lines, _) = differences(&off, &plain);
     eprintln!("grid: {lines} pixels show it; {count} differ by over 1 % (worst {worst:.3})");
