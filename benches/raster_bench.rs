@@ -204,6 +204,29 @@ fn transparency(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyh
     Ok(())
 }
 
+/// Settings given with `--set name=value`, applied to every workload after its own.
+static EXTRA: std::sync::OnceLock<Vec<(String, SettingValue)>> = std::sync::OnceLock::new();
+/// Nothing printed (the warm-up).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Frames of each workload not counted in its median.
+const WARM_FRAMES: usize = 5;
+
+/// A setting's value from the command line: true/false, a count or a quantity.
+fn parse_setting(arg: &str) -> anyhow::Result<(String, SettingValue)> {
+    let (k, v) = arg.split_once('=').ok_or_else(|| anyhow::anyhow!("--set {arg}: not name=value"))?;
+    let value = match v {
+        "true" | "on" => SettingValue::Bool(true),
+        "false" | "off" => SettingValue::Bool(false),
+        _ => match v.parse::<u32>() {
+            Ok(n) => SettingValue::UInt(n),
+            Err(_) => SettingValue::Float(
+                v.parse().map_err(|_| anyhow::anyhow!("--set {arg}: not a value"))?,
+            ),
+        },
+    };
+    Ok((k.to_string(), value))
+}
+
 /// `moving_light`: the first light's node turns a little every frame (the scene updated in
 /// the frame's graph): no shadow map can be kept.
 #[allow(clippy::too_many_arguments)]
@@ -226,6 +249,9 @@ fn run(
     renderer.scene_changed(&scene, &gpu);
     renderer.grid = grid;
     for (k, v) in settings {
+        renderer.set(k, *v)?;
+    }
+    for (k, v) in EXTRA.get().into_iter().flatten() {
         renderer.set(k, *v)?;
     }
     let view = View::from_scene(&scene, None, w, h).ok_or_else(|| anyhow::anyhow!("no camera"))?;
@@ -273,7 +299,8 @@ fn run(
         // would include the other frame's overlapping work.
         ctx.wait(value)?;
         let total: f64 = executor.last_timings().iter().map(|t| t.gpu_ms).sum();
-        if total > 0.0 {
+        // The first frames (pipelines and memory first touched) are not counted.
+        if total > 0.0 && (k >= WARM_FRAMES || frames <= WARM_FRAMES) {
             gpu_ms.push(total);
         }
     }
@@ -284,6 +311,9 @@ fn run(
     };
     let per_pass: Vec<String> =
         executor.last_timings().iter().map(|t| format!("{} {:.3}", t.name, t.gpu_ms)).collect();
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
     println!(
         "| {label} | {} draws | CPU {:.3} ms | GPU {:.3} ms |",
         gpu.draw_list.len(),
@@ -424,6 +454,7 @@ fn main() -> anyhow::Result<()> {
     let mut msaa = 4u32;
     // `--only transparency` or `--only shapes`: that group of workloads alone.
     let mut only: Option<String> = None;
+    let mut extra = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -432,6 +463,7 @@ fn main() -> anyhow::Result<()> {
             "--points" => points = args.next().unwrap_or_default().parse()?,
             "--msaa" => msaa = args.next().unwrap_or_default().parse()?,
             "--only" => only = Some(args.next().unwrap_or_default()),
+            "--set" => extra.push(parse_setting(&args.next().unwrap_or_default())?),
             "--bench" => {}
             other => anyhow::bail!("unknown argument {other}"),
         }
@@ -439,6 +471,12 @@ fn main() -> anyhow::Result<()> {
     let ctx = Context::new(&ContextDesc::default())?;
     println!("device: {} ({})", ctx.caps().device_name, ctx.caps().driver);
     let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
+    EXTRA.get_or_init(|| extra);
+    // Two seconds or so of GPU work first, unmeasured: clocks up from idle.
+    QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (small, grid) = (scene(2, 2), Some(raster::Grid::default()));
+    run(&ctx, &compiler, "warm-up", &small, grid, 200, 1, &[], true)?;
+    QUIET.store(false, std::sync::atomic::Ordering::Relaxed);
     println!("| workload | | CPU build+compile+record (median) | GPU (median, sum of passes) |");
     println!("|---|---|---:|---:|");
     let group = |g: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == g));

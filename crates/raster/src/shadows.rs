@@ -10,8 +10,9 @@
 //! buffers by a transfer pass of the frame's graph.
 //!
 //! The maps live across frames; a layer is drawn again only when something that casts into it
-//! changed (the scene, its versions, the map size, the viewport's hidden nodes) or its matrix
-//! did (a cascade follows the camera); [`Shadows::renders`] counts the frames that drew any.
+//! changed (the scene, its casters' geometry, materials or transforms, the map size, the
+//! viewport's hidden nodes) or its matrix did (a cascade follows the camera, a light moved);
+//! [`Shadows::renders`] counts the frames that drew any.
 
 use framegraph::{Access, BufferHandle, FrameGraph};
 use glam::{Mat4, Vec3};
@@ -57,9 +58,49 @@ pub(crate) struct Shadows {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct MapKey {
     scene: u64,
-    versions: Versions,
+    /// [`Casters::generation`]: what casts shadows, where.
+    casters: u64,
     size: u32,
     hidden: u64,
+}
+
+/// Follows what casts into the shadow maps of one GPU scene (kept in [`GpuScene::with_shared`]
+/// so that every viewport agrees): a new generation when the scene's structure, materials
+/// (alpha masks, emitters), deformations or geometry changed, or when its draws did (their
+/// transforms, flags). A change of lights or of a light's node alone keeps the generation:
+/// only the layers whose matrix moved are drawn again (one light moving keeps the others'
+/// maps).
+#[derive(Default)]
+struct Casters {
+    /// The scene and versions last seen, and a copy of its draws then (a copy: the GPU scene
+    /// reuses its own lists).
+    seen: Option<(u64, Versions)>,
+    draws: Vec<render::GpuDraw>,
+    generation: u64,
+}
+
+impl Casters {
+    fn generation(&mut self, scene: &GpuScene) -> u64 {
+        let v = scene.versions;
+        let same = match self.seen {
+            Some((id, seen)) if id == scene.id && seen == v => return self.generation,
+            Some((id, seen)) => {
+                id == scene.id
+                    && (seen.structure, seen.materials, seen.deform, seen.geometry)
+                        == (v.structure, v.materials, v.deform, v.geometry)
+                    && bytemuck::cast_slice::<_, u8>(&self.draws)
+                        == bytemuck::cast_slice::<_, u8>(scene.draw_list.as_slice())
+            }
+            None => false,
+        };
+        if !same {
+            self.generation += 1;
+        }
+        self.seen = Some((scene.id, v));
+        self.draws.clear();
+        self.draws.extend_from_slice(&scene.draw_list);
+        self.generation
+    }
 }
 
 /// An array of shadow map layers kept across frames, and what they were drawn for.
@@ -228,7 +269,7 @@ impl Shadows {
     /// The maps of this frame imported into `graph`: the scene's shared maps (spot and point
     /// lights; drawn by the first viewport that needs them) and the view's (cascades), and
     /// the layers to draw in them: all when what casts into them changed (`scene`, its
-    /// versions, the map `size`, the `hidden` nodes' hash) or the maps are new, else those
+    /// [`Casters`], the map `size`, the `hidden` nodes' hash) or the maps are new, else those
     /// whose matrix changed.
     pub(crate) fn import_maps(
         &mut self,
@@ -239,7 +280,8 @@ impl Shadows {
         hidden: u64,
         format: vk::Format,
     ) -> Result<FrameMaps, RenderError> {
-        let key = MapKey { scene: scene.id, versions: scene.versions, size, hidden };
+        let casters = scene.with_shared(|c: &mut Casters| c.generation(scene));
+        let key = MapKey { scene: scene.id, casters, size, hidden };
         let (shared_matrices, view_matrices) = self.matrices.split_at(self.shared);
         let (shared, shared_draw) = scene.with_shared(|store: &mut SharedMaps| {
             let set = (size, hidden, shared_matrices.len());

@@ -139,6 +139,48 @@ fn shadow_maps_are_drawn_again_only_when_what_casts_changes() {
     assert_eq!(m.total(), 0, "{:?}", m.recent);
 }
 
+/// A light that moves draws its own maps again and keeps the others': the bulb's cube stays
+/// while a spot light (pointing up, lighting nothing in view) moves; a light's intensity
+/// changing draws nothing; a caster moving draws every map.
+#[test]
+fn shadow_maps_of_a_moving_light_are_drawn_again_and_the_others_kept() {
+    let mut s = scene();
+    s.lights.push(Light {
+        name: "spot".into(),
+        kind: LightKind::Spot { inner: 0.3, outer: 0.5 },
+        color: [1.0; 3],
+        intensity: 1.0,
+        shadows: true,
+        range: None,
+    });
+    let up = Mat4::from_rotation_x(std::f32::consts::FRAC_PI_2);
+    let at = |x: f32| Mat4::from_translation(Vec3::new(x, 0.5, 0.0)) * up;
+    s.nodes.push(Node::new("spot", at(0.0)).with_light(1));
+    s.update_world();
+    let spot = s.nodes.len() - 1;
+    let mut frames = Frames::new(SIZE);
+    let mut gpu = render::GpuScene::upload(&frames.ctx, &s).expect("upload");
+    let first = frames.draw(&mut gpu, &s, false);
+    assert_eq!(frames.raster.shadow_layers_drawn(), 7, "the cube and the spot's map");
+    assert!(s.set_local_transform(spot, at(0.2)));
+    let moved = frames.draw(&mut gpu, &s, true);
+    assert_eq!(frames.raster.shadow_layers_drawn(), 1, "only the spot's map");
+    assert_eq!(first, moved, "the spot lights nothing in view; the bulb's shadows kept");
+    for &(x, z) in &SHADOWED {
+        assert!(moved[pixel(x, z)][0] < 0.02 * lit(x, z), "kept shadow at ({x}, {z})");
+    }
+    s.light_mut(1).expect("spot").intensity = 2.0;
+    frames.draw(&mut gpu, &s, true);
+    assert_eq!(frames.raster.shadow_layers_drawn(), 0, "an intensity draws no map");
+    assert!(s.set_local_transform(1, Mat4::from_translation(Vec3::new(0.0, 0.0, 0.25))));
+    let caster = frames.draw(&mut gpu, &s, true);
+    assert_eq!(frames.raster.shadow_layers_drawn(), 7, "a caster moved: every map");
+    check_lit(&caster, &SHADOWED[..1], "where the occluder was");
+    frames.ctx.wait_idle().expect("idle");
+    let m = frames.ctx.validation_messages();
+    assert_eq!(m.total(), 0, "{:?}", m.recent);
+}
+
 /// Two viewports of one scene: the point light's cube (the same whatever the view) is drawn
 /// once, by the first viewport, and both show its shadows; a viewport that hides a node has
 /// maps of its own.
