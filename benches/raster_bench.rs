@@ -321,6 +321,7 @@ fn run(
         med(gpu_ms)
     );
     println!("|   passes (ms): {} |", per_pass.join(", "));
+    println!("|   shadow map layers drawn in the last frame: {} |", renderer.shadow_layers_drawn());
     if let Some(s) =
         renderer.peel_stats().filter(|_| renderer.transparency == raster::Transparency::Peeling)
     {
@@ -455,6 +456,7 @@ fn main() -> anyhow::Result<()> {
     // `--only transparency` or `--only shapes`: that group of workloads alone.
     let mut only: Option<String> = None;
     let mut extra = Vec::new();
+    let mut warm_up = 200usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -463,6 +465,7 @@ fn main() -> anyhow::Result<()> {
             "--points" => points = args.next().unwrap_or_default().parse()?,
             "--msaa" => msaa = args.next().unwrap_or_default().parse()?,
             "--only" => only = Some(args.next().unwrap_or_default()),
+            "--warm-up" => warm_up = args.next().unwrap_or_default().parse()?,
             "--set" => extra.push(parse_setting(&args.next().unwrap_or_default())?),
             "--bench" => {}
             other => anyhow::bail!("unknown argument {other}"),
@@ -472,10 +475,10 @@ fn main() -> anyhow::Result<()> {
     println!("device: {} ({})", ctx.caps().device_name, ctx.caps().driver);
     let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
     EXTRA.get_or_init(|| extra);
-    // Two seconds or so of GPU work first, unmeasured: clocks up from idle.
+    // About a second of GPU work first (`--warm-up` frames), unmeasured: clocks up from idle.
     QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
     let (small, grid) = (scene(2, 2), Some(raster::Grid::default()));
-    run(&ctx, &compiler, "warm-up", &small, grid, 200, 1, &[], true)?;
+    run(&ctx, &compiler, "warm-up", &small, grid, warm_up, 1, &[], true)?;
     QUIET.store(false, std::sync::atomic::Ordering::Relaxed);
     println!("| workload | | CPU build+compile+record (median) | GPU (median, sum of passes) |");
     println!("|---|---|---:|---:|");

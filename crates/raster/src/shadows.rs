@@ -369,8 +369,10 @@ fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, usiz
             }
             if let (true, Some(view)) = (directional, fit.view) {
                 let first = view_layers.len() as f32;
-                view_layers.extend(cascades(dir, view, bounds, fit.size));
-                return ([first, 0.0, CASCADES as f32, 0.0], true);
+                let maps = cascades(dir, view, bounds, fit.size);
+                let count = maps.len() as f32;
+                view_layers.extend(maps);
+                return ([first, 0.0, count, 0.0], true);
             }
             let spot_outer = (kind > 1.5).then(|| l.direction_cos_outer[3].clamp(-1.0, 1.0).acos());
             let (m, tan_half, near, far) = shadow_matrix(spot_outer, pos, dir, bounds, l.range[0]);
@@ -429,13 +431,21 @@ fn corners((lo, hi): (Vec3, Vec3)) -> [Vec3; 8] {
     })
 }
 
-/// The [`CASCADES`] world-to-clip matrices of a directional light travelling along `dir` for
-/// `view`: the view's depth range (up to the farthest corner of the scene's `bounds`) split
-/// between logarithmic and uniform (the practical split scheme, lambda 0.8), each slice of
-/// the frustum in a box around its bounding sphere (a sphere: the same size whatever the
-/// camera's rotation), its centre snapped to whole texels of `size`, deep enough for all of
-/// `bounds` in front of the slice.
-fn cascades(dir: Vec3, view: &View, bounds: (Vec3, Vec3), size: u32) -> [Mat4; CASCADES] {
+/// How much larger than a slice's sphere the scene's may be for one box around the scene to
+/// stand for that slice and those after it.
+const SCENE_BOX_RATIO: f32 = 1.5;
+
+/// The world-to-clip matrices of a directional light's cascades (up to [`CASCADES`]),
+/// travelling along `dir`, for `view`: the view's depth range (up to the farthest corner of
+/// the scene's `bounds`) split between logarithmic and uniform (the practical split scheme,
+/// lambda 0.8), each slice of the frustum in a box around its bounding sphere (a sphere: the
+/// same size whatever the camera's rotation), its centre snapped to whole texels of `size`,
+/// deep enough for all of `bounds` in front of the slice. A slice whose sphere is at least
+/// 1 / [`SCENE_BOX_RATIO`] of the scene's is replaced by a box around the whole scene, which
+/// ends the list: every receiver is in it, at texels at most that ratio larger (a far slice,
+/// whose texels are the smallest on screen), and it stays put as the camera moves (a small
+/// scene takes fewer maps, drawn again less often).
+fn cascades(dir: Vec3, view: &View, bounds: (Vec3, Vec3), size: u32) -> Vec<Mat4> {
     let dir = dir.try_normalize().unwrap_or(-Vec3::Y);
     let to_world = view.view.inverse();
     let eye = to_world.transform_point3(Vec3::ZERO);
@@ -467,14 +477,8 @@ fn cascades(dir: Vec3, view: &View, bounds: (Vec3, Vec3), size: u32) -> [Mat4; C
     let up = if dir.y.abs() > 0.99 { Vec3::Z } else { Vec3::Y };
     let rotation = glam::camera::rh::view::look_to_mat4(Vec3::ZERO, dir, up);
     let scene_corners = corners(bounds);
-    std::array::from_fn(|k| {
-        let (d0, d1) = (split(k), split(k + 1));
-        let slice: Vec<Vec3> = rays.iter().flat_map(|&r| [at(r, d0), at(r, d1)]).collect();
-        let centre = slice.iter().copied().sum::<Vec3>() / slice.len() as f32;
-        let radius = slice.iter().map(|p| (*p - centre).length()).fold(0.0f32, f32::max);
-        // Rounded up (a steady size as the camera turns), at least a millimetre.
-        let radius = ((radius * 64.0).ceil() / 64.0).max(1e-3);
-        // The centre on the light's texel grid.
+    // A box around the sphere at `centre` of `radius`, its centre on the light's texel grid.
+    let boxed = |centre: Vec3, radius: f32| {
         let texel = 2.0 * radius / size.max(1) as f32;
         let c = rotation.transform_point3(centre);
         let snapped = Vec3::new((c.x / texel).round() * texel, (c.y / texel).round() * texel, c.z);
@@ -493,7 +497,25 @@ fn cascades(dir: Vec3, view: &View, bounds: (Vec3, Vec3), size: u32) -> [Mat4; C
             glam::Vec4::new(0.0, 0.0, -1.0 / far, 0.0),
             glam::Vec4::new(0.0, 0.0, 0.0, 1.0),
         ) * view
-    })
+    };
+    // The scene's sphere, a little larger: the forward pass keeps a margin inside a box.
+    let scene_centre = (bounds.0 + bounds.1) * 0.5;
+    let scene_radius = ((bounds.1 - bounds.0).length() * 0.5 / 0.99).max(1e-3);
+    let mut out = Vec::with_capacity(CASCADES);
+    for k in 0..CASCADES {
+        let (d0, d1) = (split(k), split(k + 1));
+        let slice: Vec<Vec3> = rays.iter().flat_map(|&r| [at(r, d0), at(r, d1)]).collect();
+        let centre = slice.iter().copied().sum::<Vec3>() / slice.len() as f32;
+        let radius = slice.iter().map(|p| (*p - centre).length()).fold(0.0f32, f32::max);
+        // Rounded up (a steady size as the camera turns), at least a millimetre.
+        let radius = ((radius * 64.0).ceil() / 64.0).max(1e-3);
+        if radius * SCENE_BOX_RATIO >= scene_radius {
+            out.push(boxed(scene_centre, scene_radius));
+            break;
+        }
+        out.push(boxed(centre, radius));
+    }
+    out
 }
 
 /// The six faces of a point light's cube map at `pos` (+x, -x, +y, -y, +z, -z: the order the
@@ -699,5 +721,38 @@ mod tests {
         assert!(checked >= 8, "{checked} points checked");
         let near = eye + (Vec3::new(0.0, 0.0, -20.0) - eye).normalize() * 0.5;
         assert!(inside(&m[0], near), "a point 0.5 m ahead is in the first cascade");
+    }
+
+    /// A small scene seen whole: the cascade whose slice is as large as the scene is a box
+    /// around the whole scene and the last one, holding every point of the scene inside the
+    /// forward pass's margin; it stays the same as the camera moves.
+    #[test]
+    fn cascades_of_a_small_scene_end_with_one_around_it() {
+        let bounds = (Vec3::new(-2.0, 0.0, -2.0), Vec3::new(2.0, 1.0, 2.0));
+        let view_from = |eye: Vec3| View {
+            view: glam::camera::rh::view::look_at_mat4(eye, Vec3::ZERO, Vec3::Y),
+            proj: scene::camera::perspective(0.8, 16.0 / 9.0, 0.05, 100.0),
+            position: eye,
+            orthographic: false,
+            width: 1920,
+            height: 1080,
+        };
+        let sun = light(0.0, [0.3, -1.0, 0.2], -1.0);
+        let (a, b) = (view_from(Vec3::new(0.0, 3.0, 6.0)), view_from(Vec3::new(0.5, 3.2, 6.0)));
+        let fit = |v| Fit { bounds, view: Some(v), size: 2048 };
+        let (m, _, per_light) = build(&[sun], &[true], &fit(&a));
+        assert!(m.len() < CASCADES, "{} cascades for a 4 m scene", m.len());
+        assert_eq!(per_light[0][2], m.len() as f32);
+        let last = m.last().expect("a cascade");
+        for corner in corners(bounds) {
+            let c = *last * corner.extend(1.0);
+            let n = c.truncate() / c.w;
+            assert!(n.x.abs() < 0.995 && n.y.abs() < 0.995, "{corner} near the edge: {n}");
+            assert!((0.0..=1.0).contains(&n.z), "{corner} out of depth: {n}");
+        }
+        let (moved, _, _) = build(&[sun], &[true], &fit(&b));
+        assert_eq!(moved.len(), m.len());
+        assert_eq!(moved.last(), Some(last), "the scene's box does not follow the camera");
+        assert_ne!(moved[0], m[0], "the first cascade does");
     }
 }
