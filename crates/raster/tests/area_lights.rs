@@ -29,14 +29,25 @@ fn corner(a: f32, b: f32, h: f32) -> f64 {
 
 /// The emitter's cosine-weighted solid angle seen from floor point (x, z).
 fn cosine_solid_angle(x: f32, z: f32) -> f64 {
+    rect_cosine_solid_angle(x, z, [X0, X1, Z0, Z1])
+}
+
+/// The cosine-weighted solid angle of rectangle x in [x0, x1], z in [z0, z1] at height H seen
+/// from floor point (x, z).
+fn rect_cosine_solid_angle(x: f32, z: f32, [x0, x1, z0, z1]: [f32; 4]) -> f64 {
     let g = |cx: f32, cz: f32| corner(cx - x, cz - z, H);
-    g(X1, Z1) - g(X0, Z1) - g(X1, Z0) + g(X0, Z0)
+    g(x1, z1) - g(x0, z1) - g(x1, z0) + g(x0, z0)
 }
 
 fn scene(facing_down: bool) -> Scene {
+    scene_with(facing_down, [X0, X1, Z0, Z1])
+}
+
+/// The floor and the emitter rectangle x in [x0, x1], z in [z0, z1] at height H.
+fn scene_with(facing_down: bool, [x0, x1, z0, z1]: [f32; 4]) -> Scene {
     let floor = quad(0.0, 1.0, 0, false);
     let mut emitter = quad(H, 1.0, 1, false);
-    emitter.positions = vec![[X0, H, Z0], [X1, H, Z0], [X1, H, Z1], [X0, H, Z1]];
+    emitter.positions = vec![[x0, H, z0], [x1, H, z0], [x1, H, z1], [x0, H, z1]];
     if facing_down {
         // Counter-clockwise seen from below: the front faces the floor.
         emitter.indices = vec![0, 1, 2, 0, 2, 3];
@@ -93,6 +104,29 @@ fn area_light_diffuse_is_the_exact_form_factor() {
         let g = cosine_solid_angle(x, z);
         assert!((g - sum).abs() < 1e-3 * sum, "at ({x}, {z}): closed form {g}, sum {sum}");
     }
+}
+
+/// A small emitter (4 cm, 0.4 m up: seen from the floor it is a point, shaded as one) still
+/// gives the exact form factor within 1 %.
+#[test]
+fn area_light_small_and_far_is_a_point_within_a_percent() {
+    let rect = [0.1, 0.14, -0.2, -0.16];
+    let img = render(&scene_with(true, rect), "area_light_small");
+    let mut worst = 0.0f64;
+    let mut checked = 0;
+    for py in (2..SIZE).step_by(5) {
+        for px in (2..SIZE).step_by(5) {
+            let x = (px as f32 + 0.5) * 2.0 / SIZE as f32 - 1.0;
+            let z = (py as f32 + 0.5) * 2.0 / SIZE as f32 - 1.0;
+            let want = f64::from(ALBEDO * L) / std::f64::consts::PI
+                * rect_cosine_solid_angle(x, z, rect);
+            let got = f64::from(img.hdr[(py * SIZE + px) as usize][1]);
+            worst = worst.max((got - want).abs() / want);
+            checked += 1;
+        }
+    }
+    eprintln!("small area light: worst relative error {worst:.2e} over {checked} pixels");
+    assert!(worst < 0.01, "worst relative error {worst}");
 }
 
 #[test]
