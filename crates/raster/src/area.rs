@@ -40,6 +40,33 @@ pub(crate) struct GpuAreaLight {
     /// convex quad are one light); w 0 for a triangle.
     p3: [f32; 4],
     radiance: [f32; 4],
+    /// The corners' mean, and the largest squared distance from it to a corner (what the
+    /// shading and the clusters test first).
+    middle: [f32; 4],
+    /// The unit normal of the side it lights, and its area.
+    normal: [f32; 4],
+}
+
+impl GpuAreaLight {
+    /// `middle` and `normal` from the corners.
+    fn with_shape(mut self) -> Self {
+        let v = |p: [f32; 4]| Vec3::from_slice(&p[..3]);
+        let quad = self.p3[3] > 0.5;
+        let corners: Vec<Vec3> = [self.p0, self.p1, self.p2, self.p3]
+            .into_iter()
+            .take(if quad { 4 } else { 3 })
+            .map(v)
+            .collect();
+        let middle = corners.iter().copied().sum::<Vec3>() / corners.len() as f32;
+        let extent2 = corners.iter().map(|c| (*c - middle).length_squared()).fold(0.0, f32::max);
+        let [a, b, c] = [0, 1, 2].map(|i| corners[i]);
+        // Twice the area: a triangle's cross product; a convex quad's, its diagonals'.
+        let twice = if quad { (c - a).cross(corners[3] - b) } else { (b - a).cross(c - a) };
+        let normal = (b - a).cross(c - a).normalize_or_zero();
+        self.middle = middle.extend(extent2).to_array();
+        self.normal = normal.extend(0.5 * twice.length()).to_array();
+        self
+    }
 }
 
 /// Triangle `t` ([a, b, c], counter-clockwise seen from its front) and the triangle `u` made
@@ -161,6 +188,8 @@ impl AreaLights {
                         p2: c.extend(0.0).to_array(),
                         p3: [0.0; 4],
                         radiance: [e[0], e[1], e[2], -1.0],
+                        middle: [0.0; 4],
+                        normal: [0.0; 4],
                     }),
                 }
                 let cross = (b - a).cross(c - a);
@@ -200,7 +229,7 @@ impl AreaLights {
             }
         }
         self.emitters = order.iter().map(|&i| emitters[i].1).collect();
-        self.list.set(lights);
+        self.list.set(lights.into_iter().map(GpuAreaLight::with_shape).collect());
     }
 
     /// The shadow-casting point lights of the `count` strongest emitters (at most as many as

@@ -129,6 +129,49 @@ fn area_light_small_and_far_is_a_point_within_a_percent() {
     assert!(worst < 0.01, "worst relative error {worst}");
 }
 
+/// Clustered culling keeps every emitter wherever it lights something: emitters facing the
+/// floor, facing away from it, standing on it (lighting one side) and small ones far off, with
+/// a cutoff low enough that only the side an emitter faces and distance can leave it out;
+/// the image is the unculled one.
+#[test]
+fn area_lights_clustered_keep_every_emitter_on_the_side_it_lights() {
+    let mut s = scene_with(true, [0.5, 0.7, 0.5, 0.7]);
+    let mut add = |positions: Vec<[f32; 3]>| {
+        let mut e = quad(0.0, 1.0, 1, false);
+        e.positions = positions;
+        let n = s.meshes.len();
+        s.meshes.push(scene::Mesh { name: format!("emitter {n}"), primitives: vec![e] });
+        s.nodes.push(scene::Node::new(&format!("emitter {n}"), glam::Mat4::IDENTITY).with_mesh(n));
+    };
+    // Facing up, its back to the floor.
+    add(vec![[-0.7, 0.3, -0.7], [-0.5, 0.3, -0.7], [-0.5, 0.3, -0.5], [-0.7, 0.3, -0.5]]);
+    // Standing on the floor at x = 0, facing +x or -x (counter-clockwise from its front).
+    add(vec![[0.0, 0.0, -0.3], [0.0, 0.0, 0.3], [0.0, 0.3, 0.3], [0.0, 0.3, -0.3]]);
+    add(vec![[-0.4, 0.0, 0.6], [-0.4, 0.3, 0.6], [-0.4, 0.3, 0.9], [-0.4, 0.0, 0.9]]);
+    // Small, high up, facing down.
+    add(vec![[-0.9, 1.5, 0.2], [-0.9, 1.5, 0.22], [-0.88, 1.5, 0.22], [-0.88, 1.5, 0.2]]);
+    s.update_world();
+    let draw = |clustered: bool| {
+        let req = RenderRequest {
+            default_lighting: false,
+            settings: vec![
+                ("clustered".into(), render::SettingValue::Bool(clustered)),
+                ("light_cutoff".into(), render::SettingValue::Float(1e-6)),
+            ],
+            ..request(format!("area_lights_clustered_{clustered}").into(), SIZE, SIZE)
+        };
+        let img = render_scene(&s, &req).expect("render");
+        testkit::maybe_save(&img, &format!("area_lights_clustered_{clustered}"));
+        img
+    };
+    let (culled, all) = (draw(true), draw(false));
+    let lit = all.hdr.iter().filter(|p| p[1] > 1e-4).count();
+    assert!(lit > (SIZE * SIZE / 2) as usize, "{lit} pixels lit");
+    for (k, (a, b)) in culled.hdr.iter().zip(&all.hdr).enumerate() {
+        assert!((a[1] - b[1]).abs() <= 1e-5 * b[1].abs().max(1e-3), "pixel {k}: {a:?} vs {b:?}");
+    }
+}
+
 #[test]
 fn area_lights_switched_off_light_nothing() {
     let draw = |on: bool| {
