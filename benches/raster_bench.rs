@@ -213,7 +213,8 @@ const WARM_FRAMES: usize = 5;
 
 /// A setting's value from the command line: true/false, a count or a quantity.
 fn parse_setting(arg: &str) -> anyhow::Result<(String, SettingValue)> {
-    let (k, v) = arg.split_once('=').ok_or_else(|| anyhow::anyhow!("--set {arg}: not name=value"))?;
+    let (k, v) =
+        arg.split_once('=').ok_or_else(|| anyhow::anyhow!("--set {arg}: not name=value"))?;
     let value = match v {
         "true" | "on" => SettingValue::Bool(true),
         "false" | "off" => SettingValue::Bool(false),

@@ -118,8 +118,8 @@ fn area_light_small_and_far_is_a_point_within_a_percent() {
         for px in (2..SIZE).step_by(5) {
             let x = (px as f32 + 0.5) * 2.0 / SIZE as f32 - 1.0;
             let z = (py as f32 + 0.5) * 2.0 / SIZE as f32 - 1.0;
-            let want = f64::from(ALBEDO * L) / std::f64::consts::PI
-                * rect_cosine_solid_angle(x, z, rect);
+            let want =
+                f64::from(ALBEDO * L) / std::f64::consts::PI * rect_cosine_solid_angle(x, z, rect);
             let got = f64::from(img.hdr[(py * SIZE + px) as usize][1]);
             worst = worst.max((got - want).abs() / want);
             checked += 1;
