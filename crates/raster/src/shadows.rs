@@ -93,12 +93,13 @@ impl Casters {
             }
             None => false,
         };
-        if !same {
-            self.generation += 1;
-        }
         self.seen = Some((scene.id, v));
-        self.draws.clear();
-        self.draws.extend_from_slice(&scene.draw_list);
+        if !same {
+            // (The same draws need no copy.)
+            self.generation += 1;
+            self.draws.clear();
+            self.draws.extend_from_slice(&scene.draw_list);
+        }
         self.generation
     }
 }
@@ -666,6 +667,19 @@ mod tests {
         }
     }
 
+    /// A 1920x1080 perspective view from `eye` towards `target`, `fovy` high, over `depth`
+    /// (near, far).
+    fn view_at(eye: Vec3, target: Vec3, fovy: f32, (near, far): (f32, f32)) -> View {
+        View {
+            view: glam::camera::rh::view::look_at_mat4(eye, target, Vec3::Y),
+            proj: scene::camera::perspective(fovy, 16.0 / 9.0, near, far),
+            position: eye,
+            orthographic: false,
+            width: 1920,
+            height: 1080,
+        }
+    }
+
     /// A directional light's cascades for a perspective view over a large scene: every point
     /// of the view frustum (up to the scene's far side) lies in some cascade, the nearest
     /// points in the first; nearer cascades are finer; everything of the scene between the
@@ -674,14 +688,7 @@ mod tests {
     fn cascades_cover_the_view_and_are_finer_near_the_eye() {
         let bounds = (Vec3::new(-100.0, 0.0, -100.0), Vec3::new(100.0, 3.0, 100.0));
         let eye = Vec3::new(0.0, 1.7, 0.0);
-        let view = View {
-            view: glam::camera::rh::view::look_at_mat4(eye, Vec3::new(0.0, 0.0, -20.0), Vec3::Y),
-            proj: scene::camera::perspective(1.0, 16.0 / 9.0, 0.1, 1000.0),
-            position: eye,
-            orthographic: false,
-            width: 1920,
-            height: 1080,
-        };
+        let view = view_at(eye, Vec3::new(0.0, 0.0, -20.0), 1.0, (0.1, 1000.0));
         let sun = light(0.0, [0.3, -1.0, 0.2], -1.0);
         let fit = Fit { bounds, view: Some(&view), size: 2048 };
         let (m, shared, per_light) = build(&[sun], &[true], &fit);
@@ -729,14 +736,7 @@ mod tests {
     #[test]
     fn cascades_of_a_small_scene_end_with_one_around_it() {
         let bounds = (Vec3::new(-2.0, 0.0, -2.0), Vec3::new(2.0, 1.0, 2.0));
-        let view_from = |eye: Vec3| View {
-            view: glam::camera::rh::view::look_at_mat4(eye, Vec3::ZERO, Vec3::Y),
-            proj: scene::camera::perspective(0.8, 16.0 / 9.0, 0.05, 100.0),
-            position: eye,
-            orthographic: false,
-            width: 1920,
-            height: 1080,
-        };
+        let view_from = |eye: Vec3| view_at(eye, Vec3::ZERO, 0.8, (0.05, 100.0));
         let sun = light(0.0, [0.3, -1.0, 0.2], -1.0);
         let (a, b) = (view_from(Vec3::new(0.0, 3.0, 6.0)), view_from(Vec3::new(0.5, 3.2, 6.0)));
         let fit = |v| Fit { bounds, view: Some(v), size: 2048 };
