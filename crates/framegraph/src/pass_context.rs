@@ -245,6 +245,23 @@ impl PassContext<'_> {
         unsafe { xpg::begin_rendering(self.device(), self.cmd, extent, color, depth) }
     }
 
+    /// [`PassContext::begin_rendering`] within `area` of the attachments (`extent`): loads,
+    /// clears and stores touch only that part.
+    ///
+    /// # Safety
+    /// As [`PassContext::begin_rendering`]; `area` lies within `extent`.
+    pub unsafe fn begin_rendering_area(
+        &self,
+        extent: vk::Extent2D,
+        area: vk::Rect2D,
+        color: &[vk::RenderingAttachmentInfo<'_>],
+        depth: Option<&vk::RenderingAttachmentInfo<'_>>,
+    ) {
+        // SAFETY: `cmd` is recording while a pass closure runs; the caller's contract covers
+        // the rest.
+        unsafe { xpg::begin_rendering_area(self.device(), self.cmd, extent, area, color, depth) }
+    }
+
     /// Copies mip 0 (every layer, the common extent) of `src` into `dst`; declare
     /// [`Access::TransferSrc`](crate::Access) on `src` and `TransferDst` on `dst`.
     pub fn copy_image(&self, src: &ImageHandle, dst: &ImageHandle) -> Result<(), ExecuteError> {

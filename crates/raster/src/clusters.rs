@@ -1,9 +1,11 @@
 //! Clustered light culling: the view is cut into tiles of [`TILE_PX`] pixels and [`SLICES`]
 //! depth slices (logarithmic in a perspective view) between its near plane and the scene's far
-//! side; a compute pass (shaders/raster/clusters.slang) lists, per cluster, the lights that
-//! can reach it: directional lights always, point and spot lights and emissive triangles
+//! side; a compute pass (shaders/raster/clusters.slang, a workgroup per tile) lists, per
+//! cluster, the lights that can reach it: directional lights always, point and spot lights and emissive triangles
 //! within the distance where what they bring falls below the cutoff (W/m^2 of irradiance, the
-//! `light_cutoff` setting). A cluster's list is a bit per light (no cap on how many a cluster
+//! `light_cutoff` setting); of those, the lights that bring at most `light_share` / n of
+//! what the cluster's n lights bring at least are left out (what they would all have brought
+//! is then at most that share). A cluster's list is a bit per light (no cap on how many a cluster
 //! holds); the forward shading loops over its cluster's lights instead of every light.
 //! Beyond [`MAX_CLUSTERED_LIGHTS`] lights the lists would be too large: every light shades
 //! every fragment.
@@ -18,6 +20,8 @@ use xpg::{vk, Buffer, BufferDesc, Context, MemoryUsage, Pipeline, ShaderCompiler
 pub(crate) const TILE_PX: u32 = 64;
 /// Depth slices.
 pub(crate) const SLICES: u32 = 16;
+/// Threads of a tile's workgroup (`SLICES * LANES` in shaders/raster/clusters.slang).
+const GROUP: u32 = SLICES * 16;
 /// Lights (punctual and emissive triangles together) clustered at most.
 pub const MAX_CLUSTERED_LIGHTS: u32 = 1 << 16;
 
@@ -30,7 +34,8 @@ struct ClusterPush {
     area: u64,
     clusters: u64,
     cutoff: f32,
-    pad: [u32; 3],
+    share: f32,
+    pad: [u32; 2],
 }
 
 /// The view's depth frame for the clusters: forward direction and origin offset, and
@@ -125,9 +130,9 @@ impl Clusters {
         (fb, frame_address): (&BufferHandle, u64),
         lights: (&BufferHandle, u64),
         area: Option<(BufferHandle, u64)>,
-        cutoff: f32,
+        (cutoff, share): (f32, f32),
     ) -> Result<(BufferHandle, u64), RenderError> {
-        let n = frame.clusters();
+        let n = frame.grid[0] * frame.grid[1];
         let buffer = self
             .buffer
             .as_ref()
@@ -140,7 +145,8 @@ impl Clusters {
             area: area.map_or(0, |a| a.1),
             clusters: buffer.address(),
             cutoff,
-            pad: [0; 3],
+            share,
+            pad: [0; 2],
         };
         let pipeline = &self.pipeline;
         let mut pass = graph
@@ -153,7 +159,9 @@ impl Clusters {
         pass.write(&mut h, Access::StorageWriteCompute).record(move |ctx| {
             pipeline.bind(ctx.cmd, None);
             pipeline.push(ctx.cmd, &push);
-            pipeline.dispatch_threads(ctx.cmd, [n, 1, 1]);
+            // A workgroup per tile (its column of clusters), at most 65535 groups a row.
+            let (rows, columns) = (n.div_ceil(65535), n.min(65535));
+            pipeline.dispatch_threads(ctx.cmd, [columns * GROUP, rows, 1]);
             Ok(())
         });
         Ok((h, buffer.address()))

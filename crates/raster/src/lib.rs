@@ -286,6 +286,10 @@ pub struct Raster {
     /// Irradiance (W/m^2) below which a point or spot light or an emissive triangle is left
     /// out of a cluster.
     pub light_cutoff: f32,
+    /// Share of a cluster's light that its weakest lights may take away: with n lights reaching
+    /// the cluster, those that bring at most this share of what they all bring at least (a
+    /// surface facing them, unoccluded), divided by n, are left out (0: none).
+    pub light_share: f32,
     clusters: clusters::Clusters,
     /// Screen-space ambient occlusion of the environment's light (when the scene has an
     /// environment).
@@ -552,6 +556,7 @@ impl Raster {
             sun: Default::default(),
             clustered: true,
             light_cutoff: 1e-3,
+            light_share: 0.05,
             clusters: clusters::Clusters::new(ctx, compiler)?,
             ambient_occlusion: true,
             ao_radius: 0.0,
@@ -908,6 +913,14 @@ impl Renderer for Raster {
             Setting::quantity("light_cutoff", "light cutoff (W/m^2)", self.light_cutoff, 1e-6, 1e3)
                 .logarithmic()
                 .when("clustered"),
+            Setting::quantity(
+                "light_share",
+                "light left out per cluster",
+                self.light_share,
+                0.0,
+                0.5,
+            )
+            .when("clustered"),
         ]
     }
 
@@ -942,6 +955,7 @@ impl Renderer for Raster {
             ("ambient_occlusion", SettingValue::Bool(on)) => self.ambient_occlusion = on,
             ("ao_radius", SettingValue::Float(x)) => self.ao_radius = x,
             ("light_cutoff", SettingValue::Float(x)) => self.light_cutoff = x,
+            ("light_share", SettingValue::Float(x)) => self.light_share = x,
             _ => {}
         }
         self.grid_style = g;
@@ -1342,6 +1356,23 @@ impl Raster {
         // Initial state unknown (the previous frame read it in several stages, compute included):
         // the update waits for all earlier work.
         let mut fb = graph.import_buffer("raster frame constants", &self.frame_buffer, None, None);
+        // One layer per shadow matrix (at least one, so the forward pass always has a map),
+        // kept from earlier frames unless what casts into them changed; first, since it settles
+        // the rects of the shadow data.
+        let hidden_hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            self.hidden_nodes.hash(&mut h);
+            h.finish()
+        };
+        let shadow_frame = self.shadows.import_maps(
+            &self.ctx,
+            graph,
+            scene,
+            self.shadow_size,
+            hidden_hash,
+            DEPTH_FORMAT,
+        )?;
         // The scene's buffers that updates rewrite (GpuScene::update): declared so that this
         // frame's reads come after an update's writes in the same graph.
         let shadows = self
@@ -1404,7 +1435,7 @@ impl Raster {
                 (&fb, self.frame_buffer.address()),
                 (&sb.lights, push.lights),
                 area,
-                self.light_cutoff,
+                (self.light_cutoff, self.light_share),
             )?;
             sb.clusters = Some(h);
             RasterPush { clusters: address, ..push }
@@ -1412,22 +1443,6 @@ impl Raster {
             push
         };
 
-        // One layer per shadow matrix (at least one, so the forward pass always has a map),
-        // kept from earlier frames unless what casts into them changed.
-        let hidden_hash = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            self.hidden_nodes.hash(&mut h);
-            h.finish()
-        };
-        let shadow_frame = self.shadows.import_maps(
-            &self.ctx,
-            graph,
-            scene,
-            self.shadow_size,
-            hidden_hash,
-            DEPTH_FORMAT,
-        )?;
         // The context's one bindless heap, where the scene's textures live.
         let heap = self.ctx.bindless()?;
         let meshes = MeshDraws::of(scene);
@@ -1435,6 +1450,9 @@ impl Raster {
         let groups = &scene.groups;
         let (mut shared_maps, mut shadow_maps) = (shadow_frame.shared, shadow_frame.view);
         for (layer, shared, at) in shadow_frame.draw {
+            // Only the part of the layer that receivers read (a cascade's view slice).
+            let rect =
+                self.shadows.rects.get(layer as usize).copied().unwrap_or([0.0, 0.0, 1.0, 1.0]);
             let maps = if shared { &mut shared_maps } else { &mut shadow_maps };
             let sm = *maps;
             let range = framegraph::Subresources {
@@ -1458,9 +1476,21 @@ impl Raster {
                     let depth_att =
                         attachment(ctx.layer_view(&sm, 0, at)?, vk::AttachmentLoadOp::CLEAR);
                     let device = ctx.device().clone();
-                    // SAFETY: once per pass; the attachments are this pass's declared images in the
-                    // layouts of their declared attachment accesses.
-                    unsafe { ctx.begin_rendering(extent, &[], Some(&depth_att)) };
+                    let texel = |uv: f32, n: u32| ((uv * n as f32) as u32).min(n);
+                    let (x0, y0) = (texel(rect[0], extent.width), texel(rect[1], extent.height));
+                    let x1 = texel(rect[2], extent.width).saturating_add(1).min(extent.width);
+                    let y1 = texel(rect[3], extent.height).saturating_add(1).min(extent.height);
+                    let area = vk::Rect2D {
+                        offset: vk::Offset2D { x: x0 as i32, y: y0 as i32 },
+                        extent: vk::Extent2D {
+                            width: x1.saturating_sub(x0),
+                            height: y1.saturating_sub(y0),
+                        },
+                    };
+                    // SAFETY: once per pass; the attachment is this pass's declared image in the
+                    // layout of its declared attachment access; `area` lies within it. Only
+                    // that part is cleared and drawn: the rest is never read.
+                    unsafe { ctx.begin_rendering_area(extent, area, &[], Some(&depth_att)) };
                     for g in groups {
                         let pipeline = shadow_pipelines[usize::from(g.textured)];
                         pipeline.bind(ctx.cmd, Some(heap));

@@ -34,13 +34,18 @@ pub(crate) struct Shadows {
     /// World-to-clip matrix of each shadow map layer: first the layers that do not depend on
     /// the view (spot and point lights: the scene's shared maps), then the view's (cascades).
     pub(crate) matrices: Vec<Mat4>,
+    /// Per layer: the part of it that holds the casters' depths and may be read (uv min,
+    /// max: a cascade's view slice, or more of it drawn before).
+    pub(crate) rects: Vec<[f32; 4]>,
+    /// Per layer: the part that receivers in the view need ([`build`]'s rects).
+    needed: Vec<[f32; 4]>,
     /// How many of them are shared.
     pub(crate) shared: usize,
     /// Per light: first layer (or -1 without a shadow map), tan(half field of view) (0:
     /// orthographic), then near and far of the projection (spot, point: the depth bias in
-    /// world units) or the number of cascades (directional).
+    /// world units) or the number of cascades and where the rects start (directional).
     per_light: Vec<[f32; 4]>,
-    /// Matrices (4 columns per layer), then the per-light parameters.
+    /// Matrices (4 columns per layer), the per-light parameters, then the rects.
     buffer: Option<Buffer>,
     /// Written by a pass of the next graph.
     dirty: bool,
@@ -108,23 +113,41 @@ impl Casters {
 #[derive(Default)]
 struct MapSet {
     maps: Option<xpg::Image>,
-    /// What the maps were drawn for (None: never), and each layer's matrix then.
+    /// What the maps were drawn for (None: never), and each layer's matrix and drawn rect then.
     drawn: Option<MapKey>,
     drawn_matrices: Vec<Mat4>,
+    drawn_rects: Vec<[f32; 4]>,
 }
+
+/// Whether rect `a` (uv min, max) holds rect `b`; an empty `b` is held by any.
+fn holds(a: [f32; 4], b: [f32; 4]) -> bool {
+    empty(b) || (a[0] <= b[0] && a[1] <= b[1] && a[2] >= b[2] && a[3] >= b[3])
+}
+
+/// Whether a rect holds no texel.
+pub(crate) fn empty(r: [f32; 4]) -> bool {
+    !(r[2] > r[0] && r[3] > r[1])
+}
+
+/// What a layer whose matrix stays is drawn again with when the view needs more of it than
+/// was drawn: that rect grown by this share of the layer on each side (clamped to it), so
+/// that a camera moving on does not redraw it every frame.
+const RECT_SLACK: f32 = 1.0 / 16.0;
 
 impl MapSet {
     /// The maps for `matrices` imported into `graph` (one layer per matrix, at least one), and
     /// the layers to draw in it: all when what casts into them changed (`key`) or the maps are
-    /// new, else those whose matrix changed. The same maps imported twice into one graph (two
-    /// viewports sharing them) are one resource there, drawn by the first.
+    /// new, else those whose matrix changed or whose drawn part does not hold what `rects`
+    /// (per layer) needs now; empty rects are not drawn. `rects` becomes what each layer
+    /// holds (drawn now or before: what may be read). The same maps imported twice into one
+    /// graph (two viewports sharing them) are one resource there, drawn by the first.
     fn import(
         &mut self,
         ctx: &Context,
         graph: &mut FrameGraph<'_>,
         (name, format): (&str, vk::Format),
         key: MapKey,
-        matrices: &[Mat4],
+        (matrices, rects): (&[Mat4], &mut [[f32; 4]]),
     ) -> Result<(framegraph::ImageHandle, Vec<u32>), RenderError> {
         let (layers, size) = (matrices.len().max(1) as u32, key.size);
         let fits = self.maps.as_ref().is_some_and(|m| {
@@ -150,11 +173,25 @@ impl MapSet {
             .maps
             .as_ref()
             .ok_or_else(|| RenderError::Internal("shadow maps missing".into()))?;
-        let all = self.drawn != Some(key);
-        let draw: Vec<u32> = (0..matrices.len())
-            .filter(|&l| all || self.drawn_matrices.get(l) != Some(&matrices[l]))
-            .map(|l| l as u32)
-            .collect();
+        let all = self.drawn != Some(key) || self.drawn_rects.len() != rects.len();
+        let mut draw = Vec::new();
+        for (l, rect) in rects.iter_mut().enumerate() {
+            let moved = all || self.drawn_matrices.get(l) != Some(&matrices[l]);
+            let before = self.drawn_rects.get(l).copied().unwrap_or([0.0; 4]);
+            if !moved && holds(before, *rect) {
+                *rect = before;
+                continue;
+            }
+            if !moved {
+                // The same matrix, more of it needed: a little more than that.
+                let grow = |v: f32, d: f32| (v + d).clamp(0.0, 1.0);
+                let s = RECT_SLACK;
+                *rect = [grow(rect[0], -s), grow(rect[1], -s), grow(rect[2], s), grow(rect[3], s)];
+            }
+            if !empty(*rect) {
+                draw.push(l as u32);
+            }
+        }
         let info = framegraph::ImageInfo::d2(size, size, format).layers(layers).array();
         // New maps: nothing to wait for, no content. Else as the last frame's forward pass
         // left them (sampled): a layer drawn again waits for those reads.
@@ -169,6 +206,7 @@ impl MapSet {
         );
         self.drawn = Some(key);
         self.drawn_matrices = matrices.to_vec();
+        self.drawn_rects = rects.to_vec();
         Ok((h, draw))
     }
 }
@@ -206,7 +244,7 @@ impl Shadows {
         size: u32,
     ) -> Result<(), RenderError> {
         let fit = Fit { bounds: scene.bounds, view: Some(view), size };
-        let (matrices, shared, per_light) = build(lights, casts, &fit);
+        let Layers { matrices, rects, shared, per_light } = build(lights, casts, &fit);
         self.shared = shared;
         let dropped = dropped(&per_light, casts);
         if dropped != self.dropped && dropped > 0 {
@@ -217,12 +255,17 @@ impl Shadows {
         }
         self.dropped = dropped;
         let key = (scene.id, scene.versions);
-        if self.key == Some(key) && matrices == self.matrices && per_light == self.per_light {
+        if self.key == Some(key)
+            && matrices == self.matrices
+            && per_light == self.per_light
+            && rects == self.needed
+        {
             return Ok(());
         }
-        (self.matrices, self.per_light) = (matrices, per_light);
-        // 4 columns per matrix, then one vec4 per light.
-        let size = (64 * self.matrices.len() + 16 * self.per_light.len()) as u64;
+        (self.matrices, self.per_light, self.rects) = (matrices, per_light, rects.clone());
+        self.needed = rects;
+        // 4 columns per matrix, one vec4 per light, one per rect.
+        let size = (80 * self.matrices.len() + 16 * self.per_light.len()) as u64;
         if self.buffer.as_ref().is_none_or(|b| b.size() < size) {
             // The old buffer is freed once the frames using it are done.
             self.buffer = Some(Buffer::new(
@@ -245,6 +288,7 @@ impl Shadows {
         let cols: Vec<[[f32; 4]; 4]> = self.matrices.iter().map(|m| m.to_cols_array_2d()).collect();
         let mut out = bytemuck::cast_slice(&cols).to_vec();
         out.extend_from_slice(bytemuck::cast_slice(&self.per_light));
+        out.extend_from_slice(bytemuck::cast_slice(&self.rects));
         out
     }
 
@@ -284,6 +328,8 @@ impl Shadows {
         let casters = scene.with_shared(|c: &mut Casters| c.generation(scene));
         let key = MapKey { scene: scene.id, casters, size, hidden };
         let (shared_matrices, view_matrices) = self.matrices.split_at(self.shared);
+        let before = self.rects.clone();
+        let (shared_rects, view_rects) = self.rects.split_at_mut(self.shared);
         let (shared, shared_draw) = scene.with_shared(|store: &mut SharedMaps| {
             let set = (size, hidden, shared_matrices.len());
             let at = match store.sets.iter().position(|(k, _)| *k == set) {
@@ -297,10 +343,19 @@ impl Shadows {
                 }
             };
             let name = ("shared shadow maps", format);
-            store.sets[at].1.import(ctx, graph, name, key, shared_matrices)
+            store.sets[at].1.import(ctx, graph, name, key, (shared_matrices, shared_rects))
         })?;
-        let (view, view_draw) =
-            self.view_maps.import(ctx, graph, ("shadow maps", format), key, view_matrices)?;
+        let (view, view_draw) = self.view_maps.import(
+            ctx,
+            graph,
+            ("shadow maps", format),
+            key,
+            (view_matrices, view_rects),
+        )?;
+        // The rects the forward pass reads are what the layers hold.
+        if self.rects != before {
+            self.dirty = true;
+        }
         let s = self.shared as u32;
         let draw: Vec<(u32, bool, u32)> = shared_draw
             .into_iter()
@@ -333,14 +388,35 @@ pub(crate) struct Fit<'a> {
     pub(crate) size: u32,
 }
 
-/// The shadow matrices of the lights of `lights` that cast shadows (`casts`, per light) and
-/// every light's parameters: first layer (-1: none), tan(half field of view) (0:
-/// orthographic), then near and far (spot, point) or the number of cascades (directional).
-fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, usize, Vec<[f32; 4]>) {
+/// The shadow map layers of some lights: what [`build`] makes.
+#[derive(Debug)]
+struct Layers {
+    /// World-to-clip, per layer: the shared ones (spot, point), then the view's.
+    matrices: Vec<Mat4>,
+    /// Per layer, the part drawn and read: uv min and max (a cascade's view slice, with room
+    /// for the filter; the whole layer for the others).
+    rects: Vec<[f32; 4]>,
+    /// How many layers are shared.
+    shared: usize,
+    /// Per light: first layer (-1: none), tan(half field of view) (0: orthographic), then
+    /// near and far (spot, point) or the number of cascades and the index of the first rect
+    /// among the per-light entries and rects that follow them (directional).
+    per_light: Vec<[f32; 4]>,
+}
+
+/// The full layer, as a rect.
+const WHOLE: [f32; 4] = [0.0, 0.0, 1.0, 1.0];
+
+/// The shadow layers of the lights of `lights` that cast shadows (`casts`, per light) and
+/// every light's parameters.
+fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> Layers {
     let bounds = fit.bounds;
     // Shared (spot and point) and view (directional) layers numbered apart; the view's come
     // after the shared ones once all are known.
     let (mut shared, mut view_layers) = (Vec::new(), Vec::new());
+    let mut view_rects = Vec::new();
+    // The rects follow the per-light entries.
+    let rects_at = lights.len() as f32;
     let mut per_light: Vec<([f32; 4], bool)> = lights
         .iter()
         .enumerate()
@@ -372,8 +448,11 @@ fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, usiz
                 let first = view_layers.len() as f32;
                 let maps = cascades(dir, view, bounds, fit.size);
                 let count = maps.len() as f32;
-                view_layers.extend(maps);
-                return ([first, 0.0, count, 0.0], true);
+                for (m, rect) in maps {
+                    view_layers.push(m);
+                    view_rects.push(rect);
+                }
+                return ([first, 0.0, count, rects_at], true);
             }
             let spot_outer = (kind > 1.5).then(|| l.direction_cos_outer[3].clamp(-1.0, 1.0).acos());
             let (m, tan_half, near, far) = shadow_matrix(spot_outer, pos, dir, bounds, l.range[0]);
@@ -381,11 +460,13 @@ fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, usiz
             // either (only tests fit without a view).
             let first = if directional { view_layers.len() } else { shared.len() } as f32;
             if directional {
-                view_layers.push(m)
+                view_layers.push(m);
+                view_rects.push(WHOLE);
+                ([first, tan_half, 1.0, rects_at], true)
             } else {
-                shared.push(m)
+                shared.push(m);
+                ([first, tan_half, near, far], false)
             }
-            ([first, tan_half, if directional { 1.0 } else { near }, far], directional)
         })
         .collect();
     let count = shared.len();
@@ -394,8 +475,15 @@ fn build(lights: &[GpuLight], casts: &[bool], fit: &Fit<'_>) -> (Vec<Mat4>, usiz
             p[0] += count as f32;
         }
     }
+    let mut rects = vec![WHOLE; count];
+    rects.extend(view_rects);
     shared.extend(view_layers);
-    (shared, count, per_light.into_iter().map(|(p, _)| p).collect())
+    Layers {
+        matrices: shared,
+        rects,
+        shared: count,
+        per_light: per_light.into_iter().map(|(p, _)| p).collect(),
+    }
 }
 
 /// The shadow map layers that `lights` would take (those that cast: `casts`) with a view.
@@ -446,7 +534,7 @@ const SCENE_BOX_RATIO: f32 = 1.5;
 /// ends the list: every receiver is in it, at texels at most that ratio larger (a far slice,
 /// whose texels are the smallest on screen), and it stays put as the camera moves (a small
 /// scene takes fewer maps, drawn again less often).
-fn cascades(dir: Vec3, view: &View, bounds: (Vec3, Vec3), size: u32) -> Vec<Mat4> {
+fn cascades(dir: Vec3, view: &View, bounds: (Vec3, Vec3), size: u32) -> Vec<(Mat4, [f32; 4])> {
     let dir = dir.try_normalize().unwrap_or(-Vec3::Y);
     let to_world = view.view.inverse();
     let eye = to_world.transform_point3(Vec3::ZERO);
@@ -502,19 +590,54 @@ fn cascades(dir: Vec3, view: &View, bounds: (Vec3, Vec3), size: u32) -> Vec<Mat4
     // The scene's sphere, a little larger: the forward pass keeps a margin inside a box.
     let scene_centre = (bounds.0 + bounds.1) * 0.5;
     let scene_radius = ((bounds.1 - bounds.0).length() * 0.5 / 0.99).max(1e-3);
+    let piece = |d0: f32, d1: f32| -> Vec<Vec3> {
+        rays.iter().flat_map(|&r| [at(r, d0), at(r, d1)]).collect()
+    };
+    // The part of a map that the view's piece `piece` falls in (uv) where it meets the scene's
+    // bounds (within both the piece's and its box clamped to the bounds; none when they do not
+    // meet), 2 texels wider: the only texels a receiver there reads (the filter reaches 1.5
+    // texels around it).
+    let pad = (bounds.1 - bounds.0).max_element() * 1e-3 + 1e-4;
+    let rect = |m: &Mat4, piece: &[Vec3]| {
+        let lo = piece.iter().fold(Vec3::splat(f32::MAX), |a, &p| a.min(p));
+        let hi = piece.iter().fold(Vec3::splat(f32::MIN), |a, &p| a.max(p));
+        let (lo, hi) = (lo.max(bounds.0 - pad), hi.min(bounds.1 + pad));
+        if !lo.cmple(hi).all() {
+            return [0.0; 4];
+        }
+        let uv_box = |points: &mut dyn Iterator<Item = Vec3>| {
+            points.fold((glam::Vec2::splat(f32::MAX), glam::Vec2::splat(f32::MIN)), |(a, b), p| {
+                let uv = m.project_point3(p).truncate() * 0.5 + 0.5;
+                (a.min(uv), b.max(uv))
+            })
+        };
+        let (a_lo, a_hi) = uv_box(&mut piece.iter().copied());
+        let (b_lo, b_hi) = uv_box(&mut corners((lo, hi)).into_iter());
+        let margin = 2.0 / size.max(1) as f32;
+        let lo = (a_lo.max(b_lo) - margin).max(glam::Vec2::ZERO);
+        let hi = (a_hi.min(b_hi) + margin).min(glam::Vec2::ONE);
+        if lo.cmplt(hi).all() {
+            [lo.x, lo.y, hi.x, hi.y]
+        } else {
+            [0.0; 4]
+        }
+    };
     let mut out = Vec::with_capacity(CASCADES);
     for k in 0..CASCADES {
         let (d0, d1) = (split(k), split(k + 1));
-        let slice: Vec<Vec3> = rays.iter().flat_map(|&r| [at(r, d0), at(r, d1)]).collect();
+        let slice = piece(d0, d1);
         let centre = slice.iter().copied().sum::<Vec3>() / slice.len() as f32;
         let radius = slice.iter().map(|p| (*p - centre).length()).fold(0.0f32, f32::max);
         // Rounded up (a steady size as the camera turns), at least a millimetre.
         let radius = ((radius * 64.0).ceil() / 64.0).max(1e-3);
         if radius * SCENE_BOX_RATIO >= scene_radius {
-            out.push(boxed(scene_centre, scene_radius));
+            // The rest of the view up to the scene's far side.
+            let m = boxed(scene_centre, scene_radius);
+            out.push((m, rect(&m, &piece(d0, far))));
             break;
         }
-        out.push(boxed(centre, radius));
+        let m = boxed(centre, radius);
+        out.push((m, rect(&m, &slice)));
     }
     out
 }
@@ -619,7 +742,7 @@ mod tests {
         let casts = [true, true, true, false, true, true];
         let bounds = (Vec3::new(-1.0, 0.0, -1.0), Vec3::new(1.0, 0.5, 1.0));
         let fit = Fit { bounds, view: None, size: 2048 };
-        let (matrices, shared, per_light) = build(&lights, &casts, &fit);
+        let Layers { matrices, shared, per_light, .. } = build(&lights, &casts, &fit);
         let layers: Vec<f32> = per_light.iter().map(|p| p[0]).collect();
         // 6 + 1 + 1, the switched-off one none, 6 more (14), the last would pass 16. The
         // point and spot lights' layers (shared by every view) first, then the directional
@@ -691,10 +814,10 @@ mod tests {
         let view = view_at(eye, Vec3::new(0.0, 0.0, -20.0), 1.0, (0.1, 1000.0));
         let sun = light(0.0, [0.3, -1.0, 0.2], -1.0);
         let fit = Fit { bounds, view: Some(&view), size: 2048 };
-        let (m, shared, per_light) = build(&[sun], &[true], &fit);
+        let Layers { matrices: m, rects, shared, per_light } = build(&[sun], &[true], &fit);
         assert_eq!(shared, 0, "cascades belong to the view");
         assert_eq!(m.len(), CASCADES);
-        assert_eq!(per_light[0], [0.0, 0.0, CASCADES as f32, 0.0]);
+        assert_eq!(per_light[0], [0.0, 0.0, CASCADES as f32, 1.0]);
         // Texel size of each cascade: 2 / (size * |row x|).
         let texel = |m: &Mat4| 2.0 / (2048.0 * m.row(0).truncate().length());
         for k in 1..CASCADES {
@@ -717,17 +840,69 @@ mod tests {
                 if p.y < 0.0 || p.y > 3.0 || p.x.abs() > 100.0 || p.z.abs() > 100.0 {
                     continue;
                 }
-                assert!(m.iter().any(|c| inside(c, p)), "{p} in no cascade");
+                let k = cascade_read(&m, &rects, p);
+                let k = k.unwrap_or_else(|| panic!("{p} in no cascade's rect"));
                 // A caster of the scene above it (towards the sun) is in the same box.
-                let k = m.iter().position(|c| inside(c, p)).expect("a cascade");
                 let caster = p + Vec3::new(-0.3, 1.0, -0.2).normalize() * (3.0 - p.y).max(0.0);
                 assert!(inside(&m[k], caster), "the caster above {p} is outside cascade {k}");
                 checked += 1;
             }
         }
         assert!(checked >= 8, "{checked} points checked");
+        // What is drawn: the slices' parts of the layers, well under the whole layers.
+        let areas: Vec<f32> = rects.iter().map(|r| (r[2] - r[0]) * (r[3] - r[1])).collect();
+        eprintln!("cascade rects' areas: {areas:?}");
+        assert!(areas.iter().all(|a| *a > 0.0 && *a <= 1.0), "{areas:?}");
+        assert!(areas.iter().sum::<f32>() < 0.8 * CASCADES as f32, "{areas:?}");
         let near = eye + (Vec3::new(0.0, 0.0, -20.0) - eye).normalize() * 0.5;
         assert!(inside(&m[0], near), "a point 0.5 m ahead is in the first cascade");
+    }
+
+    /// The cascade the forward pass reads for `p` (forward.slang `punctual_light`): the first
+    /// whose rect holds it with room for the filter (1.5 texels of 2048), inside the edge's
+    /// margin and the depth range.
+    fn cascade_read(m: &[Mat4], rects: &[[f32; 4]], p: Vec3) -> Option<usize> {
+        let texel = 1.5 / 2048.0;
+        (0..m.len()).find(|&k| {
+            let r = rects[k];
+            let ndc = m[k].project_point3(p);
+            let uv = ndc.truncate() * 0.5 + 0.5;
+            (0.0..=1.0).contains(&ndc.z)
+                && (m.len() == 1 || (ndc.x.abs() < 0.995 && ndc.y.abs() < 0.995))
+                && uv.x >= r[0] + texel
+                && uv.y >= r[1] + texel
+                && uv.x <= r[2] - texel
+                && uv.y <= r[3] - texel
+        })
+    }
+
+    /// A view from far above a small flat scene: the slices near the eye, in the empty air,
+    /// meet no part of the scene and get empty rects (nothing drawn); every point of the scene
+    /// in view still has a cascade that holds it.
+    #[test]
+    fn cascades_of_empty_slices_are_not_drawn() {
+        let bounds = (Vec3::new(-10.0, 0.0, -10.0), Vec3::new(10.0, 1.0, 10.0));
+        let view = view_at(Vec3::new(0.0, 60.0, 20.0), Vec3::ZERO, 0.8, (0.05, 1000.0));
+        let sun = light(0.0, [0.3, -1.0, 0.2], -1.0);
+        let fit = Fit { bounds, view: Some(&view), size: 2048 };
+        let Layers { matrices: m, rects, .. } = build(&[sun], &[true], &fit);
+        let empties = rects.iter().filter(|r| empty(**r)).count();
+        assert!(empties >= 1 && empties < m.len(), "{rects:?}");
+        let view_proj = view.proj * view.view;
+        let mut checked = 0;
+        for i in 0..=20 {
+            for j in 0..=20 {
+                let p = Vec3::new(-10.0 + i as f32, (i * j % 2) as f32, -10.0 + j as f32);
+                let ndc = view_proj.project_point3(p);
+                if ndc.x.abs() > 1.0 || ndc.y.abs() > 1.0 || !(0.0..=1.0).contains(&ndc.z) {
+                    continue;
+                }
+                let k = cascade_read(&m, &rects, p);
+                assert!(k.is_some_and(|k| !empty(rects[k])), "{p}: {k:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "{checked} points in view");
     }
 
     /// A small scene seen whole: the cascade whose slice is as large as the scene is a box
@@ -740,7 +915,7 @@ mod tests {
         let sun = light(0.0, [0.3, -1.0, 0.2], -1.0);
         let (a, b) = (view_from(Vec3::new(0.0, 3.0, 6.0)), view_from(Vec3::new(0.5, 3.2, 6.0)));
         let fit = |v| Fit { bounds, view: Some(v), size: 2048 };
-        let (m, _, per_light) = build(&[sun], &[true], &fit(&a));
+        let Layers { matrices: m, per_light, .. } = build(&[sun], &[true], &fit(&a));
         assert!(m.len() < CASCADES, "{} cascades for a 4 m scene", m.len());
         assert_eq!(per_light[0][2], m.len() as f32);
         let last = m.last().expect("a cascade");
@@ -750,7 +925,7 @@ mod tests {
             assert!(n.x.abs() < 0.995 && n.y.abs() < 0.995, "{corner} near the edge: {n}");
             assert!((0.0..=1.0).contains(&n.z), "{corner} out of depth: {n}");
         }
-        let (moved, _, _) = build(&[sun], &[true], &fit(&b));
+        let moved = build(&[sun], &[true], &fit(&b)).matrices;
         assert_eq!(moved.len(), m.len());
         assert_eq!(moved.last(), Some(last), "the scene's box does not follow the camera");
         assert_ne!(moved[0], m[0], "the first cascade does");

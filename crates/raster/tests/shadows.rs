@@ -216,30 +216,43 @@ fn point_light_shadow_maps_are_shared_by_viewports() {
 /// from 1 m away. The shadow comes from the first cascade (a few metres wide: millimetre
 /// texels): floor points under the square are dark, points 5 cm outside its edge are lit,
 /// though one map over the whole floor would have 14 cm texels.
-#[test]
-fn cascade_shadow_of_a_small_object_on_a_large_floor_is_sharp() {
-    let floor = quad(0.0, 100.0, 0, false);
-    let square = occluder(0.0, 0.2, 0.0, 0.1);
+/// A grey floor of half-size `floor` with a square of half-size `half` at `height` over its
+/// centre, lit by a sun of 3 W/m^2 straight above, seen at 96 x 96 by a perspective camera
+/// at `eye` (vertical field `yfov`) looking at the centre: the red channel at floor point
+/// (x, 0, z).
+fn square_over_floor(
+    name: &str,
+    (floor, height, half): (f32, f32, f32),
+    eye: Vec3,
+    yfov: f32,
+) -> impl Fn(f32, f32) -> f32 {
+    let floor = quad(0.0, floor, 0, false);
+    let square = occluder(0.0, height, 0.0, half);
     let materials =
         vec![Material::lambert("floor", [0.5; 3]), Material::lambert("square", [0.5; 3])];
     let mut s = top_view(vec![floor, square], materials, Vec::new());
-    // A perspective camera 1 m up and 0.8 m back, looking at the square's foot.
-    let eye = Vec3::new(0.0, 1.0, 0.8);
     let cam = glam::camera::rh::view::look_at_mat4(eye, Vec3::ZERO, Vec3::Y).inverse();
-    s.cameras[0] = scene::Camera::perspective("near", 1.0, Some(1.0));
+    s.cameras[0] = scene::Camera::perspective(name, yfov, Some(1.0));
     let camera_node = s.nodes.iter().position(|n| n.camera.is_some()).expect("camera");
     assert!(s.set_local_transform(camera_node, cam));
     sun_above(&mut s, 3.0);
     s.update_world();
     let size = 96;
-    let img = draw(&s, "cascade_small_shadow", size);
+    let img = draw(&s, name, size);
     let view = scene::View::from_scene(&s, None, size, size).expect("view");
-    let at = |x: f32, z: f32| {
+    move |x: f32, z: f32| {
         let ndc = (view.proj * view.view).project_point3(Vec3::new(x, 0.0, z));
         let px = ((ndc.x * 0.5 + 0.5) * size as f32) as usize;
         let py = ((ndc.y * 0.5 + 0.5) * size as f32) as usize;
         img.hdr[py * size as usize + px][0]
-    };
+    }
+}
+
+#[test]
+fn cascade_shadow_of_a_small_object_on_a_large_floor_is_sharp() {
+    // A perspective camera 1 m up and 0.8 m back, looking at the square's foot.
+    let at =
+        square_over_floor("cascade_small_shadow", (100.0, 0.2, 0.1), Vec3::new(0.0, 1.0, 0.8), 1.0);
     // Lit: albedo / pi * E.
     let lit = 0.5 / std::f32::consts::PI * 3.0;
     // Under the square where the eye sees the floor below it: the ray to floor point z
@@ -250,6 +263,26 @@ fn cascade_shadow_of_a_small_object_on_a_large_floor_is_sharp() {
         assert!(v < 0.05 * lit, "in the shadow at ({x}, {z}): {v}");
     }
     for (x, z) in [(0.15, 0.05), (-0.15, 0.0), (0.0, 0.15), (0.3, 0.3)] {
+        let v = at(x, z);
+        assert!((v - lit).abs() < 0.03 * lit, "lit at ({x}, {z}): {v}, want {lit}");
+    }
+}
+
+/// A view from 60 m above a 20 m floor with a 2 m square 3 m over it, the sun straight above:
+/// the cascades of the slices near the eye meet nothing of the scene and are not drawn; the
+/// square's shadow, from the cascades that are, lies under it, the floor around it lit.
+#[test]
+fn cascade_shadow_seen_from_far_above_skips_the_empty_slices() {
+    let at =
+        square_over_floor("cascade_far_above", (10.0, 3.0, 1.0), Vec3::new(0.0, 60.0, 20.0), 0.5);
+    let lit = 0.5 / std::f32::consts::PI * 3.0;
+    // The floor under the square, seen below its near edge: the ray from the eye (20 m back)
+    // to (x, 0, z) passes the square's height at z + (20 - z) / 20, past its edge z = 1.
+    for (x, z) in [(0.0, 0.3), (0.5, 0.5), (-0.5, 0.7)] {
+        let v = at(x, z);
+        assert!(v < 0.05 * lit, "in the shadow at ({x}, {z}): {v}");
+    }
+    for (x, z) in [(2.0, 0.0), (-2.5, 1.0), (0.0, 3.0), (5.0, -5.0)] {
         let v = at(x, z);
         assert!((v - lit).abs() < 0.03 * lit, "lit at ({x}, {z}): {v}, want {lit}");
     }

@@ -878,6 +878,24 @@ pub unsafe fn begin_rendering(
     depth: Option<&vk::RenderingAttachmentInfo<'_>>,
 ) {
     let area = vk::Rect2D { offset: vk::Offset2D::default(), extent };
+    // SAFETY: the caller's contract.
+    unsafe { begin_rendering_area(device, cmd, extent, area, color, depth) }
+}
+
+/// [`begin_rendering`] within `area` of attachments of `extent`: the viewport covers the whole
+/// extent, the render area and the scissor only `area` (load and store operations, clears
+/// included, touch nothing outside it).
+///
+/// # Safety
+/// As [`begin_rendering`]; `area` lies within `extent`.
+pub unsafe fn begin_rendering_area(
+    device: &ash::Device,
+    cmd: vk::CommandBuffer,
+    extent: vk::Extent2D,
+    area: vk::Rect2D,
+    color: &[vk::RenderingAttachmentInfo<'_>],
+    depth: Option<&vk::RenderingAttachmentInfo<'_>>,
+) {
     let mut info =
         vk::RenderingInfo::default().render_area(area).layer_count(1).color_attachments(color);
     if let Some(d) = depth {
