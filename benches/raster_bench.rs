@@ -20,7 +20,7 @@
 //!
 //! ```text
 //! cargo bench --bench raster_bench -- [--frames 50] [--objects 10000] [--msaa 4]
-//!     [--only transparency,shapes,small,lights]
+//!     [--only transparency,shapes,small,lights,objects]
 //! ```
 
 #[path = "common/shapes.rs"]
@@ -454,7 +454,7 @@ fn main() -> anyhow::Result<()> {
     let mut objects = 10_000usize;
     let mut points = 10_000_000usize;
     let mut msaa = 4u32;
-    // `--only transparency` or `--only shapes`: that group of workloads alone.
+    // `--only transparency`, `shapes`, `small`, `lights` or `objects` (the 10,000 objects): those groups alone.
     let mut only: Option<String> = None;
     let mut extra = Vec::new();
     let mut warm_up = 200usize;
@@ -500,7 +500,7 @@ fn main() -> anyhow::Result<()> {
             run(&ctx, &compiler, &label, &s, None, frames, 1, &no_ao, false)?;
         }
     }
-    if only.is_some() {
+    if only.as_deref().is_some_and(|o| !o.split(',').any(|x| x == "objects")) {
         return Ok(());
     }
     // Without ambient occlusion (as measured before it existed; small_scene measures its cost).
@@ -551,6 +551,9 @@ fn main() -> anyhow::Result<()> {
         cube.positions.iter().map(|p| [p[0] + 0.5, p[1] + 0.5, p[2] + 0.5, 1.0]).collect();
     let label = format!("{objects} objects with vertex colors, 1 shadowed sun");
     run(&ctx, &compiler, &label, &colored, None, frames, 1, &no_ao, false)?;
+    if only.is_some() {
+        return Ok(());
+    }
     small_scene(&ctx, &compiler, frames)?;
     let (small, grid) = (scene(2, 2), Some(raster::Grid::default()));
     let label = format!("small scene, MSAA {msaa}x");

@@ -3,9 +3,9 @@
 //! side; a compute pass (shaders/raster/clusters.slang, a workgroup per tile) lists, per
 //! cluster, the lights that can reach it: directional lights always, point and spot lights and emissive triangles
 //! within the distance where what they bring falls below the cutoff (W/m^2 of irradiance, the
-//! `light_cutoff` setting); of those, the lights that bring at most `light_share` / n of
-//! what the cluster's n lights bring at least are left out (what they would all have brought
-//! is then at most that share). A cluster's list is a bit per light (no cap on how many a cluster
+//! `light_cutoff` setting); of those, the weakest are left out while what they could bring
+//! together stays at most `light_share` of what the cluster's lights bring at least to a
+//! surface facing them (bins of halving strength, the weakest bins first). A cluster's list is a bit per light (no cap on how many a cluster
 //! holds); the forward shading loops over its cluster's lights instead of every light.
 //! Beyond [`MAX_CLUSTERED_LIGHTS`] lights the lists would be too large: every light shades
 //! every fragment.

@@ -286,9 +286,9 @@ pub struct Raster {
     /// Irradiance (W/m^2) below which a point or spot light or an emissive triangle is left
     /// out of a cluster.
     pub light_cutoff: f32,
-    /// Share of a cluster's light that its weakest lights may take away: with n lights reaching
-    /// the cluster, those that bring at most this share of what they all bring at least (a
-    /// surface facing them, unoccluded), divided by n, are left out (0: none).
+    /// Share of a cluster's light that its weakest lights may take away: they are left out
+    /// while what they could bring together stays at most this share of what the cluster's
+    /// lights bring at least (to a surface facing them, unoccluded) (0: none).
     pub light_share: f32,
     clusters: clusters::Clusters,
     /// Screen-space ambient occlusion of the environment's light (when the scene has an

@@ -11,8 +11,11 @@
 //!
 //! The maps live across frames; a layer is drawn again only when something that casts into it
 //! changed (the scene, its casters' geometry, materials or transforms, the map size, the
-//! viewport's hidden nodes) or its matrix did (a cascade follows the camera, a light moved);
-//! [`Shadows::renders`] counts the frames that drew any.
+//! viewport's hidden nodes) or its matrix did (a cascade follows the camera, a light moved),
+//! or the view needs more of it than was drawn: a cascade is drawn and read only in its rect,
+//! where its slice of the view meets the scene's bounds (grown by [`RECT_SLACK`] when drawn
+//! again for that alone; empty: not drawn); [`Shadows::renders`] counts the frames that drew
+//! any.
 
 use framegraph::{Access, BufferHandle, FrameGraph};
 use glam::{Mat4, Vec3};
@@ -315,7 +318,8 @@ impl Shadows {
     /// lights; drawn by the first viewport that needs them) and the view's (cascades), and
     /// the layers to draw in them: all when what casts into them changed (`scene`, its
     /// [`Casters`], the map `size`, the `hidden` nodes' hash) or the maps are new, else those
-    /// whose matrix changed.
+    /// whose matrix changed or whose drawn rect does not hold what the view needs; the rects
+    /// become what the layers hold (the shadow data is written again when they change).
     pub(crate) fn import_maps(
         &mut self,
         ctx: &Context,
@@ -597,7 +601,9 @@ fn cascades(dir: Vec3, view: &View, bounds: (Vec3, Vec3), size: u32) -> Vec<(Mat
     // bounds (within both the piece's and its box clamped to the bounds; none when they do not
     // meet), 2 texels wider: the only texels a receiver there reads (the filter reaches 1.5
     // texels around it).
-    let pad = (bounds.1 - bounds.0).max_element() * 1e-3 + 1e-4;
+    // The bounds padded by 5 % of their size: surfaces may reach a little past them (sphere
+    // impostors, vertices moved on the GPU after the bounds were taken).
+    let pad = (bounds.1 - bounds.0).max_element() * 0.05 + 1e-4;
     let rect = |m: &Mat4, piece: &[Vec3]| {
         let lo = piece.iter().fold(Vec3::splat(f32::MAX), |a, &p| a.min(p));
         let hi = piece.iter().fold(Vec3::splat(f32::MIN), |a, &p| a.max(p));
