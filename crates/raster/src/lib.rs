@@ -1451,8 +1451,7 @@ impl Raster {
         let (mut shared_maps, mut shadow_maps) = (shadow_frame.shared, shadow_frame.view);
         for (layer, shared, at) in shadow_frame.draw {
             // Only the part of the layer that receivers read (a cascade's view slice).
-            let rect =
-                self.shadows.rects.get(layer as usize).copied().unwrap_or([0.0, 0.0, 1.0, 1.0]);
+            let rect = self.shadows.rects.get(layer as usize).copied().unwrap_or(shadows::WHOLE);
             let maps = if shared { &mut shared_maps } else { &mut shadow_maps };
             let sm = *maps;
             let range = framegraph::Subresources {
@@ -1476,17 +1475,7 @@ impl Raster {
                     let depth_att =
                         attachment(ctx.layer_view(&sm, 0, at)?, vk::AttachmentLoadOp::CLEAR);
                     let device = ctx.device().clone();
-                    let texel = |uv: f32, n: u32| ((uv * n as f32) as u32).min(n);
-                    let (x0, y0) = (texel(rect[0], extent.width), texel(rect[1], extent.height));
-                    let x1 = texel(rect[2], extent.width).saturating_add(1).min(extent.width);
-                    let y1 = texel(rect[3], extent.height).saturating_add(1).min(extent.height);
-                    let area = vk::Rect2D {
-                        offset: vk::Offset2D { x: x0 as i32, y: y0 as i32 },
-                        extent: vk::Extent2D {
-                            width: x1.saturating_sub(x0),
-                            height: y1.saturating_sub(y0),
-                        },
-                    };
+                    let area = shadows::texel_area(rect, extent);
                     // SAFETY: once per pass; the attachment is this pass's declared image in the
                     // layout of its declared attachment access; `area` lies within it. Only
                     // that part is cleared and drawn: the rest is never read.

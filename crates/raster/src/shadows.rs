@@ -409,7 +409,20 @@ struct Layers {
 }
 
 /// The full layer, as a rect.
-const WHOLE: [f32; 4] = [0.0, 0.0, 1.0, 1.0];
+pub(crate) const WHOLE: [f32; 4] = [0.0, 0.0, 1.0, 1.0];
+
+/// The texels of a layer of `extent` that rect `rect` (uv min, max) covers, at least one
+/// (the render area of its shadow pass).
+pub(crate) fn texel_area(rect: [f32; 4], extent: vk::Extent2D) -> vk::Rect2D {
+    let texel = |uv: f32, n: u32| ((uv * n as f32) as u32).min(n.saturating_sub(1));
+    let (x0, y0) = (texel(rect[0], extent.width), texel(rect[1], extent.height));
+    let x1 = texel(rect[2], extent.width).saturating_add(1).min(extent.width);
+    let y1 = texel(rect[3], extent.height).saturating_add(1).min(extent.height);
+    vk::Rect2D {
+        offset: vk::Offset2D { x: x0 as i32, y: y0 as i32 },
+        extent: vk::Extent2D { width: x1.saturating_sub(x0), height: y1.saturating_sub(y0) },
+    }
+}
 
 /// The shadow layers of the lights of `lights` that cast shadows (`casts`, per light) and
 /// every light's parameters.
