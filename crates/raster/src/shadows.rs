@@ -319,7 +319,8 @@ impl Shadows {
     /// the layers to draw in them: all when what casts into them changed (`scene`, its
     /// [`Casters`], the map `size`, the `hidden` nodes' hash) or the maps are new, else those
     /// whose matrix changed or whose drawn rect does not hold what the view needs; the rects
-    /// become what the layers hold (the shadow data is written again when they change).
+    /// become what the layers hold (the shadow data is written again when they change). The
+    /// shared maps are of the first format, the view's of the second.
     pub(crate) fn import_maps(
         &mut self,
         ctx: &Context,
@@ -327,7 +328,7 @@ impl Shadows {
         scene: &GpuScene,
         size: u32,
         hidden: u64,
-        format: vk::Format,
+        (shared_format, view_format): (vk::Format, vk::Format),
     ) -> Result<FrameMaps, RenderError> {
         let casters = scene.with_shared(|c: &mut Casters| c.generation(scene));
         let key = MapKey { scene: scene.id, casters, size, hidden };
@@ -346,13 +347,13 @@ impl Shadows {
                     store.sets.len() - 1
                 }
             };
-            let name = ("shared shadow maps", format);
+            let name = ("shared shadow maps", shared_format);
             store.sets[at].1.import(ctx, graph, name, key, (shared_matrices, shared_rects))
         })?;
         let (view, view_draw) = self.view_maps.import(
             ctx,
             graph,
-            ("shadow maps", format),
+            ("shadow maps", view_format),
             key,
             (view_matrices, view_rects),
         )?;
@@ -541,6 +542,42 @@ fn corners((lo, hi): (Vec3, Vec3)) -> [Vec3; 8] {
 /// stand for that slice and those after it.
 const SCENE_BOX_RATIO: f32 = 1.5;
 
+/// The up vector of a directional light's maps travelling along `dir` (normalized) that
+/// turns them about `dir` to the smallest rectangle around the scene's `bounds` seen along
+/// `dir` (a side of the smallest one lies along an edge of the outline; the outline's edges
+/// are among the lines through two corners): a scene that is long or flat fills its maps' rects
+/// with less empty space (a floor seen by a low sun: half the texels of an unturned map). It
+/// depends on the light and the bounds alone, not on the view (the texel grid stays put as the
+/// camera moves). The world's up (or +z for a light along it) unless another is 0.1 % smaller.
+fn aligned_up(dir: Vec3, bounds: (Vec3, Vec3)) -> Vec3 {
+    let up = if dir.y.abs() > 0.99 { Vec3::Z } else { Vec3::Y };
+    let rotation = glam::camera::rh::view::look_to_mat4(Vec3::ZERO, dir, up);
+    let outline = corners(bounds).map(|c| rotation.transform_vector3(c).truncate());
+    // The area of the rectangle around the outline with a side along `e` (unit).
+    let area = |e: glam::Vec2| {
+        let n = e.perp();
+        let (mut u, mut v) = ((f32::MAX, f32::MIN), (f32::MAX, f32::MIN));
+        for p in outline {
+            let (a, b) = (p.dot(e), p.dot(n));
+            u = (u.0.min(a), u.1.max(a));
+            v = (v.0.min(b), v.1.max(b));
+        }
+        (u.1 - u.0) * (v.1 - v.0)
+    };
+    let mut best = (glam::Vec2::Y, area(glam::Vec2::Y));
+    for (i, a) in outline.iter().enumerate() {
+        for b in &outline[i + 1..] {
+            let Some(e) = (*b - *a).try_normalize() else { continue };
+            let s = area(e);
+            if s < best.1 * 0.999 {
+                best = (e, s);
+            }
+        }
+    }
+    let e = best.0;
+    rotation.inverse().transform_vector3(Vec3::new(e.x, e.y, 0.0)).try_normalize().unwrap_or(up)
+}
+
 /// The world-to-clip matrices of a directional light's cascades (up to [`CASCADES`]),
 /// travelling along `dir`, for `view`: the view's depth range (up to the farthest corner of
 /// the scene's `bounds`) split between logarithmic and uniform (the practical split scheme,
@@ -580,7 +617,7 @@ fn cascades(dir: Vec3, view: &View, bounds: (Vec3, Vec3), size: u32) -> Vec<(Mat
         let t = if (db - da).abs() > 1e-12 { (d - da) / (db - da) } else { 0.0 };
         a + (b - a) * t
     };
-    let up = if dir.y.abs() > 0.99 { Vec3::Z } else { Vec3::Y };
+    let up = aligned_up(dir, bounds);
     let rotation = glam::camera::rh::view::look_to_mat4(Vec3::ZERO, dir, up);
     let scene_corners = corners(bounds);
     // A box around the sphere at `centre` of `radius`, its centre on the light's texel grid.
@@ -948,5 +985,47 @@ mod tests {
         assert_eq!(moved.len(), m.len());
         assert_eq!(moved.last(), Some(last), "the scene's box does not follow the camera");
         assert_ne!(moved[0], m[0], "the first cascade does");
+    }
+
+    /// A directional light's maps turn about it to fit the scene: a wide floor seen by a sun
+    /// from the side leaves less of the scene box's map to draw (the fill that a turning sun's
+    /// maps cost), every corner of the scene in view inside it; the turn does not follow the
+    /// camera.
+    #[test]
+    fn cascades_turn_about_the_light_to_fit_the_scene() {
+        let bounds = (Vec3::new(-60.0, 0.0, -60.0), Vec3::new(60.0, 2.0, 60.0));
+        let rot = glam::Quat::from_rotation_y(0.8) * glam::Quat::from_rotation_x(-0.9);
+        let dir = rot * -Vec3::Z;
+        let sun = light(0.0, dir.to_array(), -1.0);
+        let view_from = |eye: Vec3| view_at(eye, Vec3::ZERO, 50f32.to_radians(), (0.1, 500.0));
+        let views =
+            [view_from(Vec3::new(40.0, 45.0, 70.0)), view_from(Vec3::new(-30.0, 40.0, 80.0))];
+        let mut last = Vec::new();
+        for v in &views {
+            let fit = Fit { bounds, view: Some(v), size: 2048 };
+            let Layers { matrices: m, rects, .. } = build(&[sun], &[true], &fit);
+            // The light's layers are the only ones: the last is around the scene.
+            let (box_m, r) = (m[m.len() - 1], rects[m.len() - 1]);
+            let area = (r[2] - r[0]) * (r[3] - r[1]);
+            // The sun comes along the floor's diagonal: its outline is a rhombus, with the
+            // rect's padding of diagonals 187 and 155 m, in a box of twice the scene's radius
+            // (171 m). Unturned (y up) its diagonals lie along the map's axes, a rect of 0.9 of
+            // the map (clamped to it); turned to a side of the rhombus 0.62.
+            assert!(area < 0.65, "the scene box's rect covers {area} of its map");
+            // The rect holds what the view sees of the scene.
+            let seen = |p: Vec3| {
+                let c = v.proj * v.view * p.extend(1.0);
+                let n = c.truncate() / c.w;
+                c.w > 0.0 && n.x.abs() <= 1.0 && n.y.abs() <= 1.0
+            };
+            for corner in corners(bounds).into_iter().filter(|&c| seen(c)) {
+                let uv = box_m.project_point3(corner).truncate() * 0.5 + 0.5;
+                let inside = uv.cmpge(glam::Vec2::new(r[0], r[1])).all()
+                    && uv.cmple(glam::Vec2::new(r[2], r[3])).all();
+                assert!(inside, "{corner} at {uv} outside the rect {r:?}");
+            }
+            last.push(box_m);
+        }
+        assert_eq!(last[0], last[1], "the scene's box does not follow the camera");
     }
 }
