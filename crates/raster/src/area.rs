@@ -115,12 +115,46 @@ struct Emitter {
 pub(crate) struct AreaLights {
     list: DeviceList<GpuAreaLight>,
     emitters: Vec<Emitter>,
+    /// The GGX lobe's linearly transformed cosines ([`ltc_table`]), set on the first import.
+    ltc: DeviceList<[f32; 4]>,
 }
 
 impl Default for AreaLights {
     fn default() -> Self {
-        Self { list: DeviceList::new("raster area lights"), emitters: Vec::new() }
+        Self {
+            list: DeviceList::new("raster area lights"),
+            emitters: Vec::new(),
+            ltc: DeviceList::new("raster ltc table"),
+        }
     }
+}
+
+/// Entries per side of the LTC tables.
+pub(crate) const LTC_SIZE: usize = 64;
+
+/// The linearly transformed cosines (Heitz et al. 2016) fitted to the shared BRDF's GGX lobe
+/// (`tools/ltc-fit`, whose README gives the fit and the layout of `data/ltc_ggx.bin`), as the
+/// forward shader reads them: 64 x 64 entries, column perceptual roughness r = i / 63, row
+/// t = j / 63 = sqrt(1 - cos theta_v), entry i + 64 j; first the inverse matrices (m00, m20,
+/// m02, m22; m11 = 1), then (norm, fres, 0, 0): the lobe's directional albedo with Fresnel 1
+/// and its part weighted by (1 - v.h)^5, so that the albedo with Schlick's Fresnel is
+/// f0 (norm - fres) + f90 fres.
+pub(crate) fn ltc_table() -> Result<Vec<[f32; 4]>, RenderError> {
+    const FILE: &[u8] = include_bytes!("../data/ltc_ggx.bin");
+    let n = LTC_SIZE * LTC_SIZE;
+    let word = |k: usize| -> Option<[u8; 4]> { FILE.get(4 * k..4 * k + 4)?.try_into().ok() };
+    let header_ok = FILE.get(..4) == Some(b"LTCG".as_slice())
+        && word(1).map(u32::from_le_bytes) == Some(1)
+        && word(2).map(u32::from_le_bytes) == Some(LTC_SIZE as u32)
+        && FILE.len() == 16 + n * 24;
+    if !header_ok {
+        return Err(RenderError::Internal("the LTC table (ltc_ggx.bin) is malformed".into()));
+    }
+    let float = |k: usize| word(4 + k).map_or(0.0, f32::from_le_bytes);
+    let matrices =
+        (0..n).map(|e| [float(4 * e), float(4 * e + 1), float(4 * e + 2), float(4 * e + 3)]);
+    let albedo = (0..n).map(|e| [float(4 * n + 2 * e), float(4 * n + 2 * e + 1), 0.0, 0.0]);
+    Ok(matrices.chain(albedo).collect())
 }
 
 impl AreaLights {
@@ -262,11 +296,64 @@ impl AreaLights {
     ) -> Result<Option<(BufferHandle, u64)>, RenderError> {
         self.list.import(ctx, graph)
     }
+
+    /// The LTC table ([`ltc_table`]) imported into `graph` (written by a pass of the first
+    /// graph): its handle and device address.
+    pub(crate) fn import_ltc(
+        &mut self,
+        ctx: &Context,
+        graph: &mut FrameGraph<'_>,
+    ) -> Result<(BufferHandle, u64), RenderError> {
+        if self.ltc.data().is_empty() {
+            self.ltc.set(ltc_table()?);
+        }
+        self.ltc
+            .import(ctx, graph)?
+            .ok_or_else(|| RenderError::Internal("the LTC table is empty".into()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The embedded table reads: every inverse matrix finite with m22 > 0 (m11 = 1), the
+    /// albedo within (0, 1] with its Fresnel part below it; at normal view rougher lobes are
+    /// wider; the albedo is 1 for a smooth lobe at normal view and exact at roughness 1.
+    #[test]
+    fn ltc_table_reads_and_is_plausible() {
+        let t = ltc_table().expect("the embedded table");
+        let n = LTC_SIZE * LTC_SIZE;
+        assert_eq!(t.len(), 2 * n);
+        for (e, m) in t[..n].iter().enumerate() {
+            assert!(m.iter().all(|v| v.is_finite()) && m[3] > 0.0, "entry {e}: {m:?}");
+        }
+        for (e, a) in t[n..].iter().enumerate() {
+            let (norm, fres) = (a[0], a[1]);
+            assert!(norm > 0.0 && norm <= 1.0 + 1e-3, "entry {e}: norm {norm}");
+            assert!((0.0..=norm).contains(&fres), "entry {e}: fres {fres} of {norm}");
+        }
+        // Row 0 (normal view): an isotropic lobe, m00 = m22 x (alpha scale); rougher: wider.
+        let m00 = |i: usize, j: usize| t[i + LTC_SIZE * j][0] / t[i + LTC_SIZE * j][3];
+        assert!(
+            m00(63, 0) < m00(20, 0) && m00(20, 0) < m00(5, 0),
+            "{} {} {}",
+            m00(63, 0),
+            m00(20, 0),
+            m00(5, 0)
+        );
+        // Smooth GGX at normal view: albedo near 1 (Fresnel 1).
+        assert!(t[n + 5][0] > 0.95, "{:?}", t[n + 5]);
+        // Roughness 1 (alpha 1): D = 1 / pi and V = 1 / (2 (nl + nv)), so the albedo is
+        // exactly 1 - nv ln((1 + nv) / nv) (1 - ln 2 at normal view).
+        for j in 0..LTC_SIZE {
+            let t_j = j as f32 / (LTC_SIZE - 1) as f32;
+            let nv = (1.0 - t_j * t_j).max(1.57f32.cos());
+            let exact = 1.0 - nv * ((1.0 + nv) / nv).ln();
+            let norm = t[n + 63 + LTC_SIZE * j][0];
+            assert!((norm - exact).abs() < 2e-3, "row {j}: albedo {norm}, exactly {exact}");
+        }
+    }
 
     #[test]
     fn two_triangles_of_a_quad_are_one_light() {

@@ -86,6 +86,10 @@ struct FrameData {
     triangle_bases: u64,
     draw_count: u32,
     pad: u32,
+    /// The area lights' LTC table ([`area::ltc_table`]): its device address (0: no area
+    /// lights).
+    ltc: u64,
+    pad2: [u32; 2],
 }
 
 /// `GridStyle` of shaders/raster/frame.slang (32 bytes with its padding).
@@ -618,6 +622,8 @@ struct SceneBuffers {
     shadows: framegraph::BufferHandle,
     /// The area lights, if any (written by a pass of this graph when they changed).
     area: Option<framegraph::BufferHandle>,
+    /// Their LTC table, with them.
+    ltc: Option<framegraph::BufferHandle>,
     /// Each light cluster's lights (written by a pass of this graph), when culling.
     clusters: Option<framegraph::BufferHandle>,
 }
@@ -648,9 +654,10 @@ impl SceneBuffers {
         } else {
             (Access::StorageReadVertex, Access::StorageReadFragment, Access::SampledFragment)
         };
-        let pass = match &self.area {
-            Some(a) => pass.read(a, storage),
-            None => pass,
+        let pass = match (&self.area, &self.ltc) {
+            (Some(a), Some(l)) => pass.read(a, storage).read(l, storage),
+            (Some(a), None) => pass.read(a, storage),
+            _ => pass,
         };
         let pass = match &self.clusters {
             Some(c) => pass.read(c, storage),
@@ -688,6 +695,7 @@ impl SceneBuffers {
             lights: import(&scene.lights, Access::StorageReadFragment),
             shadows,
             area,
+            ltc: None,
             clusters: None,
         }
     }
@@ -1288,7 +1296,7 @@ impl Raster {
                 && !render::Overlay::has_content(scene)
                 && hooks.after_opaque.is_none()
         });
-        let frame = FrameData {
+        let mut frame = FrameData {
             view_proj: vp.to_cols_array_2d(),
             inv_view_proj: vp.inverse().to_cols_array_2d(),
             camera_pos: view.eye().to_array(),
@@ -1322,6 +1330,8 @@ impl Raster {
             triangle_bases: bases.map_or(0, |b| b.1),
             draw_count: scene.draw_list.len() as u32,
             pad: 0,
+            ltc: 0,
+            pad2: [0; 2],
         };
         // The visibility mask: one bit per draw after the frame constants (16-byte aligned).
         let hidden_bits: Vec<u32> = if self.hidden_nodes.is_empty() {
@@ -1394,7 +1404,13 @@ impl Raster {
             .import(graph)
             .ok_or_else(|| RenderError::Internal("shadow data missing after refresh".into()))?;
         let area = if self.area_lights { self.area.import(&self.ctx, graph)? } else { None };
+        let ltc = match area {
+            Some(_) => Some(self.area.import_ltc(&self.ctx, graph)?),
+            None => None,
+        };
+        frame.ltc = ltc.map_or(0, |l| l.1);
         let mut sb = SceneBuffers::import(graph, scene, shadows, area.map(|a| a.0));
+        sb.ltc = ltc.map(|l| l.0);
         let push = RasterPush { area_lights: area.map_or(0, |a| a.1), ..push };
         let push = if sun.is_some() {
             let (h, address) = self.sun.import(&self.ctx, graph)?;
