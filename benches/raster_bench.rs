@@ -401,6 +401,19 @@ fn many_lights(ctx: &Context, compiler: &ShaderCompiler, frames: usize) -> anyho
         let scene = if range { &bounded } else { &s };
         run(ctx, compiler, &label, scene, None, frames, 1, &settings, false)?;
     }
+    // Every surface glossy (its Lambert materials given a specular layer): the emitters'
+    // GGX lobes integrated with linearly transformed cosines.
+    let mut glossy = bounded.clone();
+    for m in &mut glossy.materials {
+        if m.emissive.iter().all(|&e| e == 0.0) {
+            m.specular = 1.0;
+            m.roughness = 0.4;
+        }
+    }
+    let label =
+        "many_lights + 1,000 point/spot lights of 2 m range, clustered, every surface glossy";
+    let settings = [("clustered", SettingValue::Bool(true))];
+    run(ctx, compiler, label, &glossy, None, frames, 1, &settings, false)?;
     Ok(())
 }
 
