@@ -55,11 +55,12 @@ const INDIRECT_STRIDE: u32 = 20;
 pub const HDR_FORMAT: vk::Format = vk::Format::R16G16B16A16_SFLOAT;
 const DEPTH_FORMAT: vk::Format = vk::Format::D32_SFLOAT;
 /// Format of the view's shadow maps (directional lights' cascades, drawn again whenever the
-/// camera or the light moves): 16-bit depth writes and clears cost the fill-bound H100 a
-/// fifth less per layer than 32-bit ones (turning sun 1.30 -> 1.06 ms). Their projection is
-/// orthographic (depth linear in distance), so 1 / 65535 of the depth range is enough with the
-/// shader's bias (which adds that step). Spot, point and emitter maps (perspective depth, drawn
-/// rarely) keep [`DEPTH_FORMAT`].
+/// camera or the light moves) when their depth range allows it (`Shadows::view_depth_16`):
+/// 16-bit depth writes and clears cost the fill-bound H100 a fifth less per layer than
+/// 32-bit ones (turning sun 1.30 -> 1.06 ms). Their projection is orthographic (depth linear
+/// in distance): one step of 1 / 65535 of the depth range, which the shader adds to the bias,
+/// is at most a texel there. Spot, point and emitter maps (perspective depth, drawn rarely)
+/// and cascades of deeper ranges keep [`DEPTH_FORMAT`].
 const CASCADE_FORMAT: vk::Format = vk::Format::D16_UNORM;
 
 /// Per-view constants (`shaders/raster/frame.slang`).
@@ -257,9 +258,9 @@ pub struct Raster {
     pub transparency: Transparency,
     /// Depth peeling and weighted blended transparency.
     oit: oit::Oit,
-    /// Shadow pipelines: into the shared maps ([`DEPTH_FORMAT`]) and into the view's
-    /// ([`CASCADE_FORMAT`]), each plain and with the alpha test of masked materials (textured
-    /// draws).
+    /// Shadow pipelines: into [`DEPTH_FORMAT`] maps (the shared ones, the view's when deep) and
+    /// into [`CASCADE_FORMAT`] ones (the view's), each plain and with the alpha test of masked
+    /// materials (textured draws).
     shadow: [[Pipeline; 2]; 2],
     shadow_sampler: Sampler,
     /// Width and height of each shadow map layer.
@@ -495,7 +496,8 @@ impl Raster {
             &compile_oit,
             samples,
         )?;
-        // Per textured: one compile, a pipeline for each map format.
+        // Per textured: one compile, a pipeline for each map format ([`DEPTH_FORMAT`], then
+        // [`CASCADE_FORMAT`]).
         let shadow_variant = |textured: bool| {
             let code = compiler.compile(&ShaderDesc {
                 defines: vec![("TEXTURED".into(), if textured { "1" } else { "0" }.into())],
@@ -1260,6 +1262,7 @@ impl Raster {
         };
         // The shadow matrices of these lights, written by a pass when they changed.
         self.shadows.refresh(&self.ctx, scene, light_lists, view, self.shadow_size)?;
+        let view_16 = self.shadows.view_depth_16(self.shadow_size);
         let (shadows_address, light_shadows_address) = self.shadows.addresses();
         let vp: Mat4 = view.proj * view.view;
         let area_count = if self.area_lights { self.area.count() } else { 0 };
@@ -1324,7 +1327,7 @@ impl Raster {
                 self.shadows.shared as u32,
                 area_shadows as u32,
                 self.shadows.shared.saturating_sub(6 * area_shadows) as u32,
-                0,
+                u32::from(view_16),
             ],
             grid: grid_in_shading.as_ref().map(GridStyle::of).unwrap_or_default(),
             triangle_bases: bases.map_or(0, |b| b.1),
@@ -1395,7 +1398,7 @@ impl Raster {
             scene,
             self.shadow_size,
             hidden_hash,
-            (DEPTH_FORMAT, CASCADE_FORMAT),
+            (DEPTH_FORMAT, if view_16 { CASCADE_FORMAT } else { DEPTH_FORMAT }),
         )?;
         // The scene's buffers that updates rewrite (GpuScene::update): declared so that this
         // frame's reads come after an update's writes in the same graph.
@@ -1511,8 +1514,8 @@ impl Raster {
                     // that part is cleared and drawn: the rest is never read.
                     unsafe { ctx.begin_rendering_area(extent, area, &[], Some(&depth_att)) };
                     for g in groups {
-                        let pipeline =
-                            &shadow_pipelines[usize::from(!shared)][usize::from(g.textured)];
+                        let pipeline = &shadow_pipelines[usize::from(!shared && view_16)]
+                            [usize::from(g.textured)];
                         pipeline.bind(ctx.cmd, Some(heap));
                         pipeline.push(ctx.cmd, &RasterPush { shadow_layer: layer, ..push });
                         meshes.group(g).record(&device, ctx.cmd);

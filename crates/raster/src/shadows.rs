@@ -374,6 +374,14 @@ impl Shadows {
         Ok(FrameMaps { shared, view, draw })
     }
 
+    /// Whether the view's maps (directional lights: orthographic) may hold 16-bit depth for
+    /// maps of `size` texels: one step of it, 1 / 65535 of each layer's depth range, is at most
+    /// one of its texels (the bias already allows a texel of depth per unit of slope), so a
+    /// deep scene (kilometres along the light) keeps 32-bit depth.
+    pub(crate) fn view_depth_16(&self, size: u32) -> bool {
+        depth_16(&self.matrices[self.shared.min(self.matrices.len())..], size)
+    }
+
     /// Device addresses of the matrices and of the per-light parameters (0 before the first
     /// refresh).
     pub(crate) fn addresses(&self) -> (u64, u64) {
@@ -407,6 +415,18 @@ struct Layers {
     /// near and far (spot, point) or the number of cascades and the index of the first rect
     /// among the per-light entries and rects that follow them (directional).
     per_light: Vec<[f32; 4]>,
+}
+
+/// Whether the orthographic maps of `matrices` (world to clip) of `size` texels may hold
+/// 16-bit depth ([`Shadows::view_depth_16`]).
+fn depth_16(matrices: &[Mat4], size: u32) -> bool {
+    matrices.iter().all(|m| {
+        // Per world unit: x of the map (2 / width) and depth (1 / range).
+        let row = |i: usize| Vec3::new(m.x_axis[i], m.y_axis[i], m.z_axis[i]).length();
+        let (per_x, per_z) = (row(0), row(2));
+        let texel = 2.0 / (per_x * size.max(1) as f32);
+        per_z > 0.0 && 1.0 / (per_z * 65535.0) <= texel
+    })
 }
 
 /// The full layer, as a rect.
@@ -552,7 +572,9 @@ const SCENE_BOX_RATIO: f32 = 1.5;
 fn aligned_up(dir: Vec3, bounds: (Vec3, Vec3)) -> Vec3 {
     let up = if dir.y.abs() > 0.99 { Vec3::Z } else { Vec3::Y };
     let rotation = glam::camera::rh::view::look_to_mat4(Vec3::ZERO, dir, up);
-    let outline = corners(bounds).map(|c| rotation.transform_vector3(c).truncate());
+    // About the bounds' centre: far from the origin, rounding would tilt the edges.
+    let centre = (bounds.0 + bounds.1) * 0.5;
+    let outline = corners(bounds).map(|c| rotation.transform_vector3(c - centre).truncate());
     // The area of the rectangle around the outline with a side along `e` (unit).
     let area = |e: glam::Vec2| {
         let n = e.perp();
@@ -1027,5 +1049,19 @@ mod tests {
             last.push(box_m);
         }
         assert_eq!(last[0], last[1], "the scene's box does not follow the camera");
+    }
+
+    /// Cascades keep 16-bit depth while a step of it is at most a texel: a 120 m scene's do,
+    /// a 20 km one's (the same view near its middle, cascades as deep as the scene) do not.
+    #[test]
+    fn cascade_depth_is_16_bits_unless_the_scene_is_deep() {
+        let sun = light(0.0, [0.3, -1.0, 0.2], -1.0);
+        let v = view_at(Vec3::new(40.0, 45.0, 70.0), Vec3::ZERO, 0.9, (0.1, 500.0));
+        for (half, want) in [(60.0, true), (10_000.0, false)] {
+            let bounds = (Vec3::new(-half, 0.0, -half), Vec3::new(half, 2.0, half));
+            let fit = Fit { bounds, view: Some(&v), size: 2048 };
+            let m = build(&[sun], &[true], &fit).matrices;
+            assert_eq!(depth_16(&m, 2048), want, "a scene {} m wide", 2.0 * half);
+        }
     }
 }
