@@ -108,18 +108,7 @@ mod tests {
             }
         }
         e /= (ns * ns) as f64;
-        let n = 1000;
-        let mut q = 0.0;
-        for i in 0..n {
-            let ct = -1.0 + 2.0 * (i as f64 + 0.5) / n as f64;
-            let st = (1.0 - ct * ct).sqrt();
-            for j in 0..2 * n {
-                let p = PI * (j as f64 + 0.5) / n as f64;
-                let l = v3(st * p.cos(), st * p.sin(), ct);
-                q += g(l) * eval(v, l, a).1;
-            }
-        }
-        q *= (2.0 / n as f64) * (PI / n as f64);
+        let q = crate::math::sphere_integral(1000, |l| g(l) * eval(v, l, a).1);
         assert!((e - q).abs() < 2e-3, "{e} {q}");
     }
     #[test]
@@ -128,18 +117,7 @@ mod tests {
         // check instead that the pdf integrates to 1 over the sphere by quadrature.
         let v = v3(0.5, 0.0, (1.0f64 - 0.25).sqrt());
         let a = 0.5;
-        let n = 800;
-        let mut s = 0.0;
-        for i in 0..n {
-            let ct = -1.0 + 2.0 * (i as f64 + 0.5) / n as f64;
-            let st = (1.0 - ct * ct).sqrt();
-            for j in 0..2 * n {
-                let p = PI * (j as f64 + 0.5) / n as f64;
-                let l = v3(st * p.cos(), st * p.sin(), ct);
-                s += eval(v, l, a).1;
-            }
-        }
-        s *= (2.0 / n as f64) * (PI / n as f64);
+        let s = crate::math::sphere_integral(800, |l| eval(v, l, a).1);
         assert!((s - 1.0).abs() < 2e-3, "{s}");
     }
 }

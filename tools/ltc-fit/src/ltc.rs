@@ -108,17 +108,7 @@ mod tests {
     fn ltc_integrates_to_one() {
         let m = M3 { r: [[0.4, 0.0, 0.3], [0.0, 0.6, 0.0], [-0.2, 0.0, 1.0]] };
         let ltc = Ltc::new(m);
-        let n = 1000;
-        let mut s = 0.0;
-        for i in 0..n {
-            let ct = -1.0 + 2.0 * (i as f64 + 0.5) / n as f64;
-            let st = (1.0 - ct * ct).sqrt();
-            for j in 0..2 * n {
-                let p = PI * (j as f64 + 0.5) / n as f64;
-                s += ltc.pdf(v3(st * p.cos(), st * p.sin(), ct));
-            }
-        }
-        s *= (2.0 / n as f64) * (PI / n as f64);
+        let s = crate::math::sphere_integral(1000, |l| ltc.pdf(l));
         assert!((s - 1.0).abs() < 2e-3, "{s}");
     }
     #[test]

@@ -132,3 +132,19 @@ mod tests {
         }
     }
 }
+
+/// Midpoint quadrature of `f` over the unit sphere: n bands of cos(theta) by 2n of phi.
+#[cfg(test)]
+pub fn sphere_integral(n: usize, mut f: impl FnMut(V3) -> f64) -> f64 {
+    use std::f64::consts::PI;
+    let mut s = 0.0;
+    for i in 0..n {
+        let ct = -1.0 + 2.0 * (i as f64 + 0.5) / n as f64;
+        let st = (1.0 - ct * ct).sqrt();
+        for j in 0..2 * n {
+            let p = PI * (j as f64 + 0.5) / n as f64;
+            s += f(v3(st * p.cos(), st * p.sin(), ct));
+        }
+    }
+    s * (2.0 / n as f64) * (PI / n as f64)
+}
