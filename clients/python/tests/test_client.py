@@ -14,7 +14,7 @@ import xpg_viewer
 
 @pytest.fixture(scope="module")
 def v():
-    viewer = xpg_viewer.spawn(offscreen="200x150", args=["--validation", "--no-hot-reload", "--no-cache"])
+    viewer = xpg_viewer.spawn("127.0.0.1:0", offscreen="200x150", args=["--validation", "--no-hot-reload", "--no-cache"])
     # A still timeline: the tests put it where they look (the viewer plays by default).
     viewer.pause()
     yield viewer
@@ -229,7 +229,7 @@ def _running(pid):
 
 def test_an_offscreen_viewer_ends_with_its_program():
     # A script that spawns an offscreen viewer and exits without quit(): the viewer goes too.
-    script = "import xpg_viewer as xv; v = xv.spawn(offscreen='64x48'); print(v.process.pid, flush=True)"
+    script = "import xpg_viewer as xv; v = xv.spawn('127.0.0.1:0', offscreen='64x48'); print(v.process.pid, flush=True)"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     assert out.returncode == 0, out.stderr
@@ -238,3 +238,41 @@ def test_an_offscreen_viewer_ends_with_its_program():
     while time.time() < deadline and _running(pid):
         time.sleep(0.1)
     assert not _running(pid), f"viewer {pid} still runs"
+
+
+def test_viewports_playback_and_rgba_colours(v):
+    # A second viewport, path traced, with screenshots of its own; then the raster; then closed.
+    first = v.query()["viewports"]
+    vp = v.add_viewport("pathtracer")
+    assert vp not in first and vp in v.query()["viewports"]
+    img = v.screenshot(viewport=vp)
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 4
+    v.set_renderer("raster", viewport=vp)
+    assert v.screenshot(viewport=vp).shape == img.shape
+    v.close_viewport(vp)
+    assert v.query()["viewports"] == first
+    with pytest.raises(xpg_viewer.ViewerError, match=f"no viewport {vp}"):
+        v.screenshot(viewport=vp)
+    # N x 4 uint8 colours; the alpha does not hide the points.
+    before = red(v.screenshot())
+    cam = v.camera()
+    eye, target = np.array(cam["eye"]), np.array(cam["target"])
+    near = eye + 0.3 * (target - eye)
+    grid = np.stack(np.meshgrid(np.linspace(-0.05, 0.05, 12), np.linspace(-0.05, 0.05, 12), [0.0]), -1)
+    xyz = near + grid.reshape(-1, 3)
+    rgba = np.tile(np.array([255, 0, 0, 200], dtype=np.uint8), (len(xyz), 1))
+    v.points("rgba", xyz, colors=rgba, size=6)
+    assert red(v.screenshot()) > before + 20
+    v.delete("rgba")
+    # play(): the time moves on; pause() stops it.
+    v.points("tick", xyz, frame=0)
+    v.points("tick", xyz, frame=30)
+    v.seek(0.0)
+    v.play()
+    time.sleep(0.3)
+    v.pause()
+    t = v.query()["time"]
+    assert t > 0.0
+    time.sleep(0.2)
+    assert v.query()["time"] == t
+    v.delete("tick")

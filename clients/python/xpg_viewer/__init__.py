@@ -556,6 +556,10 @@ class Viewer:
     def add_viewport(self, renderer="raster"):
         return self._exchange({"type": "viewport", "action": "add", "renderer": renderer}, [])[0]["viewport"]
 
+    def close_viewport(self, viewport):
+        """Closes viewport ``viewport`` (an id from ``add_viewport`` or ``query()["viewports"]``)."""
+        self._exchange({"type": "viewport", "action": "close", "viewport": int(viewport)}, [])
+
     def set_renderer(self, renderer, viewport=None):
         self._exchange({"type": "viewport", "action": "renderer", "renderer": renderer, "viewport": viewport}, [])
 
@@ -567,7 +571,7 @@ class Viewer:
                         "viewport": viewport}, [])
 
     def quit(self):
-        """Asks the viewer to stop (an offscreen viewer ends)."""
+        """Asks the viewer to stop (its window closes; an offscreen viewer ends)."""
         try:
             self._exchange({"type": "quit"}, [])
         finally:
@@ -609,16 +613,17 @@ def _stop(proc):
             proc.kill()
 
 
-def spawn(address=None, offscreen=None, args=(), timeout=60.0):
-    """Connects to the viewer at ``address`` if one listens there, else starts ``xpg-view``
-    (the ``XPG_VIEW`` environment variable, or the PATH) listening, and connects. With
-    ``offscreen="WxH"`` it runs without a window (it stops on ``quit()``, or when this
-    program exits)."""
-    if address is not None:
-        try:
-            return Viewer(address)
-        except ViewerError:
-            pass
+def spawn(address=None, offscreen=None, args=(), timeout=60.0, token=None):
+    """Connects to the viewer listening at ``address`` (the default address, 127.0.0.1:9870,
+    when None), else starts ``xpg-view`` (the ``XPG_VIEW`` environment variable, or the PATH)
+    listening there (on a free port when ``address`` is None; "127.0.0.1:0" always starts a
+    new viewer), and connects. With ``offscreen="WxH"`` it runs without a window (it stops on
+    ``quit()``, or when this program exits). A viewer started on another address than
+    127.0.0.1 prints the token its clients send; ``token`` is sent to one already there."""
+    try:
+        return Viewer(address or DEFAULT_ADDRESS, token=token)
+    except (ViewerError, OSError, ValueError):
+        pass
     exe = os.environ.get("XPG_VIEW") or shutil.which("xpg-view")
     if not exe:
         raise ViewerError("xpg-view not found: set XPG_VIEW or put it on the PATH")
@@ -644,8 +649,12 @@ def spawn(address=None, offscreen=None, args=(), timeout=60.0):
                 time.sleep(0.1)
                 raise ViewerError("xpg-view exited: " + "\n".join(proc.log))
             continue
+        if line.startswith("listening on ") and "the token " in line:
+            # Not only this machine: the viewer made the token its clients must send.
+            token = token or line.split()[-1]
+            continue
         if line.startswith("listening on "):
             threading.Thread(target=_drain, args=(proc.stdout, proc.log), daemon=True).start()
-            return Viewer(line.split()[-1], process=proc)
+            return Viewer(line.split()[2], token=token, process=proc)
     proc.kill()
     raise ViewerError("xpg-view did not start listening in time")

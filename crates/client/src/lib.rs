@@ -762,11 +762,157 @@ impl Client {
         Ok(Value::Object(self.request(h, vec![])?.header))
     }
 
+    /// A light named `name` (created, or changed when it exists).
+    pub fn light(&mut self, name: &str, light: &Light) -> Result<(), ClientError> {
+        let kind = match light.kind {
+            LightKind::Directional => "directional",
+            LightKind::Point => "point",
+            LightKind::Spot => "spot",
+        };
+        let h = json!({"type": "light", "name": name, "kind": kind, "color": light.color,
+                       "intensity": light.intensity, "position": light.position,
+                       "direction": light.direction, "cone": light.cone, "range": light.range,
+                       "shadows": light.shadows});
+        self.request(h, vec![])?;
+        Ok(())
+    }
+
+    /// Changes the material of mesh object `name` (what is None stays).
+    pub fn material(&mut self, name: &str, material: &Material) -> Result<(), ClientError> {
+        let h = json!({"type": "material", "name": name, "base_color": material.base_color,
+                       "metallic": material.metallic, "roughness": material.roughness,
+                       "emissive": material.emissive});
+        self.request(h, vec![])?;
+        Ok(())
+    }
+
+    /// A camera of the scene named `name` (one more to look through; C in a viewport steps
+    /// through them), with a vertical field of view in degrees.
+    pub fn scene_camera(
+        &mut self,
+        name: &str,
+        eye: [f32; 3],
+        target: [f32; 3],
+        up: [f32; 3],
+        fov: f32,
+    ) -> Result<(), ClientError> {
+        let h = json!({"type": "scene_camera", "name": name, "eye": eye, "target": target,
+                       "up": up, "fov": fov});
+        self.request(h, vec![])?;
+        Ok(())
+    }
+
+    /// Removes the sample at `time` of object `name`'s sequence.
+    pub fn remove_frame(&mut self, name: &str, time: f64) -> Result<(), ClientError> {
+        self.request(json!({"type": "remove_frame", "name": name, "time": time}), vec![])?;
+        Ok(())
+    }
+
+    /// Adds a viewport with `renderer` (None: the raster); returns its id.
+    pub fn add_viewport(&mut self, renderer: Option<&str>) -> Result<u32, ClientError> {
+        let r = self
+            .request(json!({"type": "viewport", "action": "add", "renderer": renderer}), vec![])?;
+        r.header.get("viewport").and_then(Value::as_u64).map(|v| v as u32).ok_or_else(|| {
+            ClientError::Viewer("'viewport' add: the reply has no viewport id".into())
+        })
+    }
+
+    /// Closes viewport `viewport`.
+    pub fn close_viewport(&mut self, viewport: u32) -> Result<(), ClientError> {
+        let h = json!({"type": "viewport", "action": "close", "viewport": viewport});
+        self.request(h, vec![])?;
+        Ok(())
+    }
+
+    /// Renders viewport `viewport` with `renderer` (`raster`, `pathtracer` or a registered
+    /// name).
+    pub fn set_renderer(&mut self, viewport: u32, renderer: &str) -> Result<(), ClientError> {
+        let h = json!({"type": "viewport", "action": "renderer", "viewport": viewport,
+                       "renderer": renderer});
+        self.request(h, vec![])?;
+        Ok(())
+    }
+
     /// Asks the viewer to stop.
     pub fn quit(&mut self) -> Result<(), ClientError> {
         self.request(json!({"type": "quit"}), vec![])?;
         Ok(())
     }
+}
+
+/// What a light is (protocol `light`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LightKind {
+    /// Along `direction`; intensity in W/m^2.
+    Directional,
+    /// At `position`; intensity in W/sr.
+    Point,
+    /// At `position` along `direction`, within `cone`; intensity in W/sr.
+    Spot,
+}
+
+/// A light for [`Client::light`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Light {
+    /// What it is.
+    pub kind: LightKind,
+    /// Linear colour.
+    pub color: [f32; 3],
+    /// W/m^2 (directional) or W/sr (point, spot).
+    pub intensity: f32,
+    /// Where it is (point, spot).
+    pub position: [f32; 3],
+    /// Where its light goes (directional, spot).
+    pub direction: [f32; 3],
+    /// A spot's inner and outer cone angles in degrees.
+    pub cone: [f32; 2],
+    /// Point and spot lights: where the light reaches zero (None: unbounded).
+    pub range: Option<f32>,
+    /// Casts shadows (in the raster).
+    pub shadows: bool,
+}
+
+impl Light {
+    fn new(kind: LightKind, intensity: f32) -> Self {
+        Self {
+            kind,
+            color: [1.0; 3],
+            intensity,
+            position: [0.0; 3],
+            direction: [0.0, -1.0, 0.0],
+            cone: [20.0, 30.0],
+            range: None,
+            shadows: true,
+        }
+    }
+
+    /// A white sun along `direction`.
+    pub fn directional(direction: [f32; 3], intensity: f32) -> Self {
+        Self { direction, ..Self::new(LightKind::Directional, intensity) }
+    }
+
+    /// A white point light at `position`.
+    pub fn point(position: [f32; 3], intensity: f32) -> Self {
+        Self { position, ..Self::new(LightKind::Point, intensity) }
+    }
+
+    /// A white spot at `position` along `direction`.
+    pub fn spot(position: [f32; 3], direction: [f32; 3], intensity: f32) -> Self {
+        Self { position, direction, ..Self::new(LightKind::Spot, intensity) }
+    }
+}
+
+/// A mesh object's material for [`Client::material`] (None: unchanged).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Material {
+    /// Base colour, linear RGBA.
+    pub base_color: Option<[f32; 4]>,
+    /// Metalness 0-1.
+    pub metallic: Option<f32>,
+    /// Roughness 0-1.
+    pub roughness: Option<f32>,
+    /// Emitted radiance, linear RGB.
+    pub emissive: Option<[f32; 3]>,
 }
 
 /// The little-endian bytes of 4-byte values (borrowed on a little-endian machine).

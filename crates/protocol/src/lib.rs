@@ -1,4 +1,4 @@
-//! # protocol: the viewer's wire protocol (version 1.1)
+//! # protocol: the viewer's wire protocol (version 1.4)
 //!
 //! What a program sends to `xpg-view --listen` and what it gets back, described for clients in
 //! other languages in `docs/protocol.md`. Every message, in both directions:
@@ -1047,7 +1047,7 @@ pub enum Request {
         /// Vertical field of view in degrees.
         fov: f32,
     },
-    /// Asks the viewer to stop (an offscreen viewer ends).
+    /// Asks the viewer to stop (its window closes, an offscreen viewer ends).
     Quit,
     /// Events this client wants (replacing its earlier list): `key`, `timeline`,
     /// `selection` (a widget's events always go to the client that declared it).

@@ -31,7 +31,7 @@ struct ViewArgs {
     #[command(flatten)]
     sequence: SequenceArgs,
     /// Serve other programs (the Python and Rust clients): `--listen` (127.0.0.1:9870),
-    /// `--listen=PORT` or `--listen=ADDR:PORT`. Another address than 127.0.0.1 needs a token
+    /// `--listen PORT` or `--listen ADDR:PORT`. Another address than 127.0.0.1 needs a token
     /// (`--token`, or one generated and printed); the traffic is not encrypted. With
     /// --offscreen and no --frames, runs until a client sends `quit` or a signal stops it.
     #[arg(long, value_name = "[ADDR:]PORT", num_args = 0..=1, require_equals = true, default_missing_value = "")]
@@ -286,11 +286,34 @@ pub fn init_logging() {
     let _ = registry.try_init();
 }
 
+/// `--listen PORT` and `--listen ADDR:PORT` as `--listen=...` (the value is optional, so the
+/// parser alone would take a following word for a file to open): a word that reads as a port
+/// or a socket address and is not a file is the flag's value.
+fn listen_value_joined(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    for a in args {
+        let value = a.to_str().filter(|v| {
+            (v.parse::<u16>().is_ok() || v.parse::<std::net::SocketAddr>().is_ok())
+                && !std::path::Path::new(v).exists()
+        });
+        if let (Some(v), Some(last)) = (value, out.last_mut()) {
+            if last == "--listen" {
+                *last = format!("--listen={v}").into();
+                continue;
+            }
+        }
+        out.push(a);
+    }
+    out
+}
+
 /// Runs `xpg-view` with the process's arguments and `registry`'s renderers.
 pub fn run(registry: Registry) -> anyhow::Result<()> {
     init_logging();
     let started = std::time::Instant::now();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(listen_value_joined(std::env::args_os()));
     match cli.command {
         None => view(cli.view, registry, started)?,
         Some(Command::Render {
@@ -518,6 +541,8 @@ fn view(a: ViewArgs, registry: Registry, started: std::time::Instant) -> anyhow:
                 .or_else(|| (!cfg.server.token.is_empty()).then(|| cfg.server.token.clone()));
             let limits = protocol::Limits {
                 payload_bytes: cfg.server.max_message_mb.saturating_mul(1 << 20),
+                array_elements: cfg.server.max_array_elements,
+                string_bytes: cfg.server.max_string_bytes,
                 ..Default::default()
             };
             Ok(crate::server::ServerConfig {
@@ -526,6 +551,8 @@ fn view(a: ViewArgs, registry: Registry, started: std::time::Instant) -> anyhow:
                 limits,
                 record: a.record.clone(),
                 shared_memory: cfg.server.shared_memory,
+                max_clients: cfg.server.max_clients.max(1),
+                max_objects: cfg.server.max_objects,
                 ..Default::default()
             })
         })
@@ -611,4 +638,31 @@ fn view(a: ViewArgs, registry: Registry, started: std::time::Instant) -> anyhow:
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_value_joined;
+
+    fn joined(args: &[&str]) -> Vec<String> {
+        let os = args.iter().map(std::ffi::OsString::from);
+        listen_value_joined(os).into_iter().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn listen_takes_a_port_or_an_address_after_a_space() {
+        assert_eq!(joined(&["xpg-view", "--listen", "9871"]), ["xpg-view", "--listen=9871"]);
+        assert_eq!(
+            joined(&["xpg-view", "--listen", "127.0.0.1:9871", "a.ply"]),
+            ["xpg-view", "--listen=127.0.0.1:9871", "a.ply"]
+        );
+        // A file after it stays a file; so does anything that is not an address.
+        assert_eq!(joined(&["xpg-view", "--listen", "a.ply"]), ["xpg-view", "--listen", "a.ply"]);
+        assert_eq!(joined(&["xpg-view", "--listen=9", "8"]), ["xpg-view", "--listen=9", "8"]);
+        let listen = |s: &str| crate::server::parse_listen(s).map(|a| a.to_string()).ok();
+        assert_eq!(listen("").as_deref(), Some("127.0.0.1:9870"));
+        assert_eq!(listen("9871").as_deref(), Some("127.0.0.1:9871"));
+        assert_eq!(listen("[::1]:9871").as_deref(), Some("[::1]:9871"));
+        assert_eq!(listen("somewhere"), None);
+    }
 }

@@ -45,6 +45,14 @@ pub struct ServerSection {
     pub max_message_mb: u64,
     /// Clients on this machine may pass arrays through shared memory (`/dev/shm`).
     pub shared_memory: bool,
+    /// Elements of one array of a message.
+    pub max_array_elements: u64,
+    /// Bytes of a name or another string of a message.
+    pub max_string_bytes: usize,
+    /// Clients connected at once.
+    pub max_clients: usize,
+    /// Objects that clients hold in the scene at once, all together.
+    pub max_objects: usize,
 }
 
 /// `[stream]`: sequences streamed from disk.
@@ -69,6 +77,10 @@ impl Default for ServerSection {
             token: String::new(),
             max_message_mb: 1024,
             shared_memory: true,
+            max_array_elements: protocol::Limits::default().array_elements,
+            max_string_bytes: protocol::Limits::default().string_bytes,
+            max_clients: 64,
+            max_objects: 100_000,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! frames by [`crate::app::App`] through the same scene API a Rust program uses. Each client's
 //! messages are applied in the order sent.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -35,6 +35,11 @@ pub struct ServerConfig {
     /// Clients connected over loopback may pass arrays through shared memory (files
     /// `/dev/shm/xpg-*` of this user, read on the connection's thread).
     pub shared_memory: bool,
+    /// Clients connected at once (more are refused with an error).
+    pub max_clients: usize,
+    /// Objects that clients hold in the scene at once, all clients together (a request that
+    /// would make more gets an error; deleted objects do not count).
+    pub max_objects: usize,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +52,8 @@ impl Default for ServerConfig {
             memory: 2 << 30,
             record: None,
             shared_memory: true,
+            max_clients: 64,
+            max_objects: 100_000,
         }
     }
 }
@@ -91,8 +98,9 @@ pub struct Incoming {
     pub client: u64,
     /// Bytes of its arrays (given back with [`Server::applied`]).
     pub bytes: u64,
-    /// The request.
-    pub envelope: Envelope,
+    /// The request; None: the client left (its last message: nothing of it follows, so the
+    /// render thread forgets its subscriptions and widgets and lets its writer end).
+    pub envelope: Option<Envelope>,
     /// Its reply channel.
     pub reply: Replier,
 }
@@ -108,6 +116,7 @@ pub struct Server {
     recorder: Option<Arc<Recorder>>,
     inflight: Arc<AtomicU64>,
     timing: Arc<Timing>,
+    max_objects: usize,
 }
 
 /// Where the connections' reader threads spent their time, all clients together (for
@@ -170,6 +179,7 @@ impl Server {
         let held = Arc::clone(&inflight);
         let timing = Arc::new(Timing::default());
         let timed = Arc::clone(&timing);
+        let max_objects = config.max_objects;
         let config = Arc::new(config);
         std::thread::Builder::new().name("xpg server".into()).spawn(move || {
             let mut next = 1u64;
@@ -177,7 +187,21 @@ impl Server {
                 if s.load(Ordering::Relaxed) {
                     break;
                 }
-                let Ok(conn) = conn else { continue };
+                let Ok(mut conn) = conn else { continue };
+                if c.load(Ordering::Relaxed) >= config.max_clients {
+                    // Refused before a thread is spent on it.
+                    let m =
+                        format!("the viewer serves at most {} clients at once", config.max_clients);
+                    let _ = conn.set_write_timeout(Some(std::time::Duration::from_secs(1)));
+                    let _ = protocol::error(None, &m).write(&mut conn);
+                    // Its hello is read and dropped (closing on unread bytes would reset the
+                    // connection, and the client could lose the error).
+                    let _ = conn.shutdown(std::net::Shutdown::Write);
+                    let _ = conn.set_read_timeout(Some(std::time::Duration::from_millis(100)));
+                    let _ = std::io::copy(&mut (&conn).take(1 << 16), &mut std::io::sink());
+                    tracing::warn!("a client refused: {m}");
+                    continue;
+                }
                 let id = next;
                 next += 1;
                 let (tx, config, c, n) =
@@ -189,6 +213,7 @@ impl Server {
                     std::thread::Builder::new().name(format!("xpg client {id}")).spawn(move || {
                         let shared = Shared {
                             queue: &tx,
+                            clients: &c,
                             served: &n,
                             recorder: rec.as_deref(),
                             inflight: &held,
@@ -197,7 +222,6 @@ impl Server {
                         if let Err(e) = serve(conn, id, &config, &shared) {
                             tracing::info!("client {id}: {e}");
                         }
-                        c.fetch_sub(1, Ordering::Relaxed);
                     });
                 if spawned.is_err() {
                     tracing::error!("client {id}: no thread for it");
@@ -205,7 +229,7 @@ impl Server {
             }
         })?;
         tracing::info!("listening on {addr}");
-        Ok(Self { rx, addr, stop, clients, served, recorder: kept, inflight, timing })
+        Ok(Self { rx, addr, stop, clients, served, recorder: kept, inflight, timing, max_objects })
     }
 
     /// The address it listens on (the port chosen when 0 was asked).
@@ -216,6 +240,11 @@ impl Server {
     /// The next request waiting, if any (never blocks).
     pub fn try_next(&self) -> Option<Incoming> {
         self.rx.try_recv().ok()
+    }
+
+    /// Objects that clients may hold in the scene at once ([`ServerConfig::max_objects`]).
+    pub fn max_objects(&self) -> usize {
+        self.max_objects
     }
 
     /// Clients connected now.
@@ -260,14 +289,20 @@ impl Drop for Server {
 
 /// A token of 128 random bits (from the OS's randomness through std's hasher keys).
 fn generate_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    (0..2)
-        .map(|_| {
+    use std::io::Read as _;
+    // 128 bits from the kernel's random source; the std hasher's random keys where there is
+    // none (not a cryptographic source, but not guessable from outside either).
+    let mut bytes = [0u8; 16];
+    let kernel = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if kernel.is_err() {
+        use std::hash::{BuildHasher, Hasher};
+        for half in bytes.chunks_mut(8) {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
             h.write_u64(std::process::id() as u64);
-            format!("{:016x}", h.finish())
-        })
-        .collect()
+            half.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Equal strings, compared in time that does not depend on where they differ.
@@ -283,6 +318,8 @@ fn same(a: &str, b: &str) -> bool {
 /// What the client threads share.
 struct Shared<'a> {
     queue: &'a SyncSender<Incoming>,
+    /// Clients connected (one less as soon as this one's reader ends).
+    clients: &'a AtomicUsize,
     served: &'a AtomicU64,
     recorder: Option<&'a Recorder>,
     inflight: &'a AtomicU64,
@@ -296,7 +333,15 @@ fn serve(
     config: &ServerConfig,
     shared: &Shared<'_>,
 ) -> anyhow::Result<()> {
-    let Shared { queue, served, recorder, inflight, timing } = *shared;
+    let Shared { queue, clients, served, recorder, inflight, timing } = *shared;
+    // One client less when its reader ends, however it ends.
+    struct Leave<'a>(&'a AtomicUsize);
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    let leave = Leave(clients);
     conn.set_nodelay(true)?;
     let local =
         config.shared_memory && conn.peer_addr().is_ok_and(|a| a.ip().to_canonical().is_loopback());
@@ -413,7 +458,8 @@ fn serve(
             match parsed {
                 Ok(envelope) => {
                     inflight.fetch_add(bytes, Ordering::Relaxed);
-                    let incoming = Incoming { client, bytes, envelope, reply: reply.clone() };
+                    let incoming =
+                        Incoming { client, bytes, envelope: Some(envelope), reply: reply.clone() };
                     // Blocks while the render thread is behind (backpressure).
                     let t = std::time::Instant::now();
                     let sent = queue.send(incoming);
@@ -431,6 +477,12 @@ fn serve(
             }
         }
     })();
+    // After its last request (the queue keeps the order): the render thread drops what it
+    // holds of this client, its reply sender included, so that the writer ends once it has
+    // sent what is left. A client that stops reading cannot hold the writer for ever.
+    let _ = conn.set_write_timeout(Some(std::time::Duration::from_secs(30)));
+    let _ = queue.send(Incoming { client, bytes: 0, envelope: None, reply: reply.clone() });
+    drop(leave);
     drop(reply);
     let _ = writer.join();
     let _ = conn.shutdown(std::net::Shutdown::Both);
@@ -484,9 +536,29 @@ fn read_shared(name: &str, _: u64, _: &mut [u8]) -> Result<(), String> {
 /// The first bytes of a recording.
 pub const RECORDING_MAGIC: &[u8; 8] = b"XPGREC1\n";
 
-/// The kinds of requests a recording keeps (what changes the scene).
-pub const RECORDED: &[&str] =
-    &["points", "mesh", "lines", "axes", "frustum", "image", "transform", "delete", "remove_frame"];
+/// The kinds of requests a recording keeps: everything that changes the scene or the views
+/// (not the handshake, questions, subscriptions, widgets or `quit`).
+pub const RECORDED: &[&str] = &[
+    "points",
+    "mesh",
+    "lines",
+    "axes",
+    "spheres",
+    "tubes",
+    "arrows",
+    "voxels",
+    "frustum",
+    "image",
+    "transform",
+    "delete",
+    "remove_frame",
+    "light",
+    "material",
+    "scene_camera",
+    "playback",
+    "camera",
+    "viewport",
+];
 
 /// Writes a recording: [`RECORDING_MAGIC`], then per request the seconds since the start
 /// (f64 LE), the client (u64 LE) and the message as it came on the wire.
@@ -571,4 +643,17 @@ pub fn read_recording(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_are_random_and_compared_whole() {
+        let (a, b) = (super::generate_token(), super::generate_token());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert!(super::same(&a, &a.clone()));
+        assert!(!super::same(&a, &b) && !super::same(&a, &a[..31]) && !super::same("", &a));
+    }
 }

@@ -143,7 +143,7 @@ impl Handler {
             let _ = window.request_inner_size(PhysicalSize::new(w, h));
         }
         let done = app.opts.frames.is_some_and(|n| app.stats.frames >= n);
-        if done || app.quit {
+        if done || app.quit || app.quit_requested() {
             if let Some(p) = app.opts.screenshot.clone() {
                 app.save_window(&p)?;
                 self.run.screenshot_from_swapchain = app.captured_swapchain();

@@ -136,7 +136,7 @@ fn a_client_feeds_steers_and_screenshots_the_viewer() {
     });
     result.expect("client");
     // The GPU draws the replaced sample.
-    let seq = app.scene().point_sets.iter().position(|p| p.name == "seq").expect("seq");
+    let seq = app.scene().point_sets.iter().rposition(|p| p.name == "seq").expect("seq");
     app.playback_command(viewer::app::PlaybackCommand::Seek(2.0 / 30.0));
     app.frame(None, (200, 150)).expect("frame");
     assert_eq!(app.gpu_scene().expect("gpu").points[seq].count, 15);
@@ -205,6 +205,91 @@ fn hostile_connections_are_refused_and_the_others_go_on() {
     assert_eq!(app.validation_messages(), 0);
 }
 
+/// A viewer with a token and small limits: clients without the token are refused; clients
+/// that leave take their widgets and threads with them (the scene keeps their objects); the
+/// objects clients hold and the clients connected at once are bounded, and deleting frees.
+#[test]
+fn tokens_limits_and_clients_that_leave() {
+    let o = ViewerOptions {
+        size: (96, 72),
+        validation: true,
+        cache_dir: None,
+        frames: Some(1),
+        script: Some(Script::default()),
+        listen: Some(ServerConfig {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            token: Some("s3cret".into()),
+            max_clients: 3,
+            max_objects: 4,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut app = run_offscreen(o).expect("viewer runs");
+    let connect = |addr: &str| Client::connect_with_token(addr, Some("s3cret"));
+    // Clients that just left may still count for a moment (until their reader sees the end).
+    let connect_soon = move |addr: &str| {
+        let start = Instant::now();
+        loop {
+            match connect(addr) {
+                Err(e) if start.elapsed() < Duration::from_secs(20) => {
+                    assert!(e.to_string().contains("at most 3 clients"), "{e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                r => return r,
+            }
+        }
+    };
+    drive_at(&mut app, (96, 72), move |addr| -> Result<(), ClientError> {
+        for token in [None, Some("s3creT"), Some("s3cret ")] {
+            let e = Client::connect_with_token(&addr, token).err().map(|e| e.to_string());
+            assert!(e.as_deref().unwrap_or("").contains("token"), "{token:?}: {e:?}");
+        }
+        // Ten clients that declare a widget, make an object and leave (more than
+        // max_clients: those that left do not count).
+        for k in 0..10 {
+            let mut c = connect_soon(&addr)?;
+            c.button(&format!("b{k}"), "press")?;
+            c.points(&format!("left/{k}"), &[[0.0, 0.0, k as f32]], None)?;
+            if k > 0 {
+                c.delete(&format!("left/{}", k - 1))?;
+            }
+        }
+        let mut c = connect_soon(&addr)?;
+        // left/9 and three more: the fifth is refused, naming the limit; a delete makes room.
+        for k in 0..3 {
+            c.points(&format!("o/{k}"), &[[1.0, 0.0, 0.0]], None)?;
+        }
+        let e = c.points("o/3", &[[1.0, 0.0, 0.0]], None).err().map(|e| e.to_string());
+        assert!(e.as_deref().unwrap_or("").contains("max_objects"), "{e:?}");
+        // Replacing an object that exists is not a new one.
+        c.points("o/0", &[[2.0, 0.0, 0.0], [3.0, 0.0, 0.0]], None)?;
+        c.delete("o/2")?;
+        c.points("o/3", &[[1.0, 0.0, 0.0]], None)?;
+        // At most three clients at once: this one and two more.
+        let others = [connect_soon(&addr)?, connect_soon(&addr)?];
+        let e = connect(&addr).err().map(|e| e.to_string());
+        assert!(e.as_deref().unwrap_or("").contains("at most 3 clients"), "{e:?}");
+        drop(others);
+        c.quit()?;
+        Ok(())
+    })
+    .expect("client");
+    // Everyone has left: no client, no widget; the objects stay, deleted ones hold no data.
+    let start = Instant::now();
+    while app.server_clients() != (0, 0) {
+        app.frame(None, (96, 72)).expect("frame");
+        assert!(start.elapsed() < Duration::from_secs(20), "{:?}", app.server_clients());
+    }
+    let points = |name: &str| {
+        app.scene().point_sets.iter().rev().find(|p| p.name == name).map(|p| p.positions.len())
+    };
+    assert_eq!(points("left/9"), Some(1));
+    assert_eq!(points("left/0"), Some(0), "a deleted object's data is freed");
+    assert_eq!(points("o/0"), Some(2));
+    assert_eq!(app.validation_messages(), 0);
+}
+
 /// `--record` saves what clients send with its timing; opening the file replays it onto the
 /// timeline: point clouds sent live become samples at the times they arrived.
 #[test]
@@ -234,7 +319,13 @@ fn a_recording_replays_onto_the_timeline() {
             std::thread::sleep(Duration::from_millis(150));
         }
         v.mesh("ground", &[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], &[[0, 1, 2]], None)?;
+        v.light("lamp", &xpg_client::Light::point([0.0, 2.0, 0.0], 3.0))?;
+        v.spheres("balls", &[[0.0, 0.0, 1.0]], &[0.2], &[], 1)?;
         v.screenshot(None)?; // not recorded
+        std::thread::sleep(Duration::from_millis(150));
+        // The mesh again: a second sample on the replay's timeline.
+        let quad = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]];
+        v.mesh("ground", &quad, &[[0, 1, 2], [0, 2, 3]], None)?;
         Ok(())
     })
     .expect("client");
@@ -263,8 +354,31 @@ fn a_recording_replays_onto_the_timeline() {
     app.playback_command(viewer::app::PlaybackCommand::Seek(t0));
     app.frame(None, (160, 120)).expect("frame");
     assert_eq!(walk(&app), Some(5));
-    assert!(app.scene().meshes.iter().any(|m| m.name == "ground"));
+    // Everything that changes the scene was kept: lights and shapes too; the mesh sent twice
+    // is a sequence of two samples.
+    let q = app.remote_objects();
+    let kind = |n: &str| q.iter().find(|o| o.0 == n).map(|o| (o.1.clone(), o.2));
+    assert_eq!(kind("lamp"), Some(("light".to_string(), 0)), "{q:?}");
+    assert_eq!(kind("balls").map(|k| k.0), Some("mesh".to_string()), "{q:?}");
+    assert_eq!(kind("ground").map(|k| k.1), Some(2), "{q:?}");
     assert_eq!(app.validation_messages(), 0);
+    drop(app);
+    // A recording cut short (a viewer that was killed) replays up to the cut.
+    let bytes = std::fs::read(&rec).expect("recording");
+    let cut = dir.join("cut.xpgrec");
+    std::fs::write(&cut, &bytes[..bytes.len() - 20]).expect("write");
+    let o = ViewerOptions {
+        files: vec![cut],
+        size: (160, 120),
+        cache_dir: None,
+        frames: Some(1),
+        script: Some(Script::default()),
+        ..Default::default()
+    };
+    let app = run_offscreen(o).expect("replay of a cut recording");
+    assert!(app.files().iter().all(|f| f.error.is_none()), "{:?}", app.files());
+    let q = app.remote_objects();
+    assert!(q.iter().any(|o| o.0 == "lamp") && q.iter().any(|o| o.0 == "walk"), "{q:?}");
     // Not a recording: a clear error, and the viewer goes on.
     let bad = dir.join("bad.xpgrec");
     std::fs::write(&bad, b"something else").expect("write");

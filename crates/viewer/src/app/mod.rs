@@ -875,6 +875,12 @@ impl App {
         self.remote.as_ref().and_then(|r| r.server.as_ref()).map(|r| r.addr())
     }
 
+    /// Clients connected now, and widgets that clients have declared (all together).
+    pub fn server_clients(&self) -> (usize, usize) {
+        let Some(r) = self.remote.as_ref() else { return (0, 0) };
+        (r.server.as_ref().map_or(0, crate::server::Server::clients), r.widget_count())
+    }
+
     /// Where the server's time went (its reader threads, and applying on this thread).
     pub fn server_times(&self) -> Option<crate::server::ServerTimes> {
         let r = self.remote.as_ref()?;

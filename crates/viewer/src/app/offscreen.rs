@@ -98,7 +98,7 @@ pub(crate) fn run_offscreen_with(
     let mut pass_sums: Vec<(String, f64)> = Vec::new();
     let mut rendered = 0u64;
     for i in 0..frames {
-        if serve && app.quit_requested() {
+        if app.quit_requested() {
             break;
         }
         let size = app.requested_size.take().unwrap_or(app.size);

@@ -20,6 +20,32 @@ pub const CLIENT_FPS: f64 = 30.0;
 /// Longest time a frame spends applying requests before it renders.
 const APPLY_BUDGET: Duration = Duration::from_millis(10);
 
+/// Widgets of one client.
+const MAX_WIDGETS: usize = 256;
+
+/// The object a request makes (its name) and how many objects it may hold then, or None for
+/// a request that makes none.
+fn creates(r: &Request) -> Option<(&str, usize)> {
+    match r {
+        Request::Points { name, .. }
+        | Request::Mesh { name, .. }
+        | Request::Lines { name, .. }
+        | Request::Axes { name, .. }
+        | Request::Spheres { name, .. }
+        | Request::Tubes { name, .. }
+        | Request::Arrows { name, .. }
+        | Request::Voxels { name, .. }
+        | Request::Image { name, .. }
+        | Request::Light { name, .. }
+        | Request::SceneCamera { name, .. } => Some((name, 1)),
+        // Its cameras are objects of their own (NAME/camera/I).
+        Request::Frustum { name, poses, cameras, .. } => {
+            Some((name, 1 + if *cameras { poses.len() } else { 0 }))
+        }
+        _ => None,
+    }
+}
+
 /// An object a client made.
 #[derive(Debug, Clone)]
 enum Obj {
@@ -94,6 +120,10 @@ impl Remote {
     /// Sends `m` to every client subscribed to `event` (forgetting clients that are gone).
     fn broadcast(&mut self, event: &str, m: &Message) {
         self.clients.retain(|_, c| !c.events.iter().any(|e| e == event) || c.reply.send(m.clone()));
+    }
+
+    pub(crate) fn widget_count(&self) -> usize {
+        self.clients.values().map(|c| c.widgets.len()).sum()
     }
 
     fn wants(&self, event: &str) -> bool {
@@ -193,6 +223,12 @@ impl super::App {
             if let Some(s) = &remote.server {
                 s.applied(bytes);
             }
+            let Some(envelope) = envelope else {
+                // The client left: its subscriptions, widgets and reply channel go (what it
+                // put in the scene stays).
+                remote.clients.remove(&client);
+                continue;
+            };
             let id = envelope.id;
             let state = remote.clients.entry(client).or_insert_with(|| ClientState {
                 reply: reply.clone(),
@@ -232,11 +268,19 @@ impl super::App {
                     Ok(None)
                 }
                 Request::Widget(w) => {
-                    state.widgets.retain(|x| x.name != w.name);
-                    if !w.remove {
-                        state.widgets.push(w);
+                    let known = state.widgets.iter().any(|x| x.name == w.name);
+                    if !known && !w.remove && state.widgets.len() >= MAX_WIDGETS {
+                        Err(format!(
+                            "widget '{}': a client has at most {MAX_WIDGETS} widgets",
+                            w.name
+                        ))
+                    } else {
+                        state.widgets.retain(|x| x.name != w.name);
+                        if !w.remove {
+                            state.widgets.push(w);
+                        }
+                        Ok(None)
                     }
-                    Ok(None)
                 }
                 request => self.apply_request(&mut remote, request),
             };
@@ -357,41 +401,31 @@ impl super::App {
     }
 
     /// Replays a recording (`--record`) onto the timeline: each request is applied as its
-    /// client sent it, and point clouds sent without a time become samples at the time they
-    /// arrived, so that the run can be scrubbed. Returns the requests applied.
+    /// client sent it, and point clouds, meshes and images sent without a time become samples
+    /// at the time they arrived, so that the run can be scrubbed. Playback requests are left
+    /// out (the timeline is the replay's). Returns the requests applied.
     pub(crate) fn replay(&mut self, path: &std::path::Path) -> anyhow::Result<usize> {
         let records = crate::server::read_recording(path, &protocol::Limits::default())?;
         let mut remote = self.remote.take().unwrap_or_else(|| Remote::new(None));
         let mut applied = 0;
         let mut failed = None;
         for (t, _, m) in records {
-            let request = match Request::parse(&m, &protocol::Limits::default()) {
+            let mut request = match Request::parse(&m, &protocol::Limits::default()) {
                 Ok(e) => e.request,
                 Err(e) => {
                     failed.get_or_insert(format!("record {applied}: {e}"));
                     continue;
                 }
             };
-            let request = match request {
-                Request::Points {
-                    name,
-                    positions,
-                    colors,
-                    scalars,
-                    size,
-                    size_world,
-                    at: None,
-                } => Request::Points {
-                    name,
-                    positions,
-                    colors,
-                    scalars,
-                    size,
-                    size_world,
-                    at: Some(At::Time(t)),
-                },
-                r => r,
-            };
+            match &mut request {
+                Request::Points { at, .. }
+                | Request::Mesh { at, .. }
+                | Request::Image { at, .. } => {
+                    at.get_or_insert(At::Time(t));
+                }
+                Request::Playback(_) => continue,
+                _ => {}
+            }
             match self.apply_request(&mut remote, request) {
                 Ok(_) => applied += 1,
                 Err(e) => {
@@ -518,6 +552,16 @@ impl super::App {
     }
 
     fn apply_request(&mut self, remote: &mut Remote, request: Request) -> Reply {
+        if let Some((name, n)) = creates(&request) {
+            let max = remote.server.as_ref().map_or(usize::MAX, Server::max_objects);
+            let held = remote.objects.len();
+            if !remote.objects.contains_key(name) && held.saturating_add(n) > max {
+                return Err(format!(
+                    "'{name}': clients hold {held} objects, at most {max} ([server] max_objects); \
+                     delete some first"
+                ));
+            }
+        }
         match request {
             Request::Hello { .. } => Err("'hello' again".into()),
             Request::Points { name, positions, colors, scalars, size, size_world, at } => {
@@ -860,42 +904,7 @@ impl super::App {
                 }
             },
             Request::Query => {
-                let objects: Vec<serde_json::Value> = {
-                    let mut names: Vec<&String> = remote.objects.keys().collect();
-                    names.sort();
-                    names
-                        .into_iter()
-                        .map(|n| {
-                            let o = &remote.objects[n];
-                            let count = match o {
-                                Obj::Points { set, .. } => {
-                                    self.scene.point_sets.get(*set).map_or(0, |p| p.positions.len())
-                                }
-                                Obj::Lines { set } => {
-                                    self.scene.line_sets.get(*set).map_or(0, |l| l.positions.len())
-                                }
-                                Obj::Mesh { mesh, .. } => {
-                                    self.scene.meshes.get(*mesh).map_or(0, |m| {
-                                        m.primitives.iter().map(|p| p.positions.len()).sum()
-                                    })
-                                }
-                                Obj::Light { .. } | Obj::Camera { .. } => 1,
-                                Obj::Image { texture, .. } => self
-                                    .scene
-                                    .textures
-                                    .get(*texture)
-                                    .map_or(0, |t| (t.width * t.height) as usize),
-                            };
-                            let frames = match o {
-                                Obj::Points { stream: Some(s), .. }
-                                | Obj::Mesh { stream: Some(s), .. }
-                                | Obj::Image { stream: Some(s), .. } => s.times().len(),
-                                _ => 0,
-                            };
-                            json!({"name": n, "kind": o.kind(), "count": count, "frames": frames})
-                        })
-                        .collect()
-                };
+                let objects = self.object_list(remote);
                 let (t0, t1) = self.scene.time_span().unwrap_or((0.0, 0.0));
                 Ok(Some(Message::new(
                     json!({"type": "objects", "objects": objects, "time": self.playback.time,
@@ -1054,6 +1063,58 @@ impl super::App {
             .ok_or_else(|| "the new object's node is missing".to_string())
     }
 
+    /// The objects clients made, by name: `{"name", "kind", "count", "frames"}` (count:
+    /// points, vertices, pixels or 1; frames: samples of its sequence, 0 if static).
+    fn object_list(&self, remote: &Remote) -> Vec<serde_json::Value> {
+        let mut names: Vec<&String> = remote.objects.keys().collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| {
+                let o = &remote.objects[n];
+                let count = match o {
+                    Obj::Points { set, .. } => {
+                        self.scene.point_sets.get(*set).map_or(0, |p| p.positions.len())
+                    }
+                    Obj::Lines { set } => {
+                        self.scene.line_sets.get(*set).map_or(0, |l| l.positions.len())
+                    }
+                    Obj::Mesh { mesh, .. } => self
+                        .scene
+                        .meshes
+                        .get(*mesh)
+                        .map_or(0, |m| m.primitives.iter().map(|p| p.positions.len()).sum()),
+                    Obj::Light { .. } | Obj::Camera { .. } => 1,
+                    Obj::Image { texture, .. } => self
+                        .scene
+                        .textures
+                        .get(*texture)
+                        .map_or(0, |t| (t.width * t.height) as usize),
+                };
+                let frames = match o {
+                    Obj::Points { stream: Some(s), .. }
+                    | Obj::Mesh { stream: Some(s), .. }
+                    | Obj::Image { stream: Some(s), .. } => s.times().len(),
+                    _ => 0,
+                };
+                json!({"name": n, "kind": o.kind(), "count": count, "frames": frames})
+            })
+            .collect()
+    }
+
+    /// The objects clients made (or a replayed recording): (name, kind, frames of its
+    /// sequence, 0 if static), by name.
+    pub fn remote_objects(&self) -> Vec<(String, String, usize)> {
+        let Some(r) = self.remote.as_ref() else { return Vec::new() };
+        let field = |o: &serde_json::Value, k: &str| o[k].as_str().unwrap_or("").to_string();
+        self.object_list(r)
+            .iter()
+            .map(|o| {
+                (field(o, "name"), field(o, "kind"), o["frames"].as_u64().unwrap_or(0) as usize)
+            })
+            .collect()
+    }
+
     fn set(&mut self, p: Property, v: Value) -> Reply {
         self.scene.set_property(p, v).map(|_| None).map_err(|e| e.to_string())
     }
@@ -1072,15 +1133,41 @@ impl super::App {
                 if stream.is_some() {
                     self.scene.properties.retain(|p| p.property != Property::PointFrame(set));
                 }
+                // Its data goes (create and delete loops do not grow the viewer's memory).
+                if let Some(p) = self.scene.point_sets.get_mut(set) {
+                    p.positions = Vec::new();
+                    p.colors = Vec::new();
+                    p.scalars = Vec::new();
+                    p.frame = None;
+                    self.scene.versions.structure += 1;
+                }
                 self.scene.set_property(Property::PointsVisible(set), Value::Bool(false))
             }
             Obj::Lines { set } => {
+                if let Some(l) = self.scene.line_sets.get_mut(set) {
+                    l.positions = Vec::new();
+                    l.colors = Vec::new();
+                    self.scene.versions.structure += 1;
+                }
                 self.scene.set_property(Property::LinesVisible(set), Value::Bool(false))
             }
             Obj::Mesh { node, mesh, stream } => {
                 if stream.is_some() {
                     let p = Property::Triangles { mesh, primitive: 0 };
                     self.scene.properties.retain(|t| t.property != p);
+                }
+                // Its data goes: one degenerate triangle stays (a mesh keeps a primitive).
+                if let Some(m) = self.scene.meshes.get_mut(mesh) {
+                    for p in &mut m.primitives {
+                        let material = p.material;
+                        *p = scene::Primitive {
+                            positions: vec![[0.0; 3]; 3],
+                            indices: vec![0, 1, 2],
+                            material,
+                            ..Default::default()
+                        };
+                    }
+                    self.scene.versions.structure += 1;
                 }
                 self.scene.set_property(Property::NodeVisible(node), Value::Bool(false))
             }
