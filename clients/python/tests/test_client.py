@@ -253,13 +253,13 @@ def test_viewports_playback_and_rgba_colours(v):
     assert v.query()["viewports"] == first
     with pytest.raises(xpg_viewer.ViewerError, match=f"no viewport {vp}"):
         v.screenshot(viewport=vp)
-    # N x 4 uint8 colours; the alpha does not hide the points.
+    # N x 4 uint8 colours, in an emptied scene.
+    for o in v.query()["objects"]:
+        v.delete(o["name"])
+    v.camera(eye=(0, 0, 4), target=(0, 0, 0))
     before = red(v.screenshot())
-    cam = v.camera()
-    eye, target = np.array(cam["eye"]), np.array(cam["target"])
-    near = eye + 0.3 * (target - eye)
-    grid = np.stack(np.meshgrid(np.linspace(-0.05, 0.05, 12), np.linspace(-0.05, 0.05, 12), [0.0]), -1)
-    xyz = near + grid.reshape(-1, 3)
+    grid = np.stack(np.meshgrid(np.linspace(-0.5, 0.5, 20), np.linspace(-0.5, 0.5, 20), [0.0]), -1)
+    xyz = grid.reshape(-1, 3)
     rgba = np.tile(np.array([255, 0, 0, 200], dtype=np.uint8), (len(xyz), 1))
     v.points("rgba", xyz, colors=rgba, size=6)
     assert red(v.screenshot()) > before + 20

@@ -1162,8 +1162,10 @@ impl super::App {
                         let material = p.material;
                         *p = scene::Primitive {
                             positions: vec![[0.0; 3]; 3],
+                            normals: vec![[0.0, 0.0, 1.0]; 3],
                             indices: vec![0, 1, 2],
                             material,
+                            hidden: true,
                             ..Default::default()
                         };
                     }
