@@ -104,6 +104,18 @@ def test_lights_materials_and_cameras(v):
     with pytest.raises(xpg_viewer.ViewerError, match="materials are for meshes"):
         v.material("sun", base_color=(1, 0, 0))
     v.light("bulb", kind="point", position=(0, 0, 1), intensity=1, range=2.5)
+    # Properties over time: samples at times, and the timeline spans them.
+    v.transform("wall", np.eye(4), time=0.0)
+    v.transform("wall", np.diag([2.0, 2.0, 2.0, 1.0]), time=3.0)
+    v.light("sun", direction=(0, 0, -1), intensity=0.5, frame=90)
+    v.material("wall", base_color=(0.1, 0.9, 0.1), time=3.0)
+    v.lines("trail", np.zeros((4, 3)), strip=True, time=0.0)
+    v.lines("trail", np.ones((4, 3)), strip=True, time=3.0)
+    assert v.query()["span"][1] == 3.0
+    v.delete("trail")
+    v.transform("wall", np.eye(4))
+    with pytest.raises(xpg_viewer.ViewerError, match="not a number"):
+        v.request({"type": "transform", "name": "wall", "time": "soon"}, [("matrix", np.eye(4, dtype=np.float32))])
     with pytest.raises(xpg_viewer.ViewerError, match="range"):
         v.light("bulb", kind="point", range=0)
 

@@ -33,7 +33,7 @@ import numpy as np
 
 __all__ = ["connect", "spawn", "Viewer", "ViewerError", "PROTOCOL_VERSION", "DEFAULT_ADDRESS"]
 
-PROTOCOL_VERSION = (1, 4)
+PROTOCOL_VERSION = (1, 5)
 
 # Requests whose arrays hold at least this many bytes pass them through shared memory.
 _SHARED_FROM = 256 << 10
@@ -354,13 +354,15 @@ class Viewer:
             header["color"] = c + [1.0] * (4 - len(c))
         self._exchange(header, arrays)
 
-    def lines(self, name, positions, strip=False, colors=None, width=None):
-        """Line segments (pairs of points) or, with ``strip=True``, a polyline."""
+    def lines(self, name, positions, strip=False, colors=None, width=None, frame=None, time=None):
+        """Line segments (pairs of points) or, with ``strip=True``, a polyline. With ``frame=``
+        or ``time=``, a sample over time (positions in between interpolated while the count
+        stays)."""
         p = np.asarray(positions)
         arrays = [("positions", p)]
         if colors is not None:
             arrays.append(("colors", self._colors(colors, len(p))))
-        header = {"type": "lines", "name": name, "strip": bool(strip)}
+        header = {"type": "lines", "name": name, "strip": bool(strip), **self._when(frame, time)}
         if width is not None:
             header["width"] = float(width)
         self._exchange(header, arrays)
@@ -370,10 +372,11 @@ class Viewer:
         ``frame=`` or ``time=``, a sample of a sequence (all of the first one's size)."""
         self._exchange({"type": "image", "name": name, **self._when(frame, time)}, [("pixels", np.asarray(pixels))])
 
-    def transform(self, name, matrix):
-        """An object's 4 x 4 transform (rows as NumPy writes them)."""
+    def transform(self, name, matrix, frame=None, time=None):
+        """An object's 4 x 4 transform (rows as NumPy writes them); with ``frame=`` or
+        ``time=``, a sample over time (scale, rotation and translation interpolated)."""
         m = np.asarray(matrix, dtype=np.float32).reshape(4, 4)
-        self._exchange({"type": "transform", "name": name}, [("matrix", m)])
+        self._exchange({"type": "transform", "name": name, **self._when(frame, time)}, [("matrix", m)])
 
     def axes(self, name, poses, length=1.0, width=None):
         """Coordinate-axis triads (x red, y green, z blue, ``length`` long) at ``poses``: one
@@ -467,22 +470,25 @@ class Viewer:
         self._exchange(header, arrays)
 
     def light(self, name, kind="directional", color=(1.0, 1.0, 1.0), intensity=1.0, position=(0, 0, 0),
-              direction=(0, -1, 0), cone=(20.0, 30.0), shadows=True, range=None):
+              direction=(0, -1, 0), cone=(20.0, 30.0), shadows=True, range=None, frame=None, time=None):
         """A light: ``directional`` (``direction``, irradiance ``intensity`` in W/m^2),
         ``point`` (``position``, W/sr) or ``spot`` (both, ``cone`` angles in degrees);
         ``shadows``: whether it casts shadows in the raster; ``range``: the distance where a
-        point or spot light reaches zero (None: unbounded)."""
+        point or spot light reaches zero (None: unbounded). With ``frame=`` or ``time=``, its
+        colour, intensity and pose are a sample over time."""
         header = {"type": "light", "name": name, "kind": kind, "color": [float(c) for c in color],
                   "intensity": float(intensity), "position": [float(c) for c in position],
                   "direction": [float(c) for c in direction], "cone": [float(c) for c in cone],
-                  "shadows": bool(shadows)}
+                  "shadows": bool(shadows), **self._when(frame, time)}
         if range is not None:
             header["range"] = float(range)
         self._exchange(header, [])
 
-    def material(self, name, base_color=None, metallic=None, roughness=None, emissive=None):
-        """Changes a mesh's material (colours linear, 0-1)."""
-        h = {"type": "material", "name": name}
+    def material(self, name, base_color=None, metallic=None, roughness=None, emissive=None, frame=None,
+                 time=None):
+        """Changes a mesh's material (colours linear, 0-1); with ``frame=`` or ``time=``, the
+        values given are samples over time."""
+        h = {"type": "material", "name": name, **self._when(frame, time)}
         if base_color is not None:
             c = [float(x) for x in base_color]
             h["base_color"] = c + [1.0] * (4 - len(c))

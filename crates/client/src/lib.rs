@@ -762,7 +762,21 @@ impl Client {
         Ok(Value::Object(self.request(h, vec![])?.header))
     }
 
-    /// A light named `name` (created, or changed when it exists).
+    /// An object's transform at `time` (a sample over time: scale, rotation and translation
+    /// are interpolated between samples).
+    pub fn transform_at(
+        &mut self,
+        name: &str,
+        rows: [[f32; 4]; 4],
+        time: f64,
+    ) -> Result<(), ClientError> {
+        let m = Array::f32("matrix", &[4, 4], rows.as_flattened());
+        self.request(json!({"type": "transform", "name": name, "time": time}), vec![m])?;
+        Ok(())
+    }
+
+    /// A light named `name` (created, or changed when it exists; with [`Light::time`], its
+    /// colour, intensity and pose are a sample over time).
     pub fn light(&mut self, name: &str, light: &Light) -> Result<(), ClientError> {
         let kind = match light.kind {
             LightKind::Directional => "directional",
@@ -772,7 +786,7 @@ impl Client {
         let h = json!({"type": "light", "name": name, "kind": kind, "color": light.color,
                        "intensity": light.intensity, "position": light.position,
                        "direction": light.direction, "cone": light.cone, "range": light.range,
-                       "shadows": light.shadows});
+                       "shadows": light.shadows, "time": light.time});
         self.request(h, vec![])?;
         Ok(())
     }
@@ -781,7 +795,7 @@ impl Client {
     pub fn material(&mut self, name: &str, material: &Material) -> Result<(), ClientError> {
         let h = json!({"type": "material", "name": name, "base_color": material.base_color,
                        "metallic": material.metallic, "roughness": material.roughness,
-                       "emissive": material.emissive});
+                       "emissive": material.emissive, "time": material.time});
         self.request(h, vec![])?;
         Ok(())
     }
@@ -870,6 +884,8 @@ pub struct Light {
     pub range: Option<f32>,
     /// Casts shadows (in the raster).
     pub shadows: bool,
+    /// A sample at this time (None: for all times).
+    pub time: Option<f64>,
 }
 
 impl Light {
@@ -883,6 +899,7 @@ impl Light {
             cone: [20.0, 30.0],
             range: None,
             shadows: true,
+            time: None,
         }
     }
 
@@ -913,6 +930,8 @@ pub struct Material {
     pub roughness: Option<f32>,
     /// Emitted radiance, linear RGB.
     pub emissive: Option<[f32; 3]>,
+    /// Samples at this time (None: for all times).
+    pub time: Option<f64>,
 }
 
 /// The little-endian bytes of 4-byte values (borrowed on a little-endian machine).

@@ -1,4 +1,4 @@
-//! # protocol: the viewer's wire protocol (version 1.4)
+//! # protocol: the viewer's wire protocol (version 1.5)
 //!
 //! What a program sends to `xpg-view --listen` and what it gets back, described for clients in
 //! other languages in `docs/protocol.md`. Every message, in both directions:
@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 use serde_json::{json, Map, Value};
 
 /// The protocol version this crate speaks: major (incompatible changes), minor (additions).
-pub const VERSION: (u32, u32) = (1, 4);
+pub const VERSION: (u32, u32) = (1, 5);
 
 /// The port the viewer listens on by default (on 127.0.0.1).
 pub const DEFAULT_PORT: u16 = 9870;
@@ -846,6 +846,8 @@ pub enum Request {
         colors: Vec<[u8; 4]>,
         /// Width in pixels.
         width: Option<f32>,
+        /// A sample at a time or frame (1.5; None: set now, for all times).
+        at: Option<At>,
     },
     /// Coordinate-axis triads at poses (1.1): one line set, x red, y green, z blue.
     Axes {
@@ -959,6 +961,8 @@ pub enum Request {
         name: String,
         /// Column-major matrix.
         matrix: [f32; 16],
+        /// A sample at a time or frame (1.5; None: set now, for all times).
+        at: Option<At>,
     },
     /// Deletes an object (or every object under `name/`).
     Delete {
@@ -1020,6 +1024,8 @@ pub enum Request {
         direction: [f32; 3],
         /// A spot's inner and outer cone angles in degrees.
         cone: (f32, f32),
+        /// A sample at a time or frame (1.5; None: set now, for all times).
+        at: Option<At>,
     },
     /// A mesh object's material.
     Material {
@@ -1033,6 +1039,8 @@ pub enum Request {
         roughness: Option<f32>,
         /// Emitted radiance, linear RGB.
         emissive: Option<[f32; 3]>,
+        /// A sample at a time or frame (1.5; None: set now, for all times).
+        at: Option<At>,
     },
     /// A camera of the scene (one more to look through; C steps through them).
     SceneCamera {
@@ -1401,7 +1409,14 @@ impl Request {
                 if width.is_some_and(|w| !(w > 0.0 && w <= 64.0)) {
                     return Err(ProtocolError::Invalid("'lines': 'width' outside (0, 64]".into()));
                 }
-                Request::Lines { name: string(m, "name", limits)?, positions, strip, colors, width }
+                Request::Lines {
+                    name: string(m, "name", limits)?,
+                    positions,
+                    strip,
+                    colors,
+                    width,
+                    at: at(m)?,
+                }
             }
             "image" => {
                 let a = array_mut(m, "pixels")?;
@@ -1457,7 +1472,7 @@ impl Request {
                         matrix[c * 4 + r] = v[r * 4 + c];
                     }
                 }
-                Request::Transform { name: string(m, "name", limits)?, matrix }
+                Request::Transform { name: string(m, "name", limits)?, matrix, at: at(m)? }
             }
             "spheres" => {
                 let centers = array_mut(m, "centers")?.take_vec3s()?;
@@ -1739,6 +1754,7 @@ impl Request {
                     position: vec_n::<3>(m, "position")?.unwrap_or([0.0; 3]),
                     direction,
                     cone: (cone[0], cone[1]),
+                    at: at(m)?,
                 }
             }
             "material" => {
@@ -1757,6 +1773,7 @@ impl Request {
                     metallic: unit("metallic")?,
                     roughness: unit("roughness")?,
                     emissive: vec_n::<3>(m, "emissive")?,
+                    at: at(m)?,
                 }
             }
             "scene_camera" => {

@@ -87,6 +87,16 @@ impl Animatable for Value {
             (V::Floats(x), V::Floats(y)) if x.len() == y.len() => {
                 V::Floats(Animatable::lerp(x, y, s))
             }
+            (V::Transform(x), V::Transform(y)) => {
+                // Scale, rotation (the shorter arc) and translation apart.
+                let (sa, ra, ta) = x.to_scale_rotation_translation();
+                let (sb, rb, tb) = y.to_scale_rotation_translation();
+                V::Transform(glam::Mat4::from_scale_rotation_translation(
+                    sa.lerp(sb, s),
+                    ra.slerp(rb, s),
+                    ta.lerp(tb, s),
+                ))
+            }
             (V::Vec3s(x), V::Vec3s(y)) if x.len() == y.len() => V::Vec3s(mix(x, y, s)),
             (V::Vec4s(x), V::Vec4s(y)) if x.len() == y.len() => V::Vec4s(mix(x, y, s)),
             _ => {
@@ -128,6 +138,8 @@ impl Animatable for Value {
 pub enum Property {
     /// A node (and what it draws) shown ([`Value::Bool`]).
     NodeVisible(usize),
+    /// A node's transform relative to its parent ([`Value::Transform`]).
+    NodeTransform(usize),
     /// A material's base colour factor ([`Value::Vec4`], or [`Value::Vec3`] keeping alpha).
     BaseColor(usize),
     /// A material's emission ([`Value::Vec3`]).
@@ -247,6 +259,7 @@ impl Property {
         use Property as P;
         match self {
             P::NodeVisible(i) => P::NodeVisible(i + o.nodes),
+            P::NodeTransform(i) => P::NodeTransform(i + o.nodes),
             P::BaseColor(i) => P::BaseColor(i + o.materials),
             P::Emissive(i) => P::Emissive(i + o.materials),
             P::Metallic(i) => P::Metallic(i + o.materials),
@@ -403,6 +416,35 @@ pub enum PropertyError {
 }
 
 impl Scene {
+    /// Puts a sample of `property` at time `t` into its track (made if it has none): checked
+    /// by setting it now (the next [`Scene::set_time`] puts the track's value at that time).
+    /// Values between samples are interpolated where they can be (numbers, vectors,
+    /// transforms), else held.
+    pub fn set_property_at(
+        &mut self,
+        property: Property,
+        t: f64,
+        value: Value,
+    ) -> Result<(), PropertyError> {
+        let bad = |m: String| PropertyError::Invalid(property, m);
+        if !t.is_finite() {
+            return Err(bad(format!("time {t}")));
+        }
+        self.set_property(property, value.clone())?;
+        match self.properties.iter_mut().find(|p| p.property == property) {
+            Some(PropertyTrack { samples: Samples::Track(k), .. }) => {
+                k.insert(t, value).map_err(|e| bad(e.to_string()))
+            }
+            Some(_) => Err(bad("its samples come from a source".into())),
+            None => {
+                let k = Track::new(crate::time::Timing::Times(vec![t]), vec![Some(value)])
+                    .map_err(|e| bad(e.to_string()))?;
+                self.properties.push(PropertyTrack { property, samples: Samples::Track(k) });
+                Ok(())
+            }
+        }
+    }
+
     /// Sets one property to `value`, checked, and bumps what the GPU copy follows: values of
     /// the same count in place ([`crate::Versions::geometry`], [`Scene::changed`]), a new
     /// count or new triangles by an upload (`structure`). Nothing changes on an error.
@@ -422,6 +464,15 @@ impl Scene {
                 let V::Bool(b) = value else { return Err(kind("a switch", &value)) };
                 self.nodes.get_mut(n).ok_or_else(none)?.visible = b;
                 self.versions.transforms += 1;
+            }
+            P::NodeTransform(n) => {
+                let V::Transform(m) = value else { return Err(kind("a transform", &value)) };
+                if !m.is_finite() {
+                    return Err(bad("a non-finite transform"));
+                }
+                if !self.set_local_transform(n, m) {
+                    return Err(none());
+                }
             }
             P::BaseColor(m)
             | P::Emissive(m)
@@ -815,7 +866,7 @@ impl Scene {
     fn set_shown(&mut self, property: Property, shown: bool) -> Result<(), PropertyError> {
         use Property as P;
         let target = match property {
-            P::NodeVisible(n) => Some(P::NodeVisible(n)),
+            P::NodeVisible(n) | P::NodeTransform(n) => Some(P::NodeVisible(n)),
             P::PointPositions(i)
             | P::PointColors(i)
             | P::PointScalars(i)
@@ -881,6 +932,41 @@ mod tests {
     use super::*;
     use crate::time::{EndMode, Holes, Timing};
     use crate::{Material, Mesh, Node, PointSet, Primitive};
+
+    #[test]
+    fn samples_set_at_times_interpolate_transforms_and_hold_switches() {
+        let mut s = Scene::default();
+        s.nodes.push(Node::new("n", glam::Mat4::IDENTITY));
+        s.update_world();
+        let turned = glam::Mat4::from_rotation_translation(
+            glam::Quat::from_rotation_y(std::f32::consts::FRAC_PI_2),
+            Vec3::new(2.0, 0.0, 0.0),
+        );
+        // Out of order: the earlier sample goes before.
+        s.set_property_at(Property::NodeTransform(0), 1.0, Value::Transform(turned)).unwrap();
+        s.set_property_at(Property::NodeTransform(0), 0.0, Value::Transform(glam::Mat4::IDENTITY))
+            .unwrap();
+        s.set_property_at(Property::NodeVisible(0), 0.0, Value::Bool(true)).unwrap();
+        s.set_property_at(Property::NodeVisible(0), 1.0, Value::Bool(false)).unwrap();
+        s.set_time(0.5);
+        let (_, r, t) = s.nodes[0].world.to_scale_rotation_translation();
+        assert!((t - Vec3::new(1.0, 0.0, 0.0)).length() < 1e-5, "{t}");
+        assert!((r.angle_between(glam::Quat::IDENTITY) - std::f32::consts::FRAC_PI_4).abs() < 1e-4);
+        assert!(s.nodes[0].visible, "a switch holds until its next sample");
+        s.set_time(1.0);
+        assert!(!s.nodes[0].visible);
+        // The same time again replaces its sample.
+        s.set_property_at(Property::NodeVisible(0), 1.0, Value::Bool(true)).unwrap();
+        s.set_time(1.0);
+        assert!(s.nodes[0].visible);
+        assert_eq!(s.properties.iter().map(|p| p.sample_times().len()).sum::<usize>(), 4);
+        // Checked: a time that is not finite, a value of another kind, no such node.
+        let at = |s: &mut Scene, p, t, v| s.set_property_at(p, t, v).is_err();
+        assert!(at(&mut s, Property::NodeVisible(0), f64::NAN, Value::Bool(true)));
+        assert!(at(&mut s, Property::NodeTransform(0), 2.0, Value::Float(1.0)));
+        assert!(at(&mut s, Property::NodeTransform(5), 2.0, Value::Transform(turned)));
+        assert_eq!(s.properties.iter().map(|p| p.sample_times().len()).sum::<usize>(), 4);
+    }
 
     fn scene() -> Scene {
         let tri = Primitive {

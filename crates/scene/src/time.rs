@@ -211,6 +211,30 @@ impl<T: Animatable> Track<T> {
         (self.timing.time(0), self.timing.time(self.values.len() - 1))
     }
 
+    /// Puts `value` at time `t` (finite): it replaces a sample at that time, else it is
+    /// inserted in time order (a track at a rate becomes one at times). Spline tangents are
+    /// dropped: the track becomes linear.
+    pub fn insert(&mut self, t: f64, value: T) -> Result<(), TrackError> {
+        if !t.is_finite() {
+            return Err(TrackError::Timing(format!("time {t}")));
+        }
+        let n = self.values.len();
+        let mut times: Vec<f64> = (0..n).map(|k| self.timing.time(k)).collect();
+        let k = times.partition_point(|x| *x < t);
+        if times.get(k) == Some(&t) {
+            self.values[k] = Some(value);
+        } else {
+            times.insert(k, t);
+            self.values.insert(k, Some(value));
+        }
+        self.timing = Timing::Times(times);
+        if self.interpolation == Interpolation::CubicSpline {
+            self.tangents.clear();
+            self.interpolation = Interpolation::Linear;
+        }
+        Ok(())
+    }
+
     /// When the samples are.
     pub fn timing(&self) -> &Timing {
         &self.timing

@@ -290,6 +290,86 @@ fn tokens_limits_and_clients_that_leave() {
     assert_eq!(app.validation_messages(), 0);
 }
 
+/// Properties over time from a client (protocol 1.5): a mesh's transform, a light's
+/// intensity and pose, a material's colour and a polyline's vertices as samples at times,
+/// interpolated between them; a value without a time replaces the samples.
+#[test]
+fn properties_over_time_from_a_client() {
+    let mut app = serving();
+    app.playback_mut().playing = false;
+    drive(&mut app, |addr| -> Result<(), ClientError> {
+        let mut v = Client::connect(&addr)?;
+        v.mesh("box", &[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], &[[0, 1, 2]], None)?;
+        let at =
+            |x: f32| [[1.0, 0.0, 0.0, x], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0; 4]];
+        let rows = |x: f32| {
+            let mut r = at(x);
+            r[3][3] = 1.0;
+            r
+        };
+        v.transform_at("box", rows(0.0), 0.0)?;
+        v.transform_at("box", rows(4.0), 2.0)?;
+        let lamp = |i: f32, t: f64| xpg_client::Light {
+            time: Some(t),
+            ..xpg_client::Light::point([0.0, 1.0 + i, 0.0], i)
+        };
+        v.light("lamp", &lamp(1.0, 0.0))?;
+        v.light("lamp", &lamp(3.0, 2.0))?;
+        let red = |c: [f32; 4], t: f64| xpg_client::Material {
+            base_color: Some(c),
+            time: Some(t),
+            ..Default::default()
+        };
+        v.material("box", &red([1.0, 0.0, 0.0, 1.0], 0.0))?;
+        v.material("box", &red([0.0, 0.0, 1.0, 1.0], 2.0))?;
+        for (k, y) in [(0.0, 0.0f32), (2.0, 2.0)] {
+            let h = serde_json::json!({"type": "lines", "name": "path", "strip": true, "time": k});
+            let p = [[0.0, 0.0, 0.0], [1.0, y, 0.0], [2.0, 0.0, 0.0]];
+            v.request(h, vec![protocol::Array::f32("positions", &[3, 3], p.as_flattened())])?;
+        }
+        // A time that is not a number: refused.
+        let bad = v.request(
+            serde_json::json!({"type": "transform", "name": "box", "time": "soon",
+            "arrays": []}),
+            vec![protocol::Array::f32("matrix", &[4, 4], rows(1.0).as_flattened())],
+        );
+        assert!(bad.is_err());
+        Ok(())
+    })
+    .expect("client");
+    app.playback_command(viewer::app::PlaybackCommand::Seek(1.0));
+    app.frame(None, (200, 150)).expect("frame");
+    let s = app.scene();
+    let node = s.nodes.iter().find(|n| n.name == "box").expect("box");
+    assert!((node.world.w_axis.x - 2.0).abs() < 1e-4, "halfway: {}", node.world.w_axis);
+    let light = s.lights.iter().find(|l| l.name == "lamp").expect("lamp");
+    assert!((light.intensity - 2.0).abs() < 1e-4, "{}", light.intensity);
+    let lamp_node = s.nodes.iter().find(|n| n.light.is_some() && n.name == "lamp").expect("node");
+    assert!((lamp_node.world.w_axis.y - 3.0).abs() < 1e-4, "{}", lamp_node.world.w_axis);
+    let mesh = s.meshes.iter().rev().find(|m| m.name == "box").expect("mesh");
+    let c = s.materials[mesh.primitives[0].material].base_color;
+    assert!((c[0] - 0.5).abs() < 1e-4 && (c[2] - 0.5).abs() < 1e-4, "{c:?}");
+    let path = s.line_sets.iter().find(|l| l.name == "path").expect("path");
+    assert!((path.positions[1][1] - 1.0).abs() < 1e-4, "{:?}", path.positions);
+    assert_eq!(s.time_span(), Some((0.0, 2.0)));
+    // A transform without a time: for all times (the samples go).
+    drive(&mut app, |addr| -> Result<(), ClientError> {
+        let mut v = Client::connect(&addr)?;
+        let mut r = [[0.0f32; 4]; 4];
+        for (k, row) in r.iter_mut().enumerate() {
+            row[k] = 1.0;
+        }
+        r[2][3] = 7.0;
+        v.transform("box", r)
+    })
+    .expect("client");
+    app.playback_command(viewer::app::PlaybackCommand::Seek(2.0));
+    app.frame(None, (200, 150)).expect("frame");
+    let node = app.scene().nodes.iter().find(|n| n.name == "box").expect("box");
+    assert!((node.world.w_axis.z - 7.0).abs() < 1e-4 && node.world.w_axis.x.abs() < 1e-4);
+    assert_eq!(app.validation_messages(), 0);
+}
+
 /// `--record` saves what clients send with its timing; opening the file replays it onto the
 /// timeline: point clouds sent live become samples at the times they arrived.
 #[test]

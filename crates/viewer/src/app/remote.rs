@@ -58,6 +58,33 @@ enum Obj {
 }
 
 impl Obj {
+    /// Whether `p` is a property of this object (of its node, set, mesh, light or image).
+    fn owns(&self, p: Property) -> bool {
+        use Property as P;
+        let node = |n: usize| matches!(p, P::NodeVisible(k) | P::NodeTransform(k) if k == n);
+        match *self {
+            Obj::Points { set, .. } => matches!(p,
+                P::PointPositions(i) | P::PointColors(i) | P::PointScalars(i) | P::PointFrame(i)
+                | P::PointSize(i) | P::PointsVisible(i) | P::PointsTransform(i) if i == set),
+            Obj::Lines { set } => matches!(p,
+                P::LinePositions(i) | P::LineColors(i) | P::LinesVisible(i)
+                | P::LinesTransform(i) if i == set),
+            Obj::Mesh { node: n, mesh, .. } => {
+                node(n)
+                    || matches!(p,
+                        P::Positions { mesh: m, .. } | P::Normals { mesh: m, .. }
+                        | P::VertexColors { mesh: m, .. } | P::Scalars { mesh: m, .. }
+                        | P::Indices { mesh: m, .. } | P::Triangles { mesh: m, .. }
+                        | P::PrimitiveVisible { mesh: m, .. } if m == mesh)
+            }
+            Obj::Image { node: n, texture, .. } => node(n) || p == P::Texels(texture),
+            Obj::Light { node: n, light } => {
+                node(n) || matches!(p, P::LightColor(l) | P::LightIntensity(l) if l == light)
+            }
+            Obj::Camera { node: n, .. } => node(n),
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Obj::Points { .. } => "points",
@@ -588,7 +615,8 @@ impl super::App {
                     return Err("'axes': the poses and length give non-finite positions".into());
                 }
                 let width = Some(width.unwrap_or(2.0));
-                let lines = Request::Lines { name, positions, strip: false, colors, width };
+                let lines =
+                    Request::Lines { name, positions, strip: false, colors, width, at: None };
                 self.apply_request(remote, lines)
             }
             Request::Spheres { name, centers, radii, colors, values, colormap, detail } => {
@@ -661,6 +689,7 @@ impl super::App {
                     strip: false,
                     colors,
                     width: None,
+                    at: None,
                 };
                 self.apply_request(remote, lines)?;
                 // Cameras to look through (C in a viewport steps through the scene's cameras),
@@ -683,12 +712,12 @@ impl super::App {
                 }
                 Ok(None)
             }
-            Request::Lines { name, positions, strip, colors, width } => {
+            Request::Lines { name, positions, strip, colors, width, at } => {
                 if let Some(Obj::Lines { set }) = remote.objects.get(&name).cloned() {
                     let same = self.scene.line_sets.get(set).is_some_and(|l| l.strip == strip);
                     if same {
-                        self.set(Property::LinePositions(set), Value::Vec3s(positions))?;
-                        self.set(Property::LineColors(set), Value::Colors(colors))?;
+                        self.set_at(Property::LinePositions(set), Value::Vec3s(positions), at)?;
+                        self.set_at(Property::LineColors(set), Value::Colors(colors), at)?;
                         if let Some(w) = width {
                             if let Some(l) = self.scene.line_sets.get_mut(set) {
                                 l.width_px = w;
@@ -711,8 +740,17 @@ impl super::App {
                     node: None,
                 });
                 let set = self.scene.line_sets.len();
+                let first = at.map(|_| {
+                    let l = &s.line_sets[0];
+                    (Value::Vec3s(l.positions.clone()), Value::Colors(l.colors.clone()))
+                });
                 self.append_scenes(vec![s]);
                 remote.objects.insert(name, Obj::Lines { set });
+                // The first sample of lines over time.
+                if let Some((p, c)) = first {
+                    self.set_at(Property::LinePositions(set), p, at)?;
+                    self.set_at(Property::LineColors(set), c, at)?;
+                }
                 Ok(None)
             }
             Request::Image { name, width, height, pixels, at } => {
@@ -766,14 +804,14 @@ impl super::App {
                 remote.objects.insert(name, Obj::Image { node, texture: tex, stream });
                 Ok(None)
             }
-            Request::Transform { name, matrix } => {
+            Request::Transform { name, matrix, at } => {
                 let m = glam::Mat4::from_cols_array(&matrix);
                 match remote.objects.get(&name).ok_or_else(|| no_object(&name))? {
                     Obj::Points { set, .. } => {
-                        self.set(Property::PointsTransform(*set), Value::Transform(m))
+                        self.set_at(Property::PointsTransform(*set), Value::Transform(m), at)
                     }
                     Obj::Lines { set } => {
-                        self.set(Property::LinesTransform(*set), Value::Transform(m))
+                        self.set_at(Property::LinesTransform(*set), Value::Transform(m), at)
                     }
                     Obj::Mesh { node, .. }
                     | Obj::Image { node, .. }
@@ -789,11 +827,8 @@ impl super::App {
                             }
                             _ => glam::Mat4::IDENTITY,
                         };
-                        if self.scene.set_local_transform(*node, m * base) {
-                            Ok(None)
-                        } else {
-                            Err(format!("'{name}': its node is gone"))
-                        }
+                        let node = *node;
+                        self.set_at(Property::NodeTransform(node), Value::Transform(m * base), at)
                     }
                 }
             }
@@ -943,6 +978,7 @@ impl super::App {
                 position,
                 direction,
                 cone,
+                at,
             } => {
                 let kind = match kind.as_str() {
                     "point" => scene::LightKind::Point,
@@ -964,16 +1000,19 @@ impl super::App {
                     crate::camera::look_rotation(dir, up),
                     pos,
                 );
+                // Colour, intensity and pose: now, or samples over time.
+                let set_light = |app: &mut Self, node: usize, light: usize| -> Reply {
+                    app.set_at(Property::LightColor(light), Value::Vec3(color.into()), at)?;
+                    app.set_at(Property::LightIntensity(light), Value::Float(intensity), at)?;
+                    app.set_at(Property::NodeTransform(node), Value::Transform(m), at)
+                };
                 if let Some(Obj::Light { node, light }) = remote.objects.get(&name).cloned() {
                     if self.scene.lights.get(light).is_some_and(|l| l.kind == kind) {
-                        self.set(Property::LightColor(light), Value::Vec3(color.into()))?;
-                        self.set(Property::LightIntensity(light), Value::Float(intensity))?;
                         if let Some(l) = self.scene.light_mut(light) {
                             l.shadows = shadows;
                             l.range = range;
                         }
-                        self.scene.set_local_transform(node, m);
-                        return Ok(None);
+                        return set_light(self, node, light);
                     }
                 }
                 self.forget(remote, &name);
@@ -1002,9 +1041,12 @@ impl super::App {
                     .position(|n| n.light == Some(light))
                     .ok_or("the light's node is missing")?;
                 remote.objects.insert(name, Obj::Light { node, light });
+                if at.is_some() {
+                    set_light(self, node, light)?;
+                }
                 Ok(None)
             }
-            Request::Material { name, base_color, metallic, roughness, emissive } => {
+            Request::Material { name, base_color, metallic, roughness, emissive, at } => {
                 let Some(Obj::Mesh { mesh, .. }) = remote.objects.get(&name) else {
                     return Err(match remote.objects.get(&name) {
                         Some(o) => format!("'{name}' is {} (materials are for meshes)", o.kind()),
@@ -1019,16 +1061,16 @@ impl super::App {
                     .map(|p| p.material)
                     .ok_or("the mesh is missing")?;
                 if let Some(c) = base_color {
-                    self.set(Property::BaseColor(m), Value::Vec4(c.into()))?;
+                    self.set_at(Property::BaseColor(m), Value::Vec4(c.into()), at)?;
                 }
                 if let Some(v) = metallic {
-                    self.set(Property::Metallic(m), Value::Float(v))?;
+                    self.set_at(Property::Metallic(m), Value::Float(v), at)?;
                 }
                 if let Some(v) = roughness {
-                    self.set(Property::Roughness(m), Value::Float(v))?;
+                    self.set_at(Property::Roughness(m), Value::Float(v), at)?;
                 }
                 if let Some(e) = emissive {
-                    self.set(Property::Emissive(m), Value::Vec3(e.into()))?;
+                    self.set_at(Property::Emissive(m), Value::Vec3(e.into()), at)?;
                 }
                 Ok(None)
             }
@@ -1115,6 +1157,22 @@ impl super::App {
             .collect()
     }
 
+    /// Sets `p` to `v` for all times (None: a track it had goes) or puts a sample of it at
+    /// `at` (its track, made if needed; the scene shows the playback time's value).
+    fn set_at(&mut self, p: Property, v: Value, at: Option<At>) -> Reply {
+        match at {
+            None => {
+                self.scene.properties.retain(|t| t.property != p);
+                self.set(p, v)
+            }
+            Some(at) => {
+                self.scene.set_property_at(p, seconds(at), v).map_err(|e| e.to_string())?;
+                self.reapply_time();
+                Ok(None)
+            }
+        }
+    }
+
     fn set(&mut self, p: Property, v: Value) -> Reply {
         self.scene.set_property(p, v).map(|_| None).map_err(|e| e.to_string())
     }
@@ -1128,6 +1186,8 @@ impl super::App {
     /// other objects do not move).
     fn forget(&mut self, remote: &mut Remote, name: &str) {
         let Some(o) = remote.objects.remove(name) else { return };
+        // Its properties over time go with it.
+        self.scene.properties.retain(|t| !o.owns(t.property));
         let r = match o {
             Obj::Points { set, stream } => {
                 if stream.is_some() {
