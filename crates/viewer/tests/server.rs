@@ -370,6 +370,74 @@ fn properties_over_time_from_a_client() {
     assert_eq!(app.validation_messages(), 0);
 }
 
+/// Backpressure: a client that writes faster than the viewer applies (here the render thread
+/// stops for a while) is held back by TCP once the queue and the memory budget are full; the
+/// viewer does not buffer what it sends. When frames resume, every update arrives in order.
+#[test]
+fn a_fast_client_is_held_back_not_buffered() {
+    let o = ViewerOptions {
+        size: (64, 48),
+        validation: true,
+        cache_dir: None,
+        frames: Some(1),
+        script: Some(Script::default()),
+        listen: Some(ServerConfig {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            queue: 2,
+            memory: 4 << 20,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut app = run_offscreen(o).expect("viewer runs");
+    app.playback_mut().playing = false;
+    let addr = app.server_addr().expect("listening").to_string();
+    const N: usize = 100_000;
+    const UPDATES: usize = 60;
+    let client = std::thread::spawn(move || -> std::io::Result<serde_json::Value> {
+        let mut s = TcpStream::connect(&addr)?;
+        let hello = serde_json::json!({"type": "hello", "version": [1, 0], "client": "fast"});
+        protocol::Message::new(hello, vec![]).write(&mut s)?;
+        let limits = protocol::Limits::default();
+        let mut r = std::io::BufReader::new(s.try_clone()?);
+        protocol::Message::read(&mut r, &limits).map_err(std::io::Error::other)?;
+        let mut w = std::io::BufWriter::new(s);
+        let mut p = vec![0.5f32; N * 3];
+        for k in 0..UPDATES {
+            // Requests without ids: no reply unless they fail.
+            p[0] = k as f32;
+            let m = protocol::Message::new(
+                serde_json::json!({"type": "points", "name": "fast"}),
+                vec![protocol::Array::f32("positions", &[N, 3], &p)],
+            );
+            m.write(&mut w)?;
+        }
+        protocol::Message::new(serde_json::json!({"type": "query", "id": 1}), vec![])
+            .write(&mut w)?;
+        w.flush()?;
+        let m = protocol::Message::read(&mut r, &limits).map_err(std::io::Error::other)?;
+        Ok(serde_json::Value::Object(m.header))
+    });
+    // No frames for a while: the viewer stops reading (a queue of 2, a budget of 4 MiB).
+    std::thread::sleep(Duration::from_millis(1500));
+    let received = app.server_times().expect("server").bytes;
+    let sent = (UPDATES * N * 12) as u64;
+    assert!(received < 16 << 20, "{received} bytes of {sent} received while no frame ran");
+    assert!(!client.is_finished(), "the client was not held back");
+    let start = Instant::now();
+    while !client.is_finished() {
+        app.frame(None, (64, 48)).expect("frame");
+        assert!(start.elapsed() < Duration::from_secs(120), "the client never finished");
+    }
+    let reply = client.join().expect("client thread").expect("client");
+    assert_eq!(reply["type"], "objects", "{reply}");
+    assert_eq!(app.server_times().expect("server").bytes, sent);
+    let fast = app.scene().point_sets.iter().find(|p| p.name == "fast").expect("object");
+    assert_eq!(fast.positions.len(), N);
+    assert_eq!(fast.positions[0][0], (UPDATES - 1) as f32, "the last update wins");
+    assert_eq!(app.validation_messages(), 0);
+}
+
 /// `--record` saves what clients send with its timing; opening the file replays it onto the
 /// timeline: point clouds sent live become samples at the times they arrived.
 #[test]

@@ -1239,11 +1239,18 @@ impl super::App {
                 }
                 self.scene.set_property(Property::NodeVisible(node), Value::Bool(false))
             }
-            // A light is switched off; a camera stays listed (nothing draws it).
+            // A light is switched off; a camera's node no longer holds it (C no longer steps
+            // to it).
             Obj::Light { light, .. } => {
                 self.scene.set_property(Property::LightIntensity(light), Value::Float(0.0))
             }
-            Obj::Camera { .. } => Ok(()),
+            Obj::Camera { node, .. } => {
+                if let Some(n) = self.scene.nodes.get_mut(node) {
+                    n.camera = None;
+                }
+                self.scene.versions.structure += 1;
+                Ok(())
+            }
         };
         if let Err(e) = r {
             tracing::warn!("deleting '{name}': {e}");
