@@ -32,6 +32,13 @@ fn cosine_solid_angle(x: f32, z: f32) -> f64 {
     rect_cosine_solid_angle(x, z, [X0, X1, Z0, Z1])
 }
 
+/// A horizontal rectangle [x0, x1] x [z0, z1] at height `y` (the winding of `quad`).
+fn rect(x0: f32, x1: f32, z0: f32, z1: f32, y: f32, material: usize) -> scene::Primitive {
+    let mut q = quad(y, 1.0, material, false);
+    q.positions = vec![[x0, y, z0], [x1, y, z0], [x1, y, z1], [x0, y, z1]];
+    q
+}
+
 /// The cosine-weighted solid angle of rectangle x in [x0, x1], z in [z0, z1] at height H seen
 /// from floor point (x, z).
 fn rect_cosine_solid_angle(x: f32, z: f32, [x0, x1, z0, z1]: [f32; 4]) -> f64 {
@@ -283,11 +290,6 @@ fn area_light_reference_scenes_against_mitsuba() {
 /// the emitter's map the shadowed floor is far off.
 #[test]
 fn area_light_shadows_follow_the_path_tracer() {
-    let rect = |x0: f32, x1: f32, z0: f32, z1: f32, y: f32, material: usize| {
-        let mut q = quad(y, 1.0, material, false);
-        q.positions = vec![[x0, y, z0], [x1, y, z0], [x1, y, z1], [x0, y, z1]];
-        q
-    };
     let mut emitter = rect(0.3, 0.5, -0.1, 0.1, 1.0, 1);
     // Counter-clockwise seen from below: it lights the floor.
     emitter.indices = vec![0, 1, 2, 0, 2, 3];
@@ -369,11 +371,6 @@ fn area_light_shadows_follow_the_path_tracer() {
 fn area_light_specular_follows_the_path_tracer() {
     use glam::Vec3;
     use scene::{Camera, Node};
-    let rect = |x0: f32, x1: f32, z0: f32, z1: f32, y: f32, material: usize| {
-        let mut q = quad(y, 1.0, material, false);
-        q.positions = vec![[x0, y, z0], [x1, y, z0], [x1, y, z1], [x0, y, z1]];
-        q
-    };
     let mut emitter = rect(-0.3, 0.3, -0.8, -0.5, 0.5, 1);
     // Counter-clockwise seen from below: it lights the floor.
     emitter.indices = vec![0, 1, 2, 0, 2, 3];
