@@ -15,5 +15,5 @@ for j in range(n - 1):
 faces = np.array(faces, dtype=np.uint32)
 for step in range(200):
     z = 0.1 * np.sin(6 * np.hypot(x, y) - step * 0.1)
-    v.mesh("wave", np.stack([x, z, y], -1).reshape(-1, 3), faces, color=(0.3, 0.6, 0.9))
+    v.mesh("wave", np.stack([x, z, y], -1).reshape(-1, 3), faces, color=(0.3, 0.6, 0.9), frame=step)
 v.play()

@@ -288,3 +288,25 @@ def test_viewports_playback_and_rgba_colours(v):
     time.sleep(0.2)
     assert v.query()["time"] == t
     v.delete("tick")
+
+
+def test_the_screenshots_example_runs():
+    # The headless example as a user runs it (a viewer of its own, ended by quit()).
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "screenshots.py")
+    out = subprocess.run([sys.executable, example], capture_output=True, text=True, timeout=180,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.returncode == 0, out.stderr
+    lines = [l.split() for l in out.stdout.splitlines() if l[:1].isdigit()]
+    assert [l[0] for l in lines] == ["0", "1", "2"], out.stdout
+
+
+def test_the_notebook_example_runs():
+    # The notebook's code cells, in order, as one program.
+    import json
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "screenshots.ipynb")
+    with open(path) as f:
+        cells = json.load(f)["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), MPLBACKEND="Agg"))
+    assert out.returncode == 0, out.stderr
