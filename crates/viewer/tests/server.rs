@@ -299,7 +299,13 @@ fn properties_over_time_from_a_client() {
     app.playback_mut().playing = false;
     drive(&mut app, |addr| -> Result<(), ClientError> {
         let mut v = Client::connect(&addr)?;
+        // A light first: it has no place to frame; the cameras frame the mesh after it.
+        v.light("first", &xpg_client::Light::directional([0.0, -1.0, 0.0], 1.0))?;
         v.mesh("box", &[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], &[[0, 1, 2]], None)?;
+        let target = v.camera()?["target"].clone();
+        let t: Vec<f64> = serde_json::from_value(target.clone()).unwrap_or_default();
+        let framed = t.len() == 3 && (t[0] - 0.5).abs() < 1e-3 && (t[1] - 0.5).abs() < 1e-3;
+        assert!(framed, "the camera frames the first object with a place: {target}");
         let at =
             |x: f32| [[1.0, 0.0, 0.0, x], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0; 4]];
         let rows = |x: f32| {

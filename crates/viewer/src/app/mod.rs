@@ -586,8 +586,8 @@ impl App {
         if scenes.is_empty() {
             return;
         }
-        // The cameras frame the first content; later additions only widen their range.
-        let first = !std::mem::replace(&mut self.has_content, true);
+        // The cameras frame the first content with a place (a light or a camera alone has
+        // no bounds to frame); later additions only widen their range.
         for s in scenes {
             if std::mem::take(&mut self.defaults_added) {
                 // The default lighting is the last light, node and the environment: the new
@@ -604,6 +604,8 @@ impl App {
         }
         let _span = tracing::info_span!("upload scene").entered();
         self.upload_scene();
+        let first = !self.has_content && self.scene.bounds().is_some();
+        self.has_content |= first;
         if first && self.opts.up == Up::Auto {
             // The up axis the files give or their shape says, for the cameras and the grid.
             self.opts.up = Up::Auto.resolve(&self.scene);
