@@ -1049,12 +1049,27 @@ impl Scene {
         }
     }
 
-    /// Recomputes every node's world transform (parents come first).
+    /// Recomputes every node's world transform (from the roots down, in any node order).
     pub fn update_world(&mut self) {
-        for i in 0..self.nodes.len() {
-            let parent =
-                self.nodes[i].parent.map(|p| self.nodes[p].world).unwrap_or(Mat4::IDENTITY);
-            self.nodes[i].world = parent * self.nodes[i].local;
+        // Parents before their children whatever the nodes' order (a parent may come after
+        // its children: a group added later); a parent out of range or a cycle counts as none.
+        let n = self.nodes.len();
+        // 0: to do, 1: on the chain being walked, 2: done.
+        let mut state = vec![0u8; n];
+        let mut chain = Vec::new();
+        for i in 0..n {
+            let mut k = Some(i);
+            while let Some(j) = k.filter(|&j| state[j] == 0) {
+                state[j] = 1;
+                chain.push(j);
+                k = self.nodes[j].parent.filter(|&p| p < n);
+            }
+            while let Some(j) = chain.pop() {
+                let parent = self.nodes[j].parent.filter(|&p| p < n && state[p] == 2);
+                let parent = parent.map_or(Mat4::IDENTITY, |p| self.nodes[p].world);
+                self.nodes[j].world = parent * self.nodes[j].local;
+                state[j] = 2;
+            }
         }
     }
 

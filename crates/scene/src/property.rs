@@ -934,6 +934,27 @@ mod tests {
     use crate::{Material, Mesh, Node, PointSet, Primitive};
 
     #[test]
+    fn world_transforms_follow_parents_that_come_after_their_children() {
+        let mut s = Scene::default();
+        let t = |x: f32| glam::Mat4::from_translation(Vec3::new(x, 0.0, 0.0));
+        // 0's parent is 2, 2's is 1; 3 and 4 are a cycle; 5 names a missing parent.
+        for (name, x, parent) in
+            [("a", 1.0, Some(2)), ("root", 10.0, None), ("mid", 100.0, Some(1))]
+                .into_iter()
+                .chain([("c1", 1.0, Some(4)), ("c2", 2.0, Some(3)), ("lost", 5.0, Some(99))])
+        {
+            let mut n = Node::new(name, t(x));
+            n.parent = parent;
+            s.nodes.push(n);
+        }
+        s.update_world();
+        let x = |i: usize| s.nodes[i].world.w_axis.x;
+        assert_eq!((x(0), x(1), x(2)), (111.0, 10.0, 110.0));
+        assert!(x(3).is_finite() && x(4).is_finite());
+        assert_eq!(x(5), 5.0);
+    }
+
+    #[test]
     fn samples_set_at_times_interpolate_transforms_and_hold_switches() {
         let mut s = Scene::default();
         s.nodes.push(Node::new("n", glam::Mat4::IDENTITY));

@@ -373,6 +373,48 @@ fn properties_over_time_from_a_client() {
     app.frame(None, (200, 150)).expect("frame");
     let node = app.scene().nodes.iter().find(|n| n.name == "box").expect("box");
     assert!((node.world.w_axis.z - 7.0).abs() < 1e-4 && node.world.w_axis.x.abs() < 1e-4);
+    // Transforms as objects: a transform of a name that is no object is a group; what is
+    // under NAME/ (made before or after it) moves with it, groups nest, and over time too.
+    let q = drive(&mut app, |addr| -> Result<serde_json::Value, ClientError> {
+        let mut v = Client::connect(&addr)?;
+        let moved = |x: f32, y: f32| {
+            [[1.0, 0.0, 0.0, x], [0.0, 1.0, 0.0, y], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+        };
+        v.points("robot/scan", &[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]], None)?;
+        let tri = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
+        v.mesh("robot/arm/link", &tri, &[[0, 1, 2]], None)?;
+        v.transform("robot", moved(0.0, 5.0))?;
+        v.transform("robot/arm", moved(1.0, 0.0))?;
+        v.points("robot/late", &[[0.0, 0.0, 0.0]], None)?;
+        v.transform_at("robot", moved(0.0, 10.0), 1.0)?;
+        v.transform_at("robot", moved(0.0, 20.0), 3.0)?;
+        v.query()
+    })
+    .expect("client");
+    let kinds: Vec<(String, String)> = q["objects"]
+        .as_array()
+        .map(|o| o.iter().map(|o| (o["name"].to_string(), o["kind"].to_string())).collect())
+        .unwrap_or_default();
+    assert!(kinds.contains(&("\"robot/arm\"".into(), "\"transform\"".into())), "{kinds:?}");
+    app.playback_command(viewer::app::PlaybackCommand::Seek(2.0));
+    app.frame(None, (200, 150)).expect("frame");
+    let s = app.scene();
+    let set = |n: &str| s.point_sets.iter().rev().find(|p| p.name == n).expect(n).transform;
+    assert!((set("robot/scan").w_axis.y - 15.0).abs() < 1e-4, "{}", set("robot/scan").w_axis);
+    assert!((set("robot/late").w_axis.y - 15.0).abs() < 1e-4, "{}", set("robot/late").w_axis);
+    let link = s.nodes.iter().rev().find(|n| n.name == "robot/arm/link").expect("link");
+    assert!((link.world.w_axis - glam::Vec4::new(1.0, 15.0, 0.0, 1.0)).length() < 1e-4);
+    drive(&mut app, |addr| -> Result<(), ClientError> {
+        let mut v = Client::connect(&addr)?;
+        v.delete("robot")?;
+        let q = v.query()?;
+        let left = q["objects"].as_array().map_or(0, |o| {
+            o.iter().filter(|o| o["name"].as_str().unwrap_or("").starts_with("robot")).count()
+        });
+        assert_eq!(left, 0, "{q}");
+        Ok(())
+    })
+    .expect("client");
     assert_eq!(app.validation_messages(), 0);
 }
 

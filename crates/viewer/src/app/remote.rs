@@ -121,6 +121,9 @@ pub(crate) struct Remote {
     /// None: objects made by a replayed recording only.
     pub(crate) server: Option<Server>,
     objects: HashMap<String, Obj>,
+    /// Transforms that are objects of their own (groups): a `transform` of a name that is
+    /// no object makes a node, and every object under `NAME/` hangs from it. Name to node.
+    groups: HashMap<String, usize>,
     clients: std::collections::BTreeMap<u64, ClientState>,
     /// A client asked the viewer to stop.
     pub(crate) quit: bool,
@@ -136,6 +139,7 @@ impl Remote {
         Self {
             server,
             objects: HashMap::new(),
+            groups: HashMap::new(),
             clients: Default::default(),
             quit: false,
             sent_time: None,
@@ -579,9 +583,126 @@ impl super::App {
     }
 
     fn apply_request(&mut self, remote: &mut Remote, request: Request) -> Reply {
+        let made = creates(&request).map(|(name, _)| name.to_string());
+        let reply = self.apply_object(remote, request)?;
+        // What it made hangs from the group its name is under, if any.
+        if let Some(name) = made {
+            let under = format!("{name}/");
+            let names: Vec<String> = remote
+                .objects
+                .keys()
+                .filter(|k| **k == name || k.starts_with(&under))
+                .cloned()
+                .collect();
+            for n in names {
+                self.attach(remote, &n);
+            }
+        }
+        Ok(reply)
+    }
+
+    /// The innermost group whose name is a path above `name` (its node).
+    fn group_of(remote: &Remote, name: &str) -> Option<usize> {
+        remote
+            .groups
+            .iter()
+            .filter(|(g, _)| name.len() > g.len() + 1 && name.starts_with(g.as_str()))
+            .filter(|(g, _)| name.as_bytes()[g.len()] == b'/')
+            .max_by_key(|(g, _)| g.len())
+            .map(|(_, &n)| n)
+    }
+
+    /// Hangs object (or group) `name` from the group above it: its node's parent is the
+    /// group's node (point and line sets get a node of their own to hang by).
+    fn attach(&mut self, remote: &Remote, name: &str) {
+        let Some(group) = Self::group_of(remote, name) else { return };
+        let node = match remote.objects.get(name) {
+            Some(
+                Obj::Mesh { node, .. }
+                | Obj::Image { node, .. }
+                | Obj::Light { node, .. }
+                | Obj::Camera { node, .. },
+            ) => Some(*node),
+            Some(Obj::Points { set, .. }) => {
+                let s = &mut self.scene;
+                s.point_sets.get(*set).map(|p| (p.node, p.transform)).map(|(n, t)| {
+                    n.unwrap_or_else(|| {
+                        s.nodes.push(scene::Node::new(name, t));
+                        s.point_sets[*set].node = Some(s.nodes.len() - 1);
+                        s.versions.structure += 1;
+                        s.nodes.len() - 1
+                    })
+                })
+            }
+            Some(Obj::Lines { set }) => {
+                let s = &mut self.scene;
+                s.line_sets.get(*set).map(|l| (l.node, l.transform)).map(|(n, t)| {
+                    n.unwrap_or_else(|| {
+                        s.nodes.push(scene::Node::new(name, t));
+                        s.line_sets[*set].node = Some(s.nodes.len() - 1);
+                        s.versions.structure += 1;
+                        s.nodes.len() - 1
+                    })
+                })
+            }
+            None => remote.groups.get(name).copied(),
+        };
+        let Some(node) = node.filter(|&n| n != group) else { return };
+        if let Some(n) = self.scene.nodes.get_mut(node) {
+            if n.parent != Some(group) {
+                n.parent = Some(group);
+                let local = n.local;
+                self.scene.set_local_transform(node, local);
+            }
+        }
+    }
+
+    /// A transform that is an object of its own (a group): made at `m` (or its sample at
+    /// `at`), with every object and group under `NAME/` hung from it.
+    fn remote_group(
+        &mut self,
+        remote: &mut Remote,
+        name: &str,
+        m: glam::Mat4,
+        at: Option<At>,
+    ) -> Reply {
+        if let Some(&node) = remote.groups.get(name) {
+            return self.set_at(Property::NodeTransform(node), Value::Transform(m), at);
+        }
+        let max = remote.server.as_ref().map_or(usize::MAX, Server::max_objects);
+        if remote.objects.len() + remote.groups.len() >= max {
+            return Err(format!(
+                "'{name}': clients hold {max} objects and groups ([server] max_objects)"
+            ));
+        }
+        self.scene.nodes.push(scene::Node::new(name, m));
+        self.scene.versions.structure += 1;
+        let node = self.scene.nodes.len() - 1;
+        remote.groups.insert(name.to_string(), node);
+        let under = format!("{name}/");
+        let below: Vec<String> = remote
+            .objects
+            .keys()
+            .chain(remote.groups.keys())
+            .filter(|k| k.starts_with(&under))
+            .cloned()
+            .collect();
+        // Itself under an outer group, and what is under it.
+        self.attach(remote, name);
+        for n in below {
+            self.attach(remote, &n);
+        }
+        self.scene.update_world();
+        if at.is_some() {
+            self.set_at(Property::NodeTransform(node), Value::Transform(m), at)?;
+        }
+        Ok(None)
+    }
+
+    fn apply_object(&mut self, remote: &mut Remote, request: Request) -> Reply {
         if let Some((name, n)) = creates(&request) {
             let max = remote.server.as_ref().map_or(usize::MAX, Server::max_objects);
-            let held = remote.objects.len();
+            let held = remote.objects.len() + remote.groups.len();
             if !remote.objects.contains_key(name) && held.saturating_add(n) > max {
                 return Err(format!(
                     "'{name}': clients hold {held} objects, at most {max} ([server] max_objects); \
@@ -806,7 +927,20 @@ impl super::App {
             }
             Request::Transform { name, matrix, at } => {
                 let m = glam::Mat4::from_cols_array(&matrix);
-                match remote.objects.get(&name).ok_or_else(|| no_object(&name))? {
+                let Some(object) = remote.objects.get(&name) else {
+                    // Not an object: a group, made if new.
+                    return self.remote_group(remote, &name, m, at);
+                };
+                // A set hung from a group moves by its own node.
+                let hung = match object {
+                    Obj::Points { set, .. } => self.scene.point_sets.get(*set).and_then(|p| p.node),
+                    Obj::Lines { set } => self.scene.line_sets.get(*set).and_then(|l| l.node),
+                    _ => None,
+                };
+                if let Some(node) = hung {
+                    return self.set_at(Property::NodeTransform(node), Value::Transform(m), at);
+                }
+                match object {
                     Obj::Points { set, .. } => {
                         self.set_at(Property::PointsTransform(*set), Value::Transform(m), at)
                     }
@@ -840,11 +974,23 @@ impl super::App {
                     .filter(|k| **k == name || k.starts_with(&prefix))
                     .cloned()
                     .collect();
-                if names.is_empty() {
+                let groups: Vec<String> = remote
+                    .groups
+                    .keys()
+                    .filter(|k| **k == name || k.starts_with(&prefix))
+                    .cloned()
+                    .collect();
+                if names.is_empty() && groups.is_empty() {
                     return Err(no_object(&name));
                 }
                 for n in names {
                     self.forget(remote, &n);
+                }
+                for g in groups {
+                    if let Some(node) = remote.groups.remove(&g) {
+                        let p = Property::NodeTransform(node);
+                        self.scene.properties.retain(|t| t.property != p);
+                    }
                 }
                 Ok(None)
             }
@@ -1110,7 +1256,7 @@ impl super::App {
     fn object_list(&self, remote: &Remote) -> Vec<serde_json::Value> {
         let mut names: Vec<&String> = remote.objects.keys().collect();
         names.sort();
-        names
+        let mut objects: Vec<serde_json::Value> = names
             .into_iter()
             .map(|n| {
                 let o = &remote.objects[n];
@@ -1141,7 +1287,15 @@ impl super::App {
                 };
                 json!({"name": n, "kind": o.kind(), "count": count, "frames": frames})
             })
-            .collect()
+            .collect();
+        let mut groups: Vec<&String> = remote.groups.keys().collect();
+        groups.sort();
+        objects.extend(
+            groups
+                .into_iter()
+                .map(|n| json!({"name": n, "kind": "transform", "count": 1, "frames": 0})),
+        );
+        objects
     }
 
     /// The objects clients made (or a replayed recording): (name, kind, frames of its
@@ -1186,8 +1340,16 @@ impl super::App {
     /// other objects do not move).
     fn forget(&mut self, remote: &mut Remote, name: &str) {
         let Some(o) = remote.objects.remove(name) else { return };
-        // Its properties over time go with it.
+        // Its properties over time go with it (a set's own node's too).
         self.scene.properties.retain(|t| !o.owns(t.property));
+        let own_node = match o {
+            Obj::Points { set, .. } => self.scene.point_sets.get(set).and_then(|p| p.node),
+            Obj::Lines { set } => self.scene.line_sets.get(set).and_then(|l| l.node),
+            _ => None,
+        };
+        if let Some(n) = own_node {
+            self.scene.properties.retain(|t| t.property != Property::NodeTransform(n));
+        }
         let r = match o {
             Obj::Points { set, stream } => {
                 if stream.is_some() {
