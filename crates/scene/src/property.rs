@@ -964,11 +964,11 @@ mod tests {
             Vec3::new(2.0, 0.0, 0.0),
         );
         // Out of order: the earlier sample goes before.
-        s.set_property_at(Property::NodeTransform(0), 1.0, Value::Transform(turned)).unwrap();
+        s.set_property_at(Property::NodeTransform(0), 1.0, Value::Transform(turned)).expect("sample");
         s.set_property_at(Property::NodeTransform(0), 0.0, Value::Transform(glam::Mat4::IDENTITY))
-            .unwrap();
-        s.set_property_at(Property::NodeVisible(0), 0.0, Value::Bool(true)).unwrap();
-        s.set_property_at(Property::NodeVisible(0), 1.0, Value::Bool(false)).unwrap();
+            .expect("sample");
+        s.set_property_at(Property::NodeVisible(0), 0.0, Value::Bool(true)).expect("sample");
+        s.set_property_at(Property::NodeVisible(0), 1.0, Value::Bool(false)).expect("sample");
         s.set_time(0.5);
         let (_, r, t) = s.nodes[0].world.to_scale_rotation_translation();
         assert!((t - Vec3::new(1.0, 0.0, 0.0)).length() < 1e-5, "{t}");
@@ -977,7 +977,7 @@ mod tests {
         s.set_time(1.0);
         assert!(!s.nodes[0].visible);
         // The same time again replaces its sample.
-        s.set_property_at(Property::NodeVisible(0), 1.0, Value::Bool(true)).unwrap();
+        s.set_property_at(Property::NodeVisible(0), 1.0, Value::Bool(true)).expect("sample");
         s.set_time(1.0);
         assert!(s.nodes[0].visible);
         assert_eq!(s.properties.iter().map(|p| p.sample_times().len()).sum::<usize>(), 4);
