@@ -964,7 +964,8 @@ mod tests {
             Vec3::new(2.0, 0.0, 0.0),
         );
         // Out of order: the earlier sample goes before.
-        s.set_property_at(Property::NodeTransform(0), 1.0, Value::Transform(turned)).expect("sample");
+        s.set_property_at(Property::NodeTransform(0), 1.0, Value::Transform(turned))
+            .expect("sample");
         s.set_property_at(Property::NodeTransform(0), 0.0, Value::Transform(glam::Mat4::IDENTITY))
             .expect("sample");
         s.set_property_at(Property::NodeVisible(0), 0.0, Value::Bool(true)).expect("sample");

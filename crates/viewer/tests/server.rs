@@ -672,6 +672,7 @@ fn widget_clicks_and_selections_reach_their_clients() {
     // (both windows are placed at fixed spots on first use): a click on each, the button
     // first (the inspector, once clicked, comes to the front and covers it).
     let script = "50 move 358 277\n52 down left\n54 up left\n\
+                  56 move 356 300\n57 down left\n58 up left\n\
                   60 move 250 102\n62 down left\n64 up left\n";
     let o = ViewerOptions {
         size: (640, 480),
@@ -690,10 +691,12 @@ fn widget_clicks_and_selections_reach_their_clients() {
             )?;
             v.subscribe(&["selection"])?;
             v.button("go", "Go")?;
+            v.checkbox("on", "On", false)?;
             let mut events = Vec::new();
             let start = Instant::now();
-            // The initial selection (none), the row clicked, the button clicked.
-            while start.elapsed() < Duration::from_secs(60) && events.len() < 3 {
+            // The initial selection (none), the row clicked, the button and the checkbox
+            // clicked.
+            while start.elapsed() < Duration::from_secs(60) && events.len() < 4 {
                 if let Some(e) = v.next_event(Duration::from_millis(200))? {
                     events.push(serde_json::Value::Object(e.header));
                 }
@@ -711,6 +714,9 @@ fn widget_clicks_and_selections_reach_their_clients() {
         (&clicked["name"], &clicked["value"]),
         (&serde_json::json!("go"), &serde_json::json!(true))
     );
+    let checked = events.iter().find(|e| e["event"] == "widget" && e["name"] == "on");
+    let checked = checked.unwrap_or_else(|| panic!("no checkbox event: {events:?}"));
+    assert_eq!(checked["value"], true, "{checked}");
     assert_eq!(app.validation_messages(), 0);
 }
 
