@@ -88,14 +88,16 @@ impl Animatable for Value {
                 V::Floats(Animatable::lerp(x, y, s))
             }
             (V::Transform(x), V::Transform(y)) => {
-                // Scale, rotation (the shorter arc) and translation apart.
+                // Scale, rotation (the shorter arc) and translation apart; matrices that do
+                // not decompose (a zero scale) element by element.
                 let (sa, ra, ta) = x.to_scale_rotation_translation();
                 let (sb, rb, tb) = y.to_scale_rotation_translation();
-                V::Transform(glam::Mat4::from_scale_rotation_translation(
+                let m = glam::Mat4::from_scale_rotation_translation(
                     sa.lerp(sb, s),
                     ra.slerp(rb, s),
                     ta.lerp(tb, s),
-                ))
+                );
+                V::Transform(if m.is_finite() { m } else { *x + (*y - *x) * s })
             }
             (V::Vec3s(x), V::Vec3s(y)) if x.len() == y.len() => V::Vec3s(mix(x, y, s)),
             (V::Vec4s(x), V::Vec4s(y)) if x.len() == y.len() => V::Vec4s(mix(x, y, s)),

@@ -198,13 +198,13 @@ impl Server {
                     // connection, and the client could lose the error).
                     let _ = conn.shutdown(std::net::Shutdown::Write);
                     let _ = conn.set_read_timeout(Some(std::time::Duration::from_millis(100)));
-                    let _ = std::io::copy(&mut (&conn).take(1 << 16), &mut std::io::sink());
+                    let _ = (&conn).read(&mut [0u8; 4096]);
                     tracing::warn!("a client refused: {m}");
                     continue;
                 }
                 let id = next;
                 next += 1;
-                let (tx, config, c, n) =
+                let (tx, config, count, n) =
                     (tx.clone(), Arc::clone(&config), Arc::clone(&c), Arc::clone(&n));
                 let rec = recorder.clone();
                 let (held, timed) = (Arc::clone(&held), Arc::clone(&timed));
@@ -213,7 +213,7 @@ impl Server {
                     std::thread::Builder::new().name(format!("xpg client {id}")).spawn(move || {
                         let shared = Shared {
                             queue: &tx,
-                            clients: &c,
+                            clients: &count,
                             served: &n,
                             recorder: rec.as_deref(),
                             inflight: &held,
@@ -224,6 +224,7 @@ impl Server {
                         }
                     });
                 if spawned.is_err() {
+                    c.fetch_sub(1, Ordering::Relaxed);
                     tracing::error!("client {id}: no thread for it");
                 }
             }
@@ -343,6 +344,10 @@ fn serve(
     }
     let leave = Leave(clients);
     conn.set_nodelay(true)?;
+    // A client that stops reading its replies cannot hold the writer for ever, and one that
+    // never says hello does not hold its place.
+    conn.set_write_timeout(Some(std::time::Duration::from_secs(30)))?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
     let local =
         config.shared_memory && conn.peer_addr().is_ok_and(|a| a.ip().to_canonical().is_loopback());
     let mut shared_file: Option<String> = None;
@@ -393,6 +398,7 @@ fn serve(
                         && same(std::str::from_utf8(&back).unwrap_or(""), &nonce);
                     same_bytes.then_some(file)
                 });
+                conn.set_read_timeout(None)?;
                 let server = concat!("xpg-view ", env!("CARGO_PKG_VERSION"));
                 reply.send(protocol::welcome(server, shared_file.is_some()));
             }
@@ -480,7 +486,6 @@ fn serve(
     // After its last request (the queue keeps the order): the render thread drops what it
     // holds of this client, its reply sender included, so that the writer ends once it has
     // sent what is left. A client that stops reading cannot hold the writer for ever.
-    let _ = conn.set_write_timeout(Some(std::time::Duration::from_secs(30)));
     let _ = queue.send(Incoming { client, bytes: 0, envelope: None, reply: reply.clone() });
     drop(leave);
     drop(reply);

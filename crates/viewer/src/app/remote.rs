@@ -601,6 +601,16 @@ impl super::App {
         Ok(reply)
     }
 
+    /// Adds a node for a client (a group, or a set's node to hang by): before the default
+    /// light's node, which stays last (the first scene appended removes it).
+    fn push_client_node(&mut self, node: scene::Node) -> usize {
+        let at =
+            self.scene.nodes.len() - usize::from(self.defaults_added).min(self.scene.nodes.len());
+        self.scene.nodes.insert(at, node);
+        self.scene.versions.structure += 1;
+        at
+    }
+
     /// The innermost group whose name is a path above `name` (its node).
     fn group_of(remote: &Remote, name: &str) -> Option<usize> {
         remote
@@ -623,27 +633,38 @@ impl super::App {
                 | Obj::Light { node, .. }
                 | Obj::Camera { node, .. },
             ) => Some(*node),
-            Some(Obj::Points { set, .. }) => {
-                let s = &mut self.scene;
-                s.point_sets.get(*set).map(|p| (p.node, p.transform)).map(|(n, t)| {
-                    n.unwrap_or_else(|| {
-                        s.nodes.push(scene::Node::new(name, t));
-                        s.point_sets[*set].node = Some(s.nodes.len() - 1);
-                        s.versions.structure += 1;
-                        s.nodes.len() - 1
-                    })
-                })
+            Some(&Obj::Points { set, .. }) => {
+                match self.scene.point_sets.get(set).map(|p| (p.node, p.transform)) {
+                    Some((Some(n), _)) => Some(n),
+                    Some((None, t)) => {
+                        let n = self.push_client_node(scene::Node::new(name, t));
+                        self.scene.point_sets[set].node = Some(n);
+                        // Its transform over time moves its node now.
+                        for k in &mut self.scene.properties {
+                            if k.property == Property::PointsTransform(set) {
+                                k.property = Property::NodeTransform(n);
+                            }
+                        }
+                        Some(n)
+                    }
+                    None => None,
+                }
             }
-            Some(Obj::Lines { set }) => {
-                let s = &mut self.scene;
-                s.line_sets.get(*set).map(|l| (l.node, l.transform)).map(|(n, t)| {
-                    n.unwrap_or_else(|| {
-                        s.nodes.push(scene::Node::new(name, t));
-                        s.line_sets[*set].node = Some(s.nodes.len() - 1);
-                        s.versions.structure += 1;
-                        s.nodes.len() - 1
-                    })
-                })
+            Some(&Obj::Lines { set }) => {
+                match self.scene.line_sets.get(set).map(|l| (l.node, l.transform)) {
+                    Some((Some(n), _)) => Some(n),
+                    Some((None, t)) => {
+                        let n = self.push_client_node(scene::Node::new(name, t));
+                        self.scene.line_sets[set].node = Some(n);
+                        for k in &mut self.scene.properties {
+                            if k.property == Property::LinesTransform(set) {
+                                k.property = Property::NodeTransform(n);
+                            }
+                        }
+                        Some(n)
+                    }
+                    None => None,
+                }
             }
             None => remote.groups.get(name).copied(),
         };
@@ -675,9 +696,7 @@ impl super::App {
                 "'{name}': clients hold {max} objects and groups ([server] max_objects)"
             ));
         }
-        self.scene.nodes.push(scene::Node::new(name, m));
-        self.scene.versions.structure += 1;
-        let node = self.scene.nodes.len() - 1;
+        let node = self.push_client_node(scene::Node::new(name, m));
         remote.groups.insert(name.to_string(), node);
         let under = format!("{name}/");
         let below: Vec<String> = remote
@@ -703,7 +722,14 @@ impl super::App {
         if let Some((name, n)) = creates(&request) {
             let max = remote.server.as_ref().map_or(usize::MAX, Server::max_objects);
             let held = remote.objects.len() + remote.groups.len();
-            if !remote.objects.contains_key(name) && held.saturating_add(n) > max {
+            // What it replaces (a frustum's cameras too) does not count twice.
+            let cameras = format!("{name}/camera/");
+            let old = remote
+                .objects
+                .keys()
+                .filter(|k| *k == name || (n > 1 && k.starts_with(&cameras)))
+                .count();
+            if (held - old).saturating_add(n) > max {
                 return Err(format!(
                     "'{name}': clients hold {held} objects, at most {max} ([server] max_objects); \
                      delete some first"
@@ -1350,6 +1376,22 @@ impl super::App {
         if let Some(n) = own_node {
             self.scene.properties.retain(|t| t.property != Property::NodeTransform(n));
         }
+        // A mesh's material over time (its own material: clients' meshes share none).
+        if let Obj::Mesh { mesh, .. } = o {
+            let materials: Vec<usize> = self
+                .scene
+                .meshes
+                .get(mesh)
+                .map(|m| m.primitives.iter().map(|p| p.material).collect())
+                .unwrap_or_default();
+            self.scene.properties.retain(|t| match t.property {
+                Property::BaseColor(m)
+                | Property::Emissive(m)
+                | Property::Metallic(m)
+                | Property::Roughness(m) => !materials.contains(&m),
+                _ => true,
+            });
+        }
         let r = match o {
             Obj::Points { set, stream } => {
                 if stream.is_some() {
@@ -1398,6 +1440,13 @@ impl super::App {
             Obj::Image { node, texture, stream } => {
                 if stream.is_some() {
                     self.scene.properties.retain(|t| t.property != Property::Texels(texture));
+                }
+                // Its texels go: one stays.
+                if let Some(t) = self.scene.textures.get_mut(texture) {
+                    t.width = 1;
+                    t.height = 1;
+                    t.pixels = scene::TexturePixels::Rgba8(vec![[0; 4]]);
+                    self.scene.versions.structure += 1;
                 }
                 self.scene.set_property(Property::NodeVisible(node), Value::Bool(false))
             }
