@@ -526,7 +526,7 @@ fn read_shared(name: &str, offset: u64, into: &mut [u8]) -> Result<(), String> {
             into.len()
         ));
     }
-    const CHUNK: usize = 2 << 20;
+    const CHUNK: usize = 512 << 10;
     into.par_chunks_mut(CHUNK)
         .enumerate()
         .try_for_each(|(k, c)| f.read_exact_at(c, offset + (k * CHUNK) as u64))
