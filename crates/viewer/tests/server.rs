@@ -25,11 +25,27 @@ fn serving_with(o: ViewerOptions, script: &str) -> App {
         frames: Some(1),
         fixed_dt: Some(1.0 / 60.0),
         script: Some(Script::parse(script).expect("script")),
-        listen: Some(ServerConfig {
-            addr: "127.0.0.1:0".parse().expect("addr"),
-            ..Default::default()
-        }),
+        listen: Some(listening_config()),
         ..o
+    };
+    run_offscreen(o).expect("viewer runs")
+}
+
+/// A server on a free port of 127.0.0.1 (the rest as by default).
+fn listening_config() -> ServerConfig {
+    ServerConfig { addr: "127.0.0.1:0".parse().expect("addr"), ..Default::default() }
+}
+
+/// An offscreen viewer of `size` with validation serving with `server`.
+fn listening(size: (u32, u32), server: ServerConfig) -> App {
+    let o = ViewerOptions {
+        size,
+        validation: true,
+        cache_dir: None,
+        frames: Some(1),
+        script: Some(Script::default()),
+        listen: Some(server),
+        ..Default::default()
     };
     run_offscreen(o).expect("viewer runs")
 }
@@ -210,22 +226,13 @@ fn hostile_connections_are_refused_and_the_others_go_on() {
 /// objects clients hold and the clients connected at once are bounded, and deleting frees.
 #[test]
 fn tokens_limits_and_clients_that_leave() {
-    let o = ViewerOptions {
-        size: (96, 72),
-        validation: true,
-        cache_dir: None,
-        frames: Some(1),
-        script: Some(Script::default()),
-        listen: Some(ServerConfig {
-            addr: "127.0.0.1:0".parse().expect("addr"),
-            token: Some("s3cret".into()),
-            max_clients: 3,
-            max_objects: 4,
-            ..Default::default()
-        }),
-        ..Default::default()
+    let server = ServerConfig {
+        token: Some("s3cret".into()),
+        max_clients: 3,
+        max_objects: 4,
+        ..listening_config()
     };
-    let mut app = run_offscreen(o).expect("viewer runs");
+    let mut app = listening((96, 72), server);
     let connect = |addr: &str| Client::connect_with_token(addr, Some("s3cret"));
     // Clients that just left may still count for a moment (until their reader sees the end).
     let connect_soon = move |addr: &str| {
@@ -423,21 +430,8 @@ fn properties_over_time_from_a_client() {
 /// viewer does not buffer what it sends. When frames resume, every update arrives in order.
 #[test]
 fn a_fast_client_is_held_back_not_buffered() {
-    let o = ViewerOptions {
-        size: (64, 48),
-        validation: true,
-        cache_dir: None,
-        frames: Some(1),
-        script: Some(Script::default()),
-        listen: Some(ServerConfig {
-            addr: "127.0.0.1:0".parse().expect("addr"),
-            queue: 2,
-            memory: 4 << 20,
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let mut app = run_offscreen(o).expect("viewer runs");
+    let server = ServerConfig { queue: 2, memory: 4 << 20, ..listening_config() };
+    let mut app = listening((64, 48), server);
     app.playback_mut().playing = false;
     let addr = app.server_addr().expect("listening").to_string();
     const N: usize = 100_000;
@@ -493,20 +487,8 @@ fn a_recording_replays_onto_the_timeline() {
     let dir = std::env::temp_dir().join(format!("xpg-record-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let rec = dir.join("run.xpgrec");
-    let o = ViewerOptions {
-        size: (160, 120),
-        validation: true,
-        cache_dir: None,
-        frames: Some(1),
-        script: Some(Script::default()),
-        listen: Some(ServerConfig {
-            addr: "127.0.0.1:0".parse().expect("addr"),
-            record: Some(rec.clone()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let mut app = run_offscreen(o).expect("viewer runs");
+    let server = ServerConfig { record: Some(rec.clone()), ..listening_config() };
+    let mut app = listening((160, 120), server);
     drive(&mut app, |addr| -> Result<(), ClientError> {
         let mut v = Client::connect(&addr)?;
         for k in 0..3usize {

@@ -611,6 +611,27 @@ impl super::App {
         at
     }
 
+    /// A node for a point or line set to hang by, at its transform `t`; the set's transform
+    /// samples (`moved`) move that node from now on.
+    fn hang_node(&mut self, name: &str, t: glam::Mat4, moved: Property) -> usize {
+        let n = self.push_client_node(scene::Node::new(name, t));
+        for k in &mut self.scene.properties {
+            if k.property == moved {
+                k.property = Property::NodeTransform(n);
+            }
+        }
+        n
+    }
+
+    /// The node a point or line set hangs by (from a group), if it has one.
+    fn set_node(&self, o: &Obj) -> Option<usize> {
+        match *o {
+            Obj::Points { set, .. } => self.scene.point_sets.get(set).and_then(|p| p.node),
+            Obj::Lines { set } => self.scene.line_sets.get(set).and_then(|l| l.node),
+            _ => None,
+        }
+    }
+
     /// The innermost group whose name is a path above `name` (its node).
     fn group_of(remote: &Remote, name: &str) -> Option<usize> {
         remote
@@ -634,37 +655,24 @@ impl super::App {
                 | Obj::Camera { node, .. },
             ) => Some(*node),
             Some(&Obj::Points { set, .. }) => {
-                match self.scene.point_sets.get(set).map(|p| (p.node, p.transform)) {
-                    Some((Some(n), _)) => Some(n),
-                    Some((None, t)) => {
-                        let n = self.push_client_node(scene::Node::new(name, t));
+                let p = self.scene.point_sets.get(set).map(|p| (p.node, p.transform));
+                p.map(|(node, t)| {
+                    node.unwrap_or_else(|| {
+                        let n = self.hang_node(name, t, Property::PointsTransform(set));
                         self.scene.point_sets[set].node = Some(n);
-                        // Its transform over time moves its node now.
-                        for k in &mut self.scene.properties {
-                            if k.property == Property::PointsTransform(set) {
-                                k.property = Property::NodeTransform(n);
-                            }
-                        }
-                        Some(n)
-                    }
-                    None => None,
-                }
+                        n
+                    })
+                })
             }
             Some(&Obj::Lines { set }) => {
-                match self.scene.line_sets.get(set).map(|l| (l.node, l.transform)) {
-                    Some((Some(n), _)) => Some(n),
-                    Some((None, t)) => {
-                        let n = self.push_client_node(scene::Node::new(name, t));
+                let l = self.scene.line_sets.get(set).map(|l| (l.node, l.transform));
+                l.map(|(node, t)| {
+                    node.unwrap_or_else(|| {
+                        let n = self.hang_node(name, t, Property::LinesTransform(set));
                         self.scene.line_sets[set].node = Some(n);
-                        for k in &mut self.scene.properties {
-                            if k.property == Property::LinesTransform(set) {
-                                k.property = Property::NodeTransform(n);
-                            }
-                        }
-                        Some(n)
-                    }
-                    None => None,
-                }
+                        n
+                    })
+                })
             }
             None => remote.groups.get(name).copied(),
         };
@@ -958,12 +966,7 @@ impl super::App {
                     return self.remote_group(remote, &name, m, at);
                 };
                 // A set hung from a group moves by its own node.
-                let hung = match object {
-                    Obj::Points { set, .. } => self.scene.point_sets.get(*set).and_then(|p| p.node),
-                    Obj::Lines { set } => self.scene.line_sets.get(*set).and_then(|l| l.node),
-                    _ => None,
-                };
-                if let Some(node) = hung {
+                if let Some(node) = self.set_node(object) {
                     return self.set_at(Property::NodeTransform(node), Value::Transform(m), at);
                 }
                 match object {
@@ -1368,12 +1371,7 @@ impl super::App {
         let Some(o) = remote.objects.remove(name) else { return };
         // Its properties over time go with it (a set's own node's too).
         self.scene.properties.retain(|t| !o.owns(t.property));
-        let own_node = match o {
-            Obj::Points { set, .. } => self.scene.point_sets.get(set).and_then(|p| p.node),
-            Obj::Lines { set } => self.scene.line_sets.get(set).and_then(|l| l.node),
-            _ => None,
-        };
-        if let Some(n) = own_node {
+        if let Some(n) = self.set_node(&o) {
             self.scene.properties.retain(|t| t.property != Property::NodeTransform(n));
         }
         // A mesh's material over time (its own material: clients' meshes share none).
