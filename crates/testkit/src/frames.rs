@@ -19,7 +19,7 @@ impl Frames {
     /// A raster renderer drawing `size` x `size` frames.
     pub fn new(size: u32) -> Self {
         let ctx = crate::gpu(false);
-        let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
+        let compiler = crate::shared_compiler();
         let raster = raster::Raster::new(&ctx, &compiler).expect("raster");
         let usage = xpg::vk::ImageUsageFlags::TRANSFER_DST;
         let out = xpg::Image::new(
@@ -34,7 +34,7 @@ impl Frames {
     /// [`Frames::new`] with `n` more viewports ([`Frames::others`]).
     pub fn viewports(size: u32, n: usize) -> Self {
         let mut frames = Self::new(size);
-        let compiler = xpg::ShaderCompiler::new([xpg::ShaderCompiler::project_shader_dir()]);
+        let compiler = crate::shared_compiler();
         for _ in 0..n {
             frames.others.push(raster::Raster::new(&frames.ctx, &compiler).expect("raster"));
         }

@@ -24,6 +24,55 @@ pub fn init_tracing() {
         )
         .with_test_writer()
         .try_init();
+    crash::report_segfaults();
+}
+
+/// A crash in native code (the Vulkan driver, the validation layer, Slang) ends a test
+/// process with no word of where. This prints the crashing thread's name and backtrace to
+/// stderr first, so that a crash seen once in CI can be found.
+mod crash {
+    use std::sync::Once;
+
+    static PREVIOUS: std::sync::OnceLock<libc::sigaction> = std::sync::OnceLock::new();
+
+    extern "C" fn on_segfault(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+        // SAFETY: alarm and sigaction are async-signal-safe. The alarm ends the process (its
+        // default action) should printing deadlock, for example on a lock the crash held.
+        unsafe { libc::alarm(20) };
+        let thread = std::thread::current();
+        let bt = std::backtrace::Backtrace::force_capture();
+        // Straight to the file, not `eprintln!`, which the test harness captures.
+        let text = format!("\nSIGSEGV in thread {:?}:\n{bt}\n", thread.name().unwrap_or("?"));
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+        if let Some(prev) = PREVIOUS.get() {
+            // SAFETY: puts back the handler found at install time (the runtime's stack
+            // overflow report, or the default); returning re-runs the faulting instruction,
+            // which then ends the process as it would have.
+            unsafe { libc::sigaction(libc::SIGSEGV, prev, std::ptr::null_mut()) };
+        }
+    }
+
+    pub fn report_segfaults() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: a zeroed sigaction is a valid "no handler, no flags" value, and the
+            // previous one is kept to be restored. The handler runs on the crashing thread's
+            // own stack (the runtime's alternate stack is too small for a backtrace), so a
+            // stack overflow still ends the process at once.
+            unsafe {
+                let mut prev: libc::sigaction = std::mem::zeroed();
+                let mut action: libc::sigaction = std::mem::zeroed();
+                let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    on_segfault;
+                action.sa_sigaction = handler as usize;
+                action.sa_flags = libc::SA_SIGINFO;
+                libc::sigemptyset(&mut action.sa_mask);
+                if libc::sigaction(libc::SIGSEGV, &action, &mut prev) == 0 {
+                    let _ = PREVIOUS.set(prev);
+                }
+            }
+        });
+    }
 }
 
 /// A context with the validation layer and synchronization validation on. Fails loudly when
@@ -68,9 +117,17 @@ pub fn test_shader(name: &str) -> PathBuf {
     root().join("tests/shaders").join(name)
 }
 
-/// A compiler of the project's shaders.
+/// A compiler of the project's shaders (a new one: its statistics and cache are its own).
 pub fn compiler() -> Arc<ShaderCompiler> {
     Arc::new(ShaderCompiler::new([ShaderCompiler::project_shader_dir()]))
+}
+
+/// The compiler of the project's shaders that the test kit's renders share within one test
+/// process: a shader that one test compiled is not compiled again by the next (its cache
+/// checks the files' contents, so an edit is still seen).
+pub fn shared_compiler() -> Arc<ShaderCompiler> {
+    static SHARED: std::sync::OnceLock<Arc<ShaderCompiler>> = std::sync::OnceLock::new();
+    Arc::clone(SHARED.get_or_init(compiler))
 }
 
 /// Little-endian f32s of `bytes`.
@@ -181,7 +238,7 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
     }
     settings.extend(req.settings.iter().cloned());
     let ctx = gpu(false);
-    let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
+    let compiler = shared_compiler();
     let gpu_scene = GpuScene::upload(&ctx, scene)?;
     let init = RendererInit { ctx: &ctx, compiler: &compiler, settings: &settings, z_up: false };
     // Made as the viewer makes them: the factory, then the settings.

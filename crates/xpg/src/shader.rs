@@ -12,7 +12,10 @@
 //!
 //! Each compile uses a fresh Slang session: a session caches loaded modules by name and would
 //! otherwise return a stale imported module after it was edited. The global session (the
-//! expensive part: the core module) is created once.
+//! expensive part: the core module) is created once per process and shared by every
+//! compiler, behind one lock: compiles of all compilers are serialised, since Slang's global
+//! state is not safe to use from two threads at once (two compilers used to make two global
+//! sessions that tests ran side by side).
 //!
 //! # Output fix
 //! Slang writes `OpSource Slang` (source language 11), which Debian's validation layer 1.3.239
@@ -269,11 +272,13 @@ struct CacheEntry {
 
 struct Global(slang::GlobalSession);
 // SAFETY: a Slang global session may be used from any thread as long as calls are not
-// concurrent; it is only reached through the `Mutex` in `ShaderCompiler`.
+// concurrent; it is only reached through the `Mutex` of [`GLOBAL`].
 unsafe impl Send for Global {}
 
+/// The process's Slang global session, made on the first compile of any compiler.
+static GLOBAL: Mutex<Option<Global>> = Mutex::new(None);
+
 struct Inner {
-    global: Option<Global>,
     cache: HashMap<u64, CacheEntry>,
     /// Request identity (everything but the sources) -> its latest cache key, so that each
     /// edit replaces the entry of the previous version instead of piling up.
@@ -328,7 +333,6 @@ impl ShaderCompiler {
             shader_dir: Self::project_shader_dir(),
             watched_len: Arc::clone(&watched_len),
             inner: Mutex::new(Inner {
-                global: None,
                 cache: HashMap::new(),
                 latest: HashMap::new(),
                 stats: Default::default(),
@@ -487,19 +491,23 @@ impl ShaderCompiler {
                 return Ok(result);
             }
         }
-        if inner.global.is_none() {
+        // Always taken after `inner` (never the other way round), so the two locks cannot
+        // deadlock. A panic in a compile is caught below, so the session stays usable.
+        let mut shared = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+        if shared.is_none() {
             let g = slang::GlobalSession::new().ok_or(ShaderError::Init)?;
-            inner.global = Some(Global(g));
+            *shared = Some(Global(g));
         }
         inner.stats.compiles += 1;
         let started = std::time::SystemTime::now();
-        let Some(Global(global)) = inner.global.as_ref() else { return Err(ShaderError::Init) };
+        let Some(Global(global)) = shared.as_ref() else { return Err(ShaderError::Init) };
         let span = tracing::debug_span!("slang_compile", path = %path.display());
         let _g = span.enter();
         let t = std::time::Instant::now();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             compile_uncached(global, &path, desc, &self.search_paths)
         }));
+        drop(shared);
         tracing::debug!(
             "compiled {} {:?} in {:.1} ms",
             path.display(),
