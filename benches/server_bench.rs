@@ -18,7 +18,8 @@
 //!
 //! ```text
 //! cargo bench --bench server_bench -- [--frames 100] [--points 1000000] [--clients 8]
-//!     [--updates 2000] [--load-points 100000] [--size 1920x1080]
+//!     [--updates 2000] [--load-points 100000] [--size 1920x1080] [--reader-only]
+//!     [--stream-only]
 //! ```
 
 use std::io::{Read as _, Write as _};
@@ -77,8 +78,10 @@ fn loopback_tcp(bytes: usize, keep: Option<usize>) -> f64 {
     let t = Instant::now();
     let mut sent = 0;
     while sent < bytes {
-        s.write_all(&chunk).expect("write");
-        sent += chunk.len();
+        // Exactly `bytes`: the reader closes after them, and more would reset the connection.
+        let n = chunk.len().min(bytes - sent);
+        s.write_all(&chunk[..n]).expect("write");
+        sent += n;
     }
     let _ = reader.join();
     bytes as f64 / MB / t.elapsed().as_secs_f64()
@@ -96,7 +99,8 @@ fn reader_only(messages: &[Message], frames: usize) -> f64 {
         let mut r = std::io::BufReader::with_capacity(1 << 20, s);
         let limits = Limits::default();
         for _ in 0..frames {
-            let m = Message::read(&mut r, &limits).expect("read");
+            let m = Message::read_with(&mut r, &limits, viewer::server::fill_from_socket)
+                .expect("read");
             let e = protocol::Request::parse_owned(m, &limits).expect("parse");
             tx.send(e).expect("send");
         }
@@ -307,6 +311,9 @@ fn main() {
     let messages = std::sync::Arc::new(messages);
     for shared in [false, true] {
         stream_phase(&mut app, &addr, size, &messages, frames, shared, tcp, kept);
+    }
+    if args.iter().any(|a| a == "--stream-only") {
+        return;
     }
 
     // Frame time without load, then with it.

@@ -234,6 +234,88 @@ impl Payload {
     }
 }
 
+/// Room for an array's bytes that the reader of a shared-memory array fills
+/// ([`Message::resolve_shared`]): an allocation aligned as [`Payload`]'s, not yet initialised,
+/// so that a large array is not written twice (zeros, then the data).
+pub struct Unfilled {
+    storage: Storage,
+    bytes: usize,
+    size: usize,
+}
+
+impl Unfilled {
+    fn new(bytes: usize, size: usize) -> Self {
+        let storage = match size {
+            2 if bytes % 2 == 0 => Storage::B2(Vec::with_capacity(bytes / 2)),
+            4 if bytes % 4 == 0 => Storage::B4(Vec::with_capacity(bytes / 4)),
+            8 if bytes % 8 == 0 => Storage::B8(Vec::with_capacity(bytes / 8)),
+            _ => Storage::B1(Vec::with_capacity(bytes)),
+        };
+        Self { storage, bytes, size }
+    }
+
+    /// Fills it from `r` (through zeros first: safe code cannot read into memory that is not
+    /// initialised).
+    pub fn read_from(self, r: &mut impl Read) -> std::io::Result<Payload> {
+        let mut data = Payload::zeroed(self.bytes, self.size);
+        r.read_exact(&mut data)?;
+        Ok(data)
+    }
+
+    /// How many bytes to fill.
+    pub fn len(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether there is nothing to fill.
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+
+    /// The start of the [`Unfilled::len`] bytes, valid for writes (not reads: they are not
+    /// initialised).
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        match &mut self.storage {
+            Storage::B1(v) => v.as_mut_ptr(),
+            Storage::B2(v) => v.as_mut_ptr().cast(),
+            Storage::B4(v) => v.as_mut_ptr().cast(),
+            Storage::B8(v) => v.as_mut_ptr().cast(),
+        }
+    }
+
+    /// The bytes once filled.
+    ///
+    /// # Safety
+    /// All [`Unfilled::len`] bytes from [`Unfilled::as_mut_ptr`] have been written.
+    pub unsafe fn assume_filled(mut self) -> Payload {
+        let bytes = self.bytes;
+        // SAFETY: each vector was made with capacity for exactly `bytes` bytes of its element
+        // type, and the caller wrote all of them (any bit pattern is a valid integer).
+        unsafe {
+            match &mut self.storage {
+                Storage::B1(v) => v.set_len(bytes),
+                Storage::B2(v) => v.set_len(bytes / 2),
+                Storage::B4(v) => v.set_len(bytes / 4),
+                Storage::B8(v) => v.set_len(bytes / 8),
+            }
+        }
+        Payload(self.storage)
+    }
+
+    /// Fills it from `bytes` (of [`Unfilled::len`] bytes; else `None`).
+    pub fn fill_from(mut self, bytes: &[u8]) -> Option<Payload> {
+        if bytes.len() != self.bytes {
+            return None;
+        }
+        // SAFETY: the allocation has room for `self.bytes` bytes, which are all written; the
+        // regions cannot overlap (the allocation is this value's own).
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.as_mut_ptr(), bytes.len());
+            Some(self.assume_filled())
+        }
+    }
+}
+
 impl From<Vec<u8>> for Payload {
     fn from(v: Vec<u8>) -> Self {
         Self(Storage::B1(v))
@@ -572,14 +654,12 @@ impl Message {
     /// message (written with its bytes inline).
     pub fn resolve_shared<E>(
         &mut self,
-        mut read: impl FnMut(&str, u64, &mut [u8]) -> Result<(), E>,
+        mut read: impl FnMut(&str, u64, Unfilled) -> Result<Payload, E>,
     ) -> Result<(), E> {
         for (i, at) in std::mem::take(&mut self.shared) {
             if let Some(a) = self.arrays.get_mut(i) {
                 let bytes = a.len() * a.dtype.size();
-                let mut data = Payload::zeroed(bytes, a.dtype.size());
-                read(&at.file, at.offset, &mut data)?;
-                a.data = data;
+                a.data = read(&at.file, at.offset, Unfilled::new(bytes, a.dtype.size()))?;
             }
         }
         Ok(())
@@ -634,6 +714,17 @@ impl Message {
 
     /// Reads one message (sizes checked against `limits` before anything is allocated).
     pub fn read(r: &mut impl Read, limits: &Limits) -> Result<Self, ProtocolError> {
+        Self::read_with(r, limits, |r, into| into.read_from(r))
+    }
+
+    /// [`Message::read`], with the bytes of each inline array read by `fill(r, room)` (for a
+    /// reader that can fill memory that is not initialised, such as a socket read by the
+    /// system call; see [`Unfilled`]).
+    pub fn read_with<R: Read>(
+        r: &mut R,
+        limits: &Limits,
+        mut fill: impl FnMut(&mut R, Unfilled) -> std::io::Result<Payload>,
+    ) -> Result<Self, ProtocolError> {
         let mut len = [0u8; 4];
         r.read_exact(&mut len)?;
         let n = u32::from_le_bytes(len) as usize;
@@ -659,9 +750,7 @@ impl Message {
                 None => {
                     // Aligned for its type: f32 positions become a typed vector without a
                     // copy.
-                    let mut data = Payload::zeroed(bytes as usize, dtype.size());
-                    r.read_exact(&mut data)?;
-                    data
+                    fill(r, Unfilled::new(bytes as usize, dtype.size()))?
                 }
             };
             arrays.push(Array { name, dtype, shape, data });
@@ -1919,6 +2008,52 @@ pub fn error(id: Option<u64>, message: &str) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `read_with` hands each inline array's room to the filler (aligned for its type, of its
+    /// size), and a message read through a filler equals one read as usual; shared-memory
+    /// arrays are filled the same way.
+    #[test]
+    fn arrays_filled_by_the_reader_equal_arrays_read() {
+        let p: Vec<f32> = (0..3001 * 3).map(|i| i as f32).collect();
+        let c: Vec<u8> = (0..3001 * 4).map(|i| (i * 7) as u8).collect();
+        let m = Message::new(
+            json!({"type": "points", "name": "p"}),
+            vec![Array::f32("positions", &[3001, 3], &p), Array::u8("colors", &[3001, 4], &c)],
+        );
+        let bytes = m.to_bytes();
+        let mut seen = Vec::new();
+        let mut r = std::io::Cursor::new(&bytes);
+        let read = Message::read_with(&mut r, &Limits::default(), |r, mut room| {
+            let ptr = room.as_mut_ptr();
+            seen.push((room.len(), ptr as usize % 4));
+            let mut tmp = vec![0u8; room.len()];
+            r.read_exact(&mut tmp)?;
+            Ok(room.fill_from(&tmp).expect("same length"))
+        })
+        .expect("read");
+        assert_eq!(seen, vec![(3001 * 12, 0), (3001 * 4, 0)]);
+        assert_eq!(read, Message::decode(&bytes, &Limits::default()).expect("decode").0);
+        assert_eq!(
+            read.arrays[0].data.clone().into_vec::<[f32; 3]>().ok().map(|v| v[3000]),
+            Some([9000.0, 9001.0, 9002.0])
+        );
+        // A filler given the wrong number of bytes gets nothing.
+        let mut r = std::io::Cursor::new(&bytes);
+        let short = Message::read_with(&mut r, &Limits::default(), |_, room| {
+            room.fill_from(&[1, 2, 3]).ok_or_else(|| std::io::Error::other("short"))
+        });
+        assert!(short.is_err());
+        // Shared memory: the reader fills the room of each array.
+        let mut s = m.clone();
+        s.arrays[0].data = Payload::default();
+        s.shared.push((0, SharedBytes { file: "xpg-t".into(), offset: 8 }));
+        s.resolve_shared(|file, offset, room| {
+            assert_eq!((file, offset, room.len()), ("xpg-t", 8, 3001 * 12));
+            room.fill_from(bytemuck::cast_slice(&p)).ok_or(())
+        })
+        .expect("resolve");
+        assert_eq!(s, m);
+    }
 
     /// Arrays read off the wire become the request's vectors in place (f32 positions, RGBA8
     /// colours, f32 scalars, u32 faces); other types are converted; both parse the same.

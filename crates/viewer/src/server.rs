@@ -414,7 +414,7 @@ fn serve(
             }
             Timing::add(&timing.waiting, t);
             let t = std::time::Instant::now();
-            let mut m = match Message::read(&mut reader, &config.limits) {
+            let mut m = match Message::read_with(&mut reader, &config.limits, fill_from_socket) {
                 Ok(m) => m,
                 Err(ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     return Ok(());
@@ -436,7 +436,7 @@ fn serve(
                                  its hello"
                             ));
                         }
-                        read_shared(file, offset, into)
+                        read_shared_array(file, offset, into)
                     }),
                     None => Err("arrays in shared memory: only for clients on this machine \
                                  (connected to a loopback address) that named their file in \
@@ -494,13 +494,61 @@ fn serve(
     result
 }
 
-/// Reads `into.len()` bytes at `offset` of the shared-memory file `/dev/shm/NAME` (a name
-/// [`protocol::SharedBytes::valid_name`] accepts): a regular file of this user, not a link,
-/// large enough; large arrays are read by several threads.
+/// Fills `into` from `r`: what `r` holds first, then straight from the socket into the
+/// array's storage (not zeroed first, as safe code must: at 16 MB a frame, zeroing costs as
+/// much as a third of the read). Small arrays go through the buffer.
+#[cfg(unix)]
+pub fn fill_from_socket(
+    r: &mut std::io::BufReader<TcpStream>,
+    mut into: protocol::Unfilled,
+) -> std::io::Result<protocol::Payload> {
+    use std::io::BufRead as _;
+    use std::os::fd::AsRawFd as _;
+    let len = into.len();
+    if len < 64 << 10 {
+        return into.read_from(r);
+    }
+    let base = into.as_mut_ptr();
+    let buffered = r.buffer();
+    let mut done = buffered.len().min(len);
+    // SAFETY: `base` has room for `len >= done` bytes, and the reader's buffer is another
+    // allocation.
+    unsafe { std::ptr::copy_nonoverlapping(buffered.as_ptr(), base, done) };
+    r.consume(done);
+    let fd = r.get_ref().as_raw_fd();
+    while done < len {
+        // SAFETY: `[done, len)` lies in the writable room at `base`; `fd` is the socket that
+        // `r` holds open.
+        let n = unsafe { libc::recv(fd, base.add(done).cast(), len - done, libc::MSG_WAITALL) };
+        match n {
+            n if n > 0 => done += n as usize,
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    // SAFETY: all `len` bytes were written (copied, then received).
+    Ok(unsafe { into.assume_filled() })
+}
+
+#[cfg(not(unix))]
+pub fn fill_from_socket(
+    r: &mut std::io::BufReader<TcpStream>,
+    into: protocol::Unfilled,
+) -> std::io::Result<protocol::Payload> {
+    into.read_from(r)
+}
+
+/// Opens the shared-memory file `/dev/shm/NAME` (a name [`protocol::SharedBytes::valid_name`]
+/// accepts) to read `len` bytes at `offset`: a regular file of this user, not a link, large
+/// enough.
 #[cfg(target_os = "linux")]
-fn read_shared(name: &str, offset: u64, into: &mut [u8]) -> Result<(), String> {
-    use rayon::prelude::*;
-    use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _};
+fn open_shared(name: &str, offset: u64, len: usize) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
     if !protocol::SharedBytes::valid_name(name) {
         return Err(format!("'{name}' is not a shared-memory name (xpg-...)"));
     }
@@ -517,24 +565,87 @@ fn read_shared(name: &str, offset: u64, into: &mut [u8]) -> Result<(), String> {
     if !meta.is_file() || Some(meta.uid()) != me || meta.nlink() != 1 {
         return Err(format!("{}: not a file of this user", path.display()));
     }
-    let end = offset.checked_add(into.len() as u64).filter(|&e| e <= meta.len());
-    if end.is_none() {
+    if offset.checked_add(len as u64).is_none_or(|e| e > meta.len()) {
         return Err(format!(
-            "{} holds {} bytes: {} bytes at offset {offset} are past its end",
+            "{} holds {} bytes: {len} bytes at offset {offset} are past its end",
             path.display(),
             meta.len(),
-            into.len()
         ));
     }
+    Ok(f)
+}
+
+/// Reads `into.len()` bytes at `offset` of the shared-memory file `NAME` ([`open_shared`]).
+#[cfg(target_os = "linux")]
+fn read_shared(name: &str, offset: u64, into: &mut [u8]) -> Result<(), String> {
+    use std::os::unix::fs::FileExt as _;
+    let f = open_shared(name, offset, into.len())?;
+    f.read_exact_at(into, offset).map_err(|e| format!("/dev/shm/{name}: {e}"))
+}
+
+/// An array's bytes at `offset` of the shared-memory file `NAME` ([`open_shared`]), read
+/// straight into their storage (not zeroed first: at 16 MB a frame, zeroing took as long as
+/// a third of the read), large arrays by several threads.
+#[cfg(target_os = "linux")]
+fn read_shared_array(
+    name: &str,
+    offset: u64,
+    mut into: protocol::Unfilled,
+) -> Result<protocol::Payload, String> {
+    use rayon::prelude::*;
+    use std::os::fd::AsRawFd as _;
+    let len = into.len();
+    let f = open_shared(name, offset, len)?;
+    let fd = f.as_raw_fd();
+    // An address, so that the threads can share it; each writes its own range of it.
+    let base = into.as_mut_ptr() as usize;
     const CHUNK: usize = 512 << 10;
-    into.par_chunks_mut(CHUNK)
-        .enumerate()
-        .try_for_each(|(k, c)| f.read_exact_at(c, offset + (k * CHUNK) as u64))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    (0..len.div_ceil(CHUNK))
+        .into_par_iter()
+        .try_for_each(|k| {
+            let (start, end) = (k * CHUNK, ((k + 1) * CHUNK).min(len));
+            let mut done = start;
+            while done < end {
+                // SAFETY: `[done, end)` lies in the `len` writable bytes at `base`, and no
+                // other thread writes it; `fd` stays open (`f` outlives the loop).
+                let n = unsafe {
+                    libc::pread(
+                        fd,
+                        (base + done) as *mut libc::c_void,
+                        end - done,
+                        (offset + done as u64) as libc::off_t,
+                    )
+                };
+                match n {
+                    n if n > 0 => done += n as usize,
+                    0 => return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
+                    _ => {
+                        let e = std::io::Error::last_os_error();
+                        if e.kind() != std::io::ErrorKind::Interrupted {
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("/dev/shm/{name}: {e}"))?;
+    drop(f);
+    // SAFETY: every chunk was read in full (an error or a short file returned above).
+    Ok(unsafe { into.assume_filled() })
 }
 
 #[cfg(not(target_os = "linux"))]
 fn read_shared(name: &str, _: u64, _: &mut [u8]) -> Result<(), String> {
+    Err(format!("'{name}': shared memory is read on Linux only"))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_shared_array(
+    name: &str,
+    _: u64,
+    _: protocol::Unfilled,
+) -> Result<protocol::Payload, String> {
     Err(format!("'{name}': shared memory is read on Linux only"))
 }
 

@@ -735,7 +735,8 @@ fn mesh_samples_keep_their_vertex_colours() {
 /// A client on this machine passes large arrays through shared memory (a file in /dev/shm
 /// it writes, the viewer reads); streamed without waiting, they arrive in order; a message
 /// naming a missing file, or bytes past a file's end, gets an error and the connection goes
-/// on; the client's file is removed when it disconnects.
+/// on; the client's file is removed when it disconnects. Every byte of the arrays arrives, as
+/// it does for large arrays in the messages (read from the socket into their storage).
 #[test]
 fn shared_memory_arrays_from_a_local_client() {
     let mut app = serving();
@@ -782,6 +783,18 @@ fn shared_memory_arrays_from_a_local_client() {
         let _ = std::fs::remove_file(&path);
         kinds.extend(replies);
         v.points("after", &p[..10], None)?;
+        // The same arrays in the messages, streamed back to back so that an array's first
+        // bytes sit in the reader's buffer and the rest comes from the socket; sizes that are
+        // no multiple of anything.
+        let mut w = Client::connect(&addr)?;
+        w.set_shared_memory(false)?;
+        for (k, m) in [(0, 50_000), (1, 30_001), (2, 77_777)] {
+            let q: Vec<[f32; 3]> = (0..m).map(|i| [i as f32, k as f32, -(i as f32)]).collect();
+            let arrays = [protocol::Array::f32("positions", &[m, 3], q.as_flattened())];
+            w.send(serde_json::json!({"type": "points", "name": format!("tcp/{k}")}), &arrays)?;
+        }
+        w.flush()?;
+        w.query()?;
         Ok((files[0].clone(), kinds))
     })
     .expect("client");
@@ -794,8 +807,21 @@ fn shared_memory_arrays_from_a_local_client() {
     assert_eq!(big.positions.len(), 50_000);
     assert_eq!(big.positions[49_999], [49_999.0, 1.0, 2.0]);
     assert_eq!(big.colors[7], [255, 0, 0, 255]);
+    // Every byte where it belongs (the file is read in chunks by several threads).
+    assert!(big.positions.iter().enumerate().all(|(i, p)| *p == [i as f32, 1.0, 2.0]));
+    assert!(big.colors.iter().all(|c| *c == [255, 0, 0, 255]));
     let streamed = s.point_sets.iter().find(|p| p.name == "streamed").expect("streamed");
-    assert_eq!(streamed.positions[3], [3.0, 9.0, 0.0], "the last request applied last");
+    assert!(
+        streamed.positions.iter().enumerate().all(|(i, p)| *p == [i as f32, 9.0, 0.0]),
+        "the last request applied last, whole"
+    );
+    for (k, m) in [(0, 50_000), (1, 30_001), (2, 77_777)] {
+        let name = format!("tcp/{k}");
+        let t = s.point_sets.iter().find(|p| p.name == name).expect("tcp points");
+        assert_eq!(t.positions.len(), m, "{name}");
+        let exact = t.positions.iter().enumerate();
+        assert!(exact.clone().all(|(i, p)| *p == [i as f32, k as f32, -(i as f32)]), "{name}");
+    }
     assert!(s.point_sets.iter().any(|p| p.name == "after"));
     assert!(!std::path::Path::new("/dev/shm").join(&file).exists(), "{file} removed");
 }
