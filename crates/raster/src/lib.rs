@@ -211,6 +211,12 @@ struct Visibility {
     triangles: Pipeline,
     spheres: Pipeline,
     shade: Pipeline,
+    /// `shade` for scenes whose every material is Lambertian (forward.slang's LAMBERT=1:
+    /// fewer registers, more threads in flight), made on the first frame of such a scene.
+    lambert_code: xpg::EntryPointCode,
+    lambert: Option<Pipeline>,
+    /// Whether this frame shades with `lambert`.
+    lambert_now: bool,
 }
 
 /// Format of the visibility buffer: a number for each triangle (or sphere) of the frame's
@@ -466,11 +472,24 @@ impl Raster {
             let mut shade_defines = defines(true, false, false, 0, false);
             shade_defines.push(("VISIBILITY".into(), "1".into()));
             let code = compiler.compile(&ShaderDesc {
-                defines: shade_defines,
+                defines: shade_defines.clone(),
                 ..ShaderDesc::new(dir.join("raster/forward.slang"))
             })?;
             let shade = Pipeline::compute(ctx, &entry(&code, "cs_shade")?, Some(heap))?;
-            Some(Visibility { triangles, spheres, shade })
+            shade_defines.push(("LAMBERT".into(), "1".into()));
+            let code = compiler.compile(&ShaderDesc {
+                defines: shade_defines,
+                ..ShaderDesc::new(dir.join("raster/forward.slang"))
+            })?;
+            let lambert_code = entry(&code, "cs_shade")?;
+            Some(Visibility {
+                triangles,
+                spheres,
+                shade,
+                lambert_code,
+                lambert: None,
+                lambert_now: false,
+            })
         } else {
             None
         };
@@ -1077,7 +1096,10 @@ impl Raster {
         // The index buffer's address in `oit` (unused by opaque shading: forward.slang).
         let push = RasterPush { oit: meshes.index_address, ..push };
         let (t, ao, lighting, e) = (*target, ao_image, *lighting, *env);
-        let shade = &v.shade;
+        let shade = match &v.lambert {
+            Some(lambert) if v.lambert_now => lambert,
+            _ => &v.shade,
+        };
         sb.shading_reads_in(graph.add_pass("raster visibility shading"), &lighting, fb, true)
             .read(&visibility, Access::SampledCompute)
             .read(bases, Access::StorageReadCompute)
@@ -1530,6 +1552,12 @@ impl Raster {
         // Without MSAA, opaque untextured surfaces go through the visibility buffer: the
         // forward pass draws the textured ones alone (none: no forward pass), and the compute
         // pass that shades the others fills the background too.
+        if let Some(v) = self.visibility.as_mut() {
+            if scene.all_lambert && vis_on && v.lambert.is_none() {
+                v.lambert = Some(Pipeline::compute(&self.ctx, &v.lambert_code, Some(heap))?);
+            }
+            v.lambert_now = scene.all_lambert && v.lambert.is_some();
+        }
         let vis = self.visibility.as_ref().zip(bases).filter(|_| vis_on);
         let forward_pass = vis.is_none() || groups.iter().any(|g| g.textured);
         // The occlusion from a depth pass of its own, or (None) with the visibility buffer and

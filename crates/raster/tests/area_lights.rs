@@ -461,3 +461,57 @@ fn area_light_specular_follows_the_path_tracer() {
         assert!((0.5..1.25).contains(&ratio), "{name}: mean raster / traced {ratio}");
     }
 }
+
+/// A scene whose every material is Lambertian is shaded by a variant without the specular,
+/// coat and sheen lobes (forward.slang's LAMBERT=1, fewer registers): many_lights with its
+/// 200 emitters and two point lights looks the same through it as through the general shader
+/// (forced by a metal square drawn inside the ball, where nothing sees it).
+#[test]
+fn area_lights_lambert_variant_shades_as_the_general_shader() {
+    let size = 48;
+    let req = testkit::refs_request(testkit::data("refs/scenes/many_lights.gltf"), size, size);
+    let mut lambert = scene::load(&req.scene).expect("many_lights");
+    testkit::top::point_light(&mut lambert, glam::Vec3::new(0.5, 1.0, 0.5), 2.0, None);
+    testkit::top::point_light(&mut lambert, glam::Vec3::new(-0.5, 0.5, 0.0), 1.0, None);
+    // The general shader: a metal drawn where it cannot be seen, inside the ball.
+    let mut general = lambert.clone();
+    let ball = general.materials.iter().position(|m| m.name == "ball").expect("ball");
+    let (node, prim) = general
+        .nodes
+        .iter()
+        .find_map(|n| {
+            let mesh = &general.meshes[n.mesh?];
+            mesh.primitives.iter().find(|p| p.material == ball).map(|p| (n, p))
+        })
+        .expect("the ball's node");
+    let centre = prim.positions.iter().map(|&p| glam::Vec3::from(p)).sum::<glam::Vec3>()
+        / prim.positions.len() as f32;
+    let centre = node.world.transform_point3(centre);
+    general.materials.push(Material { name: "metal".into(), metallic: 1.0, ..Default::default() });
+    let mut hidden = quad(0.0, 0.001, general.materials.len() - 1, false);
+    for p in &mut hidden.positions {
+        *p = (glam::Vec3::from(*p) + centre).into();
+    }
+    general.meshes.push(scene::Mesh { name: "hidden".into(), primitives: vec![hidden] });
+    let n = scene::Node::new("hidden", glam::Mat4::IDENTITY).with_mesh(general.meshes.len() - 1);
+    general.nodes.push(n);
+    general.update_world();
+    let ctx = testkit::gpu(false);
+    let all_lambert = |s: &Scene| render::GpuScene::upload(&ctx, s).expect("upload").all_lambert;
+    assert!(all_lambert(&lambert), "many_lights is Lambertian throughout");
+    assert!(!all_lambert(&general));
+    drop(ctx);
+    let a = render_scene(&lambert, &req).expect("render");
+    let b = render_scene(&general, &req).expect("render");
+    testkit::maybe_save(&a, "area_light_lambert_variant");
+    let mean =
+        a.hdr.iter().map(|p| f64::from(p[0] + p[1] + p[2])).sum::<f64>() / a.hdr.len() as f64;
+    assert!(mean > 0.05, "lit: mean {mean}");
+    let mut worst = 0.0f32;
+    for (p, q) in a.hdr.iter().zip(&b.hdr) {
+        for c in 0..3 {
+            worst = worst.max((p[c] - q[c]).abs() / (1e-3 + q[c].abs()));
+        }
+    }
+    assert!(worst < 1e-3, "largest relative difference {worst}");
+}

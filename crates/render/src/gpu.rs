@@ -113,6 +113,19 @@ pub struct GpuMaterial {
     pub pad2: [u32; 3],
 }
 
+impl GpuMaterial {
+    /// Whether the material's BRDF is Lambert's alone wherever it is shaded (shaders/xpg/
+    /// brdf.slang's `brdf_is_lambert`): no specular layer, no metal, no coat and no sheen.
+    /// Textures only scale these factors, so zero factors are zero everywhere (a NaN factor
+    /// counts as a lobe).
+    pub fn is_lambert(&self) -> bool {
+        self.specular == 0.0
+            && self.metallic == 0.0
+            && self.layers1[3] <= 0.0
+            && self.layers2[..3].iter().all(|&c| c <= 0.0)
+    }
+}
+
 /// [`GpuMaterial::textures`] entry of a missing texture.
 pub const NO_TEXTURE: u32 = u32::MAX;
 /// Both faces are shaded.
@@ -357,6 +370,10 @@ pub struct GpuScene {
     pub lights: Buffer,
     /// Number of valid lights.
     pub light_count: u32,
+    /// Whether every material that a draw uses is Lambertian ([`GpuMaterial::is_lambert`]):
+    /// a renderer may then shade the draws with a variant that has no specular lobes (fewer
+    /// registers). Materials that nothing uses (glTF's default one) do not count.
+    pub all_lambert: bool,
     /// The lights on the CPU, as in `lights` (renderers derive their own data from them, such
     /// as the raster's shadow matrices).
     pub light_list: Vec<GpuLight>,
@@ -847,6 +864,7 @@ impl GpuScene {
             materials: materials_buf,
             lights: lights_buf,
             light_count,
+            all_lambert: draws_lambert(&draw_list, &materials),
             points,
             lines,
             light_list: lights,
@@ -1129,6 +1147,7 @@ impl GpuScene {
             ));
         }
         if let Some(materials) = new_materials {
+            self.all_lambert = draws_lambert(&self.draw_list, &materials);
             let bytes = bytemuck::cast_slice(&materials).to_vec();
             writes.push((&self.materials, 0, Bytes::Owned(bytes), "materials"));
         }
@@ -1754,6 +1773,11 @@ impl GpuDraw {
             flags: 0,
         }
     }
+}
+
+/// Whether every material of `draws` is Lambertian (one missing is not).
+fn draws_lambert(draws: &[GpuDraw], materials: &[GpuMaterial]) -> bool {
+    draws.iter().all(|d| materials.get(d.material as usize).is_some_and(GpuMaterial::is_lambert))
 }
 
 /// The material table. `texture_refs`: each texture's packed bindless reference (the scene's
