@@ -267,6 +267,52 @@ impl Unfilled {
         self.bytes
     }
 
+    /// Fills `v`'s allocation instead of a new one, when its elements are 4-byte words
+    /// (`f4`, `u4`, `i4` arrays) and `v` has room for [`Unfilled::len`] bytes but not more
+    /// than twice that; else gives `v` back. Memory already touched fills without a page
+    /// fault (and the kernel's zeroing) every 4 KiB.
+    pub fn reuse_words(&mut self, mut v: Vec<u32>) -> Result<(), Vec<u32>> {
+        let room = v.capacity() * 4;
+        match self.storage {
+            Storage::B4(_) if self.fits(room) => {
+                v.clear();
+                self.storage = Storage::B4(v);
+                Ok(())
+            }
+            _ => Err(v),
+        }
+    }
+
+    /// [`Unfilled::reuse_words`] for arrays of bytes (`u1`, `i1`, `b1`).
+    pub fn reuse_bytes(&mut self, mut v: Vec<u8>) -> Result<(), Vec<u8>> {
+        let room = v.capacity();
+        match self.storage {
+            Storage::B1(_) if self.fits(room) => {
+                v.clear();
+                self.storage = Storage::B1(v);
+                Ok(())
+            }
+            _ => Err(v),
+        }
+    }
+
+    /// Whether an allocation of `room` bytes would be reused: room for [`Unfilled::len`]
+    /// bytes, not more than twice that.
+    pub fn fits(&self, room: usize) -> bool {
+        room >= self.bytes && room <= 2 * self.bytes.max(4096)
+    }
+
+    /// The unit its storage is aligned to: 1, 2, 4 or 8 bytes (4: [`Unfilled::reuse_words`],
+    /// 1: [`Unfilled::reuse_bytes`]).
+    pub fn unit(&self) -> usize {
+        match self.storage {
+            Storage::B1(_) => 1,
+            Storage::B2(_) => 2,
+            Storage::B4(_) => 4,
+            Storage::B8(_) => 8,
+        }
+    }
+
     /// Whether there is nothing to fill.
     pub fn is_empty(&self) -> bool {
         self.bytes == 0
@@ -289,8 +335,9 @@ impl Unfilled {
     /// All [`Unfilled::len`] bytes from [`Unfilled::as_mut_ptr`] have been written.
     pub unsafe fn assume_filled(mut self) -> Payload {
         let bytes = self.bytes;
-        // SAFETY: each vector was made with capacity for exactly `bytes` bytes of its element
-        // type, and the caller wrote all of them (any bit pattern is a valid integer).
+        // SAFETY: each vector has capacity for at least `bytes` bytes of its element type
+        // (made so, or checked when reused), and the caller wrote all of them (any bit pattern
+        // is a valid integer).
         unsafe {
             match &mut self.storage {
                 Storage::B1(v) => v.set_len(bytes),

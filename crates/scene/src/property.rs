@@ -451,6 +451,28 @@ impl Scene {
     /// the same count in place ([`crate::Versions::geometry`], [`Scene::changed`]), a new
     /// count or new triangles by an upload (`structure`). Nothing changes on an error.
     pub fn set_property(&mut self, property: Property, value: Value) -> Result<(), PropertyError> {
+        self.set_property_keeping(property, value, &mut None)
+    }
+
+    /// [`Scene::set_property`], giving back the value it replaced where that is a large
+    /// array (a point set's positions or colours; `None` for the rest), so that its memory
+    /// can be used again (a server reading the next frame of a stream into it).
+    pub fn replace_property(
+        &mut self,
+        property: Property,
+        value: Value,
+    ) -> Result<Option<Value>, PropertyError> {
+        let mut replaced = None;
+        self.set_property_keeping(property, value, &mut replaced)?;
+        Ok(replaced)
+    }
+
+    fn set_property_keeping(
+        &mut self,
+        property: Property,
+        value: Value,
+        replaced: &mut Option<Value>,
+    ) -> Result<(), PropertyError> {
         use Property as P;
         use Value as V;
         let kind = |expected: &'static str, got: &Value| PropertyError::Kind {
@@ -604,11 +626,11 @@ impl Scene {
                                 ps.scalars.clear();
                             }
                         }
-                        ps.positions = p;
+                        *replaced = Some(V::Vec3s(std::mem::replace(&mut ps.positions, p)));
                         changed
                     }
                     (P::PointColors(_), V::Colors(c)) if c.len() == n || c.is_empty() => {
-                        ps.colors = c;
+                        *replaced = Some(V::Colors(std::mem::replace(&mut ps.colors, c)));
                         false
                     }
                     (P::PointScalars(_), V::Floats(s)) if s.len() == n || s.is_empty() => {

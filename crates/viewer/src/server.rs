@@ -117,6 +117,7 @@ pub struct Server {
     inflight: Arc<AtomicU64>,
     timing: Arc<Timing>,
     max_objects: usize,
+    recycled: Arc<Recycled>,
 }
 
 /// Where the connections' reader threads spent their time, all clients together (for
@@ -179,6 +180,8 @@ impl Server {
         let held = Arc::clone(&inflight);
         let timing = Arc::new(Timing::default());
         let timed = Arc::clone(&timing);
+        let recycled = Arc::new(Recycled::default());
+        let pool = Arc::clone(&recycled);
         let max_objects = config.max_objects;
         let config = Arc::new(config);
         std::thread::Builder::new().name("xpg server".into()).spawn(move || {
@@ -208,11 +211,13 @@ impl Server {
                     (tx.clone(), Arc::clone(&config), Arc::clone(&c), Arc::clone(&n));
                 let rec = recorder.clone();
                 let (held, timed) = (Arc::clone(&held), Arc::clone(&timed));
+                let pool = Arc::clone(&pool);
                 c.fetch_add(1, Ordering::Relaxed);
                 let spawned =
                     std::thread::Builder::new().name(format!("xpg client {id}")).spawn(move || {
                         let shared = Shared {
                             queue: &tx,
+                            recycled: &pool,
                             clients: &count,
                             served: &n,
                             recorder: rec.as_deref(),
@@ -230,7 +235,18 @@ impl Server {
             }
         })?;
         tracing::info!("listening on {addr}");
-        Ok(Self { rx, addr, stop, clients, served, recorder: kept, inflight, timing, max_objects })
+        Ok(Self {
+            rx,
+            addr,
+            stop,
+            clients,
+            served,
+            recorder: kept,
+            inflight,
+            timing,
+            max_objects,
+            recycled,
+        })
     }
 
     /// The address it listens on (the port chosen when 0 was asked).
@@ -268,6 +284,11 @@ impl Server {
             bytes: self.timing.bytes.load(Ordering::Relaxed),
             applying: std::time::Duration::ZERO,
         }
+    }
+
+    /// Where the render thread gives back array storage that it is done with.
+    pub fn recycled(&self) -> &Recycled {
+        &self.recycled
     }
 
     /// Gives back the bytes of a request the render thread is done with.
@@ -317,8 +338,92 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// What the client threads share.
+/// Array storage the render thread is done with (a point set's positions and colours that a
+/// new frame replaced), for the readers to fill with the next frames: fresh memory costs a
+/// page fault, and the kernel's zeroing, every 4 KiB. At most [`Recycled::KEEP`] buffers of
+/// each kind (a stream needs one: each frame applied gives one back, each frame read takes
+/// one), each of at least [`Recycled::SMALLEST`] bytes, together at most [`Recycled::MOST`].
+#[derive(Debug, Default)]
+pub struct Recycled {
+    words: std::sync::Mutex<Vec<Vec<u32>>>,
+    bytes: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl Recycled {
+    /// Buffers kept of each kind.
+    pub const KEEP: usize = 2;
+    /// Bytes kept of each kind.
+    pub const MOST: usize = 256 << 20;
+    /// Smaller buffers are not kept.
+    pub const SMALLEST: usize = 256 << 10;
+
+    fn keep<T>(list: &std::sync::Mutex<Vec<Vec<T>>>, v: Vec<T>) {
+        if v.capacity() * size_of::<T>() < Self::SMALLEST {
+            return;
+        }
+        let mut l = list.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept: usize = l.iter().map(|v| v.capacity() * size_of::<T>()).sum();
+        if l.len() < Self::KEEP && kept + v.capacity() * size_of::<T>() <= Self::MOST {
+            l.push(v);
+        }
+        // Else `v` is freed here, after the lock is released.
+    }
+
+    /// Keeps the storage of 4-byte words (positions, scalars).
+    pub fn give_words<T: bytemuck::Pod>(&self, v: Vec<T>) {
+        if let Ok(w) = bytemuck::allocation::try_cast_vec::<T, u32>(v) {
+            Self::keep(&self.words, w);
+        }
+    }
+
+    /// Keeps the storage of bytes (RGBA8 colours).
+    pub fn give_bytes<T: bytemuck::Pod>(&self, v: Vec<T>) {
+        if let Ok(b) = bytemuck::allocation::try_cast_vec::<T, u8>(v) {
+            Self::keep(&self.bytes, b);
+        }
+    }
+
+    /// How many buffers of words and of bytes are kept.
+    #[cfg(test)]
+    fn kept(&self) -> (usize, usize) {
+        fn len<T>(l: &std::sync::Mutex<Vec<Vec<T>>>) -> usize {
+            l.lock().map_or(0, |l| l.len())
+        }
+        (len(&self.words), len(&self.bytes))
+    }
+
+    /// `room` in a kept buffer that fits it, if there is one.
+    pub fn fill(&self, mut room: protocol::Unfilled) -> protocol::Unfilled {
+        fn take<T>(l: &std::sync::Mutex<Vec<Vec<T>>>, room: &protocol::Unfilled) -> Option<Vec<T>> {
+            let mut l = l.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let k = l.iter().position(|v| room.fits(v.capacity() * size_of::<T>()))?;
+            Some(l.swap_remove(k))
+        }
+        if room.len() < Self::SMALLEST {
+            return room;
+        }
+        // (A buffer that fits, of the room's unit, is always taken.)
+        match room.unit() {
+            4 => {
+                if let Some(v) = take(&self.words, &room) {
+                    let _ = room.reuse_words(v);
+                }
+            }
+            1 => {
+                if let Some(v) = take(&self.bytes, &room) {
+                    let _ = room.reuse_bytes(v);
+                }
+            }
+            _ => {}
+        }
+        room
+    }
+}
+
 struct Shared<'a> {
     queue: &'a SyncSender<Incoming>,
+    /// Storage to fill again.
+    recycled: &'a Recycled,
     /// Clients connected (one less as soon as this one's reader ends).
     clients: &'a AtomicUsize,
     served: &'a AtomicU64,
@@ -334,7 +439,7 @@ fn serve(
     config: &ServerConfig,
     shared: &Shared<'_>,
 ) -> anyhow::Result<()> {
-    let Shared { queue, clients, served, recorder, inflight, timing } = *shared;
+    let Shared { queue, recycled, clients, served, recorder, inflight, timing } = *shared;
     // One client less when its reader ends, however it ends.
     struct Leave<'a>(&'a AtomicUsize);
     impl Drop for Leave<'_> {
@@ -414,7 +519,8 @@ fn serve(
             }
             Timing::add(&timing.waiting, t);
             let t = std::time::Instant::now();
-            let mut m = match Message::read_with(&mut reader, &config.limits, fill_from_socket) {
+            let fill = |r: &mut _, room| fill_from_socket(r, recycled.fill(room));
+            let mut m = match Message::read_with(&mut reader, &config.limits, fill) {
                 Ok(m) => m,
                 Err(ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     return Ok(());
@@ -436,7 +542,7 @@ fn serve(
                                  its hello"
                             ));
                         }
-                        read_shared_array(file, offset, into)
+                        read_shared_array(file, offset, recycled.fill(into))
                     }),
                     None => Err("arrays in shared memory: only for clients on this machine \
                                  (connected to a loopback address) that named their file in \
@@ -763,6 +869,50 @@ pub fn read_recording(
 
 #[cfg(test)]
 mod tests {
+    /// Storage given back is filled with the next array that fits it, once; storage too
+    /// small, too large for the array or of the other kind is not; at most `KEEP` are kept.
+    #[test]
+    fn storage_given_back_is_filled_again() {
+        use std::io::Read as _;
+        let pool = super::Recycled::default();
+        let n = 100_000;
+        let old: Vec<[f32; 3]> = vec![[1.0; 3]; n];
+        let old_at = old.as_ptr() as usize;
+        pool.give_words(old);
+        pool.give_words(vec![[0f32; 3]; 10]);
+        pool.give_bytes(vec![[0u8; 4]; 4 * n]);
+        let p: Vec<f32> = (0..n * 3).map(|i| i as f32).collect();
+        let m = protocol::Message::new(
+            serde_json::json!({"type": "points", "name": "p"}),
+            vec![protocol::Array::f32("positions", &[n, 3], &p)],
+        );
+        let bytes = m.to_bytes();
+        let read = |pool: &super::Recycled| {
+            let mut at = 0;
+            let mut r = std::io::Cursor::new(&bytes);
+            let got = protocol::Message::read_with(&mut r, &Default::default(), |r, room| {
+                let mut room = pool.fill(room);
+                at = room.as_mut_ptr() as usize;
+                let mut tmp = vec![0u8; room.len()];
+                r.read_exact(&mut tmp)?;
+                room.fill_from(&tmp).ok_or_else(|| std::io::Error::other("length"))
+            });
+            (got.expect("read"), at)
+        };
+        let (got, at) = read(&pool);
+        assert_eq!(at, old_at, "the kept storage was filled");
+        assert_eq!(got, m);
+        let (got, at) = read(&pool);
+        assert_ne!(at, old_at, "and taken");
+        assert_eq!(got, m);
+        // Bytes (colours, 1.6 MB: four times the positions' room at most twice) are not
+        // taken for words; at most KEEP buffers are kept.
+        for _ in 0..3 {
+            pool.give_words(vec![[0f32; 3]; n]);
+        }
+        assert_eq!(pool.kept(), (super::Recycled::KEEP, 1));
+    }
+
     #[test]
     fn tokens_are_random_and_compared_whole() {
         let (a, b) = (super::generate_token(), super::generate_token());

@@ -1509,8 +1509,20 @@ impl super::App {
             return Ok(None);
         }
         if let Some(Obj::Points { set, stream: None }) = existing {
-            self.set(Property::PointPositions(set), Value::Vec3s(positions))?;
-            self.set(Property::PointColors(set), Value::Colors(colors))?;
+            // What the new frame replaces goes back to the server's readers, to be filled
+            // with the next one (large arrays only).
+            let recycle = |old: Option<Value>| match (old, &remote.server) {
+                (Some(Value::Vec3s(v)), Some(server)) => server.recycled().give_words(v),
+                (Some(Value::Colors(v)), Some(server)) => server.recycled().give_bytes(v),
+                _ => {}
+            };
+            let replace = |s: &mut Scene, p, v| s.replace_property(p, v).map_err(|e| e.to_string());
+            recycle(replace(
+                &mut self.scene,
+                Property::PointPositions(set),
+                Value::Vec3s(positions),
+            )?);
+            recycle(replace(&mut self.scene, Property::PointColors(set), Value::Colors(colors))?);
             if !scalars.is_empty() {
                 let fit = scene::Colormap::fit(scene::ColormapKind::Viridis, &scalars);
                 if let Some(p) = self.scene.point_sets.get_mut(set) {
