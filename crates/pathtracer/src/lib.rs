@@ -17,6 +17,7 @@ mod lights;
 pub use alias::{environment_weights, AliasEntry, AliasError, AliasTable};
 pub use lights::{GpuLightSample, LightTable};
 
+mod denoise;
 mod renderer;
 
 pub use renderer::{PathTracer, Settings};

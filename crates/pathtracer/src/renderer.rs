@@ -33,6 +33,10 @@ pub struct Settings {
     pub focus_distance: f32,
     /// Largest luminance one sample may carry (biased; None: unbiased).
     pub firefly_clamp: Option<f32>,
+    /// Accumulate the first hits' albedo, normal and distance ([`PathTracer::aovs`]).
+    pub aovs: bool,
+    /// Show the accumulation through the denoiser (`crate::denoise`; it needs the AOVs).
+    pub denoise: bool,
 }
 
 impl Default for Settings {
@@ -46,6 +50,8 @@ impl Default for Settings {
             aperture: 0.0,
             focus_distance: 1.0,
             firefly_clamp: None,
+            aovs: false,
+            denoise: false,
         }
     }
 }
@@ -85,6 +91,8 @@ struct Push {
 
 /// [`Push::flags`]: write the depth of each pixel's centre ray (for the overlay).
 const FLAG_DEPTH: u32 = 1;
+/// [`Push::flags`]: accumulate the AOVs.
+const FLAG_AOV: u32 = 2;
 
 /// The light tables of one scene on the GPU.
 struct LightBuffers {
@@ -117,6 +125,8 @@ struct Accumulation {
     /// from frame to frame; a restart discards their contents).
     sum: HistoryImage,
     squares: HistoryImage,
+    /// The AOV sums (first hits' albedo and hits; normal and distance), when asked for.
+    aovs: Option<[HistoryImage; 2]>,
     /// Samples per pixel so far.
     samples: u32,
     /// Frames so far.
@@ -145,6 +155,7 @@ pub struct PathTracer {
     lights: Option<LightBuffers>,
     /// The luminance the firefly clamp uses when it is switched on.
     clamp_luminance: f32,
+    denoiser: crate::denoise::Denoiser,
     ctx: Context,
 }
 
@@ -202,6 +213,7 @@ impl PathTracer {
             table: None,
             lights: None,
             clamp_luminance: 10.0,
+            denoiser: crate::denoise::Denoiser::new(compiler)?,
             ctx: ctx.clone(),
         })
     }
@@ -273,7 +285,7 @@ fn accumulation_image(
     Ok(HistoryImage::new(ctx, name, info, usage)?)
 }
 
-const SETTING_KEYS: [&str; 9] = [
+const SETTING_KEYS: [&str; 11] = [
     "samples_per_frame",
     "max_depth",
     "rr_start",
@@ -283,6 +295,8 @@ const SETTING_KEYS: [&str; 9] = [
     "focus_distance",
     "firefly_clamp",
     "clamp_luminance",
+    "denoise",
+    "aovs",
 ];
 
 impl Renderer for PathTracer {
@@ -340,6 +354,8 @@ impl Renderer for PathTracer {
             )
             .logarithmic()
             .when(k[7]),
+            Setting::switch(k[9], "denoise (interactive)", s.denoise),
+            Setting::switch(k[10], "first-hit albedo, normal, depth", s.aovs),
         ]
     }
 
@@ -357,6 +373,8 @@ impl Renderer for PathTracer {
             ("firefly_clamp", SettingValue::Bool(b)) => {
                 s.firefly_clamp = b.then_some(self.clamp_luminance)
             }
+            ("denoise", SettingValue::Bool(b)) => s.denoise = b,
+            ("aovs", SettingValue::Bool(b)) => s.aovs = b,
             ("clamp_luminance", SettingValue::Float(x)) => {
                 self.clamp_luminance = x;
                 if s.firefly_clamp.is_some() {
@@ -378,6 +396,11 @@ impl Renderer for PathTracer {
 
     fn accumulation(&self) -> Option<(&Image, &Image)> {
         self.accum.as_ref().and_then(|a| Some((a.sum.image()?, a.squares.image()?)))
+    }
+
+    fn aovs(&self) -> Option<(&Image, &Image)> {
+        let [albedo, normal] = self.accum.as_ref()?.aovs.as_ref()?;
+        Some((albedo.image()?, normal.image()?))
     }
 }
 
@@ -419,6 +442,9 @@ impl PathTracer {
         key.extend(st.focus_distance.to_le_bytes());
         key.extend(st.firefly_clamp.unwrap_or(0.0).to_le_bytes());
         key.push(u8::from(self.lights.as_ref().is_some_and(|l| l.scene_id == scene.id)));
+        // AOVs (asked for, or for the denoiser) from the first sample on.
+        let aov_on = self.settings.aovs || self.settings.denoise;
+        key.push(u8::from(aov_on));
         let hidden: Vec<u32> = if self.hidden_nodes.is_empty() {
             Vec::new()
         } else {
@@ -441,6 +467,7 @@ impl PathTracer {
                 self.accum = Some(Accumulation {
                     sum: accumulation_image(&self.ctx, "pt sum", w, h)?,
                     squares: accumulation_image(&self.ctx, "pt squares", w, h)?,
+                    aovs: None,
                     samples: 0,
                     frames: 0,
                     key: key.clone(),
@@ -451,6 +478,16 @@ impl PathTracer {
                 // The shader overwrites on frame 0: the old sums need not be kept.
                 a.sum.discard();
                 a.squares.discard();
+                if !aov_on {
+                    a.aovs = None;
+                } else if let Some(aovs) = a.aovs.as_mut() {
+                    aovs.iter().for_each(HistoryImage::discard);
+                } else {
+                    a.aovs = Some([
+                        accumulation_image(&self.ctx, "pt aov albedo", w, h)?,
+                        accumulation_image(&self.ctx, "pt aov normal", w, h)?,
+                    ]);
+                }
             }
         }
         let settings = self.settings;
@@ -493,7 +530,7 @@ impl PathTracer {
             focus_distance: settings.focus_distance.max(1e-6),
             uvs: scene.uvs.address(),
             firefly_clamp: settings.firefly_clamp.unwrap_or(0.0).max(0.0),
-            flags: if overlay { FLAG_DEPTH } else { 0 },
+            flags: if overlay { FLAG_DEPTH } else { 0 } | if aov_on { FLAG_AOV } else { 0 },
         };
         a.frames += 1;
         a.samples += settings.samples_per_frame.max(1);
@@ -556,7 +593,18 @@ impl PathTracer {
         let (dw, dh) = if overlay { (w, h) } else { (1, 1) };
         let mut depths =
             graph.create_image("path tracer depths", ImageInfo::d2(dw, dh, vk::Format::R32_SFLOAT));
+        // The AOV sums, or unused 1 x 1 images.
+        let mut aovs = match &a.aovs {
+            Some([albedo, normal]) => {
+                [graph.use_history(albedo, None), graph.use_history(normal, None)]
+            }
+            None => {
+                let info = ImageInfo::d2(1, 1, vk::Format::R32G32B32A32_SFLOAT);
+                [graph.create_image("pt no albedo", info), graph.create_image("pt no normal", info)]
+            }
+        };
         let (t, e, s, q, out, z) = (tlas, env, sum, squares, *target, depths);
+        let [aov_a, aov_n] = aovs;
         let pipeline = &self.pipeline;
         let sampler = self.env_sampler.raw();
         let mut pass = graph
@@ -570,6 +618,8 @@ impl PathTracer {
             .write(&mut squares, Access::StorageWriteRayTracing)
             .write(target, Access::StorageWriteRayTracing)
             .write(&mut depths, Access::StorageWriteRayTracing)
+            .write(&mut aovs[0], Access::StorageWriteRayTracing)
+            .write(&mut aovs[1], Access::StorageWriteRayTracing)
             .record(move |pc| {
                 pipeline.bind(pc.cmd, Some(heap));
                 pc.push_descriptors(
@@ -581,6 +631,8 @@ impl PathTracer {
                         Bind::Storage { binding: 3, image: &q, mip: 0 },
                         Bind::Storage { binding: 4, image: &out, mip: 0 },
                         Bind::Storage { binding: 5, image: &z, mip: 0 },
+                        Bind::Storage { binding: 6, image: &aov_a, mip: 0 },
+                        Bind::Storage { binding: 7, image: &aov_n, mip: 0 },
                     ],
                 )?;
                 pipeline.push(pc.cmd, &push);
@@ -589,6 +641,11 @@ impl PathTracer {
                 unsafe { pipeline.trace_rays(pc.cmd, [w, h, 1]) }
                     .map_err(framegraph::ExecuteError::Gpu)
             });
+        if settings.denoise {
+            let guides = crate::denoise::Guides { sum, squares, albedo: aovs[0], normal: aovs[1] };
+            let inv = push.inv_view_proj;
+            self.denoiser.add_passes(&self.ctx, graph, (w, h), inv, &guides, target)?;
+        }
         if !overlay {
             return Ok(None);
         }

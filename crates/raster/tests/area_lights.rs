@@ -228,19 +228,8 @@ fn area_light_reference_scenes_against_mitsuba() {
         };
         let img = testkit::render(&req).expect("render");
         testkit::maybe_save(&img, &format!("area_light_{name}_{shadows}"));
-        let reference = image::open(testkit::data(&format!("refs/refs/{name}.exr")))
-            .expect("reference")
-            .to_rgb32f();
-        let f = reference.width() as usize / size;
-        let r = |x: usize, y: usize, c: usize| -> f64 {
-            let mut s = 0.0;
-            for j in 0..f {
-                for i in 0..f {
-                    s += f64::from(reference.get_pixel((x * f + i) as u32, (y * f + j) as u32)[c]);
-                }
-            }
-            s / (f * f) as f64
-        };
+        let reference = testkit::reference_at(name, size);
+        let r = |x: usize, y: usize, c: usize| reference[y * size + x][c];
         let o = |x: usize, y: usize, c: usize| f64::from(img.hdr[y * size + x][c]);
         let mut ratio = [0.0; 3];
         for (c, ratio) in ratio.iter_mut().enumerate() {

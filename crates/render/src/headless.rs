@@ -26,6 +26,22 @@ pub struct RenderedImage {
     /// A progressive renderer's per-sample variance per pixel and channel (from its
     /// accumulated second moments).
     pub variance: Option<Vec<[f32; 4]>>,
+    /// A progressive renderer's first hits, where it keeps them ([`Renderer::aovs`]).
+    pub aovs: Option<Aovs>,
+}
+
+/// What the samples of each pixel hit first, averaged over them (`render --aov`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aovs {
+    /// The albedo (base colour) of lit surfaces; 1 where a sample saw the environment, an
+    /// emitter or an unlit surface.
+    pub albedo: Vec<[f32; 3]>,
+    /// The unit shading normal facing the camera (world space), of every surface; zero where
+    /// no sample hit one.
+    pub normal: Vec<[f32; 3]>,
+    /// The distance from the camera along the ray (scene units), of every surface; infinite
+    /// where no sample hit one.
+    pub depth: Vec<f32>,
 }
 
 #[repr(C)]
@@ -209,6 +225,7 @@ pub fn render_view(
     // A progressive renderer: the mean in full precision and the per-sample variance from its
     // accumulated sums and squares (RGBA32F, GENERAL after the last frame).
     let mut variance = None;
+    let mut aovs = None;
     if let Some((sum, squares)) = renderer.accumulation() {
         ctx.wait_idle()?;
         let s = f32x4(&up.read_image(sum, 0, 0, vk::ImageLayout::GENERAL)?);
@@ -237,8 +254,38 @@ pub fn render_view(
             })
             .collect();
         variance = Some(var);
+        if let Some((albedo, normal)) = renderer.aovs() {
+            let a = f32x4(&up.read_image(albedo, 0, 0, vk::ImageLayout::GENERAL)?);
+            let n = f32x4(&up.read_image(normal, 0, 0, vk::ImageLayout::GENERAL)?);
+            aovs = Some(Aovs::from_sums(&s, &q, &a, &n));
+        }
     }
-    Ok(RenderedImage { width, height, hdr, ldr, variance })
+    Ok(RenderedImage { width, height, hdr, ldr, variance, aovs })
+}
+
+impl Aovs {
+    /// From the sums per pixel: of the samples (count in alpha), of their squares (surface
+    /// hits in alpha), of the albedos and of the normals and distances.
+    fn from_sums(
+        sum: &[[f32; 4]],
+        squares: &[[f32; 4]],
+        albedo: &[[f32; 4]],
+        normal: &[[f32; 4]],
+    ) -> Self {
+        let mut out = Self { albedo: Vec::new(), normal: Vec::new(), depth: Vec::new() };
+        for (((s, q), a), n) in sum.iter().zip(squares).zip(albedo).zip(normal) {
+            let samples = s[3].max(1.0);
+            out.albedo.push([a[0] / samples, a[1] / samples, a[2] / samples]);
+            let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+            out.normal.push(if len > 0.0 {
+                [n[0] / len, n[1] / len, n[2] / len]
+            } else {
+                [0.0; 3]
+            });
+            out.depth.push(if q[3] > 0.0 { n[3] / q[3] } else { f32::INFINITY });
+        }
+        out
+    }
 }
 
 /// A pass that keeps `target` (and so the passes that write it) when nothing reads it: the
@@ -493,6 +540,7 @@ impl FrameExporter {
             hdr,
             ldr: ldr.unwrap_or_default(),
             variance: None,
+            aovs: None,
         };
         done.push(ExportedFrame { tag, image });
         Ok(())

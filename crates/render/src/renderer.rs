@@ -405,6 +405,14 @@ pub trait Renderer {
     fn accumulation(&self) -> Option<(&xpg::Image, &xpg::Image)> {
         None
     }
+
+    /// A progressive renderer's sums of its samples' first hits, when it keeps them: the
+    /// albedo (RGB; alpha: samples that hit a lit surface) and the normal (XYZ; W: the
+    /// distance), RGBA32F, with the number of samples that hit any surface in the alpha of the
+    /// accumulation's squares ([`crate::headless::Aovs`] is what they give).
+    fn aovs(&self) -> Option<(&xpg::Image, &xpg::Image)> {
+        None
+    }
 }
 
 /// Checks that `target` is an image of `graph` of the view's size and of `format`.

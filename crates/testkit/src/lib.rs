@@ -282,6 +282,28 @@ pub fn maybe_save(img: &RenderedImage, name: &str) {
     }
 }
 
+/// The Mitsuba reference of scene `name` (tests/data/refs/refs/NAME.exr) averaged over
+/// blocks down to `size` x `size` (its width a multiple of `size`), row-major RGB.
+pub fn reference_at(name: &str, size: usize) -> Vec<[f64; 3]> {
+    let reference = image::open(data(&format!("refs/refs/{name}.exr")))
+        .unwrap_or_else(|e| panic!("{name}.exr: {e}"))
+        .to_rgb32f();
+    let f = (reference.width() as usize / size).max(1);
+    let mut out = vec![[0.0; 3]; size * size];
+    for (k, o) in out.iter_mut().enumerate() {
+        let (x, y) = (k % size, k / size);
+        for j in 0..f {
+            for i in 0..f {
+                let p = reference.get_pixel((x * f + i) as u32, (y * f + j) as u32);
+                for c in 0..3 {
+                    o[c] += f64::from(p[c]) / (f * f) as f64;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Pixel (x, y) of the HDR image.
 pub fn px(img: &RenderedImage, x: u32, y: u32) -> [f32; 4] {
     img.hdr[(y * img.width + x) as usize]

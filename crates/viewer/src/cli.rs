@@ -238,6 +238,12 @@ enum Command {
         /// Path tracer: also write the per-sample variance per pixel and channel (.exr).
         #[arg(long)]
         variance: Option<PathBuf>,
+        /// Path tracer: also write what the samples hit first, next to --out: OUT_albedo.exr
+        /// (RGB; 1 where nothing lit was hit), OUT_normal.exr (world-space unit normal facing
+        /// the camera; 0 where nothing was hit) and OUT_depth.exr (distance along the ray in
+        /// scene units, in all three channels; infinite where nothing was hit).
+        #[arg(long)]
+        aov: bool,
         /// Path tracer: thin-lens aperture radius in scene units (0: pinhole).
         #[arg(long, default_value_t = 0.0)]
         aperture: f32,
@@ -336,6 +342,7 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
             max_depth,
             seed,
             variance,
+            aov,
             aperture,
             focus,
             no_default_lighting,
@@ -372,9 +379,15 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
                     Ok::<_, anyhow::Error>(grid)
                 })
                 .transpose()?;
-            let settings =
+            let mut settings =
                 set.iter().map(|s| parse_setting(s)).collect::<anyhow::Result<Vec<_>>>()?;
             registry.resolve(&renderer).context("--renderer")?;
+            if aov {
+                if renderer != "pathtracer" {
+                    anyhow::bail!("--aov: only the path tracer keeps what its samples hit");
+                }
+                settings.push(("aovs".into(), SettingValue::Bool(true)));
+            }
             let req = crate::RenderRequest {
                 scene,
                 size,
@@ -395,8 +408,8 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
                 default_lighting: !no_default_lighting,
             };
             if let Some(ex) = export {
-                if variance.is_some() {
-                    anyhow::bail!("--variance is for one image, not with --frames");
+                if variance.is_some() || aov {
+                    anyhow::bail!("--variance and --aov are for one image, not with --frames");
                 }
                 let mut scene = crate::load_scenes(&inputs, &seq, req.default_lighting)?;
                 if let Some(a) = &animation {
@@ -441,6 +454,11 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
             if let Some(v) = &variance {
                 crate::save_variance(&img, v)?;
                 println!("wrote {}", v.display());
+            }
+            if aov {
+                for path in crate::save_aovs(&img, &out)? {
+                    println!("wrote {}", path.display());
+                }
             }
             println!("wrote {} ({}x{})", out.display(), img.width, img.height);
         }

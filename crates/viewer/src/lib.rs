@@ -377,6 +377,25 @@ pub fn save_variance(img: &RenderedImage, out: &Path) -> anyhow::Result<()> {
     buf.save(out).with_context(|| format!("writing {}", out.display()))
 }
 
+/// Writes the first hits of `img` (`render --aov`) next to `out`: `STEM_albedo.exr`,
+/// `STEM_normal.exr` and `STEM_depth.exr`; returns their paths.
+pub fn save_aovs(img: &RenderedImage, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let aovs = img.aovs.as_ref().context("no AOVs: only the path tracer keeps them")?;
+    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("render");
+    let dir = out.parent().unwrap_or(Path::new(""));
+    let depth: Vec<[f32; 3]> = aovs.depth.iter().map(|&d| [d; 3]).collect();
+    let mut written = Vec::new();
+    for (name, rgb) in [("albedo", &aovs.albedo), ("normal", &aovs.normal), ("depth", &depth)] {
+        let path = dir.join(format!("{stem}_{name}.exr"));
+        let flat: Vec<f32> = rgb.iter().flatten().copied().collect();
+        let buf =
+            image::Rgb32FImage::from_raw(img.width, img.height, flat).context("image size")?;
+        buf.save(&path).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// Writes `img` to `out`: `.png` tonemapped sRGB, `.exr` linear HDR radiance.
 pub fn save(img: &RenderedImage, out: &Path) -> anyhow::Result<()> {
     let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);

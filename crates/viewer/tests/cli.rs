@@ -101,6 +101,39 @@ fn render_writes_png_and_exr_and_reports_bad_input() {
     assert!(!ok && text.contains("--grid"), "{text}");
 }
 
+/// `render --aov` writes what the path tracer's samples hit first next to the image: on the
+/// furnace sphere (albedo 0.8 in a uniform environment) the sphere's albedo, unit normals and
+/// finite distances, and around it albedo 1, no normal and infinite distances. The raster has
+/// none.
+#[test]
+fn render_writes_the_path_tracers_aovs() {
+    let dir = std::env::temp_dir().join(format!("xpg-cli-aov-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tempdir");
+    let furnace = scene("furnace_sphere.gltf");
+    let furnace = furnace.to_str().expect("utf-8 path");
+    let out = dir.join("f.exr");
+    let out = out.to_str().expect("path");
+    let args = ["render", furnace, "--out", out, "--size", "32x32", "--spp", "4"];
+    let (ok, text) = xpg_view(&[&args[..], &["--renderer", "pathtracer", "--aov"]].concat());
+    assert!(ok, "{text}");
+    assert!(text.contains("f_albedo.exr") && text.contains("f_depth.exr"), "{text}");
+    let read = |name: &str| image::open(dir.join(name)).expect(name).to_rgb32f();
+    let (albedo, normal, depth) = (read("f_albedo.exr"), read("f_normal.exr"), read("f_depth.exr"));
+    let centre = (16, 16);
+    let a = albedo.get_pixel(centre.0, centre.1).0;
+    assert!(a.iter().all(|c| (c - 0.8).abs() < 1e-3), "the sphere's albedo: {a:?}");
+    assert_eq!(albedo.get_pixel(0, 0).0, [1.0; 3], "the environment");
+    let n = normal.get_pixel(centre.0, centre.1).0;
+    let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+    assert!((len - 1.0).abs() < 1e-3, "a unit normal: {n:?}");
+    assert_eq!(normal.get_pixel(0, 0).0, [0.0; 3]);
+    let d = depth.get_pixel(centre.0, centre.1).0[0];
+    assert!(d.is_finite() && d > 0.0, "distance to the sphere: {d}");
+    assert!(depth.get_pixel(0, 0).0[0].is_infinite());
+    let (ok, text) = xpg_view(&[&args[..], &["--aov"]].concat());
+    assert!(!ok && text.contains("--aov"), "{text}");
+}
+
 /// `--write-config` writes the defaults (which parse back to them); a config file with a bad
 /// value stops the viewer with its file name and line; flags override the file.
 #[test]
