@@ -201,17 +201,6 @@ impl Default for Storage {
 }
 
 impl Payload {
-    /// `bytes` zero bytes aligned for elements of `size` bytes (1, 2, 4 or 8; `bytes` is a
-    /// multiple of it).
-    fn zeroed(bytes: usize, size: usize) -> Self {
-        Self(match size {
-            2 if bytes % 2 == 0 => Storage::B2(vec![0; bytes / 2]),
-            4 if bytes % 4 == 0 => Storage::B4(vec![0; bytes / 4]),
-            8 if bytes % 8 == 0 => Storage::B8(vec![0; bytes / 8]),
-            _ => Storage::B1(vec![0; bytes]),
-        })
-    }
-
     /// The little-endian bytes of 4-byte `words` (kept aligned).
     fn words(words: impl Iterator<Item = [u8; 4]>) -> Self {
         Self(Storage::B4(words.map(u32::from_ne_bytes).collect()))
@@ -240,7 +229,6 @@ impl Payload {
 pub struct Unfilled {
     storage: Storage,
     bytes: usize,
-    size: usize,
 }
 
 impl Unfilled {
@@ -251,13 +239,20 @@ impl Unfilled {
             8 if bytes % 8 == 0 => Storage::B8(Vec::with_capacity(bytes / 8)),
             _ => Storage::B1(Vec::with_capacity(bytes)),
         };
-        Self { storage, bytes, size }
+        Self { storage, bytes }
     }
 
     /// Fills it from `r` (through zeros first: safe code cannot read into memory that is not
     /// initialised).
-    pub fn read_from(self, r: &mut impl Read) -> std::io::Result<Payload> {
-        let mut data = Payload::zeroed(self.bytes, self.size);
+    pub fn read_from(mut self, r: &mut impl Read) -> std::io::Result<Payload> {
+        let n = self.bytes;
+        match &mut self.storage {
+            Storage::B1(v) => v.resize(n, 0),
+            Storage::B2(v) => v.resize(n / 2, 0),
+            Storage::B4(v) => v.resize(n / 4, 0),
+            Storage::B8(v) => v.resize(n / 8, 0),
+        }
+        let mut data = Payload(self.storage);
         r.read_exact(&mut data)?;
         Ok(data)
     }
@@ -271,29 +266,28 @@ impl Unfilled {
     /// (`f4`, `u4`, `i4` arrays) and `v` has room for [`Unfilled::len`] bytes but not more
     /// than twice that; else gives `v` back. Memory already touched fills without a page
     /// fault (and the kernel's zeroing) every 4 KiB.
-    pub fn reuse_words(&mut self, mut v: Vec<u32>) -> Result<(), Vec<u32>> {
-        let room = v.capacity() * 4;
-        match self.storage {
-            Storage::B4(_) if self.fits(room) => {
-                v.clear();
-                self.storage = Storage::B4(v);
-                Ok(())
-            }
-            _ => Err(v),
-        }
+    pub fn reuse_words(&mut self, v: Vec<u32>) -> Result<(), Vec<u32>> {
+        self.adopt(v, |s| matches!(s, Storage::B4(_)), Storage::B4)
     }
 
     /// [`Unfilled::reuse_words`] for arrays of bytes (`u1`, `i1`, `b1`).
-    pub fn reuse_bytes(&mut self, mut v: Vec<u8>) -> Result<(), Vec<u8>> {
-        let room = v.capacity();
-        match self.storage {
-            Storage::B1(_) if self.fits(room) => {
-                v.clear();
-                self.storage = Storage::B1(v);
-                Ok(())
-            }
-            _ => Err(v),
+    pub fn reuse_bytes(&mut self, v: Vec<u8>) -> Result<(), Vec<u8>> {
+        self.adopt(v, |s| matches!(s, Storage::B1(_)), Storage::B1)
+    }
+
+    /// Takes `v` as its storage when its storage is of `v`'s kind (`same`) and `v` fits.
+    fn adopt<T>(
+        &mut self,
+        mut v: Vec<T>,
+        same: fn(&Storage) -> bool,
+        wrap: fn(Vec<T>) -> Storage,
+    ) -> Result<(), Vec<T>> {
+        if !same(&self.storage) || !self.fits(v.capacity() * size_of::<T>()) {
+            return Err(v);
         }
+        v.clear();
+        self.storage = wrap(v);
+        Ok(())
     }
 
     /// Whether an allocation of `room` bytes would be reused: room for [`Unfilled::len`]

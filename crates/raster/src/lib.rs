@@ -215,8 +215,6 @@ struct Visibility {
     /// fewer registers, more threads in flight), made on the first frame of such a scene.
     lambert_code: xpg::EntryPointCode,
     lambert: Option<Pipeline>,
-    /// Whether this frame shades with `lambert`.
-    lambert_now: bool,
 }
 
 /// Format of the visibility buffer: a number for each triangle (or sphere) of the frame's
@@ -482,14 +480,7 @@ impl Raster {
                 ..ShaderDesc::new(dir.join("raster/forward.slang"))
             })?;
             let lambert_code = entry(&code, "cs_shade")?;
-            Some(Visibility {
-                triangles,
-                spheres,
-                shade,
-                lambert_code,
-                lambert: None,
-                lambert_now: false,
-            })
+            Some(Visibility { triangles, spheres, shade, lambert_code, lambert: None })
         } else {
             None
         };
@@ -1028,11 +1019,11 @@ impl Raster {
 impl Raster {
     /// The visibility pass over the opaque untextured groups (depth tested against what the
     /// forward pass drew, `depth`) and the compute pass that shades each pixel it saw into
-    /// `target`.
+    /// `target` (with `shade`: one of `v`'s shading pipelines).
     #[allow(clippy::too_many_arguments)]
     fn add_visibility<'g>(
         graph: &mut FrameGraph<'g>,
-        v: &'g Visibility,
+        (v, shade): (&'g Visibility, &'g Pipeline),
         (width, height): (u32, u32),
         (fb, sb, bases): (&framegraph::BufferHandle, &SceneBuffers, &framegraph::BufferHandle),
         (target, depth, clear_depth): (&mut ImageHandle, &mut ImageHandle, bool),
@@ -1096,10 +1087,6 @@ impl Raster {
         // The index buffer's address in `oit` (unused by opaque shading: forward.slang).
         let push = RasterPush { oit: meshes.index_address, ..push };
         let (t, ao, lighting, e) = (*target, ao_image, *lighting, *env);
-        let shade = match &v.lambert {
-            Some(lambert) if v.lambert_now => lambert,
-            _ => &v.shade,
-        };
         sb.shading_reads_in(graph.add_pass("raster visibility shading"), &lighting, fb, true)
             .read(&visibility, Access::SampledCompute)
             .read(bases, Access::StorageReadCompute)
@@ -1556,7 +1543,6 @@ impl Raster {
             if scene.all_lambert && vis_on && v.lambert.is_none() {
                 v.lambert = Some(Pipeline::compute(&self.ctx, &v.lambert_code, Some(heap))?);
             }
-            v.lambert_now = scene.all_lambert && v.lambert.is_some();
         }
         let vis = self.visibility.as_ref().zip(bases).filter(|_| vis_on);
         let forward_pass = vis.is_none() || groups.iter().any(|g| g.textured);
@@ -1667,6 +1653,9 @@ impl Raster {
             let maps = (ao, &lighting, (&env, sampler));
             let draws = (meshes, &groups[..], vis_spheres, heap);
             let images = (&mut *target, &mut depth, !forward_pass);
+            // The Lambert variant where every drawn material is Lambertian.
+            let shade = v.lambert.as_ref().filter(|_| scene.all_lambert).unwrap_or(&v.shade);
+            let v = (v, shade);
             Self::add_visibility(graph, v, w, (&fb, &sb, &bases), images, maps, push, draws);
         }
         self.overlay.add_passes(graph, scene, view, target, &mut depth);

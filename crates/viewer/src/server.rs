@@ -616,27 +616,17 @@ pub fn fill_from_socket(
     }
     let base = into.as_mut_ptr();
     let buffered = r.buffer();
-    let mut done = buffered.len().min(len);
+    let done = buffered.len().min(len);
     // SAFETY: `base` has room for `len >= done` bytes, and the reader's buffer is another
     // allocation.
     unsafe { std::ptr::copy_nonoverlapping(buffered.as_ptr(), base, done) };
     r.consume(done);
     let fd = r.get_ref().as_raw_fd();
-    while done < len {
-        // SAFETY: `[done, len)` lies in the writable room at `base`; `fd` is the socket that
+    read_fully(done, len, |at, n| {
+        // SAFETY: `[at, at + n)` lies in the writable room at `base`; `fd` is the socket that
         // `r` holds open.
-        let n = unsafe { libc::recv(fd, base.add(done).cast(), len - done, libc::MSG_WAITALL) };
-        match n {
-            n if n > 0 => done += n as usize,
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            _ => {
-                let e = std::io::Error::last_os_error();
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-        }
-    }
+        unsafe { libc::recv(fd, base.add(at).cast(), n, libc::MSG_WAITALL) }
+    })?;
     // SAFETY: all `len` bytes were written (copied, then received).
     Ok(unsafe { into.assume_filled() })
 }
@@ -647,6 +637,30 @@ pub fn fill_from_socket(
     into: protocol::Unfilled,
 ) -> std::io::Result<protocol::Payload> {
     into.read_from(r)
+}
+
+/// Calls `read(at, n)` (a system call reading at most `n` bytes to position `at` of the
+/// destination: the count read, 0 at the end, -1 with `errno`) until `[at, end)` is filled;
+/// interrupted calls are made again.
+#[cfg(unix)]
+fn read_fully(
+    mut at: usize,
+    end: usize,
+    mut read: impl FnMut(usize, usize) -> isize,
+) -> std::io::Result<()> {
+    while at < end {
+        match read(at, end - at) {
+            n if n > 0 => at += n as usize,
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Opens the shared-memory file `/dev/shm/NAME` (a name [`protocol::SharedBytes::valid_name`]
@@ -709,31 +723,18 @@ fn read_shared_array(
     (0..len.div_ceil(CHUNK))
         .into_par_iter()
         .try_for_each(|k| {
-            let (start, end) = (k * CHUNK, ((k + 1) * CHUNK).min(len));
-            let mut done = start;
-            while done < end {
-                // SAFETY: `[done, end)` lies in the `len` writable bytes at `base`, and no
-                // other thread writes it; `fd` stays open (`f` outlives the loop).
-                let n = unsafe {
+            read_fully(k * CHUNK, ((k + 1) * CHUNK).min(len), |at, n| {
+                // SAFETY: `[at, at + n)` lies in this chunk of the `len` writable bytes at
+                // `base`, which no other thread writes; `fd` stays open (`f` outlives the loop).
+                unsafe {
                     libc::pread(
                         fd,
-                        (base + done) as *mut libc::c_void,
-                        end - done,
-                        (offset + done as u64) as libc::off_t,
+                        (base + at) as *mut libc::c_void,
+                        n,
+                        (offset + at as u64) as libc::off_t,
                     )
-                };
-                match n {
-                    n if n > 0 => done += n as usize,
-                    0 => return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
-                    _ => {
-                        let e = std::io::Error::last_os_error();
-                        if e.kind() != std::io::ErrorKind::Interrupted {
-                            return Err(e);
-                        }
-                    }
                 }
-            }
-            Ok(())
+            })
         })
         .map_err(|e| format!("/dev/shm/{name}: {e}"))?;
     drop(f);
