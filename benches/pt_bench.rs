@@ -9,8 +9,20 @@
 //! Then the shapes for data (1 M spheres, 1 M arrows, a 256^3 voxel grid, `common/shapes.rs`;
 //! `--no-shapes` leaves them out, `--shapes-only` runs them alone).
 //!
+//! Efficiency (issue 28), on every reference scene (the shared ones and the project's own,
+//! tests/data/refs): paths per second at 1920x1080 and the per-sample variance at the
+//! reference's 256x256 (from 1024 samples) over the reference's own per-sample variance
+//! (Mitsuba's, from its 128 batches): the median pixel's ratio and the ratio of the means;
+//! efficiency = 1 / (variance x time per sample), ours over Mitsuba's where `--mitsuba FILE`
+//! gives Mitsuba's paths per second on the same machine (`tools/refs/mitsuba_time.py` writes
+//! it). Each with the light tree and with the alias table (by power), and Russian roulette
+//! from depth 3 (ours) and 5 (Mitsuba's). `--efficiency-only` runs this alone;
+//! `--variance-only` leaves out its timings (the variances do not depend on the device: on a
+//! machine without a GPU, lavapipe gives them).
+//!
 //! ```text
 //! cargo bench --bench pt_bench -- [--frames 20] [--spp 4] [--no-shapes | --shapes-only]
+//!     [--efficiency-only] [--variance-only] [--mitsuba FILE]
 //! ```
 
 #[path = "common/shapes.rs"]
@@ -84,8 +96,22 @@ fn run(
     spp: u32,
     frames: usize,
 ) -> anyhow::Result<(f64, PathTracer)> {
+    run_with(ctx, compiler, scene, (w, h), spp, frames, pathtracer::Settings::default())
+}
+
+/// [`run`] with `settings` (their samples per frame become `spp`).
+fn run_with(
+    ctx: &Context,
+    compiler: &ShaderCompiler,
+    scene: &Scene,
+    (w, h): (u32, u32),
+    spp: u32,
+    frames: usize,
+    settings: pathtracer::Settings,
+) -> anyhow::Result<(f64, PathTracer)> {
     let gpu = GpuScene::upload(ctx, scene)?;
     let mut pt = PathTracer::new(ctx, compiler)?;
+    pt.settings = settings;
     pt.settings.samples_per_frame = spp;
     pt.scene_changed(scene, &gpu);
     let view = View::from_scene(scene, None, w, h).ok_or_else(|| anyhow::anyhow!("no camera"))?;
@@ -112,20 +138,146 @@ fn run(
     Ok((median(ms), pt))
 }
 
+/// Per-sample variance per pixel and channel of the accumulation of `pt` (w x h).
+fn per_sample_variance(ctx: &Context, pt: &PathTracer) -> anyhow::Result<Vec<[f64; 3]>> {
+    let (sum, squares) = pt.accumulation().ok_or_else(|| anyhow::anyhow!("no accumulation"))?;
+    let mut up = xpg::Uploader::new(ctx, 4 << 20)?;
+    let floats = |b: Vec<u8>| -> Vec<f32> {
+        b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    };
+    let s = floats(up.read_image(sum, 0, 0, xpg::vk::ImageLayout::GENERAL)?);
+    let q = floats(up.read_image(squares, 0, 0, xpg::vk::ImageLayout::GENERAL)?);
+    Ok((0..s.len() / 4)
+        .map(|k| {
+            let n = f64::from(s[4 * k + 3]).max(2.0);
+            [0, 1, 2].map(|c| {
+                let mean = f64::from(s[4 * k + c]) / n;
+                ((f64::from(q[4 * k + c]) / n - mean * mean) * n / (n - 1.0)).max(0.0)
+            })
+        })
+        .collect())
+}
+
+/// Mitsuba's paths per second per scene (`tools/refs/mitsuba_time.py`'s JSON: {"scene":
+/// paths per second}).
+fn mitsuba_rates(path: &str) -> anyhow::Result<std::collections::HashMap<String, f64>> {
+    let text = std::fs::read_to_string(path)?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    let mut out = std::collections::HashMap::new();
+    for (k, x) in v.as_object().ok_or_else(|| anyhow::anyhow!("{path}: not an object"))? {
+        if let Some(r) = x.as_f64() {
+            out.insert(k.clone(), r);
+        }
+    }
+    Ok(out)
+}
+
+/// The efficiency table (see the file's documentation).
+fn efficiency(
+    ctx: &Context,
+    compiler: &ShaderCompiler,
+    frames: usize,
+    mitsuba: Option<&str>,
+) -> anyhow::Result<()> {
+    use pathtracer::{LightSelection, Settings};
+    let variance_only = std::env::args().any(|a| a == "--variance-only");
+    let rates = mitsuba.map(mitsuba_rates).transpose()?.unwrap_or_default();
+    // The light tree's build (CPU, at each change of the scene's lights) for 10^4-10^6
+    // emissive triangles scattered in a box, facing random ways.
+    for n in [10_000usize, 100_000, 1_000_000] {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut u = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let bounds: Vec<_> = (0..n)
+            .map(|_| {
+                let c = Vec3::new(u(), u(), u()) * 20.0;
+                let p = [c, c + Vec3::new(u(), u(), u()) * 0.1, c + Vec3::new(u(), u(), u()) * 0.1];
+                let nrm = (p[1] - p[0]).cross(p[2] - p[0]).normalize_or_zero();
+                pathtracer::light_tree::LightBounds::triangle(p, nrm, 1.0 + 100.0 * u())
+            })
+            .collect();
+        let t = std::time::Instant::now();
+        let tree = pathtracer::light_tree::LightTree::build(&bounds);
+        println!(
+            "light tree of {n} emissive triangles: built in {:.1} ms (CPU, one thread), {} nodes",
+            t.elapsed().as_secs_f64() * 1e3,
+            tree.nodes.len()
+        );
+    }
+    println!();
+    println!(
+        "| scene | lights, roulette from | M paths/s (1920x1080) | per-sample variance / \
+         Mitsuba's (median pixel, means) | efficiency / Mitsuba's (median, means) |"
+    );
+    println!("|---|---|---:|---|---|");
+    for name in ["cornell_box", "many_lights", "env_diffuse", "interior_sky", "emitters_10k"] {
+        let scene = scene::load(refs(&format!("scenes/{name}.gltf")))?;
+        let ref_var = image::open(refs(&format!("refs/{name}_var.exr")))?.to_rgb32f();
+        for (lights, rr) in
+            [(LightSelection::Tree, 3), (LightSelection::Power, 3), (LightSelection::Tree, 5)]
+        {
+            let settings =
+                Settings { light_selection: lights, rr_start: rr, ..Settings::default() };
+            let paths = if variance_only {
+                f64::NAN
+            } else {
+                let (ms, _) = run_with(ctx, compiler, &scene, (1920, 1080), 4, frames, settings)?;
+                1920.0 * 1080.0 * 4.0 / (ms * 1e-3)
+            };
+            // 1024 samples at the reference's size, 64 a frame.
+            let (_, pt) = run_with(ctx, compiler, &scene, (256, 256), 64, 15, settings)?;
+            let var = per_sample_variance(ctx, &pt)?;
+            let mut ratios = Vec::new();
+            let (mut ours, mut theirs) = (0.0, 0.0);
+            for (v, rv) in var.iter().zip(ref_var.pixels()) {
+                for (&o, &r) in v.iter().zip(&rv.0) {
+                    let r = f64::from(r);
+                    ours += o;
+                    theirs += r;
+                    if r > 1e-6 {
+                        ratios.push(o / r);
+                    }
+                }
+            }
+            let (med, means) = (median(ratios), ours / theirs.max(1e-30));
+            let eff = rates.get(name).map_or("(no Mitsuba timing)".to_string(), |&m| {
+                // 1 / (var x time): ours over Mitsuba's = (1 / ratio) x (our rate / theirs).
+                format!("{:.2}x, {:.2}x", paths / m / med, paths / m / means)
+            });
+            println!(
+                "| {name} | {}, {rr} | {:.0} | {med:.3}, {means:.3} | {eff} |",
+                LightSelection::NAMES[lights.index() as usize],
+                paths / 1e6
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let (mut frames, mut spp) = (20usize, 4u32);
+    let mut mitsuba = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--frames" => frames = args.next().unwrap_or_default().parse()?,
             "--spp" => spp = args.next().unwrap_or_default().parse()?,
-            "--bench" | "--no-shapes" | "--shapes-only" => {}
+            "--mitsuba" => mitsuba = args.next(),
+            "--bench" | "--no-shapes" | "--shapes-only" | "--efficiency-only"
+            | "--variance-only" => {}
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
     let ctx = Context::new(&ContextDesc::default())?;
     println!("device: {} ({})", ctx.caps().device_name, ctx.caps().driver);
     let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
+    if std::env::args().any(|a| a == "--efficiency-only" || a == "--variance-only") {
+        return efficiency(&ctx, &compiler, frames, mitsuba.as_deref());
+    }
     println!("| scene | triangles | GPU per frame ({spp} spp, 1920x1080) | paths/s |");
     println!("|---|---:|---:|---:|");
     let mut scenes: Vec<(String, Scene)> = Vec::new();
@@ -174,22 +326,13 @@ fn main() -> anyhow::Result<()> {
     // standard error is sqrt(ref_var / 16384); ours after N samples sqrt(var / N).
     let cornell = &scenes[0].1;
     let (_, pt) = run(&ctx, &compiler, cornell, (256, 256), 64, 4)?;
-    let (sum, squares) = pt.accumulation().ok_or_else(|| anyhow::anyhow!("no accumulation"))?;
-    let mut up = xpg::Uploader::new(&ctx, 4 << 20)?;
-    let floats = |b: Vec<u8>| -> Vec<f32> {
-        b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-    };
-    let s = floats(up.read_image(sum, 0, 0, xpg::vk::ImageLayout::GENERAL)?);
-    let q = floats(up.read_image(squares, 0, 0, xpg::vk::ImageLayout::GENERAL)?);
+    let var = per_sample_variance(&ctx, &pt)?;
     let ref_var = image::open(refs("refs/cornell_box_var.exr"))?.to_rgb32f();
     let mut ratios = Vec::new();
-    for (k, rv) in ref_var.pixels().enumerate() {
-        let n = f64::from(s[4 * k + 3]).max(2.0);
-        for c in 0..3 {
-            let mean = f64::from(s[4 * k + c]) / n;
-            let var = (f64::from(q[4 * k + c]) / n - mean * mean) * n / (n - 1.0);
-            if rv.0[c] > 1e-6 {
-                ratios.push(var.max(0.0) / f64::from(rv.0[c]));
+    for (v, rv) in var.iter().zip(ref_var.pixels()) {
+        for (&o, &r) in v.iter().zip(&rv.0) {
+            if r > 1e-6 {
+                ratios.push(o / f64::from(r));
             }
         }
     }
@@ -203,5 +346,5 @@ fn main() -> anyhow::Result<()> {
         needed,
         needed * per_sample / 1e3
     );
-    Ok(())
+    efficiency(&ctx, &compiler, frames, mitsuba.as_deref())
 }

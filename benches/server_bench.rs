@@ -6,7 +6,8 @@
 //! - throughput: one client streaming `--points` point frames (positions f32 + colours RGBA8)
 //!   into one object without waiting (`xpg_client::Client::send`), with the arrays in the
 //!   messages (TCP) and through shared memory: MB/s and frames per second applied to the
-//!   scene, the frames rendered and uploaded meanwhile, and where the time went;
+//!   scene, the frames rendered and uploaded meanwhile, and where the time went (`--no-reuse`:
+//!   the server reads every array into fresh memory, to measure what reusing storage saves);
 //! - load: `--clients` clients each sending `--updates` updates of `--load-points` points to
 //!   their own object while the viewer renders two viewports: nothing lost (each object holds
 //!   its client's last frame, every message was received), frame time p50/p99 with and without
@@ -19,7 +20,7 @@
 //! ```text
 //! cargo bench --bench server_bench -- [--frames 100] [--points 1000000] [--clients 8]
 //!     [--updates 2000] [--load-points 100000] [--size 1920x1080] [--reader-only]
-//!     [--stream-only]
+//!     [--stream-only] [--no-reuse]
 //! ```
 
 use std::io::{Read as _, Write as _};
@@ -299,6 +300,7 @@ fn main() {
         viewports: vec!["raster".into(), "raster".into()],
         listen: Some(ServerConfig {
             addr: "127.0.0.1:0".parse().expect("addr"),
+            reuse_storage: !args.iter().any(|a| a == "--no-reuse"),
             ..Default::default()
         }),
         ..Default::default()

@@ -9,9 +9,11 @@
 //!   `tests/data/refs/README.md`.
 //! - The CPU side of light sampling: the Walker/Vose alias table ([`AliasTable`], built in
 //!   f64), the light list ([`LightTable`]) and the weights of an equirect environment's pixels
-//!   ([`environment_weights`]). The tables reach the GPU through passes of the frame's graph.
+//!   ([`environment_weights`]), and the light tree that picks lights by where they matter
+//!   ([`light_tree`]). The tables reach the GPU through passes of the frame's graph.
 
 mod alias;
+pub mod light_tree;
 mod lights;
 
 pub use alias::{environment_weights, AliasEntry, AliasError, AliasTable};
@@ -20,4 +22,4 @@ pub use lights::{GpuLightSample, LightTable};
 mod denoise;
 mod renderer;
 
-pub use renderer::{PathTracer, Settings};
+pub use renderer::{LightSelection, PathTracer, Settings};

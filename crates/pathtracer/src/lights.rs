@@ -8,6 +8,7 @@ use render::GpuScene;
 use scene::{Environment, LightKind, Scene};
 
 use crate::alias::{environment_weights, AliasEntry, AliasTable};
+use crate::light_tree::{GpuLightNode, LightBounds, LightTree};
 
 /// Light kinds in [`GpuLightSample::kind`].
 pub const LIGHT_TRIANGLE: u32 = 0;
@@ -57,6 +58,13 @@ pub struct LightTable {
     /// Each light's power (the weights of the selection by power), to switch the selection
     /// mode without the scene ([`LightTable::reselect`]).
     pub power: Vec<f64>,
+    /// Lights `0..bounded` (emissive triangles, point and spot lights) come first and are in
+    /// the light tree; the directional lights and the environment follow.
+    pub bounded: u32,
+    /// The light tree over the bounded lights (`crate::light_tree`).
+    pub tree: Vec<GpuLightNode>,
+    /// Per bounded light, its trail in the tree.
+    pub trails: Vec<[u32; 2]>,
 }
 
 fn luminance(c: [f32; 3]) -> f64 {
@@ -69,6 +77,7 @@ impl LightTable {
     pub fn build(scene: &Scene, gpu: &GpuScene, uniform: bool) -> Self {
         let mut lights = Vec::new();
         let mut weights = Vec::new();
+        let mut bounds = Vec::new();
         let mut draw_first_light = vec![u32::MAX; gpu.draw_list.len()];
         for (d, draw) in gpu.draw_list.iter().enumerate() {
             let Some(m) = scene.materials.get(draw.material as usize) else { continue };
@@ -100,11 +109,17 @@ impl LightTable {
                     radiance: [m.emissive[0], m.emissive[1], m.emissive[2], 0.0],
                 });
                 // Flux of a one-sided Lambertian emitter: pi L A.
-                weights.push(std::f64::consts::PI * luminance(m.emissive) * f64::from(area));
+                let flux = std::f64::consts::PI * luminance(m.emissive) * f64::from(area);
+                weights.push(flux);
+                let normal = (p[1] - p[0]).cross(p[2] - p[0]).normalize_or_zero();
+                let normal = if draw.mirrored != 0 { -normal } else { normal };
+                bounds.push(LightBounds::triangle(p, normal, flux as f32));
             }
         }
         let (lo, hi) = scene.bounds().unwrap_or((Vec3::splat(-1.0), Vec3::splat(1.0)));
         let radius = f64::from((0.5 * (hi - lo).length()).max(1e-3));
+        // Point and spot lights, then (after the bounded lights) the directional ones.
+        let mut directional = Vec::new();
         for n in &scene.nodes {
             let Some(l) = n.light.and_then(|l| scene.lights.get(l)) else { continue };
             let pos = n.world.transform_point3(Vec3::ZERO);
@@ -125,15 +140,31 @@ impl LightTable {
                     std::f64::consts::PI * radius * radius,
                 ),
             };
-            lights.push(GpuLightSample {
+            let light = GpuLightSample {
                 kind,
                 pad: [0, u32::MAX, 0],
                 p0: [pos.x, pos.y, pos.z, l.range.filter(|r| *r > 0.0).unwrap_or(0.0)],
                 p1,
                 p2,
                 radiance: [c[0], c[1], c[2], 0.0],
-            });
-            weights.push(w * luminance(c));
+            };
+            let flux = w * luminance(c);
+            match l.kind {
+                LightKind::Directional => directional.push((light, flux)),
+                LightKind::Point => bounds.push(LightBounds::point(pos, flux as f32)),
+                LightKind::Spot { inner, outer } => {
+                    bounds.push(LightBounds::spot(pos, dir, inner.cos(), outer.cos(), flux as f32))
+                }
+            }
+            if !matches!(l.kind, LightKind::Directional) {
+                lights.push(light);
+                weights.push(flux);
+            }
+        }
+        let bounded = lights.len() as u32;
+        for (light, flux) in directional {
+            lights.push(light);
+            weights.push(flux);
         }
         let mut environment_light = u32::MAX;
         let mut environment_alias = Vec::new();
@@ -166,8 +197,12 @@ impl LightTable {
                 environment_light: u32::MAX,
                 environment_alias,
                 power: Vec::new(),
+                bounded: 0,
+                tree: Vec::new(),
+                trails: Vec::new(),
             };
         }
+        let tree = LightTree::build(&bounds);
         Self {
             lights,
             alias,
@@ -175,6 +210,9 @@ impl LightTable {
             environment_light,
             environment_alias,
             power: weights,
+            bounded,
+            tree: tree.nodes,
+            trails: tree.trails,
         }
     }
 

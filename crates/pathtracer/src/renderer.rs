@@ -25,8 +25,8 @@ pub struct Settings {
     pub rr_start: u32,
     /// Seed of the random sequences.
     pub seed: u32,
-    /// Pick lights uniformly instead of by power (for comparisons).
-    pub uniform_light_selection: bool,
+    /// How next event estimation picks a light.
+    pub light_selection: LightSelection,
     /// Thin-lens aperture radius in scene units (0: pinhole).
     pub aperture: f32,
     /// Distance from the camera that is in focus (with an aperture).
@@ -46,13 +46,56 @@ impl Default for Settings {
             max_depth: 64,
             rr_start: 3,
             seed: 0,
-            uniform_light_selection: false,
+            light_selection: LightSelection::Tree,
             aperture: 0.0,
             focus_distance: 1.0,
             firefly_clamp: None,
             aovs: false,
             denoise: false,
         }
+    }
+}
+
+/// How next event estimation picks a light.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LightSelection {
+    /// The light tree (`crate::light_tree`) for emissive triangles, point and spot lights,
+    /// chosen by what they can deliver at the shading point; the directional lights and the
+    /// environment one share each.
+    #[default]
+    Tree,
+    /// Every light by its power (the alias table), wherever the shading point is.
+    Power,
+    /// Every light with the same probability (for comparisons).
+    Uniform,
+}
+
+impl LightSelection {
+    /// The names, in the order of the setting's options.
+    pub const NAMES: [&'static str; 3] = ["tree", "power", "uniform"];
+
+    /// The setting's option index.
+    pub fn index(self) -> u32 {
+        match self {
+            Self::Tree => 0,
+            Self::Power => 1,
+            Self::Uniform => 2,
+        }
+    }
+
+    /// The selection of option `index` (out of range: the tree).
+    pub fn from_index(index: u32) -> Self {
+        match index {
+            1 => Self::Power,
+            2 => Self::Uniform,
+            _ => Self::Tree,
+        }
+    }
+
+    /// The selection named `name` (case-insensitive), if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        let i = Self::NAMES.iter().position(|n| n.eq_ignore_ascii_case(name.trim()))?;
+        Some(Self::from_index(i as u32))
     }
 }
 
@@ -87,24 +130,49 @@ struct Push {
     uvs: u64,
     firefly_clamp: f32,
     flags: u32,
+    light_tree: u64,
+    light_trails: u64,
+    light_bounded: u32,
+    pad: u32,
 }
 
 /// [`Push::flags`]: write the depth of each pixel's centre ray (for the overlay).
 const FLAG_DEPTH: u32 = 1;
 /// [`Push::flags`]: accumulate the AOVs.
 const FLAG_AOV: u32 = 2;
+/// [`Push::flags`]: pick lights with the light tree.
+const FLAG_TREE: u32 = 4;
 
 /// The light tables of one scene on the GPU.
 struct LightBuffers {
     scene_id: u64,
     versions: scene::Versions,
+    /// Uniform selection (the alias table's weights).
     uniform: bool,
     lights: xpg::Buffer,
     alias: xpg::Buffer,
     draw_first_light: xpg::Buffer,
     env_alias: xpg::Buffer,
+    tree: xpg::Buffer,
+    trails: xpg::Buffer,
     count: u32,
     env_light: u32,
+    bounded: u32,
+    /// The tree has nodes.
+    has_tree: bool,
+}
+
+impl LightBuffers {
+    fn all(&self) -> [&xpg::Buffer; 6] {
+        [
+            &self.lights,
+            &self.alias,
+            &self.draw_first_light,
+            &self.env_alias,
+            &self.tree,
+            &self.trails,
+        ]
+    }
 }
 
 /// A storage buffer of `bytes.len()` bytes (at least 16) that a transfer pass fills.
@@ -226,7 +294,7 @@ impl PathTracer {
     /// Adds the pass that writes the light tables to the GPU when they are newer than the
     /// GPU copy (a scene change, or another selection mode).
     fn add_light_upload(&mut self, graph: &mut FrameGraph<'_>) -> Result<(), RenderError> {
-        let uniform = self.settings.uniform_light_selection;
+        let uniform = self.settings.light_selection == LightSelection::Uniform;
         let Some((scene_id, versions, table)) = self.table.as_mut() else { return Ok(()) };
         if self.lights.as_ref().is_some_and(|l| {
             l.scene_id == *scene_id && l.versions == *versions && l.uniform == uniform
@@ -236,13 +304,16 @@ impl PathTracer {
         table.reselect(uniform);
         let t = &*table;
         let ctx = &self.ctx;
-        let parts: [(&str, Vec<u8>); 4] = [
+        let parts: [(&str, Vec<u8>); 6] = [
             ("pt lights", bytemuck::cast_slice(&t.lights).to_vec()),
             ("pt light alias", bytemuck::cast_slice(&t.alias).to_vec()),
             ("pt draw lights", bytemuck::cast_slice(&t.draw_first_light).to_vec()),
             ("pt environment alias", bytemuck::cast_slice(&t.environment_alias).to_vec()),
+            ("pt light tree", bytemuck::cast_slice(&t.tree).to_vec()),
+            ("pt light trails", bytemuck::cast_slice(&t.trails).to_vec()),
         ];
-        let [l, a, d, e] = [0, 1, 2, 3].map(|i| table_buffer(ctx, parts[i].0, parts[i].1.len()));
+        let [l, a, d, e, tr, tt] =
+            [0, 1, 2, 3, 4, 5].map(|i| table_buffer(ctx, parts[i].0, parts[i].1.len()));
         let buffers = LightBuffers {
             scene_id: *scene_id,
             versions: *versions,
@@ -251,12 +322,14 @@ impl PathTracer {
             alias: a?,
             draw_first_light: d?,
             env_alias: e?,
+            tree: tr?,
+            trails: tt?,
             count: t.alias.len() as u32,
             env_light: t.environment_light,
+            bounded: t.bounded,
+            has_tree: !t.tree.is_empty(),
         };
-        let targets =
-            [&buffers.lights, &buffers.alias, &buffers.draw_first_light, &buffers.env_alias];
-        for ((name, bytes), buffer) in parts.into_iter().zip(targets) {
+        for ((name, bytes), buffer) in parts.into_iter().zip(buffers.all()) {
             if bytes.is_empty() {
                 continue;
             }
@@ -290,7 +363,7 @@ const SETTING_KEYS: [&str; 11] = [
     "max_depth",
     "rr_start",
     "seed",
-    "uniform_lights",
+    "light_selection",
     "aperture",
     "focus_distance",
     "firefly_clamp",
@@ -319,7 +392,8 @@ impl Renderer for PathTracer {
     }
 
     fn scene_changed(&mut self, scene: &scene::Scene, gpu: &GpuScene) {
-        let table = crate::LightTable::build(scene, gpu, self.settings.uniform_light_selection);
+        let uniform = self.settings.light_selection == LightSelection::Uniform;
+        let table = crate::LightTable::build(scene, gpu, uniform);
         self.table = Some((gpu.id, gpu.versions, table));
     }
 
@@ -341,7 +415,12 @@ impl Renderer for PathTracer {
             Setting::count(k[1], "max depth", s.max_depth, 1, 1024),
             Setting::count(k[2], "roulette from", s.rr_start, 1, 64),
             Setting::count(k[3], "seed", s.seed, 0, 1 << 24),
-            Setting::switch(k[4], "pick lights uniformly", s.uniform_light_selection),
+            Setting::choice(
+                k[4],
+                "light selection",
+                s.light_selection.index(),
+                &LightSelection::NAMES,
+            ),
             Setting::quantity(k[5], "aperture", s.aperture, 0.0, 100.0),
             Setting::quantity(k[6], "focus distance", s.focus_distance, 0.001, 1e5).logarithmic(),
             Setting::switch(k[7], "firefly clamp", s.firefly_clamp.is_some()),
@@ -367,7 +446,9 @@ impl Renderer for PathTracer {
             ("max_depth", SettingValue::UInt(n)) => s.max_depth = n,
             ("rr_start", SettingValue::UInt(n)) => s.rr_start = n,
             ("seed", SettingValue::UInt(n)) => s.seed = n,
-            ("uniform_lights", SettingValue::Bool(b)) => s.uniform_light_selection = b,
+            ("light_selection", SettingValue::UInt(i)) => {
+                s.light_selection = LightSelection::from_index(i)
+            }
             ("aperture", SettingValue::Float(x)) => s.aperture = x,
             ("focus_distance", SettingValue::Float(x)) => s.focus_distance = x,
             ("firefly_clamp", SettingValue::Bool(b)) => {
@@ -437,7 +518,7 @@ impl PathTracer {
         // (Not the samples per frame: the image converges to the same thing.)
         let st = self.settings;
         key.extend([st.max_depth, st.rr_start, st.seed].iter().flat_map(|v| v.to_le_bytes()));
-        key.push(u8::from(st.uniform_light_selection));
+        key.push(st.light_selection.index() as u8);
         key.extend(st.aperture.to_le_bytes());
         key.extend(st.focus_distance.to_le_bytes());
         key.extend(st.firefly_clamp.unwrap_or(0.0).to_le_bytes());
@@ -492,11 +573,12 @@ impl PathTracer {
         }
         let settings = self.settings;
         // Light tables made for another scene, version or selection mode are not used.
+        let uniform = settings.light_selection == LightSelection::Uniform;
         let lights = self.lights.as_ref().filter(|l| {
-            l.scene_id == scene.id
-                && l.versions == scene.versions
-                && l.uniform == settings.uniform_light_selection
+            l.scene_id == scene.id && l.versions == scene.versions && l.uniform == uniform
         });
+        let tree = settings.light_selection == LightSelection::Tree
+            && lights.is_some_and(|l| l.has_tree || l.bounded == 0);
         let env = scene.environment.extent();
         let a = self
             .accum
@@ -530,7 +612,13 @@ impl PathTracer {
             focus_distance: settings.focus_distance.max(1e-6),
             uvs: scene.uvs.address(),
             firefly_clamp: settings.firefly_clamp.unwrap_or(0.0).max(0.0),
-            flags: if overlay { FLAG_DEPTH } else { 0 } | if aov_on { FLAG_AOV } else { 0 },
+            flags: if overlay { FLAG_DEPTH } else { 0 }
+                | if aov_on { FLAG_AOV } else { 0 }
+                | if tree { FLAG_TREE } else { 0 },
+            light_tree: lights.map_or(0, |l| l.tree.address()),
+            light_trails: lights.map_or(0, |l| l.trails.address()),
+            light_bounded: lights.map_or(0, |l| l.bounded),
+            pad: 0,
         };
         a.frames += 1;
         a.samples += settings.samples_per_frame.max(1);
@@ -585,7 +673,7 @@ impl PathTracer {
         // The light tables (written by an upload pass of this graph or of an earlier frame).
         let light_buffers: Vec<_> = lights
             .iter()
-            .flat_map(|l| [&l.lights, &l.alias, &l.draw_first_light, &l.env_alias])
+            .flat_map(|l| l.all())
             .map(|b| graph.import_buffer(b.name(), b, None, None))
             .collect();
         // The primary hits' depths, where points or lines are drawn over the image (else an

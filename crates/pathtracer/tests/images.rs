@@ -68,13 +68,24 @@ fn compare_with_reference(
     spp: u32,
     ref_spp: u32,
 ) -> ([f64; 3], f64, f64) {
-    let (w, h) = (img.width as usize, img.height as usize);
-    let ours = &img.hdr;
     let ours_var = img.variance.as_ref().expect("the path tracer's variance");
+    let rgb = |v: &[[f32; 4]]| v.iter().map(|p| [p[0], p[1], p[2]]).collect::<Vec<_>>();
     let reference = exr(name);
     let ref_var = exr(&format!("{name}_var"));
+    let (w, h) = (img.width as usize, img.height as usize);
     assert_eq!(reference.len(), w * h, "{name}: render at the reference's size");
-    let n = w * h;
+    z_checks(w, (&rgb(&img.hdr), &rgb(ours_var), spp), (&reference, &ref_var, ref_spp))
+}
+
+/// The refs README's three checks between two estimates of one image of width `w`, each
+/// (mean, per-sample variance, samples).
+fn z_checks(
+    w: usize,
+    (ours, ours_var, spp): (&[[f32; 3]], &[[f32; 3]], u32),
+    (reference, ref_var, ref_spp): (&[[f32; 3]], &[[f32; 3]], u32),
+) -> ([f64; 3], f64, f64) {
+    let n = ours.len();
+    let h = n / w;
     let mut mean_err = [0.0; 3];
     for c in 0..3 {
         let o: f64 = ours.iter().map(|p| f64::from(p[c])).sum::<f64>() / n as f64;
@@ -117,27 +128,131 @@ fn compare_with_reference(
     (mean_err, pixels_ok as f64 / n as f64, blocks_ok as f64 / (bw * bh) as f64)
 }
 
+/// One line of a comparison's report, and whether it passed.
+fn checks_line(name: &str, (mean, pixels, blocks): ([f64; 3], f64, f64)) -> (String, bool) {
+    let line = format!(
+        "{name}: mean error {:.3} % / {:.3} % / {:.3} %, pixels {:.2} %, blocks {:.2} %",
+        100.0 * mean[0],
+        100.0 * mean[1],
+        100.0 * mean[2],
+        100.0 * pixels,
+        100.0 * blocks
+    );
+    eprintln!("{line}");
+    (line, mean.iter().all(|e| *e <= 0.01) && pixels >= 0.99 && blocks >= 0.99)
+}
+
 /// The path tracer against the Mitsuba 3 references (16384 spp) at their full size with
-/// 256 samples per pixel (lavapipe: about 40 s each): all three checks of the refs README.
+/// 256 samples per pixel (lavapipe: about 40 s each): all three checks of the refs README,
+/// on the shared scenes and the project's own (tools/refs/new_scenes.py: an interior lit by
+/// a sky through a window, a strip and a lamp behind a partition; 10,000 small emitters).
 #[test]
 fn reference_scenes_agree_with_mitsuba() {
     let spp = 256;
     let mut report = Vec::new();
-    for name in ["cornell_box", "many_lights", "env_diffuse"] {
+    for name in ["cornell_box", "many_lights", "env_diffuse", "interior_sky", "emitters_10k"] {
         let img = pt(&format!("refs/scenes/{name}.gltf"), 256, 256, spp);
-        let (mean, pixels, blocks) = compare_with_reference(&img, name, spp, 16384);
+        report.push(checks_line(name, compare_with_reference(&img, name, spp, 16384)));
+    }
+    assert!(report.iter().all(|(_, ok)| *ok), "{report:#?}");
+}
+
+/// The light tree and the alias table (by power) estimate the same image: the tree's MIS
+/// probabilities (the walk down a hit emitter's trail) are exact. Between the two, 256
+/// samples each, on scenes with emitters, point lights and a sky: the refs README's pixel and
+/// block checks, and the image means within 5 standard errors (both are noisy here: a fixed
+/// 1 % would test the noise).
+#[test]
+fn light_tree_agrees_with_the_alias_table() {
+    use pathtracer::LightSelection;
+    let (spp, size) = (256, 64);
+    let mut report = Vec::new();
+    for name in ["many_lights", "interior_sky"] {
+        let img = |light_selection| {
+            let img = refs_render(name, size, spp, light_selection);
+            let rgb = |v: &[[f32; 4]]| v.iter().map(|p| [p[0], p[1], p[2]]).collect::<Vec<_>>();
+            (rgb(&img.hdr), rgb(img.variance.as_deref().expect("variance")))
+        };
+        let (tree, tree_var) = img(LightSelection::Tree);
+        let (power, power_var) = img(LightSelection::Power);
+        let (_, pixels, blocks) =
+            z_checks(size as usize, (&tree, &tree_var, spp), (&power, &power_var, spp));
+        let z_mean = [0, 1, 2].map(|c| {
+            let d: f64 = tree.iter().zip(&power).map(|(a, b)| f64::from(a[c] - b[c])).sum();
+            let v: f64 = tree_var.iter().zip(&power_var).map(|(a, b)| f64::from(a[c] + b[c])).sum();
+            d.abs() / (v / f64::from(spp)).sqrt().max(1e-12)
+        });
         let line = format!(
-            "{name}: mean error {:.3} % / {:.3} % / {:.3} %, pixels {:.2} %, blocks {:.2} %",
-            100.0 * mean[0],
-            100.0 * mean[1],
-            100.0 * mean[2],
+            "{name}: image mean z {:.2} / {:.2} / {:.2}, pixels {:.2} %, blocks {:.2} %",
+            z_mean[0],
+            z_mean[1],
+            z_mean[2],
             100.0 * pixels,
             100.0 * blocks
         );
         eprintln!("{line}");
-        report.push((line, mean.iter().all(|e| *e <= 0.01) && pixels >= 0.99 && blocks >= 0.99));
+        report.push((line, z_mean.iter().all(|z| *z < 5.0) && pixels >= 0.99 && blocks >= 0.99));
     }
     assert!(report.iter().all(|(_, ok)| *ok), "{report:#?}");
+}
+
+/// A reference scene path traced at `size` x `size` with `spp` samples, lights picked by
+/// `light_selection`.
+fn refs_render(
+    name: &str,
+    size: u32,
+    spp: u32,
+    light_selection: pathtracer::LightSelection,
+) -> common::RenderedImage {
+    let req = RenderRequest {
+        renderer: "pathtracer".into(),
+        spp,
+        light_selection,
+        ..refs_request(data(&format!("refs/scenes/{name}.gltf")), size, size)
+    };
+    render(&req).expect("render")
+}
+
+/// Root mean square error of `img` against `reference` (RGB).
+fn rmse(img: &common::RenderedImage, reference: &[[f32; 3]]) -> f64 {
+    let se: f64 = img
+        .hdr
+        .iter()
+        .zip(reference)
+        .flat_map(|(o, r)| (0..3).map(move |c| (f64::from(o[c]) - f64::from(r[c])).powi(2)))
+        .sum();
+    (se / (3 * reference.len()) as f64).sqrt()
+}
+
+/// Where most lights matter little at most points (10,000 small emitters; a room whose lamp
+/// is behind a partition and whose sky comes through a window), the light tree's samples are
+/// worth more than the alias table's: a lower per-sample variance at the median pixel, at 16
+/// spp (measured at 256x256: 0.20x and 0.84x; the RMSE against the reference barely moves,
+/// 0.502 vs 0.504 and 0.487 vs 0.500: the pixels that see an emitter directly dominate it and
+/// are as noisy either way).
+#[test]
+fn light_tree_lowers_the_error() {
+    use pathtracer::LightSelection;
+    for (name, most) in [("emitters_10k", 0.4), ("interior_sky", 0.95)] {
+        let tree = refs_render(name, 128, 16, LightSelection::Tree);
+        let power = refs_render(name, 128, 16, LightSelection::Power);
+        let (vt, vp) =
+            (tree.variance.as_ref().expect("var"), power.variance.as_ref().expect("var"));
+        let mut ratios: Vec<f64> = vt
+            .iter()
+            .zip(vp)
+            .map(|(t, p)| (f64::from(t[0] + t[1] + t[2]), f64::from(p[0] + p[1] + p[2])))
+            .filter(|(t, p)| *t > 0.0 && *p > 0.0)
+            .map(|(t, p)| t / p)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios[ratios.len() / 2];
+        eprintln!(
+            "{name}, 16 spp: per-sample variance light tree / by power at the median pixel \
+             {median:.3}"
+        );
+        assert!(median < most, "{name}: variance ratio {median}");
+    }
 }
 
 /// Light selection by power through the alias table beats uniform selection on many_lights
@@ -145,24 +260,10 @@ fn reference_scenes_agree_with_mitsuba() {
 /// reference at the same sample count.
 #[test]
 fn alias_light_selection_lowers_the_error() {
+    use pathtracer::LightSelection;
     let reference = exr("many_lights");
-    let rmse = |uniform: bool| {
-        let req = RenderRequest {
-            renderer: "pathtracer".into(),
-            spp: 16,
-            uniform_lights: uniform,
-            ..refs_request(data("refs/scenes/many_lights.gltf"), 256, 256)
-        };
-        let img = render(&req).expect("render");
-        let se: f64 = img
-            .hdr
-            .iter()
-            .zip(&reference)
-            .flat_map(|(o, r)| (0..3).map(move |c| (f64::from(o[c]) - f64::from(r[c])).powi(2)))
-            .sum();
-        (se / (3 * reference.len()) as f64).sqrt()
-    };
-    let (by_power, uniform) = (rmse(false), rmse(true));
+    let by_power = rmse(&refs_render("many_lights", 256, 16, LightSelection::Power), &reference);
+    let uniform = rmse(&refs_render("many_lights", 256, 16, LightSelection::Uniform), &reference);
     eprintln!(
         "many_lights, 16 spp: RMSE {by_power:.5} by power, {uniform:.5} uniform ({:.2}x)",
         uniform / by_power

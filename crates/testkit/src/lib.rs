@@ -159,8 +159,8 @@ pub struct RenderRequest {
     pub max_depth: u32,
     /// Path tracer: seed.
     pub seed: u32,
-    /// Path tracer: pick lights uniformly instead of by power.
-    pub uniform_lights: bool,
+    /// Path tracer: how lights are picked (the tree; by power or uniformly for comparisons).
+    pub light_selection: pathtracer::LightSelection,
     /// Path tracer: thin-lens aperture radius and focus distance.
     pub lens: (f32, f32),
     /// A file without punctual lights or an environment gets the default lighting (off for
@@ -182,7 +182,7 @@ pub fn request(scene: PathBuf, w: u32, h: u32) -> RenderRequest {
         spp: 16,
         max_depth: 64,
         seed: 0,
-        uniform_lights: false,
+        light_selection: pathtracer::LightSelection::Tree,
         lens: (0.0, 1.0),
         default_lighting: true,
     }
@@ -230,7 +230,7 @@ pub fn render_scene(scene: &Scene, req: &RenderRequest) -> anyhow::Result<Render
             set("samples_per_frame", SettingValue::UInt(req.spp.clamp(1, 16)));
             set("max_depth", SettingValue::UInt(req.max_depth.max(1)));
             set("seed", SettingValue::UInt(req.seed));
-            set("uniform_lights", SettingValue::Bool(req.uniform_lights));
+            set("light_selection", SettingValue::UInt(req.light_selection.index()));
             set("aperture", SettingValue::Float(req.lens.0));
             set("focus_distance", SettingValue::Float(req.lens.1));
         }

@@ -403,7 +403,7 @@ pub fn run(registry: Registry) -> anyhow::Result<()> {
                 spp,
                 max_depth,
                 seed,
-                uniform_lights: false,
+                light_selection: pathtracer::LightSelection::Tree,
                 lens: (aperture, focus),
                 default_lighting: !no_default_lighting,
             };

@@ -50,8 +50,8 @@ pub struct Shorthands {
     pub max_depth: Option<u32>,
     /// pathtracer `seed`.
     pub seed: Option<u32>,
-    /// pathtracer `uniform_lights`.
-    pub uniform_lights: Option<bool>,
+    /// pathtracer `light_selection`.
+    pub light_selection: Option<pathtracer::LightSelection>,
     /// pathtracer `aperture` and `focus_distance`.
     pub lens: Option<(f32, f32)>,
     /// raster `grid` (on) with its spacing, opacity, fade and up axis.
@@ -86,7 +86,7 @@ pub fn builtin_shorthands(name: &str, shorthands: &Shorthands) -> Vec<(String, S
             set("samples_per_frame", s.samples_per_frame.map(SettingValue::UInt));
             set("max_depth", s.max_depth.map(SettingValue::UInt));
             set("seed", s.seed.map(SettingValue::UInt));
-            set("uniform_lights", s.uniform_lights.map(SettingValue::Bool));
+            set("light_selection", s.light_selection.map(|l| SettingValue::UInt(l.index())));
             set("aperture", s.lens.map(|l| SettingValue::Float(l.0)));
             set("focus_distance", s.lens.map(|l| SettingValue::Float(l.1)));
         }
@@ -127,8 +127,8 @@ pub struct RenderRequest {
     pub max_depth: u32,
     /// Path tracer: seed.
     pub seed: u32,
-    /// Path tracer: pick lights uniformly instead of by power (for comparisons).
-    pub uniform_lights: bool,
+    /// Path tracer: how lights are picked (the tree; by power or uniformly for comparisons).
+    pub light_selection: pathtracer::LightSelection,
     /// Path tracer: thin-lens aperture radius (0: pinhole) and focus distance.
     pub lens: (f32, f32),
     /// A file without punctual lights or an environment gets the default lighting (off:
@@ -155,7 +155,7 @@ impl RenderRequest {
             spp: 64,
             max_depth: 64,
             seed: 0,
-            uniform_lights: false,
+            light_selection: pathtracer::LightSelection::Tree,
             lens: (0.0, 1.0),
             default_lighting: true,
         }
@@ -299,7 +299,7 @@ impl Headless {
             samples_per_frame: Some(req.spp.clamp(1, 16)),
             max_depth: Some(req.max_depth.max(1)),
             seed: Some(req.seed),
-            uniform_lights: Some(req.uniform_lights),
+            light_selection: Some(req.light_selection),
             lens: Some(req.lens),
             grid,
             transparency: req.transparency,

@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// Objects that clients hold in the scene at once, all clients together (a request that
     /// would make more gets an error; deleted objects do not count).
     pub max_objects: usize,
+    /// Storage of arrays that a new frame replaced is filled again with the next frames read
+    /// (no page faults on fresh memory; [`Recycled`]). Off only to measure what it saves.
+    pub reuse_storage: bool,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +57,7 @@ impl Default for ServerConfig {
             shared_memory: true,
             max_clients: 64,
             max_objects: 100_000,
+            reuse_storage: true,
         }
     }
 }
@@ -180,7 +184,7 @@ impl Server {
         let held = Arc::clone(&inflight);
         let timing = Arc::new(Timing::default());
         let timed = Arc::clone(&timing);
-        let recycled = Arc::new(Recycled::default());
+        let recycled = Arc::new(Recycled { off: !config.reuse_storage, ..Default::default() });
         let pool = Arc::clone(&recycled);
         let max_objects = config.max_objects;
         let config = Arc::new(config);
@@ -345,6 +349,8 @@ fn same(a: &str, b: &str) -> bool {
 /// one), each of at least [`Recycled::SMALLEST`] bytes, together at most [`Recycled::MOST`].
 #[derive(Debug, Default)]
 pub struct Recycled {
+    /// Nothing is kept (`ServerConfig::reuse_storage` off).
+    off: bool,
     words: std::sync::Mutex<Vec<Vec<u32>>>,
     bytes: std::sync::Mutex<Vec<Vec<u8>>>,
 }
@@ -357,8 +363,8 @@ impl Recycled {
     /// Smaller buffers are not kept.
     pub const SMALLEST: usize = 256 << 10;
 
-    fn keep<T>(list: &std::sync::Mutex<Vec<Vec<T>>>, v: Vec<T>) {
-        if v.capacity() * size_of::<T>() < Self::SMALLEST {
+    fn keep<T>(&self, list: &std::sync::Mutex<Vec<Vec<T>>>, v: Vec<T>) {
+        if self.off || v.capacity() * size_of::<T>() < Self::SMALLEST {
             return;
         }
         let mut l = list.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -372,14 +378,14 @@ impl Recycled {
     /// Keeps the storage of 4-byte words (positions, scalars).
     pub fn give_words<T: bytemuck::Pod>(&self, v: Vec<T>) {
         if let Ok(w) = bytemuck::allocation::try_cast_vec::<T, u32>(v) {
-            Self::keep(&self.words, w);
+            self.keep(&self.words, w);
         }
     }
 
     /// Keeps the storage of bytes (RGBA8 colours).
     pub fn give_bytes<T: bytemuck::Pod>(&self, v: Vec<T>) {
         if let Ok(b) = bytemuck::allocation::try_cast_vec::<T, u8>(v) {
-            Self::keep(&self.bytes, b);
+            self.keep(&self.bytes, b);
         }
     }
 
@@ -912,6 +918,11 @@ mod tests {
             pool.give_words(vec![[0f32; 3]; n]);
         }
         assert_eq!(pool.kept(), (super::Recycled::KEEP, 1));
+        // Switched off (`ServerConfig::reuse_storage`), nothing is kept.
+        let off = super::Recycled { off: true, ..Default::default() };
+        off.give_words(vec![[0f32; 3]; n]);
+        off.give_bytes(vec![[0u8; 4]; n]);
+        assert_eq!(off.kept(), (0, 0));
     }
 
     #[test]
