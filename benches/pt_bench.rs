@@ -11,7 +11,7 @@
 //!
 //! Efficiency (issue 28), on every reference scene (the shared ones and the project's own,
 //! tests/data/refs): paths per second at 1920x1080 and the per-sample variance at the
-//! reference's 256x256 (from 1024 samples) over the reference's own per-sample variance
+//! reference's 256x256 (from `--var-spp` samples, 1024) over the reference's own per-sample variance
 //! (Mitsuba's, from its 128 batches): the median pixel's ratio and the ratio of the means;
 //! efficiency = 1 / (variance x time per sample), ours over Mitsuba's where `--mitsuba FILE`
 //! gives Mitsuba's paths per second on the same machine (`tools/refs/mitsuba_time.py` writes
@@ -22,7 +22,7 @@
 //!
 //! ```text
 //! cargo bench --bench pt_bench -- [--frames 20] [--spp 4] [--no-shapes | --shapes-only]
-//!     [--efficiency-only] [--variance-only] [--mitsuba FILE]
+//!     [--efficiency-only] [--variance-only] [--var-spp 1024] [--mitsuba FILE]
 //! ```
 
 #[path = "common/shapes.rs"]
@@ -181,6 +181,8 @@ fn efficiency(
 ) -> anyhow::Result<()> {
     use pathtracer::{LightSelection, Settings};
     let variance_only = std::env::args().any(|a| a == "--variance-only");
+    let var_spp: u32 =
+        std::env::args().skip_while(|a| a != "--var-spp").nth(1).map_or(Ok(1024), |v| v.parse())?;
     let rates = mitsuba.map(mitsuba_rates).transpose()?.unwrap_or_default();
     // The light tree's build (CPU, at each change of the scene's lights) for 10^4-10^6
     // emissive triangles scattered in a box, facing random ways.
@@ -228,8 +230,10 @@ fn efficiency(
                 let (ms, _) = run_with(ctx, compiler, &scene, (1920, 1080), 4, frames, settings)?;
                 1920.0 * 1080.0 * 4.0 / (ms * 1e-3)
             };
-            // 1024 samples at the reference's size, 64 a frame.
-            let (_, pt) = run_with(ctx, compiler, &scene, (256, 256), 64, 15, settings)?;
+            // `var_spp` samples (1024) at the reference's size, 64 a frame.
+            let var_frames = (var_spp / 64).max(1) as usize;
+            let (_, pt) =
+                run_with(ctx, compiler, &scene, (256, 256), 64, var_frames - 1, settings)?;
             let var = per_sample_variance(ctx, &pt)?;
             let mut ratios = Vec::new();
             let (mut ours, mut theirs) = (0.0, 0.0);
@@ -267,6 +271,9 @@ fn main() -> anyhow::Result<()> {
             "--frames" => frames = args.next().unwrap_or_default().parse()?,
             "--spp" => spp = args.next().unwrap_or_default().parse()?,
             "--mitsuba" => mitsuba = args.next(),
+            "--var-spp" => {
+                args.next();
+            }
             "--bench" | "--no-shapes" | "--shapes-only" | "--efficiency-only"
             | "--variance-only" => {}
             other => anyhow::bail!("unknown argument {other}"),

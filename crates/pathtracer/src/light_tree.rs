@@ -150,6 +150,13 @@ impl LightBounds {
 /// `DirectionCone::Union`).
 fn cone_union(a: (Vec3, f32), b: (Vec3, f32)) -> (Vec3, f32) {
     use std::f32::consts::PI;
+    // Every direction already (the common case high in the tree), or the same cone.
+    if a.1 <= -1.0 || (a.0 == b.0 && a.1 <= b.1) {
+        return a;
+    }
+    if b.1 <= -1.0 || (a.0 == b.0 && b.1 <= a.1) {
+        return b;
+    }
     let theta_a = a.1.clamp(-1.0, 1.0).acos();
     let theta_b = b.1.clamp(-1.0, 1.0).acos();
     let theta_d = a.0.angle_between(b.0);
@@ -183,6 +190,8 @@ pub struct LightTree {
 
 /// Deeper than this, nodes split at the median (the trails have 64 bits).
 const MEDIAN_FROM_DEPTH: u32 = 40;
+/// Nodes of more lights than this search for the best split (two lights split one way).
+const SEARCH_FROM: usize = 2;
 /// Buckets per axis of the split search.
 const BUCKETS: usize = 12;
 
@@ -193,43 +202,48 @@ impl LightTree {
         if lights.is_empty() || lights.len() > (1 << 24) {
             return Self::default();
         }
-        let mut order: Vec<u32> = (0..lights.len() as u32).collect();
-        tree.split(lights, &mut order, 0, 0);
+        // The lights with their indices, reordered in place as the tree splits them (one
+        // contiguous run per node).
+        let mut items: Vec<(u32, LightBounds)> =
+            lights.iter().enumerate().map(|(i, l)| (i as u32, *l)).collect();
+        tree.split(&mut items, 0, 0);
         tree
     }
 
-    /// Adds the node over `ids` (at `depth`, reached by `trail`), then its children.
-    fn split(&mut self, lights: &[LightBounds], ids: &mut [u32], depth: u32, trail: u64) {
-        let bounds =
-            ids.iter().skip(1).fold(lights[ids[0] as usize], |b, &i| b.union(&lights[i as usize]));
+    /// Adds the node over `items` (at `depth`, reached by `trail`), then its children.
+    fn split(&mut self, items: &mut [(u32, LightBounds)], depth: u32, trail: u64) {
+        let bounds = items.iter().skip(1).fold(items[0].1, |b, (_, l)| b.union(l));
         let at = self.nodes.len();
-        if ids.len() == 1 {
-            self.nodes.push(bounds.gpu([ids[0], 1, 0, 0]));
-            self.trails[ids[0] as usize] = [trail as u32, (trail >> 32) as u32];
+        if items.len() == 1 {
+            let light = items[0].0;
+            self.nodes.push(bounds.gpu([light, 1, 0, 0]));
+            self.trails[light as usize] = [trail as u32, (trail >> 32) as u32];
             return;
         }
         self.nodes.push(bounds.gpu([0; 4]));
-        let mid = if depth < MEDIAN_FROM_DEPTH { best_split(lights, ids) } else { None };
+        // (Two lights split only one way.)
+        let searched = depth < MEDIAN_FROM_DEPTH && items.len() > SEARCH_FROM;
+        let mid = if searched { best_split(items) } else { None };
         let mid = mid.unwrap_or_else(|| {
             // The median along the widest axis of the centroids.
-            let (lo, hi) = ids.iter().fold((Vec3::INFINITY, Vec3::NEG_INFINITY), |(lo, hi), &i| {
-                let c = lights[i as usize].centroid();
-                (lo.min(c), hi.max(c))
-            });
+            let (lo, hi) =
+                items.iter().fold((Vec3::INFINITY, Vec3::NEG_INFINITY), |(lo, hi), (_, l)| {
+                    let c = l.centroid();
+                    (lo.min(c), hi.max(c))
+                });
             let dim = (hi - lo).max_position();
-            let k = ids.len() / 2;
-            ids.select_nth_unstable_by(k, |&a, &b| {
-                let (a, b) =
-                    (lights[a as usize].centroid()[dim], lights[b as usize].centroid()[dim]);
+            let k = items.len() / 2;
+            items.select_nth_unstable_by(k, |(_, a), (_, b)| {
+                let (a, b) = (a.centroid()[dim], b.centroid()[dim]);
                 a.total_cmp(&b)
             });
             k
         });
-        let (left, right) = ids.split_at_mut(mid);
-        self.split(lights, left, depth + 1, trail);
+        let (left, right) = items.split_at_mut(mid);
+        self.split(left, depth + 1, trail);
         let second = self.nodes.len() as u32;
         self.nodes[at].link = [second, 0, 0, 0];
-        self.split(lights, right, depth + 1, trail | (1u64 << depth));
+        self.split(right, depth + 1, trail | (1u64 << depth));
     }
 
     /// The light chosen at `p` (surface normal `n`; zero: a point in a medium) with the random
@@ -285,13 +299,12 @@ impl LightTree {
     }
 }
 
-/// The split of `ids` (reordered) with the least cost over 12 buckets per axis of the
+/// The split of `items` (reordered) with the least cost over 12 buckets per axis of the
 /// centroids (pbrt-v4): the index of the first light of the second child, or None.
-fn best_split(lights: &[LightBounds], ids: &mut [u32]) -> Option<usize> {
+fn best_split(items: &mut [(u32, LightBounds)]) -> Option<usize> {
     let (mut lo, mut hi, mut blo, mut bhi) =
         (Vec3::INFINITY, Vec3::NEG_INFINITY, Vec3::INFINITY, Vec3::NEG_INFINITY);
-    for &i in ids.iter() {
-        let l = &lights[i as usize];
+    for (_, l) in items.iter() {
         let c = l.centroid();
         (lo, hi, blo, bhi) = (lo.min(c), hi.max(c), blo.min(l.lo), bhi.max(l.hi));
     }
@@ -307,20 +320,26 @@ fn best_split(lights: &[LightBounds], ids: &mut [u32]) -> Option<usize> {
             b.min(BUCKETS - 1)
         };
         let mut buckets: [Option<LightBounds>; BUCKETS] = [None; BUCKETS];
-        for &i in ids.iter() {
-            let l = &lights[i as usize];
+        for (_, l) in items.iter() {
             let b = &mut buckets[bucket(l)];
             *b = Some(b.map_or(*l, |x| x.union(l)));
         }
         let kr = diag.max_element() / diag[dim].max(1e-12);
+        // The bounds of the buckets left of each split, and right of it.
+        let join = |acc: Option<LightBounds>, b: &Option<LightBounds>| match (acc, b) {
+            (Some(a), Some(b)) => Some(a.union(b)),
+            (a, b) => a.or(*b),
+        };
+        let mut below = [None; BUCKETS];
+        let mut above = [None; BUCKETS];
+        for k in 1..BUCKETS {
+            below[k] = join(below[k - 1], &buckets[k - 1]);
+            above[BUCKETS - 1 - k] = join(above[BUCKETS - k], &buckets[BUCKETS - k]);
+        }
         for split in 1..BUCKETS {
-            let side = |r: std::ops::Range<usize>| {
-                buckets[r]
-                    .iter()
-                    .flatten()
-                    .fold(None, |acc: Option<LightBounds>, b| Some(acc.map_or(*b, |a| a.union(b))))
-            };
-            let (Some(a), Some(b)) = (side(0..split), side(split..BUCKETS)) else { continue };
+            // Left: buckets 0..split; right: split..BUCKETS.
+            let right = join(above[split], &buckets[split]);
+            let (Some(a), Some(b)) = (below[split], right) else { continue };
             let cost = a.cost(kr) + b.cost(kr);
             if cost.is_finite() && best.is_none_or(|(c, _, _)| cost < c) {
                 best = Some((cost, dim, split));
@@ -329,19 +348,19 @@ fn best_split(lights: &[LightBounds], ids: &mut [u32]) -> Option<usize> {
     }
     let (_, dim, split) = best?;
     let extent = hi[dim] - lo[dim];
-    let left = |i: &u32| {
-        let c = lights[*i as usize].centroid()[dim];
+    let left = |l: &LightBounds| {
+        let c = l.centroid()[dim];
         (((c - lo[dim]) / extent * BUCKETS as f32) as usize).min(BUCKETS - 1) < split
     };
     // Partition in place: lights of the left buckets first.
     let mut k = 0;
-    for j in 0..ids.len() {
-        if left(&ids[j]) {
-            ids.swap(k, j);
+    for j in 0..items.len() {
+        if left(&items[j].1) {
+            items.swap(k, j);
             k += 1;
         }
     }
-    (k > 0 && k < ids.len()).then_some(k)
+    (k > 0 && k < items.len()).then_some(k)
 }
 
 /// What node `node` can deliver at `p` with surface normal `n` (zero: no surface), an upper
