@@ -48,10 +48,16 @@ pub struct LightBounds {
     pub cos_e: f32,
 }
 
-/// A power the tree can add up: finite, not negative (NaN: 0).
-fn clean(phi: f32) -> f32 {
-    if phi > 0.0 {
-        phi.min(f32::MAX / 4.0)
+/// Powers, and sums of them, stay below this.
+const PHI_MOST: f32 = 1e30;
+/// Importances stay below this (so that two add up; a point light at the shading point).
+const IMPORTANCE_MOST: f32 = 1e30;
+
+/// A power the tree can add up: finite, not negative (NaN: 0); 0 where the light's position
+/// is not finite.
+fn clean(phi: f32, at: &[Vec3]) -> f32 {
+    if phi > 0.0 && at.iter().all(|p| p.is_finite()) {
+        phi.min(PHI_MOST)
     } else {
         0.0
     }
@@ -68,7 +74,7 @@ impl LightBounds {
         Self {
             lo: p[0].min(p[1]).min(p[2]),
             hi: p[0].max(p[1]).max(p[2]),
-            phi: clean(phi),
+            phi: clean(phi, &p),
             axis,
             cos_o,
             cos_e: 0.0,
@@ -77,21 +83,21 @@ impl LightBounds {
 
     /// A point light of power `phi` (emits everywhere).
     pub fn point(p: Vec3, phi: f32) -> Self {
-        Self { lo: p, hi: p, phi: clean(phi), axis: Vec3::Z, cos_o: -1.0, cos_e: 0.0 }
+        Self { lo: p, hi: p, phi: clean(phi, &[p]), axis: Vec3::Z, cos_o: -1.0, cos_e: 0.0 }
     }
 
     /// A spot light along `dir`, full intensity inside `cos_inner`, none outside `cos_outer`.
     pub fn spot(p: Vec3, dir: Vec3, cos_inner: f32, cos_outer: f32, phi: f32) -> Self {
         let inner = cos_inner.clamp(-1.0, 1.0).acos();
         let outer = cos_outer.clamp(-1.0, 1.0).acos().max(inner);
-        let axis = if dir.is_finite() && dir.length_squared() > 0.5 { dir } else { Vec3::Z };
-        Self {
-            lo: p,
-            hi: p,
-            phi: clean(phi),
-            axis,
-            cos_o: inner.cos(),
-            cos_e: (outer - inner).cos(),
+        // (A spread of at least 1e-3: cos(0) = 1 would leave no direction inside.)
+        let cos_e = (outer - inner).max(1e-3).cos();
+        let phi = clean(phi, &[p]);
+        if dir.is_finite() && dir.length_squared() > 0.5 {
+            Self { lo: p, hi: p, phi, axis: dir, cos_o: inner.cos(), cos_e }
+        } else {
+            // No direction to bound: every direction.
+            Self { lo: p, hi: p, phi, axis: Vec3::Z, cos_o: -1.0, cos_e: 0.0 }
         }
     }
 
@@ -107,7 +113,7 @@ impl LightBounds {
         Self {
             lo: self.lo.min(b.lo),
             hi: self.hi.max(b.hi),
-            phi: self.phi + b.phi,
+            phi: (self.phi + b.phi).min(PHI_MOST),
             axis,
             cos_o,
             cos_e: self.cos_e.min(b.cos_e),
@@ -166,7 +172,8 @@ fn cone_union(a: (Vec3, f32), b: (Vec3, f32)) -> (Vec3, f32) {
     if (theta_d + theta_a).min(PI) <= theta_b {
         return b;
     }
-    let theta_o = 0.5 * (theta_a + theta_d + theta_b);
+    // (Widened a little: `angle_between` rounds.)
+    let theta_o = 0.5 * (theta_a + theta_d + theta_b) + 1e-4;
     if theta_o >= PI {
         return (Vec3::Z, -1.0);
     }
@@ -188,8 +195,9 @@ pub struct LightTree {
     pub trails: Vec<[u32; 2]>,
 }
 
-/// Deeper than this, nodes split at the median (the trails have 64 bits).
-const MEDIAN_FROM_DEPTH: u32 = 40;
+/// Deeper than this, nodes split at the median (the trails have 64 bits, the shader walks at
+/// most 64 levels: 2^24 lights reach their leaves by depth 63).
+const MEDIAN_FROM_DEPTH: u32 = 39;
 /// Nodes of more lights than this search for the best split (two lights split one way).
 const SEARCH_FROM: usize = 2;
 /// Buckets per axis of the split search.
@@ -399,14 +407,18 @@ pub fn importance(node: &GpuLightNode, p: Vec3, n: Vec3) -> f32 {
     if cos_p <= cos_e {
         return 0.0;
     }
-    let mut imp = phi * cos_p / d2;
+    let mut imp = (phi * cos_p / d2).min(IMPORTANCE_MOST);
     if n != Vec3::ZERO {
         // The angle between n and the direction to the light, less the bounds' spread.
         let cos_i = -wi.dot(n);
         let sin_i = (1.0 - cos_i * cos_i).max(0.0).sqrt();
         imp *= cos_sub(sin_i, cos_i, sin_b, cos_b).max(0.0);
     }
-    imp.max(0.0)
+    if imp > 0.0 {
+        imp
+    } else {
+        0.0 // (and NaN)
+    }
 }
 
 #[cfg(test)]
@@ -545,6 +557,25 @@ mod tests {
         assert_eq!((pmf[2], pmf[3]), (0.0, 0.0), "{pmf:?}");
         // With no surface (n = 0), the point below counts.
         assert!(tree.pmf(3, p, Vec3::ZERO) > 0.5);
+    }
+
+    /// A hard-edged spot (inner and outer angles equal) still lights what is inside its
+    /// cone; a light at a non-finite position is never picked; a point light at the shading
+    /// point has a finite importance.
+    #[test]
+    fn light_tree_keeps_hard_edged_spots() {
+        let ls = vec![
+            LightBounds::spot(Vec3::new(0.0, 2.0, 0.0), Vec3::NEG_Y, 0.9, 0.9, 10.0),
+            LightBounds::spot(Vec3::new(1.0, 2.0, 0.0), Vec3::NEG_Y, 0.9, 0.95, 10.0),
+            LightBounds::point(Vec3::new(f32::NAN, 0.0, 0.0), 10.0),
+            LightBounds::point(Vec3::new(0.0, 0.0, 0.0), 10.0),
+        ];
+        let tree = LightTree::build(&ls);
+        let (p, n) = (Vec3::new(0.1, 0.0, 0.0), Vec3::Y);
+        assert!(tree.pmf(0, p, n) > 0.0 && tree.pmf(1, p, n) > 0.0);
+        assert_eq!(tree.pmf(2, p, n), 0.0);
+        let pmf: f32 = (0..4).map(|l| tree.pmf(l, Vec3::ZERO, Vec3::ZERO)).sum();
+        assert!(pmf.is_finite() && pmf > 0.0 && pmf <= 1.0 + 1e-4, "{pmf}");
     }
 
     #[test]
