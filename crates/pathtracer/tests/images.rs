@@ -158,14 +158,14 @@ fn reference_scenes_agree_with_mitsuba() {
 }
 
 /// The light tree and the alias table (by power) estimate the same image: the tree's MIS
-/// probabilities (the walk down a hit emitter's trail) are exact. Between the two, 256
+/// probabilities (the walk down a hit emitter's trail) are exact. Between the two, 128
 /// samples each, on scenes with emitters, point lights and a sky: the refs README's pixel and
 /// block checks, and the image means within 5 standard errors (both are noisy here: a fixed
 /// 1 % would test the noise).
 #[test]
 fn light_tree_agrees_with_the_alias_table() {
     use pathtracer::LightSelection;
-    let (spp, size) = (256, 64);
+    let (spp, size) = (128, 64);
     let mut report = Vec::new();
     for name in ["many_lights", "interior_sky"] {
         let img = |light_selection| {
