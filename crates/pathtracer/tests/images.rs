@@ -69,12 +69,16 @@ fn compare_with_reference(
     ref_spp: u32,
 ) -> ([f64; 3], f64, f64) {
     let ours_var = img.variance.as_ref().expect("the path tracer's variance");
-    let rgb = |v: &[[f32; 4]]| v.iter().map(|p| [p[0], p[1], p[2]]).collect::<Vec<_>>();
     let reference = exr(name);
     let ref_var = exr(&format!("{name}_var"));
     let (w, h) = (img.width as usize, img.height as usize);
     assert_eq!(reference.len(), w * h, "{name}: render at the reference's size");
     z_checks(w, (&rgb(&img.hdr), &rgb(ours_var), spp), (&reference, &ref_var, ref_spp))
+}
+
+/// The RGB of RGBA pixels.
+fn rgb(v: &[[f32; 4]]) -> Vec<[f32; 3]> {
+    v.iter().map(|p| [p[0], p[1], p[2]]).collect()
 }
 
 /// The refs README's three checks between two estimates of one image of width `w`, each
@@ -170,7 +174,6 @@ fn light_tree_agrees_with_the_alias_table() {
     for name in ["many_lights", "interior_sky"] {
         let img = |light_selection| {
             let img = refs_render(name, size, spp, light_selection);
-            let rgb = |v: &[[f32; 4]]| v.iter().map(|p| [p[0], p[1], p[2]]).collect::<Vec<_>>();
             (rgb(&img.hdr), rgb(img.variance.as_deref().expect("variance")))
         };
         let (tree, tree_var) = img(LightSelection::Tree);
