@@ -20,9 +20,12 @@
 //! `--variance-only` leaves out its timings (the variances do not depend on the device: on a
 //! machine without a GPU, lavapipe gives them).
 //!
+//! `--shader-stats` prints the driver's statistics of the path tracer's pipeline instead
+//! (registers, occupancy, spills; VK_KHR_pipeline_executable_properties).
+//!
 //! ```text
 //! cargo bench --bench pt_bench -- [--frames 20] [--spp 4] [--no-shapes | --shapes-only]
-//!     [--efficiency-only] [--variance-only] [--var-spp 1024] [--mitsuba FILE]
+//!     [--efficiency-only] [--variance-only] [--var-spp 1024] [--mitsuba FILE] [--shader-stats]
 //! ```
 
 #[path = "common/shapes.rs"]
@@ -262,6 +265,26 @@ fn efficiency(
     Ok(())
 }
 
+/// The driver's statistics of the path tracer's pipeline (registers, occupancy, spills: what
+/// VK_KHR_pipeline_executable_properties reports), one table per executable.
+fn print_shader_stats(ctx: &Context, compiler: &ShaderCompiler) -> anyhow::Result<()> {
+    let pt = PathTracer::new(ctx, compiler)?;
+    let Some(stats) = pt.pipeline().statistics() else {
+        println!(
+            "no pipeline statistics: '{}' lacks VK_KHR_pipeline_executable_properties",
+            ctx.caps().device_name
+        );
+        return Ok(());
+    };
+    for e in stats? {
+        println!("\n{} ({:?}, subgroup {}): {}", e.name, e.stages, e.subgroup_size, e.description);
+        for (name, value, description) in &e.statistics {
+            println!("  {name}: {value}  ({description})");
+        }
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let (mut frames, mut spp) = (20usize, 4u32);
     let mut mitsuba = None;
@@ -275,13 +298,17 @@ fn main() -> anyhow::Result<()> {
                 args.next();
             }
             "--bench" | "--no-shapes" | "--shapes-only" | "--efficiency-only"
-            | "--variance-only" => {}
+            | "--variance-only" | "--shader-stats" => {}
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
-    let ctx = Context::new(&ContextDesc::default())?;
+    let shader_stats = std::env::args().any(|a| a == "--shader-stats");
+    let ctx = Context::new(&ContextDesc { shader_statistics: shader_stats, ..Default::default() })?;
     println!("device: {} ({})", ctx.caps().device_name, ctx.caps().driver);
     let compiler = ShaderCompiler::new([ShaderCompiler::project_shader_dir()]);
+    if shader_stats {
+        return print_shader_stats(&ctx, &compiler);
+    }
     if std::env::args().any(|a| a == "--efficiency-only" || a == "--variance-only") {
         return efficiency(&ctx, &compiler, frames, mitsuba.as_deref());
     }

@@ -234,6 +234,11 @@ impl std::fmt::Debug for PathTracer {
 }
 
 impl PathTracer {
+    /// The ray tracing pipeline (for its driver statistics: [`Pipeline::statistics`]).
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
     /// Compiles `shaders/pathtracer/pt.slang` into a ray tracing pipeline.
     pub fn new(ctx: &Context, compiler: &ShaderCompiler) -> Result<Self, RenderError> {
         if !ctx.caps().ray_tracing {

@@ -51,6 +51,10 @@ pub struct Caps {
     pub ray_query: bool,
     /// VK_EXT_mesh_shader is supported (not yet enabled).
     pub mesh_shader: bool,
+    /// VK_KHR_pipeline_executable_properties with `pipelineExecutableInfo`: the driver reports
+    /// per-pipeline statistics (registers, occupancy, ...). Enabled on request
+    /// ([`crate::ContextDesc::shader_statistics`]).
+    pub pipeline_executable_info: bool,
     /// VK_KHR_push_descriptor (required: per-pass resources are pushed at set 1).
     pub push_descriptor: bool,
     /// `maxPushDescriptors`.
@@ -184,6 +188,8 @@ pub(crate) fn probe(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Caps {
     let mut accel = vk::PhysicalDeviceAccelerationStructureFeaturesKHR::default();
     let mut rq = vk::PhysicalDeviceRayQueryFeaturesKHR::default();
     let mut mesh = vk::PhysicalDeviceMeshShaderFeaturesEXT::default();
+    let mut exec = vk::PhysicalDevicePipelineExecutablePropertiesFeaturesKHR::default();
+    let has_exec = has(ash::khr::pipeline_executable_properties::NAME);
     let has_rt = has(ash::khr::ray_tracing_pipeline::NAME);
     let has_accel = has(ash::khr::acceleration_structure::NAME);
     let has_rq = has(ash::khr::ray_query::NAME);
@@ -205,6 +211,9 @@ pub(crate) fn probe(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Caps {
         }
         if has_mesh {
             features2 = features2.push_next(&mut mesh);
+        }
+        if has_exec {
+            features2 = features2.push_next(&mut exec);
         }
     }
     // SAFETY: every struct in the chain is known to a Vulkan 1.3 loader or belongs to an
@@ -237,6 +246,7 @@ pub(crate) fn probe(instance: &ash::Instance, pd: vk::PhysicalDevice) -> Caps {
         driver.driver_info_as_c_str().map(|s| s.to_string_lossy()).unwrap_or_default()
     );
     caps.ray_tracing_pipeline = has_rt && rt.ray_tracing_pipeline == vk::TRUE;
+    caps.pipeline_executable_info = has_exec && exec.pipeline_executable_info == vk::TRUE;
     caps.acceleration_structure = has_accel && accel.acceleration_structure == vk::TRUE;
     caps.ray_tracing = caps.ray_tracing_pipeline
         && caps.acceleration_structure

@@ -50,6 +50,11 @@ pub struct ContextDesc {
     pub force_staging: bool,
     /// Where to load and save the pipeline cache; `None` keeps it in memory only.
     pub pipeline_cache_path: Option<PathBuf>,
+    /// Ask the driver for each pipeline's statistics (VK_KHR_pipeline_executable_properties,
+    /// when [`Caps::pipeline_executable_info`]): pipelines are then made with
+    /// `CAPTURE_STATISTICS` and [`crate::Pipeline::statistics`] reads them (registers,
+    /// occupancy, spills, as the driver names them). For benchmarks and tuning; off by default.
+    pub shader_statistics: bool,
 }
 
 impl Default for ContextDesc {
@@ -60,6 +65,7 @@ impl Default for ContextDesc {
             device: DeviceSelector::Auto,
             force_staging: false,
             pipeline_cache_path: None,
+            shader_statistics: false,
         }
     }
 }
@@ -170,6 +176,9 @@ pub(crate) struct Shared {
     pub push_descriptor: ash::khr::push_descriptor::Device,
     /// Ray tracing entry points (when [`Caps::ray_tracing`]).
     pub ray_tracing: Option<RayTracingFns>,
+    /// VK_KHR_pipeline_executable_properties, enabled ([`ContextDesc::shader_statistics`]
+    /// and [`Caps::pipeline_executable_info`]).
+    pub executable_properties: Option<ash::khr::pipeline_executable_properties::Device>,
     messages: Box<MessageLog>,
     /// VK_KHR_surface (instance) and VK_KHR_swapchain (device) are enabled.
     swapchain: bool,
@@ -497,6 +506,14 @@ impl Context {
             ]);
             f2 = f2.push_next(&mut accel_features).push_next(&mut rt_features);
         }
+        let statistics = desc.shader_statistics && caps.pipeline_executable_info;
+        let mut exec_features =
+            vk::PhysicalDevicePipelineExecutablePropertiesFeaturesKHR::default()
+                .pipeline_executable_info(true);
+        if statistics {
+            device_exts.push(ash::khr::pipeline_executable_properties::NAME.as_ptr());
+            f2 = f2.push_next(&mut exec_features);
+        }
         let dev_info = vk::DeviceCreateInfo::default()
             .queue_create_infos(&qinfo)
             .enabled_extension_names(&device_exts)
@@ -565,6 +582,8 @@ impl Context {
             accel: ash::khr::acceleration_structure::Device::new(&instance, &device),
             pipeline: ash::khr::ray_tracing_pipeline::Device::new(&instance, &device),
         });
+        let executable_properties = statistics
+            .then(|| ash::khr::pipeline_executable_properties::Device::new(&instance, &device));
         let shared = Shared {
             entry,
             instance,
@@ -585,6 +604,7 @@ impl Context {
             debug_device,
             push_descriptor,
             ray_tracing,
+            executable_properties,
             messages,
             swapchain,
         };

@@ -60,8 +60,8 @@ pub use context::{Context, ContextDesc, ContextError, DeviceSelector, GpuError};
 pub use debug::MessageCounts;
 pub use frame::{Frame, FrameRing};
 pub use pipeline::{
-    begin_rendering, begin_rendering_area, Blend, DescriptorWrite, GraphicsDesc, Pipeline,
-    PipelineError, PipelineLayout, PUSH_SET,
+    begin_rendering, begin_rendering_area, Blend, DescriptorWrite, ExecutableStatistics,
+    GraphicsDesc, Pipeline, PipelineError, PipelineLayout, StatisticValue, PUSH_SET,
 };
 pub use query::TimestampPool;
 pub use raw_window_handle;

@@ -43,6 +43,61 @@ pub enum PipelineError {
     Gpu(#[from] GpuError),
 }
 
+/// `CAPTURE_STATISTICS` when the context asked for pipeline statistics.
+pub(crate) fn capture_flags(ctx: &Context) -> vk::PipelineCreateFlags {
+    if ctx.shared.executable_properties.is_some() {
+        vk::PipelineCreateFlags::CAPTURE_STATISTICS_KHR
+    } else {
+        vk::PipelineCreateFlags::empty()
+    }
+}
+
+/// One statistic of a pipeline executable, as the driver gives it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StatisticValue {
+    /// A yes/no fact.
+    Bool(bool),
+    /// A signed count.
+    I64(i64),
+    /// An unsigned count (registers, bytes, ...).
+    U64(u64),
+    /// A ratio or a measure.
+    F64(f64),
+}
+
+impl std::fmt::Display for StatisticValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bool(v) => write!(f, "{v}"),
+            Self::I64(v) => write!(f, "{v}"),
+            Self::U64(v) => write!(f, "{v}"),
+            Self::F64(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// The statistics of one executable of a pipeline (a shader stage as the driver compiled it;
+/// a ray tracing pipeline has one per shader, or per group, as the driver chooses).
+#[derive(Clone, Debug)]
+pub struct ExecutableStatistics {
+    /// The driver's name for the executable.
+    pub name: String,
+    /// The driver's description of it.
+    pub description: String,
+    /// The stages it runs.
+    pub stages: vk::ShaderStageFlags,
+    /// Its subgroup size.
+    pub subgroup_size: u32,
+    /// (name, value, description) of each statistic.
+    pub statistics: Vec<(String, StatisticValue, String)>,
+}
+
+fn c_text(chars: &[std::ffi::c_char]) -> String {
+    // The driver's strings are NUL-terminated within their fixed arrays.
+    let bytes: Vec<u8> = chars.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 pub(crate) fn vk_err(call: &'static str) -> impl Fn(vk::Result) -> PipelineError {
     move |result| PipelineError::Gpu(GpuError::Vk { call, result })
 }
@@ -578,7 +633,10 @@ impl Pipeline {
             .stage(vk::ShaderStageFlags::COMPUTE)
             .module(module)
             .name(&name);
-        let info = [vk::ComputePipelineCreateInfo::default().stage(stage).layout(layout.raw)];
+        let info = [vk::ComputePipelineCreateInfo::default()
+            .flags(capture_flags(ctx))
+            .stage(stage)
+            .layout(layout.raw)];
         // SAFETY: module and layout are alive; the cache belongs to this device.
         let result = unsafe { device.create_compute_pipelines(ctx.pipeline_cache(), &info, None) };
         // SAFETY: the module is no longer needed once the pipeline exists (or failed).
@@ -639,6 +697,7 @@ impl Pipeline {
             .color_attachment_formats(&desc.color_formats)
             .depth_attachment_format(desc.depth_format.unwrap_or(vk::Format::UNDEFINED));
         let info = [vk::GraphicsPipelineCreateInfo::default()
+            .flags(capture_flags(ctx))
             .stages(&stages)
             .vertex_input_state(&vertex_input)
             .input_assembly_state(&input_assembly)
@@ -671,6 +730,61 @@ impl Pipeline {
     pub fn raw(&self) -> vk::Pipeline {
         self.raw
     }
+
+    /// The driver's statistics of each executable of this pipeline (registers, occupancy,
+    /// spills, ... as the driver names them). `None` unless the context was made with
+    /// [`crate::ContextDesc::shader_statistics`] on a device that has
+    /// VK_KHR_pipeline_executable_properties ([`crate::Caps::pipeline_executable_info`]).
+    pub fn statistics(&self) -> Option<Result<Vec<ExecutableStatistics>, PipelineError>> {
+        let f = self.shared.executable_properties.as_ref()?;
+        let info = vk::PipelineInfoKHR::default().pipeline(self.raw);
+        let read = || {
+            // SAFETY: the pipeline is alive and belongs to this device, which has the
+            // extension and its feature enabled; ash sizes the output array from the count.
+            let executables = unsafe { f.get_pipeline_executable_properties(&info) }
+                .map_err(vk_err("vkGetPipelineExecutablePropertiesKHR"))?;
+            let mut out = Vec::with_capacity(executables.len());
+            for (index, e) in executables.iter().enumerate() {
+                let exec = vk::PipelineExecutableInfoKHR::default()
+                    .pipeline(self.raw)
+                    .executable_index(index as u32);
+                // SAFETY: as above; `index` is below the count the driver returned.
+                let stats = unsafe { f.get_pipeline_executable_statistics(&exec) }
+                    .map_err(vk_err("vkGetPipelineExecutableStatisticsKHR"))?;
+                let statistics = stats
+                    .iter()
+                    .map(|s| {
+                        // SAFETY: `format` says which member of the union the driver wrote.
+                        let value = unsafe {
+                            match s.format {
+                                vk::PipelineExecutableStatisticFormatKHR::BOOL32 => {
+                                    StatisticValue::Bool(s.value.b32 != 0)
+                                }
+                                vk::PipelineExecutableStatisticFormatKHR::INT64 => {
+                                    StatisticValue::I64(s.value.i64)
+                                }
+                                vk::PipelineExecutableStatisticFormatKHR::FLOAT64 => {
+                                    StatisticValue::F64(s.value.f64)
+                                }
+                                _ => StatisticValue::U64(s.value.u64),
+                            }
+                        };
+                        (c_text(&s.name), value, c_text(&s.description))
+                    })
+                    .collect();
+                out.push(ExecutableStatistics {
+                    name: c_text(&e.name),
+                    description: c_text(&e.description),
+                    stages: e.stages,
+                    subgroup_size: e.subgroup_size,
+                    statistics,
+                });
+            }
+            Ok(out)
+        };
+        Some(read())
+    }
+
     /// Its layout.
     pub fn layout(&self) -> &PipelineLayout {
         &self.layout

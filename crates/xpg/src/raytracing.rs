@@ -653,6 +653,7 @@ impl Pipeline {
         let modules = StageModules::new(device, &stages)?;
         let stage_infos = modules.infos();
         let info = vk::RayTracingPipelineCreateInfoKHR::default()
+            .flags(crate::pipeline::capture_flags(ctx))
             .stages(&stage_infos)
             .groups(&groups)
             .max_pipeline_ray_recursion_depth(desc.max_recursion)

@@ -614,3 +614,39 @@ fn bad_input_is_an_error_not_a_panic() {
     drop((img, up, buf));
     assert_clean(&ctx);
 }
+
+/// Pipeline statistics are there only when asked for and supported; where the driver has
+/// VK_KHR_pipeline_executable_properties, each executable of a compute pipeline is named,
+/// runs the compute stage and has statistics (lavapipe lacks the extension: `None`).
+#[test]
+fn pipeline_statistics_only_when_asked_and_supported() {
+    let shaders = compiler();
+    let code =
+        shaders.compile(&ShaderDesc::new(test_shader("fill.slang"))).expect("compile fill.slang");
+    let ctx = gpu(false);
+    let pipeline = Pipeline::compute(&ctx, &code.entry_points[0], None).expect("pipeline");
+    assert!(pipeline.statistics().is_none(), "statistics without shader_statistics");
+    drop(pipeline);
+    assert_clean(&ctx);
+
+    let ctx = xpg::Context::new(&xpg::ContextDesc {
+        validation: true,
+        shader_statistics: true,
+        ..Default::default()
+    })
+    .expect("context");
+    let pipeline = Pipeline::compute(&ctx, &code.entry_points[0], None).expect("pipeline");
+    match pipeline.statistics() {
+        None => assert!(!ctx.caps().pipeline_executable_info, "supported but not captured"),
+        Some(stats) => {
+            let stats = stats.expect("statistics");
+            assert!(!stats.is_empty(), "no executables");
+            for e in &stats {
+                assert!(e.stages.contains(vk::ShaderStageFlags::COMPUTE), "{e:?}");
+                assert!(!e.name.is_empty() && !e.statistics.is_empty(), "{e:?}");
+            }
+        }
+    }
+    drop(pipeline);
+    assert_clean(&ctx);
+}
