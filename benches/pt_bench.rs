@@ -4,7 +4,9 @@
 //! on cornell_box, many_lights, env_diffuse and a generated scene of about 1 M triangles (in
 //! grid order and shuffled; `XPG_TRIANGLE_ORDER=file` uploads them in the file's order).
 //! Also the time to bring a 512x512 cornell_box to the per-pixel noise of the reference
-//! (16384 spp Mitsuba render): from the ratio of our per-sample variance to the reference's.
+//! (16384 spp Mitsuba render): from the ratio of our per-sample variance to the reference's
+//! with independent numbers, and from the error itself with the Sobol sequence
+//! (`--cornell-only` runs this alone).
 //!
 //! Then the shapes for data (1 M spheres, 1 M arrows, a 256^3 voxel grid, `common/shapes.rs`;
 //! `--no-shapes` leaves them out, `--shapes-only` runs them alone).
@@ -112,37 +114,72 @@ fn run_with(
     frames: usize,
     settings: pathtracer::Settings,
 ) -> anyhow::Result<(f64, PathTracer)> {
-    let gpu = GpuScene::upload(ctx, scene)?;
-    let mut pt = PathTracer::new(ctx, compiler)?;
-    pt.settings = settings;
-    pt.settings.samples_per_frame = spp;
-    pt.scene_changed(scene, &gpu);
-    let view = View::from_scene(scene, None, w, h).ok_or_else(|| anyhow::anyhow!("no camera"))?;
-    let mut executor = Executor::new(ctx, 1);
-    let mut ms = Vec::new();
-    for _ in 0..frames + 1 {
-        let mut graph = FrameGraph::new();
-        let mut target = graph.create_image("hdr", ImageInfo::d2(w, h, raster::HDR_FORMAT));
-        pt.add_passes(
-            &mut graph,
-            &gpu,
-            &view,
-            render::RenderTargets { color: &mut target },
-            &mut render::Hooks::default(),
-        )?;
-        graph.add_pass("keep").read(&target, Access::TransferSrc).side_effect().record(|_| Ok(()));
-        let plan = executor.compile(&graph)?;
-        ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))??;
-        if let Some(t) = executor.last_timings().iter().find(|t| t.name == "path trace") {
-            ms.push(t.gpu_ms);
-        }
-    }
-    ctx.wait_idle()?;
-    Ok((median(ms), pt))
+    let mut r = Renders::new(ctx, compiler, scene, (w, h), spp, settings)?;
+    let ms = r.frames(frames + 1)?;
+    Ok((ms, r.pt))
 }
 
-/// Per-sample variance per pixel and channel of the accumulation of `pt` (w x h).
-fn per_sample_variance(ctx: &Context, pt: &PathTracer) -> anyhow::Result<Vec<[f64; 3]>> {
+/// A path tracer accumulating one view of a scene, frame after frame.
+struct Renders<'a> {
+    ctx: &'a Context,
+    gpu: GpuScene,
+    pt: PathTracer,
+    view: View,
+    executor: Executor,
+}
+
+impl<'a> Renders<'a> {
+    fn new(
+        ctx: &'a Context,
+        compiler: &ShaderCompiler,
+        scene: &Scene,
+        (w, h): (u32, u32),
+        spp: u32,
+        settings: pathtracer::Settings,
+    ) -> anyhow::Result<Self> {
+        let gpu = GpuScene::upload(ctx, scene)?;
+        let mut pt = PathTracer::new(ctx, compiler)?;
+        pt.settings = settings;
+        pt.settings.samples_per_frame = spp;
+        pt.scene_changed(scene, &gpu);
+        let view =
+            View::from_scene(scene, None, w, h).ok_or_else(|| anyhow::anyhow!("no camera"))?;
+        Ok(Self { ctx, gpu, pt, view, executor: Executor::new(ctx, 1) })
+    }
+
+    /// `n` more frames; the median GPU milliseconds of their path tracing passes.
+    fn frames(&mut self, n: usize) -> anyhow::Result<f64> {
+        let (w, h) = (self.view.width, self.view.height);
+        let mut ms = Vec::new();
+        for _ in 0..n {
+            let mut graph = FrameGraph::new();
+            let mut target = graph.create_image("hdr", ImageInfo::d2(w, h, raster::HDR_FORMAT));
+            self.pt.add_passes(
+                &mut graph,
+                &self.gpu,
+                &self.view,
+                render::RenderTargets { color: &mut target },
+                &mut render::Hooks::default(),
+            )?;
+            graph
+                .add_pass("keep")
+                .read(&target, Access::TransferSrc)
+                .side_effect()
+                .record(|_| Ok(()));
+            let plan = self.executor.compile(&graph)?;
+            let executor = &mut self.executor;
+            self.ctx.immediate(|cmd| executor.execute(graph, &plan, cmd, None))??;
+            if let Some(t) = self.executor.last_timings().iter().find(|t| t.name == "path trace") {
+                ms.push(t.gpu_ms);
+            }
+        }
+        self.ctx.wait_idle()?;
+        Ok(median(ms))
+    }
+}
+
+/// The mean and the per-sample variance per pixel and channel of the accumulation of `pt`.
+fn mean_and_variance(ctx: &Context, pt: &PathTracer) -> anyhow::Result<Vec<([f64; 3], [f64; 3])>> {
     let (sum, squares) = pt.accumulation().ok_or_else(|| anyhow::anyhow!("no accumulation"))?;
     let mut up = xpg::Uploader::new(ctx, 4 << 20)?;
     let floats = |b: Vec<u8>| -> Vec<f32> {
@@ -153,12 +190,39 @@ fn per_sample_variance(ctx: &Context, pt: &PathTracer) -> anyhow::Result<Vec<[f6
     Ok((0..s.len() / 4)
         .map(|k| {
             let n = f64::from(s[4 * k + 3]).max(2.0);
-            [0, 1, 2].map(|c| {
-                let mean = f64::from(s[4 * k + c]) / n;
-                ((f64::from(q[4 * k + c]) / n - mean * mean) * n / (n - 1.0)).max(0.0)
-            })
+            let mean = [0, 1, 2].map(|c| f64::from(s[4 * k + c]) / n);
+            let var = [0, 1, 2].map(|c| {
+                ((f64::from(q[4 * k + c]) / n - mean[c] * mean[c]) * n / (n - 1.0)).max(0.0)
+            });
+            (mean, var)
         })
         .collect())
+}
+
+/// Per-sample variance per pixel and channel of the accumulation of `pt` (w x h).
+fn per_sample_variance(ctx: &Context, pt: &PathTracer) -> anyhow::Result<Vec<[f64; 3]>> {
+    Ok(mean_and_variance(ctx, pt)?.into_iter().map(|(_, v)| v).collect())
+}
+
+/// The error of `pt`'s image after `n` samples as a per-sample variance: n x (the mean squared
+/// error against the reference `name` - the reference's own noise, its per-sample variance
+/// over its 16384 samples), over the mean of the reference's per-sample variance (Mitsuba's).
+/// With independent samples this is the ratio of the means of the per-sample variances; with
+/// a stratified sequence the error falls faster than 1/n and this is lower.
+fn error_variance_ratio(ctx: &Context, pt: &PathTracer, name: &str, n: u32) -> anyhow::Result<f64> {
+    let ours = mean_and_variance(ctx, pt)?;
+    let reference = image::open(refs(&format!("refs/{name}.exr")))?.to_rgb32f();
+    let ref_var = image::open(refs(&format!("refs/{name}_var.exr")))?.to_rgb32f();
+    let (mut excess, mut theirs, mut count) = (0.0, 0.0, 0.0);
+    for (((mean, _), r), rv) in ours.iter().zip(reference.pixels()).zip(ref_var.pixels()) {
+        for c in 0..3 {
+            let (r, rv) = (f64::from(r.0[c]), f64::from(rv.0[c]));
+            excess += (mean[c] - r).powi(2) - rv / 16384.0;
+            theirs += rv;
+            count += 1.0;
+        }
+    }
+    Ok(f64::from(n) * (excess / count) / (theirs / count).max(1e-30))
 }
 
 /// Mitsuba's paths per second per scene (`tools/refs/mitsuba_time.py`'s JSON: {"scene":
@@ -182,7 +246,7 @@ fn efficiency(
     frames: usize,
     mitsuba: Option<&str>,
 ) -> anyhow::Result<()> {
-    use pathtracer::{LightSelection, Settings};
+    use pathtracer::{LightSelection, Sequence, Settings};
     let variance_only = std::env::args().any(|a| a == "--variance-only");
     let var_spp: u32 =
         std::env::args().skip_while(|a| a != "--var-spp").nth(1).map_or(Ok(1024), |v| v.parse())?;
@@ -215,18 +279,22 @@ fn efficiency(
     }
     println!();
     println!(
-        "| scene | lights, roulette from | M paths/s (1920x1080) | per-sample variance / \
-         Mitsuba's (median pixel, means) | efficiency / Mitsuba's (median, means) |"
+        "| scene | lights, roulette from, numbers | M paths/s (1920x1080) | per-sample variance \
+         / Mitsuba's (median pixel, means) | error as a variance / Mitsuba's ({var_spp} spp) | \
+         efficiency / Mitsuba's (median, means; from the error) |"
     );
-    println!("|---|---|---:|---|---|");
+    println!("|---|---|---:|---|---:|---|");
     for name in ["cornell_box", "many_lights", "env_diffuse", "interior_sky", "emitters_10k"] {
         let scene = scene::load(refs(&format!("scenes/{name}.gltf")))?;
         let ref_var = image::open(refs(&format!("refs/{name}_var.exr")))?.to_rgb32f();
-        for (lights, rr) in
-            [(LightSelection::Tree, 3), (LightSelection::Power, 3), (LightSelection::Tree, 5)]
-        {
+        for (lights, rr, sequence) in [
+            (LightSelection::Tree, 3, Sequence::Sobol),
+            (LightSelection::Tree, 3, Sequence::Independent),
+            (LightSelection::Power, 3, Sequence::Independent),
+            (LightSelection::Tree, 5, Sequence::Sobol),
+        ] {
             let settings =
-                Settings { light_selection: lights, rr_start: rr, ..Settings::default() };
+                Settings { light_selection: lights, rr_start: rr, sequence, ..Settings::default() };
             let paths = if variance_only {
                 f64::NAN
             } else {
@@ -238,6 +306,7 @@ fn efficiency(
             let (_, pt) =
                 run_with(ctx, compiler, &scene, (256, 256), 64, var_frames - 1, settings)?;
             let var = per_sample_variance(ctx, &pt)?;
+            let error = error_variance_ratio(ctx, &pt, name, 64 * var_frames as u32)?;
             let mut ratios = Vec::new();
             let (mut ours, mut theirs) = (0.0, 0.0);
             for (v, rv) in var.iter().zip(ref_var.pixels()) {
@@ -253,14 +322,96 @@ fn efficiency(
             let (med, means) = (median(ratios), ours / theirs.max(1e-30));
             let eff = rates.get(name).map_or("(no Mitsuba timing)".to_string(), |&m| {
                 // 1 / (var x time): ours over Mitsuba's = (1 / ratio) x (our rate / theirs).
-                format!("{:.2}x, {:.2}x", paths / m / med, paths / m / means)
+                format!(
+                    "{:.2}x, {:.2}x; {:.2}x",
+                    paths / m / med,
+                    paths / m / means,
+                    paths / m / error
+                )
             });
             println!(
-                "| {name} | {}, {rr} | {:.0} | {med:.3}, {means:.3} | {eff} |",
+                "| {name} | {}, {rr}, {} | {:.0} | {med:.3}, {means:.3} | {error:.3} | {eff} |",
                 LightSelection::NAMES[lights.index() as usize],
+                Sequence::NAMES[sequence.index() as usize],
                 paths / 1e6
             );
         }
+    }
+    Ok(())
+}
+
+/// The GPU time to bring a 512x512 cornell_box to the reference's noise. With independent
+/// numbers that takes `independent_needed` samples (from the per-sample variance against the
+/// reference's, at its size). The Sobol sequence's error falls faster than 1/N, so its count
+/// comes from its error itself: against its own image after 32768 samples (the truth here:
+/// its error is far below the rest), at N = 256, 512, ... samples, with the independent
+/// numbers' error after 1024 samples (against the same truth) scaled to `independent_needed`
+/// as the target; between two counts, log-log interpolation. (Against the reference itself
+/// the error stops falling near 2-3 times the reference's noise: the two renderers differ
+/// by about that much, far below what the image tests resolve.)
+fn cornell_time_to_noise(
+    ctx: &Context,
+    compiler: &ShaderCompiler,
+    cornell: &Scene,
+    independent_needed: f64,
+) -> anyhow::Result<()> {
+    use pathtracer::{Sequence, Settings};
+    let size = (512, 512);
+    let per_frame = 256u32;
+    let mse = |a: &[([f64; 3], [f64; 3])], b: &[([f64; 3], [f64; 3])]| {
+        let se: f64 =
+            a.iter().zip(b).flat_map(|(x, y)| (0..3).map(|c| (x.0[c] - y.0[c]).powi(2))).sum();
+        se / (3 * a.len()) as f64
+    };
+    // Sobol: the means at each checkpoint, then the truth.
+    let sobol = Settings { sequence: Sequence::Sobol, ..Settings::default() };
+    let mut r = Renders::new(ctx, compiler, cornell, size, per_frame, sobol)?;
+    let mut done = 0u32;
+    let mut checkpoints = Vec::new();
+    let mut ms = Vec::new();
+    for n in (8..=15).map(|k| 1u32 << k) {
+        ms.push(r.frames(((n - done) / per_frame) as usize)?);
+        done = n;
+        checkpoints.push((n, mean_and_variance(ctx, &r.pt)?));
+    }
+    let truth = mean_and_variance(ctx, &r.pt)?;
+    let sobol_ms = median(ms) / f64::from(per_frame);
+    let indep = Settings { sequence: Sequence::Independent, ..Settings::default() };
+    let mut r = Renders::new(ctx, compiler, cornell, size, per_frame, indep)?;
+    let indep_ms = r.frames(4)? / f64::from(per_frame);
+    let target = mse(&mean_and_variance(ctx, &r.pt)?, &truth) * 1024.0 / independent_needed;
+    println!(
+        "cornell_box 512x512, independent numbers: {independent_needed:.0} spp reach the \
+         reference's noise: {:.2} s of GPU ({indep_ms:.3} ms per sample)",
+        independent_needed * indep_ms / 1e3
+    );
+    let errors: Vec<(f64, f64)> = checkpoints
+        .iter()
+        .filter(|(n, _)| *n < done)
+        .map(|(n, m)| (f64::from(*n), mse(m, &truth)))
+        .collect();
+    for (n, e) in &errors {
+        println!(
+            "cornell_box 512x512, Sobol, {n} spp: mean squared error / the target = {:.3}",
+            e / target
+        );
+    }
+    let needed = errors.windows(2).find(|w| w[1].1 <= target).map(|w| {
+        let ((n0, e0), (n1, e1)) = (w[0], w[1]);
+        if e0 <= target {
+            n0
+        } else {
+            let t = (e0 / target).ln() / (e0 / e1).ln();
+            n0 * (n1 / n0).powf(t)
+        }
+    });
+    match needed {
+        Some(n) => println!(
+            "cornell_box 512x512, Sobol: {n:.0} spp reach the reference's noise: {:.2} s of GPU \
+             ({sobol_ms:.3} ms per sample)",
+            n * sobol_ms / 1e3
+        ),
+        None => println!("cornell_box 512x512, Sobol: not at the reference's noise by 16384 spp"),
     }
     Ok(())
 }
@@ -298,7 +449,7 @@ fn main() -> anyhow::Result<()> {
                 args.next();
             }
             "--bench" | "--no-shapes" | "--shapes-only" | "--efficiency-only"
-            | "--variance-only" | "--shader-stats" => {}
+            | "--variance-only" | "--shader-stats" | "--cornell-only" | "--no-cornell" => {}
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -349,17 +500,24 @@ fn main() -> anyhow::Result<()> {
         p.indices = tris.into_iter().flatten().collect();
     }
     scenes.push(("generated 1 M triangles, shuffled".into(), shuffled));
-    for (name, s) in &scenes {
+    let cornell_only = std::env::args().any(|a| a == "--cornell-only");
+    for (name, s) in scenes.iter().filter(|_| !cornell_only) {
         let tris: usize =
             s.meshes.iter().flat_map(|m| &m.primitives).map(|p| p.indices.len() / 3).sum();
         let (ms, _) = run(&ctx, &compiler, s, (1920, 1080), spp, frames)?;
         let paths = 1920.0 * 1080.0 * f64::from(spp) / (ms * 1e-3);
         println!("| {name} | {tris} | {ms:.3} ms | {:.0} M |", paths / 1e6);
     }
+    if std::env::args().any(|a| a == "--no-cornell") {
+        return Ok(());
+    }
     // Time to the reference's per-pixel noise on a 512x512 cornell_box: the reference's
-    // standard error is sqrt(ref_var / 16384); ours after N samples sqrt(var / N).
+    // standard error is sqrt(ref_var / 16384); with independent numbers ours after N samples
+    // is sqrt(var / N) (`cornell_time_to_noise` for the Sobol sequence).
     let cornell = &scenes[0].1;
-    let (_, pt) = run(&ctx, &compiler, cornell, (256, 256), 64, 4)?;
+    let independent =
+        pathtracer::Settings { sequence: pathtracer::Sequence::Independent, ..Default::default() };
+    let (_, pt) = run_with(&ctx, &compiler, cornell, (256, 256), 64, 4, independent)?;
     let var = per_sample_variance(&ctx, &pt)?;
     let ref_var = image::open(refs("refs/cornell_box_var.exr"))?.to_rgb32f();
     let mut ratios = Vec::new();
@@ -370,15 +528,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let needed = 16384.0 * median(ratios.clone());
-    let (ms512, _) = run(&ctx, &compiler, cornell, (512, 512), spp, frames)?;
-    let per_sample = ms512 / f64::from(spp);
-    println!(
-        "cornell_box 512x512: our per-sample variance / the reference's (median) = {:.3}; {:.0} spp \
-         reach its noise: {:.2} s of GPU ({per_sample:.3} ms per sample)",
-        median(ratios),
-        needed,
-        needed * per_sample / 1e3
-    );
+    let independent_needed = 16384.0 * median(ratios);
+    cornell_time_to_noise(&ctx, &compiler, cornell, independent_needed)?;
     efficiency(&ctx, &compiler, frames, mitsuba.as_deref())
 }

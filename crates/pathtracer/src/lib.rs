@@ -22,4 +22,4 @@ pub use lights::{GpuLightSample, LightTable};
 mod denoise;
 mod renderer;
 
-pub use renderer::{LightSelection, PathTracer, Settings};
+pub use renderer::{LightSelection, PathTracer, Sequence, Settings};

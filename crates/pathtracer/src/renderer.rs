@@ -27,6 +27,8 @@ pub struct Settings {
     pub seed: u32,
     /// How next event estimation picks a light.
     pub light_selection: LightSelection,
+    /// Where the paths' random numbers come from.
+    pub sequence: Sequence,
     /// Thin-lens aperture radius in scene units (0: pinhole).
     pub aperture: f32,
     /// Distance from the camera that is in focus (with an aperture).
@@ -47,6 +49,7 @@ impl Default for Settings {
             rr_start: 3,
             seed: 0,
             light_selection: LightSelection::Tree,
+            sequence: Sequence::Sobol,
             aperture: 0.0,
             focus_distance: 1.0,
             firefly_clamp: None,
@@ -68,6 +71,47 @@ pub enum LightSelection {
     Power,
     /// Every light with the same probability (for comparisons).
     Uniform,
+}
+
+/// Where the paths' random numbers come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sequence {
+    /// The main dimensions (the pixel and lens positions; at each vertex the light choice and
+    /// position, the BSDF sample, roulette) from a padded Owen-scrambled Sobol sequence per
+    /// pixel (Burley 2020): stratified over a pixel's samples, so the error falls faster than
+    /// with independent numbers. Still unbiased.
+    #[default]
+    Sobol,
+    /// Independent numbers (PCG) everywhere: each sample independent of the others, as the
+    /// per-sample variance assumes.
+    Independent,
+}
+
+impl Sequence {
+    /// The names, in the order of the setting's options.
+    pub const NAMES: [&'static str; 2] = ["sobol", "independent"];
+
+    /// The setting's option index.
+    pub fn index(self) -> u32 {
+        match self {
+            Self::Sobol => 0,
+            Self::Independent => 1,
+        }
+    }
+
+    /// The sequence of option `index` (out of range: Sobol).
+    pub fn from_index(index: u32) -> Self {
+        match index {
+            1 => Self::Independent,
+            _ => Self::Sobol,
+        }
+    }
+
+    /// The sequence named `name` (case-insensitive), if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        let i = Self::NAMES.iter().position(|n| n.eq_ignore_ascii_case(name.trim()))?;
+        Some(Self::from_index(i as u32))
+    }
 }
 
 impl LightSelection {
@@ -142,6 +186,8 @@ const FLAG_DEPTH: u32 = 1;
 const FLAG_AOV: u32 = 2;
 /// [`Push::flags`]: pick lights with the light tree.
 const FLAG_TREE: u32 = 4;
+/// [`Push::flags`]: the main dimensions from the Owen-scrambled Sobol sequence.
+const FLAG_SOBOL: u32 = 8;
 
 /// The light tables of one scene on the GPU.
 struct LightBuffers {
@@ -363,7 +409,7 @@ fn accumulation_image(
     Ok(HistoryImage::new(ctx, name, info, usage)?)
 }
 
-const SETTING_KEYS: [&str; 11] = [
+const SETTING_KEYS: [&str; 12] = [
     "samples_per_frame",
     "max_depth",
     "rr_start",
@@ -375,6 +421,7 @@ const SETTING_KEYS: [&str; 11] = [
     "clamp_luminance",
     "denoise",
     "aovs",
+    "sequence",
 ];
 
 impl Renderer for PathTracer {
@@ -440,6 +487,7 @@ impl Renderer for PathTracer {
             .when(k[7]),
             Setting::switch(k[9], "denoise (interactive)", s.denoise),
             Setting::switch(k[10], "first-hit albedo, normal, depth", s.aovs),
+            Setting::choice(k[11], "random numbers", s.sequence.index(), &Sequence::NAMES),
         ]
     }
 
@@ -461,6 +509,7 @@ impl Renderer for PathTracer {
             }
             ("denoise", SettingValue::Bool(b)) => s.denoise = b,
             ("aovs", SettingValue::Bool(b)) => s.aovs = b,
+            ("sequence", SettingValue::UInt(i)) => s.sequence = Sequence::from_index(i),
             ("clamp_luminance", SettingValue::Float(x)) => {
                 self.clamp_luminance = x;
                 if s.firefly_clamp.is_some() {
@@ -524,6 +573,7 @@ impl PathTracer {
         let st = self.settings;
         key.extend([st.max_depth, st.rr_start, st.seed].iter().flat_map(|v| v.to_le_bytes()));
         key.push(st.light_selection.index() as u8);
+        key.push(st.sequence.index() as u8);
         key.extend(st.aperture.to_le_bytes());
         key.extend(st.focus_distance.to_le_bytes());
         key.extend(st.firefly_clamp.unwrap_or(0.0).to_le_bytes());
@@ -619,7 +669,8 @@ impl PathTracer {
             firefly_clamp: settings.firefly_clamp.unwrap_or(0.0).max(0.0),
             flags: if overlay { FLAG_DEPTH } else { 0 }
                 | if aov_on { FLAG_AOV } else { 0 }
-                | if tree { FLAG_TREE } else { 0 },
+                | if tree { FLAG_TREE } else { 0 }
+                | if settings.sequence == Sequence::Sobol { FLAG_SOBOL } else { 0 },
             light_tree: lights.map_or(0, |l| l.tree.address()),
             light_trails: lights.map_or(0, |l| l.trails.address()),
             light_bounded: lights.map_or(0, |l| l.bounded),

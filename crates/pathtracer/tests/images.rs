@@ -1332,3 +1332,34 @@ fn denoised_viewport_lowers_the_error_at_4_spp() {
         assert!(denoised < 0.5 * noisy, "{name}: {denoised} denoised, {noisy} as traced");
     }
 }
+
+/// The Owen-scrambled Sobol sequence (the default) against independent numbers: at the same
+/// sample count its error against the reference is far lower where the light is sampled
+/// directly (cornell_box, many_lights' emitters picked by the tree), while both estimate the
+/// same image (`reference_scenes_agree_with_mitsuba` runs the Sobol sequence). Mean squared
+/// error at 16 spp, 256x256 (measured: 0.11x on cornell_box; at 64 spp 0.06x on cornell_box,
+/// 0.06x on many_lights, 0.17x on interior_sky and 0.53x on env_diffuse).
+#[test]
+fn sobol_sequence_lowers_the_error() {
+    use render::SettingValue;
+    for (name, most) in [("cornell_box", 0.3), ("many_lights", 0.5)] {
+        let reference = exr(name);
+        let mse = |sequence: pathtracer::Sequence| {
+            let req = RenderRequest {
+                renderer: "pathtracer".into(),
+                spp: 16,
+                settings: vec![("sequence".into(), SettingValue::UInt(sequence.index()))],
+                ..refs_request(data(&format!("refs/scenes/{name}.gltf")), 256, 256)
+            };
+            rmse(&render(&req).expect("render"), &reference).powi(2)
+        };
+        let sobol = mse(pathtracer::Sequence::Sobol);
+        let independent = mse(pathtracer::Sequence::Independent);
+        eprintln!(
+            "{name}, 16 spp: mean squared error Sobol {sobol:.3e}, independent \
+             {independent:.3e} ({:.3}x)",
+            sobol / independent
+        );
+        assert!(sobol < most * independent, "{name}: Sobol {sobol}, independent {independent}");
+    }
+}
