@@ -287,12 +287,15 @@ fn efficiency(
     for name in ["cornell_box", "many_lights", "env_diffuse", "interior_sky", "emitters_10k"] {
         let scene = scene::load(refs(&format!("scenes/{name}.gltf")))?;
         let ref_var = image::open(refs(&format!("refs/{name}_var.exr")))?.to_rgb32f();
-        for (lights, rr, sequence) in [
+        let configs = [
             (LightSelection::Tree, 3, Sequence::Sobol),
             (LightSelection::Tree, 3, Sequence::Independent),
             (LightSelection::Power, 3, Sequence::Independent),
             (LightSelection::Tree, 5, Sequence::Sobol),
-        ] {
+        ];
+        // `--defaults-only`: the defaults (tree, 3, Sobol) and independent numbers.
+        let defaults_only = std::env::args().any(|a| a == "--defaults-only");
+        for (lights, rr, sequence) in configs.into_iter().take(if defaults_only { 2 } else { 4 }) {
             let settings =
                 Settings { light_selection: lights, rr_start: rr, sequence, ..Settings::default() };
             let paths = if variance_only {
@@ -449,7 +452,8 @@ fn main() -> anyhow::Result<()> {
                 args.next();
             }
             "--bench" | "--no-shapes" | "--shapes-only" | "--efficiency-only"
-            | "--variance-only" | "--shader-stats" | "--cornell-only" | "--no-cornell" => {}
+            | "--variance-only" | "--shader-stats" | "--cornell-only" | "--no-cornell"
+            | "--defaults-only" => {}
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
