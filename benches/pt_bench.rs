@@ -18,7 +18,12 @@
 //! efficiency = 1 / (variance x time per sample), ours over Mitsuba's where `--mitsuba FILE`
 //! gives Mitsuba's paths per second on the same machine (`tools/refs/mitsuba_time.py` writes
 //! it). Each with the light tree and with the alias table (by power), and Russian roulette
-//! from depth 3 (ours) and 5 (Mitsuba's). `--efficiency-only` runs this alone;
+//! from depth 3 (ours) and 5 (Mitsuba's), with the Sobol sequence and independent numbers.
+//! With the Sobol sequence the error falls faster than the per-sample variance says, so the
+//! table also gives the error itself as a variance: N x (the mean squared error against the
+//! reference - the reference's own noise) over the mean of Mitsuba's per-sample variance,
+//! and the efficiency from it. `--defaults-only` runs the light tree, roulette from 3, with
+//! each sequence. `--efficiency-only` runs this alone;
 //! `--variance-only` leaves out its timings (the variances do not depend on the device: on a
 //! machine without a GPU, lavapipe gives them).
 //!
@@ -27,7 +32,8 @@
 //!
 //! ```text
 //! cargo bench --bench pt_bench -- [--frames 20] [--spp 4] [--no-shapes | --shapes-only]
-//!     [--efficiency-only] [--variance-only] [--var-spp 1024] [--mitsuba FILE] [--shader-stats]
+//!     [--efficiency-only] [--variance-only] [--defaults-only] [--var-spp 1024] [--mitsuba FILE]
+//!     [--cornell-only | --no-cornell] [--shader-stats]
 //! ```
 
 #[path = "common/shapes.rs"]
@@ -215,9 +221,9 @@ fn error_variance_ratio(ctx: &Context, pt: &PathTracer, name: &str, n: u32) -> a
     let ref_var = image::open(refs(&format!("refs/{name}_var.exr")))?.to_rgb32f();
     let (mut excess, mut theirs, mut count) = (0.0, 0.0, 0.0);
     for (((mean, _), r), rv) in ours.iter().zip(reference.pixels()).zip(ref_var.pixels()) {
-        for c in 0..3 {
-            let (r, rv) = (f64::from(r.0[c]), f64::from(rv.0[c]));
-            excess += (mean[c] - r).powi(2) - rv / 16384.0;
+        for ((m, &r), &rv) in mean.iter().zip(&r.0).zip(&rv.0) {
+            let (r, rv) = (f64::from(r), f64::from(rv));
+            excess += (m - r).powi(2) - rv / 16384.0;
             theirs += rv;
             count += 1.0;
         }

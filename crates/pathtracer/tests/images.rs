@@ -1365,8 +1365,8 @@ fn denoised_viewport_lowers_the_error_at_4_spp() {
 /// sample count its error against the reference is far lower where the light is sampled
 /// directly (cornell_box, many_lights' emitters picked by the tree), while both estimate the
 /// same image (`reference_scenes_agree_with_mitsuba` runs the Sobol sequence). Mean squared
-/// error at 16 spp, 256x256 (measured: 0.11x on cornell_box; at 64 spp 0.06x on cornell_box,
-/// 0.06x on many_lights, 0.17x on interior_sky and 0.53x on env_diffuse).
+/// error at 16 spp, 256x256 (measured: 0.10x on cornell_box, 0.14x on many_lights; the
+/// README's efficiency section has every reference scene at 256 spp).
 #[test]
 fn sobol_sequence_lowers_the_error() {
     for (name, most) in [("cornell_box", 0.3), ("many_lights", 0.5)] {
