@@ -210,6 +210,24 @@ fn per_sample_variance(ctx: &Context, pt: &PathTracer) -> anyhow::Result<Vec<[f6
     Ok(mean_and_variance(ctx, pt)?.into_iter().map(|(_, v)| v).collect())
 }
 
+/// Our per-sample variance over the reference's: the median pixel's ratio (where the
+/// reference's is above 1e-6) and the ratio of the image means.
+fn variance_ratios(var: &[[f64; 3]], ref_var: &image::Rgb32FImage) -> (f64, f64) {
+    let mut ratios = Vec::new();
+    let (mut ours, mut theirs) = (0.0, 0.0);
+    for (v, rv) in var.iter().zip(ref_var.pixels()) {
+        for (&o, &r) in v.iter().zip(&rv.0) {
+            let r = f64::from(r);
+            ours += o;
+            theirs += r;
+            if r > 1e-6 {
+                ratios.push(o / r);
+            }
+        }
+    }
+    (median(ratios), ours / theirs.max(1e-30))
+}
+
 /// The error of `pt`'s image after `n` samples as a per-sample variance: n x (the mean squared
 /// error against the reference `name` - the reference's own noise, its per-sample variance
 /// over its 16384 samples), over the mean of the reference's per-sample variance (Mitsuba's).
@@ -316,19 +334,7 @@ fn efficiency(
                 run_with(ctx, compiler, &scene, (256, 256), 64, var_frames - 1, settings)?;
             let var = per_sample_variance(ctx, &pt)?;
             let error = error_variance_ratio(ctx, &pt, name, 64 * var_frames as u32)?;
-            let mut ratios = Vec::new();
-            let (mut ours, mut theirs) = (0.0, 0.0);
-            for (v, rv) in var.iter().zip(ref_var.pixels()) {
-                for (&o, &r) in v.iter().zip(&rv.0) {
-                    let r = f64::from(r);
-                    ours += o;
-                    theirs += r;
-                    if r > 1e-6 {
-                        ratios.push(o / r);
-                    }
-                }
-            }
-            let (med, means) = (median(ratios), ours / theirs.max(1e-30));
+            let (med, means) = variance_ratios(&var, &ref_var);
             let eff = rates.get(name).map_or("(no Mitsuba timing)".to_string(), |&m| {
                 // 1 / (var x time): ours over Mitsuba's = (1 / ratio) x (our rate / theirs).
                 format!(
@@ -530,15 +536,7 @@ fn main() -> anyhow::Result<()> {
     let (_, pt) = run_with(&ctx, &compiler, cornell, (256, 256), 64, 4, independent)?;
     let var = per_sample_variance(&ctx, &pt)?;
     let ref_var = image::open(refs("refs/cornell_box_var.exr"))?.to_rgb32f();
-    let mut ratios = Vec::new();
-    for (v, rv) in var.iter().zip(ref_var.pixels()) {
-        for (&o, &r) in v.iter().zip(&rv.0) {
-            if r > 1e-6 {
-                ratios.push(o / f64::from(r));
-            }
-        }
-    }
-    let independent_needed = 16384.0 * median(ratios);
+    let independent_needed = 16384.0 * variance_ratios(&var, &ref_var).0;
     cornell_time_to_noise(&ctx, &compiler, cornell, independent_needed)?;
     efficiency(&ctx, &compiler, frames, mitsuba.as_deref())
 }
